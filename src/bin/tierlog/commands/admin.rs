@@ -1,0 +1,196 @@
+//! `tierlog metrics`, `series`, `stats`, `maintain`, `repair`.
+
+use std::path::Path;
+
+use tierlog::{Selector, Store};
+
+use super::{Now, print_json};
+use crate::output::{csv_field, table};
+use crate::time::format_rfc3339;
+use crate::{Failure, Format};
+
+pub fn metrics(now: &Now, dir: &Path, format: Format) -> Result<(), Failure> {
+    let store = Store::open_read_only(dir, now.config())?;
+    let counts = store.series_counts();
+    let ms = store.metrics();
+    let rows: Vec<Vec<String>> = ms
+        .iter()
+        .map(|m| {
+            vec![
+                m.name.clone(),
+                m.meta.kind.as_str().to_string(),
+                m.meta.unit.clone(),
+                counts.get(&m.name).copied().unwrap_or(0).to_string(),
+                m.meta.description.clone(),
+            ]
+        })
+        .collect();
+    match format {
+        Format::Json => {
+            let v: Vec<_> = ms
+                .iter()
+                .map(|m| serde_json::json!({"name": m.name, "kind": m.meta.kind, "unit": m.meta.unit,
+                    "description": m.meta.description, "series": counts.get(&m.name).copied().unwrap_or(0)}))
+                .collect();
+            print_json(&serde_json::json!({ "metrics": v }))
+        }
+        Format::Csv => {
+            println!("name,kind,unit,series,description");
+            for r in rows {
+                println!(
+                    "{}",
+                    r.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(",")
+                );
+            }
+            Ok(())
+        }
+        Format::Table => Ok(table(
+            &mut std::io::stdout().lock(),
+            &["METRIC", "KIND", "UNIT", "SERIES", "DESCRIPTION"],
+            &rows,
+        )?),
+    }
+}
+
+pub fn series(
+    now: &Now,
+    dir: &Path,
+    selector: Option<&str>,
+    format: Format,
+) -> Result<(), Failure> {
+    let sel: Selector = match selector {
+        Some(s) => s
+            .parse()
+            .map_err(|e| Failure::Error(format!("selector {s:?}: {e}")))?,
+        None => r#"{__name__=~".+"}"#
+            .parse()
+            .map_err(|e| Failure::Error(format!("{e}")))?,
+    };
+    let store = Store::open_read_only(dir, now.config())?;
+    let list = store.series(&sel);
+    match format {
+        Format::Json => print_json(&serde_json::json!({ "series": list })),
+        Format::Csv => {
+            println!("id,metric,labels");
+            for s in &list {
+                println!(
+                    "{},{},{}",
+                    s.id.0,
+                    csv_field(&s.metric),
+                    csv_field(&s.labels.to_kv_string())
+                );
+            }
+            Ok(())
+        }
+        Format::Table => {
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.id.0.to_string(),
+                        s.metric.clone(),
+                        s.labels.to_kv_string(),
+                    ]
+                })
+                .collect();
+            Ok(table(
+                &mut std::io::stdout().lock(),
+                &["ID", "METRIC", "LABELS"],
+                &rows,
+            )?)
+        }
+    }
+}
+
+pub fn stats(now: &Now, dir: &Path, format: Format) -> Result<(), Failure> {
+    let store = Store::open_read_only(dir, now.config())?;
+    let s = store.stats();
+    match format {
+        Format::Json => print_json(&s),
+        Format::Csv => {
+            println!("tier,part,segments,bytes,points,bytes_per_point");
+            for t in &s.tiers {
+                for (part, p) in [("sealed", &t.sealed), ("open", &t.open)] {
+                    println!(
+                        "{},{part},{},{},{},{:.4}",
+                        t.tier, p.segments, p.bytes, p.points, p.bytes_per_point
+                    );
+                }
+            }
+            Ok(())
+        }
+        Format::Table => {
+            let mut rows = Vec::new();
+            for t in &s.tiers {
+                for (part, p) in [("sealed", &t.sealed), ("open", &t.open)] {
+                    rows.push(vec![
+                        t.tier.to_string(),
+                        part.to_string(),
+                        p.segments.to_string(),
+                        p.bytes.to_string(),
+                        p.points.to_string(),
+                        format!("{:.3}", p.bytes_per_point),
+                    ]);
+                }
+            }
+            let mut out = std::io::stdout().lock();
+            table(
+                &mut out,
+                &["TIER", "PART", "FILES", "BYTES", "POINTS", "BYTES/POINT"],
+                &rows,
+            )?;
+            let t = &s.tiers[0];
+            println!(
+                "series {}, metrics {}, total bytes {} (index {}), raw data {} .. {}{}",
+                s.series,
+                s.metrics,
+                s.total_bytes,
+                s.index_bytes,
+                t.oldest_ms.map_or("-".into(), format_rfc3339),
+                t.newest_ms.map_or("-".into(), format_rfc3339),
+                if t.corrupt_segments > 0 {
+                    format!(", {} CORRUPT segments", t.corrupt_segments)
+                } else {
+                    String::new()
+                }
+            );
+            Ok(())
+        }
+    }
+}
+
+pub fn maintain(now: &Now, dir: &Path, format: Format) -> Result<(), Failure> {
+    let store = Store::open(dir, now.config())?;
+    for f in store.recovery_findings() {
+        eprintln!("tierlog: recovery: {f}");
+    }
+    let r = store.maintain()?;
+    store.close()?;
+    match format {
+        Format::Json => print_json(&r)?,
+        _ => {
+            for w in &r.sealed_windows {
+                println!("sealed window {}", format_rfc3339(*w));
+            }
+        }
+    }
+    eprintln!(
+        "{} windows sealed: {} points, {} bytes",
+        r.sealed_windows.len(),
+        r.sealed_points,
+        r.sealed_bytes
+    );
+    Ok(())
+}
+
+pub fn repair(now: &Now, dir: &Path) -> Result<(), Failure> {
+    let (store, findings) = Store::repair(dir, now.config())?;
+    store.close()?;
+    if findings.is_empty() {
+        eprintln!("nothing to repair");
+    }
+    for f in &findings {
+        println!("{f}");
+    }
+    Ok(())
+}

@@ -1,0 +1,92 @@
+//! One module per command family; `run` dispatches.
+
+mod admin;
+mod ingest;
+mod inspect;
+mod query;
+
+use std::sync::Arc;
+
+use tierlog::{Clock, Config, ManualClock, SystemClock};
+
+use crate::time::parse_time;
+use crate::{Cli, Command, Failure};
+
+/// The clock: fixed at `--now` when given, else the system clock.
+pub struct Now {
+    pub ms: i64,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Now {
+    fn from_arg(arg: Option<&str>) -> Result<Now, Failure> {
+        let system = SystemClock.now_ms();
+        match arg {
+            None => Ok(Now {
+                ms: system,
+                clock: Arc::new(SystemClock),
+            }),
+            Some(s) => {
+                let ms =
+                    parse_time(s, system).map_err(|e| Failure::Error(format!("--now: {e}")))?;
+                let m = Arc::new(ManualClock::new(ms));
+                Ok(Now { ms, clock: m })
+            }
+        }
+    }
+
+    pub fn config(&self) -> Config {
+        Config::default().with_clock(self.clock.clone())
+    }
+
+    pub fn time(&self, what: &str, s: &str) -> Result<i64, Failure> {
+        parse_time(s, self.ms).map_err(|e| Failure::Error(format!("{what}: {e}")))
+    }
+}
+
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    let now = Now::from_arg(cli.now.as_deref())?;
+    match cli.command {
+        Command::Ingest {
+            dir,
+            file,
+            input_format: _,
+            replay,
+            batch,
+            sync,
+            format,
+        } => ingest::run(&now, &dir, &file, replay, batch, sync, format),
+        Command::Query {
+            dir,
+            selector,
+            from,
+            to,
+            format,
+        } => query::run(
+            &now,
+            &dir,
+            &selector,
+            from.as_deref(),
+            to.as_deref(),
+            format,
+        ),
+        Command::Metrics { dir, format } => admin::metrics(&now, &dir, format),
+        Command::Series {
+            dir,
+            selector,
+            format,
+        } => admin::series(&now, &dir, selector.as_deref(), format),
+        Command::Stats { dir, format } => admin::stats(&now, &dir, format),
+        Command::Maintain { dir, format } => admin::maintain(&now, &dir, format),
+        Command::Repair { dir } => admin::repair(&now, &dir),
+        Command::Dump { file, format } => inspect::dump(&file, format),
+        Command::Verify { dir, format } => inspect::verify(&dir, format),
+    }
+}
+
+/// Writes JSON to stdout followed by a newline.
+pub fn print_json(v: &impl serde::Serialize) -> Result<(), Failure> {
+    let s = serde_json::to_string_pretty(v).map_err(|e| Failure::Error(e.to_string()))?;
+    println!("{s}");
+    Ok(())
+}

@@ -1,0 +1,213 @@
+//! `tierlog`: the command-line tool of the tierlog metrics store.
+//!
+//! Exit codes: 0 success, 1 error, 2 usage, 3 corruption found (`verify`).
+
+mod commands;
+mod output;
+mod time;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people.
+    Table,
+    /// One JSON document.
+    Json,
+    /// CSV with a header.
+    Csv,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tierlog",
+    version,
+    about = "Embedded storage engine for system metrics: ingest, query, inspect"
+)]
+pub struct Cli {
+    /// Fix the clock ("now") to this time: RFC 3339, ms since epoch, or relative like -2h.
+    #[arg(long, global = true, value_name = "T")]
+    pub now: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ingest Prometheus text exposition into a store (creating it if missing).
+    ///
+    /// Example: tierlog ingest ./store examples/node.prom --replay
+    Ingest {
+        /// Store directory.
+        dir: PathBuf,
+        /// Input file, or - for standard input.
+        #[arg(default_value = "-")]
+        file: String,
+        /// Input format.
+        #[arg(long, value_enum, default_value = "prom")]
+        input_format: InputFormat,
+        /// Replay: the store's clock follows the data (windows seal as they would have live);
+        /// input is sorted by time first, in bounded memory.
+        #[arg(long)]
+        replay: bool,
+        /// Samples per write batch.
+        #[arg(long, default_value_t = 10_000)]
+        batch: usize,
+        /// Durability while ingesting: every (fsync per batch), interval (every second), never
+        /// (fsync only when closing).
+        #[arg(long, value_enum, default_value = "interval")]
+        sync: SyncArg,
+        /// Output format of the summary.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Query series by selector, e.g. 'cpu_seconds_total{mode="idle"}'.
+    ///
+    /// Example: tierlog query ./store 'node_load1{host="a"}' --from -1h --format json
+    Query {
+        /// Store directory.
+        dir: PathBuf,
+        /// PromQL-style selector.
+        selector: String,
+        /// Start (inclusive); default: the beginning.
+        #[arg(long, value_name = "T")]
+        from: Option<String>,
+        /// End (exclusive); default: the end.
+        #[arg(long, value_name = "T")]
+        to: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// List metrics with kind, unit, description and series count.
+    ///
+    /// Example: tierlog metrics ./store --format csv
+    Metrics {
+        /// Store directory.
+        dir: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// List series matching a selector (all series when omitted).
+    ///
+    /// Example: tierlog series ./store '{host="a"}'
+    Series {
+        /// Store directory.
+        dir: PathBuf,
+        /// PromQL-style selector.
+        selector: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Per-tier segments, bytes, points and bytes per point; series and metric counts.
+    ///
+    /// Example: tierlog stats ./store --format json
+    Stats {
+        /// Store directory.
+        dir: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Run one maintenance pass: seal every window whose end plus grace has passed.
+    ///
+    /// Example: tierlog maintain ./store
+    Maintain {
+        /// Store directory.
+        dir: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Print a file's header, every frame or chunk with offset, length and checksum status,
+    /// and the decoded content.
+    ///
+    /// Example: tierlog dump ./store/raw/001700000000000.seg --format json
+    Dump {
+        /// A segment, window log, index or state file.
+        file: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Check every checksum of every file; exit 3 naming file and offset on corruption.
+    ///
+    /// Example: tierlog verify ./store
+    Verify {
+        /// Store directory.
+        dir: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Keep every log frame that still validates, drop damaged bytes, report what was lost.
+    ///
+    /// Example: tierlog repair ./store
+    Repair {
+        /// Store directory.
+        dir: PathBuf,
+    },
+}
+
+/// Input formats of `ingest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputFormat {
+    /// Prometheus text exposition (timestamps in ms).
+    Prom,
+}
+
+/// `--sync` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SyncArg {
+    /// Fsync every batch.
+    Every,
+    /// Fsync at least every second.
+    Interval,
+    /// Fsync only at the end.
+    Never,
+}
+
+/// A command's failure, with the exit code it maps to.
+pub enum Failure {
+    /// Exit 1.
+    Error(String),
+    /// Exit 3.
+    Corruption(String),
+}
+
+impl From<tierlog::Error> for Failure {
+    fn from(e: tierlog::Error) -> Self {
+        if e.is_corruption() {
+            Failure::Corruption(e.to_string())
+        } else {
+            Failure::Error(e.to_string())
+        }
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::Error(e.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Error(m)) => {
+            eprintln!("tierlog: {m}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Corruption(m)) => {
+            eprintln!("tierlog: {m}");
+            ExitCode::from(3)
+        }
+    }
+}

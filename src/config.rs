@@ -1,0 +1,218 @@
+//! Store configuration: durability, windows, limits and the clock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result};
+
+/// When a write is made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sync {
+    /// A write returns only after its data (and any series it created) is fsynced. Concurrent
+    /// writers share fsyncs (group commit). The default.
+    EveryWrite,
+    /// Written data is fsynced at least this often, by the writing thread or a background
+    /// flusher; a crash may lose up to this much acknowledged data.
+    Interval(Duration),
+    /// Never fsynced explicitly (the OS writes back when it likes); a crash may lose any
+    /// acknowledged data that the OS had not written yet. Sealed segments are still fsynced.
+    Never,
+}
+
+/// Documented limits; writes beyond them fail with a typed error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Labels per series (not counting the metric name). Default 64.
+    pub max_labels: usize,
+    /// Bytes of a metric or label name. Default 255.
+    pub max_name_bytes: usize,
+    /// Bytes of a label value. Default 4096.
+    pub max_value_bytes: usize,
+    /// Series in the store. Default 10 000 000 (series ids are 32-bit).
+    pub max_series: u64,
+    /// Bytes of a metric's unit. Default 255.
+    pub max_unit_bytes: usize,
+    /// Bytes of a metric's description. Default 16 384.
+    pub max_description_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_labels: 64,
+            max_name_bytes: 255,
+            max_value_bytes: 4096,
+            max_series: 10_000_000,
+            max_unit_bytes: 255,
+            max_description_bytes: 16_384,
+        }
+    }
+}
+
+/// Configuration of a [`crate::Store`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Durability of writes. Default [`Sync::EveryWrite`].
+    pub sync: Sync,
+    /// Span of one raw window (one log, then one sealed segment). A multiple of 60 s, between
+    /// 1 min and 24 h. Default 10 min. Fixed when the store is created: reopening with another
+    /// span is refused.
+    pub window_span: Duration,
+    /// How long after a window's end late samples are still accepted; the window is sealed when
+    /// the clock passes end + grace. Default 5 min.
+    pub grace: Duration,
+    /// Samples further ahead of the clock than this are rejected. Default 10 min.
+    pub future_limit: Duration,
+    /// Limits on names, labels and series.
+    pub limits: Limits,
+    /// The clock. Default: the system clock.
+    pub clock: Arc<dyn Clock>,
+    /// Open a store whose logs hold damage anyway, keeping every frame that still validates
+    /// (what `tierlog repair` does). Default false: such a store is refused.
+    pub salvage: bool,
+    /// Seal due windows from inside `write` when the clock passes them. Default true. With
+    /// false, only [`crate::Store::maintain`] seals.
+    pub auto_seal: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            sync: Sync::EveryWrite,
+            window_span: Duration::from_secs(600),
+            grace: Duration::from_secs(300),
+            future_limit: Duration::from_secs(600),
+            limits: Limits::default(),
+            clock: Arc::new(SystemClock),
+            salvage: false,
+            auto_seal: true,
+        }
+    }
+}
+
+impl Config {
+    /// This configuration with another clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// This configuration with another sync policy.
+    pub fn with_sync(mut self, sync: Sync) -> Self {
+        self.sync = sync;
+        self
+    }
+
+    pub(crate) fn span_ms(&self) -> i64 {
+        self.window_span.as_millis() as i64
+    }
+
+    pub(crate) fn grace_ms(&self) -> i64 {
+        self.grace.as_millis().min(i64::MAX as u128 / 4) as i64
+    }
+
+    pub(crate) fn future_ms(&self) -> i64 {
+        self.future_limit.as_millis().min(i64::MAX as u128 / 4) as i64
+    }
+
+    /// Checks every setting against its range.
+    pub fn validate(&self) -> Result<()> {
+        let span = self.window_span.as_millis();
+        if span == 0 || !span.is_multiple_of(60_000) || span > 86_400_000 {
+            return Err(Error::Config {
+                setting: "window_span",
+                message: format!(
+                    "{} ms: must be a multiple of 60 s between 1 min and 24 h",
+                    span
+                ),
+            });
+        }
+        if self.grace > Duration::from_secs(86_400) {
+            return Err(Error::Config {
+                setting: "grace",
+                message: "must be at most 24 h".into(),
+            });
+        }
+        if self.future_limit > Duration::from_secs(366 * 86_400) {
+            return Err(Error::Config {
+                setting: "future_limit",
+                message: "must be at most 366 days".into(),
+            });
+        }
+        if let Sync::Interval(d) = self.sync
+            && d.is_zero()
+        {
+            return Err(Error::Config {
+                setting: "sync",
+                message: "Sync::Interval needs a non-zero duration".into(),
+            });
+        }
+        let l = &self.limits;
+        if l.max_name_bytes == 0 || l.max_name_bytes > u16::MAX as usize {
+            return Err(Error::Config {
+                setting: "limits.max_name_bytes",
+                message: "must be 1..=65535".into(),
+            });
+        }
+        if l.max_value_bytes > u16::MAX as usize || l.max_unit_bytes > u16::MAX as usize {
+            return Err(Error::Config {
+                setting: "limits.max_value_bytes",
+                message: "label values and units must be at most 65535 bytes".into(),
+            });
+        }
+        if l.max_labels > u16::MAX as usize {
+            return Err(Error::Config {
+                setting: "limits.max_labels",
+                message: "must be at most 65535".into(),
+            });
+        }
+        if l.max_series == 0 || l.max_series > u32::MAX as u64 {
+            return Err(Error::Config {
+                setting: "limits.max_series",
+                message: format!("must be 1..={}", u32::MAX),
+            });
+        }
+        if l.max_description_bytes > u32::MAX as usize {
+            return Err(Error::Config {
+                setting: "limits.max_description_bytes",
+                message: "must fit in 32 bits".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn bad_span_is_named() {
+        let c = Config {
+            window_span: Duration::from_secs(90),
+            ..Config::default()
+        };
+        match c.validate() {
+            Err(Error::Config { setting, .. }) => assert_eq!(setting, "window_span"),
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn zero_interval_is_refused() {
+        let c = Config::default().with_sync(Sync::Interval(Duration::ZERO));
+        assert!(matches!(
+            c.validate(),
+            Err(Error::Config {
+                setting: "sync",
+                ..
+            })
+        ));
+    }
+}

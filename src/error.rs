@@ -1,0 +1,282 @@
+//! Error types. One `Error` enum for every fallible operation of the store, with structured
+//! variants (which file, which offset, what was expected) so callers can match on what they
+//! care about; [`Corruption`] says what exactly was wrong with damaged bytes.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use crate::format::codec::CodecError;
+
+/// Result alias used across the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What was wrong with bytes that failed to decode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Corruption {
+    /// The bytes end before the structure does.
+    Truncated { needed: u64, available: u64 },
+    /// A checksum did not match the bytes it covers.
+    Checksum { expected: u32, actual: u32 },
+    /// A length field is out of bounds.
+    BadLength { what: &'static str, value: u64 },
+    /// A record or field has a value the format does not allow.
+    BadField { what: &'static str },
+    /// A compressed column failed to decode.
+    Codec(CodecError),
+    /// A log frame is damaged and valid frames follow it: not a torn tail but damage.
+    DamagedLog { valid_frames_after: u64 },
+}
+
+impl fmt::Display for Corruption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Corruption::Truncated { needed, available } => {
+                write!(f, "truncated: needed {needed} bytes, {available} available")
+            }
+            Corruption::Checksum { expected, actual } => write!(
+                f,
+                "checksum mismatch: stored {expected:#010x}, computed {actual:#010x}"
+            ),
+            Corruption::BadLength { what, value } => write!(f, "bad length for {what}: {value}"),
+            Corruption::BadField { what } => write!(f, "bad field: {what}"),
+            Corruption::Codec(e) => write!(f, "bad compressed column: {e}"),
+            Corruption::DamagedLog { valid_frames_after } => write!(
+                f,
+                "damaged frame followed by {valid_frames_after} valid frame(s) (not a torn tail)"
+            ),
+        }
+    }
+}
+
+impl From<CodecError> for Corruption {
+    fn from(e: CodecError) -> Self {
+        Corruption::Codec(e)
+    }
+}
+
+/// Why one sample of a batch was refused.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum SampleError {
+    /// The metric name does not match `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+    InvalidMetricName { name: String },
+    /// A label name does not match `[a-zA-Z_][a-zA-Z0-9_]*` or starts with the reserved `__`.
+    InvalidLabelName { name: String },
+    /// The same label name appears twice.
+    DuplicateLabel { name: String },
+    /// More labels than [`crate::Limits::max_labels`].
+    TooManyLabels { count: usize, max: usize },
+    /// A name longer than [`crate::Limits::max_name_bytes`].
+    NameTooLong { name: String, max: usize },
+    /// A label value longer than [`crate::Limits::max_value_bytes`].
+    ValueTooLong {
+        label: String,
+        len: usize,
+        max: usize,
+    },
+    /// A timestamp before 1970 or after the year 9999.
+    TimestampOutOfRange { ts_ms: i64 },
+    /// A series handle that this store never issued.
+    UnknownSeries { id: u32 },
+}
+
+impl fmt::Display for SampleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SampleError::InvalidMetricName { name } => write!(
+                f,
+                "invalid metric name {name:?}: must match [a-zA-Z_:][a-zA-Z0-9_:]*"
+            ),
+            SampleError::InvalidLabelName { name } => write!(
+                f,
+                "invalid label name {name:?}: must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __"
+            ),
+            SampleError::DuplicateLabel { name } => write!(f, "label {name:?} given twice"),
+            SampleError::TooManyLabels { count, max } => {
+                write!(f, "{count} labels, at most {max} allowed")
+            }
+            SampleError::NameTooLong { name, max } => write!(
+                f,
+                "name of {} bytes, at most {max} allowed: {:?}…",
+                name.len(),
+                name.chars().take(32).collect::<String>()
+            ),
+            SampleError::ValueTooLong { label, len, max } => {
+                write!(
+                    f,
+                    "value of label {label:?} is {len} bytes, at most {max} allowed"
+                )
+            }
+            SampleError::TimestampOutOfRange { ts_ms } => {
+                write!(f, "timestamp {ts_ms} ms is outside 1970-01-01..9999-12-31")
+            }
+            SampleError::UnknownSeries { id } => write!(f, "unknown series handle {id}"),
+        }
+    }
+}
+
+/// Errors of the store.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// An operating-system I/O error on a file of the store.
+    Io {
+        path: PathBuf,
+        op: &'static str,
+        source: io::Error,
+    },
+    /// A file of the store is damaged.
+    Corrupt {
+        file: PathBuf,
+        offset: u64,
+        what: Corruption,
+    },
+    /// A log or index file holds damage that is not a crash artifact; a read-write open refuses
+    /// until `tierlog repair` (or [`crate::Config::salvage`]) keeps what can still be validated.
+    NeedsRepair {
+        file: PathBuf,
+        offset: u64,
+        what: Corruption,
+    },
+    /// The file does not start with the magic of the file type expected here.
+    WrongMagic {
+        file: PathBuf,
+        expected: [u8; 8],
+        found: Vec<u8>,
+    },
+    /// The file was written by a newer format version than this build reads.
+    UnsupportedVersion {
+        file: PathBuf,
+        found: u16,
+        supported: u16,
+    },
+    /// Another `Store` holds the writer lock of this directory.
+    Locked { dir: PathBuf, pid: Option<u32> },
+    /// The store was opened read-only.
+    ReadOnly,
+    /// A previous I/O failure left the write path in an unknown state; reopen the store.
+    Poisoned,
+    /// Sample `index` of the batch is invalid; nothing of the batch was written.
+    InvalidSample { index: usize, reason: SampleError },
+    /// A limit of the store was reached (e.g. the number of series).
+    LimitReached { what: &'static str, limit: u64 },
+    /// A configuration value is out of its range or inconsistent.
+    Config {
+        setting: &'static str,
+        message: String,
+    },
+    /// A selector did not parse.
+    Selector(crate::query::selector::SelectorError),
+    /// Metadata given for a metric is invalid.
+    InvalidMetadata { metric: String, reason: SampleError },
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str, source: io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            op,
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(file: impl Into<PathBuf>, offset: u64, what: Corruption) -> Self {
+        Error::Corrupt {
+            file: file.into(),
+            offset,
+            what,
+        }
+    }
+
+    /// True for errors that mean damaged data (used by `verify` for its exit code).
+    pub fn is_corruption(&self) -> bool {
+        matches!(
+            self,
+            Error::Corrupt { .. } | Error::NeedsRepair { .. } | Error::WrongMagic { .. }
+        )
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io { path, op, source } => write!(f, "{op} {}: {source}", path.display()),
+            Error::Corrupt { file, offset, what } => {
+                write!(f, "{} at offset {offset}: {what}", file.display())
+            }
+            Error::NeedsRepair { file, offset, what } => write!(
+                f,
+                "{} at offset {offset}: {what}; run `tierlog repair` to keep what can still be validated",
+                file.display()
+            ),
+            Error::WrongMagic {
+                file,
+                expected,
+                found,
+            } => write!(
+                f,
+                "{} is not a tierlog file of this kind: expected magic {:?}, found {:?}",
+                file.display(),
+                String::from_utf8_lossy(expected),
+                String::from_utf8_lossy(found)
+            ),
+            Error::UnsupportedVersion {
+                file,
+                found,
+                supported,
+            } => write!(
+                f,
+                "{} has format version {found}, this build reads versions up to {supported}; upgrade tierlog",
+                file.display()
+            ),
+            Error::Locked { dir, pid } => match pid {
+                Some(pid) => write!(
+                    f,
+                    "{} is locked for writing by process {pid}",
+                    dir.display()
+                ),
+                None => write!(
+                    f,
+                    "{} is locked for writing by another store",
+                    dir.display()
+                ),
+            },
+            Error::ReadOnly => write!(f, "the store is open read-only"),
+            Error::Poisoned => write!(
+                f,
+                "an earlier I/O error left the write path in an unknown state; reopen the store"
+            ),
+            Error::InvalidSample { index, reason } => {
+                write!(
+                    f,
+                    "sample {index} of the batch: {reason}; nothing was written"
+                )
+            }
+            Error::LimitReached { what, limit } => {
+                write!(f, "limit reached: {what} (at most {limit})")
+            }
+            Error::Config { setting, message } => write!(f, "configuration {setting}: {message}"),
+            Error::Selector(e) => write!(f, "selector: {e}"),
+            Error::InvalidMetadata { metric, reason } => {
+                write!(f, "metadata of metric {metric:?}: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<crate::query::selector::SelectorError> for Error {
+    fn from(e: crate::query::selector::SelectorError) -> Self {
+        Error::Selector(e)
+    }
+}

@@ -1,0 +1,154 @@
+//! Column encodings for sealed segment chunks: pure bytes-in/bytes-out.
+//!
+//! A chunk is a timestamp column followed by a value column holding the same
+//! number of points. Each column starts with a one-byte codec id and a varint
+//! point count and is self-delimiting, so decoders report how many bytes they
+//! consumed. The normative byte layout lives in `format-spec/codec.md`.
+//!
+//! Decoders never panic on arbitrary input: every length is checked before it
+//! is read, counts above [`MAX_COLUMN_POINTS`] are refused before anything is
+//! allocated, and all integer reconstruction uses wrapping arithmetic. On
+//! error, the output vectors are restored to their length before the call.
+//! Every strict prefix of a valid column or chunk fails with
+//! [`CodecError::Truncated`].
+
+mod bitpack;
+mod timestamps;
+mod values;
+mod varint;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+/// Decoders refuse point counts above this.
+pub const MAX_COLUMN_POINTS: usize = 1 << 16;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// The input ended early: a read needed `needed` bytes where `available`
+    /// remained (both counted from the position of the failing read).
+    Truncated { needed: usize, available: usize },
+    /// The codec id byte of `column` ("timestamps" or "values") is unknown.
+    UnknownCodec { column: &'static str, id: u8 },
+    /// A field holds a value the format does not allow.
+    BadValue { what: &'static str },
+    /// A column declares more than [`MAX_COLUMN_POINTS`] points.
+    TooManyPoints { count: u64 },
+    /// A chunk was followed by `extra` unexpected bytes.
+    TrailingBytes { extra: usize },
+}
+
+impl fmt::Display for CodecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CodecError::Truncated { needed, available } => write!(
+                f,
+                "truncated column: needed {needed} more bytes, {available} available"
+            ),
+            CodecError::UnknownCodec { column, id } => {
+                write!(f, "unknown {column} codec id {id}")
+            }
+            CodecError::BadValue { what } => write!(f, "invalid encoded data: {what}"),
+            CodecError::TooManyPoints { count } => write!(
+                f,
+                "column declares {count} points, limit is {MAX_COLUMN_POINTS}"
+            ),
+            CodecError::TrailingBytes { extra } => {
+                write!(f, "{extra} trailing bytes after chunk")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CodecError {}
+
+/// Timestamps: strictly increasing i64 (milliseconds). Appends a
+/// self-describing encoding to `out`. Unsorted or repeated input is still
+/// encoded losslessly in release builds.
+pub fn encode_timestamps(ts: &[i64], out: &mut Vec<u8>) {
+    debug_assert!(ts.len() <= MAX_COLUMN_POINTS, "too many timestamps");
+    debug_assert!(
+        ts.windows(2).all(|w| w[0] < w[1]),
+        "timestamps not strictly increasing"
+    );
+    timestamps::encode(ts, out);
+}
+
+/// Decodes one timestamp column from the start of `input`; appends to `out`;
+/// returns bytes consumed.
+pub fn decode_timestamps(input: &[u8], out: &mut Vec<i64>) -> Result<usize, CodecError> {
+    let start = out.len();
+    let res = timestamps::decode(input, out);
+    if res.is_err() {
+        out.truncate(start);
+    }
+    res
+}
+
+/// Values: any f64 including NaN (any payload), ±Inf, -0.0; decode is
+/// bit-exact. Picks the smallest of the applicable value codecs.
+pub fn encode_values(values: &[f64], out: &mut Vec<u8>) {
+    debug_assert!(values.len() <= MAX_COLUMN_POINTS, "too many values");
+    values::encode(values, out);
+}
+
+/// Decodes one value column from the start of `input`; appends to `out`;
+/// returns bytes consumed.
+pub fn decode_values(input: &[u8], out: &mut Vec<f64>) -> Result<usize, CodecError> {
+    let start = out.len();
+    let res = values::decode(input, out);
+    if res.is_err() {
+        out.truncate(start);
+    }
+    res
+}
+
+/// A raw chunk = timestamp column followed by value column (same count).
+pub fn encode_chunk(ts: &[i64], values: &[f64], out: &mut Vec<u8>) {
+    debug_assert_eq!(ts.len(), values.len(), "chunk columns differ in length");
+    encode_timestamps(ts, out);
+    encode_values(values, out);
+}
+
+/// Decodes a whole chunk, appending to `ts` and `values`. Fails if the two
+/// columns hold different counts or if bytes remain after the value column.
+pub fn decode_chunk(
+    input: &[u8],
+    ts: &mut Vec<i64>,
+    values: &mut Vec<f64>,
+) -> Result<(), CodecError> {
+    let (ts_start, v_start) = (ts.len(), values.len());
+    let res = (|| {
+        let used_ts = timestamps::decode(input, ts)?;
+        let used_v = values::decode(&input[used_ts..], values)?;
+        if ts.len() - ts_start != values.len() - v_start {
+            return Err(CodecError::BadValue {
+                what: "chunk columns hold different point counts",
+            });
+        }
+        let extra = input.len() - used_ts - used_v;
+        if extra != 0 {
+            return Err(CodecError::TrailingBytes { extra });
+        }
+        Ok(())
+    })();
+    if res.is_err() {
+        ts.truncate(ts_start);
+        values.truncate(v_start);
+    }
+    res
+}
+
+/// Name of the value codec a column uses (its first byte), for dump tools:
+/// "raw", "xor", "decimal-delta" or "decimal-delta2".
+pub fn value_codec_name(input: &[u8]) -> Option<&'static str> {
+    values::name(*input.first()?)
+}
+
+/// Name of the timestamp codec a column uses (its first byte): "delta-runs".
+pub fn timestamp_codec_name(input: &[u8]) -> Option<&'static str> {
+    timestamps::name(*input.first()?)
+}

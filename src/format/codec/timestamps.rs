@@ -1,0 +1,124 @@
+//! Timestamp column, codec id 1 "delta-runs".
+//!
+//! Layout (see codec.md):
+//! ```text
+//! u8       id = 1
+//! uvarint  count N
+//! if N >= 1: ivarint first timestamp t0
+//! if N >= 2: uvarint unit U (>= 1)
+//!            then (ivarint q, uvarint run) pairs, run >= 1, whose runs sum
+//!            to exactly N - 1; each pair appends `run` timestamps, each
+//!            `q * U` after the previous one.
+//! ```
+//! Unit choice (encoder): `U = gcd(1000, |d_1|, ..., |d_{N-1}|)` where
+//! `d_i = t_i - t_{i-1}` (wrapping). Including 1000 keeps `U` a divisor of
+//! 1000, so second-aligned data gets `U = 1000` and a 15 s interval costs a
+//! one-byte delta of 15. All arithmetic wraps, so any i64 sequence (even
+//! unsorted or spanning i64::MIN..i64::MAX) round-trips exactly.
+
+use super::CodecError;
+use super::varint::{Reader, gcd, put_ivarint, put_uvarint};
+
+pub const ID_DELTA_RUNS: u8 = 1;
+/// The gcd seed for the unit (see module docs).
+const UNIT_BASE: u64 = 1000;
+
+pub fn name(id: u8) -> Option<&'static str> {
+    match id {
+        ID_DELTA_RUNS => Some("delta-runs"),
+        _ => None,
+    }
+}
+
+pub fn encode(ts: &[i64], out: &mut Vec<u8>) {
+    out.push(ID_DELTA_RUNS);
+    put_uvarint(out, ts.len() as u64);
+    let Some((&first, rest)) = ts.split_first() else {
+        return;
+    };
+    put_ivarint(out, first);
+    if rest.is_empty() {
+        return;
+    }
+    let mut unit = UNIT_BASE;
+    let mut prev = first;
+    for &t in rest {
+        unit = gcd(unit, t.wrapping_sub(prev).unsigned_abs());
+        prev = t;
+        if unit == 1 {
+            break;
+        }
+    }
+    put_uvarint(out, unit);
+    // `unit` divides every |delta| and is <= 1000, so the division is exact
+    // (also for delta == i64::MIN, where unit is a power of two <= 8).
+    let unit = unit as i64;
+    let mut prev = first;
+    let mut run_q = 0i64;
+    let mut run_len = 0u64;
+    for &t in rest {
+        let q = t.wrapping_sub(prev) / unit;
+        prev = t;
+        if run_len > 0 && q == run_q {
+            run_len += 1;
+        } else {
+            if run_len > 0 {
+                put_ivarint(out, run_q);
+                put_uvarint(out, run_len);
+            }
+            run_q = q;
+            run_len = 1;
+        }
+    }
+    put_ivarint(out, run_q);
+    put_uvarint(out, run_len);
+}
+
+/// Decodes one column from the start of `input`, appending to `out`.
+/// On error `out` may hold a partial column; the public wrapper truncates it.
+pub fn decode(input: &[u8], out: &mut Vec<i64>) -> Result<usize, CodecError> {
+    let mut r = Reader::new(input);
+    let id = r.u8()?;
+    if id != ID_DELTA_RUNS {
+        return Err(CodecError::UnknownCodec {
+            column: "timestamps",
+            id,
+        });
+    }
+    let n = r.count()?;
+    if n == 0 {
+        return Ok(r.pos());
+    }
+    let first = r.ivarint()?;
+    out.reserve(n);
+    out.push(first);
+    if n == 1 {
+        return Ok(r.pos());
+    }
+    let unit = r.uvarint()?;
+    if unit == 0 {
+        return Err(CodecError::BadValue {
+            what: "timestamp unit is zero",
+        });
+    }
+    let unit = unit as i64; // wrapping reinterpretation is fine: all math wraps
+    let mut left = n - 1;
+    let mut t = first;
+    while left > 0 {
+        let q = r.ivarint()?;
+        let run = r.uvarint()?;
+        if run == 0 || run > left as u64 {
+            return Err(CodecError::BadValue {
+                what: "timestamp run length",
+            });
+        }
+        let run = run as usize;
+        let step = q.wrapping_mul(unit);
+        out.extend((0..run).map(|_| {
+            t = t.wrapping_add(step);
+            t
+        }));
+        left -= run;
+    }
+    Ok(r.pos())
+}

@@ -1,0 +1,391 @@
+//! Value column: ids 0 "raw", 1 "xor", 2 "decimal-delta", 3 "decimal-delta2".
+//! The encoder builds every applicable candidate and keeps the shortest;
+//! ties go to the faster decoder (raw, decimal-delta, decimal-delta2, xor).
+//! Every layout starts `u8 id, uvarint count`; a count of 0 ends the column.
+//! The byte/bit layouts are specified in codec.md.
+
+use super::CodecError;
+use super::bitpack::{self, BLOCK, BitReader, BitWriter, Words};
+use super::varint::{Reader, gcd, put_ivarint, put_uvarint, uvarint_len};
+
+pub const ID_RAW: u8 = 0;
+pub const ID_XOR: u8 = 1;
+pub const ID_DECIMAL_DELTA: u8 = 2;
+pub const ID_DECIMAL_DELTA2: u8 = 3;
+
+/// Largest decimal exponent `d` the decimal codecs use.
+pub const MAX_DECIMALS: usize = 9;
+/// `10^d` for `d` in `0..=MAX_DECIMALS`; all exactly representable.
+pub const POW10: [f64; MAX_DECIMALS + 1] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
+/// Scaled integers must satisfy `|r| < 2^53`.
+const LIMIT: f64 = 9_007_199_254_740_992.0;
+
+pub fn name(id: u8) -> Option<&'static str> {
+    match id {
+        ID_RAW => Some("raw"),
+        ID_XOR => Some("xor"),
+        ID_DECIMAL_DELTA => Some("decimal-delta"),
+        ID_DECIMAL_DELTA2 => Some("decimal-delta2"),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------- encoding
+
+pub fn encode(values: &[f64], out: &mut Vec<u8>) {
+    debug_assert!(values.len() <= super::MAX_COLUMN_POINTS);
+    // Candidates in tie-break order; a later one must be strictly shorter.
+    let mut best_len = 1 + uvarint_len(values.len() as u64) + 8 * values.len();
+    let mut best: Option<Vec<u8>> = None; // None = raw
+    let mut consider = |cand: Vec<u8>| {
+        if cand.len() < best_len {
+            best_len = cand.len();
+            best = Some(cand);
+        }
+    };
+    if let Some((d, ints)) = decimal_ints(values) {
+        let mut a = Vec::new();
+        encode_decimal(false, d, &ints, &mut a);
+        consider(a);
+        let mut b = Vec::new();
+        encode_decimal(true, d, &ints, &mut b);
+        consider(b);
+    }
+    let mut x = Vec::new();
+    encode_xor(values, &mut x);
+    consider(x);
+    match best {
+        Some(bytes) => out.extend_from_slice(&bytes),
+        None => encode_raw(values, out),
+    }
+}
+
+pub fn encode_raw(values: &[f64], out: &mut Vec<u8>) {
+    out.push(ID_RAW);
+    put_uvarint(out, values.len() as u64);
+    out.reserve(values.len() * 8);
+    for v in values {
+        out.extend_from_slice(&v.to_bits().to_le_bytes());
+    }
+}
+
+/// `Some(n)` if `v` is exactly `n / 10^d` under the decoder's expression.
+#[inline]
+fn scaled(v: f64, d: usize) -> Option<i64> {
+    let r = (v * POW10[d]).round();
+    // NaN fails the comparison; ±Inf fails the bound.
+    if r.abs() < LIMIT {
+        let n = r as i64;
+        ((n as f64 / POW10[d]).to_bits() == v.to_bits()).then_some(n)
+    } else {
+        None
+    }
+}
+
+/// The smallest `d` for which every value passes `scaled`, with the integers.
+pub fn decimal_ints(values: &[f64]) -> Option<(usize, Vec<i64>)> {
+    // Pass 1 raises a lower bound that never exceeds the answer: whenever a
+    // value fails at `d`, the answer is above `d`, and it is at least the
+    // next exponent at which that value passes.
+    let mut d = 0;
+    for &v in values {
+        if scaled(v, d).is_none() {
+            d = (d + 1..=MAX_DECIMALS).find(|&e| scaled(v, e).is_some())?;
+        }
+    }
+    // Pass 2: pass/fail need not be monotone in `d`, so verify upward.
+    let mut ints = Vec::with_capacity(values.len());
+    'exp: for e in d..=MAX_DECIMALS {
+        ints.clear();
+        for &v in values {
+            match scaled(v, e) {
+                Some(n) => ints.push(n),
+                None => continue 'exp,
+            }
+        }
+        return Some((e, ints));
+    }
+    None
+}
+
+fn encode_decimal(delta2: bool, d: usize, ints: &[i64], out: &mut Vec<u8>) {
+    out.push(if delta2 {
+        ID_DECIMAL_DELTA2
+    } else {
+        ID_DECIMAL_DELTA
+    });
+    put_uvarint(out, ints.len() as u64);
+    let Some(&first) = ints.first() else {
+        return;
+    };
+    out.push(d as u8);
+    put_ivarint(out, first);
+    let deltas = ints.windows(2).map(|w| w[1].wrapping_sub(w[0]));
+    let residuals: Vec<i64> = if delta2 {
+        let Some(d1) = deltas.clone().next() else {
+            return;
+        };
+        put_ivarint(out, d1);
+        deltas
+            .clone()
+            .zip(deltas.skip(1))
+            .map(|(a, b)| b.wrapping_sub(a))
+            .collect()
+    } else {
+        deltas.collect()
+    };
+    put_blocks(&residuals, out);
+}
+
+/// Residual blocks: `u8 width, ivarint min, uvarint mult, packed (x-min)/mult`.
+fn put_blocks(residuals: &[i64], out: &mut Vec<u8>) {
+    let mut q = [0u64; BLOCK];
+    for block in residuals.chunks(BLOCK) {
+        let min = block.iter().copied().min().unwrap_or(0);
+        let mut mult = 0u64;
+        for &x in block {
+            mult = gcd(mult, x.wrapping_sub(min) as u64);
+        }
+        let mult = mult.max(1);
+        let mut max = 0u64;
+        for (slot, &x) in q.iter_mut().zip(block) {
+            *slot = x.wrapping_sub(min) as u64 / mult;
+            max |= *slot;
+        }
+        let width = bitpack::width_of(max);
+        out.push(width as u8);
+        put_ivarint(out, min);
+        put_uvarint(out, mult);
+        bitpack::pack(&q[..block.len()], width, out);
+    }
+}
+
+/// XOR stream record per value after the first (LSB-first bits, codec.md):
+/// `0` same value; `1,0` + `len` bits: reuse window; `1,1` + 5 bits lead +
+/// 6 bits (len-1) + `len` bits: new window. Initial window: lead 0, len 64.
+pub fn encode_xor(values: &[f64], out: &mut Vec<u8>) {
+    out.push(ID_XOR);
+    put_uvarint(out, values.len() as u64);
+    let Some((first, rest)) = values.split_first() else {
+        return;
+    };
+    let mut prev = first.to_bits();
+    out.extend_from_slice(&prev.to_le_bytes());
+    let mut w = BitWriter::new(out);
+    let (mut wlead, mut wlen) = (0u32, 64u32);
+    for v in rest {
+        let bits = v.to_bits();
+        let x = bits ^ prev;
+        prev = bits;
+        if x == 0 {
+            w.write(0, 1);
+            continue;
+        }
+        let lead = x.leading_zeros().min(31);
+        let trail = x.trailing_zeros();
+        let len = 64 - lead - trail;
+        let wtrail = 64 - wlead - wlen;
+        // Reuse costs 2 + wlen bits, a new window 13 + len.
+        if lead >= wlead && trail >= wtrail && wlen <= len + 11 {
+            w.write(0b01, 2);
+            w.write(x >> wtrail, wlen);
+        } else {
+            w.write(0b11, 2);
+            w.write(u64::from(lead), 5);
+            w.write(u64::from(len - 1), 6);
+            w.write(x >> trail, len);
+            (wlead, wlen) = (lead, len);
+        }
+    }
+    w.finish();
+}
+
+// ---------------------------------------------------------------- decoding
+
+/// Decodes one column from the start of `input`, appending to `out`.
+/// On error `out` may hold a partial column; the public wrapper truncates it.
+pub fn decode(input: &[u8], out: &mut Vec<f64>) -> Result<usize, CodecError> {
+    let mut r = Reader::new(input);
+    let id = r.u8()?;
+    if name(id).is_none() {
+        return Err(CodecError::UnknownCodec {
+            column: "values",
+            id,
+        });
+    }
+    let n = r.count()?;
+    if n == 0 {
+        return Ok(r.pos());
+    }
+    match id {
+        ID_RAW => {
+            let bytes = r.bytes(n * 8)?;
+            out.extend(bytes.chunks_exact(8).map(|c| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(c);
+                f64::from_bits(u64::from_le_bytes(b))
+            }));
+            Ok(r.pos())
+        }
+        ID_XOR => {
+            let first = r.bytes(8)?;
+            let pos = r.pos();
+            let used = decode_xor(first, &input[pos..], n, out)?;
+            Ok(pos + used)
+        }
+        _ => {
+            decode_decimal(&mut r, n, id == ID_DECIMAL_DELTA2, out)?;
+            Ok(r.pos())
+        }
+    }
+}
+
+fn decode_xor(
+    first: &[u8],
+    stream: &[u8],
+    n: usize,
+    out: &mut Vec<f64>,
+) -> Result<usize, CodecError> {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(first);
+    let mut prev = u64::from_le_bytes(b);
+    out.reserve(n);
+    out.push(f64::from_bits(prev));
+    let mut br = BitReader::new(stream);
+    let (mut lead, mut len) = (0u32, 64u32);
+    for _ in 1..n {
+        if br.read(1)? != 0 {
+            if br.read(1)? != 0 {
+                lead = br.read(5)? as u32;
+                len = br.read(6)? as u32 + 1;
+                if lead + len > 64 {
+                    return Err(CodecError::BadValue {
+                        what: "xor window exceeds 64 bits",
+                    });
+                }
+            }
+            prev ^= br.read_wide(len)? << (64 - lead - len);
+        }
+        out.push(f64::from_bits(prev));
+    }
+    Ok(br.bytes_consumed())
+}
+
+fn decode_decimal(
+    r: &mut Reader<'_>,
+    n: usize,
+    delta2: bool,
+    out: &mut Vec<f64>,
+) -> Result<(), CodecError> {
+    let d = usize::from(r.u8()?);
+    if d > MAX_DECIMALS {
+        return Err(CodecError::BadValue {
+            what: "decimal exponent above 9",
+        });
+    }
+    let scale = POW10[d];
+    // For d == 0 the division by 1.0 is exact, so skipping it is bit-identical.
+    let conv = |x: i64| if d == 0 { x as f64 } else { x as f64 / scale };
+    let mut cur = r.ivarint()?;
+    out.reserve(n);
+    out.push(conv(cur));
+    let mut delta = 0i64;
+    let mut left = n - 1;
+    if delta2 && left > 0 {
+        delta = r.ivarint()?;
+        cur = cur.wrapping_add(delta);
+        out.push(conv(cur));
+        left -= 1;
+    }
+    let mut words: Words = [0; BLOCK + 1];
+    let mut q = [0u64; BLOCK];
+    let mut buf = [0f64; BLOCK];
+    while left > 0 {
+        let len = left.min(BLOCK);
+        let (min, mult) = read_block(r, len, &mut words, &mut q)?;
+        let blk = Block {
+            q: &q[..len],
+            min,
+            mult,
+        };
+        let vals = &mut buf[..len];
+        // Monomorphic loops keep the hot path free of per-point branches.
+        match (delta2, d == 0) {
+            (false, true) => blk.emit::<false, false>(&mut cur, &mut delta, scale, vals),
+            (false, false) => blk.emit::<false, true>(&mut cur, &mut delta, scale, vals),
+            (true, true) => blk.emit::<true, false>(&mut cur, &mut delta, scale, vals),
+            (true, false) => blk.emit::<true, true>(&mut cur, &mut delta, scale, vals),
+        }
+        out.extend_from_slice(vals);
+        left -= len;
+    }
+    Ok(())
+}
+
+/// One unpacked residual block: residual `i` is `min + q[i] * mult` (wrapping).
+struct Block<'a> {
+    q: &'a [u64],
+    min: i64,
+    mult: u64,
+}
+
+impl Block<'_> {
+    /// Integrates the residuals once (`DELTA2 = false`: they are deltas) or
+    /// twice (delta-of-deltas) and converts with `n as f64 / scale`
+    /// (`SCALED = false` skips dividing by 1.0, which is bit-identical).
+    /// State lives in locals so it stays in registers.
+    #[inline(always)]
+    fn emit<const DELTA2: bool, const SCALED: bool>(
+        &self,
+        cur: &mut i64,
+        delta: &mut i64,
+        scale: f64,
+        vals: &mut [f64],
+    ) {
+        let (min, mult) = (self.min, self.mult);
+        let (mut c, mut dl) = (*cur, *delta);
+        let mut ints = [0i64; BLOCK];
+        for (o, &v) in ints.iter_mut().zip(self.q) {
+            let x = min.wrapping_add(v.wrapping_mul(mult) as i64);
+            if DELTA2 {
+                dl = dl.wrapping_add(x);
+                c = c.wrapping_add(dl);
+            } else {
+                c = c.wrapping_add(x);
+            }
+            *o = c;
+        }
+        // A separate pass lets the conversion and division vectorise.
+        for (o, &n) in vals.iter_mut().zip(&ints) {
+            *o = if SCALED { n as f64 / scale } else { n as f64 };
+        }
+        (*cur, *delta) = (c, dl);
+    }
+}
+
+/// Reads one residual block header and its packed values into `q`.
+/// Returns `(min, mult)`.
+#[inline]
+fn read_block(
+    r: &mut Reader<'_>,
+    len: usize,
+    words: &mut Words,
+    q: &mut [u64; BLOCK],
+) -> Result<(i64, u64), CodecError> {
+    let width = u32::from(r.u8()?);
+    if width > 64 {
+        return Err(CodecError::BadValue {
+            what: "bit width above 64",
+        });
+    }
+    let min = r.ivarint()?;
+    let mult = r.uvarint()?;
+    if mult == 0 {
+        return Err(CodecError::BadValue {
+            what: "block multiplier is zero",
+        });
+    }
+    let packed = r.bytes(bitpack::packed_len(len, width))?;
+    bitpack::unpack(packed, width, words, q);
+    Ok((min, mult))
+}

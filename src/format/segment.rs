@@ -1,0 +1,402 @@
+//! Sealed segment files (`<tier>/<start>.seg`): header, checksummed chunks, a footer index and
+//! a fixed trailer. Pure bytes; see `format-spec/segment.md`.
+//!
+//! ```text
+//! header   32 bytes (format::header, magic TLOGSEG1)
+//! chunks   for each footer entry, in order: chunk bytes, then CRC-32C of them (u32 LE)
+//! footer   varint entry count, then per entry (all varints, signed ones zigzag):
+//!            series id delta (from the previous entry's id; the first from 0)
+//!            point count
+//!            chunk length in bytes (without its CRC)
+//!            min ts - window start (signed)
+//!            max ts - min ts
+//! trailer  32 bytes:
+//!            0  u64 LE footer offset
+//!            8  u32 LE footer length
+//!           12  u32 LE CRC-32C of the footer
+//!           16  u64 LE total points
+//!           24  u32 LE CRC-32C of trailer bytes 0..24
+//!           28  4 bytes "TLSE"
+//! ```
+//! Chunk offsets are implicit: the first chunk starts right after the header, each next one
+//! after the previous chunk and its CRC.
+
+use crate::error::Corruption;
+use crate::format::bytes::{Reader, put_svarint, put_varint};
+use crate::format::codec::{self, MAX_COLUMN_POINTS};
+use crate::format::crc;
+use crate::format::header::{HEADER_LEN, Header};
+
+/// Size of the trailer.
+pub const TRAILER_LEN: usize = 32;
+/// Last 4 bytes of every segment.
+pub const TRAILER_MAGIC: [u8; 4] = *b"TLSE";
+
+/// One footer entry: where a series' chunk is and what it covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkEntry {
+    /// Series id.
+    pub series: u32,
+    /// Points in the chunk.
+    pub points: u32,
+    /// File offset of the chunk's first byte.
+    pub offset: u64,
+    /// Chunk length in bytes, without the CRC that follows it.
+    pub len: u32,
+    /// Earliest timestamp in the chunk, ms.
+    pub min_ts: i64,
+    /// Latest timestamp in the chunk, ms.
+    pub max_ts: i64,
+}
+
+/// Builds a segment in memory.
+#[derive(Debug)]
+pub struct SegmentBuilder {
+    header: Header,
+    body: Vec<u8>,
+    entries: Vec<ChunkEntry>,
+    points: u64,
+}
+
+impl SegmentBuilder {
+    /// A builder for a segment with this header.
+    pub fn new(header: Header) -> Self {
+        let mut body = Vec::with_capacity(1 << 16);
+        body.extend_from_slice(&header.encode());
+        SegmentBuilder {
+            header,
+            body,
+            entries: Vec::new(),
+            points: 0,
+        }
+    }
+
+    /// Adds the raw points of one series (timestamps strictly increasing). Series must be added
+    /// in ascending id order. Long series are split into several chunks.
+    pub fn add_raw_series(&mut self, series: u32, ts: &[i64], values: &[f64]) {
+        debug_assert_eq!(ts.len(), values.len());
+        let mut chunk = Vec::new();
+        for (t, v) in ts
+            .chunks(MAX_COLUMN_POINTS)
+            .zip(values.chunks(MAX_COLUMN_POINTS))
+        {
+            if t.is_empty() {
+                continue;
+            }
+            chunk.clear();
+            codec::encode_chunk(t, v, &mut chunk);
+            self.add_chunk(series, t.len() as u32, t[0], t[t.len() - 1], &chunk);
+        }
+    }
+
+    /// Adds one already-encoded chunk.
+    pub fn add_chunk(&mut self, series: u32, points: u32, min_ts: i64, max_ts: i64, chunk: &[u8]) {
+        debug_assert!(self.entries.last().is_none_or(|e| e.series <= series));
+        let offset = self.body.len() as u64;
+        self.body.extend_from_slice(chunk);
+        self.body.extend_from_slice(&crc(chunk).to_le_bytes());
+        self.entries.push(ChunkEntry {
+            series,
+            points,
+            offset,
+            len: chunk.len() as u32,
+            min_ts,
+            max_ts,
+        });
+        self.points += u64::from(points);
+    }
+
+    /// Number of points added so far.
+    pub fn points(&self) -> u64 {
+        self.points
+    }
+
+    /// The complete file bytes.
+    pub fn finish(mut self) -> Vec<u8> {
+        let footer_offset = self.body.len() as u64;
+        let mut footer = Vec::with_capacity(self.entries.len() * 8 + 4);
+        put_varint(&mut footer, self.entries.len() as u64);
+        let mut prev_series = 0u32;
+        for e in &self.entries {
+            put_varint(&mut footer, u64::from(e.series - prev_series));
+            put_varint(&mut footer, u64::from(e.points));
+            put_varint(&mut footer, u64::from(e.len));
+            put_svarint(&mut footer, e.min_ts.wrapping_sub(self.header.window_start));
+            put_varint(&mut footer, e.max_ts.wrapping_sub(e.min_ts) as u64);
+            prev_series = e.series;
+        }
+        self.body.extend_from_slice(&footer);
+        let mut t = [0u8; TRAILER_LEN];
+        t[0..8].copy_from_slice(&footer_offset.to_le_bytes());
+        t[8..12].copy_from_slice(&(footer.len() as u32).to_le_bytes());
+        t[12..16].copy_from_slice(&crc(&footer).to_le_bytes());
+        t[16..24].copy_from_slice(&self.points.to_le_bytes());
+        let tc = crc(&t[0..24]);
+        t[24..28].copy_from_slice(&tc.to_le_bytes());
+        t[28..32].copy_from_slice(&TRAILER_MAGIC);
+        self.body.extend_from_slice(&t);
+        self.body
+    }
+}
+
+/// The decoded footer of a segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Footer {
+    /// Entries sorted by series id (then time).
+    pub entries: Vec<ChunkEntry>,
+    /// Total points, from the trailer.
+    pub points: u64,
+    /// Offset of the footer.
+    pub footer_offset: u64,
+}
+
+impl Footer {
+    /// The entries of `series`.
+    pub fn entries_of(&self, series: u32) -> &[ChunkEntry] {
+        let lo = self.entries.partition_point(|e| e.series < series);
+        let hi = self.entries.partition_point(|e| e.series <= series);
+        &self.entries[lo..hi]
+    }
+}
+
+/// Decodes and checks the trailer and footer of a whole segment file (whose header the caller
+/// has decoded). Errors carry the file offset of the damaged structure.
+pub fn decode_footer(file: &[u8], header: &Header) -> Result<Footer, (u64, Corruption)> {
+    let n = file.len();
+    if n < HEADER_LEN + TRAILER_LEN {
+        return Err((
+            0,
+            Corruption::Truncated {
+                needed: (HEADER_LEN + TRAILER_LEN) as u64,
+                available: n as u64,
+            },
+        ));
+    }
+    let toff = (n - TRAILER_LEN) as u64;
+    let t = &file[n - TRAILER_LEN..];
+    if t[28..32] != TRAILER_MAGIC {
+        return Err((
+            toff,
+            Corruption::BadField {
+                what: "segment trailer magic",
+            },
+        ));
+    }
+    let stored = u32::from_le_bytes(t[24..28].try_into().expect("4 bytes"));
+    let actual = crc(&t[0..24]);
+    if stored != actual {
+        return Err((
+            toff,
+            Corruption::Checksum {
+                expected: stored,
+                actual,
+            },
+        ));
+    }
+    let footer_offset = u64::from_le_bytes(t[0..8].try_into().expect("8 bytes"));
+    let footer_len = u32::from_le_bytes(t[8..12].try_into().expect("4 bytes")) as u64;
+    let footer_crc = u32::from_le_bytes(t[12..16].try_into().expect("4 bytes"));
+    let points = u64::from_le_bytes(t[16..24].try_into().expect("8 bytes"));
+    if footer_offset < HEADER_LEN as u64 || footer_offset.checked_add(footer_len) != Some(toff) {
+        return Err((
+            toff,
+            Corruption::BadLength {
+                what: "segment footer",
+                value: footer_len,
+            },
+        ));
+    }
+    let fbytes = &file[footer_offset as usize..toff as usize];
+    let actual = crc(fbytes);
+    if actual != footer_crc {
+        return Err((
+            footer_offset,
+            Corruption::Checksum {
+                expected: footer_crc,
+                actual,
+            },
+        ));
+    }
+    let at = |e: Corruption| (footer_offset, e);
+    let mut r = Reader::new(fbytes);
+    let count = r.varint().map_err(at)?;
+    // Every entry takes at least 5 bytes: refuse counts the footer cannot hold.
+    if count.saturating_mul(5) > r.remaining() as u64 {
+        return Err(at(Corruption::BadLength {
+            what: "footer entry count",
+            value: count,
+        }));
+    }
+    let mut entries = Vec::with_capacity(count as usize);
+    let mut series: u64 = 0;
+    let mut offset = HEADER_LEN as u64;
+    let mut sum_points: u64 = 0;
+    for _ in 0..count {
+        series += r.varint().map_err(at)?;
+        let pts = r.varint().map_err(at)?;
+        let len = r.varint().map_err(at)?;
+        let min_ts = header.window_start.wrapping_add(r.svarint().map_err(at)?);
+        let max_ts = min_ts.wrapping_add(r.varint().map_err(at)? as i64);
+        if series > u64::from(u32::MAX) || pts == 0 || pts > MAX_COLUMN_POINTS as u64 {
+            return Err(at(Corruption::BadField {
+                what: "footer entry",
+            }));
+        }
+        if len > u64::from(u32::MAX) || offset + len + 4 > footer_offset || max_ts < min_ts {
+            return Err(at(Corruption::BadLength {
+                what: "chunk",
+                value: len,
+            }));
+        }
+        entries.push(ChunkEntry {
+            series: series as u32,
+            points: pts as u32,
+            offset,
+            len: len as u32,
+            min_ts,
+            max_ts,
+        });
+        offset += len + 4;
+        sum_points += pts;
+    }
+    if r.remaining() != 0 || offset != footer_offset || sum_points != points {
+        return Err(at(Corruption::BadField {
+            what: "footer does not match chunks or trailer",
+        }));
+    }
+    Ok(Footer {
+        entries,
+        points,
+        footer_offset,
+    })
+}
+
+/// The checked bytes of one chunk.
+pub fn chunk_bytes<'a>(file: &'a [u8], e: &ChunkEntry) -> Result<&'a [u8], Corruption> {
+    let start = e.offset as usize;
+    let end = start + e.len as usize;
+    if end + 4 > file.len() {
+        return Err(Corruption::Truncated {
+            needed: (end + 4) as u64,
+            available: file.len() as u64,
+        });
+    }
+    let bytes = &file[start..end];
+    let stored = u32::from_le_bytes(file[end..end + 4].try_into().expect("4 bytes"));
+    let actual = crc(bytes);
+    if stored != actual {
+        return Err(Corruption::Checksum {
+            expected: stored,
+            actual,
+        });
+    }
+    Ok(bytes)
+}
+
+/// Checks and decodes one raw chunk, appending its points.
+pub fn read_raw_chunk(
+    file: &[u8],
+    e: &ChunkEntry,
+    ts: &mut Vec<i64>,
+    values: &mut Vec<f64>,
+) -> Result<(), Corruption> {
+    let bytes = chunk_bytes(file, e)?;
+    let (t0, v0) = (ts.len(), values.len());
+    codec::decode_chunk(bytes, ts, values)?;
+    let n = ts.len() - t0;
+    if n != e.points as usize
+        || values.len() - v0 != n
+        || ts.get(t0) != Some(&e.min_ts)
+        || ts.last() != Some(&e.max_ts)
+    {
+        ts.truncate(t0);
+        values.truncate(v0);
+        return Err(Corruption::BadField {
+            what: "chunk does not match its footer entry",
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::header::FileKind;
+
+    fn header() -> Header {
+        Header::new(FileKind::Segment, 0, 600_000, 600_000)
+    }
+
+    #[test]
+    fn round_trip_and_footer_lookup() {
+        let mut b = SegmentBuilder::new(header());
+        b.add_raw_series(1, &[600_000, 601_000], &[1.0, 2.0]);
+        b.add_raw_series(5, &[700_000], &[f64::NAN]);
+        let file = b.finish();
+        let f = decode_footer(&file, &header()).unwrap();
+        assert_eq!(f.points, 3);
+        assert_eq!(f.entries_of(5).len(), 1);
+        assert!(f.entries_of(2).is_empty());
+        let (mut ts, mut vs) = (Vec::new(), Vec::new());
+        read_raw_chunk(&file, &f.entries_of(1)[0], &mut ts, &mut vs).unwrap();
+        assert_eq!(ts, vec![600_000, 601_000]);
+        assert_eq!(vs, vec![1.0, 2.0]);
+    }
+
+    #[test]
+    fn golden_empty_segment_tail() {
+        let file = SegmentBuilder::new(header()).finish();
+        assert_eq!(file.len(), HEADER_LEN + 1 + TRAILER_LEN);
+        // Footer: one varint, zero entries.
+        assert_eq!(file[HEADER_LEN], 0);
+        let t = &file[HEADER_LEN + 1..];
+        assert_eq!(&t[0..8], &32u64.to_le_bytes());
+        assert_eq!(&t[8..12], &1u32.to_le_bytes());
+        assert_eq!(&t[12..16], &crc32c::crc32c(&[0]).to_le_bytes());
+        assert_eq!(&t[16..24], &0u64.to_le_bytes());
+        assert_eq!(&t[24..28], &crc32c::crc32c(&t[0..24]).to_le_bytes());
+        assert_eq!(&t[28..32], b"TLSE");
+    }
+
+    #[test]
+    fn golden_footer_entry() {
+        let mut b = SegmentBuilder::new(header());
+        b.add_chunk(3, 2, 601_000, 603_000, &[0xAA, 0xBB]);
+        let file = b.finish();
+        let chunk_end = HEADER_LEN + 2 + 4;
+        assert_eq!(&file[HEADER_LEN..HEADER_LEN + 2], &[0xAA, 0xBB]);
+        // count 1; series delta 3; points 2; len 2; min-start = +1000 zigzag 2000 = [0xd0,0x0f];
+        // max-min 2000 = [0xd0, 0x0f]
+        assert_eq!(
+            &file[chunk_end..chunk_end + 8],
+            &[1, 3, 2, 2, 0xd0, 0x0f, 0xd0, 0x0f]
+        );
+    }
+
+    #[test]
+    fn every_truncation_and_bit_flip_of_the_tail_is_detected() {
+        let mut b = SegmentBuilder::new(header());
+        b.add_raw_series(1, &[600_000, 601_000, 602_000], &[1.0, 2.0, 3.5]);
+        let file = b.finish();
+        for cut in 0..file.len() {
+            assert!(decode_footer(&file[..cut], &header()).is_err(), "cut {cut}");
+        }
+        let f = decode_footer(&file, &header()).unwrap();
+        let footer_start = f.footer_offset as usize;
+        for bit in footer_start * 8..file.len() * 8 {
+            let mut m = file.clone();
+            m[bit / 8] ^= 1 << (bit % 8);
+            assert!(decode_footer(&m, &header()).is_err(), "bit {bit}");
+        }
+        let e = f.entries[0];
+        for bit in (e.offset as usize) * 8..(e.offset as usize + e.len as usize + 4) * 8 {
+            let mut m = file.clone();
+            m[bit / 8] ^= 1 << (bit % 8);
+            let (mut ts, mut vs) = (Vec::new(), Vec::new());
+            assert!(
+                read_raw_chunk(&m, &e, &mut ts, &mut vs).is_err(),
+                "bit {bit}"
+            );
+        }
+    }
+}

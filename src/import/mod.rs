@@ -1,0 +1,5 @@
+//! Input formats and the helpers that feed them to the store.
+
+pub mod ingest;
+pub mod prom;
+pub mod sort;

@@ -1,0 +1,379 @@
+//! The sidecar index: the registry of metrics and series (persisted in `index.log`) and the
+//! in-memory label postings used to match selectors.
+
+mod postings;
+
+use std::collections::HashMap;
+
+use crate::error::Corruption;
+use crate::format::index::IndexRecord;
+use crate::model::{Labels, MetricId, MetricInfo, MetricKind, MetricMeta, SeriesId, label_hash};
+use crate::query::selector::{MatchOp, Selector};
+
+pub use postings::Postings;
+
+#[derive(Debug, Clone)]
+struct SeriesEntry {
+    metric: u32,
+    labels: Labels,
+}
+
+/// Metrics, series and postings.
+#[derive(Debug, Default)]
+pub struct Registry {
+    metrics: Vec<MetricInfo>,
+    metric_by_name: HashMap<String, u32>,
+    series: Vec<Option<SeriesEntry>>,
+    series_count: usize,
+    by_hash: HashMap<u64, Vec<u32>>,
+    postings: Postings,
+}
+
+impl Registry {
+    /// Applies one record read back from `index.log`.
+    pub fn apply(&mut self, rec: IndexRecord) -> Result<(), Corruption> {
+        match rec {
+            IndexRecord::Metric {
+                id,
+                kind,
+                name,
+                unit,
+                description,
+            } => {
+                let meta = MetricMeta {
+                    kind,
+                    unit,
+                    description,
+                };
+                if (id as usize) < self.metrics.len() {
+                    if self.metrics[id as usize].name != name {
+                        return Err(Corruption::BadField {
+                            what: "metric id reused for another name",
+                        });
+                    }
+                    self.metrics[id as usize].meta = meta;
+                } else if id as usize == self.metrics.len() {
+                    if self.metric_by_name.contains_key(&name) {
+                        return Err(Corruption::BadField {
+                            what: "metric name defined twice",
+                        });
+                    }
+                    self.insert_metric(name, meta);
+                } else {
+                    return Err(Corruption::BadField {
+                        what: "metric id out of sequence",
+                    });
+                }
+            }
+            IndexRecord::Series {
+                id,
+                metric,
+                hash,
+                labels,
+            } => {
+                if metric as usize >= self.metrics.len() {
+                    return Err(Corruption::BadField {
+                        what: "series of an unknown metric",
+                    });
+                }
+                if (id as usize) < self.series.len() {
+                    return Err(Corruption::BadField {
+                        what: "series id defined twice",
+                    });
+                }
+                let name = &self.metrics[metric as usize].name;
+                if label_hash(name, &labels) != hash {
+                    return Err(Corruption::BadField {
+                        what: "series hash does not match its labels",
+                    });
+                }
+                if !labels.windows(2).all(|w| w[0].0 < w[1].0)
+                    || labels.iter().any(|(_, v)| v.is_empty())
+                {
+                    return Err(Corruption::BadField {
+                        what: "series labels not canonical",
+                    });
+                }
+                self.series.resize(id as usize, None);
+                self.insert_series(MetricId(metric), Labels::from_sorted(labels), hash);
+            }
+        }
+        Ok(())
+    }
+
+    fn insert_metric(&mut self, name: String, meta: MetricMeta) -> MetricId {
+        let id = self.metrics.len() as u32;
+        self.metric_by_name.insert(name.clone(), id);
+        self.metrics.push(MetricInfo {
+            id: MetricId(id),
+            name,
+            meta,
+        });
+        self.postings.add_metric();
+        MetricId(id)
+    }
+
+    fn insert_series(&mut self, metric: MetricId, labels: Labels, hash: u64) -> SeriesId {
+        let id = self.series.len() as u32;
+        self.postings.add(id, metric.0, &labels);
+        self.by_hash.entry(hash).or_default().push(id);
+        self.series.push(Some(SeriesEntry {
+            metric: metric.0,
+            labels,
+        }));
+        self.series_count += 1;
+        SeriesId(id)
+    }
+
+    /// The metric called `name`.
+    pub fn metric_by_name(&self, name: &str) -> Option<&MetricInfo> {
+        self.metric_by_name
+            .get(name)
+            .map(|&i| &self.metrics[i as usize])
+    }
+
+    /// All metrics, by id.
+    pub fn metrics(&self) -> &[MetricInfo] {
+        &self.metrics
+    }
+
+    /// Number of live series.
+    pub fn series_count(&self) -> usize {
+        self.series_count
+    }
+
+    /// The id the next new series will get.
+    pub fn next_series_id(&self) -> u32 {
+        self.series.len() as u32
+    }
+
+    /// Finds the series of `metric` with canonical label `pairs` (sorted, no empty values).
+    pub fn find_series<K: AsRef<str>, V: AsRef<str>>(
+        &self,
+        metric: &str,
+        pairs: &[(K, V)],
+        hash: u64,
+    ) -> Option<SeriesId> {
+        let mid = *self.metric_by_name.get(metric)?;
+        let cands = self.by_hash.get(&hash)?;
+        cands.iter().copied().find_map(|id| {
+            let e = self.series[id as usize].as_ref()?;
+            let same = e.metric == mid
+                && e.labels.len() == pairs.len()
+                && e.labels
+                    .pairs()
+                    .iter()
+                    .zip(pairs)
+                    .all(|((k, v), (k2, v2))| k == k2.as_ref() && v == v2.as_ref());
+            same.then_some(SeriesId(id))
+        })
+    }
+
+    /// Makes sure no id below `upto` is ever handed out to a new series (ids a log still names).
+    pub fn reserve_series_ids(&mut self, upto: u32) {
+        if self.series.len() < upto as usize {
+            self.series.resize(upto as usize, None);
+        }
+    }
+
+    /// Registers a new metric and returns the record to persist.
+    pub fn new_metric(&mut self, name: &str, meta: MetricMeta) -> (MetricId, IndexRecord) {
+        let rec = IndexRecord::Metric {
+            id: self.metrics.len() as u32,
+            kind: meta.kind,
+            name: name.to_owned(),
+            unit: meta.unit.clone(),
+            description: meta.description.clone(),
+        };
+        (self.insert_metric(name.to_owned(), meta), rec)
+    }
+
+    /// Replaces a metric's metadata and returns the record to persist (`None` when unchanged).
+    pub fn update_metric(&mut self, id: MetricId, meta: MetricMeta) -> Option<IndexRecord> {
+        let m = &mut self.metrics[id.0 as usize];
+        if m.meta == meta {
+            return None;
+        }
+        m.meta = meta;
+        Some(IndexRecord::Metric {
+            id: id.0,
+            kind: m.meta.kind,
+            name: m.name.clone(),
+            unit: m.meta.unit.clone(),
+            description: m.meta.description.clone(),
+        })
+    }
+
+    /// Registers a new series (labels canonical) and returns the record to persist.
+    pub fn new_series(
+        &mut self,
+        metric: MetricId,
+        labels: Labels,
+        hash: u64,
+    ) -> (SeriesId, IndexRecord) {
+        let rec = IndexRecord::Series {
+            id: self.series.len() as u32,
+            metric: metric.0,
+            hash,
+            labels: labels.pairs().to_vec(),
+        };
+        (self.insert_series(metric, labels, hash), rec)
+    }
+
+    /// True when `id` names a live series.
+    pub fn has_series(&self, id: u32) -> bool {
+        matches!(self.series.get(id as usize), Some(Some(_)))
+    }
+
+    /// The metric name and labels of a series.
+    pub fn series(&self, id: SeriesId) -> Option<(&str, &Labels)> {
+        let e = self.series.get(id.0 as usize)?.as_ref()?;
+        Some((&self.metrics[e.metric as usize].name, &e.labels))
+    }
+
+    /// The metric of a series.
+    pub fn series_metric(&self, id: SeriesId) -> Option<&MetricInfo> {
+        let e = self.series.get(id.0 as usize)?.as_ref()?;
+        Some(&self.metrics[e.metric as usize])
+    }
+
+    /// Number of series of metric `id`.
+    pub fn series_of_metric(&self, id: MetricId) -> usize {
+        self.postings.metric(id.0).len()
+    }
+
+    /// The ids of the series `sel` matches, ascending.
+    pub fn select(&self, sel: &Selector) -> Vec<SeriesId> {
+        // Start from the smallest set the selector pins down exactly.
+        let mut base: Option<&[u32]> = None;
+        if let Some(name) = &sel.metric {
+            match self.metric_by_name.get(name) {
+                Some(&mid) => base = Some(self.postings.metric(mid)),
+                None => return Vec::new(),
+            }
+        }
+        for m in &sel.matchers {
+            if m.op == MatchOp::Eq && !m.value.is_empty() && m.name != "__name__" {
+                let list = self.postings.label(&m.name, &m.value);
+                if base.is_none_or(|b| list.len() < b.len()) {
+                    base = Some(list);
+                }
+            }
+        }
+        let check = |id: u32| -> bool {
+            let Some(e) = self.series[id as usize].as_ref() else {
+                return false;
+            };
+            let metric = &self.metrics[e.metric as usize].name;
+            if sel.metric.as_ref().is_some_and(|n| n != metric) {
+                return false;
+            }
+            sel.matchers.iter().all(|m| {
+                if m.name == "__name__" {
+                    m.matches(metric)
+                } else {
+                    m.matches(e.labels.get(&m.name))
+                }
+            })
+        };
+        match base {
+            Some(list) => list
+                .iter()
+                .copied()
+                .filter(|&id| check(id))
+                .map(SeriesId)
+                .collect(),
+            None => (0..self.series.len() as u32)
+                .filter(|&id| check(id))
+                .map(SeriesId)
+                .collect(),
+        }
+    }
+
+    /// Kind of a metric by id.
+    pub fn metric_kind(&self, id: MetricId) -> MetricKind {
+        self.metrics[id.0 as usize].meta.kind
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reg() -> Registry {
+        let mut r = Registry::default();
+        let (cpu, _) = r.new_metric("cpu", MetricMeta::default());
+        let (mem, _) = r.new_metric("mem", MetricMeta::default());
+        for (m, labels) in [
+            (cpu, vec![("host", "a"), ("mode", "idle")]),
+            (cpu, vec![("host", "b"), ("mode", "idle")]),
+            (cpu, vec![("host", "a"), ("mode", "user")]),
+            (mem, vec![("host", "a")]),
+        ] {
+            let l = Labels::canonical(&labels);
+            let h = label_hash(&r.metrics[m.0 as usize].name.clone(), l.pairs());
+            r.new_series(m, l, h);
+        }
+        r
+    }
+
+    fn ids(r: &Registry, s: &str) -> Vec<u32> {
+        r.select(&Selector::parse(s).unwrap())
+            .into_iter()
+            .map(|s| s.0)
+            .collect()
+    }
+
+    #[test]
+    fn select_by_matchers() {
+        let r = reg();
+        assert_eq!(ids(&r, "cpu"), vec![0, 1, 2]);
+        assert_eq!(ids(&r, r#"cpu{host="a"}"#), vec![0, 2]);
+        assert_eq!(ids(&r, r#"cpu{host!="a"}"#), vec![1]);
+        assert_eq!(ids(&r, r#"cpu{mode=~"id.*"}"#), vec![0, 1]);
+        assert_eq!(ids(&r, r#"cpu{mode!~"id.*"}"#), vec![2]);
+        assert_eq!(ids(&r, r#"{host="a"}"#), vec![0, 2, 3]);
+        assert_eq!(ids(&r, r#"{__name__=~"m.*"}"#), vec![3]);
+        assert_eq!(ids(&r, r#"mem{mode=""}"#), vec![3]);
+        assert_eq!(ids(&r, r#"cpu{mode=""}"#), Vec::<u32>::new());
+        assert_eq!(ids(&r, "nosuch"), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn find_series_by_key() {
+        let r = reg();
+        let l = Labels::canonical(&[("mode", "user"), ("host", "a")]);
+        let h = label_hash("cpu", l.pairs());
+        assert_eq!(r.find_series("cpu", l.pairs(), h), Some(SeriesId(2)));
+        let h2 = label_hash("mem", l.pairs());
+        assert_eq!(r.find_series("mem", l.pairs(), h2), None);
+    }
+
+    #[test]
+    fn replaying_records_rebuilds_the_registry_and_checks_them() {
+        let mut src = Registry::default();
+        let (m, r1) = src.new_metric("up", MetricMeta::default());
+        let l = Labels::canonical(&[("job", "x")]);
+        let h = label_hash("up", l.pairs());
+        let (_, r2) = src.new_series(m, l.clone(), h);
+        let mut dst = Registry::default();
+        dst.apply(r1.clone()).unwrap();
+        dst.apply(r2.clone()).unwrap();
+        assert_eq!(dst.find_series("up", l.pairs(), h), Some(SeriesId(0)));
+        assert!(dst.apply(r2).is_err(), "duplicate series id");
+        let bad = IndexRecord::Series {
+            id: 5,
+            metric: 0,
+            hash: 1,
+            labels: vec![],
+        };
+        assert!(dst.apply(bad).is_err(), "hash mismatch");
+        let orphan = IndexRecord::Series {
+            id: 5,
+            metric: 9,
+            hash: 1,
+            labels: vec![],
+        };
+        assert!(dst.apply(orphan).is_err(), "unknown metric");
+    }
+}

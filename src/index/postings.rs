@@ -1,0 +1,48 @@
+//! In-memory postings: for each metric and each (label name, value), the ascending list of
+//! series ids that have it.
+
+use std::collections::HashMap;
+
+use crate::model::Labels;
+
+/// Postings lists.
+#[derive(Debug, Default)]
+pub struct Postings {
+    by_metric: Vec<Vec<u32>>,
+    by_label: HashMap<String, HashMap<String, Vec<u32>>>,
+}
+
+impl Postings {
+    /// Makes room for one more metric id.
+    pub fn add_metric(&mut self) {
+        self.by_metric.push(Vec::new());
+    }
+
+    /// Adds series `id` (ids are added in ascending order, so lists stay sorted).
+    pub fn add(&mut self, id: u32, metric: u32, labels: &Labels) {
+        self.by_metric[metric as usize].push(id);
+        for (k, v) in labels.pairs() {
+            self.by_label
+                .entry(k.clone())
+                .or_default()
+                .entry(v.clone())
+                .or_default()
+                .push(id);
+        }
+    }
+
+    /// Series of a metric.
+    pub fn metric(&self, metric: u32) -> &[u32] {
+        self.by_metric
+            .get(metric as usize)
+            .map_or(&[], |v| v.as_slice())
+    }
+
+    /// Series having label `name` = `value`.
+    pub fn label(&self, name: &str, value: &str) -> &[u32] {
+        self.by_label
+            .get(name)
+            .and_then(|m| m.get(value))
+            .map_or(&[], |v| v.as_slice())
+    }
+}

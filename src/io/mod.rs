@@ -1,0 +1,142 @@
+//! File I/O helpers: every filesystem call of the engine goes through here, with errors that
+//! name the file and the operation. (The fault-injecting backend of the reliability suite
+//! replaces these behind a trait at this same seam.)
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Creates `dir` (and parents) if missing.
+pub fn create_dir_all(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create directory", e))
+}
+
+/// Reads a whole file.
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    let mut f = File::open(path).map_err(|e| Error::io(path, "open", e))?;
+    let mut b = Vec::new();
+    f.read_to_end(&mut b)
+        .map_err(|e| Error::io(path, "read", e))?;
+    Ok(b)
+}
+
+/// Reads a whole file, or `None` when it does not exist.
+pub fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>> {
+    match File::open(path) {
+        Ok(mut f) => {
+            let mut b = Vec::new();
+            f.read_to_end(&mut b)
+                .map_err(|e| Error::io(path, "read", e))?;
+            Ok(Some(b))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path, "open", e)),
+    }
+}
+
+/// Fsyncs a directory so that entries created, renamed or removed in it are durable.
+/// A no-op on platforms that cannot open a directory as a file.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        let f = File::open(dir).map_err(|e| Error::io(dir, "open directory", e))?;
+        f.sync_all()
+            .map_err(|e| Error::io(dir, "fsync directory", e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// The temporary name used while writing `path`.
+pub fn temp_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".tmp");
+    PathBuf::from(s)
+}
+
+/// Replaces `path` with `bytes` atomically: write a temporary file, fsync it, rename it over
+/// `path`, fsync the directory. A crash leaves either the old file or the new one (and maybe
+/// a stray `.tmp`, which the next writer open removes).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = temp_path(path);
+    {
+        let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, "create", e))?;
+        let res = f.write_all(bytes).and_then(|_| f.sync_all());
+        if let Err(e) = res {
+            drop(f);
+            let _ = fs::remove_file(&tmp);
+            return Err(Error::io(&tmp, "write", e));
+        }
+    }
+    if let Err(e) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io(path, "rename", e));
+    }
+    sync_dir(parent(path))
+}
+
+/// Creates a new file holding `initial` bytes, fsynced, with its directory entry fsynced.
+pub fn create_synced(path: &Path, initial: &[u8]) -> Result<File> {
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| Error::io(path, "create", e))?;
+    f.write_all(initial)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| Error::io(path, "write", e))?;
+    sync_dir(parent(path))?;
+    Ok(f)
+}
+
+/// Opens an existing file for appending writes (and reads).
+pub fn open_rw(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io(path, "open", e))
+}
+
+/// Removes a file and fsyncs its directory. A file that is already gone is fine.
+pub fn remove_synced(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => sync_dir(parent(path)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(path, "remove", e)),
+    }
+}
+
+/// Lists the regular files of `dir` (names only). A missing directory is empty.
+pub fn list_files(dir: &Path) -> Result<Vec<String>> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(dir, "list", e)),
+    };
+    let mut names = Vec::new();
+    for ent in rd {
+        let ent = ent.map_err(|e| Error::io(dir, "list", e))?;
+        if let Some(name) = ent.file_name().to_str() {
+            names.push(name.to_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Size of a file in bytes (0 when it vanished meanwhile).
+pub fn file_len(path: &Path) -> u64 {
+    fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}

@@ -1,0 +1,3 @@
+//! Queries: selectors (parsing and matching) and query results.
+
+pub mod selector;

@@ -1,0 +1,288 @@
+//! The store: opening (with recovery), the write path, sealing, queries and stats.
+
+mod open;
+mod read;
+mod seal;
+mod write;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::index::Registry;
+use crate::logfile::{Appender, Finding, SyncHandle};
+use crate::segment::Segment;
+use crate::wal::WindowData;
+
+pub use read::{QueryResult, SeriesPoints, StoreStats, TierPart, TierStats};
+pub use seal::MaintainReport;
+pub use write::{Sample, WriteSummary};
+
+/// Name of the raw tier's directory.
+pub const RAW_DIR: &str = "raw";
+/// Name of the index file.
+pub const INDEX_FILE: &str = "index.log";
+/// Name of the state file.
+pub const STATE_FILE: &str = "state";
+/// Name of the lock file.
+pub const LOCK_FILE: &str = "LOCK";
+
+/// File name of a window's log or segment: the window start in ms, zero-padded to 15 digits so
+/// names sort by time.
+pub fn window_file_name(start: i64, ext: &str) -> String {
+    format!("{start:015}.{ext}")
+}
+
+/// Parses a window file name back into (start, extension).
+pub fn parse_window_file_name(name: &str) -> Option<(i64, &str)> {
+    let (stem, ext) = name.split_once('.')?;
+    if stem.len() != 15 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((stem.parse().ok()?, ext))
+}
+
+/// A window that is still open for writes.
+#[derive(Debug)]
+pub(crate) struct OpenWindow {
+    pub(crate) data: WindowData,
+    /// The log (None in a read-only store).
+    pub(crate) log: Option<Appender>,
+    pub(crate) sync: Option<Arc<SyncHandle>>,
+    pub(crate) path: PathBuf,
+}
+
+/// A segment that failed its checks at open.
+#[derive(Debug, Clone)]
+pub(crate) struct BadSegment {
+    pub(crate) path: PathBuf,
+    pub(crate) error: String,
+    pub(crate) bytes: u64,
+}
+
+/// Everything behind the store's lock.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) registry: Registry,
+    pub(crate) index_log: Option<Appender>,
+    pub(crate) open: BTreeMap<i64, OpenWindow>,
+    /// Windows being sealed: immutable, still served by queries.
+    pub(crate) sealing: BTreeMap<i64, Arc<OpenWindow>>,
+    pub(crate) sealed: BTreeMap<i64, Arc<Segment>>,
+    pub(crate) bad: BTreeMap<i64, BadSegment>,
+    pub(crate) clock_high_water: i64,
+    pub(crate) sealed_through: i64,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) dir: PathBuf,
+    pub(crate) config: Config,
+    pub(crate) read_only: bool,
+    pub(crate) state: RwLock<State>,
+    /// Sequence number of the last append (incremented under the state lock).
+    pub(crate) written: AtomicU64,
+    /// Sequence number known durable; held while fsyncing so concurrent writers share one.
+    pub(crate) synced: Mutex<u64>,
+    pub(crate) last_sync_ms: AtomicU64,
+    /// Log fsyncs done by the write path (group commits count once).
+    pub(crate) fsyncs: AtomicU64,
+    pub(crate) maintain: Mutex<()>,
+    pub(crate) poisoned: AtomicBool,
+    pub(crate) findings: Vec<Finding>,
+    _lock: Option<File>,
+}
+
+/// An open tierlog store. `Store` is `Send + Sync`: share it (e.g. in an `Arc`) between
+/// writer and reader threads.
+#[derive(Debug)]
+pub struct Store {
+    shared: Arc<Shared>,
+    flusher: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+}
+
+impl Store {
+    /// Opens (creating if missing) the store in `dir` for writing, recovering from any crash.
+    pub fn open(dir: impl AsRef<Path>, config: Config) -> Result<Store> {
+        let shared = open::open(dir.as_ref(), config, false)?;
+        Ok(Store::start(shared))
+    }
+
+    /// Opens the store in `dir` read-only: no lock is taken and nothing is modified, so this
+    /// works while another process writes. The store is a snapshot as of the open; logs are
+    /// read up to their last complete frame.
+    pub fn open_read_only(dir: impl AsRef<Path>, config: Config) -> Result<Store> {
+        let shared = open::open(dir.as_ref(), config, true)?;
+        Ok(Store {
+            shared: Arc::new(shared),
+            flusher: None,
+        })
+    }
+
+    /// Opens the store for writing with salvage on: every log frame that still validates is
+    /// kept, the rest dropped; returns what was found. This is `tierlog repair`.
+    pub fn repair(dir: impl AsRef<Path>, mut config: Config) -> Result<(Store, Vec<Finding>)> {
+        config.salvage = true;
+        let store = Store::open(dir, config)?;
+        let findings = store.shared.findings.clone();
+        Ok((store, findings))
+    }
+
+    fn start(shared: Shared) -> Store {
+        let shared = Arc::new(shared);
+        let flusher = match shared.config.sync {
+            crate::config::Sync::Interval(every) => {
+                let (tx, rx) = mpsc::channel::<()>();
+                let weak = Arc::downgrade(&shared);
+                let handle = std::thread::Builder::new()
+                    .name("tierlog-flush".into())
+                    .spawn(move || {
+                        while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
+                            let Some(s) = weak.upgrade() else { break };
+                            let target = s.written.load(Ordering::SeqCst);
+                            if let Err(e) = s.sync_through(target) {
+                                log::error!("background fsync failed: {e}");
+                            }
+                        }
+                    })
+                    .ok();
+                handle.map(|h| (tx, h))
+            }
+            _ => None,
+        };
+        Store { shared, flusher }
+    }
+
+    /// The directory of the store.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// The configuration it was opened with.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// True when opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.shared.read_only
+    }
+
+    /// What recovery found and did at open (torn tails truncated, damage salvaged, ...).
+    pub fn recovery_findings(&self) -> &[Finding] {
+        &self.shared.findings
+    }
+
+    /// Number of group commits (fsync rounds over the open logs) done so far; one round may
+    /// cover the writes of many threads.
+    pub fn fsync_count(&self) -> u64 {
+        self.shared.fsyncs.load(Ordering::Relaxed)
+    }
+
+    /// Makes everything written so far durable (all logs fsynced).
+    pub fn sync(&self) -> Result<()> {
+        self.shared.check_writable()?;
+        let target = self.shared.written.load(Ordering::SeqCst);
+        self.shared.sync_through(target)
+    }
+
+    /// Syncs and closes the store, reporting any error (dropping it syncs best-effort).
+    pub fn close(mut self) -> Result<()> {
+        self.stop_flusher();
+        if self.shared.read_only {
+            return Ok(());
+        }
+        self.sync()?;
+        self.shared.persist_state()
+    }
+
+    fn stop_flusher(&mut self) {
+        if let Some((tx, handle)) = self.flusher.take() {
+            drop(tx);
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.stop_flusher();
+        if !self.shared.read_only && !self.shared.poisoned.load(Ordering::SeqCst) {
+            let target = self.shared.written.load(Ordering::SeqCst);
+            if let Err(e) = self.shared.sync_through(target) {
+                log::error!("fsync at close failed: {e}");
+            }
+        }
+    }
+}
+
+impl Shared {
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(Error::Poisoned);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn raw_dir(&self) -> PathBuf {
+        self.dir.join(RAW_DIR)
+    }
+
+    /// Group commit: makes every append with sequence number `<= seq` durable. One thread
+    /// fsyncs at a time; threads that arrive meanwhile find their appends already covered
+    /// and return without an fsync of their own.
+    pub(crate) fn sync_through(&self, seq: u64) -> Result<()> {
+        let mut synced = self.synced.lock();
+        if *synced >= seq {
+            return Ok(());
+        }
+        let (target, handles) = {
+            let st = self.state.read();
+            // Windows being sealed too: a write acknowledged just before its window froze must
+            // still reach the disk before its writer returns.
+            let handles: Vec<Arc<SyncHandle>> = st
+                .open
+                .values()
+                .chain(st.sealing.values().map(|w| &**w))
+                .filter_map(|w| w.sync.clone())
+                .collect();
+            (self.written.load(Ordering::SeqCst), handles)
+        };
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        for h in handles {
+            if let Err(e) = h.sync() {
+                // After a failed fsync the kernel may have dropped the dirty pages: nothing
+                // written since the last good fsync can be trusted, so stop writing.
+                self.poisoned.store(true, Ordering::SeqCst);
+                return Err(e);
+            }
+        }
+        *synced = target;
+        self.last_sync_ms
+            .store(self.config.clock.now_ms().max(0) as u64, Ordering::SeqCst);
+        Ok(())
+    }
+
+    pub(crate) fn persist_state(&self) -> Result<()> {
+        let (hw, through) = {
+            let st = self.state.read();
+            (st.clock_high_water, st.sealed_through)
+        };
+        let s = crate::format::state::State {
+            window_span: self.config.span_ms(),
+            clock_high_water: hw,
+            sealed_through: through,
+        };
+        crate::io::write_atomic(&self.dir.join(STATE_FILE), &s.encode())
+    }
+}

@@ -1,0 +1,377 @@
+//! Opening a store: lock, state, index, raw windows, and crash recovery.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+
+use parking_lot::{Mutex, RwLock};
+
+use super::{
+    BadSegment, INDEX_FILE, LOCK_FILE, OpenWindow, RAW_DIR, STATE_FILE, Shared, State,
+    parse_window_file_name,
+};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::format::header::{FileKind, Header};
+use crate::format::index::IndexRecord;
+use crate::format::state::State as StateFile;
+use crate::format::wal;
+use crate::index::Registry;
+use crate::io;
+use crate::logfile::{self as logfile, Appender, Finding, Mode};
+use crate::segment::Segment;
+use crate::wal::WindowData;
+
+pub(super) fn open(dir: &Path, config: Config, read_only: bool) -> Result<Shared> {
+    config.validate()?;
+    let mode = if read_only {
+        Mode::Read
+    } else {
+        Mode::Write {
+            salvage: config.salvage,
+        }
+    };
+    let lock = if read_only {
+        if !dir.is_dir() {
+            return Err(Error::io(
+                dir,
+                "open store",
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
+            ));
+        }
+        None
+    } else {
+        io::create_dir_all(dir)?;
+        io::create_dir_all(&dir.join(RAW_DIR))?;
+        Some(take_lock(dir)?)
+    };
+    if !read_only {
+        remove_temp_files(dir)?;
+        remove_temp_files(&dir.join(RAW_DIR))?;
+    }
+
+    // State: the window span the store was created with, and the clock high-water mark.
+    let span = config.span_ms();
+    let state_path = dir.join(STATE_FILE);
+    let saved = match io::read_if_exists(&state_path)? {
+        Some(b) => Some(
+            StateFile::decode(&b)
+                .map_err(|e| logfile::header_error(&state_path, e, FileKind::State))?,
+        ),
+        None => None,
+    };
+    if let Some(s) = saved
+        && s.window_span != span
+    {
+        return Err(Error::Config {
+            setting: "window_span",
+            message: format!(
+                "the store was created with a window span of {} ms; open it with that span",
+                s.window_span
+            ),
+        });
+    }
+
+    let mut findings = Vec::new();
+    // Windows and segments first, then the index: the index is always written (and synced)
+    // before any log frame that names a new series, so reading it last means a reader running
+    // beside a writer knows every series the logs it read refer to.
+    let raw = load_raw(&dir.join(RAW_DIR), span, mode, &mut findings)?;
+    let (registry, index_log) = load_index(&dir.join(INDEX_FILE), mode, &mut findings)?;
+    let mut registry = registry;
+
+    let mut st = State {
+        registry: Registry::default(),
+        index_log,
+        open: BTreeMap::new(),
+        sealing: BTreeMap::new(),
+        sealed: raw.sealed,
+        bad: raw.bad,
+        clock_high_water: saved.map_or(i64::MIN, |s| s.clock_high_water),
+        sealed_through: saved.map_or(i64::MIN, |s| s.sealed_through),
+    };
+    if let Some((&start, _)) = st.sealed.iter().next_back() {
+        st.sealed_through = st.sealed_through.max(start + span);
+    }
+    // Replay the logs.
+    let mut unknown = 0u64;
+    let mut max_id_seen: Option<u32> = None;
+    for (start, loaded) in raw.logs {
+        let mut data = WindowData::new(start);
+        for (offset, payload) in loaded.payloads() {
+            let res = wal::decode_record(payload, |s| {
+                max_id_seen = Some(max_id_seen.map_or(s.series, |m| m.max(s.series)));
+                if registry.has_series(s.series) {
+                    data.add(s.series, s.ts_ms, s.value);
+                } else {
+                    unknown += 1;
+                }
+            });
+            if let Err(what) = res {
+                // A frame whose checksum holds but whose record does not decode was written
+                // by a broken or newer writer: never guess.
+                return Err(Error::corrupt(loaded_path(dir, start), offset, what));
+            }
+        }
+        let path = loaded_path(dir, start);
+        let (log, sync) = if read_only {
+            (None, None)
+        } else {
+            let app = Appender::open(&path, loaded.end)?;
+            let sync = Arc::new(app.sync_handle()?);
+            (Some(app), Some(sync))
+        };
+        st.open.insert(
+            start,
+            OpenWindow {
+                data,
+                log,
+                sync,
+                path,
+            },
+        );
+    }
+    if unknown > 0 {
+        log::warn!("{unknown} logged samples name series missing from the index; skipped");
+        findings.push(Finding::Damaged {
+            file: dir.join(INDEX_FILE),
+            offset: 0,
+            what: crate::error::Corruption::BadField {
+                what: "logged samples of series missing from the index were skipped",
+            },
+            lost_bytes: unknown * wal::SAMPLE_LEN as u64,
+        });
+    }
+    // Never hand out again an id that a log still mentions.
+    if let Some(m) = max_id_seen {
+        registry.reserve_series_ids(m + 1);
+    }
+    st.registry = registry;
+
+    let shared = Shared {
+        dir: dir.to_owned(),
+        config,
+        read_only,
+        state: RwLock::new(st),
+        written: AtomicU64::new(0),
+        synced: Mutex::new(0),
+        last_sync_ms: AtomicU64::new(0),
+        fsyncs: AtomicU64::new(0),
+        maintain: Mutex::new(()),
+        poisoned: AtomicBool::new(false),
+        findings,
+        _lock: lock,
+    };
+    if !read_only {
+        shared.persist_state()?;
+    }
+    Ok(shared)
+}
+
+fn loaded_path(dir: &Path, start: i64) -> std::path::PathBuf {
+    dir.join(RAW_DIR)
+        .join(super::window_file_name(start, "wal"))
+}
+
+/// Takes the writer lock (`LOCK`, with the holder's pid inside).
+fn take_lock(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| Error::io(&path, "open", e))?;
+    match f.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let mut s = String::new();
+            let _ = f.read_to_string(&mut s);
+            return Err(Error::Locked {
+                dir: dir.to_owned(),
+                pid: s.trim().parse().ok(),
+            });
+        }
+        Err(TryLockError::Error(e)) => return Err(Error::io(&path, "lock", e)),
+    }
+    let pid = std::process::id().to_string();
+    f.set_len(0)
+        .and_then(|_| f.seek(SeekFrom::Start(0)))
+        .and_then(|_| f.write_all(pid.as_bytes()))
+        .map_err(|e| Error::io(&path, "write", e))?;
+    Ok(f)
+}
+
+fn remove_temp_files(dir: &Path) -> Result<()> {
+    for name in io::list_files(dir)? {
+        if name.ends_with(".tmp") {
+            log::warn!("removing {name}: left by an interrupted write");
+            io::remove_synced(&dir.join(&name))?;
+        }
+    }
+    Ok(())
+}
+
+struct Raw {
+    sealed: BTreeMap<i64, Arc<Segment>>,
+    bad: BTreeMap<i64, BadSegment>,
+    logs: Vec<(i64, logfile::Loaded)>,
+}
+
+fn load_raw(raw: &Path, span: i64, mode: Mode, findings: &mut Vec<Finding>) -> Result<Raw> {
+    let names = io::list_files(raw)?;
+    let mut segs = BTreeMap::new();
+    let mut wals = BTreeMap::new();
+    for name in &names {
+        match parse_window_file_name(name) {
+            Some((start, "seg")) => {
+                segs.insert(start, raw.join(name));
+            }
+            Some((start, "wal")) => {
+                wals.insert(start, raw.join(name));
+            }
+            _ => {}
+        }
+    }
+    let writer = matches!(mode, Mode::Write { .. });
+    let mut out = Raw {
+        sealed: BTreeMap::new(),
+        bad: BTreeMap::new(),
+        logs: Vec::new(),
+    };
+    for (start, path) in segs {
+        match Segment::open(&path).and_then(|s| check_segment(s, start, span)) {
+            Ok(seg) => {
+                if let Some(wal) = wals.remove(&start)
+                    && writer
+                {
+                    // Crash after sealing, before the log was removed: the segment wins.
+                    log::warn!("{}: already sealed; removing its log", wal.display());
+                    io::remove_synced(&wal)?;
+                }
+                out.sealed.insert(start, Arc::new(seg));
+            }
+            Err(e) => {
+                let e = match e {
+                    // A reader may race a writer that is sealing or dropping this window.
+                    Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                        continue;
+                    }
+                    e => e,
+                };
+                if wals.contains_key(&start) {
+                    // The log it came from is still here and complete: it wins.
+                    log::warn!(
+                        "{}: unreadable ({e}); its log is kept instead",
+                        path.display()
+                    );
+                    if writer {
+                        io::remove_synced(&path)?;
+                    }
+                    continue;
+                }
+                log::error!("{}: {e}", path.display());
+                out.bad.insert(
+                    start,
+                    BadSegment {
+                        path: path.clone(),
+                        error: e.to_string(),
+                        bytes: io::file_len(&path),
+                    },
+                );
+            }
+        }
+    }
+    for (start, path) in wals {
+        let loaded = match logfile::load(&path, FileKind::WindowLog, mode) {
+            Ok(Some(l)) => l,
+            Ok(None) => continue,
+            Err(Error::Io { source, .. })
+                if mode == Mode::Read && source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                // Sealed between listing and opening: read its segment instead.
+                let seg_path = raw.join(super::window_file_name(start, "seg"));
+                if let Ok(seg) =
+                    Segment::open(&seg_path).and_then(|s| check_segment(s, start, span))
+                {
+                    out.sealed.insert(start, Arc::new(seg));
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        check_log_header(&loaded.header, &path, start, span)?;
+        if let Some(f) = &loaded.finding {
+            findings.push(f.clone());
+        }
+        out.logs.push((start, loaded));
+    }
+    Ok(out)
+}
+
+fn check_segment(seg: Segment, start: i64, span: i64) -> Result<Segment> {
+    let h = seg.header();
+    if h.window_start != start || h.window_span != span || h.tier != 0 {
+        return Err(Error::corrupt(
+            seg.path(),
+            0,
+            crate::error::Corruption::BadField {
+                what: "segment header does not match its name",
+            },
+        ));
+    }
+    Ok(seg)
+}
+
+fn check_log_header(h: &Header, path: &Path, start: i64, span: i64) -> Result<()> {
+    if h.window_start != start || h.window_span != span || h.tier != 0 {
+        return Err(Error::corrupt(
+            path,
+            0,
+            crate::error::Corruption::BadField {
+                what: "log header does not match its name",
+            },
+        ));
+    }
+    Ok(())
+}
+
+fn load_index(
+    path: &Path,
+    mode: Mode,
+    findings: &mut Vec<Finding>,
+) -> Result<(Registry, Option<Appender>)> {
+    let mut reg = Registry::default();
+    let loaded = if path.exists() {
+        logfile::load(path, FileKind::Index, mode)?
+    } else {
+        None
+    };
+    let end = match &loaded {
+        Some(l) => {
+            if let Some(f) = &l.finding {
+                findings.push(f.clone());
+            }
+            for (offset, payload) in l.payloads() {
+                let rec =
+                    IndexRecord::decode(payload).map_err(|w| Error::corrupt(path, offset, w))?;
+                reg.apply(rec)
+                    .map_err(|w| Error::corrupt(path, offset, w))?;
+            }
+            Some(l.end)
+        }
+        None => None,
+    };
+    if matches!(mode, Mode::Read) {
+        return Ok((reg, None));
+    }
+    let app = match end {
+        Some(end) => Appender::open(path, end)?,
+        None => Appender::create(path, &Header::new(FileKind::Index, 0, 0, 0))?,
+    };
+    Ok((reg, Some(app)))
+}

@@ -1,0 +1,301 @@
+//! Reads: selector queries merging sealed segments and open windows, listings and stats.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::{INDEX_FILE, STATE_FILE, Store};
+use crate::error::Result;
+use crate::io;
+use crate::model::{Labels, MetricInfo, SeriesId, SeriesInfo};
+use crate::query::selector::Selector;
+use crate::segment::Segment;
+
+/// One series in a query result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SeriesPoints {
+    /// Metric name.
+    pub metric: String,
+    /// Labels.
+    pub labels: Labels,
+    /// Tier the points come from ("raw").
+    pub tier: &'static str,
+    /// `(ts_ms, value)` in time order.
+    pub points: Vec<(i64, f64)>,
+}
+
+/// The answer to a query. When `warnings` is not empty, some data could not be read and the
+/// answer is partial.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct QueryResult {
+    /// Matching series with at least one point in range, ordered by metric then labels.
+    pub series: Vec<SeriesPoints>,
+    /// What was skipped, and why.
+    pub warnings: Vec<String>,
+}
+
+impl QueryResult {
+    /// True when data was skipped.
+    pub fn is_partial(&self) -> bool {
+        !self.warnings.is_empty()
+    }
+}
+
+enum Source {
+    Segment(Arc<Segment>),
+    Memory(Vec<Vec<(i64, f64)>>),
+}
+
+impl Store {
+    /// Selects series by `selector` and returns their raw points with `from <= ts < to`
+    /// (timestamps of points, i.e. second starts), merging sealed segments and open windows.
+    pub fn query(&self, selector: &Selector, from: i64, to: i64) -> Result<QueryResult> {
+        let sh = &*self.shared;
+        let mut result = QueryResult::default();
+        let span = sh.config.span_ms();
+        let (ids, mut meta, sources) = {
+            let st = sh.state.read();
+            let ids: Vec<SeriesId> = st.registry.select(selector);
+            let meta: Vec<(String, Labels)> = ids
+                .iter()
+                .map(|&id| {
+                    let (m, l) = st.registry.series(id).expect("selected series exist");
+                    (m.to_owned(), l.clone())
+                })
+                .collect();
+            let overlaps = |start: i64| start < to && start.saturating_add(span) > from;
+            let mut sources: BTreeMap<i64, Source> = BTreeMap::new();
+            for (&start, seg) in st.sealed.iter().filter(|(s, _)| overlaps(**s)) {
+                sources.insert(start, Source::Segment(seg.clone()));
+            }
+            let open = st
+                .open
+                .iter()
+                .map(|(k, w)| (*k, w))
+                .chain(st.sealing.iter().map(|(k, w)| (*k, &**w)));
+            for (start, w) in open.filter(|(s, _)| overlaps(*s)) {
+                let pts = ids
+                    .iter()
+                    .map(|id| {
+                        let mut v = Vec::new();
+                        w.data.points_into(id.0, from, to, |t, x| v.push((t, x)));
+                        v
+                    })
+                    .collect();
+                sources.insert(start, Source::Memory(pts));
+            }
+            for (_, bad) in st.bad.iter().filter(|(s, _)| overlaps(**s)) {
+                result.warnings.push(format!(
+                    "segment {} is corrupt and was skipped: {}",
+                    bad.path.display(),
+                    bad.error
+                ));
+            }
+            (ids, meta, sources)
+        };
+        let mut points: Vec<Vec<(i64, f64)>> = vec![Vec::new(); ids.len()];
+        for (_, src) in sources {
+            match src {
+                Source::Memory(per) => {
+                    for (p, v) in points.iter_mut().zip(per) {
+                        p.extend(v);
+                    }
+                }
+                Source::Segment(seg) => {
+                    for (p, id) in points.iter_mut().zip(&ids) {
+                        if let Err((offset, what)) = seg.read_series(id.0, from, to, p) {
+                            result.warnings.push(format!(
+                                "{} at offset {offset}: {what}; series {} skipped in this window",
+                                seg.path().display(),
+                                id.0
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        let mut out: Vec<SeriesPoints> = meta
+            .drain(..)
+            .zip(points)
+            .filter(|(_, p)| !p.is_empty())
+            .map(|((metric, labels), points)| SeriesPoints {
+                metric,
+                labels,
+                tier: "raw",
+                points,
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.metric, &a.labels).cmp(&(&b.metric, &b.labels)));
+        result.series = out;
+        Ok(result)
+    }
+
+    /// All metrics with their metadata, by name.
+    pub fn metrics(&self) -> Vec<MetricInfo> {
+        let st = self.shared.state.read();
+        let mut m = st.registry.metrics().to_vec();
+        m.sort_by(|a, b| a.name.cmp(&b.name));
+        m
+    }
+
+    /// Number of series of each metric, by metric name.
+    pub fn series_counts(&self) -> BTreeMap<String, usize> {
+        let st = self.shared.state.read();
+        st.registry
+            .metrics()
+            .iter()
+            .map(|m| (m.name.clone(), st.registry.series_of_metric(m.id)))
+            .collect()
+    }
+
+    /// The series `selector` matches, ordered by metric then labels.
+    pub fn series(&self, selector: &Selector) -> Vec<SeriesInfo> {
+        let st = self.shared.state.read();
+        let mut v: Vec<SeriesInfo> = st
+            .registry
+            .select(selector)
+            .into_iter()
+            .filter_map(|id| {
+                let (m, l) = st.registry.series(id)?;
+                Some(SeriesInfo {
+                    id,
+                    metric: m.to_owned(),
+                    labels: l.clone(),
+                })
+            })
+            .collect();
+        v.sort_by(|a, b| (&a.metric, &a.labels).cmp(&(&b.metric, &b.labels)));
+        v
+    }
+
+    /// Sizes and counts per tier, sealed and open apart.
+    pub fn stats(&self) -> StoreStats {
+        let sh = &*self.shared;
+        let st = sh.state.read();
+        let mut sealed = TierPart::default();
+        let mut open = TierPart::default();
+        let (mut oldest, mut newest): (Option<i64>, Option<i64>) = (None, None);
+        let mut see = |lo: i64, hi: i64| {
+            oldest = Some(oldest.map_or(lo, |o| o.min(lo)));
+            newest = Some(newest.map_or(hi, |n| n.max(hi)));
+        };
+        for seg in st.sealed.values() {
+            sealed.segments += 1;
+            sealed.bytes += seg.len();
+            sealed.points += seg.points();
+            let e = &seg.footer().entries;
+            if let (Some(lo), Some(hi)) = (
+                e.iter().map(|e| e.min_ts).min(),
+                e.iter().map(|e| e.max_ts).max(),
+            ) {
+                see(lo, hi);
+            }
+        }
+        let mut corrupt_segments = 0;
+        for bad in st.bad.values() {
+            sealed.segments += 1;
+            sealed.bytes += bad.bytes;
+            corrupt_segments += 1;
+        }
+        for w in st.open.values().chain(st.sealing.values().map(|w| &**w)) {
+            open.segments += 1;
+            open.bytes += io::file_len(&w.path);
+            open.points += w.data.points();
+            if let Some((lo, hi)) = w.data.time_range() {
+                see(lo, hi);
+            }
+        }
+        sealed.finish();
+        open.finish();
+        let mut raw = TierStats {
+            tier: "raw",
+            segments: sealed.segments + open.segments,
+            bytes: sealed.bytes + open.bytes,
+            points: sealed.points + open.points,
+            bytes_per_point: 0.0,
+            oldest_ms: oldest,
+            newest_ms: newest,
+            corrupt_segments,
+            sealed,
+            open,
+        };
+        raw.bytes_per_point = ratio(raw.bytes, raw.points);
+        let index_bytes = io::file_len(&sh.dir.join(INDEX_FILE));
+        let state_bytes = io::file_len(&sh.dir.join(STATE_FILE));
+        StoreStats {
+            total_bytes: raw.bytes + index_bytes + state_bytes,
+            tiers: vec![raw],
+            series: st.registry.series_count() as u64,
+            metrics: st.registry.metrics().len() as u64,
+            index_bytes,
+        }
+    }
+}
+
+fn ratio(bytes: u64, points: u64) -> f64 {
+    if points == 0 {
+        0.0
+    } else {
+        bytes as f64 / points as f64
+    }
+}
+
+/// Counts of one part (sealed or open) of a tier.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TierPart {
+    /// Files.
+    pub segments: u64,
+    /// Bytes on disk.
+    pub bytes: u64,
+    /// Points stored.
+    pub points: u64,
+    /// bytes / points (0 when empty).
+    pub bytes_per_point: f64,
+}
+
+impl TierPart {
+    fn finish(&mut self) {
+        self.bytes_per_point = ratio(self.bytes, self.points);
+    }
+}
+
+/// Stats of one tier.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TierStats {
+    /// Tier name.
+    pub tier: &'static str,
+    /// Files (sealed segments and open logs).
+    pub segments: u64,
+    /// Bytes on disk.
+    pub bytes: u64,
+    /// Points stored.
+    pub points: u64,
+    /// bytes / points.
+    pub bytes_per_point: f64,
+    /// Earliest point, ms.
+    pub oldest_ms: Option<i64>,
+    /// Latest point, ms.
+    pub newest_ms: Option<i64>,
+    /// Segments that failed their checks (skipped by queries).
+    pub corrupt_segments: u64,
+    /// Sealed segments.
+    pub sealed: TierPart,
+    /// Open windows' logs.
+    pub open: TierPart,
+}
+
+/// Stats of a store.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoreStats {
+    /// Per tier.
+    pub tiers: Vec<TierStats>,
+    /// Live series.
+    pub series: u64,
+    /// Metrics.
+    pub metrics: u64,
+    /// Every byte of the store's files.
+    pub total_bytes: u64,
+    /// Bytes of the index.
+    pub index_bytes: u64,
+}

@@ -1,0 +1,98 @@
+//! Sealing: turning windows whose end plus grace has passed into immutable segments.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::{Store, window_file_name};
+use crate::error::Result;
+use crate::io;
+use crate::segment::{self, Segment};
+
+/// What one maintenance pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MaintainReport {
+    /// Start (ms) of each window sealed.
+    pub sealed_windows: Vec<i64>,
+    /// Points written into new segments.
+    pub sealed_points: u64,
+    /// Bytes of the new segments.
+    pub sealed_bytes: u64,
+}
+
+impl Store {
+    /// True when some open window's end plus grace has passed.
+    pub fn has_due_window(&self) -> bool {
+        let sh = &*self.shared;
+        let now = sh.config.clock.now_ms();
+        let st = sh.state.read();
+        let eff = now.max(st.clock_high_water);
+        let limit = sh.config.span_ms().saturating_add(sh.config.grace_ms());
+        !st.sealing.is_empty()
+            || st
+                .open
+                .keys()
+                .next()
+                .is_some_and(|s| s.saturating_add(limit) <= eff)
+    }
+
+    /// Runs one maintenance pass: seals every window whose end plus grace has passed. (Later
+    /// tiers' rollups and retention join this same pass.)
+    pub fn maintain(&self) -> Result<MaintainReport> {
+        let sh = &*self.shared;
+        sh.check_writable()?;
+        let _one_at_a_time = sh.maintain.lock();
+        let span = sh.config.span_ms();
+        let limit = span.saturating_add(sh.config.grace_ms());
+        // Freeze the due windows: writes to them are refused from here on, queries still see
+        // them. Encoding and I/O then happen without the lock.
+        {
+            let now = sh.config.clock.now_ms();
+            let mut st = sh.state.write();
+            let eff = now.max(st.clock_high_water);
+            st.clock_high_water = eff;
+            let due: Vec<i64> = st
+                .open
+                .keys()
+                .copied()
+                .filter(|s| s.saturating_add(limit) <= eff)
+                .collect();
+            for start in due {
+                let w = st.open.remove(&start).expect("listed above");
+                st.sealing.insert(start, Arc::new(w));
+            }
+        }
+        let todo: Vec<(i64, Arc<super::OpenWindow>)> = {
+            let st = sh.state.read();
+            st.sealing.iter().map(|(k, v)| (*k, v.clone())).collect()
+        };
+        let mut report = MaintainReport::default();
+        for (start, w) in todo {
+            let raw = sh.raw_dir();
+            let seg_path = raw.join(window_file_name(start, "seg"));
+            let points = w.data.points();
+            let seg = if points > 0 {
+                let bytes = segment::build(&w.data, 0, span);
+                io::write_atomic(&seg_path, &bytes)?;
+                report.sealed_bytes += bytes.len() as u64;
+                Some(Arc::new(Segment::open(&seg_path)?))
+            } else {
+                None
+            };
+            {
+                let mut st = sh.state.write();
+                if let Some(seg) = seg {
+                    st.sealed.insert(start, seg);
+                }
+                st.sealing.remove(&start);
+                st.sealed_through = st.sealed_through.max(start + span);
+            }
+            // The segment is durable: record that the window is sealed, then drop its log.
+            sh.persist_state()?;
+            io::remove_synced(&w.path)?;
+            report.sealed_windows.push(start);
+            report.sealed_points += points;
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,486 @@
+//! The write path: validation, series resolution, window checks, logging, group commit.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::{OpenWindow, Shared, State, Store, window_file_name};
+use crate::config::Sync;
+use crate::error::{Error, Result, SampleError};
+use crate::format::frame::encode_frame;
+use crate::format::header::{FileKind, Header};
+use crate::format::index::IndexRecord;
+use crate::format::wal::{self, LoggedSample};
+use crate::logfile::{AppendError, Appender};
+use crate::model::{
+    Labels, MAX_TS_MS, MIN_TS_MS, MetricMeta, SeriesId, check_label_set, check_metric_name,
+    label_hash,
+};
+use crate::wal::WindowData;
+
+/// One sample to write: metric name, labels (any order; empty values are ignored), time in ms
+/// since the epoch, value.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample<'a> {
+    /// Metric name.
+    pub metric: &'a str,
+    /// Labels.
+    pub labels: &'a [(&'a str, &'a str)],
+    /// Timestamp, ms since 1970.
+    pub ts_ms: i64,
+    /// Value.
+    pub value: f64,
+}
+
+impl<'a> Sample<'a> {
+    /// A sample.
+    pub fn new(metric: &'a str, labels: &'a [(&'a str, &'a str)], ts_ms: i64, value: f64) -> Self {
+        Sample {
+            metric,
+            labels,
+            ts_ms,
+            value,
+        }
+    }
+}
+
+/// What a write did. Samples outside the accepted time range are counted here, never dropped
+/// silently; the rest of the batch is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WriteSummary {
+    /// Samples written.
+    pub accepted: u64,
+    /// Samples older than the oldest open window (their window is sealed or due).
+    pub rejected_too_old: u64,
+    /// Samples further ahead of the clock than `Config::future_limit`.
+    pub rejected_too_far_ahead: u64,
+    /// Series created by this write.
+    pub new_series: u64,
+}
+
+impl WriteSummary {
+    /// Samples not written.
+    pub fn rejected(&self) -> u64 {
+        self.rejected_too_old + self.rejected_too_far_ahead
+    }
+
+    /// Adds another summary's counts to this one.
+    pub fn add(&mut self, o: &WriteSummary) {
+        self.accepted += o.accepted;
+        self.rejected_too_old += o.rejected_too_old;
+        self.rejected_too_far_ahead += o.rejected_too_far_ahead;
+        self.new_series += o.new_series;
+    }
+}
+
+fn check_ts(ts: i64) -> Result<(), SampleError> {
+    if !(MIN_TS_MS..=MAX_TS_MS).contains(&ts) {
+        return Err(SampleError::TimestampOutOfRange { ts_ms: ts });
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Writes a batch of samples. Validation is atomic: an invalid name, label set or
+    /// timestamp rejects the whole batch with an error naming the first offending sample.
+    /// Samples outside the open windows are counted in the summary and skipped; the rest are
+    /// written. Under `Sync::EveryWrite` the call returns once the data is fsynced.
+    pub fn write(&self, samples: &[Sample<'_>]) -> Result<WriteSummary> {
+        let sh = &*self.shared;
+        sh.check_writable()?;
+        let limits = &sh.config.limits;
+        for (index, s) in samples.iter().enumerate() {
+            check_metric_name(s.metric, limits)
+                .and_then(|_| check_label_set(s.labels, limits))
+                .and_then(|_| check_ts(s.ts_ms))
+                .map_err(|reason| Error::InvalidSample { index, reason })?;
+        }
+        let mut st = sh.state.write();
+        // Resolve series; collect the definitions of new ones.
+        let mut ids = Vec::with_capacity(samples.len());
+        let mut pending = Pending::new(&st, limits.max_series);
+        let mut canon: Vec<(&str, &str)> = Vec::new();
+        for s in samples {
+            canon.clear();
+            canon.extend(s.labels.iter().copied().filter(|(_, v)| !v.is_empty()));
+            canon.sort_unstable();
+            let hash = label_hash(s.metric, &canon);
+            let id = match st.registry.find_series(s.metric, &canon, hash) {
+                Some(id) => id.0,
+                None => pending.series(&st, s.metric, &canon, hash)?,
+            };
+            ids.push(id);
+        }
+        let new_series = pending.new_series;
+        pending.commit(sh, &mut st)?;
+        let resolved: Vec<LoggedSample> = samples
+            .iter()
+            .zip(ids)
+            .map(|(s, series)| LoggedSample {
+                series,
+                ts_ms: s.ts_ms,
+                value: s.value,
+            })
+            .collect();
+        let mut summary = sh.append(&mut st, &resolved)?;
+        summary.new_series = new_series;
+        drop(st);
+        self.after_write()?;
+        Ok(summary)
+    }
+
+    /// The fast path: writes `(series handle, ts_ms, value)` triples for series resolved
+    /// earlier with [`Store::series_handle`]. Same rules as [`Store::write`].
+    pub fn write_series(&self, samples: &[(SeriesId, i64, f64)]) -> Result<WriteSummary> {
+        let sh = &*self.shared;
+        sh.check_writable()?;
+        let mut st = sh.state.write();
+        for (index, &(id, ts, _)) in samples.iter().enumerate() {
+            let reason = if !st.registry.has_series(id.0) {
+                SampleError::UnknownSeries { id: id.0 }
+            } else if let Err(r) = check_ts(ts) {
+                r
+            } else {
+                continue;
+            };
+            return Err(Error::InvalidSample { index, reason });
+        }
+        let resolved: Vec<LoggedSample> = samples
+            .iter()
+            .map(|&(id, ts_ms, value)| LoggedSample {
+                series: id.0,
+                ts_ms,
+                value,
+            })
+            .collect();
+        let summary = sh.append(&mut st, &resolved)?;
+        drop(st);
+        self.after_write()?;
+        Ok(summary)
+    }
+
+    /// Resolves (creating and persisting if new) the series of `metric` with `labels`, for
+    /// use with [`Store::write_series`].
+    pub fn series_handle(&self, metric: &str, labels: &[(&str, &str)]) -> Result<SeriesId> {
+        let sh = &*self.shared;
+        sh.check_writable()?;
+        let limits = &sh.config.limits;
+        check_metric_name(metric, limits)
+            .and_then(|_| check_label_set(labels, limits))
+            .map_err(|reason| Error::InvalidSample { index: 0, reason })?;
+        let labels = Labels::canonical(labels);
+        let hash = label_hash(metric, labels.pairs());
+        let mut st = sh.state.write();
+        if let Some(id) = st.registry.find_series(metric, labels.pairs(), hash) {
+            return Ok(id);
+        }
+        let mut pending = Pending::new(&st, limits.max_series);
+        let pairs: Vec<(&str, &str)> = labels
+            .pairs()
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let id = pending.series(&st, metric, &pairs, hash)?;
+        pending.commit(sh, &mut st)?;
+        Ok(SeriesId(id))
+    }
+
+    /// Sets (creating the metric if needed) a metric's kind, unit and description.
+    pub fn set_metric_meta(&self, metric: &str, meta: MetricMeta) -> Result<()> {
+        let sh = &*self.shared;
+        sh.check_writable()?;
+        let limits = &sh.config.limits;
+        let bad = |reason| Error::InvalidMetadata {
+            metric: metric.to_owned(),
+            reason,
+        };
+        check_metric_name(metric, limits).map_err(bad)?;
+        if meta.unit.len() > limits.max_unit_bytes {
+            return Err(bad(SampleError::NameTooLong {
+                name: meta.unit.clone(),
+                max: limits.max_unit_bytes,
+            }));
+        }
+        if meta.description.len() > limits.max_description_bytes {
+            return Err(bad(SampleError::NameTooLong {
+                name: meta.description.clone(),
+                max: limits.max_description_bytes,
+            }));
+        }
+        let mut st = sh.state.write();
+        let rec = match st.registry.metric_by_name(metric).map(|m| m.id) {
+            Some(id) => {
+                let old = st.registry.metrics()[id.0 as usize].meta.clone();
+                if old == meta {
+                    return Ok(());
+                }
+                IndexRecord::Metric {
+                    id: id.0,
+                    kind: meta.kind,
+                    name: metric.to_owned(),
+                    unit: meta.unit.clone(),
+                    description: meta.description.clone(),
+                }
+            }
+            None => IndexRecord::Metric {
+                id: st.registry.metrics().len() as u32,
+                kind: meta.kind,
+                name: metric.to_owned(),
+                unit: meta.unit.clone(),
+                description: meta.description.clone(),
+            },
+        };
+        sh.append_index(&mut st, std::slice::from_ref(&rec))?;
+        st.registry
+            .apply(rec)
+            .map_err(|what| Error::corrupt(sh.dir.join(super::INDEX_FILE), 0, what))?;
+        Ok(())
+    }
+
+    fn after_write(&self) -> Result<()> {
+        let sh = &*self.shared;
+        let seq = sh.written.load(Ordering::SeqCst);
+        match sh.config.sync {
+            Sync::EveryWrite => sh.sync_through(seq)?,
+            Sync::Interval(every) => {
+                let now = sh.config.clock.now_ms().max(0) as u64;
+                let last = sh.last_sync_ms.load(Ordering::SeqCst);
+                if now.saturating_sub(last) >= every.as_millis() as u64 {
+                    sh.sync_through(seq)?;
+                }
+            }
+            Sync::Never => {}
+        }
+        if sh.config.auto_seal && self.has_due_window() {
+            // The write itself is durable; a failed seal is retried by the next pass.
+            if let Err(e) = self.maintain() {
+                log::error!("sealing after a write failed (will retry): {e}");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// New metrics and series of one batch, not yet persisted.
+struct Pending {
+    records: Vec<IndexRecord>,
+    new_metrics: HashMap<String, u32>,
+    new_keys: HashMap<(String, Vec<(String, String)>), u32>,
+    next_metric: u32,
+    next_series: u32,
+    new_series: u64,
+    max_series: u64,
+}
+
+impl Pending {
+    fn new(st: &State, max_series: u64) -> Self {
+        Pending {
+            records: Vec::new(),
+            new_metrics: HashMap::new(),
+            new_keys: HashMap::new(),
+            next_metric: st.registry.metrics().len() as u32,
+            next_series: st.registry.next_series_id(),
+            new_series: 0,
+            max_series,
+        }
+    }
+
+    fn series(
+        &mut self,
+        st: &State,
+        metric: &str,
+        canon: &[(&str, &str)],
+        hash: u64,
+    ) -> Result<u32> {
+        let key = (
+            metric.to_owned(),
+            canon
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<Vec<_>>(),
+        );
+        if let Some(&id) = self.new_keys.get(&key) {
+            return Ok(id);
+        }
+        let max = self.max_series;
+        if st.registry.series_count() as u64 + self.new_series >= max {
+            return Err(Error::LimitReached {
+                what: "series per store",
+                limit: max,
+            });
+        }
+        let metric_id = match st.registry.metric_by_name(metric) {
+            Some(m) => m.id.0,
+            None => match self.new_metrics.get(metric) {
+                Some(&id) => id,
+                None => {
+                    let id = self.next_metric;
+                    self.next_metric += 1;
+                    self.new_metrics.insert(metric.to_owned(), id);
+                    self.records.push(IndexRecord::Metric {
+                        id,
+                        kind: Default::default(),
+                        name: metric.to_owned(),
+                        unit: String::new(),
+                        description: String::new(),
+                    });
+                    id
+                }
+            },
+        };
+        let id = self.next_series;
+        if id == u32::MAX {
+            return Err(Error::LimitReached {
+                what: "series ids",
+                limit: u64::from(u32::MAX),
+            });
+        }
+        self.next_series += 1;
+        self.new_series += 1;
+        self.records.push(IndexRecord::Series {
+            id,
+            metric: metric_id,
+            hash,
+            labels: key.1.clone(),
+        });
+        self.new_keys.insert(key, id);
+        Ok(id)
+    }
+
+    /// Persists (append + fsync) the new definitions, then applies them in memory.
+    fn commit(self, sh: &Shared, st: &mut State) -> Result<()> {
+        if self.records.is_empty() {
+            return Ok(());
+        }
+        sh.append_index(st, &self.records)?;
+        for rec in self.records {
+            st.registry
+                .apply(rec)
+                .map_err(|what| Error::corrupt(sh.dir.join(super::INDEX_FILE), 0, what))?;
+        }
+        Ok(())
+    }
+}
+
+impl Shared {
+    /// Appends index records and fsyncs the index, whatever the sync policy: a log frame must
+    /// never name a series whose definition could be lost.
+    fn append_index(&self, st: &mut State, records: &[IndexRecord]) -> Result<()> {
+        let mut buf = Vec::new();
+        let mut payload = Vec::new();
+        for r in records {
+            payload.clear();
+            r.encode(&mut payload);
+            encode_frame(&payload, &mut buf);
+        }
+        let log = st.index_log.as_mut().ok_or(Error::ReadOnly)?;
+        match log.append(&buf) {
+            Ok(()) => {}
+            Err(AppendError::RolledBack(e)) => return Err(e),
+            Err(AppendError::Poisoned(e)) => {
+                self.poisoned.store(true, Ordering::SeqCst);
+                return Err(e);
+            }
+        }
+        let handle = log.sync_handle()?;
+        if let Err(e) = handle.sync() {
+            self.poisoned.store(true, Ordering::SeqCst);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Checks each sample's window, logs the accepted ones (one frame per window), applies
+    /// them in memory. On an I/O error every frame of the batch is cut back out.
+    fn append(&self, st: &mut State, samples: &[LoggedSample]) -> Result<WriteSummary> {
+        let c = &self.config;
+        let now = c.clock.now_ms();
+        let eff = now.max(st.clock_high_water);
+        st.clock_high_water = eff;
+        let (span, grace, future) = (c.span_ms(), c.grace_ms(), c.future_ms());
+        let mut summary = WriteSummary::default();
+        let mut by_window: Vec<(i64, Vec<LoggedSample>)> = Vec::new();
+        for s in samples {
+            let start = s.ts_ms.div_euclid(span) * span;
+            if s.ts_ms > now.saturating_add(future) {
+                summary.rejected_too_far_ahead += 1;
+            } else if start < st.sealed_through
+                || start.saturating_add(span).saturating_add(grace) <= eff
+                || st.sealing.contains_key(&start)
+            {
+                summary.rejected_too_old += 1;
+            } else {
+                match by_window.iter_mut().find(|(w, _)| *w == start) {
+                    Some((_, v)) => v.push(*s),
+                    None => by_window.push((start, vec![*s])),
+                }
+            }
+        }
+        // Log.
+        let mut undo: Vec<(i64, u64)> = Vec::new();
+        let mut frame = Vec::new();
+        let mut payload = Vec::new();
+        for (start, list) in &by_window {
+            let res = self.window(st, *start).and_then(|w| {
+                payload.clear();
+                frame.clear();
+                wal::encode_samples(list, &mut payload);
+                encode_frame(&payload, &mut frame);
+                let log = w.log.as_mut().ok_or(Error::ReadOnly)?;
+                let before = log.len();
+                match log.append(&frame) {
+                    Ok(()) => Ok(before),
+                    Err(AppendError::RolledBack(e)) => Err(e),
+                    Err(AppendError::Poisoned(e)) => {
+                        self.poisoned.store(true, Ordering::SeqCst);
+                        Err(e)
+                    }
+                }
+            });
+            match res {
+                Ok(before) => undo.push((*start, before)),
+                Err(e) => {
+                    for (w, len) in undo {
+                        let log = st.open.get_mut(&w).and_then(|w| w.log.as_mut());
+                        if let Some(log) = log
+                            && log.truncate(len).is_err()
+                        {
+                            self.poisoned.store(true, Ordering::SeqCst);
+                        }
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        // Apply.
+        for (start, list) in by_window {
+            let w = st.open.get_mut(&start).expect("window created above");
+            for s in &list {
+                w.data.add(s.series, s.ts_ms, s.value);
+            }
+            summary.accepted += list.len() as u64;
+        }
+        self.written.fetch_add(1, Ordering::SeqCst);
+        Ok(summary)
+    }
+
+    /// The open window starting at `start`, creating its log if needed.
+    fn window<'a>(&self, st: &'a mut State, start: i64) -> Result<&'a mut OpenWindow> {
+        use std::collections::btree_map::Entry;
+        match st.open.entry(start) {
+            Entry::Occupied(e) => Ok(e.into_mut()),
+            Entry::Vacant(e) => {
+                let path = self.raw_dir().join(window_file_name(start, "wal"));
+                let header = Header::new(FileKind::WindowLog, 0, start, self.config.span_ms());
+                let log = Appender::create(&path, &header)?;
+                let sync = Arc::new(log.sync_handle()?);
+                Ok(e.insert(OpenWindow {
+                    data: WindowData::new(start),
+                    log: Some(log),
+                    sync: Some(sync),
+                    path,
+                }))
+            }
+        }
+    }
+}

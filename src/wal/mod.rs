@@ -1,0 +1,182 @@
+//! The open window: its in-memory points (per-second accumulators) and its log.
+
+use std::collections::HashMap;
+
+/// One raw point being accumulated: all samples of a series within one second.
+#[derive(Debug, Clone, Copy)]
+struct Acc {
+    /// Start of the second, ms.
+    ts: i64,
+    /// Sum of the samples, in arrival order (exactly the value when `count == 1`).
+    sum: f64,
+    /// Number of samples.
+    count: u32,
+}
+
+impl Acc {
+    fn value(&self) -> f64 {
+        if self.count == 1 {
+            self.sum
+        } else {
+            self.sum / f64::from(self.count)
+        }
+    }
+}
+
+/// The points of one window that is still open (or being sealed).
+#[derive(Debug, Clone, Default)]
+pub struct WindowData {
+    start: i64,
+    series: HashMap<u32, Vec<Acc>>,
+    points: u64,
+    samples: u64,
+}
+
+/// The start of the second containing `ts_ms`.
+pub fn second_start(ts_ms: i64) -> i64 {
+    ts_ms.div_euclid(1000) * 1000
+}
+
+impl WindowData {
+    /// An empty window starting at `start` ms.
+    pub fn new(start: i64) -> Self {
+        WindowData {
+            start,
+            ..Default::default()
+        }
+    }
+
+    /// Window start, ms.
+    pub fn start(&self) -> i64 {
+        self.start
+    }
+
+    /// Adds one sample: it joins the point of its second (the point's value is the mean of the
+    /// samples of that second, in arrival order).
+    pub fn add(&mut self, series: u32, ts_ms: i64, value: f64) {
+        let ts = second_start(ts_ms);
+        self.samples += 1;
+        let v = self.series.entry(series).or_default();
+        match v.last_mut() {
+            Some(last) if last.ts == ts => {
+                last.sum += value;
+                last.count += 1;
+                return;
+            }
+            Some(last) if last.ts > ts => {}
+            _ => {
+                v.push(Acc {
+                    ts,
+                    sum: value,
+                    count: 1,
+                });
+                self.points += 1;
+                return;
+            }
+        }
+        match v.binary_search_by_key(&ts, |a| a.ts) {
+            Ok(i) => {
+                v[i].sum += value;
+                v[i].count += 1;
+            }
+            Err(i) => {
+                v.insert(
+                    i,
+                    Acc {
+                        ts,
+                        sum: value,
+                        count: 1,
+                    },
+                );
+                self.points += 1;
+            }
+        }
+    }
+
+    /// Number of raw points (distinct series-seconds).
+    pub fn points(&self) -> u64 {
+        self.points
+    }
+
+    /// Number of samples logged.
+    pub fn samples(&self) -> u64 {
+        self.samples
+    }
+
+    /// Series with points, ascending.
+    pub fn series_ids(&self) -> Vec<u32> {
+        let mut ids: Vec<u32> = self.series.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Calls `f(ts, value)` for each point of `series` with `from <= ts < to`, in time order.
+    pub fn points_into(&self, series: u32, from: i64, to: i64, mut f: impl FnMut(i64, f64)) {
+        if let Some(v) = self.series.get(&series) {
+            let lo = v.partition_point(|a| a.ts < from);
+            for a in &v[lo..] {
+                if a.ts >= to {
+                    break;
+                }
+                f(a.ts, a.value());
+            }
+        }
+    }
+
+    /// Earliest and latest point timestamps.
+    pub fn time_range(&self) -> Option<(i64, i64)> {
+        let mut r: Option<(i64, i64)> = None;
+        for v in self.series.values() {
+            if let (Some(a), Some(b)) = (v.first(), v.last()) {
+                r = Some(match r {
+                    None => (a.ts, b.ts),
+                    Some((lo, hi)) => (lo.min(a.ts), hi.max(b.ts)),
+                });
+            }
+        }
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pts(w: &WindowData, s: u32) -> Vec<(i64, f64)> {
+        let mut out = Vec::new();
+        w.points_into(s, i64::MIN, i64::MAX, |t, v| out.push((t, v)));
+        out
+    }
+
+    #[test]
+    fn same_second_samples_become_their_mean() {
+        let mut w = WindowData::new(0);
+        w.add(1, 1_000, 1.0);
+        w.add(1, 1_999, 2.0);
+        w.add(1, 3_500, 7.0);
+        w.add(1, 2_000, 4.0); // out of order, new second
+        w.add(1, 1_500, 6.0); // out of order, joins second 1
+        assert_eq!(pts(&w, 1), vec![(1_000, 3.0), (2_000, 4.0), (3_000, 7.0)]);
+        assert_eq!(w.points(), 3);
+        assert_eq!(w.samples(), 5);
+    }
+
+    #[test]
+    fn single_samples_stay_bit_exact() {
+        let mut w = WindowData::new(0);
+        let nan = f64::from_bits(0x7ff8_0000_0000_1234);
+        w.add(1, 0, nan);
+        w.add(1, 1_000, -0.0);
+        w.add(1, 2_000, f64::INFINITY);
+        let p = pts(&w, 1);
+        assert_eq!(p[0].1.to_bits(), nan.to_bits());
+        assert_eq!(p[1].1.to_bits(), (-0.0f64).to_bits());
+        assert_eq!(p[2].1, f64::INFINITY);
+    }
+
+    #[test]
+    fn negative_ms_round_down() {
+        assert_eq!(second_start(-1), -1000);
+        assert_eq!(second_start(1999), 1000);
+    }
+}
