@@ -1,4 +1,6 @@
-//! The injectable clock. Nothing else in the crate reads the system time.
+//! The injectable clock. Nothing else in the crate reads the wall clock: every decision about
+//! data (windows, sealing, rejections) follows this clock. Only the pacing of `Sync::Interval`
+//! fsyncs uses the monotonic `Instant`, since a replay moves this clock at the data's pace.
 
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicI64, Ordering};

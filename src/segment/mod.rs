@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use memmap2::Mmap;
 
@@ -19,6 +20,8 @@ pub struct Segment {
     header: Header,
     map: Mmap,
     footer: Footer,
+    /// Set once a read finds a damaged chunk.
+    damaged: AtomicBool,
 }
 
 impl Segment {
@@ -37,6 +40,7 @@ impl Segment {
             header,
             map,
             footer,
+            damaged: AtomicBool::new(false),
         })
     }
 
@@ -91,7 +95,10 @@ impl Segment {
             }
             ts.clear();
             vs.clear();
-            segment::read_raw_chunk(&self.map, e, &mut ts, &mut vs).map_err(|c| (e.offset, c))?;
+            if let Err(c) = segment::read_raw_chunk(&self.map, e, &mut ts, &mut vs) {
+                self.damaged.store(true, Ordering::Relaxed);
+                return Err((e.offset, c));
+            }
             out.extend(
                 ts.iter()
                     .zip(&vs)
@@ -100,6 +107,11 @@ impl Segment {
             );
         }
         Ok(())
+    }
+
+    /// True once a read has found a damaged chunk in this segment.
+    pub fn is_damaged(&self) -> bool {
+        self.damaged.load(Ordering::Relaxed)
     }
 
     /// Checks every chunk's checksum and decoding; returns the first damage found per chunk.
@@ -112,6 +124,9 @@ impl Segment {
             if let Err(c) = segment::read_raw_chunk(&self.map, e, &mut ts, &mut vs) {
                 bad.push((*e, c));
             }
+        }
+        if !bad.is_empty() {
+            self.damaged.store(true, Ordering::Relaxed);
         }
         bad
     }

@@ -91,7 +91,11 @@ pub(crate) struct Shared {
     pub(crate) written: AtomicU64,
     /// Sequence number known durable; held while fsyncing so concurrent writers share one.
     pub(crate) synced: Mutex<u64>,
-    pub(crate) last_sync_ms: AtomicU64,
+    /// When the store was opened: the origin of `last_sync_us`. Fsync pacing uses this
+    /// monotonic clock, not the store's clock, which a replay moves at the data's pace.
+    pub(crate) opened: std::time::Instant,
+    /// Microseconds after `opened` of the last completed group commit.
+    pub(crate) last_sync_us: AtomicU64,
     /// Log fsyncs done by the write path (group commits count once).
     pub(crate) fsyncs: AtomicU64,
     pub(crate) maintain: Mutex<()>,
@@ -268,8 +272,8 @@ impl Shared {
             }
         }
         *synced = target;
-        self.last_sync_ms
-            .store(self.config.clock.now_ms().max(0) as u64, Ordering::SeqCst);
+        self.last_sync_us
+            .store(self.opened.elapsed().as_micros() as u64, Ordering::SeqCst);
         Ok(())
     }
 

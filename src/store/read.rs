@@ -180,7 +180,11 @@ impl Store {
             oldest = Some(oldest.map_or(lo, |o| o.min(lo)));
             newest = Some(newest.map_or(hi, |n| n.max(hi)));
         };
+        let mut corrupt_segments = 0;
         for seg in st.sealed.values() {
+            if seg.is_damaged() {
+                corrupt_segments += 1;
+            }
             sealed.segments += 1;
             sealed.bytes += seg.len();
             sealed.points += seg.points();
@@ -192,7 +196,6 @@ impl Store {
                 see(lo, hi);
             }
         }
-        let mut corrupt_segments = 0;
         for bad in st.bad.values() {
             sealed.segments += 1;
             sealed.bytes += bad.bytes;
@@ -277,7 +280,9 @@ pub struct TierStats {
     pub oldest_ms: Option<i64>,
     /// Latest point, ms.
     pub newest_ms: Option<i64>,
-    /// Segments that failed their checks (skipped by queries).
+    /// Segments known to be damaged: those that failed their checks at open (skipped whole by
+    /// queries) and those in which a read found a damaged chunk (that chunk is skipped).
+    /// `tierlog verify` checks every chunk.
     pub corrupt_segments: u64,
     /// Sealed segments.
     pub sealed: TierPart,

@@ -39,9 +39,22 @@ impl Store {
     /// Runs one maintenance pass: seals every window whose end plus grace has passed. (Later
     /// tiers' rollups and retention join this same pass.)
     pub fn maintain(&self) -> Result<MaintainReport> {
+        self.shared.check_writable()?;
+        let guard = self.shared.maintain.lock();
+        self.seal_due(guard)
+    }
+
+    /// A maintenance pass unless one is already running (then it covers this caller too).
+    pub(crate) fn try_maintain(&self) -> Result<MaintainReport> {
+        self.shared.check_writable()?;
+        match self.shared.maintain.try_lock() {
+            Some(guard) => self.seal_due(guard),
+            None => Ok(MaintainReport::default()),
+        }
+    }
+
+    fn seal_due(&self, _one_at_a_time: parking_lot::MutexGuard<'_, ()>) -> Result<MaintainReport> {
         let sh = &*self.shared;
-        sh.check_writable()?;
-        let _one_at_a_time = sh.maintain.lock();
         let span = sh.config.span_ms();
         let limit = span.saturating_add(sh.config.grace_ms());
         // Freeze the due windows: writes to them are refused from here on, queries still see

@@ -243,9 +243,9 @@ impl Store {
         match sh.config.sync {
             Sync::EveryWrite => sh.sync_through(seq)?,
             Sync::Interval(every) => {
-                let now = sh.config.clock.now_ms().max(0) as u64;
-                let last = sh.last_sync_ms.load(Ordering::SeqCst);
-                if now.saturating_sub(last) >= every.as_millis() as u64 {
+                let now = sh.opened.elapsed().as_micros() as u64;
+                let last = sh.last_sync_us.load(Ordering::SeqCst);
+                if now.saturating_sub(last) >= every.as_micros() as u64 {
                     sh.sync_through(seq)?;
                 }
             }
@@ -253,7 +253,7 @@ impl Store {
         }
         if sh.config.auto_seal && self.has_due_window() {
             // The write itself is durable; a failed seal is retried by the next pass.
-            if let Err(e) = self.maintain() {
+            if let Err(e) = self.try_maintain() {
                 log::error!("sealing after a write failed (will retry): {e}");
             }
         }

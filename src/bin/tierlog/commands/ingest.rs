@@ -38,8 +38,8 @@ pub fn run(
     for f in store.recovery_findings() {
         eprintln!("tierlog: recovery: {f}");
     }
-    let spill = tempfile::tempdir_in(dir)
-        .map_err(|e| Failure::Error(format!("temporary directory: {e}")))?;
+    let spill =
+        tempfile::tempdir().map_err(|e| Failure::Error(format!("temporary directory: {e}")))?;
     let opts = IngestOptions {
         batch,
         replay: replay_clock,
