@@ -12,6 +12,9 @@ use crate::query::selector::{MatchOp, Selector};
 
 pub use postings::Postings;
 
+/// The corruption reported for a metric record whose id skips ids (earlier definitions lost).
+pub const METRIC_OUT_OF_SEQUENCE: &str = "metric id out of sequence";
+
 #[derive(Debug, Clone)]
 struct SeriesEntry {
     metric: u32,
@@ -61,7 +64,7 @@ impl Registry {
                     self.insert_metric(name, meta);
                 } else {
                     return Err(Corruption::BadField {
-                        what: "metric id out of sequence",
+                        what: METRIC_OUT_OF_SEQUENCE,
                     });
                 }
             }
@@ -71,7 +74,9 @@ impl Registry {
                 hash,
                 labels,
             } => {
-                if metric as usize >= self.metrics.len() {
+                if metric as usize >= self.metrics.len()
+                    || self.metrics[metric as usize].name.is_empty()
+                {
                     return Err(Corruption::BadField {
                         what: "series of an unknown metric",
                     });
@@ -132,9 +137,15 @@ impl Registry {
             .map(|&i| &self.metrics[i as usize])
     }
 
-    /// All metrics, by id.
+    /// All metrics, by id (including nameless placeholders of definitions lost to damage,
+    /// which [`Registry::live_metrics`] leaves out).
     pub fn metrics(&self) -> &[MetricInfo] {
         &self.metrics
+    }
+
+    /// The metrics that have a definition.
+    pub fn live_metrics(&self) -> impl Iterator<Item = &MetricInfo> {
+        self.metrics.iter().filter(|m| !m.name.is_empty())
     }
 
     /// Number of live series.
@@ -167,6 +178,20 @@ impl Registry {
                     .all(|((k, v), (k2, v2))| k == k2.as_ref() && v == v2.as_ref());
             same.then_some(SeriesId(id))
         })
+    }
+
+    /// After damage lost metric definitions: keeps ids `..upto` taken by nameless placeholders,
+    /// so later definitions keep their ids. Placeholders match no name and are not listed.
+    pub fn pad_metrics(&mut self, upto: u32) {
+        while self.metrics.len() < upto as usize {
+            let id = self.metrics.len() as u32;
+            self.metrics.push(MetricInfo {
+                id: MetricId(id),
+                name: String::new(),
+                meta: MetricMeta::default(),
+            });
+            self.postings.add_metric();
+        }
     }
 
     /// Makes sure no id below `upto` is ever handed out to a new series (ids a log still names).

@@ -14,12 +14,13 @@ use super::{
     parse_window_file_name,
 };
 use crate::config::Config;
+use crate::error::Corruption;
 use crate::error::{Error, Result};
 use crate::format::header::{FileKind, Header};
 use crate::format::index::IndexRecord;
 use crate::format::state::State as StateFile;
 use crate::format::wal;
-use crate::index::Registry;
+use crate::index::{METRIC_OUT_OF_SEQUENCE, Registry};
 use crate::io;
 use crate::logfile::{self as logfile, Appender, Finding, Mode};
 use crate::segment::Segment;
@@ -145,9 +146,14 @@ pub(super) fn open(dir: &Path, config: Config, read_only: bool) -> Result<Shared
             lost_bytes: unknown * wal::SAMPLE_LEN as u64,
         });
     }
-    // Never hand out again an id that a log still mentions.
+    // Never hand out again an id that a log or a segment still mentions.
+    for seg in st.sealed.values() {
+        if let Some(e) = seg.footer().entries.last() {
+            max_id_seen = Some(max_id_seen.map_or(e.series, |m| m.max(e.series)));
+        }
+    }
     if let Some(m) = max_id_seen {
-        registry.reserve_series_ids(m + 1);
+        registry.reserve_series_ids(m.saturating_add(1));
     }
     st.registry = registry;
 
@@ -357,11 +363,48 @@ fn load_index(
             if let Some(f) = &l.finding {
                 findings.push(f.clone());
             }
+            // After damage (repair, salvage, or a reader), definitions that depended on lost
+            // ones cannot be applied: skip them and report it, never guess.
+            let lenient = l
+                .finding
+                .as_ref()
+                .is_some_and(|f| matches!(f, Finding::Damaged { .. }));
+            let mut skipped = 0u64;
+            let mut first_skipped = None;
             for (offset, payload) in l.payloads() {
                 let rec =
                     IndexRecord::decode(payload).map_err(|w| Error::corrupt(path, offset, w))?;
-                reg.apply(rec)
-                    .map_err(|w| Error::corrupt(path, offset, w))?;
+                let res = match reg.apply(rec.clone()) {
+                    Err(Corruption::BadField { what })
+                        if lenient && what == METRIC_OUT_OF_SEQUENCE =>
+                    {
+                        if let IndexRecord::Metric { id, .. } = &rec {
+                            reg.pad_metrics(*id);
+                        }
+                        reg.apply(rec)
+                    }
+                    other => other,
+                };
+                match res {
+                    Ok(()) => {}
+                    Err(w) if lenient => {
+                        skipped += 1;
+                        first_skipped.get_or_insert((offset, w));
+                    }
+                    Err(w) => return Err(Error::corrupt(path, offset, w)),
+                }
+            }
+            if let Some((offset, what)) = first_skipped {
+                log::warn!(
+                    "{}: {skipped} definitions depend on damaged ones and were skipped",
+                    path.display()
+                );
+                findings.push(Finding::Damaged {
+                    file: path.to_owned(),
+                    offset,
+                    what,
+                    lost_bytes: 0,
+                });
             }
             Some(l.end)
         }

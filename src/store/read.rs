@@ -134,7 +134,7 @@ impl Store {
     /// All metrics with their metadata, by name.
     pub fn metrics(&self) -> Vec<MetricInfo> {
         let st = self.shared.state.read();
-        let mut m = st.registry.metrics().to_vec();
+        let mut m: Vec<MetricInfo> = st.registry.live_metrics().cloned().collect();
         m.sort_by(|a, b| a.name.cmp(&b.name));
         m
     }
@@ -143,8 +143,7 @@ impl Store {
     pub fn series_counts(&self) -> BTreeMap<String, usize> {
         let st = self.shared.state.read();
         st.registry
-            .metrics()
-            .iter()
+            .live_metrics()
             .map(|m| (m.name.clone(), st.registry.series_of_metric(m.id)))
             .collect()
     }
@@ -230,7 +229,7 @@ impl Store {
             total_bytes: raw.bytes + index_bytes + state_bytes,
             tiers: vec![raw],
             series: st.registry.series_count() as u64,
-            metrics: st.registry.metrics().len() as u64,
+            metrics: st.registry.live_metrics().count() as u64,
             index_bytes,
         }
     }
