@@ -296,7 +296,12 @@ fn load_raw(raw: &Path, span: i64, mode: Mode, findings: &mut Vec<Finding>) -> R
     for (start, path) in wals {
         let loaded = match logfile::load(&path, FileKind::WindowLog, mode) {
             Ok(Some(l)) => l,
-            Ok(None) => continue,
+            Ok(None) => {
+                if writer {
+                    findings.push(Finding::EmptyRemoved { file: path.clone() });
+                }
+                continue;
+            }
             Err(Error::Io { source, .. })
                 if mode == Mode::Read && source.kind() == std::io::ErrorKind::NotFound =>
             {
@@ -354,7 +359,13 @@ fn load_index(
 ) -> Result<(Registry, Option<Appender>)> {
     let mut reg = Registry::default();
     let loaded = if path.exists() {
-        logfile::load(path, FileKind::Index, mode)?
+        let l = logfile::load(path, FileKind::Index, mode)?;
+        if l.is_none() && matches!(mode, Mode::Write { .. }) {
+            findings.push(Finding::EmptyRemoved {
+                file: path.to_owned(),
+            });
+        }
+        l
     } else {
         None
     };

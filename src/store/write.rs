@@ -460,7 +460,9 @@ impl Shared {
             }
             summary.accepted += list.len() as u64;
         }
-        self.written.fetch_add(1, Ordering::SeqCst);
+        if summary.accepted > 0 {
+            self.written.fetch_add(1, Ordering::SeqCst);
+        }
         Ok(summary)
     }
 

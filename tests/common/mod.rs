@@ -44,3 +44,164 @@ pub fn points(store: &Store, s: &str) -> Vec<(String, Vec<(i64, u64)>)> {
         })
         .collect()
 }
+
+// ---------------------------------------------------------------------------------------------
+// Helpers added for the reliability tests (kill, torn_tail, concurrency, bad_input, model).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// A temporary directory for tests whose subject is file contents rather than fsync: on
+/// tmpfs (`/dev/shm`) when there is one, which makes the many fsyncs of writer opens cheap.
+/// Set `TIERLOG_TEST_ON_DISK=1` to use the normal temp dir instead.
+pub fn fast_tempdir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if std::env::var_os("TIERLOG_TEST_ON_DISK").is_none()
+        && shm.is_dir()
+        && let Ok(d) = tempfile::Builder::new()
+            .prefix("tierlog-test")
+            .tempdir_in(shm)
+    {
+        return d;
+    }
+    tempfile::tempdir().expect("tempdir")
+}
+
+/// splitmix64: a tiny seeded generator so that failures reproduce from a printed seed.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `lo..hi` (hi exclusive, hi > lo).
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        assert!(hi > lo);
+        lo + self.next_u64() % (hi - lo)
+    }
+
+    /// A seed from the environment variable `var` when set, else from the time.
+    pub fn seed_from_env(var: &str) -> u64 {
+        match std::env::var(var) {
+            Ok(s) => {
+                let s = s.trim();
+                let parsed = match s.strip_prefix("0x") {
+                    Some(h) => u64::from_str_radix(h, 16),
+                    None => s.parse(),
+                };
+                parsed.unwrap_or_else(|_| panic!("{var}={s:?} is not a u64"))
+            }
+            Err(_) => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64 ^ u64::from(std::process::id()) << 32)
+                .unwrap_or(0x5eed),
+        }
+    }
+}
+
+/// Length of the header every tierlog file starts with.
+pub const FILE_HEADER_LEN: usize = 32;
+/// Length of a log frame's header.
+pub const FRAME_HEADER_LEN: usize = 12;
+
+/// `(offset, total length)` of each complete frame of a log file, walking the length fields
+/// from the end of the file header (no checksum checks: the files given are intact).
+pub fn frames(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut pos = FILE_HEADER_LEN;
+    while pos + FRAME_HEADER_LEN <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
+        let total = FRAME_HEADER_LEN + len;
+        if pos + total > bytes.len() {
+            break;
+        }
+        out.push((pos, total));
+        pos += total;
+    }
+    out
+}
+
+/// The path of the window log of the window starting at `start`.
+pub fn wal_path(dir: &Path, start: i64) -> PathBuf {
+    dir.join("raw").join(format!("{start:015}.wal"))
+}
+
+/// The path of the sealed segment of the window starting at `start`.
+pub fn seg_path(dir: &Path, start: i64) -> PathBuf {
+    dir.join("raw").join(format!("{start:015}.seg"))
+}
+
+/// Every file under `dir` (recursively) with its bytes, keyed by path relative to `dir`.
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(root: &Path, d: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+        for e in std::fs::read_dir(d).expect("read_dir") {
+            let e = e.expect("dir entry");
+            let p = e.path();
+            if e.file_type().expect("file type").is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).expect("under root").to_owned();
+                out.insert(rel, std::fs::read(&p).expect("read file"));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// Replaces the contents of `dir` with `snap` (files not in `snap` are removed).
+pub fn restore(dir: &Path, snap: &BTreeMap<PathBuf, Vec<u8>>) {
+    for (rel, _) in snapshot(dir) {
+        if !snap.contains_key(&rel) {
+            std::fs::remove_file(dir.join(rel)).expect("remove");
+        }
+    }
+    for (rel, bytes) in snap {
+        let p = dir.join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(p, bytes).expect("write");
+    }
+}
+
+/// All points of every series whose metric matches the regex `metric_re`, keyed by
+/// `metric{k=v;...}`, values as bits. Panics on warnings.
+pub fn all_points(store: &Store, metric_re: &str) -> BTreeMap<String, Vec<(i64, u64)>> {
+    points(store, &format!("{{__name__=~\"{metric_re}\"}}"))
+        .into_iter()
+        .collect()
+}
+
+/// `metric{k=v;...}` for a metric and labels as written (empty values dropped, sorted).
+pub fn key(metric: &str, labels: &[(&str, &str)]) -> String {
+    let mut l: Vec<(&str, &str)> = labels
+        .iter()
+        .copied()
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    l.sort();
+    let kv: Vec<String> = l.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("{metric}{{{}}}", kv.join(";"))
+}
+
+/// The value of a raw point: the samples of its second summed in arrival order, divided by
+/// their count; a single sample unchanged (bit-exact).
+pub fn mean(samples: &[f64]) -> f64 {
+    let mut sum = samples[0];
+    for v in &samples[1..] {
+        sum += *v;
+    }
+    if samples.len() == 1 {
+        sum
+    } else {
+        sum / samples.len() as f64
+    }
+}

@@ -177,32 +177,6 @@ fn golden_chunk() {
 // ------------------------------------------------------------ behaviour
 
 #[test]
-fn regular_timestamps_are_tiny() {
-    // From t=0 the whole column is 9 bytes: 01 D804 00 E807 02 D704.
-    let enc = enc_ts(
-        &regular_ts(600, 1000)
-            .iter()
-            .map(|t| t - T0)
-            .collect::<Vec<_>>(),
-    );
-    assert_eq!(enc, [0x01, 0xD8, 0x04, 0x00, 0xE8, 0x07, 0x02, 0xD7, 0x04]);
-    // Real epoch-ms timestamps add only the 6-byte absolute start.
-    for step in [1000, 15000] {
-        let enc = enc_ts(&regular_ts(600, step));
-        assert!(enc.len() <= 14, "{} bytes", enc.len());
-        let first_len = varint::uvarint_len(varint::zigzag(T0));
-        assert!(enc.len() - 3 - first_len < 10);
-        roundtrip_ts(&regular_ts(600, step));
-    }
-    // Gaps cost one extra (delta, run) pair each.
-    let mut ts = regular_ts(600, 1000);
-    for t in &mut ts[300..] {
-        *t += 5000;
-    }
-    assert_eq!(roundtrip_ts(&ts).len(), 14 + 5);
-}
-
-#[test]
 fn codec_choice() {
     for (name, v) in series(600) {
         let enc = roundtrip_values(&v);
@@ -220,43 +194,6 @@ fn codec_choice() {
     let mut g = series(600).swap_remove(2).1;
     g[17] = -0.0;
     assert_eq!(value_codec_name(&roundtrip_values(&g)), Some("xor"));
-}
-
-#[test]
-fn decimal_check_is_exact() {
-    use values::decimal_ints;
-    let not_decimal = [
-        0.1 + 0.2,
-        -0.0,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        f64::NAN,
-        1e300,
-        2f64.powi(53),
-        0.0123456789,
-    ];
-    for v in not_decimal {
-        assert_eq!(decimal_ints(&[1.0, v, 2.0]), None, "{v} judged decimal");
-        let enc = roundtrip_values(&[1.0, v, 2.0]);
-        assert!(enc[0] < 2, "{v} encoded as decimal");
-    }
-    assert_eq!(decimal_ints(&[]), Some((0, vec![])));
-    assert_eq!(
-        decimal_ints(&[1.0, 2.5, 2.5, 4.0]),
-        Some((1, vec![10, 25, 25, 40]))
-    );
-    assert_eq!(decimal_ints(&[0.07, -3.0]), Some((2, vec![7, -300])));
-    // 9 decimals is the maximum.
-    assert_eq!(
-        decimal_ints(&[0.123456789, 0.5]),
-        Some((9, vec![123456789, 500000000]))
-    );
-    // 2^53 - 1 is the largest integer magnitude.
-    let big = 2f64.powi(53) - 1.0;
-    assert_eq!(
-        decimal_ints(&[big, -big]),
-        Some((0, vec![(1 << 53) - 1, 1 - (1 << 53)]))
-    );
 }
 
 #[test]

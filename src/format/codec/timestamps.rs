@@ -122,3 +122,51 @@ pub fn decode(input: &[u8], out: &mut Vec<i64>) -> Result<usize, CodecError> {
     }
     Ok(r.pos())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::varint::{uvarint_len, zigzag};
+    use super::*;
+
+    const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z in ms
+
+    fn roundtrip(ts: &[i64]) -> Vec<u8> {
+        let mut enc = Vec::new();
+        encode(ts, &mut enc);
+        let mut out = Vec::new();
+        assert_eq!(decode(&enc, &mut out), Ok(enc.len()));
+        assert_eq!(out, ts);
+        enc
+    }
+
+    #[test]
+    fn regular_columns_are_tiny() {
+        // From t=0 the whole column is 9 bytes: 01 D804 00 E807 02 D704.
+        let from_zero: Vec<i64> = (0..600).map(|i| i * 1000).collect();
+        let enc = roundtrip(&from_zero);
+        assert_eq!(enc, [0x01, 0xD8, 0x04, 0x00, 0xE8, 0x07, 0x02, 0xD7, 0x04]);
+        // Real epoch-ms timestamps add only the 6-byte absolute start.
+        for step in [1000, 15000] {
+            let ts: Vec<i64> = (0..600).map(|i| T0 + i * step).collect();
+            let enc = roundtrip(&ts);
+            assert_eq!(enc.len(), 14);
+            assert!(enc.len() - 3 - uvarint_len(zigzag(T0)) < 10);
+        }
+        // Each gap costs one extra (delta, run) pair.
+        let gap: Vec<i64> = (0..600)
+            .map(|i| T0 + i * 1000 + if i >= 300 { 5000 } else { 0 })
+            .collect();
+        assert_eq!(roundtrip(&gap).len(), 14 + 5);
+    }
+
+    #[test]
+    fn unit_choice() {
+        // unit byte follows id, count and first (all 1 byte here)
+        assert_eq!(roundtrip(&[0, 15_000, 30_000])[3..5], [0xE8, 0x07]); // 1000
+        assert_eq!(roundtrip(&[0, 500, 1500])[3], 0xF4); // 500 = F4 03
+        assert_eq!(roundtrip(&[0, 1, 1001])[3], 0x01); // 1
+        // Wrapping deltas across the whole i64 range still round-trip.
+        roundtrip(&[i64::MIN, 0, i64::MAX]);
+        roundtrip(&[i64::MAX, i64::MIN, i64::MIN + 8]);
+    }
+}

@@ -344,8 +344,7 @@ impl Block<'_> {
     ) {
         let (min, mult) = (self.min, self.mult);
         let (mut c, mut dl) = (*cur, *delta);
-        let mut ints = [0i64; BLOCK];
-        for (o, &v) in ints.iter_mut().zip(self.q) {
+        for (o, &v) in vals.iter_mut().zip(self.q) {
             let x = min.wrapping_add(v.wrapping_mul(mult) as i64);
             if DELTA2 {
                 dl = dl.wrapping_add(x);
@@ -353,11 +352,7 @@ impl Block<'_> {
             } else {
                 c = c.wrapping_add(x);
             }
-            *o = c;
-        }
-        // A separate pass lets the conversion and division vectorise.
-        for (o, &n) in vals.iter_mut().zip(&ints) {
-            *o = if SCALED { n as f64 / scale } else { n as f64 };
+            *o = if SCALED { c as f64 / scale } else { c as f64 };
         }
         (*cur, *delta) = (c, dl);
     }
@@ -388,4 +383,44 @@ fn read_block(
     let packed = r.bytes(bitpack::packed_len(len, width))?;
     bitpack::unpack(packed, width, words, q);
     Ok((min, mult))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_check_is_exact() {
+        let not_decimal = [
+            0.1 + 0.2,
+            -0.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            1e300,
+            2f64.powi(53),
+            0.0123456789, // needs 10 decimals
+        ];
+        for v in not_decimal {
+            let col = [1.0, v, 2.0];
+            assert_eq!(decimal_ints(&col), None, "{v} judged decimal");
+            let mut enc = Vec::new();
+            encode(&col, &mut enc);
+            assert!(enc[0] < ID_DECIMAL_DELTA, "{v} encoded as decimal");
+            let mut out = Vec::new();
+            assert_eq!(decode(&enc, &mut out), Ok(enc.len()));
+            assert_eq!(out[1].to_bits(), v.to_bits());
+        }
+        assert_eq!(decimal_ints(&[]), Some((0, vec![])));
+        let expect = Some((1, vec![10, 25, 25, 40]));
+        assert_eq!(decimal_ints(&[1.0, 2.5, 2.5, 4.0]), expect);
+        assert_eq!(decimal_ints(&[0.07, -3.0]), Some((2, vec![7, -300])));
+        // 9 decimals is the maximum.
+        let expect = Some((9, vec![123456789, 500000000]));
+        assert_eq!(decimal_ints(&[0.123456789, 0.5]), expect);
+        // 2^53 - 1 is the largest integer magnitude.
+        let big = 2f64.powi(53) - 1.0;
+        let expect = Some((0, vec![(1 << 53) - 1, 1 - (1 << 53)]));
+        assert_eq!(decimal_ints(&[big, -big]), expect);
+    }
 }

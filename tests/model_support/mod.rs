@@ -1,0 +1,350 @@
+//! The model of the store used by `tests/model.rs` (random operation sequences) and
+//! `tests/regression_model.rs` (shrunk failures kept as plain tests): an in-memory map of the
+//! accepted samples of each (series, second) in arrival order, plus the model's own idea of
+//! which windows accept samples, hold data and are sealed.
+//!
+//! Window rules as implemented (and documented on `Config`): a sample is too far ahead when
+//! `ts > now + future_limit`; otherwise too old when its window is due, i.e.
+//! `window start + span + grace <= now`. A write or `maintain` seals every due window that
+//! holds data; opening the store seals nothing.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tierlog::{Config, ManualClock, Sample, Selector, Store, Sync};
+
+pub const T0: i64 = 1_700_000_000_000 - 1_700_000_000_000 % 3_600_000;
+pub const SPAN: i64 = 60_000;
+pub const GRACE: i64 = 10_000;
+pub const FUTURE: i64 = 60_000;
+
+/// The series the model writes: metric and labels as given to `write`. An empty label value
+/// is no label, and label order does not matter: entry 4 is the same series as entry 3.
+pub const SERIES: [(&str, &[(&str, &str)]); 5] = [
+    ("m1", &[("h", "a")]),
+    ("m1", &[("h", "b")]),
+    ("m2", &[]),
+    ("m2", &[("x", "1"), ("y", "")]),
+    ("m2", &[("y", ""), ("x", "1")]),
+];
+
+/// The index of the first entry of `SERIES` naming the same series as entry `s`.
+fn canonical(s: usize) -> usize {
+    let key = |i: usize| {
+        let mut l: Vec<(&str, &str)> = SERIES[i]
+            .1
+            .iter()
+            .copied()
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        l.sort();
+        (SERIES[i].0, l)
+    };
+    (0..SERIES.len())
+        .find(|&i| key(i) == key(s))
+        .expect("itself")
+}
+
+/// Selectors and the series (indexes into `SERIES`) each one matches.
+pub const SELECTORS: [(&str, &[usize]); 7] = [
+    ("m1", &[0, 1]),
+    (r#"m1{h="a"}"#, &[0]),
+    (r#"m1{h!="a"}"#, &[1]),
+    (r#"{__name__=~"m.*"}"#, &[0, 1, 2, 3]),
+    (r#"m2{x="1"}"#, &[3]),
+    (r#"m2{x=""}"#, &[2]),
+    ("nosuch", &[]),
+];
+
+/// A sample's timestamp, relative to the clock.
+#[derive(Debug, Clone, Copy)]
+pub enum Ts {
+    /// `sec` seconds from the start of the clock's second, plus `ms`.
+    Rel { sec: i64, ms: i64 },
+    /// `now + future_limit + delta`: the edge of "too far ahead".
+    FutureEdge(i64),
+}
+
+/// One operation.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Writes samples `(series, timestamp, value bits)`.
+    Write(Vec<(usize, Ts, u64)>),
+    /// Moves the clock forward by this many ms.
+    Advance(i64),
+    /// Moves the clock to the next moment a window becomes due (`start + span + grace`),
+    /// plus `delta` ms.
+    AdvanceToEdge(i64),
+    /// Runs a maintenance pass.
+    Maintain,
+    /// Closes (gracefully with `close`, or by dropping) and reopens the store.
+    Reopen { graceful: bool },
+    /// Queries selector `sel` over `[now + from_s s, now + from_s s + len_ms)`, or everything.
+    Query {
+        sel: usize,
+        range: Option<(i64, i64)>,
+    },
+}
+
+pub fn config(clock: Arc<ManualClock>) -> Config {
+    Config {
+        window_span: Duration::from_millis(SPAN as u64),
+        grace: Duration::from_millis(GRACE as u64),
+        future_limit: Duration::from_millis(FUTURE as u64),
+        ..Config::default()
+    }
+    .with_clock(clock)
+    .with_sync(Sync::EveryWrite)
+}
+
+/// A query answer: per series (metric, labels, points as (ts, value bits)).
+type Answer = Vec<(String, Vec<(String, String)>, Vec<(i64, u64)>)>;
+
+#[derive(Debug, Default)]
+struct Model {
+    now: i64,
+    /// Accepted samples per (series, second start), in arrival order.
+    samples: BTreeMap<(usize, i64), Vec<f64>>,
+    known_series: BTreeSet<usize>,
+    /// Windows that accepted samples.
+    windows: BTreeSet<i64>,
+    sealed: BTreeSet<i64>,
+}
+
+impl Model {
+    fn due(&self, start: i64) -> bool {
+        start + SPAN + GRACE <= self.now
+    }
+
+    fn seal_due(&mut self) {
+        let due: Vec<i64> = self
+            .windows
+            .iter()
+            .copied()
+            .filter(|&w| self.due(w))
+            .collect();
+        self.sealed.extend(due);
+    }
+
+    /// Expected query answer: (metric, labels, points as bits), ordered as the store orders.
+    fn query(&self, sel: usize, from: i64, to: i64) -> Answer {
+        let mut out = Vec::new();
+        for &s in SELECTORS[sel].1 {
+            let pts: Vec<(i64, u64)> = self
+                .samples
+                .range((s, i64::MIN)..=(s, i64::MAX))
+                .filter(|((_, t), _)| *t >= from && *t < to)
+                .map(|((_, t), v)| (*t, mean(v).to_bits()))
+                .collect();
+            if pts.is_empty() {
+                continue;
+            }
+            let (m, l) = SERIES[s];
+            let mut labels: Vec<(String, String)> = l
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            labels.sort();
+            out.push((m.to_string(), labels, pts));
+        }
+        out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        out
+    }
+}
+
+/// Sum in arrival order divided by the count; one sample unchanged.
+pub fn mean(v: &[f64]) -> f64 {
+    let mut sum = v[0];
+    for x in &v[1..] {
+        sum += *x;
+    }
+    if v.len() == 1 {
+        sum
+    } else {
+        sum / v.len() as f64
+    }
+}
+
+fn actual(store: &Store, sel: usize, from: i64, to: i64, ctx: &str) -> Answer {
+    let selector: Selector = SELECTORS[sel].0.parse().expect("selector");
+    let r = store.query(&selector, from, to).expect("query");
+    assert!(r.warnings.is_empty(), "{ctx}: warnings {:?}", r.warnings);
+    r.series
+        .into_iter()
+        .map(|s| {
+            (
+                s.metric,
+                s.labels.pairs().to_vec(),
+                s.points
+                    .into_iter()
+                    .map(|(t, v)| (t, v.to_bits()))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// Runs `ops` against a fresh store and the model, comparing after every step.
+pub fn run(ops: &[Op]) {
+    let dir = fast_tempdir();
+    let clock = Arc::new(ManualClock::new(T0 + 30_000));
+    let mut model = Model {
+        now: T0 + 30_000,
+        ..Model::default()
+    };
+    let mut store = Some(Store::open(dir.path(), config(clock.clone())).expect("open"));
+    for (step, op) in ops.iter().enumerate() {
+        let ctx = format!("step {step} ({op:?}), now T0+{}", model.now - T0);
+        let s = store.as_ref().expect("store");
+        match op {
+            Op::Write(list) => {
+                let now_sec = model.now.div_euclid(1_000);
+                let resolved: Vec<(usize, i64, f64)> = list
+                    .iter()
+                    .map(|&(s, ts, bits)| {
+                        let ts = match ts {
+                            Ts::Rel { sec, ms } => (now_sec + sec) * 1_000 + ms,
+                            Ts::FutureEdge(d) => model.now + FUTURE + d,
+                        };
+                        (s, ts, f64::from_bits(bits))
+                    })
+                    .collect();
+                let samples: Vec<Sample<'_>> = resolved
+                    .iter()
+                    .map(|&(s, ts, v)| Sample::new(SERIES[s].0, SERIES[s].1, ts, v))
+                    .collect();
+                let got = s
+                    .write(&samples)
+                    .unwrap_or_else(|e| panic!("{ctx}: write: {e}"));
+                let (mut acc, mut old, mut far) = (0, 0, 0);
+                let mut new_series = BTreeSet::new();
+                for &(si, ts, v) in &resolved {
+                    let si = canonical(si);
+                    if !model.known_series.contains(&si) {
+                        new_series.insert(si);
+                    }
+                    let start = ts.div_euclid(SPAN) * SPAN;
+                    if ts > model.now + FUTURE {
+                        far += 1;
+                    } else if model.due(start) {
+                        old += 1;
+                    } else {
+                        acc += 1;
+                        model
+                            .samples
+                            .entry((si, ts.div_euclid(1_000) * 1_000))
+                            .or_default()
+                            .push(v);
+                        model.windows.insert(start);
+                    }
+                }
+                model.known_series.extend(new_series.iter().copied());
+                assert_eq!(
+                    (
+                        got.accepted,
+                        got.rejected_too_old,
+                        got.rejected_too_far_ahead,
+                        got.new_series
+                    ),
+                    (acc, old, far, new_series.len() as u64),
+                    "{ctx}: write summary"
+                );
+                model.seal_due();
+            }
+            Op::Advance(ms) => {
+                model.now += ms;
+                clock.set(model.now);
+            }
+            Op::AdvanceToEdge(delta) => {
+                let k = (model.now - GRACE).div_euclid(SPAN) + 1;
+                model.now = (k * SPAN + GRACE + delta).max(model.now);
+                clock.set(model.now);
+            }
+            Op::Maintain => {
+                let report = s
+                    .maintain()
+                    .unwrap_or_else(|e| panic!("{ctx}: maintain: {e}"));
+                let before = model.sealed.clone();
+                model.seal_due();
+                let newly: Vec<i64> = model.sealed.difference(&before).copied().collect();
+                let mut got = report.sealed_windows.clone();
+                got.sort();
+                assert_eq!(got, newly, "{ctx}: windows sealed");
+            }
+            Op::Reopen { graceful } => {
+                let old = store.take().expect("store");
+                if *graceful {
+                    old.close().unwrap_or_else(|e| panic!("{ctx}: close: {e}"));
+                } else {
+                    drop(old);
+                }
+                let s = Store::open(dir.path(), config(clock.clone()))
+                    .unwrap_or_else(|e| panic!("{ctx}: reopen: {e}"));
+                assert!(
+                    s.recovery_findings().is_empty(),
+                    "{ctx}: {:?}",
+                    s.recovery_findings()
+                );
+                store = Some(s);
+            }
+            Op::Query { sel, range } => {
+                let (from, to) = match range {
+                    None => (i64::MIN, i64::MAX),
+                    Some((from_s, len)) => {
+                        let from = model.now + from_s * 1_000;
+                        (from, from + len)
+                    }
+                };
+                assert_eq!(
+                    actual(s, *sel, from, to, &ctx),
+                    model.query(*sel, from, to),
+                    "{ctx}: query {} [{from}, {to})",
+                    SELECTORS[*sel].0
+                );
+            }
+        }
+        let s = store.as_ref().expect("store");
+        // Every step: all data, and where it lives.
+        assert_eq!(
+            actual(s, 3, i64::MIN, i64::MAX, &ctx),
+            model.query(3, i64::MIN, i64::MAX),
+            "{ctx}: all data"
+        );
+        let st = s.stats();
+        let raw = &st.tiers[0];
+        assert_eq!(
+            raw.points,
+            model.samples.len() as u64,
+            "{ctx}: points {st:?}"
+        );
+        assert_eq!(
+            raw.sealed.segments,
+            model.sealed.len() as u64,
+            "{ctx}: sealed {st:?}"
+        );
+        assert_eq!(
+            raw.open.segments,
+            (model.windows.len() - model.sealed.len()) as u64,
+            "{ctx}: open windows {st:?}"
+        );
+        assert_eq!(raw.corrupt_segments, 0, "{ctx}");
+        assert_eq!(st.series, model.known_series.len() as u64, "{ctx}: series");
+    }
+}
+
+/// A temporary directory on tmpfs when there is one (the model test fsyncs a lot).
+fn fast_tempdir() -> tempfile::TempDir {
+    let shm = std::path::Path::new("/dev/shm");
+    if std::env::var_os("TIERLOG_TEST_ON_DISK").is_none()
+        && shm.is_dir()
+        && let Ok(d) = tempfile::Builder::new()
+            .prefix("tierlog-model")
+            .tempdir_in(shm)
+    {
+        return d;
+    }
+    tempfile::tempdir().expect("tempdir")
+}
