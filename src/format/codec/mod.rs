@@ -15,7 +15,7 @@
 mod bitpack;
 mod timestamps;
 mod values;
-mod varint;
+pub(crate) mod varint;
 
 #[cfg(test)]
 mod tests;
