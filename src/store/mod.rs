@@ -164,6 +164,24 @@ impl Store {
         Store { shared, flusher }
     }
 
+    /// The raw window span the store in `dir` was created with, or `None` when there is no
+    /// store there yet. Tools that open stores they did not create use it to build a matching
+    /// [`Config`] (a writer open with another span is refused; read-only opens adopt it).
+    pub fn created_window_span(dir: impl AsRef<Path>) -> Result<Option<std::time::Duration>> {
+        let path = dir.as_ref().join(STATE_FILE);
+        match crate::io::read_if_exists(&path)? {
+            None => Ok(None),
+            Some(b) => {
+                let s = crate::format::state::State::decode(&b).map_err(|e| {
+                    crate::logfile::header_error(&path, e, crate::format::header::FileKind::State)
+                })?;
+                Ok(Some(std::time::Duration::from_millis(
+                    s.window_span.max(0) as u64
+                )))
+            }
+        }
+    }
+
     /// The directory of the store.
     pub fn dir(&self) -> &Path {
         &self.shared.dir

@@ -26,7 +26,7 @@ use crate::logfile::{self as logfile, Appender, Finding, Mode};
 use crate::segment::Segment;
 use crate::wal::WindowData;
 
-pub(super) fn open(dir: &Path, config: Config, read_only: bool) -> Result<Shared> {
+pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Shared> {
     config.validate()?;
     let mode = if read_only {
         Mode::Read
@@ -55,7 +55,6 @@ pub(super) fn open(dir: &Path, config: Config, read_only: bool) -> Result<Shared
     }
 
     // State: the window span the store was created with, and the clock high-water mark.
-    let span = config.span_ms();
     let state_path = dir.join(STATE_FILE);
     let saved = match io::read_if_exists(&state_path)? {
         Some(b) => Some(
@@ -64,6 +63,23 @@ pub(super) fn open(dir: &Path, config: Config, read_only: bool) -> Result<Shared
         ),
         None => None,
     };
+    // Readers take the span the store was created with; a writer asking for another span is
+    // told so rather than silently given a different one.
+    if let Some(s) = saved
+        && read_only
+    {
+        config.window_span = std::time::Duration::from_millis(s.window_span.max(0) as u64);
+        config.validate().map_err(|_| {
+            Error::corrupt(
+                &state_path,
+                20,
+                Corruption::BadField {
+                    what: "window span out of range",
+                },
+            )
+        })?;
+    }
+    let span = config.span_ms();
     if let Some(s) = saved
         && s.window_span != span
     {

@@ -41,30 +41,7 @@ pub enum Command {
     /// Ingest Prometheus text exposition into a store (creating it if missing).
     ///
     /// Example: tierlog ingest ./store examples/node.prom --replay
-    Ingest {
-        /// Store directory.
-        dir: PathBuf,
-        /// Input file, or - for standard input.
-        #[arg(default_value = "-")]
-        file: String,
-        /// Input format.
-        #[arg(long, value_enum, default_value = "prom")]
-        input_format: InputFormat,
-        /// Replay: the store's clock follows the data (windows seal as they would have live);
-        /// input is sorted by time first, in bounded memory.
-        #[arg(long)]
-        replay: bool,
-        /// Samples per write batch.
-        #[arg(long, default_value_t = 10_000)]
-        batch: usize,
-        /// Durability while ingesting: every (fsync per batch), interval (every second), never
-        /// (fsync only when closing).
-        #[arg(long, value_enum, default_value = "interval")]
-        sync: SyncArg,
-        /// Output format of the summary.
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
-    },
+    Ingest(IngestArgs),
     /// Query series by selector, e.g. 'cpu_seconds_total{mode="idle"}'.
     ///
     /// Example: tierlog query ./store 'node_load1{host="a"}' --from -1h --format json
@@ -153,6 +130,37 @@ pub enum Command {
         /// Store directory.
         dir: PathBuf,
     },
+}
+
+/// Arguments of `tierlog ingest`.
+#[derive(Debug, clap::Args)]
+pub struct IngestArgs {
+    /// Store directory.
+    pub dir: PathBuf,
+    /// Input file, or - for standard input.
+    #[arg(default_value = "-")]
+    pub file: String,
+    /// Input format.
+    #[arg(long, value_enum, default_value = "prom")]
+    pub input_format: InputFormat,
+    /// Replay: the store's clock follows the data (windows seal as they would have live);
+    /// input is sorted by time first, in bounded memory.
+    #[arg(long)]
+    pub replay: bool,
+    /// Samples per write batch.
+    #[arg(long, default_value_t = 10_000)]
+    pub batch: usize,
+    /// Durability while ingesting: every (fsync per batch), interval (every second), never
+    /// (fsync only when closing).
+    #[arg(long, value_enum, default_value = "interval")]
+    pub sync: SyncArg,
+    /// Raw window span of a new store (e.g. 10m, 30m; a multiple of 1m). An existing
+    /// store keeps the span it was created with.
+    #[arg(long, value_name = "DURATION")]
+    pub window_span: Option<String>,
+    /// Output format of the summary.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
 }
 
 /// Input formats of `ingest`.

@@ -14,7 +14,8 @@
 
 mod bitpack;
 mod timestamps;
-mod values;
+pub(crate) mod values;
+mod varbits;
 pub(crate) mod varint;
 
 #[cfg(test)]

@@ -259,13 +259,13 @@ fn typed_errors() {
         })
     );
     assert_eq!(
-        decode_values(&[0x04, 0x00], &mut vs),
+        decode_values(&[0x05, 0x00], &mut vs),
         Err(CodecError::UnknownCodec {
             column: "values",
-            id: 4
+            id: 5
         })
     );
-    assert_eq!(value_codec_name(&[0x04]), None);
+    assert_eq!(value_codec_name(&[0x05]), None);
     assert_eq!(value_codec_name(&[]), None);
     assert_eq!(timestamp_codec_name(&[0x02]), None);
     // Decimal exponent 10, bit width 65, zero multiplier, zero unit, bad run.

@@ -26,6 +26,7 @@ pub fn name(id: u8) -> Option<&'static str> {
         ID_XOR => Some("xor"),
         ID_DECIMAL_DELTA => Some("decimal-delta"),
         ID_DECIMAL_DELTA2 => Some("decimal-delta2"),
+        super::varbits::ID => Some("decimal-varbits"),
         _ => None,
     }
 }
@@ -50,6 +51,11 @@ pub fn encode(values: &[f64], out: &mut Vec<u8>) {
         let mut b = Vec::new();
         encode_decimal(true, d, &ints, &mut b);
         consider(b);
+        for order in [1, 2] {
+            let mut c = Vec::new();
+            super::varbits::encode(d, order, &ints, &mut c);
+            consider(c);
+        }
     }
     let mut x = Vec::new();
     encode_xor(values, &mut x);
@@ -233,6 +239,7 @@ pub fn decode(input: &[u8], out: &mut Vec<f64>) -> Result<usize, CodecError> {
             let used = decode_xor(first, &input[pos..], n, out)?;
             Ok(pos + used)
         }
+        super::varbits::ID => super::varbits::decode(input, &mut r, n, out),
         _ => {
             decode_decimal(&mut r, n, id == ID_DECIMAL_DELTA2, out)?;
             Ok(r.pos())

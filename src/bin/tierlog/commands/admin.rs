@@ -160,7 +160,7 @@ pub fn stats(now: &Now, dir: &Path, format: Format) -> Result<(), Failure> {
 }
 
 pub fn maintain(now: &Now, dir: &Path, format: Format) -> Result<(), Failure> {
-    let store = Store::open(dir, now.config())?;
+    let store = Store::open(dir, now.writer_config(dir, None)?)?;
     for f in store.recovery_findings() {
         eprintln!("tierlog: recovery: {f}");
     }
@@ -184,7 +184,7 @@ pub fn maintain(now: &Now, dir: &Path, format: Format) -> Result<(), Failure> {
 }
 
 pub fn repair(now: &Now, dir: &Path) -> Result<(), Failure> {
-    let (store, findings) = Store::repair(dir, now.config())?;
+    let (store, findings) = Store::repair(dir, now.writer_config(dir, None)?)?;
     store.close()?;
     if findings.is_empty() {
         eprintln!("nothing to repair");

@@ -2,33 +2,45 @@
 
 use std::fs::File;
 use std::io::{BufReader, IsTerminal};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tierlog::import::ingest::{IngestError, IngestOptions, IngestSummary, ingest_prom};
 use tierlog::{Config, ManualClock, Store, Sync};
 
 use super::{Now, print_json};
-use crate::{Failure, Format, SyncArg};
+use crate::{Failure, Format, IngestArgs, SyncArg};
 
-pub fn run(
-    now: &Now,
-    dir: &Path,
-    file: &str,
-    replay: bool,
-    batch: usize,
-    sync: SyncArg,
-    format: Format,
-) -> Result<(), Failure> {
+pub fn run(now: &Now, args: IngestArgs) -> Result<(), Failure> {
+    let IngestArgs {
+        dir,
+        file,
+        input_format: _,
+        replay,
+        batch,
+        sync,
+        window_span,
+        format,
+    } = args;
+    let dir = dir.as_path();
+    let file = file.as_str();
+    let window_span = window_span
+        .map(|s| {
+            crate::time::parse_duration_ms(&s)
+                .map(|ms| Duration::from_millis(ms as u64))
+                .ok_or_else(|| {
+                    Failure::Error(format!("--window-span {s:?}: expected a duration like 10m"))
+                })
+        })
+        .transpose()?;
     if batch == 0 {
         return Err(Failure::Error("--batch must be at least 1".into()));
     }
     // In a replay the clock starts at the beginning of time and follows the data.
     let replay_clock = replay.then(|| std::sync::Arc::new(ManualClock::new(0)));
-    let mut config: Config = match &replay_clock {
-        Some(c) => Config::default().with_clock(c.clone()),
-        None => now.config(),
-    };
+    let mut config: Config = now.writer_config(dir, window_span)?;
+    if let Some(c) = &replay_clock {
+        config.clock = c.clone();
+    }
     config.sync = match sync {
         SyncArg::Every => Sync::EveryWrite,
         SyncArg::Interval => Sync::Interval(Duration::from_secs(1)),

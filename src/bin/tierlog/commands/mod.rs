@@ -39,6 +39,30 @@ impl Now {
         Config::default().with_clock(self.clock.clone())
     }
 
+    /// A writer's configuration for the store in `dir`: its existing window span when there is
+    /// a store, else `new_span` (or the default).
+    pub fn writer_config(
+        &self,
+        dir: &std::path::Path,
+        new_span: Option<std::time::Duration>,
+    ) -> Result<Config, Failure> {
+        let mut c = self.config();
+        match (tierlog::Store::created_window_span(dir)?, new_span) {
+            (Some(existing), Some(asked)) if existing != asked => {
+                return Err(Failure::Error(format!(
+                    "{}: the store was created with a window span of {} s, not {} s",
+                    dir.display(),
+                    existing.as_secs(),
+                    asked.as_secs()
+                )));
+            }
+            (Some(existing), _) => c.window_span = existing,
+            (None, Some(asked)) => c.window_span = asked,
+            (None, None) => {}
+        }
+        Ok(c)
+    }
+
     pub fn time(&self, what: &str, s: &str) -> Result<i64, Failure> {
         parse_time(s, self.ms).map_err(|e| Failure::Error(format!("{what}: {e}")))
     }
@@ -47,15 +71,7 @@ impl Now {
 pub fn run(cli: Cli) -> Result<(), Failure> {
     let now = Now::from_arg(cli.now.as_deref())?;
     match cli.command {
-        Command::Ingest {
-            dir,
-            file,
-            input_format: _,
-            replay,
-            batch,
-            sync,
-            format,
-        } => ingest::run(&now, &dir, &file, replay, batch, sync, format),
+        Command::Ingest(args) => ingest::run(&now, args),
         Command::Query {
             dir,
             selector,

@@ -1,0 +1,244 @@
+//! Value codec id 4, "decimal-varbits": the scaled integers of the decimal codecs, as first
+//! or second differences divided by their common factor, each written with a short prefix
+//! code. It wins on the many system series that stay flat for a while and then jump (counters
+//! of rare events, memory figures): an unchanged value costs one bit, where the block packing
+//! of ids 2 and 3 pays the width of the block's largest jump for every point.
+//!
+//! Layout (codec.md §4.4), after `u8 id = 4, uvarint count` (count > 0):
+//! `u8 d, u8 order (1 or 2), ivarint first, [order 2: ivarint first delta], uvarint mult`,
+//! then an LSB-first bit stream of one code per remaining point for `z = zigzag(residual /
+//! mult)`:
+//!
+//! | code | meaning |
+//! |---|---|
+//! | `0` | z = 0 |
+//! | `1 0` + 4 bits | z = 1 + field (1..=16) |
+//! | `1 1 0` + 8 bits | z = 17 + field (17..=272) |
+//! | `1 1 1 0` + 16 bits | z = 273 + field (273..=65808) |
+//! | `1 1 1 1` + 6 bits (L − 1) + L bits | z = field (any value; L = 1..=64) |
+
+use super::CodecError;
+use super::bitpack::{BitReader, BitWriter};
+use super::varint::{Reader, gcd, put_ivarint, put_uvarint, unzigzag, zigzag};
+
+pub const ID: u8 = 4;
+
+const B1: u64 = 1; // first value of the 4-bit bucket
+const B2: u64 = 17; // first value of the 8-bit bucket
+const B3: u64 = 273; // first value of the 16-bit bucket
+const B4: u64 = 65_809; // first value past the 16-bit bucket
+
+/// Encodes `ints` (the scaled integers, with decimal exponent `d`) with `order` 1 or 2.
+pub fn encode(d: usize, order: u8, ints: &[i64], out: &mut Vec<u8>) {
+    debug_assert!(order == 1 || order == 2);
+    out.push(ID);
+    put_uvarint(out, ints.len() as u64);
+    let Some(&first) = ints.first() else {
+        return;
+    };
+    out.push(d as u8);
+    out.push(order);
+    put_ivarint(out, first);
+    let deltas: Vec<i64> = ints.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+    let residuals: Vec<i64> = if order == 2 {
+        if let Some(&d1) = deltas.first() {
+            put_ivarint(out, d1);
+        }
+        deltas.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect()
+    } else {
+        deltas
+    };
+    let mut mult = residuals.iter().fold(0u64, |g, r| gcd(g, r.unsigned_abs()));
+    if mult == 0 || mult > i64::MAX as u64 {
+        mult = 1;
+    }
+    put_uvarint(out, mult);
+    let mut w = BitWriter::new(out);
+    for r in residuals {
+        let z = zigzag(r / mult as i64);
+        if z == 0 {
+            w.write(0, 1);
+        } else if z < B2 {
+            w.write(0b01, 2);
+            w.write(z - B1, 4);
+        } else if z < B3 {
+            w.write(0b011, 3);
+            w.write(z - B2, 8);
+        } else if z < B4 {
+            w.write(0b0111, 4);
+            w.write(z - B3, 16);
+        } else {
+            let len = 64 - z.leading_zeros();
+            w.write(0b1111, 4);
+            w.write(u64::from(len - 1), 6);
+            if len > 32 {
+                w.write(z, 32);
+                w.write(z >> 32, len - 32);
+            } else {
+                w.write(z, len);
+            }
+        }
+    }
+    w.finish();
+}
+
+/// Decodes the body of a decimal-varbits column of `n > 0` points (the reader stands after
+/// the count), calling `conv` on each integer. Returns bytes consumed from `input` (the whole
+/// column's bytes, of which the reader has consumed `r.pos()`).
+pub fn decode(
+    input: &[u8],
+    r: &mut Reader<'_>,
+    n: usize,
+    out: &mut Vec<f64>,
+) -> Result<usize, CodecError> {
+    let d = usize::from(r.u8()?);
+    if d > super::values::MAX_DECIMALS {
+        return Err(CodecError::BadValue {
+            what: "decimal exponent above 9",
+        });
+    }
+    let order = r.u8()?;
+    if order != 1 && order != 2 {
+        return Err(CodecError::BadValue {
+            what: "varbits order must be 1 or 2",
+        });
+    }
+    let scale = super::values::POW10[d];
+    let conv = |x: i64| if d == 0 { x as f64 } else { x as f64 / scale };
+    let mut cur = r.ivarint()?;
+    out.reserve(n);
+    out.push(conv(cur));
+    let mut left = n - 1;
+    let mut delta = 0i64;
+    if order == 2 && left > 0 {
+        delta = r.ivarint()?;
+        cur = cur.wrapping_add(delta);
+        out.push(conv(cur));
+        left -= 1;
+    }
+    let mult = r.uvarint()?;
+    if mult == 0 || mult > i64::MAX as u64 {
+        return Err(CodecError::BadValue {
+            what: "varbits multiplier out of range",
+        });
+    }
+    let mult = mult as i64;
+    let start = r.pos();
+    let mut br = BitReader::new(&input[start..]);
+    for _ in 0..left {
+        let z = if br.read(1)? == 0 {
+            0
+        } else if br.read(1)? == 0 {
+            B1 + br.read(4)?
+        } else if br.read(1)? == 0 {
+            B2 + br.read(8)?
+        } else if br.read(1)? == 0 {
+            B3 + br.read(16)?
+        } else {
+            let len = br.read(6)? as u32 + 1;
+            br.read_wide(len)?
+        };
+        let res = unzigzag(z).wrapping_mul(mult);
+        if order == 2 {
+            delta = delta.wrapping_add(res);
+            cur = cur.wrapping_add(delta);
+        } else {
+            cur = cur.wrapping_add(res);
+        }
+        out.push(conv(cur));
+    }
+    Ok(start + br.bytes_consumed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(d: usize, order: u8, ints: &[i64]) -> Vec<u8> {
+        let mut b = Vec::new();
+        encode(d, order, ints, &mut b);
+        let mut out = Vec::new();
+        let used = super::super::decode_values(&b, &mut out).unwrap();
+        assert_eq!(used, b.len());
+        let scale = super::super::values::POW10[d];
+        let want: Vec<u64> = ints
+            .iter()
+            .map(|&x| if d == 0 { x as f64 } else { x as f64 / scale }.to_bits())
+            .collect();
+        let got: Vec<u64> = out.iter().map(|v| v.to_bits()).collect();
+        assert_eq!(got, want);
+        b
+    }
+
+    #[test]
+    fn golden_varbits() {
+        // 5, 5, 6, 6, 26: deltas 0, 1, 0, 20; mult 1.
+        // bits (LSB first): 0 | 1 0 + (z=2)-1=1 in 4 bits | 0 | 1 1 0 + (z=40)-17=23 in 8 bits
+        let b = round_trip(0, 1, &[5, 5, 6, 6, 26]);
+        let mut want = vec![4, 5, 0, 1, 10, 1];
+        // bit stream: 0, 1,0, 1,0,0,0, 0, 1,1,0, 1,1,1,0,1,0,0,0 (23 = 0b00010111 LSB first)
+        let bits = [0, 1, 0, 1, 0, 0, 0, 0, 1, 1, 0, 1, 1, 1, 0, 1, 0, 0, 0];
+        let mut bytes = vec![0u8; bits.len().div_ceil(8)];
+        for (i, bit) in bits.iter().enumerate() {
+            bytes[i / 8] |= bit << (i % 8);
+        }
+        want.extend_from_slice(&bytes);
+        assert_eq!(b, want);
+    }
+
+    #[test]
+    fn every_bucket_and_both_orders_round_trip() {
+        let mut ints = vec![0i64];
+        for step in [
+            0,
+            1,
+            -1,
+            16,
+            17,
+            200,
+            272,
+            273,
+            40_000,
+            65_808,
+            65_809,
+            1 << 40,
+            -(1 << 52),
+        ] {
+            let last = *ints.last().unwrap();
+            ints.push(last.wrapping_add(step));
+        }
+        for order in [1, 2] {
+            round_trip(0, order, &ints);
+            round_trip(3, order, &ints);
+        }
+        round_trip(0, 1, &[i64::MIN + 1, i64::MAX, 0]);
+        // 4 KiB steps collapse through the multiplier.
+        let b = round_trip(0, 1, &[4096 * 1000, 4096 * 1001, 4096 * 999, 4096 * 999]);
+        assert!(b.len() <= 12, "{b:?}");
+    }
+
+    #[test]
+    fn flat_series_cost_a_bit_per_point() {
+        let mut ints = vec![1_000_000i64; 600];
+        ints[300] = 1_000_020;
+        let b = round_trip(0, 1, &ints);
+        assert!(b.len() < 90, "{} bytes", b.len());
+    }
+
+    #[test]
+    fn hostile_inputs_are_errors() {
+        let mut out = Vec::new();
+        for bad in [
+            &[4u8, 3, 10, 1, 0][..],       // d above 9
+            &[4, 3, 0, 3, 0, 1][..],       // order 3
+            &[4, 3, 0, 1, 0, 0][..],       // mult 0
+            &[4, 3, 0, 1, 0, 1][..],       // bit stream missing
+            &[4, 2, 0, 1, 0, 1, 0xff][..], // 1111 + length, then nothing
+        ] {
+            assert!(
+                super::super::decode_values(bad, &mut out).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+}
