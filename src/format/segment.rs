@@ -232,7 +232,7 @@ pub fn decode_footer(file: &[u8], header: &Header) -> Result<Footer, (u64, Corru
     let mut offset = HEADER_LEN as u64;
     let mut sum_points: u64 = 0;
     for _ in 0..count {
-        series += r.varint().map_err(at)?;
+        series = series.saturating_add(r.varint().map_err(at)?);
         let pts = r.varint().map_err(at)?;
         let len = r.varint().map_err(at)?;
         let min_ts = header.window_start.wrapping_add(r.svarint().map_err(at)?);

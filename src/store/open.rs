@@ -119,14 +119,22 @@ pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
     for (start, loaded) in raw.logs {
         let mut data = WindowData::new(start);
         for (offset, payload) in loaded.payloads() {
-            let res = wal::decode_record(payload, |s| {
+            let mut outside = false;
+            let mut res = wal::decode_record(payload, |s| {
                 max_id_seen = Some(max_id_seen.map_or(s.series, |m| m.max(s.series)));
-                if registry.has_series(s.series) {
-                    data.add(s.series, s.ts_ms, s.value);
+                if s.ts_ms >= start.saturating_add(span) {
+                    outside = true;
+                } else if registry.has_series(s.series) {
+                    outside |= !data.add(s.series, s.ts_ms, s.value);
                 } else {
                     unknown += 1;
                 }
             });
+            if outside && res.is_ok() {
+                res = Err(Corruption::BadField {
+                    what: "logged sample outside its window",
+                });
+            }
             if let Err(what) = res {
                 // A frame whose checksum holds but whose record does not decode was written
                 // by a broken or newer writer: never guess.
