@@ -27,6 +27,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod format;
+pub mod fuzzing;
 pub mod import;
 pub mod index;
 pub mod inspect;
@@ -37,6 +38,7 @@ pub mod query;
 pub mod segment;
 pub mod store;
 pub mod wal;
+pub mod workload;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, Limits, Sync};

@@ -184,16 +184,23 @@ fn frame_len_hint(buf: &[u8]) -> usize {
 fn resync(buf: &[u8], from: usize) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut pos = from;
-    while pos + FRAME_HEADER_LEN <= buf.len() {
-        match read_frame(&buf[pos..]) {
-            FrameRead::Frame { len, .. } => {
-                out.push((pos, len));
-                pos += len;
-            }
-            _ => pos += 1,
-        }
+    while let Some((at, len)) = next_valid(buf, pos) {
+        out.push((at, len));
+        pos = at + len;
     }
     out
+}
+
+/// The first valid frame at or after `from`, as `(offset, total length)`.
+pub fn next_valid(buf: &[u8], from: usize) -> Option<(usize, usize)> {
+    let mut pos = from;
+    while pos + FRAME_HEADER_LEN <= buf.len() {
+        if let FrameRead::Frame { len, .. } = read_frame(&buf[pos..]) {
+            return Some((pos, len));
+        }
+        pos += 1;
+    }
+    None
 }
 
 #[cfg(test)]

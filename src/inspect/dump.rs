@@ -200,12 +200,8 @@ fn dump_log(d: &mut Dump, bytes: &[u8], kind: FileKind) {
             }
             FrameRead::Bad(c) => {
                 // Report the damage, then resume at the next valid frame.
-                let scan = frame::scan(&bytes[pos..]);
-                let next = match &scan.tail {
-                    frame::Tail::Damaged { later_frames, .. } => later_frames.first().map(|f| f.0),
-                    _ => None,
-                };
-                let len = next.unwrap_or(bytes.len() - pos);
+                let len =
+                    frame::next_valid(bytes, pos + 1).map_or(bytes.len() - pos, |(at, _)| at - pos);
                 d.push("garbage", pos, len, format!("bad frame: {c}"), Value::Null);
                 pos += len;
             }

@@ -1,0 +1,112 @@
+//! Replays the committed fuzz corpora (`fuzz/corpus/<target>/*`) through the same
+//! `tierlog::fuzzing` entry points the fuzz targets call, so every input the fuzzer kept
+//! (seeds, coverage finds, past crashes) is checked by an ordinary `cargo test`.
+
+use std::fs;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use tierlog::fuzzing;
+
+type Target = fn(&[u8]);
+
+const TARGETS: &[(&str, Target)] = &[
+    ("header", fuzzing::header),
+    ("log_frames", fuzzing::log_frames),
+    ("segment", fuzzing::segment),
+    ("state", fuzzing::state),
+    ("codec_decode", fuzzing::codec_decode),
+    ("codec_roundtrip", fuzzing::codec_roundtrip),
+    ("prom_parse", fuzzing::prom_parse),
+    ("selector", fuzzing::selector),
+    ("store_ops", fuzzing::store_ops),
+];
+
+fn corpus_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus")
+}
+
+/// Runs every file of `fuzz/corpus/<name>` through `f`; reports all failing files at once.
+fn replay(name: &str, f: Target) {
+    let dir = corpus_root().join(name);
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "{}: empty corpus", dir.display());
+    let mut failed = Vec::new();
+    for path in &files {
+        let data = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if panic::catch_unwind(AssertUnwindSafe(|| f(&data))).is_err() {
+            failed.push(path.display().to_string());
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{name}: {} of {} corpus inputs fail (reproduce with `cargo fuzz run {name} FILE`):\n{}",
+        failed.len(),
+        files.len(),
+        failed.join("\n")
+    );
+}
+
+#[test]
+fn every_corpus_dir_has_a_target() {
+    let mut dirs: Vec<String> = fs::read_dir(corpus_root())
+        .expect("fuzz/corpus")
+        .map(|e| e.expect("directory entry"))
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    let mut known: Vec<String> = TARGETS.iter().map(|(n, _)| n.to_string()).collect();
+    known.sort();
+    assert_eq!(dirs, known, "fuzz/corpus dirs vs. replayed targets");
+}
+
+#[test]
+fn header() {
+    replay("header", fuzzing::header);
+}
+
+#[test]
+fn log_frames() {
+    replay("log_frames", fuzzing::log_frames);
+}
+
+#[test]
+fn segment() {
+    replay("segment", fuzzing::segment);
+}
+
+#[test]
+fn state() {
+    replay("state", fuzzing::state);
+}
+
+#[test]
+fn codec_decode() {
+    replay("codec_decode", fuzzing::codec_decode);
+}
+
+#[test]
+fn codec_roundtrip() {
+    replay("codec_roundtrip", fuzzing::codec_roundtrip);
+}
+
+#[test]
+fn prom_parse() {
+    replay("prom_parse", fuzzing::prom_parse);
+}
+
+#[test]
+fn selector() {
+    replay("selector", fuzzing::selector);
+}
+
+#[test]
+fn store_ops() {
+    replay("store_ops", fuzzing::store_ops);
+}
