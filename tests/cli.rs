@@ -267,8 +267,8 @@ fn replay_sorts_grouped_input_and_a_lone_future_timestamp_does_not_drag_the_cloc
     assert_eq!(v["summary"]["rejected_too_old"], 0);
     let st: serde_json::Value =
         serde_json::from_str(&ok(&["stats", s(&d), "--format", "json"])).unwrap();
-    // The two hours were sealed as the clock followed the data: 12 ten-minute windows.
-    assert_eq!(st["tiers"][0]["sealed"]["segments"], 12, "{st}");
+    // The two hours were sealed as the clock followed the data: 6 twenty-minute windows.
+    assert_eq!(st["tiers"][0]["sealed"]["segments"], 6, "{st}");
     let csv = ok(&["query", s(&d), "a", "--format", "csv"]);
     assert_eq!(csv.lines().count(), 721);
 }

@@ -76,6 +76,8 @@ impl SegmentBuilder {
     pub fn add_raw_series(&mut self, series: u32, ts: &[i64], values: &[f64]) {
         debug_assert_eq!(ts.len(), values.len());
         let mut chunk = Vec::new();
+        let base = self.header.window_start;
+        let mut rel = Vec::with_capacity(ts.len().min(MAX_COLUMN_POINTS));
         for (t, v) in ts
             .chunks(MAX_COLUMN_POINTS)
             .zip(values.chunks(MAX_COLUMN_POINTS))
@@ -84,7 +86,9 @@ impl SegmentBuilder {
                 continue;
             }
             chunk.clear();
-            codec::encode_chunk(t, v, &mut chunk);
+            rel.clear();
+            rel.extend(t.iter().map(|x| x.wrapping_sub(base)));
+            codec::encode_chunk(&rel, v, &mut chunk);
             self.add_chunk(series, t.len() as u32, t[0], t[t.len() - 1], &chunk);
         }
     }
@@ -293,7 +297,19 @@ pub fn chunk_bytes<'a>(file: &'a [u8], e: &ChunkEntry) -> Result<&'a [u8], Corru
     Ok(bytes)
 }
 
-/// Checks and decodes one raw chunk, appending its points.
+/// The window start from a segment's header bytes (which the caller has checked).
+fn window_start_of(file: &[u8]) -> Result<i64, Corruption> {
+    match file.get(12..20) {
+        Some(b) => Ok(i64::from_le_bytes(b.try_into().expect("8 bytes"))),
+        None => Err(Corruption::Truncated {
+            needed: 20,
+            available: file.len() as u64,
+        }),
+    }
+}
+
+/// Checks and decodes one raw chunk, appending its points. Chunk timestamps are stored
+/// relative to the window start (a few bytes instead of a full epoch time per chunk).
 pub fn read_raw_chunk(
     file: &[u8],
     e: &ChunkEntry,
@@ -301,8 +317,12 @@ pub fn read_raw_chunk(
     values: &mut Vec<f64>,
 ) -> Result<(), Corruption> {
     let bytes = chunk_bytes(file, e)?;
+    let base = window_start_of(file)?;
     let (t0, v0) = (ts.len(), values.len());
     codec::decode_chunk(bytes, ts, values)?;
+    for t in &mut ts[t0..] {
+        *t = t.wrapping_add(base);
+    }
     let n = ts.len() - t0;
     if n != e.points as usize
         || values.len() - v0 != n

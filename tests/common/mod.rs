@@ -9,10 +9,16 @@ use tierlog::{Config, ManualClock, Selector, Store, Sync};
 /// 2023-11-14T22:00:00Z, a window boundary for spans up to an hour.
 pub const T0: i64 = 1_700_000_000_000 - 1_700_000_000_000 % 3_600_000;
 
+/// The tests' configuration: 10-minute windows (the tests' arithmetic assumes them, whatever
+/// the default), 5-minute grace, fsync per write, a manual clock.
 pub fn config(clock: &Arc<ManualClock>) -> Config {
-    Config::default()
-        .with_clock(clock.clone())
-        .with_sync(Sync::EveryWrite)
+    Config {
+        window_span: std::time::Duration::from_secs(600),
+        grace: std::time::Duration::from_secs(300),
+        ..Config::default()
+    }
+    .with_clock(clock.clone())
+    .with_sync(Sync::EveryWrite)
 }
 
 pub fn open(dir: &Path, clock: &Arc<ManualClock>) -> Store {
