@@ -12,6 +12,13 @@ use crate::format::segment::{self, ChunkEntry, Footer, SegmentBuilder};
 use crate::logfile::header_error;
 use crate::wal::WindowData;
 
+thread_local! {
+    /// Decode buffers reused across reads on one thread (a read allocates nothing per chunk).
+    static SCRATCH: std::cell::RefCell<(Vec<i64>, Vec<f64>)> = const {
+        std::cell::RefCell::new((Vec::new(), Vec::new()))
+    };
+}
+
 /// A sealed segment, mapped read-only. Segments are immutable once renamed into place, so the
 /// mapping never sees a write; a dropped segment stays readable while a handle is alive.
 #[derive(Debug)]
@@ -88,25 +95,27 @@ impl Segment {
         to: i64,
         out: &mut Vec<(i64, f64)>,
     ) -> std::result::Result<(), (u64, Corruption)> {
-        let (mut ts, mut vs) = (Vec::new(), Vec::new());
-        for e in self.footer.entries_of(series) {
-            if e.max_ts < from || e.min_ts >= to {
-                continue;
+        SCRATCH.with(|scratch| {
+            let (ts, vs) = &mut *scratch.borrow_mut();
+            for e in self.footer.entries_of(series) {
+                if e.max_ts < from || e.min_ts >= to {
+                    continue;
+                }
+                ts.clear();
+                vs.clear();
+                if let Err(c) = segment::read_raw_chunk(&self.map, e, ts, vs) {
+                    self.damaged.store(true, Ordering::Relaxed);
+                    return Err((e.offset, c));
+                }
+                let pairs = ts.iter().copied().zip(vs.iter().copied());
+                if e.min_ts >= from && e.max_ts < to {
+                    out.extend(pairs);
+                } else {
+                    out.extend(pairs.filter(|(t, _)| *t >= from && *t < to));
+                }
             }
-            ts.clear();
-            vs.clear();
-            if let Err(c) = segment::read_raw_chunk(&self.map, e, &mut ts, &mut vs) {
-                self.damaged.store(true, Ordering::Relaxed);
-                return Err((e.offset, c));
-            }
-            out.extend(
-                ts.iter()
-                    .zip(&vs)
-                    .filter(|(t, _)| **t >= from && **t < to)
-                    .map(|(t, v)| (*t, *v)),
-            );
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// True once a read has found a damaged chunk in this segment.

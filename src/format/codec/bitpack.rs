@@ -219,6 +219,36 @@ impl<'a> BitReader<'a> {
         Ok(v)
     }
 
+    /// The next `bits` (0..=56) bits without consuming them; past the end of the stream the
+    /// missing bits read as zero (a following `consume` then fails).
+    #[inline]
+    pub fn peek(&mut self, bits: u32) -> u64 {
+        debug_assert!(bits <= 56);
+        if self.nbits < bits {
+            self.refill();
+        }
+        let valid = self.nbits.min(bits);
+        if valid == 0 {
+            0
+        } else {
+            self.buf & (u64::MAX >> (64 - valid))
+        }
+    }
+
+    /// Consumes `bits` bits that `peek` returned.
+    #[inline]
+    pub fn consume(&mut self, bits: u32) -> Result<(), CodecError> {
+        if self.nbits < bits {
+            return Err(CodecError::Truncated {
+                needed: (bits - self.nbits).div_ceil(8) as usize,
+                available: 0,
+            });
+        }
+        self.buf >>= bits;
+        self.nbits -= bits;
+        Ok(())
+    }
+
     /// Reads a field of `bits` (0..=64) bits.
     #[inline]
     pub fn read_wide(&mut self, bits: u32) -> Result<u64, CodecError> {

@@ -126,17 +126,30 @@ pub fn decode(
     let start = r.pos();
     let mut br = BitReader::new(&input[start..]);
     for _ in 0..left {
-        let z = if br.read(1)? == 0 {
-            0
-        } else if br.read(1)? == 0 {
-            B1 + br.read(4)?
-        } else if br.read(1)? == 0 {
-            B2 + br.read(8)?
-        } else if br.read(1)? == 0 {
-            B3 + br.read(16)?
-        } else {
-            let len = br.read(6)? as u32 + 1;
-            br.read_wide(len)?
+        // One peek covers the prefix and the field of every fixed-size code.
+        let p = br.peek(20);
+        let z = match (p & 0xF).trailing_ones() {
+            0 => {
+                br.consume(1)?;
+                0
+            }
+            1 => {
+                br.consume(6)?;
+                B1 + ((p >> 2) & 0xF)
+            }
+            2 => {
+                br.consume(11)?;
+                B2 + ((p >> 3) & 0xFF)
+            }
+            3 => {
+                br.consume(20)?;
+                B3 + ((p >> 4) & 0xFFFF)
+            }
+            _ => {
+                br.consume(4)?;
+                let len = br.read(6)? as u32 + 1;
+                br.read_wide(len)?
+            }
         };
         let res = unzigzag(z).wrapping_mul(mult);
         if order == 2 {
