@@ -65,3 +65,23 @@ fn round_trip_across_seal_and_reopen() {
     assert_eq!(r.series[0].points.len(), 1);
     assert_eq!(r.series[0].points[0].0, T0 + 1_000);
 }
+
+#[test]
+fn a_batch_larger_than_one_frame_is_split_not_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0 + 1_000));
+    let store = open(dir.path(), &clock);
+    let h = store.series_handle("big", &[]).unwrap();
+    // 3.5 M samples in one window: more than one 64 MiB frame holds.
+    let n = tierlog::format::wal::MAX_SAMPLES_PER_RECORD + 150_000;
+    let batch: Vec<_> = (0..n)
+        .map(|i| (h, T0 + (i % 600_000) as i64, i as f64))
+        .collect();
+    let s = store.write_series(&batch).unwrap();
+    assert_eq!(s.accepted, n as u64);
+    drop(store);
+    let store = open(dir.path(), &clock);
+    let r = store.query(&common::sel("big"), 0, i64::MAX).unwrap();
+    assert_eq!(r.series[0].points.len(), 600);
+    assert_eq!(store.stats().tiers[0].open.points, 600);
+}

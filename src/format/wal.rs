@@ -16,6 +16,8 @@ use crate::format::bytes::Reader;
 pub const RECORD_SAMPLES: u8 = 1;
 /// Bytes per sample in a samples record.
 pub const SAMPLE_LEN: usize = 20;
+/// Most samples one record may hold so that it fits a frame (`frame::MAX_PAYLOAD`).
+pub const MAX_SAMPLES_PER_RECORD: usize = (crate::format::frame::MAX_PAYLOAD - 5) / SAMPLE_LEN;
 
 /// One logged sample (before the per-second mean).
 #[derive(Debug, Clone, Copy, PartialEq)]

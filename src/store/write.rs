@@ -422,10 +422,13 @@ impl Shared {
         let mut payload = Vec::new();
         for (start, list) in &by_window {
             let res = self.window(st, *start).and_then(|w| {
-                payload.clear();
                 frame.clear();
-                wal::encode_samples(list, &mut payload);
-                encode_frame(&payload, &mut frame);
+                // A frame carries at most MAX_PAYLOAD bytes: huge batches take several.
+                for part in list.chunks(wal::MAX_SAMPLES_PER_RECORD) {
+                    payload.clear();
+                    wal::encode_samples(part, &mut payload);
+                    encode_frame(&payload, &mut frame);
+                }
                 let log = w.log.as_mut().ok_or(Error::ReadOnly)?;
                 let before = log.len();
                 match log.append(&frame) {
