@@ -759,3 +759,116 @@ fn check_store(store: &Store, model: &Model, from: i64, to: i64) {
 fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
 }
+
+// ---------------------------------------------------------------------------- rollup chunk
+
+/// Two checks per input. (1) The bytes as a rollup chunk (`format::rollup::decode_chunk`, base
+/// from nothing): `Ok` or a typed error, output untouched on error; what decodes has strictly
+/// increasing starts, every strict prefix fails as truncated, and re-encoding gives the same
+/// buckets bit for bit. (2) The bytes as raw points (per point: u16 LE step + 1 in ms × a unit
+/// picked by the first byte, then a value from a small decimal/NaN/any-bits menu), aggregated
+/// into buckets of an interval picked by the second byte (counter or not), must encode and
+/// decode bit-exactly, and the counts must add up to the points.
+pub fn rollup_chunk(data: &[u8]) {
+    use crate::format::rollup;
+    use crate::rollup::bucket::{Bucket, aggregate};
+
+    fn bits(b: &Bucket) -> (i64, u32, u32, [u64; 6], Option<u64>) {
+        (
+            b.start,
+            b.count,
+            b.nan_count,
+            [b.min, b.max, b.sum, b.first, b.last, b.p95].map(f64::to_bits),
+            b.increase.map(f64::to_bits),
+        )
+    }
+    let base = 1_700_000_000_000i64;
+
+    // (1) Decoder.
+    let sentinel = Bucket {
+        start: 0,
+        count: 1,
+        nan_count: 0,
+        min: 0.0,
+        max: 0.0,
+        sum: 0.0,
+        first: 0.0,
+        last: 0.0,
+        p95: 0.0,
+        increase: None,
+    };
+    let mut out = vec![sentinel];
+    match rollup::decode_chunk(data, base, &mut out) {
+        Ok(()) => {
+            let got = &out[1..];
+            assert!(got.len() <= MAX_COLUMN_POINTS);
+            assert!(got.windows(2).all(|w| w[0].start < w[1].start));
+            assert!(got.iter().all(|b| b.count > 0 || b.nan_count > 0));
+            for cut in [0, data.len() / 2, data.len() - 1] {
+                let r = rollup::decode_chunk(&data[..cut], base, &mut Vec::new());
+                assert!(
+                    matches!(
+                        r,
+                        Err(crate::Corruption::Codec(CodecError::Truncated { .. }))
+                    ),
+                    "prefix {cut}: {r:?}"
+                );
+            }
+            let uniform = got.iter().all(|b| b.increase.is_some())
+                || got.iter().all(|b| b.increase.is_none());
+            let rel_ok = got
+                .windows(2)
+                .all(|w| w[0].start.wrapping_sub(base) < w[1].start.wrapping_sub(base));
+            if uniform && rel_ok {
+                let mut enc = Vec::new();
+                rollup::encode_chunk(got, base, &mut enc);
+                let mut back = Vec::new();
+                rollup::decode_chunk(&enc, base, &mut back).expect("re-encoded chunk decodes");
+                assert_eq!(
+                    back.iter().map(bits).collect::<Vec<_>>(),
+                    got.iter().map(bits).collect::<Vec<_>>()
+                );
+            }
+        }
+        Err(_) => assert_eq!(out.len(), 1, "output not restored on error"),
+    }
+
+    // (2) Aggregate, encode, decode.
+    let mut r = Bytes(data);
+    let mode = r.u8();
+    let unit = [1000i64, 1, 15_000, 250, 7][usize::from(mode % 5)];
+    let sel = r.u8();
+    let interval = [10_000i64, 60_000, 1_000, 7, 300_000][usize::from(sel % 5)];
+    let counter = sel & 0x80 != 0;
+    let mut t = base + i64::from(r.u16() as i16) * 1000;
+    let mut points = Vec::new();
+    while !r.0.is_empty() && points.len() < 4 * MAX_COLUMN_POINTS {
+        t += (i64::from(r.u16()) + 1) * unit;
+        let v = match r.u8() % 8 {
+            0 => f64::from_bits(r.u64()),
+            1 => f64::NAN,
+            2 => -0.0,
+            3 => f64::INFINITY,
+            _ => f64::from(r.u16() as i16) / 10.0,
+        };
+        points.push((t, v));
+    }
+    let mut buckets = Vec::new();
+    aggregate(&points, interval, counter, None, &mut buckets);
+    let total: u64 = buckets
+        .iter()
+        .map(|b| u64::from(b.count) + u64::from(b.nan_count))
+        .sum();
+    assert_eq!(total, points.len() as u64, "every point in one bucket");
+    for chunk in buckets.chunks(MAX_COLUMN_POINTS) {
+        let mut enc = Vec::new();
+        let chunk_base = chunk.first().map_or(base, |b| b.start.min(base));
+        rollup::encode_chunk(chunk, chunk_base, &mut enc);
+        let mut back = Vec::new();
+        rollup::decode_chunk(&enc, chunk_base, &mut back).expect("encoded chunk decodes");
+        assert_eq!(
+            back.iter().map(bits).collect::<Vec<_>>(),
+            chunk.iter().map(bits).collect::<Vec<_>>()
+        );
+    }
+}

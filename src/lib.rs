@@ -35,6 +35,7 @@ pub mod io;
 pub mod logfile;
 pub mod model;
 pub mod query;
+pub mod rollup;
 pub mod segment;
 pub mod store;
 pub mod wal;

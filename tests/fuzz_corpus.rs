@@ -20,6 +20,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("prom_parse", fuzzing::prom_parse),
     ("selector", fuzzing::selector),
     ("store_ops", fuzzing::store_ops),
+    ("rollup_chunk", fuzzing::rollup_chunk),
 ];
 
 fn corpus_root() -> PathBuf {
@@ -109,4 +110,9 @@ fn selector() {
 #[test]
 fn store_ops() {
     replay("store_ops", fuzzing::store_ops);
+}
+
+#[test]
+fn rollup_chunk() {
+    replay("rollup_chunk", fuzzing::rollup_chunk);
 }

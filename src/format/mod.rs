@@ -5,6 +5,7 @@ pub mod codec;
 pub mod frame;
 pub mod header;
 pub mod index;
+pub mod rollup;
 pub mod segment;
 pub mod state;
 pub mod wal;

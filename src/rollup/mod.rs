@@ -1,0 +1,10 @@
+//! Rollup tiers: buckets of 10 s, 60 s, ... computed from raw points.
+//!
+//! This module holds the pure foundation: [`bucket`] aggregates raw points into epoch-aligned
+//! buckets (min, max, sum, first, last, nearest-rank p95, counter increase, NaN count) and
+//! merges buckets for step queries. Their on-disk encoding is [`crate::format::rollup`]
+//! (`format-spec/rollup-chunk.md`).
+
+pub mod bucket;
+
+pub use bucket::{Bucket, Merged, aggregate, merge};
