@@ -76,8 +76,11 @@ pub struct Config {
     /// (what `tierlog repair` does). Default false: such a store is refused.
     pub salvage: bool,
     /// Seal due windows from inside `write` when the clock passes them. Default true. With
-    /// false, only [`crate::Store::maintain`] seals.
+    /// false, only [`crate::Store::maintain`] and the maintenance thread seal.
     pub auto_seal: bool,
+    /// How often a background thread runs a maintenance pass (sealing windows that fell due
+    /// while nothing was written). Default every 10 s; `None` turns the thread off.
+    pub maintenance_interval: Option<Duration>,
 }
 
 impl Default for Config {
@@ -91,6 +94,7 @@ impl Default for Config {
             clock: Arc::new(SystemClock),
             salvage: false,
             auto_seal: true,
+            maintenance_interval: Some(Duration::from_secs(10)),
         }
     }
 }
@@ -150,6 +154,12 @@ impl Config {
             return Err(Error::Config {
                 setting: "sync",
                 message: "Sync::Interval needs a non-zero duration".into(),
+            });
+        }
+        if self.maintenance_interval.is_some_and(|d| d.is_zero()) {
+            return Err(Error::Config {
+                setting: "maintenance_interval",
+                message: "must be non-zero (None turns the maintenance thread off)".into(),
             });
         }
         let l = &self.limits;

@@ -85,3 +85,27 @@ fn a_batch_larger_than_one_frame_is_split_not_refused() {
     assert_eq!(r.series[0].points.len(), 600);
     assert_eq!(store.stats().tiers[0].open.points, 600);
 }
+
+#[test]
+fn the_maintenance_thread_seals_windows_that_fall_due_without_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0 + 1_000));
+    let config = tierlog::Config {
+        maintenance_interval: Some(std::time::Duration::from_millis(20)),
+        ..common::config(&clock)
+    };
+    let store = tierlog::Store::open(dir.path(), config).unwrap();
+    store
+        .write(&[Sample::new("idle", &[], T0 + 1_000, 1.0)])
+        .unwrap();
+    assert_eq!(store.stats().tiers[0].sealed.segments, 0);
+    // Time passes, nothing is written: the background pass seals the window.
+    clock.set(T0 + 600_000 + 300_000);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while store.stats().tiers[0].sealed.segments == 0 {
+        assert!(std::time::Instant::now() < deadline, "window never sealed");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(store.stats().tiers[0].open.segments, 0);
+    assert_eq!(points(&store, "idle").len(), 1);
+}

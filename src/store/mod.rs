@@ -109,7 +109,8 @@ pub(crate) struct Shared {
 #[derive(Debug)]
 pub struct Store {
     shared: Arc<Shared>,
-    flusher: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+    /// Background threads (fsync flusher, maintenance); each stops when its sender drops.
+    workers: Vec<(mpsc::Sender<()>, JoinHandle<()>)>,
 }
 
 impl Store {
@@ -126,7 +127,7 @@ impl Store {
         let shared = open::open(dir.as_ref(), config, true)?;
         Ok(Store {
             shared: Arc::new(shared),
-            flusher: None,
+            workers: Vec::new(),
         })
     }
 
@@ -141,27 +142,25 @@ impl Store {
 
     fn start(shared: Shared) -> Store {
         let shared = Arc::new(shared);
-        let flusher = match shared.config.sync {
-            crate::config::Sync::Interval(every) => {
-                let (tx, rx) = mpsc::channel::<()>();
-                let weak = Arc::downgrade(&shared);
-                let handle = std::thread::Builder::new()
-                    .name("tierlog-flush".into())
-                    .spawn(move || {
-                        while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
-                            let Some(s) = weak.upgrade() else { break };
-                            let target = s.written.load(Ordering::SeqCst);
-                            if let Err(e) = s.sync_through(target) {
-                                log::error!("background fsync failed: {e}");
-                            }
-                        }
-                    })
-                    .ok();
-                handle.map(|h| (tx, h))
-            }
-            _ => None,
-        };
-        Store { shared, flusher }
+        let mut workers = Vec::new();
+        if let crate::config::Sync::Interval(every) = shared.config.sync {
+            workers.extend(spawn_worker(&shared, "tierlog-flush", every, |s| {
+                let target = s.written.load(Ordering::SeqCst);
+                if let Err(e) = s.sync_through(target) {
+                    log::error!("background fsync failed: {e}");
+                }
+            }));
+        }
+        if let Some(every) = shared.config.maintenance_interval {
+            workers.extend(spawn_worker(&shared, "tierlog-maintain", every, |s| {
+                if s.has_due_window()
+                    && let Err(e) = s.try_maintain()
+                {
+                    log::error!("background maintenance failed (will retry): {e}");
+                }
+            }));
+        }
+        Store { shared, workers }
     }
 
     /// The raw window span the store in `dir` was created with, or `None` when there is no
@@ -217,7 +216,7 @@ impl Store {
 
     /// Syncs and closes the store, reporting any error (dropping it syncs best-effort).
     pub fn close(mut self) -> Result<()> {
-        self.stop_flusher();
+        self.stop_workers();
         if self.shared.read_only {
             return Ok(());
         }
@@ -225,8 +224,8 @@ impl Store {
         self.shared.persist_state()
     }
 
-    fn stop_flusher(&mut self) {
-        if let Some((tx, handle)) = self.flusher.take() {
+    fn stop_workers(&mut self) {
+        for (tx, handle) in self.workers.drain(..) {
             drop(tx);
             let _ = handle.join();
         }
@@ -235,12 +234,39 @@ impl Store {
 
 impl Drop for Store {
     fn drop(&mut self) {
-        self.stop_flusher();
+        self.stop_workers();
         if !self.shared.read_only && !self.shared.poisoned.load(Ordering::SeqCst) {
             let target = self.shared.written.load(Ordering::SeqCst);
             if let Err(e) = self.shared.sync_through(target) {
                 log::error!("fsync at close failed: {e}");
             }
+        }
+    }
+}
+
+/// Runs `f` every `every` on a thread that holds only a weak reference to the store; it stops
+/// when the returned sender is dropped (or the store is gone).
+fn spawn_worker(
+    shared: &Arc<Shared>,
+    name: &str,
+    every: std::time::Duration,
+    f: fn(&Shared),
+) -> Option<(mpsc::Sender<()>, JoinHandle<()>)> {
+    let (tx, rx) = mpsc::channel::<()>();
+    let weak = Arc::downgrade(shared);
+    let handle = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
+                let Some(s) = weak.upgrade() else { break };
+                f(&s);
+            }
+        });
+    match handle {
+        Ok(h) => Some((tx, h)),
+        Err(e) => {
+            log::error!("cannot start the {name} thread: {e}");
+            None
         }
     }
 }

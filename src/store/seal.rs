@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{Store, window_file_name};
+use super::{Shared, Store, window_file_name};
 use crate::error::Result;
 use crate::io;
 use crate::segment::{self, Segment};
@@ -23,7 +23,26 @@ pub struct MaintainReport {
 impl Store {
     /// True when some open window's end plus grace has passed.
     pub fn has_due_window(&self) -> bool {
-        let sh = &*self.shared;
+        self.shared.has_due_window()
+    }
+
+    /// Runs one maintenance pass: seals every window whose end plus grace has passed. (Later
+    /// tiers' rollups and retention join this same pass.)
+    pub fn maintain(&self) -> Result<MaintainReport> {
+        self.shared.check_writable()?;
+        let guard = self.shared.maintain.lock();
+        self.shared.seal_due(guard)
+    }
+
+    /// A maintenance pass unless one is already running (then it covers this caller too).
+    pub(crate) fn try_maintain(&self) -> Result<MaintainReport> {
+        self.shared.try_maintain()
+    }
+}
+
+impl Shared {
+    pub(crate) fn has_due_window(&self) -> bool {
+        let sh = self;
         let now = sh.config.clock.now_ms();
         let st = sh.state.read();
         let eff = now.max(st.clock_high_water);
@@ -36,25 +55,20 @@ impl Store {
                 .is_some_and(|s| s.saturating_add(limit) <= eff)
     }
 
-    /// Runs one maintenance pass: seals every window whose end plus grace has passed. (Later
-    /// tiers' rollups and retention join this same pass.)
-    pub fn maintain(&self) -> Result<MaintainReport> {
-        self.shared.check_writable()?;
-        let guard = self.shared.maintain.lock();
-        self.seal_due(guard)
-    }
-
     /// A maintenance pass unless one is already running (then it covers this caller too).
     pub(crate) fn try_maintain(&self) -> Result<MaintainReport> {
-        self.shared.check_writable()?;
-        match self.shared.maintain.try_lock() {
+        self.check_writable()?;
+        match self.maintain.try_lock() {
             Some(guard) => self.seal_due(guard),
             None => Ok(MaintainReport::default()),
         }
     }
 
-    fn seal_due(&self, _one_at_a_time: parking_lot::MutexGuard<'_, ()>) -> Result<MaintainReport> {
-        let sh = &*self.shared;
+    pub(crate) fn seal_due(
+        &self,
+        _one_at_a_time: parking_lot::MutexGuard<'_, ()>,
+    ) -> Result<MaintainReport> {
+        let sh = self;
         let span = sh.config.span_ms();
         let limit = span.saturating_add(sh.config.grace_ms());
         // Freeze the due windows: writes to them are refused from here on, queries still see

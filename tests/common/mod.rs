@@ -15,6 +15,8 @@ pub fn config(clock: &Arc<ManualClock>) -> Config {
     Config {
         window_span: std::time::Duration::from_secs(600),
         grace: std::time::Duration::from_secs(300),
+        // Deterministic: only writes and explicit maintain() seal.
+        maintenance_interval: None,
         ..Config::default()
     }
     .with_clock(clock.clone())

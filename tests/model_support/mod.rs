@@ -93,6 +93,8 @@ pub fn config(clock: Arc<ManualClock>) -> Config {
         window_span: Duration::from_millis(SPAN as u64),
         grace: Duration::from_millis(GRACE as u64),
         future_limit: Duration::from_millis(FUTURE as u64),
+        // The model predicts seals from writes and maintain() alone.
+        maintenance_interval: None,
         ..Config::default()
     }
     .with_clock(clock)
