@@ -161,6 +161,27 @@ impl Footer {
         let hi = self.entries.partition_point(|e| e.series <= series);
         &self.entries[lo..hi]
     }
+
+    /// The entries of `series`, searching forward from `*cursor` (galloping, so a walk over
+    /// ascending series ids touches the footer in order instead of binary-searching all of it
+    /// each time); leaves `*cursor` after them.
+    pub fn entries_from(&self, cursor: &mut usize, series: u32) -> &[ChunkEntry] {
+        let start = (*cursor).min(self.entries.len());
+        let rest = &self.entries[start..];
+        let lo = if rest.first().is_none_or(|e| e.series >= series) {
+            0
+        } else {
+            let mut bound = 1;
+            while bound < rest.len() && rest[bound].series < series {
+                bound *= 2;
+            }
+            let from = bound / 2;
+            from + rest[from..bound.min(rest.len())].partition_point(|e| e.series < series)
+        };
+        let n = rest[lo..].iter().take_while(|e| e.series == series).count();
+        *cursor = start + lo + n;
+        &rest[lo..lo + n]
+    }
 }
 
 /// Decodes and checks the trailer and footer of a whole segment file (whose header the caller
@@ -361,6 +382,22 @@ mod tests {
         read_raw_chunk(&file, &f.entries_of(1)[0], &mut ts, &mut vs).unwrap();
         assert_eq!(ts, vec![600_000, 601_000]);
         assert_eq!(vs, vec![1.0, 2.0]);
+    }
+
+    #[test]
+    fn galloping_lookup_agrees_with_binary_search() {
+        let mut b = SegmentBuilder::new(header());
+        for id in (0..200u32).map(|i| i * 3) {
+            b.add_raw_series(id, &[600_000, 601_000], &[1.0, 2.0]);
+        }
+        let file = b.finish();
+        let f = decode_footer(&file, &header()).unwrap();
+        for stride in [1u32, 2, 7, 50] {
+            let mut cursor = 0;
+            for id in (0..650u32).step_by(stride as usize) {
+                assert_eq!(f.entries_from(&mut cursor, id), f.entries_of(id), "id {id}");
+            }
+        }
     }
 
     #[test]

@@ -95,9 +95,33 @@ impl Segment {
         to: i64,
         out: &mut Vec<(i64, f64)>,
     ) -> std::result::Result<(), (u64, Corruption)> {
+        self.read_entries(self.footer.entries_of(series), from, to, out)
+    }
+
+    /// Like [`Segment::read_series`] for callers walking series in ascending id order: the
+    /// footer is searched forward from `*cursor` (start it at 0).
+    pub fn read_series_from(
+        &self,
+        cursor: &mut usize,
+        series: u32,
+        from: i64,
+        to: i64,
+        out: &mut Vec<(i64, f64)>,
+    ) -> std::result::Result<(), (u64, Corruption)> {
+        let entries = self.footer.entries_from(cursor, series);
+        self.read_entries(entries, from, to, out)
+    }
+
+    fn read_entries(
+        &self,
+        entries: &[ChunkEntry],
+        from: i64,
+        to: i64,
+        out: &mut Vec<(i64, f64)>,
+    ) -> std::result::Result<(), (u64, Corruption)> {
         SCRATCH.with(|scratch| {
             let (ts, vs) = &mut *scratch.borrow_mut();
-            for e in self.footer.entries_of(series) {
+            for e in entries {
                 if e.max_ts < from || e.min_ts >= to {
                     continue;
                 }

@@ -56,7 +56,8 @@ impl Store {
         let span = sh.config.span_ms();
         let (ids, mut meta, sources) = {
             let st = sh.state.read();
-            let ids: Vec<SeriesId> = st.registry.select(selector);
+            let mut ids: Vec<SeriesId> = st.registry.select(selector);
+            ids.sort_unstable();
             let meta: Vec<(String, Labels)> = ids
                 .iter()
                 .map(|&id| {
@@ -103,8 +104,12 @@ impl Store {
                     }
                 }
                 Source::Segment(seg) => {
+                    // `ids` ascend, so one forward walk over the footer finds them all.
+                    let mut cursor = 0;
                     for (p, id) in points.iter_mut().zip(&ids) {
-                        if let Err((offset, what)) = seg.read_series(id.0, from, to, p) {
+                        if let Err((offset, what)) =
+                            seg.read_series_from(&mut cursor, id.0, from, to, p)
+                        {
                             result.warnings.push(format!(
                                 "{} at offset {offset}: {what}; series {} skipped in this window",
                                 seg.path().display(),
