@@ -50,6 +50,28 @@ impl Default for Limits {
     }
 }
 
+/// A rollup tier: buckets of `interval` computed from raw points, kept for `keep`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tier {
+    /// Name, also the tier's directory: lower-case letters and digits (e.g. `10s`, `1h`).
+    pub name: String,
+    /// Bucket width: a whole number of seconds, a multiple of the previous tier's interval.
+    pub interval: Duration,
+    /// How long the tier's buckets are kept.
+    pub keep: Duration,
+}
+
+impl Tier {
+    /// A tier.
+    pub fn new(name: &str, interval: Duration, keep: Duration) -> Self {
+        Tier {
+            name: name.to_owned(),
+            interval,
+            keep,
+        }
+    }
+}
+
 /// Configuration of a [`crate::Store`].
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -78,6 +100,12 @@ pub struct Config {
     /// Seal due windows from inside `write` when the clock passes them. Default true. With
     /// false, only [`crate::Store::maintain`] and the maintenance thread seal.
     pub auto_seal: bool,
+    /// How long raw points are kept. Default 2 h. Every tier's buckets are computed from raw
+    /// points, so this must cover each tier's interval plus the grace.
+    pub raw_keep: Duration,
+    /// Rollup tiers, finest first. Default `10s` kept 24 h and `60s` kept 90 days. (Validated
+    /// now; materialised by the rollup compactor, which is still to come.)
+    pub tiers: Vec<Tier>,
     /// How often a background thread runs a maintenance pass (sealing windows that fell due
     /// while nothing was written). Default every 10 s; `None` turns the thread off.
     pub maintenance_interval: Option<Duration>,
@@ -95,6 +123,19 @@ impl Default for Config {
             salvage: false,
             auto_seal: true,
             maintenance_interval: Some(Duration::from_secs(10)),
+            raw_keep: Duration::from_secs(2 * 3600),
+            tiers: vec![
+                Tier::new(
+                    "10s",
+                    Duration::from_secs(10),
+                    Duration::from_secs(24 * 3600),
+                ),
+                Tier::new(
+                    "60s",
+                    Duration::from_secs(60),
+                    Duration::from_secs(90 * 86_400),
+                ),
+            ],
         }
     }
 }
@@ -162,6 +203,7 @@ impl Config {
                 message: "must be non-zero (None turns the maintenance thread off)".into(),
             });
         }
+        self.validate_tiers()?;
         let l = &self.limits;
         if l.max_name_bytes == 0 || l.max_name_bytes > u16::MAX as usize {
             return Err(Error::Config {
@@ -197,6 +239,76 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The tier rules: raw kept at least a window plus grace; names `[a-z0-9]+`, unique, not
+    /// `raw`; intervals whole seconds, each a multiple (more than 1×) of the one below; each
+    /// interval plus the grace within the raw keep (buckets are computed from raw points before
+    /// they expire); keep times strictly increasing from raw upwards, each at least its interval.
+    fn validate_tiers(&self) -> Result<()> {
+        let err = |message: String| {
+            Err(Error::Config {
+                setting: "tiers",
+                message,
+            })
+        };
+        if self.raw_keep < self.window_span + self.grace {
+            return Err(Error::Config {
+                setting: "raw_keep",
+                message: format!(
+                    "{:?} is shorter than a window plus the grace ({:?}): raw data would expire before it is sealed",
+                    self.raw_keep,
+                    self.window_span + self.grace
+                ),
+            });
+        }
+        let mut prev_interval = Duration::from_secs(1);
+        let mut prev_keep = self.raw_keep;
+        let mut prev_name = "raw".to_string();
+        for (i, t) in self.tiers.iter().enumerate() {
+            let what = format!("tier {i} ({:?})", t.name);
+            if t.name.is_empty()
+                || !t
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            {
+                return err(format!("{what}: a name is lower-case letters and digits"));
+            }
+            if t.name == "raw" || self.tiers[..i].iter().any(|o| o.name == t.name) {
+                return err(format!("{what}: the name is taken"));
+            }
+            let (iv, piv) = (t.interval.as_millis(), prev_interval.as_millis());
+            if iv == 0 || iv % 1000 != 0 {
+                return err(format!(
+                    "{what}: the interval must be a whole number of seconds"
+                ));
+            }
+            if iv % piv != 0 || (i > 0 && iv == piv) {
+                return err(format!(
+                    "{what}: the interval {:?} must be a multiple of {prev_name}'s {:?} (and larger)",
+                    t.interval, prev_interval
+                ));
+            }
+            if t.interval + self.grace > self.raw_keep {
+                return err(format!(
+                    "{what}: interval {:?} plus grace {:?} exceeds the raw keep {:?}; its buckets could not be computed from raw points",
+                    t.interval, self.grace, self.raw_keep
+                ));
+            }
+            if t.keep <= prev_keep || t.keep < t.interval {
+                return err(format!(
+                    "{what}: keep {:?} must be longer than {prev_name}'s {:?} and at least the interval",
+                    t.keep, prev_keep
+                ));
+            }
+            prev_interval = t.interval;
+            prev_keep = t.keep;
+            prev_name = t.name.clone();
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,6 +328,63 @@ mod tests {
             Err(Error::Config { setting, .. }) => assert_eq!(setting, "window_span"),
             other => panic!("expected a config error, got {other:?}"),
         }
+    }
+
+    fn tiers(raw_keep: u64, list: &[(&str, u64, u64)]) -> Result<()> {
+        Config {
+            raw_keep: Duration::from_secs(raw_keep),
+            tiers: list
+                .iter()
+                .map(|(n, i, k)| Tier::new(n, Duration::from_secs(*i), Duration::from_secs(*k)))
+                .collect(),
+            ..Config::default()
+        }
+        .validate()
+    }
+
+    #[test]
+    fn tier_rules() {
+        // Defaults, more tiers, and no tiers at all are fine.
+        tiers(7200, &[("10s", 10, 86_400), ("60s", 60, 7_776_000)]).unwrap();
+        tiers(
+            7200,
+            &[
+                ("10s", 10, 86_400),
+                ("5m", 300, 604_800),
+                ("1h", 3600, 7_776_000),
+            ],
+        )
+        .unwrap();
+        tiers(7200, &[]).unwrap();
+        let bad = |r: Result<()>, needle: &str| match r {
+            Err(Error::Config { message, .. }) => assert!(message.contains(needle), "{message}"),
+            other => panic!("expected a config error about {needle:?}, got {other:?}"),
+        };
+        bad(
+            tiers(7200, &[("10s", 10, 86_400), ("15s", 15, 90_000)]),
+            "multiple",
+        );
+        bad(
+            tiers(7200, &[("10s", 10, 86_400), ("10b", 10, 90_000)]),
+            "multiple",
+        );
+        bad(tiers(7200, &[("h", 1, 86_400), ("x", 2, 80_000)]), "keep");
+        bad(tiers(7200, &[("10s", 10, 3600)]), "keep");
+        bad(tiers(7200, &[("2h", 7200, 86_400)]), "raw keep");
+        bad(tiers(7200, &[("raw", 10, 86_400)]), "taken");
+        bad(
+            tiers(7200, &[("a", 10, 86_400), ("a", 60, 90_000)]),
+            "taken",
+        );
+        bad(tiers(7200, &[("Ten", 10, 86_400)]), "lower-case");
+        bad(tiers(7200, &[("half", 0, 86_400)]), "whole number");
+        assert!(matches!(
+            tiers(600, &[]),
+            Err(Error::Config {
+                setting: "raw_keep",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -109,3 +109,24 @@ fn the_maintenance_thread_seals_windows_that_fall_due_without_writes() {
     assert_eq!(store.stats().tiers[0].open.segments, 0);
     assert_eq!(points(&store, "idle").len(), 1);
 }
+
+#[test]
+fn a_reader_with_default_settings_opens_a_store_with_long_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0 + 1_000));
+    let config = tierlog::Config {
+        window_span: std::time::Duration::from_secs(6 * 3600),
+        raw_keep: std::time::Duration::from_secs(12 * 3600),
+        tiers: vec![],
+        ..common::config(&clock)
+    };
+    let store = tierlog::Store::open(dir.path(), config).unwrap();
+    store
+        .write(&[Sample::new("m", &[], T0 + 1_000, 1.0)])
+        .unwrap();
+    drop(store);
+    // The default raw keep (2 h) is shorter than these windows; a reader does not care.
+    let reader = tierlog::Store::open_read_only(dir.path(), tierlog::Config::default()).unwrap();
+    assert_eq!(reader.config().window_span.as_secs(), 6 * 3600);
+    assert_eq!(points(&reader, "m").len(), 1);
+}

@@ -69,6 +69,9 @@ pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
         && read_only
     {
         config.window_span = std::time::Duration::from_millis(s.window_span.max(0) as u64);
+        // Readers neither seal nor expire anything: only the span itself must be sane.
+        config.raw_keep = config.raw_keep.max(config.window_span + config.grace);
+        config.tiers.clear();
         config.validate().map_err(|_| {
             Error::corrupt(
                 &state_path,

@@ -60,6 +60,8 @@ impl Now {
             (None, Some(asked)) => c.window_span = asked,
             (None, None) => {}
         }
+        // Raw data must outlive a window and its grace, whatever span the store has.
+        c.raw_keep = c.raw_keep.max(c.window_span + c.grace);
         Ok(c)
     }
 
