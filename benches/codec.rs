@@ -8,25 +8,12 @@ use tierlog::format::codec::{
     decode_chunk, decode_timestamps, decode_values, encode_chunk, encode_values, value_codec_name,
 };
 
-/// SplitMix64, so the bench needs no RNG dependency.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % (hi - lo + 1) as u64) as i64
-    }
-}
+use tierlog::workload::SplitMix64 as Rng;
 
 const T0: i64 = 1_767_225_600_000;
 
 fn walk(n: usize, seed: u64, start: i64, lo: i64, hi: i64, scale: f64) -> Vec<f64> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut x = start;
     (0..n)
         .map(|_| {
@@ -43,7 +30,7 @@ fn series(n: usize) -> Vec<(&'static str, Vec<f64>)> {
     // The same gauge with one -0.0 cannot be decimal: forces the xor codec.
     let mut xor_gauge = gauge.clone();
     xor_gauge[1] = -0.0;
-    let mut rng = Rng(9);
+    let mut rng = Rng::new(9);
     vec![
         ("gauge-2dp", gauge),
         ("counter", walk(n, 1, 1_000_000, 0, 20, 1.0)),
@@ -57,7 +44,7 @@ fn series(n: usize) -> Vec<(&'static str, Vec<f64>)> {
         ("xor-gauge", xor_gauge),
         (
             "random-bits",
-            (0..n).map(|_| f64::from_bits(rng.next())).collect(),
+            (0..n).map(|_| f64::from_bits(rng.next_u64())).collect(),
         ),
     ]
 }

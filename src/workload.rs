@@ -204,16 +204,22 @@ impl Mix {
     }
 }
 
-/// splitmix64: tiny, fast, and good enough for synthetic data.
+/// SplitMix64: tiny, fast, deterministic on every platform, and good enough for synthetic data
+/// (shared by the generator, the codec tests and the benches).
 #[derive(Debug, Clone)]
-struct Rng(u64);
+pub struct SplitMix64(u64);
 
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed)
+/// The generator's name inside this module.
+type Rng = SplitMix64;
+
+impl SplitMix64 {
+    /// A generator starting from `seed`.
+    pub fn new(seed: u64) -> Self {
+        SplitMix64(seed)
     }
 
-    fn next_u64(&mut self) -> u64 {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -222,17 +228,17 @@ impl Rng {
     }
 
     /// Uniform in `0..n` (n > 0).
-    fn below(&mut self, n: u64) -> u64 {
+    pub fn below(&mut self, n: u64) -> u64 {
         ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }
 
     /// Uniform in `lo..=hi`.
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
+    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
         lo + self.below((hi - lo) as u64 + 1) as i64
     }
 
     /// True with probability `per_mille / 1000`.
-    fn chance(&mut self, per_mille: u64) -> bool {
+    pub fn chance(&mut self, per_mille: u64) -> bool {
         self.below(1000) < per_mille
     }
 }

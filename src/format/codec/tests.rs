@@ -6,21 +6,7 @@ use super::*;
 use proptest::prelude::*;
 use std::collections::BTreeSet;
 
-/// Deterministic generator for test series (SplitMix64).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `lo..=hi`.
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % (hi - lo + 1) as u64) as i64
-    }
-}
+use crate::workload::SplitMix64 as Rng;
 
 const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z in ms
 
@@ -30,7 +16,7 @@ fn regular_ts(n: usize, step: i64) -> Vec<i64> {
 
 /// The typical series of a metrics store, as `(name, values)`.
 fn series(n: usize) -> Vec<(&'static str, Vec<f64>)> {
-    let mut rng = Rng(12345);
+    let mut rng = Rng::new(12345);
     let mut walk = |start: i64, lo: i64, hi: i64, scale: f64| {
         let mut x = start;
         (0..n)
@@ -183,8 +169,8 @@ fn codec_choice() {
         let codec = value_codec_name(&enc).unwrap();
         assert!(codec.starts_with("decimal-delta"), "{name} chose {codec}");
     }
-    let mut rng = Rng(1);
-    let random: Vec<f64> = (0..600).map(|_| f64::from_bits(rng.next())).collect();
+    let mut rng = Rng::new(1);
+    let random: Vec<f64> = (0..600).map(|_| f64::from_bits(rng.next_u64())).collect();
     let codec = value_codec_name(&roundtrip_values(&random)).unwrap();
     assert!(
         codec == "xor" || codec == "raw",
