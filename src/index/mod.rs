@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use crate::error::Corruption;
 use crate::format::index::IndexRecord;
-use crate::model::{Labels, MetricId, MetricInfo, MetricKind, MetricMeta, SeriesId, label_hash};
+use crate::model::{Labels, MetricId, MetricInfo, MetricMeta, SeriesId, label_hash};
 use crate::query::selector::{MatchOp, Selector};
 
 pub use postings::Postings;
@@ -213,22 +213,6 @@ impl Registry {
         (self.insert_metric(name.to_owned(), meta), rec)
     }
 
-    /// Replaces a metric's metadata and returns the record to persist (`None` when unchanged).
-    pub fn update_metric(&mut self, id: MetricId, meta: MetricMeta) -> Option<IndexRecord> {
-        let m = &mut self.metrics[id.0 as usize];
-        if m.meta == meta {
-            return None;
-        }
-        m.meta = meta;
-        Some(IndexRecord::Metric {
-            id: id.0,
-            kind: m.meta.kind,
-            name: m.name.clone(),
-            unit: m.meta.unit.clone(),
-            description: m.meta.description.clone(),
-        })
-    }
-
     /// Registers a new series (labels canonical) and returns the record to persist.
     pub fn new_series(
         &mut self,
@@ -254,12 +238,6 @@ impl Registry {
     pub fn series(&self, id: SeriesId) -> Option<(&str, &Labels)> {
         let e = self.series.get(id.0 as usize)?.as_ref()?;
         Some((&self.metrics[e.metric as usize].name, &e.labels))
-    }
-
-    /// The metric of a series.
-    pub fn series_metric(&self, id: SeriesId) -> Option<&MetricInfo> {
-        let e = self.series.get(id.0 as usize)?.as_ref()?;
-        Some(&self.metrics[e.metric as usize])
     }
 
     /// Number of series of metric `id`.
@@ -313,11 +291,6 @@ impl Registry {
                 .map(SeriesId)
                 .collect(),
         }
-    }
-
-    /// Kind of a metric by id.
-    pub fn metric_kind(&self, id: MetricId) -> MetricKind {
-        self.metrics[id.0 as usize].meta.kind
     }
 }
 

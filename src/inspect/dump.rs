@@ -234,12 +234,9 @@ fn dump_segment(d: &mut Dump, bytes: &[u8], header: &Header) {
                     .ok()
                     .and_then(|n| codec::value_codec_name(&chunk[n..]))
                     .unwrap_or("?");
-                let mut ts2 = Vec::new();
-                let status = match segment::read_raw_chunk(bytes, e, &mut ts2, &mut vs) {
-                    Ok(()) => {
-                        ts = ts2;
-                        "ok".to_string()
-                    }
+                // On error read_raw_chunk leaves `ts` and `vs` empty.
+                let status = match segment::read_raw_chunk(bytes, e, &mut ts, &mut vs) {
+                    Ok(()) => "ok".to_string(),
                     Err(c) => c.to_string(),
                 };
                 let points: Vec<Value> = ts

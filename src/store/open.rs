@@ -412,16 +412,19 @@ fn load_index(
             for (offset, payload) in l.payloads() {
                 let rec =
                     IndexRecord::decode(payload).map_err(|w| Error::corrupt(path, offset, w))?;
-                let res = match reg.apply(rec.clone()) {
-                    Err(Corruption::BadField { what })
-                        if lenient && what == METRIC_OUT_OF_SEQUENCE =>
-                    {
-                        if let IndexRecord::Metric { id, .. } = &rec {
-                            reg.pad_metrics(*id);
+                // Only a lenient load may retry a record, so only it pays for a copy.
+                let res = if !lenient {
+                    reg.apply(rec)
+                } else {
+                    match reg.apply(rec.clone()) {
+                        Err(Corruption::BadField { what }) if what == METRIC_OUT_OF_SEQUENCE => {
+                            if let IndexRecord::Metric { id, .. } = &rec {
+                                reg.pad_metrics(*id);
+                            }
+                            reg.apply(rec)
                         }
-                        reg.apply(rec)
+                        other => other,
                     }
-                    other => other,
                 };
                 match res {
                     Ok(()) => {}

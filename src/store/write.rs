@@ -208,27 +208,17 @@ impl Store {
             }));
         }
         let mut st = sh.state.write();
-        let rec = match st.registry.metric_by_name(metric).map(|m| m.id) {
-            Some(id) => {
-                let old = st.registry.metrics()[id.0 as usize].meta.clone();
-                if old == meta {
-                    return Ok(());
-                }
-                IndexRecord::Metric {
-                    id: id.0,
-                    kind: meta.kind,
-                    name: metric.to_owned(),
-                    unit: meta.unit.clone(),
-                    description: meta.description.clone(),
-                }
-            }
-            None => IndexRecord::Metric {
-                id: st.registry.metrics().len() as u32,
-                kind: meta.kind,
-                name: metric.to_owned(),
-                unit: meta.unit.clone(),
-                description: meta.description.clone(),
-            },
+        let id = match st.registry.metric_by_name(metric) {
+            Some(m) if m.meta == meta => return Ok(()),
+            Some(m) => m.id.0,
+            None => st.registry.metrics().len() as u32,
+        };
+        let rec = IndexRecord::Metric {
+            id,
+            kind: meta.kind,
+            name: metric.to_owned(),
+            unit: meta.unit,
+            description: meta.description,
         };
         sh.append_index(&mut st, std::slice::from_ref(&rec))?;
         st.registry
