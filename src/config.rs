@@ -261,18 +261,24 @@ impl Config {
                 ),
             });
         }
+        if self.tiers.len() > crate::format::state::MAX_TIERS {
+            return err(format!("at most {} tiers", crate::format::state::MAX_TIERS));
+        }
         let mut prev_interval = Duration::from_secs(1);
         let mut prev_keep = self.raw_keep;
         let mut prev_name = "raw".to_string();
         for (i, t) in self.tiers.iter().enumerate() {
             let what = format!("tier {i} ({:?})", t.name);
             if t.name.is_empty()
+                || t.name.len() > crate::format::state::MAX_TIER_NAME
                 || !t
                     .name
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
             {
-                return err(format!("{what}: a name is lower-case letters and digits"));
+                return err(format!(
+                    "{what}: a name is 1 to 32 lower-case letters and digits"
+                ));
             }
             if t.name == "raw" || self.tiers[..i].iter().any(|o| o.name == t.name) {
                 return err(format!("{what}: the name is taken"));
@@ -289,10 +295,17 @@ impl Config {
                     t.interval, prev_interval
                 ));
             }
-            if t.interval + self.grace > self.raw_keep {
+            // Buckets are materialised a piece at a time (the least common multiple of the
+            // raw window and the interval), once the piece's end plus the grace has passed:
+            // raw points must live that long.
+            let piece = Duration::from_millis(crate::rollup::plan::piece_span(
+                self.span_ms().max(1),
+                iv as i64,
+            ) as u64);
+            if piece + self.grace > self.raw_keep {
                 return err(format!(
-                    "{what}: interval {:?} plus grace {:?} exceeds the raw keep {:?}; its buckets could not be computed from raw points",
-                    t.interval, self.grace, self.raw_keep
+                    "{what}: its buckets are computed from raw points a piece of {piece:?} (the least common multiple of the window span {:?} and the interval {:?}) at a time, once the piece plus the grace {:?} has passed; that exceeds the raw keep {:?}",
+                    self.window_span, t.interval, self.grace, self.raw_keep
                 ));
             }
             if t.keep <= prev_keep || t.keep < t.interval {

@@ -171,6 +171,9 @@ pub enum Error {
     Selector(crate::query::selector::SelectorError),
     /// Metadata given for a metric is invalid.
     InvalidMetadata { metric: String, reason: SampleError },
+    /// A query asked for something the store cannot answer as asked (an unknown tier, a
+    /// step that is not a positive whole number of seconds, ...).
+    InvalidQuery { message: String },
 }
 
 impl Error {
@@ -262,6 +265,7 @@ impl fmt::Display for Error {
             Error::InvalidMetadata { metric, reason } => {
                 write!(f, "metadata of metric {metric:?}: {reason}")
             }
+            Error::InvalidQuery { message } => write!(f, "query: {message}"),
         }
     }
 }

@@ -46,5 +46,8 @@ pub use config::{Config, Limits, Sync, Tier};
 pub use error::{Corruption, Error, Result, SampleError};
 pub use model::{Labels, MetricInfo, MetricKind, MetricMeta, SeriesId, SeriesInfo};
 pub use query::selector::{MatchOp, Matcher, Selector};
-pub use store::MaintainReport;
+pub use store::{
+    BucketPoint, BucketResult, MaintainReport, P95_MERGED, P95_RAW_MISMATCH, RollupReport,
+    SeriesBuckets,
+};
 pub use store::{QueryResult, Sample, SeriesPoints, Store, StoreStats, WriteSummary};

@@ -501,16 +501,22 @@ fn a_newer_format_version_is_refused() {
         let clock = populated(dir.path());
         let path = dir.path().join(&rel);
         let mut b = std::fs::read(&path).unwrap();
-        assert_eq!(&b[8..10], &[1, 0], "{}: version 1 expected", rel.display());
-        b[8] = 2; // The checksum is left stale: the version check comes first.
-        std::fs::write(&path, &b).unwrap();
-        let ctx = format!("{} with version 2", rel.display());
-        expect_open_error(
-            dir.path(),
-            &clock,
-            &ctx,
-            |e| matches!(e, Error::UnsupportedVersion { file, found: 2, supported: 1 } if *file == path),
+        // The state file is at version 2 (rollup tiers), the others at 1.
+        let current = if rel == Path::new("state") { 2 } else { 1 };
+        assert_eq!(
+            &b[8..10],
+            &[current, 0],
+            "{}: version {current} expected",
+            rel.display()
         );
+        let newer = current + 1;
+        b[8] = newer; // The checksum is left stale: the version check comes first.
+        std::fs::write(&path, &b).unwrap();
+        let ctx = format!("{} with version {newer}", rel.display());
+        expect_open_error(dir.path(), &clock, &ctx, |e| {
+            matches!(e, Error::UnsupportedVersion { file, found, supported }
+                if *file == path && *found == u16::from(newer) && *supported == u16::from(current))
+        });
     }
 }
 

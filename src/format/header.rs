@@ -42,7 +42,11 @@ impl FileKind {
 
     /// The newest format version this build writes and reads.
     pub const fn version(self) -> u16 {
-        1
+        match self {
+            // Version 2 added the rollup tiers.
+            FileKind::State => 2,
+            _ => 1,
+        }
     }
 
     /// Which kind these magic bytes name.

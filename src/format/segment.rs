@@ -359,6 +359,34 @@ pub fn read_raw_chunk(
     Ok(())
 }
 
+/// Header `tier` value of a rollup segment (raw segments have 0). The bucket interval is
+/// the tier's, recorded in the state file.
+pub const ROLLUP_TIER: u16 = 1;
+
+/// Checks and decodes one rollup chunk (`format-spec/rollup-chunk.md`; bucket starts
+/// relative to the segment start), appending its buckets; on error `out` is unchanged.
+pub fn read_rollup_chunk(
+    file: &[u8],
+    e: &ChunkEntry,
+    out: &mut Vec<crate::rollup::Bucket>,
+) -> Result<(), Corruption> {
+    let bytes = chunk_bytes(file, e)?;
+    let base = window_start_of(file)?;
+    let b0 = out.len();
+    crate::format::rollup::decode_chunk(bytes, base, out)?;
+    let got = &out[b0..];
+    if got.len() != e.points as usize
+        || got.first().map(|b| b.start) != Some(e.min_ts)
+        || got.last().map(|b| b.start) != Some(e.max_ts)
+    {
+        out.truncate(b0);
+        return Err(Corruption::BadField {
+            what: "chunk does not match its footer entry",
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

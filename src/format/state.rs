@@ -3,21 +3,48 @@
 //! See `format-spec/state.md`.
 //!
 //! ```text
-//! header  32 bytes (magic TLOGSTA1; window span = the store's raw window span)
+//! header  32 bytes (magic TLOGSTA1, version 2; window span = the store's raw window span)
 //! 32  8   highest clock value the store has acted on, i64 LE ms
 //! 40  8   sealed-through: end of the newest sealed raw window, i64 LE ms
-//! 48  4   CRC-32C of bytes 32..48
+//! 48  2   tier count N, u16 LE
+//! 50      N tier records, finest first:
+//!           1  name length L (1..=32)
+//!           L  name (ASCII a-z 0-9)
+//!           8  interval, i64 LE ms
+//!           8  keep, i64 LE ms
+//!           8  done-through, i64 LE ms (i64::MIN: nothing materialised yet)
+//! end-4 4 CRC-32C of bytes 32..end-4
 //! ```
+//!
+//! Version 1 files (52 bytes: no tier count, the CRC at 48) are still read, as a store
+//! without tiers.
 
 use crate::error::Corruption;
 use crate::format::crc;
 use crate::format::header::{FileKind, HEADER_LEN, Header, HeaderError};
 
-/// Size of a state file.
-pub const STATE_LEN: usize = HEADER_LEN + 20;
+/// Size of a version 1 state file.
+pub const STATE_V1_LEN: usize = HEADER_LEN + 20;
+/// Longest tier name.
+pub const MAX_TIER_NAME: usize = 32;
+/// Most tiers a state file may list.
+pub const MAX_TIERS: usize = 64;
+
+/// A rollup tier as the state file records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TierState {
+    /// Name (also the tier's directory).
+    pub name: String,
+    /// Bucket width, ms.
+    pub interval: i64,
+    /// Keep time, ms.
+    pub keep: i64,
+    /// Exclusive end of the contiguous materialised range; `i64::MIN` before the first piece.
+    pub done_through: i64,
+}
 
 /// The decoded state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct State {
     /// The raw window span the store was created with, ms.
     pub window_span: i64,
@@ -25,31 +52,54 @@ pub struct State {
     pub clock_high_water: i64,
     /// Samples before this are never accepted again (their windows are sealed).
     pub sealed_through: i64,
+    /// Rollup tiers, finest first.
+    pub tiers: Vec<TierState>,
+}
+
+fn bad(what: &'static str) -> HeaderError {
+    HeaderError::Corrupt(Corruption::BadField { what })
 }
 
 impl State {
-    /// The file bytes.
+    /// The file bytes (always the current version). Tier names longer than
+    /// [`MAX_TIER_NAME`] bytes or more than [`MAX_TIERS`] tiers are a caller bug (the
+    /// configuration is validated first).
     pub fn encode(&self) -> Vec<u8> {
-        let mut b = Vec::with_capacity(STATE_LEN);
+        assert!(self.tiers.len() <= MAX_TIERS, "too many tiers");
+        let mut b = Vec::with_capacity(HEADER_LEN + 24 + self.tiers.len() * 40);
         b.extend_from_slice(&Header::new(FileKind::State, 0, 0, self.window_span).encode());
         b.extend_from_slice(&self.clock_high_water.to_le_bytes());
         b.extend_from_slice(&self.sealed_through.to_le_bytes());
+        b.extend_from_slice(&(self.tiers.len() as u16).to_le_bytes());
+        for t in &self.tiers {
+            let name = t.name.as_bytes();
+            assert!(
+                !name.is_empty() && name.len() <= MAX_TIER_NAME,
+                "bad tier name"
+            );
+            b.push(name.len() as u8);
+            b.extend_from_slice(name);
+            b.extend_from_slice(&t.interval.to_le_bytes());
+            b.extend_from_slice(&t.keep.to_le_bytes());
+            b.extend_from_slice(&t.done_through.to_le_bytes());
+        }
         let c = crc(&b[HEADER_LEN..]);
         b.extend_from_slice(&c.to_le_bytes());
         b
     }
 
-    /// Decodes a state file.
+    /// Decodes a state file (version 1 or 2).
     pub fn decode(bytes: &[u8]) -> Result<State, HeaderError> {
         let h = Header::decode(bytes, FileKind::State)?;
-        if bytes.len() != STATE_LEN {
+        if bytes.len() < STATE_V1_LEN || (h.version == 1 && bytes.len() != STATE_V1_LEN) {
             return Err(HeaderError::Corrupt(Corruption::BadLength {
                 what: "state file",
                 value: bytes.len() as u64,
             }));
         }
-        let body = &bytes[HEADER_LEN..STATE_LEN - 4];
-        let stored = u32::from_le_bytes(bytes[STATE_LEN - 4..].try_into().expect("4 bytes"));
+        let end = bytes.len() - 4;
+        let body = &bytes[HEADER_LEN..end];
+        let stored = u32::from_le_bytes(bytes[end..].try_into().expect("4 bytes"));
         let actual = crc(body);
         if stored != actual {
             return Err(HeaderError::Corrupt(Corruption::Checksum {
@@ -57,11 +107,55 @@ impl State {
                 actual,
             }));
         }
-        Ok(State {
+        let i64_at = |at: usize| i64::from_le_bytes(body[at..at + 8].try_into().expect("8 bytes"));
+        let mut s = State {
             window_span: h.window_span,
-            clock_high_water: i64::from_le_bytes(body[0..8].try_into().expect("8 bytes")),
-            sealed_through: i64::from_le_bytes(body[8..16].try_into().expect("8 bytes")),
-        })
+            clock_high_water: i64_at(0),
+            sealed_through: i64_at(8),
+            tiers: Vec::new(),
+        };
+        if h.version == 1 {
+            return Ok(s);
+        }
+        let rest = &body[16..];
+        let Some(count) = rest.get(..2) else {
+            return Err(bad("state file tier count missing"));
+        };
+        let count = usize::from(u16::from_le_bytes([count[0], count[1]]));
+        if count > MAX_TIERS {
+            return Err(bad("state file lists too many tiers"));
+        }
+        let mut at = 2;
+        for _ in 0..count {
+            let len = usize::from(*rest.get(at).ok_or(bad("state file tier truncated"))?);
+            if len == 0 || len > MAX_TIER_NAME {
+                return Err(bad("state file tier name length"));
+            }
+            let rec = rest
+                .get(at + 1..at + 1 + len + 24)
+                .ok_or(bad("state file tier truncated"))?;
+            let name = &rec[..len];
+            if !name
+                .iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            {
+                return Err(bad("state file tier name"));
+            }
+            let num = |i: usize| {
+                i64::from_le_bytes(rec[len + 8 * i..len + 8 * i + 8].try_into().expect("8"))
+            };
+            s.tiers.push(TierState {
+                name: String::from_utf8(name.to_vec()).expect("ASCII checked"),
+                interval: num(0),
+                keep: num(1),
+                done_through: num(2),
+            });
+            at += 1 + len + 24;
+        }
+        if at != rest.len() {
+            return Err(bad("state file has trailing bytes"));
+        }
+        Ok(s)
     }
 }
 
@@ -75,17 +169,53 @@ mod tests {
             window_span: 600_000,
             clock_high_water: 1_000,
             sealed_through: 600_000,
+            tiers: vec![TierState {
+                name: "10s".into(),
+                interval: 10_000,
+                keep: 86_400_000,
+                done_through: i64::MIN,
+            }],
         };
         let b = s.encode();
-        assert_eq!(b.len(), 52);
+        assert_eq!(b.len(), 32 + 16 + 2 + 1 + 3 + 24 + 4);
         assert_eq!(&b[0..8], b"TLOGSTA1");
+        assert_eq!(&b[8..10], &[2, 0]);
         assert_eq!(&b[32..40], &[0xe8, 0x03, 0, 0, 0, 0, 0, 0]);
         assert_eq!(&b[40..48], &[0xc0, 0x27, 0x09, 0, 0, 0, 0, 0]);
-        assert_eq!(&b[48..52], &crc32c::crc32c(&b[32..48]).to_le_bytes());
+        assert_eq!(&b[48..50], &[1, 0]);
+        assert_eq!(&b[50..54], b"\x0310s");
+        assert_eq!(&b[54..62], &[0x10, 0x27, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(&b[62..70], &[0, 0x5c, 0x26, 0x05, 0, 0, 0, 0]);
+        assert_eq!(&b[70..78], &[0, 0, 0, 0, 0, 0, 0, 0x80]);
+        assert_eq!(&b[78..82], &crc32c::crc32c(&b[32..78]).to_le_bytes());
         assert_eq!(State::decode(&b).unwrap(), s);
-        let mut m = b.clone();
-        m[45] ^= 4;
-        assert!(State::decode(&m).is_err());
-        assert!(State::decode(&b[..40]).is_err());
+        for i in 32..b.len() {
+            let mut m = b.clone();
+            m[i] ^= 4;
+            assert!(State::decode(&m).is_err(), "flip at {i}");
+        }
+        for n in 0..b.len() {
+            assert!(State::decode(&b[..n]).is_err(), "cut at {n}");
+        }
+    }
+
+    #[test]
+    fn version_1_is_read_as_a_store_without_tiers() {
+        let mut b = Header {
+            kind: FileKind::State,
+            version: 1,
+            tier: 0,
+            window_start: 0,
+            window_span: 600_000,
+        }
+        .encode()
+        .to_vec();
+        b.extend_from_slice(&5i64.to_le_bytes());
+        b.extend_from_slice(&600_000i64.to_le_bytes());
+        let c = crc32c::crc32c(&b[32..48]);
+        b.extend_from_slice(&c.to_le_bytes());
+        let s = State::decode(&b).unwrap();
+        assert_eq!((s.clock_high_water, s.sealed_through), (5, 600_000));
+        assert!(s.tiers.is_empty());
     }
 }

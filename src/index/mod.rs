@@ -229,6 +229,24 @@ impl Registry {
         (self.insert_series(metric, labels, hash), rec)
     }
 
+    /// For each series id, whether its metric is a counter (ids past the end: not).
+    pub fn counter_flags(&self) -> Vec<bool> {
+        self.series
+            .iter()
+            .map(|e| {
+                e.as_ref().is_some_and(|e| {
+                    self.metrics[e.metric as usize].meta.kind == crate::model::MetricKind::Counter
+                })
+            })
+            .collect()
+    }
+
+    /// True when `id` is a live series of a counter metric.
+    pub fn is_counter(&self, id: u32) -> bool {
+        matches!(self.series.get(id as usize), Some(Some(e))
+            if self.metrics[e.metric as usize].meta.kind == crate::model::MetricKind::Counter)
+    }
+
     /// True when `id` names a live series.
     pub fn has_series(&self, id: u32) -> bool {
         matches!(self.series.get(id as usize), Some(Some(_)))

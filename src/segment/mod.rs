@@ -10,6 +10,7 @@ use crate::error::{Corruption, Error, Result};
 use crate::format::header::{FileKind, Header};
 use crate::format::segment::{self, ChunkEntry, Footer, SegmentBuilder};
 use crate::logfile::header_error;
+use crate::rollup::Bucket;
 use crate::wal::WindowData;
 
 thread_local! {
@@ -142,6 +143,44 @@ impl Segment {
         })
     }
 
+    /// True for a rollup segment (buckets), false for a raw one (points).
+    pub fn is_rollup(&self) -> bool {
+        self.header.tier != 0
+    }
+
+    /// Appends the buckets of `series` starting in `from <= start < to` (rollup segments),
+    /// searching the footer forward from `*cursor` like [`Segment::read_series_from`].
+    pub fn read_buckets_from(
+        &self,
+        cursor: &mut usize,
+        series: u32,
+        from: i64,
+        to: i64,
+        out: &mut Vec<Bucket>,
+    ) -> std::result::Result<(), (u64, Corruption)> {
+        for e in self.footer.entries_from(cursor, series) {
+            if e.max_ts < from || e.min_ts >= to {
+                continue;
+            }
+            let b0 = out.len();
+            if let Err(c) = segment::read_rollup_chunk(&self.map, e, out) {
+                self.damaged.store(true, Ordering::Relaxed);
+                return Err((e.offset, c));
+            }
+            if e.min_ts < from || e.max_ts >= to {
+                let mut k = b0;
+                for i in b0..out.len() {
+                    if out[i].start >= from && out[i].start < to {
+                        out[k] = out[i];
+                        k += 1;
+                    }
+                }
+                out.truncate(k);
+            }
+        }
+        Ok(())
+    }
+
     /// True once a read has found a damaged chunk in this segment.
     pub fn is_damaged(&self) -> bool {
         self.damaged.load(Ordering::Relaxed)
@@ -150,11 +189,17 @@ impl Segment {
     /// Checks every chunk's checksum and decoding; returns the first damage found per chunk.
     pub fn verify(&self) -> Vec<(ChunkEntry, Corruption)> {
         let mut bad = Vec::new();
-        let (mut ts, mut vs) = (Vec::new(), Vec::new());
+        let (mut ts, mut vs, mut bs) = (Vec::new(), Vec::new(), Vec::new());
         for e in &self.footer.entries {
             ts.clear();
             vs.clear();
-            if let Err(c) = segment::read_raw_chunk(&self.map, e, &mut ts, &mut vs) {
+            bs.clear();
+            let res = if self.is_rollup() {
+                segment::read_rollup_chunk(&self.map, e, &mut bs)
+            } else {
+                segment::read_raw_chunk(&self.map, e, &mut ts, &mut vs)
+            };
+            if let Err(c) = res {
                 bad.push((*e, c));
             }
         }

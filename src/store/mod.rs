@@ -2,7 +2,9 @@
 
 mod open;
 mod read;
+mod rollup;
 mod seal;
+mod step;
 mod write;
 
 use std::collections::BTreeMap;
@@ -22,7 +24,9 @@ use crate::segment::Segment;
 use crate::wal::WindowData;
 
 pub use read::{QueryResult, SeriesPoints, StoreStats, TierPart, TierStats};
+pub use rollup::RollupReport;
 pub use seal::MaintainReport;
+pub use step::{BucketPoint, BucketResult, P95_MERGED, P95_RAW_MISMATCH, SeriesBuckets};
 pub use write::{Sample, WriteSummary};
 
 /// Name of the raw tier's directory.
@@ -79,6 +83,8 @@ pub(crate) struct State {
     pub(crate) bad: BTreeMap<i64, BadSegment>,
     pub(crate) clock_high_water: i64,
     pub(crate) sealed_through: i64,
+    /// Rollup tiers, finest first.
+    pub(crate) tiers: Vec<rollup::TierData>,
 }
 
 #[derive(Debug)]
@@ -153,9 +159,7 @@ impl Store {
         }
         if let Some(every) = shared.config.maintenance_interval {
             workers.extend(spawn_worker(&shared, "tierlog-maintain", every, |s| {
-                if s.has_due_window()
-                    && let Err(e) = s.try_maintain()
-                {
+                if let Err(e) = s.background_pass() {
                     log::error!("background maintenance failed (will retry): {e}");
                 }
             }));
@@ -177,6 +181,32 @@ impl Store {
                 Ok(Some(std::time::Duration::from_millis(
                     s.window_span.max(0) as u64
                 )))
+            }
+        }
+    }
+
+    /// The rollup tiers the store in `dir` has (names, intervals, keep times), or `None`
+    /// when there is no store there yet (or it predates stored tiers). Like
+    /// [`Store::created_window_span`], for tools that build a [`Config`] for a store they did
+    /// not create: a writer configured without one of the store's tiers is refused.
+    pub fn created_tiers(dir: impl AsRef<Path>) -> Result<Option<Vec<crate::config::Tier>>> {
+        let path = dir.as_ref().join(STATE_FILE);
+        match crate::io::read_if_exists(&path)? {
+            None => Ok(None),
+            Some(b) => {
+                let s = crate::format::state::State::decode(&b).map_err(|e| {
+                    crate::logfile::header_error(&path, e, crate::format::header::FileKind::State)
+                })?;
+                if s.tiers.is_empty() && b.get(8) == Some(&1) {
+                    return Ok(None);
+                }
+                let d = |v: i64| std::time::Duration::from_millis(v.max(0) as u64);
+                Ok(Some(
+                    s.tiers
+                        .iter()
+                        .map(|t| crate::config::Tier::new(&t.name, d(t.interval), d(t.keep)))
+                        .collect(),
+                ))
             }
         }
     }
@@ -322,14 +352,14 @@ impl Shared {
     }
 
     pub(crate) fn persist_state(&self) -> Result<()> {
-        let (hw, through) = {
+        let s = {
             let st = self.state.read();
-            (st.clock_high_water, st.sealed_through)
-        };
-        let s = crate::format::state::State {
-            window_span: self.config.span_ms(),
-            clock_high_water: hw,
-            sealed_through: through,
+            crate::format::state::State {
+                window_span: self.config.span_ms(),
+                clock_high_water: st.clock_high_water,
+                sealed_through: st.sealed_through,
+                tiers: st.tiers.iter().map(|t| t.state()).collect(),
+            }
         };
         crate::io::write_atomic(&self.dir.join(STATE_FILE), &s.encode())
     }

@@ -65,13 +65,14 @@ pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
     };
     // Readers take the span the store was created with; a writer asking for another span is
     // told so rather than silently given a different one.
-    if let Some(s) = saved
+    if let Some(s) = &saved
         && read_only
     {
         config.window_span = std::time::Duration::from_millis(s.window_span.max(0) as u64);
         // Readers neither seal nor expire anything: only the span itself must be sane.
         config.raw_keep = config.raw_keep.max(config.window_span + config.grace);
         config.tiers.clear();
+        // (The store's own tiers are adopted below, after this check of the span.)
         config.validate().map_err(|_| {
             Error::corrupt(
                 &state_path,
@@ -83,7 +84,7 @@ pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
         })?;
     }
     let span = config.span_ms();
-    if let Some(s) = saved
+    if let Some(s) = &saved
         && s.window_span != span
     {
         return Err(Error::Config {
@@ -100,6 +101,8 @@ pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
     // before any log frame that names a new series, so reading it last means a reader running
     // beside a writer knows every series the logs it read refer to.
     let raw = load_raw(&dir.join(RAW_DIR), span, mode, &mut findings)?;
+    let tiers = super::rollup::tier_list(&mut config, saved.as_ref(), read_only)?;
+    let tiers = super::rollup::load_tiers(dir, tiers, span, read_only)?;
     let (registry, index_log) = load_index(&dir.join(INDEX_FILE), mode, &mut findings)?;
     let mut registry = registry;
 
@@ -110,8 +113,9 @@ pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
         sealing: BTreeMap::new(),
         sealed: raw.sealed,
         bad: raw.bad,
-        clock_high_water: saved.map_or(i64::MIN, |s| s.clock_high_water),
-        sealed_through: saved.map_or(i64::MIN, |s| s.sealed_through),
+        clock_high_water: saved.as_ref().map_or(i64::MIN, |s| s.clock_high_water),
+        sealed_through: saved.as_ref().map_or(i64::MIN, |s| s.sealed_through),
+        tiers,
     };
     if let Some((&start, _)) = st.sealed.iter().next_back() {
         st.sealed_through = st.sealed_through.max(start + span);
@@ -240,7 +244,7 @@ fn take_lock(dir: &Path) -> Result<File> {
     Ok(f)
 }
 
-fn remove_temp_files(dir: &Path) -> Result<()> {
+pub(super) fn remove_temp_files(dir: &Path) -> Result<()> {
     for name in io::list_files(dir)? {
         if name.ends_with(".tmp") {
             log::warn!("removing {name}: left by an interrupted write");

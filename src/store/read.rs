@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{INDEX_FILE, STATE_FILE, Store};
+use super::{INDEX_FILE, STATE_FILE, Shared, Store};
 use crate::error::Result;
 use crate::io;
 use crate::model::{Labels, MetricInfo, SeriesId, SeriesInfo};
@@ -42,31 +42,36 @@ impl QueryResult {
     }
 }
 
-enum Source {
-    Segment(Arc<Segment>),
-    Memory(Vec<Vec<(i64, f64)>>),
-}
+impl Shared {
+    /// The series `selector` matches, ascending by id, with their metric names and labels.
+    pub(crate) fn select(&self, selector: &Selector) -> (Vec<SeriesId>, Vec<(String, Labels)>) {
+        let st = self.state.read();
+        let mut ids: Vec<SeriesId> = st.registry.select(selector);
+        ids.sort_unstable();
+        let meta = ids
+            .iter()
+            .map(|&id| {
+                let (m, l) = st.registry.series(id).expect("selected series exist");
+                (m.to_owned(), l.clone())
+            })
+            .collect();
+        (ids, meta)
+    }
 
-impl Store {
-    /// Selects series by `selector` and returns their raw points with `from <= ts < to`
-    /// (timestamps of points, i.e. second starts), merging sealed segments and open windows.
-    pub fn query(&self, selector: &Selector, from: i64, to: i64) -> Result<QueryResult> {
-        let sh = &*self.shared;
-        let mut result = QueryResult::default();
-        let span = sh.config.span_ms();
-        let (ids, mut meta, sources) = {
-            let st = sh.state.read();
-            let mut ids: Vec<SeriesId> = st.registry.select(selector);
-            ids.sort_unstable();
-            let meta: Vec<(String, Labels)> = ids
-                .iter()
-                .map(|&id| {
-                    let (m, l) = st.registry.series(id).expect("selected series exist");
-                    (m.to_owned(), l.clone())
-                })
-                .collect();
-            let overlaps = |start: i64| start < to && start.saturating_add(span) > from;
-            let mut sources: BTreeMap<i64, Source> = BTreeMap::new();
+    /// The raw points with `from <= ts < to` of each of `ids` (ascending), merging sealed
+    /// segments and open windows; what could not be read is described in `warnings`.
+    pub(crate) fn raw_points(
+        &self,
+        ids: &[SeriesId],
+        from: i64,
+        to: i64,
+        warnings: &mut Vec<String>,
+    ) -> Vec<Vec<(i64, f64)>> {
+        let span = self.config.span_ms();
+        let overlaps = |start: i64| start < to && start.saturating_add(span) > from;
+        let mut sources: BTreeMap<i64, Source> = BTreeMap::new();
+        {
+            let st = self.state.read();
             for (&start, seg) in st.sealed.iter().filter(|(s, _)| overlaps(**s)) {
                 sources.insert(start, Source::Segment(seg.clone()));
             }
@@ -87,14 +92,13 @@ impl Store {
                 sources.insert(start, Source::Memory(pts));
             }
             for (_, bad) in st.bad.iter().filter(|(s, _)| overlaps(**s)) {
-                result.warnings.push(format!(
+                warnings.push(format!(
                     "segment {} is corrupt and was skipped: {}",
                     bad.path.display(),
                     bad.error
                 ));
             }
-            (ids, meta, sources)
-        };
+        }
         let mut points: Vec<Vec<(i64, f64)>> = vec![Vec::new(); ids.len()];
         for (_, src) in sources {
             match src {
@@ -106,11 +110,11 @@ impl Store {
                 Source::Segment(seg) => {
                     // `ids` ascend, so one forward walk over the footer finds them all.
                     let mut cursor = 0;
-                    for (p, id) in points.iter_mut().zip(&ids) {
+                    for (p, id) in points.iter_mut().zip(ids) {
                         if let Err((offset, what)) =
                             seg.read_series_from(&mut cursor, id.0, from, to, p)
                         {
-                            result.warnings.push(format!(
+                            warnings.push(format!(
                                 "{} at offset {offset}: {what}; series {} skipped in this window",
                                 seg.path().display(),
                                 id.0
@@ -120,8 +124,24 @@ impl Store {
                 }
             }
         }
+        points
+    }
+}
+
+enum Source {
+    Segment(Arc<Segment>),
+    Memory(Vec<Vec<(i64, f64)>>),
+}
+
+impl Store {
+    /// Selects series by `selector` and returns their raw points with `from <= ts < to`
+    /// (timestamps of points, i.e. second starts), merging sealed segments and open windows.
+    pub fn query(&self, selector: &Selector, from: i64, to: i64) -> Result<QueryResult> {
+        let mut result = QueryResult::default();
+        let (ids, meta) = self.shared.select(selector);
+        let points = self.shared.raw_points(&ids, from, to, &mut result.warnings);
         let mut out: Vec<SeriesPoints> = meta
-            .drain(..)
+            .into_iter()
             .zip(points)
             .filter(|(_, p)| !p.is_empty())
             .map(|((metric, labels), points)| SeriesPoints {
@@ -216,7 +236,8 @@ impl Store {
         sealed.finish();
         open.finish();
         let mut raw = TierStats {
-            tier: "raw",
+            tier: "raw".into(),
+            materialised_through_ms: None,
             segments: sealed.segments + open.segments,
             bytes: sealed.bytes + open.bytes,
             points: sealed.points + open.points,
@@ -228,11 +249,46 @@ impl Store {
             open,
         };
         raw.bytes_per_point = ratio(raw.bytes, raw.points);
+        let mut tiers = vec![raw];
+        for t in &st.tiers {
+            let mut sealed = TierPart::default();
+            let mut corrupt_segments = 0;
+            let (mut oldest, mut newest): (Option<i64>, Option<i64>) = (None, None);
+            for seg in t.segments.values() {
+                corrupt_segments += u64::from(seg.is_damaged());
+                sealed.segments += 1;
+                sealed.bytes += seg.len();
+                sealed.points += seg.points();
+                for e in &seg.footer().entries {
+                    oldest = Some(oldest.map_or(e.min_ts, |o| o.min(e.min_ts)));
+                    newest = Some(newest.map_or(e.max_ts, |n| n.max(e.max_ts)));
+                }
+            }
+            for bad in t.bad.values() {
+                sealed.segments += 1;
+                sealed.bytes += bad.bytes;
+                corrupt_segments += 1;
+            }
+            sealed.finish();
+            tiers.push(TierStats {
+                tier: t.name.clone(),
+                segments: sealed.segments,
+                bytes: sealed.bytes,
+                points: sealed.points,
+                bytes_per_point: sealed.bytes_per_point,
+                oldest_ms: oldest,
+                newest_ms: newest,
+                corrupt_segments,
+                materialised_through_ms: (t.done_through != i64::MIN).then_some(t.done_through),
+                sealed,
+                open: TierPart::default(),
+            });
+        }
         let index_bytes = io::file_len(&sh.dir.join(INDEX_FILE));
         let state_bytes = io::file_len(&sh.dir.join(STATE_FILE));
         StoreStats {
-            total_bytes: raw.bytes + index_bytes + state_bytes,
-            tiers: vec![raw],
+            total_bytes: tiers.iter().map(|t| t.bytes).sum::<u64>() + index_bytes + state_bytes,
+            tiers,
             series: st.registry.series_count() as u64,
             metrics: st.registry.live_metrics().count() as u64,
             index_bytes,
@@ -270,16 +326,19 @@ impl TierPart {
 /// Stats of one tier.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TierStats {
-    /// Tier name.
-    pub tier: &'static str,
+    /// Tier name (`raw` or a rollup tier's).
+    pub tier: String,
     /// Files (sealed segments and open logs).
     pub segments: u64,
     /// Bytes on disk.
     pub bytes: u64,
-    /// Points stored.
+    /// Points stored (buckets, for a rollup tier).
     pub points: u64,
     /// bytes / points.
     pub bytes_per_point: f64,
+    /// Rollup tiers: end of the range materialised so far, ms (`None` for raw, and before the
+    /// first piece).
+    pub materialised_through_ms: Option<i64>,
     /// Earliest point, ms.
     pub oldest_ms: Option<i64>,
     /// Latest point, ms.

@@ -18,6 +18,8 @@ pub struct MaintainReport {
     pub sealed_points: u64,
     /// Bytes of the new segments.
     pub sealed_bytes: u64,
+    /// Rollup materialisation.
+    pub rollups: super::RollupReport,
 }
 
 impl Store {
@@ -26,12 +28,15 @@ impl Store {
         self.shared.has_due_window()
     }
 
-    /// Runs one maintenance pass: seals every window whose end plus grace has passed. (Later
-    /// tiers' rollups and retention join this same pass.)
+    /// Runs one maintenance pass: seals every window whose end plus grace has passed, then
+    /// materialises every rollup piece that is final (all of it, however far behind). Writes
+    /// and queries continue meanwhile; only one pass runs at a time.
     pub fn maintain(&self) -> Result<MaintainReport> {
         self.shared.check_writable()?;
         let guard = self.shared.maintain.lock();
-        self.shared.seal_due(guard)
+        let mut report = self.shared.seal_due(&guard)?;
+        report.rollups = self.shared.materialise(None)?;
+        Ok(report)
     }
 
     /// A maintenance pass unless one is already running (then it covers this caller too).
@@ -55,18 +60,32 @@ impl Shared {
                 .is_some_and(|s| s.saturating_add(limit) <= eff)
     }
 
-    /// A maintenance pass unless one is already running (then it covers this caller too).
+    /// Seals due windows unless a maintenance pass is already running (then it covers this
+    /// caller too). The write path calls it; rollups are left to the maintenance thread and
+    /// [`Store::maintain`].
     pub(crate) fn try_maintain(&self) -> Result<MaintainReport> {
         self.check_writable()?;
         match self.maintain.try_lock() {
-            Some(guard) => self.seal_due(guard),
+            Some(guard) => self.seal_due(&guard),
             None => Ok(MaintainReport::default()),
         }
     }
 
+    /// The background maintenance thread's pass: seal what is due, then materialise a
+    /// bounded number of rollup pieces (the next pass continues).
+    pub(crate) fn background_pass(&self) -> Result<MaintainReport> {
+        self.check_writable()?;
+        let Some(guard) = self.maintain.try_lock() else {
+            return Ok(MaintainReport::default());
+        };
+        let mut report = self.seal_due(&guard)?;
+        report.rollups = self.materialise(Some(super::rollup::BACKGROUND_PIECES))?;
+        Ok(report)
+    }
+
     pub(crate) fn seal_due(
         &self,
-        _one_at_a_time: parking_lot::MutexGuard<'_, ()>,
+        _one_at_a_time: &parking_lot::MutexGuard<'_, ()>,
     ) -> Result<MaintainReport> {
         let sh = self;
         let span = sh.config.span_ms();

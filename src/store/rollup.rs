@@ -1,0 +1,405 @@
+//! Rollup tiers in the store: loading their segments at open, and the executor that
+//! materialises the pieces [`crate::rollup::plan`] decides on.
+//!
+//! A piece is materialised from sealed raw segments only (it is final once the raw windows
+//! it spans are sealed), into one immutable segment file per tier,
+//! `<tier>/<piece start>.seg`, written temp → fsync → rename → fsync dir. Each tier's
+//! `done_through` mark (persisted in the state file) is raised after the file is in place;
+//! at open it is also raised to the end of the newest piece file present, so a crash between
+//! the two neither loses nor repeats a piece. Pieces without any raw point get no file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::{BadSegment, Shared, parse_window_file_name, window_file_name};
+use crate::config::{Config, Tier};
+use crate::error::{Corruption, Error, Result};
+use crate::format::codec::MAX_COLUMN_POINTS;
+use crate::format::header::{FileKind, Header};
+use crate::format::segment::{ROLLUP_TIER, SegmentBuilder};
+use crate::format::state::{State as StateFile, TierState};
+use crate::io;
+use crate::rollup::plan::{self, Piece, TierProgress, piece_span};
+use crate::rollup::{Bucket, aggregate};
+use crate::segment::Segment;
+
+/// Pieces per tier one background maintenance pass materialises at most (an explicit
+/// [`crate::Store::maintain`] catches up completely).
+pub(crate) const BACKGROUND_PIECES: usize = 8;
+
+/// A rollup tier of an open store.
+#[derive(Debug)]
+pub(crate) struct TierData {
+    pub(crate) name: String,
+    /// Bucket width, ms.
+    pub(crate) interval: i64,
+    /// Keep time, ms.
+    pub(crate) keep: i64,
+    /// Piece width, ms.
+    pub(crate) piece: i64,
+    /// Exclusive end of the materialised range; `i64::MIN` before the first piece.
+    pub(crate) done_through: i64,
+    pub(crate) segments: BTreeMap<i64, Arc<Segment>>,
+    pub(crate) bad: BTreeMap<i64, BadSegment>,
+}
+
+impl TierData {
+    pub(crate) fn state(&self) -> TierState {
+        TierState {
+            name: self.name.clone(),
+            interval: self.interval,
+            keep: self.keep,
+            done_through: self.done_through,
+        }
+    }
+}
+
+/// What materialisation did in one maintenance pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RollupReport {
+    /// Pieces materialised (one per tier and piece, with or without data).
+    pub pieces: u64,
+    /// Raw points read (once per piece, however many tiers share it).
+    pub raw_points: u64,
+    /// Buckets written.
+    pub buckets: u64,
+    /// Bytes of the new rollup segments.
+    pub bytes: u64,
+    /// Ranges `(tier, from ms, to ms)` that could not be materialised because their raw
+    /// points were already gone.
+    pub lost: Vec<(String, i64, i64)>,
+    /// Raw data that could not be read (damaged); the buckets were computed without it.
+    pub warnings: Vec<String>,
+}
+
+/// The tier list of the store being opened: a writer's configured tiers checked against
+/// the ones the store has (`saved`), or a reader's adopted from it.
+pub(super) fn tier_list(
+    config: &mut Config,
+    saved: Option<&StateFile>,
+    read_only: bool,
+) -> Result<Vec<(Tier, i64)>> {
+    let saved_tiers: &[TierState] = saved.map_or(&[], |s| &s.tiers);
+    let ms = |d: std::time::Duration| d.as_millis().min(i64::MAX as u128) as i64;
+    if read_only {
+        config.tiers = saved_tiers
+            .iter()
+            .map(|t| {
+                let d = |v: i64| std::time::Duration::from_millis(v.max(0) as u64);
+                Tier::new(&t.name, d(t.interval), d(t.keep))
+            })
+            .collect();
+        return Ok(config
+            .tiers
+            .iter()
+            .zip(saved_tiers)
+            .map(|(t, s)| (t.clone(), s.done_through))
+            .collect());
+    }
+    for s in saved_tiers {
+        match config.tiers.iter().find(|t| t.name == s.name) {
+            None => {
+                return Err(Error::Config {
+                    setting: "tiers",
+                    message: format!(
+                        "the store has a tier {:?} ({} ms buckets) that the configuration lacks; configure it",
+                        s.name, s.interval
+                    ),
+                });
+            }
+            Some(t) if ms(t.interval) != s.interval => {
+                return Err(Error::Config {
+                    setting: "tiers",
+                    message: format!(
+                        "the store's tier {:?} has {} ms buckets, the configuration {:?}",
+                        s.name, s.interval, t.interval
+                    ),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(config
+        .tiers
+        .iter()
+        .map(|t| {
+            let done = saved_tiers
+                .iter()
+                .find(|s| s.name == t.name)
+                .map_or(i64::MIN, |s| s.done_through);
+            (t.clone(), done)
+        })
+        .collect())
+}
+
+/// Loads every tier's segments; a writer creates missing tier directories and removes
+/// temporary files an interrupted materialisation left.
+pub(super) fn load_tiers(
+    dir: &Path,
+    tiers: Vec<(Tier, i64)>,
+    span: i64,
+    read_only: bool,
+) -> Result<Vec<TierData>> {
+    let mut out = Vec::with_capacity(tiers.len());
+    for (t, done) in tiers {
+        let interval = t.interval.as_millis() as i64;
+        let piece = piece_span(span, interval.max(1));
+        let tdir = dir.join(&t.name);
+        if !read_only {
+            io::create_dir_all(&tdir)?;
+            super::open::remove_temp_files(&tdir)?;
+        }
+        let mut data = TierData {
+            name: t.name,
+            interval,
+            keep: t.keep.as_millis().min(i64::MAX as u128) as i64,
+            piece,
+            done_through: done,
+            segments: BTreeMap::new(),
+            bad: BTreeMap::new(),
+        };
+        let names = if tdir.is_dir() {
+            io::list_files(&tdir)?
+        } else {
+            Vec::new()
+        };
+        for name in names {
+            let Some((start, "seg")) = parse_window_file_name(&name) else {
+                continue;
+            };
+            let path = tdir.join(&name);
+            match Segment::open(&path).and_then(|s| check_piece(s, start, piece)) {
+                Ok(seg) => {
+                    data.segments.insert(start, Arc::new(seg));
+                }
+                Err(Error::Io { source, .. })
+                    if read_only && source.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    log::error!("{}: {e}", path.display());
+                    data.bad.insert(
+                        start,
+                        BadSegment {
+                            bytes: io::file_len(&path),
+                            path,
+                            error: e.to_string(),
+                        },
+                    );
+                }
+            }
+            // A piece file present is materialised, whether or not the mark says so yet.
+            data.done_through = data.done_through.max(start.saturating_add(piece));
+        }
+        out.push(data);
+    }
+    Ok(out)
+}
+
+fn check_piece(seg: Segment, start: i64, piece: i64) -> Result<Segment> {
+    let h = seg.header();
+    if h.window_start != start || h.window_span != piece || h.tier != ROLLUP_TIER {
+        return Err(Error::corrupt(
+            seg.path(),
+            0,
+            Corruption::BadField {
+                what: "rollup segment header does not match its name or tier",
+            },
+        ));
+    }
+    Ok(seg)
+}
+
+impl Shared {
+    pub(crate) fn tier_dir(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Materialises due pieces: at most `max_pieces` per tier, or everything due (`None`).
+    /// The caller holds the maintenance mutex. No store lock is held across I/O.
+    pub(crate) fn materialise(&self, max_pieces: Option<usize>) -> Result<RollupReport> {
+        let mut report = RollupReport::default();
+        loop {
+            let (progress, raw_oldest, through) = {
+                let st = self.state.read();
+                let progress: Vec<TierProgress> = st
+                    .tiers
+                    .iter()
+                    .map(|t| TierProgress {
+                        interval_ms: t.interval,
+                        piece_ms: t.piece,
+                        done_through: (t.done_through != i64::MIN).then_some(t.done_through),
+                    })
+                    .collect();
+                let oldest = [
+                    st.sealed.keys().next(),
+                    st.bad.keys().next(),
+                    st.sealing.keys().next(),
+                    st.open.keys().next(),
+                ]
+                .into_iter()
+                .flatten()
+                .min()
+                .copied();
+                (progress, oldest, st.sealed_through)
+            };
+            if progress.is_empty() {
+                return Ok(report);
+            }
+            // Final = every raw window of the piece sealed (windows seal at end + grace).
+            let p = plan::plan(&progress, raw_oldest, through, 0, max_pieces.unwrap_or(64));
+            if !p.lost.is_empty() {
+                let mut st = self.state.write();
+                for &(tier, from, to) in &p.lost {
+                    let t = &mut st.tiers[tier];
+                    log::warn!(
+                        "tier {}: raw data for {from}..{to} is gone; those buckets cannot be computed",
+                        t.name
+                    );
+                    report.lost.push((t.name.clone(), from, to));
+                    t.done_through = t.done_through.max(to);
+                }
+            }
+            if p.pieces.is_empty() {
+                if !p.lost.is_empty() {
+                    self.persist_state()?;
+                }
+                return Ok(report);
+            }
+            // Tiers sharing a piece read its raw points once.
+            let mut groups: BTreeMap<(i64, i64), Vec<usize>> = BTreeMap::new();
+            for Piece { tier, start, end } in p.pieces {
+                groups.entry((start, end)).or_default().push(tier);
+            }
+            for ((start, end), tiers) in groups {
+                self.materialise_piece(start, end, &tiers, &mut report)?;
+            }
+            self.persist_state()?;
+            if max_pieces.is_some() {
+                return Ok(report);
+            }
+        }
+    }
+
+    /// Computes and writes the buckets of `[start, end)` for `tiers`.
+    fn materialise_piece(
+        &self,
+        start: i64,
+        end: i64,
+        tiers: &[usize],
+        report: &mut RollupReport,
+    ) -> Result<()> {
+        let span = self.config.span_ms();
+        let (segs, lookback, counter, specs) = {
+            let st = self.state.read();
+            let segs: Vec<Arc<Segment>> = st
+                .sealed
+                .range(start..end)
+                .map(|(_, s)| s.clone())
+                .collect();
+            for bad in st.bad.range(start..end).map(|(_, b)| b) {
+                report.warnings.push(format!(
+                    "raw segment {} is damaged ({}); its points are missing from the rollups of {start}..{end}",
+                    bad.path.display(),
+                    bad.error
+                ));
+            }
+            let lookback = st.sealed.get(&start.saturating_sub(span)).cloned();
+            let counter = st.registry.counter_flags();
+            let specs: Vec<(String, i64)> = tiers
+                .iter()
+                .map(|&i| (st.tiers[i].name.clone(), st.tiers[i].interval))
+                .collect();
+            (segs, lookback, counter, specs)
+        };
+        let mut ids: Vec<u32> = segs
+            .iter()
+            .flat_map(|s| s.footer().entries.iter().map(|e| e.series))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+
+        let mut builders: Vec<SegmentBuilder> = specs
+            .iter()
+            .map(|_| {
+                SegmentBuilder::new(Header::new(
+                    FileKind::Segment,
+                    ROLLUP_TIER,
+                    start,
+                    end - start,
+                ))
+            })
+            .collect();
+        let mut cursors = vec![0usize; segs.len()];
+        let mut look_cursor = 0usize;
+        let mut points: Vec<(i64, f64)> = Vec::new();
+        let mut before: Vec<(i64, f64)> = Vec::new();
+        let mut buckets: Vec<Bucket> = Vec::new();
+        let mut chunk: Vec<u8> = Vec::new();
+        for &id in &ids {
+            points.clear();
+            for (seg, cursor) in segs.iter().zip(&mut cursors) {
+                if let Err((offset, what)) =
+                    seg.read_series_from(cursor, id, start, end, &mut points)
+                {
+                    report.warnings.push(format!(
+                        "{} at offset {offset}: {what}; series {id} is missing from the rollups of {start}..{end}",
+                        seg.path().display()
+                    ));
+                }
+            }
+            if points.is_empty() {
+                continue;
+            }
+            report.raw_points += points.len() as u64;
+            let is_counter = counter.get(id as usize).copied().unwrap_or(false);
+            // A counter's first step is taken from its last raw point in the window before
+            // the piece, when there is one.
+            let prev = match (&lookback, is_counter) {
+                (Some(seg), true) => {
+                    before.clear();
+                    let _ =
+                        seg.read_series_from(&mut look_cursor, id, i64::MIN, start, &mut before);
+                    before.iter().rev().map(|p| p.1).find(|v| !v.is_nan())
+                }
+                _ => None,
+            };
+            for ((_, interval), b) in specs.iter().zip(&mut builders) {
+                buckets.clear();
+                aggregate(&points, *interval, is_counter, prev, &mut buckets);
+                for part in buckets.chunks(MAX_COLUMN_POINTS) {
+                    chunk.clear();
+                    crate::format::rollup::encode_chunk(part, start, &mut chunk);
+                    let (lo, hi) = (part[0].start, part[part.len() - 1].start);
+                    b.add_chunk(id, part.len() as u32, lo, hi, &chunk);
+                }
+            }
+        }
+        for (&tier, ((name, _), b)) in tiers.iter().zip(specs.iter().zip(builders)) {
+            let n = b.points();
+            let seg = if n > 0 {
+                let bytes = b.finish();
+                let path = self.tier_dir(name).join(window_file_name(start, "seg"));
+                io::write_atomic(&path, &bytes)?;
+                report.bytes += bytes.len() as u64;
+                report.buckets += n;
+                Some(Arc::new(check_piece(
+                    Segment::open(&path)?,
+                    start,
+                    end - start,
+                )?))
+            } else {
+                None
+            };
+            let mut st = self.state.write();
+            let t = &mut st.tiers[tier];
+            if let Some(seg) = seg {
+                t.segments.insert(start, seg);
+            }
+            t.done_through = t.done_through.max(end);
+            report.pieces += 1;
+        }
+        Ok(())
+    }
+}
