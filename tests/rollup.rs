@@ -398,7 +398,7 @@ fn every_bucket_of_every_tier_equals_the_oracle() {
             let g = &got[&key(s)];
             assert!(
                 g.iter()
-                    .all(|b| &*b.tier == t.name && b.width_ms == interval)
+                    .all(|b| *b.tier == t.name && b.width_ms == interval)
             );
             compare(&ctx, g, &want, true);
         }
