@@ -7,6 +7,16 @@
 //! `done_through` mark (persisted in the state file) is raised after the file is in place;
 //! at open it is also raised to the end of the newest piece file present, so a crash between
 //! the two neither loses nor repeats a piece. Pieces without any raw point get no file.
+//!
+//! Pieces are small (20 min by default) so buckets appear soon after their raw data is final.
+//! Once every piece of a tier's **segment span** ([`segment_span`]: 2 h for `10s`, a day for
+//! `60s` with the default keep times) is materialised, the pieces are **compacted** into one
+//! segment of that span: one chunk per series instead of one per piece (less per-chunk
+//! overhead), a few files per tier instead of thousands, and the unit retention drops. The
+//! compacted file is written under the name of the span's first piece (temp → fsync → rename
+//! replaces it atomically), then the other pieces are removed; a file covered by an earlier
+//! file of a longer span is redundant (a crash came between the two steps) and is removed at
+//! open.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -40,6 +50,10 @@ pub(crate) struct TierData {
     pub(crate) keep: i64,
     /// Piece width, ms.
     pub(crate) piece: i64,
+    /// Span pieces are compacted into, ms (a multiple of the piece).
+    pub(crate) span: i64,
+    /// Longest span of any segment held (for range lookups by start).
+    pub(crate) max_span: i64,
     /// Exclusive end of the materialised range; `i64::MIN` before the first piece.
     pub(crate) done_through: i64,
     pub(crate) segments: BTreeMap<i64, Arc<Segment>>,
@@ -55,6 +69,17 @@ impl TierData {
             done_through: self.done_through,
         }
     }
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The span a tier's pieces are compacted into: about a twelfth of its keep time — dropping
+/// one segment then removes at most ~8 % of the tier's history — capped at a day (so a
+/// store with a small byte budget never loses more than a day of a tier at once), and a
+/// multiple of the piece, at least one.
+pub fn segment_span(piece_ms: i64, keep_ms: i64) -> i64 {
+    let target = (keep_ms / 12).clamp(piece_ms, DAY_MS.max(piece_ms));
+    piece_ms * (target / piece_ms).max(1)
 }
 
 /// What materialisation did in one maintenance pass.
@@ -73,6 +98,10 @@ pub struct RollupReport {
     pub lost: Vec<(String, i64, i64)>,
     /// Raw data that could not be read (damaged); the buckets were computed without it.
     pub warnings: Vec<String>,
+    /// Segment spans whose pieces were compacted into one file.
+    pub compacted: u64,
+    /// Bytes of the compacted files.
+    pub compacted_bytes: u64,
 }
 
 /// The tier list of the store being opened: a writer's configured tiers checked against
@@ -147,6 +176,7 @@ pub(super) fn load_tiers(
     for (t, done) in tiers {
         let interval = t.interval.as_millis() as i64;
         let piece = piece_span(span, interval.max(1));
+        let keep = t.keep.as_millis().min(i64::MAX as u128) as i64;
         let tdir = dir.join(&t.name);
         if !read_only {
             io::create_dir_all(&tdir)?;
@@ -155,8 +185,10 @@ pub(super) fn load_tiers(
         let mut data = TierData {
             name: t.name,
             interval,
-            keep: t.keep.as_millis().min(i64::MAX as u128) as i64,
+            keep,
             piece,
+            span: segment_span(piece, keep),
+            max_span: segment_span(piece, keep),
             done_through: done,
             segments: BTreeMap::new(),
             bad: BTreeMap::new(),
@@ -173,6 +205,10 @@ pub(super) fn load_tiers(
             let path = tdir.join(&name);
             match Segment::open(&path).and_then(|s| check_piece(s, start, piece)) {
                 Ok(seg) => {
+                    let end = start.saturating_add(seg.header().window_span);
+                    data.max_span = data.max_span.max(seg.header().window_span);
+                    // A piece file present is materialised, whatever the mark says yet.
+                    data.done_through = data.done_through.max(end);
                     data.segments.insert(start, Arc::new(seg));
                 }
                 Err(Error::Io { source, .. })
@@ -189,17 +225,49 @@ pub(super) fn load_tiers(
                     );
                 }
             }
-            // A piece file present is materialised, whether or not the mark says so yet.
-            data.done_through = data.done_through.max(start.saturating_add(piece));
+        }
+        // Files inside the span of an earlier, longer file were compacted into it: the crash
+        // came before they were removed.
+        let mut covered_until = i64::MIN;
+        let mut redundant = Vec::new();
+        for (&start, seg) in &data.segments {
+            let end = start.saturating_add(seg.header().window_span);
+            if start < covered_until {
+                if end > covered_until {
+                    return Err(Error::corrupt(
+                        seg.path(),
+                        0,
+                        Corruption::BadField {
+                            what: "rollup segment overlaps another one partly",
+                        },
+                    ));
+                }
+                redundant.push(start);
+            } else {
+                covered_until = end;
+            }
+        }
+        for start in redundant {
+            let seg = data.segments.remove(&start).expect("listed above");
+            if !read_only {
+                log::warn!("{}: already compacted; removing it", seg.path().display());
+                io::remove_synced(seg.path())?;
+            }
         }
         out.push(data);
     }
     Ok(out)
 }
 
+/// Checks a rollup segment's header against its name: a piece, or a compacted span of whole
+/// pieces aligned to its own span.
 fn check_piece(seg: Segment, start: i64, piece: i64) -> Result<Segment> {
     let h = seg.header();
-    if h.window_start != start || h.window_span != piece || h.tier != ROLLUP_TIER {
+    let span_ok = h.window_span == piece
+        || (h.window_span > piece
+            && h.window_span % piece == 0
+            && start.rem_euclid(h.window_span) == 0);
+    if h.window_start != start || !span_ok || h.tier != ROLLUP_TIER {
         return Err(Error::corrupt(
             seg.path(),
             0,
@@ -400,6 +468,117 @@ impl Shared {
             t.done_through = t.done_through.max(end);
             report.pieces += 1;
         }
+        Ok(())
+    }
+}
+
+impl Shared {
+    /// Compacts the pieces of every tier span that is fully materialised into one segment of
+    /// the span: at most `max_spans` per tier, or all (`None`). The caller holds the
+    /// maintenance mutex; no store lock is held across I/O.
+    pub(crate) fn compact(
+        &self,
+        max_spans: Option<usize>,
+        report: &mut RollupReport,
+    ) -> Result<()> {
+        let tiers = self.state.read().tiers.len();
+        for idx in 0..tiers {
+            let (name, todo) = {
+                let st = self.state.read();
+                let t = &st.tiers[idx];
+                let mut groups: BTreeMap<i64, Vec<(i64, Arc<Segment>)>> = BTreeMap::new();
+                for (&start, seg) in &t.segments {
+                    groups
+                        .entry(start.div_euclid(t.span) * t.span)
+                        .or_default()
+                        .push((start, seg.clone()));
+                }
+                let todo: Vec<(i64, i64, Vec<(i64, Arc<Segment>)>)> = groups
+                    .into_iter()
+                    .filter(|(d, segs)| {
+                        let end = d.saturating_add(t.span);
+                        segs.len() >= 2
+                            && end <= t.done_through
+                            && segs
+                                .iter()
+                                .all(|(s, g)| s.saturating_add(g.header().window_span) <= end)
+                            && !t.bad.range(*d..end).any(|_| true)
+                    })
+                    .map(|(d, segs)| (d, t.span, segs))
+                    .take(max_spans.unwrap_or(usize::MAX))
+                    .collect();
+                (t.name.clone(), todo)
+            };
+            for (start, span, segs) in todo {
+                self.compact_span(idx, &name, start, span, &segs, report)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn compact_span(
+        &self,
+        idx: usize,
+        name: &str,
+        start: i64,
+        span: i64,
+        segs: &[(i64, Arc<Segment>)],
+        report: &mut RollupReport,
+    ) -> Result<()> {
+        let mut ids: Vec<u32> = segs
+            .iter()
+            .flat_map(|(_, s)| s.footer().entries.iter().map(|e| e.series))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut b = SegmentBuilder::new(Header::new(FileKind::Segment, ROLLUP_TIER, start, span));
+        let mut cursors = vec![0usize; segs.len()];
+        let mut buckets: Vec<Bucket> = Vec::new();
+        let mut chunk = Vec::new();
+        for &id in &ids {
+            buckets.clear();
+            for ((_, seg), cursor) in segs.iter().zip(&mut cursors) {
+                if let Err((offset, what)) =
+                    seg.read_buckets_from(cursor, id, i64::MIN, i64::MAX, &mut buckets)
+                {
+                    // Never compact damage away: leave the pieces as they are.
+                    report.warnings.push(format!(
+                        "{} at offset {offset}: {what}; tier {name} span {start} not compacted",
+                        seg.path().display()
+                    ));
+                    return Ok(());
+                }
+            }
+            for part in buckets.chunks(MAX_COLUMN_POINTS) {
+                chunk.clear();
+                crate::format::rollup::encode_chunk(part, start, &mut chunk);
+                let (lo, hi) = (part[0].start, part[part.len() - 1].start);
+                b.add_chunk(id, part.len() as u32, lo, hi, &chunk);
+            }
+        }
+        let bytes = b.finish();
+        let dir = self.tier_dir(name);
+        let path = dir.join(window_file_name(start, "seg"));
+        // Replaces the span's first piece (if it has one) atomically; the others are
+        // redundant from here on and removed below (or at the next open after a crash).
+        io::write_atomic(&path, &bytes)?;
+        let seg = Arc::new(Segment::open(&path)?);
+        {
+            let mut st = self.state.write();
+            let t = &mut st.tiers[idx];
+            for (s, _) in segs {
+                t.segments.remove(s);
+            }
+            t.segments.insert(start, seg);
+            t.max_span = t.max_span.max(span);
+        }
+        for (s, seg) in segs {
+            if *s != start {
+                io::remove_synced(seg.path())?;
+            }
+        }
+        report.compacted += 1;
+        report.compacted_bytes += bytes.len() as u64;
         Ok(())
     }
 }

@@ -36,6 +36,7 @@ impl Store {
         let guard = self.shared.maintain.lock();
         let mut report = self.shared.seal_due(&guard)?;
         report.rollups = self.shared.materialise(None)?;
+        self.shared.compact(None, &mut report.rollups)?;
         Ok(report)
     }
 
@@ -80,6 +81,7 @@ impl Shared {
         };
         let mut report = self.seal_due(&guard)?;
         report.rollups = self.materialise(Some(super::rollup::BACKGROUND_PIECES))?;
+        self.compact(Some(1), &mut report.rollups)?;
         Ok(report)
     }
 

@@ -284,7 +284,7 @@ impl Shared {
         let segs: Vec<Arc<Segment>> = {
             let st = self.state.read();
             let t = &st.tiers[idx];
-            let overlaps = |start: i64| start < to && start.saturating_add(t.piece) > from;
+            let overlaps = |start: i64| start < to && start.saturating_add(t.max_span) > from;
             for (_, bad) in t.bad.iter().filter(|(s, _)| overlaps(**s)) {
                 warnings.push(format!(
                     "segment {} is corrupt and was skipped: {}",
@@ -293,7 +293,7 @@ impl Shared {
                 ));
             }
             t.segments
-                .range(from.saturating_sub(t.piece).saturating_add(1)..to)
+                .range(from.saturating_sub(t.max_span).saturating_add(1)..to)
                 .map(|(_, s)| s.clone())
                 .collect()
         };
@@ -370,8 +370,10 @@ impl Shared {
         per: &mut [Vec<BucketPoint>],
         first_new: &[usize],
     ) {
-        let from = from.div_euclid(step).saturating_mul(step)
-            + if from.rem_euclid(step) == 0 { 0 } else { step };
+        let from = from
+            .div_euclid(step)
+            .saturating_mul(step)
+            .saturating_add(if from.rem_euclid(step) == 0 { 0 } else { step });
         if from >= to {
             return;
         }
