@@ -102,15 +102,25 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             selector,
             from,
             to,
+            tier,
+            step,
             format,
-        } => query::run(
-            &now,
-            &dir,
-            &selector,
-            from.as_deref(),
-            to.as_deref(),
-            format,
-        ),
+        } => {
+            let source = match (tier.as_deref(), step) {
+                (Some(t), _) if t != "raw" => query::Source::Tier(t),
+                (_, Some(step)) => query::Source::Step(step),
+                _ => query::Source::Raw,
+            };
+            query::run(
+                &now,
+                &dir,
+                &selector,
+                from.as_deref(),
+                to.as_deref(),
+                source,
+                format,
+            )
+        }
         Command::Metrics { dir, format } => admin::metrics(&now, &dir, format),
         Command::Series {
             dir,
