@@ -419,7 +419,7 @@ fn query_tier_prints_the_stored_buckets_by_the_json_contract() {
     assert_eq!(p[1]["t"], T0 + 10_000);
     assert_eq!(p[1]["count"], 0);
     assert_eq!(p[1]["nan_count"], 1);
-    for k in ["min", "max", "sum", "avg", "first", "last"] {
+    for k in ["min", "max", "sum", "avg", "p95", "first", "last"] {
         assert_eq!(p[1][k], "NaN", "{k}: {p}");
     }
     // Gauges have no increase; nan_count appears only when non-zero.
