@@ -272,3 +272,332 @@ fn replay_sorts_grouped_input_and_a_lone_future_timestamp_does_not_drag_the_cloc
     let csv = ok(&["query", s(&d), "a", "--format", "csv"]);
     assert_eq!(csv.lines().count(), 721);
 }
+
+/// Start of the rollup data set: a multiple of the 20-minute window (and so of 10 s and 60 s).
+const T0: i64 = 1_700_000_400_000;
+
+/// A store holding, in the window starting at `T0`:
+/// - gauge `g`: 1..=10 at T0 + 0..9 s (one 10 s bucket);
+/// - `h{k="v"}`: 1..=40 every 3 s from T0 (two minutes; p95 of the 40 is 38, of each minute
+///   19 and 39);
+/// - counter `c`: 5, 7, 10, 2, 4, 9 every 20 s from T0 (a reset at T0 + 60 s);
+/// - `n`: NaN and 4 in the first 10 s bucket, only NaN in the second;
+///
+/// and `b` one point in the next window (still open). With `maintain`, the first window is
+/// sealed and its piece materialised into both default tiers.
+fn rollup_store(maintain: bool) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("store");
+    let mut text = String::from("# TYPE g gauge\n");
+    for i in 0..10 {
+        text.push_str(&format!("g {} {}\n", i + 1, T0 + i * 1000));
+    }
+    for i in 0..40 {
+        text.push_str(&format!("h{{k=\"v\"}} {} {}\n", i + 1, T0 + i * 3000));
+    }
+    text.push_str("# TYPE c counter\n");
+    for (i, v) in [5, 7, 10, 2, 4, 9].iter().enumerate() {
+        text.push_str(&format!("c {v} {}\n", T0 + i as i64 * 20_000));
+    }
+    text.push_str(&format!(
+        "n NaN {T0}\nn 4 {}\nn NaN {}\n",
+        T0 + 1000,
+        T0 + 10_000
+    ));
+    text.push_str(&format!("b 1 {}\n", T0 + 1_201_000));
+    let input = dir.path().join("in.prom");
+    std::fs::write(&input, text).unwrap();
+    let now = (T0 + 1_210_000).to_string();
+    ok(&["ingest", s(&d), s(&input), "--now", &now]);
+    if maintain {
+        // The first window's end plus the 5 min grace has passed; the second is still open.
+        let now = (T0 + 1_560_000).to_string();
+        ok(&["maintain", s(&d), "--now", &now]);
+    }
+    (dir, d)
+}
+
+fn query_json(d: &Path, selector: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["query", s(d), selector, "--format", "json"];
+    args.extend_from_slice(extra);
+    serde_json::from_str(&ok(&args)).unwrap()
+}
+
+#[test]
+fn maintain_reports_the_rollup_pieces_it_materialised() {
+    let (dir, d) = rollup_store(false);
+    let now = (T0 + 1_560_000).to_string();
+    let o = tierlog(&["maintain", s(&d), "--now", &now, "--format", "json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["sealed_windows"], serde_json::json!([T0]));
+    let r = &v["rollups"];
+    // One piece (20 min) per tier.
+    assert_eq!(r["pieces"], 2, "{v}");
+    assert_eq!(r["raw_points"], 59);
+    // 10 s: g 1, h 12, c 6, n 2; 60 s: g 1, h 2, c 2, n 1.
+    assert_eq!(r["buckets"], 27);
+    assert!(r["bytes"].as_u64().unwrap() > 0);
+    assert_eq!(r["lost"], serde_json::json!([]));
+    assert_eq!(r["warnings"], serde_json::json!([]));
+    // Nothing is left to do; the table summary says so on stderr.
+    let o = tierlog(&["maintain", s(&d), "--now", &now]);
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("rollups: 0 pieces"), "{err}");
+    drop(dir);
+
+    let (_dir, d) = rollup_store(false);
+    let o = tierlog(&["maintain", s(&d), "--now", &now]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("rollups: 2 pieces materialised from 59 raw points: 27 buckets"),
+        "{err}"
+    );
+
+    // stats lists the tiers and how far they are materialised.
+    let st: serde_json::Value =
+        serde_json::from_str(&ok(&["stats", s(&d), "--format", "json"])).unwrap();
+    let tiers: Vec<&str> = st["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tier"].as_str().unwrap())
+        .collect();
+    assert_eq!(tiers, ["raw", "10s", "60s"]);
+    assert_eq!(st["tiers"][1]["points"], 21);
+    assert_eq!(st["tiers"][2]["points"], 6);
+    assert_eq!(st["tiers"][1]["materialised_through_ms"], T0 + 1_200_000);
+    assert_eq!(st["tiers"][2]["materialised_through_ms"], T0 + 1_200_000);
+    let table = ok(&["stats", s(&d)]);
+    assert!(table.contains("MATERIALISED THROUGH"), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("60s ") && l.ends_with("2023-11-14T22:40:00.000Z")),
+        "{table}"
+    );
+    let csv = ok(&["stats", s(&d), "--format", "csv"]);
+    assert!(csv.contains("\n10s,sealed,1,"), "{csv}");
+    assert!(csv.contains(&format!(",{}\n", T0 + 1_200_000)), "{csv}");
+}
+
+#[test]
+fn query_tier_prints_the_stored_buckets_by_the_json_contract() {
+    let (_dir, d) = rollup_store(true);
+    let v = query_json(&d, "g", &["--tier", "10s"]);
+    let series = v["series"].as_array().unwrap();
+    assert_eq!(series.len(), 1);
+    let sr = &series[0];
+    assert_eq!(sr["metric"], "g");
+    assert_eq!(sr["labels"], serde_json::json!({}));
+    assert_eq!(sr["tier"], "10s");
+    assert!(sr.get("step").is_none());
+    assert_eq!(
+        sr["points"],
+        serde_json::json!([{"t": T0, "count": 10, "min": 1.0, "max": 10.0, "sum": 55.0,
+            "avg": 5.5, "p95": 10.0, "first": 1.0, "last": 10.0, "tier": "10s"}])
+    );
+    assert_eq!(v["warnings"], serde_json::json!([]));
+
+    // Counters carry their increase: 5→7→10 is 5, then a reset to 2, →4, →9 is 9.
+    let v = query_json(&d, "c", &["--tier", "60s"]);
+    let p = &v["series"][0]["points"];
+    assert_eq!(p[0]["increase"], 5.0);
+    assert_eq!(p[1]["increase"], 9.0);
+    assert_eq!(
+        (p[1]["first"].clone(), p[1]["last"].clone()),
+        (2.0.into(), 9.0.into())
+    );
+
+    // NaN points are only counted; a bucket of NaN only has NaN aggregates.
+    let v = query_json(&d, "n", &["--tier", "10s"]);
+    let p = &v["series"][0]["points"];
+    assert_eq!(p[0]["count"], 1);
+    assert_eq!(p[0]["nan_count"], 1);
+    assert_eq!(p[0]["sum"], 4.0);
+    assert_eq!(p[1]["t"], T0 + 10_000);
+    assert_eq!(p[1]["count"], 0);
+    assert_eq!(p[1]["nan_count"], 1);
+    for k in ["min", "max", "sum", "avg", "p95", "first", "last"] {
+        assert_eq!(p[1][k], "NaN", "{k}: {p}");
+    }
+    // Gauges have no increase; nan_count appears only when non-zero.
+    let v = query_json(
+        &d,
+        "h",
+        &["--tier", "10s", "--from", &(T0 + 30_000).to_string()],
+    );
+    let p = v["series"][0]["points"].as_array().unwrap();
+    assert_eq!(p.len(), 9);
+    assert_eq!(p[0]["t"], T0 + 30_000);
+    assert!(p[0].get("increase").is_none() && p[0].get("nan_count").is_none());
+
+    // CSV and table.
+    let csv = ok(&["query", s(&d), "g", "--tier", "10s", "--format", "csv"]);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "metric,labels,ts_ms,width_ms,count,nan_count,min,max,sum,avg,p95,first,last,increase,tier",
+            &format!("g,,{T0},10000,10,0,1,10,55,5.5,10,1,10,,10s"),
+        ]
+    );
+    let table = ok(&["query", s(&d), "g", "--tier", "10s"]);
+    assert!(table.starts_with("SERIES  TIME"), "{table}");
+    assert!(table.contains("2023-11-14T22:20:00.000Z  10"), "{table}");
+
+    // --tier raw is the raw query.
+    let v = query_json(&d, "g", &["--tier", "raw"]);
+    assert_eq!(v["series"][0]["tier"], "raw");
+    assert_eq!(
+        v["series"][0]["points"][9],
+        serde_json::json!([T0 + 9000, 10.0])
+    );
+}
+
+#[test]
+fn query_step_stitches_tiers_and_raw_and_recomputes_p95_from_raw() {
+    // Before maintenance every bucket comes from raw points.
+    let (_dir, d) = rollup_store(false);
+    let now = (T0 + 1_210_000).to_string();
+    let v = query_json(&d, "g", &["--step", "60s", "--now", &now]);
+    let sr = &v["series"][0];
+    assert_eq!(sr["step"], "60s");
+    assert_eq!(sr["step_ms"], 60_000);
+    assert!(sr.get("tier").is_none());
+    assert_eq!(
+        sr["points"],
+        serde_json::json!([{"t": T0, "count": 10, "min": 1.0, "max": 10.0, "sum": 55.0,
+            "avg": 5.5, "p95": 10.0, "first": 1.0, "last": 10.0, "tier": "raw"}])
+    );
+
+    let (_dir, d) = rollup_store(true);
+    // A step equal to a tier's interval: that tier's buckets, stored p95 included.
+    let v = query_json(&d, r#"h{k="v"}"#, &["--step", "1m"]);
+    let p = &v["series"][0]["points"];
+    assert_eq!(v["series"][0]["step"], "60s");
+    assert_eq!(
+        (p[0]["p95"].clone(), p[0]["tier"].clone()),
+        (19.0.into(), "60s".into())
+    );
+    assert_eq!(p[1]["p95"], 39.0);
+    // 120 s merges two 60 s buckets exactly; p95 (38, not max 40) comes from the raw points,
+    // which are still kept.
+    let v = query_json(&d, "h", &["--step", "120s"]);
+    let sr = &v["series"][0];
+    assert_eq!(sr["step_ms"], 120_000);
+    assert_eq!(
+        sr["points"],
+        serde_json::json!([{"t": T0, "count": 40, "min": 1.0, "max": 40.0, "sum": 820.0,
+            "avg": 20.5, "p95": 38.0, "first": 1.0, "last": 40.0, "tier": "60s"}])
+    );
+    // Step buckets overlapping [from, to) are all returned, whole.
+    let v = query_json(
+        &d,
+        "c",
+        &[
+            "--step",
+            "120s",
+            "--from",
+            &(T0 + 90_000).to_string(),
+            "--to",
+            &(T0 + 100_000).to_string(),
+        ],
+    );
+    let p = &v["series"][0]["points"];
+    assert_eq!(p.as_array().unwrap().len(), 1);
+    assert_eq!(
+        (p[0]["t"].clone(), p[0]["increase"].clone()),
+        (T0.into(), 14.0.into())
+    );
+    // The open window is answered from raw points.
+    let v = query_json(&d, "b", &["--step", "60s"]);
+    assert_eq!(v["series"][0]["points"][0]["tier"], "raw");
+
+    // Once the raw points are gone (as retention will drop them), a merged p95 is null, with
+    // the reason, rather than a p95 of p95s.
+    let seg = d.join("raw").join(format!("{T0:015}.seg"));
+    std::fs::remove_file(&seg).unwrap();
+    let v = query_json(&d, "h", &["--step", "120s"]);
+    let p = &v["series"][0]["points"][0];
+    assert_eq!(p["count"], 40);
+    assert!(p["p95"].is_null(), "{p}");
+    assert_eq!(p["p95_note"], tierlog::P95_MERGED);
+    let csv = ok(&["query", s(&d), "h", "--step", "120s", "--format", "csv"]);
+    assert!(
+        csv.lines().nth(1).unwrap().ends_with(",20.5,,1,40,,60s"),
+        "{csv}"
+    );
+    let o = tierlog(&["query", s(&d), "h", "--step", "120s"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("p95 \"-\": the step spans several buckets"),
+        "{err}"
+    );
+}
+
+#[test]
+fn query_rejects_unknown_tiers_bad_steps_and_tier_with_step() {
+    let (_dir, d) = rollup_store(true);
+    let o = tierlog(&["query", s(&d), "g", "--tier", "5m"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(r#"no tier "5m"; this store has raw, 10s, 60s"#),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty());
+    // Not a whole number of seconds: the store refuses it.
+    let o = tierlog(&["query", s(&d), "g", "--step", "1500ms"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("whole number of seconds"));
+    // Not a duration, or both flags: usage errors.
+    let o = tierlog(&["query", s(&d), "g", "--step", "often"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = tierlog(&["query", s(&d), "g", "--tier", "10s", "--step", "60s"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("cannot be used with"), "{err}");
+}
+
+#[test]
+fn cli_writers_adopt_the_tiers_a_store_was_created_with() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("store");
+    let config = tierlog::Config {
+        tiers: vec![tierlog::Tier::new(
+            "30s",
+            Duration::from_secs(30),
+            Duration::from_secs(7 * 86_400),
+        )],
+        ..tierlog::Config::default()
+    };
+    tierlog::Store::open(&d, config).unwrap().close().unwrap();
+    assert_eq!(
+        tierlog::Store::created_tiers(&d).unwrap().unwrap()[0].name,
+        "30s"
+    );
+    let input = dir.path().join("in.prom");
+    std::fs::write(&input, format!("x 1 {T0}\nx 3 {}\n", T0 + 40_000)).unwrap();
+    ok(&[
+        "ingest",
+        s(&d),
+        s(&input),
+        "--now",
+        &(T0 + 60_000).to_string(),
+    ]);
+    let now = (T0 + 1_560_000).to_string();
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&["maintain", s(&d), "--now", &now, "--format", "json"])).unwrap();
+    assert_eq!(v["rollups"]["pieces"], 1, "{v}");
+    let v = query_json(&d, "x", &["--tier", "30s"]);
+    let p = &v["series"][0]["points"];
+    assert_eq!(p[0]["t"], T0);
+    assert_eq!(p[1]["t"], T0 + 30_000);
+    assert_eq!(p[1]["sum"], 3.0);
+    let o = tierlog(&["query", s(&d), "x", "--tier", "10s"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("this store has raw, 30s"));
+}

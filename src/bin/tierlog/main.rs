@@ -42,20 +42,31 @@ pub enum Command {
     ///
     /// Example: tierlog ingest ./store examples/node.prom --replay
     Ingest(IngestArgs),
-    /// Query series by selector, e.g. 'cpu_seconds_total{mode="idle"}'.
+    /// Query series by selector, e.g. 'cpu_seconds_total{mode="idle"}': raw points, a rollup
+    /// tier's buckets (--tier), or buckets of any step (--step).
     ///
-    /// Example: tierlog query ./store 'node_load1{host="a"}' --from -1h --format json
+    /// Examples: tierlog query ./store 'node_load1{host="a"}' --from -1h --format json;
+    /// tierlog query ./store node_load1 --from -6h --step 5m
     Query {
         /// Store directory.
         dir: PathBuf,
         /// PromQL-style selector.
         selector: String,
-        /// Start (inclusive); default: the beginning.
+        /// Start (inclusive); default: the beginning. With --tier or --step, buckets whose
+        /// start is in [from, to) (--tier) or that overlap it (--step).
         #[arg(long, value_name = "T")]
         from: Option<String>,
         /// End (exclusive); default: the end.
         #[arg(long, value_name = "T")]
         to: Option<String>,
+        /// Read this tier: raw (the default: raw points) or a rollup tier's name (10s, 60s,
+        /// ...: its stored buckets).
+        #[arg(long, value_name = "NAME", conflicts_with = "step")]
+        tier: Option<String>,
+        /// Epoch-aligned buckets of this width (whole seconds: 10s, 5m, 1h), from the coarsest
+        /// tier whose interval divides it, then finer tiers and raw points for the recent past.
+        #[arg(long, value_name = "DURATION", value_parser = parse_step)]
+        step: Option<std::time::Duration>,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
@@ -82,7 +93,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
-    /// Per-tier segments, bytes, points and bytes per point; series and metric counts.
+    /// Per-tier segments, bytes, points and bytes per point (raw and rollup tiers, with how far
+    /// each rollup tier is materialised); series and metric counts.
     ///
     /// Example: tierlog stats ./store --format json
     Stats {
@@ -92,7 +104,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
-    /// Run one maintenance pass: seal every window whose end plus grace has passed.
+    /// Run one maintenance pass: seal every window whose end plus grace has passed, then
+    /// materialise every rollup piece whose raw windows are all sealed.
     ///
     /// Example: tierlog maintain ./store
     Maintain {
@@ -161,6 +174,14 @@ pub struct IngestArgs {
     /// Output format of the summary.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+}
+
+/// `--step`: a duration like 10s, 5m, 1h or 1h30m (whether it is a whole, positive number of
+/// seconds is the store's to say).
+fn parse_step(s: &str) -> Result<std::time::Duration, String> {
+    time::parse_duration_ms(s)
+        .map(|ms| std::time::Duration::from_millis(ms as u64))
+        .ok_or_else(|| format!("{s:?}: expected a duration like 10s, 5m or 1h"))
 }
 
 /// Input formats of `ingest`.

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use tierlog::store::{TierPart, TierStats};
 use tierlog::{Selector, Store};
 
 use super::{Now, print_json};
@@ -108,35 +109,47 @@ pub fn stats(now: &Now, dir: &Path, format: Format) -> Result<(), Failure> {
     match format {
         Format::Json => print_json(&s),
         Format::Csv => {
-            println!("tier,part,segments,bytes,points,bytes_per_point");
-            for t in &s.tiers {
-                for (part, p) in [("sealed", &t.sealed), ("open", &t.open)] {
-                    println!(
-                        "{},{part},{},{},{},{:.4}",
-                        t.tier, p.segments, p.bytes, p.points, p.bytes_per_point
-                    );
-                }
+            println!("tier,part,segments,bytes,points,bytes_per_point,materialised_through_ms");
+            for (t, part, p) in parts(&s.tiers) {
+                println!(
+                    "{},{part},{},{},{},{:.4},{}",
+                    t.tier,
+                    p.segments,
+                    p.bytes,
+                    p.points,
+                    p.bytes_per_point,
+                    t.materialised_through_ms
+                        .map_or(String::new(), |ms| ms.to_string())
+                );
             }
             Ok(())
         }
         Format::Table => {
-            let mut rows = Vec::new();
-            for t in &s.tiers {
-                for (part, p) in [("sealed", &t.sealed), ("open", &t.open)] {
-                    rows.push(vec![
+            let rows: Vec<Vec<String>> = parts(&s.tiers)
+                .map(|(t, part, p)| {
+                    vec![
                         t.tier.to_string(),
                         part.to_string(),
                         p.segments.to_string(),
                         p.bytes.to_string(),
                         p.points.to_string(),
                         format!("{:.3}", p.bytes_per_point),
-                    ]);
-                }
-            }
+                        t.materialised_through_ms.map_or("-".into(), format_rfc3339),
+                    ]
+                })
+                .collect();
             let mut out = std::io::stdout().lock();
             table(
                 &mut out,
-                &["TIER", "PART", "FILES", "BYTES", "POINTS", "BYTES/POINT"],
+                &[
+                    "TIER",
+                    "PART",
+                    "FILES",
+                    "BYTES",
+                    "POINTS",
+                    "BYTES/POINT",
+                    "MATERIALISED THROUGH",
+                ],
                 &rows,
             )?;
             let t = &s.tiers[0];
@@ -159,6 +172,15 @@ pub fn stats(now: &Now, dir: &Path, format: Format) -> Result<(), Failure> {
     }
 }
 
+/// The rows of `stats`: raw's sealed and open parts, each rollup tier's segments (a rollup
+/// tier has no open part: its pieces are written whole).
+fn parts(tiers: &[TierStats]) -> impl Iterator<Item = (&TierStats, &'static str, &TierPart)> {
+    tiers.iter().enumerate().flat_map(|(i, t)| {
+        let open = (i == 0).then_some((t, "open", &t.open));
+        std::iter::once((t, "sealed", &t.sealed)).chain(open)
+    })
+}
+
 pub fn maintain(now: &Now, dir: &Path, format: Format) -> Result<(), Failure> {
     let store = Store::open(dir, now.writer_config(dir, None)?)?;
     for f in store.recovery_findings() {
@@ -166,19 +188,39 @@ pub fn maintain(now: &Now, dir: &Path, format: Format) -> Result<(), Failure> {
     }
     let r = store.maintain()?;
     store.close()?;
+    let ru = &r.rollups;
     match format {
         Format::Json => print_json(&r)?,
         _ => {
             for w in &r.sealed_windows {
                 println!("sealed window {}", format_rfc3339(*w));
             }
+            for (tier, from, to) in &ru.lost {
+                println!(
+                    "lost tier {tier} {} .. {}: its raw points were already gone",
+                    format_rfc3339(*from),
+                    format_rfc3339(*to)
+                );
+            }
         }
     }
+    for w in &ru.warnings {
+        eprintln!("tierlog: warning: {w}");
+    }
     eprintln!(
-        "{} windows sealed: {} points, {} bytes",
+        "{} windows sealed: {} points, {} bytes; rollups: {} pieces materialised from {} raw points: {} buckets, {} bytes{}",
         r.sealed_windows.len(),
         r.sealed_points,
-        r.sealed_bytes
+        r.sealed_bytes,
+        ru.pieces,
+        ru.raw_points,
+        ru.buckets,
+        ru.bytes,
+        if ru.lost.is_empty() {
+            String::new()
+        } else {
+            format!("; {} ranges lost", ru.lost.len())
+        }
     );
     Ok(())
 }

@@ -39,8 +39,8 @@ impl Now {
         Config::default().with_clock(self.clock.clone())
     }
 
-    /// A writer's configuration for the store in `dir`: its existing window span when there is
-    /// a store, else `new_span` (or the default).
+    /// A writer's configuration for the store in `dir`: its existing window span and rollup
+    /// tiers when there is a store, else `new_span` (or the default) and the default tiers.
     pub fn writer_config(
         &self,
         dir: &std::path::Path,
@@ -60,8 +60,31 @@ impl Now {
             (None, Some(asked)) => c.window_span = asked,
             (None, None) => {}
         }
-        // Raw data must outlive a window and its grace, whatever span the store has.
-        c.raw_keep = c.raw_keep.max(c.window_span + c.grace);
+        // A writer configured without one of the store's tiers is refused: take the store's.
+        if let Some(tiers) = tierlog::Store::created_tiers(dir)? {
+            c.tiers = tiers;
+        }
+        // Raw data must outlive a window and its grace, whatever span the store has, and each
+        // tier's pieces plus the grace (tiers are computed from raw points). The store does not
+        // record its raw keep: keep the default unless that reaches the first tier's keep.
+        let span_ms = c.window_span.as_millis().max(1) as i64;
+        let needed = c
+            .tiers
+            .iter()
+            .map(|t| {
+                let iv = (t.interval.as_millis() as i64).max(1);
+                std::time::Duration::from_millis(
+                    tierlog::rollup::plan::piece_span(span_ms, iv) as u64
+                )
+            })
+            .fold(c.window_span, std::cmp::Ord::max)
+            + c.grace;
+        c.raw_keep = c.raw_keep.max(needed);
+        if let Some(first) = c.tiers.first()
+            && c.raw_keep >= first.keep
+        {
+            c.raw_keep = needed;
+        }
         Ok(c)
     }
 
@@ -79,15 +102,25 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             selector,
             from,
             to,
+            tier,
+            step,
             format,
-        } => query::run(
-            &now,
-            &dir,
-            &selector,
-            from.as_deref(),
-            to.as_deref(),
-            format,
-        ),
+        } => {
+            let source = match (tier.as_deref(), step) {
+                (Some(t), _) if t != "raw" => query::Source::Tier(t),
+                (_, Some(step)) => query::Source::Step(step),
+                _ => query::Source::Raw,
+            };
+            query::run(
+                &now,
+                &dir,
+                &selector,
+                from.as_deref(),
+                to.as_deref(),
+                source,
+                format,
+            )
+        }
         Command::Metrics { dir, format } => admin::metrics(&now, &dir, format),
         Command::Series {
             dir,
