@@ -472,6 +472,9 @@ impl Shared {
     }
 }
 
+/// Rollup segments by start.
+type Pieces = Vec<(i64, Arc<Segment>)>;
+
 impl Shared {
     /// Compacts the pieces of every tier span that is fully materialised into one segment of
     /// the span: at most `max_spans` per tier, or all (`None`). The caller holds the
@@ -486,14 +489,14 @@ impl Shared {
             let (name, todo) = {
                 let st = self.state.read();
                 let t = &st.tiers[idx];
-                let mut groups: BTreeMap<i64, Vec<(i64, Arc<Segment>)>> = BTreeMap::new();
+                let mut groups: BTreeMap<i64, Pieces> = BTreeMap::new();
                 for (&start, seg) in &t.segments {
                     groups
                         .entry(start.div_euclid(t.span) * t.span)
                         .or_default()
                         .push((start, seg.clone()));
                 }
-                let todo: Vec<(i64, i64, Vec<(i64, Arc<Segment>)>)> = groups
+                let todo: Vec<(i64, i64, Pieces)> = groups
                     .into_iter()
                     .filter(|(d, segs)| {
                         let end = d.saturating_add(t.span);
