@@ -659,3 +659,28 @@ fn the_store_remembers_its_tiers() {
         r => panic!("expected a tiers error, got {:?}", r.map(|_| ())),
     }
 }
+
+#[test]
+fn step_queries_work_when_no_raw_data_is_left() {
+    let dir = fast_tempdir();
+    let clock = Arc::new(ManualClock::new(T0));
+    let (store, _) = stitched_store(dir.path(), &clock, four_tiers());
+    drop(store);
+    for e in std::fs::read_dir(dir.path().join("raw")).unwrap() {
+        std::fs::remove_file(e.unwrap().path()).unwrap();
+    }
+    let store = Store::open(dir.path(), config(&clock, four_tiers())).unwrap();
+    let r = store
+        .query_step(&all(), T0, T0 + HOUR, Duration::from_secs(120))
+        .unwrap();
+    assert_eq!(r.series.len(), SERIES.len());
+    for s in &r.series {
+        // Up to +50 min from the 60s tier, two buckets per step: no exact p95 left.
+        assert!(
+            s.points
+                .iter()
+                .all(|b| *b.tier == *"60s" && b.t < T0 + 50 * 60_000)
+        );
+        assert!(s.points.iter().any(|b| b.p95_note == Some(P95_MERGED)));
+    }
+}
