@@ -12,6 +12,7 @@
 //! same number of buckets and no trailing bytes, and leaves `out` unchanged on error.
 
 use crate::error::Corruption;
+use crate::format::codec::values::{LIMIT, POW10, decimal_ints};
 use crate::format::codec::varint::{Reader, gcd, put_ivarint, put_uvarint, uvarint_len, zigzag};
 use crate::format::codec::{self, CodecError, MAX_COLUMN_POINTS};
 use crate::rollup::bucket::{Bucket, counter_step};
@@ -27,7 +28,12 @@ pub const F_INCREASE: u8 = 1 << 2;
 pub const F_INCREASE_DERIVED: u8 = 1 << 3;
 /// Flags byte: bucket starts are a slot bitmap instead of a delta-runs column.
 pub const F_STARTS_BITMAP: u8 = 1 << 4;
-const F_KNOWN: u8 = 0x1F;
+/// Flags byte: the sum column is stored scaled: a decimals byte `d`, a column of integers
+/// `n` and a column of residuals `r`; each sum is the f64 whose bits are those of
+/// `n / 10^d` plus `r` (wrapping). Sums of few-decimal values are such decimals up to an
+/// ulp or two of rounding, so this costs little where the plain column would not.
+pub const F_SUM_SCALED: u8 = 1 << 5;
+const F_KNOWN: u8 = 0x3F;
 
 /// "Same" byte, bits 0..=4: max, sum, first, last, p95 identical to min. Bits 5..=7: first,
 /// last, p95 identical to max.
@@ -113,6 +119,15 @@ pub fn encode_chunk(buckets: &[Bucket], base: i64, out: &mut Vec<u8>) {
         }
     }
 
+    let scaled_sum = if same & min_bit(Col::Sum) == 0 {
+        encode_scaled_sum(buckets)
+    } else {
+        None
+    };
+    if scaled_sum.is_some() {
+        flags |= F_SUM_SCALED;
+    }
+
     let rel: Vec<i64> = buckets.iter().map(|b| b.start.wrapping_sub(base)).collect();
     let mut starts = Vec::new();
     codec::encode_timestamps(&rel, &mut starts);
@@ -139,8 +154,12 @@ pub fn encode_chunk(buckets: &[Bucket], base: i64, out: &mut Vec<u8>) {
     put(&|b| b.min, out);
     for c in AFTER_MIN {
         let mask = min_bit(c) | max_bit(c).unwrap_or(0);
-        if same & mask == 0 {
-            put(&|b| get(b, c), out);
+        if same & mask != 0 {
+            continue;
+        }
+        match (&scaled_sum, c) {
+            (Some(bytes), Col::Sum) => out.extend_from_slice(bytes),
+            _ => put(&|b| get(b, c), out),
         }
     }
     if flags & F_INCREASE_DERIVED != 0 {
@@ -148,6 +167,63 @@ pub fn encode_chunk(buckets: &[Bucket], base: i64, out: &mut Vec<u8>) {
     } else if flags & F_INCREASE != 0 {
         put(&inc, out);
     }
+}
+
+/// The base of a scaled sum: `n / 10^d`, the decimal codec's expression.
+fn scaled_base(n: i64, d: usize) -> f64 {
+    n as f64 / POW10[d]
+}
+
+/// The scaled form of the sum column (see [`F_SUM_SCALED`]), if every sum is finite and it is
+/// smaller than the plain column. The decimals are those of the min column: sums of
+/// `d`-decimal values are `d`-decimal values, up to rounding.
+fn encode_scaled_sum(buckets: &[Bucket]) -> Option<Vec<u8>> {
+    let mins: Vec<f64> = buckets.iter().map(|b| b.min).collect();
+    let (d, _) = decimal_ints(&mins)?;
+    let mut ns = Vec::with_capacity(buckets.len());
+    let mut rs = Vec::with_capacity(buckets.len());
+    for b in buckets {
+        // NaN and infinite sums keep the plain column (NaN payloads stay bit-exact there).
+        let r = (b.sum * POW10[d]).round();
+        if r.is_nan() || r.abs() >= LIMIT {
+            return None;
+        }
+        let n = r as i64;
+        let res = b.sum.to_bits().wrapping_sub(scaled_base(n, d).to_bits()) as i64;
+        if res.unsigned_abs() >= 1 << 53 {
+            return None;
+        }
+        ns.push(n as f64);
+        rs.push(res as f64);
+    }
+    let mut out = vec![d as u8];
+    codec::encode_values(&ns, &mut out);
+    codec::encode_values(&rs, &mut out);
+    let mut plain = Vec::new();
+    let sums: Vec<f64> = buckets.iter().map(|b| b.sum).collect();
+    codec::encode_values(&sums, &mut plain);
+    (out.len() < plain.len()).then_some(out)
+}
+
+/// The sums of a scaled sum column (after the decimals byte `d`).
+fn decode_scaled_sum(d: u8, ns: &[f64], rs: &[f64]) -> Result<Vec<f64>, Corruption> {
+    let d = usize::from(d);
+    if d >= POW10.len() {
+        return Err(bad("scaled sum decimals out of range"));
+    }
+    ns.iter()
+        .zip(rs)
+        .map(|(&n, &r)| {
+            // Integers below 2^53 in magnitude, as the encoder writes them.
+            let int = |v: f64| (v.fract() == 0.0 && v.abs() < LIMIT).then_some(v as i64);
+            match (int(n), int(r)) {
+                (Some(n), Some(r)) => Ok(f64::from_bits(
+                    scaled_base(n, d).to_bits().wrapping_add(r as u64),
+                )),
+                _ => Err(bad("scaled sum column holds a non-integer")),
+            }
+        })
+        .collect()
 }
 
 /// Longest repeating pattern the encoder looks for, in slots.
@@ -329,11 +405,23 @@ pub fn decode_chunk(input: &[u8], base: i64, out: &mut Vec<Bucket>) -> Result<()
         .then(|| column(&mut r, n))
         .transpose()?;
     let min = column(&mut r, n)?;
+    let scaled = flags & F_SUM_SCALED != 0;
+    if scaled && same & min_bit(Col::Sum) != 0 {
+        return Err(bad("scaled sum without a sum column"));
+    }
     let mut cols: [Option<Vec<f64>>; 5] = Default::default();
     for c in AFTER_MIN {
-        if same & (min_bit(c) | max_bit(c).unwrap_or(0)) == 0 {
-            cols[c as usize] = Some(column(&mut r, n)?);
+        if same & (min_bit(c) | max_bit(c).unwrap_or(0)) != 0 {
+            continue;
         }
+        cols[c as usize] = Some(if scaled && c == Col::Sum {
+            let d = r.u8()?;
+            let ns = column(&mut r, n)?;
+            let rs = column(&mut r, n)?;
+            decode_scaled_sum(d, &ns, &rs)?
+        } else {
+            column(&mut r, n)?
+        });
     }
     let inc = if flags & F_INCREASE != 0 {
         if derived && n < 2 {
@@ -501,6 +589,57 @@ mod tests {
         );
     }
 
+    /// Sums of decimals that float addition left an ulp off are stored as decimal integers
+    /// plus an ulp residual (`format-spec/rollup-chunk.md` §2, scaled sum).
+    #[test]
+    fn golden_scaled_sum() {
+        let pts = [(0, 0.1), (1_000, 0.2), (10_000, 0.3), (11_000, 0.4)];
+        let mut b = Vec::new();
+        aggregate(&pts, 10_000, false, None, &mut b);
+        assert_eq!(b[0].sum.to_bits(), 0.3f64.to_bits() + 1);
+        let enc = round_trip(&b, 0);
+        #[rustfmt::skip]
+        let want: &[u8] = &[
+            0x22,                                     // flags: no-nan, scaled sum
+            0xC4,                                     // same: first=min, last=max, p95=max
+            0x01, 0x02, 0x00, 0xE8, 0x07, 0x14, 0x01, // starts [0, 10000] (delta-runs)
+            0x03, 0x02, 0x00, 0x04, 0x00,             // count [2, 2]
+            0x03, 0x02, 0x01, 0x02, 0x04,             // min [0.1, 0.3]: d=1, n0=1, D1=2
+            0x03, 0x02, 0x01, 0x04, 0x04,             // max [0.2, 0.4]
+            0x01,                                     // sum: d=1
+            0x03, 0x02, 0x00, 0x06, 0x08,             //   n [3, 7]
+            0x03, 0x02, 0x00, 0x02, 0x01,             //   r [1, 0]: 0.1+0.2 is one ulp above 0.3
+        ];
+        assert_eq!(enc, want, "{enc:02X?}");
+    }
+
+    #[test]
+    fn sums_of_few_decimal_values_cost_little() {
+        // 1 Hz, one decimal, a slow walk: 10 s buckets of 10 points.
+        let mut v = 40.0f64;
+        let mut rng = crate::workload::SplitMix64::new(3);
+        let pts: Vec<(i64, f64)> = (0..7200)
+            .map(|i| {
+                v = ((v * 10.0).round() + (rng.next_u64() % 5) as f64 - 2.0) / 10.0;
+                (i * 1000, v)
+            })
+            .collect();
+        let mut b = Vec::new();
+        aggregate(&pts, 10_000, false, None, &mut b);
+        let enc = round_trip(&b, 0);
+        assert!(enc[0] & F_SUM_SCALED != 0);
+        let sums: Vec<f64> = b.iter().map(|b| b.sum).collect();
+        let mut plain = Vec::new();
+        codec::encode_values(&sums, &mut plain);
+        let scaled = encode_scaled_sum(&b).unwrap();
+        assert!(
+            scaled.len() * 2 < plain.len(),
+            "{} vs {}",
+            scaled.len(),
+            plain.len()
+        );
+    }
+
     #[test]
     fn empty_chunk() {
         let enc = round_trip(&[], 0);
@@ -660,7 +799,7 @@ mod tests {
         }
 
         #[test]
-        fn arbitrary_bytes_behind_valid_flags(tail in prop::collection::vec(any::<u8>(), 0..120), flags in 0u8..32, same in any::<u8>()) {
+        fn arbitrary_bytes_behind_valid_flags(tail in prop::collection::vec(any::<u8>(), 0..120), flags in 0u8..64, same in any::<u8>()) {
             let mut bytes = vec![flags, same];
             bytes.extend_from_slice(&tail);
             let _ = decode_chunk(&bytes, 0, &mut Vec::new());

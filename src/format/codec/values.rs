@@ -18,7 +18,7 @@ pub const MAX_DECIMALS: usize = 9;
 /// `10^d` for `d` in `0..=MAX_DECIMALS`; all exactly representable.
 pub const POW10: [f64; MAX_DECIMALS + 1] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
 /// Scaled integers must satisfy `|r| < 2^53`.
-const LIMIT: f64 = 9_007_199_254_740_992.0;
+pub(crate) const LIMIT: f64 = 9_007_199_254_740_992.0;
 
 pub fn name(id: u8) -> Option<&'static str> {
     match id {
