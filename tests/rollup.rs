@@ -684,3 +684,52 @@ fn step_queries_work_when_no_raw_data_is_left() {
         assert!(s.points.iter().any(|b| b.p95_note == Some(P95_MERGED)));
     }
 }
+
+#[test]
+fn a_coarser_tier_answers_where_finer_data_is_gone() {
+    let dir = fast_tempdir();
+    let clock = Arc::new(ManualClock::new(T0));
+    let two = vec![tier("10s", 10, 1), tier("60s", 60, 30)];
+    let (store, arrived) = stitched_store(dir.path(), &clock, two.clone());
+    drop(store);
+    // As retention will: raw and the 10s tier gone for the first 20 minutes.
+    for w in 0..2 {
+        let name = format!("{:015}.seg", T0 + w * SPAN);
+        std::fs::remove_file(dir.path().join("raw").join(&name)).unwrap();
+        std::fs::remove_file(dir.path().join("10s").join(&name)).unwrap();
+    }
+    let store = Store::open(dir.path(), config(&clock, two)).unwrap();
+    let got = by_key(
+        &store
+            .query_step(&all(), T0, T0 + 30 * 60_000, Duration::from_secs(10))
+            .unwrap(),
+    );
+    let cut = T0 + 2 * SPAN;
+    for s in 0..SERIES.len() {
+        let g = &got[&key(s)];
+        let (old, new): (Vec<BucketPoint>, Vec<BucketPoint>) =
+            g.iter().cloned().partition(|b| b.t < cut);
+        // The old part at the 60s tier's own resolution, each point saying so.
+        assert!(
+            old.iter()
+                .all(|b| *b.tier == *"60s" && b.width_ms == 60_000)
+        );
+        let want: Vec<Expected> = oracle(
+            &raw_points(&arrived, s),
+            60_000,
+            SERIES[s].2,
+            piece_rule(60_000),
+        )
+        .into_iter()
+        .filter(|e| e.start < cut)
+        .collect();
+        compare(&format!("60 s fallback {}", key(s)), &old, &want, true);
+        // The rest from the 10s tier.
+        assert!(
+            !new.is_empty()
+                && new
+                    .iter()
+                    .all(|b| *b.tier == *"10s" && b.width_ms == 10_000)
+        );
+    }
+}

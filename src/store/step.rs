@@ -164,24 +164,8 @@ impl Store {
             let st = sh.state.read();
             ids.iter().map(|id| st.registry.is_counter(id.0)).collect()
         };
-        // Stitch: the coarsest tier for the oldest part, finer ones after it, raw last.
         let (ranges, raw_from) = {
             let st = sh.state.read();
-            let mut ranges: Vec<(Option<usize>, i64, i64)> = Vec::new();
-            let mut at = lo;
-            for (i, t) in st.tiers.iter().enumerate().rev() {
-                if s % t.interval != 0 || t.done_through == i64::MIN {
-                    continue;
-                }
-                let end = hi.min(t.done_through.div_euclid(s).saturating_mul(s));
-                if end > at {
-                    ranges.push((Some(i), at, end));
-                    at = end;
-                }
-            }
-            if at < hi {
-                ranges.push((None, at, hi));
-            }
             let raw_from = [
                 st.sealed.keys().next(),
                 st.bad.keys().next(),
@@ -193,44 +177,140 @@ impl Store {
             .min()
             .copied()
             .unwrap_or(i64::MAX);
-            (ranges, raw_from)
+            let covers: Vec<Cover> = st
+                .tiers
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Cover {
+                    tier: Some(i),
+                    // Buckets exist from the oldest bucket kept up to the materialised mark.
+                    from: t
+                        .segments
+                        .values()
+                        .next()
+                        .and_then(|s| s.footer().entries.iter().map(|e| e.min_ts).min())
+                        .into_iter()
+                        .chain(t.bad.keys().next().copied())
+                        .min()
+                        .unwrap_or(i64::MAX),
+                    to: t.done_through,
+                    divides: s % t.interval == 0,
+                })
+                .collect();
+            (stitch(&covers, raw_from, lo, hi, s), raw_from)
         };
         let mut per: Vec<Vec<BucketPoint>> = vec![Vec::new(); ids.len()];
         for (tier, a, b) in ranges {
-            match tier {
-                None => sh.raw_step(&ids, &counters, a, b, s, &mut per, &mut result.warnings),
-                Some(i) => {
-                    let (name, interval) = {
-                        let st = sh.state.read();
-                        (
-                            Arc::<str>::from(st.tiers[i].name.as_str()),
-                            st.tiers[i].interval,
-                        )
-                    };
-                    let got = sh.tier_buckets(i, &ids, a, b, &mut result.warnings);
-                    let first_new: Vec<usize> = per.iter().map(Vec::len).collect();
-                    for (out, bs) in per.iter_mut().zip(&got) {
-                        let mut k = 0;
-                        while k < bs.len() {
-                            let start = bs[k].start.div_euclid(s) * s;
-                            let n = bs[k..]
-                                .iter()
-                                .take_while(|x| x.start.div_euclid(s) * s == start)
-                                .count();
-                            let m = merge(&bs[k..k + n], start);
-                            out.push(BucketPoint::from_merged(&m, s, &name));
-                            k += n;
-                        }
-                    }
-                    if s != interval {
-                        sh.p95_from_raw(&ids, a.max(raw_from), b, s, &mut per, &first_new);
-                    }
+            let Some(i) = tier else {
+                sh.raw_step(&ids, &counters, a, b, s, &mut per, &mut result.warnings);
+                continue;
+            };
+            let (name, interval) = {
+                let st = sh.state.read();
+                (
+                    Arc::<str>::from(st.tiers[i].name.as_str()),
+                    st.tiers[i].interval,
+                )
+            };
+            let got = sh.tier_buckets(i, &ids, a, b, &mut result.warnings);
+            if s % interval != 0 {
+                // A coarser tier where nothing finer is left: its buckets as they are, each
+                // with its own width.
+                for (out, bs) in per.iter_mut().zip(&got) {
+                    out.extend(
+                        bs.iter()
+                            .map(|b| BucketPoint::from_bucket(b, interval, &name)),
+                    );
                 }
+                continue;
+            }
+            let first_new: Vec<usize> = per.iter().map(Vec::len).collect();
+            for (out, bs) in per.iter_mut().zip(&got) {
+                let mut k = 0;
+                while k < bs.len() {
+                    let start = bs[k].start.div_euclid(s) * s;
+                    let n = bs[k..]
+                        .iter()
+                        .take_while(|x| x.start.div_euclid(s) * s == start)
+                        .count();
+                    let m = merge(&bs[k..k + n], start);
+                    out.push(BucketPoint::from_merged(&m, s, &name));
+                    k += n;
+                }
+            }
+            if s != interval {
+                sh.p95_from_raw(&ids, a.max(raw_from), b, s, &mut per, &first_new);
             }
         }
         result.series = collect(meta, per, |v| v);
         Ok(result)
     }
+}
+
+/// What a tier holds: buckets starting in `[from, to)`.
+#[derive(Debug, Clone, Copy)]
+struct Cover {
+    tier: Option<usize>,
+    from: i64,
+    to: i64,
+    /// The tier's interval divides the step.
+    divides: bool,
+}
+
+/// Chooses the source of every part of the step buckets `[lo, hi)` (aligned to `step`):
+/// `(Some(tier) | None for raw, from, to)` in time order. A step bucket comes from the
+/// coarsest tier whose interval divides the step and that holds all of it; else from raw
+/// points when they hold all of it; else from the finest coarser tier that holds it (its
+/// buckets then keep their own width); else from whatever raw points overlap it. `raw_from`
+/// is the start of the oldest raw window present.
+fn stitch(
+    covers: &[Cover],
+    raw_from: i64,
+    lo: i64,
+    hi: i64,
+    step: i64,
+) -> Vec<(Option<usize>, i64, i64)> {
+    // Raw points before the oldest raw window only ever existed if a tier holds buckets
+    // there (raw data expired beneath it); otherwise raw points hold all there is.
+    let raw_from = if covers.iter().any(|c| c.from < raw_from) {
+        raw_from
+    } else {
+        i64::MIN
+    };
+    let down = |t: i64| t.div_euclid(step).saturating_mul(step);
+    let up = |t: i64| down(t).saturating_add(if t.rem_euclid(step) == 0 { 0 } else { step });
+    // Within each part between these cuts, every source either holds all or none of it.
+    let mut cuts = vec![lo, hi, up(raw_from), down(raw_from)];
+    for c in covers {
+        cuts.extend([up(c.from), down(c.to), down(c.from), up(c.to)]);
+    }
+    cuts.retain(|&t| t >= lo && t <= hi);
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut out: Vec<(Option<usize>, i64, i64)> = Vec::new();
+    for w in cuts.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let holds = |c: &Cover| c.from <= a && b <= c.to;
+        let pick = covers
+            .iter()
+            .rev()
+            .find(|c| c.divides && holds(c))
+            .map(|c| c.tier)
+            .or_else(|| (raw_from <= a).then_some(None))
+            .or_else(|| {
+                covers
+                    .iter()
+                    .find(|c| !c.divides && c.from < b && a < c.to)
+                    .map(|c| c.tier)
+            })
+            .or_else(|| (raw_from < b).then_some(None));
+        let Some(src) = pick else { continue };
+        match out.last_mut() {
+            Some(last) if last.0 == src && last.2 == a => last.2 = b,
+            _ => out.push((src, a, b)),
+        }
+    }
+    out
 }
 
 /// Pairs results with their series, dropping series without buckets, ordered by metric
@@ -400,5 +480,66 @@ impl Shared {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cover(tier: usize, from: i64, to: i64, divides: bool) -> Cover {
+        Cover {
+            tier: Some(tier),
+            from,
+            to,
+            divides,
+        }
+    }
+
+    #[test]
+    fn stitching_prefers_coarse_divisors_then_raw_then_coarser_tiers() {
+        // 10s holds 100..400 s, 60s holds 0..300 s, raw from 200 s (dropped beneath).
+        let c = [cover(0, 100_000, 400_000, true), cover(1, 0, 300_000, true)];
+        assert_eq!(
+            stitch(&c, 200_000, 0, 600_000, 60_000),
+            vec![
+                (Some(1), 0, 300_000),
+                (Some(0), 300_000, 360_000),
+                (None, 360_000, 600_000)
+            ]
+        );
+        // Step 10 s: 60s does not divide it; where neither 10s nor raw hold data, 60s does.
+        assert_eq!(
+            stitch(
+                &[
+                    cover(0, 100_000, 400_000, true),
+                    cover(1, 0, 300_000, false)
+                ],
+                200_000,
+                0,
+                500_000,
+                10_000
+            ),
+            vec![
+                (Some(1), 0, 100_000),
+                (Some(0), 100_000, 400_000),
+                (None, 400_000, 500_000)
+            ]
+        );
+        // Nothing anywhere before the data began: no source, no buckets.
+        assert_eq!(
+            stitch(&[], 1_000_000, 0, 500_000, 10_000),
+            vec![(None, 0, 500_000)]
+        );
+        assert_eq!(
+            stitch(
+                &[cover(0, 600_000, 700_000, true)],
+                i64::MAX,
+                0,
+                500_000,
+                10_000
+            ),
+            vec![]
+        );
     }
 }
