@@ -101,13 +101,15 @@ pub struct Config {
     /// false, only [`crate::Store::maintain`] and the maintenance thread seal.
     pub auto_seal: bool,
     /// How long raw points are kept. Default 2 h. Every tier's buckets are computed from raw
-    /// points, so this must cover each tier's interval plus the grace.
+    /// points a piece at a time, so this must cover each tier's piece (the least common
+    /// multiple of the window span and its interval) plus the grace.
     pub raw_keep: Duration,
-    /// Rollup tiers, finest first. Default `10s` kept 24 h and `60s` kept 90 days. (Validated
-    /// now; materialised by the rollup compactor, which is still to come.)
+    /// Rollup tiers, finest first. Default `10s` kept 24 h and `60s` kept 90 days. A store
+    /// remembers its tiers: a writer must configure all of them, with the same intervals.
     pub tiers: Vec<Tier>,
     /// How often a background thread runs a maintenance pass (sealing windows that fell due
-    /// while nothing was written). Default every 10 s; `None` turns the thread off.
+    /// while nothing was written, materialising and compacting rollup pieces). Default every
+    /// 10 s; `None` turns the thread off.
     pub maintenance_interval: Option<Duration>,
 }
 

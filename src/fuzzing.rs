@@ -178,10 +178,13 @@ fn repair_frames(data: &[u8]) -> Vec<u8> {
 
 // ------------------------------------------------------------------------------- segment
 
-/// `data` as a whole segment file: `Header::decode`, `segment::decode_footer`, then
-/// `segment::read_raw_chunk` for every entry; a footer that decodes describes chunks that tile
-/// the file between header and footer, and a chunk that decodes matches its entry. Also
-/// `inspect::dump_bytes` (any file kind) must not panic and its items must stay in the file.
+/// `data` as a whole segment file: `Header::decode`, `segment::decode_footer`, then for every
+/// entry `segment::read_raw_chunk` (header tier 0) or `segment::read_rollup_chunk` (any other
+/// tier, as the store's readers do: a rollup segment, `format-spec/rollup-segment.md`); a
+/// footer that decodes describes chunks that tile the file between header and footer, and a
+/// chunk that decodes matches its entry (point or bucket count, first and last timestamp or
+/// bucket start). Also `inspect::dump_bytes` (any file kind) must not panic and its items must
+/// stay in the file.
 pub fn segment(data: &[u8]) {
     check_segment(data);
     if let Some(fixed) = repair_segment(data)
@@ -213,6 +216,10 @@ fn check_segment(data: &[u8]) {
         prev_series = e.series;
         offset += u64::from(e.len) + 4;
         points += u64::from(e.points);
+        if h.tier != 0 {
+            check_rollup_chunk(data, e);
+            continue;
+        }
         let mut ts = vec![i64::MIN];
         let mut vs = vec![f64::NAN];
         match segment::read_raw_chunk(data, e, &mut ts, &mut vs) {
@@ -229,6 +236,40 @@ fn check_segment(data: &[u8]) {
     }
     assert_eq!(offset, f.footer_offset);
     assert_eq!(points, f.points);
+}
+
+/// One entry of a rollup segment: decoded buckets match the entry and are well formed; on
+/// error the output is as it was.
+fn check_rollup_chunk(data: &[u8], e: &segment::ChunkEntry) {
+    let sentinel = crate::rollup::Bucket {
+        start: i64::MIN,
+        count: 1,
+        nan_count: 0,
+        min: 0.0,
+        max: 0.0,
+        sum: 0.0,
+        first: 0.0,
+        last: 0.0,
+        p95: 0.0,
+        increase: None,
+    };
+    let mut out = vec![sentinel];
+    match segment::read_rollup_chunk(data, e, &mut out) {
+        Ok(()) => {
+            let got = &out[1..];
+            assert_eq!(got.len(), e.points as usize, "bucket count vs footer entry");
+            assert_eq!(got[0].start, e.min_ts);
+            assert_eq!(got[got.len() - 1].start, e.max_ts);
+            assert!(got.windows(2).all(|w| w[0].start < w[1].start));
+            assert!(got.iter().all(|b| b.count > 0 || b.nan_count > 0));
+            assert!(
+                got.iter().all(|b| b.increase.is_some())
+                    || got.iter().all(|b| b.increase.is_none()),
+                "increase in some buckets only"
+            );
+        }
+        Err(_) => assert_eq!(out.len(), 1, "output not restored on error"),
+    }
 }
 
 fn check_dump(data: &[u8]) {

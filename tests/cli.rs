@@ -601,3 +601,151 @@ fn cli_writers_adopt_the_tiers_a_store_was_created_with() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("this store has raw, 30s"));
 }
+
+mod common;
+
+/// A store with two series (a counter and a gauge) over 30 minutes of 15 s samples, sealed
+/// and rolled up into the default `10s` and `60s` tiers (10-minute windows: 3 pieces each).
+fn rolled_up_store(d: &Path) {
+    use std::sync::Arc;
+    use tierlog::{ManualClock, MetricKind, MetricMeta, Sample};
+    let clock = Arc::new(ManualClock::new(common::T0));
+    let store = common::open(d, &clock);
+    store
+        .set_metric_meta(
+            "requests_total",
+            MetricMeta {
+                kind: MetricKind::Counter,
+                unit: String::new(),
+                description: String::new(),
+            },
+        )
+        .unwrap();
+    for i in 0..120i64 {
+        let ts = common::T0 + i * 15_000;
+        clock.set(ts);
+        let temp = if i % 7 == 0 {
+            f64::NAN
+        } else {
+            20.0 + (i % 5) as f64
+        };
+        store
+            .write(&[
+                Sample::new("requests_total", &[("job", "a")], ts, (i * 3) as f64),
+                Sample::new("temp_celsius", &[], ts, temp),
+            ])
+            .unwrap();
+    }
+    clock.set(common::T0 + 50 * 60_000);
+    store.maintain().unwrap();
+    store.close().unwrap();
+}
+
+#[test]
+fn dump_and_verify_rollup_segments_and_report_their_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("store");
+    rolled_up_store(&d);
+    let piece = d.join("10s").join(format!("{:015}.seg", common::T0));
+    assert!(piece.is_file(), "no rollup segment written");
+    for tier in ["10s", "60s"] {
+        let n = std::fs::read_dir(d.join(tier)).unwrap().count();
+        assert_eq!(n, 3, "{tier}: one file per piece");
+    }
+
+    // dump shows buckets, not points.
+    let dump: serde_json::Value =
+        serde_json::from_str(&ok(&["dump", s(&piece), "--format", "json"])).unwrap();
+    assert_eq!(dump["file_kind"], "segment");
+    assert_eq!(dump["problems"], 0, "{dump}");
+    let items = dump["items"].as_array().unwrap();
+    assert_eq!(items[0]["content"]["tier"], 1);
+    assert_eq!(items[0]["content"]["segment"], "rollup");
+    assert_eq!(items[0]["content"]["window_start_ms"], common::T0);
+    assert_eq!(items[0]["content"]["window_span_ms"], 600_000);
+    let chunks: Vec<&serde_json::Value> = items.iter().filter(|i| i["kind"] == "chunk").collect();
+    assert_eq!(chunks.len(), 2, "one chunk per series");
+    let columns = &chunks[0]["content"]["columns"];
+    assert_eq!(columns[0], "t");
+    assert_eq!(columns[9], "increase");
+    let mut total = 0;
+    for c in &chunks {
+        let data = c["content"]["data"].as_array().unwrap();
+        // 15 s samples in 10 s buckets: 40 points in 40 of the 60 buckets of 10 minutes.
+        assert_eq!(data.len(), 40, "{c}");
+        assert_eq!(c["content"]["buckets"], 40);
+        assert_eq!(data[0][0], common::T0);
+        for b in data {
+            assert_eq!(b.as_array().unwrap().len(), 10);
+            assert_eq!(b[1].as_u64().unwrap() + b[2].as_u64().unwrap(), 1, "{b}");
+        }
+        total += data.len();
+    }
+    let counter = chunks
+        .iter()
+        .find(|c| !c["content"]["data"][0][9].is_null())
+        .expect("the counter's chunk has increases");
+    // Values 0, 3, 6, ...: each bucket after the first rises by 3.
+    assert_eq!(counter["content"]["data"][1][9], 3.0);
+    let trailer = items.last().unwrap();
+    assert_eq!(trailer["kind"], "trailer");
+    assert_eq!(trailer["content"]["buckets"], total);
+
+    // The state file lists the tiers, materialised through the third piece.
+    let state: serde_json::Value =
+        serde_json::from_str(&ok(&["dump", s(&d.join("state")), "--format", "json"])).unwrap();
+    let tiers = &state["items"][1]["content"]["tiers"];
+    assert_eq!(tiers[0]["name"], "10s");
+    assert_eq!(tiers[0]["interval_ms"], 10_000);
+    assert_eq!(tiers[1]["name"], "60s");
+    assert_eq!(tiers[1]["done_through_ms"], common::T0 + 30 * 60_000);
+
+    // verify walks the tier directories and finds them clean.
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&["verify", s(&d), "--format", "json"])).unwrap();
+    assert_eq!(v["corruption"].as_array().unwrap().len(), 0, "{v}");
+    assert_eq!(v["notices"].as_array().unwrap().len(), 0, "{v}");
+    let files = v["files"].as_u64().unwrap();
+    assert!(
+        files >= 2 + 3 + 6,
+        "state, index, 3 raw and 6 rollup segments: {v}"
+    );
+
+    // One flipped byte inside the first chunk: verify exits 3 naming the file and the chunk.
+    let mut b = std::fs::read(&piece).unwrap();
+    b[40] ^= 0x10;
+    std::fs::write(&piece, &b).unwrap();
+    let o = tierlog(&["verify", s(&d)]);
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("10s") && err.contains(piece.file_name().unwrap().to_str().unwrap()),
+        "{err}"
+    );
+    assert!(err.contains("offset 32"), "{err}");
+    let o = tierlog(&["dump", s(&piece), "--format", "json"]);
+    assert_eq!(o.status.code(), Some(3));
+    let dump: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_ne!(dump["items"][1]["status"], "ok");
+    assert_eq!(dump["items"][2]["status"], "ok");
+}
+
+#[test]
+fn verify_refuses_a_rollup_segment_whose_header_does_not_match_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("store");
+    rolled_up_store(&d);
+    let tier = d.join("60s");
+    let from = tier.join(format!("{:015}.seg", common::T0));
+    // Renamed to the start of a piece that was never written.
+    let to = tier.join(format!("{:015}.seg", common::T0 - 600_000));
+    std::fs::rename(&from, &to).unwrap();
+    let o = tierlog(&["verify", s(&d), "--format", "json"]);
+    assert_eq!(o.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let bad = v["corruption"].as_array().unwrap();
+    assert_eq!(bad.len(), 1, "{v}");
+    assert_eq!(bad[0]["file"], s(&to));
+    let msg = bad[0]["message"].as_str().unwrap();
+    assert!(msg.contains("header does not match"), "{msg}");
+}

@@ -67,6 +67,35 @@ fn every_corpus_dir_has_a_target() {
     assert_eq!(dirs, known, "fuzz/corpus dirs vs. replayed targets");
 }
 
+/// The segment corpus must keep rollup segments (header tier 1) among its seeds, a valid one
+/// and a damaged one, so the replay covers `read_rollup_chunk` behind the shared container.
+#[test]
+fn segment_corpus_holds_valid_and_damaged_rollup_segments() {
+    use tierlog::format::header::{FileKind, Header};
+    use tierlog::format::segment::{self, ROLLUP_TIER};
+    let (mut valid, mut damaged) = (0, 0);
+    for e in fs::read_dir(corpus_root().join("segment")).expect("segment corpus") {
+        let data = fs::read(e.expect("directory entry").path()).expect("read");
+        let Ok(h) = Header::decode(&data, FileKind::Segment) else {
+            continue;
+        };
+        if h.tier != ROLLUP_TIER {
+            continue;
+        }
+        let ok = segment::decode_footer(&data, &h).is_ok_and(|f| {
+            !f.entries.is_empty()
+                && f.entries
+                    .iter()
+                    .all(|e| segment::read_rollup_chunk(&data, e, &mut Vec::new()).is_ok())
+        });
+        if ok { valid += 1 } else { damaged += 1 }
+    }
+    assert!(
+        valid >= 1 && damaged >= 1,
+        "{valid} valid, {damaged} damaged rollup segments"
+    );
+}
+
 #[test]
 fn header() {
     replay("header", fuzzing::header);

@@ -378,6 +378,17 @@ fn every_bucket_of_every_tier_equals_the_oracle() {
     clock.set(T0 + 27 * HOUR);
     let report = store.maintain().unwrap();
     assert!(report.rollups.lost.is_empty() && report.rollups.warnings.is_empty());
+    // Pieces were compacted: the 10s tier's 2 h span from T0 (T0 + 2 h is a 2 h boundary)
+    // and the day of the 60s, 5m and 20m tiers (T0 + 2 h is midnight) are one file each.
+    let files = |t: &str| std::fs::read_dir(dir.path().join(t)).unwrap().count();
+    // 10s: the compacted span and 6 pieces of the third hour; the others: the day and the
+    // third hour's pieces (20 min: 3; 10 min: 6).
+    assert_eq!(
+        [files("10s"), files("60s"), files("5m"), files("20m")],
+        [7, 7, 7, 4]
+    );
+    let v = tierlog::inspect::verify_dir(dir.path(), |_| {}).unwrap();
+    assert!(v.is_clean() && v.notices.is_empty(), "{v:?}");
     // Materialised again after a reopen: nothing more to do, same answers.
     drop(store);
     let store = Store::open(dir.path(), config(&clock, four_tiers())).unwrap();

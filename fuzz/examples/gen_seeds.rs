@@ -2,7 +2,8 @@
 //!
 //! Run from `fuzz/`: `cargo run --example gen_seeds`. Real files come from a small store
 //! written through the public API with a manual clock (sealed segments, an open window log,
-//! the index and the state file); the rest is built with the format encoders or by hand.
+//! the index, the state file and the rollup segments of its `10s` and `60s` tiers); the rest
+//! is built with the format encoders or by hand.
 //! Seeds are deterministic, so re-running only rewrites the same files.
 
 use std::fs;
@@ -14,8 +15,9 @@ use tierlog::format::codec;
 use tierlog::format::frame::encode_frame;
 use tierlog::format::header::{FileKind, HEADER_LEN, Header};
 use tierlog::format::index::IndexRecord;
-use tierlog::format::segment::{self, SegmentBuilder};
-use tierlog::format::state::State;
+use tierlog::format::segment::{self, ROLLUP_TIER, SegmentBuilder};
+use tierlog::format::state::{State, TierState};
+use tierlog::rollup::{Bucket, aggregate};
 use tierlog::format::wal::{self, LoggedSample};
 use tierlog::{Config, ManualClock, MetricKind, MetricMeta, Sample, Store};
 
@@ -38,9 +40,15 @@ fn main() {
                 out.put("segment", name, bytes);
                 let h = Header::decode(bytes, FileKind::Segment).unwrap();
                 let f = segment::decode_footer(bytes, &h).unwrap();
-                for (i, e) in f.entries.iter().enumerate().take(12) {
+                // A rollup segment's chunks are rollup chunks, a raw one's codec chunks.
+                let (target, n) = if h.tier == ROLLUP_TIER {
+                    ("rollup_chunk", 2)
+                } else {
+                    ("codec_decode", 12)
+                };
+                for (i, e) in f.entries.iter().enumerate().take(n) {
                     let chunk = segment::chunk_bytes(bytes, e).unwrap();
-                    out.put("codec_decode", &format!("{name}-chunk{i}"), chunk);
+                    out.put(target, &format!("{name}-chunk{i}"), chunk);
                 }
             }
             FileKind::State => {
@@ -237,19 +245,73 @@ fn synthetic_files(out: &mut Seeds) {
     wal_file.extend_from_slice(&damaged);
     out.put("segment", "damaged-wal-file", &wal_file);
 
+    // Rollup segments (header tier 1): a gauge and a counter in a 10-minute piece.
+    let rollup = rollup_segment();
+    out.put("segment", "rollup-small", &rollup);
+    out.put("segment", "rollup-truncated", &rollup[..rollup.len() - 9]);
+    let mut bad_chunk = rollup.clone();
+    bad_chunk[HEADER_LEN + 5] ^= 0x08;
+    out.put("segment", "rollup-bad-chunk", &bad_chunk);
+    // The same bytes read as a raw segment, and a raw segment read as a rollup one.
+    let mut as_raw = rollup.clone();
+    as_raw[10] = 0;
+    let c = tierlog::format::crc(&as_raw[..28]);
+    as_raw[28..32].copy_from_slice(&c.to_le_bytes());
+    out.put("segment", "rollup-as-raw", &as_raw);
+    let mut as_rollup = small.clone();
+    as_rollup[10] = ROLLUP_TIER as u8;
+    let c = tierlog::format::crc(&as_rollup[..28]);
+    as_rollup[28..32].copy_from_slice(&c.to_le_bytes());
+    out.put("segment", "raw-as-rollup", &as_rollup);
+
     // State and headers.
     let s = State {
         window_span: 600_000,
         clock_high_water: T0,
         sealed_through: T0 - 600_000,
+        tiers: vec![
+            TierState {
+                name: "10s".into(),
+                interval: 10_000,
+                keep: 86_400_000,
+                done_through: T0 - 600_000,
+            },
+            TierState {
+                name: "1h".into(),
+                interval: 3_600_000,
+                keep: 90 * 86_400_000,
+                done_through: i64::MIN,
+            },
+        ],
     };
     out.put("state", "synthetic", &s.encode());
     let s = State {
         window_span: i64::MIN,
         clock_high_water: -1,
         sealed_through: i64::MAX,
+        tiers: vec![TierState {
+            name: "a".repeat(32),
+            interval: i64::MIN,
+            keep: -1,
+            done_through: i64::MAX,
+        }],
     };
     out.put("state", "extremes", &s.encode());
+    // Version 1: 52 bytes, no tiers.
+    let mut v1 = Header {
+        kind: FileKind::State,
+        version: 1,
+        tier: 0,
+        window_start: 0,
+        window_span: 600_000,
+    }
+    .encode()
+    .to_vec();
+    v1.extend_from_slice(&T0.to_le_bytes());
+    v1.extend_from_slice(&(T0 - 600_000).to_le_bytes());
+    let c = tierlog::format::crc(&v1[HEADER_LEN..]);
+    v1.extend_from_slice(&c.to_le_bytes());
+    out.put("state", "v1", &v1);
     let mut v2 = Header::new(FileKind::Index, 7, -5, i64::MAX).encode();
     v2[8] = 2;
     out.put("header", "newer-version", &v2);
@@ -261,6 +323,30 @@ fn synthetic_files(out: &mut Seeds) {
 }
 
 const FRAME: usize = tierlog::format::frame::FRAME_HEADER_LEN;
+
+/// A rollup segment of one piece (10 s buckets, 10 minutes): series 1 a gauge with NaNs and
+/// several points per bucket, series 3 a counter of 15 s samples with a reset.
+fn rollup_segment() -> Vec<u8> {
+    let mut b = SegmentBuilder::new(Header::new(FileKind::Segment, ROLLUP_TIER, T0, 600_000));
+    let gauge: Vec<(i64, f64)> = (0..120)
+        .map(|i| {
+            let v = if i % 11 == 0 { f64::NAN } else { (i % 9) as f64 * 0.5 };
+            (T0 + i * 5_000, v)
+        })
+        .collect();
+    let counter: Vec<(i64, f64)> = (0..40)
+        .map(|i| (T0 + i * 15_000, if i < 25 { i as f64 * 4.0 } else { (i - 25) as f64 }))
+        .collect();
+    for (id, points, is_counter) in [(1, gauge, false), (3, counter, true)] {
+        let mut buckets: Vec<Bucket> = Vec::new();
+        aggregate(&points, 10_000, is_counter, None, &mut buckets);
+        let mut c = Vec::new();
+        tierlog::format::rollup::encode_chunk(&buckets, T0, &mut c);
+        let last = buckets[buckets.len() - 1].start;
+        b.add_chunk(id, buckets.len() as u32, buckets[0].start, last, &c);
+    }
+    b.finish()
+}
 
 fn chunk(ts: &[i64], vs: &[f64]) -> Vec<u8> {
     let mut b = Vec::new();

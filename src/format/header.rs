@@ -4,9 +4,9 @@
 //! offset size field
 //!  0     8    magic (file type)
 //!  8     2    format version, u16 LE
-//! 10     2    tier, u16 LE (0 = raw; 0 for files that belong to no tier)
-//! 12     8    window start, i64 LE ms (0 when not a window file)
-//! 20     8    window span, i64 LE ms (0 when not a window file)
+//! 10     2    tier, u16 LE (0 = raw, 1 = rollup segment; 0 for files that belong to no tier)
+//! 12     8    window start, i64 LE ms (a rollup segment's piece start; 0 when not a window file)
+//! 20     8    window span, i64 LE ms (a rollup segment's piece span; 0 when not a window file)
 //! 28     4    CRC-32C of bytes 0..28, u32 LE
 //! ```
 
@@ -21,7 +21,7 @@ pub const HEADER_LEN: usize = 32;
 pub enum FileKind {
     /// An open window's write-ahead log (`raw/<start>.wal`).
     WindowLog,
-    /// A sealed segment (`raw/<start>.seg`).
+    /// A sealed segment (`raw/<start>.seg`), or a rollup tier's piece (`<tier>/<start>.seg`).
     Segment,
     /// The sidecar index (`index.log`).
     Index,
@@ -69,7 +69,7 @@ pub struct Header {
     pub kind: FileKind,
     /// Format version.
     pub version: u16,
-    /// Tier (0 = raw).
+    /// Tier (0 = raw, 1 = rollup segment).
     pub tier: u16,
     /// Window start in ms.
     pub window_start: i64,

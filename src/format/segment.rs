@@ -484,4 +484,171 @@ mod tests {
             );
         }
     }
+
+    /// Buckets of the rollup segment example in `format-spec/rollup-segment.md`: a gauge
+    /// (series 1, two buckets) and a counter (series 4, three buckets, increase derived).
+    fn rollup_example() -> (Header, Vec<(u32, Vec<crate::rollup::Bucket>)>) {
+        use crate::rollup::Bucket;
+        const S: i64 = 1_699_999_200_000;
+        let b =
+            |start: i64, count: u32, nan_count: u32, v: [f64; 6], increase: Option<f64>| Bucket {
+                start: S + start,
+                count,
+                nan_count,
+                min: v[0],
+                max: v[1],
+                sum: v[2],
+                first: v[3],
+                last: v[4],
+                p95: v[5],
+                increase,
+            };
+        let gauge = vec![
+            b(0, 2, 0, [1.0, 2.0, 3.0, 1.0, 2.0, 2.0], None),
+            b(10_000, 1, 1, [5.0; 6], None),
+        ];
+        let counter = vec![
+            b(20_000, 1, 0, [10.0; 6], Some(0.0)),
+            b(30_000, 1, 0, [12.0; 6], Some(2.0)),
+            b(50_000, 1, 0, [3.0; 6], Some(3.0)),
+        ];
+        (
+            Header::new(FileKind::Segment, ROLLUP_TIER, S, 600_000),
+            vec![(1, gauge), (4, counter)],
+        )
+    }
+
+    fn rollup_example_file() -> Vec<u8> {
+        let (h, series) = rollup_example();
+        let mut b = SegmentBuilder::new(h);
+        for (id, buckets) in &series {
+            let mut chunk = Vec::new();
+            crate::format::rollup::encode_chunk(buckets, h.window_start, &mut chunk);
+            let (lo, hi) = (buckets[0].start, buckets[buckets.len() - 1].start);
+            b.add_chunk(*id, buckets.len() as u32, lo, hi, &chunk);
+        }
+        b.finish()
+    }
+
+    /// The example of `format-spec/rollup-segment.md`, byte for byte.
+    #[test]
+    fn golden_rollup_segment() {
+        let file = rollup_example_file();
+        assert_eq!(file.len(), 145);
+        #[rustfmt::skip]
+        let header: [u8; 32] = [
+            b'T', b'L', b'O', b'G', b'S', b'E', b'G', b'1', // magic
+            0x01, 0x00,                                     // version 1
+            0x01, 0x00,                                     // tier 1 = rollup
+            0x00, 0x33, 0xD9, 0xCF, 0x8B, 0x01, 0x00, 0x00, // piece start 1_699_999_200_000
+            0xC0, 0x27, 0x09, 0x00, 0x00, 0x00, 0x00, 0x00, // piece span 600_000
+            0xB5, 0xB0, 0xD1, 0xA4,                         // CRC-32C of bytes 0..28
+        ];
+        assert_eq!(&file[..32], &header);
+        // Chunks (format-spec/rollup-chunk.md): series 1 at 32 (34 bytes, CRC at 66),
+        // series 4 at 70 (23 bytes, CRC at 93); bucket starts relative to the piece start.
+        #[rustfmt::skip]
+        let chunk1: [u8; 34] = [
+            0x00, 0xC4,                                     // flags, same
+            0x01, 0x02, 0x00, 0xE8, 0x07, 0x14, 0x01,       // starts [0, 10_000]
+            0x03, 0x02, 0x00, 0x04, 0x01,                   // count [2, 1]
+            0x03, 0x02, 0x00, 0x00, 0x02,                   // nan_count [0, 1]
+            0x03, 0x02, 0x00, 0x02, 0x08,                   // min [1, 5]
+            0x03, 0x02, 0x00, 0x04, 0x06,                   // max [2, 5]
+            0x03, 0x02, 0x00, 0x06, 0x04,                   // sum [3, 5]
+        ];
+        assert_eq!(&file[32..66], &chunk1);
+        #[rustfmt::skip]
+        let chunk2: [u8; 23] = [
+            0x1F, 0x1F,                                     // flags, same
+            0x03, 0xC0, 0xB8, 0x02, 0x90, 0x4E, 0x04, 0x03, 0x03, // starts bitmap [20_000, 30_000, 50_000]
+            0x02, 0x03, 0x00, 0x14, 0x01, 0x11, 0x0B, 0x01, // min [10, 12, 3]
+            0x02, 0x01, 0x00, 0x00,                         // increase of bucket 0: [0]
+        ];
+        assert_eq!(&file[70..93], &chunk2);
+        assert_eq!(&file[66..70], &[0xB0, 0x51, 0x41, 0xFB]);
+        assert_eq!(&file[66..70], &crc32c::crc32c(&file[32..66]).to_le_bytes());
+        assert_eq!(&file[93..97], &[0xBF, 0x8A, 0xDE, 0x1B]);
+        assert_eq!(&file[93..97], &crc32c::crc32c(&file[70..93]).to_le_bytes());
+        #[rustfmt::skip]
+        let footer: [u8; 16] = [
+            0x02,                   // 2 entries
+            0x01,                   // series 1 (delta from 0)
+            0x02,                   // 2 buckets
+            0x22,                   // chunk length 34
+            0x00,                   // first bucket start - piece start = 0
+            0x90, 0x4E,             // last - first bucket start = 10_000
+            0x03,                   // series 4 (delta 3)
+            0x03,                   // 3 buckets
+            0x17,                   // chunk length 23
+            0xC0, 0xB8, 0x02,       // first bucket start - piece start = +20_000 (svarint)
+            0xB0, 0xEA, 0x01,       // last - first bucket start = 30_000
+        ];
+        assert_eq!(&file[97..113], &footer);
+        #[rustfmt::skip]
+        let trailer: [u8; 32] = [
+            0x61, 0, 0, 0, 0, 0, 0, 0,  // footer offset 97
+            0x10, 0, 0, 0,              // footer length 16
+            0xA8, 0xA1, 0x6E, 0x82,     // CRC-32C of the footer
+            0x05, 0, 0, 0, 0, 0, 0, 0,  // total buckets 5
+            0x09, 0xF8, 0x89, 0x73,     // CRC-32C of trailer bytes 0..24
+            b'T', b'L', b'S', b'E',
+        ];
+        assert_eq!(&file[113..], &trailer);
+
+        let h = Header::decode(&file, FileKind::Segment).unwrap();
+        assert_eq!(h.tier, ROLLUP_TIER);
+        let f = decode_footer(&file, &h).unwrap();
+        assert_eq!(f.points, 5);
+        let s = 1_699_999_200_000;
+        assert_eq!(
+            f.entries,
+            vec![
+                ChunkEntry {
+                    series: 1,
+                    points: 2,
+                    offset: 32,
+                    len: 34,
+                    min_ts: s,
+                    max_ts: s + 10_000
+                },
+                ChunkEntry {
+                    series: 4,
+                    points: 3,
+                    offset: 70,
+                    len: 23,
+                    min_ts: s + 20_000,
+                    max_ts: s + 50_000
+                },
+            ]
+        );
+        let (_, series) = rollup_example();
+        let key = |b: &crate::rollup::Bucket| {
+            let v = [b.min, b.max, b.sum, b.first, b.last, b.p95].map(f64::to_bits);
+            (
+                b.start,
+                b.count,
+                b.nan_count,
+                v,
+                b.increase.map(f64::to_bits),
+            )
+        };
+        for (e, (id, want)) in f.entries.iter().zip(&series) {
+            assert_eq!(e.series, *id);
+            let mut got = Vec::new();
+            read_rollup_chunk(&file, e, &mut got).unwrap();
+            assert_eq!(
+                got.iter().map(key).collect::<Vec<_>>(),
+                want.iter().map(key).collect::<Vec<_>>()
+            );
+            // Any flipped bit of the chunk or its CRC is an error, and leaves `out` as it was.
+            for bit in (e.offset as usize) * 8..(e.offset as usize + e.len as usize + 4) * 8 {
+                let mut m = file.clone();
+                m[bit / 8] ^= 1 << (bit % 8);
+                let mut out = vec![want[0]];
+                assert!(read_rollup_chunk(&m, e, &mut out).is_err(), "bit {bit}");
+                assert_eq!(out.len(), 1);
+            }
+        }
+    }
 }

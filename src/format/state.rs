@@ -180,6 +180,7 @@ mod tests {
         assert_eq!(b.len(), 32 + 16 + 2 + 1 + 3 + 24 + 4);
         assert_eq!(&b[0..8], b"TLOGSTA1");
         assert_eq!(&b[8..10], &[2, 0]);
+        assert_eq!(&b[28..32], &[0x86, 0x65, 0xE8, 0xF7]);
         assert_eq!(&b[32..40], &[0xe8, 0x03, 0, 0, 0, 0, 0, 0]);
         assert_eq!(&b[40..48], &[0xc0, 0x27, 0x09, 0, 0, 0, 0, 0]);
         assert_eq!(&b[48..50], &[1, 0]);
@@ -188,6 +189,8 @@ mod tests {
         assert_eq!(&b[62..70], &[0, 0x5c, 0x26, 0x05, 0, 0, 0, 0]);
         assert_eq!(&b[70..78], &[0, 0, 0, 0, 0, 0, 0, 0x80]);
         assert_eq!(&b[78..82], &crc32c::crc32c(&b[32..78]).to_le_bytes());
+        // The example of format-spec/state.md.
+        assert_eq!(&b[78..82], &[0xA1, 0x72, 0x2A, 0x17]);
         assert_eq!(State::decode(&b).unwrap(), s);
         for i in 32..b.len() {
             let mut m = b.clone();

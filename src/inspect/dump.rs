@@ -1,4 +1,6 @@
 //! `tierlog dump FILE`: every structure of one file with its offset, length and checksum status.
+//! Segments are told apart by their header tier: a raw segment's chunks are shown as points,
+//! a rollup segment's (`format-spec/rollup-segment.md`) as buckets.
 
 use std::path::Path;
 
@@ -11,7 +13,7 @@ use crate::format::codec;
 use crate::format::frame::{self, FrameRead};
 use crate::format::header::{FileKind, HEADER_LEN, Header, HeaderError};
 use crate::format::index::IndexRecord;
-use crate::format::segment;
+use crate::format::segment::{self, ChunkEntry, ROLLUP_TIER};
 use crate::format::state::State;
 use crate::format::wal;
 
@@ -78,28 +80,29 @@ pub fn dump_bytes(bytes: &[u8]) -> Dump {
     d.file_kind = kind_name(kind);
     let header = match Header::decode(bytes, kind) {
         Ok(h) => {
-            d.push(
-                "header",
-                0,
-                HEADER_LEN,
-                "ok".into(),
-                json!({"version": h.version, "tier": h.tier, "window_start_ms": h.window_start, "window_span_ms": h.window_span}),
-            );
+            let mut content = json!({"version": h.version, "tier": h.tier, "window_start_ms": h.window_start, "window_span_ms": h.window_span});
+            let mut status = "ok".to_string();
+            if kind == FileKind::Segment {
+                content["segment"] = match h.tier {
+                    0 => "raw",
+                    ROLLUP_TIER => "rollup",
+                    _ => {
+                        // Readers decode any tier but 0 as buckets; this version writes only 1.
+                        status = format!("unknown segment tier {} (0 raw, 1 rollup)", h.tier);
+                        "rollup"
+                    }
+                }
+                .into();
+            }
+            d.push("header", 0, HEADER_LEN, status, content);
             h
         }
         Err(e) => {
-            let status = match e {
-                HeaderError::WrongMagic { .. } => "wrong magic".to_string(),
-                HeaderError::NewerVersion { found, supported } => {
-                    format!("format version {found} is newer than this build ({supported})")
-                }
-                HeaderError::Corrupt(c) => c.to_string(),
-            };
             d.push(
                 "header",
                 0,
                 HEADER_LEN.min(bytes.len()),
-                status,
+                header_error_text(e),
                 Value::Null,
             );
             return d;
@@ -108,18 +111,48 @@ pub fn dump_bytes(bytes: &[u8]) -> Dump {
     match kind {
         FileKind::WindowLog | FileKind::Index => dump_log(&mut d, bytes, kind),
         FileKind::Segment => dump_segment(&mut d, bytes, &header),
-        FileKind::State => match State::decode(bytes) {
-            Ok(s) => d.push(
+        FileKind::State => {
+            let (status, content) = match State::decode(bytes) {
+                Ok(s) => {
+                    let tiers: Vec<Value> = s
+                        .tiers
+                        .iter()
+                        .map(|t| {
+                            json!({"name": t.name, "interval_ms": t.interval, "keep_ms": t.keep,
+                                   "done_through_ms": t.done_through})
+                        })
+                        .collect();
+                    (
+                        "ok".to_string(),
+                        json!({"clock_high_water_ms": s.clock_high_water, "sealed_through_ms": s.sealed_through,
+                               "tiers": tiers}),
+                    )
+                }
+                Err(e) => (
+                    format!("bad state body: {}", header_error_text(e)),
+                    Value::Null,
+                ),
+            };
+            d.push(
                 "state",
                 HEADER_LEN,
                 bytes.len() - HEADER_LEN,
-                "ok".into(),
-                json!({"clock_high_water_ms": s.clock_high_water, "sealed_through_ms": s.sealed_through}),
-            ),
-            Err(_) => d.push("state", HEADER_LEN, bytes.len() - HEADER_LEN, "bad state body".into(), Value::Null),
-        },
+                status,
+                content,
+            );
+        }
     }
     d
+}
+
+fn header_error_text(e: HeaderError) -> String {
+    match e {
+        HeaderError::WrongMagic { .. } => "wrong magic".to_string(),
+        HeaderError::NewerVersion { found, supported } => {
+            format!("format version {found} is newer than this build ({supported})")
+        }
+        HeaderError::Corrupt(c) => c.to_string(),
+    }
 }
 
 impl Dump {
@@ -223,9 +256,11 @@ fn dump_segment(d: &mut Dump, bytes: &[u8], header: &Header) {
             return;
         }
     };
+    let rollup = header.tier != 0;
     for e in &footer.entries {
         let len = e.len as usize + 4;
         let (status, content) = match segment::chunk_bytes(bytes, e) {
+            Ok(_) if rollup => rollup_chunk(bytes, e),
             Ok(chunk) => {
                 let mut ts = Vec::new();
                 let mut vs = Vec::new();
@@ -250,6 +285,10 @@ fn dump_segment(d: &mut Dump, bytes: &[u8], header: &Header) {
                            "ts_codec": ts_codec, "value_codec": value_codec, "bytes": e.len, "data": points}),
                 )
             }
+            Err(c) if rollup => (
+                c.to_string(),
+                json!({"series": e.series, "buckets": e.points, "min_start_ms": e.min_ts, "max_start_ms": e.max_ts}),
+            ),
             Err(c) => (
                 c.to_string(),
                 json!({"series": e.series, "points": e.points, "min_ts_ms": e.min_ts, "max_ts_ms": e.max_ts}),
@@ -270,8 +309,61 @@ fn dump_segment(d: &mut Dump, bytes: &[u8], header: &Header) {
         trailer_off,
         segment::TRAILER_LEN,
         "ok".into(),
-        json!({"points": footer.points}),
+        if rollup {
+            json!({"buckets": footer.points})
+        } else {
+            json!({"points": footer.points})
+        },
     );
+}
+
+/// Names of the values of each bucket in a rollup chunk's `data`.
+const BUCKET_COLUMNS: [&str; 10] = [
+    "t",
+    "count",
+    "nan_count",
+    "min",
+    "max",
+    "sum",
+    "p95",
+    "first",
+    "last",
+    "increase",
+];
+
+/// Status and content of a rollup chunk whose checksum is good: its buckets, one array per
+/// bucket in the order of [`BUCKET_COLUMNS`] (`increase` is null for a gauge).
+fn rollup_chunk(bytes: &[u8], e: &ChunkEntry) -> (String, Value) {
+    let chunk = &bytes[e.offset as usize..e.offset as usize + e.len as usize];
+    let mut buckets = Vec::new();
+    // On error read_rollup_chunk leaves `buckets` empty.
+    let status = match segment::read_rollup_chunk(bytes, e, &mut buckets) {
+        Ok(()) => "ok".to_string(),
+        Err(c) => c.to_string(),
+    };
+    let data: Vec<Value> = buckets
+        .iter()
+        .map(|b| {
+            json!([
+                b.start,
+                b.count,
+                b.nan_count,
+                json_f64(b.min),
+                json_f64(b.max),
+                json_f64(b.sum),
+                json_f64(b.p95),
+                json_f64(b.first),
+                json_f64(b.last),
+                b.increase.map(json_f64)
+            ])
+        })
+        .collect();
+    (
+        status,
+        json!({"series": e.series, "buckets": e.points, "min_start_ms": e.min_ts, "max_start_ms": e.max_ts,
+               "flags": chunk.first(), "same": chunk.get(1), "bytes": e.len,
+               "columns": BUCKET_COLUMNS, "data": data}),
+    )
 }
 
 #[cfg(test)]
@@ -302,6 +394,129 @@ mod tests {
         assert_eq!(d.items[1].content["samples"][0][2], "NaN");
         assert_eq!(d.items[2].status, "incomplete frame (torn tail)");
         assert_eq!(d.problems, 1);
+    }
+
+    fn bucket(start: i64, v: f64, increase: Option<f64>) -> crate::rollup::Bucket {
+        crate::rollup::Bucket {
+            start,
+            count: 1,
+            nan_count: 0,
+            min: v,
+            max: v,
+            sum: v,
+            first: v,
+            last: v,
+            p95: v,
+            increase,
+        }
+    }
+
+    /// A rollup segment (tier 1) of two series; the second chunk's buckets have increases.
+    fn rollup_segment(tier: u16) -> Vec<u8> {
+        let start = 1_699_999_200_000;
+        let mut b =
+            segment::SegmentBuilder::new(Header::new(FileKind::Segment, tier, start, 600_000));
+        for (id, buckets) in [
+            (
+                2,
+                vec![
+                    bucket(start, 1.5, None),
+                    bucket(start + 10_000, f64::NAN, None),
+                ],
+            ),
+            (7, vec![bucket(start + 590_000, 4.0, Some(4.0))]),
+        ] {
+            let mut chunk = Vec::new();
+            crate::format::rollup::encode_chunk(&buckets, start, &mut chunk);
+            let last = buckets[buckets.len() - 1].start;
+            b.add_chunk(id, buckets.len() as u32, buckets[0].start, last, &chunk);
+        }
+        b.finish()
+    }
+
+    #[test]
+    fn dumps_the_buckets_of_a_rollup_segment() {
+        let file = rollup_segment(ROLLUP_TIER);
+        let d = dump_bytes(&file);
+        assert_eq!(d.file_kind, "segment");
+        assert_eq!(d.problems, 0, "{:?}", d.items);
+        let kinds: Vec<&str> = d.items.iter().map(|i| i.kind).collect();
+        assert_eq!(kinds, ["header", "chunk", "chunk", "footer", "trailer"]);
+        assert_eq!(d.items[0].content["segment"], "rollup");
+        let c = &d.items[1].content;
+        assert_eq!(c["series"], 2);
+        assert_eq!(c["buckets"], 2);
+        assert_eq!(c["columns"][6], "p95");
+        assert_eq!(
+            c["data"][0],
+            json!([
+                1_699_999_200_000i64,
+                1,
+                0,
+                1.5,
+                1.5,
+                1.5,
+                1.5,
+                1.5,
+                1.5,
+                null
+            ])
+        );
+        assert_eq!(c["data"][1][3], "NaN");
+        let c = &d.items[2].content;
+        assert_eq!(c["min_start_ms"], 1_699_999_790_000i64);
+        assert_eq!(c["data"][0][9], 4.0);
+        assert_eq!(d.items[4].content, json!({"buckets": 3}));
+
+        // A damaged chunk is a problem, the other chunk still dumps.
+        let mut m = file.clone();
+        m[HEADER_LEN + 2] ^= 0x20;
+        let d = dump_bytes(&m);
+        assert_eq!(d.problems, 1);
+        assert_ne!(d.items[1].status, "ok");
+        assert_eq!(d.items[2].status, "ok");
+    }
+
+    #[test]
+    fn a_segment_of_an_unknown_tier_is_a_problem() {
+        let d = dump_bytes(&rollup_segment(2));
+        assert_eq!(d.problems, 1);
+        assert!(
+            d.items[0].status.contains("unknown segment tier 2"),
+            "{}",
+            d.items[0].status
+        );
+        assert_eq!(d.items[1].status, "ok");
+    }
+
+    #[test]
+    fn dumps_the_tiers_of_a_state_file() {
+        let s = State {
+            window_span: 600_000,
+            clock_high_water: 5,
+            sealed_through: 600_000,
+            tiers: vec![crate::format::state::TierState {
+                name: "1h".into(),
+                interval: 3_600_000,
+                keep: 86_400_000,
+                done_through: 3_600_000,
+            }],
+        };
+        let d = dump_bytes(&s.encode());
+        assert_eq!(d.problems, 0);
+        assert_eq!(
+            d.items[1].content["tiers"],
+            json!([{"name": "1h", "interval_ms": 3_600_000, "keep_ms": 86_400_000, "done_through_ms": 3_600_000}])
+        );
+        let mut b = s.encode();
+        b[50] = 0; // empty tier name
+        let d = dump_bytes(&b);
+        assert_eq!(d.problems, 1);
+        assert!(
+            d.items[1].status.starts_with("bad state body"),
+            "{}",
+            d.items[1].status
+        );
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! `tierlog verify DIR`: checks every checksum of every file of a store without changing
-//! anything.
+//! anything: the state file, the index, `raw/` (window logs and segments) and the directory
+//! of every rollup tier the state file lists (`format-spec/rollup-segment.md`). A segment's
+//! header must also match its file name: tier 0, the window start and the store's span for
+//! raw segments; tier 1, the piece start and `lcm(span, tier interval)` for rollup segments.
 
+use crate::rollup::plan::{checked_piece_span, rollup_span_ok};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -9,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::format::frame::{self, Tail};
 use crate::format::header::{FileKind, HEADER_LEN, Header};
 use crate::format::index::IndexRecord;
+use crate::format::segment::ROLLUP_TIER;
 use crate::format::state::State;
 use crate::format::wal;
 use crate::io;
@@ -75,9 +80,14 @@ pub fn verify_dir(dir: &Path, mut progress: impl FnMut(&Path)) -> Result<VerifyR
         ));
     }
     let mut r = VerifyReport::default();
+    let mut state: Option<State> = None;
+    let mut subdirs = Vec::new();
     for name in io::list_files(dir)? {
         let path = dir.join(&name);
         if path.is_dir() {
+            if name != RAW_DIR {
+                subdirs.push(name);
+            }
             continue;
         }
         progress(&path);
@@ -88,7 +98,10 @@ pub fn verify_dir(dir: &Path, mut progress: impl FnMut(&Path)) -> Result<VerifyR
                 r.files += 1;
                 r.bytes += b.len() as u64;
                 match State::decode(&b) {
-                    Ok(_) => r.items_ok += 1,
+                    Ok(s) => {
+                        r.items_ok += 1;
+                        state = Some(s);
+                    }
                     Err(e) => r.bad(&path, 0, format!("{e:?}")),
                 }
             }
@@ -99,17 +112,70 @@ pub fn verify_dir(dir: &Path, mut progress: impl FnMut(&Path)) -> Result<VerifyR
             _ => r.notice(&path, 0, "not a tierlog file name"),
         }
     }
+    // Without a readable state file the span and the tiers are unknown: headers are checked
+    // against the file names only, and every directory is checked as a tier.
+    let span = state.as_ref().map(|s| s.window_span);
     let raw = dir.join(RAW_DIR);
     for name in io::list_files(&raw)? {
         let path = raw.join(&name);
         progress(&path);
         match parse_window_file_name(&name) {
             Some((_, "wal")) => verify_log(&mut r, &path, FileKind::WindowLog)?,
-            Some((_, "seg")) => verify_segment(&mut r, &path),
+            Some((start, "seg")) => verify_segment(&mut r, &path, 0, start, span),
             _ if name.ends_with(".tmp") => {
                 r.notice(&path, 0, "temporary file of an interrupted write")
             }
             _ => r.notice(&path, 0, "not a tierlog file name"),
+        }
+    }
+    let tiers: Vec<(String, Option<i64>)> = match &state {
+        Some(s) => s
+            .tiers
+            .iter()
+            .map(|t| {
+                let piece = span.and_then(|span| checked_piece_span(span, t.interval));
+                if piece.is_none() {
+                    r.bad(
+                        &dir.join(STATE_FILE),
+                        0,
+                        format!(
+                            "tier {:?}: no piece span for interval {} ms and window span {} ms",
+                            t.name, t.interval, s.window_span
+                        ),
+                    );
+                }
+                (t.name.clone(), piece)
+            })
+            .collect(),
+        None => subdirs.iter().map(|n| (n.clone(), None)).collect(),
+    };
+    for name in subdirs.iter().filter(|n| !tiers.iter().any(|t| &t.0 == *n)) {
+        r.notice(
+            &dir.join(name),
+            0,
+            "directory of no tier the state file lists; not checked",
+        );
+    }
+    for (name, piece) in &tiers {
+        let tdir = dir.join(name);
+        if !tdir.is_dir() {
+            r.notice(
+                &tdir,
+                0,
+                "directory of a tier the state file lists is missing (a writer open creates it)",
+            );
+            continue;
+        }
+        for file in io::list_files(&tdir)? {
+            let path = tdir.join(&file);
+            progress(&path);
+            match parse_window_file_name(&file) {
+                Some((start, "seg")) => verify_segment(&mut r, &path, ROLLUP_TIER, start, *piece),
+                _ if file.ends_with(".tmp") => {
+                    r.notice(&path, 0, "temporary file of an interrupted write")
+                }
+                _ => r.notice(&path, 0, "not a tierlog file name"),
+            }
         }
     }
     Ok(r)
@@ -176,12 +242,34 @@ fn verify_log(r: &mut VerifyReport, path: &Path, kind: FileKind) -> Result<()> {
     Ok(())
 }
 
-fn verify_segment(r: &mut VerifyReport, path: &Path) {
+/// Checks a segment: header, footer, every chunk (as points or buckets, by the header tier),
+/// and the header against what the file name and the state file say: `tier`, `start` and,
+/// when known, `span`.
+fn verify_segment(r: &mut VerifyReport, path: &Path, tier: u16, start: i64, span: Option<i64>) {
     r.files += 1;
     r.bytes += io::file_len(path);
     match Segment::open(path) {
         Ok(seg) => {
-            r.items_ok += 2;
+            let h = seg.header();
+            // Raw segments span a window; rollup segments a piece or a compacted span of them.
+            let span_ok = |want: i64| match tier {
+                0 => h.window_span == want,
+                _ => rollup_span_ok(start, h.window_span, want),
+            };
+            if h.tier != tier || h.window_start != start || span.is_some_and(|s| !span_ok(s)) {
+                let want_span = span.map_or("?".to_string(), |s| s.to_string());
+                r.bad(
+                    path,
+                    0,
+                    format!(
+                        "header does not match the file: tier {}, start {}, span {} where tier {tier}, start {start}, span {want_span} are expected",
+                        h.tier, h.window_start, h.window_span
+                    ),
+                );
+                r.items_ok += 1;
+            } else {
+                r.items_ok += 2;
+            }
             let bad = seg.verify();
             r.items_ok += seg.footer().entries.len() as u64 - bad.len() as u64;
             for (e, c) in bad {
@@ -191,5 +279,144 @@ fn verify_segment(r: &mut VerifyReport, path: &Path) {
         Err(Error::Corrupt { offset, what, .. }) => r.bad(path, offset, what.to_string()),
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => r.bad(path, 0, e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Config, ManualClock, Sample, Store};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    const T0: i64 = 1_699_999_200_000;
+
+    /// A store with 10-minute windows and the default `10s` and `60s` tiers, 30 minutes of
+    /// one series, sealed and rolled up (3 pieces per tier).
+    fn store(dir: &Path) {
+        let clock = Arc::new(ManualClock::new(T0));
+        let config = Config {
+            window_span: Duration::from_secs(600),
+            maintenance_interval: None,
+            ..Config::default()
+        }
+        .with_clock(clock.clone());
+        let store = Store::open(dir, config).unwrap();
+        for i in 0..60 {
+            let ts = T0 + i * 30_000;
+            clock.set(ts);
+            store.write(&[Sample::new("m", &[], ts, i as f64)]).unwrap();
+        }
+        clock.set(T0 + 50 * 60_000);
+        store.maintain().unwrap();
+        store.close().unwrap();
+    }
+
+    fn piece(dir: &Path, tier: &str, start: i64) -> PathBuf {
+        dir.join(tier)
+            .join(crate::store::window_file_name(start, "seg"))
+    }
+
+    fn messages(p: &[Problem]) -> Vec<String> {
+        p.iter()
+            .map(|p| format!("{}: {}", p.file.display(), p.message))
+            .collect()
+    }
+
+    #[test]
+    fn a_rolled_up_store_is_clean_and_every_piece_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        store(dir.path());
+        let mut seen = Vec::new();
+        let r = verify_dir(dir.path(), |p| seen.push(p.to_owned())).unwrap();
+        assert!(r.is_clean(), "{:?}", messages(&r.corruption));
+        assert!(r.notices.is_empty(), "{:?}", messages(&r.notices));
+        for tier in ["10s", "60s"] {
+            for k in 0..3 {
+                let p = piece(dir.path(), tier, T0 + k * 600_000);
+                assert!(seen.contains(&p), "{} not checked", p.display());
+            }
+        }
+    }
+
+    #[test]
+    fn unlisted_and_missing_tier_directories_are_notices() {
+        let dir = tempfile::tempdir().unwrap();
+        store(dir.path());
+        std::fs::remove_dir_all(dir.path().join("60s")).unwrap();
+        std::fs::create_dir(dir.path().join("junk")).unwrap();
+        std::fs::write(dir.path().join("10s").join("x.seg.tmp"), b"partial").unwrap();
+        let r = verify_dir(dir.path(), |_| {}).unwrap();
+        assert!(r.is_clean(), "{:?}", messages(&r.corruption));
+        let n = messages(&r.notices);
+        assert_eq!(n.len(), 3, "{n:?}");
+        assert!(
+            n.iter()
+                .any(|m| m.contains("junk") && m.contains("not checked"))
+        );
+        assert!(n.iter().any(|m| m.contains("60s") && m.contains("missing")));
+        assert!(n.iter().any(|m| m.contains("x.seg.tmp")));
+    }
+
+    #[test]
+    fn without_a_state_file_every_directory_is_checked_as_a_tier() {
+        let dir = tempfile::tempdir().unwrap();
+        store(dir.path());
+        std::fs::remove_file(dir.path().join(STATE_FILE)).unwrap();
+        let p = piece(dir.path(), "60s", T0 + 600_000);
+        let mut b = std::fs::read(&p).unwrap();
+        b[HEADER_LEN + 3] ^= 0x01;
+        std::fs::write(&p, &b).unwrap();
+        let r = verify_dir(dir.path(), |_| {}).unwrap();
+        assert_eq!(r.corruption.len(), 1, "{:?}", messages(&r.corruption));
+        assert_eq!(r.corruption[0].file, p);
+        assert_eq!(r.corruption[0].offset, HEADER_LEN as u64);
+        assert!(r.corruption[0].message.starts_with("chunk of series"));
+    }
+
+    #[test]
+    fn headers_must_match_their_file_names() {
+        let dir = tempfile::tempdir().unwrap();
+        store(dir.path());
+        // A rollup piece in the raw directory, and a raw segment in a tier directory.
+        let raw = dir.path().join(RAW_DIR);
+        let raw_seg = raw.join(crate::store::window_file_name(T0, "seg"));
+        let rollup = piece(dir.path(), "10s", T0 + 1_200_000);
+        let (a, b) = (
+            std::fs::read(&raw_seg).unwrap(),
+            std::fs::read(&rollup).unwrap(),
+        );
+        std::fs::write(&raw_seg, &b).unwrap();
+        std::fs::write(&rollup, &a).unwrap();
+        let r = verify_dir(dir.path(), |_| {}).unwrap();
+        let c = messages(&r.corruption);
+        assert_eq!(c.len(), 2, "{c:?}");
+        assert!(
+            c.iter().all(|m| m.contains("header does not match")),
+            "{c:?}"
+        );
+        assert!(
+            c[0].contains("raw/")
+                && c[0].contains(": header does not match the file: tier 1, start 1700000400000"),
+            "{c:?}"
+        );
+        assert!(
+            c[1].contains("10s/")
+                && c[1].contains(": header does not match the file: tier 0, start 1699999200000"),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn piece_spans() {
+        assert_eq!(checked_piece_span(600_000, 10_000), Some(600_000));
+        assert_eq!(checked_piece_span(1_200_000, 3_600_000), Some(3_600_000));
+        assert_eq!(
+            checked_piece_span(1_200_000, 7 * 60_000),
+            Some(140 * 60_000)
+        );
+        assert_eq!(checked_piece_span(600_000, 0), None);
+        assert_eq!(checked_piece_span(-5, 10), None);
+        assert_eq!(checked_piece_span(600_000, i64::MAX), None);
     }
 }

@@ -4,7 +4,7 @@
 //! buckets (min, max, sum, first, last, nearest-rank p95, counter increase, NaN count) and
 //! merges buckets for step queries. Their on-disk encoding is [`crate::format::rollup`]
 //! (`format-spec/rollup-chunk.md`). [`plan`] decides which pieces of time are final and due
-//! for materialisation (pure; the executor that does the I/O is still to come).
+//! for materialisation (pure; the executor that does the I/O is `store::rollup`).
 
 pub mod bucket;
 pub mod plan;

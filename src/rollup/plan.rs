@@ -1,5 +1,5 @@
 //! Deciding what to materialise: a pure function over each tier's progress, the raw data still
-//! present and the clock. The executor (still to come) does the I/O.
+//! present and the clock. The executor (`store::rollup`) does the I/O.
 //!
 //! Work is cut into **pieces**: epoch-aligned ranges of `piece_span(raw window, interval)`, the
 //! least common multiple of the raw window span and the tier interval, so a piece holds whole
@@ -47,9 +47,25 @@ fn gcd(mut a: i64, mut b: i64) -> i64 {
     a.abs()
 }
 
-/// The piece width for a tier: `lcm(raw_span_ms, interval_ms)` (both > 0).
+/// The piece width for a tier: `lcm(raw_span_ms, interval_ms)` (both > 0, as a validated
+/// configuration has them).
 pub fn piece_span(raw_span_ms: i64, interval_ms: i64) -> i64 {
     raw_span_ms / gcd(raw_span_ms, interval_ms) * interval_ms
+}
+
+/// [`piece_span`] for values read from a file: `None` when either is not positive or the
+/// result overflows.
+pub fn checked_piece_span(raw_span_ms: i64, interval_ms: i64) -> Option<i64> {
+    if raw_span_ms <= 0 || interval_ms <= 0 {
+        return None;
+    }
+    (raw_span_ms / gcd(raw_span_ms, interval_ms)).checked_mul(interval_ms)
+}
+
+/// Whether a rollup segment starting at `start` may span `span`: one piece, or a compacted
+/// run of whole pieces aligned to its own span.
+pub fn rollup_span_ok(start: i64, span: i64, piece: i64) -> bool {
+    span == piece || (piece > 0 && span > piece && span % piece == 0 && start.rem_euclid(span) == 0)
 }
 
 /// Plans at most `max_pieces` pieces per tier.

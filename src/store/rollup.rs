@@ -263,11 +263,10 @@ pub(super) fn load_tiers(
 /// pieces aligned to its own span.
 fn check_piece(seg: Segment, start: i64, piece: i64) -> Result<Segment> {
     let h = seg.header();
-    let span_ok = h.window_span == piece
-        || (h.window_span > piece
-            && h.window_span % piece == 0
-            && start.rem_euclid(h.window_span) == 0);
-    if h.window_start != start || !span_ok || h.tier != ROLLUP_TIER {
+    if h.window_start != start
+        || !plan::rollup_span_ok(start, h.window_span, piece)
+        || h.tier != ROLLUP_TIER
+    {
         return Err(Error::corrupt(
             seg.path(),
             0,
