@@ -744,3 +744,52 @@ fn a_coarser_tier_answers_where_finer_data_is_gone() {
         );
     }
 }
+
+#[test]
+fn the_maintenance_thread_materialises_and_compacts_on_its_own() {
+    let dir = fast_tempdir();
+    let clock = Arc::new(ManualClock::new(T0));
+    let cfg = Config {
+        maintenance_interval: Some(Duration::from_millis(20)),
+        ..config(&clock, four_tiers())
+    };
+    let store = Store::open(dir.path(), cfg).unwrap();
+    let arrived = ingest(&store, &clock, 5, 3 * 3600, false);
+    clock.set(T0 + 27 * HOUR);
+    // No maintain() call: the thread seals the last windows, then materialises (a bounded
+    // number of pieces per pass) and compacts.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let want_done = Some(T0 + 3 * HOUR);
+    loop {
+        let st = store.stats();
+        let done: Vec<_> = st.tiers[1..]
+            .iter()
+            .map(|t| t.materialised_through_ms)
+            .collect();
+        if done.iter().all(|d| *d == want_done)
+            && std::fs::read_dir(dir.path().join("20m")).unwrap().count() == 4
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not caught up: {done:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let got = by_key(&store.query_tier(&all(), i64::MIN, i64::MAX, "60s").unwrap());
+    for (s, &(_, _, counter)) in SERIES.iter().enumerate() {
+        let want = oracle(
+            &raw_points(&arrived, s),
+            60_000,
+            counter,
+            piece_rule(60_000),
+        );
+        compare(
+            &format!("background {}", key(s)),
+            &got[&key(s)],
+            &want,
+            true,
+        );
+    }
+}
