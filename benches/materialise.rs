@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tierlog::format::codec::MAX_COLUMN_POINTS;
+use tierlog::format::codec::{self, MAX_COLUMN_POINTS};
 use tierlog::format::header::{FileKind, Header};
 use tierlog::format::rollup as rchunk;
 use tierlog::format::segment::{ROLLUP_TIER, SegmentBuilder};
@@ -503,6 +503,146 @@ fn print_bytes(title: &str, b: &TierBytes) {
     );
 }
 
+/// The smallest number of decimals (up to 6) every value has, if any.
+fn decimals(values: &[(i64, f64)]) -> Option<i32> {
+    (0..=6).find(|&d| {
+        let p = 10f64.powi(d);
+        values
+            .iter()
+            .all(|&(_, v)| ((v * p).round() / p).to_bits() == v.to_bits())
+    })
+}
+
+/// Why a tier costs what it does: each column of the `interval` buckets of the store's raw
+/// segments encoded alone with `codec::encode_values`, and the sum column again with every
+/// bucket's sum computed exactly in scaled integers (the data's own decimals).
+fn columns(title: &str, dir: &Path, kinds: &HashMap<u32, Kind>, interval: i64) {
+    const NAMES: [&str; 8] = [
+        "count", "min", "max", "sum", "first", "last", "p95", "increase",
+    ];
+    // Per kind: raw chunk bytes, 10 s chunk bytes, column bytes, exact sum bytes, buckets,
+    // buckets whose f64 sum is not a number with the data's decimals.
+    type Row = (u64, u64, [u64; 8], u64, u64, u64);
+    let mut m: BTreeMap<Kind, Row> = BTreeMap::new();
+    let mut points = Vec::new();
+    let (mut buckets, mut enc, mut col): (Vec<Bucket>, Vec<u8>, Vec<f64>) =
+        (Vec::new(), Vec::new(), Vec::new());
+    for e in std::fs::read_dir(dir.join("raw")).expect("raw dir") {
+        let path = e.expect("entry").path();
+        if path.extension().is_none_or(|x| x != "seg") {
+            continue;
+        }
+        let seg = Segment::open(&path).expect("segment");
+        let start = seg.header().window_start;
+        let mut ids: Vec<u32> = seg.footer().entries.iter().map(|e| e.series).collect();
+        ids.dedup();
+        for id in ids {
+            let kind = kinds[&id];
+            let row = m.entry(kind).or_default();
+            row.0 += seg
+                .footer()
+                .entries_of(id)
+                .iter()
+                .map(|e| u64::from(e.len) + 4)
+                .sum::<u64>();
+            points.clear();
+            seg.read_series(id, i64::MIN, i64::MAX, &mut points)
+                .expect("read");
+            buckets.clear();
+            aggregate(&points, interval, is_counter(kind), None, &mut buckets);
+            enc.clear();
+            rchunk::encode_chunk(&buckets, start, &mut enc);
+            row.1 += enc.len() as u64 + 4;
+            row.4 += buckets.len() as u64;
+            let column = |j: usize, b: &Bucket| match j {
+                0 => f64::from(b.count),
+                1 => b.min,
+                2 => b.max,
+                3 => b.sum,
+                4 => b.first,
+                5 => b.last,
+                6 => b.p95,
+                _ => b.increase.unwrap_or(0.0),
+            };
+            for j in 0..if is_counter(kind) { 8 } else { 7 } {
+                col.clear();
+                col.extend(buckets.iter().map(|b| column(j, b)));
+                enc.clear();
+                codec::encode_values(&col, &mut enc);
+                row.2[j] += enc.len() as u64;
+            }
+            let d = decimals(&points).expect("workload values have at most 6 decimals");
+            let p = 10f64.powi(d);
+            col.clear();
+            let mut k = 0;
+            for b in &buckets {
+                let n = points[k..]
+                    .iter()
+                    .take_while(|q| q.0 < b.start + interval)
+                    .count();
+                let ints: i64 = points[k..k + n]
+                    .iter()
+                    .map(|q| (q.1 * p).round() as i64)
+                    .sum();
+                k += n;
+                col.push(ints as f64 / p);
+                if ((b.sum * p).round() / p).to_bits() != b.sum.to_bits() {
+                    row.5 += 1;
+                }
+            }
+            enc.clear();
+            codec::encode_values(&col, &mut enc);
+            row.3 += enc.len() as u64;
+        }
+    }
+    let t = format!("{}s", interval / 1000);
+    println!(
+        "\n#### {title}\n\nEach column of the {t} buckets encoded alone (`codec::encode_values`, B/bucket; the chunk drops columns equal to min or max, so the columns add up to more than the chunk). \"sum, exact\": the sum computed in scaled integers of the data's own decimals, then encoded the same way. \"{t} tier vs raw, exact sum\": the chunk with that sum column instead.\n"
+    );
+    print!("| kind | raw B per bucket span | {t} chunk B/bucket |");
+    for n in NAMES {
+        print!(" {n} |");
+    }
+    println!(" sums not exact | sum, exact | {t} tier vs raw | {t} tier vs raw, exact sum |");
+    println!(
+        "|---|---:|---:|{}---:|---:|---:|---:|",
+        "---:|".repeat(NAMES.len())
+    );
+    let mut tot = (0u64, 0u64, 0u64, 0u64);
+    for (k, (raw, chunk, cols, exact, n, inexact)) in &m {
+        let per = |b: u64| b as f64 / *n as f64;
+        print!("| {} | {:.2} | {:.2} |", k.name(), per(*raw), per(*chunk));
+        for (j, c) in cols.iter().enumerate() {
+            if j == 7 && !is_counter(*k) {
+                print!(" — |");
+            } else {
+                print!(" {:.2} |", per(*c));
+            }
+        }
+        let fixed = chunk - cols[3] + exact;
+        println!(
+            " {:.0} % | {:.2} | {:.3}× | {:.3}× |",
+            *inexact as f64 / *n as f64 * 100.0,
+            per(*exact),
+            *chunk as f64 / *raw as f64,
+            fixed as f64 / *raw as f64
+        );
+        tot.0 += raw;
+        tot.1 += chunk;
+        tot.2 += fixed;
+        tot.3 += n;
+    }
+    let mut cells = vec![
+        "**all**".to_string(),
+        format!("{:.2}", tot.0 as f64 / tot.3 as f64),
+        format!("{:.2}", tot.1 as f64 / tot.3 as f64),
+    ];
+    cells.extend(std::iter::repeat_n(String::new(), NAMES.len() + 2));
+    cells.push(format!("{:.3}×", tot.1 as f64 / tot.0 as f64));
+    cells.push(format!("**{:.3}×**", tot.2 as f64 / tot.0 as f64));
+    println!("| {} |", cells.join(" | "));
+}
+
 /// Part 2 at 15 s scrapes: builds and materialises its own store.
 fn bytes_15s(base: &Path, sz: &Sizes) {
     let t = Instant::now();
@@ -529,6 +669,12 @@ fn bytes_15s(base: &Path, sz: &Sizes) {
             sz.series, sz.hours_15s
         ),
         &tier_bytes(&dir, &kinds),
+    );
+    columns(
+        "the 60 s buckets at 15 s scrapes, column by column",
+        &dir,
+        &kinds,
+        60_000,
     );
     std::fs::remove_dir_all(&dir).expect("remove");
 }
@@ -699,6 +845,12 @@ fn main() {
                 sz.series, sz.hours_1hz
             ),
             &tier_bytes(dir, kinds),
+        );
+        columns(
+            "the 10 s buckets at 1 Hz, column by column",
+            dir,
+            kinds,
+            10_000,
         );
         bytes_15s(base, sz);
     }
