@@ -20,7 +20,9 @@
 //! 2. **Bytes.** Per tier and metric kind, from the segment files' footers (chunk bytes plus
 //!    their 4-byte CRC) and, for the "all" rows, whole files (headers, footers, trailers):
 //!    bytes per bucket, and the tier's bytes against the raw tier's bytes for the same span
-//!    and series. On the 1 Hz store of part 1 and on 1000 series × 24 h at 15 s scrapes.
+//!    and series. On the 1 Hz store of part 1 and on 1000 series × 24 h at 15 s scrapes. Two
+//!    column tables then encode each column of the 10 s (1 Hz) and 60 s (15 s) buckets alone,
+//!    and the sum again computed exactly in scaled integers, to show where the bytes go.
 //! 3. **Step query.** One series at 1 Hz for 7 days plus 300 others at 15 s scrapes,
 //!    materialised with the clock at the end of the data (so the last window and its grace
 //!    are still raw). Times `query_step(series, now - 7 d, now, 60 s)` and checks that every
