@@ -272,7 +272,9 @@ fn part1(base: &Path, sz: &Sizes) -> (PathBuf, HashMap<u32, Kind>) {
         }
         last = base.join(format!("run-{i}"));
         let r = materialise_run(&src, &last, now);
-        assert_eq!(r.raw_points, points, "every raw point read once");
+        // Every raw point is read at least once (a tier written as whole segment spans and
+        // one written as pieces read the same points separately).
+        assert!(r.raw_points >= points, "every raw point read");
         runs.push(r);
     }
     println!(
@@ -292,8 +294,8 @@ fn part1(base: &Path, sz: &Sizes) -> (PathBuf, HashMap<u32, Kind>) {
             r.bytes,
             r.wall * 1e3,
             r.cpu * 1e3,
-            r.raw_points as f64 / r.wall / 1e6,
-            r.raw_points as f64 / r.cpu / 1e6
+            points as f64 / r.wall / 1e6,
+            points as f64 / r.cpu / 1e6
         );
     }
     let mut wall: Vec<f64> = runs.iter().map(|r| r.wall).collect();
@@ -657,7 +659,7 @@ fn bytes_15s(base: &Path, sz: &Sizes) {
     let points = fill(&store, &clock, &mut src, end);
     clock.advance_to(end + GRACE + 1_000);
     let r = store.maintain().expect("maintain");
-    assert_eq!(r.rollups.raw_points, points);
+    assert!(r.rollups.raw_points >= points);
     let mut kinds = HashMap::new();
     src[0].kinds_by_id(&mut kinds);
     store.close().expect("close");

@@ -179,11 +179,12 @@ fn kill_during_materialisation_loses_and_doubles_nothing() {
     let reference = all_buckets(&store);
     drop(store);
     let reference_files = tier_files(&reference_dir);
-    // 12 pieces of 10 min per tier, then compacted: the 10s tier's 2 h spans and the 60s
-    // tier's day (the data ends at midnight UTC) are complete.
+    // 12 pieces of 10 min per tier: the 10s tier's are exactly its 2 h segment span, written
+    // as one segment at once; the 60s tier's are pieces, then compacted into its day (the
+    // data ends at midnight UTC).
     assert_eq!(
         (report.rollups.pieces, report.rollups.compacted),
-        (2 * 12, 2),
+        (2 * 12, 1),
         "{:?}",
         report.rollups
     );

@@ -174,10 +174,15 @@ fn scaled_base(n: i64, d: usize) -> f64 {
     n as f64 / POW10[d]
 }
 
-/// The scaled form of the sum column (see [`F_SUM_SCALED`]), if every sum is finite and it is
-/// smaller than the plain column. The decimals are those of the min column: sums of
-/// `d`-decimal values are `d`-decimal values, up to rounding.
+/// The scaled form of the sum column (see [`F_SUM_SCALED`]), when the sums are not decimals
+/// themselves (then the plain column's decimal codecs do well) but the min column is, and
+/// every sum is finite. The decimals are the min column's: sums of `d`-decimal values are
+/// `d`-decimal values, up to rounding.
 fn encode_scaled_sum(buckets: &[Bucket]) -> Option<Vec<u8>> {
+    let sums: Vec<f64> = buckets.iter().map(|b| b.sum).collect();
+    if decimal_ints(&sums).is_some() {
+        return None;
+    }
     let mins: Vec<f64> = buckets.iter().map(|b| b.min).collect();
     let (d, _) = decimal_ints(&mins)?;
     let mut ns = Vec::with_capacity(buckets.len());
@@ -199,10 +204,7 @@ fn encode_scaled_sum(buckets: &[Bucket]) -> Option<Vec<u8>> {
     let mut out = vec![d as u8];
     codec::encode_values(&ns, &mut out);
     codec::encode_values(&rs, &mut out);
-    let mut plain = Vec::new();
-    let sums: Vec<f64> = buckets.iter().map(|b| b.sum).collect();
-    codec::encode_values(&sums, &mut plain);
-    (out.len() < plain.len()).then_some(out)
+    Some(out)
 }
 
 /// The sums of a scaled sum column (after the decimals byte `d`).

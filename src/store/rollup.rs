@@ -334,9 +334,13 @@ impl Shared {
                 }
                 return Ok(report);
             }
-            // Tiers sharing a piece read its raw points once.
+            // A run of pieces that makes up a whole segment span of a tier with no file in it
+            // yet (catching up) is materialised as one compacted segment straight away,
+            // rather than as pieces compacted later. Tiers sharing a piece or span read its
+            // raw points once.
+            let pieces = self.merge_whole_spans(p.pieces);
             let mut groups: BTreeMap<(i64, i64), Vec<usize>> = BTreeMap::new();
-            for Piece { tier, start, end } in p.pieces {
+            for Piece { tier, start, end } in pieces {
                 groups.entry((start, end)).or_default().push(tier);
             }
             for ((start, end), tiers) in groups {
@@ -349,7 +353,43 @@ impl Shared {
         }
     }
 
-    /// Computes and writes the buckets of `[start, end)` for `tiers`.
+    /// Replaces each run of planned pieces of a tier that covers one of its segment spans
+    /// exactly, in which it has no segment yet, by that span.
+    fn merge_whole_spans(&self, pieces: Vec<Piece>) -> Vec<Piece> {
+        let st = self.state.read();
+        let mut out: Vec<Piece> = Vec::with_capacity(pieces.len());
+        let mut i = 0;
+        while i < pieces.len() {
+            let p = pieces[i];
+            let t = &st.tiers[p.tier];
+            let span_start = p.start.div_euclid(t.span) * t.span;
+            let span_end = span_start.saturating_add(t.span);
+            let run = pieces[i..]
+                .iter()
+                .take_while(|q| q.tier == p.tier && q.end <= span_end)
+                .count();
+            let last = pieces[i + run - 1];
+            if t.span > t.piece
+                && p.start == span_start
+                && last.end == span_end
+                && t.segments.range(span_start..span_end).next().is_none()
+                && t.bad.range(span_start..span_end).next().is_none()
+            {
+                out.push(Piece {
+                    tier: p.tier,
+                    start: span_start,
+                    end: span_end,
+                });
+            } else {
+                out.extend_from_slice(&pieces[i..i + run]);
+            }
+            i += run;
+        }
+        out
+    }
+
+    /// Computes and writes the buckets of `[start, end)` for `tiers`: one piece, or a whole
+    /// segment span of pieces.
     fn materialise_piece(
         &self,
         start: i64,
@@ -465,7 +505,7 @@ impl Shared {
                 t.segments.insert(start, seg);
             }
             t.done_through = t.done_through.max(end);
-            report.pieces += 1;
+            report.pieces += ((end - start) / t.piece.max(1)).max(1) as u64;
         }
         Ok(())
     }

@@ -111,6 +111,38 @@ pub struct BitWriter<'a> {
     nbits: u32,
 }
 
+/// Where bit fields go: a [`BitWriter`], or a [`BitCount`] that only adds up their widths
+/// (so an encoder can learn its size without writing, from the same code).
+pub trait BitSink {
+    /// Takes the low `bits` (0..=64) bits of `v`.
+    fn put(&mut self, v: u64, bits: u32);
+}
+
+impl BitSink for BitWriter<'_> {
+    #[inline]
+    fn put(&mut self, v: u64, bits: u32) {
+        self.write(v, bits);
+    }
+}
+
+/// Counts bits.
+#[derive(Debug, Default)]
+pub struct BitCount(pub u64);
+
+impl BitSink for BitCount {
+    #[inline]
+    fn put(&mut self, _v: u64, bits: u32) {
+        self.0 += u64::from(bits);
+    }
+}
+
+impl BitCount {
+    /// Bytes a [`BitWriter`] writes for these bits.
+    pub fn bytes(&self) -> usize {
+        self.0.div_ceil(8) as usize
+    }
+}
+
 impl<'a> BitWriter<'a> {
     pub fn new(out: &'a mut Vec<u8>) -> Self {
         BitWriter {

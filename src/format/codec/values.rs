@@ -5,7 +5,7 @@
 //! The byte/bit layouts are specified in codec.md.
 
 use super::CodecError;
-use super::bitpack::{self, BLOCK, BitReader, BitWriter, Words};
+use super::bitpack::{self, BLOCK, BitCount, BitReader, BitSink, BitWriter, Words};
 use super::varint::{Reader, gcd, put_ivarint, put_uvarint, uvarint_len};
 
 pub const ID_RAW: u8 = 0;
@@ -33,37 +33,49 @@ pub fn name(id: u8) -> Option<&'static str> {
 
 // ---------------------------------------------------------------- encoding
 
+thread_local! {
+    /// The best candidate so far and the one being built, reused across calls (a column
+    /// encode allocates nothing once warm).
+    static CANDIDATES: std::cell::RefCell<(Vec<u8>, Vec<u8>)> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
 pub fn encode(values: &[f64], out: &mut Vec<u8>) {
     debug_assert!(values.len() <= super::MAX_COLUMN_POINTS);
-    // Candidates in tie-break order; a later one must be strictly shorter.
-    let mut best_len = 1 + uvarint_len(values.len() as u64) + 8 * values.len();
-    let mut best: Option<Vec<u8>> = None; // None = raw
-    let mut consider = |cand: Vec<u8>| {
-        if cand.len() < best_len {
-            best_len = cand.len();
-            best = Some(cand);
+    CANDIDATES.with(|c| {
+        let (best, cand) = &mut *c.borrow_mut();
+        // Candidates in tie-break order; a later one must be strictly shorter. `best` empty
+        // means raw.
+        let raw_len = 1 + uvarint_len(values.len() as u64) + 8 * values.len();
+        let limit = |best: &Vec<u8>| if best.is_empty() { raw_len } else { best.len() };
+        let consider = |best: &mut Vec<u8>, cand: &mut Vec<u8>| {
+            if cand.len() < limit(best) {
+                std::mem::swap(best, cand);
+            }
+            cand.clear();
+        };
+        best.clear();
+        cand.clear();
+        if let Some((d, ints)) = decimal_ints(values) {
+            encode_decimal(false, d, &ints, cand);
+            consider(best, cand);
+            encode_decimal(true, d, &ints, cand);
+            consider(best, cand);
+            for order in [1, 2] {
+                if super::varbits::encode(d, order, &ints, cand, limit(best)) {
+                    consider(best, cand);
+                }
+            }
         }
-    };
-    if let Some((d, ints)) = decimal_ints(values) {
-        let mut a = Vec::new();
-        encode_decimal(false, d, &ints, &mut a);
-        consider(a);
-        let mut b = Vec::new();
-        encode_decimal(true, d, &ints, &mut b);
-        consider(b);
-        for order in [1, 2] {
-            let mut c = Vec::new();
-            super::varbits::encode(d, order, &ints, &mut c);
-            consider(c);
+        if encode_xor_within(values, cand, limit(best)) {
+            consider(best, cand);
         }
-    }
-    let mut x = Vec::new();
-    encode_xor(values, &mut x);
-    consider(x);
-    match best {
-        Some(bytes) => out.extend_from_slice(&bytes),
-        None => encode_raw(values, out),
-    }
+        if !best.is_empty() {
+            out.extend_from_slice(best);
+        } else {
+            encode_raw(values, out);
+        }
+    })
 }
 
 pub fn encode_raw(values: &[f64], out: &mut Vec<u8>) {
@@ -92,22 +104,36 @@ fn scaled(v: f64, d: usize) -> Option<i64> {
 pub fn decimal_ints(values: &[f64]) -> Option<(usize, Vec<i64>)> {
     // Pass 1 raises a lower bound that never exceeds the answer: whenever a
     // value fails at `d`, the answer is above `d`, and it is at least the
-    // next exponent at which that value passes.
+    // next exponent at which that value passes. The values from the last
+    // raise on (`from`) have passed at the final `d`: their integers are kept.
     let mut d = 0;
-    for &v in values {
-        if scaled(v, d).is_none() {
-            d = (d + 1..=MAX_DECIMALS).find(|&e| scaled(v, e).is_some())?;
+    let mut from = 0;
+    let mut tail = Vec::with_capacity(values.len());
+    for (i, &v) in values.iter().enumerate() {
+        if let Some(n) = scaled(v, d) {
+            tail.push(n);
+            continue;
         }
+        let (e, n) = (d + 1..=MAX_DECIMALS).find_map(|e| scaled(v, e).map(|n| (e, n)))?;
+        d = e;
+        from = i;
+        tail.clear();
+        tail.push(n);
     }
-    // Pass 2: pass/fail need not be monotone in `d`, so verify upward.
+    // Pass 2: pass/fail need not be monotone in `d`, so verify upward; at `d`
+    // itself only the values before `from` are still unchecked.
     let mut ints = Vec::with_capacity(values.len());
     'exp: for e in d..=MAX_DECIMALS {
         ints.clear();
-        for &v in values {
+        let unchecked = if e == d { &values[..from] } else { values };
+        for &v in unchecked {
             match scaled(v, e) {
                 Some(n) => ints.push(n),
                 None => continue 'exp,
             }
+        }
+        if e == d {
+            ints.extend_from_slice(&tail);
         }
         return Some((e, ints));
     }
@@ -151,11 +177,15 @@ fn put_blocks(residuals: &[i64], out: &mut Vec<u8>) {
         let mut mult = 0u64;
         for &x in block {
             mult = gcd(mult, x.wrapping_sub(min) as u64);
+            if mult == 1 {
+                break; // It stays 1.
+            }
         }
         let mult = mult.max(1);
         let mut max = 0u64;
         for (slot, &x) in q.iter_mut().zip(block) {
-            *slot = x.wrapping_sub(min) as u64 / mult;
+            let off = x.wrapping_sub(min) as u64;
+            *slot = if mult == 1 { off } else { off / mult };
             max |= *slot;
         }
         let width = bitpack::width_of(max);
@@ -169,22 +199,43 @@ fn put_blocks(residuals: &[i64], out: &mut Vec<u8>) {
 /// XOR stream record per value after the first (LSB-first bits, codec.md):
 /// `0` same value; `1,0` + `len` bits: reuse window; `1,1` + 5 bits lead +
 /// 6 bits (len-1) + `len` bits: new window. Initial window: lead 0, len 64.
+#[cfg(test)]
 pub fn encode_xor(values: &[f64], out: &mut Vec<u8>) {
+    encode_xor_within(values, out, usize::MAX);
+}
+
+/// [`encode_xor`] when the column takes fewer than `limit` bytes; otherwise writes nothing
+/// and returns false (the size is counted before any bit is written).
+fn encode_xor_within(values: &[f64], out: &mut Vec<u8>, limit: usize) -> bool {
+    let at = out.len();
     out.push(ID_XOR);
     put_uvarint(out, values.len() as u64);
-    let Some((first, rest)) = values.split_first() else {
-        return;
-    };
-    let mut prev = first.to_bits();
-    out.extend_from_slice(&prev.to_le_bytes());
-    let mut w = BitWriter::new(out);
+    let mut count = BitCount::default();
+    if let Some((first, rest)) = values.split_first() {
+        out.extend_from_slice(&first.to_bits().to_le_bytes());
+        put_xor(first.to_bits(), rest, &mut count);
+    }
+    if out.len() - at + count.bytes() >= limit {
+        out.truncate(at);
+        return false;
+    }
+    if let Some((first, rest)) = values.split_first() {
+        let mut w = BitWriter::new(out);
+        put_xor(first.to_bits(), rest, &mut w);
+        w.finish();
+    }
+    true
+}
+
+#[inline]
+fn put_xor(mut prev: u64, rest: &[f64], w: &mut impl BitSink) {
     let (mut wlead, mut wlen) = (0u32, 64u32);
     for v in rest {
         let bits = v.to_bits();
         let x = bits ^ prev;
         prev = bits;
         if x == 0 {
-            w.write(0, 1);
+            w.put(0, 1);
             continue;
         }
         let lead = x.leading_zeros().min(31);
@@ -193,17 +244,16 @@ pub fn encode_xor(values: &[f64], out: &mut Vec<u8>) {
         let wtrail = 64 - wlead - wlen;
         // Reuse costs 2 + wlen bits, a new window 13 + len.
         if lead >= wlead && trail >= wtrail && wlen <= len + 11 {
-            w.write(0b01, 2);
-            w.write(x >> wtrail, wlen);
+            w.put(0b01, 2);
+            w.put(x >> wtrail, wlen);
         } else {
-            w.write(0b11, 2);
-            w.write(u64::from(lead), 5);
-            w.write(u64::from(len - 1), 6);
-            w.write(x >> trail, len);
+            w.put(0b11, 2);
+            w.put(u64::from(lead), 5);
+            w.put(u64::from(len - 1), 6);
+            w.put(x >> trail, len);
             (wlead, wlen) = (lead, len);
         }
     }
-    w.finish();
 }
 
 // ---------------------------------------------------------------- decoding

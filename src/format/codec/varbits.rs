@@ -18,7 +18,7 @@
 //! | `1 1 1 1` + 6 bits (L − 1) + L bits | z = field (any value; L = 1..=64) |
 
 use super::CodecError;
-use super::bitpack::{BitReader, BitWriter};
+use super::bitpack::{BitCount, BitReader, BitSink, BitWriter};
 use super::varint::{Reader, gcd, put_ivarint, put_uvarint, unzigzag, zigzag};
 
 pub const ID: u8 = 4;
@@ -28,58 +28,123 @@ const B2: u64 = 17; // first value of the 8-bit bucket
 const B3: u64 = 273; // first value of the 16-bit bucket
 const B4: u64 = 65_809; // first value past the 16-bit bucket
 
-/// Encodes `ints` (the scaled integers, with decimal exponent `d`) with `order` 1 or 2.
-pub fn encode(d: usize, order: u8, ints: &[i64], out: &mut Vec<u8>) {
+/// Encodes `ints` (the scaled integers, with decimal exponent `d`) with `order` 1 or 2 when
+/// the column takes fewer than `limit` bytes; otherwise writes nothing and returns false
+/// (the size is counted before any bit is written).
+pub fn encode(d: usize, order: u8, ints: &[i64], out: &mut Vec<u8>, limit: usize) -> bool {
     debug_assert!(order == 1 || order == 2);
+    let at = out.len();
     out.push(ID);
     put_uvarint(out, ints.len() as u64);
     let Some(&first) = ints.first() else {
-        return;
+        return finish_within(out, at, limit);
     };
     out.push(d as u8);
     out.push(order);
     put_ivarint(out, first);
-    let deltas: Vec<i64> = ints.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
-    let residuals: Vec<i64> = if order == 2 {
-        if let Some(&d1) = deltas.first() {
-            put_ivarint(out, d1);
+    if order == 2
+        && let [a, b, ..] = ints
+    {
+        put_ivarint(out, b.wrapping_sub(*a));
+    }
+    let residuals = || Residuals::new(ints, order);
+    let mut mult = 0u64;
+    for r in residuals() {
+        mult = gcd(mult, r.unsigned_abs());
+        if mult == 1 {
+            break; // It stays 1.
         }
-        deltas.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect()
-    } else {
-        deltas
-    };
-    let mut mult = residuals.iter().fold(0u64, |g, r| gcd(g, r.unsigned_abs()));
+    }
     if mult == 0 || mult > i64::MAX as u64 {
         mult = 1;
     }
     put_uvarint(out, mult);
+    let mut count = BitCount::default();
+    put_codes(residuals(), mult, &mut count);
+    if out.len() - at + count.bytes() >= limit {
+        out.truncate(at);
+        return false;
+    }
     let mut w = BitWriter::new(out);
+    put_codes(residuals(), mult, &mut w);
+    w.finish();
+    true
+}
+
+/// The residuals of `ints` of order 1 (first differences, from the second value on) or 2
+/// (second differences, from the third), without allocating.
+struct Residuals<'a> {
+    ints: &'a [i64],
+    order: u8,
+    i: usize,
+}
+
+impl<'a> Residuals<'a> {
+    fn new(ints: &'a [i64], order: u8) -> Self {
+        Residuals {
+            ints,
+            order,
+            i: usize::from(order),
+        }
+    }
+}
+
+impl Iterator for Residuals<'_> {
+    type Item = i64;
+
+    #[inline]
+    fn next(&mut self) -> Option<i64> {
+        let x = self.ints;
+        let i = self.i;
+        let v = *x.get(i)?;
+        self.i += 1;
+        let d1 = v.wrapping_sub(x[i - 1]);
+        Some(if self.order == 2 {
+            d1.wrapping_sub(x[i - 1].wrapping_sub(x[i - 2]))
+        } else {
+            d1
+        })
+    }
+}
+
+/// Keeps what `out` holds from `at` on if shorter than `limit`.
+fn finish_within(out: &mut Vec<u8>, at: usize, limit: usize) -> bool {
+    if out.len() - at >= limit {
+        out.truncate(at);
+        return false;
+    }
+    true
+}
+
+/// One prefix code per residual (module docs).
+#[inline]
+fn put_codes(residuals: impl Iterator<Item = i64>, mult: u64, w: &mut impl BitSink) {
     for r in residuals {
-        let z = zigzag(r / mult as i64);
+        // The common factor is usually 1: skip the division then.
+        let z = zigzag(if mult == 1 { r } else { r / mult as i64 });
         if z == 0 {
-            w.write(0, 1);
+            w.put(0, 1);
         } else if z < B2 {
-            w.write(0b01, 2);
-            w.write(z - B1, 4);
+            w.put(0b01, 2);
+            w.put(z - B1, 4);
         } else if z < B3 {
-            w.write(0b011, 3);
-            w.write(z - B2, 8);
+            w.put(0b011, 3);
+            w.put(z - B2, 8);
         } else if z < B4 {
-            w.write(0b0111, 4);
-            w.write(z - B3, 16);
+            w.put(0b0111, 4);
+            w.put(z - B3, 16);
         } else {
             let len = 64 - z.leading_zeros();
-            w.write(0b1111, 4);
-            w.write(u64::from(len - 1), 6);
+            w.put(0b1111, 4);
+            w.put(u64::from(len - 1), 6);
             if len > 32 {
-                w.write(z, 32);
-                w.write(z >> 32, len - 32);
+                w.put(z, 32);
+                w.put(z >> 32, len - 32);
             } else {
-                w.write(z, len);
+                w.put(z, len);
             }
         }
     }
-    w.finish();
 }
 
 /// Decodes the body of a decimal-varbits column of `n > 0` points (the reader stands after
@@ -169,7 +234,7 @@ mod tests {
 
     fn round_trip(d: usize, order: u8, ints: &[i64]) -> Vec<u8> {
         let mut b = Vec::new();
-        encode(d, order, ints, &mut b);
+        assert!(encode(d, order, ints, &mut b, usize::MAX));
         let mut out = Vec::new();
         let used = super::super::decode_values(&b, &mut out).unwrap();
         assert_eq!(used, b.len());
