@@ -49,28 +49,117 @@ pub struct ChunkEntry {
     pub max_ts: i64,
 }
 
-/// Builds a segment in memory.
+/// Builds a segment, in memory (`SegmentBuilder::new`, the bytes come from
+/// [`SegmentBuilder::finish`]) or streamed to any writer (`SegmentBuilder::to_writer`, only the
+/// footer entries stay in memory; [`SegmentBuilder::finish_writer`]).
 #[derive(Debug)]
-pub struct SegmentBuilder {
+pub struct SegmentBuilder<W: std::io::Write = Vec<u8>> {
     header: Header,
-    body: Vec<u8>,
+    body: W,
+    /// Bytes written to `body` so far.
+    len: u64,
     entries: Vec<ChunkEntry>,
     points: u64,
+    /// Chunk bytes and CRC, staged so a writer sees one call per chunk.
+    staged: Vec<u8>,
 }
 
-impl SegmentBuilder {
-    /// A builder for a segment with this header.
+impl SegmentBuilder<Vec<u8>> {
+    /// A builder for a segment with this header, in memory.
     pub fn new(header: Header) -> Self {
-        let mut body = Vec::with_capacity(1 << 16);
-        body.extend_from_slice(&header.encode());
-        SegmentBuilder {
-            header,
-            body,
-            entries: Vec::new(),
-            points: 0,
-        }
+        let body = Vec::with_capacity(1 << 16);
+        SegmentBuilder::to_writer(header, body).expect("writing to a Vec cannot fail")
     }
 
+    /// Adds one already-encoded chunk.
+    pub fn add_chunk(&mut self, series: u32, points: u32, min_ts: i64, max_ts: i64, chunk: &[u8]) {
+        self.try_add_chunk(series, points, min_ts, max_ts, chunk)
+            .expect("writing to a Vec cannot fail");
+    }
+
+    /// The complete file bytes.
+    pub fn finish(self) -> Vec<u8> {
+        self.finish_writer()
+            .expect("writing to a Vec cannot fail")
+    }
+}
+
+impl<W: std::io::Write> SegmentBuilder<W> {
+    /// A builder streaming the segment to `body` (the header is written at once).
+    pub fn to_writer(header: Header, mut body: W) -> std::io::Result<Self> {
+        let h = header.encode();
+        body.write_all(&h)?;
+        Ok(SegmentBuilder {
+            header,
+            body,
+            len: h.len() as u64,
+            entries: Vec::new(),
+            points: 0,
+            staged: Vec::new(),
+        })
+    }
+
+    /// Adds one already-encoded chunk. Series must be added in ascending id order.
+    pub fn try_add_chunk(
+        &mut self,
+        series: u32,
+        points: u32,
+        min_ts: i64,
+        max_ts: i64,
+        chunk: &[u8],
+    ) -> std::io::Result<()> {
+        debug_assert!(self.entries.last().is_none_or(|e| e.series <= series));
+        self.staged.clear();
+        self.staged.extend_from_slice(chunk);
+        self.staged.extend_from_slice(&crc(chunk).to_le_bytes());
+        self.body.write_all(&self.staged)?;
+        self.entries.push(ChunkEntry {
+            series,
+            points,
+            offset: self.len,
+            len: chunk.len() as u32,
+            min_ts,
+            max_ts,
+        });
+        self.len += self.staged.len() as u64;
+        self.points += u64::from(points);
+        Ok(())
+    }
+
+    /// Number of points added so far.
+    pub fn points(&self) -> u64 {
+        self.points
+    }
+
+    /// Writes the footer and the trailer; returns the writer and the file's length.
+    pub fn finish_writer(mut self) -> std::io::Result<W> {
+        let footer_offset = self.len;
+        let mut footer = Vec::with_capacity(self.entries.len() * 8 + 4);
+        put_varint(&mut footer, self.entries.len() as u64);
+        let mut prev_series = 0u32;
+        for e in &self.entries {
+            put_varint(&mut footer, u64::from(e.series - prev_series));
+            put_varint(&mut footer, u64::from(e.points));
+            put_varint(&mut footer, u64::from(e.len));
+            put_svarint(&mut footer, e.min_ts.wrapping_sub(self.header.window_start));
+            put_varint(&mut footer, e.max_ts.wrapping_sub(e.min_ts) as u64);
+            prev_series = e.series;
+        }
+        let mut t = [0u8; TRAILER_LEN];
+        t[0..8].copy_from_slice(&footer_offset.to_le_bytes());
+        t[8..12].copy_from_slice(&(footer.len() as u32).to_le_bytes());
+        t[12..16].copy_from_slice(&crc(&footer).to_le_bytes());
+        t[16..24].copy_from_slice(&self.points.to_le_bytes());
+        let tc = crc(&t[0..24]);
+        t[24..28].copy_from_slice(&tc.to_le_bytes());
+        t[28..32].copy_from_slice(&TRAILER_MAGIC);
+        footer.extend_from_slice(&t);
+        self.body.write_all(&footer)?;
+        Ok(self.body)
+    }
+}
+
+impl SegmentBuilder<Vec<u8>> {
     /// Adds the raw points of one series (timestamps strictly increasing). Series must be added
     /// in ascending id order. Long series are split into several chunks.
     pub fn add_raw_series(&mut self, series: u32, ts: &[i64], values: &[f64]) {
@@ -93,54 +182,6 @@ impl SegmentBuilder {
         }
     }
 
-    /// Adds one already-encoded chunk.
-    pub fn add_chunk(&mut self, series: u32, points: u32, min_ts: i64, max_ts: i64, chunk: &[u8]) {
-        debug_assert!(self.entries.last().is_none_or(|e| e.series <= series));
-        let offset = self.body.len() as u64;
-        self.body.extend_from_slice(chunk);
-        self.body.extend_from_slice(&crc(chunk).to_le_bytes());
-        self.entries.push(ChunkEntry {
-            series,
-            points,
-            offset,
-            len: chunk.len() as u32,
-            min_ts,
-            max_ts,
-        });
-        self.points += u64::from(points);
-    }
-
-    /// Number of points added so far.
-    pub fn points(&self) -> u64 {
-        self.points
-    }
-
-    /// The complete file bytes.
-    pub fn finish(mut self) -> Vec<u8> {
-        let footer_offset = self.body.len() as u64;
-        let mut footer = Vec::with_capacity(self.entries.len() * 8 + 4);
-        put_varint(&mut footer, self.entries.len() as u64);
-        let mut prev_series = 0u32;
-        for e in &self.entries {
-            put_varint(&mut footer, u64::from(e.series - prev_series));
-            put_varint(&mut footer, u64::from(e.points));
-            put_varint(&mut footer, u64::from(e.len));
-            put_svarint(&mut footer, e.min_ts.wrapping_sub(self.header.window_start));
-            put_varint(&mut footer, e.max_ts.wrapping_sub(e.min_ts) as u64);
-            prev_series = e.series;
-        }
-        self.body.extend_from_slice(&footer);
-        let mut t = [0u8; TRAILER_LEN];
-        t[0..8].copy_from_slice(&footer_offset.to_le_bytes());
-        t[8..12].copy_from_slice(&(footer.len() as u32).to_le_bytes());
-        t[12..16].copy_from_slice(&crc(&footer).to_le_bytes());
-        t[16..24].copy_from_slice(&self.points.to_le_bytes());
-        let tc = crc(&t[0..24]);
-        t[24..28].copy_from_slice(&tc.to_le_bytes());
-        t[28..32].copy_from_slice(&TRAILER_MAGIC);
-        self.body.extend_from_slice(&t);
-        self.body
-    }
 }
 
 /// The decoded footer of a segment.

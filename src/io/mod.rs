@@ -78,6 +78,65 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     sync_dir(parent(path))
 }
 
+/// A file written in full under a temporary name and then put in place atomically, like
+/// [`write_atomic`] but streamed: [`AtomicFile::commit`] flushes, fsyncs, renames over the
+/// final path and fsyncs the directory. Dropped without a commit, the temporary file is
+/// removed.
+#[derive(Debug)]
+pub struct AtomicFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    file: Option<std::io::BufWriter<File>>,
+}
+
+impl AtomicFile {
+    /// Starts `path` (writing `path.tmp`).
+    pub fn create(path: &Path) -> Result<AtomicFile> {
+        let tmp = temp_path(path);
+        let f = File::create(&tmp).map_err(|e| Error::io(&tmp, "create", e))?;
+        Ok(AtomicFile {
+            path: path.to_owned(),
+            tmp,
+            file: Some(std::io::BufWriter::with_capacity(1 << 16, f)),
+        })
+    }
+
+    /// The path of the temporary file (for error messages).
+    pub fn temp_path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Flushes, fsyncs and renames the file into place, then fsyncs the directory.
+    pub fn commit(mut self) -> Result<()> {
+        let w = self.file.take().expect("committed once");
+        let f = w
+            .into_inner()
+            .map_err(|e| Error::io(&self.tmp, "write", e.into_error()))?;
+        f.sync_all().map_err(|e| Error::io(&self.tmp, "fsync", e))?;
+        drop(f);
+        fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, "rename", e))?;
+        sync_dir(parent(&self.path))
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.as_mut().expect("not committed").write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.as_mut().expect("not committed").flush()
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() || self.tmp.exists() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
 /// Creates a new file holding `initial` bytes, fsynced, with its directory entry fsynced.
 pub fn create_synced(path: &Path, initial: &[u8]) -> Result<File> {
     let mut f = OpenOptions::new()

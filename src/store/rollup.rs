@@ -338,13 +338,19 @@ impl Shared {
             // yet (catching up) is materialised as one compacted segment straight away,
             // rather than as pieces compacted later. Tiers sharing a piece or span read its
             // raw points once.
-            let pieces = self.merge_whole_spans(p.pieces);
-            let mut groups: BTreeMap<(i64, i64), Vec<usize>> = BTreeMap::new();
-            for Piece { tier, start, end } in pieces {
-                groups.entry((start, end)).or_default().push(tier);
-            }
-            for ((start, end), tiers) in groups {
-                self.materialise_piece(start, end, &tiers, &mut report)?;
+            let mut pieces = self.merge_whole_spans(p.pieces);
+            // Overlapping outputs form a group whose raw points are read once.
+            pieces.sort_by_key(|p| (p.start, p.end, p.tier));
+            let mut i = 0;
+            while i < pieces.len() {
+                let (start, mut end) = (pieces[i].start, pieces[i].end);
+                let mut j = i + 1;
+                while j < pieces.len() && pieces[j].start < end {
+                    end = end.max(pieces[j].end);
+                    j += 1;
+                }
+                self.materialise_group(start, end, &pieces[i..j], &mut report)?;
+                i = j;
             }
             self.persist_state()?;
             if max_pieces.is_some() {
@@ -388,13 +394,15 @@ impl Shared {
         out
     }
 
-    /// Computes and writes the buckets of `[start, end)` for `tiers`: one piece, or a whole
-    /// segment span of pieces.
-    fn materialise_piece(
+    /// Computes and writes the buckets of `outputs` (each a tier's piece or whole segment
+    /// span, all within `[start, end)`), reading the raw points of `[start, end)` once.
+    /// Files are put in place after all are computed, each tier's in time order; the marks
+    /// are raised as they are.
+    fn materialise_group(
         &self,
         start: i64,
         end: i64,
-        tiers: &[usize],
+        outputs: &[Piece],
         report: &mut RollupReport,
     ) -> Result<()> {
         let span = self.config.span_ms();
@@ -414,9 +422,13 @@ impl Shared {
             }
             let lookback = st.sealed.get(&start.saturating_sub(span)).cloned();
             let counter = st.registry.counter_flags();
-            let specs: Vec<(String, i64)> = tiers
+            // (name, interval, piece) per output.
+            let specs: Vec<(String, i64, i64)> = outputs
                 .iter()
-                .map(|&i| (st.tiers[i].name.clone(), st.tiers[i].interval))
+                .map(|o| {
+                    let t = &st.tiers[o.tier];
+                    (t.name.clone(), t.interval, t.piece)
+                })
                 .collect();
             (segs, lookback, counter, specs)
         };
@@ -427,23 +439,15 @@ impl Shared {
         ids.sort_unstable();
         ids.dedup();
 
-        let mut builders: Vec<SegmentBuilder> = specs
-            .iter()
-            .map(|_| {
-                SegmentBuilder::new(Header::new(
-                    FileKind::Segment,
-                    ROLLUP_TIER,
-                    start,
-                    end - start,
-                ))
-            })
-            .collect();
+        let mut files: Vec<Option<SegmentBuilder<io::AtomicFile>>> =
+            outputs.iter().map(|_| None).collect();
         let mut cursors = vec![0usize; segs.len()];
         let mut look_cursor = 0usize;
         let mut points: Vec<(i64, f64)> = Vec::new();
         let mut before: Vec<(i64, f64)> = Vec::new();
         let mut buckets: Vec<Bucket> = Vec::new();
         let mut chunk: Vec<u8> = Vec::new();
+        let write_err = |path: &Path, e: std::io::Error| Error::io(path, "write", e);
         for &id in &ids {
             points.clear();
             for (seg, cursor) in segs.iter().zip(&mut cursors) {
@@ -461,51 +465,81 @@ impl Shared {
             }
             report.raw_points += points.len() as u64;
             let is_counter = counter.get(id as usize).copied().unwrap_or(false);
-            // A counter's first step is taken from its last raw point in the window before
-            // the piece, when there is one.
-            let prev = match (&lookback, is_counter) {
-                (Some(seg), true) => {
-                    before.clear();
-                    let _ =
-                        seg.read_series_from(&mut look_cursor, id, i64::MIN, start, &mut before);
-                    before.iter().rev().map(|p| p.1).find(|v| !v.is_nan())
-                }
-                _ => None,
-            };
-            for ((_, interval), b) in specs.iter().zip(&mut builders) {
+            // The raw window before the group, for a counter's first step.
+            before.clear();
+            if is_counter && let Some(seg) = &lookback {
+                let _ = seg.read_series_from(&mut look_cursor, id, i64::MIN, start, &mut before);
+            }
+            for ((o, (name, interval, piece)), file) in
+                outputs.iter().zip(&specs).zip(&mut files)
+            {
                 buckets.clear();
-                aggregate(&points, *interval, is_counter, prev, &mut buckets);
+                // Piece by piece, so a counter's steps follow the same rule however the
+                // pieces are grouped: a piece's first step comes from the raw window before it.
+                let mut ps = o.start;
+                while ps < o.end {
+                    let pe = ps.saturating_add(*piece);
+                    let lo = points.partition_point(|p| p.0 < ps);
+                    let hi = points.partition_point(|p| p.0 < pe);
+                    if lo < hi {
+                        let prev = if is_counter {
+                            let from = ps.saturating_sub(span);
+                            points[..lo]
+                                .iter()
+                                .rev()
+                                .take_while(|p| p.0 >= from)
+                                .chain(before.iter().rev().take_while(|p| p.0 >= from))
+                                .map(|p| p.1)
+                                .find(|v| !v.is_nan())
+                        } else {
+                            None
+                        };
+                        aggregate(&points[lo..hi], *interval, is_counter, prev, &mut buckets);
+                    }
+                    ps = pe;
+                }
+                if buckets.is_empty() {
+                    continue;
+                }
+                if file.is_none() {
+                    let path = self.tier_dir(name).join(window_file_name(o.start, "seg"));
+                    let f = io::AtomicFile::create(&path)?;
+                    let h = Header::new(FileKind::Segment, ROLLUP_TIER, o.start, o.end - o.start);
+                    *file = Some(
+                        SegmentBuilder::to_writer(h, f).map_err(|e| write_err(&path, e))?,
+                    );
+                }
+                let b = file.as_mut().expect("created above");
                 for part in buckets.chunks(MAX_COLUMN_POINTS) {
                     chunk.clear();
-                    crate::format::rollup::encode_chunk(part, start, &mut chunk);
+                    crate::format::rollup::encode_chunk(part, o.start, &mut chunk);
                     let (lo, hi) = (part[0].start, part[part.len() - 1].start);
-                    b.add_chunk(id, part.len() as u32, lo, hi, &chunk);
+                    b.try_add_chunk(id, part.len() as u32, lo, hi, &chunk)
+                        .map_err(|e| write_err(&self.tier_dir(name), e))?;
                 }
             }
         }
-        for (&tier, ((name, _), b)) in tiers.iter().zip(specs.iter().zip(builders)) {
-            let n = b.points();
-            let seg = if n > 0 {
-                let bytes = b.finish();
-                let path = self.tier_dir(name).join(window_file_name(start, "seg"));
-                io::write_atomic(&path, &bytes)?;
-                report.bytes += bytes.len() as u64;
-                report.buckets += n;
-                Some(Arc::new(check_piece(
-                    Segment::open(&path)?,
-                    start,
-                    end - start,
-                )?))
-            } else {
-                None
+        for ((o, (name, _, piece)), file) in outputs.iter().zip(&specs).zip(files) {
+            let seg = match file {
+                Some(b) => {
+                    let n = b.points();
+                    let path = self.tier_dir(name).join(window_file_name(o.start, "seg"));
+                    let f = b.finish_writer().map_err(|e| write_err(&path, e))?;
+                    f.commit()?;
+                    report.buckets += n;
+                    report.bytes += io::file_len(&path);
+                    Some(Arc::new(check_piece(Segment::open(&path)?, o.start, *piece)?))
+                }
+                None => None,
             };
             let mut st = self.state.write();
-            let t = &mut st.tiers[tier];
+            let t = &mut st.tiers[o.tier];
             if let Some(seg) = seg {
-                t.segments.insert(start, seg);
+                t.max_span = t.max_span.max(o.end - o.start);
+                t.segments.insert(o.start, seg);
             }
-            t.done_through = t.done_through.max(end);
-            report.pieces += ((end - start) / t.piece.max(1)).max(1) as u64;
+            t.done_through = t.done_through.max(o.end);
+            report.pieces += ((o.end - o.start) / t.piece.max(1)).max(1) as u64;
         }
         Ok(())
     }
@@ -573,7 +607,12 @@ impl Shared {
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        let mut b = SegmentBuilder::new(Header::new(FileKind::Segment, ROLLUP_TIER, start, span));
+        let dir = self.tier_dir(name);
+        let path = dir.join(window_file_name(start, "seg"));
+        let write_err = |e: std::io::Error| Error::io(&path, "write", e);
+        let f = io::AtomicFile::create(&path)?;
+        let h = Header::new(FileKind::Segment, ROLLUP_TIER, start, span);
+        let mut b = SegmentBuilder::to_writer(h, f).map_err(write_err)?;
         let mut cursors = vec![0usize; segs.len()];
         let mut buckets: Vec<Bucket> = Vec::new();
         let mut chunk = Vec::new();
@@ -595,15 +634,14 @@ impl Shared {
                 chunk.clear();
                 crate::format::rollup::encode_chunk(part, start, &mut chunk);
                 let (lo, hi) = (part[0].start, part[part.len() - 1].start);
-                b.add_chunk(id, part.len() as u32, lo, hi, &chunk);
+                b.try_add_chunk(id, part.len() as u32, lo, hi, &chunk)
+                    .map_err(write_err)?;
             }
         }
-        let bytes = b.finish();
-        let dir = self.tier_dir(name);
-        let path = dir.join(window_file_name(start, "seg"));
         // Replaces the span's first piece (if it has one) atomically; the others are
         // redundant from here on and removed below (or at the next open after a crash).
-        io::write_atomic(&path, &bytes)?;
+        b.finish_writer().map_err(write_err)?.commit()?;
+        let bytes = io::file_len(&path);
         let seg = Arc::new(Segment::open(&path)?);
         {
             let mut st = self.state.write();
@@ -620,7 +658,7 @@ impl Shared {
             }
         }
         report.compacted += 1;
-        report.compacted_bytes += bytes.len() as u64;
+        report.compacted_bytes += bytes;
         Ok(())
     }
 }
