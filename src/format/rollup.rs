@@ -12,7 +12,7 @@
 //! same number of buckets and no trailing bytes, and leaves `out` unchanged on error.
 
 use crate::error::Corruption;
-use crate::format::codec::values::{LIMIT, POW10, decimal_ints};
+use crate::format::codec::values::{LIMIT, POW10, decimal_exponent_hint, decimal_ints};
 use crate::format::codec::varint::{Reader, gcd, put_ivarint, put_uvarint, uvarint_len, zigzag};
 use crate::format::codec::{self, CodecError, MAX_COLUMN_POINTS};
 use crate::rollup::bucket::{Bucket, counter_step};
@@ -183,8 +183,10 @@ fn encode_scaled_sum(buckets: &[Bucket]) -> Option<Vec<u8>> {
     if decimal_ints(&sums).is_some() {
         return None;
     }
+    // Any exponent round-trips (the residuals absorb the difference); the min column's
+    // makes the residuals small.
     let mins: Vec<f64> = buckets.iter().map(|b| b.min).collect();
-    let (d, _) = decimal_ints(&mins)?;
+    let d = decimal_exponent_hint(&mins)?;
     let mut ns = Vec::with_capacity(buckets.len());
     let mut rs = Vec::with_capacity(buckets.len());
     for b in buckets {

@@ -79,8 +79,7 @@ impl SegmentBuilder<Vec<u8>> {
 
     /// The complete file bytes.
     pub fn finish(self) -> Vec<u8> {
-        self.finish_writer()
-            .expect("writing to a Vec cannot fail")
+        self.finish_writer().expect("writing to a Vec cannot fail")
     }
 }
 
@@ -181,7 +180,6 @@ impl SegmentBuilder<Vec<u8>> {
             self.add_chunk(series, t.len() as u32, t[0], t[t.len() - 1], &chunk);
         }
     }
-
 }
 
 /// The decoded footer of a segment.

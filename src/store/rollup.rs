@@ -470,9 +470,7 @@ impl Shared {
             if is_counter && let Some(seg) = &lookback {
                 let _ = seg.read_series_from(&mut look_cursor, id, i64::MIN, start, &mut before);
             }
-            for ((o, (name, interval, piece)), file) in
-                outputs.iter().zip(&specs).zip(&mut files)
-            {
+            for ((o, (name, interval, piece)), file) in outputs.iter().zip(&specs).zip(&mut files) {
                 buckets.clear();
                 // Piece by piece, so a counter's steps follow the same rule however the
                 // pieces are grouped: a piece's first step comes from the raw window before it.
@@ -505,9 +503,7 @@ impl Shared {
                     let path = self.tier_dir(name).join(window_file_name(o.start, "seg"));
                     let f = io::AtomicFile::create(&path)?;
                     let h = Header::new(FileKind::Segment, ROLLUP_TIER, o.start, o.end - o.start);
-                    *file = Some(
-                        SegmentBuilder::to_writer(h, f).map_err(|e| write_err(&path, e))?,
-                    );
+                    *file = Some(SegmentBuilder::to_writer(h, f).map_err(|e| write_err(&path, e))?);
                 }
                 let b = file.as_mut().expect("created above");
                 for part in buckets.chunks(MAX_COLUMN_POINTS) {
@@ -528,7 +524,11 @@ impl Shared {
                     f.commit()?;
                     report.buckets += n;
                     report.bytes += io::file_len(&path);
-                    Some(Arc::new(check_piece(Segment::open(&path)?, o.start, *piece)?))
+                    Some(Arc::new(check_piece(
+                        Segment::open(&path)?,
+                        o.start,
+                        *piece,
+                    )?))
                 }
                 None => None,
             };

@@ -6,7 +6,7 @@
 
 use super::CodecError;
 use super::bitpack::{self, BLOCK, BitCount, BitReader, BitSink, BitWriter, Words};
-use super::varint::{Reader, gcd, put_ivarint, put_uvarint, uvarint_len};
+use super::varint::{Reader, gcd, put_ivarint, put_uvarint, uvarint_len, zigzag};
 
 pub const ID_RAW: u8 = 0;
 pub const ID_XOR: u8 = 1;
@@ -57,10 +57,11 @@ pub fn encode(values: &[f64], out: &mut Vec<u8>) {
         best.clear();
         cand.clear();
         if let Some((d, ints)) = decimal_ints(values) {
-            encode_decimal(false, d, &ints, cand);
-            consider(best, cand);
-            encode_decimal(true, d, &ints, cand);
-            consider(best, cand);
+            for delta2 in [false, true] {
+                if encode_decimal(delta2, d, &ints, cand, limit(best)) {
+                    consider(best, cand);
+                }
+            }
             for order in [1, 2] {
                 if super::varbits::encode(d, order, &ints, cand, limit(best)) {
                     consider(best, cand);
@@ -98,6 +99,18 @@ fn scaled(v: f64, d: usize) -> Option<i64> {
     } else {
         None
     }
+}
+
+/// A lower bound of [`decimal_ints`]'s exponent, from one pass (`None` when some value is
+/// not a decimal of at most `MAX_DECIMALS` places): usually the exponent itself.
+pub fn decimal_exponent_hint(values: &[f64]) -> Option<usize> {
+    let mut d = 0;
+    for &v in values {
+        if scaled(v, d).is_none() {
+            d = (d + 1..=MAX_DECIMALS).find(|&e| scaled(v, e).is_some())?;
+        }
+    }
+    Some(d)
 }
 
 /// The smallest `d` for which every value passes `scaled`, with the integers.
@@ -140,40 +153,62 @@ pub fn decimal_ints(values: &[f64]) -> Option<(usize, Vec<i64>)> {
     None
 }
 
-fn encode_decimal(delta2: bool, d: usize, ints: &[i64], out: &mut Vec<u8>) {
+/// Encodes the decimal-delta (`delta2` false) or decimal-delta2 column of `ints` when it
+/// takes fewer than `limit` bytes; otherwise writes nothing and returns false (the size is
+/// computed before anything is packed).
+fn encode_decimal(delta2: bool, d: usize, ints: &[i64], out: &mut Vec<u8>, limit: usize) -> bool {
+    let at = out.len();
     out.push(if delta2 {
         ID_DECIMAL_DELTA2
     } else {
         ID_DECIMAL_DELTA
     });
     put_uvarint(out, ints.len() as u64);
-    let Some(&first) = ints.first() else {
-        return;
-    };
-    out.push(d as u8);
-    put_ivarint(out, first);
-    let deltas = ints.windows(2).map(|w| w[1].wrapping_sub(w[0]));
-    let residuals: Vec<i64> = if delta2 {
-        let Some(d1) = deltas.clone().next() else {
-            return;
-        };
-        put_ivarint(out, d1);
-        deltas
-            .clone()
-            .zip(deltas.skip(1))
-            .map(|(a, b)| b.wrapping_sub(a))
-            .collect()
-    } else {
-        deltas.collect()
-    };
-    put_blocks(&residuals, out);
+    let mut residuals: Vec<i64> = Vec::new();
+    if let Some(&first) = ints.first() {
+        out.push(d as u8);
+        put_ivarint(out, first);
+        let deltas = ints.windows(2).map(|w| w[1].wrapping_sub(w[0]));
+        if delta2 {
+            if let Some(d1) = deltas.clone().next() {
+                put_ivarint(out, d1);
+                residuals.extend(
+                    deltas
+                        .clone()
+                        .zip(deltas.skip(1))
+                        .map(|(a, b)| b.wrapping_sub(a)),
+                );
+            }
+        } else {
+            residuals.extend(deltas);
+        }
+    }
+    let mut plans = Vec::with_capacity(residuals.len().div_ceil(BLOCK));
+    let size = out.len() - at + plan_blocks(&residuals, &mut plans);
+    if size >= limit {
+        out.truncate(at);
+        return false;
+    }
+    put_blocks(&residuals, &plans, out);
+    true
 }
 
-/// Residual blocks: `u8 width, ivarint min, uvarint mult, packed (x-min)/mult`.
-fn put_blocks(residuals: &[i64], out: &mut Vec<u8>) {
-    let mut q = [0u64; BLOCK];
+/// How one block of residuals is packed.
+struct BlockPlan {
+    min: i64,
+    mult: u64,
+    width: u32,
+}
+
+/// Plans every block of `residuals`; returns the bytes they take.
+fn plan_blocks(residuals: &[i64], plans: &mut Vec<BlockPlan>) -> usize {
+    let mut bytes = 0;
     for block in residuals.chunks(BLOCK) {
-        let min = block.iter().copied().min().unwrap_or(0);
+        let (mut min, mut max) = (i64::MAX, i64::MIN);
+        for &x in block {
+            min = min.min(x);
+            max = max.max(x);
+        }
         let mut mult = 0u64;
         for &x in block {
             mult = gcd(mult, x.wrapping_sub(min) as u64);
@@ -182,17 +217,28 @@ fn put_blocks(residuals: &[i64], out: &mut Vec<u8>) {
             }
         }
         let mult = mult.max(1);
-        let mut max = 0u64;
+        let width = bitpack::width_of(max.wrapping_sub(min) as u64 / mult);
+        bytes += 1
+            + uvarint_len(zigzag(min))
+            + uvarint_len(mult)
+            + bitpack::packed_len(block.len(), width);
+        plans.push(BlockPlan { min, mult, width });
+    }
+    bytes
+}
+
+/// Residual blocks: `u8 width, ivarint min, uvarint mult, packed (x-min)/mult`.
+fn put_blocks(residuals: &[i64], plans: &[BlockPlan], out: &mut Vec<u8>) {
+    let mut q = [0u64; BLOCK];
+    for (block, p) in residuals.chunks(BLOCK).zip(plans) {
         for (slot, &x) in q.iter_mut().zip(block) {
-            let off = x.wrapping_sub(min) as u64;
-            *slot = if mult == 1 { off } else { off / mult };
-            max |= *slot;
+            let off = x.wrapping_sub(p.min) as u64;
+            *slot = if p.mult == 1 { off } else { off / p.mult };
         }
-        let width = bitpack::width_of(max);
-        out.push(width as u8);
-        put_ivarint(out, min);
-        put_uvarint(out, mult);
-        bitpack::pack(&q[..block.len()], width, out);
+        out.push(p.width as u8);
+        put_ivarint(out, p.min);
+        put_uvarint(out, p.mult);
+        bitpack::pack(&q[..block.len()], p.width, out);
     }
 }
 
@@ -445,6 +491,87 @@ fn read_block(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The encoder writes the shortest candidate: sizes counted before writing agree with
+    /// the bytes each candidate writes when given no limit.
+    #[test]
+    fn the_shortest_candidate_is_chosen() {
+        let mut rng = crate::workload::SplitMix64::new(9);
+        for case in 0..400 {
+            let n = (rng.next_u64() % 300) as usize;
+            let scale = [1.0, 10.0, 100.0, 4096.0][case % 4];
+            let mut v = 0.0f64;
+            let col: Vec<f64> = (0..n)
+                .map(|_| {
+                    match rng.next_u64() % 6 {
+                        0 => {}
+                        1 => v += (rng.next_u64() % 7) as f64,
+                        2 => v -= (rng.next_u64() % 3) as f64,
+                        3 => v = (rng.next_u64() % 1_000_000) as f64,
+                        _ => v += 1.0,
+                    }
+                    if case % 7 == 6 {
+                        f64::from_bits(rng.next_u64())
+                    } else {
+                        v / scale
+                    }
+                })
+                .collect();
+            let mut sizes = vec![1 + uvarint_len(n as u64) + 8 * n];
+            let mut buf = Vec::new();
+            if let Some((d, ints)) = decimal_ints(&col) {
+                for delta2 in [false, true] {
+                    buf.clear();
+                    assert!(encode_decimal(delta2, d, &ints, &mut buf, usize::MAX));
+                    let len = buf.len();
+                    sizes.push(len);
+                    buf.clear();
+                    assert!(!encode_decimal(delta2, d, &ints, &mut buf, len));
+                    assert!(buf.is_empty());
+                    assert!(encode_decimal(delta2, d, &ints, &mut buf, len + 1));
+                }
+                for order in [1, 2] {
+                    buf.clear();
+                    assert!(super::super::varbits::encode(
+                        d,
+                        order,
+                        &ints,
+                        &mut buf,
+                        usize::MAX
+                    ));
+                    let len = buf.len();
+                    sizes.push(len);
+                    buf.clear();
+                    assert!(!super::super::varbits::encode(
+                        d, order, &ints, &mut buf, len
+                    ));
+                    assert!(super::super::varbits::encode(
+                        d,
+                        order,
+                        &ints,
+                        &mut buf,
+                        len + 1
+                    ));
+                }
+            }
+            buf.clear();
+            assert!(encode_xor_within(&col, &mut buf, usize::MAX));
+            let len = buf.len();
+            sizes.push(len);
+            buf.clear();
+            assert!(!encode_xor_within(&col, &mut buf, len));
+            let mut out = Vec::new();
+            encode(&col, &mut out);
+            assert_eq!(out.len(), *sizes.iter().min().unwrap(), "case {case}");
+            let mut back = Vec::new();
+            decode(&out, &mut back).unwrap();
+            assert!(
+                back.iter()
+                    .zip(&col)
+                    .all(|(a, b)| a.to_bits() == b.to_bits())
+            );
+        }
+    }
 
     #[test]
     fn decimal_check_is_exact() {
