@@ -247,9 +247,14 @@ fn plan_blocks(residuals: &[i64], plans: &mut Vec<BlockPlan>) -> usize {
 fn put_blocks(residuals: &[i64], plans: &[BlockPlan], out: &mut Vec<u8>) {
     let mut q = [0u64; BLOCK];
     for (block, p) in residuals.chunks(BLOCK).zip(plans) {
+        // Offsets are multiples of `mult`: a power of two divides as a shift.
+        let shift = p.mult.is_power_of_two().then(|| p.mult.trailing_zeros());
         for (slot, &x) in q.iter_mut().zip(block) {
             let off = x.wrapping_sub(p.min) as u64;
-            *slot = if p.mult == 1 { off } else { off / p.mult };
+            *slot = match shift {
+                Some(s) => off >> s,
+                None => off / p.mult,
+            };
         }
         out.push(p.width as u8);
         put_ivarint(out, p.min);

@@ -119,9 +119,14 @@ fn finish_within(out: &mut Vec<u8>, at: usize, limit: usize) -> bool {
 /// One prefix code per residual (module docs).
 #[inline]
 fn put_codes(residuals: impl Iterator<Item = i64>, mult: u64, w: &mut impl BitSink) {
+    // Every residual is a multiple of `mult`: a power of two divides as a shift (exact, also
+    // for negative residuals), and 1 — the usual case — not at all.
+    let shift = mult.is_power_of_two().then(|| mult.trailing_zeros());
     for r in residuals {
-        // The common factor is usually 1: skip the division then.
-        let z = zigzag(if mult == 1 { r } else { r / mult as i64 });
+        let z = zigzag(match shift {
+            Some(s) => r >> s,
+            None => r / mult as i64,
+        });
         if z == 0 {
             w.put(0, 1);
         } else if z < B2 {
