@@ -56,9 +56,6 @@ impl Bucket {
     }
 }
 
-/// Most largest values `aggregate` keeps per bucket to find its p95 without a selection.
-const TOP_K: usize = 8;
-
 /// 1-based nearest rank of the 95th percentile among `count` values: `ceil(0.95 × count)`.
 #[inline]
 pub fn p95_rank(count: usize) -> usize {
@@ -101,17 +98,7 @@ pub fn aggregate(
     );
     let interval = interval_ms as u64;
     let mut prev = prev.filter(|p| !p.is_nan());
-    // Raw points sit on whole seconds, so a bucket holds at most `interval / 1 s` of them and
-    // its p95 is among its few largest values (the 4th largest of 60, say): those are kept
-    // as they come instead of collecting and selecting all values. Other inputs take the
-    // general path.
-    let n_max = (interval_ms / 1000) as usize;
-    let use_top = interval_ms % 1000 == 0
-        && n_max >= 1
-        && n_max - p95_rank(n_max) < TOP_K
-        && points.iter().all(|p| p.0.rem_euclid(1000) == 0);
-    let mut top = [0i64; TOP_K];
-    let mut scratch: Vec<f64> = Vec::with_capacity(if use_top { 0 } else { 64 });
+    let mut scratch: Vec<f64> = Vec::with_capacity(64);
     let mut i = 0;
     while i < points.len() {
         let start = points[i]
@@ -119,8 +106,6 @@ pub fn aggregate(
             .div_euclid(interval_ms)
             .wrapping_mul(interval_ms);
         scratch.clear();
-        let mut count = 0usize;
-        let mut top_len = 0usize;
         let mut nan_count = 0u32;
         let mut min = i64::MAX;
         let mut max = i64::MIN;
@@ -141,28 +126,14 @@ pub fn aggregate(
             let k = order_key(v);
             min = min.min(k);
             max = max.max(k);
-            if count == 0 {
+            if scratch.is_empty() {
                 first = v;
                 sum = v;
             } else {
                 sum += v;
             }
-            count += 1;
             last = v;
-            if use_top {
-                // `top[..top_len]`: the largest keys so far, descending.
-                if top_len < TOP_K || k > top[TOP_K - 1] {
-                    let mut j = top_len.min(TOP_K - 1);
-                    while j > 0 && top[j - 1] < k {
-                        top[j] = top[j - 1];
-                        j -= 1;
-                    }
-                    top[j] = k;
-                    top_len = (top_len + 1).min(TOP_K);
-                }
-            } else {
-                scratch.push(v);
-            }
+            scratch.push(v);
             if counter {
                 if let Some(p) = prev {
                     let s = counter_step(p, v);
@@ -174,15 +145,13 @@ pub fn aggregate(
                 prev = Some(v);
             }
         }
+        let count = scratch.len();
         let (min, max, sum, p95) = if count == 0 {
             (f64::NAN, f64::NAN, f64::NAN, f64::NAN)
         } else {
             let rank = p95_rank(count);
             let p95 = if rank == count {
                 from_key(max)
-            } else if use_top {
-                // The (count - rank + 1)-th largest; count <= n_max keeps it within TOP_K.
-                from_key(top[count - rank])
             } else {
                 *scratch.select_nth_unstable_by(rank - 1, f64::total_cmp).1
             };
@@ -473,8 +442,7 @@ mod tests {
             prop_assert_eq!(got.len(), 2 * n);
         }
 
-        /// Whole-second points (raw points): the p95 comes from the largest values kept as
-        /// they arrive, for intervals up to 150 s, and from a selection beyond.
+        /// Whole-second points (raw points), dense enough that buckets fill up.
         #[test]
         fn aggregate_of_whole_seconds_matches_oracle(
             pts in series(),
