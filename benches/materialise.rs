@@ -22,7 +22,7 @@
 //!    bytes per bucket, and the tier's bytes against the raw tier's bytes for the same span
 //!    and series. On the 1 Hz store of part 1 and on 1000 series × 24 h at 15 s scrapes. Two
 //!    column tables then encode each column of the 10 s (1 Hz) and 60 s (15 s) buckets alone,
-//!    and the sum again computed exactly in scaled integers, to show where the bytes go.
+//!    to show where the bytes go.
 //! 3. **Step query.** One series at 1 Hz for 7 days plus 300 others at 15 s scrapes,
 //!    materialised with the clock at the end of the data (so the last window and its grace
 //!    are still raw). Times `query_step(series, now - 7 d, now, 60 s)` and checks that every
@@ -507,26 +507,16 @@ fn print_bytes(title: &str, b: &TierBytes) {
     );
 }
 
-/// The smallest number of decimals (up to 6) every value has, if any.
-fn decimals(values: &[(i64, f64)]) -> Option<i32> {
-    (0..=6).find(|&d| {
-        let p = 10f64.powi(d);
-        values
-            .iter()
-            .all(|&(_, v)| ((v * p).round() / p).to_bits() == v.to_bits())
-    })
-}
-
 /// Why a tier costs what it does: each column of the `interval` buckets of the store's raw
-/// segments encoded alone with `codec::encode_values`, and the sum column again with every
-/// bucket's sum computed exactly in scaled integers (the data's own decimals).
+/// segments encoded alone with `codec::encode_values` (the sum column as the chunk stores
+/// it: plain, or scaled when the sums are not decimals themselves, rollup-chunk.md).
 fn columns(title: &str, dir: &Path, kinds: &HashMap<u32, Kind>, interval: i64) {
     const NAMES: [&str; 8] = [
         "count", "min", "max", "sum", "first", "last", "p95", "increase",
     ];
-    // Per kind: raw chunk bytes, 10 s chunk bytes, column bytes, exact sum bytes, buckets,
-    // buckets whose f64 sum is not a number with the data's decimals.
-    type Row = (u64, u64, [u64; 8], u64, u64, u64);
+    // Per kind: raw chunk bytes, chunk bytes, column bytes, buckets, buckets whose sum
+    // column the chunk stores scaled.
+    type Row = (u64, u64, [u64; 8], u64, u64);
     let mut m: BTreeMap<Kind, Row> = BTreeMap::new();
     let mut points = Vec::new();
     let (mut buckets, mut enc, mut col): (Vec<Bucket>, Vec<u8>, Vec<f64>) =
@@ -557,7 +547,11 @@ fn columns(title: &str, dir: &Path, kinds: &HashMap<u32, Kind>, interval: i64) {
             enc.clear();
             rchunk::encode_chunk(&buckets, start, &mut enc);
             row.1 += enc.len() as u64 + 4;
-            row.4 += buckets.len() as u64;
+            row.3 += buckets.len() as u64;
+            let scaled = enc[0] & rchunk::F_SUM_SCALED != 0;
+            if scaled {
+                row.4 += buckets.len() as u64;
+            }
             let column = |j: usize, b: &Bucket| match j {
                 0 => f64::from(b.count),
                 1 => b.min,
@@ -572,48 +566,27 @@ fn columns(title: &str, dir: &Path, kinds: &HashMap<u32, Kind>, interval: i64) {
                 col.clear();
                 col.extend(buckets.iter().map(|b| column(j, b)));
                 enc.clear();
-                codec::encode_values(&col, &mut enc);
+                if j == 3 {
+                    rchunk::encode_sum_column(&buckets, &mut enc);
+                } else {
+                    codec::encode_values(&col, &mut enc);
+                }
                 row.2[j] += enc.len() as u64;
             }
-            let d = decimals(&points).expect("workload values have at most 6 decimals");
-            let p = 10f64.powi(d);
-            col.clear();
-            let mut k = 0;
-            for b in &buckets {
-                let n = points[k..]
-                    .iter()
-                    .take_while(|q| q.0 < b.start + interval)
-                    .count();
-                let ints: i64 = points[k..k + n]
-                    .iter()
-                    .map(|q| (q.1 * p).round() as i64)
-                    .sum();
-                k += n;
-                col.push(ints as f64 / p);
-                if ((b.sum * p).round() / p).to_bits() != b.sum.to_bits() {
-                    row.5 += 1;
-                }
-            }
-            enc.clear();
-            codec::encode_values(&col, &mut enc);
-            row.3 += enc.len() as u64;
         }
     }
     let t = format!("{}s", interval / 1000);
     println!(
-        "\n#### {title}\n\nEach column of the {t} buckets encoded alone (`codec::encode_values`, B/bucket; the chunk drops columns equal to min or max, so the columns add up to more than the chunk). \"sum, exact\": the sum computed in scaled integers of the data's own decimals, then encoded the same way. \"{t} tier vs raw, exact sum\": the chunk with that sum column instead.\n"
+        "\n#### {title}\n\nEach column of the {t} buckets encoded alone (`codec::encode_values`, B/bucket; the chunk drops columns equal to min or max, so the columns add up to more than the chunk). \"sum scaled\": share of buckets in chunks that store their sum column scaled (decimal integers plus ulp residuals, as here).\n"
     );
     print!("| kind | raw B per bucket span | {t} chunk B/bucket |");
     for n in NAMES {
         print!(" {n} |");
     }
-    println!(" sums not exact | sum, exact | {t} tier vs raw | {t} tier vs raw, exact sum |");
-    println!(
-        "|---|---:|---:|{}---:|---:|---:|---:|",
-        "---:|".repeat(NAMES.len())
-    );
-    let mut tot = (0u64, 0u64, 0u64, 0u64);
-    for (k, (raw, chunk, cols, exact, n, inexact)) in &m {
+    println!(" sum scaled | {t} tier vs raw |");
+    println!("|---|---:|---:|{}---:|---:|", "---:|".repeat(NAMES.len()));
+    let mut tot = (0u64, 0u64, 0u64);
+    for (k, (raw, chunk, cols, n, scaled)) in &m {
         let per = |b: u64| b as f64 / *n as f64;
         print!("| {} | {:.2} | {:.2} |", k.name(), per(*raw), per(*chunk));
         for (j, c) in cols.iter().enumerate() {
@@ -623,27 +596,22 @@ fn columns(title: &str, dir: &Path, kinds: &HashMap<u32, Kind>, interval: i64) {
                 print!(" {:.2} |", per(*c));
             }
         }
-        let fixed = chunk - cols[3] + exact;
         println!(
-            " {:.0} % | {:.2} | {:.3}× | {:.3}× |",
-            *inexact as f64 / *n as f64 * 100.0,
-            per(*exact),
+            " {:.0} % | {:.3}× |",
+            *scaled as f64 / *n as f64 * 100.0,
             *chunk as f64 / *raw as f64,
-            fixed as f64 / *raw as f64
         );
         tot.0 += raw;
         tot.1 += chunk;
-        tot.2 += fixed;
-        tot.3 += n;
+        tot.2 += n;
     }
     let mut cells = vec![
         "**all**".to_string(),
-        format!("{:.2}", tot.0 as f64 / tot.3 as f64),
-        format!("{:.2}", tot.1 as f64 / tot.3 as f64),
+        format!("{:.2}", tot.0 as f64 / tot.2 as f64),
+        format!("{:.2}", tot.1 as f64 / tot.2 as f64),
     ];
-    cells.extend(std::iter::repeat_n(String::new(), NAMES.len() + 2));
-    cells.push(format!("{:.3}×", tot.1 as f64 / tot.0 as f64));
-    cells.push(format!("**{:.3}×**", tot.2 as f64 / tot.0 as f64));
+    cells.extend(std::iter::repeat_n(String::new(), NAMES.len() + 1));
+    cells.push(format!("**{:.3}×**", tot.1 as f64 / tot.0 as f64));
     println!("| {} |", cells.join(" | "));
 }
 

@@ -174,6 +174,23 @@ fn scaled_base(n: i64, d: usize) -> f64 {
     n as f64 / POW10[d]
 }
 
+/// Appends the sum column of `buckets` as a chunk stores it:
+/// scaled when [`F_SUM_SCALED`] applies (returns true), else as a plain value column. For
+/// tools that show what each column costs.
+pub fn encode_sum_column(buckets: &[Bucket], out: &mut Vec<u8>) -> bool {
+    match encode_scaled_sum(buckets) {
+        Some(bytes) => {
+            out.extend_from_slice(&bytes);
+            true
+        }
+        None => {
+            let sums: Vec<f64> = buckets.iter().map(|b| b.sum).collect();
+            codec::encode_values(&sums, out);
+            false
+        }
+    }
+}
+
 /// The scaled form of the sum column (see [`F_SUM_SCALED`]), when the sums are not decimals
 /// themselves (then the plain column's decimal codecs do well) but the min column is, and
 /// every sum is finite. The decimals are the min column's: sums of `d`-decimal values are
