@@ -57,15 +57,21 @@ pub fn encode(values: &[f64], out: &mut Vec<u8>) {
         best.clear();
         cand.clear();
         if let Some((d, ints)) = decimal_ints(values) {
-            for delta2 in [false, true] {
-                if encode_decimal(delta2, d, &ints, cand, limit(best)) {
-                    consider(best, cand);
-                }
-            }
-            for order in [1, 2] {
-                if super::varbits::encode(d, order, &ints, cand, limit(best)) {
-                    consider(best, cand);
-                }
+            // Size the four decimal candidates in one pass; write only the smallest (ties
+            // to the earlier one) if it beats raw.
+            let sizes = decimal_family_sizes(&ints);
+            let (k, &size) = sizes
+                .iter()
+                .enumerate()
+                .min_by_key(|&(k, &s)| (s, k))
+                .expect("four candidates");
+            if size < limit(best) {
+                let written = match k {
+                    0 | 1 => encode_decimal(k == 1, d, &ints, cand, usize::MAX),
+                    _ => super::varbits::encode(d, k as u8 - 1, &ints, cand, usize::MAX),
+                };
+                debug_assert!(written && cand.len() == size, "candidate {k} sized wrongly");
+                consider(best, cand);
             }
         }
         if encode_xor_within(values, cand, limit(best)) {
@@ -207,6 +213,113 @@ fn encode_decimal(delta2: bool, d: usize, ints: &[i64], out: &mut Vec<u8>, limit
     }
     put_blocks(&residuals, &plans, out);
     true
+}
+
+/// Byte sizes of the decimal-delta, decimal-delta2, varbits order 1 and varbits order 2
+/// columns of `ints`, from one pass over their residuals (what the encoders would write).
+fn decimal_family_sizes(ints: &[i64]) -> [usize; 4] {
+    /// Block statistics of one residual stream of the block codecs.
+    #[derive(Default)]
+    struct Blocks {
+        bytes: usize,
+        len: usize,
+        first: i64,
+        min: i64,
+        max: i64,
+        g: u64,
+    }
+    impl Blocks {
+        #[inline]
+        fn push(&mut self, x: i64) {
+            if self.len == 0 {
+                (self.first, self.min, self.max, self.g) = (x, x, x, 0);
+            } else {
+                self.min = self.min.min(x);
+                self.max = self.max.max(x);
+                // gcd(x - first) over a block equals gcd(x - min): the differences span the
+                // same multiples.
+                if self.g != 1 {
+                    self.g = gcd(self.g, x.wrapping_sub(self.first).unsigned_abs());
+                }
+            }
+            self.len += 1;
+            if self.len == BLOCK {
+                self.close();
+            }
+        }
+        #[inline]
+        fn close(&mut self) {
+            if self.len == 0 {
+                return;
+            }
+            let mult = self.g.max(1);
+            let width = bitpack::width_of(self.max.wrapping_sub(self.min) as u64 / mult);
+            self.bytes += 1
+                + uvarint_len(zigzag(self.min))
+                + uvarint_len(mult)
+                + bitpack::packed_len(self.len, width);
+            self.len = 0;
+        }
+    }
+    let n = ints.len();
+    let (mut b1, mut b2) = (Blocks::default(), Blocks::default());
+    // Varbits: gcd of the residuals, and code bits assuming a common factor of 1.
+    let (mut g1, mut g2, mut bits1, mut bits2) = (0u64, 0u64, 0u64, 0u64);
+    let mut prev_r1 = 0i64;
+    for i in 1..n {
+        let r1 = ints[i].wrapping_sub(ints[i - 1]);
+        b1.push(r1);
+        if g1 != 1 {
+            g1 = gcd(g1, r1.unsigned_abs());
+        }
+        bits1 += super::varbits::code_bits(zigzag(r1));
+        if i >= 2 {
+            let r2 = r1.wrapping_sub(prev_r1);
+            b2.push(r2);
+            if g2 != 1 {
+                g2 = gcd(g2, r2.unsigned_abs());
+            }
+            bits2 += super::varbits::code_bits(zigzag(r2));
+        }
+        prev_r1 = r1;
+    }
+    b1.close();
+    b2.close();
+    let header = |delta2: bool| {
+        let mut len = 1 + uvarint_len(n as u64);
+        if let Some(&first) = ints.first() {
+            len += 1 + uvarint_len(zigzag(first));
+            if delta2 && n >= 2 {
+                len += uvarint_len(zigzag(ints[1].wrapping_sub(ints[0])));
+            }
+        }
+        len
+    };
+    // Codes under a common factor other than 1 are counted again with it.
+    let varbits = |order: u8, g: u64, bits: u64| {
+        let mult = super::varbits::settle_mult(g);
+        let bits = if mult == 1 {
+            bits
+        } else {
+            let shift = mult.is_power_of_two().then(|| mult.trailing_zeros());
+            super::varbits::residuals(ints, order)
+                .map(|r| {
+                    let q = match shift {
+                        Some(s) => r >> s,
+                        None => r / mult as i64,
+                    };
+                    super::varbits::code_bits(zigzag(q))
+                })
+                .sum()
+        };
+        super::varbits::column_len(order, ints, mult, bits)
+    };
+    [
+        header(false) + b1.bytes,
+        header(true) + b2.bytes,
+        varbits(1, g1, bits1),
+        varbits(2, g2, bits2),
+    ]
 }
 
 /// How one block of residuals is packed.

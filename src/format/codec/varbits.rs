@@ -19,7 +19,7 @@
 
 use super::CodecError;
 use super::bitpack::{BitCount, BitReader, BitSink, BitWriter};
-use super::varint::{Reader, gcd, put_ivarint, put_uvarint, unzigzag, zigzag};
+use super::varint::{Reader, gcd, put_ivarint, put_uvarint, unzigzag, uvarint_len, zigzag};
 
 pub const ID: u8 = 4;
 
@@ -55,9 +55,7 @@ pub fn encode(d: usize, order: u8, ints: &[i64], out: &mut Vec<u8>, limit: usize
             break; // It stays 1.
         }
     }
-    if mult == 0 || mult > i64::MAX as u64 {
-        mult = 1;
-    }
+    mult = settle_mult(mult);
     put_uvarint(out, mult);
     let mut count = BitCount::default();
     put_codes(residuals(), mult, &mut count);
@@ -114,6 +112,48 @@ fn finish_within(out: &mut Vec<u8>, at: usize, limit: usize) -> bool {
         return false;
     }
     true
+}
+
+/// Bits of the prefix code of `z` (module docs): what [`put_codes`] writes for it.
+#[inline]
+pub(crate) fn code_bits(z: u64) -> u64 {
+    if z == 0 {
+        1
+    } else if z < B2 {
+        6
+    } else if z < B3 {
+        11
+    } else if z < B4 {
+        20
+    } else {
+        10 + u64::from(64 - z.leading_zeros())
+    }
+}
+
+/// Bytes of the column [`encode`] writes for `ints` of `order` whose residuals have common
+/// factor `mult` (as `encode` settles it: 0 and overlarge become 1) and codes of `bits` bits.
+pub(crate) fn column_len(order: u8, ints: &[i64], mult: u64, bits: u64) -> usize {
+    let mut len = 1 + uvarint_len(ints.len() as u64);
+    if let Some(&first) = ints.first() {
+        len += 2 + uvarint_len(zigzag(first));
+        if order == 2
+            && let [a, b, ..] = ints
+        {
+            len += uvarint_len(zigzag(b.wrapping_sub(*a)));
+        }
+        len += uvarint_len(mult) + bits.div_ceil(8) as usize;
+    }
+    len
+}
+
+/// The common factor [`encode`] uses for residuals whose gcd is `g`.
+pub(crate) fn settle_mult(g: u64) -> u64 {
+    if g == 0 || g > i64::MAX as u64 { 1 } else { g }
+}
+
+/// Residuals of `ints` of `order`, for callers sizing the column.
+pub(crate) fn residuals(ints: &[i64], order: u8) -> impl Iterator<Item = i64> + '_ {
+    Residuals::new(ints, order)
 }
 
 /// One prefix code per residual (module docs).
