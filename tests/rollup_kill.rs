@@ -1,8 +1,10 @@
-//! Kill during materialisation: a store holding hours of sealed raw data and no rollups yet
-//! is opened with tiers by a child process that runs `maintain()`; the parent SIGKILLs it at
-//! a random moment, reopens the store, maintains again, and checks that every tier holds
-//! exactly the buckets an uninterrupted run produced: none missing, none doubled, none
-//! changed, and no half-written file visible.
+//! Kill during materialisation and compaction: a child process opens a store with the default
+//! tiers and runs `maintain()` — on hours of sealed raw data with no rollups yet (it writes
+//! each tier's segment span at once), or on the same data already materialised as pieces
+//! under shorter keep times (it compacts them into the longer spans). The parent SIGKILLs it
+//! at a random moment, reopens the store, maintains again, and checks that every tier holds
+//! exactly the buckets an uninterrupted run produced, in the same files byte for byte: none
+//! missing, none doubled, none changed, and no half-written or left-over file.
 //!
 //! The child is this test binary re-executed with `TIERLOG_ROLLUP_KILL_CHILD=<dir>`.
 //!
@@ -155,6 +157,23 @@ fn child_materialiser() {
     println!("DONE");
 }
 
+/// Tiers whose keep times make their segment span one piece: materialised pieces are never
+/// compacted while the store is opened with these.
+fn short_keep_tiers() -> Vec<Tier> {
+    vec![
+        Tier::new(
+            "10s",
+            Duration::from_secs(10),
+            Duration::from_secs(2 * 3600 + 600),
+        ),
+        Tier::new(
+            "60s",
+            Duration::from_secs(60),
+            Duration::from_secs(3 * 3600),
+        ),
+    ]
+}
+
 #[test]
 fn kill_during_materialisation_loses_and_doubles_nothing() {
     let iterations: u64 = std::env::var("TIERLOG_ROLLUP_KILL_ITERATIONS")
@@ -165,40 +184,100 @@ fn kill_during_materialisation_loses_and_doubles_nothing() {
     println!("rollup kill test: {iterations} iterations, TIERLOG_ROLLUP_KILL_SEED={seed:#x}");
     let mut rng = SplitMix64(seed);
     let root = tempfile::tempdir().unwrap();
-    let base = root.path().join("base");
-    build_base(&base);
-
-    // The reference: an uninterrupted materialisation of a copy.
-    let reference_dir = root.path().join("reference");
-    copy_dir(&base, &reference_dir);
+    // Scenario 1: raw data only; the child materialises both tiers from scratch. Each tier's
+    // run of pieces reaches the end of its segment span (2 h; the day, as the data ends at
+    // midnight UTC), so each is written as one segment at once.
+    let fresh = root.path().join("fresh");
+    build_base(&fresh);
+    // Scenario 2: the same data materialised as pieces under short keep times; the child opens
+    // with the default keep times, whose spans are longer, and compacts the pieces.
+    let pieces = root.path().join("pieces");
+    copy_dir(&fresh, &pieces);
     let clock = Arc::new(ManualClock::new(LATER));
-    let store = Store::open(&reference_dir, config(clock.clone(), tiers())).unwrap();
-    let started = Instant::now();
-    let report = store.maintain().unwrap();
-    let took = started.elapsed();
-    let reference = all_buckets(&store);
-    drop(store);
-    let reference_files = tier_files(&reference_dir);
-    // 12 pieces of 10 min per tier: the 10s tier's are exactly its 2 h segment span, written
-    // as one segment at once; the 60s tier's are pieces, then compacted into its day (the
-    // data ends at midnight UTC).
+    let store = Store::open(&pieces, config(clock.clone(), short_keep_tiers())).unwrap();
+    let r = store.maintain().unwrap();
     assert_eq!(
-        (report.rollups.pieces, report.rollups.compacted),
-        (2 * 12, 1),
+        (r.rollups.pieces, r.rollups.compacted),
+        (24, 0),
         "{:?}",
-        report.rollups
+        r.rollups
     );
-    assert_eq!(reference_files.len(), 2);
-    assert_eq!(reference.len(), 2 * SERIES);
-    println!("uninterrupted materialisation and compaction: {took:?}");
+    store.close().unwrap();
+    assert_eq!(tier_files(&pieces).len(), 24);
 
+    let mut reference_files = None;
+    let mut reference_buckets = None;
+    for (name, base, want) in [
+        ("materialise", &fresh, (24, 0)),
+        ("compact", &pieces, (0, 2)),
+    ] {
+        // The reference: an uninterrupted pass on a copy.
+        let reference_dir = root.path().join(format!("reference-{name}"));
+        copy_dir(base, &reference_dir);
+        let store = Store::open(&reference_dir, config(clock.clone(), tiers())).unwrap();
+        let started = Instant::now();
+        let report = store.maintain().unwrap();
+        let took = started.elapsed();
+        assert_eq!(
+            (report.rollups.pieces, report.rollups.compacted),
+            want,
+            "{name}: {:?}",
+            report.rollups
+        );
+        let buckets = all_buckets(&store);
+        drop(store);
+        let files = tier_files(&reference_dir);
+        assert_eq!(files.len(), 2, "{name}: one segment per tier");
+        assert_eq!(buckets.len(), 2 * SERIES);
+        // Both ways end with the same bytes on disk.
+        assert!(
+            reference_files.get_or_insert_with(|| files.clone()) == &files,
+            "{name}: files"
+        );
+        assert!(reference_buckets.get_or_insert_with(|| buckets.clone()) == &buckets);
+        println!("{name}: uninterrupted pass {took:?}");
+        let mid_way = kill_rounds(
+            root.path(),
+            name,
+            base,
+            iterations / 2,
+            took,
+            &mut rng,
+            seed,
+            &buckets,
+            &files,
+        );
+        println!(
+            "{name}: {mid_way} of {} kills landed mid-way",
+            iterations / 2
+        );
+    }
+}
+
+/// Copies `base`, runs the child on it, kills it after a random delay (up to 1.25× the
+/// uninterrupted pass), reopens, maintains, and checks the result against the reference;
+/// returns how many kills left a state other than the start or the end.
+#[allow(clippy::too_many_arguments)]
+fn kill_rounds(
+    root: &Path,
+    name: &str,
+    base: &Path,
+    iterations: u64,
+    took: Duration,
+    rng: &mut SplitMix64,
+    seed: u64,
+    reference: &Buckets,
+    reference_files: &BTreeMap<(String, String), Vec<u8>>,
+) -> u64 {
     let exe = std::env::current_exe().unwrap();
+    let clock = Arc::new(ManualClock::new(LATER));
+    let start_files = tier_files(base);
     let mut mid_way = 0;
     for it in 0..iterations {
-        let dir = root.path().join(format!("run{it}"));
-        copy_dir(&base, &dir);
+        let dir = root.join(format!("run-{name}-{it}"));
+        copy_dir(base, &dir);
         let delay = Duration::from_micros(rng.range(0, took.as_micros() as u64 * 5 / 4 + 1));
-        let ctx = format!("seed {seed:#x}, iteration {it}, kill {delay:?} after open");
+        let ctx = format!("seed {seed:#x}, {name} iteration {it}, kill {delay:?} after open");
         let mut child = Command::new(&exe)
             .args([
                 "--exact",
@@ -230,7 +309,7 @@ fn kill_during_materialisation_loses_and_doubles_nothing() {
         child.wait().unwrap();
 
         let files = tier_files(&dir);
-        if !files.is_empty() && files != reference_files {
+        if files != start_files && files != *reference_files {
             mid_way += 1;
         }
         // Reopen: what is there is complete (checked segments), the rest is done now.
@@ -243,16 +322,16 @@ fn kill_during_materialisation_loses_and_doubles_nothing() {
         store.maintain().unwrap();
         let got = all_buckets(&store);
         assert_eq!(got.len(), reference.len(), "{ctx}: series");
-        for (k, want) in &reference {
+        for (k, want) in reference {
             assert_eq!(got.get(k), Some(want), "{ctx}: {k:?}");
         }
         drop(store);
         // The same files, byte for byte: nothing left over, nothing half-written.
         assert!(
-            tier_files(&dir) == reference_files,
+            tier_files(&dir) == *reference_files,
             "{ctx}: tier files differ"
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
-    println!("rollup kill test: {mid_way} of {iterations} kills landed mid-materialisation");
+    mid_way
 }

@@ -338,6 +338,7 @@ impl Shared {
             // yet (catching up) is materialised as one compacted segment straight away,
             // rather than as pieces compacted later. Tiers sharing a piece or span read its
             // raw points once.
+            report.pieces += p.pieces.len() as u64;
             let mut pieces = self.merge_whole_spans(p.pieces);
             // Overlapping outputs form a group whose raw points are read once.
             pieces.sort_by_key(|p| (p.start, p.end, p.tier));
@@ -359,8 +360,10 @@ impl Shared {
         }
     }
 
-    /// Replaces each run of planned pieces of a tier that covers one of its segment spans
-    /// exactly, in which it has no segment yet, by that span.
+    /// Replaces each run of planned pieces of a tier that reaches the end of one of its
+    /// segment spans, in which it has no segment yet, by that span. The span's pieces before
+    /// the run are already materialised without data, or precede the oldest raw data: the
+    /// span's file holds the same buckets either way.
     fn merge_whole_spans(&self, pieces: Vec<Piece>) -> Vec<Piece> {
         let st = self.state.read();
         let mut out: Vec<Piece> = Vec::with_capacity(pieces.len());
@@ -376,7 +379,6 @@ impl Shared {
                 .count();
             let last = pieces[i + run - 1];
             if t.span > t.piece
-                && p.start == span_start
                 && last.end == span_end
                 && t.segments.range(span_start..span_end).next().is_none()
                 && t.bad.range(span_start..span_end).next().is_none()
@@ -539,7 +541,6 @@ impl Shared {
                 t.segments.insert(o.start, seg);
             }
             t.done_through = t.done_through.max(o.end);
-            report.pieces += ((o.end - o.start) / t.piece.max(1)).max(1) as u64;
         }
         Ok(())
     }
