@@ -15,7 +15,7 @@
 //!    store (untimed), opens the copy with the default tiers (10 s and 60 s; a new tier starts
 //!    from the oldest raw data) and times the one `maintain()` call that materialises every
 //!    piece: raw points read / wall time, and / the calling thread's CPU time (maintain runs
-//!    on the calling thread). Median of 5 runs. A second table splits the same work into its
+//!    on the calling thread). Median of 9 runs. A second table splits the same work into its
 //!    steps, replayed here with the public building blocks the executor uses.
 //! 2. **Bytes.** Per tier and metric kind, from the segment files' footers (chunk bytes plus
 //!    their 4-byte CRC) and, for the "all" rows, whole files (headers, footers, trailers):
@@ -69,7 +69,7 @@ struct Sizes {
 const FULL: Sizes = Sizes {
     series: 1_000,
     hours_1hz: 2,
-    runs: 5,
+    runs: 9,
     hours_15s: 24,
     days: 7,
     others: 300,
