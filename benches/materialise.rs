@@ -621,7 +621,13 @@ fn bytes_15s(base: &Path, sz: &Sizes) {
     let dir = base.join("store-15s");
     let end = START + sz.hours_15s * HOUR;
     let clock = Arc::new(ManualClock::new(START));
-    let store = Store::open(&dir, config(clock.clone(), default_tiers())).expect("open");
+    // Raw points are compared with the tiers over the whole day, so retention must not drop
+    // them: raw kept 25 h, the 10s tier 26 h — whose segment span is still 2 h, as with the
+    // defaults.
+    let mut cfg = config(clock.clone(), default_tiers());
+    cfg.raw_keep = Duration::from_secs(25 * 3600);
+    cfg.tiers[0].keep = Duration::from_secs(26 * 3600);
+    let store = Store::open(&dir, cfg).expect("open");
     let w = Workload::new(SEED, sz.series, 15_000, START);
     let mut src = [Source::new(&store, w, ("job", "node"))];
     let points = fill(&store, &clock, &mut src, end);

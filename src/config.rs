@@ -108,9 +108,15 @@ pub struct Config {
     /// remembers its tiers: a writer must configure all of them, with the same intervals.
     pub tiers: Vec<Tier>,
     /// How often a background thread runs a maintenance pass (sealing windows that fell due
-    /// while nothing was written, materialising and compacting rollup pieces). Default every
-    /// 10 s; `None` turns the thread off.
+    /// while nothing was written, materialising and compacting rollup pieces, retention).
+    /// Default every 10 s; `None` turns the thread off.
     pub maintenance_interval: Option<Duration>,
+    /// `max_age_days` (MetricRetentionDays): data older than this by the store's clock is
+    /// dropped from every tier, whatever the tier's keep. 1–3650, default 90.
+    pub max_age_days: u32,
+    /// `max_bytes` (MetricRetentionMaxBytes): the most bytes the store may take on disk; the
+    /// oldest segments are dropped first to stay within it. 0 (the default) = no limit.
+    pub max_bytes: u64,
 }
 
 impl Default for Config {
@@ -126,6 +132,8 @@ impl Default for Config {
             auto_seal: true,
             maintenance_interval: Some(Duration::from_secs(10)),
             raw_keep: Duration::from_secs(2 * 3600),
+            max_age_days: 90,
+            max_bytes: 0,
             tiers: vec![
                 Tier::new(
                     "10s",
@@ -153,6 +161,11 @@ impl Config {
     pub fn with_sync(mut self, sync: Sync) -> Self {
         self.sync = sync;
         self
+    }
+
+    /// `max_age_days` in ms.
+    pub(crate) fn max_age_ms(&self) -> i64 {
+        i64::from(self.max_age_days) * 86_400_000
     }
 
     pub(crate) fn span_ms(&self) -> i64 {
@@ -203,6 +216,12 @@ impl Config {
             return Err(Error::Config {
                 setting: "maintenance_interval",
                 message: "must be non-zero (None turns the maintenance thread off)".into(),
+            });
+        }
+        if !(1..=3650).contains(&self.max_age_days) {
+            return Err(Error::Config {
+                setting: "max_age_days",
+                message: format!("{} is outside 1–3650 (days)", self.max_age_days),
             });
         }
         self.validate_tiers()?;

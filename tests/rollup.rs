@@ -31,16 +31,19 @@ fn tier(name: &str, secs: u64, keep_days: u64) -> Tier {
 /// Four tiers, two of them beyond the defaults: configuration alone makes them work.
 fn four_tiers() -> Vec<Tier> {
     vec![
-        tier("10s", 10, 1),
+        tier("10s", 10, 2),
         tier("60s", 60, 30),
         tier("5m", 300, 60),
         tier("20m", 1200, 90),
     ]
 }
 
+/// Raw points are kept a day (longer than any test here looks back), so retention only
+/// drops what a test expects it to.
 fn config(clock: &Arc<ManualClock>, tiers: Vec<Tier>) -> Config {
     Config {
         tiers,
+        raw_keep: Duration::from_secs(86_400),
         ..common::config(clock)
     }
     .with_sync(Sync::Never)
@@ -408,15 +411,14 @@ fn every_bucket_of_every_tier_equals_the_oracle() {
     let store = Store::open(dir.path(), config(&clock, four_tiers())).unwrap();
     let secs = 3 * 3600;
     let arrived = ingest(&store, &clock, seed, secs, true);
-    // Everything final: a day later.
-    clock.set(T0 + 27 * HOUR);
+    // Everything final (the last window sealed), raw points still kept.
+    clock.set(T0 + 4 * HOUR);
     let report = store.maintain().unwrap();
     assert!(report.rollups.lost.is_empty() && report.rollups.warnings.is_empty());
-    // Pieces were compacted: the 10s tier's 2 h span from T0 (T0 + 2 h is a 2 h boundary)
-    // and the day of the 60s, 5m and 20m tiers (T0 + 2 h is midnight) are one file each.
+    // Pieces were compacted: the 10s tier's 4 h span ending at midnight (T0 + 2 h) and the
+    // day of the 60s, 5m and 20m tiers are one file each.
     let files = |t: &str| std::fs::read_dir(dir.path().join(t)).unwrap().count();
-    // 10s: the compacted span and 6 pieces of the third hour; the others: the day and the
-    // third hour's pieces (20 min: 3; 10 min: 6).
+    // Each: that file and the third hour's pieces (10 min: 6; the 20m tier's 20 min: 3).
     assert_eq!(
         [files("10s"), files("60s"), files("5m"), files("20m")],
         [7, 7, 7, 4]
@@ -503,7 +505,7 @@ fn stitched_store(dir: &Path, clock: &Arc<ManualClock>, tiers: Vec<Tier>) -> (St
 fn step_queries_stitch_tiers_and_raw_and_never_invent_a_p95() {
     let dir = fast_tempdir();
     let clock = Arc::new(ManualClock::new(T0));
-    let two = vec![tier("10s", 10, 1), tier("60s", 60, 30)];
+    let two = vec![tier("10s", 10, 2), tier("60s", 60, 30)];
     let (store, arrived) = stitched_store(dir.path(), &clock, two.clone());
     let done = T0 + 50 * 60_000;
     let stats = store.stats();
@@ -655,9 +657,9 @@ fn the_store_remembers_its_tiers() {
     // A writer without one of the store's tiers, or with another interval under its name,
     // is refused with an error naming the setting.
     for tiers in [
-        vec![tier("10s", 10, 1), tier("60s", 60, 30), tier("5m", 300, 60)],
+        vec![tier("10s", 10, 2), tier("60s", 60, 30), tier("5m", 300, 60)],
         vec![
-            tier("10s", 10, 1),
+            tier("10s", 10, 2),
             tier("60s", 120, 30),
             tier("5m", 300, 60),
             tier("20m", 1200, 90),
@@ -734,7 +736,7 @@ fn step_queries_work_when_no_raw_data_is_left() {
 fn a_coarser_tier_answers_where_finer_data_is_gone() {
     let dir = fast_tempdir();
     let clock = Arc::new(ManualClock::new(T0));
-    let two = vec![tier("10s", 10, 1), tier("60s", 60, 30)];
+    let two = vec![tier("10s", 10, 2), tier("60s", 60, 30)];
     let (store, arrived) = stitched_store(dir.path(), &clock, two.clone());
     drop(store);
     // As retention will: raw and the 10s tier gone for the first 20 minutes.

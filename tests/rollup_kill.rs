@@ -27,12 +27,14 @@ use tierlog::{Config, ManualClock, SeriesId, Store, Sync, Tier};
 const CHILD_ENV: &str = "TIERLOG_ROLLUP_KILL_CHILD";
 const SERIES: usize = 120;
 const SECS: i64 = 2 * 3600;
-/// The clock once all data is written: every window sealed, every piece final.
-const LATER: i64 = T0 + 4 * 3600 * 1000;
+/// The clock once all data is written: every window sealed, every piece final, and no raw
+/// window past the raw keep (3 h) yet.
+const LATER: i64 = T0 + (2 * 3600 + 600) * 1000;
 
 fn config(clock: Arc<ManualClock>, tiers: Vec<Tier>) -> Config {
     Config {
         tiers,
+        raw_keep: Duration::from_secs(3 * 3600),
         ..common::config(&clock)
     }
     .with_sync(Sync::Never)
@@ -164,12 +166,12 @@ fn short_keep_tiers() -> Vec<Tier> {
         Tier::new(
             "10s",
             Duration::from_secs(10),
-            Duration::from_secs(2 * 3600 + 600),
+            Duration::from_secs(3 * 3600 + 600),
         ),
         Tier::new(
             "60s",
             Duration::from_secs(60),
-            Duration::from_secs(3 * 3600),
+            Duration::from_secs(3 * 3600 + 1200),
         ),
     ]
 }

@@ -137,6 +137,25 @@ impl Drop for AtomicFile {
     }
 }
 
+/// Bytes of every file under `dir`, recursively (files that vanish meanwhile count 0).
+pub fn dir_size(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(Error::io(dir, "list", e)),
+    };
+    for e in rd {
+        let e = e.map_err(|e| Error::io(dir, "list", e))?;
+        match e.file_type() {
+            Ok(t) if t.is_dir() => total += dir_size(&e.path())?,
+            Ok(_) => total += e.metadata().map(|m| m.len()).unwrap_or(0),
+            Err(_) => {}
+        }
+    }
+    Ok(total)
+}
+
 /// Creates a new file holding `initial` bytes, fsynced, with its directory entry fsynced.
 pub fn create_synced(path: &Path, initial: &[u8]) -> Result<File> {
     let mut f = OpenOptions::new()

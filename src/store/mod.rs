@@ -2,6 +2,7 @@
 
 mod open;
 mod read;
+mod retention;
 mod rollup;
 mod seal;
 mod step;
@@ -24,6 +25,7 @@ use crate::segment::Segment;
 use crate::wal::WindowData;
 
 pub use read::{QueryResult, SeriesPoints, StoreStats, TierPart, TierStats};
+pub use retention::{DropReason, DroppedSegment, RetentionReport};
 pub use rollup::RollupReport;
 pub use seal::MaintainReport;
 pub use step::{BucketPoint, BucketResult, P95_MERGED, P95_RAW_MISMATCH, SeriesBuckets};

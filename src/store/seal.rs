@@ -20,6 +20,8 @@ pub struct MaintainReport {
     pub sealed_bytes: u64,
     /// Rollup materialisation.
     pub rollups: super::RollupReport,
+    /// Retention.
+    pub retention: super::RetentionReport,
 }
 
 impl Store {
@@ -28,15 +30,17 @@ impl Store {
         self.shared.has_due_window()
     }
 
-    /// Runs one maintenance pass: seals every window whose end plus grace has passed, then
-    /// materialises every rollup piece that is final (all of it, however far behind). Writes
-    /// and queries continue meanwhile; only one pass runs at a time.
+    /// Runs one maintenance pass: seals every window whose end plus grace has passed,
+    /// materialises every rollup piece that is final (all of it, however far behind), compacts
+    /// complete segment spans, then applies retention (each tier's keep, `max_age_days`,
+    /// `max_bytes`). Writes and queries continue meanwhile; only one pass runs at a time.
     pub fn maintain(&self) -> Result<MaintainReport> {
         self.shared.check_writable()?;
         let guard = self.shared.maintain.lock();
         let mut report = self.shared.seal_due(&guard)?;
         report.rollups = self.shared.materialise(None)?;
         self.shared.compact(None, &mut report.rollups)?;
+        report.retention = self.shared.retain()?;
         Ok(report)
     }
 
@@ -82,6 +86,7 @@ impl Shared {
         let mut report = self.seal_due(&guard)?;
         report.rollups = self.materialise(Some(super::rollup::BACKGROUND_PIECES))?;
         self.compact(Some(1), &mut report.rollups)?;
+        report.retention = self.retain()?;
         Ok(report)
     }
 

@@ -95,6 +95,21 @@ pub fn config(clock: Arc<ManualClock>) -> Config {
         future_limit: Duration::from_millis(FUTURE as u64),
         // The model predicts seals from writes and maintain() alone.
         maintenance_interval: None,
+        // ... and knows no retention: keep everything far beyond the clock's reach.
+        max_age_days: 3650,
+        raw_keep: Duration::from_secs(3000 * 86_400),
+        tiers: vec![
+            tierlog::Tier::new(
+                "10s",
+                Duration::from_secs(10),
+                Duration::from_secs(3100 * 86_400),
+            ),
+            tierlog::Tier::new(
+                "60s",
+                Duration::from_secs(60),
+                Duration::from_secs(3200 * 86_400),
+            ),
+        ],
         ..Config::default()
     }
     .with_clock(clock)

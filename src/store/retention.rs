@@ -1,0 +1,241 @@
+//! Retention: dropping whole segments by age (each tier's keep and `max_age_days`) and by the
+//! store's byte budget (`max_bytes`), oldest data first.
+//!
+//! A raw segment is never dropped before every tier has materialised its window (its buckets
+//! exist) and the piece after it (which reads its last points for a counter's first step), and
+//! open windows, the index and the state file are never dropped. A segment is
+//! taken out of the store's maps under the lock (queries that already hold it keep reading
+//! their mapping), then renamed to a `.tmp` name — from here a crash leaves a temporary file
+//! that the next writer open removes — and unlinked, with the directory fsynced. No lock is
+//! held across that I/O.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::Shared;
+use crate::error::{Error, Result};
+use crate::io;
+
+/// Why a segment was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropReason {
+    /// Older than its tier's keep time (the shorter limit).
+    TierKeep,
+    /// Older than `max_age_days` (the shorter limit).
+    MaxAge,
+    /// Dropped, oldest first, to bring the store within `max_bytes`.
+    Budget,
+}
+
+/// One dropped segment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DroppedSegment {
+    /// `raw` or a tier's name.
+    pub tier: String,
+    /// Start and end (exclusive) of the time it covered, ms.
+    pub start_ms: i64,
+    pub end_ms: i64,
+    /// Bytes freed.
+    pub bytes: u64,
+    pub reason: DropReason,
+}
+
+/// What retention did in one maintenance pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RetentionReport {
+    /// Segments dropped, in the order they were.
+    pub dropped: Vec<DroppedSegment>,
+    /// Bytes freed.
+    pub bytes_freed: u64,
+    /// Raw segments past their keep time kept because a tier has not materialised them yet.
+    pub held_for_rollups: u64,
+    /// The store's bytes on disk after the pass (counted only when there is a budget; 0
+    /// otherwise).
+    pub total_bytes: u64,
+    /// By how much the store is still over `max_bytes` (0 when within it or no budget): what
+    /// remains cannot be dropped (open windows, the index, raw data not rolled up yet).
+    pub over_budget_bytes: u64,
+}
+
+/// A segment retention may drop.
+#[derive(Debug, Clone)]
+struct Candidate {
+    /// `None` = raw, else the tier's index.
+    tier: Option<usize>,
+    start: i64,
+    end: i64,
+    bytes: u64,
+    path: PathBuf,
+    /// Raw data not yet materialised by every tier.
+    protected: bool,
+    /// The age limit of its tier, ms, and the reason that limit stands for.
+    limit: i64,
+    reason: DropReason,
+}
+
+impl Shared {
+    /// One retention pass: by age, then by budget. The caller holds the maintenance mutex.
+    pub(crate) fn retain(&self) -> Result<RetentionReport> {
+        let mut report = RetentionReport::default();
+        let mut cands = self.candidates();
+        let now = {
+            let st = self.state.read();
+            self.config.clock.now_ms().max(st.clock_high_water)
+        };
+        // By age.
+        let mut kept = Vec::with_capacity(cands.len());
+        for c in cands.drain(..) {
+            if c.end <= now.saturating_sub(c.limit) {
+                if c.protected {
+                    report.held_for_rollups += 1;
+                    kept.push(c);
+                } else {
+                    self.drop_segment(&c, c.reason, &mut report)?;
+                }
+            } else {
+                kept.push(c);
+            }
+        }
+        // By budget: oldest data first (by window end, raw before its rollups on ties).
+        let budget = self.config.max_bytes;
+        if budget == 0 {
+            return Ok(report);
+        }
+        let mut total = io::dir_size(&self.dir)?;
+        if total > budget {
+            kept.sort_by_key(|c| (c.end, c.tier.map_or(0, |t| t + 1), c.start));
+            for c in kept.iter().filter(|c| !c.protected) {
+                if total <= budget {
+                    break;
+                }
+                self.drop_segment(c, DropReason::Budget, &mut report)?;
+                total = total.saturating_sub(c.bytes);
+            }
+            total = io::dir_size(&self.dir)?;
+            if total > budget {
+                report.over_budget_bytes = total - budget;
+                log::warn!(
+                    "the store takes {total} bytes, over its budget of {budget}: what remains cannot be dropped (open windows, the index, raw data not rolled up yet)"
+                );
+            }
+        }
+        report.total_bytes = total;
+        Ok(report)
+    }
+
+    /// Every sealed segment (raw and rollup, readable or damaged) with what retention needs.
+    fn candidates(&self) -> Vec<Candidate> {
+        let st = self.state.read();
+        let span = self.config.span_ms();
+        let max_age = self.config.max_age_ms();
+        let limit_of = |keep: i64| {
+            if keep < max_age {
+                (keep, DropReason::TierKeep)
+            } else {
+                (max_age, DropReason::MaxAge)
+            }
+        };
+        // Raw windows ending after the least materialised tier's mark are not rolled up yet,
+        // and the window ending exactly there is the look-back of the next piece (a
+        // counter's first step): both stay.
+        let rolled_up_through = st.tiers.iter().map(|t| t.done_through).min();
+        let (raw_limit, raw_reason) =
+            limit_of(self.config.raw_keep.as_millis().min(i64::MAX as u128) as i64);
+        let mut out = Vec::new();
+        let raw = st
+            .sealed
+            .iter()
+            .map(|(&s, seg)| (s, seg.len(), seg.path().to_owned()))
+            .chain(st.bad.iter().map(|(&s, b)| (s, b.bytes, b.path.clone())));
+        for (start, bytes, path) in raw {
+            let end = start.saturating_add(span);
+            out.push(Candidate {
+                tier: None,
+                start,
+                end,
+                bytes,
+                path,
+                protected: rolled_up_through.is_some_and(|d| d <= end),
+                limit: raw_limit,
+                reason: raw_reason,
+            });
+        }
+        for (i, t) in st.tiers.iter().enumerate() {
+            let (limit, reason) = limit_of(t.keep);
+            let segs = t.segments.iter().map(|(&s, seg)| {
+                (
+                    s,
+                    s.saturating_add(seg.header().window_span),
+                    seg.len(),
+                    seg.path().to_owned(),
+                )
+            });
+            let bad = t
+                .bad
+                .iter()
+                .map(|(&s, b)| (s, s.saturating_add(t.piece), b.bytes, b.path.clone()));
+            for (start, end, bytes, path) in segs.chain(bad) {
+                out.push(Candidate {
+                    tier: Some(i),
+                    start,
+                    end,
+                    bytes,
+                    path,
+                    protected: false,
+                    limit,
+                    reason,
+                });
+            }
+        }
+        out
+    }
+
+    /// Takes the segment out of the store, then renames and unlinks its file.
+    fn drop_segment(
+        &self,
+        c: &Candidate,
+        reason: DropReason,
+        report: &mut RetentionReport,
+    ) -> Result<()> {
+        let name = {
+            let mut st = self.state.write();
+            match c.tier {
+                None => {
+                    st.sealed.remove(&c.start);
+                    st.bad.remove(&c.start);
+                    "raw".to_string()
+                }
+                Some(i) => {
+                    let t = &mut st.tiers[i];
+                    t.segments.remove(&c.start);
+                    t.bad.remove(&c.start);
+                    t.name.clone()
+                }
+            }
+        };
+        let doomed = io::temp_path(&c.path);
+        match std::fs::rename(&c.path, &doomed) {
+            Ok(()) => io::remove_synced(&doomed)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&c.path, "rename", e)),
+        }
+        log::info!(
+            "dropped {} ({name} {}..{}, {} bytes): {reason:?}",
+            c.path.display(),
+            c.start,
+            c.end,
+            c.bytes
+        );
+        report.bytes_freed += c.bytes;
+        report.dropped.push(DroppedSegment {
+            tier: name,
+            start_ms: c.start,
+            end_ms: c.end,
+            bytes: c.bytes,
+            reason,
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,378 @@
+//! Retention: whole segments dropped by age (each tier's keep, `max_age_days`, the shorter
+//! wins) and by the byte budget (oldest data first), never raw data before its rollups exist,
+//! never open windows; queries keep reading what they hold.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{T0, fast_tempdir, sel};
+use tierlog::segment::Segment;
+use tierlog::{Config, DropReason, Error, ManualClock, Sample, Store, Sync, Tier};
+
+const MIN: i64 = 60_000;
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 86_400_000;
+/// The tests' raw window span (common::config).
+const SPAN: i64 = 10 * MIN;
+
+fn config(clock: &Arc<ManualClock>, max_age_days: u32) -> Config {
+    Config {
+        max_age_days,
+        tiers: vec![
+            Tier::new("10s", Duration::from_secs(10), Duration::from_secs(86_400)),
+            Tier::new(
+                "60s",
+                Duration::from_secs(60),
+                Duration::from_secs(5 * 86_400),
+            ),
+        ],
+        ..common::config(clock)
+    }
+    .with_sync(Sync::Never)
+}
+
+/// Every segment file of the store: (tier dir, start, end), from the headers (files that
+/// vanish while listed are left out).
+fn segments(dir: &Path) -> Vec<(String, i64, i64)> {
+    let mut out = Vec::new();
+    for tier in ["raw", "10s", "60s"] {
+        let Ok(rd) = std::fs::read_dir(dir.join(tier)) else {
+            continue;
+        };
+        for e in rd {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "seg") {
+                // Retention running beside us may remove it between listing and opening.
+                let Ok(s) = Segment::open(&p) else { continue };
+                let h = s.header();
+                out.push((
+                    tier.to_string(),
+                    h.window_start,
+                    h.window_start + h.window_span,
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+const SERIES: [&str; 4] = ["a", "b", "c", "d"];
+
+/// Writes one sample per series at `t` (value = minutes since T0), clock at `t`.
+fn write_at(store: &Store, clock: &ManualClock, t: i64) {
+    clock.set(t);
+    let labels: Vec<[(&str, &str); 1]> = SERIES.iter().map(|s| [("s", *s)]).collect();
+    let samples: Vec<Sample<'_>> = labels
+        .iter()
+        .map(|l| Sample::new("m", l, t, ((t - T0) / MIN) as f64))
+        .collect();
+    let r = store.write(&samples).unwrap();
+    assert_eq!(r.accepted, SERIES.len() as u64);
+}
+
+#[test]
+fn each_tier_keeps_what_its_keep_and_max_age_allow_over_simulated_days() {
+    // Raw kept 2 h, 10s 1 day (its own keep wins), 60s 5 days cut to 3 by max_age_days.
+    let dir = fast_tempdir();
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = Store::open(dir.path(), config(&clock, 3)).unwrap();
+    let limits: BTreeMap<&str, (i64, DropReason)> = [
+        ("raw", (2 * HOUR, DropReason::TierKeep)),
+        ("10s", (DAY, DropReason::TierKeep)),
+        ("60s", (3 * DAY, DropReason::MaxAge)),
+    ]
+    .into();
+    let mut seen_reasons: BTreeMap<String, DropReason> = BTreeMap::new();
+    let mut t = T0;
+    let end = T0 + 5 * DAY;
+    while t < end {
+        write_at(&store, &clock, t);
+        t += 5 * MIN;
+        if (t - T0) % (3 * HOUR) != 0 {
+            continue;
+        }
+        let r = store.maintain().unwrap();
+        for d in &r.retention.dropped {
+            let (limit, reason) = limits[d.tier.as_str()];
+            assert_eq!(d.reason, reason, "{d:?}");
+            // Dropped only once all of it was past its limit.
+            assert!(
+                d.end_ms <= t - limit,
+                "{d:?} dropped early at +{} min",
+                (t - T0) / MIN
+            );
+            seen_reasons.insert(d.tier.clone(), d.reason);
+        }
+        let now = t - 5 * MIN; // the clock: the last write
+        for (tier, start, seg_end) in segments(dir.path()) {
+            let (limit, _) = limits[tier.as_str()];
+            // Nothing past its limit remains, except raw a tier has not rolled up yet (the
+            // last sealed window's piece may still be open).
+            assert!(
+                seg_end > now - limit,
+                "{tier} {start}..{seg_end} kept past its limit at +{} min",
+                (now - T0) / MIN
+            );
+        }
+        // What is within each limit is still there: the data one segment inside it.
+        let q = |tier: &str, from: i64, to: i64| -> usize {
+            if tier == "raw" {
+                store.query(&sel("m"), from, to).unwrap().series.len()
+            } else {
+                store
+                    .query_tier(&sel("m"), from, to, tier)
+                    .unwrap()
+                    .series
+                    .len()
+            }
+        };
+        let raw_from = (now - 2 * HOUR).max(T0) + SPAN;
+        assert_eq!(q("raw", raw_from, now), SERIES.len(), "raw within its keep");
+        let ten_from = (now - DAY).max(T0) + 2 * HOUR;
+        if ten_from < now - HOUR {
+            assert_eq!(
+                q("10s", ten_from, now - HOUR),
+                SERIES.len(),
+                "10s within its keep"
+            );
+        }
+        let sixty_from = (now - 3 * DAY).max(T0) + DAY;
+        if sixty_from < now - HOUR {
+            assert_eq!(
+                q("60s", sixty_from, now - HOUR),
+                SERIES.len(),
+                "60s within max age"
+            );
+        }
+        // Rollups exist where raw is gone.
+        if now - T0 > 4 * HOUR {
+            let gone = now - 3 * HOUR;
+            assert_eq!(q("raw", gone - SPAN, gone), 0, "raw past its keep is gone");
+            assert_eq!(
+                q("10s", gone - SPAN, gone),
+                SERIES.len(),
+                "its 10s buckets exist"
+            );
+        }
+    }
+    assert_eq!(seen_reasons.len(), 3, "{seen_reasons:?}");
+    // Step queries over the whole range answer each part from what is left.
+    let r = store
+        .query_step(&sel("m"), T0, end, Duration::from_secs(60))
+        .unwrap();
+    let first = r.series[0].points.first().unwrap();
+    assert!(
+        first.t >= end - 3 * DAY - DAY && &*first.tier == "60s",
+        "{first:?}"
+    );
+}
+
+#[test]
+fn the_byte_budget_drops_the_oldest_data_first_and_keeps_the_newest() {
+    let dir = fast_tempdir();
+    let clock = Arc::new(ManualClock::new(T0));
+    let cfg = || config(&clock, 90);
+    let store = Store::open(dir.path(), cfg()).unwrap();
+    // 20 hours at 1 minute: raw past 2 h is dropped by age, tiers keep everything.
+    let mut t = T0;
+    while t < T0 + 20 * HOUR {
+        write_at(&store, &clock, t);
+        t += MIN;
+    }
+    let last = t - MIN;
+    store.maintain().unwrap();
+    drop(store);
+    let before = segments(dir.path());
+    let size = tierlog::io::dir_size(dir.path()).unwrap();
+    let budget = size * 6 / 10;
+    let store = Store::open(
+        dir.path(),
+        Config {
+            max_bytes: budget,
+            ..cfg()
+        },
+    )
+    .unwrap();
+    let r = store.maintain().unwrap().retention;
+    assert!(!r.dropped.is_empty());
+    assert!(r.dropped.iter().all(|d| d.reason == DropReason::Budget));
+    assert_eq!(r.over_budget_bytes, 0, "{r:?}");
+    assert!(r.total_bytes <= budget, "{} > {budget}", r.total_bytes);
+    assert!(tierlog::io::dir_size(dir.path()).unwrap() <= budget);
+    // Oldest first: nothing left ends before the newest end dropped.
+    let after = segments(dir.path());
+    let newest_dropped = r.dropped.iter().map(|d| d.end_ms).max().unwrap();
+    assert!(
+        after.iter().all(|(_, _, end)| *end >= newest_dropped),
+        "dropped up to {newest_dropped}, left {after:?}"
+    );
+    assert_eq!(before.len(), after.len() + r.dropped.len());
+    // The newest data is intact, raw and rolled up.
+    let raw = store.query(&sel("m"), last - HOUR, last + 1).unwrap();
+    assert_eq!(raw.series.len(), SERIES.len());
+    assert!(raw.series.iter().all(|s| s.points.len() == 61));
+    // A budget that cannot be met: the store says so, keeps working, keeps what it must.
+    drop(store);
+    let store = Store::open(
+        dir.path(),
+        Config {
+            max_bytes: 1,
+            ..cfg()
+        },
+    )
+    .unwrap();
+    let r = store.maintain().unwrap().retention;
+    assert!(r.over_budget_bytes > 0, "{r:?}");
+    write_at(&store, &clock, last + MIN);
+    let open = store.query(&sel("m"), last, last + 2 * MIN).unwrap();
+    assert!(open.series.iter().all(|s| s.points.len() == 2));
+}
+
+#[test]
+fn raw_data_waits_for_its_rollups() {
+    // 10 h of raw data written with no tiers (raw kept 2 days), then reopened with two tiers,
+    // raw kept 2 h, and only the background thread, which materialises 8 pieces per tier a
+    // pass: raw windows go only once both tiers have them.
+    let dir = fast_tempdir();
+    let clock = Arc::new(ManualClock::new(T0));
+    let first = Config {
+        raw_keep: Duration::from_secs(2 * 86_400),
+        tiers: vec![],
+        ..common::config(&clock)
+    }
+    .with_sync(Sync::Never);
+    let store = Store::open(dir.path(), first).unwrap();
+    let end = T0 + 10 * HOUR;
+    let mut t = T0;
+    while t < end {
+        write_at(&store, &clock, t);
+        t += 5 * MIN;
+    }
+    clock.set(end + 10 * MIN);
+    let r = store.maintain().unwrap();
+    assert!(r.retention.dropped.is_empty());
+    store.close().unwrap();
+    let windows: Vec<i64> = (0..60).map(|w| T0 + w * SPAN).collect();
+
+    let cfg = Config {
+        maintenance_interval: Some(Duration::from_millis(20)),
+        ..config(&clock, 90)
+    };
+    let store = Store::open(dir.path(), cfg).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut held = false;
+    loop {
+        // Files first, then the marks: a window missing from the listing was dropped before
+        // the marks were read, so it must end before the least advanced mark (the window
+        // ending there is the next piece's look-back for counters).
+        let present: Vec<i64> = segments(dir.path())
+            .into_iter()
+            .filter(|s| s.0 == "raw")
+            .map(|s| s.1)
+            .collect();
+        let marks: Vec<Option<i64>> = store.stats().tiers[1..]
+            .iter()
+            .map(|t| t.materialised_through_ms)
+            .collect();
+        let least = marks.iter().map(|m| m.unwrap_or(i64::MIN)).min().unwrap();
+        for w in &windows {
+            if !present.contains(w) {
+                assert!(
+                    w + SPAN < least,
+                    "raw window {w} dropped before its rollups or look-back use ({marks:?})"
+                );
+            }
+        }
+        // Raw past its keep still there because a tier lags: the guard at work.
+        held |= present
+            .iter()
+            .any(|w| w + SPAN <= end + 10 * MIN - 2 * HOUR);
+        if least >= end && present.iter().all(|w| w + SPAN > end + 10 * MIN - 2 * HOUR) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not caught up: {marks:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        held,
+        "the lagging tiers should have held raw windows back at first"
+    );
+    let b = store.query_tier(&sel("m"), T0, end, "60s").unwrap();
+    assert_eq!(b.series.len(), SERIES.len());
+    assert_eq!(b.series[0].points.len(), 120);
+}
+
+#[test]
+fn out_of_range_settings_are_refused_with_their_names() {
+    let clock = Arc::new(ManualClock::new(T0));
+    for days in [0, 3651] {
+        let dir = fast_tempdir();
+        match Store::open(dir.path(), config(&clock, days)) {
+            Err(Error::Config { setting, message }) => {
+                assert_eq!(setting, "max_age_days");
+                assert!(message.contains("1–3650"), "{message}");
+            }
+            other => panic!(
+                "{days}: expected a config error, got {:?}",
+                other.map(|_| ())
+            ),
+        }
+    }
+}
+
+#[test]
+fn a_dropped_segment_stays_readable_to_whoever_holds_it() {
+    let dir = fast_tempdir();
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = Arc::new(Store::open(dir.path(), config(&clock, 90)).unwrap());
+    for m in 0..(5 * 60) {
+        write_at(&store, &clock, T0 + m * MIN);
+    }
+    store.maintain().unwrap();
+    // A mapping outlives its file.
+    let (_, start, _) = segments(dir.path())
+        .into_iter()
+        .find(|s| s.0 == "raw")
+        .unwrap();
+    let path = dir.path().join("raw").join(format!("{start:015}.seg"));
+    let seg = Segment::open(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let mut pts = Vec::new();
+    seg.read_series(seg.footer().entries[0].series, i64::MIN, i64::MAX, &mut pts)
+        .unwrap();
+    assert_eq!(pts.len(), 10);
+    // Queries running while retention drops segments get whole, consistent answers.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (store, stop) = (store.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = store.query(&sel("m"), i64::MIN, i64::MAX).unwrap();
+                assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+                for s in &r.series {
+                    assert!(s.points.windows(2).all(|w| w[0].0 < w[1].0));
+                    // Whole windows only: a point count of a multiple of 10 per window.
+                    assert_eq!(s.points.len() % 10, 0, "{}", s.points.len());
+                }
+                n += 1;
+            }
+            n
+        })
+    };
+    for h in 0..6 {
+        clock.set(T0 + (5 + h) * HOUR);
+        store.maintain().unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(reader.join().unwrap() > 0);
+}
