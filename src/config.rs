@@ -117,6 +117,14 @@ pub struct Config {
     /// `max_bytes` (MetricRetentionMaxBytes): the most bytes the store may take on disk; the
     /// oldest segments are dropped first to stay within it. 0 (the default) = no limit.
     pub max_bytes: u64,
+    /// Clock sanity: when the clock is more than this ahead of the newest data the store
+    /// holds, deletions by age are held back (and reported) — a wrong clock must not destroy
+    /// data — until data at the new time arrives or [`Config::accept_clock`] is set. The
+    /// byte budget still applies. Default 1 day.
+    pub max_clock_lead: Duration,
+    /// Apply deletions by age even when the clock is far ahead of the data (`tierlog maintain
+    /// --accept-clock`). Default false.
+    pub accept_clock: bool,
 }
 
 impl Default for Config {
@@ -134,6 +142,8 @@ impl Default for Config {
             raw_keep: Duration::from_secs(2 * 3600),
             max_age_days: 90,
             max_bytes: 0,
+            max_clock_lead: Duration::from_secs(86_400),
+            accept_clock: false,
             tiers: vec![
                 Tier::new(
                     "10s",

@@ -57,6 +57,9 @@ pub struct RetentionReport {
     /// By how much the store is still over `max_bytes` (0 when within it or no budget): what
     /// remains cannot be dropped (open windows, the index, raw data not rolled up yet).
     pub over_budget_bytes: u64,
+    /// Deletions by age were held back: the clock is more than `max_clock_lead` ahead of the
+    /// newest data (`Some(lead in ms)`), and `accept_clock` is not set.
+    pub age_held_back: Option<i64>,
 }
 
 /// A segment retention may drop.
@@ -80,14 +83,34 @@ impl Shared {
     pub(crate) fn retain(&self) -> Result<RetentionReport> {
         let mut report = RetentionReport::default();
         let mut cands = self.candidates();
-        let now = {
+        let (now, newest) = {
             let st = self.state.read();
-            self.config.clock.now_ms().max(st.clock_high_water)
+            let span = self.config.span_ms();
+            // The newest data: the end of the newest window holding any.
+            let newest = st
+                .open
+                .keys()
+                .chain(st.sealing.keys())
+                .chain(st.sealed.keys())
+                .max()
+                .map(|s| s.saturating_add(span));
+            (self.config.clock.now_ms().max(st.clock_high_water), newest)
         };
+        // Clock sanity: a clock far ahead of every datum may be wrong; do not let it expire
+        // everything.
+        let lead = newest.map_or(0, |n| now.saturating_sub(n));
+        let max_lead = self.config.max_clock_lead.as_millis().min(i64::MAX as u128) as i64;
+        let by_age = lead <= max_lead || self.config.accept_clock;
+        if !by_age {
+            log::warn!(
+                "the clock is {lead} ms ahead of the newest data; deletions by age are held back until data at this time arrives or the clock is accepted (`tierlog maintain --accept-clock`)"
+            );
+            report.age_held_back = Some(lead);
+        }
         // By age.
         let mut kept = Vec::with_capacity(cands.len());
         for c in cands.drain(..) {
-            if c.end <= now.saturating_sub(c.limit) {
+            if by_age && c.end <= now.saturating_sub(c.limit) {
                 if c.protected {
                     report.held_for_rollups += 1;
                     kept.push(c);
