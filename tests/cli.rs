@@ -749,3 +749,34 @@ fn verify_refuses_a_rollup_segment_whose_header_does_not_match_its_name() {
     let msg = bad[0]["message"].as_str().unwrap();
     assert!(msg.contains("header does not match"), "{msg}");
 }
+
+#[test]
+fn maintain_holds_back_deletions_by_age_for_a_clock_far_ahead_until_accepted() {
+    let (_dir, d) = rollup_store(true);
+    let later = (T0 + 400 * 86_400_000).to_string();
+    let o = tierlog(&["maintain", s(&d), "--now", &later]);
+    assert_eq!(o.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("nothing was deleted by age"), "{err}");
+    assert!(err.contains("0 segments dropped"), "{err}");
+    let o = tierlog(&["maintain", s(&d), "--now", &later, "--accept-clock"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("dropped 60s") && out.contains("MaxAge"),
+        "{out}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&ok(&[
+        "query",
+        s(&d),
+        "h",
+        "--tier",
+        "60s",
+        "--format",
+        "json",
+        "--now",
+        &later,
+    ]))
+    .unwrap();
+    assert_eq!(v["series"].as_array().unwrap().len(), 0, "{v}");
+}

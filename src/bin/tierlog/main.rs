@@ -114,6 +114,16 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
+        /// Apply deletions by age even though the clock is more than a day ahead of the
+        /// newest data (by default they are held back: a wrong clock must not destroy data).
+        #[arg(long)]
+        accept_clock: bool,
+        /// The byte budget to enforce in this pass (e.g. 500000000; 0 = none).
+        #[arg(long, default_value_t = 0)]
+        max_bytes: u64,
+        /// Delete data older than this many days in every tier (1-3650).
+        #[arg(long, default_value_t = 90)]
+        max_age_days: u32,
     },
     /// Print a file's header, every frame or chunk with offset, length and checksum status,
     /// and the decoded content.

@@ -181,8 +181,19 @@ fn parts(tiers: &[TierStats]) -> impl Iterator<Item = (&TierStats, &'static str,
     })
 }
 
-pub fn maintain(now: &Now, dir: &Path, format: Format) -> Result<(), Failure> {
-    let store = Store::open(dir, now.writer_config(dir, None)?)?;
+pub fn maintain(
+    now: &Now,
+    dir: &Path,
+    format: Format,
+    accept_clock: bool,
+    max_bytes: u64,
+    max_age_days: u32,
+) -> Result<(), Failure> {
+    let mut config = now.writer_config(dir, None)?;
+    config.accept_clock = accept_clock;
+    config.max_bytes = max_bytes;
+    config.max_age_days = max_age_days;
+    let store = Store::open(dir, config)?;
     for f in store.recovery_findings() {
         eprintln!("tierlog: recovery: {f}");
     }
@@ -194,6 +205,16 @@ pub fn maintain(now: &Now, dir: &Path, format: Format) -> Result<(), Failure> {
         _ => {
             for w in &r.sealed_windows {
                 println!("sealed window {}", format_rfc3339(*w));
+            }
+            for d in &r.retention.dropped {
+                println!(
+                    "dropped {} {} .. {} ({} bytes): {:?}",
+                    d.tier,
+                    format_rfc3339(d.start_ms),
+                    format_rfc3339(d.end_ms),
+                    d.bytes,
+                    d.reason
+                );
             }
             for (tier, from, to) in &ru.lost {
                 println!(
@@ -207,8 +228,21 @@ pub fn maintain(now: &Now, dir: &Path, format: Format) -> Result<(), Failure> {
     for w in &ru.warnings {
         eprintln!("tierlog: warning: {w}");
     }
+    let rt = &r.retention;
+    if let Some(lead) = rt.age_held_back {
+        eprintln!(
+            "tierlog: warning: the clock is {} s ahead of the newest data: nothing was deleted by age (pass --accept-clock if the clock is right)",
+            lead / 1000
+        );
+    }
+    if rt.over_budget_bytes > 0 {
+        eprintln!(
+            "tierlog: warning: still {} bytes over the budget: what remains cannot be dropped (open windows, the index, raw data not rolled up yet)",
+            rt.over_budget_bytes
+        );
+    }
     eprintln!(
-        "{} windows sealed: {} points, {} bytes; rollups: {} pieces materialised from {} raw points: {} buckets, {} bytes{}",
+        "{} windows sealed: {} points, {} bytes; rollups: {} pieces materialised from {} raw points: {} buckets, {} bytes{}; retention: {} segments dropped, {} bytes freed",
         r.sealed_windows.len(),
         r.sealed_points,
         r.sealed_bytes,
@@ -220,7 +254,9 @@ pub fn maintain(now: &Now, dir: &Path, format: Format) -> Result<(), Failure> {
             String::new()
         } else {
             format!("; {} ranges lost", ru.lost.len())
-        }
+        },
+        rt.dropped.len(),
+        rt.bytes_freed
     );
     Ok(())
 }
