@@ -1,0 +1,239 @@
+//! Kill during retention: a child process opens a store with a byte budget well below its size
+//! and runs `maintain()`, which drops the oldest segments; the parent SIGKILLs it at a random
+//! moment. After reopening, every segment file left is whole (byte-identical to the one it
+//! was, none half-deleted, no temporary file left), and the next pass brings the store to
+//! exactly the files an uninterrupted pass leaves, within the budget.
+//!
+//! The child is this test binary re-executed with `TIERLOG_RETENTION_KILL_CHILD=<dir>` and
+//! `TIERLOG_RETENTION_KILL_BUDGET=<bytes>`. Environment: `TIERLOG_RETENTION_KILL_ITERATIONS`
+//! (default 8), `TIERLOG_RETENTION_KILL_SEED` (printed by every run).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{SplitMix64, T0};
+use tierlog::workload::Workload;
+use tierlog::{Config, ManualClock, SeriesId, Store, Sync, Tier};
+
+const CHILD_ENV: &str = "TIERLOG_RETENTION_KILL_CHILD";
+const BUDGET_ENV: &str = "TIERLOG_RETENTION_KILL_BUDGET";
+const HOURS: i64 = 8;
+/// The clock once the data is written: every window sealed and rolled up.
+const LATER: i64 = T0 + (HOURS * 3600 + 600) * 1000;
+
+fn config(clock: Arc<ManualClock>, max_bytes: u64) -> Config {
+    Config {
+        // Raw kept a day, so only the budget drops anything here.
+        raw_keep: Duration::from_secs(86_400),
+        tiers: vec![
+            Tier::new(
+                "10s",
+                Duration::from_secs(10),
+                Duration::from_secs(2 * 86_400),
+            ),
+            Tier::new(
+                "60s",
+                Duration::from_secs(60),
+                Duration::from_secs(90 * 86_400),
+            ),
+        ],
+        max_bytes,
+        ..common::config(&clock)
+    }
+    .with_sync(Sync::Never)
+}
+
+/// Every file of the store except the lock: relative path → bytes.
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for sub in ["", "raw", "10s", "60s"] {
+        let Ok(rd) = std::fs::read_dir(dir.join(sub)) else {
+            continue;
+        };
+        for e in rd {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_file() && e.file_name() != "LOCK" {
+                let name = format!("{sub}/{}", e.file_name().to_string_lossy());
+                out.insert(name, std::fs::read(e.path()).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else if e.file_name() != "LOCK" {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// 8 h of 60 series at 5 s, sealed and rolled up, nothing dropped.
+fn build_base(dir: &Path) {
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = Store::open(dir, config(clock.clone(), 0)).unwrap();
+    let mut w = Workload::new(3, 60, 5000, T0);
+    let handles: Vec<SeriesId> = w
+        .series()
+        .to_vec()
+        .iter()
+        .map(|(m, l)| {
+            let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            store.series_handle(m, &l).unwrap()
+        })
+        .collect();
+    let mut scrape = Vec::new();
+    let mut batch = Vec::new();
+    while w.next_scrape_ms() < T0 + HOURS * 3_600_000 {
+        scrape.clear();
+        let t = w.next_scrape(&mut scrape);
+        clock.set(t + 999);
+        batch.clear();
+        batch.extend(
+            scrape
+                .iter()
+                .map(|&(i, ts, v)| (handles[i as usize], ts, v)),
+        );
+        store.write_series(&batch).unwrap();
+    }
+    clock.set(LATER);
+    let r = store.maintain().unwrap();
+    assert!(r.retention.dropped.is_empty());
+    store.close().unwrap();
+}
+
+#[test]
+fn child_retention() {
+    let Some(dir) = std::env::var_os(CHILD_ENV) else {
+        return; // Not a child: nothing to do.
+    };
+    let budget: u64 = std::env::var(BUDGET_ENV).unwrap().parse().unwrap();
+    let clock = Arc::new(ManualClock::new(LATER));
+    let store = Store::open(Path::new(&dir), config(clock, budget)).expect("child open");
+    println!("OPEN");
+    store.maintain().expect("child maintain");
+    println!("DONE");
+}
+
+#[test]
+fn kill_during_retention_leaves_whole_segments_and_the_budget_holds() {
+    let iterations: u64 = std::env::var("TIERLOG_RETENTION_KILL_ITERATIONS")
+        .ok()
+        .map(|s| s.parse().expect("TIERLOG_RETENTION_KILL_ITERATIONS"))
+        .unwrap_or(8);
+    let seed = SplitMix64::seed_from_env("TIERLOG_RETENTION_KILL_SEED");
+    println!("retention kill test: {iterations} iterations, TIERLOG_RETENTION_KILL_SEED={seed:#x}");
+    let mut rng = SplitMix64(seed);
+    let root = tempfile::tempdir().unwrap();
+    let base = root.path().join("base");
+    build_base(&base);
+    let base_files = files(&base);
+    let budget = tierlog::io::dir_size(&base).unwrap() * 4 / 10;
+
+    // The reference: an uninterrupted pass on a copy.
+    let reference_dir = root.path().join("reference");
+    copy_dir(&base, &reference_dir);
+    let clock = Arc::new(ManualClock::new(LATER));
+    let store = Store::open(&reference_dir, config(clock.clone(), budget)).unwrap();
+    let started = Instant::now();
+    let r = store.maintain().unwrap().retention;
+    let took = started.elapsed();
+    drop(store);
+    assert!(r.dropped.len() > 10, "{r:?}");
+    assert_eq!(r.over_budget_bytes, 0);
+    let reference = files(&reference_dir);
+    println!(
+        "uninterrupted pass: {took:?}, {} segments dropped",
+        r.dropped.len()
+    );
+
+    let exe = std::env::current_exe().unwrap();
+    let mut mid_way = 0;
+    for it in 0..iterations {
+        let dir = root.path().join(format!("run{it}"));
+        copy_dir(&base, &dir);
+        let delay = Duration::from_micros(rng.range(0, took.as_micros() as u64 * 3 / 2 + 1));
+        let ctx = format!("seed {seed:#x}, iteration {it}, kill {delay:?} after open");
+        let mut child = Command::new(&exe)
+            .args([
+                "--exact",
+                "child_retention",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, &dir)
+            .env(BUDGET_ENV, budget.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if out.read_line(&mut line).unwrap() == 0 {
+                let mut err = String::new();
+                let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+                panic!("{ctx}: child ended before opening the store:\n{err}");
+            }
+            if line.contains("OPEN") {
+                break;
+            }
+        }
+        std::thread::sleep(delay);
+        child.kill().unwrap();
+        child.wait().unwrap();
+
+        // Reopen (recovery removes what a crash left mid-deletion), without a budget.
+        let store = Store::open(&dir, config(clock.clone(), 0)).unwrap();
+        let stats = store.stats();
+        assert!(
+            stats.tiers.iter().all(|t| t.corrupt_segments == 0),
+            "{ctx}: {stats:?}"
+        );
+        drop(store);
+        let now = files(&dir);
+        assert!(
+            now.keys().all(|k| !k.ends_with(".tmp")),
+            "{ctx}: temporary files left: {:?}",
+            now.keys()
+                .filter(|k| k.ends_with(".tmp"))
+                .collect::<Vec<_>>()
+        );
+        for (name, bytes) in now.iter().filter(|(k, _)| k.ends_with(".seg")) {
+            assert!(
+                base_files.get(name) == Some(bytes),
+                "{ctx}: {name} is not the segment it was"
+            );
+        }
+        let segs = |m: &BTreeMap<String, Vec<u8>>| m.keys().filter(|k| k.ends_with(".seg")).count();
+        if segs(&now) != segs(&base_files) && segs(&now) != segs(&reference) {
+            mid_way += 1;
+        }
+        // The next pass finishes the job: the same segments as the uninterrupted pass.
+        let store = Store::open(&dir, config(clock.clone(), budget)).unwrap();
+        let r = store.maintain().unwrap().retention;
+        assert_eq!(r.over_budget_bytes, 0, "{ctx}: {r:?}");
+        drop(store);
+        let after = files(&dir);
+        let seg_names = |m: &BTreeMap<String, Vec<u8>>| -> Vec<String> {
+            m.keys().filter(|k| k.ends_with(".seg")).cloned().collect()
+        };
+        assert_eq!(seg_names(&after), seg_names(&reference), "{ctx}");
+        assert!(tierlog::io::dir_size(&dir).unwrap() <= budget, "{ctx}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    println!("retention kill test: {mid_way} of {iterations} kills landed mid-pass");
+}
