@@ -48,6 +48,6 @@ pub use model::{Labels, MetricInfo, MetricKind, MetricMeta, SeriesId, SeriesInfo
 pub use query::selector::{MatchOp, Matcher, Selector};
 pub use store::{
     BucketPoint, BucketResult, DropReason, DroppedSegment, MaintainReport, P95_MERGED,
-    P95_RAW_MISMATCH, RetentionReport, RollupReport, SeriesBuckets,
+    P95_RAW_MISMATCH, RetentionReport, RetentionTotals, RollupReport, SeriesBuckets,
 };
 pub use store::{QueryResult, Sample, SeriesPoints, Store, StoreStats, WriteSummary};

@@ -161,6 +161,11 @@ fn each_tier_keeps_what_its_keep_and_max_age_allow_over_simulated_days() {
         }
     }
     assert_eq!(seen_reasons.len(), 3, "{seen_reasons:?}");
+    let st = store.stats();
+    assert_eq!((st.max_age_days, st.max_bytes), (3, 0));
+    let rt = st.retention;
+    assert!(rt.dropped_tier_keep > 0 && rt.dropped_max_age > 0, "{rt:?}");
+    assert!(rt.bytes_freed > 0 && rt.dropped_budget == 0 && rt.passes_held_back == 0);
     // Step queries over the whole range answer each part from what is left.
     let r = store
         .query_step(&sel("m"), T0, end, Duration::from_secs(60))
@@ -425,6 +430,9 @@ fn a_clock_a_year_ahead_deletes_nothing_by_age_until_accepted() {
     let r = store.maintain().unwrap().retention;
     assert!(r.age_held_back.is_some());
     assert!(!r.dropped.is_empty() && r.dropped.iter().all(|d| d.reason == DropReason::Budget));
+    let rt = store.stats().retention;
+    assert_eq!(rt.passes_held_back, 1);
+    assert_eq!(rt.dropped_budget, r.dropped.len() as u64);
     drop(store);
     // Accepted: everything past its keep goes.
     let store = Store::open(

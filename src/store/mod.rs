@@ -25,7 +25,7 @@ use crate::segment::Segment;
 use crate::wal::WindowData;
 
 pub use read::{QueryResult, SeriesPoints, StoreStats, TierPart, TierStats};
-pub use retention::{DropReason, DroppedSegment, RetentionReport};
+pub use retention::{DropReason, DroppedSegment, RetentionReport, RetentionTotals};
 pub use rollup::RollupReport;
 pub use seal::MaintainReport;
 pub use step::{BucketPoint, BucketResult, P95_MERGED, P95_RAW_MISMATCH, SeriesBuckets};
@@ -107,6 +107,8 @@ pub(crate) struct Shared {
     /// Log fsyncs done by the write path (group commits count once).
     pub(crate) fsyncs: AtomicU64,
     pub(crate) maintain: Mutex<()>,
+    /// What retention has dropped since the open.
+    pub(crate) retention_totals: Mutex<retention::RetentionTotals>,
     pub(crate) poisoned: AtomicBool,
     pub(crate) findings: Vec<Finding>,
     _lock: Option<File>,

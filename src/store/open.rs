@@ -199,6 +199,7 @@ pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
         last_sync_us: AtomicU64::new(0),
         fsyncs: AtomicU64::new(0),
         maintain: Mutex::new(()),
+        retention_totals: Mutex::new(Default::default()),
         poisoned: AtomicBool::new(false),
         findings,
         _lock: lock,

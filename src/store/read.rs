@@ -292,6 +292,9 @@ impl Store {
             series: st.registry.series_count() as u64,
             metrics: st.registry.live_metrics().count() as u64,
             index_bytes,
+            max_bytes: sh.config.max_bytes,
+            max_age_days: sh.config.max_age_days,
+            retention: *sh.retention_totals.lock(),
         }
     }
 }
@@ -366,4 +369,10 @@ pub struct StoreStats {
     pub total_bytes: u64,
     /// Bytes of the index.
     pub index_bytes: u64,
+    /// The byte budget in force (0 = none).
+    pub max_bytes: u64,
+    /// The age limit in force, days.
+    pub max_age_days: u32,
+    /// What retention has dropped since the store was opened.
+    pub retention: super::RetentionTotals,
 }

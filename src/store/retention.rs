@@ -62,6 +62,21 @@ pub struct RetentionReport {
     pub age_held_back: Option<i64>,
 }
 
+/// Retention's counters since the store was opened (in [`crate::StoreStats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RetentionTotals {
+    /// Segments dropped for their tier's keep, for `max_age_days`, for the byte budget.
+    pub dropped_tier_keep: u64,
+    pub dropped_max_age: u64,
+    pub dropped_budget: u64,
+    /// Bytes freed.
+    pub bytes_freed: u64,
+    /// Passes whose deletions by age were held back by clock sanity.
+    pub passes_held_back: u64,
+    /// Passes that ended over the byte budget.
+    pub passes_over_budget: u64,
+}
+
 /// A segment retention may drop.
 #[derive(Debug, Clone)]
 struct Candidate {
@@ -124,6 +139,7 @@ impl Shared {
         // By budget: oldest data first (by window end, raw before its rollups on ties).
         let budget = self.config.max_bytes;
         if budget == 0 {
+            self.count(&report);
             return Ok(report);
         }
         let mut total = io::dir_size(&self.dir)?;
@@ -145,7 +161,22 @@ impl Shared {
             }
         }
         report.total_bytes = total;
+        self.count(&report);
         Ok(report)
+    }
+
+    fn count(&self, report: &RetentionReport) {
+        let mut t = self.retention_totals.lock();
+        for d in &report.dropped {
+            match d.reason {
+                DropReason::TierKeep => t.dropped_tier_keep += 1,
+                DropReason::MaxAge => t.dropped_max_age += 1,
+                DropReason::Budget => t.dropped_budget += 1,
+            }
+        }
+        t.bytes_freed += report.bytes_freed;
+        t.passes_held_back += u64::from(report.age_held_back.is_some());
+        t.passes_over_budget += u64::from(report.over_budget_bytes > 0);
     }
 
     /// Every sealed segment (raw and rollup, readable or damaged) with what retention needs.
