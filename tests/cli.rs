@@ -780,3 +780,34 @@ fn maintain_holds_back_deletions_by_age_for_a_clock_far_ahead_until_accepted() {
     .unwrap();
     assert_eq!(v["series"].as_array().unwrap().len(), 0, "{v}");
 }
+
+#[test]
+fn maintain_applies_the_retention_settings_the_store_keeps() {
+    let (_dir, d) = rollup_store(true);
+    let day = 86_400_000i64;
+    // Set 30 days once: nothing is that old yet.
+    let now = (T0 + 10 * day).to_string();
+    let o = tierlog(&[
+        "maintain",
+        s(&d),
+        "--now",
+        &now,
+        "--accept-clock",
+        "--max-age-days",
+        "30",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("dropped 60s"));
+    // Later, with no flag: the store's 30 days apply (this tool's default, 90, would keep it).
+    let now = (T0 + 40 * day).to_string();
+    let o = tierlog(&["maintain", s(&d), "--now", &now, "--accept-clock"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("dropped 60s") && out.contains("MaxAge"),
+        "{out}"
+    );
+    let st: serde_json::Value =
+        serde_json::from_str(&ok(&["stats", s(&d), "--format", "json", "--now", &now])).unwrap();
+    assert_eq!(st["max_age_days"], 30, "{st}");
+}

@@ -43,8 +43,8 @@ impl FileKind {
     /// The newest format version this build writes and reads.
     pub const fn version(self) -> u16 {
         match self {
-            // Version 2 added the rollup tiers.
-            FileKind::State => 2,
+            // Version 2 added the rollup tiers, version 3 the retention settings.
+            FileKind::State => 3,
             _ => 1,
         }
     }

@@ -13,11 +13,16 @@
 //!           8  interval, i64 LE ms
 //!           8  keep, i64 LE ms
 //!           8  done-through, i64 LE ms (i64::MIN: nothing materialised yet)
+//!         version 3 only, the retention settings:
+//!           4  max_age_days, u32 LE
+//!           8  max_bytes, u64 LE (0 = none)
+//!           8  max_clock_lead, i64 LE ms
 //! end-4 4 CRC-32C of bytes 32..end-4
 //! ```
 //!
-//! Version 1 files (52 bytes: no tier count, the CRC at 48) are still read, as a store
-//! without tiers.
+//! Version 2 files (no retention settings) and version 1 files (52 bytes: no tier count, the
+//! CRC at 48) are still read, as a store that records no retention settings (and, for
+//! version 1, no tiers).
 
 use crate::error::Corruption;
 use crate::format::crc;
@@ -43,6 +48,20 @@ pub struct TierState {
     pub done_through: i64,
 }
 
+/// Retention settings as the state file records them (version 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionSettings {
+    /// Days.
+    pub max_age_days: u32,
+    /// Bytes, 0 = none.
+    pub max_bytes: u64,
+    /// ms.
+    pub max_clock_lead: i64,
+}
+
+/// Bytes of the retention settings record.
+const RETENTION_LEN: usize = 20;
+
 /// The decoded state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct State {
@@ -54,6 +73,8 @@ pub struct State {
     pub sealed_through: i64,
     /// Rollup tiers, finest first.
     pub tiers: Vec<TierState>,
+    /// Retention settings (`None` read from a version 1 or 2 file; always written).
+    pub retention: Option<RetentionSettings>,
 }
 
 fn bad(what: &'static str) -> HeaderError {
@@ -83,6 +104,14 @@ impl State {
             b.extend_from_slice(&t.keep.to_le_bytes());
             b.extend_from_slice(&t.done_through.to_le_bytes());
         }
+        let r = self.retention.unwrap_or(RetentionSettings {
+            max_age_days: 90,
+            max_bytes: 0,
+            max_clock_lead: 86_400_000,
+        });
+        b.extend_from_slice(&r.max_age_days.to_le_bytes());
+        b.extend_from_slice(&r.max_bytes.to_le_bytes());
+        b.extend_from_slice(&r.max_clock_lead.to_le_bytes());
         let c = crc(&b[HEADER_LEN..]);
         b.extend_from_slice(&c.to_le_bytes());
         b
@@ -113,6 +142,7 @@ impl State {
             clock_high_water: i64_at(0),
             sealed_through: i64_at(8),
             tiers: Vec::new(),
+            retention: None,
         };
         if h.version == 1 {
             return Ok(s);
@@ -152,6 +182,17 @@ impl State {
             });
             at += 1 + len + 24;
         }
+        if h.version >= 3 {
+            let r = rest
+                .get(at..at + RETENTION_LEN)
+                .ok_or(bad("state file retention settings truncated"))?;
+            s.retention = Some(RetentionSettings {
+                max_age_days: u32::from_le_bytes(r[0..4].try_into().expect("4")),
+                max_bytes: u64::from_le_bytes(r[4..12].try_into().expect("8")),
+                max_clock_lead: i64::from_le_bytes(r[12..20].try_into().expect("8")),
+            });
+            at += RETENTION_LEN;
+        }
         if at != rest.len() {
             return Err(bad("state file has trailing bytes"));
         }
@@ -175,12 +216,17 @@ mod tests {
                 keep: 86_400_000,
                 done_through: i64::MIN,
             }],
+            retention: Some(RetentionSettings {
+                max_age_days: 90,
+                max_bytes: 1 << 30,
+                max_clock_lead: 86_400_000,
+            }),
         };
         let b = s.encode();
-        assert_eq!(b.len(), 32 + 16 + 2 + 1 + 3 + 24 + 4);
+        assert_eq!(b.len(), 32 + 16 + 2 + 1 + 3 + 24 + 20 + 4);
         assert_eq!(&b[0..8], b"TLOGSTA1");
-        assert_eq!(&b[8..10], &[2, 0]);
-        assert_eq!(&b[28..32], &[0x86, 0x65, 0xE8, 0xF7]);
+        assert_eq!(&b[8..10], &[3, 0]);
+        assert_eq!(&b[28..32], &HEADER_CRC);
         assert_eq!(&b[32..40], &[0xe8, 0x03, 0, 0, 0, 0, 0, 0]);
         assert_eq!(&b[40..48], &[0xc0, 0x27, 0x09, 0, 0, 0, 0, 0]);
         assert_eq!(&b[48..50], &[1, 0]);
@@ -188,9 +234,12 @@ mod tests {
         assert_eq!(&b[54..62], &[0x10, 0x27, 0, 0, 0, 0, 0, 0]);
         assert_eq!(&b[62..70], &[0, 0x5c, 0x26, 0x05, 0, 0, 0, 0]);
         assert_eq!(&b[70..78], &[0, 0, 0, 0, 0, 0, 0, 0x80]);
-        assert_eq!(&b[78..82], &crc32c::crc32c(&b[32..78]).to_le_bytes());
+        assert_eq!(&b[78..82], &[90, 0, 0, 0]);
+        assert_eq!(&b[82..90], &[0, 0, 0, 0x40, 0, 0, 0, 0]);
+        assert_eq!(&b[90..98], &[0, 0x5c, 0x26, 0x05, 0, 0, 0, 0]);
+        assert_eq!(&b[98..102], &crc32c::crc32c(&b[32..98]).to_le_bytes());
         // The example of format-spec/state.md.
-        assert_eq!(&b[78..82], &[0xA1, 0x72, 0x2A, 0x17]);
+        assert_eq!(&b[98..102], &BODY_CRC);
         assert_eq!(State::decode(&b).unwrap(), s);
         for i in 32..b.len() {
             let mut m = b.clone();
@@ -200,6 +249,30 @@ mod tests {
         for n in 0..b.len() {
             assert!(State::decode(&b[..n]).is_err(), "cut at {n}");
         }
+    }
+
+    /// The checksums of the example of format-spec/state.md.
+    const HEADER_CRC: [u8; 4] = [0x3B, 0x92, 0xAB, 0xC0];
+    const BODY_CRC: [u8; 4] = [0xAF, 0xD9, 0xF3, 0x4C];
+
+    #[test]
+    fn version_2_is_read_without_retention_settings() {
+        let s = State {
+            window_span: 600_000,
+            clock_high_water: 7,
+            sealed_through: 600_000,
+            tiers: vec![],
+            retention: None,
+        };
+        let mut b = s.encode();
+        // Version 2: no settings record.
+        b.truncate(b.len() - 4 - RETENTION_LEN);
+        b[8] = 2;
+        let hc = crc32c::crc32c(&b[0..28]);
+        b[28..32].copy_from_slice(&hc.to_le_bytes());
+        let c = crc32c::crc32c(&b[32..]);
+        b.extend_from_slice(&c.to_le_bytes());
+        assert_eq!(State::decode(&b).unwrap(), s);
     }
 
     #[test]

@@ -501,6 +501,7 @@ mod tests {
                 keep: 86_400_000,
                 done_through: 3_600_000,
             }],
+            retention: None,
         };
         let d = dump_bytes(&s.encode());
         assert_eq!(d.problems, 0);

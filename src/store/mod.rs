@@ -215,6 +215,31 @@ impl Store {
         }
     }
 
+    /// The retention settings the store in `dir` was last opened for writing with
+    /// (`max_age_days`, `max_bytes`, `max_clock_lead`), or `None` when it records none (no
+    /// store yet, or one from before they were recorded). Tools that open a store they did not
+    /// create take them from here, so every process applies the same policy.
+    pub fn created_retention(
+        dir: impl AsRef<Path>,
+    ) -> Result<Option<(u32, u64, std::time::Duration)>> {
+        let path = dir.as_ref().join(STATE_FILE);
+        match crate::io::read_if_exists(&path)? {
+            None => Ok(None),
+            Some(b) => {
+                let s = crate::format::state::State::decode(&b).map_err(|e| {
+                    crate::logfile::header_error(&path, e, crate::format::header::FileKind::State)
+                })?;
+                Ok(s.retention.map(|r| {
+                    (
+                        r.max_age_days,
+                        r.max_bytes,
+                        std::time::Duration::from_millis(r.max_clock_lead.max(0) as u64),
+                    )
+                }))
+            }
+        }
+    }
+
     /// The directory of the store.
     pub fn dir(&self) -> &Path {
         &self.shared.dir
@@ -363,6 +388,12 @@ impl Shared {
                 clock_high_water: st.clock_high_water,
                 sealed_through: st.sealed_through,
                 tiers: st.tiers.iter().map(|t| t.state()).collect(),
+                retention: Some(crate::format::state::RetentionSettings {
+                    max_age_days: self.config.max_age_days,
+                    max_bytes: self.config.max_bytes,
+                    max_clock_lead: self.config.max_clock_lead.as_millis().min(i64::MAX as u128)
+                        as i64,
+                }),
             }
         };
         crate::io::write_atomic(&self.dir.join(STATE_FILE), &s.encode())

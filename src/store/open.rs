@@ -83,6 +83,26 @@ pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
             )
         })?;
     }
+    // Readers report the store's own retention settings.
+    if let Some(r) = saved.as_ref().and_then(|s| s.retention)
+        && read_only
+    {
+        config.max_age_days = r.max_age_days;
+        config.max_bytes = r.max_bytes;
+        config.max_clock_lead = std::time::Duration::from_millis(r.max_clock_lead.max(0) as u64);
+    }
+    if let Some(r) = saved.as_ref().and_then(|s| s.retention)
+        && !read_only
+        && (r.max_age_days, r.max_bytes) != (config.max_age_days, config.max_bytes)
+    {
+        log::info!(
+            "retention settings change: max_age_days {} -> {}, max_bytes {} -> {}",
+            r.max_age_days,
+            config.max_age_days,
+            r.max_bytes,
+            config.max_bytes
+        );
+    }
     let span = config.span_ms();
     if let Some(s) = &saved
         && s.window_span != span

@@ -118,12 +118,14 @@ pub enum Command {
         /// newest data (by default they are held back: a wrong clock must not destroy data).
         #[arg(long)]
         accept_clock: bool,
-        /// The byte budget to enforce in this pass (e.g. 500000000; 0 = none).
-        #[arg(long, default_value_t = 0)]
-        max_bytes: u64,
-        /// Delete data older than this many days in every tier (1-3650).
-        #[arg(long, default_value_t = 90)]
-        max_age_days: u32,
+        /// Set the store's byte budget (0 = none) before the pass; it is kept for later
+        /// opens. Default: the store's own.
+        #[arg(long)]
+        max_bytes: Option<u64>,
+        /// Set the store's age limit in days (1-3650) before the pass; it is kept for later
+        /// opens. Default: the store's own (90 for a store that records none).
+        #[arg(long)]
+        max_age_days: Option<u32>,
     },
     /// Print a file's header, every frame or chunk with offset, length and checksum status,
     /// and the decoded content.

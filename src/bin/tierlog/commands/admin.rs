@@ -186,13 +186,17 @@ pub fn maintain(
     dir: &Path,
     format: Format,
     accept_clock: bool,
-    max_bytes: u64,
-    max_age_days: u32,
+    max_bytes: Option<u64>,
+    max_age_days: Option<u32>,
 ) -> Result<(), Failure> {
     let mut config = now.writer_config(dir, None)?;
     config.accept_clock = accept_clock;
-    config.max_bytes = max_bytes;
-    config.max_age_days = max_age_days;
+    if let Some(b) = max_bytes {
+        config.max_bytes = b;
+    }
+    if let Some(d) = max_age_days {
+        config.max_age_days = d;
+    }
     let store = Store::open(dir, config)?;
     for f in store.recovery_findings() {
         eprintln!("tierlog: recovery: {f}");

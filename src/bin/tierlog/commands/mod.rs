@@ -64,6 +64,13 @@ impl Now {
         if let Some(tiers) = tierlog::Store::created_tiers(dir)? {
             c.tiers = tiers;
         }
+        // Apply the retention policy the store was last written with, not this tool's
+        // defaults (a `maintain` must not delete what the agent keeps).
+        if let Some((days, bytes, lead)) = tierlog::Store::created_retention(dir)? {
+            c.max_age_days = days;
+            c.max_bytes = bytes;
+            c.max_clock_lead = lead;
+        }
         // Raw data must outlive a window and its grace, whatever span the store has, and each
         // tier's pieces plus the grace (tiers are computed from raw points). The store does not
         // record its raw keep: keep the default unless that reaches the first tier's keep.
