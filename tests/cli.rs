@@ -811,3 +811,55 @@ fn maintain_applies_the_retention_settings_the_store_keeps() {
         serde_json::from_str(&ok(&["stats", s(&d), "--format", "json", "--now", &now])).unwrap();
     assert_eq!(st["max_age_days"], 30, "{st}");
 }
+
+#[test]
+fn config_prints_and_changes_the_retention_settings() {
+    let (_dir, d) = rollup_store(false);
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&["config", s(&d), "--format", "json"])).unwrap();
+    assert_eq!(
+        (v["max_age_days"].as_u64(), v["max_bytes"].as_u64()),
+        (Some(90), Some(0))
+    );
+    assert_eq!(v["tiers"][1]["name"], "60s");
+    let v: serde_json::Value = serde_json::from_str(&ok(&[
+        "config",
+        s(&d),
+        "max_bytes=10GiB",
+        "max_age_days=30",
+        "max_clock_lead=12h",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(v["max_bytes"].as_u64(), Some(10 << 30));
+    // Kept: a later reader sees them.
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&["config", s(&d), "--format", "json"])).unwrap();
+    assert_eq!(
+        (
+            v["max_age_days"].as_u64(),
+            v["max_bytes"].as_u64(),
+            v["max_clock_lead_ms"].as_u64()
+        ),
+        (Some(30), Some(10 << 30), Some(12 * 3_600_000))
+    );
+    // Malformed or out of range: usage error, or the setting and its range named.
+    for (kv, code) in [
+        ("max_bytes=ten", 2),
+        ("colour=red", 2),
+        ("max_age_days=4000", 1),
+    ] {
+        let o = tierlog(&["config", s(&d), kv]);
+        assert_eq!(o.status.code(), Some(code), "{kv}");
+    }
+    let o = tierlog(&["config", s(&d), "max_age_days=4000"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("max_age_days"));
+    // While another process writes the store, changing it names that process.
+    let store = tierlog::Store::open(&d, tierlog::Config::default()).unwrap();
+    let o = tierlog(&["config", s(&d), "max_age_days=10"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&std::process::id().to_string()), "{err}");
+    drop(store);
+}

@@ -104,8 +104,23 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
-    /// Run one maintenance pass: seal every window whose end plus grace has passed, then
-    /// materialise every rollup piece whose raw windows are all sealed.
+    /// Print the store's settings, or change its retention settings
+    /// (`max_age_days=N`, `max_bytes=N` with units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB,
+    /// `max_clock_lead=DURATION`); changing needs the writer lock.
+    ///
+    /// Example: tierlog config ./store max_bytes=10GiB max_age_days=30
+    Config {
+        /// Store directory.
+        dir: PathBuf,
+        /// Settings to change, as NAME=VALUE.
+        settings: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Run one maintenance pass: seal every window whose end plus grace has passed,
+    /// materialise every rollup piece whose raw windows are all sealed, compact complete
+    /// segment spans, then apply retention (age limits and the byte budget).
     ///
     /// Example: tierlog maintain ./store
     Maintain {
@@ -220,6 +235,8 @@ pub enum Failure {
     Error(String),
     /// Exit 3.
     Corruption(String),
+    /// Exit 2 (a malformed argument clap could not check).
+    Usage(String),
 }
 
 impl From<tierlog::Error> for Failure {
@@ -249,6 +266,10 @@ fn main() -> ExitCode {
         Err(Failure::Corruption(m)) => {
             eprintln!("tierlog: {m}");
             ExitCode::from(3)
+        }
+        Err(Failure::Usage(m)) => {
+            eprintln!("tierlog: {m}");
+            ExitCode::from(2)
         }
     }
 }

@@ -276,3 +276,118 @@ pub fn repair(now: &Now, dir: &Path) -> Result<(), Failure> {
     }
     Ok(())
 }
+
+/// A byte count with an optional unit: B, KB/MB/GB/TB (powers of 1000), KiB/MiB/GiB/TiB
+/// (powers of 1024).
+pub fn parse_bytes(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+/// `tierlog config DIR [NAME=VALUE ...]`.
+pub fn config(now: &Now, dir: &Path, settings: &[String], format: Format) -> Result<(), Failure> {
+    let usage = |m: String| Failure::Usage(m);
+    let store = if settings.is_empty() {
+        Store::open_read_only(dir, now.config())?
+    } else {
+        let mut c = now.writer_config(dir, None)?;
+        for kv in settings {
+            let Some((k, v)) = kv.split_once('=') else {
+                return Err(usage(format!("{kv:?}: expected NAME=VALUE")));
+            };
+            match k {
+                "max_age_days" => {
+                    c.max_age_days = v.parse().map_err(|_| {
+                        usage(format!("max_age_days: {v:?} is not a number of days"))
+                    })?;
+                }
+                "max_bytes" => {
+                    c.max_bytes = parse_bytes(v).ok_or_else(|| {
+                        usage(format!(
+                            "max_bytes: {v:?} is not a byte count (e.g. 500MB, 10GiB)"
+                        ))
+                    })?;
+                }
+                "max_clock_lead" => {
+                    let ms = crate::time::parse_duration_ms(v)
+                        .filter(|ms| *ms > 0)
+                        .ok_or_else(|| {
+                            usage(format!(
+                                "max_clock_lead: {v:?} is not a duration (e.g. 1d, 12h)"
+                            ))
+                        })?;
+                    c.max_clock_lead = std::time::Duration::from_millis(ms as u64);
+                }
+                _ => {
+                    return Err(usage(format!(
+                        "{k}: not a setting this command changes (max_age_days, max_bytes, max_clock_lead)"
+                    )));
+                }
+            }
+        }
+        // Opening for writing validates and records them.
+        Store::open(dir, c)?
+    };
+    let c = store.config();
+    let tiers: Vec<serde_json::Value> = c
+        .tiers
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "name": t.name,
+                "interval_ms": t.interval.as_millis() as u64,
+                "keep_ms": t.keep.as_millis() as u64,
+            })
+        })
+        .collect();
+    let v = serde_json::json!({
+        "window_span_ms": c.window_span.as_millis() as u64,
+        "tiers": tiers,
+        "max_age_days": c.max_age_days,
+        "max_bytes": c.max_bytes,
+        "max_clock_lead_ms": c.max_clock_lead.as_millis() as u64,
+    });
+    match format {
+        Format::Json => print_json(&v)?,
+        _ => {
+            println!("window_span     {} s", c.window_span.as_secs());
+            for t in &c.tiers {
+                println!(
+                    "tier {:<10} interval {} s, keep {} s",
+                    t.name,
+                    t.interval.as_secs(),
+                    t.keep.as_secs()
+                );
+            }
+            println!("max_age_days    {}", c.max_age_days);
+            println!(
+                "max_bytes       {}",
+                if c.max_bytes == 0 {
+                    "none".to_string()
+                } else {
+                    c.max_bytes.to_string()
+                }
+            );
+            println!("max_clock_lead  {} s", c.max_clock_lead.as_secs());
+        }
+    }
+    if !settings.is_empty() {
+        store.close()?;
+    }
+    Ok(())
+}

@@ -135,6 +135,11 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             format,
         } => admin::series(&now, &dir, selector.as_deref(), format),
         Command::Stats { dir, format } => admin::stats(&now, &dir, format),
+        Command::Config {
+            dir,
+            settings,
+            format,
+        } => admin::config(&now, &dir, &settings, format),
         Command::Maintain {
             dir,
             format,
