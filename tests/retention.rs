@@ -452,3 +452,60 @@ fn a_clock_a_year_ahead_deletes_nothing_by_age_until_accepted() {
     assert_eq!(left.len(), 1, "{left:?}");
     assert_eq!((left[0].0.as_str(), left[0].2), ("raw", T0 + 4 * HOUR));
 }
+
+#[test]
+fn series_with_nothing_left_leave_the_index_and_their_handles_go_stale() {
+    let dir = fast_tempdir();
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = Store::open(dir.path(), config(&clock, 3)).unwrap();
+    let old = store.series_handle("gone", &[("host", "a")]).unwrap();
+    let mut t = T0;
+    while t < T0 + 5 * DAY {
+        clock.set(t);
+        let mut batch = vec![Sample::new("m", &[("s", "a")], t, 1.0)];
+        if t < T0 + HOUR {
+            batch.push(Sample::new("gone", &[("host", "a")], t, 2.0));
+        }
+        store.write(&batch).unwrap();
+        if (t - T0) % (6 * HOUR) == 0 {
+            store.maintain().unwrap();
+        }
+        t += 10 * MIN;
+    }
+    let r = store.maintain().unwrap().retention;
+    let removed = store.stats().retention.series_removed;
+    assert_eq!(removed, 1, "{r:?}");
+    assert!(store.series(&sel("gone")).is_empty());
+    assert_eq!(store.stats().series, 1);
+    // A handle from before never writes into another series.
+    let e = store.write_series(&[(old, t, 3.0)]).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::InvalidSample {
+                reason: tierlog::SampleError::UnknownSeries { .. },
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // The same labels again: a new series, which never sees the old data.
+    clock.set(t);
+    store
+        .write(&[Sample::new("gone", &[("host", "a")], t, 4.0)])
+        .unwrap();
+    let now = store.series(&sel("gone"));
+    assert_eq!(now.len(), 1);
+    assert_ne!(now[0].id, old);
+    let pts = store.query(&sel("gone"), i64::MIN, i64::MAX).unwrap();
+    assert_eq!(pts.series[0].points, vec![(t, 4.0)]);
+    // After a reopen the removal holds (it is in the index) and the new series is there.
+    drop(store);
+    let store = Store::open(dir.path(), config(&clock, 3)).unwrap();
+    let now2 = store.series(&sel("gone"));
+    assert_eq!(now2.len(), 1);
+    assert_eq!(now2[0].id, now[0].id);
+    assert!(store.write_series(&[(old, t + 1000, 5.0)]).is_err());
+    let reader = Store::open_read_only(dir.path(), config(&clock, 3)).unwrap();
+    assert_eq!(reader.series(&sel("{__name__=~\".+\"}")).len(), 2);
+}

@@ -11,6 +11,9 @@
 //!  description: len u32 LE + UTF-8            count × { name: len u16 + UTF-8, value: len u16 + UTF-8 }
 //! ```
 //! A later metric record with the same id replaces the metadata of the earlier one.
+//!
+//! Series-removed record (type 3): `type u8 = 3, series id u32 LE` — retention removed the
+//! series (no samples left anywhere); its id is never used again.
 
 use crate::error::Corruption;
 use crate::format::bytes::{Reader, put_str16, put_str32};
@@ -20,6 +23,8 @@ use crate::model::MetricKind;
 pub const RECORD_METRIC: u8 = 1;
 /// Record type byte of a series record.
 pub const RECORD_SERIES: u8 = 2;
+/// Record type byte of a series-removed record.
+pub const RECORD_SERIES_REMOVED: u8 = 3;
 
 /// A decoded index record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +44,8 @@ pub enum IndexRecord {
         hash: u64,
         labels: Vec<(String, String)>,
     },
+    /// Removes a series whose samples have all expired; its id is not reused.
+    SeriesRemoved { id: u32 },
 }
 
 impl IndexRecord {
@@ -46,6 +53,10 @@ impl IndexRecord {
     /// store's limits guarantee it).
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
+            IndexRecord::SeriesRemoved { id } => {
+                out.push(RECORD_SERIES_REMOVED);
+                out.extend_from_slice(&id.to_le_bytes());
+            }
             IndexRecord::Metric {
                 id,
                 kind,
@@ -125,6 +136,7 @@ impl IndexRecord {
                     labels,
                 }
             }
+            RECORD_SERIES_REMOVED => IndexRecord::SeriesRemoved { id: r.u32()? },
             _ => {
                 return Err(Corruption::BadField {
                     what: "index record type",
@@ -163,6 +175,17 @@ mod tests {
             ]
         );
         assert_eq!(IndexRecord::decode(&b).unwrap(), r);
+    }
+
+    #[test]
+    fn golden_series_removed_record() {
+        let r = IndexRecord::SeriesRemoved { id: 7 };
+        let mut b = Vec::new();
+        r.encode(&mut b);
+        assert_eq!(b, [3, 7, 0, 0, 0]);
+        assert_eq!(IndexRecord::decode(&b).unwrap(), r);
+        assert!(IndexRecord::decode(&b[..4]).is_err());
+        assert!(IndexRecord::decode(&[3, 7, 0, 0, 0, 0]).is_err());
     }
 
     #[test]

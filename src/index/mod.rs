@@ -102,8 +102,34 @@ impl Registry {
                 self.series.resize(id as usize, None);
                 self.insert_series(MetricId(metric), Labels::from_sorted(labels), hash);
             }
+            IndexRecord::SeriesRemoved { id } => {
+                // Removing what is not (or no longer) there changes nothing.
+                self.remove_series(id);
+            }
         }
         Ok(())
+    }
+
+    /// Removes series `id` (when live): it is no longer selected, resolved or written to;
+    /// its id stays taken. Returns whether it was live.
+    pub fn remove_series(&mut self, id: u32) -> bool {
+        let Some(slot) = self.series.get_mut(id as usize) else {
+            return false;
+        };
+        let Some(e) = slot.take() else {
+            return false;
+        };
+        self.postings.remove(id, e.metric, &e.labels);
+        let name = &self.metrics[e.metric as usize].name;
+        let hash = label_hash(name, e.labels.pairs());
+        if let Some(ids) = self.by_hash.get_mut(&hash) {
+            ids.retain(|&x| x != id);
+            if ids.is_empty() {
+                self.by_hash.remove(&hash);
+            }
+        }
+        self.series_count -= 1;
+        true
     }
 
     fn insert_metric(&mut self, name: String, meta: MetricMeta) -> MetricId {

@@ -31,6 +31,31 @@ impl Postings {
         }
     }
 
+    /// Removes series `id` (its metric and labels as given to [`Postings::add`]).
+    pub fn remove(&mut self, id: u32, metric: u32, labels: &Labels) {
+        let drop_from = |v: &mut Vec<u32>| {
+            if let Ok(i) = v.binary_search(&id) {
+                v.remove(i);
+            }
+        };
+        if let Some(v) = self.by_metric.get_mut(metric as usize) {
+            drop_from(v);
+        }
+        for (k, val) in labels.pairs() {
+            if let Some(by_value) = self.by_label.get_mut(k) {
+                if let Some(v) = by_value.get_mut(val) {
+                    drop_from(v);
+                    if v.is_empty() {
+                        by_value.remove(val);
+                    }
+                }
+                if by_value.is_empty() {
+                    self.by_label.remove(k);
+                }
+            }
+        }
+    }
+
     /// Series of a metric.
     pub fn metric(&self, metric: u32) -> &[u32] {
         self.by_metric

@@ -215,6 +215,9 @@ fn dump_log(d: &mut Dump, bytes: &[u8], kind: FileKind) {
                             "ok".into(),
                             json!({"record": "series", "id": id, "metric": metric, "hash": format!("{hash:016x}"), "labels": labels}),
                         ),
+                        Ok(IndexRecord::SeriesRemoved { id }) => {
+                            ("ok".into(), json!({"record": "series_removed", "id": id}))
+                        }
                         Err(e) => (e.to_string(), Value::Null),
                     },
                 };

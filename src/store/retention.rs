@@ -9,6 +9,7 @@
 //! that the next writer open removes — and unlinked, with the directory fsynced. No lock is
 //! held across that I/O.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -60,6 +61,8 @@ pub struct RetentionReport {
     /// Deletions by age were held back: the clock is more than `max_clock_lead` ahead of the
     /// newest data (`Some(lead in ms)`), and `accept_clock` is not set.
     pub age_held_back: Option<i64>,
+    /// Series removed from the index: their samples were all in dropped segments.
+    pub series_removed: u64,
 }
 
 /// Retention's counters since the store was opened (in [`crate::StoreStats`]).
@@ -75,6 +78,8 @@ pub struct RetentionTotals {
     pub passes_held_back: u64,
     /// Passes that ended over the byte budget.
     pub passes_over_budget: u64,
+    /// Series removed from the index once none of their samples was left.
+    pub series_removed: u64,
 }
 
 /// A segment retention may drop.
@@ -97,6 +102,22 @@ impl Shared {
     /// One retention pass: by age, then by budget. The caller holds the maintenance mutex.
     pub(crate) fn retain(&self) -> Result<RetentionReport> {
         let mut report = RetentionReport::default();
+        let mut touched = BTreeSet::new();
+        let r = self.retain_segments(&mut report, &mut touched);
+        // Series whose samples were in the dropped segments may have none left.
+        if !touched.is_empty() {
+            self.remove_expired_series(touched, &mut report)?;
+        }
+        r?;
+        self.count(&report);
+        Ok(report)
+    }
+
+    fn retain_segments(
+        &self,
+        report: &mut RetentionReport,
+        touched: &mut BTreeSet<u32>,
+    ) -> Result<()> {
         let mut cands = self.candidates();
         let (now, newest) = {
             let st = self.state.read();
@@ -130,7 +151,7 @@ impl Shared {
                     report.held_for_rollups += 1;
                     kept.push(c);
                 } else {
-                    self.drop_segment(&c, c.reason, &mut report)?;
+                    self.drop_segment(&c, c.reason, report, touched)?;
                 }
             } else {
                 kept.push(c);
@@ -139,8 +160,7 @@ impl Shared {
         // By budget: oldest data first (by window end, raw before its rollups on ties).
         let budget = self.config.max_bytes;
         if budget == 0 {
-            self.count(&report);
-            return Ok(report);
+            return Ok(());
         }
         let mut total = io::dir_size(&self.dir)?;
         if total > budget {
@@ -149,7 +169,7 @@ impl Shared {
                 if total <= budget {
                     break;
                 }
-                self.drop_segment(c, DropReason::Budget, &mut report)?;
+                self.drop_segment(c, DropReason::Budget, report, touched)?;
                 total = total.saturating_sub(c.bytes);
             }
             total = io::dir_size(&self.dir)?;
@@ -161,8 +181,7 @@ impl Shared {
             }
         }
         report.total_bytes = total;
-        self.count(&report);
-        Ok(report)
+        Ok(())
     }
 
     fn count(&self, report: &RetentionReport) {
@@ -177,6 +196,7 @@ impl Shared {
         t.bytes_freed += report.bytes_freed;
         t.passes_held_back += u64::from(report.age_held_back.is_some());
         t.passes_over_budget += u64::from(report.over_budget_bytes > 0);
+        t.series_removed += report.series_removed;
     }
 
     /// Every sealed segment (raw and rollup, readable or damaged) with what retention needs.
@@ -252,23 +272,25 @@ impl Shared {
         c: &Candidate,
         reason: DropReason,
         report: &mut RetentionReport,
+        touched: &mut BTreeSet<u32>,
     ) -> Result<()> {
-        let name = {
+        let (name, seg) = {
             let mut st = self.state.write();
             match c.tier {
                 None => {
-                    st.sealed.remove(&c.start);
                     st.bad.remove(&c.start);
-                    "raw".to_string()
+                    ("raw".to_string(), st.sealed.remove(&c.start))
                 }
                 Some(i) => {
                     let t = &mut st.tiers[i];
-                    t.segments.remove(&c.start);
                     t.bad.remove(&c.start);
-                    t.name.clone()
+                    (t.name.clone(), t.segments.remove(&c.start))
                 }
             }
         };
+        if let Some(seg) = seg {
+            touched.extend(seg.footer().entries.iter().map(|e| e.series));
+        }
         let doomed = io::temp_path(&c.path);
         match std::fs::rename(&c.path, &doomed) {
             Ok(()) => io::remove_synced(&doomed)?,
@@ -290,6 +312,67 @@ impl Shared {
             bytes: c.bytes,
             reason,
         });
+        Ok(())
+    }
+}
+
+impl Shared {
+    /// Removes from the index the series among `candidates` that no segment and no open
+    /// window holds any more: a removal record is appended (and fsynced) to the index, then
+    /// the registry forgets them. Their ids are never used again; a handle to one gets
+    /// `SampleError::UnknownSeries`. Skipped while a damaged segment (whose series are unknown)
+    /// is present. The caller holds the maintenance mutex, so segments do not change here.
+    fn remove_expired_series(
+        &self,
+        mut candidates: BTreeSet<u32>,
+        report: &mut RetentionReport,
+    ) -> Result<()> {
+        {
+            let st = self.state.read();
+            if !st.bad.is_empty() || st.tiers.iter().any(|t| !t.bad.is_empty()) {
+                return Ok(());
+            }
+            let segs = st
+                .sealed
+                .values()
+                .chain(st.tiers.iter().flat_map(|t| t.segments.values()));
+            for seg in segs {
+                for e in &seg.footer().entries {
+                    candidates.remove(&e.series);
+                }
+                if candidates.is_empty() {
+                    return Ok(());
+                }
+            }
+        }
+        // Writers may have added samples to open windows meanwhile: decide under the lock
+        // that also guards writes.
+        let mut st = self.state.write();
+        for w in st.open.values().chain(st.sealing.values().map(|w| &**w)) {
+            for id in w.data.series_ids() {
+                candidates.remove(&id);
+            }
+        }
+        let records: Vec<crate::format::index::IndexRecord> = candidates
+            .into_iter()
+            .filter(|&id| st.registry.has_series(id))
+            .map(|id| crate::format::index::IndexRecord::SeriesRemoved { id })
+            .collect();
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.append_index(&mut st, &records)?;
+        for r in &records {
+            if let crate::format::index::IndexRecord::SeriesRemoved { id } = r
+                && st.registry.remove_series(*id)
+            {
+                report.series_removed += 1;
+            }
+        }
+        log::info!(
+            "removed {} series with no samples left",
+            report.series_removed
+        );
         Ok(())
     }
 }

@@ -355,7 +355,7 @@ impl Pending {
 impl Shared {
     /// Appends index records and fsyncs the index, whatever the sync policy: a log frame must
     /// never name a series whose definition could be lost.
-    fn append_index(&self, st: &mut State, records: &[IndexRecord]) -> Result<()> {
+    pub(super) fn append_index(&self, st: &mut State, records: &[IndexRecord]) -> Result<()> {
         let mut buf = Vec::new();
         let mut payload = Vec::new();
         for r in records {
