@@ -32,7 +32,7 @@ use crate::format::header::{FileKind, Header};
 use crate::format::segment::{ROLLUP_TIER, SegmentBuilder};
 use crate::format::state::{State as StateFile, TierState};
 use crate::io;
-use crate::rollup::plan::{self, Piece, TierProgress, piece_span};
+use crate::rollup::plan::{self, Piece, TierProgress};
 use crate::rollup::{Bucket, aggregate};
 use crate::segment::Segment;
 
@@ -58,9 +58,22 @@ pub(crate) struct TierData {
     pub(crate) done_through: i64,
     pub(crate) segments: BTreeMap<i64, Arc<Segment>>,
     pub(crate) bad: BTreeMap<i64, BadSegment>,
+    /// Spans whose compaction found damage: left as pieces until the next open.
+    pub(crate) no_compact: std::collections::BTreeSet<i64>,
 }
 
 impl TierData {
+    /// True when a segment (readable or damaged) of the tier overlaps `[from, to)`: one that
+    /// starts inside, or an earlier, longer one reaching into it (spans from another keep time).
+    pub(crate) fn holds_any(&self, from: i64, to: i64) -> bool {
+        let reaches = |start: i64, span: i64| start < to && start.saturating_add(span) > from;
+        let lo = from.saturating_sub(self.max_span).saturating_add(1);
+        self.segments
+            .range(lo..to)
+            .any(|(&s, seg)| reaches(s, seg.header().window_span))
+            || self.bad.range(lo..to).any(|(&s, _)| reaches(s, self.piece))
+    }
+
     pub(crate) fn state(&self) -> TierState {
         TierState {
             name: self.name.clone(),
@@ -175,7 +188,15 @@ pub(super) fn load_tiers(
     let mut out = Vec::with_capacity(tiers.len());
     for (t, done) in tiers {
         let interval = t.interval.as_millis() as i64;
-        let piece = piece_span(span, interval.max(1));
+        let Some(piece) = plan::checked_piece_span(span, interval).filter(|_| interval % 1000 == 0)
+        else {
+            // Only a damaged or hostile state file lists such a tier (writers validate theirs).
+            log::error!(
+                "tier {:?}: interval {interval} ms is not usable; ignored",
+                t.name
+            );
+            continue;
+        };
         let keep = t.keep.as_millis().min(i64::MAX as u128) as i64;
         let tdir = dir.join(&t.name);
         if !read_only {
@@ -192,6 +213,7 @@ pub(super) fn load_tiers(
             done_through: done,
             segments: BTreeMap::new(),
             bad: BTreeMap::new(),
+            no_compact: Default::default(),
         };
         let names = if tdir.is_dir() {
             io::list_files(&tdir)?
@@ -230,22 +252,35 @@ pub(super) fn load_tiers(
         // came before they were removed.
         let mut covered_until = i64::MIN;
         let mut redundant = Vec::new();
+        let mut overlapping = Vec::new();
         for (&start, seg) in &data.segments {
             let end = start.saturating_add(seg.header().window_span);
             if start < covered_until {
                 if end > covered_until {
-                    return Err(Error::corrupt(
-                        seg.path(),
-                        0,
-                        Corruption::BadField {
-                            what: "rollup segment overlaps another one partly",
-                        },
-                    ));
+                    // Should not happen; keep both files, serve the earlier, report this one.
+                    overlapping.push(start);
+                } else {
+                    redundant.push(start);
                 }
-                redundant.push(start);
             } else {
                 covered_until = end;
             }
+        }
+        for start in overlapping {
+            let seg = data.segments.remove(&start).expect("listed above");
+            let path = seg.path().to_owned();
+            log::error!(
+                "{}: overlaps an earlier segment of its tier",
+                path.display()
+            );
+            data.bad.insert(
+                start,
+                BadSegment {
+                    bytes: io::file_len(&path),
+                    path,
+                    error: "rollup segment overlaps an earlier one partly".into(),
+                },
+            );
         }
         for start in redundant {
             let seg = data.segments.remove(&start).expect("listed above");
@@ -378,11 +413,7 @@ impl Shared {
                 .take_while(|q| q.tier == p.tier && q.end <= span_end)
                 .count();
             let last = pieces[i + run - 1];
-            if t.span > t.piece
-                && last.end == span_end
-                && t.segments.range(span_start..span_end).next().is_none()
-                && t.bad.range(span_start..span_end).next().is_none()
-            {
+            if t.span > t.piece && last.end == span_end && !t.holds_any(span_start, span_end) {
                 out.push(Piece {
                     tier: p.tier,
                     start: span_start,
@@ -574,12 +605,21 @@ impl Shared {
                     .into_iter()
                     .filter(|(d, segs)| {
                         let end = d.saturating_add(t.span);
+                        // Nothing from outside the group may reach into the span (a longer
+                        // segment from an earlier keep time), and nothing in it is damaged
+                        // or known not to compact.
+                        let earlier =
+                            t.segments.range(..*d).next_back().is_some_and(|(&s, g)| {
+                                s.saturating_add(g.header().window_span) > *d
+                            });
                         segs.len() >= 2
                             && end <= t.done_through
                             && segs
                                 .iter()
                                 .all(|(s, g)| s.saturating_add(g.header().window_span) <= end)
+                            && !earlier
                             && !t.bad.range(*d..end).any(|_| true)
+                            && !t.no_compact.contains(d)
                     })
                     .map(|(d, segs)| (d, t.span, segs))
                     .take(max_spans.unwrap_or(usize::MAX))
@@ -623,15 +663,20 @@ impl Shared {
                 if let Err((offset, what)) =
                     seg.read_buckets_from(cursor, id, i64::MIN, i64::MAX, &mut buckets)
                 {
-                    // Never compact damage away: leave the pieces as they are.
+                    // Never compact damage away: leave the pieces as they are, and do not
+                    // try this span again (later spans still compact).
                     report.warnings.push(format!(
                         "{} at offset {offset}: {what}; tier {name} span {start} not compacted",
                         seg.path().display()
                     ));
+                    self.state.write().tiers[idx].no_compact.insert(start);
                     return Ok(());
                 }
             }
-            for part in buckets.chunks(MAX_COLUMN_POINTS) {
+            // A chunk's buckets all have an increase or none has: a metric that became a
+            // counter mid-span gets one chunk per run.
+            let runs = buckets.chunk_by(|a, b| a.increase.is_some() == b.increase.is_some());
+            for part in runs.flat_map(|r| r.chunks(MAX_COLUMN_POINTS)) {
                 chunk.clear();
                 crate::format::rollup::encode_chunk(part, start, &mut chunk);
                 let (lo, hi) = (part[0].start, part[part.len() - 1].start);

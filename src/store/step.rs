@@ -361,6 +361,9 @@ impl Shared {
         to: i64,
         warnings: &mut Vec<String>,
     ) -> Vec<Vec<Bucket>> {
+        if from >= to {
+            return vec![Vec::new(); ids.len()];
+        }
         let segs: Vec<Arc<Segment>> = {
             let st = self.state.read();
             let t = &st.tiers[idx];
