@@ -20,7 +20,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{SplitMix64, T0};
+use common::{SplitMix64, T0, copy_dir};
 use tierlog::workload::Workload;
 use tierlog::{Config, ManualClock, SeriesId, Store, Sync, Tier};
 
@@ -116,19 +116,6 @@ fn all_buckets(store: &Store) -> Buckets {
         }
     }
     out
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let p = e.path();
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else if e.file_name() != "LOCK" {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 /// Every file of every tier directory: (tier, name) → bytes.

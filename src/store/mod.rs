@@ -175,18 +175,8 @@ impl Store {
     /// store there yet. Tools that open stores they did not create use it to build a matching
     /// [`Config`] (a writer open with another span is refused; read-only opens adopt it).
     pub fn created_window_span(dir: impl AsRef<Path>) -> Result<Option<std::time::Duration>> {
-        let path = dir.as_ref().join(STATE_FILE);
-        match crate::io::read_if_exists(&path)? {
-            None => Ok(None),
-            Some(b) => {
-                let s = crate::format::state::State::decode(&b).map_err(|e| {
-                    crate::logfile::header_error(&path, e, crate::format::header::FileKind::State)
-                })?;
-                Ok(Some(std::time::Duration::from_millis(
-                    s.window_span.max(0) as u64
-                )))
-            }
-        }
+        Ok(read_state(dir.as_ref())?
+            .map(|(s, _)| std::time::Duration::from_millis(s.window_span.max(0) as u64)))
     }
 
     /// The rollup tiers the store in `dir` has (names, intervals, keep times), or `None`
@@ -194,25 +184,19 @@ impl Store {
     /// [`Store::created_window_span`], for tools that build a [`Config`] for a store they did
     /// not create: a writer configured without one of the store's tiers is refused.
     pub fn created_tiers(dir: impl AsRef<Path>) -> Result<Option<Vec<crate::config::Tier>>> {
-        let path = dir.as_ref().join(STATE_FILE);
-        match crate::io::read_if_exists(&path)? {
-            None => Ok(None),
-            Some(b) => {
-                let s = crate::format::state::State::decode(&b).map_err(|e| {
-                    crate::logfile::header_error(&path, e, crate::format::header::FileKind::State)
-                })?;
-                if s.tiers.is_empty() && b.get(8) == Some(&1) {
-                    return Ok(None);
-                }
-                let d = |v: i64| std::time::Duration::from_millis(v.max(0) as u64);
-                Ok(Some(
-                    s.tiers
-                        .iter()
-                        .map(|t| crate::config::Tier::new(&t.name, d(t.interval), d(t.keep)))
-                        .collect(),
-                ))
-            }
+        let Some((s, version)) = read_state(dir.as_ref())? else {
+            return Ok(None);
+        };
+        if version == 1 {
+            return Ok(None);
         }
+        let d = |v: i64| std::time::Duration::from_millis(v.max(0) as u64);
+        Ok(Some(
+            s.tiers
+                .iter()
+                .map(|t| crate::config::Tier::new(&t.name, d(t.interval), d(t.keep)))
+                .collect(),
+        ))
     }
 
     /// The retention settings the store in `dir` was last opened for writing with
@@ -222,22 +206,15 @@ impl Store {
     pub fn created_retention(
         dir: impl AsRef<Path>,
     ) -> Result<Option<(u32, u64, std::time::Duration)>> {
-        let path = dir.as_ref().join(STATE_FILE);
-        match crate::io::read_if_exists(&path)? {
-            None => Ok(None),
-            Some(b) => {
-                let s = crate::format::state::State::decode(&b).map_err(|e| {
-                    crate::logfile::header_error(&path, e, crate::format::header::FileKind::State)
-                })?;
-                Ok(s.retention.map(|r| {
-                    (
-                        r.max_age_days,
-                        r.max_bytes,
-                        std::time::Duration::from_millis(r.max_clock_lead.max(0) as u64),
-                    )
-                }))
-            }
-        }
+        Ok(read_state(dir.as_ref())?
+            .and_then(|(s, _)| s.retention)
+            .map(|r| {
+                (
+                    r.max_age_days,
+                    r.max_bytes,
+                    std::time::Duration::from_millis(r.max_clock_lead.max(0) as u64),
+                )
+            }))
     }
 
     /// The directory of the store.
@@ -303,6 +280,18 @@ impl Drop for Store {
     }
 }
 
+/// The state file of the store in `dir` and its format version, or `None` when there is none.
+fn read_state(dir: &Path) -> Result<Option<(crate::format::state::State, u16)>> {
+    let path = dir.join(STATE_FILE);
+    let Some(b) = crate::io::read_if_exists(&path)? else {
+        return Ok(None);
+    };
+    let s = crate::format::state::State::decode(&b).map_err(|e| {
+        crate::logfile::header_error(&path, e, crate::format::header::FileKind::State)
+    })?;
+    Ok(Some((s, u16::from_le_bytes([b[8], b[9]]))))
+}
+
 /// Runs `f` every `every` on a thread that holds only a weak reference to the store; it stops
 /// when the returned sender is dropped (or the store is gone).
 fn spawn_worker(
@@ -327,6 +316,22 @@ fn spawn_worker(
             log::error!("cannot start the {name} thread: {e}");
             None
         }
+    }
+}
+
+impl State {
+    /// Start of the oldest raw window present (sealed, damaged, being sealed or open).
+    pub(crate) fn oldest_raw_window(&self) -> Option<i64> {
+        [
+            self.sealed.keys().next(),
+            self.bad.keys().next(),
+            self.sealing.keys().next(),
+            self.open.keys().next(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .copied()
     }
 }
 

@@ -334,17 +334,7 @@ impl Shared {
                         done_through: (t.done_through != i64::MIN).then_some(t.done_through),
                     })
                     .collect();
-                let oldest = [
-                    st.sealed.keys().next(),
-                    st.bad.keys().next(),
-                    st.sealing.keys().next(),
-                    st.open.keys().next(),
-                ]
-                .into_iter()
-                .flatten()
-                .min()
-                .copied();
-                (progress, oldest, st.sealed_through)
+                (progress, st.oldest_raw_window(), st.sealed_through)
             };
             if progress.is_empty() {
                 return Ok(report);

@@ -166,17 +166,7 @@ impl Store {
         };
         let (ranges, raw_from) = {
             let st = sh.state.read();
-            let raw_from = [
-                st.sealed.keys().next(),
-                st.bad.keys().next(),
-                st.sealing.keys().next(),
-                st.open.keys().next(),
-            ]
-            .into_iter()
-            .flatten()
-            .min()
-            .copied()
-            .unwrap_or(i64::MAX);
+            let raw_from = st.oldest_raw_window().unwrap_or(i64::MAX);
             let covers: Vec<Cover> = st
                 .tiers
                 .iter()

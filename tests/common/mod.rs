@@ -213,3 +213,16 @@ pub fn mean(samples: &[f64]) -> f64 {
         sum / samples.len() as f64
     }
 }
+
+/// Copies a store directory (recursively), leaving out its `LOCK` file.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else if e.file_name() != "LOCK" {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
