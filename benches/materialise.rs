@@ -95,12 +95,12 @@ fn bench_dir() -> PathBuf {
 fn config(clock: Arc<ManualClock>, tiers: Vec<Tier>) -> Config {
     let mut c = Config::default().with_sync(Sync::Never).with_clock(clock);
     c.maintenance_interval = None;
-    c.tiers = tiers;
+    c.tiers = Some(tiers);
     c
 }
 
 fn default_tiers() -> Vec<Tier> {
-    Config::default().tiers
+    Config::default().tiers().to_vec()
 }
 
 fn is_counter(k: Kind) -> bool {
@@ -625,8 +625,8 @@ fn bytes_15s(base: &Path, sz: &Sizes) {
     // them: raw kept 25 h, the 10s tier 26 h — whose segment span is still 2 h, as with the
     // defaults.
     let mut cfg = config(clock.clone(), default_tiers());
-    cfg.raw_keep = Duration::from_secs(25 * 3600);
-    cfg.tiers[0].keep = Duration::from_secs(26 * 3600);
+    cfg.raw_keep = Some(Duration::from_secs(25 * 3600));
+    cfg.tiers_mut()[0].keep = Duration::from_secs(26 * 3600);
     let store = Store::open(&dir, cfg).expect("open");
     let w = Workload::new(SEED, sz.series, 15_000, START);
     let mut src = [Source::new(&store, w, ("job", "node"))];

@@ -24,8 +24,8 @@ const SPAN_MS: i64 = 2 * 86_400_000;
 
 fn config(clock: Arc<ManualClock>, max_bytes: u64) -> Config {
     Config {
-        raw_keep: Duration::from_secs(2 * 86_400),
-        tiers: vec![
+        raw_keep: Some(Duration::from_secs(2 * 86_400)),
+        tiers: Some(vec![
             Tier::new(
                 "10s",
                 Duration::from_secs(10),
@@ -36,8 +36,8 @@ fn config(clock: Arc<ManualClock>, max_bytes: u64) -> Config {
                 Duration::from_secs(60),
                 Duration::from_secs(90 * 86_400),
             ),
-        ],
-        max_bytes,
+        ]),
+        max_bytes: Some(max_bytes),
         maintenance_interval: None,
         ..Config::default()
     }

@@ -1,6 +1,7 @@
 //! Store configuration: durability, windows, limits and the clock.
 
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
@@ -72,7 +73,52 @@ impl Tier {
     }
 }
 
+/// What retention does with the last tier's expired segments (the coarsest tier, or raw
+/// segments when there are no tiers). Finer tiers' expired segments are always deleted: the
+/// last tier holds their buckets.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Expiry {
+    /// Unlink them. The default.
+    #[default]
+    Delete,
+    /// Move them into this directory (relative paths are taken from the store's directory),
+    /// which is laid out as a read-only store of its own (see `Store::open_archive`). Nothing
+    /// in an archive is ever deleted by the store, and it does not count against `max_bytes`.
+    Archive(PathBuf),
+}
+
+/// The tiers of a new store when [`Config::tiers`] is unset.
+static DEFAULT_TIERS: LazyLock<Vec<Tier>> = LazyLock::new(|| {
+    vec![
+        Tier::new(
+            "10s",
+            Duration::from_secs(10),
+            Duration::from_secs(24 * 3600),
+        ),
+        Tier::new(
+            "60s",
+            Duration::from_secs(60),
+            Duration::from_secs(90 * 86_400),
+        ),
+    ]
+});
+
+/// Default of [`Config::raw_keep`]: 2 h.
+pub const DEFAULT_RAW_KEEP: Duration = Duration::from_secs(2 * 3600);
+/// Default of [`Config::max_age_days`].
+pub const DEFAULT_MAX_AGE_DAYS: u32 = 90;
+/// Default of [`Config::max_clock_lead`]: 1 day.
+pub const DEFAULT_MAX_CLOCK_LEAD: Duration = Duration::from_secs(86_400);
+
 /// Configuration of a [`crate::Store`].
+///
+/// The retention policy — [`raw_keep`](Config::raw_keep), [`tiers`](Config::tiers),
+/// [`max_age_days`](Config::max_age_days), [`max_bytes`](Config::max_bytes),
+/// [`max_clock_lead`](Config::max_clock_lead), [`on_expiry`](Config::on_expiry) — lives with
+/// the store: each is an `Option`; unset (`None`, the default) takes the value the store
+/// recorded (or the default for a new store), set overrides it and is recorded, and the change
+/// is logged. Once open, [`crate::Store::config`] has every one of them set to the value in
+/// effect; the methods of the same name give the value in effect (the default when unset).
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Durability of writes. Default [`Sync::EveryWrite`].
@@ -102,26 +148,33 @@ pub struct Config {
     pub auto_seal: bool,
     /// How long raw points are kept. Default 2 h. Every tier's buckets are computed from raw
     /// points a piece at a time, so this must cover each tier's piece (the least common
-    /// multiple of the window span and its interval) plus the grace.
-    pub raw_keep: Duration,
-    /// Rollup tiers, finest first. Default `10s` kept 24 h and `60s` kept 90 days. A store
-    /// remembers its tiers: a writer must configure all of them, with the same intervals.
-    pub tiers: Vec<Tier>,
+    /// multiple of the window span and its interval) plus the grace. Stored with the store.
+    pub raw_keep: Option<Duration>,
+    /// Rollup tiers, finest first. Default `10s` kept 24 h and `60s` kept 90 days. Stored with
+    /// the store: when set, it must list all of the store's tiers with the same intervals
+    /// (intervals never change once a tier exists); keep times may change and tiers may be
+    /// added.
+    pub tiers: Option<Vec<Tier>>,
     /// How often a background thread runs a maintenance pass (sealing windows that fell due
     /// while nothing was written, materialising and compacting rollup pieces, retention).
     /// Default every 10 s; `None` turns the thread off.
     pub maintenance_interval: Option<Duration>,
     /// `max_age_days` (MetricRetentionDays): data older than this by the store's clock is
-    /// dropped from every tier, whatever the tier's keep. 1–3650, default 90.
-    pub max_age_days: u32,
+    /// dropped from every tier, whatever the tier's keep. 1–3650, default 90. Stored with the
+    /// store.
+    pub max_age_days: Option<u32>,
     /// `max_bytes` (MetricRetentionMaxBytes): the most bytes the store may take on disk; the
     /// oldest segments are dropped first to stay within it. 0 (the default) = no limit.
-    pub max_bytes: u64,
+    /// Stored with the store.
+    pub max_bytes: Option<u64>,
     /// Clock sanity: when the clock is more than this ahead of the newest data the store
     /// holds, deletions by age are held back (and reported) — a wrong clock must not destroy
     /// data — until data at the new time arrives or [`Config::accept_clock`] is set. The
-    /// byte budget still applies. Default 1 day.
-    pub max_clock_lead: Duration,
+    /// byte budget still applies. Default 1 day. Stored with the store.
+    pub max_clock_lead: Option<Duration>,
+    /// What happens to the last tier's expired segments: deleted (the default) or moved to an
+    /// archive. Stored with the store.
+    pub on_expiry: Option<Expiry>,
     /// Apply deletions by age even when the clock is far ahead of the data (`tierlog maintain
     /// --accept-clock`). Default false.
     pub accept_clock: bool,
@@ -139,23 +192,13 @@ impl Default for Config {
             salvage: false,
             auto_seal: true,
             maintenance_interval: Some(Duration::from_secs(10)),
-            raw_keep: Duration::from_secs(2 * 3600),
-            max_age_days: 90,
-            max_bytes: 0,
-            max_clock_lead: Duration::from_secs(86_400),
+            raw_keep: None,
+            max_age_days: None,
+            max_bytes: None,
+            max_clock_lead: None,
+            on_expiry: None,
             accept_clock: false,
-            tiers: vec![
-                Tier::new(
-                    "10s",
-                    Duration::from_secs(10),
-                    Duration::from_secs(24 * 3600),
-                ),
-                Tier::new(
-                    "60s",
-                    Duration::from_secs(60),
-                    Duration::from_secs(90 * 86_400),
-                ),
-            ],
+            tiers: None,
         }
     }
 }
@@ -173,9 +216,72 @@ impl Config {
         self
     }
 
+    /// The raw keep in effect: [`Config::raw_keep`] or its default, 2 h.
+    pub fn raw_keep(&self) -> Duration {
+        self.raw_keep.unwrap_or(DEFAULT_RAW_KEEP)
+    }
+
+    /// The tiers in effect: [`Config::tiers`] or the default `10s` and `60s` tiers.
+    pub fn tiers(&self) -> &[Tier] {
+        self.tiers.as_deref().unwrap_or(&DEFAULT_TIERS)
+    }
+
+    /// The tiers in effect, to change (a copy of the defaults when unset).
+    pub fn tiers_mut(&mut self) -> &mut Vec<Tier> {
+        self.tiers.get_or_insert_with(|| DEFAULT_TIERS.clone())
+    }
+
+    /// `max_age_days` in effect (default 90).
+    pub fn max_age_days(&self) -> u32 {
+        self.max_age_days.unwrap_or(DEFAULT_MAX_AGE_DAYS)
+    }
+
+    /// `max_bytes` in effect (default 0: no budget).
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes.unwrap_or(0)
+    }
+
+    /// `max_clock_lead` in effect (default 1 day).
+    pub fn max_clock_lead(&self) -> Duration {
+        self.max_clock_lead.unwrap_or(DEFAULT_MAX_CLOCK_LEAD)
+    }
+
+    /// The expiry action in effect (default [`Expiry::Delete`]).
+    pub fn on_expiry(&self) -> &Expiry {
+        static DELETE: Expiry = Expiry::Delete;
+        self.on_expiry.as_ref().unwrap_or(&DELETE)
+    }
+
+    /// Sets every unset retention setting to its default.
+    pub(crate) fn settle_defaults(&mut self) {
+        self.raw_keep = Some(self.raw_keep());
+        self.tiers = Some(self.tiers().to_vec());
+        self.max_age_days = Some(self.max_age_days());
+        self.max_bytes = Some(self.max_bytes());
+        self.max_clock_lead = Some(self.max_clock_lead());
+        self.on_expiry = Some(self.on_expiry().clone());
+    }
+
+    /// The retention policy in effect as the state file records it.
+    pub(crate) fn retention_record(&self) -> crate::format::state::RetentionSettings {
+        let ms = |d: Duration| d.as_millis().min(i64::MAX as u128) as i64;
+        crate::format::state::RetentionSettings {
+            max_age_days: self.max_age_days(),
+            max_bytes: self.max_bytes(),
+            max_clock_lead: ms(self.max_clock_lead()),
+            policy: Some(crate::format::state::Policy {
+                raw_keep: ms(self.raw_keep()),
+                archive: match self.on_expiry() {
+                    Expiry::Delete => None,
+                    Expiry::Archive(p) => Some(p.to_string_lossy().into_owned()),
+                },
+            }),
+        }
+    }
+
     /// `max_age_days` in ms.
     pub(crate) fn max_age_ms(&self) -> i64 {
-        i64::from(self.max_age_days) * 86_400_000
+        i64::from(self.max_age_days()) * 86_400_000
     }
 
     pub(crate) fn span_ms(&self) -> i64 {
@@ -228,11 +334,30 @@ impl Config {
                 message: "must be non-zero (None turns the maintenance thread off)".into(),
             });
         }
-        if !(1..=3650).contains(&self.max_age_days) {
+        if !(1..=3650).contains(&self.max_age_days()) {
             return Err(Error::Config {
                 setting: "max_age_days",
-                message: format!("{} is outside 1–3650 (days)", self.max_age_days),
+                message: format!("{} is outside 1–3650 (days)", self.max_age_days()),
             });
+        }
+        if self.max_clock_lead() < Duration::from_secs(60)
+            || self.max_clock_lead() > Duration::from_secs(3650 * 86_400)
+        {
+            return Err(Error::Config {
+                setting: "max_clock_lead",
+                message: format!("{:?} is outside 1 min–3650 days", self.max_clock_lead()),
+            });
+        }
+        if let Expiry::Archive(p) = self.on_expiry() {
+            let text = p.to_string_lossy();
+            if text.is_empty() || text.len() > u16::MAX as usize || p.to_str().is_none() {
+                return Err(Error::Config {
+                    setting: "on_expiry",
+                    message: format!(
+                        "archive directory {p:?}: must be a non-empty UTF-8 path of at most 65535 bytes"
+                    ),
+                });
+            }
         }
         self.validate_tiers()?;
         let l = &self.limits;
@@ -282,23 +407,30 @@ impl Config {
                 message,
             })
         };
-        if self.raw_keep < self.window_span + self.grace {
+        if self.raw_keep() < self.window_span + self.grace {
             return Err(Error::Config {
                 setting: "raw_keep",
                 message: format!(
                     "{:?} is shorter than a window plus the grace ({:?}): raw data would expire before it is sealed",
-                    self.raw_keep,
+                    self.raw_keep(),
                     self.window_span + self.grace
                 ),
             });
         }
-        if self.tiers.len() > crate::format::state::MAX_TIERS {
+        if self.raw_keep() > Duration::from_secs(3650 * 86_400) {
+            return Err(Error::Config {
+                setting: "raw_keep",
+                message: format!("{:?} is longer than 3650 days", self.raw_keep()),
+            });
+        }
+        let tiers = self.tiers();
+        if tiers.len() > crate::format::state::MAX_TIERS {
             return err(format!("at most {} tiers", crate::format::state::MAX_TIERS));
         }
         let mut prev_interval = Duration::from_secs(1);
-        let mut prev_keep = self.raw_keep;
+        let mut prev_keep = self.raw_keep();
         let mut prev_name = "raw".to_string();
-        for (i, t) in self.tiers.iter().enumerate() {
+        for (i, t) in tiers.iter().enumerate() {
             let what = format!("tier {i} ({:?})", t.name);
             if t.name.is_empty()
                 || t.name.len() > crate::format::state::MAX_TIER_NAME
@@ -311,7 +443,7 @@ impl Config {
                     "{what}: a name is 1 to 32 lower-case letters and digits"
                 ));
             }
-            if t.name == "raw" || self.tiers[..i].iter().any(|o| o.name == t.name) {
+            if t.name == "raw" || tiers[..i].iter().any(|o| o.name == t.name) {
                 return err(format!("{what}: the name is taken"));
             }
             let (iv, piv) = (t.interval.as_millis(), prev_interval.as_millis());
@@ -333,10 +465,19 @@ impl Config {
                 self.span_ms().max(1),
                 iv as i64,
             ) as u64);
-            if piece + self.grace > self.raw_keep {
+            if piece + self.grace > self.raw_keep() {
                 return err(format!(
                     "{what}: its buckets are computed from raw points a piece of {piece:?} (the least common multiple of the window span {:?} and the interval {:?}) at a time, once the piece plus the grace {:?} has passed; that exceeds the raw keep {:?}",
-                    self.window_span, t.interval, self.grace, self.raw_keep
+                    self.window_span,
+                    t.interval,
+                    self.grace,
+                    self.raw_keep()
+                ));
+            }
+            if t.keep > Duration::from_secs(3650 * 86_400) {
+                return err(format!(
+                    "{what}: keep {:?} is longer than 3650 days",
+                    t.keep
                 ));
             }
             if t.keep <= prev_keep || t.keep < t.interval {
@@ -376,11 +517,12 @@ mod tests {
 
     fn tiers(raw_keep: u64, list: &[(&str, u64, u64)]) -> Result<()> {
         Config {
-            raw_keep: Duration::from_secs(raw_keep),
-            tiers: list
-                .iter()
-                .map(|(n, i, k)| Tier::new(n, Duration::from_secs(*i), Duration::from_secs(*k)))
-                .collect(),
+            raw_keep: Some(Duration::from_secs(raw_keep)),
+            tiers: Some(
+                list.iter()
+                    .map(|(n, i, k)| Tier::new(n, Duration::from_secs(*i), Duration::from_secs(*k)))
+                    .collect(),
+            ),
             ..Config::default()
         }
         .validate()

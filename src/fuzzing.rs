@@ -695,10 +695,10 @@ pub fn store_ops(data: &[u8]) {
         // The model knows no retention: keep everything far beyond what the ops' clock
         // advances can reach (rollups are still materialised and compacted).
         let day = Duration::from_secs(86_400);
-        c.max_age_days = 3650;
-        c.raw_keep = day * 3000;
-        c.tiers[0].keep = day * 3100;
-        c.tiers[1].keep = day * 3200;
+        c.max_age_days = Some(3650);
+        c.raw_keep = Some(day * 3000);
+        c.tiers_mut()[0].keep = day * 3100;
+        c.tiers_mut()[1].keep = day * 3200;
         c
     };
     let mut store = Store::open(dir.path(), config()).expect("open a new store");

@@ -42,7 +42,7 @@ pub mod wal;
 pub mod workload;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{Config, Limits, Sync, Tier};
+pub use config::{Config, Expiry, Limits, Sync, Tier};
 pub use error::{Corruption, Error, Result, SampleError};
 pub use model::{Labels, MetricInfo, MetricKind, MetricMeta, SeriesId, SeriesInfo};
 pub use query::selector::{MatchOp, Matcher, Selector};

@@ -567,16 +567,16 @@ fn cli_writers_adopt_the_tiers_a_store_was_created_with() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("store");
     let config = tierlog::Config {
-        tiers: vec![tierlog::Tier::new(
+        tiers: Some(vec![tierlog::Tier::new(
             "30s",
             Duration::from_secs(30),
             Duration::from_secs(7 * 86_400),
-        )],
+        )]),
         ..tierlog::Config::default()
     };
     tierlog::Store::open(&d, config).unwrap().close().unwrap();
     assert_eq!(
-        tierlog::Store::created_tiers(&d).unwrap().unwrap()[0].name,
+        tierlog::Store::stored_config(&d).unwrap().unwrap().tiers()[0].name,
         "30s"
     );
     let input = dir.path().join("in.prom");
@@ -844,10 +844,43 @@ fn config_prints_and_changes_the_retention_settings() {
         ),
         (Some(30), Some(10 << 30), Some(12 * 3_600_000))
     );
+    // Keep times of raw and of each tier, and the expiry action.
+    let v: serde_json::Value = serde_json::from_str(&ok(&[
+        "config",
+        s(&d),
+        "keep.raw=3h",
+        "keep.10s=2d",
+        "on_expiry=archive:cold",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(v["raw_keep_ms"].as_u64(), Some(3 * 3_600_000), "{v}");
+    assert_eq!(
+        v["tiers"][0]["keep_ms"].as_u64(),
+        Some(2 * 86_400_000),
+        "{v}"
+    );
+    assert_eq!(
+        (v["on_expiry"].as_str(), v["archive_dir"].as_str()),
+        (Some("archive"), Some("cold"))
+    );
+    let text = ok(&["config", s(&d)]);
+    assert!(text.contains("keep.10s") && text.contains("2d"), "{text}");
+    assert!(text.contains("archive:cold"), "{text}");
+    assert_eq!(
+        v["max_bytes"].as_u64(),
+        Some(10 << 30),
+        "earlier settings stay: {v}"
+    );
     // Malformed or out of range: usage error, or the setting and its range named.
     for (kv, code) in [
         ("max_bytes=ten", 2),
         ("colour=red", 2),
+        ("keep.5m=1d", 2),
+        ("keep.10s=soon", 2),
+        ("on_expiry=shred", 2),
+        ("keep.10s=1h", 1),
         ("max_age_days=4000", 1),
     ] {
         let o = tierlog(&["config", s(&d), kv]);

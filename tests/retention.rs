@@ -21,15 +21,15 @@ const SPAN: i64 = 10 * MIN;
 
 fn config(clock: &Arc<ManualClock>, max_age_days: u32) -> Config {
     Config {
-        max_age_days,
-        tiers: vec![
+        max_age_days: Some(max_age_days),
+        tiers: Some(vec![
             Tier::new("10s", Duration::from_secs(10), Duration::from_secs(86_400)),
             Tier::new(
                 "60s",
                 Duration::from_secs(60),
                 Duration::from_secs(5 * 86_400),
             ),
-        ],
+        ]),
         ..common::config(clock)
     }
     .with_sync(Sync::Never)
@@ -198,7 +198,7 @@ fn the_byte_budget_drops_the_oldest_data_first_and_keeps_the_newest() {
     let store = Store::open(
         dir.path(),
         Config {
-            max_bytes: budget,
+            max_bytes: Some(budget),
             ..cfg()
         },
     )
@@ -226,7 +226,7 @@ fn the_byte_budget_drops_the_oldest_data_first_and_keeps_the_newest() {
     let store = Store::open(
         dir.path(),
         Config {
-            max_bytes: 1,
+            max_bytes: Some(1),
             ..cfg()
         },
     )
@@ -246,8 +246,8 @@ fn raw_data_waits_for_its_rollups() {
     let dir = fast_tempdir();
     let clock = Arc::new(ManualClock::new(T0));
     let first = Config {
-        raw_keep: Duration::from_secs(2 * 86_400),
-        tiers: vec![],
+        raw_keep: Some(Duration::from_secs(2 * 86_400)),
+        tiers: Some(vec![]),
         ..common::config(&clock)
     }
     .with_sync(Sync::Never);
@@ -266,6 +266,7 @@ fn raw_data_waits_for_its_rollups() {
 
     let cfg = Config {
         maintenance_interval: Some(Duration::from_millis(20)),
+        raw_keep: Some(Duration::from_secs(2 * 3600)),
         ..config(&clock, 90)
     };
     let store = Store::open(dir.path(), cfg).unwrap();
@@ -330,6 +331,102 @@ fn out_of_range_settings_are_refused_with_their_names() {
                 other.map(|_| ())
             ),
         }
+    }
+}
+
+#[test]
+fn out_of_range_clock_lead_and_keeps_are_refused_with_their_names() {
+    let clock = Arc::new(ManualClock::new(T0));
+    let cases: [(Config, &str); 3] = [
+        (
+            Config {
+                max_clock_lead: Some(Duration::from_secs(1)),
+                ..config(&clock, 90)
+            },
+            "max_clock_lead",
+        ),
+        (
+            Config {
+                raw_keep: Some(Duration::from_secs(3651 * 86_400)),
+                tiers: Some(vec![]),
+                ..config(&clock, 90)
+            },
+            "raw_keep",
+        ),
+        (
+            Config {
+                on_expiry: Some(tierlog::Expiry::Archive("".into())),
+                ..config(&clock, 90)
+            },
+            "on_expiry",
+        ),
+    ];
+    for (c, name) in cases {
+        let dir = fast_tempdir();
+        match Store::open(dir.path(), c) {
+            Err(Error::Config { setting, .. }) => assert_eq!(setting, name),
+            other => panic!(
+                "{name}: expected a config error, got {:?}",
+                other.map(|_| ())
+            ),
+        }
+    }
+}
+
+/// Unset settings take what the store records; set ones replace it and are recorded.
+#[test]
+fn settings_live_with_the_store() {
+    let dir = fast_tempdir();
+    let clock = Arc::new(ManualClock::new(T0));
+    let first = Config {
+        raw_keep: Some(3 * Duration::from_secs(3600)),
+        max_bytes: Some(123_456_789),
+        max_clock_lead: Some(Duration::from_secs(7200)),
+        on_expiry: Some(tierlog::Expiry::Archive("cold".into())),
+        ..config(&clock, 45)
+    };
+    Store::open(dir.path(), first).unwrap().close().unwrap();
+    // A writer that sets nothing gets the store's policy, not the defaults.
+    let bare = Config {
+        maintenance_interval: None,
+        window_span: Duration::from_millis(SPAN as u64),
+        ..Config::default()
+    }
+    .with_clock(clock.clone());
+    let store = Store::open(dir.path(), bare.clone()).unwrap();
+    let c = store.config();
+    assert_eq!(c.max_age_days, Some(45));
+    assert_eq!(c.max_bytes, Some(123_456_789));
+    assert_eq!(c.raw_keep, Some(Duration::from_secs(3 * 3600)));
+    assert_eq!(c.max_clock_lead, Some(Duration::from_secs(7200)));
+    assert_eq!(c.on_expiry, Some(tierlog::Expiry::Archive("cold".into())));
+    assert_eq!(c.tiers()[1].keep, Duration::from_secs(5 * 86_400));
+    store.close().unwrap();
+    // One setting changed: the others stay.
+    let mut change = bare.clone();
+    change.max_bytes = Some(0);
+    change.tiers = Some(config(&clock, 1).tiers().to_vec());
+    change.tiers_mut()[1].keep = Duration::from_secs(9 * 86_400);
+    Store::open(dir.path(), change).unwrap().close().unwrap();
+    let stored = Store::stored_config(dir.path()).unwrap().unwrap();
+    assert_eq!(stored.max_bytes, Some(0));
+    assert_eq!(stored.max_age_days, Some(45));
+    assert_eq!(stored.tiers()[1].keep, Duration::from_secs(9 * 86_400));
+    assert_eq!(stored.raw_keep, Some(Duration::from_secs(3 * 3600)));
+    // A reader reports the stored policy whatever it asks for.
+    let reader = Store::open_read_only(dir.path(), config(&clock, 7)).unwrap();
+    assert_eq!(reader.config().max_age_days, Some(45));
+    assert_eq!(reader.stats().max_age_days, 45);
+    // Intervals never change.
+    let mut other = bare;
+    other.tiers = Some(vec![Tier::new(
+        "10s",
+        Duration::from_secs(20),
+        Duration::from_secs(86_400),
+    )]);
+    match Store::open(dir.path(), other) {
+        Err(Error::Config { setting, .. }) => assert_eq!(setting, "tiers"),
+        r => panic!("expected a tiers error, got {:?}", r.map(|_| ())),
     }
 }
 
@@ -422,7 +519,7 @@ fn a_clock_a_year_ahead_deletes_nothing_by_age_until_accepted() {
     let store = Store::open(
         dir.path(),
         Config {
-            max_bytes: size / 2,
+            max_bytes: Some(size / 2),
             ..config(&clock, 90)
         },
     )

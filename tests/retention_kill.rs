@@ -30,8 +30,8 @@ const LATER: i64 = T0 + (HOURS * 3600 + 600) * 1000;
 fn config(clock: Arc<ManualClock>, max_bytes: u64) -> Config {
     Config {
         // Raw kept a day, so only the budget drops anything here.
-        raw_keep: Duration::from_secs(86_400),
-        tiers: vec![
+        raw_keep: Some(Duration::from_secs(86_400)),
+        tiers: Some(vec![
             Tier::new(
                 "10s",
                 Duration::from_secs(10),
@@ -42,8 +42,8 @@ fn config(clock: Arc<ManualClock>, max_bytes: u64) -> Config {
                 Duration::from_secs(60),
                 Duration::from_secs(90 * 86_400),
             ),
-        ],
-        max_bytes,
+        ]),
+        max_bytes: Some(max_bytes),
         ..common::config(&clock)
     }
     .with_sync(Sync::Never)

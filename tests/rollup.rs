@@ -42,8 +42,8 @@ fn four_tiers() -> Vec<Tier> {
 /// drops what a test expects it to.
 fn config(clock: &Arc<ManualClock>, tiers: Vec<Tier>) -> Config {
     Config {
-        tiers,
-        raw_keep: Duration::from_secs(86_400),
+        tiers: Some(tiers),
+        raw_keep: Some(Duration::from_secs(86_400)),
         ..common::config(clock)
     }
     .with_sync(Sync::Never)
@@ -651,7 +651,11 @@ fn the_store_remembers_its_tiers() {
     let (store, _) = stitched_store(dir.path(), &clock, four_tiers());
     drop(store);
     assert_eq!(
-        Store::created_tiers(dir.path()).unwrap().unwrap(),
+        Store::stored_config(dir.path())
+            .unwrap()
+            .unwrap()
+            .tiers()
+            .to_vec(),
         four_tiers()
     );
     // A writer without one of the store's tiers, or with another interval under its name,
@@ -687,12 +691,12 @@ fn the_store_remembers_its_tiers() {
         .query_tier(&all(), i64::MIN, i64::MAX, "20m")
         .unwrap();
     assert_eq!(r.series.len(), SERIES.len());
-    assert_eq!(reader.config().tiers[3].keep, DAY * 365);
+    assert_eq!(reader.config().tiers()[3].keep, DAY * 365);
 
     // Configurations whose buckets could not be computed from raw points are refused.
     let bad = Config {
-        raw_keep: Duration::from_secs(3600),
-        tiers: vec![tier("10s", 10, 1), tier("1h", 3600, 30)],
+        raw_keep: Some(Duration::from_secs(3600)),
+        tiers: Some(vec![tier("10s", 10, 1), tier("1h", 3600, 30)]),
         ..common::config(&clock)
     };
     let other = fast_tempdir();

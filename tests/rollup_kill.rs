@@ -33,15 +33,15 @@ const LATER: i64 = T0 + (2 * 3600 + 600) * 1000;
 
 fn config(clock: Arc<ManualClock>, tiers: Vec<Tier>) -> Config {
     Config {
-        tiers,
-        raw_keep: Duration::from_secs(3 * 3600),
+        tiers: Some(tiers),
+        raw_keep: Some(Duration::from_secs(3 * 3600)),
         ..common::config(&clock)
     }
     .with_sync(Sync::Never)
 }
 
 fn tiers() -> Vec<Tier> {
-    Config::default().tiers
+    Config::default().tiers().to_vec()
 }
 
 /// Writes 2 h of 1 Hz data for `SERIES` series with no tiers, sealing as it goes.

@@ -116,8 +116,8 @@ fn a_reader_with_default_settings_opens_a_store_with_long_windows() {
     let clock = Arc::new(ManualClock::new(T0 + 1_000));
     let config = tierlog::Config {
         window_span: std::time::Duration::from_secs(6 * 3600),
-        raw_keep: std::time::Duration::from_secs(12 * 3600),
-        tiers: vec![],
+        raw_keep: Some(std::time::Duration::from_secs(12 * 3600)),
+        tiers: Some(vec![]),
         ..common::config(&clock)
     };
     let store = tierlog::Store::open(dir.path(), config).unwrap();

@@ -43,8 +43,9 @@ impl FileKind {
     /// The newest format version this build writes and reads.
     pub const fn version(self) -> u16 {
         match self {
-            // Version 2 added the rollup tiers, version 3 the retention settings.
-            FileKind::State => 3,
+            // Version 2 added the rollup tiers, version 3 the retention settings, version 4
+            // the raw keep and the expiry action.
+            FileKind::State => 4,
             _ => 1,
         }
     }

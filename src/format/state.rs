@@ -13,16 +13,21 @@
 //!           8  interval, i64 LE ms
 //!           8  keep, i64 LE ms
 //!           8  done-through, i64 LE ms (i64::MIN: nothing materialised yet)
-//!         version 3 only, the retention settings:
+//!         version 3 and 4, the retention settings:
 //!           4  max_age_days, u32 LE
 //!           8  max_bytes, u64 LE (0 = none)
 //!           8  max_clock_lead, i64 LE ms
+//!         version 4 only, the rest of the policy:
+//!           8  raw keep, i64 LE ms
+//!           1  expiry action: 0 delete, 1 archive
+//!           2  archive directory length A, u16 LE (0 for delete, 1.. for archive)
+//!           A  archive directory, UTF-8
 //! end-4 4 CRC-32C of bytes 32..end-4
 //! ```
 //!
-//! Version 2 files (no retention settings) and version 1 files (52 bytes: no tier count, the
-//! CRC at 48) are still read, as a store that records no retention settings (and, for
-//! version 1, no tiers).
+//! Version 3 files (no raw keep or expiry action), version 2 files (no retention settings)
+//! and version 1 files (52 bytes: no tier count, the CRC at 48) are still read, as a store
+//! that records less (and, for version 1, no tiers).
 
 use crate::error::Corruption;
 use crate::format::crc;
@@ -48,8 +53,8 @@ pub struct TierState {
     pub done_through: i64,
 }
 
-/// Retention settings as the state file records them (version 3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Retention settings as the state file records them (version 3; `policy` since version 4).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetentionSettings {
     /// Days.
     pub max_age_days: u32,
@@ -57,9 +62,21 @@ pub struct RetentionSettings {
     pub max_bytes: u64,
     /// ms.
     pub max_clock_lead: i64,
+    /// Raw keep and expiry action (`None` read from a version 3 file; always written).
+    pub policy: Option<Policy>,
 }
 
-/// Bytes of the retention settings record.
+/// The part of the retention settings version 4 added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Raw keep, ms.
+    pub raw_keep: i64,
+    /// `Some(dir)`: the last tier's expired segments move to this archive directory; `None`:
+    /// they are deleted.
+    pub archive: Option<String>,
+}
+
+/// Bytes of the version 3 retention settings record.
 const RETENTION_LEN: usize = 20;
 
 /// The decoded state.
@@ -104,20 +121,39 @@ impl State {
             b.extend_from_slice(&t.keep.to_le_bytes());
             b.extend_from_slice(&t.done_through.to_le_bytes());
         }
-        let r = self.retention.unwrap_or(RetentionSettings {
+        let defaults = RetentionSettings {
             max_age_days: 90,
             max_bytes: 0,
             max_clock_lead: 86_400_000,
-        });
+            policy: None,
+        };
+        let r = self.retention.as_ref().unwrap_or(&defaults);
         b.extend_from_slice(&r.max_age_days.to_le_bytes());
         b.extend_from_slice(&r.max_bytes.to_le_bytes());
         b.extend_from_slice(&r.max_clock_lead.to_le_bytes());
+        let p = r.policy.clone().unwrap_or(Policy {
+            raw_keep: 2 * 3_600_000,
+            archive: None,
+        });
+        b.extend_from_slice(&p.raw_keep.to_le_bytes());
+        match &p.archive {
+            None => b.extend_from_slice(&[0, 0, 0]),
+            Some(dir) => {
+                assert!(
+                    !dir.is_empty() && dir.len() <= usize::from(u16::MAX),
+                    "bad archive directory"
+                );
+                b.push(1);
+                b.extend_from_slice(&(dir.len() as u16).to_le_bytes());
+                b.extend_from_slice(dir.as_bytes());
+            }
+        }
         let c = crc(&b[HEADER_LEN..]);
         b.extend_from_slice(&c.to_le_bytes());
         b
     }
 
-    /// Decodes a state file (version 1 or 2).
+    /// Decodes a state file (version 1 to 4).
     pub fn decode(bytes: &[u8]) -> Result<State, HeaderError> {
         let h = Header::decode(bytes, FileKind::State)?;
         if bytes.len() < STATE_V1_LEN || (h.version == 1 && bytes.len() != STATE_V1_LEN) {
@@ -186,12 +222,37 @@ impl State {
             let r = rest
                 .get(at..at + RETENTION_LEN)
                 .ok_or(bad("state file retention settings truncated"))?;
-            s.retention = Some(RetentionSettings {
+            let mut settings = RetentionSettings {
                 max_age_days: u32::from_le_bytes(r[0..4].try_into().expect("4")),
                 max_bytes: u64::from_le_bytes(r[4..12].try_into().expect("8")),
                 max_clock_lead: i64::from_le_bytes(r[12..20].try_into().expect("8")),
-            });
+                policy: None,
+            };
             at += RETENTION_LEN;
+            if h.version >= 4 {
+                let truncated = bad("state file expiry settings truncated");
+                let p = rest.get(at..at + 11).ok_or(truncated)?;
+                let raw_keep = i64::from_le_bytes(p[0..8].try_into().expect("8"));
+                let len = usize::from(u16::from_le_bytes([p[9], p[10]]));
+                at += 11;
+                let archive = match (p[8], len) {
+                    (0, 0) => None,
+                    (1, 1..) => {
+                        let dir = rest
+                            .get(at..at + len)
+                            .ok_or(bad("state file archive directory truncated"))?;
+                        at += len;
+                        Some(
+                            std::str::from_utf8(dir)
+                                .map_err(|_| bad("state file archive directory is not UTF-8"))?
+                                .to_owned(),
+                        )
+                    }
+                    _ => return Err(bad("state file expiry action")),
+                };
+                settings.policy = Some(Policy { raw_keep, archive });
+            }
+            s.retention = Some(settings);
         }
         if at != rest.len() {
             return Err(bad("state file has trailing bytes"));
@@ -220,12 +281,16 @@ mod tests {
                 max_age_days: 90,
                 max_bytes: 1 << 30,
                 max_clock_lead: 86_400_000,
+                policy: Some(Policy {
+                    raw_keep: 7_200_000,
+                    archive: Some("arc".into()),
+                }),
             }),
         };
         let b = s.encode();
-        assert_eq!(b.len(), 32 + 16 + 2 + 1 + 3 + 24 + 20 + 4);
+        assert_eq!(b.len(), 32 + 16 + 2 + 1 + 3 + 24 + 20 + 8 + 3 + 3 + 4);
         assert_eq!(&b[0..8], b"TLOGSTA1");
-        assert_eq!(&b[8..10], &[3, 0]);
+        assert_eq!(&b[8..10], &[4, 0]);
         assert_eq!(&b[28..32], &HEADER_CRC);
         assert_eq!(&b[32..40], &[0xe8, 0x03, 0, 0, 0, 0, 0, 0]);
         assert_eq!(&b[40..48], &[0xc0, 0x27, 0x09, 0, 0, 0, 0, 0]);
@@ -237,9 +302,11 @@ mod tests {
         assert_eq!(&b[78..82], &[90, 0, 0, 0]);
         assert_eq!(&b[82..90], &[0, 0, 0, 0x40, 0, 0, 0, 0]);
         assert_eq!(&b[90..98], &[0, 0x5c, 0x26, 0x05, 0, 0, 0, 0]);
-        assert_eq!(&b[98..102], &crc32c::crc32c(&b[32..98]).to_le_bytes());
+        assert_eq!(&b[98..106], &[0, 0xdd, 0x6d, 0, 0, 0, 0, 0]);
+        assert_eq!(&b[106..112], b"\x01\x03\x00arc");
+        assert_eq!(&b[112..116], &crc32c::crc32c(&b[32..112]).to_le_bytes());
         // The example of format-spec/state.md.
-        assert_eq!(&b[98..102], &BODY_CRC);
+        assert_eq!(&b[112..116], &BODY_CRC);
         assert_eq!(State::decode(&b).unwrap(), s);
         for i in 32..b.len() {
             let mut m = b.clone();
@@ -252,8 +319,55 @@ mod tests {
     }
 
     /// The checksums of the example of format-spec/state.md.
-    const HEADER_CRC: [u8; 4] = [0x3B, 0x92, 0xAB, 0xC0];
-    const BODY_CRC: [u8; 4] = [0xAF, 0xD9, 0xF3, 0x4C];
+    const HEADER_CRC: [u8; 4] = [0x08, 0x54, 0x60, 0x44];
+    const BODY_CRC: [u8; 4] = [0xF0, 0xCD, 0xB0, 0x37];
+
+    #[test]
+    fn delete_and_bad_expiry_actions() {
+        let mut s = State {
+            window_span: 600_000,
+            clock_high_water: 7,
+            sealed_through: 600_000,
+            tiers: vec![],
+            retention: Some(RetentionSettings {
+                max_age_days: 30,
+                max_bytes: 0,
+                max_clock_lead: 60_000,
+                policy: Some(Policy {
+                    raw_keep: 3_600_000,
+                    archive: None,
+                }),
+            }),
+        };
+        let b = s.encode();
+        assert_eq!(&b[b.len() - 7..b.len() - 4], &[0, 0, 0]);
+        assert_eq!(State::decode(&b).unwrap(), s);
+        // Delete with a path, archive without one, an unknown action: refused.
+        for (kind, len) in [(0u8, 1u8), (1, 0), (2, 0)] {
+            let mut m = b.clone();
+            let at = m.len() - 7;
+            m[at] = kind;
+            m[at + 1] = len;
+            let n = m.len() - 4;
+            m.truncate(n);
+            if len == 1 {
+                m.push(b'x');
+            }
+            let c = crc32c::crc32c(&m[32..]);
+            m.extend_from_slice(&c.to_le_bytes());
+            assert!(State::decode(&m).is_err(), "kind {kind} len {len}");
+        }
+        // A version 3 file: settings without the policy.
+        s.retention.as_mut().unwrap().policy = None;
+        let mut v3 = s.encode();
+        v3.truncate(v3.len() - 4 - 11);
+        v3[8] = 3;
+        let hc = crc32c::crc32c(&v3[0..28]);
+        v3[28..32].copy_from_slice(&hc.to_le_bytes());
+        let c = crc32c::crc32c(&v3[32..]);
+        v3.extend_from_slice(&c.to_le_bytes());
+        assert_eq!(State::decode(&v3).unwrap(), s);
+    }
 
     #[test]
     fn version_2_is_read_without_retention_settings() {
@@ -266,7 +380,7 @@ mod tests {
         };
         let mut b = s.encode();
         // Version 2: no settings record.
-        b.truncate(b.len() - 4 - RETENTION_LEN);
+        b.truncate(b.len() - 4 - RETENTION_LEN - 11);
         b[8] = 2;
         let hc = crc32c::crc32c(&b[0..28]);
         b[28..32].copy_from_slice(&hc.to_le_bytes());

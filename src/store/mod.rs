@@ -179,42 +179,21 @@ impl Store {
             .map(|(s, _)| std::time::Duration::from_millis(s.window_span.max(0) as u64)))
     }
 
-    /// The rollup tiers the store in `dir` has (names, intervals, keep times), or `None`
-    /// when there is no store there yet (or it predates stored tiers). Like
-    /// [`Store::created_window_span`], for tools that build a [`Config`] for a store they did
-    /// not create: a writer configured without one of the store's tiers is refused.
-    pub fn created_tiers(dir: impl AsRef<Path>) -> Result<Option<Vec<crate::config::Tier>>> {
+    /// What the store in `dir` records of its configuration, or `None` when there is no
+    /// store there yet: the window span, and each retention setting it records (raw keep,
+    /// tiers, `max_age_days`, `max_bytes`, `max_clock_lead`, expiry action) set; settings an
+    /// older store does not record are left unset. Everything else is the default. Opening the
+    /// store with it (or with those settings unset) applies the store's own policy.
+    pub fn stored_config(dir: impl AsRef<Path>) -> Result<Option<Config>> {
         let Some((s, version)) = read_state(dir.as_ref())? else {
             return Ok(None);
         };
-        if version == 1 {
-            return Ok(None);
-        }
-        let d = |v: i64| std::time::Duration::from_millis(v.max(0) as u64);
-        Ok(Some(
-            s.tiers
-                .iter()
-                .map(|t| crate::config::Tier::new(&t.name, d(t.interval), d(t.keep)))
-                .collect(),
-        ))
-    }
-
-    /// The retention settings the store in `dir` was last opened for writing with
-    /// (`max_age_days`, `max_bytes`, `max_clock_lead`), or `None` when it records none (no
-    /// store yet, or one from before they were recorded). Tools that open a store they did not
-    /// create take them from here, so every process applies the same policy.
-    pub fn created_retention(
-        dir: impl AsRef<Path>,
-    ) -> Result<Option<(u32, u64, std::time::Duration)>> {
-        Ok(read_state(dir.as_ref())?
-            .and_then(|(s, _)| s.retention)
-            .map(|r| {
-                (
-                    r.max_age_days,
-                    r.max_bytes,
-                    std::time::Duration::from_millis(r.max_clock_lead.max(0) as u64),
-                )
-            }))
+        let mut c = Config {
+            window_span: std::time::Duration::from_millis(s.window_span.max(0) as u64),
+            ..Config::default()
+        };
+        open::resolve_policy(&mut c, Some(&s), version, true);
+        Ok(Some(c))
     }
 
     /// The directory of the store.
@@ -393,12 +372,7 @@ impl Shared {
                 clock_high_water: st.clock_high_water,
                 sealed_through: st.sealed_through,
                 tiers: st.tiers.iter().map(|t| t.state()).collect(),
-                retention: Some(crate::format::state::RetentionSettings {
-                    max_age_days: self.config.max_age_days,
-                    max_bytes: self.config.max_bytes,
-                    max_clock_lead: self.config.max_clock_lead.as_millis().min(i64::MAX as u128)
-                        as i64,
-                }),
+                retention: Some(self.config.retention_record()),
             }
         };
         crate::io::write_atomic(&self.dir.join(STATE_FILE), &s.encode())

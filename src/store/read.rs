@@ -292,8 +292,8 @@ impl Store {
             series: st.registry.series_count() as u64,
             metrics: st.registry.live_metrics().count() as u64,
             index_bytes,
-            max_bytes: sh.config.max_bytes,
-            max_age_days: sh.config.max_age_days,
+            max_bytes: sh.config.max_bytes(),
+            max_age_days: sh.config.max_age_days(),
             retention: *sh.retention_totals.lock(),
         }
     }

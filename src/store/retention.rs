@@ -135,7 +135,11 @@ impl Shared {
         // Clock sanity: a clock far ahead of every datum may be wrong; do not let it expire
         // everything.
         let lead = newest.map_or(0, |n| now.saturating_sub(n));
-        let max_lead = self.config.max_clock_lead.as_millis().min(i64::MAX as u128) as i64;
+        let max_lead = self
+            .config
+            .max_clock_lead()
+            .as_millis()
+            .min(i64::MAX as u128) as i64;
         let by_age = lead <= max_lead || self.config.accept_clock;
         if !by_age {
             log::warn!(
@@ -158,7 +162,7 @@ impl Shared {
             }
         }
         // By budget: oldest data first (by window end, raw before its rollups on ties).
-        let budget = self.config.max_bytes;
+        let budget = self.config.max_bytes();
         if budget == 0 {
             return Ok(());
         }
@@ -216,7 +220,7 @@ impl Shared {
         // counter's first step): both stay.
         let rolled_up_through = st.tiers.iter().map(|t| t.done_through).min();
         let (raw_limit, raw_reason) =
-            limit_of(self.config.raw_keep.as_millis().min(i64::MAX as u128) as i64);
+            limit_of(self.config.raw_keep().as_millis().min(i64::MAX as u128) as i64);
         let mut out = Vec::new();
         let raw = st
             .sealed

@@ -127,22 +127,24 @@ pub(super) fn tier_list(
     let saved_tiers: &[TierState] = saved.map_or(&[], |s| &s.tiers);
     let ms = |d: std::time::Duration| d.as_millis().min(i64::MAX as u128) as i64;
     if read_only {
-        config.tiers = saved_tiers
-            .iter()
-            .map(|t| {
-                let d = |v: i64| std::time::Duration::from_millis(v.max(0) as u64);
-                Tier::new(&t.name, d(t.interval), d(t.keep))
-            })
-            .collect();
+        config.tiers = Some(
+            saved_tiers
+                .iter()
+                .map(|t| {
+                    let d = |v: i64| std::time::Duration::from_millis(v.max(0) as u64);
+                    Tier::new(&t.name, d(t.interval), d(t.keep))
+                })
+                .collect(),
+        );
         return Ok(config
-            .tiers
+            .tiers()
             .iter()
             .zip(saved_tiers)
             .map(|(t, s)| (t.clone(), s.done_through))
             .collect());
     }
     for s in saved_tiers {
-        match config.tiers.iter().find(|t| t.name == s.name) {
+        match config.tiers().iter().find(|t| t.name == s.name) {
             None => {
                 return Err(Error::Config {
                     setting: "tiers",
@@ -165,7 +167,7 @@ pub(super) fn tier_list(
         }
     }
     Ok(config
-        .tiers
+        .tiers()
         .iter()
         .map(|t| {
             let done = saved_tiers

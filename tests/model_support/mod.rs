@@ -96,9 +96,9 @@ pub fn config(clock: Arc<ManualClock>) -> Config {
         // The model predicts seals from writes and maintain() alone.
         maintenance_interval: None,
         // ... and knows no retention: keep everything far beyond the clock's reach.
-        max_age_days: 3650,
-        raw_keep: Duration::from_secs(3000 * 86_400),
-        tiers: vec![
+        max_age_days: Some(3650),
+        raw_keep: Some(Duration::from_secs(3000 * 86_400)),
+        tiers: Some(vec![
             tierlog::Tier::new(
                 "10s",
                 Duration::from_secs(10),
@@ -109,7 +109,7 @@ pub fn config(clock: Arc<ManualClock>) -> Config {
                 Duration::from_secs(60),
                 Duration::from_secs(3200 * 86_400),
             ),
-        ],
+        ]),
         ..Config::default()
     }
     .with_clock(clock)

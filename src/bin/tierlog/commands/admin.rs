@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use tierlog::store::{TierPart, TierStats};
-use tierlog::{Selector, Store};
+use tierlog::{Expiry, Selector, Store};
 
 use super::{Now, print_json};
 use crate::output::{csv_field, table};
@@ -191,11 +191,12 @@ pub fn maintain(
 ) -> Result<(), Failure> {
     let mut config = now.writer_config(dir, None)?;
     config.accept_clock = accept_clock;
-    if let Some(b) = max_bytes {
-        config.max_bytes = b;
+    // Overrides for this pass are recorded like any setting a writer makes.
+    if max_bytes.is_some() {
+        config.max_bytes = max_bytes;
     }
-    if let Some(d) = max_age_days {
-        config.max_age_days = d;
+    if max_age_days.is_some() {
+        config.max_age_days = max_age_days;
     }
     let store = Store::open(dir, config)?;
     for f in store.recovery_findings() {
@@ -301,93 +302,154 @@ pub fn parse_bytes(s: &str) -> Option<u64> {
 
 /// `tierlog config DIR [NAME=VALUE ...]`.
 pub fn config(now: &Now, dir: &Path, settings: &[String], format: Format) -> Result<(), Failure> {
-    let usage = |m: String| Failure::Usage(m);
     let store = if settings.is_empty() {
         Store::open_read_only(dir, now.config())?
     } else {
         let mut c = now.writer_config(dir, None)?;
+        if let Some(stored) = Store::stored_config(dir)? {
+            c.tiers = stored.tiers;
+        }
         for kv in settings {
-            let Some((k, v)) = kv.split_once('=') else {
-                return Err(usage(format!("{kv:?}: expected NAME=VALUE")));
-            };
-            match k {
-                "max_age_days" => {
-                    c.max_age_days = v.parse().map_err(|_| {
-                        usage(format!("max_age_days: {v:?} is not a number of days"))
-                    })?;
-                }
-                "max_bytes" => {
-                    c.max_bytes = parse_bytes(v).ok_or_else(|| {
-                        usage(format!(
-                            "max_bytes: {v:?} is not a byte count (e.g. 500MB, 10GiB)"
-                        ))
-                    })?;
-                }
-                "max_clock_lead" => {
-                    let ms = crate::time::parse_duration_ms(v)
-                        .filter(|ms| *ms > 0)
-                        .ok_or_else(|| {
-                            usage(format!(
-                                "max_clock_lead: {v:?} is not a duration (e.g. 1d, 12h)"
-                            ))
-                        })?;
-                    c.max_clock_lead = std::time::Duration::from_millis(ms as u64);
-                }
-                _ => {
-                    return Err(usage(format!(
-                        "{k}: not a setting this command changes (max_age_days, max_bytes, max_clock_lead)"
-                    )));
-                }
-            }
+            apply_setting(&mut c, kv)?;
         }
         // Opening for writing validates and records them.
         Store::open(dir, c)?
     };
     let c = store.config();
+    let ms = |d: std::time::Duration| d.as_millis() as u64;
     let tiers: Vec<serde_json::Value> = c
-        .tiers
+        .tiers()
         .iter()
         .map(|t| {
             serde_json::json!({
                 "name": t.name,
-                "interval_ms": t.interval.as_millis() as u64,
-                "keep_ms": t.keep.as_millis() as u64,
+                "interval_ms": ms(t.interval),
+                "keep_ms": ms(t.keep),
             })
         })
         .collect();
+    let archive = match c.on_expiry() {
+        Expiry::Delete => None,
+        Expiry::Archive(p) => Some(p.display().to_string()),
+    };
     let v = serde_json::json!({
-        "window_span_ms": c.window_span.as_millis() as u64,
+        "window_span_ms": ms(c.window_span),
+        "raw_keep_ms": ms(c.raw_keep()),
         "tiers": tiers,
-        "max_age_days": c.max_age_days,
-        "max_bytes": c.max_bytes,
-        "max_clock_lead_ms": c.max_clock_lead.as_millis() as u64,
+        "max_age_days": c.max_age_days(),
+        "max_bytes": c.max_bytes(),
+        "max_clock_lead_ms": ms(c.max_clock_lead()),
+        "on_expiry": if archive.is_some() { "archive" } else { "delete" },
+        "archive_dir": archive,
     });
     match format {
         Format::Json => print_json(&v)?,
         _ => {
-            println!("window_span     {} s", c.window_span.as_secs());
-            for t in &c.tiers {
+            println!("window_span     {}", human_duration(c.window_span));
+            println!("keep.raw        {}", human_duration(c.raw_keep()));
+            for t in c.tiers() {
                 println!(
-                    "tier {:<10} interval {} s, keep {} s",
+                    "keep.{:<10} {} (buckets of {})",
                     t.name,
-                    t.interval.as_secs(),
-                    t.keep.as_secs()
+                    human_duration(t.keep),
+                    human_duration(t.interval)
                 );
             }
-            println!("max_age_days    {}", c.max_age_days);
+            println!("max_age_days    {}", c.max_age_days());
             println!(
                 "max_bytes       {}",
-                if c.max_bytes == 0 {
+                if c.max_bytes() == 0 {
                     "none".to_string()
                 } else {
-                    c.max_bytes.to_string()
+                    c.max_bytes().to_string()
                 }
             );
-            println!("max_clock_lead  {} s", c.max_clock_lead.as_secs());
+            println!("max_clock_lead  {}", human_duration(c.max_clock_lead()));
+            match &archive {
+                None => println!("on_expiry       delete"),
+                Some(p) => println!("on_expiry       archive:{p}"),
+            }
         }
     }
     if !settings.is_empty() {
         store.close()?;
     }
     Ok(())
+}
+
+/// The settings `tierlog config` changes.
+const SETTINGS: &str = "max_age_days, max_bytes, max_clock_lead, keep.raw, keep.TIER, on_expiry";
+
+/// Applies one `NAME=VALUE` of `tierlog config` to `c` (whose tiers are the store's).
+fn apply_setting(c: &mut tierlog::Config, kv: &str) -> Result<(), Failure> {
+    let usage = |m: String| Failure::Usage(m);
+    let Some((k, v)) = kv.split_once('=') else {
+        return Err(usage(format!("{kv:?}: expected NAME=VALUE ({SETTINGS})")));
+    };
+    let duration = |what: &str| {
+        crate::time::parse_duration_ms(v)
+            .filter(|ms| *ms > 0)
+            .map(|ms| std::time::Duration::from_millis(ms as u64))
+            .ok_or_else(|| usage(format!("{what}: {v:?} is not a duration (e.g. 90d, 12h)")))
+    };
+    match k {
+        "max_age_days" => {
+            c.max_age_days = Some(
+                v.parse()
+                    .map_err(|_| usage(format!("max_age_days: {v:?} is not a number of days")))?,
+            );
+        }
+        "max_bytes" => {
+            c.max_bytes = Some(parse_bytes(v).ok_or_else(|| {
+                usage(format!(
+                    "max_bytes: {v:?} is not a byte count (e.g. 500MB, 10GiB)"
+                ))
+            })?);
+        }
+        "max_clock_lead" => c.max_clock_lead = Some(duration(k)?),
+        "keep.raw" => c.raw_keep = Some(duration(k)?),
+        "on_expiry" => {
+            c.on_expiry = Some(match v.split_once(':') {
+                None if v == "delete" => Expiry::Delete,
+                Some(("archive", dir)) if !dir.is_empty() => Expiry::Archive(dir.into()),
+                _ => {
+                    return Err(usage(format!(
+                        "on_expiry: {v:?}: expected delete or archive:DIR"
+                    )));
+                }
+            });
+        }
+        _ => {
+            let Some(name) = k.strip_prefix("keep.") else {
+                return Err(usage(format!(
+                    "{k}: not a setting this command changes ({SETTINGS})"
+                )));
+            };
+            let keep = duration(k)?;
+            let tiers = c.tiers_mut();
+            let Some(t) = tiers.iter_mut().find(|t| t.name == name) else {
+                let names: Vec<&str> = tiers.iter().map(|t| t.name.as_str()).collect();
+                return Err(usage(format!(
+                    "{k}: the store has no tier {name:?} (raw, {})",
+                    names.join(", ")
+                )));
+            };
+            t.keep = keep;
+        }
+    }
+    Ok(())
+}
+
+/// `90d`, `2h`, `10s`, or `1h30m`-style seconds for odd values.
+fn human_duration(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    for (unit, n) in [("d", 86_400), ("h", 3600), ("m", 60)] {
+        if s >= n && s.is_multiple_of(n) {
+            return format!("{}{unit}", s / n);
+        }
+    }
+    if d.subsec_millis() != 0 {
+        return format!("{}ms", d.as_millis());
+    }
+    format!("{s}s")
 }

@@ -39,15 +39,18 @@ impl Now {
         Config::default().with_clock(self.clock.clone())
     }
 
-    /// A writer's configuration for the store in `dir`: its existing window span and rollup
-    /// tiers when there is a store, else `new_span` (or the default) and the default tiers.
+    /// A writer's configuration for the store in `dir`: its existing window span, and its
+    /// retention policy (tiers, keep times, limits, expiry action) left unset so that the
+    /// store applies what it records — a `maintain` must not delete what the agent keeps.
+    /// For a new store: `new_span` (or the default) with the default policy.
     pub fn writer_config(
         &self,
         dir: &std::path::Path,
         new_span: Option<std::time::Duration>,
     ) -> Result<Config, Failure> {
         let mut c = self.config();
-        match (tierlog::Store::created_window_span(dir)?, new_span) {
+        let stored = tierlog::Store::stored_config(dir)?;
+        match (stored.as_ref().map(|s| s.window_span), new_span) {
             (Some(existing), Some(asked)) if existing != asked => {
                 return Err(Failure::Error(format!(
                     "{}: the store was created with a window span of {} s, not {} s",
@@ -60,37 +63,34 @@ impl Now {
             (None, Some(asked)) => c.window_span = asked,
             (None, None) => {}
         }
-        // A writer configured without one of the store's tiers is refused: take the store's.
-        if let Some(tiers) = tierlog::Store::created_tiers(dir)? {
-            c.tiers = tiers;
-        }
-        // Apply the retention policy the store was last written with, not this tool's
-        // defaults (a `maintain` must not delete what the agent keeps).
-        if let Some((days, bytes, lead)) = tierlog::Store::created_retention(dir)? {
-            c.max_age_days = days;
-            c.max_bytes = bytes;
-            c.max_clock_lead = lead;
-        }
-        // Raw data must outlive a window and its grace, whatever span the store has, and each
-        // tier's pieces plus the grace (tiers are computed from raw points). The store does not
-        // record its raw keep: keep the default unless that reaches the first tier's keep.
-        let span_ms = c.window_span.as_millis().max(1) as i64;
-        let needed = c
-            .tiers
-            .iter()
-            .map(|t| {
-                let iv = (t.interval.as_millis() as i64).max(1);
-                std::time::Duration::from_millis(
-                    tierlog::rollup::plan::piece_span(span_ms, iv) as u64
-                )
-            })
-            .fold(c.window_span, std::cmp::Ord::max)
-            + c.grace;
-        c.raw_keep = c.raw_keep.max(needed);
-        if let Some(first) = c.tiers.first()
-            && c.raw_keep >= first.keep
-        {
-            c.raw_keep = needed;
+        // A store that records its raw keep applies it. Otherwise (a new store, or one from
+        // before raw keeps were recorded) raw data must outlive a window and its grace,
+        // whatever the span, and each tier's piece plus the grace (tiers are computed from
+        // raw points): keep the default unless that is too short, and never reach the first
+        // tier's keep.
+        if stored.as_ref().is_none_or(|s| s.raw_keep.is_none()) {
+            let tiers = stored
+                .as_ref()
+                .and_then(|s| s.tiers.clone())
+                .unwrap_or_else(|| c.tiers().to_vec());
+            let span_ms = c.window_span.as_millis().max(1) as i64;
+            let needed = tiers
+                .iter()
+                .map(|t| {
+                    let iv = (t.interval.as_millis() as i64).max(1);
+                    std::time::Duration::from_millis(
+                        tierlog::rollup::plan::piece_span(span_ms, iv) as u64
+                    )
+                })
+                .fold(c.window_span, std::cmp::Ord::max)
+                + c.grace;
+            let mut keep = c.raw_keep().max(needed);
+            if let Some(first) = tiers.first()
+                && keep >= first.keep
+            {
+                keep = needed;
+            }
+            c.raw_keep = Some(keep);
         }
         Ok(c)
     }
