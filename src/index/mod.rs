@@ -179,6 +179,15 @@ impl Registry {
         self.series_count
     }
 
+    /// Ids of the live series, ascending.
+    pub fn live_series_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.series
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.is_some())
+            .map(|(id, _)| id as u32)
+    }
+
     /// The id the next new series will get.
     pub fn next_series_id(&self) -> u32 {
         self.series.len() as u32

@@ -109,6 +109,11 @@ pub(crate) struct Shared {
     pub(crate) maintain: Mutex<()>,
     /// What retention has dropped since the open.
     pub(crate) retention_totals: Mutex<retention::RetentionTotals>,
+    /// Series ids below this (those of earlier sessions) are checked for data by the next
+    /// series clean-up, whatever it dropped: a crash between dropping segments and removing
+    /// their series, or a clean-up skipped for damage, leaves series without samples that no
+    /// later drop would name. `None` once done (and for readers).
+    pub(crate) sweep_below: Mutex<Option<u32>>,
     pub(crate) poisoned: AtomicBool,
     pub(crate) findings: Vec<Finding>,
     _lock: Option<File>,

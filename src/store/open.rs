@@ -185,6 +185,7 @@ pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
     if let Some(m) = max_id_seen {
         registry.reserve_series_ids(m.saturating_add(1));
     }
+    let sweep_below = registry.next_series_id();
     st.registry = registry;
 
     let shared = Shared {
@@ -199,6 +200,7 @@ pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
         fsyncs: AtomicU64::new(0),
         maintain: Mutex::new(()),
         retention_totals: Mutex::new(Default::default()),
+        sweep_below: Mutex::new((!read_only).then_some(sweep_below)),
         poisoned: AtomicBool::new(false),
         findings,
         _lock: lock,

@@ -104,9 +104,16 @@ impl Shared {
         let mut report = RetentionReport::default();
         let mut touched = BTreeSet::new();
         let r = self.retain_segments(&mut report, &mut touched);
-        // Series whose samples were in the dropped segments may have none left.
-        if !touched.is_empty() {
-            self.remove_expired_series(touched, &mut report)?;
+        // Series whose samples were in the dropped segments may have none left; so may
+        // series of earlier sessions (see `sweep_below`).
+        let sweep = *self.sweep_below.lock();
+        if let Some(below) = sweep {
+            let st = self.state.read();
+            touched.extend(st.registry.live_series_ids().take_while(|&id| id < below));
+        }
+        let decided = touched.is_empty() || self.remove_expired_series(touched, &mut report)?;
+        if decided && sweep.is_some() {
+            *self.sweep_below.lock() = None;
         }
         r?;
         self.count(&report);
@@ -325,16 +332,17 @@ impl Shared {
     /// window holds any more: a removal record is appended (and fsynced) to the index, then
     /// the registry forgets them. Their ids are never used again; a handle to one gets
     /// `SampleError::UnknownSeries`. Skipped while a damaged segment (whose series are unknown)
-    /// is present. The caller holds the maintenance mutex, so segments do not change here.
+    /// is present: returns whether it decided. The caller holds the maintenance mutex, so
+    /// rollup segments do not change here; raw windows may be sealed by writers meanwhile.
     fn remove_expired_series(
         &self,
         mut candidates: BTreeSet<u32>,
         report: &mut RetentionReport,
-    ) -> Result<()> {
-        {
+    ) -> Result<bool> {
+        let scanned: BTreeSet<i64> = {
             let st = self.state.read();
             if !st.bad.is_empty() || st.tiers.iter().any(|t| !t.bad.is_empty()) {
-                return Ok(());
+                return Ok(false);
             }
             let segs = st
                 .sealed
@@ -345,13 +353,27 @@ impl Shared {
                     candidates.remove(&e.series);
                 }
                 if candidates.is_empty() {
-                    return Ok(());
+                    return Ok(true);
                 }
             }
-        }
-        // Writers may have added samples to open windows meanwhile: decide under the lock
-        // that also guards writes.
+            st.sealed.keys().copied().collect()
+        };
+        // Writers may have added samples to open windows, and sealed windows, meanwhile:
+        // decide under the lock that also guards writes.
         let mut st = self.state.write();
+        let sealed_since = st
+            .sealed
+            .iter()
+            .filter(|(s, _)| !scanned.contains(s))
+            .map(|(_, seg)| seg);
+        for seg in sealed_since {
+            for e in &seg.footer().entries {
+                candidates.remove(&e.series);
+            }
+        }
+        if !st.bad.is_empty() {
+            return Ok(false);
+        }
         for w in st.open.values().chain(st.sealing.values().map(|w| &**w)) {
             for id in w.data.series_ids() {
                 candidates.remove(&id);
@@ -363,7 +385,7 @@ impl Shared {
             .map(|id| crate::format::index::IndexRecord::SeriesRemoved { id })
             .collect();
         if records.is_empty() {
-            return Ok(());
+            return Ok(true);
         }
         self.append_index(&mut st, &records)?;
         for r in &records {
@@ -377,6 +399,6 @@ impl Shared {
             "removed {} series with no samples left",
             report.series_removed
         );
-        Ok(())
+        Ok(true)
     }
 }

@@ -125,6 +125,11 @@ struct Model {
     /// Accepted samples per (series, second start), in arrival order.
     samples: BTreeMap<(usize, i64), Vec<f64>>,
     known_series: BTreeSet<usize>,
+    /// Series created since the last open, and whether the first maintenance pass since then
+    /// is still to come: it removes series of earlier sessions that have no samples (a write
+    /// whose samples were all rejected still creates its series).
+    session_series: BTreeSet<usize>,
+    sweep_pending: bool,
     /// Windows that accepted samples.
     windows: BTreeSet<i64>,
     sealed: BTreeSet<i64>,
@@ -259,6 +264,7 @@ pub fn run(ops: &[Op]) {
                     }
                 }
                 model.known_series.extend(new_series.iter().copied());
+                model.session_series.extend(new_series.iter().copied());
                 assert_eq!(
                     (
                         got.accepted,
@@ -290,6 +296,18 @@ pub fn run(ops: &[Op]) {
                 let mut got = report.sealed_windows.clone();
                 got.sort();
                 assert_eq!(got, newly, "{ctx}: windows sealed");
+                if std::mem::take(&mut model.sweep_pending) {
+                    let with_samples: BTreeSet<usize> =
+                        model.samples.keys().map(|&(si, _)| si).collect();
+                    let before = model.known_series.len();
+                    let (session, known) = (&model.session_series, &mut model.known_series);
+                    known.retain(|si| session.contains(si) || with_samples.contains(si));
+                    assert_eq!(
+                        report.retention.series_removed,
+                        (before - model.known_series.len()) as u64,
+                        "{ctx}: series without samples removed"
+                    );
+                }
             }
             Op::Reopen { graceful } => {
                 let old = store.take().expect("store");
@@ -306,6 +324,8 @@ pub fn run(ops: &[Op]) {
                     s.recovery_findings()
                 );
                 store = Some(s);
+                model.session_series.clear();
+                model.sweep_pending = true;
             }
             Op::Query { sel, range } => {
                 let (from, to) = match range {
