@@ -35,12 +35,15 @@ const fn gauge(name: &'static str, unit: &'static str, help: &'static str) -> Fa
     }
 }
 
+/// Label names and values, in the order they are rendered.
+pub type LabelPairs = Vec<(&'static str, String)>;
+
 /// One value of one series: its family, its labels (in the order they are rendered) and the
 /// value.
 #[derive(Debug, Clone)]
 pub struct Reading {
     pub family: &'static Family,
-    pub labels: Vec<(&'static str, String)>,
+    pub labels: LabelPairs,
     pub value: f64,
 }
 
@@ -203,7 +206,11 @@ pub static NET: [Family; 16] = [
     counter("proc_net_rx_bytes_total", "bytes", "Bytes received"),
     counter("proc_net_rx_packets_total", "packets", "Packets received"),
     counter("proc_net_rx_errs_total", "packets", "Receive errors"),
-    counter("proc_net_rx_drop_total", "packets", "Received packets dropped"),
+    counter(
+        "proc_net_rx_drop_total",
+        "packets",
+        "Received packets dropped",
+    ),
     counter("proc_net_rx_fifo_total", "", "Receive FIFO buffer errors"),
     counter("proc_net_rx_frame_total", "", "Receive framing errors"),
     counter(
@@ -219,7 +226,11 @@ pub static NET: [Family; 16] = [
     counter("proc_net_tx_bytes_total", "bytes", "Bytes sent"),
     counter("proc_net_tx_packets_total", "packets", "Packets sent"),
     counter("proc_net_tx_errs_total", "packets", "Transmit errors"),
-    counter("proc_net_tx_drop_total", "packets", "Transmitted packets dropped"),
+    counter(
+        "proc_net_tx_drop_total",
+        "packets",
+        "Transmitted packets dropped",
+    ),
     counter("proc_net_tx_fifo_total", "", "Transmit FIFO buffer errors"),
     counter("proc_net_tx_colls_total", "", "Collisions detected"),
     counter("proc_net_tx_carrier_total", "", "Carrier losses"),
@@ -236,11 +247,7 @@ pub static DISK: [Family; 11] = [
     counter("proc_disk_reads", "", "Reads completed"),
     counter("proc_disk_reads_merged", "", "Adjacent reads merged"),
     counter("proc_disk_sectors_read", "sectors", "512-byte sectors read"),
-    counter(
-        "proc_disk_read_ms",
-        "milliseconds",
-        "Time spent reading",
-    ),
+    counter("proc_disk_read_ms", "milliseconds", "Time spent reading"),
     counter("proc_disk_writes", "", "Writes completed"),
     counter("proc_disk_writes_merged", "", "Adjacent writes merged"),
     counter(
@@ -248,17 +255,9 @@ pub static DISK: [Family; 11] = [
         "sectors",
         "512-byte sectors written",
     ),
-    counter(
-        "proc_disk_write_ms",
-        "milliseconds",
-        "Time spent writing",
-    ),
+    counter("proc_disk_write_ms", "milliseconds", "Time spent writing"),
     gauge("proc_disk_io_in_progress", "", "I/Os in progress"),
-    counter(
-        "proc_disk_io_ms",
-        "milliseconds",
-        "Time spent doing I/Os",
-    ),
+    counter("proc_disk_io_ms", "milliseconds", "Time spent doing I/Os"),
     counter(
         "proc_disk_weighted_io_ms",
         "milliseconds",
