@@ -606,3 +606,61 @@ fn series_with_nothing_left_leave_the_index_and_their_handles_go_stale() {
     let reader = Store::open_read_only(dir.path(), config(&clock, 3)).unwrap();
     assert_eq!(reader.series(&sel("{__name__=~\".+\"}")).len(), 2);
 }
+
+/// A crash after retention dropped every segment of a series but before its removal record
+/// was written leaves it in the index with no samples anywhere: the first pass after the
+/// reopen removes it, though that pass drops nothing.
+#[test]
+fn series_left_dangling_by_a_crash_are_removed_by_the_next_pass() {
+    let dir = fast_tempdir();
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = Store::open(dir.path(), config(&clock, 90)).unwrap();
+    let mut t = T0;
+    while t < T0 + 3 * HOUR {
+        clock.set(t);
+        let mut batch = vec![Sample::new("kept", &[("s", "a")], t, 1.0)];
+        if t < T0 + HOUR {
+            batch.push(Sample::new("gone", &[("host", "a")], t, 2.0));
+        }
+        store.write(&batch).unwrap();
+        t += MIN;
+    }
+    clock.set(t + HOUR);
+    store.maintain().unwrap();
+    let old = store.series(&sel("gone"))[0].id;
+    store.close().unwrap();
+    // The state a crash mid-pass leaves: every segment holding "gone" deleted, no removal
+    // record. (Each of its segments holds "kept" too: keep the newest of "kept" only.)
+    let mut deleted = 0;
+    for (tier, start, end) in segments(dir.path()) {
+        let _ = end;
+        if (tier == "raw" && start + SPAN <= T0 + 2 * HOUR) || (tier != "raw" && start < T0 + HOUR)
+        {
+            let name = tierlog::store::window_file_name(start, "seg");
+            let p = dir.path().join(&tier).join(&name);
+            if p.exists() {
+                std::fs::remove_file(&p).unwrap();
+                deleted += 1;
+            }
+        }
+    }
+    assert!(deleted > 0);
+    let store = Store::open(dir.path(), config(&clock, 90)).unwrap();
+    assert_eq!(store.series(&sel("gone")).len(), 1, "still indexed");
+    let q = store.query(&sel("gone"), i64::MIN, i64::MAX).unwrap();
+    assert!(q.series.iter().all(|s| s.points.is_empty()), "{q:?}");
+    let r = store.maintain().unwrap().retention;
+    assert!(r.dropped.is_empty(), "nothing to drop: {r:?}");
+    assert_eq!(r.series_removed, 1, "{r:?}");
+    assert!(store.series(&sel("gone")).is_empty());
+    assert_eq!(
+        store.series(&sel("kept")).len(),
+        1,
+        "a series with data stays"
+    );
+    // Same labels again: a new id, above the old one.
+    store
+        .write(&[Sample::new("gone", &[("host", "a")], t + HOUR, 3.0)])
+        .unwrap();
+    assert!(store.series(&sel("gone"))[0].id > old);
+}
