@@ -358,6 +358,23 @@ impl Config {
                     ),
                 });
             }
+            // Inside the store, it must not take the name of the store's own files.
+            let first = p
+                .components()
+                .next()
+                .map(|c| c.as_os_str().to_string_lossy());
+            if let Some(first) = first.filter(|_| p.is_relative()) {
+                let taken = ["raw", "index.log", "state", "LOCK"].contains(&&*first)
+                    || self.tiers().iter().any(|t| t.name == first);
+                if taken {
+                    return Err(Error::Config {
+                        setting: "on_expiry",
+                        message: format!(
+                            "archive directory {p:?}: {first:?} is one of the store's own files or tier directories"
+                        ),
+                    });
+                }
+            }
         }
         self.validate_tiers()?;
         let l = &self.limits;

@@ -896,3 +896,51 @@ fn config_prints_and_changes_the_retention_settings() {
     assert!(err.contains(&std::process::id().to_string()), "{err}");
     drop(store);
 }
+
+#[test]
+fn expired_rollups_go_to_the_archive_and_query_archive_reads_them() {
+    let (_dir, d) = rollup_store(true);
+    let day = 86_400_000i64;
+    // Without an archive, --archive is an error.
+    let o = tierlog(&["query", s(&d), "h", "--tier", "60s", "--archive"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("on_expiry=delete"));
+    ok(&["config", s(&d), "on_expiry=archive:cold", "max_age_days=30"]);
+    let now = (T0 + 40 * day).to_string();
+    let o = tierlog(&["maintain", s(&d), "--now", &now, "--accept-clock"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("archived 60s") && out.contains("cold"),
+        "{out}"
+    );
+    let q = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["query", s(&d), "h", "--tier", "60s", "--format", "json"];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&ok(&args)).unwrap()
+    };
+    assert_eq!(q(&[]).to_string().matches("\"metric\"").count(), 0);
+    let archived = q(&["--archive"]);
+    let series = archived["series"].as_array().unwrap();
+    assert!(!series.is_empty(), "{archived}");
+    assert!(!series[0]["points"].as_array().unwrap().is_empty());
+    let cold = format!("{}/cold", s(&d));
+    let a: serde_json::Value =
+        serde_json::from_str(&ok(&["verify", &cold, "--format", "json"])).unwrap();
+    assert!(a["files"].as_u64().unwrap() >= 3, "{a}");
+    // Verifying the store verifies its archive too, without notices about it.
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&["verify", s(&d), "--format", "json"])).unwrap();
+    assert_eq!(v["notices"].as_array().unwrap().len(), 0, "{v}");
+    assert!(v["files"].as_u64() > a["files"].as_u64(), "{v} {a}");
+    // Damage in the archive is corruption of the store.
+    let seg = std::fs::read_dir(format!("{cold}/60s"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "seg"))
+        .unwrap();
+    let mut b = std::fs::read(&seg).unwrap();
+    b[40] ^= 1;
+    std::fs::write(&seg, b).unwrap();
+    assert_eq!(tierlog(&["verify", s(&d)]).status.code(), Some(3));
+}

@@ -664,3 +664,127 @@ fn series_left_dangling_by_a_crash_are_removed_by_the_next_pass() {
         .unwrap();
     assert!(store.series(&sel("gone"))[0].id > old);
 }
+
+/// With `on_expiry` = archive, the last tier's expired segments move to the archive, byte for
+/// byte; finer tiers are still deleted; the archive reads and verifies as a store, keeps the
+/// series the store forgot, and is not part of the byte budget.
+#[test]
+fn archive_mode_moves_the_last_tiers_expired_segments_to_a_queryable_archive() {
+    let dir = fast_tempdir();
+    let clock = Arc::new(ManualClock::new(T0));
+    let cfg = Config {
+        on_expiry: Some(tierlog::Expiry::Archive("cold".into())),
+        ..config(&clock, 2)
+    };
+    let store = Store::open(dir.path(), cfg.clone()).unwrap();
+    let mut t = T0;
+    let end = T0 + 5 * DAY;
+    // Copies of each 60s segment file as it was, and the buckets of the first two days.
+    let mut sixty: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut early = None;
+    let mut archived = Vec::new();
+    while t < end {
+        clock.set(t);
+        let mut batch = vec![Sample::new("m", &[("s", "a")], t, ((t - T0) / MIN) as f64)];
+        if t < T0 + DAY {
+            batch.push(Sample::new("gone", &[("host", "x")], t, 7.0));
+        }
+        store.write(&batch).unwrap();
+        t += 5 * MIN;
+        if (t - T0) % (3 * HOUR) != 0 {
+            continue;
+        }
+        for e in std::fs::read_dir(dir.path().join("60s")).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "seg") {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                sixty.insert(name, std::fs::read(&p).unwrap());
+            }
+        }
+        let r = store.maintain().unwrap().retention;
+        // Two days in, before anything expires (the clock is 5 min behind `t`).
+        if t == T0 + 2 * DAY {
+            assert!(r.dropped.iter().all(|d| d.tier != "60s"));
+            early = Some(
+                store
+                    .query_tier(&sel("{__name__=~\".+\"}"), T0, T0 + 2 * DAY - HOUR, "60s")
+                    .unwrap(),
+            );
+        }
+        for d in &r.dropped {
+            assert_eq!(d.archived_to.is_some(), d.tier == "60s", "{d:?}");
+            if let Some(to) = &d.archived_to {
+                archived.push(to.clone());
+            }
+        }
+    }
+    assert!(archived.len() >= 2, "{archived:?}");
+    for to in &archived {
+        assert!(
+            to.starts_with(dir.path().join("cold").join("60s")),
+            "{to:?}"
+        );
+        let name = to.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(
+            std::fs::read(to).unwrap(),
+            sixty[&name],
+            "{name} archived byte for byte"
+        );
+        assert!(!dir.path().join("60s").join(&name).exists());
+    }
+    // Nothing of the first days is in the store any more; "gone" left its index.
+    let all = sel("{__name__=~\".+\"}");
+    let live = store.query_tier(&all, T0, T0 + 2 * DAY, "60s").unwrap();
+    assert!(live.series.is_empty(), "{live:?}");
+    assert!(store.series(&sel("gone")).is_empty());
+    assert!(store.stats().retention.series_removed >= 1);
+    // The archive answers for them, with the same buckets, "gone" included.
+    let archive = store.open_archive().unwrap().expect("an archive");
+    let old = archive
+        .query_tier(&all, T0, T0 + 2 * DAY - HOUR, "60s")
+        .unwrap();
+    let early = early.expect("queried before the drops");
+    let shape = |r: &tierlog::BucketResult| -> Vec<(String, usize, i64, i64)> {
+        r.series
+            .iter()
+            .map(|s| {
+                let (a, b) = (s.points.first().unwrap().t, s.points.last().unwrap().t);
+                (s.metric.clone(), s.points.len(), a, b)
+            })
+            .collect()
+    };
+    assert_eq!(shape(&old), shape(&early));
+    assert_eq!(old.series.len(), 2);
+    assert!(
+        old == early,
+        "the archive's buckets are the ones the store had"
+    );
+    let step = archive
+        .query_step(&sel("gone"), T0, T0 + DAY, Duration::from_secs(3600))
+        .unwrap();
+    assert_eq!(step.series[0].points.len(), 24, "{step:?}");
+    assert!(step.series[0].points.iter().all(|p| p.avg == 7.0));
+    let v = tierlog::inspect::verify_dir(&dir.path().join("cold"), |_| {}).unwrap();
+    assert!(v.is_clean(), "{v:?}");
+    assert!(v.notices.is_empty(), "{v:?}");
+    drop(archive);
+    store.close().unwrap();
+    // The archive is not part of the budget: a budget the archive alone exceeds holds.
+    let cold = tierlog::io::dir_size(&dir.path().join("cold")).unwrap();
+    let whole = tierlog::io::dir_size(dir.path()).unwrap();
+    let budget = whole - cold / 2;
+    let store = Store::open(
+        dir.path(),
+        Config {
+            max_bytes: Some(budget),
+            ..cfg
+        },
+    )
+    .unwrap();
+    let r = store.maintain().unwrap().retention;
+    assert_eq!(r.over_budget_bytes, 0, "{r:?}");
+    assert!(
+        r.total_bytes <= budget && r.total_bytes + cold > budget,
+        "{r:?}"
+    );
+}

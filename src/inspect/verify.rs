@@ -72,6 +72,10 @@ impl VerifyReport {
 
 /// Verifies every file of the store in `dir`. Calls `progress(file)` before each file.
 pub fn verify_dir(dir: &Path, mut progress: impl FnMut(&Path)) -> Result<VerifyReport> {
+    verify_store(dir, &mut progress)
+}
+
+fn verify_store(dir: &Path, progress: &mut dyn FnMut(&Path)) -> Result<VerifyReport> {
     if !dir.is_dir() {
         return Err(Error::io(
             dir,
@@ -149,7 +153,25 @@ pub fn verify_dir(dir: &Path, mut progress: impl FnMut(&Path)) -> Result<VerifyR
             .collect(),
         None => subdirs.iter().map(|n| (n.clone(), None)).collect(),
     };
+    // An archive kept inside the store (on_expiry = archive to a relative directory) is a
+    // store of its own: verified as one.
+    let archive = state
+        .as_ref()
+        .and_then(|s| s.retention.as_ref())
+        .and_then(|r| r.policy.as_ref())
+        .and_then(|p| p.archive.as_deref())
+        .map(Path::new)
+        .filter(|p| p.is_relative() && p.components().count() == 1);
     for name in subdirs.iter().filter(|n| !tiers.iter().any(|t| &t.0 == *n)) {
+        if archive.is_some_and(|a| a == Path::new(name)) {
+            let a = verify_store(&dir.join(name), progress)?;
+            r.files += a.files;
+            r.bytes += a.bytes;
+            r.items_ok += a.items_ok;
+            r.corruption.extend(a.corruption);
+            r.notices.extend(a.notices);
+            continue;
+        }
         r.notice(
             &dir.join(name),
             0,

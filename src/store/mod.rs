@@ -1,5 +1,6 @@
 //! The store: opening (with recovery), the write path, sealing, queries and stats.
 
+mod archive;
 mod open;
 mod read;
 mod retention;
@@ -199,6 +200,25 @@ impl Store {
         };
         open::resolve_policy(&mut c, Some(&s), version, true);
         Ok(Some(c))
+    }
+
+    /// The archive of this store — the last tier's segments that expired while `on_expiry`
+    /// was [`crate::Expiry::Archive`] — opened read-only, with this store's clock: query it
+    /// like any store (`query_tier` with the last tier's name, `query_step`). `None` when
+    /// the store does not archive or nothing was archived yet.
+    pub fn open_archive(&self) -> Result<Option<Store>> {
+        let Some(root) = self.shared.archive_dir() else {
+            return Ok(None);
+        };
+        if !root.join(STATE_FILE).exists() {
+            return Ok(None);
+        }
+        let config = Config {
+            maintenance_interval: None,
+            ..Config::default()
+        }
+        .with_clock(self.shared.config.clock.clone());
+        Store::open_read_only(root, config).map(Some)
     }
 
     /// The directory of the store.

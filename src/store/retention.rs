@@ -7,7 +7,8 @@
 //! taken out of the store's maps under the lock (queries that already hold it keep reading
 //! their mapping), then renamed to a `.tmp` name — from here a crash leaves a temporary file
 //! that the next writer open removes — and unlinked, with the directory fsynced. No lock is
-//! held across that I/O.
+//! held across that I/O. With `on_expiry` set to archive, the last tier's segments are moved
+//! to the archive instead (see `archive.rs`).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -41,6 +42,8 @@ pub struct DroppedSegment {
     /// Bytes freed.
     pub bytes: u64,
     pub reason: DropReason,
+    /// Where the segment was archived, when it was moved to the archive instead of deleted.
+    pub archived_to: Option<PathBuf>,
 }
 
 /// What retention did in one maintenance pass.
@@ -173,7 +176,7 @@ impl Shared {
         if budget == 0 {
             return Ok(());
         }
-        let mut total = io::dir_size(&self.dir)?;
+        let mut total = self.store_bytes()?;
         if total > budget {
             kept.sort_by_key(|c| (c.end, c.tier.map_or(0, |t| t + 1), c.start));
             for c in kept.iter().filter(|c| !c.protected) {
@@ -183,7 +186,7 @@ impl Shared {
                 self.drop_segment(c, DropReason::Budget, report, touched)?;
                 total = total.saturating_sub(c.bytes);
             }
-            total = io::dir_size(&self.dir)?;
+            total = self.store_bytes()?;
             if total > budget {
                 report.over_budget_bytes = total - budget;
                 log::warn!(
@@ -277,7 +280,9 @@ impl Shared {
         out
     }
 
-    /// Takes the segment out of the store, then renames and unlinks its file.
+    /// Takes the segment out of the store, then renames and unlinks its file — or, for the
+    /// last tier when archiving, moves it to the archive (whose index is made ready first:
+    /// when that fails, nothing changes).
     fn drop_segment(
         &self,
         c: &Candidate,
@@ -285,6 +290,27 @@ impl Shared {
         report: &mut RetentionReport,
         touched: &mut BTreeSet<u32>,
     ) -> Result<()> {
+        let archive = match self.archive_dir() {
+            Some(root) => {
+                let st = self.state.read();
+                let last = st.tiers.len().checked_sub(1);
+                if c.tier == last {
+                    let (name, seg) = match c.tier {
+                        None => ("raw".to_string(), st.sealed.get(&c.start).cloned()),
+                        Some(i) => (
+                            st.tiers[i].name.clone(),
+                            st.tiers[i].segments.get(&c.start).cloned(),
+                        ),
+                    };
+                    drop(st);
+                    self.prepare_archive(&root, &name, seg.as_deref())?;
+                    Some((root, name))
+                } else {
+                    None
+                }
+            }
+            None => None,
+        };
         let (name, seg) = {
             let mut st = self.state.write();
             match c.tier {
@@ -302,19 +328,33 @@ impl Shared {
         if let Some(seg) = seg {
             touched.extend(seg.footer().entries.iter().map(|e| e.series));
         }
-        let doomed = io::temp_path(&c.path);
-        match std::fs::rename(&c.path, &doomed) {
-            Ok(()) => io::remove_synced(&doomed)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io(&c.path, "rename", e)),
+        let mut archived_to = None;
+        if let Some((root, tier)) = archive {
+            let to = self.move_to_archive(&root, &tier, &c.path)?;
+            log::info!(
+                "archived {} to {} ({name} {}..{}, {} bytes): {reason:?}",
+                c.path.display(),
+                to.display(),
+                c.start,
+                c.end,
+                c.bytes
+            );
+            archived_to = Some(to);
+        } else {
+            let doomed = io::temp_path(&c.path);
+            match std::fs::rename(&c.path, &doomed) {
+                Ok(()) => io::remove_synced(&doomed)?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&c.path, "rename", e)),
+            }
+            log::info!(
+                "dropped {} ({name} {}..{}, {} bytes): {reason:?}",
+                c.path.display(),
+                c.start,
+                c.end,
+                c.bytes
+            );
         }
-        log::info!(
-            "dropped {} ({name} {}..{}, {} bytes): {reason:?}",
-            c.path.display(),
-            c.start,
-            c.end,
-            c.bytes
-        );
         report.bytes_freed += c.bytes;
         report.dropped.push(DroppedSegment {
             tier: name,
@@ -322,6 +362,7 @@ impl Shared {
             end_ms: c.end,
             bytes: c.bytes,
             reason,
+            archived_to,
         });
         Ok(())
     }

@@ -67,6 +67,10 @@ pub enum Command {
         /// tier whose interval divides it, then finer tiers and raw points for the recent past.
         #[arg(long, value_name = "DURATION", value_parser = parse_step)]
         step: Option<std::time::Duration>,
+        /// Read the store's archive (the last tier's expired segments, kept when the store's
+        /// on_expiry is archive:DIR) instead of the store.
+        #[arg(long)]
+        archive: bool,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,

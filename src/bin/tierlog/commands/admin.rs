@@ -213,12 +213,21 @@ pub fn maintain(
             }
             for d in &r.retention.dropped {
                 println!(
-                    "dropped {} {} .. {} ({} bytes): {:?}",
+                    "{} {} {} .. {} ({} bytes): {:?}{}",
+                    if d.archived_to.is_some() {
+                        "archived"
+                    } else {
+                        "dropped"
+                    },
                     d.tier,
                     format_rfc3339(d.start_ms),
                     format_rfc3339(d.end_ms),
                     d.bytes,
-                    d.reason
+                    d.reason,
+                    d.archived_to
+                        .as_ref()
+                        .map(|p| format!(" -> {}", p.display()))
+                        .unwrap_or_default()
                 );
             }
             for (tier, from, to) in &ru.lost {

@@ -100,6 +100,29 @@ impl Now {
     }
 }
 
+/// The archive directory of the store in `dir`.
+fn archive_dir(dir: &std::path::Path) -> Result<std::path::PathBuf, Failure> {
+    let stored = tierlog::Store::stored_config(dir)?
+        .ok_or_else(|| Failure::Error(format!("{}: no store there", dir.display())))?;
+    match stored.on_expiry() {
+        tierlog::Expiry::Archive(p) => {
+            let p = dir.join(p);
+            if p.join("state").exists() {
+                Ok(p)
+            } else {
+                Err(Failure::Error(format!(
+                    "{}: nothing archived yet",
+                    p.display()
+                )))
+            }
+        }
+        tierlog::Expiry::Delete => Err(Failure::Error(format!(
+            "{}: the store deletes expired data (on_expiry=delete); it has no archive",
+            dir.display()
+        ))),
+    }
+}
+
 pub fn run(cli: Cli) -> Result<(), Failure> {
     let now = Now::from_arg(cli.now.as_deref())?;
     match cli.command {
@@ -111,8 +134,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             to,
             tier,
             step,
+            archive,
             format,
         } => {
+            let dir = if archive { archive_dir(&dir)? } else { dir };
             let source = match (tier.as_deref(), step) {
                 (Some(t), _) if t != "raw" => query::Source::Tier(t),
                 (_, Some(step)) => query::Source::Step(step),
