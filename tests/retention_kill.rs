@@ -214,6 +214,23 @@ fn kill_during_retention_leaves_whole_segments_and_the_budget_holds() {
         let store = Store::open(&dir, config(clock.clone(), budget)).unwrap();
         let r = store.maintain().unwrap().retention;
         assert_eq!(r.over_budget_bytes, 0, "{ctx}: {r:?}");
+        // No dangling series: every series the index still lists has data somewhere.
+        let all: tierlog::Selector = "{__name__=~\".+\"}".parse().unwrap();
+        let listed = store.series(&all).len();
+        let with_data = store
+            .query_step(
+                &all,
+                i64::MIN / 4,
+                i64::MAX / 4,
+                Duration::from_secs(86_400),
+            )
+            .unwrap()
+            .series
+            .len();
+        assert!(
+            listed > 0 && with_data == listed,
+            "{ctx}: {with_data} of {listed}"
+        );
         drop(store);
         let after = files(&dir);
         let seg_names = |m: &BTreeMap<String, Vec<u8>>| -> Vec<String> {
