@@ -348,7 +348,11 @@ fn parse_field_value(s: &str, p: usize) -> Result<(Option<f64>, usize), LineErro
                     .map_err(|_| err(p, format!("invalid unsigned integer field value {tok:?}")))?
                     as f64
             } else {
-                parse_decimal(tok).ok_or_else(invalid)?
+                let v = parse_decimal(tok).ok_or_else(invalid)?;
+                if !v.is_finite() {
+                    return Err(err(p, format!("float field value {tok:?} out of range")));
+                }
+                v
             }
         }
     };
@@ -491,6 +495,7 @@ mod tests {
                 "2:5: invalid unsigned integer field value",
             ),
             ("m v=inf", "2:5: invalid field value \"inf\""),
+            ("m v=1e999", "2:5: float field value \"1e999\" out of range"),
             ("m v=\"abc", "2:5: unterminated string field value"),
             ("m v=\"a\"x", "2:8: expected ',', a space or the end"),
             ("m v=1,v=2", "2:7: duplicate field key \"v\""),

@@ -308,8 +308,12 @@ pub(crate) fn parse_seconds(t: &str) -> Option<i64> {
         for (c, scale) in frac.bytes().zip([100, 10, 1]) {
             sub_ms += i64::from(c - b'0') * scale;
         }
-        let ms = secs.checked_mul(1000)?.checked_add(sub_ms)?;
-        return Some(if neg { -ms } else { ms });
+        let whole = secs.checked_mul(1000)?;
+        return if neg {
+            whole.checked_neg()?.checked_sub(sub_ms)
+        } else {
+            whole.checked_add(sub_ms)
+        };
     }
     // An exponent: exact decimal arithmetic is not worth it for such rare input.
     let ms = (parse_decimal(t)? * 1000.0).trunc();
