@@ -84,7 +84,7 @@ fn reparse(
 
 // ------------------------------------------------------------------------------ openmetrics
 
-/// `OpenMetricsParser` over the bytes. Besides [`check_item`]'s rules: nothing follows the
+/// `OpenMetricsParser` over the bytes. Besides the common rules (module docs): nothing follows the
 /// end-of-input or after-`# EOF` error; a sample written back as an OpenMetrics line (time
 /// in seconds with three decimals) followed by `# EOF` parses to the same sample.
 pub fn openmetrics_parse(data: &[u8]) {
@@ -120,7 +120,7 @@ pub fn openmetrics_parse(data: &[u8]) {
 // ----------------------------------------------------------------------------------- influx
 
 /// `InfluxParser` over the bytes after the first, whose low two bits choose the precision.
-/// Besides [`check_item`]'s rules (several samples may share a line): values are finite, and a
+/// Besides the common rules (module docs) (several samples may share a line): values are finite, and a
 /// sample written back as `metric,tags value=V TS` in milliseconds parses to the same sample
 /// with `_value` appended to its name.
 pub fn influx_parse(data: &[u8]) {
@@ -170,7 +170,7 @@ pub fn influx_parse(data: &[u8]) {
 
 // -------------------------------------------------------------------------------------- csv
 
-/// `CsvParser` over the bytes. Besides [`check_item`]'s rules: no label is empty, and a
+/// `CsvParser` over the bytes. Besides the common rules (module docs): no label is empty, and a
 /// sample written back as a CSV file of its own (header `metric,<labels…>,ts,value`, label
 /// cells quoted) parses to the same sample.
 pub fn csv_parse(data: &[u8]) {

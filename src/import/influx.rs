@@ -9,7 +9,7 @@
 //! * tags become labels, their keys made valid label names the same way (outside
 //!   `[a-zA-Z0-9_]` → `_`); a key that then starts with `__` (reserved) or repeats another
 //!   is an error;
-//! * field values: floats (`1.5`, `-2e3`), signed integers (`3i`), unsigned integers (`3u`),
+//! * field values: finite floats (`1.5`, `-2e3`), signed integers (`3i`), unsigned integers (`3u`),
 //!   booleans (`t`, `T`, `true`, `True`, `TRUE` → 1; `f`, `F`, `false`, `False`, `FALSE` → 0);
 //!   string fields (`"…"`) are skipped and counted in [`Skipped::string_fields`];
 //! * the timestamp is an integer in the parser's [`Precision`] (nanoseconds by default),

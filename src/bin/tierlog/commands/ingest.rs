@@ -200,12 +200,13 @@ fn print_summary(s: &IngestSummary, elapsed: Duration, format: Format) -> Result
 
 /// `; skipped …` when the parser dropped items on purpose, else nothing.
 fn skipped_text(s: &IngestSummary) -> String {
+    let count = |n: u64, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     let mut parts = Vec::new();
     if s.skipped.string_fields > 0 {
-        parts.push(format!("{} string fields", s.skipped.string_fields));
+        parts.push(count(s.skipped.string_fields, "string field"));
     }
     if s.skipped.created_samples > 0 {
-        parts.push(format!("{} _created samples", s.skipped.created_samples));
+        parts.push(count(s.skipped.created_samples, "_created sample"));
     }
     if parts.is_empty() {
         String::new()
