@@ -120,7 +120,7 @@ pub fn openmetrics_parse(data: &[u8]) {
 // ----------------------------------------------------------------------------------- influx
 
 /// `InfluxParser` over the bytes after the first, whose low two bits choose the precision.
-/// Besides the common rules (module docs) (several samples may share a line): values are finite, and a
+/// Besides the common rules (module docs; several samples may share a line): values are finite, and a
 /// sample written back as `metric,tags value=V TS` in milliseconds parses to the same sample
 /// with `_value` appended to its name.
 pub fn influx_parse(data: &[u8]) {

@@ -2,7 +2,7 @@
 //!
 //! Every format is a streaming parser yielding [`Entry`] items (samples and metric metadata)
 //! with the line each came from; [`ingest::ingest`] writes any of them to a store. The text
-//! grammar of names and values is shared ([`text`]), and OpenMetrics reads its lines with the
+//! grammar of names and values is shared (module `text`), and OpenMetrics reads its lines with the
 //! Prometheus parser in its OpenMetrics dialect.
 
 pub mod csv;
