@@ -32,6 +32,9 @@ use crate::model::Labels;
 use crate::query::selector::Selector;
 use crate::{Clock, Config, ManualClock, Sample, Store, Sync};
 
+mod import;
+pub use import::{csv_parse, influx_parse, openmetrics_parse};
+
 const KINDS: [FileKind; 4] = [
     FileKind::WindowLog,
     FileKind::Segment,

@@ -141,7 +141,10 @@ fn a_malformed_line_names_its_number_and_its_batch_is_not_written() {
     let o = tierlog(&["ingest", s(&d), s(&input), "--now", "10000", "--batch", "2"]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("line 4"), "{err}");
+    assert!(
+        err.contains("bad.prom:4:7: expected '\"' to start label value"),
+        "{err}"
+    );
     // The first batch (lines 1-2) was written; the batch holding line 4 (lines 3-4) was not.
     let csv = ok(&["query", s(&d), "ok", "--format", "csv", "--now", "10000"]);
     assert_eq!(csv.lines().count(), 3, "{csv}");

@@ -21,6 +21,9 @@ const TARGETS: &[(&str, Target)] = &[
     ("selector", fuzzing::selector),
     ("store_ops", fuzzing::store_ops),
     ("rollup_chunk", fuzzing::rollup_chunk),
+    ("openmetrics_parse", fuzzing::openmetrics_parse),
+    ("influx_parse", fuzzing::influx_parse),
+    ("csv_parse", fuzzing::csv_parse),
 ];
 
 fn corpus_root() -> PathBuf {
@@ -144,4 +147,19 @@ fn store_ops() {
 #[test]
 fn rollup_chunk() {
     replay("rollup_chunk", fuzzing::rollup_chunk);
+}
+
+#[test]
+fn openmetrics_parse() {
+    replay("openmetrics_parse", fuzzing::openmetrics_parse);
+}
+
+#[test]
+fn influx_parse() {
+    replay("influx_parse", fuzzing::influx_parse);
+}
+
+#[test]
+fn csv_parse() {
+    replay("csv_parse", fuzzing::csv_parse);
 }

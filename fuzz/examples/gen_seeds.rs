@@ -17,8 +17,8 @@ use tierlog::format::header::{FileKind, HEADER_LEN, Header};
 use tierlog::format::index::IndexRecord;
 use tierlog::format::segment::{self, ROLLUP_TIER, SegmentBuilder};
 use tierlog::format::state::{State, TierState};
-use tierlog::rollup::{Bucket, aggregate};
 use tierlog::format::wal::{self, LoggedSample};
+use tierlog::rollup::{Bucket, aggregate};
 use tierlog::{Config, ManualClock, MetricKind, MetricMeta, Sample, Store};
 
 const T0: i64 = 1_700_000_400_000;
@@ -62,6 +62,7 @@ fn main() {
     codec_seeds(&mut out);
     roundtrip_seeds(&mut out);
     prom_seeds(&mut out);
+    import_seeds(&mut out);
     selector_seeds(&mut out);
     store_ops_seeds(&mut out);
 }
@@ -283,6 +284,7 @@ fn synthetic_files(out: &mut Seeds) {
                 done_through: i64::MIN,
             },
         ],
+        retention: None,
     };
     out.put("state", "synthetic", &s.encode());
     let s = State {
@@ -295,6 +297,7 @@ fn synthetic_files(out: &mut Seeds) {
             keep: -1,
             done_through: i64::MAX,
         }],
+        retention: None,
     };
     out.put("state", "extremes", &s.encode());
     // Version 1: 52 bytes, no tiers.
@@ -330,12 +333,25 @@ fn rollup_segment() -> Vec<u8> {
     let mut b = SegmentBuilder::new(Header::new(FileKind::Segment, ROLLUP_TIER, T0, 600_000));
     let gauge: Vec<(i64, f64)> = (0..120)
         .map(|i| {
-            let v = if i % 11 == 0 { f64::NAN } else { (i % 9) as f64 * 0.5 };
+            let v = if i % 11 == 0 {
+                f64::NAN
+            } else {
+                (i % 9) as f64 * 0.5
+            };
             (T0 + i * 5_000, v)
         })
         .collect();
     let counter: Vec<(i64, f64)> = (0..40)
-        .map(|i| (T0 + i * 15_000, if i < 25 { i as f64 * 4.0 } else { (i - 25) as f64 }))
+        .map(|i| {
+            (
+                T0 + i * 15_000,
+                if i < 25 {
+                    i as f64 * 4.0
+                } else {
+                    (i - 25) as f64
+                },
+            )
+        })
         .collect();
     for (id, points, is_counter) in [(1, gauge, false), (3, counter, true)] {
         let mut buckets: Vec<Bucket> = Vec::new();
@@ -496,6 +512,77 @@ fn prom_seeds(out: &mut Seeds) {
         "bad-utf8",
         b"a 1\nb{x=\"\xe2\x82\xac\xff\"} 2\nc 3",
     );
+}
+
+/// OpenMetrics, line protocol (first byte: precision) and CSV: one valid file with escapes
+/// and every value kind, and one with an error per line.
+fn import_seeds(out: &mut Seeds) {
+    let om: &[(&str, &str)] = &[
+        (
+            "families",
+            "# HELP req The \\\"total\\\".\n# TYPE req counter\n# UNIT req requests\n\
+             req_total{code=\"200\"} 1027 1700000000.5 # {trace_id=\"ab\"} 1 1700000000.25\n\
+             req_created{code=\"200\"} 1699990000\n\
+             # TYPE t gauge\nt -Inf 1.7e9\nt NaN -1.001\n\
+             # TYPE b info\nb_info{v=\"é\"} 1\n# EOF\n",
+        ),
+        (
+            "errors",
+            "m 1 17e\nm 1 # {a=\"b\"}\nm 1 # {a=b} 1\n# TYPE m untyped\n# EOF x\n\
+             m 1\n# EOF\nafter 1\n",
+        ),
+        ("no-eof", "m 1 1\n# TYPE c counter\n"),
+    ];
+    for (name, text) in om {
+        out.put("openmetrics_parse", name, text.as_bytes());
+    }
+    let lp: &[(&str, u8, &str)] = &[
+        (
+            "fields",
+            0,
+            "# comment\n\
+             cpu,host=a,region=eu usage_idle=98.5,usage_user=1.5 1700000000123456789\n\
+             mem,host=a used=3i,free=7u,ok=true,bad=F,msg=\"hi, \\\"you\\\"\",x=-2e3\n\
+             disk.io,dev-name=sda read-bytes=1e3,9z=T 1700000000000000000\r\n",
+        ),
+        (
+            "escapes-seconds",
+            3,
+            "my\\ meas\\,ure=x,t\\ k\\=y=v\\,a\\ l\\=ue\\\\ f\\=i\\,eld\\ x=1,s=\"a\\\\b\\\"c\" 5\n\
+             back\\slash,k=a\\b v=2 -1\n",
+        ),
+        (
+            "errors",
+            2,
+            "m\n,t=1 v=1\nm,t v=1\nm,t=a=b v=1\nm,__x=1 v=1\nm,a-b=1,a_b=2 v=1\nm v=\n\
+             m v=abc\nm v=1.5i\nm v=-1u\nm v=1e999\nm v=\"abc\nm v=1,v=2\nm v=1 1.5\n\
+             m v=1 1 2\nm v=1 9223372036854775807\n",
+        ),
+    ];
+    for (name, precision, text) in lp {
+        let mut b = vec![*precision];
+        b.extend_from_slice(text.as_bytes());
+        out.put("influx_parse", name, &b);
+    }
+    let csv: &[(&str, &str)] = &[
+        (
+            "quoting",
+            "\u{feff}metric,host,ts,value,dc\r\n\
+             cpu,a,1700000000000,1.5,eu\r\n\
+             cpu,\"b,\"\"q\"\"\",2023-11-14T22:13:20.5Z,2,\n\n\
+             mem, a ,  1700000000001 , -Inf ,\"multi\r\nline\"\n\
+             mem,,,NaN,\n",
+        ),
+        (
+            "row-errors",
+            "Value,TIME,__name__,zone\n3,5,x,z\nm,a\n,1,2,3\nm-x,1,2,3\n1,yesterday,m,z\n\
+             x,1,m,z\n1,1,m,a\"b\n1,1,m,\"a\"b\n1,1,m,\"open\n",
+        ),
+        ("header-error", "metric,ts,time,value\nm,1,2,3\n"),
+    ];
+    for (name, text) in csv {
+        out.put("csv_parse", name, text.as_bytes());
+    }
 }
 
 fn selector_seeds(out: &mut Seeds) {

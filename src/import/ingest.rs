@@ -1,4 +1,4 @@
-//! Feeding a Prometheus text exposition to a store, live or as a replay.
+//! Feeding parsed input (any format's [`EntrySource`]) to a store, live or as a replay.
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::prom::{Entry, ParseError, ParsedSample, PromParser};
+use super::entry::{Entry, EntrySource, ParseError, ParsedSample, Skipped};
+use super::prom::PromParser;
 use super::sort::TimeSorter;
 use crate::clock::{Clock, ManualClock};
 use crate::error::Error;
@@ -45,6 +46,8 @@ pub struct IngestSummary {
     pub metadata: u64,
     /// Sorted runs spilled to disk (replay).
     pub spilled_runs: u64,
+    /// Input items read correctly and dropped on purpose, by reason.
+    pub skipped: Skipped,
 }
 
 /// Why an ingest stopped.
@@ -70,19 +73,30 @@ impl std::fmt::Display for IngestError {
 
 impl std::error::Error for IngestError {}
 
-/// Ingests `input` into `store`. Returns what was done and, when the ingest stopped early,
-/// why (the summary then says what was written before the error).
+/// Ingests a Prometheus text exposition; the same as [`ingest`] over a [`PromParser`].
 pub fn ingest_prom<R: BufRead>(
     store: &Store,
     input: R,
     opts: &IngestOptions,
 ) -> (IngestSummary, Result<(), IngestError>) {
+    ingest(store, PromParser::new(input), opts)
+}
+
+/// Ingests what `source` yields into `store`. Returns what was done and, when the ingest
+/// stopped early, why (the summary then says what was written before the error).
+pub fn ingest<S: EntrySource>(
+    store: &Store,
+    mut source: S,
+    opts: &IngestOptions,
+) -> (IngestSummary, Result<(), IngestError>) {
     let mut sum = IngestSummary::default();
     let mut meta: BTreeMap<String, MetricMeta> = BTreeMap::new();
     let res = match &opts.replay {
-        None => ingest_live(store, input, opts, &mut sum, &mut meta),
-        Some(clock) => ingest_replay(store, input, opts, clock, &mut sum, &mut meta),
+        None => ingest_live(store, &mut source, opts, &mut sum, &mut meta),
+        Some(clock) => ingest_replay(store, &mut source, opts, clock, &mut sum, &mut meta),
     };
+    sum.lines = source.lines_read();
+    sum.skipped = source.skipped();
     // Metadata lines seen are valid whatever happened after them.
     for (name, m) in meta {
         match store.set_metric_meta(&name, m) {
@@ -127,16 +141,15 @@ fn write_batch(
     store.write(&samples).map_err(IngestError::Store)
 }
 
-fn ingest_live<R: BufRead>(
+fn ingest_live<S: EntrySource>(
     store: &Store,
-    input: R,
+    source: &mut S,
     opts: &IngestOptions,
     sum: &mut IngestSummary,
     meta: &mut BTreeMap<String, MetricMeta>,
 ) -> Result<(), IngestError> {
-    let mut parser = PromParser::new(input);
     let mut batch = Vec::with_capacity(opts.batch);
-    for item in parser.by_ref() {
+    for item in source.by_ref() {
         let (_, entry) = item.map_err(IngestError::Parse)?;
         if let Some(s) = note_meta(meta, entry) {
             sum.samples += 1;
@@ -148,7 +161,6 @@ fn ingest_live<R: BufRead>(
             }
         }
     }
-    sum.lines = parser.line();
     if !batch.is_empty() {
         sum.written
             .add(&write_batch(store, &batch, opts.default_ts)?);
@@ -156,19 +168,18 @@ fn ingest_live<R: BufRead>(
     Ok(())
 }
 
-fn ingest_replay<R: BufRead>(
+fn ingest_replay<S: EntrySource>(
     store: &Store,
-    input: R,
+    source: &mut S,
     opts: &IngestOptions,
     clock: &ManualClock,
     sum: &mut IngestSummary,
     meta: &mut BTreeMap<String, MetricMeta>,
 ) -> Result<(), IngestError> {
     let mut sorter = TimeSorter::new(&opts.spill_dir, opts.sort_memory);
-    let mut parser = PromParser::new(input);
     let mut buf = Vec::new();
     // Parse everything first: a malformed line stops the ingest before anything is written.
-    for item in parser.by_ref() {
+    for item in source.by_ref() {
         let (_, entry) = item.map_err(IngestError::Parse)?;
         if let Some(s) = note_meta(meta, entry) {
             sum.samples += 1;
@@ -179,7 +190,6 @@ fn ingest_replay<R: BufRead>(
                 .map_err(IngestError::Spill)?;
         }
     }
-    sum.lines = parser.line();
     sum.spilled_runs = sorter.spilled_runs() as u64;
     let span = store.config().window_span.as_millis() as i64;
     let mut batch: Vec<ParsedSample> = Vec::with_capacity(opts.batch);

@@ -1,5 +1,6 @@
-//! Streaming parser for the Prometheus text exposition format (0.0.4),
-//! plus the OpenMetrics `# UNIT` descriptor.
+//! Streaming parser for the Prometheus text exposition format (0.0.4), plus the OpenMetrics
+//! `# UNIT` descriptor; the line grammar here is also the one [`super::openmetrics`] reads,
+//! in its OpenMetrics dialect.
 //!
 //! The parser is line-oriented over any [`BufRead`], reuses one line buffer
 //! and scans bytes by hand (no regex in the hot path). Each yielded item
@@ -22,91 +23,51 @@
 //!   `.`, `e`, `E`, `+`, `-`, plus `NaN`, `nan`, `Inf`, `inf`, `+Inf`,
 //!   `+inf`, `-Inf`, `-inf`.
 //! * timestamps: optional signed 64-bit integer milliseconds.
+//!
+//! The OpenMetrics dialect differs only in: timestamps are seconds (maybe fractional, maybe
+//! with an exponent), `# EOF` is a line of its own kind, a sample may end with an exemplar
+//! (` # {labels} value [timestamp]`, checked and dropped), `HELP` also unescapes `\"`, and
+//! the types are counter, gauge, histogram, gaugehistogram, stateset, info, summary, unknown.
 
-use std::fmt;
 use std::io::BufRead;
 
-/// One sample line.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ParsedSample {
-    pub metric: String,
-    pub labels: Vec<(String, String)>,
-    pub value: f64,
-    pub ts_ms: Option<i64>,
+use super::entry::EntrySource;
+pub use super::entry::{Entry, ParseError, ParsedSample};
+use super::text::{
+    LineError, LineReader, at, err, is_blank, parse_decimal, parse_value, scan_label_name,
+    scan_metric_name, skip_blanks, sub, token_end,
+};
+
+/// Which exposition format a line is read as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Prometheus,
+    OpenMetrics,
 }
 
-/// One meaningful line of an exposition.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Entry {
-    Sample(ParsedSample),
-    Help { metric: String, text: String },
-    Type { metric: String, kind: String },
-    Unit { metric: String, unit: String },
-}
-
-/// Error yielded by [`PromParser`].
+/// What one meaningful line holds.
 #[derive(Debug)]
-#[non_exhaustive]
-pub enum ParseError {
-    /// Reading the input failed; the parser yields nothing after this.
-    Io(std::io::Error),
-    /// A line is malformed. `column` is the 1-based character position.
-    Syntax {
-        line: u64,
-        column: u32,
-        message: String,
-    },
-}
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ParseError::Io(e) => write!(f, "I/O error: {e}"),
-            ParseError::Syntax {
-                line,
-                column,
-                message,
-            } => write!(f, "line {line}, column {column}: {message}"),
-        }
-    }
-}
-
-impl std::error::Error for ParseError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ParseError::Io(e) => Some(e),
-            ParseError::Syntax { .. } => None,
-        }
-    }
-}
-
-impl From<std::io::Error> for ParseError {
-    fn from(e: std::io::Error) -> Self {
-        ParseError::Io(e)
-    }
+pub(crate) enum Line {
+    Entry(Entry),
+    /// OpenMetrics `# EOF`.
+    Eof,
 }
 
 /// Streaming parser; see the module docs for the grammar.
 pub struct PromParser<R> {
-    reader: R,
-    buf: Vec<u8>,
-    line: u64,
-    fused: bool,
+    lines: LineReader<R>,
 }
 
 impl<R: BufRead> PromParser<R> {
     pub fn new(r: R) -> Self {
         PromParser {
-            reader: r,
-            buf: Vec::with_capacity(256),
-            line: 0,
-            fused: false,
+            lines: LineReader::new(r),
         }
     }
 
     /// 1-based number of the line most recently read (0 before the first).
     pub fn line(&self) -> u64 {
-        self.line
+        self.lines.line()
     }
 }
 
@@ -114,144 +75,34 @@ impl<R: BufRead> Iterator for PromParser<R> {
     type Item = Result<(u64, Entry), ParseError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.fused {
-            return None;
-        }
         loop {
-            self.buf.clear();
-            match self.reader.read_until(b'\n', &mut self.buf) {
-                Ok(0) => {
-                    self.fused = true;
-                    return None;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    self.fused = true;
-                    return Some(Err(ParseError::Io(e)));
-                }
-            }
-            self.line += 1;
-            let mut bytes = self.buf.as_slice();
-            if let [rest @ .., b'\n'] = bytes {
-                bytes = rest;
-            }
-            if let [rest @ .., b'\r'] = bytes {
-                bytes = rest;
-            }
-            let text = match std::str::from_utf8(bytes) {
-                Ok(t) => t,
-                Err(e) => {
-                    return Some(Err(ParseError::Syntax {
-                        line: self.line,
-                        column: column_of(bytes, e.valid_up_to()),
-                        message: "invalid UTF-8".to_owned(),
-                    }));
-                }
+            let (line, text) = match self.lines.next_line()? {
+                Ok(l) => l,
+                Err(e) => return Some(Err(e)),
             };
-            match parse_line(text) {
-                Ok(None) => continue,
-                Ok(Some(entry)) => return Some(Ok((self.line, entry))),
-                Err(e) => {
-                    return Some(Err(ParseError::Syntax {
-                        line: self.line,
-                        column: column_of(text.as_bytes(), e.pos),
-                        message: e.message,
-                    }));
-                }
+            match parse_line(text, Dialect::Prometheus) {
+                Ok(None | Some(Line::Eof)) => continue,
+                Ok(Some(Line::Entry(entry))) => return Some(Ok((line, entry))),
+                Err(e) => return Some(Err(e.at_line(line, text))),
             }
         }
     }
 }
 
-/// Error inside one line, at a byte offset.
-struct LineError {
-    pos: usize,
-    message: String,
-}
-
-fn err(pos: usize, message: impl Into<String>) -> LineError {
-    LineError {
-        pos,
-        message: message.into(),
+impl<R: BufRead> EntrySource for PromParser<R> {
+    fn lines_read(&self) -> u64 {
+        self.line()
     }
 }
 
-/// 1-based character column of byte offset `pos` (counts UTF-8 lead bytes).
-fn column_of(b: &[u8], pos: usize) -> u32 {
-    let prefix = b.get(..pos).unwrap_or(b);
-    let chars = prefix.iter().filter(|&&c| (c & 0xC0) != 0x80).count();
-    u32::try_from(chars.saturating_add(1)).unwrap_or(u32::MAX)
-}
-
-#[inline]
-fn at(b: &[u8], p: usize) -> Option<u8> {
-    b.get(p).copied()
-}
-
-#[inline]
-fn is_blank(c: u8) -> bool {
-    c == b' ' || c == b'\t'
-}
-
-#[inline]
-fn skip_blanks(b: &[u8], mut p: usize) -> usize {
-    while matches!(at(b, p), Some(c) if is_blank(c)) {
-        p += 1;
-    }
-    p
-}
-
-/// End of the token starting at `p` (first blank or end of line).
-#[inline]
-fn token_end(b: &[u8], mut p: usize) -> usize {
-    while matches!(at(b, p), Some(c) if !is_blank(c)) {
-        p += 1;
-    }
-    p
-}
-
-/// End of the metric name starting at `p`; `p` itself if there is none.
-#[inline]
-fn scan_metric_name(b: &[u8], p: usize) -> usize {
-    match at(b, p) {
-        Some(c) if c.is_ascii_alphabetic() || c == b'_' || c == b':' => {}
-        _ => return p,
-    }
-    let mut q = p + 1;
-    while matches!(at(b, q), Some(c) if c.is_ascii_alphanumeric() || c == b'_' || c == b':') {
-        q += 1;
-    }
-    q
-}
-
-/// End of the label name starting at `p`; `p` itself if there is none.
-#[inline]
-fn scan_label_name(b: &[u8], p: usize) -> usize {
-    match at(b, p) {
-        Some(c) if c.is_ascii_alphabetic() || c == b'_' => {}
-        _ => return p,
-    }
-    let mut q = p + 1;
-    while matches!(at(b, q), Some(c) if c.is_ascii_alphanumeric() || c == b'_') {
-        q += 1;
-    }
-    q
-}
-
-/// `s[a..e]` without any chance of panicking.
-#[inline]
-fn sub(s: &str, a: usize, e: usize) -> Result<&str, LineError> {
-    s.get(a..e)
-        .ok_or_else(|| err(a, "internal error: split inside a UTF-8 character"))
-}
-
-fn parse_line(s: &str) -> Result<Option<Entry>, LineError> {
+/// Parses one line (without its line end); `None` for blank lines and plain comments.
+pub(crate) fn parse_line(s: &str, dialect: Dialect) -> Result<Option<Line>, LineError> {
     let b = s.as_bytes();
     let p = skip_blanks(b, 0);
     match at(b, p) {
         None => Ok(None),
-        Some(b'#') => parse_comment(s, p + 1),
-        Some(_) => parse_sample(s, p).map(|smp| Some(Entry::Sample(smp))),
+        Some(b'#') => parse_comment(s, p + 1, dialect),
+        Some(_) => parse_sample(s, p, dialect).map(|smp| Some(Line::Entry(Entry::Sample(smp)))),
     }
 }
 
@@ -263,8 +114,18 @@ enum Keyword {
 }
 
 const KINDS: [&str; 5] = ["counter", "gauge", "histogram", "summary", "untyped"];
+const OM_KINDS: [&str; 8] = [
+    "counter",
+    "gauge",
+    "histogram",
+    "gaugehistogram",
+    "stateset",
+    "info",
+    "summary",
+    "unknown",
+];
 
-fn parse_comment(s: &str, start: usize) -> Result<Option<Entry>, LineError> {
+fn parse_comment(s: &str, start: usize, dialect: Dialect) -> Result<Option<Line>, LineError> {
     let b = s.as_bytes();
     let kw_start = skip_blanks(b, start);
     let kw_end = token_end(b, kw_start);
@@ -272,6 +133,10 @@ fn parse_comment(s: &str, start: usize) -> Result<Option<Entry>, LineError> {
         Some(b"HELP") => Keyword::Help,
         Some(b"TYPE") => Keyword::Type,
         Some(b"UNIT") => Keyword::Unit,
+        Some(b"EOF") if dialect == Dialect::OpenMetrics => {
+            expect_end(b, kw_end, "unexpected text after # EOF")?;
+            return Ok(Some(Line::Eof));
+        }
         _ => return Ok(None),
     };
     let name_start = skip_blanks(b, kw_end);
@@ -290,7 +155,7 @@ fn parse_comment(s: &str, start: usize) -> Result<Option<Entry>, LineError> {
     let entry = match keyword {
         Keyword::Help => Entry::Help {
             metric,
-            text: unescape_help(sub(s, p, b.len())?),
+            text: unescape_help(sub(s, p, b.len())?, dialect),
         },
         Keyword::Type => {
             let end = token_end(b, p);
@@ -298,12 +163,20 @@ fn parse_comment(s: &str, start: usize) -> Result<Option<Entry>, LineError> {
                 return Err(err(p, "expected metric type after metric name"));
             }
             let kind = sub(s, p, end)?;
-            if !KINDS.contains(&kind) {
+            let known = match dialect {
+                Dialect::Prometheus => KINDS.contains(&kind),
+                Dialect::OpenMetrics => OM_KINDS.contains(&kind),
+            };
+            if !known {
+                let expected = match dialect {
+                    Dialect::Prometheus => "counter, gauge, histogram, summary or untyped",
+                    Dialect::OpenMetrics => {
+                        "counter, gauge, histogram, gaugehistogram, stateset, info, summary or unknown"
+                    }
+                };
                 return Err(err(
                     p,
-                    format!(
-                        "invalid metric type {kind:?} (expected counter, gauge, histogram, summary or untyped)"
-                    ),
+                    format!("invalid metric type {kind:?} (expected {expected})"),
                 ));
             }
             expect_end(b, end, "unexpected text after metric type")?;
@@ -328,7 +201,7 @@ fn parse_comment(s: &str, start: usize) -> Result<Option<Entry>, LineError> {
             }
         }
     };
-    Ok(Some(entry))
+    Ok(Some(Line::Entry(entry)))
 }
 
 fn expect_end(b: &[u8], p: usize, message: &str) -> Result<(), LineError> {
@@ -339,8 +212,9 @@ fn expect_end(b: &[u8], p: usize, message: &str) -> Result<(), LineError> {
     Ok(())
 }
 
-/// HELP text: `\\` → `\`, `\n` → newline, anything else verbatim.
-fn unescape_help(t: &str) -> String {
+/// HELP text: `\\` → `\`, `\n` → newline (and, in OpenMetrics, `\"` → `"`), anything else
+/// verbatim.
+fn unescape_help(t: &str, dialect: Dialect) -> String {
     if !t.contains('\\') {
         return t.to_owned();
     }
@@ -354,6 +228,7 @@ fn unescape_help(t: &str) -> String {
         match chars.next() {
             Some('\\') => out.push('\\'),
             Some('n') => out.push('\n'),
+            Some('"') if dialect == Dialect::OpenMetrics => out.push('"'),
             Some(other) => {
                 out.push('\\');
                 out.push(other);
@@ -364,7 +239,7 @@ fn unescape_help(t: &str) -> String {
     out
 }
 
-fn parse_sample(s: &str, start: usize) -> Result<ParsedSample, LineError> {
+fn parse_sample(s: &str, start: usize, dialect: Dialect) -> Result<ParsedSample, LineError> {
     let b = s.as_bytes();
     let name_end = scan_metric_name(b, start);
     if name_end == start {
@@ -386,23 +261,94 @@ fn parse_sample(s: &str, start: usize) -> Result<ParsedSample, LineError> {
     let tok = sub(s, p, v_end)?;
     let value = parse_value(tok).ok_or_else(|| err(p, format!("invalid value {tok:?}")))?;
     p = skip_blanks(b, v_end);
-    let ts_ms = if p < b.len() {
+    let om = dialect == Dialect::OpenMetrics;
+    let mut ts_ms = None;
+    if p < b.len() && !(om && at(b, p) == Some(b'#')) {
         let t_end = token_end(b, p);
-        let tok = sub(s, p, t_end)?;
-        let ts = tok
-            .parse::<i64>()
-            .map_err(|_| err(p, format!("invalid timestamp {tok:?}")))?;
-        expect_end(b, t_end, "unexpected text after timestamp")?;
-        Some(ts)
+        ts_ms = Some(parse_timestamp(s, p, t_end, dialect)?);
+        p = skip_blanks(b, t_end);
+    }
+    if om && at(b, p) == Some(b'#') {
+        check_exemplar(s, p + 1)?;
     } else {
-        None
-    };
+        expect_end(b, p, "unexpected text after timestamp")?;
+    }
     Ok(ParsedSample {
         metric,
         labels,
         value,
         ts_ms,
     })
+}
+
+/// The timestamp token `s[p..end]` in milliseconds.
+fn parse_timestamp(s: &str, p: usize, end: usize, dialect: Dialect) -> Result<i64, LineError> {
+    let tok = sub(s, p, end)?;
+    let ts = match dialect {
+        Dialect::Prometheus => tok.parse::<i64>().ok(),
+        Dialect::OpenMetrics => parse_seconds(tok),
+    };
+    ts.ok_or_else(|| err(p, format!("invalid timestamp {tok:?}")))
+}
+
+/// An OpenMetrics timestamp (seconds, maybe fractional or with an exponent) in milliseconds;
+/// digits below a millisecond are dropped (truncation toward zero).
+pub(crate) fn parse_seconds(t: &str) -> Option<i64> {
+    let (neg, body) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    if body.bytes().all(|c| c.is_ascii_digit() || c == b'.') {
+        let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+        if (int.is_empty() && frac.is_empty()) || frac.contains('.') {
+            return None;
+        }
+        let secs: i64 = if int.is_empty() { 0 } else { int.parse().ok()? };
+        let mut sub_ms = 0i64;
+        for (c, scale) in frac.bytes().zip([100, 10, 1]) {
+            sub_ms += i64::from(c - b'0') * scale;
+        }
+        let whole = secs.checked_mul(1000)?;
+        return if neg {
+            whole.checked_neg()?.checked_sub(sub_ms)
+        } else {
+            whole.checked_add(sub_ms)
+        };
+    }
+    // An exponent: exact decimal arithmetic is not worth it for such rare input.
+    let ms = (parse_decimal(t)? * 1000.0).trunc();
+    // i64::MAX as f64 rounds up to 2^63, which is out of range.
+    if ms.is_finite() && ms >= i64::MIN as f64 && ms < i64::MAX as f64 {
+        Some(ms as i64)
+    } else {
+        None
+    }
+}
+
+/// Checks an OpenMetrics exemplar after its `#`: `{labels} value [timestamp]`.
+fn check_exemplar(s: &str, start: usize) -> Result<(), LineError> {
+    let b = s.as_bytes();
+    let mut p = skip_blanks(b, start);
+    if at(b, p) != Some(b'{') {
+        return Err(err(p, "expected '{' to start the exemplar's labels"));
+    }
+    p = parse_labels(s, p + 1, &mut Vec::new())?;
+    p = skip_blanks(b, p);
+    if p >= b.len() {
+        return Err(err(p, "expected exemplar value"));
+    }
+    let v_end = token_end(b, p);
+    let tok = sub(s, p, v_end)?;
+    if parse_value(tok).is_none() {
+        return Err(err(p, format!("invalid exemplar value {tok:?}")));
+    }
+    p = skip_blanks(b, v_end);
+    if p < b.len() {
+        let t_end = token_end(b, p);
+        parse_timestamp(s, p, t_end, Dialect::OpenMetrics)?;
+        expect_end(b, t_end, "unexpected text after exemplar timestamp")?;
+    }
+    Ok(())
 }
 
 /// Parses labels after `{`; returns the offset just past `}`.
@@ -489,23 +435,6 @@ fn parse_label_value(s: &str, q: usize) -> Result<(String, usize), LineError> {
         }
     }
     Err(err(q, "unterminated label value"))
-}
-
-fn parse_value(t: &str) -> Option<f64> {
-    match t {
-        "NaN" | "nan" => return Some(f64::NAN),
-        "Inf" | "inf" | "+Inf" | "+inf" => return Some(f64::INFINITY),
-        "-Inf" | "-inf" => return Some(f64::NEG_INFINITY),
-        _ => {}
-    }
-    // Rust also accepts "infinity", "NAN", ...; restrict to numeric syntax.
-    if !t
-        .bytes()
-        .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'))
-    {
-        return None;
-    }
-    t.parse().ok()
 }
 
 #[cfg(test)]

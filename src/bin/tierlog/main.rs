@@ -38,9 +38,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Ingest Prometheus text exposition into a store (creating it if missing).
+    /// Ingest samples into a store (creating it if missing): Prometheus text, OpenMetrics,
+    /// InfluxDB line protocol or CSV, told by --input-format or the file's extension.
     ///
-    /// Example: tierlog ingest ./store examples/node.prom --replay
+    /// Examples: tierlog ingest ./store examples/node.prom --replay;
+    /// tierlog ingest ./store metrics.lp --precision s
     Ingest(IngestArgs),
     /// Query series by selector, e.g. 'cpu_seconds_total{mode="idle"}': raw points, a rollup
     /// tier's buckets (--tier), or buckets of any step (--step).
@@ -184,9 +186,13 @@ pub struct IngestArgs {
     /// Input file, or - for standard input.
     #[arg(default_value = "-")]
     pub file: String,
-    /// Input format.
-    #[arg(long, value_enum, default_value = "prom")]
-    pub input_format: InputFormat,
+    /// Input format. Default: from the file's extension (.prom/.txt, .om/.openmetrics,
+    /// .lp/.influx/.line, .csv); prom for standard input.
+    #[arg(long, value_enum)]
+    pub input_format: Option<InputFormat>,
+    /// Unit of InfluxDB line protocol timestamps [default: ns].
+    #[arg(long, value_enum)]
+    pub precision: Option<PrecisionArg>,
     /// Replay: the store's clock follows the data (windows seal as they would have live);
     /// input is sorted by time first, in bounded memory.
     #[arg(long)]
@@ -220,6 +226,26 @@ fn parse_step(s: &str) -> Result<std::time::Duration, String> {
 pub enum InputFormat {
     /// Prometheus text exposition (timestamps in ms).
     Prom,
+    /// OpenMetrics text (timestamps in seconds, ends with # EOF).
+    #[value(name = "openmetrics")]
+    OpenMetrics,
+    /// InfluxDB line protocol (one metric per numeric field: measurement_field).
+    Influx,
+    /// CSV with a header: metric, ts, value and label columns.
+    Csv,
+}
+
+/// `--precision` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PrecisionArg {
+    /// Nanoseconds.
+    Ns,
+    /// Microseconds.
+    Us,
+    /// Milliseconds.
+    Ms,
+    /// Seconds.
+    S,
 }
 
 /// `--sync` values.

@@ -1,0 +1,106 @@
+//! What every input format produces: entries (samples and metric metadata), each with the
+//! 1-based line it came from, or a parse error naming line and column.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// One sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedSample {
+    pub metric: String,
+    pub labels: Vec<(String, String)>,
+    pub value: f64,
+    /// Milliseconds since the epoch; `None` when the input gave no time (the ingest then uses
+    /// its default time).
+    pub ts_ms: Option<i64>,
+}
+
+/// One meaningful item of an input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Entry {
+    Sample(ParsedSample),
+    Help { metric: String, text: String },
+    Type { metric: String, kind: String },
+    Unit { metric: String, unit: String },
+}
+
+/// Error yielded by the parsers.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// Reading the input failed; the parser yields nothing after this.
+    Io(std::io::Error),
+    /// The input is malformed at `line` (1-based), `column` (1-based, in characters).
+    Syntax {
+        line: u64,
+        column: u32,
+        message: String,
+    },
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseError::Io(e) => write!(f, "I/O error: {e}"),
+            ParseError::Syntax {
+                line,
+                column,
+                message,
+            } => write!(f, "line {line}, column {column}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for ParseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ParseError::Io(e) => Some(e),
+            ParseError::Syntax { .. } => None,
+        }
+    }
+}
+
+impl From<std::io::Error> for ParseError {
+    fn from(e: std::io::Error) -> Self {
+        ParseError::Io(e)
+    }
+}
+
+/// Input items a parser read correctly and dropped on purpose, by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// InfluxDB line protocol string fields (a metric value must be a number).
+    pub string_fields: u64,
+    /// OpenMetrics `<name>_created` samples of counters, histograms and summaries: they hold
+    /// the series' creation time, not a measurement.
+    pub created_samples: u64,
+}
+
+impl Skipped {
+    /// Everything skipped.
+    pub fn total(&self) -> u64 {
+        self.string_fields + self.created_samples
+    }
+}
+
+/// A parser as the ingest sees it: entries in input order, plus what it read and skipped.
+pub trait EntrySource: Iterator<Item = Result<(u64, Entry), ParseError>> {
+    /// Lines read so far.
+    fn lines_read(&self) -> u64;
+
+    /// Items skipped so far.
+    fn skipped(&self) -> Skipped {
+        Skipped::default()
+    }
+}
+
+impl<S: EntrySource + ?Sized> EntrySource for Box<S> {
+    fn lines_read(&self) -> u64 {
+        (**self).lines_read()
+    }
+
+    fn skipped(&self) -> Skipped {
+        (**self).skipped()
+    }
+}

@@ -1,0 +1,414 @@
+//! `tierlog ingest` in every input format: the same data set written as Prometheus text,
+//! OpenMetrics, InfluxDB line protocol and CSV gives the same series and points; malformed
+//! input is reported as FILE:LINE:COLUMN; the format comes from the flag or the extension.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn tierlog(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tierlog"))
+        .args(args)
+        .output()
+        .expect("run tierlog")
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = tierlog(args);
+    assert!(
+        o.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The clock of every command here: a minute after the data set's last sample.
+const NOW: &str = "1700000090000";
+
+// The data set, in each format: cpu_usage for three series (one with a host value holding a
+// space, a comma and quotes), mem_used_bytes, and the counter net_bytes_total, at three
+// times 15 s apart, the second with a half second.
+
+const PROM: &str = r#"# HELP cpu_usage CPU busy share.
+# TYPE cpu_usage gauge
+cpu_usage{host="a",mode="user"} 1.5 1700000000000
+cpu_usage{host="a",mode="system"} 0.25 1700000000000
+cpu_usage{host="b \"x\",y z",mode="user"} -3 1700000000000
+mem_used_bytes{host="a"} 1048576 1700000000000
+net_bytes_total{host="a"} 10 1700000000000
+cpu_usage{host="a",mode="user"} 2.5 1700000015500
+cpu_usage{host="a",mode="system"} 0.5 1700000015500
+cpu_usage{host="b \"x\",y z",mode="user"} 4e-3 1700000015500
+mem_used_bytes{host="a"} 2097152 1700000015500
+net_bytes_total{host="a"} 25 1700000015500
+cpu_usage{host="a",mode="user"} 1 1700000030000
+cpu_usage{host="a",mode="system"} 0 1700000030000
+cpu_usage{host="b \"x\",y z",mode="user"} 1 1700000030000
+mem_used_bytes{host="a"} 0 1700000030000
+net_bytes_total{host="a"} 26 1700000030000
+"#;
+
+const OPENMETRICS: &str = r#"# TYPE cpu_usage gauge
+# HELP cpu_usage CPU busy share.
+cpu_usage{host="a",mode="user"} 1.5 1700000000
+cpu_usage{host="a",mode="system"} 0.25 1700000000.000
+cpu_usage{host="b \"x\",y z",mode="user"} -3 1700000000
+cpu_usage{host="a",mode="user"} 2.5 1700000015.5
+cpu_usage{host="a",mode="system"} 0.5 1700000015.5 # {trace_id="abc"} 0.5 1700000015.4
+cpu_usage{host="b \"x\",y z",mode="user"} 4e-3 1700000015.5
+cpu_usage{host="a",mode="user"} 1 1.70000003e9
+cpu_usage{host="a",mode="system"} 0 1700000030
+cpu_usage{host="b \"x\",y z",mode="user"} 1 1700000030
+mem_used_bytes{host="a"} 1048576 1700000000
+mem_used_bytes{host="a"} 2097152 1700000015.5
+mem_used_bytes{host="a"} 0 1700000030
+# TYPE net_bytes counter
+# UNIT net_bytes bytes
+net_bytes_total{host="a"} 10 1700000000
+net_bytes_created{host="a"} 1699990000 1700000000
+net_bytes_total{host="a"} 25 1700000015.5
+net_bytes_total{host="a"} 26 1700000030
+# EOF
+"#;
+
+const INFLUX: &str = r#"# cpu, mem and net, nanoseconds
+cpu,host=a,mode=user usage=1.5 1700000000000000000
+cpu,host=a,mode=system usage=0.25 1700000000000000000
+cpu,host=b\ "x"\,y\ z,mode=user usage=-3 1700000000000000000
+mem,host=a used_bytes=1048576i,note="first" 1700000000000000000
+net,host=a bytes_total=10u 1700000000000000000
+cpu,host=a,mode=user usage=2.5 1700000015500000000
+cpu,host=a,mode=system usage=0.5 1700000015500000000
+cpu,mode=user,host=b\ "x"\,y\ z usage=4e-3 1700000015500000000
+mem,host=a used_bytes=2097152i 1700000015500000000
+net,host=a bytes_total=25u 1700000015500000000
+cpu,host=a,mode=user usage=t 1700000030000000000
+cpu,host=a,mode=system usage=false 1700000030000000000
+cpu,host=b\ "x"\,y\ z,mode=user usage=TRUE 1700000030000000000
+mem,host=a used_bytes=0i 1700000030000000000
+net,host=a bytes_total=26u 1700000030000000000
+"#;
+
+const CSV: &str = r#"metric,host,mode,ts,value
+cpu_usage,a,user,1700000000000,1.5
+cpu_usage,a,system,2023-11-14T22:13:20Z,0.25
+cpu_usage,"b ""x"",y z",user,1700000000000,-3
+mem_used_bytes,a,,1700000000000,1048576
+net_bytes_total,a,,1700000000000,10
+cpu_usage,a,user,2023-11-14T22:13:35.500Z,2.5
+cpu_usage,a,system,1700000015500,0.5
+cpu_usage,"b ""x"",y z",user,2023-11-14T23:13:35.5+01:00,4e-3
+mem_used_bytes,a,,1700000015500,2097152
+net_bytes_total,a,,1700000015500,25
+cpu_usage,a,user,1700000030000,1
+cpu_usage,a,system,1700000030000,0
+cpu_usage,"b ""x"",y z",user,1700000030000,1
+mem_used_bytes,a,,1700000030000,0
+net_bytes_total,a,,1700000030000,26
+"#;
+
+const SELECTORS: [&str; 3] = ["cpu_usage", "mem_used_bytes", "net_bytes_total"];
+
+fn query(d: &Path, selector: &str) -> serde_json::Value {
+    serde_json::from_str(&ok(&[
+        "query",
+        s(d),
+        selector,
+        "--format",
+        "json",
+        "--now",
+        NOW,
+    ]))
+    .unwrap()
+}
+
+/// Ingests `text` as file `name` into a new store; returns the store and the JSON summary.
+fn ingest(
+    root: &Path,
+    name: &str,
+    text: &str,
+    extra: &[&str],
+) -> (std::path::PathBuf, serde_json::Value) {
+    let input = root.join(name);
+    std::fs::write(&input, text).unwrap();
+    let d = root.join(format!("store-{name}"));
+    let mut args = vec!["ingest", s(&d), s(&input), "--now", NOW, "--format", "json"];
+    args.extend_from_slice(extra);
+    let summary = serde_json::from_str(&ok(&args)).unwrap();
+    (d, summary)
+}
+
+#[test]
+fn the_same_data_in_four_formats_gives_the_same_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let (prom, prom_sum) = ingest(dir.path(), "data.prom", PROM, &[]);
+    let (om, om_sum) = ingest(dir.path(), "data.om", OPENMETRICS, &[]);
+    let (lp, lp_sum) = ingest(dir.path(), "data.lp", INFLUX, &[]);
+    let (csv, csv_sum) = ingest(dir.path(), "data.csv", CSV, &[]);
+    for (name, sum) in [
+        ("prom", &prom_sum),
+        ("openmetrics", &om_sum),
+        ("influx", &lp_sum),
+        ("csv", &csv_sum),
+    ] {
+        assert_eq!(sum["summary"]["samples"], 15, "{name}: {sum}");
+        assert_eq!(sum["summary"]["accepted"], 15, "{name}: {sum}");
+        assert_eq!(sum["summary"]["new_series"], 5, "{name}: {sum}");
+    }
+    assert_eq!(om_sum["summary"]["skipped"]["created_samples"], 1);
+    assert_eq!(lp_sum["summary"]["skipped"]["string_fields"], 1);
+    assert_eq!(prom_sum["summary"]["skipped"]["string_fields"], 0);
+    assert_eq!(om_sum["summary"]["lines"], 21);
+
+    // The Prometheus store holds what the file says …
+    let cpu = query(&prom, "cpu_usage");
+    let series = cpu["series"].as_array().unwrap();
+    assert_eq!(series.len(), 3, "{cpu}");
+    let odd = series
+        .iter()
+        .find(|s| s["labels"]["host"] == "b \"x\",y z")
+        .expect("the host with quotes, comma and space");
+    assert_eq!(odd["labels"]["mode"], "user");
+    assert_eq!(
+        odd["points"],
+        serde_json::json!([
+            [1_700_000_000_000i64, -3.0],
+            [1_700_000_015_000i64, 0.004],
+            [1_700_000_030_000i64, 1.0]
+        ])
+    );
+    let net = query(&prom, "net_bytes_total");
+    assert_eq!(
+        net["series"][0]["points"],
+        serde_json::json!([
+            [1_700_000_000_000i64, 10.0],
+            [1_700_000_015_000i64, 25.0],
+            [1_700_000_030_000i64, 26.0]
+        ])
+    );
+    // … (raw resolution is 1 s: the half second is in the parsers' unit tests) and every
+    // other store holds exactly the same.
+    for sel in SELECTORS {
+        let want = query(&prom, sel);
+        for (name, d) in [("openmetrics", &om), ("influx", &lp), ("csv", &csv)] {
+            assert_eq!(query(d, sel), want, "{name}: {sel}");
+        }
+    }
+    let series = ok(&["series", s(&prom), "--format", "json", "--now", NOW]);
+    for d in [&om, &lp, &csv] {
+        assert_eq!(
+            ok(&["series", s(d), "--format", "json", "--now", NOW]),
+            series
+        );
+    }
+    // OpenMetrics metadata of the counter family lands on the metric its samples carry.
+    let metrics = ok(&["metrics", s(&om), "--format", "csv", "--now", NOW]);
+    assert!(
+        metrics.contains("net_bytes_total,counter,bytes,1,"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("cpu_usage,gauge,,3,CPU busy share."),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn precision_and_an_explicit_format_override_the_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    // Line protocol in seconds, in a file whose name says nothing.
+    let (d, sum) = ingest(
+        dir.path(),
+        "data.dat",
+        "m,host=a v=1 1700000000\nm,host=a v=2 1700000030\n",
+        &["--input-format", "influx", "--precision", "s"],
+    );
+    assert_eq!(sum["summary"]["accepted"], 2, "{sum}");
+    assert_eq!(
+        query(&d, "m_v")["series"][0]["points"],
+        serde_json::json!([[1_700_000_000_000i64, 1.0], [1_700_000_030_000i64, 2.0]])
+    );
+    // An explicit format wins over the extension.
+    let (d, _) = ingest(
+        dir.path(),
+        "really-csv.prom",
+        "metric,value,ts\nx,7,1700000000000\n",
+        &["--input-format", "csv"],
+    );
+    assert_eq!(
+        query(&d, "x")["series"][0]["points"],
+        serde_json::json!([[1_700_000_000_000i64, 7.0]])
+    );
+    for p in ["ns", "us", "ms"] {
+        let (d, _) = ingest(
+            dir.path(),
+            &format!("p-{p}.lp"),
+            &format!(
+                "m v=1 {}\n",
+                match p {
+                    "ns" => "1700000000000000000",
+                    "us" => "1700000000000000",
+                    _ => "1700000000000",
+                }
+            ),
+            &["--precision", p],
+        );
+        assert_eq!(
+            query(&d, "m_v")["series"][0]["points"][0][0],
+            1_700_000_000_000i64,
+            "{p}"
+        );
+    }
+}
+
+#[test]
+fn standard_input_is_prometheus_unless_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |store: &str, extra: &[&str], text: &str| {
+        let d = dir.path().join(store);
+        let mut args = vec!["ingest", s(&d), "-", "--now", NOW];
+        args.extend_from_slice(extra);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tierlog"))
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        (d, child.wait_with_output().unwrap())
+    };
+    let (d, o) = run("a", &[], "up 1 1700000000000\n");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(query(&d, "up")["series"][0]["points"][0][1], 1.0);
+    let (d, o) = run(
+        "b",
+        &["--input-format", "openmetrics"],
+        "up 2 1700000000\n# EOF\n",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(query(&d, "up")["series"][0]["points"][0][1], 2.0);
+    let (_, o) = run("c", &["--input-format", "csv"], "metric,value\nup,x\n");
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("<stdin>:2:4: invalid value \"x\""), "{err}");
+}
+
+#[test]
+fn malformed_input_is_reported_as_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "bad.prom",
+            "up 1 1700000000000\nup{a=\"b} 1\n",
+            "bad.prom:2:6: unterminated label value",
+        ),
+        (
+            "bad.om",
+            "up 1 1700000000\nup 2 17e\n# EOF\n",
+            "bad.om:2:6: invalid timestamp \"17e\"",
+        ),
+        (
+            "noeof.om",
+            "up 1 1700000000\n",
+            "noeof.om:2:1: input ends without \"# EOF\"",
+        ),
+        (
+            "after.om",
+            "up 1 1700000000\n# EOF\nup 2 1700000001\n",
+            "after.om:3:1: unexpected content after \"# EOF\"",
+        ),
+        (
+            "bad.lp",
+            "m v=1 1700000000000000000\nm,host=a v=oops 1700000000000000000\n",
+            "bad.lp:2:12: invalid field value \"oops\"",
+        ),
+        (
+            "bad.csv",
+            "metric,host,ts,value\nup,a,1700000000000,1\nup,\"a\"b,1700000000000,1\n",
+            "bad.csv:3:7: expected ',' or the end of the line after a closing quote",
+        ),
+        (
+            "header.csv",
+            "metric,host name,value\nup,a,1\n",
+            "header.csv:1:8: column \"host name\" is not a valid label name",
+        ),
+    ];
+    for (name, text, want) in cases {
+        let input = dir.path().join(name);
+        std::fs::write(&input, text).unwrap();
+        let d = dir.path().join(format!("store-{name}"));
+        let o = tierlog(&["ingest", s(&d), s(&input), "--now", NOW]);
+        assert_eq!(o.status.code(), Some(1), "{name}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        let at = err.find(*name).unwrap_or(0);
+        assert!(err[at..].starts_with(want), "{name}: {err}");
+    }
+    // In a replay nothing is written when a line is malformed.
+    let input = dir.path().join("late.lp");
+    std::fs::write(&input, "m v=1 1700000000000000000\nm v=\n").unwrap();
+    let d = dir.path().join("store-late");
+    let o = tierlog(&["ingest", s(&d), s(&input), "--replay"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("late.lp:2:5: expected field value; nothing was written"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_extensions_and_misplaced_flags_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("data.json");
+    std::fs::write(&input, "up 1\n").unwrap();
+    let d = dir.path().join("store");
+    let o = tierlog(&["ingest", s(&d), s(&input)]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("data.json: cannot tell the input format"),
+        "{err}"
+    );
+    assert!(err.contains("--input-format"), "{err}");
+    assert!(!d.exists(), "no store is created for a usage error");
+
+    let prom = dir.path().join("data.prom");
+    std::fs::write(&prom, "up 1\n").unwrap();
+    let o = tierlog(&["ingest", s(&d), s(&prom), "--precision", "s"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--precision applies to"));
+
+    let o = tierlog(&["ingest", s(&d), s(&prom), "--input-format", "yaml"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn summaries_count_what_was_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("s.lp");
+    std::fs::write(&input, "m v=1,s=\"x\",t=\"y\" 1700000000000000000\n").unwrap();
+    let d = dir.path().join("store");
+    let o = tierlog(&["ingest", s(&d), s(&input), "--now", NOW]);
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("; skipped 2 string fields"), "{err}");
+    let d2 = dir.path().join("store2");
+    let csv = ok(&["ingest", s(&d2), s(&input), "--now", NOW, "--format", "csv"]);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(
+        lines[0].ends_with(",skipped_string_fields,skipped_created_samples"),
+        "{csv}"
+    );
+    assert!(lines[1].ends_with(",2,0"), "{csv}");
+}
