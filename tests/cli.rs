@@ -947,3 +947,19 @@ fn expired_rollups_go_to_the_archive_and_query_archive_reads_them() {
     std::fs::write(&seg, b).unwrap();
     assert_eq!(tierlog(&["verify", s(&d)]).status.code(), Some(3));
 }
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    for (shell, needle) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef tierlog"),
+        ("fish", "complete -c tierlog"),
+    ] {
+        let out = ok(&["completions", shell]);
+        assert!(out.contains(needle), "{shell}: {out}");
+        for sub in ["ingest", "query", "maintain", "verify"] {
+            assert!(out.contains(sub), "{shell} lacks {sub}");
+        }
+    }
+    assert_eq!(tierlog(&["completions", "tcsh"]).status.code(), Some(2));
+}

@@ -176,6 +176,13 @@ pub enum Command {
         /// Store directory.
         dir: PathBuf,
     },
+    /// Print a shell completion script.
+    ///
+    /// Example: tierlog completions bash > /etc/bash_completion.d/tierlog
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Arguments of `tierlog ingest`.

@@ -175,6 +175,12 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Repair { dir } => admin::repair(&now, &dir),
         Command::Dump { file, format } => inspect::dump(&file, format),
         Command::Verify { dir, format } => inspect::verify(&dir, format),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "tierlog", &mut std::io::stdout());
+            Ok(())
+        }
     }
 }
 
