@@ -103,8 +103,10 @@ impl Registry {
                 self.insert_series(MetricId(metric), Labels::from_sorted(labels), hash);
             }
             IndexRecord::SeriesRemoved { id } => {
-                // Removing what is not (or no longer) there changes nothing.
+                // Removing what is not (or no longer) there changes nothing, but the id stays
+                // taken: a compacted index keeps the highest id ever handed out only this way.
                 self.remove_series(id);
+                self.reserve_series_ids(id.saturating_add(1));
             }
         }
         Ok(())
@@ -218,6 +220,46 @@ impl Registry {
             });
             self.postings.add_metric();
         }
+    }
+
+    /// True when some metric id is held by a nameless placeholder (definitions lost to
+    /// damage): the index cannot be rewritten from the registry without guessing.
+    pub fn has_placeholders(&self) -> bool {
+        self.metrics.iter().any(|m| m.name.is_empty())
+    }
+
+    /// The records of a compacted index that rebuilds this registry: every metric in id order
+    /// (current kind, unit and description), the live series in id order, and, when the
+    /// highest id ever handed out is not live, one series-removed record naming it so that no
+    /// id is handed out again. Replayed into an empty registry they give the same metrics,
+    /// the same live series under the same ids, and the same next series id. Meaningless with
+    /// placeholders ([`Registry::has_placeholders`]).
+    pub fn compacted_records(&self) -> Vec<IndexRecord> {
+        let mut out = Vec::with_capacity(self.metrics.len() + self.series_count + 1);
+        out.extend(self.metrics.iter().map(|m| IndexRecord::Metric {
+            id: m.id.0,
+            kind: m.meta.kind,
+            name: m.name.clone(),
+            unit: m.meta.unit.clone(),
+            description: m.meta.description.clone(),
+        }));
+        for (id, e) in self.series.iter().enumerate() {
+            if let Some(e) = e {
+                let name = &self.metrics[e.metric as usize].name;
+                out.push(IndexRecord::Series {
+                    id: id as u32,
+                    metric: e.metric,
+                    hash: label_hash(name, e.labels.pairs()),
+                    labels: e.labels.pairs().to_vec(),
+                });
+            }
+        }
+        if let Some(last) = self.series.len().checked_sub(1)
+            && self.series[last].is_none()
+        {
+            out.push(IndexRecord::SeriesRemoved { id: last as u32 });
+        }
+        out
     }
 
     /// Makes sure no id below `upto` is ever handed out to a new series (ids a log still names).
@@ -417,5 +459,102 @@ mod tests {
             labels: vec![],
         };
         assert!(dst.apply(orphan).is_err(), "unknown metric");
+    }
+
+    #[test]
+    fn a_removal_record_reserves_its_id_even_when_not_live() {
+        let mut r = Registry::default();
+        r.apply(IndexRecord::Metric {
+            id: 0,
+            kind: Default::default(),
+            name: "up".into(),
+            unit: String::new(),
+            description: String::new(),
+        })
+        .unwrap();
+        // A compacted index: series 3 is live, 9 was the highest id ever handed out.
+        r.apply(IndexRecord::Series {
+            id: 3,
+            metric: 0,
+            hash: label_hash::<&str, &str>("up", &[]),
+            labels: vec![],
+        })
+        .unwrap();
+        r.apply(IndexRecord::SeriesRemoved { id: 9 }).unwrap();
+        assert_eq!(r.next_series_id(), 10);
+        assert_eq!(r.series_count(), 1);
+        assert!(r.has_series(3) && !r.has_series(9));
+        // A series record may not reuse it, nor any id below it.
+        let again = |id| IndexRecord::Series {
+            id,
+            metric: 0,
+            hash: label_hash("up", &[("a", "b")]),
+            labels: vec![("a".into(), "b".into())],
+        };
+        assert!(r.apply(again(9)).is_err());
+        assert!(r.apply(again(5)).is_err());
+        r.apply(again(10)).unwrap();
+        let (id, _) = r.new_series(
+            MetricId(0),
+            Labels::canonical(&[("a", "c")]),
+            label_hash("up", &[("a", "c")]),
+        );
+        assert_eq!(id, SeriesId(11));
+        // The maximum id does not overflow.
+        r.apply(IndexRecord::SeriesRemoved { id: u32::MAX })
+            .unwrap();
+    }
+
+    #[test]
+    fn compacted_records_rebuild_the_same_registry() {
+        let mut src = reg();
+        src.apply(IndexRecord::Metric {
+            id: 1,
+            kind: crate::model::MetricKind::Gauge,
+            name: "mem".into(),
+            unit: "bytes".into(),
+            description: "resident".into(),
+        })
+        .unwrap();
+        // Remove the last series (id 3) and one in the middle (id 1).
+        src.apply(IndexRecord::SeriesRemoved { id: 3 }).unwrap();
+        src.apply(IndexRecord::SeriesRemoved { id: 1 }).unwrap();
+        let recs = src.compacted_records();
+        // 2 metrics + 2 live series + the removal record keeping id 3 taken.
+        assert_eq!(recs.len(), 5);
+        assert_eq!(recs.last(), Some(&IndexRecord::SeriesRemoved { id: 3 }));
+        let mut dst = Registry::default();
+        for r in recs {
+            dst.apply(r).unwrap();
+        }
+        assert_eq!(dst.next_series_id(), 4);
+        assert_eq!(dst.series_count(), 2);
+        assert_eq!(dst.metrics(), src.metrics());
+        for s in ["cpu", r#"{host="a"}"#, r#"cpu{mode="idle"}"#, "mem"] {
+            assert_eq!(ids(&dst, s), ids(&src, s), "{s}");
+        }
+        assert_eq!(ids(&dst, "cpu"), vec![0, 2]);
+        let l = Labels::canonical(&[("host", "b"), ("mode", "idle")]);
+        assert_eq!(
+            dst.find_series("cpu", l.pairs(), label_hash("cpu", l.pairs())),
+            None
+        );
+        // With the last series live, no removal record is needed.
+        let mut live = reg();
+        live.apply(IndexRecord::SeriesRemoved { id: 0 }).unwrap();
+        let recs = live.compacted_records();
+        assert_eq!(recs.len(), 2 + 3);
+        assert!(
+            !recs
+                .iter()
+                .any(|r| matches!(r, IndexRecord::SeriesRemoved { .. }))
+        );
+        // Ids reserved past the last series (named by a log) are kept as well.
+        live.reserve_series_ids(7);
+        let recs = live.compacted_records();
+        assert_eq!(recs.last(), Some(&IndexRecord::SeriesRemoved { id: 6 }));
+        assert!(!live.has_placeholders());
+        live.pad_metrics(4);
+        assert!(live.has_placeholders());
     }
 }

@@ -63,6 +63,8 @@ pub struct RetentionReport {
     pub age_held_back: Option<i64>,
     /// Series removed from the index: their samples were all in dropped segments.
     pub series_removed: u64,
+    /// The index was rewritten without removed series (`store::compact_index`).
+    pub index_compacted: Option<super::IndexCompaction>,
 }
 
 /// Retention's counters since the store was opened (in [`crate::StoreStats`]).
@@ -80,6 +82,8 @@ pub struct RetentionTotals {
     pub passes_over_budget: u64,
     /// Series removed from the index once none of their samples was left.
     pub series_removed: u64,
+    /// Index compactions (`index.log` rewritten without removed series).
+    pub index_compactions: u64,
 }
 
 /// A segment retention may drop.
@@ -108,6 +112,7 @@ impl Shared {
         if !touched.is_empty() {
             self.remove_expired_series(touched, &mut report)?;
         }
+        report.index_compacted = self.compact_index_in_pass();
         r?;
         self.count(&report);
         Ok(report)
@@ -201,6 +206,7 @@ impl Shared {
         t.passes_held_back += u64::from(report.age_held_back.is_some());
         t.passes_over_budget += u64::from(report.over_budget_bytes > 0);
         t.series_removed += report.series_removed;
+        t.index_compactions += u64::from(report.index_compacted.is_some());
     }
 
     /// Every sealed segment (raw and rollup, readable or damaged) with what retention needs.
