@@ -28,6 +28,9 @@ pub struct Registry {
     metric_by_name: HashMap<String, u32>,
     series: Vec<Option<SeriesEntry>>,
     series_count: usize,
+    /// The id the next new series gets: above every id defined, removed or reserved (which
+    /// may lie past the end of `series`, so reserving a high id allocates nothing).
+    next_series: u32,
     by_hash: HashMap<u64, Vec<u32>>,
     postings: Postings,
 }
@@ -81,9 +84,15 @@ impl Registry {
                         what: "series of an unknown metric",
                     });
                 }
-                if (id as usize) < self.series.len() {
+                if id < self.next_series {
                     return Err(Corruption::BadField {
                         what: "series id defined twice",
+                    });
+                }
+                if id == u32::MAX {
+                    // Never handed out (`Error::LimitReached`); the next id would not exist.
+                    return Err(Corruption::BadField {
+                        what: "series id out of range",
                     });
                 }
                 let name = &self.metrics[metric as usize].name;
@@ -99,7 +108,7 @@ impl Registry {
                         what: "series labels not canonical",
                     });
                 }
-                self.series.resize(id as usize, None);
+                self.next_series = id;
                 self.insert_series(MetricId(metric), Labels::from_sorted(labels), hash);
             }
             IndexRecord::SeriesRemoved { id } => {
@@ -147,7 +156,8 @@ impl Registry {
     }
 
     fn insert_series(&mut self, metric: MetricId, labels: Labels, hash: u64) -> SeriesId {
-        let id = self.series.len() as u32;
+        let id = self.next_series;
+        self.series.resize(id as usize, None);
         self.postings.add(id, metric.0, &labels);
         self.by_hash.entry(hash).or_default().push(id);
         self.series.push(Some(SeriesEntry {
@@ -155,6 +165,7 @@ impl Registry {
             labels,
         }));
         self.series_count += 1;
+        self.next_series = id.saturating_add(1);
         SeriesId(id)
     }
 
@@ -183,7 +194,7 @@ impl Registry {
 
     /// The id the next new series will get.
     pub fn next_series_id(&self) -> u32 {
-        self.series.len() as u32
+        self.next_series
     }
 
     /// Finds the series of `metric` with canonical label `pairs` (sorted, no empty values).
@@ -254,19 +265,17 @@ impl Registry {
                 });
             }
         }
-        if let Some(last) = self.series.len().checked_sub(1)
-            && self.series[last].is_none()
+        if let Some(last) = self.next_series.checked_sub(1)
+            && !self.has_series(last)
         {
-            out.push(IndexRecord::SeriesRemoved { id: last as u32 });
+            out.push(IndexRecord::SeriesRemoved { id: last });
         }
         out
     }
 
     /// Makes sure no id below `upto` is ever handed out to a new series (ids a log still names).
     pub fn reserve_series_ids(&mut self, upto: u32) {
-        if self.series.len() < upto as usize {
-            self.series.resize(upto as usize, None);
-        }
+        self.next_series = self.next_series.max(upto);
     }
 
     /// Registers a new metric and returns the record to persist.
@@ -289,7 +298,7 @@ impl Registry {
         hash: u64,
     ) -> (SeriesId, IndexRecord) {
         let rec = IndexRecord::Series {
-            id: self.series.len() as u32,
+            id: self.next_series,
             metric: metric.0,
             hash,
             labels: labels.pairs().to_vec(),
