@@ -43,6 +43,8 @@ pub struct IndexCompaction {
     /// Records in it before and after.
     pub records_before: u64,
     pub records_after: u64,
+    /// Records writers appended while the compacted file was written, copied over at the swap.
+    pub records_carried: u64,
 }
 
 /// Whether an index of `records` records, for a registry of `metrics` metrics and
@@ -155,6 +157,7 @@ impl Shared {
             bytes_after,
             records_before: records_before + appended,
             records_after: st.index_records,
+            records_carried: appended,
         };
         drop(st);
         log::info!(
