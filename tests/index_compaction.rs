@@ -227,7 +227,6 @@ fn dead_records_found_at_open_count_towards_the_next_compaction() {
 fn writers_during_a_compaction_lose_nothing() {
     let dir = fast_tempdir();
     let clock = Arc::new(ManualClock::new(T0));
-    let mut acked: Vec<(String, f64)> = Vec::new();
     let mut carried = 0;
     let mut rounds = 0;
     // Until a compaction has carried over records appended while it ran (the race under
@@ -263,7 +262,7 @@ fn writers_during_a_compaction_lose_nothing() {
         };
         let r = store.maintain().unwrap().retention;
         stop.store(true, Ordering::Relaxed);
-        acked = writer.join().unwrap();
+        let acked: Vec<(String, f64)> = writer.join().unwrap();
         assert_eq!(r.series_removed, 20_000);
         let c = r.index_compacted.expect("compacted");
         carried = c.records_carried;

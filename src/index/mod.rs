@@ -143,6 +143,30 @@ impl Registry {
         true
     }
 
+    /// Removes the live series among `ids` like [`Registry::remove_series`], in one pass over
+    /// the postings. Returns how many were live.
+    pub fn remove_series_many(&mut self, ids: impl IntoIterator<Item = u32>) -> u64 {
+        let mut gone = Vec::new();
+        for id in ids {
+            let Some(e) = self.series.get_mut(id as usize).and_then(Option::take) else {
+                continue;
+            };
+            let name = &self.metrics[e.metric as usize].name;
+            let hash = label_hash(name, e.labels.pairs());
+            if let Some(ids) = self.by_hash.get_mut(&hash) {
+                ids.retain(|&x| x != id);
+                if ids.is_empty() {
+                    self.by_hash.remove(&hash);
+                }
+            }
+            self.series_count -= 1;
+            gone.push((id, e));
+        }
+        self.postings
+            .remove_many(gone.iter().map(|(id, e)| (*id, e.metric, &e.labels)));
+        gone.len() as u64
+    }
+
     fn insert_metric(&mut self, name: String, meta: MetricMeta) -> MetricId {
         let id = self.metrics.len() as u32;
         self.metric_by_name.insert(name.clone(), id);
@@ -565,5 +589,29 @@ mod tests {
         assert!(!live.has_placeholders());
         live.pad_metrics(4);
         assert!(live.has_placeholders());
+    }
+
+    #[test]
+    fn removing_many_series_at_once_is_removing_them_one_by_one() {
+        let mut one = reg();
+        let mut many = reg();
+        for id in [2, 0, 7, 2] {
+            one.remove_series(id);
+        }
+        assert_eq!(many.remove_series_many([2, 0, 7, 2]), 2);
+        for r in [&one, &many] {
+            assert_eq!(r.series_count(), 2);
+            assert_eq!(ids(r, "cpu"), vec![1]);
+            assert_eq!(ids(r, r#"{host="a"}"#), vec![3]);
+            assert_eq!(ids(r, r#"{mode="idle"}"#), vec![1]);
+            assert_eq!(ids(r, r#"{mode="user"}"#), Vec::<u32>::new());
+            assert_eq!(r.series_of_metric(MetricId(0)), 1);
+        }
+        for r in [&one, &many] {
+            assert_eq!(r.postings.label("mode", "user"), &[] as &[u32]);
+            assert_eq!(r.postings.label("host", "a"), &[3]);
+            assert_eq!(r.postings.label("host", "b"), &[1]);
+            assert_eq!(r.postings.metric(1), &[3]);
+        }
     }
 }

@@ -372,13 +372,12 @@ impl Shared {
             return Ok(());
         }
         self.append_index(&mut st, &records)?;
-        for r in &records {
-            if let crate::format::index::IndexRecord::SeriesRemoved { id } = r
-                && st.registry.remove_series(*id)
-            {
-                report.series_removed += 1;
-            }
-        }
+        report.series_removed += st
+            .registry
+            .remove_series_many(records.iter().filter_map(|r| match r {
+                crate::format::index::IndexRecord::SeriesRemoved { id } => Some(*id),
+                _ => None,
+            }));
         log::info!(
             "removed {} series with no samples left",
             report.series_removed
