@@ -19,6 +19,7 @@
 
 use std::io::Write;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -45,6 +46,10 @@ pub struct IndexCompaction {
     pub records_after: u64,
     /// Records writers appended while the compacted file was written, copied over at the swap.
     pub records_carried: u64,
+    /// Microseconds the compaction took, and of those, the state lock was held: for the
+    /// snapshot, and for the swap (tail copy, fsync, rename, directory fsync).
+    pub took_us: u64,
+    pub locked_us: u64,
 }
 
 /// Whether an index of `records` records, for a registry of `metrics` metrics and
@@ -64,6 +69,7 @@ impl Shared {
     pub(super) fn compact_index_if_due(&self) -> Result<Option<IndexCompaction>> {
         // 1. Snapshot. Appends to the index happen under the state write lock, so the read
         //    lock fixes the registry and the file length together (and lets queries run).
+        let started = Instant::now();
         let (records, from, records_before) = {
             let st = self.state.read();
             let Some(log) = st.index_log.as_ref() else {
@@ -86,6 +92,7 @@ impl Shared {
             }
             (reg.compacted_records(), log.len(), st.index_records)
         };
+        let snapshot = started.elapsed();
 
         // 2. The compacted records, written and fsynced without any lock.
         let path = self.dir.join(INDEX_FILE);
@@ -110,6 +117,7 @@ impl Shared {
         // 3. The swap, under the write lock: no append may land in the old file once the
         //    tail is copied, nor be acknowledged before the rename is durable.
         let mut st = self.state.write();
+        let swap = Instant::now();
         let Some(log) = st.index_log.as_ref() else {
             return Ok(None);
         };
@@ -158,15 +166,25 @@ impl Shared {
             records_before: records_before + appended,
             records_after: st.index_records,
             records_carried: appended,
+            took_us: 0,
+            locked_us: 0,
         };
         drop(st);
+        let locked = snapshot + swap.elapsed();
+        let c = IndexCompaction {
+            took_us: started.elapsed().as_micros() as u64,
+            locked_us: locked.as_micros() as u64,
+            ..c
+        };
         log::info!(
-            "{}: compacted from {} to {} bytes ({} to {} records)",
+            "{}: compacted from {} to {} bytes ({} to {} records) in {} us, {} us of them under the lock",
             path.display(),
             c.bytes_before,
             c.bytes_after,
             c.records_before,
-            c.records_after
+            c.records_after,
+            c.took_us,
+            c.locked_us
         );
         Ok(Some(c))
     }
