@@ -175,7 +175,8 @@ fn below_the_floor_or_the_live_count_nothing_is_compacted() {
     let dir = fast_tempdir();
     let clock = Arc::new(ManualClock::new(T0));
     let store = Store::open(dir.path(), config(&clock)).unwrap();
-    // 2 × 400 dead records: under the floor of 1024.
+    // 2 × 400 dead records: under the floor.
+    assert!(800 < tierlog::store::COMPACT_MIN_DEAD_RECORDS);
     build(&store, &clock, 10, 400);
     let before = index_len(dir.path());
     let r = store.maintain().unwrap().retention;
@@ -200,6 +201,7 @@ fn dead_records_found_at_open_count_towards_the_next_compaction() {
     let store = Store::open(dir.path(), config(&clock)).unwrap();
     // Two rounds of 450 churned series: neither pass alone reaches the floor (2 × 450 dead
     // records), together they do.
+    assert!((900..1800).contains(&tierlog::store::COMPACT_MIN_DEAD_RECORDS));
     build(&store, &clock, 10, 450);
     assert_eq!(store.maintain().unwrap().retention.index_compacted, None);
     drop(store);
