@@ -327,3 +327,31 @@ fn a_compacted_index_left_under_its_temporary_name_is_removed_at_open() {
     assert!(store.series(&sel("churn")).is_empty());
     check_metadata(&store);
 }
+
+#[test]
+fn an_index_with_lost_metric_definitions_is_not_compacted() {
+    let dir = fast_tempdir();
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = Store::open(dir.path(), config(&clock)).unwrap();
+    store.set_metric_meta("lost", meta("lost")).unwrap();
+    build(&store, &clock, 10, 1200);
+    drop(store);
+    // Damage the first record (the definition of metric 0): a salvage keeps the rest, with a
+    // nameless placeholder holding id 0.
+    let path = dir.path().join("index.log");
+    let mut b = std::fs::read(&path).unwrap();
+    b[common::FILE_HEADER_LEN + common::FRAME_HEADER_LEN + 6] ^= 0xff;
+    std::fs::write(&path, &b).unwrap();
+    let salvage = Config {
+        salvage: true,
+        ..config(&clock)
+    };
+    let store = Store::open(dir.path(), salvage).unwrap();
+    assert!(!store.recovery_findings().is_empty());
+    let before = index_len(dir.path());
+    let r = store.maintain().unwrap().retention;
+    assert_eq!(r.series_removed, 1200, "{r:?}");
+    assert_eq!(r.index_compacted, None);
+    assert!(index_len(dir.path()) > before);
+    assert_eq!(keep_ids(&store).len(), 10);
+}

@@ -69,6 +69,7 @@ impl Shared {
     pub(super) fn compact_index_if_due(&self) -> Result<Option<IndexCompaction>> {
         // 1. Snapshot. Appends to the index happen under the state write lock, so the read
         //    lock fixes the registry and the file length together (and lets queries run).
+        self.check_writable()?;
         let started = Instant::now();
         let (records, from, records_before) = {
             let st = self.state.read();
