@@ -47,7 +47,7 @@ pub use error::{Corruption, Error, Result, SampleError};
 pub use model::{Labels, MetricInfo, MetricKind, MetricMeta, SeriesId, SeriesInfo};
 pub use query::selector::{MatchOp, Matcher, Selector};
 pub use store::{
-    BucketPoint, BucketResult, DropReason, DroppedSegment, MaintainReport, P95_MERGED,
-    P95_RAW_MISMATCH, RetentionReport, RetentionTotals, RollupReport, SeriesBuckets,
+    BucketPoint, BucketResult, DropReason, DroppedSegment, IndexCompaction, MaintainReport,
+    P95_MERGED, P95_RAW_MISMATCH, RetentionReport, RetentionTotals, RollupReport, SeriesBuckets,
 };
 pub use store::{QueryResult, Sample, SeriesPoints, Store, StoreStats, WriteSummary};

@@ -13,7 +13,7 @@
 //! A later metric record with the same id replaces the metadata of the earlier one.
 //!
 //! Series-removed record (type 3): `type u8 = 3, series id u32 LE` — retention removed the
-//! series (no samples left anywhere); its id is never used again.
+//! series (no samples left anywhere); its id, live or not, is reserved: never used again.
 
 use crate::error::Corruption;
 use crate::format::bytes::{Reader, put_str16, put_str32};
@@ -44,7 +44,8 @@ pub enum IndexRecord {
         hash: u64,
         labels: Vec<(String, String)>,
     },
-    /// Removes a series whose samples have all expired; its id is not reused.
+    /// Removes a series whose samples have all expired; reserves its id (live or not), which
+    /// is never reused.
     SeriesRemoved { id: u32 },
 }
 

@@ -28,6 +28,9 @@ pub struct Registry {
     metric_by_name: HashMap<String, u32>,
     series: Vec<Option<SeriesEntry>>,
     series_count: usize,
+    /// The id the next new series gets: above every id defined, removed or reserved (which
+    /// may lie past the end of `series`, so reserving a high id allocates nothing).
+    next_series: u32,
     by_hash: HashMap<u64, Vec<u32>>,
     postings: Postings,
 }
@@ -81,9 +84,15 @@ impl Registry {
                         what: "series of an unknown metric",
                     });
                 }
-                if (id as usize) < self.series.len() {
+                if id < self.next_series {
                     return Err(Corruption::BadField {
                         what: "series id defined twice",
+                    });
+                }
+                if id == u32::MAX {
+                    // Never handed out (`Error::LimitReached`); the next id would not exist.
+                    return Err(Corruption::BadField {
+                        what: "series id out of range",
                     });
                 }
                 let name = &self.metrics[metric as usize].name;
@@ -99,12 +108,14 @@ impl Registry {
                         what: "series labels not canonical",
                     });
                 }
-                self.series.resize(id as usize, None);
+                self.next_series = id;
                 self.insert_series(MetricId(metric), Labels::from_sorted(labels), hash);
             }
             IndexRecord::SeriesRemoved { id } => {
-                // Removing what is not (or no longer) there changes nothing.
+                // Removing what is not (or no longer) there changes nothing, but the id stays
+                // taken: a compacted index keeps the highest id ever handed out only this way.
                 self.remove_series(id);
+                self.reserve_series_ids(id.saturating_add(1));
             }
         }
         Ok(())
@@ -132,6 +143,30 @@ impl Registry {
         true
     }
 
+    /// Removes the live series among `ids` like [`Registry::remove_series`], in one pass over
+    /// the postings. Returns how many were live.
+    pub fn remove_series_many(&mut self, ids: impl IntoIterator<Item = u32>) -> u64 {
+        let mut gone = Vec::new();
+        for id in ids {
+            let Some(e) = self.series.get_mut(id as usize).and_then(Option::take) else {
+                continue;
+            };
+            let name = &self.metrics[e.metric as usize].name;
+            let hash = label_hash(name, e.labels.pairs());
+            if let Some(ids) = self.by_hash.get_mut(&hash) {
+                ids.retain(|&x| x != id);
+                if ids.is_empty() {
+                    self.by_hash.remove(&hash);
+                }
+            }
+            self.series_count -= 1;
+            gone.push((id, e));
+        }
+        self.postings
+            .remove_many(gone.iter().map(|(id, e)| (*id, e.metric, &e.labels)));
+        gone.len() as u64
+    }
+
     fn insert_metric(&mut self, name: String, meta: MetricMeta) -> MetricId {
         let id = self.metrics.len() as u32;
         self.metric_by_name.insert(name.clone(), id);
@@ -145,7 +180,8 @@ impl Registry {
     }
 
     fn insert_series(&mut self, metric: MetricId, labels: Labels, hash: u64) -> SeriesId {
-        let id = self.series.len() as u32;
+        let id = self.next_series;
+        self.series.resize(id as usize, None);
         self.postings.add(id, metric.0, &labels);
         self.by_hash.entry(hash).or_default().push(id);
         self.series.push(Some(SeriesEntry {
@@ -153,6 +189,7 @@ impl Registry {
             labels,
         }));
         self.series_count += 1;
+        self.next_series = id.saturating_add(1);
         SeriesId(id)
     }
 
@@ -190,7 +227,7 @@ impl Registry {
 
     /// The id the next new series will get.
     pub fn next_series_id(&self) -> u32 {
-        self.series.len() as u32
+        self.next_series
     }
 
     /// Finds the series of `metric` with canonical label `pairs` (sorted, no empty values).
@@ -229,11 +266,49 @@ impl Registry {
         }
     }
 
+    /// True when some metric id is held by a nameless placeholder (definitions lost to
+    /// damage): the index cannot be rewritten from the registry without guessing.
+    pub fn has_placeholders(&self) -> bool {
+        self.metrics.iter().any(|m| m.name.is_empty())
+    }
+
+    /// The records of a compacted index that rebuilds this registry: every metric in id order
+    /// (current kind, unit and description), the live series in id order, and, when the
+    /// highest id ever handed out is not live, one series-removed record naming it so that no
+    /// id is handed out again. Replayed into an empty registry they give the same metrics,
+    /// the same live series under the same ids, and the same next series id. Meaningless with
+    /// placeholders ([`Registry::has_placeholders`]).
+    pub fn compacted_records(&self) -> Vec<IndexRecord> {
+        let mut out = Vec::with_capacity(self.metrics.len() + self.series_count + 1);
+        out.extend(self.metrics.iter().map(|m| IndexRecord::Metric {
+            id: m.id.0,
+            kind: m.meta.kind,
+            name: m.name.clone(),
+            unit: m.meta.unit.clone(),
+            description: m.meta.description.clone(),
+        }));
+        for (id, e) in self.series.iter().enumerate() {
+            if let Some(e) = e {
+                let name = &self.metrics[e.metric as usize].name;
+                out.push(IndexRecord::Series {
+                    id: id as u32,
+                    metric: e.metric,
+                    hash: label_hash(name, e.labels.pairs()),
+                    labels: e.labels.pairs().to_vec(),
+                });
+            }
+        }
+        if let Some(last) = self.next_series.checked_sub(1)
+            && !self.has_series(last)
+        {
+            out.push(IndexRecord::SeriesRemoved { id: last });
+        }
+        out
+    }
+
     /// Makes sure no id below `upto` is ever handed out to a new series (ids a log still names).
     pub fn reserve_series_ids(&mut self, upto: u32) {
-        if self.series.len() < upto as usize {
-            self.series.resize(upto as usize, None);
-        }
+        self.next_series = self.next_series.max(upto);
     }
 
     /// Registers a new metric and returns the record to persist.
@@ -256,7 +331,7 @@ impl Registry {
         hash: u64,
     ) -> (SeriesId, IndexRecord) {
         let rec = IndexRecord::Series {
-            id: self.series.len() as u32,
+            id: self.next_series,
             metric: metric.0,
             hash,
             labels: labels.pairs().to_vec(),
@@ -426,5 +501,126 @@ mod tests {
             labels: vec![],
         };
         assert!(dst.apply(orphan).is_err(), "unknown metric");
+    }
+
+    #[test]
+    fn a_removal_record_reserves_its_id_even_when_not_live() {
+        let mut r = Registry::default();
+        r.apply(IndexRecord::Metric {
+            id: 0,
+            kind: Default::default(),
+            name: "up".into(),
+            unit: String::new(),
+            description: String::new(),
+        })
+        .unwrap();
+        // A compacted index: series 3 is live, 9 was the highest id ever handed out.
+        r.apply(IndexRecord::Series {
+            id: 3,
+            metric: 0,
+            hash: label_hash::<&str, &str>("up", &[]),
+            labels: vec![],
+        })
+        .unwrap();
+        r.apply(IndexRecord::SeriesRemoved { id: 9 }).unwrap();
+        assert_eq!(r.next_series_id(), 10);
+        assert_eq!(r.series_count(), 1);
+        assert!(r.has_series(3) && !r.has_series(9));
+        // A series record may not reuse it, nor any id below it.
+        let again = |id| IndexRecord::Series {
+            id,
+            metric: 0,
+            hash: label_hash("up", &[("a", "b")]),
+            labels: vec![("a".into(), "b".into())],
+        };
+        assert!(r.apply(again(9)).is_err());
+        assert!(r.apply(again(5)).is_err());
+        r.apply(again(10)).unwrap();
+        let (id, _) = r.new_series(
+            MetricId(0),
+            Labels::canonical(&[("a", "c")]),
+            label_hash("up", &[("a", "c")]),
+        );
+        assert_eq!(id, SeriesId(11));
+        // The maximum id does not overflow.
+        r.apply(IndexRecord::SeriesRemoved { id: u32::MAX })
+            .unwrap();
+    }
+
+    #[test]
+    fn compacted_records_rebuild_the_same_registry() {
+        let mut src = reg();
+        src.apply(IndexRecord::Metric {
+            id: 1,
+            kind: crate::model::MetricKind::Gauge,
+            name: "mem".into(),
+            unit: "bytes".into(),
+            description: "resident".into(),
+        })
+        .unwrap();
+        // Remove the last series (id 3) and one in the middle (id 1).
+        src.apply(IndexRecord::SeriesRemoved { id: 3 }).unwrap();
+        src.apply(IndexRecord::SeriesRemoved { id: 1 }).unwrap();
+        let recs = src.compacted_records();
+        // 2 metrics + 2 live series + the removal record keeping id 3 taken.
+        assert_eq!(recs.len(), 5);
+        assert_eq!(recs.last(), Some(&IndexRecord::SeriesRemoved { id: 3 }));
+        let mut dst = Registry::default();
+        for r in recs {
+            dst.apply(r).unwrap();
+        }
+        assert_eq!(dst.next_series_id(), 4);
+        assert_eq!(dst.series_count(), 2);
+        assert_eq!(dst.metrics(), src.metrics());
+        for s in ["cpu", r#"{host="a"}"#, r#"cpu{mode="idle"}"#, "mem"] {
+            assert_eq!(ids(&dst, s), ids(&src, s), "{s}");
+        }
+        assert_eq!(ids(&dst, "cpu"), vec![0, 2]);
+        let l = Labels::canonical(&[("host", "b"), ("mode", "idle")]);
+        assert_eq!(
+            dst.find_series("cpu", l.pairs(), label_hash("cpu", l.pairs())),
+            None
+        );
+        // With the last series live, no removal record is needed.
+        let mut live = reg();
+        live.apply(IndexRecord::SeriesRemoved { id: 0 }).unwrap();
+        let recs = live.compacted_records();
+        assert_eq!(recs.len(), 2 + 3);
+        assert!(
+            !recs
+                .iter()
+                .any(|r| matches!(r, IndexRecord::SeriesRemoved { .. }))
+        );
+        // Ids reserved past the last series (named by a log) are kept as well.
+        live.reserve_series_ids(7);
+        let recs = live.compacted_records();
+        assert_eq!(recs.last(), Some(&IndexRecord::SeriesRemoved { id: 6 }));
+        assert!(!live.has_placeholders());
+        live.pad_metrics(4);
+        assert!(live.has_placeholders());
+    }
+
+    #[test]
+    fn removing_many_series_at_once_is_removing_them_one_by_one() {
+        let mut one = reg();
+        let mut many = reg();
+        for id in [2, 0, 7, 2] {
+            one.remove_series(id);
+        }
+        assert_eq!(many.remove_series_many([2, 0, 7, 2]), 2);
+        for r in [&one, &many] {
+            assert_eq!(r.series_count(), 2);
+            assert_eq!(ids(r, "cpu"), vec![1]);
+            assert_eq!(ids(r, r#"{host="a"}"#), vec![3]);
+            assert_eq!(ids(r, r#"{mode="idle"}"#), vec![1]);
+            assert_eq!(ids(r, r#"{mode="user"}"#), Vec::<u32>::new());
+            assert_eq!(r.series_of_metric(MetricId(0)), 1);
+        }
+        for r in [&one, &many] {
+            assert_eq!(r.postings.label("mode", "user"), &[] as &[u32]);
+            assert_eq!(r.postings.label("host", "a"), &[3]);
+            assert_eq!(r.postings.label("host", "b"), &[1]);
+            assert_eq!(r.postings.metric(1), &[3]);
+        }
     }
 }

@@ -56,6 +56,48 @@ impl Postings {
         }
     }
 
+    /// Removes many series at once: one pass over each list they are in, where removing them
+    /// one by one ([`Postings::remove`]) shifts a list once per series (quadratic when a churn
+    /// of thousands of series of one metric expires together).
+    pub fn remove_many<'a>(&mut self, removed: impl IntoIterator<Item = (u32, u32, &'a Labels)>) {
+        let mut of_metric: HashMap<u32, Vec<u32>> = HashMap::new();
+        let mut of_label: HashMap<(&str, &str), Vec<u32>> = HashMap::new();
+        for (id, metric, labels) in removed {
+            of_metric.entry(metric).or_default().push(id);
+            for (k, v) in labels.pairs() {
+                of_label.entry((k, v)).or_default().push(id);
+            }
+        }
+        let drop_from = |v: &mut Vec<u32>, ids: &mut Vec<u32>| {
+            if ids.len() == 1 {
+                if let Ok(i) = v.binary_search(&ids[0]) {
+                    v.remove(i);
+                }
+            } else {
+                ids.sort_unstable();
+                v.retain(|x| ids.binary_search(x).is_err());
+            }
+        };
+        for (metric, mut ids) in of_metric {
+            if let Some(v) = self.by_metric.get_mut(metric as usize) {
+                drop_from(v, &mut ids);
+            }
+        }
+        for ((k, val), mut ids) in of_label {
+            if let Some(by_value) = self.by_label.get_mut(k) {
+                if let Some(v) = by_value.get_mut(val) {
+                    drop_from(v, &mut ids);
+                    if v.is_empty() {
+                        by_value.remove(val);
+                    }
+                }
+                if by_value.is_empty() {
+                    self.by_label.remove(k);
+                }
+            }
+        }
+    }
+
     /// Series of a metric.
     pub fn metric(&self, metric: u32) -> &[u32] {
         self.by_metric

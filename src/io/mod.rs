@@ -107,15 +107,33 @@ impl AtomicFile {
     }
 
     /// Flushes, fsyncs and renames the file into place, then fsyncs the directory.
-    pub fn commit(mut self) -> Result<()> {
+    pub fn commit(self) -> Result<()> {
+        let dir = parent(&self.path).to_owned();
+        self.rename_into_place()?;
+        sync_dir(&dir)
+    }
+
+    /// Flushes and fsyncs what was written so far (the file stays under its temporary name).
+    pub fn sync(&mut self) -> Result<()> {
+        let w = self.file.as_mut().expect("not committed");
+        w.flush().map_err(|e| Error::io(&self.tmp, "write", e))?;
+        w.get_ref()
+            .sync_all()
+            .map_err(|e| Error::io(&self.tmp, "fsync", e))
+    }
+
+    /// Like [`AtomicFile::commit`] without the directory fsync, for a caller that must act
+    /// between the rename and that fsync: when this returns `Ok` the file is in place (and an
+    /// error of the later `sync_dir` means only that the rename may not be durable yet); on an
+    /// error the old file is untouched and the temporary file is removed.
+    pub fn rename_into_place(mut self) -> Result<()> {
         let w = self.file.take().expect("committed once");
         let f = w
             .into_inner()
             .map_err(|e| Error::io(&self.tmp, "write", e.into_error()))?;
         f.sync_all().map_err(|e| Error::io(&self.tmp, "fsync", e))?;
         drop(f);
-        fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, "rename", e))?;
-        sync_dir(parent(&self.path))
+        fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, "rename", e))
     }
 }
 
@@ -205,6 +223,17 @@ pub fn list_files(dir: &Path) -> Result<Vec<String>> {
     }
     names.sort();
     Ok(names)
+}
+
+/// Reads `len` bytes of `path` from `offset` (an error if the file is shorter).
+pub fn read_range(path: &Path, offset: u64, len: u64) -> Result<Vec<u8>> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = File::open(path).map_err(|e| Error::io(path, "open", e))?;
+    let mut b = vec![0; len as usize];
+    f.seek(SeekFrom::Start(offset))
+        .and_then(|_| f.read_exact(&mut b))
+        .map_err(|e| Error::io(path, "read", e))?;
+    Ok(b)
 }
 
 /// Size of a file in bytes (0 when it vanished meanwhile).

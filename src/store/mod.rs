@@ -1,6 +1,7 @@
 //! The store: opening (with recovery), the write path, sealing, queries and stats.
 
 mod archive;
+mod compact_index;
 mod open;
 mod read;
 mod retention;
@@ -25,6 +26,7 @@ use crate::logfile::{Appender, Finding, SyncHandle};
 use crate::segment::Segment;
 use crate::wal::WindowData;
 
+pub use compact_index::{COMPACT_MIN_DEAD_RECORDS, IndexCompaction};
 pub use read::{QueryResult, SeriesPoints, StoreStats, TierPart, TierStats};
 pub use retention::{DropReason, DroppedSegment, RetentionReport, RetentionTotals};
 pub use rollup::RollupReport;
@@ -79,6 +81,9 @@ pub(crate) struct BadSegment {
 pub(crate) struct State {
     pub(crate) registry: Registry,
     pub(crate) index_log: Option<Appender>,
+    /// Records in `index.log` (valid frames at open, plus every append since): with the
+    /// registry's counts this tells how many are dead, which decides an index compaction.
+    pub(crate) index_records: u64,
     pub(crate) open: BTreeMap<i64, OpenWindow>,
     /// Windows being sealed: immutable, still served by queries.
     pub(crate) sealing: BTreeMap<i64, Arc<OpenWindow>>,

@@ -102,12 +102,14 @@ pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
     let raw = load_raw(&dir.join(RAW_DIR), span, mode, &mut findings)?;
     let tiers = super::rollup::tier_list(&mut config, saved.as_ref(), read_only)?;
     let tiers = super::rollup::load_tiers(dir, tiers, span, read_only)?;
-    let (registry, index_log) = load_index(&dir.join(INDEX_FILE), mode, &mut findings)?;
+    let (registry, index_log, index_records) =
+        load_index(&dir.join(INDEX_FILE), mode, &mut findings)?;
     let mut registry = registry;
 
     let mut st = State {
         registry: Registry::default(),
         index_log,
+        index_records,
         open: BTreeMap::new(),
         sealing: BTreeMap::new(),
         sealed: raw.sealed,
@@ -498,8 +500,9 @@ fn load_index(
     path: &Path,
     mode: Mode,
     findings: &mut Vec<Finding>,
-) -> Result<(Registry, Option<Appender>)> {
+) -> Result<(Registry, Option<Appender>, u64)> {
     let mut reg = Registry::default();
+    let mut records = 0u64;
     let loaded = if path.exists() {
         let l = logfile::load(path, FileKind::Index, mode)?;
         if l.is_none() && matches!(mode, Mode::Write { .. }) {
@@ -525,6 +528,7 @@ fn load_index(
             let mut skipped = 0u64;
             let mut first_skipped = None;
             for (offset, payload) in l.payloads() {
+                records += 1;
                 let rec =
                     IndexRecord::decode(payload).map_err(|w| Error::corrupt(path, offset, w))?;
                 // Only a lenient load may retry a record, so only it pays for a copy.
@@ -567,11 +571,11 @@ fn load_index(
         None => None,
     };
     if matches!(mode, Mode::Read) {
-        return Ok((reg, None));
+        return Ok((reg, None, records));
     }
     let app = match end {
         Some(end) => Appender::open(path, end)?,
         None => Appender::create(path, &Header::new(FileKind::Index, 0, 0, 0))?,
     };
-    Ok((reg, Some(app)))
+    Ok((reg, Some(app), records))
 }

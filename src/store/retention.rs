@@ -66,6 +66,8 @@ pub struct RetentionReport {
     pub age_held_back: Option<i64>,
     /// Series removed from the index: their samples were all in dropped segments.
     pub series_removed: u64,
+    /// The index was rewritten without removed series (`store::compact_index`).
+    pub index_compacted: Option<super::IndexCompaction>,
 }
 
 /// Retention's counters since the store was opened (in [`crate::StoreStats`]).
@@ -83,6 +85,8 @@ pub struct RetentionTotals {
     pub passes_over_budget: u64,
     /// Series removed from the index once none of their samples was left.
     pub series_removed: u64,
+    /// Index compactions (`index.log` rewritten without removed series).
+    pub index_compactions: u64,
 }
 
 /// A segment retention may drop.
@@ -118,6 +122,7 @@ impl Shared {
         if decided && sweep.is_some() {
             *self.sweep_below.lock() = None;
         }
+        report.index_compacted = self.compact_index_in_pass();
         r?;
         self.count(&report);
         Ok(report)
@@ -211,6 +216,7 @@ impl Shared {
         t.passes_held_back += u64::from(report.age_held_back.is_some());
         t.passes_over_budget += u64::from(report.over_budget_bytes > 0);
         t.series_removed += report.series_removed;
+        t.index_compactions += u64::from(report.index_compacted.is_some());
     }
 
     /// Every sealed segment (raw and rollup, readable or damaged) with what retention needs.
@@ -429,13 +435,12 @@ impl Shared {
             return Ok(true);
         }
         self.append_index(&mut st, &records)?;
-        for r in &records {
-            if let crate::format::index::IndexRecord::SeriesRemoved { id } = r
-                && st.registry.remove_series(*id)
-            {
-                report.series_removed += 1;
-            }
-        }
+        report.series_removed += st
+            .registry
+            .remove_series_many(records.iter().filter_map(|r| match r {
+                crate::format::index::IndexRecord::SeriesRemoved { id } => Some(*id),
+                _ => None,
+            }));
         log::info!(
             "removed {} series with no samples left",
             report.series_removed

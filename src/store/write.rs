@@ -372,6 +372,7 @@ impl Shared {
                 return Err(e);
             }
         }
+        st.index_records += records.len() as u64;
         let handle = log.sync_handle()?;
         if let Err(e) = handle.sync() {
             self.poisoned.store(true, Ordering::SeqCst);

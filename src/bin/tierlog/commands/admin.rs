@@ -249,6 +249,12 @@ pub fn maintain(
             lead / 1000
         );
     }
+    if let Some(c) = &rt.index_compacted {
+        eprintln!(
+            "index compacted: {} -> {} bytes ({} series removed this pass)",
+            c.bytes_before, c.bytes_after, rt.series_removed
+        );
+    }
     if rt.over_budget_bytes > 0 {
         eprintln!(
             "tierlog: warning: still {} bytes over the budget: what remains cannot be dropped (open windows, the index, raw data not rolled up yet)",
