@@ -33,14 +33,34 @@ use crate::logfile::{self, Mode};
 use crate::model::label_hash;
 use crate::segment::Segment;
 
+/// The archive directory of the store in `dir`, when its expired segments are archived.
+pub(super) fn archive_root(dir: &Path, config: &crate::config::Config) -> Option<PathBuf> {
+    match config.on_expiry() {
+        Expiry::Delete => None,
+        Expiry::Archive(p) => Some(dir.join(p)), // An absolute `p` replaces `dir`.
+    }
+}
+
+/// At a writer's open: removes the temporary files an interrupted move or index write left in
+/// the archive (only the store's writer writes there).
+pub(super) fn clean_archive(dir: &Path, config: &crate::config::Config) -> Result<()> {
+    let Some(root) = archive_root(dir, config).filter(|r| r.is_dir()) else {
+        return Ok(());
+    };
+    super::open::remove_temp_files(&root)?;
+    for name in crate::io::list_files(&root)? {
+        let sub = root.join(name);
+        if sub.is_dir() {
+            super::open::remove_temp_files(&sub)?;
+        }
+    }
+    Ok(())
+}
+
 impl Shared {
     /// The archive directory, when expired segments of the last tier are archived.
     pub(crate) fn archive_dir(&self) -> Option<PathBuf> {
-        match self.config.on_expiry() {
-            Expiry::Delete => None,
-            Expiry::Archive(p) if p.is_absolute() => Some(p.clone()),
-            Expiry::Archive(p) => Some(self.dir.join(p)),
-        }
+        archive_root(&self.dir, &self.config)
     }
 
     /// The store's bytes on disk: everything under its directory but an archive kept there.
@@ -78,6 +98,11 @@ impl Shared {
         for d in tiers.iter().map(String::as_str).chain([RAW_DIR, tier]) {
             crate::io::create_dir_all(&root.join(d))?;
         }
+        // Only this store's writer (holding the maintenance mutex) writes its archive: a
+        // temporary file there is what an interrupted move or index write left (also removed
+        // at open, for an archive that was reconfigured since).
+        super::open::remove_temp_files(root)?;
+        super::open::remove_temp_files(&root.join(tier))?;
         let index_path = root.join(INDEX_FILE);
         let mut series = read_series_records(&index_path)?;
         let had_index = index_path.exists();

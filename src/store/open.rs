@@ -82,6 +82,9 @@ pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
     }
     resolve_policy(&mut config, saved.as_ref(), saved_version, read_only);
     config.settle_defaults();
+    if !read_only {
+        super::archive::clean_archive(dir, &config)?;
+    }
     let span = config.span_ms();
     if let Some(s) = &saved
         && s.window_span != span
@@ -228,17 +231,31 @@ fn take_lock(dir: &Path) -> Result<File> {
         .truncate(false)
         .open(&path)
         .map_err(|e| Error::io(&path, "open", e))?;
-    match f.try_lock() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => {
-            let mut s = String::new();
-            let _ = f.read_to_string(&mut s);
-            return Err(Error::Locked {
-                dir: dir.to_owned(),
-                pid: s.trim().parse().ok(),
-            });
+    // A lock this process released can stay held for a moment after: a child forked by
+    // another thread meanwhile shares the descriptor until its exec closes it. So when the
+    // holder recorded is this process, retry for up to a second before giving up (a store
+    // really open twice in one process is still refused, just not at once).
+    let mut tries = 0;
+    loop {
+        match f.try_lock() {
+            Ok(()) => break,
+            Err(TryLockError::WouldBlock) => {
+                let mut s = String::new();
+                let _ = f.seek(SeekFrom::Start(0));
+                let _ = f.read_to_string(&mut s);
+                let pid: Option<u32> = s.trim().parse().ok();
+                if pid == Some(std::process::id()) && tries < 50 {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    continue;
+                }
+                return Err(Error::Locked {
+                    dir: dir.to_owned(),
+                    pid,
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(Error::io(&path, "lock", e)),
         }
-        Err(TryLockError::Error(e)) => return Err(Error::io(&path, "lock", e)),
     }
     let pid = std::process::id().to_string();
     f.set_len(0)
