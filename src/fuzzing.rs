@@ -343,7 +343,8 @@ pub fn state(data: &[u8]) {
         // Older versions are re-encoded as the current one; a current file round-trips
         // exactly.
         match data[8] {
-            3 => assert_eq!(s.encode(), data, "state re-encoding"),
+            4 => assert_eq!(s.encode(), data, "state re-encoding"),
+            3 => assert!(s.retention.is_some_and(|r| r.policy.is_none())),
             2 => assert!(s.retention.is_none()),
             _ => assert_eq!(data.len(), STATE_V1_LEN),
         }
