@@ -170,15 +170,32 @@ pub fn value_ticks(v0: f64, v1: f64, max: usize) -> Vec<(f64, String)> {
     ticks
 }
 
-/// Time ticks for `[t0, t1]`, at most `max` of them, aligned to the zone's wall clock, with
-/// labels: `HH:MM:SS` for a span up to 10 minutes, `HH:MM` up to a day, beyond that RFC 3339
-/// (the full date when the ticks are whole days).
-pub fn time_ticks(t0: i64, t1: i64, zone: Zone, max: usize) -> Vec<(i64, String)> {
+/// Time ticks for `[t0, t1]`, aligned to the zone's wall clock, with labels: `HH:MM` for a
+/// span up to a day (`HH:MM:SS` when the ticks are less than a minute apart), beyond that
+/// RFC 3339 without milliseconds (the full date alone when the ticks are whole days).
+/// `fit(w)`: how many labels `w` characters wide fit on the axis.
+pub fn time_ticks(
+    t0: i64,
+    t1: i64,
+    zone: Zone,
+    fit: impl Fn(usize) -> usize,
+) -> Vec<(i64, String)> {
     let span = t1 - t0;
-    let step = TIME_STEPS
-        .into_iter()
-        .find(|s| span / s < max.max(2) as i64)
-        .unwrap_or_else(|| (span / max.max(2) as i64 / (365 * DAY) + 1) * 365 * DAY);
+    let pick = |max: usize| {
+        let max = max.max(2) as i64;
+        TIME_STEPS
+            .into_iter()
+            .find(|s| span / s < max)
+            .unwrap_or_else(|| (span / max / (365 * DAY) + 1) * 365 * DAY)
+    };
+    let full = match zone {
+        Zone::Utc => 20,
+        Zone::Local => 25,
+    };
+    let mut step = pick(fit(if span <= DAY { 5 } else { full }));
+    if step < 60_000 {
+        step = pick(fit(8));
+    }
     let off = zone.offset_minutes(t0) * 60_000;
     let mut t = (t0 + off).div_euclid(step) * step - off;
     if t < t0 {
@@ -194,7 +211,7 @@ pub fn time_ticks(t0: i64, t1: i64, zone: Zone, max: usize) -> Vec<(i64, String)
 
 fn time_label(t: i64, span: i64, step: i64, zone: Zone) -> String {
     let wall = zone.wall_clock(t); // YYYY-MM-DDTHH:MM:SS.mmm
-    if span <= 600_000 {
+    if step < 60_000 {
         wall[11..19].to_owned()
     } else if span <= DAY {
         wall[11..16].to_owned()
@@ -206,16 +223,6 @@ fn time_label(t: i64, span: i64, step: i64, zone: Zone) -> String {
             s.replace_range(dot..dot + 4, "");
         }
         s
-    }
-}
-
-/// The widest label `time_ticks` would give for this span.
-fn time_label_width(span: i64, zone: Zone) -> usize {
-    match (span <= 600_000, span <= DAY, zone) {
-        (true, _, _) => 8,
-        (false, true, _) => 5,
-        (false, false, Zone::Utc) => 20,
-        (false, false, Zone::Local) => 25,
     }
 }
 
@@ -275,8 +282,8 @@ pub fn terminal(chart: &Chart<'_>, width: usize, height: usize, colours: bool) -
     let vt = value_ticks(r.v0, r.v1, rows.div_ceil(3).max(2));
     let lw = vt.iter().map(|t| t.1.len()).max().unwrap_or(0);
     let cols = width.saturating_sub(lw + 2).max(10);
-    let tw = time_label_width(r.t1 - r.t0, chart.zone);
-    let tt = time_ticks(r.t0, r.t1, chart.zone, (cols / (tw + 3)).max(1));
+    let tt = time_ticks(r.t0, r.t1, chart.zone, |w| cols / (w + 3));
+    let tw = tt.iter().map(|t| t.1.len()).max().unwrap_or(0);
 
     // The plot area: a glyph and its series per cell; bands first, lines over them.
     let mut grid: Vec<Vec<Option<(char, usize)>>> = vec![vec![None; cols]; rows];
@@ -427,13 +434,9 @@ pub fn svg(chart: &Chart<'_>) -> String {
     let left = 16.0 + CHAR_PX * vt.iter().map(|t| t.1.len()).max().unwrap_or(0) as f64;
     let plot_w = SVG_WIDTH - left - PLOT_RIGHT;
     let bottom = PLOT_TOP + PLOT_HEIGHT;
-    let tw = time_label_width(r.t1 - r.t0, chart.zone) as f64 * CHAR_PX;
-    let tt = time_ticks(
-        r.t0,
-        r.t1,
-        chart.zone,
-        (plot_w / (tw + 24.0)).max(1.0) as usize,
-    );
+    let tt = time_ticks(r.t0, r.t1, chart.zone, |w| {
+        (plot_w / (w as f64 * CHAR_PX + 24.0)) as usize
+    });
     let legend_top = bottom + 48.0;
     let rows = chart.lines.len() + usize::from(note.is_some());
     let height = legend_top + LEGEND_ROW * rows as f64 + 8.0;
@@ -713,10 +716,10 @@ mod tests {
         let t = value_ticks(-0.5, 0.5, 3);
         let v: Vec<&str> = t.iter().map(|t| t.1.as_str()).collect();
         assert_eq!(v, ["-0.5", "0.0", "0.5"]);
-        let t = time_ticks(90_000, 3_690_000, Zone::Utc, 5);
+        let t = time_ticks(90_000, 3_690_000, Zone::Utc, |_| 5);
         let v: Vec<&str> = t.iter().map(|t| t.1.as_str()).collect();
         assert_eq!(v, ["00:15", "00:30", "00:45", "01:00"]);
-        let t = time_ticks(0, 3 * DAY, Zone::Utc, 5);
+        let t = time_ticks(0, 3 * DAY, Zone::Utc, |_| 5);
         assert_eq!(t[1].1, "1970-01-02");
     }
 
