@@ -339,15 +339,25 @@ pub fn terminal(chart: &Chart<'_>, width: usize, height: usize, colours: bool) -
     for (cells, label) in grid.iter().zip(&labels) {
         let axis = if label.is_some() { '┤' } else { '│' };
         let mut line = format!("{:>lw$} {axis}", label.unwrap_or(""));
-        for cell in cells {
-            match cell {
-                None => line.push(' '),
-                Some((g, i)) if colours => {
-                    let dim = if *g == BAND { "2;" } else { "" };
-                    let _ = write!(line, "\x1b[{dim}{}m{g}\x1b[0m", ANSI[i % ANSI.len()]);
+        // Colour escapes only where the style changes, so a run of one series is one run.
+        let mut style: Option<(bool, usize)> = None;
+        let end = cells.iter().rposition(Option::is_some).map_or(0, |e| e + 1);
+        for cell in &cells[..end] {
+            let want = cell.map(|(g, i)| (g == BAND, i % ANSI.len()));
+            if colours && want != style {
+                match want {
+                    Some((dim, c)) => {
+                        let dim = if dim { "2;" } else { "" };
+                        let _ = write!(line, "\x1b[0;{dim}{}m", ANSI[c]);
+                    }
+                    None => line.push_str("\x1b[0m"),
                 }
-                Some((g, _)) => line.push(*g),
+                style = want;
             }
+            line.push(cell.map_or(' ', |(g, _)| g));
+        }
+        if colours && style.is_some() {
+            line.push_str("\x1b[0m");
         }
         let _ = writeln!(out, "{}", line.trim_end());
     }
