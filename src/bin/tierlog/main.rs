@@ -2,6 +2,7 @@
 //!
 //! Exit codes: 0 success, 1 error, 2 usage, 3 corruption found (`verify`).
 
+mod chart;
 mod commands;
 mod output;
 mod time;
@@ -48,7 +49,7 @@ pub enum Command {
     /// tier's buckets (--tier), or buckets of any step (--step).
     ///
     /// Examples: tierlog query ./store 'node_load1{host="a"}' --from -1h --format json;
-    /// tierlog query ./store node_load1 --from -6h --step 5m
+    /// tierlog query ./store node_load1 --from -6h --step 5m --plot
     Query {
         /// Store directory.
         dir: PathBuf,
@@ -73,9 +74,8 @@ pub enum Command {
         /// on_expiry is archive:DIR) instead of the store.
         #[arg(long)]
         archive: bool,
-        /// Output format.
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
+        #[command(flatten)]
+        output: commands::query::OutputArgs,
     },
     /// List metrics with kind, unit, description and series count.
     ///

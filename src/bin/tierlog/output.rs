@@ -31,6 +31,75 @@ pub fn table(out: &mut impl Write, header: &[&str], rows: &[Vec<String>]) -> std
     Ok(())
 }
 
+/// Prints rows as aligned columns with a header, in two passes over `rows` (one to measure
+/// the columns, one to print) so that a large result is never held as text twice: each row
+/// lives only while it is measured or printed.
+pub fn table_streamed<I>(
+    out: &mut impl Write,
+    header: &[&str],
+    rows: impl Fn() -> I,
+) -> std::io::Result<()>
+where
+    I: Iterator<Item = Vec<String>>,
+{
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows() {
+        for (w, c) in widths.iter_mut().zip(&r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut line = String::new();
+    let mut print = |out: &mut dyn Write, cells: &[&str]| -> std::io::Result<()> {
+        line.clear();
+        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            line.push_str(c);
+            if i + 1 < widths.len() {
+                line.extend(std::iter::repeat_n(' ', w - c.chars().count()));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())
+    };
+    print(out, header)?;
+    for r in rows() {
+        let cells: Vec<&str> = r.iter().map(String::as_str).collect();
+        print(out, &cells)?;
+    }
+    Ok(())
+}
+
+/// Whether standard output is a terminal that should get colours: yes unless piped or
+/// `NO_COLOR` is set to something (<https://no-color.org>).
+pub fn stdout_colours() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// The size of the terminal on standard output as (columns, lines), or `None` when it is not
+/// a terminal.
+pub fn terminal_size() -> Option<(u16, u16)> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    window_size()
+}
+
+#[cfg(unix)]
+fn window_size() -> Option<(u16, u16)> {
+    // SAFETY: TIOCGWINSZ fills in the plain-data `winsize` it is given a valid pointer to.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
+    (r == 0 && ws.ws_col > 0 && ws.ws_row > 0).then_some((ws.ws_col, ws.ws_row))
+}
+
+#[cfg(not(unix))]
+fn window_size() -> Option<(u16, u16)> {
+    None
+}
+
 /// Quotes a CSV field when needed (RFC 4180).
 pub fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {

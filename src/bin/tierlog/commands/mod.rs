@@ -3,7 +3,7 @@
 mod admin;
 mod ingest;
 mod inspect;
-mod query;
+pub mod query;
 
 use std::sync::Arc;
 
@@ -135,7 +135,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             tier,
             step,
             archive,
-            format,
+            output,
         } => {
             let dir = if archive { archive_dir(&dir)? } else { dir };
             let source = match (tier.as_deref(), step) {
@@ -150,7 +150,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 from.as_deref(),
                 to.as_deref(),
                 source,
-                format,
+                &output,
             )
         }
         Command::Metrics { dir, format } => admin::metrics(&now, &dir, format),

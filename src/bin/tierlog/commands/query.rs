@@ -1,16 +1,57 @@
 //! `tierlog query`.
 
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tierlog::inspect::json_f64;
-use tierlog::{BucketPoint, BucketResult, Labels, Selector, Store};
+use tierlog::{BucketPoint, BucketResult, Labels, QueryResult, Selector, Store};
 
 use super::Now;
-use crate::output::{csv_field, table, value_text};
-use crate::time::format_rfc3339;
+use crate::chart::{self, Chart, Line};
+use crate::output::{csv_field, stdout_colours, table_streamed, terminal_size, value_text};
+use crate::time::Zone;
 use crate::{Failure, Format};
+
+/// How `tierlog query` prints its answer.
+#[derive(Debug, clap::Args)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// JSON Lines instead of one JSON document: one object per point or bucket, written as
+    /// it goes (see the README's output contract).
+    #[arg(long, conflicts_with_all = ["plot", "svg"])]
+    pub jsonl: bool,
+    /// Print the table's times (and the chart's time labels) in local time with the offset,
+    /// e.g. 2024-01-02T08:34:05.000+05:30, instead of UTC (TZ or the system's zone).
+    #[arg(long)]
+    pub local: bool,
+    /// Draw the series as a line chart on the terminal instead of printing them (with
+    /// --step or --tier: the average, over a band from min to max).
+    #[arg(long)]
+    pub plot: bool,
+    /// Write the chart as a standalone SVG file (without --plot nothing else is printed).
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+    /// Width of the terminal chart in columns [default: the terminal's, else 100].
+    #[arg(long, value_name = "COLUMNS", requires = "plot")]
+    pub width: Option<u16>,
+    /// Height of the terminal chart in lines, legend included [default: the terminal's,
+    /// else 24].
+    #[arg(long, value_name = "LINES", requires = "plot")]
+    pub height: Option<u16>,
+}
+
+impl OutputArgs {
+    fn zone(&self) -> Zone {
+        if self.local { Zone::Local } else { Zone::Utc }
+    }
+
+    fn chart(&self) -> bool {
+        self.plot || self.svg.is_some()
+    }
+}
 
 /// What a query reads.
 pub enum Source<'a> {
@@ -29,8 +70,13 @@ pub fn run(
     from: Option<&str>,
     to: Option<&str>,
     source: Source<'_>,
-    format: Format,
+    output: &OutputArgs,
 ) -> Result<(), Failure> {
+    if output.jsonl && output.format == Format::Csv {
+        return Err(Failure::Usage(
+            "--jsonl prints JSON Lines; it does not go with --format csv".into(),
+        ));
+    }
     let sel: Selector = selector
         .parse()
         .map_err(|e| Failure::Error(format!("selector {selector:?}: {e}")))?;
@@ -47,17 +93,53 @@ pub fn run(
         Source::Raw => {}
         Source::Tier(tier) => {
             let r = store.query_tier(&sel, from, to, tier)?;
-            return buckets(&r, &Label::Tier(tier), format);
+            return buckets(&r, &Label::Tier(tier), output);
         }
         Source::Step(step) => {
             let r = store.query_step(&sel, from, to, step)?;
-            return buckets(&r, &Label::Step(step.as_millis() as i64), format);
+            return buckets(&r, &Label::Step(step.as_millis() as i64), output);
         }
     }
     let r = store.query(&sel, from, to)?;
+    let points: usize = r.series.iter().map(|s| s.points.len()).sum();
+    let (series, warnings) = (r.series.len(), r.warnings.clone());
+    if output.chart() {
+        let lines: Vec<Line> = r
+            .series
+            .into_iter()
+            .map(|s| Line {
+                name: series_name(&s.metric, &s.labels),
+                points: s.points,
+                band: Vec::new(),
+            })
+            .collect();
+        draw(&lines, output)?;
+    } else {
+        raw(&r, output)?;
+    }
+    report(&warnings, series, points, "points");
+    Ok(())
+}
+
+/// Prints raw points as `--format` and `--jsonl` say.
+fn raw(r: &QueryResult, output: &OutputArgs) -> Result<(), Failure> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    match format {
+    match output.format {
+        _ if output.jsonl => {
+            for s in &r.series {
+                let prefix = format!(
+                    "{{\"metric\":{},\"labels\":{},\"tier\":\"{}\"",
+                    json_text(&s.metric)?,
+                    json_labels(&s.labels)?,
+                    s.tier
+                );
+                for (t, v) in &s.points {
+                    writeln!(out, "{prefix},\"t\":{t},\"value\":{}}}", json_f64(*v))?;
+                }
+            }
+            jsonl_warnings(&mut out, &r.warnings)?;
+        }
         Format::Json => {
             // Streamed by hand: one document, series by series.
             write!(out, "{{\"series\":[")?;
@@ -96,20 +178,60 @@ pub fn run(
             }
         }
         Format::Table => {
-            let mut rows = Vec::new();
-            for s in &r.series {
-                let name = series_name(&s.metric, &s.labels);
-                for (t, v) in &s.points {
-                    rows.push(vec![name.clone(), format_rfc3339(*t), value_text(*v)]);
-                }
-            }
-            table(&mut out, &["SERIES", "TIME", "VALUE"], &rows)?;
+            let zone = output.zone();
+            let names: Vec<String> = r
+                .series
+                .iter()
+                .map(|s| series_name(&s.metric, &s.labels))
+                .collect();
+            let rows = || {
+                r.series.iter().zip(&names).flat_map(move |(s, name)| {
+                    s.points
+                        .iter()
+                        .map(move |(t, v)| vec![name.clone(), zone.format(*t), value_text(*v)])
+                })
+            };
+            table_streamed(&mut out, &["SERIES", "TIME", "VALUE"], rows)?;
         }
     }
     out.flush()?;
-    let points: usize = r.series.iter().map(|s| s.points.len()).sum();
-    report(&r.warnings, r.series.len(), points, "points");
     Ok(())
+}
+
+/// Draws `lines` on the terminal (`--plot`) and into the SVG file (`--svg`).
+fn draw(lines: &[Line], output: &OutputArgs) -> Result<(), Failure> {
+    let c = Chart {
+        lines,
+        zone: output.zone(),
+    };
+    if output.plot {
+        let (tw, th) = terminal_size().unwrap_or((100, 24));
+        let width = output.width.unwrap_or(tw);
+        let height = output.height.unwrap_or(th);
+        let text = chart::terminal(&c, width.into(), height.into(), stdout_colours());
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        out.write_all(text.as_bytes())?;
+        out.flush()?;
+    }
+    if let Some(path) = &output.svg {
+        std::fs::write(path, chart::svg(&c))
+            .map_err(|e| Failure::Error(format!("{}: {e}", path.display())))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// `--jsonl`'s closing lines: one `{"warning": TEXT}` per warning.
+fn jsonl_warnings(out: &mut impl Write, warnings: &[String]) -> Result<(), Failure> {
+    for w in warnings {
+        writeln!(out, "{{\"warning\":{}}}", json_text(w)?)?;
+    }
+    Ok(())
+}
+
+fn json_labels(labels: &Labels) -> Result<String, Failure> {
+    serde_json::to_string(labels).map_err(|e| Failure::Error(e.to_string()))
 }
 
 /// Warnings and the closing count, on stderr.
@@ -163,12 +285,52 @@ fn json_text(s: &str) -> Result<String, Failure> {
     serde_json::to_string(s).map_err(|e| Failure::Error(e.to_string()))
 }
 
-/// Prints the buckets of a tier or step query.
-fn buckets(r: &BucketResult, label: &Label<'_>, format: Format) -> Result<(), Failure> {
+/// Prints (or draws) the buckets of a tier or step query.
+fn buckets(r: &BucketResult, label: &Label<'_>, output: &OutputArgs) -> Result<(), Failure> {
+    if output.chart() {
+        let lines: Vec<Line> = r
+            .series
+            .iter()
+            .map(|s| {
+                // Each bucket is drawn at its middle.
+                let mid = |p: &BucketPoint| p.t + p.width_ms / 2;
+                Line {
+                    name: series_name(&s.metric, &s.labels),
+                    points: s.points.iter().map(|p| (mid(p), p.avg)).collect(),
+                    band: s.points.iter().map(|p| (mid(p), p.min, p.max)).collect(),
+                }
+            })
+            .collect();
+        draw(&lines, output)?;
+        let n: usize = r.series.iter().map(|s| s.points.len()).sum();
+        report(&r.warnings, r.series.len(), n, "buckets");
+        return Ok(());
+    }
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let opt = |v: Option<f64>| v.map_or(String::new(), value_text);
-    match format {
+    match output.format {
+        _ if output.jsonl => {
+            // The bucket's own "tier" (its source) says what a tier query's series-level
+            // "tier" would, so only a step query adds its step.
+            let label_json = match label {
+                Label::Tier(_) => String::new(),
+                Label::Step(ms) => format!(",\"step\":\"{}\",\"step_ms\":{ms}", step_text(*ms)),
+            };
+            for s in &r.series {
+                let prefix = format!(
+                    "{{\"metric\":{},\"labels\":{}{label_json},",
+                    json_text(&s.metric)?,
+                    json_labels(&s.labels)?
+                );
+                for p in &s.points {
+                    out.write_all(prefix.as_bytes())?;
+                    write_point_fields(&mut out, p)?;
+                    writeln!(out, "}}")?;
+                }
+            }
+            jsonl_warnings(&mut out, &r.warnings)?;
+        }
         Format::Json => {
             let label_json = match label {
                 Label::Tier(t) => format!("\"tier\":{}", json_text(t)?),
@@ -247,31 +409,39 @@ fn buckets(r: &BucketResult, label: &Label<'_>, format: Format) -> Result<(), Fa
                 header.push("INCREASE");
             }
             header.push("FROM");
-            let mut rows = Vec::new();
-            for s in &r.series {
-                let name = series_name(&s.metric, &s.labels);
-                for p in &s.points {
-                    let mut row = vec![name.clone(), format_rfc3339(p.t), p.count.to_string()];
-                    if nans {
-                        row.push(p.nan_count.to_string());
-                    }
-                    row.extend([
-                        value_text(p.min),
-                        value_text(p.max),
-                        value_text(p.sum),
-                        value_text(p.avg),
-                        dash(p.p95),
-                        value_text(p.first),
-                        value_text(p.last),
-                    ]);
-                    if increases {
-                        row.push(dash(p.increase));
-                    }
-                    row.push(p.tier.to_string());
-                    rows.push(row);
+            let zone = output.zone();
+            let names: Vec<String> = r
+                .series
+                .iter()
+                .map(|s| series_name(&s.metric, &s.labels))
+                .collect();
+            let row = |name: &String, p: &BucketPoint| {
+                let mut row = vec![name.clone(), zone.format(p.t), p.count.to_string()];
+                if nans {
+                    row.push(p.nan_count.to_string());
                 }
-            }
-            table(&mut out, &header, &rows)?;
+                row.extend([
+                    value_text(p.min),
+                    value_text(p.max),
+                    value_text(p.sum),
+                    value_text(p.avg),
+                    dash(p.p95),
+                    value_text(p.first),
+                    value_text(p.last),
+                ]);
+                if increases {
+                    row.push(dash(p.increase));
+                }
+                row.push(p.tier.to_string());
+                row
+            };
+            let rows = || {
+                r.series
+                    .iter()
+                    .zip(&names)
+                    .flat_map(move |(s, name)| s.points.iter().map(move |p| row(name, p)))
+            };
+            table_streamed(&mut out, &header, rows)?;
         }
     }
     out.flush()?;
@@ -283,7 +453,7 @@ fn buckets(r: &BucketResult, label: &Label<'_>, format: Format) -> Result<(), Fa
         .flat_map(|s| &s.points)
         .filter_map(|p| p.p95_note)
         .collect();
-    if format == Format::Table {
+    if output.format == Format::Table && !output.jsonl {
         for note in notes {
             eprintln!("tierlog: p95 \"-\": {note}");
         }
@@ -293,7 +463,15 @@ fn buckets(r: &BucketResult, label: &Label<'_>, format: Format) -> Result<(), Fa
 
 /// One bucket as the JSON object of the output contract.
 fn write_point(out: &mut impl Write, p: &BucketPoint) -> Result<(), Failure> {
-    write!(out, "{{\"t\":{},\"count\":{}", p.t, p.count)?;
+    write!(out, "{{")?;
+    write_point_fields(out, p)?;
+    write!(out, "}}")?;
+    Ok(())
+}
+
+/// The fields of a bucket's JSON object, without its braces.
+fn write_point_fields(out: &mut impl Write, p: &BucketPoint) -> Result<(), Failure> {
+    write!(out, "\"t\":{},\"count\":{}", p.t, p.count)?;
     if p.nan_count > 0 {
         write!(out, ",\"nan_count\":{}", p.nan_count)?;
     }
@@ -322,6 +500,6 @@ fn write_point(out: &mut impl Write, p: &BucketPoint) -> Result<(), Failure> {
     if let Some(v) = p.increase {
         write!(out, ",\"increase\":{}", json_f64(v))?;
     }
-    write!(out, ",\"tier\":{}}}", json_text(&p.tier)?)?;
+    write!(out, ",\"tier\":{}", json_text(&p.tier)?)?;
     Ok(())
 }
