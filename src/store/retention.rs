@@ -36,11 +36,13 @@ pub enum DropReason {
 pub struct DroppedSegment {
     /// `raw` or a tier's name.
     pub tier: String,
-    /// Start and end (exclusive) of the time it covered, ms.
+    /// Start of the time it covered, ms.
     pub start_ms: i64,
+    /// End (exclusive) of the time it covered, ms.
     pub end_ms: i64,
     /// Bytes freed.
     pub bytes: u64,
+    /// Which limit dropped it.
     pub reason: DropReason,
     /// Where the segment was archived, when it was moved to the archive instead of deleted.
     pub archived_to: Option<PathBuf>,
@@ -73,9 +75,11 @@ pub struct RetentionReport {
 /// Retention's counters since the store was opened (in [`crate::StoreStats`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct RetentionTotals {
-    /// Segments dropped for their tier's keep, for `max_age_days`, for the byte budget.
+    /// Segments dropped for their tier's keep.
     pub dropped_tier_keep: u64,
+    /// Segments dropped for `max_age_days`.
     pub dropped_max_age: u64,
+    /// Segments dropped for the byte budget.
     pub dropped_budget: u64,
     /// Bytes freed.
     pub bytes_freed: u64,

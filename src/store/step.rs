@@ -31,8 +31,11 @@ pub struct BucketPoint {
     pub count: u64,
     /// NaN raw points in the bucket (not part of any aggregate).
     pub nan_count: u64,
+    /// Smallest non-NaN raw value.
     pub min: f64,
+    /// Largest non-NaN raw value.
     pub max: f64,
+    /// Sum of the non-NaN raw values.
     pub sum: f64,
     /// `sum / count`.
     pub avg: f64,
@@ -41,8 +44,9 @@ pub struct BucketPoint {
     pub p95: Option<f64>,
     /// Why `p95` is `None`.
     pub p95_note: Option<&'static str>,
-    /// Earliest and latest non-NaN raw value.
+    /// Earliest non-NaN raw value.
     pub first: f64,
+    /// Latest non-NaN raw value.
     pub last: f64,
     /// Counter increase (counters only).
     pub increase: Option<f64>,
