@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 
 /// When a write is made durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Sync {
     /// A write returns only after its data (and any series it created) is fsynced. Concurrent
     /// writers share fsyncs (group commit). The default.
@@ -53,6 +54,7 @@ impl Default for Limits {
 
 /// A rollup tier: buckets of `interval` computed from raw points, kept for `keep`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Tier {
     /// Name, also the tier's directory: lower-case letters and digits (e.g. `10s`, `1h`).
     pub name: String,

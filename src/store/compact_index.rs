@@ -37,6 +37,7 @@ pub const COMPACT_MIN_DEAD_RECORDS: u64 = 1024;
 
 /// What an index compaction did (in [`crate::RetentionReport`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct IndexCompaction {
     /// Length of `index.log` before.
     pub bytes_before: u64,

@@ -14,6 +14,7 @@ use crate::segment::Segment;
 
 /// One series in a query result.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct SeriesPoints {
     /// Metric name.
     pub metric: String,
@@ -28,6 +29,7 @@ pub struct SeriesPoints {
 /// The answer to a query. When `warnings` is not empty, some data could not be read and the
 /// answer is partial.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct QueryResult {
     /// Matching series with at least one point in range, ordered by metric then labels.
     pub series: Vec<SeriesPoints>,
@@ -309,6 +311,7 @@ fn ratio(bytes: u64, points: u64) -> f64 {
 
 /// Counts of one part (sealed or open) of a tier.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct TierPart {
     /// Files.
     pub segments: u64,
@@ -328,6 +331,7 @@ impl TierPart {
 
 /// Stats of one tier.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct TierStats {
     /// Tier name (`raw` or a rollup tier's).
     pub tier: String,
@@ -358,6 +362,7 @@ pub struct TierStats {
 
 /// Stats of a store.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct StoreStats {
     /// Per tier.
     pub tiers: Vec<TierStats>,

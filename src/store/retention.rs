@@ -22,6 +22,7 @@ use crate::io;
 /// Why a segment was dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum DropReason {
     /// Older than its tier's keep time (the shorter limit).
     TierKeep,
@@ -33,6 +34,7 @@ pub enum DropReason {
 
 /// One dropped segment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct DroppedSegment {
     /// `raw` or a tier's name.
     pub tier: String,
@@ -50,6 +52,7 @@ pub struct DroppedSegment {
 
 /// What retention did in one maintenance pass.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct RetentionReport {
     /// Segments dropped, in the order they were.
     pub dropped: Vec<DroppedSegment>,
@@ -74,6 +77,7 @@ pub struct RetentionReport {
 
 /// Retention's counters since the store was opened (in [`crate::StoreStats`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct RetentionTotals {
     /// Segments dropped for their tier's keep.
     pub dropped_tier_keep: u64,

@@ -11,6 +11,7 @@ use crate::segment::{self, Segment};
 
 /// What one maintenance pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct MaintainReport {
     /// Start (ms) of each window sealed.
     pub sealed_windows: Vec<i64>,

@@ -22,6 +22,7 @@ pub const P95_RAW_MISMATCH: &str = "the raw points still kept no longer match th
 /// One bucket of a rollup or step query. `min`, `max`, `sum`, `first`, `last` and `p95` are
 /// NaN for a bucket whose raw points were all NaN (`count` 0, `nan_count` > 0).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct BucketPoint {
     /// Bucket start, ms.
     pub t: i64,
@@ -85,6 +86,7 @@ impl BucketPoint {
 
 /// One series of a rollup or step query.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct SeriesBuckets {
     /// Metric name.
     pub metric: String,
@@ -96,6 +98,7 @@ pub struct SeriesBuckets {
 
 /// The answer to a rollup or step query; partial when `warnings` is not empty.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct BucketResult {
     /// Matching series with at least one bucket, ordered by metric then labels.
     pub series: Vec<SeriesBuckets>,

@@ -47,6 +47,7 @@ impl<'a> Sample<'a> {
 /// What a write did. Samples outside the accepted time range are counted here, never dropped
 /// silently; the rest of the batch is written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct WriteSummary {
     /// Samples written.
     pub accepted: u64,
