@@ -121,6 +121,39 @@ pub const DEFAULT_MAX_CLOCK_LEAD: Duration = Duration::from_secs(86_400);
 /// recorded (or the default for a new store), set overrides it and is recorded, and the change
 /// is logged. Once open, [`crate::Store::config`] has every one of them set to the value in
 /// effect; the methods of the same name give the value in effect (the default when unset).
+///
+/// Start from [`Config::default`] and change what you need with the `with_*` methods (or
+/// struct update syntax, `Config { grace: ..., ..Config::default() }`);
+/// [`Store::open`](crate::Store::open) checks the result with [`Config::validate`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use tierlog::{Config, ManualClock, Store, Sync, Tier};
+///
+/// let dir = tempfile::tempdir()?;
+/// let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+/// let config = Config::default()
+///     .with_clock(clock.clone())
+///     .with_sync(Sync::Interval(Duration::from_secs(1)))
+///     .with_window_span(Duration::from_secs(600))
+///     .with_tiers(vec![Tier::new("1m", Duration::from_secs(60), Duration::from_secs(30 * 86_400))])
+///     .with_max_age_days(30)
+///     .with_max_bytes(64 << 20)
+///     .with_maintenance_interval(None);
+/// let store = Store::open(dir.path(), config)?;
+/// assert_eq!(store.config().max_bytes(), 64 << 20);
+/// store.close()?;
+///
+/// // The retention policy is recorded with the store: opening it again without those
+/// // settings keeps them (the window span must match; it is fixed at creation).
+/// let store = Store::open(dir.path(), Config::default()
+///     .with_clock(clock)
+///     .with_window_span(Duration::from_secs(600)))?;
+/// assert_eq!(store.config().max_age_days(), 30);
+/// assert_eq!(store.config().tiers()[0].name, "1m");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Durability of writes. Default [`Sync::EveryWrite`].
@@ -212,9 +245,70 @@ impl Config {
         self
     }
 
-    /// This configuration with another sync policy.
+    /// This configuration with another sync policy ([`Config::sync`]).
     pub fn with_sync(mut self, sync: Sync) -> Self {
         self.sync = sync;
+        self
+    }
+
+    /// This configuration with another raw window span ([`Config::window_span`]).
+    pub fn with_window_span(mut self, span: Duration) -> Self {
+        self.window_span = span;
+        self
+    }
+
+    /// This configuration with another grace for late samples ([`Config::grace`]).
+    pub fn with_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// This configuration with other limits ([`Config::limits`]).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// This configuration with a byte budget ([`Config::max_bytes`]; 0 = no limit). Recorded
+    /// with the store.
+    pub fn with_max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = Some(bytes);
+        self
+    }
+
+    /// This configuration with an age limit in days ([`Config::max_age_days`], 1–3650).
+    /// Recorded with the store.
+    pub fn with_max_age_days(mut self, days: u32) -> Self {
+        self.max_age_days = Some(days);
+        self
+    }
+
+    /// This configuration with these rollup tiers, finest first ([`Config::tiers`]; empty =
+    /// raw data only). Recorded with the store.
+    pub fn with_tiers(mut self, tiers: Vec<Tier>) -> Self {
+        self.tiers = Some(tiers);
+        self
+    }
+
+    /// This configuration with another raw keep time ([`Config::raw_keep`]). Recorded with
+    /// the store.
+    pub fn with_raw_keep(mut self, keep: Duration) -> Self {
+        self.raw_keep = Some(keep);
+        self
+    }
+
+    /// This configuration with another action for expired segments ([`Config::on_expiry`]).
+    /// Recorded with the store.
+    pub fn with_on_expiry(mut self, expiry: Expiry) -> Self {
+        self.on_expiry = Some(expiry);
+        self
+    }
+
+    /// This configuration with another background maintenance interval
+    /// ([`Config::maintenance_interval`]; `None` = no maintenance thread, call
+    /// [`Store::maintain`](crate::Store::maintain) yourself).
+    pub fn with_maintenance_interval(mut self, every: Option<Duration>) -> Self {
+        self.maintenance_interval = every;
         self
     }
 

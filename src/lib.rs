@@ -70,5 +70,6 @@ pub use store::{
     P95_MERGED, P95_RAW_MISMATCH, RetentionReport, RetentionTotals, RollupReport, SeriesBuckets,
 };
 pub use store::{
-    QueryResult, Sample, SeriesPoints, Store, StoreStats, TierPart, TierStats, WriteSummary,
+    QueryIter, QueryResult, Sample, SeriesPoints, Store, StoreStats, TierPart, TierStats,
+    WriteSummary,
 };

@@ -27,7 +27,7 @@ use crate::segment::Segment;
 use crate::wal::WindowData;
 
 pub use compact_index::{COMPACT_MIN_DEAD_RECORDS, IndexCompaction};
-pub use read::{QueryResult, SeriesPoints, StoreStats, TierPart, TierStats};
+pub use read::{QueryIter, QueryResult, SeriesPoints, StoreStats, TierPart, TierStats};
 pub use retention::{DropReason, DroppedSegment, RetentionReport, RetentionTotals};
 pub use rollup::RollupReport;
 pub use seal::MaintainReport;
