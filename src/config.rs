@@ -23,6 +23,21 @@ pub enum Sync {
 }
 
 /// Documented limits; writes beyond them fail with a typed error.
+///
+/// ```
+/// use tierlog::{Config, Error, Limits, Sample, SampleError, Store};
+///
+/// let dir = tempfile::tempdir()?;
+/// let limits = Limits { max_labels: 2, ..Limits::default() };
+/// let store = Store::open(dir.path(), Config::default().with_limits(limits))?;
+/// let labels = [("a", "1"), ("b", "2"), ("c", "3")];
+/// let err = store.write(&[Sample::new("m", &labels, 1_700_000_000_000, 0.0)]).unwrap_err();
+/// assert!(matches!(
+///     err,
+///     Error::InvalidSample { reason: SampleError::TooManyLabels { count: 3, max: 2 }, .. }
+/// ));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Labels per series (not counting the metric name). Default 64.
@@ -65,7 +80,21 @@ pub struct Tier {
 }
 
 impl Tier {
-    /// A tier.
+    /// A tier named `name` with buckets of `interval`, kept for `keep`. The rules a list of
+    /// tiers must follow are checked when the store opens (see [`Config::tiers`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tierlog::{Config, Tier};
+    ///
+    /// let day = Duration::from_secs(86_400);
+    /// let config = Config::default().with_tiers(vec![
+    ///     Tier::new("10s", Duration::from_secs(10), 2 * day),
+    ///     Tier::new("5m", Duration::from_secs(300), 365 * day),
+    /// ]);
+    /// config.validate()?;
+    /// # Ok::<(), tierlog::Error>(())
+    /// ```
     pub fn new(name: &str, interval: Duration, keep: Duration) -> Self {
         Tier {
             name: name.to_owned(),
@@ -78,6 +107,17 @@ impl Tier {
 /// What retention does with the last tier's expired segments (the coarsest tier, or raw
 /// segments when there are no tiers). Finer tiers' expired segments are always deleted: the
 /// last tier holds their buckets.
+///
+/// ```
+/// use tierlog::{Config, Expiry, Store};
+///
+/// let dir = tempfile::tempdir()?;
+/// let config = Config::default().with_on_expiry(Expiry::Archive("archive".into()));
+/// let store = Store::open(dir.path(), config)?;
+/// assert_eq!(store.config().on_expiry(), &Expiry::Archive("archive".into()));
+/// assert!(store.open_archive()?.is_none()); // nothing expired yet
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Expiry {
     /// Unlink them. The default.

@@ -167,6 +167,25 @@ impl fmt::Display for SampleError {
 }
 
 /// Errors of the store.
+///
+/// Match on the variants you handle; the enum is `#[non_exhaustive]`, so keep a `_` arm.
+/// [`Error::is_corruption`] groups the variants that mean damaged files.
+///
+/// ```
+/// use tierlog::{Config, Error, SampleError, Sample, Store};
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = Store::open(dir.path(), Config::default())?;
+/// let labels = [("host", "a"), ("host", "b")];
+/// match store.write(&[Sample::new("up", &labels, 1_700_000_000_000, 1.0)]) {
+///     Err(Error::InvalidSample { index, reason: SampleError::DuplicateLabel { name } }) => {
+///         assert_eq!((index, name.as_str()), (0, "host"));
+///     }
+///     Err(e) if e.is_corruption() => panic!("damaged store: {e}"),
+///     other => panic!("unexpected: {other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {

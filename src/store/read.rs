@@ -315,6 +315,21 @@ impl Store {
     }
 
     /// The series `selector` matches, ordered by metric then labels.
+    ///
+    /// ```
+    /// use tierlog::{Config, Selector, Store};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = Store::open(dir.path(), Config::default())?;
+    /// for dev in ["sda", "sdb", "nvme0n1"] {
+    ///     store.series_handle("disk_read_bytes_total", &[("device", dev)])?;
+    /// }
+    /// let sel: Selector = r#"disk_read_bytes_total{device=~"sd.*"}"#.parse()?;
+    /// let devices: Vec<String> = store.series(&sel).iter().map(|s| s.labels.get("device").to_owned()).collect();
+    /// assert_eq!(devices, ["sda", "sdb"]);
+    /// assert_eq!(store.series_counts()["disk_read_bytes_total"], 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn series(&self, selector: &Selector) -> Vec<SeriesInfo> {
         let st = self.shared.state.read();
         let mut v: Vec<SeriesInfo> = st
@@ -334,7 +349,24 @@ impl Store {
         v
     }
 
-    /// Sizes and counts per tier, sealed and open apart.
+    /// Sizes and counts per tier, sealed and open apart. `tiers[0]` is the raw tier, then the
+    /// rollup tiers finest first.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tierlog::{Config, ManualClock, Sample, Store};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let now = 1_700_000_000_000;
+    /// let store = Store::open(dir.path(), Config::default().with_clock(Arc::new(ManualClock::new(now))))?;
+    /// store.write(&[Sample::new("up", &[("job", "node")], now, 1.0)])?;
+    /// let stats = store.stats();
+    /// assert_eq!((stats.metrics, stats.series), (1, 1));
+    /// let raw = &stats.tiers[0];
+    /// assert_eq!((raw.tier.as_str(), raw.open.points, raw.newest_ms), ("raw", 1, Some(now)));
+    /// assert!(stats.total_bytes >= raw.bytes + stats.index_bytes);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stats(&self) -> StoreStats {
         let sh = &*self.shared;
         let st = sh.state.read();
