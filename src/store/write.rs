@@ -168,7 +168,7 @@ impl Store {
 
     /// The fast path: writes `(series handle, ts_ms, value)` triples for series resolved
     /// earlier with [`Store::series_handle`]. Same rules as [`Store::write`]; an unknown
-    /// handle is [`SampleError::UnknownSeries`](crate::SampleError::UnknownSeries).
+    /// handle is [`SampleError::UnknownSeries`].
     ///
     /// ```
     /// use std::sync::Arc;
