@@ -7,6 +7,28 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A source of "now", in milliseconds since the Unix epoch.
+///
+/// The store reads it to place windows, seal them and apply retention;
+/// [`Config::with_clock`](crate::Config::with_clock) sets it. Implement it to drive a store
+/// from another time source:
+///
+/// ```
+/// use std::sync::Arc;
+/// use tierlog::{Clock, Config};
+///
+/// /// A clock that always says 2023-11-14T22:13:20Z.
+/// #[derive(Debug)]
+/// struct Frozen;
+///
+/// impl Clock for Frozen {
+///     fn now_ms(&self) -> i64 {
+///         1_700_000_000_000
+///     }
+/// }
+///
+/// let config = Config::default().with_clock(Arc::new(Frozen));
+/// assert_eq!(config.clock.now_ms(), 1_700_000_000_000);
+/// ```
 pub trait Clock: Send + Sync + Debug {
     /// Current time in ms since 1970-01-01T00:00:00Z.
     fn now_ms(&self) -> i64;
@@ -26,6 +48,18 @@ impl Clock for SystemClock {
 }
 
 /// A clock that moves only when told to: for tests, replays and `--now`.
+///
+/// Keep an `Arc` of it to move the store's time:
+///
+/// ```
+/// use std::sync::Arc;
+/// use tierlog::{Clock, Config, ManualClock};
+///
+/// let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+/// let config = Config::default().with_clock(clock.clone());
+/// clock.advance(60_000);
+/// assert_eq!(config.clock.now_ms(), 1_700_000_060_000);
+/// ```
 #[derive(Debug, Default)]
 pub struct ManualClock {
     now: AtomicI64,

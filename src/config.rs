@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 
 /// When a write is made durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Sync {
     /// A write returns only after its data (and any series it created) is fsynced. Concurrent
     /// writers share fsyncs (group commit). The default.
@@ -22,6 +23,21 @@ pub enum Sync {
 }
 
 /// Documented limits; writes beyond them fail with a typed error.
+///
+/// ```
+/// use tierlog::{Config, Error, Limits, Sample, SampleError, Store};
+///
+/// let dir = tempfile::tempdir()?;
+/// let limits = Limits { max_labels: 2, ..Limits::default() };
+/// let store = Store::open(dir.path(), Config::default().with_limits(limits))?;
+/// let labels = [("a", "1"), ("b", "2"), ("c", "3")];
+/// let err = store.write(&[Sample::new("m", &labels, 1_700_000_000_000, 0.0)]).unwrap_err();
+/// assert!(matches!(
+///     err,
+///     Error::InvalidSample { reason: SampleError::TooManyLabels { count: 3, max: 2 }, .. }
+/// ));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Labels per series (not counting the metric name). Default 64.
@@ -53,6 +69,7 @@ impl Default for Limits {
 
 /// A rollup tier: buckets of `interval` computed from raw points, kept for `keep`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Tier {
     /// Name, also the tier's directory: lower-case letters and digits (e.g. `10s`, `1h`).
     pub name: String,
@@ -63,7 +80,21 @@ pub struct Tier {
 }
 
 impl Tier {
-    /// A tier.
+    /// A tier named `name` with buckets of `interval`, kept for `keep`. The rules a list of
+    /// tiers must follow are checked when the store opens (see [`Config::tiers`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tierlog::{Config, Tier};
+    ///
+    /// let day = Duration::from_secs(86_400);
+    /// let config = Config::default().with_tiers(vec![
+    ///     Tier::new("10s", Duration::from_secs(10), 2 * day),
+    ///     Tier::new("5m", Duration::from_secs(300), 365 * day),
+    /// ]);
+    /// config.validate()?;
+    /// # Ok::<(), tierlog::Error>(())
+    /// ```
     pub fn new(name: &str, interval: Duration, keep: Duration) -> Self {
         Tier {
             name: name.to_owned(),
@@ -76,6 +107,17 @@ impl Tier {
 /// What retention does with the last tier's expired segments (the coarsest tier, or raw
 /// segments when there are no tiers). Finer tiers' expired segments are always deleted: the
 /// last tier holds their buckets.
+///
+/// ```
+/// use tierlog::{Config, Expiry, Store};
+///
+/// let dir = tempfile::tempdir()?;
+/// let config = Config::default().with_on_expiry(Expiry::Archive("archive".into()));
+/// let store = Store::open(dir.path(), config)?;
+/// assert_eq!(store.config().on_expiry(), &Expiry::Archive("archive".into()));
+/// assert!(store.open_archive()?.is_none()); // nothing expired yet
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Expiry {
     /// Unlink them. The default.
@@ -119,6 +161,39 @@ pub const DEFAULT_MAX_CLOCK_LEAD: Duration = Duration::from_secs(86_400);
 /// recorded (or the default for a new store), set overrides it and is recorded, and the change
 /// is logged. Once open, [`crate::Store::config`] has every one of them set to the value in
 /// effect; the methods of the same name give the value in effect (the default when unset).
+///
+/// Start from [`Config::default`] and change what you need with the `with_*` methods (or
+/// struct update syntax, `Config { grace: ..., ..Config::default() }`);
+/// [`Store::open`](crate::Store::open) checks the result with [`Config::validate`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use tierlog::{Config, ManualClock, Store, Sync, Tier};
+///
+/// let dir = tempfile::tempdir()?;
+/// let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+/// let config = Config::default()
+///     .with_clock(clock.clone())
+///     .with_sync(Sync::Interval(Duration::from_secs(1)))
+///     .with_window_span(Duration::from_secs(600))
+///     .with_tiers(vec![Tier::new("1m", Duration::from_secs(60), Duration::from_secs(30 * 86_400))])
+///     .with_max_age_days(30)
+///     .with_max_bytes(64 << 20)
+///     .with_maintenance_interval(None);
+/// let store = Store::open(dir.path(), config)?;
+/// assert_eq!(store.config().max_bytes(), 64 << 20);
+/// store.close()?;
+///
+/// // The retention policy is recorded with the store: opening it again without those
+/// // settings keeps them (the window span must match; it is fixed at creation).
+/// let store = Store::open(dir.path(), Config::default()
+///     .with_clock(clock)
+///     .with_window_span(Duration::from_secs(600)))?;
+/// assert_eq!(store.config().max_age_days(), 30);
+/// assert_eq!(store.config().tiers()[0].name, "1m");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Durability of writes. Default [`Sync::EveryWrite`].
@@ -210,9 +285,70 @@ impl Config {
         self
     }
 
-    /// This configuration with another sync policy.
+    /// This configuration with another sync policy ([`Config::sync`]).
     pub fn with_sync(mut self, sync: Sync) -> Self {
         self.sync = sync;
+        self
+    }
+
+    /// This configuration with another raw window span ([`Config::window_span`]).
+    pub fn with_window_span(mut self, span: Duration) -> Self {
+        self.window_span = span;
+        self
+    }
+
+    /// This configuration with another grace for late samples ([`Config::grace`]).
+    pub fn with_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// This configuration with other limits ([`Config::limits`]).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// This configuration with a byte budget ([`Config::max_bytes`]; 0 = no limit). Recorded
+    /// with the store.
+    pub fn with_max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = Some(bytes);
+        self
+    }
+
+    /// This configuration with an age limit in days ([`Config::max_age_days`], 1–3650).
+    /// Recorded with the store.
+    pub fn with_max_age_days(mut self, days: u32) -> Self {
+        self.max_age_days = Some(days);
+        self
+    }
+
+    /// This configuration with these rollup tiers, finest first ([`Config::tiers`]; empty =
+    /// raw data only). Recorded with the store.
+    pub fn with_tiers(mut self, tiers: Vec<Tier>) -> Self {
+        self.tiers = Some(tiers);
+        self
+    }
+
+    /// This configuration with another raw keep time ([`Config::raw_keep`]). Recorded with
+    /// the store.
+    pub fn with_raw_keep(mut self, keep: Duration) -> Self {
+        self.raw_keep = Some(keep);
+        self
+    }
+
+    /// This configuration with another action for expired segments ([`Config::on_expiry`]).
+    /// Recorded with the store.
+    pub fn with_on_expiry(mut self, expiry: Expiry) -> Self {
+        self.on_expiry = Some(expiry);
+        self
+    }
+
+    /// This configuration with another background maintenance interval
+    /// ([`Config::maintenance_interval`]; `None` = no maintenance thread, call
+    /// [`Store::maintain`](crate::Store::maintain) yourself).
+    pub fn with_maintenance_interval(mut self, every: Option<Duration>) -> Self {
+        self.maintenance_interval = every;
         self
     }
 

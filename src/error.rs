@@ -16,17 +16,38 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Corruption {
     /// The bytes end before the structure does.
-    Truncated { needed: u64, available: u64 },
+    Truncated {
+        /// Bytes the structure needs.
+        needed: u64,
+        /// Bytes there were.
+        available: u64,
+    },
     /// A checksum did not match the bytes it covers.
-    Checksum { expected: u32, actual: u32 },
+    Checksum {
+        /// The checksum stored in the file.
+        expected: u32,
+        /// The checksum of the bytes as read.
+        actual: u32,
+    },
     /// A length field is out of bounds.
-    BadLength { what: &'static str, value: u64 },
+    BadLength {
+        /// Which length.
+        what: &'static str,
+        /// Its value.
+        value: u64,
+    },
     /// A record or field has a value the format does not allow.
-    BadField { what: &'static str },
+    BadField {
+        /// Which field.
+        what: &'static str,
+    },
     /// A compressed column failed to decode.
     Codec(CodecError),
     /// A log frame is damaged and valid frames follow it: not a torn tail but damage.
-    DamagedLog { valid_frames_after: u64 },
+    DamagedLog {
+        /// Frames after the damage that still validate.
+        valid_frames_after: u64,
+    },
 }
 
 impl fmt::Display for Corruption {
@@ -61,25 +82,53 @@ impl From<CodecError> for Corruption {
 #[non_exhaustive]
 pub enum SampleError {
     /// The metric name does not match `[a-zA-Z_:][a-zA-Z0-9_:]*`.
-    InvalidMetricName { name: String },
+    InvalidMetricName {
+        /// The name given.
+        name: String,
+    },
     /// A label name does not match `[a-zA-Z_][a-zA-Z0-9_]*` or starts with the reserved `__`.
-    InvalidLabelName { name: String },
+    InvalidLabelName {
+        /// The name given.
+        name: String,
+    },
     /// The same label name appears twice.
-    DuplicateLabel { name: String },
+    DuplicateLabel {
+        /// The repeated name.
+        name: String,
+    },
     /// More labels than [`crate::Limits::max_labels`].
-    TooManyLabels { count: usize, max: usize },
+    TooManyLabels {
+        /// Labels given.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
     /// A name longer than [`crate::Limits::max_name_bytes`].
-    NameTooLong { name: String, max: usize },
+    NameTooLong {
+        /// The name given.
+        name: String,
+        /// The limit, bytes.
+        max: usize,
+    },
     /// A label value longer than [`crate::Limits::max_value_bytes`].
     ValueTooLong {
+        /// The label whose value is too long.
         label: String,
+        /// Bytes of the value.
         len: usize,
+        /// The limit, bytes.
         max: usize,
     },
     /// A timestamp before 1970 or after the year 9999.
-    TimestampOutOfRange { ts_ms: i64 },
+    TimestampOutOfRange {
+        /// The timestamp given, ms.
+        ts_ms: i64,
+    },
     /// A series handle that this store never issued.
-    UnknownSeries { id: u32 },
+    UnknownSeries {
+        /// The handle's number.
+        id: u32,
+    },
 }
 
 impl fmt::Display for SampleError {
@@ -118,62 +167,121 @@ impl fmt::Display for SampleError {
 }
 
 /// Errors of the store.
+///
+/// Match on the variants you handle; the enum is `#[non_exhaustive]`, so keep a `_` arm.
+/// [`Error::is_corruption`] groups the variants that mean damaged files.
+///
+/// ```
+/// use tierlog::{Config, Error, SampleError, Sample, Store};
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = Store::open(dir.path(), Config::default())?;
+/// let labels = [("host", "a"), ("host", "b")];
+/// match store.write(&[Sample::new("up", &labels, 1_700_000_000_000, 1.0)]) {
+///     Err(Error::InvalidSample { index, reason: SampleError::DuplicateLabel { name } }) => {
+///         assert_eq!((index, name.as_str()), (0, "host"));
+///     }
+///     Err(e) if e.is_corruption() => panic!("damaged store: {e}"),
+///     other => panic!("unexpected: {other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// An operating-system I/O error on a file of the store.
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// What was being done (`open`, `write`, `fsync`, ...).
         op: &'static str,
+        /// The operating system's error.
         source: io::Error,
     },
     /// A file of the store is damaged.
     Corrupt {
+        /// The file.
         file: PathBuf,
+        /// Offset of the damaged structure in the file.
         offset: u64,
+        /// What is wrong with it.
         what: Corruption,
     },
     /// A log or index file holds damage that is not a crash artifact; a read-write open refuses
     /// until `tierlog repair` (or [`crate::Config::salvage`]) keeps what can still be validated.
     NeedsRepair {
+        /// The file.
         file: PathBuf,
+        /// Offset of the first damage.
         offset: u64,
+        /// What is wrong there.
         what: Corruption,
     },
     /// The file does not start with the magic of the file type expected here.
     WrongMagic {
+        /// The file.
         file: PathBuf,
+        /// The magic of the expected file type.
         expected: [u8; 8],
+        /// The first bytes of the file (fewer than 8 when it is shorter).
         found: Vec<u8>,
     },
     /// The file was written by a newer format version than this build reads.
     UnsupportedVersion {
+        /// The file.
         file: PathBuf,
+        /// Its format version.
         found: u16,
+        /// The newest version this build reads.
         supported: u16,
     },
     /// Another `Store` holds the writer lock of this directory.
-    Locked { dir: PathBuf, pid: Option<u32> },
+    Locked {
+        /// The store's directory.
+        dir: PathBuf,
+        /// The process recorded as holding the lock, when known.
+        pid: Option<u32>,
+    },
     /// The store was opened read-only.
     ReadOnly,
     /// A previous I/O failure left the write path in an unknown state; reopen the store.
     Poisoned,
     /// Sample `index` of the batch is invalid; nothing of the batch was written.
-    InvalidSample { index: usize, reason: SampleError },
+    InvalidSample {
+        /// Position of the sample in the batch.
+        index: usize,
+        /// What is wrong with it.
+        reason: SampleError,
+    },
     /// A limit of the store was reached (e.g. the number of series).
-    LimitReached { what: &'static str, limit: u64 },
+    LimitReached {
+        /// Which limit.
+        what: &'static str,
+        /// Its value.
+        limit: u64,
+    },
     /// A configuration value is out of its range or inconsistent.
     Config {
+        /// The setting, as named in [`crate::Config`] (e.g. `window_span`, `limits.max_labels`).
         setting: &'static str,
+        /// What is wrong with it.
         message: String,
     },
     /// A selector did not parse.
     Selector(crate::query::selector::SelectorError),
     /// Metadata given for a metric is invalid.
-    InvalidMetadata { metric: String, reason: SampleError },
+    InvalidMetadata {
+        /// The metric.
+        metric: String,
+        /// What is wrong with the metadata.
+        reason: SampleError,
+    },
     /// A query asked for something the store cannot answer as asked (an unknown tier, a
     /// step that is not a positive whole number of seconds, ...).
-    InvalidQuery { message: String },
+    InvalidQuery {
+        /// What is wrong with the query.
+        message: String,
+    },
 }
 
 impl Error {

@@ -8,7 +8,7 @@
 //! values).
 //!
 //! Checksums stop almost every random mutation at the first check, so the file-level entry
-//! points ([`log_frames`], [`segment`]) also run a second pass over a copy of the input whose
+//! points (`log_frames`, `segment`) also run a second pass over a copy of the input whose
 //! checksums (and a few framing fields) have been recomputed, which lets the fuzzer reach the
 //! decoders behind them.
 //!

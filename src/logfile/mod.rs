@@ -22,6 +22,7 @@ pub enum Mode {
 
 /// What recovery found and did to one log.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Finding {
     /// A torn tail of `len` bytes at `offset` (file offset) was dropped (writer: truncated).
     TornTail {

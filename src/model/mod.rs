@@ -21,6 +21,7 @@ pub struct MetricId(pub u32);
 /// The kind of a metric, from `# TYPE` or the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum MetricKind {
     /// Kind not given.
     #[default]
@@ -84,6 +85,7 @@ pub struct MetricMeta {
 
 /// A metric as listed by the store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct MetricInfo {
     /// Its id.
     pub id: MetricId,
@@ -96,6 +98,7 @@ pub struct MetricInfo {
 
 /// A series as listed by the store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct SeriesInfo {
     /// Its id (usable as a write handle).
     pub id: SeriesId,

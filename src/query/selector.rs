@@ -17,15 +17,22 @@ use std::str::FromStr;
 /// Label name that holds the metric name.
 pub const METRIC_NAME_LABEL: &str = "__name__";
 
+/// How a [`Matcher`] compares a label value. The four PromQL operators; a closed set, so the
+/// enum is exhaustive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MatchOp {
+    /// `=`: the value equals the string.
     Eq,
+    /// `!=`: the value differs from the string.
     Ne,
+    /// `=~`: the value matches the regex, anchored at both ends.
     Re,
+    /// `!~`: the value does not match the regex, anchored at both ends.
     Nre,
 }
 
 impl MatchOp {
+    /// The operator as written in a selector (`=`, `!=`, `=~`, `!~`).
     pub fn as_str(self) -> &'static str {
         match self {
             MatchOp::Eq => "=",
@@ -42,11 +49,27 @@ impl fmt::Display for MatchOp {
     }
 }
 
-/// One label matcher. Equality compares `name`, `op` and `value`.
+/// One label matcher, `name op "value"`. Equality compares `name`, `op` and `value`.
+///
+/// Build one with [`Matcher::new`], which compiles the regex once; changing `op` or `value`
+/// of a built matcher afterwards does not recompile it, so build a new one instead.
+///
+/// ```
+/// use tierlog::{MatchOp, Matcher};
+///
+/// let m = Matcher::new("mode", MatchOp::Re, "user|system")?;
+/// assert!(m.matches("user"));
+/// assert!(!m.matches("user2")); // regexes are anchored
+/// assert!(!m.matches_empty()); // a series without `mode` does not match
+/// # Ok::<(), tierlog::SelectorError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Matcher {
+    /// The label name.
     pub name: String,
+    /// The comparison.
     pub op: MatchOp,
+    /// The string or regex compared with.
     pub value: String,
     /// `^(?:value)$`, present for `Re` and `Nre`.
     re: Option<regex::Regex>,
@@ -108,13 +131,36 @@ impl fmt::Display for Matcher {
     }
 }
 
+/// A PromQL-style series selector: a metric name and label matchers, all of which a series
+/// must satisfy. Parse one from text (see the [module documentation](self) for the grammar)
+/// or build it with [`Selector::metric`] and [`Selector::with`]; `Display` writes it back as
+/// text that parses to the same selector.
+///
+/// ```
+/// use tierlog::{MatchOp, Matcher, Selector};
+///
+/// let parsed: Selector = r#"node_cpu_seconds_total{cpu="0", mode!~"idle|iowait"}"#.parse()?;
+/// let built = Selector::metric("node_cpu_seconds_total")
+///     .with(Matcher::new("cpu", MatchOp::Eq, "0")?)
+///     .with(Matcher::new("mode", MatchOp::Nre, "idle|iowait")?);
+/// assert_eq!(parsed, built);
+/// assert_eq!(built.to_string().parse::<Selector>()?, built);
+///
+/// // Errors give the byte position of the problem.
+/// let err = "cpu{mode=}".parse::<Selector>().unwrap_err();
+/// assert_eq!(err.position, 9);
+/// # Ok::<(), tierlog::SelectorError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Selector {
+    /// The metric name, when the selector names one (`metric{...}` or `__name__="metric"`).
     pub metric: Option<String>,
+    /// Label matchers; a series must satisfy every one.
     pub matchers: Vec<Matcher>,
 }
 
 impl Selector {
+    /// Parses a selector (the same as `str::parse`).
     pub fn parse(s: &str) -> Result<Self, SelectorError> {
         Parser { s, pos: 0 }.selector()
     }
@@ -195,10 +241,12 @@ fn write_quoted(f: &mut fmt::Formatter<'_>, v: &str) -> fmt::Result {
     f.write_str("\"")
 }
 
+/// A selector that did not parse, or a matcher that could not be built.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SelectorError {
     /// 0-based byte offset into the parsed text.
     pub position: usize,
+    /// What is wrong there.
     pub message: String,
 }
 

@@ -37,18 +37,22 @@ pub const COMPACT_MIN_DEAD_RECORDS: u64 = 1024;
 
 /// What an index compaction did (in [`crate::RetentionReport`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct IndexCompaction {
-    /// Length of `index.log` before and after.
+    /// Length of `index.log` before.
     pub bytes_before: u64,
+    /// Length of `index.log` after.
     pub bytes_after: u64,
-    /// Records in it before and after.
+    /// Records in it before.
     pub records_before: u64,
+    /// Records in it after.
     pub records_after: u64,
     /// Records writers appended while the compacted file was written, copied over at the swap.
     pub records_carried: u64,
-    /// Microseconds the compaction took, and of those, the state lock was held: for the
-    /// snapshot, and for the swap (tail copy, fsync, rename, directory fsync).
+    /// Microseconds the compaction took.
     pub took_us: u64,
+    /// Of those, microseconds the state lock was held: for the snapshot, and for the swap
+    /// (tail copy, fsync, rename, directory fsync).
     pub locked_us: u64,
 }
 

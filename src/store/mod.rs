@@ -27,7 +27,7 @@ use crate::segment::Segment;
 use crate::wal::WindowData;
 
 pub use compact_index::{COMPACT_MIN_DEAD_RECORDS, IndexCompaction};
-pub use read::{QueryResult, SeriesPoints, StoreStats, TierPart, TierStats};
+pub use read::{QueryIter, QueryResult, SeriesPoints, StoreStats, TierPart, TierStats};
 pub use retention::{DropReason, DroppedSegment, RetentionReport, RetentionTotals};
 pub use rollup::RollupReport;
 pub use seal::MaintainReport;
@@ -127,6 +127,41 @@ pub(crate) struct Shared {
 
 /// An open tierlog store. `Store` is `Send + Sync`: share it (e.g. in an `Arc`) between
 /// writer and reader threads.
+///
+/// One process at a time opens a directory for writing ([`Store::open`] takes a lock file;
+/// a second writer gets [`Error::Locked`]); any number may open it with
+/// [`Store::open_read_only`] meanwhile. Dropping the store syncs what was written, best
+/// effort; [`Store::close`] does the same and reports errors.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tierlog::{Config, ManualClock, Sample, Selector, Store};
+///
+/// let dir = tempfile::tempdir()?;
+/// let now = 1_700_000_000_000;
+/// let config = Config::default().with_clock(Arc::new(ManualClock::new(now)));
+/// let store = Arc::new(Store::open(dir.path(), config)?);
+///
+/// let writers: Vec<_> = (0..4)
+///     .map(|t| {
+///         let store = Arc::clone(&store);
+///         std::thread::spawn(move || {
+///             let thread = t.to_string();
+///             for i in 0..10 {
+///                 let labels = [("thread", thread.as_str())];
+///                 store.write(&[Sample::new("jobs_done", &labels, now - i * 1_000, 1.0)]).expect("write");
+///             }
+///         })
+///     })
+///     .collect();
+/// for w in writers {
+///     w.join().unwrap();
+/// }
+/// let result = store.query(&Selector::metric("jobs_done"), now - 60_000, now + 1)?;
+/// assert_eq!(result.series.len(), 4);
+/// assert!(result.series.iter().all(|s| s.points.len() == 10));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Store {
     shared: Arc<Shared>,
@@ -135,7 +170,23 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if missing) the store in `dir` for writing, recovering from any crash.
+    /// Opens (creating if missing) the store in `dir` for writing, recovering from any crash:
+    /// a torn last record of a log is dropped (see [`Store::recovery_findings`]); damage that
+    /// a crash cannot explain is refused with [`Error::NeedsRepair`]. The configuration is
+    /// checked first ([`Config::validate`]).
+    ///
+    /// ```
+    /// use tierlog::{Config, Error, Store};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = Store::open(dir.path().join("metrics"), Config::default())?;
+    /// // One writer per directory.
+    /// match Store::open(store.dir(), Config::default()) {
+    ///     Err(Error::Locked { pid, .. }) => assert_eq!(pid, Some(std::process::id())),
+    ///     other => panic!("expected Locked, got {other:?}"),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(dir: impl AsRef<Path>, config: Config) -> Result<Store> {
         let shared = open::open(dir.as_ref(), config, false)?;
         Ok(Store::start(shared))
@@ -144,6 +195,22 @@ impl Store {
     /// Opens the store in `dir` read-only: no lock is taken and nothing is modified, so this
     /// works while another process writes. The store is a snapshot as of the open; logs are
     /// read up to their last complete frame.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tierlog::{Config, Error, ManualClock, Sample, Selector, Store};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let now = 1_700_000_000_000;
+    /// let config = Config::default().with_clock(Arc::new(ManualClock::new(now)));
+    /// let writer = Store::open(dir.path(), config.clone())?;
+    /// writer.write(&[Sample::new("up", &[], now, 1.0)])?;
+    ///
+    /// let reader = Store::open_read_only(dir.path(), config)?;
+    /// assert_eq!(reader.query(&Selector::metric("up"), now, now + 1)?.series.len(), 1);
+    /// assert!(matches!(reader.write(&[Sample::new("up", &[], now, 1.0)]), Err(Error::ReadOnly)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open_read_only(dir: impl AsRef<Path>, config: Config) -> Result<Store> {
         let shared = open::open(dir.as_ref(), config, true)?;
         Ok(Store {
@@ -195,6 +262,23 @@ impl Store {
     /// tiers, `max_age_days`, `max_bytes`, `max_clock_lead`, expiry action) set; settings an
     /// older store does not record are left unset. Everything else is the default. Opening the
     /// store with it (or with those settings unset) applies the store's own policy.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tierlog::{Config, Store};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// assert!(Store::stored_config(dir.path())?.is_none());
+    /// let config = Config::default()
+    ///     .with_window_span(Duration::from_secs(600))
+    ///     .with_max_bytes(1 << 30);
+    /// Store::open(dir.path(), config)?.close()?;
+    ///
+    /// let stored = Store::stored_config(dir.path())?.expect("a store");
+    /// assert_eq!(stored.window_span, Duration::from_secs(600));
+    /// assert_eq!(stored.max_bytes, Some(1 << 30));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stored_config(dir: impl AsRef<Path>) -> Result<Option<Config>> {
         let Some((s, version)) = read_state(dir.as_ref())? else {
             return Ok(None);

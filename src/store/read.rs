@@ -1,6 +1,6 @@
 //! Reads: selector queries merging sealed segments and open windows, listings and stats.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -14,6 +14,7 @@ use crate::segment::Segment;
 
 /// One series in a query result.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct SeriesPoints {
     /// Metric name.
     pub metric: String,
@@ -28,6 +29,7 @@ pub struct SeriesPoints {
 /// The answer to a query. When `warnings` is not empty, some data could not be read and the
 /// answer is partial.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct QueryResult {
     /// Matching series with at least one point in range, ordered by metric then labels.
     pub series: Vec<SeriesPoints>,
@@ -133,9 +135,106 @@ enum Source {
     Memory(Vec<Vec<(i64, f64)>>),
 }
 
+/// A series of a raw query, or nothing when it has no point in range.
+fn raw_series(metric: String, labels: Labels, points: Vec<(i64, f64)>) -> Option<SeriesPoints> {
+    (!points.is_empty()).then_some(SeriesPoints {
+        metric,
+        labels,
+        tier: "raw",
+        points,
+    })
+}
+
+/// The series of a raw query, one at a time, in the order of [`QueryResult::series`]; made by
+/// [`Store::query_iter`].
+///
+/// Each series' points are read when the iterator reaches it, from the data the store holds at
+/// that moment, so memory stays bounded by one series (plus the names and labels of the
+/// matched series). What could not be read accumulates in [`QueryIter::warnings`]; read them
+/// once the iteration is done (iterate with `by_ref()` or `while let` to keep the iterator).
+#[derive(Debug)]
+pub struct QueryIter<'a> {
+    shared: &'a Shared,
+    /// The matched series still to read, in output order.
+    series: std::vec::IntoIter<(SeriesId, String, Labels)>,
+    from: i64,
+    to: i64,
+    warnings: Vec<String>,
+    /// `warnings` as a set: every series' read reports the same damaged segments.
+    seen: HashSet<String>,
+}
+
+impl QueryIter<'_> {
+    /// What was skipped so far, and why (each message once). Not empty = partial answer.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// The warnings, consuming the iterator.
+    pub fn into_warnings(self) -> Vec<String> {
+        self.warnings
+    }
+}
+
+impl Iterator for QueryIter<'_> {
+    type Item = SeriesPoints;
+
+    fn next(&mut self) -> Option<SeriesPoints> {
+        for (id, metric, labels) in self.series.by_ref() {
+            let mut warnings = Vec::new();
+            let points = self
+                .shared
+                .raw_points(&[id], self.from, self.to, &mut warnings)
+                .pop()
+                .unwrap_or_default();
+            for w in warnings {
+                if self.seen.insert(w.clone()) {
+                    self.warnings.push(w);
+                }
+            }
+            if let Some(s) = raw_series(metric, labels, points) {
+                return Some(s);
+            }
+        }
+        None
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.series.len()))
+    }
+}
+
+impl std::iter::FusedIterator for QueryIter<'_> {}
+
 impl Store {
     /// Selects series by `selector` and returns their raw points with `from <= ts < to`
     /// (timestamps of points, i.e. second starts), merging sealed segments and open windows.
+    ///
+    /// Every matched series' points are read under one lock of the store's state. For
+    /// results too large to hold at once, use [`Store::query_iter`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tierlog::{Config, ManualClock, Sample, Selector, Store};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let now = 1_700_000_000_000;
+    /// let clock = Arc::new(ManualClock::new(now));
+    /// let store = Store::open(dir.path(), Config::default().with_clock(clock))?;
+    /// store.write(&[
+    ///     Sample::new("node_load1", &[("host", "a")], now - 2_000, 0.5),
+    ///     Sample::new("node_load1", &[("host", "a")], now - 1_000, 0.75),
+    ///     Sample::new("node_load1", &[("host", "b")], now - 1_000, 2.0),
+    /// ])?;
+    ///
+    /// let sel: Selector = r#"node_load1{host="a"}"#.parse()?;
+    /// let result = store.query(&sel, now - 60_000, now + 1)?;
+    /// assert!(!result.is_partial());
+    /// assert_eq!(result.series.len(), 1);
+    /// assert_eq!(result.series[0].labels.get("host"), "a");
+    /// assert_eq!(result.series[0].points, [(now - 2_000, 0.5), (now - 1_000, 0.75)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn query(&self, selector: &Selector, from: i64, to: i64) -> Result<QueryResult> {
         let mut result = QueryResult::default();
         let (ids, meta) = self.shared.select(selector);
@@ -143,17 +242,59 @@ impl Store {
         let mut out: Vec<SeriesPoints> = meta
             .into_iter()
             .zip(points)
-            .filter(|(_, p)| !p.is_empty())
-            .map(|((metric, labels), points)| SeriesPoints {
-                metric,
-                labels,
-                tier: "raw",
-                points,
-            })
+            .filter_map(|((metric, labels), points)| raw_series(metric, labels, points))
             .collect();
         out.sort_by(|a, b| (&a.metric, &a.labels).cmp(&(&b.metric, &b.labels)));
         result.series = out;
         Ok(result)
+    }
+
+    /// Like [`Store::query`], one series at a time: the series come in the same order with the
+    /// same points, and [`QueryIter::warnings`] ends up with the same warnings, but only one
+    /// series' points are in memory at once.
+    ///
+    /// The series are chosen when this is called; each one's points are read (through the
+    /// same read path as [`Store::query`]) when the iterator reaches it, so a series read later
+    /// may include samples written after the call. Retention dropping a segment meanwhile does
+    /// not affect an iteration that already started reading it.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tierlog::{Config, ManualClock, Sample, Selector, Store};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let now = 1_700_000_000_000;
+    /// let store = Store::open(dir.path(), Config::default().with_clock(Arc::new(ManualClock::new(now))))?;
+    /// for cpu in ["0", "1", "2"] {
+    ///     store.write(&[Sample::new("node_cpu_seconds_total", &[("cpu", cpu)], now, 1.0)])?;
+    /// }
+    ///
+    /// let sel = Selector::metric("node_cpu_seconds_total");
+    /// let mut series = store.query_iter(&sel, now - 60_000, now + 1)?;
+    /// let mut cpus = Vec::new();
+    /// for s in series.by_ref() {
+    ///     cpus.push(s.labels.get("cpu").to_owned());
+    /// }
+    /// assert_eq!(cpus, ["0", "1", "2"]);
+    /// assert!(series.warnings().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn query_iter(&self, selector: &Selector, from: i64, to: i64) -> Result<QueryIter<'_>> {
+        let (ids, meta) = self.shared.select(selector);
+        let mut series: Vec<(SeriesId, String, Labels)> = ids
+            .into_iter()
+            .zip(meta)
+            .map(|(id, (metric, labels))| (id, metric, labels))
+            .collect();
+        series.sort_by(|a, b| (&a.1, &a.2).cmp(&(&b.1, &b.2)));
+        Ok(QueryIter {
+            shared: &self.shared,
+            series: series.into_iter(),
+            from,
+            to,
+            warnings: Vec::new(),
+            seen: HashSet::new(),
+        })
     }
 
     /// All metrics with their metadata, by name.
@@ -174,6 +315,21 @@ impl Store {
     }
 
     /// The series `selector` matches, ordered by metric then labels.
+    ///
+    /// ```
+    /// use tierlog::{Config, Selector, Store};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = Store::open(dir.path(), Config::default())?;
+    /// for dev in ["sda", "sdb", "nvme0n1"] {
+    ///     store.series_handle("disk_read_bytes_total", &[("device", dev)])?;
+    /// }
+    /// let sel: Selector = r#"disk_read_bytes_total{device=~"sd.*"}"#.parse()?;
+    /// let devices: Vec<String> = store.series(&sel).iter().map(|s| s.labels.get("device").to_owned()).collect();
+    /// assert_eq!(devices, ["sda", "sdb"]);
+    /// assert_eq!(store.series_counts()["disk_read_bytes_total"], 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn series(&self, selector: &Selector) -> Vec<SeriesInfo> {
         let st = self.shared.state.read();
         let mut v: Vec<SeriesInfo> = st
@@ -193,7 +349,24 @@ impl Store {
         v
     }
 
-    /// Sizes and counts per tier, sealed and open apart.
+    /// Sizes and counts per tier, sealed and open apart. `tiers[0]` is the raw tier, then the
+    /// rollup tiers finest first.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tierlog::{Config, ManualClock, Sample, Store};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let now = 1_700_000_000_000;
+    /// let store = Store::open(dir.path(), Config::default().with_clock(Arc::new(ManualClock::new(now))))?;
+    /// store.write(&[Sample::new("up", &[("job", "node")], now, 1.0)])?;
+    /// let stats = store.stats();
+    /// assert_eq!((stats.metrics, stats.series), (1, 1));
+    /// let raw = &stats.tiers[0];
+    /// assert_eq!((raw.tier.as_str(), raw.open.points, raw.newest_ms), ("raw", 1, Some(now)));
+    /// assert!(stats.total_bytes >= raw.bytes + stats.index_bytes);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stats(&self) -> StoreStats {
         let sh = &*self.shared;
         let st = sh.state.read();
@@ -309,6 +482,7 @@ fn ratio(bytes: u64, points: u64) -> f64 {
 
 /// Counts of one part (sealed or open) of a tier.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct TierPart {
     /// Files.
     pub segments: u64,
@@ -328,6 +502,7 @@ impl TierPart {
 
 /// Stats of one tier.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct TierStats {
     /// Tier name (`raw` or a rollup tier's).
     pub tier: String,
@@ -358,6 +533,7 @@ pub struct TierStats {
 
 /// Stats of a store.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct StoreStats {
     /// Per tier.
     pub tiers: Vec<TierStats>,

@@ -22,6 +22,7 @@ use crate::io;
 /// Why a segment was dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum DropReason {
     /// Older than its tier's keep time (the shorter limit).
     TierKeep,
@@ -33,14 +34,17 @@ pub enum DropReason {
 
 /// One dropped segment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct DroppedSegment {
     /// `raw` or a tier's name.
     pub tier: String,
-    /// Start and end (exclusive) of the time it covered, ms.
+    /// Start of the time it covered, ms.
     pub start_ms: i64,
+    /// End (exclusive) of the time it covered, ms.
     pub end_ms: i64,
     /// Bytes freed.
     pub bytes: u64,
+    /// Which limit dropped it.
     pub reason: DropReason,
     /// Where the segment was archived, when it was moved to the archive instead of deleted.
     pub archived_to: Option<PathBuf>,
@@ -48,6 +52,7 @@ pub struct DroppedSegment {
 
 /// What retention did in one maintenance pass.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct RetentionReport {
     /// Segments dropped, in the order they were.
     pub dropped: Vec<DroppedSegment>,
@@ -72,10 +77,13 @@ pub struct RetentionReport {
 
 /// Retention's counters since the store was opened (in [`crate::StoreStats`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct RetentionTotals {
-    /// Segments dropped for their tier's keep, for `max_age_days`, for the byte budget.
+    /// Segments dropped for their tier's keep.
     pub dropped_tier_keep: u64,
+    /// Segments dropped for `max_age_days`.
     pub dropped_max_age: u64,
+    /// Segments dropped for the byte budget.
     pub dropped_budget: u64,
     /// Bytes freed.
     pub bytes_freed: u64,

@@ -97,6 +97,7 @@ pub fn segment_span(piece_ms: i64, keep_ms: i64) -> i64 {
 
 /// What materialisation did in one maintenance pass.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct RollupReport {
     /// Pieces materialised (one per tier and piece, with or without data).
     pub pieces: u64,

@@ -11,6 +11,7 @@ use crate::segment::{self, Segment};
 
 /// What one maintenance pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct MaintainReport {
     /// Start (ms) of each window sealed.
     pub sealed_windows: Vec<i64>,
@@ -34,6 +35,38 @@ impl Store {
     /// materialises every rollup piece that is final (all of it, however far behind), compacts
     /// complete segment spans, then applies retention (each tier's keep, `max_age_days`,
     /// `max_bytes`). Writes and queries continue meanwhile; only one pass runs at a time.
+    ///
+    /// The maintenance thread ([`Config::maintenance_interval`](crate::Config::maintenance_interval))
+    /// runs this every 10 s by default; call it yourself when the thread is off.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use tierlog::{Config, DropReason, ManualClock, Sample, Store};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let t0 = 1_700_000_400_000; // on a 20-minute window boundary
+    /// let clock = Arc::new(ManualClock::new(t0));
+    /// let config = Config::default()
+    ///     .with_clock(clock.clone())
+    ///     .with_tiers(vec![]) // raw data only, kept 2 h (the default raw keep)
+    ///     .with_maintenance_interval(None);
+    /// let store = Store::open(dir.path(), config)?;
+    /// store.write(&[Sample::new("up", &[], t0, 1.0)])?;
+    ///
+    /// // Past the window's end plus the 5-minute grace, the window is sealed.
+    /// clock.set(t0 + Duration::from_secs(26 * 60).as_millis() as i64);
+    /// let report = store.maintain()?;
+    /// assert_eq!(report.sealed_windows, [t0]);
+    ///
+    /// // Past the raw keep, retention drops the segment.
+    /// clock.set(t0 + Duration::from_secs(3 * 3600).as_millis() as i64);
+    /// let report = store.maintain()?;
+    /// let dropped = &report.retention.dropped;
+    /// assert_eq!(dropped.len(), 1);
+    /// assert_eq!((dropped[0].tier.as_str(), dropped[0].reason), ("raw", DropReason::TierKeep));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn maintain(&self) -> Result<MaintainReport> {
         self.shared.check_writable()?;
         let guard = self.shared.maintain.lock();

@@ -22,6 +22,7 @@ pub const P95_RAW_MISMATCH: &str = "the raw points still kept no longer match th
 /// One bucket of a rollup or step query. `min`, `max`, `sum`, `first`, `last` and `p95` are
 /// NaN for a bucket whose raw points were all NaN (`count` 0, `nan_count` > 0).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct BucketPoint {
     /// Bucket start, ms.
     pub t: i64,
@@ -31,8 +32,11 @@ pub struct BucketPoint {
     pub count: u64,
     /// NaN raw points in the bucket (not part of any aggregate).
     pub nan_count: u64,
+    /// Smallest non-NaN raw value.
     pub min: f64,
+    /// Largest non-NaN raw value.
     pub max: f64,
+    /// Sum of the non-NaN raw values.
     pub sum: f64,
     /// `sum / count`.
     pub avg: f64,
@@ -41,8 +45,9 @@ pub struct BucketPoint {
     pub p95: Option<f64>,
     /// Why `p95` is `None`.
     pub p95_note: Option<&'static str>,
-    /// Earliest and latest non-NaN raw value.
+    /// Earliest non-NaN raw value.
     pub first: f64,
+    /// Latest non-NaN raw value.
     pub last: f64,
     /// Counter increase (counters only).
     pub increase: Option<f64>,
@@ -81,6 +86,7 @@ impl BucketPoint {
 
 /// One series of a rollup or step query.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct SeriesBuckets {
     /// Metric name.
     pub metric: String,
@@ -92,6 +98,7 @@ pub struct SeriesBuckets {
 
 /// The answer to a rollup or step query; partial when `warnings` is not empty.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct BucketResult {
     /// Matching series with at least one bucket, ordered by metric then labels.
     pub series: Vec<SeriesBuckets>,
@@ -105,7 +112,8 @@ impl Store {
     /// The buckets tier `tier` (a rollup tier's name, e.g. `"10s"`) holds for the series
     /// `selector` matches, with `from <= start < to`. Only materialised buckets are returned:
     /// the recent past, whose pieces are not final yet, is in the raw tier
-    /// ([`Store::query`]) or answered by [`Store::query_step`].
+    /// ([`Store::query`]) or answered by [`Store::query_step`]. An unknown tier is
+    /// [`Error::InvalidQuery`].
     pub fn query_tier(
         &self,
         selector: &Selector,
@@ -135,6 +143,34 @@ impl Store {
     /// buckets. p95 is exact or `None`: exact from raw points, equal to the stored p95 when the
     /// step equals the source tier's interval, recomputed from raw points when they are still
     /// kept, and otherwise `None` with a `p95_note`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use tierlog::{Config, ManualClock, MetricKind, MetricMeta, Sample, Selector, Store};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let t0 = 1_700_000_400_000; // on a minute boundary
+    /// let clock = Arc::new(ManualClock::new(t0 + 120_000));
+    /// let store = Store::open(dir.path(), Config::default().with_clock(clock))?;
+    /// let meta = MetricMeta { kind: MetricKind::Counter, ..MetricMeta::default() };
+    /// store.set_metric_meta("requests_total", meta)?;
+    /// // A counter growing by 10 a second for two minutes.
+    /// let samples: Vec<Sample> = (0..120)
+    ///     .map(|i| Sample::new("requests_total", &[], t0 + i * 1_000, 10.0 * i as f64))
+    ///     .collect();
+    /// store.write(&samples)?;
+    ///
+    /// let sel = Selector::metric("requests_total");
+    /// let r = store.query_step(&sel, t0, t0 + 120_000, Duration::from_secs(60))?;
+    /// let buckets = &r.series[0].points;
+    /// assert_eq!(buckets.len(), 2);
+    /// assert_eq!(buckets[1].t, t0 + 60_000);
+    /// assert_eq!((buckets[1].count, buckets[1].first, buckets[1].last), (60, 600.0, 1190.0));
+    /// assert_eq!(buckets[1].p95, Some(1_160.0)); // exact, from the raw points
+    /// assert!(buckets[1].increase.is_some()); // counters only
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn query_step(
         &self,
         selector: &Selector,

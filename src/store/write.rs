@@ -33,7 +33,14 @@ pub struct Sample<'a> {
 }
 
 impl<'a> Sample<'a> {
-    /// A sample.
+    /// A sample of `metric` with `labels` (in any order; labels with an empty value are
+    /// dropped, as in Prometheus) at `ts_ms` (ms since 1970).
+    ///
+    /// ```
+    /// let now = 1_700_000_000_000;
+    /// let s = tierlog::Sample::new("node_load1", &[("host", "web1")], now, 0.42);
+    /// assert_eq!(s.labels, [("host", "web1")]);
+    /// ```
     pub fn new(metric: &'a str, labels: &'a [(&'a str, &'a str)], ts_ms: i64, value: f64) -> Self {
         Sample {
             metric,
@@ -47,6 +54,7 @@ impl<'a> Sample<'a> {
 /// What a write did. Samples outside the accepted time range are counted here, never dropped
 /// silently; the rest of the batch is written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct WriteSummary {
     /// Samples written.
     pub accepted: u64,
@@ -85,6 +93,35 @@ impl Store {
     /// timestamp rejects the whole batch with an error naming the first offending sample.
     /// Samples outside the open windows are counted in the summary and skipped; the rest are
     /// written. Under `Sync::EveryWrite` the call returns once the data is fsynced.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tierlog::{Config, Error, ManualClock, SampleError, Sample, Store};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let now = 1_700_000_000_000;
+    /// let store = Store::open(dir.path(), Config::default().with_clock(Arc::new(ManualClock::new(now))))?;
+    ///
+    /// let summary = store.write(&[
+    ///     Sample::new("temp_celsius", &[("sensor", "cpu")], now, 48.5),
+    ///     // A day old: its window was sealed long ago, so it is counted and skipped.
+    ///     Sample::new("temp_celsius", &[("sensor", "cpu")], now - 86_400_000, 47.0),
+    /// ])?;
+    /// assert_eq!((summary.accepted, summary.rejected_too_old, summary.new_series), (1, 1, 1));
+    ///
+    /// // An invalid sample rejects the whole batch and says which one it was.
+    /// let err = store
+    ///     .write(&[
+    ///         Sample::new("temp_celsius", &[("sensor", "gpu")], now, 60.0),
+    ///         Sample::new("temp-celsius", &[], now, 60.0),
+    ///     ])
+    ///     .unwrap_err();
+    /// assert!(matches!(
+    ///     err,
+    ///     Error::InvalidSample { index: 1, reason: SampleError::InvalidMetricName { .. } }
+    /// ));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write(&self, samples: &[Sample<'_>]) -> Result<WriteSummary> {
         let sh = &*self.shared;
         sh.check_writable()?;
@@ -130,7 +167,23 @@ impl Store {
     }
 
     /// The fast path: writes `(series handle, ts_ms, value)` triples for series resolved
-    /// earlier with [`Store::series_handle`]. Same rules as [`Store::write`].
+    /// earlier with [`Store::series_handle`]. Same rules as [`Store::write`]; an unknown
+    /// handle is [`SampleError::UnknownSeries`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tierlog::{Config, ManualClock, Selector, Store};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let now = 1_700_000_000_000;
+    /// let store = Store::open(dir.path(), Config::default().with_clock(Arc::new(ManualClock::new(now))))?;
+    /// // Resolve once, then write without hashing names and labels each time.
+    /// let rx = store.series_handle("net_rx_bytes_total", &[("dev", "eth0")])?;
+    /// let tx = store.series_handle("net_tx_bytes_total", &[("dev", "eth0")])?;
+    /// store.write_series(&[(rx, now, 1_000.0), (tx, now, 250.0)])?;
+    /// assert_eq!(store.query(&Selector::metric("net_rx_bytes_total"), now, now + 1)?.series[0].points, [(now, 1_000.0)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write_series(&self, samples: &[(SeriesId, i64, f64)]) -> Result<WriteSummary> {
         let sh = &*self.shared;
         sh.check_writable()?;
@@ -186,6 +239,22 @@ impl Store {
     }
 
     /// Sets (creating the metric if needed) a metric's kind, unit and description.
+    ///
+    /// ```
+    /// use tierlog::{Config, MetricKind, MetricMeta, Store};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = Store::open(dir.path(), Config::default())?;
+    /// store.set_metric_meta("node_memory_free_bytes", MetricMeta {
+    ///     kind: MetricKind::Gauge,
+    ///     unit: "bytes".into(),
+    ///     description: "Free memory".into(),
+    /// })?;
+    /// let metrics = store.metrics();
+    /// assert_eq!(metrics[0].name, "node_memory_free_bytes");
+    /// assert_eq!(metrics[0].meta.unit, "bytes");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_metric_meta(&self, metric: &str, meta: MetricMeta) -> Result<()> {
         let sh = &*self.shared;
         sh.check_writable()?;
