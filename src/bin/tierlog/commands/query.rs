@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tierlog::inspect::json_f64;
-use tierlog::{BucketPoint, BucketResult, Labels, QueryResult, Selector, Store};
+use tierlog::{BucketPoint, BucketResult, Labels, QueryIter, QueryResult, Selector, Store};
 
 use super::Now;
 use crate::chart::{self, Chart, Line};
@@ -100,6 +100,13 @@ pub fn run(
             return buckets(&r, &Label::Step(step.as_millis() as i64), output);
         }
     }
+    // JSON, JSON Lines and CSV stream series by series: one series' points in memory at a time.
+    if !output.chart() && (output.jsonl || output.format != Format::Table) {
+        let mut it = store.query_iter(&sel, from, to)?;
+        let (series, points) = raw_streamed(&mut it, output)?;
+        report(&it.into_warnings(), series, points, "points");
+        return Ok(());
+    }
     let r = store.query(&sel, from, to)?;
     let points: usize = r.series.iter().map(|s| s.points.len()).sum();
     let (series, warnings) = (r.series.len(), r.warnings.clone());
@@ -115,19 +122,21 @@ pub fn run(
             .collect();
         draw(&lines, output)?;
     } else {
-        raw(&r, output)?;
+        raw_table(&r, output)?;
     }
     report(&warnings, series, points, "points");
     Ok(())
 }
 
-/// Prints raw points as `--format` and `--jsonl` say.
-fn raw(r: &QueryResult, output: &OutputArgs) -> Result<(), Failure> {
+/// Prints raw points as JSON Lines, JSON or CSV while the query reads them, series by series.
+/// Returns the numbers of series and points printed.
+fn raw_streamed(it: &mut QueryIter<'_>, output: &OutputArgs) -> Result<(usize, usize), Failure> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
+    let (mut series, mut points) = (0usize, 0usize);
     match output.format {
         _ if output.jsonl => {
-            for s in &r.series {
+            for s in it.by_ref() {
                 let prefix = format!(
                     "{{\"metric\":{},\"labels\":{},\"tier\":\"{}\"",
                     json_text(&s.metric)?,
@@ -137,23 +146,23 @@ fn raw(r: &QueryResult, output: &OutputArgs) -> Result<(), Failure> {
                 for (t, v) in &s.points {
                     writeln!(out, "{prefix},\"t\":{t},\"value\":{}}}", json_f64(*v))?;
                 }
+                series += 1;
+                points += s.points.len();
             }
-            jsonl_warnings(&mut out, &r.warnings)?;
+            jsonl_warnings(&mut out, it.warnings())?;
         }
         Format::Json => {
-            // Streamed by hand: one document, series by series.
+            // One document, written series by series.
             write!(out, "{{\"series\":[")?;
-            for (i, s) in r.series.iter().enumerate() {
-                if i > 0 {
+            for s in it.by_ref() {
+                if series > 0 {
                     write!(out, ",")?;
                 }
-                let labels =
-                    serde_json::to_string(&s.labels).map_err(|e| Failure::Error(e.to_string()))?;
-                let metric =
-                    serde_json::to_string(&s.metric).map_err(|e| Failure::Error(e.to_string()))?;
                 write!(
                     out,
-                    "\n{{\"metric\":{metric},\"labels\":{labels},\"tier\":\"{}\",\"points\":[",
+                    "\n{{\"metric\":{},\"labels\":{},\"tier\":\"{}\",\"points\":[",
+                    json_text(&s.metric)?,
+                    json_labels(&s.labels)?,
                     s.tier
                 )?;
                 for (j, (t, v)) in s.points.iter().enumerate() {
@@ -163,37 +172,48 @@ fn raw(r: &QueryResult, output: &OutputArgs) -> Result<(), Failure> {
                     write!(out, "[{t},{}]", json_f64(*v))?;
                 }
                 write!(out, "]}}")?;
+                series += 1;
+                points += s.points.len();
             }
             let warnings =
-                serde_json::to_string(&r.warnings).map_err(|e| Failure::Error(e.to_string()))?;
+                serde_json::to_string(it.warnings()).map_err(|e| Failure::Error(e.to_string()))?;
             writeln!(out, "\n],\"warnings\":{warnings}}}")?;
         }
         Format::Csv => {
             writeln!(out, "metric,labels,ts_ms,value")?;
-            for s in &r.series {
+            for s in it.by_ref() {
                 let (m, l) = (csv_field(&s.metric), csv_field(&s.labels.to_kv_string()));
                 for (t, v) in &s.points {
                     writeln!(out, "{m},{l},{t},{}", value_text(*v))?;
                 }
+                series += 1;
+                points += s.points.len();
             }
         }
-        Format::Table => {
-            let zone = output.zone();
-            let names: Vec<String> = r
-                .series
-                .iter()
-                .map(|s| series_name(&s.metric, &s.labels))
-                .collect();
-            let rows = || {
-                r.series.iter().zip(&names).flat_map(move |(s, name)| {
-                    s.points
-                        .iter()
-                        .map(move |(t, v)| vec![name.clone(), zone.format(*t), value_text(*v)])
-                })
-            };
-            table_streamed(&mut out, &["SERIES", "TIME", "VALUE"], rows)?;
-        }
+        Format::Table => unreachable!("tables are printed from a whole result"),
     }
+    out.flush()?;
+    Ok((series, points))
+}
+
+/// Prints raw points as an aligned table (two passes: widths, then rows).
+fn raw_table(r: &QueryResult, output: &OutputArgs) -> Result<(), Failure> {
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let zone = output.zone();
+    let names: Vec<String> = r
+        .series
+        .iter()
+        .map(|s| series_name(&s.metric, &s.labels))
+        .collect();
+    let rows = || {
+        r.series.iter().zip(&names).flat_map(move |(s, name)| {
+            s.points
+                .iter()
+                .map(move |(t, v)| vec![name.clone(), zone.format(*t), value_text(*v)])
+        })
+    };
+    table_streamed(&mut out, &["SERIES", "TIME", "VALUE"], rows)?;
     out.flush()?;
     Ok(())
 }
