@@ -325,10 +325,7 @@ fn example_lines(paragraph: &str) -> String {
     let mut out = format!("{head}:");
     for cmd in rest.split("; tierlog ") {
         let cmd = cmd.strip_prefix("tierlog ").unwrap_or(cmd);
-        out.push_str(&format!(
-            "\n  tierlog {}",
-            cmd.split_whitespace().collect::<Vec<_>>().join(" ")
-        ));
+        out.push_str(&format!("\n  tierlog {}", cmd.trim()));
     }
     out
 }
