@@ -1,16 +1,17 @@
 //! `tierlog`: the command-line tool of the tierlog metrics store.
 //!
-//! Exit codes: 0 success, 1 error, 2 usage, 3 corruption found (`verify`).
+//! Exit codes: 0 success, 1 error, 2 usage, 3 corruption found (`verify`, `dump`).
 
 mod chart;
 mod commands;
 mod output;
+mod status;
 mod time;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -33,6 +34,9 @@ pub struct Cli {
     /// Fix the clock ("now") to this time: RFC 3339, ms since epoch, or relative like -2h.
     #[arg(long, global = true, value_name = "T")]
     pub now: Option<String>,
+    /// No progress bars and no closing summary on stderr (errors and warnings still print).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -175,6 +179,9 @@ pub enum Command {
     Repair {
         /// Store directory.
         dir: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
     },
     /// Print a shell completion script.
     ///
@@ -292,8 +299,46 @@ impl From<std::io::Error> for Failure {
     }
 }
 
+/// The command line with each subcommand's `Example:` paragraph moved from its long help to the
+/// text after its flags, so that `-h`, `--help` and `tierlog help COMMAND` all show it.
+pub fn command_line() -> clap::Command {
+    Cli::command().mut_subcommands(|sub| {
+        let Some(long) = sub.get_long_about().map(|s| s.to_string()) else {
+            return sub;
+        };
+        let (text, examples): (Vec<&str>, Vec<&str>) =
+            long.split("\n\n").partition(|p| !p.starts_with("Example"));
+        if examples.is_empty() {
+            return sub;
+        }
+        let examples: Vec<String> = examples.iter().map(|p| example_lines(p)).collect();
+        sub.long_about(text.join("\n\n"))
+            .after_help(examples.join("\n\n"))
+    })
+}
+
+/// `Examples: tierlog a; tierlog b` as a heading and one indented command per line.
+fn example_lines(paragraph: &str) -> String {
+    let Some((head, rest)) = paragraph.split_once(": ") else {
+        return paragraph.to_owned();
+    };
+    let mut out = format!("{head}:");
+    for cmd in rest.split("; tierlog ") {
+        let cmd = cmd.strip_prefix("tierlog ").unwrap_or(cmd);
+        out.push_str(&format!("\n  tierlog {}", cmd.trim()));
+    }
+    out
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&command_line().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    if let Err(m) = status::init(cli.quiet) {
+        eprintln!("tierlog: {m}");
+        return ExitCode::from(2);
+    }
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Error(m)) => {

@@ -8,7 +8,7 @@ use tierlog::{Expiry, Selector, Store};
 use super::{Now, print_json};
 use crate::output::{csv_field, table};
 use crate::time::format_rfc3339;
-use crate::{Failure, Format};
+use crate::{Failure, Format, status};
 
 pub fn metrics(now: &Now, dir: &Path, format: Format) -> Result<(), Failure> {
     let store = Store::open_read_only(dir, now.config())?;
@@ -26,6 +26,10 @@ pub fn metrics(now: &Now, dir: &Path, format: Format) -> Result<(), Failure> {
             ]
         })
         .collect();
+    let series: u64 = ms
+        .iter()
+        .map(|m| counts.get(&m.name).copied().unwrap_or(0) as u64)
+        .sum();
     match format {
         Format::Json => {
             let v: Vec<_> = ms
@@ -33,24 +37,25 @@ pub fn metrics(now: &Now, dir: &Path, format: Format) -> Result<(), Failure> {
                 .map(|m| serde_json::json!({"name": m.name, "kind": m.meta.kind, "unit": m.meta.unit,
                     "description": m.meta.description, "series": counts.get(&m.name).copied().unwrap_or(0)}))
                 .collect();
-            print_json(&serde_json::json!({ "metrics": v }))
+            print_json(&serde_json::json!({ "metrics": v }))?;
         }
         Format::Csv => {
             println!("name,kind,unit,series,description");
-            for r in rows {
+            for r in &rows {
                 println!(
                     "{}",
                     r.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(",")
                 );
             }
-            Ok(())
         }
-        Format::Table => Ok(table(
+        Format::Table => table(
             &mut std::io::stdout().lock(),
             &["METRIC", "KIND", "UNIT", "SERIES", "DESCRIPTION"],
             &rows,
-        )?),
+        )?,
     }
+    status::summary(format_args!("{} metrics, {series} series", ms.len()));
+    Ok(())
 }
 
 pub fn series(
@@ -70,7 +75,7 @@ pub fn series(
     let store = Store::open_read_only(dir, now.config())?;
     let list = store.series(&sel);
     match format {
-        Format::Json => print_json(&serde_json::json!({ "series": list })),
+        Format::Json => print_json(&serde_json::json!({ "series": list }))?,
         Format::Csv => {
             println!("id,metric,labels");
             for s in &list {
@@ -81,7 +86,6 @@ pub fn series(
                     csv_field(&s.labels.to_kv_string())
                 );
             }
-            Ok(())
         }
         Format::Table => {
             let rows: Vec<Vec<String>> = list
@@ -94,20 +98,28 @@ pub fn series(
                     ]
                 })
                 .collect();
-            Ok(table(
+            table(
                 &mut std::io::stdout().lock(),
                 &["ID", "METRIC", "LABELS"],
                 &rows,
-            )?)
+            )?;
         }
     }
+    let metrics: std::collections::BTreeSet<&str> =
+        list.iter().map(|s| s.metric.as_str()).collect();
+    status::summary(format_args!(
+        "{} series of {} metrics",
+        list.len(),
+        metrics.len()
+    ));
+    Ok(())
 }
 
 pub fn stats(now: &Now, dir: &Path, format: Format) -> Result<(), Failure> {
     let store = Store::open_read_only(dir, now.config())?;
     let s = store.stats();
     match format {
-        Format::Json => print_json(&s),
+        Format::Json => print_json(&s)?,
         Format::Csv => {
             println!("tier,part,segments,bytes,points,bytes_per_point,materialised_through_ms");
             for (t, part, p) in parts(&s.tiers) {
@@ -122,7 +134,6 @@ pub fn stats(now: &Now, dir: &Path, format: Format) -> Result<(), Failure> {
                         .map_or(String::new(), |ms| ms.to_string())
                 );
             }
-            Ok(())
         }
         Format::Table => {
             let rows: Vec<Vec<String>> = parts(&s.tiers)
@@ -167,9 +178,22 @@ pub fn stats(now: &Now, dir: &Path, format: Format) -> Result<(), Failure> {
                     String::new()
                 }
             );
-            Ok(())
         }
     }
+    let (segments, points) = s.tiers.iter().fold((0, 0), |(n, p), t| {
+        (
+            n + t.sealed.segments + t.open.segments,
+            p + t.sealed.points + t.open.points,
+        )
+    });
+    status::summary(format_args!(
+        "{} tiers: {segments} files, {points} points; {} series, {} metrics, {} bytes",
+        s.tiers.len(),
+        s.series,
+        s.metrics,
+        s.total_bytes
+    ));
+    Ok(())
 }
 
 /// The rows of `stats`: raw's sealed and open parts, each rollup tier's segments (a rollup
@@ -202,12 +226,53 @@ pub fn maintain(
     for f in store.recovery_findings() {
         eprintln!("tierlog: recovery: {f}");
     }
-    let r = store.maintain()?;
+    // The pass reports nothing until it is done: a spinner says it is working.
+    let bar = status::spinner(
+        "maintain: sealing windows, materialising rollups, compacting, applying retention",
+    );
+    let started = std::time::Instant::now();
+    let r = store.maintain();
+    bar.finish_and_clear();
+    let r = r?;
+    let span_ms = store.config().window_span.as_millis() as i64;
     store.close()?;
+    let elapsed = started.elapsed();
     let ru = &r.rollups;
     match format {
         Format::Json => print_json(&r)?,
-        _ => {
+        Format::Csv => {
+            println!("event,tier,start_ms,end_ms,bytes,reason,archived_to");
+            for w in &r.sealed_windows {
+                println!("sealed,raw,{w},{},,,", w.saturating_add(span_ms));
+            }
+            for d in &r.retention.dropped {
+                let reason = serde_json::to_value(d.reason)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let to = d
+                    .archived_to
+                    .as_ref()
+                    .map(|p| csv_field(&p.display().to_string()))
+                    .unwrap_or_default();
+                println!(
+                    "{},{},{},{},{},{reason},{to}",
+                    if d.archived_to.is_some() {
+                        "archived"
+                    } else {
+                        "dropped"
+                    },
+                    csv_field(&d.tier),
+                    d.start_ms,
+                    d.end_ms,
+                    d.bytes
+                );
+            }
+            for (tier, from, to) in &ru.lost {
+                println!("lost,{},{from},{to},,,", csv_field(tier));
+            }
+        }
+        Format::Table => {
             for w in &r.sealed_windows {
                 println!("sealed window {}", format_rfc3339(*w));
             }
@@ -250,10 +315,10 @@ pub fn maintain(
         );
     }
     if let Some(c) = &rt.index_compacted {
-        eprintln!(
+        status::summary(format_args!(
             "index compacted: {} -> {} bytes ({} series removed this pass)",
             c.bytes_before, c.bytes_after, rt.series_removed
-        );
+        ));
     }
     if rt.over_budget_bytes > 0 {
         eprintln!(
@@ -261,8 +326,8 @@ pub fn maintain(
             rt.over_budget_bytes
         );
     }
-    eprintln!(
-        "{} windows sealed: {} points, {} bytes; rollups: {} pieces materialised from {} raw points: {} buckets, {} bytes{}; retention: {} segments dropped, {} bytes freed",
+    status::summary(format_args!(
+        "{} windows sealed: {} points, {} bytes; rollups: {} pieces materialised from {} raw points: {} buckets, {} bytes{}; retention: {} segments dropped, {} bytes freed; in {:.2} s",
         r.sealed_windows.len(),
         r.sealed_points,
         r.sealed_bytes,
@@ -276,19 +341,34 @@ pub fn maintain(
             format!("; {} ranges lost", ru.lost.len())
         },
         rt.dropped.len(),
-        rt.bytes_freed
-    );
+        rt.bytes_freed,
+        elapsed.as_secs_f64()
+    ));
     Ok(())
 }
 
-pub fn repair(now: &Now, dir: &Path) -> Result<(), Failure> {
+pub fn repair(now: &Now, dir: &Path, format: Format) -> Result<(), Failure> {
     let (store, findings) = Store::repair(dir, now.writer_config(dir, None)?)?;
     store.close()?;
-    if findings.is_empty() {
-        eprintln!("nothing to repair");
+    let findings: Vec<String> = findings.iter().map(ToString::to_string).collect();
+    match format {
+        Format::Json => print_json(&serde_json::json!({ "findings": findings }))?,
+        Format::Csv => {
+            println!("finding");
+            for f in &findings {
+                println!("{}", csv_field(f));
+            }
+        }
+        Format::Table => {
+            for f in &findings {
+                println!("{f}");
+            }
+        }
     }
-    for f in &findings {
-        println!("{f}");
+    if findings.is_empty() {
+        status::summary(format_args!("nothing to repair"));
+    } else {
+        status::summary(format_args!("repaired: {} findings", findings.len()));
     }
     Ok(())
 }
@@ -357,9 +437,44 @@ pub fn config(now: &Now, dir: &Path, settings: &[String], format: Format) -> Res
         "on_expiry": if archive.is_some() { "archive" } else { "delete" },
         "archive_dir": archive,
     });
+    let mut rows: Vec<(String, String)> = vec![
+        ("window_span_ms".into(), ms(c.window_span).to_string()),
+        ("raw_keep_ms".into(), ms(c.raw_keep()).to_string()),
+    ];
+    for t in c.tiers() {
+        rows.push((
+            format!("tier.{}.interval_ms", t.name),
+            ms(t.interval).to_string(),
+        ));
+        rows.push((format!("tier.{}.keep_ms", t.name), ms(t.keep).to_string()));
+    }
+    rows.extend([
+        ("max_age_days".into(), c.max_age_days().to_string()),
+        ("max_bytes".into(), c.max_bytes().to_string()),
+        (
+            "max_clock_lead_ms".into(),
+            ms(c.max_clock_lead()).to_string(),
+        ),
+        (
+            "on_expiry".into(),
+            if archive.is_some() {
+                "archive"
+            } else {
+                "delete"
+            }
+            .into(),
+        ),
+        ("archive_dir".into(), archive.clone().unwrap_or_default()),
+    ]);
     match format {
         Format::Json => print_json(&v)?,
-        _ => {
+        Format::Csv => {
+            println!("setting,value");
+            for (k, v) in &rows {
+                println!("{},{}", csv_field(k), csv_field(v));
+            }
+        }
+        Format::Table => {
             println!("window_span     {}", human_duration(c.window_span));
             println!("keep.raw        {}", human_duration(c.raw_keep()));
             for t in c.tiers() {
@@ -386,9 +501,11 @@ pub fn config(now: &Now, dir: &Path, settings: &[String], format: Format) -> Res
             }
         }
     }
+    let shown = rows.len();
     if !settings.is_empty() {
         store.close()?;
     }
+    status::summary(format_args!("{shown} settings, {} changed", settings.len()));
     Ok(())
 }
 

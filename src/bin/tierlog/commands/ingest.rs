@@ -1,16 +1,19 @@
 //! `tierlog ingest`.
 
+use std::cell::Cell;
 use std::fs::File;
-use std::io::{BufReader, IsTerminal};
+use std::io::{BufReader, IsTerminal, Read};
 use std::path::Path;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use indicatif::ProgressBar;
 use tierlog::import::ingest::{IngestError, IngestOptions, IngestSummary, ingest};
-use tierlog::import::{InputFormat, ParseError, Precision};
+use tierlog::import::{Entry, EntrySource, InputFormat, ParseError, Precision, Skipped};
 use tierlog::{Config, ManualClock, Store, Sync};
 
-use super::{Now, print_json};
-use crate::{Failure, Format, IngestArgs, PrecisionArg, SyncArg};
+use super::{Now, dir_bytes, print_json};
+use crate::{Failure, Format, IngestArgs, PrecisionArg, SyncArg, status};
 
 /// The input format: as given, else from the file's extension (standard input: Prometheus).
 fn input_format(given: Option<crate::InputFormat>, file: &str) -> Result<InputFormat, Failure> {
@@ -89,6 +92,7 @@ pub fn run(now: &Now, args: IngestArgs) -> Result<(), Failure> {
         SyncArg::Interval => Sync::Interval(Duration::from_secs(1)),
         SyncArg::Never => Sync::Never,
     };
+    let store_before = dir_bytes(dir);
     let store = Store::open(dir, config)?;
     for f in store.recovery_findings() {
         eprintln!("tierlog: recovery: {f}");
@@ -104,22 +108,41 @@ pub fn run(now: &Now, args: IngestArgs) -> Result<(), Failure> {
     };
     let started = Instant::now();
     let replay = opts.replay.is_some();
-    let input: Box<dyn std::io::BufRead> = if file == "-" {
+    let read = Rc::new(Cell::new(0u64));
+    let (input, bar): (Box<dyn std::io::BufRead>, ProgressBar) = if file == "-" {
         if std::io::stdin().is_terminal() {
-            eprintln!(
+            status::summary(format_args!(
                 "tierlog: reading {} from standard input (Ctrl-D ends)",
                 format_name(input_format)
-            );
+            ));
         }
-        Box::new(std::io::stdin().lock())
+        let bar = status::counter("ingest", "samples");
+        let stdin = Counted::new(std::io::stdin(), read.clone(), None);
+        (Box::new(BufReader::with_capacity(1 << 20, stdin)), bar)
     } else {
         let f = File::open(file).map_err(|e| Failure::Error(format!("{file}: {e}")))?;
-        Box::new(BufReader::with_capacity(1 << 20, f))
+        let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let bar = status::bytes_bar("ingest", size);
+        let f = Counted::new(f, read.clone(), Some(bar.clone()));
+        (Box::new(BufReader::with_capacity(1 << 20, f)), bar)
     };
-    let (summary, res) = ingest(&store, input_format.parser(input, precision), &opts);
+    let source = Watched {
+        inner: input_format.parser(input, precision),
+        bar: bar.clone(),
+        samples: 0,
+        by_samples: file == "-",
+        replay,
+    };
+    let (summary, res) = ingest(&store, source, &opts);
+    bar.finish_and_clear();
     let close = store.close();
     let elapsed = started.elapsed();
-    print_summary(&summary, elapsed, format)?;
+    let sizes = Sizes {
+        input: read.get(),
+        store_before,
+        store_after: dir_bytes(dir),
+    };
+    print_summary(&summary, elapsed, &sizes, format)?;
     if let Err(e) = res {
         return Err(match e {
             IngestError::Parse(p) => {
@@ -151,20 +174,44 @@ pub fn run(now: &Now, args: IngestArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn print_summary(s: &IngestSummary, elapsed: Duration, format: Format) -> Result<(), Failure> {
+/// Bytes read and the store's size around the ingest.
+struct Sizes {
+    input: u64,
+    store_before: u64,
+    store_after: u64,
+}
+
+impl Sizes {
+    /// How much the store grew (negative when maintenance freed more than was written).
+    fn growth(&self) -> i128 {
+        i128::from(self.store_after) - i128::from(self.store_before)
+    }
+}
+
+/// The summary: on stdout as a document with `--format json|csv`, and always (unless
+/// `--quiet`) as one line on stderr.
+fn print_summary(
+    s: &IngestSummary,
+    elapsed: Duration,
+    sizes: &Sizes,
+    format: Format,
+) -> Result<(), Failure> {
     let rate = s.samples as f64 / elapsed.as_secs_f64().max(1e-9);
     match format {
         Format::Json => print_json(&serde_json::json!({
             "summary": s,
             "seconds": elapsed.as_secs_f64(),
             "samples_per_second": rate,
-        })),
+            "input_bytes": sizes.input,
+            "store_bytes": sizes.store_after,
+            "store_bytes_added": sizes.growth(),
+        }))?,
         Format::Csv => {
             println!(
-                "lines,samples,accepted,rejected_too_old,rejected_too_far_ahead,new_series,metadata,seconds,skipped_string_fields,skipped_created_samples"
+                "lines,samples,accepted,rejected_too_old,rejected_too_far_ahead,new_series,metadata,seconds,skipped_string_fields,skipped_created_samples,input_bytes,store_bytes,store_bytes_added"
             );
             println!(
-                "{},{},{},{},{},{},{},{:.3},{},{}",
+                "{},{},{},{},{},{},{},{:.3},{},{},{},{},{}",
                 s.lines,
                 s.samples,
                 s.written.accepted,
@@ -175,27 +222,31 @@ fn print_summary(s: &IngestSummary, elapsed: Duration, format: Format) -> Result
                 elapsed.as_secs_f64(),
                 s.skipped.string_fields,
                 s.skipped.created_samples,
+                sizes.input,
+                sizes.store_after,
+                sizes.growth(),
             );
-            Ok(())
         }
-        Format::Table => {
-            eprintln!(
-                "ingested {} samples from {} lines in {:.2} s ({:.0} samples/s): {} accepted, {} rejected (too old: {}, too far ahead: {}); {} new series, metadata for {} metrics{}",
-                s.samples,
-                s.lines,
-                elapsed.as_secs_f64(),
-                rate,
-                s.written.accepted,
-                s.written.rejected(),
-                s.written.rejected_too_old,
-                s.written.rejected_too_far_ahead,
-                s.written.new_series,
-                s.metadata,
-                skipped_text(s)
-            );
-            Ok(())
-        }
+        Format::Table => {}
     }
+    status::summary(format_args!(
+        "ingested {} samples from {} lines ({} bytes) in {:.2} s ({:.0} samples/s): {} accepted, {} rejected (too old: {}, too far ahead: {}); {} new series, metadata for {} metrics; store {} bytes ({:+}){}",
+        s.samples,
+        s.lines,
+        sizes.input,
+        elapsed.as_secs_f64(),
+        rate,
+        s.written.accepted,
+        s.written.rejected(),
+        s.written.rejected_too_old,
+        s.written.rejected_too_far_ahead,
+        s.written.new_series,
+        s.metadata,
+        sizes.store_after,
+        sizes.growth(),
+        skipped_text(s)
+    ));
+    Ok(())
 }
 
 /// `; skipped …` when the parser dropped items on purpose, else nothing.
@@ -212,5 +263,90 @@ fn skipped_text(s: &IngestSummary) -> String {
         String::new()
     } else {
         format!("; skipped {}", parts.join(", "))
+    }
+}
+
+/// A reader that counts the bytes it hands out and moves a byte bar along.
+struct Counted<R> {
+    inner: R,
+    read: Rc<Cell<u64>>,
+    bar: Option<ProgressBar>,
+}
+
+impl<R> Counted<R> {
+    fn new(inner: R, read: Rc<Cell<u64>>, bar: Option<ProgressBar>) -> Self {
+        Counted { inner, read, bar }
+    }
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.set(self.read.get() + n as u64);
+        if let Some(bar) = &self.bar {
+            bar.set_position(self.read.get());
+        }
+        Ok(n)
+    }
+}
+
+/// A parser whose samples are counted on the bar: as its position for input of unknown size
+/// (`by_samples`), else in its message. In a replay, says when reading is over and the sorted
+/// samples are being written.
+struct Watched<S> {
+    inner: S,
+    bar: ProgressBar,
+    samples: u64,
+    by_samples: bool,
+    replay: bool,
+}
+
+/// Samples between two updates of the bar.
+const BAR_EVERY: u64 = 4096;
+
+impl<S: EntrySource> Iterator for Watched<S> {
+    type Item = S::Item;
+
+    fn next(&mut self) -> Option<S::Item> {
+        let item = self.inner.next();
+        match &item {
+            Some(Ok((_, Entry::Sample(_)))) => {
+                self.samples += 1;
+                if self.samples.is_multiple_of(BAR_EVERY) {
+                    self.show();
+                }
+            }
+            Some(_) => {}
+            None => {
+                self.show();
+                if self.replay {
+                    self.bar.set_message(format!(
+                        "{} samples read; writing them in time order",
+                        self.samples
+                    ));
+                }
+            }
+        }
+        item
+    }
+}
+
+impl<S> Watched<S> {
+    fn show(&self) {
+        if self.by_samples {
+            self.bar.set_position(self.samples);
+        } else {
+            self.bar.set_message(format!("{} samples", self.samples));
+        }
+    }
+}
+
+impl<S: EntrySource> EntrySource for Watched<S> {
+    fn lines_read(&self) -> u64 {
+        self.inner.lines_read()
+    }
+
+    fn skipped(&self) -> Skipped {
+        self.inner.skipped()
     }
 }

@@ -4,9 +4,9 @@ use std::path::Path;
 
 use tierlog::inspect::{dump_file, verify_dir};
 
-use super::print_json;
+use super::{dir_bytes, print_json};
 use crate::output::{csv_field, table};
-use crate::{Failure, Format};
+use crate::{Failure, Format, status};
 
 pub fn dump(file: &Path, format: Format) -> Result<(), Failure> {
     let d = dump_file(file)?;
@@ -56,6 +56,14 @@ pub fn dump(file: &Path, format: Format) -> Result<(), Failure> {
             )?;
         }
     }
+    status::summary(format_args!(
+        "dumped {}: {} file, {} bytes, {} items, {} damaged",
+        file.display(),
+        d.file_kind,
+        d.size,
+        d.items.len(),
+        d.problems
+    ));
     if d.problems > 0 {
         return Err(Failure::Corruption(format!(
             "{}: {} damaged item(s), see the listing",
@@ -67,7 +75,17 @@ pub fn dump(file: &Path, format: Format) -> Result<(), Failure> {
 }
 
 pub fn verify(dir: &Path, format: Format) -> Result<(), Failure> {
-    let r = verify_dir(dir, |_| {})?;
+    // A bar over the store's bytes: each file counts once the next one starts.
+    let bar = status::bytes_bar("verify", dir_bytes(dir));
+    let mut current = 0u64;
+    let r = verify_dir(dir, |file| {
+        bar.inc(current);
+        current = std::fs::metadata(file).map_or(0, |m| m.len());
+        let shown = file.strip_prefix(dir).unwrap_or(file);
+        bar.set_message(shown.display().to_string());
+    });
+    bar.finish_and_clear();
+    let r = r?;
     match format {
         Format::Json => print_json(&r)?,
         Format::Csv => {
@@ -102,14 +120,14 @@ pub fn verify(dir: &Path, format: Format) -> Result<(), Failure> {
             }
         }
     }
-    eprintln!(
+    status::summary(format_args!(
         "verified {} files, {} bytes: {} checksummed items ok, {} corrupt, {} notices",
         r.files,
         r.bytes,
         r.items_ok,
         r.corruption.len(),
         r.notices.len()
-    );
+    ));
     if !r.is_clean() {
         let first = &r.corruption[0];
         return Err(Failure::Corruption(format!(

@@ -172,16 +172,30 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             max_bytes,
             max_age_days,
         } => admin::maintain(&now, &dir, format, accept_clock, max_bytes, max_age_days),
-        Command::Repair { dir } => admin::repair(&now, &dir),
+        Command::Repair { dir, format } => admin::repair(&now, &dir, format),
         Command::Dump { file, format } => inspect::dump(&file, format),
         Command::Verify { dir, format } => inspect::verify(&dir, format),
         Command::Completions { shell } => {
-            use clap::CommandFactory;
-            let mut cmd = Cli::command();
+            let mut cmd = crate::command_line();
             clap_complete::generate(shell, &mut cmd, "tierlog", &mut std::io::stdout());
             Ok(())
         }
     }
+}
+
+/// The bytes of every file under `dir` (0 when it does not exist; unreadable entries count 0).
+pub fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// Writes JSON to stdout followed by a newline.

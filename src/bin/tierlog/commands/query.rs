@@ -259,14 +259,14 @@ fn report(warnings: &[String], series: usize, points: usize, what: &str) {
     for w in warnings {
         eprintln!("tierlog: warning: {w}");
     }
-    eprintln!(
+    crate::status::summary(format_args!(
         "{series} series, {points} {what}{}",
         if warnings.is_empty() {
             ""
         } else {
             " (partial: see warnings)"
         }
-    );
+    ));
 }
 
 /// `metric{k="v",...}`, or the bare metric name without labels.
