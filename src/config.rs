@@ -52,6 +52,22 @@ pub struct Limits {
     pub max_unit_bytes: usize,
     /// Bytes of a metric's description. Default 16 384.
     pub max_description_bytes: usize,
+    /// Samples in one [`crate::Store::write`] or [`crate::Store::write_series`] call. A larger
+    /// batch is refused whole with [`Error::BatchTooLarge`] before anything is done: the write
+    /// path copies a batch a few times over (about 100 bytes a sample), so this bounds the
+    /// memory one call can take. Default 1 000 000.
+    pub max_batch_samples: usize,
+    /// Bytes of memory the open windows (the head: windows still accepting samples and those
+    /// being sealed) may hold, as estimated by the store (16 bytes a point plus 48 a series
+    /// per window; point vectors grow by doubling). Once the head holds this much, samples
+    /// that would add to it are refused and counted in
+    /// [`crate::WriteSummary::rejected_head_full`] (the rest of the batch is written, as with
+    /// samples that are too old); the head shrinks when windows seal. The cap is checked per
+    /// sample against an estimate, so the head may pass it by the growth of a few point
+    /// vectors. Default 256 MiB: at 1 Hz a series takes up to 32 KiB per 20-minute window
+    /// and two windows are open around a window boundary, so about 4 000 series at 1 Hz (or
+    /// 40 000 at one sample every 10 s) fit. 0 = no cap.
+    pub max_head_bytes: u64,
 }
 
 impl Default for Limits {
@@ -63,6 +79,8 @@ impl Default for Limits {
             max_series: 10_000_000,
             max_unit_bytes: 255,
             max_description_bytes: 16_384,
+            max_batch_samples: 1_000_000,
+            max_head_bytes: 256 << 20,
         }
     }
 }
@@ -536,6 +554,12 @@ impl Config {
             return Err(Error::Config {
                 setting: "limits.max_series",
                 message: format!("must be 1..={}", u32::MAX),
+            });
+        }
+        if l.max_batch_samples == 0 {
+            return Err(Error::Config {
+                setting: "limits.max_batch_samples",
+                message: "must be at least 1".into(),
             });
         }
         if l.max_description_bytes > u32::MAX as usize {

@@ -260,6 +260,14 @@ pub enum Error {
         /// Its value.
         limit: u64,
     },
+    /// A write carried more samples than [`crate::Limits::max_batch_samples`]; nothing of it
+    /// was written. Split it.
+    BatchTooLarge {
+        /// Samples in the batch.
+        samples: usize,
+        /// The limit.
+        max: usize,
+    },
     /// A configuration value is out of its range or inconsistent.
     Config {
         /// The setting, as named in [`crate::Config`] (e.g. `window_span`, `limits.max_labels`).
@@ -368,6 +376,10 @@ impl fmt::Display for Error {
             Error::LimitReached { what, limit } => {
                 write!(f, "limit reached: {what} (at most {limit})")
             }
+            Error::BatchTooLarge { samples, max } => write!(
+                f,
+                "a write of {samples} samples is larger than limits.max_batch_samples ({max}); nothing was written"
+            ),
             Error::Config { setting, message } => write!(f, "configuration {setting}: {message}"),
             Error::Selector(e) => write!(f, "selector: {e}"),
             Error::InvalidMetadata { metric, reason } => {

@@ -55,6 +55,8 @@ pub fn check_label_set<K: AsRef<str>, V: AsRef<str>>(
     limits: &Limits,
 ) -> Result<(), SampleError> {
     let mut count = 0usize;
+    let mut seen: Option<std::collections::HashSet<&str>> =
+        (pairs.len() > 32).then(|| std::collections::HashSet::with_capacity(pairs.len()));
     for (i, (k, v)) in pairs.iter().enumerate() {
         let (k, v) = (k.as_ref(), v.as_ref());
         if !valid_label_name(k) || k.starts_with("__") {
@@ -73,8 +75,17 @@ pub fn check_label_set<K: AsRef<str>, V: AsRef<str>>(
                 max: limits.max_value_bytes,
             });
         }
-        if pairs[..i].iter().any(|(k2, _)| k2.as_ref() == k) {
+        // Pairwise below a few dozen labels; a set above, so a hostile caller passing
+        // thousands of labels costs linear time, not quadratic.
+        let dup = match &seen {
+            Some(set) => set.contains(k),
+            None => pairs[..i].iter().any(|(k2, _)| k2.as_ref() == k),
+        };
+        if dup {
             return Err(SampleError::DuplicateLabel { name: k.to_owned() });
+        }
+        if let Some(set) = &mut seen {
+            set.insert(k);
         }
         if !v.is_empty() {
             count += 1;
@@ -134,6 +145,15 @@ mod tests {
         assert!(matches!(
             check_label_set(&[("a", "12345")], &l),
             Err(SampleError::ValueTooLong { len: 5, .. })
+        ));
+        // Many labels: linear time, duplicates still found.
+        let names: Vec<String> = (0..100_000).map(|i| format!("l{i}")).collect();
+        let mut many: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "")).collect();
+        assert!(check_label_set(&many, &l).is_ok(), "empty values do not count");
+        many.push(("l5", ""));
+        assert!(matches!(
+            check_label_set(&many, &l),
+            Err(SampleError::DuplicateLabel { .. })
         ));
         let long = "m".repeat(256);
         assert!(matches!(

@@ -32,7 +32,7 @@ pub use retention::{DropReason, DroppedSegment, RetentionReport, RetentionTotals
 pub use rollup::RollupReport;
 pub use seal::MaintainReport;
 pub use step::{BucketPoint, BucketResult, P95_MERGED, P95_RAW_MISMATCH, SeriesBuckets};
-pub use write::{Sample, WriteSummary};
+pub use write::{Rejections, Sample, WriteSummary};
 
 /// Name of the raw tier's directory.
 pub const RAW_DIR: &str = "raw";
@@ -121,6 +121,8 @@ pub(crate) struct Shared {
     /// later drop would name. `None` once done (and for readers).
     pub(crate) sweep_below: Mutex<Option<u32>>,
     pub(crate) poisoned: AtomicBool,
+    /// What the write path refused since the open, by reason.
+    pub(crate) rejections: write::RejectionCounters,
     pub(crate) findings: Vec<Finding>,
     _lock: Option<File>,
 }

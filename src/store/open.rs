@@ -207,6 +207,7 @@ pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
         retention_totals: Mutex::new(Default::default()),
         sweep_below: Mutex::new((!read_only).then_some(sweep_below)),
         poisoned: AtomicBool::new(false),
+        rejections: Default::default(),
         findings,
         _lock: lock,
     };

@@ -365,6 +365,8 @@ impl Store {
     /// let raw = &stats.tiers[0];
     /// assert_eq!((raw.tier.as_str(), raw.open.points, raw.newest_ms), ("raw", 1, Some(now)));
     /// assert!(stats.total_bytes >= raw.bytes + stats.index_bytes);
+    /// assert!(stats.head_bytes > 0 && stats.head_bytes <= stats.max_head_bytes);
+    /// assert_eq!(stats.rejections.too_old, 0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn stats(&self) -> StoreStats {
@@ -468,6 +470,10 @@ impl Store {
             max_bytes: sh.config.max_bytes(),
             max_age_days: sh.config.max_age_days(),
             retention: *sh.retention_totals.lock(),
+            head_bytes: st.head_bytes(),
+            max_head_bytes: sh.config.limits.max_head_bytes,
+            max_series: sh.config.limits.max_series,
+            rejections: sh.rejections.snapshot(),
         }
     }
 }
@@ -551,4 +557,12 @@ pub struct StoreStats {
     pub max_age_days: u32,
     /// What retention has dropped since the store was opened.
     pub retention: super::RetentionTotals,
+    /// Estimated memory held by the open windows and those being sealed (the head), bytes.
+    pub head_bytes: u64,
+    /// The head's cap, [`crate::Limits::max_head_bytes`] (0 = none).
+    pub max_head_bytes: u64,
+    /// The series cap, [`crate::Limits::max_series`].
+    pub max_series: u64,
+    /// What writes refused since the store was opened, by reason.
+    pub rejections: super::Rejections,
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{OpenWindow, Shared, State, Store, window_file_name};
 use crate::config::Sync;
@@ -16,7 +16,7 @@ use crate::model::{
     Labels, MAX_TS_MS, MIN_TS_MS, MetricMeta, SeriesId, check_label_set, check_metric_name,
     label_hash,
 };
-use crate::wal::WindowData;
+use crate::wal::{POINT_BYTES, WindowData};
 
 /// One sample to write: metric name, labels (any order; empty values are ignored), time in ms
 /// since the epoch, value.
@@ -62,6 +62,9 @@ pub struct WriteSummary {
     pub rejected_too_old: u64,
     /// Samples further ahead of the clock than `Config::future_limit`.
     pub rejected_too_far_ahead: u64,
+    /// Samples refused because the open windows already hold
+    /// [`crate::Limits::max_head_bytes`]; writes succeed again once windows seal.
+    pub rejected_head_full: u64,
     /// Series created by this write.
     pub new_series: u64,
 }
@@ -69,7 +72,7 @@ pub struct WriteSummary {
 impl WriteSummary {
     /// Samples not written.
     pub fn rejected(&self) -> u64 {
-        self.rejected_too_old + self.rejected_too_far_ahead
+        self.rejected_too_old + self.rejected_too_far_ahead + self.rejected_head_full
     }
 
     /// Adds another summary's counts to this one.
@@ -77,8 +80,90 @@ impl WriteSummary {
         self.accepted += o.accepted;
         self.rejected_too_old += o.rejected_too_old;
         self.rejected_too_far_ahead += o.rejected_too_far_ahead;
+        self.rejected_head_full += o.rejected_head_full;
         self.new_series += o.new_series;
     }
+}
+
+/// What the write path refused since the store was opened, by reason (in
+/// [`crate::StoreStats::rejections`]). Samples counted in a [`WriteSummary`] are counted here
+/// too; refused batches count once each.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct Rejections {
+    /// Samples older than the oldest open window.
+    pub too_old: u64,
+    /// Samples too far ahead of the clock.
+    pub too_far_ahead: u64,
+    /// Samples refused because the head held [`crate::Limits::max_head_bytes`].
+    pub head_full: u64,
+    /// Batches refused whole for an invalid sample ([`Error::InvalidSample`]).
+    pub invalid_batches: u64,
+    /// Batches refused whole for holding more than [`crate::Limits::max_batch_samples`].
+    pub oversized_batches: u64,
+    /// Batches (or series handles) refused whole because they would create more series than
+    /// [`crate::Limits::max_series`] (or more metrics than that).
+    pub series_limit_batches: u64,
+}
+
+/// The live counters behind [`Rejections`].
+#[derive(Debug, Default)]
+pub(crate) struct RejectionCounters {
+    too_old: AtomicU64,
+    too_far_ahead: AtomicU64,
+    head_full: AtomicU64,
+    invalid_batches: AtomicU64,
+    oversized_batches: AtomicU64,
+    series_limit_batches: AtomicU64,
+}
+
+impl RejectionCounters {
+    pub(crate) fn snapshot(&self) -> Rejections {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Rejections {
+            too_old: g(&self.too_old),
+            too_far_ahead: g(&self.too_far_ahead),
+            head_full: g(&self.head_full),
+            invalid_batches: g(&self.invalid_batches),
+            oversized_batches: g(&self.oversized_batches),
+            series_limit_batches: g(&self.series_limit_batches),
+        }
+    }
+
+    fn note_summary(&self, s: &WriteSummary) {
+        let add = |a: &AtomicU64, n: u64| {
+            if n > 0 {
+                a.fetch_add(n, Ordering::Relaxed);
+            }
+        };
+        add(&self.too_old, s.rejected_too_old);
+        add(&self.too_far_ahead, s.rejected_too_far_ahead);
+        add(&self.head_full, s.rejected_head_full);
+    }
+
+    /// Counts a refused batch by its error, and hands the error back.
+    fn note_error(&self, e: Error) -> Error {
+        let c = match &e {
+            Error::InvalidSample { .. } => Some(&self.invalid_batches),
+            Error::BatchTooLarge { .. } => Some(&self.oversized_batches),
+            Error::LimitReached { .. } => Some(&self.series_limit_batches),
+            _ => None,
+        };
+        if let Some(c) = c {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        e
+    }
+}
+
+fn check_batch(len: usize, limits: &crate::config::Limits) -> Result<()> {
+    if len > limits.max_batch_samples {
+        return Err(Error::BatchTooLarge {
+            samples: len,
+            max: limits.max_batch_samples,
+        });
+    }
+    Ok(())
 }
 
 fn check_ts(ts: i64) -> Result<(), SampleError> {
@@ -125,7 +210,18 @@ impl Store {
     pub fn write(&self, samples: &[Sample<'_>]) -> Result<WriteSummary> {
         let sh = &*self.shared;
         sh.check_writable()?;
+        let summary = self
+            .write_inner(samples)
+            .map_err(|e| sh.rejections.note_error(e))?;
+        sh.rejections.note_summary(&summary);
+        self.after_write()?;
+        Ok(summary)
+    }
+
+    fn write_inner(&self, samples: &[Sample<'_>]) -> Result<WriteSummary> {
+        let sh = &*self.shared;
         let limits = &sh.config.limits;
+        check_batch(samples.len(), limits)?;
         for (index, s) in samples.iter().enumerate() {
             check_metric_name(s.metric, limits)
                 .and_then(|_| check_label_set(s.labels, limits))
@@ -161,8 +257,6 @@ impl Store {
             .collect();
         let mut summary = sh.append(&mut st, &resolved)?;
         summary.new_series = new_series;
-        drop(st);
-        self.after_write()?;
         Ok(summary)
     }
 
@@ -187,6 +281,17 @@ impl Store {
     pub fn write_series(&self, samples: &[(SeriesId, i64, f64)]) -> Result<WriteSummary> {
         let sh = &*self.shared;
         sh.check_writable()?;
+        let summary = self
+            .write_series_inner(samples)
+            .map_err(|e| sh.rejections.note_error(e))?;
+        sh.rejections.note_summary(&summary);
+        self.after_write()?;
+        Ok(summary)
+    }
+
+    fn write_series_inner(&self, samples: &[(SeriesId, i64, f64)]) -> Result<WriteSummary> {
+        let sh = &*self.shared;
+        check_batch(samples.len(), &sh.config.limits)?;
         let mut st = sh.state.write();
         for (index, &(id, ts, _)) in samples.iter().enumerate() {
             let reason = if !st.registry.has_series(id.0) {
@@ -206,10 +311,7 @@ impl Store {
                 value,
             })
             .collect();
-        let summary = sh.append(&mut st, &resolved)?;
-        drop(st);
-        self.after_write()?;
-        Ok(summary)
+        sh.append(&mut st, &resolved)
     }
 
     /// Resolves (creating and persisting if new) the series of `metric` with `labels`, for
@@ -233,7 +335,9 @@ impl Store {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let id = pending.series(&st, metric, &pairs, hash)?;
+        let id = pending
+            .series(&st, metric, &pairs, hash)
+            .map_err(|e| sh.rejections.note_error(e))?;
         pending.commit(sh, &mut st)?;
         Ok(SeriesId(id))
     }
@@ -280,6 +384,14 @@ impl Store {
         let id = match st.registry.metric_by_name(metric) {
             Some(m) if m.meta == meta => return Ok(()),
             Some(m) => m.id.0,
+            // Every metric normally has a series: the series cap bounds metrics too, so
+            // metadata alone cannot grow the registry without end.
+            None if st.registry.metrics().len() as u64 >= limits.max_series => {
+                return Err(sh.rejections.note_error(Error::LimitReached {
+                    what: "metrics per store (limits.max_series)",
+                    limit: limits.max_series,
+                }));
+            }
             None => st.registry.metrics().len() as u32,
         };
         let rec = IndexRecord::Metric {
@@ -364,7 +476,7 @@ impl Pending {
         let max = self.max_series;
         if st.registry.series_count() as u64 + self.new_series >= max {
             return Err(Error::LimitReached {
-                what: "series per store",
+                what: "series per store (limits.max_series)",
                 limit: max,
             });
         }
@@ -460,6 +572,13 @@ impl Shared {
         let (span, grace, future) = (c.span_ms(), c.grace_ms(), c.future_ms());
         let mut summary = WriteSummary::default();
         let mut by_window: Vec<(i64, Vec<LoggedSample>)> = Vec::new();
+        // The head's budget: each sample that may add a point is charged one point's bytes.
+        let cap = c.limits.max_head_bytes;
+        let mut budget = if cap == 0 {
+            u64::MAX
+        } else {
+            cap.saturating_sub(st.head_bytes())
+        };
         for s in samples {
             let start = s.ts_ms.div_euclid(span) * span;
             if s.ts_ms > now.saturating_add(future) {
@@ -469,7 +588,10 @@ impl Shared {
                 || st.sealing.contains_key(&start)
             {
                 summary.rejected_too_old += 1;
+            } else if budget < POINT_BYTES {
+                summary.rejected_head_full += 1;
             } else {
+                budget -= POINT_BYTES;
                 match by_window.iter_mut().find(|(w, _)| *w == start) {
                     Some((_, v)) => v.push(*s),
                     None => by_window.push((start, vec![*s])),
@@ -547,5 +669,17 @@ impl Shared {
                 }))
             }
         }
+    }
+}
+
+impl State {
+    /// Estimated heap bytes of the head: the points of open windows and of windows being
+    /// sealed.
+    pub(crate) fn head_bytes(&self) -> u64 {
+        self.open
+            .values()
+            .map(|w| w.data.heap_bytes())
+            .chain(self.sealing.values().map(|w| w.data.heap_bytes()))
+            .sum()
     }
 }

@@ -30,7 +30,15 @@ pub struct WindowData {
     series: HashMap<u32, Vec<Acc>>,
     points: u64,
     samples: u64,
+    /// Estimated heap bytes held (see [`WindowData::heap_bytes`]), kept as samples arrive.
+    heap: u64,
 }
+
+/// Estimated heap bytes of one series entry of a window besides its points: the hash table
+/// slot (key, `Vec` header, control byte, load-factor slack).
+pub const SERIES_ENTRY_BYTES: u64 = 48;
+/// Bytes of one raw point held in memory.
+pub const POINT_BYTES: u64 = std::mem::size_of::<Acc>() as u64;
 
 /// The start of the second containing `ts_ms`.
 pub fn second_start(ts_ms: i64) -> i64 {
@@ -61,7 +69,14 @@ impl WindowData {
         }
         let ts = off as u32;
         self.samples += 1;
-        let v = self.series.entry(series).or_default();
+        let v = match self.series.entry(series) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                self.heap += SERIES_ENTRY_BYTES;
+                e.insert(Vec::new())
+            }
+        };
+        let cap_before = v.capacity();
         let acc = Acc {
             sec: ts,
             sum: value,
@@ -77,6 +92,7 @@ impl WindowData {
             _ => {
                 v.push(acc);
                 self.points += 1;
+                self.heap += (v.capacity() - cap_before) as u64 * POINT_BYTES;
                 return true;
             }
         }
@@ -88,9 +104,17 @@ impl WindowData {
             Err(i) => {
                 v.insert(i, acc);
                 self.points += 1;
+                self.heap += (v.capacity() - cap_before) as u64 * POINT_BYTES;
             }
         }
         true
+    }
+
+    /// Estimated heap bytes this window holds: the capacity of every series' point vector
+    /// ([`POINT_BYTES`] a point) plus [`SERIES_ENTRY_BYTES`] per series. Kept up to date by
+    /// [`WindowData::add`] (vectors grow by doubling, so this can jump by a series' size).
+    pub fn heap_bytes(&self) -> u64 {
+        self.heap
     }
 
     fn ms(&self, a: &Acc) -> i64 {
@@ -178,6 +202,28 @@ mod tests {
         assert_eq!(p[0].1.to_bits(), nan.to_bits());
         assert_eq!(p[1].1.to_bits(), (-0.0f64).to_bits());
         assert_eq!(p[2].1, f64::INFINITY);
+    }
+
+    #[test]
+    fn heap_bytes_follow_capacity() {
+        let mut w = WindowData::new(0);
+        assert_eq!(w.heap_bytes(), 0);
+        for s in 0..10 {
+            for t in 0..100 {
+                w.add(s, t * 1_000, 1.0);
+            }
+        }
+        let want: u64 = w
+            .series
+            .values()
+            .map(|v| v.capacity() as u64 * POINT_BYTES + SERIES_ENTRY_BYTES)
+            .sum();
+        assert_eq!(w.heap_bytes(), want);
+        assert!(w.heap_bytes() >= 10 * 100 * POINT_BYTES);
+        // Same-second samples add nothing.
+        let before = w.heap_bytes();
+        w.add(0, 500, 2.0);
+        assert_eq!(w.heap_bytes(), before);
     }
 
     #[test]
