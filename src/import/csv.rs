@@ -367,6 +367,10 @@ impl<R: BufRead> Iterator for CsvParser<R> {
 }
 
 impl<R: BufRead> EntrySource for CsvParser<R> {
+    fn set_max_line_bytes(&mut self, max: usize) {
+        self.lines.set_max_line_bytes(max);
+    }
+
     fn lines_read(&self) -> u64 {
         self.lines.line()
     }

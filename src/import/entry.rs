@@ -37,6 +37,9 @@ pub enum ParseError {
         column: u32,
         message: String,
     },
+    /// Line `line` (1-based) is longer than `max` bytes (the import's line limit); it was
+    /// not read whole, and the parser yields nothing after this.
+    LineTooLong { line: u64, max: usize },
 }
 
 impl fmt::Display for ParseError {
@@ -48,6 +51,10 @@ impl fmt::Display for ParseError {
                 column,
                 message,
             } => write!(f, "line {line}, column {column}: {message}"),
+            ParseError::LineTooLong { line, max } => write!(
+                f,
+                "line {line}: longer than {max} bytes, the longest line an import reads (max_line_bytes)"
+            ),
         }
     }
 }
@@ -56,7 +63,7 @@ impl std::error::Error for ParseError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ParseError::Io(e) => Some(e),
-            ParseError::Syntax { .. } => None,
+            ParseError::Syntax { .. } | ParseError::LineTooLong { .. } => None,
         }
     }
 }
@@ -93,6 +100,11 @@ pub trait EntrySource: Iterator<Item = Result<(u64, Entry), ParseError>> {
     fn skipped(&self) -> Skipped {
         Skipped::default()
     }
+
+    /// Refuses input lines longer than `max` bytes from now on ([`ParseError::LineTooLong`];
+    /// the default is [`crate::import::DEFAULT_MAX_LINE_BYTES`]). Wrappers must pass it
+    /// on to the parser they wrap.
+    fn set_max_line_bytes(&mut self, max: usize);
 }
 
 impl<S: EntrySource + ?Sized> EntrySource for Box<S> {
@@ -102,5 +114,9 @@ impl<S: EntrySource + ?Sized> EntrySource for Box<S> {
 
     fn skipped(&self) -> Skipped {
         (**self).skipped()
+    }
+
+    fn set_max_line_bytes(&mut self, max: usize) {
+        (**self).set_max_line_bytes(max)
     }
 }

@@ -98,6 +98,10 @@ impl<R: BufRead> Iterator for InfluxParser<R> {
 }
 
 impl<R: BufRead> EntrySource for InfluxParser<R> {
+    fn set_max_line_bytes(&mut self, max: usize) {
+        self.lines.set_max_line_bytes(max);
+    }
+
     fn lines_read(&self) -> u64 {
         self.lines.line()
     }

@@ -30,6 +30,10 @@ pub struct IngestOptions {
     pub sort_memory: usize,
     /// Timestamp for samples that carry none (live ingest: the clock's now).
     pub default_ts: i64,
+    /// The longest input line read, bytes (without its line end): a longer one stops the
+    /// ingest with [`ParseError::LineTooLong`] naming the line, after reading at most this
+    /// much of it. Usually [`crate::import::DEFAULT_MAX_LINE_BYTES`] (1 MiB).
+    pub max_line_bytes: usize,
 }
 
 /// What an ingest did.
@@ -91,6 +95,7 @@ pub fn ingest<S: EntrySource>(
 ) -> (IngestSummary, Result<(), IngestError>) {
     let mut sum = IngestSummary::default();
     let mut meta: BTreeMap<String, MetricMeta> = BTreeMap::new();
+    source.set_max_line_bytes(opts.max_line_bytes);
     let res = match &opts.replay {
         None => ingest_live(store, &mut source, opts, &mut sum, &mut meta),
         Some(clock) => ingest_replay(store, &mut source, opts, clock, &mut sum, &mut meta),
@@ -107,7 +112,45 @@ pub fn ingest<S: EntrySource>(
     (sum, res)
 }
 
-fn note_meta(meta: &mut BTreeMap<String, MetricMeta>, e: Entry) -> Option<ParsedSample> {
+/// Notes a metadata entry in `meta`, or hands a sample back. Metadata is held until the end
+/// of the ingest, so it is bounded like the store: at most `limits.max_series` metrics (every
+/// metric needs a series) and descriptions no longer than `limits.max_description_bytes`
+/// (longer ones would be refused by the store anyway; they are dropped here with a warning).
+fn note_meta(
+    store: &Store,
+    meta: &mut BTreeMap<String, MetricMeta>,
+    e: Entry,
+) -> Result<Option<ParsedSample>, IngestError> {
+    let limits = &store.config().limits;
+    let metric = match &e {
+        Entry::Sample(_) => None,
+        Entry::Help { metric, .. } | Entry::Type { metric, .. } | Entry::Unit { metric, .. } => {
+            Some(metric)
+        }
+    };
+    if let Some(m) = metric
+        && meta.len() as u64 >= limits.max_series
+        && !meta.contains_key(m)
+    {
+        return Err(IngestError::Store(Error::LimitReached {
+            what: "metrics with metadata in one import (limits.max_series)",
+            limit: limits.max_series,
+        }));
+    }
+    Ok(match e {
+        Entry::Help { metric, text } if text.len() > limits.max_description_bytes => {
+            log::warn!(
+                "HELP of {metric}: {} bytes, longer than limits.max_description_bytes ({}); dropped",
+                text.len(),
+                limits.max_description_bytes
+            );
+            None
+        }
+        e => note_entry(meta, e),
+    })
+}
+
+fn note_entry(meta: &mut BTreeMap<String, MetricMeta>, e: Entry) -> Option<ParsedSample> {
     match e {
         Entry::Sample(s) => return Some(s),
         Entry::Help { metric, text } => meta.entry(metric).or_default().description = text,
@@ -148,13 +191,16 @@ fn ingest_live<S: EntrySource>(
     sum: &mut IngestSummary,
     meta: &mut BTreeMap<String, MetricMeta>,
 ) -> Result<(), IngestError> {
-    let mut batch = Vec::with_capacity(opts.batch);
+    let max_batch = opts
+        .batch
+        .clamp(1, store.config().limits.max_batch_samples);
+    let mut batch = Vec::with_capacity(max_batch);
     for item in source.by_ref() {
         let (_, entry) = item.map_err(IngestError::Parse)?;
-        if let Some(s) = note_meta(meta, entry) {
+        if let Some(s) = note_meta(store, meta, entry)? {
             sum.samples += 1;
             batch.push(s);
-            if batch.len() >= opts.batch {
+            if batch.len() >= max_batch {
                 sum.written
                     .add(&write_batch(store, &batch, opts.default_ts)?);
                 batch.clear();
@@ -181,7 +227,7 @@ fn ingest_replay<S: EntrySource>(
     // Parse everything first: a malformed line stops the ingest before anything is written.
     for item in source.by_ref() {
         let (_, entry) = item.map_err(IngestError::Parse)?;
-        if let Some(s) = note_meta(meta, entry) {
+        if let Some(s) = note_meta(store, meta, entry)? {
             sum.samples += 1;
             buf.clear();
             encode_sample(&s, &mut buf);
@@ -192,7 +238,10 @@ fn ingest_replay<S: EntrySource>(
     }
     sum.spilled_runs = sorter.spilled_runs() as u64;
     let span = store.config().window_span.as_millis() as i64;
-    let mut batch: Vec<ParsedSample> = Vec::with_capacity(opts.batch);
+    let max_batch = opts
+        .batch
+        .clamp(1, store.config().limits.max_batch_samples);
+    let mut batch: Vec<ParsedSample> = Vec::with_capacity(max_batch);
     let mut batch_window = i64::MIN;
     let flush =
         |batch: &mut Vec<ParsedSample>, sum: &mut IngestSummary| -> Result<(), IngestError> {
@@ -209,7 +258,7 @@ fn ingest_replay<S: EntrySource>(
         // A batch stays within one window, so moving the clock to its newest sample never
         // makes its oldest one too old.
         let w = ts.div_euclid(span);
-        if !batch.is_empty() && (batch.len() >= opts.batch || w != batch_window) {
+        if !batch.is_empty() && (batch.len() >= max_batch || w != batch_window) {
             flush(&mut batch, sum)?;
         }
         batch_window = w;

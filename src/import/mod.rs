@@ -20,6 +20,7 @@ use std::path::Path;
 
 pub use entry::{Entry, EntrySource, ParseError, ParsedSample, Skipped};
 pub use influx::Precision;
+pub use text::DEFAULT_MAX_LINE_BYTES;
 
 /// The input formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -197,6 +197,10 @@ impl<R: BufRead> Iterator for OpenMetricsParser<R> {
 }
 
 impl<R: BufRead> EntrySource for OpenMetricsParser<R> {
+    fn set_max_line_bytes(&mut self, max: usize) {
+        self.lines.set_max_line_bytes(max);
+    }
+
     fn lines_read(&self) -> u64 {
         self.lines.line()
     }

@@ -90,6 +90,10 @@ impl<R: BufRead> Iterator for PromParser<R> {
 }
 
 impl<R: BufRead> EntrySource for PromParser<R> {
+    fn set_max_line_bytes(&mut self, max: usize) {
+        self.lines.set_max_line_bytes(max);
+    }
+
     fn lines_read(&self) -> u64 {
         self.line()
     }

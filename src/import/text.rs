@@ -6,12 +6,19 @@ use std::io::BufRead;
 
 use super::entry::ParseError;
 
-/// Reads lines into one reused buffer; strips `\n` and a `\r` before it.
+/// Default of the longest line an import reads, [`crate::import::ingest::IngestOptions::max_line_bytes`]:
+/// 1 MiB.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Reads lines into one reused buffer; strips `\n` and a `\r` before it. A line longer than
+/// the limit is refused ([`ParseError::LineTooLong`]) after reading at most the limit plus
+/// one buffer of the underlying reader: a hostile input cannot make it hold a huge line.
 pub(crate) struct LineReader<R> {
     reader: R,
     buf: Vec<u8>,
     line: u64,
     fused: bool,
+    max: usize,
 }
 
 impl<R: BufRead> LineReader<R> {
@@ -21,7 +28,13 @@ impl<R: BufRead> LineReader<R> {
             buf: Vec::with_capacity(256),
             line: 0,
             fused: false,
+            max: DEFAULT_MAX_LINE_BYTES,
         }
+    }
+
+    /// Refuses lines longer than `max` bytes (without their line end) from now on.
+    pub(crate) fn set_max_line_bytes(&mut self, max: usize) {
+        self.max = max;
     }
 
     /// 1-based number of the line most recently read (0 before the first).
@@ -35,16 +48,41 @@ impl<R: BufRead> LineReader<R> {
             return None;
         }
         self.buf.clear();
-        match self.reader.read_until(b'\n', &mut self.buf) {
-            Ok(0) => {
-                self.fused = true;
-                return None;
+        // Like `read_until(b'\n')`, but never holding more than the limit (plus `\r\n`).
+        let room = self.max.saturating_add(2);
+        loop {
+            let avail = match self.reader.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.fused = true;
+                    return Some(Err(ParseError::Io(e)));
+                }
+            };
+            if avail.is_empty() {
+                break;
             }
-            Ok(_) => {}
-            Err(e) => {
+            let (take, done) = match avail.iter().position(|&c| c == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (avail.len(), false),
+            };
+            if self.buf.len() + take > room {
+                self.line += 1;
                 self.fused = true;
-                return Some(Err(ParseError::Io(e)));
+                return Some(Err(ParseError::LineTooLong {
+                    line: self.line,
+                    max: self.max,
+                }));
             }
+            self.buf.extend_from_slice(&avail[..take]);
+            self.reader.consume(take);
+            if done {
+                break;
+            }
+        }
+        if self.buf.is_empty() {
+            self.fused = true;
+            return None;
         }
         self.line += 1;
         let mut bytes = self.buf.as_slice();
@@ -53,6 +91,13 @@ impl<R: BufRead> LineReader<R> {
         }
         if let [rest @ .., b'\r'] = bytes {
             bytes = rest;
+        }
+        if bytes.len() > self.max {
+            self.fused = true;
+            return Some(Err(ParseError::LineTooLong {
+                line: self.line,
+                max: self.max,
+            }));
         }
         Some(match std::str::from_utf8(bytes) {
             Ok(t) => Ok((self.line, t)),
@@ -227,5 +272,28 @@ mod tests {
         assert_eq!(r.next_line().unwrap().unwrap(), (3, "b"));
         assert!(r.next_line().is_none());
         assert_eq!(r.line(), 3);
+    }
+
+    #[test]
+    fn long_lines_are_refused_at_the_limit() {
+        for (input, ok_lines) in [
+            (&b"abcd\nabcde\nx"[..], 1),
+            (&b"abcd\r\nabcd\nabcdef"[..], 2),
+            (&b"abcd\r\nabcd\r\nabcd\rx\n"[..], 2),
+        ] {
+            // A tiny buffer, so lines span many fills.
+            let mut r = LineReader::new(std::io::BufReader::with_capacity(2, input));
+            r.set_max_line_bytes(4);
+            for n in 1..=ok_lines {
+                assert_eq!(r.next_line().unwrap().unwrap(), (n, "abcd"));
+            }
+            match r.next_line() {
+                Some(Err(ParseError::LineTooLong { line, max: 4 })) => {
+                    assert_eq!(line, ok_lines + 1)
+                }
+                other => panic!("{input:?}: expected LineTooLong, got {other:?}"),
+            }
+            assert!(r.next_line().is_none(), "fused after the error");
+        }
     }
 }

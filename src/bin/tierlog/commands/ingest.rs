@@ -105,6 +105,7 @@ pub fn run(now: &Now, args: IngestArgs) -> Result<(), Failure> {
         spill_dir: spill.path().to_owned(),
         sort_memory: 256 << 20,
         default_ts: now.ms,
+        max_line_bytes: tierlog::import::DEFAULT_MAX_LINE_BYTES,
     };
     let started = Instant::now();
     let replay = opts.replay.is_some();
@@ -158,6 +159,9 @@ pub fn run(now: &Now, args: IngestArgs) -> Result<(), Failure> {
                         column,
                         message,
                     } => format!("{name}:{line}:{column}: {message}; {written}"),
+                    ParseError::LineTooLong { line, max } => format!(
+                        "{name}:{line}: line longer than {max} bytes (the longest line an import reads); {written}"
+                    ),
                     other => format!("{name}: {other}; {written}"),
                 })
             }
@@ -348,5 +352,9 @@ impl<S: EntrySource> EntrySource for Watched<S> {
 
     fn skipped(&self) -> Skipped {
         self.inner.skipped()
+    }
+
+    fn set_max_line_bytes(&mut self, max: usize) {
+        self.inner.set_max_line_bytes(max)
     }
 }
