@@ -113,6 +113,6 @@ pub use store::{
     P95_MERGED, P95_RAW_MISMATCH, RetentionReport, RetentionTotals, RollupReport, SeriesBuckets,
 };
 pub use store::{
-    QueryIter, QueryResult, Rejections, Sample, SeriesPoints, Store, StoreStats, TierPart, TierStats,
-    WriteSummary,
+    QueryIter, QueryResult, Rejections, Sample, SeriesPoints, Store, StoreStats, TierPart,
+    TierStats, WriteSummary,
 };

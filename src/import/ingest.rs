@@ -191,9 +191,7 @@ fn ingest_live<S: EntrySource>(
     sum: &mut IngestSummary,
     meta: &mut BTreeMap<String, MetricMeta>,
 ) -> Result<(), IngestError> {
-    let max_batch = opts
-        .batch
-        .clamp(1, store.config().limits.max_batch_samples);
+    let max_batch = opts.batch.clamp(1, store.config().limits.max_batch_samples);
     let mut batch = Vec::with_capacity(max_batch);
     for item in source.by_ref() {
         let (_, entry) = item.map_err(IngestError::Parse)?;
@@ -238,9 +236,7 @@ fn ingest_replay<S: EntrySource>(
     }
     sum.spilled_runs = sorter.spilled_runs() as u64;
     let span = store.config().window_span.as_millis() as i64;
-    let max_batch = opts
-        .batch
-        .clamp(1, store.config().limits.max_batch_samples);
+    let max_batch = opts.batch.clamp(1, store.config().limits.max_batch_samples);
     let mut batch: Vec<ParsedSample> = Vec::with_capacity(max_batch);
     let mut batch_window = i64::MIN;
     let flush =

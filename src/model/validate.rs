@@ -149,7 +149,10 @@ mod tests {
         // Many labels: linear time, duplicates still found.
         let names: Vec<String> = (0..100_000).map(|i| format!("l{i}")).collect();
         let mut many: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "")).collect();
-        assert!(check_label_set(&many, &l).is_ok(), "empty values do not count");
+        assert!(
+            check_label_set(&many, &l).is_ok(),
+            "empty values do not count"
+        );
         many.push(("l5", ""));
         assert!(matches!(
             check_label_set(&many, &l),
