@@ -361,7 +361,8 @@ fn label_count_and_size_caps_hold_for_writes_handles_and_imports() {
     let long_value = "v".repeat(33);
     let long_label = [(long_name.as_str(), "1")];
     let long_val = [("a", long_value.as_str())];
-    let cases: [(&str, &[(&str, &str)], SampleError); 4] = [
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], SampleError);
+    let cases: [Case<'_>; 4] = [
         ("m", &five, SampleError::TooManyLabels { count: 5, max: 4 }),
         (
             "m",

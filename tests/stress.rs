@@ -39,7 +39,7 @@ fn ts_of(b: u64) -> i64 {
 /// a few thousand are exact in any order; sometimes -0.0.
 fn value(s: u64, b: u64) -> f64 {
     let h = SplitMix64(s.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b).next_u64();
-    if h % 97 == 0 {
+    if h.is_multiple_of(97) {
         return -0.0;
     }
     ((h >> 8) % 8_000_001) as f64 * 0.25 - 1_000_000.0
@@ -47,7 +47,7 @@ fn value(s: u64, b: u64) -> f64 {
 
 /// The batch index of a point timestamp (a second start).
 fn batch_of(t: i64) -> u64 {
-    assert!(t >= T0 && (t - T0) % 1_000 == 0, "point time {t}");
+    assert!(t >= T0 && (t - T0).rem_euclid(1_000) == 0, "point time {t}");
     ((t - T0) / 1_000) as u64
 }
 
