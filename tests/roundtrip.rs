@@ -70,10 +70,18 @@ fn round_trip_across_seal_and_reopen() {
 fn a_batch_larger_than_one_frame_is_split_not_refused() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0 + 1_000));
-    let store = open(dir.path(), &clock);
-    let h = store.series_handle("big", &[]).unwrap();
-    // 3.5 M samples in one window: more than one 64 MiB frame holds.
+    // 3.5 M samples in one window: more than one 64 MiB frame holds (and more than the
+    // default batch cap, raised here).
     let n = tierlog::format::wal::MAX_SAMPLES_PER_RECORD + 150_000;
+    let config = tierlog::Config {
+        limits: tierlog::Limits {
+            max_batch_samples: n,
+            ..tierlog::Limits::default()
+        },
+        ..common::config(&clock)
+    };
+    let store = tierlog::Store::open(dir.path(), config).unwrap();
+    let h = store.series_handle("big", &[]).unwrap();
     let batch: Vec<_> = (0..n)
         .map(|i| (h, T0 + (i % 600_000) as i64, i as f64))
         .collect();
