@@ -28,7 +28,7 @@ use std::io::BufRead;
 
 use super::entry::{Entry, EntrySource, ParseError, ParsedSample};
 use super::rfc3339;
-use super::text::{LineReader, parse_int, parse_value};
+use super::text::{LineReader, RepeatCheck, parse_int, parse_value};
 use crate::model::{valid_label_name, valid_metric_name};
 
 /// Longest record accepted, in bytes (it also bounds what an unterminated quote can swallow).
@@ -203,6 +203,7 @@ impl<R: BufRead> CsvParser<R> {
         let mut ts: Option<usize> = None;
         let mut value: Option<usize> = None;
         let mut labels: Vec<(usize, String)> = Vec::new();
+        let mut repeat = RepeatCheck::default();
         let line = record.first().map_or(0, |f| f.line);
         for (i, f) in record.iter().enumerate() {
             let name = f.text.trim_matches([' ', '\t']);
@@ -233,7 +234,7 @@ impl<R: BufRead> CsvParser<R> {
                             ),
                         ));
                     }
-                    if labels.iter().any(|(_, n)| n == name) {
+                    if repeat.repeats(&labels, |(_, n)| n.as_str(), name) {
                         return Err(syntax(
                             f.line,
                             f.column,

@@ -34,8 +34,8 @@ use std::io::BufRead;
 use super::entry::EntrySource;
 pub use super::entry::{Entry, ParseError, ParsedSample};
 use super::text::{
-    LineError, LineReader, at, err, is_blank, parse_decimal, parse_value, scan_label_name,
-    scan_metric_name, skip_blanks, sub, token_end,
+    LineError, LineReader, RepeatCheck, at, err, is_blank, parse_decimal, parse_value,
+    scan_label_name, scan_metric_name, skip_blanks, sub, token_end,
 };
 
 /// Which exposition format a line is read as.
@@ -362,6 +362,7 @@ fn parse_labels(
     labels: &mut Vec<(String, String)>,
 ) -> Result<usize, LineError> {
     let b = s.as_bytes();
+    let mut repeat = RepeatCheck::default();
     loop {
         p = skip_blanks(b, p);
         match at(b, p) {
@@ -384,7 +385,7 @@ fn parse_labels(
             return Err(err(p, "expected '\"' to start label value"));
         }
         let (value, after) = parse_label_value(s, p)?;
-        if labels.iter().any(|(n, _)| n == name) {
+        if repeat.repeats(labels, |(n, _)| n.as_str(), name) {
             return Err(err(name_start, format!("duplicate label name {name:?}")));
         }
         labels.push((name.to_owned(), value));

@@ -115,6 +115,36 @@ impl<R: BufRead> LineReader<R> {
     }
 }
 
+/// Tells whether a name repeats one given earlier in the same line (label names, tag keys,
+/// field keys, CSV columns) in constant time each: a scan while there are few names, a hash
+/// set beyond, so a hostile line of a hundred thousand names costs linear time, not quadratic.
+#[derive(Default)]
+pub(crate) struct RepeatCheck {
+    /// The first `set.len()` earlier names, once there are more than [`RepeatCheck::SCAN`].
+    set: std::collections::HashSet<String>,
+}
+
+impl RepeatCheck {
+    const SCAN: usize = 16;
+
+    /// Whether `name` is among `earlier` (by `key`): the items accepted so far, in order, none
+    /// repeated (each went through this check).
+    pub(crate) fn repeats<T>(
+        &mut self,
+        earlier: &[T],
+        key: impl Fn(&T) -> &str,
+        name: &str,
+    ) -> bool {
+        if earlier.len() <= Self::SCAN {
+            return earlier.iter().any(|e| key(e) == name);
+        }
+        if let Some(new) = earlier.get(self.set.len()..) {
+            self.set.extend(new.iter().map(|e| key(e).to_owned()));
+        }
+        self.set.contains(name)
+    }
+}
+
 /// Error inside one line, at a byte offset.
 #[derive(Debug)]
 pub(crate) struct LineError {
@@ -272,6 +302,19 @@ mod tests {
         assert_eq!(r.next_line().unwrap().unwrap(), (3, "b"));
         assert!(r.next_line().is_none());
         assert_eq!(r.line(), 3);
+    }
+
+    #[test]
+    fn repeats_are_found_below_and_above_the_scan_limit() {
+        let mut names: Vec<String> = Vec::new();
+        let mut check = RepeatCheck::default();
+        for i in 0..100 {
+            let n = format!("n{i}");
+            assert!(!check.repeats(&names, String::as_str, &n));
+            names.push(n);
+            let old = format!("n{}", i / 2);
+            assert!(check.repeats(&names, String::as_str, &old));
+        }
     }
 
     #[test]
