@@ -660,3 +660,80 @@ fn metadata_cannot_create_metrics_past_the_series_cap() {
         Err(IngestError::Store(Error::LimitReached { .. }))
     ));
 }
+
+/// One line of about `bytes` bytes: `n` distinct labels (tags, or CSV columns) then a value.
+fn many_labels_line(format: InputFormat, bytes: usize) -> String {
+    let mut s = String::new();
+    let mut i = 0;
+    match format {
+        InputFormat::Prom | InputFormat::OpenMetrics => {
+            s.push_str("m{");
+            while s.len() < bytes {
+                s.push_str(&format!("l{i}=\"v\","));
+                i += 1;
+            }
+            s.push_str("} 1\n");
+        }
+        InputFormat::Influx => {
+            s.push('m');
+            while s.len() < bytes / 2 {
+                s.push_str(&format!(",t{i}=v"));
+                i += 1;
+            }
+            s.push(' ');
+            let mut j = 0;
+            while s.len() < bytes {
+                s.push_str(&format!("f{j}=1,"));
+                j += 1;
+            }
+            s.pop();
+            s.push('\n');
+        }
+        InputFormat::Csv => {
+            s.push_str("metric,value");
+            while s.len() < bytes {
+                s.push_str(&format!(",c{i}"));
+                i += 1;
+            }
+            s.push_str("\nm,1");
+            s.push_str(&",".repeat(i));
+            s.push('\n');
+        }
+    }
+    s
+}
+
+#[test]
+fn a_line_of_a_hundred_thousand_labels_parses_in_linear_time() {
+    for format in [
+        InputFormat::Prom,
+        InputFormat::OpenMetrics,
+        InputFormat::Influx,
+        InputFormat::Csv,
+    ] {
+        let line = many_labels_line(format, 1_000_000);
+        let started = Instant::now();
+        let items: Vec<_> = format.parser(line.as_bytes(), Precision::Ms).collect();
+        let took = started.elapsed();
+        eprintln!("{format:?}: {} items in {took:?}", items.len());
+        assert!(took < Duration::from_secs(5), "{format:?}: {took:?}");
+        match format {
+            // Some 45 000 fields, each a sample carrying some 45 000 tags: refused.
+            InputFormat::Influx => match &items[..] {
+                [
+                    Err(ParseError::Syntax {
+                        line: 1, message, ..
+                    }),
+                ] => {
+                    assert!(message.contains("expand"), "{message}")
+                }
+                other => panic!("expected an expansion error, got {} items", other.len()),
+            },
+            // One sample (OpenMetrics: and the end-of-input error).
+            _ => assert!(matches!(
+                items[0],
+                Ok((_, tierlog::import::Entry::Sample(_)))
+            )),
+        }
+    }
+}

@@ -24,7 +24,7 @@ use std::collections::VecDeque;
 use std::io::BufRead;
 
 use super::entry::{Entry, EntrySource, ParseError, ParsedSample, Skipped};
-use super::text::{LineError, LineReader, at, err, parse_decimal, parse_int, sub};
+use super::text::{LineError, LineReader, RepeatCheck, at, err, parse_decimal, parse_int, sub};
 
 /// Unit of line protocol timestamps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -215,6 +215,7 @@ fn parse_line(s: &str, precision: Precision) -> Result<Option<Point>, LineError>
     }
     let (measurement, mut p) = scan(s, p, Element::Measurement)?;
     let mut labels: Vec<(String, String)> = Vec::new();
+    let mut tag_repeat = RepeatCheck::default();
     while at(b, p) == Some(b',') {
         let key_start = p + 1;
         let (key, q) = scan(s, key_start, Element::TagKey)?;
@@ -229,7 +230,7 @@ fn parse_line(s: &str, precision: Precision) -> Result<Option<Point>, LineError>
                 format!("tag key {key:?} gives the reserved label name {name:?}"),
             ));
         }
-        if labels.iter().any(|(n, _)| *n == name) {
+        if tag_repeat.repeats(&labels, |(n, _)| n.as_str(), &name) {
             return Err(err(
                 key_start,
                 format!("tag key {key:?} repeats label {name:?}"),
@@ -245,6 +246,7 @@ fn parse_line(s: &str, precision: Precision) -> Result<Option<Point>, LineError>
         p += 1;
     }
     let mut fields: Vec<(String, Option<f64>)> = Vec::new();
+    let mut field_repeat = RepeatCheck::default();
     loop {
         let key_start = p;
         let (key, q) = scan(s, p, Element::FieldKey)?;
@@ -252,7 +254,7 @@ fn parse_line(s: &str, precision: Precision) -> Result<Option<Point>, LineError>
             return Err(err(q, "expected '=' after field key"));
         }
         let (value, q) = parse_field_value(s, q + 1)?;
-        if fields.iter().any(|(k, _)| *k == key) {
+        if field_repeat.repeats(&fields, |(k, _)| k.as_str(), &key) {
             return Err(err(key_start, format!("duplicate field key {key:?}")));
         }
         fields.push((key, value));
@@ -292,6 +294,25 @@ fn parse_line(s: &str, precision: Precision) -> Result<Option<Point>, LineError>
             "expected ',', a space or the end of the line after a field",
         ));
     }
+    // Each numeric field becomes a sample carrying every tag: bound what one line can expand
+    // to, or a 1 MiB line of tags and fields would make gigabytes of samples.
+    let per_sample = labels
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + 2 * std::mem::size_of::<String>())
+        .sum::<usize>()
+        + measurement.len()
+        + std::mem::size_of::<ParsedSample>();
+    let expands_to = per_sample.saturating_mul(fields.len());
+    if expands_to > MAX_LINE_EXPANSION {
+        return Err(err(
+            0,
+            format!(
+                "{} fields with {} tags each expand to about {expands_to} bytes of samples, more than {MAX_LINE_EXPANSION}",
+                fields.len(),
+                labels.len()
+            ),
+        ));
+    }
     let mut point = Point {
         samples: Vec::with_capacity(fields.len()),
         string_fields: 0,
@@ -310,6 +331,10 @@ fn parse_line(s: &str, precision: Precision) -> Result<Option<Point>, LineError>
     }
     Ok(Some(point))
 }
+
+/// The most bytes of samples one line may expand to (every numeric field is a sample with
+/// all of the line's tags): 64 MiB.
+const MAX_LINE_EXPANSION: usize = 64 << 20;
 
 /// A field value starting at `p`: `Some(number)`, or `None` for a string; and the offset after
 /// it.
