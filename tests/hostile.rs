@@ -149,6 +149,21 @@ fn a_long_line_is_named_file_and_line_by_the_cli() {
     assert!(!out.status.success(), "{stderr}");
     let want = format!("{}:2: line longer than 1048576 bytes", input.display());
     assert!(stderr.contains(&want), "{stderr}");
+    // With a higher limit the line is read whole, and its sample is then refused by the
+    // store's limit on label values.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tierlog"))
+        .args(["ingest", store.to_str().unwrap(), input.to_str().unwrap()])
+        .args([
+            "--now",
+            "2023-11-14T22:00:10Z",
+            "--max-line-bytes",
+            "4000000",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("longer than"), "{stderr}");
+    assert!(stderr.contains("at most 4096 allowed"), "{stderr}");
 }
 
 /// `m{i="0"} 1\nm{i="1"} 1\n...` for `n` series, generated as it is read.

@@ -214,6 +214,10 @@ pub struct IngestArgs {
     /// Samples per write batch.
     #[arg(long, default_value_t = 10_000)]
     pub batch: usize,
+    /// The longest input line read, bytes; a longer one stops the ingest naming FILE:LINE,
+    /// without reading the rest of it.
+    #[arg(long, default_value_t = tierlog::import::DEFAULT_MAX_LINE_BYTES, value_name = "BYTES")]
+    pub max_line_bytes: usize,
     /// Durability while ingesting: every (fsync per batch), interval (every second), never
     /// (fsync only when closing).
     #[arg(long, value_enum, default_value = "interval")]

@@ -50,6 +50,7 @@ pub fn run(now: &Now, args: IngestArgs) -> Result<(), Failure> {
         precision,
         replay,
         batch,
+        max_line_bytes,
         sync,
         window_span,
         format,
@@ -105,7 +106,7 @@ pub fn run(now: &Now, args: IngestArgs) -> Result<(), Failure> {
         spill_dir: spill.path().to_owned(),
         sort_memory: 256 << 20,
         default_ts: now.ms,
-        max_line_bytes: tierlog::import::DEFAULT_MAX_LINE_BYTES,
+        max_line_bytes,
     };
     let started = Instant::now();
     let replay = opts.replay.is_some();
