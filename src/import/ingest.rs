@@ -129,6 +129,17 @@ fn note_meta(
         }
     };
     if let Some(m) = metric
+        && m.len() > limits.max_name_bytes
+    {
+        // The store would refuse it; do not hold it until the end.
+        log::warn!(
+            "metadata of a metric name of {} bytes, longer than limits.max_name_bytes ({}); dropped",
+            m.len(),
+            limits.max_name_bytes
+        );
+        return Ok(None);
+    }
+    if let Some(m) = metric
         && meta.len() as u64 >= limits.max_series
         && !meta.contains_key(m)
     {
