@@ -213,10 +213,10 @@ fn print_summary(
         }))?,
         Format::Csv => {
             println!(
-                "lines,samples,accepted,rejected_too_old,rejected_too_far_ahead,new_series,metadata,seconds,skipped_string_fields,skipped_created_samples,input_bytes,store_bytes,store_bytes_added"
+                "lines,samples,accepted,rejected_too_old,rejected_too_far_ahead,new_series,metadata,seconds,skipped_string_fields,skipped_created_samples,input_bytes,store_bytes,store_bytes_added,rejected_head_full"
             );
             println!(
-                "{},{},{},{},{},{},{},{:.3},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{:.3},{},{},{},{},{},{}",
                 s.lines,
                 s.samples,
                 s.written.accepted,
@@ -230,12 +230,13 @@ fn print_summary(
                 sizes.input,
                 sizes.store_after,
                 sizes.growth(),
+                s.written.rejected_head_full,
             );
         }
         Format::Table => {}
     }
     status::summary(format_args!(
-        "ingested {} samples from {} lines ({} bytes) in {:.2} s ({:.0} samples/s): {} accepted, {} rejected (too old: {}, too far ahead: {}); {} new series, metadata for {} metrics; store {} bytes ({:+}){}",
+        "ingested {} samples from {} lines ({} bytes) in {:.2} s ({:.0} samples/s): {} accepted, {} rejected (too old: {}, too far ahead: {}{}); {} new series, metadata for {} metrics; store {} bytes ({:+}){}",
         s.samples,
         s.lines,
         sizes.input,
@@ -245,6 +246,14 @@ fn print_summary(
         s.written.rejected(),
         s.written.rejected_too_old,
         s.written.rejected_too_far_ahead,
+        if s.written.rejected_head_full > 0 {
+            format!(
+                ", open windows full (limits.max_head_bytes): {}",
+                s.written.rejected_head_full
+            )
+        } else {
+            String::new()
+        },
         s.written.new_series,
         s.metadata,
         sizes.store_after,
