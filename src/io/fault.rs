@@ -662,7 +662,13 @@ impl Vfs for FaultFs {
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         let mut g = self.lock_inner();
         g.op(OpKind::SyncDir)?;
-        if !matches!(g.live.get(dir), Some(Entry::Dir)) {
+        // `.` is the directory relative names live in.
+        let dir = if dir == Path::new(".") {
+            Path::new("")
+        } else {
+            dir
+        };
+        if !dir.as_os_str().is_empty() && !matches!(g.live.get(dir), Some(Entry::Dir)) {
             return Err(not_found(dir));
         }
         let in_dir = |p: &Path| p.parent() == Some(dir);

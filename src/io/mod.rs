@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use fault::{FaultFs, OpKind};
+pub use fault::{Fault, FaultFs, OpKind};
 pub use vfs::{
     Create, DirEntry, EntryKind, Mapped, Metadata, StdFs, Vfs, VfsFile, parent, temp_path,
 };
@@ -62,7 +62,10 @@ impl Fs {
             .create_dir_all(dir)
             .map_err(|e| Error::io(dir, "create directory", e))?;
         for d in missing.iter().rev() {
-            self.sync_dir(parent(d))?;
+            // (A root has no parent to sync.)
+            if d.parent().is_some() {
+                self.sync_dir(parent(d))?;
+            }
         }
         Ok(())
     }
