@@ -97,6 +97,10 @@ pub trait VfsFile: Send + Sync + fmt::Debug {
     }
     /// Current length.
     fn len(&self) -> io::Result<u64>;
+    /// True when the file holds no bytes.
+    fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
 }
 
 /// Bytes of a whole file handed out by [`Vfs::map`]: a memory map for [`StdFs`], a private
