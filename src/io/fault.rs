@@ -116,6 +116,9 @@ struct Inner {
     capacity: Option<u64>,
     crash_at: Option<u64>,
     survivor: Option<Box<Inner>>,
+    /// With a seed, a power loss keeps a pseudo-random prefix of each file's unsynced appended
+    /// bytes (the OS wrote some pages back before the power went).
+    torn_seed: Option<u64>,
 }
 
 /// The fault-injecting in-memory backend. Clones share the same state.
@@ -235,6 +238,14 @@ impl FaultFs {
     pub fn crash_at(&self, n: u64) {
         let mut g = self.lock_inner();
         g.crash_at = Some(g.ops + n);
+    }
+
+    /// With `Some(seed)`, a power loss keeps, for every file that was only appended to since
+    /// its last sync, a pseudo-random prefix of the appended bytes (chosen from `seed`) rather
+    /// than none of them: torn writes, as when the OS had written some pages back. `None` (the
+    /// default) keeps only what was synced.
+    pub fn set_torn_power_loss(&self, seed: Option<u64>) {
+        self.lock_inner().torn_seed = seed;
     }
 
     /// True once a crash point set with [`FaultFs::crash_at`] was reached (or after
@@ -357,19 +368,40 @@ impl Inner {
             }
         }
         let mut nodes = HashMap::new();
-        for e in live.values() {
-            if let Entry::File(ino) = e {
-                let n = &self.nodes[ino];
-                nodes.insert(
-                    *ino,
-                    Node {
-                        data: n.synced.clone(),
-                        synced: n.synced.clone(),
-                        clean: n.synced.len(),
-                        mode: n.mode,
-                    },
-                );
+        let mut rng = self
+            .torn_seed
+            .map(|s| s.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut inos: Vec<u64> = live
+            .values()
+            .filter_map(|e| match e {
+                Entry::File(ino) => Some(*ino),
+                Entry::Dir => None,
+            })
+            .collect();
+        inos.sort_unstable();
+        for ino in inos {
+            let n = &self.nodes[&ino];
+            let mut data = n.synced.clone();
+            if let Some(x) = rng.as_mut()
+                && n.clean >= n.synced.len()
+                && n.data.len() > n.synced.len()
+            {
+                // xorshift64
+                *x ^= *x << 13;
+                *x ^= *x >> 7;
+                *x ^= *x << 17;
+                let extra = (*x % (n.data.len() - n.synced.len() + 1) as u64) as usize;
+                data.extend_from_slice(&n.data[n.synced.len()..n.synced.len() + extra]);
             }
+            nodes.insert(
+                ino,
+                Node {
+                    clean: data.len(),
+                    synced: data.clone(),
+                    data,
+                    mode: n.mode,
+                },
+            );
         }
         self.survivor = Some(Box::new(Inner {
             nodes,
