@@ -192,7 +192,8 @@ fn run(ops: &[Op]) {
                 let closed = if *graceful {
                     store.close()
                 } else {
-                    Ok(drop(store))
+                    drop(store);
+                    Ok(())
                 };
                 if let Err(e) = closed {
                     assert!(w.fs.crashed(), "{ctx}: close failed without a crash: {e}");
