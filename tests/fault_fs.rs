@@ -202,3 +202,61 @@ fn store_files_on_disk_are_0600() {
     let m = std::fs::metadata(dir.path().join("index.log")).unwrap();
     assert_eq!(m.permissions().mode() & 0o600, 0o600);
 }
+
+#[test]
+fn the_lock_is_taken_through_the_backend() {
+    let fs = FaultFs::new();
+    let config = || tierlog::Config::default().with_vfs(Arc::new(fs.clone()));
+    let store = tierlog::Store::open("/db", config()).unwrap();
+    assert!(matches!(
+        tierlog::Store::open("/db", config()),
+        Err(tierlog::Error::Locked { .. })
+    ));
+    drop(store);
+    tierlog::Store::open("/db", config()).unwrap();
+}
+
+#[test]
+fn the_store_works_with_short_writes() {
+    // Every write of the backend writes at most half of what it is given: the store loops.
+    let fs = FaultFs::new();
+    fs.set_short_writes(true);
+    let t0 = 1_700_000_040_000;
+    let clock = Arc::new(tierlog::ManualClock::new(t0));
+    let config = || {
+        tierlog::Config {
+            maintenance_interval: None,
+            ..tierlog::Config::default()
+        }
+        .with_vfs(Arc::new(fs.clone()))
+        .with_clock(clock.clone())
+        .with_window_span(std::time::Duration::from_secs(60))
+    };
+    let store = tierlog::Store::open("/db", config()).unwrap();
+    for k in 0..40 {
+        let ts = t0 + k * 15_000;
+        clock.set(ts);
+        let s = format!("s{}", k % 5);
+        store
+            .write(&[tierlog::Sample::new("m", &[("s", &s)], ts, k as f64)])
+            .unwrap();
+    }
+    store.maintain().unwrap();
+    let q = |s: &tierlog::Store| {
+        s.query(&tierlog::Selector::metric("m"), 0, i64::MAX / 2)
+            .unwrap()
+            .series
+            .iter()
+            .map(|s| s.points.len())
+            .sum::<usize>()
+    };
+    assert_eq!(q(&store), 40);
+    store.close().unwrap();
+    let store = tierlog::Store::open("/db", config()).unwrap();
+    assert_eq!(q(&store), 40);
+    assert!(
+        fs.paths()
+            .iter()
+            .any(|p| p.to_string_lossy().ends_with(".seg"))
+    );
+}
