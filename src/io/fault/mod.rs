@@ -13,13 +13,17 @@
 //! when their parent is synced. Unlinked files that are still open keep their data for their
 //! handles but count against no capacity.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+mod file;
+mod state;
+
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::vfs::{Create, DirEntry, EntryKind, Mapped, Metadata, Vfs, VfsFile};
+use file::FaultFile;
+use state::{Entry, Inner, Rule, not_found};
 
 /// The kinds of operations, for counting and for targeting a fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -66,7 +70,7 @@ pub enum Fault {
 }
 
 impl Fault {
-    fn error(self) -> io::Error {
+    pub(super) fn error(self) -> io::Error {
         match self {
             Fault::NoSpace => io::Error::new(
                 io::ErrorKind::StorageFull,
@@ -75,50 +79,6 @@ impl Fault {
             Fault::Eio => io::Error::other("input/output error (injected)"),
         }
     }
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Entry {
-    Dir,
-    File(u64),
-}
-
-#[derive(Debug, Default, Clone)]
-struct Node {
-    data: Vec<u8>,
-    synced: Vec<u8>,
-    /// `data[..clean] == synced[..clean]`.
-    clean: usize,
-    mode: u32,
-}
-
-#[derive(Debug, Clone)]
-struct Rule {
-    kind: Option<OpKind>,
-    /// Fire at this count (of `kind`, or of every op); `None` = on every matching op.
-    at: Option<u64>,
-    fault: Fault,
-}
-
-#[derive(Debug, Default)]
-struct Inner {
-    dead: bool,
-    nodes: HashMap<u64, Node>,
-    next_ino: u64,
-    live: BTreeMap<PathBuf, Entry>,
-    durable: BTreeMap<PathBuf, Entry>,
-    locks: HashSet<PathBuf>,
-    ops: u64,
-    by_kind: HashMap<OpKind, u64>,
-    rules: Vec<Rule>,
-    faults_fired: u64,
-    short_writes: bool,
-    capacity: Option<u64>,
-    crash_at: Option<u64>,
-    survivor: Option<Box<Inner>>,
-    /// With a seed, a power loss keeps a pseudo-random prefix of each file's unsynced appended
-    /// bytes (the OS wrote some pages back before the power went).
-    torn_seed: Option<u64>,
 }
 
 /// The fault-injecting in-memory backend. Clones share the same state.
@@ -138,17 +98,6 @@ impl fmt::Debug for FaultFs {
             g.dead
         )
     }
-}
-
-fn eio_dead() -> io::Error {
-    io::Error::other("backend lost power")
-}
-
-fn not_found(path: &Path) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::NotFound,
-        format!("{}: no such file or directory", path.display()),
-    )
 }
 
 impl FaultFs {
@@ -298,285 +247,6 @@ impl FaultFs {
     /// Every live path, files and directories (test inspection).
     pub fn paths(&self) -> Vec<PathBuf> {
         self.lock_inner().live.keys().cloned().collect()
-    }
-}
-
-impl Inner {
-    fn used(&self) -> u64 {
-        self.live
-            .values()
-            .filter_map(|e| match e {
-                Entry::File(ino) => Some(self.nodes[ino].data.len() as u64),
-                Entry::Dir => None,
-            })
-            .sum()
-    }
-
-    /// Counts an operation and applies crash points and fault rules.
-    fn op(&mut self, kind: OpKind) -> io::Result<()> {
-        if self.dead {
-            return Err(eio_dead());
-        }
-        self.ops += 1;
-        let nk = {
-            let c = self.by_kind.entry(kind).or_insert(0);
-            *c += 1;
-            *c
-        };
-        if self.crash_at == Some(self.ops) {
-            self.die();
-            return Err(eio_dead());
-        }
-        let ops = self.ops;
-        let hit = self.rules.iter().position(|r| match (r.kind, r.at) {
-            (None, Some(at)) => at == ops,
-            (Some(k), Some(at)) => k == kind && at == nk,
-            (None, None) => true,
-            (Some(k), None) => k == kind,
-        });
-        if let Some(i) = hit {
-            let fault = self.rules[i].fault;
-            if self.rules[i].at.is_some() {
-                self.rules.remove(i);
-            }
-            self.faults_fired += 1;
-            return Err(fault.error());
-        }
-        Ok(())
-    }
-
-    /// Takes the durable snapshot and stops serving calls.
-    fn die(&mut self) {
-        self.dead = true;
-        let mut live = BTreeMap::new();
-        for (p, e) in &self.durable {
-            // An entry survives only if every ancestor directory entry did too.
-            let mut ok = true;
-            let mut a = p.parent();
-            while let Some(d) = a {
-                if d.as_os_str().is_empty() || d.parent().is_none() {
-                    break;
-                }
-                if !matches!(self.durable.get(d), Some(Entry::Dir)) {
-                    ok = false;
-                    break;
-                }
-                a = d.parent();
-            }
-            if ok {
-                live.insert(p.clone(), *e);
-            }
-        }
-        let mut nodes = HashMap::new();
-        let mut rng = self
-            .torn_seed
-            .map(|s| s.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-        let mut inos: Vec<u64> = live
-            .values()
-            .filter_map(|e| match e {
-                Entry::File(ino) => Some(*ino),
-                Entry::Dir => None,
-            })
-            .collect();
-        inos.sort_unstable();
-        for ino in inos {
-            let n = &self.nodes[&ino];
-            let mut data = n.synced.clone();
-            if let Some(x) = rng.as_mut()
-                && n.clean >= n.synced.len()
-                && n.data.len() > n.synced.len()
-            {
-                // xorshift64
-                *x ^= *x << 13;
-                *x ^= *x >> 7;
-                *x ^= *x << 17;
-                let extra = (*x % (n.data.len() - n.synced.len() + 1) as u64) as usize;
-                data.extend_from_slice(&n.data[n.synced.len()..n.synced.len() + extra]);
-            }
-            nodes.insert(
-                ino,
-                Node {
-                    clean: data.len(),
-                    synced: data.clone(),
-                    data,
-                    mode: n.mode,
-                },
-            );
-        }
-        self.survivor = Some(Box::new(Inner {
-            nodes,
-            next_ino: self.next_ino,
-            durable: live.clone(),
-            live,
-            ..Inner::default()
-        }));
-    }
-
-    /// A fresh, running copy of a survivor snapshot.
-    fn revive(&self) -> Inner {
-        Inner {
-            nodes: self.nodes.clone(),
-            next_ino: self.next_ino,
-            live: self.live.clone(),
-            durable: self.durable.clone(),
-            ..Inner::default()
-        }
-    }
-
-    fn file(&self, path: &Path) -> io::Result<u64> {
-        match self.live.get(path) {
-            Some(Entry::File(ino)) => Ok(*ino),
-            Some(Entry::Dir) => Err(io::Error::new(
-                io::ErrorKind::IsADirectory,
-                format!("{}: is a directory", path.display()),
-            )),
-            None => Err(not_found(path)),
-        }
-    }
-
-    fn check_parent(&self, path: &Path) -> io::Result<()> {
-        match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => match self.live.get(p) {
-                Some(Entry::Dir) => Ok(()),
-                _ => Err(not_found(p)),
-            },
-            _ => Ok(()),
-        }
-    }
-
-    fn new_file(&mut self, path: &Path, mode: u32) -> u64 {
-        self.next_ino += 1;
-        let ino = self.next_ino;
-        self.nodes.insert(
-            ino,
-            Node {
-                mode,
-                ..Node::default()
-            },
-        );
-        self.live.insert(path.to_owned(), Entry::File(ino));
-        ino
-    }
-}
-
-#[derive(Debug)]
-struct FaultFile {
-    fs: Arc<Mutex<Inner>>,
-    ino: u64,
-    path: PathBuf,
-    write: bool,
-    lock: bool,
-}
-
-impl FaultFile {
-    fn inner(&self) -> MutexGuard<'_, Inner> {
-        self.fs.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-impl Drop for FaultFile {
-    fn drop(&mut self) {
-        if self.lock {
-            let path = self.path.clone();
-            self.inner().locks.remove(&path);
-        }
-    }
-}
-
-fn read_only(path: &Path) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::PermissionDenied,
-        format!("{}: opened read-only", path.display()),
-    )
-}
-
-impl VfsFile for FaultFile {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        let mut g = self.inner();
-        g.op(OpKind::Read)?;
-        let data = &g.nodes[&self.ino].data;
-        let start = (offset as usize).min(data.len());
-        let n = buf.len().min(data.len() - start);
-        buf[..n].copy_from_slice(&data[start..start + n]);
-        Ok(n)
-    }
-
-    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
-        let mut g = self.inner();
-        g.op(OpKind::Write)?;
-        if !self.write {
-            return Err(read_only(&self.path));
-        }
-        let mut n = buf.len();
-        if g.short_writes && n > 1 {
-            n /= 2;
-        }
-        let cur = g.nodes[&self.ino].data.len() as u64;
-        let end = offset + n as u64;
-        if let Some(cap) = g.capacity
-            && end > cur
-        {
-            let linked = g
-                .live
-                .values()
-                .any(|e| matches!(e, Entry::File(i) if *i == self.ino));
-            let used = g.used();
-            let free = cap.saturating_sub(used);
-            let grow = end - cur.max(offset);
-            if linked && grow > free {
-                let fits = (free + cur.saturating_sub(offset)) as usize;
-                if fits == 0 || n == 0 {
-                    g.faults_fired += 1;
-                    return Err(Fault::NoSpace.error());
-                }
-                n = n.min(fits);
-            }
-        }
-        let node = g.nodes.get_mut(&self.ino).expect("open inode");
-        let (o, end) = (offset as usize, offset as usize + n);
-        if node.data.len() < end {
-            node.data.resize(end, 0);
-        }
-        node.data[o..end].copy_from_slice(&buf[..n]);
-        node.clean = node.clean.min(o);
-        Ok(n)
-    }
-
-    fn set_len(&self, len: u64) -> io::Result<()> {
-        let mut g = self.inner();
-        g.op(OpKind::SetLen)?;
-        if !self.write {
-            return Err(read_only(&self.path));
-        }
-        let cur = g.nodes[&self.ino].data.len() as u64;
-        if let Some(cap) = g.capacity
-            && len > cur
-            && len - cur > cap.saturating_sub(g.used())
-        {
-            g.faults_fired += 1;
-            return Err(Fault::NoSpace.error());
-        }
-        let node = g.nodes.get_mut(&self.ino).expect("open inode");
-        node.data.resize(len as usize, 0);
-        node.clean = node.clean.min(len as usize);
-        Ok(())
-    }
-
-    fn sync(&self) -> io::Result<()> {
-        let mut g = self.inner();
-        g.op(OpKind::Sync)?;
-        let node = g.nodes.get_mut(&self.ino).expect("open inode");
-        let k = node.clean.min(node.synced.len());
-        node.synced.truncate(k);
-        node.synced.extend_from_slice(&node.data[k..]);
-        node.clean = node.data.len();
-        Ok(())
-    }
-
-    fn len(&self) -> io::Result<u64> {
-        let mut g = self.inner();
-        g.op(OpKind::Metadata)?;
-        Ok(g.nodes[&self.ino].data.len() as u64)
     }
 }
 
