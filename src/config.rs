@@ -271,6 +271,12 @@ pub struct Config {
     /// Apply deletions by age even when the clock is far ahead of the data (`tierlog maintain
     /// --accept-clock`). Default false.
     pub accept_clock: bool,
+    /// The filesystem every file operation of the store goes through. Default the real one
+    /// ([`crate::io::StdFs`]); tests put a fault-injecting backend here.
+    pub vfs: Arc<dyn crate::io::Vfs>,
+    /// Permission bits of the files the store creates (Unix; before the umask). Default
+    /// `0o600`: metrics can be sensitive, and only the owner needs them.
+    pub file_mode: u32,
 }
 
 impl Default for Config {
@@ -292,6 +298,8 @@ impl Default for Config {
             on_expiry: None,
             accept_clock: false,
             tiers: None,
+            vfs: Arc::new(crate::io::StdFs),
+            file_mode: crate::io::DEFAULT_FILE_MODE,
         }
     }
 }
@@ -300,6 +308,12 @@ impl Config {
     /// This configuration with another clock.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// This configuration with another filesystem backend ([`Config::vfs`]).
+    pub fn with_vfs(mut self, vfs: Arc<dyn crate::io::Vfs>) -> Self {
+        self.vfs = vfs;
         self
     }
 

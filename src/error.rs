@@ -189,7 +189,10 @@ impl fmt::Display for SampleError {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// An operating-system I/O error on a file of the store.
+    /// An operating-system I/O error on a file of the store. A full disk is this variant with
+    /// a source of kind `StorageFull` (`ENOSPC`) or `QuotaExceeded` (`EDQUOT`); test it with
+    /// [`Error::is_storage_full`]. Such a write is refused whole, the store stays consistent
+    /// and readable, and writes succeed again once space is freed, without a restart.
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -299,6 +302,12 @@ impl Error {
             op,
             source,
         }
+    }
+
+    /// True when this is the disk (or a quota) being full: retry once space is freed.
+    pub fn is_storage_full(&self) -> bool {
+        matches!(self, Error::Io { source, .. }
+            if matches!(source.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded))
     }
 
     pub(crate) fn corrupt(file: impl Into<PathBuf>, offset: u64, what: Corruption) -> Self {

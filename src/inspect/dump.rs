@@ -47,7 +47,7 @@ pub struct Dump {
 
 /// Reads and dumps `path`.
 pub fn dump_file(path: &Path) -> Result<Dump> {
-    Ok(dump_bytes(&crate::io::read(path)?))
+    Ok(dump_bytes(&crate::io::Fs::std().read(path)?))
 }
 
 fn kind_name(k: FileKind) -> &'static str {

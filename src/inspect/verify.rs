@@ -86,7 +86,7 @@ fn verify_store(dir: &Path, progress: &mut dyn FnMut(&Path)) -> Result<VerifyRep
     let mut r = VerifyReport::default();
     let mut state: Option<State> = None;
     let mut subdirs = Vec::new();
-    for name in io::list_files(dir)? {
+    for name in io::Fs::std().list_files(dir)? {
         let path = dir.join(&name);
         if path.is_dir() {
             if name != RAW_DIR {
@@ -98,7 +98,7 @@ fn verify_store(dir: &Path, progress: &mut dyn FnMut(&Path)) -> Result<VerifyRep
         match name.as_str() {
             INDEX_FILE => verify_log(&mut r, &path, FileKind::Index)?,
             STATE_FILE => {
-                let b = io::read(&path)?;
+                let b = io::Fs::std().read(&path)?;
                 r.files += 1;
                 r.bytes += b.len() as u64;
                 match State::decode(&b) {
@@ -120,7 +120,7 @@ fn verify_store(dir: &Path, progress: &mut dyn FnMut(&Path)) -> Result<VerifyRep
     // against the file names only, and every directory is checked as a tier.
     let span = state.as_ref().map(|s| s.window_span);
     let raw = dir.join(RAW_DIR);
-    for name in io::list_files(&raw)? {
+    for name in io::Fs::std().list_files(&raw)? {
         let path = raw.join(&name);
         progress(&path);
         match parse_window_file_name(&name) {
@@ -188,7 +188,7 @@ fn verify_store(dir: &Path, progress: &mut dyn FnMut(&Path)) -> Result<VerifyRep
             );
             continue;
         }
-        for file in io::list_files(&tdir)? {
+        for file in io::Fs::std().list_files(&tdir)? {
             let path = tdir.join(&file);
             progress(&path);
             match parse_window_file_name(&file) {
@@ -204,7 +204,7 @@ fn verify_store(dir: &Path, progress: &mut dyn FnMut(&Path)) -> Result<VerifyRep
 }
 
 fn verify_log(r: &mut VerifyReport, path: &Path, kind: FileKind) -> Result<()> {
-    let b = match io::read_if_exists(path)? {
+    let b = match io::Fs::std().read_if_exists(path)? {
         Some(b) => b,
         None => return Ok(()), // removed meanwhile (sealed by a running writer)
     };
@@ -269,7 +269,7 @@ fn verify_log(r: &mut VerifyReport, path: &Path, kind: FileKind) -> Result<()> {
 /// when known, `span`.
 fn verify_segment(r: &mut VerifyReport, path: &Path, tier: u16, start: i64, span: Option<i64>) {
     r.files += 1;
-    r.bytes += io::file_len(path);
+    r.bytes += io::Fs::std().file_len(path);
     match Segment::open(path) {
         Ok(seg) => {
             let h = seg.header();

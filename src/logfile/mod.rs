@@ -2,14 +2,13 @@
 //! append handle. The frame layout is `format::frame`; what the frames carry is up to the
 //! caller.
 
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::{Corruption, Error, Result};
 use crate::format::frame::{self, Tail};
 use crate::format::header::{FileKind, HEADER_LEN, Header, HeaderError};
-use crate::io;
+use crate::io::{self, VfsFile};
 
 /// How a log is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,13 +113,13 @@ pub fn header_error(path: &Path, e: HeaderError, kind: FileKind) -> Error {
 
 /// Loads the log at `path`, applying the recovery rules of `mode`. Returns `None` when the
 /// writer removed a log that never got its header (nothing in it was ever acknowledged).
-pub fn load(path: &Path, kind: FileKind, mode: Mode) -> Result<Option<Loaded>> {
-    let bytes = io::read(path)?;
+pub fn load(fs: &io::Fs, path: &Path, kind: FileKind, mode: Mode) -> Result<Option<Loaded>> {
+    let bytes = fs.read(path)?;
     if bytes.len() < HEADER_LEN && kind.magic().starts_with(&bytes[..bytes.len().min(8)]) {
         // Created but the header never became durable: a crash artifact holding no data.
         return match mode {
             Mode::Write { .. } => {
-                io::remove_synced(path)?;
+                fs.remove_synced(path)?;
                 log::warn!("{}: log without a complete header removed", path.display());
                 Ok(None)
             }
@@ -147,10 +146,10 @@ pub fn load(path: &Path, kind: FileKind, mode: Mode) -> Result<Option<Loaded>> {
         Tail::Torn { offset, len, .. } => {
             let offset = (HEADER_LEN + offset) as u64;
             if let Mode::Write { .. } = mode {
-                let f = io::open_rw(path)?;
+                let f = fs.open_rw(path)?;
                 f.set_len(valid_end)
                     .map_err(|e| Error::io(path, "truncate", e))?;
-                f.sync_all().map_err(|e| Error::io(path, "fsync", e))?;
+                f.sync().map_err(|e| Error::io(path, "fsync", e))?;
                 log::warn!(
                     "{}: torn tail of {len} bytes at offset {offset} truncated",
                     path.display()
@@ -193,7 +192,7 @@ pub fn load(path: &Path, kind: FileKind, mode: Mode) -> Result<Option<Loaded>> {
                 for &(o, l) in scan.frames.iter().chain(later_frames.iter()) {
                     out.extend_from_slice(&body[o..o + l]);
                 }
-                io::write_atomic(path, &out)?;
+                fs.write_atomic(path, &out)?;
                 end = out.len() as u64;
                 // Re-derive payload offsets for the rewritten bytes.
                 let reloaded = frame::scan(&out[HEADER_LEN..]);
@@ -245,28 +244,28 @@ pub fn load(path: &Path, kind: FileKind, mode: Mode) -> Result<Option<Loaded>> {
 #[derive(Debug)]
 pub struct Appender {
     path: PathBuf,
-    file: File,
+    file: Arc<dyn VfsFile>,
     len: u64,
 }
 
 impl Appender {
     /// Creates a new log holding just its header (fsynced, directory entry fsynced).
-    pub fn create(path: &Path, header: &Header) -> Result<Appender> {
+    pub fn create(fs: &io::Fs, path: &Path, header: &Header) -> Result<Appender> {
         let h = header.encode();
-        let file = io::create_synced(path, &h)?;
+        let file = fs.create_synced(path, &h)?;
         Ok(Appender {
             path: path.to_owned(),
-            file,
+            file: Arc::from(file),
             len: h.len() as u64,
         })
     }
 
     /// Opens an existing log whose valid bytes end at `end`.
-    pub fn open(path: &Path, end: u64) -> Result<Appender> {
-        let file = io::open_rw(path)?;
+    pub fn open(fs: &io::Fs, path: &Path, end: u64) -> Result<Appender> {
+        let file = fs.open_rw(path)?;
         Ok(Appender {
             path: path.to_owned(),
-            file,
+            file: Arc::from(file),
             len: end,
         })
     }
@@ -275,11 +274,7 @@ impl Appender {
     /// length so no partial frame stays behind; if even that fails the error says so and the
     /// caller must stop writing (`Error::Poisoned`).
     pub fn append(&mut self, framed: &[u8]) -> Result<(), AppendError> {
-        use std::io::{Seek, SeekFrom};
-        let res = self
-            .file
-            .seek(SeekFrom::Start(self.len))
-            .and_then(|_| self.file.write_all(framed));
+        let res = io::write_all_at(&*self.file, framed, self.len);
         match res {
             Ok(()) => {
                 self.len += framed.len() as u64;
@@ -316,13 +311,9 @@ impl Appender {
 
     /// A handle to fsync through without holding the appender.
     pub fn sync_handle(&self) -> Result<SyncHandle> {
-        let file = self
-            .file
-            .try_clone()
-            .map_err(|e| Error::io(&self.path, "dup", e))?;
         Ok(SyncHandle {
             path: self.path.clone(),
-            file,
+            file: self.file.clone(),
         })
     }
 
@@ -345,7 +336,7 @@ pub enum AppendError {
 #[derive(Debug)]
 pub struct SyncHandle {
     path: PathBuf,
-    file: File,
+    file: Arc<dyn VfsFile>,
 }
 
 impl SyncHandle {

@@ -1,14 +1,13 @@
-//! Sealed segments on disk: building one from a frozen window, and reading one through mmap.
+//! Sealed segments on disk: building one from a frozen window, and reading one mapped (through
+//! the store's [`crate::io::Vfs`]: an mmap on the real filesystem).
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-
-use memmap2::Mmap;
 
 use crate::error::{Corruption, Error, Result};
 use crate::format::header::{FileKind, Header};
 use crate::format::segment::{self, ChunkEntry, Footer, SegmentBuilder};
+use crate::io::{Fs, Mapped};
 use crate::logfile::header_error;
 use crate::rollup::Bucket;
 use crate::wal::WindowData;
@@ -26,19 +25,22 @@ thread_local! {
 pub struct Segment {
     path: PathBuf,
     header: Header,
-    map: Mmap,
+    map: Mapped,
     footer: Footer,
     /// Set once a read finds a damaged chunk.
     damaged: AtomicBool,
 }
 
 impl Segment {
-    /// Maps `path` and checks its header, trailer and footer (chunks are checked when read).
+    /// Maps `path` on the real filesystem (tools) and checks its header, trailer and footer
+    /// (chunks are checked when read).
     pub fn open(path: &Path) -> Result<Segment> {
-        let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
-        // SAFETY: segment files are never modified after they are renamed into place (they are
-        // only ever removed whole), so the mapped bytes cannot change under us.
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, "mmap", e))?;
+        Segment::open_in(&Fs::std(), path)
+    }
+
+    /// Maps `path` through the backend `fs` and checks it like [`Segment::open`].
+    pub fn open_in(fs: &Fs, path: &Path) -> Result<Segment> {
+        let map = fs.map(path)?;
         let header = Header::decode(&map, FileKind::Segment)
             .map_err(|e| header_error(path, e, FileKind::Segment))?;
         let footer = segment::decode_footer(&map, &header)

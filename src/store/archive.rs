@@ -43,15 +43,19 @@ pub(super) fn archive_root(dir: &Path, config: &crate::config::Config) -> Option
 
 /// At a writer's open: removes the temporary files an interrupted move or index write left in
 /// the archive (only the store's writer writes there).
-pub(super) fn clean_archive(dir: &Path, config: &crate::config::Config) -> Result<()> {
-    let Some(root) = archive_root(dir, config).filter(|r| r.is_dir()) else {
+pub(super) fn clean_archive(
+    fs: &crate::io::Fs,
+    dir: &Path,
+    config: &crate::config::Config,
+) -> Result<()> {
+    let Some(root) = archive_root(dir, config).filter(|r| fs.is_dir(r)) else {
         return Ok(());
     };
-    super::open::remove_temp_files(&root)?;
-    for name in crate::io::list_files(&root)? {
+    super::open::remove_temp_files(fs, &root)?;
+    for name in fs.list_files(&root)? {
         let sub = root.join(name);
-        if sub.is_dir() {
-            super::open::remove_temp_files(&sub)?;
+        if fs.is_dir(&sub) {
+            super::open::remove_temp_files(fs, &sub)?;
         }
     }
     Ok(())
@@ -65,15 +69,18 @@ impl Shared {
 
     /// The store's bytes on disk: everything under its directory but an archive kept there.
     pub(crate) fn store_bytes(&self) -> Result<u64> {
-        let total = crate::io::dir_size(&self.dir)?;
+        let total = self.fs.dir_size(&self.dir)?;
         let inside = |a: &Path| {
+            if a.starts_with(&self.dir) {
+                return true;
+            }
             let (Ok(a), Ok(d)) = (a.canonicalize(), self.dir.canonicalize()) else {
                 return false; // No archive yet.
             };
             a.starts_with(d)
         };
         match self.archive_dir() {
-            Some(a) if inside(&a) => Ok(total.saturating_sub(crate::io::dir_size(&a)?)),
+            Some(a) if inside(&a) => Ok(total.saturating_sub(self.fs.dir_size(&a)?)),
             _ => Ok(total),
         }
     }
@@ -96,16 +103,16 @@ impl Shared {
             .map(|t| t.name.clone())
             .collect();
         for d in tiers.iter().map(String::as_str).chain([RAW_DIR, tier]) {
-            crate::io::create_dir_all(&root.join(d))?;
+            self.fs.create_dir_all(&root.join(d))?;
         }
         // Only this store's writer (holding the maintenance mutex) writes its archive: a
         // temporary file there is what an interrupted move or index write left (also removed
         // at open, for an archive that was reconfigured since).
-        super::open::remove_temp_files(root)?;
-        super::open::remove_temp_files(&root.join(tier))?;
+        super::open::remove_temp_files(&self.fs, root)?;
+        super::open::remove_temp_files(&self.fs, &root.join(tier))?;
         let index_path = root.join(INDEX_FILE);
-        let mut series = read_series_records(&index_path)?;
-        let had_index = index_path.exists();
+        let mut series = read_series_records(&self.fs, &index_path)?;
+        let had_index = self.fs.exists(&index_path);
         let wanted: Vec<u32> = seg.map_or_else(Vec::new, |s| {
             s.footer().entries.iter().map(|e| e.series).collect()
         });
@@ -166,7 +173,7 @@ impl Shared {
                 r.encode(&mut payload);
                 encode_frame(&payload, &mut bytes);
             }
-            crate::io::write_atomic(&index_path, &bytes)?;
+            self.fs.write_atomic(&index_path, &bytes)?;
         }
         let state = {
             let st = self.state.read();
@@ -178,7 +185,8 @@ impl Shared {
                 retention: None,
             }
         };
-        crate::io::write_atomic(&root.join(STATE_FILE), &state.encode())
+        self.fs
+            .write_atomic(&root.join(STATE_FILE), &state.encode())
     }
 
     /// Moves the segment file at `path` into the archive's `tier` directory (same file
@@ -190,36 +198,37 @@ impl Shared {
             .ok_or_else(|| Error::io(path, "archive", std::io::ErrorKind::InvalidInput.into()))?;
         let target_dir = root.join(tier);
         let target = target_dir.join(name);
-        match std::fs::rename(path, &target) {
+        match self.fs.try_rename(path, &target) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {
-                let mut out = crate::io::AtomicFile::create(&target)?;
-                let mut src = std::fs::File::open(path).map_err(|e| Error::io(path, "open", e))?;
-                std::io::copy(&mut src, &mut out)
+                use std::io::Write;
+                let mut out = self.fs.atomic_file(&target)?;
+                let bytes = self.fs.read(path)?;
+                out.write_all(&bytes)
                     .map_err(|e| Error::io(out.temp_path(), "copy", e))?;
                 out.commit()?;
                 let doomed = crate::io::temp_path(path);
-                std::fs::rename(path, &doomed).map_err(|e| Error::io(path, "rename", e))?;
-                crate::io::remove_synced(&doomed)?;
+                self.fs.rename(path, &doomed)?;
+                self.fs.remove_synced(&doomed)?;
                 return Ok(target);
             }
             Err(e) => return Err(Error::io(path, "rename into the archive", e)),
         }
-        crate::io::sync_dir(&target_dir)?;
+        self.fs.sync_dir(&target_dir)?;
         if let Some(parent) = path.parent() {
-            crate::io::sync_dir(parent)?;
+            self.fs.sync_dir(parent)?;
         }
         Ok(target)
     }
 }
 
 /// The series records of an archive's index (none when it has no index yet).
-fn read_series_records(path: &Path) -> Result<BTreeMap<u32, IndexRecord>> {
+fn read_series_records(fs: &crate::io::Fs, path: &Path) -> Result<BTreeMap<u32, IndexRecord>> {
     let mut out = BTreeMap::new();
-    if !path.exists() {
+    if !fs.exists(path) {
         return Ok(out);
     }
-    let Some(loaded) = logfile::load(path, FileKind::Index, Mode::Read)? else {
+    let Some(loaded) = logfile::load(fs, path, FileKind::Index, Mode::Read)? else {
         return Ok(out);
     };
     if let Some(f) = &loaded.finding {

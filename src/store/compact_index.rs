@@ -101,7 +101,7 @@ impl Shared {
 
         // 2. The compacted records, written and fsynced without any lock.
         let path = self.dir.join(INDEX_FILE);
-        let mut out = io::AtomicFile::create(&path)?;
+        let mut out = self.fs.atomic_file(&path)?;
         let mut buf = Header::new(FileKind::Index, 0, 0, 0).encode().to_vec();
         let mut payload = Vec::new();
         let mut compacted_len = 0u64;
@@ -129,7 +129,7 @@ impl Shared {
         let end = log.len();
         let tail = match end.checked_sub(from) {
             Some(0) => Vec::new(),
-            Some(n) => io::read_range(&path, from, n)?,
+            Some(n) => self.fs.read_range(&path, from, n)?,
             None => {
                 log::warn!(
                     "{}: shorter than when compaction started; not compacted",
@@ -152,7 +152,7 @@ impl Shared {
         let bytes_after = compacted_len + tail.len() as u64;
         out.rename_into_place()?;
         // index.log is now the new file: the old appender writes to an unlinked one.
-        match Appender::open(&path, bytes_after) {
+        match Appender::open(&self.fs, &path, bytes_after) {
             Ok(app) => st.index_log = Some(app),
             Err(e) => {
                 self.poisoned.store(true, Ordering::SeqCst);
@@ -160,7 +160,7 @@ impl Shared {
             }
         }
         st.index_records = records.len() as u64 + appended;
-        if let Err(e) = io::sync_dir(&self.dir) {
+        if let Err(e) = self.fs.sync_dir(&self.dir) {
             // The rename may not be durable: definitions appended from here could be lost.
             self.poisoned.store(true, Ordering::SeqCst);
             return Err(e);

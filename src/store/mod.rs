@@ -11,7 +11,6 @@ mod step;
 mod write;
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
@@ -124,7 +123,9 @@ pub(crate) struct Shared {
     /// What the write path refused since the open, by reason.
     pub(crate) rejections: write::RejectionCounters,
     pub(crate) findings: Vec<Finding>,
-    _lock: Option<File>,
+    /// Every file operation goes through here.
+    pub(crate) fs: crate::io::Fs,
+    _lock: Option<Box<dyn crate::io::VfsFile>>,
 }
 
 /// An open tierlog store. `Store` is `Send + Sync`: share it (e.g. in an `Arc`) between
@@ -255,7 +256,7 @@ impl Store {
     /// store there yet. Tools that open stores they did not create use it to build a matching
     /// [`Config`] (a writer open with another span is refused; read-only opens adopt it).
     pub fn created_window_span(dir: impl AsRef<Path>) -> Result<Option<std::time::Duration>> {
-        Ok(read_state(dir.as_ref())?
+        Ok(read_state(&crate::io::Fs::std(), dir.as_ref())?
             .map(|(s, _)| std::time::Duration::from_millis(s.window_span.max(0) as u64)))
     }
 
@@ -282,7 +283,7 @@ impl Store {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn stored_config(dir: impl AsRef<Path>) -> Result<Option<Config>> {
-        let Some((s, version)) = read_state(dir.as_ref())? else {
+        let Some((s, version)) = read_state(&crate::io::Fs::std(), dir.as_ref())? else {
             return Ok(None);
         };
         let mut c = Config {
@@ -301,11 +302,13 @@ impl Store {
         let Some(root) = self.shared.archive_dir() else {
             return Ok(None);
         };
-        if !root.join(STATE_FILE).exists() {
+        if !self.shared.fs.exists(&root.join(STATE_FILE)) {
             return Ok(None);
         }
         let config = Config {
             maintenance_interval: None,
+            vfs: self.shared.config.vfs.clone(),
+            file_mode: self.shared.config.file_mode,
             ..Config::default()
         }
         .with_clock(self.shared.config.clock.clone());
@@ -376,9 +379,12 @@ impl Drop for Store {
 }
 
 /// The state file of the store in `dir` and its format version, or `None` when there is none.
-fn read_state(dir: &Path) -> Result<Option<(crate::format::state::State, u16)>> {
+fn read_state(
+    fs: &crate::io::Fs,
+    dir: &Path,
+) -> Result<Option<(crate::format::state::State, u16)>> {
     let path = dir.join(STATE_FILE);
-    let Some(b) = crate::io::read_if_exists(&path)? else {
+    let Some(b) = fs.read_if_exists(&path)? else {
         return Ok(None);
     };
     let s = crate::format::state::State::decode(&b).map_err(|e| {
@@ -491,6 +497,7 @@ impl Shared {
                 retention: Some(self.config.retention_record()),
             }
         };
-        crate::io::write_atomic(&self.dir.join(STATE_FILE), &s.encode())
+        self.fs
+            .write_atomic(&self.dir.join(STATE_FILE), &s.encode())
     }
 }

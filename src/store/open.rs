@@ -1,8 +1,6 @@
 //! Opening a store: lock, state, index, raw windows, and crash recovery.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -28,6 +26,7 @@ use crate::wal::WindowData;
 
 pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Shared> {
     config.validate()?;
+    let fs = io::Fs::new(config.vfs.clone(), config.file_mode);
     let mode = if read_only {
         Mode::Read
     } else {
@@ -36,7 +35,7 @@ pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
         }
     };
     let lock = if read_only {
-        if !dir.is_dir() {
+        if !fs.is_dir(dir) {
             return Err(Error::io(
                 dir,
                 "open store",
@@ -45,18 +44,18 @@ pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
         }
         None
     } else {
-        io::create_dir_all(dir)?;
-        io::create_dir_all(&dir.join(RAW_DIR))?;
-        Some(take_lock(dir)?)
+        fs.create_dir_all(dir)?;
+        fs.create_dir_all(&dir.join(RAW_DIR))?;
+        Some(take_lock(&fs, dir)?)
     };
     if !read_only {
-        remove_temp_files(dir)?;
-        remove_temp_files(&dir.join(RAW_DIR))?;
+        remove_temp_files(&fs, dir)?;
+        remove_temp_files(&fs, &dir.join(RAW_DIR))?;
     }
 
     // State: the window span the store was created with, and the clock high-water mark.
     let state_path = dir.join(STATE_FILE);
-    let (saved, saved_version) = match super::read_state(dir)? {
+    let (saved, saved_version) = match super::read_state(&fs, dir)? {
         Some((s, version)) => (Some(s), version),
         None => (None, 0),
     };
@@ -83,7 +82,7 @@ pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
     resolve_policy(&mut config, saved.as_ref(), saved_version, read_only);
     config.settle_defaults();
     if !read_only {
-        super::archive::clean_archive(dir, &config)?;
+        super::archive::clean_archive(&fs, dir, &config)?;
     }
     let span = config.span_ms();
     if let Some(s) = &saved
@@ -102,11 +101,11 @@ pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
     // Windows and segments first, then the index: the index is always written (and synced)
     // before any log frame that names a new series, so reading it last means a reader running
     // beside a writer knows every series the logs it read refer to.
-    let raw = load_raw(&dir.join(RAW_DIR), span, mode, &mut findings)?;
+    let raw = load_raw(&fs, &dir.join(RAW_DIR), span, mode, &mut findings)?;
     let tiers = super::rollup::tier_list(&mut config, saved.as_ref(), read_only)?;
-    let tiers = super::rollup::load_tiers(dir, tiers, span, read_only)?;
+    let tiers = super::rollup::load_tiers(&fs, dir, tiers, span, read_only)?;
     let (registry, index_log, index_records) =
-        load_index(&dir.join(INDEX_FILE), mode, &mut findings)?;
+        load_index(&fs, &dir.join(INDEX_FILE), mode, &mut findings)?;
     let mut registry = registry;
 
     let mut st = State {
@@ -156,7 +155,7 @@ pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
         let (log, sync) = if read_only {
             (None, None)
         } else {
-            let app = Appender::open(&path, loaded.end)?;
+            let app = Appender::open(&fs, &path, loaded.end)?;
             let sync = Arc::new(app.sync_handle()?);
             (Some(app), Some(sync))
         };
@@ -195,6 +194,7 @@ pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
 
     let shared = Shared {
         dir: dir.to_owned(),
+        fs,
         config,
         read_only,
         state: RwLock::new(st),
@@ -223,28 +223,19 @@ fn loaded_path(dir: &Path, start: i64) -> std::path::PathBuf {
 }
 
 /// Takes the writer lock (`LOCK`, with the holder's pid inside).
-fn take_lock(dir: &Path) -> Result<File> {
+fn take_lock(fs: &io::Fs, dir: &Path) -> Result<Box<dyn io::VfsFile>> {
     let path = dir.join(LOCK_FILE);
-    let mut f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| Error::io(&path, "open", e))?;
     // A lock this process released can stay held for a moment after: a child forked by
     // another thread meanwhile shares the descriptor until its exec closes it. So when the
     // holder recorded is this process, retry for up to a second before giving up (a store
     // really open twice in one process is still refused, just not at once).
     let mut tries = 0;
-    loop {
-        match f.try_lock() {
-            Ok(()) => break,
-            Err(TryLockError::WouldBlock) => {
-                let mut s = String::new();
-                let _ = f.seek(SeekFrom::Start(0));
-                let _ = f.read_to_string(&mut s);
-                let pid: Option<u32> = s.trim().parse().ok();
+    let f = loop {
+        match fs.lock(&path) {
+            Ok(f) => break f,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let s = fs.read(&path).unwrap_or_default();
+                let pid: Option<u32> = String::from_utf8_lossy(&s).trim().parse().ok();
                 if pid == Some(std::process::id()) && tries < 50 {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(20));
@@ -255,22 +246,21 @@ fn take_lock(dir: &Path) -> Result<File> {
                     pid,
                 });
             }
-            Err(TryLockError::Error(e)) => return Err(Error::io(&path, "lock", e)),
+            Err(e) => return Err(Error::io(&path, "lock", e)),
         }
-    }
+    };
     let pid = std::process::id().to_string();
     f.set_len(0)
-        .and_then(|_| f.seek(SeekFrom::Start(0)))
-        .and_then(|_| f.write_all(pid.as_bytes()))
+        .and_then(|_| io::write_all_at(&*f, pid.as_bytes(), 0))
         .map_err(|e| Error::io(&path, "write", e))?;
     Ok(f)
 }
 
-pub(super) fn remove_temp_files(dir: &Path) -> Result<()> {
-    for name in io::list_files(dir)? {
+pub(super) fn remove_temp_files(fs: &io::Fs, dir: &Path) -> Result<()> {
+    for name in fs.list_files(dir)? {
         if name.ends_with(".tmp") {
             log::warn!("removing {name}: left by an interrupted write");
-            io::remove_synced(&dir.join(&name))?;
+            fs.remove_synced(&dir.join(&name))?;
         }
     }
     Ok(())
@@ -391,8 +381,14 @@ pub(super) fn resolve_policy(
     }
 }
 
-fn load_raw(raw: &Path, span: i64, mode: Mode, findings: &mut Vec<Finding>) -> Result<Raw> {
-    let names = io::list_files(raw)?;
+fn load_raw(
+    fs: &io::Fs,
+    raw: &Path,
+    span: i64,
+    mode: Mode,
+    findings: &mut Vec<Finding>,
+) -> Result<Raw> {
+    let names = fs.list_files(raw)?;
     let mut segs = BTreeMap::new();
     let mut wals = BTreeMap::new();
     for name in &names {
@@ -413,14 +409,14 @@ fn load_raw(raw: &Path, span: i64, mode: Mode, findings: &mut Vec<Finding>) -> R
         logs: Vec::new(),
     };
     for (start, path) in segs {
-        match Segment::open(&path).and_then(|s| check_segment(s, start, span)) {
+        match Segment::open_in(fs, &path).and_then(|s| check_segment(s, start, span)) {
             Ok(seg) => {
                 if let Some(wal) = wals.remove(&start)
                     && writer
                 {
                     // Crash after sealing, before the log was removed: the segment wins.
                     log::warn!("{}: already sealed; removing its log", wal.display());
-                    io::remove_synced(&wal)?;
+                    fs.remove_synced(&wal)?;
                 }
                 out.sealed.insert(start, Arc::new(seg));
             }
@@ -439,7 +435,7 @@ fn load_raw(raw: &Path, span: i64, mode: Mode, findings: &mut Vec<Finding>) -> R
                         path.display()
                     );
                     if writer {
-                        io::remove_synced(&path)?;
+                        fs.remove_synced(&path)?;
                     }
                     continue;
                 }
@@ -449,14 +445,14 @@ fn load_raw(raw: &Path, span: i64, mode: Mode, findings: &mut Vec<Finding>) -> R
                     BadSegment {
                         path: path.clone(),
                         error: e.to_string(),
-                        bytes: io::file_len(&path),
+                        bytes: fs.file_len(&path),
                     },
                 );
             }
         }
     }
     for (start, path) in wals {
-        let loaded = match logfile::load(&path, FileKind::WindowLog, mode) {
+        let loaded = match logfile::load(fs, &path, FileKind::WindowLog, mode) {
             Ok(Some(l)) => l,
             Ok(None) => {
                 if writer {
@@ -470,7 +466,7 @@ fn load_raw(raw: &Path, span: i64, mode: Mode, findings: &mut Vec<Finding>) -> R
                 // Sealed between listing and opening: read its segment instead.
                 let seg_path = raw.join(super::window_file_name(start, "seg"));
                 if let Ok(seg) =
-                    Segment::open(&seg_path).and_then(|s| check_segment(s, start, span))
+                    Segment::open_in(fs, &seg_path).and_then(|s| check_segment(s, start, span))
                 {
                     out.sealed.insert(start, Arc::new(seg));
                 }
@@ -515,14 +511,15 @@ fn check_log_header(h: &Header, path: &Path, start: i64, span: i64) -> Result<()
 }
 
 fn load_index(
+    fs: &io::Fs,
     path: &Path,
     mode: Mode,
     findings: &mut Vec<Finding>,
 ) -> Result<(Registry, Option<Appender>, u64)> {
     let mut reg = Registry::default();
     let mut records = 0u64;
-    let loaded = if path.exists() {
-        let l = logfile::load(path, FileKind::Index, mode)?;
+    let loaded = if fs.exists(path) {
+        let l = logfile::load(fs, path, FileKind::Index, mode)?;
         if l.is_none() && matches!(mode, Mode::Write { .. }) {
             findings.push(Finding::EmptyRemoved {
                 file: path.to_owned(),
@@ -592,8 +589,8 @@ fn load_index(
         return Ok((reg, None, records));
     }
     let app = match end {
-        Some(end) => Appender::open(path, end)?,
-        None => Appender::create(path, &Header::new(FileKind::Index, 0, 0, 0))?,
+        Some(end) => Appender::open(fs, path, end)?,
+        None => Appender::create(fs, path, &Header::new(FileKind::Index, 0, 0, 0))?,
     };
     Ok((reg, Some(app), records))
 }

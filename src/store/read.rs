@@ -7,7 +7,6 @@ use serde::Serialize;
 
 use super::{INDEX_FILE, STATE_FILE, Shared, Store};
 use crate::error::Result;
-use crate::io;
 use crate::model::{Labels, MetricInfo, SeriesId, SeriesInfo};
 use crate::query::selector::Selector;
 use crate::segment::Segment;
@@ -402,7 +401,7 @@ impl Store {
         }
         for w in st.open.values().chain(st.sealing.values().map(|w| &**w)) {
             open.segments += 1;
-            open.bytes += io::file_len(&w.path);
+            open.bytes += sh.fs.file_len(&w.path);
             open.points += w.data.points();
             if let Some((lo, hi)) = w.data.time_range() {
                 see(lo, hi);
@@ -459,8 +458,8 @@ impl Store {
                 open: TierPart::default(),
             });
         }
-        let index_bytes = io::file_len(&sh.dir.join(INDEX_FILE));
-        let state_bytes = io::file_len(&sh.dir.join(STATE_FILE));
+        let index_bytes = sh.fs.file_len(&sh.dir.join(INDEX_FILE));
+        let state_bytes = sh.fs.file_len(&sh.dir.join(STATE_FILE));
         StoreStats {
             total_bytes: tiers.iter().map(|t| t.bytes).sum::<u64>() + index_bytes + state_bytes,
             tiers,

@@ -356,8 +356,8 @@ impl Shared {
             archived_to = Some(to);
         } else {
             let doomed = io::temp_path(&c.path);
-            match std::fs::rename(&c.path, &doomed) {
-                Ok(()) => io::remove_synced(&doomed)?,
+            match self.fs.try_rename(&c.path, &doomed) {
+                Ok(()) => self.fs.remove_synced(&doomed)?,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(Error::io(&c.path, "rename", e)),
             }

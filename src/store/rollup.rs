@@ -183,6 +183,7 @@ pub(super) fn tier_list(
 /// Loads every tier's segments; a writer creates missing tier directories and removes
 /// temporary files an interrupted materialisation left.
 pub(super) fn load_tiers(
+    fs: &io::Fs,
     dir: &Path,
     tiers: Vec<(Tier, i64)>,
     span: i64,
@@ -203,8 +204,8 @@ pub(super) fn load_tiers(
         let keep = t.keep.as_millis().min(i64::MAX as u128) as i64;
         let tdir = dir.join(&t.name);
         if !read_only {
-            io::create_dir_all(&tdir)?;
-            super::open::remove_temp_files(&tdir)?;
+            fs.create_dir_all(&tdir)?;
+            super::open::remove_temp_files(fs, &tdir)?;
         }
         let mut data = TierData {
             name: t.name,
@@ -218,8 +219,8 @@ pub(super) fn load_tiers(
             bad: BTreeMap::new(),
             no_compact: Default::default(),
         };
-        let names = if tdir.is_dir() {
-            io::list_files(&tdir)?
+        let names = if fs.is_dir(&tdir) {
+            fs.list_files(&tdir)?
         } else {
             Vec::new()
         };
@@ -228,7 +229,7 @@ pub(super) fn load_tiers(
                 continue;
             };
             let path = tdir.join(&name);
-            match Segment::open(&path).and_then(|s| check_piece(s, start, piece)) {
+            match Segment::open_in(fs, &path).and_then(|s| check_piece(s, start, piece)) {
                 Ok(seg) => {
                     let end = start.saturating_add(seg.header().window_span);
                     data.max_span = data.max_span.max(seg.header().window_span);
@@ -243,7 +244,7 @@ pub(super) fn load_tiers(
                     data.bad.insert(
                         start,
                         BadSegment {
-                            bytes: io::file_len(&path),
+                            bytes: fs.file_len(&path),
                             path,
                             error: e.to_string(),
                         },
@@ -279,7 +280,7 @@ pub(super) fn load_tiers(
             data.bad.insert(
                 start,
                 BadSegment {
-                    bytes: io::file_len(&path),
+                    bytes: fs.file_len(&path),
                     path,
                     error: "rollup segment overlaps an earlier one partly".into(),
                 },
@@ -289,7 +290,7 @@ pub(super) fn load_tiers(
             let seg = data.segments.remove(&start).expect("listed above");
             if !read_only {
                 log::warn!("{}: already compacted; removing it", seg.path().display());
-                io::remove_synced(seg.path())?;
+                fs.remove_synced(seg.path())?;
             }
         }
         out.push(data);
@@ -527,7 +528,7 @@ impl Shared {
                 }
                 if file.is_none() {
                     let path = self.tier_dir(name).join(window_file_name(o.start, "seg"));
-                    let f = io::AtomicFile::create(&path)?;
+                    let f = self.fs.atomic_file(&path)?;
                     let h = Header::new(FileKind::Segment, ROLLUP_TIER, o.start, o.end - o.start);
                     *file = Some(SegmentBuilder::to_writer(h, f).map_err(|e| write_err(&path, e))?);
                 }
@@ -549,9 +550,9 @@ impl Shared {
                     let f = b.finish_writer().map_err(|e| write_err(&path, e))?;
                     f.commit()?;
                     report.buckets += n;
-                    report.bytes += io::file_len(&path);
+                    report.bytes += self.fs.file_len(&path);
                     Some(Arc::new(check_piece(
-                        Segment::open(&path)?,
+                        Segment::open_in(&self.fs, &path)?,
                         o.start,
                         *piece,
                     )?))
@@ -644,7 +645,7 @@ impl Shared {
         let dir = self.tier_dir(name);
         let path = dir.join(window_file_name(start, "seg"));
         let write_err = |e: std::io::Error| Error::io(&path, "write", e);
-        let f = io::AtomicFile::create(&path)?;
+        let f = self.fs.atomic_file(&path)?;
         let h = Header::new(FileKind::Segment, ROLLUP_TIER, start, span);
         let mut b = SegmentBuilder::to_writer(h, f).map_err(write_err)?;
         let mut cursors = vec![0usize; segs.len()];
@@ -680,8 +681,8 @@ impl Shared {
         // Replaces the span's first piece (if it has one) atomically; the others are
         // redundant from here on and removed below (or at the next open after a crash).
         b.finish_writer().map_err(write_err)?.commit()?;
-        let bytes = io::file_len(&path);
-        let seg = Arc::new(Segment::open(&path)?);
+        let bytes = self.fs.file_len(&path);
+        let seg = Arc::new(Segment::open_in(&self.fs, &path)?);
         {
             let mut st = self.state.write();
             let t = &mut st.tiers[idx];
@@ -693,7 +694,7 @@ impl Shared {
         }
         for (s, seg) in segs {
             if *s != start {
-                io::remove_synced(seg.path())?;
+                self.fs.remove_synced(seg.path())?;
             }
         }
         report.compacted += 1;

@@ -6,7 +6,6 @@ use serde::Serialize;
 
 use super::{Shared, Store, window_file_name};
 use crate::error::Result;
-use crate::io;
 use crate::segment::{self, Segment};
 
 /// What one maintenance pass did.
@@ -159,9 +158,9 @@ impl Shared {
             let points = w.data.points();
             let seg = if points > 0 {
                 let bytes = segment::build(&w.data, 0, span);
-                io::write_atomic(&seg_path, &bytes)?;
+                self.fs.write_atomic(&seg_path, &bytes)?;
                 report.sealed_bytes += bytes.len() as u64;
-                Some(Arc::new(Segment::open(&seg_path)?))
+                Some(Arc::new(Segment::open_in(&self.fs, &seg_path)?))
             } else {
                 None
             };
@@ -175,7 +174,7 @@ impl Shared {
             }
             // The segment is durable: record that the window is sealed, then drop its log.
             sh.persist_state()?;
-            io::remove_synced(&w.path)?;
+            self.fs.remove_synced(&w.path)?;
             report.sealed_windows.push(start);
             report.sealed_points += points;
         }

@@ -659,7 +659,7 @@ impl Shared {
             Entry::Vacant(e) => {
                 let path = self.raw_dir().join(window_file_name(start, "wal"));
                 let header = Header::new(FileKind::WindowLog, 0, start, self.config.span_ms());
-                let log = Appender::create(&path, &header)?;
+                let log = Appender::create(&self.fs, &path, &header)?;
                 let sync = Arc::new(log.sync_handle()?);
                 Ok(e.insert(OpenWindow {
                     data: WindowData::new(start),
