@@ -192,6 +192,8 @@ struct Tally {
     partial: u64,
     /// Opens whose queries returned everything.
     complete: u64,
+    /// Writer opens refused with `NeedsRepair` and then repaired.
+    repaired: u64,
 }
 
 impl Tally {
@@ -205,6 +207,7 @@ impl Tally {
         }
         self.partial += o.partial;
         self.complete += o.complete;
+        self.repaired += o.repaired;
     }
 
     fn detected(&self) -> u64 {
@@ -222,52 +225,72 @@ fn variant(e: &Error) -> String {
 /// checks the answer against `orig`. Panics inside the store are caught and reported with
 /// `ctx`.
 ///
+/// A writer open refused with `NeedsRepair` is followed by `Store::repair`, whose store is
+/// checked the same way.
+///
 /// Points may go missing silently only where `silent_ok`: a log cut at a frame boundary or
 /// shorter than its header looks exactly like a log a crash left, with nothing to report.
 fn open_and_check(
     dir: &Path,
-    writer: bool,
+    mode: Mode,
     silent_ok: bool,
     orig: &Answer,
     ctx: &str,
     t: &mut Tally,
 ) {
     let run = || -> tierlog::Result<Answer> {
-        let store = if writer {
-            Store::open(dir, config())?
-        } else {
-            Store::open_read_only(dir, config())?
+        let (store, findings) = match mode {
+            Mode::Writer => (Store::open(dir, config())?, 0),
+            Mode::ReadOnly => (Store::open_read_only(dir, config())?, 0),
+            Mode::Repair => {
+                let (s, f) = Store::repair(dir, config())?;
+                (s, f.len())
+            }
         };
         let mut a = answer(&store)?;
-        a.warnings += store.recovery_findings().len();
-        if writer {
+        a.warnings += store.recovery_findings().len() + findings;
+        if mode != Mode::ReadOnly {
             store.close()?;
         }
         Ok(a)
     };
-    match std::panic::catch_unwind(AssertUnwindSafe(run)) {
+    let result = std::panic::catch_unwind(AssertUnwindSafe(run));
+    let _ = std::fs::remove_file(dir.join("LOCK"));
+    match result {
         Err(p) => {
             let msg = p
                 .downcast_ref::<String>()
                 .cloned()
                 .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_default();
-            panic!("{ctx}: the store panicked: {msg}");
+            panic!("{ctx} ({mode:?}): the store panicked: {msg}");
         }
-        Ok(Err(e)) => *t.refused.entry(variant(&e)).or_default() += 1,
+        Ok(Err(e)) => {
+            *t.refused.entry(variant(&e)).or_default() += 1;
+            if mode == Mode::Writer && matches!(e, Error::NeedsRepair { .. }) {
+                open_and_check(dir, Mode::Repair, silent_ok, orig, ctx, t);
+                t.repaired += 1;
+            }
+        }
         Ok(Ok(a)) => {
-            if assert_subset(&a, orig, ctx) {
+            if assert_subset(&a, orig, &format!("{ctx} ({mode:?})")) {
                 t.complete += 1;
             } else {
                 assert!(
                     silent_ok || a.warnings > 0,
-                    "{ctx}: data missing without a warning or a recovery finding"
+                    "{ctx} ({mode:?}): data missing without a warning or a recovery finding"
                 );
                 t.partial += 1;
             }
         }
     }
-    let _ = std::fs::remove_file(dir.join("LOCK"));
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    ReadOnly,
+    Writer,
+    Repair,
 }
 
 /// Runs verify_dir and records whether it named `file`, with an offset inside it.
@@ -352,30 +375,32 @@ fn per_file(
     let mut total = Tally::default();
     println!("damage sweep, {what}:");
     println!(
-        "| file | bytes | tried | detected (corrupt + torn) | refused at open | partial | complete |"
+        "| file | bytes | tried | detected (corrupt + torn) | opens refused | repaired | partial | complete |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for (label, len, t) in &tallies {
         println!(
-            "| {label} | {len} | {} | {} ({} + {}) | {} {:?} | {} | {} |",
+            "| {label} | {len} | {} | {} ({} + {}) | {} {:?} | {} | {} | {} |",
             t.tried,
             t.detected(),
             t.corrupt,
             t.torn,
             t.refused.values().sum::<u64>(),
             t.refused,
+            t.repaired,
             t.partial,
             t.complete
         );
         total.add(t);
     }
     println!(
-        "| all | | {} | {} ({} + {}) | {} | {} | {} |  ({:.1?})",
+        "| all | | {} | {} ({} + {}) | {} | {} | {} | {} |  ({:.1?})",
         total.tried,
         total.detected(),
         total.corrupt,
         total.torn,
         total.refused.values().sum::<u64>(),
+        total.repaired,
         total.partial,
         total.complete,
         started.elapsed()
@@ -388,8 +413,9 @@ fn every_bit_flip_is_detected_and_no_value_changes() {
     let (series, every) = if wide() { (6, 20) } else { (2, 60) };
     let (base, orig) = pristine(series, every, 4);
     let total = per_file("single-bit flips", base.path(), |dir, rel, label, t| {
+        let snap = snapshot(dir);
         let path = dir.join(rel);
-        let good = std::fs::read(&path).unwrap();
+        let good = snap[rel].clone();
         for bit in 0..good.len() * 8 {
             let ctx = format!("{label}: bit {bit} (byte {})", bit / 8);
             let mut b = good.clone();
@@ -397,9 +423,14 @@ fn every_bit_flip_is_detected_and_no_value_changes() {
             std::fs::write(&path, &b).unwrap();
             t.tried += 1;
             check_verify(dir, &path, b.len(), &ctx, t);
-            open_and_check(dir, false, false, &orig, &ctx, t);
+            open_and_check(dir, Mode::ReadOnly, false, &orig, &ctx, t);
+            // Recovery (and repair where refused) for one bit of each byte, in turn.
+            if bit % 8 == (bit / 8) % 8 {
+                open_and_check(dir, Mode::Writer, false, &orig, &ctx, t);
+                restore(dir, &snap);
+            }
         }
-        std::fs::write(&path, &good).unwrap();
+        restore(dir, &snap);
     });
     assert!(
         total.missed.is_empty(),
@@ -440,8 +471,8 @@ fn truncation_at_every_offset_recovers_or_refuses() {
                 let silent_ok =
                     is_log && (len < common::FILE_HEADER_LEN || boundaries.contains(&len));
                 // Read-only first (changes nothing), then recovery by a writer.
-                open_and_check(dir, false, silent_ok, &orig, &ctx, t);
-                open_and_check(dir, true, silent_ok, &orig, &ctx, t);
+                open_and_check(dir, Mode::ReadOnly, silent_ok, &orig, &ctx, t);
+                open_and_check(dir, Mode::Writer, silent_ok, &orig, &ctx, t);
                 restore(dir, &snap);
             }
         },
@@ -492,8 +523,8 @@ fn a_zeroed_page_is_detected_and_no_value_changes() {
             std::fs::write(&path, &b).unwrap();
             t.tried += 1;
             check_verify(dir, &path, b.len(), &ctx, t);
-            open_and_check(dir, false, false, &orig, &ctx, t);
-            open_and_check(dir, true, false, &orig, &ctx, t);
+            open_and_check(dir, Mode::ReadOnly, false, &orig, &ctx, t);
+            open_and_check(dir, Mode::Writer, false, &orig, &ctx, t);
             restore(dir, &snap);
         }
     });

@@ -509,6 +509,14 @@ fn kill_loop_loses_nothing_acknowledged() {
         let (n, c) = verify(dir.path(), &mut m, in_flight, now, &ctx);
         next = n;
         last = c;
+        if (cycle + 1) % 100 == 0 {
+            println!(
+                "kill loop: {} cycles, {} batches acknowledged, {:.1?}",
+                cycle + 1,
+                m.acked.len(),
+                started.elapsed()
+            );
+        }
         assert!(
             m.acked.iter().next_back().is_none_or(|&a| a < next),
             "{ctx}: next batch {next} below an acknowledged one"
