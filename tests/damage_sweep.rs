@@ -194,6 +194,10 @@ struct Tally {
     complete: u64,
     /// Writer opens refused with `NeedsRepair` and then repaired.
     repaired: u64,
+    /// Damage reported at an offset at or before its last damaged byte.
+    located: u64,
+    /// The others.
+    unlocated: Vec<String>,
 }
 
 impl Tally {
@@ -208,6 +212,8 @@ impl Tally {
         self.partial += o.partial;
         self.complete += o.complete;
         self.repaired += o.repaired;
+        self.located += o.located;
+        self.unlocated.extend(o.unlocated.iter().cloned());
     }
 
     fn detected(&self) -> u64 {
@@ -293,10 +299,24 @@ enum Mode {
     Repair,
 }
 
-/// Runs verify_dir and records whether it named `file`, with an offset inside it.
-fn check_verify(dir: &Path, file: &Path, len: usize, ctx: &str, t: &mut Tally) {
+/// Runs verify_dir and records whether it named `file`, with an offset inside it, and
+/// whether that offset is at or before `at`, the last damaged byte (it names the start of
+/// the damaged frame, chunk, footer or trailer, or the first damaged structure read).
+fn check_verify(dir: &Path, file: &Path, len: usize, at: usize, ctx: &str, t: &mut Tally) {
     let r = verify_dir(dir, |_| {}).unwrap_or_else(|e| panic!("{ctx}: verify failed: {e}"));
     let hit = |p: &tierlog::inspect::Problem| p.file == file && (p.offset as usize) <= len.max(1);
+    if r.corruption
+        .iter()
+        .chain(&r.notices)
+        .any(|p| hit(p) && p.offset as usize <= at)
+    {
+        t.located += 1;
+    } else {
+        t.unlocated.push(format!(
+            "{ctx}: {:?}",
+            r.corruption.iter().chain(&r.notices).collect::<Vec<_>>()
+        ));
+    }
     if r.corruption.iter().any(hit) {
         t.corrupt += 1;
     } else if r
@@ -422,7 +442,7 @@ fn every_bit_flip_is_detected_and_no_value_changes() {
             b[bit / 8] ^= 1 << (bit % 8);
             std::fs::write(&path, &b).unwrap();
             t.tried += 1;
-            check_verify(dir, &path, b.len(), &ctx, t);
+            check_verify(dir, &path, b.len(), bit / 8, &ctx, t);
             open_and_check(dir, Mode::ReadOnly, false, &orig, &ctx, t);
             // Recovery (and repair where refused) for one bit of each byte, in turn.
             if bit % 8 == (bit / 8) % 8 {
@@ -439,10 +459,15 @@ fn every_bit_flip_is_detected_and_no_value_changes() {
         total.tried,
         total.missed.join("\n")
     );
+    assert_eq!(
+        total.located, total.tried,
+        "every flip is reported at or before the flipped byte"
+    );
     println!(
-        "bit flips: {} tried, {} detected by verify_dir (100 %), no byte range without a checksum",
+        "bit flips: {} tried, {} detected by verify_dir (100 %), {} reported at or before the flipped byte; no byte range without a checksum",
         total.tried,
-        total.detected()
+        total.detected(),
+        total.located
     );
 }
 
@@ -467,7 +492,7 @@ fn truncation_at_every_offset_recovers_or_refuses() {
                 let ctx = format!("{label}: truncated to {len} of {} bytes", good.len());
                 std::fs::write(&path, &good[..len]).unwrap();
                 t.tried += 1;
-                check_verify(dir, &path, good.len(), &ctx, t);
+                check_verify(dir, &path, good.len(), len, &ctx, t);
                 let silent_ok =
                     is_log && (len < common::FILE_HEADER_LEN || boundaries.contains(&len));
                 // Read-only first (changes nothing), then recovery by a writer.
@@ -487,9 +512,10 @@ fn truncation_at_every_offset_recovers_or_refuses() {
         );
     }
     println!(
-        "truncations: {} tried, {} detected by verify_dir, {} at log frame boundaries (clean by design)",
+        "truncations: {} tried, {} detected by verify_dir ({} at or before the cut), {} at log frame boundaries (clean by design)",
         total.tried,
         total.detected(),
+        total.located,
         total.missed.len()
     );
 }
@@ -522,7 +548,7 @@ fn a_zeroed_page_is_detected_and_no_value_changes() {
             b[at..end].fill(0);
             std::fs::write(&path, &b).unwrap();
             t.tried += 1;
-            check_verify(dir, &path, b.len(), &ctx, t);
+            check_verify(dir, &path, b.len(), end - 1, &ctx, t);
             open_and_check(dir, Mode::ReadOnly, false, &orig, &ctx, t);
             open_and_check(dir, Mode::Writer, false, &orig, &ctx, t);
             restore(dir, &snap);
@@ -533,9 +559,15 @@ fn a_zeroed_page_is_detected_and_no_value_changes() {
         "not detected:\n{}",
         total.missed.join("\n")
     );
+    assert!(
+        total.unlocated.is_empty(),
+        "reported after the damage:\n{}",
+        total.unlocated.join("\n")
+    );
     println!(
-        "zeroed pages: {} tried, {} detected by verify_dir",
+        "zeroed pages: {} tried, {} detected by verify_dir ({} inside or before the page)",
         total.tried,
-        total.detected()
+        total.detected(),
+        total.located
     );
 }
