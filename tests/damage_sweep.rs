@@ -256,6 +256,21 @@ fn open_and_check(
         let mut a = answer(&store)?;
         a.warnings += store.recovery_findings().len() + findings;
         if mode != Mode::ReadOnly {
+            // A series created after the damage gets an id of its own: it must not inherit
+            // the points of a series whose definition the damage took away.
+            let ts = LATER - 1000;
+            store.write(&[Sample::new("dmg_new", &[], ts, 42.5)])?;
+            let r = store.query(&common::sel("dmg_new"), i64::MIN, i64::MAX)?;
+            let got: Vec<Vec<(i64, u64)>> = r
+                .series
+                .iter()
+                .map(|s| s.points.iter().map(|&(t, v)| (t, v.to_bits())).collect())
+                .collect();
+            assert_eq!(
+                got,
+                vec![vec![(ts, 42.5f64.to_bits())]],
+                "{ctx} ({mode:?}): a new series after the damage"
+            );
             store.close()?;
         }
         Ok(a)
