@@ -409,7 +409,21 @@ fn load_raw(
         logs: Vec::new(),
     };
     for (start, path) in segs {
-        match Segment::open_in(fs, &path).and_then(|s| check_segment(s, start, span)) {
+        let opened = Segment::open_in(fs, &path).and_then(|s| check_segment(s, start, span));
+        // With its log still beside it, the segment wins only if every chunk checks too: the
+        // log is removed next, and with it the only intact copy of a damaged chunk's points.
+        let opened = match opened {
+            Ok(seg) if wals.contains_key(&start) => match seg.verify().into_iter().next() {
+                None => Ok(seg),
+                Some((e, what)) => Err(Error::Corrupt {
+                    file: path.clone(),
+                    offset: e.offset,
+                    what,
+                }),
+            },
+            other => other,
+        };
+        match opened {
             Ok(seg) => {
                 if let Some(wal) = wals.remove(&start)
                     && writer
