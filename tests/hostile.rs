@@ -766,3 +766,27 @@ fn a_line_of_a_hundred_thousand_labels_parses_in_linear_time() {
         }
     }
 }
+
+/// Deleting `LOCK` while a writer has the store open does not let a second writer in: the
+/// directory itself is locked too.
+#[test]
+fn deleting_the_lock_file_does_not_let_a_second_writer_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(tierlog::ManualClock::new(1_700_000_000_000));
+    let cfg = tierlog::Config::default()
+        .with_clock(clock)
+        .with_maintenance_interval(None);
+    let first = tierlog::Store::open(dir.path(), cfg.clone()).unwrap();
+    std::fs::remove_file(dir.path().join("LOCK")).unwrap();
+    match tierlog::Store::open(dir.path(), cfg.clone()) {
+        Err(tierlog::Error::Locked { .. }) => {}
+        other => panic!("a second writer got in: {:?}", other.map(|_| ())),
+    }
+    drop(first);
+    // Once the first is closed, the store opens again (and writes a new LOCK).
+    tierlog::Store::open(dir.path(), cfg)
+        .unwrap()
+        .close()
+        .unwrap();
+    assert!(dir.path().join("LOCK").exists());
+}

@@ -147,6 +147,8 @@ pub struct StdFs;
 #[derive(Debug)]
 struct StdFile {
     file: File,
+    /// For a lock file: its directory, locked too (see [`Vfs::lock`] on [`StdFs`]).
+    _dir: Option<File>,
 }
 
 impl Vfs for StdFs {
@@ -165,12 +167,13 @@ impl Vfs for StdFs {
         set_mode(&mut o, mode);
         Ok(Box::new(StdFile {
             file: o.open(path)?,
+            _dir: None,
         }))
     }
 
     fn open(&self, path: &Path, write: bool) -> io::Result<Box<dyn VfsFile>> {
         let file = OpenOptions::new().read(true).write(write).open(path)?;
-        Ok(Box::new(StdFile { file }))
+        Ok(Box::new(StdFile { file, _dir: None }))
     }
 
     fn map(&self, path: &Path) -> io::Result<Mapped> {
@@ -228,16 +231,31 @@ impl Vfs for StdFs {
         Ok(Metadata { len: m.len(), kind })
     }
 
+    /// Locks the directory holding `path` and then the file itself, each with an exclusive
+    /// `flock`-style lock. The directory lock is what keeps a second writer out even when
+    /// the lock file was deleted (a new file would be a new lock); the file holds the
+    /// holder's pid for error messages. On systems where a directory cannot be opened as a
+    /// file, only the file is locked.
     fn lock(&self, path: &Path, mode: u32) -> io::Result<Box<dyn VfsFile>> {
+        let try_lock = |f: &File| match f.try_lock() {
+            Ok(()) => Ok(()),
+            Err(fs::TryLockError::WouldBlock) => Err(io::Error::from(io::ErrorKind::WouldBlock)),
+            Err(fs::TryLockError::Error(e)) => Err(e),
+        };
+        let dir = match File::open(parent(path)) {
+            Ok(d) => {
+                try_lock(&d)?;
+                Some(d)
+            }
+            Err(_) if cfg!(not(unix)) => None,
+            Err(e) => return Err(e),
+        };
         let mut o = OpenOptions::new();
         o.read(true).write(true).create(true).truncate(false);
         set_mode(&mut o, mode);
         let file = o.open(path)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Box::new(StdFile { file })),
-            Err(fs::TryLockError::WouldBlock) => Err(io::ErrorKind::WouldBlock.into()),
-            Err(fs::TryLockError::Error(e)) => Err(e),
-        }
+        try_lock(&file)?;
+        Ok(Box::new(StdFile { file, _dir: dir }))
     }
 }
 
