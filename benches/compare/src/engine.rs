@@ -143,8 +143,18 @@ pub trait Adapter {
     /// Every point of the selected series in `[from, to)`.
     fn query_many(&mut self, q: &ManyQuery, from: i64, to: i64) -> Result<Read>;
     /// `step_ms` buckets of one series over `[from, to)`: count, min, max, avg and p95.
-    fn query_buckets(&mut self, series: u32, from: i64, to: i64, step_ms: i64)
-    -> Result<Vec<Bucket>>;
+    fn query_buckets(
+        &mut self,
+        series: u32,
+        from: i64,
+        to: i64,
+        step_ms: i64,
+    ) -> Result<Vec<Bucket>>;
+    /// Bytes of the raw samples alone, where the engine keeps more than them (tierlog's
+    /// rollup tiers and index); `None` when everything on disk is the raw data.
+    fn raw_bytes(&self) -> Option<u64> {
+        None
+    }
     /// Makes everything durable and closes (tierlog: seals the open windows and builds the
     /// rollup tiers first, as its maintenance would).
     fn close(self: Box<Self>) -> Result<()>;
@@ -198,7 +208,14 @@ pub fn buckets(points: &[(i64, f64)], step_ms: i64) -> Vec<Bucket> {
         let max = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let rank = ((n as f64 * 0.95).ceil() as usize).clamp(1, n) - 1;
         let (_, p95, _) = vals.select_nth_unstable_by(rank, |a, b| a.total_cmp(b));
-        out.push(Bucket { start, count: n as u64, min, max, avg: sum / n as f64, p95: *p95 });
+        out.push(Bucket {
+            start,
+            count: n as u64,
+            min,
+            max,
+            avg: sum / n as f64,
+            p95: *p95,
+        });
     }
     out
 }

@@ -81,7 +81,9 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             }
             "--quick" => a.quick = true,
             "--runs" => {
-                a.runs = val(&mut it, "--runs")?.parse().map_err(|e| format!("--runs: {e}"))?
+                a.runs = val(&mut it, "--runs")?
+                    .parse()
+                    .map_err(|e| format!("--runs: {e}"))?
             }
             "--dir" => a.dir = Some(val(&mut it, "--dir")?.into()),
             "--child" => {
@@ -188,5 +190,9 @@ fn main() -> ExitCode {
     for d in table::disagreements(&rows) {
         println!("\nWARNING: {d}");
     }
-    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

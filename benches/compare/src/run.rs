@@ -19,6 +19,8 @@ pub struct Measured {
     pub ingest_secs: f64,
     pub close_secs: f64,
     pub bytes: u64,
+    /// Bytes of the raw tier alone (tierlog; rollup tiers and index excluded).
+    pub raw_bytes: Option<u64>,
     pub open_secs: f64,
     /// Medians, seconds.
     pub q_series_secs: f64,
@@ -92,7 +94,10 @@ pub fn plan(series: &[SeriesKey], (start, end): (i64, i64)) -> Queries {
             picked.extend(ids);
         }
         let score = |n: usize| n.abs_diff(100);
-        if best.as_ref().is_none_or(|b| score(picked.len()) < score(b.2.len())) {
+        if best
+            .as_ref()
+            .is_none_or(|b| score(picked.len()) < score(b.2.len()))
+        {
             best = Some((key.to_string(), values, picked));
         }
     }
@@ -103,7 +108,12 @@ pub fn plan(series: &[SeriesKey], (start, end): (i64, i64)) -> Queries {
     Queries {
         series: members[0],
         whole: (start, to),
-        many: ManyQuery { metric, label, values, series: picked },
+        many: ManyQuery {
+            metric,
+            label,
+            values,
+            series: picked,
+        },
         hour: ((to - HOUR).max(start), to),
         day: (minute((to - 24 * HOUR).max(start)), to),
     }
@@ -177,8 +187,10 @@ pub fn run(variant: Variant, mut source: Source, dir: &Path, runs: usize) -> Res
     let (q_series_secs, one): (f64, Read) =
         timed(runs, || store.query_series(q.series, q.whole.0, q.whole.1))?;
     let (q_many_secs, many) = timed(runs, || store.query_many(&q.many, q.hour.0, q.hour.1))?;
-    let (q_buckets_secs, buckets) =
-        timed(runs, || store.query_buckets(q.series, q.day.0, q.day.1, STEP))?;
+    let (q_buckets_secs, buckets) = timed(runs, || {
+        store.query_buckets(q.series, q.day.0, q.day.1, STEP)
+    })?;
+    let raw_bytes = store.raw_bytes();
     store.close()?;
     Ok(Measured {
         variant: variant.name().to_string(),
@@ -187,6 +199,7 @@ pub fn run(variant: Variant, mut source: Source, dir: &Path, runs: usize) -> Res
         ingest_secs,
         close_secs,
         bytes,
+        raw_bytes,
         open_secs,
         q_series_secs,
         q_many_secs,

@@ -36,10 +36,30 @@ const HOUR: i64 = 3_600_000;
 
 /// Every preset; `--quick` shortens the duration (see [`Preset::quick`]).
 pub const PRESETS: [Preset; 4] = [
-    Preset { name: "small", series: 1_000, interval_ms: 1_000, duration_ms: 2 * HOUR },
-    Preset { name: "day", series: 1_000, interval_ms: 15_000, duration_ms: 24 * HOUR },
-    Preset { name: "100k", series: 100_000, interval_ms: 15_000, duration_ms: HOUR },
-    Preset { name: "1m", series: 1_000_000, interval_ms: 15_000, duration_ms: HOUR },
+    Preset {
+        name: "small",
+        series: 1_000,
+        interval_ms: 1_000,
+        duration_ms: 2 * HOUR,
+    },
+    Preset {
+        name: "day",
+        series: 1_000,
+        interval_ms: 15_000,
+        duration_ms: 24 * HOUR,
+    },
+    Preset {
+        name: "100k",
+        series: 100_000,
+        interval_ms: 15_000,
+        duration_ms: HOUR,
+    },
+    Preset {
+        name: "1m",
+        series: 1_000_000,
+        interval_ms: 15_000,
+        duration_ms: HOUR,
+    },
 ];
 
 impl Preset {
@@ -50,7 +70,10 @@ impl Preset {
     /// The same population over a tenth of the time (at least 10 scrapes), for smoke runs.
     pub fn quick(self) -> Preset {
         let d = (self.duration_ms / 10).max(10 * self.interval_ms);
-        Preset { duration_ms: d.min(self.duration_ms), ..self }
+        Preset {
+            duration_ms: d.min(self.duration_ms),
+            ..self
+        }
     }
 
     pub fn scrapes(&self) -> usize {
@@ -83,9 +106,16 @@ pub type Point = (u32, i64, f64);
 
 /// Where the samples come from.
 pub enum Source {
-    Synthetic { workload: Workload, left: usize },
+    Synthetic {
+        workload: Workload,
+        left: usize,
+    },
     /// A whole file, sorted by time, handed out block by block.
-    File { series: Vec<SeriesKey>, points: Vec<Point>, next: usize },
+    File {
+        series: Vec<SeriesKey>,
+        points: Vec<Point>,
+        next: usize,
+    },
 }
 
 impl Source {
@@ -126,7 +156,11 @@ impl Source {
             return Err(format!("{}: no samples", path.display()));
         }
         points.sort_by_key(|&(id, ts, _)| (ts, id));
-        Ok(Source::File { series, points, next: 0 })
+        Ok(Source::File {
+            series,
+            points,
+            next: 0,
+        })
     }
 
     /// Oldest and newest timestamp the workload holds (up to the jitter).

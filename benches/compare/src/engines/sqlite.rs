@@ -68,14 +68,22 @@ fn labels_json(labels: &[(String, String)]) -> String {
 impl Sqlite {
     pub fn open(variant: Variant, dir: &Path, series: Arc<Vec<SeriesKey>>) -> Result<Sqlite> {
         let conn = Connection::open(dir.join("metrics.db")).map_err(err)?;
-        let sync = if variant == Variant::SqliteFull { "FULL" } else { "NORMAL" };
+        let sync = if variant == Variant::SqliteFull {
+            "FULL"
+        } else {
+            "NORMAL"
+        };
         conn.execute_batch(&format!(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA cache_size=-65536;
              PRAGMA temp_store=MEMORY; {SCHEMA}"
         ))
         .map_err(err)?;
         conn.set_prepared_statement_cache_capacity(32);
-        Ok(Sqlite { conn, series, ids: HashMap::new() })
+        Ok(Sqlite {
+            conn,
+            series,
+            ids: HashMap::new(),
+        })
     }
 
     /// The `series.id` of workload series `i`, creating metric and series when `create`.
@@ -122,7 +130,9 @@ impl Sqlite {
     }
 
     fn range(&mut self, i: u32, from: i64, to: i64, mut f: impl FnMut(i64, f64)) -> Result<()> {
-        let Some(id) = self.series_id(i, false)? else { return Ok(()) };
+        let Some(id) = self.series_id(i, false)? else {
+            return Ok(());
+        };
         let mut st = self
             .conn
             .prepare_cached(

@@ -63,7 +63,11 @@ impl Tierlog {
         let config = Config::default();
         let (span, grace) = (config.window_span, config.grace);
         // A reopened store sees the clock where close() left it.
-        let now = if reopen { past(end, span, grace) } else { start };
+        let now = if reopen {
+            past(end, span, grace)
+        } else {
+            start
+        };
         let clock = Arc::new(ManualClock::new(now));
         let config = config
             .with_clock(clock.clone())
@@ -75,7 +79,16 @@ impl Tierlog {
         let handles = (0..writers)
             .map(|w| vec![None; series.len().saturating_sub(w).div_ceil(writers)])
             .collect();
-        Ok(Tierlog { store, clock, series, writers, handles, end, span, grace })
+        Ok(Tierlog {
+            store,
+            clock,
+            series,
+            writers,
+            handles,
+            end,
+            span,
+            grace,
+        })
     }
 
     fn series_selector(&self, i: u32) -> Result<Selector> {
@@ -116,7 +129,11 @@ fn write_part(
             let labels: Vec<Vec<(&str, &str)>> = named
                 .iter()
                 .map(|&(i, _, _)| {
-                    series[i as usize].1.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+                    series[i as usize]
+                        .1
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect()
                 })
                 .collect();
             let samples: Vec<Sample<'_>> = named
@@ -148,7 +165,9 @@ fn check(rejected: u64) -> Result<()> {
 
 impl Adapter for Tierlog {
     fn write(&mut self, block: &[Point]) -> Result<()> {
-        let Some(oldest) = block.iter().map(|p| p.1).min() else { return Ok(()) };
+        let Some(oldest) = block.iter().map(|p| p.1).min() else {
+            return Ok(());
+        };
         self.clock.advance_to(oldest);
         let parts = split(block, self.writers);
         let (store, series, writers) = (&self.store, &self.series[..], self.writers);
@@ -158,7 +177,8 @@ impl Adapter for Tierlog {
                 .zip(self.handles.iter_mut())
                 .map(|(part, h)| s.spawn(move || write_part(store, series, writers, h, part)))
                 .collect();
-            hs.into_iter().try_for_each(|h| h.join().expect("writer panicked"))
+            hs.into_iter()
+                .try_for_each(|h| h.join().expect("writer panicked"))
         })
     }
 
@@ -199,6 +219,11 @@ impl Adapter for Tierlog {
                 p95: b.p95.unwrap_or(f64::NAN),
             })
             .collect())
+    }
+
+    fn raw_bytes(&self) -> Option<u64> {
+        let st = self.store.stats();
+        st.tiers.iter().find(|t| t.tier == "raw").map(|t| t.bytes)
     }
 
     fn close(self: Box<Self>) -> Result<()> {

@@ -43,14 +43,25 @@ impl Tsink {
             .map_err(err)?;
         let labels = series
             .iter()
-            .map(|(_, l)| l.iter().map(|(k, v)| Label::new(k.as_str(), v.as_str())).collect())
+            .map(|(_, l)| {
+                l.iter()
+                    .map(|(k, v)| Label::new(k.as_str(), v.as_str()))
+                    .collect()
+            })
             .collect();
-        Ok(Tsink { storage, series, labels, writers: variant.writers() })
+        Ok(Tsink {
+            storage,
+            series,
+            labels,
+            writers: variant.writers(),
+        })
     }
 
     fn select(&self, i: u32, from: i64, to: i64) -> Result<Vec<DataPoint>> {
         let (metric, _) = &self.series[i as usize];
-        self.storage.select(metric, &self.labels[i as usize], from, to).map_err(err)
+        self.storage
+            .select(metric, &self.labels[i as usize], from, to)
+            .map_err(err)
     }
 }
 
@@ -84,7 +95,9 @@ impl Adapter for Tsink {
                     })
                 })
                 .collect();
-            handles.into_iter().try_for_each(|h| h.join().expect("writer panicked"))
+            handles
+                .into_iter()
+                .try_for_each(|h| h.join().expect("writer panicked"))
         })
     }
 
@@ -115,8 +128,11 @@ impl Adapter for Tsink {
     }
 
     fn query_buckets(&mut self, series: u32, from: i64, to: i64, step: i64) -> Result<Vec<Bucket>> {
-        let pts: Vec<(i64, f64)> =
-            self.select(series, from, to)?.iter().map(|p| (p.timestamp, value(p))).collect();
+        let pts: Vec<(i64, f64)> = self
+            .select(series, from, to)?
+            .iter()
+            .map(|p| (p.timestamp, value(p)))
+            .collect();
         Ok(buckets(&pts, step))
     }
 
