@@ -11,7 +11,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tierlog::{Config, ManualClock, MatchOp, Matcher, Sample, Selector, SeriesId, Store, Sync};
+use tierlog::{
+    Config, ManualClock, MatchOp, Matcher, Sample, Selector, SeriesId, Store, Sync, Tier,
+};
 
 use crate::engine::{Adapter, BATCH, Bucket, ManyQuery, Read, Result, Variant, split};
 use crate::source::{Point, SeriesKey};
@@ -60,6 +62,21 @@ impl Tierlog {
         };
         // Keep every raw point of the workload, whole hours, at least the default 2 h.
         let hours = ((end - start).max(0) as u64 / 3_600_000) + 2;
+        let keep = Duration::from_secs(hours * 3600);
+        // The default tiers (`10s` kept 24 h, `60s` kept 90 days); a tier must outlive the
+        // raw points, so a long workload stretches the `10s` tier's keep past them.
+        let tiers = vec![
+            Tier::new(
+                "10s",
+                Duration::from_secs(10),
+                keep.max(Duration::from_secs(86_400)) + Duration::from_secs(3600),
+            ),
+            Tier::new(
+                "60s",
+                Duration::from_secs(60),
+                Duration::from_secs(90 * 86_400),
+            ),
+        ];
         let config = Config::default();
         let (span, grace) = (config.window_span, config.grace);
         // A reopened store sees the clock where close() left it.
@@ -72,7 +89,8 @@ impl Tierlog {
         let config = config
             .with_clock(clock.clone())
             .with_sync(sync)
-            .with_raw_keep(Duration::from_secs(hours * 3600))
+            .with_raw_keep(keep)
+            .with_tiers(tiers)
             .with_maintenance_interval(None);
         let store = Store::open(dir, config).map_err(err)?;
         let writers = variant.writers();
