@@ -1,0 +1,5 @@
+//! One adapter per engine.
+
+pub mod sqlite;
+pub mod tierlog;
+pub mod tsink;
