@@ -105,6 +105,10 @@ pub fn plan(series: &[SeriesKey], (start, end): (i64, i64)) -> Queries {
     picked.sort_unstable();
     let to = end + 1;
     let minute = |t: i64| t.div_euclid(STEP) * STEP;
+    // tierlog keeps one point per second, at the second's start: a range starting at the
+    // first sample's millisecond (a recording that starts at 23:06:17.493) would leave out
+    // that first point. Start at the whole second, which holds every engine's first sample.
+    let start = start.div_euclid(1000) * 1000;
     Queries {
         series: members[0],
         whole: (start, to),
