@@ -94,6 +94,8 @@ impl<R: BufRead> CsvParser<R> {
         let mut cur: Option<Field> = None;
         let mut bytes = 0usize;
         let mut first_line = 0;
+        // The line end of the previous line, kept inside a quoted field as written.
+        let mut prev_end = "";
         loop {
             let (line, text) = match self.lines.next_line() {
                 None => {
@@ -121,7 +123,7 @@ impl<R: BufRead> CsvParser<R> {
             if state == State::Quoted
                 && let Some(f) = cur.as_mut()
             {
-                f.text.push('\n');
+                f.text.push_str(prev_end);
             }
             let mut chars = text.chars().peekable();
             while let Some(c) = chars.next() {
@@ -187,6 +189,7 @@ impl<R: BufRead> CsvParser<R> {
                 }
             }
             if state == State::Quoted {
+                prev_end = self.lines.last_line_end();
                 continue;
             }
             fields.push(cur.take().unwrap_or(Field {
@@ -421,7 +424,7 @@ mod tests {
             [
                 r#"2: cpu{host="a",dc="eu"} 1.5 Some(1700000000000)"#,
                 r#"3: cpu{host="b,\"quoted\""} 2.0 Some(1700000000500)"#,
-                r#"5: mem{host=" a ",dc="multi\nline"} -inf Some(1700000000001)"#,
+                r#"5: mem{host=" a ",dc="multi\r\nline"} -inf Some(1700000000001)"#,
                 "7: mem{} NaN None",
                 "8: up{} 1000.0 None",
             ]

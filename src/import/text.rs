@@ -19,6 +19,8 @@ pub(crate) struct LineReader<R> {
     line: u64,
     fused: bool,
     max: usize,
+    /// The line end the last line had: `"\r\n"`, `"\n"` or `""` (the end of the input).
+    end: &'static str,
 }
 
 impl<R: BufRead> LineReader<R> {
@@ -29,7 +31,14 @@ impl<R: BufRead> LineReader<R> {
             line: 0,
             fused: false,
             max: DEFAULT_MAX_LINE_BYTES,
+            end: "",
         }
+    }
+
+    /// The line end of the line most recently read, as it was in the input: `"\r\n"`,
+    /// `"\n"`, or `""` for a last line without one (a quoted CSV cell keeps it as written).
+    pub(crate) fn last_line_end(&self) -> &'static str {
+        self.end
     }
 
     /// Refuses lines longer than `max` bytes (without their line end) from now on.
@@ -86,10 +95,16 @@ impl<R: BufRead> LineReader<R> {
         }
         self.line += 1;
         let mut bytes = self.buf.as_slice();
+        self.end = "";
         if let [rest @ .., b'\n'] = bytes {
             bytes = rest;
-        }
-        if let [rest @ .., b'\r'] = bytes {
+            self.end = "\n";
+            if let [rest @ .., b'\r'] = bytes {
+                bytes = rest;
+                self.end = "\r\n";
+            }
+        } else if let [rest @ .., b'\r'] = bytes {
+            // A last line ending in a lone CR: the CR is a line end too.
             bytes = rest;
         }
         if bytes.len() > self.max {
