@@ -963,3 +963,38 @@ fn completions_are_printed_for_each_shell() {
     }
     assert_eq!(tierlog(&["completions", "tcsh"]).status.code(), Some(2));
 }
+
+#[test]
+fn repair_rebuilds_a_damaged_state_file() {
+    let (_dir, d) = rollup_store(true);
+    let now = (T0 + 1_560_000).to_string();
+    let query = |tier: &str| {
+        let mut args = vec!["query", s(&d), "{__name__=~\".+\"}", "--format", "csv"];
+        args.extend(["--now", &now]);
+        if tier != "raw" {
+            args.extend(["--tier", tier]);
+        }
+        ok(&args)
+    };
+    let before: Vec<String> = ["raw", "10s", "60s"].iter().map(|t| query(t)).collect();
+    assert!(before.iter().all(|q| q.lines().count() > 2), "{before:?}");
+    let state = d.join("state");
+    let mut b = std::fs::read(&state).unwrap();
+    b[40] ^= 1;
+    std::fs::write(&state, &b).unwrap();
+    let o = tierlog(&["query", s(&d), "g", "--now", &now]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("state at offset 32") && err.contains("tierlog repair"),
+        "{err}"
+    );
+    let out = ok(&["repair", s(&d), "--now", &now]);
+    assert!(
+        out.contains("state.damaged") && out.contains("retention settings"),
+        "{out}"
+    );
+    assert_eq!(std::fs::read(d.join("state.damaged")).unwrap(), b);
+    let after: Vec<String> = ["raw", "10s", "60s"].iter().map(|t| query(t)).collect();
+    assert_eq!(after, before);
+}

@@ -39,6 +39,18 @@ pub enum Finding {
     },
     /// A log shorter than its header (a crash right after creating it) was removed.
     EmptyRemoved { file: PathBuf },
+    /// The state file was damaged (`damage`: offset and what; `None`: missing although the
+    /// store holds data) and was rebuilt by `Store::repair` from the other files: the window
+    /// span from the raw headers, the `tiers` from the tier directories (intervals and keep
+    /// times from the configuration). The damaged file was moved to `moved_to`. The retention
+    /// settings it recorded were lost: the configuration's (or the defaults) apply.
+    StateRebuilt {
+        file: PathBuf,
+        moved_to: Option<PathBuf>,
+        damage: Option<(u64, Corruption)>,
+        window_span: i64,
+        tiers: Vec<String>,
+    },
 }
 
 impl std::fmt::Display for Finding {
@@ -64,6 +76,32 @@ impl std::fmt::Display for Finding {
                     f,
                     "{}: log without a complete header removed",
                     file.display()
+                )
+            }
+            Finding::StateRebuilt {
+                file,
+                moved_to,
+                damage,
+                window_span,
+                tiers,
+            } => {
+                match damage {
+                    Some((offset, what)) => {
+                        write!(f, "{}: damage at offset {offset} ({what})", file.display())?
+                    }
+                    None => write!(
+                        f,
+                        "{}: missing although the store holds data",
+                        file.display()
+                    )?,
+                }
+                if let Some(to) = moved_to {
+                    write!(f, "; the damaged file was moved to {}", to.display())?;
+                }
+                write!(
+                    f,
+                    "; rebuilt from the other files (window span {window_span} ms, tiers [{}], marks from the newest segments); the retention settings it recorded were lost: the configuration's (or the defaults) apply now",
+                    tiers.join(", ")
                 )
             }
         }

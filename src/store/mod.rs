@@ -4,6 +4,7 @@ mod archive;
 mod compact_index;
 mod open;
 mod read;
+mod rebuild_state;
 mod retention;
 mod rollup;
 mod seal;
@@ -224,6 +225,13 @@ impl Store {
 
     /// Opens the store for writing with salvage on: every log frame that still validates is
     /// kept, the rest dropped; returns what was found. This is `tierlog repair`.
+    ///
+    /// A damaged state file (or a missing one beside data) is moved to `state.damaged` and
+    /// rebuilt from the other files: the window span from the raw segment and log headers
+    /// (else `config`'s), the tiers from the directories holding rollup segments (intervals
+    /// and keep times from `config`, which must list every one of them, else
+    /// [`Error::Config`]), the marks from the newest segments; the retention settings it
+    /// recorded are lost and `config`'s apply ([`Finding::StateRebuilt`]).
     pub fn repair(dir: impl AsRef<Path>, mut config: Config) -> Result<(Store, Vec<Finding>)> {
         config.salvage = true;
         let store = Store::open(dir, config)?;
@@ -388,7 +396,24 @@ fn read_state(
         return Ok(None);
     };
     let s = crate::format::state::State::decode(&b).map_err(|e| {
-        crate::logfile::header_error(&path, e, crate::format::header::FileKind::State)
+        let e = crate::logfile::header_error(&path, e, crate::format::header::FileKind::State);
+        match e {
+            // The header checks out: the damage is in the body (bytes 32 on, one checksum).
+            Error::Corrupt { file, what, .. }
+                if crate::format::header::Header::decode(
+                    &b,
+                    crate::format::header::FileKind::State,
+                )
+                .is_ok() =>
+            {
+                Error::Corrupt {
+                    file,
+                    offset: 32,
+                    what,
+                }
+            }
+            e => e,
+        }
     })?;
     Ok(Some((s, u16::from_le_bytes([b[8], b[9]]))))
 }

@@ -55,10 +55,57 @@ pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
 
     // State: the window span the store was created with, and the clock high-water mark.
     let state_path = dir.join(STATE_FILE);
-    let (saved, saved_version) = match super::read_state(&fs, dir)? {
-        Some((s, version)) => (Some(s), version),
-        None => (None, 0),
+    // A repair (writer with salvage) rebuilds a damaged state, or a missing one beside data,
+    // from the other files; every other open refuses a damaged state, naming the repair.
+    let repairing = !read_only && config.salvage;
+    let mut state_finding = None;
+    let (saved, saved_version) = match super::read_state(&fs, dir) {
+        Ok(Some((s, version))) => (Some(s), version),
+        Ok(None) if repairing => match super::rebuild_state::rebuild(&fs, dir, &config, None)? {
+            Some((s, finding)) => {
+                state_finding = Some(finding);
+                (Some(s), crate::format::header::FileKind::State.version())
+            }
+            None => (None, 0),
+        },
+        Ok(None) => (None, 0),
+        Err(e) => match super::rebuild_state::state_damage(&fs, dir, &e) {
+            Some(damage) if repairing => {
+                let (s, mut finding) =
+                    super::rebuild_state::rebuild(&fs, dir, &config, Some(damage))?
+                        .expect("rebuilt for a damaged file");
+                let aside = super::rebuild_state::move_aside(&fs, dir)?;
+                log::warn!(
+                    "{}: damaged; moved to {}",
+                    state_path.display(),
+                    aside.display()
+                );
+                if let Finding::StateRebuilt { moved_to, .. } = &mut finding {
+                    *moved_to = Some(aside);
+                }
+                state_finding = Some(finding);
+                (Some(s), crate::format::header::FileKind::State.version())
+            }
+            Some((offset, what)) if matches!(e, Error::Corrupt { .. }) => {
+                return Err(Error::NeedsRepair {
+                    file: state_path,
+                    offset,
+                    what,
+                });
+            }
+            _ => return Err(e),
+        },
     };
+    if state_finding.is_some()
+        && let Some(s) = &saved
+    {
+        // The span the files were written with, whatever the configuration says.
+        config.window_span = std::time::Duration::from_millis(s.window_span.max(0) as u64);
+        // The settings the state recorded are lost: the configuration's (or the defaults)
+        // apply, tiers included, rather than the rebuilt list of tiers with directories.
+        config.tiers = Some(config.tiers().to_vec());
+        config.validate()?;
+    }
     // Readers take the span the store was created with; a writer asking for another span is
     // told so rather than silently given a different one.
     if let Some(s) = &saved
@@ -97,7 +144,8 @@ pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
         });
     }
 
-    let mut findings = Vec::new();
+    let mut findings: Vec<Finding> = state_finding.into_iter().collect();
+    let rebuilt = !findings.is_empty();
     // Windows and segments first, then the index: the index is always written (and synced)
     // before any log frame that names a new series, so reading it last means a reader running
     // beside a writer knows every series the logs it read refer to.
@@ -125,6 +173,7 @@ pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
     }
     // Replay the logs.
     let mut unknown = 0u64;
+    let mut newest_logged = i64::MIN;
     let mut max_id_seen: Option<u32> = None;
     for (start, loaded) in raw.logs {
         let mut data = WindowData::new(start);
@@ -135,6 +184,7 @@ pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
                 if s.ts_ms >= start.saturating_add(span) {
                     outside = true;
                 } else if registry.has_series(s.series) {
+                    newest_logged = newest_logged.max(s.ts_ms);
                     outside |= !data.add(s.series, s.ts_ms, s.value);
                 } else {
                     unknown += 1;
@@ -168,6 +218,15 @@ pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
                 path,
             },
         );
+    }
+    if rebuilt {
+        // The high-water mark the lost state held was no earlier than this: a sample is
+        // accepted only up to `future_limit` ahead of the clock (and a window is sealed only
+        // once the clock passed its end). Never later, so no window is sealed early.
+        st.clock_high_water = st
+            .clock_high_water
+            .max(st.sealed_through)
+            .max(newest_logged.saturating_sub(config.future_ms()));
     }
     if unknown > 0 {
         log::warn!("{unknown} logged samples name series missing from the index; skipped");

@@ -348,7 +348,13 @@ pub fn maintain(
 }
 
 pub fn repair(now: &Now, dir: &Path, format: Format) -> Result<(), Failure> {
-    let (store, findings) = Store::repair(dir, now.writer_config(dir, None)?)?;
+    // A damaged state file cannot tell the configuration: the repair rebuilds it from the
+    // other files, with the default policy (the store's span comes from its files).
+    let config = match Store::stored_config(dir) {
+        Err(e) if e.is_corruption() => now.config(),
+        _ => now.writer_config(dir, None)?,
+    };
+    let (store, findings) = Store::repair(dir, config)?;
     store.close()?;
     let findings: Vec<String> = findings.iter().map(ToString::to_string).collect();
     match format {
