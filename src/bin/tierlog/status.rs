@@ -94,6 +94,9 @@ fn styled(len: Option<u64>, template: &str) -> ProgressBar {
             let _ = write!(w, "{:.0}/s", s.per_sec());
         });
     let bar = ProgressBar::with_draw_target(len, target).with_style(style);
+    // Drawn once at once, so even work that ends before the first steady tick shows its bar
+    // (and a forced bar is always seen by the tests).
+    bar.tick();
     bar.enable_steady_tick(Duration::from_millis(100));
     bar
 }
