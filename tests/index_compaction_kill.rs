@@ -12,9 +12,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -138,42 +136,18 @@ fn kill_during_index_compaction_leaves_a_complete_index() {
     let reference = std::fs::read(reference_dir.join("index.log")).unwrap();
     println!("uninterrupted pass: {took:?}, {:?}", r.index_compacted);
 
-    let exe = std::env::current_exe().unwrap();
     let (mut old, mut removals_only, mut new, mut tmp_left) = (0, 0, 0, 0);
     for it in 0..iterations {
         let dir = root.path().join(format!("run{it}"));
         copy_dir(&base, &dir);
         let delay = Duration::from_micros(rng.range(0, took.as_micros() as u64 * 3 / 2 + 1));
         let ctx = format!("seed {seed:#x}, iteration {it}, kill {delay:?} after open");
-        let mut child = Command::new(&exe)
-            .args([
-                "--exact",
-                "child_index_compaction",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, &dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if out.read_line(&mut line).unwrap() == 0 {
-                let mut err = String::new();
-                let _ = child.stderr.take().unwrap().read_to_string(&mut err);
-                panic!("{ctx}: child ended before opening the store:\n{err}");
-            }
-            if line.contains("OPEN") {
-                break;
-            }
-        }
-        std::thread::sleep(delay);
-        child.kill().unwrap();
-        child.wait().unwrap();
+        common::kill_child_after_open(
+            "child_index_compaction",
+            &[(CHILD_ENV, dir.display().to_string())],
+            delay,
+            &ctx,
+        );
 
         // What the kill left: the old index, maybe with whole removal records after it (a torn
         // append is cut at the open below), or the compacted one.

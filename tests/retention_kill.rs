@@ -14,9 +14,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -184,44 +182,22 @@ fn kill_during_retention(archive: bool) {
         r.dropped.len()
     );
 
-    let exe = std::env::current_exe().unwrap();
     let mut mid_way = 0;
     for it in 0..iterations {
         let dir = root.path().join(format!("run{it}"));
         copy_dir(&base, &dir);
         let delay = Duration::from_micros(rng.range(0, took.as_micros() as u64 * 3 / 2 + 1));
         let ctx = format!("seed {seed:#x}, iteration {it}, kill {delay:?} after open");
-        let mut child = Command::new(&exe)
-            .args([
-                "--exact",
-                "child_retention",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, &dir)
-            .env(BUDGET_ENV, budget.to_string())
-            .env(ARCHIVE_ENV, if archive { "1" } else { "0" })
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if out.read_line(&mut line).unwrap() == 0 {
-                let mut err = String::new();
-                let _ = child.stderr.take().unwrap().read_to_string(&mut err);
-                panic!("{ctx}: child ended before opening the store:\n{err}");
-            }
-            if line.contains("OPEN") {
-                break;
-            }
-        }
-        std::thread::sleep(delay);
-        child.kill().unwrap();
-        child.wait().unwrap();
+        common::kill_child_after_open(
+            "child_retention",
+            &[
+                (CHILD_ENV, dir.display().to_string()),
+                (BUDGET_ENV, budget.to_string()),
+                (ARCHIVE_ENV, if archive { "1" } else { "0" }.to_string()),
+            ],
+            delay,
+            &ctx,
+        );
 
         // Reopen (recovery removes what a crash left mid-deletion), without a budget.
         let store = Store::open(&dir, config(clock.clone(), 0, archive)).unwrap();

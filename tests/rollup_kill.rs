@@ -14,9 +14,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -258,7 +256,6 @@ fn kill_rounds(
     reference: &Buckets,
     reference_files: &BTreeMap<(String, String), Vec<u8>>,
 ) -> u64 {
-    let exe = std::env::current_exe().unwrap();
     let clock = Arc::new(ManualClock::new(LATER));
     let start_files = tier_files(base);
     let mut mid_way = 0;
@@ -267,35 +264,12 @@ fn kill_rounds(
         copy_dir(base, &dir);
         let delay = Duration::from_micros(rng.range(0, took.as_micros() as u64 * 5 / 4 + 1));
         let ctx = format!("seed {seed:#x}, {name} iteration {it}, kill {delay:?} after open");
-        let mut child = Command::new(&exe)
-            .args([
-                "--exact",
-                "child_materialiser",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, &dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if out.read_line(&mut line).unwrap() == 0 {
-                let mut err = String::new();
-                let _ = child.stderr.take().unwrap().read_to_string(&mut err);
-                panic!("{ctx}: child ended before opening the store:\n{err}");
-            }
-            if line.contains("OPEN") {
-                break;
-            }
-        }
-        std::thread::sleep(delay);
-        child.kill().unwrap();
-        child.wait().unwrap();
+        common::kill_child_after_open(
+            "child_materialiser",
+            &[(CHILD_ENV, dir.display().to_string())],
+            delay,
+            &ctx,
+        );
 
         let files = tier_files(&dir);
         if files != start_files && files != *reference_files {

@@ -226,3 +226,43 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Re-runs this test binary as a child running only the test `child_test`, with `envs` set;
+/// waits for the child to print `OPEN` (its store is open), lets it run for `delay`, then
+/// SIGKILLs it. Panics (with `ctx`) when the child ends before opening its store.
+pub fn kill_child_after_open(
+    child_test: &str,
+    envs: &[(&str, String)],
+    delay: std::time::Duration,
+    ctx: &str,
+) {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", child_test, "--nocapture", "--test-threads=1"]);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if out.read_line(&mut line).unwrap() == 0 {
+            let mut err = String::new();
+            let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+            panic!("{ctx}: child ended before opening the store:\n{err}");
+        }
+        if line.contains("OPEN") {
+            break;
+        }
+    }
+    std::thread::sleep(delay);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
