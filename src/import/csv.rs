@@ -386,26 +386,7 @@ mod tests {
 
     fn rendered(input: &str) -> Vec<String> {
         CsvParser::new(input.as_bytes())
-            .map(|r| match r {
-                Ok((line, Entry::Sample(s))) => {
-                    let labels: Vec<String> =
-                        s.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
-                    format!(
-                        "{line}: {}{{{}}} {:?} {:?}",
-                        s.metric,
-                        labels.join(","),
-                        s.value,
-                        s.ts_ms
-                    )
-                }
-                Ok((line, other)) => format!("{line}: {other:?}"),
-                Err(ParseError::Syntax {
-                    line,
-                    column,
-                    message,
-                }) => format!("{line}:{column}: {message}"),
-                Err(e) => e.to_string(),
-            })
+            .map(|r| crate::import::entry::render_for_tests(&r))
             .collect()
     }
 

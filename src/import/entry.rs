@@ -120,3 +120,28 @@ impl<S: EntrySource + ?Sized> EntrySource for Box<S> {
         (**self).set_max_line_bytes(max)
     }
 }
+
+/// One parse result as a line of text, for the parsers' unit tests: `LINE: metric{k="v",...}
+/// value ts`, other entries by `Debug`, syntax errors as `LINE:COLUMN: message`.
+#[cfg(test)]
+pub(crate) fn render_for_tests(r: &Result<(u64, Entry), ParseError>) -> String {
+    match r {
+        Ok((line, Entry::Sample(s))) => {
+            let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+            format!(
+                "{line}: {}{{{}}} {:?} {:?}",
+                s.metric,
+                labels.join(","),
+                s.value,
+                s.ts_ms
+            )
+        }
+        Ok((line, other)) => format!("{line}: {other:?}"),
+        Err(ParseError::Syntax {
+            line,
+            column,
+            message,
+        }) => format!("{line}:{column}: {message}"),
+        Err(e) => e.to_string(),
+    }
+}

@@ -396,28 +396,7 @@ mod tests {
         InfluxParser::new(input.as_bytes(), precision).collect()
     }
 
-    fn render(r: &Result<(u64, Entry), ParseError>) -> String {
-        match r {
-            Ok((line, Entry::Sample(s))) => {
-                let labels: Vec<String> =
-                    s.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
-                format!(
-                    "{line}: {}{{{}}} {:?} {:?}",
-                    s.metric,
-                    labels.join(","),
-                    s.value,
-                    s.ts_ms
-                )
-            }
-            Ok((line, other)) => format!("{line}: {other:?}"),
-            Err(ParseError::Syntax {
-                line,
-                column,
-                message,
-            }) => format!("{line}:{column}: {message}"),
-            Err(e) => e.to_string(),
-        }
-    }
+    use crate::import::entry::render_for_tests as render;
 
     fn rendered(input: &str) -> Vec<String> {
         parse_all(input, Precision::Ns).iter().map(render).collect()
