@@ -9,19 +9,19 @@
 //! Deterministic: a fixed proptest seed (`TIERLOG_CRASH_MODEL_SEED` to change it) and 24 cases
 //! (`TIERLOG_CRASH_MODEL_CASES` for more).
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::sync::Arc;
-use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PtConfig, RngSeed};
 use tierlog::io::FaultFs;
-use tierlog::{Clock, Config, ManualClock, Sample, Selector, Store, Sync};
+use tierlog::{Clock, ManualClock, Sample, Store};
 
 const T0: i64 = 1_700_000_040_000;
 const SERIES: [&str; 4] = ["a", "b", "c", "d"];
 
-type Model = BTreeMap<(String, i64), f64>;
+use common::{Contents as Model, fault_config as config, store_contents as contents};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -52,33 +52,6 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<bool>().prop_map(|graceful| Op::Reopen { graceful }),
         2 => Just(Op::Query),
     ]
-}
-
-fn config(fs: &FaultFs, clock: &Arc<ManualClock>) -> Config {
-    Config {
-        maintenance_interval: None,
-        ..Config::default()
-    }
-    .with_sync(Sync::EveryWrite)
-    .with_vfs(Arc::new(fs.clone()))
-    .with_clock(clock.clone())
-    .with_window_span(Duration::from_secs(60))
-    .with_grace(Duration::from_secs(30))
-}
-
-fn contents(store: &Store) -> Model {
-    let r = store
-        .query(&Selector::metric("m"), 0, i64::MAX / 2)
-        .expect("query");
-    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
-    let mut out = Model::new();
-    for s in r.series {
-        let name = s.labels.get("s").to_owned();
-        for (t, v) in s.points {
-            out.insert((name.clone(), t), v);
-        }
-    }
-    out
 }
 
 struct World {

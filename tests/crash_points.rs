@@ -3,43 +3,16 @@
 //! with `Sync::EveryWrite`, every acknowledged sample is present after the reopen, and nothing
 //! that was never written appears. The reopen must succeed without repair.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::sync::Arc;
-use std::time::Duration;
 
 use tierlog::io::{Fault, FaultFs};
-use tierlog::{Config, ManualClock, Sample, Selector, Store, Sync};
+use tierlog::{ManualClock, Sample, Store};
 
 const T0: i64 = 1_700_000_040_000;
 
-type Model = BTreeMap<(String, i64), f64>;
-
-fn config(fs: &FaultFs, clock: &Arc<ManualClock>) -> Config {
-    Config {
-        maintenance_interval: None,
-        ..Config::default()
-    }
-    .with_sync(Sync::EveryWrite)
-    .with_vfs(Arc::new(fs.clone()))
-    .with_clock(clock.clone())
-    .with_window_span(Duration::from_secs(60))
-    .with_grace(Duration::from_secs(30))
-}
-
-fn contents(store: &Store) -> Model {
-    let r = store
-        .query(&Selector::metric("m"), 0, i64::MAX / 2)
-        .expect("query");
-    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
-    let mut out = Model::new();
-    for s in r.series {
-        let name = s.labels.get("s").to_owned();
-        for (t, v) in s.points {
-            out.insert((name.clone(), t), v);
-        }
-    }
-    out
-}
+use common::{Contents as Model, fault_config as config, store_contents as contents};
 
 /// What the scenario got acknowledged, and everything it tried to write.
 #[derive(Default)]

@@ -266,3 +266,36 @@ pub fn kill_child_after_open(
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// Points of metric `m` by (label `s`, time): what the fault-injection tests compare.
+pub type Contents = BTreeMap<(String, i64), f64>;
+
+/// The fault-injection tests' configuration: `fs` as the backend, fsync per write, 1-minute
+/// windows with a 30 s grace, no maintenance thread.
+pub fn fault_config(fs: &tierlog::io::FaultFs, clock: &Arc<ManualClock>) -> Config {
+    Config {
+        maintenance_interval: None,
+        ..Config::default()
+    }
+    .with_sync(Sync::EveryWrite)
+    .with_vfs(Arc::new(fs.clone()))
+    .with_clock(clock.clone())
+    .with_window_span(std::time::Duration::from_secs(60))
+    .with_grace(std::time::Duration::from_secs(30))
+}
+
+/// Every point of metric `m`, by (label `s`, time); the query must be whole.
+pub fn store_contents(store: &Store) -> Contents {
+    let r = store
+        .query(&Selector::metric("m"), 0, i64::MAX / 2)
+        .expect("query");
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    let mut out = Contents::new();
+    for s in r.series {
+        let name = s.labels.get("s").to_owned();
+        for (t, v) in s.points {
+            out.insert((name.clone(), t), v);
+        }
+    }
+    out
+}
