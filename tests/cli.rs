@@ -562,6 +562,22 @@ fn query_rejects_unknown_tiers_bad_steps_and_tier_with_step() {
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("cannot be used with"), "{err}");
+    // A step too large to compute with says so, not that it is not whole.
+    let o = tierlog(&["query", s(&d), "g", "--step", "99999999999d"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("too large"), "{err}");
+    // An empty or reversed range is a usage error naming both ends, not an empty answer.
+    for (from, to) in [("2000", "1000"), ("1000", "1000")] {
+        let o = tierlog(&["query", s(&d), "g", "--from", from, "--to", to]);
+        assert_eq!(o.status.code(), Some(2), "{from}..{to}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(&format!("--from {from} is not before --to {to}")),
+            "{err}"
+        );
+        assert!(o.stdout.is_empty());
+    }
 }
 
 #[test]

@@ -180,9 +180,16 @@ impl Store {
     ) -> Result<BucketResult> {
         let sh = &*self.shared;
         let s = step.as_millis();
-        if s == 0 || !s.is_multiple_of(1000) || s > i64::MAX as u128 / 2 {
+        let problem = if s == 0 || !s.is_multiple_of(1000) {
+            Some("must be a positive whole number of seconds")
+        } else if s > i64::MAX as u128 / 2 {
+            Some("is too large (the most is about 146 million years)")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
             return Err(Error::InvalidQuery {
-                message: format!("step {step:?} must be a positive whole number of seconds"),
+                message: format!("step {step:?} {problem}"),
             });
         }
         let s = s as i64;

@@ -80,6 +80,7 @@ pub fn run(
     let sel: Selector = selector
         .parse()
         .map_err(|e| Failure::Error(format!("selector {selector:?}: {e}")))?;
+    let (from_text, to_text) = (from, to);
     let from = from
         .map(|f| now.time("--from", f))
         .transpose()?
@@ -88,6 +89,13 @@ pub fn run(
         .map(|t| now.time("--to", t))
         .transpose()?
         .unwrap_or(i64::MAX);
+    if from >= to {
+        return Err(Failure::Usage(format!(
+            "--from {} is not before --to {}: the range [from, to) is empty",
+            from_text.unwrap_or("(start)"),
+            to_text.unwrap_or("(end)")
+        )));
+    }
     let store = Store::open_read_only(dir, now.config())?;
     match source {
         Source::Raw => {}
