@@ -245,6 +245,12 @@ pub enum Error {
         /// The process recorded as holding the lock, when known.
         pid: Option<u32>,
     },
+    /// A read-only open of a directory that holds no store: no `state`, no `index.log` and no
+    /// raw tier directory (a writer creates all three).
+    NotAStore {
+        /// The directory.
+        dir: PathBuf,
+    },
     /// The store was opened read-only.
     ReadOnly,
     /// A previous I/O failure left the write path in an unknown state; reopen the store.
@@ -358,6 +364,11 @@ impl fmt::Display for Error {
                 f,
                 "{} has format version {found}, this build reads versions up to {supported}; upgrade tierlog",
                 file.display()
+            ),
+            Error::NotAStore { dir } => write!(
+                f,
+                "{} is not a tierlog store (no state, index.log or raw directory)",
+                dir.display()
             ),
             Error::Locked { dir, pid } => match pid {
                 Some(pid) => write!(

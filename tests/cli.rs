@@ -1014,3 +1014,51 @@ fn repair_rebuilds_a_damaged_state_file() {
     let after: Vec<String> = ["raw", "10s", "60s"].iter().map(|t| query(t)).collect();
     assert_eq!(after, before);
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly_by_sigpipe() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("store");
+    ok(&["ingest", s(&d), &example(), "--replay"]);
+    for args in [
+        vec!["series", s(&d)],
+        vec!["metrics", s(&d)],
+        vec!["config", s(&d)],
+        vec!["query", s(&d), "node_load1"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tierlog"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reading end is closed before the command prints anything.
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.signal(), Some(libc::SIGPIPE), "{args:?}: {o:?}");
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn reading_a_directory_that_holds_no_store_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "hello").unwrap();
+    for cmd in ["stats", "series", "metrics"] {
+        let o = tierlog(&[cmd, s(dir.path())]);
+        assert_eq!(o.status.code(), Some(1), "{cmd}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("is not a tierlog store"), "{cmd}: {err}");
+    }
+    let o = tierlog(&["query", s(dir.path()), "up"]);
+    assert_eq!(o.status.code(), Some(1));
+    // Nothing was created in it.
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(names.len(), 1);
+}

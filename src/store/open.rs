@@ -96,6 +96,15 @@ pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
             _ => return Err(e),
         },
     };
+    if read_only
+        && saved.is_none()
+        && !fs.exists(&dir.join(super::INDEX_FILE))
+        && !fs.exists(&dir.join(RAW_DIR))
+    {
+        return Err(Error::NotAStore {
+            dir: dir.to_path_buf(),
+        });
+    }
     if state_finding.is_some()
         && let Some(s) = &saved
     {

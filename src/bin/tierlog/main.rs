@@ -335,6 +335,14 @@ fn example_lines(paragraph: &str) -> String {
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` and the like: when the reader goes away, end quietly the way
+    // Unix tools do (killed by SIGPIPE), instead of a "Broken pipe" error or a panic from a
+    // print. Rust starts programs with SIGPIPE ignored; sockets are unaffected, as std sends
+    // with MSG_NOSIGNAL.
+    // SAFETY: called first thing in main, before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::from_arg_matches(&command_line().get_matches()) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
