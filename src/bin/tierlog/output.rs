@@ -109,7 +109,9 @@ pub fn csv_field(s: &str) -> String {
     }
 }
 
-/// A value as text: Rust's shortest round-trip form, and NaN, +Inf, -Inf.
+/// A value as text: the shortest form that reads back to the same f64 — plain decimals, or
+/// scientific notation (`1e308`, `5e-324`) for magnitudes of 1e16 and more or below 1e-6,
+/// which would otherwise print as hundreds of digits — and NaN, +Inf, -Inf.
 pub fn value_text(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
@@ -117,7 +119,61 @@ pub fn value_text(v: f64) -> String {
         "+Inf".into()
     } else if v == f64::NEG_INFINITY {
         "-Inf".into()
+    } else if v != 0.0 && !(1e-6..1e16).contains(&v.abs()) {
+        format!("{v:e}")
     } else {
         format!("{v}")
+    }
+}
+
+/// Labels as `name="value",…`, values quoted and escaped (quotes, backslashes, newlines and
+/// other control characters), so one series is always one line of a table.
+pub fn labels_text(labels: &tierlog::Labels) -> String {
+    let l: Vec<String> = labels
+        .pairs()
+        .iter()
+        .map(|(k, v)| format!("{k}={v:?}"))
+        .collect();
+    l.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_read_back_exactly_and_extremes_are_short() {
+        for v in [
+            0.0,
+            -0.0,
+            1.5,
+            0.1 + 0.2,
+            123456789.25,
+            1e15,
+            9.999_999_999_999_998e15,
+            1e16,
+            1e308,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            5e-324,
+            1e-6,
+            9.99e-7,
+            -2.5e-300,
+        ] {
+            let t = value_text(v);
+            assert!(t.len() <= 25, "{v}: {t}");
+            assert_eq!(t.parse::<f64>().unwrap().to_bits(), v.to_bits(), "{t}");
+        }
+        assert_eq!(value_text(1e308), "1e308");
+        assert_eq!(value_text(5e-324), "5e-324");
+        assert_eq!(value_text(0.000_001), "0.000001");
+        assert_eq!(value_text(1e15), "1000000000000000");
+        assert_eq!(value_text(-0.0), "-0");
+    }
+
+    #[test]
+    fn labels_stay_on_one_line() {
+        let l = tierlog::Labels::canonical(&[("a", "x\"y"), ("b", "h\nz")]);
+        assert_eq!(labels_text(&l), r#"a="x\"y",b="h\nz""#);
     }
 }

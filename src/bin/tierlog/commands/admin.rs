@@ -94,7 +94,7 @@ pub fn series(
                     vec![
                         s.id.0.to_string(),
                         s.metric.clone(),
-                        s.labels.to_kv_string(),
+                        crate::output::labels_text(&s.labels),
                     ]
                 })
                 .collect();

@@ -9,7 +9,9 @@ use tierlog::{BucketPoint, BucketResult, Labels, QueryIter, QueryResult, Selecto
 
 use super::Now;
 use crate::chart::{self, Chart, Line};
-use crate::output::{csv_field, stdout_colours, table_streamed, terminal_size, value_text};
+use crate::output::{
+    csv_field, labels_text, stdout_colours, table_streamed, terminal_size, value_text,
+};
 use crate::time::Zone;
 use crate::{Failure, Format};
 
@@ -282,12 +284,7 @@ fn series_name(metric: &str, labels: &Labels) -> String {
     if labels.is_empty() {
         metric.to_owned()
     } else {
-        let l: Vec<String> = labels
-            .pairs()
-            .iter()
-            .map(|(k, v)| format!("{k}={v:?}"))
-            .collect();
-        format!("{metric}{{{}}}", l.join(","))
+        format!("{metric}{{{}}}", labels_text(labels))
     }
 }
 
