@@ -1058,6 +1058,10 @@ fn reading_a_directory_that_holds_no_store_is_an_error() {
     }
     let o = tierlog(&["query", s(dir.path()), "up"]);
     assert_eq!(o.status.code(), Some(1));
+    // `dump` of a directory points to `verify`.
+    let o = tierlog(&["dump", s(dir.path())]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("tierlog verify DIR"));
     // Nothing was created in it.
     let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(names.len(), 1);

@@ -9,6 +9,14 @@ use crate::output::{csv_field, table};
 use crate::{Failure, Format, status};
 
 pub fn dump(file: &Path, format: Format) -> Result<(), Failure> {
+    if file.is_dir() {
+        return Err(Failure::Usage(format!(
+            "dump {}: a directory; dump shows one file of a store (e.g. {}/raw/*.seg), \
+             `tierlog verify DIR` checks a whole store",
+            file.display(),
+            file.display()
+        )));
+    }
     let d = dump_file(file)?;
     match format {
         Format::Json => print_json(&d)?,
