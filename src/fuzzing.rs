@@ -35,11 +35,12 @@ use crate::{Clock, Config, ManualClock, Sample, Store, Sync};
 mod import;
 pub use import::{csv_parse, influx_parse, openmetrics_parse};
 
-const KINDS: [FileKind; 4] = [
+const KINDS: [FileKind; 5] = [
     FileKind::WindowLog,
     FileKind::Segment,
     FileKind::Index,
     FileKind::State,
+    FileKind::ForwardCheckpoint,
 ];
 
 // ------------------------------------------------------------------------------------ header
