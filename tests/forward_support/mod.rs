@@ -26,6 +26,13 @@ pub struct Received {
 pub struct Script {
     pub queue: VecDeque<u16>,
     pub default: u16,
+    /// Like Prometheus: a sample not newer than the series' last accepted one makes the
+    /// whole request fail with 400 (and nothing of it is kept).
+    pub strict: bool,
+    /// The newest accepted timestamp per series (labels as text), for `strict`.
+    pub newest: BTreeMap<String, i64>,
+    /// Wait this long before answering.
+    pub delay: Duration,
 }
 
 /// A fake receiver: answers each POST with the next scripted status and records it.
@@ -52,6 +59,9 @@ impl FakeReceiver {
         let script = Arc::new(Mutex::new(Script {
             queue: script.iter().copied().collect(),
             default,
+            strict: false,
+            newest: BTreeMap::new(),
+            delay: Duration::ZERO,
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let (r, s, st) = (received.clone(), script.clone(), stop.clone());
@@ -141,11 +151,30 @@ fn serve(conn: TcpStream, received: &Mutex<Vec<Received>>, script: &Mutex<Script
             return;
         }
         assert!(request_line.starts_with("POST "), "{request_line}");
+        check_wire(&snap::raw::Decoder::new().decompress_vec(&body).unwrap());
         let request = decode_body(&body).expect("a snappy-compressed WriteRequest");
-        let status = {
+        let (status, delay) = {
             let mut s = script.lock().unwrap();
-            s.queue.pop_front().unwrap_or(s.default)
+            let mut status = s.queue.pop_front().unwrap_or(s.default);
+            if s.strict && (200..300).contains(&status) {
+                let mut newest = s.newest.clone();
+                for ts in &request.timeseries {
+                    let key = series_key(&ts.labels);
+                    for sample in &ts.samples {
+                        let last = newest.entry(key.clone()).or_insert(i64::MIN);
+                        if sample.timestamp <= *last {
+                            status = 400;
+                        }
+                        *last = sample.timestamp;
+                    }
+                }
+                if status != 400 {
+                    s.newest = newest;
+                }
+            }
+            (status, s.delay)
         };
+        std::thread::sleep(delay);
         received.lock().unwrap().push(Received {
             headers,
             request,
@@ -168,6 +197,95 @@ fn serve(conn: TcpStream, received: &Mutex<Vec<Received>>, script: &Mutex<Script
     }
 }
 
+/// A series' labels as `name=value,...`.
+pub fn series_key(labels: &[tierlog::forward::proto::Label]) -> String {
+    labels
+        .iter()
+        .map(|l| format!("{}={}", l.name, l.value))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Walks the protobuf wire format of a request body by its field numbers (independently
+/// of the message structs): WriteRequest holds only fields 1 (TimeSeries) and 3
+/// (MetricMetadata), TimeSeries 1 (Label) and 2 (Sample), Label 1 and 2 (strings), Sample
+/// 1 (64-bit double) and 2 (varint), MetricMetadata 1 (varint), 2, 4 and 5 (strings).
+pub fn check_wire(body: &[u8]) {
+    for (field, wire, value) in fields(body) {
+        match (field, wire) {
+            (1, 2) => {
+                for (f, w, v) in fields(value) {
+                    match (f, w) {
+                        (1, 2) => {
+                            for (lf, lw, lv) in fields(v) {
+                                assert!(matches!((lf, lw), (1, 2) | (2, 2)), "label field {lf}/{lw}");
+                                std::str::from_utf8(lv).expect("label text");
+                            }
+                        }
+                        (2, 2) => {
+                            for (sf, sw, _) in fields(v) {
+                                assert!(matches!((sf, sw), (1, 1) | (2, 0)), "sample field {sf}/{sw}");
+                            }
+                        }
+                        other => panic!("TimeSeries field {other:?}"),
+                    }
+                }
+            }
+            (3, 2) => {
+                for (f, w, _) in fields(value) {
+                    assert!(
+                        matches!((f, w), (1, 0) | (2, 2) | (4, 2) | (5, 2)),
+                        "MetricMetadata field {f}/{w}"
+                    );
+                }
+            }
+            other => panic!("WriteRequest field {other:?}"),
+        }
+    }
+}
+
+/// (field number, wire type, payload) of each field of a message.
+fn fields(mut b: &[u8]) -> Vec<(u64, u8, &[u8])> {
+    fn varint(b: &mut &[u8]) -> u64 {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = b[0];
+            *b = &b[1..];
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return v;
+            }
+        }
+        panic!("varint too long")
+    }
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        let key = varint(&mut b);
+        let (field, wire) = (key >> 3, (key & 7) as u8);
+        let start = b;
+        let len = match wire {
+            0 => {
+                varint(&mut b);
+                start.len() - b.len()
+            }
+            1 => 8,
+            2 => {
+                let n = varint(&mut b) as usize;
+                let v = &b[..n];
+                b = &b[n..];
+                out.push((field, wire, v));
+                continue;
+            }
+            5 => 4,
+            w => panic!("wire type {w}"),
+        };
+        let (v, rest) = start.split_at(len);
+        out.push((field, wire, v));
+        b = rest;
+    }
+    out
+}
+
 /// (labels as `name=value,...` sorted, timestamp ms) -> value bits, from what was received
 /// with a 2xx; also checks each series' labels are sorted with `__name__` present and its
 /// samples ascending, and that no (series, ts) came twice unless `allow_dupes`.
@@ -180,12 +298,7 @@ pub fn delivered(received: &[Received], allow_dupes: bool) -> BTreeMap<(String, 
             sorted.sort();
             assert_eq!(names, sorted, "labels sorted by name");
             assert!(names.contains(&"__name__"));
-            let key = ts
-                .labels
-                .iter()
-                .map(|l| format!("{}={}", l.name, l.value))
-                .collect::<Vec<_>>()
-                .join(",");
+            let key = series_key(&ts.labels);
             for w in ts.samples.windows(2) {
                 assert!(w[0].timestamp < w[1].timestamp, "samples in time order");
             }
