@@ -378,3 +378,112 @@ fn sigkill_mid_batch_then_restart_loses_nothing() {
     assert!(cp.sent as usize >= want.len());
     println!("{} requests, {dupes} duplicate samples after {kills} kills", got.len());
 }
+
+#[test]
+fn retention_holds_unsent_raw_data_up_to_the_backlog_limit() {
+    let scenario = |checkpoint: bool, backlog_h: u64, max_bytes: u64| {
+        let dir = common::fast_tempdir();
+        let clock = Arc::new(ManualClock::new(T0));
+        let mut config = store_config(&clock)
+            .with_tiers(Vec::new())
+            .with_raw_keep(Duration::from_secs(1200))
+            .with_max_bytes(max_bytes);
+        config.forward_backlog = Duration::from_secs(backlog_h * 3600);
+        let store = Store::open(dir.path(), config).unwrap();
+        if checkpoint {
+            // A forwarder that has sent nothing yet.
+            let mut c = fwd_config("http://127.0.0.1:9/api/v1/write", &clock);
+            c.start_ms = Some(T0);
+            drop(Forwarder::open(dir.path(), c).unwrap());
+        }
+        for i in 0..1800 {
+            clock.advance_to(T0 + i * 1000);
+            store
+                .write(&[Sample::new("held", &[], T0 + i * 1000, i as f64)])
+                .unwrap();
+        }
+        // Two hours on: past the raw keep (20 min), within a 3 h backlog.
+        clock.advance_to(T0 + 2 * 3_600_000);
+        let report = store.maintain().unwrap();
+        let left = store_points(&store).len();
+        (report.retention, left, store.stats().never_forwarded)
+    };
+    let (r, left, lost) = scenario(false, 3, 0);
+    assert_eq!((r.held_for_forward, left, lost), (0, 0, 0), "{r:?}");
+    let (r, left, lost) = scenario(true, 3, 0);
+    assert_eq!((r.held_for_forward, left, lost), (3, 1800, 0), "{r:?}");
+    // Past the backlog limit (1 h): dropped, and every unsent point counted.
+    let (r, left, lost) = scenario(true, 1, 0);
+    assert_eq!((r.held_for_forward, left), (0, 0), "{r:?}");
+    assert_eq!((r.never_forwarded, lost), (1800, 1800));
+    // The byte budget always wins.
+    let (r, left, lost) = scenario(true, 3, 300);
+    assert!(left < 1800, "{r:?}");
+    assert_eq!(lost as usize, 1800 - left);
+}
+
+#[test]
+fn cli_forwards_beside_a_running_writer_and_resumes() {
+    let rx = FakeReceiver::start(&[], 200);
+    let dir = common::fast_tempdir();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let base = (now - 10 * 60_000).div_euclid(60_000) * 60_000;
+    let clock = Arc::new(ManualClock::new(base + 60_000));
+    // The writer stays open (and holds its lock) while the command runs.
+    let store = Store::open(dir.path(), store_config(&clock)).unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret\n").unwrap();
+    // The command's clock (--now): seconds before now - 2 s are closed.
+    let run = |now: i64, extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tierlog"))
+            .args(["--now", &now.to_string(), "forward"])
+            .arg(dir.path())
+            .args(["--url", &rx.url, "--once", "--format", "json", "--bearer-token-file"])
+            .arg(&token)
+            .args(extra)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        (out.status.code(), stdout, stderr)
+    };
+    for i in 0..30 {
+        store
+            .write(&[Sample::new("cli_gauge", &[("k", "v")], base + i * 1000, i as f64)])
+            .unwrap();
+    }
+    let (code, stdout, stderr) = run(base + 32_000, &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let stats: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(stats["samples_sent"], 30, "{stdout}");
+    assert!(stderr.starts_with("forwarded 30 samples in 1 requests"), "{stderr}");
+    let got = rx.received();
+    assert_eq!(got[0].headers["authorization"], "Bearer s3cret");
+    // More data, a second run: only the new points go.
+    for i in 30..40 {
+        store
+            .write(&[Sample::new("cli_gauge", &[("k", "v")], base + i * 1000, i as f64)])
+            .unwrap();
+    }
+    let (code, stdout, _) = run(base + 42_000, &[]);
+    assert_eq!(code, Some(0));
+    let stats: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!((stats["samples_sent"].as_u64(), stats["total_sent"].as_u64()), (Some(10), Some(40)));
+    assert_eq!(delivered(&rx.received(), false), store_points(&store));
+    // A damaged checkpoint: exit 3 naming it; --reset-checkpoint starts anew.
+    let ckpt = dir.path().join("forward/default.ckpt");
+    let mut b = std::fs::read(&ckpt).unwrap();
+    b[50] ^= 1;
+    std::fs::write(&ckpt, &b).unwrap();
+    let (code, _, stderr) = run(base + 42_000, &[]);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("default.ckpt"), "{stderr}");
+    let (code, stdout, stderr) = run(base + 42_000, &["--reset-checkpoint", "-q"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("damaged forwarder checkpoint"), "{stderr}");
+    let stats: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(stats["samples_sent"], 40);
+}

@@ -388,7 +388,13 @@ impl Forwarder {
                     break;
                 }
             };
-            let next = if from > w { 0 } else { next };
+            let next = if from > w {
+                // Nothing between: the position moves there (recorded with the next batch).
+                self.mark = (from, 0);
+                0
+            } else {
+                next
+            };
             let to = closed.min(from.saturating_add(span));
             let slice = store.raw_slice(from, to);
             for warning in &slice.warnings {
