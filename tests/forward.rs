@@ -51,7 +51,12 @@ fn write_seconds(store: &Store, n: i64) {
     for i in 0..n {
         store
             .write(&[
-                Sample::new("disk_io_bytes_total", &[("dev", "sda")], T0 + i * 1000, (i * 512) as f64),
+                Sample::new(
+                    "disk_io_bytes_total",
+                    &[("dev", "sda")],
+                    T0 + i * 1000,
+                    (i * 512) as f64,
+                ),
                 Sample::new("load1", &[], T0 + i * 1000 + 250, 0.5 + i as f64 / 8.0),
             ])
             .unwrap();
@@ -101,16 +106,20 @@ fn retries_500_and_429_with_backoff_then_drops_a_400_batch() {
     let want: BTreeMap<_, _> = {
         let mut by_time: Vec<_> = all.iter().collect();
         by_time.sort_by_key(|((k, t), _)| (*t, k.clone()));
-        by_time[10..].iter().map(|(k, v)| ((*k).clone(), **v)).collect()
+        by_time[10..]
+            .iter()
+            .map(|(k, v)| ((*k).clone(), **v))
+            .collect()
     };
     assert_eq!(delivered(&got, false), want);
     // Metadata of the counter, by the protocol's numbers (type 1 = counter).
     let meta = &got[3].request.metadata;
     assert!(
-        meta.iter().any(|m| m.metric_family_name == "disk_io_bytes_total"
-            && m.r#type == 1
-            && m.unit == "bytes"
-            && m.help == "bytes read and written"),
+        meta.iter()
+            .any(|m| m.metric_family_name == "disk_io_bytes_total"
+                && m.r#type == 1
+                && m.unit == "bytes"
+                && m.help == "bytes read and written"),
         "{meta:?}"
     );
     assert!(!meta.iter().any(|m| m.metric_family_name == "load1"));
@@ -125,6 +134,7 @@ fn gives_up_after_max_attempts_leaving_the_checkpoint() {
     write_seconds(&store, 5);
     let mut c = fwd_config(&rx.url, &clock);
     c.max_attempts = Some(3);
+    c.start_ms = Some(T0);
     let mut f = Forwarder::open(dir.path(), c).unwrap();
     let before = f.checkpoint();
     let e = f.forward_once(&store, &AtomicBool::new(false)).unwrap_err();
@@ -229,7 +239,12 @@ fn out_of_order_and_same_second_writes_never_break_time_order_in_process() {
         if step >= 10 && step % 5 == 0 {
             // A late sample into a second already forwarded.
             store
-                .write(&[Sample::new("jobs", &[("s", "a")], T0 + (step - 8) * 1000, -1.0)])
+                .write(&[Sample::new(
+                    "jobs",
+                    &[("s", "a")],
+                    T0 + (step - 8) * 1000,
+                    -1.0,
+                )])
                 .unwrap();
             late += 1;
         }
@@ -314,8 +329,10 @@ fn a_damaged_checkpoint_is_a_typed_error_or_reset_on_request() {
 /// `TIERLOG_FWD_URL` as `tierlog forward` does, until killed.
 #[test]
 fn child_forwarder() {
-    let (Ok(dir), Ok(url)) = (std::env::var("TIERLOG_FWD_DIR"), std::env::var("TIERLOG_FWD_URL"))
-    else {
+    let (Ok(dir), Ok(url)) = (
+        std::env::var("TIERLOG_FWD_DIR"),
+        std::env::var("TIERLOG_FWD_URL"),
+    ) else {
         return;
     };
     let mut c = ForwardConfig::new(url);
@@ -362,7 +379,8 @@ fn sigkill_mid_batch_then_restart_loses_nothing() {
     let mut c = ForwardConfig::new(rx.url.clone());
     c.max_batch_samples = 5;
     let mut f = Forwarder::open(dir.path(), c).unwrap();
-    f.run_dir(dir.path(), &AtomicBool::new(false), true).unwrap();
+    f.run_dir(dir.path(), &AtomicBool::new(false), true)
+        .unwrap();
     let got = rx.received();
     let want = store_points(&store);
     assert_eq!(delivered(&got, true), want, "a point was lost or changed");
@@ -376,7 +394,10 @@ fn sigkill_mid_batch_then_restart_loses_nothing() {
     assert!(dupes <= kills * 5, "{dupes} duplicates after {kills} kills");
     let cp = f.checkpoint();
     assert!(cp.sent as usize >= want.len());
-    println!("{} requests, {dupes} duplicate samples after {kills} kills", got.len());
+    println!(
+        "{} requests, {dupes} duplicate samples after {kills} kills",
+        got.len()
+    );
 }
 
 #[test]
@@ -441,7 +462,14 @@ fn cli_forwards_beside_a_running_writer_and_resumes() {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_tierlog"))
             .args(["--now", &now.to_string(), "forward"])
             .arg(dir.path())
-            .args(["--url", &rx.url, "--once", "--format", "json", "--bearer-token-file"])
+            .args([
+                "--url",
+                &rx.url,
+                "--once",
+                "--format",
+                "json",
+                "--bearer-token-file",
+            ])
             .arg(&token)
             .args(extra)
             .output()
@@ -452,26 +480,42 @@ fn cli_forwards_beside_a_running_writer_and_resumes() {
     };
     for i in 0..30 {
         store
-            .write(&[Sample::new("cli_gauge", &[("k", "v")], base + i * 1000, i as f64)])
+            .write(&[Sample::new(
+                "cli_gauge",
+                &[("k", "v")],
+                base + i * 1000,
+                i as f64,
+            )])
             .unwrap();
     }
     let (code, stdout, stderr) = run(base + 32_000, &[]);
     assert_eq!(code, Some(0), "{stderr}");
     let stats: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(stats["samples_sent"], 30, "{stdout}");
-    assert!(stderr.starts_with("forwarded 30 samples in 1 requests"), "{stderr}");
+    assert!(
+        stderr.starts_with("forwarded 30 samples in 1 requests"),
+        "{stderr}"
+    );
     let got = rx.received();
     assert_eq!(got[0].headers["authorization"], "Bearer s3cret");
     // More data, a second run: only the new points go.
     for i in 30..40 {
         store
-            .write(&[Sample::new("cli_gauge", &[("k", "v")], base + i * 1000, i as f64)])
+            .write(&[Sample::new(
+                "cli_gauge",
+                &[("k", "v")],
+                base + i * 1000,
+                i as f64,
+            )])
             .unwrap();
     }
     let (code, stdout, _) = run(base + 42_000, &[]);
     assert_eq!(code, Some(0));
     let stats: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!((stats["samples_sent"].as_u64(), stats["total_sent"].as_u64()), (Some(10), Some(40)));
+    assert_eq!(
+        (stats["samples_sent"].as_u64(), stats["total_sent"].as_u64()),
+        (Some(10), Some(40))
+    );
     assert_eq!(delivered(&rx.received(), false), store_points(&store));
     // A damaged checkpoint: exit 3 naming it; --reset-checkpoint starts anew.
     let ckpt = dir.path().join("forward/default.ckpt");

@@ -115,22 +115,30 @@ fn prometheus_stores_exactly_the_forwarded_points() {
 
     // As `tierlog forward` does: a separate reader beside the writer, which keeps its lock.
     let mut f = Forwarder::open(dir.path(), ForwardConfig::new(prom.write_url())).unwrap();
-    f.run_dir(dir.path(), &AtomicBool::new(false), true).unwrap();
+    f.run_dir(dir.path(), &AtomicBool::new(false), true)
+        .unwrap();
     let stats = f.stats().clone();
     assert_eq!(stats.samples_sent, expected.len() as u64, "{stats:?}");
     assert!(stats.failures.is_empty(), "{stats:?}");
     // A second pass has nothing more to send.
-    f.run_dir(dir.path(), &AtomicBool::new(false), true).unwrap();
+    f.run_dir(dir.path(), &AtomicBool::new(false), true)
+        .unwrap();
     assert_eq!(f.stats().samples_sent, stats.samples_sent);
 
     // Raw samples: an instant query of a range vector returns them unchanged.
     let at = format!("{:.3}", real_now_ms() as f64 / 1000.0);
     let mut got = BTreeMap::new();
     for m in ["tl_fwd_gauge", "tl_fwd_counter_total"] {
-        let data = prom.api("/api/v1/query", &[("query", &format!("{m}[1h]")), ("time", &at)]);
+        let data = prom.api(
+            "/api/v1/query",
+            &[("query", &format!("{m}[1h]")), ("time", &at)],
+        );
         got.extend(matrix(&data));
     }
-    assert_eq!(got, expected, "Prometheus' raw samples differ from the store's");
+    assert_eq!(
+        got, expected,
+        "Prometheus' raw samples differ from the store's"
+    );
 
     // query_range at 1 s steps: each step's value is the newest point at or before it.
     let (start, end) = (base / 1000, base / 1000 + 299);
@@ -161,5 +169,8 @@ fn prometheus_stores_exactly_the_forwarded_points() {
         }
     }
     assert_eq!(ranged.len(), want.len());
-    assert_eq!(ranged, want, "query_range answers differ from the store's points");
+    assert_eq!(
+        ranged, want,
+        "query_range answers differ from the store's points"
+    );
 }

@@ -451,7 +451,12 @@ impl Forwarder {
         }
         store.note_forwarded(self.mark.0);
         self.stats.watermark_ms = self.mark.0;
-        self.stats.lag_ms = self.config.clock.now_ms().saturating_sub(self.mark.0).max(0);
+        self.stats.lag_ms = self
+            .config
+            .clock
+            .now_ms()
+            .saturating_sub(self.mark.0)
+            .max(0);
         self.stats.late_samples = store.late_after_forward();
         Ok(())
     }
@@ -536,9 +541,7 @@ impl Forwarder {
                             detail,
                         });
                     }
-                    log::warn!(
-                        "sending a batch failed ({detail}); retrying in about {backoff:?}"
-                    );
+                    log::warn!("sending a batch failed ({detail}); retrying in about {backoff:?}");
                     self.stats.retries += 1;
                     let wait = self.jitter(backoff);
                     if !self.pause(wait, stop) {

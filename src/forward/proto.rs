@@ -211,7 +211,9 @@ mod tests {
             decode_body(&[0xff, 0xff, 0xff]),
             Err(DecodeError::Snappy(_))
         ));
-        let body = snap::raw::Encoder::new().compress_vec(&[0x0a, 9, 1]).unwrap();
+        let body = snap::raw::Encoder::new()
+            .compress_vec(&[0x0a, 9, 1])
+            .unwrap();
         assert!(matches!(decode_body(&body), Err(DecodeError::Protobuf(_))));
     }
 }

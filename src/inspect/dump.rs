@@ -123,7 +123,13 @@ pub fn dump_bytes(bytes: &[u8]) -> Dump {
                     Value::Null,
                 ),
             };
-            d.push("checkpoint", HEADER_LEN, bytes.len() - HEADER_LEN, status, content);
+            d.push(
+                "checkpoint",
+                HEADER_LEN,
+                bytes.len() - HEADER_LEN,
+                status,
+                content,
+            );
         }
         FileKind::Segment => dump_segment(&mut d, bytes, &header),
         FileKind::State => {

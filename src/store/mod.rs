@@ -28,8 +28,8 @@ use crate::segment::Segment;
 use crate::wal::WindowData;
 
 pub use compact_index::{COMPACT_MIN_DEAD_RECORDS, IndexCompaction};
-pub use forward_hold::{CHECKPOINT_EXT, FORWARD_DIR};
 pub(crate) use forward_hold::RawSlice;
+pub use forward_hold::{CHECKPOINT_EXT, FORWARD_DIR};
 pub use read::{QueryIter, QueryResult, SeriesPoints, StoreStats, TierPart, TierStats};
 pub use retention::{DropReason, DroppedSegment, RetentionReport, RetentionTotals};
 pub use rollup::RollupReport;

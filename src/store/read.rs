@@ -473,10 +473,7 @@ impl Store {
             max_head_bytes: sh.config.limits.max_head_bytes,
             max_series: sh.config.limits.max_series,
             rejections: sh.rejections.snapshot(),
-            late_after_forward: sh
-                .forward
-                .late
-                .load(std::sync::atomic::Ordering::Relaxed),
+            late_after_forward: sh.forward.late.load(std::sync::atomic::Ordering::Relaxed),
             never_forwarded: sh
                 .forward
                 .never_forwarded

@@ -218,13 +218,19 @@ pub fn check_wire(body: &[u8]) {
                     match (f, w) {
                         (1, 2) => {
                             for (lf, lw, lv) in fields(v) {
-                                assert!(matches!((lf, lw), (1, 2) | (2, 2)), "label field {lf}/{lw}");
+                                assert!(
+                                    matches!((lf, lw), (1, 2) | (2, 2)),
+                                    "label field {lf}/{lw}"
+                                );
                                 std::str::from_utf8(lv).expect("label text");
                             }
                         }
                         (2, 2) => {
                             for (sf, sw, _) in fields(v) {
-                                assert!(matches!((sf, sw), (1, 1) | (2, 0)), "sample field {sf}/{sw}");
+                                assert!(
+                                    matches!((sf, sw), (1, 1) | (2, 0)),
+                                    "sample field {sf}/{sw}"
+                                );
                             }
                         }
                         other => panic!("TimeSeries field {other:?}"),
@@ -356,7 +362,11 @@ impl Prometheus {
         }
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("prometheus.yml");
-        std::fs::write(&config, "global:\n  scrape_interval: 1h\nscrape_configs: []\n").unwrap();
+        std::fs::write(
+            &config,
+            "global:\n  scrape_interval: 1h\nscrape_configs: []\n",
+        )
+        .unwrap();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()

@@ -127,7 +127,11 @@ pub fn run(now: &Now, a: ForwardArgs) -> Result<(), Failure> {
     c.max_attempts = a.max_attempts;
     c.reset_damaged_checkpoint = a.reset_checkpoint;
     c.clock = now.clock.clone();
-    c.start_ms = a.since.as_deref().map(|s| now.time("--since", s)).transpose()?;
+    c.start_ms = a
+        .since
+        .as_deref()
+        .map(|s| now.time("--since", s))
+        .transpose()?;
     c.auth = match (&a.bearer_token_file, &a.basic_user, &a.basic_password_file) {
         (Some(f), _, _) => Auth::Bearer(read_secret(f, "bearer token file")?),
         (None, Some(user), Some(f)) => Auth::Basic {
@@ -137,7 +141,10 @@ pub fn run(now: &Now, a: ForwardArgs) -> Result<(), Failure> {
         _ => Auth::None,
     };
     if !a.dir.join("state").exists() && !a.dir.join("raw").is_dir() {
-        return Err(Failure::Error(format!("{}: no store there", a.dir.display())));
+        return Err(Failure::Error(format!(
+            "{}: no store there",
+            a.dir.display()
+        )));
     }
     let mut f = Forwarder::open(&a.dir, c).map_err(failure)?;
     if !a.once {
