@@ -531,3 +531,31 @@ fn cli_forwards_beside_a_running_writer_and_resumes() {
     let stats: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(stats["samples_sent"], 40);
 }
+
+#[test]
+fn the_writer_counts_late_samples_against_another_process_checkpoint() {
+    let rx = FakeReceiver::start(&[], 200);
+    let dir = common::fast_tempdir();
+    let clock = Arc::new(ManualClock::new(T0 + 30_000));
+    let store = Store::open(dir.path(), store_config(&clock)).unwrap();
+    write_seconds(&store, 20);
+    // A forwarder over a read-only snapshot, as `tierlog forward` runs.
+    let mut f = Forwarder::open(dir.path(), fwd_config(&rx.url, &clock)).unwrap();
+    f.run_dir(dir.path(), &AtomicBool::new(false), true)
+        .unwrap();
+    assert_eq!(f.checkpoint().watermark, T0 + 28_000);
+    // Before a maintenance pass the writer has not read the checkpoint: not counted.
+    store
+        .write(&[Sample::new("load1", &[], T0 + 5_000, 9.0)])
+        .unwrap();
+    assert_eq!(store.stats().late_after_forward, 0);
+    store.maintain().unwrap();
+    store
+        .write(&[
+            Sample::new("load1", &[], T0 + 6_000, 9.0),
+            Sample::new("load1", &[], T0 + 27_999, 9.0),
+            Sample::new("load1", &[], T0 + 28_000, 9.0),
+        ])
+        .unwrap();
+    assert_eq!(store.stats().late_after_forward, 2);
+}

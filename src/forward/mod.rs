@@ -265,6 +265,14 @@ impl Forwarder {
     pub fn open(store_dir: impl AsRef<Path>, config: ForwardConfig) -> Result<Self, ForwardError> {
         config.check()?;
         let fs = crate::io::Fs::new(config.vfs.clone(), crate::io::DEFAULT_FILE_MODE);
+        if !fs.is_dir(store_dir.as_ref()) {
+            return Err(Error::io(
+                store_dir.as_ref(),
+                "open store",
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
+            )
+            .into());
+        }
         let ckpt = CheckpointFile::open(
             &fs,
             store_dir.as_ref(),
