@@ -352,6 +352,14 @@ pub fn state(data: &[u8]) {
     }
 }
 
+/// `Checkpoint::decode` (a forwarder's checkpoint file) on arbitrary bytes: a file that
+/// decodes re-encodes to exactly its bytes.
+pub fn forward_checkpoint(data: &[u8]) {
+    if let Ok(c) = crate::format::forward::Checkpoint::decode(data) {
+        assert_eq!(c.encode(), data, "checkpoint re-encoding");
+    }
+}
+
 // --------------------------------------------------------------------------------- codec
 
 /// `codec::decode_chunk`, `decode_timestamps` and `decode_values` on arbitrary bytes. Errors

@@ -51,6 +51,11 @@ impl CheckpointFile {
             .and_then(|_| crate::io::write_all_at(&*lock, pid.as_bytes(), 0))
             .map_err(|e| Error::io(&lock_path, "write", e))?;
         let path = checkpoint_path(store_dir, name);
+        // Left by a save this forwarder's predecessor did not finish; the lock is ours now.
+        let tmp = crate::io::temp_path(&path);
+        if fs.exists(&tmp) {
+            fs.remove_synced(&tmp)?;
+        }
         let current = match fs.read_if_exists(&path)? {
             Some(b) => match Checkpoint::decode(&b) {
                 Ok(c) => Some(c),
