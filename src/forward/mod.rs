@@ -46,6 +46,9 @@ enum Pass {
     Stopped,
 }
 
+/// Refused requests logged one by one in a pass; the rest are summed up at its end.
+const LOGGED_REFUSALS: u64 = 5;
+
 /// A remote-write forwarder over one store and one checkpoint.
 #[derive(Debug)]
 pub struct Forwarder {
@@ -56,6 +59,8 @@ pub struct Forwarder {
     mark: (i64, u32),
     stats: ForwardStats,
     rng: u64,
+    /// Requests refused for good in the current pass (the first few are logged each).
+    refused_in_pass: u64,
 }
 
 impl Forwarder {
@@ -102,6 +107,7 @@ impl Forwarder {
             ckpt,
             config,
             rng: seed | 1,
+            refused_in_pass: 0,
         })
     }
 
@@ -252,6 +258,14 @@ impl Forwarder {
     /// Ends a pass: records a watermark that only moved over empty time (at most once a
     /// minute of such time, to spare fsyncs), and the lag.
     fn finish_pass(&mut self, store: &Store) -> Result<(), ForwardError> {
+        if self.refused_in_pass > LOGGED_REFUSALS {
+            log::warn!(
+                "{} more batches were refused and dropped in this pass (failures so far: {:?})",
+                self.refused_in_pass - LOGGED_REFUSALS,
+                self.stats.failures
+            );
+        }
+        self.refused_in_pass = 0;
         let c = self.ckpt.get();
         if self.mark.0 >= c.watermark.saturating_add(60_000) {
             self.commit(self.mark, 0, 0)?;
@@ -331,12 +345,15 @@ impl Forwarder {
                         .failures
                         .entry(format!("http_{status}"))
                         .or_default() += 1;
-                    log::warn!(
-                        "the receiver refused a batch of {} samples ({}..={} ms) with HTTP {status}; dropped: {detail}",
-                        batch.len(),
-                        batch[0].0,
-                        batch[batch.len() - 1].0
-                    );
+                    self.refused_in_pass += 1;
+                    if self.refused_in_pass <= LOGGED_REFUSALS {
+                        log::warn!(
+                            "the receiver refused a batch of {} samples ({}..={} ms) with HTTP {status}; dropped: {detail}",
+                            batch.len(),
+                            batch[0].0,
+                            batch[batch.len() - 1].0
+                        );
+                    }
                     return Ok(Delivery::Dropped);
                 }
                 Outcome::Retry { reason, detail } => {
