@@ -205,7 +205,7 @@ fn out_of_order_and_same_second_writes_never_break_time_order_in_process() {
     let handle = tierlog::forward::spawn(store.clone(), c).unwrap();
     let fs = tierlog::io::Fs::std();
     let wait_for = |mark: i64| {
-        for _ in 0..2000 {
+        for _ in 0..6000 {
             if let Some(c) = checkpoint::read_checkpoint(&fs, dir.path(), "default").unwrap()
                 && c.watermark >= mark
             {

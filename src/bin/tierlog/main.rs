@@ -184,8 +184,9 @@ pub enum Command {
         format: Format,
     },
     /// Forward the store's raw points to a Prometheus remote-write receiver (protocol v1),
-    /// beside the process that writes the store: each second once it is closed (--delay),
-    /// oldest first, in bounded batches; retried with backoff on 5xx, 429 and connection
+    /// beside the process that writes the store.
+    ///
+    /// Each second goes once it is closed (--delay), oldest first, in bounded batches; retried with backoff on 5xx, 429 and connection
     /// errors, dropped and counted on another 4xx; resumes from its checkpoint
     /// (DIR/forward/NAME.ckpt) after a restart. Runs until SIGINT/SIGTERM, or one pass with
     /// --once.
