@@ -1,7 +1,8 @@
 //! The forwarder against a real Prometheus (the Debian package's `/usr/bin/prometheus`,
 //! started with `--web.enable-remote-write-receiver`): what it stores must be exactly the
 //! store's raw points — series, labels, timestamps, values. Skipped, with a message, only
-//! when the binary is absent (`.ci/run` installs it).
+//! when the binary is absent (`.ci/run` installs it). `TIERLOG_PROMETHEUS=PATH` names
+//! another binary.
 
 mod forward_support;
 
