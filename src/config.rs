@@ -169,6 +169,8 @@ pub const DEFAULT_RAW_KEEP: Duration = Duration::from_secs(2 * 3600);
 pub const DEFAULT_MAX_AGE_DAYS: u32 = 90;
 /// Default of [`Config::max_clock_lead`]: 1 day.
 pub const DEFAULT_MAX_CLOCK_LEAD: Duration = Duration::from_secs(86_400);
+/// Default [`Config::forward_backlog`]: a day of raw data a forwarder has not sent is kept.
+pub const DEFAULT_FORWARD_BACKLOG: Duration = Duration::from_secs(86_400);
 
 /// Configuration of a [`crate::Store`].
 ///
@@ -274,6 +276,12 @@ pub struct Config {
     /// The filesystem every file operation of the store goes through. Default the real one
     /// ([`crate::io::StdFs`]); tests put a fault-injecting backend here.
     pub vfs: Arc<dyn crate::io::Vfs>,
+    /// How long raw data that a remote-write forwarder (checkpoints in `DIR/forward/`) has
+    /// not sent yet is kept past its keep time: up to this age retention by age holds such
+    /// raw segments back; beyond it they are dropped and their unsent points counted
+    /// ([`crate::StoreStats::never_forwarded`]) and logged. The byte budget always applies.
+    /// Default 24 h. Not stored with the store.
+    pub forward_backlog: Duration,
     /// Permission bits of the files the store creates (Unix; before the umask). Default
     /// `0o600`: metrics can be sensitive, and only the owner needs them.
     pub file_mode: u32,
@@ -300,6 +308,7 @@ impl Default for Config {
             tiers: None,
             vfs: Arc::new(crate::io::StdFs),
             file_mode: crate::io::DEFAULT_FILE_MODE,
+            forward_backlog: DEFAULT_FORWARD_BACKLOG,
         }
     }
 }

@@ -35,11 +35,12 @@ use crate::{Clock, Config, ManualClock, Sample, Store, Sync};
 mod import;
 pub use import::{csv_parse, influx_parse, openmetrics_parse};
 
-const KINDS: [FileKind; 4] = [
+const KINDS: [FileKind; 5] = [
     FileKind::WindowLog,
     FileKind::Segment,
     FileKind::Index,
     FileKind::State,
+    FileKind::ForwardCheckpoint,
 ];
 
 // ------------------------------------------------------------------------------------ header
@@ -348,6 +349,14 @@ pub fn state(data: &[u8]) {
             2 => assert!(s.retention.is_none()),
             _ => assert_eq!(data.len(), STATE_V1_LEN),
         }
+    }
+}
+
+/// `Checkpoint::decode` (a forwarder's checkpoint file) on arbitrary bytes: a file that
+/// decodes re-encodes to exactly its bytes.
+pub fn forward_checkpoint(data: &[u8]) {
+    if let Ok(c) = crate::format::forward::Checkpoint::decode(data) {
+        assert_eq!(c.encode(), data, "checkpoint re-encoding");
     }
 }
 

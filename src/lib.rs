@@ -71,6 +71,7 @@
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod forward;
 pub mod model;
 pub mod query;
 pub mod store;

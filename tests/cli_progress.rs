@@ -399,6 +399,7 @@ fn every_command_shows_an_example_in_its_help() {
         "dump",
         "verify",
         "repair",
+        "forward",
         "completions",
     ];
     // The list is complete: `tierlog --help` names no other command (but help).

@@ -15,6 +15,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("log_frames", fuzzing::log_frames),
     ("segment", fuzzing::segment),
     ("state", fuzzing::state),
+    ("forward_checkpoint", fuzzing::forward_checkpoint),
     ("codec_decode", fuzzing::codec_decode),
     ("codec_roundtrip", fuzzing::codec_roundtrip),
     ("prom_parse", fuzzing::prom_parse),
@@ -117,6 +118,11 @@ fn segment() {
 #[test]
 fn state() {
     replay("state", fuzzing::state);
+}
+
+#[test]
+fn forward_checkpoint() {
+    replay("forward_checkpoint", fuzzing::forward_checkpoint);
 }
 
 #[test]

@@ -27,6 +27,8 @@ pub enum FileKind {
     Index,
     /// The state file (`state`).
     State,
+    /// A remote-write forwarder's checkpoint (`forward/<name>.ckpt`).
+    ForwardCheckpoint,
 }
 
 impl FileKind {
@@ -37,6 +39,7 @@ impl FileKind {
             FileKind::Segment => *b"TLOGSEG1",
             FileKind::Index => *b"TLOGIDX1",
             FileKind::State => *b"TLOGSTA1",
+            FileKind::ForwardCheckpoint => *b"TLOGFWD1",
         }
     }
 
@@ -57,6 +60,7 @@ impl FileKind {
             FileKind::Segment,
             FileKind::Index,
             FileKind::State,
+            FileKind::ForwardCheckpoint,
         ]
         .into_iter()
         .find(|k| k.magic() == m)

@@ -2,6 +2,7 @@
 //! Each file type has a page in `format-spec/`; golden-bytes tests bind the two.
 
 pub mod codec;
+pub mod forward;
 pub mod frame;
 pub mod header;
 pub mod index;

@@ -56,6 +56,7 @@ fn kind_name(k: FileKind) -> &'static str {
         FileKind::Segment => "segment",
         FileKind::Index => "index",
         FileKind::State => "state",
+        FileKind::ForwardCheckpoint => "forward-checkpoint",
     }
 }
 
@@ -110,6 +111,26 @@ pub fn dump_bytes(bytes: &[u8]) -> Dump {
     };
     match kind {
         FileKind::WindowLog | FileKind::Index => dump_log(&mut d, bytes, kind),
+        FileKind::ForwardCheckpoint => {
+            let (status, content) = match crate::format::forward::Checkpoint::decode(bytes) {
+                Ok(c) => (
+                    "ok".to_string(),
+                    json!({"watermark_ms": c.watermark, "next_series": c.next_series,
+                           "sent": c.sent, "dropped": c.dropped}),
+                ),
+                Err(e) => (
+                    format!("bad checkpoint body: {}", header_error_text(e)),
+                    Value::Null,
+                ),
+            };
+            d.push(
+                "checkpoint",
+                HEADER_LEN,
+                bytes.len() - HEADER_LEN,
+                status,
+                content,
+            );
+        }
         FileKind::Segment => dump_segment(&mut d, bytes, &header),
         FileKind::State => {
             let (status, content) = match State::decode(bytes) {

@@ -172,6 +172,10 @@ fn verify_store(dir: &Path, progress: &mut dyn FnMut(&Path)) -> Result<VerifyRep
             r.notices.extend(a.notices);
             continue;
         }
+        if name == crate::store::FORWARD_DIR {
+            verify_forward(&mut r, &dir.join(name), progress)?;
+            continue;
+        }
         r.notice(
             &dir.join(name),
             0,
@@ -302,6 +306,32 @@ fn verify_segment(r: &mut VerifyReport, path: &Path, tier: u16, start: i64, span
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => r.bad(path, 0, e.to_string()),
     }
+}
+
+/// Checks the forwarders' checkpoints (`forward/<name>.ckpt`); their locks are skipped and
+/// a checkpoint moved aside as damaged is a notice.
+fn verify_forward(r: &mut VerifyReport, dir: &Path, progress: &mut dyn FnMut(&Path)) -> Result<()> {
+    for name in io::Fs::std().list_files(dir)? {
+        let path = dir.join(&name);
+        progress(&path);
+        if name.ends_with(&format!(".{}", crate::store::CHECKPOINT_EXT)) {
+            let b = io::Fs::std().read(&path)?;
+            r.files += 1;
+            r.bytes += b.len() as u64;
+            match crate::format::forward::Checkpoint::decode(&b) {
+                Ok(_) => r.items_ok += 1,
+                Err(e) => r.bad(&path, 0, format!("forwarder checkpoint: {e:?}")),
+            }
+        } else if name.ends_with(".lock") {
+        } else if name.ends_with(".damaged") {
+            r.notice(&path, 0, "a damaged forwarder checkpoint moved aside");
+        } else if name.ends_with(".tmp") {
+            r.notice(&path, 0, "temporary file of an interrupted write");
+        } else {
+            r.notice(&path, 0, "not a tierlog file name");
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 mod archive;
 mod compact_index;
+mod forward_hold;
 mod open;
 mod read;
 mod rebuild_state;
@@ -27,6 +28,8 @@ use crate::segment::Segment;
 use crate::wal::WindowData;
 
 pub use compact_index::{COMPACT_MIN_DEAD_RECORDS, IndexCompaction};
+pub(crate) use forward_hold::RawSlice;
+pub use forward_hold::{CHECKPOINT_EXT, FORWARD_DIR};
 pub use read::{QueryIter, QueryResult, SeriesPoints, StoreStats, TierPart, TierStats};
 pub use retention::{DropReason, DroppedSegment, RetentionReport, RetentionTotals};
 pub use rollup::RollupReport;
@@ -123,6 +126,8 @@ pub(crate) struct Shared {
     pub(crate) poisoned: AtomicBool,
     /// What the write path refused since the open, by reason.
     pub(crate) rejections: write::RejectionCounters,
+    /// Forwarders' watermark as the write path and retention see it, and their counters.
+    pub(crate) forward: forward_hold::ForwardMarks,
     pub(crate) findings: Vec<Finding>,
     /// Every file operation goes through here.
     pub(crate) fs: crate::io::Fs,

@@ -276,11 +276,13 @@ pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
         sweep_below: Mutex::new((!read_only).then_some(sweep_below)),
         poisoned: AtomicBool::new(false),
         rejections: Default::default(),
+        forward: Default::default(),
         findings,
         _lock: lock,
     };
     if !read_only {
         shared.persist_state()?;
+        shared.forward_watermark();
     }
     Ok(shared)
 }

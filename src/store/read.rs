@@ -473,6 +473,11 @@ impl Store {
             max_head_bytes: sh.config.limits.max_head_bytes,
             max_series: sh.config.limits.max_series,
             rejections: sh.rejections.snapshot(),
+            late_after_forward: sh.forward.late.load(std::sync::atomic::Ordering::Relaxed),
+            never_forwarded: sh
+                .forward
+                .never_forwarded
+                .load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 }
@@ -564,4 +569,11 @@ pub struct StoreStats {
     pub max_series: u64,
     /// What writes refused since the store was opened, by reason.
     pub rejections: super::Rejections,
+    /// Samples accepted since the open whose second a remote-write forwarder had already
+    /// sent (counted against the checkpoints' lowest watermark as of the last maintenance
+    /// pass, or live for a forwarder in this process); they are not re-sent.
+    pub late_after_forward: u64,
+    /// Raw points retention dropped since the open before a forwarder had sent them (the
+    /// backlog limit or the byte budget was reached).
+    pub never_forwarded: u64,
 }

@@ -60,6 +60,12 @@ pub struct RetentionReport {
     pub bytes_freed: u64,
     /// Raw segments past their keep time kept because a tier has not materialised them yet.
     pub held_for_rollups: u64,
+    /// Raw segments past their keep time kept because a forwarder has not sent all of their
+    /// points yet (within [`crate::Config::forward_backlog`]).
+    pub held_for_forward: u64,
+    /// Raw points dropped before a forwarder sent them (the backlog limit or the byte budget
+    /// was reached); also logged as a warning.
+    pub never_forwarded: u64,
     /// The store's bytes on disk after the pass (counted only when there is a budget; 0
     /// otherwise).
     pub total_bytes: u64,
@@ -142,6 +148,9 @@ impl Shared {
         touched: &mut BTreeSet<u32>,
     ) -> Result<()> {
         let mut cands = self.candidates();
+        // Raw data a forwarder has not sent (its checkpoint's watermark) waits, up to the
+        // backlog limit.
+        let forwarded = self.forward_watermark();
         let (now, newest) = {
             let st = self.state.read();
             let span = self.config.span_ms();
@@ -171,14 +180,25 @@ impl Shared {
             report.age_held_back = Some(lead);
         }
         // By age.
+        let backlog = self
+            .config
+            .forward_backlog
+            .as_millis()
+            .min(i64::MAX as u128) as i64;
         let mut kept = Vec::with_capacity(cands.len());
         for c in cands.drain(..) {
             if by_age && c.end <= now.saturating_sub(c.limit) {
                 if c.protected {
                     report.held_for_rollups += 1;
                     kept.push(c);
+                } else if c.tier.is_none()
+                    && forwarded.is_some_and(|w| c.end > w)
+                    && c.end > now.saturating_sub(backlog)
+                {
+                    report.held_for_forward += 1;
+                    kept.push(c);
                 } else {
-                    self.drop_segment(&c, c.reason, report, touched)?;
+                    self.drop_segment(&c, c.reason, report, touched, forwarded)?;
                 }
             } else {
                 kept.push(c);
@@ -196,7 +216,7 @@ impl Shared {
                 if total <= budget {
                     break;
                 }
-                self.drop_segment(c, DropReason::Budget, report, touched)?;
+                self.drop_segment(c, DropReason::Budget, report, touched, forwarded)?;
                 total = total.saturating_sub(c.bytes);
             }
             total = self.store_bytes()?;
@@ -303,6 +323,7 @@ impl Shared {
         reason: DropReason,
         report: &mut RetentionReport,
         touched: &mut BTreeSet<u32>,
+        forwarded: Option<i64>,
     ) -> Result<()> {
         let archive = match self.archive_dir() {
             Some(root) => {
@@ -341,6 +362,19 @@ impl Shared {
         };
         if let Some(seg) = seg {
             touched.extend(seg.footer().entries.iter().map(|e| e.series));
+            if let Some(w) = forwarded.filter(|&w| c.tier.is_none() && c.end > w) {
+                let unsent = super::forward_hold::unsent_points(&seg, w);
+                if unsent > 0 {
+                    log::warn!(
+                        "{}: {unsent} raw points never forwarded are dropped ({reason:?}; the forwarders' checkpoints reach {w})",
+                        c.path.display()
+                    );
+                    report.never_forwarded += unsent;
+                    self.forward
+                        .never_forwarded
+                        .fetch_add(unsent, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
         }
         let mut archived_to = None;
         if let Some((root, tier)) = archive {

@@ -643,6 +643,7 @@ impl Shared {
             for s in &list {
                 w.data.add(s.series, s.ts_ms, s.value);
             }
+            self.count_late(start, list.iter().map(|s| s.ts_ms));
             summary.accepted += list.len() as u64;
         }
         if summary.accepted > 0 {

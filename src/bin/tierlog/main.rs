@@ -183,6 +183,17 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Forward the store's raw points to a Prometheus remote-write receiver (protocol v1),
+    /// beside the process that writes the store.
+    ///
+    /// Each second goes once it is closed (--delay), oldest first, in bounded batches; retried with backoff on 5xx, 429 and connection
+    /// errors, dropped and counted on another 4xx; resumes from its checkpoint
+    /// (DIR/forward/NAME.ckpt) after a restart. Runs until SIGINT/SIGTERM, or one pass with
+    /// --once.
+    ///
+    /// Examples: tierlog forward ./store --url http://127.0.0.1:9090/api/v1/write;
+    /// tierlog forward ./store --url https://metrics.example.net/api/v1/write --bearer-token-file /etc/tierlog/token --once
+    Forward(Box<commands::forward::ForwardArgs>),
     /// Print a shell completion script.
     ///
     /// Example: tierlog completions bash > /etc/bash_completion.d/tierlog

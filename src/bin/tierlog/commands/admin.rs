@@ -320,6 +320,18 @@ pub fn maintain(
             c.bytes_before, c.bytes_after, rt.series_removed
         ));
     }
+    if rt.never_forwarded > 0 {
+        eprintln!(
+            "tierlog: warning: {} raw points were dropped before a forwarder sent them (past the forward backlog limit or over the byte budget)",
+            rt.never_forwarded
+        );
+    }
+    if rt.held_for_forward > 0 {
+        status::summary(format_args!(
+            "{} raw segments past their keep time are kept until a forwarder sends them",
+            rt.held_for_forward
+        ));
+    }
     if rt.over_budget_bytes > 0 {
         eprintln!(
             "tierlog: warning: still {} bytes over the budget: what remains cannot be dropped (open windows, the index, raw data not rolled up yet)",

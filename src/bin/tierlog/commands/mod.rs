@@ -1,6 +1,7 @@
 //! One module per command family; `run` dispatches.
 
 mod admin;
+pub mod forward;
 mod ingest;
 mod inspect;
 pub mod query;
@@ -173,6 +174,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             max_age_days,
         } => admin::maintain(&now, &dir, format, accept_clock, max_bytes, max_age_days),
         Command::Repair { dir, format } => admin::repair(&now, &dir, format),
+        Command::Forward(args) => forward::run(&now, *args),
         Command::Dump { file, format } => inspect::dump(&file, format),
         Command::Verify { dir, format } => inspect::verify(&dir, format),
         Command::Completions { shell } => {

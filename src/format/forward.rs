@@ -1,0 +1,128 @@
+//! The forwarder's checkpoint file (`forward/<name>.ckpt`): how far a remote-write forwarder
+//! has delivered the store's raw points. Pure encode/decode; layout in
+//! `format-spec/forward.md`.
+//!
+//! ```text
+//! offset size field
+//!  0    32    header: magic TLOGFWD1, version 1, tier 0, window start 0, window span 0
+//! 32     8    watermark, i64 LE ms: every point with ts < watermark was delivered
+//! 40     4    next series, u32 LE: of the points at ts == watermark, those of series with
+//!             id < next series were delivered
+//! 44     8    samples delivered since the checkpoint was created, u64 LE
+//! 52     8    samples dropped (refused by the receiver) since then, u64 LE
+//! 60     4    CRC-32C of bytes 32..60, u32 LE
+//! ```
+
+use crate::error::Corruption;
+use crate::format::crc;
+use crate::format::header::{FileKind, HEADER_LEN, Header, HeaderError};
+
+/// Length of a checkpoint file.
+pub const CHECKPOINT_LEN: usize = 64;
+
+/// What a checkpoint records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Checkpoint {
+    /// Every point with `ts < watermark` was delivered (or dropped with a counted reason).
+    pub watermark: i64,
+    /// Of the points at `ts == watermark`, those of series with a smaller id were delivered.
+    pub next_series: u32,
+    /// Samples delivered since the checkpoint was created.
+    pub sent: u64,
+    /// Samples the receiver refused (batches dropped) since then.
+    pub dropped: u64,
+}
+
+impl Checkpoint {
+    /// The file's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(CHECKPOINT_LEN);
+        b.extend_from_slice(&Header::new(FileKind::ForwardCheckpoint, 0, 0, 0).encode());
+        b.extend_from_slice(&self.watermark.to_le_bytes());
+        b.extend_from_slice(&self.next_series.to_le_bytes());
+        b.extend_from_slice(&self.sent.to_le_bytes());
+        b.extend_from_slice(&self.dropped.to_le_bytes());
+        let c = crc(&b[HEADER_LEN..]);
+        b.extend_from_slice(&c.to_le_bytes());
+        b
+    }
+
+    /// Decodes a checkpoint file: the header checks, then the length, then the CRC.
+    pub fn decode(bytes: &[u8]) -> Result<Checkpoint, HeaderError> {
+        Header::decode(bytes, FileKind::ForwardCheckpoint)?;
+        if bytes.len() != CHECKPOINT_LEN {
+            return Err(HeaderError::Corrupt(Corruption::BadLength {
+                what: "forward checkpoint",
+                value: bytes.len() as u64,
+            }));
+        }
+        let body = &bytes[HEADER_LEN..CHECKPOINT_LEN - 4];
+        let stored = u32::from_le_bytes(bytes[CHECKPOINT_LEN - 4..].try_into().expect("4 bytes"));
+        let actual = crc(body);
+        if stored != actual {
+            return Err(HeaderError::Corrupt(Corruption::Checksum {
+                expected: stored,
+                actual,
+            }));
+        }
+        let u64_at = |at: usize| u64::from_le_bytes(body[at..at + 8].try_into().expect("8 bytes"));
+        Ok(Checkpoint {
+            watermark: u64_at(0) as i64,
+            next_series: u32::from_le_bytes(body[8..12].try_into().expect("4 bytes")),
+            sent: u64_at(12),
+            dropped: u64_at(20),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn golden_checkpoint() {
+        let c = Checkpoint {
+            watermark: 1_700_000_001_000,
+            next_series: 7,
+            sent: 300,
+            dropped: 2,
+        };
+        let mut expected = Vec::new();
+        expected.extend_from_slice(b"TLOGFWD1");
+        expected.extend_from_slice(&[1, 0, 0, 0]);
+        expected.extend_from_slice(&[0; 16]);
+        let hc = crc32c::crc32c(&expected);
+        expected.extend_from_slice(&hc.to_le_bytes());
+        // 1_700_000_001_000 = 0x0000_018B_CFE5_6BE8
+        expected.extend_from_slice(&[0xe8, 0x6b, 0xe5, 0xcf, 0x8b, 0x01, 0, 0]);
+        expected.extend_from_slice(&[7, 0, 0, 0]);
+        expected.extend_from_slice(&[0x2c, 0x01, 0, 0, 0, 0, 0, 0]);
+        expected.extend_from_slice(&[2, 0, 0, 0, 0, 0, 0, 0]);
+        let bc = crc32c::crc32c(&expected[32..]);
+        expected.extend_from_slice(&bc.to_le_bytes());
+        assert_eq!(expected.len(), CHECKPOINT_LEN);
+        assert_eq!(c.encode(), expected);
+        assert_eq!(Checkpoint::decode(&expected).unwrap(), c);
+    }
+
+    #[test]
+    fn damage_is_an_error_never_a_panic() {
+        let good = Checkpoint::default().encode();
+        for cut in 0..good.len() {
+            assert!(Checkpoint::decode(&good[..cut]).is_err(), "cut at {cut}");
+        }
+        for i in 0..good.len() {
+            for bit in 0..8 {
+                let mut b = good.clone();
+                b[i] ^= 1 << bit;
+                assert!(Checkpoint::decode(&b).is_err(), "flip {i}.{bit}");
+            }
+        }
+        let mut long = good.clone();
+        long.push(0);
+        assert!(matches!(
+            Checkpoint::decode(&long),
+            Err(HeaderError::Corrupt(Corruption::BadLength { .. }))
+        ));
+    }
+}
