@@ -205,7 +205,7 @@ fn crash_during_pass(archive: bool) {
     let r = &report.retention;
     let dropped = |tier: &str| r.dropped.iter().filter(|d| d.tier == tier).count();
     assert_eq!((dropped("raw"), dropped("10s"), dropped("60s")), (9, 5, 1));
-    assert_eq!(r.dropped[0].archived_to.is_some(), false);
+    assert!(r.dropped[0].archived_to.is_none());
     assert_eq!(
         r.dropped.iter().any(|d| d.archived_to.is_some()),
         archive,
