@@ -144,8 +144,8 @@ fn store_ops() {
     replay("store_ops", fuzzing::store_ops);
 }
 
-/// The `store_ops` program below with power lost before each of its I/O operations (it makes about 190; 200 tried)
-/// with and without torn writes: writes into three windows, sealing,
+/// The `store_ops` program below with power lost before each of its I/O operations (it makes
+/// about 190; 200 tried), with and without torn writes: writes into three windows, sealing,
 /// rollups, a close and reopen, a query.
 #[test]
 fn store_ops_power_loss_at_every_operation() {
