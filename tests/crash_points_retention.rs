@@ -311,3 +311,43 @@ fn power_loss_at_every_operation_of_a_retention_pass() {
 fn power_loss_at_every_operation_of_an_archiving_retention_pass() {
     crash_during_pass(true);
 }
+
+/// The clean-up at a writer open removes the store's copy of an archived segment only when it
+/// is byte for byte the archived file: a copy that differs stays (and so do its buckets).
+#[test]
+fn only_an_identical_copy_of_an_archived_segment_is_removed() {
+    use tierlog::io::{Create, Vfs};
+    let base = base(true);
+    let clock = Arc::new(ManualClock::new(LATER));
+    let fs = base.dead.survivor().unwrap();
+    let store = Store::open("/db", config(&fs, &clock, true)).unwrap();
+    let report = store.maintain().unwrap();
+    let archived = report
+        .retention
+        .dropped
+        .iter()
+        .find_map(|d| d.archived_to.clone())
+        .expect("a segment was archived");
+    store.close().unwrap();
+    let name = archived.file_name().unwrap();
+    let ours = Path::new("/db/60s").join(name);
+    let bytes = fs.contents(&archived).unwrap();
+    let put = |b: &[u8]| {
+        let f = fs.create(&ours, Create::Truncate, 0o600).unwrap();
+        f.write_at(b, 0).unwrap();
+        f.sync().unwrap();
+        fs.sync_dir(Path::new("/db/60s")).unwrap();
+    };
+    // Different bytes: kept.
+    let mut other = bytes.clone();
+    let last = other.len() - 1;
+    other[last] ^= 1;
+    put(&other);
+    drop(Store::open("/db", config(&fs, &clock, true)).unwrap());
+    assert_eq!(fs.contents(&ours).as_deref(), Some(&other[..]));
+    // The same bytes: removed, durably.
+    put(&bytes);
+    drop(Store::open("/db", config(&fs, &clock, true)).unwrap());
+    assert!(fs.contents(&ours).is_none());
+    assert!(fs.power_loss().contents(&ours).is_none());
+}
