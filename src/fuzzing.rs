@@ -688,23 +688,41 @@ const MAX_OPS: usize = 256;
 /// Per series: second start → (sum of the accepted samples in arrival order, count).
 type Model = Vec<BTreeMap<i64, (f64, u32)>>;
 
-/// End to end: the bytes are a program of store operations, run on a fresh store in a
-/// temporary directory (`TMPDIR`) with a manual clock, 1-minute windows and `Sync::Never`.
-/// Each op is a byte (mod 8) and its operands: 0-3 write one sample (series, ms offset from
-/// the clock, value), 4 advance the clock, 5 `maintain`, 6 close and reopen, 7 a range query.
-/// Every write must succeed and account for its sample as accepted or rejected; every query
-/// (and a final full one, also after a read-only reopen) must return exactly the accepted
-/// samples: one point per series-second holding their mean, values bit-exact.
-pub fn store_ops(data: &[u8]) {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let clock = Arc::new(ManualClock::new(OPS_T0));
-    let config = || {
+/// Adds `value` to a model point: same arithmetic as the store (the first sample is the sum
+/// itself, later ones are added in arrival order).
+fn add_sample(e: &mut (f64, u32), value: f64) {
+    e.0 = if e.1 == 0 { value } else { e.0 + value };
+    e.1 += 1;
+}
+
+/// The value a query returns for a model point.
+fn point_value(&(sum, n): &(f64, u32)) -> f64 {
+    if n == 1 { sum } else { sum / f64::from(n) }
+}
+
+fn same_value(a: f64, b: f64) -> bool {
+    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+}
+
+/// The store of a `store_ops` run: on the in-memory fault-injecting backend, with a manual
+/// clock, 1-minute windows, `Sync::EveryWrite` (an acknowledged sample is durable) and
+/// retention far beyond what the ops' clock advances reach.
+struct OpsWorld {
+    clock: Arc<ManualClock>,
+    fs: crate::io::FaultFs,
+    model: Model,
+}
+
+impl OpsWorld {
+    fn config(&self) -> Config {
         let mut c = Config::default()
-            .with_clock(clock.clone())
-            .with_sync(Sync::Never);
+            .with_clock(self.clock.clone())
+            .with_sync(Sync::EveryWrite)
+            .with_vfs(Arc::new(self.fs.clone()));
         c.window_span = Duration::from_secs(60);
         c.grace = Duration::from_secs(30);
         c.future_limit = Duration::from_secs(300);
+        c.maintenance_interval = None;
         // The model knows no retention: keep everything far beyond what the ops' clock
         // advances can reach (rollups are still materialised and compacted).
         let day = Duration::from_secs(86_400);
@@ -713,17 +731,106 @@ pub fn store_ops(data: &[u8]) {
         c.tiers_mut()[0].keep = day * 3100;
         c.tiers_mut()[1].keep = day * 3200;
         c
-    };
-    let mut store = Store::open(dir.path(), config()).expect("open a new store");
-    let mut model: Model = vec![BTreeMap::new(); OPS_SERIES.len()];
+    }
+
+    /// After the power loss: reopens what survived and checks it against the model: every
+    /// acknowledged sample is there, and nothing else but possibly the one sample whose write
+    /// was under way (`pending`: series, ms, value). Adopts what survived. `verify` (on the
+    /// same backend) must find no corruption.
+    fn reboot(&mut self, pending: Option<(usize, i64, f64)>) -> Store {
+        self.fs = self.fs.survivor().unwrap_or_else(|| self.fs.power_loss());
+        let store = Store::open("/db", self.config()).expect("reopen after a power loss");
+        let mut alt = None;
+        if let Some((idx, ts, value)) = pending {
+            let sec = ts.div_euclid(1000) * 1000;
+            let mut e = self.model[idx].get(&sec).copied().unwrap_or((0.0, 0));
+            add_sample(&mut e, value);
+            alt = Some((idx, sec, e));
+        }
+        let res = query_all(&store, i64::MIN, i64::MAX).expect("query after a power loss");
+        assert!(res.warnings.is_empty(), "warnings: {:?}", res.warnings);
+        let mut seen = 0;
+        let mut took_pending = false;
+        for s in &res.series {
+            let idx = OPS_SERIES
+                .iter()
+                .position(|(m, l)| *m == s.metric && Labels::canonical(l) == s.labels)
+                .unwrap_or_else(|| panic!("series {} {:?} was never written", s.metric, s.labels));
+            for &(t, v) in &s.points {
+                let acked = self.model[idx].get(&t);
+                let ok_acked = acked.is_some_and(|e| same_value(point_value(e), v));
+                let ok_pending = alt.is_some_and(|(i, sec, e)| {
+                    i == idx && sec == t && same_value(point_value(&e), v)
+                });
+                assert!(
+                    ok_acked || ok_pending,
+                    "{} {:?} at {t}: {v} after a power loss; acknowledged {acked:?}, under way {pending:?}",
+                    s.metric,
+                    s.labels
+                );
+                if acked.is_some() {
+                    seen += 1;
+                }
+                took_pending |= ok_pending && !ok_acked;
+            }
+        }
+        let acked: usize = self.model.iter().map(BTreeMap::len).sum();
+        assert_eq!(seen, acked, "acknowledged points lost to a power loss");
+        if let (true, Some((idx, sec, e))) = (took_pending, alt) {
+            self.model[idx].insert(sec, e);
+        }
+        let v = crate::inspect::verify_dir_on(
+            Arc::new(self.fs.clone()),
+            std::path::Path::new("/db"),
+            |_| {},
+        )
+        .expect("verify");
+        assert!(
+            v.is_clean(),
+            "verify after a power loss: {:?}",
+            v.corruption
+        );
+        store
+    }
+}
+
+/// End to end, with a power loss: the bytes are a crash point and a program of store
+/// operations, run on a fresh store on the in-memory fault-injecting backend (see
+/// [`OpsWorld`]). The first byte's low bit asks for torn writes (part of the unsynced appended
+/// bytes survive), the next two bytes (u16 LE) are the I/O operation before which power is
+/// lost (0: none until the end). Then each op is a byte (mod 8) and its operands: 0-3 write
+/// one sample (series, ms offset from the clock, value), 4 advance the clock, 5 `maintain`,
+/// 6 close and reopen, 7 a range query.
+///
+/// Until the power loss, every write must succeed and account for its sample as accepted or
+/// rejected, and every query must return exactly the accepted samples: one point per
+/// series-second holding their mean, values bit-exact. An error is allowed only once power is
+/// lost; the store then reopens on what survived, which must hold every acknowledged sample
+/// and nothing else (but the one whose write was under way), and `verify` must be clean; the
+/// program goes on with the reopened store. At the end power is lost again and the same holds,
+/// also after a read-only reopen.
+pub fn store_ops(data: &[u8]) {
     let mut r = Bytes(data);
+    let torn = r.u8() & 1 == 1;
+    let crash_at = u64::from(r.u16());
+    let mut w = OpsWorld {
+        clock: Arc::new(ManualClock::new(OPS_T0)),
+        fs: crate::io::FaultFs::new(),
+        model: vec![BTreeMap::new(); OPS_SERIES.len()],
+    };
+    let mut store = Store::open("/db", w.config()).expect("open a new store");
+    if crash_at > 0 {
+        w.fs.crash_at(crash_at);
+        w.fs.set_torn_power_loss(torn.then_some(crash_at));
+    }
     let mut ops = 0;
     while !r.0.is_empty() && ops < MAX_OPS {
         ops += 1;
-        match r.u8() % 8 {
+        // Ok(()) or the sample under way when power was lost.
+        let outcome: Result<(), Option<(usize, i64, f64)>> = match r.u8() % 8 {
             0..=3 => {
                 let idx = usize::from(r.u8()) % OPS_SERIES.len();
-                let ts = clock.now_ms() + i64::from(r.u16() as i16) * 250;
+                let ts = w.clock.now_ms() + i64::from(r.u16() as i16) * 250;
                 let value = match r.u8() % 4 {
                     0 => f64::from_bits(r.u64()),
                     1 => f64::from(r.u16() as i16) / 10.0,
@@ -740,55 +847,102 @@ pub fn store_ops(data: &[u8]) {
                     ][usize::from(r.u8() % 8)],
                 };
                 let (metric, labels) = OPS_SERIES[idx];
-                let sum = store
-                    .write(&[Sample::new(metric, labels, ts, value)])
-                    .expect("write");
-                assert_eq!(sum.accepted + sum.rejected(), 1, "{sum:?}");
-                if sum.accepted == 1 {
-                    let e = model[idx]
-                        .entry(ts.div_euclid(1000) * 1000)
-                        .or_insert((0.0, 0));
-                    // Same arithmetic as the store: the first sample is the sum itself.
-                    e.0 = if e.1 == 0 { value } else { e.0 + value };
-                    e.1 += 1;
+                match store.write(&[Sample::new(metric, labels, ts, value)]) {
+                    Ok(sum) => {
+                        assert_eq!(sum.accepted + sum.rejected(), 1, "{sum:?}");
+                        if sum.accepted == 1 {
+                            let e = w.model[idx]
+                                .entry(ts.div_euclid(1000) * 1000)
+                                .or_insert((0.0, 0));
+                            add_sample(e, value);
+                        }
+                        Ok(())
+                    }
+                    Err(e) => {
+                        assert!(w.fs.crashed(), "write failed without a power loss: {e}");
+                        Err(Some((idx, ts, value)))
+                    }
                 }
             }
-            4 => clock.advance(i64::from(r.u16()) * 100),
-            5 => {
-                store.maintain().expect("maintain");
+            4 => {
+                w.clock.advance(i64::from(r.u16()) * 100);
+                Ok(())
             }
+            5 => store.maintain().map(|_| ()).map_err(|e| {
+                assert!(w.fs.crashed(), "maintain failed without a power loss: {e}");
+                None
+            }),
             6 => {
-                store.close().expect("close");
-                store = Store::open(dir.path(), config()).expect("reopen");
-                assert!(
-                    store.recovery_findings().is_empty(),
-                    "clean close, yet recovery found {:?}",
-                    store.recovery_findings()
-                );
-                check_store(&store, &model, i64::MIN, i64::MAX);
+                let closed = store.close();
+                let reopened = closed.and_then(|()| Store::open("/db", w.config()));
+                match reopened {
+                    Ok(s) => {
+                        store = s;
+                        assert!(
+                            store.recovery_findings().is_empty(),
+                            "clean close, yet recovery found {:?}",
+                            store.recovery_findings()
+                        );
+                        check_store(&store, &w.model, i64::MIN, i64::MAX).map_err(|e| {
+                            assert!(w.fs.crashed(), "query failed without a power loss: {e}");
+                            None
+                        })
+                    }
+                    Err(e) => {
+                        assert!(
+                            w.fs.crashed(),
+                            "close or reopen failed without a power loss: {e}"
+                        );
+                        // The old store is gone; a placeholder until the reboot below.
+                        store = w.reboot(None);
+                        continue;
+                    }
+                }
             }
             _ => {
-                let from = clock.now_ms() + i64::from(r.u16() as i16) * 250;
+                let from = w.clock.now_ms() + i64::from(r.u16() as i16) * 250;
                 let to = from + i64::from(r.u16()) * 100;
-                check_store(&store, &model, from, to);
+                if w.fs.crashed() {
+                    Err(None)
+                } else {
+                    check_store(&store, &w.model, from, to).map_err(|e| {
+                        assert!(w.fs.crashed(), "query failed without a power loss: {e}");
+                        None
+                    })
+                }
             }
+        };
+        if let Err(pending) = outcome {
+            drop(store);
+            store = w.reboot(pending);
         }
     }
-    check_store(&store, &model, i64::MIN, i64::MAX);
+    if !w.fs.crashed() {
+        check_store(&store, &w.model, i64::MIN, i64::MAX).expect("query");
+    }
+    drop(store);
+    let store = w.reboot(None);
+    check_store(&store, &w.model, i64::MIN, i64::MAX).expect("query");
     store.close().expect("close");
-    let ro = Store::open_read_only(dir.path(), config()).expect("read-only open");
-    check_store(&ro, &model, i64::MIN, i64::MAX);
+    let ro = Store::open_read_only("/db", w.config()).expect("read-only open");
+    check_store(&ro, &w.model, i64::MIN, i64::MAX).expect("query");
+}
+
+/// Every series over `[from, to)`.
+fn query_all(store: &Store, from: i64, to: i64) -> crate::Result<crate::store::QueryResult> {
+    // Compiling the regex dominates a run; do it once.
+    static ALL: OnceLock<Selector> = OnceLock::new();
+    let all = ALL.get_or_init(|| Selector::parse(r#"{__name__=~".+"}"#).expect("selector"));
+    store.query(all, from, to)
 }
 
 /// (metric, labels, points) a query should return for one series.
 type ExpectedSeries<'a> = (&'a str, Labels, Vec<(i64, f64)>);
 
-/// Queries every series over `[from, to)` and compares with the model.
-fn check_store(store: &Store, model: &Model, from: i64, to: i64) {
-    // Compiling the regex dominates a run; do it once.
-    static ALL: OnceLock<Selector> = OnceLock::new();
-    let all = ALL.get_or_init(|| Selector::parse(r#"{__name__=~".+"}"#).expect("selector"));
-    let res = store.query(all, from, to).expect("query");
+/// Queries every series over `[from, to)` and compares with the model; the query's error
+/// (allowed only after a power loss) is returned.
+fn check_store(store: &Store, model: &Model, from: i64, to: i64) -> crate::Result<()> {
+    let res = query_all(store, from, to)?;
     assert!(res.warnings.is_empty(), "warnings: {:?}", res.warnings);
     let mut want: Vec<ExpectedSeries<'_>> = OPS_SERIES
         .iter()
@@ -796,7 +950,7 @@ fn check_store(store: &Store, model: &Model, from: i64, to: i64) {
         .map(|((metric, labels), points)| {
             let pts: Vec<(i64, f64)> = points
                 .range(from..to)
-                .map(|(&t, &(sum, n))| (t, if n == 1 { sum } else { sum / f64::from(n) }))
+                .map(|(&t, e)| (t, point_value(e)))
                 .collect();
             (*metric, Labels::canonical(labels), pts)
         })
@@ -820,6 +974,7 @@ fn check_store(store: &Store, model: &Model, from: i64, to: i64) {
             );
         }
     }
+    Ok(())
 }
 
 fn u32_at(b: &[u8], at: usize) -> u32 {

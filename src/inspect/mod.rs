@@ -5,7 +5,7 @@ mod dump;
 mod verify;
 
 pub use dump::{Dump, DumpItem, dump_bytes, dump_file};
-pub use verify::{Problem, VerifyReport, verify_dir};
+pub use verify::{Problem, VerifyReport, verify_dir, verify_dir_on};
 
 /// A value as JSON: a number, or `"NaN"`, `"+Inf"`, `"-Inf"` (the output contract).
 pub fn json_f64(v: f64) -> serde_json::Value {

@@ -6,6 +6,7 @@
 
 use crate::rollup::plan::{checked_piece_span, rollup_span_ok};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -71,12 +72,22 @@ impl VerifyReport {
 }
 
 /// Verifies every file of the store in `dir`. Calls `progress(file)` before each file.
-pub fn verify_dir(dir: &Path, mut progress: impl FnMut(&Path)) -> Result<VerifyReport> {
-    verify_store(dir, &mut progress)
+pub fn verify_dir(dir: &Path, progress: impl FnMut(&Path)) -> Result<VerifyReport> {
+    verify_dir_on(Arc::new(io::StdFs), dir, progress)
 }
 
-fn verify_store(dir: &Path, progress: &mut dyn FnMut(&Path)) -> Result<VerifyReport> {
-    if !dir.is_dir() {
+/// [`verify_dir`] on the backend `vfs` (e.g. the fault-injecting one of the crash tests).
+pub fn verify_dir_on(
+    vfs: Arc<dyn io::Vfs>,
+    dir: &Path,
+    mut progress: impl FnMut(&Path),
+) -> Result<VerifyReport> {
+    let fs = io::Fs::new(vfs, io::DEFAULT_FILE_MODE);
+    verify_store(&fs, dir, &mut progress)
+}
+
+fn verify_store(fs: &io::Fs, dir: &Path, progress: &mut dyn FnMut(&Path)) -> Result<VerifyReport> {
+    if !fs.is_dir(dir) {
         return Err(Error::io(
             dir,
             "verify",
@@ -86,9 +97,9 @@ fn verify_store(dir: &Path, progress: &mut dyn FnMut(&Path)) -> Result<VerifyRep
     let mut r = VerifyReport::default();
     let mut state: Option<State> = None;
     let mut subdirs = Vec::new();
-    for name in io::Fs::std().list_files(dir)? {
+    for name in fs.list_files(dir)? {
         let path = dir.join(&name);
-        if path.is_dir() {
+        if fs.is_dir(&path) {
             if name != RAW_DIR {
                 subdirs.push(name);
             }
@@ -96,9 +107,9 @@ fn verify_store(dir: &Path, progress: &mut dyn FnMut(&Path)) -> Result<VerifyRep
         }
         progress(&path);
         match name.as_str() {
-            INDEX_FILE => verify_log(&mut r, &path, FileKind::Index)?,
+            INDEX_FILE => verify_log(fs, &mut r, &path, FileKind::Index)?,
             STATE_FILE => {
-                let b = io::Fs::std().read(&path)?;
+                let b = fs.read(&path)?;
                 r.files += 1;
                 r.bytes += b.len() as u64;
                 match State::decode(&b) {
@@ -110,6 +121,11 @@ fn verify_store(dir: &Path, progress: &mut dyn FnMut(&Path)) -> Result<VerifyRep
                 }
             }
             LOCK_FILE => {}
+            n if is_damaged_state_name(n) => r.notice(
+                &path,
+                0,
+                "damaged state file moved aside by repair; not checked (kept for inspection, may be deleted)",
+            ),
             n if n.ends_with(".tmp") => {
                 r.notice(&path, 0, "temporary file of an interrupted write")
             }
@@ -120,12 +136,12 @@ fn verify_store(dir: &Path, progress: &mut dyn FnMut(&Path)) -> Result<VerifyRep
     // against the file names only, and every directory is checked as a tier.
     let span = state.as_ref().map(|s| s.window_span);
     let raw = dir.join(RAW_DIR);
-    for name in io::Fs::std().list_files(&raw)? {
+    for name in fs.list_files(&raw)? {
         let path = raw.join(&name);
         progress(&path);
         match parse_window_file_name(&name) {
-            Some((_, "wal")) => verify_log(&mut r, &path, FileKind::WindowLog)?,
-            Some((start, "seg")) => verify_segment(&mut r, &path, 0, start, span),
+            Some((_, "wal")) => verify_log(fs, &mut r, &path, FileKind::WindowLog)?,
+            Some((start, "seg")) => verify_segment(fs, &mut r, &path, 0, start, span),
             _ if name.ends_with(".tmp") => {
                 r.notice(&path, 0, "temporary file of an interrupted write")
             }
@@ -164,7 +180,7 @@ fn verify_store(dir: &Path, progress: &mut dyn FnMut(&Path)) -> Result<VerifyRep
         .filter(|p| p.is_relative() && p.components().count() == 1);
     for name in subdirs.iter().filter(|n| !tiers.iter().any(|t| &t.0 == *n)) {
         if archive.is_some_and(|a| a == Path::new(name)) {
-            let a = verify_store(&dir.join(name), progress)?;
+            let a = verify_store(fs, &dir.join(name), progress)?;
             r.files += a.files;
             r.bytes += a.bytes;
             r.items_ok += a.items_ok;
@@ -184,7 +200,7 @@ fn verify_store(dir: &Path, progress: &mut dyn FnMut(&Path)) -> Result<VerifyRep
     }
     for (name, piece) in &tiers {
         let tdir = dir.join(name);
-        if !tdir.is_dir() {
+        if !fs.is_dir(&tdir) {
             r.notice(
                 &tdir,
                 0,
@@ -192,11 +208,13 @@ fn verify_store(dir: &Path, progress: &mut dyn FnMut(&Path)) -> Result<VerifyRep
             );
             continue;
         }
-        for file in io::Fs::std().list_files(&tdir)? {
+        for file in fs.list_files(&tdir)? {
             let path = tdir.join(&file);
             progress(&path);
             match parse_window_file_name(&file) {
-                Some((start, "seg")) => verify_segment(&mut r, &path, ROLLUP_TIER, start, *piece),
+                Some((start, "seg")) => {
+                    verify_segment(fs, &mut r, &path, ROLLUP_TIER, start, *piece)
+                }
                 _ if file.ends_with(".tmp") => {
                     r.notice(&path, 0, "temporary file of an interrupted write")
                 }
@@ -207,8 +225,19 @@ fn verify_store(dir: &Path, progress: &mut dyn FnMut(&Path)) -> Result<VerifyRep
     Ok(r)
 }
 
-fn verify_log(r: &mut VerifyReport, path: &Path, kind: FileKind) -> Result<()> {
-    let b = match io::Fs::std().read_if_exists(path)? {
+/// `state.damaged` or `state.damaged.N`: where repair moves a damaged state file.
+fn is_damaged_state_name(name: &str) -> bool {
+    name.strip_prefix(STATE_FILE)
+        .and_then(|r| r.strip_prefix(".damaged"))
+        .is_some_and(|r| {
+            r.is_empty()
+                || r.strip_prefix('.')
+                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+}
+
+fn verify_log(fs: &io::Fs, r: &mut VerifyReport, path: &Path, kind: FileKind) -> Result<()> {
+    let b = match fs.read_if_exists(path)? {
         Some(b) => b,
         None => return Ok(()), // removed meanwhile (sealed by a running writer)
     };
@@ -271,10 +300,17 @@ fn verify_log(r: &mut VerifyReport, path: &Path, kind: FileKind) -> Result<()> {
 /// Checks a segment: header, footer, every chunk (as points or buckets, by the header tier),
 /// and the header against what the file name and the state file say: `tier`, `start` and,
 /// when known, `span`.
-fn verify_segment(r: &mut VerifyReport, path: &Path, tier: u16, start: i64, span: Option<i64>) {
+fn verify_segment(
+    fs: &io::Fs,
+    r: &mut VerifyReport,
+    path: &Path,
+    tier: u16,
+    start: i64,
+    span: Option<i64>,
+) {
     r.files += 1;
-    r.bytes += io::Fs::std().file_len(path);
-    match Segment::open(path) {
+    r.bytes += fs.file_len(path);
+    match Segment::open_in(fs, path) {
         Ok(seg) => {
             let h = seg.header();
             // Raw segments span a window; rollup segments a piece or a compacted span of them.

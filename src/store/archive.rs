@@ -17,7 +17,9 @@
 //! Order of a move, each step durable before the next: the archive's index and state, then
 //! the segment file (a rename, or a copy + fsync + rename across filesystems, then the
 //! store's file is removed). A crash leaves the segment in the store (moved again by the next
-//! pass), or in the archive (already indexed), never in neither. Nothing in an archive is
+//! pass), or in the archive (already indexed), never in neither — or, when the rename reached
+//! the disk for the archive's directory but not for the store's, in both: the next writer open
+//! then removes the store's copy (after checking it is byte for byte the archived one). Nothing in an archive is
 //! ever deleted by the store, and it is not part of the store's byte budget.
 
 use std::collections::BTreeMap;
@@ -42,7 +44,8 @@ pub(super) fn archive_root(dir: &Path, config: &crate::config::Config) -> Option
 }
 
 /// At a writer's open: removes the temporary files an interrupted move or index write left in
-/// the archive (only the store's writer writes there).
+/// the archive (only the store's writer writes there), and the store's copy of a segment an
+/// interrupted move left in both places.
 pub(super) fn clean_archive(
     fs: &crate::io::Fs,
     dir: &Path,
@@ -53,9 +56,34 @@ pub(super) fn clean_archive(
     };
     super::open::remove_temp_files(fs, &root)?;
     for name in fs.list_files(&root)? {
-        let sub = root.join(name);
+        let sub = root.join(&name);
         if fs.is_dir(&sub) {
             super::open::remove_temp_files(fs, &sub)?;
+            if name != RAW_DIR {
+                remove_archived_copies(fs, &sub, &dir.join(&name))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes from the store's tier directory `store_tier` every segment file that the archive's
+/// tier directory `archived` holds with the same name and the same bytes.
+fn remove_archived_copies(fs: &crate::io::Fs, archived: &Path, store_tier: &Path) -> Result<()> {
+    if !fs.is_dir(store_tier) {
+        return Ok(());
+    }
+    for file in fs.list_files(archived)? {
+        let ours = store_tier.join(&file);
+        if !file.ends_with(".seg") || !fs.exists(&ours) {
+            continue;
+        }
+        if fs.read(&ours)? == fs.read(&archived.join(&file))? {
+            log::info!(
+                "{}: already archived (an interrupted move); removing the store's copy",
+                ours.display()
+            );
+            fs.remove_synced(&ours)?;
         }
     }
     Ok(())

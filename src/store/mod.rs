@@ -268,9 +268,12 @@ impl Store {
     /// The raw window span the store in `dir` was created with, or `None` when there is no
     /// store there yet. Tools that open stores they did not create use it to build a matching
     /// [`Config`] (a writer open with another span is refused; read-only opens adopt it).
+    /// A damaged state file (or one whose fields no store writes) is a corruption error.
     pub fn created_window_span(dir: impl AsRef<Path>) -> Result<Option<std::time::Duration>> {
-        Ok(read_state(&crate::io::Fs::std(), dir.as_ref())?
-            .map(|(s, _)| std::time::Duration::from_millis(s.window_span.max(0) as u64)))
+        let Some((s, _)) = read_checked_state(dir.as_ref())? else {
+            return Ok(None);
+        };
+        Ok(Some(std::time::Duration::from_millis(s.window_span as u64)))
     }
 
     /// What the store in `dir` records of its configuration, or `None` when there is no
@@ -295,12 +298,16 @@ impl Store {
     /// assert_eq!(stored.max_bytes, Some(1 << 30));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// A damaged state file — or one whose checksums hold but whose span or tiers no store
+    /// could have written, which its open refuses too — is a corruption error
+    /// ([`Error::is_corruption`]); `tierlog repair` rebuilds it.
     pub fn stored_config(dir: impl AsRef<Path>) -> Result<Option<Config>> {
-        let Some((s, version)) = read_state(&crate::io::Fs::std(), dir.as_ref())? else {
+        let Some((s, version)) = read_checked_state(dir.as_ref())? else {
             return Ok(None);
         };
         let mut c = Config {
-            window_span: std::time::Duration::from_millis(s.window_span.max(0) as u64),
+            window_span: std::time::Duration::from_millis(s.window_span as u64),
             ..Config::default()
         };
         open::resolve_policy(&mut c, Some(&s), version, true);
@@ -392,6 +399,43 @@ impl Drop for Store {
 }
 
 /// The state file of the store in `dir` and its format version, or `None` when there is none.
+/// The state file of `dir` read with the real filesystem, its window span and tiers checked
+/// as an open checks them: a span the configuration rules allow, tiers with positive
+/// intervals and keep times whose piece (`lcm(span, interval)`) is representable.
+fn read_checked_state(dir: &Path) -> Result<Option<(crate::format::state::State, u16)>> {
+    let Some((s, version)) = read_state(&crate::io::Fs::std(), dir)? else {
+        return Ok(None);
+    };
+    let path = dir.join(STATE_FILE);
+    let bad =
+        |what: &'static str| Error::corrupt(&path, 20, crate::error::Corruption::BadField { what });
+    let span_ok = s.window_span > 0 && {
+        let span = std::time::Duration::from_millis(s.window_span as u64);
+        let c = Config {
+            window_span: span,
+            tiers: Some(Vec::new()),
+            ..Config::default()
+        };
+        let c = Config {
+            raw_keep: Some(c.raw_keep().max(span + c.grace)),
+            ..c
+        };
+        c.validate().is_ok()
+    };
+    if !span_ok {
+        return Err(bad("window span out of range"));
+    }
+    for t in &s.tiers {
+        if t.interval <= 0
+            || t.keep < 0
+            || crate::rollup::plan::checked_piece_span(s.window_span, t.interval).is_none()
+        {
+            return Err(bad("tier interval or keep out of range"));
+        }
+    }
+    Ok(Some((s, version)))
+}
+
 fn read_state(
     fs: &crate::io::Fs,
     dir: &Path,

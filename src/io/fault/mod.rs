@@ -373,20 +373,14 @@ impl Vfs for FaultFs {
         if !dir.as_os_str().is_empty() && !matches!(g.live.get(dir), Some(Entry::Dir)) {
             return Err(not_found(dir));
         }
-        let in_dir = |p: &Path| p.parent() == Some(dir);
-        let gone: Vec<PathBuf> = g
-            .durable
-            .keys()
-            .filter(|p| in_dir(p) && !g.live.contains_key(*p))
-            .cloned()
+        let gone: Vec<PathBuf> = children(&g.durable, dir)
+            .filter(|(p, _)| !g.live.contains_key(*p))
+            .map(|(p, _)| p.clone())
             .collect();
         for p in gone {
             g.durable.remove(&p);
         }
-        let now: Vec<(PathBuf, Entry)> = g
-            .live
-            .iter()
-            .filter(|(p, _)| in_dir(p))
+        let now: Vec<(PathBuf, Entry)> = children(&g.live, dir)
             .map(|(p, e)| (p.clone(), *e))
             .collect();
         g.durable.extend(now);
@@ -399,9 +393,7 @@ impl Vfs for FaultFs {
         if !matches!(g.live.get(dir), Some(Entry::Dir)) {
             return Err(not_found(dir));
         }
-        Ok(g.live
-            .iter()
-            .filter(|(p, _)| p.parent() == Some(dir))
+        Ok(children(&g.live, dir)
             .filter_map(|(p, e)| {
                 Some(DirEntry {
                     name: p.file_name()?.to_str()?.to_owned(),
@@ -444,4 +436,23 @@ impl Vfs for FaultFs {
         }
         Ok(self.handle(ino, path, true, true))
     }
+}
+
+/// The entries of `map` directly in `dir`. Paths order by components, so everything under
+/// `dir` follows it in one run: a range scan rather than a pass over the whole namespace
+/// (the fuzz and crash tests sync and list directories of stores with many files).
+fn children<'a, V>(
+    map: &'a std::collections::BTreeMap<PathBuf, V>,
+    dir: &'a Path,
+) -> impl Iterator<Item = (&'a PathBuf, &'a V)> + 'a {
+    use std::ops::Bound;
+    let under: Box<dyn Iterator<Item = (&'a PathBuf, &'a V)> + 'a> = if dir.as_os_str().is_empty() {
+        Box::new(map.iter())
+    } else {
+        Box::new(
+            map.range::<Path, _>((Bound::Excluded(dir), Bound::Unbounded))
+                .take_while(move |(p, _)| p.starts_with(dir)),
+        )
+    };
+    under.filter(move |(p, _)| p.parent() == Some(dir))
 }
