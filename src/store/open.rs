@@ -176,7 +176,7 @@ pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
     let mut newest_logged = i64::MIN;
     let mut max_id_seen: Option<u32> = None;
     for (start, loaded) in raw.logs {
-        let mut data = WindowData::new(start);
+        let mut data = WindowData::new(start, span);
         for (offset, payload) in loaded.payloads() {
             let mut outside = false;
             let mut res = wal::decode_record(payload, |s| {
