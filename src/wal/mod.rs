@@ -12,6 +12,17 @@ struct Acc {
 }
 
 impl Acc {
+    /// Adds a sample of the same second. When the sum is already NaN it stays as it is: which
+    /// operand's payload `a + b` keeps when both are NaN is up to the compiler's operand order,
+    /// so without this the bits of a point would depend on code generation. The first NaN of a
+    /// second wins, as a left-to-right sum on x86-64 has it.
+    fn join(&mut self, value: f64) {
+        if !self.sum.is_nan() {
+            self.sum += value;
+        }
+        self.count += 1;
+    }
+
     fn value(&self) -> f64 {
         if self.count == 1 {
             self.sum
@@ -144,14 +155,12 @@ impl WindowData {
         };
         let at = match v.last_mut() {
             Some(last) if last.sec == ts => {
-                last.sum += value;
-                last.count += 1;
+                last.join(value);
                 return true;
             }
             Some(last) if last.sec > ts => match v.binary_search_by_key(&ts, |a| a.sec) {
                 Ok(i) => {
-                    v[i].sum += value;
-                    v[i].count += 1;
+                    v[i].join(value);
                     return true;
                 }
                 Err(i) => i,
@@ -331,6 +340,22 @@ mod tests {
         }
         assert_eq!(pts(&w, 0).len(), 10);
         assert!(w.series[0].1.capacity() <= 10);
+    }
+
+    #[test]
+    fn the_first_nan_of_a_second_wins() {
+        let a = f64::from_bits(0x7ff8_0000_0000_0000);
+        let b = f64::from_bits(0x7ff8_0000_0000_0001);
+        let mut w = WindowData::new(0, 1_200_000);
+        w.add(1, 1_000, 2.0);
+        w.add(1, 1_100, a);
+        w.add(1, 1_200, b);
+        w.add(1, 5_000, 1.0);
+        w.add(1, 3_000, b);
+        w.add(1, 3_500, a); // out of order: the binary-search path
+        let p = pts(&w, 1);
+        assert_eq!(p[0].1.to_bits(), a.to_bits());
+        assert_eq!(p[1].1.to_bits(), b.to_bits());
     }
 
     #[test]
