@@ -175,7 +175,12 @@ fn main() {
     let n = env_num("TIERLOG_SCALE_SERIES", 10_000) as usize;
     let minutes = env_num("TIERLOG_SCALE_MINUTES", 60) as i64;
     let scrapes = (minutes * 60_000 / INTERVAL) as usize;
-    let dir = tempfile::tempdir_in(bench_dir()).expect("tempdir");
+    let tmp = tempfile::tempdir_in(bench_dir()).expect("tempdir");
+    // `TIERLOG_SCALE_DIR` (an empty or new directory) keeps the store for later runs, e.g.
+    // `TIERLOG_SCALE_REOPEN=DIR valgrind --tool=callgrind target/.../scale-*` to profile the open.
+    let dir = std::env::var_os("TIERLOG_SCALE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| tmp.path().to_owned());
     println!(
         "## Scale: {n} series x 15 s x {minutes} min ({} samples), store in {}\n",
         n * scrapes,
@@ -184,7 +189,7 @@ fn main() {
     let base_live = live();
     let base_rss = status_kib("VmRSS:");
     let clock = Arc::new(ManualClock::new(START));
-    let store = Store::open(dir.path(), config(clock.clone())).expect("open");
+    let store = Store::open(&dir, config(clock.clone())).expect("open");
 
     let t = Instant::now();
     let handles = create_series(&store, &clock, n);
@@ -274,7 +279,7 @@ fn main() {
     );
 
     let out = std::process::Command::new(std::env::current_exe().expect("exe"))
-        .env("TIERLOG_SCALE_REOPEN", dir.path())
+        .env("TIERLOG_SCALE_REOPEN", &dir)
         .env("TIERLOG_SCALE_SERIES", n.to_string())
         .output()
         .expect("reopen child");
@@ -291,7 +296,8 @@ fn reopen(dir: &Path) {
     let clock = Arc::new(ManualClock::new(START + 86_400_000));
     let mut times = Vec::new();
     let mut store = None;
-    for _ in 0..5 {
+    let runs = env_num("TIERLOG_SCALE_OPENS", 5);
+    for _ in 0..runs {
         drop(store.take());
         let t = Instant::now();
         let s = Store::open(dir, config(clock.clone())).expect("reopen");
