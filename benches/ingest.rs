@@ -141,7 +141,14 @@ impl Run {
     }
 }
 
-/// One writer's loop: writes batches of `rounds_per_batch` rounds until `deadline`.
+/// When a writer stops: after a wall time, or after a number of rounds (fixed work).
+#[derive(Debug, Clone, Copy)]
+enum Until {
+    Elapsed(Duration),
+    Rounds(usize),
+}
+
+/// One writer's loop: writes batches of `rounds_per_batch` rounds until `until`.
 fn write_loop(
     store: &Store,
     clock: &ManualClock,
@@ -149,8 +156,7 @@ fn write_loop(
     handles: &[SeriesId],
     path: Path,
     rounds_per_batch: usize,
-    stop_after: Duration,
-    max_rounds: usize,
+    until: Until,
 ) -> (WriteSummary, f64) {
     let labels = data.label_refs();
     let mut batch_h: Vec<(SeriesId, i64, f64)> = Vec::with_capacity(SERIES * rounds_per_batch);
@@ -159,7 +165,10 @@ fn write_loop(
     let mut round = 0usize;
     let cpu0 = thread_cpu();
     let t0 = Instant::now();
-    while t0.elapsed() < stop_after && round < max_rounds {
+    while match until {
+        Until::Elapsed(d) => t0.elapsed() < d,
+        Until::Rounds(n) => round < n,
+    } {
         batch_h.clear();
         batch_n.clear();
         let mut last = 0;
@@ -220,10 +229,10 @@ fn run_for(
         .map(|d| d.register(&store, &clock))
         .collect();
     let rounds_per_batch = batch / SERIES;
-    let stop_after = if max_rounds == usize::MAX {
-        Duration::from_secs_f64(run_secs())
+    let until = if max_rounds == usize::MAX {
+        Until::Elapsed(Duration::from_secs_f64(run_secs()))
     } else {
-        Duration::MAX
+        Until::Rounds(max_rounds)
     };
     let fsyncs0 = store.fsync_count();
     let barrier = Barrier::new(writers);
@@ -235,16 +244,7 @@ fn run_for(
                     (&store, &clock, &data[w], &handles[w], &barrier);
                 s.spawn(move || {
                     barrier.wait();
-                    write_loop(
-                        store,
-                        clock,
-                        data,
-                        handles,
-                        path,
-                        rounds_per_batch,
-                        stop_after,
-                        max_rounds,
-                    )
+                    write_loop(store, clock, data, handles, path, rounds_per_batch, until)
                 })
             })
             .collect();
@@ -361,7 +361,7 @@ fn main() {
     );
     println!("|---|---|---:|---:|---|---:|---:|---:|---:|---|");
     let single = [
-        (Path::Handles, interval, "Interval(1 s)", Some(2e6)),
+        (Path::Handles, interval, "Interval(1 s)", Some(5e6)),
         (Path::Names, interval, "Interval(1 s)", None),
         (Path::Handles, Sync::Never, "Never", None),
         (Path::Names, Sync::Never, "Never", None),

@@ -270,6 +270,12 @@ fn main() {
         mib(stats.total_bytes),
         mib(stats.head_bytes),
     );
+    for t in &stats.tiers[1..] {
+        println!(
+            "  tier {}: {} buckets in {} segments, materialised through {:?} (data ends at {end})",
+            t.tier, t.sealed.points, t.sealed.segments, t.materialised_through_ms
+        );
+    }
     drop(handles);
     drop(store);
     println!(
