@@ -1,5 +1,7 @@
 //! The open window: its in-memory points (per-second accumulators) and its log.
 
+use std::collections::HashMap;
+
 /// One raw point being accumulated: all samples of a series within one second.
 #[derive(Debug, Clone, Copy)]
 struct Acc {
@@ -44,6 +46,8 @@ pub struct WindowData {
     span_s: u32,
     /// `slot[id]` is 1 + the index in `series` of series `id`'s entry, or 0 for none.
     slot: Vec<u32>,
+    /// Index in `series` of the series whose ids lie beyond `slot`.
+    sparse: HashMap<u32, u32>,
     /// `(series id, points in time order)`, in order of first sample.
     series: Vec<(u32, Vec<Acc>)>,
     points: u64,
@@ -55,6 +59,10 @@ pub struct WindowData {
 /// Estimated heap bytes of one series entry of a window besides its points: the entry (id and
 /// `Vec` header) with its growth slack, and the allocator's own header of the point vector.
 pub const SERIES_ENTRY_BYTES: u64 = 48;
+/// Ids the id table may always cover, whatever the number of series in the window.
+const DENSE_SLOTS: usize = 1 << 16;
+/// Estimated bytes of one entry of the map of ids beyond the table.
+const SPARSE_ENTRY_BYTES: u64 = 16;
 /// Bytes of one slot of the id table.
 const SLOT_BYTES: u64 = std::mem::size_of::<u32>() as u64;
 /// Bytes of one raw point held in memory.
@@ -66,10 +74,11 @@ pub fn second_start(ts_ms: i64) -> i64 {
 }
 
 /// How many more points to make room for when a series' vector is full. Scrapes are regular,
-/// so the pace of the points so far tells how many the rest of the window will bring: the
-/// vector is sized for that (plus one) instead of doubling, which would leave up to half of it
-/// unused for the life of the window. At least an eighth more each time (growth stays
-/// geometric, so appends stay amortised O(1)); never beyond one point per second of the window.
+/// so the pace of the points so far tells how many the rest of the window will bring: when
+/// that is less than doubling, the vector grows by that (plus one) only, instead of leaving up
+/// to half of it unused for the life of the window. At least an eighth more each time (growth
+/// stays geometric, so appends stay amortised O(1)), at most double; never beyond one point
+/// per second of the window.
 fn more_points(v: &[Acc], span_s: u32) -> usize {
     let n = v.len();
     let room = (span_s as usize).saturating_sub(n);
@@ -85,7 +94,10 @@ fn more_points(v: &[Acc], span_s: u32) -> usize {
     };
     let left = u64::from(span_s.saturating_sub(last.saturating_add(1)));
     let pace = (left * (n as u64 - 1)).div_ceil(u64::from(last - first));
-    (pace as usize).saturating_add(1).clamp(floor, room)
+    // At most doubling, as before: the head's byte cap charges samples as they come, so a
+    // vector must not reserve the whole window ahead in one step.
+    let most = n.max(4).min(room).max(floor);
+    (pace as usize).saturating_add(1).clamp(floor, most)
 }
 
 impl WindowData {
@@ -103,30 +115,43 @@ impl WindowData {
         self.start
     }
 
+    /// The index in `series` of `series`' entry.
+    fn find(&self, series: u32) -> Option<usize> {
+        match self.slot.get(series as usize) {
+            Some(&k) if k > 0 => Some(k as usize - 1),
+            _ if self.sparse.is_empty() => None,
+            _ => self.sparse.get(&series).map(|&k| k as usize),
+        }
+    }
+
     /// The point vector of `series`, created empty if absent.
     fn points_mut(&mut self, series: u32) -> &mut Vec<Acc> {
+        if let Some(k) = self.find(series) {
+            return &mut self.series[k].1;
+        }
         let i = series as usize;
-        if i >= self.slot.len() {
+        let k = self.series.len();
+        self.series.push((series, Vec::new()));
+        self.heap += SERIES_ENTRY_BYTES;
+        // The table grows to cover an id only while it stays within a few slots per series
+        // of the window: ids far above the rest (a store whose old series were removed keeps
+        // handing out higher ones) go to the map instead of a table mostly empty.
+        if i >= self.slot.len() && i < DENSE_SLOTS.max(8 * (k + 1)) {
             let before = self.slot.capacity();
             self.slot.resize(i + 1, 0);
             self.heap += (self.slot.capacity() - before) as u64 * SLOT_BYTES;
         }
-        match self.slot[i] {
-            0 => {
-                self.series.push((series, Vec::new()));
-                self.slot[i] = self.series.len() as u32;
-                self.heap += SERIES_ENTRY_BYTES;
-                &mut self.series.last_mut().expect("just pushed").1
-            }
-            k => &mut self.series[k as usize - 1].1,
+        if i < self.slot.len() {
+            self.slot[i] = k as u32 + 1;
+        } else {
+            self.sparse.insert(series, k as u32);
+            self.heap += SPARSE_ENTRY_BYTES;
         }
+        &mut self.series[k].1
     }
 
     fn points_of(&self, series: u32) -> Option<&[Acc]> {
-        match self.slot.get(series as usize) {
-            None | Some(0) => None,
-            Some(&k) => Some(&self.series[k as usize - 1].1),
-        }
+        self.find(series).map(|k| self.series[k].1.as_slice())
     }
 
     /// Adds one sample: it joins the point of its second (the point's value is the mean of the
@@ -287,7 +312,8 @@ mod tests {
             .iter()
             .map(|(_, v)| v.capacity() as u64 * POINT_BYTES + SERIES_ENTRY_BYTES)
             .sum::<u64>()
-            + w.slot.capacity() as u64 * SLOT_BYTES;
+            + w.slot.capacity() as u64 * SLOT_BYTES
+            + w.sparse.len() as u64 * SPARSE_ENTRY_BYTES;
         assert_eq!(w.heap_bytes(), want);
         assert!(w.heap_bytes() >= 10 * 100 * POINT_BYTES);
         // Same-second samples add nothing.
@@ -315,8 +341,8 @@ mod tests {
             t += gap;
             w.add(3, t * 1_000 % 1_200_000, 1.0);
         }
-        let cap = |s: u32| w.series[w.slot[s as usize] as usize - 1].1.capacity();
-        let len = |s: u32| w.series[w.slot[s as usize] as usize - 1].1.len();
+        let cap = |s: u32| w.series[w.find(s).unwrap()].1.capacity();
+        let len = |s: u32| w.series[w.find(s).unwrap()].1.len();
         assert_eq!((len(0), len(1), len(2)), (80, 1_200, 40));
         for s in 0..3 {
             assert!(
@@ -330,6 +356,28 @@ mod tests {
         assert!(cap(3) >= len(3) && cap(3) <= 2 * len(3) + 4);
         assert_eq!(pts(&w, 3).len(), len(3));
         assert!(pts(&w, 3).windows(2).all(|p| p[0].0 < p[1].0));
+    }
+
+    #[test]
+    fn ids_far_above_the_rest_take_no_table() {
+        let mut w = WindowData::new(0, 1_200_000);
+        let ids = [3, 4_000_000_000, 70_000, 2, 100_000_000, 5];
+        for (n, &id) in ids.iter().enumerate() {
+            w.add(id, n as i64 * 1_000, id as f64);
+            w.add(id, 100_000, 1.0);
+        }
+        assert!(w.slot.len() <= 1 << 16, "table of {} slots", w.slot.len());
+        for (n, &id) in ids.iter().enumerate() {
+            assert_eq!(
+                pts(&w, id),
+                vec![(n as i64 * 1_000, id as f64), (100_000, 1.0)]
+            );
+        }
+        let mut sorted = ids.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(w.series_ids(), sorted);
+        assert_eq!(pts(&w, 6), vec![]);
+        assert_eq!(pts(&w, 99_999_999), vec![]);
     }
 
     #[test]
