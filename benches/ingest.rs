@@ -12,6 +12,10 @@
 //! for a fixed wall time in a fresh store, three times; the tables give the median run.
 //! The store lives in a temporary directory under `TIERLOG_BENCH_DIR` (default: the system
 //! temporary directory; check that it is on a real disk, not tmpfs).
+//!
+//! `TIERLOG_INGEST_ROUNDS=N` instead writes exactly N rounds (one writer, handles,
+//! `Sync::Interval(1 s)`, batches of 1000) and exits: a fixed amount of work, for profiling
+//! with `valgrind --tool=callgrind`, whose instruction counts repeat from run to run.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Barrier};
@@ -137,7 +141,14 @@ impl Run {
     }
 }
 
-/// One writer's loop: writes batches of `rounds_per_batch` rounds until `deadline`.
+/// When a writer stops: after a wall time, or after a number of rounds (fixed work).
+#[derive(Debug, Clone, Copy)]
+enum Until {
+    Elapsed(Duration),
+    Rounds(usize),
+}
+
+/// One writer's loop: writes batches of `rounds_per_batch` rounds until `until`.
 fn write_loop(
     store: &Store,
     clock: &ManualClock,
@@ -145,7 +156,7 @@ fn write_loop(
     handles: &[SeriesId],
     path: Path,
     rounds_per_batch: usize,
-    stop_after: Duration,
+    until: Until,
 ) -> (WriteSummary, f64) {
     let labels = data.label_refs();
     let mut batch_h: Vec<(SeriesId, i64, f64)> = Vec::with_capacity(SERIES * rounds_per_batch);
@@ -154,7 +165,10 @@ fn write_loop(
     let mut round = 0usize;
     let cpu0 = thread_cpu();
     let t0 = Instant::now();
-    while t0.elapsed() < stop_after {
+    while match until {
+        Until::Elapsed(d) => t0.elapsed() < d,
+        Until::Rounds(n) => round < n,
+    } {
         batch_h.clear();
         batch_n.clear();
         let mut last = 0;
@@ -188,6 +202,17 @@ fn write_loop(
 }
 
 fn run(sync: Sync, path: Path, writers: usize, batch: usize, data: &[Data]) -> Run {
+    run_for(sync, path, writers, batch, data, usize::MAX)
+}
+
+fn run_for(
+    sync: Sync,
+    path: Path,
+    writers: usize,
+    batch: usize,
+    data: &[Data],
+    max_rounds: usize,
+) -> Run {
     let dir = tempfile::tempdir_in(bench_dir()).expect("tempdir");
     let clock = Arc::new(ManualClock::new(START - 1_000));
     let config = Config {
@@ -204,7 +229,11 @@ fn run(sync: Sync, path: Path, writers: usize, batch: usize, data: &[Data]) -> R
         .map(|d| d.register(&store, &clock))
         .collect();
     let rounds_per_batch = batch / SERIES;
-    let stop_after = Duration::from_secs_f64(run_secs());
+    let until = if max_rounds == usize::MAX {
+        Until::Elapsed(Duration::from_secs_f64(run_secs()))
+    } else {
+        Until::Rounds(max_rounds)
+    };
     let fsyncs0 = store.fsync_count();
     let barrier = Barrier::new(writers);
     let t0 = Instant::now();
@@ -215,15 +244,7 @@ fn run(sync: Sync, path: Path, writers: usize, batch: usize, data: &[Data]) -> R
                     (&store, &clock, &data[w], &handles[w], &barrier);
                 s.spawn(move || {
                     barrier.wait();
-                    write_loop(
-                        store,
-                        clock,
-                        data,
-                        handles,
-                        path,
-                        rounds_per_batch,
-                        stop_after,
-                    )
+                    write_loop(store, clock, data, handles, path, rounds_per_batch, until)
                 })
             })
             .collect();
@@ -305,6 +326,22 @@ fn fsync_probe() -> f64 {
 }
 
 fn main() {
+    let interval = Sync::Interval(Duration::from_secs(1));
+    if let Some(rounds) = std::env::var("TIERLOG_INGEST_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        let data = [Data::new(0)];
+        let r = run_for(interval, Path::Handles, 1, 1_000, &data, rounds);
+        println!(
+            "{} samples in {:.3} s ({:.2} M/s), {} windows sealed",
+            r.samples,
+            r.secs,
+            r.rate() / 1e6,
+            r.sealed_windows
+        );
+        return;
+    }
     let probe = fsync_probe();
     let t = Instant::now();
     let data: Vec<Data> = (0..4).map(Data::new).collect();
@@ -315,7 +352,6 @@ fn main() {
         t.elapsed().as_secs_f64(),
         bench_dir().display()
     );
-    let interval = Sync::Interval(Duration::from_secs(1));
     println!(
         "## Ingest (one writer, 1000 series, 1 s data interval, {} s per run, median of {RUNS})\n",
         run_secs()
@@ -325,7 +361,7 @@ fn main() {
     );
     println!("|---|---|---:|---:|---|---:|---:|---:|---:|---|");
     let single = [
-        (Path::Handles, interval, "Interval(1 s)", Some(2e6)),
+        (Path::Handles, interval, "Interval(1 s)", Some(5e6)),
         (Path::Names, interval, "Interval(1 s)", None),
         (Path::Handles, Sync::Never, "Never", None),
         (Path::Names, Sync::Never, "Never", None),

@@ -21,17 +21,27 @@ pub const MAX_PAYLOAD: usize = 64 << 20;
 
 /// Appends one frame carrying `payload` to `out`.
 pub fn encode_frame(payload: &[u8], out: &mut Vec<u8>) {
+    encode_frame_with(out, |o| o.extend_from_slice(payload));
+}
+
+/// Appends one frame to `out` whose payload is what `write` appends to the vector it is given,
+/// encoding the payload in place (no copy from a separate buffer).
+pub fn encode_frame_with(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+    let at = out.len();
+    out.extend_from_slice(&[0u8; FRAME_HEADER_LEN]);
+    write(out);
+    let payload = &out[at + FRAME_HEADER_LEN..];
     assert!(
         !payload.is_empty() && payload.len() <= MAX_PAYLOAD,
         "frame payload size"
     );
-    let mut h = [0u8; FRAME_HEADER_LEN];
-    h[0..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
-    h[4..8].copy_from_slice(&crc(payload).to_le_bytes());
+    let len = (payload.len() as u32).to_le_bytes();
+    let pcrc = crc(payload).to_le_bytes();
+    let h = &mut out[at..at + FRAME_HEADER_LEN];
+    h[0..4].copy_from_slice(&len);
+    h[4..8].copy_from_slice(&pcrc);
     let hc = crc(&h[0..8]);
     h[8..12].copy_from_slice(&hc.to_le_bytes());
-    out.extend_from_slice(&h);
-    out.extend_from_slice(payload);
 }
 
 /// The outcome of reading one frame at the start of a buffer.

@@ -32,13 +32,14 @@ pub struct LoggedSample {
 
 /// Appends a samples record's payload for `samples` to `out`.
 pub fn encode_samples(samples: &[LoggedSample], out: &mut Vec<u8>) {
-    out.reserve(5 + samples.len() * SAMPLE_LEN);
     out.push(RECORD_SAMPLES);
     out.extend_from_slice(&(samples.len() as u32).to_le_bytes());
-    for s in samples {
-        out.extend_from_slice(&s.series.to_le_bytes());
-        out.extend_from_slice(&s.ts_ms.to_le_bytes());
-        out.extend_from_slice(&s.value.to_bits().to_le_bytes());
+    let at = out.len();
+    out.resize(at + samples.len() * SAMPLE_LEN, 0);
+    for (b, s) in out[at..].chunks_exact_mut(SAMPLE_LEN).zip(samples) {
+        b[0..4].copy_from_slice(&s.series.to_le_bytes());
+        b[4..12].copy_from_slice(&s.ts_ms.to_le_bytes());
+        b[12..20].copy_from_slice(&s.value.to_bits().to_le_bytes());
     }
 }
 

@@ -21,6 +21,58 @@ struct SeriesEntry {
     labels: Labels,
 }
 
+/// Series ids by label hash. Nearly every hash names one series, so its id is kept in the
+/// table itself; only the other series of a colliding hash go to a list. (A `Vec` per hash
+/// cost an allocation and its header, about 50 bytes, per series.)
+#[derive(Debug, Default)]
+struct ByHash {
+    first: HashMap<u64, u32>,
+    more: HashMap<u64, Vec<u32>>,
+}
+
+impl ByHash {
+    fn insert(&mut self, hash: u64, id: u32) {
+        use std::collections::hash_map::Entry;
+        match self.first.entry(hash) {
+            Entry::Vacant(e) => {
+                e.insert(id);
+            }
+            Entry::Occupied(_) => self.more.entry(hash).or_default().push(id),
+        }
+    }
+
+    fn remove(&mut self, hash: u64, id: u32) {
+        if self.first.get(&hash) == Some(&id) {
+            match self.more.get_mut(&hash) {
+                Some(rest) => {
+                    let next = rest.remove(0);
+                    if rest.is_empty() {
+                        self.more.remove(&hash);
+                    }
+                    self.first.insert(hash, next);
+                }
+                None => {
+                    self.first.remove(&hash);
+                }
+            }
+        } else if let Some(rest) = self.more.get_mut(&hash) {
+            rest.retain(|&x| x != id);
+            if rest.is_empty() {
+                self.more.remove(&hash);
+            }
+        }
+    }
+
+    fn ids(&self, hash: u64) -> impl Iterator<Item = u32> + '_ {
+        let rest = self.more.get(&hash).map_or(&[][..], Vec::as_slice);
+        self.first
+            .get(&hash)
+            .copied()
+            .into_iter()
+            .chain(rest.iter().copied())
+    }
+}
+
 /// Metrics, series and postings.
 #[derive(Debug, Default)]
 pub struct Registry {
@@ -31,7 +83,7 @@ pub struct Registry {
     /// The id the next new series gets: above every id defined, removed or reserved (which
     /// may lie past the end of `series`, so reserving a high id allocates nothing).
     next_series: u32,
-    by_hash: HashMap<u64, Vec<u32>>,
+    by_hash: ByHash,
     postings: Postings,
 }
 
@@ -133,12 +185,7 @@ impl Registry {
         self.postings.remove(id, e.metric, &e.labels);
         let name = &self.metrics[e.metric as usize].name;
         let hash = label_hash(name, e.labels.pairs());
-        if let Some(ids) = self.by_hash.get_mut(&hash) {
-            ids.retain(|&x| x != id);
-            if ids.is_empty() {
-                self.by_hash.remove(&hash);
-            }
-        }
+        self.by_hash.remove(hash, id);
         self.series_count -= 1;
         true
     }
@@ -153,12 +200,7 @@ impl Registry {
             };
             let name = &self.metrics[e.metric as usize].name;
             let hash = label_hash(name, e.labels.pairs());
-            if let Some(ids) = self.by_hash.get_mut(&hash) {
-                ids.retain(|&x| x != id);
-                if ids.is_empty() {
-                    self.by_hash.remove(&hash);
-                }
-            }
+            self.by_hash.remove(hash, id);
             self.series_count -= 1;
             gone.push((id, e));
         }
@@ -183,7 +225,7 @@ impl Registry {
         let id = self.next_series;
         self.series.resize(id as usize, None);
         self.postings.add(id, metric.0, &labels);
-        self.by_hash.entry(hash).or_default().push(id);
+        self.by_hash.insert(hash, id);
         self.series.push(Some(SeriesEntry {
             metric: metric.0,
             labels,
@@ -238,8 +280,7 @@ impl Registry {
         hash: u64,
     ) -> Option<SeriesId> {
         let mid = *self.metric_by_name.get(metric)?;
-        let cands = self.by_hash.get(&hash)?;
-        cands.iter().copied().find_map(|id| {
+        self.by_hash.ids(hash).find_map(|id| {
             let e = self.series[id as usize].as_ref()?;
             let same = e.metric == mid
                 && e.labels.len() == pairs.len()
@@ -463,6 +504,25 @@ mod tests {
         assert_eq!(ids(&r, r#"mem{mode=""}"#), vec![3]);
         assert_eq!(ids(&r, r#"cpu{mode=""}"#), Vec::<u32>::new());
         assert_eq!(ids(&r, "nosuch"), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn series_sharing_a_hash_are_found_and_removed_each() {
+        let mut b = ByHash::default();
+        for id in [5, 9, 2] {
+            b.insert(7, id);
+        }
+        b.insert(8, 1);
+        assert_eq!(b.ids(7).collect::<Vec<_>>(), [5, 9, 2]);
+        b.remove(7, 5);
+        assert_eq!(b.ids(7).collect::<Vec<_>>(), [9, 2]);
+        b.remove(7, 2);
+        b.remove(7, 4); // not there: nothing changes
+        assert_eq!(b.ids(7).collect::<Vec<_>>(), [9]);
+        b.remove(7, 9);
+        assert_eq!(b.ids(7).count(), 0);
+        assert!(b.first.len() == 1 && b.more.is_empty());
+        assert_eq!(b.ids(8).collect::<Vec<_>>(), [1]);
     }
 
     #[test]

@@ -155,14 +155,44 @@ pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
 
     let mut findings: Vec<Finding> = state_finding.into_iter().collect();
     let rebuilt = !findings.is_empty();
-    // Windows and segments first, then the index: the index is always written (and synced)
-    // before any log frame that names a new series, so reading it last means a reader running
-    // beside a writer knows every series the logs it read refer to.
-    let raw = load_raw(&fs, &dir.join(RAW_DIR), span, mode, &mut findings)?;
+    // A reader loads windows and segments first, then the index: the index is always written
+    // (and synced) before any log frame that names a new series, so reading it last means a
+    // reader running beside a writer knows every series the logs it read refer to.
     let tiers = super::rollup::tier_list(&mut config, saved.as_ref(), read_only)?;
-    let tiers = super::rollup::load_tiers(&fs, dir, tiers, span, read_only)?;
-    let (registry, index_log, index_records) =
-        load_index(&fs, &dir.join(INDEX_FILE), mode, &mut findings)?;
+    let (raw, tiers, (registry, index_log, index_records)) = if read_only {
+        let raw = load_raw(&fs, &dir.join(RAW_DIR), span, mode, &mut findings)?;
+        let tiers = super::rollup::load_tiers(&fs, dir, tiers, span, read_only)?;
+        let index = load_index(&fs, &dir.join(INDEX_FILE), mode, &mut findings)?;
+        (raw, tiers, index)
+    } else {
+        // The writer holds the lock, so no file changes under it and the order of reading
+        // does not matter: the segments (footers decoded, tiers included) load on a second
+        // thread while this one replays the index, which is most of the work with many series.
+        // Errors and findings come out in the order of the sequential load above.
+        let mut index_findings = Vec::new();
+        let (files, index) = std::thread::scope(|s| {
+            let files = s.spawn(|| {
+                let mut f = Vec::new();
+                let raw = load_raw(&fs, &dir.join(RAW_DIR), span, mode, &mut f);
+                let tiers = raw
+                    .is_ok()
+                    .then(|| super::rollup::load_tiers(&fs, dir, tiers, span, read_only));
+                (raw, tiers, f)
+            });
+            let index = load_index(&fs, &dir.join(INDEX_FILE), mode, &mut index_findings);
+            (files.join(), index)
+        });
+        let (raw, tiers, raw_findings) = match files {
+            Ok(f) => f,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        findings.extend(raw_findings);
+        let raw = raw?;
+        let tiers = tiers.expect("loaded after the raw tier")?;
+        let index = index?;
+        findings.extend(index_findings);
+        (raw, tiers, index)
+    };
     let mut registry = registry;
 
     let mut st = State {
@@ -185,7 +215,7 @@ pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
     let mut newest_logged = i64::MIN;
     let mut max_id_seen: Option<u32> = None;
     for (start, loaded) in raw.logs {
-        let mut data = WindowData::new(start);
+        let mut data = WindowData::new(start, span);
         for (offset, payload) in loaded.payloads() {
             let mut outside = false;
             let mut res = wal::decode_record(payload, |s| {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::{OpenWindow, Shared, State, Store, window_file_name};
 use crate::config::Sync;
 use crate::error::{Error, Result, SampleError};
-use crate::format::frame::encode_frame;
+use crate::format::frame::{encode_frame, encode_frame_with};
 use crate::format::header::{FileKind, Header};
 use crate::format::index::IndexRecord;
 use crate::format::wal::{self, LoggedSample};
@@ -571,7 +571,12 @@ impl Shared {
         st.clock_high_water = eff;
         let (span, grace, future) = (c.span_ms(), c.grace_ms(), c.future_ms());
         let mut summary = WriteSummary::default();
+        // Accepted samples by window. A batch usually falls in one window whole: then the
+        // input is logged and applied as it is, without copying it into a group.
         let mut by_window: Vec<(i64, Vec<LoggedSample>)> = Vec::new();
+        // While true, every sample so far was accepted into window `first`.
+        let mut whole = true;
+        let mut first = i64::MIN;
         // The head's budget: each sample that may add a point is charged one point's bytes.
         let cap = c.limits.max_head_bytes;
         let mut budget = if cap == 0 {
@@ -579,37 +584,67 @@ impl Shared {
         } else {
             cap.saturating_sub(st.head_bytes())
         };
-        for s in samples {
-            let start = s.ts_ms.div_euclid(span) * span;
-            if s.ts_ms > now.saturating_add(future) {
+        let newest = now.saturating_add(future);
+        // The window of the previous sample and whether it is too old: consecutive samples
+        // mostly share a window, so its start and checks are worked out once per run.
+        let mut cur: Option<(i64, bool)> = None;
+        for (i, s) in samples.iter().enumerate() {
+            let (start, too_old) = match cur {
+                Some((w, old)) if s.ts_ms >= w && s.ts_ms - w < span => (w, old),
+                _ => {
+                    let w = s.ts_ms.div_euclid(span) * span;
+                    let old = w < st.sealed_through
+                        || w.saturating_add(span).saturating_add(grace) <= eff
+                        || st.sealing.contains_key(&w);
+                    cur = Some((w, old));
+                    (w, old)
+                }
+            };
+            let accepted = if s.ts_ms > newest {
                 summary.rejected_too_far_ahead += 1;
-            } else if start < st.sealed_through
-                || start.saturating_add(span).saturating_add(grace) <= eff
-                || st.sealing.contains_key(&start)
-            {
+                false
+            } else if too_old {
                 summary.rejected_too_old += 1;
+                false
             } else if budget < POINT_BYTES {
                 summary.rejected_head_full += 1;
+                false
             } else {
                 budget -= POINT_BYTES;
+                true
+            };
+            if whole {
+                if accepted && (i == 0 || start == first) {
+                    first = start;
+                    continue;
+                }
+                // Not one window after all: group what came before.
+                whole = false;
+                if i > 0 {
+                    by_window.push((first, samples[..i].to_vec()));
+                }
+            }
+            if accepted {
                 match by_window.iter_mut().find(|(w, _)| *w == start) {
                     Some((_, v)) => v.push(*s),
                     None => by_window.push((start, vec![*s])),
                 }
             }
         }
+        let groups: Vec<(i64, &[LoggedSample])> = if whole && !samples.is_empty() {
+            vec![(first, samples)]
+        } else {
+            by_window.iter().map(|(w, v)| (*w, v.as_slice())).collect()
+        };
         // Log.
         let mut undo: Vec<(i64, u64)> = Vec::new();
         let mut frame = Vec::new();
-        let mut payload = Vec::new();
-        for (start, list) in &by_window {
-            let res = self.window(st, *start).and_then(|w| {
+        for &(start, list) in &groups {
+            let res = self.window(st, start).and_then(|w| {
                 frame.clear();
                 // A frame carries at most MAX_PAYLOAD bytes: huge batches take several.
                 for part in list.chunks(wal::MAX_SAMPLES_PER_RECORD) {
-                    payload.clear();
-                    wal::encode_samples(part, &mut payload);
-                    encode_frame(&payload, &mut frame);
+                    encode_frame_with(&mut frame, |out| wal::encode_samples(part, out));
                 }
                 let log = w.log.as_mut().ok_or(Error::ReadOnly)?;
                 let before = log.len();
@@ -623,7 +658,7 @@ impl Shared {
                 }
             });
             match res {
-                Ok(before) => undo.push((*start, before)),
+                Ok(before) => undo.push((start, before)),
                 Err(e) => {
                     for (w, len) in undo {
                         let log = st.open.get_mut(&w).and_then(|w| w.log.as_mut());
@@ -638,9 +673,9 @@ impl Shared {
             }
         }
         // Apply.
-        for (start, list) in by_window {
+        for (start, list) in groups {
             let w = st.open.get_mut(&start).expect("window created above");
-            for s in &list {
+            for s in list {
                 w.data.add(s.series, s.ts_ms, s.value);
             }
             self.count_late(start, list.iter().map(|s| s.ts_ms));
@@ -663,7 +698,7 @@ impl Shared {
                 let log = Appender::create(&self.fs, &path, &header)?;
                 let sync = Arc::new(log.sync_handle()?);
                 Ok(e.insert(OpenWindow {
-                    data: WindowData::new(start),
+                    data: WindowData::new(start, self.config.span_ms()),
                     log: Some(log),
                     sync: Some(sync),
                     path,

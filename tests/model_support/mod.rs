@@ -181,7 +181,11 @@ impl Model {
 pub fn mean(v: &[f64]) -> f64 {
     let mut sum = v[0];
     for x in &v[1..] {
-        sum += *x;
+        // The first NaN of a second wins (left to the compiler, `NaN + NaN` may keep either
+        // payload).
+        if !sum.is_nan() {
+            sum += *x;
+        }
     }
     if v.len() == 1 {
         sum
