@@ -270,7 +270,7 @@ impl Store {
     /// [`Config`] (a writer open with another span is refused; read-only opens adopt it).
     /// A damaged state file (or one whose fields no store writes) is a corruption error.
     pub fn created_window_span(dir: impl AsRef<Path>) -> Result<Option<std::time::Duration>> {
-        let Some((s, _)) = read_checked_state(dir.as_ref())? else {
+        let Some((s, _)) = read_checked_state(&crate::io::Fs::std(), dir.as_ref())? else {
             return Ok(None);
         };
         Ok(Some(std::time::Duration::from_millis(s.window_span as u64)))
@@ -303,7 +303,7 @@ impl Store {
     /// could have written, which its open refuses too — is a corruption error
     /// ([`Error::is_corruption`]); `tierlog repair` rebuilds it.
     pub fn stored_config(dir: impl AsRef<Path>) -> Result<Option<Config>> {
-        let Some((s, version)) = read_checked_state(dir.as_ref())? else {
+        let Some((s, version)) = read_checked_state(&crate::io::Fs::std(), dir.as_ref())? else {
             return Ok(None);
         };
         let mut c = Config {
@@ -398,12 +398,15 @@ impl Drop for Store {
     }
 }
 
-/// The state file of the store in `dir` and its format version, or `None` when there is none.
-/// The state file of `dir` read with the real filesystem, its window span and tiers checked
-/// as an open checks them: a span the configuration rules allow, tiers with positive
-/// intervals and keep times whose piece (`lcm(span, interval)`) is representable.
-fn read_checked_state(dir: &Path) -> Result<Option<(crate::format::state::State, u16)>> {
-    let Some((s, version)) = read_state(&crate::io::Fs::std(), dir)? else {
+/// The state file of the store in `dir` and its format version (`None` when there is none),
+/// with its window span and tiers checked: a span the configuration rules allow, tiers with
+/// positive intervals and keep times whose piece (`lcm(span, interval)`) is representable.
+/// A file whose checksums hold but whose fields no store writes is a corruption.
+fn read_checked_state(
+    fs: &crate::io::Fs,
+    dir: &Path,
+) -> Result<Option<(crate::format::state::State, u16)>> {
+    let Some((s, version)) = read_state(fs, dir)? else {
         return Ok(None);
     };
     let path = dir.join(STATE_FILE);

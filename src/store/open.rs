@@ -59,7 +59,7 @@ pub(super) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
     // from the other files; every other open refuses a damaged state, naming the repair.
     let repairing = !read_only && config.salvage;
     let mut state_finding = None;
-    let (saved, saved_version) = match super::read_state(&fs, dir) {
+    let (saved, saved_version) = match super::read_checked_state(&fs, dir) {
         Ok(Some((s, version))) => (Some(s), version),
         Ok(None) if repairing => match super::rebuild_state::rebuild(&fs, dir, &config, None)? {
             Some((s, finding)) => {
