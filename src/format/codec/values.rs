@@ -5,7 +5,7 @@
 //! The byte/bit layouts are specified in codec.md.
 
 use super::CodecError;
-use super::bitpack::{self, BLOCK, BitCount, BitReader, BitSink, BitWriter, Words};
+use super::bitpack::{self, BLOCK, BitCount, BitCursor, BitSink, BitWriter, Words};
 use super::varint::{Reader, gcd, put_ivarint, put_uvarint, uvarint_len, zigzag};
 
 pub const ID_RAW: u8 = 0;
@@ -477,6 +477,8 @@ pub fn decode(input: &[u8], out: &mut Vec<f64>) -> Result<usize, CodecError> {
     }
 }
 
+/// Not inlined into [`decode`], so that its loop state stays in registers.
+#[inline(never)]
 fn decode_xor(
     first: &[u8],
     stream: &[u8],
@@ -486,26 +488,44 @@ fn decode_xor(
     let mut b = [0u8; 8];
     b.copy_from_slice(first);
     let mut prev = u64::from_le_bytes(b);
-    out.reserve(n);
-    out.push(f64::from_bits(prev));
-    let mut br = BitReader::new(stream);
+    // Values go straight into the output's new tail.
+    let at = out.len();
+    out.resize(at + n, 0.0);
+    let dst = &mut out[at..];
+    dst[0] = f64::from_bits(prev);
+    let mut bits = BitCursor::new(stream);
     let (mut lead, mut len) = (0u32, 64u32);
-    for _ in 1..n {
-        if br.read(1)? != 0 {
-            if br.read(1)? != 0 {
-                lead = br.read(5)? as u32;
-                len = br.read(6)? as u32 + 1;
-                if lead + len > 64 {
-                    return Err(CodecError::BadValue {
-                        what: "xor window exceeds 64 bits",
-                    });
-                }
-            }
-            prev ^= br.read_wide(len)? << (64 - lead - len);
+    let mut i = 1;
+    while i < n {
+        // One peek covers the control bits and a new window's lead and length.
+        let p = bits.peek();
+        if p & 1 == 0 {
+            // A run of repeated values, all at once.
+            let run = (p.trailing_zeros().min(56) as usize).min(n - i);
+            bits.skip(run as u32);
+            dst[i..i + run].fill(f64::from_bits(prev));
+            i += run;
+            continue;
         }
-        out.push(f64::from_bits(prev));
+        if p & 2 != 0 {
+            lead = ((p >> 2) & 0x1F) as u32;
+            len = ((p >> 7) & 0x3F) as u32 + 1;
+            if lead + len > 64 {
+                return Err(CodecError::BadValue {
+                    what: "xor window exceeds 64 bits",
+                });
+            }
+            bits.skip(13);
+        } else {
+            bits.skip(2);
+        }
+        prev ^= bits.read(len) << (64 - lead - len);
+        dst[i] = f64::from_bits(prev);
+        i += 1;
     }
-    Ok(br.bytes_consumed())
+    // Past the end the cursor reads zero bits; a stream cut short shows here.
+    bits.check()?;
+    Ok(bits.bytes_consumed())
 }
 
 fn decode_decimal(
