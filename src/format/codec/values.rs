@@ -556,7 +556,9 @@ fn decode_decimal(
     }
     let mut words: Words = [0; BLOCK + 1];
     let mut q = [0u64; BLOCK];
-    let mut buf = [0f64; BLOCK];
+    // Blocks are integrated straight into the output's new tail.
+    let mut at = out.len();
+    out.resize(at + left, 0.0);
     while left > 0 {
         let len = left.min(BLOCK);
         let (min, mult) = read_block(r, len, &mut words, &mut q)?;
@@ -565,7 +567,7 @@ fn decode_decimal(
             min,
             mult,
         };
-        let vals = &mut buf[..len];
+        let vals = &mut out[at..at + len];
         // Monomorphic loops keep the hot path free of per-point branches.
         match (delta2, d == 0) {
             (false, true) => blk.emit::<false, false>(&mut cur, &mut delta, scale, vals),
@@ -573,7 +575,7 @@ fn decode_decimal(
             (true, true) => blk.emit::<true, false>(&mut cur, &mut delta, scale, vals),
             (true, false) => blk.emit::<true, true>(&mut cur, &mut delta, scale, vals),
         }
-        out.extend_from_slice(vals);
+        at += len;
         left -= len;
     }
     Ok(())
