@@ -178,7 +178,13 @@ pub fn decimal_ints(values: &[f64]) -> Option<(usize, Vec<i64>)> {
 /// Encodes the decimal-delta (`delta2` false) or decimal-delta2 column of `ints` when it
 /// takes fewer than `limit` bytes; otherwise writes nothing and returns false (the size is
 /// computed before anything is packed).
-fn encode_decimal(delta2: bool, d: usize, ints: &[i64], out: &mut Vec<u8>, limit: usize) -> bool {
+pub(super) fn encode_decimal(
+    delta2: bool,
+    d: usize,
+    ints: &[i64],
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> bool {
     let at = out.len();
     out.push(if delta2 {
         ID_DECIMAL_DELTA2
