@@ -268,16 +268,26 @@ fn decode_codes<'a, const ORDER2: bool, const SCALED: bool>(
     let mut bits = BitCursor::new(stream);
     // The value last stored: what a run of zero codes repeats at order 1.
     let mut last = conv::<SCALED>(cur, scale);
+    // `p` holds the next `avail` stream bits (a peek at the cursor, shifted as codes are
+    // taken): several codes come out of one load, and the step from one code to the next
+    // is a shift by a length computed in registers.
+    let mut p = bits.peek();
+    let mut avail = 57u32;
     let mut i = 0;
     while i < dst.len() {
-        // One peek covers the prefix and the field of every fixed-size code.
-        let p = bits.peek();
+        if avail < 20 {
+            p = bits.peek();
+            avail = 57;
+        }
         if p & 1 == 0 {
             // A run of zero codes (an unchanged value, or an unchanged delta): all at once.
-            let run = (p.trailing_zeros().min(56) as usize).min(dst.len() - i);
-            bits.skip(run as u32);
-            let slots = &mut dst[i..i + run];
-            i += run;
+            // Bits above `avail` were shifted in as zeros, so the run stops there.
+            let run = p.trailing_zeros().min(avail).min((dst.len() - i) as u32);
+            bits.skip(run);
+            p >>= run;
+            avail -= run;
+            let slots = &mut dst[i..i + run as usize];
+            i += run as usize;
             if ORDER2 {
                 for o in slots {
                     cur = cur.wrapping_add(delta);
@@ -288,17 +298,25 @@ fn decode_codes<'a, const ORDER2: bool, const SCALED: bool>(
             }
             continue;
         }
-        // The prefix `1`, `10`, `110`, `1110` or `1111` picks the row of `CODES`; the
-        // fixed-size codes need no branch (their mix is what a branch would mispredict).
-        let k = (p & 0xF).trailing_ones() as usize;
+        // The prefix `10`, `110`, `1110` or `1111`: `k` = its count of one bits.
+        let k = (p & 0xF).trailing_ones();
         let z = if k < 4 {
-            let (len, shift, mask, base) = CODES[k];
+            // Lengths, field widths and first values of the fixed-size codes, by `k`, as
+            // lanes of constants (a shift instead of a table load on the critical path).
+            let len = ((CODE_BITS >> (8 * k)) & 0xFF) as u32;
+            let width = (FIELD_BITS >> (8 * k)) & 0xFF;
+            let base = (FIRST_Z >> (16 * k)) & 0xFFFF;
+            let z = base + ((p >> (k + 1)) & ((1u64 << width) - 1));
             bits.skip(len);
-            base + ((p >> shift) & mask)
+            p >>= len;
+            avail -= len;
+            z
         } else {
             let len = ((p >> 4) & 0x3F) as u32 + 1;
             bits.skip(10);
-            bits.read(len)
+            let z = bits.read(len);
+            avail = 0; // refill at the cursor
+            z
         };
         let res = unzigzag(z).wrapping_mul(mult);
         if ORDER2 {
@@ -314,14 +332,13 @@ fn decode_codes<'a, const ORDER2: bool, const SCALED: bool>(
     bits
 }
 
-/// `(code bits, field shift, field mask, first z)` of the fixed-size codes, by the number of
-/// leading one bits of their prefix (row 0 is never used: a zero code takes the run path).
-const CODES: [(u32, u32, u64, u64); 4] = [
-    (1, 0, 0, 0),
-    (6, 2, 0xF, B1),
-    (11, 3, 0xFF, B2),
-    (20, 4, 0xFFFF, B3),
-];
+/// Bits of the fixed-size codes (module docs) by their prefix's count of one bits `k`
+/// (1..=3; lane 0 is unused: a zero code takes the run path), one byte lane each.
+const CODE_BITS: u64 = 1 | 6 << 8 | 11 << 16 | 20 << 24;
+/// Widths of their fields, one byte lane per `k`.
+const FIELD_BITS: u64 = 4 << 8 | 8 << 16 | 16 << 24;
+/// The first `z` of each, one 16-bit lane per `k`.
+const FIRST_Z: u64 = B1 << 16 | B2 << 32 | B3 << 48;
 
 /// The value of scaled integer `n` (`SCALED` false: the exponent is 0, and dividing by 1.0
 /// would change nothing).
