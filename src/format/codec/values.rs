@@ -513,7 +513,7 @@ fn decode_xor(
             i += run;
             continue;
         }
-        if p & 2 != 0 {
+        let head = if p & 2 != 0 {
             lead = ((p >> 2) & 0x1F) as u32;
             len = ((p >> 7) & 0x3F) as u32 + 1;
             if lead + len > 64 {
@@ -521,11 +521,19 @@ fn decode_xor(
                     what: "xor window exceeds 64 bits",
                 });
             }
-            bits.skip(13);
+            13
         } else {
-            bits.skip(2);
-        }
-        prev ^= bits.read(len) << (64 - lead - len);
+            2
+        };
+        // The peek holds 57 bits: a field that fits after the head needs no second load.
+        let x = if head + len <= 57 {
+            bits.skip(head + len);
+            (p >> head) & (u64::MAX >> (64 - len))
+        } else {
+            bits.skip(head);
+            bits.read(len)
+        };
+        prev ^= x << (64 - lead - len);
         dst[i] = f64::from_bits(prev);
         i += 1;
     }
