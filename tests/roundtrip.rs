@@ -138,3 +138,82 @@ fn a_reader_with_default_settings_opens_a_store_with_long_windows() {
     assert_eq!(reader.config().window_span.as_secs(), 6 * 3600);
     assert_eq!(points(&reader, "m").len(), 1);
 }
+
+/// NaN payloads, signed zeros, infinities, subnormals, extreme exponents and integers past
+/// 2^53 come back bit for bit from an open window, from a sealed segment and after reopen.
+#[test]
+fn adversarial_values_come_back_bit_exact_sealed_and_open() {
+    let values: Vec<f64> = [
+        0x7ff8_0000_0000_0000u64,
+        0x7ff8_dead_beef_0001,
+        0x7ff0_0000_0000_0001,
+        0xfff8_0000_0000_0000,
+        0xfff0_0000_0000_0001,
+        0xffff_ffff_ffff_ffff,
+        0x0000_0000_0000_0001,
+        0x000f_ffff_ffff_ffff,
+        0x8000_0000_0000_0001,
+        0x8000_0000_0000_0000,
+    ]
+    .into_iter()
+    .map(f64::from_bits)
+    .chain([
+        0.0,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::MAX,
+        f64::MIN,
+        f64::MIN_POSITIVE,
+        9_007_199_254_740_992.0,
+        9_007_199_254_740_991.0,
+        9.007199254740993e15,
+        1_152_921_504_606_846_976.0,
+        u64::MAX as f64,
+        0.1 + 0.2,
+        1.25,
+    ])
+    .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = open(dir.path(), &clock);
+    let write = |store: &tierlog::Store, metric: &str, base: i64| {
+        let samples: Vec<Sample<'_>> = values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| Sample::new(metric, &[], base + i as i64 * 1_000, v))
+            .collect();
+        assert_eq!(store.write(&samples).unwrap().accepted, values.len() as u64);
+    };
+    let expect = |base: i64| -> Vec<(i64, u64)> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (base + i as i64 * 1_000, v.to_bits()))
+            .collect()
+    };
+    write(&store, "sealed", T0);
+    // Past the first window's end + grace: the next write seals it.
+    clock.set(T0 + 600_000 + 300_000 + 1);
+    write(&store, "open", T0 + 900_000);
+    assert_eq!(store.stats().tiers[0].sealed.points, values.len() as u64);
+    for _ in 0..2 {
+        assert_eq!(
+            points(&store, "sealed"),
+            vec![("sealed{}".to_string(), expect(T0))]
+        );
+        assert_eq!(
+            points(&store, "open"),
+            vec![("open{}".to_string(), expect(T0 + 900_000))]
+        );
+    }
+    store.close().unwrap();
+    let store = open(dir.path(), &clock);
+    assert_eq!(
+        points(&store, "sealed"),
+        vec![("sealed{}".to_string(), expect(T0))]
+    );
+    assert_eq!(
+        points(&store, "open"),
+        vec![("open{}".to_string(), expect(T0 + 900_000))]
+    );
+}

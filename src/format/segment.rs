@@ -376,18 +376,32 @@ pub fn read_raw_chunk(
     ts: &mut Vec<i64>,
     values: &mut Vec<f64>,
 ) -> Result<(), Corruption> {
+    let t0 = ts.len();
+    let base = read_raw_chunk_relative(file, e, ts, values)?;
+    for t in &mut ts[t0..] {
+        *t = t.wrapping_add(base);
+    }
+    Ok(())
+}
+
+/// [`read_raw_chunk`] without the last step: the appended timestamps stay relative to the
+/// returned window start, for a caller that adds it while copying them anyway.
+pub fn read_raw_chunk_relative(
+    file: &[u8],
+    e: &ChunkEntry,
+    ts: &mut Vec<i64>,
+    values: &mut Vec<f64>,
+) -> Result<i64, Corruption> {
     let bytes = chunk_bytes(file, e)?;
     let base = window_start_of(file)?;
     let (t0, v0) = (ts.len(), values.len());
     codec::decode_chunk(bytes, ts, values)?;
-    for t in &mut ts[t0..] {
-        *t = t.wrapping_add(base);
-    }
     let n = ts.len() - t0;
+    let abs = |t: Option<&i64>| t.map(|t| t.wrapping_add(base));
     if n != e.points as usize
         || values.len() - v0 != n
-        || ts.get(t0) != Some(&e.min_ts)
-        || ts.last() != Some(&e.max_ts)
+        || abs(ts.get(t0)) != Some(e.min_ts)
+        || abs(ts.last()) != Some(e.max_ts)
     {
         ts.truncate(t0);
         values.truncate(v0);
@@ -395,7 +409,7 @@ pub fn read_raw_chunk(
             what: "chunk does not match its footer entry",
         });
     }
-    Ok(())
+    Ok(base)
 }
 
 /// Header `tier` value of a rollup segment (raw segments have 0). The bucket interval is

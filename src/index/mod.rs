@@ -2,13 +2,14 @@
 //! in-memory label postings used to match selectors.
 
 mod postings;
+mod select;
 
 use std::collections::HashMap;
 
 use crate::error::Corruption;
 use crate::format::index::IndexRecord;
 use crate::model::{Labels, MetricId, MetricInfo, MetricMeta, SeriesId, label_hash};
-use crate::query::selector::{MatchOp, Selector};
+use crate::query::selector::Selector;
 
 pub use postings::Postings;
 
@@ -414,52 +415,9 @@ impl Registry {
         self.postings.metric(id.0).len()
     }
 
-    /// The ids of the series `sel` matches, ascending.
+    /// The ids of the series `sel` matches, ascending (see `select.rs`).
     pub fn select(&self, sel: &Selector) -> Vec<SeriesId> {
-        // Start from the smallest set the selector pins down exactly.
-        let mut base: Option<&[u32]> = None;
-        if let Some(name) = &sel.metric {
-            match self.metric_by_name.get(name) {
-                Some(&mid) => base = Some(self.postings.metric(mid)),
-                None => return Vec::new(),
-            }
-        }
-        for m in &sel.matchers {
-            if m.op == MatchOp::Eq && !m.value.is_empty() && m.name != "__name__" {
-                let list = self.postings.label(&m.name, &m.value);
-                if base.is_none_or(|b| list.len() < b.len()) {
-                    base = Some(list);
-                }
-            }
-        }
-        let check = |id: u32| -> bool {
-            let Some(e) = self.series[id as usize].as_ref() else {
-                return false;
-            };
-            let metric = &self.metrics[e.metric as usize].name;
-            if sel.metric.as_ref().is_some_and(|n| n != metric) {
-                return false;
-            }
-            sel.matchers.iter().all(|m| {
-                if m.name == "__name__" {
-                    m.matches(metric)
-                } else {
-                    m.matches(e.labels.get(&m.name))
-                }
-            })
-        };
-        match base {
-            Some(list) => list
-                .iter()
-                .copied()
-                .filter(|&id| check(id))
-                .map(SeriesId)
-                .collect(),
-            None => (0..self.series.len() as u32)
-                .filter(|&id| check(id))
-                .map(SeriesId)
-                .collect(),
-        }
+        self.select_ids(sel).into_iter().map(SeriesId).collect()
     }
 }
 

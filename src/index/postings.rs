@@ -105,6 +105,20 @@ impl Postings {
             .map_or(&[], |v| v.as_slice())
     }
 
+    /// Each value of label `name` with its series.
+    pub fn values(&self, name: &str) -> impl Iterator<Item = (&str, &[u32])> {
+        self.by_label
+            .get(name)
+            .into_iter()
+            .flatten()
+            .map(|(v, ids)| (v.as_str(), ids.as_slice()))
+    }
+
+    /// How many values label `name` has.
+    pub fn distinct_values(&self, name: &str) -> usize {
+        self.by_label.get(name).map_or(0, HashMap::len)
+    }
+
     /// Series having label `name` = `value`.
     pub fn label(&self, name: &str, value: &str) -> &[u32] {
         self.by_label

@@ -73,6 +73,72 @@ pub struct Matcher {
     pub value: String,
     /// `^(?:value)$`, present for `Re` and `Nre`.
     re: Option<regex::Regex>,
+    /// What the regex means when it is one of a few simple shapes, which are answered
+    /// without running it.
+    fast: Option<FastRegex>,
+}
+
+/// Regexes that need no regex engine. Only shapes whose meaning is plain are recognised:
+/// literals made of characters that are not regex syntax, joined by `|` at the top level, or
+/// one such literal followed by `.*` or `.+` (`.` matches any character but `\n`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum FastRegex {
+    /// `a|b|c`: the value is one of these (a single literal is a one-element list).
+    Literals(Vec<String>),
+    /// `prefix.*` (`nonempty` false) or `prefix.+` (true).
+    Prefix { prefix: String, nonempty: bool },
+}
+
+impl FastRegex {
+    fn parse(pattern: &str) -> Option<FastRegex> {
+        // Characters with a meaning in regex syntax outside a class (`#` and whitespace
+        // only matter in `x` mode, which needs `(?x)`).
+        let plain = |s: &str| {
+            !s.chars().any(|c| {
+                matches!(
+                    c,
+                    '\\' | '.'
+                        | '+'
+                        | '*'
+                        | '?'
+                        | '('
+                        | ')'
+                        | '|'
+                        | '['
+                        | ']'
+                        | '{'
+                        | '}'
+                        | '^'
+                        | '$'
+                )
+            })
+        };
+        if pattern.split('|').all(plain) {
+            return Some(FastRegex::Literals(
+                pattern.split('|').map(str::to_owned).collect(),
+            ));
+        }
+        for (suffix, nonempty) in [(".*", false), (".+", true)] {
+            if let Some(prefix) = pattern.strip_suffix(suffix)
+                && plain(prefix)
+            {
+                return Some(FastRegex::Prefix {
+                    prefix: prefix.to_owned(),
+                    nonempty,
+                });
+            }
+        }
+        None
+    }
+
+    fn is_match(&self, value: &str) -> bool {
+        match self {
+            FastRegex::Literals(l) => l.iter().any(|x| x == value),
+            FastRegex::Prefix { prefix, nonempty } => value
+                .strip_prefix(prefix.as_str())
+                .is_some_and(|rest| (!*nonempty || !rest.is_empty()) && !rest.contains('\n')),
+        }
+    }
 }
 
 impl PartialEq for Matcher {
@@ -100,11 +166,13 @@ impl Matcher {
                 Some(regex::Regex::new(&format!("^(?:{value})$")).map_err(bad)?)
             }
         };
+        let fast = re.as_ref().and_then(|_| FastRegex::parse(value));
         Ok(Matcher {
             name: name.to_owned(),
             op,
             value: value.to_owned(),
             re,
+            fast,
         })
     }
 
@@ -113,9 +181,32 @@ impl Matcher {
         match self.op {
             MatchOp::Eq => value == self.value,
             MatchOp::Ne => value != self.value,
-            MatchOp::Re => self.re.as_ref().is_some_and(|r| r.is_match(value)),
-            MatchOp::Nre => !self.re.as_ref().is_some_and(|r| r.is_match(value)),
+            MatchOp::Re => self.regex_matches(value),
+            MatchOp::Nre => !self.regex_matches(value),
         }
+    }
+
+    fn regex_matches(&self, value: &str) -> bool {
+        match &self.fast {
+            Some(f) => f.is_match(value),
+            None => self.re.as_ref().is_some_and(|r| r.is_match(value)),
+        }
+    }
+
+    /// The values a `=` matcher, or a `=~` matcher whose regex is a plain alternation of
+    /// literals, accepts: no others match. `None` for every other matcher.
+    pub(crate) fn literal_values(&self) -> Option<&[String]> {
+        match (self.op, &self.fast) {
+            (MatchOp::Eq, _) => Some(std::slice::from_ref(&self.value)),
+            (MatchOp::Re, Some(FastRegex::Literals(l))) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// Whether `matches` answers without the regex engine (for tests).
+    #[cfg(test)]
+    fn has_fast_path(&self) -> bool {
+        self.fast.is_some()
     }
 
     /// Whether series lacking this label match.
@@ -741,6 +832,81 @@ mod tests {
             if let Ok(s) = Selector::parse(&input) {
                 let again = Selector::parse(&s.to_string()).unwrap();
                 prop_assert_eq!(again, s);
+            }
+        }
+    }
+
+    /// The regex engine's answer, for comparison with the fast paths.
+    fn engine(pattern: &str, value: &str) -> Option<bool> {
+        let re = regex::Regex::new(&format!("^(?:{pattern})$")).ok()?;
+        Some(re.is_match(value))
+    }
+
+    #[test]
+    fn fast_paths_cover_the_usual_shapes() {
+        for (pattern, fast) in [
+            ("user|system", true),
+            ("user", true),
+            ("", true),
+            ("a|", true),
+            ("host-1.*", true),
+            ("host-1.+", true),
+            (".*", true),
+            ("node_(a|b)", false),
+            ("host-4[0-9]:9100", false),
+            ("a.*b", false),
+            ("(?i)user", false),
+            ("a\\.b", false),
+        ] {
+            let m = Matcher::new("l", MatchOp::Re, pattern).unwrap();
+            assert_eq!(m.has_fast_path(), fast, "{pattern:?}");
+        }
+        let m = Matcher::new("l", MatchOp::Re, "host-1.*").unwrap();
+        assert!(m.matches("host-1") && m.matches("host-123:9100"));
+        assert!(!m.matches("host-2") && !m.matches("xhost-1") && !m.matches("host-1\n"));
+        let m = Matcher::new("l", MatchOp::Nre, "a|b").unwrap();
+        assert!(!m.matches("a") && m.matches("ab") && m.matches(""));
+    }
+
+    proptest! {
+        /// Whatever `Matcher::new` accepts, fast path or not, matches exactly what the regex
+        /// engine matches, on patterns and values built from regex syntax, newlines and
+        /// non-ASCII characters.
+        #[test]
+        fn fast_paths_agree_with_the_regex_engine(
+            pattern in "[ab\\-.*+|?()\\[\\]\n\\\\#é ]{0,8}",
+            values in proptest::collection::vec("[ab\\-.*|\n#é ]{0,6}", 1..8),
+        ) {
+            let Ok(m) = Matcher::new("l", MatchOp::Re, &pattern) else {
+                return Ok(());
+            };
+            let not = Matcher::new("l", MatchOp::Nre, &pattern).unwrap();
+            for v in values.iter().map(String::as_str).chain(["", "a", "ab", "a\n", "é"]) {
+                let want = engine(&pattern, v).unwrap();
+                prop_assert_eq!(m.matches(v), want, "{:?} on {:?}", pattern, v);
+                prop_assert_eq!(not.matches(v), !want, "{:?} on {:?}", pattern, v);
+                if let Some(lits) = m.literal_values() {
+                    prop_assert_eq!(lits.iter().any(|l| l == v), want, "{:?} on {:?}", pattern, v);
+                }
+            }
+        }
+
+        /// Patterns of the fast shapes, with values built to hit them.
+        #[test]
+        fn prefix_and_alternation_shapes_agree(
+            lits in proptest::collection::vec("[ab\\-é#: ]{0,4}", 1..4),
+            suffix in prop::sample::select(vec!["", ".*", ".+"]),
+            tails in proptest::collection::vec("[ab\\n-]{0,3}", 1..6),
+        ) {
+            let pattern = if suffix.is_empty() { lits.join("|") } else { format!("{}{suffix}", lits[0]) };
+            let m = Matcher::new("l", MatchOp::Re, &pattern).unwrap();
+            prop_assert!(m.has_fast_path(), "{:?}", pattern);
+            for l in &lits {
+                for t in &tails {
+                    for v in [l.clone(), format!("{l}{t}"), t.clone()] {
+                        prop_assert_eq!(m.matches(&v), engine(&pattern, &v).unwrap(), "{:?} on {:?}", pattern, v);
+                    }
+                }
             }
         }
     }

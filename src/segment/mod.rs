@@ -130,11 +130,19 @@ impl Segment {
                 }
                 ts.clear();
                 vs.clear();
-                if let Err(c) = segment::read_raw_chunk(&self.map, e, ts, vs) {
-                    self.damaged.store(true, Ordering::Relaxed);
-                    return Err((e.offset, c));
-                }
-                let pairs = ts.iter().copied().zip(vs.iter().copied());
+                let base = match segment::read_raw_chunk_relative(&self.map, e, ts, vs) {
+                    Ok(base) => base,
+                    Err(c) => {
+                        self.damaged.store(true, Ordering::Relaxed);
+                        return Err((e.offset, c));
+                    }
+                };
+                // One pass adds the window start and pairs the columns; a chunk inside the
+                // range needs no per-point test.
+                let pairs = ts
+                    .iter()
+                    .zip(vs.iter())
+                    .map(|(&t, &v)| (t.wrapping_add(base), v));
                 if e.min_ts >= from && e.max_ts < to {
                     out.extend(pairs);
                 } else {

@@ -5,7 +5,7 @@
 //!
 //! * `pack` / `unpack`: blocks of up to `BLOCK` unsigned values of one fixed
 //!   width (0..=64), value `i` at stream bits `[i*w, (i+1)*w)`.
-//! * `BitWriter` / `BitReader`: variable-width fields for the XOR codec.
+//! * `BitWriter` / `BitCursor`: variable-width fields for the XOR and varbits codecs.
 
 use super::CodecError;
 
@@ -178,119 +178,86 @@ impl<'a> BitWriter<'a> {
     }
 }
 
-/// Reads variable-width fields from an LSB-first bit stream.
+/// Reads an LSB-first bit stream by absolute bit position, for decoders whose codes fit
+/// one 57-bit window: [`BitCursor::peek`] is one unaligned 8-byte load (a zero-padded copy
+/// for the stream's last 7 bytes), with no per-field refill bookkeeping.
 ///
-/// Invariant: bits `[0, nbits)` of `buf` are the next unread stream bits;
-/// bits above `nbits` are either zero or equal to the stream bits that
-/// follow (left over from an 8-byte over-read), so OR-ing refills is safe.
-pub struct BitReader<'a> {
+/// Bits past the end of the stream read as zero and are still counted, so a caller decodes
+/// a whole column and then calls [`BitCursor::check`] once: a stream cut short has made the
+/// position run past its end, whatever the missing bits would have held.
+pub struct BitCursor<'a> {
     data: &'a [u8],
-    pos: usize,
-    buf: u64,
-    nbits: u32,
+    bit: usize,
 }
 
-impl<'a> BitReader<'a> {
+impl<'a> BitCursor<'a> {
     pub fn new(data: &'a [u8]) -> Self {
-        BitReader {
-            data,
-            pos: 0,
-            buf: 0,
-            nbits: 0,
-        }
+        BitCursor { data, bit: 0 }
     }
 
-    /// Bytes of `data` touched so far (whole bytes, rounding the final
-    /// partially consumed byte up).
-    pub fn bytes_consumed(&self) -> usize {
-        (self.pos * 8 - self.nbits as usize).div_ceil(8)
+    /// The next 57 (at least) stream bits in the low bits of the result; bits past the end
+    /// of the stream are zero.
+    #[inline(always)]
+    pub fn peek(&self) -> u64 {
+        let byte = self.bit >> 3;
+        let word = match self.data.get(byte..byte + 8) {
+            Some(c) => {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(c);
+                u64::from_le_bytes(b)
+            }
+            None => self.tail_word(byte),
+        };
+        word >> (self.bit & 7)
     }
 
     #[cold]
-    fn refill_slow(&mut self) {
-        while self.nbits <= 56 {
-            let Some(&b) = self.data.get(self.pos) else {
-                break;
-            };
-            self.buf |= u64::from(b) << self.nbits;
-            self.pos += 1;
-            self.nbits += 8;
-        }
+    #[inline(never)]
+    fn tail_word(&self, byte: usize) -> u64 {
+        let mut b = [0u8; 8];
+        let rest = self.data.get(byte..).unwrap_or(&[]);
+        let n = rest.len().min(8);
+        b[..n].copy_from_slice(&rest[..n]);
+        u64::from_le_bytes(b)
     }
 
-    #[inline]
-    fn refill(&mut self) {
-        if let Some(c) = self.data.get(self.pos..self.pos + 8) {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(c);
-            self.buf |= u64::from_le_bytes(b) << self.nbits;
-            let take = (63 - self.nbits) >> 3;
-            self.pos += take as usize;
-            self.nbits += take * 8;
-        } else {
-            self.refill_slow();
-        }
-    }
-
-    /// Reads a field of `bits` (0..=56) bits.
-    #[inline]
-    pub fn read(&mut self, bits: u32) -> Result<u64, CodecError> {
-        debug_assert!(bits <= 56);
-        if self.nbits < bits {
-            self.refill();
-            if self.nbits < bits {
-                return Err(CodecError::Truncated {
-                    needed: (bits - self.nbits).div_ceil(8) as usize,
-                    available: 0,
-                });
-            }
-        }
-        let v = self.buf & ((1u64 << bits) - 1);
-        self.buf >>= bits;
-        self.nbits -= bits;
-        Ok(v)
-    }
-
-    /// The next `bits` (0..=56) bits without consuming them; past the end of the stream the
-    /// missing bits read as zero (a following `consume` then fails).
-    #[inline]
-    pub fn peek(&mut self, bits: u32) -> u64 {
-        debug_assert!(bits <= 56);
-        if self.nbits < bits {
-            self.refill();
-        }
-        let valid = self.nbits.min(bits);
-        if valid == 0 {
-            0
-        } else {
-            self.buf & (u64::MAX >> (64 - valid))
-        }
-    }
-
-    /// Consumes `bits` bits that `peek` returned.
-    #[inline]
-    pub fn consume(&mut self, bits: u32) -> Result<(), CodecError> {
-        if self.nbits < bits {
-            return Err(CodecError::Truncated {
-                needed: (bits - self.nbits).div_ceil(8) as usize,
-                available: 0,
-            });
-        }
-        self.buf >>= bits;
-        self.nbits -= bits;
-        Ok(())
+    /// Moves past `bits` bits.
+    #[inline(always)]
+    pub fn skip(&mut self, bits: u32) {
+        self.bit += bits as usize;
     }
 
     /// Reads a field of `bits` (0..=64) bits.
-    #[inline]
-    pub fn read_wide(&mut self, bits: u32) -> Result<u64, CodecError> {
+    #[inline(always)]
+    pub fn read(&mut self, bits: u32) -> u64 {
         if bits <= 56 {
-            self.read(bits)
+            let v = self.peek() & ((1u64 << bits) - 1);
+            self.skip(bits);
+            v
         } else {
-            let lo = self.read(32)?;
-            let hi = self.read(bits - 32)?;
-            Ok(lo | (hi << 32))
+            let lo = self.peek() & 0xFFFF_FFFF;
+            self.skip(32);
+            let hi = self.peek() & ((1u64 << (bits - 32)) - 1);
+            self.skip(bits - 32);
+            lo | (hi << 32)
         }
+    }
+
+    /// `Truncated` if the fields read so far run past the end of the stream.
+    pub fn check(&self) -> Result<(), CodecError> {
+        let have = self.data.len() * 8;
+        if self.bit > have {
+            return Err(CodecError::Truncated {
+                needed: (self.bit - have).div_ceil(8),
+                available: 0,
+            });
+        }
+        Ok(())
+    }
+
+    /// Bytes of the stream touched so far (rounding a partly read last byte up).
+    pub fn bytes_consumed(&self) -> usize {
+        self.bit.div_ceil(8)
     }
 }
 
@@ -349,7 +316,7 @@ mod tests {
     }
 
     #[test]
-    fn bit_reader_matches_writer() {
+    fn bit_cursor_matches_writer() {
         let mut seed = 99;
         let fields: Vec<(u64, u32)> = (0..2000)
             .map(|_| {
@@ -371,26 +338,38 @@ mod tests {
         w.finish();
         let total_bits: u32 = fields.iter().map(|f| f.1).sum();
         assert_eq!(out.len(), 1 + total_bits.div_ceil(8) as usize);
-        let mut r = BitReader::new(&out[1..]);
+        let mut r = BitCursor::new(&out[1..]);
         for &(v, b) in &fields {
-            assert_eq!(r.read_wide(b), Ok(v));
+            assert_eq!(r.read(b), v);
         }
         assert_eq!(r.bytes_consumed(), out.len() - 1);
-        assert!(r.read(8).is_err());
+        assert_eq!(r.check(), Ok(()));
+        r.read(8);
+        assert!(r.check().is_err());
     }
 
     #[test]
-    fn bit_reader_truncation() {
-        let mut r = BitReader::new(&[0xff]);
-        assert_eq!(r.read(3), Ok(7));
+    fn bit_cursor_truncation() {
+        let mut r = BitCursor::new(&[0xff]);
+        assert_eq!(r.read(3), 7);
+        assert_eq!(r.check(), Ok(()));
+        // Past the end, bits read as zero and the position keeps counting.
+        assert_eq!(r.read(6), 0b11111);
         assert_eq!(
-            r.read(6),
+            r.check(),
             Err(CodecError::Truncated {
                 needed: 1,
                 available: 0
             })
         );
-        assert_eq!(r.read(5), Ok(31));
-        assert_eq!(r.bytes_consumed(), 1);
+        assert_eq!(r.bytes_consumed(), 2);
+        // Every peek position in and just past a short stream reads the right bits.
+        let data = [0b1010_0110u8, 0x5A, 0xC3];
+        for at in 0..30u32 {
+            let mut c = BitCursor::new(&data);
+            c.skip(at);
+            let want = (u32::from_le_bytes([data[0], data[1], data[2], 0]) as u64) >> at.min(31);
+            assert_eq!(c.peek(), want, "at {at}");
+        }
     }
 }

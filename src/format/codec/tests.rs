@@ -460,3 +460,193 @@ proptest! {
         let _ = decode_chunk(&chunk, &mut Vec::new(), &mut Vec::new());
     }
 }
+
+// ------------------------------------------------------------ adversarial values
+
+/// Values that trip codecs up: NaN payloads (quiet, signalling, sign set), signed zeros and
+/// infinities, subnormals, the extremes of the exponent, integers around and beyond 2^53,
+/// and values that print as short decimals without being them.
+fn adversarial() -> Vec<f64> {
+    let mut v: Vec<f64> = [
+        0x7ff8_0000_0000_0000u64, // quiet NaN
+        0x7ff8_dead_beef_0001,    // quiet NaN, payload
+        0x7ff0_0000_0000_0001,    // signalling NaN, smallest payload
+        0x7ff4_0000_0000_0000,    // signalling NaN
+        0xfff8_0000_0000_0000,    // quiet NaN, sign set
+        0xfff0_0000_0000_0001,    // signalling NaN, sign set
+        0xffff_ffff_ffff_ffff,    // every bit set
+        0x7fff_ffff_ffff_ffff,
+        0x0000_0000_0000_0001, // smallest subnormal
+        0x000f_ffff_ffff_ffff, // largest subnormal
+        0x8000_0000_0000_0001, // negative subnormal
+        0x800f_ffff_ffff_ffff,
+        0x8000_0000_0000_0000, // -0.0
+    ]
+    .into_iter()
+    .map(f64::from_bits)
+    .collect();
+    v.extend([
+        0.0,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::MAX,
+        f64::MIN,
+        f64::MIN_POSITIVE,
+        -f64::MIN_POSITIVE,
+        f64::EPSILON,
+        9_007_199_254_740_992.0,  // 2^53
+        9_007_199_254_740_991.0,  // 2^53 - 1, the largest decimal-codec integer
+        -9_007_199_254_740_991.0, // its negation
+        -9_007_199_254_740_992.0,
+        9.007199254740993e15, // 2^53 + 1 is not representable: this is 2^53 or 2^53 + 2
+        1_152_921_504_606_846_976.0, // 2^60
+        u64::MAX as f64,
+        i64::MIN as f64,
+        i64::MAX as f64,
+        0.1 + 0.2,
+        0.3,
+        1e-9,
+        1.5e-9,
+        123_456_789.123_456_79,
+        1e300,
+        -1e-300,
+        1.0,
+    ]);
+    v
+}
+
+/// Every value codec forced on `v` (those that apply), plus the encoder's own choice: each
+/// must give the bits back. Returns the ids of the codecs tried.
+fn roundtrip_every_codec(v: &[f64]) -> BTreeSet<u8> {
+    let mut tried = BTreeSet::new();
+    let mut check = |enc: &[u8]| {
+        let mut out = vec![7.0];
+        let used = decode_values(enc, &mut out).expect("decode");
+        assert_eq!(used, enc.len());
+        assert_eq!(
+            bits(&out[1..]),
+            bits(v),
+            "codec {:?}",
+            value_codec_name(enc)
+        );
+        tried.insert(enc[0]);
+    };
+    check(&enc_values(v));
+    let mut enc = Vec::new();
+    values::encode_raw(v, &mut enc);
+    check(&enc);
+    enc.clear();
+    values::encode_xor(v, &mut enc);
+    check(&enc);
+    if let Some((d, ints)) = values::decimal_ints(v) {
+        for delta2 in [false, true] {
+            enc.clear();
+            assert!(values::encode_decimal(
+                delta2,
+                d,
+                &ints,
+                &mut enc,
+                usize::MAX
+            ));
+            check(&enc);
+        }
+        for order in [1, 2] {
+            enc.clear();
+            assert!(varbits::encode(d, order, &ints, &mut enc, usize::MAX));
+            check(&enc);
+        }
+    }
+    tried
+}
+
+#[test]
+fn adversarial_values_round_trip_bit_exact_in_every_codec() {
+    let adv = adversarial();
+    // Each value alone, next to a decimal, and repeated (runs in xor and varbits).
+    for &x in &adv {
+        roundtrip_every_codec(&[x]);
+        roundtrip_every_codec(&[1.5, x, 1.5]);
+        roundtrip_every_codec(&[x; 70]);
+    }
+    // All of them in one column, in order, reversed and interleaved with a decimal walk.
+    roundtrip_every_codec(&adv);
+    let rev: Vec<f64> = adv.iter().rev().copied().collect();
+    roundtrip_every_codec(&rev);
+    let mixed: Vec<f64> = adv
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &x)| [i as f64 / 100.0, x, x])
+        .collect();
+    roundtrip_every_codec(&mixed);
+    // Decimal columns at the edges the decimal codecs accept: |n| < 2^53 at every exponent,
+    // full-range jumps (escape codes of 64 bits in varbits, 64-bit widths in blocks).
+    let big = 9_007_199_254_740_991i64;
+    let mut tried = BTreeSet::new();
+    for d in [0usize, 3, 9] {
+        let ints = [big, -big, 0, big, big - 1, -big, 1, -1, big];
+        let col: Vec<f64> = ints.iter().map(|&n| n as f64 / values::POW10[d]).collect();
+        let got = values::decimal_ints(&col).expect("decimal");
+        assert_eq!(got.1.len(), col.len());
+        tried.extend(roundtrip_every_codec(&col));
+    }
+    assert_eq!(
+        tried,
+        BTreeSet::from([0, 1, 2, 3, 4]),
+        "every codec exercised"
+    );
+    // And whole chunks: adversarial values with timestamps at the ends of i64.
+    let ts: Vec<i64> = (0..adv.len() as i64)
+        .map(|i| {
+            if i % 2 == 0 {
+                i64::MIN + i
+            } else {
+                i64::MAX - (adv.len() as i64 - i)
+            }
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut chunk = Vec::new();
+    encode_chunk(&ts, &adv, &mut chunk);
+    let (mut t, mut v) = (Vec::new(), Vec::new());
+    decode_chunk(&chunk, &mut t, &mut v).unwrap();
+    assert_eq!(t, ts);
+    assert_eq!(bits(&v), bits(&adv));
+}
+
+/// A value from anywhere: random bits, an adversarial constant, or a short decimal.
+fn any_value() -> impl Strategy<Value = f64> {
+    let adv = adversarial();
+    prop_oneof![
+        any::<u64>().prop_map(f64::from_bits),
+        prop::sample::select(adv),
+        (-100_000i64..100_000, 0usize..=9).prop_map(|(n, d)| n as f64 / values::POW10[d]),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn prop_any_column_round_trips_in_every_codec(v in proptest::collection::vec(any_value(), 0..300)) {
+        roundtrip_every_codec(&v);
+    }
+
+    #[test]
+    fn prop_runs_of_adversarial_values_round_trip(
+        runs in proptest::collection::vec((any_value(), 1usize..90), 0..8),
+    ) {
+        let v: Vec<f64> = runs.iter().flat_map(|&(x, n)| std::iter::repeat_n(x, n)).collect();
+        roundtrip_every_codec(&v);
+    }
+
+    #[test]
+    fn prop_decimal_columns_round_trip_in_every_codec(v in decimalish(), d in 0usize..=9, big in any::<bool>()) {
+        // Scaled integers spread over the whole accepted range when `big`.
+        let v: Vec<f64> = if big {
+            v.iter().enumerate().map(|(i, x)| {
+                let n = (x.to_bits() as i64 % 9_007_199_254_740_991).wrapping_mul(if i % 2 == 0 { 1 } else { -1 });
+                n as f64 / values::POW10[d]
+            }).collect()
+        } else { v };
+        roundtrip_every_codec(&v);
+    }
+}

@@ -5,7 +5,7 @@
 //! The byte/bit layouts are specified in codec.md.
 
 use super::CodecError;
-use super::bitpack::{self, BLOCK, BitCount, BitReader, BitSink, BitWriter, Words};
+use super::bitpack::{self, BLOCK, BitCount, BitCursor, BitSink, BitWriter, Words};
 use super::varint::{Reader, gcd, put_ivarint, put_uvarint, uvarint_len, zigzag};
 
 pub const ID_RAW: u8 = 0;
@@ -178,7 +178,13 @@ pub fn decimal_ints(values: &[f64]) -> Option<(usize, Vec<i64>)> {
 /// Encodes the decimal-delta (`delta2` false) or decimal-delta2 column of `ints` when it
 /// takes fewer than `limit` bytes; otherwise writes nothing and returns false (the size is
 /// computed before anything is packed).
-fn encode_decimal(delta2: bool, d: usize, ints: &[i64], out: &mut Vec<u8>, limit: usize) -> bool {
+pub(super) fn encode_decimal(
+    delta2: bool,
+    d: usize,
+    ints: &[i64],
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> bool {
     let at = out.len();
     out.push(if delta2 {
         ID_DECIMAL_DELTA2
@@ -477,6 +483,8 @@ pub fn decode(input: &[u8], out: &mut Vec<f64>) -> Result<usize, CodecError> {
     }
 }
 
+/// Not inlined into [`decode`], so that its loop state stays in registers.
+#[inline(never)]
 fn decode_xor(
     first: &[u8],
     stream: &[u8],
@@ -486,26 +494,52 @@ fn decode_xor(
     let mut b = [0u8; 8];
     b.copy_from_slice(first);
     let mut prev = u64::from_le_bytes(b);
-    out.reserve(n);
-    out.push(f64::from_bits(prev));
-    let mut br = BitReader::new(stream);
+    // Values go straight into the output's new tail.
+    let at = out.len();
+    out.resize(at + n, 0.0);
+    let dst = &mut out[at..];
+    dst[0] = f64::from_bits(prev);
+    let mut bits = BitCursor::new(stream);
     let (mut lead, mut len) = (0u32, 64u32);
-    for _ in 1..n {
-        if br.read(1)? != 0 {
-            if br.read(1)? != 0 {
-                lead = br.read(5)? as u32;
-                len = br.read(6)? as u32 + 1;
-                if lead + len > 64 {
-                    return Err(CodecError::BadValue {
-                        what: "xor window exceeds 64 bits",
-                    });
-                }
-            }
-            prev ^= br.read_wide(len)? << (64 - lead - len);
+    let mut i = 1;
+    while i < n {
+        // One peek covers the control bits and a new window's lead and length.
+        let p = bits.peek();
+        if p & 1 == 0 {
+            // A run of repeated values, all at once.
+            let run = (p.trailing_zeros().min(56) as usize).min(n - i);
+            bits.skip(run as u32);
+            dst[i..i + run].fill(f64::from_bits(prev));
+            i += run;
+            continue;
         }
-        out.push(f64::from_bits(prev));
+        let head = if p & 2 != 0 {
+            lead = ((p >> 2) & 0x1F) as u32;
+            len = ((p >> 7) & 0x3F) as u32 + 1;
+            if lead + len > 64 {
+                return Err(CodecError::BadValue {
+                    what: "xor window exceeds 64 bits",
+                });
+            }
+            13
+        } else {
+            2
+        };
+        // The peek holds 57 bits: a field that fits after the head needs no second load.
+        let x = if head + len <= 57 {
+            bits.skip(head + len);
+            (p >> head) & (u64::MAX >> (64 - len))
+        } else {
+            bits.skip(head);
+            bits.read(len)
+        };
+        prev ^= x << (64 - lead - len);
+        dst[i] = f64::from_bits(prev);
+        i += 1;
     }
-    Ok(br.bytes_consumed())
+    // Past the end the cursor reads zero bits; a stream cut short shows here.
+    bits.check()?;
+    Ok(bits.bytes_consumed())
 }
 
 fn decode_decimal(
@@ -536,7 +570,9 @@ fn decode_decimal(
     }
     let mut words: Words = [0; BLOCK + 1];
     let mut q = [0u64; BLOCK];
-    let mut buf = [0f64; BLOCK];
+    // Blocks are integrated straight into the output's new tail.
+    let mut at = out.len();
+    out.resize(at + left, 0.0);
     while left > 0 {
         let len = left.min(BLOCK);
         let (min, mult) = read_block(r, len, &mut words, &mut q)?;
@@ -545,7 +581,7 @@ fn decode_decimal(
             min,
             mult,
         };
-        let vals = &mut buf[..len];
+        let vals = &mut out[at..at + len];
         // Monomorphic loops keep the hot path free of per-point branches.
         match (delta2, d == 0) {
             (false, true) => blk.emit::<false, false>(&mut cur, &mut delta, scale, vals),
@@ -553,7 +589,7 @@ fn decode_decimal(
             (true, true) => blk.emit::<true, false>(&mut cur, &mut delta, scale, vals),
             (true, false) => blk.emit::<true, true>(&mut cur, &mut delta, scale, vals),
         }
-        out.extend_from_slice(vals);
+        at += len;
         left -= len;
     }
     Ok(())

@@ -18,7 +18,7 @@
 //! | `1 1 1 1` + 6 bits (L − 1) + L bits | z = field (any value; L = 1..=64) |
 
 use super::CodecError;
-use super::bitpack::{BitCount, BitReader, BitSink, BitWriter};
+use super::bitpack::{BitCount, BitCursor, BitSink, BitWriter};
 use super::varint::{Reader, gcd, put_ivarint, put_uvarint, unzigzag, uvarint_len, zigzag};
 
 pub const ID: u8 = 4;
@@ -234,43 +234,117 @@ pub fn decode(
     }
     let mult = mult as i64;
     let start = r.pos();
-    let mut br = BitReader::new(&input[start..]);
-    for _ in 0..left {
-        // One peek covers the prefix and the field of every fixed-size code.
-        let p = br.peek(20);
-        let z = match (p & 0xF).trailing_ones() {
-            0 => {
-                br.consume(1)?;
-                0
+    // The codes go straight into the output's new tail, kept in registers by a loop of its
+    // own (`decode_codes` is not inlined, so the caller's state does not crowd it).
+    let at = out.len();
+    out.resize(at + left, 0.0);
+    let dst = &mut out[at..];
+    let stream = &input[start..];
+    // Monomorphic loops keep the per-point work free of the order and scale tests.
+    let bits = match (order == 2, d == 0) {
+        (false, true) => decode_codes::<false, false>(stream, dst, mult, cur, delta, scale),
+        (false, false) => decode_codes::<false, true>(stream, dst, mult, cur, delta, scale),
+        (true, true) => decode_codes::<true, false>(stream, dst, mult, cur, delta, scale),
+        (true, false) => decode_codes::<true, true>(stream, dst, mult, cur, delta, scale),
+    };
+    // Past the end the cursor reads zero bits; a stream cut short shows here, and the caller
+    // drops what was appended.
+    bits.check()?;
+    Ok(start + bits.bytes_consumed())
+}
+
+/// Decodes one code per slot of `dst`, integrating once (`ORDER2` false) or twice from
+/// `cur` and `delta` and storing `n as f64 / scale` (`SCALED` false skips dividing by 1.0,
+/// which is bit-identical). Returns the cursor after the last code.
+#[inline(never)]
+fn decode_codes<'a, const ORDER2: bool, const SCALED: bool>(
+    stream: &'a [u8],
+    dst: &mut [f64],
+    mult: i64,
+    mut cur: i64,
+    mut delta: i64,
+    scale: f64,
+) -> BitCursor<'a> {
+    let mut bits = BitCursor::new(stream);
+    // The value last stored: what a run of zero codes repeats at order 1.
+    let mut last = conv::<SCALED>(cur, scale);
+    // `p` holds the next `avail` stream bits (a peek at the cursor, shifted as codes are
+    // taken): several codes come out of one load, and the step from one code to the next
+    // is a shift by a length computed in registers.
+    let mut p = bits.peek();
+    let mut avail = 57u32;
+    let mut i = 0;
+    while i < dst.len() {
+        if avail < 20 {
+            p = bits.peek();
+            avail = 57;
+        }
+        if p & 1 == 0 {
+            // A run of zero codes (an unchanged value, or an unchanged delta): all at once.
+            // Bits above `avail` were shifted in as zeros, so the run stops there.
+            let run = p.trailing_zeros().min(avail).min((dst.len() - i) as u32);
+            bits.skip(run);
+            p >>= run;
+            avail -= run;
+            let slots = &mut dst[i..i + run as usize];
+            i += run as usize;
+            if ORDER2 {
+                for o in slots {
+                    cur = cur.wrapping_add(delta);
+                    *o = conv::<SCALED>(cur, scale);
+                }
+            } else {
+                slots.fill(last);
             }
-            1 => {
-                br.consume(6)?;
-                B1 + ((p >> 2) & 0xF)
-            }
-            2 => {
-                br.consume(11)?;
-                B2 + ((p >> 3) & 0xFF)
-            }
-            3 => {
-                br.consume(20)?;
-                B3 + ((p >> 4) & 0xFFFF)
-            }
-            _ => {
-                br.consume(4)?;
-                let len = br.read(6)? as u32 + 1;
-                br.read_wide(len)?
-            }
+            continue;
+        }
+        // The prefix `10`, `110`, `1110` or `1111`: `k` = its count of one bits.
+        let k = (p & 0xF).trailing_ones();
+        let z = if k < 4 {
+            // Lengths, field widths and first values of the fixed-size codes, by `k`, as
+            // lanes of constants (a shift instead of a table load on the critical path).
+            let len = ((CODE_BITS >> (8 * k)) & 0xFF) as u32;
+            let width = (FIELD_BITS >> (8 * k)) & 0xFF;
+            let base = (FIRST_Z >> (16 * k)) & 0xFFFF;
+            let z = base + ((p >> (k + 1)) & ((1u64 << width) - 1));
+            bits.skip(len);
+            p >>= len;
+            avail -= len;
+            z
+        } else {
+            let len = ((p >> 4) & 0x3F) as u32 + 1;
+            bits.skip(10);
+            let z = bits.read(len);
+            avail = 0; // refill at the cursor
+            z
         };
         let res = unzigzag(z).wrapping_mul(mult);
-        if order == 2 {
+        if ORDER2 {
             delta = delta.wrapping_add(res);
             cur = cur.wrapping_add(delta);
         } else {
             cur = cur.wrapping_add(res);
         }
-        out.push(conv(cur));
+        last = conv::<SCALED>(cur, scale);
+        dst[i] = last;
+        i += 1;
     }
-    Ok(start + br.bytes_consumed())
+    bits
+}
+
+/// Bits of the fixed-size codes (module docs) by their prefix's count of one bits `k`
+/// (1..=3; lane 0 is unused: a zero code takes the run path), one byte lane each.
+const CODE_BITS: u64 = 1 | 6 << 8 | 11 << 16 | 20 << 24;
+/// Widths of their fields, one byte lane per `k`.
+const FIELD_BITS: u64 = 4 << 8 | 8 << 16 | 16 << 24;
+/// The first `z` of each, one 16-bit lane per `k`.
+const FIRST_Z: u64 = B1 << 16 | B2 << 32 | B3 << 48;
+
+/// The value of scaled integer `n` (`SCALED` false: the exponent is 0, and dividing by 1.0
+/// would change nothing).
+#[inline(always)]
+fn conv<const SCALED: bool>(n: i64, scale: f64) -> f64 {
+    if SCALED { n as f64 / scale } else { n as f64 }
 }
 
 #[cfg(test)]
