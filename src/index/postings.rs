@@ -1,7 +1,7 @@
 //! In-memory postings: for each metric and each (label name, value), the ascending list of
 //! series ids that have it.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use crate::model::Labels;
 
