@@ -23,12 +23,11 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PtConfig, RngSeed};
 use tierlog::io::FaultFs;
-use tierlog::{Clock, Config, ManualClock, Sample, Selector, Store, Tier};
+use tierlog::{Clock, Config, ManualClock, Sample, Selector, Store};
 
 const T0: i64 = 1_700_000_040_000;
 const SERIES: [&str; 4] = ["a", "b", "c", "d"];
@@ -39,18 +38,10 @@ const RAW_KEEP: i64 = 180_000;
 const TIERS: [(&str, i64, i64); 2] = [("10s", 10_000, 300_000), ("60s", 60_000, 1_440_000)];
 const WINDOW: i64 = 60_000;
 
-use common::{Contents as Model, fault_config, store_contents as contents};
+use common::{Contents as Model, fault_config_keeps, store_contents as contents};
 
 fn config(fs: &FaultFs, clock: &Arc<ManualClock>) -> Config {
-    let ms = |v: i64| Duration::from_millis(v as u64);
-    fault_config(fs, clock)
-        .with_raw_keep(ms(RAW_KEEP))
-        .with_tiers(
-            TIERS
-                .iter()
-                .map(|&(n, i, k)| Tier::new(n, ms(i), ms(k)))
-                .collect(),
-        )
+    fault_config_keeps(fs, clock, RAW_KEEP, &TIERS)
 }
 
 #[derive(Debug, Clone)]

@@ -21,11 +21,10 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
-use common::fault_config;
+use common::fault_config_keeps;
 use tierlog::io::FaultFs;
-use tierlog::{Config, Expiry, ManualClock, Sample, Selector, Store, Tier};
+use tierlog::{Config, Expiry, ManualClock, Sample, Selector, Store};
 
 /// A minute boundary.
 const T0: i64 = 1_700_000_040_000;
@@ -40,20 +39,11 @@ const LATER: i64 = T0 + 21 * MIN + MIN / 2;
 const ARCHIVE: &str = "cold";
 
 fn config(fs: &FaultFs, clock: &Arc<ManualClock>, archive: bool) -> Config {
-    let ms = |v: i64| Duration::from_millis(v as u64);
-    fault_config(fs, clock)
-        .with_raw_keep(ms(RAW_KEEP))
-        .with_tiers(
-            TIERS
-                .iter()
-                .map(|&(n, i, k)| Tier::new(n, ms(i), ms(k)))
-                .collect(),
-        )
-        .with_on_expiry(if archive {
-            Expiry::Archive(ARCHIVE.into())
-        } else {
-            Expiry::Delete
-        })
+    fault_config_keeps(fs, clock, RAW_KEEP, &TIERS).with_on_expiry(if archive {
+        Expiry::Archive(ARCHIVE.into())
+    } else {
+        Expiry::Delete
+    })
 }
 
 /// Raw points by (series, t), and rollup buckets by (tier, series, t) in their debug form.

@@ -478,16 +478,19 @@ fn cli_forwards_beside_a_running_writer_and_resumes() {
         let stderr = String::from_utf8(out.stderr).unwrap();
         (out.status.code(), stdout, stderr)
     };
-    for i in 0..30 {
-        store
-            .write(&[Sample::new(
-                "cli_gauge",
-                &[("k", "v")],
-                base + i * 1000,
-                i as f64,
-            )])
-            .unwrap();
-    }
+    let write_seconds = |seconds: std::ops::Range<i64>| {
+        for i in seconds {
+            store
+                .write(&[Sample::new(
+                    "cli_gauge",
+                    &[("k", "v")],
+                    base + i * 1000,
+                    i as f64,
+                )])
+                .unwrap();
+        }
+    };
+    write_seconds(0..30);
     let (code, stdout, stderr) = run(base + 32_000, &[]);
     assert_eq!(code, Some(0), "{stderr}");
     let stats: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -499,16 +502,7 @@ fn cli_forwards_beside_a_running_writer_and_resumes() {
     let got = rx.received();
     assert_eq!(got[0].headers["authorization"], "Bearer s3cret");
     // More data, a second run: only the new points go.
-    for i in 30..40 {
-        store
-            .write(&[Sample::new(
-                "cli_gauge",
-                &[("k", "v")],
-                base + i * 1000,
-                i as f64,
-            )])
-            .unwrap();
-    }
+    write_seconds(30..40);
     let (code, stdout, _) = run(base + 42_000, &[]);
     assert_eq!(code, Some(0));
     let stats: serde_json::Value = serde_json::from_str(&stdout).unwrap();

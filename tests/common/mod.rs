@@ -284,6 +284,25 @@ pub fn fault_config(fs: &tierlog::io::FaultFs, clock: &Arc<ManualClock>) -> Conf
     .with_grace(std::time::Duration::from_secs(30))
 }
 
+/// [`fault_config`] with a raw keep and tiers given as (name, interval ms, keep ms): the
+/// short keeps the crash tests use so that retention runs within a few simulated minutes.
+pub fn fault_config_keeps(
+    fs: &tierlog::io::FaultFs,
+    clock: &Arc<ManualClock>,
+    raw_keep: i64,
+    tiers: &[(&str, i64, i64)],
+) -> Config {
+    let ms = |v: i64| std::time::Duration::from_millis(v as u64);
+    fault_config(fs, clock)
+        .with_raw_keep(ms(raw_keep))
+        .with_tiers(
+            tiers
+                .iter()
+                .map(|&(n, i, k)| tierlog::Tier::new(n, ms(i), ms(k)))
+                .collect(),
+        )
+}
+
 /// Every point of metric `m`, by (label `s`, time); the query must be whole.
 pub fn store_contents(store: &Store) -> Contents {
     let r = store
