@@ -148,24 +148,7 @@ fn answer(store: &Store) -> tierlog::Result<Answer> {
         a.warnings += r.warnings.len();
         for s in r.series {
             let key = format!("{}{{{}}}", s.metric, s.labels.to_kv_string());
-            let rows = s
-                .points
-                .iter()
-                .map(|b| {
-                    [
-                        b.t as u64,
-                        b.count,
-                        b.nan_count,
-                        b.min.to_bits(),
-                        b.max.to_bits(),
-                        b.sum.to_bits(),
-                        b.first.to_bits(),
-                        b.last.to_bits(),
-                        b.p95.map_or(1, f64::to_bits),
-                        b.increase.map_or(1, f64::to_bits),
-                    ]
-                })
-                .collect();
+            let rows = s.points.iter().map(common::bucket_bits).collect();
             a.tiers.insert((tier.to_string(), key), rows);
         }
     }

@@ -21,7 +21,7 @@ const LATER: i64 = T0 + SPAN_MS + 360_000;
 /// Raw points and every tier's buckets (as bits), keyed by series.
 type Answer = (
     BTreeMap<String, Vec<(i64, u64)>>,
-    BTreeMap<(String, String), Vec<[u64; 8]>>,
+    BTreeMap<(String, String), Vec<[u64; 10]>>,
 );
 
 fn answer(store: &Store) -> Answer {
@@ -42,22 +42,7 @@ fn answer(store: &Store) -> Answer {
         assert!(r.warnings.is_empty(), "{:?}", r.warnings);
         for s in r.series {
             let key = format!("{}{{{}}}", s.metric, s.labels.to_kv_string());
-            let rows = s
-                .points
-                .iter()
-                .map(|b| {
-                    [
-                        b.t as u64,
-                        b.count,
-                        b.nan_count,
-                        b.min.to_bits(),
-                        b.max.to_bits(),
-                        b.sum.to_bits(),
-                        b.first.to_bits(),
-                        b.last.to_bits(),
-                    ]
-                })
-                .collect();
+            let rows = s.points.iter().map(common::bucket_bits).collect();
             tiers.insert((tier.to_string(), key), rows);
         }
     }

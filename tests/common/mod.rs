@@ -318,3 +318,21 @@ pub fn store_contents(store: &Store) -> Contents {
     }
     out
 }
+
+/// A stored bucket as the bits of its fields (start, count, NaN count, min, max, sum, first,
+/// last, p95, increase; 1 for an absent p95 or increase): compared bit for bit by the tests
+/// that check rollups survive crashes and damage.
+pub fn bucket_bits(b: &tierlog::BucketPoint) -> [u64; 10] {
+    [
+        b.t as u64,
+        b.count,
+        b.nan_count,
+        b.min.to_bits(),
+        b.max.to_bits(),
+        b.sum.to_bits(),
+        b.first.to_bits(),
+        b.last.to_bits(),
+        b.p95.map_or(1, f64::to_bits),
+        b.increase.map_or(1, f64::to_bits),
+    ]
+}
