@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use forward_support::{Prometheus, store_points};
+use forward_support::{Prometheus, sorted_key, store_points};
 use tierlog::forward::{ForwardConfig, Forwarder};
 use tierlog::{Config, ManualClock, MetricKind, MetricMeta, Sample, Store};
 
@@ -72,18 +72,14 @@ fn matrix(data: &serde_json::Value) -> BTreeMap<(String, i64), u64> {
     assert_eq!(data["resultType"], "matrix", "{data}");
     let mut out = BTreeMap::new();
     for s in data["result"].as_array().unwrap() {
-        let mut labels: Vec<(String, String)> = s["metric"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-            .collect();
-        labels.sort();
-        let key = labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(",");
+        let key = sorted_key(
+            s["metric"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+                .collect(),
+        );
         for p in s["values"].as_array().unwrap() {
             let t = (p[0].as_f64().unwrap() * 1000.0).round() as i64;
             let v: f64 = p[1].as_str().unwrap().parse().unwrap();

@@ -321,6 +321,17 @@ pub fn delivered(received: &[Received], allow_dupes: bool) -> BTreeMap<(String, 
     out
 }
 
+/// A series as `name=value,…` over its labels sorted by name, `__name__` included (as
+/// [`series_key`] keys a request's already sorted labels).
+pub fn sorted_key(mut labels: Vec<(String, String)>) -> String {
+    labels.sort();
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// The store's raw points as `delivered` keys them.
 pub fn store_points(store: &tierlog::Store) -> BTreeMap<(String, i64), u64> {
     let all: tierlog::Selector = r#"{__name__=~".+"}"#.parse().unwrap();
@@ -328,12 +339,7 @@ pub fn store_points(store: &tierlog::Store) -> BTreeMap<(String, i64), u64> {
     for s in store.query(&all, 0, i64::MAX).unwrap().series {
         let mut labels: Vec<(String, String)> = s.labels.pairs().to_vec();
         labels.push(("__name__".into(), s.metric.clone()));
-        labels.sort();
-        let key = labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(",");
+        let key = sorted_key(labels);
         for (t, v) in s.points {
             out.insert((key.clone(), t), v.to_bits());
         }
