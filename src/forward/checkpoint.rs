@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::format::forward::Checkpoint;
 use crate::format::header::FileKind;
 use crate::io::{Fs, VfsFile};
@@ -35,21 +35,7 @@ impl CheckpointFile {
         let dir = store_dir.join(FORWARD_DIR);
         fs.create_dir_all(&dir)?;
         let lock_path = dir.join(format!("{name}.lock"));
-        let lock = match fs.lock(&lock_path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                let s = fs.read(&lock_path).unwrap_or_default();
-                return Err(Error::Locked {
-                    dir: lock_path,
-                    pid: String::from_utf8_lossy(&s).trim().parse().ok(),
-                });
-            }
-            Err(e) => return Err(Error::io(&lock_path, "lock", e)),
-        };
-        let pid = std::process::id().to_string();
-        lock.set_len(0)
-            .and_then(|_| crate::io::write_all_at(&*lock, pid.as_bytes(), 0))
-            .map_err(|e| Error::io(&lock_path, "write", e))?;
+        let lock = fs.lock_recording_pid(&lock_path, &lock_path)?;
         let path = checkpoint_path(store_dir, name);
         // Left by a save this forwarder's predecessor did not finish; the lock is ours now.
         let tmp = crate::io::temp_path(&path);

@@ -228,6 +228,41 @@ impl Fs {
     pub fn lock(&self, path: &Path) -> std::io::Result<Box<dyn VfsFile>> {
         self.vfs.lock(path, self.mode)
     }
+
+    /// Takes the lock file `path` and writes this process's id into it. A lock held
+    /// elsewhere is [`Error::Locked`] naming `what` and the process recorded in the file.
+    ///
+    /// A lock this process released can stay held for a moment after: a child forked by
+    /// another thread meanwhile shares the descriptor until its exec closes it. So when the
+    /// holder recorded is this process, it retries for up to a second before giving up (a
+    /// lock really taken twice in one process is still refused, just not at once).
+    pub fn lock_recording_pid(&self, path: &Path, what: &Path) -> Result<Box<dyn VfsFile>> {
+        let mut tries = 0;
+        let f = loop {
+            match self.lock(path) {
+                Ok(f) => break f,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let s = self.read(path).unwrap_or_default();
+                    let pid: Option<u32> = String::from_utf8_lossy(&s).trim().parse().ok();
+                    if pid == Some(std::process::id()) && tries < 50 {
+                        tries += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        continue;
+                    }
+                    return Err(Error::Locked {
+                        dir: what.to_owned(),
+                        pid,
+                    });
+                }
+                Err(e) => return Err(Error::io(path, "lock", e)),
+            }
+        };
+        let pid = std::process::id().to_string();
+        f.set_len(0)
+            .and_then(|_| write_all_at(&*f, pid.as_bytes(), 0))
+            .map_err(|e| Error::io(path, "write", e))?;
+        Ok(f)
+    }
 }
 
 /// Writes all of `buf` at `offset`, looping over short writes.

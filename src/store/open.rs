@@ -324,36 +324,7 @@ fn loaded_path(dir: &Path, start: i64) -> std::path::PathBuf {
 
 /// Takes the writer lock (`LOCK`, with the holder's pid inside).
 fn take_lock(fs: &io::Fs, dir: &Path) -> Result<Box<dyn io::VfsFile>> {
-    let path = dir.join(LOCK_FILE);
-    // A lock this process released can stay held for a moment after: a child forked by
-    // another thread meanwhile shares the descriptor until its exec closes it. So when the
-    // holder recorded is this process, retry for up to a second before giving up (a store
-    // really open twice in one process is still refused, just not at once).
-    let mut tries = 0;
-    let f = loop {
-        match fs.lock(&path) {
-            Ok(f) => break f,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                let s = fs.read(&path).unwrap_or_default();
-                let pid: Option<u32> = String::from_utf8_lossy(&s).trim().parse().ok();
-                if pid == Some(std::process::id()) && tries < 50 {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                    continue;
-                }
-                return Err(Error::Locked {
-                    dir: dir.to_owned(),
-                    pid,
-                });
-            }
-            Err(e) => return Err(Error::io(&path, "lock", e)),
-        }
-    };
-    let pid = std::process::id().to_string();
-    f.set_len(0)
-        .and_then(|_| io::write_all_at(&*f, pid.as_bytes(), 0))
-        .map_err(|e| Error::io(&path, "write", e))?;
-    Ok(f)
+    fs.lock_recording_pid(&dir.join(LOCK_FILE), dir)
 }
 
 pub(super) fn remove_temp_files(fs: &io::Fs, dir: &Path) -> Result<()> {
