@@ -2,37 +2,9 @@
 
 use std::collections::HashMap;
 
-/// One raw point being accumulated: all samples of a series within one second.
-#[derive(Debug, Clone, Copy)]
-struct Acc {
-    /// Seconds from the window start (16 bytes per point instead of 24 with an i64 ms).
-    sec: u32,
-    /// Number of samples.
-    count: u32,
-    /// Sum of the samples, in arrival order (exactly the value when `count == 1`).
-    sum: f64,
-}
+mod head;
 
-impl Acc {
-    /// Adds a sample of the same second. When the sum is already NaN it stays as it is: which
-    /// operand's payload `a + b` keeps when both are NaN is up to the compiler's operand order,
-    /// so without this the bits of a point would depend on code generation. The first NaN of a
-    /// second wins, as a left-to-right sum on x86-64 has it.
-    fn join(&mut self, value: f64) {
-        if !self.sum.is_nan() {
-            self.sum += value;
-        }
-        self.count += 1;
-    }
-
-    fn value(&self) -> f64 {
-        if self.count == 1 {
-            self.sum
-        } else {
-            self.sum / f64::from(self.count)
-        }
-    }
-}
+use head::SeriesHead;
 
 /// The points of one window that is still open (or being sealed).
 ///
@@ -48,56 +20,32 @@ pub struct WindowData {
     slot: Vec<u32>,
     /// Index in `series` of the series whose ids lie beyond `slot`.
     sparse: HashMap<u32, u32>,
-    /// `(series id, points in time order)`, in order of first sample.
-    series: Vec<(u32, Vec<Acc>)>,
+    /// `(series id, its points)`, in order of first sample.
+    series: Vec<(u32, SeriesHead)>,
     points: u64,
     samples: u64,
     /// Estimated heap bytes held (see [`WindowData::heap_bytes`]), kept as samples arrive.
     heap: u64,
 }
 
-/// Estimated heap bytes of one series entry of a window besides its points: the entry (id and
-/// `Vec` header) with its growth slack, and the allocator's own header of the point vector.
-pub const SERIES_ENTRY_BYTES: u64 = 48;
+/// Estimated heap bytes of one series entry of a window besides its encoded points: the entry
+/// (id and [`SeriesHead`]) with its growth slack, and the allocator's header of the point
+/// stream.
+pub const SERIES_ENTRY_BYTES: u64 = std::mem::size_of::<(u32, SeriesHead)>() as u64 + 16;
 /// Ids the id table may always cover, whatever the number of series in the window.
 const DENSE_SLOTS: usize = 1 << 16;
 /// Estimated bytes of one entry of the map of ids beyond the table.
 const SPARSE_ENTRY_BYTES: u64 = 16;
 /// Bytes of one slot of the id table.
 const SLOT_BYTES: u64 = std::mem::size_of::<u32>() as u64;
-/// Bytes of one raw point held in memory.
-pub const POINT_BYTES: u64 = std::mem::size_of::<Acc>() as u64;
+/// The most heap bytes one new point may add to the head, as the write path charges it
+/// against [`crate::Limits::max_head_bytes`] (a point encoded takes a few bits to 20 bytes,
+/// one out of order 16).
+pub const POINT_BYTES: u64 = head::MAX_POINT_BYTES as u64;
 
 /// The start of the second containing `ts_ms`.
 pub fn second_start(ts_ms: i64) -> i64 {
     ts_ms.div_euclid(1000) * 1000
-}
-
-/// How many more points to make room for when a series' vector is full. Scrapes are regular,
-/// so the pace of the points so far tells how many the rest of the window will bring: when
-/// that is less than doubling, the vector grows by that (plus one) only, instead of leaving up
-/// to half of it unused for the life of the window. At least an eighth more each time (growth
-/// stays geometric, so appends stay amortised O(1)), at most double; never beyond one point
-/// per second of the window.
-fn more_points(v: &[Acc], span_s: u32) -> usize {
-    let n = v.len();
-    let room = (span_s as usize).saturating_sub(n);
-    let floor = (n / 8).max(4);
-    if room == 0 {
-        // Only reachable with points outside the span; keep growing geometrically.
-        return floor;
-    }
-    let floor = floor.min(room);
-    let (first, last) = match (v.first(), v.last()) {
-        (Some(a), Some(b)) if b.sec > a.sec => (a.sec, b.sec),
-        _ => return floor,
-    };
-    let left = u64::from(span_s.saturating_sub(last.saturating_add(1)));
-    let pace = (left * (n as u64 - 1)).div_ceil(u64::from(last - first));
-    // At most doubling, as before: the head's byte cap charges samples as they come, so a
-    // vector must not reserve the whole window ahead in one step.
-    let most = n.max(4).min(room).max(floor);
-    (pace as usize).saturating_add(1).clamp(floor, most)
 }
 
 impl WindowData {
@@ -124,14 +72,11 @@ impl WindowData {
         }
     }
 
-    /// The point vector of `series`, created empty if absent.
-    fn points_mut(&mut self, series: u32) -> &mut Vec<Acc> {
-        if let Some(k) = self.find(series) {
-            return &mut self.series[k].1;
-        }
+    /// Adds the entry of a series new to the window.
+    fn insert(&mut self, series: u32, head: SeriesHead) {
         let i = series as usize;
         let k = self.series.len();
-        self.series.push((series, Vec::new()));
+        self.series.push((series, head));
         self.heap += SERIES_ENTRY_BYTES;
         // The table grows to cover an id only while it stays within a few slots per series
         // of the window: ids far above the rest (a store whose old series were removed keeps
@@ -147,11 +92,6 @@ impl WindowData {
             self.sparse.insert(series, k as u32);
             self.heap += SPARSE_ENTRY_BYTES;
         }
-        &mut self.series[k].1
-    }
-
-    fn points_of(&self, series: u32) -> Option<&[Acc]> {
-        self.find(series).map(|k| self.series[k].1.as_slice())
     }
 
     /// Adds one sample: it joins the point of its second (the point's value is the mean of the
@@ -168,38 +108,19 @@ impl WindowData {
         if !(0..=i64::from(u32::MAX)).contains(&off) {
             return false;
         }
-        let ts = off as u32;
+        let sec = off as u32;
         self.samples += 1;
-        let span_s = self.span_s;
-        let v = self.points_mut(series);
-        let cap_before = v.capacity();
-        let acc = Acc {
-            sec: ts,
-            sum: value,
-            count: 1,
-        };
-        let at = match v.last_mut() {
-            Some(last) if last.sec == ts => {
-                last.join(value);
-                return true;
+        match self.find(series) {
+            Some(k) => {
+                let added = self.series[k].1.add(sec, value, self.span_s);
+                self.points += u64::from(added.new_point);
+                self.heap = self.heap.saturating_add_signed(added.grown);
             }
-            Some(last) if last.sec > ts => match v.binary_search_by_key(&ts, |a| a.sec) {
-                Ok(i) => {
-                    v[i].join(value);
-                    return true;
-                }
-                Err(i) => i,
-            },
-            _ => v.len(),
-        };
-        if v.len() == v.capacity() {
-            let more = more_points(v, span_s);
-            v.reserve_exact(more);
+            None => {
+                self.insert(series, SeriesHead::new(sec, value));
+                self.points += 1;
+            }
         }
-        v.insert(at, acc);
-        let grown = (v.capacity() - cap_before) as u64 * POINT_BYTES;
-        self.points += 1;
-        self.heap += grown;
         true
     }
 
@@ -209,10 +130,6 @@ impl WindowData {
     /// expected to bring, so this can jump by a series' size).
     pub fn heap_bytes(&self) -> u64 {
         self.heap
-    }
-
-    fn ms(&self, a: &Acc) -> i64 {
-        self.start + i64::from(a.sec) * 1000
     }
 
     /// Number of raw points (distinct series-seconds).
@@ -234,30 +151,26 @@ impl WindowData {
 
     /// Calls `f(ts, value)` for each point of `series` with `from <= ts < to`, in time order.
     pub fn points_into(&self, series: u32, from: i64, to: i64, mut f: impl FnMut(i64, f64)) {
-        if let Some(v) = self.points_of(series) {
-            let lo = v.partition_point(|a| self.ms(a) < from);
-            for a in &v[lo..] {
-                let t = self.ms(a);
-                if t >= to {
-                    break;
+        if let Some(k) = self.find(series) {
+            let start = self.start;
+            self.series[k].1.for_each(|sec, v| {
+                let t = start + i64::from(sec) * 1000;
+                if t >= from && t < to {
+                    f(t, v);
                 }
-                f(t, a.value());
-            }
+            });
         }
     }
 
     /// Earliest and latest point timestamps.
     pub fn time_range(&self) -> Option<(i64, i64)> {
-        let mut r: Option<(i64, i64)> = None;
-        for (_, v) in &self.series {
-            if let (Some(a), Some(b)) = (v.first(), v.last()) {
-                r = Some(match r {
-                    None => (self.ms(a), self.ms(b)),
-                    Some((lo, hi)) => (lo.min(self.ms(a)), hi.max(self.ms(b))),
-                });
-            }
-        }
-        r
+        let (lo, hi) = self
+            .series
+            .iter()
+            .map(|(_, h)| h.sec_range())
+            .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)))?;
+        let ms = |s: u32| self.start + i64::from(s) * 1000;
+        Some((ms(lo), ms(hi)))
     }
 }
 
@@ -304,58 +217,64 @@ mod tests {
         assert_eq!(w.heap_bytes(), 0);
         for s in 0..10 {
             for t in 0..100 {
-                w.add(s, t * 1_000, 1.0);
+                // Series 9 gets its samples in reverse, so it ends up plain.
+                let t = if s == 9 { 99 - t } else { t };
+                w.add(s, t * 1_000, f64::from(s as u32) * 0.5);
             }
         }
-        let want: u64 = w
-            .series
-            .iter()
-            .map(|(_, v)| v.capacity() as u64 * POINT_BYTES + SERIES_ENTRY_BYTES)
-            .sum::<u64>()
-            + w.slot.capacity() as u64 * SLOT_BYTES
-            + w.sparse.len() as u64 * SPARSE_ENTRY_BYTES;
-        assert_eq!(w.heap_bytes(), want);
-        assert!(w.heap_bytes() >= 10 * 100 * POINT_BYTES);
-        // Same-second samples add nothing.
+        let want = |w: &WindowData| {
+            w.series
+                .iter()
+                .map(|(_, h)| h.heap_bytes() + SERIES_ENTRY_BYTES)
+                .sum::<u64>()
+                + w.slot.capacity() as u64 * SLOT_BYTES
+                + w.sparse.len() as u64 * SPARSE_ENTRY_BYTES
+        };
+        assert_eq!(w.heap_bytes(), want(&w));
+        // A sample of a series' newest second adds nothing.
         let before = w.heap_bytes();
-        w.add(0, 500, 2.0);
+        w.add(0, 99_500, 2.0);
         assert_eq!(w.heap_bytes(), before);
+        // One of an older second goes beside the encoded points, and is counted.
+        w.add(0, 500, 2.0);
+        assert!(w.heap_bytes() > before);
+        assert_eq!(w.heap_bytes(), want(&w));
+        assert_eq!(w.points(), 1_000);
     }
 
     #[test]
-    fn regular_scrapes_get_vectors_of_about_their_size() {
+    fn regular_scrapes_take_a_few_bytes_a_point() {
         // 20-min window; series 0 scraped every 15 s, series 1 every second, series 2 every
         // 15 s from the window's middle, series 3 at irregular gaps.
         let mut w = WindowData::new(0, 1_200_000);
         for t in (0..1_200).step_by(15) {
-            w.add(0, t * 1_000 + 3, 1.0);
+            w.add(0, t * 1_000 + 3, (t * 3) as f64);
         }
         for t in 0..1_200 {
             w.add(1, t * 1_000, 1.0);
         }
         for t in (600..1_200).step_by(15) {
-            w.add(2, t * 1_000, 1.0);
+            w.add(2, t * 1_000, (t % 7) as f64);
         }
         let mut t = 0;
         for gap in [1, 7, 30, 2, 90, 1, 1, 45].iter().cycle().take(200) {
             t += gap;
             w.add(3, t * 1_000 % 1_200_000, 1.0);
         }
-        let cap = |s: u32| w.series[w.find(s).unwrap()].1.capacity();
-        let len = |s: u32| w.series[w.find(s).unwrap()].1.len();
-        assert_eq!((len(0), len(1), len(2)), (80, 1_200, 40));
-        for s in 0..3 {
-            assert!(
-                cap(s) <= len(s) + 2,
-                "series {s}: {} for {}",
-                cap(s),
-                len(s)
-            );
-        }
-        // Irregular or out-of-order points still fit, with bounded slack.
-        assert!(cap(3) >= len(3) && cap(3) <= 2 * len(3) + 4);
-        assert_eq!(pts(&w, 3).len(), len(3));
-        assert!(pts(&w, 3).windows(2).all(|p| p[0].0 < p[1].0));
+        assert_eq!(
+            (pts(&w, 0).len(), pts(&w, 1).len(), pts(&w, 2).len()),
+            (80, 1_200, 40)
+        );
+        let heap = |s: u32| w.series[w.find(s).unwrap()].1.heap_bytes();
+        // An integer counter: a few bytes a point, about as many reserved as used.
+        assert!(heap(0) <= 80 * 4, "{}", heap(0));
+        // A constant at 1 Hz: about three bits a point.
+        assert!(heap(1) <= 1_200 * 3 / 8 + 64, "{}", heap(1));
+        assert!(heap(2) <= 40 * 5, "{}", heap(2));
+        // Irregular or out-of-order points are all there, in order.
+        let p3 = pts(&w, 3);
+        assert!(p3.windows(2).all(|p| p[0].0 < p[1].0));
+        assert!(heap(3) <= 2 * 16 * p3.len() as u64 + 128, "{}", heap(3));
     }
 
     #[test]
@@ -378,16 +297,6 @@ mod tests {
         assert_eq!(w.series_ids(), sorted);
         assert_eq!(pts(&w, 6), vec![]);
         assert_eq!(pts(&w, 99_999_999), vec![]);
-    }
-
-    #[test]
-    fn growth_never_exceeds_one_point_per_second() {
-        let mut w = WindowData::new(0, 10_000);
-        for t in (0..10).rev() {
-            w.add(0, t * 1_000, 1.0);
-        }
-        assert_eq!(pts(&w, 0).len(), 10);
-        assert!(w.series[0].1.capacity() <= 10);
     }
 
     #[test]

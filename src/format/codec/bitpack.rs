@@ -255,6 +255,11 @@ impl<'a> BitCursor<'a> {
         Ok(())
     }
 
+    /// Bits read or skipped so far.
+    pub fn position(&self) -> usize {
+        self.bit
+    }
+
     /// Bytes of the stream touched so far (rounding a partly read last byte up).
     pub fn bytes_consumed(&self) -> usize {
         self.bit.div_ceil(8)

@@ -12,7 +12,7 @@
 //! Every strict prefix of a valid column or chunk fails with
 //! [`CodecError::Truncated`].
 
-mod bitpack;
+pub(crate) mod bitpack;
 mod timestamps;
 pub(crate) mod values;
 mod varbits;

@@ -418,27 +418,34 @@ fn put_xor(mut prev: u64, rest: &[f64], w: &mut impl BitSink) {
     let (mut wlead, mut wlen) = (0u32, 64u32);
     for v in rest {
         let bits = v.to_bits();
-        let x = bits ^ prev;
+        put_xor_step(bits ^ prev, &mut wlead, &mut wlen, w);
         prev = bits;
-        if x == 0 {
-            w.put(0, 1);
-            continue;
-        }
-        let lead = x.leading_zeros().min(31);
-        let trail = x.trailing_zeros();
-        let len = 64 - lead - trail;
-        let wtrail = 64 - wlead - wlen;
-        // Reuse costs 2 + wlen bits, a new window 13 + len.
-        if lead >= wlead && trail >= wtrail && wlen <= len + 11 {
-            w.put(0b01, 2);
-            w.put(x >> wtrail, wlen);
-        } else {
-            w.put(0b11, 2);
-            w.put(u64::from(lead), 5);
-            w.put(u64::from(len - 1), 6);
-            w.put(x >> trail, len);
-            (wlead, wlen) = (lead, len);
-        }
+    }
+}
+
+/// Writes the code of one value whose bits XOR the previous value's to `x`, given the XOR
+/// window (leading zeros `wlead`, length `wlen`) the previous code left (0 and 64 before the
+/// second value); updates the window when the code opens a new one.
+#[inline]
+pub(crate) fn put_xor_step(x: u64, wlead: &mut u32, wlen: &mut u32, w: &mut impl BitSink) {
+    if x == 0 {
+        w.put(0, 1);
+        return;
+    }
+    let lead = x.leading_zeros().min(31);
+    let trail = x.trailing_zeros();
+    let len = 64 - lead - trail;
+    let wtrail = 64 - *wlead - *wlen;
+    // Reuse costs 2 + wlen bits, a new window 13 + len.
+    if lead >= *wlead && trail >= wtrail && *wlen <= len + 11 {
+        w.put(0b01, 2);
+        w.put(x >> wtrail, *wlen);
+    } else {
+        w.put(0b11, 2);
+        w.put(u64::from(lead), 5);
+        w.put(u64::from(len - 1), 6);
+        w.put(x >> trail, len);
+        (*wlead, *wlen) = (lead, len);
     }
 }
 

@@ -1,0 +1,669 @@
+//! One series' points in an open window, held encoded.
+//!
+//! A point is closed once a sample of a later second arrives: it is then appended to a bit
+//! stream (delta-of-delta seconds, a one-bit sample count for the usual single sample, and
+//! the Gorilla XOR of the sum's bits against the previous point's, the value layout of the
+//! sealed `xor` codec), a few bits for regular scrapes instead of the 16 bytes of a plain
+//! `(second, count, sum)`. The newest point stays decoded, because samples of its second
+//! still join it. Samples that arrive after a later second (rare: a late scrape, an import
+//! out of order) go to a small sorted side list, whose points replace the stream's point of
+//! the same second; a series that keeps receiving them turns into a plain sorted vector, so
+//! out-of-order work never costs more than decoding the stream a few times.
+//!
+//! Points keep their exact sum and sample count, so the mean of a second is the same,
+//! bit for bit, whatever the order the samples came in relative to other seconds.
+
+use crate::format::codec::bitpack::{BitCursor, BitSink};
+use crate::format::codec::values::put_xor_step;
+
+/// One raw point being accumulated: all samples of a series within one second.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Acc {
+    /// Seconds from the window start.
+    pub(super) sec: u32,
+    /// Number of samples.
+    pub(super) count: u32,
+    /// Sum of the samples, in arrival order (exactly the value when `count == 1`).
+    pub(super) sum: f64,
+}
+
+impl Acc {
+    pub(super) fn new(sec: u32, value: f64) -> Acc {
+        Acc {
+            sec,
+            count: 1,
+            sum: value,
+        }
+    }
+
+    /// Adds a sample of the same second. When the sum is already NaN it stays as it is: which
+    /// operand's payload `a + b` keeps when both are NaN is up to the compiler's operand order,
+    /// so without this the bits of a point would depend on code generation. The first NaN of a
+    /// second wins, as a left-to-right sum on x86-64 has it.
+    pub(super) fn join(&mut self, value: f64) {
+        if !self.sum.is_nan() {
+            self.sum += value;
+        }
+        self.count = self.count.saturating_add(1);
+    }
+
+    pub(super) fn value(&self) -> f64 {
+        if self.count == 1 {
+            self.sum
+        } else {
+            self.sum / f64::from(self.count)
+        }
+    }
+}
+
+/// The most bytes one closed point adds to the stream: a 35-bit timestamp code, a 33-bit
+/// count code and a 77-bit value code (145 bits), plus the partial byte before it.
+pub(super) const MAX_POINT_BYTES: usize = 20;
+
+/// Out-of-order points a series may collect beside its stream before it turns plain.
+const PLAIN_AFTER: usize = 16;
+
+/// Bytes of one plain point.
+const ACC_BYTES: u64 = std::mem::size_of::<Acc>() as u64;
+
+/// Heap bytes a boxed side list costs besides its points: the box (a `Vec` header) and the
+/// allocator's header of each of the two allocations.
+const SIDE_LIST_BYTES: u64 = 24 + 2 * 16;
+
+/// What [`SeriesHead::add`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Added {
+    /// The sample made a new point (a second the series had no point for).
+    pub(super) new_point: bool,
+    /// Change in the heap bytes held (capacity reserved, less any freed) by this call.
+    pub(super) grown: i64,
+}
+
+/// The points of one series in one open window.
+#[derive(Debug, Clone)]
+pub(super) struct SeriesHead {
+    /// Closed points before the side list's and `last`'s, LSB-first bits (see the module
+    /// documentation). Empty in plain mode.
+    bits: Vec<u8>,
+    /// Points out of order, sorted by second, each replacing the stream's point of its second;
+    /// in plain mode every point but `last`.
+    side: Option<Box<Vec<Acc>>>,
+    /// The newest point, still taking samples of its second.
+    last: Acc,
+    /// Bits of the sum of the stream's last point.
+    prev_value: u64,
+    /// Second of the stream's last point.
+    prev_sec: u32,
+    /// Seconds between the stream's last two points.
+    prev_delta: u32,
+    /// Bits used in `bits`.
+    nbits: u32,
+    /// The XOR window (leading zeros, length) the next value code may reuse.
+    wlead: u8,
+    wlen: u8,
+    plain: bool,
+}
+
+/// Appends LSB-first bit fields to a byte vector whose last byte may be partly used.
+struct Appender<'a> {
+    bits: &'a mut Vec<u8>,
+    nbits: &'a mut u32,
+}
+
+impl BitSink for Appender<'_> {
+    #[inline]
+    fn put(&mut self, v: u64, k: u32) {
+        if k == 0 {
+            return;
+        }
+        let v = v & (u64::MAX >> (64 - k));
+        let start = *self.nbits as usize;
+        let end = start + k as usize;
+        let acc = u128::from(v) << (start & 7);
+        let mut i = 0;
+        if start & 7 != 0 {
+            if let Some(b) = self.bits.last_mut() {
+                *b |= acc as u8;
+            }
+            i = 1;
+        }
+        let need = end.div_ceil(8);
+        while self.bits.len() < need {
+            self.bits.push((acc >> (8 * i)) as u8);
+            i += 1;
+        }
+        *self.nbits = end as u32;
+    }
+}
+
+/// Reads a series' stream back, point by point.
+struct StreamReader<'a> {
+    cur: BitCursor<'a>,
+    end: usize,
+    first: bool,
+    sec: u32,
+    delta: u32,
+    value: u64,
+    lead: u32,
+    len: u32,
+}
+
+impl<'a> StreamReader<'a> {
+    fn new(h: &'a SeriesHead) -> Self {
+        StreamReader {
+            cur: BitCursor::new(&h.bits),
+            end: h.nbits as usize,
+            first: true,
+            sec: 0,
+            delta: 0,
+            value: 0,
+            lead: 0,
+            len: 64,
+        }
+    }
+}
+
+impl Iterator for StreamReader<'_> {
+    type Item = Acc;
+
+    fn next(&mut self) -> Option<Acc> {
+        if self.cur.position() >= self.end {
+            return None;
+        }
+        let c = &mut self.cur;
+        let count;
+        if self.first {
+            self.first = false;
+            self.sec = c.read(32) as u32;
+            count = read_count(c);
+            self.value = c.read(64);
+        } else {
+            let p = c.peek();
+            self.delta = if p & 1 == 0 {
+                c.skip(1);
+                self.delta
+            } else if p & 2 == 0 {
+                c.skip(9);
+                self.delta.wrapping_add(unzigzag((p >> 2) & 0x7F))
+            } else if p & 4 == 0 {
+                c.skip(15);
+                self.delta.wrapping_add(unzigzag((p >> 3) & 0xFFF))
+            } else {
+                c.skip(3);
+                c.read(32) as u32
+            };
+            self.sec = self.sec.wrapping_add(self.delta);
+            count = read_count(c);
+            let p = c.peek();
+            if p & 1 != 0 {
+                let head = if p & 2 != 0 {
+                    self.lead = ((p >> 2) & 0x1F) as u32;
+                    self.len = ((p >> 7) & 0x3F) as u32 + 1;
+                    13
+                } else {
+                    2
+                };
+                c.skip(head);
+                // The writer never makes a window beyond 64 bits; the shift is kept in range
+                // all the same.
+                let x = c.read(self.len);
+                self.value ^= x << (64u32.wrapping_sub(self.lead + self.len) & 63);
+            } else {
+                c.skip(1);
+            }
+        }
+        Some(Acc {
+            sec: self.sec,
+            count,
+            sum: f64::from_bits(self.value),
+        })
+    }
+}
+
+fn read_count(c: &mut BitCursor<'_>) -> u32 {
+    if c.peek() & 1 == 0 {
+        c.skip(1);
+        1
+    } else {
+        c.skip(1);
+        c.read(32) as u32
+    }
+}
+
+fn zigzag(d: i64) -> u64 {
+    ((d << 1) ^ (d >> 63)) as u64
+}
+
+fn unzigzag(z: u64) -> u32 {
+    ((z >> 1) as i64 ^ -((z & 1) as i64)) as u32
+}
+
+impl SeriesHead {
+    /// A series whose first sample is `value` at second `sec` of the window.
+    pub(super) fn new(sec: u32, value: f64) -> Self {
+        SeriesHead {
+            bits: Vec::new(),
+            side: None,
+            last: Acc::new(sec, value),
+            prev_value: 0,
+            prev_sec: 0,
+            prev_delta: 0,
+            nbits: 0,
+            wlead: 0,
+            wlen: 64,
+            plain: false,
+        }
+    }
+
+    /// Heap bytes this series holds besides the entry itself (capacities).
+    pub(super) fn heap_bytes(&self) -> u64 {
+        self.bits.capacity() as u64 + self.side.as_ref().map_or(0, |s| side_bytes(s))
+    }
+
+    /// Adds a sample at second `sec`. `span_s` is the window's span in seconds, which sizes
+    /// the stream's growth to what the rest of the window will bring.
+    #[inline]
+    pub(super) fn add(&mut self, sec: u32, value: f64, span_s: u32) -> Added {
+        if sec == self.last.sec {
+            self.last.join(value);
+            return Added {
+                new_point: false,
+                grown: 0,
+            };
+        }
+        if sec > self.last.sec {
+            let closed = std::mem::replace(&mut self.last, Acc::new(sec, value));
+            let grown = if self.plain {
+                let before = self.heap_bytes() as i64;
+                let side = self.side.get_or_insert_with(Box::default);
+                if side.len() == side.capacity() {
+                    let more = more_points(side, span_s);
+                    side.reserve_exact(more);
+                }
+                side.push(closed);
+                self.heap_bytes() as i64 - before
+            } else {
+                self.close(closed, span_s)
+            };
+            return Added {
+                new_point: true,
+                grown,
+            };
+        }
+        self.add_out_of_order(sec, value, span_s)
+    }
+
+    /// Appends `p`, the former newest point, to the stream.
+    fn close(&mut self, p: Acc, span_s: u32) -> i64 {
+        let before = self.bits.capacity();
+        if self.bits.capacity() - self.bits.len() < MAX_POINT_BYTES {
+            let more = self.more_bytes(p.sec, span_s);
+            self.bits.reserve_exact(more);
+        }
+        let value = p.sum.to_bits();
+        let mut w = Appender {
+            bits: &mut self.bits,
+            nbits: &mut self.nbits,
+        };
+        if *w.nbits == 0 {
+            w.put(u64::from(p.sec), 32);
+            put_count(&mut w, p.count);
+            w.put(value, 64);
+            self.prev_delta = 0;
+        } else {
+            let delta = p.sec.wrapping_sub(self.prev_sec);
+            let dod = i64::from(delta) - i64::from(self.prev_delta);
+            let z = zigzag(dod);
+            if dod == 0 {
+                w.put(0, 1);
+            } else if z < 1 << 7 {
+                w.put(0b01 | z << 2, 9);
+            } else if z < 1 << 12 {
+                w.put(0b011 | z << 3, 15);
+            } else {
+                w.put(0b111, 3);
+                w.put(u64::from(delta), 32);
+            }
+            put_count(&mut w, p.count);
+            let (mut wlead, mut wlen) = (u32::from(self.wlead), u32::from(self.wlen));
+            put_xor_step(value ^ self.prev_value, &mut wlead, &mut wlen, &mut w);
+            (self.wlead, self.wlen) = (wlead as u8, wlen as u8);
+            self.prev_delta = delta;
+        }
+        self.prev_sec = p.sec;
+        self.prev_value = value;
+        (self.bits.capacity() - before) as i64
+    }
+
+    /// Bytes to reserve when the stream is full: what the pace of the points so far says the
+    /// rest of the window brings (so a regular series' stream ends about as large as it
+    /// needs), at least an eighth more (amortised O(1) appends), at most double.
+    fn more_bytes(&self, next_sec: u32, span_s: u32) -> usize {
+        let len = self.bits.len();
+        let floor = (len / 8).max(MAX_POINT_BYTES);
+        if len == 0 {
+            // The first point takes 13 to 17 bytes; leave room for the next few.
+            return 2 * MAX_POINT_BYTES;
+        }
+        let first = self.first_sec();
+        let covered = u64::from(next_sec.saturating_sub(first));
+        let left = u64::from(span_s.saturating_sub(next_sec.saturating_add(1)));
+        if covered == 0 {
+            return floor;
+        }
+        let pace = (len as u64 * left).div_ceil(covered) as usize;
+        pace.saturating_add(MAX_POINT_BYTES)
+            .clamp(floor, len.max(floor))
+    }
+
+    /// Second of the stream's first point (the stream must not be empty).
+    fn first_sec(&self) -> u32 {
+        BitCursor::new(&self.bits).read(32) as u32
+    }
+
+    #[cold]
+    fn add_out_of_order(&mut self, sec: u32, value: f64, span_s: u32) -> Added {
+        let from_stream = if self.plain { None } else { self.find_in_stream(sec) };
+        let before = self.heap_bytes() as i64;
+        let side = self.side.get_or_insert_with(Box::default);
+        let new_point = match side.binary_search_by_key(&sec, |a| a.sec) {
+            Ok(i) => {
+                side[i].join(value);
+                false
+            }
+            Err(i) => {
+                let (p, new_point) = match from_stream {
+                    Some(mut p) => {
+                        p.join(value);
+                        (p, false)
+                    }
+                    None => (Acc::new(sec, value), true),
+                };
+                if side.len() == side.capacity() {
+                    let more = more_points(side, span_s);
+                    side.reserve_exact(more);
+                }
+                side.insert(i, p);
+                new_point
+            }
+        };
+        if !self.plain && side.len() > PLAIN_AFTER {
+            self.make_plain();
+        }
+        Added {
+            new_point,
+            grown: self.heap_bytes() as i64 - before,
+        }
+    }
+
+    /// The stream's point of second `sec`, if any.
+    fn find_in_stream(&self, sec: u32) -> Option<Acc> {
+        StreamReader::new(self)
+            .take_while(|p| p.sec <= sec)
+            .find(|p| p.sec == sec)
+    }
+
+    /// Moves every point but `last` into the side list, for good.
+    fn make_plain(&mut self) {
+        let mut all = Vec::new();
+        self.merged(|p| all.push(p), false);
+        all.shrink_to_fit();
+        self.side = Some(Box::new(all));
+        self.bits = Vec::new();
+        self.nbits = 0;
+        self.plain = true;
+    }
+
+    /// Calls `f` for every point in time order (the side list's point replacing the stream's
+    /// of the same second), ending with `last` when `with_last`.
+    fn merged(&self, mut f: impl FnMut(Acc), with_last: bool) {
+        let side: &[Acc] = self.side.as_deref().map_or(&[], |v| v.as_slice());
+        let mut k = 0;
+        if !self.plain {
+            for p in StreamReader::new(self) {
+                while k < side.len() && side[k].sec < p.sec {
+                    f(side[k]);
+                    k += 1;
+                }
+                if k < side.len() && side[k].sec == p.sec {
+                    continue;
+                }
+                f(p);
+            }
+        }
+        for p in &side[k..] {
+            f(*p);
+        }
+        if with_last {
+            f(self.last);
+        }
+    }
+
+    /// Calls `f(second, value)` for each point in time order.
+    pub(super) fn for_each(&self, mut f: impl FnMut(u32, f64)) {
+        self.merged(|p| f(p.sec, p.value()), true);
+    }
+
+    /// Earliest and latest second.
+    pub(super) fn sec_range(&self) -> (u32, u32) {
+        let mut lo = self.last.sec;
+        if self.nbits > 0 {
+            lo = lo.min(self.first_sec());
+        }
+        if let Some(p) = self.side.as_ref().and_then(|s| s.first()) {
+            lo = lo.min(p.sec);
+        }
+        (lo, self.last.sec)
+    }
+}
+
+fn put_count(w: &mut Appender<'_>, count: u32) {
+    if count == 1 {
+        w.put(0, 1);
+    } else {
+        w.put(1, 1);
+        w.put(u64::from(count), 32);
+    }
+}
+
+fn side_bytes(side: &Vec<Acc>) -> u64 {
+    SIDE_LIST_BYTES + side.capacity() as u64 * ACC_BYTES
+}
+
+/// How many more points to make room for when a plain vector is full. Scrapes are regular,
+/// so the pace of the points so far tells how many the rest of the window will bring: when
+/// that is less than doubling, the vector grows by that (plus one) only, instead of leaving up
+/// to half of it unused for the life of the window. At least an eighth more each time (growth
+/// stays geometric, so appends stay amortised O(1)), at most double; never beyond one point
+/// per second of the window.
+fn more_points(v: &[Acc], span_s: u32) -> usize {
+    let n = v.len();
+    let room = (span_s as usize).saturating_sub(n);
+    let floor = (n / 8).max(4);
+    if room == 0 {
+        // Only reachable with points outside the span; keep growing geometrically.
+        return floor;
+    }
+    let floor = floor.min(room);
+    let (first, last) = match (v.first(), v.last()) {
+        (Some(a), Some(b)) if b.sec > a.sec => (a.sec, b.sec),
+        _ => return floor,
+    };
+    let left = u64::from(span_s.saturating_sub(last.saturating_add(1)));
+    let pace = (left * (n as u64 - 1)).div_ceil(u64::from(last - first));
+    let most = n.max(4).min(room).max(floor);
+    (pace as usize).saturating_add(1).clamp(floor, most)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn points(h: &SeriesHead) -> Vec<Acc> {
+        let mut out = Vec::new();
+        h.merged(|p| out.push(p), true);
+        out
+    }
+
+    /// A plain model: a sorted vector of accumulators.
+    fn model_add(m: &mut Vec<Acc>, sec: u32, value: f64) {
+        match m.binary_search_by_key(&sec, |a| a.sec) {
+            Ok(i) => m[i].join(value),
+            Err(i) => m.insert(i, Acc::new(sec, value)),
+        }
+    }
+
+    fn same(a: &[Acc], b: &[Acc]) -> bool {
+        a.len() == b.len()
+            && a.iter().zip(b).all(|(x, y)| {
+                x.sec == y.sec && x.count == y.count && x.sum.to_bits() == y.sum.to_bits()
+            })
+    }
+
+    #[test]
+    fn stream_round_trips_every_code() {
+        // Deltas exercising each timestamp code (same, 7-bit, 12-bit, raw), counts above 1,
+        // and values exercising zero, reused and new XOR windows, NaN payloads, -0.0, ±inf,
+        // subnormals and extremes.
+        let values = [
+            1.0,
+            1.0,
+            2.0,
+            3.5,
+            f64::from_bits(0x7ff8_0000_0000_1234),
+            -0.0,
+            0.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE / 3.0,
+            f64::MAX,
+            f64::MIN,
+            1e-300,
+            9_007_199_254_740_993.0,
+            0.1 + 0.2,
+        ];
+        let gaps = [1u32, 1, 1, 15, 15, 60, 1, 3_000, 3_001, 1, 4_000_000, 2, 2, 70, 1];
+        let mut h = SeriesHead::new(5, values[0]);
+        let mut m = vec![Acc::new(5, values[0])];
+        let mut sec = 5u32;
+        for (i, (&v, &g)) in values.iter().zip(&gaps).enumerate() {
+            sec += g;
+            let a = h.add(sec, v, u32::MAX);
+            assert!(a.new_point);
+            model_add(&mut m, sec, v);
+            if i % 3 == 0 {
+                h.add(sec, v * 2.0, u32::MAX);
+                model_add(&mut m, sec, v * 2.0);
+            }
+        }
+        assert!(!h.plain);
+        assert!(same(&points(&h), &m), "{:?}\n{:?}", points(&h), m);
+        assert_eq!(h.sec_range(), (5, sec));
+    }
+
+    #[test]
+    fn regular_scrapes_cost_a_few_bytes_a_point() {
+        let mut h = SeriesHead::new(0, 0.0);
+        for k in 1..80u32 {
+            h.add(k * 15, f64::from(k * 7), 1_200);
+        }
+        assert_eq!(points(&h).len(), 80);
+        // 79 closed points of an integer counter: a bit of timestamp, a bit of count, a few
+        // value bits.
+        assert!(h.bits.len() < 79 * 4, "{} bytes", h.bits.len());
+        assert!(h.bits.capacity() <= h.bits.len() + 2 * MAX_POINT_BYTES);
+        // A constant series: three bits a point.
+        let mut c = SeriesHead::new(0, 42.0);
+        for k in 1..80u32 {
+            c.add(k * 15, 42.0, 1_200);
+        }
+        assert!(c.bits.len() <= 13 + 79 * 3 / 8 + 1, "{} bytes", c.bits.len());
+    }
+
+    #[test]
+    fn late_samples_join_their_second_exactly() {
+        let mut h = SeriesHead::new(0, 0.1);
+        for s in 1..10 {
+            h.add(s, 0.1 * f64::from(s), 60);
+        }
+        let mut m: Vec<Acc> = points(&h);
+        // A late sample for an encoded second, then another for the same second: the sum
+        // continues in arrival order.
+        for (s, v) in [(3, 0.7), (3, 0.9), (11, 1.0), (10, 2.0), (2, 0.3)] {
+            let a = h.add(s, v, 60);
+            let had = m.iter().any(|p| p.sec == s);
+            assert_eq!(a.new_point, !had, "second {s}");
+            model_add(&mut m, s, v);
+        }
+        assert!(same(&points(&h), &m));
+    }
+
+    #[test]
+    fn many_late_samples_turn_the_series_plain() {
+        let mut h = SeriesHead::new(1_000, 1.0);
+        let mut m = vec![Acc::new(1_000, 1.0)];
+        // Reverse order: every sample is out of order.
+        for s in (0..1_000).rev() {
+            h.add(s, f64::from(s), 1_200);
+            model_add(&mut m, s, f64::from(s));
+        }
+        assert!(h.plain);
+        for s in (1_001..1_100).chain([500, 1_050]) {
+            h.add(s, 2.0, 1_200);
+            model_add(&mut m, s, 2.0);
+        }
+        assert!(same(&points(&h), &m));
+    }
+
+    #[test]
+    fn heap_bytes_follow_capacities() {
+        let mut h = SeriesHead::new(0, 1.0);
+        let mut total = 0i64;
+        for s in 1..200 {
+            total += h.add(s * 3 % 500, f64::from(s), 600).grown;
+        }
+        assert_eq!(total, h.heap_bytes() as i64);
+    }
+
+    #[test]
+    fn random_orders_match_the_model() {
+        // A small deterministic generator: mixes in-order, same-second and late samples.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for round in 0..200 {
+            let mut h: Option<SeriesHead> = None;
+            let mut m = Vec::new();
+            let mut grown = 0i64;
+            let mut sec = 0u32;
+            for _ in 0..(round % 50 + 1) * 4 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let s = match x % 10 {
+                    0..=5 => {
+                        sec += (x >> 8) as u32 % 20;
+                        sec
+                    }
+                    6 | 7 => sec,
+                    _ => (x >> 16) as u32 % (sec + 1),
+                };
+                let v = match (x >> 24) % 4 {
+                    0 => ((x >> 32) % 100) as f64,
+                    1 => f64::from_bits(x),
+                    2 => ((x >> 32) % 1000) as f64 / 100.0,
+                    _ => 5.0,
+                };
+                match h.as_mut() {
+                    None => {
+                        h = Some(SeriesHead::new(s, v));
+                        grown += h.as_ref().unwrap().heap_bytes() as i64;
+                    }
+                    Some(h) => grown += h.add(s, v, 1_200).grown,
+                }
+                model_add(&mut m, s, v);
+            }
+            let h = h.unwrap();
+            assert!(same(&points(&h), &m), "round {round}");
+            assert_eq!(grown, h.heap_bytes() as i64, "round {round}");
+        }
+    }
+}
