@@ -58,15 +58,18 @@ pub struct Limits {
     /// memory one call can take. Default 1 000 000.
     pub max_batch_samples: usize,
     /// Bytes of memory the open windows (the head: windows still accepting samples and those
-    /// being sealed) may hold, as estimated by the store (16 bytes a point plus 48 a series
-    /// per window; point vectors grow by doubling). Once the head holds this much, samples
-    /// that would add to it are refused and counted in
+    /// being sealed) may hold, as estimated by the store. A window holds each series' points
+    /// encoded (a few bits to 20 bytes a point: regular timestamps cost a bit, values their
+    /// XOR with the previous one; 1 to 6 bytes for typical system metrics; 16 bytes for a
+    /// point that arrived out of order) plus about 100 bytes a series. Once the head holds
+    /// this much, samples that would add to it are refused and counted in
     /// [`crate::WriteSummary::rejected_head_full`] (the rest of the batch is written, as with
-    /// samples that are too old); the head shrinks when windows seal. The cap is checked per
-    /// sample against an estimate, so the head may pass it by the growth of a few point
-    /// vectors. Default 256 MiB: at 1 Hz a series takes up to 32 KiB per 20-minute window
-    /// and two windows are open around a window boundary, so about 4 000 series at 1 Hz (or
-    /// 40 000 at one sample every 10 s) fit. 0 = no cap.
+    /// samples that are too old); the head shrinks when windows seal. Within one write call
+    /// each sample is charged the most a point can take (20 bytes), so the cap is never
+    /// passed by more than the growth of a few streams. Default 256 MiB: at 1 Hz a series
+    /// takes about 1.2–7 KiB per 20-minute window and two windows are open around a window
+    /// boundary, so some 20 000 series at 1 Hz (or 200 000 at one sample every 10 s) fit.
+    /// 0 = no cap.
     pub max_head_bytes: u64,
 }
 
@@ -221,8 +224,9 @@ pub struct Config {
     /// Span of one raw window (one log, then one sealed segment). A multiple of 60 s, between
     /// 1 min and 24 h. Default 20 min: long enough that per-chunk overhead is small (at 1 Hz a
     /// chunk holds 1200 points; real `/proc` data costs 0.28 B/point against 0.30 at 10 min),
-    /// short enough that open windows stay small in memory (16 B per point: 1000 series at
-    /// 1 Hz need about 24 MB for a window plus its grace) and that dropping one segment removes
+    /// short enough that open windows stay small in memory (points are held encoded, 1–6 B
+    /// each for typical metrics: 1000 series at 1 Hz need a few MB for a window plus its
+    /// grace) and that dropping one segment removes
     /// a sixth of the default two hours of raw data. Fixed when the store is created:
     /// reopening for writing with another span is refused; readers adopt the stored span.
     pub window_span: Duration,

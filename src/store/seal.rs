@@ -178,6 +178,9 @@ impl Shared {
             report.sealed_windows.push(start);
             report.sealed_points += points;
         }
+        if !report.sealed_windows.is_empty() {
+            crate::io::return_freed_memory();
+        }
         Ok(report)
     }
 }

@@ -60,6 +60,10 @@ impl Acc {
 /// count code and a 77-bit value code (145 bits), plus the partial byte before it.
 pub(super) const MAX_POINT_BYTES: usize = 20;
 
+/// Room kept free before appending a point: a point's bytes plus the 8-byte word the last
+/// field is written through.
+const RESERVE_BYTES: usize = MAX_POINT_BYTES + 8;
+
 /// Out-of-order points a series may collect beside its stream before it turns plain.
 const PLAIN_AFTER: usize = 16;
 
@@ -87,6 +91,10 @@ pub(super) struct SeriesHead {
     bits: Vec<u8>,
     /// Points out of order, sorted by second, each replacing the stream's point of its second;
     /// in plain mode every point but `last`.
+    ///
+    /// Boxed on purpose: most series never have one, and a box costs the entry 8 bytes where
+    /// a `Vec` would cost 24, for every series of every open window.
+    #[allow(clippy::box_collection)]
     side: Option<Box<Vec<Acc>>>,
     /// The newest point, still taking samples of its second.
     last: Acc,
@@ -104,35 +112,66 @@ pub(super) struct SeriesHead {
     plain: bool,
 }
 
-/// Appends LSB-first bit fields to a byte vector whose last byte may be partly used.
+/// Writes LSB-first bit fields into a series' stream. The stream's vector is zero-filled to
+/// its whole length, at least [`RESERVE_BYTES`] beyond the bits used (see
+/// [`SeriesHead::close`]), so a field is one unaligned 8-byte read-modify-write at the bit
+/// position, with no length bookkeeping.
 struct Appender<'a> {
-    bits: &'a mut Vec<u8>,
-    nbits: &'a mut u32,
+    bits: &'a mut [u8],
+    nbits: usize,
+}
+
+impl Appender<'_> {
+    #[inline(always)]
+    fn put_short(&mut self, v: u64, k: u32) {
+        debug_assert!(k <= 56 && v >> k == 0);
+        let byte = self.nbits >> 3;
+        if let Some(slot) = self.bits.get_mut(byte..byte + 8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(slot);
+            let w = u64::from_le_bytes(w) | (v << (self.nbits & 7));
+            slot.copy_from_slice(&w.to_le_bytes());
+        }
+        self.nbits += k as usize;
+    }
 }
 
 impl BitSink for Appender<'_> {
-    #[inline]
+    #[inline(always)]
     fn put(&mut self, v: u64, k: u32) {
-        if k == 0 {
-            return;
+        if k <= 56 {
+            let v = if k == 0 {
+                0
+            } else {
+                v & (u64::MAX >> (64 - k))
+            };
+            self.put_short(v, k);
+        } else {
+            self.put_short(v & 0xFFFF_FFFF, 32);
+            self.put_short((v >> 32) & (u64::MAX >> (96 - k)), k - 32);
         }
-        let v = v & (u64::MAX >> (64 - k));
-        let start = *self.nbits as usize;
-        let end = start + k as usize;
-        let acc = u128::from(v) << (start & 7);
-        let mut i = 0;
-        if start & 7 != 0 {
-            if let Some(b) = self.bits.last_mut() {
-                *b |= acc as u8;
-            }
-            i = 1;
+    }
+}
+
+/// Gathers the fields of one point's code in a register, noting whether they fit in 56 bits
+/// (the usual case: a one-bit timestamp and count, and a value code of a few bits to ~50).
+struct Gather {
+    code: u64,
+    n: u32,
+}
+
+impl BitSink for Gather {
+    #[inline(always)]
+    fn put(&mut self, v: u64, k: u32) {
+        if self.n + k <= 56 {
+            let v = if k == 0 {
+                0
+            } else {
+                v & (u64::MAX >> (64 - k))
+            };
+            self.code |= v << self.n;
         }
-        let need = end.div_ceil(8);
-        while self.bits.len() < need {
-            self.bits.push((acc >> (8 * i)) as u8);
-            i += 1;
-        }
-        *self.nbits = end as u32;
+        self.n += k;
     }
 }
 
@@ -140,7 +179,8 @@ impl BitSink for Appender<'_> {
 struct StreamReader<'a> {
     cur: BitCursor<'a>,
     end: usize,
-    first: bool,
+    /// The first point, read when the reader is made.
+    first: Option<Acc>,
     sec: u32,
     delta: u32,
     value: u64,
@@ -150,13 +190,26 @@ struct StreamReader<'a> {
 
 impl<'a> StreamReader<'a> {
     fn new(h: &'a SeriesHead) -> Self {
+        let mut cur = BitCursor::new(&h.bits);
+        let end = h.nbits as usize;
+        let (mut sec, mut value, mut first) = (0, 0, None);
+        if end > 0 {
+            sec = cur.read(32) as u32;
+            let count = read_count(&mut cur);
+            value = cur.read(64);
+            first = Some(Acc {
+                sec,
+                count,
+                sum: f64::from_bits(value),
+            });
+        }
         StreamReader {
-            cur: BitCursor::new(&h.bits),
-            end: h.nbits as usize,
-            first: true,
-            sec: 0,
+            cur,
+            end,
+            first,
+            sec,
             delta: 0,
-            value: 0,
+            value,
             lead: 0,
             len: 64,
         }
@@ -166,51 +219,64 @@ impl<'a> StreamReader<'a> {
 impl Iterator for StreamReader<'_> {
     type Item = Acc;
 
+    #[inline]
     fn next(&mut self) -> Option<Acc> {
+        if let Some(p) = self.first.take() {
+            return Some(p);
+        }
         if self.cur.position() >= self.end {
             return None;
         }
         let c = &mut self.cur;
-        let count;
-        if self.first {
-            self.first = false;
-            self.sec = c.read(32) as u32;
-            count = read_count(c);
-            self.value = c.read(64);
+        // One peek usually covers the timestamp code, the count bit and the value code.
+        let mut p = c.peek();
+        let mut used: u32;
+        if p & 1 == 0 {
+            used = 1;
+        } else if p & 2 == 0 {
+            self.delta = self.delta.wrapping_add(unzigzag((p >> 2) & 0x7F));
+            used = 9;
+        } else if p & 4 == 0 {
+            self.delta = self.delta.wrapping_add(unzigzag((p >> 3) & 0xFFF));
+            used = 15;
         } else {
-            let p = c.peek();
-            self.delta = if p & 1 == 0 {
-                c.skip(1);
-                self.delta
-            } else if p & 2 == 0 {
-                c.skip(9);
-                self.delta.wrapping_add(unzigzag((p >> 2) & 0x7F))
-            } else if p & 4 == 0 {
-                c.skip(15);
-                self.delta.wrapping_add(unzigzag((p >> 3) & 0xFFF))
+            c.skip(3);
+            self.delta = c.read(32) as u32;
+            p = c.peek();
+            used = 0;
+        }
+        self.sec = self.sec.wrapping_add(self.delta);
+        let count = if (p >> used) & 1 == 0 {
+            used += 1;
+            1
+        } else {
+            c.skip(used);
+            let n = read_count(c);
+            p = c.peek();
+            used = 0;
+            n
+        };
+        let q = p >> used;
+        if q & 1 == 0 {
+            c.skip(used + 1);
+        } else {
+            let head = if q & 2 != 0 {
+                self.lead = ((q >> 2) & 0x1F) as u32;
+                self.len = ((q >> 7) & 0x3F) as u32 + 1;
+                13
             } else {
-                c.skip(3);
-                c.read(32) as u32
+                2
             };
-            self.sec = self.sec.wrapping_add(self.delta);
-            count = read_count(c);
-            let p = c.peek();
-            if p & 1 != 0 {
-                let head = if p & 2 != 0 {
-                    self.lead = ((p >> 2) & 0x1F) as u32;
-                    self.len = ((p >> 7) & 0x3F) as u32 + 1;
-                    13
-                } else {
-                    2
-                };
-                c.skip(head);
-                // The writer never makes a window beyond 64 bits; the shift is kept in range
-                // all the same.
-                let x = c.read(self.len);
-                self.value ^= x << (64u32.wrapping_sub(self.lead + self.len) & 63);
+            let x = if used + head + self.len <= 57 {
+                c.skip(used + head + self.len);
+                (q >> head) & (u64::MAX >> (64 - self.len))
             } else {
-                c.skip(1);
-            }
+                c.skip(used + head);
+                c.read(self.len)
+            };
+            // The writer never makes a window beyond 64 bits; the shift is kept in range
+            // all the same.
+            self.value ^= x << (64u32.wrapping_sub(self.lead + self.len) & 63);
         }
         Some(Acc {
             sec: self.sec,
@@ -294,26 +360,64 @@ impl SeriesHead {
     }
 
     /// Appends `p`, the former newest point, to the stream.
+    #[inline]
     fn close(&mut self, p: Acc, span_s: u32) -> i64 {
         let before = self.bits.capacity();
-        if self.bits.capacity() - self.bits.len() < MAX_POINT_BYTES {
-            let more = self.more_bytes(p.sec, span_s);
+        let used = (self.nbits as usize).div_ceil(8);
+        if self.bits.len() < used + RESERVE_BYTES {
+            let more = self.more_bytes(used, p.sec, span_s);
             self.bits.reserve_exact(more);
+            let len = self.bits.len();
+            self.bits.resize(len + more, 0);
         }
         let value = p.sum.to_bits();
+        let (mut wlead, mut wlen) = (u32::from(self.wlead), u32::from(self.wlen));
+        let delta = p.sec.wrapping_sub(self.prev_sec);
+        let dod = i64::from(delta) - i64::from(self.prev_delta);
+        let z = zigzag(dod);
+        // The usual point: a short timestamp code, one sample, a value code that fits.
+        if self.nbits > 0 && z < 1 << 12 && p.count == 1 {
+            let mut g = if dod == 0 {
+                Gather { code: 0, n: 1 }
+            } else if z < 1 << 7 {
+                Gather {
+                    code: 0b01 | z << 2,
+                    n: 9,
+                }
+            } else {
+                Gather {
+                    code: 0b011 | z << 3,
+                    n: 15,
+                }
+            };
+            // The count bit, 0 for one sample.
+            g.n += 1;
+            put_xor_step(value ^ self.prev_value, &mut wlead, &mut wlen, &mut g);
+            if g.n <= 56 {
+                let mut w = Appender {
+                    bits: &mut self.bits,
+                    nbits: self.nbits as usize,
+                };
+                w.put_short(g.code, g.n);
+                self.nbits = w.nbits as u32;
+                (self.wlead, self.wlen) = (wlead as u8, wlen as u8);
+                self.prev_delta = delta;
+                self.prev_sec = p.sec;
+                self.prev_value = value;
+                return (self.bits.capacity() - before) as i64;
+            }
+            (wlead, wlen) = (u32::from(self.wlead), u32::from(self.wlen));
+        }
         let mut w = Appender {
             bits: &mut self.bits,
-            nbits: &mut self.nbits,
+            nbits: self.nbits as usize,
         };
-        if *w.nbits == 0 {
+        if self.nbits == 0 {
             w.put(u64::from(p.sec), 32);
             put_count(&mut w, p.count);
             w.put(value, 64);
             self.prev_delta = 0;
         } else {
-            let delta = p.sec.wrapping_sub(self.prev_sec);
-            let dod = i64::from(delta) - i64::from(self.prev_delta);
-            let z = zigzag(dod);
             if dod == 0 {
                 w.put(0, 1);
             } else if z < 1 << 7 {
@@ -325,25 +429,26 @@ impl SeriesHead {
                 w.put(u64::from(delta), 32);
             }
             put_count(&mut w, p.count);
-            let (mut wlead, mut wlen) = (u32::from(self.wlead), u32::from(self.wlen));
             put_xor_step(value ^ self.prev_value, &mut wlead, &mut wlen, &mut w);
             (self.wlead, self.wlen) = (wlead as u8, wlen as u8);
             self.prev_delta = delta;
         }
+        self.nbits = w.nbits as u32;
         self.prev_sec = p.sec;
         self.prev_value = value;
         (self.bits.capacity() - before) as i64
     }
 
-    /// Bytes to reserve when the stream is full: what the pace of the points so far says the
-    /// rest of the window brings (so a regular series' stream ends about as large as it
-    /// needs), at least an eighth more (amortised O(1) appends), at most double.
-    fn more_bytes(&self, next_sec: u32, span_s: u32) -> usize {
+    /// Bytes to add when the stream has less than [`RESERVE_BYTES`] left, `used` bytes being
+    /// used: what the pace of the points so far says the rest of the window brings (so a
+    /// regular series' stream ends about as large as it needs), at least an eighth more
+    /// (amortised O(1) appends), at most double.
+    fn more_bytes(&self, used: usize, next_sec: u32, span_s: u32) -> usize {
         let len = self.bits.len();
-        let floor = (len / 8).max(MAX_POINT_BYTES);
-        if len == 0 {
+        let floor = (len / 8).max(RESERVE_BYTES);
+        if used == 0 {
             // The first point takes 13 to 17 bytes; leave room for the next few.
-            return 2 * MAX_POINT_BYTES;
+            return 2 * RESERVE_BYTES;
         }
         let first = self.first_sec();
         let covered = u64::from(next_sec.saturating_sub(first));
@@ -351,8 +456,10 @@ impl SeriesHead {
         if covered == 0 {
             return floor;
         }
-        let pace = (len as u64 * left).div_ceil(covered) as usize;
-        pace.saturating_add(MAX_POINT_BYTES)
+        let pace = (used as u64 * left).div_ceil(covered) as usize;
+        // Enough for that and the padding, less what is already spare.
+        (used + pace + RESERVE_BYTES)
+            .saturating_sub(len)
             .clamp(floor, len.max(floor))
     }
 
@@ -363,10 +470,17 @@ impl SeriesHead {
 
     #[cold]
     fn add_out_of_order(&mut self, sec: u32, value: f64, span_s: u32) -> Added {
-        let from_stream = if self.plain { None } else { self.find_in_stream(sec) };
         let before = self.heap_bytes() as i64;
+        let at = self
+            .side
+            .as_ref()
+            .map_or(Err(0), |s| s.binary_search_by_key(&sec, |a| a.sec));
+        let from_stream = match at {
+            Err(_) if !self.plain => self.find_in_stream(sec),
+            _ => None,
+        };
         let side = self.side.get_or_insert_with(Box::default);
-        let new_point = match side.binary_search_by_key(&sec, |a| a.sec) {
+        let new_point = match at {
             Ok(i) => {
                 side[i].join(value);
                 false
@@ -457,7 +571,7 @@ impl SeriesHead {
     }
 }
 
-fn put_count(w: &mut Appender<'_>, count: u32) {
+fn put_count(w: &mut impl BitSink, count: u32) {
     if count == 1 {
         w.put(0, 1);
     } else {
@@ -542,7 +656,9 @@ mod tests {
             9_007_199_254_740_993.0,
             0.1 + 0.2,
         ];
-        let gaps = [1u32, 1, 1, 15, 15, 60, 1, 3_000, 3_001, 1, 4_000_000, 2, 2, 70, 1];
+        let gaps = [
+            1u32, 1, 1, 15, 15, 60, 1, 3_000, 3_001, 1, 4_000_000, 2, 2, 70, 1,
+        ];
         let mut h = SeriesHead::new(5, values[0]);
         let mut m = vec![Acc::new(5, values[0])];
         let mut sec = 5u32;
@@ -570,14 +686,16 @@ mod tests {
         assert_eq!(points(&h).len(), 80);
         // 79 closed points of an integer counter: a bit of timestamp, a bit of count, a few
         // value bits.
-        assert!(h.bits.len() < 79 * 4, "{} bytes", h.bits.len());
-        assert!(h.bits.capacity() <= h.bits.len() + 2 * MAX_POINT_BYTES);
-        // A constant series: three bits a point.
+        let used = (h.nbits as usize).div_ceil(8);
+        assert!(used < 79 * 4, "{used} bytes");
+        assert!(h.bits.capacity() <= used + 2 * RESERVE_BYTES);
+        // A constant series: three bits a point after the first (97 bits) and the second
+        // (whose delta-of-delta takes 9 bits); the newest point is not in the stream.
         let mut c = SeriesHead::new(0, 42.0);
         for k in 1..80u32 {
             c.add(k * 15, 42.0, 1_200);
         }
-        assert!(c.bits.len() <= 13 + 79 * 3 / 8 + 1, "{} bytes", c.bits.len());
+        assert_eq!(c.nbits, 97 + (9 + 2) + 77 * 3);
     }
 
     #[test]

@@ -219,7 +219,7 @@ mod tests {
             for t in 0..100 {
                 // Series 9 gets its samples in reverse, so it ends up plain.
                 let t = if s == 9 { 99 - t } else { t };
-                w.add(s, t * 1_000, f64::from(s as u32) * 0.5);
+                w.add(s, t * 1_000, f64::from(s) * 0.5);
             }
         }
         let want = |w: &WindowData| {
