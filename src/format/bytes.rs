@@ -59,12 +59,12 @@ impl<'a> Reader<'a> {
     }
 
     /// An unsigned LEB128 varint (the codec's definition, `format-spec/README.md`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn varint(&mut self) -> Result<u64, Corruption> {
-        // Values of up to 9 bytes (63 bits) are read here, which is every footer field and
-        // index length in practice (five of them per footer entry, for every series of
-        // every segment at each open); the rest, a 10th byte, a truncated or an overlong
-        // encoding, goes to the codec's reader, which gives the exact value or error.
+        // Values of up to 9 bytes (63 bits) are read inline, which is every footer field in
+        // practice (five per footer entry, for every series of every segment at each open);
+        // the rest, a 10th byte, a truncated or an overlong encoding, goes to the codec's
+        // reader, which gives the exact value or error.
         let rest = &self.buf[self.pos..];
         let mut v = 0u64;
         for (i, &b) in rest.iter().take(9).enumerate() {
@@ -74,7 +74,13 @@ impl<'a> Reader<'a> {
                 return Ok(v);
             }
         }
-        let mut r = varint::Reader::new(rest);
+        self.varint_slow()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn varint_slow(&mut self) -> Result<u64, Corruption> {
+        let mut r = varint::Reader::new(&self.buf[self.pos..]);
         let v = r.uvarint()?;
         self.pos += r.pos();
         Ok(v)

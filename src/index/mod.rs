@@ -180,6 +180,12 @@ impl Registry {
         Ok(())
     }
 
+    /// Makes room for `n` more series, as an index about to be replayed holds.
+    pub fn reserve_series(&mut self, n: usize) {
+        self.series.reserve(n);
+        self.by_hash.first.reserve(n);
+    }
+
     /// Removes series `id` (when live): it is no longer selected, resolved or written to;
     /// its id stays taken. Returns whether it was live.
     pub fn remove_series(&mut self, id: u32) -> bool {
