@@ -381,7 +381,7 @@ fn real(bytes: &[u8], span_min: u64) -> Real {
     let group2_of: HashMap<u32, String> = infos
         .iter()
         .map(|s| {
-            let key = (s.metric.clone(), s.labels.pairs().to_vec());
+            let key = (s.metric.clone(), s.labels.to_pairs());
             let moved = changed.get(&key).expect("series seen").1;
             let name = if moved {
                 "value changed during the recording"

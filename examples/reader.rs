@@ -78,9 +78,8 @@ fn value(v: f64) -> String {
 /// The series' name as a selector would write it: `metric{a="x",b="y"}`.
 fn series_name(s: &SeriesBuckets) -> String {
     let mut out = s.metric.clone();
-    let pairs = s.labels.pairs();
-    if !pairs.is_empty() {
-        let labels: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    if !s.labels.is_empty() {
+        let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
         let _ = write!(out, "{{{}}}", labels.join(","));
     }
     out

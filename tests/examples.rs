@@ -164,7 +164,7 @@ fn raw(store: &Store) -> BTreeMap<String, (MetricKind, Vec<(i64, f64)>)> {
     r.series
         .into_iter()
         .map(|s| {
-            let key = format!("{}{:?}", s.metric, s.labels.pairs());
+            let key = format!("{}{:?}", s.metric, s.labels.iter());
             (key, (kinds[&s.metric], s.points))
         })
         .collect()
@@ -282,7 +282,7 @@ fn reader_buckets_agree_with_the_raw_points() {
     assert!(result.warnings.is_empty(), "{:?}", result.warnings);
     assert_eq!(result.series.len(), SERIES);
     for s in &result.series {
-        let key = format!("{}{:?}", s.metric, s.labels.pairs());
+        let key = format!("{}{:?}", s.metric, s.labels.iter());
         let (kind, points) = &raw[&key];
         let starts: Vec<i64> = s.points.iter().map(|b| b.t).collect();
         // 30 s in the first minute, then 60 and 60.

@@ -196,7 +196,7 @@ fn synthetic_files(out: &mut Seeds) {
         id: 3,
         metric: 1,
         hash: 0x0102_0304_0506_0708,
-        labels: vec![("a".into(), "b".into()), ("zone".into(), "é".into())],
+        labels: tierlog::Labels::canonical(&[("a", "b"), ("zone", "é")]),
     }
     .encode(&mut p2);
     let mut p3 = Vec::new();

@@ -17,7 +17,7 @@
 
 use crate::error::Corruption;
 use crate::format::bytes::{Reader, put_str16, put_str32};
-use crate::model::MetricKind;
+use crate::model::{Labels, MetricKind};
 
 /// Record type byte of a metric record.
 pub const RECORD_METRIC: u8 = 1;
@@ -42,7 +42,7 @@ pub enum IndexRecord {
         id: u32,
         metric: u32,
         hash: u64,
-        labels: Vec<(String, String)>,
+        labels: Labels,
     },
     /// Removes a series whose samples have all expired; reserves its id (live or not), which
     /// is never reused.
@@ -83,7 +83,7 @@ impl IndexRecord {
                 out.extend_from_slice(&metric.to_le_bytes());
                 out.extend_from_slice(&hash.to_le_bytes());
                 out.extend_from_slice(&(labels.len() as u16).to_le_bytes());
-                for (k, v) in labels {
+                for (k, v) in labels.iter() {
                     put_str16(out, k);
                     put_str16(out, v);
                 }
@@ -124,12 +124,7 @@ impl IndexRecord {
                         value: n as u64,
                     });
                 }
-                let mut labels = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let k = r.str16("label name")?.to_owned();
-                    let v = r.str16("label value")?.to_owned();
-                    labels.push((k, v));
-                }
+                let labels = decode_labels(&mut r, n)?;
                 IndexRecord::Series {
                     id,
                     metric,
@@ -152,6 +147,47 @@ impl IndexRecord {
         }
         Ok(rec)
     }
+}
+
+/// Reads `n` labels (each a name and a value, u16-prefixed UTF-8) into one allocation: a first
+/// pass takes the byte strings and sums their lengths, a second copies them and checks the
+/// UTF-8 of all at once. When either fails, the labels are read again one string at a time,
+/// so the error is the one for the first bad string, as a plain reading would report it.
+fn decode_labels(r: &mut Reader<'_>, n: usize) -> Result<Labels, Corruption> {
+    fn bytes<'a>(r: &mut Reader<'a>) -> Result<&'a [u8], Corruption> {
+        let len = r.u16()? as usize;
+        r.take(len)
+    }
+    let start = r.clone();
+    let mut check = r.clone();
+    let mut text_len = 0;
+    let mut whole = true;
+    for _ in 0..2 * n {
+        match bytes(&mut check) {
+            Ok(s) => text_len += s.len(),
+            Err(_) => {
+                whole = false;
+                break;
+            }
+        }
+    }
+    if whole {
+        let pieces = (0..n).map(|_| {
+            let k = bytes(r).unwrap_or_default();
+            let v = bytes(r).unwrap_or_default();
+            (k, v)
+        });
+        if let Some(labels) = Labels::from_utf8_pairs(n, text_len, pieces) {
+            return Ok(labels);
+        }
+    }
+    // The slow path, only for a damaged record: find the first bad string.
+    *r = start;
+    for _ in 0..n {
+        r.str16("label name")?;
+        r.str16("label value")?;
+    }
+    Err(Corruption::BadField { what: "label text" })
 }
 
 #[cfg(test)]
@@ -195,7 +231,7 @@ mod tests {
             id: 2,
             metric: 1,
             hash: 0x0102_0304_0506_0708,
-            labels: vec![("a".into(), "b".into())],
+            labels: Labels::canonical(&[("a", "b")]),
         };
         let mut b = Vec::new();
         r.encode(&mut b);
@@ -222,5 +258,45 @@ mod tests {
         assert!(IndexRecord::decode(&[1, 1, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
         // Invalid UTF-8 in a name.
         assert!(IndexRecord::decode(&[1, 1, 0, 0, 0, 0, 1, 0, 0xff, 0, 0, 0, 0, 0, 0]).is_err());
+    }
+
+    /// Label strings are checked in one go on the fast path; the errors are still those of
+    /// checking them one by one, and a character split between a name and its value (whose
+    /// concatenation is valid UTF-8) is refused.
+    #[test]
+    fn bad_label_text_is_an_error_naming_the_string() {
+        let record = |labels: &[(&[u8], &[u8])], cut: usize| {
+            let mut b = vec![2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+            b.extend_from_slice(&(labels.len() as u16).to_le_bytes());
+            for (k, v) in labels {
+                for s in [k, v] {
+                    b.extend_from_slice(&(s.len() as u16).to_le_bytes());
+                    b.extend_from_slice(s);
+                }
+            }
+            b.truncate(b.len() - cut);
+            IndexRecord::decode(&b)
+        };
+        let ok = record(&[(b"a", "é".as_bytes()), (b"b", b"2")], 0).unwrap();
+        let IndexRecord::Series { labels, .. } = ok else {
+            panic!("a series record");
+        };
+        assert_eq!(labels, Labels::canonical(&[("a", "é"), ("b", "2")]));
+        let bad = |what| Err(Corruption::BadField { what });
+        assert_eq!(record(&[(b"a", b"\xff")], 0), bad("label value"));
+        assert_eq!(record(&[(b"\xc3", b"\xa9")], 0), bad("label name"));
+        assert_eq!(
+            record(&[(b"a", b"\xc3"), (b"\xa9", b"b")], 0),
+            bad("label value")
+        );
+        // The first bad string wins over a truncation after it.
+        assert_eq!(
+            record(&[(b"a", b"\xff"), (b"b", b"22")], 1),
+            bad("label value")
+        );
+        assert!(matches!(
+            record(&[(b"a", b"1"), (b"b", b"22")], 1),
+            Err(Corruption::Truncated { .. })
+        ));
     }
 }

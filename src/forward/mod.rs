@@ -312,7 +312,6 @@ impl Forwarder {
                 let (_, metric, labels) = &slice.series[i];
                 add += 16 + metric.len() + 6;
                 add += labels
-                    .pairs()
                     .iter()
                     .map(|(k, v)| k.len() + v.len() + 6)
                     .sum::<usize>();
@@ -431,11 +430,10 @@ fn request(
             let (_, metric, labels) = &slice.series[i];
             metrics.insert(metric.as_str());
             let mut l: Vec<proto::Label> = labels
-                .pairs()
                 .iter()
                 .map(|(k, v)| proto::Label {
-                    name: k.clone(),
-                    value: v.clone(),
+                    name: k.to_owned(),
+                    value: v.to_owned(),
                 })
                 .collect();
             l.push(proto::Label {

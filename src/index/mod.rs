@@ -10,7 +10,7 @@ use foldhash::HashMap;
 
 use crate::error::Corruption;
 use crate::format::index::IndexRecord;
-use crate::model::{Labels, MetricId, MetricInfo, MetricMeta, SeriesId, label_hash};
+use crate::model::{Labels, MetricId, MetricInfo, MetricMeta, SeriesId};
 use crate::query::selector::Selector;
 
 pub use postings::Postings;
@@ -151,20 +151,24 @@ impl Registry {
                     });
                 }
                 let name = &self.metrics[metric as usize].name;
-                if label_hash(name, &labels) != hash {
+                if labels.hash_with(name) != hash {
                     return Err(Corruption::BadField {
                         what: "series hash does not match its labels",
                     });
                 }
-                if !labels.windows(2).all(|w| w[0].0 < w[1].0)
-                    || labels.iter().any(|(_, v)| v.is_empty())
-                {
+                let mut prev: Option<&str> = None;
+                let canonical = labels.iter().all(|(k, v)| {
+                    let ok = !v.is_empty() && prev.is_none_or(|p| p < k);
+                    prev = Some(k);
+                    ok
+                });
+                if !canonical {
                     return Err(Corruption::BadField {
                         what: "series labels not canonical",
                     });
                 }
                 self.next_series = id;
-                self.insert_series(MetricId(metric), Labels::from_sorted(labels), hash);
+                self.insert_series(MetricId(metric), labels, hash);
             }
             IndexRecord::SeriesRemoved { id } => {
                 // Removing what is not (or no longer) there changes nothing, but the id stays
@@ -174,6 +178,12 @@ impl Registry {
             }
         }
         Ok(())
+    }
+
+    /// Makes room for `n` more series, as an index about to be replayed holds.
+    pub fn reserve_series(&mut self, n: usize) {
+        self.series.reserve(n);
+        self.by_hash.first.reserve(n);
     }
 
     /// Removes series `id` (when live): it is no longer selected, resolved or written to;
@@ -187,7 +197,7 @@ impl Registry {
         };
         self.postings.remove(id, e.metric, &e.labels);
         let name = &self.metrics[e.metric as usize].name;
-        let hash = label_hash(name, e.labels.pairs());
+        let hash = e.labels.hash_with(name);
         self.by_hash.remove(hash, id);
         self.series_count -= 1;
         true
@@ -202,7 +212,7 @@ impl Registry {
                 continue;
             };
             let name = &self.metrics[e.metric as usize].name;
-            let hash = label_hash(name, e.labels.pairs());
+            let hash = e.labels.hash_with(name);
             self.by_hash.remove(hash, id);
             self.series_count -= 1;
             gone.push((id, e));
@@ -288,7 +298,6 @@ impl Registry {
             let same = e.metric == mid
                 && e.labels.len() == pairs.len()
                 && e.labels
-                    .pairs()
                     .iter()
                     .zip(pairs)
                     .all(|((k, v), (k2, v2))| k == k2.as_ref() && v == v2.as_ref());
@@ -337,8 +346,8 @@ impl Registry {
                 out.push(IndexRecord::Series {
                     id: id as u32,
                     metric: e.metric,
-                    hash: label_hash(name, e.labels.pairs()),
-                    labels: e.labels.pairs().to_vec(),
+                    hash: e.labels.hash_with(name),
+                    labels: e.labels.clone(),
                 });
             }
         }
@@ -378,7 +387,7 @@ impl Registry {
             id: self.next_series,
             metric: metric.0,
             hash,
-            labels: labels.pairs().to_vec(),
+            labels: labels.clone(),
         };
         (self.insert_series(metric, labels, hash), rec)
     }
@@ -426,6 +435,7 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::label_hash;
 
     fn reg() -> Registry {
         let mut r = Registry::default();
@@ -438,7 +448,7 @@ mod tests {
             (mem, vec![("host", "a")]),
         ] {
             let l = Labels::canonical(&labels);
-            let h = label_hash(&r.metrics[m.0 as usize].name.clone(), l.pairs());
+            let h = l.hash_with(&r.metrics[m.0 as usize].name);
             r.new_series(m, l, h);
         }
         r
@@ -489,10 +499,10 @@ mod tests {
     fn find_series_by_key() {
         let r = reg();
         let l = Labels::canonical(&[("mode", "user"), ("host", "a")]);
-        let h = label_hash("cpu", l.pairs());
-        assert_eq!(r.find_series("cpu", l.pairs(), h), Some(SeriesId(2)));
-        let h2 = label_hash("mem", l.pairs());
-        assert_eq!(r.find_series("mem", l.pairs(), h2), None);
+        let h = l.hash_with("cpu");
+        assert_eq!(r.find_series("cpu", &l.to_pairs(), h), Some(SeriesId(2)));
+        let h2 = l.hash_with("mem");
+        assert_eq!(r.find_series("mem", &l.to_pairs(), h2), None);
     }
 
     #[test]
@@ -500,25 +510,25 @@ mod tests {
         let mut src = Registry::default();
         let (m, r1) = src.new_metric("up", MetricMeta::default());
         let l = Labels::canonical(&[("job", "x")]);
-        let h = label_hash("up", l.pairs());
+        let h = l.hash_with("up");
         let (_, r2) = src.new_series(m, l.clone(), h);
         let mut dst = Registry::default();
         dst.apply(r1.clone()).unwrap();
         dst.apply(r2.clone()).unwrap();
-        assert_eq!(dst.find_series("up", l.pairs(), h), Some(SeriesId(0)));
+        assert_eq!(dst.find_series("up", &l.to_pairs(), h), Some(SeriesId(0)));
         assert!(dst.apply(r2).is_err(), "duplicate series id");
         let bad = IndexRecord::Series {
             id: 5,
             metric: 0,
             hash: 1,
-            labels: vec![],
+            labels: Labels::default(),
         };
         assert!(dst.apply(bad).is_err(), "hash mismatch");
         let orphan = IndexRecord::Series {
             id: 5,
             metric: 9,
             hash: 1,
-            labels: vec![],
+            labels: Labels::default(),
         };
         assert!(dst.apply(orphan).is_err(), "unknown metric");
     }
@@ -539,7 +549,7 @@ mod tests {
             id: 3,
             metric: 0,
             hash: label_hash::<&str, &str>("up", &[]),
-            labels: vec![],
+            labels: Labels::default(),
         })
         .unwrap();
         r.apply(IndexRecord::SeriesRemoved { id: 9 }).unwrap();
@@ -551,7 +561,7 @@ mod tests {
             id,
             metric: 0,
             hash: label_hash("up", &[("a", "b")]),
-            labels: vec![("a".into(), "b".into())],
+            labels: Labels::canonical(&[("a", "b")]),
         };
         assert!(r.apply(again(9)).is_err());
         assert!(r.apply(again(5)).is_err());
@@ -598,7 +608,7 @@ mod tests {
         assert_eq!(ids(&dst, "cpu"), vec![0, 2]);
         let l = Labels::canonical(&[("host", "b"), ("mode", "idle")]);
         assert_eq!(
-            dst.find_series("cpu", l.pairs(), label_hash("cpu", l.pairs())),
+            dst.find_series("cpu", &l.to_pairs(), l.hash_with("cpu")),
             None
         );
         // With the last series live, no removal record is needed.

@@ -21,17 +21,17 @@ impl Postings {
     /// Adds series `id` (ids are added in ascending order, so lists stay sorted).
     pub fn add(&mut self, id: u32, metric: u32, labels: &Labels) {
         self.by_metric[metric as usize].push(id);
-        for (k, v) in labels.pairs() {
+        for (k, v) in labels {
             // Look up before inserting: most names and values exist already, and cloning
             // them only to drop the clone was a third of an open's index replay.
-            if !self.by_label.contains_key(k.as_str()) {
-                self.by_label.insert(k.clone(), HashMap::new());
-            }
-            let by_value = self.by_label.get_mut(k.as_str()).expect("inserted above");
-            match by_value.get_mut(v.as_str()) {
+            let by_value = match self.by_label.get_mut(k) {
+                Some(m) => m,
+                None => self.by_label.entry(k.to_owned()).or_default(),
+            };
+            match by_value.get_mut(v) {
                 Some(list) => list.push(id),
                 None => {
-                    by_value.insert(v.clone(), vec![id]);
+                    by_value.insert(v.to_owned(), vec![id]);
                 }
             }
         }
@@ -47,7 +47,7 @@ impl Postings {
         if let Some(v) = self.by_metric.get_mut(metric as usize) {
             drop_from(v);
         }
-        for (k, val) in labels.pairs() {
+        for (k, val) in labels {
             if let Some(by_value) = self.by_label.get_mut(k) {
                 if let Some(v) = by_value.get_mut(val) {
                     drop_from(v);
@@ -70,7 +70,7 @@ impl Postings {
         let mut of_label: HashMap<(&str, &str), Vec<u32>> = HashMap::new();
         for (id, metric, labels) in removed {
             of_metric.entry(metric).or_default().push(id);
-            for (k, v) in labels.pairs() {
+            for (k, v) in labels {
                 of_label.entry((k, v)).or_default().push(id);
             }
         }

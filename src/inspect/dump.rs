@@ -234,7 +234,7 @@ fn dump_log(d: &mut Dump, bytes: &[u8], kind: FileKind) {
                             labels,
                         }) => (
                             "ok".into(),
-                            json!({"record": "series", "id": id, "metric": metric, "hash": format!("{hash:016x}"), "labels": labels}),
+                            json!({"record": "series", "id": id, "metric": metric, "hash": format!("{hash:016x}"), "labels": labels.to_pairs()}),
                         ),
                         Ok(IndexRecord::SeriesRemoved { id }) => {
                             ("ok".into(), json!({"record": "series_removed", "id": id}))

@@ -3,7 +3,7 @@
 mod labels;
 mod validate;
 
-pub use labels::{Labels, label_hash};
+pub use labels::{Labels, LabelsIter, label_hash, label_hash_iter};
 pub use validate::{
     MAX_TS_MS, MIN_TS_MS, check_label_set, check_metric_name, valid_label_name, valid_metric_name,
 };

@@ -32,7 +32,6 @@ use crate::format::frame::encode_frame;
 use crate::format::header::{FileKind, Header};
 use crate::format::index::IndexRecord;
 use crate::logfile::{self, Mode};
-use crate::model::label_hash;
 use crate::segment::Segment;
 
 /// The archive directory of the store in `dir`, when its expired segments are archived.
@@ -166,8 +165,8 @@ impl Shared {
                     IndexRecord::Series {
                         id,
                         metric: m.id.0,
-                        hash: label_hash(name, labels.pairs()),
-                        labels: labels.pairs().to_vec(),
+                        hash: labels.hash_with(name),
+                        labels: labels.clone(),
                     },
                 );
                 added += 1;

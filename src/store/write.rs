@@ -324,17 +324,13 @@ impl Store {
             .and_then(|_| check_label_set(labels, limits))
             .map_err(|reason| Error::InvalidSample { index: 0, reason })?;
         let labels = Labels::canonical(labels);
-        let hash = label_hash(metric, labels.pairs());
+        let pairs: Vec<(&str, &str)> = labels.iter().collect();
+        let hash = label_hash(metric, &pairs);
         let mut st = sh.state.write();
-        if let Some(id) = st.registry.find_series(metric, labels.pairs(), hash) {
+        if let Some(id) = st.registry.find_series(metric, &pairs, hash) {
             return Ok(id);
         }
         let mut pending = Pending::new(&st, limits.max_series);
-        let pairs: Vec<(&str, &str)> = labels
-            .pairs()
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
         let id = pending
             .series(&st, metric, &pairs, hash)
             .map_err(|e| sh.rejections.note_error(e))?;
@@ -436,7 +432,7 @@ impl Store {
 struct Pending {
     records: Vec<IndexRecord>,
     new_metrics: HashMap<String, u32>,
-    new_keys: HashMap<(String, Vec<(String, String)>), u32>,
+    new_keys: HashMap<(String, Labels), u32>,
     next_metric: u32,
     next_series: u32,
     new_series: u64,
@@ -463,13 +459,7 @@ impl Pending {
         canon: &[(&str, &str)],
         hash: u64,
     ) -> Result<u32> {
-        let key = (
-            metric.to_owned(),
-            canon
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect::<Vec<_>>(),
-        );
+        let key = (metric.to_owned(), Labels::from_sorted(canon));
         if let Some(&id) = self.new_keys.get(&key) {
             return Ok(id);
         }

@@ -337,7 +337,7 @@ pub fn store_points(store: &tierlog::Store) -> BTreeMap<(String, i64), u64> {
     let all: tierlog::Selector = r#"{__name__=~".+"}"#.parse().unwrap();
     let mut out = BTreeMap::new();
     for s in store.query(&all, 0, i64::MAX).unwrap().series {
-        let mut labels: Vec<(String, String)> = s.labels.pairs().to_vec();
+        let mut labels: Vec<(String, String)> = s.labels.to_pairs();
         labels.push(("__name__".into(), s.metric.clone()));
         let key = sorted_key(labels);
         for (t, v) in s.points {

@@ -203,7 +203,7 @@ fn actual(store: &Store, sel: usize, from: i64, to: i64, ctx: &str) -> Answer {
         .map(|s| {
             (
                 s.metric,
-                s.labels.pairs().to_vec(),
+                s.labels.to_pairs(),
                 s.points
                     .into_iter()
                     .map(|(t, v)| (t, v.to_bits()))

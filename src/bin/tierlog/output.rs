@@ -129,11 +129,7 @@ pub fn value_text(v: f64) -> String {
 /// Labels as `name="value",…`, values quoted and escaped (quotes, backslashes, newlines and
 /// other control characters), so one series is always one line of a table.
 pub fn labels_text(labels: &tierlog::Labels) -> String {
-    let l: Vec<String> = labels
-        .pairs()
-        .iter()
-        .map(|(k, v)| format!("{k}={v:?}"))
-        .collect();
+    let l: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
     l.join(",")
 }
 
