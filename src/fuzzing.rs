@@ -362,7 +362,8 @@ pub fn forward_checkpoint(data: &[u8]) {
 
 // --------------------------------------------------------------------------------- codec
 
-/// `codec::decode_chunk`, `decode_timestamps` and `decode_values` on arbitrary bytes. Errors
+/// `codec::decode_chunk`, `decode_chunk_pairs`, `decode_timestamps` and `decode_values` on
+/// arbitrary bytes. The two chunk decoders agree (same points or both an error). Errors
 /// leave the output vectors as they were; a column that decodes reports a consumed length
 /// within the input, decodes the same from exactly those bytes, fails with `Truncated` on the
 /// bytes minus the last, and its values re-encode and decode back bit-exactly (timestamps
@@ -390,6 +391,22 @@ pub fn codec_decode(data: &[u8]) {
             }
         }
         Err(_) => assert_eq!((ts.len(), vs.len()), (1, 1), "output not restored on error"),
+    }
+    // The same chunk into `(ts, value)` pairs: the same points, or an error for both.
+    let base = i64::from_le_bytes(std::array::from_fn(|i| data.get(i).copied().unwrap_or(0)));
+    let mut pairs = vec![(7i64, -1.5f64)];
+    match codec::decode_chunk_pairs(data, base, &mut pairs) {
+        Ok(()) => {
+            assert_eq!(pairs.len(), ts.len(), "pairs and columns differ in count");
+            for (p, (t, v)) in pairs[1..].iter().zip(ts[1..].iter().zip(&vs[1..])) {
+                assert_eq!(p.0, t.wrapping_add(base));
+                assert_eq!(p.1.to_bits(), v.to_bits());
+            }
+        }
+        Err(_) => {
+            assert_eq!(ts.len(), 1, "pairs failed where columns decoded");
+            assert_eq!(pairs.len(), 1, "output not restored on error");
+        }
     }
 
     // Timestamp column.

@@ -376,40 +376,50 @@ pub fn read_raw_chunk(
     ts: &mut Vec<i64>,
     values: &mut Vec<f64>,
 ) -> Result<(), Corruption> {
-    let t0 = ts.len();
-    let base = read_raw_chunk_relative(file, e, ts, values)?;
-    for t in &mut ts[t0..] {
-        *t = t.wrapping_add(base);
-    }
-    Ok(())
-}
-
-/// [`read_raw_chunk`] without the last step: the appended timestamps stay relative to the
-/// returned window start, for a caller that adds it while copying them anyway.
-pub fn read_raw_chunk_relative(
-    file: &[u8],
-    e: &ChunkEntry,
-    ts: &mut Vec<i64>,
-    values: &mut Vec<f64>,
-) -> Result<i64, Corruption> {
     let bytes = chunk_bytes(file, e)?;
     let base = window_start_of(file)?;
     let (t0, v0) = (ts.len(), values.len());
     codec::decode_chunk(bytes, ts, values)?;
-    let n = ts.len() - t0;
-    let abs = |t: Option<&i64>| t.map(|t| t.wrapping_add(base));
-    if n != e.points as usize
-        || values.len() - v0 != n
-        || abs(ts.get(t0)) != Some(e.min_ts)
-        || abs(ts.last()) != Some(e.max_ts)
-    {
+    for t in &mut ts[t0..] {
+        *t = t.wrapping_add(base);
+    }
+    if !matches_entry(&ts[t0..], e) {
         ts.truncate(t0);
         values.truncate(v0);
-        return Err(Corruption::BadField {
-            what: "chunk does not match its footer entry",
-        });
+        return Err(mismatch());
     }
-    Ok(base)
+    Ok(())
+}
+
+/// [`read_raw_chunk`] into `(ts, value)` pairs, which the decoders fill directly; on error
+/// `out` is unchanged.
+pub fn read_raw_chunk_pairs(
+    file: &[u8],
+    e: &ChunkEntry,
+    out: &mut Vec<(i64, f64)>,
+) -> Result<(), Corruption> {
+    let bytes = chunk_bytes(file, e)?;
+    let base = window_start_of(file)?;
+    let at = out.len();
+    codec::decode_chunk_pairs(bytes, base, out)?;
+    let got = &out[at..];
+    let (first, last) = (got.first().map(|p| p.0), got.last().map(|p| p.0));
+    if got.len() != e.points as usize || first != Some(e.min_ts) || last != Some(e.max_ts) {
+        out.truncate(at);
+        return Err(mismatch());
+    }
+    Ok(())
+}
+
+/// True when decoded (absolute) timestamps `ts` agree with the footer entry `e`.
+fn matches_entry(ts: &[i64], e: &ChunkEntry) -> bool {
+    ts.len() == e.points as usize && ts.first() == Some(&e.min_ts) && ts.last() == Some(&e.max_ts)
+}
+
+fn mismatch() -> Corruption {
+    Corruption::BadField {
+        what: "chunk does not match its footer entry",
+    }
 }
 
 /// Header `tier` value of a rollup segment (raw segments have 0). The bucket interval is
@@ -433,9 +443,7 @@ pub fn read_rollup_chunk(
         || got.last().map(|b| b.start) != Some(e.max_ts)
     {
         out.truncate(b0);
-        return Err(Corruption::BadField {
-            what: "chunk does not match its footer entry",
-        });
+        return Err(mismatch());
     }
     Ok(())
 }

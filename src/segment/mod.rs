@@ -12,13 +12,6 @@ use crate::logfile::header_error;
 use crate::rollup::Bucket;
 use crate::wal::WindowData;
 
-thread_local! {
-    /// Decode buffers reused across reads on one thread (a read allocates nothing per chunk).
-    static SCRATCH: std::cell::RefCell<(Vec<i64>, Vec<f64>)> = const {
-        std::cell::RefCell::new((Vec::new(), Vec::new()))
-    };
-}
-
 /// A sealed segment, mapped read-only. Segments are immutable once renamed into place, so the
 /// mapping never sees a write; a dropped segment stays readable while a handle is alive.
 #[derive(Debug)]
@@ -122,35 +115,29 @@ impl Segment {
         to: i64,
         out: &mut Vec<(i64, f64)>,
     ) -> std::result::Result<(), (u64, Corruption)> {
-        SCRATCH.with(|scratch| {
-            let (ts, vs) = &mut *scratch.borrow_mut();
-            for e in entries {
-                if e.max_ts < from || e.min_ts >= to {
-                    continue;
-                }
-                ts.clear();
-                vs.clear();
-                let base = match segment::read_raw_chunk_relative(&self.map, e, ts, vs) {
-                    Ok(base) => base,
-                    Err(c) => {
-                        self.damaged.store(true, Ordering::Relaxed);
-                        return Err((e.offset, c));
-                    }
-                };
-                // One pass adds the window start and pairs the columns; a chunk inside the
-                // range needs no per-point test.
-                let pairs = ts
-                    .iter()
-                    .zip(vs.iter())
-                    .map(|(&t, &v)| (t.wrapping_add(base), v));
-                if e.min_ts >= from && e.max_ts < to {
-                    out.extend(pairs);
-                } else {
-                    out.extend(pairs.filter(|(t, _)| *t >= from && *t < to));
-                }
+        for e in entries {
+            if e.max_ts < from || e.min_ts >= to {
+                continue;
             }
-            Ok(())
-        })
+            let at = out.len();
+            if let Err(c) = segment::read_raw_chunk_pairs(&self.map, e, out) {
+                self.damaged.store(true, Ordering::Relaxed);
+                return Err((e.offset, c));
+            }
+            // A chunk inside the range needs no per-point test.
+            if e.min_ts < from || e.max_ts >= to {
+                let mut k = at;
+                for i in at..out.len() {
+                    let p = out[i];
+                    if p.0 >= from && p.0 < to {
+                        out[k] = p;
+                        k += 1;
+                    }
+                }
+                out.truncate(k);
+            }
+        }
+        Ok(())
     }
 
     /// True for a rollup segment (buckets), false for a raw one (points).

@@ -13,6 +13,7 @@
 //! [`CodecError::Truncated`].
 
 pub(crate) mod bitpack;
+mod slots;
 mod timestamps;
 pub(crate) mod values;
 mod varbits;
@@ -139,6 +140,40 @@ pub fn decode_chunk(
     if res.is_err() {
         ts.truncate(ts_start);
         values.truncate(v_start);
+    }
+    res
+}
+
+/// Decodes a whole chunk like [`decode_chunk`], appending `(ts + base, value)` pairs to
+/// `out` (timestamps add `base` wrapping): the decoders store straight into the pairs. Fails
+/// where [`decode_chunk`] fails (a chunk whose columns hold different counts fails before
+/// its value codes are read); on error `out` is restored to its length before the call.
+pub fn decode_chunk_pairs(
+    input: &[u8],
+    base: i64,
+    out: &mut Vec<(i64, f64)>,
+) -> Result<(), CodecError> {
+    let at = out.len();
+    let res = (|| {
+        let used_ts = timestamps::decode_into(input, base, out)?;
+        let dst = &mut out[at..];
+        let n = dst.len();
+        let column = &input[used_ts..];
+        let (id, n_values, mut r) = values::header(column)?;
+        if n_values != n {
+            return Err(CodecError::BadValue {
+                what: "chunk columns hold different point counts",
+            });
+        }
+        let used_v = values::decode_body(id, column, &mut r, dst)?;
+        let extra = column.len() - used_v;
+        if extra != 0 {
+            return Err(CodecError::TrailingBytes { extra });
+        }
+        Ok(())
+    })();
+    if res.is_err() {
+        out.truncate(at);
     }
     res
 }

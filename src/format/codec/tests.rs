@@ -158,6 +158,12 @@ fn golden_chunk() {
     decode_chunk(&out, &mut ts, &mut vs).unwrap();
     assert_eq!(ts, [1000, 2000, 3000, 5000]);
     assert_eq!(vs, [1.0, 2.5, 2.5, 4.0]);
+    let mut pairs = vec![(0, 0.0)];
+    decode_chunk_pairs(&out, 10, &mut pairs).unwrap();
+    assert_eq!(
+        pairs,
+        [(0, 0.0), (1010, 1.0), (2010, 2.5), (3010, 2.5), (5010, 4.0)]
+    );
 }
 
 // ------------------------------------------------------------ behaviour
@@ -301,6 +307,16 @@ fn typed_errors() {
         decode_chunk(&uneven, &mut ts, &mut vs),
         Err(CodecError::BadValue { .. })
     ));
+    let mut pairs = vec![(1, 1.0)];
+    assert!(matches!(
+        decode_chunk_pairs(&uneven, 0, &mut pairs),
+        Err(CodecError::BadValue { .. })
+    ));
+    assert_eq!(
+        decode_chunk_pairs(&chunk, 0, &mut pairs),
+        Err(CodecError::TrailingBytes { extra: 1 })
+    );
+    assert_eq!(pairs, [(1, 1.0)], "pairs restored");
     assert_eq!((ts.len(), vs.len()), (1, 1), "chunk outputs restored");
     assert!(
         CodecError::TrailingBytes { extra: 1 }
@@ -445,6 +461,7 @@ proptest! {
             if let Ok(n) = decode_values(&input, &mut vs) { prop_assert!(n <= input.len()); }
             else { prop_assert_eq!(vs.len(), 1); }
             let _ = decode_chunk(&input, &mut ts, &mut vs);
+            assert_pairs_agree(&input);
         }
     }
 
@@ -458,7 +475,30 @@ proptest! {
             chunk[at] ^= b;
         }
         let _ = decode_chunk(&chunk, &mut Vec::new(), &mut Vec::new());
+        assert_pairs_agree(&chunk);
     }
+}
+
+/// `decode_chunk_pairs` agrees with `decode_chunk` on `chunk`: the same points (timestamps
+/// plus the base) when it decodes, an error (and the output as it was) when it does not.
+fn assert_pairs_agree(chunk: &[u8]) {
+    let base = 0x0123_4567_89AB_CDEF;
+    let (mut ts, mut vs) = (Vec::new(), Vec::new());
+    let columns = decode_chunk(chunk, &mut ts, &mut vs);
+    let mut pairs = vec![(5, 5.0)];
+    let res = decode_chunk_pairs(chunk, base, &mut pairs);
+    assert_eq!(res.is_ok(), columns.is_ok(), "{res:?} / {columns:?}");
+    if res.is_err() {
+        assert_eq!(pairs, [(5, 5.0)], "output restored");
+        return;
+    }
+    let want: Vec<(i64, u64)> = ts
+        .iter()
+        .map(|t| t.wrapping_add(base))
+        .zip(bits(&vs))
+        .collect();
+    let got: Vec<(i64, u64)> = pairs[1..].iter().map(|p| (p.0, p.1.to_bits())).collect();
+    assert_eq!(got, want);
 }
 
 // ------------------------------------------------------------ adversarial values
@@ -519,6 +559,7 @@ fn adversarial() -> Vec<f64> {
 /// must give the bits back. Returns the ids of the codecs tried.
 fn roundtrip_every_codec(v: &[f64]) -> BTreeSet<u8> {
     let mut tried = BTreeSet::new();
+    let ts = regular_ts(v.len(), 1000);
     let mut check = |enc: &[u8]| {
         let mut out = vec![7.0];
         let used = decode_values(enc, &mut out).expect("decode");
@@ -529,6 +570,15 @@ fn roundtrip_every_codec(v: &[f64]) -> BTreeSet<u8> {
             "codec {:?}",
             value_codec_name(enc)
         );
+        // The same column in a chunk, decoded into pairs.
+        let mut chunk = enc_ts(&ts);
+        chunk.extend_from_slice(enc);
+        let mut pairs = vec![(1, 7.0)];
+        decode_chunk_pairs(&chunk, -T0, &mut pairs).expect("decode pairs");
+        let want: Vec<(i64, u64)> = ts.iter().map(|t| t - T0).zip(bits(v)).collect();
+        let got: Vec<(i64, u64)> = pairs[1..].iter().map(|p| (p.0, p.1.to_bits())).collect();
+        assert_eq!(got, want, "pairs, codec {:?}", value_codec_name(enc));
+        assert_pairs_agree(&chunk);
         tried.insert(enc[0]);
     };
     check(&enc_values(v));

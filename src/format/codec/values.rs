@@ -6,6 +6,7 @@
 
 use super::CodecError;
 use super::bitpack::{self, BLOCK, BitCount, BitCursor, BitSink, BitWriter, Words};
+use super::slots::{ValueSlot, divide_all};
 use super::varint::{Reader, gcd, put_ivarint, put_uvarint, uvarint_len, zigzag};
 
 pub const ID_RAW: u8 = 0;
@@ -454,6 +455,15 @@ pub(crate) fn put_xor_step(x: u64, wlead: &mut u32, wlen: &mut u32, w: &mut impl
 /// Decodes one column from the start of `input`, appending to `out`.
 /// On error `out` may hold a partial column; the public wrapper truncates it.
 pub fn decode(input: &[u8], out: &mut Vec<f64>) -> Result<usize, CodecError> {
+    let (id, n, mut r) = header(input)?;
+    let at = out.len();
+    out.resize(at + n, 0.0);
+    decode_body(id, input, &mut r, &mut out[at..])
+}
+
+/// Reads a column's codec id and point count; the reader stands after the count.
+#[inline]
+pub fn header(input: &[u8]) -> Result<(u8, usize, Reader<'_>), CodecError> {
     let mut r = Reader::new(input);
     let id = r.u8()?;
     if name(id).is_none() {
@@ -463,28 +473,41 @@ pub fn decode(input: &[u8], out: &mut Vec<f64>) -> Result<usize, CodecError> {
         });
     }
     let n = r.count()?;
-    if n == 0 {
+    Ok((id, n, r))
+}
+
+/// Decodes the rest of column `input` of codec `id` and `dst.len()` points (what [`header`]
+/// read) into `dst`. Returns the bytes the whole column took. On error the slots hold
+/// garbage.
+#[inline]
+pub fn decode_body<S: ValueSlot>(
+    id: u8,
+    input: &[u8],
+    r: &mut Reader<'_>,
+    dst: &mut [S],
+) -> Result<usize, CodecError> {
+    if dst.is_empty() {
         return Ok(r.pos());
     }
     match id {
         ID_RAW => {
-            let bytes = r.bytes(n * 8)?;
-            out.extend(bytes.chunks_exact(8).map(|c| {
+            let bytes = r.bytes(dst.len() * 8)?;
+            for (s, c) in dst.iter_mut().zip(bytes.chunks_exact(8)) {
                 let mut b = [0u8; 8];
                 b.copy_from_slice(c);
-                f64::from_bits(u64::from_le_bytes(b))
-            }));
+                s.set_value(f64::from_bits(u64::from_le_bytes(b)));
+            }
             Ok(r.pos())
         }
         ID_XOR => {
             let first = r.bytes(8)?;
             let pos = r.pos();
-            let used = decode_xor(first, &input[pos..], n, out)?;
+            let used = decode_xor(first, &input[pos..], dst)?;
             Ok(pos + used)
         }
-        super::varbits::ID => super::varbits::decode(input, &mut r, n, out),
+        super::varbits::ID => super::varbits::decode(input, r, dst),
         _ => {
-            decode_decimal(&mut r, n, id == ID_DECIMAL_DELTA2, out)?;
+            decode_decimal(r, id == ID_DECIMAL_DELTA2, dst)?;
             Ok(r.pos())
         }
     }
@@ -492,20 +515,16 @@ pub fn decode(input: &[u8], out: &mut Vec<f64>) -> Result<usize, CodecError> {
 
 /// Not inlined into [`decode`], so that its loop state stays in registers.
 #[inline(never)]
-fn decode_xor(
+fn decode_xor<S: ValueSlot>(
     first: &[u8],
     stream: &[u8],
-    n: usize,
-    out: &mut Vec<f64>,
+    dst: &mut [S],
 ) -> Result<usize, CodecError> {
+    let n = dst.len();
     let mut b = [0u8; 8];
     b.copy_from_slice(first);
     let mut prev = u64::from_le_bytes(b);
-    // Values go straight into the output's new tail.
-    let at = out.len();
-    out.resize(at + n, 0.0);
-    let dst = &mut out[at..];
-    dst[0] = f64::from_bits(prev);
+    dst[0].set_value(f64::from_bits(prev));
     let mut bits = BitCursor::new(stream);
     let (mut lead, mut len) = (0u32, 64u32);
     let mut i = 1;
@@ -516,7 +535,9 @@ fn decode_xor(
             // A run of repeated values, all at once.
             let run = (p.trailing_zeros().min(56) as usize).min(n - i);
             bits.skip(run as u32);
-            dst[i..i + run].fill(f64::from_bits(prev));
+            for s in &mut dst[i..i + run] {
+                s.set_value(f64::from_bits(prev));
+            }
             i += run;
             continue;
         }
@@ -541,7 +562,7 @@ fn decode_xor(
             bits.read(len)
         };
         prev ^= x << (64 - lead - len);
-        dst[i] = f64::from_bits(prev);
+        dst[i].set_value(f64::from_bits(prev));
         i += 1;
     }
     // Past the end the cursor reads zero bits; a stream cut short shows here.
@@ -549,11 +570,11 @@ fn decode_xor(
     Ok(bits.bytes_consumed())
 }
 
-fn decode_decimal(
+/// Decimal-delta and decimal-delta2 bodies: the reader stands after the count.
+fn decode_decimal<S: ValueSlot>(
     r: &mut Reader<'_>,
-    n: usize,
     delta2: bool,
-    out: &mut Vec<f64>,
+    dst: &mut [S],
 ) -> Result<(), CodecError> {
     let d = usize::from(r.u8()?);
     if d > MAX_DECIMALS {
@@ -561,43 +582,39 @@ fn decode_decimal(
             what: "decimal exponent above 9",
         });
     }
-    let scale = POW10[d];
-    // For d == 0 the division by 1.0 is exact, so skipping it is bit-identical.
-    let conv = |x: i64| if d == 0 { x as f64 } else { x as f64 / scale };
     let mut cur = r.ivarint()?;
-    out.reserve(n);
-    out.push(conv(cur));
+    dst[0].set_value(cur as f64);
     let mut delta = 0i64;
-    let mut left = n - 1;
-    if delta2 && left > 0 {
+    let mut at = 1;
+    if delta2 && dst.len() > 1 {
         delta = r.ivarint()?;
         cur = cur.wrapping_add(delta);
-        out.push(conv(cur));
-        left -= 1;
+        dst[1].set_value(cur as f64);
+        at = 2;
     }
     let mut words: Words = [0; BLOCK + 1];
     let mut q = [0u64; BLOCK];
-    // Blocks are integrated straight into the output's new tail.
-    let mut at = out.len();
-    out.resize(at + left, 0.0);
-    while left > 0 {
-        let len = left.min(BLOCK);
+    // Blocks are integrated straight into the slots.
+    while at < dst.len() {
+        let len = (dst.len() - at).min(BLOCK);
         let (min, mult) = read_block(r, len, &mut words, &mut q)?;
         let blk = Block {
             q: &q[..len],
             min,
             mult,
         };
-        let vals = &mut out[at..at + len];
+        let vals = &mut dst[at..at + len];
         // Monomorphic loops keep the hot path free of per-point branches.
-        match (delta2, d == 0) {
-            (false, true) => blk.emit::<false, false>(&mut cur, &mut delta, scale, vals),
-            (false, false) => blk.emit::<false, true>(&mut cur, &mut delta, scale, vals),
-            (true, true) => blk.emit::<true, false>(&mut cur, &mut delta, scale, vals),
-            (true, false) => blk.emit::<true, true>(&mut cur, &mut delta, scale, vals),
+        if delta2 {
+            blk.emit::<S, true>(&mut cur, &mut delta, vals);
+        } else {
+            blk.emit::<S, false>(&mut cur, &mut delta, vals);
         }
         at += len;
-        left -= len;
+    }
+    // For d == 0 the division by 1.0 is exact, so skipping it is bit-identical.
+    if d != 0 {
+        divide_all(dst, POW10[d]);
     }
     Ok(())
 }
@@ -610,17 +627,15 @@ struct Block<'a> {
 }
 
 impl Block<'_> {
-    /// Integrates the residuals once (`DELTA2 = false`: they are deltas) or
-    /// twice (delta-of-deltas) and converts with `n as f64 / scale`
-    /// (`SCALED = false` skips dividing by 1.0, which is bit-identical).
+    /// Integrates the residuals once (`DELTA2 = false`: they are deltas) or twice
+    /// (delta-of-deltas) and stores `n as f64` (the caller divides by the scale afterwards).
     /// State lives in locals so it stays in registers.
     #[inline(always)]
-    fn emit<const DELTA2: bool, const SCALED: bool>(
+    fn emit<S: ValueSlot, const DELTA2: bool>(
         &self,
         cur: &mut i64,
         delta: &mut i64,
-        scale: f64,
-        vals: &mut [f64],
+        vals: &mut [S],
     ) {
         let (min, mult) = (self.min, self.mult);
         let (mut c, mut dl) = (*cur, *delta);
@@ -632,7 +647,7 @@ impl Block<'_> {
             } else {
                 c = c.wrapping_add(x);
             }
-            *o = if SCALED { c as f64 / scale } else { c as f64 };
+            o.set_value(c as f64);
         }
         (*cur, *delta) = (c, dl);
     }

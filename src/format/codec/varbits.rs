@@ -19,6 +19,7 @@
 
 use super::CodecError;
 use super::bitpack::{BitCount, BitCursor, BitSink, BitWriter};
+use super::slots::{ValueSlot, divide_all};
 use super::varint::{Reader, gcd, put_ivarint, put_uvarint, unzigzag, uvarint_len, zigzag};
 
 pub const ID: u8 = 4;
@@ -192,14 +193,13 @@ fn put_codes(residuals: impl Iterator<Item = i64>, mult: u64, w: &mut impl BitSi
     }
 }
 
-/// Decodes the body of a decimal-varbits column of `n > 0` points (the reader stands after
-/// the count), calling `conv` on each integer. Returns bytes consumed from `input` (the whole
-/// column's bytes, of which the reader has consumed `r.pos()`).
-pub fn decode(
+/// Decodes the body of a decimal-varbits column of `dst.len() > 0` points (the reader stands
+/// after the count) into `dst`. Returns bytes consumed from `input` (the whole column's
+/// bytes, of which the reader has consumed `r.pos()`).
+pub fn decode<S: ValueSlot>(
     input: &[u8],
     r: &mut Reader<'_>,
-    n: usize,
-    out: &mut Vec<f64>,
+    dst: &mut [S],
 ) -> Result<usize, CodecError> {
     let d = usize::from(r.u8()?);
     if d > super::values::MAX_DECIMALS {
@@ -213,18 +213,15 @@ pub fn decode(
             what: "varbits order must be 1 or 2",
         });
     }
-    let scale = super::values::POW10[d];
-    let conv = |x: i64| if d == 0 { x as f64 } else { x as f64 / scale };
     let mut cur = r.ivarint()?;
-    out.reserve(n);
-    out.push(conv(cur));
-    let mut left = n - 1;
+    dst[0].set_value(cur as f64);
+    let mut at = 1;
     let mut delta = 0i64;
-    if order == 2 && left > 0 {
+    if order == 2 && dst.len() > 1 {
         delta = r.ivarint()?;
         cur = cur.wrapping_add(delta);
-        out.push(conv(cur));
-        left -= 1;
+        dst[1].set_value(cur as f64);
+        at = 2;
     }
     let mult = r.uvarint()?;
     if mult == 0 || mult > i64::MAX as u64 {
@@ -234,56 +231,61 @@ pub fn decode(
     }
     let mult = mult as i64;
     let start = r.pos();
-    // The codes go straight into the output's new tail, kept in registers by a loop of its
-    // own (`decode_codes` is not inlined, so the caller's state does not crowd it).
-    let at = out.len();
-    out.resize(at + left, 0.0);
-    let dst = &mut out[at..];
     let stream = &input[start..];
-    // Monomorphic loops keep the per-point work free of the order and scale tests.
-    let bits = match (order == 2, d == 0) {
-        (false, true) => decode_codes::<false, false>(stream, dst, mult, cur, delta, scale),
-        (false, false) => decode_codes::<false, true>(stream, dst, mult, cur, delta, scale),
-        (true, true) => decode_codes::<true, false>(stream, dst, mult, cur, delta, scale),
-        (true, false) => decode_codes::<true, true>(stream, dst, mult, cur, delta, scale),
+    // The codes go straight into the slots, by a loop of its own (`decode_codes` is not
+    // inlined, so the caller's state does not crowd its registers); one per order keeps the
+    // per-point work free of the order test.
+    let tail = &mut dst[at..];
+    let bits = if order == 2 {
+        decode_codes::<S, true>(stream, tail, mult, cur, delta)
+    } else {
+        decode_codes::<S, false>(stream, tail, mult, cur, delta)
     };
     // Past the end the cursor reads zero bits; a stream cut short shows here, and the caller
-    // drops what was appended.
+    // drops what was stored.
     bits.check()?;
+    // For d == 0 the division by 1.0 is exact, so skipping it is bit-identical.
+    if d != 0 {
+        divide_all(dst, super::values::POW10[d]);
+    }
     Ok(start + bits.bytes_consumed())
 }
 
 /// Decodes one code per slot of `dst`, integrating once (`ORDER2` false) or twice from
-/// `cur` and `delta` and storing `n as f64 / scale` (`SCALED` false skips dividing by 1.0,
-/// which is bit-identical). Returns the cursor after the last code.
+/// `cur` and `delta`, and stores `n as f64` (the caller divides by the scale). Returns the
+/// cursor after the last code.
+///
+/// Each step looks the next 12 stream bits up in [`STEPS`], which gives the length and the
+/// residual of the code there, and of a second one when both fit in the 12 bits: one table
+/// load and one shift per one or two points is all that one step waits on from the last.
 #[inline(never)]
-fn decode_codes<'a, const ORDER2: bool, const SCALED: bool>(
+fn decode_codes<'a, S: ValueSlot, const ORDER2: bool>(
     stream: &'a [u8],
-    dst: &mut [f64],
+    dst: &mut [S],
     mult: i64,
     mut cur: i64,
     mut delta: i64,
-    scale: f64,
 ) -> BitCursor<'a> {
+    let n = dst.len();
     let mut bits = BitCursor::new(stream);
     // The value last stored: what a run of zero codes repeats at order 1.
-    let mut last = conv::<SCALED>(cur, scale);
-    // `p` holds the next `avail` stream bits (a peek at the cursor, shifted as codes are
-    // taken): several codes come out of one load, and the step from one code to the next
-    // is a shift by a length computed in registers.
+    let mut last = cur as f64;
+    // `p` holds the next `avail` stream bits: a peek at the cursor, shifted as codes are
+    // taken (bits above `avail` are zero); the cursor moves on at the next peek. At least 20
+    // are there for each step: a whole fixed-size code, or an escape's prefix and length.
     let mut p = bits.peek();
-    let mut avail = 57u32;
+    let mut avail = PEEK_BITS;
     let mut i = 0;
-    while i < dst.len() {
+    while i + 1 < n {
         if avail < 20 {
+            bits.skip(PEEK_BITS - avail);
             p = bits.peek();
-            avail = 57;
+            avail = PEEK_BITS;
         }
-        if p & 1 == 0 {
+        if p & 0b111 == 0 {
             // A run of zero codes (an unchanged value, or an unchanged delta): all at once.
             // Bits above `avail` were shifted in as zeros, so the run stops there.
-            let run = p.trailing_zeros().min(avail).min((dst.len() - i) as u32);
-            bits.skip(run);
+            let run = p.trailing_zeros().min(avail).min((n - i) as u32);
             p >>= run;
             avail -= run;
             let slots = &mut dst[i..i + run as usize];
@@ -291,60 +293,169 @@ fn decode_codes<'a, const ORDER2: bool, const SCALED: bool>(
             if ORDER2 {
                 for o in slots {
                     cur = cur.wrapping_add(delta);
-                    *o = conv::<SCALED>(cur, scale);
+                    o.set_value(cur as f64);
                 }
+                last = cur as f64;
             } else {
-                slots.fill(last);
+                for o in slots {
+                    o.set_value(last);
+                }
             }
             continue;
         }
-        // The prefix `10`, `110`, `1110` or `1111`: `k` = its count of one bits.
-        let k = (p & 0xF).trailing_ones();
-        let z = if k < 4 {
-            // Lengths, field widths and first values of the fixed-size codes, by `k`, as
-            // lanes of constants (a shift instead of a table load on the critical path).
-            let len = ((CODE_BITS >> (8 * k)) & 0xFF) as u32;
-            let width = (FIELD_BITS >> (8 * k)) & 0xFF;
-            let base = (FIRST_Z >> (16 * k)) & 0xFFFF;
-            let z = base + ((p >> (k + 1)) & ((1u64 << width) - 1));
-            bits.skip(len);
-            p >>= len;
-            avail -= len;
-            z
-        } else {
-            let len = ((p >> 4) & 0x3F) as u32 + 1;
-            bits.skip(10);
-            let z = bits.read(len);
-            avail = 0; // refill at the cursor
-            z
-        };
-        let res = unzigzag(z).wrapping_mul(mult);
-        if ORDER2 {
-            delta = delta.wrapping_add(res);
-            cur = cur.wrapping_add(delta);
-        } else {
-            cur = cur.wrapping_add(res);
+        let step = STEPS[(p & 0xFFF) as usize];
+        // The first residual: a signed field of the entry, or a 16-bit code's.
+        let mut r1 = i64::from(step as i32 >> STEP_R1_SHIFT);
+        if step & STEP_WIDE != 0 {
+            if step & STEP_LEN != 0 {
+                // A 16-bit field, whole in the bits at hand.
+                r1 = unzigzag(B3 + ((p >> 4) & 0xFFFF));
+            } else {
+                // An escape: read at the cursor.
+                bits.skip(PEEK_BITS - avail);
+                let z = read_code(&mut bits);
+                integrate::<ORDER2>(z, mult, &mut cur, &mut delta);
+                last = cur as f64;
+                dst[i].set_value(last);
+                i += 1;
+                p = bits.peek();
+                avail = PEEK_BITS;
+                continue;
+            }
         }
-        last = conv::<SCALED>(cur, scale);
-        dst[i] = last;
+        let len = step & STEP_LEN;
+        p >>= len;
+        avail -= len;
+        add::<ORDER2>(r1.wrapping_mul(mult), &mut cur, &mut delta);
+        last = cur as f64;
+        dst[i].set_value(last);
         i += 1;
+        if step & STEP_TWO != 0 {
+            // A second code in the same 12 bits (both are points: `i + 1 < n` held).
+            let r2 = i64::from(((step << (20 - STEP_R2_SHIFT)) as i32) >> 20);
+            add::<ORDER2>(r2.wrapping_mul(mult), &mut cur, &mut delta);
+            last = cur as f64;
+            dst[i].set_value(last);
+            i += 1;
+        }
+    }
+    bits.skip(PEEK_BITS - avail);
+    if i < n {
+        let z = read_code(&mut bits);
+        integrate::<ORDER2>(z, mult, &mut cur, &mut delta);
+        dst[i].set_value(cur as f64);
     }
     bits
 }
 
+/// Stream bits a [`BitCursor::peek`] is sure to hold.
+const PEEK_BITS: u32 = 57;
+
+/// Adds residual `unzigzag(z) * mult` once (`ORDER2` false) or twice.
+#[inline(always)]
+fn integrate<const ORDER2: bool>(z: u64, mult: i64, cur: &mut i64, delta: &mut i64) {
+    add::<ORDER2>(unzigzag(z).wrapping_mul(mult), cur, delta);
+}
+
+/// Adds residual `res` once (`ORDER2` false) or twice.
+#[inline(always)]
+fn add<const ORDER2: bool>(res: i64, cur: &mut i64, delta: &mut i64) {
+    if ORDER2 {
+        *delta = delta.wrapping_add(res);
+        *cur = cur.wrapping_add(*delta);
+    } else {
+        *cur = cur.wrapping_add(res);
+    }
+}
+
+/// Reads one code at the cursor (any kind; module docs) and returns its `z`.
+#[inline]
+fn read_code(bits: &mut BitCursor<'_>) -> u64 {
+    let p = bits.peek();
+    let k = (p & 0xF).trailing_ones();
+    if k < 4 {
+        let len = ((CODE_BITS >> (8 * k)) & 0xFF) as u32;
+        let width = (FIELD_BITS >> (8 * k)) & 0xFF;
+        let base = (FIRST_Z >> (16 * k)) & 0xFFFF;
+        bits.skip(len);
+        base + ((p >> (k + 1)) & ((1u64 << width) - 1))
+    } else {
+        let len = ((p >> 4) & 0x3F) as u32 + 1;
+        bits.skip(10);
+        bits.read(len)
+    }
+}
+
 /// Bits of the fixed-size codes (module docs) by their prefix's count of one bits `k`
-/// (1..=3; lane 0 is unused: a zero code takes the run path), one byte lane each.
+/// (0..=3), one byte lane each.
 const CODE_BITS: u64 = 1 | 6 << 8 | 11 << 16 | 20 << 24;
 /// Widths of their fields, one byte lane per `k`.
 const FIELD_BITS: u64 = 4 << 8 | 8 << 16 | 16 << 24;
 /// The first `z` of each, one 16-bit lane per `k`.
 const FIRST_Z: u64 = B1 << 16 | B2 << 32 | B3 << 48;
 
-/// The value of scaled integer `n` (`SCALED` false: the exponent is 0, and dividing by 1.0
-/// would change nothing).
-#[inline(always)]
-fn conv<const SCALED: bool>(n: i64, scale: f64) -> f64 {
-    if SCALED { n as f64 / scale } else { n as f64 }
+/// What the next 12 stream bits hold, for each of their 4096 values. When they start with
+/// a code of at most 11 bits: its length, or the length of it and the next code when that
+/// one fits too (`STEP_LEN`), `STEP_TWO` set when there are two, and the residuals
+/// (`unzigzag(z)`, at most 136 in magnitude) of the first and the second code (0 when
+/// there is none) as 12-bit signed fields at bits 20 and 8. When they start with a 20-bit
+/// code: `STEP_WIDE` and its length 20 (the field is in the bits past these 12); with an
+/// escape: `STEP_WIDE` alone.
+static STEPS: [u32; 4096] = steps();
+
+const STEP_LEN: u32 = 0x3F;
+const STEP_TWO: u32 = 1 << 6;
+const STEP_WIDE: u32 = 1 << 7;
+const STEP_R2_SHIFT: u32 = 8;
+const STEP_R1_SHIFT: u32 = 20;
+
+/// Builds [`STEPS`].
+const fn steps() -> [u32; 4096] {
+    let mut t = [0u32; 4096];
+    let mut b = 0;
+    while b < 4096 {
+        t[b] = step_of(b as u64);
+        b += 1;
+    }
+    t
+}
+
+/// The [`STEPS`] entry for the 12 bits `b`.
+const fn step_of(b: u64) -> u32 {
+    match (b & 0xF).trailing_ones() {
+        4 => return STEP_WIDE,
+        3 => return STEP_WIDE | 20,
+        _ => {}
+    }
+    let Some((len1, z1)) = short_code(b, 12) else {
+        unreachable!()
+    };
+    let first = len1 | residual_field(z1) << STEP_R1_SHIFT;
+    match short_code(b >> len1, 12 - len1) {
+        Some((len2, z2)) => (first + len2) | STEP_TWO | residual_field(z2) << STEP_R2_SHIFT,
+        None => first,
+    }
+}
+
+/// `unzigzag(z)` as a 12-bit two's complement field.
+const fn residual_field(z: u64) -> u32 {
+    (unzigzag(z) as u32) & 0xFFF
+}
+
+/// The length and `z` of the code of at most 11 bits at the start of `b`, if there is one
+/// and it takes at most `room` bits.
+const fn short_code(b: u64, room: u32) -> Option<(u32, u64)> {
+    let k = (b & 0xF).trailing_ones();
+    if k >= 3 {
+        return None;
+    }
+    let len = ((CODE_BITS >> (8 * k)) & 0xFF) as u32;
+    if len > room {
+        return None;
+    }
+    let width = (FIELD_BITS >> (8 * k)) & 0xFF;
+    let base = (FIRST_Z >> (16 * k)) & 0xFFFF;
+    Some((len, base + ((b >> (k + 1)) & ((1u64 << width) - 1))))
 }
 
 #[cfg(test)]
@@ -412,6 +523,92 @@ mod tests {
         // 4 KiB steps collapse through the multiplier.
         let b = round_trip(0, 1, &[4096 * 1000, 4096 * 1001, 4096 * 999, 4096 * 999]);
         assert!(b.len() <= 12, "{b:?}");
+    }
+
+    /// Columns mixing every kind of code (runs of zero codes, each fixed size, escapes) at
+    /// every length: each decoding step (one or two codes from the table, a 16-bit field,
+    /// an escape, a run, the last code alone) meets each of the others, at both orders,
+    /// with and without a scale and a common factor, into plain values and into pairs.
+    #[test]
+    fn mixed_codes_round_trip_through_every_step() {
+        let mut rng = crate::workload::SplitMix64::new(77);
+        for case in 0..600 {
+            let n = 1 + (rng.next_u64() % 90) as usize;
+            let mult = [1i64, 3, 4096][case % 3];
+            let mut x = (rng.next_u64() % 1000) as i64;
+            let mut ints = vec![x];
+            while ints.len() < n {
+                let r = rng.next_u64();
+                let step = match r % 7 {
+                    0 => 0,
+                    1 => (r >> 8) as i64 % 9,
+                    2 => (r >> 8) as i64 % 137,
+                    3 => (r >> 8) as i64 % 32_905,
+                    4 => (r >> 8) as i64 % (1 << 40),
+                    _ => {
+                        // A run of repeats.
+                        for _ in 0..(r >> 8) % 70 {
+                            ints.push(x);
+                        }
+                        continue;
+                    }
+                };
+                let step = if r & 1 == 0 { step } else { -step };
+                x = x.wrapping_add(step * mult);
+                ints.push(x);
+            }
+            ints.truncate(n);
+            for order in [1, 2] {
+                for d in [0, 3] {
+                    let b = round_trip(d, order, &ints);
+                    // The same column as pairs, in a chunk.
+                    let ts: Vec<i64> = (0..n as i64).collect();
+                    let mut chunk = Vec::new();
+                    super::super::encode_timestamps(&ts, &mut chunk);
+                    chunk.extend_from_slice(&b);
+                    let mut pairs = Vec::new();
+                    super::super::decode_chunk_pairs(&chunk, 0, &mut pairs).unwrap();
+                    let mut plain = Vec::new();
+                    super::super::decode_values(&b, &mut plain).unwrap();
+                    let want: Vec<u64> = plain.iter().map(|v| v.to_bits()).collect();
+                    let got: Vec<u64> = pairs.iter().map(|p| p.1.to_bits()).collect();
+                    assert_eq!(got, want, "case {case} order {order} d {d}");
+                }
+            }
+        }
+    }
+
+    /// The table entries against the codes they stand for, all 4096 of them.
+    #[test]
+    fn step_table_matches_the_codes() {
+        for b in 0..4096u64 {
+            let e = STEPS[b as usize];
+            let bytes = [b as u8, (b >> 8) as u8, 0, 0];
+            let mut c = BitCursor::new(&bytes);
+            let first = (b & 0xF).trailing_ones();
+            if first == 4 {
+                assert_eq!(e, STEP_WIDE, "{b:#x}");
+                continue;
+            }
+            let z1 = read_code(&mut c);
+            let len1 = [1, 6, 11, 20][first as usize];
+            if first == 3 {
+                assert_eq!(e, STEP_WIDE | 20, "{b:#x}");
+                continue;
+            }
+            assert_eq!(i64::from(e as i32 >> STEP_R1_SHIFT), unzigzag(z1), "{b:#x}");
+            let second = ((b >> len1) & 0xF).trailing_ones();
+            let len2 = [1, 6, 11, 20, 64][second as usize];
+            if len1 + len2 <= 12 {
+                let z2 = read_code(&mut c);
+                assert_eq!(e & STEP_LEN, len1 + len2, "{b:#x}");
+                assert_ne!(e & STEP_TWO, 0, "{b:#x}");
+                let r2 = i64::from(((e << (20 - STEP_R2_SHIFT)) as i32) >> 20);
+                assert_eq!(r2, unzigzag(z2), "{b:#x}");
+            } else {
+                assert_eq!(e & !(0xFFF << STEP_R1_SHIFT), len1, "{b:#x}");
+            }
+        }
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub fn zigzag(v: i64) -> u64 {
 }
 
 #[inline]
-pub fn unzigzag(u: u64) -> i64 {
+pub const fn unzigzag(u: u64) -> i64 {
     ((u >> 1) as i64) ^ -((u & 1) as i64)
 }
 
