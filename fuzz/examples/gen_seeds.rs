@@ -55,6 +55,9 @@ fn main() {
                 out.put("state", name, bytes);
                 out.put("segment", name, bytes);
             }
+            FileKind::ForwardCheckpoint => {
+                out.put("forward_checkpoint", name, bytes);
+            }
         }
     }
 
