@@ -191,29 +191,23 @@ fn adversarial_values_come_back_bit_exact_sealed_and_open() {
             .map(|(i, v)| (base + i as i64 * 1_000, v.to_bits()))
             .collect()
     };
+    let check = |store: &tierlog::Store| {
+        assert_eq!(
+            points(store, "sealed"),
+            vec![("sealed{}".to_string(), expect(T0))]
+        );
+        assert_eq!(
+            points(store, "open"),
+            vec![("open{}".to_string(), expect(T0 + 900_000))]
+        );
+    };
     write(&store, "sealed", T0);
     // Past the first window's end + grace: the next write seals it.
     clock.set(T0 + 600_000 + 300_000 + 1);
     write(&store, "open", T0 + 900_000);
     assert_eq!(store.stats().tiers[0].sealed.points, values.len() as u64);
-    for _ in 0..2 {
-        assert_eq!(
-            points(&store, "sealed"),
-            vec![("sealed{}".to_string(), expect(T0))]
-        );
-        assert_eq!(
-            points(&store, "open"),
-            vec![("open{}".to_string(), expect(T0 + 900_000))]
-        );
-    }
+    check(&store);
+    check(&store);
     store.close().unwrap();
-    let store = open(dir.path(), &clock);
-    assert_eq!(
-        points(&store, "sealed"),
-        vec![("sealed{}".to_string(), expect(T0))]
-    );
-    assert_eq!(
-        points(&store, "open"),
-        vec![("open{}".to_string(), expect(T0 + 900_000))]
-    );
+    check(&open(dir.path(), &clock));
 }

@@ -435,21 +435,3 @@ impl Drop for AtomicFile {
 pub fn dir_size(dir: &Path) -> Result<u64> {
     Fs::std().dir_size(dir)
 }
-
-/// Hands the pages of freed heap memory back to the system (glibc's `malloc_trim`), after a
-/// window's points, its encoding buffers and its log were dropped. Without it glibc keeps
-/// most of a sealed window's memory mapped (it only gives back the top of its heap), so the
-/// resident set stays near the head's peak between windows. A no-op elsewhere.
-pub(crate) fn return_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        unsafe extern "C" {
-            fn malloc_trim(pad: libc::size_t) -> libc::c_int;
-        }
-        // SAFETY: malloc_trim takes no pointers and only releases free pages of glibc's own
-        // heaps; it is safe to call at any time from any thread.
-        unsafe {
-            malloc_trim(0);
-        }
-    }
-}

@@ -179,8 +179,27 @@ impl Shared {
             report.sealed_points += points;
         }
         if !report.sealed_windows.is_empty() {
-            crate::io::return_freed_memory();
+            return_freed_memory();
         }
         Ok(report)
+    }
+}
+
+/// Hands the pages of freed heap memory back to the system (glibc's `malloc_trim`), after a
+/// window's points and its encoding buffers were dropped: glibc by itself gives back only the
+/// top of its heap, so freed pages in the middle stay resident (at 100 000 series this took
+/// the anonymous resident set at the end of ingest from 1373 to 1232 B/series). A no-op
+/// elsewhere.
+fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        unsafe extern "C" {
+            fn malloc_trim(pad: libc::size_t) -> libc::c_int;
+        }
+        // SAFETY: malloc_trim takes no pointers and only releases free pages of glibc's own
+        // heaps; it is safe to call at any time from any thread.
+        unsafe {
+            malloc_trim(0);
+        }
     }
 }

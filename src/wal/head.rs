@@ -371,43 +371,6 @@ impl SeriesHead {
             self.bits.resize(len + more, 0);
         }
         let value = p.sum.to_bits();
-        let (mut wlead, mut wlen) = (u32::from(self.wlead), u32::from(self.wlen));
-        let delta = p.sec.wrapping_sub(self.prev_sec);
-        let dod = i64::from(delta) - i64::from(self.prev_delta);
-        let z = zigzag(dod);
-        // The usual point: a short timestamp code, one sample, a value code that fits.
-        if self.nbits > 0 && z < 1 << 12 && p.count == 1 {
-            let mut g = if dod == 0 {
-                Gather { code: 0, n: 1 }
-            } else if z < 1 << 7 {
-                Gather {
-                    code: 0b01 | z << 2,
-                    n: 9,
-                }
-            } else {
-                Gather {
-                    code: 0b011 | z << 3,
-                    n: 15,
-                }
-            };
-            // The count bit, 0 for one sample.
-            g.n += 1;
-            put_xor_step(value ^ self.prev_value, &mut wlead, &mut wlen, &mut g);
-            if g.n <= 56 {
-                let mut w = Appender {
-                    bits: &mut self.bits,
-                    nbits: self.nbits as usize,
-                };
-                w.put_short(g.code, g.n);
-                self.nbits = w.nbits as u32;
-                (self.wlead, self.wlen) = (wlead as u8, wlen as u8);
-                self.prev_delta = delta;
-                self.prev_sec = p.sec;
-                self.prev_value = value;
-                return (self.bits.capacity() - before) as i64;
-            }
-            (wlead, wlen) = (u32::from(self.wlead), u32::from(self.wlen));
-        }
         let mut w = Appender {
             bits: &mut self.bits,
             nbits: self.nbits as usize,
@@ -418,18 +381,37 @@ impl SeriesHead {
             w.put(value, 64);
             self.prev_delta = 0;
         } else {
-            if dod == 0 {
-                w.put(0, 1);
-            } else if z < 1 << 7 {
-                w.put(0b01 | z << 2, 9);
-            } else if z < 1 << 12 {
-                w.put(0b011 | z << 3, 15);
+            let delta = p.sec.wrapping_sub(self.prev_sec);
+            let x = value ^ self.prev_value;
+            let window = (u32::from(self.wlead), u32::from(self.wlen));
+            // The usual point (a short timestamp code, one sample, a value code of a few bits
+            // to ~40) is gathered in a register and written at once; a longer one field by
+            // field.
+            let mut g = Gather { code: 0, n: 0 };
+            let (mut wlead, mut wlen) = window;
+            put_point(
+                &mut g,
+                delta,
+                self.prev_delta,
+                p.count,
+                x,
+                &mut wlead,
+                &mut wlen,
+            );
+            if g.n <= 56 {
+                w.put_short(g.code, g.n);
             } else {
-                w.put(0b111, 3);
-                w.put(u64::from(delta), 32);
+                (wlead, wlen) = window;
+                put_point(
+                    &mut w,
+                    delta,
+                    self.prev_delta,
+                    p.count,
+                    x,
+                    &mut wlead,
+                    &mut wlen,
+                );
             }
-            put_count(&mut w, p.count);
-            put_xor_step(value ^ self.prev_value, &mut wlead, &mut wlen, &mut w);
             (self.wlead, self.wlen) = (wlead as u8, wlen as u8);
             self.prev_delta = delta;
         }
@@ -569,6 +551,35 @@ impl SeriesHead {
         }
         (lo, self.last.sec)
     }
+}
+
+/// Writes the code of a point after the stream's first: its timestamp (`delta` seconds after
+/// the previous point, `prev_delta` the delta before), sample count and value (`x`, the XOR
+/// of its sum's bits with the previous point's, in the XOR window `wlead`/`wlen`).
+#[inline(always)]
+fn put_point(
+    w: &mut impl BitSink,
+    delta: u32,
+    prev_delta: u32,
+    count: u32,
+    x: u64,
+    wlead: &mut u32,
+    wlen: &mut u32,
+) {
+    let dod = i64::from(delta) - i64::from(prev_delta);
+    let z = zigzag(dod);
+    if dod == 0 {
+        w.put(0, 1);
+    } else if z < 1 << 7 {
+        w.put(0b01 | z << 2, 9);
+    } else if z < 1 << 12 {
+        w.put(0b011 | z << 3, 15);
+    } else {
+        w.put(0b111, 3);
+        w.put(u64::from(delta), 32);
+    }
+    put_count(w, count);
+    put_xor_step(x, wlead, wlen, w);
 }
 
 fn put_count(w: &mut impl BitSink, count: u32) {
