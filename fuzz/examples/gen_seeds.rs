@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tierlog::format::codec;
-use tierlog::format::frame::encode_frame;
+use tierlog::segment::codec;
+use tierlog::logfile::frame::encode_frame;
 use tierlog::format::header::{FileKind, HEADER_LEN, Header};
-use tierlog::format::index::IndexRecord;
-use tierlog::format::segment::{self, ROLLUP_TIER, SegmentBuilder};
-use tierlog::format::state::{State, TierState};
-use tierlog::format::wal::{self, LoggedSample};
+use tierlog::index::format::IndexRecord;
+use tierlog::segment::format::{self as segment, ROLLUP_TIER, SegmentBuilder};
+use tierlog::state::format::{State, TierState};
+use tierlog::wal::format::{self as wal, LoggedSample};
 use tierlog::rollup::{Bucket, aggregate};
 use tierlog::{Config, ManualClock, MetricKind, MetricMeta, Sample, Store};
 
@@ -328,7 +328,7 @@ fn synthetic_files(out: &mut Seeds) {
     );
 }
 
-const FRAME: usize = tierlog::format::frame::FRAME_HEADER_LEN;
+const FRAME: usize = tierlog::logfile::frame::FRAME_HEADER_LEN;
 
 /// A rollup segment of one piece (10 s buckets, 10 minutes): series 1 a gauge with NaNs and
 /// several points per bucket, series 3 a counter of 15 s samples with a reset.
@@ -360,7 +360,7 @@ fn rollup_segment() -> Vec<u8> {
         let mut buckets: Vec<Bucket> = Vec::new();
         aggregate(&points, 10_000, is_counter, None, &mut buckets);
         let mut c = Vec::new();
-        tierlog::format::rollup::encode_chunk(&buckets, T0, &mut c);
+        tierlog::rollup::format::encode_chunk(&buckets, T0, &mut c);
         let last = buckets[buckets.len() - 1].start;
         b.add_chunk(id, buckets.len() as u32, buckets[0].start, last, &c);
     }
@@ -608,7 +608,7 @@ fn selector_seeds(out: &mut Seeds) {
     }
 }
 
-/// Programs for `store_ops` (see `tierlog::fuzzing::store_ops` for the op encoding).
+/// Programs for `store_ops` (see `tierlog_testkit::fuzzing::store_ops` for the op encoding).
 fn store_ops_seeds(out: &mut Seeds) {
     fn write(p: &mut Vec<u8>, series: u8, offset_quarters: i16, value_tenths: i16) {
         p.extend_from_slice(&[0, series]);

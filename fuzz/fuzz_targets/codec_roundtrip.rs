@@ -2,4 +2,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| tierlog::fuzzing::codec_roundtrip(data));
+fuzz_target!(|data: &[u8]| tierlog_testkit::fuzzing::codec_roundtrip(data));

@@ -2,4 +2,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| tierlog::fuzzing::log_frames(data));
+fuzz_target!(|data: &[u8]| tierlog_testkit::fuzzing::log_frames(data));

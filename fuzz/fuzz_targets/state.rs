@@ -2,4 +2,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| tierlog::fuzzing::state(data));
+fuzz_target!(|data: &[u8]| tierlog_testkit::fuzzing::state(data));

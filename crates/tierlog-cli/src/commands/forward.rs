@@ -1,0 +1,226 @@
+//! `tierlog forward`: send the store's raw points to a Prometheus remote-write receiver,
+//! beside the process that writes the store.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tierlog_forward::{Auth, ForwardConfig, ForwardError, ForwardStats, Forwarder};
+
+use super::{Now, print_json};
+use crate::time::format_rfc3339;
+use crate::{Failure, Format, status};
+
+/// Arguments of `tierlog forward`.
+#[derive(Debug, clap::Args)]
+pub struct ForwardArgs {
+    /// Store directory (read-only: the writing process keeps its lock).
+    pub dir: PathBuf,
+    /// The receiver's remote-write URL (http:// or https://).
+    #[arg(long)]
+    pub url: String,
+    /// Name of the checkpoint (DIR/forward/NAME.ckpt): one per receiver.
+    #[arg(long, default_value = "default")]
+    pub name: String,
+    /// A second is sent once the clock is past it by this much.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub delay: Duration,
+    /// Pause between passes once caught up.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub poll: Duration,
+    /// Most samples per request.
+    #[arg(long, default_value_t = 2000)]
+    pub max_samples: usize,
+    /// Most bytes per request (protobuf, before compression).
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_bytes: usize,
+    /// Timeout of one request.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Connect timeout.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+    /// Give up after this many failed attempts of one batch (exit 1; the checkpoint stays
+    /// before it). Default: retry until stopped.
+    #[arg(long, value_name = "N")]
+    pub max_attempts: Option<u32>,
+    /// Send `Authorization: Bearer TOKEN`, the token read from this file.
+    #[arg(long, value_name = "FILE", conflicts_with = "basic_user")]
+    pub bearer_token_file: Option<PathBuf>,
+    /// Basic authentication user (with --basic-password-file).
+    #[arg(long, value_name = "USER", requires = "basic_password_file")]
+    pub basic_user: Option<String>,
+    /// File holding the basic authentication password.
+    #[arg(long, value_name = "FILE", requires = "basic_user")]
+    pub basic_password_file: Option<PathBuf>,
+    /// Where a new checkpoint starts (RFC 3339, ms, or relative like -1h). Default: the
+    /// oldest raw data. An existing checkpoint is not moved.
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+    /// Move a damaged checkpoint aside (NAME.ckpt.damaged) and start anew, re-sending from
+    /// --since (else the oldest raw data). Without it a damaged checkpoint exits 3.
+    #[arg(long)]
+    pub reset_checkpoint: bool,
+    /// One pass: send every closed second not sent yet, then exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Output format of the final stats.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    crate::time::parse_duration_ms(s)
+        .filter(|&ms| ms >= 0)
+        .map(|ms| Duration::from_millis(ms as u64))
+        .ok_or_else(|| format!("{s:?}: expected a duration like 500ms, 2s or 1m"))
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+/// Warnings of the forwarder (retries, dropped batches, read problems) go to stderr.
+struct StderrLog;
+
+impl log::Log for StderrLog {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.level() <= log::Level::Warn
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            let level = if r.level() == log::Level::Error {
+                "error"
+            } else {
+                "warning"
+            };
+            eprintln!("tierlog: {level}: {}", r.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
+fn read_secret(path: &Path, what: &str) -> Result<String, Failure> {
+    let s = std::fs::read_to_string(path)
+        .map_err(|e| Failure::Error(format!("{what} {}: {e}", path.display())))?;
+    let s = s.trim_end_matches(['\n', '\r']).to_owned();
+    if s.is_empty() {
+        return Err(Failure::Error(format!("{what} {}: empty", path.display())));
+    }
+    Ok(s)
+}
+
+pub fn run(now: &Now, a: ForwardArgs) -> Result<(), Failure> {
+    if log::set_logger(&StderrLog).is_ok() {
+        log::set_max_level(log::LevelFilter::Warn);
+    }
+    let mut c = ForwardConfig::new(a.url.clone());
+    c.name = a.name.clone();
+    c.delay = a.delay;
+    c.poll_interval = a.poll;
+    c.max_batch_samples = a.max_samples;
+    c.max_batch_bytes = a.max_bytes;
+    c.timeout = a.timeout;
+    c.connect_timeout = a.connect_timeout;
+    c.max_attempts = a.max_attempts;
+    c.reset_damaged_checkpoint = a.reset_checkpoint;
+    c.clock = now.clock.clone();
+    c.start_ms = a
+        .since
+        .as_deref()
+        .map(|s| now.time("--since", s))
+        .transpose()?;
+    c.auth = match (&a.bearer_token_file, &a.basic_user, &a.basic_password_file) {
+        (Some(f), _, _) => Auth::Bearer(read_secret(f, "bearer token file")?),
+        (None, Some(user), Some(f)) => Auth::Basic {
+            user: user.clone(),
+            password: read_secret(f, "password file")?,
+        },
+        _ => Auth::None,
+    };
+    if !a.dir.join("state").exists() && !a.dir.join("raw").is_dir() {
+        return Err(Failure::Error(format!(
+            "{}: no store there",
+            a.dir.display()
+        )));
+    }
+    let mut f = Forwarder::open(&a.dir, c).map_err(failure)?;
+    if !a.once {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe {
+            libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+            libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        }
+    }
+    let started = std::time::Instant::now();
+    let r = f.run_dir(&a.dir, &STOP, a.once);
+    let stats = f.stats().clone();
+    print_stats(&stats, a.format)?;
+    status::summary(format_args!(
+        "forwarded {} samples in {} requests to {}: {} retries, {} samples dropped ({} batches); checkpoint {} at {}, lag {:.1} s; in {:.2} s",
+        stats.samples_sent,
+        stats.batches_sent,
+        a.url,
+        stats.retries,
+        stats.samples_dropped,
+        stats.batches_dropped,
+        f.checkpoint_path().display(),
+        format_rfc3339(stats.watermark_ms),
+        stats.lag_ms as f64 / 1000.0,
+        started.elapsed().as_secs_f64()
+    ));
+    if stats.samples_dropped > 0 {
+        eprintln!(
+            "tierlog: warning: the receiver refused {} samples for good ({:?}); they were dropped",
+            stats.samples_dropped, stats.failures
+        );
+    }
+    r.map_err(failure)
+}
+
+fn failure(e: ForwardError) -> Failure {
+    match e {
+        ForwardError::Store(e) => e.into(),
+        ForwardError::Config { .. } => Failure::Usage(e.to_string()),
+        e => Failure::Error(e.to_string()),
+    }
+}
+
+fn print_stats(s: &ForwardStats, format: Format) -> Result<(), Failure> {
+    let failures = s
+        .failures
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let rows = [
+        ("samples_sent", s.samples_sent.to_string()),
+        ("batches_sent", s.batches_sent.to_string()),
+        ("retries", s.retries.to_string()),
+        ("failures", failures),
+        ("samples_dropped", s.samples_dropped.to_string()),
+        ("batches_dropped", s.batches_dropped.to_string()),
+        ("watermark_ms", s.watermark_ms.to_string()),
+        ("lag_ms", s.lag_ms.to_string()),
+        ("total_sent", s.total_sent.to_string()),
+        ("total_dropped", s.total_dropped.to_string()),
+        ("read_warnings", s.read_warnings.to_string()),
+    ];
+    match format {
+        Format::Json => print_json(s)?,
+        Format::Csv => {
+            println!("name,value");
+            for (k, v) in rows {
+                println!("{k},{}", crate::output::csv_field(&v));
+            }
+        }
+        Format::Table => {
+            for (k, v) in rows {
+                println!("{k:<16} {v}");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,530 @@
+//! `tierlog query`.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tierlog::{BucketPoint, BucketResult, Labels, QueryIter, QueryResult, Selector, Store};
+use tierlog_tools::inspect::json_f64;
+
+use super::Now;
+use crate::chart::{self, Chart, Line};
+use crate::output::{
+    csv_field, labels_text, stdout_colours, table_streamed, terminal_size, value_text,
+};
+use crate::time::Zone;
+use crate::{Failure, Format};
+
+/// How `tierlog query` prints its answer.
+#[derive(Debug, clap::Args)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// JSON Lines instead of one JSON document: one object per point or bucket, written as
+    /// it goes (see the README's output contract).
+    #[arg(long, conflicts_with_all = ["plot", "svg"])]
+    pub jsonl: bool,
+    /// Print the table's times (and the chart's time labels) in local time with the offset,
+    /// e.g. 2024-01-02T08:34:05.000+05:30, instead of UTC (TZ or the system's zone).
+    #[arg(long)]
+    pub local: bool,
+    /// Draw the series as a line chart on the terminal instead of printing them (with
+    /// --step or --tier: the average, over a band from min to max).
+    #[arg(long)]
+    pub plot: bool,
+    /// Write the chart as a standalone SVG file (without --plot nothing else is printed).
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+    /// Width of the terminal chart in columns [default: the terminal's, else 100].
+    #[arg(long, value_name = "COLUMNS", requires = "plot")]
+    pub width: Option<u16>,
+    /// Height of the terminal chart in lines, legend included [default: the terminal's,
+    /// else 24].
+    #[arg(long, value_name = "LINES", requires = "plot")]
+    pub height: Option<u16>,
+}
+
+impl OutputArgs {
+    fn zone(&self) -> Zone {
+        if self.local { Zone::Local } else { Zone::Utc }
+    }
+
+    fn chart(&self) -> bool {
+        self.plot || self.svg.is_some()
+    }
+}
+
+/// What a query reads.
+pub enum Source<'a> {
+    /// Raw points.
+    Raw,
+    /// A rollup tier's stored buckets.
+    Tier(&'a str),
+    /// Step buckets stitched from tiers and raw points.
+    Step(Duration),
+}
+
+pub fn run(
+    now: &Now,
+    dir: &Path,
+    selector: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    source: Source<'_>,
+    output: &OutputArgs,
+) -> Result<(), Failure> {
+    if output.jsonl && output.format == Format::Csv {
+        return Err(Failure::Usage(
+            "--jsonl prints JSON Lines; it does not go with --format csv".into(),
+        ));
+    }
+    let sel: Selector = selector
+        .parse()
+        .map_err(|e| Failure::Error(format!("selector {selector:?}: {e}")))?;
+    let (from_text, to_text) = (from, to);
+    let from = from
+        .map(|f| now.time("--from", f))
+        .transpose()?
+        .unwrap_or(i64::MIN);
+    let to = to
+        .map(|t| now.time("--to", t))
+        .transpose()?
+        .unwrap_or(i64::MAX);
+    if from >= to {
+        return Err(Failure::Usage(format!(
+            "--from {} is not before --to {}: the range [from, to) is empty",
+            from_text.unwrap_or("(start)"),
+            to_text.unwrap_or("(end)")
+        )));
+    }
+    let store = Store::open_read_only(dir, now.config())?;
+    match source {
+        Source::Raw => {}
+        Source::Tier(tier) => {
+            let r = store.query_tier(&sel, from, to, tier)?;
+            return buckets(&r, &Label::Tier(tier), output);
+        }
+        Source::Step(step) => {
+            let r = store.query_step(&sel, from, to, step)?;
+            return buckets(&r, &Label::Step(step.as_millis() as i64), output);
+        }
+    }
+    // JSON, JSON Lines and CSV stream series by series: one series' points in memory at a time.
+    if !output.chart() && (output.jsonl || output.format != Format::Table) {
+        let mut it = store.query_iter(&sel, from, to)?;
+        let (series, points) = raw_streamed(&mut it, output)?;
+        report(&it.into_warnings(), series, points, "points");
+        return Ok(());
+    }
+    let r = store.query(&sel, from, to)?;
+    let points: usize = r.series.iter().map(|s| s.points.len()).sum();
+    let (series, warnings) = (r.series.len(), r.warnings.clone());
+    if output.chart() {
+        let lines: Vec<Line> = r
+            .series
+            .into_iter()
+            .map(|s| Line {
+                name: series_name(&s.metric, &s.labels),
+                points: s.points,
+                band: Vec::new(),
+            })
+            .collect();
+        draw(&lines, output)?;
+    } else {
+        raw_table(&r, output)?;
+    }
+    report(&warnings, series, points, "points");
+    Ok(())
+}
+
+/// Prints raw points as JSON Lines, JSON or CSV while the query reads them, series by series.
+/// Returns the numbers of series and points printed.
+fn raw_streamed(it: &mut QueryIter<'_>, output: &OutputArgs) -> Result<(usize, usize), Failure> {
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let (mut series, mut points) = (0usize, 0usize);
+    match output.format {
+        _ if output.jsonl => {
+            for s in it.by_ref() {
+                let prefix = format!(
+                    "{{\"metric\":{},\"labels\":{},\"tier\":\"{}\"",
+                    json_text(&s.metric)?,
+                    json_labels(&s.labels)?,
+                    s.tier
+                );
+                for (t, v) in &s.points {
+                    writeln!(out, "{prefix},\"t\":{t},\"value\":{}}}", json_f64(*v))?;
+                }
+                series += 1;
+                points += s.points.len();
+            }
+            jsonl_warnings(&mut out, it.warnings())?;
+        }
+        Format::Json => {
+            // One document, written series by series.
+            write!(out, "{{\"series\":[")?;
+            for s in it.by_ref() {
+                if series > 0 {
+                    write!(out, ",")?;
+                }
+                write!(
+                    out,
+                    "\n{{\"metric\":{},\"labels\":{},\"tier\":\"{}\",\"points\":[",
+                    json_text(&s.metric)?,
+                    json_labels(&s.labels)?,
+                    s.tier
+                )?;
+                for (j, (t, v)) in s.points.iter().enumerate() {
+                    if j > 0 {
+                        write!(out, ",")?;
+                    }
+                    write!(out, "[{t},{}]", json_f64(*v))?;
+                }
+                write!(out, "]}}")?;
+                series += 1;
+                points += s.points.len();
+            }
+            let warnings =
+                serde_json::to_string(it.warnings()).map_err(|e| Failure::Error(e.to_string()))?;
+            writeln!(out, "\n],\"warnings\":{warnings}}}")?;
+        }
+        Format::Csv => {
+            writeln!(out, "metric,labels,ts_ms,value")?;
+            for s in it.by_ref() {
+                let (m, l) = (csv_field(&s.metric), csv_field(&s.labels.to_kv_string()));
+                for (t, v) in &s.points {
+                    writeln!(out, "{m},{l},{t},{}", value_text(*v))?;
+                }
+                series += 1;
+                points += s.points.len();
+            }
+        }
+        Format::Table => unreachable!("tables are printed from a whole result"),
+    }
+    out.flush()?;
+    Ok((series, points))
+}
+
+/// Prints raw points as an aligned table (two passes: widths, then rows).
+fn raw_table(r: &QueryResult, output: &OutputArgs) -> Result<(), Failure> {
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let zone = output.zone();
+    let names: Vec<String> = r
+        .series
+        .iter()
+        .map(|s| series_name(&s.metric, &s.labels))
+        .collect();
+    let rows = || {
+        r.series.iter().zip(&names).flat_map(move |(s, name)| {
+            s.points
+                .iter()
+                .map(move |(t, v)| vec![name.clone(), zone.format(*t), value_text(*v)])
+        })
+    };
+    table_streamed(&mut out, &["SERIES", "TIME", "VALUE"], rows)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Draws `lines` on the terminal (`--plot`) and into the SVG file (`--svg`).
+fn draw(lines: &[Line], output: &OutputArgs) -> Result<(), Failure> {
+    let c = Chart {
+        lines,
+        zone: output.zone(),
+    };
+    if output.plot {
+        let (tw, th) = terminal_size().unwrap_or((100, 24));
+        let width = output.width.unwrap_or(tw);
+        let height = output.height.unwrap_or(th);
+        let text = chart::terminal(&c, width.into(), height.into(), stdout_colours());
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        out.write_all(text.as_bytes())?;
+        out.flush()?;
+    }
+    if let Some(path) = &output.svg {
+        std::fs::write(path, chart::svg(&c))
+            .map_err(|e| Failure::Error(format!("{}: {e}", path.display())))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// `--jsonl`'s closing lines: one `{"warning": TEXT}` per warning.
+fn jsonl_warnings(out: &mut impl Write, warnings: &[String]) -> Result<(), Failure> {
+    for w in warnings {
+        writeln!(out, "{{\"warning\":{}}}", json_text(w)?)?;
+    }
+    Ok(())
+}
+
+fn json_labels(labels: &Labels) -> Result<String, Failure> {
+    serde_json::to_string(labels).map_err(|e| Failure::Error(e.to_string()))
+}
+
+/// Warnings and the closing count, on stderr.
+fn report(warnings: &[String], series: usize, points: usize, what: &str) {
+    for w in warnings {
+        eprintln!("tierlog: warning: {w}");
+    }
+    crate::status::summary(format_args!(
+        "{series} series, {points} {what}{}",
+        if warnings.is_empty() {
+            ""
+        } else {
+            " (partial: see warnings)"
+        }
+    ));
+}
+
+/// `metric{k="v",...}`, or the bare metric name without labels.
+fn series_name(metric: &str, labels: &Labels) -> String {
+    if labels.is_empty() {
+        metric.to_owned()
+    } else {
+        format!("{metric}{{{}}}", labels_text(labels))
+    }
+}
+
+/// What a bucket series is labelled with in the output.
+enum Label<'a> {
+    /// `"tier": NAME`.
+    Tier(&'a str),
+    /// `"step": "60s", "step_ms": 60000`.
+    Step(i64),
+}
+
+/// A step as text: whole seconds (`60s`, `300s`), like the tiers' names; milliseconds when
+/// the step is not a whole number of seconds (the store refuses those anyway).
+fn step_text(ms: i64) -> String {
+    if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+fn json_text(s: &str) -> Result<String, Failure> {
+    serde_json::to_string(s).map_err(|e| Failure::Error(e.to_string()))
+}
+
+/// Prints (or draws) the buckets of a tier or step query.
+fn buckets(r: &BucketResult, label: &Label<'_>, output: &OutputArgs) -> Result<(), Failure> {
+    if output.chart() {
+        let lines: Vec<Line> = r
+            .series
+            .iter()
+            .map(|s| {
+                // Each bucket is drawn at its middle.
+                let mid = |p: &BucketPoint| p.t + p.width_ms / 2;
+                Line {
+                    name: series_name(&s.metric, &s.labels),
+                    points: s.points.iter().map(|p| (mid(p), p.avg)).collect(),
+                    band: s.points.iter().map(|p| (mid(p), p.min, p.max)).collect(),
+                }
+            })
+            .collect();
+        draw(&lines, output)?;
+        let n: usize = r.series.iter().map(|s| s.points.len()).sum();
+        report(&r.warnings, r.series.len(), n, "buckets");
+        return Ok(());
+    }
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let opt = |v: Option<f64>| v.map_or(String::new(), value_text);
+    match output.format {
+        _ if output.jsonl => {
+            // The bucket's own "tier" (its source) says what a tier query's series-level
+            // "tier" would, so only a step query adds its step.
+            let label_json = match label {
+                Label::Tier(_) => String::new(),
+                Label::Step(ms) => format!(",\"step\":\"{}\",\"step_ms\":{ms}", step_text(*ms)),
+            };
+            for s in &r.series {
+                let prefix = format!(
+                    "{{\"metric\":{},\"labels\":{}{label_json},",
+                    json_text(&s.metric)?,
+                    json_labels(&s.labels)?
+                );
+                for p in &s.points {
+                    out.write_all(prefix.as_bytes())?;
+                    write_point_fields(&mut out, p)?;
+                    writeln!(out, "}}")?;
+                }
+            }
+            jsonl_warnings(&mut out, &r.warnings)?;
+        }
+        Format::Json => {
+            let label_json = match label {
+                Label::Tier(t) => format!("\"tier\":{}", json_text(t)?),
+                Label::Step(ms) => format!("\"step\":\"{}\",\"step_ms\":{ms}", step_text(*ms)),
+            };
+            write!(out, "{{\"series\":[")?;
+            for (i, s) in r.series.iter().enumerate() {
+                if i > 0 {
+                    write!(out, ",")?;
+                }
+                let labels =
+                    serde_json::to_string(&s.labels).map_err(|e| Failure::Error(e.to_string()))?;
+                write!(
+                    out,
+                    "\n{{\"metric\":{},\"labels\":{labels},{label_json},\"points\":[",
+                    json_text(&s.metric)?
+                )?;
+                for (j, p) in s.points.iter().enumerate() {
+                    if j > 0 {
+                        write!(out, ",")?;
+                    }
+                    write_point(&mut out, p)?;
+                }
+                write!(out, "]}}")?;
+            }
+            let warnings =
+                serde_json::to_string(&r.warnings).map_err(|e| Failure::Error(e.to_string()))?;
+            writeln!(out, "\n],\"warnings\":{warnings}}}")?;
+        }
+        Format::Csv => {
+            writeln!(
+                out,
+                "metric,labels,ts_ms,width_ms,count,nan_count,min,max,sum,avg,p95,first,last,increase,tier"
+            )?;
+            for s in &r.series {
+                let (m, l) = (csv_field(&s.metric), csv_field(&s.labels.to_kv_string()));
+                for p in &s.points {
+                    writeln!(
+                        out,
+                        "{m},{l},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                        p.t,
+                        p.width_ms,
+                        p.count,
+                        p.nan_count,
+                        value_text(p.min),
+                        value_text(p.max),
+                        value_text(p.sum),
+                        value_text(p.avg),
+                        opt(p.p95),
+                        value_text(p.first),
+                        value_text(p.last),
+                        opt(p.increase),
+                        csv_field(&p.tier)
+                    )?;
+                }
+            }
+        }
+        Format::Table => {
+            let dash = |v: Option<f64>| v.map_or("-".to_owned(), value_text);
+            let nans = r
+                .series
+                .iter()
+                .flat_map(|s| &s.points)
+                .any(|p| p.nan_count > 0);
+            let increases = r
+                .series
+                .iter()
+                .flat_map(|s| &s.points)
+                .any(|p| p.increase.is_some());
+            let mut header = vec!["SERIES", "TIME", "COUNT"];
+            if nans {
+                header.push("NAN");
+            }
+            header.extend(["MIN", "MAX", "SUM", "AVG", "P95", "FIRST", "LAST"]);
+            if increases {
+                header.push("INCREASE");
+            }
+            header.push("FROM");
+            let zone = output.zone();
+            let names: Vec<String> = r
+                .series
+                .iter()
+                .map(|s| series_name(&s.metric, &s.labels))
+                .collect();
+            let row = |name: &String, p: &BucketPoint| {
+                let mut row = vec![name.clone(), zone.format(p.t), p.count.to_string()];
+                if nans {
+                    row.push(p.nan_count.to_string());
+                }
+                row.extend([
+                    value_text(p.min),
+                    value_text(p.max),
+                    value_text(p.sum),
+                    value_text(p.avg),
+                    dash(p.p95),
+                    value_text(p.first),
+                    value_text(p.last),
+                ]);
+                if increases {
+                    row.push(dash(p.increase));
+                }
+                row.push(p.tier.to_string());
+                row
+            };
+            let rows = || {
+                r.series
+                    .iter()
+                    .zip(&names)
+                    .flat_map(move |(s, name)| s.points.iter().map(move |p| row(name, p)))
+            };
+            table_streamed(&mut out, &header, rows)?;
+        }
+    }
+    out.flush()?;
+    let n: usize = r.series.iter().map(|s| s.points.len()).sum();
+    report(&r.warnings, r.series.len(), n, "buckets");
+    let notes: std::collections::BTreeSet<&str> = r
+        .series
+        .iter()
+        .flat_map(|s| &s.points)
+        .filter_map(|p| p.p95_note)
+        .collect();
+    if output.format == Format::Table && !output.jsonl {
+        for note in notes {
+            eprintln!("tierlog: p95 \"-\": {note}");
+        }
+    }
+    Ok(())
+}
+
+/// One bucket as the JSON object of the output contract.
+fn write_point(out: &mut impl Write, p: &BucketPoint) -> Result<(), Failure> {
+    write!(out, "{{")?;
+    write_point_fields(out, p)?;
+    write!(out, "}}")?;
+    Ok(())
+}
+
+/// The fields of a bucket's JSON object, without its braces.
+fn write_point_fields(out: &mut impl Write, p: &BucketPoint) -> Result<(), Failure> {
+    write!(out, "\"t\":{},\"count\":{}", p.t, p.count)?;
+    if p.nan_count > 0 {
+        write!(out, ",\"nan_count\":{}", p.nan_count)?;
+    }
+    for (k, v) in [
+        ("min", p.min),
+        ("max", p.max),
+        ("sum", p.sum),
+        ("avg", p.avg),
+    ] {
+        write!(out, ",\"{k}\":{}", json_f64(v))?;
+    }
+    match p.p95 {
+        Some(v) => write!(out, ",\"p95\":{}", json_f64(v))?,
+        None => write!(
+            out,
+            ",\"p95\":null,\"p95_note\":{}",
+            json_text(p.p95_note.unwrap_or("not available"))?
+        )?,
+    }
+    write!(
+        out,
+        ",\"first\":{},\"last\":{}",
+        json_f64(p.first),
+        json_f64(p.last)
+    )?;
+    if let Some(v) = p.increase {
+        write!(out, ",\"increase\":{}", json_f64(v))?;
+    }
+    write!(out, ",\"tier\":{}", json_text(&p.tier)?)?;
+    Ok(())
+}

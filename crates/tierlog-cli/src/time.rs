@@ -1,0 +1,184 @@
+//! Time arguments: RFC 3339 (UTC when no offset is given), ms since the epoch, relative
+//! (`-2h`, `-30m`, `+5s`, `-1d`), or `now`.
+
+/// Parses a time argument relative to `now_ms`.
+pub fn parse_time(s: &str, now_ms: i64) -> Result<i64, String> {
+    let s = s.trim();
+    if s == "now" {
+        return Ok(now_ms);
+    }
+    if let Some(rest) = s.strip_prefix('-').or_else(|| s.strip_prefix('+'))
+        && let Some(d) = parse_duration_ms(rest)
+    {
+        return Ok(if s.starts_with('-') {
+            now_ms - d
+        } else {
+            now_ms + d
+        });
+    }
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().map_err(|_| format!("{s:?}: number out of range"));
+    }
+    parse_rfc3339(s).ok_or_else(|| {
+        format!(
+            "{s:?}: expected RFC 3339 (2024-01-02T03:04:05Z), ms since epoch, relative (-2h) or now"
+        )
+    })
+}
+
+/// `90s`, `5m`, `2h`, `1d`, `1500ms`, or combinations like `1h30m`.
+pub fn parse_duration_ms(s: &str) -> Option<i64> {
+    let mut total: i64 = 0;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let n_end = rest.find(|c: char| !c.is_ascii_digit())?;
+        if n_end == 0 {
+            return None;
+        }
+        let n: i64 = rest[..n_end].parse().ok()?;
+        rest = &rest[n_end..];
+        let (unit, len) = if rest.starts_with("ms") {
+            (1, 2)
+        } else {
+            let c = rest.chars().next()?;
+            let u = match c {
+                's' => 1_000,
+                'm' => 60_000,
+                'h' => 3_600_000,
+                'd' => 86_400_000,
+                'w' => 7 * 86_400_000,
+                _ => return None,
+            };
+            (u, 1)
+        };
+        total = total.checked_add(n.checked_mul(unit)?)?;
+        rest = &rest[len..];
+    }
+    Some(total)
+}
+
+fn parse_rfc3339(s: &str) -> Option<i64> {
+    tierlog_tools::import::rfc3339::parse(s)
+}
+
+/// RFC 3339 in UTC with milliseconds, e.g. `2024-01-02T03:04:05.000Z`.
+pub fn format_rfc3339(ms: i64) -> String {
+    tierlog_tools::import::rfc3339::format(ms)
+}
+
+/// The zone printed times are in: UTC (`Z`), or this machine's local time with its offset
+/// (`--local`; the TZ environment variable, else the system's zone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    Utc,
+    Local,
+}
+
+impl Zone {
+    /// The offset from UTC at `ms`, in whole minutes (RFC 3339 offsets have no seconds; the
+    /// rare historical offset with seconds is truncated, and the printed wall-clock time
+    /// with it, so that time and offset still name the same instant up to those seconds).
+    pub fn offset_minutes(self, ms: i64) -> i64 {
+        match self {
+            Zone::Utc => 0,
+            Zone::Local => local_offset_s(ms) / 60,
+        }
+    }
+
+    /// RFC 3339 with milliseconds: `2024-01-02T03:04:05.000Z` in UTC,
+    /// `2024-01-02T08:34:05.000+05:30` in local time.
+    pub fn format(self, ms: i64) -> String {
+        match self {
+            Zone::Utc => format_rfc3339(ms),
+            Zone::Local => {
+                let off = self.offset_minutes(ms);
+                let mut s = format_rfc3339(ms + off * 60_000);
+                s.pop(); // the `Z`
+                let sign = if off < 0 { '-' } else { '+' };
+                s.push_str(&format!(
+                    "{sign}{:02}:{:02}",
+                    off.abs() / 60,
+                    off.abs() % 60
+                ));
+                s
+            }
+        }
+    }
+
+    /// The wall-clock fields of `ms` in this zone: `YYYY-MM-DDTHH:MM:SS.mmm` (no offset).
+    pub fn wall_clock(self, ms: i64) -> String {
+        let mut s = format_rfc3339(ms + self.offset_minutes(ms) * 60_000);
+        s.pop();
+        s
+    }
+}
+
+/// The local offset from UTC at `ms`, in seconds, from the C library's `localtime_r` (which
+/// follows TZ and the system's zone database, daylight saving time included); 0 when it
+/// cannot tell.
+#[cfg(unix)]
+fn local_offset_s(ms: i64) -> i64 {
+    unsafe extern "C" {
+        // POSIX; not every libc binding declares it.
+        fn tzset();
+    }
+    static TZSET: std::sync::Once = std::sync::Once::new();
+    // SAFETY: tzset only reads TZ and sets the C library's zone state; it runs once, before
+    // any localtime_r of this process.
+    TZSET.call_once(|| unsafe { tzset() });
+    // time_t is 64 bits on every platform this builds for but old 32-bit ones.
+    let t = ms.div_euclid(1000) as libc::time_t;
+    // SAFETY: `tm` is plain data that localtime_r fills in; both pointers are valid for the
+    // call, and localtime_r is the reentrant form.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::localtime_r(&t, &mut tm) };
+    if r.is_null() { 0 } else { tm.tm_gmtoff as i64 }
+}
+
+#[cfg(not(unix))]
+fn local_offset_s(_ms: i64) -> i64 {
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_form() {
+        let now = 1_700_000_000_000;
+        assert_eq!(parse_time("now", now), Ok(now));
+        assert_eq!(parse_time("-2h", now), Ok(now - 7_200_000));
+        assert_eq!(parse_time("+1h30m", now), Ok(now + 5_400_000));
+        assert_eq!(parse_time("1700000000123", now), Ok(1_700_000_000_123));
+        assert_eq!(parse_time("2023-11-14T22:13:20Z", now), Ok(now));
+        assert_eq!(parse_time("2023-11-14T22:13:20", now), Ok(now));
+        assert_eq!(
+            parse_time("2023-11-14T23:13:20.5+01:00", now),
+            Ok(now + 500)
+        );
+        assert_eq!(parse_time("1970-01-01", now), Ok(0));
+        assert!(parse_time("yesterday", now).is_err());
+        assert!(parse_time("2023-13-01", now).is_err());
+    }
+
+    #[test]
+    fn formats_round_trip() {
+        for ms in [0, 1_700_000_000_123, 253_402_300_799_999] {
+            assert_eq!(parse_time(&format_rfc3339(ms), 0), Ok(ms));
+        }
+        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn utc_zone_is_the_plain_format() {
+        assert_eq!(Zone::Utc.format(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(Zone::Utc.wall_clock(61_000), "1970-01-01T00:01:01.000");
+        // Whatever the local zone, the printed time parses back to the same instant.
+        let ms = 1_700_000_000_123;
+        assert_eq!(parse_time(&Zone::Local.format(ms), 0), Ok(ms));
+    }
+}

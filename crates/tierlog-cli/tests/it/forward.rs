@@ -1,0 +1,560 @@
+//! The forwarder against a fake receiver (a std `TcpListener` in the test that decodes
+//! every request, checks its field numbers and headers, and answers as scripted): retry,
+//! backoff and drop; receiver down then up; time order with out-of-order and same-second
+//! writes; the in-process thread; a damaged checkpoint; SIGKILL mid-batch and restart.
+
+use crate::forward_support;
+use tierlog_testkit::helpers as common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use forward_support::{FakeReceiver, delivered, store_points};
+use tierlog::{Clock, Config, Error, ManualClock, MetricKind, MetricMeta, Sample, Store};
+use tierlog_forward::{ForwardConfig, ForwardError, Forwarder, checkpoint};
+
+const T0: i64 = common::T0;
+
+fn store_config(clock: &Arc<ManualClock>) -> Config {
+    Config {
+        window_span: Duration::from_secs(600),
+        maintenance_interval: None,
+        ..Config::default()
+    }
+    .with_clock(clock.clone())
+}
+
+/// A forwarder configuration for tests: short backoff, the test's clock.
+fn fwd_config(url: &str, clock: &Arc<ManualClock>) -> ForwardConfig {
+    let mut c = ForwardConfig::new(url);
+    c.backoff_min = Duration::from_millis(5);
+    c.backoff_max = Duration::from_millis(40);
+    c.poll_interval = Duration::from_millis(10);
+    c.clock = clock.clone();
+    c
+}
+
+/// `n` seconds of two series from T0, and metadata for the first metric.
+fn write_seconds(store: &Store, n: i64) {
+    store
+        .set_metric_meta(
+            "disk_io_bytes_total",
+            MetricMeta {
+                kind: MetricKind::Counter,
+                unit: "bytes".into(),
+                description: "bytes read and written".into(),
+            },
+        )
+        .unwrap();
+    for i in 0..n {
+        store
+            .write(&[
+                Sample::new(
+                    "disk_io_bytes_total",
+                    &[("dev", "sda")],
+                    T0 + i * 1000,
+                    (i * 512) as f64,
+                ),
+                Sample::new("load1", &[], T0 + i * 1000 + 250, 0.5 + i as f64 / 8.0),
+            ])
+            .unwrap();
+    }
+}
+
+#[test]
+fn retries_500_and_429_with_backoff_then_drops_a_400_batch() {
+    let rx = FakeReceiver::start(&[500, 429, 400], 200);
+    let dir = common::fast_tempdir();
+    let clock = Arc::new(ManualClock::new(T0 + 60_000));
+    let store = Store::open(dir.path(), store_config(&clock)).unwrap();
+    write_seconds(&store, 15); // 30 points: 3 batches of 10
+    let mut c = fwd_config(&rx.url, &clock);
+    c.max_batch_samples = 10;
+    let mut f = Forwarder::open(dir.path(), c).unwrap();
+    f.forward_once(&store, &AtomicBool::new(false)).unwrap();
+    let got = rx.received();
+    let statuses: Vec<u16> = got.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [500, 429, 400, 200, 200]);
+    // The first batch was tried three times, unchanged; then dropped.
+    assert_eq!(got[0].request, got[1].request);
+    assert_eq!(got[1].request, got[2].request);
+    for r in &got {
+        assert_eq!(r.headers["content-encoding"], "snappy");
+        assert_eq!(r.headers["content-type"], "application/x-protobuf");
+        assert_eq!(r.headers["x-prometheus-remote-write-version"], "0.1.0");
+        let n: usize = r.request.timeseries.iter().map(|t| t.samples.len()).sum();
+        assert_eq!(n, 10);
+    }
+    let s = f.stats();
+    assert_eq!(s.retries, 2, "{s:?}");
+    assert_eq!(
+        s.failures,
+        BTreeMap::from([
+            ("http_400".to_string(), 1),
+            ("http_429".to_string(), 1),
+            ("http_500".to_string(), 1)
+        ])
+    );
+    assert_eq!((s.samples_dropped, s.batches_dropped), (10, 1));
+    assert_eq!((s.samples_sent, s.batches_sent), (20, 2));
+    let cp = f.checkpoint();
+    assert_eq!((cp.sent, cp.dropped), (20, 10));
+    // What was delivered: the store's points but the dropped batch (the 10 oldest).
+    let all = store_points(&store);
+    let want: BTreeMap<_, _> = {
+        let mut by_time: Vec<_> = all.iter().collect();
+        by_time.sort_by_key(|((k, t), _)| (*t, k.clone()));
+        by_time[10..]
+            .iter()
+            .map(|(k, v)| ((*k).clone(), **v))
+            .collect()
+    };
+    assert_eq!(delivered(&got, false), want);
+    // Metadata of the counter, by the protocol's numbers (type 1 = counter).
+    let meta = &got[3].request.metadata;
+    assert!(
+        meta.iter()
+            .any(|m| m.metric_family_name == "disk_io_bytes_total"
+                && m.r#type == 1
+                && m.unit == "bytes"
+                && m.help == "bytes read and written"),
+        "{meta:?}"
+    );
+    assert!(!meta.iter().any(|m| m.metric_family_name == "load1"));
+}
+
+#[test]
+fn gives_up_after_max_attempts_leaving_the_checkpoint() {
+    let rx = FakeReceiver::start(&[], 503);
+    let dir = common::fast_tempdir();
+    let clock = Arc::new(ManualClock::new(T0 + 60_000));
+    let store = Store::open(dir.path(), store_config(&clock)).unwrap();
+    write_seconds(&store, 5);
+    let mut c = fwd_config(&rx.url, &clock);
+    c.max_attempts = Some(3);
+    c.start_ms = Some(T0);
+    let mut f = Forwarder::open(dir.path(), c).unwrap();
+    let before = f.checkpoint();
+    let e = f.forward_once(&store, &AtomicBool::new(false)).unwrap_err();
+    assert!(
+        matches!(&e, ForwardError::GaveUp { attempts: 3, reason, .. } if reason == "http_503"),
+        "{e}"
+    );
+    assert_eq!(rx.received().len(), 3);
+    let after = checkpoint::read_checkpoint(&tierlog::vfs::Fs::std(), dir.path(), "default")
+        .unwrap()
+        .unwrap();
+    assert_eq!(after, before);
+    assert_eq!(f.stats().retries, 2);
+}
+
+#[test]
+fn receiver_down_then_up_loses_nothing_and_sends_nothing_twice() {
+    // A port with nothing listening: connections are refused.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let url = format!("http://127.0.0.1:{port}/api/v1/write");
+    let dir = common::fast_tempdir();
+    let clock = Arc::new(ManualClock::new(T0 + 120_000));
+    let store = Arc::new(Store::open(dir.path(), store_config(&clock)).unwrap());
+    write_seconds(&store, 100);
+    let mut c = fwd_config(&url, &clock);
+    c.max_batch_samples = 16;
+    let mut f = Forwarder::open(dir.path(), c).unwrap();
+    let start = f.checkpoint();
+    let worker = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            f.forward_once(&store, &AtomicBool::new(false)).unwrap();
+            f
+        })
+    };
+    // While the receiver is down the checkpoint does not move.
+    std::thread::sleep(Duration::from_millis(300));
+    let fs = tierlog::vfs::Fs::std();
+    assert_eq!(
+        checkpoint::read_checkpoint(&fs, dir.path(), "default").unwrap(),
+        Some(start)
+    );
+    let rx = FakeReceiver::start_on(
+        std::net::TcpListener::bind(("127.0.0.1", port)).expect("the port is free again"),
+        &[],
+        200,
+    );
+    let f = worker.join().unwrap();
+    let s = f.stats();
+    assert!(s.failures["connection"] >= 1, "{s:?}");
+    assert!(s.retries >= 1);
+    assert_eq!(delivered(&rx.received(), false), store_points(&store));
+    assert_eq!(s.samples_sent, 200);
+    assert_eq!(s.lag_ms, clock.now_ms() - f.checkpoint().watermark);
+}
+
+#[test]
+fn out_of_order_and_same_second_writes_never_break_time_order_in_process() {
+    let rx = FakeReceiver::start(&[], 200);
+    rx.script.lock().unwrap().strict = true;
+    let dir = common::fast_tempdir();
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = Arc::new(Store::open(dir.path(), store_config(&clock)).unwrap());
+    let mut c = fwd_config(&rx.url, &clock);
+    c.max_batch_samples = 7;
+    let handle = tierlog_forward::spawn(store.clone(), c).unwrap();
+    let fs = tierlog::vfs::Fs::std();
+    let wait_for = |mark: i64| {
+        for _ in 0..6000 {
+            if let Some(c) = checkpoint::read_checkpoint(&fs, dir.path(), "default").unwrap()
+                && c.watermark >= mark
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!("the forwarder did not reach {mark}");
+    };
+    let mut late = 0;
+    let mut rng = common::SplitMix64(7);
+    for step in 0..40i64 {
+        // This second and the next two, in a scrambled order, several samples per second
+        // (their mean is the point), three series.
+        let mut batch = Vec::new();
+        for ahead in 0..3 {
+            for s in ["a", "b", "c"] {
+                for k in 0..2 {
+                    let t = T0 + (step + ahead) * 1000 + (rng.next_u64() % 1000) as i64;
+                    batch.push((s, t, (step * 10 + ahead + k) as f64));
+                }
+            }
+        }
+        for i in (1..batch.len()).rev() {
+            batch.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+        }
+        for (s, t, v) in batch {
+            let labels = [("s", s)];
+            store.write(&[Sample::new("jobs", &labels, t, v)]).unwrap();
+        }
+        if step >= 10 && step % 5 == 0 {
+            // A late sample into a second already forwarded.
+            store
+                .write(&[Sample::new(
+                    "jobs",
+                    &[("s", "a")],
+                    T0 + (step - 8) * 1000,
+                    -1.0,
+                )])
+                .unwrap();
+            late += 1;
+        }
+        clock.advance(1000);
+        // Seconds before now - 2 s are closed; wait until they went out (the checkpoint
+        // moves with each batch once there are points to send).
+        let closed = (clock.now_ms() - 2000).div_euclid(1000) * 1000;
+        if closed > T0 {
+            wait_for(closed);
+        }
+    }
+    let stats = handle.stop().unwrap();
+    let got = rx.received();
+    assert!(got.iter().all(|r| r.status == 200), "a request was refused");
+    let sent = delivered(&got, false);
+    let now_in_store = store_points(&store);
+    // Every point of a closed second went out, once; late samples changed some values
+    // afterwards and were not re-sent.
+    let closed = (clock.now_ms() - 2000).div_euclid(1000) * 1000;
+    let closed_points: BTreeMap<_, _> = now_in_store
+        .iter()
+        .filter(|((_, t), _)| *t < closed)
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    assert_eq!(
+        sent.keys().collect::<Vec<_>>(),
+        closed_points.keys().collect::<Vec<_>>()
+    );
+    let changed = sent
+        .iter()
+        .filter(|(k, v)| closed_points[*k] != **v)
+        .count();
+    assert_eq!(changed, late);
+    assert_eq!(stats.late_samples, late as u64, "{stats:?}");
+    assert_eq!(store.stats().late_after_forward, late as u64);
+}
+
+#[test]
+fn a_damaged_checkpoint_is_a_typed_error_or_reset_on_request() {
+    let dir = common::fast_tempdir();
+    let clock = Arc::new(ManualClock::new(T0 + 60_000));
+    let store = Store::open(dir.path(), store_config(&clock)).unwrap();
+    write_seconds(&store, 3);
+    let c = fwd_config("http://127.0.0.1:9/api/v1/write", &clock);
+    let path = {
+        let f = Forwarder::open(dir.path(), c.clone()).unwrap();
+        f.checkpoint_path().to_owned()
+    };
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[40] ^= 0x10;
+    std::fs::write(&path, &bytes).unwrap();
+    match Forwarder::open(dir.path(), c.clone()) {
+        Err(ForwardError::Store(Error::Corrupt { file, .. })) => assert_eq!(file, path),
+        other => panic!("expected a corruption error, got {other:?}"),
+    }
+    std::fs::write(&path, &bytes[..20]).unwrap();
+    assert!(matches!(
+        Forwarder::open(dir.path(), c.clone()),
+        Err(ForwardError::Store(Error::Corrupt { .. }))
+    ));
+    std::fs::write(&path, b"not a checkpoint").unwrap();
+    assert!(matches!(
+        Forwarder::open(dir.path(), c.clone()),
+        Err(ForwardError::Store(Error::WrongMagic { .. }))
+    ));
+    // The writer holds nothing back for it, and says so rather than failing.
+    store.maintain().unwrap();
+    let mut reset = c;
+    reset.reset_damaged_checkpoint = true;
+    let f = Forwarder::open(dir.path(), reset).unwrap();
+    assert_eq!(f.checkpoint().watermark, 0);
+    assert!(path.with_extension("ckpt.damaged").exists());
+    // One forwarder per checkpoint at a time.
+    let c2 = fwd_config("http://127.0.0.1:9/api/v1/write", &clock);
+    assert!(matches!(
+        Forwarder::open(dir.path(), c2),
+        Err(ForwardError::Store(Error::Locked { .. }))
+    ));
+}
+
+/// The child of the kill test: forwards the store in `TIERLOG_FWD_DIR` to
+/// `TIERLOG_FWD_URL` as `tierlog forward` does, until killed.
+#[test]
+fn child_forwarder() {
+    let (Ok(dir), Ok(url)) = (
+        std::env::var("TIERLOG_FWD_DIR"),
+        std::env::var("TIERLOG_FWD_URL"),
+    ) else {
+        return;
+    };
+    let mut c = ForwardConfig::new(url);
+    c.max_batch_samples = 5;
+    c.backoff_min = Duration::from_millis(5);
+    let mut f = Forwarder::open(&dir, c).unwrap();
+    println!("OPEN");
+    f.run_dir(&dir, &AtomicBool::new(false), false).unwrap();
+}
+
+#[test]
+fn sigkill_mid_batch_then_restart_loses_nothing() {
+    let rx = FakeReceiver::start(&[], 200);
+    rx.script.lock().unwrap().delay = Duration::from_millis(15);
+    let dir = common::fast_tempdir();
+    // Real time: the child uses the system clock; data from 30 minutes ago is all closed.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let base = (now - 30 * 60_000).div_euclid(60_000) * 60_000;
+    let clock = Arc::new(ManualClock::new(base + 200_000));
+    let store = Store::open(dir.path(), store_config(&clock)).unwrap();
+    for i in 0..200 {
+        let (x, y) = ([("h", "x")], [("h", "y")]);
+        store
+            .write(&[
+                Sample::new("kill_gauge", &x, base + i * 1000, i as f64 * 1.5),
+                Sample::new("kill_gauge", &y, base + i * 1000, i as f64 * 2.5),
+            ])
+            .unwrap();
+    }
+    let envs = [
+        ("TIERLOG_FWD_DIR", dir.path().display().to_string()),
+        ("TIERLOG_FWD_URL", rx.url.clone()),
+    ];
+    let mut rng = common::SplitMix64(11);
+    let kills = 4;
+    for k in 0..kills {
+        let delay = Duration::from_millis(30 + rng.next_u64() % 200);
+        common::kill_child_after_open(
+            concat!(module_path!(), "::child_forwarder"),
+            &envs,
+            delay,
+            &format!("kill {k}"),
+        );
+    }
+    // Restart in this process and finish.
+    let mut c = ForwardConfig::new(rx.url.clone());
+    c.max_batch_samples = 5;
+    let mut f = Forwarder::open(dir.path(), c).unwrap();
+    f.run_dir(dir.path(), &AtomicBool::new(false), true)
+        .unwrap();
+    let got = rx.received();
+    let want = store_points(&store);
+    assert_eq!(delivered(&got, true), want, "a point was lost or changed");
+    // At-least-once: only the batch in flight at each kill can come twice.
+    let total: usize = got
+        .iter()
+        .flat_map(|r| &r.request.timeseries)
+        .map(|t| t.samples.len())
+        .sum();
+    let dupes = total - want.len();
+    assert!(dupes <= kills * 5, "{dupes} duplicates after {kills} kills");
+    let cp = f.checkpoint();
+    assert!(cp.sent as usize >= want.len());
+    println!(
+        "{} requests, {dupes} duplicate samples after {kills} kills",
+        got.len()
+    );
+}
+
+#[test]
+fn retention_holds_unsent_raw_data_up_to_the_backlog_limit() {
+    let scenario = |checkpoint: bool, backlog_h: u64, max_bytes: u64| {
+        let dir = common::fast_tempdir();
+        let clock = Arc::new(ManualClock::new(T0));
+        let mut config = store_config(&clock)
+            .with_tiers(Vec::new())
+            .with_raw_keep(Duration::from_secs(1200))
+            .with_max_bytes(max_bytes);
+        config.forward_backlog = Duration::from_secs(backlog_h * 3600);
+        let store = Store::open(dir.path(), config).unwrap();
+        if checkpoint {
+            // A forwarder that has sent nothing yet.
+            let mut c = fwd_config("http://127.0.0.1:9/api/v1/write", &clock);
+            c.start_ms = Some(T0);
+            drop(Forwarder::open(dir.path(), c).unwrap());
+        }
+        for i in 0..1800 {
+            clock.advance_to(T0 + i * 1000);
+            store
+                .write(&[Sample::new("held", &[], T0 + i * 1000, i as f64)])
+                .unwrap();
+        }
+        // Two hours on: past the raw keep (20 min), within a 3 h backlog.
+        clock.advance_to(T0 + 2 * 3_600_000);
+        let report = store.maintain().unwrap();
+        let left = store_points(&store).len();
+        (report.retention, left, store.stats().never_forwarded)
+    };
+    let (r, left, lost) = scenario(false, 3, 0);
+    assert_eq!((r.held_for_forward, left, lost), (0, 0, 0), "{r:?}");
+    let (r, left, lost) = scenario(true, 3, 0);
+    assert_eq!((r.held_for_forward, left, lost), (3, 1800, 0), "{r:?}");
+    // Past the backlog limit (1 h): dropped, and every unsent point counted.
+    let (r, left, lost) = scenario(true, 1, 0);
+    assert_eq!((r.held_for_forward, left), (0, 0), "{r:?}");
+    assert_eq!((r.never_forwarded, lost), (1800, 1800));
+    // The byte budget always wins.
+    let (r, left, lost) = scenario(true, 3, 300);
+    assert!(left < 1800, "{r:?}");
+    assert_eq!(lost as usize, 1800 - left);
+}
+
+#[test]
+fn cli_forwards_beside_a_running_writer_and_resumes() {
+    let rx = FakeReceiver::start(&[], 200);
+    let dir = common::fast_tempdir();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let base = (now - 10 * 60_000).div_euclid(60_000) * 60_000;
+    let clock = Arc::new(ManualClock::new(base + 60_000));
+    // The writer stays open (and holds its lock) while the command runs.
+    let store = Store::open(dir.path(), store_config(&clock)).unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret\n").unwrap();
+    // The command's clock (--now): seconds before now - 2 s are closed.
+    let run = |now: i64, extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tierlog"))
+            .args(["--now", &now.to_string(), "forward"])
+            .arg(dir.path())
+            .args([
+                "--url",
+                &rx.url,
+                "--once",
+                "--format",
+                "json",
+                "--bearer-token-file",
+            ])
+            .arg(&token)
+            .args(extra)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        (out.status.code(), stdout, stderr)
+    };
+    let write_seconds = |seconds: std::ops::Range<i64>| {
+        for i in seconds {
+            store
+                .write(&[Sample::new(
+                    "cli_gauge",
+                    &[("k", "v")],
+                    base + i * 1000,
+                    i as f64,
+                )])
+                .unwrap();
+        }
+    };
+    write_seconds(0..30);
+    let (code, stdout, stderr) = run(base + 32_000, &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let stats: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(stats["samples_sent"], 30, "{stdout}");
+    assert!(
+        stderr.starts_with("forwarded 30 samples in 1 requests"),
+        "{stderr}"
+    );
+    let got = rx.received();
+    assert_eq!(got[0].headers["authorization"], "Bearer s3cret");
+    // More data, a second run: only the new points go.
+    write_seconds(30..40);
+    let (code, stdout, _) = run(base + 42_000, &[]);
+    assert_eq!(code, Some(0));
+    let stats: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        (stats["samples_sent"].as_u64(), stats["total_sent"].as_u64()),
+        (Some(10), Some(40))
+    );
+    assert_eq!(delivered(&rx.received(), false), store_points(&store));
+    // A damaged checkpoint: exit 3 naming it; --reset-checkpoint starts anew.
+    let ckpt = dir.path().join("forward/default.ckpt");
+    let mut b = std::fs::read(&ckpt).unwrap();
+    b[50] ^= 1;
+    std::fs::write(&ckpt, &b).unwrap();
+    let (code, _, stderr) = run(base + 42_000, &[]);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("default.ckpt"), "{stderr}");
+    let (code, stdout, stderr) = run(base + 42_000, &["--reset-checkpoint", "-q"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("damaged forwarder checkpoint"), "{stderr}");
+    let stats: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(stats["samples_sent"], 40);
+}
+
+#[test]
+fn the_writer_counts_late_samples_against_another_process_checkpoint() {
+    let rx = FakeReceiver::start(&[], 200);
+    let dir = common::fast_tempdir();
+    let clock = Arc::new(ManualClock::new(T0 + 30_000));
+    let store = Store::open(dir.path(), store_config(&clock)).unwrap();
+    write_seconds(&store, 20);
+    // A forwarder over a read-only snapshot, as `tierlog forward` runs.
+    let mut f = Forwarder::open(dir.path(), fwd_config(&rx.url, &clock)).unwrap();
+    f.run_dir(dir.path(), &AtomicBool::new(false), true)
+        .unwrap();
+    assert_eq!(f.checkpoint().watermark, T0 + 28_000);
+    // Before a maintenance pass the writer has not read the checkpoint: not counted.
+    store
+        .write(&[Sample::new("load1", &[], T0 + 5_000, 9.0)])
+        .unwrap();
+    assert_eq!(store.stats().late_after_forward, 0);
+    store.maintain().unwrap();
+    store
+        .write(&[
+            Sample::new("load1", &[], T0 + 6_000, 9.0),
+            Sample::new("load1", &[], T0 + 27_999, 9.0),
+            Sample::new("load1", &[], T0 + 28_000, 9.0),
+        ])
+        .unwrap();
+    assert_eq!(store.stats().late_after_forward, 2);
+}

@@ -1,0 +1,10 @@
+//! Integration tests, one module per behaviour, linked into one binary.
+
+mod cli;
+mod cli_output;
+mod cli_progress;
+mod forward;
+mod forward_prometheus;
+mod forward_support;
+mod hostile;
+mod import;

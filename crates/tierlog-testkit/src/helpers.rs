@@ -1,0 +1,349 @@
+//! Helpers shared by the integration tests of every crate.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tierlog::{Config, ManualClock, Selector, Store, Sync};
+
+/// 2023-11-14T22:00:00Z, a window boundary for spans up to an hour.
+pub const T0: i64 = 1_700_000_000_000 - 1_700_000_000_000 % 3_600_000;
+
+/// The tests' configuration: 10-minute windows (the tests' arithmetic assumes them, whatever
+/// the default), 5-minute grace, fsync per write, a manual clock.
+pub fn config(clock: &Arc<ManualClock>) -> Config {
+    Config {
+        window_span: std::time::Duration::from_secs(600),
+        grace: std::time::Duration::from_secs(300),
+        // Deterministic: only writes and explicit maintain() seal.
+        maintenance_interval: None,
+        ..Config::default()
+    }
+    .with_clock(clock.clone())
+    .with_sync(Sync::EveryWrite)
+}
+
+pub fn open(dir: &Path, clock: &Arc<ManualClock>) -> Store {
+    Store::open(dir, config(clock)).expect("open store")
+}
+
+pub fn sel(s: &str) -> Selector {
+    s.parse().expect("selector")
+}
+
+/// All points of the series matched by `s`, as (labels as k=v;..., points).
+pub fn points(store: &Store, s: &str) -> Vec<(String, Vec<(i64, u64)>)> {
+    let r = store.query(&sel(s), 0, i64::MAX).expect("query");
+    assert!(
+        r.warnings.is_empty(),
+        "unexpected warnings: {:?}",
+        r.warnings
+    );
+    r.series
+        .into_iter()
+        .map(|s| {
+            (
+                format!("{}{{{}}}", s.metric, s.labels.to_kv_string()),
+                s.points
+                    .into_iter()
+                    .map(|(t, v)| (t, v.to_bits()))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers added for the reliability tests (kill, torn_tail, concurrency, bad_input, model).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// A temporary directory for tests whose subject is file contents rather than fsync: on
+/// tmpfs (`/dev/shm`) when there is one, which makes the many fsyncs of writer opens cheap.
+/// Set `TIERLOG_TEST_ON_DISK=1` to use the normal temp dir instead.
+pub fn fast_tempdir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if std::env::var_os("TIERLOG_TEST_ON_DISK").is_none()
+        && shm.is_dir()
+        && let Ok(d) = tempfile::Builder::new()
+            .prefix("tierlog-test")
+            .tempdir_in(shm)
+    {
+        return d;
+    }
+    tempfile::tempdir().expect("tempdir")
+}
+
+/// splitmix64: a tiny seeded generator so that failures reproduce from a printed seed.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `lo..hi` (hi exclusive, hi > lo).
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        assert!(hi > lo);
+        lo + self.next_u64() % (hi - lo)
+    }
+
+    /// A seed from the environment variable `var` when set, else from the time.
+    pub fn seed_from_env(var: &str) -> u64 {
+        match std::env::var(var) {
+            Ok(s) => {
+                let s = s.trim();
+                let parsed = match s.strip_prefix("0x") {
+                    Some(h) => u64::from_str_radix(h, 16),
+                    None => s.parse(),
+                };
+                parsed.unwrap_or_else(|_| panic!("{var}={s:?} is not a u64"))
+            }
+            Err(_) => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64 ^ u64::from(std::process::id()) << 32)
+                .unwrap_or(0x5eed),
+        }
+    }
+}
+
+/// Length of the header every tierlog file starts with.
+pub const FILE_HEADER_LEN: usize = tierlog::format::header::HEADER_LEN;
+/// Length of a log frame's header.
+pub const FRAME_HEADER_LEN: usize = tierlog::logfile::frame::FRAME_HEADER_LEN;
+
+/// `(offset, total length)` of each complete frame of a log file, walking the length fields
+/// from the end of the file header (no checksum checks: the files given are intact).
+pub fn frames(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut pos = FILE_HEADER_LEN;
+    while pos + FRAME_HEADER_LEN <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
+        let total = FRAME_HEADER_LEN + len;
+        if pos + total > bytes.len() {
+            break;
+        }
+        out.push((pos, total));
+        pos += total;
+    }
+    out
+}
+
+/// The path of the window log of the window starting at `start`.
+pub fn wal_path(dir: &Path, start: i64) -> PathBuf {
+    dir.join(tierlog::store::RAW_DIR)
+        .join(tierlog::store::window_file_name(start, "wal"))
+}
+
+/// The path of the sealed segment of the window starting at `start`.
+pub fn seg_path(dir: &Path, start: i64) -> PathBuf {
+    dir.join(tierlog::store::RAW_DIR)
+        .join(tierlog::store::window_file_name(start, "seg"))
+}
+
+/// Every file under `dir` (recursively) with its bytes, keyed by path relative to `dir`.
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(root: &Path, d: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+        for e in std::fs::read_dir(d).expect("read_dir") {
+            let e = e.expect("dir entry");
+            let p = e.path();
+            if e.file_type().expect("file type").is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).expect("under root").to_owned();
+                out.insert(rel, std::fs::read(&p).expect("read file"));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// Replaces the contents of `dir` with `snap` (files not in `snap` are removed).
+pub fn restore(dir: &Path, snap: &BTreeMap<PathBuf, Vec<u8>>) {
+    for (rel, _) in snapshot(dir) {
+        if !snap.contains_key(&rel) {
+            std::fs::remove_file(dir.join(rel)).expect("remove");
+        }
+    }
+    for (rel, bytes) in snap {
+        let p = dir.join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(p, bytes).expect("write");
+    }
+}
+
+/// All points of every series whose metric matches the regex `metric_re`, keyed by
+/// `metric{k=v;...}`, values as bits. Panics on warnings.
+pub fn all_points(store: &Store, metric_re: &str) -> BTreeMap<String, Vec<(i64, u64)>> {
+    points(store, &format!("{{__name__=~\"{metric_re}\"}}"))
+        .into_iter()
+        .collect()
+}
+
+/// `metric{k=v;...}` for a metric and labels as written (empty values dropped, sorted).
+pub fn key(metric: &str, labels: &[(&str, &str)]) -> String {
+    let mut l: Vec<(&str, &str)> = labels
+        .iter()
+        .copied()
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    l.sort();
+    let kv: Vec<String> = l.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("{metric}{{{}}}", kv.join(";"))
+}
+
+/// The value of a raw point: the samples of its second summed in arrival order, divided by
+/// their count; a single sample unchanged (bit-exact).
+pub fn mean(samples: &[f64]) -> f64 {
+    let mut sum = samples[0];
+    for v in &samples[1..] {
+        sum += *v;
+    }
+    if samples.len() == 1 {
+        sum
+    } else {
+        sum / samples.len() as f64
+    }
+}
+
+/// Copies a store directory (recursively), leaving out its `LOCK` file.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else if e.file_name() != "LOCK" {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// A command that re-runs this test binary as a child running only the test at `path`, as
+/// `concat!(module_path!(), "::name")` gives it (the binary's crate name is dropped: libtest
+/// names tests from inside the crate).
+pub fn child_command(path: &str) -> std::process::Command {
+    let name = path.split_once("::").map_or(path, |(_, rest)| rest);
+    let mut cmd = std::process::Command::new(std::env::current_exe().expect("current exe"));
+    cmd.args(["--exact", name, "--nocapture", "--test-threads=1"]);
+    cmd
+}
+
+/// Re-runs this test binary as a child running only the test at `child_test` (a path as
+/// [`child_command`] takes it), with `envs` set;
+/// waits for the child to print `OPEN` (its store is open), lets it run for `delay`, then
+/// SIGKILLs it. Panics (with `ctx`) when the child ends before opening its store.
+pub fn kill_child_after_open(
+    child_test: &str,
+    envs: &[(&str, String)],
+    delay: std::time::Duration,
+    ctx: &str,
+) {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+    let mut cmd = child_command(child_test);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if out.read_line(&mut line).unwrap() == 0 {
+            let mut err = String::new();
+            let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+            panic!("{ctx}: child ended before opening the store:\n{err}");
+        }
+        if line.contains("OPEN") {
+            break;
+        }
+    }
+    std::thread::sleep(delay);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// Points of metric `m` by (label `s`, time): what the fault-injection tests compare.
+pub type Contents = BTreeMap<(String, i64), f64>;
+
+/// The fault-injection tests' configuration: `fs` as the backend, fsync per write, 1-minute
+/// windows with a 30 s grace, no maintenance thread.
+pub fn fault_config(fs: &tierlog::vfs::FaultFs, clock: &Arc<ManualClock>) -> Config {
+    Config {
+        maintenance_interval: None,
+        ..Config::default()
+    }
+    .with_sync(Sync::EveryWrite)
+    .with_vfs(Arc::new(fs.clone()))
+    .with_clock(clock.clone())
+    .with_window_span(std::time::Duration::from_secs(60))
+    .with_grace(std::time::Duration::from_secs(30))
+}
+
+/// [`fault_config`] with a raw keep and tiers given as (name, interval ms, keep ms): the
+/// short keeps the crash tests use so that retention runs within a few simulated minutes.
+pub fn fault_config_keeps(
+    fs: &tierlog::vfs::FaultFs,
+    clock: &Arc<ManualClock>,
+    raw_keep: i64,
+    tiers: &[(&str, i64, i64)],
+) -> Config {
+    let ms = |v: i64| std::time::Duration::from_millis(v as u64);
+    fault_config(fs, clock)
+        .with_raw_keep(ms(raw_keep))
+        .with_tiers(
+            tiers
+                .iter()
+                .map(|&(n, i, k)| tierlog::Tier::new(n, ms(i), ms(k)))
+                .collect(),
+        )
+}
+
+/// Every point of metric `m`, by (label `s`, time); the query must be whole.
+pub fn store_contents(store: &Store) -> Contents {
+    let r = store
+        .query(&Selector::metric("m"), 0, i64::MAX / 2)
+        .expect("query");
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    let mut out = Contents::new();
+    for s in r.series {
+        let name = s.labels.get("s").to_owned();
+        for (t, v) in s.points {
+            out.insert((name.clone(), t), v);
+        }
+    }
+    out
+}
+
+/// A stored bucket as the bits of its fields (start, count, NaN count, min, max, sum, first,
+/// last, p95, increase; 1 for an absent p95 or increase): compared bit for bit by the tests
+/// that check rollups survive crashes and damage.
+pub fn bucket_bits(b: &tierlog::BucketPoint) -> [u64; 10] {
+    [
+        b.t as u64,
+        b.count,
+        b.nan_count,
+        b.min.to_bits(),
+        b.max.to_bits(),
+        b.sum.to_bits(),
+        b.first.to_bits(),
+        b.last.to_bits(),
+        b.p95.map_or(1, f64::to_bits),
+        b.increase.map_or(1, f64::to_bits),
+    ]
+}

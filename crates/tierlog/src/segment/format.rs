@@ -1,0 +1,715 @@
+//! Sealed segment files (`<tier>/<start>.seg`): header, checksummed chunks, a footer index and
+//! a fixed trailer. Pure bytes; see `format-spec/segment.md`.
+//!
+//! ```text
+//! header   32 bytes (format::header, magic TLOGSEG1)
+//! chunks   for each footer entry, in order: chunk bytes, then CRC-32C of them (u32 LE)
+//! footer   varint entry count, then per entry (all varints, signed ones zigzag):
+//!            series id delta (from the previous entry's id; the first from 0)
+//!            point count
+//!            chunk length in bytes (without its CRC)
+//!            min ts - window start (signed)
+//!            max ts - min ts
+//! trailer  32 bytes:
+//!            0  u64 LE footer offset
+//!            8  u32 LE footer length
+//!           12  u32 LE CRC-32C of the footer
+//!           16  u64 LE total points
+//!           24  u32 LE CRC-32C of trailer bytes 0..24
+//!           28  4 bytes "TLSE"
+//! ```
+//! Chunk offsets are implicit: the first chunk starts right after the header, each next one
+//! after the previous chunk and its CRC.
+
+use crate::error::Corruption;
+use crate::format::bytes::{Reader, put_svarint, put_varint};
+use crate::segment::codec::{self, MAX_COLUMN_POINTS};
+use crate::format::crc;
+use crate::format::header::{HEADER_LEN, Header};
+
+/// Size of the trailer.
+pub const TRAILER_LEN: usize = 32;
+/// Last 4 bytes of every segment.
+pub const TRAILER_MAGIC: [u8; 4] = *b"TLSE";
+
+/// One footer entry: where a series' chunk is and what it covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkEntry {
+    /// Series id.
+    pub series: u32,
+    /// Points in the chunk.
+    pub points: u32,
+    /// File offset of the chunk's first byte.
+    pub offset: u64,
+    /// Chunk length in bytes, without the CRC that follows it.
+    pub len: u32,
+    /// Earliest timestamp in the chunk, ms.
+    pub min_ts: i64,
+    /// Latest timestamp in the chunk, ms.
+    pub max_ts: i64,
+}
+
+/// Builds a segment, in memory (`SegmentBuilder::new`, the bytes come from
+/// [`SegmentBuilder::finish`]) or streamed to any writer (`SegmentBuilder::to_writer`, only the
+/// footer entries stay in memory; [`SegmentBuilder::finish_writer`]).
+#[derive(Debug)]
+pub struct SegmentBuilder<W: std::io::Write = Vec<u8>> {
+    header: Header,
+    body: W,
+    /// Bytes written to `body` so far.
+    len: u64,
+    entries: Vec<ChunkEntry>,
+    points: u64,
+    /// Chunk bytes and CRC, staged so a writer sees one call per chunk.
+    staged: Vec<u8>,
+}
+
+impl SegmentBuilder<Vec<u8>> {
+    /// A builder for a segment with this header, in memory.
+    pub fn new(header: Header) -> Self {
+        let body = Vec::with_capacity(1 << 16);
+        SegmentBuilder::to_writer(header, body).expect("writing to a Vec cannot fail")
+    }
+
+    /// Adds one already-encoded chunk.
+    pub fn add_chunk(&mut self, series: u32, points: u32, min_ts: i64, max_ts: i64, chunk: &[u8]) {
+        self.try_add_chunk(series, points, min_ts, max_ts, chunk)
+            .expect("writing to a Vec cannot fail");
+    }
+
+    /// The complete file bytes.
+    pub fn finish(self) -> Vec<u8> {
+        self.finish_writer().expect("writing to a Vec cannot fail")
+    }
+}
+
+impl<W: std::io::Write> SegmentBuilder<W> {
+    /// A builder streaming the segment to `body` (the header is written at once).
+    pub fn to_writer(header: Header, mut body: W) -> std::io::Result<Self> {
+        let h = header.encode();
+        body.write_all(&h)?;
+        Ok(SegmentBuilder {
+            header,
+            body,
+            len: h.len() as u64,
+            entries: Vec::new(),
+            points: 0,
+            staged: Vec::new(),
+        })
+    }
+
+    /// Adds one already-encoded chunk. Series must be added in ascending id order.
+    pub fn try_add_chunk(
+        &mut self,
+        series: u32,
+        points: u32,
+        min_ts: i64,
+        max_ts: i64,
+        chunk: &[u8],
+    ) -> std::io::Result<()> {
+        debug_assert!(self.entries.last().is_none_or(|e| e.series <= series));
+        self.staged.clear();
+        self.staged.extend_from_slice(chunk);
+        self.staged.extend_from_slice(&crc(chunk).to_le_bytes());
+        self.body.write_all(&self.staged)?;
+        self.entries.push(ChunkEntry {
+            series,
+            points,
+            offset: self.len,
+            len: chunk.len() as u32,
+            min_ts,
+            max_ts,
+        });
+        self.len += self.staged.len() as u64;
+        self.points += u64::from(points);
+        Ok(())
+    }
+
+    /// Number of points added so far.
+    pub fn points(&self) -> u64 {
+        self.points
+    }
+
+    /// Writes the footer and the trailer; returns the writer and the file's length.
+    pub fn finish_writer(mut self) -> std::io::Result<W> {
+        let footer_offset = self.len;
+        let mut footer = Vec::with_capacity(self.entries.len() * 8 + 4);
+        put_varint(&mut footer, self.entries.len() as u64);
+        let mut prev_series = 0u32;
+        for e in &self.entries {
+            put_varint(&mut footer, u64::from(e.series - prev_series));
+            put_varint(&mut footer, u64::from(e.points));
+            put_varint(&mut footer, u64::from(e.len));
+            put_svarint(&mut footer, e.min_ts.wrapping_sub(self.header.window_start));
+            put_varint(&mut footer, e.max_ts.wrapping_sub(e.min_ts) as u64);
+            prev_series = e.series;
+        }
+        let mut t = [0u8; TRAILER_LEN];
+        t[0..8].copy_from_slice(&footer_offset.to_le_bytes());
+        t[8..12].copy_from_slice(&(footer.len() as u32).to_le_bytes());
+        t[12..16].copy_from_slice(&crc(&footer).to_le_bytes());
+        t[16..24].copy_from_slice(&self.points.to_le_bytes());
+        let tc = crc(&t[0..24]);
+        t[24..28].copy_from_slice(&tc.to_le_bytes());
+        t[28..32].copy_from_slice(&TRAILER_MAGIC);
+        footer.extend_from_slice(&t);
+        self.body.write_all(&footer)?;
+        Ok(self.body)
+    }
+}
+
+impl SegmentBuilder<Vec<u8>> {
+    /// Adds the raw points of one series (timestamps strictly increasing). Series must be added
+    /// in ascending id order. Long series are split into several chunks.
+    pub fn add_raw_series(&mut self, series: u32, ts: &[i64], values: &[f64]) {
+        debug_assert_eq!(ts.len(), values.len());
+        let mut chunk = Vec::new();
+        let base = self.header.window_start;
+        let mut rel = Vec::with_capacity(ts.len().min(MAX_COLUMN_POINTS));
+        for (t, v) in ts
+            .chunks(MAX_COLUMN_POINTS)
+            .zip(values.chunks(MAX_COLUMN_POINTS))
+        {
+            if t.is_empty() {
+                continue;
+            }
+            chunk.clear();
+            rel.clear();
+            rel.extend(t.iter().map(|x| x.wrapping_sub(base)));
+            codec::encode_chunk(&rel, v, &mut chunk);
+            self.add_chunk(series, t.len() as u32, t[0], t[t.len() - 1], &chunk);
+        }
+    }
+}
+
+/// The decoded footer of a segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Footer {
+    /// Entries sorted by series id (then time).
+    pub entries: Vec<ChunkEntry>,
+    /// Total points, from the trailer.
+    pub points: u64,
+    /// Offset of the footer.
+    pub footer_offset: u64,
+}
+
+impl Footer {
+    /// The entries of `series`.
+    pub fn entries_of(&self, series: u32) -> &[ChunkEntry] {
+        let lo = self.entries.partition_point(|e| e.series < series);
+        let hi = self.entries.partition_point(|e| e.series <= series);
+        &self.entries[lo..hi]
+    }
+
+    /// The entries of `series`, searching forward from `*cursor` (galloping, so a walk over
+    /// ascending series ids touches the footer in order instead of binary-searching all of it
+    /// each time); leaves `*cursor` after them.
+    pub fn entries_from(&self, cursor: &mut usize, series: u32) -> &[ChunkEntry] {
+        let start = (*cursor).min(self.entries.len());
+        let rest = &self.entries[start..];
+        let lo = if rest.first().is_none_or(|e| e.series >= series) {
+            0
+        } else {
+            let mut bound = 1;
+            while bound < rest.len() && rest[bound].series < series {
+                bound *= 2;
+            }
+            let from = bound / 2;
+            from + rest[from..bound.min(rest.len())].partition_point(|e| e.series < series)
+        };
+        let n = rest[lo..].iter().take_while(|e| e.series == series).count();
+        *cursor = start + lo + n;
+        &rest[lo..lo + n]
+    }
+}
+
+/// Decodes and checks the trailer and footer of a whole segment file (whose header the caller
+/// has decoded). Errors carry the file offset of the damaged structure.
+pub fn decode_footer(file: &[u8], header: &Header) -> Result<Footer, (u64, Corruption)> {
+    let n = file.len();
+    if n < HEADER_LEN + TRAILER_LEN {
+        return Err((
+            0,
+            Corruption::Truncated {
+                needed: (HEADER_LEN + TRAILER_LEN) as u64,
+                available: n as u64,
+            },
+        ));
+    }
+    let toff = (n - TRAILER_LEN) as u64;
+    let t = &file[n - TRAILER_LEN..];
+    if t[28..32] != TRAILER_MAGIC {
+        return Err((
+            toff,
+            Corruption::BadField {
+                what: "segment trailer magic",
+            },
+        ));
+    }
+    let stored = u32::from_le_bytes(t[24..28].try_into().expect("4 bytes"));
+    let actual = crc(&t[0..24]);
+    if stored != actual {
+        return Err((
+            toff,
+            Corruption::Checksum {
+                expected: stored,
+                actual,
+            },
+        ));
+    }
+    let footer_offset = u64::from_le_bytes(t[0..8].try_into().expect("8 bytes"));
+    let footer_len = u32::from_le_bytes(t[8..12].try_into().expect("4 bytes")) as u64;
+    let footer_crc = u32::from_le_bytes(t[12..16].try_into().expect("4 bytes"));
+    let points = u64::from_le_bytes(t[16..24].try_into().expect("8 bytes"));
+    if footer_offset < HEADER_LEN as u64 || footer_offset.checked_add(footer_len) != Some(toff) {
+        return Err((
+            toff,
+            Corruption::BadLength {
+                what: "segment footer",
+                value: footer_len,
+            },
+        ));
+    }
+    let fbytes = &file[footer_offset as usize..toff as usize];
+    let actual = crc(fbytes);
+    if actual != footer_crc {
+        return Err((
+            footer_offset,
+            Corruption::Checksum {
+                expected: footer_crc,
+                actual,
+            },
+        ));
+    }
+    let at = |e: Corruption| (footer_offset, e);
+    let mut r = Reader::new(fbytes);
+    let count = r.varint().map_err(at)?;
+    // Every entry takes at least 5 bytes: refuse counts the footer cannot hold.
+    if count.saturating_mul(5) > r.remaining() as u64 {
+        return Err(at(Corruption::BadLength {
+            what: "footer entry count",
+            value: count,
+        }));
+    }
+    let mut entries = Vec::with_capacity(count as usize);
+    let mut series: u64 = 0;
+    let mut offset = HEADER_LEN as u64;
+    let mut sum_points: u64 = 0;
+    for _ in 0..count {
+        series = series.saturating_add(r.varint().map_err(at)?);
+        let pts = r.varint().map_err(at)?;
+        let len = r.varint().map_err(at)?;
+        let min_ts = header.window_start.wrapping_add(r.svarint().map_err(at)?);
+        let max_ts = min_ts.wrapping_add(r.varint().map_err(at)? as i64);
+        if series > u64::from(u32::MAX) || pts == 0 || pts > MAX_COLUMN_POINTS as u64 {
+            return Err(at(Corruption::BadField {
+                what: "footer entry",
+            }));
+        }
+        if len > u64::from(u32::MAX) || offset + len + 4 > footer_offset || max_ts < min_ts {
+            return Err(at(Corruption::BadLength {
+                what: "chunk",
+                value: len,
+            }));
+        }
+        entries.push(ChunkEntry {
+            series: series as u32,
+            points: pts as u32,
+            offset,
+            len: len as u32,
+            min_ts,
+            max_ts,
+        });
+        offset += len + 4;
+        sum_points += pts;
+    }
+    if r.remaining() != 0 || offset != footer_offset || sum_points != points {
+        return Err(at(Corruption::BadField {
+            what: "footer does not match chunks or trailer",
+        }));
+    }
+    Ok(Footer {
+        entries,
+        points,
+        footer_offset,
+    })
+}
+
+/// The checked bytes of one chunk.
+pub fn chunk_bytes<'a>(file: &'a [u8], e: &ChunkEntry) -> Result<&'a [u8], Corruption> {
+    let start = e.offset as usize;
+    let end = start + e.len as usize;
+    if end + 4 > file.len() {
+        return Err(Corruption::Truncated {
+            needed: (end + 4) as u64,
+            available: file.len() as u64,
+        });
+    }
+    let bytes = &file[start..end];
+    let stored = u32::from_le_bytes(file[end..end + 4].try_into().expect("4 bytes"));
+    let actual = crc(bytes);
+    if stored != actual {
+        return Err(Corruption::Checksum {
+            expected: stored,
+            actual,
+        });
+    }
+    Ok(bytes)
+}
+
+/// The window start from a segment's header bytes (which the caller has checked).
+fn window_start_of(file: &[u8]) -> Result<i64, Corruption> {
+    match file.get(12..20) {
+        Some(b) => Ok(i64::from_le_bytes(b.try_into().expect("8 bytes"))),
+        None => Err(Corruption::Truncated {
+            needed: 20,
+            available: file.len() as u64,
+        }),
+    }
+}
+
+/// Checks and decodes one raw chunk, appending its points. Chunk timestamps are stored
+/// relative to the window start (a few bytes instead of a full epoch time per chunk).
+pub fn read_raw_chunk(
+    file: &[u8],
+    e: &ChunkEntry,
+    ts: &mut Vec<i64>,
+    values: &mut Vec<f64>,
+) -> Result<(), Corruption> {
+    let bytes = chunk_bytes(file, e)?;
+    let base = window_start_of(file)?;
+    let (t0, v0) = (ts.len(), values.len());
+    codec::decode_chunk(bytes, ts, values)?;
+    for t in &mut ts[t0..] {
+        *t = t.wrapping_add(base);
+    }
+    if !matches_entry(&ts[t0..], e) {
+        ts.truncate(t0);
+        values.truncate(v0);
+        return Err(mismatch());
+    }
+    Ok(())
+}
+
+/// [`read_raw_chunk`] into `(ts, value)` pairs, which the decoders fill directly; on error
+/// `out` is unchanged.
+pub fn read_raw_chunk_pairs(
+    file: &[u8],
+    e: &ChunkEntry,
+    out: &mut Vec<(i64, f64)>,
+) -> Result<(), Corruption> {
+    let bytes = chunk_bytes(file, e)?;
+    let base = window_start_of(file)?;
+    let at = out.len();
+    codec::decode_chunk_pairs(bytes, base, out)?;
+    let got = &out[at..];
+    let (first, last) = (got.first().map(|p| p.0), got.last().map(|p| p.0));
+    if got.len() != e.points as usize || first != Some(e.min_ts) || last != Some(e.max_ts) {
+        out.truncate(at);
+        return Err(mismatch());
+    }
+    Ok(())
+}
+
+/// True when decoded (absolute) timestamps `ts` agree with the footer entry `e`.
+fn matches_entry(ts: &[i64], e: &ChunkEntry) -> bool {
+    ts.len() == e.points as usize && ts.first() == Some(&e.min_ts) && ts.last() == Some(&e.max_ts)
+}
+
+fn mismatch() -> Corruption {
+    Corruption::BadField {
+        what: "chunk does not match its footer entry",
+    }
+}
+
+/// Header `tier` value of a rollup segment (raw segments have 0). The bucket interval is
+/// the tier's, recorded in the state file.
+pub const ROLLUP_TIER: u16 = 1;
+
+/// Checks and decodes one rollup chunk (`format-spec/rollup-chunk.md`; bucket starts
+/// relative to the segment start), appending its buckets; on error `out` is unchanged.
+pub fn read_rollup_chunk(
+    file: &[u8],
+    e: &ChunkEntry,
+    out: &mut Vec<crate::rollup::Bucket>,
+) -> Result<(), Corruption> {
+    let bytes = chunk_bytes(file, e)?;
+    let base = window_start_of(file)?;
+    let b0 = out.len();
+    crate::rollup::format::decode_chunk(bytes, base, out)?;
+    let got = &out[b0..];
+    if got.len() != e.points as usize
+        || got.first().map(|b| b.start) != Some(e.min_ts)
+        || got.last().map(|b| b.start) != Some(e.max_ts)
+    {
+        out.truncate(b0);
+        return Err(mismatch());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::header::FileKind;
+
+    fn header() -> Header {
+        Header::new(FileKind::Segment, 0, 600_000, 600_000)
+    }
+
+    #[test]
+    fn round_trip_and_footer_lookup() {
+        let mut b = SegmentBuilder::new(header());
+        b.add_raw_series(1, &[600_000, 601_000], &[1.0, 2.0]);
+        b.add_raw_series(5, &[700_000], &[f64::NAN]);
+        let file = b.finish();
+        let f = decode_footer(&file, &header()).unwrap();
+        assert_eq!(f.points, 3);
+        assert_eq!(f.entries_of(5).len(), 1);
+        assert!(f.entries_of(2).is_empty());
+        let (mut ts, mut vs) = (Vec::new(), Vec::new());
+        read_raw_chunk(&file, &f.entries_of(1)[0], &mut ts, &mut vs).unwrap();
+        assert_eq!(ts, vec![600_000, 601_000]);
+        assert_eq!(vs, vec![1.0, 2.0]);
+    }
+
+    #[test]
+    fn galloping_lookup_agrees_with_binary_search() {
+        let mut b = SegmentBuilder::new(header());
+        for id in (0..200u32).map(|i| i * 3) {
+            b.add_raw_series(id, &[600_000, 601_000], &[1.0, 2.0]);
+        }
+        let file = b.finish();
+        let f = decode_footer(&file, &header()).unwrap();
+        for stride in [1u32, 2, 7, 50] {
+            let mut cursor = 0;
+            for id in (0..650u32).step_by(stride as usize) {
+                assert_eq!(f.entries_from(&mut cursor, id), f.entries_of(id), "id {id}");
+            }
+        }
+    }
+
+    #[test]
+    fn golden_empty_segment_tail() {
+        let file = SegmentBuilder::new(header()).finish();
+        assert_eq!(file.len(), HEADER_LEN + 1 + TRAILER_LEN);
+        // Footer: one varint, zero entries.
+        assert_eq!(file[HEADER_LEN], 0);
+        let t = &file[HEADER_LEN + 1..];
+        assert_eq!(&t[0..8], &32u64.to_le_bytes());
+        assert_eq!(&t[8..12], &1u32.to_le_bytes());
+        assert_eq!(&t[12..16], &crc32c::crc32c(&[0]).to_le_bytes());
+        assert_eq!(&t[16..24], &0u64.to_le_bytes());
+        assert_eq!(&t[24..28], &crc32c::crc32c(&t[0..24]).to_le_bytes());
+        assert_eq!(&t[28..32], b"TLSE");
+    }
+
+    #[test]
+    fn golden_footer_entry() {
+        let mut b = SegmentBuilder::new(header());
+        b.add_chunk(3, 2, 601_000, 603_000, &[0xAA, 0xBB]);
+        let file = b.finish();
+        let chunk_end = HEADER_LEN + 2 + 4;
+        assert_eq!(&file[HEADER_LEN..HEADER_LEN + 2], &[0xAA, 0xBB]);
+        // count 1; series delta 3; points 2; len 2; min-start = +1000 zigzag 2000 = [0xd0,0x0f];
+        // max-min 2000 = [0xd0, 0x0f]
+        assert_eq!(
+            &file[chunk_end..chunk_end + 8],
+            &[1, 3, 2, 2, 0xd0, 0x0f, 0xd0, 0x0f]
+        );
+    }
+
+    #[test]
+    fn every_truncation_and_bit_flip_of_the_tail_is_detected() {
+        let mut b = SegmentBuilder::new(header());
+        b.add_raw_series(1, &[600_000, 601_000, 602_000], &[1.0, 2.0, 3.5]);
+        let file = b.finish();
+        for cut in 0..file.len() {
+            assert!(decode_footer(&file[..cut], &header()).is_err(), "cut {cut}");
+        }
+        let f = decode_footer(&file, &header()).unwrap();
+        let footer_start = f.footer_offset as usize;
+        for bit in footer_start * 8..file.len() * 8 {
+            let mut m = file.clone();
+            m[bit / 8] ^= 1 << (bit % 8);
+            assert!(decode_footer(&m, &header()).is_err(), "bit {bit}");
+        }
+        let e = f.entries[0];
+        for bit in (e.offset as usize) * 8..(e.offset as usize + e.len as usize + 4) * 8 {
+            let mut m = file.clone();
+            m[bit / 8] ^= 1 << (bit % 8);
+            let (mut ts, mut vs) = (Vec::new(), Vec::new());
+            assert!(
+                read_raw_chunk(&m, &e, &mut ts, &mut vs).is_err(),
+                "bit {bit}"
+            );
+        }
+    }
+
+    /// Buckets of the rollup segment example in `format-spec/rollup-segment.md`: a gauge
+    /// (series 1, two buckets) and a counter (series 4, three buckets, increase derived).
+    fn rollup_example() -> (Header, Vec<(u32, Vec<crate::rollup::Bucket>)>) {
+        use crate::rollup::Bucket;
+        const S: i64 = 1_699_999_200_000;
+        let b =
+            |start: i64, count: u32, nan_count: u32, v: [f64; 6], increase: Option<f64>| Bucket {
+                start: S + start,
+                count,
+                nan_count,
+                min: v[0],
+                max: v[1],
+                sum: v[2],
+                first: v[3],
+                last: v[4],
+                p95: v[5],
+                increase,
+            };
+        let gauge = vec![
+            b(0, 2, 0, [1.0, 2.0, 3.0, 1.0, 2.0, 2.0], None),
+            b(10_000, 1, 1, [5.0; 6], None),
+        ];
+        let counter = vec![
+            b(20_000, 1, 0, [10.0; 6], Some(0.0)),
+            b(30_000, 1, 0, [12.0; 6], Some(2.0)),
+            b(50_000, 1, 0, [3.0; 6], Some(3.0)),
+        ];
+        (
+            Header::new(FileKind::Segment, ROLLUP_TIER, S, 600_000),
+            vec![(1, gauge), (4, counter)],
+        )
+    }
+
+    fn rollup_example_file() -> Vec<u8> {
+        let (h, series) = rollup_example();
+        let mut b = SegmentBuilder::new(h);
+        for (id, buckets) in &series {
+            let mut chunk = Vec::new();
+            crate::rollup::format::encode_chunk(buckets, h.window_start, &mut chunk);
+            let (lo, hi) = (buckets[0].start, buckets[buckets.len() - 1].start);
+            b.add_chunk(*id, buckets.len() as u32, lo, hi, &chunk);
+        }
+        b.finish()
+    }
+
+    /// The example of `format-spec/rollup-segment.md`, byte for byte.
+    #[test]
+    fn golden_rollup_segment() {
+        let file = rollup_example_file();
+        assert_eq!(file.len(), 145);
+        #[rustfmt::skip]
+        let header: [u8; 32] = [
+            b'T', b'L', b'O', b'G', b'S', b'E', b'G', b'1', // magic
+            0x01, 0x00,                                     // version 1
+            0x01, 0x00,                                     // tier 1 = rollup
+            0x00, 0x33, 0xD9, 0xCF, 0x8B, 0x01, 0x00, 0x00, // piece start 1_699_999_200_000
+            0xC0, 0x27, 0x09, 0x00, 0x00, 0x00, 0x00, 0x00, // piece span 600_000
+            0xB5, 0xB0, 0xD1, 0xA4,                         // CRC-32C of bytes 0..28
+        ];
+        assert_eq!(&file[..32], &header);
+        // Chunks (format-spec/rollup-chunk.md): series 1 at 32 (34 bytes, CRC at 66),
+        // series 4 at 70 (23 bytes, CRC at 93); bucket starts relative to the piece start.
+        #[rustfmt::skip]
+        let chunk1: [u8; 34] = [
+            0x00, 0xC4,                                     // flags, same
+            0x01, 0x02, 0x00, 0xE8, 0x07, 0x14, 0x01,       // starts [0, 10_000]
+            0x03, 0x02, 0x00, 0x04, 0x01,                   // count [2, 1]
+            0x03, 0x02, 0x00, 0x00, 0x02,                   // nan_count [0, 1]
+            0x03, 0x02, 0x00, 0x02, 0x08,                   // min [1, 5]
+            0x03, 0x02, 0x00, 0x04, 0x06,                   // max [2, 5]
+            0x03, 0x02, 0x00, 0x06, 0x04,                   // sum [3, 5]
+        ];
+        assert_eq!(&file[32..66], &chunk1);
+        #[rustfmt::skip]
+        let chunk2: [u8; 23] = [
+            0x1F, 0x1F,                                     // flags, same
+            0x03, 0xC0, 0xB8, 0x02, 0x90, 0x4E, 0x04, 0x03, 0x03, // starts bitmap [20_000, 30_000, 50_000]
+            0x02, 0x03, 0x00, 0x14, 0x01, 0x11, 0x0B, 0x01, // min [10, 12, 3]
+            0x02, 0x01, 0x00, 0x00,                         // increase of bucket 0: [0]
+        ];
+        assert_eq!(&file[70..93], &chunk2);
+        assert_eq!(&file[66..70], &[0xB0, 0x51, 0x41, 0xFB]);
+        assert_eq!(&file[66..70], &crc32c::crc32c(&file[32..66]).to_le_bytes());
+        assert_eq!(&file[93..97], &[0xBF, 0x8A, 0xDE, 0x1B]);
+        assert_eq!(&file[93..97], &crc32c::crc32c(&file[70..93]).to_le_bytes());
+        #[rustfmt::skip]
+        let footer: [u8; 16] = [
+            0x02,                   // 2 entries
+            0x01,                   // series 1 (delta from 0)
+            0x02,                   // 2 buckets
+            0x22,                   // chunk length 34
+            0x00,                   // first bucket start - piece start = 0
+            0x90, 0x4E,             // last - first bucket start = 10_000
+            0x03,                   // series 4 (delta 3)
+            0x03,                   // 3 buckets
+            0x17,                   // chunk length 23
+            0xC0, 0xB8, 0x02,       // first bucket start - piece start = +20_000 (svarint)
+            0xB0, 0xEA, 0x01,       // last - first bucket start = 30_000
+        ];
+        assert_eq!(&file[97..113], &footer);
+        #[rustfmt::skip]
+        let trailer: [u8; 32] = [
+            0x61, 0, 0, 0, 0, 0, 0, 0,  // footer offset 97
+            0x10, 0, 0, 0,              // footer length 16
+            0xA8, 0xA1, 0x6E, 0x82,     // CRC-32C of the footer
+            0x05, 0, 0, 0, 0, 0, 0, 0,  // total buckets 5
+            0x09, 0xF8, 0x89, 0x73,     // CRC-32C of trailer bytes 0..24
+            b'T', b'L', b'S', b'E',
+        ];
+        assert_eq!(&file[113..], &trailer);
+
+        let h = Header::decode(&file, FileKind::Segment).unwrap();
+        assert_eq!(h.tier, ROLLUP_TIER);
+        let f = decode_footer(&file, &h).unwrap();
+        assert_eq!(f.points, 5);
+        let s = 1_699_999_200_000;
+        assert_eq!(
+            f.entries,
+            vec![
+                ChunkEntry {
+                    series: 1,
+                    points: 2,
+                    offset: 32,
+                    len: 34,
+                    min_ts: s,
+                    max_ts: s + 10_000
+                },
+                ChunkEntry {
+                    series: 4,
+                    points: 3,
+                    offset: 70,
+                    len: 23,
+                    min_ts: s + 20_000,
+                    max_ts: s + 50_000
+                },
+            ]
+        );
+        let (_, series) = rollup_example();
+        let key = |b: &crate::rollup::Bucket| {
+            let v = [b.min, b.max, b.sum, b.first, b.last, b.p95].map(f64::to_bits);
+            (
+                b.start,
+                b.count,
+                b.nan_count,
+                v,
+                b.increase.map(f64::to_bits),
+            )
+        };
+        for (e, (id, want)) in f.entries.iter().zip(&series) {
+            assert_eq!(e.series, *id);
+            let mut got = Vec::new();
+            read_rollup_chunk(&file, e, &mut got).unwrap();
+            assert_eq!(
+                got.iter().map(key).collect::<Vec<_>>(),
+                want.iter().map(key).collect::<Vec<_>>()
+            );
+            // Any flipped bit of the chunk or its CRC is an error, and leaves `out` as it was.
+            for bit in (e.offset as usize) * 8..(e.offset as usize + e.len as usize + 4) * 8 {
+                let mut m = file.clone();
+                m[bit / 8] ^= 1 << (bit % 8);
+                let mut out = vec![want[0]];
+                assert!(read_rollup_chunk(&m, e, &mut out).is_err(), "bit {bit}");
+                assert_eq!(out.len(), 1);
+            }
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! Sealed segments on disk: building one from a frozen window, and reading one mapped (through
+//! the store's [`crate::vfs::Vfs`]: an mmap on the real filesystem).
+
+pub mod codec;
+pub mod format;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::error::{Corruption, Error, Result};
+use crate::format::header::{FileKind, Header};
+use self::format::{ChunkEntry, Footer, SegmentBuilder};
+use crate::vfs::{Fs, Mapped};
+use crate::logfile::header_error;
+use crate::rollup::Bucket;
+use crate::head::WindowData;
+
+/// A sealed segment, mapped read-only. Segments are immutable once renamed into place, so the
+/// mapping never sees a write; a dropped segment stays readable while a handle is alive.
+#[derive(Debug)]
+pub struct Segment {
+    path: PathBuf,
+    header: Header,
+    map: Mapped,
+    footer: Footer,
+    /// Set once a read finds a damaged chunk.
+    damaged: AtomicBool,
+}
+
+impl Segment {
+    /// Maps `path` on the real filesystem (tools) and checks its header, trailer and footer
+    /// (chunks are checked when read).
+    pub fn open(path: &Path) -> Result<Segment> {
+        Segment::open_in(&Fs::std(), path)
+    }
+
+    /// Maps `path` through the backend `fs` and checks it like [`Segment::open`].
+    pub fn open_in(fs: &Fs, path: &Path) -> Result<Segment> {
+        let map = fs.map(path)?;
+        let header = Header::decode(&map, FileKind::Segment)
+            .map_err(|e| header_error(path, e, FileKind::Segment))?;
+        let footer = format::decode_footer(&map, &header)
+            .map_err(|(offset, what)| Error::corrupt(path, offset, what))?;
+        Ok(Segment {
+            path: path.to_owned(),
+            header,
+            map,
+            footer,
+            damaged: AtomicBool::new(false),
+        })
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Its header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Its footer.
+    pub fn footer(&self) -> &Footer {
+        &self.footer
+    }
+
+    /// The mapped file bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+
+    /// Total points.
+    pub fn points(&self) -> u64 {
+        self.footer.points
+    }
+
+    /// File size.
+    pub fn len(&self) -> u64 {
+        self.map.len() as u64
+    }
+
+    /// Always false: a segment has at least a header and a trailer.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Appends the points of `series` with `from <= ts < to`. A damaged chunk is an error
+    /// naming its offset (points of earlier chunks stay appended).
+    pub fn read_series(
+        &self,
+        series: u32,
+        from: i64,
+        to: i64,
+        out: &mut Vec<(i64, f64)>,
+    ) -> std::result::Result<(), (u64, Corruption)> {
+        self.read_entries(self.footer.entries_of(series), from, to, out)
+    }
+
+    /// Like [`Segment::read_series`] for callers walking series in ascending id order: the
+    /// footer is searched forward from `*cursor` (start it at 0).
+    pub fn read_series_from(
+        &self,
+        cursor: &mut usize,
+        series: u32,
+        from: i64,
+        to: i64,
+        out: &mut Vec<(i64, f64)>,
+    ) -> std::result::Result<(), (u64, Corruption)> {
+        let entries = self.footer.entries_from(cursor, series);
+        self.read_entries(entries, from, to, out)
+    }
+
+    fn read_entries(
+        &self,
+        entries: &[ChunkEntry],
+        from: i64,
+        to: i64,
+        out: &mut Vec<(i64, f64)>,
+    ) -> std::result::Result<(), (u64, Corruption)> {
+        for e in entries {
+            if e.max_ts < from || e.min_ts >= to {
+                continue;
+            }
+            let at = out.len();
+            if let Err(c) = format::read_raw_chunk_pairs(&self.map, e, out) {
+                self.damaged.store(true, Ordering::Relaxed);
+                return Err((e.offset, c));
+            }
+            // A chunk inside the range needs no per-point test.
+            if e.min_ts < from || e.max_ts >= to {
+                let mut k = at;
+                for i in at..out.len() {
+                    let p = out[i];
+                    if p.0 >= from && p.0 < to {
+                        out[k] = p;
+                        k += 1;
+                    }
+                }
+                out.truncate(k);
+            }
+        }
+        Ok(())
+    }
+
+    /// True for a rollup segment (buckets), false for a raw one (points).
+    pub fn is_rollup(&self) -> bool {
+        self.header.tier != 0
+    }
+
+    /// Appends the buckets of `series` starting in `from <= start < to` (rollup segments),
+    /// searching the footer forward from `*cursor` like [`Segment::read_series_from`].
+    pub fn read_buckets_from(
+        &self,
+        cursor: &mut usize,
+        series: u32,
+        from: i64,
+        to: i64,
+        out: &mut Vec<Bucket>,
+    ) -> std::result::Result<(), (u64, Corruption)> {
+        for e in self.footer.entries_from(cursor, series) {
+            if e.max_ts < from || e.min_ts >= to {
+                continue;
+            }
+            let b0 = out.len();
+            if let Err(c) = format::read_rollup_chunk(&self.map, e, out) {
+                self.damaged.store(true, Ordering::Relaxed);
+                return Err((e.offset, c));
+            }
+            if e.min_ts < from || e.max_ts >= to {
+                let mut k = b0;
+                for i in b0..out.len() {
+                    if out[i].start >= from && out[i].start < to {
+                        out[k] = out[i];
+                        k += 1;
+                    }
+                }
+                out.truncate(k);
+            }
+        }
+        Ok(())
+    }
+
+    /// True once a read has found a damaged chunk in this segment.
+    pub fn is_damaged(&self) -> bool {
+        self.damaged.load(Ordering::Relaxed)
+    }
+
+    /// Checks every chunk's checksum and decoding; returns the first damage found per chunk.
+    pub fn verify(&self) -> Vec<(ChunkEntry, Corruption)> {
+        let mut bad = Vec::new();
+        let (mut ts, mut vs, mut bs) = (Vec::new(), Vec::new(), Vec::new());
+        for e in &self.footer.entries {
+            ts.clear();
+            vs.clear();
+            bs.clear();
+            let res = if self.is_rollup() {
+                format::read_rollup_chunk(&self.map, e, &mut bs)
+            } else {
+                format::read_raw_chunk(&self.map, e, &mut ts, &mut vs)
+            };
+            if let Err(c) = res {
+                bad.push((*e, c));
+            }
+        }
+        if !bad.is_empty() {
+            self.damaged.store(true, Ordering::Relaxed);
+        }
+        bad
+    }
+}
+
+/// Encodes the frozen window `data` as a segment file's bytes.
+pub fn build(data: &WindowData, tier: u16, span: i64) -> Vec<u8> {
+    let mut b = SegmentBuilder::new(Header::new(FileKind::Segment, tier, data.start(), span));
+    let (mut ts, mut vs) = (Vec::new(), Vec::new());
+    for id in data.series_ids() {
+        ts.clear();
+        vs.clear();
+        data.points_into(id, i64::MIN, i64::MAX, |t, v| {
+            ts.push(t);
+            vs.push(v);
+        });
+        b.add_raw_series(id, &ts, &vs);
+    }
+    b.finish()
+}

@@ -1,0 +1,713 @@
+//! The write path: validation, series resolution, window checks, logging, group commit.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{OpenWindow, Shared, State, Store, window_file_name};
+use crate::config::Sync;
+use crate::error::{Error, Result, SampleError};
+use crate::format::header::{FileKind, Header};
+use crate::head::{POINT_BYTES, WindowData};
+use crate::index::format::IndexRecord;
+use crate::logfile::frame::{encode_frame, encode_frame_with};
+use crate::logfile::{AppendError, Appender};
+use crate::model::{
+    Labels, MAX_TS_MS, MIN_TS_MS, MetricMeta, SeriesId, check_label_set, check_metric_name,
+    label_hash,
+};
+use crate::wal::format::{self as wal, LoggedSample};
+
+/// One sample to write: metric name, labels (any order; empty values are ignored), time in ms
+/// since the epoch, value.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample<'a> {
+    /// Metric name.
+    pub metric: &'a str,
+    /// Labels.
+    pub labels: &'a [(&'a str, &'a str)],
+    /// Timestamp, ms since 1970.
+    pub ts_ms: i64,
+    /// Value.
+    pub value: f64,
+}
+
+impl<'a> Sample<'a> {
+    /// A sample of `metric` with `labels` (in any order; labels with an empty value are
+    /// dropped, as in Prometheus) at `ts_ms` (ms since 1970).
+    ///
+    /// ```
+    /// let now = 1_700_000_000_000;
+    /// let s = tierlog::Sample::new("node_load1", &[("host", "web1")], now, 0.42);
+    /// assert_eq!(s.labels, [("host", "web1")]);
+    /// ```
+    pub fn new(metric: &'a str, labels: &'a [(&'a str, &'a str)], ts_ms: i64, value: f64) -> Self {
+        Sample {
+            metric,
+            labels,
+            ts_ms,
+            value,
+        }
+    }
+}
+
+/// What a write did. Samples outside the accepted time range are counted here, never dropped
+/// silently; the rest of the batch is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct WriteSummary {
+    /// Samples written.
+    pub accepted: u64,
+    /// Samples older than the oldest open window (their window is sealed or due).
+    pub rejected_too_old: u64,
+    /// Samples further ahead of the clock than `Config::future_limit`.
+    pub rejected_too_far_ahead: u64,
+    /// Samples refused because the open windows already hold
+    /// [`crate::Limits::max_head_bytes`]; writes succeed again once windows seal.
+    pub rejected_head_full: u64,
+    /// Series created by this write.
+    pub new_series: u64,
+}
+
+impl WriteSummary {
+    /// Samples not written.
+    pub fn rejected(&self) -> u64 {
+        self.rejected_too_old + self.rejected_too_far_ahead + self.rejected_head_full
+    }
+
+    /// Adds another summary's counts to this one.
+    pub fn add(&mut self, o: &WriteSummary) {
+        self.accepted += o.accepted;
+        self.rejected_too_old += o.rejected_too_old;
+        self.rejected_too_far_ahead += o.rejected_too_far_ahead;
+        self.rejected_head_full += o.rejected_head_full;
+        self.new_series += o.new_series;
+    }
+}
+
+/// What the write path refused since the store was opened, by reason (in
+/// [`crate::StoreStats::rejections`]). Samples counted in a [`WriteSummary`] are counted here
+/// too; refused batches count once each.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct Rejections {
+    /// Samples older than the oldest open window.
+    pub too_old: u64,
+    /// Samples too far ahead of the clock.
+    pub too_far_ahead: u64,
+    /// Samples refused because the head held [`crate::Limits::max_head_bytes`].
+    pub head_full: u64,
+    /// Batches refused whole for an invalid sample ([`Error::InvalidSample`]).
+    pub invalid_batches: u64,
+    /// Batches refused whole for holding more than [`crate::Limits::max_batch_samples`].
+    pub oversized_batches: u64,
+    /// Batches (or series handles) refused whole because they would create more series than
+    /// [`crate::Limits::max_series`] (or more metrics than that).
+    pub series_limit_batches: u64,
+}
+
+/// The live counters behind [`Rejections`].
+#[derive(Debug, Default)]
+pub(crate) struct RejectionCounters {
+    too_old: AtomicU64,
+    too_far_ahead: AtomicU64,
+    head_full: AtomicU64,
+    invalid_batches: AtomicU64,
+    oversized_batches: AtomicU64,
+    series_limit_batches: AtomicU64,
+}
+
+impl RejectionCounters {
+    pub(crate) fn snapshot(&self) -> Rejections {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Rejections {
+            too_old: g(&self.too_old),
+            too_far_ahead: g(&self.too_far_ahead),
+            head_full: g(&self.head_full),
+            invalid_batches: g(&self.invalid_batches),
+            oversized_batches: g(&self.oversized_batches),
+            series_limit_batches: g(&self.series_limit_batches),
+        }
+    }
+
+    fn note_summary(&self, s: &WriteSummary) {
+        let add = |a: &AtomicU64, n: u64| {
+            if n > 0 {
+                a.fetch_add(n, Ordering::Relaxed);
+            }
+        };
+        add(&self.too_old, s.rejected_too_old);
+        add(&self.too_far_ahead, s.rejected_too_far_ahead);
+        add(&self.head_full, s.rejected_head_full);
+    }
+
+    /// Counts a refused batch by its error, and hands the error back.
+    fn note_error(&self, e: Error) -> Error {
+        let c = match &e {
+            Error::InvalidSample { .. } => Some(&self.invalid_batches),
+            Error::BatchTooLarge { .. } => Some(&self.oversized_batches),
+            Error::LimitReached { .. } => Some(&self.series_limit_batches),
+            _ => None,
+        };
+        if let Some(c) = c {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        e
+    }
+}
+
+fn check_batch(len: usize, limits: &crate::config::Limits) -> Result<()> {
+    if len > limits.max_batch_samples {
+        return Err(Error::BatchTooLarge {
+            samples: len,
+            max: limits.max_batch_samples,
+        });
+    }
+    Ok(())
+}
+
+fn check_ts(ts: i64) -> Result<(), SampleError> {
+    if !(MIN_TS_MS..=MAX_TS_MS).contains(&ts) {
+        return Err(SampleError::TimestampOutOfRange { ts_ms: ts });
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Writes a batch of samples. Validation is atomic: an invalid name, label set or
+    /// timestamp rejects the whole batch with an error naming the first offending sample.
+    /// Samples outside the open windows are counted in the summary and skipped; the rest are
+    /// written. Under `Sync::EveryWrite` the call returns once the data is fsynced.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tierlog::{Config, Error, ManualClock, SampleError, Sample, Store};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let now = 1_700_000_000_000;
+    /// let store = Store::open(dir.path(), Config::default().with_clock(Arc::new(ManualClock::new(now))))?;
+    ///
+    /// let summary = store.write(&[
+    ///     Sample::new("temp_celsius", &[("sensor", "cpu")], now, 48.5),
+    ///     // A day old: its window was sealed long ago, so it is counted and skipped.
+    ///     Sample::new("temp_celsius", &[("sensor", "cpu")], now - 86_400_000, 47.0),
+    /// ])?;
+    /// assert_eq!((summary.accepted, summary.rejected_too_old, summary.new_series), (1, 1, 1));
+    ///
+    /// // An invalid sample rejects the whole batch and says which one it was.
+    /// let err = store
+    ///     .write(&[
+    ///         Sample::new("temp_celsius", &[("sensor", "gpu")], now, 60.0),
+    ///         Sample::new("temp-celsius", &[], now, 60.0),
+    ///     ])
+    ///     .unwrap_err();
+    /// assert!(matches!(
+    ///     err,
+    ///     Error::InvalidSample { index: 1, reason: SampleError::InvalidMetricName { .. } }
+    /// ));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write(&self, samples: &[Sample<'_>]) -> Result<WriteSummary> {
+        let sh = &*self.shared;
+        sh.check_writable()?;
+        let summary = self
+            .write_inner(samples)
+            .map_err(|e| sh.rejections.note_error(e))?;
+        sh.rejections.note_summary(&summary);
+        self.after_write()?;
+        Ok(summary)
+    }
+
+    fn write_inner(&self, samples: &[Sample<'_>]) -> Result<WriteSummary> {
+        let sh = &*self.shared;
+        let limits = &sh.config.limits;
+        check_batch(samples.len(), limits)?;
+        for (index, s) in samples.iter().enumerate() {
+            check_metric_name(s.metric, limits)
+                .and_then(|_| check_label_set(s.labels, limits))
+                .and_then(|_| check_ts(s.ts_ms))
+                .map_err(|reason| Error::InvalidSample { index, reason })?;
+        }
+        let mut st = sh.state.write();
+        // Resolve series; collect the definitions of new ones.
+        let mut ids = Vec::with_capacity(samples.len());
+        let mut pending = Pending::new(&st, limits.max_series);
+        let mut canon: Vec<(&str, &str)> = Vec::new();
+        for s in samples {
+            canon.clear();
+            canon.extend(s.labels.iter().copied().filter(|(_, v)| !v.is_empty()));
+            canon.sort_unstable();
+            let hash = label_hash(s.metric, &canon);
+            let id = match st.registry.find_series(s.metric, &canon, hash) {
+                Some(id) => id.0,
+                None => pending.series(&st, s.metric, &canon, hash)?,
+            };
+            ids.push(id);
+        }
+        let new_series = pending.new_series;
+        pending.commit(sh, &mut st)?;
+        let resolved: Vec<LoggedSample> = samples
+            .iter()
+            .zip(ids)
+            .map(|(s, series)| LoggedSample {
+                series,
+                ts_ms: s.ts_ms,
+                value: s.value,
+            })
+            .collect();
+        let mut summary = sh.append(&mut st, &resolved)?;
+        summary.new_series = new_series;
+        Ok(summary)
+    }
+
+    /// The fast path: writes `(series handle, ts_ms, value)` triples for series resolved
+    /// earlier with [`Store::series_handle`]. Same rules as [`Store::write`]; an unknown
+    /// handle is [`SampleError::UnknownSeries`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tierlog::{Config, ManualClock, Selector, Store};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let now = 1_700_000_000_000;
+    /// let store = Store::open(dir.path(), Config::default().with_clock(Arc::new(ManualClock::new(now))))?;
+    /// // Resolve once, then write without hashing names and labels each time.
+    /// let rx = store.series_handle("net_rx_bytes_total", &[("dev", "eth0")])?;
+    /// let tx = store.series_handle("net_tx_bytes_total", &[("dev", "eth0")])?;
+    /// store.write_series(&[(rx, now, 1_000.0), (tx, now, 250.0)])?;
+    /// assert_eq!(store.query(&Selector::metric("net_rx_bytes_total"), now, now + 1)?.series[0].points, [(now, 1_000.0)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_series(&self, samples: &[(SeriesId, i64, f64)]) -> Result<WriteSummary> {
+        let sh = &*self.shared;
+        sh.check_writable()?;
+        let summary = self
+            .write_series_inner(samples)
+            .map_err(|e| sh.rejections.note_error(e))?;
+        sh.rejections.note_summary(&summary);
+        self.after_write()?;
+        Ok(summary)
+    }
+
+    fn write_series_inner(&self, samples: &[(SeriesId, i64, f64)]) -> Result<WriteSummary> {
+        let sh = &*self.shared;
+        check_batch(samples.len(), &sh.config.limits)?;
+        let mut st = sh.state.write();
+        for (index, &(id, ts, _)) in samples.iter().enumerate() {
+            let reason = if !st.registry.has_series(id.0) {
+                SampleError::UnknownSeries { id: id.0 }
+            } else if let Err(r) = check_ts(ts) {
+                r
+            } else {
+                continue;
+            };
+            return Err(Error::InvalidSample { index, reason });
+        }
+        let resolved: Vec<LoggedSample> = samples
+            .iter()
+            .map(|&(id, ts_ms, value)| LoggedSample {
+                series: id.0,
+                ts_ms,
+                value,
+            })
+            .collect();
+        sh.append(&mut st, &resolved)
+    }
+
+    /// Resolves (creating and persisting if new) the series of `metric` with `labels`, for
+    /// use with [`Store::write_series`].
+    pub fn series_handle(&self, metric: &str, labels: &[(&str, &str)]) -> Result<SeriesId> {
+        let sh = &*self.shared;
+        sh.check_writable()?;
+        let limits = &sh.config.limits;
+        check_metric_name(metric, limits)
+            .and_then(|_| check_label_set(labels, limits))
+            .map_err(|reason| Error::InvalidSample { index: 0, reason })?;
+        let labels = Labels::canonical(labels);
+        let pairs: Vec<(&str, &str)> = labels.iter().collect();
+        let hash = label_hash(metric, &pairs);
+        let mut st = sh.state.write();
+        if let Some(id) = st.registry.find_series(metric, &pairs, hash) {
+            return Ok(id);
+        }
+        let mut pending = Pending::new(&st, limits.max_series);
+        let id = pending
+            .series(&st, metric, &pairs, hash)
+            .map_err(|e| sh.rejections.note_error(e))?;
+        pending.commit(sh, &mut st)?;
+        Ok(SeriesId(id))
+    }
+
+    /// Sets (creating the metric if needed) a metric's kind, unit and description.
+    ///
+    /// ```
+    /// use tierlog::{Config, MetricKind, MetricMeta, Store};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = Store::open(dir.path(), Config::default())?;
+    /// store.set_metric_meta("node_memory_free_bytes", MetricMeta {
+    ///     kind: MetricKind::Gauge,
+    ///     unit: "bytes".into(),
+    ///     description: "Free memory".into(),
+    /// })?;
+    /// let metrics = store.metrics();
+    /// assert_eq!(metrics[0].name, "node_memory_free_bytes");
+    /// assert_eq!(metrics[0].meta.unit, "bytes");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_metric_meta(&self, metric: &str, meta: MetricMeta) -> Result<()> {
+        let sh = &*self.shared;
+        sh.check_writable()?;
+        let limits = &sh.config.limits;
+        let bad = |reason| Error::InvalidMetadata {
+            metric: metric.to_owned(),
+            reason,
+        };
+        check_metric_name(metric, limits).map_err(bad)?;
+        if meta.unit.len() > limits.max_unit_bytes {
+            return Err(bad(SampleError::NameTooLong {
+                name: meta.unit.clone(),
+                max: limits.max_unit_bytes,
+            }));
+        }
+        if meta.description.len() > limits.max_description_bytes {
+            return Err(bad(SampleError::NameTooLong {
+                name: meta.description.clone(),
+                max: limits.max_description_bytes,
+            }));
+        }
+        let mut st = sh.state.write();
+        let id = match st.registry.metric_by_name(metric) {
+            Some(m) if m.meta == meta => return Ok(()),
+            Some(m) => m.id.0,
+            // Every metric normally has a series: the series cap bounds metrics too, so
+            // metadata alone cannot grow the registry without end.
+            None if st.registry.metrics().len() as u64 >= limits.max_series => {
+                return Err(sh.rejections.note_error(Error::LimitReached {
+                    what: "metrics per store (limits.max_series)",
+                    limit: limits.max_series,
+                }));
+            }
+            None => st.registry.metrics().len() as u32,
+        };
+        let rec = IndexRecord::Metric {
+            id,
+            kind: meta.kind,
+            name: metric.to_owned(),
+            unit: meta.unit,
+            description: meta.description,
+        };
+        sh.append_index(&mut st, std::slice::from_ref(&rec))?;
+        st.registry
+            .apply(rec)
+            .map_err(|what| Error::corrupt(sh.dir.join(super::INDEX_FILE), 0, what))?;
+        Ok(())
+    }
+
+    fn after_write(&self) -> Result<()> {
+        let sh = &*self.shared;
+        let seq = sh.written.load(Ordering::SeqCst);
+        match sh.config.sync {
+            Sync::EveryWrite => sh.sync_through(seq)?,
+            Sync::Interval(every) => {
+                let now = sh.opened.elapsed().as_micros() as u64;
+                let last = sh.last_sync_us.load(Ordering::SeqCst);
+                if now.saturating_sub(last) >= every.as_micros() as u64 {
+                    sh.sync_through(seq)?;
+                }
+            }
+            Sync::Never => {}
+        }
+        if sh.config.auto_seal && self.has_due_window() {
+            // The write itself is durable; a failed seal is retried by the next pass.
+            if let Err(e) = self.try_maintain() {
+                log::error!("sealing after a write failed (will retry): {e}");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// New metrics and series of one batch, not yet persisted.
+struct Pending {
+    records: Vec<IndexRecord>,
+    new_metrics: HashMap<String, u32>,
+    new_keys: HashMap<(String, Labels), u32>,
+    next_metric: u32,
+    next_series: u32,
+    new_series: u64,
+    max_series: u64,
+}
+
+impl Pending {
+    fn new(st: &State, max_series: u64) -> Self {
+        Pending {
+            records: Vec::new(),
+            new_metrics: HashMap::new(),
+            new_keys: HashMap::new(),
+            next_metric: st.registry.metrics().len() as u32,
+            next_series: st.registry.next_series_id(),
+            new_series: 0,
+            max_series,
+        }
+    }
+
+    fn series(
+        &mut self,
+        st: &State,
+        metric: &str,
+        canon: &[(&str, &str)],
+        hash: u64,
+    ) -> Result<u32> {
+        let key = (metric.to_owned(), Labels::from_sorted(canon));
+        if let Some(&id) = self.new_keys.get(&key) {
+            return Ok(id);
+        }
+        let max = self.max_series;
+        if st.registry.series_count() as u64 + self.new_series >= max {
+            return Err(Error::LimitReached {
+                what: "series per store (limits.max_series)",
+                limit: max,
+            });
+        }
+        let metric_id = match st.registry.metric_by_name(metric) {
+            Some(m) => m.id.0,
+            None => match self.new_metrics.get(metric) {
+                Some(&id) => id,
+                None => {
+                    let id = self.next_metric;
+                    self.next_metric += 1;
+                    self.new_metrics.insert(metric.to_owned(), id);
+                    self.records.push(IndexRecord::Metric {
+                        id,
+                        kind: Default::default(),
+                        name: metric.to_owned(),
+                        unit: String::new(),
+                        description: String::new(),
+                    });
+                    id
+                }
+            },
+        };
+        let id = self.next_series;
+        if id == u32::MAX {
+            return Err(Error::LimitReached {
+                what: "series ids",
+                limit: u64::from(u32::MAX),
+            });
+        }
+        self.next_series += 1;
+        self.new_series += 1;
+        self.records.push(IndexRecord::Series {
+            id,
+            metric: metric_id,
+            hash,
+            labels: key.1.clone(),
+        });
+        self.new_keys.insert(key, id);
+        Ok(id)
+    }
+
+    /// Persists (append + fsync) the new definitions, then applies them in memory.
+    fn commit(self, sh: &Shared, st: &mut State) -> Result<()> {
+        if self.records.is_empty() {
+            return Ok(());
+        }
+        sh.append_index(st, &self.records)?;
+        for rec in self.records {
+            st.registry
+                .apply(rec)
+                .map_err(|what| Error::corrupt(sh.dir.join(super::INDEX_FILE), 0, what))?;
+        }
+        Ok(())
+    }
+}
+
+impl Shared {
+    /// Appends index records and fsyncs the index, whatever the sync policy: a log frame must
+    /// never name a series whose definition could be lost.
+    pub(crate) fn append_index(&self, st: &mut State, records: &[IndexRecord]) -> Result<()> {
+        let mut buf = Vec::new();
+        let mut payload = Vec::new();
+        for r in records {
+            payload.clear();
+            r.encode(&mut payload);
+            encode_frame(&payload, &mut buf);
+        }
+        let log = st.index_log.as_mut().ok_or(Error::ReadOnly)?;
+        match log.append(&buf) {
+            Ok(()) => {}
+            Err(AppendError::RolledBack(e)) => return Err(e),
+            Err(AppendError::Poisoned(e)) => {
+                self.poisoned.store(true, Ordering::SeqCst);
+                return Err(e);
+            }
+        }
+        st.index_records += records.len() as u64;
+        let handle = log.sync_handle()?;
+        if let Err(e) = handle.sync() {
+            self.poisoned.store(true, Ordering::SeqCst);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Checks each sample's window, logs the accepted ones (one frame per window), applies
+    /// them in memory. On an I/O error every frame of the batch is cut back out.
+    fn append(&self, st: &mut State, samples: &[LoggedSample]) -> Result<WriteSummary> {
+        let c = &self.config;
+        let now = c.clock.now_ms();
+        let eff = now.max(st.clock_high_water);
+        st.clock_high_water = eff;
+        let (span, grace, future) = (c.span_ms(), c.grace_ms(), c.future_ms());
+        let mut summary = WriteSummary::default();
+        // Accepted samples by window. A batch usually falls in one window whole: then the
+        // input is logged and applied as it is, without copying it into a group.
+        let mut by_window: Vec<(i64, Vec<LoggedSample>)> = Vec::new();
+        // While true, every sample so far was accepted into window `first`.
+        let mut whole = true;
+        let mut first = i64::MIN;
+        // The head's budget: each sample that may add a point is charged one point's bytes.
+        let cap = c.limits.max_head_bytes;
+        let mut budget = if cap == 0 {
+            u64::MAX
+        } else {
+            cap.saturating_sub(st.head_bytes())
+        };
+        let newest = now.saturating_add(future);
+        // The window of the previous sample and whether it is too old: consecutive samples
+        // mostly share a window, so its start and checks are worked out once per run.
+        let mut cur: Option<(i64, bool)> = None;
+        for (i, s) in samples.iter().enumerate() {
+            let (start, too_old) = match cur {
+                Some((w, old)) if s.ts_ms >= w && s.ts_ms - w < span => (w, old),
+                _ => {
+                    let w = s.ts_ms.div_euclid(span) * span;
+                    let old = w < st.sealed_through
+                        || w.saturating_add(span).saturating_add(grace) <= eff
+                        || st.sealing.contains_key(&w);
+                    cur = Some((w, old));
+                    (w, old)
+                }
+            };
+            let accepted = if s.ts_ms > newest {
+                summary.rejected_too_far_ahead += 1;
+                false
+            } else if too_old {
+                summary.rejected_too_old += 1;
+                false
+            } else if budget < POINT_BYTES {
+                summary.rejected_head_full += 1;
+                false
+            } else {
+                budget -= POINT_BYTES;
+                true
+            };
+            if whole {
+                if accepted && (i == 0 || start == first) {
+                    first = start;
+                    continue;
+                }
+                // Not one window after all: group what came before.
+                whole = false;
+                if i > 0 {
+                    by_window.push((first, samples[..i].to_vec()));
+                }
+            }
+            if accepted {
+                match by_window.iter_mut().find(|(w, _)| *w == start) {
+                    Some((_, v)) => v.push(*s),
+                    None => by_window.push((start, vec![*s])),
+                }
+            }
+        }
+        let groups: Vec<(i64, &[LoggedSample])> = if whole && !samples.is_empty() {
+            vec![(first, samples)]
+        } else {
+            by_window.iter().map(|(w, v)| (*w, v.as_slice())).collect()
+        };
+        // Log.
+        let mut undo: Vec<(i64, u64)> = Vec::new();
+        let mut frame = Vec::new();
+        for &(start, list) in &groups {
+            let res = self.window(st, start).and_then(|w| {
+                frame.clear();
+                // A frame carries at most MAX_PAYLOAD bytes: huge batches take several.
+                for part in list.chunks(wal::MAX_SAMPLES_PER_RECORD) {
+                    encode_frame_with(&mut frame, |out| wal::encode_samples(part, out));
+                }
+                let log = w.log.as_mut().ok_or(Error::ReadOnly)?;
+                let before = log.len();
+                match log.append(&frame) {
+                    Ok(()) => Ok(before),
+                    Err(AppendError::RolledBack(e)) => Err(e),
+                    Err(AppendError::Poisoned(e)) => {
+                        self.poisoned.store(true, Ordering::SeqCst);
+                        Err(e)
+                    }
+                }
+            });
+            match res {
+                Ok(before) => undo.push((start, before)),
+                Err(e) => {
+                    for (w, len) in undo {
+                        let log = st.open.get_mut(&w).and_then(|w| w.log.as_mut());
+                        if let Some(log) = log
+                            && log.truncate(len).is_err()
+                        {
+                            self.poisoned.store(true, Ordering::SeqCst);
+                        }
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        // Apply.
+        for (start, list) in groups {
+            let w = st.open.get_mut(&start).expect("window created above");
+            for s in list {
+                w.data.add(s.series, s.ts_ms, s.value);
+            }
+            self.count_late(start, list.iter().map(|s| s.ts_ms));
+            summary.accepted += list.len() as u64;
+        }
+        if summary.accepted > 0 {
+            self.written.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(summary)
+    }
+
+    /// The open window starting at `start`, creating its log if needed.
+    fn window<'a>(&self, st: &'a mut State, start: i64) -> Result<&'a mut OpenWindow> {
+        use std::collections::btree_map::Entry;
+        match st.open.entry(start) {
+            Entry::Occupied(e) => Ok(e.into_mut()),
+            Entry::Vacant(e) => {
+                let path = self.raw_dir().join(window_file_name(start, "wal"));
+                let header = Header::new(FileKind::WindowLog, 0, start, self.config.span_ms());
+                let log = Appender::create(&self.fs, &path, &header)?;
+                let sync = Arc::new(log.sync_handle()?);
+                Ok(e.insert(OpenWindow {
+                    data: WindowData::new(start, self.config.span_ms()),
+                    log: Some(log),
+                    sync: Some(sync),
+                    path,
+                }))
+            }
+        }
+    }
+}
+
+impl State {
+    /// Estimated heap bytes of the head: the points of open windows and of windows being
+    /// sealed.
+    pub(crate) fn head_bytes(&self) -> u64 {
+        self.open
+            .values()
+            .map(|w| w.data.heap_bytes())
+            .chain(self.sealing.values().map(|w| w.data.heap_bytes()))
+            .sum()
+    }
+}

@@ -1,0 +1,30 @@
+//! Integration tests, one module per behaviour, linked into one binary.
+
+mod bad_input;
+mod concurrency;
+mod crash_model;
+mod crash_points;
+mod crash_points_retention;
+mod damage_sweep;
+mod damaged_state;
+mod disk_full;
+mod examples;
+mod fault_fs;
+mod fuzz_corpus;
+mod index_compaction;
+mod index_compaction_kill;
+mod kill;
+mod kill_loop;
+mod model;
+mod model_support;
+mod query_iter;
+mod regression_model;
+mod retention;
+mod retention_kill;
+mod rollup;
+mod rollup_kill;
+mod roundtrip;
+mod send_sync;
+mod state_repair;
+mod stress;
+mod torn_tail;

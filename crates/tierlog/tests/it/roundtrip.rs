@@ -1,0 +1,213 @@
+//! What was written comes back, across close/reopen, sealed segments and open windows, with
+//! same-second mean semantics.
+
+use tierlog_testkit::helpers as common;
+
+use std::sync::Arc;
+
+use common::{T0, open, points};
+use tierlog::{ManualClock, Sample};
+
+#[test]
+fn round_trip_across_seal_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = open(dir.path(), &clock);
+    // Window 1 (sealed later): two samples in one second average, one NaN stays bit-exact.
+    let nan = f64::from_bits(0x7ff8_dead_beef_0001);
+    store
+        .write(&[
+            Sample::new("cpu", &[("host", "a")], T0 + 10, 1.0),
+            Sample::new("cpu", &[("host", "a")], T0 + 900, 2.0),
+            Sample::new("cpu", &[("host", "a")], T0 + 1_000, nan),
+            Sample::new("cpu", &[("host", "b"), ("empty", "")], T0 + 5_000, -0.0),
+        ])
+        .unwrap();
+    // Move past window 1's end + grace: the next write seals it.
+    clock.set(T0 + 600_000 + 300_000 + 1);
+    let s = store
+        .write(&[
+            Sample::new("cpu", &[("host", "a")], T0 + 900_000, 7.25),
+            Sample::new("cpu", &[("host", "a")], T0 + 1_000, 99.0), // window sealed: too old
+        ])
+        .unwrap();
+    assert_eq!(s.accepted, 1);
+    assert_eq!(s.rejected_too_old, 1);
+    let st = store.stats();
+    assert_eq!(st.tiers[0].sealed.segments, 1, "{st:?}");
+    assert_eq!(st.tiers[0].sealed.points, 3);
+    assert_eq!(st.tiers[0].open.points, 1);
+
+    let expect = vec![
+        (
+            "cpu{host=a}".to_string(),
+            vec![
+                (T0, 1.5f64.to_bits()),
+                (T0 + 1_000, nan.to_bits()),
+                (T0 + 900_000, 7.25f64.to_bits()),
+            ],
+        ),
+        (
+            "cpu{host=b}".to_string(),
+            vec![(T0 + 5_000, (-0.0f64).to_bits())],
+        ),
+    ];
+    assert_eq!(points(&store, "cpu"), expect);
+    store.close().unwrap();
+
+    let store = open(dir.path(), &clock);
+    assert_eq!(points(&store, "cpu"), expect);
+    assert_eq!(points(&store, r#"cpu{host="b"}"#), expect[1..].to_vec());
+    // Range filtering applies to point timestamps, [from, to).
+    let r = store
+        .query(&common::sel("cpu{host=\"a\"}"), T0 + 1_000, T0 + 900_000)
+        .unwrap();
+    assert_eq!(r.series[0].points.len(), 1);
+    assert_eq!(r.series[0].points[0].0, T0 + 1_000);
+}
+
+#[test]
+fn a_batch_larger_than_one_frame_is_split_not_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0 + 1_000));
+    // 3.5 M samples in one window: more than one 64 MiB frame holds (and more than the
+    // default batch cap, raised here).
+    let n = tierlog::wal::format::MAX_SAMPLES_PER_RECORD + 150_000;
+    let config = tierlog::Config {
+        limits: tierlog::Limits {
+            max_batch_samples: n,
+            ..tierlog::Limits::default()
+        },
+        ..common::config(&clock)
+    };
+    let store = tierlog::Store::open(dir.path(), config).unwrap();
+    let h = store.series_handle("big", &[]).unwrap();
+    let batch: Vec<_> = (0..n)
+        .map(|i| (h, T0 + (i % 600_000) as i64, i as f64))
+        .collect();
+    let s = store.write_series(&batch).unwrap();
+    assert_eq!(s.accepted, n as u64);
+    drop(store);
+    let store = open(dir.path(), &clock);
+    let r = store.query(&common::sel("big"), 0, i64::MAX).unwrap();
+    assert_eq!(r.series[0].points.len(), 600);
+    assert_eq!(store.stats().tiers[0].open.points, 600);
+}
+
+#[test]
+fn the_maintenance_thread_seals_windows_that_fall_due_without_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0 + 1_000));
+    let config = tierlog::Config {
+        maintenance_interval: Some(std::time::Duration::from_millis(20)),
+        ..common::config(&clock)
+    };
+    let store = tierlog::Store::open(dir.path(), config).unwrap();
+    store
+        .write(&[Sample::new("idle", &[], T0 + 1_000, 1.0)])
+        .unwrap();
+    assert_eq!(store.stats().tiers[0].sealed.segments, 0);
+    // Time passes, nothing is written: the background pass seals the window.
+    clock.set(T0 + 600_000 + 300_000);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while store.stats().tiers[0].sealed.segments == 0 {
+        assert!(std::time::Instant::now() < deadline, "window never sealed");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(store.stats().tiers[0].open.segments, 0);
+    assert_eq!(points(&store, "idle").len(), 1);
+}
+
+#[test]
+fn a_reader_with_default_settings_opens_a_store_with_long_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0 + 1_000));
+    let config = tierlog::Config {
+        window_span: std::time::Duration::from_secs(6 * 3600),
+        raw_keep: Some(std::time::Duration::from_secs(12 * 3600)),
+        tiers: Some(vec![]),
+        ..common::config(&clock)
+    };
+    let store = tierlog::Store::open(dir.path(), config).unwrap();
+    store
+        .write(&[Sample::new("m", &[], T0 + 1_000, 1.0)])
+        .unwrap();
+    drop(store);
+    // The default raw keep (2 h) is shorter than these windows; a reader does not care.
+    let reader = tierlog::Store::open_read_only(dir.path(), tierlog::Config::default()).unwrap();
+    assert_eq!(reader.config().window_span.as_secs(), 6 * 3600);
+    assert_eq!(points(&reader, "m").len(), 1);
+}
+
+/// NaN payloads, signed zeros, infinities, subnormals, extreme exponents and integers past
+/// 2^53 come back bit for bit from an open window, from a sealed segment and after reopen.
+#[test]
+fn adversarial_values_come_back_bit_exact_sealed_and_open() {
+    let values: Vec<f64> = [
+        0x7ff8_0000_0000_0000u64,
+        0x7ff8_dead_beef_0001,
+        0x7ff0_0000_0000_0001,
+        0xfff8_0000_0000_0000,
+        0xfff0_0000_0000_0001,
+        0xffff_ffff_ffff_ffff,
+        0x0000_0000_0000_0001,
+        0x000f_ffff_ffff_ffff,
+        0x8000_0000_0000_0001,
+        0x8000_0000_0000_0000,
+    ]
+    .into_iter()
+    .map(f64::from_bits)
+    .chain([
+        0.0,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::MAX,
+        f64::MIN,
+        f64::MIN_POSITIVE,
+        9_007_199_254_740_992.0,
+        9_007_199_254_740_991.0,
+        9.007199254740993e15,
+        1_152_921_504_606_846_976.0,
+        u64::MAX as f64,
+        0.1 + 0.2,
+        1.25,
+    ])
+    .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = open(dir.path(), &clock);
+    let write = |store: &tierlog::Store, metric: &str, base: i64| {
+        let samples: Vec<Sample<'_>> = values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| Sample::new(metric, &[], base + i as i64 * 1_000, v))
+            .collect();
+        assert_eq!(store.write(&samples).unwrap().accepted, values.len() as u64);
+    };
+    let expect = |base: i64| -> Vec<(i64, u64)> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (base + i as i64 * 1_000, v.to_bits()))
+            .collect()
+    };
+    let check = |store: &tierlog::Store| {
+        assert_eq!(
+            points(store, "sealed"),
+            vec![("sealed{}".to_string(), expect(T0))]
+        );
+        assert_eq!(
+            points(store, "open"),
+            vec![("open{}".to_string(), expect(T0 + 900_000))]
+        );
+    };
+    write(&store, "sealed", T0);
+    // Past the first window's end + grace: the next write seals it.
+    clock.set(T0 + 600_000 + 300_000 + 1);
+    write(&store, "open", T0 + 900_000);
+    assert_eq!(store.stats().tiers[0].sealed.points, values.len() as u64);
+    check(&store);
+    check(&store);
+    store.close().unwrap();
+    check(&open(dir.path(), &clock));
+}
