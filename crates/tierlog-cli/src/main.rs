@@ -2,6 +2,8 @@
 //!
 //! Exit codes: 0 success, 1 error, 2 usage, 3 corruption found (`verify`, `dump`).
 
+#![deny(unsafe_code)]
+
 mod chart;
 mod commands;
 mod output;
@@ -351,6 +353,7 @@ fn main() -> ExitCode {
     // print. Rust starts programs with SIGPIPE ignored; sockets are unaffected, as std sends
     // with MSG_NOSIGNAL.
     // SAFETY: called first thing in main, before any thread is started.
+    #[allow(unsafe_code)] // the one libc call that has no safe wrapper in std
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }

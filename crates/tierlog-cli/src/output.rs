@@ -88,6 +88,7 @@ pub fn terminal_size() -> Option<(u16, u16)> {
 }
 
 #[cfg(unix)]
+#[allow(unsafe_code)] // an ioctl: std has no terminal-size call
 fn window_size() -> Option<(u16, u16)> {
     // SAFETY: TIOCGWINSZ fills in the plain-data `winsize` it is given a valid pointer to.
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };

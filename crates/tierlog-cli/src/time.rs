@@ -120,6 +120,7 @@ impl Zone {
 /// follows TZ and the system's zone database, daylight saving time included); 0 when it
 /// cannot tell.
 #[cfg(unix)]
+#[allow(unsafe_code)] // localtime_r: std has no local time zone
 fn local_offset_s(ms: i64) -> i64 {
     unsafe extern "C" {
         // POSIX; not every libc binding declares it.

@@ -1,8 +1,9 @@
 //! Side-by-side benchmark of tierlog, SQLite and tsink on the same seeded workload.
 //!
-//! Kept out of the library's build: this crate is a workspace member that the root's
-//! `default-members` leaves out, so rusqlite and tsink never reach `tierlog`. See
+//! A crate of its own so that rusqlite and tsink never reach the engine's build. See
 //! `BENCHMARKS.md` (section "Comparison with SQLite and tsink") for how to run it.
+
+#![deny(unsafe_code)]
 
 pub mod engine;
 pub mod engines;

@@ -6,6 +6,8 @@
 //! cargo run --release -p tierlog-compare -- --prom examples/node.prom
 //! ```
 
+#![deny(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 

@@ -22,7 +22,7 @@ pub struct CheckpointFile {
 impl CheckpointFile {
     /// Locks and reads the checkpoint `name` of the store in `store_dir`, creating the
     /// directory and a checkpoint at `start` when there is none. A damaged file is a typed
-    /// error ([`Error::Corrupt`], [`Error::WrongMagic`], [`Error::UnsupportedVersion`]); with
+    /// error ([`Error::Corrupt`](tierlog::Error::Corrupt), [`Error::WrongMagic`](tierlog::Error::WrongMagic), [`Error::UnsupportedVersion`](tierlog::Error::UnsupportedVersion)); with
     /// `reset_damaged` it is moved aside to `<name>.ckpt.damaged` instead (logged) and a new
     /// checkpoint starts at `start`.
     pub fn open(

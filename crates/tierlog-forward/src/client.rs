@@ -67,11 +67,14 @@ pub struct Client {
 impl Client {
     /// A client posting to `url` with the given timeouts (connect; whole request).
     pub fn new(url: &str, auth: &Auth, connect_timeout: Duration, timeout: Duration) -> Client {
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(connect_timeout)
-            .timeout(timeout)
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(connect_timeout))
+            .timeout_global(Some(timeout))
             .user_agent(concat!("tierlog/", env!("CARGO_PKG_VERSION")))
-            .build();
+            // Statuses are classified below, not turned into errors.
+            .http_status_as_error(false)
+            .build()
+            .into();
         let auth = match auth {
             Auth::None => None,
             Auth::Bearer(t) => Some(format!("Bearer {}", t.trim())),
@@ -92,15 +95,16 @@ impl Client {
         let mut req = self
             .agent
             .post(&self.url)
-            .set("Content-Encoding", "snappy")
-            .set("Content-Type", "application/x-protobuf")
-            .set("X-Prometheus-Remote-Write-Version", "0.1.0");
+            .header("Content-Encoding", "snappy")
+            .header("Content-Type", "application/x-protobuf")
+            .header("X-Prometheus-Remote-Write-Version", "0.1.0");
         if let Some(a) = &self.auth {
-            req = req.set("Authorization", a);
+            req = req.header("Authorization", a);
         }
-        match req.send_bytes(body) {
-            Ok(_) => Outcome::Delivered,
-            Err(ureq::Error::Status(status, resp)) => {
+        match req.send(body) {
+            Ok(resp) if resp.status().is_success() => Outcome::Delivered,
+            Ok(resp) => {
+                let status = resp.status().as_u16();
                 let detail = answer_text(resp);
                 if status == 429 || status >= 500 {
                     Outcome::Retry {
@@ -111,18 +115,18 @@ impl Client {
                     Outcome::Refused { status, detail }
                 }
             }
-            Err(ureq::Error::Transport(t)) => Outcome::Retry {
+            Err(e) => Outcome::Retry {
                 reason: "connection".into(),
-                detail: t.to_string(),
+                detail: e.to_string(),
             },
         }
     }
 }
 
 /// The first 512 bytes of an answer's body, as text on one line.
-fn answer_text(resp: ureq::Response) -> String {
+fn answer_text(mut resp: ureq::http::Response<ureq::Body>) -> String {
     use std::io::Read;
     let mut buf = Vec::new();
-    let _ = resp.into_reader().take(512).read_to_end(&mut buf);
+    let _ = resp.body_mut().as_reader().take(512).read_to_end(&mut buf);
     String::from_utf8_lossy(&buf).trim().replace('\n', " ")
 }

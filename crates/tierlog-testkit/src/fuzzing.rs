@@ -813,7 +813,7 @@ impl OpsWorld {
 
 /// End to end, with a power loss: the bytes are a crash point and a program of store
 /// operations, run on a fresh store on the in-memory fault-injecting backend (see
-/// [`OpsWorld`]). The first byte's low bit asks for torn writes (part of the unsynced appended
+/// `OpsWorld`). The first byte's low bit asks for torn writes (part of the unsynced appended
 /// bytes survive), the next two bytes (u16 LE) are the I/O operation before which power is
 /// lost (0: none until the end). Then each op is a byte (mod 8) and its operands: 0-3 write
 /// one sample (series, ms offset from the clock, value), 4 advance the clock, 5 `maintain`,

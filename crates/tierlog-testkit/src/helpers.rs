@@ -137,13 +137,19 @@ pub fn frames(bytes: &[u8]) -> Vec<(usize, usize)> {
 /// The path of the window log of the window starting at `start`.
 pub fn wal_path(dir: &Path, start: i64) -> PathBuf {
     dir.join(tierlog::store::RAW_DIR)
-        .join(tierlog::store::window_file_name(start, "wal"))
+        .join(tierlog::store::window_file_name(
+            start,
+            tierlog::layout::WINDOW_LOG_EXT,
+        ))
 }
 
 /// The path of the sealed segment of the window starting at `start`.
 pub fn seg_path(dir: &Path, start: i64) -> PathBuf {
     dir.join(tierlog::store::RAW_DIR)
-        .join(tierlog::store::window_file_name(start, "seg"))
+        .join(tierlog::store::window_file_name(
+            start,
+            tierlog::layout::SEGMENT_EXT,
+        ))
 }
 
 /// Every file under `dir` (recursively) with its bytes, keyed by path relative to `dir`.

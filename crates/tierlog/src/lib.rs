@@ -102,6 +102,7 @@ macro_rules! internal {
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod layout;
 pub mod model;
 pub mod query;
 pub mod store;

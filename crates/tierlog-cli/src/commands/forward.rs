@@ -149,6 +149,7 @@ pub fn run(now: &Now, a: ForwardArgs) -> Result<(), Failure> {
     let mut f = Forwarder::open(&a.dir, c).map_err(failure)?;
     if !a.once {
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        #[allow(unsafe_code)] // signal handlers: std has no safe way to install one
         unsafe {
             libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
             libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);

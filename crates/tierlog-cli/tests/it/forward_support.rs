@@ -398,7 +398,7 @@ impl Prometheus {
         };
         let end = std::time::Instant::now() + Duration::from_secs(120);
         loop {
-            if let Ok(r) = ureq::get(&format!("{}/-/ready", p.base)).call()
+            if let Ok(r) = ureq::get(format!("{}/-/ready", p.base)).call()
                 && r.status() == 200
             {
                 break;
@@ -419,12 +419,17 @@ impl Prometheus {
 
     /// GETs an API path with query parameters; the `data` of a successful answer.
     pub fn api(&self, path: &str, params: &[(&str, &str)]) -> serde_json::Value {
-        let mut req = ureq::get(&format!("{}{path}", self.base));
+        let mut req = ureq::get(format!("{}{path}", self.base));
         for (k, v) in params {
             req = req.query(k, v);
         }
-        let body: serde_json::Value =
-            serde_json::from_str(&req.call().expect("api call").into_string().unwrap()).unwrap();
+        let text = req
+            .call()
+            .expect("api call")
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(body["status"], "success", "{body}");
         body["data"].clone()
     }

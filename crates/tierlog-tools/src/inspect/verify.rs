@@ -140,8 +140,12 @@ fn verify_store(fs: &vfs::Fs, dir: &Path, progress: &mut dyn FnMut(&Path)) -> Re
         let path = raw.join(&name);
         progress(&path);
         match parse_window_file_name(&name) {
-            Some((_, "wal")) => verify_log(fs, &mut r, &path, FileKind::WindowLog)?,
-            Some((start, "seg")) => verify_segment(fs, &mut r, &path, 0, start, span),
+            Some((_, tierlog::layout::WINDOW_LOG_EXT)) => {
+                verify_log(fs, &mut r, &path, FileKind::WindowLog)?
+            }
+            Some((start, tierlog::layout::SEGMENT_EXT)) => {
+                verify_segment(fs, &mut r, &path, 0, start, span)
+            }
             _ if name.ends_with(".tmp") => {
                 r.notice(&path, 0, "temporary file of an interrupted write")
             }
@@ -212,7 +216,7 @@ fn verify_store(fs: &vfs::Fs, dir: &Path, progress: &mut dyn FnMut(&Path)) -> Re
             let path = tdir.join(&file);
             progress(&path);
             match parse_window_file_name(&file) {
-                Some((start, "seg")) => {
+                Some((start, tierlog::layout::SEGMENT_EXT)) => {
                     verify_segment(fs, &mut r, &path, ROLLUP_TIER, start, *piece)
                 }
                 _ if file.ends_with(".tmp") => {
@@ -401,8 +405,10 @@ mod tests {
     }
 
     fn piece(dir: &Path, tier: &str, start: i64) -> PathBuf {
-        dir.join(tier)
-            .join(tierlog::store::window_file_name(start, "seg"))
+        dir.join(tier).join(tierlog::store::window_file_name(
+            start,
+            tierlog::layout::SEGMENT_EXT,
+        ))
     }
 
     fn messages(p: &[Problem]) -> Vec<String> {
@@ -468,7 +474,10 @@ mod tests {
         store(dir.path());
         // A rollup piece in the raw directory, and a raw segment in a tier directory.
         let raw = dir.path().join(RAW_DIR);
-        let raw_seg = raw.join(tierlog::store::window_file_name(T0, "seg"));
+        let raw_seg = raw.join(tierlog::store::window_file_name(
+            T0,
+            tierlog::layout::SEGMENT_EXT,
+        ));
         let rollup = piece(dir.path(), "10s", T0 + 1_200_000);
         let (a, b) = (
             std::fs::read(&raw_seg).unwrap(),

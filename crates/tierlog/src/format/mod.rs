@@ -1,4 +1,4 @@
-//! What every file type shares: the common file header ([`header`]), the CRC-32C used by
+//! What every file type shares: the common file header ([`header`](crate::format::header)), the CRC-32C used by
 //! every checksum, and the little-endian byte helpers. Each artifact's own layout lives beside
 //! its reader and writer (`segment::format`, `wal::format`, `rollup::format`, ...); all of
 //! them are pure (bytes in, bytes out) and specified in `format-spec/`.

@@ -10,10 +10,7 @@ use crate::store::{Shared, Store};
 use crate::forward::format::Checkpoint;
 use crate::model::{Labels, MetricMeta};
 
-/// The directory under a store where forwarders keep their checkpoints and locks.
-pub const FORWARD_DIR: &str = "forward";
-/// Extension of a forwarder's checkpoint file (`forward/<name>.ckpt`).
-pub const CHECKPOINT_EXT: &str = "ckpt";
+pub use crate::layout::{CHECKPOINT_EXT, FORWARD_DIR};
 
 /// The writer's view of the forwarders, live counters.
 #[derive(Debug)]

@@ -1,4 +1,5 @@
-//! The open window: its in-memory points (per-second accumulators) and its log.
+//! The open windows' points in memory: per series, the closed seconds encoded and the newest
+//! second's running sum and count. The window log that makes them durable is [`crate::wal`].
 
 use std::collections::HashMap;
 
@@ -29,7 +30,7 @@ pub struct WindowData {
 }
 
 /// Estimated heap bytes of one series entry of a window besides its encoded points: the entry
-/// (id and [`SeriesHead`]) with its growth slack, and the allocator's header of the point
+/// (id and `SeriesHead`) with its growth slack, and the allocator's header of the point
 /// stream.
 pub const SERIES_ENTRY_BYTES: u64 = std::mem::size_of::<(u32, SeriesHead)>() as u64 + 16;
 /// Ids the id table may always cover, whatever the number of series in the window.

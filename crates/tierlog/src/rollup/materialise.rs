@@ -225,7 +225,7 @@ pub(crate) fn load_tiers(
             Vec::new()
         };
         for name in names {
-            let Some((start, "seg")) = parse_window_file_name(&name) else {
+            let Some((start, crate::layout::SEGMENT_EXT)) = parse_window_file_name(&name) else {
                 continue;
             };
             let path = tdir.join(&name);
@@ -527,7 +527,7 @@ impl Shared {
                     continue;
                 }
                 if file.is_none() {
-                    let path = self.tier_dir(name).join(window_file_name(o.start, "seg"));
+                    let path = self.tier_dir(name).join(window_file_name(o.start, crate::layout::SEGMENT_EXT));
                     let f = self.fs.atomic_file(&path)?;
                     let h = Header::new(FileKind::Segment, ROLLUP_TIER, o.start, o.end - o.start);
                     *file = Some(SegmentBuilder::to_writer(h, f).map_err(|e| write_err(&path, e))?);
@@ -546,7 +546,7 @@ impl Shared {
             let seg = match file {
                 Some(b) => {
                     let n = b.points();
-                    let path = self.tier_dir(name).join(window_file_name(o.start, "seg"));
+                    let path = self.tier_dir(name).join(window_file_name(o.start, crate::layout::SEGMENT_EXT));
                     let f = b.finish_writer().map_err(|e| write_err(&path, e))?;
                     f.commit()?;
                     report.buckets += n;
@@ -643,7 +643,7 @@ impl Shared {
         ids.sort_unstable();
         ids.dedup();
         let dir = self.tier_dir(name);
-        let path = dir.join(window_file_name(start, "seg"));
+        let path = dir.join(window_file_name(start, crate::layout::SEGMENT_EXT));
         let write_err = |e: std::io::Error| Error::io(&path, "write", e);
         let f = self.fs.atomic_file(&path)?;
         let h = Header::new(FileKind::Segment, ROLLUP_TIER, start, span);

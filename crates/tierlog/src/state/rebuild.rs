@@ -81,8 +81,8 @@ pub(crate) fn rebuild(
     let mut sealed_through = i64::MIN;
     for name in fs.list_files(&raw)? {
         let kind = match parse_window_file_name(&name) {
-            Some((_, "seg")) => FileKind::Segment,
-            Some((_, "wal")) => FileKind::WindowLog,
+            Some((_, crate::layout::SEGMENT_EXT)) => FileKind::Segment,
+            Some((_, crate::layout::WINDOW_LOG_EXT)) => FileKind::WindowLog,
             _ => continue,
         };
         let (start, _) = parse_window_file_name(&name).expect("parsed above");
@@ -131,7 +131,7 @@ pub(crate) fn rebuild(
         let tdir = dir.join(&name);
         let mut any = false;
         for file in fs.list_files(&tdir)? {
-            let Some((start, "seg")) = parse_window_file_name(&file) else {
+            let Some((start, crate::layout::SEGMENT_EXT)) = parse_window_file_name(&file) else {
                 continue;
             };
             let Some(h) = header(fs, &tdir.join(&file), FileKind::Segment) else {

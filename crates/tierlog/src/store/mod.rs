@@ -31,29 +31,9 @@ pub use read::{QueryIter, QueryResult, SeriesPoints, StoreStats, TierPart, TierS
 pub use seal::MaintainReport;
 pub use write::{Rejections, Sample, WriteSummary};
 
-/// Name of the raw tier's directory.
-pub const RAW_DIR: &str = "raw";
-/// Name of the index file.
-pub const INDEX_FILE: &str = "index.log";
-/// Name of the state file.
-pub const STATE_FILE: &str = "state";
-/// Name of the lock file.
-pub const LOCK_FILE: &str = "LOCK";
-
-/// File name of a window's log or segment: the window start in ms, zero-padded to 15 digits so
-/// names sort by time.
-pub fn window_file_name(start: i64, ext: &str) -> String {
-    format!("{start:015}.{ext}")
-}
-
-/// Parses a window file name back into (start, extension).
-pub fn parse_window_file_name(name: &str) -> Option<(i64, &str)> {
-    let (stem, ext) = name.split_once('.')?;
-    if stem.len() != 15 || !stem.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some((stem.parse().ok()?, ext))
-}
+pub use crate::layout::{
+    INDEX_FILE, LOCK_FILE, RAW_DIR, STATE_FILE, parse_window_file_name, window_file_name,
+};
 
 /// A window that is still open for writes.
 #[derive(Debug)]

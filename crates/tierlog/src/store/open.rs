@@ -318,8 +318,10 @@ pub(crate) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
 }
 
 fn loaded_path(dir: &Path, start: i64) -> std::path::PathBuf {
-    dir.join(RAW_DIR)
-        .join(super::window_file_name(start, "wal"))
+    dir.join(RAW_DIR).join(super::window_file_name(
+        start,
+        crate::layout::WINDOW_LOG_EXT,
+    ))
 }
 
 /// Takes the writer lock (`LOCK`, with the holder's pid inside).
@@ -464,10 +466,10 @@ fn load_raw(
     let mut wals = BTreeMap::new();
     for name in &names {
         match parse_window_file_name(name) {
-            Some((start, "seg")) => {
+            Some((start, crate::layout::SEGMENT_EXT)) => {
                 segs.insert(start, raw.join(name));
             }
-            Some((start, "wal")) => {
+            Some((start, crate::layout::WINDOW_LOG_EXT)) => {
                 wals.insert(start, raw.join(name));
             }
             _ => {}
@@ -549,7 +551,7 @@ fn load_raw(
                 if mode == Mode::Read && source.kind() == std::io::ErrorKind::NotFound =>
             {
                 // Sealed between listing and opening: read its segment instead.
-                let seg_path = raw.join(super::window_file_name(start, "seg"));
+                let seg_path = raw.join(super::window_file_name(start, crate::layout::SEGMENT_EXT));
                 if let Ok(seg) =
                     Segment::open_in(fs, &seg_path).and_then(|s| check_segment(s, start, span))
                 {

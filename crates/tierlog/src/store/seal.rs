@@ -153,7 +153,7 @@ impl Shared {
         let mut report = MaintainReport::default();
         for (start, w) in todo {
             let raw = sh.raw_dir();
-            let seg_path = raw.join(window_file_name(start, "seg"));
+            let seg_path = raw.join(window_file_name(start, crate::layout::SEGMENT_EXT));
             let points = w.data.points();
             let seg = if points > 0 {
                 let bytes = segment::build(&w.data, 0, span);

@@ -685,7 +685,9 @@ impl Shared {
         match st.open.entry(start) {
             Entry::Occupied(e) => Ok(e.into_mut()),
             Entry::Vacant(e) => {
-                let path = self.raw_dir().join(window_file_name(start, "wal"));
+                let path = self
+                    .raw_dir()
+                    .join(window_file_name(start, crate::layout::WINDOW_LOG_EXT));
                 let header = Header::new(FileKind::WindowLog, 0, start, self.config.span_ms());
                 let log = Appender::create(&self.fs, &path, &header)?;
                 let sync = Arc::new(log.sync_handle()?);
