@@ -788,3 +788,45 @@ fn archive_mode_moves_the_last_tiers_expired_segments_to_a_queryable_archive() {
         "{r:?}"
     );
 }
+
+/// The clock-lead guard measures from the newest sample, not from the end of its window: a
+/// clock a day and 5 minutes past the newest sample holds deletions by age back (the window
+/// end is only 23 h 55 min behind it) and reports the lead from the sample.
+#[test]
+fn the_clock_lead_is_measured_from_the_newest_sample() {
+    let dir = fast_tempdir();
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = Store::open(dir.path(), config(&clock, 90)).unwrap();
+    let write = |t: i64, v: f64| {
+        clock.set(t);
+        let r = store.write(&[Sample::new("g", &[], t, v)]).unwrap();
+        assert_eq!(r.accepted, 1);
+    };
+    write(T0, 1.0);
+    // The newest sample, one second into its window.
+    let newest = T0 + 20 * HOUR + 1_000;
+    write(newest, 2.0);
+    store.maintain().unwrap();
+    let before = segments(dir.path());
+    assert!(
+        before.iter().any(|s| s.0 == "10s" && s.1 == T0),
+        "the old 10s piece exists: {before:?}"
+    );
+    // Open window (the newest sample is still in the head).
+    let now = newest + DAY + 5 * MIN;
+    clock.set(now);
+    let r = store.maintain().unwrap().retention;
+    assert_eq!(r.age_held_back, Some(now - newest), "{r:?}");
+    assert!(r.dropped.is_empty(), "{r:?}");
+    drop(store);
+    // Sealed (the reopen seals the due window): the same lead from the segment's points.
+    let store = Store::open(dir.path(), config(&clock, 90)).unwrap();
+    let r = store.maintain().unwrap().retention;
+    assert_eq!(r.age_held_back, Some(now - newest), "{r:?}");
+    assert!(r.dropped.is_empty(), "{r:?}");
+    assert!(
+        segments(dir.path())
+            .iter()
+            .any(|s| s.0 == "10s" && s.1 == T0)
+    );
+}

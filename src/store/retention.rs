@@ -153,15 +153,20 @@ impl Shared {
         let forwarded = self.forward_watermark();
         let (now, newest) = {
             let st = self.state.read();
-            let span = self.config.span_ms();
-            // The newest data: the end of the newest window holding any.
+            // The newest data: the newest raw point (the second of the newest sample), not
+            // the end of its window, which can be most of a window later.
             let newest = st
                 .open
-                .keys()
-                .chain(st.sealing.keys())
-                .chain(st.sealed.keys())
-                .max()
-                .map(|s| s.saturating_add(span));
+                .values()
+                .filter_map(|w| w.data.time_range())
+                .chain(st.sealing.values().filter_map(|w| w.data.time_range()))
+                .map(|(_, hi)| hi)
+                .chain(
+                    st.sealed
+                        .values()
+                        .filter_map(|s| s.footer().entries.iter().map(|e| e.max_ts).max()),
+                )
+                .max();
             (self.config.clock.now_ms().max(st.clock_high_water), newest)
         };
         // Clock sanity: a clock far ahead of every datum may be wrong; do not let it expire
