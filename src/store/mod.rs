@@ -45,6 +45,8 @@ pub const INDEX_FILE: &str = "index.log";
 pub const STATE_FILE: &str = "state";
 /// Name of the lock file.
 pub const LOCK_FILE: &str = "LOCK";
+/// Where `repair` moves damaged segment files (`quarantine/<tier>/<file>`).
+pub const QUARANTINE_DIR: &str = "quarantine";
 
 /// File name of a window's log or segment: the window start in ms, zero-padded to 15 digits so
 /// names sort by time.
@@ -103,6 +105,8 @@ pub(crate) struct Shared {
     pub(crate) dir: PathBuf,
     pub(crate) config: Config,
     pub(crate) read_only: bool,
+    /// The store's id (a writer always has one; a reader has the one recorded, if any).
+    pub(crate) identity: Option<crate::format::state::Identity>,
     pub(crate) state: RwLock<State>,
     /// Sequence number of the last append (incremented under the state lock).
     pub(crate) written: AtomicU64,
@@ -572,6 +576,7 @@ impl Shared {
                 sealed_through: st.sealed_through,
                 tiers: st.tiers.iter().map(|t| t.state()).collect(),
                 retention: Some(self.config.retention_record()),
+                identity: self.identity,
             }
         };
         self.fs

@@ -343,6 +343,17 @@ impl Shared {
                         ),
                     };
                     drop(st);
+                    // The directory may have changed since the open (a store created there,
+                    // a symbolic link moved): checked again before anything is written.
+                    if let Some(own) = &self.identity {
+                        super::archive::check_archive(
+                            &self.fs,
+                            &self.dir,
+                            &self.config,
+                            own,
+                            None,
+                        )?;
+                    }
                     self.prepare_archive(&root, &name, seg.as_deref())?;
                     Some((root, name))
                 } else {
