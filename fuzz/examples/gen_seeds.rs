@@ -288,6 +288,7 @@ fn synthetic_files(out: &mut Seeds) {
             },
         ],
         retention: None,
+        identity: None,
     };
     out.put("state", "synthetic", &s.encode());
     let s = State {
@@ -301,6 +302,7 @@ fn synthetic_files(out: &mut Seeds) {
             done_through: i64::MAX,
         }],
         retention: None,
+        identity: None,
     };
     out.put("state", "extremes", &s.encode());
     // Version 1: 52 bytes, no tiers.

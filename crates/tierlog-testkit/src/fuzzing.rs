@@ -702,19 +702,47 @@ const OPS_T0: i64 = 1_700_000_000_000;
 /// Operations per input, to bound the file work of one run.
 const MAX_OPS: usize = 256;
 
-/// Per series: second start → (sum of the accepted samples in arrival order, count).
-type Model = Vec<BTreeMap<i64, (f64, u32)>>;
+/// Per series: second start → the accepted samples in arrival order.
+type Model = Vec<BTreeMap<i64, Vec<f64>>>;
 
-/// Adds `value` to a model point: same arithmetic as the store (the first sample is the sum
-/// itself, later ones are added in arrival order).
-fn add_sample(e: &mut (f64, u32), value: f64) {
-    e.0 = if e.1 == 0 { value } else { e.0 + value };
-    e.1 += 1;
+/// Adds `value` to a model point.
+fn add_sample(e: &mut Vec<f64>, value: f64) {
+    e.push(value);
 }
 
-/// The value a query returns for a model point.
-fn point_value(&(sum, n): &(f64, u32)) -> f64 {
-    if n == 1 { sum } else { sum / f64::from(n) }
+/// The value a query returns for a model point (format-spec/window-log.md): one sample
+/// unchanged; else the first NaN, `+Inf` with `-Inf` the NaN `0x7ff8000000000000`, one
+/// infinity that infinity, and finite samples summed in arrival order (with room in the
+/// exponent when the sum overflows) divided by their count.
+fn point_value(v: &[f64]) -> f64 {
+    if v.len() == 1 {
+        return v[0];
+    }
+    // The first NaN, bit for bit.
+    if let Some(nan) = v.iter().find(|x| x.is_nan()) {
+        return *nan;
+    }
+    match (v.contains(&f64::INFINITY), v.contains(&f64::NEG_INFINITY)) {
+        (true, true) => return f64::from_bits(0x7ff8_0000_0000_0000),
+        (true, false) => return f64::INFINITY,
+        (false, true) => return f64::NEG_INFINITY,
+        (false, false) => {}
+    }
+    let n = v.len() as f64;
+    let mut sum = v[0];
+    for x in &v[1..] {
+        sum += *x;
+    }
+    if sum.is_finite() {
+        return sum / n;
+    }
+    // Finite samples whose sum overflowed: the same sum with room in the exponent.
+    let k = 2f64.powi(64);
+    let mut scaled = v[0] / k;
+    for x in &v[1..] {
+        scaled += *x / k;
+    }
+    scaled / n * k
 }
 
 fn same_value(a: f64, b: f64) -> bool {
@@ -760,7 +788,7 @@ impl OpsWorld {
         let mut alt = None;
         if let Some((idx, ts, value)) = pending {
             let sec = ts.div_euclid(1000) * 1000;
-            let mut e = self.model[idx].get(&sec).copied().unwrap_or((0.0, 0));
+            let mut e = self.model[idx].get(&sec).cloned().unwrap_or_default();
             add_sample(&mut e, value);
             alt = Some((idx, sec, e));
         }
@@ -776,8 +804,8 @@ impl OpsWorld {
             for &(t, v) in &s.points {
                 let acked = self.model[idx].get(&t);
                 let ok_acked = acked.is_some_and(|e| same_value(point_value(e), v));
-                let ok_pending = alt.is_some_and(|(i, sec, e)| {
-                    i == idx && sec == t && same_value(point_value(&e), v)
+                let ok_pending = alt.as_ref().is_some_and(|(i, sec, e)| {
+                    *i == idx && *sec == t && same_value(point_value(e), v)
                 });
                 assert!(
                     ok_acked || ok_pending,
@@ -868,9 +896,7 @@ pub fn store_ops(data: &[u8]) {
                     Ok(sum) => {
                         assert_eq!(sum.accepted + sum.rejected(), 1, "{sum:?}");
                         if sum.accepted == 1 {
-                            let e = w.model[idx]
-                                .entry(ts.div_euclid(1000) * 1000)
-                                .or_insert((0.0, 0));
+                            let e = w.model[idx].entry(ts.div_euclid(1000) * 1000).or_default();
                             add_sample(e, value);
                         }
                         Ok(())

@@ -207,18 +207,39 @@ pub fn key(metric: &str, labels: &[(&str, &str)]) -> String {
     format!("{metric}{{{}}}", kv.join(";"))
 }
 
-/// The value of a raw point: the samples of its second summed in arrival order, divided by
-/// their count; a single sample unchanged (bit-exact).
-pub fn mean(samples: &[f64]) -> f64 {
-    let mut sum = samples[0];
-    for v in &samples[1..] {
-        sum += *v;
+/// The value of a raw point (format-spec/window-log.md): one sample unchanged (bit-exact); else
+/// the first NaN (bit-exact), `+Inf` with `-Inf` the NaN `0x7ff8000000000000`, one infinity
+/// that infinity, and finite samples summed in arrival order (with room in the exponent when
+/// the sum overflows) divided by their count.
+pub fn mean(v: &[f64]) -> f64 {
+    if v.len() == 1 {
+        return v[0];
     }
-    if samples.len() == 1 {
-        sum
-    } else {
-        sum / samples.len() as f64
+    // The first NaN, bit for bit.
+    if let Some(nan) = v.iter().find(|x| x.is_nan()) {
+        return *nan;
     }
+    match (v.contains(&f64::INFINITY), v.contains(&f64::NEG_INFINITY)) {
+        (true, true) => return f64::from_bits(0x7ff8_0000_0000_0000),
+        (true, false) => return f64::INFINITY,
+        (false, true) => return f64::NEG_INFINITY,
+        (false, false) => {}
+    }
+    let n = v.len() as f64;
+    let mut sum = v[0];
+    for x in &v[1..] {
+        sum += *x;
+    }
+    if sum.is_finite() {
+        return sum / n;
+    }
+    // Finite samples whose sum overflowed: the same sum with room in the exponent.
+    let k = 2f64.powi(64);
+    let mut scaled = v[0] / k;
+    for x in &v[1..] {
+        scaled += *x / k;
+    }
+    scaled / n * k
 }
 
 /// Copies a store directory (recursively), leaving out its `LOCK` file.

@@ -26,6 +26,8 @@ pub const INDEX_FILE: &str = "index.log";
 pub const STATE_FILE: &str = "state";
 /// Name of the lock file.
 pub const LOCK_FILE: &str = "LOCK";
+/// Where `repair` moves damaged segment files (`quarantine/<tier>/<file>`).
+pub const QUARANTINE_DIR: &str = "quarantine";
 /// The directory under a store where forwarders keep their checkpoints and locks.
 pub const FORWARD_DIR: &str = "forward";
 /// Extension of an open window's log (`raw/<start>.wal`).

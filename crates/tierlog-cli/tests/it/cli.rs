@@ -1066,3 +1066,40 @@ fn reading_a_directory_that_holds_no_store_is_an_error() {
     let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(names.len(), 1);
 }
+
+/// `tierlog config s on_expiry=archive:…` refuses archive paths that would lose data (the
+/// store itself, its own directories, the directory above it, another store, a symbolic link
+/// to the store), names `on_expiry` and leaves the setting as it was; a directory of its own
+/// is taken.
+#[test]
+fn config_refuses_archive_paths_that_would_lose_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("store");
+    let other = dir.path().join("other");
+    ok(&["ingest", s(&d), &example(), "--replay"]);
+    ok(&["ingest", s(&other), &example(), "--replay"]);
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&d, dir.path().join("link")).unwrap();
+    let other_arg = format!("on_expiry=archive:{}", other.display());
+    for kv in [
+        "on_expiry=archive:.",
+        "on_expiry=archive:./raw",
+        "on_expiry=archive:./60s",
+        "on_expiry=archive:..",
+        "on_expiry=archive:../other",
+        "on_expiry=archive:../link",
+        &other_arg,
+    ] {
+        let o = tierlog(&["config", s(&d), kv]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{kv}: {err}");
+        assert!(
+            err.contains("on_expiry") && err.contains("archive directory"),
+            "{kv}: {err}"
+        );
+        let text = ok(&["config", s(&d)]);
+        assert!(text.contains("on_expiry       delete"), "{kv}: {text}");
+    }
+    ok(&["config", s(&d), "on_expiry=archive:cold"]);
+    assert!(ok(&["config", s(&d)]).contains("archive:cold"));
+}

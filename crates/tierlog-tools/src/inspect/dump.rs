@@ -526,6 +526,7 @@ mod tests {
                 done_through: 3_600_000,
             }],
             retention: None,
+            identity: None,
         };
         let d = dump_bytes(&s.encode());
         assert_eq!(d.problems, 0);

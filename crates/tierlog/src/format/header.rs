@@ -47,8 +47,8 @@ impl FileKind {
     pub const fn version(self) -> u16 {
         match self {
             // Version 2 added the rollup tiers, version 3 the retention settings, version 4
-            // the raw keep and the expiry action.
-            FileKind::State => 4,
+            // the raw keep and the expiry action, version 5 the store's identity.
+            FileKind::State => 5,
             _ => 1,
         }
     }

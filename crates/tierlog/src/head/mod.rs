@@ -1,5 +1,5 @@
 //! The open windows' points in memory: per series, the closed seconds encoded and the newest
-//! second's running sum and count. The window log that makes them durable is [`crate::wal`].
+//! second's running sum and count. The window log that makes them durable is [`crate::head`].
 
 use std::collections::HashMap;
 

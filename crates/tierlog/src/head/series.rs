@@ -21,11 +21,24 @@ use crate::segment::codec::values::put_xor_step;
 pub(super) struct Acc {
     /// Seconds from the window start.
     pub(super) sec: u32,
-    /// Number of samples.
+    /// Number of samples (the low 31 bits, saturating), and [`SCALED`]: `sum` holds the sum
+    /// times [`SCALE_DOWN`], because the plain sum of finite samples overflowed.
     pub(super) count: u32,
     /// Sum of the samples, in arrival order (exactly the value when `count == 1`).
     pub(super) sum: f64,
 }
+
+/// Flag in [`Acc::count`]: the sum is kept scaled down by [`SCALE_DOWN`].
+const SCALED: u32 = 1 << 31;
+/// 2^-64: a sum of up to 2^31 finite samples scaled by it stays finite. Scaling by a power
+/// of two is exact (but for values below 2^-958, far under the sum's last bit), so the scaled
+/// sum rounds as the plain sum would with an unbounded exponent.
+const SCALE_DOWN: f64 = 1.0 / 18_446_744_073_709_551_616.0;
+/// 2^64, undoing [`SCALE_DOWN`].
+const SCALE_UP: f64 = 18_446_744_073_709_551_616.0;
+/// The NaN a sum of `+Inf` and `-Inf` gives (the hardware's own differs between platforms:
+/// x86-64 sets the sign bit, AArch64 does not).
+pub(super) const INF_MINUS_INF: u64 = 0x7ff8_0000_0000_0000;
 
 impl Acc {
     pub(super) fn new(sec: u32, value: f64) -> Acc {
@@ -36,20 +49,44 @@ impl Acc {
         }
     }
 
-    /// Adds a sample of the same second. When the sum is already NaN it stays as it is: which
-    /// operand's payload `a + b` keeps when both are NaN is up to the compiler's operand order,
-    /// so without this the bits of a point would depend on code generation. The first NaN of a
-    /// second wins, as a left-to-right sum on x86-64 has it.
+    /// Adds a sample of the same second. The first NaN of a second wins, bit for bit: once
+    /// the sum is NaN it stays as it is, and a NaN sample replaces a sum that is not (`a + b`
+    /// would leave the choice between two payloads, and whether a signalling NaN is quieted,
+    /// to the platform and the compiler's operand order). `+Inf` and `-Inf` give the NaN
+    /// [`INF_MINUS_INF`]. When the sum of finite samples would overflow, it goes on scaled
+    /// down by [`SCALE_DOWN`] (see [`SCALED`]), so that their mean stays finite.
     pub(super) fn join(&mut self, value: f64) {
-        if !self.sum.is_nan() {
-            self.sum += value;
+        let n = (self.count & !SCALED).saturating_add(1).min(!SCALED);
+        let mut scaled = self.count & SCALED;
+        if self.sum.is_nan() {
+            // The first NaN stays.
+        } else if value.is_nan() {
+            self.sum = value;
+        } else {
+            let mut s = if scaled != 0 {
+                self.sum + value * SCALE_DOWN
+            } else {
+                self.sum + value
+            };
+            if s.is_infinite() && scaled == 0 && self.sum.is_finite() && value.is_finite() {
+                s = self.sum * SCALE_DOWN + value * SCALE_DOWN;
+                scaled = SCALED;
+            }
+            // Only `+Inf + -Inf` makes a NaN of operands that are not.
+            self.sum = if s.is_nan() {
+                f64::from_bits(INF_MINUS_INF)
+            } else {
+                s
+            };
         }
-        self.count = self.count.saturating_add(1);
+        self.count = n | scaled;
     }
 
     pub(super) fn value(&self) -> f64 {
-        if self.count == 1 {
+        if self.count == 1 || self.sum.is_nan() {
             self.sum
+        } else if self.count & SCALED != 0 {
+            self.sum / f64::from(self.count & !SCALED) * SCALE_UP
         } else {
             self.sum / f64::from(self.count)
         }

@@ -158,15 +158,20 @@ impl Shared {
         let forwarded = self.forward_watermark();
         let (now, newest) = {
             let st = self.state.read();
-            let span = self.config.span_ms();
-            // The newest data: the end of the newest window holding any.
+            // The newest data: the newest raw point (the second of the newest sample), not
+            // the end of its window, which can be most of a window later.
             let newest = st
                 .open
-                .keys()
-                .chain(st.sealing.keys())
-                .chain(st.sealed.keys())
-                .max()
-                .map(|s| s.saturating_add(span));
+                .values()
+                .filter_map(|w| w.data.time_range())
+                .chain(st.sealing.values().filter_map(|w| w.data.time_range()))
+                .map(|(_, hi)| hi)
+                .chain(
+                    st.sealed
+                        .values()
+                        .filter_map(|s| s.footer().entries.iter().map(|e| e.max_ts).max()),
+                )
+                .max();
             (self.config.clock.now_ms().max(st.clock_high_water), newest)
         };
         // Clock sanity: a clock far ahead of every datum may be wrong; do not let it expire
@@ -343,6 +348,17 @@ impl Shared {
                         ),
                     };
                     drop(st);
+                    // The directory may have changed since the open (a store created there,
+                    // a symbolic link moved): checked again before anything is written.
+                    if let Some(own) = &self.identity {
+                        crate::retention::archive::check_archive(
+                            &self.fs,
+                            &self.dir,
+                            &self.config,
+                            own,
+                            None,
+                        )?;
+                    }
                     self.prepare_archive(&root, &name, seg.as_deref())?;
                     Some((root, name))
                 } else {

@@ -3,7 +3,7 @@
 //! See `format-spec/state.md`.
 //!
 //! ```text
-//! header  32 bytes (magic TLOGSTA1, version 2; window span = the store's raw window span)
+//! header  32 bytes (magic TLOGSTA1, version 5; window span = the store's raw window span)
 //! 32  8   highest clock value the store has acted on, i64 LE ms
 //! 40  8   sealed-through: end of the newest sealed raw window, i64 LE ms
 //! 48  2   tier count N, u16 LE
@@ -22,10 +22,13 @@
 //!           1  expiry action: 0 delete, 1 archive
 //!           2  archive directory length A, u16 LE (0 for delete, 1.. for archive)
 //!           A  archive directory, UTF-8
+//!         version 5 only, the identity:
+//!          16  store id (random at creation; all zero: none)
+//!           1  role: 0 the store itself, 1 an archive of the store with this id
 //! end-4 4 CRC-32C of bytes 32..end-4
 //! ```
 //!
-//! Version 3 files (no raw keep or expiry action), version 2 files (no retention settings)
+//! Version 4 files (no identity) are read as a store without an id, version 3 files (no raw keep or expiry action), version 2 files (no retention settings)
 //! and version 1 files (52 bytes: no tier count, the CRC at 48) are still read, as a store
 //! that records less (and, for version 1, no tiers).
 
@@ -76,6 +79,19 @@ pub struct Policy {
     pub archive: Option<String>,
 }
 
+/// Who a state file belongs to (version 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    /// The store's id: random, fixed when the store is created (or, for a store an older
+    /// build created, at its first writer open by this one). Never all zero.
+    pub id: [u8; 16],
+    /// `false`: this is the store with that id; `true`: an archive of it.
+    pub archive: bool,
+}
+
+/// Bytes of the version 5 identity record.
+const IDENTITY_LEN: usize = 17;
+
 /// Bytes of the version 3 retention settings record.
 const RETENTION_LEN: usize = 20;
 
@@ -92,6 +108,9 @@ pub struct State {
     pub tiers: Vec<TierState>,
     /// Retention settings (`None` read from a version 1 or 2 file; always written).
     pub retention: Option<RetentionSettings>,
+    /// Whose file this is (`None` read from a version 1 to 4 file, or written without one:
+    /// an all-zero id).
+    pub identity: Option<Identity>,
 }
 
 fn bad(what: &'static str) -> HeaderError {
@@ -148,12 +167,20 @@ impl State {
                 b.extend_from_slice(dir.as_bytes());
             }
         }
+        match &self.identity {
+            Some(i) => {
+                assert!(i.id != [0; 16], "an all-zero store id");
+                b.extend_from_slice(&i.id);
+                b.push(u8::from(i.archive));
+            }
+            None => b.extend_from_slice(&[0; IDENTITY_LEN]),
+        }
         let c = crc(&b[HEADER_LEN..]);
         b.extend_from_slice(&c.to_le_bytes());
         b
     }
 
-    /// Decodes a state file (version 1 to 4).
+    /// Decodes a state file (version 1 to 5).
     pub fn decode(bytes: &[u8]) -> Result<State, HeaderError> {
         let h = Header::decode(bytes, FileKind::State)?;
         if bytes.len() < STATE_V1_LEN || (h.version == 1 && bytes.len() != STATE_V1_LEN) {
@@ -179,6 +206,7 @@ impl State {
             sealed_through: i64_at(8),
             tiers: Vec::new(),
             retention: None,
+            identity: None,
         };
         if h.version == 1 {
             return Ok(s);
@@ -254,6 +282,21 @@ impl State {
             }
             s.retention = Some(settings);
         }
+        if h.version >= 5 {
+            let r = rest
+                .get(at..at + IDENTITY_LEN)
+                .ok_or(bad("state file identity truncated"))?;
+            let id: [u8; 16] = r[..16].try_into().expect("16 bytes");
+            s.identity = match (id == [0; 16], r[16]) {
+                (true, 0) => None,
+                (false, role @ (0 | 1)) => Some(Identity {
+                    id,
+                    archive: role == 1,
+                }),
+                _ => return Err(bad("state file identity role")),
+            };
+            at += IDENTITY_LEN;
+        }
         if at != rest.len() {
             return Err(bad("state file has trailing bytes"));
         }
@@ -286,11 +329,15 @@ mod tests {
                     archive: Some("arc".into()),
                 }),
             }),
+            identity: Some(Identity {
+                id: *b"\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10",
+                archive: false,
+            }),
         };
         let b = s.encode();
-        assert_eq!(b.len(), 32 + 16 + 2 + 1 + 3 + 24 + 20 + 8 + 3 + 3 + 4);
+        assert_eq!(b.len(), 32 + 16 + 2 + 1 + 3 + 24 + 20 + 8 + 3 + 3 + 17 + 4);
         assert_eq!(&b[0..8], b"TLOGSTA1");
-        assert_eq!(&b[8..10], &[4, 0]);
+        assert_eq!(&b[8..10], &[5, 0]);
         assert_eq!(&b[28..32], &HEADER_CRC);
         assert_eq!(&b[32..40], &[0xe8, 0x03, 0, 0, 0, 0, 0, 0]);
         assert_eq!(&b[40..48], &[0xc0, 0x27, 0x09, 0, 0, 0, 0, 0]);
@@ -304,9 +351,13 @@ mod tests {
         assert_eq!(&b[90..98], &[0, 0x5c, 0x26, 0x05, 0, 0, 0, 0]);
         assert_eq!(&b[98..106], &[0, 0xdd, 0x6d, 0, 0, 0, 0, 0]);
         assert_eq!(&b[106..112], b"\x01\x03\x00arc");
-        assert_eq!(&b[112..116], &crc32c::crc32c(&b[32..112]).to_le_bytes());
+        assert_eq!(
+            &b[112..129],
+            b"\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x00"
+        );
+        assert_eq!(&b[129..133], &crc32c::crc32c(&b[32..129]).to_le_bytes());
         // The example of format-spec/state.md.
-        assert_eq!(&b[112..116], &BODY_CRC);
+        assert_eq!(&b[129..133], &BODY_CRC);
         assert_eq!(State::decode(&b).unwrap(), s);
         for i in 32..b.len() {
             let mut m = b.clone();
@@ -319,8 +370,8 @@ mod tests {
     }
 
     /// The checksums of the example of format-spec/state.md.
-    const HEADER_CRC: [u8; 4] = [0x08, 0x54, 0x60, 0x44];
-    const BODY_CRC: [u8; 4] = [0xF0, 0xCD, 0xB0, 0x37];
+    const HEADER_CRC: [u8; 4] = [0xB5, 0xA3, 0x23, 0x73];
+    const BODY_CRC: [u8; 4] = [0x13, 0x12, 0xFB, 0xFF];
 
     #[test]
     fn delete_and_bad_expiry_actions() {
@@ -338,21 +389,23 @@ mod tests {
                     archive: None,
                 }),
             }),
+            identity: None,
         };
         let b = s.encode();
-        assert_eq!(&b[b.len() - 7..b.len() - 4], &[0, 0, 0]);
+        assert_eq!(&b[b.len() - 24..b.len() - 21], &[0, 0, 0]);
         assert_eq!(State::decode(&b).unwrap(), s);
         // Delete with a path, archive without one, an unknown action: refused.
         for (kind, len) in [(0u8, 1u8), (1, 0), (2, 0)] {
             let mut m = b.clone();
-            let at = m.len() - 7;
+            let at = m.len() - 24;
             m[at] = kind;
             m[at + 1] = len;
-            let n = m.len() - 4;
+            let n = m.len() - 21;
             m.truncate(n);
             if len == 1 {
                 m.push(b'x');
             }
+            m.extend_from_slice(&[0; IDENTITY_LEN]);
             let c = crc32c::crc32c(&m[32..]);
             m.extend_from_slice(&c.to_le_bytes());
             assert!(State::decode(&m).is_err(), "kind {kind} len {len}");
@@ -360,7 +413,7 @@ mod tests {
         // A version 3 file: settings without the policy.
         s.retention.as_mut().unwrap().policy = None;
         let mut v3 = s.encode();
-        v3.truncate(v3.len() - 4 - 11);
+        v3.truncate(v3.len() - 4 - IDENTITY_LEN - 11);
         v3[8] = 3;
         let hc = crc32c::crc32c(&v3[0..28]);
         v3[28..32].copy_from_slice(&hc.to_le_bytes());
@@ -377,16 +430,68 @@ mod tests {
             sealed_through: 600_000,
             tiers: vec![],
             retention: None,
+            identity: None,
         };
         let mut b = s.encode();
         // Version 2: no settings record.
-        b.truncate(b.len() - 4 - RETENTION_LEN - 11);
+        b.truncate(b.len() - 4 - IDENTITY_LEN - RETENTION_LEN - 11);
         b[8] = 2;
         let hc = crc32c::crc32c(&b[0..28]);
         b[28..32].copy_from_slice(&hc.to_le_bytes());
         let c = crc32c::crc32c(&b[32..]);
         b.extend_from_slice(&c.to_le_bytes());
         assert_eq!(State::decode(&b).unwrap(), s);
+    }
+
+    /// A version 4 file (no identity record) is read as a store without an id; a zero id is
+    /// none, an archive's role is kept, and an unknown role or a role beside a zero id is
+    /// refused.
+    #[test]
+    fn identity_record_and_version_4() {
+        let mut s = State {
+            window_span: 600_000,
+            clock_high_water: 7,
+            sealed_through: 600_000,
+            tiers: vec![],
+            retention: Some(RetentionSettings {
+                max_age_days: 30,
+                max_bytes: 0,
+                max_clock_lead: 60_000,
+                policy: Some(Policy {
+                    raw_keep: 3_600_000,
+                    archive: None,
+                }),
+            }),
+            identity: Some(Identity {
+                id: [0xab; 16],
+                archive: true,
+            }),
+        };
+        let b = s.encode();
+        assert_eq!(
+            &b[b.len() - 21..b.len() - 4],
+            &[[0xab; 16].as_slice(), &[1]].concat()
+        );
+        assert_eq!(State::decode(&b).unwrap(), s);
+        for (id, role) in [(0xab, 2u8), (0, 1)] {
+            let mut m = b.clone();
+            let n = m.len();
+            m[n - 21..n - 5].fill(id);
+            m[n - 5] = role;
+            let c = crc32c::crc32c(&m[32..n - 4]);
+            m[n - 4..].copy_from_slice(&c.to_le_bytes());
+            assert!(State::decode(&m).is_err(), "id {id:#x} role {role}");
+        }
+        let mut v4 = b.clone();
+        v4.truncate(v4.len() - 4 - IDENTITY_LEN);
+        v4[8] = 4;
+        let hc = crc32c::crc32c(&v4[0..28]);
+        v4[28..32].copy_from_slice(&hc.to_le_bytes());
+        let c = crc32c::crc32c(&v4[32..]);
+        v4.extend_from_slice(&c.to_le_bytes());
+        s.identity = None;
+        assert_eq!(State::decode(&v4).unwrap(), s);
+        assert_eq!(&s.encode()[b.len() - 21..b.len() - 4], &[0; 17]);
     }
 
     #[test]

@@ -183,6 +183,8 @@ pub(crate) fn rebuild(
         sealed_through,
         tiers,
         retention: None,
+        // Lost with the file: the open gives the store a new id.
+        identity: None,
     };
     let finding = Finding::StateRebuilt {
         file: dir.join(STATE_FILE),

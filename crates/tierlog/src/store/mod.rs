@@ -32,7 +32,8 @@ pub use seal::MaintainReport;
 pub use write::{Rejections, Sample, WriteSummary};
 
 pub use crate::layout::{
-    INDEX_FILE, LOCK_FILE, RAW_DIR, STATE_FILE, parse_window_file_name, window_file_name,
+    INDEX_FILE, LOCK_FILE, QUARANTINE_DIR, RAW_DIR, STATE_FILE, parse_window_file_name,
+    window_file_name,
 };
 
 /// A window that is still open for writes.
@@ -77,6 +78,8 @@ pub(crate) struct Shared {
     pub(crate) dir: PathBuf,
     pub(crate) config: Config,
     pub(crate) read_only: bool,
+    /// The store's id (a writer always has one; a reader has the one recorded, if any).
+    pub(crate) identity: Option<crate::state::format::Identity>,
     pub(crate) state: RwLock<State>,
     /// Sequence number of the last append (incremented under the state lock).
     pub(crate) written: AtomicU64,
@@ -546,6 +549,7 @@ impl Shared {
                 sealed_through: st.sealed_through,
                 tiers: st.tiers.iter().map(|t| t.state()).collect(),
                 retention: Some(self.config.retention_record()),
+                identity: self.identity,
             }
         };
         self.fs

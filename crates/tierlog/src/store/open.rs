@@ -135,9 +135,33 @@ pub(crate) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
             )
         })?;
     }
+    let recorded_archive = saved
+        .as_ref()
+        .and_then(|s| s.retention.as_ref())
+        .and_then(|r| r.policy.as_ref())
+        .and_then(|p| p.archive.clone());
     resolve_policy(&mut config, saved.as_ref(), saved_version, read_only);
     config.settle_defaults();
-    if !read_only {
+    // A store gets its id when it is created, or (one an older build created) at its first
+    // writer open by this build.
+    let identity = match saved.as_ref().and_then(|s| s.identity) {
+        Some(i) => Some(i),
+        None if read_only => None,
+        None => Some(crate::state::format::Identity {
+            id: crate::retention::archive::new_store_id(),
+            archive: false,
+        }),
+    };
+    if !read_only && let Some(own) = &identity {
+        // Before anything touches the archive: a path that is the store, inside it, or
+        // another store's (archive) must never be written to, nor cleaned.
+        crate::retention::archive::check_archive(
+            &fs,
+            dir,
+            &config,
+            own,
+            recorded_archive.as_deref(),
+        )?;
         crate::retention::archive::clean_archive(&fs, dir, &config)?;
     }
     let span = config.span_ms();
@@ -295,6 +319,7 @@ pub(crate) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
         fs,
         config,
         read_only,
+        identity,
         state: RwLock::new(st),
         written: AtomicU64::new(0),
         synced: Mutex::new(0),

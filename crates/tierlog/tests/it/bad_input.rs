@@ -501,9 +501,9 @@ fn a_newer_format_version_is_refused() {
         let clock = populated(dir.path());
         let path = dir.path().join(&rel);
         let mut b = std::fs::read(&path).unwrap();
-        // The state file is at version 4 (rollup tiers, retention settings, raw keep and
-        // expiry action), the others at 1.
-        let current = if rel == Path::new("state") { 4 } else { 1 };
+        // The state file is at version 5 (rollup tiers, retention settings, raw keep and
+        // expiry action, the store's id), the others at 1.
+        let current = if rel == Path::new("state") { 5 } else { 1 };
         assert_eq!(
             &b[8..10],
             &[current, 0],

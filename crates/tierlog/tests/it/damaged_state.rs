@@ -91,6 +91,7 @@ fn forged(window_span: i64, tiers: Vec<(i64, i64)>, raw_keep: i64) -> Vec<u8> {
                 archive: None,
             }),
         }),
+        identity: None,
     }
     .encode()
 }

@@ -788,3 +788,225 @@ fn archive_mode_moves_the_last_tiers_expired_segments_to_a_queryable_archive() {
         "{r:?}"
     );
 }
+
+/// The clock-lead guard measures from the newest sample, not from the end of its window: a
+/// clock a day and 5 minutes past the newest sample holds deletions by age back (the window
+/// end is only 23 h 55 min behind it) and reports the lead from the sample.
+#[test]
+fn the_clock_lead_is_measured_from_the_newest_sample() {
+    let dir = fast_tempdir();
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = Store::open(dir.path(), config(&clock, 90)).unwrap();
+    let write = |t: i64, v: f64| {
+        clock.set(t);
+        let r = store.write(&[Sample::new("g", &[], t, v)]).unwrap();
+        assert_eq!(r.accepted, 1);
+    };
+    write(T0, 1.0);
+    // The newest sample, one second into its window.
+    let newest = T0 + 20 * HOUR + 1_000;
+    write(newest, 2.0);
+    store.maintain().unwrap();
+    let before = segments(dir.path());
+    assert!(
+        before.iter().any(|s| s.0 == "10s" && s.1 == T0),
+        "the old 10s piece exists: {before:?}"
+    );
+    // Open window (the newest sample is still in the head).
+    let now = newest + DAY + 5 * MIN;
+    clock.set(now);
+    let r = store.maintain().unwrap().retention;
+    assert_eq!(r.age_held_back, Some(now - newest), "{r:?}");
+    assert!(r.dropped.is_empty(), "{r:?}");
+    drop(store);
+    // Sealed (the reopen seals the due window): the same lead from the segment's points.
+    let store = Store::open(dir.path(), config(&clock, 90)).unwrap();
+    let r = store.maintain().unwrap().retention;
+    assert_eq!(r.age_held_back, Some(now - newest), "{r:?}");
+    assert!(r.dropped.is_empty(), "{r:?}");
+    assert!(
+        segments(dir.path())
+            .iter()
+            .any(|s| s.0 == "10s" && s.1 == T0)
+    );
+}
+
+/// A store that archives its expired raw segments (no tiers, raw kept an hour) to `archive`.
+fn archiving(clock: &Arc<ManualClock>, archive: &str) -> Config {
+    Config {
+        tiers: Some(vec![]),
+        raw_keep: Some(Duration::from_secs(3600)),
+        on_expiry: Some(tierlog::Expiry::Archive(archive.into())),
+        ..config(clock, 90)
+    }
+}
+
+/// Writes one sample at `t` and one three hours later, then runs a pass there: the first
+/// window's raw segment expires (and is archived, when archiving).
+fn write_and_expire(
+    store: &Store,
+    clock: &ManualClock,
+    t: i64,
+) -> Result<tierlog::RetentionReport, Error> {
+    clock.set(t);
+    store.write(&[Sample::new("m", &[], t, 1.0)]).unwrap();
+    clock.set(t + 3 * HOUR);
+    store
+        .write(&[Sample::new("m", &[], t + 3 * HOUR, 2.0)])
+        .unwrap();
+    store.maintain().map(|r| r.retention)
+}
+
+fn is_archive_refusal<T>(r: Result<T, Error>, what: &str, needle: &str) {
+    match r {
+        Err(Error::Config { setting, message }) => {
+            assert_eq!(setting, "on_expiry", "{what}: {message}");
+            assert!(message.contains(needle), "{what}: {message}");
+        }
+        Err(e) => panic!("{what}: expected a config error, got {e}"),
+        Ok(_) => panic!("{what}: accepted"),
+    }
+}
+
+/// Archive paths that would destroy data are refused at open (`Error::Config` naming
+/// `on_expiry`), with `.`, `..` and symbolic links resolved, also for a path that does not
+/// exist yet: the store itself, its own files and tier directories, a directory nested in the
+/// store, a directory holding the store, another store, another store's archive, a symbolic
+/// link to the store. A directory of its own (inside or outside the store) is taken, and the
+/// store's own archive stays its own (the store's id is recorded in it).
+#[test]
+fn archive_paths_that_would_lose_data_are_refused_at_open() {
+    let top = fast_tempdir();
+    let a = top.path().join("a");
+    let b = top.path().join("b");
+    let clock = Arc::new(ManualClock::new(T0));
+    // Store b archives into b/cold: another store, and another store's archive.
+    let store_b = Store::open(&b, archiving(&clock, "cold")).unwrap();
+    let r = write_and_expire(&store_b, &clock, T0).unwrap();
+    assert!(r.dropped.iter().any(|d| d.archived_to.is_some()), "{r:?}");
+    store_b.close().unwrap();
+    let b_state = std::fs::read(b.join("state")).unwrap();
+    let b_archive_state = std::fs::read(b.join("cold").join("state")).unwrap();
+    // Store a, with data.
+    let store_a = Store::open(&a, config(&clock, 90)).unwrap();
+    store_a.write(&[Sample::new("m", &[], T0, 5.0)]).unwrap();
+    store_a.close().unwrap();
+    let a_files = segments(&a);
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&a, top.path().join("link")).unwrap();
+    let link_abs = top.path().join("link").to_string_lossy().into_owned();
+    let a_abs = a.to_string_lossy().into_owned();
+    let cases: Vec<(&str, &str)> = vec![
+        (".", "the store's own directory"),
+        ("./", "the store's own directory"),
+        (&a_abs, "the store's own directory"),
+        ("raw/../.", "store's own"),
+        ("./raw", "store's own"),
+        ("./60s", "store's own"),
+        ("sub/../10s", "store's own"),
+        ("index.log", "store's own"),
+        ("sub/deeper", "nested inside the store"),
+        ("..", "holds the store"),
+        ("../b", "another store"),
+        ("../b/./cold", "archive of another store"),
+        ("../link", "the store's own directory"),
+        (&link_abs, "the store's own directory"),
+        ("../link/raw", "store's own"),
+        ("../link/new/x", "nested"),
+    ];
+    for (path, needle) in cases {
+        is_archive_refusal(
+            Store::open(
+                &a,
+                archiving(&clock, path).with_tiers(config(&clock, 90).tiers().to_vec()),
+            ),
+            path,
+            needle,
+        );
+        // Nothing changed: not the store, not the other store or its archive.
+        assert_eq!(segments(&a), a_files, "{path}");
+        assert_eq!(
+            Store::stored_config(&a).unwrap().unwrap().on_expiry(),
+            &tierlog::Expiry::Delete,
+            "{path}"
+        );
+        assert_eq!(std::fs::read(b.join("state")).unwrap(), b_state, "{path}");
+        assert_eq!(
+            std::fs::read(b.join("cold").join("state")).unwrap(),
+            b_archive_state,
+            "{path}"
+        );
+    }
+    // Directories of their own: one in the store, one beside it (neither exists yet).
+    for path in ["cold", "./cold2/", "../a-archive"] {
+        let s = Store::open(
+            &a,
+            archiving(&clock, path).with_tiers(config(&clock, 90).tiers().to_vec()),
+        )
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+        s.close().unwrap();
+    }
+    // Store b still takes its own archive, across reopens.
+    let store_b = Store::open(&b, archiving(&clock, "cold")).unwrap();
+    let r = write_and_expire(&store_b, &clock, T0 + DAY).unwrap();
+    assert!(r.dropped.iter().any(|d| d.archived_to.is_some()), "{r:?}");
+    drop(store_b);
+    // And through a path with `..` and a symbolic link to it.
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(&b, top.path().join("blink")).unwrap();
+        let via = top.path().join("blink").join("..").join("b").join("cold");
+        let store_b = Store::open(&b, archiving(&clock, &via.to_string_lossy())).unwrap();
+        drop(store_b);
+    }
+}
+
+/// The pass that archives checks the directory again: one that became another store or a
+/// link to the store since the open is refused, nothing moves, and the pass after the
+/// directory is put right archives.
+#[test]
+fn archive_paths_that_would_lose_data_are_refused_at_the_pass() {
+    let top = fast_tempdir();
+    let a = top.path().join("a");
+    let target = top.path().join("a-archive");
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = Store::open(&a, archiving(&clock, "../a-archive")).unwrap();
+    // Another store appears where the archive is to go.
+    let other = Store::open(&target, config(&clock, 90)).unwrap();
+    other.close().unwrap();
+    let other_state = std::fs::read(target.join("state")).unwrap();
+    let before = segments(&a);
+    is_archive_refusal(
+        write_and_expire(&store, &clock, T0),
+        "another store at the pass",
+        "another store",
+    );
+    assert_eq!(std::fs::read(target.join("state")).unwrap(), other_state);
+    let raw_before: Vec<_> = segments(&a).into_iter().filter(|s| s.1 == T0).collect();
+    assert_eq!(raw_before.len(), 1, "the expired segment stays: {before:?}");
+    // Then a symbolic link to the store.
+    std::fs::remove_dir_all(&target).unwrap();
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(&a, &target).unwrap();
+        is_archive_refusal(store.maintain(), "a link to the store", "own directory");
+        assert!(segments(&a).iter().any(|s| s.1 == T0));
+        std::fs::remove_file(&target).unwrap();
+    }
+    // Put right: archived, and the archive records whose it is.
+    let r = store.maintain().unwrap().retention;
+    assert!(
+        r.dropped
+            .iter()
+            .any(|d| d.start_ms == T0 && d.archived_to.is_some()),
+        "{r:?}"
+    );
+    assert!(!segments(&a).iter().any(|s| s.1 == T0));
+    drop(store);
+    let store = Store::open(&a, archiving(&clock, "../a-archive")).unwrap();
+    let archive = store.open_archive().unwrap().expect("archive");
+    assert_eq!(
+        archive.query(&sel("m"), T0, T0 + 1).unwrap().series.len(),
+        1
+    );
+}

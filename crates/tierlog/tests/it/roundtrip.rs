@@ -211,3 +211,84 @@ fn adversarial_values_come_back_bit_exact_sealed_and_open() {
     store.close().unwrap();
     check(&open(dir.path(), &clock));
 }
+
+/// Same-second means of extreme values (format-spec/window-log.md): finite samples give a
+/// finite mean even when their sum overflows f64, `+Inf` with `-Inf` gives one pinned NaN,
+/// the first NaN of a second wins bit for bit (a signalling one stays signalling), two `-0.0`
+/// give `-0.0`, and one sample stays as written — in the open window, after the log is
+/// replayed, once sealed and after reopen. Some seconds get a sample after a later second
+/// (the out-of-order path).
+#[test]
+fn same_second_means_of_extreme_values_are_finite_pinned_and_exact() {
+    let max = f64::MAX;
+    let inf = f64::INFINITY;
+    let snan = f64::from_bits(0x7ff0_0000_0000_0001);
+    let qnan = f64::from_bits(0x7ff8_dead_beef_0001);
+    let neg_nan = f64::from_bits(0xfff8_0000_0000_0002);
+    // (samples of one second, expected value of its point)
+    let cases: Vec<(Vec<f64>, f64)> = vec![
+        (vec![max, max], max),
+        (vec![-max, -max, -max, -max], -max),
+        (vec![max, max, -max], max / 3.0),
+        (vec![max, max, -max, -max, 1.0], 0.2),
+        (vec![max, 1.0, max, max], max * 0.75),
+        (vec![max, max, inf], inf),
+        (vec![inf, -inf], f64::from_bits(0x7ff8_0000_0000_0000)),
+        (vec![-inf, 1.0, inf], f64::from_bits(0x7ff8_0000_0000_0000)),
+        (vec![inf, -inf, qnan], f64::from_bits(0x7ff8_0000_0000_0000)),
+        (vec![-0.0, -0.0], -0.0),
+        (vec![1.0, snan, qnan], snan),
+        (vec![max, max, neg_nan, snan], neg_nan),
+        (vec![max], max),
+        (vec![snan], snan),
+        (vec![1.0, 2.0], 1.5),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = open(dir.path(), &clock);
+    // Every second but the last of each case first, then the last samples: for i > 0 the
+    // last sample of case i - 1 arrives after case i's second opened.
+    let at = |i: usize| T0 + i as i64 * 1_000 + 7;
+    for (i, (vals, _)) in cases.iter().enumerate() {
+        let samples: Vec<Sample<'_>> = vals[..vals.len() - 1]
+            .iter()
+            .map(|&v| Sample::new("m", &[], at(i), v))
+            .collect();
+        store.write(&samples).unwrap();
+        if i > 0 {
+            let (prev, _) = &cases[i - 1];
+            let v = prev[prev.len() - 1];
+            assert_eq!(
+                store
+                    .write(&[Sample::new("m", &[], at(i - 1), v)])
+                    .unwrap()
+                    .accepted,
+                1
+            );
+        }
+    }
+    let (last, _) = cases.last().unwrap();
+    let v = last[last.len() - 1];
+    store
+        .write(&[Sample::new("m", &[], at(cases.len() - 1), v)])
+        .unwrap();
+    let expect = vec![(
+        "m{}".to_string(),
+        cases
+            .iter()
+            .enumerate()
+            .map(|(i, (_, want))| (T0 + i as i64 * 1_000, want.to_bits()))
+            .collect::<Vec<_>>(),
+    )];
+    assert_eq!(points(&store, "m"), expect, "open window");
+    store.close().unwrap();
+    let store = open(dir.path(), &clock);
+    assert_eq!(points(&store, "m"), expect, "replayed from the log");
+    clock.set(T0 + 600_000 + 300_000 + 1);
+    store.maintain().unwrap();
+    assert_eq!(store.stats().tiers[0].sealed.segments, 1);
+    assert_eq!(points(&store, "m"), expect, "sealed");
+    store.close().unwrap();
+    let store = open(dir.path(), &clock);
+    assert_eq!(points(&store, "m"), expect, "sealed, reopened");
+}
