@@ -415,3 +415,84 @@ fn summaries_count_what_was_skipped() {
     assert_eq!(cell("skipped_string_fields"), "2", "{csv}");
     assert_eq!(cell("skipped_created_samples"), "0", "{csv}");
 }
+
+/// A live feed on standard input: hands out one line per read, and moves the clock on by
+/// 1.5 s before each one (as if the lines came 1.5 s apart); records the clock at each line.
+struct Trickle {
+    lines: std::collections::VecDeque<Vec<u8>>,
+    clock: std::sync::Arc<tierlog::ManualClock>,
+    handed_out_at: std::rc::Rc<std::cell::RefCell<Vec<i64>>>,
+}
+
+impl std::io::Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use tierlog::Clock;
+        let Some(line) = self.lines.pop_front() else {
+            return Ok(0);
+        };
+        self.clock.advance(1500);
+        self.handed_out_at.borrow_mut().push(self.clock.now_ms());
+        buf[..line.len()].copy_from_slice(&line);
+        Ok(line.len())
+    }
+}
+
+#[test]
+fn samples_without_a_time_get_the_time_they_were_read() {
+    use tierlog::import::ingest::{IngestOptions, ingest};
+    use tierlog::import::{InputFormat, Precision};
+    const START: i64 = 1_700_000_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(tierlog::ManualClock::new(START));
+    let store = tierlog::Store::open(
+        dir.path(),
+        tierlog::Config::default().with_clock(clock.clone()),
+    )
+    .unwrap();
+    for format in [InputFormat::Prom, InputFormat::Influx] {
+        let (metric, lines) = match format {
+            InputFormat::Prom => (
+                "live_prom",
+                ["live_prom 1\n", "live_prom 2\n", "live_prom 3\n"],
+            ),
+            _ => (
+                "live_value",
+                ["live value=1\n", "live value=2\n", "live value=3\n"],
+            ),
+        };
+        let handed_out_at = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let input = Trickle {
+            lines: lines.iter().map(|l| l.as_bytes().to_vec()).collect(),
+            clock: clock.clone(),
+            handed_out_at: handed_out_at.clone(),
+        };
+        let opts = IngestOptions {
+            batch: 1000,
+            replay: None,
+            spill_dir: dir.path().to_owned(),
+            sort_memory: 1 << 20,
+            default_ts: START,
+            max_line_bytes: tierlog::import::DEFAULT_MAX_LINE_BYTES,
+        };
+        let source = format.parser(std::io::BufReader::new(input), Precision::Ns);
+        let (summary, res) = ingest(&store, source, &opts);
+        res.unwrap();
+        assert_eq!(summary.written.accepted, 3, "{summary:?}");
+        let r = store
+            .query(&tierlog::Selector::metric(metric), 0, i64::MAX / 2)
+            .unwrap();
+        let points: Vec<(i64, f64)> = r.series[0].points.clone();
+        let read_at = handed_out_at.borrow().clone();
+        assert_eq!(read_at.len(), 3);
+        // One point per line, each in the second its line was read in.
+        assert_eq!(points.len(), 3, "{format:?}: {points:?}");
+        for ((t, v), (at, want)) in points.iter().zip(read_at.iter().zip([1.0, 2.0, 3.0])) {
+            assert_eq!(
+                t.div_euclid(1000),
+                at.div_euclid(1000),
+                "{format:?}: {points:?}"
+            );
+            assert_eq!(*v, want);
+        }
+    }
+}

@@ -28,7 +28,9 @@ pub struct IngestOptions {
     pub spill_dir: PathBuf,
     /// Memory for sorting before spilling, bytes.
     pub sort_memory: usize,
-    /// Timestamp for samples that carry none (live ingest: the clock's now).
+    /// Timestamp for samples that carry none in a replay. A live ingest stamps such a
+    /// sample with the store clock's time when it was read, so a live feed piped in keeps
+    /// its timing.
     pub default_ts: i64,
     /// The longest input line read, bytes (without its line end): a longer one stops the
     /// ingest with [`ParseError::LineTooLong`] naming the line, after reading at most this
@@ -204,10 +206,13 @@ fn ingest_live<S: EntrySource>(
 ) -> Result<(), IngestError> {
     let max_batch = opts.batch.clamp(1, store.config().limits.max_batch_samples);
     let mut batch = Vec::with_capacity(max_batch);
+    let clock = store.config().clock.clone();
     for item in source.by_ref() {
         let (_, entry) = item.map_err(IngestError::Parse)?;
-        if let Some(s) = note_meta(store, meta, entry)? {
+        if let Some(mut s) = note_meta(store, meta, entry)? {
             sum.samples += 1;
+            // The time it was read (the parser yields a line's samples once it has read it).
+            s.ts_ms = s.ts_ms.or_else(|| Some(clock.now_ms()));
             batch.push(s);
             if batch.len() >= max_batch {
                 sum.written
