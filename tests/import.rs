@@ -496,3 +496,53 @@ fn samples_without_a_time_get_the_time_they_were_read() {
         }
     }
 }
+
+#[test]
+fn line_protocol_names_that_become_one_are_counted_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("c.lp");
+    std::fs::write(
+        &input,
+        "cpu usage-idle=1,usage_idle=3 1700000000000000000\n\
+         cpu usage-idle=2 1700000001000000000\n\
+         cpu.x,host-name=a v=1 1700000000000000000\n\
+         cpu_x,host_name=a v=5 1700000000000000000\n\
+         mem free=1 1700000000000000000\n",
+    )
+    .unwrap();
+    let d = dir.path().join("store");
+    let o = tierlog(&["ingest", s(&d), s(&input), "--now", NOW, "--format", "json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // `cpu_usage_idle` (after `cpu_usage-idle`), `cpu_x_v` (after `cpu.x_v`) and the label
+    // name `host_name` (after `host-name`); each counted once however often it comes.
+    assert_eq!(summary["summary"]["name_collisions"], 3, "{summary}");
+    let examples = summary["summary"]["name_collision_examples"]
+        .as_array()
+        .unwrap();
+    assert_eq!(examples[0]["first"], "cpu_usage-idle");
+    assert_eq!(examples[0]["second"], "cpu_usage_idle");
+    assert_eq!(examples[0]["name"], "cpu_usage_idle");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning: 3 input names became the same name")
+            && err.contains(r#""cpu.x_v" and "cpu_x_v" both became "cpu_x_v""#)
+            && err.contains(r#""host-name" and "host_name" both became "host_name""#),
+        "{err}"
+    );
+    // Clean names: nothing to say.
+    std::fs::write(&input, "mem free=1,used=2 1700000000000000000\n").unwrap();
+    let d2 = dir.path().join("store2");
+    let o = tierlog(&[
+        "ingest",
+        s(&d2),
+        s(&input),
+        "--now",
+        NOW,
+        "--format",
+        "json",
+    ]);
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["summary"]["name_collisions"], 0);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("warning"));
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::entry::{Entry, EntrySource, ParseError, ParsedSample, Skipped};
+use super::entry::{Entry, EntrySource, NameCollision, ParseError, ParsedSample, Skipped};
 use super::prom::PromParser;
 use super::sort::TimeSorter;
 use crate::clock::{Clock, ManualClock};
@@ -54,6 +54,11 @@ pub struct IngestSummary {
     pub spilled_runs: u64,
     /// Input items read correctly and dropped on purpose, by reason.
     pub skipped: Skipped,
+    /// Distinct input names that became a name another input name had become first
+    /// (line protocol `usage-idle` and `usage_idle`): their samples share series.
+    pub name_collisions: u64,
+    /// The first few such collisions.
+    pub name_collision_examples: Vec<NameCollision>,
 }
 
 /// Why an ingest stopped.
@@ -104,6 +109,9 @@ pub fn ingest<S: EntrySource>(
     };
     sum.lines = source.lines_read();
     sum.skipped = source.skipped();
+    let collisions = source.name_collisions();
+    sum.name_collisions = collisions.count;
+    sum.name_collision_examples = collisions.examples;
     // Metadata lines seen are valid whatever happened after them.
     for (name, m) in meta {
         match store.set_metric_meta(&name, m) {

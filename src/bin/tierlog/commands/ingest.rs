@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 use tierlog::import::ingest::{IngestError, IngestOptions, IngestSummary, ingest};
-use tierlog::import::{Entry, EntrySource, InputFormat, ParseError, Precision, Skipped};
+use tierlog::import::{
+    Entry, EntrySource, InputFormat, NameCollisions, ParseError, Precision, Skipped,
+};
 use tierlog::{Config, ManualClock, Store, Sync};
 
 use super::{Now, dir_bytes, print_json};
@@ -145,6 +147,7 @@ pub fn run(now: &Now, args: IngestArgs) -> Result<(), Failure> {
         store_after: dir_bytes(dir),
     };
     print_summary(&summary, elapsed, &sizes, format)?;
+    warn_name_collisions(&summary);
     if let Err(e) = res {
         return Err(match e {
             IngestError::Parse(p) => {
@@ -213,10 +216,10 @@ fn print_summary(
         }))?,
         Format::Csv => {
             println!(
-                "lines,samples,accepted,rejected_too_old,rejected_too_far_ahead,new_series,metadata,seconds,skipped_string_fields,skipped_created_samples,input_bytes,store_bytes,store_bytes_added,rejected_head_full"
+                "lines,samples,accepted,rejected_too_old,rejected_too_far_ahead,new_series,metadata,seconds,skipped_string_fields,skipped_created_samples,input_bytes,store_bytes,store_bytes_added,rejected_head_full,name_collisions"
             );
             println!(
-                "{},{},{},{},{},{},{},{:.3},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{:.3},{},{},{},{},{},{},{}",
                 s.lines,
                 s.samples,
                 s.written.accepted,
@@ -231,6 +234,7 @@ fn print_summary(
                 sizes.store_after,
                 sizes.growth(),
                 s.written.rejected_head_full,
+                s.name_collisions,
             );
         }
         Format::Table => {}
@@ -261,6 +265,30 @@ fn print_summary(
         skipped_text(s)
     ));
     Ok(())
+}
+
+/// A warning (always printed) when different input names became one name.
+fn warn_name_collisions(s: &IngestSummary) {
+    if s.name_collisions == 0 {
+        return;
+    }
+    let pairs: Vec<String> = s
+        .name_collision_examples
+        .iter()
+        .map(|c| format!("{:?} and {:?} both became {:?}", c.first, c.second, c.name))
+        .collect();
+    let more = s.name_collisions - pairs.len() as u64;
+    eprintln!(
+        "tierlog: warning: {} input name{} became the same name as another once made valid, so their samples share series (averaged within a second): {}{}",
+        s.name_collisions,
+        if s.name_collisions == 1 { "" } else { "s" },
+        pairs.join("; "),
+        if more > 0 {
+            format!("; and {more} more")
+        } else {
+            String::new()
+        }
+    );
 }
 
 /// `; skipped …` when the parser dropped items on purpose, else nothing.
@@ -362,6 +390,10 @@ impl<S: EntrySource> EntrySource for Watched<S> {
 
     fn skipped(&self) -> Skipped {
         self.inner.skipped()
+    }
+
+    fn name_collisions(&self) -> NameCollisions {
+        self.inner.name_collisions()
     }
 
     fn set_max_line_bytes(&mut self, max: usize) {
