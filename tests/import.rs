@@ -546,3 +546,51 @@ fn line_protocol_names_that_become_one_are_counted_and_named() {
     assert_eq!(summary["summary"]["name_collisions"], 0);
     assert!(!String::from_utf8_lossy(&o.stderr).contains("warning"));
 }
+
+#[test]
+fn a_replay_killed_midway_leaves_its_spill_directory_in_the_store_for_the_next_ingest_to_remove() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("store");
+    let system_tmp = dir.path().join("system-tmp");
+    std::fs::create_dir(&system_tmp).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tierlog"))
+        .args(["ingest", s(&d), "-", "--replay", "-q"])
+        .env("TMPDIR", &system_tmp)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"m 1 1700000000000\nm 2 1700000001000\n")
+        .unwrap();
+    // The replay is reading (standard input stays open): its spill directory exists.
+    let spill_base = d.join("tmp");
+    let spills = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&spill_base)
+            .map(|r| r.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default()
+    };
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while spills().is_empty() {
+        assert!(
+            std::time::Instant::now() < end,
+            "no spill directory appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    drop(stdin);
+    assert_eq!(spills().len(), 1, "{:?}", spills());
+    assert!(
+        std::fs::read_dir(&system_tmp).unwrap().next().is_none(),
+        "the system's temporary directory was used"
+    );
+    // The next ingest (which holds the writer lock) removes it.
+    let input = dir.path().join("more.prom");
+    std::fs::write(&input, "m 3 1700000002000\n").unwrap();
+    ok(&["ingest", s(&d), s(&input), "--replay", "-q"]);
+    assert!(spills().is_empty(), "{:?}", spills());
+}

@@ -100,12 +100,14 @@ pub fn run(now: &Now, args: IngestArgs) -> Result<(), Failure> {
     for f in store.recovery_findings() {
         eprintln!("tierlog: recovery: {f}");
     }
-    let spill =
-        tempfile::tempdir().map_err(|e| Failure::Error(format!("temporary directory: {e}")))?;
+    let spill = spill_dir(dir, replay)
+        .map_err(|e| Failure::Error(format!("temporary directory under {}: {e}", dir.display())))?;
     let opts = IngestOptions {
         batch,
         replay: replay_clock,
-        spill_dir: spill.path().to_owned(),
+        spill_dir: spill
+            .as_ref()
+            .map_or_else(|| dir.join(SPILL_DIR), |d| d.path().to_owned()),
         sort_memory: 256 << 20,
         default_ts: now.ms,
         max_line_bytes,
@@ -180,6 +182,39 @@ pub fn run(now: &Now, args: IngestArgs) -> Result<(), Failure> {
         ));
     }
     Ok(())
+}
+
+/// The directory under the store where a replay's sorted runs go.
+const SPILL_DIR: &str = "tmp";
+
+/// Removes what an ingest killed during a replay left in `DIR/tmp/` (this process holds the
+/// writer lock, so no other ingest is using it) and, for a replay, makes this one's
+/// directory there (removed when dropped). Under the store rather than the system's temporary
+/// directory, so nothing is left behind for good.
+fn spill_dir(dir: &Path, replay: bool) -> std::io::Result<Option<tempfile::TempDir>> {
+    let base = dir.join(SPILL_DIR);
+    match std::fs::read_dir(&base) {
+        Ok(entries) => {
+            for e in entries {
+                let path = e?.path();
+                if path.is_dir() {
+                    std::fs::remove_dir_all(&path)?;
+                } else {
+                    std::fs::remove_file(&path)?;
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    if !replay {
+        return Ok(None);
+    }
+    std::fs::create_dir_all(&base)?;
+    tempfile::Builder::new()
+        .prefix("ingest-")
+        .tempdir_in(&base)
+        .map(Some)
 }
 
 /// Bytes read and the store's size around the ingest.
