@@ -594,3 +594,31 @@ fn a_replay_killed_midway_leaves_its_spill_directory_in_the_store_for_the_next_i
     ok(&["ingest", s(&d), s(&input), "--replay", "-q"]);
     assert!(spills().is_empty(), "{:?}", spills());
 }
+
+#[test]
+fn a_sample_over_the_label_limit_is_named_by_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("many.prom");
+    let labels: Vec<String> = (0..65).map(|i| format!("l{i}=\"v\"")).collect();
+    std::fs::write(
+        &input,
+        format!(
+            "ok 1 1700000000000\nok 2 1700000001000\nm{{{}}} 1 1700000002000\n",
+            labels.join(",")
+        ),
+    )
+    .unwrap();
+    for replay in [false, true] {
+        let d = dir.path().join(format!("store-{replay}"));
+        let mut args = vec!["ingest", s(&d), s(&input), "--now", NOW];
+        if replay {
+            args.push("--replay");
+        }
+        let o = tierlog(&args);
+        assert_eq!(o.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&o.stderr);
+        let want = format!("{}:3: ", input.display());
+        assert!(err.contains(&want) && err.contains("labels"), "{err}");
+        assert!(!err.contains("of the batch"), "{err}");
+    }
+}

@@ -171,6 +171,16 @@ pub fn run(now: &Now, args: IngestArgs) -> Result<(), Failure> {
                     other => format!("{name}: {other}; {written}"),
                 })
             }
+            IngestError::Sample { line, reason } => {
+                let name = if file == "-" { "<stdin>" } else { file };
+                Failure::Error(if replay {
+                    format!(
+                        "{name}:{line}: {reason}; nothing from that point in time on was written"
+                    )
+                } else {
+                    format!("{name}:{line}: {reason}; nothing of that line's batch was written")
+                })
+            }
             IngestError::Store(s) => Failure::from(s),
             IngestError::Spill(io) => Failure::Error(format!("sorting for replay: {io}")),
         });
