@@ -622,3 +622,32 @@ fn a_sample_over_the_label_limit_is_named_by_file_and_line() {
         assert!(!err.contains("of the batch"), "{err}");
     }
 }
+
+#[test]
+fn an_import_the_store_refuses_whole_registers_nothing_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("store");
+    let fresh = dir.path().join("fresh.prom");
+    std::fs::write(&fresh, "fresh 1 1700000080000\n").unwrap();
+    ok(&["ingest", s(&d), s(&fresh), "--now", NOW, "-q"]);
+    // A day older than the clock, 200 series and their metadata, without --replay.
+    let old = dir.path().join("old.prom");
+    let mut text = String::from("# HELP old_metric Old.\n# TYPE old_metric gauge\n");
+    for i in 0..200 {
+        text.push_str(&format!("old_metric{{k=\"{i}\"}} {i} 1699913600000\n"));
+    }
+    std::fs::write(&old, text).unwrap();
+    let o = tierlog(&["ingest", s(&d), s(&old), "--now", NOW]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("nothing was registered")
+            && err.contains("200 too old")
+            && err.contains("--replay"),
+        "{err}"
+    );
+    let store = tierlog::Store::open_read_only(&d, tierlog::Config::default()).unwrap();
+    let metrics: Vec<String> = store.metrics().into_iter().map(|m| m.name).collect();
+    assert_eq!(metrics, ["fresh"]);
+    assert_eq!(store.series_counts().keys().collect::<Vec<_>>(), ["fresh"]);
+}

@@ -118,7 +118,11 @@ pub fn ingest<S: EntrySource>(
     let collisions = source.name_collisions();
     sum.name_collisions = collisions.count;
     sum.name_collision_examples = collisions.examples;
-    // Metadata lines seen are valid whatever happened after them.
+    // Metadata lines seen are valid whatever happened after them; but an import whose
+    // samples were all refused registers no metric.
+    if sum.samples > 0 && sum.written.accepted == 0 {
+        meta.clear();
+    }
     for (name, m) in meta {
         match store.set_metric_meta(&name, m) {
             Ok(()) => sum.metadata += 1,

@@ -187,11 +187,41 @@ pub fn run(now: &Now, args: IngestArgs) -> Result<(), Failure> {
     }
     close?;
     if summary.samples > 0 && summary.written.accepted == 0 {
-        return Err(Failure::Error(
-            "no sample could be written (all were rejected)".into(),
-        ));
+        return Err(Failure::Error(nothing_written(&summary.written, replay)));
     }
     Ok(())
+}
+
+/// Why no sample of an ingest could be written, and what to do (nothing was registered).
+fn nothing_written(w: &tierlog::WriteSummary, replay: bool) -> String {
+    let mut why = Vec::new();
+    if w.rejected_too_old > 0 {
+        why.push(format!(
+            "{} too old: a live ingest takes samples of the open windows only (newer than the              last sealed window, within the window span plus the grace before the clock);              {}",
+            w.rejected_too_old,
+            if replay {
+                "the store already holds data past them (a replay cannot go back before it)"
+            } else {
+                "to load older data into a new or empty store, pass --replay (the clock then                  follows the data)"
+            }
+        ));
+    }
+    if w.rejected_too_far_ahead > 0 {
+        why.push(format!(
+            "{} too far ahead of the clock (more than the allowed lead into the future):              check the timestamps' unit, or set the clock with --now",
+            w.rejected_too_far_ahead
+        ));
+    }
+    if w.rejected_head_full > 0 {
+        why.push(format!(
+            "{} refused because the open windows are full (limits.max_head_bytes)",
+            w.rejected_head_full
+        ));
+    }
+    format!(
+        "no sample could be written, so nothing was registered (no series, no metadata): {}",
+        why.join("; ")
+    )
 }
 
 /// The directory under the store where a replay's sorted runs go.
