@@ -86,18 +86,19 @@ impl NameMap {
     fn note(&mut self, valid: &str, raw: &str, out: &mut NameCollisions) {
         match self.first.get(valid) {
             Some(first) if first == raw => {}
-            Some(first) => {
-                if self.counted.len() < Self::MAX && self.counted.insert(raw.to_owned()) {
-                    out.count += 1;
-                    if out.examples.len() < COLLISION_EXAMPLES {
-                        out.examples.push(NameCollision {
-                            first: first.clone(),
-                            second: raw.to_owned(),
-                            name: valid.to_owned(),
-                        });
-                    }
+            Some(first)
+                if self.counted.len() < Self::MAX && self.counted.insert(raw.to_owned()) =>
+            {
+                out.count += 1;
+                if out.examples.len() < COLLISION_EXAMPLES {
+                    out.examples.push(NameCollision {
+                        first: first.clone(),
+                        second: raw.to_owned(),
+                        name: valid.to_owned(),
+                    });
                 }
             }
+            Some(_) => {}
             None if self.first.len() < Self::MAX => {
                 self.first.insert(valid.to_owned(), raw.to_owned());
             }
