@@ -6,8 +6,9 @@
 //! every point below a time watermark, plus — when a batch ended inside a second — the
 //! points of that second of series with a smaller id. It advances (fsynced) only after the
 //! receiver answered 2xx, or after it refused a batch for good (a 4xx other than 429: the
-//! batch is dropped and counted), so a crash re-sends at most the batch in flight
-//! (at-least-once). 5xx, 429 and connection failures are retried with exponential backoff
+//! batch is dropped and counted). It also records where the batch in flight ends, so a crash
+//! re-sends exactly that batch (at-least-once), never one mixing points the receiver already
+//! has with new ones (which Prometheus would refuse whole as out of order). 5xx, 429 and connection failures are retried with exponential backoff
 //! and jitter.
 //!
 //! Points go out in time order per series and each (series, second) at most once per
@@ -211,7 +212,13 @@ impl Forwarder {
             } else {
                 next
             };
-            let to = closed.min(from.saturating_add(span));
+            // A request a predecessor had in flight from here is re-sent exactly as it was,
+            // so the receiver never gets points it already has mixed with new ones.
+            let in_flight = self.ckpt.get().in_flight.filter(|&e| e > self.mark);
+            let mut to = closed.min(from.saturating_add(span));
+            if let Some((t, n)) = in_flight {
+                to = to.max(if n > 0 { t.saturating_add(1) } else { t });
+            }
             let slice = store.raw_slice(from, to);
             for warning in &slice.warnings {
                 log::warn!("forwarding {from}..{to}: {warning}");
@@ -228,26 +235,31 @@ impl Forwarder {
             }
             order.sort_unstable_by_key(|&(t, id, _, _)| (t, id));
             let mut rest = &order[..];
+            // Where the next request ends, when known.
+            let mut cut = in_flight
+                .map(|e| (rest.partition_point(|&(t, id, _, _)| (t, id) < e), e))
+                .filter(|&(n, _)| n > 0);
             while !rest.is_empty() {
-                let n = self.batch_len(&slice, rest);
+                let (n, after) = cut.unwrap_or_else(|| self.cut(&slice, rest, to));
                 let (batch, tail) = rest.split_at(n);
-                let last = batch[n - 1];
-                let after = if tail.is_empty() {
-                    (to, 0)
-                } else {
-                    (last.0, last.1.saturating_add(1))
-                };
+                cut = (!tail.is_empty()).then(|| self.cut(&slice, tail, to));
+                if self.ckpt.get().in_flight != Some(after) {
+                    // Recorded before sending: a crash after the receiver took it re-sends
+                    // exactly this request.
+                    self.save(self.mark, 0, 0, Some(after))?;
+                }
+                let in_flight_next = cut.map(|(_, e)| e);
                 match self.deliver(store, &slice, batch, stop)? {
                     Delivery::Stopped => return Ok(Pass::Stopped),
                     Delivery::Sent => {
                         self.stats.samples_sent += n as u64;
                         self.stats.batches_sent += 1;
-                        self.commit(after, n as u64, 0)?;
+                        self.save(after, n as u64, 0, in_flight_next)?;
                     }
                     Delivery::Dropped => {
                         self.stats.samples_dropped += n as u64;
                         self.stats.batches_dropped += 1;
-                        self.commit(after, 0, n as u64)?;
+                        self.save(after, 0, n as u64, in_flight_next)?;
                     }
                 }
                 store.note_forwarded(self.mark.0);
@@ -271,7 +283,8 @@ impl Forwarder {
         self.refused_in_pass = 0;
         let c = self.ckpt.get();
         if self.mark.0 >= c.watermark.saturating_add(60_000) {
-            self.commit(self.mark, 0, 0)?;
+            let in_flight = c.in_flight.filter(|&e| e > self.mark);
+            self.save(self.mark, 0, 0, in_flight)?;
         }
         store.note_forwarded(self.mark.0);
         self.stats.watermark_ms = self.mark.0;
@@ -285,13 +298,22 @@ impl Forwarder {
         Ok(())
     }
 
-    fn commit(&mut self, mark: (i64, u32), sent: u64, dropped: u64) -> Result<(), ForwardError> {
+    /// Records the position `mark` (with `sent` and `dropped` more samples) and the end of
+    /// the request to be sent from there, when known.
+    fn save(
+        &mut self,
+        mark: (i64, u32),
+        sent: u64,
+        dropped: u64,
+        in_flight: Option<(i64, u32)>,
+    ) -> Result<(), ForwardError> {
         let c = self.ckpt.get();
         let next = Checkpoint {
             watermark: mark.0,
             next_series: mark.1,
             sent: c.sent.saturating_add(sent),
             dropped: c.dropped.saturating_add(dropped),
+            in_flight,
         };
         self.ckpt.save(next)?;
         self.mark = mark;
@@ -299,6 +321,23 @@ impl Forwarder {
         self.stats.total_dropped = next.dropped;
         self.stats.watermark_ms = mark.0;
         Ok(())
+    }
+
+    /// The next request from the start of `rest` (points of a slice read up to `to`): how
+    /// many points, and the position just after it (`(to, 0)` when it takes the rest).
+    fn cut(
+        &self,
+        slice: &tierlog::forward::hold::RawSlice,
+        rest: &[(i64, u32, usize, f64)],
+        to: i64,
+    ) -> (usize, (i64, u32)) {
+        let n = self.batch_len(slice, rest);
+        if n == rest.len() {
+            (n, (to, 0))
+        } else {
+            let last = rest[n - 1];
+            (n, (last.0, last.1.saturating_add(1)))
+        }
     }
 
     /// How many of `rest` (at least one) fit in one request.

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use indicatif::ProgressBar;
 use tierlog::{Config, ManualClock, Store, Sync};
 use tierlog_tools::import::ingest::{IngestError, IngestOptions, IngestSummary, ingest};
-use tierlog_tools::import::{Entry, EntrySource, InputFormat, ParseError, Precision, Skipped};
+use tierlog_tools::import::{
+    Entry, EntrySource, InputFormat, NameCollisions, ParseError, Precision, Skipped,
+};
 
 use super::{Now, dir_bytes, print_json};
 use crate::{Failure, Format, IngestArgs, PrecisionArg, SyncArg, status};
@@ -98,12 +100,14 @@ pub fn run(now: &Now, args: IngestArgs) -> Result<(), Failure> {
     for f in store.recovery_findings() {
         eprintln!("tierlog: recovery: {f}");
     }
-    let spill =
-        tempfile::tempdir().map_err(|e| Failure::Error(format!("temporary directory: {e}")))?;
+    let spill = spill_dir(dir, replay)
+        .map_err(|e| Failure::Error(format!("temporary directory under {}: {e}", dir.display())))?;
     let opts = IngestOptions {
         batch,
         replay: replay_clock,
-        spill_dir: spill.path().to_owned(),
+        spill_dir: spill
+            .as_ref()
+            .map_or_else(|| dir.join(SPILL_DIR), |d| d.path().to_owned()),
         sort_memory: 256 << 20,
         default_ts: now.ms,
         max_line_bytes,
@@ -145,6 +149,7 @@ pub fn run(now: &Now, args: IngestArgs) -> Result<(), Failure> {
         store_after: dir_bytes(dir),
     };
     print_summary(&summary, elapsed, &sizes, format)?;
+    warn_name_collisions(&summary);
     if let Err(e) = res {
         return Err(match e {
             IngestError::Parse(p) => {
@@ -166,17 +171,90 @@ pub fn run(now: &Now, args: IngestArgs) -> Result<(), Failure> {
                     other => format!("{name}: {other}; {written}"),
                 })
             }
+            IngestError::Sample { line, reason } => {
+                let name = if file == "-" { "<stdin>" } else { file };
+                Failure::Error(if replay {
+                    format!(
+                        "{name}:{line}: {reason}; nothing from that point in time on was written"
+                    )
+                } else {
+                    format!("{name}:{line}: {reason}; nothing of that line's batch was written")
+                })
+            }
             IngestError::Store(s) => Failure::from(s),
             IngestError::Spill(io) => Failure::Error(format!("sorting for replay: {io}")),
         });
     }
     close?;
     if summary.samples > 0 && summary.written.accepted == 0 {
-        return Err(Failure::Error(
-            "no sample could be written (all were rejected)".into(),
-        ));
+        return Err(Failure::Error(nothing_written(&summary.written, replay)));
     }
     Ok(())
+}
+
+/// Why no sample of an ingest could be written, and what to do (nothing was registered).
+fn nothing_written(w: &tierlog::WriteSummary, replay: bool) -> String {
+    let mut why = Vec::new();
+    if w.rejected_too_old > 0 {
+        why.push(format!(
+            "{} too old: a live ingest takes samples of the open windows only (newer than the              last sealed window, within the window span plus the grace before the clock);              {}",
+            w.rejected_too_old,
+            if replay {
+                "the store already holds data past them (a replay cannot go back before it)"
+            } else {
+                "to load older data into a new or empty store, pass --replay (the clock then                  follows the data)"
+            }
+        ));
+    }
+    if w.rejected_too_far_ahead > 0 {
+        why.push(format!(
+            "{} too far ahead of the clock (more than the allowed lead into the future):              check the timestamps' unit, or set the clock with --now",
+            w.rejected_too_far_ahead
+        ));
+    }
+    if w.rejected_head_full > 0 {
+        why.push(format!(
+            "{} refused because the open windows are full (limits.max_head_bytes)",
+            w.rejected_head_full
+        ));
+    }
+    format!(
+        "no sample could be written, so nothing was registered (no series, no metadata): {}",
+        why.join("; ")
+    )
+}
+
+/// The directory under the store where a replay's sorted runs go.
+const SPILL_DIR: &str = "tmp";
+
+/// Removes what an ingest killed during a replay left in `DIR/tmp/` (this process holds the
+/// writer lock, so no other ingest is using it) and, for a replay, makes this one's
+/// directory there (removed when dropped). Under the store rather than the system's temporary
+/// directory, so nothing is left behind for good.
+fn spill_dir(dir: &Path, replay: bool) -> std::io::Result<Option<tempfile::TempDir>> {
+    let base = dir.join(SPILL_DIR);
+    match std::fs::read_dir(&base) {
+        Ok(entries) => {
+            for e in entries {
+                let path = e?.path();
+                if path.is_dir() {
+                    std::fs::remove_dir_all(&path)?;
+                } else {
+                    std::fs::remove_file(&path)?;
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    if !replay {
+        return Ok(None);
+    }
+    std::fs::create_dir_all(&base)?;
+    tempfile::Builder::new()
+        .prefix("ingest-")
+        .tempdir_in(&base)
+        .map(Some)
 }
 
 /// Bytes read and the store's size around the ingest.
@@ -213,10 +291,10 @@ fn print_summary(
         }))?,
         Format::Csv => {
             println!(
-                "lines,samples,accepted,rejected_too_old,rejected_too_far_ahead,new_series,metadata,seconds,skipped_string_fields,skipped_created_samples,input_bytes,store_bytes,store_bytes_added,rejected_head_full"
+                "lines,samples,accepted,rejected_too_old,rejected_too_far_ahead,new_series,metadata,seconds,skipped_string_fields,skipped_created_samples,input_bytes,store_bytes,store_bytes_added,rejected_head_full,name_collisions"
             );
             println!(
-                "{},{},{},{},{},{},{},{:.3},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{:.3},{},{},{},{},{},{},{}",
                 s.lines,
                 s.samples,
                 s.written.accepted,
@@ -231,6 +309,7 @@ fn print_summary(
                 sizes.store_after,
                 sizes.growth(),
                 s.written.rejected_head_full,
+                s.name_collisions,
             );
         }
         Format::Table => {}
@@ -261,6 +340,30 @@ fn print_summary(
         skipped_text(s)
     ));
     Ok(())
+}
+
+/// A warning (always printed) when different input names became one name.
+fn warn_name_collisions(s: &IngestSummary) {
+    if s.name_collisions == 0 {
+        return;
+    }
+    let pairs: Vec<String> = s
+        .name_collision_examples
+        .iter()
+        .map(|c| format!("{:?} and {:?} both became {:?}", c.first, c.second, c.name))
+        .collect();
+    let more = s.name_collisions - pairs.len() as u64;
+    eprintln!(
+        "tierlog: warning: {} input name{} became the same name as another once made valid, so their samples share series (averaged within a second): {}{}",
+        s.name_collisions,
+        if s.name_collisions == 1 { "" } else { "s" },
+        pairs.join("; "),
+        if more > 0 {
+            format!("; and {more} more")
+        } else {
+            String::new()
+        }
+    );
 }
 
 /// `; skipped …` when the parser dropped items on purpose, else nothing.
@@ -362,6 +465,10 @@ impl<S: EntrySource> EntrySource for Watched<S> {
 
     fn skipped(&self) -> Skipped {
         self.inner.skipped()
+    }
+
+    fn name_collisions(&self) -> NameCollisions {
+        self.inner.name_collisions()
     }
 
     fn set_max_line_bytes(&mut self, max: usize) {

@@ -430,33 +430,46 @@ fn label_count_and_size_caps_hold_for_writes_handles_and_imports() {
         }
     }
     // The same through each import format.
+    // The same through each import format, live and replayed: the error names the input
+    // line of the sample, not its place in a batch.
     let inputs = [
         (
             InputFormat::Prom,
-            "m{a=\"1\",b=\"2\",c=\"3\",d=\"4\",e=\"5\"} 1\n",
+            "m 0\nm{a=\"1\",b=\"2\",c=\"3\",d=\"4\",e=\"5\"} 1\n",
+            2,
         ),
-        (InputFormat::Influx, "m,a=1,b=2,c=3,d=4,e=5 v=1\n"),
-        (InputFormat::Csv, "metric,value,a,b,c,d,e\nm,1,1,2,3,4,5\n"),
+        (InputFormat::Influx, "m v=0\nm,a=1,b=2,c=3,d=4,e=5 v=1\n", 2),
+        (
+            InputFormat::Csv,
+            "metric,value,a,b,c,d,e\nm,0,,,,,\nm,1,1,2,3,4,5\n",
+            3,
+        ),
     ];
-    for (format, text) in inputs {
-        let parser = format.parser(text.as_bytes(), Precision::Ms);
-        let (_, res) = ingest(&store, parser, &opts(100));
-        match res {
-            Err(IngestError::Store(Error::InvalidSample {
-                reason: SampleError::TooManyLabels { max: 4, .. },
-                ..
-            })) => {}
-            other => panic!("{format:?}: expected TooManyLabels, got {other:?}"),
+    for replay in [false, true] {
+        for (format, text, want_line) in inputs {
+            let parser = format.parser(text.as_bytes(), Precision::Ms);
+            let mut o = opts(100);
+            if replay {
+                o.replay = Some(Arc::new(ManualClock::new(0)));
+            }
+            let (_, res) = ingest(&store, parser, &o);
+            match res {
+                Err(IngestError::Sample {
+                    line,
+                    reason: SampleError::TooManyLabels { max: 4, .. },
+                }) => assert_eq!(line, want_line, "{format:?}"),
+                other => panic!("{format:?}: expected TooManyLabels, got {other:?}"),
+            }
         }
     }
     let long_import = format!("m{{a=\"{long_value}\"}} 1\n");
     let parser = InputFormat::Prom.parser(long_import.as_bytes(), Precision::Ms);
     assert!(matches!(
         ingest(&store, parser, &opts(100)).1,
-        Err(IngestError::Store(Error::InvalidSample {
+        Err(IngestError::Sample {
+            line: 1,
             reason: SampleError::ValueTooLong { .. },
-            ..
-        }))
+        })
     ));
     // 200 000 labels in one sample are refused in linear time, not quadratic.
     let names: Vec<String> = (0..200_000).map(|i| format!("l{i}")).collect();
@@ -478,8 +491,9 @@ fn label_count_and_size_caps_hold_for_writes_handles_and_imports() {
         "{:?}",
         started.elapsed()
     );
-    // Four writes, four imports, the last write.
-    assert_eq!(store.stats().rejections.invalid_batches, 4 + 4 + 1);
+    // Four writes, seven imports (three formats live and replayed, the long value), the
+    // last write.
+    assert_eq!(store.stats().rejections.invalid_batches, 4 + 7 + 1);
 }
 
 /// Every file under `dir`, relative.

@@ -415,3 +415,239 @@ fn summaries_count_what_was_skipped() {
     assert_eq!(cell("skipped_string_fields"), "2", "{csv}");
     assert_eq!(cell("skipped_created_samples"), "0", "{csv}");
 }
+
+/// A live feed on standard input: hands out one line per read, and moves the clock on by
+/// 1.5 s before each one (as if the lines came 1.5 s apart); records the clock at each line.
+struct Trickle {
+    lines: std::collections::VecDeque<Vec<u8>>,
+    clock: std::sync::Arc<tierlog::ManualClock>,
+    handed_out_at: std::rc::Rc<std::cell::RefCell<Vec<i64>>>,
+}
+
+impl std::io::Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use tierlog::Clock;
+        let Some(line) = self.lines.pop_front() else {
+            return Ok(0);
+        };
+        self.clock.advance(1500);
+        self.handed_out_at.borrow_mut().push(self.clock.now_ms());
+        buf[..line.len()].copy_from_slice(&line);
+        Ok(line.len())
+    }
+}
+
+#[test]
+fn samples_without_a_time_get_the_time_they_were_read() {
+    use tierlog_tools::import::ingest::{IngestOptions, ingest};
+    use tierlog_tools::import::{InputFormat, Precision};
+    const START: i64 = 1_700_000_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(tierlog::ManualClock::new(START));
+    let store = tierlog::Store::open(
+        dir.path(),
+        tierlog::Config::default().with_clock(clock.clone()),
+    )
+    .unwrap();
+    for format in [InputFormat::Prom, InputFormat::Influx] {
+        let (metric, lines) = match format {
+            InputFormat::Prom => (
+                "live_prom",
+                ["live_prom 1\n", "live_prom 2\n", "live_prom 3\n"],
+            ),
+            _ => (
+                "live_value",
+                ["live value=1\n", "live value=2\n", "live value=3\n"],
+            ),
+        };
+        let handed_out_at = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let input = Trickle {
+            lines: lines.iter().map(|l| l.as_bytes().to_vec()).collect(),
+            clock: clock.clone(),
+            handed_out_at: handed_out_at.clone(),
+        };
+        let opts = IngestOptions {
+            batch: 1000,
+            replay: None,
+            spill_dir: dir.path().to_owned(),
+            sort_memory: 1 << 20,
+            default_ts: START,
+            max_line_bytes: tierlog_tools::import::DEFAULT_MAX_LINE_BYTES,
+        };
+        let source = format.parser(std::io::BufReader::new(input), Precision::Ns);
+        let (summary, res) = ingest(&store, source, &opts);
+        res.unwrap();
+        assert_eq!(summary.written.accepted, 3, "{summary:?}");
+        let r = store
+            .query(&tierlog::Selector::metric(metric), 0, i64::MAX / 2)
+            .unwrap();
+        let points: Vec<(i64, f64)> = r.series[0].points.clone();
+        let read_at = handed_out_at.borrow().clone();
+        assert_eq!(read_at.len(), 3);
+        // One point per line, each in the second its line was read in.
+        assert_eq!(points.len(), 3, "{format:?}: {points:?}");
+        for ((t, v), (at, want)) in points.iter().zip(read_at.iter().zip([1.0, 2.0, 3.0])) {
+            assert_eq!(
+                t.div_euclid(1000),
+                at.div_euclid(1000),
+                "{format:?}: {points:?}"
+            );
+            assert_eq!(*v, want);
+        }
+    }
+}
+
+#[test]
+fn line_protocol_names_that_become_one_are_counted_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("c.lp");
+    std::fs::write(
+        &input,
+        "cpu usage-idle=1,usage_idle=3 1700000000000000000\n\
+         cpu usage-idle=2 1700000001000000000\n\
+         cpu.x,host-name=a v=1 1700000000000000000\n\
+         cpu_x,host_name=a v=5 1700000000000000000\n\
+         mem free=1 1700000000000000000\n",
+    )
+    .unwrap();
+    let d = dir.path().join("store");
+    let o = tierlog(&["ingest", s(&d), s(&input), "--now", NOW, "--format", "json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // `cpu_usage_idle` (after `cpu_usage-idle`), `cpu_x_v` (after `cpu.x_v`) and the label
+    // name `host_name` (after `host-name`); each counted once however often it comes.
+    assert_eq!(summary["summary"]["name_collisions"], 3, "{summary}");
+    let examples = summary["summary"]["name_collision_examples"]
+        .as_array()
+        .unwrap();
+    assert_eq!(examples[0]["first"], "cpu_usage-idle");
+    assert_eq!(examples[0]["second"], "cpu_usage_idle");
+    assert_eq!(examples[0]["name"], "cpu_usage_idle");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning: 3 input names became the same name")
+            && err.contains(r#""cpu.x_v" and "cpu_x_v" both became "cpu_x_v""#)
+            && err.contains(r#""host-name" and "host_name" both became "host_name""#),
+        "{err}"
+    );
+    // Clean names: nothing to say.
+    std::fs::write(&input, "mem free=1,used=2 1700000000000000000\n").unwrap();
+    let d2 = dir.path().join("store2");
+    let o = tierlog(&[
+        "ingest",
+        s(&d2),
+        s(&input),
+        "--now",
+        NOW,
+        "--format",
+        "json",
+    ]);
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["summary"]["name_collisions"], 0);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("warning"));
+}
+
+#[test]
+fn a_replay_killed_midway_leaves_its_spill_directory_in_the_store_for_the_next_ingest_to_remove() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("store");
+    let system_tmp = dir.path().join("system-tmp");
+    std::fs::create_dir(&system_tmp).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tierlog"))
+        .args(["ingest", s(&d), "-", "--replay", "-q"])
+        .env("TMPDIR", &system_tmp)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"m 1 1700000000000\nm 2 1700000001000\n")
+        .unwrap();
+    // The replay is reading (standard input stays open): its spill directory exists.
+    let spill_base = d.join("tmp");
+    let spills = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&spill_base)
+            .map(|r| r.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default()
+    };
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while spills().is_empty() {
+        assert!(
+            std::time::Instant::now() < end,
+            "no spill directory appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    drop(stdin);
+    assert_eq!(spills().len(), 1, "{:?}", spills());
+    assert!(
+        std::fs::read_dir(&system_tmp).unwrap().next().is_none(),
+        "the system's temporary directory was used"
+    );
+    // The next ingest (which holds the writer lock) removes it.
+    let input = dir.path().join("more.prom");
+    std::fs::write(&input, "m 3 1700000002000\n").unwrap();
+    ok(&["ingest", s(&d), s(&input), "--replay", "-q"]);
+    assert!(spills().is_empty(), "{:?}", spills());
+}
+
+#[test]
+fn a_sample_over_the_label_limit_is_named_by_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("many.prom");
+    let labels: Vec<String> = (0..65).map(|i| format!("l{i}=\"v\"")).collect();
+    std::fs::write(
+        &input,
+        format!(
+            "ok 1 1700000000000\nok 2 1700000001000\nm{{{}}} 1 1700000002000\n",
+            labels.join(",")
+        ),
+    )
+    .unwrap();
+    for replay in [false, true] {
+        let d = dir.path().join(format!("store-{replay}"));
+        let mut args = vec!["ingest", s(&d), s(&input), "--now", NOW];
+        if replay {
+            args.push("--replay");
+        }
+        let o = tierlog(&args);
+        assert_eq!(o.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&o.stderr);
+        let want = format!("{}:3: ", input.display());
+        assert!(err.contains(&want) && err.contains("labels"), "{err}");
+        assert!(!err.contains("of the batch"), "{err}");
+    }
+}
+
+#[test]
+fn an_import_the_store_refuses_whole_registers_nothing_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("store");
+    let fresh = dir.path().join("fresh.prom");
+    std::fs::write(&fresh, "fresh 1 1700000080000\n").unwrap();
+    ok(&["ingest", s(&d), s(&fresh), "--now", NOW, "-q"]);
+    // A day older than the clock, 200 series and their metadata, without --replay.
+    let old = dir.path().join("old.prom");
+    let mut text = String::from("# HELP old_metric Old.\n# TYPE old_metric gauge\n");
+    for i in 0..200 {
+        text.push_str(&format!("old_metric{{k=\"{i}\"}} {i} 1699913600000\n"));
+    }
+    std::fs::write(&old, text).unwrap();
+    let o = tierlog(&["ingest", s(&d), s(&old), "--now", NOW]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("nothing was registered")
+            && err.contains("200 too old")
+            && err.contains("--replay"),
+        "{err}"
+    );
+    let store = tierlog::Store::open_read_only(&d, tierlog::Config::default()).unwrap();
+    let metrics: Vec<String> = store.metrics().into_iter().map(|m| m.name).collect();
+    assert_eq!(metrics, ["fresh"]);
+    assert_eq!(store.series_counts().keys().collect::<Vec<_>>(), ["fresh"]);
+}

@@ -91,6 +91,29 @@ impl Skipped {
     }
 }
 
+/// Two input names that became the same stored name once made valid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NameCollision {
+    /// The input name seen first.
+    pub first: String,
+    /// A different input name seen later.
+    pub second: String,
+    /// The name both became (their samples share series).
+    pub name: String,
+}
+
+/// Input names that became the same name once made valid (InfluxDB line protocol
+/// `usage-idle` and `usage_idle` both become `usage_idle`): their samples end up in one
+/// series, averaged where they share a second.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct NameCollisions {
+    /// Distinct input names (metric names, label names) that became a name another input
+    /// name had become first.
+    pub count: u64,
+    /// The first few of them.
+    pub examples: Vec<NameCollision>,
+}
+
 /// A parser as the ingest sees it: entries in input order, plus what it read and skipped.
 pub trait EntrySource: Iterator<Item = Result<(u64, Entry), ParseError>> {
     /// Lines read so far.
@@ -99,6 +122,12 @@ pub trait EntrySource: Iterator<Item = Result<(u64, Entry), ParseError>> {
     /// Items skipped so far.
     fn skipped(&self) -> Skipped {
         Skipped::default()
+    }
+
+    /// Input names that became the same name so far (formats that rewrite names).
+    /// Wrappers must pass it on from the parser they wrap.
+    fn name_collisions(&self) -> NameCollisions {
+        NameCollisions::default()
     }
 
     /// Refuses input lines longer than `max` bytes from now on ([`ParseError::LineTooLong`];
@@ -114,6 +143,10 @@ impl<S: EntrySource + ?Sized> EntrySource for Box<S> {
 
     fn skipped(&self) -> Skipped {
         (**self).skipped()
+    }
+
+    fn name_collisions(&self) -> NameCollisions {
+        (**self).name_collisions()
     }
 
     fn set_max_line_bytes(&mut self, max: usize) {

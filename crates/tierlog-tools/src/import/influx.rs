@@ -9,6 +9,9 @@
 //! * tags become labels, their keys made valid label names the same way (outside
 //!   `[a-zA-Z0-9_]` → `_`); a key that then starts with `__` (reserved) or repeats another
 //!   is an error;
+//! * different input names that become the same name (`usage-idle` and `usage_idle`, or
+//!   measurements `cpu.x` and `cpu_x`) share series; the parser counts them
+//!   ([`EntrySource::name_collisions`]) and keeps the first few pairs;
 //! * field values: finite floats (`1.5`, `-2e3`), signed integers (`3i`), unsigned integers (`3u`),
 //!   booleans (`t`, `T`, `true`, `True`, `TRUE` → 1; `f`, `F`, `false`, `False`, `FALSE` → 0);
 //!   string fields (`"…"`) are skipped and counted in [`Skipped::string_fields`];
@@ -20,10 +23,12 @@
 //! before any other character is kept as written. Elements are separated by one or more
 //! spaces. Empty lines and lines starting with `#` are skipped.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::BufRead;
 
-use super::entry::{Entry, EntrySource, ParseError, ParsedSample, Skipped};
+use super::entry::{
+    Entry, EntrySource, NameCollision, NameCollisions, ParseError, ParsedSample, Skipped,
+};
 use super::text::{LineError, LineReader, RepeatCheck, at, err, parse_decimal, parse_int, sub};
 
 /// Unit of line protocol timestamps.
@@ -58,6 +63,48 @@ pub struct InfluxParser<R> {
     precision: Precision,
     ready: VecDeque<(u64, Entry)>,
     skipped: Skipped,
+    metric_names: NameMap,
+    label_names: NameMap,
+    collisions: NameCollisions,
+}
+
+/// Collisions kept as examples.
+const COLLISION_EXAMPLES: usize = 5;
+
+/// Which input name each valid name came from first, to find input names that became
+/// another's. Holds at most [`NameMap::MAX`] names (later new names are not tracked).
+#[derive(Default)]
+struct NameMap {
+    first: HashMap<String, String>,
+    /// Input names already counted as collisions.
+    counted: HashSet<String>,
+}
+
+impl NameMap {
+    const MAX: usize = 1 << 16;
+
+    fn note(&mut self, valid: &str, raw: &str, out: &mut NameCollisions) {
+        match self.first.get(valid) {
+            Some(first) if first == raw => {}
+            Some(first)
+                if self.counted.len() < Self::MAX && self.counted.insert(raw.to_owned()) =>
+            {
+                out.count += 1;
+                if out.examples.len() < COLLISION_EXAMPLES {
+                    out.examples.push(NameCollision {
+                        first: first.clone(),
+                        second: raw.to_owned(),
+                        name: valid.to_owned(),
+                    });
+                }
+            }
+            Some(_) => {}
+            None if self.first.len() < Self::MAX => {
+                self.first.insert(valid.to_owned(), raw.to_owned());
+            }
+            None => {}
+        }
+    }
 }
 
 impl<R: BufRead> InfluxParser<R> {
@@ -67,6 +114,9 @@ impl<R: BufRead> InfluxParser<R> {
             precision,
             ready: VecDeque::new(),
             skipped: Skipped::default(),
+            metric_names: NameMap::default(),
+            label_names: NameMap::default(),
+            collisions: NameCollisions::default(),
         }
     }
 }
@@ -87,6 +137,12 @@ impl<R: BufRead> Iterator for InfluxParser<R> {
                 Ok(None) => {}
                 Ok(Some(point)) => {
                     self.skipped.string_fields += point.string_fields;
+                    for ((valid, _), raw) in point.labels.iter().zip(&point.tag_keys) {
+                        self.label_names.note(valid, raw, &mut self.collisions);
+                    }
+                    for (s, raw) in point.samples.iter().zip(&point.raw_metrics) {
+                        self.metric_names.note(&s.metric, raw, &mut self.collisions);
+                    }
                     for s in point.samples {
                         self.ready.push_back((line, Entry::Sample(s)));
                     }
@@ -109,11 +165,20 @@ impl<R: BufRead> EntrySource for InfluxParser<R> {
     fn skipped(&self) -> Skipped {
         self.skipped
     }
+
+    fn name_collisions(&self) -> NameCollisions {
+        self.collisions.clone()
+    }
 }
 
 /// What one line holds.
 struct Point {
     samples: Vec<ParsedSample>,
+    /// Each sample's metric name as written (`<measurement>_<field>`).
+    raw_metrics: Vec<String>,
+    /// The labels, and each one's tag key as written.
+    labels: Vec<(String, String)>,
+    tag_keys: Vec<String>,
     string_fields: u64,
 }
 
@@ -215,6 +280,7 @@ fn parse_line(s: &str, precision: Precision) -> Result<Option<Point>, LineError>
     }
     let (measurement, mut p) = scan(s, p, Element::Measurement)?;
     let mut labels: Vec<(String, String)> = Vec::new();
+    let mut tag_keys: Vec<String> = Vec::new();
     let mut tag_repeat = RepeatCheck::default();
     while at(b, p) == Some(b',') {
         let key_start = p + 1;
@@ -237,6 +303,7 @@ fn parse_line(s: &str, precision: Precision) -> Result<Option<Point>, LineError>
             ));
         }
         labels.push((name, value));
+        tag_keys.push(key);
         p = q;
     }
     if at(b, p) != Some(b' ') {
@@ -315,6 +382,9 @@ fn parse_line(s: &str, precision: Precision) -> Result<Option<Point>, LineError>
     }
     let mut point = Point {
         samples: Vec::with_capacity(fields.len()),
+        raw_metrics: Vec::with_capacity(fields.len()),
+        labels: Vec::new(),
+        tag_keys,
         string_fields: 0,
     };
     for (key, value) in fields {
@@ -322,13 +392,16 @@ fn parse_line(s: &str, precision: Precision) -> Result<Option<Point>, LineError>
             point.string_fields += 1;
             continue;
         };
+        let raw = format!("{measurement}_{key}");
         point.samples.push(ParsedSample {
-            metric: sanitize(&format!("{measurement}_{key}"), true),
+            metric: sanitize(&raw, true),
             labels: labels.clone(),
             value,
             ts_ms,
         });
+        point.raw_metrics.push(raw);
     }
+    point.labels = labels;
     Ok(Some(point))
 }
 

@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::entry::{Entry, EntrySource, ParseError, ParsedSample, Skipped};
+use super::entry::{Entry, EntrySource, NameCollision, ParseError, ParsedSample, Skipped};
 use super::prom::PromParser;
 use super::sort::TimeSorter;
 use tierlog::clock::{Clock, ManualClock};
-use tierlog::error::Error;
+use tierlog::error::{Error, SampleError};
 use tierlog::model::{MetricKind, MetricMeta};
 use tierlog::store::{Sample, Store, WriteSummary};
 
@@ -28,7 +28,9 @@ pub struct IngestOptions {
     pub spill_dir: PathBuf,
     /// Memory for sorting before spilling, bytes.
     pub sort_memory: usize,
-    /// Timestamp for samples that carry none (live ingest: the clock's now).
+    /// Timestamp for samples that carry none in a replay. A live ingest stamps such a
+    /// sample with the store clock's time when it was read, so a live feed piped in keeps
+    /// its timing.
     pub default_ts: i64,
     /// The longest input line read, bytes (without its line end): a longer one stops the
     /// ingest with [`ParseError::LineTooLong`] naming the line, after reading at most this
@@ -52,6 +54,11 @@ pub struct IngestSummary {
     pub spilled_runs: u64,
     /// Input items read correctly and dropped on purpose, by reason.
     pub skipped: Skipped,
+    /// Distinct input names that became a name another input name had become first
+    /// (line protocol `usage-idle` and `usage_idle`): their samples share series.
+    pub name_collisions: u64,
+    /// The first few such collisions.
+    pub name_collision_examples: Vec<NameCollision>,
 }
 
 /// Why an ingest stopped.
@@ -59,6 +66,9 @@ pub struct IngestSummary {
 pub enum IngestError {
     /// A malformed line (nothing of its batch was written) or a read error.
     Parse(ParseError),
+    /// The store refused a sample (a name or label over the limits, an invalid name): the
+    /// input line it came from (1-based) and why; nothing of its batch was written.
+    Sample { line: u64, reason: SampleError },
     /// The store refused a batch.
     Store(Error),
     /// Spilling sorted runs failed.
@@ -69,6 +79,9 @@ impl std::fmt::Display for IngestError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             IngestError::Parse(e) => write!(f, "{e}"),
+            IngestError::Sample { line, reason } => {
+                write!(f, "line {line}: {reason}; nothing of its batch was written")
+            }
             IngestError::Store(e) => write!(f, "{e}"),
             IngestError::Spill(e) => write!(f, "sorting for replay: {e}"),
         }
@@ -102,7 +115,14 @@ pub fn ingest<S: EntrySource>(
     };
     sum.lines = source.lines_read();
     sum.skipped = source.skipped();
-    // Metadata lines seen are valid whatever happened after them.
+    let collisions = source.name_collisions();
+    sum.name_collisions = collisions.count;
+    sum.name_collision_examples = collisions.examples;
+    // Metadata lines seen are valid whatever happened after them; but an import whose
+    // samples were all refused registers no metric.
+    if sum.samples > 0 && sum.written.accepted == 0 {
+        meta.clear();
+    }
     for (name, m) in meta {
         match store.set_metric_meta(&name, m) {
             Ok(()) => sum.metadata += 1,
@@ -173,9 +193,11 @@ fn note_entry(meta: &mut BTreeMap<String, MetricMeta>, e: Entry) -> Option<Parse
     None
 }
 
+/// Writes `batch` (whose samples came from input lines `lines`).
 fn write_batch(
     store: &Store,
     batch: &[ParsedSample],
+    lines: &[u64],
     default_ts: i64,
 ) -> Result<WriteSummary, IngestError> {
     let labels: Vec<Vec<(&str, &str)>> = batch
@@ -192,7 +214,13 @@ fn write_batch(
         .zip(&labels)
         .map(|(s, l)| Sample::new(&s.metric, l, s.ts_ms.unwrap_or(default_ts), s.value))
         .collect();
-    store.write(&samples).map_err(IngestError::Store)
+    store.write(&samples).map_err(|e| match e {
+        Error::InvalidSample { index, reason } => IngestError::Sample {
+            line: lines.get(index).copied().unwrap_or(0),
+            reason,
+        },
+        e => IngestError::Store(e),
+    })
 }
 
 fn ingest_live<S: EntrySource>(
@@ -204,21 +232,27 @@ fn ingest_live<S: EntrySource>(
 ) -> Result<(), IngestError> {
     let max_batch = opts.batch.clamp(1, store.config().limits.max_batch_samples);
     let mut batch = Vec::with_capacity(max_batch);
+    let mut lines = Vec::with_capacity(max_batch);
+    let clock = store.config().clock.clone();
     for item in source.by_ref() {
-        let (_, entry) = item.map_err(IngestError::Parse)?;
-        if let Some(s) = note_meta(store, meta, entry)? {
+        let (line, entry) = item.map_err(IngestError::Parse)?;
+        if let Some(mut s) = note_meta(store, meta, entry)? {
             sum.samples += 1;
+            // The time it was read (the parser yields a line's samples once it has read it).
+            s.ts_ms = s.ts_ms.or_else(|| Some(clock.now_ms()));
             batch.push(s);
+            lines.push(line);
             if batch.len() >= max_batch {
                 sum.written
-                    .add(&write_batch(store, &batch, opts.default_ts)?);
+                    .add(&write_batch(store, &batch, &lines, opts.default_ts)?);
                 batch.clear();
+                lines.clear();
             }
         }
     }
     if !batch.is_empty() {
         sum.written
-            .add(&write_batch(store, &batch, opts.default_ts)?);
+            .add(&write_batch(store, &batch, &lines, opts.default_ts)?);
     }
     Ok(())
 }
@@ -235,11 +269,11 @@ fn ingest_replay<S: EntrySource>(
     let mut buf = Vec::new();
     // Parse everything first: a malformed line stops the ingest before anything is written.
     for item in source.by_ref() {
-        let (_, entry) = item.map_err(IngestError::Parse)?;
+        let (line, entry) = item.map_err(IngestError::Parse)?;
         if let Some(s) = note_meta(store, meta, entry)? {
             sum.samples += 1;
             buf.clear();
-            encode_sample(&s, &mut buf);
+            encode_sample(&s, line, &mut buf);
             sorter
                 .push(s.ts_ms.unwrap_or(opts.default_ts), &buf)
                 .map_err(IngestError::Spill)?;
@@ -249,30 +283,36 @@ fn ingest_replay<S: EntrySource>(
     let span = store.config().window_span.as_millis() as i64;
     let max_batch = opts.batch.clamp(1, store.config().limits.max_batch_samples);
     let mut batch: Vec<ParsedSample> = Vec::with_capacity(max_batch);
+    let mut lines: Vec<u64> = Vec::with_capacity(max_batch);
     let mut batch_window = i64::MIN;
-    let flush =
-        |batch: &mut Vec<ParsedSample>, sum: &mut IngestSummary| -> Result<(), IngestError> {
-            if let Some(max) = batch.iter().filter_map(|s| s.ts_ms).max() {
-                clock.advance_to(max);
-            }
-            sum.written.add(&write_batch(store, batch, clock.now_ms())?);
-            batch.clear();
-            Ok(())
-        };
+    let flush = |batch: &mut Vec<ParsedSample>,
+                 lines: &mut Vec<u64>,
+                 sum: &mut IngestSummary|
+     -> Result<(), IngestError> {
+        if let Some(max) = batch.iter().filter_map(|s| s.ts_ms).max() {
+            clock.advance_to(max);
+        }
+        sum.written
+            .add(&write_batch(store, batch, lines, clock.now_ms())?);
+        batch.clear();
+        lines.clear();
+        Ok(())
+    };
     for rec in sorter.finish().map_err(IngestError::Spill)? {
         let (ts, payload) = rec.map_err(IngestError::Spill)?;
-        let s = decode_sample(&payload, ts).map_err(IngestError::Spill)?;
+        let (s, line) = decode_sample(&payload, ts).map_err(IngestError::Spill)?;
         // A batch stays within one window, so moving the clock to its newest sample never
         // makes its oldest one too old.
         let w = ts.div_euclid(span);
         if !batch.is_empty() && (batch.len() >= max_batch || w != batch_window) {
-            flush(&mut batch, sum)?;
+            flush(&mut batch, &mut lines, sum)?;
         }
         batch_window = w;
         batch.push(s);
+        lines.push(line);
     }
     if !batch.is_empty() {
-        flush(&mut batch, sum)?;
+        flush(&mut batch, &mut lines, sum)?;
     }
     Ok(())
 }
@@ -282,8 +322,9 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-/// Sort-run payload: metric, label count, labels, value bits (all length-prefixed).
-fn encode_sample(s: &ParsedSample, out: &mut Vec<u8>) {
+/// Sort-run payload: metric, label count, labels, value bits (all length-prefixed), the
+/// input line.
+fn encode_sample(s: &ParsedSample, line: u64, out: &mut Vec<u8>) {
     put_str(out, &s.metric);
     out.extend_from_slice(&(s.labels.len() as u32).to_le_bytes());
     for (k, v) in &s.labels {
@@ -291,9 +332,10 @@ fn encode_sample(s: &ParsedSample, out: &mut Vec<u8>) {
         put_str(out, v);
     }
     out.extend_from_slice(&s.value.to_bits().to_le_bytes());
+    out.extend_from_slice(&line.to_le_bytes());
 }
 
-fn decode_sample(b: &[u8], ts: i64) -> std::io::Result<ParsedSample> {
+fn decode_sample(b: &[u8], ts: i64) -> std::io::Result<(ParsedSample, u64)> {
     struct Cur<'a>(&'a [u8]);
     impl<'a> Cur<'a> {
         fn take(&mut self, n: usize) -> std::io::Result<&'a [u8]> {
@@ -329,12 +371,14 @@ fn decode_sample(b: &[u8], ts: i64) -> std::io::Result<ParsedSample> {
         labels.push((k, v));
     }
     let value = f64::from_bits(u64::from_le_bytes(c.take(8)?.try_into().expect("8 bytes")));
-    Ok(ParsedSample {
+    let line = u64::from_le_bytes(c.take(8)?.try_into().expect("8 bytes"));
+    let sample = ParsedSample {
         metric,
         labels,
         value,
         ts_ms: Some(ts),
-    })
+    };
+    Ok((sample, line))
 }
 
 #[cfg(test)]
@@ -350,8 +394,9 @@ mod tests {
             ts_ms: Some(5),
         };
         let mut b = Vec::new();
-        encode_sample(&s, &mut b);
-        let d = decode_sample(&b, 5).unwrap();
+        encode_sample(&s, 9, &mut b);
+        let (d, line) = decode_sample(&b, 5).unwrap();
+        assert_eq!(line, 9);
         assert_eq!(d.metric, "m");
         assert_eq!(d.labels, s.labels);
         assert!(d.value.is_nan());

@@ -18,7 +18,9 @@ pub(crate) mod text;
 use std::io::BufRead;
 use std::path::Path;
 
-pub use entry::{Entry, EntrySource, ParseError, ParsedSample, Skipped};
+pub use entry::{
+    Entry, EntrySource, NameCollision, NameCollisions, ParseError, ParsedSample, Skipped,
+};
 pub use influx::Precision;
 pub use text::DEFAULT_MAX_LINE_BYTES;
 

@@ -116,7 +116,8 @@ pub fn dump_bytes(bytes: &[u8]) -> Dump {
                 Ok(c) => (
                     "ok".to_string(),
                     json!({"watermark_ms": c.watermark, "next_series": c.next_series,
-                           "sent": c.sent, "dropped": c.dropped}),
+                           "sent": c.sent, "dropped": c.dropped,
+                           "in_flight_end": c.in_flight.map(|(t, n)| json!({"watermark_ms": t, "next_series": n}))}),
                 ),
                 Err(e) => (
                     format!("bad checkpoint body: {}", header_error_text(e)),

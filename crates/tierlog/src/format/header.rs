@@ -49,6 +49,8 @@ impl FileKind {
             // Version 2 added the rollup tiers, version 3 the retention settings, version 4
             // the raw keep and the expiry action, version 5 the store's identity.
             FileKind::State => 5,
+            // Version 2 added the end of the request in flight.
+            FileKind::ForwardCheckpoint => 2,
             _ => 1,
         }
     }

@@ -4,21 +4,32 @@
 //!
 //! ```text
 //! offset size field
-//!  0    32    header: magic TLOGFWD1, version 1, tier 0, window start 0, window span 0
+//!  0    32    header: magic TLOGFWD1, version 2, tier 0, window start 0, window span 0
 //! 32     8    watermark, i64 LE ms: every point with ts < watermark was delivered
 //! 40     4    next series, u32 LE: of the points at ts == watermark, those of series with
 //!             id < next series were delivered
 //! 44     8    samples delivered since the checkpoint was created, u64 LE
 //! 52     8    samples dropped (refused by the receiver) since then, u64 LE
-//! 60     4    CRC-32C of bytes 32..60, u32 LE
+//! 60     8    in-flight end watermark, i64 LE ms (i64::MIN: none)    } version 2
+//! 68     4    in-flight end next series, u32 LE (0 when none)        }
+//! 72     4    CRC-32C of bytes 32..72, u32 LE
 //! ```
+//!
+//! Version 1 files (64 bytes: no in-flight end, the CRC at 60 over 32..60) are read as
+//! having no request in flight.
 
 use crate::error::Corruption;
 use crate::format::crc;
 use crate::format::header::{FileKind, HEADER_LEN, Header, HeaderError};
 
-/// Length of a checkpoint file.
-pub const CHECKPOINT_LEN: usize = 64;
+/// Length of a checkpoint file (version 2).
+pub const CHECKPOINT_LEN: usize = 76;
+
+/// Length of a version 1 checkpoint file (no in-flight end).
+pub const CHECKPOINT_V1_LEN: usize = 64;
+
+/// The in-flight end field's value for "no request in flight".
+const NO_IN_FLIGHT: i64 = i64::MIN;
 
 /// What a checkpoint records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -31,6 +42,12 @@ pub struct Checkpoint {
     pub sent: u64,
     /// Samples the receiver refused (batches dropped) since then.
     pub dropped: u64,
+    /// Where the request in flight ends, as a position `(watermark, next series)`: the
+    /// request holds every point from the position above up to (not including) this one.
+    /// Written before the request is sent (or with the checkpoint of the request before it),
+    /// so that after a crash the forwarder re-sends exactly that request, never one that
+    /// mixes points the receiver already has with new ones. `None` when nothing is in flight.
+    pub in_flight: Option<(i64, u32)>,
 }
 
 impl Checkpoint {
@@ -42,22 +59,31 @@ impl Checkpoint {
         b.extend_from_slice(&self.next_series.to_le_bytes());
         b.extend_from_slice(&self.sent.to_le_bytes());
         b.extend_from_slice(&self.dropped.to_le_bytes());
+        let (end, end_next) = self.in_flight.unwrap_or((NO_IN_FLIGHT, 0));
+        b.extend_from_slice(&end.to_le_bytes());
+        b.extend_from_slice(&end_next.to_le_bytes());
         let c = crc(&b[HEADER_LEN..]);
         b.extend_from_slice(&c.to_le_bytes());
         b
     }
 
-    /// Decodes a checkpoint file: the header checks, then the length, then the CRC.
+    /// Decodes a checkpoint file (version 1 or 2): the header checks, then the length, then
+    /// the CRC.
     pub fn decode(bytes: &[u8]) -> Result<Checkpoint, HeaderError> {
-        Header::decode(bytes, FileKind::ForwardCheckpoint)?;
-        if bytes.len() != CHECKPOINT_LEN {
+        let header = Header::decode(bytes, FileKind::ForwardCheckpoint)?;
+        let len = if header.version == 1 {
+            CHECKPOINT_V1_LEN
+        } else {
+            CHECKPOINT_LEN
+        };
+        if bytes.len() != len {
             return Err(HeaderError::Corrupt(Corruption::BadLength {
                 what: "forward checkpoint",
                 value: bytes.len() as u64,
             }));
         }
-        let body = &bytes[HEADER_LEN..CHECKPOINT_LEN - 4];
-        let stored = u32::from_le_bytes(bytes[CHECKPOINT_LEN - 4..].try_into().expect("4 bytes"));
+        let body = &bytes[HEADER_LEN..len - 4];
+        let stored = u32::from_le_bytes(bytes[len - 4..].try_into().expect("4 bytes"));
         let actual = crc(body);
         if stored != actual {
             return Err(HeaderError::Corrupt(Corruption::Checksum {
@@ -66,11 +92,27 @@ impl Checkpoint {
             }));
         }
         let u64_at = |at: usize| u64::from_le_bytes(body[at..at + 8].try_into().expect("8 bytes"));
+        let u32_at = |at: usize| u32::from_le_bytes(body[at..at + 4].try_into().expect("4 bytes"));
+        let in_flight = if header.version == 1 {
+            None
+        } else {
+            let end = u64_at(28) as i64;
+            match (end, u32_at(36)) {
+                (NO_IN_FLIGHT, 0) => None,
+                (NO_IN_FLIGHT, _) => {
+                    return Err(HeaderError::Corrupt(Corruption::BadField {
+                        what: "forward checkpoint: in-flight series without an end",
+                    }));
+                }
+                pos => Some(pos),
+            }
+        };
         Ok(Checkpoint {
             watermark: u64_at(0) as i64,
-            next_series: u32::from_le_bytes(body[8..12].try_into().expect("4 bytes")),
+            next_series: u32_at(8),
             sent: u64_at(12),
             dropped: u64_at(20),
+            in_flight,
         })
     }
 }
@@ -86,6 +128,44 @@ mod tests {
             next_series: 7,
             sent: 300,
             dropped: 2,
+            in_flight: Some((1_700_000_002_000, 3)),
+        };
+        let mut expected = Vec::new();
+        expected.extend_from_slice(b"TLOGFWD1");
+        expected.extend_from_slice(&[2, 0, 0, 0]);
+        expected.extend_from_slice(&[0; 16]);
+        let hc = crc32c::crc32c(&expected);
+        expected.extend_from_slice(&hc.to_le_bytes());
+        // 1_700_000_001_000 = 0x0000_018B_CFE5_6BE8
+        expected.extend_from_slice(&[0xe8, 0x6b, 0xe5, 0xcf, 0x8b, 0x01, 0, 0]);
+        expected.extend_from_slice(&[7, 0, 0, 0]);
+        expected.extend_from_slice(&[0x2c, 0x01, 0, 0, 0, 0, 0, 0]);
+        expected.extend_from_slice(&[2, 0, 0, 0, 0, 0, 0, 0]);
+        // 1_700_000_002_000 = 0x0000_018B_CFE5_6FD0
+        expected.extend_from_slice(&[0xd0, 0x6f, 0xe5, 0xcf, 0x8b, 0x01, 0, 0]);
+        expected.extend_from_slice(&[3, 0, 0, 0]);
+        let bc = crc32c::crc32c(&expected[32..]);
+        expected.extend_from_slice(&bc.to_le_bytes());
+        assert_eq!(expected.len(), CHECKPOINT_LEN);
+        assert_eq!(c.encode(), expected);
+        assert_eq!(Checkpoint::decode(&expected).unwrap(), c);
+        // Nothing in flight: i64::MIN and 0.
+        let none = Checkpoint {
+            in_flight: None,
+            ..c
+        }
+        .encode();
+        assert_eq!(&none[60..72], &[0, 0, 0, 0, 0, 0, 0, 0x80, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn golden_checkpoint_version_1_is_read_with_nothing_in_flight() {
+        let c = Checkpoint {
+            watermark: 1_700_000_001_000,
+            next_series: 7,
+            sent: 300,
+            dropped: 2,
+            in_flight: None,
         };
         let mut expected = Vec::new();
         expected.extend_from_slice(b"TLOGFWD1");
@@ -100,9 +180,14 @@ mod tests {
         expected.extend_from_slice(&[2, 0, 0, 0, 0, 0, 0, 0]);
         let bc = crc32c::crc32c(&expected[32..]);
         expected.extend_from_slice(&bc.to_le_bytes());
-        assert_eq!(expected.len(), CHECKPOINT_LEN);
-        assert_eq!(c.encode(), expected);
+        assert_eq!(expected.len(), CHECKPOINT_V1_LEN);
         assert_eq!(Checkpoint::decode(&expected).unwrap(), c);
+        // A version 1 header on a version 2 body is refused.
+        let mut v2 = c.encode();
+        v2[8] = 1;
+        let hc = crc32c::crc32c(&v2[..28]);
+        v2[28..32].copy_from_slice(&hc.to_le_bytes());
+        assert!(Checkpoint::decode(&v2).is_err());
     }
 
     #[test]

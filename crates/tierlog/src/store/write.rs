@@ -246,8 +246,14 @@ impl Store {
             };
             ids.push(id);
         }
-        let new_series = pending.new_series;
-        pending.commit(sh, &mut st)?;
+        let mut new_series = pending.new_series;
+        // A batch that writes nothing (every sample too old, too far ahead, or the head
+        // full) registers nothing: its samples are counted as rejected only.
+        if new_series > 0 && sh.accepts_any(&st, samples.iter().map(|s| s.ts_ms)) {
+            pending.commit(sh, &mut st)?;
+        } else {
+            new_series = 0;
+        }
         let resolved: Vec<LoggedSample> = samples
             .iter()
             .zip(ids)
@@ -554,6 +560,29 @@ impl Shared {
         Ok(())
     }
 
+    /// Whether a window starting at `w` takes no more samples, with the clock at `eff`.
+    fn window_too_old(&self, st: &State, w: i64, eff: i64) -> bool {
+        let (span, grace) = (self.config.span_ms(), self.config.grace_ms());
+        w < st.sealed_through
+            || w.saturating_add(span).saturating_add(grace) <= eff
+            || st.sealing.contains_key(&w)
+    }
+
+    /// Whether [`Shared::append`] would accept any sample at these times: by the same
+    /// rules (not too far ahead, not too old, room in the head), without changing anything.
+    fn accepts_any(&self, st: &State, mut ts: impl Iterator<Item = i64>) -> bool {
+        let c = &self.config;
+        let now = c.clock.now_ms();
+        let eff = now.max(st.clock_high_water);
+        let cap = c.limits.max_head_bytes;
+        if cap != 0 && cap.saturating_sub(st.head_bytes()) < POINT_BYTES {
+            return false;
+        }
+        let newest = now.saturating_add(c.future_ms());
+        let span = c.span_ms();
+        ts.any(|t| t <= newest && !self.window_too_old(st, t.div_euclid(span) * span, eff))
+    }
+
     /// Checks each sample's window, logs the accepted ones (one frame per window), applies
     /// them in memory. On an I/O error every frame of the batch is cut back out.
     fn append(&self, st: &mut State, samples: &[LoggedSample]) -> Result<WriteSummary> {
@@ -561,7 +590,7 @@ impl Shared {
         let now = c.clock.now_ms();
         let eff = now.max(st.clock_high_water);
         st.clock_high_water = eff;
-        let (span, grace, future) = (c.span_ms(), c.grace_ms(), c.future_ms());
+        let (span, future) = (c.span_ms(), c.future_ms());
         let mut summary = WriteSummary::default();
         // Accepted samples by window. A batch usually falls in one window whole: then the
         // input is logged and applied as it is, without copying it into a group.
@@ -585,9 +614,7 @@ impl Shared {
                 Some((w, old)) if s.ts_ms >= w && s.ts_ms - w < span => (w, old),
                 _ => {
                     let w = s.ts_ms.div_euclid(span) * span;
-                    let old = w < st.sealed_through
-                        || w.saturating_add(span).saturating_add(grace) <= eff
-                        || st.sealing.contains_key(&w);
+                    let old = self.window_too_old(st, w, eff);
                     cur = Some((w, old));
                     (w, old)
                 }
