@@ -110,7 +110,7 @@ fn special_values_are_strings_in_json() {
     let d = dir.path().join("store");
     let input = dir.path().join("in.prom");
     std::fs::write(&input, "a NaN 1000\na +Inf 2000\na -Inf 3000\na 1.5 4000\n").unwrap();
-    ok(&["ingest", s(&d), s(&input), "--now", "5000"]);
+    ok(&["ingest", s(&d), s(&input), "--now", "5000ms"]);
     let v: serde_json::Value = serde_json::from_str(&ok(&[
         "query",
         s(&d),
@@ -118,7 +118,7 @@ fn special_values_are_strings_in_json() {
         "--format",
         "json",
         "--now",
-        "5000",
+        "5000ms",
     ]))
     .unwrap();
     let p = &v["series"][0]["points"];
@@ -138,7 +138,15 @@ fn a_malformed_line_names_its_number_and_its_batch_is_not_written() {
         "ok 1 1000\nok 2 2000\nok 3 3000\nbad{x=} 4 4000\nok 5 5000\n",
     )
     .unwrap();
-    let o = tierlog(&["ingest", s(&d), s(&input), "--now", "10000", "--batch", "2"]);
+    let o = tierlog(&[
+        "ingest",
+        s(&d),
+        s(&input),
+        "--now",
+        "10000ms",
+        "--batch",
+        "2",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -146,7 +154,7 @@ fn a_malformed_line_names_its_number_and_its_batch_is_not_written() {
         "{err}"
     );
     // The first batch (lines 1-2) was written; the batch holding line 4 (lines 3-4) was not.
-    let csv = ok(&["query", s(&d), "ok", "--format", "csv", "--now", "10000"]);
+    let csv = ok(&["query", s(&d), "ok", "--format", "csv", "--now", "10000ms"]);
     assert_eq!(csv.lines().count(), 3, "{csv}");
 }
 
@@ -568,7 +576,7 @@ fn query_rejects_unknown_tiers_bad_steps_and_tier_with_step() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("too large"), "{err}");
     // An empty or reversed range is a usage error naming both ends, not an empty answer.
-    for (from, to) in [("2000", "1000"), ("1000", "1000")] {
+    for (from, to) in [("2000ms", "1000ms"), ("1000ms", "1000ms")] {
         let o = tierlog(&["query", s(&d), "g", "--from", from, "--to", to]);
         assert_eq!(o.status.code(), Some(2), "{from}..{to}");
         let err = String::from_utf8_lossy(&o.stderr);
@@ -1065,4 +1073,128 @@ fn reading_a_directory_that_holds_no_store_is_an_error() {
     // Nothing was created in it.
     let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(names.len(), 1);
+}
+
+/// The number of points of the raw JSON answer `v`.
+fn json_points(v: &serde_json::Value) -> usize {
+    v["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["points"].as_array().unwrap().len())
+        .sum()
+}
+
+#[test]
+fn time_flags_take_a_leading_minus() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("store");
+    ok(&["ingest", s(&d), &example(), "--replay", "-q"]);
+    // node_load1 is scraped every 15 s: four points in a minute.
+    let now = "2023-11-14T23:00:00Z";
+    let v = query_json(
+        &d,
+        "node_load1",
+        &["--now", now, "--from", "-10m", "--to", "-9m"],
+    );
+    assert_eq!(json_points(&v), 4, "{v}");
+    // The global --now, before the command, takes a relative time too.
+    let o = tierlog(&[
+        "--now",
+        "+0s",
+        "query",
+        s(&d),
+        "node_load1",
+        "--from",
+        "-1h",
+        "--to",
+        "+1h",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let o = tierlog(&["query", s(&d), "node_load1", "--now", "-5m", "--step", "5m"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    // A negative duration is refused with a reason, a flag is not taken for a time.
+    let o = tierlog(&["query", s(&d), "node_load1", "--step", "-5m"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not negative"));
+    let o = tierlog(&[
+        "query",
+        s(&d),
+        "node_load1",
+        "--format",
+        "json",
+        "--from",
+        "--to",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("is a flag"),
+        "{o:?}"
+    );
+    // forward's --since too (nothing after it to send: the receiver is never asked).
+    let o = tierlog(&[
+        "forward",
+        s(&d),
+        "--url",
+        "http://127.0.0.1:9/api/v1/write",
+        "--since",
+        "-1h",
+        "--once",
+        "--max-attempts",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+}
+
+#[test]
+fn bare_epoch_seconds_are_refused_and_units_say_which() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("store");
+    ok(&["ingest", s(&d), &example(), "--replay", "-q"]);
+    // 2023-11-14T22:00:00Z in seconds: ten digits, read as ms it would be January 1970.
+    let o = tierlog(&["query", s(&d), "node_load1", "--from", "1699999200"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("1699999200s") && err.contains("1699999200ms"),
+        "{err}"
+    );
+    let v = query_json(
+        &d,
+        "node_load1",
+        &["--from", "1699999200s", "--to", "1699999260s"],
+    );
+    assert_eq!(json_points(&v), 4, "{v}");
+    let v = query_json(
+        &d,
+        "node_load1",
+        &["--from", "1699999200000ms", "--to", "1699999260000"],
+    );
+    assert_eq!(json_points(&v), 4, "{v}");
+}
+
+#[test]
+fn sizes_take_units_in_every_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("store");
+    ok(&[
+        "ingest",
+        s(&d),
+        &example(),
+        "--replay",
+        "-q",
+        "--max-line-bytes",
+        "1KiB",
+    ]);
+    ok(&["maintain", s(&d), "--max-bytes", "10GiB", "-q"]);
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&["config", s(&d), "--format", "json"])).unwrap();
+    assert_eq!(v["max_bytes"], 10u64 << 30);
+    // The same parser as `config max_bytes=`.
+    ok(&["config", s(&d), "max_bytes=20GB", "-q"]);
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&["config", s(&d), "--format", "json"])).unwrap();
+    assert_eq!(v["max_bytes"], 20_000_000_000u64);
+    let o = tierlog(&["maintain", s(&d), "--max-bytes", "10 parsecs"]);
+    assert_eq!(o.status.code(), Some(2));
 }

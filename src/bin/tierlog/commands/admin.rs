@@ -391,28 +391,6 @@ pub fn repair(now: &Now, dir: &Path, format: Format) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A byte count with an optional unit: B, KB/MB/GB/TB (powers of 1000), KiB/MiB/GiB/TiB
-/// (powers of 1024).
-pub fn parse_bytes(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().ok()?;
-    let mult: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "KB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        "TB" => 1_000_000_000_000,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        "TiB" => 1 << 40,
-        _ => return None,
-    };
-    n.checked_mul(mult)
-}
-
 /// `tierlog config DIR [NAME=VALUE ...]`.
 pub fn config(now: &Now, dir: &Path, settings: &[String], format: Format) -> Result<(), Failure> {
     let store = if settings.is_empty() {
@@ -537,9 +515,9 @@ fn apply_setting(c: &mut tierlog::Config, kv: &str) -> Result<(), Failure> {
         return Err(usage(format!("{kv:?}: expected NAME=VALUE ({SETTINGS})")));
     };
     let duration = |what: &str| {
-        crate::time::parse_duration_ms(v)
-            .filter(|ms| *ms > 0)
-            .map(|ms| std::time::Duration::from_millis(ms as u64))
+        crate::args::duration_arg(v)
+            .ok()
+            .filter(|d| !d.is_zero())
             .ok_or_else(|| usage(format!("{what}: {v:?} is not a duration (e.g. 90d, 12h)")))
     };
     match k {
@@ -550,7 +528,7 @@ fn apply_setting(c: &mut tierlog::Config, kv: &str) -> Result<(), Failure> {
             );
         }
         "max_bytes" => {
-            c.max_bytes = Some(parse_bytes(v).ok_or_else(|| {
+            c.max_bytes = Some(crate::args::parse_bytes(v).ok_or_else(|| {
                 usage(format!(
                     "max_bytes: {v:?} is not a byte count (e.g. 500MB, 10GiB)"
                 ))

@@ -23,22 +23,22 @@ pub struct ForwardArgs {
     #[arg(long, default_value = "default")]
     pub name: String,
     /// A second is sent once the clock is past it by this much.
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "2s", allow_hyphen_values = true, value_parser = crate::args::duration_arg)]
     pub delay: Duration,
     /// Pause between passes once caught up.
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "1s", allow_hyphen_values = true, value_parser = crate::args::duration_arg)]
     pub poll: Duration,
     /// Most samples per request.
     #[arg(long, default_value_t = 2000)]
     pub max_samples: usize,
     /// Most bytes per request (protobuf, before compression).
-    #[arg(long, default_value_t = 1 << 20)]
+    #[arg(long, default_value_t = 1 << 20, value_name = "BYTES", value_parser = crate::args::size_arg_usize)]
     pub max_bytes: usize,
     /// Timeout of one request.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", allow_hyphen_values = true, value_parser = crate::args::duration_arg)]
     pub timeout: Duration,
     /// Connect timeout.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5s", allow_hyphen_values = true, value_parser = crate::args::duration_arg)]
     pub connect_timeout: Duration,
     /// Give up after this many failed attempts of one batch (exit 1; the checkpoint stays
     /// before it). Default: retry until stopped.
@@ -55,7 +55,7 @@ pub struct ForwardArgs {
     pub basic_password_file: Option<PathBuf>,
     /// Where a new checkpoint starts (RFC 3339, ms, or relative like -1h). Default: the
     /// oldest raw data. An existing checkpoint is not moved.
-    #[arg(long, value_name = "T")]
+    #[arg(long, value_name = "T", allow_hyphen_values = true, value_parser = crate::args::time_arg)]
     pub since: Option<String>,
     /// Move a damaged checkpoint aside (NAME.ckpt.damaged) and start anew, re-sending from
     /// --since (else the oldest raw data). Without it a damaged checkpoint exits 3.
@@ -67,13 +67,6 @@ pub struct ForwardArgs {
     /// Output format of the final stats.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    crate::time::parse_duration_ms(s)
-        .filter(|&ms| ms >= 0)
-        .map(|ms| Duration::from_millis(ms as u64))
-        .ok_or_else(|| format!("{s:?}: expected a duration like 500ms, 2s or 1m"))
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
