@@ -790,7 +790,7 @@ fn maintain_holds_back_deletions_by_age_for_a_clock_far_ahead_until_accepted() {
     assert_eq!(o.status.code(), Some(0));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
-        out.contains("dropped 60s") && out.contains("MaxAge"),
+        out.contains("dropped 60s") && out.contains("): max_age"),
         "{out}"
     );
     let v: serde_json::Value = serde_json::from_str(&ok(&[
@@ -831,7 +831,7 @@ fn maintain_applies_the_retention_settings_the_store_keeps() {
     assert_eq!(o.status.code(), Some(0));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
-        out.contains("dropped 60s") && out.contains("MaxAge"),
+        out.contains("dropped 60s") && out.contains("): max_age"),
         "{out}"
     );
     let st: serde_json::Value =
@@ -1197,4 +1197,66 @@ fn sizes_take_units_in_every_flag() {
     assert_eq!(v["max_bytes"], 20_000_000_000u64);
     let o = tierlog(&["maintain", s(&d), "--max-bytes", "10 parsecs"]);
     assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn messages_read_as_sentences() {
+    let (_dir, d) = rollup_store(true);
+    // The clock warning gives the lead in days and hours, not in seconds.
+    let later = (T0 + 400 * 86_400_000 + 5 * 3_600_000).to_string();
+    let o = tierlog(&["maintain", s(&d), "--now", &later, "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let lead = v["retention"]["age_held_back"].as_i64().unwrap();
+    let (days, hours) = (lead / 86_400_000, lead % 86_400_000 / 3_600_000);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let want = format!("the clock is {days} days {hours} hours ahead of the newest data");
+    assert!(err.contains(&want), "{err} lacks {want:?}");
+
+    // Drop reasons print as the JSON and the README spell them.
+    let o = tierlog(&["maintain", s(&d), "--now", &later, "--accept-clock"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("): max_age"), "{out}");
+    assert!(
+        !out.contains("MaxAge") && !out.contains("TierKeep"),
+        "{out}"
+    );
+
+    // verify names what is wrong with a damaged header in words.
+    let state = d.join("state");
+    let mut b = std::fs::read(&state).unwrap();
+    b[12] ^= 0x01;
+    std::fs::write(&state, &b).unwrap();
+    let o = tierlog(&["verify", s(&d)]);
+    assert_eq!(o.status.code(), Some(3));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("checksum mismatch"), "{out}");
+    assert!(!out.contains("Corrupt(") && !out.contains('{'), "{out}");
+}
+
+#[test]
+fn a_csv_without_a_header_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.csv");
+    std::fs::write(&input, "cpu,1700000000000,1.5,a\ncpu,1700000001000,2.5,a\n").unwrap();
+    let o = tierlog(&["ingest", s(&dir.path().join("store")), s(&input)]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("in.csv:1:1: the header is missing"), "{err}");
+    assert!(!err.contains("not a valid label name"), "{err}");
+}
+
+#[test]
+fn a_huge_bad_regex_is_not_echoed_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("store");
+    ok(&["ingest", s(&d), &example(), "--replay", "-q"]);
+    let selector = format!("node_load1{{job=~\"({}\"}}", "a".repeat(100_000));
+    for cmd in ["query", "series"] {
+        let o = tierlog(&[cmd, s(&d), &selector]);
+        assert_eq!(o.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.len() < 1000, "{cmd}: {} bytes of error", err.len());
+        assert!(err.contains("unclosed group"), "{cmd}: {err}");
+    }
 }

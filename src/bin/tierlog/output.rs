@@ -100,6 +100,16 @@ fn window_size() -> Option<(u16, u16)> {
     None
 }
 
+/// A user's text quoted for a message, cut to its first 60 characters when it is long (a
+/// 100 kB selector is not echoed whole).
+pub fn quoted_cut(s: &str) -> String {
+    const SHOWN: usize = 60;
+    match s.char_indices().nth(SHOWN) {
+        None => format!("{s:?}"),
+        Some((cut, _)) => format!("{:?}… ({} bytes)", &s[..cut], s.len()),
+    }
+}
+
 /// Quotes a CSV field when needed (RFC 4180).
 pub fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {

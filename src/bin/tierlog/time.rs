@@ -84,6 +84,32 @@ pub fn parse_duration_ms(s: &str) -> Option<i64> {
     Some(total)
 }
 
+/// A span of time for people: its largest unit and the next one that is not zero, rounded
+/// down — `13 days 20 hours`, `1 day 20 minutes`, `2 hours 5 minutes`, `45 seconds`,
+/// `250 ms`.
+pub fn human_span(ms: i64) -> String {
+    let ms = ms.unsigned_abs();
+    if ms < 1000 {
+        return format!("{ms} ms");
+    }
+    let units = [
+        ("day", 86_400_000u64),
+        ("hour", 3_600_000),
+        ("minute", 60_000),
+        ("second", 1000),
+    ];
+    let count = |n: u64, name: &str| format!("{n} {name}{}", if n == 1 { "" } else { "s" });
+    let i = units.iter().position(|&(_, size)| ms >= size).unwrap_or(3);
+    let (name, size) = units[i];
+    let mut s = count(ms / size, name);
+    let rest = ms % size;
+    if let Some(&(next, next_size)) = units[i + 1..].iter().find(|&&(_, n)| rest >= n) {
+        s.push(' ');
+        s.push_str(&count(rest / next_size, next));
+    }
+    s
+}
+
 fn parse_rfc3339(s: &str) -> Option<i64> {
     tierlog::import::rfc3339::parse(s)
 }
@@ -198,6 +224,17 @@ mod tests {
         assert_eq!(parse_time("1970-01-01", now), Ok(0));
         assert!(parse_time("yesterday", now).is_err());
         assert!(parse_time("2023-13-01", now).is_err());
+    }
+
+    #[test]
+    fn spans_read_as_people_say_them() {
+        assert_eq!(human_span(1_198_282_000), "13 days 20 hours");
+        assert_eq!(human_span(87_600_000), "1 day 20 minutes");
+        assert_eq!(human_span(86_400_000), "1 day");
+        assert_eq!(human_span(7_500_000), "2 hours 5 minutes");
+        assert_eq!(human_span(61_000), "1 minute 1 second");
+        assert_eq!(human_span(45_500), "45 seconds");
+        assert_eq!(human_span(250), "250 ms");
     }
 
     #[test]

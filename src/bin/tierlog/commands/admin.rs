@@ -65,9 +65,9 @@ pub fn series(
     format: Format,
 ) -> Result<(), Failure> {
     let sel: Selector = match selector {
-        Some(s) => s
-            .parse()
-            .map_err(|e| Failure::Error(format!("selector {s:?}: {e}")))?,
+        Some(s) => s.parse().map_err(|e| {
+            Failure::Error(format!("selector {}: {e}", crate::output::quoted_cut(s)))
+        })?,
         None => r#"{__name__=~".+"}"#
             .parse()
             .map_err(|e| Failure::Error(format!("{e}")))?,
@@ -246,10 +246,7 @@ pub fn maintain(
                 println!("sealed,raw,{w},{},,,", w.saturating_add(span_ms));
             }
             for d in &r.retention.dropped {
-                let reason = serde_json::to_value(d.reason)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default();
+                let reason = d.reason.as_str();
                 let to = d
                     .archived_to
                     .as_ref()
@@ -278,7 +275,7 @@ pub fn maintain(
             }
             for d in &r.retention.dropped {
                 println!(
-                    "{} {} {} .. {} ({} bytes): {:?}{}",
+                    "{} {} {} .. {} ({} bytes): {}{}",
                     if d.archived_to.is_some() {
                         "archived"
                     } else {
@@ -310,8 +307,8 @@ pub fn maintain(
     let rt = &r.retention;
     if let Some(lead) = rt.age_held_back {
         eprintln!(
-            "tierlog: warning: the clock is {} s ahead of the newest data: nothing was deleted by age (pass --accept-clock if the clock is right)",
-            lead / 1000
+            "tierlog: warning: the clock is {} ahead of the newest data: nothing was deleted by age (pass --accept-clock if the clock is right)",
+            crate::time::human_span(lead)
         );
     }
     if let Some(c) = &rt.index_compacted {

@@ -166,8 +166,9 @@ pub fn run(now: &Now, a: ForwardArgs) -> Result<(), Failure> {
     ));
     if stats.samples_dropped > 0 {
         eprintln!(
-            "tierlog: warning: the receiver refused {} samples for good ({:?}); they were dropped",
-            stats.samples_dropped, stats.failures
+            "tierlog: warning: the receiver refused {} samples for good ({}); they were dropped",
+            stats.samples_dropped,
+            failures_text(&stats.failures)
         );
     }
     r.map_err(failure)
@@ -181,13 +182,17 @@ fn failure(e: ForwardError) -> Failure {
     }
 }
 
-fn print_stats(s: &ForwardStats, format: Format) -> Result<(), Failure> {
-    let failures = s
-        .failures
+/// Failures by kind as `KIND=N KIND=N`.
+fn failures_text(failures: &std::collections::BTreeMap<String, u64>) -> String {
+    failures
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
-        .join(" ");
+        .join(" ")
+}
+
+fn print_stats(s: &ForwardStats, format: Format) -> Result<(), Failure> {
+    let failures = failures_text(&s.failures);
     let rows = [
         ("samples_sent", s.samples_sent.to_string()),
         ("batches_sent", s.batches_sent.to_string()),

@@ -79,9 +79,12 @@ pub fn run(
             "--jsonl prints JSON Lines; it does not go with --format csv".into(),
         ));
     }
-    let sel: Selector = selector
-        .parse()
-        .map_err(|e| Failure::Error(format!("selector {selector:?}: {e}")))?;
+    let sel: Selector = selector.parse().map_err(|e| {
+        Failure::Error(format!(
+            "selector {}: {e}",
+            crate::output::quoted_cut(selector)
+        ))
+    })?;
     let (from_text, to_text) = (from, to);
     let from = from
         .map(|f| now.time("--from", f))
