@@ -83,7 +83,7 @@ pub fn series(
                     "{},{},{}",
                     s.id.0,
                     csv_field(&s.metric),
-                    csv_field(&s.labels.to_kv_string())
+                    csv_field(&crate::output::labels_text(&s.labels))
                 );
             }
         }
