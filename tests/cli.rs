@@ -1260,3 +1260,55 @@ fn a_huge_bad_regex_is_not_echoed_whole() {
         assert!(err.contains("unclosed group"), "{cmd}: {err}");
     }
 }
+
+#[test]
+fn a_budget_below_the_store_size_lists_what_would_go_and_needs_yes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("store");
+    ok(&["ingest", s(&d), &example(), "--replay", "-q"]);
+    let now = "2023-11-15T00:00:00Z";
+    ok(&["maintain", s(&d), "--now", now, "-q"]);
+    let o = tierlog(&["config", s(&d), "max_bytes=5000"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("pass --yes"), "{err}");
+    // "  TIER START .. END (N bytes)" per segment.
+    let listed: Vec<String> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("  "))
+        .filter(|l| l.ends_with(" bytes)"))
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            format!("{} {}", w[0], w[1])
+        })
+        .collect();
+    assert!(!listed.is_empty(), "{err}");
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&["config", s(&d), "--format", "json"])).unwrap();
+    assert_eq!(v["max_bytes"], 0, "not changed without --yes");
+    // With --yes it is set, and the next pass drops what was listed.
+    ok(&["config", s(&d), "max_bytes=5000", "--yes", "-q"]);
+    let v: serde_json::Value = serde_json::from_str(&ok(&[
+        "maintain",
+        s(&d),
+        "--now",
+        now,
+        "--format",
+        "json",
+        "-q",
+    ]))
+    .unwrap();
+    let dropped: Vec<String> = v["retention"]["dropped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let start = d["start_ms"].as_i64().unwrap();
+            let t = tierlog::import::rfc3339::format(start);
+            format!("{} {t}", d["tier"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(listed, dropped);
+    // A budget the store fits in needs no confirmation.
+    ok(&["config", s(&d), "max_bytes=10GiB", "-q"]);
+}

@@ -125,6 +125,10 @@ pub enum Command {
         dir: PathBuf,
         /// Settings to change, as NAME=VALUE.
         settings: Vec<String>,
+        /// Set a max_bytes below the store's current size (the next maintenance pass then
+        /// drops its oldest data; without --yes it is only listed).
+        #[arg(long)]
+        yes: bool,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,

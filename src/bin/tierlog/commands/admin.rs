@@ -388,17 +388,30 @@ pub fn repair(now: &Now, dir: &Path, format: Format) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `tierlog config DIR [NAME=VALUE ...]`.
-pub fn config(now: &Now, dir: &Path, settings: &[String], format: Format) -> Result<(), Failure> {
+/// `tierlog config DIR [NAME=VALUE ...] [--yes]`.
+pub fn config(
+    now: &Now,
+    dir: &Path,
+    settings: &[String],
+    yes: bool,
+    format: Format,
+) -> Result<(), Failure> {
     let store = if settings.is_empty() {
         Store::open_read_only(dir, now.config())?
     } else {
         let mut c = now.writer_config(dir, None)?;
-        if let Some(stored) = Store::stored_config(dir)? {
+        let stored = Store::stored_config(dir)?;
+        let stored_budget = stored.as_ref().map_or(0, |s| s.max_bytes());
+        if let Some(stored) = stored {
             c.tiers = stored.tiers;
         }
         for kv in settings {
             apply_setting(&mut c, kv)?;
+        }
+        if let Some(budget) = c.max_bytes.filter(|&b| b > 0 && b != stored_budget)
+            && !yes
+        {
+            budget_check(now, dir, budget)?;
         }
         // Opening for writing validates and records them.
         Store::open(dir, c)?
@@ -500,6 +513,95 @@ pub fn config(now: &Now, dir: &Path, settings: &[String], format: Format) -> Res
     }
     status::summary(format_args!("{shown} settings, {} changed", settings.len()));
     Ok(())
+}
+
+/// Refuses a byte budget below the store's current size, listing what the next pass would
+/// drop for it (oldest first, as retention drops; an estimate from the store's segment
+/// files: the pass itself also drops by age and seals windows first).
+fn budget_check(now: &Now, dir: &Path, budget: u64) -> Result<(), Failure> {
+    let store = Store::open_read_only(dir, now.config())?;
+    let stats = store.stats();
+    let span_ms = store.config().window_span.as_millis() as i64;
+    let tiers: Vec<(String, i64)> = store
+        .config()
+        .tiers()
+        .iter()
+        .map(|t| (t.name.clone(), t.interval.as_millis() as i64))
+        .collect();
+    drop(store);
+    let total = stats.total_bytes;
+    if total <= budget {
+        return Ok(());
+    }
+    // Raw segments not rolled up into every tier yet are kept, and so is the one ending
+    // where the tiers stop (the next piece looks back into it).
+    let rolled_up_to = stats.tiers[1..]
+        .iter()
+        .map(|t| t.materialised_through_ms.unwrap_or(i64::MIN))
+        .min()
+        .unwrap_or(i64::MAX);
+    // (end, tier order, start, tier name, bytes) of each segment file.
+    let mut segments: Vec<(i64, usize, i64, String, u64)> = Vec::new();
+    let parts =
+        std::iter::once(("raw".to_owned(), span_ms)).chain(tiers.iter().map(|(name, iv)| {
+            (
+                name.clone(),
+                tierlog::rollup::plan::piece_span(span_ms, (*iv).max(1)),
+            )
+        }));
+    for (order, (name, piece)) in parts.enumerate() {
+        let Ok(entries) = std::fs::read_dir(dir.join(&name)) else {
+            continue;
+        };
+        for e in entries.filter_map(Result::ok) {
+            let file = e.file_name();
+            let Some(start) = file
+                .to_str()
+                .and_then(|n| n.strip_suffix(".seg"))
+                .and_then(|n| n.parse::<i64>().ok())
+            else {
+                continue;
+            };
+            let end = start.saturating_add(piece);
+            if order == 0 && end >= rolled_up_to {
+                continue;
+            }
+            let bytes = e.metadata().map_or(0, |m| m.len());
+            segments.push((end, order, start, name.clone(), bytes));
+        }
+    }
+    segments.sort();
+    let mut left = total;
+    let mut lines = Vec::new();
+    for (end, _, start, name, bytes) in segments {
+        if left <= budget {
+            break;
+        }
+        left = left.saturating_sub(bytes);
+        lines.push(format!(
+            "  {name} {} .. {} ({bytes} bytes)",
+            format_rfc3339(start),
+            format_rfc3339(end)
+        ));
+    }
+    let freed = total - left;
+    eprintln!(
+        "tierlog: max_bytes={budget} is below the store's size ({total} bytes): the next maintenance pass would drop {} segments, {freed} bytes, oldest first:",
+        lines.len()
+    );
+    for l in &lines {
+        eprintln!("{l}");
+    }
+    if left > budget {
+        eprintln!(
+            "  and the store would still be {} bytes over: what remains cannot be dropped (open windows, the index, raw data not rolled up yet)",
+            left - budget
+        );
+    }
+    Err(Failure::Error(format!(
+        "{}: not changed; pass --yes to set max_bytes={budget} and let the next pass drop this",
+        dir.display()
+    )))
 }
 
 /// The settings `tierlog config` changes.
