@@ -1312,3 +1312,67 @@ fn a_budget_below_the_store_size_lists_what_would_go_and_needs_yes() {
     // A budget the store fits in needs no confirmation.
     ok(&["config", s(&d), "max_bytes=10GiB", "-q"]);
 }
+
+#[test]
+fn forward_remove_drops_a_checkpoint_maintain_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("store");
+    ok(&["ingest", s(&d), &example(), "--replay", "-q"]);
+    // A forward that fails (nothing listens) leaves its checkpoint at the oldest data.
+    let o = tierlog(&[
+        "forward",
+        s(&d),
+        "--url",
+        "http://127.0.0.1:9/api/v1/write",
+        "--name",
+        "gone",
+        "--once",
+        "--max-attempts",
+        "1",
+        "--now",
+        "2023-11-14T23:00:00Z",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let ckpt = d.join("forward/gone.ckpt");
+    assert!(ckpt.exists());
+    // maintain keeps raw data for it, and says which checkpoint and how to remove it.
+    let later = "2023-11-15T03:00:00Z";
+    let o = tierlog(&["maintain", s(&d), "--now", later]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("kept until a forwarder sends them"), "{err}");
+    assert!(
+        err.contains(&format!("tierlog forward {} --remove --name gone", s(&d))),
+        "{err}"
+    );
+    // Refused while a forwarder of that name holds its lock.
+    {
+        let fs = tierlog::io::Fs::std();
+        let _held = tierlog::forward::CheckpointFile::open(&fs, &d, "gone", 0, false).unwrap();
+        let o = tierlog(&["forward", s(&d), "--remove", "--name", "gone"]);
+        assert_eq!(o.status.code(), Some(1), "{o:?}");
+        assert!(ckpt.exists());
+    }
+    let o = tierlog(&["forward", s(&d), "--remove", "--name", "other"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("there are: gone"));
+    ok(&["forward", s(&d), "--remove", "--name", "gone"]);
+    assert!(!ckpt.exists());
+    // Nothing is held back any more: the raw segments past their keep time go.
+    let v: serde_json::Value = serde_json::from_str(&ok(&[
+        "maintain",
+        s(&d),
+        "--now",
+        later,
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(v["retention"]["held_for_forward"], 0, "{v}");
+    assert!(
+        !v["retention"]["dropped"].as_array().unwrap().is_empty(),
+        "{v}"
+    );
+    // --remove sends nothing: it does not go with --url.
+    let o = tierlog(&["forward", s(&d), "--remove", "--url", "http://127.0.0.1:9/"]);
+    assert_eq!(o.status.code(), Some(2));
+}

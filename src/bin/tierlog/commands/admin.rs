@@ -317,17 +317,33 @@ pub fn maintain(
             c.bytes_before, c.bytes_after, rt.series_removed
         ));
     }
-    if rt.never_forwarded > 0 {
-        eprintln!(
-            "tierlog: warning: {} raw points were dropped before a forwarder sent them (past the forward backlog limit or over the byte budget)",
-            rt.never_forwarded
-        );
-    }
-    if rt.held_for_forward > 0 {
-        status::summary(format_args!(
-            "{} raw segments past their keep time are kept until a forwarder sends them",
-            rt.held_for_forward
-        ));
+    if rt.never_forwarded > 0 || rt.held_for_forward > 0 {
+        // Name the checkpoints that hold data back, and how to drop one no longer used.
+        let names = super::forward::checkpoint_names(dir);
+        let remove = match names.as_slice() {
+            [] => String::new(),
+            [one] => format!(
+                "; forwarder checkpoint {one:?}: if that forwarder is no longer used, `tierlog forward {} --remove --name {one}`",
+                dir.display()
+            ),
+            more => format!(
+                "; forwarder checkpoints {}: remove one no longer used with `tierlog forward {} --remove --name NAME`",
+                more.join(", "),
+                dir.display()
+            ),
+        };
+        if rt.never_forwarded > 0 {
+            eprintln!(
+                "tierlog: warning: {} raw points were dropped before a forwarder sent them (past the forward backlog limit or over the byte budget){remove}",
+                rt.never_forwarded
+            );
+        }
+        if rt.held_for_forward > 0 {
+            status::summary(format_args!(
+                "{} raw segments past their keep time are kept until a forwarder sends them{remove}",
+                rt.held_for_forward
+            ));
+        }
     }
     if rt.over_budget_bytes > 0 {
         eprintln!(

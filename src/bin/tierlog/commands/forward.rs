@@ -17,11 +17,15 @@ pub struct ForwardArgs {
     /// Store directory (read-only: the writing process keeps its lock).
     pub dir: PathBuf,
     /// The receiver's remote-write URL (http:// or https://).
-    #[arg(long)]
-    pub url: String,
+    #[arg(long, required_unless_present = "remove")]
+    pub url: Option<String>,
     /// Name of the checkpoint (DIR/forward/NAME.ckpt): one per receiver.
     #[arg(long, default_value = "default")]
     pub name: String,
+    /// Remove the checkpoint NAME of a forwarder no longer used (refused while one runs),
+    /// so that raw data is no longer held back for it; sends nothing.
+    #[arg(long, conflicts_with_all = ["url", "since", "once", "reset_checkpoint"])]
+    pub remove: bool,
     /// A second is sent once the clock is past it by this much.
     #[arg(long, value_name = "DURATION", default_value = "2s", allow_hyphen_values = true, value_parser = crate::args::duration_arg)]
     pub delay: Duration,
@@ -109,7 +113,11 @@ pub fn run(now: &Now, a: ForwardArgs) -> Result<(), Failure> {
     if log::set_logger(&StderrLog).is_ok() {
         log::set_max_level(log::LevelFilter::Warn);
     }
-    let mut c = ForwardConfig::new(a.url.clone());
+    if a.remove {
+        return remove(&a.dir, &a.name);
+    }
+    let url = a.url.clone().unwrap_or_default();
+    let mut c = ForwardConfig::new(url.clone());
     c.name = a.name.clone();
     c.delay = a.delay;
     c.poll_interval = a.poll;
@@ -155,7 +163,7 @@ pub fn run(now: &Now, a: ForwardArgs) -> Result<(), Failure> {
         "forwarded {} samples in {} requests to {}: {} retries, {} samples dropped ({} batches); checkpoint {} at {}, lag {:.1} s; in {:.2} s",
         stats.samples_sent,
         stats.batches_sent,
-        a.url,
+        url,
         stats.retries,
         stats.samples_dropped,
         stats.batches_dropped,
@@ -172,6 +180,54 @@ pub fn run(now: &Now, a: ForwardArgs) -> Result<(), Failure> {
         );
     }
     r.map_err(failure)
+}
+
+/// `tierlog forward DIR --remove [--name N]`.
+fn remove(dir: &Path, name: &str) -> Result<(), Failure> {
+    let fs = tierlog::io::Fs::std();
+    let sent = tierlog::forward::checkpoint::read_checkpoint(&fs, dir, name)
+        .ok()
+        .flatten();
+    let removed = tierlog::forward::checkpoint::remove_checkpoint(&fs, dir, name)?;
+    if !removed {
+        let names = checkpoint_names(dir);
+        return Err(Failure::Error(format!(
+            "{}: no forwarder checkpoint {name:?} (there {})",
+            dir.display(),
+            match names.len() {
+                0 => "are none".to_owned(),
+                _ => format!("are: {}", names.join(", ")),
+            }
+        )));
+    }
+    status::summary(format_args!(
+        "removed forwarder checkpoint {name}{}: raw data is no longer held back for it",
+        sent.map_or(String::new(), |c| format!(
+            " (it had sent up to {})",
+            format_rfc3339(c.watermark)
+        ))
+    ));
+    Ok(())
+}
+
+/// The names of the forwarder checkpoints of the store in `dir`, sorted.
+pub fn checkpoint_names(dir: &Path) -> Vec<String> {
+    let suffix = format!(".{}", tierlog::store::CHECKPOINT_EXT);
+    let mut names: Vec<String> = std::fs::read_dir(dir.join(tierlog::store::FORWARD_DIR))
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_str()
+                        .and_then(|n| n.strip_suffix(&suffix))
+                        .map(str::to_owned)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
 }
 
 fn failure(e: ForwardError) -> Failure {
