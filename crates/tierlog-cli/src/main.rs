@@ -4,6 +4,7 @@
 
 #![deny(unsafe_code)]
 
+mod args;
 mod chart;
 mod commands;
 mod output;
@@ -34,7 +35,7 @@ pub enum Format {
 )]
 pub struct Cli {
     /// Fix the clock ("now") to this time: RFC 3339, ms since epoch, or relative like -2h.
-    #[arg(long, global = true, value_name = "T")]
+    #[arg(long, global = true, value_name = "T", allow_hyphen_values = true, value_parser = args::time_arg)]
     pub now: Option<String>,
     /// No progress bars and no closing summary on stderr (errors and warnings still print).
     #[arg(short, long, global = true)]
@@ -63,10 +64,10 @@ pub enum Command {
         selector: String,
         /// Start (inclusive); default: the beginning. With --tier or --step, buckets whose
         /// start is in [from, to) (--tier) or that overlap it (--step).
-        #[arg(long, value_name = "T")]
+        #[arg(long, value_name = "T", allow_hyphen_values = true, value_parser = args::time_arg)]
         from: Option<String>,
         /// End (exclusive); default: the end.
-        #[arg(long, value_name = "T")]
+        #[arg(long, value_name = "T", allow_hyphen_values = true, value_parser = args::time_arg)]
         to: Option<String>,
         /// Read this tier: raw (the default: raw points) or a rollup tier's name (10s, 60s,
         /// ...: its stored buckets).
@@ -74,7 +75,7 @@ pub enum Command {
         tier: Option<String>,
         /// Epoch-aligned buckets of this width (whole seconds: 10s, 5m, 1h), from the coarsest
         /// tier whose interval divides it, then finer tiers and raw points for the recent past.
-        #[arg(long, value_name = "DURATION", value_parser = parse_step)]
+        #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = args::duration_arg)]
         step: Option<std::time::Duration>,
         /// Read the store's archive (the last tier's expired segments, kept when the store's
         /// on_expiry is archive:DIR) instead of the store.
@@ -126,6 +127,10 @@ pub enum Command {
         dir: PathBuf,
         /// Settings to change, as NAME=VALUE.
         settings: Vec<String>,
+        /// Set a max_bytes below the store's current size (the next maintenance pass then
+        /// drops its oldest data; without --yes it is only listed).
+        #[arg(long)]
+        yes: bool,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
@@ -147,7 +152,7 @@ pub enum Command {
         accept_clock: bool,
         /// Set the store's byte budget (0 = none) before the pass; it is kept for later
         /// opens. Default: the store's own.
-        #[arg(long)]
+        #[arg(long, value_name = "BYTES", value_parser = args::size_arg)]
         max_bytes: Option<u64>,
         /// Set the store's age limit in days (1-3650) before the pass; it is kept for later
         /// opens. Default: the store's own (90 for a store that records none).
@@ -229,7 +234,7 @@ pub struct IngestArgs {
     pub batch: usize,
     /// The longest input line read, bytes; a longer one stops the ingest naming FILE:LINE,
     /// without reading the rest of it.
-    #[arg(long, default_value_t = tierlog_tools::import::DEFAULT_MAX_LINE_BYTES, value_name = "BYTES")]
+    #[arg(long, default_value_t = tierlog_tools::import::DEFAULT_MAX_LINE_BYTES, value_name = "BYTES", value_parser = args::size_arg_usize)]
     pub max_line_bytes: usize,
     /// Durability while ingesting: every (fsync per batch), interval (every second), never
     /// (fsync only when closing).
@@ -237,19 +242,11 @@ pub struct IngestArgs {
     pub sync: SyncArg,
     /// Raw window span of a new store (e.g. 10m, 30m; a multiple of 1m). An existing
     /// store keeps the span it was created with.
-    #[arg(long, value_name = "DURATION")]
-    pub window_span: Option<String>,
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = args::duration_arg)]
+    pub window_span: Option<std::time::Duration>,
     /// Output format of the summary.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
-}
-
-/// `--step`: a duration like 10s, 5m, 1h or 1h30m (whether it is a whole, positive number of
-/// seconds is the store's to say).
-fn parse_step(s: &str) -> Result<std::time::Duration, String> {
-    time::parse_duration_ms(s)
-        .map(|ms| std::time::Duration::from_millis(ms as u64))
-        .ok_or_else(|| format!("{s:?}: expected a duration like 10s, 5m or 1h"))
 }
 
 /// Input formats of `ingest`.

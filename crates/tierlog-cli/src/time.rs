@@ -1,29 +1,53 @@
 //! Time arguments: RFC 3339 (UTC when no offset is given), ms since the epoch, relative
 //! (`-2h`, `-30m`, `+5s`, `-1d`), or `now`.
 
+/// The forms a time argument takes, for messages.
+pub const TIME_FORMS: &str = "expected RFC 3339 (2024-01-02T03:04:05Z), ms since the epoch \
+     (1700000000000, or with a unit: 1700000000000ms, 1700000000s), relative (-2h, +5m) or now";
+
+/// Bare integers below this are refused: as milliseconds they are before March 1973, and
+/// a ten-digit number is almost always seconds since the epoch.
+const BARE_MS_MIN: i64 = 100_000_000_000;
+
 /// Parses a time argument relative to `now_ms`.
 pub fn parse_time(s: &str, now_ms: i64) -> Result<i64, String> {
     let s = s.trim();
     if s == "now" {
         return Ok(now_ms);
     }
+    let range = || format!("{s:?}: out of range");
     if let Some(rest) = s.strip_prefix('-').or_else(|| s.strip_prefix('+'))
         && let Some(d) = parse_duration_ms(rest)
     {
-        return Ok(if s.starts_with('-') {
-            now_ms - d
+        let t = if s.starts_with('-') {
+            now_ms.checked_sub(d)
         } else {
-            now_ms + d
-        });
+            now_ms.checked_add(d)
+        };
+        return t.ok_or_else(range);
     }
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        return s.parse().map_err(|_| format!("{s:?}: number out of range"));
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if let Some(n) = s.strip_suffix("ms").filter(|n| digits(n)) {
+        return n.parse().map_err(|_| range());
     }
-    parse_rfc3339(s).ok_or_else(|| {
-        format!(
-            "{s:?}: expected RFC 3339 (2024-01-02T03:04:05Z), ms since epoch, relative (-2h) or now"
-        )
-    })
+    if let Some(n) = s.strip_suffix('s').filter(|n| digits(n)) {
+        return n
+            .parse::<i64>()
+            .ok()
+            .and_then(|n| n.checked_mul(1000))
+            .ok_or_else(range);
+    }
+    if digits(s) {
+        let n: i64 = s.parse().map_err(|_| range())?;
+        if n < BARE_MS_MIN {
+            return Err(format!(
+                "{s:?}: a bare number is milliseconds since the epoch, and this one is before 1973; \
+                 write {s}s for seconds or {s}ms for milliseconds"
+            ));
+        }
+        return Ok(n);
+    }
+    parse_rfc3339(s).ok_or_else(|| format!("{s:?}: {TIME_FORMS}"))
 }
 
 /// `90s`, `5m`, `2h`, `1d`, `1500ms`, or combinations like `1h30m`.
@@ -58,6 +82,32 @@ pub fn parse_duration_ms(s: &str) -> Option<i64> {
         rest = &rest[len..];
     }
     Some(total)
+}
+
+/// A span of time for people: its largest unit and the next one that is not zero, rounded
+/// down — `13 days 20 hours`, `1 day 20 minutes`, `2 hours 5 minutes`, `45 seconds`,
+/// `250 ms`.
+pub fn human_span(ms: i64) -> String {
+    let ms = ms.unsigned_abs();
+    if ms < 1000 {
+        return format!("{ms} ms");
+    }
+    let units = [
+        ("day", 86_400_000u64),
+        ("hour", 3_600_000),
+        ("minute", 60_000),
+        ("second", 1000),
+    ];
+    let count = |n: u64, name: &str| format!("{n} {name}{}", if n == 1 { "" } else { "s" });
+    let i = units.iter().position(|&(_, size)| ms >= size).unwrap_or(3);
+    let (name, size) = units[i];
+    let mut s = count(ms / size, name);
+    let rest = ms % size;
+    if let Some(&(next, next_size)) = units[i + 1..].iter().find(|&&(_, n)| rest >= n) {
+        s.push(' ');
+        s.push_str(&count(rest / next_size, next));
+    }
+    s
 }
 
 fn parse_rfc3339(s: &str) -> Option<i64> {
@@ -155,6 +205,17 @@ mod tests {
         assert_eq!(parse_time("-2h", now), Ok(now - 7_200_000));
         assert_eq!(parse_time("+1h30m", now), Ok(now + 5_400_000));
         assert_eq!(parse_time("1700000000123", now), Ok(1_700_000_000_123));
+        assert_eq!(parse_time("1700000000123ms", now), Ok(1_700_000_000_123));
+        assert_eq!(parse_time("1700000000s", now), Ok(now));
+        assert_eq!(parse_time("0ms", now), Ok(0));
+        assert_eq!(parse_time("100000000000", now), Ok(100_000_000_000));
+        let e = parse_time("1795385000", now).unwrap_err();
+        assert!(
+            e.contains("1795385000s") && e.contains("1795385000ms"),
+            "{e}"
+        );
+        assert!(parse_time("99999999999", now).is_err());
+        assert!(parse_time("+9223372036854775807ms", now).is_err());
         assert_eq!(parse_time("2023-11-14T22:13:20Z", now), Ok(now));
         assert_eq!(parse_time("2023-11-14T22:13:20", now), Ok(now));
         assert_eq!(
@@ -164,6 +225,17 @@ mod tests {
         assert_eq!(parse_time("1970-01-01", now), Ok(0));
         assert!(parse_time("yesterday", now).is_err());
         assert!(parse_time("2023-13-01", now).is_err());
+    }
+
+    #[test]
+    fn spans_read_as_people_say_them() {
+        assert_eq!(human_span(1_198_282_000), "13 days 20 hours");
+        assert_eq!(human_span(87_600_000), "1 day 20 minutes");
+        assert_eq!(human_span(86_400_000), "1 day");
+        assert_eq!(human_span(7_500_000), "2 hours 5 minutes");
+        assert_eq!(human_span(61_000), "1 minute 1 second");
+        assert_eq!(human_span(45_500), "45 seconds");
+        assert_eq!(human_span(250), "250 ms");
     }
 
     #[test]

@@ -105,6 +105,32 @@ pub fn checkpoint_path(store_dir: &Path, name: &str) -> PathBuf {
         .join(format!("{name}.{CHECKPOINT_EXT}"))
 }
 
+/// Removes the checkpoint `name` of the store in `store_dir` — a forwarder no longer used,
+/// whose watermark would otherwise hold raw data back for it — under its lock, so that a
+/// running forwarder of that name is refused (naming its pid). A damaged checkpoint is
+/// removed too. Returns whether there was one. The lock file stays: removing a lock another
+/// process may be opening would let two forwarders of one name in.
+pub fn remove_checkpoint(fs: &Fs, store_dir: &Path, name: &str) -> Result<bool> {
+    if !super::config::valid_name(name) {
+        return Err(tierlog::Error::Config {
+            setting: "name",
+            message: "1 to 64 characters of a-z, A-Z, 0-9, - and _".into(),
+        });
+    }
+    let path = checkpoint_path(store_dir, name);
+    if !fs.exists(&path) {
+        return Ok(false);
+    }
+    let lock_path = store_dir.join(FORWARD_DIR).join(format!("{name}.lock"));
+    let _lock = fs.lock_recording_pid(&lock_path, &lock_path)?;
+    let tmp = tierlog::vfs::temp_path(&path);
+    if fs.exists(&tmp) {
+        fs.remove_synced(&tmp)?;
+    }
+    fs.remove_synced(&path)?;
+    Ok(true)
+}
+
 /// Reads the checkpoint `name` without locking it (`None` when there is none).
 pub fn read_checkpoint(fs: &Fs, store_dir: &Path, name: &str) -> Result<Option<Checkpoint>> {
     let path = checkpoint_path(store_dir, name);

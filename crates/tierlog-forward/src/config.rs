@@ -60,6 +60,16 @@ pub struct ForwardConfig {
     pub vfs: Arc<dyn tierlog::vfs::Vfs>,
 }
 
+/// Whether `name` is a forwarder's name: 1 to 64 characters of a-z, A-Z, 0-9, `-` and `_`
+/// (it names files in `DIR/forward/`).
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 impl ForwardConfig {
     /// The defaults, sending to `url`.
     pub fn new(url: impl Into<String>) -> ForwardConfig {
@@ -95,13 +105,7 @@ impl ForwardConfig {
         if !(lower.starts_with("http://") || lower.starts_with("https://")) {
             return bad("url", "must start with http:// or https://");
         }
-        if self.name.is_empty()
-            || self.name.len() > 64
-            || !self
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
+        if !valid_name(&self.name) {
             return bad("name", "1 to 64 characters of a-z, A-Z, 0-9, - and _");
         }
         if self.max_batch_samples == 0 || self.max_batch_bytes == 0 {

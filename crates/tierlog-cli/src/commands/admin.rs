@@ -65,9 +65,9 @@ pub fn series(
     format: Format,
 ) -> Result<(), Failure> {
     let sel: Selector = match selector {
-        Some(s) => s
-            .parse()
-            .map_err(|e| Failure::Error(format!("selector {s:?}: {e}")))?,
+        Some(s) => s.parse().map_err(|e| {
+            Failure::Error(format!("selector {}: {e}", crate::output::quoted_cut(s)))
+        })?,
         None => r#"{__name__=~".+"}"#
             .parse()
             .map_err(|e| Failure::Error(format!("{e}")))?,
@@ -83,7 +83,7 @@ pub fn series(
                     "{},{},{}",
                     s.id.0,
                     csv_field(&s.metric),
-                    csv_field(&s.labels.to_kv_string())
+                    csv_field(&crate::output::labels_text(&s.labels))
                 );
             }
         }
@@ -246,10 +246,7 @@ pub fn maintain(
                 println!("sealed,raw,{w},{},,,", w.saturating_add(span_ms));
             }
             for d in &r.retention.dropped {
-                let reason = serde_json::to_value(d.reason)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default();
+                let reason = d.reason.as_str();
                 let to = d
                     .archived_to
                     .as_ref()
@@ -278,7 +275,7 @@ pub fn maintain(
             }
             for d in &r.retention.dropped {
                 println!(
-                    "{} {} {} .. {} ({} bytes): {:?}{}",
+                    "{} {} {} .. {} ({} bytes): {}{}",
                     if d.archived_to.is_some() {
                         "archived"
                     } else {
@@ -310,8 +307,8 @@ pub fn maintain(
     let rt = &r.retention;
     if let Some(lead) = rt.age_held_back {
         eprintln!(
-            "tierlog: warning: the clock is {} s ahead of the newest data: nothing was deleted by age (pass --accept-clock if the clock is right)",
-            lead / 1000
+            "tierlog: warning: the clock is {} ahead of the newest data: nothing was deleted by age (pass --accept-clock if the clock is right)",
+            crate::time::human_span(lead)
         );
     }
     if let Some(c) = &rt.index_compacted {
@@ -320,17 +317,33 @@ pub fn maintain(
             c.bytes_before, c.bytes_after, rt.series_removed
         ));
     }
-    if rt.never_forwarded > 0 {
-        eprintln!(
-            "tierlog: warning: {} raw points were dropped before a forwarder sent them (past the forward backlog limit or over the byte budget)",
-            rt.never_forwarded
-        );
-    }
-    if rt.held_for_forward > 0 {
-        status::summary(format_args!(
-            "{} raw segments past their keep time are kept until a forwarder sends them",
-            rt.held_for_forward
-        ));
+    if rt.never_forwarded > 0 || rt.held_for_forward > 0 {
+        // Name the checkpoints that hold data back, and how to drop one no longer used.
+        let names = super::forward::checkpoint_names(dir);
+        let remove = match names.as_slice() {
+            [] => String::new(),
+            [one] => format!(
+                "; forwarder checkpoint {one:?}: if that forwarder is no longer used, `tierlog forward {} --remove --name {one}`",
+                dir.display()
+            ),
+            more => format!(
+                "; forwarder checkpoints {}: remove one no longer used with `tierlog forward {} --remove --name NAME`",
+                more.join(", "),
+                dir.display()
+            ),
+        };
+        if rt.never_forwarded > 0 {
+            eprintln!(
+                "tierlog: warning: {} raw points were dropped before a forwarder sent them (past the forward backlog limit or over the byte budget){remove}",
+                rt.never_forwarded
+            );
+        }
+        if rt.held_for_forward > 0 {
+            status::summary(format_args!(
+                "{} raw segments past their keep time are kept until a forwarder sends them{remove}",
+                rt.held_for_forward
+            ));
+        }
     }
     if rt.over_budget_bytes > 0 {
         eprintln!(
@@ -391,39 +404,30 @@ pub fn repair(now: &Now, dir: &Path, format: Format) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A byte count with an optional unit: B, KB/MB/GB/TB (powers of 1000), KiB/MiB/GiB/TiB
-/// (powers of 1024).
-pub fn parse_bytes(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().ok()?;
-    let mult: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "KB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        "TB" => 1_000_000_000_000,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        "TiB" => 1 << 40,
-        _ => return None,
-    };
-    n.checked_mul(mult)
-}
-
-/// `tierlog config DIR [NAME=VALUE ...]`.
-pub fn config(now: &Now, dir: &Path, settings: &[String], format: Format) -> Result<(), Failure> {
+/// `tierlog config DIR [NAME=VALUE ...] [--yes]`.
+pub fn config(
+    now: &Now,
+    dir: &Path,
+    settings: &[String],
+    yes: bool,
+    format: Format,
+) -> Result<(), Failure> {
     let store = if settings.is_empty() {
         Store::open_read_only(dir, now.config())?
     } else {
         let mut c = now.writer_config(dir, None)?;
-        if let Some(stored) = Store::stored_config(dir)? {
+        let stored = Store::stored_config(dir)?;
+        let stored_budget = stored.as_ref().map_or(0, |s| s.max_bytes());
+        if let Some(stored) = stored {
             c.tiers = stored.tiers;
         }
         for kv in settings {
             apply_setting(&mut c, kv)?;
+        }
+        if let Some(budget) = c.max_bytes.filter(|&b| b > 0 && b != stored_budget)
+            && !yes
+        {
+            budget_check(now, dir, budget)?;
         }
         // Opening for writing validates and records them.
         Store::open(dir, c)?
@@ -527,6 +531,95 @@ pub fn config(now: &Now, dir: &Path, settings: &[String], format: Format) -> Res
     Ok(())
 }
 
+/// Refuses a byte budget below the store's current size, listing what the next pass would
+/// drop for it (oldest first, as retention drops; an estimate from the store's segment
+/// files: the pass itself also drops by age and seals windows first).
+fn budget_check(now: &Now, dir: &Path, budget: u64) -> Result<(), Failure> {
+    let store = Store::open_read_only(dir, now.config())?;
+    let stats = store.stats();
+    let span_ms = store.config().window_span.as_millis() as i64;
+    let tiers: Vec<(String, i64)> = store
+        .config()
+        .tiers()
+        .iter()
+        .map(|t| (t.name.clone(), t.interval.as_millis() as i64))
+        .collect();
+    drop(store);
+    let total = stats.total_bytes;
+    if total <= budget {
+        return Ok(());
+    }
+    // Raw segments not rolled up into every tier yet are kept, and so is the one ending
+    // where the tiers stop (the next piece looks back into it).
+    let rolled_up_to = stats.tiers[1..]
+        .iter()
+        .map(|t| t.materialised_through_ms.unwrap_or(i64::MIN))
+        .min()
+        .unwrap_or(i64::MAX);
+    // (end, tier order, start, tier name, bytes) of each segment file.
+    let mut segments: Vec<(i64, usize, i64, String, u64)> = Vec::new();
+    let parts =
+        std::iter::once(("raw".to_owned(), span_ms)).chain(tiers.iter().map(|(name, iv)| {
+            (
+                name.clone(),
+                tierlog::rollup::plan::piece_span(span_ms, (*iv).max(1)),
+            )
+        }));
+    for (order, (name, piece)) in parts.enumerate() {
+        let Ok(entries) = std::fs::read_dir(dir.join(&name)) else {
+            continue;
+        };
+        for e in entries.filter_map(Result::ok) {
+            let file = e.file_name();
+            let Some(start) = file
+                .to_str()
+                .and_then(|n| n.strip_suffix(".seg"))
+                .and_then(|n| n.parse::<i64>().ok())
+            else {
+                continue;
+            };
+            let end = start.saturating_add(piece);
+            if order == 0 && end >= rolled_up_to {
+                continue;
+            }
+            let bytes = e.metadata().map_or(0, |m| m.len());
+            segments.push((end, order, start, name.clone(), bytes));
+        }
+    }
+    segments.sort();
+    let mut left = total;
+    let mut lines = Vec::new();
+    for (end, _, start, name, bytes) in segments {
+        if left <= budget {
+            break;
+        }
+        left = left.saturating_sub(bytes);
+        lines.push(format!(
+            "  {name} {} .. {} ({bytes} bytes)",
+            format_rfc3339(start),
+            format_rfc3339(end)
+        ));
+    }
+    let freed = total - left;
+    eprintln!(
+        "tierlog: max_bytes={budget} is below the store's size ({total} bytes): the next maintenance pass would drop {} segments, {freed} bytes, oldest first:",
+        lines.len()
+    );
+    for l in &lines {
+        eprintln!("{l}");
+    }
+    if left > budget {
+        eprintln!(
+            "  and the store would still be {} bytes over: what remains cannot be dropped (open windows, the index, raw data not rolled up yet)",
+            left - budget
+        );
+    }
+    Err(Failure::Error(format!(
+        "{}: not changed; pass --yes to set max_bytes={budget} and let the next pass drop this",
+        dir.display()
+    )))
+}
+
 /// The settings `tierlog config` changes.
 const SETTINGS: &str = "max_age_days, max_bytes, max_clock_lead, keep.raw, keep.TIER, on_expiry";
 
@@ -537,9 +630,9 @@ fn apply_setting(c: &mut tierlog::Config, kv: &str) -> Result<(), Failure> {
         return Err(usage(format!("{kv:?}: expected NAME=VALUE ({SETTINGS})")));
     };
     let duration = |what: &str| {
-        crate::time::parse_duration_ms(v)
-            .filter(|ms| *ms > 0)
-            .map(|ms| std::time::Duration::from_millis(ms as u64))
+        crate::args::duration_arg(v)
+            .ok()
+            .filter(|d| !d.is_zero())
             .ok_or_else(|| usage(format!("{what}: {v:?} is not a duration (e.g. 90d, 12h)")))
     };
     match k {
@@ -550,7 +643,7 @@ fn apply_setting(c: &mut tierlog::Config, kv: &str) -> Result<(), Failure> {
             );
         }
         "max_bytes" => {
-            c.max_bytes = Some(parse_bytes(v).ok_or_else(|| {
+            c.max_bytes = Some(crate::args::parse_bytes(v).ok_or_else(|| {
                 usage(format!(
                     "max_bytes: {v:?} is not a byte count (e.g. 500MB, 10GiB)"
                 ))

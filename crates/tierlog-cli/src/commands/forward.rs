@@ -17,28 +17,32 @@ pub struct ForwardArgs {
     /// Store directory (read-only: the writing process keeps its lock).
     pub dir: PathBuf,
     /// The receiver's remote-write URL (http:// or https://).
-    #[arg(long)]
-    pub url: String,
+    #[arg(long, required_unless_present = "remove")]
+    pub url: Option<String>,
     /// Name of the checkpoint (DIR/forward/NAME.ckpt): one per receiver.
     #[arg(long, default_value = "default")]
     pub name: String,
+    /// Remove the checkpoint NAME of a forwarder no longer used (refused while one runs),
+    /// so that raw data is no longer held back for it; sends nothing.
+    #[arg(long, conflicts_with_all = ["url", "since", "once", "reset_checkpoint"])]
+    pub remove: bool,
     /// A second is sent once the clock is past it by this much.
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "2s", allow_hyphen_values = true, value_parser = crate::args::duration_arg)]
     pub delay: Duration,
     /// Pause between passes once caught up.
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "1s", allow_hyphen_values = true, value_parser = crate::args::duration_arg)]
     pub poll: Duration,
     /// Most samples per request.
     #[arg(long, default_value_t = 2000)]
     pub max_samples: usize,
     /// Most bytes per request (protobuf, before compression).
-    #[arg(long, default_value_t = 1 << 20)]
+    #[arg(long, default_value_t = 1 << 20, value_name = "BYTES", value_parser = crate::args::size_arg_usize)]
     pub max_bytes: usize,
     /// Timeout of one request.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", allow_hyphen_values = true, value_parser = crate::args::duration_arg)]
     pub timeout: Duration,
     /// Connect timeout.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5s", allow_hyphen_values = true, value_parser = crate::args::duration_arg)]
     pub connect_timeout: Duration,
     /// Give up after this many failed attempts of one batch (exit 1; the checkpoint stays
     /// before it). Default: retry until stopped.
@@ -55,7 +59,7 @@ pub struct ForwardArgs {
     pub basic_password_file: Option<PathBuf>,
     /// Where a new checkpoint starts (RFC 3339, ms, or relative like -1h). Default: the
     /// oldest raw data. An existing checkpoint is not moved.
-    #[arg(long, value_name = "T")]
+    #[arg(long, value_name = "T", allow_hyphen_values = true, value_parser = crate::args::time_arg)]
     pub since: Option<String>,
     /// Move a damaged checkpoint aside (NAME.ckpt.damaged) and start anew, re-sending from
     /// --since (else the oldest raw data). Without it a damaged checkpoint exits 3.
@@ -67,13 +71,6 @@ pub struct ForwardArgs {
     /// Output format of the final stats.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    crate::time::parse_duration_ms(s)
-        .filter(|&ms| ms >= 0)
-        .map(|ms| Duration::from_millis(ms as u64))
-        .ok_or_else(|| format!("{s:?}: expected a duration like 500ms, 2s or 1m"))
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -116,7 +113,11 @@ pub fn run(now: &Now, a: ForwardArgs) -> Result<(), Failure> {
     if log::set_logger(&StderrLog).is_ok() {
         log::set_max_level(log::LevelFilter::Warn);
     }
-    let mut c = ForwardConfig::new(a.url.clone());
+    if a.remove {
+        return remove(&a.dir, &a.name);
+    }
+    let url = a.url.clone().unwrap_or_default();
+    let mut c = ForwardConfig::new(url.clone());
     c.name = a.name.clone();
     c.delay = a.delay;
     c.poll_interval = a.poll;
@@ -163,7 +164,7 @@ pub fn run(now: &Now, a: ForwardArgs) -> Result<(), Failure> {
         "forwarded {} samples in {} requests to {}: {} retries, {} samples dropped ({} batches); checkpoint {} at {}, lag {:.1} s; in {:.2} s",
         stats.samples_sent,
         stats.batches_sent,
-        a.url,
+        url,
         stats.retries,
         stats.samples_dropped,
         stats.batches_dropped,
@@ -174,11 +175,60 @@ pub fn run(now: &Now, a: ForwardArgs) -> Result<(), Failure> {
     ));
     if stats.samples_dropped > 0 {
         eprintln!(
-            "tierlog: warning: the receiver refused {} samples for good ({:?}); they were dropped",
-            stats.samples_dropped, stats.failures
+            "tierlog: warning: the receiver refused {} samples for good ({}); they were dropped",
+            stats.samples_dropped,
+            failures_text(&stats.failures)
         );
     }
     r.map_err(failure)
+}
+
+/// `tierlog forward DIR --remove [--name N]`.
+fn remove(dir: &Path, name: &str) -> Result<(), Failure> {
+    let fs = tierlog::vfs::Fs::std();
+    let sent = tierlog_forward::checkpoint::read_checkpoint(&fs, dir, name)
+        .ok()
+        .flatten();
+    let removed = tierlog_forward::checkpoint::remove_checkpoint(&fs, dir, name)?;
+    if !removed {
+        let names = checkpoint_names(dir);
+        return Err(Failure::Error(format!(
+            "{}: no forwarder checkpoint {name:?} (there {})",
+            dir.display(),
+            match names.len() {
+                0 => "are none".to_owned(),
+                _ => format!("are: {}", names.join(", ")),
+            }
+        )));
+    }
+    status::summary(format_args!(
+        "removed forwarder checkpoint {name}{}: raw data is no longer held back for it",
+        sent.map_or(String::new(), |c| format!(
+            " (it had sent up to {})",
+            format_rfc3339(c.watermark)
+        ))
+    ));
+    Ok(())
+}
+
+/// The names of the forwarder checkpoints of the store in `dir`, sorted.
+pub fn checkpoint_names(dir: &Path) -> Vec<String> {
+    let suffix = format!(".{}", tierlog::store::CHECKPOINT_EXT);
+    let mut names: Vec<String> = std::fs::read_dir(dir.join(tierlog::store::FORWARD_DIR))
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_str()
+                        .and_then(|n| n.strip_suffix(&suffix))
+                        .map(str::to_owned)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
 }
 
 fn failure(e: ForwardError) -> Failure {
@@ -189,13 +239,17 @@ fn failure(e: ForwardError) -> Failure {
     }
 }
 
-fn print_stats(s: &ForwardStats, format: Format) -> Result<(), Failure> {
-    let failures = s
-        .failures
+/// Failures by kind as `KIND=N KIND=N`.
+fn failures_text(failures: &std::collections::BTreeMap<String, u64>) -> String {
+    failures
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
-        .join(" ");
+        .join(" ")
+}
+
+fn print_stats(s: &ForwardStats, format: Format) -> Result<(), Failure> {
+    let failures = failures_text(&s.failures);
     let rows = [
         ("samples_sent", s.samples_sent.to_string()),
         ("batches_sent", s.batches_sent.to_string()),

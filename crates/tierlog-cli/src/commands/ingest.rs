@@ -72,15 +72,6 @@ pub fn run(now: &Now, args: IngestArgs) -> Result<(), Failure> {
         Some(PrecisionArg::Ms) => Precision::Ms,
         Some(PrecisionArg::S) => Precision::S,
     };
-    let window_span = window_span
-        .map(|s| {
-            crate::time::parse_duration_ms(&s)
-                .map(|ms| Duration::from_millis(ms as u64))
-                .ok_or_else(|| {
-                    Failure::Error(format!("--window-span {s:?}: expected a duration like 10m"))
-                })
-        })
-        .transpose()?;
     if batch == 0 {
         return Err(Failure::Error("--batch must be at least 1".into()));
     }

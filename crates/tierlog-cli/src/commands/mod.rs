@@ -164,8 +164,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Config {
             dir,
             settings,
+            yes,
             format,
-        } => admin::config(&now, &dir, &settings, format),
+        } => admin::config(&now, &dir, &settings, yes, format),
         Command::Maintain {
             dir,
             format,

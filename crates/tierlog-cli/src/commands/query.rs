@@ -10,7 +10,8 @@ use tierlog_tools::inspect::json_f64;
 use super::Now;
 use crate::chart::{self, Chart, Line};
 use crate::output::{
-    csv_field, labels_text, stdout_colours, table_streamed, terminal_size, value_text,
+    csv_field, labels_text, stdout_colours, table_streamed, table_value_text, terminal_size,
+    value_text,
 };
 use crate::time::Zone;
 use crate::{Failure, Format};
@@ -79,9 +80,12 @@ pub fn run(
             "--jsonl prints JSON Lines; it does not go with --format csv".into(),
         ));
     }
-    let sel: Selector = selector
-        .parse()
-        .map_err(|e| Failure::Error(format!("selector {selector:?}: {e}")))?;
+    let sel: Selector = selector.parse().map_err(|e| {
+        Failure::Error(format!(
+            "selector {}: {e}",
+            crate::output::quoted_cut(selector)
+        ))
+    })?;
     let (from_text, to_text) = (from, to);
     let from = from
         .map(|f| now.time("--from", f))
@@ -192,7 +196,7 @@ fn raw_streamed(it: &mut QueryIter<'_>, output: &OutputArgs) -> Result<(usize, u
         Format::Csv => {
             writeln!(out, "metric,labels,ts_ms,value")?;
             for s in it.by_ref() {
-                let (m, l) = (csv_field(&s.metric), csv_field(&s.labels.to_kv_string()));
+                let (m, l) = (csv_field(&s.metric), csv_field(&labels_text(&s.labels)));
                 for (t, v) in &s.points {
                     writeln!(out, "{m},{l},{t},{}", value_text(*v))?;
                 }
@@ -220,7 +224,7 @@ fn raw_table(r: &QueryResult, output: &OutputArgs) -> Result<(), Failure> {
         r.series.iter().zip(&names).flat_map(move |(s, name)| {
             s.points
                 .iter()
-                .map(move |(t, v)| vec![name.clone(), zone.format(*t), value_text(*v)])
+                .map(move |(t, v)| vec![name.clone(), zone.format(*t), table_value_text(*v)])
         })
     };
     table_streamed(&mut out, &["SERIES", "TIME", "VALUE"], rows)?;
@@ -279,13 +283,10 @@ fn report(warnings: &[String], series: usize, points: usize, what: &str) {
     ));
 }
 
-/// `metric{k="v",...}`, or the bare metric name without labels.
+/// `metric{k="v",...}` (labels quoted as Prometheus quotes them), or the bare metric name
+/// without labels.
 fn series_name(metric: &str, labels: &Labels) -> String {
-    if labels.is_empty() {
-        metric.to_owned()
-    } else {
-        format!("{metric}{{{}}}", labels_text(labels))
-    }
+    format!("{metric}{}", labels_text(labels))
 }
 
 /// What a bucket series is labelled with in the output.
@@ -391,7 +392,7 @@ fn buckets(r: &BucketResult, label: &Label<'_>, output: &OutputArgs) -> Result<(
                 "metric,labels,ts_ms,width_ms,count,nan_count,min,max,sum,avg,p95,first,last,increase,tier"
             )?;
             for s in &r.series {
-                let (m, l) = (csv_field(&s.metric), csv_field(&s.labels.to_kv_string()));
+                let (m, l) = (csv_field(&s.metric), csv_field(&labels_text(&s.labels)));
                 for p in &s.points {
                     writeln!(
                         out,
@@ -414,7 +415,7 @@ fn buckets(r: &BucketResult, label: &Label<'_>, output: &OutputArgs) -> Result<(
             }
         }
         Format::Table => {
-            let dash = |v: Option<f64>| v.map_or("-".to_owned(), value_text);
+            let dash = |v: Option<f64>| v.map_or("-".to_owned(), table_value_text);
             let nans = r
                 .series
                 .iter()
@@ -446,13 +447,13 @@ fn buckets(r: &BucketResult, label: &Label<'_>, output: &OutputArgs) -> Result<(
                     row.push(p.nan_count.to_string());
                 }
                 row.extend([
-                    value_text(p.min),
-                    value_text(p.max),
-                    value_text(p.sum),
-                    value_text(p.avg),
+                    table_value_text(p.min),
+                    table_value_text(p.max),
+                    table_value_text(p.sum),
+                    table_value_text(p.avg),
                     dash(p.p95),
-                    value_text(p.first),
-                    value_text(p.last),
+                    table_value_text(p.first),
+                    table_value_text(p.last),
                 ]);
                 if increases {
                     row.push(dash(p.increase));

@@ -110,7 +110,7 @@ fn special_values_are_strings_in_json() {
     let d = dir.path().join("store");
     let input = dir.path().join("in.prom");
     std::fs::write(&input, "a NaN 1000\na +Inf 2000\na -Inf 3000\na 1.5 4000\n").unwrap();
-    ok(&["ingest", s(&d), s(&input), "--now", "5000"]);
+    ok(&["ingest", s(&d), s(&input), "--now", "5000ms"]);
     let v: serde_json::Value = serde_json::from_str(&ok(&[
         "query",
         s(&d),
@@ -118,7 +118,7 @@ fn special_values_are_strings_in_json() {
         "--format",
         "json",
         "--now",
-        "5000",
+        "5000ms",
     ]))
     .unwrap();
     let p = &v["series"][0]["points"];
@@ -138,7 +138,15 @@ fn a_malformed_line_names_its_number_and_its_batch_is_not_written() {
         "ok 1 1000\nok 2 2000\nok 3 3000\nbad{x=} 4 4000\nok 5 5000\n",
     )
     .unwrap();
-    let o = tierlog(&["ingest", s(&d), s(&input), "--now", "10000", "--batch", "2"]);
+    let o = tierlog(&[
+        "ingest",
+        s(&d),
+        s(&input),
+        "--now",
+        "10000ms",
+        "--batch",
+        "2",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -146,7 +154,7 @@ fn a_malformed_line_names_its_number_and_its_batch_is_not_written() {
         "{err}"
     );
     // The first batch (lines 1-2) was written; the batch holding line 4 (lines 3-4) was not.
-    let csv = ok(&["query", s(&d), "ok", "--format", "csv", "--now", "10000"]);
+    let csv = ok(&["query", s(&d), "ok", "--format", "csv", "--now", "10000ms"]);
     assert_eq!(csv.lines().count(), 3, "{csv}");
 }
 
@@ -568,7 +576,7 @@ fn query_rejects_unknown_tiers_bad_steps_and_tier_with_step() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("too large"), "{err}");
     // An empty or reversed range is a usage error naming both ends, not an empty answer.
-    for (from, to) in [("2000", "1000"), ("1000", "1000")] {
+    for (from, to) in [("2000ms", "1000ms"), ("1000ms", "1000ms")] {
         let o = tierlog(&["query", s(&d), "g", "--from", from, "--to", to]);
         assert_eq!(o.status.code(), Some(2), "{from}..{to}");
         let err = String::from_utf8_lossy(&o.stderr);
@@ -782,7 +790,7 @@ fn maintain_holds_back_deletions_by_age_for_a_clock_far_ahead_until_accepted() {
     assert_eq!(o.status.code(), Some(0));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
-        out.contains("dropped 60s") && out.contains("MaxAge"),
+        out.contains("dropped 60s") && out.contains("): max_age"),
         "{out}"
     );
     let v: serde_json::Value = serde_json::from_str(&ok(&[
@@ -823,7 +831,7 @@ fn maintain_applies_the_retention_settings_the_store_keeps() {
     assert_eq!(o.status.code(), Some(0));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
-        out.contains("dropped 60s") && out.contains("MaxAge"),
+        out.contains("dropped 60s") && out.contains("): max_age"),
         "{out}"
     );
     let st: serde_json::Value =
@@ -1102,4 +1110,306 @@ fn config_refuses_archive_paths_that_would_lose_data() {
     }
     ok(&["config", s(&d), "on_expiry=archive:cold"]);
     assert!(ok(&["config", s(&d)]).contains("archive:cold"));
+}
+
+/// The number of points of the raw JSON answer `v`.
+fn json_points(v: &serde_json::Value) -> usize {
+    v["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["points"].as_array().unwrap().len())
+        .sum()
+}
+
+#[test]
+fn time_flags_take_a_leading_minus() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("store");
+    ok(&["ingest", s(&d), &example(), "--replay", "-q"]);
+    // node_load1 is scraped every 15 s: four points in a minute.
+    let now = "2023-11-14T23:00:00Z";
+    let v = query_json(
+        &d,
+        "node_load1",
+        &["--now", now, "--from", "-10m", "--to", "-9m"],
+    );
+    assert_eq!(json_points(&v), 4, "{v}");
+    // The global --now, before the command, takes a relative time too.
+    let o = tierlog(&[
+        "--now",
+        "+0s",
+        "query",
+        s(&d),
+        "node_load1",
+        "--from",
+        "-1h",
+        "--to",
+        "+1h",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let o = tierlog(&["query", s(&d), "node_load1", "--now", "-5m", "--step", "5m"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    // A negative duration is refused with a reason, a flag is not taken for a time.
+    let o = tierlog(&["query", s(&d), "node_load1", "--step", "-5m"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not negative"));
+    let o = tierlog(&[
+        "query",
+        s(&d),
+        "node_load1",
+        "--format",
+        "json",
+        "--from",
+        "--to",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("is a flag"),
+        "{o:?}"
+    );
+    // forward's --since too (nothing after it to send: the receiver is never asked).
+    let o = tierlog(&[
+        "forward",
+        s(&d),
+        "--url",
+        "http://127.0.0.1:9/api/v1/write",
+        "--since",
+        "-1h",
+        "--once",
+        "--max-attempts",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+}
+
+#[test]
+fn bare_epoch_seconds_are_refused_and_units_say_which() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("store");
+    ok(&["ingest", s(&d), &example(), "--replay", "-q"]);
+    // 2023-11-14T22:00:00Z in seconds: ten digits, read as ms it would be January 1970.
+    let o = tierlog(&["query", s(&d), "node_load1", "--from", "1699999200"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("1699999200s") && err.contains("1699999200ms"),
+        "{err}"
+    );
+    let v = query_json(
+        &d,
+        "node_load1",
+        &["--from", "1699999200s", "--to", "1699999260s"],
+    );
+    assert_eq!(json_points(&v), 4, "{v}");
+    let v = query_json(
+        &d,
+        "node_load1",
+        &["--from", "1699999200000ms", "--to", "1699999260000"],
+    );
+    assert_eq!(json_points(&v), 4, "{v}");
+}
+
+#[test]
+fn sizes_take_units_in_every_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("store");
+    ok(&[
+        "ingest",
+        s(&d),
+        &example(),
+        "--replay",
+        "-q",
+        "--max-line-bytes",
+        "1KiB",
+    ]);
+    ok(&["maintain", s(&d), "--max-bytes", "10GiB", "-q"]);
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&["config", s(&d), "--format", "json"])).unwrap();
+    assert_eq!(v["max_bytes"], 10u64 << 30);
+    // The same parser as `config max_bytes=`.
+    ok(&["config", s(&d), "max_bytes=20GB", "-q"]);
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&["config", s(&d), "--format", "json"])).unwrap();
+    assert_eq!(v["max_bytes"], 20_000_000_000u64);
+    let o = tierlog(&["maintain", s(&d), "--max-bytes", "10 parsecs"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn messages_read_as_sentences() {
+    let (_dir, d) = rollup_store(true);
+    // The clock warning gives the lead in days and hours, not in seconds.
+    let later = (T0 + 400 * 86_400_000 + 5 * 3_600_000).to_string();
+    let o = tierlog(&["maintain", s(&d), "--now", &later, "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let lead = v["retention"]["age_held_back"].as_i64().unwrap();
+    let (days, hours) = (lead / 86_400_000, lead % 86_400_000 / 3_600_000);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let want = format!("the clock is {days} days {hours} hours ahead of the newest data");
+    assert!(err.contains(&want), "{err} lacks {want:?}");
+
+    // Drop reasons print as the JSON and the README spell them.
+    let o = tierlog(&["maintain", s(&d), "--now", &later, "--accept-clock"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("): max_age"), "{out}");
+    assert!(
+        !out.contains("MaxAge") && !out.contains("TierKeep"),
+        "{out}"
+    );
+
+    // verify names what is wrong with a damaged header in words.
+    let state = d.join("state");
+    let mut b = std::fs::read(&state).unwrap();
+    b[12] ^= 0x01;
+    std::fs::write(&state, &b).unwrap();
+    let o = tierlog(&["verify", s(&d)]);
+    assert_eq!(o.status.code(), Some(3));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("checksum mismatch"), "{out}");
+    assert!(!out.contains("Corrupt(") && !out.contains('{'), "{out}");
+}
+
+#[test]
+fn a_csv_without_a_header_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.csv");
+    std::fs::write(&input, "cpu,1700000000000,1.5,a\ncpu,1700000001000,2.5,a\n").unwrap();
+    let o = tierlog(&["ingest", s(&dir.path().join("store")), s(&input)]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("in.csv:1:1: the header is missing"), "{err}");
+    assert!(!err.contains("not a valid label name"), "{err}");
+}
+
+#[test]
+fn a_huge_bad_regex_is_not_echoed_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("store");
+    ok(&["ingest", s(&d), &example(), "--replay", "-q"]);
+    let selector = format!("node_load1{{job=~\"({}\"}}", "a".repeat(100_000));
+    for cmd in ["query", "series"] {
+        let o = tierlog(&[cmd, s(&d), &selector]);
+        assert_eq!(o.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.len() < 1000, "{cmd}: {} bytes of error", err.len());
+        assert!(err.contains("unclosed group"), "{cmd}: {err}");
+    }
+}
+
+#[test]
+fn a_budget_below_the_store_size_lists_what_would_go_and_needs_yes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("store");
+    ok(&["ingest", s(&d), &example(), "--replay", "-q"]);
+    let now = "2023-11-15T00:00:00Z";
+    ok(&["maintain", s(&d), "--now", now, "-q"]);
+    let o = tierlog(&["config", s(&d), "max_bytes=5000"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("pass --yes"), "{err}");
+    // "  TIER START .. END (N bytes)" per segment.
+    let listed: Vec<String> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("  "))
+        .filter(|l| l.ends_with(" bytes)"))
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            format!("{} {}", w[0], w[1])
+        })
+        .collect();
+    assert!(!listed.is_empty(), "{err}");
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&["config", s(&d), "--format", "json"])).unwrap();
+    assert_eq!(v["max_bytes"], 0, "not changed without --yes");
+    // With --yes it is set, and the next pass drops what was listed.
+    ok(&["config", s(&d), "max_bytes=5000", "--yes", "-q"]);
+    let v: serde_json::Value = serde_json::from_str(&ok(&[
+        "maintain",
+        s(&d),
+        "--now",
+        now,
+        "--format",
+        "json",
+        "-q",
+    ]))
+    .unwrap();
+    let dropped: Vec<String> = v["retention"]["dropped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let start = d["start_ms"].as_i64().unwrap();
+            let t = tierlog_tools::import::rfc3339::format(start);
+            format!("{} {t}", d["tier"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(listed, dropped);
+    // A budget the store fits in needs no confirmation.
+    ok(&["config", s(&d), "max_bytes=10GiB", "-q"]);
+}
+
+#[test]
+fn forward_remove_drops_a_checkpoint_maintain_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("store");
+    ok(&["ingest", s(&d), &example(), "--replay", "-q"]);
+    // A forward that fails (nothing listens) leaves its checkpoint at the oldest data.
+    let o = tierlog(&[
+        "forward",
+        s(&d),
+        "--url",
+        "http://127.0.0.1:9/api/v1/write",
+        "--name",
+        "gone",
+        "--once",
+        "--max-attempts",
+        "1",
+        "--now",
+        "2023-11-14T23:00:00Z",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let ckpt = d.join("forward/gone.ckpt");
+    assert!(ckpt.exists());
+    // maintain keeps raw data for it, and says which checkpoint and how to remove it.
+    let later = "2023-11-15T03:00:00Z";
+    let o = tierlog(&["maintain", s(&d), "--now", later]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("kept until a forwarder sends them"), "{err}");
+    assert!(
+        err.contains(&format!("tierlog forward {} --remove --name gone", s(&d))),
+        "{err}"
+    );
+    // Refused while a forwarder of that name holds its lock.
+    {
+        let fs = tierlog::vfs::Fs::std();
+        let _held = tierlog_forward::CheckpointFile::open(&fs, &d, "gone", 0, false).unwrap();
+        let o = tierlog(&["forward", s(&d), "--remove", "--name", "gone"]);
+        assert_eq!(o.status.code(), Some(1), "{o:?}");
+        assert!(ckpt.exists());
+    }
+    let o = tierlog(&["forward", s(&d), "--remove", "--name", "other"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("there are: gone"));
+    ok(&["forward", s(&d), "--remove", "--name", "gone"]);
+    assert!(!ckpt.exists());
+    // Nothing is held back any more: the raw segments past their keep time go.
+    let v: serde_json::Value = serde_json::from_str(&ok(&[
+        "maintain",
+        s(&d),
+        "--now",
+        later,
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(v["retention"]["held_for_forward"], 0, "{v}");
+    assert!(
+        !v["retention"]["dropped"].as_array().unwrap().is_empty(),
+        "{v}"
+    );
+    // --remove sends nothing: it does not go with --url.
+    let o = tierlog(&["forward", s(&d), "--remove", "--url", "http://127.0.0.1:9/"]);
+    assert_eq!(o.status.code(), Some(2));
 }

@@ -410,3 +410,56 @@ fn output_flags_that_do_not_go_together_are_usage_errors() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no/such/dir.svg"));
 }
+
+#[test]
+fn tables_round_for_people_and_labels_print_as_prometheus_quotes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.prom");
+    // Two series whose labels a `k=v;k=v` text could not tell apart.
+    std::fs::write(
+        &input,
+        format!("m{{k=\"x;j=y\"}} 6.470000000000001 {T0}\nm{{k=\"x\",j=\"y\"}} 0.30000000000000004 {T0}\n"),
+    )
+    .unwrap();
+    let d = dir.path().join("store");
+    let d = s(&d);
+    ok(&["ingest", d, s(&input), "-q"], &[]);
+    let table = ok(&["query", d, "m"], &[]);
+    assert!(table.contains(r#"m{k="x;j=y"}"#), "{table}");
+    assert!(table.contains(r#"m{j="y",k="x"}"#), "{table}");
+    assert!(
+        table.contains(" 6.47\n") && table.contains(" 0.3\n"),
+        "{table}"
+    );
+    assert!(!table.contains("000000"), "{table}");
+    let step = ok(&["query", d, "m", "--step", "1m"], &[]);
+    assert!(step.contains("6.47") && !step.contains("000000"), "{step}");
+    // CSV keeps every bit, and the labels column is one quoted label set.
+    let csv = ok(&["query", d, "m", "--format", "csv"], &[]);
+    assert!(
+        csv.contains(&format!(
+            "m,\"{{j=\"\"y\"\",k=\"\"x\"\"}}\",{T0},0.30000000000000004"
+        )),
+        "{csv}"
+    );
+    assert!(
+        csv.contains(&format!("m,\"{{k=\"\"x;j=y\"\"}}\",{T0},6.470000000000001")),
+        "{csv}"
+    );
+    let csv = ok(&["query", d, "m", "--step", "1m", "--format", "csv"], &[]);
+    assert!(
+        csv.contains("{k=\"\"x;j=y\"\"}") && csv.contains("6.470000000000001"),
+        "{csv}"
+    );
+    let series = ok(&["series", d, "--format", "csv"], &[]);
+    assert!(series.contains(",m,\"{k=\"\"x;j=y\"\"}\""), "{series}");
+    let series = ok(&["series", d], &[]);
+    assert!(series.contains(r#"{k="x;j=y"}"#), "{series}");
+    // JSON keeps every bit too.
+    let json = ok(&["query", d, "m{k=\"x;j=y\"}", "--format", "json"], &[]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        v["series"][0]["points"][0][1].as_f64(),
+        Some(6.470000000000001)
+    );
+}

@@ -114,7 +114,11 @@ fn piped_runs_draw_no_bar_and_end_with_the_summary_line() {
     // Standard input, live: the summary counts the bytes read too.
     let input = b"up{job=\"a\"} 1 1000\nup{job=\"a\"} 1 2000\nup{job=\"a\"} 1 1\n";
     let d2 = dir.path().join("stdin");
-    let o = run(&["ingest", s(&d2), "-", "--now", "5000"], &[], Some(input));
+    let o = run(
+        &["ingest", s(&d2), "-", "--now", "5000ms"],
+        &[],
+        Some(input),
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
     let err = text(&o.stderr);
     assert_no_bar("ingest -", &err);
@@ -186,7 +190,7 @@ fn quiet_prints_nothing_on_stderr_when_all_goes_well() {
             "ingest",
             s(&dir.path().join("stdin")),
             "--now",
-            "5000",
+            "5000ms",
             "-q",
         ],
         &[],
@@ -280,7 +284,7 @@ fn forced_progress_draws_a_bar_on_stderr_and_leaves_stdout_alone() {
 
     // Standard input has no size: a spinner counts samples and their rate.
     let o = run(
-        &["ingest", s(&dir.path().join("stdin")), "--now", "5000"],
+        &["ingest", s(&dir.path().join("stdin")), "--now", "5000ms"],
         &[("TIERLOG_PROGRESS", "always")],
         Some(b"m 1 1000\nm 2 2000\n"),
     );

@@ -1,6 +1,7 @@
 //! Integration tests, one module per behaviour, linked into one binary.
 
 mod cli;
+mod cli_docs;
 mod cli_output;
 mod cli_progress;
 mod forward;

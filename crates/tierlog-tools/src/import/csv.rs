@@ -208,6 +208,20 @@ impl<R: BufRead> CsvParser<R> {
         let mut labels: Vec<(usize, String)> = Vec::new();
         let mut repeat = RepeatCheck::default();
         let line = record.first().map_or(0, |f| f.line);
+        // A first line naming neither a metric nor a value column is data, not a header.
+        let role_name = |f: &Field| {
+            let n = f.text.trim_matches([' ', '\t']).to_ascii_lowercase();
+            matches!(n.as_str(), "metric" | "__name__" | "value")
+        };
+        if !record.iter().any(role_name) {
+            return Err(syntax(
+                line,
+                1,
+                "the header is missing: the first line must name the columns, e.g. \
+                 metric,ts,value,host (a metric or __name__ column, a value column, an \
+                 optional ts column, and label columns)",
+            ));
+        }
         for (i, f) in record.iter().enumerate() {
             let name = f.text.trim_matches([' ', '\t']);
             let role = match name.to_ascii_lowercase().as_str() {
@@ -440,6 +454,9 @@ mod tests {
             ("metric,,value", "1:8: column \"\" is not a valid label"),
             ("metric,a,a,value", "1:10: label column \"a\" appears twice"),
             ("metric,\"a\"b,value", "1:11: expected ',' or the end"),
+            // No header at all: the first line is data.
+            ("cpu,1700000000000,1.5,a", "1:1: the header is missing"),
+            ("node_load1,1,2,3", "1:1: the header is missing"),
         ] {
             let got = rendered(&format!("{header}\nm,1,2,3\n"));
             assert_eq!(got.len(), 1, "{header}: {got:?}");

@@ -117,7 +117,7 @@ fn verify_store(fs: &vfs::Fs, dir: &Path, progress: &mut dyn FnMut(&Path)) -> Re
                         r.items_ok += 1;
                         state = Some(s);
                     }
-                    Err(e) => r.bad(&path, 0, format!("{e:?}")),
+                    Err(e) => r.bad(&path, 0, format!("state: {e}")),
                 }
             }
             LOCK_FILE => {}
@@ -256,7 +256,7 @@ fn verify_log(fs: &vfs::Fs, r: &mut VerifyReport, path: &Path, kind: FileKind) -
         return Ok(());
     }
     if let Err(e) = Header::decode(&b, kind) {
-        r.bad(path, 0, format!("header: {e:?}"));
+        r.bad(path, 0, format!("header: {e}"));
         return Ok(());
     }
     r.items_ok += 1;
@@ -360,7 +360,7 @@ fn verify_forward(r: &mut VerifyReport, dir: &Path, progress: &mut dyn FnMut(&Pa
             r.bytes += b.len() as u64;
             match tierlog::forward::format::Checkpoint::decode(&b) {
                 Ok(_) => r.items_ok += 1,
-                Err(e) => r.bad(&path, 0, format!("forwarder checkpoint: {e:?}")),
+                Err(e) => r.bad(&path, 0, format!("forwarder checkpoint: {e}")),
             }
         } else if name.ends_with(".lock") {
         } else if name.ends_with(".damaged") {

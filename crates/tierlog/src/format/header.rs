@@ -95,6 +95,28 @@ pub enum HeaderError {
     Corrupt(Corruption),
 }
 
+impl std::fmt::Display for HeaderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HeaderError::WrongMagic { found } => {
+                write!(f, "not a file of this kind: its first bytes are ")?;
+                for b in found {
+                    write!(f, "{b:02x}")?;
+                }
+                if found.is_empty() {
+                    write!(f, "missing")?;
+                }
+                Ok(())
+            }
+            HeaderError::NewerVersion { found, supported } => write!(
+                f,
+                "written by a newer version of the format ({found}; this build reads up to {supported})"
+            ),
+            HeaderError::Corrupt(c) => write!(f, "damaged: {c}"),
+        }
+    }
+}
+
 impl Header {
     /// A current-version header.
     pub fn new(kind: FileKind, tier: u16, window_start: i64, window_span: i64) -> Self {

@@ -147,6 +147,42 @@ impl PartialEq for Matcher {
     }
 }
 
+/// A regex error in a few lines. The regex crate's message quotes the whole pattern and
+/// marks the bad span with one `^` per character: for a long pattern that is a wall of
+/// text (100 k `^` for a 100 kB pattern), so a long message keeps only what is wrong and
+/// where.
+fn regex_error(e: &regex::Error) -> String {
+    const LONGEST: usize = 300;
+    let text = e.to_string();
+    if text.len() <= LONGEST {
+        return format!("invalid regex: {text}");
+    }
+    let mut what = text
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .unwrap_or("not a valid regular expression")
+        .to_owned();
+    if what.len() > LONGEST {
+        let cut = (0..=LONGEST)
+            .rev()
+            .find(|&i| what.is_char_boundary(i))
+            .unwrap_or(0);
+        what.truncate(cut);
+        what.push('…');
+    }
+    // The marker line: the pattern's indentation (4), then spaces up to the span.
+    let lines: Vec<&str> = text.lines().collect();
+    let at = (lines.len() == 4)
+        .then(|| lines[2])
+        .filter(|l| l.trim_start().starts_with('^'))
+        .map(|l| (l.len() - l.trim_start().len()).saturating_sub(4));
+    match at {
+        Some(at) => format!("invalid regex: {what} (at character {})", at + 1),
+        None => format!("invalid regex: {what}"),
+    }
+}
+
 impl Matcher {
     /// Checks the label name syntax and compiles the regex for `Re`/`Nre`.
     /// Errors carry position 0 (the parser re-bases them).
@@ -160,7 +196,7 @@ impl Matcher {
         let re = match op {
             MatchOp::Eq | MatchOp::Ne => None,
             MatchOp::Re | MatchOp::Nre => {
-                let bad = |e: regex::Error| SelectorError::new(0, format!("invalid regex: {e}"));
+                let bad = |e: regex::Error| SelectorError::new(0, regex_error(&e));
                 // Compile alone first so that e.g. `a)|(b` cannot escape the anchors.
                 regex::Regex::new(value).map_err(bad)?;
                 Some(regex::Regex::new(&format!("^(?:{value})$")).map_err(bad)?)
@@ -763,6 +799,20 @@ mod tests {
                 .starts_with("invalid selector at position 3: ")
         );
         assert!(Matcher::new("a-b", MatchOp::Eq, "x").is_err());
+    }
+
+    #[test]
+    fn a_long_regex_error_is_cut_to_what_and_where() {
+        // An unclosed group around 100 k characters: regex's own message repeats the
+        // pattern and marks it with 100 k `^`.
+        let value = format!("x({}", "a".repeat(100_000));
+        let e = Matcher::new("job", MatchOp::Re, &value).unwrap_err();
+        assert!(e.message.len() < 400, "{} bytes", e.message.len());
+        assert!(e.message.contains("unclosed group"), "{}", e.message);
+        assert!(e.message.contains("at character 2"), "{}", e.message);
+        // A short one keeps regex's full message.
+        let e = Matcher::new("job", MatchOp::Re, "(").unwrap_err();
+        assert!(e.message.contains("unclosed group") && e.message.contains('^'));
     }
 
     #[test]

@@ -34,6 +34,24 @@ pub enum DropReason {
     Budget,
 }
 
+impl DropReason {
+    /// The reason as it prints everywhere (tables, CSV, JSON): `tier_keep`, `max_age`,
+    /// `budget`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::TierKeep => "tier_keep",
+            DropReason::MaxAge => "max_age",
+            DropReason::Budget => "budget",
+        }
+    }
+}
+
+impl std::fmt::Display for DropReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One dropped segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
@@ -509,5 +527,20 @@ impl Shared {
             report.series_removed
         );
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::DropReason;
+
+    #[test]
+    fn drop_reasons_print_as_they_serialise() {
+        for r in [DropReason::TierKeep, DropReason::MaxAge, DropReason::Budget] {
+            let json = serde_json::to_value(r).unwrap();
+            assert_eq!(json.as_str(), Some(r.as_str()));
+            assert_eq!(r.to_string(), r.as_str());
+        }
+        assert_eq!(DropReason::TierKeep.to_string(), "tier_keep");
     }
 }
