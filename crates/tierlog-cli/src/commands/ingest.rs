@@ -131,6 +131,10 @@ pub fn run(now: &Now, args: IngestArgs) -> Result<(), Failure> {
         replay,
     };
     let (summary, res) = ingest(&store, source, &opts);
+    // The sorted runs are gone with the replay; an empty `DIR/tmp` goes too (a directory
+    // still holding something is left for the next ingest to clean).
+    drop(spill);
+    let _ = std::fs::remove_dir(dir.join(SPILL_DIR));
     bar.finish_and_clear();
     let close = store.close();
     let elapsed = started.elapsed();

@@ -443,7 +443,7 @@ fn readme_docs_and_help_examples_are_not_usage_errors() {
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     let from_readme = markdown_examples("README.md", &readme);
     assert!(
-        from_readme.len() >= 15,
+        from_readme.len() >= 3,
         "only {} command lines found in README.md: {from_readme:?}",
         from_readme.len()
     );
@@ -469,6 +469,12 @@ fn readme_docs_and_help_examples_are_not_usage_errors() {
         let name = p.strip_prefix(&root).unwrap_or(&p).display().to_string();
         examples.extend(markdown_examples(&name, &text));
     }
+    // The manual lives in docs/: together the pages must show the commands in use.
+    assert!(
+        examples.len() >= 25,
+        "only {} command lines found in README.md and docs/",
+        examples.len()
+    );
     for (name, ex) in help_examples() {
         assert!(!ex.is_empty(), "`tierlog help {name}` shows no example");
         examples.extend(ex);

@@ -285,6 +285,10 @@ pub fn run(ops: &[Op]) {
                         model.windows.insert(start);
                     }
                 }
+                // A batch that writes nothing registers nothing.
+                if acc == 0 {
+                    new_series.clear();
+                }
                 model.known_series.extend(new_series.iter().copied());
                 model.session_series.extend(new_series.iter().copied());
                 assert_eq!(
