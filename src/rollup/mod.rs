@@ -9,4 +9,4 @@
 pub mod bucket;
 pub mod plan;
 
-pub use bucket::{Bucket, Merged, aggregate, merge};
+pub use bucket::{Bucket, Merged, aggregate, counter_increases, merge, step_counts};
