@@ -106,6 +106,13 @@ pub struct BucketResult {
     pub warnings: Vec<String>,
 }
 
+impl BucketResult {
+    /// True when data was skipped, or could not be answered as asked (see `warnings`).
+    pub fn is_partial(&self) -> bool {
+        !self.warnings.is_empty()
+    }
+}
+
 const RAW: &str = "raw";
 
 impl Store {
@@ -125,6 +132,8 @@ impl Store {
         let (idx, interval, name) = sh.tier_by_name(tier)?;
         let (ids, meta) = sh.select(selector);
         let mut result = BucketResult::default();
+        let done = sh.state.read().tiers[idx].done_through;
+        sh.raw_damage_under(&name, from, to.min(done), &mut result.warnings);
         let per = sh.tier_buckets(idx, &ids, from, to, &mut result.warnings);
         result.series = collect(meta, per, |bs| {
             bs.iter()
