@@ -146,12 +146,16 @@ impl Store {
     /// Epoch-aligned buckets of width `step` (a positive whole number of seconds) for the
     /// series `selector` matches, covering every step bucket that overlaps `[from, to)`.
     ///
-    /// Each part of the range is answered from the coarsest tier whose interval divides the
-    /// step and that has materialised it, the rest (the recent past) from raw points. count,
-    /// nan_count, min, max, sum, first, last and increase merge exactly across the source
-    /// buckets. p95 is exact or `None`: exact from raw points, equal to the stored p95 when the
-    /// step equals the source tier's interval, recomputed from raw points when they are still
-    /// kept, and otherwise `None` with a `p95_note`.
+    /// Every part of a step bucket is answered by one source, so each retained point counts
+    /// once: the coarsest tier whose interval divides the step and that has materialised that
+    /// part (a materialised piece covers its whole range, with data or without), raw points
+    /// for the rest, and — only where neither is left — the finest other tier, whose buckets
+    /// then keep their own width (with a warning). count, nan_count, min, max, sum, first,
+    /// last and increase merge exactly across the parts; a counter's first step follows one
+    /// window rule ([`crate::rollup::bucket::step_counts`]) whatever the source. p95 is exact
+    /// or `None`: the source's own when one source bucket makes the step bucket, else
+    /// recomputed from raw points wherever they hold every point of the bucket, else `None`
+    /// with a `p95_note`. Damaged raw data under a returned part is a warning.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -271,13 +275,14 @@ impl Store {
                     let interval = covers[i].interval;
                     sh.raw_damage_under(&names[i], a, b, &mut result.warnings);
                     let got = sh.tier_buckets(i, &ids, a, b, &mut result.warnings);
-                    let mut any = false;
+                    // Warned even when its only buckets lie outside `[from, to)`: the step
+                    // bucket they cut is then not whole.
+                    let any = got.iter().any(|bs| !bs.is_empty());
                     for (out, bs) in wide.iter_mut().zip(got) {
                         let inside = bs
                             .iter()
                             .filter(|b| b.start < to && b.start.saturating_add(interval) > from);
                         for b in inside {
-                            any = true;
                             out.push(BucketPoint::from_bucket(b, interval, &names[i]));
                         }
                     }
