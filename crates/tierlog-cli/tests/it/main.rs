@@ -9,3 +9,4 @@ mod forward_prometheus;
 mod forward_support;
 mod hostile;
 mod import;
+mod step_sources;

@@ -26,6 +26,10 @@
 //!   steps from `prev` (the last non-NaN raw point before the slice) when known; so the sum of
 //!   all buckets' increases is the series' total increase. Like `sum`, it starts from the
 //!   first step itself; a bucket without a step has increase `0.0`.
+//! - The store decides which steps exist by one **window rule** ([`step_counts`]), whatever
+//!   answers a query (raw points, any tier): a point steps from the previous non-NaN point
+//!   when that point lies at or after the start of the raw window before the point's own
+//!   window. [`counter_increases`] computes increases under it.
 
 use std::cmp::Ordering;
 
@@ -78,6 +82,59 @@ fn from_key(k: i64) -> f64 {
 #[inline]
 pub fn counter_step(p: f64, v: f64) -> f64 {
     if v >= p { v - p } else { v }
+}
+
+/// The window rule for counter steps: a non-NaN point at `ts` steps from the previous
+/// non-NaN point, at `prev_ts`, when `prev_ts` is no earlier than the start of the raw window
+/// (of `span_ms`) before the one holding `ts`. Rollup pieces, raw step buckets and the
+/// first step after a change of source all follow it, so a counter's increase does not
+/// depend on where a query finds its points.
+#[inline]
+pub fn step_counts(prev_ts: i64, ts: i64, span_ms: i64) -> bool {
+    prev_ts
+        >= ts
+            .div_euclid(span_ms)
+            .saturating_mul(span_ms)
+            .saturating_sub(span_ms)
+}
+
+/// Sets the `increase` of `buckets` — the buckets [`aggregate`] made of `points` with
+/// `interval_ms`, in the same order — under the window rule ([`step_counts`] with
+/// `span_ms`): each step counts in the bucket of its later point, summed in time order from
+/// the first step itself; a bucket without a step gets `0.0`. `prev` is the last non-NaN
+/// point `(ts, value)` before `points[0]`, when known.
+pub fn counter_increases(
+    points: &[(i64, f64)],
+    interval_ms: i64,
+    span_ms: i64,
+    prev: Option<(i64, f64)>,
+    buckets: &mut [Bucket],
+) {
+    let mut prev = prev.filter(|p| !p.1.is_nan());
+    let mut k = 0;
+    for b in buckets.iter_mut() {
+        b.increase = None;
+    }
+    for &(t, v) in points {
+        let start = t.div_euclid(interval_ms).wrapping_mul(interval_ms);
+        while k < buckets.len() && buckets[k].start < start {
+            k += 1;
+        }
+        if v.is_nan() {
+            continue;
+        }
+        if let Some((pt, pv)) = prev
+            && step_counts(pt, t, span_ms)
+            && let Some(b) = buckets.get_mut(k)
+        {
+            let s = counter_step(pv, v);
+            b.increase = Some(b.increase.map_or(s, |a| a + s));
+        }
+        prev = Some((t, v));
+    }
+    for b in buckets.iter_mut() {
+        b.increase = Some(b.increase.unwrap_or(0.0));
+    }
 }
 
 /// Appends to `out` the buckets of `interval_ms` (> 0) of `points`: raw points `(ts ms,
@@ -496,6 +553,22 @@ mod tests {
         }
 
         #[test]
+        fn window_rule_increases_match_aggregate_without_gaps(
+            pts in counter_series(),
+            interval in prop::sample::select(vec![1000i64, 10_000, 60_000]),
+            prev in prop::option::of(0u32..50),
+        ) {
+            // A span longer than the data: every step counts, as in `aggregate`.
+            let prev_pt = prev.map(|p| (-1_000_000_000, f64::from(p)));
+            let mut want = Vec::new();
+            aggregate(&pts, interval, true, prev.map(f64::from), &mut want);
+            let mut got = Vec::new();
+            aggregate(&pts, interval, false, None, &mut got);
+            counter_increases(&pts, interval, 1_000_000_000_000, prev_pt, &mut got);
+            assert_same(&got, &want);
+        }
+
+        #[test]
         fn merge_is_exact(pts in series(), counter in any::<bool>()) {
             let mut fine = Vec::new();
             aggregate(&pts, 10_000, counter, None, &mut fine);
@@ -597,6 +670,18 @@ mod tests {
         assert_eq!(out[2].count, 0);
         // min = first, max = last = p95 for a rising counter in one bucket.
         assert_eq!((out[0].min, out[0].max, out[0].p95), (10.0, 15.0, 15.0));
+    }
+
+    #[test]
+    fn the_window_rule_drops_steps_across_more_than_one_window_boundary() {
+        // Windows of 10 s: 5 (window 0) -> 8 (window 1) counts; 8 -> 20 (window 3) does not.
+        let pts = [(1_000, 5.0), (12_000, 8.0), (35_000, 20.0), (36_000, 21.0)];
+        let mut got = Vec::new();
+        aggregate(&pts, 10_000, false, None, &mut got);
+        counter_increases(&pts, 10_000, 10_000, Some((-9_000, 1.0)), &mut got);
+        let inc: Vec<Option<f64>> = got.iter().map(|b| b.increase).collect();
+        assert_eq!(inc, [Some(4.0), Some(3.0), Some(1.0)]);
+        assert!(step_counts(0, 19_999, 10_000) && !step_counts(-1, 10_000, 10_000));
     }
 
     #[test]

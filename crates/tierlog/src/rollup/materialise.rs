@@ -32,7 +32,7 @@ use crate::segment::format::{ROLLUP_TIER, SegmentBuilder};
 use crate::state::format::{State as StateFile, TierState};
 use crate::vfs;
 use crate::rollup::plan::{self, Piece, TierProgress};
-use crate::rollup::{Bucket, aggregate};
+use crate::rollup::{Bucket, aggregate, counter_increases};
 use crate::segment::Segment;
 
 /// Pieces per tier one background maintenance pass materialises at most (an explicit
@@ -499,27 +499,31 @@ impl Shared {
             }
             for ((o, (name, interval, piece)), file) in outputs.iter().zip(&specs).zip(&mut files) {
                 buckets.clear();
-                // Piece by piece, so a counter's steps follow the same rule however the
-                // pieces are grouped: a piece's first step comes from the raw window before it.
+                // Piece by piece; a counter's steps follow the window rule (`step_counts`),
+                // which needs at most the raw window before the piece.
                 let mut ps = o.start;
                 while ps < o.end {
                     let pe = ps.saturating_add(*piece);
                     let lo = points.partition_point(|p| p.0 < ps);
                     let hi = points.partition_point(|p| p.0 < pe);
                     if lo < hi {
-                        let prev = if is_counter {
-                            let from = ps.saturating_sub(span);
-                            points[..lo]
+                        let first = buckets.len();
+                        aggregate(&points[lo..hi], *interval, false, None, &mut buckets);
+                        if is_counter {
+                            let prev = points[..lo]
                                 .iter()
                                 .rev()
-                                .take_while(|p| p.0 >= from)
-                                .chain(before.iter().rev().take_while(|p| p.0 >= from))
-                                .map(|p| p.1)
-                                .find(|v| !v.is_nan())
-                        } else {
-                            None
-                        };
-                        aggregate(&points[lo..hi], *interval, is_counter, prev, &mut buckets);
+                                .chain(before.iter().rev())
+                                .find(|p| !p.1.is_nan())
+                                .copied();
+                            counter_increases(
+                                &points[lo..hi],
+                                *interval,
+                                span,
+                                prev,
+                                &mut buckets[first..],
+                            );
+                        }
                     }
                     ps = pe;
                 }

@@ -10,7 +10,7 @@ use crate::store::{Shared, Store};
 use crate::error::{Error, Result};
 use crate::model::{Labels, SeriesId};
 use crate::query::selector::Selector;
-use crate::rollup::{Bucket, Merged, aggregate, merge};
+use crate::rollup::{Bucket, Merged, aggregate, counter_increases, merge};
 use crate::segment::Segment;
 
 /// Why a step bucket's p95 is `None`.
@@ -108,6 +108,13 @@ pub struct BucketResult {
     pub warnings: Vec<String>,
 }
 
+impl BucketResult {
+    /// True when data was skipped, or could not be answered as asked (see `warnings`).
+    pub fn is_partial(&self) -> bool {
+        !self.warnings.is_empty()
+    }
+}
+
 const RAW: &str = "raw";
 
 impl Store {
@@ -127,6 +134,8 @@ impl Store {
         let (idx, interval, name) = sh.tier_by_name(tier)?;
         let (ids, meta) = sh.select(selector);
         let mut result = BucketResult::default();
+        let done = sh.state.read().tiers[idx].done_through;
+        sh.raw_damage_under(&name, from, to.min(done), &mut result.warnings);
         let per = sh.tier_buckets(idx, &ids, from, to, &mut result.warnings);
         result.series = collect(meta, per, |bs| {
             bs.iter()
@@ -139,12 +148,16 @@ impl Store {
     /// Epoch-aligned buckets of width `step` (a positive whole number of seconds) for the
     /// series `selector` matches, covering every step bucket that overlaps `[from, to)`.
     ///
-    /// Each part of the range is answered from the coarsest tier whose interval divides the
-    /// step and that has materialised it, the rest (the recent past) from raw points. count,
-    /// nan_count, min, max, sum, first, last and increase merge exactly across the source
-    /// buckets. p95 is exact or `None`: exact from raw points, equal to the stored p95 when the
-    /// step equals the source tier's interval, recomputed from raw points when they are still
-    /// kept, and otherwise `None` with a `p95_note`.
+    /// Every part of a step bucket is answered by one source, so each retained point counts
+    /// once: the coarsest tier whose interval divides the step and that has materialised that
+    /// part (a materialised piece covers its whole range, with data or without), raw points
+    /// for the rest, and — only where neither is left — the finest other tier, whose buckets
+    /// then keep their own width (with a warning). count, nan_count, min, max, sum, first,
+    /// last and increase merge exactly across the parts; a counter's first step follows one
+    /// window rule ([`crate::rollup::bucket::step_counts`]) whatever the source. p95 is exact
+    /// or `None`: the source's own when one source bucket makes the step bucket, else
+    /// recomputed from raw points wherever they hold every point of the bucket, else `None`
+    /// with a `p95_note`. Damaged raw data under a returned part is a warning.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -209,72 +222,115 @@ impl Store {
             let st = sh.state.read();
             ids.iter().map(|id| st.registry.is_counter(id.0)).collect()
         };
-        let (ranges, raw_from) = {
+        let (covers, names, raw_from) = {
             let st = sh.state.read();
-            let raw_from = st.oldest_raw_window().unwrap_or(i64::MAX);
-            let covers: Vec<Cover> = st
+            let covers: Vec<Cover> = st.tiers.iter().map(Cover::of).collect();
+            let names: Vec<Arc<str>> = st
                 .tiers
                 .iter()
-                .enumerate()
-                .map(|(i, t)| Cover {
-                    tier: Some(i),
-                    // Buckets exist from the oldest bucket kept up to the materialised mark.
-                    from: t
-                        .segments
-                        .values()
-                        .next()
-                        .and_then(|s| s.footer().entries.iter().map(|e| e.min_ts).min())
-                        .into_iter()
-                        .chain(t.bad.keys().next().copied())
-                        .min()
-                        .unwrap_or(i64::MAX),
-                    to: t.done_through,
-                    divides: s % t.interval == 0,
-                })
+                .map(|t| Arc::from(t.name.as_str()))
                 .collect();
-            (stitch(&covers, raw_from, lo, hi, s), raw_from)
+            (covers, names, st.oldest_raw_window().unwrap_or(i64::MAX))
         };
-        let mut per: Vec<Vec<BucketPoint>> = vec![Vec::new(); ids.len()];
-        for (tier, a, b) in ranges {
-            let Some(i) = tier else {
-                sh.raw_step(&ids, &counters, a, b, s, &mut per, &mut result.warnings);
-                continue;
-            };
-            let (name, interval) = {
-                let st = sh.state.read();
-                (
-                    Arc::<str>::from(st.tiers[i].name.as_str()),
-                    st.tiers[i].interval,
-                )
-            };
-            let got = sh.tier_buckets(i, &ids, a, b, &mut result.warnings);
-            if s % interval != 0 {
-                // A coarser tier where nothing finer is left: its buckets as they are, each
-                // with its own width.
-                for (out, bs) in per.iter_mut().zip(&got) {
-                    out.extend(
-                        bs.iter()
-                            .map(|b| BucketPoint::from_bucket(b, interval, &name)),
+        let span = sh.config.span_ms();
+        let raw: Arc<str> = Arc::from(RAW);
+        // Per series: the parts of step buckets, in time order: (step bucket start, source,
+        // the part's aggregates).
+        let mut parts: Vec<Vec<(i64, Arc<str>, Bucket)>> = vec![Vec::new(); ids.len()];
+        // Per series: buckets of a tier whose interval does not divide the step.
+        let mut wide: Vec<Vec<BucketPoint>> = vec![Vec::new(); ids.len()];
+        for (src, a, b) in sources(&covers, raw_from, lo, hi, s) {
+            match src {
+                Src::Raw => {
+                    let points = sh.raw_points(&ids, a, b, &mut result.warnings);
+                    let prevs = sh.counter_prevs(
+                        &ids,
+                        &counters,
+                        &covers,
+                        raw_from,
+                        a,
+                        &mut result.warnings,
                     );
+                    let mut buckets = Vec::new();
+                    for ((out, pts), (&counter, prev)) in
+                        parts.iter_mut().zip(points).zip(counters.iter().zip(prevs))
+                    {
+                        buckets.clear();
+                        aggregate(&pts, s, false, None, &mut buckets);
+                        if counter {
+                            counter_increases(&pts, s, span, prev, &mut buckets);
+                        }
+                        out.extend(buckets.iter().map(|b| (b.start, raw.clone(), *b)));
+                    }
                 }
-                continue;
-            }
-            let first_new: Vec<usize> = per.iter().map(Vec::len).collect();
-            for (out, bs) in per.iter_mut().zip(&got) {
-                let mut k = 0;
-                while k < bs.len() {
-                    let start = bs[k].start.div_euclid(s) * s;
-                    let n = bs[k..]
-                        .iter()
-                        .take_while(|x| x.start.div_euclid(s) * s == start)
-                        .count();
-                    let m = merge(&bs[k..k + n], start);
-                    out.push(BucketPoint::from_merged(&m, s, &name));
-                    k += n;
+                Src::Tier(i) => {
+                    sh.raw_damage_under(&names[i], a, b, &mut result.warnings);
+                    let got = sh.tier_buckets(i, &ids, a, b, &mut result.warnings);
+                    for (out, bs) in parts.iter_mut().zip(got) {
+                        out.extend(
+                            bs.into_iter()
+                                .map(|b| (b.start.div_euclid(s) * s, names[i].clone(), b)),
+                        );
+                    }
+                }
+                Src::Wide(i) => {
+                    let interval = covers[i].interval;
+                    sh.raw_damage_under(&names[i], a, b, &mut result.warnings);
+                    let got = sh.tier_buckets(i, &ids, a, b, &mut result.warnings);
+                    // Warned even when its only buckets lie outside `[from, to)`: the step
+                    // bucket they cut is then not whole.
+                    let any = got.iter().any(|bs| !bs.is_empty());
+                    for (out, bs) in wide.iter_mut().zip(got) {
+                        let inside = bs
+                            .iter()
+                            .filter(|b| b.start < to && b.start.saturating_add(interval) > from);
+                        for b in inside {
+                            out.push(BucketPoint::from_bucket(b, interval, &names[i]));
+                        }
+                    }
+                    if any {
+                        result.warnings.push(format!(
+                            "{a}..{b}: finer data has expired; answered by the {} tier's {} s buckets, which a {} s step cannot split",
+                            names[i],
+                            interval / 1000,
+                            s / 1000
+                        ));
+                    }
                 }
             }
-            if s != interval {
-                sh.p95_from_raw(&ids, a.max(raw_from), b, s, &mut per, &first_new);
+        }
+        let mut per: Vec<Vec<BucketPoint>> = Vec::with_capacity(ids.len());
+        let mut source_parts: Vec<Bucket> = Vec::new();
+        for ps in parts {
+            let mut out = Vec::new();
+            let mut k = 0;
+            while k < ps.len() {
+                let start = ps[k].0;
+                let n = ps[k..].iter().take_while(|p| p.0 == start).count();
+                source_parts.clear();
+                source_parts.extend(ps[k..k + n].iter().map(|p| p.2));
+                let mut label: Vec<&str> = Vec::new();
+                for p in &ps[k..k + n] {
+                    if !label.contains(&&*p.1) {
+                        label.push(&p.1);
+                    }
+                }
+                let tier: Arc<str> = if label.len() == 1 {
+                    ps[k].1.clone()
+                } else {
+                    Arc::from(label.join("+"))
+                };
+                let m = merge(&source_parts, start);
+                out.push(BucketPoint::from_merged(&m, s, &tier));
+                k += n;
+            }
+            per.push(out);
+        }
+        sh.p95_from_raw(&ids, raw_from, s, &mut per);
+        for (out, w) in per.iter_mut().zip(wide) {
+            if !w.is_empty() {
+                out.extend(w);
+                out.sort_by_key(|b| b.t);
             }
         }
         result.series = collect(meta, per, |v| v);
@@ -282,68 +338,117 @@ impl Store {
     }
 }
 
-/// What a tier holds: buckets starting in `[from, to)`.
+/// What a tier holds: it has materialised `[from, to)` (every piece in it covers its whole
+/// range, with data or without); buckets of `interval`.
 #[derive(Debug, Clone, Copy)]
 struct Cover {
-    tier: Option<usize>,
     from: i64,
     to: i64,
-    /// The tier's interval divides the step.
-    divides: bool,
+    interval: i64,
 }
 
-/// Chooses the source of every part of the step buckets `[lo, hi)` (aligned to `step`):
-/// `(Some(tier) | None for raw, from, to)` in time order. A step bucket comes from the
-/// coarsest tier whose interval divides the step and that holds all of it; else from raw
-/// points when they hold all of it; else from the finest coarser tier that holds it (its
-/// buckets then keep their own width); else from whatever raw points overlap it. `raw_from`
-/// is the start of the oldest raw window present.
-fn stitch(
-    covers: &[Cover],
-    raw_from: i64,
-    lo: i64,
-    hi: i64,
-    step: i64,
-) -> Vec<(Option<usize>, i64, i64)> {
-    // Raw points before the oldest raw window only ever existed if a tier holds buckets
-    // there (raw data expired beneath it); otherwise raw points hold all there is.
-    let raw_from = if covers.iter().any(|c| c.from < raw_from) {
-        raw_from
-    } else {
-        i64::MIN
-    };
-    let down = |t: i64| t.div_euclid(step).saturating_mul(step);
-    let up = |t: i64| down(t).saturating_add(if t.rem_euclid(step) == 0 { 0 } else { step });
-    // Within each part between these cuts, every source either holds all or none of it.
-    let mut cuts = vec![lo, hi, up(raw_from), down(raw_from)];
+impl Cover {
+    fn of(t: &crate::rollup::materialise::TierData) -> Cover {
+        // From the start of the oldest piece kept (a damaged one included: its range was
+        // materialised, and reading it warns) to the materialised mark.
+        let from = [t.segments.keys().next(), t.bad.keys().next()]
+            .into_iter()
+            .flatten()
+            .min()
+            .copied()
+            .unwrap_or(i64::MAX);
+        Cover {
+            from,
+            to: t.done_through,
+            interval: t.interval,
+        }
+    }
+
+    fn holds(&self, a: i64, b: i64) -> bool {
+        self.from <= a && b <= self.to
+    }
+}
+
+/// The source of one part of a step query's range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Src {
+    /// Raw points.
+    Raw,
+    /// A tier whose interval divides the step: its buckets nest in the step buckets.
+    Tier(usize),
+    /// A tier whose interval does not divide the step, where neither raw points nor such a
+    /// tier are left: its buckets keep their own width.
+    Wide(usize),
+}
+
+/// Chooses the source of every part of `[lo, hi)` (the step buckets' range): `(source, from,
+/// to)` in time order, disjoint, so that every retained point is read from exactly one
+/// source. Each part comes from the coarsest tier whose interval divides the step and that
+/// has materialised it; else from raw points where they are kept (`raw_from`: start of the
+/// oldest raw window) or nothing else is; else from the finest other tier holding it, whose
+/// part then grows to whole buckets of that tier (the neighbouring parts shrink).
+/// `covers` are the tiers finest first.
+fn sources(covers: &[Cover], raw_from: i64, lo: i64, hi: i64, step: i64) -> Vec<(Src, i64, i64)> {
+    let mut cuts = vec![lo, hi, raw_from];
     for c in covers {
-        cuts.extend([up(c.from), down(c.to), down(c.from), up(c.to)]);
+        cuts.extend([c.from, c.to]);
     }
     cuts.retain(|&t| t >= lo && t <= hi);
     cuts.sort_unstable();
     cuts.dedup();
-    let mut out: Vec<(Option<usize>, i64, i64)> = Vec::new();
+    let mut out: Vec<(Src, i64, i64)> = Vec::new();
     for w in cuts.windows(2) {
         let (a, b) = (w[0], w[1]);
-        let holds = |c: &Cover| c.from <= a && b <= c.to;
-        let pick = covers
+        let src = covers
             .iter()
-            .rev()
-            .find(|c| c.divides && holds(c))
-            .map(|c| c.tier)
-            .or_else(|| (raw_from <= a).then_some(None))
-            .or_else(|| {
-                covers
-                    .iter()
-                    .find(|c| !c.divides && c.from < b && a < c.to)
-                    .map(|c| c.tier)
-            })
-            .or_else(|| (raw_from < b).then_some(None));
-        let Some(src) = pick else { continue };
+            .rposition(|c| step % c.interval == 0 && c.holds(a, b))
+            .map(Src::Tier)
+            .or_else(|| (raw_from <= a).then_some(Src::Raw))
+            .or_else(|| covers.iter().position(|c| c.holds(a, b)).map(Src::Wide))
+            .unwrap_or(Src::Raw);
         match out.last_mut() {
             Some(last) if last.0 == src && last.2 == a => last.2 = b,
             _ => out.push((src, a, b)),
         }
+    }
+    // Wide parts take whole buckets of their tier, coarsest first.
+    let mut wide: Vec<(i64, usize)> = out
+        .iter()
+        .filter_map(|p| match p.0 {
+            Src::Wide(i) => Some((covers[i].interval, i)),
+            _ => None,
+        })
+        .collect();
+    wide.sort_unstable_by(|x, y| y.cmp(x));
+    wide.dedup();
+    for (interval, i) in wide {
+        let mut k = 0;
+        while k < out.len() {
+            if out[k].0 != Src::Wide(i) {
+                k += 1;
+                continue;
+            }
+            let x = out[k].1.div_euclid(interval).saturating_mul(interval);
+            let y = out[k].2.div_euclid(interval).saturating_mul(interval);
+            let y = if y < out[k].2 {
+                y.saturating_add(interval)
+            } else {
+                y
+            };
+            out[k].1 = x;
+            out[k].2 = y;
+            // The other parts lie wholly before or after this one: trim them off its
+            // buckets (a part inside them ends up empty).
+            for (j, p) in out.iter_mut().enumerate() {
+                if j < k {
+                    p.2 = p.2.min(x);
+                } else if j > k {
+                    p.1 = p.1.max(y);
+                }
+            }
+            k += 1;
+        }
+        out.retain(|p| p.1 < p.2);
     }
     out
 }
@@ -431,81 +536,135 @@ impl Shared {
         out
     }
 
-    /// Step buckets of `[from, to)` computed from raw points.
+    /// For each counter of `ids` (others get `None`): the last non-NaN point before `at`
+    /// that the window rule may step from — no earlier than the start of the raw window
+    /// before the one holding `at` — from raw points where they are kept, else from the
+    /// latest bucket with a value of a tier that holds the time (its `last`, at the bucket's
+    /// start: a bucket never straddles a raw window when its interval divides the span).
     #[allow(clippy::too_many_arguments)]
-    fn raw_step(
+    fn counter_prevs(
         &self,
         ids: &[SeriesId],
         counters: &[bool],
-        from: i64,
-        to: i64,
-        step: i64,
-        per: &mut [Vec<BucketPoint>],
+        covers: &[Cover],
+        raw_from: i64,
+        at: i64,
         warnings: &mut Vec<String>,
-    ) {
-        let raw: Arc<str> = Arc::from(RAW);
-        let points = self.raw_points(ids, from, to, warnings);
-        // A counter's first step comes from its last raw point in the window before.
-        let counter_ids: Vec<SeriesId> = ids
+    ) -> Vec<Option<(i64, f64)>> {
+        let mut out: Vec<Option<(i64, f64)>> = vec![None; ids.len()];
+        let wanted: Vec<usize> = (0..ids.len()).filter(|&k| counters[k]).collect();
+        if wanted.is_empty() {
+            return out;
+        }
+        let span = self.config.span_ms();
+        let floor = at
+            .div_euclid(span)
+            .saturating_mul(span)
+            .saturating_sub(span);
+        let sub: Vec<SeriesId> = wanted.iter().map(|&k| ids[k]).collect();
+        let mut ignored = Vec::new();
+        let raw = self.raw_points(&sub, floor, at, &mut ignored);
+        for (&k, pts) in wanted.iter().zip(&raw) {
+            out[k] = pts.iter().rev().find(|p| !p.1.is_nan()).copied();
+        }
+        let end = at.min(raw_from);
+        if floor >= end {
+            return out;
+        }
+        // Where raw points are gone: the tiers, the latest bucket end wins (finer on a tie).
+        let mut best: Vec<Option<(i64, i64, f64, bool)>> = vec![None; ids.len()];
+        for (i, c) in covers.iter().enumerate() {
+            let (a, b) = (floor.max(c.from), end.min(c.to));
+            if a >= b {
+                continue;
+            }
+            let got = self.tier_buckets(i, &sub, a, b, warnings);
+            for (&k, bs) in wanted.iter().zip(got) {
+                if out[k].is_some() {
+                    continue;
+                }
+                if let Some(x) = bs.iter().rev().find(|x| x.count > 0) {
+                    let bucket_end = x.start.saturating_add(c.interval);
+                    if best[k].is_none_or(|(e, ..)| bucket_end > e) {
+                        best[k] = Some((bucket_end, x.start, x.last, span % c.interval == 0));
+                    }
+                }
+            }
+        }
+        let mut inexact = false;
+        for (o, b) in out.iter_mut().zip(best) {
+            if o.is_none()
+                && let Some((_, t, v, aligned)) = b
+            {
+                *o = Some((t, v));
+                inexact |= !aligned;
+            }
+        }
+        if inexact {
+            warnings.push(format!(
+                "a counter's first step at {at} comes from a tier whose buckets do not align with the raw windows; it may be counted where it should not, or the other way round"
+            ));
+        }
+        out
+    }
+
+    /// Warns when tier `name`'s buckets of `[from, to)` may lack points: a raw segment
+    /// there is damaged (its points were left out when the buckets were computed).
+    fn raw_damage_under(&self, name: &str, from: i64, to: i64, warnings: &mut Vec<String>) {
+        let st = self.state.read();
+        let span = self.config.span_ms();
+        let overlaps = |start: i64| start < to && start.saturating_add(span) > from;
+        let bad = st
+            .bad
             .iter()
-            .zip(counters)
-            .filter(|(_, c)| **c)
-            .map(|(id, _)| *id)
-            .collect();
-        let before = if counter_ids.is_empty() {
-            Vec::new()
-        } else {
-            let span = self.config.span_ms();
-            self.raw_points(&counter_ids, from.saturating_sub(span), from, warnings)
-        };
-        let mut before = before.into_iter();
-        let mut buckets = Vec::new();
-        for ((out, pts), &counter) in per.iter_mut().zip(points).zip(counters) {
-            let prev = if counter {
-                let b = before.next().unwrap_or_default();
-                b.iter().rev().map(|p| p.1).find(|v| !v.is_nan())
-            } else {
-                None
-            };
-            buckets.clear();
-            aggregate(&pts, step, counter, prev, &mut buckets);
-            out.extend(
-                buckets
-                    .iter()
-                    .map(|b| BucketPoint::from_bucket(b, step, &raw)),
-            );
+            .filter(|(s, _)| overlaps(**s))
+            .map(|(_, b)| b.path.clone());
+        let damaged = st
+            .sealed
+            .iter()
+            .filter(|(s, seg)| overlaps(**s) && seg.is_damaged())
+            .map(|(_, seg)| seg.path().to_owned());
+        for path in bad.chain(damaged) {
+            warnings.push(format!(
+                "raw segment {} is damaged: the {name} buckets of its time may lack its points",
+                path.display()
+            ));
         }
     }
 
-    /// Fills in the p95 of tier-sourced step buckets (those from `first_new[i]` on in
-    /// `per[i]`) in `[from, to)` from raw points, where they are still kept and agree.
+    /// Fills in the p95 of step buckets that have none (several source buckets merged)
+    /// from the raw points still kept, where they hold every point of the bucket (the same
+    /// count and NaN count).
     fn p95_from_raw(
         &self,
         ids: &[SeriesId],
-        from: i64,
-        to: i64,
+        raw_from: i64,
         step: i64,
         per: &mut [Vec<BucketPoint>],
-        first_new: &[usize],
     ) {
-        let from = from
-            .div_euclid(step)
-            .saturating_mul(step)
-            .saturating_add(if from.rem_euclid(step) == 0 { 0 } else { step });
-        if from >= to {
+        let need =
+            |p: &BucketPoint| p.p95.is_none() && p.count > 0 && p.t.saturating_add(step) > raw_from;
+        let Some(from) = per.iter().flatten().filter(|p| need(p)).map(|p| p.t).min() else {
             return;
-        }
+        };
+        let to = per
+            .iter()
+            .flatten()
+            .filter(|p| need(p))
+            .map(|p| p.t.saturating_add(step))
+            .max()
+            .unwrap_or(from);
         let mut ignored = Vec::new();
-        let points = self.raw_points(ids, from, to, &mut ignored);
+        let points = self.raw_points(ids, from.max(raw_from), to, &mut ignored);
         let mut buckets = Vec::new();
-        for ((out, pts), &k) in per.iter_mut().zip(points).zip(first_new) {
+        for (out, pts) in per.iter_mut().zip(points) {
             if pts.is_empty() {
                 continue;
             }
             buckets.clear();
             aggregate(&pts, step, false, None, &mut buckets);
             let by_start: HashMap<i64, &Bucket> = buckets.iter().map(|b| (b.start, b)).collect();
-            for p in out[k..].iter_mut().filter(|p| p.t >= from && p.t < to) {
+            for p in out.iter_mut().filter(|p| need(p)) {
                 match by_start.get(&p.t) {
                     Some(b)
                         if u64::from(b.count) == p.count
@@ -514,7 +673,9 @@ impl Shared {
                         p.p95 = Some(b.p95);
                         p.p95_note = None;
                     }
-                    _ => p.p95_note = Some(P95_RAW_MISMATCH),
+                    // Raw points held the whole bucket, yet not all of its points.
+                    Some(_) if p.t >= raw_from => p.p95_note = Some(P95_RAW_MISMATCH),
+                    _ => {}
                 }
             }
         }
@@ -525,59 +686,64 @@ impl Shared {
 mod tests {
     use super::*;
 
-    fn cover(tier: usize, from: i64, to: i64, divides: bool) -> Cover {
-        Cover {
-            tier: Some(tier),
-            from,
-            to,
-            divides,
-        }
+    const M: i64 = 60_000;
+
+    fn cover(from: i64, to: i64, interval: i64) -> Cover {
+        Cover { from, to, interval }
+    }
+
+    /// Every instant of `[lo, hi)` is in exactly one part, and parts are in order.
+    fn disjoint(parts: &[(Src, i64, i64)], lo: i64, hi: i64) {
+        assert_eq!(parts.first().map(|p| p.1), Some(lo), "{parts:?}");
+        assert_eq!(parts.last().map(|p| p.2), Some(hi), "{parts:?}");
+        assert!(parts.windows(2).all(|w| w[0].2 == w[1].1), "{parts:?}");
+        assert!(parts.iter().all(|p| p.1 < p.2), "{parts:?}");
     }
 
     #[test]
-    fn stitching_prefers_coarse_divisors_then_raw_then_coarser_tiers() {
-        // 10s holds 100..400 s, 60s holds 0..300 s, raw from 200 s (dropped beneath).
-        let c = [cover(0, 100_000, 400_000, true), cover(1, 0, 300_000, true)];
+    fn each_part_comes_from_one_source() {
+        // 10s holds 20..80 min, 60s holds 0..60 min, raw from 40 min.
+        let c = [cover(20 * M, 80 * M, 10_000), cover(0, 60 * M, M)];
+        let p = sources(&c, 40 * M, 0, 120 * M, 5 * M);
         assert_eq!(
-            stitch(&c, 200_000, 0, 600_000, 60_000),
+            p,
             vec![
-                (Some(1), 0, 300_000),
-                (Some(0), 300_000, 360_000),
-                (None, 360_000, 600_000)
+                (Src::Tier(1), 0, 60 * M),
+                (Src::Tier(0), 60 * M, 80 * M),
+                (Src::Raw, 80 * M, 120 * M)
             ]
         );
-        // Step 10 s: 60s does not divide it; where neither 10s nor raw hold data, 60s does.
+        disjoint(&p, 0, 120 * M);
+        // A tier covers from its oldest piece's start, not from its first point; a step
+        // bucket that starts before it and after the raw data has nothing else.
+        let p = sources(&[cover(20 * M, 40 * M, M)], i64::MAX, 15 * M, 45 * M, 5 * M);
         assert_eq!(
-            stitch(
-                &[
-                    cover(0, 100_000, 400_000, true),
-                    cover(1, 0, 300_000, false)
-                ],
-                200_000,
-                0,
-                500_000,
-                10_000
-            ),
+            p,
             vec![
-                (Some(1), 0, 100_000),
-                (Some(0), 100_000, 400_000),
-                (None, 400_000, 500_000)
+                (Src::Raw, 15 * M, 20 * M),
+                (Src::Tier(0), 20 * M, 40 * M),
+                (Src::Raw, 40 * M, 45 * M)
             ]
         );
-        // Nothing anywhere before the data began: no source, no buckets.
+        // Step 10 s: the 60s tier answers only where neither 10s nor raw points are left,
+        // in whole buckets of its own; the others give way.
+        let c = [cover(20 * M + 30_000, 80 * M, 10_000), cover(0, 60 * M, M)];
+        let p = sources(&c, 100 * M, 10 * M, 90 * M, 10_000);
         assert_eq!(
-            stitch(&[], 1_000_000, 0, 500_000, 10_000),
-            vec![(None, 0, 500_000)]
+            p,
+            vec![
+                (Src::Wide(1), 10 * M, 21 * M),
+                (Src::Tier(0), 21 * M, 80 * M),
+                (Src::Raw, 80 * M, 90 * M)
+            ]
         );
+        disjoint(&p, 10 * M, 90 * M);
+        // Raw points where a non-dividing tier holds the older part: raw from a time that
+        // cuts one of its buckets takes the rest of that bucket.
+        let p = sources(&[cover(0, 60 * M, M)], 30 * M + 20_000, 0, 40 * M, 7_000);
         assert_eq!(
-            stitch(
-                &[cover(0, 600_000, 700_000, true)],
-                i64::MAX,
-                0,
-                500_000,
-                10_000
-            ),
-            vec![]
+            p,
+            vec![(Src::Wide(0), 0, 31 * M), (Src::Raw, 31 * M, 40 * M)]
         );
     }
 }

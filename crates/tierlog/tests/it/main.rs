@@ -26,5 +26,6 @@ mod rollup_kill;
 mod roundtrip;
 mod send_sync;
 mod state_repair;
+mod step_oracle;
 mod stress;
 mod torn_tail;
