@@ -720,39 +720,9 @@ fn add_sample(e: &mut Vec<f64>, value: f64) {
     e.push(value);
 }
 
-/// The value a query returns for a model point (format-spec/window-log.md): one sample
-/// unchanged; else the first NaN, `+Inf` with `-Inf` the NaN `0x7ff8000000000000`, one
-/// infinity that infinity, and finite samples summed in arrival order (with room in the
-/// exponent when the sum overflows) divided by their count.
+/// The value a query returns for a model point (format-spec/window-log.md).
 fn point_value(v: &[f64]) -> f64 {
-    if v.len() == 1 {
-        return v[0];
-    }
-    // The first NaN, bit for bit.
-    if let Some(nan) = v.iter().find(|x| x.is_nan()) {
-        return *nan;
-    }
-    match (v.contains(&f64::INFINITY), v.contains(&f64::NEG_INFINITY)) {
-        (true, true) => return f64::from_bits(0x7ff8_0000_0000_0000),
-        (true, false) => return f64::INFINITY,
-        (false, true) => return f64::NEG_INFINITY,
-        (false, false) => {}
-    }
-    let n = v.len() as f64;
-    let mut sum = v[0];
-    for x in &v[1..] {
-        sum += *x;
-    }
-    if sum.is_finite() {
-        return sum / n;
-    }
-    // Finite samples whose sum overflowed: the same sum with room in the exponent.
-    let k = 2f64.powi(64);
-    let mut scaled = v[0] / k;
-    for x in &v[1..] {
-        scaled += *x / k;
-    }
-    scaled / n * k
+    crate::helpers::mean(v)
 }
 
 fn same_value(a: f64, b: f64) -> bool {

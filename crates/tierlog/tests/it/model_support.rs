@@ -177,40 +177,7 @@ impl Model {
     }
 }
 
-/// The value of a raw point (format-spec/window-log.md): one sample unchanged; else the first
-/// NaN, `+Inf` with `-Inf` the NaN `0x7ff8000000000000`, one infinity that infinity, and
-/// finite samples summed in arrival order (with room in the exponent when the sum overflows)
-/// divided by their count.
-pub fn mean(v: &[f64]) -> f64 {
-    if v.len() == 1 {
-        return v[0];
-    }
-    // The first NaN, bit for bit.
-    if let Some(nan) = v.iter().find(|x| x.is_nan()) {
-        return *nan;
-    }
-    match (v.contains(&f64::INFINITY), v.contains(&f64::NEG_INFINITY)) {
-        (true, true) => return f64::from_bits(0x7ff8_0000_0000_0000),
-        (true, false) => return f64::INFINITY,
-        (false, true) => return f64::NEG_INFINITY,
-        (false, false) => {}
-    }
-    let n = v.len() as f64;
-    let mut sum = v[0];
-    for x in &v[1..] {
-        sum += *x;
-    }
-    if sum.is_finite() {
-        return sum / n;
-    }
-    // Finite samples whose sum overflowed: the same sum with room in the exponent.
-    let k = 2f64.powi(64);
-    let mut scaled = v[0] / k;
-    for x in &v[1..] {
-        scaled += *x / k;
-    }
-    scaled / n * k
-}
+pub use tierlog_testkit::helpers::mean;
 
 fn actual(store: &Store, sel: usize, from: i64, to: i64, ctx: &str) -> Answer {
     let selector: Selector = SELECTORS[sel].0.parse().expect("selector");
