@@ -1413,3 +1413,66 @@ fn forward_remove_drops_a_checkpoint_maintain_names() {
     let o = tierlog(&["forward", s(&d), "--remove", "--url", "http://127.0.0.1:9/"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn repair_moves_a_damaged_segment_to_quarantine_and_reports_the_lost_range() {
+    let (_dir, d) = rollup_store(true);
+    let now = (T0 + 1_560_000).to_string();
+    let name = format!("{T0:015}.seg");
+    let seg = d.join("raw").join(&name);
+    let len = std::fs::metadata(&seg).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
+    f.set_len(len - 20).unwrap();
+    drop(f);
+    assert_eq!(tierlog(&["verify", s(&d)]).status.code(), Some(3));
+    let query = |d: &Path| {
+        let o = tierlog(&[
+            "query",
+            s(d),
+            "g",
+            "--from",
+            &T0.to_string(),
+            "--to",
+            &now,
+            "--now",
+            &now,
+            "--format",
+            "json",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    assert_ne!(query(&d)["warnings"].as_array().unwrap().len(), 0);
+
+    let o = tierlog(&["repair", s(&d), "--now", &now, "--format", "json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let moved = d.join("quarantine").join("raw").join(&name);
+    assert!(moved.is_file() && !seg.exists(), "{v}");
+    let findings = v["findings"].to_string();
+    assert!(findings.contains(s(&moved)), "{v}");
+    // The lost range is the window the segment covered (T0 is on a window boundary).
+    let span = 1_200_000;
+    let lost = v["lost"].as_array().unwrap();
+    assert_eq!(lost.len(), 1, "{v}");
+    let from = tierlog_tools::import::rfc3339::format(T0);
+    let to = tierlog_tools::import::rfc3339::format(T0 + span);
+    assert_eq!(lost[0], format!("raw data from {from} to {to} lost"), "{v}");
+    assert_eq!(v["unrepaired"].as_array().unwrap().len(), 0, "{v}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("quarantine") && err.contains(&from), "{err}");
+
+    // verify is clean (the quarantine is a notice), queries no longer warn.
+    let o = tierlog(&["verify", s(&d), "--format", "json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert_eq!(query(&d)["warnings"].as_array().unwrap().len(), 0);
+    // A second repair has nothing left to do.
+    let o = tierlog(&["repair", s(&d), "--now", &now]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nothing to repair"));
+}
