@@ -533,6 +533,23 @@ pub enum Finding {
         /// The tiers found on disk.
         tiers: Vec<String>,
     },
+    /// A segment that failed its checks was moved out of the store by `Store::repair` (to
+    /// `quarantine/<tier>/<file>`): queries no longer read or warn about it, and the data of
+    /// `tier` in `[from, to)` (ms) that it held is lost to the store.
+    Quarantined {
+        /// Where the segment was.
+        file: PathBuf,
+        /// Where it is now.
+        moved_to: PathBuf,
+        /// `raw` or the rollup tier's name.
+        tier: String,
+        /// Start of the time range it covered, ms.
+        from: i64,
+        /// Exclusive end of that range, ms.
+        to: i64,
+        /// Why it failed its checks.
+        error: String,
+    },
 }
 
 impl std::fmt::Display for Finding {
@@ -586,6 +603,19 @@ impl std::fmt::Display for Finding {
                     tiers.join(", ")
                 )
             }
+            Finding::Quarantined {
+                file,
+                moved_to,
+                tier,
+                from,
+                to,
+                error,
+            } => write!(
+                f,
+                "{}: damaged ({error}); moved to {}: the {tier} data from {from} to {to} (ms) is lost",
+                file.display(),
+                moved_to.display()
+            ),
         }
     }
 }

@@ -381,25 +381,73 @@ pub fn repair(now: &Now, dir: &Path, format: Format) -> Result<(), Failure> {
     };
     let (store, findings) = Store::repair(dir, config)?;
     store.close()?;
+    let lost: Vec<String> = findings
+        .iter()
+        .filter_map(|f| match f {
+            tierlog::Finding::Quarantined { tier, from, to, .. } => Some(format!(
+                "{tier} data from {} to {} lost",
+                format_rfc3339(*from),
+                format_rfc3339(*to)
+            )),
+            _ => None,
+        })
+        .collect();
     let findings: Vec<String> = findings.iter().map(ToString::to_string).collect();
+    // What is still wrong after the repair is what it cannot mend: named, exit 3.
+    let left = tierlog_tools::inspect::verify_dir(dir, |_| {})?;
+    let unrepaired: Vec<String> = left
+        .corruption
+        .iter()
+        .map(|p| format!("{} at offset {}: {}", p.file.display(), p.offset, p.message))
+        .collect();
     match format {
-        Format::Json => print_json(&serde_json::json!({ "findings": findings }))?,
+        Format::Json => print_json(&serde_json::json!({
+            "findings": findings,
+            "lost": lost,
+            "unrepaired": unrepaired,
+        }))?,
         Format::Csv => {
-            println!("finding");
-            for f in &findings {
-                println!("{}", csv_field(f));
+            println!("kind,message");
+            for (kind, list) in [
+                ("finding", &findings),
+                ("lost", &lost),
+                ("unrepaired", &unrepaired),
+            ] {
+                for f in list {
+                    println!("{kind},{}", csv_field(f));
+                }
             }
         }
         Format::Table => {
             for f in &findings {
                 println!("{f}");
             }
+            for l in &lost {
+                println!("lost: {l}");
+            }
+            for u in &unrepaired {
+                println!("cannot repair: {u}");
+            }
         }
+    }
+    if !unrepaired.is_empty() {
+        return Err(Failure::Corruption(format!(
+            "{} problems repair cannot mend (listed above); the files are left as they are",
+            unrepaired.len()
+        )));
     }
     if findings.is_empty() {
         status::summary(format_args!("nothing to repair"));
-    } else {
+    } else if lost.is_empty() {
         status::summary(format_args!("repaired: {} findings", findings.len()));
+    } else {
+        status::summary(format_args!(
+            "repaired: {} findings; {} damaged segments moved to {}: {}",
+            findings.len(),
+            lost.len(),
+            dir.join(tierlog::layout::QUARANTINE_DIR).display(),
+            lost.join("; ")
+        ));
     }
     Ok(())
 }

@@ -103,10 +103,14 @@ pub fn run(
         )));
     }
     let store = Store::open_read_only(dir, now.config())?;
+    let if_empty = empty_hints(&store, &source, from, to);
     match source {
         Source::Raw => {}
         Source::Tier(tier) => {
-            let r = store.query_tier(&sel, from, to, tier)?;
+            let mut r = store.query_tier(&sel, from, to, tier)?;
+            if r.series.iter().all(|s| s.points.is_empty()) {
+                r.warnings.extend(if_empty);
+            }
             return buckets(&r, &Label::Tier(tier), output);
         }
         Source::Step(step) => {
@@ -117,12 +121,15 @@ pub fn run(
     // JSON, JSON Lines and CSV stream series by series: one series' points in memory at a time.
     if !output.chart() && (output.jsonl || output.format != Format::Table) {
         let mut it = store.query_iter(&sel, from, to)?;
-        let (series, points) = raw_streamed(&mut it, output)?;
-        report(&it.into_warnings(), series, points, "points");
+        let (series, points, warnings) = raw_streamed(&mut it, output, &if_empty)?;
+        report(&warnings, series, points, "points");
         return Ok(());
     }
-    let r = store.query(&sel, from, to)?;
+    let mut r = store.query(&sel, from, to)?;
     let points: usize = r.series.iter().map(|s| s.points.len()).sum();
+    if points == 0 {
+        r.warnings.extend(if_empty);
+    }
     let (series, warnings) = (r.series.len(), r.warnings.clone());
     if output.chart() {
         let lines: Vec<Line> = r
@@ -142,9 +149,78 @@ pub fn run(
     Ok(())
 }
 
+/// Why a query of `source` over `[from, to)` may find nothing although the store has data
+/// for the range: the tier is not materialised that far yet, or the raw points there have
+/// expired while a rollup tier still holds them. Added to the warnings when the answer is
+/// empty.
+fn empty_hints(store: &Store, source: &Source<'_>, from: i64, to: i64) -> Vec<String> {
+    let stats = store.stats();
+    let Some(raw) = stats.tiers.iter().find(|t| t.tier == "raw") else {
+        return Vec::new();
+    };
+    let dir = store.dir().display();
+    match source {
+        Source::Tier(name) => {
+            let Some(t) = stats.tiers.iter().find(|t| t.tier == *name) else {
+                return Vec::new();
+            };
+            let done = t.materialised_through_ms.unwrap_or(i64::MIN);
+            // Raw points in the range that the tier has not rolled up yet.
+            let pending = matches!((raw.oldest_ms, raw.newest_ms),
+                (Some(lo), Some(hi)) if lo < to && hi >= from.max(done));
+            if !pending {
+                return Vec::new();
+            }
+            vec![match t.materialised_through_ms {
+                None => format!(
+                    "the {name} tier is not materialised yet: raw points are rolled up once their window is sealed; run `tierlog maintain {dir}` (or query without --tier)"
+                ),
+                Some(m) => format!(
+                    "the {name} tier is materialised only through {}: newer raw points are not rolled up yet; run `tierlog maintain {dir}` (or query without --tier)",
+                    crate::time::format_rfc3339(m)
+                ),
+            }]
+        }
+        Source::Raw => {
+            // The raw tier's oldest point, or (all raw expired) the end of the range.
+            let kept_from = raw.oldest_ms.unwrap_or(i64::MAX);
+            if from >= kept_from {
+                return Vec::new();
+            }
+            // The finest rollup tier holding buckets in the expired part of the range.
+            let end = to.min(kept_from);
+            let tier = store.config().tiers().iter().find(|c| {
+                stats.tiers.iter().any(|t| {
+                    t.tier == c.name
+                        && matches!((t.oldest_ms, t.newest_ms),
+                            (Some(lo), Some(hi)) if lo < end && hi >= from)
+                })
+            });
+            let Some(tier) = tier else {
+                return Vec::new();
+            };
+            let step = step_text(tier.interval.as_millis() as i64);
+            let since = match raw.oldest_ms {
+                Some(t) => format!("before {}", crate::time::format_rfc3339(t)),
+                None => "of the range".to_owned(),
+            };
+            vec![format!(
+                "raw points {since} are no longer kept (expired, or moved aside by repair); `--step {step}` reads the {} tier",
+                tier.name
+            )]
+        }
+        Source::Step(_) => Vec::new(),
+    }
+}
+
 /// Prints raw points as JSON Lines, JSON or CSV while the query reads them, series by series.
-/// Returns the numbers of series and points printed.
-fn raw_streamed(it: &mut QueryIter<'_>, output: &OutputArgs) -> Result<(usize, usize), Failure> {
+/// Returns the numbers of series and points printed, and the warnings (the query's, then
+/// `if_empty` when no point was printed).
+fn raw_streamed(
+    it: &mut QueryIter<'_>,
+    output: &OutputArgs,
+    if_empty: &[String],
+) -> Result<(usize, usize, Vec<String>), Failure> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let (mut series, mut points) = (0usize, 0usize);
@@ -163,7 +239,7 @@ fn raw_streamed(it: &mut QueryIter<'_>, output: &OutputArgs) -> Result<(usize, u
                 series += 1;
                 points += s.points.len();
             }
-            jsonl_warnings(&mut out, it.warnings())?;
+            jsonl_warnings(&mut out, &warnings_then(it.warnings(), points, if_empty))?;
         }
         Format::Json => {
             // One document, written series by series.
@@ -189,8 +265,8 @@ fn raw_streamed(it: &mut QueryIter<'_>, output: &OutputArgs) -> Result<(usize, u
                 series += 1;
                 points += s.points.len();
             }
-            let warnings =
-                serde_json::to_string(it.warnings()).map_err(|e| Failure::Error(e.to_string()))?;
+            let warnings = serde_json::to_string(&warnings_then(it.warnings(), points, if_empty))
+                .map_err(|e| Failure::Error(e.to_string()))?;
             writeln!(out, "\n],\"warnings\":{warnings}}}")?;
         }
         Format::Csv => {
@@ -207,7 +283,20 @@ fn raw_streamed(it: &mut QueryIter<'_>, output: &OutputArgs) -> Result<(usize, u
         Format::Table => unreachable!("tables are printed from a whole result"),
     }
     out.flush()?;
-    Ok((series, points))
+    Ok((
+        series,
+        points,
+        warnings_then(it.warnings(), points, if_empty),
+    ))
+}
+
+/// The query's warnings, then `if_empty` when no point was found.
+fn warnings_then(warnings: &[String], points: usize, if_empty: &[String]) -> Vec<String> {
+    let mut w = warnings.to_vec();
+    if points == 0 {
+        w.extend(if_empty.iter().cloned());
+    }
+    w
 }
 
 /// Prints raw points as an aligned table (two passes: widths, then rows).

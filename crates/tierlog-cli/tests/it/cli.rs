@@ -1413,3 +1413,196 @@ fn forward_remove_drops_a_checkpoint_maintain_names() {
     let o = tierlog(&["forward", s(&d), "--remove", "--url", "http://127.0.0.1:9/"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn repair_moves_a_damaged_segment_to_quarantine_and_reports_the_lost_range() {
+    let (_dir, d) = rollup_store(true);
+    let now = (T0 + 1_560_000).to_string();
+    let name = format!("{T0:015}.seg");
+    let seg = d.join("raw").join(&name);
+    let len = std::fs::metadata(&seg).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
+    f.set_len(len - 20).unwrap();
+    drop(f);
+    assert_eq!(tierlog(&["verify", s(&d)]).status.code(), Some(3));
+    let query = |d: &Path| {
+        let o = tierlog(&[
+            "query",
+            s(d),
+            "g",
+            "--from",
+            &T0.to_string(),
+            "--to",
+            &now,
+            "--now",
+            &now,
+            "--format",
+            "json",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let v = query(&d);
+    assert!(
+        v["warnings"]
+            .to_string()
+            .contains("is corrupt and was skipped"),
+        "{v}"
+    );
+
+    let o = tierlog(&["repair", s(&d), "--now", &now, "--format", "json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let moved = d.join("quarantine").join("raw").join(&name);
+    assert!(moved.is_file() && !seg.exists(), "{v}");
+    let findings = v["findings"].to_string();
+    assert!(findings.contains(s(&moved)), "{v}");
+    // The lost range is the window the segment covered (T0 is on a window boundary).
+    let span = 1_200_000;
+    let lost = v["lost"].as_array().unwrap();
+    assert_eq!(lost.len(), 1, "{v}");
+    let from = tierlog_tools::import::rfc3339::format(T0);
+    let to = tierlog_tools::import::rfc3339::format(T0 + span);
+    assert_eq!(lost[0], format!("raw data from {from} to {to} lost"), "{v}");
+    assert_eq!(v["unrepaired"].as_array().unwrap().len(), 0, "{v}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("quarantine") && err.contains(&from), "{err}");
+
+    // verify is clean (the quarantine is a notice), queries no longer warn.
+    let o = tierlog(&["verify", s(&d), "--format", "json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    // (The only warning left says the raw points are gone and which tier still has them.)
+    let v = query(&d);
+    let w = v["warnings"].as_array().unwrap();
+    assert!(
+        w.iter()
+            .all(|w| w.as_str().unwrap().contains("no longer kept")
+                && !w.as_str().unwrap().contains("corrupt")),
+        "{v}"
+    );
+    // A second repair has nothing left to do.
+    let o = tierlog(&["repair", s(&d), "--now", &now]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nothing to repair"));
+}
+
+#[test]
+fn an_empty_tier_query_says_the_tier_is_not_materialised_yet() {
+    let (_dir, d) = rollup_store(false);
+    let now = (T0 + 1_210_000).to_string();
+    let args = [
+        "query",
+        s(&d),
+        "g",
+        "--tier",
+        "60s",
+        "--from",
+        &T0.to_string(),
+        "--to",
+        &now,
+        "--now",
+        &now,
+        "--format",
+        "json",
+    ];
+    let o = tierlog(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["series"].as_array().unwrap().len(), 0, "{v}");
+    let w = v["warnings"].to_string();
+    assert!(
+        w.contains("60s tier is not materialised yet") && w.contains("tierlog maintain"),
+        "{v}"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning: the 60s tier is not materialised"),
+        "{err}"
+    );
+
+    // Once maintained, the tier answers and the hint is gone.
+    ok(&["maintain", s(&d), "--now", &(T0 + 1_560_000).to_string()]);
+    let o = tierlog(&args);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["series"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["warnings"].as_array().unwrap().len(), 0, "{v}");
+}
+
+#[test]
+fn an_empty_raw_query_over_expired_raw_points_names_the_step_that_reads_a_tier() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("store");
+    let input = dir.path().join("in.prom");
+    std::fs::write(
+        &input,
+        "g 1 1700000650000\ng 2 1700000690000\ng 4 1700004000000\n",
+    )
+    .unwrap();
+    ok(&["ingest", s(&d), s(&input), "--replay", "-q"]);
+    let now = "1700014800000";
+    ok(&["maintain", s(&d), "--now", now]);
+    let query = |extra: &[&str]| {
+        let mut a = vec![
+            "query",
+            s(&d),
+            "g",
+            "--from",
+            "1700000000000",
+            "--to",
+            "1700001000000",
+            "--now",
+            now,
+            "--format",
+            "json",
+        ];
+        a.extend(extra);
+        let o = tierlog(&a);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        (
+            serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (v, err) = query(&[]);
+    assert_eq!(v["series"].as_array().unwrap().len(), 0, "{v}");
+    let w = v["warnings"][0].as_str().unwrap_or_default().to_owned();
+    assert!(w.starts_with("raw points before "), "{v}");
+    assert!(w.contains(" are no longer kept (expired"), "{v}");
+    assert!(w.contains("; `--step "), "{v}");
+    assert!(err.contains(&w), "{err}");
+    // The tier it names holds both points of the range.
+    let tier = w
+        .split("reads the ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    let (v, _) = query(&["--tier", tier]);
+    let buckets: u64 = v["series"][0]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(buckets, 2, "{v}");
+    // The JSON Lines answer carries the same warning.
+    let o = tierlog(&[
+        "query",
+        s(&d),
+        "g",
+        "--from",
+        "1700000000000",
+        "--to",
+        "1700001000000",
+        "--now",
+        now,
+        "--jsonl",
+    ]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("are no longer kept"));
+}

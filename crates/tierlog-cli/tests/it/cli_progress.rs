@@ -347,7 +347,7 @@ fn every_data_command_accepts_csv_and_prints_a_header() {
             vec!["maintain", s(&d)],
             "event,tier,start_ms,end_ms,bytes,reason,archived_to",
         ),
-        (vec!["repair", s(&d)], "finding"),
+        (vec!["repair", s(&d)], "kind,message"),
     ];
     for (args, header) in cases {
         // --now is global: every command takes it, before or after its arguments.

@@ -100,7 +100,13 @@ fn verify_store(fs: &vfs::Fs, dir: &Path, progress: &mut dyn FnMut(&Path)) -> Re
     for name in fs.list_files(dir)? {
         let path = dir.join(&name);
         if fs.is_dir(&path) {
-            if name != RAW_DIR {
+            if name == tierlog::layout::QUARANTINE_DIR {
+                r.notice(
+                    &path,
+                    0,
+                    "damaged segments moved out of the store by repair; not checked (kept for inspection, may be deleted)",
+                );
+            } else if name != RAW_DIR {
                 subdirs.push(name);
             }
             continue;

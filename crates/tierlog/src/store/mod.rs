@@ -1,6 +1,7 @@
 //! The store: opening (with recovery), the write path, sealing, queries and stats.
 
 pub(crate) mod open;
+mod quarantine;
 mod read;
 mod seal;
 mod write;
@@ -214,10 +215,16 @@ impl Store {
     /// and keep times from `config`, which must list every one of them, else
     /// [`Error::Config`]), the marks from the newest segments; the retention settings it
     /// recorded are lost and `config`'s apply ([`Finding::StateRebuilt`]).
+    ///
+    /// A segment (raw or rollup) that fails its checks cannot be salvaged frame by frame: it is
+    /// moved to `quarantine/<tier>/<file>` ([`crate::layout::QUARANTINE_DIR`]), out of the
+    /// store, so that queries stop warning about it; its [`Finding::Quarantined`] tells the
+    /// time range lost.
     pub fn repair(dir: impl AsRef<Path>, mut config: Config) -> Result<(Store, Vec<Finding>)> {
         config.salvage = true;
         let store = Store::open(dir, config)?;
-        let findings = store.shared.findings.clone();
+        let mut findings = store.shared.findings.clone();
+        findings.extend(store.shared.quarantine_bad_segments()?);
         Ok((store, findings))
     }
 
