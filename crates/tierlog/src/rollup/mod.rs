@@ -12,4 +12,4 @@ pub mod materialise;
 pub mod plan;
 pub mod step;
 
-pub use bucket::{Bucket, Merged, aggregate, counter_increases, merge, step_counts};
+pub use bucket::{Bucket, Merged, aggregate, counter_increases, merge};
