@@ -470,8 +470,66 @@ fn collect<T>(
         })
         .filter(|s| !s.points.is_empty())
         .collect();
+    // Stable: series with equal labels stay in id order, the older id first.
     out.sort_by(|a, b| (&a.metric, &a.labels).cmp(&(&b.metric, &b.labels)));
+    merge_equal_series(out)
+}
+
+/// One series per metric and labels: an archive holds a series under two ids when it came back
+/// after the store had cleaned it up. Their buckets are merged in time order (the older id's
+/// first); two buckets with the same start become one.
+fn merge_equal_series(sorted: Vec<SeriesBuckets>) -> Vec<SeriesBuckets> {
+    let mut out: Vec<SeriesBuckets> = Vec::with_capacity(sorted.len());
+    for s in sorted {
+        match out.last_mut() {
+            Some(prev) if prev.metric == s.metric && prev.labels == s.labels => {
+                let mut points = std::mem::take(&mut prev.points);
+                points.extend(s.points);
+                points.sort_by_key(|p| p.t);
+                let mut merged: Vec<BucketPoint> = Vec::with_capacity(points.len());
+                for p in points {
+                    match merged.last_mut() {
+                        Some(q) if q.t == p.t => q.absorb(&p),
+                        _ => merged.push(p),
+                    }
+                }
+                prev.points = merged;
+            }
+            _ => out.push(s),
+        }
+    }
     out
+}
+
+impl BucketPoint {
+    /// Adds `later`, the same bucket of the same series under a later id: count, nan_count,
+    /// min, max, sum and last merge exactly, `first` stays; the p95 of two buckets is not
+    /// known, and an increase cannot cross the series' gap, so it is the sum of both.
+    fn absorb(&mut self, later: &BucketPoint) {
+        if later.count > 0 {
+            if self.count == 0 {
+                self.min = later.min;
+                self.max = later.max;
+                self.sum = later.sum;
+                self.first = later.first;
+            } else {
+                self.min = self.min.min(later.min);
+                self.max = self.max.max(later.max);
+                self.sum += later.sum;
+            }
+            self.last = later.last;
+        }
+        self.count += later.count;
+        self.nan_count += later.nan_count;
+        self.avg = self.sum / self.count as f64;
+        self.p95 = None;
+        self.p95_note = Some(P95_MERGED);
+        self.increase = match (self.increase, later.increase) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        self.width_ms = self.width_ms.max(later.width_ms);
+    }
 }
 
 impl Shared {

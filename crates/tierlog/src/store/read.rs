@@ -144,6 +144,12 @@ fn raw_series(metric: String, labels: Labels, points: Vec<(i64, f64)>) -> Option
     })
 }
 
+/// Adds the points of the same series under a later id, keeping time order.
+fn merge_points(points: &mut Vec<(i64, f64)>, more: Vec<(i64, f64)>) {
+    points.extend(more);
+    points.sort_by_key(|p| p.0);
+}
+
 /// The series of a raw query, one at a time, in the order of [`QueryResult::series`]; made by
 /// [`Store::query_iter`].
 ///
@@ -179,13 +185,30 @@ impl Iterator for QueryIter<'_> {
     type Item = SeriesPoints;
 
     fn next(&mut self) -> Option<SeriesPoints> {
-        for (id, metric, labels) in self.series.by_ref() {
+        while let Some((id, metric, labels)) = self.series.next() {
             let mut warnings = Vec::new();
-            let points = self
+            let mut points = self
                 .shared
                 .raw_points(&[id], self.from, self.to, &mut warnings)
                 .pop()
                 .unwrap_or_default();
+            // The same series under later ids (an archive's series that came back after a
+            // clean-up): one series.
+            while let Some((next, ..)) = self
+                .series
+                .as_slice()
+                .first()
+                .filter(|(_, m, l)| *m == metric && *l == labels)
+            {
+                let next = *next;
+                self.series.next();
+                let more = self
+                    .shared
+                    .raw_points(&[next], self.from, self.to, &mut warnings)
+                    .pop()
+                    .unwrap_or_default();
+                merge_points(&mut points, more);
+            }
             for w in warnings {
                 if self.seen.insert(w.clone()) {
                     self.warnings.push(w);
@@ -243,8 +266,18 @@ impl Store {
             .zip(points)
             .filter_map(|((metric, labels), points)| raw_series(metric, labels, points))
             .collect();
+        // Stable: series with equal labels stay in id order.
         out.sort_by(|a, b| (&a.metric, &a.labels).cmp(&(&b.metric, &b.labels)));
-        result.series = out;
+        let mut merged: Vec<SeriesPoints> = Vec::with_capacity(out.len());
+        for s in out {
+            match merged.last_mut() {
+                Some(prev) if prev.metric == s.metric && prev.labels == s.labels => {
+                    merge_points(&mut prev.points, s.points)
+                }
+                _ => merged.push(s),
+            }
+        }
+        result.series = merged;
         Ok(result)
     }
 

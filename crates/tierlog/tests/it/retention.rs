@@ -1010,3 +1010,62 @@ fn archive_paths_that_would_lose_data_are_refused_at_the_pass() {
         1
     );
 }
+
+/// A series the store cleaned up and that came back later lives in the archive under two ids:
+/// every answer of the archive (raw, raw streamed, step) gives it as one series.
+#[test]
+fn an_archived_series_that_came_back_is_one_series() {
+    let dir = fast_tempdir();
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = Store::open(dir.path(), archiving(&clock, "cold")).unwrap();
+    let g = |t: i64, v: f64| Sample::new("g", &[("h", "a")], t, v);
+    let mut old = None;
+    for (i, t) in [T0, T0 + 4 * HOUR].into_iter().enumerate() {
+        clock.set(t);
+        store.write(&[g(t, i as f64 + 1.0)]).unwrap();
+        let id = store.series(&sel("g"))[0].id;
+        assert_ne!(Some(id), old, "a new id after the clean-up");
+        old = Some(id);
+        clock.set(t + 3 * HOUR);
+        store
+            .write(&[Sample::new("m", &[], t + 3 * HOUR, 0.0)])
+            .unwrap();
+        store.maintain().unwrap();
+        store.maintain().unwrap();
+        assert!(store.series(&sel("g")).is_empty(), "cleaned up after {t}");
+    }
+    let archive = store.open_archive().unwrap().expect("an archive");
+    assert_eq!(archive.series(&sel("g")).len(), 2, "two ids in the archive");
+    let want = vec![(T0, 1.0), (T0 + 4 * HOUR, 2.0)];
+    let q = archive.query(&sel("g"), i64::MIN, i64::MAX).unwrap();
+    assert_eq!(q.series.len(), 1, "{q:?}");
+    assert_eq!(q.series[0].points, want);
+    let it: Vec<_> = archive
+        .query_iter(&sel("g"), i64::MIN, i64::MAX)
+        .unwrap()
+        .collect();
+    assert_eq!(it, q.series);
+    // Step buckets: one series; a bucket holding both lives is one bucket.
+    let step = archive
+        .query_step(&sel("g"), T0, T0 + 5 * HOUR, Duration::from_secs(3600))
+        .unwrap();
+    assert_eq!(step.series.len(), 1, "{step:?}");
+    let ts: Vec<i64> = step.series[0].points.iter().map(|p| p.t).collect();
+    assert_eq!(ts, [T0 - T0 % HOUR, T0 + 4 * HOUR - T0 % HOUR], "{step:?}");
+    let day = archive
+        .query_step(
+            &sel("g"),
+            T0,
+            T0 + 5 * HOUR,
+            Duration::from_secs(7 * 86_400),
+        )
+        .unwrap();
+    assert_eq!(day.series.len(), 1, "{day:?}");
+    let b = &day.series[0].points;
+    assert_eq!(b.len(), 1, "{day:?}");
+    assert_eq!(
+        (b[0].count, b[0].sum, b[0].min, b[0].max),
+        (2, 3.0, 1.0, 2.0)
+    );
+    assert_eq!((b[0].first, b[0].last, b[0].avg), (1.0, 2.0, 1.5));
+}
