@@ -449,7 +449,7 @@ pub enum CodecError {
         /// Which field.
         what: &'static str,
     },
-    /// A column declares more than [`MAX_COLUMN_POINTS`](crate::segment::codec::MAX_COLUMN_POINTS) points.
+    /// A column declares more points than the decoders accept (65 536).
     TooManyPoints {
         /// The declared count.
         count: u64,

@@ -16,7 +16,7 @@
 //! `<start>` is the window's (or piece's) start in ms since 1970, zero-padded to 15 digits so
 //! that names sort by time.
 
-use crate::format::header::FileKind;
+pub use crate::format::header::FileKind;
 
 /// Name of the raw tier's directory.
 pub const RAW_DIR: &str = "raw";

@@ -154,7 +154,8 @@ impl Store {
     /// for the rest, and — only where neither is left — the finest other tier, whose buckets
     /// then keep their own width (with a warning). count, nan_count, min, max, sum, first,
     /// last and increase merge exactly across the parts; a counter's first step follows one
-    /// window rule ([`crate::rollup::bucket::step_counts`]) whatever the source. p95 is exact
+    /// rule whatever the source (a step counts when the earlier point lies no earlier than the
+    /// start of the raw window before the one holding the later point). p95 is exact
     /// or `None`: the source's own when one source bucket makes the step bucket, else
     /// recomputed from raw points wherever they hold every point of the bucket, else `None`
     /// with a `p95_note`. Damaged raw data under a returned part is a warning.
