@@ -437,12 +437,12 @@ mod tests {
 
     #[test]
     fn the_budget_drops_the_oldest_data_first_across_tiers() {
-        // Raw hours 0..4 (100 bytes each, all within keep), a tier's segments ending at
-        // 1 h and 3 h (10 bytes each).
+        // Raw hours 0..4 (100 bytes each, all within keep), a tier's segments covering
+        // 0..1 h and 1..3 h (10 bytes each).
         let starts: Vec<i64> = (0..4).map(|h| h * H).collect();
         let mut v = view(
             raw(&starts, 100),
-            vec![tier(DAY, 5 * H, vec![seg(0, H, 10), seg(2 * H, 3 * H, 10)])],
+            vec![tier(DAY, 5 * H, vec![seg(0, H, 10), seg(H, 3 * H, 10)])],
         );
         v.limits.raw_keep = DAY;
         v.limits.max_bytes = 1000;
@@ -451,7 +451,7 @@ mod tests {
         // Within budget: nothing.
         assert_eq!(plan.by_budget(1000), vec![]);
         // 1215 bytes: raw 0..1 h (→ 1115), its rollup on the tie (→ 1105), raw 1..2 h (→ 1005),
-        // raw 2..3 h (→ 905).
+        // raw 2..3 h (→ 905): raw before the rollup ending with it, even one starting earlier.
         assert_eq!(
             summary(&plan.by_budget(1215)),
             vec![
