@@ -129,7 +129,7 @@ internal_mod! {
     segment;
     /// The state file.
     state;
-    /// The window log's records.
+    /// The window log: its records, creating and appending, replay at open.
     wal;
 }
 

@@ -1,7 +1,19 @@
-//! Opening a store: lock, state, index, raw windows, and crash recovery.
+//! Opening a store, in phases, each a method of [`Opening`]:
+//!
+//! 1. `lock`: a writer creates the directories, takes `LOCK` and removes stray `*.tmp` files;
+//!    a reader only checks that the directory exists.
+//! 2. `settle_state`: read (or, repairing, rebuild) the state file, adopt or settle the
+//!    recorded settings, the store's id, the archive check.
+//! 3. `load`: raw segments and window logs (with the seal-recovery rules), rollup tiers, the
+//!    index.
+//! 4. `replay`: the window logs into the head ([`crate::wal::replay`] decodes them), series ids
+//!    reserved.
+//!
+//! A writer then persists a fresh state. Every difference between a writer's open and a
+//! reader's follows from one [`Access`] value, decided at the start.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 
@@ -15,295 +27,476 @@ use crate::config::Config;
 use crate::error::Corruption;
 use crate::error::{Error, Result};
 use crate::format::header::{FileKind, Header};
-use crate::head::WindowData;
 use crate::index::format::IndexRecord;
 use crate::index::{METRIC_OUT_OF_SEQUENCE, Registry};
 use crate::logfile::{self as logfile, Appender, Finding, Mode};
+use crate::rollup::materialise::TierData;
 use crate::segment::Segment;
-use crate::state::format::State as StateFile;
+use crate::state::format::{Identity, State as StateFile};
 use crate::vfs;
-use crate::wal::format as wal;
+use crate::wal;
 
-pub(crate) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Shared> {
+/// Who opens the store. Every difference between a writer's open and a reader's follows from
+/// this value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// The writer: takes the lock, recovers (torn tails truncated, stray files removed) and
+    /// persists a fresh state. With `salvage` (a repair) it keeps every log frame that
+    /// validates and rebuilds a damaged state, or a missing one beside data.
+    Write { salvage: bool },
+    /// A reader: takes no lock, changes nothing, adopts the store's recorded settings.
+    Read,
+}
+
+impl Access {
+    fn is_read(self) -> bool {
+        self == Access::Read
+    }
+
+    /// How the logs (window logs and the index) are loaded.
+    fn log_mode(self) -> Mode {
+        match self {
+            Access::Write { salvage } => Mode::Write { salvage },
+            Access::Read => Mode::Read,
+        }
+    }
+
+    /// Whether a damaged state file (or a missing one beside data) is rebuilt from the other
+    /// files; every other open refuses a damaged state, naming the repair.
+    fn repairs_state(self) -> bool {
+        self == Access::Write { salvage: true }
+    }
+}
+
+pub(crate) fn open(dir: &Path, config: Config, read_only: bool) -> Result<Shared> {
     config.validate()?;
-    let fs = vfs::Fs::new(config.vfs.clone(), config.file_mode);
-    let mode = if read_only {
-        Mode::Read
+    let access = if read_only {
+        Access::Read
     } else {
-        Mode::Write {
+        Access::Write {
             salvage: config.salvage,
         }
     };
-    let lock = if read_only {
-        if !fs.is_dir(dir) {
-            return Err(Error::io(
-                dir,
-                "open store",
-                std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
-            ));
-        }
-        None
-    } else {
-        fs.create_dir_all(dir)?;
-        fs.create_dir_all(&dir.join(RAW_DIR))?;
-        Some(take_lock(&fs, dir)?)
+    let mut o = Opening {
+        fs: vfs::Fs::new(config.vfs.clone(), config.file_mode),
+        dir,
+        access,
+        config,
+        findings: Vec::new(),
     };
-    if !read_only {
-        remove_temp_files(&fs, dir)?;
-        remove_temp_files(&fs, &dir.join(RAW_DIR))?;
+    let lock = o.lock()?;
+    let settled = o.settle_state()?;
+    let files = o.load(settled.saved.as_ref())?;
+    let (state, sweep_below) = o.replay(&settled, files)?;
+    let shared = o.into_shared(lock, settled.identity, state, sweep_below);
+    if !access.is_read() {
+        shared.persist_state()?;
+        shared.forward_watermark();
     }
+    Ok(shared)
+}
 
-    // State: the window span the store was created with, and the clock high-water mark.
-    let state_path = dir.join(STATE_FILE);
-    // A repair (writer with salvage) rebuilds a damaged state, or a missing one beside data,
-    // from the other files; every other open refuses a damaged state, naming the repair.
-    let repairing = !read_only && config.salvage;
-    let mut state_finding = None;
-    let (saved, saved_version) = match super::read_checked_state(&fs, dir) {
-        Ok(Some((s, version))) => (Some(s), version),
-        Ok(None) if repairing => match crate::state::rebuild::rebuild(&fs, dir, &config, None)? {
-            Some((s, finding)) => {
-                state_finding = Some(finding);
-                (Some(s), crate::format::header::FileKind::State.version())
-            }
-            None => (None, 0),
-        },
-        Ok(None) => (None, 0),
-        Err(e) => match crate::state::rebuild::state_damage(&fs, dir, &e) {
-            Some(damage) if repairing => {
-                let (s, mut finding) =
-                    crate::state::rebuild::rebuild(&fs, dir, &config, Some(damage))?
-                        .expect("rebuilt for a damaged file");
-                let aside = crate::state::rebuild::move_aside(&fs, dir)?;
-                log::warn!(
-                    "{}: damaged; moved to {}",
-                    state_path.display(),
-                    aside.display()
-                );
-                if let Finding::StateRebuilt { moved_to, .. } = &mut finding {
-                    *moved_to = Some(aside);
+/// An open in progress: what every phase reads, the configuration the phases settle, and the
+/// findings of recovery so far.
+struct Opening<'a> {
+    fs: vfs::Fs,
+    dir: &'a Path,
+    access: Access,
+    config: Config,
+    findings: Vec<Finding>,
+}
+
+/// What the state phase settled.
+struct Settled {
+    /// The recorded state (read, or rebuilt by a repair); `None` for a new store.
+    saved: Option<StateFile>,
+    /// The store's id (a writer always has one).
+    identity: Option<Identity>,
+    /// Whether the state was rebuilt (its finding is the first of the open).
+    rebuilt: bool,
+}
+
+/// What the load phase read: raw segments and window logs, rollup tiers, the index.
+struct Files {
+    raw: Raw,
+    tiers: Vec<TierData>,
+    registry: Registry,
+    index_log: Option<Appender>,
+    index_records: u64,
+}
+
+impl Opening<'_> {
+    /// Phase 1. A writer creates `DIR` and `raw/` if missing, takes the writer lock (`LOCK`,
+    /// with its pid inside) and removes the `*.tmp` files an interrupted write left in both;
+    /// a reader takes no lock and needs the directory to exist.
+    fn lock(&self) -> Result<Option<Box<dyn vfs::VfsFile>>> {
+        let (fs, dir) = (&self.fs, self.dir);
+        match self.access {
+            Access::Read => {
+                if !fs.is_dir(dir) {
+                    return Err(Error::io(
+                        dir,
+                        "open store",
+                        std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
+                    ));
                 }
-                state_finding = Some(finding);
-                (Some(s), crate::format::header::FileKind::State.version())
+                Ok(None)
             }
-            Some((offset, what)) if matches!(e, Error::Corrupt { .. }) => {
-                return Err(Error::NeedsRepair {
-                    file: state_path,
-                    offset,
-                    what,
-                });
-            }
-            _ => return Err(e),
-        },
-    };
-    if read_only
-        && saved.is_none()
-        && !fs.exists(&dir.join(super::INDEX_FILE))
-        && !fs.exists(&dir.join(RAW_DIR))
-    {
-        return Err(Error::NotAStore {
-            dir: dir.to_path_buf(),
-        });
-    }
-    if state_finding.is_some()
-        && let Some(s) = &saved
-    {
-        // The span the files were written with, whatever the configuration says.
-        config.window_span = std::time::Duration::from_millis(s.window_span.max(0) as u64);
-        // The settings the state recorded are lost: the configuration's (or the defaults)
-        // apply, tiers included, rather than the rebuilt list of tiers with directories.
-        config.tiers = Some(config.tiers().to_vec());
-        config.validate()?;
-    }
-    // Readers take the span the store was created with; a writer asking for another span is
-    // told so rather than silently given a different one.
-    if let Some(s) = &saved
-        && read_only
-    {
-        config.window_span = std::time::Duration::from_millis(s.window_span.max(0) as u64);
-        // Readers neither seal nor expire anything: only the span itself must be sane.
-        config.raw_keep = Some(config.raw_keep().max(config.window_span + config.grace));
-        config.tiers = Some(Vec::new());
-        // (The store's own tiers are adopted below, after this check of the span.)
-        config.validate().map_err(|_| {
-            Error::corrupt(
-                &state_path,
-                20,
-                Corruption::BadField {
-                    what: "window span out of range",
-                },
-            )
-        })?;
-    }
-    let recorded_archive = saved
-        .as_ref()
-        .and_then(|s| s.retention.as_ref())
-        .and_then(|r| r.policy.as_ref())
-        .and_then(|p| p.archive.clone());
-    resolve_policy(&mut config, saved.as_ref(), saved_version, read_only);
-    config.settle_defaults();
-    // A store gets its id when it is created, or (one an older build created) at its first
-    // writer open by this build.
-    let identity = match saved.as_ref().and_then(|s| s.identity) {
-        Some(i) => Some(i),
-        None if read_only => None,
-        None => Some(crate::state::format::Identity {
-            id: crate::retention::archive::new_store_id(),
-            archive: false,
-        }),
-    };
-    if !read_only && let Some(own) = &identity {
-        // Before anything touches the archive: a path that is the store, inside it, or
-        // another store's (archive) must never be written to, nor cleaned.
-        crate::retention::archive::check_archive(
-            &fs,
-            dir,
-            &config,
-            own,
-            recorded_archive.as_deref(),
-        )?;
-        crate::retention::archive::clean_archive(&fs, dir, &config)?;
-    }
-    let span = config.span_ms();
-    if let Some(s) = &saved
-        && s.window_span != span
-    {
-        return Err(Error::Config {
-            setting: "window_span",
-            message: format!(
-                "the store was created with a window span of {} ms; open it with that span",
-                s.window_span
-            ),
-        });
-    }
-
-    let mut findings: Vec<Finding> = state_finding.into_iter().collect();
-    let rebuilt = !findings.is_empty();
-    // A reader loads windows and segments first, then the index: the index is always written
-    // (and synced) before any log frame that names a new series, so reading it last means a
-    // reader running beside a writer knows every series the logs it read refer to.
-    let tiers = crate::rollup::materialise::tier_list(&mut config, saved.as_ref(), read_only)?;
-    let (raw, tiers, (registry, index_log, index_records)) = if read_only {
-        let raw = load_raw(&fs, &dir.join(RAW_DIR), span, mode, &mut findings)?;
-        let tiers = crate::rollup::materialise::load_tiers(&fs, dir, tiers, span, read_only)?;
-        let index = load_index(&fs, &dir.join(INDEX_FILE), mode, &mut findings)?;
-        (raw, tiers, index)
-    } else {
-        // The writer holds the lock, so no file changes under it and the order of reading
-        // does not matter: the segments (footers decoded, tiers included) load on a second
-        // thread while this one replays the index, which is most of the work with many series.
-        // Errors and findings come out in the order of the sequential load above.
-        let mut index_findings = Vec::new();
-        let (files, index) = std::thread::scope(|s| {
-            let files = s.spawn(|| {
-                let mut f = Vec::new();
-                let raw = load_raw(&fs, &dir.join(RAW_DIR), span, mode, &mut f);
-                let tiers = raw.is_ok().then(|| {
-                    crate::rollup::materialise::load_tiers(&fs, dir, tiers, span, read_only)
-                });
-                (raw, tiers, f)
-            });
-            let index = load_index(&fs, &dir.join(INDEX_FILE), mode, &mut index_findings);
-            (files.join(), index)
-        });
-        let (raw, tiers, raw_findings) = match files {
-            Ok(f) => f,
-            Err(panic) => std::panic::resume_unwind(panic),
-        };
-        findings.extend(raw_findings);
-        let raw = raw?;
-        let tiers = tiers.expect("loaded after the raw tier")?;
-        let index = index?;
-        findings.extend(index_findings);
-        (raw, tiers, index)
-    };
-    let mut registry = registry;
-
-    let mut st = State {
-        registry: Registry::default(),
-        index_log,
-        index_records,
-        open: BTreeMap::new(),
-        sealing: BTreeMap::new(),
-        sealed: raw.sealed,
-        bad: raw.bad,
-        clock_high_water: saved.as_ref().map_or(i64::MIN, |s| s.clock_high_water),
-        sealed_through: saved.as_ref().map_or(i64::MIN, |s| s.sealed_through),
-        tiers,
-    };
-    if let Some((&start, _)) = st.sealed.iter().next_back() {
-        st.sealed_through = st.sealed_through.max(start + span);
-    }
-    // Replay the logs.
-    let mut unknown = 0u64;
-    let mut newest_logged = i64::MIN;
-    let mut max_id_seen: Option<u32> = None;
-    for (start, loaded) in raw.logs {
-        let mut data = WindowData::new(start, span);
-        for (offset, payload) in loaded.payloads() {
-            let mut outside = false;
-            let mut res = wal::decode_record(payload, |s| {
-                max_id_seen = Some(max_id_seen.map_or(s.series, |m| m.max(s.series)));
-                if s.ts_ms >= start.saturating_add(span) {
-                    outside = true;
-                } else if registry.has_series(s.series) {
-                    newest_logged = newest_logged.max(s.ts_ms);
-                    outside |= !data.add(s.series, s.ts_ms, s.value);
-                } else {
-                    unknown += 1;
-                }
-            });
-            if outside && res.is_ok() {
-                res = Err(Corruption::BadField {
-                    what: "logged sample outside its window",
-                });
-            }
-            if let Err(what) = res {
-                // A frame whose checksum holds but whose record does not decode was written
-                // by a broken or newer writer: never guess.
-                return Err(Error::corrupt(loaded_path(dir, start), offset, what));
+            Access::Write { .. } => {
+                fs.create_dir_all(dir)?;
+                fs.create_dir_all(&dir.join(RAW_DIR))?;
+                let lock = fs.lock_recording_pid(&dir.join(LOCK_FILE), dir)?;
+                remove_temp_files(fs, dir)?;
+                remove_temp_files(fs, &dir.join(RAW_DIR))?;
+                Ok(Some(lock))
             }
         }
-        let path = loaded_path(dir, start);
-        let (log, sync) = if read_only {
-            (None, None)
-        } else {
-            let app = Appender::open(&fs, &path, loaded.end)?;
-            let sync = Arc::new(app.sync_handle()?);
-            (Some(app), Some(sync))
-        };
-        st.open.insert(
-            start,
-            OpenWindow {
-                data,
-                log,
-                sync,
-                path,
-            },
+    }
+
+    /// Phase 2: the state file (the window span the store was created with, the clock
+    /// high-water mark, the retention settings, the id), and the configuration settled
+    /// against it.
+    fn settle_state(&mut self) -> Result<Settled> {
+        let (saved, version, finding) = self.read_state()?;
+        let rebuilt = finding.is_some();
+        self.findings.extend(finding);
+        self.adopt_recorded(saved.as_ref(), rebuilt)?;
+        let recorded_archive = saved
+            .as_ref()
+            .and_then(|s| s.retention.as_ref())
+            .and_then(|r| r.policy.as_ref())
+            .and_then(|p| p.archive.clone());
+        resolve_policy(
+            &mut self.config,
+            saved.as_ref(),
+            version,
+            self.access.is_read(),
         );
+        self.config.settle_defaults();
+        let identity = self.identity(saved.as_ref(), recorded_archive.as_deref())?;
+        if let Some(s) = &saved
+            && s.window_span != self.config.span_ms()
+        {
+            return Err(Error::Config {
+                setting: "window_span",
+                message: format!(
+                    "the store was created with a window span of {} ms; open it with that span",
+                    s.window_span
+                ),
+            });
+        }
+        Ok(Settled {
+            saved,
+            identity,
+            rebuilt,
+        })
     }
-    if rebuilt {
-        // The high-water mark the lost state held was no earlier than this: a sample is
-        // accepted only up to `future_limit` ahead of the clock (and a window is sealed only
-        // once the clock passed its end). Never later, so no window is sealed early.
-        st.clock_high_water = st
-            .clock_high_water
-            .max(st.sealed_through)
-            .max(newest_logged.saturating_sub(config.future_ms()));
-    }
-    if unknown > 0 {
-        log::warn!("{unknown} logged samples name series missing from the index; skipped");
-        findings.push(Finding::Damaged {
-            file: dir.join(INDEX_FILE),
-            offset: 0,
-            what: crate::error::Corruption::BadField {
-                what: "logged samples of series missing from the index were skipped",
+
+    /// The state file and its format version; a repair rebuilds a damaged one (moved aside)
+    /// or a missing one beside data, and says so in the finding.
+    fn read_state(&self) -> Result<(Option<StateFile>, u16, Option<Finding>)> {
+        use crate::state::rebuild::{move_aside, rebuild, state_damage};
+        let (fs, dir, config) = (&self.fs, self.dir, &self.config);
+        let repairing = self.access.repairs_state();
+        let rebuilt_version = FileKind::State.version();
+        match super::read_checked_state(fs, dir) {
+            Ok(Some((s, version))) => Ok((Some(s), version, None)),
+            Ok(None) if repairing => match rebuild(fs, dir, config, None)? {
+                Some((s, finding)) => Ok((Some(s), rebuilt_version, Some(finding))),
+                None => Ok((None, 0, None)),
             },
-            lost_bytes: unknown * wal::SAMPLE_LEN as u64,
-        });
+            Ok(None) => Ok((None, 0, None)),
+            Err(e) => match state_damage(fs, dir, &e) {
+                Some(damage) if repairing => {
+                    let (s, mut finding) = rebuild(fs, dir, config, Some(damage))?
+                        .expect("rebuilt for a damaged file");
+                    let aside = move_aside(fs, dir)?;
+                    log::warn!(
+                        "{}: damaged; moved to {}",
+                        dir.join(STATE_FILE).display(),
+                        aside.display()
+                    );
+                    if let Finding::StateRebuilt { moved_to, .. } = &mut finding {
+                        *moved_to = Some(aside);
+                    }
+                    Ok((Some(s), rebuilt_version, Some(finding)))
+                }
+                Some((offset, what)) if matches!(e, Error::Corrupt { .. }) => {
+                    Err(Error::NeedsRepair {
+                        file: dir.join(STATE_FILE),
+                        offset,
+                        what,
+                    })
+                }
+                _ => Err(e),
+            },
+        }
     }
-    // Never hand out again an id that a log or a segment still mentions.
-    for seg in st.sealed.values() {
+
+    /// The settings taken from the store rather than the configuration. A reader takes the
+    /// span the store was created with (a writer asking for another span is refused later
+    /// rather than silently given a different one); a repair that rebuilt the state takes
+    /// the span the files were written with.
+    fn adopt_recorded(&mut self, saved: Option<&StateFile>, rebuilt: bool) -> Result<()> {
+        let config = &mut self.config;
+        let span_of = |s: &StateFile| std::time::Duration::from_millis(s.window_span.max(0) as u64);
+        match (self.access, saved) {
+            (Access::Read, None) => {
+                let (fs, dir) = (&self.fs, self.dir);
+                if !fs.exists(&dir.join(INDEX_FILE)) && !fs.exists(&dir.join(RAW_DIR)) {
+                    return Err(Error::NotAStore {
+                        dir: dir.to_path_buf(),
+                    });
+                }
+            }
+            (Access::Read, Some(s)) => {
+                config.window_span = span_of(s);
+                // Readers neither seal nor expire anything: only the span itself must be sane.
+                config.raw_keep = Some(config.raw_keep().max(config.window_span + config.grace));
+                config.tiers = Some(Vec::new());
+                // (The store's own tiers are adopted in `tier_list`, after this check of the
+                // span.)
+                config.validate().map_err(|_| {
+                    Error::corrupt(
+                        self.dir.join(STATE_FILE),
+                        20,
+                        Corruption::BadField {
+                            what: "window span out of range",
+                        },
+                    )
+                })?;
+            }
+            (Access::Write { .. }, Some(s)) if rebuilt => {
+                config.window_span = span_of(s);
+                // The settings the state recorded are lost: the configuration's (or the
+                // defaults) apply, tiers included, rather than the rebuilt list of tiers with
+                // directories.
+                config.tiers = Some(config.tiers().to_vec());
+                config.validate()?;
+            }
+            (Access::Write { .. }, _) => {}
+        }
+        Ok(())
+    }
+
+    /// The store's id: a reader has the recorded one, if any. A store gets its id when it is
+    /// created, or (one an older build created) at its first writer open by this build; a
+    /// writer then checks the archive before anything touches it: a path that is the store,
+    /// inside it, or another store's (archive) must never be written to, nor cleaned.
+    fn identity(
+        &self,
+        saved: Option<&StateFile>,
+        recorded_archive: Option<&str>,
+    ) -> Result<Option<Identity>> {
+        use crate::retention::archive::{check_archive, clean_archive, new_store_id};
+        let recorded = saved.and_then(|s| s.identity);
+        match self.access {
+            Access::Read => Ok(recorded),
+            Access::Write { .. } => {
+                let own = recorded.unwrap_or_else(|| Identity {
+                    id: new_store_id(),
+                    archive: false,
+                });
+                let (fs, dir, config) = (&self.fs, self.dir, &self.config);
+                check_archive(fs, dir, config, &own, recorded_archive)?;
+                clean_archive(fs, dir, config)?;
+                Ok(Some(own))
+            }
+        }
+    }
+
+    /// Phase 3: raw segments and window logs, rollup tiers, the index. A reader loads windows
+    /// and segments first, then the index: the index is always written (and synced) before
+    /// any log frame that names a new series, so reading it last means a reader running
+    /// beside a writer knows every series the logs it read refer to.
+    fn load(&mut self, saved: Option<&StateFile>) -> Result<Files> {
+        let span = self.config.span_ms();
+        let read_only = self.access.is_read();
+        let tiers = crate::rollup::materialise::tier_list(&mut self.config, saved, read_only)?;
+        let (fs, dir, access) = (&self.fs, self.dir, self.access);
+        let raw_dir = dir.join(RAW_DIR);
+        let index_path = dir.join(INDEX_FILE);
+        let (raw, tiers, (registry, index_log, index_records)) = match access {
+            Access::Read => {
+                let raw = load_raw(fs, &raw_dir, span, access, &mut self.findings)?;
+                let tiers = crate::rollup::materialise::load_tiers(fs, dir, tiers, span, true)?;
+                let index = load_index(fs, &index_path, access, &mut self.findings)?;
+                (raw, tiers, index)
+            }
+            Access::Write { .. } => {
+                // The writer holds the lock, so no file changes under it and the order of
+                // reading does not matter: the segments (footers decoded, tiers included)
+                // load on a second thread while this one replays the index, which is most of
+                // the work with many series. Errors and findings come out in the order of the
+                // reader's sequential load.
+                let mut index_findings = Vec::new();
+                let (files, index) = std::thread::scope(|s| {
+                    let files = s.spawn(|| {
+                        let mut f = Vec::new();
+                        let raw = load_raw(fs, &raw_dir, span, access, &mut f);
+                        let tiers = raw.is_ok().then(|| {
+                            crate::rollup::materialise::load_tiers(fs, dir, tiers, span, false)
+                        });
+                        (raw, tiers, f)
+                    });
+                    let index = load_index(fs, &index_path, access, &mut index_findings);
+                    (files.join(), index)
+                });
+                let (raw, tiers, raw_findings) = match files {
+                    Ok(f) => f,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                };
+                self.findings.extend(raw_findings);
+                let raw = raw?;
+                let tiers = tiers.expect("loaded after the raw tier")?;
+                let index = index?;
+                self.findings.extend(index_findings);
+                (raw, tiers, index)
+            }
+        };
+        Ok(Files {
+            raw,
+            tiers,
+            registry,
+            index_log,
+            index_records,
+        })
+    }
+
+    /// Phase 4: the store's in-memory state from what was loaded, with each window log
+    /// replayed into its window's points. Returns it with the first series id this session
+    /// hands out (ids below it are checked by the next series clean-up).
+    fn replay(&mut self, settled: &Settled, files: Files) -> Result<(State, u32)> {
+        let span = self.config.span_ms();
+        let saved = settled.saved.as_ref();
+        let Files {
+            raw,
+            tiers,
+            mut registry,
+            index_log,
+            index_records,
+        } = files;
+        let mut st = State {
+            registry: Registry::default(),
+            index_log,
+            index_records,
+            open: BTreeMap::new(),
+            sealing: BTreeMap::new(),
+            sealed: raw.sealed,
+            bad: raw.bad,
+            clock_high_water: saved.map_or(i64::MIN, |s| s.clock_high_water),
+            sealed_through: saved.map_or(i64::MIN, |s| s.sealed_through),
+            tiers,
+        };
+        if let Some((&start, _)) = st.sealed.iter().next_back() {
+            st.sealed_through = st.sealed_through.max(start + span);
+        }
+        let stats = self.replay_logs(&mut st, &registry, raw.logs)?;
+        if settled.rebuilt {
+            // The high-water mark the lost state held was no earlier than this: a sample is
+            // accepted only up to `future_limit` ahead of the clock (and a window is sealed
+            // only once the clock passed its end). Never later, so no window is sealed early.
+            st.clock_high_water = st
+                .clock_high_water
+                .max(st.sealed_through)
+                .max(stats.newest.saturating_sub(self.config.future_ms()));
+        }
+        if stats.unknown > 0 {
+            let unknown = stats.unknown;
+            log::warn!("{unknown} logged samples name series missing from the index; skipped");
+            self.findings.push(Finding::Damaged {
+                file: self.dir.join(INDEX_FILE),
+                offset: 0,
+                what: Corruption::BadField {
+                    what: "logged samples of series missing from the index were skipped",
+                },
+                lost_bytes: unknown * wal::format::SAMPLE_LEN as u64,
+            });
+        }
+        reserve_ids(&mut registry, stats.max_series, &st.sealed);
+        let sweep_below = registry.next_series_id();
+        st.registry = registry;
+        Ok((st, sweep_below))
+    }
+
+    /// Replays each window log into its window's points, open (a writer's log reopened for
+    /// appends) in `st`.
+    fn replay_logs(
+        &self,
+        st: &mut State,
+        registry: &Registry,
+        logs: Vec<(i64, PathBuf, logfile::Loaded)>,
+    ) -> Result<wal::replay::ReplayStats> {
+        let span = self.config.span_ms();
+        let mut stats = wal::replay::ReplayStats::default();
+        for (start, path, log) in logs {
+            let data = wal::replay::replay(
+                &log,
+                &path,
+                start,
+                span,
+                |s| registry.has_series(s),
+                &mut stats,
+            )?;
+            let (log, sync) = match self.access {
+                Access::Read => (None, None),
+                Access::Write { .. } => {
+                    let app = wal::append::reopen(&self.fs, &path, &log)?;
+                    let sync = Arc::new(app.sync_handle()?);
+                    (Some(app), Some(sync))
+                }
+            };
+            st.open.insert(
+                start,
+                OpenWindow {
+                    data,
+                    log,
+                    sync,
+                    path,
+                },
+            );
+        }
+        Ok(stats)
+    }
+
+    /// The opened store, not yet started.
+    fn into_shared(
+        self,
+        lock: Option<Box<dyn vfs::VfsFile>>,
+        identity: Option<Identity>,
+        state: State,
+        sweep_below: u32,
+    ) -> Shared {
+        let read_only = self.access.is_read();
+        Shared {
+            dir: self.dir.to_owned(),
+            fs: self.fs,
+            config: self.config,
+            read_only,
+            identity,
+            state: RwLock::new(state),
+            written: AtomicU64::new(0),
+            synced: Mutex::new(0),
+            opened: std::time::Instant::now(),
+            last_sync_us: AtomicU64::new(0),
+            fsyncs: AtomicU64::new(0),
+            maintain: Mutex::new(()),
+            retention_totals: Mutex::new(Default::default()),
+            sweep_below: Mutex::new((!read_only).then_some(sweep_below)),
+            poisoned: AtomicBool::new(false),
+            rejections: Default::default(),
+            forward: Default::default(),
+            findings: self.findings,
+            _lock: lock,
+        }
+    }
+}
+
+/// Reserves every series id a window log (`logged`, the highest it names) or a sealed
+/// segment still mentions: the registry never hands one out again.
+fn reserve_ids(registry: &mut Registry, logged: Option<u32>, sealed: &BTreeMap<i64, Arc<Segment>>) {
+    let mut max_id_seen = logged;
+    for seg in sealed.values() {
         if let Some(e) = seg.footer().entries.last() {
             max_id_seen = Some(max_id_seen.map_or(e.series, |m| m.max(e.series)));
         }
@@ -311,47 +504,6 @@ pub(crate) fn open(dir: &Path, mut config: Config, read_only: bool) -> Result<Sh
     if let Some(m) = max_id_seen {
         registry.reserve_series_ids(m.saturating_add(1));
     }
-    let sweep_below = registry.next_series_id();
-    st.registry = registry;
-
-    let shared = Shared {
-        dir: dir.to_owned(),
-        fs,
-        config,
-        read_only,
-        identity,
-        state: RwLock::new(st),
-        written: AtomicU64::new(0),
-        synced: Mutex::new(0),
-        opened: std::time::Instant::now(),
-        last_sync_us: AtomicU64::new(0),
-        fsyncs: AtomicU64::new(0),
-        maintain: Mutex::new(()),
-        retention_totals: Mutex::new(Default::default()),
-        sweep_below: Mutex::new((!read_only).then_some(sweep_below)),
-        poisoned: AtomicBool::new(false),
-        rejections: Default::default(),
-        forward: Default::default(),
-        findings,
-        _lock: lock,
-    };
-    if !read_only {
-        shared.persist_state()?;
-        shared.forward_watermark();
-    }
-    Ok(shared)
-}
-
-fn loaded_path(dir: &Path, start: i64) -> std::path::PathBuf {
-    dir.join(RAW_DIR).join(super::window_file_name(
-        start,
-        crate::layout::WINDOW_LOG_EXT,
-    ))
-}
-
-/// Takes the writer lock (`LOCK`, with the holder's pid inside).
-fn take_lock(fs: &vfs::Fs, dir: &Path) -> Result<Box<dyn vfs::VfsFile>> {
-    fs.lock_recording_pid(&dir.join(LOCK_FILE), dir)
 }
 
 pub(crate) fn remove_temp_files(fs: &vfs::Fs, dir: &Path) -> Result<()> {
@@ -367,7 +519,8 @@ pub(crate) fn remove_temp_files(fs: &vfs::Fs, dir: &Path) -> Result<()> {
 struct Raw {
     sealed: BTreeMap<i64, Arc<Segment>>,
     bad: BTreeMap<i64, BadSegment>,
-    logs: Vec<(i64, logfile::Loaded)>,
+    /// Window logs to replay: window start, path, the loaded log.
+    logs: Vec<(i64, PathBuf, logfile::Loaded)>,
 }
 
 /// Settles the retention policy (raw keep, tiers, `max_age_days`, `max_bytes`,
@@ -479,11 +632,13 @@ pub(crate) fn resolve_policy(
     }
 }
 
+/// The raw windows in `raw`: sealed segments, damaged ones, and the logs of open windows,
+/// with the seal-recovery rules applied (a writer removes what a crash left behind).
 fn load_raw(
     fs: &vfs::Fs,
     raw: &Path,
     span: i64,
-    mode: Mode,
+    access: Access,
     findings: &mut Vec<Finding>,
 ) -> Result<Raw> {
     let names = fs.list_files(raw)?;
@@ -500,7 +655,7 @@ fn load_raw(
             _ => {}
         }
     }
-    let writer = matches!(mode, Mode::Write { .. });
+    let writer = !access.is_read();
     let mut out = Raw {
         sealed: BTreeMap::new(),
         bad: BTreeMap::new(),
@@ -564,7 +719,7 @@ fn load_raw(
         }
     }
     for (start, path) in wals {
-        let loaded = match logfile::load(fs, &path, FileKind::WindowLog, mode) {
+        let loaded = match wal::replay::load(fs, &path, start, span, access.log_mode()) {
             Ok(Some(l)) => l,
             Ok(None) => {
                 if writer {
@@ -573,7 +728,7 @@ fn load_raw(
                 continue;
             }
             Err(Error::Io { source, .. })
-                if mode == Mode::Read && source.kind() == std::io::ErrorKind::NotFound =>
+                if access.is_read() && source.kind() == std::io::ErrorKind::NotFound =>
             {
                 // Sealed between listing and opening: read its segment instead.
                 let seg_path = raw.join(super::window_file_name(start, crate::layout::SEGMENT_EXT));
@@ -586,11 +741,10 @@ fn load_raw(
             }
             Err(e) => return Err(e),
         };
-        check_log_header(&loaded.header, &path, start, span)?;
         if let Some(f) = &loaded.finding {
             findings.push(f.clone());
         }
-        out.logs.push((start, loaded));
+        out.logs.push((start, path, loaded));
     }
     Ok(out)
 }
@@ -609,33 +763,23 @@ fn check_segment(seg: Segment, start: i64, span: i64) -> Result<Segment> {
     Ok(seg)
 }
 
-fn check_log_header(h: &Header, path: &Path, start: i64, span: i64) -> Result<()> {
-    if h.window_start != start || h.window_span != span || h.tier != 0 {
-        return Err(Error::corrupt(
-            path,
-            0,
-            crate::error::Corruption::BadField {
-                what: "log header does not match its name",
-            },
-        ));
-    }
-    Ok(())
-}
-
 /// Index records decoded per batch handed from the decoding thread to the replay.
 const DECODE_BATCH: usize = 2048;
 
+/// The index at `path` replayed into a registry, with its appender (a writer's) and its
+/// number of records.
 fn load_index(
     fs: &vfs::Fs,
     path: &Path,
-    mode: Mode,
+    access: Access,
     findings: &mut Vec<Finding>,
 ) -> Result<(Registry, Option<Appender>, u64)> {
+    let mode = access.log_mode();
     let mut reg = Registry::default();
     let mut records = 0u64;
     let loaded = if fs.exists(path) {
         let l = logfile::load(fs, path, FileKind::Index, mode)?;
-        if l.is_none() && matches!(mode, Mode::Write { .. }) {
+        if l.is_none() && !access.is_read() {
             findings.push(Finding::EmptyRemoved {
                 file: path.to_owned(),
             });
@@ -724,7 +868,7 @@ fn load_index(
         }
         None => None,
     };
-    if matches!(mode, Mode::Read) {
+    if access.is_read() {
         return Ok((reg, None, records));
     }
     let app = match end {

@@ -1,4 +1,6 @@
 //! The write path: validation, series resolution, window checks, logging, group commit.
+//! The window log's frames are encoded by `wal::append`; appending them, and cutting
+//! a failed batch back out, happens here under the state lock.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,16 +9,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::{OpenWindow, Shared, State, Store, window_file_name};
 use crate::config::Sync;
 use crate::error::{Error, Result, SampleError};
-use crate::format::header::{FileKind, Header};
 use crate::head::{POINT_BYTES, WindowData};
 use crate::index::format::IndexRecord;
-use crate::logfile::frame::{encode_frame, encode_frame_with};
-use crate::logfile::{AppendError, Appender};
+use crate::logfile::AppendError;
+use crate::logfile::frame::encode_frame;
 use crate::model::{
     Labels, MAX_TS_MS, MIN_TS_MS, MetricMeta, SeriesId, check_label_set, check_metric_name,
     label_hash,
 };
-use crate::wal::format::{self as wal, LoggedSample};
+use crate::wal;
+use crate::wal::format::LoggedSample;
 
 /// One sample to write: metric name, labels (any order; empty values are ignored), time in ms
 /// since the epoch, value.
@@ -661,10 +663,7 @@ impl Shared {
         for &(start, list) in &groups {
             let res = self.window(st, start).and_then(|w| {
                 frame.clear();
-                // A frame carries at most MAX_PAYLOAD bytes: huge batches take several.
-                for part in list.chunks(wal::MAX_SAMPLES_PER_RECORD) {
-                    encode_frame_with(&mut frame, |out| wal::encode_samples(part, out));
-                }
+                wal::append::encode_frames(list, &mut frame);
                 let log = w.log.as_mut().ok_or(Error::ReadOnly)?;
                 let before = log.len();
                 match log.append(&frame) {
@@ -715,8 +714,7 @@ impl Shared {
                 let path = self
                     .raw_dir()
                     .join(window_file_name(start, crate::layout::WINDOW_LOG_EXT));
-                let header = Header::new(FileKind::WindowLog, 0, start, self.config.span_ms());
-                let log = Appender::create(&self.fs, &path, &header)?;
+                let log = wal::append::create(&self.fs, &path, start, self.config.span_ms())?;
                 let sync = Arc::new(log.sync_handle()?);
                 Ok(e.insert(OpenWindow {
                     data: WindowData::new(start, self.config.span_ms()),
