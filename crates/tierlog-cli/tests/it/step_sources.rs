@@ -384,6 +384,34 @@ fn step_answers_over_damage_stay_partial_after_the_raw_segment_is_gone() {
     ]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["warnings"], serde_json::json!([]), "{v}");
+    // `verify` notes the record without calling it corruption; `dump` shows it.
+    let o = run(&["verify", &d, "--format", "json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["corruption"], serde_json::json!([]), "{v}");
+    let noted = v["notices"].as_array().unwrap();
+    assert!(
+        noted
+            .iter()
+            .any(|n| n["message"].as_str().unwrap().contains("damaged")),
+        "{v}"
+    );
+    let piece = Path::new(&d)
+        .join("60s")
+        .join(format!("{:015}.seg", 1_700_007_600_000i64));
+    let o = run(&["dump", s(&piece), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let footer = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "footer")
+        .unwrap();
+    assert_eq!(
+        footer["content"]["partial"],
+        serde_json::json!([{"from_ms": 1_700_007_600_000i64, "to_ms": 1_700_008_800_000i64}]),
+        "{footer}"
+    );
 }
 
 #[test]
