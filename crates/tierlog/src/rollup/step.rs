@@ -681,7 +681,12 @@ impl Shared {
         let st = self.state.read();
         let t = &st.tiers[idx];
         let lo = from.saturating_sub(t.max_span).saturating_add(1);
-        for seg in t.segments.range(lo..to).map(|(_, s)| s) {
+        let segs = if from < to {
+            t.segments.range(lo..to)
+        } else {
+            t.segments.range(0..0)
+        };
+        for seg in segs.map(|(_, s)| s) {
             for &(a, b) in seg.partial().iter().filter(|r| r.0 < to && r.1 > from) {
                 let w = format!(
                     "the {name} buckets of {a}..{b} were computed while raw data there was damaged (recorded in {}): they lack its points",
