@@ -240,6 +240,12 @@ fn check_segment(data: &[u8]) {
     }
     assert_eq!(offset, f.footer_offset);
     assert_eq!(points, f.points);
+    // Partial ranges: sorted, disjoint, non-empty, inside the window, none in a raw segment.
+    assert!(h.tier != 0 || f.partial.is_empty());
+    assert!(f.partial.iter().all(|r| r.0 < r.1
+        && r.0 >= h.window_start
+        && r.1 <= h.window_start.saturating_add(h.window_span)));
+    assert!(f.partial.windows(2).all(|w| w[0].1 < w[1].0));
 }
 
 /// One entry of a rollup segment: decoded buckets match the entry and are well formed; on
@@ -308,7 +314,11 @@ fn repair_segment(data: &[u8]) -> Option<Vec<u8>> {
     }
     let mut b = data.to_vec();
     b[0..8].copy_from_slice(&FileKind::Segment.magic());
-    b[8..10].copy_from_slice(&FileKind::Segment.version().to_le_bytes());
+    // A known version stays (each reads its footer differently); others become the newest.
+    let v = u16::from_le_bytes([b[8], b[9]]);
+    if v == 0 || v > FileKind::Segment.version() {
+        b[8..10].copy_from_slice(&FileKind::Segment.version().to_le_bytes());
+    }
     let c = crc(&b[0..28]);
     b[28..32].copy_from_slice(&c.to_le_bytes());
     let t = n - TRAILER_LEN;

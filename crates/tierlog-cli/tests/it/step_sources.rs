@@ -312,3 +312,147 @@ fn the_library_says_a_step_or_tier_answer_over_damage_is_partial() {
         .unwrap();
     assert!(!r.is_partial(), "{:?}", r.warnings);
 }
+
+/// The reproduction: one raw segment truncated, then one pass three hours after
+/// the last sample materialises the tiers from the damaged window and retention deletes it.
+/// The tiers remember the damage: every later step or tier answer over it is partial.
+fn damaged_then_expired(dir: &Path) -> (String, i64) {
+    let t0 = 1_700_000_400_000;
+    let text: String = (0..1080)
+        .map(|i| format!("g {i} {}\n", t0 + i * 10_000))
+        .collect();
+    let input = dir.join("d.prom");
+    std::fs::write(&input, text).unwrap();
+    let d = dir.join("d");
+    ok(&["ingest", s(&d), s(&input), "--replay"]);
+    let seg = d
+        .join("raw")
+        .join(format!("{:015}.seg", t0 + 6 * 1_200_000));
+    let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
+    f.set_len(50).unwrap();
+    let now = t0 + 1079 * 10_000 + 3 * 3_600_000;
+    ok(&["maintain", s(&d), "--now", &now.to_string()]);
+    assert!(!seg.exists(), "retention deletes the damaged raw segment");
+    (s(&d).to_owned(), now)
+}
+
+#[test]
+fn step_answers_over_damage_stay_partial_after_the_raw_segment_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, now) = damaged_then_expired(dir.path());
+    let now = now.to_string();
+    let from = "1700000000000";
+    for how in [["--step", "60s"], ["--step", "1h"], ["--tier", "10s"]] {
+        for format in ["json", "csv", "table"] {
+            let o = run(&[
+                "query", &d, "g", how[0], how[1], "--from", from, "--now", &now, "--format", format,
+            ]);
+            assert!(o.status.success(), "{how:?} {format}");
+            let (out, err) = (
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr),
+            );
+            assert!(
+                err.contains("warning") && err.contains("partial") && err.contains("damaged"),
+                "{how:?} {format}: {err}"
+            );
+            if format == "json" {
+                let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+                let w = v["warnings"].as_array().unwrap();
+                assert!(
+                    w.iter().any(|w| w.as_str().unwrap().contains("damaged")),
+                    "{how:?}: {out}"
+                );
+            }
+        }
+    }
+    // The first hour has no damage under it: no warning.
+    let o = run(&[
+        "query",
+        &d,
+        "g",
+        "--step",
+        "60s",
+        "--from",
+        from,
+        "--to",
+        "1700003600000",
+        "--now",
+        &now,
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["warnings"], serde_json::json!([]), "{v}");
+    // `verify` notes the record without calling it corruption; `dump` shows it.
+    let o = run(&["verify", &d, "--format", "json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["corruption"], serde_json::json!([]), "{v}");
+    let noted = v["notices"].as_array().unwrap();
+    assert!(
+        noted
+            .iter()
+            .any(|n| n["message"].as_str().unwrap().contains("damaged")),
+        "{v}"
+    );
+    let piece = Path::new(&d)
+        .join("60s")
+        .join(format!("{:015}.seg", 1_700_007_600_000i64));
+    let o = run(&["dump", s(&piece), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let footer = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "footer")
+        .unwrap();
+    assert_eq!(
+        footer["content"]["partial"],
+        serde_json::json!([{"from_ms": 1_700_007_600_000i64, "to_ms": 1_700_008_800_000i64}]),
+        "{footer}"
+    );
+}
+
+#[test]
+fn the_library_remembers_damage_under_the_tiers_across_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, now) = damaged_then_expired(dir.path());
+    let sel = Selector::metric("g");
+    let from = 1_700_000_000_000;
+    let damaged = (1_700_007_600_000, 1_700_008_800_000);
+    let config = || Config::default().with_clock(Arc::new(ManualClock::new(now)));
+    for read_only in [false, true, false] {
+        let store = if read_only {
+            Store::open_read_only(&d, config()).unwrap()
+        } else {
+            Store::open(&d, config()).unwrap()
+        };
+        for step in [60, 600, 3600] {
+            let r = store
+                .query_step(&sel, from, now, Duration::from_secs(step))
+                .unwrap();
+            assert!(
+                r.is_partial() && r.warnings.iter().any(|w| w.contains("damaged")),
+                "{step}: {:?}",
+                r.warnings
+            );
+            // The hole is there: the damaged window's buckets are missing.
+            let ts: Vec<i64> = r.series[0].points.iter().map(|p| p.t).collect();
+            if step == 60 {
+                assert!(!ts.iter().any(|t| (damaged.0..damaged.1).contains(t)));
+            }
+        }
+        for tier in ["10s", "60s"] {
+            let r = store.query_tier(&sel, from, now, tier).unwrap();
+            assert!(r.is_partial(), "{tier}: {:?}", r.warnings);
+            // Only over the damaged range.
+            let r = store.query_tier(&sel, from, damaged.0, tier).unwrap();
+            assert!(!r.is_partial(), "{tier}: {:?}", r.warnings);
+        }
+        if !read_only {
+            // Another pass (compaction, retention) keeps the record.
+            store.maintain().unwrap();
+        }
+    }
+}

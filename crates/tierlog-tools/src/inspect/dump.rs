@@ -327,7 +327,17 @@ fn dump_segment(d: &mut Dump, bytes: &[u8], header: &Header) {
         footer.footer_offset as usize,
         trailer_off - footer.footer_offset as usize,
         "ok".into(),
-        json!({"entries": footer.entries.len()}),
+        if rollup {
+            // Time whose buckets were computed without damaged raw data (version 2).
+            let partial: Vec<Value> = footer
+                .partial
+                .iter()
+                .map(|&(from, to)| json!({"from_ms": from, "to_ms": to}))
+                .collect();
+            json!({"entries": footer.entries.len(), "partial": partial})
+        } else {
+            json!({"entries": footer.entries.len()})
+        },
     );
     d.push(
         "trailer",

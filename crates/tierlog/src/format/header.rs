@@ -51,6 +51,9 @@ impl FileKind {
             FileKind::State => 5,
             // Version 2 added the end of the request in flight.
             FileKind::ForwardCheckpoint => 2,
+            // Version 2 added a rollup segment's partial ranges (raw segments are still
+            // written as version 1: `segment::format::RAW_VERSION`).
+            FileKind::Segment => 2,
             _ => 1,
         }
     }

@@ -6,7 +6,9 @@
 //! `<tier>/<piece start>.seg`, written temp → fsync → rename → fsync dir. Each tier's
 //! `done_through` mark (persisted in the state file) is raised after the file is in place;
 //! at open it is also raised to the end of the newest piece file present, so a crash between
-//! the two neither loses nor repeats a piece. Pieces without any raw point get no file.
+//! the two neither loses nor repeats a piece. Pieces without any raw point get no file, unless
+//! raw data of theirs was damaged: the file then records the damaged time (its partial ranges)
+//! so that answers over it say they are partial long after the raw segment is gone.
 //!
 //! Pieces are small (20 min by default) so buckets appear soon after their raw data is final.
 //! Once every piece of a tier's **segment span** ([`segment_span`]: 2 h for `10s`, a day for
@@ -433,6 +435,10 @@ impl Shared {
         report: &mut RollupReport,
     ) -> Result<()> {
         let span = self.config.span_ms();
+        // Time whose raw points could not all be read: recorded in the files written (a
+        // piece with nothing but damage still gets one), so later answers over it say they
+        // are partial after the raw segment is gone.
+        let mut damaged: Vec<(i64, i64)> = Vec::new();
         let (segs, lookback, counter, specs) = {
             let st = self.state.read();
             let segs: Vec<Arc<Segment>> = st
@@ -440,7 +446,8 @@ impl Shared {
                 .range(start..end)
                 .map(|(_, s)| s.clone())
                 .collect();
-            for bad in st.bad.range(start..end).map(|(_, b)| b) {
+            for (&s, bad) in st.bad.range(start..end) {
+                damaged.push((s, s.saturating_add(span)));
                 report.warnings.push(format!(
                     "raw segment {} is damaged ({}); its points are missing from the rollups of {start}..{end}",
                     bad.path.display(),
@@ -481,6 +488,18 @@ impl Shared {
                 if let Err((offset, what)) =
                     seg.read_series_from(cursor, id, start, end, &mut points)
                 {
+                    // The damaged chunk's time (the whole window if it cannot be found).
+                    let h = seg.header();
+                    damaged.push(
+                        seg.footer()
+                            .entries
+                            .iter()
+                            .find(|e| e.offset == offset)
+                            .map_or(
+                                (h.window_start, h.window_start.saturating_add(h.window_span)),
+                                |e| (e.min_ts, e.max_ts.saturating_add(1)),
+                            ),
+                    );
                     report.warnings.push(format!(
                         "{} at offset {offset}: {what}; series {id} is missing from the rollups of {start}..{end}",
                         seg.path().display()
@@ -530,13 +549,10 @@ impl Shared {
                 if buckets.is_empty() {
                     continue;
                 }
-                if file.is_none() {
-                    let path = self.tier_dir(name).join(window_file_name(o.start, crate::layout::SEGMENT_EXT));
-                    let f = self.fs.atomic_file(&path)?;
-                    let h = Header::new(FileKind::Segment, ROLLUP_TIER, o.start, o.end - o.start);
-                    *file = Some(SegmentBuilder::to_writer(h, f).map_err(|e| write_err(&path, e))?);
-                }
-                let b = file.as_mut().expect("created above");
+                let b = match file {
+                    Some(b) => b,
+                    None => file.insert(self.rollup_file(name, o)?),
+                };
                 for part in buckets.chunks(MAX_COLUMN_POINTS) {
                     chunk.clear();
                     crate::rollup::format::encode_chunk(part, o.start, &mut chunk);
@@ -546,7 +562,20 @@ impl Shared {
                 }
             }
         }
-        for ((o, (name, _, piece)), file) in outputs.iter().zip(&specs).zip(files) {
+        let damaged = crate::segment::format::merge_ranges(damaged);
+        for ((o, (name, _, piece)), mut file) in outputs.iter().zip(&specs).zip(files) {
+            let partial: Vec<(i64, i64)> = damaged
+                .iter()
+                .filter(|r| r.0 < o.end && r.1 > o.start)
+                .copied()
+                .collect();
+            if !partial.is_empty() {
+                let b = match &mut file {
+                    Some(b) => b,
+                    None => file.insert(self.rollup_file(name, o)?),
+                };
+                b.set_partial(partial);
+            }
             let seg = match file {
                 Some(b) => {
                     let n = b.points();
@@ -577,6 +606,19 @@ impl Shared {
 
 /// Rollup segments by start.
 type Pieces = Vec<(i64, Arc<Segment>)>;
+
+impl Shared {
+    /// A new rollup segment file for output `o` of tier `name`, streamed to its temporary
+    /// file.
+    fn rollup_file(&self, name: &str, o: &Piece) -> Result<SegmentBuilder<vfs::AtomicFile>> {
+        let path = self
+            .tier_dir(name)
+            .join(window_file_name(o.start, crate::layout::SEGMENT_EXT));
+        let f = self.fs.atomic_file(&path)?;
+        let h = Header::new(FileKind::Segment, ROLLUP_TIER, o.start, o.end - o.start);
+        SegmentBuilder::to_writer(h, f).map_err(|e| Error::io(&path, "write", e))
+    }
+}
 
 impl Shared {
     /// Compacts the pieces of every tier span that is fully materialised into one segment of
@@ -652,6 +694,8 @@ impl Shared {
         let f = self.fs.atomic_file(&path)?;
         let h = Header::new(FileKind::Segment, ROLLUP_TIER, start, span);
         let mut b = SegmentBuilder::to_writer(h, f).map_err(write_err)?;
+        // The pieces' partial ranges carry over: compaction never hides damage.
+        b.set_partial(segs.iter().flat_map(|(_, s)| s.partial().iter().copied()));
         let mut cursors = vec![0usize; segs.len()];
         let mut buckets: Vec<Bucket> = Vec::new();
         let mut chunk = Vec::new();

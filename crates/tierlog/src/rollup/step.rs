@@ -135,7 +135,7 @@ impl Store {
         let (ids, meta) = sh.select(selector);
         let mut result = BucketResult::default();
         let done = sh.state.read().tiers[idx].done_through;
-        sh.raw_damage_under(&name, from, to.min(done), &mut result.warnings);
+        sh.raw_damage_under(idx, &name, from, to.min(done), &mut result.warnings);
         let per = sh.tier_buckets(idx, &ids, from, to, &mut result.warnings);
         result.series = collect(meta, per, |bs| {
             bs.iter()
@@ -265,7 +265,7 @@ impl Store {
                     }
                 }
                 Src::Tier(i) => {
-                    sh.raw_damage_under(&names[i], a, b, &mut result.warnings);
+                    sh.raw_damage_under(i, &names[i], a, b, &mut result.warnings);
                     let got = sh.tier_buckets(i, &ids, a, b, &mut result.warnings);
                     for (out, bs) in parts.iter_mut().zip(got) {
                         out.extend(
@@ -276,7 +276,7 @@ impl Store {
                 }
                 Src::Wide(i) => {
                     let interval = covers[i].interval;
-                    sh.raw_damage_under(&names[i], a, b, &mut result.warnings);
+                    sh.raw_damage_under(i, &names[i], a, b, &mut result.warnings);
                     let got = sh.tier_buckets(i, &ids, a, b, &mut result.warnings);
                     // Warned even when its only buckets lie outside `[from, to)`: the step
                     // bucket they cut is then not whole.
@@ -667,10 +667,37 @@ impl Shared {
         out
     }
 
-    /// Warns when tier `name`'s buckets of `[from, to)` may lack points: a raw segment
-    /// there is damaged (its points were left out when the buckets were computed).
-    fn raw_damage_under(&self, name: &str, from: i64, to: i64, warnings: &mut Vec<String>) {
+    /// Warns when tier `idx`'s (`name`'s) buckets of `[from, to)` may lack points: a raw
+    /// segment there is damaged (its points were left out when the buckets were computed),
+    /// or a segment of the tier records that damage (its partial ranges: the raw segment may
+    /// be long gone).
+    fn raw_damage_under(
+        &self,
+        idx: usize,
+        name: &str,
+        from: i64,
+        to: i64,
+        warnings: &mut Vec<String>,
+    ) {
         let st = self.state.read();
+        let t = &st.tiers[idx];
+        let lo = from.saturating_sub(t.max_span).saturating_add(1);
+        let segs = if from < to {
+            t.segments.range(lo..to)
+        } else {
+            t.segments.range(0..0)
+        };
+        for seg in segs.map(|(_, s)| s) {
+            for &(a, b) in seg.partial().iter().filter(|r| r.0 < to && r.1 > from) {
+                let w = format!(
+                    "the {name} buckets of {a}..{b} were computed while raw data there was damaged (recorded in {}): they lack its points",
+                    seg.path().display()
+                );
+                if !warnings.contains(&w) {
+                    warnings.push(w);
+                }
+            }
+        }
         let span = self.config.span_ms();
         let overlaps = |start: i64| start < to && start.saturating_add(span) > from;
         let bad = st

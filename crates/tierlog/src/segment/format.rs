@@ -10,6 +10,8 @@
 //!            chunk length in bytes (without its CRC)
 //!            min ts - window start (signed)
 //!            max ts - min ts
+//!          version >= 2 only: varint partial-range count, then per range
+//!            from - window start (signed), to - from
 //! trailer  32 bytes:
 //!            0  u64 LE footer offset
 //!            8  u32 LE footer length
@@ -26,6 +28,13 @@ use crate::format::bytes::{Reader, put_svarint, put_varint};
 use crate::segment::codec::{self, MAX_COLUMN_POINTS};
 use crate::format::crc;
 use crate::format::header::{HEADER_LEN, Header};
+
+/// The first segment version whose footer ends with the partial ranges (time a rollup
+/// segment's buckets were computed without damaged raw data).
+pub const PARTIAL_SINCE: u16 = 2;
+/// The version raw segments are written at: they never have partial ranges, and version 1
+/// keeps them readable by builds that predate the ranges.
+pub const RAW_VERSION: u16 = 1;
 
 /// Size of the trailer.
 pub const TRAILER_LEN: usize = 32;
@@ -62,6 +71,8 @@ pub struct SegmentBuilder<W: std::io::Write = Vec<u8>> {
     points: u64,
     /// Chunk bytes and CRC, staged so a writer sees one call per chunk.
     staged: Vec<u8>,
+    /// Partial ranges (version >= [`PARTIAL_SINCE`]).
+    partial: Vec<(i64, i64)>,
 }
 
 impl SegmentBuilder<Vec<u8>> {
@@ -95,6 +106,7 @@ impl<W: std::io::Write> SegmentBuilder<W> {
             entries: Vec::new(),
             points: 0,
             staged: Vec::new(),
+            partial: Vec::new(),
         })
     }
 
@@ -130,6 +142,18 @@ impl<W: std::io::Write> SegmentBuilder<W> {
         self.points
     }
 
+    /// Records the time ranges `[from, to)` whose buckets were computed without damaged raw
+    /// data (a rollup segment of version >= [`PARTIAL_SINCE`]). Ranges are clipped to the
+    /// segment's window, sorted and merged; empty ones are dropped.
+    pub fn set_partial(&mut self, ranges: impl IntoIterator<Item = (i64, i64)>) {
+        let (lo, hi) = (
+            self.header.window_start,
+            self.header.window_start.saturating_add(self.header.window_span),
+        );
+        self.partial = merge_ranges(ranges.into_iter().map(|(a, b)| (a.max(lo), b.min(hi))));
+        debug_assert!(self.partial.is_empty() || self.header.version >= PARTIAL_SINCE);
+    }
+
     /// Writes the footer and the trailer; returns the writer and the file's length.
     pub fn finish_writer(mut self) -> std::io::Result<W> {
         let footer_offset = self.len;
@@ -143,6 +167,13 @@ impl<W: std::io::Write> SegmentBuilder<W> {
             put_svarint(&mut footer, e.min_ts.wrapping_sub(self.header.window_start));
             put_varint(&mut footer, e.max_ts.wrapping_sub(e.min_ts) as u64);
             prev_series = e.series;
+        }
+        if self.header.version >= PARTIAL_SINCE {
+            put_varint(&mut footer, self.partial.len() as u64);
+            for &(from, to) in &self.partial {
+                put_svarint(&mut footer, from.wrapping_sub(self.header.window_start));
+                put_varint(&mut footer, to.wrapping_sub(from) as u64);
+            }
         }
         let mut t = [0u8; TRAILER_LEN];
         t[0..8].copy_from_slice(&footer_offset.to_le_bytes());
@@ -191,6 +222,24 @@ pub struct Footer {
     pub points: u64,
     /// Offset of the footer.
     pub footer_offset: u64,
+    /// Rollup segments: the time ranges `[from, to)` (sorted, disjoint, inside the segment's
+    /// window) whose buckets were computed without damaged raw data. Empty for files older
+    /// than version [`PARTIAL_SINCE`].
+    pub partial: Vec<(i64, i64)>,
+}
+
+/// `ranges` without empty ones, sorted, overlapping and touching ones merged.
+pub fn merge_ranges(ranges: impl IntoIterator<Item = (i64, i64)>) -> Vec<(i64, i64)> {
+    let mut v: Vec<(i64, i64)> = ranges.into_iter().filter(|r| r.0 < r.1).collect();
+    v.sort_unstable();
+    let mut out: Vec<(i64, i64)> = Vec::with_capacity(v.len());
+    for (a, b) in v {
+        match out.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
 }
 
 impl Footer {
@@ -323,6 +372,42 @@ pub fn decode_footer(file: &[u8], header: &Header) -> Result<Footer, (u64, Corru
         offset += len + 4;
         sum_points += pts;
     }
+    let mut partial = Vec::new();
+    if header.version >= PARTIAL_SINCE {
+        let count = r.varint().map_err(at)?;
+        // Every range takes at least 2 bytes.
+        if count.saturating_mul(2) > r.remaining() as u64 || (count > 0 && header.tier == 0) {
+            return Err(at(Corruption::BadLength {
+                what: "partial range count",
+                value: count,
+            }));
+        }
+        let window_end = header.window_start.saturating_add(header.window_span);
+        let mut prev_end = header.window_start;
+        for _ in 0..count {
+            let from = header.window_start.checked_add(r.svarint().map_err(at)?);
+            let len = r.varint().map_err(at)?;
+            let to = from.and_then(|f| i64::try_from(len).ok().and_then(|l| f.checked_add(l)));
+            match (from, to) {
+                // Sorted, disjoint, not touching (the writer merges those), non-empty, and
+                // inside the window.
+                (Some(from), Some(to))
+                    if len > 0
+                        && from >= prev_end
+                        && (partial.is_empty() || from > prev_end)
+                        && to <= window_end =>
+                {
+                    partial.push((from, to));
+                    prev_end = to;
+                }
+                _ => {
+                    return Err(at(Corruption::BadField {
+                        what: "partial range",
+                    }));
+                }
+            }
+        }
+    }
     if r.remaining() != 0 || offset != footer_offset || sum_points != points {
         return Err(at(Corruption::BadField {
             what: "footer does not match chunks or trailer",
@@ -332,6 +417,7 @@ pub fn decode_footer(file: &[u8], header: &Header) -> Result<Footer, (u64, Corru
         entries,
         points,
         footer_offset,
+        partial,
     })
 }
 
@@ -453,8 +539,12 @@ mod tests {
     use super::*;
     use crate::format::header::FileKind;
 
+    /// A raw segment's header, as written.
     fn header() -> Header {
-        Header::new(FileKind::Segment, 0, 600_000, 600_000)
+        Header {
+            version: RAW_VERSION,
+            ..Header::new(FileKind::Segment, 0, 600_000, 600_000)
+        }
     }
 
     #[test]
@@ -579,10 +669,20 @@ mod tests {
         )
     }
 
+    /// The example as a version-1 file (before partial ranges), as older builds wrote it.
     fn rollup_example_file() -> Vec<u8> {
         let (h, series) = rollup_example();
+        rollup_file(Header { version: 1, ..h }, &series, &[])
+    }
+
+    fn rollup_file(
+        h: Header,
+        series: &[(u32, Vec<crate::rollup::Bucket>)],
+        partial: &[(i64, i64)],
+    ) -> Vec<u8> {
         let mut b = SegmentBuilder::new(h);
-        for (id, buckets) in &series {
+        b.set_partial(partial.iter().copied());
+        for (id, buckets) in series {
             let mut chunk = Vec::new();
             crate::rollup::format::encode_chunk(buckets, h.window_start, &mut chunk);
             let (lo, hi) = (buckets[0].start, buckets[buckets.len() - 1].start);
@@ -591,9 +691,10 @@ mod tests {
         b.finish()
     }
 
-    /// The example of `format-spec/rollup-segment.md`, byte for byte.
+    /// The version-1 layout of the example of `format-spec/rollup-segment.md`, byte for
+    /// byte: files written before partial ranges still open, with none.
     #[test]
-    fn golden_rollup_segment() {
+    fn golden_rollup_segment_version_1() {
         let file = rollup_example_file();
         assert_eq!(file.len(), 145);
         #[rustfmt::skip]
@@ -658,9 +759,10 @@ mod tests {
         assert_eq!(&file[113..], &trailer);
 
         let h = Header::decode(&file, FileKind::Segment).unwrap();
-        assert_eq!(h.tier, ROLLUP_TIER);
+        assert_eq!((h.tier, h.version), (ROLLUP_TIER, 1));
         let f = decode_footer(&file, &h).unwrap();
         assert_eq!(f.points, 5);
+        assert!(f.partial.is_empty());
         let s = 1_699_999_200_000;
         assert_eq!(
             f.entries,
@@ -710,6 +812,102 @@ mod tests {
                 assert!(read_rollup_chunk(&m, e, &mut out).is_err(), "bit {bit}");
                 assert_eq!(out.len(), 1);
             }
+        }
+    }
+
+    /// The example of `format-spec/rollup-segment.md` (version 2, the second half of the
+    /// piece computed without damaged raw data), byte for byte.
+    #[test]
+    fn golden_rollup_segment() {
+        let (h, series) = rollup_example();
+        assert_eq!(h.version, 2);
+        let s = h.window_start;
+        let file = rollup_file(h, &series, &[(s + 300_000, s + 600_000)]);
+        let old = rollup_example_file();
+        // Header: only the version (and so the CRC) differs; the chunks are the same.
+        assert_eq!(file.len(), 152, "{file:02X?}");
+        #[rustfmt::skip]
+        let header: [u8; 12] = [
+            b'T', b'L', b'O', b'G', b'S', b'E', b'G', b'1', // magic
+            0x02, 0x00,                                     // version 2
+            0x01, 0x00,                                     // tier 1 = rollup
+        ];
+        assert_eq!(&file[..12], &header);
+        assert_eq!(&file[12..28], &old[12..28]);
+        assert_eq!(&file[28..32], &[0x72, 0xA8, 0x15, 0xFD], "{:02X?}", &file[28..32]);
+        assert_eq!(&file[28..32], &crc32c::crc32c(&file[..28]).to_le_bytes());
+        assert_eq!(&file[32..113], &old[32..113]);
+        #[rustfmt::skip]
+        let partial: [u8; 7] = [
+            0x01,                   // 1 partial range
+            0xC0, 0xCF, 0x24,       // from - piece start = +300_000 (svarint)
+            0xE0, 0xA7, 0x12,       // to - from = 300_000
+        ];
+        assert_eq!(&file[113..120], &partial);
+        #[rustfmt::skip]
+        let trailer: [u8; 32] = [
+            0x61, 0, 0, 0, 0, 0, 0, 0,  // footer offset 97
+            0x17, 0, 0, 0,              // footer length 23
+            0x09, 0xBB, 0x78, 0x9F,     // CRC-32C of the footer
+            0x05, 0, 0, 0, 0, 0, 0, 0,  // total buckets 5
+            0x5A, 0x86, 0xA9, 0x6C,     // CRC-32C of trailer bytes 0..24
+            b'T', b'L', b'S', b'E',
+        ];
+        assert_eq!(&file[120..], &trailer, "{:02X?}", &file[120..]);
+        let h = Header::decode(&file, FileKind::Segment).unwrap();
+        let f = decode_footer(&file, &h).unwrap();
+        assert_eq!(f.partial, [(s + 300_000, s + 600_000)]);
+        let old_h = Header::decode(&old, FileKind::Segment).unwrap();
+        assert_eq!(f.entries, decode_footer(&old, &old_h).unwrap().entries);
+    }
+
+    /// Partial ranges are merged and clipped by the writer; a version-2 file without any
+    /// has an empty list; a raw segment (tier 0) must not have any.
+    #[test]
+    fn partial_ranges_round_trip_and_are_checked() {
+        let h = Header::new(FileKind::Segment, ROLLUP_TIER, 600_000, 600_000);
+        let mut b = SegmentBuilder::new(h);
+        b.set_partial([(700_000, 800_000), (0, 650_000), (750_000, 900_000), (5, 5)]);
+        let file = b.finish();
+        let f = decode_footer(&file, &h).unwrap();
+        assert_eq!(f.partial, [(600_000, 650_000), (700_000, 900_000)]);
+        assert!(f.entries.is_empty());
+        let empty = SegmentBuilder::new(h).finish();
+        assert_eq!(empty.len(), HEADER_LEN + 2 + TRAILER_LEN);
+        assert!(decode_footer(&empty, &h).unwrap().partial.is_empty());
+        // The same footer in a raw segment's header is refused.
+        assert!(decode_footer(&file, &Header { tier: 0, ..h }).is_err());
+        // A version-1 reading of a version-2 footer finds trailing bytes: refused.
+        assert!(decode_footer(&file, &Header { version: 1, ..h }).is_err());
+        // Ranges out of the window, empty, overlapping or out of order are refused.
+        for bad in [
+            [(0i64, 0i64), (20, 30)],
+            [(0, 30), (20, 40)],
+            [(20, 30), (0, 10)],
+            [(0, 10), (10, 20)],
+            [(0, 10), (500_000, 600_001)],
+        ] {
+            let mut footer = vec![0u8, 2];
+            for (a, z) in bad {
+                put_svarint(&mut footer, a);
+                put_varint(&mut footer, (z - a) as u64);
+            }
+            let mut file = Header::encode(&h).to_vec();
+            let foff = file.len() as u64;
+            file.extend_from_slice(&footer);
+            let mut t = [0u8; TRAILER_LEN];
+            t[0..8].copy_from_slice(&foff.to_le_bytes());
+            t[8..12].copy_from_slice(&(footer.len() as u32).to_le_bytes());
+            t[12..16].copy_from_slice(&crc(&footer).to_le_bytes());
+            let tc = crc(&t[0..24]);
+            t[24..28].copy_from_slice(&tc.to_le_bytes());
+            t[28..32].copy_from_slice(&TRAILER_MAGIC);
+            file.extend_from_slice(&t);
+            assert!(
+                matches!(decode_footer(&file, &h), Err((_, Corruption::BadField { .. }))),
+                "{bad:?}: {:?}",
+                decode_footer(&file, &h)
+            );
         }
     }
 }

@@ -65,6 +65,12 @@ impl Segment {
         &self.footer
     }
 
+    /// The time ranges `[from, to)` of a rollup segment whose buckets were computed without
+    /// damaged raw data (see [`Footer::partial`]).
+    pub fn partial(&self) -> &[(i64, i64)] {
+        &self.footer.partial
+    }
+
     /// The mapped file bytes.
     pub fn bytes(&self) -> &[u8] {
         &self.map
@@ -212,7 +218,11 @@ impl Segment {
 
 /// Encodes the frozen window `data` as a segment file's bytes.
 pub fn build(data: &WindowData, tier: u16, span: i64) -> Vec<u8> {
-    let mut b = SegmentBuilder::new(Header::new(FileKind::Segment, tier, data.start(), span));
+    let header = Header {
+        version: format::RAW_VERSION,
+        ..Header::new(FileKind::Segment, tier, data.start(), span)
+    };
+    let mut b = SegmentBuilder::new(header);
     let (mut ts, mut vs) = (Vec::new(), Vec::new());
     for id in data.series_ids() {
         ts.clear();
