@@ -145,11 +145,22 @@ pub fn wal_path(dir: &Path, start: i64) -> PathBuf {
 
 /// The path of the sealed segment of the window starting at `start`.
 pub fn seg_path(dir: &Path, start: i64) -> PathBuf {
-    dir.join(tierlog::store::RAW_DIR)
-        .join(tierlog::store::window_file_name(
-            start,
-            tierlog::layout::SEGMENT_EXT,
-        ))
+    tier_seg_path(dir, tierlog::store::RAW_DIR, start)
+}
+
+/// The path of the segment of tier directory `tier` (`raw`, `10s`, ...) starting at `start`.
+pub fn tier_seg_path(dir: &Path, tier: &str, start: i64) -> PathBuf {
+    dir.join(tier).join(tierlog::store::window_file_name(
+        start,
+        tierlog::layout::SEGMENT_EXT,
+    ))
+}
+
+/// Whether `path` names a sealed segment (raw or rollup), by its extension.
+pub fn is_segment(path: impl AsRef<Path>) -> bool {
+    path.as_ref()
+        .extension()
+        .is_some_and(|e| e == tierlog::layout::SEGMENT_EXT)
 }
 
 /// Every file under `dir` (recursively) with its bytes, keyed by path relative to `dir`.
@@ -249,7 +260,7 @@ pub fn copy_dir(from: &Path, to: &Path) {
         let e = e.unwrap();
         if e.file_type().unwrap().is_dir() {
             copy_dir(&e.path(), &to.join(e.file_name()));
-        } else if e.file_name() != "LOCK" {
+        } else if e.file_name() != tierlog::layout::LOCK_FILE {
             std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
         }
     }

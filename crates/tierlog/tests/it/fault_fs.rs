@@ -199,7 +199,7 @@ fn store_files_on_disk_are_0600() {
         .unwrap()
         .close()
         .unwrap();
-    let m = std::fs::metadata(dir.path().join("index.log")).unwrap();
+    let m = std::fs::metadata(dir.path().join(tierlog::layout::INDEX_FILE)).unwrap();
     assert_eq!(m.permissions().mode() & 0o600, 0o600);
 }
 
@@ -257,6 +257,6 @@ fn the_store_works_with_short_writes() {
     assert!(
         fs.paths()
             .iter()
-            .any(|p| p.to_string_lossy().ends_with(".seg"))
+            .any(|p| tierlog_testkit::helpers::is_segment(p))
     );
 }

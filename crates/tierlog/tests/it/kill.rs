@@ -357,10 +357,10 @@ fn parse_ack(line: &str) -> Option<u64> {
 }
 
 fn sealed_segments(dir: &Path) -> u64 {
-    std::fs::read_dir(dir.join("raw"))
+    std::fs::read_dir(dir.join(tierlog::layout::RAW_DIR))
         .map(|rd| {
             rd.filter_map(|e| e.ok())
-                .filter(|e| e.file_name().to_string_lossy().ends_with(".seg"))
+                .filter(|e| common::is_segment(e.path()))
                 .count() as u64
         })
         .unwrap_or(0)
