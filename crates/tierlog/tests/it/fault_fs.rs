@@ -254,9 +254,5 @@ fn the_store_works_with_short_writes() {
     store.close().unwrap();
     let store = tierlog::Store::open("/db", config()).unwrap();
     assert_eq!(q(&store), 40);
-    assert!(
-        fs.paths()
-            .iter()
-            .any(|p| tierlog_testkit::helpers::is_segment(p))
-    );
+    assert!(fs.paths().iter().any(tierlog_testkit::helpers::is_segment));
 }
