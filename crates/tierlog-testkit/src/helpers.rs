@@ -145,11 +145,22 @@ pub fn wal_path(dir: &Path, start: i64) -> PathBuf {
 
 /// The path of the sealed segment of the window starting at `start`.
 pub fn seg_path(dir: &Path, start: i64) -> PathBuf {
-    dir.join(tierlog::store::RAW_DIR)
-        .join(tierlog::store::window_file_name(
-            start,
-            tierlog::layout::SEGMENT_EXT,
-        ))
+    tier_seg_path(dir, tierlog::store::RAW_DIR, start)
+}
+
+/// The path of the segment of tier directory `tier` (`raw`, `10s`, ...) starting at `start`.
+pub fn tier_seg_path(dir: &Path, tier: &str, start: i64) -> PathBuf {
+    dir.join(tier).join(tierlog::store::window_file_name(
+        start,
+        tierlog::layout::SEGMENT_EXT,
+    ))
+}
+
+/// Whether `path` names a sealed segment (raw or rollup), by its extension.
+pub fn is_segment(path: impl AsRef<Path>) -> bool {
+    path.as_ref()
+        .extension()
+        .is_some_and(|e| e == tierlog::layout::SEGMENT_EXT)
 }
 
 /// Every file under `dir` (recursively) with its bytes, keyed by path relative to `dir`.
@@ -249,7 +260,7 @@ pub fn copy_dir(from: &Path, to: &Path) {
         let e = e.unwrap();
         if e.file_type().unwrap().is_dir() {
             copy_dir(&e.path(), &to.join(e.file_name()));
-        } else if e.file_name() != "LOCK" {
+        } else if e.file_name() != tierlog::layout::LOCK_FILE {
             std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
         }
     }
@@ -265,6 +276,32 @@ pub fn child_command(path: &str) -> std::process::Command {
     cmd
 }
 
+/// Spawns this test binary as a child running only the test at `child_test` (a path as
+/// [`child_command`] takes it), with `envs` set, stdin closed and stdout and stderr piped.
+pub fn spawn_child(child_test: &str, envs: &[(&str, String)]) -> std::process::Child {
+    use std::process::Stdio;
+    let mut cmd = child_command(child_test);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn child")
+}
+
+/// What a child spawned by [`spawn_child`] wrote to stderr (read to its end), for the message
+/// of a test that fails because the child ended on its own.
+pub fn child_stderr(child: &mut std::process::Child) -> String {
+    use std::io::Read;
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    err
+}
+
 /// Re-runs this test binary as a child running only the test at `child_test` (a path as
 /// [`child_command`] takes it), with `envs` set;
 /// waits for the child to print `OPEN` (its store is open), lets it run for `delay`, then
@@ -275,25 +312,14 @@ pub fn kill_child_after_open(
     delay: std::time::Duration,
     ctx: &str,
 ) {
-    use std::io::{BufRead, BufReader, Read};
-    use std::process::Stdio;
-    let mut cmd = child_command(child_test);
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    use std::io::{BufRead, BufReader};
+    let mut child = spawn_child(child_test, envs);
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     loop {
         line.clear();
         if out.read_line(&mut line).unwrap() == 0 {
-            let mut err = String::new();
-            let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+            let err = child_stderr(&mut child);
             panic!("{ctx}: child ended before opening the store:\n{err}");
         }
         if line.contains("OPEN") {
@@ -303,6 +329,104 @@ pub fn kill_child_after_open(
     std::thread::sleep(delay);
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// A child writer's line to its parent (`OPEN`, `IDLE`, `ACK n`): printed on stdout and
+/// flushed at once, so that the parent sees it before it kills the child.
+pub fn tell_parent(line: &str) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    writeln!(o, "{line}").expect("stdout");
+    o.flush().expect("flush stdout");
+}
+
+/// The clock while batch `n` of a kill test is written, batches `step_ms` apart from [`T0`]:
+/// 2.5 s into the batch.
+pub fn batch_clock(n: u64, step_ms: i64) -> i64 {
+    T0 + n as i64 * step_ms + 2_500
+}
+
+/// The series of batch `n` of a kill test, as (metric, labels): `{prefix}_a` with `s="0"` and
+/// `s="1"`, `{prefix}_b`, and `{prefix}_c` with `gen` = `n / series_every` (a new series every
+/// `series_every` batches, so that the index grows during the run).
+pub fn batch_series(
+    prefix: &str,
+    n: u64,
+    series_every: u64,
+) -> Vec<(String, Vec<(&'static str, String)>)> {
+    vec![
+        (format!("{prefix}_a"), vec![("s", "0".to_string())]),
+        (format!("{prefix}_a"), vec![("s", "1".to_string())]),
+        (format!("{prefix}_b"), vec![]),
+        (
+            format!("{prefix}_c"),
+            vec![("gen", (n / series_every).to_string())],
+        ),
+    ]
+}
+
+/// A child writer's step: writes batch `n` (`samples` as (index into `series`, ts, value),
+/// `series` as (metric, labels)), checks that the store accepted every sample, and prints
+/// `ACK n` once the write has returned.
+pub fn write_batch_and_ack(
+    store: &Store,
+    n: u64,
+    series: &[(String, Vec<(&str, String)>)],
+    samples: &[(usize, i64, f64)],
+) {
+    let label_sets: Vec<Vec<(&str, &str)>> = series
+        .iter()
+        .map(|(_, l)| l.iter().map(|(k, v)| (*k, v.as_str())).collect())
+        .collect();
+    let samples: Vec<tierlog::Sample<'_>> = samples
+        .iter()
+        .map(|&(s, ts, v)| tierlog::Sample::new(&series[s].0, &label_sets[s], ts, v))
+        .collect();
+    let summary = store.write(&samples).expect("child write");
+    assert_eq!(
+        summary.accepted,
+        samples.len() as u64,
+        "batch {n}: {summary:?}"
+    );
+    tell_parent(&format!("ACK {n}"));
+}
+
+/// The batch number of a complete `ACK n` line (the test harness may print its own text in
+/// front of the first one).
+pub fn parse_ack(line: &str) -> Option<u64> {
+    let at = line.find("ACK ")?;
+    Some(line[at + 4..].trim_end().parse().expect("ACK number"))
+}
+
+/// Checks the acknowledgements one child printed: consecutive batch numbers, the first of
+/// them `start` (the batch the child was told to start at).
+pub fn assert_acks_from(acks: &[u64], start: u64, ctx: &str) {
+    for w in acks.windows(2) {
+        assert_eq!(w[1], w[0] + 1, "{ctx}: ACKs not consecutive: {acks:?}");
+    }
+    if let Some(&first) = acks.first() {
+        assert_eq!(first, start, "{ctx}: child started at the wrong batch");
+    }
+}
+
+/// Reopens the store in `dir` as the writer after a kill and checks that recovery found only
+/// crash artifacts (torn tails, empty logs), never damage.
+pub fn reopen_after_kill(dir: &Path, config: Config, ctx: &str) -> Store {
+    let store = match Store::open(dir, config) {
+        Ok(s) => s,
+        Err(e) => panic!("{ctx}: writer reopen after kill failed: {e}"),
+    };
+    for f in store.recovery_findings() {
+        assert!(
+            matches!(
+                f,
+                tierlog::logfile::Finding::TornTail { .. }
+                    | tierlog::logfile::Finding::EmptyRemoved { .. }
+            ),
+            "{ctx}: recovery after a kill found more than a crash artifact: {f}"
+        );
+    }
+    store
 }
 
 /// Points of metric `m` by (label `s`, time): what the fault-injection tests compare.

@@ -1,8 +1,10 @@
 //! Test support shared by the tierlog crates' tests, benches and fuzz targets: the seeded
-//! [`workload`] generator and the decoder [`fuzzing`] entry points. Not published.
+//! [`workload`] generator, the decoder [`fuzzing`] entry points, the shared test [`helpers`]
+//! and the code the `tierlog` examples and their tests share ([`examples`]). Not published.
 
 #![deny(unsafe_code)]
 
+pub mod examples;
 pub mod fuzzing;
 pub mod helpers;
 pub mod workload;

@@ -8,6 +8,7 @@
 //!   decoders; [`inspect::dump_file`] lists a file's structures with offsets and lengths.
 
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod import;
 pub mod inspect;

@@ -8,17 +8,15 @@
 //! The recording is a realistic workload for `tierlog ingest --replay` and for the
 //! bytes-per-sample benchmark (`benches/compression.rs`). It reads `/proc/stat`,
 //! `/proc/meminfo`, `/proc/vmstat`, `/proc/loadavg`, `/proc/net/dev` and `/proc/diskstats`
-//! (parsed by `examples/procfs`, which the `agent` example shares), and starts with `# HELP`,
+//! (parsed by `tierlog_testkit::examples::procfs`, which the `agent` example shares), and starts with `# HELP`,
 //! `# TYPE` and `# UNIT` lines so that an ingest registers each metric's kind and unit.
-
-mod procfs;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use procfs::{Family, ProcFile, ProcText, Reading};
 use tierlog::MetricKind;
+use tierlog_testkit::examples::procfs::{Family, ProcFile, ProcText, Reading};
 
 /// Every file this example records.
 const FILES: [ProcFile; 6] = [

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
+use tierlog::layout::{QUARANTINE_DIR, RAW_DIR, SEGMENT_EXT, STATE_FILE, window_file_name};
 
 fn tierlog(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tierlog"))
@@ -184,10 +185,10 @@ fn verify_exits_3_naming_file_and_offset() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("store");
     ok(&["ingest", s(&d), &example(), "--replay"]);
-    let seg = std::fs::read_dir(d.join("raw"))
+    let seg = std::fs::read_dir(d.join(RAW_DIR))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "seg"))
+        .find(|p| common::is_segment(p))
         .unwrap();
     let mut b = std::fs::read(&seg).unwrap();
     b[40] ^= 0x10; // inside the first chunk
@@ -528,7 +529,7 @@ fn query_step_stitches_tiers_and_raw_and_recomputes_p95_from_raw() {
 
     // Once the raw points are gone (as retention will drop them), a merged p95 is null, with
     // the reason, rather than a p95 of p95s.
-    let seg = d.join("raw").join(format!("{T0:015}.seg"));
+    let seg = common::seg_path(&d, T0);
     std::fs::remove_file(&seg).unwrap();
     let v = query_json(&d, "h", &["--step", "120s"]);
     let p = &v["series"][0]["points"][0];
@@ -673,7 +674,7 @@ fn dump_and_verify_rollup_segments_and_report_their_corruption() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("store");
     rolled_up_store(&d);
-    let piece = d.join("10s").join(format!("{:015}.seg", common::T0));
+    let piece = common::tier_seg_path(&d, "10s", common::T0);
     assert!(piece.is_file(), "no rollup segment written");
     for tier in ["10s", "60s"] {
         let n = std::fs::read_dir(d.join(tier)).unwrap().count();
@@ -720,7 +721,7 @@ fn dump_and_verify_rollup_segments_and_report_their_corruption() {
 
     // The state file lists the tiers, materialised through the third piece.
     let state: serde_json::Value =
-        serde_json::from_str(&ok(&["dump", s(&d.join("state")), "--format", "json"])).unwrap();
+        serde_json::from_str(&ok(&["dump", s(&d.join(STATE_FILE)), "--format", "json"])).unwrap();
     let tiers = &state["items"][1]["content"]["tiers"];
     assert_eq!(tiers[0]["name"], "10s");
     assert_eq!(tiers[0]["interval_ms"], 10_000);
@@ -762,10 +763,9 @@ fn verify_refuses_a_rollup_segment_whose_header_does_not_match_its_name() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("store");
     rolled_up_store(&d);
-    let tier = d.join("60s");
-    let from = tier.join(format!("{:015}.seg", common::T0));
+    let from = common::tier_seg_path(&d, "60s", common::T0);
     // Renamed to the start of a piece that was never written.
-    let to = tier.join(format!("{:015}.seg", common::T0 - 600_000));
+    let to = common::tier_seg_path(&d, "60s", common::T0 - 600_000);
     std::fs::rename(&from, &to).unwrap();
     let o = tierlog(&["verify", s(&d), "--format", "json"]);
     assert_eq!(o.status.code(), Some(3));
@@ -964,7 +964,7 @@ fn expired_rollups_go_to_the_archive_and_query_archive_reads_them() {
     let seg = std::fs::read_dir(format!("{cold}/60s"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "seg"))
+        .find(|p| common::is_segment(p))
         .unwrap();
     let mut b = std::fs::read(&seg).unwrap();
     b[40] ^= 1;
@@ -1002,7 +1002,7 @@ fn repair_rebuilds_a_damaged_state_file() {
     };
     let before: Vec<String> = ["raw", "10s", "60s"].iter().map(|t| query(t)).collect();
     assert!(before.iter().all(|q| q.lines().count() > 2), "{before:?}");
-    let state = d.join("state");
+    let state = d.join(STATE_FILE);
     let mut b = std::fs::read(&state).unwrap();
     b[40] ^= 1;
     std::fs::write(&state, &b).unwrap();
@@ -1260,7 +1260,7 @@ fn messages_read_as_sentences() {
     );
 
     // verify names what is wrong with a damaged header in words.
-    let state = d.join("state");
+    let state = d.join(STATE_FILE);
     let mut b = std::fs::read(&state).unwrap();
     b[12] ^= 0x01;
     std::fs::write(&state, &b).unwrap();
@@ -1418,8 +1418,8 @@ fn forward_remove_drops_a_checkpoint_maintain_names() {
 fn repair_moves_a_damaged_segment_to_quarantine_and_reports_the_lost_range() {
     let (_dir, d) = rollup_store(true);
     let now = (T0 + 1_560_000).to_string();
-    let name = format!("{T0:015}.seg");
-    let seg = d.join("raw").join(&name);
+    let name = window_file_name(T0, SEGMENT_EXT);
+    let seg = d.join(RAW_DIR).join(&name);
     let len = std::fs::metadata(&seg).unwrap().len();
     let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
     f.set_len(len - 20).unwrap();
@@ -1453,7 +1453,7 @@ fn repair_moves_a_damaged_segment_to_quarantine_and_reports_the_lost_range() {
     let o = tierlog(&["repair", s(&d), "--now", &now, "--format", "json"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let moved = d.join("quarantine").join("raw").join(&name);
+    let moved = d.join(QUARANTINE_DIR).join(RAW_DIR).join(&name);
     assert!(moved.is_file() && !seg.exists(), "{v}");
     let findings = v["findings"].to_string();
     assert!(findings.contains(s(&moved)), "{v}");

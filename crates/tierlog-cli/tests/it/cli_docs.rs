@@ -334,7 +334,10 @@ fn substitute(ex: &Example, root: &Path, base: &Path, work: &Path) -> Vec<String
         } else if let Some(p) = store_path {
             p.display().to_string()
         } else if w == "FILE" {
-            store.join("state").display().to_string()
+            store
+                .join(tierlog::layout::STATE_FILE)
+                .display()
+                .to_string()
         } else if w == "SEL" || w == "SELECTOR" {
             "node_load1".to_owned()
         } else if w == "N" {

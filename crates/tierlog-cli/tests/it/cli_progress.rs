@@ -6,6 +6,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use tierlog::layout::RAW_DIR;
 
 /// Runs tierlog with `env` set and `stdin` (none when `None`) as its standard input.
 fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Output {
@@ -68,10 +69,10 @@ fn store() -> (tempfile::TempDir, PathBuf) {
 
 /// A raw segment of the store.
 fn segment(d: &Path) -> PathBuf {
-    std::fs::read_dir(d.join("raw"))
+    std::fs::read_dir(d.join(RAW_DIR))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "seg"))
+        .find(|p| tierlog_testkit::helpers::is_segment(p))
         .expect("a sealed segment")
 }
 

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{T0, sel};
+use tierlog::layout::{INDEX_FILE, LOCK_FILE, RAW_DIR, STATE_FILE};
 use tierlog::{Config, Error, Limits, ManualClock, MetricMeta, Sample, SampleError, Store};
 use tierlog_tools::import::ingest::{IngestError, IngestOptions, ingest};
 use tierlog_tools::import::{InputFormat, ParseError, Precision};
@@ -606,7 +607,7 @@ fn no_metric_or_label_text_reaches_a_file_path() {
         "{:?}",
         tree(root.path())
     );
-    let own_top = ["LOCK", "state", "index.log", "raw", "10s", "60s"];
+    let own_top = [LOCK_FILE, STATE_FILE, INDEX_FILE, RAW_DIR, "10s", "60s"];
     for p in tree(&dir) {
         let mut parts = p.split('/');
         let top = parts.next().unwrap();
@@ -665,7 +666,7 @@ fn the_lock_holds_against_another_process() {
     let me = std::process::id();
     assert_eq!(run_child(), format!("CHILD LOCKED Some({me})"));
     // Rewriting the LOCK file's pid does not release the lock: it is the kernel's lock.
-    std::fs::write(dir.path().join("LOCK"), b"1").unwrap();
+    std::fs::write(dir.path().join(LOCK_FILE), b"1").unwrap();
     let answer = run_child();
     assert!(answer.starts_with("CHILD LOCKED"), "{answer}");
     drop(store);
@@ -791,7 +792,7 @@ fn deleting_the_lock_file_does_not_let_a_second_writer_in() {
         .with_clock(clock)
         .with_maintenance_interval(None);
     let first = tierlog::Store::open(dir.path(), cfg.clone()).unwrap();
-    std::fs::remove_file(dir.path().join("LOCK")).unwrap();
+    std::fs::remove_file(dir.path().join(LOCK_FILE)).unwrap();
     match tierlog::Store::open(dir.path(), cfg.clone()) {
         Err(tierlog::Error::Locked { .. }) => {}
         other => panic!("a second writer got in: {:?}", other.map(|_| ())),
@@ -802,5 +803,5 @@ fn deleting_the_lock_file_does_not_let_a_second_writer_in() {
         .unwrap()
         .close()
         .unwrap();
-    assert!(dir.path().join("LOCK").exists());
+    assert!(dir.path().join(LOCK_FILE).exists());
 }

@@ -221,9 +221,7 @@ fn damaged_store(dir: &Path, maintain_first: bool) -> (String, i64) {
         ok(&["maintain", s(&d), "--now", &now.to_string()]);
     }
     // The window 2 h in: retention keeps it (raw keep 2 h) while the tiers cover it.
-    let seg = d
-        .join("raw")
-        .join(format!("{:015}.seg", t0 + 6 * 1_200_000));
+    let seg = tierlog_testkit::helpers::seg_path(&d, t0 + 6 * 1_200_000);
     let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
     f.set_len(50).unwrap();
     if !maintain_first {

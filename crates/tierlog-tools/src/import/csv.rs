@@ -79,6 +79,7 @@ enum State {
 }
 
 impl<R: BufRead> CsvParser<R> {
+    /// A parser over `r`, which starts with the header row.
     pub fn new(r: R) -> Self {
         CsvParser {
             lines: LineReader::new(r),

@@ -8,8 +8,11 @@ use serde::Serialize;
 /// One sample.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedSample {
+    /// The metric name as the input wrote it (the ingest makes it valid).
     pub metric: String,
+    /// Label names and values in input order, as the input wrote them.
     pub labels: Vec<(String, String)>,
+    /// The sample's value (may be NaN or infinite when the format allows it).
     pub value: f64,
     /// Milliseconds since the epoch; `None` when the input gave no time (the ingest then uses
     /// its default time).
@@ -19,10 +22,29 @@ pub struct ParsedSample {
 /// One meaningful item of an input.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entry {
+    /// A sample.
     Sample(ParsedSample),
-    Help { metric: String, text: String },
-    Type { metric: String, kind: String },
-    Unit { metric: String, unit: String },
+    /// A metric's help text (`# HELP`).
+    Help {
+        /// The metric (family) it describes.
+        metric: String,
+        /// The help text, unescaped.
+        text: String,
+    },
+    /// A metric's declared type (`# TYPE`).
+    Type {
+        /// The metric (family) it describes.
+        metric: String,
+        /// The type as written, e.g. `counter`, `gauge`, `histogram`.
+        kind: String,
+    },
+    /// A metric's unit (OpenMetrics `# UNIT`).
+    Unit {
+        /// The metric (family) it describes.
+        metric: String,
+        /// The unit as written, e.g. `seconds`.
+        unit: String,
+    },
 }
 
 /// Error yielded by the parsers.
@@ -33,13 +55,21 @@ pub enum ParseError {
     Io(std::io::Error),
     /// The input is malformed at `line` (1-based), `column` (1-based, in characters).
     Syntax {
+        /// The line (1-based).
         line: u64,
+        /// The column (1-based, in characters).
         column: u32,
+        /// What was wrong, for a person to read.
         message: String,
     },
     /// Line `line` (1-based) is longer than `max` bytes (the import's line limit); it was
     /// not read whole, and the parser yields nothing after this.
-    LineTooLong { line: u64, max: usize },
+    LineTooLong {
+        /// The line (1-based).
+        line: u64,
+        /// The line limit in bytes.
+        max: usize,
+    },
 }
 
 impl fmt::Display for ParseError {

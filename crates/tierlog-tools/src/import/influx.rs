@@ -108,6 +108,7 @@ impl NameMap {
 }
 
 impl<R: BufRead> InfluxParser<R> {
+    /// A parser over `r` whose timestamps are integers in `precision`.
     pub fn new(r: R, precision: Precision) -> Self {
         InfluxParser {
             lines: LineReader::new(r),

@@ -68,7 +68,12 @@ pub enum IngestError {
     Parse(ParseError),
     /// The store refused a sample (a name or label over the limits, an invalid name): the
     /// input line it came from (1-based) and why; nothing of its batch was written.
-    Sample { line: u64, reason: SampleError },
+    Sample {
+        /// The input line (1-based) the sample came from.
+        line: u64,
+        /// Why the store refused it.
+        reason: SampleError,
+    },
     /// The store refused a batch.
     Store(Error),
     /// Spilling sorted runs failed.

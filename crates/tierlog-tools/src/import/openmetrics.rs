@@ -57,6 +57,7 @@ pub struct OpenMetricsParser<R> {
 }
 
 impl<R: BufRead> OpenMetricsParser<R> {
+    /// A parser over `r`, an OpenMetrics text exposition.
     pub fn new(r: R) -> Self {
         OpenMetricsParser {
             lines: LineReader::new(r),

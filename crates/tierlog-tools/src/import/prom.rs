@@ -59,6 +59,7 @@ pub struct PromParser<R> {
 }
 
 impl<R: BufRead> PromParser<R> {
+    /// A parser over `r`, a Prometheus text exposition.
     pub fn new(r: R) -> Self {
         PromParser {
             lines: LineReader::new(r),

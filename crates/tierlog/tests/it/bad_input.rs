@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{T0, seg_path, sel, snapshot, wal_path};
+use tierlog::layout::{INDEX_FILE, LOCK_FILE, STATE_FILE};
 use tierlog::{Config, Error, Limits, ManualClock, Sample, SampleError, SeriesId, Store};
 
 fn clock() -> Arc<ManualClock> {
@@ -43,7 +44,7 @@ fn assert_invalid<T: std::fmt::Debug>(
 fn data_files(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     snapshot(dir)
         .into_iter()
-        .filter(|(p, _)| p != Path::new("LOCK") && p != Path::new("state"))
+        .filter(|(p, _)| p != Path::new(LOCK_FILE) && p != Path::new(STATE_FILE))
         .collect()
 }
 
@@ -445,9 +446,9 @@ fn expect_open_error(
             Ok(_) => panic!("{ctx} (read-only {read_only}): the store opened"),
         }
         let mut after = snapshot(dir);
-        after.remove(Path::new("LOCK"));
+        after.remove(Path::new(LOCK_FILE));
         let mut b = before.clone();
-        b.remove(Path::new("LOCK"));
+        b.remove(Path::new(LOCK_FILE));
         assert!(after == b, "{ctx}: a refused open changed files");
     }
 }
@@ -456,8 +457,8 @@ fn expect_open_error(
 fn files_that_are_not_ours_are_refused_by_magic() {
     let garbage = b"#!/bin/sh\necho this is not a tierlog file at all, nope\n".to_vec();
     for (rel, magic) in [
-        (Path::new("index.log").to_owned(), *b"TLOGIDX1"),
-        (Path::new("state").to_owned(), *b"TLOGSTA1"),
+        (Path::new(INDEX_FILE).to_owned(), *b"TLOGIDX1"),
+        (Path::new(STATE_FILE).to_owned(), *b"TLOGSTA1"),
         (wal_path(Path::new(""), T0 + 600_000), *b"TLOGWAL1"),
     ] {
         for bytes in [garbage.clone(), garbage[..5].to_vec()] {
@@ -481,7 +482,7 @@ fn files_that_are_not_ours_are_refused_by_magic() {
     // A tierlog file of another kind in the wrong place.
     let dir = common::fast_tempdir();
     let clock = populated(dir.path());
-    std::fs::copy(dir.path().join("index.log"), dir.path().join("state")).unwrap();
+    std::fs::copy(dir.path().join(INDEX_FILE), dir.path().join(STATE_FILE)).unwrap();
     expect_open_error(
         dir.path(),
         &clock,
@@ -493,8 +494,8 @@ fn files_that_are_not_ours_are_refused_by_magic() {
 #[test]
 fn a_newer_format_version_is_refused() {
     for rel in [
-        Path::new("index.log").to_owned(),
-        Path::new("state").to_owned(),
+        Path::new(INDEX_FILE).to_owned(),
+        Path::new(STATE_FILE).to_owned(),
         wal_path(Path::new(""), T0 + 600_000),
     ] {
         let dir = common::fast_tempdir();
@@ -503,7 +504,7 @@ fn a_newer_format_version_is_refused() {
         let mut b = std::fs::read(&path).unwrap();
         // The state file is at version 5 (rollup tiers, retention settings, raw keep and
         // expiry action, the store's id), the others at 1.
-        let current = if rel == Path::new("state") { 5 } else { 1 };
+        let current = if rel == Path::new(STATE_FILE) { 5 } else { 1 };
         assert_eq!(
             &b[8..10],
             &[current, 0],
@@ -586,9 +587,9 @@ fn reopening_with_another_window_span_is_refused() {
     assert_eq!(common::all_points(&reader, "p")["p{s=a}"].len(), 2);
     drop(reader);
     let mut after = snapshot(dir.path());
-    after.remove(Path::new("LOCK"));
+    after.remove(Path::new(LOCK_FILE));
     let mut b = before;
-    b.remove(Path::new("LOCK"));
+    b.remove(Path::new(LOCK_FILE));
     assert!(after == b, "a refused open changed files");
     // The right span still opens it, with the data intact.
     let store = common::open(dir.path(), &clock);

@@ -409,7 +409,7 @@ fn run(ops: &[Op]) {
     let segs =
         w.fs.paths()
             .iter()
-            .filter(|p| p.to_string_lossy().ends_with(".seg"))
+            .filter(|p| common::is_segment(p))
             .count();
     if std::env::var_os("TIERLOG_CRASH_MODEL_VERBOSE").is_some() {
         eprintln!(

@@ -91,7 +91,7 @@ fn power_loss_at_every_operation() {
     let segs = |dir: &str| {
         fs.paths()
             .iter()
-            .filter(|p| p.starts_with(dir) && p.to_string_lossy().ends_with(".seg"))
+            .filter(|p| p.starts_with(dir) && common::is_segment(p))
             .count()
     };
     let (sealed, rollups) = (segs("/db/raw"), segs("/db/10s"));

@@ -28,6 +28,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use common::{T0, copy_dir, restore, snapshot};
+use tierlog::layout::{
+    INDEX_FILE, LOCK_FILE, RAW_DIR, SEGMENT_EXT, STATE_FILE, WINDOW_LOG_EXT, window_file_name,
+};
 use tierlog::{Config, Error, ManualClock, Sample, Store};
 use tierlog_tools::inspect::verify_dir;
 
@@ -92,7 +95,7 @@ fn build(dir: &Path, series: usize, every_s: i64, open_points: i64) {
     clock.set(LATER);
     store.maintain().unwrap();
     store.close().unwrap();
-    let _ = std::fs::remove_file(dir.join("LOCK"));
+    let _ = std::fs::remove_file(dir.join(LOCK_FILE));
 }
 
 /// Builds the store as [`build`] does, then puts the log of window T0 back beside its
@@ -119,7 +122,7 @@ fn build_with_log_beside_segment(dir: &Path) {
     store.close().unwrap();
     assert!(!wal.exists() && common::seg_path(dir, T0).exists());
     std::fs::write(&wal, log).unwrap();
-    let _ = std::fs::remove_file(dir.join("LOCK"));
+    let _ = std::fs::remove_file(dir.join(LOCK_FILE));
 }
 
 /// One bucket as bits: (t, count, nan_count, min, max, sum, first, last, p95, increase).
@@ -286,7 +289,7 @@ fn open_and_check(
         Ok(a)
     };
     let result = std::panic::catch_unwind(AssertUnwindSafe(run));
-    let _ = std::fs::remove_file(dir.join("LOCK"));
+    let _ = std::fs::remove_file(dir.join(LOCK_FILE));
     match result {
         Err(p) => {
             let msg = p
@@ -361,15 +364,15 @@ fn check_verify(dir: &Path, file: &Path, len: usize, at: usize, ctx: &str, t: &m
 
 /// The damaged files: (label, path relative to the store).
 fn files(dir: &Path) -> Vec<(&'static str, PathBuf)> {
-    let seg = format!("{T0:015}.seg");
-    let wal = format!("{:015}.wal", T0 + SPAN_MS);
+    let seg = window_file_name(T0, SEGMENT_EXT);
+    let wal = window_file_name(T0 + SPAN_MS, WINDOW_LOG_EXT);
     let out = vec![
-        ("window log", PathBuf::from("raw").join(wal)),
-        ("raw segment", PathBuf::from("raw").join(&seg)),
+        ("window log", PathBuf::from(RAW_DIR).join(wal)),
+        ("raw segment", PathBuf::from(RAW_DIR).join(&seg)),
         ("rollup segment 10s", PathBuf::from("10s").join(&seg)),
         ("rollup segment 60s", PathBuf::from("60s").join(&seg)),
-        ("index.log", PathBuf::from("index.log")),
-        ("state", PathBuf::from("state")),
+        ("index.log", PathBuf::from(INDEX_FILE)),
+        ("state", PathBuf::from(STATE_FILE)),
     ];
     for (_, rel) in &out {
         assert!(dir.join(rel).is_file(), "{} missing", rel.display());

@@ -10,6 +10,7 @@ use tierlog_testkit::helpers as common;
 use std::path::Path;
 use std::sync::Arc;
 
+use tierlog::layout::STATE_FILE;
 use tierlog::state::format::{Policy, RetentionSettings, State, TierState};
 use tierlog::{Error, ManualClock, Sample, Store};
 
@@ -20,7 +21,7 @@ fn make_store(dir: &Path) -> Vec<u8> {
         .write(&[Sample::new("m", &[("s", "a")], common::T0, 1.0)])
         .unwrap();
     store.close().unwrap();
-    std::fs::read(dir.join("state")).unwrap()
+    std::fs::read(dir.join(STATE_FILE)).unwrap()
 }
 
 /// Both readers of the state file on `dir`: a typed corruption error, or (for a flip that
@@ -48,7 +49,7 @@ fn check_readers(dir: &Path, ctx: &str) {
 fn every_bit_flip_and_truncation_is_a_typed_error() {
     let dir = common::fast_tempdir();
     let good = make_store(dir.path());
-    let path = dir.path().join("state");
+    let path = dir.path().join(STATE_FILE);
     assert!(Store::stored_config(dir.path()).unwrap().is_some());
     let mut tried = 0;
     for bit in 0..good.len() * 8 {
@@ -100,7 +101,7 @@ fn forged(window_span: i64, tiers: Vec<(i64, i64)>, raw_keep: i64) -> Vec<u8> {
 fn out_of_range_fields_are_a_typed_error() {
     let dir = common::fast_tempdir();
     make_store(dir.path());
-    let path = dir.path().join("state");
+    let path = dir.path().join(STATE_FILE);
     let cases = [
         ("zero span", forged(0, vec![(10_000, 1)], 1)),
         ("negative span", forged(-60_000, vec![], 1)),
@@ -145,7 +146,7 @@ fn verify_names_the_state_file_repair_moved_aside() {
     let mut b = good.clone();
     let last = b.len() - 1;
     b[last] ^= 0x40;
-    std::fs::write(dir.path().join("state"), &b).unwrap();
+    std::fs::write(dir.path().join(STATE_FILE), &b).unwrap();
     let clock = Arc::new(ManualClock::new(common::T0));
     let (store, _) = Store::repair(dir.path(), common::config(&clock)).unwrap();
     store.close().unwrap();

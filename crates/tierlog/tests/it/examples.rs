@@ -2,20 +2,14 @@
 //! with synthetic `/proc` text (exact values known), then the reader's query and table; a
 //! smoke run on this machine's real `/proc`; and the built example binaries end to end.
 
-#[allow(dead_code)]
-#[path = "../../examples/agent.rs"]
-mod agent;
-#[allow(dead_code)]
-#[path = "../../examples/reader.rs"]
-mod reader;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use agent::procfs::{ProcFile, ProcText};
 use tierlog::{Clock, Config, ManualClock, MetricKind, Selector, Store, Sync};
+use tierlog_testkit::examples::procfs::{ProcFile, ProcText};
+use tierlog_testkit::examples::{agent, reader};
 
 /// 2023-11-14T22:00:00Z, a minute (and hour) boundary.
 const T0: i64 = 1_700_000_000_000 - 1_700_000_000_000 % 3_600_000;

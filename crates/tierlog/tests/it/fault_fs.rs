@@ -199,7 +199,7 @@ fn store_files_on_disk_are_0600() {
         .unwrap()
         .close()
         .unwrap();
-    let m = std::fs::metadata(dir.path().join("index.log")).unwrap();
+    let m = std::fs::metadata(dir.path().join(tierlog::layout::INDEX_FILE)).unwrap();
     assert_eq!(m.permissions().mode() & 0o600, 0o600);
 }
 
@@ -254,9 +254,5 @@ fn the_store_works_with_short_writes() {
     store.close().unwrap();
     let store = tierlog::Store::open("/db", config()).unwrap();
     assert_eq!(q(&store), 40);
-    assert!(
-        fs.paths()
-            .iter()
-            .any(|p| p.to_string_lossy().ends_with(".seg"))
-    );
+    assert!(fs.paths().iter().any(tierlog_testkit::helpers::is_segment));
 }

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{T0, fast_tempdir, sel};
+use tierlog::layout::INDEX_FILE;
 use tierlog::{Config, ManualClock, MetricKind, MetricMeta, Sample, Store, Sync};
 
 const HOUR: i64 = 3_600_000;
@@ -31,7 +32,7 @@ fn config(clock: &Arc<ManualClock>) -> Config {
 }
 
 fn index_len(dir: &Path) -> u64 {
-    std::fs::metadata(dir.join("index.log")).unwrap().len()
+    std::fs::metadata(dir.join(INDEX_FILE)).unwrap().len()
 }
 
 fn meta(unit: &str) -> MetricMeta {
@@ -417,11 +418,11 @@ fn a_compacted_index_left_under_its_temporary_name_is_removed_at_open() {
     drop(store);
     // A crash before the rename of a later compaction leaves the old index and part of the
     // new one.
-    let index = std::fs::read(dir.path().join("index.log")).unwrap();
+    let index = std::fs::read(dir.path().join(INDEX_FILE)).unwrap();
     std::fs::write(dir.path().join("index.log.tmp"), &index[..index.len() / 2]).unwrap();
     let store = Store::open(dir.path(), config(&clock)).unwrap();
     assert!(!dir.path().join("index.log.tmp").exists());
-    assert_eq!(std::fs::read(dir.path().join("index.log")).unwrap(), index);
+    assert_eq!(std::fs::read(dir.path().join(INDEX_FILE)).unwrap(), index);
     assert_eq!(keep_ids(&store).len(), 100);
     assert!(store.series(&sel("churn")).is_empty());
     check_metadata(&store);
@@ -437,7 +438,7 @@ fn an_index_with_lost_metric_definitions_is_not_compacted() {
     drop(store);
     // Damage the first record (the definition of metric 0): a salvage keeps the rest, with a
     // nameless placeholder holding id 0.
-    let path = dir.path().join("index.log");
+    let path = dir.path().join(INDEX_FILE);
     let mut b = std::fs::read(&path).unwrap();
     b[common::FILE_HEADER_LEN + common::FRAME_HEADER_LEN + 6] ^= 0xff;
     std::fs::write(&path, &b).unwrap();

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{SplitMix64, T0, copy_dir, fast_tempdir, sel};
+use tierlog::layout::{INDEX_FILE, RAW_DIR};
 use tierlog::{Config, ManualClock, Sample, Store, Sync};
 
 const CHILD_ENV: &str = "TIERLOG_INDEX_KILL_CHILD";
@@ -78,7 +79,7 @@ fn keep_ids(store: &Store) -> BTreeMap<String, u32> {
 
 fn temp_files(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
-    for sub in ["", "raw"] {
+    for sub in ["", RAW_DIR] {
         for e in std::fs::read_dir(dir.join(sub)).unwrap() {
             let name = e.unwrap().file_name().to_string_lossy().into_owned();
             if name.ends_with(".tmp") {
@@ -117,7 +118,7 @@ fn kill_during_index_compaction_leaves_a_complete_index() {
     let (base_index, base_ids) = {
         let store = Store::open_read_only(&base, config(clock.clone(), 24)).unwrap();
         (
-            std::fs::read(base.join("index.log")).unwrap(),
+            std::fs::read(base.join(INDEX_FILE)).unwrap(),
             keep_ids(&store),
         )
     };
@@ -133,7 +134,7 @@ fn kill_during_index_compaction_leaves_a_complete_index() {
     drop(store);
     assert_eq!(r.series_removed, CHURN as u64);
     assert!(r.index_compacted.is_some(), "{r:?}");
-    let reference = std::fs::read(reference_dir.join("index.log")).unwrap();
+    let reference = std::fs::read(reference_dir.join(INDEX_FILE)).unwrap();
     println!("uninterrupted pass: {took:?}, {:?}", r.index_compacted);
 
     let (mut old, mut removals_only, mut new, mut tmp_left) = (0, 0, 0, 0);
@@ -151,7 +152,7 @@ fn kill_during_index_compaction_leaves_a_complete_index() {
 
         // What the kill left: the old index, maybe with whole removal records after it (a torn
         // append is cut at the open below), or the compacted one.
-        let left = std::fs::read(dir.join("index.log")).unwrap();
+        let left = std::fs::read(dir.join(INDEX_FILE)).unwrap();
         tmp_left += u32::from(dir.join("index.log.tmp").exists());
         if left == reference {
             new += 1;
@@ -166,7 +167,7 @@ fn kill_during_index_compaction_leaves_a_complete_index() {
 
         let store = Store::open(&dir, config(clock.clone(), 1)).unwrap();
         assert!(temp_files(&dir).is_empty(), "{ctx}: {:?}", temp_files(&dir));
-        let index = std::fs::read(dir.join("index.log")).unwrap();
+        let index = std::fs::read(dir.join(INDEX_FILE)).unwrap();
         assert!(
             index == reference || index.starts_with(&base_index),
             "{ctx}: index after the open is neither"

@@ -16,15 +16,13 @@
 use tierlog_testkit::helpers as common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{SplitMix64, T0, key, mean};
-use tierlog::logfile::Finding;
-use tierlog::{Config, ManualClock, Sample, Store, Sync};
+use common::{SplitMix64, T0, key, mean, parse_ack};
+use tierlog::{Config, ManualClock, Store, Sync};
 
 const CHILD_ENV: &str = "TIERLOG_KILL_CHILD";
 const START_ENV: &str = "TIERLOG_KILL_START";
@@ -43,21 +41,6 @@ fn config(clock: Arc<ManualClock>) -> Config {
     }
     .with_clock(clock)
     .with_sync(Sync::EveryWrite)
-}
-
-/// The clock while batch `n` is written.
-fn clock_of(n: u64) -> i64 {
-    T0 + n as i64 * STEP_MS + 2_500
-}
-
-/// The series of batch `n`: (metric, labels).
-fn batch_series(n: u64) -> Vec<(&'static str, Vec<(&'static str, String)>)> {
-    vec![
-        ("kill_a", vec![("s", "0".to_string())]),
-        ("kill_a", vec![("s", "1".to_string())]),
-        ("kill_b", vec![]),
-        ("kill_c", vec![("gen", (n / SERIES_EVERY).to_string())]),
-    ]
 }
 
 fn nan_with_payload(p: u64) -> f64 {
@@ -89,7 +72,7 @@ fn batch_samples(n: u64) -> Vec<(usize, i64, f64)> {
 
 /// Expected points of batch `n`: series key → [(second, bits)].
 fn batch_points(n: u64) -> BTreeMap<String, Vec<(i64, u64)>> {
-    let series = batch_series(n);
+    let series = common::batch_series("kill", n, SERIES_EVERY);
     let mut by: BTreeMap<(usize, i64), Vec<f64>> = BTreeMap::new();
     for (s, ts, v) in batch_samples(n) {
         by.entry((s, ts - ts.rem_euclid(1000))).or_default().push(v);
@@ -115,30 +98,16 @@ fn child_writer() {
         .expect("start batch")
         .parse()
         .expect("start batch number");
-    let clock = Arc::new(ManualClock::new(clock_of(start)));
+    let clock = Arc::new(ManualClock::new(common::batch_clock(start, STEP_MS)));
     let store = Store::open(Path::new(&dir), config(clock.clone())).expect("child open");
-    let out = std::io::stdout();
     for n in start.. {
-        clock.set(clock_of(n));
-        let series = batch_series(n);
-        let label_sets: Vec<Vec<(&str, &str)>> = series
-            .iter()
-            .map(|(_, l)| l.iter().map(|(k, v)| (*k, v.as_str())).collect())
-            .collect();
-        let raw = batch_samples(n);
-        let samples: Vec<Sample<'_>> = raw
-            .iter()
-            .map(|&(s, ts, v)| Sample::new(series[s].0, &label_sets[s], ts, v))
-            .collect();
-        let summary = store.write(&samples).expect("child write");
-        assert_eq!(
-            summary.accepted,
-            samples.len() as u64,
-            "batch {n}: {summary:?}"
+        clock.set(common::batch_clock(n, STEP_MS));
+        common::write_batch_and_ack(
+            &store,
+            n,
+            &common::batch_series("kill", n, SERIES_EVERY),
+            &batch_samples(n),
         );
-        let mut o = out.lock();
-        writeln!(o, "ACK {n}").expect("stdout");
-        o.flush().expect("flush stdout");
     }
 }
 
@@ -153,17 +122,11 @@ struct History {
 /// Reopens the store as the writer and checks it against the history; returns the next batch
 /// to write (one past the newest batch with any point in the store).
 fn verify(dir: &Path, h: &History, ctx: &str) -> u64 {
-    let clock = Arc::new(ManualClock::new(clock_of(h.max_started.unwrap_or(0))));
-    let store = match Store::open(dir, config(clock)) {
-        Ok(s) => s,
-        Err(e) => panic!("{ctx}: writer reopen after kill failed: {e}"),
-    };
-    for f in store.recovery_findings() {
-        assert!(
-            matches!(f, Finding::TornTail { .. } | Finding::EmptyRemoved { .. }),
-            "{ctx}: recovery after a kill found more than a torn tail: {f}"
-        );
-    }
+    let clock = Arc::new(ManualClock::new(common::batch_clock(
+        h.max_started.unwrap_or(0),
+        STEP_MS,
+    )));
+    let store = common::reopen_after_kill(dir, config(clock), ctx);
     let got = common::all_points(&store, "kill_.*");
     // Where each stored point may come from: (series, second) → (batch, bits).
     let mut expected: BTreeMap<(String, i64), (u64, u64)> = BTreeMap::new();
@@ -271,14 +234,13 @@ fn kill_during_writes_loses_nothing_acknowledged() {
         } else {
             rng.range(0, 3_000)
         };
-        let mut child = common::child_command(concat!(module_path!(), "::child_writer"))
-            .env(CHILD_ENV, dir.path())
-            .env(START_ENV, next.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn child");
+        let mut child = common::spawn_child(
+            concat!(module_path!(), "::child_writer"),
+            &[
+                (CHILD_ENV, dir.path().display().to_string()),
+                (START_ENV, next.to_string()),
+            ],
+        );
         let mut stdout = BufReader::new(child.stdout.take().expect("child stdout"));
         let mut acks: Vec<u64> = Vec::new();
         let mut line = String::new();
@@ -311,20 +273,10 @@ fn kill_during_writes_loses_nothing_acknowledged() {
             }
         }
         if eof {
-            let mut err = String::new();
-            let _ = child
-                .stderr
-                .take()
-                .expect("stderr")
-                .read_to_string(&mut err);
+            let err = common::child_stderr(&mut child);
             panic!("{ctx}: child ended on its own ({status}) after {acks:?}; stderr:\n{err}");
         }
-        for w in acks.windows(2) {
-            assert_eq!(w[1], w[0] + 1, "{ctx}: ACKs not consecutive: {acks:?}");
-        }
-        if let Some(&first) = acks.first() {
-            assert_eq!(first, next, "{ctx}: child started at the wrong batch");
-        }
+        common::assert_acks_from(&acks, next, &ctx);
         total_acks += acks.len() as u64;
         h.acked.extend(acks.iter().copied());
         // The child may have been inside the write after its last acknowledgement.
@@ -349,18 +301,11 @@ fn kill_during_writes_loses_nothing_acknowledged() {
     }
 }
 
-/// The batch number of a complete `ACK n` line (the test harness may print its own text in
-/// front of the first one).
-fn parse_ack(line: &str) -> Option<u64> {
-    let at = line.find("ACK ")?;
-    Some(line[at + 4..].trim_end().parse().expect("ACK number"))
-}
-
 fn sealed_segments(dir: &Path) -> u64 {
-    std::fs::read_dir(dir.join("raw"))
+    std::fs::read_dir(dir.join(tierlog::layout::RAW_DIR))
         .map(|rd| {
             rd.filter_map(|e| e.ok())
-                .filter(|e| e.file_name().to_string_lossy().ends_with(".seg"))
+                .filter(|e| common::is_segment(e.path()))
                 .count() as u64
         })
         .unwrap_or(0)

@@ -28,16 +28,14 @@
 use tierlog_testkit::helpers as common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{SplitMix64, T0, key};
-use tierlog::logfile::Finding;
-use tierlog::{Config, ManualClock, Sample, Store, Sync, Tier};
+use common::{SplitMix64, T0, key, parse_ack};
+use tierlog::{Config, ManualClock, Store, Sync, Tier};
 use tierlog_tools::inspect::verify_dir;
 
 const CHILD_ENV: &str = "TIERLOG_KILL_LOOP_CHILD";
@@ -76,21 +74,6 @@ fn config(clock: Arc<ManualClock>) -> Config {
     .with_sync(Sync::EveryWrite)
 }
 
-/// The clock while batch `n` is written.
-fn clock_of(n: u64) -> i64 {
-    T0 + n as i64 * STEP_MS + 2_500
-}
-
-/// The series of batch `n`: (metric, labels).
-fn batch_series(n: u64) -> Vec<(&'static str, Vec<(&'static str, String)>)> {
-    vec![
-        ("loop_a", vec![("s", "0".to_string())]),
-        ("loop_a", vec![("s", "1".to_string())]),
-        ("loop_b", vec![]),
-        ("loop_c", vec![("gen", (n / SERIES_EVERY).to_string())]),
-    ]
-}
-
 /// The samples of batch `n`: (series index, ts, value); one per series and second, so every
 /// sample is a raw point with its exact value.
 fn batch_samples(n: u64) -> Vec<(usize, i64, f64)> {
@@ -111,7 +94,7 @@ fn batch_samples(n: u64) -> Vec<(usize, i64, f64)> {
 
 /// Points of batch `n`: (series key, ts, bits).
 fn batch_points(n: u64) -> Vec<(String, i64, u64)> {
-    let series = batch_series(n);
+    let series = common::batch_series("loop", n, SERIES_EVERY);
     batch_samples(n)
         .into_iter()
         .map(|(s, ts, v)| {
@@ -133,15 +116,10 @@ fn child_writer() {
         .expect("start batch")
         .parse()
         .expect("start batch number");
-    let clock = Arc::new(ManualClock::new(clock_of(start)));
+    let clock = Arc::new(ManualClock::new(common::batch_clock(start, STEP_MS)));
     let cfg = config(clock.clone()).with_maintenance_interval(Some(Duration::from_millis(1)));
     let store = Store::open(Path::new(&dir), cfg).expect("child open");
-    let out = std::io::stdout();
-    {
-        let mut o = out.lock();
-        writeln!(o, "OPEN").unwrap();
-        o.flush().unwrap();
-    }
+    common::tell_parent("OPEN");
     let stop = AtomicBool::new(false);
     std::thread::scope(|sc| {
         sc.spawn(|| {
@@ -151,35 +129,18 @@ fn child_writer() {
             }
         });
         for n in start..start + MAX_PER_CHILD {
-            clock.set(clock_of(n));
-            let series = batch_series(n);
-            let label_sets: Vec<Vec<(&str, &str)>> = series
-                .iter()
-                .map(|(_, l)| l.iter().map(|(k, v)| (*k, v.as_str())).collect())
-                .collect();
-            let raw = batch_samples(n);
-            let samples: Vec<Sample<'_>> = raw
-                .iter()
-                .map(|&(s, ts, v)| Sample::new(series[s].0, &label_sets[s], ts, v))
-                .collect();
-            let summary = store.write(&samples).expect("child write");
-            assert_eq!(
-                summary.accepted,
-                samples.len() as u64,
-                "batch {n}: {summary:?}"
+            clock.set(common::batch_clock(n, STEP_MS));
+            common::write_batch_and_ack(
+                &store,
+                n,
+                &common::batch_series("loop", n, SERIES_EVERY),
+                &batch_samples(n),
             );
-            let mut o = out.lock();
-            writeln!(o, "ACK {n}").expect("stdout");
-            o.flush().expect("flush stdout");
-            drop(o);
             // A pace that lets maintenance passes interleave with the writes.
             std::thread::sleep(Duration::from_micros(200));
         }
         // Only maintenance from here on, until the parent kills us.
-        let mut o = out.lock();
-        writeln!(o, "IDLE").expect("stdout");
-        o.flush().expect("flush stdout");
-        drop(o);
+        common::tell_parent("IDLE");
         std::thread::sleep(Duration::from_secs(60));
         stop.store(true, Ordering::Relaxed);
     });
@@ -263,16 +224,7 @@ struct Checked {
 /// reopen finds it. Returns the next batch to write.
 fn verify(dir: &Path, m: &mut Model, maybe: Option<u64>, now: i64, ctx: &str) -> (u64, Checked) {
     let clock = Arc::new(ManualClock::new(now));
-    let store = match Store::open(dir, config(clock)) {
-        Ok(s) => s,
-        Err(e) => panic!("{ctx}: writer reopen after kill failed: {e}"),
-    };
-    for f in store.recovery_findings() {
-        assert!(
-            matches!(f, Finding::TornTail { .. } | Finding::EmptyRemoved { .. }),
-            "{ctx}: recovery after a kill found more than a crash artifact: {f}"
-        );
-    }
+    let store = common::reopen_after_kill(dir, config(clock), ctx);
     let sel = common::sel("{__name__=~\"loop_.*\"}");
     let r = store.query(&sel, i64::MIN, i64::MAX).expect("query");
     assert!(r.warnings.is_empty(), "{ctx}: warnings {:?}", r.warnings);
@@ -422,14 +374,13 @@ fn kill_loop_loses_nothing_acknowledged() {
         let by_acks = rng.range(0, 2) == 0;
         let kill_after_acks = rng.range(0, MAX_PER_CHILD + 10);
         let kill_after = Duration::from_micros(rng.range(0, 60_000));
-        let mut child = common::child_command(concat!(module_path!(), "::child_writer"))
-            .env(CHILD_ENV, dir.path())
-            .env(START_ENV, next.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn child");
+        let mut child = common::spawn_child(
+            concat!(module_path!(), "::child_writer"),
+            &[
+                (CHILD_ENV, dir.path().display().to_string()),
+                (START_ENV, next.to_string()),
+            ],
+        );
         let spawned = Instant::now();
         let stdout = child.stdout.take().expect("child stdout");
         // A reader thread collects lines, so the parent can kill at a time of its choosing.
@@ -453,8 +404,8 @@ fn kill_loop_loses_nothing_acknowledged() {
             if l.contains("IDLE") {
                 *idle = true;
             }
-            if let Some(at) = l.find("ACK ") {
-                acks.push(l[at + 4..].trim_end().parse().expect("ACK number"));
+            if let Some(n) = parse_ack(l) {
+                acks.push(n);
             }
         };
         loop {
@@ -468,8 +419,7 @@ fn kill_loop_loses_nothing_acknowledged() {
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                     let status = child.wait().expect("wait child");
-                    let mut err = String::new();
-                    let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+                    let err = common::child_stderr(&mut child);
                     panic!("{ctx}: child ended on its own ({status}) after {acks:?}:\n{err}");
                 }
             }
@@ -490,12 +440,7 @@ fn kill_loop_loses_nothing_acknowledged() {
             killed_before_open += 1;
         }
         let _ = status;
-        for w in acks.windows(2) {
-            assert_eq!(w[1], w[0] + 1, "{ctx}: ACKs not consecutive: {acks:?}");
-        }
-        if let Some(&first) = acks.first() {
-            assert_eq!(first, next, "{ctx}: child started at the wrong batch");
-        }
+        common::assert_acks_from(&acks, next, &ctx);
         for &n in &acks {
             m.acked.insert(n);
             m.add_batch(n);
@@ -503,7 +448,7 @@ fn kill_loop_loses_nothing_acknowledged() {
         // The child may have been inside the write after its last acknowledgement.
         let maybe = acks.last().map_or(next, |l| l + 1);
         let in_flight = (maybe < next + MAX_PER_CHILD).then_some(maybe);
-        let now = clock_of(maybe);
+        let now = common::batch_clock(maybe, STEP_MS);
         let (n, c) = verify(dir.path(), &mut m, in_flight, now, &ctx);
         next = n;
         last = c;

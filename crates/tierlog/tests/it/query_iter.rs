@@ -131,7 +131,7 @@ fn a_damaged_segment_gives_the_same_warnings() {
     // segment fails its checks at open, and every series' read reports it).
     let damage = |window: i64, at: fn(usize) -> usize| {
         let start = T0 + window * WINDOW;
-        let seg = dir.path().join("raw").join(format!("{start:015}.seg"));
+        let seg = common::seg_path(dir.path(), start);
         let mut bytes = std::fs::read(&seg).unwrap();
         let i = at(bytes.len());
         bytes[i] ^= 0xff;

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{T0, fast_tempdir, sel};
+use tierlog::layout::RAW_DIR;
+use tierlog::layout::STATE_FILE;
 use tierlog::segment::Segment;
 use tierlog::{Config, DropReason, Error, ManualClock, Sample, Store, Sync, Tier};
 
@@ -39,13 +41,13 @@ fn config(clock: &Arc<ManualClock>, max_age_days: u32) -> Config {
 /// vanish while listed are left out).
 fn segments(dir: &Path) -> Vec<(String, i64, i64)> {
     let mut out = Vec::new();
-    for tier in ["raw", "10s", "60s"] {
+    for tier in [RAW_DIR, "10s", "60s"] {
         let Ok(rd) = std::fs::read_dir(dir.join(tier)) else {
             continue;
         };
         for e in rd {
             let p = e.unwrap().path();
-            if p.extension().is_some_and(|x| x == "seg") {
+            if common::is_segment(&p) {
                 // Retention running beside us may remove it between listing and opening.
                 let Ok(s) = Segment::open(&p) else { continue };
                 let h = s.header();
@@ -442,9 +444,9 @@ fn a_dropped_segment_stays_readable_to_whoever_holds_it() {
     // A mapping outlives its file.
     let (_, start, _) = segments(dir.path())
         .into_iter()
-        .find(|s| s.0 == "raw")
+        .find(|s| s.0 == RAW_DIR)
         .unwrap();
-    let path = dir.path().join("raw").join(format!("{start:015}.seg"));
+    let path = common::seg_path(dir.path(), start);
     let seg = Segment::open(&path).unwrap();
     std::fs::remove_file(&path).unwrap();
     let mut pts = Vec::new();
@@ -634,10 +636,10 @@ fn series_left_dangling_by_a_crash_are_removed_by_the_next_pass() {
     let mut deleted = 0;
     for (tier, start, end) in segments(dir.path()) {
         let _ = end;
-        if (tier == "raw" && start + SPAN <= T0 + 2 * HOUR) || (tier != "raw" && start < T0 + HOUR)
+        if (tier == RAW_DIR && start + SPAN <= T0 + 2 * HOUR)
+            || (tier != RAW_DIR && start < T0 + HOUR)
         {
-            let name = tierlog::store::window_file_name(start, "seg");
-            let p = dir.path().join(&tier).join(&name);
+            let p = common::tier_seg_path(dir.path(), &tier, start);
             if p.exists() {
                 std::fs::remove_file(&p).unwrap();
                 deleted += 1;
@@ -696,7 +698,7 @@ fn archive_mode_moves_the_last_tiers_expired_segments_to_a_queryable_archive() {
         }
         for e in std::fs::read_dir(dir.path().join("60s")).unwrap() {
             let p = e.unwrap().path();
-            if p.extension().is_some_and(|x| x == "seg") {
+            if common::is_segment(&p) {
                 let name = p.file_name().unwrap().to_string_lossy().into_owned();
                 sixty.insert(name, std::fs::read(&p).unwrap());
             }
@@ -885,8 +887,8 @@ fn archive_paths_that_would_lose_data_are_refused_at_open() {
     let r = write_and_expire(&store_b, &clock, T0).unwrap();
     assert!(r.dropped.iter().any(|d| d.archived_to.is_some()), "{r:?}");
     store_b.close().unwrap();
-    let b_state = std::fs::read(b.join("state")).unwrap();
-    let b_archive_state = std::fs::read(b.join("cold").join("state")).unwrap();
+    let b_state = std::fs::read(b.join(STATE_FILE)).unwrap();
+    let b_archive_state = std::fs::read(b.join("cold").join(STATE_FILE)).unwrap();
     // Store a, with data.
     let store_a = Store::open(&a, config(&clock, 90)).unwrap();
     store_a.write(&[Sample::new("m", &[], T0, 5.0)]).unwrap();
@@ -930,9 +932,13 @@ fn archive_paths_that_would_lose_data_are_refused_at_open() {
             &tierlog::Expiry::Delete,
             "{path}"
         );
-        assert_eq!(std::fs::read(b.join("state")).unwrap(), b_state, "{path}");
         assert_eq!(
-            std::fs::read(b.join("cold").join("state")).unwrap(),
+            std::fs::read(b.join(STATE_FILE)).unwrap(),
+            b_state,
+            "{path}"
+        );
+        assert_eq!(
+            std::fs::read(b.join("cold").join(STATE_FILE)).unwrap(),
             b_archive_state,
             "{path}"
         );
@@ -974,14 +980,14 @@ fn archive_paths_that_would_lose_data_are_refused_at_the_pass() {
     // Another store appears where the archive is to go.
     let other = Store::open(&target, config(&clock, 90)).unwrap();
     other.close().unwrap();
-    let other_state = std::fs::read(target.join("state")).unwrap();
+    let other_state = std::fs::read(target.join(STATE_FILE)).unwrap();
     let before = segments(&a);
     is_archive_refusal(
         write_and_expire(&store, &clock, T0),
         "another store at the pass",
         "another store",
     );
-    assert_eq!(std::fs::read(target.join("state")).unwrap(), other_state);
+    assert_eq!(std::fs::read(target.join(STATE_FILE)).unwrap(), other_state);
     let raw_before: Vec<_> = segments(&a).into_iter().filter(|s| s.1 == T0).collect();
     assert_eq!(raw_before.len(), 1, "the expired segment stays: {before:?}");
     // Then a symbolic link to the store.

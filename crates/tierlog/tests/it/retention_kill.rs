@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{SplitMix64, T0, copy_dir};
+use tierlog::layout::{LOCK_FILE, RAW_DIR};
 use tierlog::{Config, ManualClock, SeriesId, Store, Sync, Tier};
 use tierlog_testkit::workload::Workload;
 
@@ -61,15 +62,19 @@ fn config(clock: Arc<ManualClock>, max_bytes: u64, archive: bool) -> Config {
 /// Every file of the store except the lock: relative path → bytes.
 fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
-    for sub in [
-        "", "raw", "10s", "60s", "cold", "cold/raw", "cold/10s", "cold/60s",
-    ] {
+    let tiers = [RAW_DIR, "10s", "60s"];
+    let cold = tiers.map(|t| format!("cold/{t}"));
+    let subs = ["", "cold"]
+        .into_iter()
+        .chain(tiers)
+        .chain(cold.iter().map(String::as_str));
+    for sub in subs {
         let Ok(rd) = std::fs::read_dir(dir.join(sub)) else {
             continue;
         };
         for e in rd {
             let e = e.unwrap();
-            if e.file_type().unwrap().is_file() && e.file_name() != "LOCK" {
+            if e.file_type().unwrap().is_file() && e.file_name() != LOCK_FILE {
                 let name = format!("{sub}/{}", e.file_name().to_string_lossy());
                 out.insert(name, std::fs::read(e.path()).unwrap());
             }
@@ -215,7 +220,7 @@ fn kill_during_retention(archive: bool) {
                 .filter(|k| k.ends_with(".tmp"))
                 .collect::<Vec<_>>()
         );
-        for (name, bytes) in now.iter().filter(|(k, _)| k.ends_with(".seg")) {
+        for (name, bytes) in now.iter().filter(|(k, _)| common::is_segment(k)) {
             let was = name.strip_prefix("cold/").unwrap_or(name);
             assert!(
                 base_files.get(was) == Some(bytes),
@@ -233,7 +238,8 @@ fn kill_during_retention(archive: bool) {
                 assert_eq!(places, 1, "{ctx}: {name} lost");
             }
         }
-        let segs = |m: &BTreeMap<String, Vec<u8>>| m.keys().filter(|k| k.ends_with(".seg")).count();
+        let segs =
+            |m: &BTreeMap<String, Vec<u8>>| m.keys().filter(|k| common::is_segment(k)).count();
         if segs(&now) != segs(&base_files) && segs(&now) != segs(&reference) {
             mid_way += 1;
         }
@@ -265,7 +271,10 @@ fn kill_during_retention(archive: bool) {
         drop(store);
         let after = files(&dir);
         let seg_names = |m: &BTreeMap<String, Vec<u8>>| -> Vec<String> {
-            m.keys().filter(|k| k.ends_with(".seg")).cloned().collect()
+            m.keys()
+                .filter(|k| common::is_segment(k))
+                .cloned()
+                .collect()
         };
         assert_eq!(seg_names(&after), seg_names(&reference), "{ctx}");
         assert!(store_bytes(&dir) <= budget, "{ctx}");

@@ -13,6 +13,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tierlog::layout::RAW_DIR;
+
 use common::{SplitMix64, T0, fast_tempdir, mean, sel};
 use tierlog::{
     BucketPoint, Config, Error, ManualClock, MetricKind, MetricMeta, P95_MERGED, Sample, Store,
@@ -686,7 +688,7 @@ fn step_queries_work_when_no_raw_data_is_left() {
     let clock = Arc::new(ManualClock::new(T0));
     let (store, _) = stitched_store(dir.path(), &clock, four_tiers());
     drop(store);
-    for e in std::fs::read_dir(dir.path().join("raw")).unwrap() {
+    for e in std::fs::read_dir(dir.path().join(RAW_DIR)).unwrap() {
         std::fs::remove_file(e.unwrap().path()).unwrap();
     }
     let store = Store::open(dir.path(), config(&clock, four_tiers())).unwrap();
@@ -714,9 +716,8 @@ fn a_coarser_tier_answers_where_finer_data_is_gone() {
     drop(store);
     // As retention will: raw and the 10s tier gone for the first 20 minutes.
     for w in 0..2 {
-        let name = format!("{:015}.seg", T0 + w * SPAN);
-        std::fs::remove_file(dir.path().join("raw").join(&name)).unwrap();
-        std::fs::remove_file(dir.path().join("10s").join(&name)).unwrap();
+        std::fs::remove_file(common::seg_path(dir.path(), T0 + w * SPAN)).unwrap();
+        std::fs::remove_file(common::tier_seg_path(dir.path(), "10s", T0 + w * SPAN)).unwrap();
     }
     let store = Store::open(dir.path(), config(&clock, two)).unwrap();
     let mut r = store

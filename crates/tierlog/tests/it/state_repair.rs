@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::T0;
+use tierlog::layout::{LOCK_FILE, STATE_FILE};
 use tierlog::{Config, Error, Finding, ManualClock, Sample, Store, Tier};
 
 const SPAN_MS: i64 = 600_000;
@@ -85,7 +86,7 @@ fn build(dir: &Path) -> Arc<ManualClock> {
 }
 
 fn flip_state_bit(dir: &Path, byte: usize) -> Vec<u8> {
-    let path = dir.join("state");
+    let path = dir.join(STATE_FILE);
     let mut b = std::fs::read(&path).unwrap();
     b[byte] ^= 0x10;
     std::fs::write(&path, &b).unwrap();
@@ -111,7 +112,7 @@ fn a_damaged_state_is_refused_and_then_rebuilt_by_repair_without_losing_data() {
 
     // High-water byte: only the body checksum can tell.
     let damaged = flip_state_bit(dir.path(), 33);
-    let state = dir.path().join("state");
+    let state = dir.path().join(STATE_FILE);
     for read_only in [false, true] {
         let r = if read_only {
             Store::open_read_only(dir.path(), common::config(&clock))
@@ -132,7 +133,7 @@ fn a_damaged_state_is_refused_and_then_rebuilt_by_repair_without_losing_data() {
             }
             other => panic!("read-only {read_only}: expected NeedsRepair, got {other:?}"),
         }
-        let _ = std::fs::remove_file(dir.path().join("LOCK"));
+        let _ = std::fs::remove_file(dir.path().join(LOCK_FILE));
     }
     assert_eq!(
         std::fs::read(&state).unwrap(),
@@ -186,7 +187,7 @@ fn a_damaged_state_is_refused_and_then_rebuilt_by_repair_without_losing_data() {
     assert_eq!(w.accepted, 0, "a sealed window is not reopened");
     store.close().unwrap();
     assert!(
-        dir.path().join("state").is_file(),
+        dir.path().join(STATE_FILE).is_file(),
         "a fresh state is written"
     );
 
@@ -258,7 +259,7 @@ fn a_missing_state_beside_data_is_rebuilt_by_repair() {
     let dir = common::fast_tempdir();
     let clock = build(dir.path());
     let before = answer(&Store::open_read_only(dir.path(), common::config(&clock)).unwrap());
-    std::fs::remove_file(dir.path().join("state")).unwrap();
+    std::fs::remove_file(dir.path().join(STATE_FILE)).unwrap();
     let (store, findings) = Store::repair(dir.path(), common::config(&clock)).unwrap();
     assert!(matches!(
         rebuilt(&findings),
@@ -290,8 +291,8 @@ fn a_tier_the_configuration_lacks_is_refused_not_guessed() {
         }
         other => panic!("expected a config error, got {:?}", other.map(|_| ())),
     }
-    let _ = std::fs::remove_file(dir.path().join("LOCK"));
-    assert_eq!(std::fs::read(dir.path().join("state")).unwrap(), damaged);
+    let _ = std::fs::remove_file(dir.path().join(LOCK_FILE));
+    assert_eq!(std::fs::read(dir.path().join(STATE_FILE)).unwrap(), damaged);
     assert!(!dir.path().join("state.damaged").exists());
     // With the tier configured, the repair goes through.
     let (store, findings) = Store::repair(dir.path(), common::config(&clock)).unwrap();

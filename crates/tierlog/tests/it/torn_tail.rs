@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use common::{FILE_HEADER_LEN, T0, frames, restore, sel, snapshot, wal_path};
+use tierlog::layout::{INDEX_FILE, STATE_FILE};
 use tierlog::logfile::Finding;
 use tierlog::{Config, Corruption, Error, ManualClock, Sample, Store};
 
@@ -65,7 +66,7 @@ fn setup(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
         BATCHES,
         "one frame per batch"
     );
-    assert_eq!(frames(&snap[Path::new("index.log")]).len(), 6);
+    assert_eq!(frames(&snap[Path::new(INDEX_FILE)]).len(), 6);
     snap
 }
 
@@ -176,8 +177,8 @@ fn truncating_the_window_log_in_its_last_two_frames_is_a_torn_tail() {
 fn truncating_the_index_in_its_last_two_frames_is_a_torn_tail() {
     let dir = common::fast_tempdir();
     let pristine = setup(dir.path());
-    let index = dir.path().join("index.log");
-    let bytes = &pristine[Path::new("index.log")];
+    let index = dir.path().join(INDEX_FILE);
+    let bytes = &pristine[Path::new(INDEX_FILE)];
     let fr = frames(bytes);
     let first = fr[fr.len() - 2].0;
     for cut in first..bytes.len() {
@@ -263,7 +264,7 @@ fn a_flipped_bit_in_the_last_frame_of_the_window_log_is_a_torn_tail() {
 
 #[test]
 fn a_flipped_bit_in_the_last_frame_of_the_index_is_a_torn_tail() {
-    flip_every_bit_of_last_frame(Path::new("index.log"), |store, ctx| {
+    flip_every_bit_of_last_frame(Path::new(INDEX_FILE), |store, ctx| {
         assert_eq!(data(store), expected(0..BATCHES), "{ctx}");
         assert_eq!(extra_series(store), vec!["n=0".to_string()], "{ctx}");
     });
@@ -372,8 +373,8 @@ fn a_flipped_bit_in_a_middle_frame_of_the_window_log_needs_repair() {
 fn a_damaged_series_record_in_the_middle_of_the_index_needs_repair() {
     let dir = common::fast_tempdir();
     let pristine = setup(dir.path());
-    let index = dir.path().join("index.log");
-    let rel = Path::new("index.log");
+    let index = dir.path().join(INDEX_FILE);
+    let rel = Path::new(INDEX_FILE);
     let fr = frames(&pristine[rel]);
     // Frame 2 defines tt{s=1}, which has samples in the log.
     let (off, len) = fr[2];
@@ -431,7 +432,7 @@ fn a_damaged_metric_record_in_the_middle_of_the_index_is_repairable() {
     // series (defined before the damage) with all their data.
     let dir = common::fast_tempdir();
     let pristine = setup(dir.path());
-    let rel = Path::new("index.log");
+    let rel = Path::new(INDEX_FILE);
     let index = dir.path().join(rel);
     let fr = frames(&pristine[rel]);
     let (off, _) = fr[3];
@@ -466,7 +467,7 @@ fn a_series_id_lost_with_a_torn_index_tail_is_never_reused() {
         ])
         .unwrap();
     store.close().unwrap();
-    let index = dir.path().join("index.log");
+    let index = dir.path().join(INDEX_FILE);
     let b = std::fs::read(&index).unwrap();
     let (last_off, _) = *frames(&b).last().unwrap();
     std::fs::write(&index, &b[..last_off + 5]).unwrap();
@@ -618,12 +619,11 @@ fn crash_artifacts_are_cleaned_by_a_writer_and_left_alone_by_a_reader() {
     assert!(!wal.exists());
     std::fs::write(&wal, &wal_bytes).unwrap();
     // Interrupted atomic writes.
-    let seg_tmp = dir
-        .path()
-        .join("raw")
-        .join(format!("{:015}.seg.tmp", T0 + 600_000));
+    let mut seg_tmp = common::seg_path(dir.path(), T0 + 600_000).into_os_string();
+    seg_tmp.push(".tmp");
+    let seg_tmp = PathBuf::from(seg_tmp);
     std::fs::write(&seg_tmp, b"TLOGSEG1 half a segment").unwrap();
-    let state_tmp = dir.path().join("state.tmp");
+    let state_tmp = dir.path().join(format!("{STATE_FILE}.tmp"));
     std::fs::write(&state_tmp, b"TLOGSTA1").unwrap();
 
     let want = vec![(T0 + 1_000, 1.5f64.to_bits())];
