@@ -1,6 +1,11 @@
 //! The state file (`DIR/state`): the store's settings and each tier's progress, rewritten
-//! atomically. [`format`](crate::state::format) is its byte layout (`format-spec/state.md`); [`rebuild`](crate::state::rebuild) recreates it
-//! from the files on disk when it is lost or damaged.
+//! atomically. [`format`](crate::state::format) is its byte layout (`format-spec/state.md`);
+//! [`file`](crate::state::file) loads and persists it; [`policy`](crate::state::policy) settles
+//! the retention policy it records against an open's configuration;
+//! [`rebuild`](crate::state::rebuild) recreates it from the files on disk when it is lost or
+//! damaged.
 
+pub(crate) mod file;
 pub mod format;
+pub(crate) mod policy;
 pub mod rebuild;
