@@ -145,6 +145,22 @@ pub fn run(now: &Now, args: IngestArgs) -> Result<(), Failure> {
     };
     print_summary(&summary, elapsed, &sizes, format)?;
     warn_name_collisions(&summary);
+    if let Some(line) = summary.first_too_far_ahead_line {
+        eprintln!(
+            "tierlog: warning: {} sample{} skipped: more than the future limit ahead of every earlier sample of the input, so the replay clock did not follow {} (first at {file}:{line}; a mistyped time?)",
+            summary.written.rejected_too_far_ahead,
+            if summary.written.rejected_too_far_ahead == 1 {
+                ""
+            } else {
+                "s"
+            },
+            if summary.written.rejected_too_far_ahead == 1 {
+                "it"
+            } else {
+                "them"
+            },
+        );
+    }
     if let Err(e) = res {
         return Err(match e {
             IngestError::Parse(p) => {

@@ -651,3 +651,63 @@ fn an_import_the_store_refuses_whole_registers_nothing_and_says_why() {
     assert_eq!(metrics, ["fresh"]);
     assert_eq!(store.series_counts().keys().collect::<Vec<_>>(), ["fresh"]);
 }
+
+/// One mistyped time in a replayed file (a year ahead of the rest) is skipped and counted as
+/// too far ahead, with its line: it neither carries the replay clock (and the store's) into
+/// the future nor makes the samples after it, or a later live ingest, too old.
+#[test]
+fn a_replay_skips_a_typo_far_ahead_of_the_rest_of_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0: i64 = 1_700_000_000_000;
+    let year = 365 * 86_400_000i64;
+    let lines = [
+        format!("m 1 {t0}"),
+        format!("m 2 {}", t0 + 1_000),
+        format!("m 3 {}", t0 + 2_000),
+        format!("m 99 {}", t0 + year),
+        format!("m 4 {}", t0 + 3_000),
+        format!("m 5 {}", t0 + 4_000),
+    ];
+    let input = dir.path().join("typo.prom");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let d = dir.path().join("store");
+    let o = tierlog(&["ingest", s(&d), s(&input), "--replay", "--format", "json"]);
+    assert!(o.status.success(), "{o:?}");
+    let sum: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(sum["summary"]["accepted"], 5, "{sum}");
+    assert_eq!(sum["summary"]["rejected_too_far_ahead"], 1, "{sum}");
+    assert_eq!(sum["summary"]["first_too_far_ahead_line"], 4, "{sum}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("typo.prom:4"), "{err}");
+
+    // The store's clock stayed with the data: a live sample ten seconds later is taken.
+    let live = dir.path().join("live.prom");
+    std::fs::write(&live, format!("m 6 {}\n", t0 + 10_000)).unwrap();
+    let now = format!("{}ms", t0 + 11_000);
+    let o = tierlog(&["ingest", s(&d), s(&live), "--now", &now, "--format", "json"]);
+    assert!(o.status.success(), "{o:?}");
+    let sum: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(sum["summary"]["accepted"], 1, "{sum}");
+
+    let v = serde_json::from_str::<serde_json::Value>(&ok(&[
+        "query",
+        s(&d),
+        "m",
+        "--from",
+        &format!("{t0}ms"),
+        "--to",
+        &format!("{}ms", t0 + 20_000),
+        "--format",
+        "json",
+        "--now",
+        &now,
+    ]))
+    .unwrap();
+    let values: Vec<f64> = v["series"][0]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[1].as_f64().unwrap())
+        .collect();
+    assert_eq!(values, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+}

@@ -59,6 +59,9 @@ pub struct IngestSummary {
     pub name_collisions: u64,
     /// The first few such collisions.
     pub name_collision_examples: Vec<NameCollision>,
+    /// The input line (1-based) of the first sample a replay skipped as too far ahead of
+    /// every earlier sample of the input (a mistyped time), if any.
+    pub first_too_far_ahead_line: Option<u64>,
 }
 
 /// Why an ingest stopped.
@@ -272,16 +275,26 @@ fn ingest_replay<S: EntrySource>(
 ) -> Result<(), IngestError> {
     let mut sorter = TimeSorter::new(&opts.spill_dir, opts.sort_memory);
     let mut buf = Vec::new();
+    // A replay's clock follows the input's times, so one mistyped time far ahead would carry
+    // it (and the store's) into the future: a sample more than the future limit ahead of
+    // every earlier sample of the input is counted as too far ahead and skipped.
+    let future = i64::try_from(store.config().future_limit.as_millis()).unwrap_or(i64::MAX);
+    let mut newest_seen: Option<i64> = None;
     // Parse everything first: a malformed line stops the ingest before anything is written.
     for item in source.by_ref() {
         let (line, entry) = item.map_err(IngestError::Parse)?;
         if let Some(s) = note_meta(store, meta, entry)? {
             sum.samples += 1;
+            let ts = s.ts_ms.unwrap_or(opts.default_ts);
+            if newest_seen.is_some_and(|n| ts > n.saturating_add(future)) {
+                sum.written.rejected_too_far_ahead += 1;
+                sum.first_too_far_ahead_line.get_or_insert(line);
+                continue;
+            }
+            newest_seen = Some(newest_seen.map_or(ts, |n| n.max(ts)));
             buf.clear();
             encode_sample(&s, line, &mut buf);
-            sorter
-                .push(s.ts_ms.unwrap_or(opts.default_ts), &buf)
-                .map_err(IngestError::Spill)?;
+            sorter.push(ts, &buf).map_err(IngestError::Spill)?;
         }
     }
     sum.spilled_runs = sorter.spilled_runs() as u64;
