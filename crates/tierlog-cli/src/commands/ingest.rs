@@ -101,6 +101,9 @@ pub fn run(now: &Now, args: IngestArgs) -> Result<(), Failure> {
             .map_or_else(|| dir.join(SPILL_DIR), |d| d.path().to_owned()),
         sort_memory: 256 << 20,
         default_ts: now.ms,
+        latest: Some(now.ms.saturating_add(
+            i64::try_from(store.config().future_limit.as_millis()).unwrap_or(i64::MAX),
+        )),
         max_line_bytes,
     };
     let started = Instant::now();
@@ -147,7 +150,7 @@ pub fn run(now: &Now, args: IngestArgs) -> Result<(), Failure> {
     warn_name_collisions(&summary);
     if let Some(line) = summary.first_too_far_ahead_line {
         eprintln!(
-            "tierlog: warning: {} sample{} skipped: more than the future limit ahead of every earlier sample of the input, so the replay clock did not follow {} (first at {file}:{line}; a mistyped time?)",
+            "tierlog: warning: {} sample{} skipped: later than the clock plus the future limit, so the replay clock did not follow {} (first at {file}:{line}; a mistyped time?)",
             summary.written.rejected_too_far_ahead,
             if summary.written.rejected_too_far_ahead == 1 {
                 ""

@@ -1,36 +1,16 @@
 //! The `tierlog` command: quick start flow, output contracts, exit codes, errors that name
 //! lines, files and lock holders.
 
+use crate::support::{ok, s, tierlog};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use tierlog::layout::{QUARANTINE_DIR, RAW_DIR, SEGMENT_EXT, STATE_FILE, window_file_name};
-
-fn tierlog(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tierlog"))
-        .args(args)
-        .output()
-        .expect("run tierlog")
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = tierlog(args);
-    assert!(
-        o.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
-}
 
 fn example() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../examples/node.prom")
         .display()
         .to_string()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 #[test]

@@ -35,6 +35,7 @@ fn opts(batch: usize) -> IngestOptions {
         spill_dir: std::env::temp_dir(),
         sort_memory: 1 << 20,
         default_ts: T0 + 10_000,
+        latest: None,
         max_line_bytes: tierlog_tools::import::DEFAULT_MAX_LINE_BYTES,
     }
 }

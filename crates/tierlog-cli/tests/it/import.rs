@@ -2,30 +2,10 @@
 //! OpenMetrics, InfluxDB line protocol and CSV gives the same series and points; malformed
 //! input is reported as FILE:LINE:COLUMN; the format comes from the flag or the extension.
 
+use crate::support::{ok, s, tierlog};
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
-fn tierlog(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tierlog"))
-        .args(args)
-        .output()
-        .expect("run tierlog")
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = tierlog(args);
-    assert!(
-        o.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use std::process::{Command, Stdio};
 
 /// The clock of every command here: a minute after the data set's last sample.
 const NOW: &str = "1700000090000";
@@ -472,6 +452,7 @@ fn samples_without_a_time_get_the_time_they_were_read() {
             spill_dir: dir.path().to_owned(),
             sort_memory: 1 << 20,
             default_ts: START,
+            latest: None,
             max_line_bytes: tierlog_tools::import::DEFAULT_MAX_LINE_BYTES,
         };
         let source = format.parser(std::io::BufReader::new(input), Precision::Ns);
@@ -652,9 +633,9 @@ fn an_import_the_store_refuses_whole_registers_nothing_and_says_why() {
     assert_eq!(store.series_counts().keys().collect::<Vec<_>>(), ["fresh"]);
 }
 
-/// One mistyped time in a replayed file (a year ahead of the rest) is skipped and counted as
-/// too far ahead, with its line: it neither carries the replay clock (and the store's) into
-/// the future nor makes the samples after it, or a later live ingest, too old.
+/// One mistyped time in a replayed file (a year in the future) is skipped and counted as too
+/// far ahead, with its line: it neither carries the replay clock (and the store's) into the
+/// future nor makes a later live ingest too old. Samples after a long gap are not typos.
 #[test]
 fn a_replay_skips_a_typo_far_ahead_of_the_rest_of_the_input() {
     let dir = tempfile::tempdir().unwrap();
@@ -667,14 +648,26 @@ fn a_replay_skips_a_typo_far_ahead_of_the_rest_of_the_input() {
         format!("m 99 {}", t0 + year),
         format!("m 4 {}", t0 + 3_000),
         format!("m 5 {}", t0 + 4_000),
+        // After a 55-minute gap: real data, not a typo.
+        format!("m 6 {}", t0 + 3_300_000),
     ];
+    let now = format!("{}ms", t0 + 3_311_000);
     let input = dir.path().join("typo.prom");
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
     let d = dir.path().join("store");
-    let o = tierlog(&["ingest", s(&d), s(&input), "--replay", "--format", "json"]);
+    let o = tierlog(&[
+        "ingest",
+        s(&d),
+        s(&input),
+        "--replay",
+        "--now",
+        &now,
+        "--format",
+        "json",
+    ]);
     assert!(o.status.success(), "{o:?}");
     let sum: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(sum["summary"]["accepted"], 5, "{sum}");
+    assert_eq!(sum["summary"]["accepted"], 6, "{sum}");
     assert_eq!(sum["summary"]["rejected_too_far_ahead"], 1, "{sum}");
     assert_eq!(sum["summary"]["first_too_far_ahead_line"], 4, "{sum}");
     let err = String::from_utf8_lossy(&o.stderr);
@@ -682,8 +675,7 @@ fn a_replay_skips_a_typo_far_ahead_of_the_rest_of_the_input() {
 
     // The store's clock stayed with the data: a live sample ten seconds later is taken.
     let live = dir.path().join("live.prom");
-    std::fs::write(&live, format!("m 6 {}\n", t0 + 10_000)).unwrap();
-    let now = format!("{}ms", t0 + 11_000);
+    std::fs::write(&live, format!("m 7 {}\n", t0 + 3_310_000)).unwrap();
     let o = tierlog(&["ingest", s(&d), s(&live), "--now", &now, "--format", "json"]);
     assert!(o.status.success(), "{o:?}");
     let sum: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -696,7 +688,7 @@ fn a_replay_skips_a_typo_far_ahead_of_the_rest_of_the_input() {
         "--from",
         &format!("{t0}ms"),
         "--to",
-        &format!("{}ms", t0 + 20_000),
+        &format!("{}ms", t0 + 3_320_000),
         "--format",
         "json",
         "--now",
@@ -709,5 +701,5 @@ fn a_replay_skips_a_typo_far_ahead_of_the_rest_of_the_input() {
         .iter()
         .map(|p| p[1].as_f64().unwrap())
         .collect();
-    assert_eq!(values, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    assert_eq!(values, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
 }

@@ -10,3 +10,4 @@ mod forward_support;
 mod hostile;
 mod import;
 mod step_sources;
+mod support;

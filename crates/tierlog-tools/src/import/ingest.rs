@@ -32,6 +32,11 @@ pub struct IngestOptions {
     /// sample with the store clock's time when it was read, so a live feed piped in keeps
     /// its timing.
     pub default_ts: i64,
+    /// In a replay, the latest time a sample may carry: a later one (a mistyped time in the
+    /// future) is skipped and counted as too far ahead, so it cannot carry the replay clock,
+    /// and the store's, into the future. `None`: no limit. The CLI sets it to the wall clock
+    /// (or `--now`) plus the store's future limit.
+    pub latest: Option<i64>,
     /// The longest input line read, bytes (without its line end): a longer one stops the
     /// ingest with [`ParseError::LineTooLong`] naming the line, after reading at most this
     /// much of it. Usually [`crate::import::DEFAULT_MAX_LINE_BYTES`] (1 MiB).
@@ -59,8 +64,8 @@ pub struct IngestSummary {
     pub name_collisions: u64,
     /// The first few such collisions.
     pub name_collision_examples: Vec<NameCollision>,
-    /// The input line (1-based) of the first sample a replay skipped as too far ahead of
-    /// every earlier sample of the input (a mistyped time), if any.
+    /// The input line (1-based) of the first sample a replay skipped as later than
+    /// [`IngestOptions::latest`] (a mistyped time), if any.
     pub first_too_far_ahead_line: Option<u64>,
 }
 
@@ -275,23 +280,21 @@ fn ingest_replay<S: EntrySource>(
 ) -> Result<(), IngestError> {
     let mut sorter = TimeSorter::new(&opts.spill_dir, opts.sort_memory);
     let mut buf = Vec::new();
-    // A replay's clock follows the input's times, so one mistyped time far ahead would carry
-    // it (and the store's) into the future: a sample more than the future limit ahead of
-    // every earlier sample of the input is counted as too far ahead and skipped.
-    let future = i64::try_from(store.config().future_limit.as_millis()).unwrap_or(i64::MAX);
-    let mut newest_seen: Option<i64> = None;
+    // A replay's clock follows the input's times, so one mistyped time in the future would
+    // carry it (and the store's) there: samples past `opts.latest` are counted as too far
+    // ahead and skipped.
+    let latest = opts.latest.unwrap_or(i64::MAX);
     // Parse everything first: a malformed line stops the ingest before anything is written.
     for item in source.by_ref() {
         let (line, entry) = item.map_err(IngestError::Parse)?;
         if let Some(s) = note_meta(store, meta, entry)? {
             sum.samples += 1;
             let ts = s.ts_ms.unwrap_or(opts.default_ts);
-            if newest_seen.is_some_and(|n| ts > n.saturating_add(future)) {
+            if ts > latest {
                 sum.written.rejected_too_far_ahead += 1;
                 sum.first_too_far_ahead_line.get_or_insert(line);
                 continue;
             }
-            newest_seen = Some(newest_seen.map_or(ts, |n| n.max(ts)));
             buf.clear();
             encode_sample(&s, line, &mut buf);
             sorter.push(ts, &buf).map_err(IngestError::Spill)?;

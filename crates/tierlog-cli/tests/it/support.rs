@@ -1,0 +1,28 @@
+//! Running the `tierlog` binary from the tests.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs `tierlog` with `args`.
+pub fn tierlog(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tierlog"))
+        .args(args)
+        .output()
+        .expect("run tierlog")
+}
+
+/// Runs `tierlog` with `args`, which must succeed; its standard output.
+pub fn ok(args: &[&str]) -> String {
+    let o = tierlog(args);
+    assert!(
+        o.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// A path as a command-line argument.
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
