@@ -5,7 +5,7 @@
 //! [`rebuild`](crate::state::rebuild) recreates it from the files on disk when it is lost or
 //! damaged.
 
-pub(crate) mod file;
+pub mod file;
 pub mod format;
-pub(crate) mod policy;
+pub mod policy;
 pub mod rebuild;
