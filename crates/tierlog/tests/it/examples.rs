@@ -10,9 +10,9 @@ use std::sync::Arc;
 use tierlog::{Clock, Config, ManualClock, MetricKind, Selector, Store, Sync};
 use tierlog_testkit::examples::procfs::{ProcFile, ProcText};
 use tierlog_testkit::examples::{agent, reader};
+// 2023-11-14T22:00:00Z, a minute (and hour) boundary.
+use tierlog_testkit::helpers::T0;
 
-/// 2023-11-14T22:00:00Z, a minute (and hour) boundary.
-const T0: i64 = 1_700_000_000_000 - 1_700_000_000_000 % 3_600_000;
 /// The first sample: half a minute in, so the first 60 s bucket is partial.
 const START: i64 = T0 + 30_000;
 /// Samples written, one a second.

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tierlog::{Config, ManualClock, Sample, Selector, Store, Sync};
 
-pub const T0: i64 = 1_700_000_000_000 - 1_700_000_000_000 % 3_600_000;
+pub use tierlog_testkit::helpers::T0;
 pub const SPAN: i64 = 60_000;
 pub const GRACE: i64 = 10_000;
 pub const FUTURE: i64 = 60_000;
