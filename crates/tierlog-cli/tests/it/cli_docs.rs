@@ -4,7 +4,7 @@
 //! panic. An example that no longer parses fails here instead of failing a reader.
 //!
 //! What counts as a command line, in a fenced block of any language:
-//! - a line starting with `tierlog ` or `$ tierlog ` (a prompt), or `cargo run [--release] --`
+//! - a line starting with `tierlog ` or `$ tierlog ` (a prompt), or `cargo run [--release] [-p tierlog-cli] --`
 //!   followed by the arguments (a source checkout's `tierlog`); lines ending in `\` continue
 //!   on the next; `&&` and `;` separate commands; of a pipeline (`|`) only the first
 //!   command is tierlog's; redirections (`> FILE`, `2>&1`) are dropped. Output lines
@@ -152,9 +152,20 @@ fn commands_of_line(line: &str) -> Vec<Vec<String>> {
         let rest = if words.first().is_some_and(|w| w == "tierlog") {
             Some(words[1..].to_vec())
         } else if words.len() > 2 && words[0] == "cargo" && words[1] == "run" {
-            // `cargo run [--release] -- ARGS`, not `--example` or `-p`.
+            // `cargo run [--release] [-p tierlog-cli] -- ARGS`, not `--example` or another
+            // package.
             let dashes = words.iter().position(|w| w == "--");
-            let flags_ok = dashes.is_some_and(|i| words[2..i].iter().all(|w| w == "--release"));
+            let flags_ok = dashes.is_some_and(|i| {
+                let mut flags = words[2..i].iter();
+                while let Some(f) = flags.next() {
+                    match f.as_str() {
+                        "--release" | "-q" => {}
+                        "-p" | "--package" if flags.next().is_some_and(|p| p == "tierlog-cli") => {}
+                        _ => return false,
+                    }
+                }
+                true
+            });
             dashes.filter(|_| flags_ok).map(|i| words[i + 1..].to_vec())
         } else {
             None
@@ -412,7 +423,8 @@ fn command_lines_are_extracted_as_a_shell_reads_them() {
         "t.md",
         "text\n`tierlog inline DIR`\n```sh\n$ tierlog a 'x{k=\"v\"}' --from -1h | jq .t\n\
          some output\nd=$(mktemp -d) && cargo run --release -- b \"$d/store\" && cargo run --example c\n\
-         tierlog d \\\n  --flag > out.txt 2>&1; tierlog e\n```\ntierlog outside\n",
+         tierlog d \\\n  --flag > out.txt 2>&1; tierlog e\n\
+         cargo run --release -p tierlog-cli -- f && cargo run -p tierlog-compare -- g\n```\ntierlog outside\n",
     );
     let words: Vec<Vec<String>> = ex.into_iter().map(|e| e.words).collect();
     let want: Vec<Vec<&str>> = vec![
@@ -420,6 +432,7 @@ fn command_lines_are_extracted_as_a_shell_reads_them() {
         vec!["b", "$d/store"],
         vec!["d", "--flag"],
         vec!["e"],
+        vec!["f"],
     ];
     assert_eq!(words, want);
 }
@@ -445,6 +458,14 @@ fn readme_docs_and_help_examples_are_not_usage_errors() {
     let mut examples = Vec::new();
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     let from_readme = markdown_examples("README.md", &readme);
+    // The quick start's `cargo run -p tierlog-cli -- …` lines are among them.
+    assert!(
+        from_readme
+            .iter()
+            .any(|e| e.words.first().is_some_and(|w| w == "ingest")
+                && e.words.iter().any(|w| w == "$d/store")),
+        "the quick start is not among README's command lines: {from_readme:?}"
+    );
     assert!(
         from_readme.len() >= 3,
         "only {} command lines found in README.md: {from_readme:?}",
