@@ -725,6 +725,9 @@ fn cli_ingest_counts_samples_written_behind_a_forwarder_watermark() {
     let (stdout, _) = run(&["ingest", d, "-", "--format", "csv"], &lines(20..25));
     let mut rows = stdout.lines().map(|l| l.split(',').collect::<Vec<_>>());
     let (head, row) = (rows.next().unwrap(), rows.next().unwrap());
-    let col = head.iter().position(|&h| h == "late_after_forward").unwrap();
+    let col = head
+        .iter()
+        .position(|&h| h == "late_after_forward")
+        .unwrap();
     assert_eq!(row[col], "5", "{stdout}");
 }
