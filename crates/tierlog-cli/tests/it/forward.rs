@@ -555,13 +555,14 @@ fn the_writer_counts_late_samples_against_another_process_checkpoint() {
         .unwrap();
     assert_eq!(store.stats().late_after_forward, 0);
     store.maintain().unwrap();
-    store
+    let w = store
         .write(&[
             Sample::new("load1", &[], T0 + 6_000, 9.0),
             Sample::new("load1", &[], T0 + 27_999, 9.0),
             Sample::new("load1", &[], T0 + 28_000, 9.0),
         ])
         .unwrap();
+    assert_eq!((w.accepted, w.late_after_forward), (3, 2));
     assert_eq!(store.stats().late_after_forward, 2);
 }
 
