@@ -204,7 +204,9 @@ pub struct ForwardStats {
     pub lag_ms: i64,
     /// Samples the writing process accepted into seconds already forwarded (not re-sent).
     /// Known only to a forwarder inside the writing process ([`super::spawn`]); 0 otherwise (see
-    /// [`tierlog::StoreStats::late_after_forward`] of the writer).
+    /// [`tierlog::StoreStats::late_after_forward`] of the writer, and its writes'
+    /// [`tierlog::WriteSummary::late_after_forward`]: the count is not stored, so a forwarder
+    /// in another process, as `tierlog forward` runs, cannot know it).
     pub late_samples: u64,
     /// Delivered samples recorded in the checkpoint, over every run.
     pub total_sent: u64,

@@ -305,10 +305,10 @@ fn print_summary(
         }))?,
         Format::Csv => {
             println!(
-                "lines,samples,accepted,rejected_too_old,rejected_too_far_ahead,new_series,metadata,seconds,skipped_string_fields,skipped_created_samples,input_bytes,store_bytes,store_bytes_added,rejected_head_full,name_collisions"
+                "lines,samples,accepted,rejected_too_old,rejected_too_far_ahead,new_series,metadata,seconds,skipped_string_fields,skipped_created_samples,input_bytes,store_bytes,store_bytes_added,rejected_head_full,name_collisions,late_after_forward"
             );
             println!(
-                "{},{},{},{},{},{},{},{:.3},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{:.3},{},{},{},{},{},{},{},{}",
                 s.lines,
                 s.samples,
                 s.written.accepted,
@@ -324,12 +324,13 @@ fn print_summary(
                 sizes.growth(),
                 s.written.rejected_head_full,
                 s.name_collisions,
+                s.written.late_after_forward,
             );
         }
         Format::Table => {}
     }
     status::summary(format_args!(
-        "ingested {} samples from {} lines ({} bytes) in {:.2} s ({:.0} samples/s): {} accepted, {} rejected (too old: {}, too far ahead: {}{}); {} new series, metadata for {} metrics; store {} bytes ({:+}){}",
+        "ingested {} samples from {} lines ({} bytes) in {:.2} s ({:.0} samples/s): {} accepted, {} rejected (too old: {}, too far ahead: {}{}); {} new series, metadata for {} metrics{}; store {} bytes ({:+}){}",
         s.samples,
         s.lines,
         sizes.input,
@@ -349,11 +350,24 @@ fn print_summary(
         },
         s.written.new_series,
         s.metadata,
+        late_text(&s.written),
         sizes.store_after,
         sizes.growth(),
         skipped_text(s)
     ));
     Ok(())
+}
+
+/// The accepted samples a forwarder of the store has moved past, when there are any: they
+/// will not be sent (`late_after_forward`).
+fn late_text(w: &tierlog::WriteSummary) -> String {
+    if w.late_after_forward == 0 {
+        return String::new();
+    }
+    format!(
+        "; of the accepted, {} behind a forwarder's watermark (not forwarded)",
+        w.late_after_forward
+    )
 }
 
 /// A warning (always printed) when different input names became one name.

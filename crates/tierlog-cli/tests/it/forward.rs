@@ -555,13 +555,14 @@ fn the_writer_counts_late_samples_against_another_process_checkpoint() {
         .unwrap();
     assert_eq!(store.stats().late_after_forward, 0);
     store.maintain().unwrap();
-    store
+    let w = store
         .write(&[
             Sample::new("load1", &[], T0 + 6_000, 9.0),
             Sample::new("load1", &[], T0 + 27_999, 9.0),
             Sample::new("load1", &[], T0 + 28_000, 9.0),
         ])
         .unwrap();
+    assert_eq!((w.accepted, w.late_after_forward), (3, 2));
     assert_eq!(store.stats().late_after_forward, 2);
 }
 
@@ -647,4 +648,87 @@ fn a_crash_at_any_io_operation_of_a_pass_loses_no_sample() {
         assert_eq!(have, want, "crash point {k}");
     }
     println!("{ops} crash points, {resent} re-sent requests refused as duplicates");
+}
+
+/// Issue 17's sequence through the command line: 10 samples ingested, `forward --once`, 10
+/// more ingested with `--replay` into seconds behind the forwarder's watermark, `forward
+/// --once`. The receiver has the first 10 only; the second ingest's summary (JSON, CSV and
+/// the closing line) counts the 10 it accepted behind the watermark.
+#[test]
+fn cli_ingest_counts_samples_written_behind_a_forwarder_watermark() {
+    use crate::support::s;
+    let rx = FakeReceiver::start(&[], 200);
+    let dir = common::fast_tempdir();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let base = (now - 10 * 60_000).div_euclid(60_000) * 60_000;
+    let at = (base + 60_000).to_string();
+    let run = |args: &[&str], input: &str| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tierlog"))
+            .args(["--now", &at])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        (String::from_utf8(out.stdout).unwrap(), stderr)
+    };
+    let lines = |seconds: std::ops::Range<i64>| {
+        seconds
+            .map(|i| format!("late_gauge {i} {}\n", base + i * 1000))
+            .collect::<String>()
+    };
+    let d = s(dir.path());
+    let forward = || {
+        let (stdout, stderr) = run(
+            &["forward", d, "--url", &rx.url, "--once", "--format", "json"],
+            "",
+        );
+        let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        (v, stderr)
+    };
+    let (stdout, _) = run(&["ingest", d, "-", "--format", "json"], &lines(0..10));
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["summary"]["accepted"], 10, "{stdout}");
+    assert_eq!(v["summary"]["late_after_forward"], 0, "{stdout}");
+    let (v, _) = forward();
+    assert_eq!(v["samples_sent"], 10);
+    assert_eq!(v["watermark_ms"], base + 58_000);
+    // Seconds 10..20 lie behind the watermark: accepted, counted, never sent.
+    let (stdout, stderr) = run(
+        &["ingest", d, "-", "--replay", "--format", "json"],
+        &lines(10..20),
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["summary"]["accepted"], 10, "{stdout}");
+    assert_eq!(v["summary"]["late_after_forward"], 10, "{stdout}");
+    assert!(
+        stderr.contains("10 behind a forwarder's watermark (not forwarded)"),
+        "{stderr}"
+    );
+    let (v, _) = forward();
+    assert_eq!(v["samples_sent"], 0);
+    assert_eq!(delivered(&rx.received(), false).len(), 10);
+    // CSV names the count too.
+    let (stdout, _) = run(&["ingest", d, "-", "--format", "csv"], &lines(20..25));
+    let mut rows = stdout.lines().map(|l| l.split(',').collect::<Vec<_>>());
+    let (head, row) = (rows.next().unwrap(), rows.next().unwrap());
+    let col = head
+        .iter()
+        .position(|&h| h == "late_after_forward")
+        .unwrap();
+    assert_eq!(row[col], "5", "{stdout}");
 }

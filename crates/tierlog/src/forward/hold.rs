@@ -165,16 +165,18 @@ impl Shared {
         low
     }
 
-    /// Counts accepted samples of the window starting at `start` below the forward mark.
-    pub(crate) fn count_late(&self, start: i64, ts: impl Iterator<Item = i64>) {
+    /// Counts accepted samples of the window starting at `start` below the forward mark;
+    /// returns how many there were.
+    pub(crate) fn count_late(&self, start: i64, ts: impl Iterator<Item = i64>) -> u64 {
         let mark = self.forward.mark.load(Ordering::Relaxed);
         if mark <= start {
-            return;
+            return 0;
         }
         let late = ts.filter(|&t| t < mark).count() as u64;
         if late > 0 {
             self.forward.late.fetch_add(late, Ordering::Relaxed);
         }
+        late
     }
 }
 

@@ -607,7 +607,9 @@ pub struct StoreStats {
     pub rejections: super::Rejections,
     /// Samples accepted since the open whose second a remote-write forwarder had already
     /// sent (counted against the checkpoints' lowest watermark as of the last maintenance
-    /// pass, or live for a forwarder in this process); they are not re-sent.
+    /// pass, or live for a forwarder in this process); they are not re-sent. Kept in memory
+    /// only: another process opening the store (`tierlog stats`) starts from 0. Each write
+    /// reports its own in [`super::WriteSummary::late_after_forward`].
     pub late_after_forward: u64,
     /// Raw points retention dropped since the open before a forwarder had sent them (the
     /// backlog limit or the byte budget was reached).

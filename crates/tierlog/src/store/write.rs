@@ -70,6 +70,11 @@ pub struct WriteSummary {
     pub rejected_head_full: u64,
     /// Series created by this write.
     pub new_series: u64,
+    /// Accepted samples (counted in `accepted` too) older than the lowest watermark of the
+    /// store's remote-write forwarders, as this process last read their checkpoints (at open
+    /// and at each maintenance pass) or was told by a forwarder inside it: a forwarder has
+    /// moved past their second and will not send them.
+    pub late_after_forward: u64,
 }
 
 impl WriteSummary {
@@ -85,6 +90,7 @@ impl WriteSummary {
         self.rejected_too_far_ahead += o.rejected_too_far_ahead;
         self.rejected_head_full += o.rejected_head_full;
         self.new_series += o.new_series;
+        self.late_after_forward += o.late_after_forward;
     }
 }
 
@@ -696,7 +702,7 @@ impl Shared {
             for s in list {
                 w.data.add(s.series, s.ts_ms, s.value);
             }
-            self.count_late(start, list.iter().map(|s| s.ts_ms));
+            summary.late_after_forward += self.count_late(start, list.iter().map(|s| s.ts_ms));
             summary.accepted += list.len() as u64;
         }
         if summary.accepted > 0 {
