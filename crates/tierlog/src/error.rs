@@ -550,6 +550,18 @@ pub enum Finding {
         /// Why it failed its checks.
         error: String,
     },
+    /// The clock was found behind the store's clock high-water mark by more than the grace
+    /// (a clock that jumped back: a dead RTC battery, a VM restored from a snapshot, a write
+    /// made with a clock in the future). Samples before `accepted_from` are refused as too
+    /// old, whatever the clock says.
+    ClockBehind {
+        /// The store's high-water mark, ms.
+        high_water: i64,
+        /// The clock at open, ms.
+        now: i64,
+        /// The earliest time (ms) a sample may carry and still be accepted.
+        accepted_from: i64,
+    },
 }
 
 impl std::fmt::Display for Finding {
@@ -615,6 +627,17 @@ impl std::fmt::Display for Finding {
                 "{}: damaged ({error}); moved to {}: the {tier} data from {from} to {to} (ms) is lost",
                 file.display(),
                 moved_to.display()
+            ),
+            Finding::ClockBehind {
+                high_water,
+                now,
+                accepted_from,
+            } => write!(
+                f,
+                "the clock ({now} ms) is {} s behind the store's high-water mark ({high_water} ms), \
+                 left by a write while the clock was ahead: samples before {accepted_from} ms are \
+                 refused as too old",
+                high_water.saturating_sub(*now) / 1000
             ),
         }
     }

@@ -401,6 +401,33 @@ impl Opening<'_> {
                 .max(st.sealed_through)
                 .max(stats.newest.saturating_sub(self.config.future_ms()));
         }
+        // A clock behind the high-water mark (it jumped back, or a write came with a clock
+        // ahead of time): the write path measures "too old" from the mark, so every window
+        // that ends more than the grace before it is refused (store/write.rs,
+        // `window_too_old`), as is every window below `sealed_through`.
+        let now = self.config.clock.now_ms();
+        let grace = self.config.grace_ms();
+        if !self.access.is_read()
+            && st.clock_high_water != i64::MIN
+            && st.clock_high_water.saturating_sub(now) > grace
+        {
+            let last_refused = st
+                .clock_high_water
+                .saturating_sub(grace)
+                .saturating_sub(span)
+                .div_euclid(span)
+                * span;
+            let accepted_from = last_refused.saturating_add(span).max(st.sealed_through);
+            log::warn!(
+                "the clock ({now} ms) is behind the store's high-water mark ({} ms)",
+                st.clock_high_water
+            );
+            self.findings.push(Finding::ClockBehind {
+                high_water: st.clock_high_water,
+                now,
+                accepted_from,
+            });
+        }
         if stats.unknown > 0 {
             let unknown = stats.unknown;
             log::warn!("{unknown} logged samples name series missing from the index; skipped");

@@ -806,3 +806,71 @@ fn no_bit_flip_in_a_segment_yields_a_wrong_value_or_a_panic() {
     );
     assert!(partial > 0);
 }
+
+/// A write made with the clock a day ahead leaves the store's high-water mark there: when the
+/// store is opened again with the clock back where it belongs, the open says so (a finding
+/// naming the mark, the clock and the earliest time still accepted), and samples before that
+/// time are refused as too old, as the finding says. A reader is not told (it refuses
+/// nothing); a clock within the grace of the mark is no finding.
+#[test]
+fn a_clock_behind_the_high_water_mark_is_a_finding_at_open() {
+    let dir = common::fast_tempdir();
+    let day = 86_400_000;
+    let clock = clock();
+    clock.set(T0 + day);
+    let store = Store::open(dir.path(), common::config(&clock)).unwrap();
+    let s = store
+        .write(&[Sample::new("f", &[], T0 + day, 1.0)])
+        .unwrap();
+    assert_eq!(s.accepted, 1);
+    store.close().unwrap();
+
+    clock.set(T0 + day - 60_000); // within the 5-minute grace
+    let store = Store::open(dir.path(), common::config(&clock)).unwrap();
+    assert!(
+        store.recovery_findings().is_empty(),
+        "{:?}",
+        store.recovery_findings()
+    );
+    store.close().unwrap();
+
+    clock.set(T0);
+    let store = Store::open(dir.path(), common::config(&clock)).unwrap();
+    let found: Vec<_> = store
+        .recovery_findings()
+        .iter()
+        .filter_map(|f| match f {
+            tierlog::Finding::ClockBehind {
+                high_water,
+                now,
+                accepted_from,
+            } => Some((*high_water, *now, *accepted_from)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "{:?}", store.recovery_findings());
+    let (high_water, now, accepted_from) = found[0];
+    assert_eq!((high_water, now), (T0 + day, T0));
+    let text = store.recovery_findings()[0].to_string();
+    assert!(
+        text.contains("behind the store's high-water mark"),
+        "{text}"
+    );
+    // What the finding says is what the write path does: a sample at the clock is too old,
+    // and once the clock reaches `accepted_from`, the boundary is exact.
+    let refused = store.write(&[Sample::new("f", &[], T0, 2.0)]).unwrap();
+    assert_eq!((refused.accepted, refused.rejected_too_old), (0, 1));
+    clock.set(accepted_from);
+    let refused = store
+        .write(&[Sample::new("f", &[], accepted_from - 1, 2.0)])
+        .unwrap();
+    assert_eq!((refused.accepted, refused.rejected_too_old), (0, 1));
+    let taken = store
+        .write(&[Sample::new("f", &[], accepted_from, 3.0)])
+        .unwrap();
+    assert_eq!(taken.accepted, 1, "{taken:?}");
+    store.close().unwrap();
+
+    let reader = Store::open_read_only(dir.path(), common::config(&clock)).unwrap();
+    assert!(reader.recovery_findings().is_empty());
+}
