@@ -328,20 +328,13 @@ impl Shared {
     ) -> Result<()> {
         // The state first: it says whose archive this is (a directory with an index or tier
         // directories but no state is refused as someone else's).
-        let state = {
-            let st = self.state.read();
-            crate::state::format::State {
-                window_span: self.config.span_ms(),
-                clock_high_water: st.clock_high_water,
-                sealed_through: st.sealed_through,
-                tiers: st.tiers.iter().map(|t| t.state()).collect(),
-                retention: None,
-                identity: self.identity.map(|i| crate::state::format::Identity {
-                    id: i.id,
-                    archive: true,
-                }),
-            }
-        };
+        let state = self.state_record(
+            None,
+            self.identity.map(|i| crate::state::format::Identity {
+                id: i.id,
+                archive: true,
+            }),
+        );
         self.fs.create_dir_all(root)?;
         self.fs
             .write_atomic(&root.join(STATE_FILE), &state.encode())?;

@@ -84,18 +84,26 @@ pub(crate) fn read_state(
 impl Shared {
     /// Rewrites the state file from the store's current state and settings.
     pub(crate) fn persist_state(&self) -> Result<()> {
-        let s = {
-            let st = self.state.read();
-            crate::state::format::State {
-                window_span: self.config.span_ms(),
-                clock_high_water: st.clock_high_water,
-                sealed_through: st.sealed_through,
-                tiers: st.tiers.iter().map(|t| t.state()).collect(),
-                retention: Some(self.config.retention_record()),
-                identity: self.identity,
-            }
-        };
+        let s = self.state_record(Some(self.config.retention_record()), self.identity);
         self.fs
             .write_atomic(&self.dir.join(STATE_FILE), &s.encode())
+    }
+
+    /// The store's current state as a state-file record, with the given retention settings
+    /// and identity (the store's own file and its archive's differ only in those).
+    pub(crate) fn state_record(
+        &self,
+        retention: Option<crate::state::format::RetentionSettings>,
+        identity: Option<crate::state::format::Identity>,
+    ) -> crate::state::format::State {
+        let st = self.state.read();
+        crate::state::format::State {
+            window_span: self.config.span_ms(),
+            clock_high_water: st.clock_high_water,
+            sealed_through: st.sealed_through,
+            tiers: st.tiers.iter().map(|t| t.state()).collect(),
+            retention,
+            identity,
+        }
     }
 }
