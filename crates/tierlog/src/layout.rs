@@ -34,6 +34,9 @@ pub const FORWARD_DIR: &str = "forward";
 pub const WINDOW_LOG_EXT: &str = "wal";
 /// Extension of a sealed segment, raw or rollup (`<tier>/<start>.seg`).
 pub const SEGMENT_EXT: &str = "seg";
+/// Extension of a late log: samples written into a sealed window, waiting to be merged
+/// into its segment (`format-spec/window-log.md`).
+pub const LATE_LOG_EXT: &str = "late";
 /// Extension of a forwarder's checkpoint file (`forward/<name>.ckpt`).
 pub const CHECKPOINT_EXT: &str = "ckpt";
 
@@ -62,7 +65,7 @@ pub fn file_kind(name: &str) -> Option<FileKind> {
         return Some(FileKind::State);
     }
     match name.rsplit_once('.')?.1 {
-        WINDOW_LOG_EXT => Some(FileKind::WindowLog),
+        WINDOW_LOG_EXT | LATE_LOG_EXT => Some(FileKind::WindowLog),
         SEGMENT_EXT => Some(FileKind::Segment),
         CHECKPOINT_EXT => Some(FileKind::ForwardCheckpoint),
         _ => None,

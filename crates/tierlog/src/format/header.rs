@@ -51,9 +51,10 @@ impl FileKind {
             FileKind::State => 5,
             // Version 2 added the end of the request in flight.
             FileKind::ForwardCheckpoint => 2,
-            // Version 2 added a rollup segment's partial ranges (raw segments are still
+            // Version 2 added a rollup segment's partial ranges, version 3 a raw segment's
+            // sums columns and late generation (raw segments that need neither are still
             // written as version 1: `segment::format::RAW_VERSION`).
-            FileKind::Segment => 2,
+            FileKind::Segment => 3,
             _ => 1,
         }
     }
@@ -125,7 +126,12 @@ impl Header {
     pub fn new(kind: FileKind, tier: u16, window_start: i64, window_span: i64) -> Self {
         Header {
             kind,
-            version: kind.version(),
+            version: match kind {
+                // Rollup segments are written at version 2 (version 3 adds only what raw
+                // segments need; `segment::format::SUMS_SINCE`).
+                FileKind::Segment => kind.version().min(2),
+                _ => kind.version(),
+            },
             tier,
             window_start,
             window_span,

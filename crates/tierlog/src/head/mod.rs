@@ -44,6 +44,61 @@ const SLOT_BYTES: u64 = std::mem::size_of::<u32>() as u64;
 /// one out of order 16).
 pub const POINT_BYTES: u64 = series::MAX_POINT_BYTES as u64;
 
+/// One raw point with what keeps its mean exact when more samples of its second arrive: the
+/// number of samples and their sum (in arrival order), as the head holds it and a segment of
+/// version 3 stores it for seconds of more than one sample (`format-spec/segment.md`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RawPoint {
+    /// The second's start, ms.
+    pub ts: i64,
+    /// Samples joined (low 31 bits, saturating); bit 31 set when `sum` is kept scaled down
+    /// by 2^-64 because the plain sum of finite samples overflowed.
+    pub count: u32,
+    /// The samples' sum (the value itself for one sample; the first NaN for a NaN point).
+    pub sum: f64,
+}
+
+/// Bit 31 of [`RawPoint::count`]: the sum is kept scaled down by 2^-64.
+pub const SCALED_SUM: u32 = series::SCALED;
+
+impl RawPoint {
+    /// The point of one sample.
+    pub fn one(ts: i64, value: f64) -> RawPoint {
+        RawPoint {
+            ts,
+            count: 1,
+            sum: value,
+        }
+    }
+
+    fn acc(&self) -> series::Acc {
+        series::Acc {
+            sec: 0,
+            count: self.count,
+            sum: self.sum,
+        }
+    }
+
+    /// Joins one more sample of the same second, by the rules of the head
+    /// (`format-spec/window-log.md`): the result is bit for bit what the head gives when the
+    /// sample arrives after the ones already joined.
+    pub fn join(&mut self, value: f64) {
+        let mut a = self.acc();
+        a.join(value);
+        (self.count, self.sum) = (a.count, a.sum);
+    }
+
+    /// The point's value: the mean of its samples.
+    pub fn value(&self) -> f64 {
+        self.acc().value()
+    }
+
+    /// Number of samples joined (saturating at 2^31 - 1).
+    pub fn samples(&self) -> u32 {
+        self.count & !SCALED_SUM
+    }
+}
+
 /// The start of the second containing `ts_ms`.
 pub fn second_start(ts_ms: i64) -> i64 {
     ts_ms.div_euclid(1000) * 1000
@@ -158,6 +213,24 @@ impl WindowData {
                 let t = start + i64::from(sec) * 1000;
                 if t >= from && t < to {
                     f(t, v);
+                }
+            });
+        }
+    }
+
+    /// Calls `f` for each point of `series` with `from <= ts < to`, in time order, with its
+    /// sample count and sum.
+    pub fn raw_points_into(&self, series: u32, from: i64, to: i64, mut f: impl FnMut(RawPoint)) {
+        if let Some(k) = self.find(series) {
+            let start = self.start;
+            self.series[k].1.for_each_acc(|a| {
+                let ts = start + i64::from(a.sec) * 1000;
+                if ts >= from && ts < to {
+                    f(RawPoint {
+                        ts,
+                        count: a.count,
+                        sum: a.sum,
+                    });
                 }
             });
         }

@@ -29,7 +29,7 @@ pub(super) struct Acc {
 }
 
 /// Flag in [`Acc::count`]: the sum is kept scaled down by [`SCALE_DOWN`].
-const SCALED: u32 = 1 << 31;
+pub(super) const SCALED: u32 = 1 << 31;
 /// 2^-64: a sum of up to 2^31 finite samples scaled by it stays finite. Scaling by a power
 /// of two is exact (but for values below 2^-958, far under the sum's last bit), so the scaled
 /// sum rounds as the plain sum would with an unbounded exponent.
@@ -570,6 +570,11 @@ impl SeriesHead {
         if with_last {
             f(self.last);
         }
+    }
+
+    /// Calls `f` for each point (second, sample count and sum) in time order.
+    pub(super) fn for_each_acc(&self, f: impl FnMut(Acc)) {
+        self.merged(f, true);
     }
 
     /// Calls `f(second, value)` for each point in time order.

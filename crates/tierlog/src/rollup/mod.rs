@@ -10,6 +10,7 @@ pub mod bucket;
 pub mod format;
 pub mod materialise;
 pub mod plan;
+pub(crate) mod recompute;
 pub mod step;
 
 pub use bucket::{Bucket, Merged, aggregate, counter_increases, merge};

@@ -136,7 +136,21 @@ impl Store {
         let mut result = BucketResult::default();
         let done = sh.state.read().tiers[idx].done_through;
         sh.raw_damage_under(idx, &name, from, to.min(done), &mut result.warnings);
-        let per = sh.tier_buckets(idx, &ids, from, to, &mut result.warnings);
+        let mut per = sh.tier_buckets(idx, &ids, from, to, &mut result.warnings);
+        // Where late samples are not merged yet, the buckets come from the raw points.
+        for (a, b) in sh.late_dirty() {
+            let (a, b) = (a.max(from), b.min(to).min(done));
+            if a >= b {
+                continue;
+            }
+            let a = a.div_euclid(interval) * interval;
+            let fresh = sh.raw_buckets(&ids, a, b, interval, &mut result.warnings);
+            for (bs, f) in per.iter_mut().zip(fresh) {
+                bs.retain(|x| x.start < a || x.start >= b);
+                bs.extend(f.into_iter().filter(|x| x.start >= from && x.start < to));
+                bs.sort_by_key(|x| x.start);
+            }
+        }
         result.series = collect(meta, per, |bs| {
             bs.iter()
                 .map(|b| BucketPoint::from_bucket(b, interval, &name))
@@ -240,7 +254,8 @@ impl Store {
         let mut parts: Vec<Vec<(i64, Arc<str>, Bucket)>> = vec![Vec::new(); ids.len()];
         // Per series: buckets of a tier whose interval does not divide the step.
         let mut wide: Vec<Vec<BucketPoint>> = vec![Vec::new(); ids.len()];
-        for (src, a, b) in sources(&covers, raw_from, lo, hi, s) {
+        let dirty = sh.late_dirty();
+        for (src, a, b) in sources(&covers, raw_from, &dirty, lo, hi, s) {
             match src {
                 Src::Raw => {
                     let points = sh.raw_points(&ids, a, b, &mut result.warnings);
@@ -389,10 +404,20 @@ enum Src {
 /// oldest raw window) or nothing else is; else from the finest other tier holding it, whose
 /// part then grows to whole buckets of that tier (the neighbouring parts shrink).
 /// `covers` are the tiers finest first.
-fn sources(covers: &[Cover], raw_from: i64, lo: i64, hi: i64, step: i64) -> Vec<(Src, i64, i64)> {
+fn sources(
+    covers: &[Cover],
+    raw_from: i64,
+    dirty: &[(i64, i64)],
+    lo: i64,
+    hi: i64,
+    step: i64,
+) -> Vec<(Src, i64, i64)> {
     let mut cuts = vec![lo, hi, raw_from];
     for c in covers {
         cuts.extend([c.from, c.to]);
+    }
+    for &(a, b) in dirty {
+        cuts.extend([a, b]);
     }
     cuts.retain(|&t| t >= lo && t <= hi);
     cuts.sort_unstable();
@@ -400,9 +425,12 @@ fn sources(covers: &[Cover], raw_from: i64, lo: i64, hi: i64, step: i64) -> Vec<
     let mut out: Vec<(Src, i64, i64)> = Vec::new();
     for w in cuts.windows(2) {
         let (a, b) = (w[0], w[1]);
+        // Late samples not merged yet: the tiers' buckets there are stale, raw points are
+        // not (a late sample is accepted only where its raw window is kept).
+        let stale = dirty.iter().any(|&(x, y)| x < b && y > a) && raw_from <= a;
         let src = covers
             .iter()
-            .rposition(|c| step % c.interval == 0 && c.holds(a, b))
+            .rposition(|c| !stale && step % c.interval == 0 && c.holds(a, b))
             .map(Src::Tier)
             .or_else(|| (raw_from <= a).then_some(Src::Raw))
             .or_else(|| covers.iter().position(|c| c.holds(a, b)).map(Src::Wide))
@@ -593,6 +621,51 @@ impl Shared {
             }
         }
         out
+    }
+
+    /// Buckets of `interval` starting in `[a, b)` (`a` aligned) of each of `ids`, computed
+    /// from raw points as materialisation computes them.
+    fn raw_buckets(
+        &self,
+        ids: &[SeriesId],
+        a: i64,
+        b: i64,
+        interval: i64,
+        warnings: &mut Vec<String>,
+    ) -> Vec<Vec<Bucket>> {
+        let (counters, covers, raw_from) = {
+            let st = self.state.read();
+            let counters: Vec<bool> = ids.iter().map(|id| st.registry.is_counter(id.0)).collect();
+            let covers: Vec<Cover> = st.tiers.iter().map(Cover::of).collect();
+            (counters, covers, st.oldest_raw_window().unwrap_or(i64::MAX))
+        };
+        let span = self.config.span_ms();
+        let points = self.raw_points(ids, a, b, warnings);
+        let prevs = self.counter_prevs(ids, &counters, &covers, raw_from, a, warnings);
+        points
+            .iter()
+            .zip(counters.iter().zip(prevs))
+            .map(|(pts, (&counter, prev))| {
+                let mut out = Vec::new();
+                aggregate(pts, interval, false, None, &mut out);
+                if counter {
+                    counter_increases(pts, interval, span, prev, &mut out);
+                }
+                out
+            })
+            .collect()
+    }
+
+    /// Time ranges whose tier buckets are stale: each late window not yet merged, and the
+    /// window after it (whose first counter step may look back into it).
+    pub(crate) fn late_dirty(&self) -> Vec<(i64, i64)> {
+        let span = self.config.span_ms();
+        let st = self.state.read();
+        crate::segment::format::merge_ranges(
+            st.late
+                .keys()
+                .map(|&w| (w, w.saturating_add(span).saturating_add(span))),
+        )
     }
 
     /// For each counter of `ids` (others get `None`): the last non-NaN point before `at`
@@ -790,7 +863,7 @@ mod tests {
     fn each_part_comes_from_one_source() {
         // 10s holds 20..80 min, 60s holds 0..60 min, raw from 40 min.
         let c = [cover(20 * M, 80 * M, 10_000), cover(0, 60 * M, M)];
-        let p = sources(&c, 40 * M, 0, 120 * M, 5 * M);
+        let p = sources(&c, 40 * M, &[], 0, 120 * M, 5 * M);
         assert_eq!(
             p,
             vec![
@@ -802,7 +875,7 @@ mod tests {
         disjoint(&p, 0, 120 * M);
         // A tier covers from its oldest piece's start, not from its first point; a step
         // bucket that starts before it and after the raw data has nothing else.
-        let p = sources(&[cover(20 * M, 40 * M, M)], i64::MAX, 15 * M, 45 * M, 5 * M);
+        let p = sources(&[cover(20 * M, 40 * M, M)], i64::MAX, &[], 15 * M, 45 * M, 5 * M);
         assert_eq!(
             p,
             vec![
@@ -814,7 +887,7 @@ mod tests {
         // Step 10 s: the 60s tier answers only where neither 10s nor raw points are left,
         // in whole buckets of its own; the others give way.
         let c = [cover(20 * M + 30_000, 80 * M, 10_000), cover(0, 60 * M, M)];
-        let p = sources(&c, 100 * M, 10 * M, 90 * M, 10_000);
+        let p = sources(&c, 100 * M, &[], 10 * M, 90 * M, 10_000);
         assert_eq!(
             p,
             vec![
@@ -826,7 +899,7 @@ mod tests {
         disjoint(&p, 10 * M, 90 * M);
         // Raw points where a non-dividing tier holds the older part: raw from a time that
         // cuts one of its buckets takes the rest of that bucket.
-        let p = sources(&[cover(0, 60 * M, M)], 30 * M + 20_000, 0, 40 * M, 7_000);
+        let p = sources(&[cover(0, 60 * M, M)], 30 * M + 20_000, &[], 0, 40 * M, 7_000);
         assert_eq!(
             p,
             vec![(Src::Wide(0), 0, 31 * M), (Src::Raw, 31 * M, 40 * M)]

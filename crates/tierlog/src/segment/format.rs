@@ -12,6 +12,7 @@
 //!            max ts - min ts
 //!          version >= 2 only: varint partial-range count, then per range
 //!            from - window start (signed), to - from
+//!          version >= 3 only: varint late generation (raw segments)
 //! trailer  32 bytes:
 //!            0  u64 LE footer offset
 //!            8  u32 LE footer length
@@ -35,6 +36,11 @@ pub const PARTIAL_SINCE: u16 = 2;
 /// The version raw segments are written at: they never have partial ranges, and version 1
 /// keeps them readable by builds that predate the ranges.
 pub const RAW_VERSION: u16 = 1;
+
+/// The first segment version whose raw chunks may end with a sums column (the sample count
+/// and exact sum of each point of more than one sample) and whose footer ends with the late
+/// generation. Raw segments are written at this version only when they need either.
+pub const SUMS_SINCE: u16 = 3;
 
 /// Size of the trailer.
 pub const TRAILER_LEN: usize = 32;
@@ -73,6 +79,11 @@ pub struct SegmentBuilder<W: std::io::Write = Vec<u8>> {
     staged: Vec<u8>,
     /// Partial ranges (version >= [`PARTIAL_SINCE`]).
     partial: Vec<(i64, i64)>,
+    /// The late generation (version >= [`SUMS_SINCE`]).
+    generation: u64,
+    /// The header's version was raised after the header was written (in-memory builder
+    /// only): [`SegmentBuilder::finish`] writes it again.
+    header_raised: bool,
 }
 
 impl SegmentBuilder<Vec<u8>> {
@@ -90,7 +101,31 @@ impl SegmentBuilder<Vec<u8>> {
 
     /// The complete file bytes.
     pub fn finish(self) -> Vec<u8> {
-        self.finish_writer().expect("writing to a Vec cannot fail")
+        let raised = self.header_raised.then(|| self.header.encode());
+        let mut file = self.finish_writer().expect("writing to a Vec cannot fail");
+        if let Some(h) = raised {
+            file[..HEADER_LEN].copy_from_slice(&h);
+        }
+        file
+    }
+
+    /// Raises a raw segment to version [`SUMS_SINCE`] (the header is written again at
+    /// [`SegmentBuilder::finish`]).
+    fn raise_to_sums(&mut self) {
+        if self.header.version < SUMS_SINCE {
+            self.header.version = SUMS_SINCE;
+            self.header_raised = true;
+        }
+    }
+
+    /// Records the late generation: the number of the last late log whose samples this
+    /// segment holds (`format-spec/segment.md`). A non-zero generation raises the segment
+    /// to version [`SUMS_SINCE`].
+    pub fn set_generation(&mut self, generation: u64) {
+        if generation != 0 {
+            self.raise_to_sums();
+        }
+        self.generation = generation;
     }
 }
 
@@ -107,6 +142,8 @@ impl<W: std::io::Write> SegmentBuilder<W> {
             points: 0,
             staged: Vec::new(),
             partial: Vec::new(),
+            generation: 0,
+            header_raised: false,
         })
     }
 
@@ -175,6 +212,9 @@ impl<W: std::io::Write> SegmentBuilder<W> {
                 put_varint(&mut footer, to.wrapping_sub(from) as u64);
             }
         }
+        if self.header.version >= SUMS_SINCE {
+            put_varint(&mut footer, self.generation);
+        }
         let mut t = [0u8; TRAILER_LEN];
         t[0..8].copy_from_slice(&footer_offset.to_le_bytes());
         t[8..12].copy_from_slice(&(footer.len() as u32).to_le_bytes());
@@ -190,6 +230,30 @@ impl<W: std::io::Write> SegmentBuilder<W> {
 }
 
 impl SegmentBuilder<Vec<u8>> {
+    /// Adds the raw points of one series (timestamps strictly increasing) with their sample
+    /// counts and sums: a chunk holding a point of more than one sample ends with a sums
+    /// column, which raises the segment to version [`SUMS_SINCE`]. Series must be added in
+    /// ascending id order; long series are split into several chunks.
+    pub fn add_raw_points(&mut self, series: u32, points: &[crate::head::RawPoint]) {
+        let mut chunk = Vec::new();
+        let base = self.header.window_start;
+        let (mut rel, mut vs) = (Vec::new(), Vec::new());
+        for part in points.chunks(MAX_COLUMN_POINTS) {
+            chunk.clear();
+            rel.clear();
+            vs.clear();
+            rel.extend(part.iter().map(|p| p.ts.wrapping_sub(base)));
+            vs.extend(part.iter().map(|p| p.value()));
+            codec::encode_chunk(&rel, &vs, &mut chunk);
+            if part.iter().any(|p| p.count != 1) {
+                self.raise_to_sums();
+                encode_sums(part, &mut chunk);
+            }
+            let (first, last) = (part[0].ts, part[part.len() - 1].ts);
+            self.add_chunk(series, part.len() as u32, first, last, &chunk);
+        }
+    }
+
     /// Adds the raw points of one series (timestamps strictly increasing). Series must be added
     /// in ascending id order. Long series are split into several chunks.
     pub fn add_raw_series(&mut self, series: u32, ts: &[i64], values: &[f64]) {
@@ -226,6 +290,9 @@ pub struct Footer {
     /// window) whose buckets were computed without damaged raw data. Empty for files older
     /// than version [`PARTIAL_SINCE`].
     pub partial: Vec<(i64, i64)>,
+    /// Raw segments: the number of the last late log whose samples it holds (0 for none, and
+    /// for files older than version [`SUMS_SINCE`]).
+    pub generation: u64,
 }
 
 /// `ranges` without empty ones, sorted, overlapping and touching ones merged.
@@ -408,6 +475,11 @@ pub fn decode_footer(file: &[u8], header: &Header) -> Result<Footer, (u64, Corru
             }
         }
     }
+    let generation = if header.version >= SUMS_SINCE {
+        r.varint().map_err(at)?
+    } else {
+        0
+    };
     if r.remaining() != 0 || offset != footer_offset || sum_points != points {
         return Err(at(Corruption::BadField {
             what: "footer does not match chunks or trailer",
@@ -418,7 +490,60 @@ pub fn decode_footer(file: &[u8], header: &Header) -> Result<Footer, (u64, Corru
         points,
         footer_offset,
         partial,
+        generation,
     })
+}
+
+/// Appends the sums column of a raw chunk's points (`format-spec/segment.md`): the count
+/// of entries, then for each point of more than one sample its index (as the gap from the
+/// previous entry's), its count field and its sum's bits.
+pub fn encode_sums(points: &[crate::head::RawPoint], out: &mut Vec<u8>) {
+    let n = points.iter().filter(|p| p.count != 1).count();
+    put_varint(out, n as u64);
+    let mut next = 0usize;
+    for (i, p) in points.iter().enumerate().filter(|(_, p)| p.count != 1) {
+        put_varint(out, (i - next) as u64);
+        put_varint(out, u64::from(p.count));
+        out.extend_from_slice(&p.sum.to_bits().to_le_bytes());
+        next = i + 1;
+    }
+}
+
+/// Decodes a sums column over a chunk's decoded `points` (each holding one sample until
+/// here), setting the count and sum of those it lists. The column must be consumed exactly,
+/// name points in order and in range, give counts of at least 2 (with a scaled flag, at
+/// least 1), and agree with the value column (the sum divided by the count is the value, bit
+/// for bit).
+pub fn decode_sums(bytes: &[u8], points: &mut [crate::head::RawPoint]) -> Result<(), Corruption> {
+    let bad = |what| Corruption::BadField { what };
+    let mut r = Reader::new(bytes);
+    let n = r.varint()?;
+    if n == 0 || n > points.len() as u64 {
+        return Err(bad("sums column entry count"));
+    }
+    let mut next: u64 = 0;
+    for _ in 0..n {
+        let i = next.saturating_add(r.varint()?);
+        let count = r.varint()?;
+        let sum = f64::from_bits(r.u64()?);
+        let low = count & u64::from(!crate::head::SCALED_SUM);
+        let scaled = count & u64::from(crate::head::SCALED_SUM) != 0;
+        if i >= points.len() as u64 || count > u64::from(u32::MAX) || low == 0 || (!scaled && low < 2) {
+            return Err(bad("sums column entry"));
+        }
+        let p = &mut points[i as usize];
+        let value = p.sum;
+        p.count = count as u32;
+        p.sum = sum;
+        if p.value().to_bits() != value.to_bits() {
+            return Err(bad("sums column disagrees with the value column"));
+        }
+        next = i + 1;
+    }
+    if r.remaining() != 0 {
+        return Err(bad("sums column length"));
+    }
+    Ok(())
 }
 
 /// The checked bytes of one chunk.
@@ -465,16 +590,75 @@ pub fn read_raw_chunk(
     let bytes = chunk_bytes(file, e)?;
     let base = window_start_of(file)?;
     let (t0, v0) = (ts.len(), values.len());
-    codec::decode_chunk(bytes, ts, values)?;
+    let used = codec::decode_chunk_prefix(bytes, ts, values)?;
     for t in &mut ts[t0..] {
         *t = t.wrapping_add(base);
     }
-    if !matches_entry(&ts[t0..], e) {
+    let res = if !matches_entry(&ts[t0..], e) {
+        Err(mismatch())
+    } else {
+        check_rest(file, &bytes[used..], &ts[t0..], &values[v0..])
+    };
+    if res.is_err() {
         ts.truncate(t0);
         values.truncate(v0);
+    }
+    res
+}
+
+/// The segment version from a header's bytes (which the caller has checked).
+fn version_of(file: &[u8]) -> u16 {
+    file.get(8..10)
+        .map_or(0, |b| u16::from_le_bytes(b.try_into().expect("2 bytes")))
+}
+
+/// Checks what follows a raw chunk's value column: nothing, or (version >= 3) a sums column
+/// that agrees with the points decoded.
+fn check_rest(file: &[u8], rest: &[u8], ts: &[i64], values: &[f64]) -> Result<(), Corruption> {
+    if rest.is_empty() {
+        return Ok(());
+    }
+    if version_of(file) < SUMS_SINCE {
+        return Err(crate::error::CodecError::TrailingBytes { extra: rest.len() }.into());
+    }
+    let mut points: Vec<crate::head::RawPoint> = ts
+        .iter()
+        .zip(values)
+        .map(|(&t, &v)| crate::head::RawPoint::one(t, v))
+        .collect();
+    decode_sums(rest, &mut points)
+}
+
+/// Checks and decodes one raw chunk into points with their sample counts and sums (from
+/// the sums column of a version-3 segment; one sample each otherwise), appending to `out`;
+/// on error `out` is unchanged.
+pub fn read_raw_chunk_points(
+    file: &[u8],
+    e: &ChunkEntry,
+    out: &mut Vec<crate::head::RawPoint>,
+) -> Result<(), Corruption> {
+    let bytes = chunk_bytes(file, e)?;
+    let base = window_start_of(file)?;
+    let mut pairs = Vec::with_capacity(e.points as usize);
+    let used = codec::decode_chunk_pairs_prefix(bytes, base, &mut pairs)?;
+    let (first, last) = (pairs.first().map(|p| p.0), pairs.last().map(|p| p.0));
+    if pairs.len() != e.points as usize || first != Some(e.min_ts) || last != Some(e.max_ts) {
         return Err(mismatch());
     }
-    Ok(())
+    let at = out.len();
+    out.extend(pairs.iter().map(|&(t, v)| crate::head::RawPoint::one(t, v)));
+    let rest = &bytes[used..];
+    let res = if rest.is_empty() {
+        Ok(())
+    } else if version_of(file) < SUMS_SINCE {
+        Err(crate::error::CodecError::TrailingBytes { extra: rest.len() }.into())
+    } else {
+        decode_sums(rest, &mut out[at..])
+    };
+    if res.is_err() {
+        out.truncate(at);
+    }
+    res
 }
 
 /// [`read_raw_chunk`] into `(ts, value)` pairs, which the decoders fill directly; on error
@@ -487,12 +671,21 @@ pub fn read_raw_chunk_pairs(
     let bytes = chunk_bytes(file, e)?;
     let base = window_start_of(file)?;
     let at = out.len();
-    codec::decode_chunk_pairs(bytes, base, out)?;
+    let used = codec::decode_chunk_pairs_prefix(bytes, base, out)?;
     let got = &out[at..];
     let (first, last) = (got.first().map(|p| p.0), got.last().map(|p| p.0));
     if got.len() != e.points as usize || first != Some(e.min_ts) || last != Some(e.max_ts) {
         out.truncate(at);
         return Err(mismatch());
+    }
+    // A version-3 chunk may end with its sums column, which a query for values skips (the
+    // chunk's checksum covers it; `verify` decodes it).
+    if used != bytes.len() && version_of(file) < SUMS_SINCE {
+        out.truncate(at);
+        return Err(crate::error::CodecError::TrailingBytes {
+            extra: bytes.len() - used,
+        }
+        .into());
     }
     Ok(())
 }

@@ -149,6 +149,42 @@ impl Segment {
         Ok(())
     }
 
+    /// The number of the last late log merged into this raw segment (0 for none).
+    pub fn generation(&self) -> u64 {
+        self.footer.generation
+    }
+
+    /// Appends the raw points of `series` with `from <= ts < to`, with their sample counts
+    /// and sums. A damaged chunk is an error naming its offset (points of earlier chunks stay
+    /// appended).
+    pub fn read_raw_points(
+        &self,
+        series: u32,
+        from: i64,
+        to: i64,
+        out: &mut Vec<crate::head::RawPoint>,
+    ) -> std::result::Result<(), (u64, Corruption)> {
+        for e in self.footer.entries_of(series) {
+            if e.max_ts < from || e.min_ts >= to {
+                continue;
+            }
+            let at = out.len();
+            if let Err(c) = format::read_raw_chunk_points(&self.map, e, out) {
+                self.damaged.store(true, Ordering::Relaxed);
+                return Err((e.offset, c));
+            }
+            let mut k = at;
+            for i in at..out.len() {
+                if out[i].ts >= from && out[i].ts < to {
+                    out[k] = out[i];
+                    k += 1;
+                }
+            }
+            out.truncate(k);
+        }
+        Ok(())
+    }
+
     /// True for a rollup segment (buckets), false for a raw one (points).
     pub fn is_rollup(&self) -> bool {
         self.header.tier != 0
@@ -223,15 +259,33 @@ pub fn build(data: &WindowData, tier: u16, span: i64) -> Vec<u8> {
         ..Header::new(FileKind::Segment, tier, data.start(), span)
     };
     let mut b = SegmentBuilder::new(header);
-    let (mut ts, mut vs) = (Vec::new(), Vec::new());
+    let mut points = Vec::new();
     for id in data.series_ids() {
-        ts.clear();
-        vs.clear();
-        data.points_into(id, i64::MIN, i64::MAX, |t, v| {
-            ts.push(t);
-            vs.push(v);
-        });
-        b.add_raw_series(id, &ts, &vs);
+        points.clear();
+        data.raw_points_into(id, i64::MIN, i64::MAX, |p| points.push(p));
+        b.add_raw_points(id, &points);
+    }
+    b.finish()
+}
+
+/// Encodes a raw segment of window `start` (span `span`) holding `series` (ascending ids,
+/// each with its points in time order) and the late generation `generation`.
+pub fn build_points(
+    start: i64,
+    span: i64,
+    generation: u64,
+    series: &[(u32, Vec<crate::head::RawPoint>)],
+) -> Vec<u8> {
+    let header = Header {
+        version: format::RAW_VERSION,
+        ..Header::new(FileKind::Segment, 0, start, span)
+    };
+    let mut b = SegmentBuilder::new(header);
+    b.set_generation(generation);
+    for (id, points) in series {
+        if !points.is_empty() {
+            b.add_raw_points(*id, points);
+        }
     }
     b.finish()
 }

@@ -1,5 +1,6 @@
 //! The store: opening (with recovery), the write path, sealing, queries and stats.
 
+pub(crate) mod late;
 pub(crate) mod open;
 mod quarantine;
 mod read;
@@ -28,6 +29,7 @@ pub use crate::rollup::materialise::RollupReport;
 pub use crate::rollup::step::{
     BucketPoint, BucketResult, P95_MERGED, P95_RAW_MISMATCH, SeriesBuckets,
 };
+pub use late::LateReport;
 pub use read::{QueryIter, QueryResult, SeriesPoints, StoreStats, TierPart, TierStats};
 pub use seal::MaintainReport;
 pub use write::{Rejections, Sample, WriteSummary};
@@ -67,6 +69,8 @@ pub(crate) struct State {
     /// Windows being sealed: immutable, still served by queries.
     pub(crate) sealing: BTreeMap<i64, Arc<OpenWindow>>,
     pub(crate) sealed: BTreeMap<i64, Arc<Segment>>,
+    /// Late samples of sealed (or sealing) windows, not yet merged into their segments.
+    pub(crate) late: BTreeMap<i64, late::LateWindow>,
     pub(crate) bad: BTreeMap<i64, BadSegment>,
     pub(crate) clock_high_water: i64,
     pub(crate) sealed_through: i64,
@@ -176,6 +180,7 @@ impl Store {
     /// ```
     pub fn open(dir: impl AsRef<Path>, config: Config) -> Result<Store> {
         let shared = open::open(dir.as_ref(), config, false)?;
+        shared.finish_merges()?;
         Ok(Store::start(shared))
     }
 
@@ -461,6 +466,7 @@ impl Shared {
                 .values()
                 .chain(st.sealing.values().map(|w| &**w))
                 .filter_map(|w| w.sync.clone())
+                .chain(st.late.values().filter_map(|l| l.sync.clone()))
                 .collect();
             (self.written.load(Ordering::SeqCst), handles)
         };

@@ -383,6 +383,7 @@ impl Opening<'_> {
             open: BTreeMap::new(),
             sealing: BTreeMap::new(),
             sealed: raw.sealed,
+            late: BTreeMap::new(),
             bad: raw.bad,
             clock_high_water: saved.map_or(i64::MIN, |s| s.clock_high_water),
             sealed_through: saved.map_or(i64::MIN, |s| s.sealed_through),
@@ -391,7 +392,18 @@ impl Opening<'_> {
         if let Some((&start, _)) = st.sealed.iter().next_back() {
             st.sealed_through = st.sealed_through.max(start + span);
         }
-        let stats = self.replay_logs(&mut st, &registry, raw.logs)?;
+        let mut stats = self.replay_logs(&mut st, &registry, raw.logs)?;
+        super::late::replay_late_logs(
+            &self.fs,
+            &mut st,
+            raw.lates,
+            span,
+            self.access.log_mode(),
+            !self.access.is_read(),
+            |s| registry.has_series(s),
+            &mut self.findings,
+            &mut stats.unknown,
+        )?;
         if settled.rebuilt {
             // The high-water mark the lost state held was no earlier than this: a sample is
             // accepted only up to `future_limit` ahead of the clock (and a window is sealed
@@ -548,6 +560,8 @@ struct Raw {
     bad: BTreeMap<i64, BadSegment>,
     /// Window logs to replay: window start, path, the loaded log.
     logs: Vec<(i64, PathBuf, logfile::Loaded)>,
+    /// Late logs: window start, path.
+    lates: Vec<(i64, PathBuf)>,
 }
 
 /// The raw windows in `raw`: sealed segments, damaged ones, and the logs of open windows,
@@ -562,6 +576,7 @@ fn load_raw(
     let names = fs.list_files(raw)?;
     let mut segs = BTreeMap::new();
     let mut wals = BTreeMap::new();
+    let mut lates = Vec::new();
     for name in &names {
         match parse_window_file_name(name) {
             Some((start, crate::layout::SEGMENT_EXT)) => {
@@ -569,6 +584,9 @@ fn load_raw(
             }
             Some((start, crate::layout::WINDOW_LOG_EXT)) => {
                 wals.insert(start, raw.join(name));
+            }
+            Some((start, crate::layout::LATE_LOG_EXT)) => {
+                lates.push((start, raw.join(name)));
             }
             _ => {}
         }
@@ -578,6 +596,7 @@ fn load_raw(
         sealed: BTreeMap::new(),
         bad: BTreeMap::new(),
         logs: Vec::new(),
+        lates,
     };
     for (start, path) in segs {
         let opened = Segment::open_in(fs, &path).and_then(|s| check_segment(s, start, span));

@@ -92,6 +92,37 @@ impl Shared {
                     .collect();
                 sources.insert(start, Source::Memory(pts));
             }
+            // Late samples fold into the points of their sealed (or sealing) window.
+            for (&start, late) in st.late.iter().filter(|(s, l)| overlaps(**s) && !l.merged) {
+                if !ids.iter().any(|id| late.has(id.0)) {
+                    continue;
+                }
+                let mut base = Vec::new();
+                let pts = ids
+                    .iter()
+                    .map(|id| {
+                        base.clear();
+                        if let Some(w) = st.sealing.get(&start) {
+                            w.data.raw_points_into(id.0, from, to, |p| base.push(p));
+                        } else if let Some(seg) = st.sealed.get(&start)
+                            && let Err((offset, what)) =
+                                seg.read_raw_points(id.0, from, to, &mut base)
+                        {
+                            warnings.push(format!(
+                                "{} at offset {offset}: {what}; series {} skipped in this window",
+                                seg.path().display(),
+                                id.0
+                            ));
+                            return Vec::new();
+                        }
+                        late.fold(id.0, &base, from, to)
+                            .iter()
+                            .map(|p| (p.ts, p.value()))
+                            .collect()
+                    })
+                    .collect();
+                sources.insert(start, Source::Memory(pts));
+            }
             for (_, bad) in st.bad.iter().filter(|(s, _)| overlaps(**s)) {
                 warnings.push(format!(
                     "segment {} is corrupt and was skipped: {}",

@@ -17,6 +17,8 @@ pub struct MaintainReport {
     pub sealed_points: u64,
     /// Bytes of the new segments.
     pub sealed_bytes: u64,
+    /// Late samples merged into their windows' segments.
+    pub late: super::LateReport,
     /// Rollup materialisation.
     pub rollups: super::RollupReport,
     /// Retention.
@@ -69,6 +71,7 @@ impl Store {
         self.shared.check_writable()?;
         let guard = self.shared.maintain.lock();
         let mut report = self.shared.seal_due(&guard)?;
+        report.late = self.shared.merge_late(false)?;
         report.rollups = self.shared.materialise(None)?;
         self.shared.compact(None, &mut report.rollups)?;
         report.retention = self.shared.retain()?;
@@ -115,6 +118,7 @@ impl Shared {
             return Ok(MaintainReport::default());
         };
         let mut report = self.seal_due(&guard)?;
+        report.late = self.merge_late(false)?;
         report.rollups = self.materialise(Some(crate::rollup::materialise::BACKGROUND_PIECES))?;
         self.compact(Some(1), &mut report.rollups)?;
         report.retention = self.retain()?;

@@ -68,6 +68,13 @@ pub struct WriteSummary {
     /// Samples refused because the open windows already hold
     /// [`crate::Limits::max_head_bytes`]; writes succeed again once windows seal.
     pub rejected_head_full: u64,
+    /// Samples refused because their window's raw points are gone (or damaged) while a
+    /// rollup tier holds buckets of their series there: those buckets cannot be recomputed
+    /// exactly with them, and a merged bucket would only pretend to be exact.
+    pub rejected_conflict: u64,
+    /// Accepted samples (counted in `accepted` too) whose window was already sealed: they
+    /// wait in its late log until a maintenance pass merges them into its segment.
+    pub late: u64,
     /// Series created by this write.
     pub new_series: u64,
     /// Accepted samples (counted in `accepted` too) older than the lowest watermark of the
@@ -80,7 +87,10 @@ pub struct WriteSummary {
 impl WriteSummary {
     /// Samples not written.
     pub fn rejected(&self) -> u64 {
-        self.rejected_too_old + self.rejected_too_far_ahead + self.rejected_head_full
+        self.rejected_too_old
+            + self.rejected_too_far_ahead
+            + self.rejected_head_full
+            + self.rejected_conflict
     }
 
     /// Adds another summary's counts to this one.
@@ -89,6 +99,8 @@ impl WriteSummary {
         self.rejected_too_old += o.rejected_too_old;
         self.rejected_too_far_ahead += o.rejected_too_far_ahead;
         self.rejected_head_full += o.rejected_head_full;
+        self.rejected_conflict += o.rejected_conflict;
+        self.late += o.late;
         self.new_series += o.new_series;
         self.late_after_forward += o.late_after_forward;
     }
@@ -107,6 +119,11 @@ pub struct Rejections {
     pub too_far_ahead: u64,
     /// Samples refused because the head held [`crate::Limits::max_head_bytes`].
     pub head_full: u64,
+    /// Samples refused because their window's raw points are gone while a tier holds
+    /// buckets of their series there.
+    pub conflict: u64,
+    /// Samples accepted into windows already sealed (late samples).
+    pub late: u64,
     /// Batches refused whole for an invalid sample ([`Error::InvalidSample`]).
     pub invalid_batches: u64,
     /// Batches refused whole for holding more than [`crate::Limits::max_batch_samples`].
@@ -122,6 +139,8 @@ pub(crate) struct RejectionCounters {
     too_old: AtomicU64,
     too_far_ahead: AtomicU64,
     head_full: AtomicU64,
+    conflict: AtomicU64,
+    late: AtomicU64,
     invalid_batches: AtomicU64,
     oversized_batches: AtomicU64,
     series_limit_batches: AtomicU64,
@@ -134,6 +153,8 @@ impl RejectionCounters {
             too_old: g(&self.too_old),
             too_far_ahead: g(&self.too_far_ahead),
             head_full: g(&self.head_full),
+            conflict: g(&self.conflict),
+            late: g(&self.late),
             invalid_batches: g(&self.invalid_batches),
             oversized_batches: g(&self.oversized_batches),
             series_limit_batches: g(&self.series_limit_batches),
@@ -149,6 +170,8 @@ impl RejectionCounters {
         add(&self.too_old, s.rejected_too_old);
         add(&self.too_far_ahead, s.rejected_too_far_ahead);
         add(&self.head_full, s.rejected_head_full);
+        add(&self.conflict, s.rejected_conflict);
+        add(&self.late, s.late);
     }
 
     /// Counts a refused batch by its error, and hands the error back.
@@ -444,6 +467,20 @@ impl Store {
     }
 }
 
+/// Where the samples of a window go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// Its open window (created if needed).
+    Open,
+    /// Its late log: the window is sealed or being sealed.
+    Late,
+    /// Its late log, unless a tier holds buckets of the sample's series there (the window
+    /// has no raw points left to recompute them from).
+    LateNoRaw,
+    /// Refused: the window's raw points cannot be merged with exactly.
+    Conflict,
+}
+
 /// New metrics and series of one batch, not yet persisted.
 struct Pending {
     records: Vec<IndexRecord>,
@@ -568,42 +605,89 @@ impl Shared {
         Ok(())
     }
 
-    /// Whether a window starting at `w` takes no more samples, with the clock at `eff`.
-    fn window_too_old(&self, st: &State, w: i64, eff: i64) -> bool {
-        let (span, grace) = (self.config.span_ms(), self.config.grace_ms());
-        w < st.sealed_through
-            || w.saturating_add(span).saturating_add(grace) <= eff
-            || st.sealing.contains_key(&w)
+    /// Where samples of the window starting at `w` go (the window alone decides; a sample's
+    /// own time is checked against the accept range by the caller).
+    fn place(&self, st: &State, w: i64) -> Place {
+        if st.open.contains_key(&w) {
+            Place::Open
+        } else if st.bad.contains_key(&w) {
+            // Its raw points cannot be read: a merge could not be exact.
+            Place::Conflict
+        } else if st.sealing.contains_key(&w)
+            || st.sealed.contains_key(&w)
+            || st.late.contains_key(&w)
+        {
+            Place::Late
+        } else if w < st.sealed_through {
+            // Sealed without points (or its segment is gone): late samples may still conflict
+            // with buckets a tier holds, checked per series.
+            Place::LateNoRaw
+        } else {
+            Place::Open
+        }
+    }
+
+    /// True when a tier holds buckets of `series` in the window `[w, w + span)` whose raw
+    /// points are gone: a late sample there cannot be merged exactly.
+    fn tier_conflict(&self, st: &State, w: i64, series: u32) -> bool {
+        let end = w.saturating_add(self.config.span_ms());
+        st.tiers.iter().any(|t| {
+            let lo = w.saturating_sub(t.max_span).saturating_add(1);
+            t.segments
+                .range(lo..end)
+                .filter(|(s, seg)| s.saturating_add(seg.header().window_span) > w)
+                .any(|(_, seg)| {
+                    seg.footer()
+                        .entries_of(series)
+                        .iter()
+                        .any(|e| e.min_ts < end && e.max_ts >= w)
+                })
+        })
+    }
+
+    /// The accept range at clock `now`: `[now - raw keep, now + future limit]`.
+    fn accept_range(&self, now: i64) -> (i64, i64) {
+        let keep = self.config.raw_keep().as_millis().min(i64::MAX as u128) as i64;
+        (
+            now.saturating_sub(keep),
+            now.saturating_add(self.config.future_ms()),
+        )
     }
 
     /// Whether [`Shared::append`] would accept any sample at these times: by the same
-    /// rules (not too far ahead, not too old, room in the head), without changing anything.
+    /// rules (in the accept range, room in the head), without changing anything.
     fn accepts_any(&self, st: &State, mut ts: impl Iterator<Item = i64>) -> bool {
         let c = &self.config;
-        let now = c.clock.now_ms();
-        let eff = now.max(st.clock_high_water);
         let cap = c.limits.max_head_bytes;
         if cap != 0 && cap.saturating_sub(st.head_bytes()) < POINT_BYTES {
             return false;
         }
-        let newest = now.saturating_add(c.future_ms());
+        let (oldest, newest) = self.accept_range(c.clock.now_ms());
         let span = c.span_ms();
-        ts.any(|t| t <= newest && !self.window_too_old(st, t.div_euclid(span) * span, eff))
+        ts.any(|t| {
+            t >= oldest
+                && t <= newest
+                && self.place(st, t.div_euclid(span) * span) != Place::Conflict
+        })
     }
 
-    /// Checks each sample's window, logs the accepted ones (one frame per window), applies
-    /// them in memory. On an I/O error every frame of the batch is cut back out.
+    /// Checks each sample's time and window, logs the accepted ones (one frame per window,
+    /// in the window's log or, for a sealed window, its late log), applies them in memory.
+    /// On an I/O error every frame of the batch is cut back out.
     fn append(&self, st: &mut State, samples: &[LoggedSample]) -> Result<WriteSummary> {
         let c = &self.config;
         let now = c.clock.now_ms();
-        let eff = now.max(st.clock_high_water);
-        st.clock_high_water = eff;
-        let (span, future) = (c.span_ms(), c.future_ms());
+        // The high-water mark decides sealing only: what is accepted is measured from the
+        // clock as it is now.
+        st.clock_high_water = now.max(st.clock_high_water);
+        let span = c.span_ms();
+        let (oldest, newest) = self.accept_range(now);
         let mut summary = WriteSummary::default();
-        // Accepted samples by window. A batch usually falls in one window whole: then the
-        // input is logged and applied as it is, without copying it into a group.
-        let mut by_window: Vec<(i64, Vec<LoggedSample>)> = Vec::new();
-        // While true, every sample so far was accepted into window `first`.
+        // Accepted samples by window, and whether the window takes them late. A batch usually
+        // falls in one open window whole: then the input is logged and applied as it is,
+        // without copying it into a group.
+        let mut by_window: Vec<(i64, bool, Vec<LoggedSample>)> = Vec::new();
+        // While true, every sample so far was accepted into open window `first`.
         let mut whole = true;
         let mut first = i64::MIN;
         // The head's budget: each sample that may add a point is charged one point's bytes.
@@ -613,25 +697,32 @@ impl Shared {
         } else {
             cap.saturating_sub(st.head_bytes())
         };
-        let newest = now.saturating_add(future);
-        // The window of the previous sample and whether it is too old: consecutive samples
-        // mostly share a window, so its start and checks are worked out once per run.
-        let mut cur: Option<(i64, bool)> = None;
+        // The window of the previous sample and its place: consecutive samples mostly share
+        // a window, so its start and place are worked out once per run.
+        let mut cur: Option<(i64, Place)> = None;
         for (i, s) in samples.iter().enumerate() {
-            let (start, too_old) = match cur {
-                Some((w, old)) if s.ts_ms >= w && s.ts_ms - w < span => (w, old),
+            let (start, place) = match cur {
+                Some((w, p)) if s.ts_ms >= w && s.ts_ms - w < span => (w, p),
                 _ => {
                     let w = s.ts_ms.div_euclid(span) * span;
-                    let old = self.window_too_old(st, w, eff);
-                    cur = Some((w, old));
-                    (w, old)
+                    let p = self.place(st, w);
+                    cur = Some((w, p));
+                    (w, p)
                 }
+            };
+            let place = match place {
+                Place::LateNoRaw if self.tier_conflict(st, start, s.series) => Place::Conflict,
+                Place::LateNoRaw => Place::Late,
+                p => p,
             };
             let accepted = if s.ts_ms > newest {
                 summary.rejected_too_far_ahead += 1;
                 false
-            } else if too_old {
+            } else if s.ts_ms < oldest {
                 summary.rejected_too_old += 1;
+                false
+            } else if place == Place::Conflict {
+                summary.rejected_conflict += 1;
                 false
             } else if budget < POINT_BYTES {
                 summary.rejected_head_full += 1;
@@ -640,37 +731,49 @@ impl Shared {
                 budget -= POINT_BYTES;
                 true
             };
+            let late = place == Place::Late;
             if whole {
-                if accepted && (i == 0 || start == first) {
+                if accepted && !late && (i == 0 || start == first) {
                     first = start;
                     continue;
                 }
-                // Not one window after all: group what came before.
+                // Not one open window after all: group what came before.
                 whole = false;
                 if i > 0 {
-                    by_window.push((first, samples[..i].to_vec()));
+                    by_window.push((first, false, samples[..i].to_vec()));
                 }
             }
             if accepted {
-                match by_window.iter_mut().find(|(w, _)| *w == start) {
-                    Some((_, v)) => v.push(*s),
-                    None => by_window.push((start, vec![*s])),
+                match by_window
+                    .iter_mut()
+                    .find(|(w, l, _)| *w == start && *l == late)
+                {
+                    Some((_, _, v)) => v.push(*s),
+                    None => by_window.push((start, late, vec![*s])),
                 }
             }
         }
-        let groups: Vec<(i64, &[LoggedSample])> = if whole && !samples.is_empty() {
-            vec![(first, samples)]
+        let groups: Vec<(i64, bool, &[LoggedSample])> = if whole && !samples.is_empty() {
+            vec![(first, false, samples)]
         } else {
-            by_window.iter().map(|(w, v)| (*w, v.as_slice())).collect()
+            by_window
+                .iter()
+                .map(|(w, l, v)| (*w, *l, v.as_slice()))
+                .collect()
         };
         // Log.
-        let mut undo: Vec<(i64, u64)> = Vec::new();
+        let mut undo: Vec<(i64, bool, u64)> = Vec::new();
         let mut frame = Vec::new();
-        for &(start, list) in &groups {
-            let res = self.window(st, start).and_then(|w| {
-                frame.clear();
-                wal::append::encode_frames(list, &mut frame);
-                let log = w.log.as_mut().ok_or(Error::ReadOnly)?;
+        for &(start, late, list) in &groups {
+            frame.clear();
+            wal::append::encode_frames(list, &mut frame);
+            let log = if late {
+                self.late_window(st, start).map(|w| w.log.as_mut())
+            } else {
+                self.window(st, start).map(|w| w.log.as_mut())
+            };
+            let res = log.and_then(|log| {
+                let log = log.ok_or(Error::ReadOnly)?;
                 let before = log.len();
                 match log.append(&frame) {
                     Ok(()) => Ok(before),
@@ -682,10 +785,14 @@ impl Shared {
                 }
             });
             match res {
-                Ok(before) => undo.push((start, before)),
+                Ok(before) => undo.push((start, late, before)),
                 Err(e) => {
-                    for (w, len) in undo {
-                        let log = st.open.get_mut(&w).and_then(|w| w.log.as_mut());
+                    for (w, late, len) in undo {
+                        let log = if late {
+                            st.late.get_mut(&w).and_then(|w| w.log.as_mut())
+                        } else {
+                            st.open.get_mut(&w).and_then(|w| w.log.as_mut())
+                        };
                         if let Some(log) = log
                             && log.truncate(len).is_err()
                         {
@@ -697,10 +804,18 @@ impl Shared {
             }
         }
         // Apply.
-        for (start, list) in groups {
-            let w = st.open.get_mut(&start).expect("window created above");
-            for s in list {
-                w.data.add(s.series, s.ts_ms, s.value);
+        for (start, late, list) in groups {
+            if late {
+                let w = st.late.get_mut(&start).expect("late window created above");
+                for s in list {
+                    w.add(s);
+                }
+                summary.late += list.len() as u64;
+            } else {
+                let w = st.open.get_mut(&start).expect("window created above");
+                for s in list {
+                    w.data.add(s.series, s.ts_ms, s.value);
+                }
             }
             summary.late_after_forward += self.count_late(start, list.iter().map(|s| s.ts_ms));
             summary.accepted += list.len() as u64;
@@ -741,6 +856,7 @@ impl State {
             .values()
             .map(|w| w.data.heap_bytes())
             .chain(self.sealing.values().map(|w| w.data.heap_bytes()))
+            .chain(self.late.values().map(|l| l.heap_bytes()))
             .sum()
     }
 }

@@ -14,6 +14,33 @@ use crate::format::bytes::Reader;
 
 /// Record type byte of a samples record.
 pub const RECORD_SAMPLES: u8 = 1;
+/// Record type byte of a late log's first record, its generation
+/// (`format-spec/window-log.md`, "Late logs"). Invalid anywhere else.
+pub const RECORD_LATE_GENERATION: u8 = 3;
+/// Bytes of a generation record.
+pub const LATE_GENERATION_LEN: usize = 9;
+
+/// Appends a late log's generation record's payload to `out`.
+pub fn encode_late_generation(generation: u64, out: &mut Vec<u8>) {
+    out.push(RECORD_LATE_GENERATION);
+    out.extend_from_slice(&generation.to_le_bytes());
+}
+
+/// Decodes a late log's first record, its generation (at least 1).
+pub fn decode_late_generation(payload: &[u8]) -> Result<u64, Corruption> {
+    let mut r = Reader::new(payload);
+    if r.u8()? != RECORD_LATE_GENERATION || payload.len() != LATE_GENERATION_LEN {
+        return Err(Corruption::BadField {
+            what: "late log generation record",
+        });
+    }
+    match r.u64()? {
+        0 => Err(Corruption::BadField {
+            what: "late log generation 0",
+        }),
+        g => Ok(g),
+    }
+}
 /// Bytes per sample in a samples record.
 pub const SAMPLE_LEN: usize = 20;
 /// Most samples one record may hold so that it fits a frame (`frame::MAX_PAYLOAD`).
@@ -107,6 +134,19 @@ mod tests {
                 value: 1.5
             }]
         );
+    }
+
+    #[test]
+    fn golden_late_generation_record() {
+        let mut b = Vec::new();
+        encode_late_generation(2, &mut b);
+        assert_eq!(b, [3, 2, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(decode_late_generation(&b), Ok(2));
+        // Not a samples record, and not valid where samples are expected.
+        assert!(decode_record(&b, |_| {}).is_err());
+        assert!(decode_late_generation(&[3, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+        assert!(decode_late_generation(&[3, 1, 0, 0, 0, 0, 0, 0]).is_err());
+        assert!(decode_late_generation(&[1, 1, 0, 0, 0, 0, 0, 0, 0]).is_err());
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod index_compaction;
 mod index_compaction_kill;
 mod kill;
 mod kill_loop;
+mod late;
 mod model;
 mod model_support;
 mod query_iter;

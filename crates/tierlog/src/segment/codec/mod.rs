@@ -84,6 +84,24 @@ pub fn decode_chunk(
     values: &mut Vec<f64>,
 ) -> Result<(), CodecError> {
     let (ts_start, v_start) = (ts.len(), values.len());
+    let used = decode_chunk_prefix(input, ts, values)?;
+    let extra = input.len() - used;
+    if extra != 0 {
+        ts.truncate(ts_start);
+        values.truncate(v_start);
+        return Err(CodecError::TrailingBytes { extra });
+    }
+    Ok(())
+}
+
+/// Decodes the two columns at the start of `input` like [`decode_chunk`], and returns the
+/// bytes they take (what follows is the caller's: a raw segment's sums column).
+pub fn decode_chunk_prefix(
+    input: &[u8],
+    ts: &mut Vec<i64>,
+    values: &mut Vec<f64>,
+) -> Result<usize, CodecError> {
+    let (ts_start, v_start) = (ts.len(), values.len());
     let res = (|| {
         let used_ts = timestamps::decode(input, ts)?;
         let used_v = values::decode(&input[used_ts..], values)?;
@@ -92,11 +110,7 @@ pub fn decode_chunk(
                 what: "chunk columns hold different point counts",
             });
         }
-        let extra = input.len() - used_ts - used_v;
-        if extra != 0 {
-            return Err(CodecError::TrailingBytes { extra });
-        }
-        Ok(())
+        Ok(used_ts + used_v)
     })();
     if res.is_err() {
         ts.truncate(ts_start);
@@ -115,6 +129,23 @@ pub fn decode_chunk_pairs(
     out: &mut Vec<(i64, f64)>,
 ) -> Result<(), CodecError> {
     let at = out.len();
+    let used = decode_chunk_pairs_prefix(input, base, out)?;
+    let extra = input.len() - used;
+    if extra != 0 {
+        out.truncate(at);
+        return Err(CodecError::TrailingBytes { extra });
+    }
+    Ok(())
+}
+
+/// Decodes the two columns at the start of `input` like [`decode_chunk_pairs`], and returns
+/// the bytes they take.
+pub fn decode_chunk_pairs_prefix(
+    input: &[u8],
+    base: i64,
+    out: &mut Vec<(i64, f64)>,
+) -> Result<usize, CodecError> {
+    let at = out.len();
     let res = (|| {
         let used_ts = timestamps::decode_into(input, base, out)?;
         let dst = &mut out[at..];
@@ -127,11 +158,7 @@ pub fn decode_chunk_pairs(
             });
         }
         let used_v = values::decode_body(id, column, &mut r, dst)?;
-        let extra = column.len() - used_v;
-        if extra != 0 {
-            return Err(CodecError::TrailingBytes { extra });
-        }
-        Ok(())
+        Ok(used_ts + used_v)
     })();
     if res.is_err() {
         out.truncate(at);

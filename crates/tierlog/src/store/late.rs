@@ -1,0 +1,433 @@
+//! Late samples: writes into windows that are sealed (or being sealed).
+//!
+//! A sealed window's segment is immutable, so samples for it go to the window's **late log**,
+//! `raw/<start>.late` (the window log format, its first record the log's generation), and
+//! are held in memory in arrival order beside the segment. Every query folds them into the
+//! segment's points: a late sample joins the point of its second exactly as if it had come
+//! in time, because segments of version 3 keep the sample count and the exact sum of every
+//! point of more than one sample. Until a maintenance pass has merged them, rollup buckets of
+//! the window (and of the window after it, whose first counter step may look back into it)
+//! are answered from raw points.
+//!
+//! A merge (maintenance, under the state lock) writes the window's segment again with the
+//! late samples folded in and the log's generation in its footer (atomic replacement), then
+//! recomputes every materialised rollup bucket of the window and of the next one from the
+//! raw points (`rollup::recompute`), then removes the late log. A crash anywhere leaves
+//! either the old segment and the log (replayed at open), or the new segment and the log:
+//! its generation is no newer than the segment's, so its samples are not replayed again, and
+//! the open finishes the merge (recomputes the buckets, removes the log) before handing the
+//! store out.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{Shared, State};
+use crate::error::{Corruption, Error, Result};
+use crate::format::header::{FileKind, Header};
+use crate::head::{RawPoint, second_start};
+use crate::logfile::frame::encode_frame_with;
+use crate::logfile::{self, Appender, Loaded, Mode, SyncHandle};
+use crate::segment::Segment;
+use crate::vfs;
+use crate::wal::format::{
+    LoggedSample, decode_late_generation, decode_record, encode_late_generation,
+};
+
+/// The late samples of one sealed window.
+#[derive(Debug)]
+pub(crate) struct LateWindow {
+    /// The late log's generation: one more than the segment's it applies to.
+    pub(crate) generation: u64,
+    /// The log (None in a read-only store).
+    pub(crate) log: Option<Appender>,
+    pub(crate) sync: Option<Arc<SyncHandle>>,
+    pub(crate) path: PathBuf,
+    /// Samples by series, in arrival order.
+    pub(crate) samples: HashMap<u32, Vec<(i64, f64)>>,
+    /// Samples held.
+    pub(crate) count: u64,
+    /// The segment already holds these samples (a merge was cut short after its segment was
+    /// in place): only the rollup recomputation and the log's removal remain.
+    pub(crate) merged: bool,
+}
+
+/// Heap bytes charged per late sample and per series holding late samples.
+const SAMPLE_BYTES: u64 = 16;
+const SERIES_BYTES: u64 = 64;
+
+impl LateWindow {
+    pub(crate) fn heap_bytes(&self) -> u64 {
+        self.count * SAMPLE_BYTES + self.samples.len() as u64 * SERIES_BYTES
+    }
+
+    pub(crate) fn add(&mut self, s: &LoggedSample) {
+        self.samples
+            .entry(s.series)
+            .or_default()
+            .push((s.ts_ms, s.value));
+        self.count += 1;
+    }
+
+    /// True when `series` has late samples here.
+    pub(crate) fn has(&self, series: u32) -> bool {
+        self.samples.contains_key(&series)
+    }
+
+    /// `base` (the points of `series` with `from <= ts < to` from the segment or the
+    /// sealing head, in time order) with this window's late samples of the series folded in,
+    /// in arrival order.
+    pub(crate) fn fold(&self, series: u32, base: &[RawPoint], from: i64, to: i64) -> Vec<RawPoint> {
+        fold(base, self.samples.get(&series).map_or(&[], |v| v), from, to)
+    }
+}
+
+/// `base` (in time order) with `late` samples `(ts, value)` folded in, in their order: each
+/// joins the point of its second (starting from `base`'s point of that second when there
+/// is one). Points outside `[from, to)` are left out.
+pub(crate) fn fold(base: &[RawPoint], late: &[(i64, f64)], from: i64, to: i64) -> Vec<RawPoint> {
+    let mut extra: std::collections::BTreeMap<i64, RawPoint> = Default::default();
+    for &(ts, v) in late {
+        let sec = second_start(ts);
+        if sec < from || sec >= to {
+            continue;
+        }
+        match extra.entry(sec) {
+            std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().join(v),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                let p = match base.binary_search_by_key(&sec, |p| p.ts) {
+                    Ok(i) => {
+                        let mut p = base[i];
+                        p.join(v);
+                        p
+                    }
+                    Err(_) => RawPoint::one(sec, v),
+                };
+                e.insert(p);
+            }
+        }
+    }
+    if extra.is_empty() {
+        return base.to_vec();
+    }
+    let mut out = Vec::with_capacity(base.len() + extra.len());
+    let mut more = extra.into_values().peekable();
+    for p in base {
+        while let Some(q) = more.next_if(|q| q.ts < p.ts) {
+            out.push(q);
+        }
+        match more.next_if(|q| q.ts == p.ts) {
+            Some(q) => out.push(q),
+            None => out.push(*p),
+        }
+    }
+    out.extend(more);
+    out
+}
+
+/// Creates the late log of window `start` at `path` with its generation record (a synced
+/// create, then the record appended and synced).
+pub(crate) fn create_log(
+    fs: &vfs::Fs,
+    path: &Path,
+    start: i64,
+    span: i64,
+    generation: u64,
+) -> Result<Appender> {
+    let header = Header::new(FileKind::WindowLog, 0, start, span);
+    let mut log = Appender::create(fs, path, &header)?;
+    let mut frame = Vec::new();
+    encode_frame_with(&mut frame, |o| encode_late_generation(generation, o));
+    match log.append(&frame) {
+        Ok(()) => {}
+        Err(crate::logfile::AppendError::RolledBack(e))
+        | Err(crate::logfile::AppendError::Poisoned(e)) => {
+            let _ = fs.remove_synced(path);
+            return Err(e);
+        }
+    }
+    log.sync_handle()?.sync()?;
+    Ok(log)
+}
+
+/// What a late log held at open.
+pub(crate) struct LoadedLate {
+    pub(crate) generation: u64,
+    pub(crate) samples: Vec<LoggedSample>,
+    pub(crate) loaded: Loaded,
+}
+
+/// Loads the late log at `path` of window `[start, start + span)`. `None`: a log whose
+/// header or generation record never became durable (nothing in it was acknowledged).
+/// Samples of series `known` refuses are skipped and counted in `unknown`.
+pub(crate) fn load_log(
+    fs: &vfs::Fs,
+    path: &Path,
+    start: i64,
+    span: i64,
+    mode: Mode,
+    known: impl Fn(u32) -> bool,
+    unknown: &mut u64,
+) -> Result<Option<LoadedLate>> {
+    let Some(log) = crate::wal::replay::load(fs, path, start, span, mode)? else {
+        return Ok(None);
+    };
+    let mut payloads = log.payloads();
+    let Some((offset, first)) = payloads.next() else {
+        return Ok(None);
+    };
+    let generation = decode_late_generation(first).map_err(|w| Error::corrupt(path, offset, w))?;
+    let mut samples = Vec::new();
+    for (offset, payload) in payloads {
+        let mut outside = false;
+        let mut res = decode_record(payload, |s| {
+            if s.ts_ms < start || s.ts_ms >= start.saturating_add(span) {
+                outside = true;
+            } else if known(s.series) {
+                samples.push(s);
+            } else {
+                *unknown += 1;
+            }
+        });
+        if outside && res.is_ok() {
+            res = Err(Corruption::BadField {
+                what: "logged sample outside its window",
+            });
+        }
+        res.map_err(|w| Error::corrupt(path, offset, w))?;
+    }
+    Ok(Some(LoadedLate {
+        generation,
+        samples,
+        loaded: log,
+    }))
+}
+
+impl LateWindow {
+    /// The late window of a log loaded at open; `merged` when the segment already holds its
+    /// samples (they are then dropped).
+    pub(crate) fn from_loaded(
+        fs: &vfs::Fs,
+        path: PathBuf,
+        l: LoadedLate,
+        segment_generation: u64,
+        writer: bool,
+    ) -> Result<LateWindow> {
+        let (log, sync) = if writer {
+            let app = Appender::open(fs, &path, l.loaded.end)?;
+            let sync = Arc::new(app.sync_handle()?);
+            (Some(app), Some(sync))
+        } else {
+            (None, None)
+        };
+        let merged = l.generation <= segment_generation;
+        let mut w = LateWindow {
+            generation: l.generation,
+            log,
+            sync,
+            path,
+            samples: HashMap::new(),
+            count: 0,
+            merged,
+        };
+        if !merged {
+            for s in &l.samples {
+                w.add(s);
+            }
+        }
+        Ok(w)
+    }
+}
+
+/// What merging late windows did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct LateReport {
+    /// Windows whose late samples were merged into their segment.
+    pub windows: u64,
+    /// Late samples merged.
+    pub samples: u64,
+    /// Rollup buckets recomputed (written again from raw points).
+    pub buckets_recomputed: u64,
+}
+
+impl Shared {
+    /// The late window of `start`, creating its log if needed.
+    pub(crate) fn late_window<'a>(
+        &self,
+        st: &'a mut State,
+        start: i64,
+    ) -> Result<&'a mut LateWindow> {
+        if !st.late.contains_key(&start) {
+            let generation = st
+                .sealed
+                .get(&start)
+                .map_or(0, |s| s.generation())
+                .saturating_add(1);
+            let path = self
+                .raw_dir()
+                .join(super::window_file_name(start, crate::layout::LATE_LOG_EXT));
+            let log = create_log(&self.fs, &path, start, self.config.span_ms(), generation)?;
+            let sync = Arc::new(log.sync_handle()?);
+            st.late.insert(
+                start,
+                LateWindow {
+                    generation,
+                    log: Some(log),
+                    sync: Some(sync),
+                    path,
+                    samples: HashMap::new(),
+                    count: 0,
+                    merged: false,
+                },
+            );
+        }
+        Ok(st.late.get_mut(&start).expect("inserted above"))
+    }
+
+    /// Finishes the merges a crash cut short (their segments are in place; the rollups and
+    /// the logs' removal remain). Run by a writer's open, before the store is handed out.
+    pub(crate) fn finish_merges(&self) -> Result<LateReport> {
+        let _one_at_a_time = self.maintain.lock();
+        let stale: Vec<i64> = {
+            let st = self.state.read();
+            st.late
+                .iter()
+                .filter(|(_, l)| l.merged)
+                .map(|(w, _)| *w)
+                .collect()
+        };
+        let mut report = LateReport::default();
+        for w in stale {
+            self.merge_one(w, &mut report)?;
+        }
+        Ok(report)
+    }
+
+    /// Merges late windows into their segments: those due by the clock (end plus grace
+    /// passed), or all with `all`. The caller holds the maintenance mutex.
+    pub(crate) fn merge_late(&self, all: bool) -> Result<LateReport> {
+        let mut report = LateReport::default();
+        let (span, grace) = (self.config.span_ms(), self.config.grace_ms());
+        let now = self.config.clock.now_ms();
+        let due: Vec<i64> = {
+            let st = self.state.read();
+            st.late
+                .iter()
+                .filter(|(w, l)| {
+                    !st.sealing.contains_key(w)
+                        && !st.open.contains_key(w)
+                        && (all || l.merged || w.saturating_add(span).saturating_add(grace) <= now)
+                })
+                .map(|(w, _)| *w)
+                .collect()
+        };
+        for w in due {
+            self.merge_one(w, &mut report)?;
+        }
+        Ok(report)
+    }
+
+    /// Merges the late window `w`: segment, rollups, log removal (see the module docs).
+    fn merge_one(&self, w: i64, report: &mut LateReport) -> Result<()> {
+        let span = self.config.span_ms();
+        let mut st = self.state.write();
+        let Some(late) = st.late.get(&w) else {
+            return Ok(());
+        };
+        if st.bad.contains_key(&w) {
+            // Never write a damaged segment over: `repair` decides what it holds first.
+            log::warn!(
+                "raw window {w}: its segment is damaged; late samples stay in {}",
+                late.path.display()
+            );
+            return Ok(());
+        }
+        if !late.merged {
+            let seg = st.sealed.get(&w).cloned();
+            let mut ids: Vec<u32> = late.samples.keys().copied().collect();
+            if let Some(seg) = &seg {
+                ids.extend(seg.footer().entries.iter().map(|e| e.series));
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            let mut series = Vec::with_capacity(ids.len());
+            let mut base = Vec::new();
+            for id in ids {
+                base.clear();
+                if let Some(seg) = &seg
+                    && let Err((offset, what)) =
+                        seg.read_raw_points(id, i64::MIN, i64::MAX, &mut base)
+                {
+                    // Damage found now: leave the segment and the log as they are.
+                    return Err(Error::corrupt(seg.path(), offset, what));
+                }
+                series.push((id, late.fold(id, &base, w, w.saturating_add(span))));
+            }
+            let path = self
+                .raw_dir()
+                .join(super::window_file_name(w, crate::layout::SEGMENT_EXT));
+            let bytes = crate::segment::build_points(w, span, late.generation, &series);
+            self.fs.write_atomic(&path, &bytes)?;
+            let seg = Arc::new(Segment::open_in(&self.fs, &path)?);
+            report.samples += late.count;
+            report.windows += 1;
+            st.sealed.insert(w, seg);
+            st.sealed_through = st.sealed_through.max(w.saturating_add(span));
+        }
+        // The window's buckets, and the next window's (a counter's first step there may
+        // look back into this one), from the raw points as they are now.
+        report.buckets_recomputed +=
+            self.recompute_rollups(&mut st, w, w.saturating_add(2 * span))?;
+        let late = st.late.remove(&w).expect("checked above");
+        drop(late.log);
+        self.fs.remove_synced(&late.path)?;
+        Ok(())
+    }
+}
+
+/// Loads the late logs listed at open into `st.late` (see `store::open`): a window whose
+/// log is still open is moved to `sealing` first (it was being sealed when the late samples
+/// came), so that samples keep their arrival order.
+pub(crate) fn replay_late_logs(
+    fs: &vfs::Fs,
+    st: &mut State,
+    logs: Vec<(i64, PathBuf)>,
+    span: i64,
+    mode: Mode,
+    writer: bool,
+    known: impl Fn(u32) -> bool,
+    findings: &mut Vec<logfile::Finding>,
+    unknown: &mut u64,
+) -> Result<()> {
+    for (start, path) in logs {
+        let loaded = match load_log(fs, &path, start, span, mode, &known, unknown) {
+            Ok(Some(l)) => l,
+            Ok(None) => {
+                if writer {
+                    fs.remove_synced(&path)?;
+                    findings.push(logfile::Finding::EmptyRemoved { file: path });
+                }
+                continue;
+            }
+            Err(Error::Io { source, .. })
+                if !writer && source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                // Merged between listing and opening: its segment holds the samples.
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(f) = &loaded.loaded.finding {
+            findings.push(f.clone());
+        }
+        if let Some(w) = st.open.remove(&start) {
+            st.sealing.insert(start, Arc::new(w));
+        }
+        let generation = st.sealed.get(&start).map_or(0, |s| s.generation());
+        let late = LateWindow::from_loaded(fs, path, loaded, generation, writer)?;
+        st.late.insert(start, late);
+    }
+    Ok(())
+}

@@ -1,0 +1,230 @@
+//! Late samples: writes into sealed windows, checked against an oracle store that received
+//! the same samples in time, through every query path, before the merge, after it and after
+//! a reopen; clocks that jump.
+
+use tierlog_testkit::helpers as common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{T0, fast_tempdir, sel};
+use tierlog::{Finding, ManualClock, MetricKind, MetricMeta, Sample, Store};
+
+const SPAN: i64 = 600_000;
+const MIN: i64 = 60_000;
+
+/// Every answer of every query path over `[from, to)`, values as bits.
+fn answers(store: &Store, from: i64, to: i64) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in ["cpu", "req_total"] {
+        let r = store.query(&sel(s), from, to).unwrap();
+        assert!(!r.is_partial(), "{:?}", r.warnings);
+        for series in &r.series {
+            for (t, v) in &series.points {
+                out.push(format!("raw {s} {t} {:x}", v.to_bits()));
+            }
+        }
+        for tier in ["10s", "60s"] {
+            let r = store.query_tier(&sel(s), from, to, tier).unwrap();
+            for series in &r.series {
+                for b in &series.points {
+                    out.push(format!("{tier} {s} {b:?}"));
+                }
+            }
+        }
+        for step in [10, 60, 300] {
+            let r = store
+                .query_step(&sel(s), from, to, Duration::from_secs(step))
+                .unwrap();
+            for series in &r.series {
+                for b in &series.points {
+                    // The source label differs by design (raw while a merge is pending).
+                    let mut b = b.clone();
+                    b.tier = Arc::from("");
+                    out.push(format!("step{step} {s} {b:?}"));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn counter_meta(store: &Store) {
+    store
+        .set_metric_meta(
+            "req_total",
+            MetricMeta {
+                kind: MetricKind::Counter,
+                ..MetricMeta::default()
+            },
+        )
+        .unwrap();
+}
+
+/// In-time samples: every 5 s for 40 minutes; `late`: samples of seconds already sealed,
+/// some joining a second that has a point, some new seconds, and a counter's.
+fn in_time() -> Vec<(&'static str, i64, f64)> {
+    let mut v = Vec::new();
+    for i in 0..(40 * 12) {
+        let t = T0 + i * 5_000;
+        v.push(("cpu", t, (i % 17) as f64 * 1.25));
+        v.push(("req_total", t, (i * 3) as f64));
+    }
+    v
+}
+
+fn late() -> Vec<(&'static str, i64, f64)> {
+    vec![
+        ("cpu", T0 + 3 * MIN + 400, 100.0),  // joins the point of T0+3min
+        ("cpu", T0 + 3 * MIN + 900, -7.5),   // and again
+        ("cpu", T0 + 3 * MIN + 2_000, 42.0), // a new second
+        ("cpu", T0 + SPAN - 1, 0.125),       // the last second of the first window
+        ("cpu", T0 + SPAN + 61_000, 3.0),    // the second window
+        ("req_total", T0 + SPAN - 1_000, 1e6), // a counter jump at the end of window 1
+    ]
+}
+
+fn write(store: &Store, samples: &[(&str, i64, f64)]) -> tierlog::WriteSummary {
+    let s: Vec<Sample> = samples
+        .iter()
+        .map(|&(m, t, v)| Sample::new(m, &[], t, v))
+        .collect();
+    store.write(&s).unwrap()
+}
+
+#[test]
+fn late_samples_into_sealed_windows_match_an_oracle_on_every_path() {
+    let (da, db) = (fast_tempdir(), fast_tempdir());
+    let clock = Arc::new(ManualClock::new(T0));
+    let a = common::open(da.path(), &clock);
+    let b = common::open(db.path(), &clock);
+    counter_meta(&a);
+    counter_meta(&b);
+    // The oracle gets every sample in time order (a late sample after the in-time ones of
+    // its second, as it arrives in `a`).
+    let mut all = in_time();
+    for l in late() {
+        let at = all.iter().rposition(|x| x.1 <= l.1).map_or(0, |i| i + 1);
+        all.insert(at, l);
+    }
+    for chunk in in_time().chunks(24) {
+        clock.set(chunk.last().unwrap().1);
+        write(&a, chunk);
+    }
+    for chunk in all.chunks(24) {
+        clock.set(chunk.last().unwrap().1.max(T0));
+        write(&b, chunk);
+    }
+    // Both windows sealed and rolled up; then the late samples arrive.
+    clock.set(T0 + 45 * MIN);
+    a.maintain().unwrap();
+    b.maintain().unwrap();
+    let s = write(&a, &late());
+    assert_eq!((s.accepted, s.late, s.rejected()), (6, 6, 0));
+    let (from, to) = (T0 - SPAN, T0 + 50 * MIN);
+    let want = answers(&b, from, to);
+    assert!(want.len() > 1000);
+    assert_eq!(answers(&a, from, to), want, "before the merge");
+    // Reopen before the merge: the late log is replayed.
+    drop(a);
+    let a = common::open(da.path(), &clock);
+    assert_eq!(answers(&a, from, to), want, "reopened before the merge");
+    let report = a.maintain().unwrap();
+    assert_eq!(report.late.windows, 2);
+    assert_eq!(report.late.samples, 6);
+    assert!(report.late.buckets_recomputed > 0);
+    assert_eq!(answers(&a, from, to), want, "after the merge");
+    assert!(
+        std::fs::read_dir(da.path().join("raw")).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".late"))
+    );
+    drop(a);
+    let a = common::open(da.path(), &clock);
+    assert_eq!(answers(&a, from, to), want, "reopened after the merge");
+    // The tier files are what materialisation makes of the same points, byte for byte.
+    for tier in ["10s", "60s"] {
+        for start in [T0, T0 + SPAN] {
+            let fa = std::fs::read(common::tier_seg_path(da.path(), tier, start)).unwrap();
+            let fb = std::fs::read(common::tier_seg_path(db.path(), tier, start)).unwrap();
+            assert!(fa == fb, "{tier} piece {start} differs from the oracle's");
+        }
+    }
+}
+
+#[test]
+fn a_clock_jump_forward_and_back_never_locks_the_store() {
+    let dir = fast_tempdir();
+    let now = T0 + 5 * 3_600_000;
+    let clock = Arc::new(ManualClock::new(now));
+    let store = common::open(dir.path(), &clock);
+    write(&store, &[("cpu", now, 1.0)]);
+    // The clock jumps a year ahead for one write (a dead RTC battery, a typo in --now).
+    let future = now + 365 * 86_400_000;
+    clock.set(future);
+    write(&store, &[("cpu", future, 2.0)]);
+    store.maintain().unwrap();
+    // NTP moves it back: samples at the real time are still accepted.
+    clock.set(now + 1_000);
+    let s = write(&store, &[("cpu", now + 1_000, 3.0)]);
+    assert_eq!((s.accepted, s.rejected()), (1, 0));
+    drop(store);
+    // Across a reopen: a finding says the clock is behind, and writes still go in.
+    clock.set(now + 2_000);
+    let store = common::open(dir.path(), &clock);
+    assert!(
+        store
+            .recovery_findings()
+            .iter()
+            .any(|f| matches!(f, Finding::ClockBehind { .. })),
+        "{:?}",
+        store.recovery_findings()
+    );
+    let s = write(&store, &[("cpu", now + 2_000, 4.0)]);
+    assert_eq!((s.accepted, s.rejected()), (1, 0));
+    // An hour on: the present windows seal by the clock, and everything stays queryable,
+    // the future sample too.
+    clock.set(now + 3_600_000);
+    store.maintain().unwrap();
+    let pts: Vec<(i64, f64)> = store.query(&sel("cpu"), 0, i64::MAX).unwrap().series[0]
+        .points
+        .clone();
+    assert_eq!(
+        pts,
+        [
+            (now, 1.0),
+            (now + 1_000, 3.0),
+            (now + 2_000, 4.0),
+            (future, 2.0)
+        ]
+    );
+    drop(store);
+    let store = common::open(dir.path(), &clock);
+    let n = store.query(&sel("cpu"), 0, i64::MAX).unwrap().series[0]
+        .points
+        .len();
+    assert_eq!(n, 4);
+}
+
+#[test]
+fn samples_outside_the_accept_range_are_counted() {
+    let dir = fast_tempdir();
+    let now = T0 + 5 * 3_600_000;
+    let clock = Arc::new(ManualClock::new(now));
+    let store = common::open(dir.path(), &clock);
+    let s = write(
+        &store,
+        &[
+            ("cpu", now - 2 * 3_600_000 - 1, 1.0), // older than the raw keep
+            ("cpu", now - 2 * 3_600_000 + 1_000, 1.0), // inside
+            ("cpu", now + 10 * MIN, 1.0),          // at the future limit
+            ("cpu", now + 10 * MIN + 1, 1.0),      // beyond it
+        ],
+    );
+    assert_eq!(
+        (s.accepted, s.rejected_too_old, s.rejected_too_far_ahead),
+        (2, 1, 1)
+    );
+}
