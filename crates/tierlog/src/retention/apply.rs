@@ -155,7 +155,9 @@ impl Shared {
             .map(|(_, hi)| hi)
             .max();
         plan::StoreView {
-            now: self.config.clock.now_ms().max(st.clock_high_water),
+            // The clock as it is: after a jump back, data written while it was ahead is not
+            // old before its time, and what was written since is not expired early.
+            now: self.config.clock.now_ms(),
             raw,
             open_newest,
             tiers,
@@ -212,6 +214,17 @@ impl Shared {
             match d.tier {
                 None => {
                     st.bad.remove(&c.start);
+                    // Late samples of the window go with it (the byte budget dropped it
+                    // before they were merged: they could not be merged exactly any more).
+                    if let Some(late) = st.late.remove(&c.start) {
+                        log::warn!(
+                            "{}: {} late samples dropped with their window",
+                            late.path.display(),
+                            late.count
+                        );
+                        drop(late.log);
+                        self.fs.remove_synced(&late.path)?;
+                    }
                     ("raw".to_string(), st.sealed.remove(&c.start))
                 }
                 Some(i) => {

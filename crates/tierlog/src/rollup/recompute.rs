@@ -29,10 +29,16 @@ impl Shared {
                 let t = &st.tiers[idx];
                 (t.interval, t.piece, t.done_through)
             };
-            let a = from.div_euclid(piece) * piece;
+            let a = from.div_euclid(piece).saturating_mul(piece);
             // Only whole pieces below the mark are materialised.
             let b = to.min(done);
-            let b = b.div_euclid(piece) * piece + if b.rem_euclid(piece) == 0 { 0 } else { piece };
+            let b = if b.rem_euclid(piece) == 0 {
+                b
+            } else {
+                b.div_euclid(piece)
+                    .saturating_mul(piece)
+                    .saturating_add(piece)
+            };
             let b = b.min(done);
             if a >= b {
                 continue;

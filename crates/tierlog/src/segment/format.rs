@@ -773,6 +773,63 @@ mod tests {
     }
 
     #[test]
+    fn golden_sums_column() {
+        use crate::head::RawPoint;
+        let mut two = RawPoint::one(601_000, 1.0);
+        two.join(2.0);
+        let points = [RawPoint::one(600_000, 5.0), two];
+        let mut col = Vec::new();
+        encode_sums(&points, &mut col);
+        // One entry: index gap 1, count 2, sum 3.0.
+        assert_eq!(col, [1, 1, 2, 0, 0, 0, 0, 0, 0, 0x08, 0x40]);
+        let mut back = [RawPoint::one(600_000, 5.0), RawPoint::one(601_000, 1.5)];
+        decode_sums(&col, &mut back).unwrap();
+        assert_eq!(back, points);
+        // A sum that disagrees with the value column, a count of one, an index out of
+        // range, trailing bytes: all refused.
+        let mut wrong = [RawPoint::one(600_000, 5.0), RawPoint::one(601_000, 1.25)];
+        assert!(decode_sums(&col, &mut wrong).is_err());
+        for bad in [
+            vec![1, 1, 1, 0, 0, 0, 0, 0, 0, 0x08, 0x40],
+            vec![1, 2, 2, 0, 0, 0, 0, 0, 0, 0x08, 0x40],
+            vec![1, 1, 2, 0, 0, 0, 0, 0, 0, 0x08, 0x40, 0],
+            vec![0],
+        ] {
+            let mut p = [RawPoint::one(600_000, 5.0), RawPoint::one(601_000, 1.5)];
+            assert!(decode_sums(&bad, &mut p).is_err(), "{bad:?}");
+        }
+        // In a segment: version 3, the chunk ends with the column, the footer with the
+        // generation; values read as means, points with their sums.
+        let mut b = SegmentBuilder::new(header());
+        b.add_raw_points(4, &points);
+        b.set_generation(7);
+        let file = b.finish();
+        let h = Header::decode(&file, crate::format::header::FileKind::Segment).unwrap();
+        assert_eq!(h.version, SUMS_SINCE);
+        let f = decode_footer(&file, &h).unwrap();
+        assert_eq!(f.generation, 7);
+        let e = f.entries_of(4)[0];
+        let chunk = chunk_bytes(&file, &e).unwrap();
+        assert!(chunk.ends_with(&col));
+        let mut pairs = Vec::new();
+        read_raw_chunk_pairs(&file, &e, &mut pairs).unwrap();
+        assert_eq!(pairs, [(600_000, 5.0), (601_000, 1.5)]);
+        let mut pts = Vec::new();
+        read_raw_chunk_points(&file, &e, &mut pts).unwrap();
+        assert_eq!(pts, points);
+        let (mut ts, mut vs) = (Vec::new(), Vec::new());
+        read_raw_chunk(&file, &e, &mut ts, &mut vs).unwrap();
+        // Points of one sample each: version 1, no column, as before.
+        let mut b = SegmentBuilder::new(header());
+        b.add_raw_points(4, &[RawPoint::one(600_000, 5.0)]);
+        let file = b.finish();
+        assert_eq!(Header::decode(&file, crate::format::header::FileKind::Segment).unwrap().version, 1);
+        let mut b1 = SegmentBuilder::new(header());
+        b1.add_raw_series(4, &[600_000], &[5.0]);
+        assert_eq!(file, b1.finish());
+    }
+
+    #[test]
     fn golden_empty_segment_tail() {
         let file = SegmentBuilder::new(header()).finish();
         assert_eq!(file.len(), HEADER_LEN + 1 + TRAILER_LEN);

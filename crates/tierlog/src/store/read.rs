@@ -537,6 +537,8 @@ impl Store {
             max_head_bytes: sh.config.limits.max_head_bytes,
             max_series: sh.config.limits.max_series,
             rejections: sh.rejections.snapshot(),
+            late_pending: st.late.values().map(|l| l.count).sum(),
+            late_windows: st.late.len() as u64,
             late_after_forward: sh.forward.late.load(std::sync::atomic::Ordering::Relaxed),
             never_forwarded: sh
                 .forward
@@ -645,4 +647,9 @@ pub struct StoreStats {
     /// Raw points retention dropped since the open before a forwarder had sent them (the
     /// backlog limit or the byte budget was reached).
     pub never_forwarded: u64,
+    /// Late samples (written into sealed windows) not yet merged into their segments; the
+    /// raw tier's point counts do not include them until then.
+    pub late_pending: u64,
+    /// Windows holding such samples (each has a late log).
+    pub late_windows: u64,
 }

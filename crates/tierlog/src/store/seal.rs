@@ -91,12 +91,14 @@ impl Shared {
         let st = sh.state.read();
         let eff = now.max(st.clock_high_water);
         let limit = sh.config.span_ms().saturating_add(sh.config.grace_ms());
+        let newest = now.saturating_add(sh.config.future_ms());
         !st.sealing.is_empty()
             || st
                 .open
                 .keys()
                 .next()
                 .is_some_and(|s| s.saturating_add(limit) <= eff)
+            || st.open.keys().next_back().is_some_and(|s| *s > newest)
     }
 
     /// Seals due windows unless a maintenance pass is already running (then it covers this
@@ -139,11 +141,15 @@ impl Shared {
             let mut st = sh.state.write();
             let eff = now.max(st.clock_high_water);
             st.clock_high_water = eff;
+            // Windows that lie wholly beyond the future limit (written while the clock was
+            // ahead, which it is no longer) take no sample until the clock reaches them:
+            // sealed now rather than held in memory until then.
+            let newest = now.saturating_add(sh.config.future_ms());
             let due: Vec<i64> = st
                 .open
                 .keys()
                 .copied()
-                .filter(|s| s.saturating_add(limit) <= eff)
+                .filter(|s| s.saturating_add(limit) <= eff || *s > newest)
                 .collect();
             for start in due {
                 let w = st.open.remove(&start).expect("listed above");

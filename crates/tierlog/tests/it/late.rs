@@ -228,3 +228,154 @@ fn samples_outside_the_accept_range_are_counted() {
         (2, 1, 1)
     );
 }
+
+mod power_loss {
+    use super::*;
+    use common::{fault_config as config, store_contents as contents};
+    use tierlog::vfs::FaultFs;
+
+    const T: i64 = 1_700_000_040_000 - 1_700_000_040_000 % 60_000;
+
+    /// In-time samples every 10 s for 4 minutes, sealed and rolled up; then late samples
+    /// (new seconds, and one joining a second) with a merge between them. Stops at the first
+    /// error. Returns what was acknowledged and what was attempted, by (series, second).
+    fn scenario(
+        fs: &FaultFs,
+        clock: &Arc<ManualClock>,
+        acked: &mut common::Contents,
+        tried: &mut common::Contents,
+    ) {
+        let Ok(store) = Store::open("/db", config(fs, clock)) else {
+            return;
+        };
+        let mut steps: Vec<Vec<(i64, f64)>> =
+            (0..24).map(|k| vec![(T + k * 10_000, k as f64)]).collect();
+        steps.push(vec![(T + 5_000, 0.5), (T + 65_000, 6.5)]);
+        steps.push(vec![(T + 10_500, 100.0)]); // joins the point at T + 10 s
+        steps.push(vec![(T + 125_000, 12.5)]);
+        for (i, step) in steps.iter().enumerate() {
+            if i < 24 {
+                clock.set(step[0].0);
+            } else if i == 24 {
+                clock.set(T + 5 * 60_000);
+                if store.maintain().is_err() {
+                    return;
+                }
+            }
+            let batch: Vec<Sample> = step
+                .iter()
+                .map(|&(t, v)| Sample::new("m", &[("s", "a")], t, v))
+                .collect();
+            // What the point of each second is once this batch is in.
+            let mut after = acked.clone();
+            for &(t, v) in step {
+                let sec = t - t % 1000;
+                let k = ("a".to_owned(), sec);
+                let new = match after.get(&k) {
+                    Some(&old) => (old + v) / 2.0,
+                    None => v,
+                };
+                after.insert(k.clone(), new);
+                tried.insert(k, new);
+            }
+            if store.write(&batch).is_err() {
+                return;
+            }
+            *acked = after;
+            if i == 25 && store.maintain().is_err() {
+                return;
+            }
+        }
+        let _ = store.close();
+    }
+
+    /// Every tier bucket agrees with the raw points under it.
+    fn check_rollups(store: &Store, ctx: &str) {
+        let r = store.query(&sel("m"), 0, i64::MAX / 2).unwrap();
+        let Some(raw) = r.series.first().map(|s| &s.points) else {
+            return;
+        };
+        for (tier, width) in [("10s", 10_000), ("60s", 60_000)] {
+            let r = store.query_tier(&sel("m"), 0, i64::MAX / 2, tier).unwrap();
+            for b in r.series.iter().flat_map(|s| &s.points) {
+                let inside: Vec<f64> = raw
+                    .iter()
+                    .filter(|p| p.0 >= b.t && p.0 < b.t + width)
+                    .map(|p| p.1)
+                    .collect();
+                assert_eq!(
+                    b.count,
+                    inside.len() as u64,
+                    "{ctx}: {tier} bucket {} count",
+                    b.t
+                );
+                let max = inside.iter().copied().fold(f64::MIN, f64::max);
+                assert_eq!(b.max, max, "{ctx}: {tier} bucket {} max", b.t);
+            }
+        }
+    }
+
+    #[test]
+    fn power_loss_before_each_operation_of_late_writes_and_merges() {
+        let clock = Arc::new(ManualClock::new(T));
+        let fs = FaultFs::new();
+        let (mut acked, mut tried) = Default::default();
+        scenario(&fs, &clock, &mut acked, &mut tried);
+        let total = fs.ops();
+        assert_eq!(acked.len(), 24 + 3);
+        assert_eq!(acked[&("a".to_owned(), T + 10_000)], 50.5);
+        let mut late_left = 0;
+        for n in 1..=total {
+            let clock = Arc::new(ManualClock::new(T));
+            let fs = FaultFs::new();
+            fs.crash_at(n);
+            let (mut acked, mut tried) = (common::Contents::new(), common::Contents::new());
+            scenario(&fs, &clock, &mut acked, &mut tried);
+            let after = fs.survivor().unwrap_or_else(|| fs.power_loss());
+            let ctx = format!("crash before op {n} of {total}");
+            let store = Store::open("/db", config(&after, &clock))
+                .unwrap_or_else(|e| panic!("{ctx}: reopen failed: {e}"));
+            let got = contents(&store);
+            for (k, v) in &acked {
+                // The write in flight may have reached the disk and joined the second.
+                assert!(
+                    got.get(k) == Some(v) || got.get(k) == tried.get(k),
+                    "{ctx}: acknowledged {k:?} = {v} lost or wrong: {:?}",
+                    got.get(k)
+                );
+            }
+            for (k, v) in &got {
+                // A point is what was acknowledged, or what the write in flight made of it.
+                assert!(
+                    acked.get(k) == Some(v) || tried.get(k) == Some(v),
+                    "{ctx}: {k:?} = {v} was never written"
+                );
+            }
+            check_rollups(&store, &ctx);
+            if after
+                .paths()
+                .iter()
+                .any(|p| p.extension().is_some_and(|e| e == "late"))
+            {
+                late_left += 1;
+            }
+            // The store goes on: merges what is left, and agrees with itself after a reopen.
+            clock.set(T + 10 * 60_000);
+            store
+                .maintain()
+                .unwrap_or_else(|e| panic!("{ctx}: maintain: {e}"));
+            check_rollups(&store, &ctx);
+            store.close().unwrap();
+            let store = Store::open("/db", config(&after.power_loss(), &clock)).unwrap();
+            assert_eq!(
+                contents(&store),
+                got,
+                "{ctx}: after a maintain and a reopen"
+            );
+            check_rollups(&store, &ctx);
+        }
+        assert!(total > 60, "{total} operations");
+        assert!(late_left > 5, "{late_left} crashes left a late log");
+        eprintln!("{total} crash points; {late_left} left a late log behind");
+    }
+}
