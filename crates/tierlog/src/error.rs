@@ -552,8 +552,9 @@ pub enum Finding {
     },
     /// The clock was found behind the store's clock high-water mark by more than the grace
     /// (a clock that jumped back: a dead RTC battery, a VM restored from a snapshot, a write
-    /// made with a clock in the future). Samples before `accepted_from` are refused as too
-    /// old, whatever the clock says.
+    /// made with a clock in the future). The mark decides sealing only: samples are accepted
+    /// relative to the clock as it is (from `accepted_from`, the clock less the raw keep);
+    /// the windows written while the clock was ahead are sealed, and their data stays.
     ClockBehind {
         /// The store's high-water mark, ms.
         high_water: i64,
@@ -635,8 +636,8 @@ impl std::fmt::Display for Finding {
             } => write!(
                 f,
                 "the clock ({now} ms) is {} s behind the store's high-water mark ({high_water} ms), \
-                 left by a write while the clock was ahead: samples before {accepted_from} ms are \
-                 refused as too old",
+                 left by a write while the clock was ahead: samples are accepted relative to the \
+                 clock (from {accepted_from} ms); the data written ahead stays",
                 high_water.saturating_sub(*now) / 1000
             ),
         }

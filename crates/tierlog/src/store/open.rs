@@ -414,22 +414,16 @@ impl Opening<'_> {
                 .max(stats.newest.saturating_sub(self.config.future_ms()));
         }
         // A clock behind the high-water mark (it jumped back, or a write came with a clock
-        // ahead of time): the write path measures "too old" from the mark, so every window
-        // that ends more than the grace before it is refused (store/write.rs,
-        // `window_too_old`), as is every window below `sealed_through`.
+        // ahead of time): reported. Samples are still accepted relative to the clock
+        // (store/write.rs, `accept_range`); windows ahead of it are sealed by the next pass.
         let now = self.config.clock.now_ms();
         let grace = self.config.grace_ms();
         if !self.access.is_read()
             && st.clock_high_water != i64::MIN
             && st.clock_high_water.saturating_sub(now) > grace
         {
-            let last_refused = st
-                .clock_high_water
-                .saturating_sub(grace)
-                .saturating_sub(span)
-                .div_euclid(span)
-                * span;
-            let accepted_from = last_refused.saturating_add(span).max(st.sealed_through);
+            let keep = self.config.raw_keep().as_millis().min(i64::MAX as u128) as i64;
+            let accepted_from = now.saturating_sub(keep);
             log::warn!(
                 "the clock ({now} ms) is behind the store's high-water mark ({} ms)",
                 st.clock_high_water

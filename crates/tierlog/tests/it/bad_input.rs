@@ -298,7 +298,7 @@ fn too_old_and_too_far_ahead_are_counted_and_the_rest_written() {
             Sample::new("w", l, now + 600_000, 2.0),    // exactly the future limit
             Sample::new("w", l, now + 600_001, 3.0),    // too far ahead
             Sample::new("w", l, 0, 4.0),                // 1970: too old
-            Sample::new("w", l, T0 - 600_000 + 1, 5.0), // previous window, past grace
+            Sample::new("w", l, T0 - 600_000 + 1, 5.0), // previous window, past grace: taken
             Sample::new("w", l, 253_402_300_799_999, 6.0), // year 9999: too far ahead
         ])
         .unwrap();
@@ -309,11 +309,12 @@ fn too_old_and_too_far_ahead_are_counted_and_the_rest_written() {
             s.rejected_too_far_ahead,
             s.new_series
         ),
-        (2, 2, 2, 1),
+        (3, 1, 2, 1),
         "{s:?}"
     );
-    assert_eq!(s.rejected(), 4);
-    // Past window T0's end + grace: its samples are too old now.
+    assert_eq!(s.rejected(), 3);
+    // Past window T0's end + grace: its samples are still taken, joining their second's
+    // point (the window is still open: this write seals it once written).
     clock.set(T0 + 900_001);
     let s = store
         .write(&[
@@ -321,18 +322,20 @@ fn too_old_and_too_far_ahead_are_counted_and_the_rest_written() {
             Sample::new("w", l, T0 + 600_000, 8.0),
         ])
         .unwrap();
-    assert_eq!((s.accepted, s.rejected_too_old), (1, 1), "{s:?}");
-    let want = vec![
-        (T0, 1f64.to_bits()),
+    assert_eq!((s.accepted, s.late, s.rejected()), (2, 0, 0), "{s:?}");
+    let mut want = vec![
+        (T0 - 600_000, 5f64.to_bits()),
+        (T0, 4f64.to_bits()),
         (T0 + 600_000, 8f64.to_bits()),
         (T0 + 1_499_999 - 999, 2f64.to_bits()),
     ];
     assert_eq!(common::all_points(&store, "w")["w{k=v}"], want);
     store.close().unwrap();
-    // The same verdicts after a reopen (the sealed window stays closed).
+    // The same verdicts after a reopen.
     let store = common::open(dir.path(), &clock);
     let s = store.write(&[Sample::new("w", l, T0 + 7, 9.0)]).unwrap();
-    assert_eq!((s.accepted, s.rejected_too_old), (0, 1));
+    assert_eq!((s.accepted, s.late, s.rejected()), (1, 1, 0));
+    want[1].1 = ((1f64 + 7.0 + 9.0) / 3.0).to_bits();
     assert_eq!(common::all_points(&store, "w")["w{k=v}"], want);
 }
 
@@ -733,11 +736,12 @@ fn a_segment_with_a_damaged_footer_is_skipped_and_counted() {
     // A query not overlapping the bad window has no warning.
     let r = store.query(&sel("seg"), T0 + 600_000, i64::MAX).unwrap();
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
-    // The bad segment's window stays closed to writes.
+    // The bad segment's window stays closed to writes: a late sample could not be merged
+    // with its points exactly.
     let s = store
         .write(&[Sample::new("seg", &[("s", "a")], T0 + 1, 5.0)])
         .unwrap();
-    assert_eq!(s.rejected_too_old, 1);
+    assert_eq!((s.rejected_too_old, s.rejected_conflict), (0, 1));
 }
 
 #[test]
@@ -856,11 +860,12 @@ fn a_clock_behind_the_high_water_mark_is_a_finding_at_open() {
         text.contains("behind the store's high-water mark"),
         "{text}"
     );
-    // What the finding says is what the write path does: a sample at the clock is too old,
-    // and once the clock reaches `accepted_from`, the boundary is exact.
-    let refused = store.write(&[Sample::new("f", &[], T0, 2.0)]).unwrap();
-    assert_eq!((refused.accepted, refused.rejected_too_old), (0, 1));
-    clock.set(accepted_from);
+    // What the finding says is what the write path does: a sample at the clock is accepted,
+    // and the boundary of the accept range is exact.
+    assert!(text.contains("accepted relative to the clock"), "{text}");
+    let taken = store.write(&[Sample::new("f", &[], T0, 2.0)]).unwrap();
+    assert_eq!((taken.accepted, taken.rejected_too_old), (1, 0));
+    assert_eq!(accepted_from, T0 - 7_200_000);
     let refused = store
         .write(&[Sample::new("f", &[], accepted_from - 1, 2.0)])
         .unwrap();

@@ -655,9 +655,14 @@ fn crash_artifacts_are_cleaned_by_a_writer_and_left_alone_by_a_reader() {
         !seg_tmp.exists() && !state_tmp.exists(),
         "temporary files should be removed"
     );
-    // The window stays sealed.
+    // Older than the raw keep: refused.
     let s = store
-        .write(&[Sample::new("art", &[], T0 + 2_000, 3.0)])
+        .write(&[Sample::new(
+            "art",
+            &[],
+            tierlog::Clock::now_ms(&*clock) - 2 * 3_600_000 - 1,
+            3.0,
+        )])
         .unwrap();
     assert_eq!(s.rejected_too_old, 1);
     drop(store);
