@@ -340,7 +340,14 @@ impl Shared {
                         done_through: (t.done_through != i64::MIN).then_some(t.done_through),
                     })
                     .collect();
-                (progress, st.oldest_raw_window(), st.sealed_through)
+                // Final = every raw window before `through` sealed: below the sealed mark, and
+                // not below a window still open or being sealed (after a clock step back,
+                // windows beyond the future limit seal before older ones that are not due).
+                let through = [st.open.keys().next(), st.sealing.keys().next()]
+                    .into_iter()
+                    .flatten()
+                    .fold(st.sealed_through, |t, &w| t.min(w));
+                (progress, st.oldest_raw_window(), through)
             };
             if progress.is_empty() {
                 return Ok(report);

@@ -137,8 +137,11 @@ impl Shared {
         // Freeze the due windows: writes to them are refused from here on, queries still see
         // them. Encoding and I/O then happen without the lock.
         {
-            let now = sh.config.clock.now_ms();
+            // The clock is read under the lock: a reading taken before it could be older than
+            // the samples that writes add meanwhile, and make their windows look as if they
+            // lay beyond the future limit.
             let mut st = sh.state.write();
+            let now = sh.config.clock.now_ms();
             let eff = now.max(st.clock_high_water);
             st.clock_high_water = eff;
             // Windows that lie wholly beyond the future limit (written while the clock was
