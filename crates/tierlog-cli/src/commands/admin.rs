@@ -178,6 +178,14 @@ pub fn stats(now: &Now, dir: &Path, format: Format) -> Result<(), Failure> {
                     String::new()
                 }
             );
+            if s.late_pending > 0 {
+                println!(
+                    "late samples waiting to be merged: {} in {} sealed window{} (the next maintenance pass merges them)",
+                    s.late_pending,
+                    s.late_windows,
+                    if s.late_windows == 1 { "" } else { "s" }
+                );
+            }
         }
     }
     let (segments, points) = s.tiers.iter().fold((0, 0), |(n, p), t| {

@@ -211,7 +211,7 @@ fn nothing_written(w: &tierlog::WriteSummary, replay: bool) -> String {
     let mut why = Vec::new();
     if w.rejected_too_old > 0 {
         why.push(format!(
-            "{} too old: a live ingest takes samples of the open windows only (newer than the              last sealed window, within the window span plus the grace before the clock);              {}",
+            "{} too old: older than the clock less the raw keep (samples within it are taken              in any order, late ones too); {}",
             w.rejected_too_old,
             if replay {
                 "the store already holds data past them (a replay cannot go back before it)"
@@ -230,6 +230,12 @@ fn nothing_written(w: &tierlog::WriteSummary, replay: bool) -> String {
         why.push(format!(
             "{} refused because the open windows are full (limits.max_head_bytes)",
             w.rejected_head_full
+        ));
+    }
+    if w.rejected_conflict > 0 {
+        why.push(format!(
+            "{} refused because a rollup tier holds buckets of their series at their time whose raw points are gone or damaged (they could not be recomputed exactly)",
+            w.rejected_conflict
         ));
     }
     format!(
@@ -305,10 +311,10 @@ fn print_summary(
         }))?,
         Format::Csv => {
             println!(
-                "lines,samples,accepted,rejected_too_old,rejected_too_far_ahead,new_series,metadata,seconds,skipped_string_fields,skipped_created_samples,input_bytes,store_bytes,store_bytes_added,rejected_head_full,name_collisions,late_after_forward"
+                "lines,samples,accepted,rejected_too_old,rejected_too_far_ahead,new_series,metadata,seconds,skipped_string_fields,skipped_created_samples,input_bytes,store_bytes,store_bytes_added,rejected_head_full,name_collisions,late_after_forward,rejected_conflict,late"
             );
             println!(
-                "{},{},{},{},{},{},{},{:.3},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{:.3},{},{},{},{},{},{},{},{},{},{}",
                 s.lines,
                 s.samples,
                 s.written.accepted,
@@ -325,6 +331,8 @@ fn print_summary(
                 s.written.rejected_head_full,
                 s.name_collisions,
                 s.written.late_after_forward,
+                s.written.rejected_conflict,
+                s.written.late,
             );
         }
         Format::Table => {}
@@ -340,13 +348,21 @@ fn print_summary(
         s.written.rejected(),
         s.written.rejected_too_old,
         s.written.rejected_too_far_ahead,
-        if s.written.rejected_head_full > 0 {
-            format!(
-                ", open windows full (limits.max_head_bytes): {}",
-                s.written.rejected_head_full
-            )
-        } else {
-            String::new()
+        {
+            let mut more = String::new();
+            if s.written.rejected_head_full > 0 {
+                more += &format!(
+                    ", open windows full (limits.max_head_bytes): {}",
+                    s.written.rejected_head_full
+                );
+            }
+            if s.written.rejected_conflict > 0 {
+                more += &format!(
+                    ", conflicting with rollup buckets whose raw points are gone: {}",
+                    s.written.rejected_conflict
+                );
+            }
+            more
         },
         s.written.new_series,
         s.metadata,
@@ -361,13 +377,20 @@ fn print_summary(
 /// The accepted samples a forwarder of the store has moved past, when there are any: they
 /// will not be sent (`late_after_forward`).
 fn late_text(w: &tierlog::WriteSummary) -> String {
-    if w.late_after_forward == 0 {
-        return String::new();
+    let mut out = String::new();
+    if w.late > 0 {
+        out += &format!(
+            "; of the accepted, {} into windows already sealed (late samples, merged by the next maintenance pass)",
+            w.late
+        );
     }
-    format!(
-        "; of the accepted, {} behind a forwarder's watermark (not forwarded)",
-        w.late_after_forward
-    )
+    if w.late_after_forward > 0 {
+        out += &format!(
+            "; of the accepted, {} behind a forwarder's watermark (not forwarded)",
+            w.late_after_forward
+        );
+    }
+    out
 }
 
 /// A warning (always printed) when different input names became one name.

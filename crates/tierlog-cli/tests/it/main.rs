@@ -9,5 +9,6 @@ mod forward_prometheus;
 mod forward_support;
 mod hostile;
 mod import;
+mod late;
 mod step_sources;
 mod support;
