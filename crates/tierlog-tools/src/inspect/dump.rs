@@ -205,6 +205,17 @@ fn dump_log(d: &mut Dump, bytes: &[u8], kind: FileKind) {
         match frame::read_frame(&bytes[pos..]) {
             FrameRead::Frame { payload, len } => {
                 let (status, content) = match kind {
+                    FileKind::WindowLog
+                        if payload.first() == Some(&wal::RECORD_LATE_GENERATION) =>
+                    {
+                        match wal::decode_late_generation(payload) {
+                            Ok(g) => (
+                                "ok".to_string(),
+                                json!({"record": "late generation", "generation": g}),
+                            ),
+                            Err(e) => (e.to_string(), Value::Null),
+                        }
+                    }
                     FileKind::WindowLog => {
                         let mut samples = Vec::new();
                         match wal::decode_record(payload, |s| {

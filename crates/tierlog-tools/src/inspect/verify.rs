@@ -149,6 +149,9 @@ fn verify_store(fs: &vfs::Fs, dir: &Path, progress: &mut dyn FnMut(&Path)) -> Re
             Some((_, tierlog::layout::WINDOW_LOG_EXT)) => {
                 verify_log(fs, &mut r, &path, FileKind::WindowLog)?
             }
+            Some((_, tierlog::layout::LATE_LOG_EXT)) => {
+                verify_log(fs, &mut r, &path, FileKind::WindowLog)?
+            }
             Some((start, tierlog::layout::SEGMENT_EXT)) => {
                 verify_segment(fs, &mut r, &path, 0, start, span)
             }
@@ -267,9 +270,16 @@ fn verify_log(fs: &vfs::Fs, r: &mut VerifyReport, path: &Path, kind: FileKind) -
     }
     r.items_ok += 1;
     let scan = frame::scan(&b[HEADER_LEN..]);
-    for &(o, l) in &scan.frames {
+    // A late log (window-log.md, "Late logs") starts with its generation record.
+    let late = path
+        .extension()
+        .is_some_and(|e| e == tierlog::layout::LATE_LOG_EXT);
+    for (i, &(o, l)) in scan.frames.iter().enumerate() {
         let payload = &b[HEADER_LEN + o + frame::FRAME_HEADER_LEN..HEADER_LEN + o + l];
         let ok = match kind {
+            FileKind::WindowLog if late && i == 0 => wal::decode_late_generation(payload)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
             FileKind::WindowLog => wal::decode_record(payload, |_| {}).map_err(|e| e.to_string()),
             _ => IndexRecord::decode(payload)
                 .map(|_| ())

@@ -291,8 +291,8 @@ impl Shared {
 }
 
 impl Shared {
-    /// Removes from the index the series among `candidates` that no segment and no open
-    /// window holds any more: a removal record is appended (and fsynced) to the index, then
+    /// Removes from the index the series among `candidates` that no segment, no open window
+    /// and no late log holds any more: a removal record is appended (and fsynced) to the index, then
     /// the registry forgets them. Their ids are never used again; a handle to one gets
     /// `SampleError::UnknownSeries`. Skipped while a damaged segment (whose series are unknown)
     /// is present: returns whether it decided. The caller holds the maintenance mutex, so
@@ -341,6 +341,10 @@ impl Shared {
             for id in w.data.series_ids() {
                 candidates.remove(&id);
             }
+        }
+        // Late samples not merged yet hold their series too.
+        for l in st.late.values() {
+            candidates.retain(|id| !l.has(*id));
         }
         let records: Vec<crate::index::format::IndexRecord> = candidates
             .into_iter()

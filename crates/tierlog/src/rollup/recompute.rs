@@ -18,10 +18,44 @@ use crate::store::{Shared, State, window_file_name};
 type PerSeries = std::collections::BTreeMap<u32, Vec<Bucket>>;
 
 impl Shared {
-    /// Recomputes every materialised bucket of every tier starting in `[from, to)` (widened
-    /// to whole pieces) from the raw points, replacing the files that hold them. Returns the
-    /// buckets written. The caller holds the state lock (`st`) and the maintenance mutex.
-    pub(crate) fn recompute_rollups(&self, st: &mut State, from: i64, to: i64) -> Result<u64> {
+    /// Recomputes the materialised buckets of `series` in every tier after late samples
+    /// changed the raw window starting at `w`: those starting in that window, and in the
+    /// next one when its raw segment is kept (a counter's first step there looks back into
+    /// `w`). The other series' buckets stay as they are. Returns the buckets written. The
+    /// caller holds the state lock (`st`) and the maintenance mutex.
+    pub(crate) fn recompute_rollups(
+        &self,
+        st: &mut State,
+        w: i64,
+        series: &std::collections::BTreeSet<u32>,
+    ) -> Result<u64> {
+        let span = self.config.span_ms();
+        let next = w.saturating_add(span);
+        let mut written = self.recompute_range(st, w, next, series)?;
+        // In the next window, only the series its raw segment holds: the others' raw points
+        // there are gone (or never were), and their buckets stay as they are.
+        let held: std::collections::BTreeSet<u32> = match st.sealed.get(&next) {
+            Some(seg) => series
+                .iter()
+                .copied()
+                .filter(|&s| !seg.footer().entries_of(s).is_empty())
+                .collect(),
+            None => Default::default(),
+        };
+        if !held.is_empty() {
+            written += self.recompute_range(st, next, next.saturating_add(span), &held)?;
+        }
+        Ok(written)
+    }
+
+    /// [`Shared::recompute_rollups`] over `[from, to)` (widened to whole pieces).
+    fn recompute_range(
+        &self,
+        st: &mut State,
+        from: i64,
+        to: i64,
+        series: &std::collections::BTreeSet<u32>,
+    ) -> Result<u64> {
         let span = self.config.span_ms();
         let mut written = 0;
         for idx in 0..st.tiers.len() {
@@ -43,14 +77,15 @@ impl Shared {
             if a >= b {
                 continue;
             }
-            let fresh = self.buckets_from_raw(st, a, b, interval, piece, span)?;
-            written += self.replace_buckets(st, idx, a, b, fresh)?;
+            let fresh = self.buckets_from_raw(st, a, b, interval, piece, span, series)?;
+            written += self.replace_buckets(st, idx, a, b, fresh, series)?;
         }
         Ok(written)
     }
 
-    /// The buckets of `interval` starting in `[a, b)` (whole pieces of `piece`) computed from
-    /// the sealed raw segments, as materialisation computes them.
+    /// The buckets of `interval` starting in `[a, b)` (whole pieces of `piece`) of `series`
+    /// computed from the sealed raw segments, as materialisation computes them.
+    #[allow(clippy::too_many_arguments)]
     fn buckets_from_raw(
         &self,
         st: &State,
@@ -59,15 +94,11 @@ impl Shared {
         interval: i64,
         piece: i64,
         span: i64,
+        series: &std::collections::BTreeSet<u32>,
     ) -> Result<PerSeries> {
         let segs: Vec<&Arc<Segment>> = st.sealed.range(a..b).map(|(_, s)| s).collect();
         let lookback = st.sealed.get(&a.saturating_sub(span));
-        let mut ids: Vec<u32> = segs
-            .iter()
-            .flat_map(|s| s.footer().entries.iter().map(|e| e.series))
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
+        let ids: Vec<u32> = series.iter().copied().collect();
         let mut out = PerSeries::new();
         let mut points = Vec::new();
         let mut before = Vec::new();
@@ -119,8 +150,8 @@ impl Shared {
         Ok(out)
     }
 
-    /// Replaces tier `idx`'s buckets starting in `[a, b)` with `fresh`: every file
-    /// overlapping the range is written again with its buckets outside it unchanged; pieces
+    /// Replaces tier `idx`'s buckets of `series` starting in `[a, b)` with `fresh`: every
+    /// file overlapping the range is written again with its other buckets unchanged; pieces
     /// of the range no file covers get a piece file of their own (when they have buckets).
     fn replace_buckets(
         &self,
@@ -129,6 +160,7 @@ impl Shared {
         a: i64,
         b: i64,
         mut fresh: PerSeries,
+        series: &std::collections::BTreeSet<u32>,
     ) -> Result<u64> {
         let t = &st.tiers[idx];
         let (name, piece) = (t.name.clone(), t.piece);
@@ -169,8 +201,10 @@ impl Shared {
                     seg.read_buckets_from(&mut cursor, id, i64::MIN, i64::MAX, v)
                         .map_err(|(offset, what)| Error::corrupt(seg.path(), offset, what))?;
                 }
-                for v in per.values_mut() {
-                    v.retain(|x| x.start < a || x.start >= b);
+                for (id, v) in per.iter_mut() {
+                    if series.contains(id) {
+                        v.retain(|x| x.start < a || x.start >= b);
+                    }
                 }
             }
             for (id, v) in fresh.iter_mut() {

@@ -137,15 +137,24 @@ impl Store {
         let done = sh.state.read().tiers[idx].done_through;
         sh.raw_damage_under(idx, &name, from, to.min(done), &mut result.warnings);
         let mut per = sh.tier_buckets(idx, &ids, from, to, &mut result.warnings);
-        // Where late samples are not merged yet, the buckets come from the raw points.
-        for (a, b) in sh.late_dirty() {
+        // Where late samples are not merged yet, their series' buckets come from the raw
+        // points.
+        for (a, b, series) in sh.late_dirty() {
             let (a, b) = (a.max(from), b.min(to).min(done));
             if a >= b {
                 continue;
             }
             let a = a.div_euclid(interval) * interval;
-            let fresh = sh.raw_buckets(&ids, a, b, interval, &mut result.warnings);
-            for (bs, f) in per.iter_mut().zip(fresh) {
+            let which: Vec<usize> = (0..ids.len())
+                .filter(|&k| series.contains(&ids[k].0))
+                .collect();
+            if which.is_empty() {
+                continue;
+            }
+            let sub: Vec<SeriesId> = which.iter().map(|&k| ids[k]).collect();
+            let fresh = sh.raw_buckets(&sub, a, b, interval, &mut result.warnings);
+            for (&k, f) in which.iter().zip(fresh) {
+                let bs = &mut per[k];
                 bs.retain(|x| x.start < a || x.start >= b);
                 bs.extend(f.into_iter().filter(|x| x.start >= from && x.start < to));
                 bs.sort_by_key(|x| x.start);
@@ -254,8 +263,11 @@ impl Store {
         let mut parts: Vec<Vec<(i64, Arc<str>, Bucket)>> = vec![Vec::new(); ids.len()];
         // Per series: buckets of a tier whose interval does not divide the step.
         let mut wide: Vec<Vec<BucketPoint>> = vec![Vec::new(); ids.len()];
+        // Late samples not merged yet: the tier buckets of their series there are stale, and
+        // those series' parts come from raw points (parts are cut at the ranges' ends).
         let dirty = sh.late_dirty();
-        for (src, a, b) in sources(&covers, raw_from, &dirty, lo, hi, s) {
+        let ranges: Vec<(i64, i64)> = dirty.iter().map(|d| (d.0, d.1)).collect();
+        for (src, a, b) in sources(&covers, raw_from, &ranges, lo, hi, s) {
             match src {
                 Src::Raw => {
                     let points = sh.raw_points(&ids, a, b, &mut result.warnings);
@@ -282,11 +294,29 @@ impl Store {
                 Src::Tier(i) => {
                     sh.raw_damage_under(i, &names[i], a, b, &mut result.warnings);
                     let got = sh.tier_buckets(i, &ids, a, b, &mut result.warnings);
-                    for (out, bs) in parts.iter_mut().zip(got) {
-                        out.extend(
-                            bs.into_iter()
-                                .map(|b| (b.start.div_euclid(s) * s, names[i].clone(), b)),
-                        );
+                    let stale = stale_series(&dirty, &ids, a, b);
+                    let fresh = if stale.iter().any(|&x| x) {
+                        let sub: Vec<SeriesId> = ids
+                            .iter()
+                            .zip(&stale)
+                            .filter(|(_, st)| **st)
+                            .map(|(id, _)| *id)
+                            .collect();
+                        sh.raw_buckets(&sub, a, b, s, &mut result.warnings)
+                    } else {
+                        Vec::new()
+                    };
+                    let mut fresh = fresh.into_iter();
+                    for ((out, bs), st) in parts.iter_mut().zip(got).zip(&stale) {
+                        if *st {
+                            let f = fresh.next().unwrap_or_default();
+                            out.extend(f.into_iter().map(|b| (b.start, raw.clone(), b)));
+                        } else {
+                            out.extend(
+                                bs.into_iter()
+                                    .map(|b| (b.start.div_euclid(s) * s, names[i].clone(), b)),
+                            );
+                        }
                     }
                 }
                 Src::Wide(i) => {
@@ -425,12 +455,9 @@ fn sources(
     let mut out: Vec<(Src, i64, i64)> = Vec::new();
     for w in cuts.windows(2) {
         let (a, b) = (w[0], w[1]);
-        // Late samples not merged yet: the tiers' buckets there are stale, raw points are
-        // not (a late sample is accepted only where its raw window is kept).
-        let stale = dirty.iter().any(|&(x, y)| x < b && y > a) && raw_from <= a;
         let src = covers
             .iter()
-            .rposition(|c| !stale && step % c.interval == 0 && c.holds(a, b))
+            .rposition(|c| step % c.interval == 0 && c.holds(a, b))
             .map(Src::Tier)
             .or_else(|| (raw_from <= a).then_some(Src::Raw))
             .or_else(|| covers.iter().position(|c| c.holds(a, b)).map(Src::Wide))
@@ -480,6 +507,23 @@ fn sources(
         out.retain(|p| p.1 < p.2);
     }
     out
+}
+
+/// For each of `ids`: whether a late window not yet merged holds samples of it and overlaps
+/// `[a, b)`.
+fn stale_series(
+    dirty: &[(i64, i64, std::collections::BTreeSet<u32>)],
+    ids: &[SeriesId],
+    a: i64,
+    b: i64,
+) -> Vec<bool> {
+    ids.iter()
+        .map(|id| {
+            dirty
+                .iter()
+                .any(|(x, y, set)| *x < b && *y > a && set.contains(&id.0))
+        })
+        .collect()
 }
 
 /// Pairs results with their series, dropping series without buckets, ordered by metric
@@ -656,16 +700,32 @@ impl Shared {
             .collect()
     }
 
-    /// Time ranges whose tier buckets are stale: each late window not yet merged, and the
-    /// window after it (whose first counter step may look back into it).
-    pub(crate) fn late_dirty(&self) -> Vec<(i64, i64)> {
+    /// Where tier buckets are stale: each late window not yet merged, and the window after
+    /// it (whose first counter step may look back into it), with the series that have late
+    /// samples there.
+    pub(crate) fn late_dirty(&self) -> Vec<(i64, i64, std::collections::BTreeSet<u32>)> {
         let span = self.config.span_ms();
         let st = self.state.read();
-        crate::segment::format::merge_ranges(
-            st.late
-                .keys()
-                .map(|&w| (w, w.saturating_add(span).saturating_add(span))),
-        )
+        let mut out = Vec::new();
+        for (&w, l) in &st.late {
+            let series: std::collections::BTreeSet<u32> = l.samples.keys().copied().collect();
+            // The next window, for the series its raw segment holds (the others' buckets
+            // there stay as the tier holds them, as a merge leaves them).
+            let next = w.saturating_add(span);
+            let held: std::collections::BTreeSet<u32> = match st.sealed.get(&next) {
+                Some(seg) => series
+                    .iter()
+                    .copied()
+                    .filter(|&s| !seg.footer().entries_of(s).is_empty())
+                    .collect(),
+                None => Default::default(),
+            };
+            out.push((w, next, series));
+            if !held.is_empty() {
+                out.push((next, next.saturating_add(span), held));
+            }
+        }
+        out
     }
 
     /// For each counter of `ids` (others get `None`): the last non-NaN point before `at`

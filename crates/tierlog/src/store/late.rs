@@ -376,10 +376,21 @@ impl Shared {
             st.sealed.insert(w, seg);
             st.sealed_through = st.sealed_through.max(w.saturating_add(span));
         }
-        // The window's buckets, and the next window's (a counter's first step there may
-        // look back into this one), from the raw points as they are now.
-        report.buckets_recomputed +=
-            self.recompute_rollups(&mut st, w, w.saturating_add(2 * span))?;
+        // The buckets of the series with late samples: the window's, and the next window's
+        // (a counter's first step there may look back into this one), from the raw points as
+        // they are now. A merge cut short by a crash (`merged`) no longer knows its series:
+        // it recomputes every series of the window.
+        let series: std::collections::BTreeSet<u32> = {
+            let late = &st.late[&w];
+            if late.merged {
+                st.sealed.get(&w).map_or_else(Default::default, |s| {
+                    s.footer().entries.iter().map(|e| e.series).collect()
+                })
+            } else {
+                late.samples.keys().copied().collect()
+            }
+        };
+        report.buckets_recomputed += self.recompute_rollups(&mut st, w, &series)?;
         let late = st.late.remove(&w).expect("checked above");
         drop(late.log);
         self.fs.remove_synced(&late.path)?;
@@ -390,6 +401,7 @@ impl Shared {
 /// Loads the late logs listed at open into `st.late` (see `store::open`): a window whose
 /// log is still open is moved to `sealing` first (it was being sealed when the late samples
 /// came), so that samples keep their arrival order.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn replay_late_logs(
     fs: &vfs::Fs,
     st: &mut State,

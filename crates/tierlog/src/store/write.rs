@@ -613,12 +613,9 @@ impl Shared {
         } else if st.bad.contains_key(&w) {
             // Its raw points cannot be read: a merge could not be exact.
             Place::Conflict
-        } else if st.sealing.contains_key(&w)
-            || st.sealed.contains_key(&w)
-            || st.late.contains_key(&w)
-        {
+        } else if st.sealing.contains_key(&w) || st.sealed.contains_key(&w) {
             Place::Late
-        } else if w < st.sealed_through {
+        } else if w < st.sealed_through || st.late.contains_key(&w) {
             // Sealed without points (or its segment is gone): late samples may still conflict
             // with buckets a tier holds, checked per series.
             Place::LateNoRaw
@@ -628,19 +625,29 @@ impl Shared {
     }
 
     /// True when a tier holds buckets of `series` in the window `[w, w + span)` whose raw
-    /// points are gone: a late sample there cannot be merged exactly.
+    /// points are gone: a late sample there cannot be merged exactly. (A damaged tier chunk
+    /// counts as holding buckets.)
     fn tier_conflict(&self, st: &State, w: i64, series: u32) -> bool {
         let end = w.saturating_add(self.config.span_ms());
+        let mut buckets = Vec::new();
         st.tiers.iter().any(|t| {
             let lo = w.saturating_sub(t.max_span).saturating_add(1);
             t.segments
                 .range(lo..end)
                 .filter(|(s, seg)| s.saturating_add(seg.header().window_span) > w)
                 .any(|(_, seg)| {
-                    seg.footer()
+                    let overlaps = seg
+                        .footer()
                         .entries_of(series)
                         .iter()
-                        .any(|e| e.min_ts < end && e.max_ts >= w)
+                        .any(|e| e.min_ts < end && e.max_ts >= w);
+                    // A compacted file's chunk may span the window without a bucket in it.
+                    overlaps && {
+                        buckets.clear();
+                        seg.read_buckets_from(&mut 0, series, w, end, &mut buckets)
+                            .is_err()
+                            || !buckets.is_empty()
+                    }
                 })
         })
     }
@@ -713,6 +720,18 @@ impl Shared {
             let place = match place {
                 Place::LateNoRaw if self.tier_conflict(st, start, s.series) => Place::Conflict,
                 Place::LateNoRaw => Place::Late,
+                // A segment without points of the series (one a merge made of late samples
+                // of other series, where the raw window had expired): its raw points are gone
+                // if a tier holds buckets of it there.
+                Place::Late
+                    if st
+                        .sealed
+                        .get(&start)
+                        .is_some_and(|seg| seg.footer().entries_of(s.series).is_empty())
+                        && self.tier_conflict(st, start, s.series) =>
+                {
+                    Place::Conflict
+                }
                 p => p,
             };
             let accepted = if s.ts_ms > newest {

@@ -1,4 +1,5 @@
-//! Crash-point model test: proptest drives random sequences of writes, clock moves,
+//! Crash-point model test: proptest drives random sequences of writes (in time, and late:
+//! into sealed windows up to the raw keep back), clock moves (forward, and steps back),
 //! maintenance passes (sealing, rollups, retention), reopens, queries and crashes — power lost
 //! at a random later I/O operation, with or without torn writes — against the store on the
 //! fault-injecting backend and against a plain model of what was acknowledged. With
@@ -48,6 +49,11 @@ fn config(fs: &FaultFs, clock: &Arc<ManualClock>) -> Config {
 enum Op {
     /// Samples `(series, seconds before the clock's second)`; always inside an open window.
     Write(Vec<(usize, i64)>),
+    /// Samples `(series, seconds before the clock's second)` up to the raw keep back: mostly
+    /// into sealed windows (late samples), whose rollups may be materialised already.
+    LateWrite(Vec<(usize, i64)>),
+    /// The clock steps back by this many ms (it was ahead: a dead RTC battery, NTP).
+    StepBack(i64),
     /// Moves the clock forward by this many ms.
     Advance(i64),
     /// Seal, materialise rollups, compact, retention.
@@ -67,6 +73,8 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => prop::collection::vec((0..SERIES.len(), 0i64..25), 1..6).prop_map(Op::Write),
+        3 => prop::collection::vec((0..SERIES.len(), 25i64..170), 1..6).prop_map(Op::LateWrite),
+        1 => (10_000i64..1_200_000).prop_map(Op::StepBack),
         3 => (0i64..40_000).prop_map(Op::Advance),
         1 => (0i64..400_000).prop_map(Op::Advance),
         3 => Just(Op::Maintain),
@@ -140,6 +148,10 @@ struct World {
     /// A crash point is set and not reached yet (verify's reads would count towards it).
     armed: bool,
     crashes: u64,
+    /// The latest clock seen.
+    max_now: i64,
+    /// Samples refused as conflicts.
+    conflicts: u64,
     checks: u64,
     buckets_compared: u64,
     raw_expired: u64,
@@ -174,7 +186,10 @@ impl World {
     fn check(&mut self, ctx: &str, after_crash: bool) {
         self.checks += 1;
         let store = self.store.as_ref().expect("open");
-        let now = self.clock.now_ms();
+        // Retention may have run while the clock was ahead (before a step back): what it
+        // dropped then was expired by the latest clock seen.
+        self.max_now = self.max_now.max(self.clock.now_ms());
+        let now = self.max_now;
         let got = contents(store);
         let expirable =
             |t: i64, keep: i64, width: i64| t.div_euclid(width) * width + width <= now - keep;
@@ -209,8 +224,10 @@ impl World {
         for t in &stats.tiers {
             assert_eq!(t.corrupt_segments, 0, "{ctx}: tier {}", t.tier);
         }
+        // Late samples count as points once merged (the model writes each second once, so
+        // each late sample is a point of its own).
         assert_eq!(
-            stats.tiers[0].points,
+            stats.tiers[0].points + stats.late_pending,
             self.acked.len() as u64,
             "{ctx}: raw points"
         );
@@ -309,6 +326,8 @@ fn run(ops: &[Op]) {
         materialised: vec![i64::MIN; TIERS.len()],
         armed: false,
         crashes: 0,
+        max_now: T0,
+        conflicts: 0,
         checks: 0,
         buckets_compared: 0,
         raw_expired: 0,
@@ -317,7 +336,7 @@ fn run(ops: &[Op]) {
     for (step, op) in ops.iter().enumerate() {
         let ctx = format!("step {step} ({op:?})");
         match op {
-            Op::Write(list) => {
+            Op::Write(list) | Op::LateWrite(list) => {
                 let now_sec = w.clock.now_ms().div_euclid(1000);
                 let mut batch = Vec::new();
                 for &(s, back) in list {
@@ -343,6 +362,36 @@ fn run(ops: &[Op]) {
                 w.attempted.extend(batch.iter().cloned());
                 match w.store.as_ref().expect("open").write(&samples) {
                     Ok(sum) => {
+                        let mut batch = batch;
+                        if sum.rejected_conflict > 0 {
+                            // Refused only where the raw window is gone (expired by the
+                            // latest clock seen, before a step back) and a tier holds a
+                            // bucket of the series there: which ones, the store's answer says.
+                            let got = contents(w.store.as_ref().expect("open"));
+                            let max_now = w.max_now.max(w.clock.now_ms());
+                            let refused: Vec<_> = batch
+                                .iter()
+                                .filter(|(k, _)| !got.contains_key(k))
+                                .cloned()
+                                .collect();
+                            for ((s, t), _) in &refused {
+                                let win = t.div_euclid(WINDOW) * WINDOW;
+                                assert!(
+                                    win + WINDOW <= max_now - RAW_KEEP,
+                                    "{ctx}: {s}@{t} refused as a conflict, its raw window is kept"
+                                );
+                                assert!(
+                                    w.history
+                                        .keys()
+                                        .any(|(hs, ht)| hs == s
+                                            && ht.div_euclid(WINDOW) * WINDOW == win),
+                                    "{ctx}: {s}@{t} refused as a conflict, no bucket of it there"
+                                );
+                            }
+                            assert_eq!(refused.len() as u64, sum.rejected_conflict, "{ctx}");
+                            batch.retain(|b| !refused.contains(b));
+                            w.conflicts += refused.len() as u64;
+                        }
                         assert_eq!(sum.accepted, batch.len() as u64, "{ctx}");
                         w.history.extend(batch.iter().cloned());
                         w.acked.extend(batch);
@@ -350,7 +399,14 @@ fn run(ops: &[Op]) {
                     Err(e) => w.failed(e, &ctx),
                 }
             }
-            Op::Advance(ms) => w.clock.advance(*ms),
+            Op::Advance(ms) => {
+                w.max_now = w.max_now.max(w.clock.now_ms());
+                w.clock.advance(*ms);
+            }
+            Op::StepBack(ms) => {
+                w.max_now = w.max_now.max(w.clock.now_ms());
+                w.clock.set(w.clock.now_ms() - ms);
+            }
             Op::Maintain => match w.store.as_ref().expect("open").maintain() {
                 Ok(_) => {
                     let stats = w.store.as_ref().expect("open").stats();
@@ -444,4 +500,72 @@ proptest! {
     fn crashes_lose_nothing_acknowledged(ops in prop::collection::vec(op(), 1..50)) {
         run(&ops);
     }
+}
+
+/// Shrunk from a failure: a late sample written while the clock is behind the high-water
+/// mark, then a reopen and a pass at that clock.
+#[test]
+fn a_late_sample_behind_the_high_water_mark_survives_a_reopen_and_a_pass() {
+    run(&[
+        Op::LateWrite(vec![(0, 61)]),
+        Op::StepBack(39_001),
+        Op::Write(vec![(1, 21)]),
+        Op::Reopen { graceful: false },
+        Op::Maintain,
+    ]);
+}
+
+/// Shrunk from a failure: a late sample into an empty window, after a clock step back past
+/// windows whose raw segments retention already dropped.
+#[test]
+fn a_late_sample_after_a_step_back_past_expired_raw_windows() {
+    run(&[
+        Op::LateWrite(vec![(0, 25), (0, 121)]),
+        Op::Advance(32_857),
+        Op::Advance(35_020),
+        Op::Maintain,
+        Op::StepBack(168_878),
+        Op::Write(vec![(1, 19)]),
+    ]);
+}
+
+/// Shrunk from a failure: after a step back, a late sample of one series into a window whose
+/// raw points expired, and a conflict of another series there.
+#[test]
+fn a_late_sample_beside_a_conflict_in_an_expired_window() {
+    run(&[
+        Op::LateWrite(vec![(1, 121), (0, 25)]),
+        Op::Advance(29_208),
+        Op::Advance(35_020),
+        Op::Maintain,
+        Op::StepBack(250_878),
+        Op::Advance(6_884),
+        Op::Advance(35_766),
+        Op::Write(vec![(0, 0)]),
+        Op::Write(vec![(1, 0)]),
+    ]);
+}
+
+/// Shrunk from a failure: steps back and forth, then a late sample into a window whose
+/// 60s buckets lie in a compacted span.
+#[test]
+fn late_samples_after_steps_back_and_forth() {
+    run(&[
+        Op::LateWrite(vec![(0, 25), (0, 121)]),
+        Op::Advance(47_987),
+        Op::Advance(30_614),
+        Op::Advance(16_990),
+        Op::Advance(131_508),
+        Op::Maintain,
+        Op::Advance(9_725),
+        Op::Advance(260_534),
+        Op::StepBack(488_443),
+        Op::Advance(187_045),
+        Op::StepBack(311_380),
+        Op::Advance(0),
+        Op::Write(vec![(1, 5)]),
+        Op::Advance(25_420),
+        Op::Maintain,
+        Op::LateWrite(vec![(0, 91)]),
+    ]);
 }
