@@ -10,7 +10,8 @@
 //! 3. every open window the range touches that holds such points gets a delete record
 //!    (window-log record type 2) appended and fsynced, then loses the points in memory;
 //! 4. every raw and rollup segment holding such points or buckets is rewritten without them
-//!    (atomic replacement; a file left with nothing is removed) and its handle swapped;
+//!    (temporary file, fsync, rename; a file left with nothing is removed) and its handle
+//!    swapped; then each directory touched is fsynced once;
 //! 5. series left with no data anywhere leave the index (as retention's clean-up does);
 //! 6. the intent is removed (directory fsynced).
 //!
@@ -20,6 +21,7 @@
 pub mod format;
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -215,9 +217,25 @@ pub(crate) fn resume_pending(sh: &Shared) -> Result<()> {
     let Some(bytes) = sh.fs.read_if_exists(&path)? else {
         return Ok(());
     };
-    let intent = DeleteIntent::decode(&bytes).map_err(|e| {
-        crate::logfile::header_error(&path, e, crate::format::header::FileKind::DeleteIntent)
-    })?;
+    let intent = match DeleteIntent::decode(&bytes) {
+        Ok(i) => i,
+        Err(e) if sh.config.salvage && !sh.read_only => {
+            // Only damage explains this (the file is replaced atomically): a repair drops it,
+            // and the delete may be partly done.
+            log::error!(
+                "{}: damaged ({e}); removed: the interrupted delete may be partly done, run it again",
+                path.display()
+            );
+            return sh.fs.remove_synced(&path);
+        }
+        Err(e) => {
+            return Err(crate::logfile::header_error(
+                &path,
+                e,
+                crate::format::header::FileKind::DeleteIntent,
+            ));
+        }
+    };
     let mut st = sh.state.write();
     if sh.read_only {
         sh.apply_delete(&mut st, &intent, Mode::InMemory)?;
@@ -298,7 +316,10 @@ impl Shared {
             w.data.delete_range(&hit, from, to);
         }
 
-        // Sealed raw segments, then every tier's segments.
+        // Sealed raw segments, then every tier's segments. Each new file is fsynced and
+        // renamed into place; the directories are fsynced once, after all of them (the intent
+        // stays until then, so a crash in between only repeats the rewrites).
+        let mut dirs: BTreeSet<std::path::PathBuf> = BTreeSet::new();
         let raw: Vec<(i64, Arc<Segment>)> = st
             .sealed
             .iter()
@@ -306,7 +327,8 @@ impl Shared {
             .map(|(s, seg)| (*s, seg.clone()))
             .collect();
         for (start, seg) in raw {
-            let Some(new) = self.rewrite(&seg, d, mode, &mut report, &mut touched)? else {
+            let Some(new) = self.rewrite(&seg, d, mode, &mut report, &mut touched, &mut dirs)?
+            else {
                 continue;
             };
             report.points += new.removed;
@@ -341,7 +363,9 @@ impl Shared {
                 .map(|(s, seg)| (*s, seg.clone()))
                 .collect();
             for (start, seg) in segs {
-                let Some(new) = self.rewrite(&seg, d, mode, &mut report, &mut touched)? else {
+                let Some(new) =
+                    self.rewrite(&seg, d, mode, &mut report, &mut touched, &mut dirs)?
+                else {
                     continue;
                 };
                 report.buckets += new.removed;
@@ -351,6 +375,9 @@ impl Shared {
                     None => t.segments.remove(&start),
                 };
             }
+        }
+        for dir in &dirs {
+            self.fs.sync_dir(dir)?;
         }
         report.series = touched.len() as u64;
 
@@ -374,6 +401,7 @@ impl Shared {
         mode: Mode,
         report: &mut DeleteReport,
         touched: &mut BTreeSet<u32>,
+        dirs: &mut BTreeSet<std::path::PathBuf>,
     ) -> Result<Option<Rewritten>> {
         let Some(out) = without(seg, &d.series, d.from, d.to, touched)
             .map_err(|(offset, what)| Error::corrupt(seg.path(), offset, what))?
@@ -391,11 +419,20 @@ impl Shared {
         let segment = match (mode, out.bytes) {
             (Mode::DryRun, _) => Some(seg.clone()),
             (Mode::Apply, Some(bytes)) => {
-                self.fs.write_atomic(path, &bytes)?;
+                let mut f = self.fs.atomic_file(path)?;
+                std::io::Write::write_all(&mut f, &bytes)
+                    .map_err(|e| Error::io(f.temp_path(), "write", e))?;
+                f.rename_into_place()?;
+                dirs.extend(path.parent().map(Path::to_owned));
                 Some(Arc::new(Segment::open_in(&self.fs, path)?))
             }
             (Mode::Apply, None) => {
-                self.fs.remove_synced(path)?;
+                match self.fs.vfs().remove(path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(path, "remove", e)),
+                }
+                dirs.extend(path.parent().map(Path::to_owned));
                 None
             }
             (Mode::InMemory, Some(bytes)) => Some(Arc::new(Segment::from_bytes(path, bytes)?)),
