@@ -163,7 +163,7 @@ pub enum Command {
     /// windows and segments, every rollup tier), in [--from, --to) or whole; series left with
     /// no data leave the index. Durable when it returns; a crash midway is finished by the
     /// next open. Writes and queries of a running writer are not possible meanwhile: the
-    /// command takes the writer lock. The archive is not touched. Prints what it removed:
+    /// command takes the writer lock. The archive is not touched without --archive. Prints what it removed:
     /// series, points, buckets, bytes freed.
     ///
     /// Examples: tierlog delete ./store 'node_load1{host="a"}' --from 2023-11-14T22:00:00Z --to 2023-11-14T22:05:00Z --dry-run;
@@ -182,6 +182,10 @@ pub enum Command {
         /// Print what would be removed; change nothing (opens the store read-only).
         #[arg(long)]
         dry_run: bool,
+        /// Delete from the store's archive too (on_expiry=archive:DIR); by default the
+        /// archive is not touched.
+        #[arg(long)]
+        archive: bool,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,

@@ -750,7 +750,7 @@ pub fn delete(
     dir: &Path,
     selector: &str,
     (from, to): (Option<&str>, Option<&str>),
-    dry_run: bool,
+    (dry_run, archive): (bool, bool),
     format: Format,
 ) -> Result<(), Failure> {
     let sel: Selector = selector.parse().map_err(|e| {
@@ -786,7 +786,9 @@ pub fn delete(
     for f in store.recovery_findings() {
         eprintln!("tierlog: recovery: {f}");
     }
-    let opts = tierlog::DeleteOptions::default().with_dry_run(dry_run);
+    let opts = tierlog::DeleteOptions::default()
+        .with_dry_run(dry_run)
+        .with_archive(archive);
     let r = store.delete(&sel, range, opts)?;
     store.close()?;
     match format {

@@ -49,8 +49,8 @@ use crate::wal::format::{LoggedDelete, encode_delete};
 pub struct DeleteOptions {
     /// Only report what would be removed; change nothing.
     pub dry_run: bool,
-    /// Also delete from the archive (`Expiry::Archive`). Not supported yet: a delete asking
-    /// for it is refused with [`Error::Config`].
+    /// Also delete from the archive (`Expiry::Archive`): its segments are rewritten the same
+    /// way (the report counts them with the store's). Without it the archive is untouched.
     pub archive: bool,
 }
 
@@ -73,7 +73,8 @@ impl DeleteOptions {
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct DeleteReport {
-    /// Series the selector matched.
+    /// Series the selector matched (in the store's index, and with
+    /// [`DeleteOptions::archive`] in the archive's).
     pub matched: u64,
     /// Series that had points or buckets in the range.
     pub series: u64,
@@ -82,7 +83,8 @@ pub struct DeleteReport {
     /// Rollup buckets removed, all tiers together.
     pub buckets: u64,
     /// Bytes freed: per rewritten segment file its size before less its size after (the
-    /// window logs only grow by a small record).
+    /// window logs only grow by a small record). Points, buckets, bytes and files include the
+    /// archive's when it was asked for ([`DeleteOptions::archive`]).
     pub bytes: u64,
     /// Segment files rewritten without the deleted data.
     pub files_rewritten: u64,
@@ -112,7 +114,7 @@ impl Store {
     /// Removes the raw points and the rollup buckets of every series `selector` matches with
     /// `from <= t < to` (`range`, ms), or all of them when `range` is `None`, from every tier:
     /// open windows, sealed segments and rollup segments. Series left with no data leave the
-    /// index. The archive is not touched.
+    /// index. The archive is not touched unless [`DeleteOptions::archive`] says so.
     ///
     /// Durable when it returns, and crash-safe: an intent file makes a crash at any point
     /// finish the delete at the next open (before the store is handed out), so queries never
@@ -159,15 +161,18 @@ impl Store {
                 message: format!("empty delete range: from {from} is not before to {to}"),
             });
         }
-        if opts.archive {
-            return Err(Error::Config {
-                setting: "archive",
-                message: "deleting from the archive is not supported yet".into(),
-            });
-        }
         let sh = &self.shared;
         if !opts.dry_run {
             sh.check_writable()?;
+        }
+        // The archive has its own index (with the store's ids): a series may be there only,
+        // having left the store's index.
+        let mut archived: Vec<u32> = Vec::new();
+        if opts.archive
+            && let Some(a) = self.open_archive()?
+        {
+            let st = a.shared.state.read();
+            archived.extend(st.registry.select(selector).iter().map(|s| s.0));
         }
         let guard = sh.maintain.lock();
         if !opts.dry_run && !sh.state.read().sealing.is_empty() {
@@ -177,12 +182,14 @@ impl Store {
         }
         let mut st = sh.state.write();
         let mut ids: Vec<u32> = st.registry.select(selector).iter().map(|s| s.0).collect();
+        ids.extend(archived);
         ids.sort_unstable();
+        ids.dedup();
         let intent = DeleteIntent {
             series: ids,
             from,
             to,
-            archive: false,
+            archive: opts.archive,
         };
         if opts.dry_run {
             return sh.apply_delete(&mut st, &intent, Mode::DryRun);
@@ -376,6 +383,9 @@ impl Shared {
                 };
             }
         }
+        if d.archive && mode != Mode::InMemory {
+            self.delete_in_archive(st, d, mode, &mut report, &mut touched, &mut dirs)?;
+        }
         for dir in &dirs {
             self.fs.sync_dir(dir)?;
         }
@@ -389,6 +399,67 @@ impl Shared {
                 .unwrap_or(0);
         }
         Ok(report)
+    }
+
+    /// The archive's part of a delete: every segment file of the archive's raw and tier
+    /// directories holding such points or buckets is rewritten (or removed) like the store's.
+    /// The archive's index keeps its series records (they name no data then).
+    fn delete_in_archive(
+        &self,
+        st: &State,
+        d: &DeleteIntent,
+        mode: Mode,
+        report: &mut DeleteReport,
+        touched: &mut BTreeSet<u32>,
+        dirs: &mut BTreeSet<std::path::PathBuf>,
+    ) -> Result<()> {
+        let root = match self.archive_dir() {
+            Some(r) if self.fs.is_dir(&r) => r,
+            _ => {
+                report
+                    .warnings
+                    .push("the store has no archive: nothing deleted there".into());
+                return Ok(());
+            }
+        };
+        let names = std::iter::once(super::RAW_DIR.to_string())
+            .chain(st.tiers.iter().map(|t| t.name.clone()));
+        for name in names {
+            let dir = root.join(&name);
+            if !self.fs.is_dir(&dir) {
+                continue;
+            }
+            for file in self.fs.list_files(&dir)? {
+                let Some((_, crate::layout::SEGMENT_EXT)) = super::parse_window_file_name(&file)
+                else {
+                    continue;
+                };
+                let path = dir.join(&file);
+                let seg = match Segment::open_in(&self.fs, &path) {
+                    Ok(s) => Arc::new(s),
+                    Err(e) => {
+                        report.warnings.push(format!(
+                            "archive segment {} is damaged and was not rewritten: {e}",
+                            path.display()
+                        ));
+                        continue;
+                    }
+                };
+                let h = seg.header();
+                if h.window_start >= d.to || h.window_start.saturating_add(h.window_span) <= d.from
+                {
+                    continue;
+                }
+                if let Some(new) = self.rewrite(&seg, d, mode, report, touched, dirs)? {
+                    if seg.is_rollup() {
+                        report.buckets += new.removed;
+                    } else {
+                        report.points += new.removed;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// `seg` without the deleted points or buckets: `None` when it holds none of them.

@@ -416,3 +416,84 @@ fn power_loss_before_each_operation_of_a_delete() {
         outcomes[0], outcomes[1]
     );
 }
+
+/// The archive's 60 s buckets by (series, start).
+fn archive_buckets(store: &Store) -> BTreeMap<(String, i64), String> {
+    let Some(a) = store.open_archive().expect("open archive") else {
+        return BTreeMap::new();
+    };
+    let r = a
+        .query_tier(&Selector::metric("m"), 0, i64::MAX / 2, "60s")
+        .expect("archive tier");
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    r.series
+        .iter()
+        .flat_map(|s| {
+            s.points.iter().map(|b| {
+                (
+                    (s.labels.get("s").to_owned(), b.t),
+                    format!("{:?}", common::bucket_bits(b)),
+                )
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn the_archive_is_touched_only_when_asked() {
+    let clock = Arc::new(ManualClock::new(T0));
+    let fs = FaultFs::new();
+    let tiers = [("10s", 10_000, 16 * MIN), ("60s", MIN, 20 * MIN)];
+    let config = |fs: &FaultFs| {
+        fault_config_keeps(fs, &clock, 12 * MIN, &tiers)
+            .with_on_expiry(tierlog::Expiry::Archive("cold".into()))
+    };
+    let store = Store::open("/db", config(&fs)).unwrap();
+    for k in 0..60i64 {
+        let ts = T0 + k * 10_000;
+        clock.set(ts);
+        let batch = [
+            Sample::new("m", &[("s", "a")], ts, k as f64),
+            Sample::new("m", &[("s", "b")], ts, -k as f64),
+        ];
+        store.write(&batch).unwrap();
+    }
+    // The first minutes' 60 s buckets expire into the archive.
+    clock.set(T0 + 24 * MIN);
+    store.maintain().unwrap();
+    let archived = archive_buckets(&store);
+    assert!(archived.keys().any(|k| k.0 == "a") && archived.keys().any(|k| k.0 == "b"));
+    let a = sel(r#"m{s="a"}"#);
+    let r = store.delete(&a, None, DeleteOptions::default()).unwrap();
+    assert_eq!(
+        archive_buckets(&store),
+        archived,
+        "without --archive: untouched"
+    );
+    let dry = store
+        .delete(
+            &a,
+            None,
+            DeleteOptions::default()
+                .with_archive(true)
+                .with_dry_run(true),
+        )
+        .unwrap();
+    assert_eq!(dry.matched, 1, "{r:?}");
+    let in_archive = archived.keys().filter(|k| k.0 == "a").count() as u64;
+    assert_eq!(dry.buckets, in_archive);
+    let r = store
+        .delete(&a, None, DeleteOptions::default().with_archive(true))
+        .unwrap();
+    assert_eq!(r.buckets, in_archive);
+    let want: BTreeMap<_, _> = archived
+        .iter()
+        .filter(|(k, _)| k.0 != "a")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    assert_eq!(archive_buckets(&store), want, "with --archive");
+    drop(store);
+    let fs = fs.power_loss();
+    let store = Store::open("/db", config(&fs)).unwrap();
+    assert_eq!(archive_buckets(&store), want, "after a power loss");
+}
