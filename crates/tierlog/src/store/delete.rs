@@ -125,6 +125,9 @@ impl Store {
     ///
     /// With [`DeleteOptions::dry_run`] nothing changes (works on a read-only store too).
     ///
+    /// A delete that fails (a full disk, an I/O error) returns the error with part of it
+    /// possibly done; its intent stays, and the next delete, or the next open, finishes it.
+    ///
     /// ```
     /// use std::sync::Arc;
     /// use tierlog::{Config, DeleteOptions, ManualClock, Sample, Selector, Store};
@@ -200,6 +203,8 @@ impl Store {
                 message: "windows are still being sealed; run maintenance and retry".into(),
             });
         }
+        // One that failed earlier in this session first: its intent is about to be replaced.
+        sh.finish_pending(&mut st)?;
         let path = sh.dir.join(DELETE_FILE);
         sh.fs.write_atomic(&path, &intent.encode())?;
         let report = sh.apply_delete(&mut st, &intent, Mode::Apply)?;
@@ -220,38 +225,46 @@ impl Store {
 /// At open, before the store is handed out: a delete interrupted by a crash is finished (a
 /// writer) or applied in memory (a reader: queries must not show what it removes).
 pub(crate) fn resume_pending(sh: &Shared) -> Result<()> {
-    let path = sh.dir.join(DELETE_FILE);
-    let Some(bytes) = sh.fs.read_if_exists(&path)? else {
-        return Ok(());
-    };
-    let intent = match DeleteIntent::decode(&bytes) {
-        Ok(i) => i,
-        Err(e) if sh.config.salvage && !sh.read_only => {
-            // Only damage explains this (the file is replaced atomically): a repair drops it,
-            // and the delete may be partly done.
-            log::error!(
-                "{}: damaged ({e}); removed: the interrupted delete may be partly done, run it again",
-                path.display()
-            );
-            return sh.fs.remove_synced(&path);
-        }
-        Err(e) => {
-            return Err(crate::logfile::header_error(
-                &path,
-                e,
-                crate::format::header::FileKind::DeleteIntent,
-            ));
-        }
-    };
     let mut st = sh.state.write();
-    if sh.read_only {
-        sh.apply_delete(&mut st, &intent, Mode::InMemory)?;
-        return Ok(());
+    sh.finish_pending(&mut st)
+}
+
+impl Shared {
+    /// A pending delete (a crash, or an error, interrupted it) applied again and its intent
+    /// removed; a read-only store applies it in memory only. The caller holds the state write
+    /// lock (and, when running, the maintenance mutex).
+    fn finish_pending(&self, st: &mut State) -> Result<()> {
+        let path = self.dir.join(DELETE_FILE);
+        let Some(bytes) = self.fs.read_if_exists(&path)? else {
+            return Ok(());
+        };
+        let intent = match DeleteIntent::decode(&bytes) {
+            Ok(i) => i,
+            Err(e) if self.config.salvage && !self.read_only => {
+                // Only damage explains this (the file is replaced atomically): a repair drops
+                // it, and the delete may be partly done.
+                log::error!(
+                    "{}: damaged ({e}); removed: the interrupted delete may be partly done, run it again",
+                    path.display()
+                );
+                return self.fs.remove_synced(&path);
+            }
+            Err(e) => {
+                return Err(crate::logfile::header_error(
+                    &path,
+                    e,
+                    crate::format::header::FileKind::DeleteIntent,
+                ));
+            }
+        };
+        if self.read_only {
+            self.apply_delete(st, &intent, Mode::InMemory)?;
+            return Ok(());
+        }
+        log::warn!("{}: a delete was interrupted; finishing it", path.display());
+        self.apply_delete(st, &intent, Mode::Apply)?;
+        self.fs.remove_synced(&path)
     }
-    log::warn!("{}: a delete was interrupted; finishing it", path.display());
-    sh.apply_delete(&mut st, &intent, Mode::Apply)?;
-    drop(st);
-    sh.fs.remove_synced(&path)
 }
 
 impl Shared {

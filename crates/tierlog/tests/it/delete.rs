@@ -497,3 +497,63 @@ fn the_archive_is_touched_only_when_asked() {
     let store = Store::open("/db", config(&fs)).unwrap();
     assert_eq!(archive_buckets(&store), want, "after a power loss");
 }
+
+#[test]
+fn an_io_error_in_a_delete_is_finished_by_the_next_delete_or_open() {
+    let clock = Arc::new(ManualClock::new(T0));
+    let fs = FaultFs::new();
+    let store = build(&fs, &clock);
+    let before = view(&store);
+    let base = fs.ops();
+    let (from, to) = (T0 + 2 * MIN, NOW);
+    let (a, c) = (sel(r#"m{s="a"}"#), sel(r#"m{s="c"}"#));
+    store
+        .delete(&a, Some((from, to)), DeleteOptions::default())
+        .unwrap();
+    let total = fs.ops() - base;
+    let after_a = view(&store);
+    drop(store);
+    let without_c = |v: &BTreeMap<(String, String, i64), String>| -> BTreeMap<_, _> {
+        v.iter()
+            .filter(|((_, s, _), _)| s != "c")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    let mut failed = 0;
+    for n in 1..=total {
+        let ctx = format!("EIO at op {n} of {total}");
+        let clock = Arc::new(ManualClock::new(T0));
+        let fs = FaultFs::new();
+        let store = build(&fs, &clock);
+        view(&store);
+        fs.fail_op(n, tierlog::vfs::Fault::Eio);
+        let first = store.delete(&a, Some((from, to)), DeleteOptions::default());
+        failed += usize::from(first.is_err());
+        // The next delete (of another series) finishes the failed one first.
+        let second = store.delete(&c, None, DeleteOptions::default());
+        let got = view(&store);
+        if second.is_ok() {
+            let finished = first.is_ok() || got == without_c(&after_a);
+            assert!(finished || got == without_c(&before), "{ctx}: {first:?}");
+        }
+        drop(store);
+        let store = Store::open("/db", config(&fs, &clock))
+            .unwrap_or_else(|e| panic!("{ctx}: reopen: {e}"));
+        let got = view(&store);
+        let c_gone = second.is_ok();
+        let (old, new) = if c_gone {
+            (without_c(&before), without_c(&after_a))
+        } else {
+            (before.clone(), after_a.clone())
+        };
+        assert!(
+            got == old || got == new,
+            "{ctx}: a mix ({first:?}, {second:?})"
+        );
+        assert!(
+            fs.contents(Path::new("/db/delete.pending")).is_none(),
+            "{ctx}"
+        );
+    }
+    assert!(failed > 0);
+}
