@@ -205,6 +205,9 @@ impl Store {
         }
         // One that failed earlier in this session first: its intent is about to be replaced.
         sh.finish_pending(&mut st)?;
+        if intent.series.is_empty() {
+            return sh.apply_delete(&mut st, &intent, Mode::Apply);
+        }
         let path = sh.dir.join(DELETE_FILE);
         sh.fs.write_atomic(&path, &intent.encode())?;
         let report = sh.apply_delete(&mut st, &intent, Mode::Apply)?;
