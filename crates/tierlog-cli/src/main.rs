@@ -159,6 +159,37 @@ pub enum Command {
         #[arg(long)]
         max_age_days: Option<u32>,
     },
+    /// Delete the points and buckets of the series a selector matches, from every tier (raw
+    /// windows and segments, every rollup tier), in [--from, --to) or whole; series left with
+    /// no data leave the index. Durable when it returns; a crash midway is finished by the
+    /// next open. Writes and queries of a running writer are not possible meanwhile: the
+    /// command takes the writer lock. The archive is not touched without --archive. Prints what it removed:
+    /// series, points, buckets, bytes freed.
+    ///
+    /// Examples: tierlog delete ./store 'node_load1{host="a"}' --from 2023-11-14T22:00:00Z --to 2023-11-14T22:05:00Z --dry-run;
+    /// tierlog delete ./store '{host="old"}'
+    Delete {
+        /// Store directory.
+        dir: PathBuf,
+        /// PromQL-style selector.
+        selector: String,
+        /// Start (inclusive) of the range to delete; default: the beginning.
+        #[arg(long, value_name = "T", allow_hyphen_values = true, value_parser = args::time_arg)]
+        from: Option<String>,
+        /// End (exclusive); default: the end.
+        #[arg(long, value_name = "T", allow_hyphen_values = true, value_parser = args::time_arg)]
+        to: Option<String>,
+        /// Print what would be removed; change nothing (opens the store read-only).
+        #[arg(long)]
+        dry_run: bool,
+        /// Delete from the store's archive too (on_expiry=archive:DIR); by default the
+        /// archive is not touched.
+        #[arg(long)]
+        archive: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// Print a file's header, every frame or chunk with offset, length and checksum status,
     /// and the decoded content.
     ///

@@ -10,6 +10,7 @@
 //!   raw/<start>.seg           a sealed raw segment (format-spec/segment.md)
 //!   <tier>/<start>.seg        a rollup tier's piece, e.g. 10s/, 60s/
 //!   forward/<name>.ckpt       a forwarder's checkpoint (format-spec/forward.md)
+//!   delete.pending            a delete in progress (format-spec/delete.md)
 //!   *.tmp                     a file being written; removed by the next writer open
 //! ```
 //!
@@ -24,6 +25,8 @@ pub const RAW_DIR: &str = "raw";
 pub const INDEX_FILE: &str = "index.log";
 /// Name of the state file.
 pub const STATE_FILE: &str = "state";
+/// Name of the intent file of a delete in progress.
+pub const DELETE_FILE: &str = "delete.pending";
 /// Name of the lock file.
 pub const LOCK_FILE: &str = "LOCK";
 /// Where `repair` moves damaged segment files (`quarantine/<tier>/<file>`).
@@ -64,6 +67,9 @@ pub fn file_kind(name: &str) -> Option<FileKind> {
     if name == STATE_FILE {
         return Some(FileKind::State);
     }
+    if name == DELETE_FILE {
+        return Some(FileKind::DeleteIntent);
+    }
     match name.rsplit_once('.')?.1 {
         WINDOW_LOG_EXT | LATE_LOG_EXT => Some(FileKind::WindowLog),
         SEGMENT_EXT => Some(FileKind::Segment),
@@ -90,6 +96,7 @@ mod tests {
         assert_eq!(file_kind("agent.ckpt"), Some(FileKind::ForwardCheckpoint));
         assert_eq!(file_kind(INDEX_FILE), Some(FileKind::Index));
         assert_eq!(file_kind(STATE_FILE), Some(FileKind::State));
+        assert_eq!(file_kind(DELETE_FILE), Some(FileKind::DeleteIntent));
         assert_eq!(file_kind("notes.txt"), None);
     }
 }

@@ -140,8 +140,9 @@ pub use error::{Corruption, Error, Result, SampleError};
 pub use model::{Labels, MetricId, MetricInfo, MetricKind, MetricMeta, SeriesId, SeriesInfo};
 pub use query::selector::{MatchOp, Matcher, Selector, SelectorError};
 pub use store::{
-    BucketPoint, BucketResult, DropReason, DroppedSegment, IndexCompaction, MaintainReport,
-    P95_MERGED, P95_RAW_MISMATCH, RetentionReport, RetentionTotals, RollupReport, SeriesBuckets,
+    BucketPoint, BucketResult, DeleteOptions, DeleteReport, DropReason, DroppedSegment,
+    IndexCompaction, MaintainReport, P95_MERGED, P95_RAW_MISMATCH, RetentionReport,
+    RetentionTotals, RollupReport, SeriesBuckets,
 };
 pub use store::{
     QueryIter, QueryResult, Rejections, Sample, SeriesPoints, Store, StoreStats, TierPart,

@@ -1,4 +1,4 @@
-//! `tierlog metrics`, `series`, `stats`, `maintain`, `repair`.
+//! `tierlog metrics`, `series`, `stats`, `maintain`, `repair`, `delete`.
 
 use std::path::Path;
 
@@ -751,4 +751,94 @@ fn human_duration(d: std::time::Duration) -> String {
         return format!("{}ms", d.as_millis());
     }
     format!("{s}s")
+}
+
+pub fn delete(
+    now: &Now,
+    dir: &Path,
+    selector: &str,
+    (from, to): (Option<&str>, Option<&str>),
+    (dry_run, archive): (bool, bool),
+    format: Format,
+) -> Result<(), Failure> {
+    let sel: Selector = selector.parse().map_err(|e| {
+        Failure::Error(format!(
+            "selector {}: {e}",
+            crate::output::quoted_cut(selector)
+        ))
+    })?;
+    let range = match (from, to) {
+        (None, None) => None,
+        _ => {
+            let f = from.map(|f| now.time("--from", f)).transpose()?;
+            let t = to.map(|t| now.time("--to", t)).transpose()?;
+            let (f, t) = (f.unwrap_or(i64::MIN), t.unwrap_or(i64::MAX));
+            if f >= t {
+                return Err(Failure::Usage(format!(
+                    "--from {} is not before --to {}: the range [from, to) is empty",
+                    from.unwrap_or("(start)"),
+                    to.unwrap_or("(end)")
+                )));
+            }
+            Some((f, t))
+        }
+    };
+    if Store::stored_config(dir)?.is_none() {
+        return Err(Failure::Error(format!("{}: no store there", dir.display())));
+    }
+    let store = if dry_run {
+        Store::open_read_only(dir, now.config())?
+    } else {
+        Store::open(dir, now.writer_config(dir, None)?)?
+    };
+    for f in store.recovery_findings() {
+        eprintln!("tierlog: recovery: {f}");
+    }
+    let opts = tierlog::DeleteOptions::default()
+        .with_dry_run(dry_run)
+        .with_archive(archive);
+    let r = store.delete(&sel, range, opts)?;
+    store.close()?;
+    match format {
+        Format::Json => print_json(&r)?,
+        Format::Csv => {
+            println!(
+                "dry_run,matched,series,points,buckets,bytes,files_rewritten,files_removed,series_removed"
+            );
+            println!(
+                "{},{},{},{},{},{},{},{},{}",
+                r.dry_run,
+                r.matched,
+                r.series,
+                r.points,
+                r.buckets,
+                r.bytes,
+                r.files_rewritten,
+                r.files_removed,
+                r.series_removed
+            );
+        }
+        Format::Table => {
+            let verb = if r.dry_run { "would delete" } else { "deleted" };
+            let left = if r.dry_run {
+                String::new()
+            } else {
+                format!("; {} series left the index", r.series_removed)
+            };
+            println!(
+                "{verb}: {} series ({} matched), {} points, {} buckets, {} bytes freed ({} files rewritten, {} removed){left}",
+                r.series,
+                r.matched,
+                r.points,
+                r.buckets,
+                r.bytes,
+                r.files_rewritten,
+                r.files_removed,
+            );
+        }
+    }
+    for w in &r.warnings {
+        eprintln!("tierlog: warning: {w}");
+    }
+    Ok(())
 }

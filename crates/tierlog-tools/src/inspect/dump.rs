@@ -57,6 +57,7 @@ fn kind_name(k: FileKind) -> &'static str {
         FileKind::Index => "index",
         FileKind::State => "state",
         FileKind::ForwardCheckpoint => "forward-checkpoint",
+        FileKind::DeleteIntent => "delete-intent",
     }
 }
 
@@ -133,6 +134,26 @@ pub fn dump_bytes(bytes: &[u8]) -> Dump {
             );
         }
         FileKind::Segment => dump_segment(&mut d, bytes, &header),
+        FileKind::DeleteIntent => {
+            let (status, content) = match tierlog::store::DeleteIntent::decode(bytes) {
+                Ok(i) => (
+                    "ok".to_string(),
+                    json!({"from_ms": i.from, "to_ms": i.to, "archive": i.archive,
+                           "series": i.series}),
+                ),
+                Err(e) => (
+                    format!("bad delete intent body: {}", header_error_text(e)),
+                    Value::Null,
+                ),
+            };
+            d.push(
+                "delete-intent",
+                HEADER_LEN,
+                bytes.len() - HEADER_LEN,
+                status,
+                content,
+            );
+        }
         FileKind::State => {
             let (status, content) = match State::decode(bytes) {
                 Ok(s) => {
@@ -218,13 +239,22 @@ fn dump_log(d: &mut Dump, bytes: &[u8], kind: FileKind) {
                     }
                     FileKind::WindowLog => {
                         let mut samples = Vec::new();
-                        match wal::decode_record(payload, |s| {
-                            samples.push(json!([s.series, s.ts_ms, json_f64(s.value)]))
-                        }) {
-                            Ok(()) => (
-                                "ok".to_string(),
-                                json!({"record": "samples", "samples": samples}),
-                            ),
+                        let mut deleted = None;
+                        match wal::decode_any(
+                            payload,
+                            |s| samples.push(json!([s.series, s.ts_ms, json_f64(s.value)])),
+                            |d| deleted = Some(d),
+                        ) {
+                            Ok(()) => match deleted {
+                                Some(d) => (
+                                    "ok".to_string(),
+                                    json!({"record": "delete", "from_ms": d.from, "to_ms": d.to, "series": d.series}),
+                                ),
+                                None => (
+                                    "ok".to_string(),
+                                    json!({"record": "samples", "samples": samples}),
+                                ),
+                            },
                             Err(e) => (e.to_string(), Value::Null),
                         }
                     }

@@ -127,6 +127,19 @@ fn verify_store(fs: &vfs::Fs, dir: &Path, progress: &mut dyn FnMut(&Path)) -> Re
                 }
             }
             LOCK_FILE => {}
+            tierlog::layout::DELETE_FILE => {
+                let b = fs.read(&path)?;
+                r.files += 1;
+                r.bytes += b.len() as u64;
+                match tierlog::store::DeleteIntent::decode(&b) {
+                    Ok(_) => r.notice(
+                        &path,
+                        0,
+                        "a delete was interrupted; the next writer open finishes it",
+                    ),
+                    Err(e) => r.bad(&path, 0, format!("delete intent: {e}")),
+                }
+            }
             n if is_damaged_state_name(n) => r.notice(
                 &path,
                 0,
@@ -280,7 +293,9 @@ fn verify_log(fs: &vfs::Fs, r: &mut VerifyReport, path: &Path, kind: FileKind) -
             FileKind::WindowLog if late && i == 0 => wal::decode_late_generation(payload)
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
-            FileKind::WindowLog => wal::decode_record(payload, |_| {}).map_err(|e| e.to_string()),
+            FileKind::WindowLog => {
+                wal::decode_any(payload, |_| {}, |_| {}).map_err(|e| e.to_string())
+            }
             _ => IndexRecord::decode(payload)
                 .map(|_| ())
                 .map_err(|e| e.to_string()),

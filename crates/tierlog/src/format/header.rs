@@ -29,6 +29,8 @@ pub enum FileKind {
     State,
     /// A remote-write forwarder's checkpoint (`forward/<name>.ckpt`).
     ForwardCheckpoint,
+    /// A delete in progress (`delete.pending`).
+    DeleteIntent,
 }
 
 impl FileKind {
@@ -40,6 +42,7 @@ impl FileKind {
             FileKind::Index => *b"TLOGIDX1",
             FileKind::State => *b"TLOGSTA1",
             FileKind::ForwardCheckpoint => *b"TLOGFWD1",
+            FileKind::DeleteIntent => *b"TLOGDEL1",
         }
     }
 
@@ -67,6 +70,7 @@ impl FileKind {
             FileKind::Index,
             FileKind::State,
             FileKind::ForwardCheckpoint,
+            FileKind::DeleteIntent,
         ]
         .into_iter()
         .find(|k| k.magic() == m)

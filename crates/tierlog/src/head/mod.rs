@@ -236,6 +236,68 @@ impl WindowData {
         }
     }
 
+    /// Removes the points of the series in `series` with `from <= ts < to`; a series left
+    /// without points leaves the window. Returns the points removed.
+    pub fn delete_range(&mut self, series: &[u32], from: i64, to: i64) -> u64 {
+        // Seconds of the window in the range: a point at second `s` has ts `start + s*1000`.
+        let sec_of = |t: i64| -> u64 {
+            let d = t.saturating_sub(self.start);
+            if d <= 0 {
+                0
+            } else {
+                (d as u64).div_ceil(1000)
+            }
+        };
+        let (from_sec, to_sec) = (sec_of(from), sec_of(to));
+        if from_sec >= to_sec {
+            return 0;
+        }
+        let mut removed = 0;
+        for &id in series {
+            let Some(k) = self.find(id) else { continue };
+            let (kept, points, samples) = self.series[k].1.without(from_sec, to_sec);
+            if points == 0 {
+                continue;
+            }
+            removed += points;
+            self.points -= points;
+            self.samples = self.samples.saturating_sub(samples);
+            let before = self.series[k].1.heap_bytes();
+            match kept {
+                Some(h) => {
+                    self.heap = (self.heap + h.heap_bytes()).saturating_sub(before);
+                    self.series[k].1 = h;
+                }
+                None => {
+                    self.heap = self.heap.saturating_sub(before + SERIES_ENTRY_BYTES);
+                    self.remove_entry(k);
+                }
+            }
+        }
+        removed
+    }
+
+    /// Takes the entry at index `k` of `series` out, keeping the lookups of the others.
+    fn remove_entry(&mut self, k: usize) {
+        let (id, _) = self.series.swap_remove(k);
+        match self.slot.get_mut(id as usize) {
+            Some(s) if *s as usize == k + 1 => *s = 0,
+            _ => {
+                if self.sparse.remove(&id).is_some() {
+                    self.heap = self.heap.saturating_sub(SPARSE_ENTRY_BYTES);
+                }
+            }
+        }
+        if let Some(&(moved, _)) = self.series.get(k) {
+            match self.slot.get_mut(moved as usize) {
+                Some(s) if *s != 0 => *s = k as u32 + 1,
+                _ => {
+                    self.sparse.insert(moved, k as u32);
+                }
+            }
+        }
+    }
+
     /// Earliest and latest point timestamps.
     pub fn time_range(&self) -> Option<(i64, i64)> {
         let (lo, hi) = self
@@ -387,6 +449,43 @@ mod tests {
         let p = pts(&w, 1);
         assert_eq!(p[0].1.to_bits(), a.to_bits());
         assert_eq!(p[1].1.to_bits(), b.to_bits());
+    }
+
+    #[test]
+    fn delete_range_keeps_sums_and_counts() {
+        let mut w = WindowData::new(0, 1_200_000);
+        for t in 0..10 {
+            w.add(1, t * 1_000, t as f64);
+            w.add(2, t * 1_000, 1.0);
+        }
+        w.add(1, 8_500, 3.0); // second 8 has two samples: mean (8 + 3) / 2
+        w.add(7_000_000, 0, 9.0); // an id beyond the table
+        assert_eq!(w.delete_range(&[1, 7_000_000], 2_000, 5_000), 3);
+        assert_eq!(
+            pts(&w, 1).iter().map(|p| p.0).collect::<Vec<_>>(),
+            [0, 1_000, 5_000, 6_000, 7_000, 8_000, 9_000]
+        );
+        assert_eq!(pts(&w, 2).len(), 10, "other series untouched");
+        assert_eq!(pts(&w, 7_000_000), [(0, 9.0)], "outside the range");
+        // A later sample of a kept second joins it with the right count.
+        w.add(1, 8_700, 4.0);
+        assert_eq!(pts(&w, 1)[5], (8_000, 5.0));
+        // Samples after a delete make new points.
+        w.add(1, 3_000, 7.0);
+        assert_eq!(pts(&w, 1)[2], (3_000, 7.0));
+        // A partial second at the edges: `from` rounds up, `to` too (a point at 9000 lies in
+        // [8500, 9001)).
+        assert_eq!(w.delete_range(&[1], 8_500, 9_001), 1);
+        assert_eq!(pts(&w, 1).last().unwrap().0, 8_000);
+        // Whole series: they leave the window, the others stay found.
+        assert_eq!(w.delete_range(&[1, 7_000_000], i64::MIN, i64::MAX), 8);
+        assert_eq!(w.series_ids(), [2]);
+        assert_eq!(pts(&w, 2).len(), 10);
+        assert_eq!(w.points(), 10);
+        w.add(1, 0, 1.0);
+        w.add(7_000_000, 0, 2.0);
+        assert_eq!(w.series_ids(), [1, 2, 7_000_000]);
+        assert_eq!(pts(&w, 7_000_000), [(0, 2.0)]);
     }
 
     #[test]

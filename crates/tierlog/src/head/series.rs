@@ -582,6 +582,44 @@ impl SeriesHead {
         self.merged(|p| f(p.sec, p.value()), true);
     }
 
+    /// This series without its points of seconds `from_sec <= sec < to_sec` (each kept point
+    /// keeps its exact sum and sample count, so later samples of its second join it as
+    /// before): `None` when nothing is left. Returns the points and samples removed.
+    pub(super) fn without(&self, from_sec: u64, to_sec: u64) -> (Option<SeriesHead>, u64, u64) {
+        let mut kept = Vec::new();
+        let (mut points, mut samples) = (0u64, 0u64);
+        self.merged(
+            |p| {
+                if (from_sec..to_sec).contains(&u64::from(p.sec)) {
+                    points += 1;
+                    samples += u64::from(p.count & !SCALED);
+                } else {
+                    kept.push(p);
+                }
+            },
+            true,
+        );
+        let Some(last) = kept.pop() else {
+            return (None, points, samples);
+        };
+        // Plain mode: the kept points sorted beside the newest, which takes its second's
+        // samples as before.
+        kept.shrink_to_fit();
+        let head = SeriesHead {
+            bits: Vec::new(),
+            side: (!kept.is_empty()).then(|| Box::new(kept)),
+            last,
+            prev_value: 0,
+            prev_sec: 0,
+            prev_delta: 0,
+            nbits: 0,
+            wlead: 0,
+            wlen: 64,
+            plain: true,
+        };
+        (Some(head), points, samples)
+    }
+
     /// Earliest and latest second.
     pub(super) fn sec_range(&self) -> (u32, u32) {
         let mut lo = self.last.sec;

@@ -346,26 +346,69 @@ impl Shared {
         for l in st.late.values() {
             candidates.retain(|id| !l.has(*id));
         }
-        let records: Vec<crate::index::format::IndexRecord> = candidates
+        report.series_removed += self.remove_series_records(&mut st, candidates)?;
+        if report.series_removed > 0 {
+            log::info!(
+                "removed {} series with no samples left",
+                report.series_removed
+            );
+        }
+        Ok(true)
+    }
+
+    /// Removes from the index the series among `candidates` that no segment (raw or rollup)
+    /// and no open window holds, with the write lock (`st`) held throughout: a delete's
+    /// clean-up. `None`, deciding nothing, while a damaged segment (whose series are unknown)
+    /// is present, as for retention's.
+    pub(crate) fn remove_series_without_data(
+        &self,
+        st: &mut crate::store::State,
+        mut candidates: BTreeSet<u32>,
+    ) -> Result<Option<u64>> {
+        if !st.bad.is_empty() || st.tiers.iter().any(|t| !t.bad.is_empty()) {
+            return Ok(None);
+        }
+        let segs = st
+            .sealed
+            .values()
+            .chain(st.tiers.iter().flat_map(|t| t.segments.values()));
+        for seg in segs {
+            for e in &seg.footer().entries {
+                candidates.remove(&e.series);
+            }
+        }
+        for w in st.open.values().chain(st.sealing.values().map(|w| &**w)) {
+            for id in w.data.series_ids() {
+                candidates.remove(&id);
+            }
+        }
+        for l in st.late.values() {
+            candidates.retain(|id| !l.has(*id));
+        }
+        self.remove_series_records(st, candidates).map(Some)
+    }
+
+    /// Appends a removal record for each of `ids` the registry has (fsynced), then makes the
+    /// registry forget them; returns how many.
+    fn remove_series_records(
+        &self,
+        st: &mut crate::store::State,
+        ids: BTreeSet<u32>,
+    ) -> Result<u64> {
+        let records: Vec<crate::index::format::IndexRecord> = ids
             .into_iter()
             .filter(|&id| st.registry.has_series(id))
             .map(|id| crate::index::format::IndexRecord::SeriesRemoved { id })
             .collect();
         if records.is_empty() {
-            return Ok(true);
+            return Ok(0);
         }
-        self.append_index(&mut st, &records)?;
-        report.series_removed += st
+        self.append_index(st, &records)?;
+        Ok(st
             .registry
             .remove_series_many(records.iter().filter_map(|r| match r {
                 crate::index::format::IndexRecord::SeriesRemoved { id } => Some(*id),
                 _ => None,
-            }));
-        log::info!(
-            "removed {} series with no samples left",
-            report.series_removed
-        );
-        Ok(true)
+            })))
     }
 }
-

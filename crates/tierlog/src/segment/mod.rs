@@ -289,3 +289,22 @@ pub fn build_points(
     }
     b.finish()
 }
+
+impl Segment {
+    /// A segment held in memory (`bytes`, checked like [`Segment::open`]) standing for the
+    /// file at `path`: a read-only open applies a pending delete this way, without writing.
+    pub(crate) fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Segment> {
+        let map = Mapped::from_vec(bytes);
+        let header = Header::decode(&map, FileKind::Segment)
+            .map_err(|e| header_error(path, e, FileKind::Segment))?;
+        let footer = format::decode_footer(&map, &header)
+            .map_err(|(offset, what)| Error::corrupt(path, offset, what))?;
+        Ok(Segment {
+            path: path.to_owned(),
+            header,
+            map,
+            footer,
+            damaged: AtomicBool::new(false),
+        })
+    }
+}

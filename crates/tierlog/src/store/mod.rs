@@ -1,5 +1,6 @@
 //! The store: opening (with recovery), the write path, sealing, queries and stats.
 
+mod delete;
 pub(crate) mod late;
 pub(crate) mod open;
 mod quarantine;
@@ -29,14 +30,16 @@ pub use crate::rollup::materialise::RollupReport;
 pub use crate::rollup::step::{
     BucketPoint, BucketResult, P95_MERGED, P95_RAW_MISMATCH, SeriesBuckets,
 };
+pub use delete::format::DeleteIntent;
+pub use delete::{DeleteOptions, DeleteReport};
 pub use late::LateReport;
 pub use read::{QueryIter, QueryResult, SeriesPoints, StoreStats, TierPart, TierStats};
 pub use seal::MaintainReport;
 pub use write::{Rejections, Sample, WriteSummary};
 
 pub use crate::layout::{
-    INDEX_FILE, LOCK_FILE, QUARANTINE_DIR, RAW_DIR, STATE_FILE, parse_window_file_name,
-    window_file_name,
+    DELETE_FILE, INDEX_FILE, LOCK_FILE, QUARANTINE_DIR, RAW_DIR, STATE_FILE,
+    parse_window_file_name, window_file_name,
 };
 
 /// A window that is still open for writes.

@@ -89,6 +89,8 @@ pub(crate) fn open(dir: &Path, config: Config, read_only: bool) -> Result<Shared
     let files = o.load(settled.saved.as_ref())?;
     let (state, sweep_below) = o.replay(&settled, files)?;
     let shared = o.into_shared(lock, settled.identity, state, sweep_below);
+    // A delete a crash interrupted is finished before anyone sees the store.
+    super::delete::resume_pending(&shared)?;
     if !access.is_read() {
         shared.persist_state()?;
         shared.forward_watermark();

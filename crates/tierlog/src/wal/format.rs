@@ -7,6 +7,14 @@
 //!  0     1    record type = 1
 //!  1     4    n, number of samples, u32 LE
 //!  5     20n  n × { series id u32 LE, timestamp i64 LE ms, value f64 bits u64 LE }
+//!
+//! Delete record
+//! offset size field
+//!  0     1    record type = 2
+//!  1     8    from, i64 LE ms (inclusive)
+//!  9     8    to, i64 LE ms (exclusive)
+//! 17     4    n, number of series, u32 LE
+//! 21     4n   n × series id u32 LE, strictly ascending
 //! ```
 
 use crate::error::Corruption;
@@ -46,6 +54,72 @@ pub const SAMPLE_LEN: usize = 20;
 /// Most samples one record may hold so that it fits a frame (`frame::MAX_PAYLOAD`).
 pub const MAX_SAMPLES_PER_RECORD: usize = (crate::logfile::frame::MAX_PAYLOAD - 5) / SAMPLE_LEN;
 
+/// Record type byte of a delete record (type 3 is reserved).
+pub const RECORD_DELETE: u8 = 2;
+/// Bytes before the series ids of a delete record.
+pub const DELETE_FIXED_LEN: usize = 21;
+
+/// A logged delete: the points of `series` with `from <= ts < to` logged before it are gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedDelete {
+    /// Series ids, strictly ascending.
+    pub series: Vec<u32>,
+    /// Inclusive start, ms.
+    pub from: i64,
+    /// Exclusive end, ms.
+    pub to: i64,
+}
+
+/// Appends a delete record's payload to `out` (`series` strictly ascending).
+pub fn encode_delete(d: &LoggedDelete, out: &mut Vec<u8>) {
+    out.push(RECORD_DELETE);
+    out.extend_from_slice(&d.from.to_le_bytes());
+    out.extend_from_slice(&d.to.to_le_bytes());
+    out.extend_from_slice(&(d.series.len() as u32).to_le_bytes());
+    for id in &d.series {
+        out.extend_from_slice(&id.to_le_bytes());
+    }
+}
+
+/// Decodes one record payload of either type: `on_sample` for each sample of a samples
+/// record, in order, `on_delete` for a delete record.
+pub fn decode_any(
+    payload: &[u8],
+    on_sample: impl FnMut(LoggedSample),
+    on_delete: impl FnOnce(LoggedDelete),
+) -> Result<(), Corruption> {
+    if payload.first() != Some(&RECORD_DELETE) {
+        return decode_record(payload, on_sample);
+    }
+    let mut r = Reader::new(&payload[1..]);
+    let from = r.i64()?;
+    let to = r.i64()?;
+    let n = r.u32()? as usize;
+    if r.remaining() != n.saturating_mul(4) {
+        return Err(Corruption::BadLength {
+            what: "delete record",
+            value: r.remaining() as u64,
+        });
+    }
+    let mut series = Vec::with_capacity(n);
+    for _ in 0..n {
+        let id = r.u32()?;
+        if series.last().is_some_and(|&p| p >= id) {
+            return Err(Corruption::BadField {
+                what: "delete record series not ascending",
+            });
+        }
+        series.push(id);
+    }
+    if from >= to {
+        return Err(Corruption::BadField {
+            what: "delete record range empty",
+        });
+    }
+    on_delete(LoggedDelete { series, from, to });
+    Ok(())
+}
+
 /// One logged sample (before the per-second mean).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LoggedSample {
@@ -70,7 +144,8 @@ pub fn encode_samples(samples: &[LoggedSample], out: &mut Vec<u8>) {
     }
 }
 
-/// Decodes one record payload, calling `f` for each sample in order.
+/// Decodes one samples record payload, calling `f` for each sample in order; a delete
+/// record is an error here (readers that must honour deletes use [`decode_any`]).
 pub fn decode_record(payload: &[u8], mut f: impl FnMut(LoggedSample)) -> Result<(), Corruption> {
     let mut r = Reader::new(payload);
     match r.u8()? {
@@ -147,6 +222,73 @@ mod tests {
         assert!(decode_late_generation(&[3, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
         assert!(decode_late_generation(&[3, 1, 0, 0, 0, 0, 0, 0]).is_err());
         assert!(decode_late_generation(&[1, 1, 0, 0, 0, 0, 0, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn golden_delete_record() {
+        let d = LoggedDelete {
+            series: vec![3, 258],
+            from: 1_000,
+            to: 2_000,
+        };
+        let mut b = Vec::new();
+        encode_delete(&d, &mut b);
+        assert_eq!(
+            b,
+            [
+                2, // type
+                0xe8, 0x03, 0, 0, 0, 0, 0, 0, // from 1000
+                0xd0, 0x07, 0, 0, 0, 0, 0, 0, // to 2000
+                2, 0, 0, 0, // n
+                3, 0, 0, 0, // series 3
+                2, 1, 0, 0, // series 258
+            ]
+        );
+        let mut got = None;
+        decode_any(&b, |_| panic!("no samples"), |d| got = Some(d)).unwrap();
+        assert_eq!(got, Some(d));
+        // Samples records still decode through it.
+        let mut s = Vec::new();
+        encode_samples(
+            &[LoggedSample {
+                series: 1,
+                ts_ms: 5,
+                value: 2.0,
+            }],
+            &mut s,
+        );
+        let mut n = 0;
+        decode_any(&s, |_| n += 1, |_| panic!("no delete")).unwrap();
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn bad_delete_records_are_typed_errors() {
+        let mut b = Vec::new();
+        encode_delete(
+            &LoggedDelete {
+                series: vec![1],
+                from: 0,
+                to: 10,
+            },
+            &mut b,
+        );
+        assert!(decode_any(&b[..b.len() - 1], |_| {}, |_| {}).is_err());
+        let mut empty = b.clone();
+        empty[9..17].copy_from_slice(&0i64.to_le_bytes());
+        assert!(decode_any(&empty, |_| {}, |_| {}).is_err(), "empty range");
+        let mut twice = Vec::new();
+        encode_delete(
+            &LoggedDelete {
+                series: vec![4, 4],
+                from: 0,
+                to: 10,
+            },
+            &mut twice,
+        );
+        assert!(decode_any(&twice, |_| {}, |_| {}).is_err(), "not ascending");
+        // The samples-only decoder refuses a delete record.
+        assert!(decode_record(&b, |_| {}).is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::format::decode_record;
+use super::format::decode_any;
 use crate::error::{Corruption, Error, Result};
 use crate::format::header::FileKind;
 use crate::head::WindowData;
@@ -73,19 +73,39 @@ pub(crate) fn replay(
     stats: &mut ReplayStats,
 ) -> Result<WindowData> {
     let mut data = WindowData::new(start, span);
+    // Samples of series the index does not define, by series: a later delete record may
+    // name them (a deleted series leaves the index), and then they were never lost.
+    let mut unknown: std::collections::BTreeMap<u32, Vec<i64>> = Default::default();
     for (offset, payload) in log.payloads() {
         let mut outside = false;
-        let mut res = decode_record(payload, |s| {
-            stats.max_series = Some(stats.max_series.map_or(s.series, |m| m.max(s.series)));
-            if s.ts_ms >= start.saturating_add(span) {
-                outside = true;
-            } else if known(s.series) {
-                stats.newest = stats.newest.max(s.ts_ms);
-                outside |= !data.add(s.series, s.ts_ms, s.value);
-            } else {
-                stats.unknown += 1;
+        let mut deleted = None;
+        let mut res = decode_any(
+            payload,
+            |s| {
+                stats.max_series = Some(stats.max_series.map_or(s.series, |m| m.max(s.series)));
+                if s.ts_ms >= start.saturating_add(span) {
+                    outside = true;
+                } else if known(s.series) {
+                    stats.newest = stats.newest.max(s.ts_ms);
+                    outside |= !data.add(s.series, s.ts_ms, s.value);
+                } else {
+                    unknown.entry(s.series).or_default().push(s.ts_ms);
+                }
+            },
+            |d| deleted = Some(d),
+        );
+        if let Some(d) = deleted {
+            // In log order: what was logged before it is gone, what follows stays.
+            data.delete_range(&d.series, d.from, d.to);
+            for id in &d.series {
+                if let Some(ts) = unknown.get_mut(id) {
+                    ts.retain(|t| !(d.from..d.to).contains(&crate::head::second_start(*t)));
+                }
             }
-        });
+            if let Some(&m) = d.series.last() {
+                stats.max_series = Some(stats.max_series.map_or(m, |x| x.max(m)));
+            }
+        }
         if outside && res.is_ok() {
             res = Err(Corruption::BadField {
                 what: "logged sample outside its window",
@@ -95,5 +115,6 @@ pub(crate) fn replay(
             return Err(Error::corrupt(path, offset, what));
         }
     }
+    stats.unknown += unknown.values().map(|v| v.len() as u64).sum::<u64>();
     Ok(data)
 }

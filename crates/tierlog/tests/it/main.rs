@@ -7,6 +7,7 @@ mod crash_points;
 mod crash_points_retention;
 mod damage_sweep;
 mod damaged_state;
+mod delete;
 mod disk_full;
 mod examples;
 mod fault_fs;
