@@ -75,12 +75,21 @@ pub struct WriteSummary {
     /// and at each maintenance pass) or was told by a forwarder inside it: a forwarder has
     /// moved past their second and will not send them.
     pub late_after_forward: u64,
+    /// Samples older than the raw keep refused because a tier that keeps their time cannot
+    /// take them exactly: it already holds a bucket of their series there, whose raw points
+    /// are gone (a bucket of two sets of points cannot be rebuilt from one set's aggregates),
+    /// or that time is still being rolled up from raw points (see `docs/rollups.md`,
+    /// "Backfill").
+    pub rejected_conflict: u64,
 }
 
 impl WriteSummary {
     /// Samples not written.
     pub fn rejected(&self) -> u64 {
-        self.rejected_too_old + self.rejected_too_far_ahead + self.rejected_head_full
+        self.rejected_too_old
+            + self.rejected_too_far_ahead
+            + self.rejected_head_full
+            + self.rejected_conflict
     }
 
     /// Adds another summary's counts to this one.
@@ -91,6 +100,7 @@ impl WriteSummary {
         self.rejected_head_full += o.rejected_head_full;
         self.new_series += o.new_series;
         self.late_after_forward += o.late_after_forward;
+        self.rejected_conflict += o.rejected_conflict;
     }
 }
 
@@ -114,6 +124,9 @@ pub struct Rejections {
     /// Batches (or series handles) refused whole because they would create more series than
     /// [`crate::Limits::max_series`] (or more metrics than that).
     pub series_limit_batches: u64,
+    /// Samples older than the raw keep refused because a tier could not take them exactly
+    /// ([`WriteSummary::rejected_conflict`]).
+    pub conflict: u64,
 }
 
 /// The live counters behind [`Rejections`].
@@ -125,6 +138,7 @@ pub(crate) struct RejectionCounters {
     invalid_batches: AtomicU64,
     oversized_batches: AtomicU64,
     series_limit_batches: AtomicU64,
+    conflict: AtomicU64,
 }
 
 impl RejectionCounters {
@@ -137,10 +151,11 @@ impl RejectionCounters {
             invalid_batches: g(&self.invalid_batches),
             oversized_batches: g(&self.oversized_batches),
             series_limit_batches: g(&self.series_limit_batches),
+            conflict: g(&self.conflict),
         }
     }
 
-    fn note_summary(&self, s: &WriteSummary) {
+    pub(crate) fn note_summary(&self, s: &WriteSummary) {
         let add = |a: &AtomicU64, n: u64| {
             if n > 0 {
                 a.fetch_add(n, Ordering::Relaxed);
@@ -149,10 +164,11 @@ impl RejectionCounters {
         add(&self.too_old, s.rejected_too_old);
         add(&self.too_far_ahead, s.rejected_too_far_ahead);
         add(&self.head_full, s.rejected_head_full);
+        add(&self.conflict, s.rejected_conflict);
     }
 
     /// Counts a refused batch by its error, and hands the error back.
-    fn note_error(&self, e: Error) -> Error {
+    pub(crate) fn note_error(&self, e: Error) -> Error {
         let c = match &e {
             Error::InvalidSample { .. } => Some(&self.invalid_batches),
             Error::BatchTooLarge { .. } => Some(&self.oversized_batches),
@@ -166,7 +182,7 @@ impl RejectionCounters {
     }
 }
 
-fn check_batch(len: usize, limits: &crate::config::Limits) -> Result<()> {
+pub(crate) fn check_batch(len: usize, limits: &crate::config::Limits) -> Result<()> {
     if len > limits.max_batch_samples {
         return Err(Error::BatchTooLarge {
             samples: len,
@@ -176,7 +192,7 @@ fn check_batch(len: usize, limits: &crate::config::Limits) -> Result<()> {
     Ok(())
 }
 
-fn check_ts(ts: i64) -> Result<(), SampleError> {
+pub(crate) fn check_ts(ts: i64) -> Result<(), SampleError> {
     if !(MIN_TS_MS..=MAX_TS_MS).contains(&ts) {
         return Err(SampleError::TimestampOutOfRange { ts_ms: ts });
     }
@@ -231,29 +247,14 @@ impl Store {
     fn write_inner(&self, samples: &[Sample<'_>]) -> Result<WriteSummary> {
         let sh = &*self.shared;
         let limits = &sh.config.limits;
-        check_batch(samples.len(), limits)?;
-        for (index, s) in samples.iter().enumerate() {
-            check_metric_name(s.metric, limits)
-                .and_then(|_| check_label_set(s.labels, limits))
-                .and_then(|_| check_ts(s.ts_ms))
-                .map_err(|reason| Error::InvalidSample { index, reason })?;
-        }
+        check_samples(samples, limits)?;
         let mut st = sh.state.write();
         // Resolve series; collect the definitions of new ones.
-        let mut ids = Vec::with_capacity(samples.len());
-        let mut pending = Pending::new(&st, limits.max_series);
-        let mut canon: Vec<(&str, &str)> = Vec::new();
-        for s in samples {
-            canon.clear();
-            canon.extend(s.labels.iter().copied().filter(|(_, v)| !v.is_empty()));
-            canon.sort_unstable();
-            let hash = label_hash(s.metric, &canon);
-            let id = match st.registry.find_series(s.metric, &canon, hash) {
-                Some(id) => id.0,
-                None => pending.series(&st, s.metric, &canon, hash)?,
-            };
-            ids.push(id);
-        }
+        let (ids, pending) = resolve_series(
+            &st,
+            samples.iter().map(|s| (s.metric, s.labels)),
+            limits.max_series,
+        )?;
         let mut new_series = pending.new_series;
         // A batch that writes nothing (every sample too old, too far ahead, or the head
         // full) registers nothing: its samples are counted as rejected only.
@@ -444,14 +445,52 @@ impl Store {
     }
 }
 
+/// Checks a batch's size and every sample's name, labels and timestamp, as [`Store::write`]
+/// does: the first invalid sample refuses the whole batch.
+pub(crate) fn check_samples(samples: &[Sample<'_>], limits: &crate::config::Limits) -> Result<()> {
+    check_batch(samples.len(), limits)?;
+    for (index, s) in samples.iter().enumerate() {
+        check_metric_name(s.metric, limits)
+            .and_then(|_| check_label_set(s.labels, limits))
+            .and_then(|_| check_ts(s.ts_ms))
+            .map_err(|reason| Error::InvalidSample { index, reason })?;
+    }
+    Ok(())
+}
+
+/// Resolves the series of `(metric, labels)` keys (labels in any order, empty values
+/// dropped): the id of each, and the definitions of the new ones, not yet persisted
+/// ([`Pending::commit`] does that).
+pub(crate) fn resolve_series<'a>(
+    st: &State,
+    keys: impl Iterator<Item = (&'a str, &'a [(&'a str, &'a str)])>,
+    max_series: u64,
+) -> Result<(Vec<u32>, Pending)> {
+    let mut ids = Vec::with_capacity(keys.size_hint().0);
+    let mut pending = Pending::new(st, max_series);
+    let mut canon: Vec<(&str, &str)> = Vec::new();
+    for (metric, labels) in keys {
+        canon.clear();
+        canon.extend(labels.iter().copied().filter(|(_, v)| !v.is_empty()));
+        canon.sort_unstable();
+        let hash = label_hash(metric, &canon);
+        let id = match st.registry.find_series(metric, &canon, hash) {
+            Some(id) => id.0,
+            None => pending.series(st, metric, &canon, hash)?,
+        };
+        ids.push(id);
+    }
+    Ok((ids, pending))
+}
+
 /// New metrics and series of one batch, not yet persisted.
-struct Pending {
+pub(crate) struct Pending {
     records: Vec<IndexRecord>,
     new_metrics: HashMap<String, u32>,
     new_keys: HashMap<(String, Labels), u32>,
     next_metric: u32,
     next_series: u32,
-    new_series: u64,
+    pub(crate) new_series: u64,
     max_series: u64,
 }
 
@@ -525,7 +564,7 @@ impl Pending {
     }
 
     /// Persists (append + fsync) the new definitions, then applies them in memory.
-    fn commit(self, sh: &Shared, st: &mut State) -> Result<()> {
+    pub(crate) fn commit(self, sh: &Shared, st: &mut State) -> Result<()> {
         if self.records.is_empty() {
             return Ok(());
         }
