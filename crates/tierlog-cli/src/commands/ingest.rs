@@ -139,6 +139,7 @@ pub fn run(now: &Now, args: IngestArgs) -> Result<(), Failure> {
     drop(spill);
     let _ = std::fs::remove_dir(dir.join(SPILL_DIR));
     bar.finish_and_clear();
+    let store_raw_keep = store.config().raw_keep();
     let close = store.close();
     let elapsed = started.elapsed();
     let sizes = Sizes {
@@ -164,6 +165,7 @@ pub fn run(now: &Now, args: IngestArgs) -> Result<(), Failure> {
             },
         );
     }
+    warn_conflicts(&summary.written, store_raw_keep);
     if let Err(e) = res {
         return Err(match e {
             IngestError::Parse(p) => {
@@ -224,6 +226,12 @@ fn nothing_written(w: &tierlog::WriteSummary, replay: bool) -> String {
         why.push(format!(
             "{} too far ahead of the clock (more than the allowed lead into the future):              check the timestamps' unit, or set the clock with --now",
             w.rejected_too_far_ahead
+        ));
+    }
+    if w.rejected_conflict > 0 {
+        why.push(format!(
+            "{} older than the raw keep and refused by a tier that already holds their buckets (see the warning above)",
+            w.rejected_conflict
         ));
     }
     if w.rejected_head_full > 0 {
@@ -305,10 +313,10 @@ fn print_summary(
         }))?,
         Format::Csv => {
             println!(
-                "lines,samples,accepted,rejected_too_old,rejected_too_far_ahead,new_series,metadata,seconds,skipped_string_fields,skipped_created_samples,input_bytes,store_bytes,store_bytes_added,rejected_head_full,name_collisions,late_after_forward"
+                "lines,samples,accepted,rejected_too_old,rejected_too_far_ahead,new_series,metadata,seconds,skipped_string_fields,skipped_created_samples,input_bytes,store_bytes,store_bytes_added,rejected_head_full,name_collisions,late_after_forward,rejected_conflict"
             );
             println!(
-                "{},{},{},{},{},{},{},{:.3},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{:.3},{},{},{},{},{},{},{},{},{}",
                 s.lines,
                 s.samples,
                 s.written.accepted,
@@ -325,12 +333,13 @@ fn print_summary(
                 s.written.rejected_head_full,
                 s.name_collisions,
                 s.written.late_after_forward,
+                s.written.rejected_conflict,
             );
         }
         Format::Table => {}
     }
     status::summary(format_args!(
-        "ingested {} samples from {} lines ({} bytes) in {:.2} s ({:.0} samples/s): {} accepted, {} rejected (too old: {}, too far ahead: {}{}); {} new series, metadata for {} metrics{}; store {} bytes ({:+}){}",
+        "ingested {} samples from {} lines ({} bytes) in {:.2} s ({:.0} samples/s): {} accepted, {} rejected (too old: {}, too far ahead: {}{}{}); {} new series, metadata for {} metrics{}; store {} bytes ({:+}){}",
         s.samples,
         s.lines,
         sizes.input,
@@ -340,6 +349,14 @@ fn print_summary(
         s.written.rejected(),
         s.written.rejected_too_old,
         s.written.rejected_too_far_ahead,
+        if s.written.rejected_conflict > 0 {
+            format!(
+                ", conflicting with buckets already in the tiers: {}",
+                s.written.rejected_conflict
+            )
+        } else {
+            String::new()
+        },
         if s.written.rejected_head_full > 0 {
             format!(
                 ", open windows full (limits.max_head_bytes): {}",
@@ -356,6 +373,46 @@ fn print_summary(
         skipped_text(s)
     ));
     Ok(())
+}
+
+/// Says why history was refused as conflicting (`rejected_conflict`), when some was.
+fn warn_conflicts(w: &tierlog::WriteSummary, raw_keep: Duration) {
+    if w.rejected_conflict == 0 {
+        return;
+    }
+    eprintln!(
+        "tierlog: warning: {} sample{} older than the raw keep ({}) not imported: a tier already holds buckets of {} series at {} time (or is still rolling that time up from raw data) and the raw points behind them are gone, so the buckets cannot be recomputed exactly with {} (a p95 of two sets cannot be rebuilt from their p95s); nothing was merged. Import history into a store before it holds that time, or delete that range first",
+        w.rejected_conflict,
+        if w.rejected_conflict == 1 { "" } else { "s" },
+        humantime_secs(raw_keep),
+        if w.rejected_conflict == 1 {
+            "its"
+        } else {
+            "their"
+        },
+        if w.rejected_conflict == 1 {
+            "its"
+        } else {
+            "their"
+        },
+        if w.rejected_conflict == 1 {
+            "it"
+        } else {
+            "them"
+        },
+    );
+}
+
+/// A duration as `2h`, `90m` or `45s`.
+fn humantime_secs(d: Duration) -> String {
+    let s = d.as_secs();
+    if s.is_multiple_of(3600) {
+        format!("{}h", s / 3600)
+    } else if s.is_multiple_of(60) {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
 }
 
 /// The accepted samples a forwarder of the store has moved past, when there are any: they

@@ -61,6 +61,8 @@ pub struct BulkImport<'s> {
     held: u64,
     counts: BackfillCounts,
     new_series: u64,
+    /// Metrics to treat as counters ([`BulkImport::set_kind`]).
+    counters: std::collections::HashSet<String>,
 }
 
 struct Slot {
@@ -72,6 +74,8 @@ struct Slot {
     buf: Vec<(i64, f64)>,
     /// The last non-NaN point written (a counter's first step).
     prev: Option<(i64, f64)>,
+    /// Declared a counter by [`BulkImport::set_kind`].
+    counter: bool,
 }
 
 impl<'s> BulkImport<'s> {
@@ -100,6 +104,7 @@ impl<'s> BulkImport<'s> {
             held: 0,
             counts: BackfillCounts::default(),
             new_series: 0,
+            counters: Default::default(),
         }
     }
 
@@ -118,6 +123,23 @@ impl<'s> BulkImport<'s> {
             self.passed(ts_ms)?;
         }
         Ok(())
+    }
+
+    /// Declares a metric's kind for the buckets this import computes, before its samples are
+    /// pushed: a counter's buckets get their increase even when the store does not know the
+    /// metric as a counter yet (an import that records metadata at its end, as `tierlog
+    /// ingest` does). The kind is not recorded in the store; [`Store::set_metric_meta`] does
+    /// that.
+    pub fn set_kind(&mut self, metric: &str, kind: crate::model::MetricKind) {
+        let counter = kind == crate::model::MetricKind::Counter;
+        if counter {
+            self.counters.insert(metric.to_owned());
+        } else {
+            self.counters.remove(metric);
+        }
+        for sl in self.slots.iter_mut().filter(|s| s.metric == metric) {
+            sl.counter = counter;
+        }
     }
 
     /// The slot of a series key, created (and its key checked) when new.
@@ -172,6 +194,7 @@ impl<'s> BulkImport<'s> {
             id: None,
             buf: Vec::new(),
             prev: None,
+            counter: self.counters.contains(metric),
         });
         self.keys.entry(hash).or_default().push(s);
         Ok(s)
@@ -200,13 +223,32 @@ impl<'s> BulkImport<'s> {
         }
         let sh = &*self.store.shared;
         sh.check_writable()?;
-        // Register the series that have samples to write.
-        let todo: Vec<u32> = (0..self.slots.len() as u32)
-            .filter(|&s| {
-                let sl = &self.slots[s as usize];
-                sl.id.is_none() && sl.buf.iter().any(|p| p.0 < through)
-            })
-            .collect();
+        // Register the series that have samples to write; a series none of whose samples any
+        // tier keeps is not registered, and those samples are counted as too old.
+        let range = sh.backfill_range(&sh.state.read());
+        let mut todo: Vec<u32> = Vec::new();
+        let mut dropped = 0u64;
+        for (s, sl) in self.slots.iter_mut().enumerate() {
+            if sl.id.is_some() || !sl.buf.iter().any(|p| p.0 < through) {
+                continue;
+            }
+            if sl.buf.iter().any(|p| p.0 < through && range.contains(&p.0)) {
+                todo.push(s as u32);
+            } else {
+                let before = sl.buf.len();
+                sl.buf.retain(|p| p.0 >= through);
+                dropped += (before - sl.buf.len()) as u64;
+            }
+        }
+        if dropped > 0 {
+            let c = BackfillCounts {
+                too_old: dropped,
+                ..BackfillCounts::default()
+            };
+            sh.rejections.note_summary(&c.summary());
+            self.counts.add(&c);
+            self.held -= dropped;
+        }
         if !todo.is_empty() {
             let mut st = sh.state.write();
             let labels: Vec<Vec<(&str, &str)>> = todo
@@ -251,6 +293,7 @@ impl<'s> BulkImport<'s> {
             let mut input = SeriesInput {
                 id,
                 prev: sl.prev,
+                counter: sl.counter,
                 ..SeriesInput::default()
             };
             if through == i64::MAX || sl.buf.iter().all(|p| p.0 < through) {

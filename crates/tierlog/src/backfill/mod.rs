@@ -99,6 +99,9 @@ pub(crate) struct SeriesInput {
     /// The last non-NaN point of this series an earlier part of the same import wrote (a
     /// counter's first step); updated by [`Shared::backfill_series`].
     pub(crate) prev: Option<(i64, f64)>,
+    /// Treat the series as a counter whatever its metric's recorded kind (an import that
+    /// has read the metric's `TYPE` but records it only at its end).
+    pub(crate) counter: bool,
 }
 
 /// Appends the raw points of one series' samples `raw` (`(ts ms, value)` in input order) to
@@ -465,7 +468,9 @@ impl Shared {
                             let pts = &accepted[si];
                             buckets.clear();
                             aggregate(&pts[lo..hi], t.interval, false, None, &mut buckets);
-                            if counter.get(id as usize).copied().unwrap_or(false) {
+                            if inputs[si].counter
+                                || counter.get(id as usize).copied().unwrap_or(false)
+                            {
                                 let prev = pts[..lo]
                                     .iter()
                                     .rev()
@@ -603,8 +608,8 @@ impl Store {
             )?;
             let new_series = pending.new_series;
             // A batch none of whose samples any tier keeps registers nothing.
-            let oldest = sh.oldest_kept(&st);
-            let keep = new_series > 0 && samples.iter().any(|s| s.ts_ms >= oldest);
+            let range = sh.backfill_range(&st);
+            let keep = new_series > 0 && samples.iter().any(|s| range.contains(&s.ts_ms));
             if keep {
                 pending.commit(sh, &mut st)?;
             }
@@ -634,12 +639,14 @@ impl Store {
 }
 
 impl Shared {
-    /// The oldest time any tier keeps (a piece starting before it may still be kept): samples
-    /// before it are too old for a backfill.
-    pub(crate) fn oldest_kept(&self, st: &crate::store::State) -> i64 {
+    /// The times a backfill may write: from the oldest time any tier keeps (the start of
+    /// the oldest piece still kept) to `clock − raw keep`. Samples outside it are too old.
+    pub(crate) fn backfill_range(&self, st: &crate::store::State) -> std::ops::Range<i64> {
         let now = self.config.clock.now_ms().max(st.clock_high_water);
         let max_age = self.config.max_age_ms();
-        st.tiers
+        let raw_keep = self.config.raw_keep().as_millis().min(i64::MAX as u128) as i64;
+        let oldest = st
+            .tiers
             .iter()
             .map(|t| {
                 now.saturating_sub(t.keep.min(max_age))
@@ -647,6 +654,7 @@ impl Shared {
                     .saturating_mul(t.piece)
             })
             .min()
-            .unwrap_or(i64::MAX)
+            .unwrap_or(i64::MAX);
+        oldest..now.saturating_sub(raw_keep)
     }
 }
