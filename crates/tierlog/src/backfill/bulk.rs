@@ -296,18 +296,14 @@ impl<'s> BulkImport<'s> {
                 counter: sl.counter,
                 ..SeriesInput::default()
             };
-            if through == i64::MAX || sl.buf.iter().all(|p| p.0 < through) {
-                second_points(&mut sl.buf, &mut input);
-                taken += sl.buf.len() as u64;
-                sl.buf.clear();
-            } else {
-                // Stable: a second's samples keep their push order.
-                let (mut now, later): (Vec<_>, Vec<_>) =
-                    sl.buf.iter().partition(|p| p.0 < through);
-                taken += now.len() as u64;
-                second_points(&mut now, &mut input);
-                sl.buf = later;
+            // Stable: a second's samples keep their push order (`through` is a whole second).
+            if !sl.buf.is_sorted_by_key(|p| p.0.div_euclid(1000)) {
+                sl.buf.sort_by_key(|p| p.0.div_euclid(1000));
             }
+            let k = sl.buf.partition_point(|p| p.0 < through);
+            second_points(&mut sl.buf[..k], &mut input);
+            taken += k as u64;
+            sl.buf.drain(..k);
             inputs.push(input);
             owners.push(s);
         }

@@ -317,14 +317,15 @@ impl Shared {
         let mut counts = BackfillCounts::default();
 
         // Pass 1: which points every tier keeping them can take; the others are refused.
-        let mut accepted: Vec<Vec<(i64, f64)>> = Vec::with_capacity(inputs.len());
+        // Per input: its accepted points, `None` when all of them are (no copy then).
+        let mut accepted: Vec<Option<Vec<(i64, f64)>>> = Vec::with_capacity(inputs.len());
         let mut existing: Vec<i64> = Vec::new();
         let mut scratch: Vec<Bucket> = Vec::new();
         // Per tier: the piece last judged and its verdict.
         let mut last: Vec<(i64, Verdict)> = vec![(i64::MIN, Verdict::NotKept); tiers.len()];
         for input in inputs.iter() {
             let pts = &input.points;
-            let mut ok: Vec<(i64, f64)> = Vec::with_capacity(pts.len());
+            let mut ok: Option<Vec<(i64, f64)>> = None;
             let (Some(first), Some(end)) = (pts.first(), pts.last()) else {
                 accepted.push(ok);
                 continue;
@@ -355,6 +356,7 @@ impl Shared {
                 let n = u64::from(input.samples[k]);
                 if ts >= bounds.raw_bound {
                     counts.too_old += n;
+                    ok.get_or_insert_with(|| pts[..k].to_vec());
                     continue;
                 }
                 let mut kept = false;
@@ -385,14 +387,20 @@ impl Shared {
                         }
                     }
                 }
-                if !kept {
-                    counts.too_old += n;
-                } else if refused {
+                if kept && !refused {
+                    counts.accepted += n;
+                    if let Some(ok) = &mut ok {
+                        ok.push((ts, v));
+                    }
+                    continue;
+                }
+                if kept {
                     counts.conflict += n;
                 } else {
-                    counts.accepted += n;
-                    ok.push((ts, v));
+                    counts.too_old += n;
                 }
+                // The first point refused: the accepted ones are copied from here on.
+                ok.get_or_insert_with(|| pts[..k].to_vec());
             }
             accepted.push(ok);
         }
@@ -405,7 +413,8 @@ impl Shared {
         let mut chunk: Vec<u8> = Vec::new();
         for t in &tiers {
             let mut targets: BTreeMap<i64, Target> = BTreeMap::new();
-            for (si, pts) in accepted.iter().enumerate() {
+            for si in 0..inputs.len() {
+                let pts = accepted[si].as_deref().unwrap_or(&inputs[si].points);
                 let mut k = pts.partition_point(|p| {
                     t.piece_of(p.0).saturating_add(t.piece) <= t.expired_through
                 });
@@ -465,7 +474,7 @@ impl Shared {
                             }
                         }
                         (Some((si, lo, hi)), seg) => {
-                            let pts = &accepted[si];
+                            let pts = accepted[si].as_deref().unwrap_or(&inputs[si].points);
                             buckets.clear();
                             aggregate(&pts[lo..hi], t.interval, false, None, &mut buckets);
                             if inputs[si].counter
@@ -540,7 +549,8 @@ impl Shared {
                 }
             }
         }
-        for (input, pts) in inputs.iter_mut().zip(&accepted) {
+        for (input, ok) in inputs.iter_mut().zip(&accepted) {
+            let pts = ok.as_deref().unwrap_or(&input.points);
             if let Some(&p) = pts.iter().rev().find(|p| !p.1.is_nan()) {
                 input.prev = Some(p);
             }
@@ -656,5 +666,107 @@ impl Shared {
             .min()
             .unwrap_or(i64::MAX);
         oldest..now.saturating_sub(raw_keep)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn points(raw: &[(i64, f64)]) -> SeriesInput {
+        let mut raw = raw.to_vec();
+        let mut out = SeriesInput::default();
+        second_points(&mut raw, &mut out);
+        out
+    }
+
+    #[test]
+    fn a_seconds_samples_make_one_point_by_the_window_log_rules() {
+        let nan_a = f64::from_bits(0x7ff8_0000_0000_00aa);
+        let nan_b = f64::from_bits(0xfff8_0000_0000_00bb);
+        let p = points(&[
+            // Seconds out of order; within a second the input order stays.
+            (5_100, 1.0),
+            (1_000, -0.0),
+            (5_900, 2.0),
+            (3_000, nan_a),
+            (3_500, 5.0),
+            (3_999, nan_b),
+            (4_000, f64::INFINITY),
+            (4_001, f64::NEG_INFINITY),
+            (6_000, f64::MAX),
+            (6_001, f64::MAX),
+        ]);
+        let bits: Vec<(i64, u64)> = p.points.iter().map(|&(t, v)| (t, v.to_bits())).collect();
+        assert_eq!(
+            bits,
+            [
+                (1_000, (-0.0f64).to_bits()),
+                (3_000, nan_a.to_bits()),
+                (4_000, 0x7ff8_0000_0000_0000),
+                (5_000, 1.5f64.to_bits()),
+                (6_000, f64::MAX.to_bits()),
+            ]
+        );
+        assert_eq!(p.samples, [1, 3, 2, 2, 2]);
+        // Negative times round down to their second.
+        assert_eq!(points(&[(-1, 4.0), (-999, 2.0)]).points, [(-1_000, 3.0)]);
+    }
+
+    fn tier(done_through: i64) -> TierView {
+        TierView {
+            idx: 0,
+            name: "60s".into(),
+            interval: 60_000,
+            piece: 1_200_000,
+            span: 86_400_000,
+            max_span: 86_400_000,
+            expired_through: 10 * 1_200_000,
+            done_through,
+            segments: BTreeMap::new(),
+            bad: vec![(30 * 1_200_000, 31 * 1_200_000)],
+            damaged: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_piece_takes_buckets_only_when_kept_and_settled() {
+        const P: i64 = 1_200_000;
+        let b = Bounds {
+            raw_bound: 50 * P + P / 2,
+            raw_oldest: Some(40 * P),
+        };
+        let mut t = tier(45 * P);
+        // Past the keep.
+        assert!(Verdict::NotKept == t.verdict(9 * P, b));
+        // Materialised, or before any raw data and before the raw keep boundary.
+        assert!(Verdict::Open == t.verdict(10 * P, b));
+        assert!(Verdict::Open == t.verdict(44 * P, b));
+        assert!(Verdict::Open == t.verdict(39 * P, b));
+        // Raw data lies before its end and the tier has not materialised it yet.
+        let mut behind = tier(35 * P);
+        assert!(Verdict::Refused == behind.verdict(40 * P, b));
+        assert!(Verdict::Open == behind.verdict(38 * P, b));
+        // Its end is after clock − raw keep: raw samples may still come.
+        let mut none = tier(i64::MIN);
+        let fresh = Bounds {
+            raw_oldest: None,
+            ..b
+        };
+        assert!(Verdict::Open == none.verdict(49 * P, fresh));
+        assert!(Verdict::Refused == none.verdict(50 * P, fresh));
+        // Damaged time.
+        assert!(Verdict::Refused == t.verdict(30 * P, b));
+        // A new file: the whole day when it is settled, else the piece.
+        let later = Bounds {
+            raw_bound: 200 * P,
+            raw_oldest: None,
+        };
+        let target = |ts| {
+            let (s, span, seg) = none.target(ts, later);
+            (s, span, seg.is_some())
+        };
+        assert_eq!(target(72 * P + 5 * P), (72 * P, 72 * P, false));
+        assert_eq!(target(150 * P), (150 * P, P, false));
     }
 }
