@@ -213,7 +213,7 @@ fn nothing_written(w: &tierlog::WriteSummary, replay: bool) -> String {
     let mut why = Vec::new();
     if w.rejected_too_old > 0 {
         why.push(format!(
-            "{} too old: a live ingest takes samples of the open windows only (newer than the              last sealed window, within the window span plus the grace before the clock);              {}",
+            "{} too old: a live ingest writes samples of the open windows as raw points (newer than the last sealed window, within the window span plus the grace before the clock) and history older than the raw keep into the rollup tiers that still keep its time, and these fit neither; {}",
             w.rejected_too_old,
             if replay {
                 "the store already holds data past them (a replay cannot go back before it)"
