@@ -2,7 +2,7 @@
 //!
 //! Raw points older than the raw keep are not kept (as for live data), so imported history
 //! goes to the tiers only: its samples are turned into raw points by the window log's rules
-//! (the samples of one second make one point, their mean: [`crate::head::series::Acc`]), and
+//! (the samples of one second make one point, their mean, as the head computes it), and
 //! the points into buckets by the very functions materialisation uses
 //! ([`crate::rollup::aggregate`], [`crate::rollup::counter_increases`]), so a backfilled
 //! bucket is bit for bit the bucket materialisation would have made of the same points.
