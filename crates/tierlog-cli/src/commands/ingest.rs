@@ -381,7 +381,7 @@ fn warn_conflicts(w: &tierlog::WriteSummary, raw_keep: Duration) {
         return;
     }
     eprintln!(
-        "tierlog: warning: {} sample{} older than the raw keep ({}) not imported: a tier already holds buckets of {} series at {} time (or is still rolling that time up from raw data) and the raw points behind them are gone, so the buckets cannot be recomputed exactly with {} (a p95 of two sets cannot be rebuilt from their p95s); nothing was merged. Import history into a store before it holds that time, or delete that range first",
+        "tierlog: warning: {} sample{} older than the raw keep ({}) not imported into every tier: a tier already holds buckets of {} series at {} time (or is still rolling that time up from raw data) and the raw points behind them are gone, so the buckets cannot be recomputed exactly with {} (a p95 of two sets cannot be rebuilt from their p95s); nothing was merged, and tiers without those buckets took them. Import history into a store before it holds that time, or delete that range first",
         w.rejected_conflict,
         if w.rejected_conflict == 1 { "" } else { "s" },
         humantime_secs(raw_keep),

@@ -772,7 +772,7 @@ fn history_older_than_the_raw_keep_lands_in_the_tiers_and_a_second_import_confli
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains(&format!(
-            "{n} samples older than the raw keep (2h) not imported"
+            "{n} samples older than the raw keep (2h) not imported into every tier"
         )) && err.contains("cannot be recomputed exactly"),
         "{err}"
     );

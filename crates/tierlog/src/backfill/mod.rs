@@ -11,11 +11,13 @@
 //!
 //! - A sample goes to every tier whose keep (the shorter of the tier's keep and
 //!   `max_age_days`) still covers its piece; one that no tier covers is **too old**.
-//! - It is **refused as a conflict** when any of those tiers cannot take it exactly: the tier
-//!   already holds a bucket of its series at its bucket's start (the raw points behind that
-//!   bucket are gone, and a p95 of two sets cannot be rebuilt from their p95s), the time is
-//!   damaged in the tier, or the piece is not *settled*. A sample is written to all of its
-//!   tiers or to none.
+//! - A tier **refuses** it when it cannot take it exactly: the tier already holds a bucket of
+//!   its series at its bucket's start (the raw points behind that bucket are gone, and a p95
+//!   of two sets cannot be rebuilt from their p95s), the time is damaged in the tier, or the
+//!   piece is not *settled*. Each tier decides for itself (the `10s` tier takes a sample
+//!   whose `60s` bucket exists already when its own `10s` bucket does not), so running an
+//!   interrupted import again completes every tier; a sample some tier refused is counted as
+//!   a **conflict**, one every tier keeping it took as accepted.
 //! - A piece `[s, e)` is **settled** when no raw sample can still arrive in it
 //!   (`e <= clock − raw keep`) and the materialiser will not write it again: the tier has
 //!   materialised past it (`e <= done_through`), or no raw data lies before `e` (then the
@@ -29,7 +31,7 @@
 //!   atomically (temporary file, fsync, rename, fsync of the directory) under the
 //!   maintenance mutex; buckets already in the file are copied unchanged.
 //! - A counter's increase follows materialisation: each step from the previous non-NaN
-//!   imported point counts under the window rule ([`crate::rollup::bucket::step_counts`]). The
+//!   imported point (taken by the tier or not) counts under the window rule ([`crate::rollup::bucket::step_counts`]). The
 //!   first imported point of a series has nothing to step from (as raw data whose window
 //!   before was never written): its bucket's increase starts at the next point. Buckets the
 //!   tiers held before are never changed, so a bucket right after an import keeps its
@@ -56,12 +58,12 @@ use crate::wal::format::LoggedSample;
 /// What a backfill did with its samples.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct BackfillCounts {
-    /// Samples written (into every tier that keeps their time).
+    /// Samples written into every tier that keeps their time.
     pub(crate) accepted: u64,
     /// Samples older than every tier's keep (or not older than the raw keep: those belong to
     /// the raw path).
     pub(crate) too_old: u64,
-    /// Samples a tier could not take exactly.
+    /// Samples some tier keeping their time could not take exactly (the others took them).
     pub(crate) conflict: u64,
     /// Buckets written.
     pub(crate) buckets: u64,
@@ -238,6 +240,9 @@ impl TierView {
     }
 }
 
+/// The points of one input a tier takes: `None` for all it keeps.
+type Taken = Option<Vec<(i64, f64)>>;
+
 /// One file to write: its new buckets' points, per series.
 struct Target {
     span: i64,
@@ -316,93 +321,93 @@ impl Shared {
         };
         let mut counts = BackfillCounts::default();
 
-        // Pass 1: which points every tier keeping them can take; the others are refused.
-        // Per input: its accepted points, `None` when all of them are (no copy then).
-        let mut accepted: Vec<Option<Vec<(i64, f64)>>> = Vec::with_capacity(inputs.len());
+        // Pass 1: which points each tier keeping them can take.
+        // Per tier and input: the points it takes, `None` when it takes every point it keeps
+        // (no copy then; those it does not keep are a prefix, cut in pass 2).
+        let mut accepted: Vec<Vec<Taken>> = vec![Vec::with_capacity(inputs.len()); tiers.len()];
         let mut existing: Vec<i64> = Vec::new();
         let mut scratch: Vec<Bucket> = Vec::new();
         // Per tier: the piece last judged and its verdict.
         let mut last: Vec<(i64, Verdict)> = vec![(i64::MIN, Verdict::NotKept); tiers.len()];
+        let mut held: Vec<Vec<i64>> = vec![Vec::new(); tiers.len()];
         for input in inputs.iter() {
             let pts = &input.points;
-            let mut ok: Option<Vec<(i64, f64)>> = None;
-            let (Some(first), Some(end)) = (pts.first(), pts.last()) else {
-                accepted.push(ok);
-                continue;
-            };
-            // Bucket starts each tier already holds for this series in the imported range.
-            let mut held: Vec<Vec<i64>> = Vec::with_capacity(tiers.len());
-            for t in &tiers {
-                existing.clear();
-                let from = first.0.div_euclid(t.interval).saturating_mul(t.interval);
-                let lo = from.saturating_sub(t.max_span).saturating_add(1);
-                for (_, seg) in t.segments.range(lo..=end.0) {
-                    scratch.clear();
-                    let mut cursor = 0;
-                    // A damaged chunk: its pieces are refused by the verdict.
-                    let _ = seg.read_buckets_from(
-                        &mut cursor,
-                        input.id,
-                        from,
-                        end.0.saturating_add(1),
-                        &mut scratch,
-                    );
-                    existing.extend(scratch.iter().map(|b| b.start));
+            let mut ok: Vec<Taken> = vec![None; tiers.len()];
+            if let (Some(first), Some(end)) = (pts.first(), pts.last()) {
+                // Bucket starts each tier already holds for this series in the imported range.
+                for (t, held) in tiers.iter().zip(&mut held) {
+                    existing.clear();
+                    let from = first.0.div_euclid(t.interval).saturating_mul(t.interval);
+                    let lo = from.saturating_sub(t.max_span).saturating_add(1);
+                    for (_, seg) in t.segments.range(lo..=end.0) {
+                        scratch.clear();
+                        let mut cursor = 0;
+                        // A damaged chunk: its pieces are refused by the verdict.
+                        let _ = seg.read_buckets_from(
+                            &mut cursor,
+                            input.id,
+                            from,
+                            end.0.saturating_add(1),
+                            &mut scratch,
+                        );
+                        existing.extend(scratch.iter().map(|b| b.start));
+                    }
+                    existing.sort_unstable();
+                    held.clone_from(&existing);
                 }
-                existing.sort_unstable();
-                held.push(existing.clone());
             }
             for (k, &(ts, v)) in pts.iter().enumerate() {
                 let n = u64::from(input.samples[k]);
-                if ts >= bounds.raw_bound {
-                    counts.too_old += n;
-                    ok.get_or_insert_with(|| pts[..k].to_vec());
-                    continue;
-                }
                 let mut kept = false;
                 let mut refused = false;
                 for (i, t) in tiers.iter_mut().enumerate() {
-                    let ps = t.piece_of(ts);
-                    let verdict = if last[i].0 == ps {
-                        last[i].1
+                    let verdict = if ts >= bounds.raw_bound {
+                        // The raw path's.
+                        Verdict::NotKept
                     } else {
-                        let v = t.verdict(ps, bounds);
-                        last[i] = (ps, v);
-                        v
+                        let ps = t.piece_of(ts);
+                        if last[i].0 == ps {
+                            last[i].1
+                        } else {
+                            let v = t.verdict(ps, bounds);
+                            last[i] = (ps, v);
+                            v
+                        }
                     };
-                    match verdict {
-                        Verdict::NotKept => continue,
-                        Verdict::Refused => {
-                            kept = true;
-                            refused = true;
-                            break;
-                        }
+                    let (keeps, takes) = match verdict {
+                        Verdict::NotKept => (false, false),
+                        Verdict::Refused => (true, false),
                         Verdict::Open => {
-                            kept = true;
                             let bucket = ts.div_euclid(t.interval).saturating_mul(t.interval);
-                            if !held[i].is_empty() && held[i].binary_search(&bucket).is_ok() {
-                                refused = true;
-                                break;
-                            }
+                            let has = !held[i].is_empty() && held[i].binary_search(&bucket).is_ok();
+                            (true, !has)
                         }
+                    };
+                    kept |= keeps;
+                    refused |= keeps && !takes;
+                    match &mut ok[i] {
+                        Some(list) if takes => list.push((ts, v)),
+                        Some(_) => {}
+                        // The first point this tier keeps but does not take (or one for the
+                        // raw path): the points it takes are copied from here on. Those
+                        // before are all taken, or not kept (a prefix pass 2 cuts).
+                        None if ts >= bounds.raw_bound || (keeps && !takes) => {
+                            ok[i] = Some(pts[..k].to_vec());
+                        }
+                        None => {}
                     }
                 }
-                if kept && !refused {
-                    counts.accepted += n;
-                    if let Some(ok) = &mut ok {
-                        ok.push((ts, v));
-                    }
-                    continue;
-                }
-                if kept {
+                if !kept {
+                    counts.too_old += n;
+                } else if refused {
                     counts.conflict += n;
                 } else {
-                    counts.too_old += n;
+                    counts.accepted += n;
                 }
-                // The first point refused: the accepted ones are copied from here on.
-                ok.get_or_insert_with(|| pts[..k].to_vec());
             }
-            accepted.push(ok);
+            for (a, o) in accepted.iter_mut().zip(ok) {
+                a.push(o);
+            }
         }
 
         // Pass 2: per tier, the files the accepted points go into.
@@ -411,7 +416,7 @@ impl Shared {
         let mut old: Vec<Bucket> = Vec::new();
         let mut merged: Vec<Bucket> = Vec::new();
         let mut chunk: Vec<u8> = Vec::new();
-        for t in &tiers {
+        for (t, accepted) in tiers.iter().zip(&accepted) {
             let mut targets: BTreeMap<i64, Target> = BTreeMap::new();
             for si in 0..inputs.len() {
                 let pts = accepted[si].as_deref().unwrap_or(&inputs[si].points);
@@ -480,7 +485,11 @@ impl Shared {
                             if inputs[si].counter
                                 || counter.get(id as usize).copied().unwrap_or(false)
                             {
-                                let prev = pts[..lo]
+                                // The previous imported point, whether this tier took it or
+                                // not (it is real data).
+                                let all = &inputs[si].points;
+                                let before = all.partition_point(|p| p.0 < pts[lo].0);
+                                let prev = all[..before]
                                     .iter()
                                     .rev()
                                     .find(|p| !p.1.is_nan())
@@ -549,9 +558,10 @@ impl Shared {
                 }
             }
         }
-        for (input, ok) in inputs.iter_mut().zip(&accepted) {
-            let pts = ok.as_deref().unwrap_or(&input.points);
-            if let Some(&p) = pts.iter().rev().find(|p| !p.1.is_nan()) {
+        for input in inputs.iter_mut() {
+            let pts = &input.points;
+            let below = pts.partition_point(|p| p.0 < bounds.raw_bound);
+            if let Some(&p) = pts[..below].iter().rev().find(|p| !p.1.is_nan()) {
                 input.prev = Some(p);
             }
         }
@@ -566,11 +576,12 @@ impl Store {
     /// Imports history older than the raw keep straight into the rollup tiers; see
     /// `docs/rollups.md` ("Backfill") for the rules. Validation is [`Store::write`]'s: an
     /// invalid sample refuses the whole batch. Each sample goes into every tier whose keep
-    /// covers its time, or is counted: `rejected_too_old` when no tier keeps it (and for
-    /// samples not older than the raw keep, which [`Store::write`] takes), `rejected_conflict`
-    /// when a tier already holds a bucket of its series there (an exact merge is
+    /// covers its time that can take it exactly. It is counted in `accepted` when every such
+    /// tier took it, in `rejected_too_old` when no tier keeps it (and when it is not older than
+    /// the raw keep: [`Store::write`] takes those), and in `rejected_conflict` when a tier
+    /// refused it because it already holds a bucket of its series there (an exact merge is
     /// impossible once the raw points are gone) or is still rolling that time up from raw
-    /// points. The tier files are durable when the call returns. For large imports,
+    /// points; the tiers without that bucket still take it. The tier files are durable when the call returns. For large imports,
     /// [`Store::bulk_import`] writes each file once.
     ///
     /// ```

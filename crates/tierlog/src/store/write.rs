@@ -75,11 +75,11 @@ pub struct WriteSummary {
     /// and at each maintenance pass) or was told by a forwarder inside it: a forwarder has
     /// moved past their second and will not send them.
     pub late_after_forward: u64,
-    /// Samples older than the raw keep refused because a tier that keeps their time cannot
-    /// take them exactly: it already holds a bucket of their series there, whose raw points
-    /// are gone (a bucket of two sets of points cannot be rebuilt from one set's aggregates),
-    /// or that time is still being rolled up from raw points (see `docs/rollups.md`,
-    /// "Backfill").
+    /// Samples older than the raw keep that a tier keeping their time refused because it
+    /// cannot take them exactly: it already holds a bucket of their series there, whose raw
+    /// points are gone (a bucket of two sets of points cannot be rebuilt from one set's
+    /// aggregates), or that time is still being rolled up from raw points. Tiers without
+    /// that bucket took them (see `docs/rollups.md`, "Backfill").
     pub rejected_conflict: u64,
 }
 
