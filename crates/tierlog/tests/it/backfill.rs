@@ -319,6 +319,18 @@ fn a_bulk_import_over_days_flushes_as_it_goes_and_matches_one_backfill() {
     // One file per day in the 60s tier (its segment span).
     let files = std::fs::read_dir(d2.path().join("60s")).unwrap().count();
     assert_eq!(files, 4);
+
+    // Grouped by series instead of by time (one series' four days, then the other's): the
+    // second series is behind what was written when it comes, and goes into the same files
+    // at the end, with the same buckets.
+    let d3 = tempfile::tempdir().unwrap();
+    let grouped = Store::open(d3.path(), config(&clock)).unwrap();
+    counter_meta(&grouped);
+    let mut by_series = h.clone();
+    by_series.sort_by_key(|s| s.metric);
+    assert_eq!(bulk_all(&grouped, &by_series).accepted, h.len() as u64);
+    assert_eq!(buckets(&grouped, "60s"), b);
+    assert_eq!(buckets(&grouped, "10s"), buckets(&one, "10s"));
 }
 
 #[test]
