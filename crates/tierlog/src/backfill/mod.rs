@@ -158,7 +158,8 @@ struct TierView {
 /// The clock and the raw data a backfill decides by.
 #[derive(Clone, Copy)]
 struct Bounds {
-    /// `clock − raw keep`: samples from here on belong to the raw path.
+    /// `clock − raw keep` (the clock as it is, not the high-water mark): samples from here
+    /// on belong to the raw path.
     raw_bound: i64,
     /// Start of the oldest raw window present (open, sealing, sealed or damaged).
     raw_oldest: Option<i64>,
@@ -289,10 +290,13 @@ impl Shared {
         let span_ms = self.config.span_ms();
         let (bounds, mut tiers, counter) = {
             let st = self.state.read();
-            // The clock retention drops by: a bucket written here is not dropped at once.
-            let now = self.config.clock.now_ms().max(st.clock_high_water);
+            // Keeps by the clock retention drops by (a bucket written here is not dropped at
+            // once); the raw bound by the clock as it is, which decides what raw data is
+            // still accepted when it is behind the high-water mark.
+            let clock = self.config.clock.now_ms();
+            let now = clock.max(st.clock_high_water);
             let bounds = Bounds {
-                raw_bound: now.saturating_sub(raw_keep),
+                raw_bound: clock.saturating_sub(raw_keep),
                 raw_oldest: st.oldest_raw_window(),
             };
             let tiers: Vec<TierView> = st
@@ -663,7 +667,8 @@ impl Shared {
     /// The times a backfill may write: from the oldest time any tier keeps (the start of
     /// the oldest piece still kept) to `clock − raw keep`. Samples outside it are too old.
     pub(crate) fn backfill_range(&self, st: &crate::store::State) -> std::ops::Range<i64> {
-        let now = self.config.clock.now_ms().max(st.clock_high_water);
+        let clock = self.config.clock.now_ms();
+        let now = clock.max(st.clock_high_water);
         let max_age = self.config.max_age_ms();
         let raw_keep = self.config.raw_keep().as_millis().min(i64::MAX as u128) as i64;
         let oldest = st
@@ -676,7 +681,7 @@ impl Shared {
             })
             .min()
             .unwrap_or(i64::MAX);
-        oldest..now.saturating_sub(raw_keep)
+        oldest..clock.saturating_sub(raw_keep)
     }
 }
 
