@@ -109,6 +109,8 @@ pub mod store;
 pub mod vfs;
 
 internal_mod! {
+    /// Importing history older than the raw keep straight into the tiers.
+    backfill;
     /// Shared pieces of every file format: the common header, CRC-32C, byte helpers.
     format;
     /// Forwarder checkpoints as the store sees them.
@@ -145,6 +147,6 @@ pub use store::{
     RetentionTotals, RollupReport, SeriesBuckets,
 };
 pub use store::{
-    QueryIter, QueryResult, Rejections, Sample, SeriesPoints, Store, StoreStats, TierPart,
-    TierStats, WriteSummary,
+    BulkImport, QueryIter, QueryResult, Rejections, Sample, SeriesPoints, Store, StoreStats,
+    TierPart, TierStats, WriteSummary,
 };

@@ -139,6 +139,7 @@ pub fn run(now: &Now, args: IngestArgs) -> Result<(), Failure> {
     drop(spill);
     let _ = std::fs::remove_dir(dir.join(SPILL_DIR));
     bar.finish_and_clear();
+    let store_raw_keep = store.config().raw_keep();
     let close = store.close();
     let elapsed = started.elapsed();
     let sizes = Sizes {
@@ -164,6 +165,7 @@ pub fn run(now: &Now, args: IngestArgs) -> Result<(), Failure> {
             },
         );
     }
+    warn_conflicts(&summary.written, store_raw_keep);
     if let Err(e) = res {
         return Err(match e {
             IngestError::Parse(p) => {
@@ -211,7 +213,7 @@ fn nothing_written(w: &tierlog::WriteSummary, replay: bool) -> String {
     let mut why = Vec::new();
     if w.rejected_too_old > 0 {
         why.push(format!(
-            "{} too old: older than the clock less the raw keep (samples within it are taken              in any order, late ones too); {}",
+            "{} too old: older than the clock less the raw keep and than every tier keeps (within the raw keep samples are written in any order, late ones too; older history goes to the tiers whose keep covers it); {}",
             w.rejected_too_old,
             if replay {
                 "the store already holds data past them (a replay cannot go back before it)"
@@ -224,6 +226,12 @@ fn nothing_written(w: &tierlog::WriteSummary, replay: bool) -> String {
         why.push(format!(
             "{} too far ahead of the clock (more than the allowed lead into the future):              check the timestamps' unit, or set the clock with --now",
             w.rejected_too_far_ahead
+        ));
+    }
+    if w.rejected_conflict > 0 {
+        why.push(format!(
+            "{} older than the raw keep and refused by a tier that already holds their buckets (see the warning above)",
+            w.rejected_conflict
         ));
     }
     if w.rejected_head_full > 0 {
@@ -372,6 +380,46 @@ fn print_summary(
         skipped_text(s)
     ));
     Ok(())
+}
+
+/// Says why history was refused as conflicting (`rejected_conflict`), when some was.
+fn warn_conflicts(w: &tierlog::WriteSummary, raw_keep: Duration) {
+    if w.rejected_conflict == 0 {
+        return;
+    }
+    eprintln!(
+        "tierlog: warning: {} sample{} older than the raw keep ({}) not imported into every tier: a tier already holds buckets of {} series at {} time (or is still rolling that time up from raw data) and the raw points behind them are gone, so the buckets cannot be recomputed exactly with {} (a p95 of two sets cannot be rebuilt from their p95s); nothing was merged, and tiers without those buckets took them. Import history into a store before it holds that time, or delete that range first",
+        w.rejected_conflict,
+        if w.rejected_conflict == 1 { "" } else { "s" },
+        humantime_secs(raw_keep),
+        if w.rejected_conflict == 1 {
+            "its"
+        } else {
+            "their"
+        },
+        if w.rejected_conflict == 1 {
+            "its"
+        } else {
+            "their"
+        },
+        if w.rejected_conflict == 1 {
+            "it"
+        } else {
+            "them"
+        },
+    );
+}
+
+/// A duration as `2h`, `90m` or `45s`.
+fn humantime_secs(d: Duration) -> String {
+    let s = d.as_secs();
+    if s.is_multiple_of(3600) {
+        format!("{}h", s / 3600)
+    } else if s.is_multiple_of(60) {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
 }
 
 /// The accepted samples a forwarder of the store has moved past, when there are any: they

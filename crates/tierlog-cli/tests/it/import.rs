@@ -611,11 +611,12 @@ fn an_import_the_store_refuses_whole_registers_nothing_and_says_why() {
     let fresh = dir.path().join("fresh.prom");
     std::fs::write(&fresh, "fresh 1 1700000080000\n").unwrap();
     ok(&["ingest", s(&d), s(&fresh), "--now", NOW, "-q"]);
-    // A day older than the clock, 200 series and their metadata, without --replay.
+    // 100 days older than the clock (older than every tier keeps), 200 series and their
+    // metadata, without --replay.
     let old = dir.path().join("old.prom");
     let mut text = String::from("# HELP old_metric Old.\n# TYPE old_metric gauge\n");
     for i in 0..200 {
-        text.push_str(&format!("old_metric{{k=\"{i}\"}} {i} 1699913600000\n"));
+        text.push_str(&format!("old_metric{{k=\"{i}\"}} {i} 1691360090000\n"));
     }
     std::fs::write(&old, text).unwrap();
     let o = tierlog(&["ingest", s(&d), s(&old), "--now", NOW]);
@@ -702,4 +703,78 @@ fn a_replay_skips_a_typo_far_ahead_of_the_rest_of_the_input() {
         .map(|p| p[1].as_f64().unwrap())
         .collect();
     assert_eq!(values, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
+}
+
+/// Three days of history (older than the raw keep) land in the 60s tier through a plain
+/// ingest; importing the same file again refuses every sample as a conflict and says why,
+/// without changing a bucket.
+#[test]
+fn history_older_than_the_raw_keep_lands_in_the_tiers_and_a_second_import_conflicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("store");
+    let now: i64 = NOW.parse().unwrap();
+    // One counter and one gauge every 60 s for three days, ending three hours ago, on
+    // minute boundaries.
+    let end = (now - 3 * 3_600_000) / 60_000 * 60_000;
+    let start = end - 3 * 86_400_000;
+    let mut text = String::from("# TYPE req_total counter\n");
+    let mut n = 0;
+    let mut t = start;
+    while t < end {
+        let k = (t - start) / 60_000;
+        text.push_str(&format!("req_total{{h=\"a\"}} {} {t}\n", k * 2));
+        text.push_str(&format!("temp{{h=\"a\"}} {} {t}\n", k % 7));
+        n += 2;
+        t += 60_000;
+    }
+    let file = dir.path().join("history.prom");
+    std::fs::write(&file, text).unwrap();
+    let args = ["ingest", s(&d), s(&file), "--now", NOW, "--format", "json"];
+    let v: serde_json::Value = serde_json::from_str(&ok(&args)).unwrap();
+    let sum = &v["summary"];
+    assert_eq!(sum["accepted"], n, "{v}");
+    assert_eq!(sum["rejected_conflict"], 0, "{v}");
+    assert_eq!(sum["new_series"], 2, "{v}");
+    let tier = |metric: &str| -> serde_json::Value {
+        let to = now.to_string();
+        let from = start.to_string();
+        serde_json::from_str(&ok(&[
+            "query",
+            s(&d),
+            metric,
+            "--tier",
+            "60s",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--now",
+            NOW,
+            "--format",
+            "json",
+        ]))
+        .unwrap()
+    };
+    let before = tier("req_total");
+    let p = before["series"][0]["points"].as_array().unwrap();
+    assert_eq!(p.len(), 3 * 1440);
+    // A counter (its TYPE line) gets increases: 2 a minute from the second minute on.
+    assert_eq!(p[0]["increase"], 0.0);
+    assert_eq!(p[1]["increase"], 2.0);
+    assert_eq!(tier("temp")["series"][0]["points"][3]["max"], 3.0);
+
+    // Again: every bucket is there already and cannot be merged exactly.
+    let o = tierlog(&args);
+    assert_eq!(o.status.code(), Some(1), "nothing was written");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["summary"]["rejected_conflict"], n, "{v}");
+    assert_eq!(v["summary"]["accepted"], 0, "{v}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!(
+            "{n} samples older than the raw keep (2h) not imported into every tier"
+        )) && err.contains("cannot be recomputed exactly"),
+        "{err}"
+    );
+    assert_eq!(tier("req_total"), before);
 }

@@ -236,6 +236,9 @@ fn write_batch(
     })
 }
 
+/// A live ingest: samples of the last raw keep go to [`Store::write`] in batches; older
+/// ones (history) to a [`tierlog::store::BulkImport`], straight into the rollup tiers, in
+/// input order (so a time-ordered file is written as it is read).
 fn ingest_live<S: EntrySource>(
     store: &Store,
     source: &mut S,
@@ -247,12 +250,29 @@ fn ingest_live<S: EntrySource>(
     let mut batch = Vec::with_capacity(max_batch);
     let mut lines = Vec::with_capacity(max_batch);
     let clock = store.config().clock.clone();
+    let raw_keep = i64::try_from(store.config().raw_keep().as_millis()).unwrap_or(i64::MAX);
+    let mut bulk = store.bulk_import();
     for item in source.by_ref() {
         let (line, entry) = item.map_err(IngestError::Parse)?;
+        if let Entry::Type { metric, kind } = &entry {
+            bulk.set_kind(metric, MetricKind::from_type_word(kind));
+        }
         if let Some(mut s) = note_meta(store, meta, entry)? {
             sum.samples += 1;
             // The time it was read (the parser yields a line's samples once it has read it).
-            s.ts_ms = s.ts_ms.or_else(|| Some(clock.now_ms()));
+            let now = clock.now_ms();
+            let ts = *s.ts_ms.get_or_insert(now);
+            if ts < now.saturating_sub(raw_keep) {
+                // History: its raw points are not kept; it goes to the tiers.
+                let labels: Vec<(&str, &str)> = s
+                    .labels
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                bulk.push(&s.metric, &labels, ts, s.value)
+                    .map_err(|e| store_error(e, &[line]))?;
+                continue;
+            }
             batch.push(s);
             lines.push(line);
             if batch.len() >= max_batch {
@@ -267,7 +287,22 @@ fn ingest_live<S: EntrySource>(
         sum.written
             .add(&write_batch(store, &batch, &lines, opts.default_ts)?);
     }
+    sum.written.add(&bulk.finish().map_err(IngestError::Store)?);
     Ok(())
+}
+
+/// A store error for a batch whose samples came from input lines `lines`.
+fn store_error(e: Error, lines: &[u64]) -> IngestError {
+    match e {
+        Error::InvalidSample { index, reason } => IngestError::Sample {
+            line: lines
+                .get(index.min(lines.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(0),
+            reason,
+        },
+        e => IngestError::Store(e),
+    }
 }
 
 fn ingest_replay<S: EntrySource>(

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-mod series;
+pub(crate) mod series;
 
 use series::SeriesHead;
 

@@ -18,7 +18,7 @@ use crate::segment::codec::values::put_xor_step;
 
 /// One raw point being accumulated: all samples of a series within one second.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) struct Acc {
+pub(crate) struct Acc {
     /// Seconds from the window start.
     pub(super) sec: u32,
     /// Number of samples (the low 31 bits, saturating), and [`SCALED`]: `sum` holds the sum
@@ -41,7 +41,7 @@ const SCALE_UP: f64 = 18_446_744_073_709_551_616.0;
 pub(super) const INF_MINUS_INF: u64 = 0x7ff8_0000_0000_0000;
 
 impl Acc {
-    pub(super) fn new(sec: u32, value: f64) -> Acc {
+    pub(crate) fn new(sec: u32, value: f64) -> Acc {
         Acc {
             sec,
             count: 1,
@@ -55,7 +55,7 @@ impl Acc {
     /// to the platform and the compiler's operand order). `+Inf` and `-Inf` give the NaN
     /// [`INF_MINUS_INF`]. When the sum of finite samples would overflow, it goes on scaled
     /// down by [`SCALE_DOWN`] (see [`SCALED`]), so that their mean stays finite.
-    pub(super) fn join(&mut self, value: f64) {
+    pub(crate) fn join(&mut self, value: f64) {
         let n = (self.count & !SCALED).saturating_add(1).min(!SCALED);
         let mut scaled = self.count & SCALED;
         if self.sum.is_nan() {
@@ -82,7 +82,7 @@ impl Acc {
         self.count = n | scaled;
     }
 
-    pub(super) fn value(&self) -> f64 {
+    pub(crate) fn value(&self) -> f64 {
         if self.count == 1 || self.sum.is_nan() {
             self.sum
         } else if self.count & SCALED != 0 {

@@ -302,7 +302,7 @@ pub(crate) fn load_tiers(
 
 /// Checks a rollup segment's header against its name: a piece, or a compacted span of whole
 /// pieces aligned to its own span.
-fn check_piece(seg: Segment, start: i64, piece: i64) -> Result<Segment> {
+pub(crate) fn check_piece(seg: Segment, start: i64, piece: i64) -> Result<Segment> {
     let h = seg.header();
     if h.window_start != start
         || !plan::rollup_span_ok(start, h.window_span, piece)

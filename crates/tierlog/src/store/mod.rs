@@ -6,7 +6,7 @@ pub(crate) mod open;
 mod quarantine;
 mod read;
 mod seal;
-mod write;
+pub(crate) mod write;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,6 +23,7 @@ use crate::index::Registry;
 use crate::logfile::{Appender, Finding, SyncHandle};
 use crate::segment::Segment;
 
+pub use crate::backfill::BulkImport;
 pub use crate::forward::hold::{CHECKPOINT_EXT, FORWARD_DIR};
 pub use crate::index::compact::{COMPACT_MIN_DEAD_RECORDS, IndexCompaction};
 pub use crate::retention::{DropReason, DroppedSegment, RetentionReport, RetentionTotals};

@@ -68,9 +68,11 @@ pub struct WriteSummary {
     /// Samples refused because the open windows already hold
     /// [`crate::Limits::max_head_bytes`]; writes succeed again once windows seal.
     pub rejected_head_full: u64,
-    /// Samples refused because their window's raw points are gone (or damaged) while a
-    /// rollup tier holds buckets of their series there: those buckets cannot be recomputed
-    /// exactly with them, and a merged bucket would only pretend to be exact.
+    /// Samples refused because a rollup tier holds buckets of their series at their time
+    /// whose raw points are gone (or damaged): those buckets cannot be recomputed exactly with
+    /// them (a p95 of two sets cannot be rebuilt from their p95s), and a merged bucket would
+    /// only pretend to be exact. Late samples into such a window, and history older than the
+    /// raw keep (tiers without that bucket took it; see `docs/rollups.md`, "Backfill").
     pub rejected_conflict: u64,
     /// Accepted samples (counted in `accepted` too) whose window was already sealed: they
     /// wait in its late log until a maintenance pass merges them into its segment.
@@ -103,6 +105,7 @@ impl WriteSummary {
         self.late += o.late;
         self.new_series += o.new_series;
         self.late_after_forward += o.late_after_forward;
+        self.rejected_conflict += o.rejected_conflict;
     }
 }
 
@@ -119,8 +122,8 @@ pub struct Rejections {
     pub too_far_ahead: u64,
     /// Samples refused because the head held [`crate::Limits::max_head_bytes`].
     pub head_full: u64,
-    /// Samples refused because their window's raw points are gone while a tier holds
-    /// buckets of their series there.
+    /// Samples refused because a tier holds buckets of their series at their time whose raw
+    /// points are gone ([`WriteSummary::rejected_conflict`]).
     pub conflict: u64,
     /// Samples accepted into windows already sealed (late samples).
     pub late: u64,
@@ -161,7 +164,7 @@ impl RejectionCounters {
         }
     }
 
-    fn note_summary(&self, s: &WriteSummary) {
+    pub(crate) fn note_summary(&self, s: &WriteSummary) {
         let add = |a: &AtomicU64, n: u64| {
             if n > 0 {
                 a.fetch_add(n, Ordering::Relaxed);
@@ -175,7 +178,7 @@ impl RejectionCounters {
     }
 
     /// Counts a refused batch by its error, and hands the error back.
-    fn note_error(&self, e: Error) -> Error {
+    pub(crate) fn note_error(&self, e: Error) -> Error {
         let c = match &e {
             Error::InvalidSample { .. } => Some(&self.invalid_batches),
             Error::BatchTooLarge { .. } => Some(&self.oversized_batches),
@@ -189,7 +192,7 @@ impl RejectionCounters {
     }
 }
 
-fn check_batch(len: usize, limits: &crate::config::Limits) -> Result<()> {
+pub(crate) fn check_batch(len: usize, limits: &crate::config::Limits) -> Result<()> {
     if len > limits.max_batch_samples {
         return Err(Error::BatchTooLarge {
             samples: len,
@@ -199,7 +202,7 @@ fn check_batch(len: usize, limits: &crate::config::Limits) -> Result<()> {
     Ok(())
 }
 
-fn check_ts(ts: i64) -> Result<(), SampleError> {
+pub(crate) fn check_ts(ts: i64) -> Result<(), SampleError> {
     if !(MIN_TS_MS..=MAX_TS_MS).contains(&ts) {
         return Err(SampleError::TimestampOutOfRange { ts_ms: ts });
     }
@@ -209,8 +212,10 @@ fn check_ts(ts: i64) -> Result<(), SampleError> {
 impl Store {
     /// Writes a batch of samples. Validation is atomic: an invalid name, label set or
     /// timestamp rejects the whole batch with an error naming the first offending sample.
-    /// Samples outside the open windows are counted in the summary and skipped; the rest are
-    /// written. Under `Sync::EveryWrite` the call returns once the data is fsynced.
+    /// Samples within the raw keep are written in any order (into sealed windows too, as late
+    /// samples); older ones go straight into the rollup tiers that keep their time
+    /// ([`Store::backfill`]); what cannot be taken is counted in the summary and skipped
+    /// (`docs/time.md`). Under `Sync::EveryWrite` the call returns once the data is fsynced.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -222,8 +227,9 @@ impl Store {
     ///
     /// let summary = store.write(&[
     ///     Sample::new("temp_celsius", &[("sensor", "cpu")], now, 48.5),
-    ///     // A day old: its window was sealed long ago, so it is counted and skipped.
-    ///     Sample::new("temp_celsius", &[("sensor", "cpu")], now - 86_400_000, 47.0),
+    ///     // 200 days old: older than any tier keeps (90 days by default), so it is
+    ///     // counted and skipped.
+    ///     Sample::new("temp_celsius", &[("sensor", "cpu")], now - 200 * 86_400_000, 47.0),
     /// ])?;
     /// assert_eq!((summary.accepted, summary.rejected_too_old, summary.new_series), (1, 1, 1));
     ///
@@ -243,6 +249,25 @@ impl Store {
     pub fn write(&self, samples: &[Sample<'_>]) -> Result<WriteSummary> {
         let sh = &*self.shared;
         sh.check_writable()?;
+        // History older than the raw keep goes straight into the tiers that keep its time
+        // (`Store::backfill`); the batch is validated whole first.
+        let keep = sh.config.raw_keep().as_millis().min(i64::MAX as u128) as i64;
+        let cutoff = sh.config.clock.now_ms().saturating_sub(keep);
+        if samples.iter().any(|s| s.ts_ms < cutoff) {
+            check_samples(samples, &sh.config.limits).map_err(|e| sh.rejections.note_error(e))?;
+            let (old, recent): (Vec<Sample<'_>>, Vec<Sample<'_>>) =
+                samples.iter().partition(|s| s.ts_ms < cutoff);
+            let mut summary = self.backfill(&old)?;
+            if !recent.is_empty() {
+                let more = self
+                    .write_inner(&recent)
+                    .map_err(|e| sh.rejections.note_error(e))?;
+                sh.rejections.note_summary(&more);
+                summary.add(&more);
+                self.after_write()?;
+            }
+            return Ok(summary);
+        }
         let summary = self
             .write_inner(samples)
             .map_err(|e| sh.rejections.note_error(e))?;
@@ -254,29 +279,14 @@ impl Store {
     fn write_inner(&self, samples: &[Sample<'_>]) -> Result<WriteSummary> {
         let sh = &*self.shared;
         let limits = &sh.config.limits;
-        check_batch(samples.len(), limits)?;
-        for (index, s) in samples.iter().enumerate() {
-            check_metric_name(s.metric, limits)
-                .and_then(|_| check_label_set(s.labels, limits))
-                .and_then(|_| check_ts(s.ts_ms))
-                .map_err(|reason| Error::InvalidSample { index, reason })?;
-        }
+        check_samples(samples, limits)?;
         let mut st = sh.state.write();
         // Resolve series; collect the definitions of new ones.
-        let mut ids = Vec::with_capacity(samples.len());
-        let mut pending = Pending::new(&st, limits.max_series);
-        let mut canon: Vec<(&str, &str)> = Vec::new();
-        for s in samples {
-            canon.clear();
-            canon.extend(s.labels.iter().copied().filter(|(_, v)| !v.is_empty()));
-            canon.sort_unstable();
-            let hash = label_hash(s.metric, &canon);
-            let id = match st.registry.find_series(s.metric, &canon, hash) {
-                Some(id) => id.0,
-                None => pending.series(&st, s.metric, &canon, hash)?,
-            };
-            ids.push(id);
-        }
+        let (ids, pending) = resolve_series(
+            &st,
+            samples.iter().map(|s| (s.metric, s.labels)),
+            limits.max_series,
+        )?;
         let mut new_series = pending.new_series;
         // A batch that writes nothing (every sample too old, too far ahead, or the head
         // full) registers nothing: its samples are counted as rejected only.
@@ -481,14 +491,52 @@ enum Place {
     Conflict,
 }
 
+/// Checks a batch's size and every sample's name, labels and timestamp, as [`Store::write`]
+/// does: the first invalid sample refuses the whole batch.
+pub(crate) fn check_samples(samples: &[Sample<'_>], limits: &crate::config::Limits) -> Result<()> {
+    check_batch(samples.len(), limits)?;
+    for (index, s) in samples.iter().enumerate() {
+        check_metric_name(s.metric, limits)
+            .and_then(|_| check_label_set(s.labels, limits))
+            .and_then(|_| check_ts(s.ts_ms))
+            .map_err(|reason| Error::InvalidSample { index, reason })?;
+    }
+    Ok(())
+}
+
+/// Resolves the series of `(metric, labels)` keys (labels in any order, empty values
+/// dropped): the id of each, and the definitions of the new ones, not yet persisted
+/// ([`Pending::commit`] does that).
+pub(crate) fn resolve_series<'a>(
+    st: &State,
+    keys: impl Iterator<Item = (&'a str, &'a [(&'a str, &'a str)])>,
+    max_series: u64,
+) -> Result<(Vec<u32>, Pending)> {
+    let mut ids = Vec::with_capacity(keys.size_hint().0);
+    let mut pending = Pending::new(st, max_series);
+    let mut canon: Vec<(&str, &str)> = Vec::new();
+    for (metric, labels) in keys {
+        canon.clear();
+        canon.extend(labels.iter().copied().filter(|(_, v)| !v.is_empty()));
+        canon.sort_unstable();
+        let hash = label_hash(metric, &canon);
+        let id = match st.registry.find_series(metric, &canon, hash) {
+            Some(id) => id.0,
+            None => pending.series(st, metric, &canon, hash)?,
+        };
+        ids.push(id);
+    }
+    Ok((ids, pending))
+}
+
 /// New metrics and series of one batch, not yet persisted.
-struct Pending {
+pub(crate) struct Pending {
     records: Vec<IndexRecord>,
     new_metrics: HashMap<String, u32>,
     new_keys: HashMap<(String, Labels), u32>,
     next_metric: u32,
     next_series: u32,
-    new_series: u64,
+    pub(crate) new_series: u64,
     max_series: u64,
 }
 
@@ -562,7 +610,7 @@ impl Pending {
     }
 
     /// Persists (append + fsync) the new definitions, then applies them in memory.
-    fn commit(self, sh: &Shared, st: &mut State) -> Result<()> {
+    pub(crate) fn commit(self, sh: &Shared, st: &mut State) -> Result<()> {
         if self.records.is_empty() {
             return Ok(());
         }

@@ -1,5 +1,6 @@
 //! Integration tests, one module per behaviour, linked into one binary.
 
+mod backfill;
 mod bad_input;
 mod concurrency;
 mod crash_model;
