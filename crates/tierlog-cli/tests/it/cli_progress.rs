@@ -401,6 +401,7 @@ fn every_command_shows_an_example_in_its_help() {
         "stats",
         "config",
         "maintain",
+        "delete",
         "dump",
         "verify",
         "repair",

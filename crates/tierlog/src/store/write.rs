@@ -105,7 +105,6 @@ impl WriteSummary {
         self.late += o.late;
         self.new_series += o.new_series;
         self.late_after_forward += o.late_after_forward;
-        self.rejected_conflict += o.rejected_conflict;
     }
 }
 

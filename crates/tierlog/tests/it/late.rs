@@ -217,10 +217,10 @@ fn samples_outside_the_accept_range_are_counted() {
     let s = write(
         &store,
         &[
-            ("cpu", now - 2 * 3_600_000 - 1, 1.0), // older than the raw keep
-            ("cpu", now - 2 * 3_600_000 + 1_000, 1.0), // inside
-            ("cpu", now + 10 * MIN, 1.0),          // at the future limit
-            ("cpu", now + 10 * MIN + 1, 1.0),      // beyond it
+            ("cpu", now - 200 * 86_400_000, 1.0), // older than every tier keeps
+            ("cpu", now - 2 * 3_600_000 + 1_000, 1.0), // inside the raw keep
+            ("cpu", now + 10 * MIN, 1.0),         // at the future limit
+            ("cpu", now + 10 * MIN + 1, 1.0),     // beyond it
         ],
     );
     assert_eq!(
@@ -430,4 +430,52 @@ fn windows_sealed_early_by_a_clock_step_back_keep_exact_answers() {
     drop(a);
     let a = common::open(da.path(), &clock);
     assert_eq!(answers(&a, from, to), answers(&b, from, to));
+}
+
+/// A delete removes late samples not merged yet too: they do not come back from their late
+/// log after a reopen.
+#[test]
+fn a_delete_takes_late_samples_with_it() {
+    let dir = fast_tempdir();
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = common::open(dir.path(), &clock);
+    for chunk in in_time().chunks(24) {
+        clock.set(chunk.last().unwrap().1);
+        write(&store, chunk);
+    }
+    clock.set(T0 + 45 * MIN);
+    store.maintain().unwrap();
+    let s = write(&store, &late());
+    assert_eq!(s.late, 6);
+    assert!(store.stats().late_pending > 0);
+    let r = store
+        .delete(&sel("cpu"), None, tierlog::DeleteOptions::default())
+        .unwrap();
+    assert!(r.points > 0, "{r:?}");
+    assert!(
+        store
+            .query(&sel("cpu"), 0, i64::MAX)
+            .unwrap()
+            .series
+            .is_empty()
+    );
+    assert_eq!(store.stats().late_pending, 0);
+    drop(store);
+    let store = common::open(dir.path(), &clock);
+    assert!(
+        store
+            .query(&sel("cpu"), 0, i64::MAX)
+            .unwrap()
+            .series
+            .is_empty()
+    );
+    for tier in ["10s", "60s"] {
+        let b = store.query_tier(&sel("cpu"), 0, i64::MAX, tier).unwrap();
+        assert!(b.series.is_empty(), "{tier}");
+    }
+    // The counter's late sample stays (another series).
+    let req = store
+        .query(&sel("req_total"), T0 + SPAN - 1_000, T0 + SPAN)
+        .unwrap();
+    assert_eq!(req.series[0].points, [(T0 + SPAN - 1_000, 1e6)]);
 }

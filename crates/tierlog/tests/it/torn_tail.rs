@@ -655,12 +655,12 @@ fn crash_artifacts_are_cleaned_by_a_writer_and_left_alone_by_a_reader() {
         !seg_tmp.exists() && !state_tmp.exists(),
         "temporary files should be removed"
     );
-    // Older than the raw keep: refused.
+    // Older than every tier keeps: refused.
     let s = store
         .write(&[Sample::new(
             "art",
             &[],
-            tierlog::Clock::now_ms(&*clock) - 2 * 3_600_000 - 1,
+            tierlog::Clock::now_ms(&*clock) - 200 * 86_400_000,
             3.0,
         )])
         .unwrap();
