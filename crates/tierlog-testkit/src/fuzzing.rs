@@ -35,12 +35,13 @@ use tierlog_tools::import::prom::{Entry, ParsedSample, PromParser};
 mod import;
 pub use import::{csv_parse, influx_parse, openmetrics_parse};
 
-const KINDS: [FileKind; 5] = [
+const KINDS: [FileKind; 6] = [
     FileKind::WindowLog,
     FileKind::Segment,
     FileKind::Index,
     FileKind::State,
     FileKind::ForwardCheckpoint,
+    FileKind::ForwardLateLog,
 ];
 
 // ------------------------------------------------------------------------------------ header

@@ -29,6 +29,9 @@ pub enum FileKind {
     State,
     /// A remote-write forwarder's checkpoint (`forward/<name>.ckpt`).
     ForwardCheckpoint,
+    /// The forward late log (`forward/late.log`): samples written behind every forwarder's
+    /// watermark.
+    ForwardLateLog,
 }
 
 impl FileKind {
@@ -40,6 +43,7 @@ impl FileKind {
             FileKind::Index => *b"TLOGIDX1",
             FileKind::State => *b"TLOGSTA1",
             FileKind::ForwardCheckpoint => *b"TLOGFWD1",
+            FileKind::ForwardLateLog => *b"TLOGFLL1",
         }
     }
 
@@ -49,8 +53,9 @@ impl FileKind {
             // Version 2 added the rollup tiers, version 3 the retention settings, version 4
             // the raw keep and the expiry action, version 5 the store's identity.
             FileKind::State => 5,
-            // Version 2 added the end of the request in flight.
-            FileKind::ForwardCheckpoint => 2,
+            // Version 2 added the end of the request in flight, version 3 the position in
+            // the forward late log and the late samples skipped.
+            FileKind::ForwardCheckpoint => 3,
             // Version 2 added a rollup segment's partial ranges, version 3 a raw segment's
             // sums columns and late generation (raw segments that need neither are still
             // written as version 1: `segment::format::RAW_VERSION`).
@@ -67,6 +72,7 @@ impl FileKind {
             FileKind::Index,
             FileKind::State,
             FileKind::ForwardCheckpoint,
+            FileKind::ForwardLateLog,
         ]
         .into_iter()
         .find(|k| k.magic() == m)

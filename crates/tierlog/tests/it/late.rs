@@ -234,7 +234,7 @@ mod power_loss {
     use common::{fault_config as config, store_contents as contents};
     use tierlog::vfs::FaultFs;
 
-    const T: i64 = 1_700_000_040_000 - 1_700_000_040_000 % 60_000;
+    const T: i64 = 1_700_000_040_000; // a minute boundary
 
     /// In-time samples every 10 s for 4 minutes, sealed and rolled up; then late samples
     /// (new seconds, and one joining a second) with a merge between them. Stops at the first
