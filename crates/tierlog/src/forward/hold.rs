@@ -93,6 +93,19 @@ impl Store {
     }
 
     internal! {
+        /// The raw points of series `id` with `from <= ts < to`, in time order (late samples
+        /// folded in); what could not be read is logged.
+        fn raw_series(&self, id: u32, from: i64, to: i64) -> Vec<(i64, f64)> {
+            let mut warnings = Vec::new();
+            let mut points = self.shared.raw_points(&[crate::model::SeriesId(id)], from, to, &mut warnings);
+            for w in warnings {
+                log::warn!("series {id}, {from}..{to}: {w}");
+            }
+            points.pop().unwrap_or_default()
+        }
+    }
+
+    internal! {
         /// The metric and labels of series `id`, when it is registered.
         fn series_labels(&self, id: u32) -> Option<(String, Labels)> {
             let st = self.shared.state.read();

@@ -133,9 +133,6 @@ fn decode(path: &Path, loaded: &logfile::Loaded) -> Result<Option<LateView>> {
 /// a torn tail is left out). An empty view when there is none.
 pub fn read_log(fs: &vfs::Fs, store_dir: &Path) -> Result<LateView> {
     let path = late_log_path(store_dir);
-    if !fs.exists(&path) {
-        return Ok(LateView::default());
-    }
     let loaded = match logfile::load(fs, &path, FileKind::ForwardLateLog, Mode::Read) {
         Ok(Some(l)) => l,
         Ok(None) => return Ok(LateView::default()),
