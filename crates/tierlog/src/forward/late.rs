@@ -130,7 +130,8 @@ fn decode(path: &Path, loaded: &logfile::Loaded) -> Result<Option<LateView>> {
 }
 
 /// Reads the forward late log of the store in `store_dir` without changing it (a reader:
-/// a torn tail is left out). An empty view when there is none.
+/// a torn tail is left out; damage before the tail is [`Error::Corrupt`]). An empty view
+/// when there is none.
 pub fn read_log(fs: &vfs::Fs, store_dir: &Path) -> Result<LateView> {
     let path = late_log_path(store_dir);
     let loaded = match logfile::load(fs, &path, FileKind::ForwardLateLog, Mode::Read) {
@@ -141,6 +142,9 @@ pub fn read_log(fs: &vfs::Fs, store_dir: &Path) -> Result<LateView> {
         }
         Err(e) => return Err(e),
     };
+    if let Some(crate::error::Finding::Damaged { offset, what, .. }) = &loaded.finding {
+        return Err(Error::corrupt(&path, *offset, what.clone()));
+    }
     Ok(decode(&path, &loaded)?.unwrap_or_default())
 }
 
