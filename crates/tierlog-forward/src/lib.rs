@@ -13,8 +13,11 @@
 //!
 //! Points go out in time order per series and each (series, second) at most once per
 //! checkpoint position, so the receiver never sees a sample older than one it already has.
-//! A sample written later into a second already forwarded is not re-sent; the writing
-//! process counts it ([`tierlog::StoreStats::late_after_forward`]).
+//! A sample written later, behind the watermark, is a late sample: the writer logs it in the
+//! forward late log (`DIR/forward/late.log`) and counts it
+//! ([`tierlog::WriteSummary::late_after_forward`]); after each in-order pass the forwarder
+//! skips and counts the late samples, or sends them in requests of their own
+//! ([`ForwardConfig::late`], [`LateMode`]) to a receiver with an out-of-order window.
 //!
 //! Run it as its own process beside the writer (`tierlog forward DIR --url URL`,
 //! [`Forwarder::run_dir`]: each pass opens the store read-only, which sees the open window's
