@@ -32,7 +32,7 @@ fn main() {
         let kind = FileKind::from_magic(&bytes[..8]).expect("tierlog file");
         out.put("header", name, &bytes[..HEADER_LEN.min(bytes.len())]);
         match kind {
-            FileKind::WindowLog | FileKind::Index => {
+            FileKind::WindowLog | FileKind::Index | FileKind::ForwardLateLog => {
                 out.put("log_frames", name, &bytes[HEADER_LEN..]);
                 out.put("segment", name, bytes);
             }
