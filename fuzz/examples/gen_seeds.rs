@@ -32,7 +32,7 @@ fn main() {
         let kind = FileKind::from_magic(&bytes[..8]).expect("tierlog file");
         out.put("header", name, &bytes[..HEADER_LEN.min(bytes.len())]);
         match kind {
-            FileKind::WindowLog | FileKind::Index => {
+            FileKind::WindowLog | FileKind::Index | FileKind::ForwardLateLog => {
                 out.put("log_frames", name, &bytes[HEADER_LEN..]);
                 out.put("segment", name, bytes);
             }
@@ -57,6 +57,11 @@ fn main() {
             }
             FileKind::ForwardCheckpoint => {
                 out.put("forward_checkpoint", name, bytes);
+            }
+            // No fuzz target of its own: its decoder is covered by unit tests; the generic
+            // file targets still see it.
+            FileKind::DeleteIntent => {
+                out.put("segment", name, bytes);
             }
         }
     }

@@ -72,8 +72,18 @@ impl CheckpointFile {
             _lock: lock,
         };
         if current.is_none() {
+            // The late log's samples so far were behind the other forwarders' watermarks;
+            // this one sends from `start` in order, so it starts at the log's end.
+            // A damaged log is read from its start (the open does not fail on it).
+            let (late_epoch, late_offset) = match tierlog::forward::late::read_log(fs, store_dir) {
+                Ok(v) => v.end_position(),
+                Err(e @ tierlog::Error::Io { .. }) => return Err(e),
+                Err(_) => (0, 0),
+            };
             file.save(Checkpoint {
                 watermark: start,
+                late_epoch,
+                late_offset,
                 ..Checkpoint::default()
             })?;
         }

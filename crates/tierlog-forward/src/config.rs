@@ -58,6 +58,25 @@ pub struct ForwardConfig {
     pub clock: Arc<dyn Clock>,
     /// The filesystem for the checkpoint (and the store, when opened from a directory).
     pub vfs: Arc<dyn tierlog::vfs::Vfs>,
+    /// What to do with late samples (written behind the watermark, `DIR/forward/late.log`).
+    /// Default [`LateMode::Skip`].
+    pub late: LateMode,
+}
+
+/// What a forwarder does with the samples of the forward late log: samples written behind
+/// its watermark, which its in-order stream never sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LateMode {
+    /// Count them (`late_skipped`, also in the checkpoint) and send nothing: a receiver
+    /// without an out-of-order window refuses samples older than the ones it has.
+    #[default]
+    Skip,
+    /// Send them, after the in-order stream, in requests of their own (one series per
+    /// request): for a receiver that accepts older samples (Prometheus with
+    /// `out_of_order_time_window`, VictoriaMetrics, Mimir). A refusal is counted as dropped
+    /// with its reason and does not hold the in-order stream back.
+    Send,
 }
 
 /// Whether `name` is a forwarder's name: 1 to 64 characters of a-z, A-Z, 0-9, `-` and `_`
@@ -91,6 +110,7 @@ impl ForwardConfig {
             reset_damaged_checkpoint: false,
             clock: Arc::new(SystemClock),
             vfs: Arc::new(tierlog::vfs::StdFs),
+            late: LateMode::Skip,
         }
     }
 
@@ -202,11 +222,10 @@ pub struct ForwardStats {
     /// The clock minus the watermark at the end of the last pass: the age of the oldest
     /// second not forwarded yet (at least the delay while caught up).
     pub lag_ms: i64,
-    /// Samples the writing process accepted into seconds already forwarded (not re-sent).
-    /// Known only to a forwarder inside the writing process ([`super::spawn`]); 0 otherwise (see
-    /// [`tierlog::StoreStats::late_after_forward`] of the writer, and its writes'
-    /// [`tierlog::WriteSummary::late_after_forward`]: the count is not stored, so a forwarder
-    /// in another process, as `tierlog forward` runs, cannot know it).
+    /// Samples the writing process accepted behind the watermark since it opened the store
+    /// ([`tierlog::StoreStats::late_after_forward`]): known only to a forwarder inside the
+    /// writing process ([`super::spawn`]); a forwarder in another process counts them from
+    /// the forward late log instead (`late_sent`, `late_dropped`, `late_skipped`).
     pub late_samples: u64,
     /// Delivered samples recorded in the checkpoint, over every run.
     pub total_sent: u64,
@@ -214,4 +233,15 @@ pub struct ForwardStats {
     pub total_dropped: u64,
     /// Messages about store data that could not be read (damaged segments).
     pub read_warnings: u64,
+    /// Late samples (from the forward late log) the receiver accepted, in this run.
+    pub late_sent: u64,
+    /// Late samples the receiver refused for good, in this run, by reason (`http_<status>`
+    /// and the first words of its answer).
+    pub late_dropped: BTreeMap<String, u64>,
+    /// Late samples skipped (the late mode is `skip`), in this run.
+    pub late_skipped: u64,
+    /// Late samples skipped since the checkpoint was created (never sent).
+    pub total_late_skipped: u64,
+    /// Samples of the late log this forwarder has not handled yet (after the pass).
+    pub late_pending: u64,
 }

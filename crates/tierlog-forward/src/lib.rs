@@ -13,8 +13,11 @@
 //!
 //! Points go out in time order per series and each (series, second) at most once per
 //! checkpoint position, so the receiver never sees a sample older than one it already has.
-//! A sample written later into a second already forwarded is not re-sent; the writing
-//! process counts it ([`tierlog::StoreStats::late_after_forward`]).
+//! A sample written later, behind the watermark, is a late sample: the writer logs it in the
+//! forward late log (`DIR/forward/late.log`) and counts it
+//! ([`tierlog::WriteSummary::late_after_forward`]); after each in-order pass the forwarder
+//! skips and counts the late samples, or sends them in requests of their own
+//! ([`ForwardConfig::late`], [`LateMode`]) to a receiver with an out-of-order window.
 //!
 //! Run it as its own process beside the writer (`tierlog forward DIR --url URL`,
 //! [`Forwarder::run_dir`]: each pass opens the store read-only, which sees the open window's
@@ -38,7 +41,7 @@ use std::time::Duration;
 
 pub use checkpoint::CheckpointFile;
 pub use client::{Auth, Outcome};
-pub use config::{DEFAULT_DELAY, ForwardConfig, ForwardError, ForwardStats};
+pub use config::{DEFAULT_DELAY, ForwardConfig, ForwardError, ForwardStats, LateMode};
 use tierlog::error::Error;
 use tierlog::forward::format::Checkpoint;
 use tierlog::store::Store;
@@ -106,6 +109,7 @@ impl Forwarder {
                 watermark_ms: c.watermark,
                 total_sent: c.sent,
                 total_dropped: c.dropped,
+                total_late_skipped: c.late_skipped,
                 ..ForwardStats::default()
             },
             ckpt,
@@ -133,7 +137,12 @@ impl Forwarder {
     /// One pass over `store`: sends every closed second not sent yet, then returns. Stops
     /// early (checkpoint consistent) when `stop` is set.
     pub fn forward_once(&mut self, store: &Store, stop: &AtomicBool) -> Result<(), ForwardError> {
-        let r = self.pass(store, stop).map(|_| ());
+        let r = match self.pass(store, stop) {
+            // Late samples after the in-order stream, which they never hold back.
+            Ok(Pass::CaughtUp) => self.late_pass(store, stop),
+            Ok(Pass::Stopped) => Ok(()),
+            Err(e) => Err(e),
+        };
         self.finish_pass(store)?;
         r
     }
@@ -256,7 +265,7 @@ impl Forwarder {
                         self.stats.batches_sent += 1;
                         self.save(after, n as u64, 0, in_flight_next)?;
                     }
-                    Delivery::Dropped => {
+                    Delivery::Dropped(_) => {
                         self.stats.samples_dropped += n as u64;
                         self.stats.batches_dropped += 1;
                         self.save(after, 0, n as u64, in_flight_next)?;
@@ -268,6 +277,130 @@ impl Forwarder {
             self.mark = (to, 0);
         }
         Ok(Pass::CaughtUp)
+    }
+
+    /// The forward late log's samples this forwarder has not handled: skipped (counted) or
+    /// sent, per [`ForwardConfig::late`]. In send mode the log is read a group of records at
+    /// a time (up to `max_batch_samples` samples, whole records); each series' seconds they
+    /// touch go out as the store's points of those seconds now (the late samples folded in),
+    /// one request per series (split at `max_batch_samples`), time-ordered. The position
+    /// moves past the group once every request of it was answered (accepted, or refused for
+    /// good and counted as dropped with the reason).
+    fn late_pass(&mut self, store: &Store, stop: &AtomicBool) -> Result<(), ForwardError> {
+        let fs = tierlog::vfs::Fs::new(self.config.vfs.clone(), tierlog::vfs::DEFAULT_FILE_MODE);
+        let view = tierlog::forward::late::read_log(&fs, store.dir())?;
+        let c = self.ckpt.get();
+        let records = view.after(c.late_epoch, c.late_offset);
+        self.stats.late_pending = records.iter().map(|r| r.samples.len() as u64).sum();
+        if records.is_empty() {
+            if view.epoch != 0 && c.late_epoch != view.epoch {
+                // The log was started anew (every checkpoint had handled it): follow it.
+                self.save_late((view.epoch, view.end), 0)?;
+            }
+            return Ok(());
+        }
+        if self.config.late == LateMode::Skip {
+            let n: u64 = records.iter().map(|r| r.samples.len() as u64).sum();
+            log::info!(
+                "{n} late samples (written behind the watermark) not sent: the late mode is skip"
+            );
+            self.stats.late_skipped += n;
+            self.save_late((view.epoch, view.end), n)?;
+            self.stats.late_pending = 0;
+            return Ok(());
+        }
+        let mut rest = records;
+        while !rest.is_empty() {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            // Whole records, up to max_batch_samples samples (at least one record).
+            let mut take = 0;
+            let mut samples = 0;
+            while take < rest.len()
+                && (take == 0
+                    || samples + rest[take].samples.len() <= self.config.max_batch_samples)
+            {
+                samples += rest[take].samples.len();
+                take += 1;
+            }
+            let (group, tail) = rest.split_at(take);
+            // The seconds touched, per series; those at or past the watermark are the
+            // in-order stream's.
+            let mut seconds: BTreeMap<u32, std::collections::BTreeSet<i64>> = BTreeMap::new();
+            for s in group.iter().flat_map(|r| &r.samples) {
+                let sec = s.ts_ms.div_euclid(1000) * 1000;
+                if sec < self.mark.0 {
+                    seconds.entry(s.series).or_default().insert(sec);
+                }
+            }
+            for (id, secs) in seconds {
+                let (first, last) = (
+                    *secs.first().expect("not empty"),
+                    *secs.last().expect("not empty"),
+                );
+                let Some((metric, labels)) = store.series_labels(id) else {
+                    // Removed since (retention or a delete): nothing left to send.
+                    *self
+                        .stats
+                        .late_dropped
+                        .entry("series_removed".into())
+                        .or_default() += secs.len() as u64;
+                    continue;
+                };
+                let points: Vec<(i64, f64)> = store
+                    .raw_series(id, first, last.saturating_add(1000))
+                    .into_iter()
+                    .filter(|(t, _)| secs.contains(&(t.div_euclid(1000) * 1000)))
+                    .collect();
+                let gone = secs.len().saturating_sub(points.len()) as u64;
+                if gone > 0 {
+                    // Dropped by retention before they could be sent.
+                    *self.stats.late_dropped.entry("expired".into()).or_default() += gone;
+                }
+                for part in points.chunks(self.config.max_batch_samples) {
+                    let slice = tierlog::forward::hold::RawSlice {
+                        series: vec![(id, metric.clone(), labels.clone())],
+                        points: vec![part.to_vec()],
+                        warnings: Vec::new(),
+                    };
+                    let batch: Vec<(i64, u32, usize, f64)> =
+                        part.iter().map(|&(t, v)| (t, id, 0, v)).collect();
+                    let body = proto::encode_body(&request(store, &slice, &batch));
+                    let what = format!(
+                        "{} late samples of {metric} ({}..={} ms)",
+                        part.len(),
+                        part[0].0,
+                        part[part.len() - 1].0
+                    );
+                    match self.send_body(&body, &what, stop)? {
+                        Delivery::Stopped => return Ok(()),
+                        Delivery::Sent => self.stats.late_sent += part.len() as u64,
+                        Delivery::Dropped(reason) => {
+                            *self.stats.late_dropped.entry(reason).or_default() += part.len() as u64
+                        }
+                    }
+                }
+            }
+            self.save_late((view.epoch, group[take - 1].end), 0)?;
+            self.stats.late_pending = tail.iter().map(|r| r.samples.len() as u64).sum();
+            rest = tail;
+        }
+        Ok(())
+    }
+
+    /// Records the late log position `pos` handled, with `skipped` more samples skipped.
+    fn save_late(&mut self, pos: (u64, u64), skipped: u64) -> Result<(), ForwardError> {
+        let c = self.ckpt.get();
+        let next = Checkpoint {
+            late_epoch: pos.0,
+            late_offset: pos.1,
+            late_skipped: c.late_skipped.saturating_add(skipped),
+            ..c
+        };
+        self.ckpt.save(next)?;
+        self.stats.total_late_skipped = next.late_skipped;
+        Ok(())
     }
 
     /// Ends a pass: records a watermark that only moved over empty time (at most once a
@@ -314,6 +447,7 @@ impl Forwarder {
             sent: c.sent.saturating_add(sent),
             dropped: c.dropped.saturating_add(dropped),
             in_flight,
+            ..c
         };
         self.ckpt.save(next)?;
         self.mark = mark;
@@ -378,11 +512,27 @@ impl Forwarder {
         stop: &AtomicBool,
     ) -> Result<Delivery, ForwardError> {
         let body = proto::encode_body(&request(store, slice, batch));
+        let what = format!(
+            "a batch of {} samples ({}..={} ms)",
+            batch.len(),
+            batch[0].0,
+            batch[batch.len() - 1].0
+        );
+        self.send_body(&body, &what, stop)
+    }
+
+    /// Sends one request body, retrying what may succeed later; `what` names it in logs.
+    fn send_body(
+        &mut self,
+        body: &[u8],
+        what: &str,
+        stop: &AtomicBool,
+    ) -> Result<Delivery, ForwardError> {
         let mut backoff = self.config.backoff_min;
         let mut attempts = 0u32;
         loop {
             attempts += 1;
-            match self.client.send(&body) {
+            match self.client.send(body) {
                 Outcome::Delivered => return Ok(Delivery::Sent),
                 Outcome::Refused { status, detail } => {
                     *self
@@ -393,13 +543,10 @@ impl Forwarder {
                     self.refused_in_pass += 1;
                     if self.refused_in_pass <= LOGGED_REFUSALS {
                         log::warn!(
-                            "the receiver refused a batch of {} samples ({}..={} ms) with HTTP {status}; dropped: {detail}",
-                            batch.len(),
-                            batch[0].0,
-                            batch[batch.len() - 1].0
+                            "the receiver refused {what} with HTTP {status}; dropped: {detail}"
                         );
                     }
-                    return Ok(Delivery::Dropped);
+                    return Ok(Delivery::Dropped(refusal_reason(status, &detail)));
                 }
                 Outcome::Retry { reason, detail } => {
                     *self.stats.failures.entry(reason.clone()).or_default() += 1;
@@ -451,8 +598,24 @@ impl Forwarder {
 
 enum Delivery {
     Sent,
-    Dropped,
+    /// Refused for good, with the reason (`http_<status>: <first words of the answer>`).
+    Dropped(String),
     Stopped,
+}
+
+/// A refusal's reason as counted: the status and the start of the receiver's answer (e.g.
+/// Prometheus' `out of order sample`, `out of bounds`).
+fn refusal_reason(status: u16, detail: &str) -> String {
+    let first = detail.lines().next().unwrap_or("").trim();
+    let mut short: String = first.chars().take(60).collect();
+    if short.len() < first.len() {
+        short.push('…');
+    }
+    if short.is_empty() {
+        format!("http_{status}")
+    } else {
+        format!("http_{status}: {short}")
+    }
 }
 
 /// The `WriteRequest` of a batch: one time series per store series (labels sorted by name,

@@ -35,13 +35,14 @@ use tierlog_tools::import::prom::{Entry, ParsedSample, PromParser};
 mod import;
 pub use import::{csv_parse, influx_parse, openmetrics_parse};
 
-const KINDS: [FileKind; 6] = [
+const KINDS: [FileKind; 7] = [
     FileKind::WindowLog,
     FileKind::Segment,
     FileKind::Index,
     FileKind::State,
     FileKind::ForwardCheckpoint,
     FileKind::DeleteIntent,
+    FileKind::ForwardLateLog,
 ];
 
 // ------------------------------------------------------------------------------------ header

@@ -15,7 +15,7 @@
 
 use std::time::{Duration, Instant};
 
-use tierlog::{Config, ManualClock, Sample, Store, Sync};
+use tierlog::{Config, ManualClock, Store, Sync};
 use tierlog_testkit::workload::Workload;
 
 /// 2023-11-14T22:00:00Z, a window boundary.

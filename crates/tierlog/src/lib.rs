@@ -139,6 +139,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, Expiry, Limits, Sync, Tier};
 pub use error::{CodecError, Finding};
 pub use error::{Corruption, Error, Result, SampleError};
+pub use forward::late::ForwarderLate;
 pub use model::{Labels, MetricId, MetricInfo, MetricKind, MetricMeta, SeriesId, SeriesInfo};
 pub use query::selector::{MatchOp, Matcher, Selector, SelectorError};
 pub use store::{

@@ -186,6 +186,25 @@ pub fn stats(now: &Now, dir: &Path, format: Format) -> Result<(), Failure> {
                     if s.late_windows == 1 { "" } else { "s" }
                 );
             }
+            if s.forward_late_logged > 0 || s.forwarders.iter().any(|f| f.skipped > 0) {
+                println!(
+                    "written behind the forwarders' watermark: {} samples in forward/late.log",
+                    s.forward_late_logged
+                );
+                for f in &s.forwarders {
+                    println!(
+                        "  forwarder {}: {} not sent yet, {} skipped (never sent){}",
+                        f.name,
+                        f.pending,
+                        f.skipped,
+                        if f.readable {
+                            ""
+                        } else {
+                            " (checkpoint unreadable)"
+                        }
+                    );
+                }
+            }
         }
     }
     let (segments, points) = s.tiers.iter().fold((0, 0), |(n, p), t| {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tierlog_forward::{Auth, ForwardConfig, ForwardError, ForwardStats, Forwarder};
+use tierlog_forward::{Auth, ForwardConfig, ForwardError, ForwardStats, Forwarder, LateMode};
 
 use super::{Now, print_json};
 use crate::time::format_rfc3339;
@@ -68,9 +68,24 @@ pub struct ForwardArgs {
     /// One pass: send every closed second not sent yet, then exit.
     #[arg(long)]
     pub once: bool,
+    /// Samples written behind the watermark (DIR/forward/late.log): `skip` counts them and
+    /// sends nothing (a receiver without an out-of-order window refuses them); `send` sends
+    /// them in requests of their own after the in-order stream, for a receiver that accepts
+    /// older samples (Prometheus with out_of_order_time_window, VictoriaMetrics, Mimir).
+    #[arg(long, value_enum, default_value = "skip")]
+    pub late: LateArg,
     /// Output format of the final stats.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+}
+
+/// `--late`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LateArg {
+    /// Count late samples, send none.
+    Skip,
+    /// Send late samples in requests of their own.
+    Send,
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -127,6 +142,10 @@ pub fn run(now: &Now, a: ForwardArgs) -> Result<(), Failure> {
     c.connect_timeout = a.connect_timeout;
     c.max_attempts = a.max_attempts;
     c.reset_damaged_checkpoint = a.reset_checkpoint;
+    c.late = match a.late {
+        LateArg::Skip => LateMode::Skip,
+        LateArg::Send => LateMode::Send,
+    };
     c.clock = now.clock.clone();
     c.start_ms = a
         .since
@@ -173,6 +192,25 @@ pub fn run(now: &Now, a: ForwardArgs) -> Result<(), Failure> {
         stats.lag_ms as f64 / 1000.0,
         started.elapsed().as_secs_f64()
     ));
+    let late_dropped: u64 = stats.late_dropped.values().sum();
+    if stats.late_sent + late_dropped + stats.late_skipped + stats.late_pending > 0 {
+        status::summary(format_args!(
+            "late samples (written behind the watermark): {} sent, {} dropped, {} skipped, {} pending",
+            stats.late_sent, late_dropped, stats.late_skipped, stats.late_pending
+        ));
+    }
+    if stats.late_skipped > 0 {
+        eprintln!(
+            "tierlog: warning: {} late samples were not sent (--late skip); a receiver with an out-of-order window takes them with --late send",
+            stats.late_skipped
+        );
+    }
+    if late_dropped > 0 {
+        eprintln!(
+            "tierlog: warning: the receiver refused {late_dropped} late samples ({}); they were dropped",
+            failures_text(&stats.late_dropped)
+        );
+    }
     if stats.samples_dropped > 0 {
         eprintln!(
             "tierlog: warning: the receiver refused {} samples for good ({}); they were dropped",
@@ -262,6 +300,15 @@ fn print_stats(s: &ForwardStats, format: Format) -> Result<(), Failure> {
         ("total_sent", s.total_sent.to_string()),
         ("total_dropped", s.total_dropped.to_string()),
         ("read_warnings", s.read_warnings.to_string()),
+        ("late_sent", s.late_sent.to_string()),
+        (
+            "late_dropped",
+            s.late_dropped.values().sum::<u64>().to_string(),
+        ),
+        ("late_dropped_by", failures_text(&s.late_dropped)),
+        ("late_skipped", s.late_skipped.to_string()),
+        ("late_pending", s.late_pending.to_string()),
+        ("total_late_skipped", s.total_late_skipped.to_string()),
     ];
     match format {
         Format::Json => print_json(s)?,
@@ -273,7 +320,7 @@ fn print_stats(s: &ForwardStats, format: Format) -> Result<(), Failure> {
         }
         Format::Table => {
             for (k, v) in rows {
-                println!("{k:<16} {v}");
+                println!("{k:<18} {v}");
             }
         }
     }

@@ -732,3 +732,124 @@ fn cli_ingest_counts_samples_written_behind_a_forwarder_watermark() {
         .unwrap();
     assert_eq!(row[col], "5", "{stdout}");
 }
+
+/// `LateMode::Send` against the fake receiver: the late samples of two series go out after
+/// the in-order stream, one series per request, as the store's points of their seconds; a
+/// 503 is retried and the late log position moves only once the request was answered; a
+/// pass that gives up leaves the position, so the next one sends them; a 400 is counted as
+/// dropped with the receiver's answer and the position moves on.
+#[test]
+fn late_send_sends_each_series_in_its_own_requests_and_moves_only_after_an_answer() {
+    use tierlog::forward::late::read_log;
+    let rx = FakeReceiver::start(&[], 200);
+    let dir = common::fast_tempdir();
+    let clock = Arc::new(ManualClock::new(T0 + 30_000));
+    let store = Store::open(dir.path(), store_config(&clock)).unwrap();
+    write_seconds(&store, 20);
+    let config = |max_attempts: Option<u32>| {
+        let mut c = fwd_config(&rx.url, &clock);
+        c.late = tierlog_forward::LateMode::Send;
+        c.max_attempts = max_attempts;
+        c
+    };
+    let mut f = Forwarder::open(dir.path(), config(None)).unwrap();
+    f.run_dir(dir.path(), &AtomicBool::new(false), true)
+        .unwrap();
+    assert_eq!(f.stats().samples_sent, 40);
+    store.maintain().unwrap(); // the writer reads the checkpoint
+    let w = store
+        .write(&[
+            Sample::new("load1", &[], T0 + 5_100, 100.0),
+            Sample::new("disk_io_bytes_total", &[("dev", "sda")], T0 + 3_000, 7.0),
+            Sample::new("load1", &[], T0 + 2_900, 50.0),
+        ])
+        .unwrap();
+    assert_eq!(w.late_after_forward, 3);
+    let before = rx.received().len();
+    // The first late request meets a 503, then goes through.
+    rx.script.lock().unwrap().queue.push_back(503);
+    f.run_dir(dir.path(), &AtomicBool::new(false), true)
+        .unwrap();
+    let s = f.stats().clone();
+    assert_eq!((s.late_sent, s.retries, s.late_pending), (3, 1, 0), "{s:?}");
+    let got = rx.received()[before..].to_vec();
+    assert_eq!(
+        got.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [503, 200, 200]
+    );
+    let series: Vec<Vec<(i64, f64)>> = got[1..]
+        .iter()
+        .map(|r| {
+            assert_eq!(r.request.timeseries.len(), 1, "one series per request");
+            r.request.timeseries[0]
+                .samples
+                .iter()
+                .map(|p| (p.timestamp, p.value))
+                .collect()
+        })
+        .collect();
+    // By series id (disk_io first), time-ordered, the points as the store has them now.
+    let points = store
+        .query(&tierlog::Selector::parse("load1").unwrap(), T0, T0 + 6_000)
+        .unwrap();
+    let load: Vec<(i64, f64)> = points.series[0]
+        .points
+        .iter()
+        .filter(|p| p.0 == T0 + 2_000 || p.0 == T0 + 5_000)
+        .copied()
+        .collect();
+    assert_eq!(
+        load,
+        [
+            (T0 + 2_000, (0.5 + 2.0 / 8.0 + 50.0) / 2.0),
+            (T0 + 5_000, (0.5 + 5.0 / 8.0 + 100.0) / 2.0)
+        ]
+    );
+    assert_eq!(
+        series,
+        [vec![(T0 + 3_000, (3.0 * 512.0 + 7.0) / 2.0)], load]
+    );
+    let fs = tierlog::vfs::Fs::std();
+    let view = read_log(&fs, dir.path()).unwrap();
+    let c = f.checkpoint();
+    assert_eq!((c.late_epoch, c.late_offset), (1, view.end));
+    // A pass that gives up leaves the position; the next one sends.
+    store
+        .write(&[Sample::new("load1", &[], T0 + 7_000, 1.0)])
+        .unwrap();
+    rx.script.lock().unwrap().queue.push_back(503);
+    drop(f);
+    let mut g = Forwarder::open(dir.path(), config(Some(1))).unwrap();
+    assert!(
+        g.run_dir(dir.path(), &AtomicBool::new(false), true)
+            .is_err()
+    );
+    assert_eq!(g.checkpoint().late_offset, view.end);
+    assert_eq!(g.stats().late_pending, 1);
+    g.run_dir(dir.path(), &AtomicBool::new(false), true)
+        .unwrap();
+    assert_eq!(g.stats().late_sent, 1);
+    // A refusal for good: dropped with the answer, the position moves on.
+    store
+        .write(&[Sample::new("load1", &[], T0 + 8_000, 1.0)])
+        .unwrap();
+    rx.script.lock().unwrap().queue.push_back(400);
+    g.run_dir(dir.path(), &AtomicBool::new(false), true)
+        .unwrap();
+    let s = g.stats().clone();
+    assert_eq!(
+        s.late_dropped,
+        BTreeMap::from([("http_400: refused by the test receiver (400)".to_owned(), 1)]),
+        "{s:?}"
+    );
+    let view = read_log(&fs, dir.path()).unwrap();
+    assert_eq!(g.checkpoint().late_offset, view.end);
+    assert_eq!(store.stats().forwarders[0].pending, 0);
+    // Every checkpoint has handled the log: the next maintenance pass starts it anew.
+    store.maintain().unwrap();
+    let fresh = read_log(&fs, dir.path()).unwrap();
+    assert_eq!((fresh.epoch, fresh.records.len()), (2, 0));
+    g.run_dir(dir.path(), &AtomicBool::new(false), true)
+        .unwrap();
+    assert_eq!(g.checkpoint().late_epoch, 2);
+}

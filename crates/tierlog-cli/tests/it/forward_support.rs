@@ -359,6 +359,12 @@ pub const PROMETHEUS: &str = "/usr/bin/prometheus";
 impl Prometheus {
     /// `None` (after printing why) when the binary is absent.
     pub fn start() -> Option<Prometheus> {
+        Self::start_with("")
+    }
+
+    /// [`Prometheus::start`] with `extra` appended to its configuration file (YAML), e.g. an
+    /// out-of-order window: `storage:\n  tsdb:\n    out_of_order_time_window: 2h\n`.
+    pub fn start_with(extra: &str) -> Option<Prometheus> {
         let bin = std::env::var("TIERLOG_PROMETHEUS").unwrap_or_else(|_| PROMETHEUS.into());
         if !Path::new(&bin).exists() {
             println!(
@@ -370,7 +376,7 @@ impl Prometheus {
         let config = dir.path().join("prometheus.yml");
         std::fs::write(
             &config,
-            "global:\n  scrape_interval: 1h\nscrape_configs: []\n",
+            format!("global:\n  scrape_interval: 1h\nscrape_configs: []\n{extra}"),
         )
         .unwrap();
         let port = TcpListener::bind("127.0.0.1:0")

@@ -5,6 +5,7 @@ mod cli_docs;
 mod cli_output;
 mod cli_progress;
 mod forward;
+mod forward_late;
 mod forward_prometheus;
 mod forward_support;
 mod hostile;

@@ -58,6 +58,7 @@ fn kind_name(k: FileKind) -> &'static str {
         FileKind::State => "state",
         FileKind::ForwardCheckpoint => "forward-checkpoint",
         FileKind::DeleteIntent => "delete-intent",
+        FileKind::ForwardLateLog => "forward-late-log",
     }
 }
 
@@ -111,14 +112,17 @@ pub fn dump_bytes(bytes: &[u8]) -> Dump {
         }
     };
     match kind {
-        FileKind::WindowLog | FileKind::Index => dump_log(&mut d, bytes, kind),
+        FileKind::WindowLog | FileKind::Index | FileKind::ForwardLateLog => {
+            dump_log(&mut d, bytes, kind)
+        }
         FileKind::ForwardCheckpoint => {
             let (status, content) = match tierlog::forward::format::Checkpoint::decode(bytes) {
                 Ok(c) => (
                     "ok".to_string(),
                     json!({"watermark_ms": c.watermark, "next_series": c.next_series,
                            "sent": c.sent, "dropped": c.dropped,
-                           "in_flight_end": c.in_flight.map(|(t, n)| json!({"watermark_ms": t, "next_series": n}))}),
+                           "in_flight_end": c.in_flight.map(|(t, n)| json!({"watermark_ms": t, "next_series": n})),
+                           "late_epoch": c.late_epoch, "late_offset": c.late_offset, "late_skipped": c.late_skipped}),
                 ),
                 Err(e) => (
                     format!("bad checkpoint body: {}", header_error_text(e)),
@@ -226,18 +230,18 @@ fn dump_log(d: &mut Dump, bytes: &[u8], kind: FileKind) {
         match frame::read_frame(&bytes[pos..]) {
             FrameRead::Frame { payload, len } => {
                 let (status, content) = match kind {
-                    FileKind::WindowLog
-                        if payload.first() == Some(&wal::RECORD_LATE_GENERATION) =>
+                    FileKind::WindowLog | FileKind::ForwardLateLog
+                        if payload.first() == Some(&3) =>
                     {
-                        match wal::decode_late_generation(payload) {
+                        match tierlog::wal::format::decode_late_generation(payload) {
                             Ok(g) => (
                                 "ok".to_string(),
-                                json!({"record": "late generation", "generation": g}),
+                                json!({"record": "generation", "generation": g}),
                             ),
                             Err(e) => (e.to_string(), Value::Null),
                         }
                     }
-                    FileKind::WindowLog => {
+                    FileKind::WindowLog | FileKind::ForwardLateLog => {
                         let mut samples = Vec::new();
                         let mut deleted = None;
                         match wal::decode_any(

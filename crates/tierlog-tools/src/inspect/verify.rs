@@ -390,8 +390,9 @@ fn verify_segment(
     }
 }
 
-/// Checks the forwarders' checkpoints (`forward/<name>.ckpt`); their locks are skipped and
-/// a checkpoint moved aside as damaged is a notice.
+/// Checks the forwarders' checkpoints (`forward/<name>.ckpt`) and the forward late log
+/// (`forward/late.log`); their locks are skipped and a checkpoint moved aside as damaged is a
+/// notice.
 fn verify_forward(r: &mut VerifyReport, dir: &Path, progress: &mut dyn FnMut(&Path)) -> Result<()> {
     for name in vfs::Fs::std().list_files(dir)? {
         let path = dir.join(&name);
@@ -403,6 +404,17 @@ fn verify_forward(r: &mut VerifyReport, dir: &Path, progress: &mut dyn FnMut(&Pa
             match tierlog::forward::format::Checkpoint::decode(&b) {
                 Ok(_) => r.items_ok += 1,
                 Err(e) => r.bad(&path, 0, format!("forwarder checkpoint: {e}")),
+            }
+        } else if name == tierlog::forward::late::LATE_LOG_FILE {
+            r.files += 1;
+            r.bytes += vfs::Fs::std().file_len(&path);
+            let store_dir = dir.parent().unwrap_or(dir);
+            match tierlog::forward::late::read_log(&vfs::Fs::std(), store_dir) {
+                Ok(v) => r.items_ok += v.records.len() as u64,
+                Err(Error::Corrupt { offset, what, .. }) => {
+                    r.bad(&path, offset, format!("forward late log: {what}"))
+                }
+                Err(e) => r.bad(&path, 0, format!("forward late log: {e}")),
             }
         } else if name.ends_with(".lock") {
         } else if name.ends_with(".damaged") {
@@ -473,6 +485,41 @@ mod tests {
                 assert!(seen.contains(&p), "{} not checked", p.display());
             }
         }
+    }
+
+    #[test]
+    fn the_forward_late_log_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        store(dir.path());
+        let fs = vfs::Fs::std();
+        let fwd = dir.path().join(tierlog::store::FORWARD_DIR);
+        fs.create_dir_all(&fwd).unwrap();
+        let mut log = tierlog::forward::late::empty_log(1);
+        for k in 0..3 {
+            tierlog::logfile::frame::encode_frame_with(&mut log, |o| {
+                tierlog::wal::format::encode_samples(
+                    &[tierlog::wal::format::LoggedSample {
+                        series: 0,
+                        ts_ms: T0 + k * 1000,
+                        value: 1.0,
+                    }],
+                    o,
+                )
+            });
+        }
+        let path = fwd.join(tierlog::forward::late::LATE_LOG_FILE);
+        std::fs::write(&path, &log).unwrap();
+        let r = verify_dir(dir.path(), |_| {}).unwrap();
+        assert!(r.is_clean(), "{:?}", messages(&r.corruption));
+        assert!(r.notices.is_empty(), "{:?}", messages(&r.notices));
+        // A flipped byte in the first samples record, with two good records after it.
+        let at = tierlog::forward::late::empty_log(1).len() + 14;
+        log[at] ^= 0x10;
+        std::fs::write(&path, &log).unwrap();
+        let r = verify_dir(dir.path(), |_| {}).unwrap();
+        assert_eq!(r.corruption.len(), 1, "{:?}", messages(&r.corruption));
+        assert_eq!(r.corruption[0].file, path);
+        assert!(r.corruption[0].message.starts_with("forward late log"));
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub enum FileKind {
     ForwardCheckpoint,
     /// A delete in progress (`delete.pending`).
     DeleteIntent,
+    /// The forward late log (`forward/late.log`): samples written behind every forwarder's
+    /// watermark.
+    ForwardLateLog,
 }
 
 impl FileKind {
@@ -43,6 +46,7 @@ impl FileKind {
             FileKind::State => *b"TLOGSTA1",
             FileKind::ForwardCheckpoint => *b"TLOGFWD1",
             FileKind::DeleteIntent => *b"TLOGDEL1",
+            FileKind::ForwardLateLog => *b"TLOGFLL1",
         }
     }
 
@@ -52,8 +56,9 @@ impl FileKind {
             // Version 2 added the rollup tiers, version 3 the retention settings, version 4
             // the raw keep and the expiry action, version 5 the store's identity.
             FileKind::State => 5,
-            // Version 2 added the end of the request in flight.
-            FileKind::ForwardCheckpoint => 2,
+            // Version 2 added the end of the request in flight, version 3 the position in
+            // the forward late log and the late samples skipped.
+            FileKind::ForwardCheckpoint => 3,
             // Version 2 added a rollup segment's partial ranges, version 3 a raw segment's
             // sums columns and late generation (raw segments that need neither are still
             // written as version 1: `segment::format::RAW_VERSION`).
@@ -71,6 +76,7 @@ impl FileKind {
             FileKind::State,
             FileKind::ForwardCheckpoint,
             FileKind::DeleteIntent,
+            FileKind::ForwardLateLog,
         ]
         .into_iter()
         .find(|k| k.magic() == m)

@@ -1,8 +1,8 @@
 //! The store's side of remote-write forwarding: reading every series' raw points of a time
 //! range for a forwarder, and the forwarders' checkpoints as the writer sees them — raw data
 //! not yet forwarded is held back from retention by age (up to the backlog limit, always
-//! within the byte budget), and accepted samples older than a forwarder's watermark are
-//! counted as late (they change a second already forwarded and will not be sent).
+//! within the byte budget), and the mark below which accepted samples are late for every
+//! forwarder (they go to the forward late log, `forward::late`).
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
@@ -16,7 +16,7 @@ pub use crate::layout::{CHECKPOINT_EXT, FORWARD_DIR};
 #[derive(Debug)]
 pub(crate) struct ForwardMarks {
     /// The lowest watermark of the checkpoints present (`i64::MIN` when there is none): the
-    /// write path counts accepted samples below it as late.
+    /// write path logs accepted samples below it in the forward late log and counts them.
     pub(crate) mark: AtomicI64,
     /// Accepted samples older than the mark.
     pub(crate) late: AtomicU64,
@@ -93,6 +93,29 @@ impl Store {
     }
 
     internal! {
+        /// The raw points of series `id` with `from <= ts < to`, in time order (late samples
+        /// folded in); what could not be read is logged.
+        fn raw_series(&self, id: u32, from: i64, to: i64) -> Vec<(i64, f64)> {
+            let mut warnings = Vec::new();
+            let mut points = self.shared.raw_points(&[crate::model::SeriesId(id)], from, to, &mut warnings);
+            for w in warnings {
+                log::warn!("series {id}, {from}..{to}: {w}");
+            }
+            points.pop().unwrap_or_default()
+        }
+    }
+
+    internal! {
+        /// The metric and labels of series `id`, when it is registered.
+        fn series_labels(&self, id: u32) -> Option<(String, Labels)> {
+            let st = self.shared.state.read();
+            st.registry
+                .series(crate::model::SeriesId(id))
+                .map(|(m, l)| (m.to_owned(), l.clone()))
+        }
+    }
+
+    internal! {
         /// The metadata of metric `name`, when it is registered.
         fn metric_meta(&self, name: &str) -> Option<MetricMeta> {
             let st = self.shared.state.read();
@@ -163,20 +186,6 @@ impl Shared {
             .mark
             .store(low.unwrap_or(i64::MIN), Ordering::Relaxed);
         low
-    }
-
-    /// Counts accepted samples of the window starting at `start` below the forward mark;
-    /// returns how many there were.
-    pub(crate) fn count_late(&self, start: i64, ts: impl Iterator<Item = i64>) -> u64 {
-        let mark = self.forward.mark.load(Ordering::Relaxed);
-        if mark <= start {
-            return 0;
-        }
-        let late = ts.filter(|&t| t < mark).count() as u64;
-        if late > 0 {
-            self.forward.late.fetch_add(late, Ordering::Relaxed);
-        }
-        late
     }
 }
 

@@ -401,7 +401,7 @@ impl Shared {
 /// Loads the late logs listed at open into `st.late` (see `store::open`): a window whose
 /// log is still open is moved to `sealing` first (it was being sealed when the late samples
 /// came), so that samples keep their arrival order.
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments)] // the open's context, passed as it is for the window logs
 pub(crate) fn replay_late_logs(
     fs: &vfs::Fs,
     st: &mut State,

@@ -75,6 +75,8 @@ pub(crate) struct State {
     pub(crate) sealed: BTreeMap<i64, Arc<Segment>>,
     /// Late samples of sealed (or sealing) windows, not yet merged into their segments.
     pub(crate) late: BTreeMap<i64, late::LateWindow>,
+    /// The forward late log (`forward/late.log`), once a writer has one.
+    pub(crate) fwd_late: Option<crate::forward::late::LateLog>,
     pub(crate) bad: BTreeMap<i64, BadSegment>,
     pub(crate) clock_high_water: i64,
     pub(crate) sealed_through: i64,
@@ -471,6 +473,7 @@ impl Shared {
                 .chain(st.sealing.values().map(|w| &**w))
                 .filter_map(|w| w.sync.clone())
                 .chain(st.late.values().filter_map(|l| l.sync.clone()))
+                .chain(st.fwd_late.as_ref().map(|l| l.sync.clone()))
                 .collect();
             (self.written.load(Ordering::SeqCst), handles)
         };

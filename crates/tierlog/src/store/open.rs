@@ -93,6 +93,11 @@ pub(crate) fn open(dir: &Path, config: Config, read_only: bool) -> Result<Shared
     super::delete::resume_pending(&shared)?;
     if !access.is_read() {
         shared.persist_state()?;
+        shared.state.write().fwd_late = crate::forward::late::LateLog::open(
+            &shared.fs,
+            &shared.dir,
+            access == (Access::Write { salvage: true }),
+        )?;
         shared.forward_watermark();
     }
     Ok(shared)
@@ -386,6 +391,7 @@ impl Opening<'_> {
             sealing: BTreeMap::new(),
             sealed: raw.sealed,
             late: BTreeMap::new(),
+            fwd_late: None,
             bad: raw.bad,
             clock_high_water: saved.map_or(i64::MIN, |s| s.clock_high_water),
             sealed_through: saved.map_or(i64::MIN, |s| s.sealed_through),

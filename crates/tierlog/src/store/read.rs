@@ -434,6 +434,8 @@ impl Store {
     /// ```
     pub fn stats(&self) -> StoreStats {
         let sh = &*self.shared;
+        // From the files, before the state lock: a reader in another process sees them too.
+        let (forward_late_logged, forwarders) = sh.forward_late_stats();
         let st = sh.state.read();
         let mut sealed = TierPart::default();
         let mut open = TierPart::default();
@@ -540,6 +542,8 @@ impl Store {
             late_pending: st.late.values().map(|l| l.count).sum(),
             late_windows: st.late.len() as u64,
             late_after_forward: sh.forward.late.load(std::sync::atomic::Ordering::Relaxed),
+            forward_late_logged,
+            forwarders,
             never_forwarded: sh
                 .forward
                 .never_forwarded
@@ -652,4 +656,11 @@ pub struct StoreStats {
     pub late_pending: u64,
     /// Windows holding such samples (each has a late log).
     pub late_windows: u64,
+    /// Samples in the forward late log (`forward/late.log`): accepted behind every
+    /// forwarder's watermark, so no forwarder's in-order stream sends them (read from the
+    /// file: any process sees them).
+    pub forward_late_logged: u64,
+    /// Per forwarder (checkpoint), the late log's samples it has not handled yet and those
+    /// it skipped (never sent).
+    pub forwarders: Vec<crate::forward::late::ForwarderLate>,
 }

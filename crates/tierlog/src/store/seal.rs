@@ -75,6 +75,7 @@ impl Store {
         report.rollups = self.shared.materialise(None)?;
         self.shared.compact(None, &mut report.rollups)?;
         report.retention = self.shared.retain()?;
+        self.shared.trim_forward_late()?;
         Ok(report)
     }
 
@@ -124,6 +125,7 @@ impl Shared {
         report.rollups = self.materialise(Some(crate::rollup::materialise::BACKGROUND_PIECES))?;
         self.compact(Some(1), &mut report.rollups)?;
         report.retention = self.retain()?;
+        self.trim_forward_late()?;
         Ok(report)
     }
 

@@ -853,22 +853,20 @@ impl Shared {
             match res {
                 Ok(before) => undo.push((start, late, before)),
                 Err(e) => {
-                    for (w, late, len) in undo {
-                        let log = if late {
-                            st.late.get_mut(&w).and_then(|w| w.log.as_mut())
-                        } else {
-                            st.open.get_mut(&w).and_then(|w| w.log.as_mut())
-                        };
-                        if let Some(log) = log
-                            && log.truncate(len).is_err()
-                        {
-                            self.poisoned.store(true, Ordering::SeqCst);
-                        }
-                    }
+                    self.undo_appends(st, undo);
                     return Err(e);
                 }
             }
         }
+        // Samples behind the forwarders' watermark: logged for them too (`forward::late`).
+        let behind_forward = match self.log_forward_late(st, &groups) {
+            Ok(n) => n,
+            Err(e) => {
+                self.undo_appends(st, undo);
+                return Err(e);
+            }
+        };
+        summary.late_after_forward = behind_forward;
         // Apply.
         for (start, late, list) in groups {
             if late {
@@ -883,13 +881,28 @@ impl Shared {
                     w.data.add(s.series, s.ts_ms, s.value);
                 }
             }
-            summary.late_after_forward += self.count_late(start, list.iter().map(|s| s.ts_ms));
             summary.accepted += list.len() as u64;
         }
         if summary.accepted > 0 {
             self.written.fetch_add(1, Ordering::SeqCst);
         }
         Ok(summary)
+    }
+
+    /// Cuts the logs appended to by a failed write back to their lengths before it.
+    fn undo_appends(&self, st: &mut State, undo: Vec<(i64, bool, u64)>) {
+        for (w, late, len) in undo {
+            let log = if late {
+                st.late.get_mut(&w).and_then(|w| w.log.as_mut())
+            } else {
+                st.open.get_mut(&w).and_then(|w| w.log.as_mut())
+            };
+            if let Some(log) = log
+                && log.truncate(len).is_err()
+            {
+                self.poisoned.store(true, Ordering::SeqCst);
+            }
+        }
     }
 
     /// The open window starting at `start`, creating its log if needed.

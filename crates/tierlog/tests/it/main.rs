@@ -12,6 +12,7 @@ mod delete;
 mod disk_full;
 mod examples;
 mod fault_fs;
+mod forward_late;
 mod fuzz_corpus;
 mod index_compaction;
 mod index_compaction_kill;
