@@ -662,7 +662,12 @@ impl Shared {
             Place::Conflict
         } else if st.sealing.contains_key(&w) || st.sealed.contains_key(&w) {
             Place::Late
-        } else if w < st.sealed_through || st.late.contains_key(&w) {
+        } else if w < st.sealed_through
+            || st.late.contains_key(&w)
+            // A tier has rolled this time up already (as empty: raw data began after it):
+            // an open window would never reach its buckets, a late log's merge does.
+            || st.tiers.iter().any(|t| t.done_through > w)
+        {
             // Sealed without points (or its segment is gone): late samples may still conflict
             // with buckets a tier holds, checked per series.
             Place::LateNoRaw

@@ -1,5 +1,6 @@
 //! Crash-point model test: proptest drives random sequences of writes (in time, and late:
-//! into sealed windows up to the raw keep back), clock moves (forward, and steps back),
+//! into sealed windows up to the raw keep back), deletes of whole series, clock moves
+//! (forward, and steps back),
 //! maintenance passes (sealing, rollups, retention), reopens, queries and crashes — power lost
 //! at a random later I/O operation, with or without torn writes — against the store on the
 //! fault-injecting backend and against a plain model of what was acknowledged. With
@@ -54,6 +55,8 @@ enum Op {
     LateWrite(Vec<(usize, i64)>),
     /// The clock steps back by this many ms (it was ahead: a dead RTC battery, NTP).
     StepBack(i64),
+    /// Deletes a series whole (`Store::delete`), from every tier.
+    Delete(usize),
     /// Moves the clock forward by this many ms.
     Advance(i64),
     /// Seal, materialise rollups, compact, retention.
@@ -75,6 +78,7 @@ fn op() -> impl Strategy<Value = Op> {
         6 => prop::collection::vec((0..SERIES.len(), 0i64..25), 1..6).prop_map(Op::Write),
         3 => prop::collection::vec((0..SERIES.len(), 25i64..170), 1..6).prop_map(Op::LateWrite),
         1 => (10_000i64..1_200_000).prop_map(Op::StepBack),
+        1 => (0..SERIES.len()).prop_map(Op::Delete),
         3 => (0i64..40_000).prop_map(Op::Advance),
         1 => (0i64..400_000).prop_map(Op::Advance),
         3 => Just(Op::Maintain),
@@ -150,6 +154,8 @@ struct World {
     crashes: u64,
     /// The latest clock seen.
     max_now: i64,
+    /// A delete in flight (its series), while it runs.
+    pending_delete: Option<String>,
     /// Samples refused as conflicts.
     conflicts: u64,
     checks: u64,
@@ -167,8 +173,32 @@ impl World {
         self.armed = false;
         let store = Store::open("/db", config(&self.fs, &self.clock))
             .unwrap_or_else(|e| panic!("{ctx}: reopen after a crash failed: {e}"));
+        // A delete cut short: done (finished by the open) or not begun; never half.
+        if let Some(name) = self.pending_delete.take() {
+            let sel: Selector = format!("m{{s=\"{name}\"}}").parse().expect("selector");
+            let raw = store.query(&sel, 0, i64::MAX / 2).expect("query");
+            let tiers: usize = TIERS
+                .iter()
+                .map(|t| {
+                    store
+                        .query_tier(&sel, 0, i64::MAX / 2, t.0)
+                        .expect("query_tier")
+                        .series
+                        .len()
+                })
+                .sum();
+            if raw.series.is_empty() && tiers == 0 {
+                self.apply_delete(&name);
+            }
+        }
         self.store = Some(store);
         self.check(ctx, true);
+    }
+
+    /// The model of a delete of series `name`, whole.
+    fn apply_delete(&mut self, name: &str) {
+        self.acked.retain(|(s, _), _| s != name);
+        self.history.retain(|(s, _), _| s != name);
     }
 
     /// An operation failed: fine only if power was lost meanwhile.
@@ -327,6 +357,7 @@ fn run(ops: &[Op]) {
         armed: false,
         crashes: 0,
         max_now: T0,
+        pending_delete: None,
         conflicts: 0,
         checks: 0,
         buckets_compared: 0,
@@ -446,6 +477,26 @@ fn run(ops: &[Op]) {
                 match Store::open("/db", config(&w.fs, &w.clock)) {
                     Ok(s) => {
                         w.store = Some(s);
+                        if !w.fs.crashed() {
+                            w.check(&ctx, false);
+                        }
+                    }
+                    Err(e) => w.failed(e, &ctx),
+                }
+            }
+            Op::Delete(si) => {
+                let name = SERIES[*si];
+                let sel: Selector = format!("m{{s=\"{name}\"}}").parse().expect("selector");
+                w.pending_delete = Some(name.to_owned());
+                let res = w.store.as_ref().expect("open").delete(
+                    &sel,
+                    None,
+                    tierlog::DeleteOptions::default(),
+                );
+                match res {
+                    Ok(_) => {
+                        w.pending_delete = None;
+                        w.apply_delete(name);
                         if !w.fs.crashed() {
                             w.check(&ctx, false);
                         }
