@@ -704,6 +704,29 @@ impl Shared {
         })
     }
 
+    /// Where a sample of `series` goes in the window starting at `start`, whose place is
+    /// `place`: a late sample whose series' raw points there are gone while a tier holds
+    /// its buckets is a conflict.
+    fn late_place(&self, st: &State, place: Place, start: i64, series: u32) -> Place {
+        match place {
+            Place::LateNoRaw if self.tier_conflict(st, start, series) => Place::Conflict,
+            Place::LateNoRaw => Place::Late,
+            // A segment without points of the series (one a merge made of late samples of
+            // other series, where the raw window had expired): its raw points are gone if a
+            // tier holds buckets of it there.
+            Place::Late
+                if st
+                    .sealed
+                    .get(&start)
+                    .is_some_and(|seg| seg.footer().entries_of(series).is_empty())
+                    && self.tier_conflict(st, start, series) =>
+            {
+                Place::Conflict
+            }
+            p => p,
+        }
+    }
+
     /// The accept range at clock `now`: `[now - raw keep, now + future limit]`.
     fn accept_range(&self, now: i64) -> (i64, i64) {
         let keep = self.config.raw_keep().as_millis().min(i64::MAX as u128) as i64;
@@ -769,40 +792,38 @@ impl Shared {
                     (w, p)
                 }
             };
-            let place = match place {
-                Place::LateNoRaw if self.tier_conflict(st, start, s.series) => Place::Conflict,
-                Place::LateNoRaw => Place::Late,
-                // A segment without points of the series (one a merge made of late samples
-                // of other series, where the raw window had expired): its raw points are gone
-                // if a tier holds buckets of it there.
-                Place::Late
-                    if st
-                        .sealed
-                        .get(&start)
-                        .is_some_and(|seg| seg.footer().entries_of(s.series).is_empty())
-                        && self.tier_conflict(st, start, s.series) =>
-                {
-                    Place::Conflict
+            // The usual sample (its window open, in the accept range, room in the head) takes
+            // the first branch; the rest are decided below it.
+            let (accepted, late) = if matches!(place, Place::Open)
+                && s.ts_ms <= newest
+                && s.ts_ms >= oldest
+                && budget >= POINT_BYTES
+            {
+                budget -= POINT_BYTES;
+                if whole && (i == 0 || start == first) {
+                    first = start;
+                    continue;
                 }
-                p => p,
-            };
-            let accepted = if s.ts_ms > newest {
+                (true, false)
+            } else if s.ts_ms > newest {
                 summary.rejected_too_far_ahead += 1;
-                false
+                (false, false)
             } else if s.ts_ms < oldest {
                 summary.rejected_too_old += 1;
-                false
-            } else if place == Place::Conflict {
-                summary.rejected_conflict += 1;
-                false
-            } else if budget < POINT_BYTES {
-                summary.rejected_head_full += 1;
-                false
+                (false, false)
             } else {
-                budget -= POINT_BYTES;
-                true
+                let place = self.late_place(st, place, start, s.series);
+                if matches!(place, Place::Conflict) {
+                    summary.rejected_conflict += 1;
+                    (false, false)
+                } else if budget < POINT_BYTES {
+                    summary.rejected_head_full += 1;
+                    (false, false)
+                } else {
+                    budget -= POINT_BYTES;
+                    (true, matches!(place, Place::Late))
+                }
             };
-            let late = place == Place::Late;
             if whole {
                 if accepted && !late && (i == 0 || start == first) {
                     first = start;
