@@ -178,6 +178,12 @@ pub fn stats(now: &Now, dir: &Path, format: Format) -> Result<(), Failure> {
                     String::new()
                 }
             );
+            if s.clock_behind_ms > 0 {
+                println!(
+                    "the clock is {} s behind the latest time the store has seen: samples are accepted relative to the clock (docs/time.md)",
+                    s.clock_behind_ms / 1000
+                );
+            }
             if s.late_pending > 0 {
                 println!(
                     "late samples waiting to be merged: {} in {} sealed window{} (the next maintenance pass merges them)",

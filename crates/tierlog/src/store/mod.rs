@@ -112,6 +112,9 @@ pub(crate) struct Shared {
     /// later drop would name. `None` once done (and for readers).
     pub(crate) sweep_below: Mutex<Option<u32>>,
     pub(crate) poisoned: AtomicBool,
+    /// The clock was found behind the high-water mark while running (said once, in the log;
+    /// `StoreStats::clock_behind_ms` says it at any time).
+    pub(crate) clock_behind_said: AtomicBool,
     /// What the write path refused since the open, by reason.
     pub(crate) rejections: write::RejectionCounters,
     /// Forwarders' watermark as the write path and retention see it, and their counters.

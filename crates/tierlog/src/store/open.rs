@@ -525,6 +525,7 @@ impl Opening<'_> {
             retention_totals: Mutex::new(Default::default()),
             sweep_below: Mutex::new((!read_only).then_some(sweep_below)),
             poisoned: AtomicBool::new(false),
+            clock_behind_said: AtomicBool::new(false),
             rejections: Default::default(),
             forward: Default::default(),
             findings: self.findings,

@@ -540,6 +540,14 @@ impl Store {
             max_series: sh.config.limits.max_series,
             rejections: sh.rejections.snapshot(),
             late_pending: st.late.values().map(|l| l.count).sum(),
+            clock_behind_ms: {
+                let behind = st.clock_high_water.saturating_sub(sh.config.clock.now_ms());
+                if behind > sh.config.grace_ms() {
+                    behind
+                } else {
+                    0
+                }
+            },
             late_windows: st.late.len() as u64,
             late_after_forward: sh.forward.late.load(std::sync::atomic::Ordering::Relaxed),
             forward_late_logged,
@@ -656,6 +664,11 @@ pub struct StoreStats {
     pub late_pending: u64,
     /// Windows holding such samples (each has a late log).
     pub late_windows: u64,
+    /// How far the clock is behind the store's high-water mark (the latest clock it has
+    /// seen), ms, when that is more than the grace; else 0. The mark decides sealing only:
+    /// samples are accepted relative to the clock (`docs/time.md`, "Clocks that jump"). The
+    /// open reports the same as `Finding::ClockBehind`.
+    pub clock_behind_ms: i64,
     /// Samples in the forward late log (`forward/late.log`): accepted behind every
     /// forwarder's watermark, so no forwarder's in-order stream sends them (read from the
     /// file: any process sees them).

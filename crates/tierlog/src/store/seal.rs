@@ -144,6 +144,16 @@ impl Shared {
             // lay beyond the future limit.
             let mut st = sh.state.write();
             let now = sh.config.clock.now_ms();
+            if st.clock_high_water.saturating_sub(now) > sh.config.grace_ms()
+                && !sh
+                    .clock_behind_said
+                    .swap(true, std::sync::atomic::Ordering::Relaxed)
+            {
+                log::warn!(
+                    "the clock ({now} ms) is behind the store's high-water mark ({} ms): samples are accepted relative to the clock; windows beyond its future limit are sealed",
+                    st.clock_high_water
+                );
+            }
             let eff = now.max(st.clock_high_water);
             st.clock_high_water = eff;
             // Windows that lie wholly beyond the future limit (written while the clock was

@@ -166,8 +166,10 @@ fn a_clock_jump_forward_and_back_never_locks_the_store() {
     clock.set(future);
     write(&store, &[("cpu", future, 2.0)]);
     store.maintain().unwrap();
-    // NTP moves it back: samples at the real time are still accepted.
+    // NTP moves it back: samples at the real time are still accepted, and stats say how far
+    // the clock is behind.
     clock.set(now + 1_000);
+    assert_eq!(store.stats().clock_behind_ms, future - (now + 1_000));
     let s = write(&store, &[("cpu", now + 1_000, 3.0)]);
     assert_eq!((s.accepted, s.rejected()), (1, 0));
     drop(store);
