@@ -307,17 +307,9 @@ impl Shared {
             if !st.bad.is_empty() || st.tiers.iter().any(|t| !t.bad.is_empty()) {
                 return Ok(false);
             }
-            let segs = st
-                .sealed
-                .values()
-                .chain(st.tiers.iter().flat_map(|t| t.segments.values()));
-            for seg in segs {
-                for e in &seg.footer().entries {
-                    candidates.remove(&e.series);
-                }
-                if candidates.is_empty() {
-                    return Ok(true);
-                }
+            st.keep_unheld_by_segments(&mut candidates);
+            if candidates.is_empty() {
+                return Ok(true);
             }
             st.sealed.keys().copied().collect()
         };
@@ -337,15 +329,7 @@ impl Shared {
         if !st.bad.is_empty() {
             return Ok(false);
         }
-        for w in st.open.values().chain(st.sealing.values().map(|w| &**w)) {
-            for id in w.data.series_ids() {
-                candidates.remove(&id);
-            }
-        }
-        // Late samples not merged yet hold their series too.
-        for l in st.late.values() {
-            candidates.retain(|id| !l.has(*id));
-        }
+        st.keep_unheld_in_memory(&mut candidates);
         report.series_removed += self.remove_series_records(&mut st, candidates)?;
         if report.series_removed > 0 {
             log::info!(
@@ -368,23 +352,8 @@ impl Shared {
         if !st.bad.is_empty() || st.tiers.iter().any(|t| !t.bad.is_empty()) {
             return Ok(None);
         }
-        let segs = st
-            .sealed
-            .values()
-            .chain(st.tiers.iter().flat_map(|t| t.segments.values()));
-        for seg in segs {
-            for e in &seg.footer().entries {
-                candidates.remove(&e.series);
-            }
-        }
-        for w in st.open.values().chain(st.sealing.values().map(|w| &**w)) {
-            for id in w.data.series_ids() {
-                candidates.remove(&id);
-            }
-        }
-        for l in st.late.values() {
-            candidates.retain(|id| !l.has(*id));
-        }
+        st.keep_unheld_by_segments(&mut candidates);
+        st.keep_unheld_in_memory(&mut candidates);
         self.remove_series_records(st, candidates).map(Some)
     }
 
@@ -410,5 +379,36 @@ impl Shared {
                 crate::index::format::IndexRecord::SeriesRemoved { id } => Some(*id),
                 _ => None,
             })))
+    }
+}
+
+impl crate::store::State {
+    /// Keeps in `candidates` the series no segment (raw or rollup) holds.
+    fn keep_unheld_by_segments(&self, candidates: &mut BTreeSet<u32>) {
+        let segs = self
+            .sealed
+            .values()
+            .chain(self.tiers.iter().flat_map(|t| t.segments.values()));
+        for seg in segs {
+            for e in &seg.footer().entries {
+                candidates.remove(&e.series);
+            }
+            if candidates.is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Keeps in `candidates` the series no open or sealing window, and no late sample not
+    /// merged yet, holds.
+    fn keep_unheld_in_memory(&self, candidates: &mut BTreeSet<u32>) {
+        for w in self.open.values().chain(self.sealing.values().map(|w| &**w)) {
+            for id in w.data.series_ids() {
+                candidates.remove(&id);
+            }
+        }
+        for l in self.late.values() {
+            candidates.retain(|id| !l.has(*id));
+        }
     }
 }

@@ -309,6 +309,46 @@ pub fn merge(buckets: &[Bucket], start: i64) -> Merged {
     m
 }
 
+
+/// Appends to `out` the buckets of `interval` of `points` (one series' raw points in time
+/// order) starting in `[from, to)`, piece by piece (`piece` wide), as materialisation writes
+/// them: a counter's (`counter`) increases step from the last non-NaN point before each
+/// piece, among `points` or else `before` (the raw window before them), by the window rule
+/// of `span`.
+#[allow(clippy::too_many_arguments)]
+pub fn piece_buckets(
+    points: &[(i64, f64)],
+    before: &[(i64, f64)],
+    from: i64,
+    to: i64,
+    piece: i64,
+    interval: i64,
+    span: i64,
+    counter: bool,
+    out: &mut Vec<Bucket>,
+) {
+    let mut ps = from;
+    while ps < to {
+        let pe = ps.saturating_add(piece);
+        let lo = points.partition_point(|p| p.0 < ps);
+        let hi = points.partition_point(|p| p.0 < pe);
+        if lo < hi {
+            let first = out.len();
+            aggregate(&points[lo..hi], interval, false, None, out);
+            if counter {
+                let prev = points[..lo]
+                    .iter()
+                    .rev()
+                    .chain(before.iter().rev())
+                    .find(|p| !p.1.is_nan())
+                    .copied();
+                counter_increases(&points[lo..hi], interval, span, prev, &mut out[first..]);
+            }
+        }
+        ps = pe;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

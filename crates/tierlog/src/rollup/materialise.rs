@@ -34,7 +34,7 @@ use crate::segment::format::{ROLLUP_TIER, SegmentBuilder};
 use crate::state::format::{State as StateFile, TierState};
 use crate::vfs;
 use crate::rollup::plan::{self, Piece, TierProgress};
-use crate::rollup::{Bucket, aggregate, counter_increases};
+use crate::rollup::Bucket;
 use crate::segment::Segment;
 
 /// Pieces per tier one background maintenance pass materialises at most (an explicit
@@ -527,32 +527,10 @@ impl Shared {
                 buckets.clear();
                 // Piece by piece; a counter's steps follow the window rule (`step_counts`),
                 // which needs at most the raw window before the piece.
-                let mut ps = o.start;
-                while ps < o.end {
-                    let pe = ps.saturating_add(*piece);
-                    let lo = points.partition_point(|p| p.0 < ps);
-                    let hi = points.partition_point(|p| p.0 < pe);
-                    if lo < hi {
-                        let first = buckets.len();
-                        aggregate(&points[lo..hi], *interval, false, None, &mut buckets);
-                        if is_counter {
-                            let prev = points[..lo]
-                                .iter()
-                                .rev()
-                                .chain(before.iter().rev())
-                                .find(|p| !p.1.is_nan())
-                                .copied();
-                            counter_increases(
-                                &points[lo..hi],
-                                *interval,
-                                span,
-                                prev,
-                                &mut buckets[first..],
-                            );
-                        }
-                    }
-                    ps = pe;
-                }
+                crate::rollup::bucket::piece_buckets(
+                    &points, &before, o.start, o.end, *piece, *interval, span, is_counter,
+                    &mut buckets,
+                );
                 if buckets.is_empty() {
                     continue;
                 }

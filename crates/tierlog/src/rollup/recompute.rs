@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::format::header::{FileKind, Header};
-use crate::rollup::{Bucket, aggregate, counter_increases};
+use crate::rollup::Bucket;
 use crate::segment::Segment;
 use crate::segment::codec::MAX_COLUMN_POINTS;
 use crate::segment::format::{ROLLUP_TIER, SegmentBuilder};
@@ -34,14 +34,7 @@ impl Shared {
         let mut written = self.recompute_range(st, w, next, series)?;
         // In the next window, only the series its raw segment holds: the others' raw points
         // there are gone (or never were), and their buckets stay as they are.
-        let held: std::collections::BTreeSet<u32> = match st.sealed.get(&next) {
-            Some(seg) => series
-                .iter()
-                .copied()
-                .filter(|&s| !seg.footer().entries_of(s).is_empty())
-                .collect(),
-            None => Default::default(),
-        };
+        let held = st.held_in(next, series);
         if !held.is_empty() {
             written += self.recompute_range(st, next, next.saturating_add(span), &held)?;
         }
@@ -117,32 +110,9 @@ impl Shared {
                 let _ = seg.read_series(id, i64::MIN, a, &mut before);
             }
             let mut buckets = Vec::new();
-            let mut ps = a;
-            while ps < b {
-                let pe = ps.saturating_add(piece);
-                let lo = points.partition_point(|p| p.0 < ps);
-                let hi = points.partition_point(|p| p.0 < pe);
-                if lo < hi {
-                    let first = buckets.len();
-                    aggregate(&points[lo..hi], interval, false, None, &mut buckets);
-                    if counter {
-                        let prev = points[..lo]
-                            .iter()
-                            .rev()
-                            .chain(before.iter().rev())
-                            .find(|p| !p.1.is_nan())
-                            .copied();
-                        counter_increases(
-                            &points[lo..hi],
-                            interval,
-                            span,
-                            prev,
-                            &mut buckets[first..],
-                        );
-                    }
-                }
-                ps = pe;
-            }
+            crate::rollup::bucket::piece_buckets(
+                &points, &before, a, b, piece, interval, span, counter, &mut buckets,
+            );
             if !buckets.is_empty() {
                 out.insert(id, buckets);
             }

@@ -712,14 +712,7 @@ impl Shared {
             // The next window, for the series its raw segment holds (the others' buckets
             // there stay as the tier holds them, as a merge leaves them).
             let next = w.saturating_add(span);
-            let held: std::collections::BTreeSet<u32> = match st.sealed.get(&next) {
-                Some(seg) => series
-                    .iter()
-                    .copied()
-                    .filter(|&s| !seg.footer().entries_of(s).is_empty())
-                    .collect(),
-                None => Default::default(),
-            };
+            let held = st.held_in(next, &series);
             out.push((w, next, series));
             if !held.is_empty() {
                 out.push((next, next.saturating_add(span), held));

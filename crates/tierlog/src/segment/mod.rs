@@ -124,22 +124,37 @@ impl Segment {
         to: i64,
         out: &mut Vec<(i64, f64)>,
     ) -> std::result::Result<(), (u64, Corruption)> {
+        self.read_chunks(entries, from, to, out, format::read_raw_chunk_pairs, |p| p.0)
+    }
+
+    /// Appends what `read` decodes of each chunk of `entries` that overlaps `[from, to)`,
+    /// keeping the items whose time (`at`) lies in it. A damaged chunk marks the segment and
+    /// is an error naming its offset (items of earlier chunks stay appended).
+    fn read_chunks<T: Copy>(
+        &self,
+        entries: &[ChunkEntry],
+        from: i64,
+        to: i64,
+        out: &mut Vec<T>,
+        read: impl Fn(&[u8], &ChunkEntry, &mut Vec<T>) -> std::result::Result<(), Corruption>,
+        at: impl Fn(&T) -> i64,
+    ) -> std::result::Result<(), (u64, Corruption)> {
         for e in entries {
             if e.max_ts < from || e.min_ts >= to {
                 continue;
             }
-            let at = out.len();
-            if let Err(c) = format::read_raw_chunk_pairs(&self.map, e, out) {
+            let first = out.len();
+            if let Err(c) = read(&self.map, e, out) {
                 self.damaged.store(true, Ordering::Relaxed);
                 return Err((e.offset, c));
             }
-            // A chunk inside the range needs no per-point test.
+            // A chunk inside the range needs no per-item test.
             if e.min_ts < from || e.max_ts >= to {
-                let mut k = at;
-                for i in at..out.len() {
-                    let p = out[i];
-                    if p.0 >= from && p.0 < to {
-                        out[k] = p;
+                let mut k = first;
+                for i in first..out.len() {
+                    let t = at(&out[i]);
+                    if t >= from && t < to {
+                        out[k] = out[i];
                         k += 1;
                     }
                 }
@@ -164,25 +179,8 @@ impl Segment {
         to: i64,
         out: &mut Vec<crate::head::RawPoint>,
     ) -> std::result::Result<(), (u64, Corruption)> {
-        for e in self.footer.entries_of(series) {
-            if e.max_ts < from || e.min_ts >= to {
-                continue;
-            }
-            let at = out.len();
-            if let Err(c) = format::read_raw_chunk_points(&self.map, e, out) {
-                self.damaged.store(true, Ordering::Relaxed);
-                return Err((e.offset, c));
-            }
-            let mut k = at;
-            for i in at..out.len() {
-                if out[i].ts >= from && out[i].ts < to {
-                    out[k] = out[i];
-                    k += 1;
-                }
-            }
-            out.truncate(k);
-        }
-        Ok(())
+        let entries = self.footer.entries_of(series);
+        self.read_chunks(entries, from, to, out, format::read_raw_chunk_points, |p| p.ts)
     }
 
     /// True for a rollup segment (buckets), false for a raw one (points).
@@ -200,27 +198,8 @@ impl Segment {
         to: i64,
         out: &mut Vec<Bucket>,
     ) -> std::result::Result<(), (u64, Corruption)> {
-        for e in self.footer.entries_from(cursor, series) {
-            if e.max_ts < from || e.min_ts >= to {
-                continue;
-            }
-            let b0 = out.len();
-            if let Err(c) = format::read_rollup_chunk(&self.map, e, out) {
-                self.damaged.store(true, Ordering::Relaxed);
-                return Err((e.offset, c));
-            }
-            if e.min_ts < from || e.max_ts >= to {
-                let mut k = b0;
-                for i in b0..out.len() {
-                    if out[i].start >= from && out[i].start < to {
-                        out[k] = out[i];
-                        k += 1;
-                    }
-                }
-                out.truncate(k);
-            }
-        }
-        Ok(())
+        let entries = self.footer.entries_from(cursor, series);
+        self.read_chunks(entries, from, to, out, format::read_rollup_chunk, |b| b.start)
     }
 
     /// True once a read has found a damaged chunk in this segment.

@@ -443,3 +443,22 @@ pub(crate) fn replay_late_logs(
     }
     Ok(())
 }
+
+impl State {
+    /// The series among `series` whose points the raw segment of window `w` holds (none
+    /// without a segment).
+    pub(crate) fn held_in(
+        &self,
+        w: i64,
+        series: &std::collections::BTreeSet<u32>,
+    ) -> std::collections::BTreeSet<u32> {
+        match self.sealed.get(&w) {
+            Some(seg) => series
+                .iter()
+                .copied()
+                .filter(|&s| !seg.footer().entries_of(s).is_empty())
+                .collect(),
+            None => Default::default(),
+        }
+    }
+}
