@@ -300,7 +300,7 @@ impl Shared {
         };
         let mut report = LateReport::default();
         for w in stale {
-            self.merge_one(w, &mut report)?;
+            self.merge_one_or_skip_damage(w, &mut report)?;
         }
         Ok(report)
     }
@@ -324,9 +324,23 @@ impl Shared {
                 .collect()
         };
         for w in due {
-            self.merge_one(w, &mut report)?;
+            self.merge_one_or_skip_damage(w, &mut report)?;
         }
         Ok(report)
+    }
+
+    /// [`Shared::merge_one`], except that damage found on the way (a segment of the window or
+    /// a tier file that does not read) leaves that window's late log as it is, with a
+    /// warning, instead of failing the pass or the open: `repair` decides what the damaged
+    /// file holds first, and the other windows still merge.
+    fn merge_one_or_skip_damage(&self, w: i64, report: &mut LateReport) -> Result<()> {
+        match self.merge_one(w, report) {
+            Err(e @ Error::Corrupt { .. }) => {
+                log::error!("late samples of window {w} not merged: {e}");
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     /// Merges the late window `w`: segment, rollups, log removal (see the module docs).

@@ -481,3 +481,42 @@ fn a_delete_takes_late_samples_with_it() {
         .unwrap();
     assert_eq!(req.series[0].points, [(T0 + SPAN - 1_000, 1e6)]);
 }
+
+/// A segment damaged under its late samples: the merge leaves that window's late log as it
+/// is (repair decides what the segment holds), and maintenance and reopens go on.
+#[test]
+fn damage_under_late_samples_does_not_stop_maintenance() {
+    let dir = fast_tempdir();
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = common::open(dir.path(), &clock);
+    for chunk in in_time().chunks(24) {
+        clock.set(chunk.last().unwrap().1);
+        write(&store, chunk);
+    }
+    clock.set(T0 + 45 * MIN);
+    store.maintain().unwrap();
+    let s = write(&store, &late());
+    assert_eq!(s.late, 6);
+    drop(store);
+    // Flip a byte in the middle of the first window's first chunk.
+    let seg = common::seg_path(dir.path(), T0);
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[40] ^= 0x55;
+    std::fs::write(&seg, &bytes).unwrap();
+    let store = common::open(dir.path(), &clock);
+    let report = store
+        .maintain()
+        .expect("a damaged window does not fail the pass");
+    // The second window merged; the damaged one kept its late log.
+    assert_eq!(report.late.windows, 1);
+    assert_eq!(store.stats().late_windows, 1);
+    assert!(
+        dir.path()
+            .join("raw")
+            .join(tierlog::layout::window_file_name(T0, "late"))
+            .exists()
+    );
+    drop(store);
+    let store = common::open(dir.path(), &clock);
+    assert_eq!(store.stats().late_windows, 1);
+}
