@@ -18,7 +18,9 @@
 //! - `cli`: `tierlog query DIR '{__name__=~"node_.*"}' --from … --to … --step 1h --format
 //!   json > /dev/null` under `/usr/bin/time` (when the binary is built).
 //!
-//! The table gives every run's query time and peak RSS, and the medians.
+//! The table gives every run's query time (wall and CPU: on a shared machine the CPU time is
+//! the steadier figure; the CLI's includes opening the store and writing the JSON) and peak
+//! RSS, and the medians.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -115,6 +117,16 @@ fn build(dir: &Path) {
     );
 }
 
+/// CPU time (user + system) of this process so far, s.
+fn cpu_s() -> f64 {
+    // SAFETY: getrusage only writes into the struct we pass.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    assert_eq!(rc, 0, "getrusage");
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
 /// Peak resident memory of this process, KiB.
 fn max_rss_kib() -> u64 {
     // SAFETY: getrusage only writes into the struct we pass.
@@ -125,11 +137,12 @@ fn max_rss_kib() -> u64 {
 }
 
 /// The child: opens the store, runs one query, prints `time_s rss_kib open_rss_kib
-/// series buckets`.
+/// series buckets cpu_s`.
 fn child(dir: &Path, mode: &str) {
     let store = Store::open_read_only(dir, config()).expect("open");
     let sel: Selector = SELECTOR.parse().expect("selector");
     let open_rss = max_rss_kib();
+    let cpu = cpu_s();
     let started = Instant::now();
     let (series, buckets) = match mode {
         "collect" => {
@@ -153,7 +166,11 @@ fn child(dir: &Path, mode: &str) {
         _ => panic!("unknown mode {mode}"),
     };
     let secs = started.elapsed().as_secs_f64();
-    println!("{secs} {} {open_rss} {series} {buckets}", max_rss_kib());
+    let cpu = cpu_s() - cpu;
+    println!(
+        "{secs} {} {open_rss} {series} {buckets} {cpu}",
+        max_rss_kib()
+    );
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -202,15 +219,15 @@ fn main() {
     if cli.is_some() && Path::new("/usr/bin/time").exists() {
         modes.push("cli");
     }
-    println!("| mode | run | query s | peak RSS MiB | open RSS MiB | series | buckets |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| mode | run | query s | CPU s | peak RSS MiB | open RSS MiB | series | buckets |");
+    println!("|---|---|---|---|---|---|---|---|");
     let mut summary = Vec::new();
     for mode in modes {
-        let (mut times, mut rss) = (Vec::new(), Vec::new());
+        let (mut times, mut cpus, mut rss) = (Vec::new(), Vec::new(), Vec::new());
         for run in 0..runs {
-            let (secs, kib, open, series, buckets) = if mode == "cli" {
+            let (secs, kib, open, series, buckets, cpu) = if mode == "cli" {
                 let out = Command::new("/usr/bin/time")
-                    .args(["-f", "%e %M"])
+                    .args(["-f", "%e %M %U %S"])
                     .arg(cli.as_ref().expect("cli"))
                     .args(["--now", &NOW.to_string(), "query"])
                     .arg(&dir)
@@ -238,7 +255,8 @@ fn main() {
                 let mut f = last.split_whitespace();
                 let secs: f64 = f.next().and_then(|x| x.parse().ok()).expect("time");
                 let kib: u64 = f.next().and_then(|x| x.parse().ok()).expect("rss");
-                (secs, kib, 0, 0, 0)
+                let cpu: f64 = f.map(|x| x.parse::<f64>().expect("cpu")).sum();
+                (secs, kib, 0, 0, 0, cpu)
             } else {
                 let out = Command::new(&exe)
                     .env("TIERLOG_STEP_CHILD", format!("{mode}:{}", dir.display()))
@@ -257,20 +275,31 @@ fn main() {
                     f[2].parse().expect("open rss"),
                     f[3].parse().expect("series"),
                     f[4].parse().expect("buckets"),
+                    f[5].parse().expect("cpu"),
                 )
             };
             println!(
-                "| {mode} | {} | {secs:.3} | {:.1} | {:.1} | {series} | {buckets} |",
+                "| {mode} | {} | {secs:.3} | {cpu:.3} | {:.1} | {:.1} | {series} | {buckets} |",
                 run + 1,
                 kib as f64 / 1024.0,
                 open as f64 / 1024.0
             );
             times.push(secs);
+            cpus.push(cpu);
             rss.push(kib as f64 / 1024.0);
         }
-        summary.push((mode, median(&mut times), median(&mut rss)));
+        summary.push((
+            mode,
+            median(&mut times),
+            median(&mut cpus),
+            median(&mut rss),
+        ));
     }
-    for (mode, t, r) in summary {
-        println!("median {mode}: {:.1} ms, peak RSS {r:.1} MiB", t * 1e3);
+    for (mode, t, c, r) in summary {
+        println!(
+            "median {mode}: {:.1} ms wall, {:.1} ms CPU, peak RSS {r:.1} MiB",
+            t * 1e3,
+            c * 1e3
+        );
     }
 }

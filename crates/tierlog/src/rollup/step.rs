@@ -477,11 +477,18 @@ impl StepIter<'_> {
                         }
                         continue;
                     }
+                    // The step bucket of the last bucket seen: buckets ascend, so most
+                    // share it (no division for them).
+                    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
                     for seg in &part.segs {
                         buf.clear();
                         read_tier(seg, id, a, b, buf, warnings);
                         for x in buf.iter() {
-                            fold.push(x.start.div_euclid(s) * s, i + 1, x);
+                            if x.start < lo || x.start >= hi {
+                                lo = x.start.div_euclid(s) * s;
+                                hi = lo.saturating_add(s);
+                            }
+                            fold.push(lo, i + 1, x);
                         }
                     }
                 }
@@ -590,8 +597,11 @@ struct Fold<'l> {
     step: i64,
     labels: &'l [Arc<str>],
     out: Vec<BucketPoint>,
-    /// The step bucket being merged, its number of parts and its first part's p95.
-    cur: Option<(Merged, usize, f64)>,
+    /// The step bucket being merged (when `n > 0`), its number of parts `n` and its first
+    /// part's p95.
+    cur: Merged,
+    n: usize,
+    p95: f64,
     /// The sources of `cur`, by first appearance.
     srcs: Vec<usize>,
 }
@@ -602,39 +612,50 @@ impl<'l> Fold<'l> {
             step,
             labels,
             out: Vec::new(),
-            cur: None,
+            cur: Merged::empty(0),
+            n: 0,
+            p95: f64::NAN,
             srcs: Vec::new(),
         }
     }
 
     /// Adds `b`, from source `src` (an index of `labels`), a part of the step bucket at
     /// `start`.
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, start: i64, src: usize, b: &Bucket) {
-        if self.cur.is_some_and(|c| c.0.start != start) {
+        if self.n > 0 && self.cur.start != start {
             self.flush();
         }
-        let c = self.cur.get_or_insert_with(|| {
+        if self.n == 0 {
+            self.cur = Merged::empty(start);
+            self.p95 = b.p95;
             self.srcs.clear();
-            (Merged::empty(start), 0, b.p95)
-        });
-        c.0.add(b);
-        c.1 += 1;
-        if self.srcs.last() != Some(&src)
-            && !self
-                .srcs
-                .iter()
-                .any(|&x| self.labels[x] == self.labels[src])
+            self.srcs.push(src);
+        } else if self.srcs.last() != Some(&src) {
+            self.add_source(src);
+        }
+        self.cur.add(b);
+        self.n += 1;
+    }
+
+    #[cold]
+    fn add_source(&mut self, src: usize) {
+        if !self
+            .srcs
+            .iter()
+            .any(|&x| self.labels[x] == self.labels[src])
         {
             self.srcs.push(src);
         }
     }
 
     fn flush(&mut self) {
-        let Some((mut m, n, p95)) = self.cur.take() else {
+        if self.n == 0 {
             return;
-        };
-        m.p95 = (n == 1).then_some(p95);
+        }
+        let mut m = self.cur;
+        m.p95 = (self.n == 1).then_some(self.p95);
+        self.n = 0;
         let tier: Arc<str> = match self.srcs[..] {
             [one] => self.labels[one].clone(),
             _ => Arc::from(
