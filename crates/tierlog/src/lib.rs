@@ -145,7 +145,7 @@ pub use query::selector::{MatchOp, Matcher, Selector, SelectorError};
 pub use store::{
     BucketPoint, BucketResult, DeleteOptions, DeleteReport, DropReason, DroppedSegment,
     IndexCompaction, MaintainReport, P95_MERGED, P95_RAW_MISMATCH, RetentionReport,
-    RetentionTotals, RollupReport, SeriesBuckets,
+    RetentionTotals, RollupReport, SeriesBuckets, StepIter,
 };
 pub use store::{
     BulkImport, QueryIter, QueryResult, Rejections, Sample, SeriesPoints, Store, StoreStats,

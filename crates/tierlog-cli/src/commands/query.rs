@@ -4,7 +4,10 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tierlog::{BucketPoint, BucketResult, Labels, QueryIter, QueryResult, Selector, Store};
+use tierlog::{
+    BucketPoint, BucketResult, Labels, QueryIter, QueryResult, Selector, SeriesBuckets, StepIter,
+    Store,
+};
 use tierlog_tools::inspect::json_f64;
 
 use super::Now;
@@ -114,8 +117,20 @@ pub fn run(
             return buckets(&r, &Label::Tier(tier), output);
         }
         Source::Step(step) => {
+            let label = Label::Step(step.as_millis() as i64);
+            // JSON, JSON Lines and CSV stream series by series, as raw points do.
+            if !output.chart() && (output.jsonl || output.format != Format::Table) {
+                let mut it: StepIter<'_> = store.query_step_iter(&sel, from, to, step)?;
+                let mut w = BucketWriter::new(&label, output)?;
+                for s in it.by_ref() {
+                    w.series(&s)?;
+                }
+                let (series, n) = w.finish(it.warnings())?;
+                report(it.warnings(), series, n, "buckets");
+                return Ok(());
+            }
             let r = store.query_step(&sel, from, to, step)?;
-            return buckets(&r, &Label::Step(step.as_millis() as i64), output);
+            return buckets(&r, &label, output);
         }
     }
     // JSON, JSON Lines and CSV stream series by series: one series' points in memory at a time.
@@ -421,144 +436,70 @@ fn buckets(r: &BucketResult, label: &Label<'_>, output: &OutputArgs) -> Result<(
         report(&r.warnings, r.series.len(), n, "buckets");
         return Ok(());
     }
+    if output.jsonl || output.format != Format::Table {
+        let mut w = BucketWriter::new(label, output)?;
+        for s in &r.series {
+            w.series(s)?;
+        }
+        let (series, n) = w.finish(&r.warnings)?;
+        report(&r.warnings, series, n, "buckets");
+        return Ok(());
+    }
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let opt = |v: Option<f64>| v.map_or(String::new(), value_text);
-    match output.format {
-        _ if output.jsonl => {
-            // The bucket's own "tier" (its source) says what a tier query's series-level
-            // "tier" would, so only a step query adds its step.
-            let label_json = match label {
-                Label::Tier(_) => String::new(),
-                Label::Step(ms) => format!(",\"step\":\"{}\",\"step_ms\":{ms}", step_text(*ms)),
-            };
-            for s in &r.series {
-                let prefix = format!(
-                    "{{\"metric\":{},\"labels\":{}{label_json},",
-                    json_text(&s.metric)?,
-                    json_labels(&s.labels)?
-                );
-                for p in &s.points {
-                    out.write_all(prefix.as_bytes())?;
-                    write_point_fields(&mut out, p)?;
-                    writeln!(out, "}}")?;
-                }
-            }
-            jsonl_warnings(&mut out, &r.warnings)?;
-        }
-        Format::Json => {
-            let label_json = match label {
-                Label::Tier(t) => format!("\"tier\":{}", json_text(t)?),
-                Label::Step(ms) => format!("\"step\":\"{}\",\"step_ms\":{ms}", step_text(*ms)),
-            };
-            write!(out, "{{\"series\":[")?;
-            for (i, s) in r.series.iter().enumerate() {
-                if i > 0 {
-                    write!(out, ",")?;
-                }
-                let labels =
-                    serde_json::to_string(&s.labels).map_err(|e| Failure::Error(e.to_string()))?;
-                write!(
-                    out,
-                    "\n{{\"metric\":{},\"labels\":{labels},{label_json},\"points\":[",
-                    json_text(&s.metric)?
-                )?;
-                for (j, p) in s.points.iter().enumerate() {
-                    if j > 0 {
-                        write!(out, ",")?;
-                    }
-                    write_point(&mut out, p)?;
-                }
-                write!(out, "]}}")?;
-            }
-            let warnings =
-                serde_json::to_string(&r.warnings).map_err(|e| Failure::Error(e.to_string()))?;
-            writeln!(out, "\n],\"warnings\":{warnings}}}")?;
-        }
-        Format::Csv => {
-            writeln!(
-                out,
-                "metric,labels,ts_ms,width_ms,count,nan_count,min,max,sum,avg,p95,first,last,increase,tier"
-            )?;
-            for s in &r.series {
-                let (m, l) = (csv_field(&s.metric), csv_field(&labels_text(&s.labels)));
-                for p in &s.points {
-                    writeln!(
-                        out,
-                        "{m},{l},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-                        p.t,
-                        p.width_ms,
-                        p.count,
-                        p.nan_count,
-                        value_text(p.min),
-                        value_text(p.max),
-                        value_text(p.sum),
-                        value_text(p.avg),
-                        opt(p.p95),
-                        value_text(p.first),
-                        value_text(p.last),
-                        opt(p.increase),
-                        csv_field(&p.tier)
-                    )?;
-                }
-            }
-        }
-        Format::Table => {
-            let dash = |v: Option<f64>| v.map_or("-".to_owned(), table_value_text);
-            let nans = r
-                .series
-                .iter()
-                .flat_map(|s| &s.points)
-                .any(|p| p.nan_count > 0);
-            let increases = r
-                .series
-                .iter()
-                .flat_map(|s| &s.points)
-                .any(|p| p.increase.is_some());
-            let mut header = vec!["SERIES", "TIME", "COUNT"];
-            if nans {
-                header.push("NAN");
-            }
-            header.extend(["MIN", "MAX", "SUM", "AVG", "P95", "FIRST", "LAST"]);
-            if increases {
-                header.push("INCREASE");
-            }
-            header.push("FROM");
-            let zone = output.zone();
-            let names: Vec<String> = r
-                .series
-                .iter()
-                .map(|s| series_name(&s.metric, &s.labels))
-                .collect();
-            let row = |name: &String, p: &BucketPoint| {
-                let mut row = vec![name.clone(), zone.format(p.t), p.count.to_string()];
-                if nans {
-                    row.push(p.nan_count.to_string());
-                }
-                row.extend([
-                    table_value_text(p.min),
-                    table_value_text(p.max),
-                    table_value_text(p.sum),
-                    table_value_text(p.avg),
-                    dash(p.p95),
-                    table_value_text(p.first),
-                    table_value_text(p.last),
-                ]);
-                if increases {
-                    row.push(dash(p.increase));
-                }
-                row.push(p.tier.to_string());
-                row
-            };
-            let rows = || {
-                r.series
-                    .iter()
-                    .zip(&names)
-                    .flat_map(move |(s, name)| s.points.iter().map(move |p| row(name, p)))
-            };
-            table_streamed(&mut out, &header, rows)?;
-        }
+    let dash = |v: Option<f64>| v.map_or("-".to_owned(), table_value_text);
+    let nans = r
+        .series
+        .iter()
+        .flat_map(|s| &s.points)
+        .any(|p| p.nan_count > 0);
+    let increases = r
+        .series
+        .iter()
+        .flat_map(|s| &s.points)
+        .any(|p| p.increase.is_some());
+    let mut header = vec!["SERIES", "TIME", "COUNT"];
+    if nans {
+        header.push("NAN");
     }
+    header.extend(["MIN", "MAX", "SUM", "AVG", "P95", "FIRST", "LAST"]);
+    if increases {
+        header.push("INCREASE");
+    }
+    header.push("FROM");
+    let zone = output.zone();
+    let names: Vec<String> = r
+        .series
+        .iter()
+        .map(|s| series_name(&s.metric, &s.labels))
+        .collect();
+    let row = |name: &String, p: &BucketPoint| {
+        let mut row = vec![name.clone(), zone.format(p.t), p.count.to_string()];
+        if nans {
+            row.push(p.nan_count.to_string());
+        }
+        row.extend([
+            table_value_text(p.min),
+            table_value_text(p.max),
+            table_value_text(p.sum),
+            table_value_text(p.avg),
+            dash(p.p95),
+            table_value_text(p.first),
+            table_value_text(p.last),
+        ]);
+        if increases {
+            row.push(dash(p.increase));
+        }
+        row.push(p.tier.to_string());
+        row
+    };
+    let rows = || {
+        r.series
+            .iter()
+            .zip(&names)
+            .flat_map(move |(s, name)| s.points.iter().map(move |p| row(name, p)))
+    };
+    table_streamed(&mut out, &header, rows)?;
     out.flush()?;
     let n: usize = r.series.iter().map(|s| s.points.len()).sum();
     report(&r.warnings, r.series.len(), n, "buckets");
@@ -568,12 +509,129 @@ fn buckets(r: &BucketResult, label: &Label<'_>, output: &OutputArgs) -> Result<(
         .flat_map(|s| &s.points)
         .filter_map(|p| p.p95_note)
         .collect();
-    if output.format == Format::Table && !output.jsonl {
-        for note in notes {
-            eprintln!("tierlog: p95 \"-\": {note}");
-        }
+    for note in notes {
+        eprintln!("tierlog: p95 \"-\": {note}");
     }
     Ok(())
+}
+
+/// Writes the buckets of a tier or step query as JSON Lines, JSON or CSV, series by series.
+struct BucketWriter<'a> {
+    out: BufWriter<std::io::StdoutLock<'static>>,
+    output: &'a OutputArgs,
+    /// What each series (JSON) or bucket (JSON Lines) is labelled with.
+    label_json: String,
+    series: usize,
+    buckets: usize,
+}
+
+impl<'a> BucketWriter<'a> {
+    /// Writes what comes before the first series.
+    fn new(label: &Label<'_>, output: &'a OutputArgs) -> Result<Self, Failure> {
+        let mut out = BufWriter::new(std::io::stdout().lock());
+        let label_json = if output.jsonl {
+            // The bucket's own "tier" (its source) says what a tier query's series-level
+            // "tier" would, so only a step query adds its step.
+            match label {
+                Label::Tier(_) => String::new(),
+                Label::Step(ms) => format!(",\"step\":\"{}\",\"step_ms\":{ms}", step_text(*ms)),
+            }
+        } else {
+            match label {
+                Label::Tier(t) => format!("\"tier\":{}", json_text(t)?),
+                Label::Step(ms) => format!("\"step\":\"{}\",\"step_ms\":{ms}", step_text(*ms)),
+            }
+        };
+        if output.jsonl {
+        } else if output.format == Format::Json {
+            write!(out, "{{\"series\":[")?;
+        } else {
+            writeln!(
+                out,
+                "metric,labels,ts_ms,width_ms,count,nan_count,min,max,sum,avg,p95,first,last,increase,tier"
+            )?;
+        }
+        Ok(BucketWriter {
+            out,
+            output,
+            label_json,
+            series: 0,
+            buckets: 0,
+        })
+    }
+
+    fn series(&mut self, s: &SeriesBuckets) -> Result<(), Failure> {
+        let out = &mut self.out;
+        let label_json = &self.label_json;
+        if self.output.jsonl {
+            let prefix = format!(
+                "{{\"metric\":{},\"labels\":{}{label_json},",
+                json_text(&s.metric)?,
+                json_labels(&s.labels)?
+            );
+            for p in &s.points {
+                out.write_all(prefix.as_bytes())?;
+                write_point_fields(out, p)?;
+                writeln!(out, "}}")?;
+            }
+        } else if self.output.format == Format::Json {
+            if self.series > 0 {
+                write!(out, ",")?;
+            }
+            write!(
+                out,
+                "\n{{\"metric\":{},\"labels\":{},{label_json},\"points\":[",
+                json_text(&s.metric)?,
+                json_labels(&s.labels)?
+            )?;
+            for (j, p) in s.points.iter().enumerate() {
+                if j > 0 {
+                    write!(out, ",")?;
+                }
+                write_point(out, p)?;
+            }
+            write!(out, "]}}")?;
+        } else {
+            let opt = |v: Option<f64>| v.map_or(String::new(), value_text);
+            let (m, l) = (csv_field(&s.metric), csv_field(&labels_text(&s.labels)));
+            for p in &s.points {
+                writeln!(
+                    out,
+                    "{m},{l},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                    p.t,
+                    p.width_ms,
+                    p.count,
+                    p.nan_count,
+                    value_text(p.min),
+                    value_text(p.max),
+                    value_text(p.sum),
+                    value_text(p.avg),
+                    opt(p.p95),
+                    value_text(p.first),
+                    value_text(p.last),
+                    opt(p.increase),
+                    csv_field(&p.tier)
+                )?;
+            }
+        }
+        self.series += 1;
+        self.buckets += s.points.len();
+        Ok(())
+    }
+
+    /// Writes what comes after the last series; returns the numbers of series and buckets
+    /// written.
+    fn finish(mut self, warnings: &[String]) -> Result<(usize, usize), Failure> {
+        if self.output.jsonl {
+            jsonl_warnings(&mut self.out, warnings)?;
+        } else if self.output.format == Format::Json {
+            let warnings =
+                serde_json::to_string(warnings).map_err(|e| Failure::Error(e.to_string()))?;
+            writeln!(self.out, "\n],\"warnings\":{warnings}}}")?;
+        }
+        self.out.flush()?;
+        Ok((self.series, self.buckets))
+    }
 }
 
 /// One bucket as the JSON object of the output contract.

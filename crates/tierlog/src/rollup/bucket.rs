@@ -263,22 +263,39 @@ impl Merged {
 /// merge exactly (sum/increase up to the order of additions: time order); p95 only survives
 /// a merge of a single bucket.
 pub fn merge(buckets: &[Bucket], start: i64) -> Merged {
-    let mut m = Merged {
-        start,
-        count: 0,
-        nan_count: 0,
-        min: f64::NAN,
-        max: f64::NAN,
-        sum: f64::NAN,
-        first: f64::NAN,
-        last: f64::NAN,
-        p95: match buckets {
-            [b] => Some(b.p95),
-            _ => None,
-        },
-        increase: None,
-    };
+    let mut m = Merged::empty(start);
     for b in buckets {
+        m.add(b);
+    }
+    m.p95 = match buckets {
+        [b] => Some(b.p95),
+        _ => None,
+    };
+    m
+}
+
+impl Merged {
+    /// A step bucket starting at `start` with nothing merged into it yet.
+    pub fn empty(start: i64) -> Merged {
+        Merged {
+            start,
+            count: 0,
+            nan_count: 0,
+            min: f64::NAN,
+            max: f64::NAN,
+            sum: f64::NAN,
+            first: f64::NAN,
+            last: f64::NAN,
+            p95: None,
+            increase: None,
+        }
+    }
+
+    /// Merges `b`, the next source bucket in time order, as [`merge`] does (which also sets
+    /// `p95`: this leaves it alone).
+    #[inline]
+    pub fn add(&mut self, b: &Bucket) {
+        let m = self;
         m.nan_count += u64::from(b.nan_count);
         if let Some(i) = b.increase {
             m.increase = Some(match m.increase {
@@ -287,7 +304,7 @@ pub fn merge(buckets: &[Bucket], start: i64) -> Merged {
             });
         }
         if b.count == 0 {
-            continue;
+            return;
         }
         if m.count == 0 {
             m.min = b.min;
@@ -306,7 +323,6 @@ pub fn merge(buckets: &[Bucket], start: i64) -> Merged {
         m.last = b.last;
         m.count += u64::from(b.count);
     }
-    m
 }
 
 

@@ -458,6 +458,24 @@ pub fn decode_chunk(input: &[u8], base: i64, out: &mut Vec<Bucket>) -> Result<()
         }));
     }
 
+    // Each column as a slice: its own values, or those it is marked identical to (max is
+    // stored or itself identical to min).
+    let min = &min[..n];
+    let max: &[f64] = cols[Col::Max as usize].as_deref().unwrap_or(min);
+    let col = |c: Col| -> &[f64] {
+        match &cols[c as usize] {
+            Some(v) => v,
+            None if same & min_bit(c) != 0 => min,
+            None => max,
+        }
+    };
+    let (max, sum, first, last, p95) = (
+        &max[..n],
+        &col(Col::Sum)[..n],
+        &col(Col::First)[..n],
+        &col(Col::Last)[..n],
+        &col(Col::P95)[..n],
+    );
     let start_len = out.len();
     out.reserve(n);
     for i in 0..n {
@@ -477,19 +495,9 @@ pub fn decode_chunk(input: &[u8], base: i64, out: &mut Vec<Bucket>) -> Result<()
             out.truncate(start_len);
             return Err(bad("bucket without points"));
         }
-        let mn = min[i];
-        let value = |c: Col| -> f64 {
-            match &cols[c as usize] {
-                Some(v) => v[i],
-                None if same & min_bit(c) != 0 => mn,
-                // Identical to max: max is stored or itself identical to min.
-                None => cols[Col::Max as usize].as_ref().map_or(mn, |v| v[i]),
-            }
-        };
-        let (first, last) = (value(Col::First), value(Col::Last));
         let increase = inc.as_ref().map(|v| {
             if derived && i > 0 {
-                counter_step(out[start_len + i - 1].last, first)
+                counter_step(last[i - 1], first[i])
             } else {
                 v[i]
             }
@@ -498,12 +506,12 @@ pub fn decode_chunk(input: &[u8], base: i64, out: &mut Vec<Bucket>) -> Result<()
             start: starts[i],
             count,
             nan_count,
-            min: mn,
-            max: value(Col::Max),
-            sum: value(Col::Sum),
-            first,
-            last,
-            p95: value(Col::P95),
+            min: min[i],
+            max: max[i],
+            sum: sum[i],
+            first: first[i],
+            last: last[i],
+            p95: p95[i],
             increase,
         });
     }

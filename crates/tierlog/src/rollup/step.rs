@@ -1,7 +1,7 @@
 //! Rollup queries: a tier's stored buckets, and step queries that stitch tiers and raw data
 //! into epoch-aligned buckets of any whole-second width.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,7 +56,7 @@ pub struct BucketPoint {
 }
 
 impl BucketPoint {
-    fn from_merged(m: &Merged, width_ms: i64, tier: &Arc<str>) -> Self {
+    fn from_merged(m: &Merged, width_ms: i64, tier: Arc<str>) -> Self {
         BucketPoint {
             t: m.start,
             width_ms,
@@ -75,12 +75,16 @@ impl BucketPoint {
             first: m.first,
             last: m.last,
             increase: m.increase,
-            tier: tier.clone(),
+            tier,
         }
     }
 
     fn from_bucket(b: &Bucket, width_ms: i64, tier: &Arc<str>) -> Self {
-        BucketPoint::from_merged(&merge(std::slice::from_ref(b), b.start), width_ms, tier)
+        BucketPoint::from_merged(
+            &merge(std::slice::from_ref(b), b.start),
+            width_ms,
+            tier.clone(),
+        )
     }
 }
 
@@ -217,6 +221,55 @@ impl Store {
         to: i64,
         step: Duration,
     ) -> Result<BucketResult> {
+        let mut it = self.query_step_iter(selector, from, to, step)?;
+        let series = it.by_ref().collect();
+        Ok(BucketResult {
+            series,
+            warnings: it.into_warnings(),
+        })
+    }
+
+    /// Like [`Store::query_step`], one series at a time: the series come in the same order
+    /// with the same buckets, and [`StepIter::warnings`] ends up with the same warnings (each
+    /// once), but only one series' buckets are in memory at once, and a series' tier buckets
+    /// are folded into step buckets segment by segment as they are read.
+    ///
+    /// The sources of every part of the range (which tier, raw points) and the tier segments
+    /// that answer are chosen when this is called; each series is read when the iterator
+    /// reaches it (raw points as the store holds them then). An invalid step is
+    /// [`Error::InvalidQuery`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use tierlog::{Config, ManualClock, Sample, Selector, Store};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let t0 = 1_700_000_400_000; // on a minute boundary
+    /// let store = Store::open(dir.path(), Config::default().with_clock(Arc::new(ManualClock::new(t0 + 120_000))))?;
+    /// for host in [[("host", "a")], [("host", "b")]] {
+    ///     let samples: Vec<Sample> = (0..120)
+    ///         .map(|i| Sample::new("load", &host, t0 + i * 1_000, i as f64))
+    ///         .collect();
+    ///     store.write(&samples)?;
+    /// }
+    /// let mut it = store.query_step_iter(&Selector::metric("load"), t0, t0 + 120_000, Duration::from_secs(60))?;
+    /// let mut hosts = Vec::new();
+    /// for s in it.by_ref() {
+    ///     assert_eq!(s.points.len(), 2);
+    ///     hosts.push(s.labels.get("host").to_owned());
+    /// }
+    /// assert_eq!(hosts, ["a", "b"]);
+    /// assert!(it.warnings().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn query_step_iter(
+        &self,
+        selector: &Selector,
+        from: i64,
+        to: i64,
+        step: Duration,
+    ) -> Result<StepIter<'_>> {
         let sh = &*self.shared;
         let s = step.as_millis();
         let problem = if s == 0 || !s.is_multiple_of(1000) {
@@ -232,9 +285,26 @@ impl Store {
             });
         }
         let s = s as i64;
-        let mut result = BucketResult::default();
+        let mut it = StepIter {
+            shared: sh,
+            series: Vec::new().into_iter(),
+            plan: Plan {
+                step: s,
+                from,
+                to,
+                parts: Vec::new(),
+                covers: Vec::new(),
+                labels: vec![Arc::from(RAW)],
+                raw_from: i64::MAX,
+                span: sh.config.span_ms(),
+                dirty: Vec::new(),
+            },
+            warnings: Vec::new(),
+            seen: HashSet::new(),
+            buf: Vec::new(),
+        };
         if from >= to {
-            return Ok(result);
+            return Ok(it);
         }
         let lo = from.div_euclid(s).saturating_mul(s);
         let hi = to
@@ -242,102 +312,206 @@ impl Store {
             .saturating_mul(s)
             .saturating_add(if to.rem_euclid(s) == 0 { 0 } else { s });
         let (ids, meta) = sh.select(selector);
-        let counters: Vec<bool> = {
+        let mut series: Vec<Selected> = {
             let st = sh.state.read();
-            ids.iter().map(|id| st.registry.is_counter(id.0)).collect()
+            let p = &mut it.plan;
+            p.covers = st.tiers.iter().map(Cover::of).collect();
+            p.labels
+                .extend(st.tiers.iter().map(|t| Arc::from(t.name.as_str())));
+            p.raw_from = st.oldest_raw_window().unwrap_or(i64::MAX);
+            ids.into_iter()
+                .zip(meta)
+                .map(|(id, (metric, labels))| Selected {
+                    id,
+                    counter: st.registry.is_counter(id.0),
+                    metric,
+                    labels,
+                })
+                .collect()
         };
-        let (covers, names, raw_from) = {
-            let st = sh.state.read();
-            let covers: Vec<Cover> = st.tiers.iter().map(Cover::of).collect();
-            let names: Vec<Arc<str>> = st
-                .tiers
-                .iter()
-                .map(|t| Arc::from(t.name.as_str()))
-                .collect();
-            (covers, names, st.oldest_raw_window().unwrap_or(i64::MAX))
-        };
-        let span = sh.config.span_ms();
-        let raw: Arc<str> = Arc::from(RAW);
-        // Per series: the parts of step buckets, in time order: (step bucket start, source,
-        // the part's aggregates).
-        let mut parts: Vec<Vec<(i64, Arc<str>, Bucket)>> = vec![Vec::new(); ids.len()];
-        // Per series: buckets of a tier whose interval does not divide the step.
-        let mut wide: Vec<Vec<BucketPoint>> = vec![Vec::new(); ids.len()];
+        // Stable: series with equal labels stay in id order, the older id first.
+        series.sort_by(|a, b| (&a.metric, &a.labels).cmp(&(&b.metric, &b.labels)));
+        it.series = series.into_iter();
         // Late samples not merged yet: the tier buckets of their series there are stale, and
         // those series' parts come from raw points (parts are cut at the ranges' ends).
-        let dirty = sh.late_dirty();
-        let ranges: Vec<(i64, i64)> = dirty.iter().map(|d| (d.0, d.1)).collect();
-        for (src, a, b) in sources(&covers, raw_from, &ranges, lo, hi, s) {
-            match src {
+        it.plan.dirty = sh.late_dirty();
+        let ranges: Vec<(i64, i64)> = it.plan.dirty.iter().map(|d| (d.0, d.1)).collect();
+        let mut warnings = Vec::new();
+        for (src, a, b) in sources(&it.plan.covers, it.plan.raw_from, &ranges, lo, hi, s) {
+            let segs = match src {
+                // What every series' read of the part reports (corrupt segments), also when
+                // no series matched.
                 Src::Raw => {
-                    let points = sh.raw_points(&ids, a, b, &mut result.warnings);
-                    let prevs = sh.counter_prevs(
-                        &ids,
-                        &counters,
-                        &covers,
-                        raw_from,
-                        a,
-                        &mut result.warnings,
-                    );
-                    let mut buckets = Vec::new();
-                    for ((out, pts), (&counter, prev)) in
-                        parts.iter_mut().zip(points).zip(counters.iter().zip(prevs))
-                    {
-                        buckets.clear();
-                        aggregate(&pts, s, false, None, &mut buckets);
-                        if counter {
-                            counter_increases(&pts, s, span, prev, &mut buckets);
-                        }
-                        out.extend(buckets.iter().map(|b| (b.start, raw.clone(), *b)));
+                    sh.raw_points(&[], a, b, &mut warnings);
+                    Vec::new()
+                }
+                Src::Tier(i) | Src::Wide(i) => {
+                    sh.raw_damage_under(i, &it.plan.labels[i + 1], a, b, &mut warnings);
+                    sh.tier_segments(i, a, b, &mut warnings)
+                }
+            };
+            it.plan.parts.push(Part { src, a, b, segs });
+        }
+        it.note(warnings);
+        Ok(it)
+    }
+}
+
+/// A matched series of a step query.
+#[derive(Debug)]
+struct Selected {
+    id: SeriesId,
+    counter: bool,
+    metric: String,
+    labels: Labels,
+}
+
+/// One part of a step query's range and its source; for a tier, the segments that answer.
+#[derive(Debug)]
+struct Part {
+    src: Src,
+    a: i64,
+    b: i64,
+    segs: Vec<Arc<Segment>>,
+}
+
+/// What a step query reads, decided when it starts.
+#[derive(Debug)]
+struct Plan {
+    step: i64,
+    from: i64,
+    to: i64,
+    parts: Vec<Part>,
+    covers: Vec<Cover>,
+    /// Source names: `raw`, then the tiers' (tier `i` is `labels[i + 1]`).
+    labels: Vec<Arc<str>>,
+    raw_from: i64,
+    span: i64,
+    dirty: Vec<(i64, i64, BTreeSet<u32>)>,
+}
+
+/// The series of a step query, one at a time, in the order of [`BucketResult::series`]; made
+/// by [`Store::query_step_iter`].
+///
+/// What could not be read accumulates in [`StepIter::warnings`], each message once; read
+/// them once the iteration is done (iterate with `by_ref()` or `while let` to keep the
+/// iterator).
+#[derive(Debug)]
+pub struct StepIter<'a> {
+    shared: &'a Shared,
+    /// The matched series still to read, in output order.
+    series: std::vec::IntoIter<Selected>,
+    plan: Plan,
+    warnings: Vec<String>,
+    /// `warnings` as a set: every series' read reports the same damaged segments.
+    seen: HashSet<String>,
+    /// Buckets of one segment's chunks of one series, reused.
+    buf: Vec<Bucket>,
+}
+
+impl StepIter<'_> {
+    /// What was skipped so far, and why (each message once). Not empty = partial answer.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// The warnings, consuming the iterator.
+    pub fn into_warnings(self) -> Vec<String> {
+        self.warnings
+    }
+
+    fn note(&mut self, warnings: Vec<String>) {
+        for w in warnings {
+            if !self.seen.contains(&w) {
+                self.seen.insert(w.clone());
+                self.warnings.push(w);
+            }
+        }
+    }
+
+    /// The step buckets of one series id, in time order.
+    fn series_points(
+        &mut self,
+        id: SeriesId,
+        counter: bool,
+        warnings: &mut Vec<String>,
+    ) -> Vec<BucketPoint> {
+        let (sh, p, buf) = (self.shared, &self.plan, &mut self.buf);
+        let s = p.step;
+        let mut fold = Fold::new(s, &p.labels);
+        // Buckets of a tier whose interval does not divide the step.
+        let mut wide: Vec<BucketPoint> = Vec::new();
+        for part in &p.parts {
+            let (a, b) = (part.a, part.b);
+            match part.src {
+                Src::Raw => {
+                    let points = sh
+                        .raw_points(&[id], a, b, warnings)
+                        .pop()
+                        .unwrap_or_default();
+                    let prev = sh
+                        .counter_prevs(&[id], &[counter], &p.covers, p.raw_from, a, warnings)
+                        .pop()
+                        .flatten();
+                    buf.clear();
+                    aggregate(&points, s, false, None, buf);
+                    if counter {
+                        counter_increases(&points, s, p.span, prev, buf);
+                    }
+                    for x in buf.iter() {
+                        fold.push(x.start, 0, x);
                     }
                 }
                 Src::Tier(i) => {
-                    sh.raw_damage_under(i, &names[i], a, b, &mut result.warnings);
-                    let got = sh.tier_buckets(i, &ids, a, b, &mut result.warnings);
-                    let stale = stale_series(&dirty, &ids, a, b);
-                    let fresh = if stale.iter().any(|&x| x) {
-                        let sub: Vec<SeriesId> = ids
-                            .iter()
-                            .zip(&stale)
-                            .filter(|(_, st)| **st)
-                            .map(|(id, _)| *id)
-                            .collect();
-                        sh.raw_buckets(&sub, a, b, s, &mut result.warnings)
-                    } else {
-                        Vec::new()
-                    };
-                    let mut fresh = fresh.into_iter();
-                    for ((out, bs), st) in parts.iter_mut().zip(got).zip(&stale) {
-                        if *st {
-                            let f = fresh.next().unwrap_or_default();
-                            out.extend(f.into_iter().map(|b| (b.start, raw.clone(), b)));
-                        } else {
-                            out.extend(
-                                bs.into_iter()
-                                    .map(|b| (b.start.div_euclid(s) * s, names[i].clone(), b)),
-                            );
+                    let stale = p
+                        .dirty
+                        .iter()
+                        .any(|(x, y, set)| *x < b && *y > a && set.contains(&id.0));
+                    if stale {
+                        let fresh = sh
+                            .raw_buckets(&[id], a, b, s, warnings)
+                            .pop()
+                            .unwrap_or_default();
+                        for x in &fresh {
+                            fold.push(x.start, 0, x);
+                        }
+                        continue;
+                    }
+                    // The step bucket of the last bucket seen: buckets ascend, so most
+                    // share it (no division for them).
+                    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+                    for seg in &part.segs {
+                        buf.clear();
+                        read_tier(seg, id, a, b, buf, warnings);
+                        for x in buf.iter() {
+                            if x.start < lo || x.start >= hi {
+                                lo = x.start.div_euclid(s) * s;
+                                hi = lo.saturating_add(s);
+                            }
+                            fold.push(lo, i + 1, x);
                         }
                     }
                 }
                 Src::Wide(i) => {
-                    let interval = covers[i].interval;
-                    sh.raw_damage_under(i, &names[i], a, b, &mut result.warnings);
-                    let got = sh.tier_buckets(i, &ids, a, b, &mut result.warnings);
-                    // Warned even when its only buckets lie outside `[from, to)`: the step
-                    // bucket they cut is then not whole.
-                    let any = got.iter().any(|bs| !bs.is_empty());
-                    for (out, bs) in wide.iter_mut().zip(got) {
-                        let inside = bs
-                            .iter()
-                            .filter(|b| b.start < to && b.start.saturating_add(interval) > from);
-                        for b in inside {
-                            out.push(BucketPoint::from_bucket(b, interval, &names[i]));
+                    let interval = p.covers[i].interval;
+                    let mut any = false;
+                    for seg in &part.segs {
+                        buf.clear();
+                        read_tier(seg, id, a, b, buf, warnings);
+                        any |= !buf.is_empty();
+                        let inside = buf.iter().filter(|x| {
+                            x.start < p.to && x.start.saturating_add(interval) > p.from
+                        });
+                        for x in inside {
+                            wide.push(BucketPoint::from_bucket(x, interval, &p.labels[i + 1]));
                         }
                     }
+                    // Warned even when its only buckets lie outside `[from, to)`: the step
+                    // bucket they cut is then not whole.
                     if any {
-                        result.warnings.push(format!(
+                        warnings.push(format!(
                             "{a}..{b}: finer data has expired; answered by the {} tier's {} s buckets, which a {} s step cannot split",
-                            names[i],
+                            p.labels[i + 1],
                             interval / 1000,
                             s / 1000
                         ));
@@ -345,42 +519,159 @@ impl Store {
                 }
             }
         }
-        let mut per: Vec<Vec<BucketPoint>> = Vec::with_capacity(ids.len());
-        let mut source_parts: Vec<Bucket> = Vec::new();
-        for ps in parts {
-            let mut out = Vec::new();
-            let mut k = 0;
-            while k < ps.len() {
-                let start = ps[k].0;
-                let n = ps[k..].iter().take_while(|p| p.0 == start).count();
-                source_parts.clear();
-                source_parts.extend(ps[k..k + n].iter().map(|p| p.2));
-                let mut label: Vec<&str> = Vec::new();
-                for p in &ps[k..k + n] {
-                    if !label.contains(&&*p.1) {
-                        label.push(&p.1);
-                    }
+        let mut out = fold.finish();
+        sh.p95_from_raw(&[id], p.raw_from, s, std::slice::from_mut(&mut out));
+        if !wide.is_empty() {
+            out.extend(wide);
+            out.sort_by_key(|b| b.t);
+        }
+        out
+    }
+}
+
+impl Iterator for StepIter<'_> {
+    type Item = SeriesBuckets;
+
+    fn next(&mut self) -> Option<SeriesBuckets> {
+        while let Some(x) = self.series.next() {
+            let mut warnings = Vec::new();
+            let mut points = self.series_points(x.id, x.counter, &mut warnings);
+            // The same series under later ids (an archive's series that came back after a
+            // clean-up): one series.
+            while let Some(next) = self
+                .series
+                .as_slice()
+                .first()
+                .filter(|y| y.metric == x.metric && y.labels == x.labels)
+            {
+                let (id, counter) = (next.id, next.counter);
+                self.series.next();
+                let more = self.series_points(id, counter, &mut warnings);
+                if points.is_empty() {
+                    points = more;
+                } else if !more.is_empty() {
+                    points = merge_buckets(points, more);
                 }
-                let tier: Arc<str> = if label.len() == 1 {
-                    ps[k].1.clone()
-                } else {
-                    Arc::from(label.join("+"))
-                };
-                let m = merge(&source_parts, start);
-                out.push(BucketPoint::from_merged(&m, s, &tier));
-                k += n;
             }
-            per.push(out);
-        }
-        sh.p95_from_raw(&ids, raw_from, s, &mut per);
-        for (out, w) in per.iter_mut().zip(wide) {
-            if !w.is_empty() {
-                out.extend(w);
-                out.sort_by_key(|b| b.t);
+            self.note(warnings);
+            if !points.is_empty() {
+                return Some(SeriesBuckets {
+                    metric: x.metric,
+                    labels: x.labels,
+                    points,
+                });
             }
         }
-        result.series = collect(meta, per, |v| v);
-        Ok(result)
+        None
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.series.len()))
+    }
+}
+
+impl std::iter::FusedIterator for StepIter<'_> {}
+
+/// Appends the buckets of `id` in `seg` starting in `[a, b)`; damage is a warning.
+fn read_tier(
+    seg: &Segment,
+    id: SeriesId,
+    a: i64,
+    b: i64,
+    out: &mut Vec<Bucket>,
+    warnings: &mut Vec<String>,
+) {
+    if let Err((offset, what)) = seg.read_buckets_from(&mut 0, id.0, a, b, out) {
+        warnings.push(format!(
+            "{} at offset {offset}: {what}; series {} skipped in this piece",
+            seg.path().display(),
+            id.0
+        ));
+    }
+}
+
+/// Folds the parts of step buckets (source buckets in time order, each with the start of
+/// its step bucket and its source) into step buckets as they come, as [`merge`] merges a
+/// step bucket's parts.
+struct Fold<'l> {
+    step: i64,
+    labels: &'l [Arc<str>],
+    out: Vec<BucketPoint>,
+    /// The step bucket being merged (when `n > 0`), its number of parts `n` and its first
+    /// part's p95.
+    cur: Merged,
+    n: usize,
+    p95: f64,
+    /// The sources of `cur`, by first appearance.
+    srcs: Vec<usize>,
+}
+
+impl<'l> Fold<'l> {
+    fn new(step: i64, labels: &'l [Arc<str>]) -> Self {
+        Fold {
+            step,
+            labels,
+            out: Vec::new(),
+            cur: Merged::empty(0),
+            n: 0,
+            p95: f64::NAN,
+            srcs: Vec::new(),
+        }
+    }
+
+    /// Adds `b`, from source `src` (an index of `labels`), a part of the step bucket at
+    /// `start`.
+    #[inline(always)]
+    fn push(&mut self, start: i64, src: usize, b: &Bucket) {
+        if self.n > 0 && self.cur.start != start {
+            self.flush();
+        }
+        if self.n == 0 {
+            self.cur = Merged::empty(start);
+            self.p95 = b.p95;
+            self.srcs.clear();
+            self.srcs.push(src);
+        } else if self.srcs.last() != Some(&src) {
+            self.add_source(src);
+        }
+        self.cur.add(b);
+        self.n += 1;
+    }
+
+    #[cold]
+    fn add_source(&mut self, src: usize) {
+        if !self
+            .srcs
+            .iter()
+            .any(|&x| self.labels[x] == self.labels[src])
+        {
+            self.srcs.push(src);
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.n == 0 {
+            return;
+        }
+        let mut m = self.cur;
+        m.p95 = (self.n == 1).then_some(self.p95);
+        self.n = 0;
+        let tier: Arc<str> = match self.srcs[..] {
+            [one] => self.labels[one].clone(),
+            _ => Arc::from(
+                self.srcs
+                    .iter()
+                    .map(|&x| &*self.labels[x])
+                    .collect::<Vec<&str>>()
+                    .join("+"),
+            ),
+        };
+        self.out.push(BucketPoint::from_merged(&m, self.step, tier));
+    }
+
+    fn finish(mut self) -> Vec<BucketPoint> {
+        self.flush();
+        self.out
     }
 }
 
@@ -509,23 +800,6 @@ fn sources(
     out
 }
 
-/// For each of `ids`: whether a late window not yet merged holds samples of it and overlaps
-/// `[a, b)`.
-fn stale_series(
-    dirty: &[(i64, i64, std::collections::BTreeSet<u32>)],
-    ids: &[SeriesId],
-    a: i64,
-    b: i64,
-) -> Vec<bool> {
-    ids.iter()
-        .map(|id| {
-            dirty
-                .iter()
-                .any(|(x, y, set)| *x < b && *y > a && set.contains(&id.0))
-        })
-        .collect()
-}
-
 /// Pairs results with their series, dropping series without buckets, ordered by metric
 /// then labels.
 fn collect<T>(
@@ -556,22 +830,27 @@ fn merge_equal_series(sorted: Vec<SeriesBuckets>) -> Vec<SeriesBuckets> {
     for s in sorted {
         match out.last_mut() {
             Some(prev) if prev.metric == s.metric && prev.labels == s.labels => {
-                let mut points = std::mem::take(&mut prev.points);
-                points.extend(s.points);
-                points.sort_by_key(|p| p.t);
-                let mut merged: Vec<BucketPoint> = Vec::with_capacity(points.len());
-                for p in points {
-                    match merged.last_mut() {
-                        Some(q) if q.t == p.t => q.absorb(&p),
-                        _ => merged.push(p),
-                    }
-                }
-                prev.points = merged;
+                prev.points = merge_buckets(std::mem::take(&mut prev.points), s.points);
             }
             _ => out.push(s),
         }
     }
     out
+}
+
+/// The buckets of one series under two ids, `more` of the later id, in time order; two
+/// buckets with the same start become one.
+fn merge_buckets(mut points: Vec<BucketPoint>, more: Vec<BucketPoint>) -> Vec<BucketPoint> {
+    points.extend(more);
+    points.sort_by_key(|p| p.t);
+    let mut merged: Vec<BucketPoint> = Vec::with_capacity(points.len());
+    for p in points {
+        match merged.last_mut() {
+            Some(q) if q.t == p.t => q.absorb(&p),
+            _ => merged.push(p),
+        }
+    }
+    merged
 }
 
 impl BucketPoint {
@@ -623,6 +902,31 @@ impl Shared {
         }
     }
 
+    /// The segments of tier `idx` that may hold buckets starting in `[from, to)`; the corrupt
+    /// ones there are warnings.
+    fn tier_segments(
+        &self,
+        idx: usize,
+        from: i64,
+        to: i64,
+        warnings: &mut Vec<String>,
+    ) -> Vec<Arc<Segment>> {
+        let st = self.state.read();
+        let t = &st.tiers[idx];
+        let overlaps = |start: i64| start < to && start.saturating_add(t.max_span) > from;
+        for (_, bad) in t.bad.iter().filter(|(s, _)| overlaps(**s)) {
+            warnings.push(format!(
+                "segment {} is corrupt and was skipped: {}",
+                bad.path.display(),
+                bad.error
+            ));
+        }
+        t.segments
+            .range(from.saturating_sub(t.max_span).saturating_add(1)..to)
+            .map(|(_, s)| s.clone())
+            .collect()
+    }
+
     /// The stored buckets of tier `idx` with `from <= start < to` for each of `ids`.
     fn tier_buckets(
         &self,
@@ -635,22 +939,7 @@ impl Shared {
         if from >= to {
             return vec![Vec::new(); ids.len()];
         }
-        let segs: Vec<Arc<Segment>> = {
-            let st = self.state.read();
-            let t = &st.tiers[idx];
-            let overlaps = |start: i64| start < to && start.saturating_add(t.max_span) > from;
-            for (_, bad) in t.bad.iter().filter(|(s, _)| overlaps(**s)) {
-                warnings.push(format!(
-                    "segment {} is corrupt and was skipped: {}",
-                    bad.path.display(),
-                    bad.error
-                ));
-            }
-            t.segments
-                .range(from.saturating_sub(t.max_span).saturating_add(1)..to)
-                .map(|(_, s)| s.clone())
-                .collect()
-        };
+        let segs = self.tier_segments(idx, from, to, warnings);
         let mut out: Vec<Vec<Bucket>> = vec![Vec::new(); ids.len()];
         for seg in segs {
             let mut cursor = 0;

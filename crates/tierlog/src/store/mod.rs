@@ -29,7 +29,7 @@ pub use crate::index::compact::{COMPACT_MIN_DEAD_RECORDS, IndexCompaction};
 pub use crate::retention::{DropReason, DroppedSegment, RetentionReport, RetentionTotals};
 pub use crate::rollup::materialise::RollupReport;
 pub use crate::rollup::step::{
-    BucketPoint, BucketResult, P95_MERGED, P95_RAW_MISMATCH, SeriesBuckets,
+    BucketPoint, BucketResult, P95_MERGED, P95_RAW_MISMATCH, SeriesBuckets, StepIter,
 };
 pub use delete::format::DeleteIntent;
 pub use delete::{DeleteOptions, DeleteReport};

@@ -406,6 +406,21 @@ fn check_step(
     let r = store
         .query_step(&all(), from, to, Duration::from_millis(step as u64))
         .unwrap();
+    // Series by series, the same answer.
+    let mut it = store
+        .query_step_iter(&all(), from, to, Duration::from_millis(step as u64))
+        .unwrap();
+    let streamed: Vec<_> = it.by_ref().collect();
+    // Compared as text: NaN aggregates are not equal to themselves.
+    assert!(
+        format!("{streamed:?}") == format!("{:?}", r.series),
+        "{ctx}: query_step_iter's series"
+    );
+    assert_eq!(
+        it.warnings(),
+        r.warnings,
+        "{ctx}: query_step_iter's warnings"
+    );
     let warned = !r.warnings.is_empty();
     let got = by_name(r.series.into_iter().map(|s| (s.metric, s.points)).collect());
     let lo = from.div_euclid(step) * step;
