@@ -21,6 +21,8 @@ pub enum Variant {
     TsinkPeriodic,
     /// `WalSyncMode::PerAppend`: fsync before every insert returns.
     TsinkPerAppend,
+    /// VictoriaMetrics' HTTP import (`/api/v1/import/prometheus`; it answers before any fsync).
+    VictoriaMetrics,
     /// `Sync::Interval(1 s)`.
     TierlogInterval,
     /// `Sync::EveryWrite`, group commit across writers.
@@ -30,11 +32,12 @@ pub enum Variant {
 }
 
 impl Variant {
-    pub const ALL: [Variant; 7] = [
+    pub const ALL: [Variant; 8] = [
         Variant::SqliteNormal,
         Variant::SqliteFull,
         Variant::TsinkPeriodic,
         Variant::TsinkPerAppend,
+        Variant::VictoriaMetrics,
         Variant::TierlogInterval,
         Variant::TierlogEveryWrite,
         Variant::TierlogNever,
@@ -46,6 +49,7 @@ impl Variant {
             Variant::SqliteFull => "sqlite-full",
             Variant::TsinkPeriodic => "tsink-periodic",
             Variant::TsinkPerAppend => "tsink-per-append",
+            Variant::VictoriaMetrics => "victoriametrics",
             Variant::TierlogInterval => "tierlog-interval",
             Variant::TierlogEveryWrite => "tierlog-every-write",
             Variant::TierlogNever => "tierlog-never",
@@ -61,6 +65,7 @@ impl Variant {
         match self {
             Variant::SqliteNormal | Variant::SqliteFull => "sqlite",
             Variant::TsinkPeriodic | Variant::TsinkPerAppend => "tsink",
+            Variant::VictoriaMetrics => "victoriametrics",
             _ => "tierlog",
         }
     }
@@ -72,6 +77,7 @@ impl Variant {
             Variant::SqliteFull => "WAL, synchronous=FULL",
             Variant::TsinkPeriodic => "WalSyncMode::Periodic(1 s)",
             Variant::TsinkPerAppend => "WalSyncMode::PerAppend",
+            Variant::VictoriaMetrics => "1.79, HTTP import",
             Variant::TierlogInterval => "Sync::Interval(1 s)",
             Variant::TierlogEveryWrite => "Sync::EveryWrite",
             Variant::TierlogNever => "Sync::Never",
@@ -133,6 +139,14 @@ impl Read {
     }
 }
 
+/// One tier's size: bytes on disk and points (buckets, for a rollup tier).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TierBytes {
+    pub tier: String,
+    pub bytes: u64,
+    pub points: u64,
+}
+
 /// One engine's store in one directory.
 pub trait Adapter {
     /// Writes one block of samples (time-ordered scrapes) in batches of [`BATCH`], with
@@ -155,6 +169,17 @@ pub trait Adapter {
     fn raw_bytes(&self) -> Option<u64> {
         None
     }
+    /// After the last write, before [`Adapter::close`]: a server engine brings its files to
+    /// their final state and measures them while it runs (VictoriaMetrics: flush, force-merge,
+    /// wait until the directory stops changing). `None`: the harness measures the directory
+    /// after close.
+    fn settle(&mut self) -> Result<Option<u64>> {
+        Ok(None)
+    }
+    /// Bytes and points of each tier (`raw` first), where the engine has tiers.
+    fn tiers(&self) -> Vec<TierBytes> {
+        Vec::new()
+    }
     /// Makes everything durable and closes (tierlog: seals the open windows and builds the
     /// rollup tiers first, as its maintenance would).
     fn close(self: Box<Self>) -> Result<()>;
@@ -173,6 +198,7 @@ pub fn open(
     Ok(match variant.engine() {
         "sqlite" => Box::new(crate::engines::sqlite::Sqlite::open(variant, dir, series)?),
         "tsink" => Box::new(crate::engines::tsink::Tsink::open(variant, dir, series)?),
+        "victoriametrics" => Box::new(crate::engines::victoria::Victoria::open(dir, series)?),
         _ => Box::new(crate::engines::tierlog::Tierlog::open(
             variant, dir, series, start, end, reopen,
         )?),

@@ -1,4 +1,4 @@
-//! `tierlog-compare`: the same workload through SQLite, tsink and tierlog, one child process
+//! `tierlog-compare`: the same workload through SQLite, tsink, VictoriaMetrics and tierlog, one child process
 //! per engine setting (so each one's peak RSS is its own), then a markdown table.
 //!
 //! ```text
@@ -17,7 +17,7 @@ use tierlog_compare::source::{PRESETS, Preset, Source};
 use tierlog_compare::table;
 
 const USAGE: &str = "usage: tierlog-compare (--preset small|day|100k|1m | --prom FILE) \
-[--engines sqlite,tsink,tierlog | --variants NAME,...] [--quick] [--runs N] [--dir DIR]
+[--engines sqlite,tsink,victoriametrics,tierlog | --variants NAME,...] [--quick] [--runs N] [--dir DIR]
 
   --preset   small = 1000 series x 1 s x 2 h; day = 1000 x 15 s x 24 h;
              100k = 100 000 x 15 s x 1 h; 1m = 1 000 000 x 15 s x 1 h
@@ -25,8 +25,10 @@ const USAGE: &str = "usage: tierlog-compare (--preset small|day|100k|1m | --prom
   --quick    a tenth of the preset's duration (at least 10 scrapes), 3 query runs
   --runs     query repetitions (median reported); default 10
   --dir      where the stores go (default $TIERLOG_BENCH_DIR or the temp dir)
-  variants:  sqlite-normal sqlite-full tsink-periodic tsink-per-append
-             tierlog-interval tierlog-every-write tierlog-never";
+  variants:  sqlite-normal sqlite-full tsink-periodic tsink-per-append victoriametrics
+             tierlog-interval tierlog-every-write tierlog-never
+  VictoriaMetrics runs when its binary is installed (victoria-metrics on PATH, or
+  $TIERLOG_VICTORIA_METRICS); by default it is left out, saying so, when it is not.";
 
 struct Args {
     preset: Option<Preset>,
@@ -38,11 +40,23 @@ struct Args {
     child: Option<Variant>,
 }
 
+/// Every variant, without VictoriaMetrics when its binary is missing.
+fn default_variants() -> Vec<Variant> {
+    let have_vm = tierlog_compare::engines::victoria::binary().is_some();
+    if !have_vm {
+        eprintln!("note: victoria-metrics is not installed; leaving it out");
+    }
+    Variant::ALL
+        .into_iter()
+        .filter(|v| have_vm || *v != Variant::VictoriaMetrics)
+        .collect()
+}
+
 fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut a = Args {
         preset: None,
         prom: None,
-        variants: Variant::ALL.to_vec(),
+        variants: default_variants(),
         quick: false,
         runs: 0,
         dir: None,
@@ -66,8 +80,10 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
                 let list = val(&mut it, "--engines")?;
                 let want: Vec<&str> = list.split(',').map(str::trim).collect();
                 for w in &want {
-                    if !["sqlite", "tsink", "tierlog"].contains(w) {
-                        return Err(format!("unknown engine {w:?} (sqlite, tsink, tierlog)"));
+                    if !["sqlite", "tsink", "victoriametrics", "tierlog"].contains(w) {
+                        return Err(format!(
+                            "unknown engine {w:?} (sqlite, tsink, victoriametrics, tierlog)"
+                        ));
                     }
                 }
                 a.variants = Variant::ALL
@@ -189,6 +205,8 @@ fn main() -> ExitCode {
     }
     println!("Workload: {what}.\n");
     print!("{}", table::markdown(&rows));
+    println!();
+    print!("{}", table::summary(&rows));
     for d in table::disagreements(&rows) {
         println!("\nWARNING: {d}");
     }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{self, ManyQuery, Read, Result, Variant};
+use crate::engine::{self, ManyQuery, Read, Result, TierBytes, Variant};
 use crate::source::{Point, SeriesKey, Source};
 
 /// What one variant measured; the child prints it as one JSON line.
@@ -21,6 +21,9 @@ pub struct Measured {
     pub bytes: u64,
     /// Bytes of the raw tier alone (tierlog; rollup tiers and index excluded).
     pub raw_bytes: Option<u64>,
+    /// Each tier's bytes and points (tierlog), `raw` first.
+    #[serde(default)]
+    pub tiers: Vec<TierBytes>,
     pub open_secs: f64,
     /// Medians, seconds.
     pub q_series_secs: f64,
@@ -180,9 +183,10 @@ pub fn run(variant: Variant, mut source: Source, dir: &Path, runs: usize) -> Res
     }
     drop(block);
     let t = Instant::now();
+    let settled = store.settle()?;
     store.close()?;
     let close_secs = t.elapsed().as_secs_f64();
-    let bytes = dir_bytes(dir);
+    let bytes = settled.unwrap_or_else(|| dir_bytes(dir));
 
     let q = plan(&series, range);
     let t = Instant::now();
@@ -195,6 +199,7 @@ pub fn run(variant: Variant, mut source: Source, dir: &Path, runs: usize) -> Res
         store.query_buckets(q.series, q.day.0, q.day.1, STEP)
     })?;
     let raw_bytes = store.raw_bytes();
+    let tiers = store.tiers();
     store.close()?;
     Ok(Measured {
         variant: variant.name().to_string(),
@@ -204,6 +209,7 @@ pub fn run(variant: Variant, mut source: Source, dir: &Path, runs: usize) -> Res
         close_secs,
         bytes,
         raw_bytes,
+        tiers,
         open_secs,
         q_series_secs,
         q_many_secs,

@@ -33,23 +33,57 @@ fn ms(s: f64) -> String {
     }
 }
 
-/// The table, with a header row naming the query shapes.
+/// The rollup tiers any row has (tierlog's), in the order the first row having them lists them.
+fn rollup_tiers(rows: &[Measured]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for t in rows.iter().flat_map(|r| &r.tiers) {
+        if t.tier != "raw" && !names.contains(&t.tier) {
+            names.push(t.tier.clone());
+        }
+    }
+    names
+}
+
+/// A rollup tier's two cells: bytes per workload sample, and bytes per bucket.
+fn tier_cells(r: &Measured, tier: &str) -> String {
+    match r.tiers.iter().find(|t| t.tier == tier) {
+        Some(t) => format!(
+            "{:.2} | {:.2}",
+            t.bytes as f64 / r.samples as f64,
+            t.bytes as f64 / t.points.max(1) as f64
+        ),
+        None => "– | –".to_string(),
+    }
+}
+
+/// The table, with a header row naming the query shapes. Rollup tiers get two columns each:
+/// their bytes over the workload's samples, and over their own buckets.
 pub fn markdown(rows: &[Measured]) -> String {
     let many = rows.first().map_or(0, |r| r.q_many_series);
+    let tiers = rollup_tiers(rows);
     let mut out = String::new();
+    let tier_head: String = tiers
+        .iter()
+        .map(|t| format!(" {t} tier B/sample | {t} tier B/bucket |"))
+        .collect();
     let _ = writeln!(
         out,
-        "| engine | setting | writers | ack durable | ingest samples/s | on disk | B/sample | raw tier B/sample | close s | open ms | 1 series, whole range, ms | {many} series, 1 h, ms | 60 s min/max/avg/p95, 1 day, ms | peak RSS |"
+        "| engine | setting | writers | ack durable | ingest samples/s | on disk | B/sample | raw tier B/sample |{tier_head} close s | open ms | 1 series, whole range, ms | {many} series, 1 h, ms | 60 s min/max/avg/p95, 1 day, ms | peak RSS |"
     );
     let _ = writeln!(
         out,
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---|---:|---|---:|---:|---:|---:|{}---:|---:|---:|---:|---:|---:|",
+        "---:|---:|".repeat(tiers.len())
     );
     for r in rows {
         let v = Variant::by_name(&r.variant).expect("known variant");
+        let tier_cells: String = tiers
+            .iter()
+            .map(|t| format!(" {} |", tier_cells(r, t)))
+            .collect();
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {:.2} | {} | {:.2} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {:.2} | {} |{tier_cells} {:.2} | {} | {} | {} | {} | {} |",
             v.engine(),
             v.setting(),
             r.writers,
@@ -67,6 +101,46 @@ pub fn markdown(rows: &[Measured]) -> String {
             ms(r.q_many_secs),
             ms(r.q_buckets_secs),
             bytes(r.peak_rss_bytes),
+        );
+    }
+    out
+}
+
+/// The headline: one row per engine setting, its ingest rate and bytes per sample, and each
+/// tierlog tier's bytes per point.
+pub fn summary(rows: &[Measured]) -> String {
+    let tiers = rollup_tiers(rows);
+    let mut out = String::new();
+    let tier_head: String = tiers
+        .iter()
+        .map(|t| format!(" {t} tier B/sample | {t} tier B/bucket |"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "| engine | setting | ingest samples/s | whole store B/sample | raw tier B/sample |{tier_head}"
+    );
+    let _ = writeln!(
+        out,
+        "|---|---|---:|---:|---:|{}",
+        "---:|---:|".repeat(tiers.len())
+    );
+    for r in rows {
+        let v = Variant::by_name(&r.variant).expect("known variant");
+        let tier_cells: String = tiers
+            .iter()
+            .map(|t| format!(" {} |", tier_cells(r, t)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.3} | {} |{tier_cells}",
+            v.engine(),
+            v.setting(),
+            rate(r.rate()),
+            r.bytes_per_sample(),
+            r.raw_bytes.map_or("(all raw)".to_string(), |b| format!(
+                "{:.3}",
+                b as f64 / r.samples as f64
+            )),
         );
     }
     out

@@ -55,3 +55,67 @@ fn presets_have_the_sizes_the_issue_names() {
     assert_eq!(p("1m").series * p("1m").scrapes(), 1_000_000 * 240);
     assert_eq!(p("1m").quick().scrapes(), 24);
 }
+
+/// VictoriaMetrics (when installed): every sample of the tiny workload comes back from
+/// `/api/v1/export` exactly as written (series, timestamp and value), the registration sample of
+/// the 1.79 workaround included once; the settled store has bytes; the harness's queries agree
+/// with tierlog's.
+#[test]
+fn victoria_metrics_keeps_every_sample_of_a_tiny_workload() {
+    use std::collections::BTreeMap;
+    use tierlog_compare::engine::Adapter;
+    use tierlog_compare::engines::victoria::{self, Victoria};
+
+    if victoria::binary().is_none() {
+        eprintln!("victoria-metrics is not installed (apt-get install victoria-metrics); skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut src = Source::preset(TINY);
+    let series = std::sync::Arc::new(src.series().to_vec());
+    let (from, to) = src.range();
+    let mut vm = Victoria::open(dir.path(), series.clone()).expect("start victoria-metrics");
+    let mut want: BTreeMap<(u32, i64), f64> = BTreeMap::new();
+    let mut block = Vec::new();
+    while src.next_block(&mut block) {
+        vm.write(&block).expect("import");
+        want.extend(block.iter().map(|&(i, ts, v)| ((i, ts), v)));
+    }
+    assert_eq!(want.len(), 200 * 600);
+    let bytes = vm
+        .settle()
+        .expect("settle")
+        .expect("measured while running");
+    assert!(bytes > 0);
+
+    let by_name: BTreeMap<BTreeMap<String, String>, u32> = series
+        .iter()
+        .enumerate()
+        .map(|(i, (m, l))| {
+            let mut k: BTreeMap<String, String> = l.iter().cloned().collect();
+            k.insert("__name__".into(), m.clone());
+            (k, i as u32)
+        })
+        .collect();
+    let mut got: BTreeMap<(u32, i64), f64> = BTreeMap::new();
+    let mut n = 0;
+    for (labels, pts) in vm.export("{__name__!=\"\"}", from, to + 1).expect("export") {
+        let i = *by_name
+            .get(&labels)
+            .unwrap_or_else(|| panic!("unknown series {labels:?}"));
+        for (ts, v) in pts {
+            n += 1;
+            got.insert((i, ts), v);
+        }
+    }
+    assert_eq!(n, want.len(), "exported samples (duplicates included)");
+    assert!(got == want, "exported samples differ from the input");
+    Box::new(vm).close().expect("stop");
+
+    let v = measure(Variant::VictoriaMetrics);
+    assert_eq!(v.samples, 200 * 600);
+    assert!(v.bytes > 0);
+    let t = measure(Variant::TierlogNever);
+    let d = tierlog_compare::table::disagreements(&[t, v]);
+    assert!(d.is_empty(), "{d:?}");
+}

@@ -3,3 +3,4 @@
 pub mod sqlite;
 pub mod tierlog;
 pub mod tsink;
+pub mod victoria;

@@ -15,7 +15,7 @@ use tierlog::{
     Config, ManualClock, MatchOp, Matcher, Sample, Selector, SeriesId, Store, Sync, Tier,
 };
 
-use crate::engine::{Adapter, BATCH, Bucket, ManyQuery, Read, Result, Variant, split};
+use crate::engine::{Adapter, BATCH, Bucket, ManyQuery, Read, Result, TierBytes, Variant, split};
 use crate::source::{Point, SeriesKey};
 
 pub struct Tierlog {
@@ -242,6 +242,22 @@ impl Adapter for Tierlog {
     fn raw_bytes(&self) -> Option<u64> {
         let st = self.store.stats();
         st.tiers.iter().find(|t| t.tier == "raw").map(|t| t.bytes)
+    }
+
+    fn tiers(&self) -> Vec<TierBytes> {
+        let mut tiers: Vec<TierBytes> = self
+            .store
+            .stats()
+            .tiers
+            .iter()
+            .map(|t| TierBytes {
+                tier: t.tier.clone(),
+                bytes: t.bytes,
+                points: t.points,
+            })
+            .collect();
+        tiers.sort_by_key(|t| t.tier != "raw");
+        tiers
     }
 
     fn close(self: Box<Self>) -> Result<()> {
