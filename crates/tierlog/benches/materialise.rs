@@ -761,14 +761,11 @@ fn part3(base: &Path, sz: &Sizes) {
             // Tier buckets first, then the raw tail, from the last step boundary the 60s tier
             // covers.
             let boundary = done60.div_euclid(s) * s;
-            let split = pts
-                .iter()
-                .position(|p| &*p.tier == "raw")
-                .unwrap_or(pts.len());
+            // The 60s tier's buckets first, then raw ones (the first may mix both).
             let split = pts
                 .iter()
                 .position(|p| &*p.tier != "60s")
-                .unwrap_or(split);
+                .unwrap_or(pts.len());
             assert!(
                 pts[..split]
                     .iter()
