@@ -666,22 +666,9 @@ fn cli_ingest_counts_samples_written_behind_a_forwarder_watermark() {
     let base = (now - 10 * 60_000).div_euclid(60_000) * 60_000;
     let at = (base + 60_000).to_string();
     let run = |args: &[&str], input: &str| {
-        use std::io::Write;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tierlog"))
-            .args(["--now", &at])
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let mut all = vec!["--now", at.as_str()];
+        all.extend_from_slice(args);
+        let out = crate::support::tierlog_stdin(&all, input.as_bytes());
         let stderr = String::from_utf8(out.stderr).unwrap();
         assert!(out.status.success(), "{args:?}: {stderr}");
         (String::from_utf8(out.stdout).unwrap(), stderr)

@@ -20,22 +20,10 @@ fn now_ms() -> i64 {
 
 /// Runs `tierlog --now AT ARGS` with `input` on stdin; (stdout, stderr).
 fn run(at: i64, args: &[&str], input: &str) -> (String, String) {
-    use std::io::Write;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tierlog"))
-        .args(["--now", &at.to_string()])
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let now = at.to_string();
+    let mut all = vec!["--now", now.as_str()];
+    all.extend_from_slice(args);
+    let out = crate::support::tierlog_stdin(&all, input.as_bytes());
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(out.status.success(), "{args:?}: {stderr}");
     (String::from_utf8(out.stdout).unwrap(), stderr)

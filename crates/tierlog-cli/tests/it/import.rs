@@ -253,20 +253,8 @@ fn standard_input_is_prometheus_unless_told_otherwise() {
         let d = dir.path().join(store);
         let mut args = vec!["ingest", s(&d), "-", "--now", NOW];
         args.extend_from_slice(extra);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tierlog"))
-            .args(&args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-        (d, child.wait_with_output().unwrap())
+        let out = crate::support::tierlog_stdin(&args, text.as_bytes());
+        (d, out)
     };
     let (d, o) = run("a", &[], "up 1 1700000000000\n");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -4,27 +4,13 @@
 //! format.
 
 use crate::support::{ok, s};
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 /// Runs `tierlog ingest DIR - ARGS...` with `input` on stdin; its output.
 fn ingest_stdin(dir: &Path, input: &str, args: &[&str]) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tierlog"))
-        .args(["ingest", s(dir), "-"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let mut all = vec!["ingest", s(dir), "-"];
+    all.extend_from_slice(args);
+    crate::support::tierlog_stdin(&all, input.as_bytes())
 }
 
 fn json(out: &std::process::Output) -> serde_json::Value {

@@ -11,6 +11,25 @@ pub fn tierlog(args: &[&str]) -> Output {
         .expect("run tierlog")
 }
 
+/// Runs `tierlog` with `args`, `input` on its standard input.
+pub fn tierlog_stdin(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tierlog"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run tierlog");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait for tierlog")
+}
+
 /// Runs `tierlog` with `args`, which must succeed; its standard output.
 pub fn ok(args: &[&str]) -> String {
     let o = tierlog(args);
