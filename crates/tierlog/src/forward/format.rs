@@ -167,17 +167,7 @@ mod tests {
             late_offset: 0x1234,
             late_skipped: 10,
         };
-        let mut expected = Vec::new();
-        expected.extend_from_slice(b"TLOGFWD1");
-        expected.extend_from_slice(&[3, 0, 0, 0]);
-        expected.extend_from_slice(&[0; 16]);
-        let hc = crc32c::crc32c(&expected);
-        expected.extend_from_slice(&hc.to_le_bytes());
-        // 1_700_000_001_000 = 0x0000_018B_CFE5_6BE8
-        expected.extend_from_slice(&[0xe8, 0x6b, 0xe5, 0xcf, 0x8b, 0x01, 0, 0]);
-        expected.extend_from_slice(&[7, 0, 0, 0]);
-        expected.extend_from_slice(&[0x2c, 0x01, 0, 0, 0, 0, 0, 0]);
-        expected.extend_from_slice(&[2, 0, 0, 0, 0, 0, 0, 0]);
+        let mut expected = golden_head(3);
         // 1_700_000_002_000 = 0x0000_018B_CFE5_6FD0
         expected.extend_from_slice(&[0xd0, 0x6f, 0xe5, 0xcf, 0x8b, 0x01, 0, 0]);
         expected.extend_from_slice(&[3, 0, 0, 0]);
@@ -198,6 +188,22 @@ mod tests {
         assert_eq!(&none[60..72], &[0, 0, 0, 0, 0, 0, 0, 0x80, 0, 0, 0, 0]);
     }
 
+    /// The golden files' common start: the header of `version`, then watermark
+    /// 1_700_000_001_000 (0x0000_018B_CFE5_6BE8), next series 7, 300 sent and 2 dropped.
+    fn golden_head(version: u8) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(b"TLOGFWD1");
+        b.extend_from_slice(&[version, 0, 0, 0]);
+        b.extend_from_slice(&[0; 16]);
+        let hc = crc32c::crc32c(&b);
+        b.extend_from_slice(&hc.to_le_bytes());
+        b.extend_from_slice(&[0xe8, 0x6b, 0xe5, 0xcf, 0x8b, 0x01, 0, 0]);
+        b.extend_from_slice(&[7, 0, 0, 0]);
+        b.extend_from_slice(&[0x2c, 0x01, 0, 0, 0, 0, 0, 0]);
+        b.extend_from_slice(&[2, 0, 0, 0, 0, 0, 0, 0]);
+        b
+    }
+
     #[test]
     fn golden_checkpoint_version_1_is_read_with_nothing_in_flight() {
         let c = Checkpoint {
@@ -208,17 +214,7 @@ mod tests {
             in_flight: None,
             ..Checkpoint::default()
         };
-        let mut expected = Vec::new();
-        expected.extend_from_slice(b"TLOGFWD1");
-        expected.extend_from_slice(&[1, 0, 0, 0]);
-        expected.extend_from_slice(&[0; 16]);
-        let hc = crc32c::crc32c(&expected);
-        expected.extend_from_slice(&hc.to_le_bytes());
-        // 1_700_000_001_000 = 0x0000_018B_CFE5_6BE8
-        expected.extend_from_slice(&[0xe8, 0x6b, 0xe5, 0xcf, 0x8b, 0x01, 0, 0]);
-        expected.extend_from_slice(&[7, 0, 0, 0]);
-        expected.extend_from_slice(&[0x2c, 0x01, 0, 0, 0, 0, 0, 0]);
-        expected.extend_from_slice(&[2, 0, 0, 0, 0, 0, 0, 0]);
+        let mut expected = golden_head(1);
         let bc = crc32c::crc32c(&expected[32..]);
         expected.extend_from_slice(&bc.to_le_bytes());
         assert_eq!(expected.len(), CHECKPOINT_V1_LEN);
@@ -241,16 +237,7 @@ mod tests {
             in_flight: Some((1_700_000_002_000, 3)),
             ..Checkpoint::default()
         };
-        let mut expected = Vec::new();
-        expected.extend_from_slice(b"TLOGFWD1");
-        expected.extend_from_slice(&[2, 0, 0, 0]);
-        expected.extend_from_slice(&[0; 16]);
-        let hc = crc32c::crc32c(&expected);
-        expected.extend_from_slice(&hc.to_le_bytes());
-        expected.extend_from_slice(&[0xe8, 0x6b, 0xe5, 0xcf, 0x8b, 0x01, 0, 0]);
-        expected.extend_from_slice(&[7, 0, 0, 0]);
-        expected.extend_from_slice(&[0x2c, 0x01, 0, 0, 0, 0, 0, 0]);
-        expected.extend_from_slice(&[2, 0, 0, 0, 0, 0, 0, 0]);
+        let mut expected = golden_head(2);
         expected.extend_from_slice(&[0xd0, 0x6f, 0xe5, 0xcf, 0x8b, 0x01, 0, 0]);
         expected.extend_from_slice(&[3, 0, 0, 0]);
         let bc = crc32c::crc32c(&expected[32..]);

@@ -434,13 +434,11 @@ fn windows_sealed_early_by_a_clock_step_back_keep_exact_answers() {
     assert_eq!(answers(&a, from, to), answers(&b, from, to));
 }
 
-/// A delete removes late samples not merged yet too: they do not come back from their late
-/// log after a reopen.
-#[test]
-fn a_delete_takes_late_samples_with_it() {
-    let dir = fast_tempdir();
+/// A store of `in_time()`, sealed and rolled up at T0 + 45 min, then given `late()` (every
+/// one a late sample, in its late log).
+fn sealed_with_late(dir: &std::path::Path) -> (Arc<ManualClock>, Store) {
     let clock = Arc::new(ManualClock::new(T0));
-    let store = common::open(dir.path(), &clock);
+    let store = common::open(dir, &clock);
     for chunk in in_time().chunks(24) {
         clock.set(chunk.last().unwrap().1);
         write(&store, chunk);
@@ -449,6 +447,15 @@ fn a_delete_takes_late_samples_with_it() {
     store.maintain().unwrap();
     let s = write(&store, &late());
     assert_eq!(s.late, 6);
+    (clock, store)
+}
+
+/// A delete removes late samples not merged yet too: they do not come back from their late
+/// log after a reopen.
+#[test]
+fn a_delete_takes_late_samples_with_it() {
+    let dir = fast_tempdir();
+    let (clock, store) = sealed_with_late(dir.path());
     assert!(store.stats().late_pending > 0);
     let r = store
         .delete(&sel("cpu"), None, tierlog::DeleteOptions::default())
@@ -487,16 +494,7 @@ fn a_delete_takes_late_samples_with_it() {
 #[test]
 fn damage_under_late_samples_does_not_stop_maintenance() {
     let dir = fast_tempdir();
-    let clock = Arc::new(ManualClock::new(T0));
-    let store = common::open(dir.path(), &clock);
-    for chunk in in_time().chunks(24) {
-        clock.set(chunk.last().unwrap().1);
-        write(&store, chunk);
-    }
-    clock.set(T0 + 45 * MIN);
-    store.maintain().unwrap();
-    let s = write(&store, &late());
-    assert_eq!(s.late, 6);
+    let (clock, store) = sealed_with_late(dir.path());
     drop(store);
     // Flip a byte in the middle of the first window's first chunk.
     let seg = common::seg_path(dir.path(), T0);
