@@ -342,7 +342,9 @@ mod oracle {
     const HOUR: i64 = 3_600_000;
 
     /// Five hours at a 15 s scrape with gaps; a counter with resets, a gauge.
-    fn data() -> (Vec<(i64, f64)>, Vec<(i64, f64)>) {
+    type Points = Vec<(i64, f64)>;
+
+    fn data() -> (Points, Points) {
         let (mut c, mut g) = (Vec::new(), Vec::new());
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = || {
@@ -369,7 +371,7 @@ mod oracle {
         (c, g)
     }
 
-    fn store(dir: &std::path::Path) -> (Store, Vec<(i64, f64)>, Vec<(i64, f64)>) {
+    fn store(dir: &std::path::Path) -> (Store, Points, Points) {
         let (c, g) = data();
         let clock = Arc::new(ManualClock::new(T0));
         let store = Store::open(dir, Config::default().with_clock(clock.clone())).unwrap();
