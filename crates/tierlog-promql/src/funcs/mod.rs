@@ -1,5 +1,8 @@
 //! PromQL functions: those over range vectors ([`range`]) and those over instant vectors
 //! and scalars ([`instant`]).
 
+mod date;
+mod histogram;
 pub mod instant;
+mod labels;
 pub mod range;
