@@ -512,3 +512,408 @@ pub(crate) fn nan_first_cmp(a: f64, b: f64) -> std::cmp::Ordering {
         (false, false) => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: i64 = 1_700_000_000_000;
+
+    /// The series loaded into Prometheus 2.42 for the confirmed values below (offsets in
+    /// seconds from T0).
+    fn series(name: &str) -> Vec<(i64, f64)> {
+        let pts: &[(i64, f64)] = match name {
+            "ctr" => &[
+                (0, 100.0),
+                (15, 110.0),
+                (30, 125.0),
+                (45, 5.0),
+                (60, 20.0),
+                (75, 40.0),
+                (90, 41.0),
+            ],
+            "gz" => &[(100, 1.0), (110, 3.0), (120, 5.0), (130, 7.0)],
+            "g" => &[
+                (0, 1.5),
+                (10, -2.0),
+                (20, 3.25),
+                (30, 3.25),
+                (40, 10.0),
+                (50, f64::NAN),
+                (60, 4.0),
+            ],
+            "ginf" => &[
+                (0, 1.0),
+                (10, f64::INFINITY),
+                (20, 2.0),
+                (30, f64::INFINITY),
+                (40, f64::NEG_INFINITY),
+                (50, 3.0),
+            ],
+            "neg" => &[(0, -5.0), (10, -3.0), (20, -1.0), (30, 1.0)],
+            _ => unreachable!(),
+        };
+        pts.iter().map(|&(s, v)| (T0 + s * 1000, v)).collect()
+    }
+
+    /// `f(name[range_s])` evaluated at T0 + `at_s`, selecting the closed window as the
+    /// evaluator does.
+    fn run(f: &str, name: &str, range_s: i64, at_s: i64, params: &[f64]) -> Option<f64> {
+        let f = RangeFn::from_name(f).unwrap();
+        let eval_t = T0 + at_s * 1000;
+        let w = Window {
+            start: eval_t - range_s * 1000,
+            end: eval_t,
+            eval_t,
+        };
+        let pts: Vec<(i64, f64)> = series(name)
+            .into_iter()
+            .filter(|p| p.0 >= w.start && p.0 <= w.end)
+            .collect();
+        if pts.is_empty() {
+            return None;
+        }
+        eval_range(f, &pts, &w, params)
+    }
+
+    fn same(got: Option<f64>, want: f64) -> bool {
+        match got {
+            Some(g) if want.is_nan() => g.is_nan(),
+            Some(g) => g == want,
+            None => false,
+        }
+    }
+
+    /// Function, series, range (s), evaluation time (s after T0), parameters, value.
+    type Case = (&'static str, &'static str, i64, i64, &'static [f64], f64);
+
+    /// Each value was read from /usr/bin/prometheus 2.42.0 over the series above
+    /// (`promtool tsdb create-blocks-from openmetrics`, then `/api/v1/query`); they agree
+    /// bit for bit.
+    #[test]
+    fn values_confirmed_against_prometheus_2_42() {
+        let nan = f64::NAN;
+        let inf = f64::INFINITY;
+        #[rustfmt::skip]
+        let cases: &[Case] = &[
+            ("rate", "ctr", 60, 60, &[], 0.75),
+            // window edges 10 s from the first and last point: extrapolated to both
+            ("rate", "ctr", 50, 70, &[], 0.6666666666666666),
+            // last point 60 s before the end: half an interval only
+            ("increase", "ctr", 120, 150, &[], 46.125),
+            ("delta", "ctr", 60, 60, &[], -80.0),
+            ("increase", "ctr", 100, 90, &[], 73.33333333333334),
+            // a counter is not extrapolated below zero
+            ("rate", "gz", 60, 150, &[], 0.1333333333333333),
+            ("increase", "gz", 40, 130, &[], 7.0),
+            ("delta", "neg", 30, 30, &[], 6.0),
+            ("increase", "neg", 30, 30, &[], 6.0),
+            ("rate", "neg", 40, 35, &[], 0.2),
+            ("irate", "ctr", 60, 50, &[], 0.3333333333333333),
+            ("irate", "ctr", 60, 90, &[], 0.06666666666666667),
+            ("idelta", "ctr", 60, 50, &[], -120.0),
+            ("resets", "ctr", 120, 100, &[], 1.0),
+            ("changes", "g", 120, 100, &[], 5.0),
+            ("changes", "ginf", 120, 100, &[], 5.0),
+            ("deriv", "ctr", 120, 100, &[], -1.0047619047619047),
+            ("deriv", "g", 35, 35, &[], 0.105),
+            ("predict_linear", "ctr", 120, 100, &[100.0], -92.73809523809524),
+            ("predict_linear", "g", 35, 40, &[-20.0], 1.8249999999999993),
+            ("avg_over_time", "g", 35, 35, &[], 1.5),
+            ("avg_over_time", "g", 120, 100, &[], nan),
+            ("avg_over_time", "ginf", 120, 100, &[], nan),
+            ("avg_over_time", "ginf", 25, 25, &[], inf),
+            ("sum_over_time", "ctr", 120, 100, &[], 441.0),
+            ("sum_over_time", "ginf", 120, 100, &[], nan),
+            ("min_over_time", "g", 120, 100, &[], -2.0),
+            ("max_over_time", "g", 120, 100, &[], 10.0),
+            ("min_over_time", "g", 15, 55, &[], 10.0),
+            ("stddev_over_time", "ctr", 120, 100, &[], 44.155569135889145),
+            ("stdvar_over_time", "g", 35, 35, &[], 4.59375),
+            ("stddev_over_time", "g", 120, 100, &[], nan),
+            ("quantile_over_time", "ctr", 120, 100, &[0.3], 36.0),
+            ("quantile_over_time", "g", 120, 100, &[0.3], 0.7999999999999994),
+            ("quantile_over_time", "ctr", 120, 100, &[-1.0], -inf),
+            ("quantile_over_time", "ctr", 120, 100, &[2.0], inf),
+            ("holt_winters", "ctr", 120, 100, &[0.5, 0.3], 30.712171875),
+            ("holt_winters", "g", 35, 35, &[0.2, 0.7], -4.17),
+            ("last_over_time", "ctr", 60, 100, &[], 41.0),
+            ("count_over_time", "ctr", 60, 100, &[], 4.0),
+            ("present_over_time", "ctr", 60, 100, &[], 1.0),
+        ];
+        for &(f, name, range, at, params, want) in cases {
+            let got = run(f, name, range, at, params);
+            assert!(
+                same(got, want),
+                "{f}({name}[{range}s]) @{at}: {got:?}, want {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn prometheus_2_42_holt_winters_factor_errors() {
+        // Wording and `%f` formatting as /usr/bin/prometheus 2.42.0 reports them.
+        let e = check_params(RangeFn::HoltWinters, &[1.0, 0.7]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid smoothing factor. Expected: 0 < sf < 1, got: 1.000000"
+        );
+        let e = check_params(RangeFn::HoltWinters, &[0.5, 0.0]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid trend factor. Expected: 0 < tf < 1, got: 0.000000"
+        );
+        let e = check_params(RangeFn::HoltWinters, &[f64::INFINITY, 0.5]).unwrap_err();
+        assert!(e.to_string().ends_with("got: +Inf"), "{e}");
+        // NaN is not rejected (every comparison with it is false).
+        check_params(RangeFn::HoltWinters, &[f64::NAN, 0.5]).unwrap();
+        check_params(RangeFn::HoltWinters, &[0.5, 0.5]).unwrap();
+        check_params(RangeFn::Rate, &[]).unwrap();
+    }
+
+    fn w(start: i64, end: i64) -> Window {
+        Window {
+            start,
+            end,
+            eval_t: end,
+        }
+    }
+
+    #[test]
+    fn rate_needs_two_points_and_handles_resets() {
+        let one = [(10_000, 5.0)];
+        for f in [
+            RangeFn::Rate,
+            RangeFn::Increase,
+            RangeFn::Delta,
+            RangeFn::Irate,
+            RangeFn::Idelta,
+            RangeFn::Deriv,
+            RangeFn::HoltWinters,
+        ] {
+            assert_eq!(
+                eval_range(f, &one, &w(0, 60_000), &[0.5, 0.5]),
+                None,
+                "{f:?}"
+            );
+            assert_eq!(
+                eval_range(f, &[], &w(0, 60_000), &[0.5, 0.5]),
+                None,
+                "{f:?}"
+            );
+        }
+        assert_eq!(
+            eval_range(RangeFn::PredictLinear, &one, &w(0, 60_000), &[1.0]),
+            None
+        );
+        // Points exactly on both edges: no extrapolation. Two resets: 10 → 2 → 1 → 4
+        // counts 10 + 2 + 4 - 10 + … = (4 - 10) + 10 + 2 = 6.
+        let pts = [(0, 10.0), (20_000, 2.0), (40_000, 1.0), (60_000, 4.0)];
+        assert_eq!(
+            eval_range(RangeFn::Increase, &pts, &w(0, 60_000), &[]),
+            Some(6.0)
+        );
+        assert_eq!(
+            eval_range(RangeFn::Rate, &pts, &w(0, 60_000), &[]),
+            Some(0.1)
+        );
+        assert_eq!(
+            eval_range(RangeFn::Delta, &pts, &w(0, 60_000), &[]),
+            Some(-6.0)
+        );
+        assert_eq!(
+            eval_range(RangeFn::Resets, &pts, &w(0, 60_000), &[]),
+            Some(2.0)
+        );
+        // irate after a reset takes the last value as the increase.
+        assert_eq!(
+            eval_range(RangeFn::Irate, &pts[..3], &w(0, 60_000), &[]),
+            Some(1.0 / 20.0)
+        );
+        assert_eq!(
+            eval_range(RangeFn::Idelta, &pts[..3], &w(0, 60_000), &[]),
+            Some(-1.0)
+        );
+    }
+
+    #[test]
+    fn extrapolation_thresholds() {
+        // Points every 10 s from 30 s to 50 s in a [0, 100 s] window: both gaps (30 s,
+        // 50 s) exceed 1.1 × 10 s, so half an interval is added on each side:
+        // increase = 20 × (20 + 5 + 5) / 20 = 30.
+        let pts = [(30_000, 100.0), (40_000, 110.0), (50_000, 120.0)];
+        assert_eq!(
+            eval_range(RangeFn::Increase, &pts, &w(0, 100_000), &[]),
+            Some(30.0)
+        );
+        // Gaps of exactly 11 s are not below the threshold (1.1 × 10 s = 11 s)...
+        let w2 = w(19_000, 61_000);
+        let got = eval_range(RangeFn::Delta, &pts, &w2, &[]).unwrap();
+        assert!((got - 30.0).abs() < 1e-12, "{got}");
+        // ...gaps of 10.9 s are: 20 × (20 + 10.9 + 10.9) / 20.
+        let w3 = w(19_100, 60_900);
+        let got = eval_range(RangeFn::Delta, &pts, &w3, &[]).unwrap();
+        assert!((got - 41.8).abs() < 1e-12, "{got}");
+        // A counter starting at 5 with slope 1/s reaches zero 5 s before its first point:
+        // the start is extrapolated by 5 s, not by the 8 s gap.
+        let pts = [(8_000, 5.0), (18_000, 15.0), (28_000, 25.0)];
+        assert_eq!(
+            eval_range(RangeFn::Increase, &pts, &w(0, 28_000), &[]),
+            Some(25.0)
+        );
+        // delta is not a counter: it extrapolates the full 8 s.
+        assert_eq!(
+            eval_range(RangeFn::Delta, &pts, &w(0, 28_000), &[]),
+            Some(28.0)
+        );
+        // A negative first value turns the zero limit off.
+        let pts = [(8_000, -5.0), (18_000, 5.0), (28_000, 15.0)];
+        assert_eq!(
+            eval_range(RangeFn::Increase, &pts, &w(0, 28_000), &[]),
+            Some(28.0)
+        );
+    }
+
+    #[test]
+    fn irate_of_points_at_one_instant_is_nothing() {
+        let pts = [(1_000, 1.0), (1_000, 2.0)];
+        assert_eq!(eval_range(RangeFn::Irate, &pts, &w(0, 2_000), &[]), None);
+        assert_eq!(eval_range(RangeFn::Idelta, &pts, &w(0, 2_000), &[]), None);
+    }
+
+    #[test]
+    fn regression_uses_first_point_for_deriv_and_eval_time_for_predict_linear() {
+        // y = 2x + 1 with x in seconds.
+        let pts = [(10_000, 21.0), (20_000, 41.0), (30_000, 61.0)];
+        let win = Window {
+            start: 0,
+            end: 30_000,
+            eval_t: 40_000,
+        };
+        assert_eq!(eval_range(RangeFn::Deriv, &pts, &win, &[]), Some(2.0));
+        // At eval_t (40 s) the line is at 81; 5 s later at 91.
+        assert_eq!(
+            eval_range(RangeFn::PredictLinear, &pts, &win, &[5.0]),
+            Some(91.0)
+        );
+        // Constant values: slope 0, or NaN when the constant is infinite.
+        let flat = [(0, 3.0), (10_000, 3.0)];
+        assert_eq!(eval_range(RangeFn::Deriv, &flat, &win, &[]), Some(0.0));
+        assert_eq!(
+            eval_range(RangeFn::PredictLinear, &flat, &win, &[100.0]),
+            Some(3.0)
+        );
+        let inf = [(0, f64::INFINITY), (10_000, f64::INFINITY)];
+        assert!(
+            eval_range(RangeFn::Deriv, &inf, &win, &[])
+                .unwrap()
+                .is_nan()
+        );
+    }
+
+    #[test]
+    fn over_time_functions() {
+        let win = w(0, 100_000);
+        let pts = [(0, 1.0), (1, 2.0), (2, 4.0), (3, 9.0)];
+        let e = |f: RangeFn, p: &[f64]| eval_range(f, &pts, &win, p).unwrap();
+        assert_eq!(e(RangeFn::AvgOverTime, &[]), 4.0);
+        assert_eq!(e(RangeFn::SumOverTime, &[]), 16.0);
+        assert_eq!(e(RangeFn::CountOverTime, &[]), 4.0);
+        assert_eq!(e(RangeFn::LastOverTime, &[]), 9.0);
+        assert_eq!(e(RangeFn::PresentOverTime, &[]), 1.0);
+        assert_eq!(e(RangeFn::MinOverTime, &[]), 1.0);
+        assert_eq!(e(RangeFn::MaxOverTime, &[]), 9.0);
+        // 38 / 4, up to the rounding of Welford's steps.
+        assert!((e(RangeFn::StdvarOverTime, &[]) - 9.5).abs() < 1e-12);
+        assert!((e(RangeFn::StddevOverTime, &[]) - 9.5f64.sqrt()).abs() < 1e-12);
+        assert_eq!(e(RangeFn::Changes, &[]), 3.0);
+        assert_eq!(e(RangeFn::Resets, &[]), 0.0);
+        // φ = 0.5 of 1, 2, 4, 9: halfway between 2 and 4.
+        assert_eq!(e(RangeFn::QuantileOverTime, &[0.5]), 3.0);
+        assert_eq!(e(RangeFn::QuantileOverTime, &[0.0]), 1.0);
+        assert_eq!(e(RangeFn::QuantileOverTime, &[1.0]), 9.0);
+        assert!(e(RangeFn::QuantileOverTime, &[f64::NAN]).is_nan());
+        // One point is enough for these.
+        let one = [(5, 7.0)];
+        for f in [
+            RangeFn::AvgOverTime,
+            RangeFn::SumOverTime,
+            RangeFn::MinOverTime,
+            RangeFn::MaxOverTime,
+            RangeFn::LastOverTime,
+            RangeFn::QuantileOverTime,
+        ] {
+            assert_eq!(eval_range(f, &one, &win, &[0.5]), Some(7.0), "{f:?}");
+        }
+        assert_eq!(
+            eval_range(RangeFn::StddevOverTime, &one, &win, &[]),
+            Some(0.0)
+        );
+        assert_eq!(eval_range(RangeFn::Changes, &one, &win, &[]), Some(0.0));
+        assert_eq!(eval_range(RangeFn::Resets, &one, &win, &[]), Some(0.0));
+        // A missing parameter gives nothing rather than a panic.
+        assert_eq!(eval_range(RangeFn::QuantileOverTime, &one, &win, &[]), None);
+    }
+
+    #[test]
+    fn nan_and_infinities_over_time() {
+        let win = w(0, 100_000);
+        // min/max skip a leading NaN, but a NaN after a number is not taken.
+        let pts = [(0, f64::NAN), (1, 3.0), (2, f64::NAN), (3, 1.0)];
+        assert_eq!(eval_range(RangeFn::MinOverTime, &pts, &win, &[]), Some(1.0));
+        assert_eq!(eval_range(RangeFn::MaxOverTime, &pts, &win, &[]), Some(3.0));
+        // NaN → NaN is no change; NaN → 3 and 3 → NaN are.
+        assert_eq!(eval_range(RangeFn::Changes, &pts, &win, &[]), Some(3.0));
+        let nn = [(0, f64::NAN), (1, f64::NAN)];
+        assert_eq!(eval_range(RangeFn::Changes, &nn, &win, &[]), Some(0.0));
+        // Quantile sorts NaN first.
+        assert!(
+            eval_range(RangeFn::QuantileOverTime, &pts, &win, &[0.0])
+                .unwrap()
+                .is_nan()
+        );
+        assert_eq!(
+            eval_range(RangeFn::QuantileOverTime, &pts, &win, &[1.0]),
+            Some(3.0)
+        );
+        // The mean of large finite values does not overflow.
+        let big = [(0, f64::MAX), (1, f64::MAX)];
+        assert_eq!(
+            eval_range(RangeFn::AvgOverTime, &big, &win, &[]),
+            Some(f64::MAX)
+        );
+        let infs = [(0, f64::INFINITY), (1, 5.0), (2, f64::INFINITY)];
+        assert_eq!(
+            eval_range(RangeFn::AvgOverTime, &infs, &win, &[]),
+            Some(f64::INFINITY)
+        );
+        let mixed = [(0, f64::INFINITY), (1, f64::NEG_INFINITY)];
+        assert!(
+            eval_range(RangeFn::AvgOverTime, &mixed, &win, &[])
+                .unwrap()
+                .is_nan()
+        );
+    }
+
+    #[test]
+    fn names_params_and_keeping_the_name() {
+        for (name, params, idx) in [
+            ("rate", 0, 0),
+            ("quantile_over_time", 1, 1),
+            ("predict_linear", 1, 0),
+            ("holt_winters", 2, 0),
+        ] {
+            let f = RangeFn::from_name(name).unwrap();
+            assert_eq!(
+                (f.name(), f.params(), f.range_arg_index()),
+                (name, params, idx)
+            );
+        }
+        assert_eq!(RangeFn::from_name("absent_over_time"), None);
+        assert_eq!(RangeFn::from_name("mad_over_time"), None);
+        assert_eq!(RangeFn::from_name("abs"), None);
+        assert!(RangeFn::LastOverTime.keeps_name());
+        assert!(!RangeFn::MaxOverTime.keeps_name());
+        assert!(!RangeFn::Rate.keeps_name());
+    }
+}
