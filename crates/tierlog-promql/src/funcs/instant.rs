@@ -324,12 +324,12 @@ fn go_log2(x: f64) -> f64 {
     if frac == 0.5 {
         return f64::from(exp - 1);
     }
-    frac.ln() * (1.0 / std::f64::consts::LN_2) + f64::from(exp)
+    frac.ln() * std::f64::consts::LOG2_E + f64::from(exp)
 }
 
-/// Go's `math.Log10`: `log2(x) * (Ln2/Ln10)`.
+/// Go's `math.Log10`: `log2(x) * (Ln2/Ln10)`, the constant rounded once.
 fn go_log10(x: f64) -> f64 {
-    go_log2(x) * (std::f64::consts::LN_2 / std::f64::consts::LN_10)
+    go_log2(x) * std::f64::consts::LOG10_2
 }
 
 /// `x = frac × 2^exp` with `|frac|` in [0.5, 1); zero, infinities and NaN come back as

@@ -6,3 +6,6 @@ mod histogram;
 pub mod instant;
 mod labels;
 pub mod range;
+
+#[cfg(test)]
+mod instant_tests;
