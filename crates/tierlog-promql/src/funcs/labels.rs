@@ -19,8 +19,12 @@ pub(crate) fn valid_label_name(s: &str) -> bool {
 /// Rewrites the Perl classes whose meaning differs between Go's RE2 (ASCII only) and the
 /// `regex` crate (Unicode): `\d`, `\w`, `\s`, their negations and `\b`/`\B`.
 fn go_to_rust_regex(pat: &str) -> String {
+    go_to_rust_regex_in(pat, false)
+}
+
+/// [`go_to_rust_regex`] starting inside a character class when `in_class`.
+fn go_to_rust_regex_in(pat: &str, mut in_class: bool) -> String {
     let mut out = String::with_capacity(pat.len() + 16);
-    let mut in_class = false;
     let mut chars = pat.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
@@ -29,6 +33,17 @@ fn go_to_rust_regex(pat: &str) -> String {
                     out.push('\\');
                     break;
                 };
+                if n == 'Q' {
+                    // `\Q…\E`: everything up to `\E` (or the end) is literal.
+                    let lit: String = chars.by_ref().collect();
+                    let (quoted, rest) = match lit.find("\\E") {
+                        Some(i) => (&lit[..i], &lit[i + 2..]),
+                        None => (&lit[..], ""),
+                    };
+                    out.push_str(&regex::escape(quoted));
+                    out.push_str(&go_to_rust_regex_in(rest, in_class));
+                    return out;
+                }
                 let rep = match (in_class, n) {
                     (false, 'd') => "[0-9]",
                     (false, 'D') => "[^0-9]",
@@ -73,6 +88,11 @@ fn go_to_rust_regex(pat: &str) -> String {
                 }
             }
             '[' => out.push_str("\\["),
+            // Set operations in the `regex` crate's classes, plain characters in Go's.
+            '&' | '~' if in_class => {
+                out.push('\\');
+                out.push(c);
+            }
             ']' if in_class => {
                 in_class = false;
                 out.push(']');
@@ -264,5 +284,11 @@ mod tests {
         assert!(!anchored_regex("a").unwrap().is_match("ab"));
         assert!(anchored_regex("a|ab").unwrap().is_match("ab"));
         assert!(anchored_regex("(").is_none());
+        // Go's literal quoting and plain `&`/`~` in classes.
+        assert!(anchored_regex(r"\Q.*\E\d").unwrap().is_match(".*1"));
+        assert!(!anchored_regex(r"\Q.*\E").unwrap().is_match("ab"));
+        assert!(anchored_regex(r"x\Q+").unwrap().is_match("x+"));
+        assert!(anchored_regex("[a&&b]").unwrap().is_match("&"));
+        assert!(anchored_regex("[a~~b]+").unwrap().is_match("~a"));
     }
 }
