@@ -7,6 +7,7 @@
 //! `Error::Execution("vector cannot contain metrics with the same labelset")`.
 
 use super::date::{Civil, civil, go_int64};
+use super::gosort::go_sort;
 use super::{histogram, labels};
 use crate::{Error, Result, Sample};
 
@@ -349,20 +350,15 @@ fn frexp(x: f64) -> (f64, i32) {
     (frac, exp)
 }
 
-/// Prometheus 2.42's `sort` (ascending) and `sort_desc`: NaN last in both. Equal values
-/// keep their input order, and the NaNs come in reverse input order, which is what Go's
-/// sort does with 2.42's comparison for vectors of up to 12 samples (larger ones are
-/// ordered unpredictably among equal values there).
-fn sort_by_value(v: &mut Vec<Sample>, desc: bool) {
-    let (nans, numbers): (Vec<Sample>, Vec<Sample>) =
-        std::mem::take(v).into_iter().partition(|s| s.v.is_nan());
-    *v = numbers;
+/// Prometheus 2.42's `sort` (ascending) and `sort_desc`: Go's `sort.Sort` with 2.42's
+/// comparisons, which put NaN last in both directions; the order of equal values follows
+/// Go's algorithm too (for up to 12 samples it keeps the input order).
+fn sort_by_value(v: &mut [Sample], desc: bool) {
     if desc {
-        v.sort_by(|a, b| b.v.partial_cmp(&a.v).unwrap_or(std::cmp::Ordering::Equal));
+        go_sort(v, &|a: &Sample, b: &Sample| b.v.is_nan() || b.v < a.v);
     } else {
-        v.sort_by(|a, b| a.v.partial_cmp(&b.v).unwrap_or(std::cmp::Ordering::Equal));
+        go_sort(v, &|a: &Sample, b: &Sample| b.v.is_nan() || b.v > a.v);
     }
-    v.extend(nans.into_iter().rev());
 }
 
 /// `Error::Execution` when two samples of `v` have the same labels.

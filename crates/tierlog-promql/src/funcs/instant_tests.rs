@@ -589,3 +589,54 @@ fn bad_arguments_are_errors_not_panics() {
         Err(Error::Unsupported(_))
     ));
 }
+
+fn order_after(name: &str, n: usize, val: impl Fn(usize) -> f64) -> String {
+    let input: Vec<Sample> = (0..n)
+        .map(|i| s(&[("__name__", "x"), ("i", &format!("{i:02}"))], T, val(i)))
+        .collect();
+    let v = vector(call(name, vec![Arg::Vector(input)], T).unwrap());
+    v.iter()
+        .map(|s| s.labels.get("i").unwrap())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn sort_of_many_ties_and_nans_in_go_order() {
+    // 2.42 over 60 and 20 series (input in label order) with many equal values and NaNs:
+    // the orders Go's pattern-defeating quicksort leaves them in.
+    let srt = |i: usize| {
+        if i % 11 == 3 {
+            f64::NAN
+        } else {
+            ((i * 7) % 5) as f64
+        }
+    };
+    let srtb = |i: usize| {
+        if i == 4 || i == 9 {
+            f64::NAN
+        } else {
+            ((20 - i) / 3) as f64
+        }
+    };
+    assert_eq!(
+        order_after("sort", 60, srt),
+        "10 00 20 35 30 05 45 55 15 40 50 48 53 13 33 08 43 38 18 28 23 31 11 21 56 01 26 51 \
+         46 06 41 16 09 29 34 59 24 54 49 39 04 19 44 07 52 57 27 17 22 12 42 37 32 02 58 14 \
+         36 03 47 25"
+    );
+    assert_eq!(
+        order_after("sort_desc", 60, srt),
+        "42 27 02 57 17 32 52 07 37 12 22 44 09 39 49 34 54 04 29 19 59 24 46 41 21 01 26 56 \
+         06 51 11 31 16 18 43 53 28 33 38 13 08 23 48 40 20 35 00 05 30 15 50 10 55 45 25 58 \
+         03 14 36 47"
+    );
+    assert_eq!(
+        order_after("sort", 20, srtb),
+        "19 18 17 16 15 12 14 13 10 11 08 07 06 05 03 00 02 01 04 09"
+    );
+    assert_eq!(
+        order_after("sort_desc", 20, srtb),
+        "01 02 00 03 05 08 06 07 10 11 12 13 14 15 16 17 18 19 04 09"
+    );
+}

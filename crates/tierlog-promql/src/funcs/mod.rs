@@ -2,6 +2,7 @@
 //! and scalars ([`instant`]).
 
 mod date;
+mod gosort;
 mod histogram;
 pub mod instant;
 mod labels;
