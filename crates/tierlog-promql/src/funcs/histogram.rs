@@ -67,7 +67,7 @@ pub(crate) fn bucket_quantile(q: f64, buckets: &mut Vec<(f64, f64)>) -> f64 {
     if q > 1.0 {
         return f64::INFINITY;
     }
-    buckets.sort_by(|a, b| super::range::nan_first_cmp(a.0, b.0));
+    super::gosort::go_sort(buckets, &|a: &(f64, f64), b: &(f64, f64)| a.0 < b.0);
     match buckets.last() {
         Some(b) if b.0 == f64::INFINITY => {}
         _ => return f64::NAN,

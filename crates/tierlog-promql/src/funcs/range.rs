@@ -480,10 +480,12 @@ fn holt_winters(points: &[(i64, f64)], sf: f64, tf: f64) -> f64 {
     s1
 }
 
-/// The φ-quantile of `values` (sorted in place, NaN first) with linear interpolation
-/// between the closest ranks, as Prometheus 2.42's `quantile`: NaN for no values or a NaN φ,
-/// -Inf for φ < 0, +Inf for φ > 1.
-pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
+/// The φ-quantile of `values` (sorted in place) with linear interpolation between the
+/// closest ranks, as Prometheus 2.42's `quantile` (also what the `quantile` aggregation
+/// computes): NaN for no values or a NaN φ, -Inf for φ < 0, +Inf for φ > 1. The values are
+/// sorted by Go's algorithm with 2.42's comparison (NaN below everything, even NaN), so
+/// that NaNs land where they land in Prometheus.
+pub fn quantile(q: f64, values: &mut [f64]) -> f64 {
     if values.is_empty() || q.is_nan() {
         return f64::NAN;
     }
@@ -493,24 +495,13 @@ pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
     if q > 1.0 {
         return f64::INFINITY;
     }
-    values.sort_unstable_by(|a, b| nan_first_cmp(*a, *b));
+    super::gosort::go_sort(values, &|a: &f64, b: &f64| a.is_nan() || a < b);
     let n = values.len() as f64;
     let rank = q * (n - 1.0);
     let lower = rank.floor().max(0.0);
     let upper = (lower + 1.0).min(n - 1.0);
     let weight = rank - rank.floor();
     values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
-}
-
-/// Ascending order with NaN before every number.
-pub(crate) fn nan_first_cmp(a: f64, b: f64) -> std::cmp::Ordering {
-    use std::cmp::Ordering;
-    match (a.is_nan(), b.is_nan()) {
-        (true, true) => Ordering::Equal,
-        (true, false) => Ordering::Less,
-        (false, true) => Ordering::Greater,
-        (false, false) => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
-    }
 }
 
 #[cfg(test)]
@@ -647,6 +638,41 @@ mod tests {
                 same(got, want),
                 "{f}({name}[{range}s]) @{at}: {got:?}, want {want}"
             );
+        }
+    }
+
+    #[test]
+    fn quantile_with_nans_as_2_42() {
+        // 30 points 1 s apart, NaN at every 7th from the 3rd, read by 2.42's
+        // `quantile_over_time(φ, qn[1m])`: NaNs sort first.
+        let pts: Vec<(i64, f64)> = (0..30)
+            .map(|i| {
+                let v = if i % 7 == 2 {
+                    f64::NAN
+                } else {
+                    ((i * 13) % 10) as f64
+                };
+                (T0 + (200 + i) * 1000, v)
+            })
+            .collect();
+        let win = Window {
+            start: T0 + 180_000,
+            end: T0 + 240_000,
+            eval_t: T0 + 240_000,
+        };
+        for (q, want) in [
+            (0.0, f64::NAN),
+            (0.1, f64::NAN),
+            (0.2, 0.0),
+            (0.25, 1.0),
+            (0.3, 1.0),
+            (0.5, 3.0),
+            (0.7, 5.0),
+            (0.9, 8.0),
+            (1.0, 9.0),
+        ] {
+            let got = eval_range(RangeFn::QuantileOverTime, &pts, &win, &[q]);
+            assert!(same(got, want), "φ={q}: {got:?}");
         }
     }
 
