@@ -677,6 +677,31 @@ mod tests {
     }
 
     #[test]
+    fn offset_window_with_eval_time_as_2_42() {
+        // 2.42 at T0 + 100 s: `predict_linear(ctr[1m] offset 30s, 100)` = -357.5 (the line
+        // is taken at the evaluation time, not at the window's end) and
+        // `rate(ctr[1m] offset 30s)` = 0.7777777777777777.
+        let eval_t = T0 + 100_000;
+        let w = Window {
+            start: eval_t - 90_000,
+            end: eval_t - 30_000,
+            eval_t,
+        };
+        let pts: Vec<(i64, f64)> = series("ctr")
+            .into_iter()
+            .filter(|p| p.0 >= w.start && p.0 <= w.end)
+            .collect();
+        assert_eq!(
+            eval_range(RangeFn::PredictLinear, &pts, &w, &[100.0]),
+            Some(-357.5)
+        );
+        assert_eq!(
+            eval_range(RangeFn::Rate, &pts, &w, &[]),
+            Some(0.7777777777777777)
+        );
+    }
+
+    #[test]
     fn prometheus_2_42_holt_winters_factor_errors() {
         // Wording and `%f` formatting as /usr/bin/prometheus 2.42.0 reports them.
         let e = check_params(RangeFn::HoltWinters, &[1.0, 0.7]).unwrap_err();
