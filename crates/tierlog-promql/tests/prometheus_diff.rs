@@ -100,6 +100,21 @@ fn tierlog_store(ds: &Dataset, dir: &Path) -> tierlog::Store {
     config.validate().expect("configuration");
     let store = tierlog::Store::open(dir, config).expect("open store");
     write_store(ds, &store);
+    // The store holds exactly the generated points.
+    let all: tierlog::Selector = r#"{__name__=~".+"}"#.parse().unwrap();
+    let mut held = BTreeMap::new();
+    for s in store.query(&all, 0, i64::MAX).unwrap().series {
+        let mut l = s.labels.to_pairs();
+        l.sort();
+        held.insert((s.metric.clone(), l), s.points.clone());
+    }
+    let mut want = BTreeMap::new();
+    for s in &ds.series {
+        let mut l = s.labels.clone();
+        l.sort();
+        want.insert((s.name.clone(), l), s.points.clone());
+    }
+    assert!(held == want, "the store holds another data set");
     store
 }
 
