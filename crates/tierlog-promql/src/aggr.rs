@@ -1,12 +1,13 @@
 //! Aggregation operators over one step's instant vector, as Prometheus 2.42 evaluates them
 //! (`aggregation()` in its promql/engine.go, `quantile()` in quantile.go).
 //!
-//! Groups are found by hashing each sample's grouping labels once (no string is built per
-//! sample) and comparing them exactly on a hash collision. Groups come out in the order of
+//! Groups are found by encoding each sample's grouping labels into a reused buffer and looking
+//! them up in a [`SigTable`] (hash, then exact byte comparison); nothing is allocated per
+//! sample but the groups themselves. Groups come out in the order of
 //! their first sample, as in Prometheus; `topk`/`bottomk` give each group's samples best first.
 
 use crate::binop::gofmt;
-use crate::binop::sig::{Select, SigIndex};
+use crate::binop::sig::{Select, SigTable};
 use crate::ops::{AggOp, AggParam, Grouping};
 use crate::{Error, Labels, Result, Sample};
 
@@ -108,15 +109,13 @@ struct Group {
 /// `count_values` (`q` is the φ of `quantile`).
 fn simple(op: AggOp, q: f64, sel: Select<'_>, input: Vec<Sample>, t: i64) -> Vec<Sample> {
     let mut groups: Vec<Group> = Vec::new();
-    let mut idx = SigIndex::default();
+    let mut sigs = SigTable::default();
+    let mut buf = Vec::new();
     for s in &input {
-        let h = sel.hash(s.labels.iter());
-        let found = idx.find(h, |e| {
-            sel.filter(s.labels.iter()).eq(groups[e].labels.iter())
-        });
+        sel.encode(s.labels.iter(), &mut buf);
+        let (e, new) = sigs.find_or_push(&buf);
         let v = s.v;
-        let Some(e) = found else {
-            idx.push(h);
+        if new {
             groups.push(Group {
                 labels: Labels::new(sel.filter(s.labels.iter())),
                 value: match op {
@@ -133,7 +132,7 @@ fn simple(op: AggOp, q: f64, sel: Select<'_>, input: Vec<Sample>, t: i64) -> Vec
                 },
             });
             continue;
-        };
+        }
         let g = &mut groups[e];
         match op {
             AggOp::Sum => g.value += v,
@@ -238,20 +237,14 @@ fn count_values(
         Select::Only(&by_names)
     };
     let mut groups: Vec<(Labels, u64)> = Vec::new();
-    let mut idx = SigIndex::default();
-    let mut text = String::new();
+    let mut sigs = SigTable::default();
+    let mut buf = Vec::new();
     for s in &input {
-        text.clear();
-        text.push_str(&gofmt::float_f(s.v));
-        let h = sel.hash(with_label(&s.labels, name, &text));
-        let found = idx.find(h, |e| {
-            sel.filter(with_label(&s.labels, name, &text))
-                .eq(groups[e].0.iter())
-        });
-        match found {
-            Some(e) => groups[e].1 += 1,
-            None => {
-                idx.push(h);
+        let text = gofmt::float_f(s.v);
+        sel.encode(with_label(&s.labels, name, &text), &mut buf);
+        match sigs.find_or_push(&buf) {
+            (e, false) => groups[e].1 += 1,
+            (_, true) => {
                 let labels = Labels::new(sel.filter(with_label(&s.labels, name, &text)));
                 groups.push((labels, 1));
             }
@@ -283,10 +276,10 @@ fn with_label<'a>(
 /// top, a NaN counting as worst) and replaces its top with a better sample; which of equal
 /// values are kept depends on that heap, so it is reproduced step for step.
 fn top_bottom(top: bool, k: i64, sel: Select<'_>, mut input: Vec<Sample>, t: i64) -> Vec<Sample> {
-    // Each group: the index of its first sample (for label comparison) and its heap of
-    // (value, sample index).
-    let mut groups: Vec<(usize, Vec<(f64, usize)>)> = Vec::new();
-    let mut idx = SigIndex::default();
+    // Each group's heap of (value, sample index).
+    let mut groups: Vec<Vec<(f64, usize)>> = Vec::new();
+    let mut sigs = SigTable::default();
+    let mut buf = Vec::new();
     let less = |a: f64, b: f64| {
         if a.is_nan() {
             true
@@ -298,16 +291,13 @@ fn top_bottom(top: bool, k: i64, sel: Select<'_>, mut input: Vec<Sample>, t: i64
     };
     let k_len = usize::try_from(k).unwrap_or(usize::MAX);
     for (i, s) in input.iter().enumerate() {
-        let h = sel.hash(s.labels.iter());
-        let found = idx.find(h, |e| {
-            sel.same(input[groups[e].0].labels.iter(), s.labels.iter())
-        });
-        let Some(e) = found else {
-            idx.push(h);
-            groups.push((i, vec![(s.v, i)]));
+        sel.encode(s.labels.iter(), &mut buf);
+        let (e, new) = sigs.find_or_push(&buf);
+        if new {
+            groups.push(vec![(s.v, i)]);
             continue;
-        };
-        let heap = &mut groups[e].1;
+        }
+        let heap = &mut groups[e];
         let worst = heap[0].0;
         let better = if top { worst < s.v } else { worst > s.v };
         if heap.len() < k_len || better || worst.is_nan() {
@@ -322,7 +312,7 @@ fn top_bottom(top: bool, k: i64, sel: Select<'_>, mut input: Vec<Sample>, t: i64
         }
     }
     let mut out = Vec::new();
-    for (_, mut heap) in groups {
+    for mut heap in groups {
         if heap.len() > 1 {
             // Go's sort.Sort(sort.Reverse(heap)): insertion sort up to 12 elements; beyond,
             // best first with NaNs last (ties may then come out in another order).

@@ -3,9 +3,9 @@
 //! `scalarBinop`, `resultMetric`).
 //!
 //! Samples are matched by a signature: the labels named by `on (…)`, or every label but those
-//! of `ignoring (…)` and the metric name. Each sample's signature is hashed once, straight from
-//! its labels, into a [`sig::SigIndex`]; hashes that collide are told apart by comparing the
-//! labels, so no signature string is built per sample.
+//! of `ignoring (…)` and the metric name. Each sample's signature is encoded once into a reused
+//! buffer and hashed; the side that is looked up keeps its signatures in a [`sig::SigTable`]
+//! (one arena, exact byte comparison on a hash match), so nothing is allocated per sample.
 
 pub(crate) mod gofmt;
 pub(crate) mod sig;
@@ -14,7 +14,7 @@ use crate::ops::{BinOp, Cardinality, VectorMatching};
 use crate::value::METRIC_NAME;
 use crate::{Error, Labels, Result, Sample};
 
-use sig::{Select, SigIndex};
+use sig::{Select, SigTable};
 
 /// `lhs op rhs` between two instant vectors; output samples carry timestamp `t`.
 ///
@@ -107,6 +107,23 @@ pub fn scalar_scalar(op: BinOp, a: f64, b: f64, return_bool: bool) -> Result<f64
     })
 }
 
+/// Fails when two samples of `v` have the same labels, as 2.42 checks every step's result of
+/// an operator, aggregation or function ("vector cannot contain metrics with the same
+/// labelset"), e.g. for `m * 2` over series that differ only in their metric name.
+pub fn ensure_unique_labels(v: &[Sample]) -> Result<()> {
+    let mut seen = SigTable::with_capacity(v.len());
+    let mut buf = Vec::new();
+    for s in v {
+        sig::encode(s.labels.iter(), &mut buf);
+        if !seen.find_or_push(&buf).1 {
+            return Err(Error::Execution(
+                "vector cannot contain metrics with the same labelset".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// How Prometheus writes operator `op`.
 pub fn op_str(op: BinOp) -> &'static str {
     match op {
@@ -169,37 +186,20 @@ fn select(m: &VectorMatching) -> Select<'_> {
     }
 }
 
-/// An index of the distinct signatures of `v` (entry `e` is `v[firsts[e]]`).
-struct SigSet {
-    idx: SigIndex,
-    firsts: Vec<usize>,
+/// The distinct signatures of `v`.
+fn sig_set(v: &[Sample], sel: Select<'_>, buf: &mut Vec<u8>) -> SigTable {
+    let mut t = SigTable::with_capacity(v.len());
+    for s in v {
+        sel.encode(s.labels.iter(), buf);
+        t.find_or_push(buf);
+    }
+    t
 }
 
-impl SigSet {
-    fn of(v: &[Sample], sel: Select<'_>) -> SigSet {
-        let mut set = SigSet {
-            idx: SigIndex::with_capacity(v.len()),
-            firsts: Vec::with_capacity(v.len()),
-        };
-        for (i, s) in v.iter().enumerate() {
-            let h = sel.hash(s.labels.iter());
-            if set.find_in(v, h, &s.labels, sel).is_none() {
-                set.idx.push(h);
-                set.firsts.push(i);
-            }
-        }
-        set
-    }
-
-    fn find_in(&self, v: &[Sample], h: u64, l: &Labels, sel: Select<'_>) -> Option<usize> {
-        self.idx
-            .find(h, |e| sel.same(v[self.firsts[e]].labels.iter(), l.iter()))
-    }
-
-    fn contains(&self, v: &[Sample], l: &Labels, sel: Select<'_>) -> bool {
-        let h = sel.hash(l.iter());
-        self.find_in(v, h, l, sel).is_some()
-    }
+/// True when the signature of `l` is in `t`.
+fn has_sig(t: &SigTable, l: &Labels, sel: Select<'_>, buf: &mut Vec<u8>) -> bool {
+    sel.encode(l.iter(), buf);
+    t.find(buf, sig::hash_bytes(buf)).is_some()
 }
 
 /// `lhs and rhs`: the left samples whose signature is on the right.
@@ -207,9 +207,10 @@ fn and(lhs: Vec<Sample>, rhs: &[Sample], sel: Select<'_>) -> Vec<Sample> {
     if lhs.is_empty() || rhs.is_empty() {
         return Vec::new();
     }
-    let right = SigSet::of(rhs, sel);
+    let mut buf = Vec::new();
+    let right = sig_set(rhs, sel, &mut buf);
     lhs.into_iter()
-        .filter(|s| right.contains(rhs, &s.labels, sel))
+        .filter(|s| has_sig(&right, &s.labels, sel, &mut buf))
         .collect()
 }
 
@@ -221,12 +222,12 @@ fn or(mut lhs: Vec<Sample>, rhs: Vec<Sample>, sel: Select<'_>) -> Vec<Sample> {
     if rhs.is_empty() {
         return lhs;
     }
-    let left = SigSet::of(&lhs, sel);
-    let extra: Vec<Sample> = rhs
-        .into_iter()
-        .filter(|s| !left.contains(&lhs, &s.labels, sel))
-        .collect();
-    lhs.extend(extra);
+    let mut buf = Vec::new();
+    let left = sig_set(&lhs, sel, &mut buf);
+    lhs.extend(
+        rhs.into_iter()
+            .filter(|s| !has_sig(&left, &s.labels, sel, &mut buf)),
+    );
     lhs
 }
 
@@ -235,9 +236,10 @@ fn unless(lhs: Vec<Sample>, rhs: &[Sample], sel: Select<'_>) -> Vec<Sample> {
     if lhs.is_empty() || rhs.is_empty() {
         return lhs;
     }
-    let right = SigSet::of(rhs, sel);
+    let mut buf = Vec::new();
+    let right = sig_set(rhs, sel, &mut buf);
     lhs.into_iter()
-        .filter(|s| !right.contains(rhs, &s.labels, sel))
+        .filter(|s| !has_sig(&right, &s.labels, sel, &mut buf))
         .collect()
 }
 
@@ -268,10 +270,12 @@ fn arith_or_compare(
     // The "one" side must have unique signatures; the "many" side is matched against it.
     let (many, one) = if swapped { (rhs, lhs) } else { (lhs, rhs) };
 
-    let mut one_idx = SigIndex::with_capacity(one.len());
+    let mut buf = Vec::new();
+    let mut one_sigs = SigTable::with_capacity(one.len());
     for (i, s) in one.iter().enumerate() {
-        let h = sel.hash(s.labels.iter());
-        if let Some(e) = one_idx.find(h, |e| sel.same(one[e].labels.iter(), s.labels.iter())) {
+        sel.encode(s.labels.iter(), &mut buf);
+        let h = sig::hash_bytes(&buf);
+        if let Some(e) = one_sigs.find(&buf, h) {
             let matched = Labels::new(sel.filter(s.labels.iter()));
             return Err(Error::Execution(format!(
                 "found duplicate series for the match group {} on the {} hand-side of the \
@@ -284,7 +288,7 @@ fn arith_or_compare(
             )));
         }
         // Entries are numbered as `one` is: entry i is one[i].
-        let e = one_idx.push(h);
+        let e = one_sigs.push(&buf, h);
         debug_assert_eq!(e, i);
     }
 
@@ -295,13 +299,13 @@ fn arith_or_compare(
     } else {
         Vec::new()
     };
-    let mut results = SigIndex::default();
-    let mut result_of: Vec<(usize, usize)> = Vec::new(); // (one sample, output index)
+    let mut results = SigTable::default();
+    let mut result_buf = Vec::new();
 
     let mut out: Vec<Sample> = Vec::new();
     for ls in many {
-        let h = sel.hash(ls.labels.iter());
-        let Some(j) = one_idx.find(h, |e| sel.same(one[e].labels.iter(), ls.labels.iter())) else {
+        sel.encode(ls.labels.iter(), &mut buf);
+        let Some(j) = one_sigs.find(&buf, sig::hash_bytes(&buf)) else {
             continue;
         };
         let rs = &one[j];
@@ -326,20 +330,14 @@ fn arith_or_compare(
             }
             used[j] = true;
         } else {
-            let rh =
-                sig::hash_pairs(metric.iter()) ^ (j as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            let dup = results.find(rh, |e| {
-                let (oj, oi) = result_of[e];
-                oj == j && out[oi].labels == metric
-            });
-            if dup.is_some() {
+            sig::encode(metric.iter(), &mut result_buf);
+            result_buf.extend_from_slice(&(j as u64).to_le_bytes());
+            if !results.find_or_push(&result_buf).1 {
                 return Err(Error::Execution(
                     "multiple matches for labels: grouping labels must ensure unique matches"
                         .into(),
                 ));
             }
-            results.push(rh);
-            result_of.push((j, out.len()));
         }
         out.push(Sample {
             labels: metric,

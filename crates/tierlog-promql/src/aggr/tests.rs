@@ -496,3 +496,25 @@ fn many_groups_are_kept_apart() {
     // Group g=7 holds 7, 1007, 2007, 3007.
     assert_eq!(out[7].v, 6028.0);
 }
+
+#[test]
+fn values_agree_with_prometheus_to_1e_12() {
+    // Prometheus 2.42 on r = 0.1, 0.2, 0.3, 1e6, 5.5, -3.25, 7e-5.
+    let r = [0.1, 0.2, 0.3, 1_000_000.0, 5.5, -3.25, 0.00007];
+    let close = |got: f64, want: f64| {
+        assert!((got - want).abs() <= 1e-12 * want.abs(), "{got} vs {want}");
+    };
+    close(one(AggOp::Stddev, &r), 3.4992693990050774e5);
+    close(one(AggOp::Stdvar, &r), 1.2244886326813356e11);
+    close(one(AggOp::Avg, &r), 1.4285755001e5);
+    close(one(AggOp::Sum, &r), 1.00000285007e6);
+    let q = aggregate(
+        AggOp::Quantile,
+        &AggParam::Number(0.37),
+        &none(),
+        vals(&r),
+        T,
+    )
+    .unwrap();
+    close(q[0].v, 1.2199999999999998e-1);
+}

@@ -1,8 +1,11 @@
-//! Matching signatures: a u64 hash of the labels a sample is matched or grouped by, and an
-//! index from those hashes to entries that settles collisions by comparing the labels.
+//! Matching signatures: the labels a sample is matched or grouped by, encoded into a reused
+//! buffer (`name 0xff value 0xff …`; 0xff never occurs in UTF-8), hashed to a u64, and looked
+//! up in a [`SigTable`] that keeps the signatures it holds in one contiguous arena and settles
+//! hash collisions by comparing bytes.
 //!
-//! Nothing here allocates per sample: a signature is hashed straight from the sample's labels
-//! and compared pair by pair.
+//! Nothing here allocates per sample, and a lookup touches the probing sample's labels once
+//! (to encode them) and the table's arena once, not the scattered labels of the sample it
+//! matches.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -37,23 +40,83 @@ impl Select<'_> {
         pairs.filter(move |(k, _)| self.selects(k))
     }
 
-    /// The hash of the selected pairs of `pairs`.
+    /// Writes the selected pairs of `pairs` into `buf` (cleared first).
     #[inline]
-    pub(crate) fn hash<'p, I>(self, pairs: I) -> u64
+    pub(crate) fn encode<'p, I>(self, pairs: I, buf: &mut Vec<u8>)
     where
         I: Iterator<Item = (&'p str, &'p str)>,
     {
-        hash_pairs(self.filter(pairs))
+        encode(self.filter(pairs), buf);
+    }
+}
+
+/// Writes `pairs` into `buf` (cleared first) as `name 0xff value 0xff …`.
+#[inline]
+pub(crate) fn encode<'p>(pairs: impl Iterator<Item = (&'p str, &'p str)>, buf: &mut Vec<u8>) {
+    buf.clear();
+    for (k, v) in pairs {
+        buf.extend_from_slice(k.as_bytes());
+        buf.push(0xff);
+        buf.extend_from_slice(v.as_bytes());
+        buf.push(0xff);
+    }
+}
+
+/// The hash of an encoded signature.
+#[inline]
+pub(crate) fn hash_bytes(b: &[u8]) -> u64 {
+    let mut h = SigHasher::default();
+    h.write(b);
+    h.write_u64(b.len() as u64);
+    h.finish()
+}
+
+/// A set of encoded signatures, numbered 0, 1, 2, … in the order they were added.
+#[derive(Default)]
+pub(crate) struct SigTable {
+    idx: SigIndex,
+    bytes: Vec<u8>,
+    /// Entry `e` is `bytes[ends[e - 1]..ends[e]]` (from 0 for the first).
+    ends: Vec<usize>,
+}
+
+impl SigTable {
+    /// A table sized for about `n` entries.
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        SigTable {
+            idx: SigIndex::with_capacity(n),
+            bytes: Vec::with_capacity(n * 32),
+            ends: Vec::with_capacity(n),
+        }
     }
 
-    /// True when the selected pairs of `a` and `b` are equal.
+    fn entry(&self, e: usize) -> &[u8] {
+        let start = if e == 0 { 0 } else { self.ends[e - 1] };
+        &self.bytes[start..self.ends[e]]
+    }
+
+    /// The entry equal to `sig` (whose hash is `h`).
     #[inline]
-    pub(crate) fn same<'p, A, B>(self, a: A, b: B) -> bool
-    where
-        A: Iterator<Item = (&'p str, &'p str)>,
-        B: Iterator<Item = (&'p str, &'p str)>,
-    {
-        self.filter(a).eq(self.filter(b))
+    pub(crate) fn find(&self, sig: &[u8], h: u64) -> Option<usize> {
+        self.idx.find(h, |e| self.entry(e) == sig)
+    }
+
+    /// Adds `sig` (whose hash is `h`) as the next entry and returns its number.
+    #[inline]
+    pub(crate) fn push(&mut self, sig: &[u8], h: u64) -> usize {
+        self.bytes.extend_from_slice(sig);
+        self.ends.push(self.bytes.len());
+        self.idx.push(h)
+    }
+
+    /// The entry equal to `sig`, added if missing; true when it was added.
+    #[inline]
+    pub(crate) fn find_or_push(&mut self, sig: &[u8]) -> (usize, bool) {
+        let h = hash_bytes(sig);
+        match self.find(sig, h) {
+            Some(e) => (e, false),
+            None => (self.push(sig, h), true),
+        }
     }
 }
 
@@ -68,13 +131,6 @@ impl SigHasher {
     #[inline]
     fn add(&mut self, w: u64) {
         self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
-    }
-
-    /// Feeds a string with its length, so that `("ab","c")` and `("a","bc")` differ.
-    #[inline]
-    pub(crate) fn str(&mut self, s: &str) {
-        self.add(s.len() as u64);
-        self.write(s.as_bytes());
     }
 }
 
@@ -109,20 +165,6 @@ impl Hasher for SigHasher {
     fn write_u64(&mut self, i: u64) {
         self.add(i);
     }
-}
-
-/// The hash of a sequence of label pairs.
-#[inline]
-pub(crate) fn hash_pairs<'p>(pairs: impl Iterator<Item = (&'p str, &'p str)>) -> u64 {
-    let mut h = SigHasher::default();
-    let mut n = 0u64;
-    for (k, v) in pairs {
-        h.str(k);
-        h.str(v);
-        n += 1;
-    }
-    h.write_u64(n);
-    h.finish()
 }
 
 /// Passes a u64 key through unchanged (keys are already hashes).
@@ -201,20 +243,52 @@ mod tests {
         let b = Labels::new([("__name__", "n"), ("job", "x"), ("i", "2")]);
         let on_job = ["job".to_string()];
         let ign_i = ["i".to_string()];
-        let s = Select::Only(&on_job);
-        assert_eq!(s.hash(a.iter()), s.hash(b.iter()));
-        assert!(s.same(a.iter(), b.iter()));
+        let sig = |s: Select<'_>, l: &Labels| {
+            let mut buf = Vec::new();
+            s.encode(l.iter(), &mut buf);
+            buf
+        };
+        assert_eq!(
+            sig(Select::Only(&on_job), &a),
+            sig(Select::Only(&on_job), &b)
+        );
         // ignoring drops the metric name too.
-        let s = Select::AllBut(&ign_i);
-        assert_eq!(s.hash(a.iter()), s.hash(b.iter()));
-        assert!(s.same(a.iter(), b.iter()));
-        let s = Select::AllBut(&[]);
-        assert!(!s.same(a.iter(), b.iter()));
-        assert_ne!(s.hash(a.iter()), s.hash(b.iter()));
+        assert_eq!(sig(Select::AllBut(&ign_i), &a), b"job\xffx\xff");
+        assert_eq!(sig(Select::AllBut(&ign_i), &b), b"job\xffx\xff");
+        assert_ne!(sig(Select::AllBut(&[]), &a), sig(Select::AllBut(&[]), &b));
         // Pair boundaries count.
         let c = Labels::new([("ab", "c")]);
         let d = Labels::new([("a", "bc")]);
-        assert_ne!(hash_pairs(c.iter()), hash_pairs(d.iter()));
+        let (c, d) = (sig(Select::AllBut(&[]), &c), sig(Select::AllBut(&[]), &d));
+        assert_ne!(c, d);
+        assert_ne!(hash_bytes(&c), hash_bytes(&d));
+    }
+
+    #[test]
+    fn table_holds_encoded_signatures() {
+        let mut t = SigTable::default();
+        let mut buf = Vec::new();
+        let a = Labels::new([("__name__", "m"), ("job", "x"), ("i", "1")]);
+        let b = Labels::new([("__name__", "n"), ("job", "x"), ("i", "2")]);
+        let c = Labels::new([("job", "y")]);
+        let on_job = ["job".to_string()];
+        let s = Select::Only(&on_job);
+        s.encode(a.iter(), &mut buf);
+        assert_eq!(buf, b"job\xffx\xff");
+        assert_eq!(t.find_or_push(&buf), (0, true));
+        s.encode(b.iter(), &mut buf);
+        assert_eq!(t.find_or_push(&buf), (0, false));
+        s.encode(c.iter(), &mut buf);
+        assert_eq!(t.find_or_push(&buf), (1, true));
+        assert_eq!(t.find(&buf, hash_bytes(&buf)), Some(1));
+        // An entry found only under its own hash and bytes.
+        assert_eq!(t.find(&buf, hash_bytes(b"other")), None);
+        let empty: [String; 0] = [];
+        Select::Only(&empty).encode(a.iter(), &mut buf);
+        assert!(buf.is_empty());
+        assert_eq!(t.find_or_push(&buf), (2, true));
+        assert_eq!(t.entry(2), b"");
+        assert_eq!(t.entry(1), b"job\xffy\xff");
     }
 
     #[test]

@@ -538,6 +538,21 @@ fn vector_scalar_arithmetic_in_both_orders() {
             .collect()
     };
     assert_eq!(vals(BinOp::Pow, 2.0, false), ["1", "NaN", "9", "25"]);
+    // Prometheus 2.42: r ^ 1.7.
+    for (x, want) in [
+        (0.1, 1.9952623149688802e-2),
+        (1_000_000.0, 1.5848931924611128e10),
+        (5.5, 1.8139134962452616e1),
+        (0.00007, 8.643042887765824e-8),
+    ] {
+        let got = vector_scalar(BinOp::Pow, vec![s(&[], x)], 1.7, false, false, T)[0].v;
+        assert!((got - want).abs() <= 1e-12 * want, "{x}: {got} vs {want}");
+    }
+    assert!(
+        vector_scalar(BinOp::Pow, vec![s(&[], -3.25)], 1.7, false, false, T)[0]
+            .v
+            .is_nan()
+    );
     assert_eq!(vals(BinOp::Pow, 2.0, true), ["2", "NaN", "8", "32"]);
     assert_eq!(vals(BinOp::Sub, 1.0, false), ["0", "NaN", "2", "4"]);
     assert_eq!(vals(BinOp::Sub, 1.0, true), ["0", "NaN", "-2", "-4"]);
@@ -643,4 +658,121 @@ fn many_series_match_through_the_hash_index() {
     )
     .unwrap();
     assert_eq!(out.len(), 30);
+}
+
+#[test]
+fn duplicate_result_labels_are_found() {
+    let two_names = vec![
+        s(&[("__name__", "a"), ("k", "1")], 1.0),
+        s(&[("__name__", "b"), ("k", "1")], 2.0),
+    ];
+    assert!(ensure_unique_labels(&two_names).is_ok());
+    let out = vector_scalar(BinOp::Mul, two_names, 2.0, false, false, T);
+    match ensure_unique_labels(&out) {
+        Err(Error::Execution(msg)) => {
+            assert_eq!(msg, "vector cannot contain metrics with the same labelset")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(ensure_unique_labels(&[]).is_ok());
+    assert!(ensure_unique_labels(&m()).is_ok());
+}
+
+/// Throughput of the hot paths (inputs are cloned before the clock starts; freeing the
+/// consumed inputs is included); run with
+/// `cargo test --release -p tierlog-promql --lib -- --ignored --nocapture binop::tests::speed`.
+#[test]
+#[ignore]
+fn speed() {
+    use crate::aggr::aggregate;
+    use crate::ops::{AggOp, AggParam, Grouping};
+    use std::time::Instant;
+    let n = 200_000;
+    let series = |name: &str| -> Vec<Sample> {
+        (0..n)
+            .map(|i| {
+                s(
+                    &[
+                        ("__name__", name),
+                        ("instance", &format!("host-{}:9100", i % 1000)),
+                        ("job", "node"),
+                        ("cpu", &(i / 1000).to_string()),
+                        ("mode", "idle"),
+                    ],
+                    i as f64,
+                )
+            })
+            .collect()
+    };
+    let (a, b) = (series("a"), series("b"));
+    let report = |what: &str, t0: Instant, len: usize| {
+        let dt = t0.elapsed();
+        println!(
+            "{what}: {dt:?} ({:.0} ns/input sample, {len} out)",
+            dt.as_nanos() as f64 / n as f64
+        );
+    };
+    let by_instance = Grouping::By(vec!["instance".into()]);
+    let per_instance = aggregate(AggOp::Sum, &AggParam::None, &by_instance, b.clone(), T).unwrap();
+    let cases: [(&str, BinOp, Vec<Sample>, VectorMatching); 4] = [
+        ("a / b", BinOp::Div, b.clone(), VectorMatching::default()),
+        (
+            "a > bool b",
+            BinOp::Gt,
+            b.clone(),
+            VectorMatching::default(),
+        ),
+        (
+            "a / on(instance) group_left sum by (instance) (b)",
+            BinOp::Div,
+            per_instance,
+            group_left(on(&["instance"]), &[]),
+        ),
+        ("a and b", BinOp::And, b.clone(), set(ignoring(&[]))),
+    ];
+    for (what, op, rhs, m) in cases {
+        let lhs = a.clone();
+        let t0 = Instant::now();
+        let out = vector_vector(op, lhs, rhs, &m, op == BinOp::Gt, T).unwrap();
+        report(what, t0, out.len());
+    }
+    let lhs = a.clone();
+    let t0 = Instant::now();
+    let out = vector_scalar(BinOp::Mul, lhs, 2.0, false, false, T);
+    report("a * 2", t0, out.len());
+    for (what, op, p, g) in [
+        (
+            "sum by (instance)",
+            AggOp::Sum,
+            AggParam::None,
+            by_instance.clone(),
+        ),
+        (
+            "sum without (cpu)",
+            AggOp::Sum,
+            AggParam::None,
+            Grouping::Without(vec!["cpu".into()]),
+        ),
+        ("avg", AggOp::Avg, AggParam::None, Grouping::By(vec![])),
+        (
+            "topk(5) by (instance)",
+            AggOp::Topk,
+            AggParam::Number(5.0),
+            by_instance.clone(),
+        ),
+        (
+            "count_values(\"v\")",
+            AggOp::CountValues,
+            AggParam::Label("v".into()),
+            Grouping::By(vec![]),
+        ),
+    ] {
+        let input = a.clone();
+        let t0 = Instant::now();
+        let out = aggregate(op, &p, &g, input, T).unwrap();
+        report(what, t0, out.len());
+    }
+    let t0 = Instant::now();
+    drop(a.clone());
+    report("(clone and free the input alone)", t0, n);
 }
