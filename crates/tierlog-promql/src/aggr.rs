@@ -193,32 +193,8 @@ fn simple(op: AggOp, q: f64, sel: Select<'_>, input: Vec<Sample>, t: i64) -> Vec
         .collect()
 }
 
-/// The φ-quantile of `values` (2.42's `quantile`): linear interpolation between the two
-/// nearest ranks; NaN for no values or a NaN φ, -Inf below 0, +Inf above 1. NaN values sort
-/// first, as 2.42's ordering puts them.
-pub fn quantile(q: f64, values: &mut [f64]) -> f64 {
-    if values.is_empty() || q.is_nan() {
-        return f64::NAN;
-    }
-    if q < 0.0 {
-        return f64::NEG_INFINITY;
-    }
-    if q > 1.0 {
-        return f64::INFINITY;
-    }
-    values.sort_by(|a, b| match (a.is_nan(), b.is_nan()) {
-        (true, true) => std::cmp::Ordering::Equal,
-        (true, false) => std::cmp::Ordering::Less,
-        (false, true) => std::cmp::Ordering::Greater,
-        (false, false) => a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal),
-    });
-    let n = values.len() as f64;
-    let rank = q * (n - 1.0);
-    let lower = rank.floor().max(0.0);
-    let upper = (lower + 1.0).min(n - 1.0);
-    let weight = rank - rank.floor();
-    values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
-}
+/// The φ-quantile of `values` (2.42's `quantile`, shared with `quantile_over_time`).
+pub use crate::funcs::range::quantile;
 
 /// `count_values(name, …)`: counts the samples of each value per group; the value, printed as
 /// Prometheus prints floats, becomes label `name` (part of the grouping for `by`).

@@ -11,5 +11,6 @@ mod forward_support;
 mod hostile;
 mod import;
 mod late;
+mod promql;
 mod step_sources;
 mod support;
