@@ -11,5 +11,6 @@ mod forward_support;
 mod hostile;
 mod import;
 mod late;
+mod serve;
 mod step_sources;
 mod support;
