@@ -604,3 +604,176 @@ pub(crate) async fn authorize(State(st): State<AppState>, req: Request, next: Ne
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use tierlog_promql::{Error as QueryError, Value};
+
+    use super::*;
+    use crate::ServerConfig;
+
+    fn state(f: impl FnOnce(&mut ServerConfig)) -> (AppState, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        tierlog::Store::open(dir.path(), tierlog::Config::default())
+            .unwrap()
+            .close()
+            .unwrap();
+        let mut c = ServerConfig::new(dir.path());
+        f(&mut c);
+        (AppState::new(&c).unwrap(), dir)
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn scalar() -> QueryOutput {
+        QueryOutput {
+            value: Value::Scalar { t: 0, v: 1.0 },
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn queries_get_the_configured_limits() {
+        let (st, _dir) = state(|c| {
+            c.max_samples = 1234;
+            c.query_timeout = Duration::from_secs(60);
+        });
+        let opts = runtime()
+            .block_on(st.run_query(Duration::from_secs(30), |_, o| {
+                Err(QueryError::Execution(format!(
+                    "{}|{}|{:?}|{}",
+                    o.max_samples,
+                    o.max_points_per_series,
+                    o.deadline.map(|d| d > Instant::now()),
+                    o.cancel
+                        .as_ref()
+                        .is_some_and(|c| !c.load(Ordering::Relaxed))
+                )))
+            }))
+            .unwrap_err();
+        assert_eq!(opts.message, "1234|11000|Some(true)|true");
+        assert_eq!(opts.kind, ErrorType::Execution);
+    }
+
+    #[test]
+    fn request_timeout_is_capped_by_the_server_timeout() {
+        let (st, _dir) = state(|c| c.query_timeout = Duration::from_secs(10));
+        let p = |q: &str| Params::from_form(b"", q);
+        assert_eq!(st.timeout(&p("")).unwrap(), Duration::from_secs(10));
+        assert_eq!(
+            st.timeout(&p("timeout=2s")).unwrap(),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            st.timeout(&p("timeout=1m")).unwrap(),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            st.timeout(&p("timeout=0")).unwrap_err().kind,
+            ErrorType::BadData
+        );
+    }
+
+    /// With one place, a second query waits while the first runs and gives up at its
+    /// deadline with a timeout; once the first ends, queries run again.
+    #[test]
+    fn queries_wait_for_a_place_and_time_out_in_the_queue() {
+        let (st, _dir) = state(|c| c.max_concurrency = 1);
+        let rt = runtime();
+        let (release, released) = mpsc::channel::<()>();
+        let (running, is_running) = mpsc::channel::<()>();
+        let first = {
+            let st = st.clone();
+            rt.spawn(async move {
+                st.run_query(Duration::from_secs(600), move |_, _| {
+                    running.send(()).unwrap();
+                    released.recv().unwrap();
+                    Ok(scalar())
+                })
+                .await
+            })
+        };
+        is_running.recv().unwrap();
+        let second = rt
+            .block_on(st.run_query(Duration::from_millis(50), |_, _| Ok(scalar())))
+            .unwrap_err();
+        assert_eq!(second.kind, ErrorType::Timeout);
+        assert_eq!(second.message, "query timed out in query queue");
+        release.send(()).unwrap();
+        assert!(rt.block_on(first).unwrap().is_ok());
+        assert!(
+            rt.block_on(st.run_query(Duration::from_secs(600), |_, _| Ok(scalar())))
+                .is_ok()
+        );
+    }
+
+    /// A request dropped before its answer (the client went away) sets the query's cancel
+    /// flag.
+    #[test]
+    fn a_dropped_request_cancels_its_query() {
+        let (st, _dir) = state(|_| {});
+        let rt = runtime();
+        let (flag_tx, flag_rx) = mpsc::channel::<Arc<AtomicBool>>();
+        let (done_tx, done_rx) = mpsc::channel::<bool>();
+        let task = {
+            let st = st.clone();
+            rt.spawn(async move {
+                st.run_query(Duration::from_secs(600), move |_, o| {
+                    let cancel = o.cancel.clone().unwrap();
+                    flag_tx.send(cancel.clone()).unwrap();
+                    // Waits for the flag, as the evaluator checks it between steps.
+                    let end = Instant::now() + Duration::from_secs(60);
+                    while !cancel.load(Ordering::Relaxed) && Instant::now() < end {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    done_tx.send(cancel.load(Ordering::Relaxed)).unwrap();
+                    Err(QueryError::Canceled)
+                })
+                .await
+            })
+        };
+        let flag = flag_rx.recv().unwrap();
+        assert!(!flag.load(Ordering::Relaxed));
+        task.abort();
+        assert!(done_rx.recv().unwrap(), "the query saw the cancel flag");
+    }
+
+    #[test]
+    fn query_errors_map_to_prometheus_types_and_statuses() {
+        let cases = [
+            (QueryError::Parse("1:3: unexpected".into()), "bad_data", 400),
+            (QueryError::Unsupported("x".into()), "bad_data", 400),
+            (QueryError::BadQuery("x".into()), "bad_data", 400),
+            (QueryError::Execution("x".into()), "execution", 422),
+            (QueryError::TooManySamples { limit: 5 }, "execution", 422),
+            (
+                QueryError::Store(tierlog::Error::ReadOnly),
+                "execution",
+                422,
+            ),
+            (QueryError::Timeout, "timeout", 503),
+            (QueryError::Canceled, "canceled", 503),
+        ];
+        for (e, kind, status) in cases {
+            let shown = format!("{e:?}");
+            let a = ApiError::from_query(e);
+            assert_eq!(
+                (a.kind.name(), a.kind.status().as_u16()),
+                (kind, status),
+                "{shown}"
+            );
+        }
+        assert_eq!(
+            ApiError::from_query(QueryError::Parse("1:3: unexpected".into())).message,
+            "invalid parameter \"query\": parse error: 1:3: unexpected"
+        );
+    }
+}
