@@ -377,11 +377,15 @@ pub fn serve_until_signal(
         .thread_name("tierlog-server")
         .build()
         .map_err(Error::Io)?;
-    rt.block_on(async move {
+    let r = rt.block_on(async move {
         let server = serve(config).await?;
         on_listening(server.local_addr());
         server.run_until(stop_signal()).await
-    })
+    });
+    // Requests still running after the grace period are dropped, which sets their queries'
+    // cancel flags; a query that does not stop is not waited for.
+    rt.shutdown_timeout(Duration::from_secs(1));
+    r
 }
 
 /// Completes on SIGINT or SIGTERM.
