@@ -122,6 +122,30 @@ struct Success<T: Serialize> {
     warnings: Vec<String>,
 }
 
+/// A query's answer in JSON, made on the blocking thread that evaluated it (a large matrix
+/// takes a while to write).
+fn query_answer(out: &QueryOutput) -> Vec<u8> {
+    let body = Success {
+        status: "success",
+        data: QueryData(&out.value),
+        warnings: out.warnings.clone(),
+    };
+    // Writing to a Vec fails only for a map with non-string keys, which these have not.
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// A JSON body made elsewhere.
+fn json_bytes(body: Vec<u8>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
 /// `{"status":"success","data":…}`, with `"warnings"` when there are any.
 fn success<T: Serialize>(data: T, warnings: Vec<String>) -> Response {
     Json(Success {
@@ -171,9 +195,10 @@ impl AppState {
 
     /// Runs `f` on the blocking pool once one of the `max_concurrency` places is free, with
     /// the limits of [`Options`]; waiting for a place counts against the timeout.
-    async fn run_query<F>(&self, timeout: Duration, f: F) -> Result<QueryOutput, ApiError>
+    async fn run_query<T, F>(&self, timeout: Duration, f: F) -> Result<T, ApiError>
     where
-        F: FnOnce(&Store, &Options) -> tierlog_promql::Result<QueryOutput> + Send + 'static,
+        T: Send + 'static,
+        F: FnOnce(&Store, &Options) -> tierlog_promql::Result<T> + Send + 'static,
     {
         let deadline = Instant::now() + timeout;
         let timed_out = || ApiError::new(ErrorType::Timeout, "query timed out in query queue");
@@ -249,12 +274,12 @@ pub(crate) async fn query(State(st): State<AppState>, p: Params) -> ApiResult {
     let expr = p.get("query").unwrap_or("").to_owned();
     let t = p.time_or("time", now_ms())?;
     let timeout = st.timeout(&p)?;
-    let out = st
+    let body = st
         .run_query(timeout, move |store, opts| {
-            tierlog_promql::query(store, &expr, t, opts)
+            tierlog_promql::query(store, &expr, t, opts).map(|out| query_answer(&out))
         })
         .await?;
-    Ok(success(QueryData(&out.value), out.warnings))
+    Ok(json_bytes(body))
 }
 
 /// `GET|POST /api/v1/query_range`.
@@ -282,12 +307,13 @@ pub(crate) async fn query_range(State(st): State<AppState>, p: Params) -> ApiRes
         ));
     }
     let timeout = st.timeout(&p)?;
-    let out = st
+    let body = st
         .run_query(timeout, move |store, opts| {
             tierlog_promql::query_range(store, &expr, start, end, step, opts)
+                .map(|out| query_answer(&out))
         })
         .await?;
-    Ok(success(QueryData(&out.value), out.warnings))
+    Ok(json_bytes(body))
 }
 
 /// The `match[]` selectors of a request: parsed, each with a non-empty matcher.
@@ -647,7 +673,7 @@ mod tests {
             c.query_timeout = Duration::from_secs(60);
         });
         let opts = runtime()
-            .block_on(st.run_query(Duration::from_secs(30), |_, o| {
+            .block_on(st.run_query::<(), _>(Duration::from_secs(30), |_, o| {
                 Err(QueryError::Execution(format!(
                     "{}|{}|{:?}|{}",
                     o.max_samples,
@@ -726,7 +752,7 @@ mod tests {
         let task = {
             let st = st.clone();
             rt.spawn(async move {
-                st.run_query(Duration::from_secs(600), move |_, o| {
+                st.run_query::<(), _>(Duration::from_secs(600), move |_, o| {
                     let cancel = o.cancel.clone().unwrap();
                     flag_tx.send(cancel.clone()).unwrap();
                     // Waits for the flag, as the evaluator checks it between steps.
