@@ -1,6 +1,7 @@
 //! One module per command family; `run` dispatches.
 
 mod admin;
+mod expr;
 pub mod forward;
 mod ingest;
 mod inspect;

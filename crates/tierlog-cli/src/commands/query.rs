@@ -50,7 +50,7 @@ pub struct OutputArgs {
 }
 
 impl OutputArgs {
-    fn zone(&self) -> Zone {
+    pub(super) fn zone(&self) -> Zone {
         if self.local { Zone::Local } else { Zone::Utc }
     }
 
@@ -83,12 +83,23 @@ pub fn run(
             "--jsonl prints JSON Lines; it does not go with --format csv".into(),
         ));
     }
-    let sel: Selector = selector.parse().map_err(|e| {
-        Failure::Error(format!(
-            "selector {}: {e}",
-            crate::output::quoted_cut(selector)
-        ))
-    })?;
+    // A plain selector keeps the raw, --tier and --step answers; anything else is a PromQL
+    // expression.
+    let sel: Selector = match selector.parse() {
+        Ok(sel) => sel,
+        Err(e) => {
+            return super::expr::run(
+                now,
+                dir,
+                selector,
+                from,
+                to,
+                &source,
+                output,
+                &e.to_string(),
+            );
+        }
+    };
     let (from_text, to_text) = (from, to);
     let from = from
         .map(|f| now.time("--from", f))
@@ -337,7 +348,7 @@ fn raw_table(r: &QueryResult, output: &OutputArgs) -> Result<(), Failure> {
 }
 
 /// Draws `lines` on the terminal (`--plot`) and into the SVG file (`--svg`).
-fn draw(lines: &[Line], output: &OutputArgs) -> Result<(), Failure> {
+pub(super) fn draw(lines: &[Line], output: &OutputArgs) -> Result<(), Failure> {
     let c = Chart {
         lines,
         zone: output.zone(),
@@ -361,7 +372,7 @@ fn draw(lines: &[Line], output: &OutputArgs) -> Result<(), Failure> {
 }
 
 /// `--jsonl`'s closing lines: one `{"warning": TEXT}` per warning.
-fn jsonl_warnings(out: &mut impl Write, warnings: &[String]) -> Result<(), Failure> {
+pub(super) fn jsonl_warnings(out: &mut impl Write, warnings: &[String]) -> Result<(), Failure> {
     for w in warnings {
         writeln!(out, "{{\"warning\":{}}}", json_text(w)?)?;
     }
@@ -373,7 +384,7 @@ fn json_labels(labels: &Labels) -> Result<String, Failure> {
 }
 
 /// Warnings and the closing count, on stderr.
-fn report(warnings: &[String], series: usize, points: usize, what: &str) {
+pub(super) fn report(warnings: &[String], series: usize, points: usize, what: &str) {
     for w in warnings {
         eprintln!("tierlog: warning: {w}");
     }
@@ -389,7 +400,7 @@ fn report(warnings: &[String], series: usize, points: usize, what: &str) {
 
 /// `metric{k="v",...}` (labels quoted as Prometheus quotes them), or the bare metric name
 /// without labels.
-fn series_name(metric: &str, labels: &Labels) -> String {
+pub(super) fn series_name(metric: &str, labels: &Labels) -> String {
     format!("{metric}{}", labels_text(labels))
 }
 
@@ -411,7 +422,7 @@ fn step_text(ms: i64) -> String {
     }
 }
 
-fn json_text(s: &str) -> Result<String, Failure> {
+pub(super) fn json_text(s: &str) -> Result<String, Failure> {
     serde_json::to_string(s).map_err(|e| Failure::Error(e.to_string()))
 }
 

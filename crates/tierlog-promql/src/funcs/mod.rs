@@ -1,5 +1,12 @@
 //! PromQL functions: those over range vectors ([`range`]) and those over instant vectors
 //! and scalars ([`instant`]).
 
+mod date;
+mod gosort;
+mod histogram;
 pub mod instant;
+mod labels;
 pub mod range;
+
+#[cfg(test)]
+mod instant_tests;

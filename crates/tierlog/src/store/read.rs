@@ -360,6 +360,51 @@ impl Store {
         })
     }
 
+    /// Where the raw tier begins: the start of the oldest raw window the store holds (ms), or
+    /// `None` when it holds none. Raw points at and after it are all there (what retention
+    /// drops goes a whole window at a time, oldest first); before it only the rollup tiers
+    /// answer (retention, or history written by [`Store::backfill`]).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tierlog::{Config, ManualClock, Sample, Store};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let t = 1_700_000_400_000; // on a 20-minute window boundary
+    /// let store = Store::open(dir.path(), Config::default().with_clock(Arc::new(ManualClock::new(t))))?;
+    /// assert_eq!(store.raw_from(), None);
+    /// store.write(&[Sample::new("up", &[], t + 5_000, 1.0)])?;
+    /// assert_eq!(store.raw_from(), Some(t));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn raw_from(&self) -> Option<i64> {
+        self.shared.state.read().oldest_raw_window()
+    }
+
+    /// The rollup tiers this store keeps, finest first: `(name, interval ms, materialised
+    /// through ms)`, the last being the exclusive end of the contiguous range whose buckets are
+    /// final (`None` before the first piece).
+    ///
+    /// ```
+    /// use tierlog::{Config, Store};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = Store::open(dir.path(), Config::default())?;
+    /// let tiers: Vec<(String, i64)> = store.tiers().into_iter().map(|(n, i, _)| (n, i)).collect();
+    /// assert_eq!(tiers, [("10s".to_owned(), 10_000), ("60s".to_owned(), 60_000)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tiers(&self) -> Vec<(String, i64, Option<i64>)> {
+        let st = self.shared.state.read();
+        st.tiers
+            .iter()
+            .map(|t| {
+                let done = (t.done_through != i64::MIN).then_some(t.done_through);
+                (t.name.clone(), t.interval, done)
+            })
+            .collect()
+    }
+
     /// All metrics with their metadata, by name.
     pub fn metrics(&self) -> Vec<MetricInfo> {
         let st = self.shared.state.read();

@@ -1,0 +1,186 @@
+//! Latency of tierlog's PromQL (in process) against the real Prometheus 2.42 (over HTTP, on
+//! loopback) on the same data: the differential test's corpus as range queries over a
+//! generated 24 h data set, run alternately on both, `TIERLOG_BENCH_REPS` times (default 5).
+//! Prints the median of the per-expression latency ratios (tierlog / Prometheus), the worst
+//! ten, and two named dashboard queries over the whole 24 h at a 60 s step.
+//!
+//! `cargo bench -p tierlog-promql --bench promql_vs_prometheus`. Skipped, saying so, when
+//! `/usr/bin/prometheus` or `/usr/bin/promtool` is absent. Prometheus' times include HTTP and
+//! JSON encoding on loopback; tierlog's do not (it runs in process), so the ratio favours
+//! tierlog by that overhead (about 0.1–0.3 ms a query).
+
+#[allow(dead_code, unused_imports)]
+#[path = "../tests/diff/mod.rs"]
+mod diff;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use diff::corpus::corpus;
+use diff::data::{Dataset, START_S, generate, openmetrics, write_store};
+use diff::target::{PROMETHEUS, PROMTOOL, Prometheus, Target};
+
+const SEED: u64 = 0x7165_7279;
+const DAY_S: i64 = 86_400;
+
+fn store(ds: &Dataset, dir: &Path) -> tierlog::Store {
+    use tierlog::{Config, ManualClock, Sync, Tier};
+    let day = Duration::from_secs(86_400);
+    let config = Config {
+        sync: Sync::Never,
+        maintenance_interval: None,
+        raw_keep: Some(7 * day),
+        tiers: Some(vec![
+            Tier::new("10s", Duration::from_secs(10), 8 * day),
+            Tier::new("60s", Duration::from_secs(60), 90 * day),
+        ]),
+        ..Config::default()
+    }
+    .with_clock(Arc::new(ManualClock::new(ds.end_ms + 15 * 60_000)));
+    let store = tierlog::Store::open(dir, config).expect("open store");
+    write_store(ds, &store);
+    store
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Median latency (ms) of `reps` runs of each, alternating; `None` for an engine that fails.
+fn measure(
+    prom: &Prometheus,
+    store: &tierlog::Store,
+    expr: &str,
+    (start, end, step): (i64, i64, i64),
+    reps: usize,
+) -> (Option<f64>, Option<f64>, Option<String>) {
+    let opts = tierlog_promql::Options::default();
+    let (mut t, mut p) = (Vec::new(), Vec::new());
+    let (mut t_err, mut p_err) = (None, None);
+    for _ in 0..reps {
+        let began = Instant::now();
+        let r = tierlog_promql::query_range(store, expr, start, end, step, &opts);
+        t.push(began.elapsed().as_secs_f64() * 1e3);
+        if let Err(e) = r {
+            t_err = Some(e.to_string());
+        }
+        let began = Instant::now();
+        let r = prom.query_range(expr, start, end, step);
+        p.push(began.elapsed().as_secs_f64() * 1e3);
+        if let Err(e) = r {
+            p_err = Some(e);
+        }
+    }
+    let err = t_err.clone().or(p_err.clone());
+    (
+        t_err.is_none().then(|| median(&mut t)),
+        p_err.is_none().then(|| median(&mut p)),
+        err,
+    )
+}
+
+fn main() {
+    // `cargo test --benches` runs benches with `--bench` absent: do nothing then.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    for bin in [PROMETHEUS, PROMTOOL] {
+        if !Path::new(bin).exists() {
+            println!("SKIPPED: {bin} is absent (install the Debian package `prometheus`)");
+            return;
+        }
+    }
+    let reps: usize = std::env::var("TIERLOG_BENCH_REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5)
+        .max(1);
+
+    let began = Instant::now();
+    let ds = generate(SEED, START_S, DAY_S);
+    let points: usize = ds.series.iter().map(|s| s.points.len()).sum();
+    let work = tempfile::tempdir().unwrap();
+    let om = work.path().join("data.om");
+    std::fs::write(&om, openmetrics(&ds)).unwrap();
+    let db = work.path().join("tsdb");
+    let out = std::process::Command::new(PROMTOOL)
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&om)
+        .arg(&db)
+        .output()
+        .expect("run promtool");
+    assert!(out.status.success(), "promtool: {out:?}");
+    let prom = Prometheus::start(PROMETHEUS, &db, work.path()).expect("start prometheus");
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&ds, dir.path());
+    println!(
+        "data: {} series, {points} points over 24 h; set up in {:.1} s; {reps} repetitions each",
+        ds.series.len(),
+        began.elapsed().as_secs_f64()
+    );
+
+    // The corpus' expressions over the data's last 3 hours at a 60 s step.
+    let window = (ds.end_ms - 3 * 3_600_000, ds.end_ms, 60_000);
+    let mut rows: Vec<(f64, f64, f64, String)> = Vec::new();
+    let (mut failed_t, mut failed_p) = (0, 0);
+    let mut first_failure = None;
+    for case in corpus().into_iter().filter(|c| !c.must_fail) {
+        let (t, p, err) = measure(&prom, &store, &case.expr, window, reps);
+        match (t, p) {
+            (Some(t), Some(p)) => rows.push((t / p, t, p, case.expr)),
+            (None, _) => {
+                failed_t += 1;
+                first_failure.get_or_insert(err.unwrap_or_default());
+            }
+            (_, None) => failed_p += 1,
+        }
+    }
+    println!(
+        "corpus range queries (last 3 h, 60 s step): {} measured; {failed_t} fail on tierlog{}, {failed_p} on Prometheus (not counted)",
+        rows.len(),
+        first_failure
+            .map(|e| format!(" (e.g. {e})"))
+            .unwrap_or_default()
+    );
+    if !rows.is_empty() {
+        let mut ratios: Vec<f64> = rows.iter().map(|r| r.0).collect();
+        let mut ts: Vec<f64> = rows.iter().map(|r| r.1).collect();
+        let mut ps: Vec<f64> = rows.iter().map(|r| r.2).collect();
+        println!(
+            "median ratio tierlog/Prometheus {:.2} (median latency {:.3} ms vs {:.3} ms)",
+            median(&mut ratios),
+            median(&mut ts),
+            median(&mut ps)
+        );
+        rows.sort_by(|a, b| b.0.total_cmp(&a.0));
+        println!("worst ten:");
+        for (ratio, t, p, expr) in rows.iter().take(10) {
+            println!("  {ratio:>7.2}×  {t:>9.3} ms vs {p:>9.3} ms  {expr}");
+        }
+    }
+
+    // Two dashboard queries over the whole day.
+    let day = (ds.start_ms, ds.end_ms, 60_000);
+    for expr in [
+        "sum by (mode) (rate(node_cpu_seconds_total[5m]))",
+        "histogram_quantile(0.9, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))",
+    ] {
+        let (t, p, err) = measure(&prom, &store, expr, day, reps);
+        let show = |x: Option<f64>| x.map_or("fails".to_owned(), |v| format!("{v:.3} ms"));
+        println!(
+            "24 h at 60 s: {expr}: tierlog {}, Prometheus {}{}",
+            show(t),
+            show(p),
+            err.map(|e| format!(" ({e})")).unwrap_or_default()
+        );
+    }
+}

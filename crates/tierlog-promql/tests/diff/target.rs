@@ -1,0 +1,283 @@
+//! What a query is sent to: the real Prometheus over HTTP, tierlog in process, or (later)
+//! `tierlog serve` over HTTP. Every target answers with the `data` object of Prometheus'
+//! API, or the error message.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value as Json, json};
+use tierlog_promql::{Options, Value};
+
+use super::compare::{format_value, perturb};
+
+/// One engine under comparison. Times and steps are milliseconds.
+pub trait Target {
+    fn name(&self) -> String;
+    fn query_range(&self, expr: &str, start: i64, end: i64, step: i64) -> Result<Json, String>;
+    fn query(&self, expr: &str, time: i64) -> Result<Json, String>;
+}
+
+/// Seconds as the API takes them: `1700000000.5`.
+fn secs(ms: i64) -> String {
+    format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))
+}
+
+/// A Prometheus-compatible HTTP API at `base` (`http://127.0.0.1:PORT`): the real
+/// Prometheus, or `tierlog serve`.
+pub struct HttpApi {
+    pub base: String,
+    agent: ureq::Agent,
+}
+
+impl HttpApi {
+    pub fn new(base: String) -> HttpApi {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        HttpApi { base, agent }
+    }
+
+    fn call(&self, path: &str, form: &[(&str, &str)]) -> Result<Json, String> {
+        let mut resp = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .send_form(form.iter().copied())
+            .map_err(|e| format!("HTTP: {e}"))?;
+        let text = resp
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| format!("HTTP body: {e}"))?;
+        let body: Json =
+            serde_json::from_str(&text).map_err(|e| format!("not JSON ({e}): {text}"))?;
+        if body["status"] == "success" {
+            Ok(body["data"].clone())
+        } else {
+            Err(format!(
+                "{}: {}",
+                body["errorType"].as_str().unwrap_or("?"),
+                body["error"].as_str().unwrap_or(&text)
+            ))
+        }
+    }
+}
+
+impl Target for HttpApi {
+    fn name(&self) -> String {
+        format!("HTTP API at {}", self.base)
+    }
+
+    fn query_range(&self, expr: &str, start: i64, end: i64, step: i64) -> Result<Json, String> {
+        self.call(
+            "/api/v1/query_range",
+            &[
+                ("query", expr),
+                ("start", &secs(start)),
+                ("end", &secs(end)),
+                ("step", &secs(step)),
+            ],
+        )
+    }
+
+    fn query(&self, expr: &str, time: i64) -> Result<Json, String> {
+        self.call("/api/v1/query", &[("query", expr), ("time", &secs(time))])
+    }
+}
+
+/// The real Prometheus serving a TSDB directory; killed on drop.
+pub struct Prometheus {
+    child: Child,
+    pub api: HttpApi,
+    log: std::path::PathBuf,
+}
+
+pub const PROMETHEUS: &str = "/usr/bin/prometheus";
+pub const PROMTOOL: &str = "/usr/bin/promtool";
+
+impl Prometheus {
+    /// Starts Prometheus on `db` (with no scrape jobs) on a free loopback port and waits
+    /// until it is ready. `work` holds its configuration and log.
+    pub fn start(bin: &str, db: &Path, work: &Path) -> Result<Prometheus, String> {
+        let config = work.join("prometheus.yml");
+        std::fs::write(&config, "global: {}\n").map_err(|e| e.to_string())?;
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let log = work.join("prometheus.log");
+        let child = Command::new(bin)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", db.display()))
+            .arg("--storage.tsdb.retention.time=100y")
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).map_err(|e| e.to_string())?)
+            .spawn()
+            .map_err(|e| format!("starting {bin}: {e}"))?;
+        let mut p = Prometheus {
+            child,
+            api: HttpApi::new(format!("http://127.0.0.1:{port}")),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = p
+                .api
+                .agent
+                .get(format!("{}/-/ready", p.api.base))
+                .call()
+                .is_ok_and(|r| r.status() == 200);
+            if ready {
+                return Ok(p);
+            }
+            if let Ok(Some(status)) = p.child.try_wait() {
+                return Err(format!("prometheus exited ({status}): {}", p.log_text()));
+            }
+            if Instant::now() > deadline {
+                return Err(format!("prometheus not ready after 60 s: {}", p.log_text()));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Target for Prometheus {
+    fn name(&self) -> String {
+        format!("Prometheus at {}", self.api.base)
+    }
+    fn query_range(&self, expr: &str, start: i64, end: i64, step: i64) -> Result<Json, String> {
+        self.api.query_range(expr, start, end, step)
+    }
+    fn query(&self, expr: &str, time: i64) -> Result<Json, String> {
+        self.api.query(expr, time)
+    }
+}
+
+/// `tierlog_promql` in process over a store.
+pub struct InProcess {
+    pub store: tierlog::Store,
+    pub opts: Options,
+}
+
+/// A [`Value`] as Prometheus' API shapes it.
+pub fn to_json(v: &Value) -> Json {
+    let labels = |l: &tierlog_promql::Labels| {
+        let m: Map<String, Json> = l
+            .iter()
+            .map(|(k, v)| (k.to_owned(), Json::String(v.to_owned())))
+            .collect();
+        Json::Object(m)
+    };
+    let pt = |t: i64, v: f64| json!([t as f64 / 1000.0, format_value(v)]);
+    match v {
+        Value::Scalar { t, v } => json!({"resultType": "scalar", "result": pt(*t, *v)}),
+        Value::String { t, s } => {
+            json!({"resultType": "string", "result": [*t as f64 / 1000.0, s]})
+        }
+        Value::Vector(samples) => {
+            let r: Vec<Json> = samples
+                .iter()
+                .map(|s| json!({"metric": labels(&s.labels), "value": pt(s.t, s.v)}))
+                .collect();
+            json!({"resultType": "vector", "result": r})
+        }
+        Value::Matrix(series) => {
+            let r: Vec<Json> = series
+                .iter()
+                .map(|s| {
+                    let vals: Vec<Json> = s.points.iter().map(|&(t, v)| pt(t, v)).collect();
+                    json!({"metric": labels(&s.labels), "values": vals})
+                })
+                .collect();
+            json!({"resultType": "matrix", "result": r})
+        }
+    }
+}
+
+impl Target for InProcess {
+    fn name(&self) -> String {
+        "tierlog_promql in process".into()
+    }
+
+    fn query_range(&self, expr: &str, start: i64, end: i64, step: i64) -> Result<Json, String> {
+        tierlog_promql::query_range(&self.store, expr, start, end, step, &self.opts)
+            .map(|o| to_json(&o.value))
+            .map_err(|e| e.to_string())
+    }
+
+    fn query(&self, expr: &str, time: i64) -> Result<Json, String> {
+        tierlog_promql::query(&self.store, expr, time, &self.opts)
+            .map(|o| to_json(&o.value))
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Another target's answers with their first value changed (for the harness' self-check:
+/// every such change must be caught).
+pub struct Perturbed<'a>(pub &'a dyn Target);
+
+impl Target for Perturbed<'_> {
+    fn name(&self) -> String {
+        format!("{} (first value perturbed)", self.0.name())
+    }
+    fn query_range(&self, expr: &str, start: i64, end: i64, step: i64) -> Result<Json, String> {
+        self.0
+            .query_range(expr, start, end, step)
+            .map(|d| perturb(&d).unwrap_or(d))
+    }
+    fn query(&self, expr: &str, time: i64) -> Result<Json, String> {
+        self.0.query(expr, time).map(|d| perturb(&d).unwrap_or(d))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tierlog_promql::{Labels, Sample, Series};
+
+    #[test]
+    fn values_are_shaped_as_the_api_does() {
+        let l = Labels::new([("__name__", "up"), ("job", "a")]);
+        let v = Value::Vector(vec![Sample {
+            labels: l.clone(),
+            t: 1_700_000_000_500,
+            v: f64::NEG_INFINITY,
+        }]);
+        assert_eq!(
+            to_json(&v),
+            json!({"resultType": "vector", "result": [
+                {"metric": {"__name__": "up", "job": "a"}, "value": [1700000000.5, "-Inf"]}]})
+        );
+        let m = Value::Matrix(vec![Series {
+            labels: l,
+            points: vec![(1_700_000_000_000, 0.1)],
+        }]);
+        assert_eq!(
+            to_json(&m)["result"][0]["values"],
+            json!([[1700000000.0, "0.1"]])
+        );
+        assert_eq!(
+            to_json(&Value::Scalar {
+                t: 1000,
+                v: f64::NAN
+            }),
+            json!({"resultType": "scalar", "result": [1.0, "NaN"]})
+        );
+        assert_eq!(secs(1_700_000_000_037), "1700000000.037");
+    }
+}
