@@ -232,6 +232,18 @@ pub enum Command {
     /// Examples: tierlog forward ./store --url http://127.0.0.1:9090/api/v1/write;
     /// tierlog forward ./store --url https://metrics.example.net/api/v1/write --bearer-token-file /etc/tierlog/token --once
     Forward(Box<commands::forward::ForwardArgs>),
+    /// Serve Prometheus' HTTP API v1 (query, query_range, series, labels, label values,
+    /// metadata, status) over the store, for Grafana (a Prometheus data source) and promtool,
+    /// beside the process that writes it.
+    ///
+    /// The store is opened read-only, a snapshot reopened when older than --refresh. Listens
+    /// on 127.0.0.1:9201; a non-loopback --listen needs --allow-non-loopback. Runs until
+    /// SIGINT/SIGTERM, then finishes the requests in flight (at most 10 s). Prints
+    /// `listening on http://ADDR` once it accepts connections.
+    ///
+    /// Examples: tierlog serve /var/lib/agent/metrics;
+    /// tierlog serve ./store --listen 0.0.0.0:9201 --allow-non-loopback --bearer-token-file /etc/tierlog/token --refresh 30s
+    Serve(Box<commands::serve::ServeArgs>),
     /// Print a shell completion script.
     ///
     /// Example: tierlog completions bash > /etc/bash_completion.d/tierlog

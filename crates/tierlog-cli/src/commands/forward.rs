@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tierlog_forward::{Auth, ForwardConfig, ForwardError, ForwardStats, Forwarder, LateMode};
 
-use super::{Now, print_json};
+use super::{Now, log_warnings_to_stderr, print_json, read_secret};
 use crate::time::format_rfc3339;
 use crate::{Failure, Format, status};
 
@@ -94,40 +94,8 @@ extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::Relaxed);
 }
 
-/// Warnings of the forwarder (retries, dropped batches, read problems) go to stderr.
-struct StderrLog;
-
-impl log::Log for StderrLog {
-    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.level() <= log::Level::Warn
-    }
-    fn log(&self, r: &log::Record<'_>) {
-        if self.enabled(r.metadata()) {
-            let level = if r.level() == log::Level::Error {
-                "error"
-            } else {
-                "warning"
-            };
-            eprintln!("tierlog: {level}: {}", r.args());
-        }
-    }
-    fn flush(&self) {}
-}
-
-fn read_secret(path: &Path, what: &str) -> Result<String, Failure> {
-    let s = std::fs::read_to_string(path)
-        .map_err(|e| Failure::Error(format!("{what} {}: {e}", path.display())))?;
-    let s = s.trim_end_matches(['\n', '\r']).to_owned();
-    if s.is_empty() {
-        return Err(Failure::Error(format!("{what} {}: empty", path.display())));
-    }
-    Ok(s)
-}
-
 pub fn run(now: &Now, a: ForwardArgs) -> Result<(), Failure> {
-    if log::set_logger(&StderrLog).is_ok() {
-        log::set_max_level(log::LevelFilter::Warn);
-    }
+    log_warnings_to_stderr();
     if a.remove {
         return remove(&a.dir, &a.name);
     }

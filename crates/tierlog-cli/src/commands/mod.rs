@@ -6,6 +6,7 @@ pub mod forward;
 mod ingest;
 mod inspect;
 pub mod query;
+pub mod serve;
 
 use std::sync::Arc;
 
@@ -193,6 +194,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             format,
         ),
         Command::Forward(args) => forward::run(&now, *args),
+        Command::Serve(args) => serve::run(&now, *args),
         Command::Dump { file, format } => inspect::dump(&file, format),
         Command::Verify { dir, format } => inspect::verify(&dir, format),
         Command::Completions { shell } => {
@@ -216,6 +218,45 @@ pub fn dir_bytes(dir: &std::path::Path) -> u64 {
             _ => 0,
         })
         .sum()
+}
+
+/// Warnings and errors of the libraries (`log`: the forwarder's retries and dropped batches,
+/// the server's failed reopens) go to stderr.
+struct StderrLog;
+
+impl log::Log for StderrLog {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.level() <= log::Level::Warn
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            let level = if r.level() == log::Level::Error {
+                "error"
+            } else {
+                "warning"
+            };
+            eprintln!("tierlog: {level}: {}", r.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
+/// Installs [`StderrLog`] (once).
+pub fn log_warnings_to_stderr() {
+    if log::set_logger(&StderrLog).is_ok() {
+        log::set_max_level(log::LevelFilter::Warn);
+    }
+}
+
+/// A secret (token, password) from a file, without its trailing newline; refused when empty.
+pub fn read_secret(path: &std::path::Path, what: &str) -> Result<String, Failure> {
+    let s = std::fs::read_to_string(path)
+        .map_err(|e| Failure::Error(format!("{what} {}: {e}", path.display())))?;
+    let s = s.trim_end_matches(['\n', '\r']).to_owned();
+    if s.is_empty() {
+        return Err(Failure::Error(format!("{what} {}: empty", path.display())));
+    }
+    Ok(s)
 }
 
 /// Writes JSON to stdout followed by a newline.

@@ -25,6 +25,8 @@
 //!   written for the test;
 //! - `forward` gets `--once` and `--max-attempts 1` when it has not got them (else it would
 //!   run until stopped, retrying the unreachable receiver);
+//! - `serve` listens on `127.0.0.1:0` whatever `--listen` says, and gets SIGTERM once it
+//!   prints `listening on …` (it must then stop by itself, exit 0);
 //! - each command runs in its own empty working directory (files it writes, like `load.svg`,
 //!   land there) with standard input empty.
 
@@ -367,6 +369,12 @@ fn substitute(ex: &Example, root: &Path, base: &Path, work: &Path) -> Vec<String
         prev = arg.clone();
         out.push(arg);
     }
+    if cmd == "serve" {
+        match out.iter().position(|w| w == "--listen") {
+            Some(i) if i + 1 < out.len() => out[i + 1] = "127.0.0.1:0".to_owned(),
+            _ => out.extend(["--listen".to_owned(), "127.0.0.1:0".to_owned()]),
+        }
+    }
     if cmd == "forward" {
         for (flag, value) in [("--once", None), ("--max-attempts", Some("1"))] {
             if !out.iter().any(|w| w == flag) {
@@ -385,18 +393,28 @@ fn run(ex: &Example, root: &Path, base: &Path) -> Option<String> {
     // Output goes to files: a pipe nobody reads while waiting would fill up and stall it.
     let out_dir = tempfile::tempdir().unwrap();
     let err_file = out_dir.path().join("stderr");
+    let out_file = out_dir.path().join("stdout");
     let mut child = tierlog()
         .args(&args)
         .current_dir(work.path())
         .stdin(Stdio::null())
-        .stdout(std::fs::File::create(out_dir.path().join("stdout")).unwrap())
+        .stdout(std::fs::File::create(&out_file).unwrap())
         .stderr(std::fs::File::create(&err_file).unwrap())
         .spawn()
         .unwrap();
     // A guard against a hang (an example that waits for input or a signal), not a time
     // limit on the work: far longer than any of these commands takes.
     let mut waited = 0;
+    let mut serving = args.first().is_some_and(|a| a == "serve");
     while child.try_wait().unwrap().is_none() && waited < 30_000 {
+        if serving && std::fs::read_to_string(&out_file).is_ok_and(|o| o.contains("listening on "))
+        {
+            // SAFETY: kill(2) on our own child's pid.
+            #[allow(unsafe_code)]
+            let r = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+            assert_eq!(r, 0, "SIGTERM to tierlog serve");
+            serving = false;
+        }
         std::thread::sleep(std::time::Duration::from_millis(10));
         waited += 1;
     }

@@ -12,5 +12,6 @@ mod hostile;
 mod import;
 mod late;
 mod promql;
+mod serve;
 mod step_sources;
 mod support;

@@ -1,0 +1,132 @@
+//! `tierlog serve`: starts on an ephemeral port, prints it, answers, stops on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{ok, s, tierlog};
+
+/// A `tierlog serve` process, killed if a test fails before it stops it.
+struct Served {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(args: &[&str]) -> Served {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tierlog"))
+        .arg("serve")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start tierlog serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read the address");
+    let base = line
+        .trim_end()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line: {line:?}"))
+        .to_owned();
+    Served { child, base }
+}
+
+fn get(url: &str, token: Option<&str>) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut req = agent.get(url);
+    if let Some(t) = token {
+        req = req.header("Authorization", format!("Bearer {t}"));
+    }
+    let mut r = req.call().expect("request");
+    (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+}
+
+fn store(dir: &Path) -> std::path::PathBuf {
+    let d = dir.join("store");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/node.prom");
+    ok(&["ingest", s(&d), s(&example), "--replay"]);
+    d
+}
+
+#[test]
+fn serve_prints_its_port_answers_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = store(dir.path());
+    let token = dir.path().join("token");
+    std::fs::write(&token, "t0k3n\n").unwrap();
+    let mut srv = serve(&[
+        s(&d),
+        "--listen",
+        "127.0.0.1:0",
+        "--bearer-token-file",
+        s(&token),
+        "--refresh",
+        "1s",
+        "--query.timeout",
+        "30s",
+    ]);
+    assert!(srv.base.starts_with("http://127.0.0.1:"), "{}", srv.base);
+    assert!(!srv.base.ends_with(":0"), "{}", srv.base);
+    assert_eq!(get(&format!("{}/-/ready", srv.base), None).0, 200);
+    assert_eq!(get(&format!("{}/api/v1/labels", srv.base), None).0, 401);
+    let (status, body) = get(
+        &format!("{}/api/v1/label/__name__/values", srv.base),
+        Some("t0k3n"),
+    );
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["status"], "success");
+    let names: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .collect();
+    assert!(names.contains(&"node_cpu_seconds_total"), "{names:?}");
+    let flags = get(&format!("{}/api/v1/status/flags", srv.base), Some("t0k3n")).1;
+    let flags: serde_json::Value = serde_json::from_str(&flags).unwrap();
+    assert_eq!(flags["data"]["refresh"], "1000ms");
+    assert_eq!(flags["data"]["query.timeout"], "30000ms");
+
+    // SAFETY: kill(2) on our own child's pid.
+    #[allow(unsafe_code)]
+    let r = unsafe { libc::kill(srv.child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(r, 0);
+    let end = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(st) = srv.child.try_wait().expect("wait") {
+            break st;
+        }
+        assert!(Instant::now() < end, "still running 60 s after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn serve_refuses_non_loopback_without_the_flag_and_missing_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = store(dir.path());
+    let o = tierlog(&["serve", s(&d), "--listen", "0.0.0.0:0"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--allow-non-loopback"), "{err}");
+    let o = tierlog(&["serve", s(&dir.path().join("absent"))]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no store there"));
+    let o = tierlog(&["serve", s(&d), "--listen", "nowhere"]);
+    assert_eq!(o.status.code(), Some(2));
+}

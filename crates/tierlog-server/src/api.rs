@@ -1,0 +1,805 @@
+//! The endpoints of Prometheus' HTTP API v1 and their JSON envelopes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tierlog::{Selector, Store};
+use tierlog_promql::{Labels, METRIC_NAME, Options, QueryOutput};
+
+use crate::AppState;
+use crate::encode::{LabelsJson, QueryData};
+use crate::params::{MAX_TIME_MS, MIN_TIME_MS, Params, parse_duration};
+
+/// The Prometheus version whose API this server speaks, as `buildinfo` reports it (clients
+/// such as Grafana pick their features by it).
+pub const PROMETHEUS_API_VERSION: &str = "2.42.0";
+
+/// `errorType` of an error answer, with its HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ErrorType {
+    BadData,
+    Execution,
+    Timeout,
+    Canceled,
+    Internal,
+}
+
+impl ErrorType {
+    fn name(self) -> &'static str {
+        match self {
+            ErrorType::BadData => "bad_data",
+            ErrorType::Execution => "execution",
+            ErrorType::Timeout => "timeout",
+            ErrorType::Canceled => "canceled",
+            ErrorType::Internal => "internal",
+        }
+    }
+
+    fn status(self) -> StatusCode {
+        match self {
+            ErrorType::BadData => StatusCode::BAD_REQUEST,
+            ErrorType::Execution => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorType::Timeout | ErrorType::Canceled => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorType::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// An error answer: `{"status":"error","errorType":…,"error":…}`.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    kind: ErrorType,
+    message: String,
+}
+
+impl ApiError {
+    pub(crate) fn new(kind: ErrorType, message: impl Into<String>) -> Self {
+        ApiError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn bad_data(message: impl Into<String>) -> Self {
+        ApiError::new(ErrorType::BadData, message)
+    }
+
+    /// `invalid parameter "NAME": WHY`, as Prometheus words it.
+    pub(crate) fn bad_param(name: &str, why: impl std::fmt::Display) -> Self {
+        ApiError::bad_data(format!("invalid parameter {name:?}: {why}"))
+    }
+
+    fn from_query(e: tierlog_promql::Error) -> Self {
+        use tierlog_promql::Error as E;
+        match e {
+            E::Parse(_) => ApiError::bad_param("query", e),
+            E::Unsupported(_) | E::BadQuery(_) => ApiError::bad_data(e.to_string()),
+            E::Timeout => ApiError::new(
+                ErrorType::Timeout,
+                "query timed out in expression evaluation",
+            ),
+            E::Canceled => ApiError::new(
+                ErrorType::Canceled,
+                "query was canceled in expression evaluation",
+            ),
+            _ => ApiError::new(ErrorType::Execution, e.to_string()),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    status: &'static str,
+    #[serde(rename = "errorType")]
+    error_type: &'static str,
+    error: &'a str,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            status: "error",
+            error_type: self.kind.name(),
+            error: &self.message,
+        };
+        (self.kind.status(), Json(body)).into_response()
+    }
+}
+
+#[derive(Serialize)]
+struct Success<T: Serialize> {
+    status: &'static str,
+    data: T,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
+}
+
+/// A query's answer in JSON, made on the blocking thread that evaluated it (a large matrix
+/// takes a while to write).
+fn query_answer(out: &QueryOutput) -> Vec<u8> {
+    let body = Success {
+        status: "success",
+        data: QueryData(&out.value),
+        warnings: out.warnings.clone(),
+    };
+    // Writing to a Vec fails only for a map with non-string keys, which these have not.
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// A JSON body made elsewhere.
+fn json_bytes(body: Vec<u8>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// `{"status":"success","data":…}`, with `"warnings"` when there are any.
+fn success<T: Serialize>(data: T, warnings: Vec<String>) -> Response {
+    Json(Success {
+        status: "success",
+        data,
+        warnings,
+    })
+    .into_response()
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// Sets the cancel flag of a query whose request future is dropped (the client went away)
+/// before it finished.
+struct CancelOnDrop(Option<Arc<AtomicBool>>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(flag) = self.0.take() {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// How long after its deadline a query that has not stopped is answered with a timeout
+/// anyway (it goes on holding its place in the pool until it stops).
+const DEADLINE_GRACE: Duration = Duration::from_secs(1);
+
+impl AppState {
+    /// The query's timeout: the server's, or the request's `timeout` when shorter.
+    fn timeout(&self, p: &Params) -> Result<Duration, ApiError> {
+        let max = self.0.query_timeout;
+        match p.get("timeout") {
+            None => Ok(max),
+            Some(s) => {
+                let ms = parse_duration(s).map_err(|e| ApiError::bad_param("timeout", e))?;
+                if ms <= 0 {
+                    return Err(ApiError::bad_param(
+                        "timeout",
+                        format!("timeout must be positive, not {s:?}"),
+                    ));
+                }
+                Ok(max.min(Duration::from_millis(ms as u64)))
+            }
+        }
+    }
+
+    /// Runs `f` on the blocking pool once one of the `max_concurrency` places is free, with
+    /// the limits of [`Options`]; waiting for a place counts against the timeout.
+    async fn run_query<T, F>(&self, timeout: Duration, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store, &Options) -> tierlog_promql::Result<T> + Send + 'static,
+    {
+        let deadline = Instant::now() + timeout;
+        let timed_out = || ApiError::new(ErrorType::Timeout, "query timed out in query queue");
+        let permit =
+            match tokio::time::timeout_at(deadline.into(), self.0.queries.clone().acquire_owned())
+                .await
+            {
+                Ok(Ok(p)) => p,
+                Ok(Err(_)) => return Err(ApiError::new(ErrorType::Internal, "server stopping")),
+                Err(_) => return Err(timed_out()),
+            };
+        let cancel = Arc::new(AtomicBool::new(false));
+        let mut guard = CancelOnDrop(Some(cancel.clone()));
+        let opts = Options {
+            max_samples: self.0.max_samples,
+            max_points_per_series: MAX_POINTS_PER_SERIES,
+            deadline: Some(deadline),
+            cancel: Some(cancel),
+            ..Options::default()
+        };
+        let state = self.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let store = state.0.snapshots.get();
+            f(&store, &opts)
+        });
+        let r = tokio::time::timeout_at((deadline + DEADLINE_GRACE).into(), task).await;
+        match r {
+            Err(_) => Err(ApiError::new(
+                ErrorType::Timeout,
+                "query timed out in expression evaluation",
+            )),
+            Ok(Err(_)) => {
+                guard.0 = None;
+                Err(ApiError::new(
+                    ErrorType::Internal,
+                    "the query failed (panic)",
+                ))
+            }
+            Ok(Ok(r)) => {
+                guard.0 = None;
+                r.map_err(ApiError::from_query)
+            }
+        }
+    }
+
+    /// Runs `f` over the current snapshot on the blocking pool (listing series can take a
+    /// while on a large store; reopening the store does).
+    async fn with_store<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
+    {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || f(&state.0.snapshots.get()))
+            .await
+            .map_err(|_| ApiError::new(ErrorType::Internal, "the request failed (panic)"))?
+    }
+}
+
+/// Most points per series of a range query, as in Prometheus (which refuses a range query
+/// whose `(end - start) / step` is above it).
+pub const MAX_POINTS_PER_SERIES: usize = 11_000;
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// `GET|POST /api/v1/query`.
+pub(crate) async fn query(State(st): State<AppState>, p: Params) -> ApiResult {
+    let expr = p.get("query").unwrap_or("").to_owned();
+    let t = p.time_or("time", now_ms())?;
+    let timeout = st.timeout(&p)?;
+    let body = st
+        .run_query(timeout, move |store, opts| {
+            tierlog_promql::query(store, &expr, t, opts).map(|out| query_answer(&out))
+        })
+        .await?;
+    Ok(json_bytes(body))
+}
+
+/// `GET|POST /api/v1/query_range`.
+pub(crate) async fn query_range(State(st): State<AppState>, p: Params) -> ApiResult {
+    let expr = p.get("query").unwrap_or("").to_owned();
+    let start = p.time("start")?;
+    let end = p.time("end")?;
+    if end < start {
+        return Err(ApiError::bad_param(
+            "end",
+            "end timestamp must not be before start time",
+        ));
+    }
+    let step =
+        parse_duration(p.get("step").unwrap_or("")).map_err(|e| ApiError::bad_param("step", e))?;
+    if step <= 0 {
+        return Err(ApiError::bad_param(
+            "step",
+            "zero or negative query resolution step widths are not accepted. Try a positive integer",
+        ));
+    }
+    if (end - start) / step > MAX_POINTS_PER_SERIES as i64 {
+        return Err(ApiError::bad_data(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        ));
+    }
+    let timeout = st.timeout(&p)?;
+    let body = st
+        .run_query(timeout, move |store, opts| {
+            tierlog_promql::query_range(store, &expr, start, end, step, opts)
+                .map(|out| query_answer(&out))
+        })
+        .await?;
+    Ok(json_bytes(body))
+}
+
+/// The `match[]` selectors of a request: parsed, each with a non-empty matcher.
+fn selectors(p: &Params) -> Result<Vec<Selector>, ApiError> {
+    p.all("match[]")
+        .into_iter()
+        .map(|s| {
+            let sel = Selector::parse(s).map_err(|e| ApiError::bad_data(e.to_string()))?;
+            if sel.metric.is_none() && sel.matchers.iter().all(|m| m.matches_empty()) {
+                return Err(ApiError::bad_data(format!(
+                    "{s}: vector selector must contain at least one non-empty matcher"
+                )));
+            }
+            Ok(sel)
+        })
+        .collect()
+}
+
+/// Checks the optional `start` and `end` of the metadata endpoints. The answers come from
+/// the store's index, which has no time ranges: every series it holds is listed.
+fn check_range(p: &Params) -> Result<(), ApiError> {
+    let start = p.time_or("start", MIN_TIME_MS)?;
+    let end = p.time_or("end", MAX_TIME_MS)?;
+    if end < start {
+        return Err(ApiError::bad_param(
+            "end",
+            "end timestamp must not be before start time",
+        ));
+    }
+    Ok(())
+}
+
+/// The label sets of the series any of `sels` matches (every series when `sels` is
+/// empty), sorted, without duplicates.
+fn series_labels(store: &Store, sels: &[Selector]) -> Vec<Labels> {
+    let all = [Selector {
+        metric: None,
+        matchers: Vec::new(),
+    }];
+    let sels = if sels.is_empty() { &all[..] } else { sels };
+    let set: BTreeSet<Labels> = sels
+        .iter()
+        .flat_map(|s| store.series(s))
+        .map(|s| Labels::from_series(&s.metric, &s.labels))
+        .collect();
+    set.into_iter().collect()
+}
+
+/// `GET|POST /api/v1/series`.
+pub(crate) async fn series(State(st): State<AppState>, p: Params) -> ApiResult {
+    let sels = selectors(&p)?;
+    if sels.is_empty() {
+        return Err(ApiError::bad_data("no match[] parameter provided"));
+    }
+    check_range(&p)?;
+    let labels = st
+        .with_store(move |store| Ok(series_labels(store, &sels)))
+        .await?;
+    let data: Vec<LabelsJson<'_>> = labels.iter().map(LabelsJson).collect();
+    Ok(success(data, Vec::new()))
+}
+
+/// `GET|POST /api/v1/labels`.
+pub(crate) async fn labels(State(st): State<AppState>, p: Params) -> ApiResult {
+    let sels = selectors(&p)?;
+    check_range(&p)?;
+    let names = st
+        .with_store(move |store| {
+            let mut names = BTreeSet::new();
+            for l in series_labels(store, &sels) {
+                for (k, _) in l.iter() {
+                    if !names.contains(k) {
+                        names.insert(k.to_owned());
+                    }
+                }
+            }
+            Ok(names)
+        })
+        .await?;
+    Ok(success(names, Vec::new()))
+}
+
+/// `GET /api/v1/label/<name>/values`.
+pub(crate) async fn label_values(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    p: Params,
+) -> ApiResult {
+    if !tierlog::model::valid_label_name(&name) {
+        return Err(ApiError::bad_data(format!("invalid label name: {name:?}")));
+    }
+    let sels = selectors(&p)?;
+    check_range(&p)?;
+    let values = st
+        .with_store(move |store| {
+            if name == METRIC_NAME && sels.is_empty() {
+                return Ok(store
+                    .series_counts()
+                    .into_iter()
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(m, _)| m)
+                    .collect::<BTreeSet<String>>());
+            }
+            Ok(series_labels(store, &sels)
+                .iter()
+                .filter_map(|l| l.get(&name).map(str::to_owned))
+                .collect())
+        })
+        .await?;
+    Ok(success(values, Vec::new()))
+}
+
+#[derive(Serialize)]
+struct MetadataEntry {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    help: String,
+    unit: String,
+}
+
+/// `GET /api/v1/metadata`: each metric's kind, description and unit.
+pub(crate) async fn metadata(State(st): State<AppState>, p: Params) -> ApiResult {
+    let int = |name: &str| -> Result<Option<i64>, ApiError> {
+        p.get(name)
+            .map(|s| {
+                s.parse::<i64>()
+                    .map_err(|_| ApiError::bad_data(format!("{name} must be a number")))
+            })
+            .transpose()
+    };
+    let limit = int("limit")?.filter(|&n| n >= 0);
+    let per_metric = int("limit_per_metric")?.filter(|&n| n >= 0);
+    let only = p.get("metric").map(str::to_owned);
+    let data = st
+        .with_store(move |store| {
+            let mut out: BTreeMap<String, Vec<MetadataEntry>> = BTreeMap::new();
+            for m in store.metrics() {
+                if limit.is_some_and(|l| out.len() as i64 >= l) {
+                    break;
+                }
+                if only.as_ref().is_some_and(|o| *o != m.name) || per_metric == Some(0) {
+                    continue;
+                }
+                out.insert(
+                    m.name.clone(),
+                    vec![MetadataEntry {
+                        kind: m.meta.kind.as_str(),
+                        help: m.meta.description.clone(),
+                        unit: m.meta.unit.clone(),
+                    }],
+                );
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(success(data, Vec::new()))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BuildInfo {
+    version: &'static str,
+    revision: String,
+    branch: &'static str,
+    build_user: &'static str,
+    build_date: &'static str,
+    go_version: &'static str,
+}
+
+/// `GET /api/v1/status/buildinfo`: the fields Prometheus has, and no `features` (which
+/// would make Grafana take the server for Mimir).
+pub(crate) async fn buildinfo() -> Response {
+    success(
+        BuildInfo {
+            version: PROMETHEUS_API_VERSION,
+            revision: format!("tierlog-server {}", env!("CARGO_PKG_VERSION")),
+            branch: "tierlog",
+            build_user: "tierlog",
+            build_date: "unknown",
+            go_version: "none (tierlog is written in Rust)",
+        },
+        Vec::new(),
+    )
+}
+
+#[derive(Serialize)]
+struct RuntimeInfo {
+    #[serde(rename = "startTime")]
+    start_time: String,
+    #[serde(rename = "CWD")]
+    cwd: String,
+    #[serde(rename = "reloadConfigSuccess")]
+    reload_config_success: bool,
+    #[serde(rename = "lastConfigTime")]
+    last_config_time: String,
+    #[serde(rename = "corruptionCount")]
+    corruption_count: u64,
+    #[serde(rename = "goroutineCount")]
+    goroutine_count: u64,
+    #[serde(rename = "GOMAXPROCS")]
+    gomaxprocs: usize,
+    #[serde(rename = "GOGC")]
+    gogc: &'static str,
+    #[serde(rename = "GODEBUG")]
+    godebug: &'static str,
+    #[serde(rename = "storageRetention")]
+    storage_retention: String,
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    crate::params::format_rfc3339(
+        t.duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
+    )
+}
+
+/// `GET /api/v1/status/runtimeinfo`: Prometheus' fields; `lastConfigTime` is when the
+/// current snapshot of the store was opened, `corruptionCount` its damaged segments.
+pub(crate) async fn runtimeinfo(State(st): State<AppState>) -> ApiResult {
+    let started = st.0.started;
+    let opened = st.0.snapshots.opened();
+    let (corrupt, retention_days) = st
+        .with_store(|store| {
+            let stats = store.stats();
+            let corrupt: u64 = stats.tiers.iter().map(|t| t.corrupt_segments).sum();
+            Ok((corrupt, stats.max_age_days))
+        })
+        .await?;
+    Ok(success(
+        RuntimeInfo {
+            start_time: rfc3339(started),
+            cwd: std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+            reload_config_success: true,
+            last_config_time: rfc3339(opened),
+            corruption_count: corrupt,
+            goroutine_count: 0,
+            gomaxprocs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            gogc: "",
+            godebug: "",
+            storage_retention: format!("{retention_days}d"),
+        },
+        Vec::new(),
+    ))
+}
+
+/// `GET /api/v1/status/flags`: the server's settings by flag name.
+pub(crate) async fn flags(State(st): State<AppState>) -> Response {
+    success(&st.0.flags, Vec::new())
+}
+
+/// `GET|POST /api/v1/query_exemplars`: the store keeps no exemplars.
+pub(crate) async fn query_exemplars(p: Params) -> ApiResult {
+    let start = p.time_or("start", MIN_TIME_MS)?;
+    let end = p.time_or("end", MAX_TIME_MS)?;
+    if end < start {
+        return Err(ApiError::bad_param(
+            "end",
+            "end timestamp must not be before start time",
+        ));
+    }
+    Ok(success(Vec::<()>::new(), Vec::new()))
+}
+
+/// `GET /api/v1/rules`: none.
+pub(crate) async fn rules() -> Response {
+    success(serde_json::json!({ "groups": [] }), Vec::new())
+}
+
+/// `GET /api/v1/alerts`: none.
+pub(crate) async fn alerts() -> Response {
+    success(serde_json::json!({ "alerts": [] }), Vec::new())
+}
+
+/// `GET /-/healthy`.
+pub(crate) async fn healthy() -> &'static str {
+    "tierlog server is Healthy.\n"
+}
+
+/// `GET /-/ready`.
+pub(crate) async fn ready() -> &'static str {
+    "tierlog server is Ready.\n"
+}
+
+/// Any other path.
+pub(crate) async fn not_found() -> (StatusCode, &'static str) {
+    (StatusCode::NOT_FOUND, "404 page not found\n")
+}
+
+/// Requires `Authorization: Bearer <token>` (compared in constant time) on every path but
+/// `/-/healthy` and `/-/ready`, when the server has a token.
+pub(crate) async fn authorize(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(token) = st.0.bearer_token.as_deref() else {
+        return next.run(req).await;
+    };
+    if matches!(req.uri().path(), "/-/healthy" | "/-/ready") {
+        return next.run(req).await;
+    }
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes)
+        .and_then(|v| (v.len() > 7 && v[..7].eq_ignore_ascii_case(b"bearer ")).then(|| &v[7..]));
+    let ok = given.is_some_and(|g| {
+        use subtle::ConstantTimeEq;
+        bool::from(g.ct_eq(token.as_bytes()))
+    });
+    if ok {
+        return next.run(req).await;
+    }
+    let mut resp = (StatusCode::UNAUTHORIZED, "Unauthorized\n").into_response();
+    resp.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use tierlog_promql::{Error as QueryError, Value};
+
+    use super::*;
+    use crate::ServerConfig;
+
+    fn state(f: impl FnOnce(&mut ServerConfig)) -> (AppState, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        tierlog::Store::open(dir.path(), tierlog::Config::default())
+            .unwrap()
+            .close()
+            .unwrap();
+        let mut c = ServerConfig::new(dir.path());
+        f(&mut c);
+        (AppState::new(&c).unwrap(), dir)
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn scalar() -> QueryOutput {
+        QueryOutput {
+            value: Value::Scalar { t: 0, v: 1.0 },
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn queries_get_the_configured_limits() {
+        let (st, _dir) = state(|c| {
+            c.max_samples = 1234;
+            c.query_timeout = Duration::from_secs(60);
+        });
+        let opts = runtime()
+            .block_on(st.run_query::<(), _>(Duration::from_secs(30), |_, o| {
+                Err(QueryError::Execution(format!(
+                    "{}|{}|{:?}|{}",
+                    o.max_samples,
+                    o.max_points_per_series,
+                    o.deadline.map(|d| d > Instant::now()),
+                    o.cancel
+                        .as_ref()
+                        .is_some_and(|c| !c.load(Ordering::Relaxed))
+                )))
+            }))
+            .unwrap_err();
+        assert_eq!(opts.message, "1234|11000|Some(true)|true");
+        assert_eq!(opts.kind, ErrorType::Execution);
+    }
+
+    #[test]
+    fn request_timeout_is_capped_by_the_server_timeout() {
+        let (st, _dir) = state(|c| c.query_timeout = Duration::from_secs(10));
+        let p = |q: &str| Params::from_form(b"", q);
+        assert_eq!(st.timeout(&p("")).unwrap(), Duration::from_secs(10));
+        assert_eq!(
+            st.timeout(&p("timeout=2s")).unwrap(),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            st.timeout(&p("timeout=1m")).unwrap(),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            st.timeout(&p("timeout=0")).unwrap_err().kind,
+            ErrorType::BadData
+        );
+    }
+
+    /// With one place, a second query waits while the first runs and gives up at its
+    /// deadline with a timeout; once the first ends, queries run again.
+    #[test]
+    fn queries_wait_for_a_place_and_time_out_in_the_queue() {
+        let (st, _dir) = state(|c| c.max_concurrency = 1);
+        let rt = runtime();
+        let (release, released) = mpsc::channel::<()>();
+        let (running, is_running) = mpsc::channel::<()>();
+        let first = {
+            let st = st.clone();
+            rt.spawn(async move {
+                st.run_query(Duration::from_secs(600), move |_, _| {
+                    running.send(()).unwrap();
+                    released.recv().unwrap();
+                    Ok(scalar())
+                })
+                .await
+            })
+        };
+        is_running.recv().unwrap();
+        let second = rt
+            .block_on(st.run_query(Duration::from_millis(50), |_, _| Ok(scalar())))
+            .unwrap_err();
+        assert_eq!(second.kind, ErrorType::Timeout);
+        assert_eq!(second.message, "query timed out in query queue");
+        release.send(()).unwrap();
+        assert!(rt.block_on(first).unwrap().is_ok());
+        assert!(
+            rt.block_on(st.run_query(Duration::from_secs(600), |_, _| Ok(scalar())))
+                .is_ok()
+        );
+    }
+
+    /// A request dropped before its answer (the client went away) sets the query's cancel
+    /// flag.
+    #[test]
+    fn a_dropped_request_cancels_its_query() {
+        let (st, _dir) = state(|_| {});
+        let rt = runtime();
+        let (flag_tx, flag_rx) = mpsc::channel::<Arc<AtomicBool>>();
+        let (done_tx, done_rx) = mpsc::channel::<bool>();
+        let task = {
+            let st = st.clone();
+            rt.spawn(async move {
+                st.run_query::<(), _>(Duration::from_secs(600), move |_, o| {
+                    let cancel = o.cancel.clone().unwrap();
+                    flag_tx.send(cancel.clone()).unwrap();
+                    // Waits for the flag, as the evaluator checks it between steps.
+                    let end = Instant::now() + Duration::from_secs(60);
+                    while !cancel.load(Ordering::Relaxed) && Instant::now() < end {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    done_tx.send(cancel.load(Ordering::Relaxed)).unwrap();
+                    Err(QueryError::Canceled)
+                })
+                .await
+            })
+        };
+        let flag = flag_rx.recv().unwrap();
+        assert!(!flag.load(Ordering::Relaxed));
+        task.abort();
+        assert!(done_rx.recv().unwrap(), "the query saw the cancel flag");
+    }
+
+    #[test]
+    fn query_errors_map_to_prometheus_types_and_statuses() {
+        let cases = [
+            (QueryError::Parse("1:3: unexpected".into()), "bad_data", 400),
+            (QueryError::Unsupported("x".into()), "bad_data", 400),
+            (QueryError::BadQuery("x".into()), "bad_data", 400),
+            (QueryError::Execution("x".into()), "execution", 422),
+            (QueryError::TooManySamples { limit: 5 }, "execution", 422),
+            (
+                QueryError::Store(tierlog::Error::ReadOnly),
+                "execution",
+                422,
+            ),
+            (QueryError::Timeout, "timeout", 503),
+            (QueryError::Canceled, "canceled", 503),
+        ];
+        for (e, kind, status) in cases {
+            let shown = format!("{e:?}");
+            let a = ApiError::from_query(e);
+            assert_eq!(
+                (a.kind.name(), a.kind.status().as_u16()),
+                (kind, status),
+                "{shown}"
+            );
+        }
+        assert_eq!(
+            ApiError::from_query(QueryError::Parse("1:3: unexpected".into())).message,
+            "invalid parameter \"query\": parse error: 1:3: unexpected"
+        );
+    }
+}

@@ -1,0 +1,415 @@
+//! Prometheus' HTTP API v1 over a tierlog store, for Grafana, `promtool` and anything else
+//! that reads Prometheus: `tierlog serve DIR`.
+//!
+//! Endpoints: `/api/v1/query` and `/api/v1/query_range` (GET, or POST with a form body;
+//! PromQL evaluated by [`tierlog_promql`]), `/api/v1/series`, `/api/v1/labels`,
+//! `/api/v1/label/<name>/values`, `/api/v1/metadata`, `/api/v1/status/buildinfo`,
+//! `/api/v1/status/runtimeinfo`, `/api/v1/status/flags`, `/api/v1/query_exemplars` (always
+//! empty), `/api/v1/rules` and `/api/v1/alerts` (no rules, no alerts), `/-/healthy` and
+//! `/-/ready`. Answers use Prometheus' envelope (`{"status":"success","data":…}` or
+//! `{"status":"error","errorType":…,"error":…}`) and encoding (`[<unix seconds>, "<value>"]`).
+//! Errors: 400 `bad_data` (a query that does not parse or that the engine does not
+//! support, bad parameters), 422 `execution`, 503 `timeout`/`canceled`, 404 for an unknown
+//! path, 405 for a method a path does not take.
+//!
+//! # Freshness
+//!
+//! The store is opened read-only ([`tierlog::Store::open_read_only`]), beside the process that
+//! writes it: an open is a snapshot of what the writer had written to its files at that
+//! moment. The first request that arrives once the snapshot is older than
+//! [`ServerConfig::refresh`] (default 5 s) reopens the store and is answered from the new
+//! snapshot; requests meanwhile are answered from the old one. So an answer reflects the
+//! store as of at most `refresh` before the request (longer only after the server sat idle,
+//! when the first request reopens it anyway; or when a reopen failed: the old snapshot is
+//! kept, the failure logged, and the next reopen is tried one interval later). The series,
+//! labels and label values endpoints answer from the store's index, which has no time
+//! ranges: they list every series the store holds, whatever `start` and `end` say.
+//!
+//! # Queries
+//!
+//! Each query runs on tokio's blocking pool, at most [`ServerConfig::max_concurrency`] at
+//! once (waiting for a place counts against its timeout), with [`tierlog_promql::Options`]:
+//! a deadline of [`ServerConfig::query_timeout`] (or the request's shorter `timeout`),
+//! [`ServerConfig::max_samples`], at most 11,000 points per series, and a cancel flag set
+//! when the client goes away before the answer.
+//!
+//! # Security
+//!
+//! The server listens on `127.0.0.1:9201` by default and refuses an address that is not a
+//! loopback one unless [`ServerConfig::allow_non_loopback`] is set. With
+//! [`ServerConfig::bearer_token`], every path except `/-/healthy` and `/-/ready` needs
+//! `Authorization: Bearer <token>` (401 otherwise; compared in constant time). There is no
+//! TLS: put a TLS-terminating proxy in front for other hosts.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), tierlog_server::Error> {
+//! let mut config = tierlog_server::ServerConfig::new("/var/lib/agent/metrics");
+//! config.listen = "127.0.0.1:0".parse().expect("address");
+//! let server = tierlog_server::serve(config).await?;
+//! println!("listening on http://{}", server.local_addr());
+//! server.shutdown().await?;
+//! # Ok(())
+//! # }
+//! ```
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod api;
+mod encode;
+mod params;
+mod snapshot;
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use axum::routing::get;
+use tokio::sync::{Semaphore, oneshot};
+use tokio::task::JoinHandle;
+
+pub use api::{MAX_POINTS_PER_SERIES, PROMETHEUS_API_VERSION};
+
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9201";
+
+/// How long [`Server::shutdown`] waits for requests in flight before it stops anyway.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The settings of a server.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// The store's directory.
+    pub dir: PathBuf,
+    /// The engine's settings for the read-only opens (its clock, mainly).
+    pub store_config: tierlog::Config,
+    /// Where to listen (default `127.0.0.1:9201`; port 0 picks a free port, see
+    /// [`Server::local_addr`]).
+    pub listen: SocketAddr,
+    /// Allow a `listen` address that is not a loopback one (`0.0.0.0`, a LAN address).
+    pub allow_non_loopback: bool,
+    /// When set, every endpoint except `/-/healthy` and `/-/ready` requires
+    /// `Authorization: Bearer <token>`.
+    pub bearer_token: Option<String>,
+    /// The longest a query may run (default 2 minutes); a request's `timeout` can shorten it.
+    pub query_timeout: Duration,
+    /// Most samples a query may hold in memory (default 50 million).
+    pub max_samples: usize,
+    /// Most queries evaluated at once (default 20); others wait for a place.
+    pub max_concurrency: usize,
+    /// Reopen the store when its snapshot is older than this (default 5 s).
+    pub refresh: Duration,
+}
+
+impl ServerConfig {
+    /// The defaults for the store in `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        ServerConfig {
+            dir: dir.into(),
+            store_config: tierlog::Config::default(),
+            listen: DEFAULT_LISTEN.parse().expect("the default address parses"),
+            allow_non_loopback: false,
+            bearer_token: None,
+            query_timeout: Duration::from_secs(120),
+            max_samples: 50_000_000,
+            max_concurrency: 20,
+            refresh: Duration::from_secs(5),
+        }
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        if !self.listen.ip().is_loopback() && !self.allow_non_loopback {
+            return Err(Error::NotLoopback(self.listen));
+        }
+        let bad = |m: &str| Err(Error::Config(m.to_owned()));
+        if self.bearer_token.as_deref().is_some_and(str::is_empty) {
+            return bad("the bearer token is empty");
+        }
+        if self.max_concurrency == 0 {
+            return bad("the query concurrency must be at least 1");
+        }
+        if self.max_samples == 0 {
+            return bad("the sample limit must be at least 1");
+        }
+        if self.query_timeout.is_zero() {
+            return bad("the query timeout must be positive");
+        }
+        Ok(())
+    }
+
+    /// The settings by flag name, as `/api/v1/status/flags` shows them.
+    fn flags(&self) -> std::collections::BTreeMap<&'static str, String> {
+        [
+            ("storage.path", self.dir.display().to_string()),
+            ("listen", self.listen.to_string()),
+            ("allow-non-loopback", self.allow_non_loopback.to_string()),
+            ("bearer-token", self.bearer_token.is_some().to_string()),
+            (
+                "query.timeout",
+                format!("{}ms", self.query_timeout.as_millis()),
+            ),
+            ("query.max-samples", self.max_samples.to_string()),
+            ("query.max-concurrency", self.max_concurrency.to_string()),
+            ("refresh", format!("{}ms", self.refresh.as_millis())),
+        ]
+        .into_iter()
+        .collect()
+    }
+}
+
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("dir", &self.dir)
+            .field("listen", &self.listen)
+            .field("allow_non_loopback", &self.allow_non_loopback)
+            .field(
+                "bearer_token",
+                &self.bearer_token.as_ref().map(|_| "<hidden>"),
+            )
+            .field("query_timeout", &self.query_timeout)
+            .field("max_samples", &self.max_samples)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("refresh", &self.refresh)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The store could not be opened.
+    Store(tierlog::Error),
+    /// The listen address is not a loopback one and
+    /// [`ServerConfig::allow_non_loopback`] is not set.
+    NotLoopback(SocketAddr),
+    /// A setting is out of range.
+    Config(String),
+    /// Listening on the address failed.
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Serving failed (or the runtime could not be started).
+    Io(std::io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Store(e) => write!(f, "{e}"),
+            Error::NotLoopback(a) => write!(
+                f,
+                "refusing to listen on {a}, which is not a loopback address: other hosts could read the store (allow it explicitly, and consider a bearer token)"
+            ),
+            Error::Config(m) => f.write_str(m),
+            Error::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
+            Error::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Store(e) => Some(e),
+            Error::Bind { source, .. } | Error::Io(source) => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<tierlog::Error> for Error {
+    fn from(e: tierlog::Error) -> Self {
+        Error::Store(e)
+    }
+}
+
+/// What every request shares: the store's snapshots, the query pool's places, the settings.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    snapshots: snapshot::Snapshots,
+    queries: Arc<Semaphore>,
+    bearer_token: Option<String>,
+    query_timeout: Duration,
+    max_samples: usize,
+    started: SystemTime,
+    flags: std::collections::BTreeMap<&'static str, String>,
+}
+
+impl fmt::Debug for AppState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Checks `config` and opens the store read-only. Blocking (it reads the store's index
+    /// and logs).
+    pub fn new(config: &ServerConfig) -> Result<AppState, Error> {
+        config.check()?;
+        let snapshots = snapshot::Snapshots::open(
+            config.dir.clone(),
+            config.store_config.clone(),
+            config.refresh,
+        )?;
+        Ok(AppState(Arc::new(Inner {
+            snapshots,
+            queries: Arc::new(Semaphore::new(config.max_concurrency)),
+            bearer_token: config.bearer_token.clone(),
+            query_timeout: config.query_timeout,
+            max_samples: config.max_samples,
+            started: SystemTime::now(),
+            flags: config.flags(),
+        })))
+    }
+}
+
+/// The API's routes over `state`, to serve or to nest in another router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/query", get(api::query).post(api::query))
+        .route(
+            "/api/v1/query_range",
+            get(api::query_range).post(api::query_range),
+        )
+        .route("/api/v1/series", get(api::series).post(api::series))
+        .route("/api/v1/labels", get(api::labels).post(api::labels))
+        .route("/api/v1/label/{name}/values", get(api::label_values))
+        .route("/api/v1/metadata", get(api::metadata))
+        .route(
+            "/api/v1/query_exemplars",
+            get(api::query_exemplars).post(api::query_exemplars),
+        )
+        .route("/api/v1/status/buildinfo", get(api::buildinfo))
+        .route("/api/v1/status/runtimeinfo", get(api::runtimeinfo))
+        .route("/api/v1/status/flags", get(api::flags))
+        .route("/api/v1/rules", get(api::rules))
+        .route("/api/v1/alerts", get(api::alerts))
+        .route("/-/healthy", get(api::healthy))
+        .route("/-/ready", get(api::ready))
+        .fallback(api::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            api::authorize,
+        ))
+        .with_state(state)
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// The address it listens on (with the port picked when [`ServerConfig::listen`] had
+    /// port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting connections and waits for the requests in flight, at most
+    /// [`SHUTDOWN_GRACE`].
+    pub async fn shutdown(self) -> Result<(), Error> {
+        let _ = self.stop.send(());
+        match tokio::time::timeout(SHUTDOWN_GRACE, self.task).await {
+            Ok(Ok(r)) => r.map_err(Error::Io),
+            Ok(Err(e)) => Err(Error::Io(std::io::Error::other(e))),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Serves until `signal` completes, then shuts down as [`Server::shutdown`] does.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) -> Result<(), Error> {
+        signal.await;
+        self.shutdown().await
+    }
+}
+
+/// Opens the store, listens on [`ServerConfig::listen`] and serves in a task of the current
+/// tokio runtime (which must be a multi-threaded one with I/O and timers enabled) until
+/// [`Server::shutdown`].
+pub async fn serve(config: ServerConfig) -> Result<Server, Error> {
+    config.check()?;
+    let c = config.clone();
+    let state = tokio::task::spawn_blocking(move || AppState::new(&c))
+        .await
+        .map_err(|e| Error::Io(std::io::Error::other(e)))??;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(Error::Io)?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let app = router(state);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(Server { addr, stop, task })
+}
+
+/// For a program's `main`: starts a tokio runtime, serves, calls `on_listening` with the bound
+/// address, and returns after SIGINT or SIGTERM (Ctrl-C elsewhere) and a graceful shutdown.
+pub fn serve_until_signal(
+    config: ServerConfig,
+    on_listening: impl FnOnce(SocketAddr),
+) -> Result<(), Error> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("tierlog-server")
+        .build()
+        .map_err(Error::Io)?;
+    let r = rt.block_on(async move {
+        let server = serve(config).await?;
+        on_listening(server.local_addr());
+        server.run_until(stop_signal()).await
+    });
+    // Requests still running after the grace period are dropped, which sets their queries'
+    // cancel flags; a query that does not stop is not waited for.
+    rt.shutdown_timeout(Duration::from_secs(1));
+    r
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,98 @@
+//! The store the server reads: a read-only open, which is a snapshot as of that open,
+//! replaced by a new open once it is older than the refresh interval.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use tierlog::{Config, Store};
+
+/// One read-only open of the store.
+struct Current {
+    store: Arc<Store>,
+    /// When the open (or the last failed attempt to replace it) started.
+    checked: Instant,
+    /// Wall-clock time of the open.
+    opened: SystemTime,
+}
+
+/// The store's current snapshot, reopened on demand.
+pub(crate) struct Snapshots {
+    dir: PathBuf,
+    config: Config,
+    refresh: Duration,
+    current: RwLock<Current>,
+    /// Held by the one request that reopens; the others keep using the old snapshot.
+    reopening: Mutex<()>,
+}
+
+impl Snapshots {
+    /// Opens the store in `dir` read-only.
+    pub(crate) fn open(dir: PathBuf, config: Config, refresh: Duration) -> tierlog::Result<Self> {
+        let checked = Instant::now();
+        let store = Store::open_read_only(&dir, config.clone())?;
+        Ok(Snapshots {
+            dir,
+            config,
+            refresh,
+            current: RwLock::new(Current {
+                store: Arc::new(store),
+                checked,
+                opened: SystemTime::now(),
+            }),
+            reopening: Mutex::new(()),
+        })
+    }
+
+    /// The snapshot to answer with. Blocking: when the current one is older than the refresh
+    /// interval, the first caller reopens the store (others meanwhile get the old one); a
+    /// failed reopen is logged and the old snapshot kept until the next interval.
+    pub(crate) fn get(&self) -> Arc<Store> {
+        if let Some(s) = self.fresh() {
+            return s;
+        }
+        let Ok(_reopening) = self.reopening.try_lock() else {
+            return self.read().store.clone();
+        };
+        if let Some(s) = self.fresh() {
+            return s;
+        }
+        let checked = Instant::now();
+        match Store::open_read_only(&self.dir, self.config.clone()) {
+            Ok(store) => {
+                let store = Arc::new(store);
+                let mut c = self.current.write().unwrap_or_else(|e| e.into_inner());
+                *c = Current {
+                    store: store.clone(),
+                    checked,
+                    opened: SystemTime::now(),
+                };
+                store
+            }
+            Err(e) => {
+                log::warn!(
+                    "reopening {} failed, answering from the snapshot of {:.0} s ago: {e}",
+                    self.dir.display(),
+                    self.read().checked.elapsed().as_secs_f64()
+                );
+                let mut c = self.current.write().unwrap_or_else(|e| e.into_inner());
+                c.checked = checked;
+                c.store.clone()
+            }
+        }
+    }
+
+    /// Wall-clock time of the current snapshot's open.
+    pub(crate) fn opened(&self) -> SystemTime {
+        self.read().opened
+    }
+
+    fn fresh(&self) -> Option<Arc<Store>> {
+        let c = self.read();
+        (c.checked.elapsed() < self.refresh).then(|| c.store.clone())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Current> {
+        self.current.read().unwrap_or_else(|e| e.into_inner())
+    }
+}

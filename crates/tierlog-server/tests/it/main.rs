@@ -1,0 +1,6 @@
+//! Integration tests: a server on an ephemeral loopback port over a small store, one module
+//! per behaviour, linked into one binary.
+
+mod api;
+mod promtool;
+mod support;
