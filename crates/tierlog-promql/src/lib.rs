@@ -26,6 +26,7 @@
 
 pub mod aggr;
 pub mod binop;
+mod check;
 mod error;
 mod eval;
 pub mod funcs;
