@@ -8,7 +8,6 @@
 //! values of its inner expression by time, so consecutive outer steps reuse them.
 
 use std::cell::{Cell, RefCell};
-use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Once;
 use std::sync::atomic::Ordering;
@@ -138,20 +137,15 @@ pub(crate) fn range(
     }
     let mut ev = Ev::new(opts, start, end);
     ev.load(store, &e, start, end)?;
-    let mut rows: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
+    let mut rows = Rows::default();
     let mut t = start;
     loop {
         ev.tick()?;
         match ev.eval(&e, t)? {
-            Val::Scalar(v) => rows.entry(Labels::default()).or_default().push((t, v)),
+            Val::Scalar(v) => rows.push(0, Labels::default(), t, v),
             Val::Vector(v) => {
-                for s in v {
-                    match rows.get_mut(&s.labels) {
-                        Some(p) => p.push((t, s.v)),
-                        None => {
-                            rows.insert(s.labels, vec![(t, s.v)]);
-                        }
-                    }
+                for (j, s) in v.into_iter().enumerate() {
+                    rows.push(j, s.labels, t, s.v);
                 }
             }
             other => {
@@ -166,15 +160,48 @@ pub(crate) fn range(
             _ => break,
         }
     }
-    let mut m: Vec<Series> = rows
-        .into_iter()
-        .map(|(labels, points)| Series { labels, points })
-        .collect();
+    let mut m = rows.series;
     m.sort_by(|a, b| a.labels.cmp(&b.labels));
     Ok(QueryOutput {
         value: Value::Matrix(m),
         warnings: ev.warnings,
     })
+}
+
+/// The rows of a range query's result. Series tend to come in the same order at every
+/// step, so the row of the sample at position `j` is first looked for where the previous
+/// step's sample `j` went, before hashing its labels.
+#[derive(Default)]
+struct Rows {
+    series: Vec<Series>,
+    index: HashMap<Labels, usize>,
+    hint: Vec<usize>,
+}
+
+impl Rows {
+    fn push(&mut self, j: usize, labels: Labels, t: i64, v: f64) {
+        let row = match self.hint.get(j) {
+            Some(&r) if self.series[r].labels == labels => r,
+            _ => match self.index.get(&labels) {
+                Some(&r) => r,
+                None => {
+                    let r = self.series.len();
+                    self.index.insert(labels.clone(), r);
+                    self.series.push(Series {
+                        labels,
+                        points: Vec::new(),
+                    });
+                    r
+                }
+            },
+        };
+        self.series[row].points.push((t, v));
+        if j < self.hint.len() {
+            self.hint[j] = row;
+        } else {
+            self.hint.push(row);
+        }
+    }
 }
 
 /// `11000` as `11,000`.
@@ -244,8 +271,28 @@ impl Loaded {
     }
 }
 
-/// What a subquery node keeps between steps: its inner expression's value by time.
-type SubCache = BTreeMap<i64, Vec<(Labels, f64)>>;
+/// What a subquery node keeps between steps: its inner expression's value by time, the
+/// series named by number.
+#[derive(Default)]
+struct SubCache {
+    ids: HashMap<Labels, usize>,
+    /// Labels of series number `i`, with and without the metric name.
+    labels: Vec<(Labels, Labels)>,
+    rows: BTreeMap<i64, Vec<(usize, f64)>>,
+}
+
+impl SubCache {
+    fn id(&mut self, l: Labels) -> usize {
+        if let Some(&i) = self.ids.get(&l) {
+            return i;
+        }
+        let i = self.labels.len();
+        let unnamed = l.clone().without_name();
+        self.ids.insert(l.clone(), i);
+        self.labels.push((l, unnamed));
+        i
+    }
+}
 
 struct Ev<'a> {
     opts: &'a Options,
@@ -603,8 +650,14 @@ impl<'a> Ev<'a> {
     }
 
     /// A subquery at `t`: its inner expression at every multiple of its step in
-    /// `[ref - range, ref]`, as series ordered by labels.
-    fn subquery(&self, sq: &SubqueryExpr, t: i64) -> Result<Vec<Series>> {
+    /// `[ref - range, ref]`; `each` gets every series with points there (labels with and
+    /// without the metric name, points), in no particular order.
+    fn subquery(
+        &self,
+        sq: &SubqueryExpr,
+        t: i64,
+        mut each: impl FnMut(&Labels, &Labels, &[(i64, f64)]) -> Result<()>,
+    ) -> Result<()> {
         let step = subquery_step(sq);
         let r = self.ref_time(&sq.at, &sq.offset, t);
         let first = align_up(r.saturating_sub(dur_ms(&sq.range)), step);
@@ -612,14 +665,14 @@ impl<'a> Ev<'a> {
         let taken = self.subqueries.borrow_mut().remove(&key);
         let mut cache: SubCache = taken.unwrap_or_default();
         // Steps only move forward: what lies before this window is not needed again.
-        let mut cache = cache.split_off(&first);
+        cache.rows = cache.rows.split_off(&first);
         let mut ti = first;
         while ti <= r {
-            if let Entry::Vacant(slot) = cache.entry(ti) {
+            if !cache.rows.contains_key(&ti) {
                 self.tick()?;
                 let row = match self.eval(&sq.expr, ti)? {
-                    Val::Scalar(v) => vec![(Labels::default(), v)],
-                    Val::Vector(v) => v.into_iter().map(|s| (s.labels, s.v)).collect(),
+                    Val::Scalar(v) => vec![(cache.id(Labels::default()), v)],
+                    Val::Vector(v) => v.into_iter().map(|s| (cache.id(s.labels), s.v)).collect(),
                     other => {
                         return Err(Error::Execution(format!(
                             "subquery is only allowed on instant vector, got {}",
@@ -627,27 +680,44 @@ impl<'a> Ev<'a> {
                         )));
                     }
                 };
-                slot.insert(row);
+                cache.rows.insert(ti, row);
             }
             match ti.checked_add(step) {
                 Some(n) => ti = n,
                 None => break,
             }
         }
-        let mut rows: BTreeMap<&Labels, Vec<(i64, f64)>> = BTreeMap::new();
-        for (&ts, row) in cache.range(first..=r) {
-            for (l, v) in row {
-                rows.entry(l).or_default().push((ts, *v));
+        let mut per: Vec<Vec<(i64, f64)>> = vec![Vec::new(); cache.labels.len()];
+        for (&ts, row) in cache.rows.range(first..=r) {
+            for &(i, v) in row {
+                per[i].push((ts, v));
             }
         }
-        let out = rows
-            .into_iter()
-            .map(|(labels, points)| Series {
-                labels: labels.clone(),
-                points,
-            })
-            .collect();
+        let mut res = Ok(());
+        for (i, pts) in per.iter().enumerate() {
+            if !pts.is_empty() {
+                let (named, unnamed) = &cache.labels[i];
+                res = each(named, unnamed, pts);
+                if res.is_err() {
+                    break;
+                }
+            }
+        }
         self.subqueries.borrow_mut().insert(key, cache);
+        res
+    }
+
+    /// A subquery at `t` as a range vector ordered by labels.
+    fn subquery_matrix(&self, sq: &SubqueryExpr, t: i64) -> Result<Vec<Series>> {
+        let mut out = Vec::new();
+        self.subquery(sq, t, |labels, _, pts| {
+            out.push(Series {
+                labels: labels.clone(),
+                points: pts.to_vec(),
+            });
+            Ok(())
+        })?;
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(out)
     }
 
@@ -677,7 +747,7 @@ impl<'a> Ev<'a> {
             },
             Expr::VectorSelector(vs) => Ok(Val::Vector(self.instant_selector(vs, t)?)),
             Expr::MatrixSelector(ms) => Ok(Val::Matrix(self.matrix_selector(ms, t)?)),
-            Expr::Subquery(sq) => Ok(Val::Matrix(self.subquery(sq, t)?)),
+            Expr::Subquery(sq) => Ok(Val::Matrix(self.subquery_matrix(sq, t)?)),
             Expr::Aggregate(a) => self.aggregate(a, t),
             Expr::Binary(b) => self.binary(b, t),
             Expr::Call(c) => self.call(c, t),
@@ -912,11 +982,10 @@ impl<'a> Ev<'a> {
                 }
             }
             Expr::Subquery(sq) => {
-                for s in self.subquery(sq, t)? {
+                self.subquery(sq, t, |named, unnamed, pts| {
                     self.tick()?;
-                    let unnamed = s.labels.clone().without_name();
-                    apply(&s.labels, &unnamed, &s.points)?;
-                }
+                    apply(named, unnamed, pts)
+                })?;
             }
             _ => {}
         }
