@@ -142,8 +142,12 @@ pub(crate) fn range(
     loop {
         ev.tick()?;
         match ev.eval(&e, t)? {
-            Val::Scalar(v) => rows.push(0, Labels::default(), t, v),
+            Val::Scalar(v) => {
+                ev.note_samples(1)?;
+                rows.push(0, Labels::default(), t, v)
+            }
             Val::Vector(v) => {
+                ev.note_samples(v.len())?;
                 for (j, s) in v.into_iter().enumerate() {
                     rows.push(j, s.labels, t, s.v);
                 }
@@ -304,6 +308,8 @@ struct Ev<'a> {
     subqueries: RefCell<HashMap<usize, SubCache>>,
     warnings: Vec<String>,
     ticks: Cell<u32>,
+    /// Samples held: loaded points, values kept by subqueries and a range query's result.
+    held: Cell<usize>,
 }
 
 fn node_key<T>(n: &T) -> usize {
@@ -464,7 +470,20 @@ impl<'a> Ev<'a> {
             subqueries: RefCell::new(HashMap::new()),
             warnings: Vec::new(),
             ticks: Cell::new(0),
+            held: Cell::new(0),
         }
+    }
+
+    /// Counts `n` more samples held against [`Options::max_samples`].
+    fn note_samples(&self, n: usize) -> Result<()> {
+        let total = self.held.get().saturating_add(n);
+        self.held.set(total);
+        if total > self.opts.max_samples {
+            return Err(Error::TooManySamples {
+                limit: self.opts.max_samples,
+            });
+        }
+        Ok(())
     }
 
     /// Stops on cancel (every call) or past the deadline (every 64th call).
@@ -564,7 +583,6 @@ impl<'a> Ev<'a> {
     fn load(&mut self, store: &Store, e: &Expr, lo: i64, hi: i64) -> Result<()> {
         let mut spans = Vec::new();
         self.plan(e, lo, hi, &mut spans);
-        let mut total: usize = 0;
         let mut seen_warnings: HashSet<String> = HashSet::new();
         for (vs, from, to) in spans {
             let sel = translate_selector(vs)?;
@@ -573,12 +591,7 @@ impl<'a> Ev<'a> {
                 let mut it = store.query_iter(&sel, from, to.saturating_add(1))?;
                 for sp in it.by_ref() {
                     self.tick()?;
-                    total = total.saturating_add(sp.points.len());
-                    if total > self.opts.max_samples {
-                        return Err(Error::TooManySamples {
-                            limit: self.opts.max_samples,
-                        });
-                    }
+                    self.note_samples(sp.points.len())?;
                     let labels = Labels::from_series(&sp.metric, &sp.labels);
                     let unnamed = labels.clone().without_name();
                     series.push(Loaded {
@@ -665,7 +678,10 @@ impl<'a> Ev<'a> {
         let taken = self.subqueries.borrow_mut().remove(&key);
         let mut cache: SubCache = taken.unwrap_or_default();
         // Steps only move forward: what lies before this window is not needed again.
-        cache.rows = cache.rows.split_off(&first);
+        let kept = cache.rows.split_off(&first);
+        let dropped: usize = cache.rows.values().map(Vec::len).sum();
+        self.held.set(self.held.get().saturating_sub(dropped));
+        cache.rows = kept;
         let mut ti = first;
         while ti <= r {
             if !cache.rows.contains_key(&ti) {
@@ -680,6 +696,7 @@ impl<'a> Ev<'a> {
                         )));
                     }
                 };
+                self.note_samples(row.len())?;
                 cache.rows.insert(ti, row);
             }
             match ti.checked_add(step) {
@@ -1030,4 +1047,66 @@ fn check_holt_winters(params: &[f64]) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn align_up_is_the_first_multiple_at_or_after() {
+        assert_eq!(align_up(120_000, 60_000), 120_000);
+        assert_eq!(align_up(120_001, 60_000), 180_000);
+        assert_eq!(align_up(-90_000, 60_000), -60_000);
+        assert_eq!(align_up(-120_000, 60_000), -120_000);
+        assert_eq!(align_up(0, 1), 0);
+    }
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(11_000), "11,000");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+    }
+
+    #[test]
+    fn holt_winters_factors() {
+        assert!(check_holt_winters(&[0.5, 0.5]).is_ok());
+        let e = check_holt_winters(&[0.5, 0.0]).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "invalid trend factor. Expected: 0 < tf < 1, got: 0.000000"
+        );
+        assert!(check_holt_winters(&[f64::NAN, 0.5]).is_err());
+    }
+
+    #[test]
+    fn absent_labels_follow_2_42() {
+        let e = parse(r#"x{a="1", b=~"2", c="3", c="4", d=""}"#).unwrap();
+        assert_eq!(absent_labels(&e), Labels::new([("a", "1")]));
+        let e = parse(r#"x{a="1"}[5m]"#).unwrap();
+        assert_eq!(absent_labels(&e), Labels::new([("a", "1")]));
+        let e = parse(r#"sum(x{a="1"})"#).unwrap();
+        assert!(absent_labels(&e).is_empty());
+    }
+
+    #[test]
+    fn text_checks_skip_strings_and_comments() {
+        assert!(check::check_text(r#"m{a="{\"b\""} # {"x"}"#).is_ok());
+        assert!(check::check_text("m[5m:1m] offset 1m").is_ok());
+        assert!(check::check_text(r#"m{a='x', "b"="c"}"#).is_err());
+        assert!(check::check_text("m[5:]").is_err());
+        assert!(check::check_text("m[1.5]").is_err());
+    }
+
+    #[test]
+    fn unique_labels() {
+        let s = |a: &str| Sample {
+            labels: Labels::new([("a", a)]),
+            t: 0,
+            v: 0.0,
+        };
+        assert!(check_unique(&[s("1"), s("2")]).is_ok());
+        assert!(check_unique(&[s("1"), s("2"), s("1")]).is_err());
+    }
 }

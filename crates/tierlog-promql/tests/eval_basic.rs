@@ -456,6 +456,22 @@ fn too_many_samples() {
         Err(Error::TooManySamples { limit: 3 }) => {}
         other => panic!("{other:?}"),
     }
+    // Values a subquery keeps count too: 6 loaded points, then 2 samples per inner step.
+    let o = Options {
+        max_samples: 100,
+        ..Options::default()
+    };
+    assert!(query(&db.store, "m[30s:1s]", NOW, &o).is_ok());
+    match query(&db.store, "m[10m:1s]", NOW, &o) {
+        Err(Error::TooManySamples { limit: 100 }) => {}
+        other => panic!("{other:?}"),
+    }
+    // And a range query's result: 2 series over 61 steps.
+    assert!(query_range(&db.store, "m", NOW - 60 * S, NOW, 30 * S, &o).is_ok());
+    match query_range(&db.store, "m", NOW - 60 * S, NOW, S, &o) {
+        Err(Error::TooManySamples { limit: 100 }) => {}
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
