@@ -22,10 +22,13 @@ use promql_parser::parser::{
 use tierlog::{MatchOp, Matcher, Selector, Store};
 
 use crate::check::{self, HOLT_WINTERS};
+
+mod tier;
 use crate::funcs::instant::{self, Arg, Out};
 use crate::funcs::range::{self, RangeFn, Window};
 use crate::ops::{AggOp, AggParam, BinOp, Cardinality, Grouping, VectorMatching};
 use crate::{Error, Labels, Options, QueryOutput, Result, Sample, Series, Value};
+use tier::TierBucket;
 
 /// Step of a subquery written without one (`x[1h:]`): Prometheus' default global evaluation
 /// interval.
@@ -68,7 +71,7 @@ pub(crate) fn parse(src: &str) -> Result<Expr> {
 
 pub(crate) fn instant(store: &Store, expr: &str, time: i64, opts: &Options) -> Result<QueryOutput> {
     let e = parse(expr)?;
-    let mut ev = Ev::new(opts, time, time);
+    let mut ev = Ev::new(opts, time, time, 0);
     ev.load(store, &e, time, time)?;
     ev.tick()?;
     let value = match ev.eval(&e, time)? {
@@ -135,7 +138,7 @@ pub(crate) fn range(
             )));
         }
     }
-    let mut ev = Ev::new(opts, start, end);
+    let mut ev = Ev::new(opts, start, end, step);
     ev.load(store, &e, start, end)?;
     let mut rows = Rows::default();
     let mut t = start;
@@ -264,6 +267,8 @@ struct Loaded {
     labels: Labels,
     unnamed: Labels,
     points: Vec<(i64, f64)>,
+    /// A rollup tier's buckets before the raw points start, for a tier-answered selector.
+    buckets: Vec<TierBucket>,
 }
 
 impl Loaded {
@@ -303,6 +308,11 @@ struct Ev<'a> {
     /// The query's start and end (for `@ start()` / `@ end()`).
     start: i64,
     end: i64,
+    /// The range query's step (0 for an instant query).
+    step: i64,
+    /// For a selector answered partly from a tier: where its raw points start (windows
+    /// before take the tier's buckets).
+    tier_split: HashMap<usize, i64>,
     /// Loaded series by selector node (its address in the parsed expression).
     data: HashMap<usize, Vec<Loaded>>,
     subqueries: RefCell<HashMap<usize, SubCache>>,
@@ -461,11 +471,13 @@ fn matching(b: &BinaryExpr, op: BinOp) -> VectorMatching {
 }
 
 impl<'a> Ev<'a> {
-    fn new(opts: &'a Options, start: i64, end: i64) -> Self {
+    fn new(opts: &'a Options, start: i64, end: i64, step: i64) -> Self {
         Ev {
             opts,
             start,
             end,
+            step,
+            tier_split: HashMap::new(),
             data: HashMap::new(),
             subqueries: RefCell::new(HashMap::new()),
             warnings: Vec::new(),
@@ -583,6 +595,8 @@ impl<'a> Ev<'a> {
     fn load(&mut self, store: &Store, e: &Expr, lo: i64, hi: i64) -> Result<()> {
         let mut spans = Vec::new();
         self.plan(e, lo, hi, &mut spans);
+        let mut tiered = HashSet::new();
+        tier::candidates(e, &mut tiered);
         let mut seen_warnings: HashSet<String> = HashSet::new();
         for (vs, from, to) in spans {
             let sel = translate_selector(vs)?;
@@ -598,6 +612,7 @@ impl<'a> Ev<'a> {
                         labels,
                         unnamed,
                         points: sp.points,
+                        buckets: Vec::new(),
                     });
                 }
                 for w in it.into_warnings() {
@@ -606,8 +621,97 @@ impl<'a> Ev<'a> {
                     }
                 }
             }
+            if from <= to && tiered.contains(&node_key(vs)) {
+                self.load_tier(store, vs, &sel, from, to, &mut series)?;
+            }
             self.data.insert(node_key(vs), series);
         }
+        Ok(())
+    }
+
+    /// Where `vs`'s windows reach before the raw points kept, loads a rollup tier's buckets
+    /// for that part, if a tier lines up with every window (its interval divides the range
+    /// and the step, and the windows start on its bucket boundaries).
+    fn load_tier(
+        &mut self,
+        store: &Store,
+        vs: &VectorSelector,
+        sel: &Selector,
+        from: i64,
+        to: i64,
+        series: &mut Vec<Loaded>,
+    ) -> Result<()> {
+        let cfg = store.config();
+        let keep = i64::try_from(cfg.raw_keep().as_millis()).unwrap_or(i64::MAX);
+        let cutoff = cfg.clock.now_ms().saturating_sub(keep);
+        if from >= cutoff {
+            return Ok(());
+        }
+        let first_ref = self.ref_time(&vs.at, &vs.offset, self.start);
+        let range = first_ref.saturating_sub(from);
+        let fixed = vs.at.is_some() || self.step == 0;
+        let tier = cfg.tiers().iter().find(|t| {
+            let i = i64::try_from(t.interval.as_millis()).unwrap_or(0);
+            i > 0
+                && range > 0
+                && range % i == 0
+                && (fixed || self.step % i == 0)
+                && first_ref.rem_euclid(i) == 0
+        });
+        let Some(tier) = tier else {
+            return Ok(());
+        };
+        let interval = i64::try_from(tier.interval.as_millis()).unwrap_or(i64::MAX);
+        let split = align_up(cutoff, interval);
+        let answer = store.query_tier(sel, from, split.min(to.saturating_add(1)), &tier.name)?;
+        let mut index: HashMap<Labels, usize> = series
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.labels.clone(), i))
+            .collect();
+        let mut loaded = 0usize;
+        for sb in answer.series {
+            self.tick()?;
+            let labels = Labels::from_series(&sb.metric, &sb.labels);
+            let i = match index.get(&labels) {
+                Some(&i) => i,
+                None => {
+                    let unnamed = labels.clone().without_name();
+                    index.insert(labels.clone(), series.len());
+                    series.push(Loaded {
+                        labels,
+                        unnamed,
+                        points: Vec::new(),
+                        buckets: Vec::new(),
+                    });
+                    series.len() - 1
+                }
+            };
+            self.note_samples(sb.points.len())?;
+            loaded += sb.points.len();
+            series[i].buckets = sb
+                .points
+                .iter()
+                .map(|b| TierBucket {
+                    t: b.t,
+                    count: b.count,
+                    nan: b.nan_count,
+                    min: b.min,
+                    max: b.max,
+                    sum: b.sum,
+                    last: b.last,
+                })
+                .collect();
+        }
+        series.sort_by(|a, b| a.labels.cmp(&b.labels));
+        self.warnings.extend(answer.warnings);
+        self.warnings.push(format!(
+            "raw points of {vs} before {split} ms have expired: windows before then are answered \
+             from the {} tier's buckets ({loaded} buckets), and a point exactly at such a \
+             window's end is not counted",
+            tier.name
+        ));
+        self.tier_split.insert(node_key(vs), split);
         Ok(())
     }
 
@@ -943,11 +1047,19 @@ impl<'a> Ev<'a> {
         let f = if absent {
             None
         } else {
-            Some(RangeFn::from_name(name).ok_or_else(|| {
-                Error::Unsupported(format!("the function {name} is not implemented"))
-            })?)
+            RangeFn::from_name(name)
         };
+        let not_implemented =
+            || Error::Unsupported(format!("the function {name} is not implemented"));
         let arg = unparen(&args[idx]);
+        let split = match arg {
+            Expr::MatrixSelector(ms) => self.tier_split.get(&node_key(&ms.vs)).copied(),
+            _ => None,
+        };
+        // A tier-answered selector needs the range function only for windows of raw points.
+        if !absent && f.is_none() && split.is_none() {
+            return Err(not_implemented());
+        }
         let (r, range_ms) = match arg {
             Expr::MatrixSelector(ms) => (
                 self.ref_time(&ms.vs.at, &ms.vs.offset, t),
@@ -966,6 +1078,7 @@ impl<'a> Ev<'a> {
             eval_t: t,
         };
         let mut out = Vec::new();
+        let mut from_tier = Vec::new();
         let mut any = false;
         let hw = name == HOLT_WINTERS;
         let mut apply = |labels: &Labels, unnamed: &Labels, pts: &[(i64, f64)]| -> Result<()> {
@@ -977,9 +1090,11 @@ impl<'a> Ev<'a> {
             if hw && pts.len() >= 2 {
                 check_holt_winters(&params)?;
             }
-            if let Some(f) = f
-                && let Some(v) = range::eval_range(f, pts, &w, &params)
-            {
+            if absent {
+                return Ok(());
+            }
+            let f = f.ok_or_else(not_implemented)?;
+            if let Some(v) = range::eval_range(f, pts, &w, &params) {
                 let labels = if keeps_name(name, f) {
                     labels.clone()
                 } else {
@@ -995,7 +1110,25 @@ impl<'a> Ev<'a> {
                     if i % 64 == 63 {
                         self.tick()?;
                     }
-                    apply(&s.labels, &s.unnamed, s.window(w.start, w.end))?;
+                    match split {
+                        Some(split) if w.start < split => {
+                            // Buckets `[b, b + interval)` with `start <= b < min(split, end)`,
+                            // raw points from `split` on.
+                            let lo = s.buckets.partition_point(|b| b.t < w.start);
+                            let hi = s.buckets.partition_point(|b| b.t < split.min(w.end));
+                            let bs = if lo < hi { &s.buckets[lo..hi] } else { &[] };
+                            let raw = s.window(split.max(w.start), w.end);
+                            if let Some(v) = tier::combine(name, bs, raw) {
+                                let labels = if name == "last_over_time" {
+                                    s.labels.clone()
+                                } else {
+                                    s.unnamed.clone()
+                                };
+                                from_tier.push(Sample { labels, t, v });
+                            }
+                        }
+                        _ => apply(&s.labels, &s.unnamed, s.window(w.start, w.end))?,
+                    }
                 }
             }
             Expr::Subquery(sq) => {
@@ -1017,6 +1150,7 @@ impl<'a> Ev<'a> {
                 }]
             }));
         }
+        out.append(&mut from_tier);
         check_unique(&out)?;
         Ok(Val::Vector(out))
     }
