@@ -663,7 +663,9 @@ impl<'a> Ev<'a> {
         };
         let interval = i64::try_from(tier.interval.as_millis()).unwrap_or(i64::MAX);
         let split = align_up(cutoff, interval);
-        let answer = store.query_tier(sel, from, split.min(to.saturating_add(1)), &tier.name)?;
+        // Step buckets of the tier's width: each part from the tier where it has been
+        // materialised, from raw points still kept elsewhere.
+        let answer = store.query_step(sel, from, split.min(to.saturating_add(1)), tier.interval)?;
         let mut index: HashMap<Labels, usize> = series
             .iter()
             .enumerate()
