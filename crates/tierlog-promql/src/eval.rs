@@ -785,7 +785,7 @@ impl<'a> Ev<'a> {
         let mut cache: SubCache = taken.unwrap_or_default();
         // Steps only move forward: what lies before this window is not needed again.
         let kept = cache.rows.split_off(&first);
-        let dropped: usize = cache.rows.values().map(Vec::len).sum();
+        let dropped: usize = cache.rows.values().map(|r| r.len().max(1)).sum();
         self.held.set(self.held.get().saturating_sub(dropped));
         cache.rows = kept;
         let mut ti = first;
@@ -802,7 +802,9 @@ impl<'a> Ev<'a> {
                         )));
                     }
                 };
-                self.note_samples(row.len())?;
+                // An empty step counts as one, so that a subquery of millions of empty steps
+                // stops at the limit too.
+                self.note_samples(row.len().max(1))?;
                 cache.rows.insert(ti, row);
             }
             match ti.checked_add(step) {

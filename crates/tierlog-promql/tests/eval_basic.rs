@@ -627,3 +627,35 @@ fn day_long_range_query_speed() {
         eprintln!("{q}: {} series in {:?}", m.len(), t0.elapsed());
     }
 }
+
+#[test]
+fn odd_queries_answer_or_fail_without_panicking() {
+    let db = sample_db();
+    let o = Options {
+        max_samples: 100_000,
+        ..Options::default()
+    };
+    for q in [
+        "m[1000y]",
+        "m offset 1000y",
+        "m offset -1000y",
+        "m @ -100000000",
+        "m[1y:1ms]",
+        "nope[1y:1ms]",
+        "absent_over_time(m[5m:1ms] offset 10y)",
+        "m[5m:1m] @ 0",
+        "timestamp(m @ 1e10)",
+        "-(-(-(m)))",
+        r#"absent(nope{a=~".+"})"#,
+        "((((1))))",
+    ] {
+        let r = query(&db.store, q, NOW, &o);
+        assert!(!matches!(r, Err(Error::Parse(_))), "{q}: {r:?}");
+        let _ = query_range(&db.store, q, NOW - 600 * S, NOW, 60 * S, &o);
+    }
+    // Empty subquery steps count: a million of them stop at the limit.
+    match query(&db.store, "nope[1y:1ms]", NOW, &o) {
+        Err(Error::TooManySamples { .. }) => {}
+        other => panic!("{other:?}"),
+    }
+}
