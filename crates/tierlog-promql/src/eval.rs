@@ -9,6 +9,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::Once;
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
@@ -318,6 +319,9 @@ struct Ev<'a> {
     subqueries: RefCell<HashMap<usize, SubCache>>,
     warnings: Vec<String>,
     ticks: Cell<u32>,
+    /// By unary-minus or range-function node: which input series each output label set
+    /// came from (see [`Ev::note_origin`]).
+    origins: RefCell<HashMap<usize, HashMap<Labels, u64>>>,
     /// Samples held: loaded points, values kept by subqueries and a range query's result.
     held: Cell<usize>,
 }
@@ -393,6 +397,12 @@ fn absent_labels(e: &Expr) -> Labels {
         }
     }
     out
+}
+
+fn label_hash(l: &Labels) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    l.hash(&mut h);
+    h.finish()
 }
 
 /// Fails when two samples have the same labels.
@@ -482,7 +492,30 @@ impl<'a> Ev<'a> {
             subqueries: RefCell::new(HashMap::new()),
             warnings: Vec::new(),
             ticks: Cell::new(0),
+            origins: RefCell::new(HashMap::new()),
             held: Cell::new(0),
+        }
+    }
+
+    /// 2.42 checks the whole result of unary minus and of a range function (over every
+    /// step) for two series with one label set: notes that `out` came from the series whose
+    /// labels hash to `origin`, and fails if it came from another one at an earlier step.
+    fn note_origin(&self, node: usize, out: &Labels, origin: u64) -> Result<()> {
+        if self.start == self.end {
+            // One step: the check of each step's vector is the same.
+            return Ok(());
+        }
+        let mut all = self.origins.borrow_mut();
+        let seen = all.entry(node).or_default();
+        match seen.get(out) {
+            Some(&o) if o != origin => Err(Error::Execution(
+                "vector cannot contain metrics with the same labelset".into(),
+            )),
+            Some(_) => Ok(()),
+            None => {
+                seen.insert(out.clone(), origin);
+                Ok(())
+            }
         }
     }
 
@@ -854,14 +887,13 @@ impl<'a> Ev<'a> {
             Expr::Unary(u) => match self.eval(&u.expr, t)? {
                 Val::Scalar(v) => Ok(Val::Scalar(-v)),
                 Val::Vector(v) => {
-                    let out: Vec<Sample> = v
-                        .into_iter()
-                        .map(|s| Sample {
-                            labels: s.labels.without_name(),
-                            t,
-                            v: -s.v,
-                        })
-                        .collect();
+                    let mut out = Vec::with_capacity(v.len());
+                    for s in v {
+                        let origin = label_hash(&s.labels);
+                        let labels = s.labels.without_name();
+                        self.note_origin(node_key(u), &labels, origin)?;
+                        out.push(Sample { labels, t, v: -s.v });
+                    }
                     check_unique(&out)?;
                     Ok(Val::Vector(out))
                 }
@@ -1102,6 +1134,7 @@ impl<'a> Ev<'a> {
                 let labels = if keeps_name(name, f) {
                     labels.clone()
                 } else {
+                    self.note_origin(node_key(c), unnamed, label_hash(labels))?;
                     unnamed.clone()
                 };
                 out.push(Sample { labels, t, v });
@@ -1126,6 +1159,11 @@ impl<'a> Ev<'a> {
                                 let labels = if name == "last_over_time" {
                                     s.labels.clone()
                                 } else {
+                                    self.note_origin(
+                                        node_key(c),
+                                        &s.unnamed,
+                                        label_hash(&s.labels),
+                                    )?;
                                     s.unnamed.clone()
                                 };
                                 from_tier.push(Sample { labels, t, v });

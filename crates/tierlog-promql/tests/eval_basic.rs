@@ -317,6 +317,38 @@ fn unary_minus_negates_and_drops_the_name() {
 }
 
 #[test]
+fn same_labelset_over_a_range_query_is_an_error_as_in_2_42() {
+    // m{a="b"} is visible only in the first half, n{a="b"} only at the end: they never meet
+    // at one step, but 2.42 checks unary minus's whole matrix.
+    let db = db(&[
+        ("m", &[("a", "b")], 600 * S, 1.0),
+        ("n", &[("a", "b")], 0, 2.0),
+    ]);
+    let o = Options::default();
+    let r = query_range(
+        &db.store,
+        r#"-{__name__=~"m|n"}"#,
+        NOW - 600 * S,
+        NOW,
+        300 * S,
+        &o,
+    );
+    match r {
+        Err(Error::Execution(m)) => {
+            assert_eq!(m, "vector cannot contain metrics with the same labelset")
+        }
+        other => panic!("{other:?}"),
+    }
+    // One series alone is fine, and so is each step as an instant query.
+    let r = query_range(&db.store, r#"-m"#, NOW - 600 * S, NOW, 300 * S, &o).unwrap();
+    let Value::Matrix(m) = r.value else { panic!() };
+    assert_eq!(m[0].points, [(NOW - 600 * S, -1.0), (NOW - 300 * S, -1.0)]);
+    for t in [NOW - 600 * S, NOW - 300 * S, NOW] {
+        assert!(query(&db.store, r#"-{__name__=~"m|n"}"#, t, &o).is_ok());
+    }
+}
+
+#[test]
 fn literals_and_time() {
     let db = sample_db();
     let o = Options::default();
