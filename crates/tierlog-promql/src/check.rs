@@ -88,12 +88,52 @@ pub(crate) fn check_text(src: &str) -> Result<()> {
                 }
             }
             c if in_braces && !c.is_ascii_whitespace() => expect_name = false,
+            c if c.is_ascii_alphabetic() || c == b'_' => {
+                // A word: after a grouping keyword, a label list must not quote names.
+                let start = i;
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b':')
+                {
+                    i += 1;
+                }
+                let word = &src[start..i];
+                if GROUPING_WORDS.contains(&word) {
+                    let mut j = i;
+                    while j < b.len() && b[j].is_ascii_whitespace() {
+                        j += 1;
+                    }
+                    if j < b.len() && b[j] == b'(' {
+                        let close = b[j..]
+                            .iter()
+                            .position(|&x| x == b')')
+                            .map_or(b.len(), |p| j + p);
+                        if b[j..close]
+                            .iter()
+                            .any(|&x| matches!(x, b'"' | b'\'' | b'`'))
+                        {
+                            return Err(unsupported(format!(
+                                "a quoted label name in {word}(…) (UTF-8 names)"
+                            )));
+                        }
+                    }
+                }
+                continue;
+            }
             _ => {}
         }
         i += 1;
     }
     Ok(())
 }
+
+/// Keywords followed by a list of label names.
+const GROUPING_WORDS: &[&str] = &[
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+];
 
 /// Index just past the string literal starting at `i`.
 fn skip_string(b: &[u8], mut i: usize) -> usize {
@@ -145,10 +185,20 @@ fn check_matchers(vs: &VectorSelector) -> Result<()> {
     Ok(())
 }
 
+fn check_label_list(names: &[String]) -> Result<()> {
+    match names.iter().find(|n| !is_label_name(n)) {
+        Some(n) => Err(unsupported(format!("the label name {n:?}"))),
+        None => Ok(()),
+    }
+}
+
 /// Walks the AST and refuses what 2.42 does not evaluate.
 pub(crate) fn check_expr(e: &Expr) -> Result<()> {
     match e {
         Expr::Aggregate(a) => {
+            if let Some(m) = &a.modifier {
+                check_label_list(&m.labels().labels)?;
+            }
             let op = a.op.to_string();
             if op == "limitk" || op == "limit_ratio" {
                 return Err(unsupported(format!("the aggregation {op}")));
@@ -160,6 +210,14 @@ pub(crate) fn check_expr(e: &Expr) -> Result<()> {
         }
         Expr::Unary(u) => check_expr(&u.expr),
         Expr::Binary(b) => {
+            if let Some(m) = &b.modifier {
+                if let Some(l) = &m.matching {
+                    check_label_list(&l.labels().labels)?;
+                }
+                if let Some(l) = m.card.labels() {
+                    check_label_list(&l.labels)?;
+                }
+            }
             if let Some(m) = &b.modifier
                 && (m.fill_values.lhs.is_some() || m.fill_values.rhs.is_some())
             {

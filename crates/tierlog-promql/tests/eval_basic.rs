@@ -557,11 +557,24 @@ fn refuses_what_2_42_lacks_by_name() {
         (r#"m{a="b" or a="c"}"#, "`or`"),
         ("m + fill(0) m", "fill"),
         ("m[5]", "unit"),
+        (r#"sum by ("a") (m)"#, "quoted label name in by"),
+        (r#"sum(m) without ('a')"#, "quoted label name in without"),
+        (r#"m + on("a") m"#, "quoted label name in on"),
     ];
     for (q, name) in cases {
         match query(&db.store, q, NOW, &Options::default()) {
             Err(Error::Unsupported(m)) => assert!(m.contains(name), "{q}: {m}"),
             other => panic!("{q}: {other:?}"),
+        }
+    }
+    // Keyword-like words inside strings or label matchers are fine.
+    for q in [
+        r#"m{a="by (\"x\")"}"#,
+        r#"m{on="x"}"#,
+        r#"label_replace(m, "on", "x", "a", "(.*)")"#,
+    ] {
+        if let Err(Error::Unsupported(m)) = query(&db.store, q, NOW, &Options::default()) {
+            assert!(!m.contains("quoted"), "{q}: {m}");
         }
     }
     // Quoted strings elsewhere are fine.
