@@ -1,25 +1,1288 @@
 //! The evaluator: parses, checks, loads the selected series and evaluates step by step.
+//!
+//! Evaluation has two phases. First every selector node of the expression is given the span
+//! of time it needs over the whole query (its evaluation times, shifted by `offset`/`@`,
+//! widened by the lookback or its range, and through subqueries by their range), and its
+//! series are read from the store once, for that span. Then the expression is evaluated at
+//! each step, every selector slicing its loaded points by binary search; a subquery keeps the
+//! values of its inner expression by time, so consecutive outer steps reuse them.
 
-use tierlog::Store;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::Once;
+use std::sync::atomic::Ordering;
+use std::time::{Instant, SystemTime};
 
-use crate::{Error, Options, QueryOutput, Result};
+use promql_parser::label::MatchOp as PMatchOp;
+use promql_parser::parser::value::ValueType;
+use promql_parser::parser::{
+    self, AggregateExpr, AtModifier, BinaryExpr, Call, Expr, Function, LabelModifier,
+    MatrixSelector, Offset, SubqueryExpr, VectorMatchCardinality, VectorSelector,
+};
+use tierlog::{MatchOp, Matcher, Selector, Store};
 
-pub(crate) fn instant(
-    _store: &Store,
-    _expr: &str,
-    _time: i64,
-    _opts: &Options,
-) -> Result<QueryOutput> {
-    Err(Error::Unsupported("the evaluator is not built yet".into()))
+use crate::check::{self, HOLT_WINTERS};
+
+mod tier;
+use crate::funcs::instant::{self, Arg, Out};
+use crate::funcs::range::{self, RangeFn, Window};
+use crate::ops::{AggOp, AggParam, BinOp, Cardinality, Grouping, VectorMatching};
+use crate::{Error, Labels, Options, QueryOutput, Result, Sample, Series, Value};
+use tier::TierBucket;
+
+/// Step of a subquery written without one (`x[1h:]`): Prometheus' default global evaluation
+/// interval.
+pub(crate) const DEFAULT_SUBQUERY_STEP_MS: i64 = 60_000;
+
+/// Functions whose argument defaults to `vector(time())`.
+const DATE_FUNCS: &[&str] = &[
+    "days_in_month",
+    "day_of_month",
+    "day_of_week",
+    "day_of_year",
+    "hour",
+    "minute",
+    "month",
+    "year",
+];
+
+/// Lets the parser know 2.42's `holt_winters` (3.x renamed it).
+fn register_holt_winters() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = parser::register_extra_functions(vec![Function::new(
+            HOLT_WINTERS,
+            vec![ValueType::Matrix, ValueType::Scalar, ValueType::Scalar],
+            0,
+            ValueType::Vector,
+            false,
+        )]);
+    });
+}
+
+/// Parses `src` and refuses what Prometheus 2.42 does not evaluate.
+pub(crate) fn parse(src: &str) -> Result<Expr> {
+    register_holt_winters();
+    let e = parser::parse(src).map_err(Error::Parse)?;
+    check::check_text(src)?;
+    check::check_expr(&e)?;
+    Ok(e)
+}
+
+pub(crate) fn instant(store: &Store, expr: &str, time: i64, opts: &Options) -> Result<QueryOutput> {
+    let e = parse(expr)?;
+    let mut ev = Ev::new(opts, time, time, 0);
+    ev.load(store, &e, time, time)?;
+    ev.tick()?;
+    let value = match ev.eval(&e, time)? {
+        Val::Scalar(v) => Value::Scalar { t: time, v },
+        Val::Str(s) => Value::String { t: time, s },
+        Val::Vector(mut v) => {
+            for s in &mut v {
+                s.t = time;
+            }
+            if !keeps_order(&e) {
+                v.sort_by(|a, b| a.labels.cmp(&b.labels));
+            }
+            Value::Vector(v)
+        }
+        Val::Matrix(mut m) => {
+            m.sort_by(|a, b| a.labels.cmp(&b.labels));
+            Value::Matrix(m)
+        }
+    };
+    Ok(QueryOutput {
+        value,
+        warnings: ev.warnings,
+    })
 }
 
 pub(crate) fn range(
-    _store: &Store,
-    _expr: &str,
-    _start: i64,
-    _end: i64,
-    _step: i64,
-    _opts: &Options,
+    store: &Store,
+    expr: &str,
+    start: i64,
+    end: i64,
+    step: i64,
+    opts: &Options,
 ) -> Result<QueryOutput> {
-    Err(Error::Unsupported("the evaluator is not built yet".into()))
+    if step <= 0 {
+        return Err(Error::BadQuery(
+            "zero or negative query resolution step widths are not accepted. Try a positive integer"
+                .into(),
+        ));
+    }
+    if end < start {
+        return Err(Error::BadQuery(
+            "end timestamp must not be before start time".into(),
+        ));
+    }
+    // Prometheus refuses when (end - start) / step exceeds the limit (integer division).
+    let intervals = (end as i128 - start as i128) / step as i128;
+    if intervals > opts.max_points_per_series as i128 {
+        return Err(Error::BadQuery(format!(
+            "exceeded maximum resolution of {} points per timeseries. Try decreasing the query resolution (?step=XX)",
+            thousands(opts.max_points_per_series)
+        )));
+    }
+    let e = parse(expr)?;
+    match e.value_type() {
+        ValueType::Scalar | ValueType::Vector => {}
+        other => {
+            let name = match other {
+                ValueType::Matrix => "range vector",
+                ValueType::String => "string",
+                _ => "unknown",
+            };
+            return Err(Error::BadQuery(format!(
+                "invalid expression type \"{name}\" for range query, must be Scalar or instant Vector"
+            )));
+        }
+    }
+    let mut ev = Ev::new(opts, start, end, step);
+    ev.load(store, &e, start, end)?;
+    let mut rows = Rows::default();
+    let mut t = start;
+    loop {
+        ev.tick()?;
+        match ev.eval(&e, t)? {
+            Val::Scalar(v) => {
+                ev.note_samples(1)?;
+                rows.push(0, Labels::default(), t, v)
+            }
+            Val::Vector(v) => {
+                ev.note_samples(v.len())?;
+                for (j, s) in v.into_iter().enumerate() {
+                    rows.push(j, s.labels, t, s.v);
+                }
+            }
+            other => {
+                return Err(Error::Execution(format!(
+                    "range query expression evaluated to a {}",
+                    other.kind()
+                )));
+            }
+        }
+        match t.checked_add(step) {
+            Some(n) if n <= end => t = n,
+            _ => break,
+        }
+    }
+    let mut m = rows.series;
+    m.sort_by(|a, b| a.labels.cmp(&b.labels));
+    Ok(QueryOutput {
+        value: Value::Matrix(m),
+        warnings: ev.warnings,
+    })
+}
+
+/// The rows of a range query's result. Series tend to come in the same order at every
+/// step, so the row of the sample at position `j` is first looked for where the previous
+/// step's sample `j` went, before hashing its labels.
+#[derive(Default)]
+struct Rows {
+    series: Vec<Series>,
+    index: HashMap<Labels, usize>,
+    hint: Vec<usize>,
+}
+
+impl Rows {
+    fn push(&mut self, j: usize, labels: Labels, t: i64, v: f64) {
+        let row = match self.hint.get(j) {
+            Some(&r) if self.series[r].labels == labels => r,
+            _ => match self.index.get(&labels) {
+                Some(&r) => r,
+                None => {
+                    let r = self.series.len();
+                    self.index.insert(labels.clone(), r);
+                    self.series.push(Series {
+                        labels,
+                        points: Vec::new(),
+                    });
+                    r
+                }
+            },
+        };
+        self.series[row].points.push((t, v));
+        if j < self.hint.len() {
+            self.hint[j] = row;
+        } else {
+            self.hint.push(row);
+        }
+    }
+}
+
+/// `11000` as `11,000`.
+fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Whether an instant query's vector keeps the order evaluation gave it (`sort`,
+/// `sort_desc`, `topk`, `bottomk` at the top).
+fn keeps_order(e: &Expr) -> bool {
+    match unparen(e) {
+        Expr::Call(c) => matches!(c.func.name, "sort" | "sort_desc"),
+        Expr::Aggregate(a) => matches!(a.op.to_string().as_str(), "topk" | "bottomk"),
+        _ => false,
+    }
+}
+
+fn unparen(mut e: &Expr) -> &Expr {
+    while let Expr::Paren(p) = e {
+        e = &p.expr;
+    }
+    e
+}
+
+/// The value of a sub-expression at one step.
+#[derive(Debug)]
+enum Val {
+    Scalar(f64),
+    Str(String),
+    Vector(Vec<Sample>),
+    Matrix(Vec<Series>),
+}
+
+impl Val {
+    fn kind(&self) -> &'static str {
+        match self {
+            Val::Scalar(_) => "scalar",
+            Val::Str(_) => "string",
+            Val::Vector(_) => "instant vector",
+            Val::Matrix(_) => "range vector",
+        }
+    }
+}
+
+/// One loaded series: its labels (with and without the metric name) and its points over the
+/// whole span its selector needs.
+struct Loaded {
+    labels: Labels,
+    unnamed: Labels,
+    points: Vec<(i64, f64)>,
+    /// A rollup tier's buckets before the raw points start, for a tier-answered selector.
+    buckets: Vec<TierBucket>,
+}
+
+impl Loaded {
+    /// The points with `from <= t <= to`.
+    fn window(&self, from: i64, to: i64) -> &[(i64, f64)] {
+        let lo = self.points.partition_point(|p| p.0 < from);
+        let hi = self.points.partition_point(|p| p.0 <= to);
+        if lo >= hi { &[] } else { &self.points[lo..hi] }
+    }
+}
+
+/// What a subquery node keeps between steps: its inner expression's value by time, the
+/// series named by number.
+#[derive(Default)]
+struct SubCache {
+    ids: HashMap<Labels, usize>,
+    /// Labels of series number `i`, with and without the metric name.
+    labels: Vec<(Labels, Labels)>,
+    rows: BTreeMap<i64, Vec<(usize, f64)>>,
+}
+
+impl SubCache {
+    fn id(&mut self, l: Labels) -> usize {
+        if let Some(&i) = self.ids.get(&l) {
+            return i;
+        }
+        let i = self.labels.len();
+        let unnamed = l.clone().without_name();
+        self.ids.insert(l.clone(), i);
+        self.labels.push((l, unnamed));
+        i
+    }
+}
+
+struct Ev<'a> {
+    opts: &'a Options,
+    /// The query's start and end (for `@ start()` / `@ end()`).
+    start: i64,
+    end: i64,
+    /// The range query's step (0 for an instant query).
+    step: i64,
+    /// For a selector answered partly from a tier: where its raw points start (windows
+    /// before take the tier's buckets).
+    tier_split: HashMap<usize, i64>,
+    /// Loaded series by selector node (its address in the parsed expression).
+    data: HashMap<usize, Vec<Loaded>>,
+    subqueries: RefCell<HashMap<usize, SubCache>>,
+    warnings: Vec<String>,
+    ticks: Cell<u32>,
+    /// By unary-minus or range-function node: which input series each output label set
+    /// came from (see [`Ev::note_origin`]).
+    origins: RefCell<HashMap<usize, HashMap<Labels, u64>>>,
+    /// Samples held: loaded points, values kept by subqueries and a range query's result.
+    held: Cell<usize>,
+}
+
+fn node_key<T>(n: &T) -> usize {
+    n as *const T as usize
+}
+
+fn dur_ms(d: &std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn offset_ms(o: &Option<Offset>) -> i64 {
+    match o {
+        None => 0,
+        Some(Offset::Pos(d)) => dur_ms(d),
+        Some(Offset::Neg(d)) => dur_ms(d).saturating_neg(),
+    }
+}
+
+/// The first multiple of `step` at or after `x`.
+fn align_up(x: i64, step: i64) -> i64 {
+    let a = x.div_euclid(step).saturating_mul(step);
+    if a < x { a.saturating_add(step) } else { a }
+}
+
+/// Whether range function `f` keeps the metric name (2.42: only `last_over_time`, which acts
+/// like an offset).
+fn keeps_name(name: &str, _f: RangeFn) -> bool {
+    name == "last_over_time"
+}
+
+fn translate_selector(vs: &VectorSelector) -> Result<Selector> {
+    let mut sel = match &vs.name {
+        Some(n) => Selector::metric(n),
+        None => Selector {
+            metric: None,
+            matchers: Vec::new(),
+        },
+    };
+    for m in &vs.matchers.matchers {
+        let op = match m.op {
+            PMatchOp::Equal => MatchOp::Eq,
+            PMatchOp::NotEqual => MatchOp::Ne,
+            PMatchOp::Re(_) => MatchOp::Re,
+            PMatchOp::NotRe(_) => MatchOp::Nre,
+        };
+        let tm = Matcher::new(&m.name, op, &m.value).map_err(|e| Error::Parse(e.message))?;
+        sel = sel.with(tm);
+    }
+    Ok(sel)
+}
+
+/// Labels of `absent(…)`/`absent_over_time(…)`: the equality matchers of the selector, a
+/// label matched more than once (or otherwise) left out, as 2.42 does.
+fn absent_labels(e: &Expr) -> Labels {
+    let vs = match e {
+        Expr::VectorSelector(vs) => vs,
+        Expr::MatrixSelector(ms) => &ms.vs,
+        _ => return Labels::default(),
+    };
+    let mut out = Labels::default();
+    let mut has = HashSet::new();
+    for m in &vs.matchers.matchers {
+        if m.name == crate::METRIC_NAME {
+            continue;
+        }
+        if matches!(m.op, PMatchOp::Equal) && !has.contains(m.name.as_str()) {
+            out.set(&m.name, &m.value);
+            has.insert(m.name.as_str());
+        } else {
+            out.remove(&m.name);
+        }
+    }
+    out
+}
+
+fn label_hash(l: &Labels) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    l.hash(&mut h);
+    h.finish()
+}
+
+/// Fails when two samples have the same labels.
+fn check_unique(v: &[Sample]) -> Result<()> {
+    if v.len() < 2 {
+        return Ok(());
+    }
+    let mut refs: Vec<&Labels> = v.iter().map(|s| &s.labels).collect();
+    refs.sort_unstable();
+    if refs.windows(2).any(|w| w[0] == w[1]) {
+        return Err(Error::Execution(
+            "vector cannot contain metrics with the same labelset".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn agg_op(name: &str) -> Result<AggOp> {
+    Ok(match name {
+        "sum" => AggOp::Sum,
+        "avg" => AggOp::Avg,
+        "min" => AggOp::Min,
+        "max" => AggOp::Max,
+        "count" => AggOp::Count,
+        "group" => AggOp::Group,
+        "stddev" => AggOp::Stddev,
+        "stdvar" => AggOp::Stdvar,
+        "topk" => AggOp::Topk,
+        "bottomk" => AggOp::Bottomk,
+        "quantile" => AggOp::Quantile,
+        "count_values" => AggOp::CountValues,
+        other => return Err(Error::Unsupported(format!("the aggregation {other}"))),
+    })
+}
+
+fn bin_op(name: &str) -> Result<BinOp> {
+    Ok(match name {
+        "+" => BinOp::Add,
+        "-" => BinOp::Sub,
+        "*" => BinOp::Mul,
+        "/" => BinOp::Div,
+        "%" => BinOp::Mod,
+        "^" => BinOp::Pow,
+        "atan2" => BinOp::Atan2,
+        "==" => BinOp::Eq,
+        "!=" => BinOp::Ne,
+        ">" => BinOp::Gt,
+        "<" => BinOp::Lt,
+        ">=" => BinOp::Ge,
+        "<=" => BinOp::Le,
+        "and" => BinOp::And,
+        "or" => BinOp::Or,
+        "unless" => BinOp::Unless,
+        other => return Err(Error::Unsupported(format!("the operator {other}"))),
+    })
+}
+
+fn matching(b: &BinaryExpr, op: BinOp) -> VectorMatching {
+    let m = b.modifier.as_ref();
+    let card = if op.is_set() {
+        Cardinality::ManyToMany
+    } else {
+        match m.map(|m| &m.card) {
+            Some(VectorMatchCardinality::ManyToOne(l)) => Cardinality::ManyToOne(l.labels.clone()),
+            Some(VectorMatchCardinality::OneToMany(l)) => Cardinality::OneToMany(l.labels.clone()),
+            Some(VectorMatchCardinality::ManyToMany) => Cardinality::ManyToMany,
+            _ => Cardinality::OneToOne,
+        }
+    };
+    let (on, labels) = match m.and_then(|m| m.matching.as_ref()) {
+        Some(LabelModifier::Include(l)) => (true, l.labels.clone()),
+        Some(LabelModifier::Exclude(l)) => (false, l.labels.clone()),
+        None => (false, Vec::new()),
+    };
+    VectorMatching { card, on, labels }
+}
+
+impl<'a> Ev<'a> {
+    fn new(opts: &'a Options, start: i64, end: i64, step: i64) -> Self {
+        Ev {
+            opts,
+            start,
+            end,
+            step,
+            tier_split: HashMap::new(),
+            data: HashMap::new(),
+            subqueries: RefCell::new(HashMap::new()),
+            warnings: Vec::new(),
+            ticks: Cell::new(0),
+            origins: RefCell::new(HashMap::new()),
+            held: Cell::new(0),
+        }
+    }
+
+    /// 2.42 checks the whole result of unary minus and of a range function (over every
+    /// step) for two series with one label set: notes that `out` came from the series whose
+    /// labels hash to `origin`, and fails if it came from another one at an earlier step.
+    fn note_origin(&self, node: usize, out: &Labels, origin: u64) -> Result<()> {
+        if self.start == self.end {
+            // One step: the check of each step's vector is the same.
+            return Ok(());
+        }
+        let mut all = self.origins.borrow_mut();
+        let seen = all.entry(node).or_default();
+        match seen.get(out) {
+            Some(&o) if o != origin => Err(Error::Execution(
+                "vector cannot contain metrics with the same labelset".into(),
+            )),
+            Some(_) => Ok(()),
+            None => {
+                seen.insert(out.clone(), origin);
+                Ok(())
+            }
+        }
+    }
+
+    /// Counts `n` more samples held against [`Options::max_samples`].
+    fn note_samples(&self, n: usize) -> Result<()> {
+        let total = self.held.get().saturating_add(n);
+        self.held.set(total);
+        if total > self.opts.max_samples {
+            return Err(Error::TooManySamples {
+                limit: self.opts.max_samples,
+            });
+        }
+        Ok(())
+    }
+
+    /// Stops on cancel (every call) or past the deadline (every 64th call).
+    fn tick(&self) -> Result<()> {
+        if let Some(c) = &self.opts.cancel
+            && c.load(Ordering::Relaxed)
+        {
+            return Err(Error::Canceled);
+        }
+        let n = self.ticks.get().wrapping_add(1);
+        self.ticks.set(n);
+        if n % 64 == 1
+            && let Some(d) = self.opts.deadline
+            && Instant::now() >= d
+        {
+            return Err(Error::Timeout);
+        }
+        Ok(())
+    }
+
+    fn at_ms(&self, at: &Option<AtModifier>) -> Option<i64> {
+        match at {
+            None => None,
+            Some(AtModifier::Start) => Some(self.start),
+            Some(AtModifier::End) => Some(self.end),
+            Some(AtModifier::At(st)) => Some(match st.duration_since(SystemTime::UNIX_EPOCH) {
+                Ok(d) => dur_ms(&d),
+                Err(e) => dur_ms(&e.duration()).saturating_neg(),
+            }),
+        }
+    }
+
+    /// The reference time of a selector or subquery evaluated at `t`: `@` or `t`, minus the
+    /// offset.
+    fn ref_time(&self, at: &Option<AtModifier>, off: &Option<Offset>, t: i64) -> i64 {
+        self.at_ms(at).unwrap_or(t).saturating_sub(offset_ms(off))
+    }
+
+    /// The span of reference times over evaluation times `[lo, hi]`.
+    fn ref_span(
+        &self,
+        at: &Option<AtModifier>,
+        off: &Option<Offset>,
+        lo: i64,
+        hi: i64,
+    ) -> (i64, i64) {
+        (self.ref_time(at, off, lo), self.ref_time(at, off, hi))
+    }
+
+    /// Finds every selector's span over evaluation times `[lo, hi]`.
+    fn plan<'e>(
+        &self,
+        e: &'e Expr,
+        lo: i64,
+        hi: i64,
+        out: &mut Vec<(&'e VectorSelector, i64, i64)>,
+    ) {
+        match e {
+            Expr::VectorSelector(vs) => {
+                let (a, b) = self.ref_span(&vs.at, &vs.offset, lo, hi);
+                out.push((vs, a.saturating_sub(self.opts.lookback_delta_ms), b));
+            }
+            Expr::MatrixSelector(ms) => {
+                let (a, b) = self.ref_span(&ms.vs.at, &ms.vs.offset, lo, hi);
+                out.push((&ms.vs, a.saturating_sub(dur_ms(&ms.range)), b));
+            }
+            Expr::Subquery(sq) => {
+                let step = subquery_step(sq);
+                let (a, b) = self.ref_span(&sq.at, &sq.offset, lo, hi);
+                let first = align_up(a.saturating_sub(dur_ms(&sq.range)), step);
+                if first <= b {
+                    self.plan(&sq.expr, first, b, out);
+                }
+            }
+            Expr::Aggregate(a) => {
+                if let Some(p) = &a.param {
+                    self.plan(p, lo, hi, out);
+                }
+                self.plan(&a.expr, lo, hi, out);
+            }
+            Expr::Unary(u) => self.plan(&u.expr, lo, hi, out),
+            Expr::Binary(b) => {
+                self.plan(&b.lhs, lo, hi, out);
+                self.plan(&b.rhs, lo, hi, out);
+            }
+            Expr::Paren(p) => self.plan(&p.expr, lo, hi, out),
+            Expr::Call(c) => {
+                for a in &c.args.args {
+                    self.plan(a, lo, hi, out);
+                }
+            }
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+        }
+    }
+
+    /// Reads every selector's series once, for the span it needs.
+    fn load(&mut self, store: &Store, e: &Expr, lo: i64, hi: i64) -> Result<()> {
+        let mut spans = Vec::new();
+        self.plan(e, lo, hi, &mut spans);
+        let mut tiered = HashSet::new();
+        tier::candidates(e, &mut tiered);
+        let mut seen_warnings: HashSet<String> = HashSet::new();
+        for (vs, from, to) in spans {
+            let sel = translate_selector(vs)?;
+            let mut series = Vec::new();
+            if from <= to {
+                let mut it = store.query_iter(&sel, from, to.saturating_add(1))?;
+                for sp in it.by_ref() {
+                    self.tick()?;
+                    self.note_samples(sp.points.len())?;
+                    let labels = Labels::from_series(&sp.metric, &sp.labels);
+                    let unnamed = labels.clone().without_name();
+                    series.push(Loaded {
+                        labels,
+                        unnamed,
+                        points: sp.points,
+                        buckets: Vec::new(),
+                    });
+                }
+                for w in it.into_warnings() {
+                    if seen_warnings.insert(w.clone()) {
+                        self.warnings.push(w);
+                    }
+                }
+            }
+            if from <= to && tiered.contains(&node_key(vs)) {
+                self.load_tier(store, vs, &sel, from, to, &mut series)?;
+            }
+            self.data.insert(node_key(vs), series);
+        }
+        Ok(())
+    }
+
+    /// Where `vs`'s windows reach before the raw points kept, loads a rollup tier's buckets
+    /// for that part, if a tier lines up with every window (its interval divides the range
+    /// and the step, and the windows start on its bucket boundaries).
+    fn load_tier(
+        &mut self,
+        store: &Store,
+        vs: &VectorSelector,
+        sel: &Selector,
+        from: i64,
+        to: i64,
+        series: &mut Vec<Loaded>,
+    ) -> Result<()> {
+        let cfg = store.config();
+        let keep = i64::try_from(cfg.raw_keep().as_millis()).unwrap_or(i64::MAX);
+        let cutoff = cfg.clock.now_ms().saturating_sub(keep);
+        if from >= cutoff {
+            return Ok(());
+        }
+        let first_ref = self.ref_time(&vs.at, &vs.offset, self.start);
+        let range = first_ref.saturating_sub(from);
+        let fixed = vs.at.is_some() || self.step == 0;
+        let tier = cfg.tiers().iter().find(|t| {
+            let i = i64::try_from(t.interval.as_millis()).unwrap_or(0);
+            i > 0
+                && range > 0
+                && range % i == 0
+                && (fixed || self.step % i == 0)
+                && first_ref.rem_euclid(i) == 0
+        });
+        let Some(tier) = tier else {
+            return Ok(());
+        };
+        let interval = i64::try_from(tier.interval.as_millis()).unwrap_or(i64::MAX);
+        let split = align_up(cutoff, interval);
+        // Step buckets of the tier's width: each part from the tier where it has been
+        // materialised, from raw points still kept elsewhere.
+        let answer = store.query_step(sel, from, split.min(to.saturating_add(1)), tier.interval)?;
+        let mut index: HashMap<Labels, usize> = series
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.labels.clone(), i))
+            .collect();
+        let mut loaded = 0usize;
+        for sb in answer.series {
+            self.tick()?;
+            let labels = Labels::from_series(&sb.metric, &sb.labels);
+            let i = match index.get(&labels) {
+                Some(&i) => i,
+                None => {
+                    let unnamed = labels.clone().without_name();
+                    index.insert(labels.clone(), series.len());
+                    series.push(Loaded {
+                        labels,
+                        unnamed,
+                        points: Vec::new(),
+                        buckets: Vec::new(),
+                    });
+                    series.len() - 1
+                }
+            };
+            self.note_samples(sb.points.len())?;
+            loaded += sb.points.len();
+            series[i].buckets = sb
+                .points
+                .iter()
+                .map(|b| TierBucket {
+                    t: b.t,
+                    count: b.count,
+                    nan: b.nan_count,
+                    min: b.min,
+                    max: b.max,
+                    sum: b.sum,
+                    last: b.last,
+                })
+                .collect();
+        }
+        series.sort_by(|a, b| a.labels.cmp(&b.labels));
+        self.warnings.extend(answer.warnings);
+        self.warnings.push(format!(
+            "raw points of {vs} before {split} ms have expired: windows before then are answered \
+             from the {} tier's buckets ({loaded} buckets), and a point exactly at such a \
+             window's end is not counted",
+            tier.name
+        ));
+        self.tier_split.insert(node_key(vs), split);
+        Ok(())
+    }
+
+    fn loaded(&self, vs: &VectorSelector) -> &[Loaded] {
+        self.data
+            .get(&node_key(vs))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// An instant selector at `t`: each series' latest point in `[ref - lookback, ref]`,
+    /// carrying the point's own timestamp.
+    fn instant_selector(&self, vs: &VectorSelector, t: i64) -> Result<Vec<Sample>> {
+        let r = self.ref_time(&vs.at, &vs.offset, t);
+        let oldest = r.saturating_sub(self.opts.lookback_delta_ms);
+        let series = self.loaded(vs);
+        let mut out = Vec::with_capacity(series.len());
+        for (i, s) in series.iter().enumerate() {
+            if i % 64 == 63 {
+                self.tick()?;
+            }
+            let idx = s.points.partition_point(|p| p.0 <= r);
+            if idx > 0 {
+                let (pt, v) = s.points[idx - 1];
+                if pt >= oldest {
+                    out.push(Sample {
+                        labels: s.labels.clone(),
+                        t: pt,
+                        v,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A range selector at `t`: each series' points in `[ref - range, ref]`.
+    fn matrix_selector(&self, ms: &MatrixSelector, t: i64) -> Result<Vec<Series>> {
+        let r = self.ref_time(&ms.vs.at, &ms.vs.offset, t);
+        let from = r.saturating_sub(dur_ms(&ms.range));
+        let mut out = Vec::new();
+        for s in self.loaded(&ms.vs) {
+            self.tick()?;
+            let w = s.window(from, r);
+            if !w.is_empty() {
+                out.push(Series {
+                    labels: s.labels.clone(),
+                    points: w.to_vec(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// A subquery at `t`: its inner expression at every multiple of its step in
+    /// `[ref - range, ref]`; `each` gets every series with points there (labels with and
+    /// without the metric name, points), in no particular order.
+    fn subquery(
+        &self,
+        sq: &SubqueryExpr,
+        t: i64,
+        mut each: impl FnMut(&Labels, &Labels, &[(i64, f64)]) -> Result<()>,
+    ) -> Result<()> {
+        let step = subquery_step(sq);
+        let r = self.ref_time(&sq.at, &sq.offset, t);
+        let first = align_up(r.saturating_sub(dur_ms(&sq.range)), step);
+        let key = node_key(sq);
+        let taken = self.subqueries.borrow_mut().remove(&key);
+        let mut cache: SubCache = taken.unwrap_or_default();
+        // Steps only move forward: what lies before this window is not needed again.
+        let kept = cache.rows.split_off(&first);
+        let dropped: usize = cache.rows.values().map(|r| r.len().max(1)).sum();
+        self.held.set(self.held.get().saturating_sub(dropped));
+        cache.rows = kept;
+        let mut ti = first;
+        while ti <= r {
+            if !cache.rows.contains_key(&ti) {
+                self.tick()?;
+                let row = match self.eval(&sq.expr, ti)? {
+                    Val::Scalar(v) => vec![(cache.id(Labels::default()), v)],
+                    Val::Vector(v) => v.into_iter().map(|s| (cache.id(s.labels), s.v)).collect(),
+                    other => {
+                        return Err(Error::Execution(format!(
+                            "subquery is only allowed on instant vector, got {}",
+                            other.kind()
+                        )));
+                    }
+                };
+                // An empty step counts as one, so that a subquery of millions of empty steps
+                // stops at the limit too.
+                self.note_samples(row.len().max(1))?;
+                cache.rows.insert(ti, row);
+            }
+            match ti.checked_add(step) {
+                Some(n) => ti = n,
+                None => break,
+            }
+        }
+        let mut per: Vec<Vec<(i64, f64)>> = vec![Vec::new(); cache.labels.len()];
+        for (&ts, row) in cache.rows.range(first..=r) {
+            for &(i, v) in row {
+                per[i].push((ts, v));
+            }
+        }
+        let mut res = Ok(());
+        for (i, pts) in per.iter().enumerate() {
+            if !pts.is_empty() {
+                let (named, unnamed) = &cache.labels[i];
+                res = each(named, unnamed, pts);
+                if res.is_err() {
+                    break;
+                }
+            }
+        }
+        self.subqueries.borrow_mut().insert(key, cache);
+        res
+    }
+
+    /// A subquery at `t` as a range vector ordered by labels.
+    fn subquery_matrix(&self, sq: &SubqueryExpr, t: i64) -> Result<Vec<Series>> {
+        let mut out = Vec::new();
+        self.subquery(sq, t, |labels, _, pts| {
+            out.push(Series {
+                labels: labels.clone(),
+                points: pts.to_vec(),
+            });
+            Ok(())
+        })?;
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(out)
+    }
+
+    fn eval(&self, e: &Expr, t: i64) -> Result<Val> {
+        match e {
+            Expr::NumberLiteral(n) => Ok(Val::Scalar(n.val)),
+            Expr::StringLiteral(s) => Ok(Val::Str(s.val.clone())),
+            Expr::Paren(p) => self.eval(&p.expr, t),
+            Expr::Unary(u) => match self.eval(&u.expr, t)? {
+                Val::Scalar(v) => Ok(Val::Scalar(-v)),
+                Val::Vector(v) => {
+                    let mut out = Vec::with_capacity(v.len());
+                    for s in v {
+                        let origin = label_hash(&s.labels);
+                        let labels = s.labels.without_name();
+                        self.note_origin(node_key(u), &labels, origin)?;
+                        out.push(Sample { labels, t, v: -s.v });
+                    }
+                    check_unique(&out)?;
+                    Ok(Val::Vector(out))
+                }
+                other => Err(Error::Execution(format!(
+                    "unary minus is not defined on a {}",
+                    other.kind()
+                ))),
+            },
+            Expr::VectorSelector(vs) => Ok(Val::Vector(self.instant_selector(vs, t)?)),
+            Expr::MatrixSelector(ms) => Ok(Val::Matrix(self.matrix_selector(ms, t)?)),
+            Expr::Subquery(sq) => Ok(Val::Matrix(self.subquery_matrix(sq, t)?)),
+            Expr::Aggregate(a) => self.aggregate(a, t),
+            Expr::Binary(b) => self.binary(b, t),
+            Expr::Call(c) => self.call(c, t),
+            Expr::Extension(x) => Err(Error::Unsupported(format!(
+                "the extension {}",
+                x.expr.name()
+            ))),
+        }
+    }
+
+    fn vector(&self, e: &Expr, t: i64, what: &str) -> Result<Vec<Sample>> {
+        match self.eval(e, t)? {
+            Val::Vector(v) => Ok(v),
+            other => Err(Error::Execution(format!(
+                "{what} expects an instant vector, got a {}",
+                other.kind()
+            ))),
+        }
+    }
+
+    fn scalar(&self, e: &Expr, t: i64, what: &str) -> Result<f64> {
+        match self.eval(e, t)? {
+            Val::Scalar(v) => Ok(v),
+            other => Err(Error::Execution(format!(
+                "{what} expects a scalar, got a {}",
+                other.kind()
+            ))),
+        }
+    }
+
+    fn aggregate(&self, a: &AggregateExpr, t: i64) -> Result<Val> {
+        let name = a.op.to_string();
+        let op = agg_op(&name)?;
+        let param = match &a.param {
+            None => AggParam::None,
+            Some(p) => match self.eval(p, t)? {
+                Val::Scalar(v) => AggParam::Number(v),
+                Val::Str(s) => AggParam::Label(s),
+                other => {
+                    return Err(Error::Execution(format!(
+                        "the parameter of {name} must be a scalar or a string, got a {}",
+                        other.kind()
+                    )));
+                }
+            },
+        };
+        let grouping = match &a.modifier {
+            None => Grouping::By(Vec::new()),
+            Some(LabelModifier::Include(l)) => Grouping::By(l.labels.clone()),
+            Some(LabelModifier::Exclude(l)) => Grouping::Without(l.labels.clone()),
+        };
+        let input = self.vector(&a.expr, t, &name)?;
+        Ok(Val::Vector(crate::aggr::aggregate(
+            op, &param, &grouping, input, t,
+        )?))
+    }
+
+    fn binary(&self, b: &BinaryExpr, t: i64) -> Result<Val> {
+        let op = bin_op(&b.op.to_string())?;
+        let rb = b.return_bool();
+        let lhs = self.eval(&b.lhs, t)?;
+        let rhs = self.eval(&b.rhs, t)?;
+        let out = match (lhs, rhs) {
+            (Val::Scalar(x), Val::Scalar(y)) => {
+                return Ok(Val::Scalar(crate::binop::scalar_scalar(op, x, y, rb)?));
+            }
+            (Val::Vector(v), Val::Scalar(s)) => crate::binop::vector_scalar(op, v, s, false, rb, t),
+            (Val::Scalar(s), Val::Vector(v)) => crate::binop::vector_scalar(op, v, s, true, rb, t),
+            (Val::Vector(l), Val::Vector(r)) => {
+                crate::binop::vector_vector(op, l, r, &matching(b, op), rb, t)?
+            }
+            (l, r) => {
+                return Err(Error::Execution(format!(
+                    "binary operator between a {} and a {}",
+                    l.kind(),
+                    r.kind()
+                )));
+            }
+        };
+        check_unique(&out)?;
+        Ok(Val::Vector(out))
+    }
+
+    fn call(&self, c: &Call, t: i64) -> Result<Val> {
+        let name = c.func.name;
+        let args = &c.args.args;
+        match name {
+            "time" => return Ok(Val::Scalar(t as f64 / 1000.0)),
+            "timestamp" => {
+                let arg = args
+                    .first()
+                    .map(|a| unparen(a))
+                    .ok_or_else(|| Error::Execution("timestamp expects one argument".into()))?;
+                // Straight from a selector, a sample's time is its point's; otherwise the
+                // evaluation time.
+                let from_selector = matches!(arg, Expr::VectorSelector(_));
+                let v = self.vector(arg, t, name)?;
+                let out: Vec<Sample> = v
+                    .into_iter()
+                    .map(|s| Sample {
+                        v: if from_selector { s.t } else { t } as f64 / 1000.0,
+                        labels: s.labels.without_name(),
+                        t,
+                    })
+                    .collect();
+                check_unique(&out)?;
+                return Ok(Val::Vector(out));
+            }
+            "absent" => {
+                let arg = args
+                    .first()
+                    .ok_or_else(|| Error::Execution("absent expects one argument".into()))?;
+                let v = self.vector(arg, t, name)?;
+                return Ok(Val::Vector(if v.is_empty() {
+                    vec![Sample {
+                        labels: absent_labels(arg),
+                        t,
+                        v: 1.0,
+                    }]
+                } else {
+                    Vec::new()
+                }));
+            }
+            _ => {}
+        }
+        if let Some(idx) = args
+            .iter()
+            .position(|a| a.value_type() == ValueType::Matrix)
+        {
+            return self.range_call(c, idx, t);
+        }
+        let mut ev_args = Vec::with_capacity(args.len() + 1);
+        for a in args {
+            ev_args.push(match self.eval(a, t)? {
+                Val::Scalar(v) => Arg::Scalar(v),
+                Val::Str(s) => Arg::String(s),
+                Val::Vector(v) => Arg::Vector(v),
+                Val::Matrix(_) => {
+                    return Err(Error::Execution(format!(
+                        "{name} does not take a range vector"
+                    )));
+                }
+            });
+        }
+        if ev_args.is_empty() && DATE_FUNCS.contains(&name) {
+            ev_args.push(Arg::Vector(vec![Sample {
+                labels: Labels::default(),
+                t,
+                v: t as f64 / 1000.0,
+            }]));
+        }
+        if name == "round" && ev_args.len() == 1 {
+            ev_args.push(Arg::Scalar(1.0));
+        }
+        match instant::call(name, ev_args, t)? {
+            Out::Scalar(v) => Ok(Val::Scalar(v)),
+            Out::Vector(v) => {
+                check_unique(&v)?;
+                Ok(Val::Vector(v))
+            }
+        }
+    }
+
+    /// A function over a range vector (argument `idx`), one sample per series with points
+    /// in the window.
+    fn range_call(&self, c: &Call, idx: usize, t: i64) -> Result<Val> {
+        let name = c.func.name;
+        let args = &c.args.args;
+        let mut params = Vec::with_capacity(args.len());
+        for (i, a) in args.iter().enumerate() {
+            if i != idx {
+                params.push(self.scalar(a, t, name)?);
+            }
+        }
+        let absent = name == "absent_over_time";
+        let f = if absent {
+            None
+        } else {
+            RangeFn::from_name(name)
+        };
+        let not_implemented =
+            || Error::Unsupported(format!("the function {name} is not implemented"));
+        let arg = unparen(&args[idx]);
+        let split = match arg {
+            Expr::MatrixSelector(ms) => self.tier_split.get(&node_key(&ms.vs)).copied(),
+            _ => None,
+        };
+        // A tier-answered selector needs the range function only for windows of raw points.
+        if !absent && f.is_none() && split.is_none() {
+            return Err(not_implemented());
+        }
+        let (r, range_ms) = match arg {
+            Expr::MatrixSelector(ms) => (
+                self.ref_time(&ms.vs.at, &ms.vs.offset, t),
+                dur_ms(&ms.range),
+            ),
+            Expr::Subquery(sq) => (self.ref_time(&sq.at, &sq.offset, t), dur_ms(&sq.range)),
+            _ => {
+                return Err(Error::Unsupported(format!(
+                    "{name} over a range vector that is neither a selector nor a subquery"
+                )));
+            }
+        };
+        let w = Window {
+            start: r.saturating_sub(range_ms),
+            end: r,
+            eval_t: t,
+        };
+        let mut out = Vec::new();
+        let mut from_tier = Vec::new();
+        let mut any = false;
+        let hw = name == HOLT_WINTERS;
+        let mut apply = |labels: &Labels, unnamed: &Labels, pts: &[(i64, f64)]| -> Result<()> {
+            if pts.is_empty() {
+                return Ok(());
+            }
+            any = true;
+            // 2.42 checks the factors only where a series has two points.
+            if hw && pts.len() >= 2 {
+                check_holt_winters(&params)?;
+            }
+            if absent {
+                return Ok(());
+            }
+            let f = f.ok_or_else(not_implemented)?;
+            if let Some(v) = range::eval_range(f, pts, &w, &params) {
+                let labels = if keeps_name(name, f) {
+                    labels.clone()
+                } else {
+                    self.note_origin(node_key(c), unnamed, label_hash(labels))?;
+                    unnamed.clone()
+                };
+                out.push(Sample { labels, t, v });
+            }
+            Ok(())
+        };
+        match arg {
+            Expr::MatrixSelector(ms) => {
+                for (i, s) in self.loaded(&ms.vs).iter().enumerate() {
+                    if i % 64 == 63 {
+                        self.tick()?;
+                    }
+                    match split {
+                        Some(split) if w.start < split => {
+                            // Buckets `[b, b + interval)` with `start <= b < min(split, end)`,
+                            // raw points from `split` on.
+                            let lo = s.buckets.partition_point(|b| b.t < w.start);
+                            let hi = s.buckets.partition_point(|b| b.t < split.min(w.end));
+                            let bs = if lo < hi { &s.buckets[lo..hi] } else { &[] };
+                            let raw = s.window(split.max(w.start), w.end);
+                            if let Some(v) = tier::combine(name, bs, raw) {
+                                let labels = if name == "last_over_time" {
+                                    s.labels.clone()
+                                } else {
+                                    self.note_origin(
+                                        node_key(c),
+                                        &s.unnamed,
+                                        label_hash(&s.labels),
+                                    )?;
+                                    s.unnamed.clone()
+                                };
+                                from_tier.push(Sample { labels, t, v });
+                            }
+                        }
+                        _ => apply(&s.labels, &s.unnamed, s.window(w.start, w.end))?,
+                    }
+                }
+            }
+            Expr::Subquery(sq) => {
+                self.subquery(sq, t, |named, unnamed, pts| {
+                    self.tick()?;
+                    apply(named, unnamed, pts)
+                })?;
+            }
+            _ => {}
+        }
+        if absent {
+            return Ok(Val::Vector(if any {
+                Vec::new()
+            } else {
+                vec![Sample {
+                    labels: absent_labels(&args[idx]),
+                    t,
+                    v: 1.0,
+                }]
+            }));
+        }
+        out.append(&mut from_tier);
+        check_unique(&out)?;
+        Ok(Val::Vector(out))
+    }
+}
+
+fn subquery_step(sq: &SubqueryExpr) -> i64 {
+    sq.step
+        .as_ref()
+        .map(dur_ms)
+        .filter(|&s| s > 0)
+        .unwrap_or(DEFAULT_SUBQUERY_STEP_MS)
+}
+
+/// 2.42's checks of `holt_winters`' factors.
+fn check_holt_winters(params: &[f64]) -> Result<()> {
+    if let Some(&sf) = params.first()
+        && !(sf > 0.0 && sf < 1.0)
+    {
+        return Err(Error::Execution(format!(
+            "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"
+        )));
+    }
+    if let Some(&tf) = params.get(1)
+        && !(tf > 0.0 && tf < 1.0)
+    {
+        return Err(Error::Execution(format!(
+            "invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn align_up_is_the_first_multiple_at_or_after() {
+        assert_eq!(align_up(120_000, 60_000), 120_000);
+        assert_eq!(align_up(120_001, 60_000), 180_000);
+        assert_eq!(align_up(-90_000, 60_000), -60_000);
+        assert_eq!(align_up(-120_000, 60_000), -120_000);
+        assert_eq!(align_up(0, 1), 0);
+    }
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(11_000), "11,000");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+    }
+
+    #[test]
+    fn holt_winters_factors() {
+        assert!(check_holt_winters(&[0.5, 0.5]).is_ok());
+        let e = check_holt_winters(&[0.5, 0.0]).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "invalid trend factor. Expected: 0 < tf < 1, got: 0.000000"
+        );
+        assert!(check_holt_winters(&[f64::NAN, 0.5]).is_err());
+    }
+
+    #[test]
+    fn absent_labels_follow_2_42() {
+        let e = parse(r#"x{a="1", b=~"2", c="3", c="4", d=""}"#).unwrap();
+        assert_eq!(absent_labels(&e), Labels::new([("a", "1")]));
+        let e = parse(r#"x{a="1"}[5m]"#).unwrap();
+        assert_eq!(absent_labels(&e), Labels::new([("a", "1")]));
+        let e = parse(r#"sum(x{a="1"})"#).unwrap();
+        assert!(absent_labels(&e).is_empty());
+    }
+
+    #[test]
+    fn text_checks_skip_strings_and_comments() {
+        assert!(check::check_text(r#"m{a="{\"b\""} # {"x"}"#).is_ok());
+        assert!(check::check_text("m[5m:1m] offset 1m").is_ok());
+        assert!(check::check_text(r#"m{a='x', "b"="c"}"#).is_err());
+        assert!(check::check_text("m[5:]").is_err());
+        assert!(check::check_text("m[1.5]").is_err());
+    }
+
+    #[test]
+    fn unique_labels() {
+        let s = |a: &str| Sample {
+            labels: Labels::new([("a", a)]),
+            t: 0,
+            v: 0.0,
+        };
+        assert!(check_unique(&[s("1"), s("2")]).is_ok());
+        assert!(check_unique(&[s("1"), s("2"), s("1")]).is_err());
+    }
 }

@@ -22,10 +22,24 @@
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! The parser knows the Prometheus 3.x grammar; what 2.42 does not have is refused by name
+//! with [`Error::Unsupported`] rather than answered: quoted (UTF-8) metric and label names,
+//! `or` between label matchers, `fill` modifiers, durations without a unit, `limitk` and
+//! `limit_ratio`, experimental and 3.x functions (`first_over_time`, `mad_over_time`,
+//! `ts_of_*`, `sort_by_label*`, `info`, `histogram_*` but `histogram_quantile`, …). 2.42's
+//! `holt_winters` keeps its name.
+//!
+//! Where a window reaches before the raw points the store keeps, `sum_over_time`,
+//! `count_over_time`, `min_over_time`, `max_over_time`, `avg_over_time` and `last_over_time`
+//! of a range selector are answered from a rollup tier whose interval divides the range and
+//! the step and on whose bucket boundaries the windows start; a warning in
+//! [`QueryOutput::warnings`] names the tier.
 #![warn(missing_docs)]
 
 pub mod aggr;
 pub mod binop;
+mod check;
 mod error;
 mod eval;
 pub mod funcs;

@@ -1,0 +1,132 @@
+//! Windows reaching before the raw points kept are answered from a rollup tier's buckets,
+//! with a warning naming the tier.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tierlog::{Config, ManualClock, Sample as In, Store, Tier};
+use tierlog_promql::{Labels, Options, Value, query, query_range};
+
+/// A whole minute.
+const NOW: i64 = 1_700_000_040_000;
+const MIN: i64 = 60_000;
+
+struct Db {
+    _dir: tempfile::TempDir,
+    store: Store,
+}
+
+/// Raw points kept 1 h, a 60 s tier kept 2 days; `m{a="b"}` = 1 every 10 s for the last 3 h,
+/// written as time passes, with maintenance rolling the tier up and dropping old raw points.
+fn db() -> Db {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(NOW - 180 * MIN));
+    let mut cfg = Config::default()
+        .with_clock(clock.clone())
+        .with_sync(tierlog::Sync::Never)
+        .with_tiers(vec![Tier::new(
+            "60s",
+            Duration::from_secs(60),
+            Duration::from_secs(48 * 3600),
+        )]);
+    cfg.raw_keep = Some(Duration::from_secs(3600));
+    cfg.maintenance_interval = None;
+    let store = Store::open(dir.path(), cfg).unwrap();
+    let labels = [("a", "b")];
+    let mut t = NOW - 180 * MIN;
+    while t <= NOW {
+        clock.set(t);
+        store.write(&[In::new("m", &labels, t, 1.0)]).unwrap();
+        if (t - NOW) % (10 * MIN) == 0 {
+            store.maintain().unwrap();
+        }
+        t += 10_000;
+    }
+    Db { _dir: dir, store }
+}
+
+fn one(out: &tierlog_promql::QueryOutput) -> (Labels, f64) {
+    match &out.value {
+        Value::Vector(v) => {
+            assert_eq!(v.len(), 1, "{v:?}");
+            (v[0].labels.clone(), v[0].v)
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn expired_windows_come_from_the_tier_with_a_warning() {
+    let db = db();
+    let o = Options::default();
+    // Two hours ago the raw points are gone: 10 one-minute buckets of 6 points each. The
+    // point exactly at the window's end (in the next bucket) is not counted.
+    let out = query(&db.store, "count_over_time(m[10m])", NOW - 120 * MIN, &o).unwrap();
+    assert_eq!(one(&out), (Labels::new([("a", "b")]), 60.0));
+    assert!(
+        out.warnings.iter().any(|w| w.contains("60s tier")),
+        "{:?}",
+        out.warnings
+    );
+    let out = query(&db.store, "sum_over_time(m[10m])", NOW - 120 * MIN, &o).unwrap();
+    assert_eq!(one(&out).1, 60.0);
+    let out = query(&db.store, "max_over_time(m[10m])", NOW - 120 * MIN, &o).unwrap();
+    assert_eq!(one(&out).1, 1.0);
+    // last_over_time keeps the metric name.
+    let out = query(&db.store, "last_over_time(m[10m])", NOW - 120 * MIN, &o).unwrap();
+    assert_eq!(one(&out).0, Labels::new([("__name__", "m"), ("a", "b")]));
+
+    // A window across the start of the raw points: 5 buckets before it, 31 raw points from
+    // it on (both ends included) — the exact answer.
+    let out = query(&db.store, "count_over_time(m[10m])", NOW - 55 * MIN, &o).unwrap();
+    assert_eq!(one(&out).1, 30.0 + 31.0);
+}
+
+#[test]
+fn range_query_over_expired_windows() {
+    let db = db();
+    let out = query_range(
+        &db.store,
+        "count_over_time(m[2m])",
+        NOW - 70 * MIN,
+        NOW - 60 * MIN,
+        5 * MIN,
+        &Options::default(),
+    )
+    .unwrap();
+    let Value::Matrix(m) = out.value else {
+        panic!()
+    };
+    assert_eq!(m.len(), 1);
+    assert_eq!(
+        m[0].points,
+        [
+            (NOW - 70 * MIN, 12.0),
+            (NOW - 65 * MIN, 12.0),
+            // Ends where the raw points start: that point is counted.
+            (NOW - 60 * MIN, 13.0)
+        ]
+    );
+    assert!(!out.warnings.is_empty());
+}
+
+#[test]
+fn misaligned_windows_do_not_use_the_tier() {
+    let db = db();
+    // 90 s is not a multiple of the tier's 60 s: the raw path answers (nothing is left).
+    let out = query(
+        &db.store,
+        "count_over_time(m[90s])",
+        NOW - 120 * MIN,
+        &Options::default(),
+    );
+    match out {
+        Ok(o) => {
+            assert_eq!(o.value, Value::Vector(vec![]));
+            assert!(o.warnings.is_empty());
+        }
+        // Before the range functions exist, the raw path cannot answer at all.
+        Err(tierlog_promql::Error::Unsupported(_)) => {}
+        Err(e) => panic!("{e}"),
+    }
+}
