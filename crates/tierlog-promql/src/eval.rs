@@ -350,8 +350,8 @@ fn align_up(x: i64, step: i64) -> i64 {
 
 /// Whether range function `f` keeps the metric name (2.42: only `last_over_time`, which acts
 /// like an offset).
-fn keeps_name(name: &str, _f: RangeFn) -> bool {
-    name == "last_over_time"
+fn keeps_name(_name: &str, f: RangeFn) -> bool {
+    f.keeps_name()
 }
 
 fn translate_selector(vs: &VectorSelector) -> Result<Selector> {
@@ -1097,6 +1097,15 @@ impl<'a> Ev<'a> {
             return Err(not_implemented());
         }
         let (r, range_ms) = match arg {
+            // 2.42 turns `@` into an offset from the query's start, and evaluates a call that
+            // depends on the evaluation time (predict_linear) at every step: its window slides
+            // with the step from where `@` puts it at the start, over the points the selector
+            // loaded for the `@` window only (Prometheus reads that span from storage).
+            Expr::MatrixSelector(ms) if ms.vs.at.is_some() && name == "predict_linear" => (
+                self.ref_time(&ms.vs.at, &ms.vs.offset, t)
+                    .saturating_add(t.saturating_sub(self.start)),
+                dur_ms(&ms.range),
+            ),
             Expr::MatrixSelector(ms) => (
                 self.ref_time(&ms.vs.at, &ms.vs.offset, t),
                 dur_ms(&ms.range),
