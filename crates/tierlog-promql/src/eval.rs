@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Once;
 use std::sync::atomic::Ordering;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::value::ValueType;
@@ -268,7 +268,8 @@ struct Loaded {
     labels: Labels,
     unnamed: Labels,
     points: Vec<(i64, f64)>,
-    /// A rollup tier's buckets before the raw points start, for a tier-answered selector.
+    /// Exact tiles from the rollup tiers, for a tier-answered selector whose windows reach
+    /// before the raw points kept.
     buckets: Vec<TierBucket>,
 }
 
@@ -304,6 +305,15 @@ impl SubCache {
     }
 }
 
+/// Where a tier-answered selector's raw points start, and its tiles' width.
+#[derive(Debug, Clone, Copy)]
+struct TierSplit {
+    /// The start of the raw points kept (windows starting before it use the tiles).
+    raw_from: i64,
+    /// The first tile boundary at or after `raw_from`: tiles before it, raw points after.
+    split: i64,
+}
+
 struct Ev<'a> {
     opts: &'a Options,
     /// The query's start and end (for `@ start()` / `@ end()`).
@@ -311,9 +321,8 @@ struct Ev<'a> {
     end: i64,
     /// The range query's step (0 for an instant query).
     step: i64,
-    /// For a selector answered partly from a tier: where its raw points start (windows
-    /// before take the tier's buckets).
-    tier_split: HashMap<usize, i64>,
+    /// For a selector answered partly from the tiers: where its raw points start.
+    tier_split: HashMap<usize, TierSplit>,
     /// Loaded series by selector node (its address in the parsed expression).
     data: HashMap<usize, Vec<Loaded>>,
     subqueries: RefCell<HashMap<usize, SubCache>>,
@@ -662,9 +671,9 @@ impl<'a> Ev<'a> {
         Ok(())
     }
 
-    /// Where `vs`'s windows reach before the raw points kept, loads a rollup tier's buckets
-    /// for that part, if a tier lines up with every window (its interval divides the range
-    /// and the step, and the windows start on its bucket boundaries).
+    /// Where `vs`'s windows reach before the raw points kept, loads exact tiles of the windows
+    /// from the rollup tiers (see `tier`): of width the greatest common divisor of the range,
+    /// the step and the first window's end, so that every window is whole tiles.
     fn load_tier(
         &mut self,
         store: &Store,
@@ -674,40 +683,85 @@ impl<'a> Ev<'a> {
         to: i64,
         series: &mut Vec<Loaded>,
     ) -> Result<()> {
-        let cfg = store.config();
-        let keep = i64::try_from(cfg.raw_keep().as_millis()).unwrap_or(i64::MAX);
-        let cutoff = cfg.clock.now_ms().saturating_sub(keep);
-        if from >= cutoff {
+        // No raw window at all: every window is before the raw points.
+        let raw_from = store.raw_from().unwrap_or(i64::MAX);
+        let tiers = store.tiers();
+        if from >= raw_from || tiers.is_empty() {
             return Ok(());
         }
         let first_ref = self.ref_time(&vs.at, &vs.offset, self.start);
         let range = first_ref.saturating_sub(from);
         let fixed = vs.at.is_some() || self.step == 0;
-        let tier = cfg.tiers().iter().find(|t| {
-            let i = i64::try_from(t.interval.as_millis()).unwrap_or(0);
-            i > 0
-                && range > 0
-                && range % i == 0
-                && (fixed || self.step % i == 0)
-                && first_ref.rem_euclid(i) == 0
-        });
-        let Some(tier) = tier else {
+        let w = tier::tile_width(range, if fixed { 0 } else { self.step }, first_ref);
+        let finest = tiers[0].1;
+        if range <= 0 || w < finest || w % finest != 0 {
+            self.warnings.push(format!(
+                "raw points of {vs} before {raw_from} ms have expired, and windows reaching                  before then cannot be answered from the rollup tiers: the range, step and                  evaluation times are not all multiples of a tier's interval ({}); those windows                  hold only the raw points kept",
+                tiers
+                    .iter()
+                    .map(|t| tier::duration_text(t.1))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
             return Ok(());
+        }
+        let split = if raw_from == i64::MAX {
+            raw_from
+        } else {
+            align_up(raw_from, w)
         };
-        let interval = i64::try_from(tier.interval.as_millis()).unwrap_or(i64::MAX);
-        let split = align_up(cutoff, interval);
-        // Step buckets of the tier's width: each part from the tier where it has been
-        // materialised, from raw points still kept elsewhere.
-        let answer = store.query_step(sel, from, split.min(to.saturating_add(1)), tier.interval)?;
+        let mut it = store.query_step_iter(
+            sel,
+            from,
+            to.max(from.saturating_add(1)),
+            Duration::from_millis(w as u64),
+        )?;
         let mut index: HashMap<Labels, usize> = series
             .iter()
             .enumerate()
             .map(|(i, s)| (s.labels.clone(), i))
             .collect();
-        let mut loaded = 0usize;
-        for sb in answer.series {
+        // Per source tier: the span its tiles cover.
+        let mut sources: Vec<(String, i64, i64)> = Vec::new();
+        for sb in it.by_ref() {
             self.tick()?;
             let labels = Labels::from_series(&sb.metric, &sb.labels);
+            self.note_samples(sb.points.len())?;
+            let mut tiles = Vec::with_capacity(sb.points.len());
+            for b in &sb.points {
+                if b.width_ms != w {
+                    if b.t < raw_from {
+                        return Err(Error::Execution(format!(
+                            "{vs}[{}] cannot be answered exactly from the rollup tiers: between                              {} and {} ms only the {} tier's {} buckets are left, wider than the                              {} tiles its windows need (choose a range and step on a multiple of                              {})",
+                            tier::duration_text(range),
+                            b.t,
+                            b.t + b.width_ms,
+                            b.tier,
+                            tier::duration_text(b.width_ms),
+                            tier::duration_text(w),
+                            tier::duration_text(b.width_ms)
+                        )));
+                    }
+                    continue;
+                }
+                if &*b.tier != "raw" {
+                    match sources.iter_mut().find(|x| x.0 == *b.tier) {
+                        Some(x) => (x.1, x.2) = (x.1.min(b.t), x.2.max(b.t + w)),
+                        None => sources.push((b.tier.to_string(), b.t, b.t + w)),
+                    }
+                }
+                tiles.push(TierBucket {
+                    t: b.t,
+                    count: b.count,
+                    nan: b.nan_count,
+                    min: b.min,
+                    max: b.max,
+                    sum: b.sum,
+                    last: b.last,
+                    increase: b.increase,
+                    p95: b.p95,
+                });
+            }
             let i = match index.get(&labels) {
                 Some(&i) => i,
                 None => {
@@ -722,31 +776,23 @@ impl<'a> Ev<'a> {
                     series.len() - 1
                 }
             };
-            self.note_samples(sb.points.len())?;
-            loaded += sb.points.len();
-            series[i].buckets = sb
-                .points
-                .iter()
-                .map(|b| TierBucket {
-                    t: b.t,
-                    count: b.count,
-                    nan: b.nan_count,
-                    min: b.min,
-                    max: b.max,
-                    sum: b.sum,
-                    last: b.last,
-                })
-                .collect();
+            series[i].buckets = tiles;
         }
         series.sort_by(|a, b| a.labels.cmp(&b.labels));
-        self.warnings.extend(answer.warnings);
-        self.warnings.push(format!(
-            "raw points of {vs} before {split} ms have expired: windows before then are answered \
-             from the {} tier's buckets ({loaded} buckets), and a point exactly at such a \
-             window's end is not counted",
-            tier.name
-        ));
-        self.tier_split.insert(node_key(vs), split);
+        self.warnings.extend(it.into_warnings());
+        if !sources.is_empty() {
+            let from_tiers: Vec<String> = sources
+                .iter()
+                .map(|(t, a, b)| format!("the {t} tier for [{a}, {b}) ms"))
+                .collect();
+            self.warnings.push(format!(
+                "raw points of {vs} before {raw_from} ms have expired: windows reaching before                  then are answered from exact {} tiles of {} (docs/promql.md, tier-aware                  evaluation: a point exactly at the end of a window answered from tiles is                  not counted, and increase and rate there are not extrapolated)",
+                tier::duration_text(w),
+                from_tiers.join(", ")
+            ));
+        }
+        self.tier_split
+            .insert(node_key(vs), TierSplit { raw_from, split });
         Ok(())
     }
 
@@ -1157,14 +1203,23 @@ impl<'a> Ev<'a> {
                         self.tick()?;
                     }
                     match split {
-                        Some(split) if w.start < split => {
-                            // Buckets `[b, b + interval)` with `start <= b < min(split, end)`,
-                            // raw points from `split` on.
-                            let lo = s.buckets.partition_point(|b| b.t < w.start);
-                            let hi = s.buckets.partition_point(|b| b.t < split.min(w.end));
-                            let bs = if lo < hi { &s.buckets[lo..hi] } else { &[] };
-                            let raw = s.window(split.max(w.start), w.end);
-                            if let Some(v) = tier::combine(name, bs, raw) {
+                        Some(ts) if w.start < ts.raw_from => {
+                            let v = if tier::tiles_only(name) {
+                                // The window's tiles alone: `[start, end)`.
+                                let lo = s.buckets.partition_point(|b| b.t < w.start);
+                                let hi = s.buckets.partition_point(|b| b.t < w.end);
+                                let bs = if lo < hi { &s.buckets[lo..hi] } else { &[] };
+                                let phi = params.first().copied().unwrap_or(f64::NAN);
+                                tier::from_tiles(name, phi, bs, range_ms, &s.labels)?
+                            } else {
+                                // Tiles before the split, raw points from it on.
+                                let lo = s.buckets.partition_point(|b| b.t < w.start);
+                                let hi = s.buckets.partition_point(|b| b.t < ts.split.min(w.end));
+                                let bs = if lo < hi { &s.buckets[lo..hi] } else { &[] };
+                                let raw = s.window(ts.split.max(w.start), w.end);
+                                tier::combine(name, bs, raw, &s.labels)?
+                            };
+                            if let Some(v) = v {
                                 let labels = if name == "last_over_time" {
                                     s.labels.clone()
                                 } else {

@@ -44,8 +44,6 @@ mod error;
 mod eval;
 pub mod funcs;
 pub mod ops;
-#[allow(dead_code)] // The evaluator calls it once its selector loading is in place.
-mod tiers;
 mod value;
 
 use std::sync::Arc;

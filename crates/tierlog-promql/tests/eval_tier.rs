@@ -76,20 +76,24 @@ fn expired_windows_come_from_the_tier_with_a_warning() {
     let out = query(&db.store, "last_over_time(m[10m])", NOW - 120 * MIN, &o).unwrap();
     assert_eq!(one(&out).0, Labels::new([("__name__", "m"), ("a", "b")]));
 
-    // A window across the start of the raw points: 5 buckets before it, 31 raw points from
-    // it on (both ends included) — the exact answer.
-    let out = query(&db.store, "count_over_time(m[10m])", NOW - 55 * MIN, &o).unwrap();
+    // A window across the start of the raw points (a 20-minute window boundary, as retention
+    // drops whole windows): 5 buckets before it, 31 raw points from it on (both ends
+    // included) — the exact answer.
+    let raw_from = db.store.raw_from().unwrap();
+    assert_eq!(raw_from % (20 * MIN), 0);
+    let out = query(&db.store, "count_over_time(m[10m])", raw_from + 5 * MIN, &o).unwrap();
     assert_eq!(one(&out).1, 30.0 + 31.0);
 }
 
 #[test]
 fn range_query_over_expired_windows() {
     let db = db();
+    let raw_from = db.store.raw_from().unwrap();
     let out = query_range(
         &db.store,
         "count_over_time(m[2m])",
-        NOW - 70 * MIN,
-        NOW - 60 * MIN,
+        raw_from - 10 * MIN,
+        raw_from,
         5 * MIN,
         &Options::default(),
     )
@@ -101,10 +105,10 @@ fn range_query_over_expired_windows() {
     assert_eq!(
         m[0].points,
         [
-            (NOW - 70 * MIN, 12.0),
-            (NOW - 65 * MIN, 12.0),
+            (raw_from - 10 * MIN, 12.0),
+            (raw_from - 5 * MIN, 12.0),
             // Ends where the raw points start: that point is counted.
-            (NOW - 60 * MIN, 13.0)
+            (raw_from, 13.0)
         ]
     );
     assert!(!out.warnings.is_empty());
@@ -113,20 +117,21 @@ fn range_query_over_expired_windows() {
 #[test]
 fn misaligned_windows_do_not_use_the_tier() {
     let db = db();
-    // 90 s is not a multiple of the tier's 60 s: the raw path answers (nothing is left).
-    let out = query(
+    // 90 s is not a multiple of the tier's 60 s: the raw path answers (nothing is left), and
+    // a warning says why the tier could not.
+    let o = query(
         &db.store,
         "count_over_time(m[90s])",
         NOW - 120 * MIN,
         &Options::default(),
+    )
+    .unwrap();
+    assert_eq!(o.value, Value::Vector(vec![]));
+    assert!(
+        o.warnings
+            .iter()
+            .any(|w| w.contains("not all multiples of a tier's interval (1m)")),
+        "{:?}",
+        o.warnings
     );
-    match out {
-        Ok(o) => {
-            assert_eq!(o.value, Value::Vector(vec![]));
-            assert!(o.warnings.is_empty());
-        }
-        // Before the range functions exist, the raw path cannot answer at all.
-        Err(tierlog_promql::Error::Unsupported(_)) => {}
-        Err(e) => panic!("{e}"),
-    }
 }
