@@ -100,7 +100,11 @@ fn main() {
         };
         let points: usize = m.iter().map(|s| s.points.len()).sum();
         assert_eq!(m.len(), HOSTS);
-        assert!(out.warnings.iter().any(|w| w.contains("60s tier")), "{:?}", out.warnings);
+        assert!(
+            out.warnings.iter().any(|w| w.contains("60s tier")),
+            "{:?}",
+            out.warnings
+        );
         promql.push(ms);
 
         let t = Instant::now();
@@ -110,7 +114,10 @@ fn main() {
         let tiles: usize = it.by_ref().map(|s| s.points.len()).sum();
         floor.push(t.elapsed().as_secs_f64() * 1e3);
         if run == 0 {
-            println!("{EXPR} over 90 days at 1 h: {} series, {points} points; step floor: {tiles} tiles", m.len());
+            println!(
+                "{EXPR} over 90 days at 1 h: {} series, {points} points; step floor: {tiles} tiles",
+                m.len()
+            );
         }
     }
     println!(

@@ -2,7 +2,7 @@
 //! (`aggregation()` in its promql/engine.go, `quantile()` in quantile.go).
 //!
 //! Groups are found by encoding each sample's grouping labels into a reused buffer and looking
-//! them up in a [`SigTable`] (hash, then exact byte comparison); nothing is allocated per
+//! them up in a `SigTable` (hash, then exact byte comparison); nothing is allocated per
 //! sample but the groups themselves. Groups come out in the order of
 //! their first sample, as in Prometheus; `topk`/`bottomk` give each group's samples best first.
 

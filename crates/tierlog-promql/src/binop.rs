@@ -4,7 +4,7 @@
 //!
 //! Samples are matched by a signature: the labels named by `on (…)`, or every label but those
 //! of `ignoring (…)` and the metric name. Each sample's signature is encoded once into a reused
-//! buffer and hashed; the side that is looked up keeps its signatures in a [`sig::SigTable`]
+//! buffer and hashed; the side that is looked up keeps its signatures in a `sig::SigTable`
 //! (one arena, exact byte comparison on a hash match), so nothing is allocated per sample.
 
 pub(crate) mod gofmt;
