@@ -144,8 +144,8 @@ pub use model::{Labels, MetricId, MetricInfo, MetricKind, MetricMeta, SeriesId, 
 pub use query::selector::{MatchOp, Matcher, Selector, SelectorError};
 pub use store::{
     BucketPoint, BucketResult, DeleteOptions, DeleteReport, DropReason, DroppedSegment,
-    IndexCompaction, MaintainReport, P95_MERGED, P95_RAW_MISMATCH, RetentionReport,
-    RetentionTotals, RollupReport, SeriesBuckets, StepIter,
+    EXPOSITION_CONTENT_TYPE, IndexCompaction, MaintainReport, P95_MERGED, P95_RAW_MISMATCH,
+    RetentionReport, RetentionTotals, RollupReport, SeriesBuckets, StepIter,
 };
 pub use store::{
     BulkImport, QueryIter, QueryResult, Rejections, Sample, SeriesPoints, Store, StoreStats,

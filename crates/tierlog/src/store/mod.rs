@@ -1,6 +1,7 @@
 //! The store: opening (with recovery), the write path, sealing, queries and stats.
 
 mod delete;
+mod exposition;
 pub(crate) mod late;
 pub(crate) mod open;
 mod quarantine;
@@ -33,6 +34,7 @@ pub use crate::rollup::step::{
 };
 pub use delete::format::DeleteIntent;
 pub use delete::{DeleteOptions, DeleteReport};
+pub use exposition::EXPOSITION_CONTENT_TYPE;
 pub use late::LateReport;
 pub use read::{QueryIter, QueryResult, SeriesPoints, StoreStats, TierPart, TierStats};
 pub use seal::MaintainReport;

@@ -11,6 +11,7 @@ mod damaged_state;
 mod delete;
 mod disk_full;
 mod examples;
+mod exposition;
 mod fault_fs;
 mod forward_late;
 mod fuzz_corpus;

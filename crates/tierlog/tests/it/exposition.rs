@@ -1,0 +1,136 @@
+//! `StoreStats::to_exposition`: the text of a small store, line for line where the values are
+//! fixed, and Prometheus' own checker (`promtool check metrics`) accepting it.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use tierlog::{Config, ManualClock, Sample, Store};
+
+const T0: i64 = 1_700_000_400_000;
+const PROMTOOL: &str = "/usr/bin/promtool";
+
+/// A store with two series, one sample refused as too old and one as too far ahead.
+fn small_store(dir: &std::path::Path) -> Store {
+    let clock = Arc::new(ManualClock::new(T0 + 10_000));
+    let config = Config::default()
+        .with_clock(clock)
+        .with_maintenance_interval(None);
+    let store = Store::open(dir, config).expect("open");
+    let s = store
+        .write(&[
+            Sample::new("up", &[("job", "a")], T0, 1.0),
+            Sample::new("up", &[("job", "a")], T0 + 5_000, 1.0),
+            Sample::new("up", &[("job", "b\"q")], T0, 0.0),
+            Sample::new("up", &[("job", "a")], 0, 1.0),
+            Sample::new("up", &[("job", "a")], T0 + 86_400_000, 1.0),
+        ])
+        .expect("write");
+    assert_eq!(
+        (s.accepted, s.rejected_too_old, s.rejected_too_far_ahead),
+        (3, 1, 1)
+    );
+    store
+}
+
+#[test]
+fn exposition_of_a_small_store_has_these_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = small_store(dir.path());
+    let stats = store.stats();
+    let text = stats.to_exposition();
+    let lines: Vec<&str> = text.lines().collect();
+    let has = |block: &str| {
+        let want: Vec<&str> = block.lines().collect();
+        assert!(
+            lines.windows(want.len()).any(|w| w == want.as_slice()),
+            "missing\n{block}\nin\n{text}"
+        );
+    };
+    has("# HELP tierlog_series Live series in the store's index.
+# TYPE tierlog_series gauge
+tierlog_series 2");
+    has("# TYPE tierlog_metrics gauge\ntierlog_metrics 1");
+    has(
+        r#"# HELP tierlog_samples_rejected_total Samples writes refused since the open, by reason.
+# TYPE tierlog_samples_rejected_total counter
+tierlog_samples_rejected_total{reason="too_old"} 1
+tierlog_samples_rejected_total{reason="too_far_ahead"} 1
+tierlog_samples_rejected_total{reason="head_full"} 0
+tierlog_samples_rejected_total{reason="conflict"} 0"#,
+    );
+    has(r#"tierlog_tier_points{tier="raw",state="sealed"} 0
+tierlog_tier_points{tier="raw",state="open"} 3"#);
+    has(&format!(
+        "tierlog_head_bytes {}\n# HELP tierlog_head_limit_bytes The head's cap, Limits::max_head_bytes (0 = none).",
+        stats.head_bytes
+    ));
+    has(&format!("tierlog_store_bytes {}", stats.total_bytes));
+    has(&format!(
+        "tierlog_tier_newest_timestamp_seconds{{tier=\"raw\"}} {}",
+        (T0 + 5_000) / 1000
+    ));
+    has("# TYPE tierlog_retention_dropped_segments_total counter
+tierlog_retention_dropped_segments_total{reason=\"tier_keep\"} 0");
+    // Every rollup tier has its sample lines, and each family has help and type once.
+    for t in &stats.tiers {
+        let line = format!(
+            "tierlog_tier_segments{{tier=\"{}\",state=\"sealed\"}} ",
+            t.tier
+        );
+        assert!(text.contains(&line), "{line} in\n{text}");
+    }
+    assert!(stats.tiers.len() > 1, "the default config has rollup tiers");
+    let types = lines.iter().filter(|l| l.starts_with("# TYPE ")).count();
+    let helps = lines.iter().filter(|l| l.starts_with("# HELP ")).count();
+    assert_eq!(types, helps);
+    let mut names: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    let n = names.len();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), n, "a family twice");
+    assert!(text.ends_with('\n'));
+}
+
+/// Runs `promtool check metrics` on `text`: `None` when promtool is missing.
+pub fn promtool_check_metrics(text: &str) -> Option<(bool, String)> {
+    if !std::path::Path::new(PROMTOOL).exists() {
+        eprintln!("skipped: {PROMTOOL} is not installed (apt-get install prometheus)");
+        return None;
+    }
+    let mut child = Command::new(PROMTOOL)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let msg = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some((out.status.success(), msg))
+}
+
+#[test]
+fn promtool_check_metrics_accepts_the_exposition() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = small_store(dir.path());
+    let text = store.stats().to_exposition();
+    let Some((ok, msg)) = promtool_check_metrics(&text) else {
+        return;
+    };
+    assert!(ok && msg.trim().is_empty(), "promtool: {msg}\n{text}");
+}
