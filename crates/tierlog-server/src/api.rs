@@ -223,7 +223,10 @@ impl AppState {
         let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let store = state.0.snapshots.get();
-            f(&store, &opts)
+            let start = Instant::now();
+            let r = f(&store, &opts);
+            state.0.metrics.query.observe(start.elapsed());
+            r
         });
         let r = tokio::time::timeout_at((deadline + DEADLINE_GRACE).into(), task).await;
         match r {

@@ -4,7 +4,9 @@
 //! Endpoints: `/api/v1/query` and `/api/v1/query_range` (GET, or POST with a form body;
 //! PromQL evaluated by [`tierlog_promql`]), `/api/v1/series`, `/api/v1/labels`,
 //! `/api/v1/label/<name>/values`, `/api/v1/metadata`, `/api/v1/status/buildinfo`,
-//! `/api/v1/status/runtimeinfo`, `/api/v1/status/flags`, `/api/v1/query_exemplars` (always
+//! `/api/v1/status/runtimeinfo`, `/api/v1/status/flags`, `/metrics` (the store's and the
+//! server's own metrics in Prometheus text, `docs/serving.md` lists them),
+//! `/api/v1/query_exemplars` (always
 //! empty), `/api/v1/rules` and `/api/v1/alerts` (no rules, no alerts), `/-/healthy` and
 //! `/-/ready`. Answers use Prometheus' envelope (`{"status":"success","data":…}` or
 //! `{"status":"error","errorType":…,"error":…}`) and encoding (`[<unix seconds>, "<value>"]`).
@@ -56,6 +58,7 @@
 
 mod api;
 mod encode;
+mod metrics;
 mod params;
 mod snapshot;
 
@@ -239,6 +242,8 @@ pub struct AppState(Arc<Inner>);
 struct Inner {
     snapshots: snapshot::Snapshots,
     queries: Arc<Semaphore>,
+    max_concurrency: usize,
+    metrics: metrics::ServerMetrics,
     bearer_token: Option<String>,
     query_timeout: Duration,
     max_samples: usize,
@@ -265,6 +270,8 @@ impl AppState {
         Ok(AppState(Arc::new(Inner {
             snapshots,
             queries: Arc::new(Semaphore::new(config.max_concurrency)),
+            max_concurrency: config.max_concurrency,
+            metrics: metrics::ServerMetrics::default(),
             bearer_token: config.bearer_token.clone(),
             query_timeout: config.query_timeout,
             max_samples: config.max_samples,
@@ -297,10 +304,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/alerts", get(api::alerts))
         .route("/-/healthy", get(api::healthy))
         .route("/-/ready", get(api::ready))
+        .route("/metrics", get(metrics::metrics))
         .fallback(api::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             api::authorize,
+        ))
+        // Outermost, so that refusals by the layers inside are counted too.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
         ))
         .with_state(state)
 }

@@ -2,6 +2,7 @@
 //! replaced by a new open once it is older than the refresh interval.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -24,6 +25,10 @@ pub(crate) struct Snapshots {
     current: RwLock<Current>,
     /// Held by the one request that reopens; the others keep using the old snapshot.
     reopening: Mutex<()>,
+    /// Reopens that replaced the snapshot.
+    pub(crate) refreshes: AtomicU64,
+    /// Reopens that failed.
+    pub(crate) refresh_failures: AtomicU64,
 }
 
 impl Snapshots {
@@ -41,6 +46,8 @@ impl Snapshots {
                 opened: SystemTime::now(),
             }),
             reopening: Mutex::new(()),
+            refreshes: AtomicU64::new(0),
+            refresh_failures: AtomicU64::new(0),
         })
     }
 
@@ -60,6 +67,7 @@ impl Snapshots {
         let checked = Instant::now();
         match Store::open_read_only(&self.dir, self.config.clone()) {
             Ok(store) => {
+                self.refreshes.fetch_add(1, Ordering::Relaxed);
                 let store = Arc::new(store);
                 let mut c = self.current.write().unwrap_or_else(|e| e.into_inner());
                 *c = Current {
@@ -70,6 +78,7 @@ impl Snapshots {
                 store
             }
             Err(e) => {
+                self.refresh_failures.fetch_add(1, Ordering::Relaxed);
                 log::warn!(
                     "reopening {} failed, answering from the snapshot of {:.0} s ago: {e}",
                     self.dir.display(),
