@@ -144,8 +144,9 @@ pub use model::{Labels, MetricId, MetricInfo, MetricKind, MetricMeta, SeriesId, 
 pub use query::selector::{MatchOp, Matcher, Selector, SelectorError};
 pub use store::{
     BucketPoint, BucketResult, DeleteOptions, DeleteReport, DropReason, DroppedSegment,
-    EXPOSITION_CONTENT_TYPE, IndexCompaction, MaintainReport, P95_MERGED, P95_RAW_MISMATCH,
-    RetentionReport, RetentionTotals, RollupReport, SeriesBuckets, StepIter,
+    DurationHistogram, EXPOSITION_CONTENT_TYPE, IndexCompaction, MaintainReport, MaintenanceStats,
+    P95_MERGED, P95_RAW_MISMATCH, RetentionReport, RetentionTotals, RollupReport, SeriesBuckets,
+    StepIter,
 };
 pub use store::{
     BulkImport, QueryIter, QueryResult, Rejections, Sample, SeriesPoints, Store, StoreStats,

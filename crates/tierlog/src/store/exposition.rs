@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::StoreStats;
+use super::{DurationHistogram, StoreStats};
 
 /// The content type of [`StoreStats::to_exposition`]'s text.
 pub const EXPOSITION_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -41,6 +41,18 @@ impl<'a> Families<'a> {
         push_value(self.out, value);
         self.out.push('\n');
         self
+    }
+
+    /// A histogram family with one unlabelled histogram: its buckets, `_sum` and `_count`.
+    pub(crate) fn histogram(&mut self, name: &str, help: &str, h: &DurationHistogram) -> &mut Self {
+        self.family(name, "histogram", help);
+        let bucket = format!("{name}_bucket");
+        for (le, n) in h.bounds.iter().zip(&h.cumulative) {
+            self.sample(&bucket, &[("le", &le.to_string())], *n as f64);
+        }
+        self.sample(&bucket, &[("le", "+Inf")], h.count as f64)
+            .sample(&format!("{name}_sum"), &[], h.sum_seconds)
+            .sample(&format!("{name}_count"), &[], h.count as f64)
     }
 
     /// A family with one unlabelled sample.
@@ -346,6 +358,57 @@ impl StoreStats {
             "Index compactions (index.log rewritten without removed series).",
             rt.index_compactions as f64,
         );
+
+        f.histogram(
+            "tierlog_fsync_duration_seconds",
+            "Durations of the write path's group-commit fsync rounds (every open log) since the open.",
+            &self.fsync,
+        );
+        let m = &self.maintenance;
+        f.histogram(
+            "tierlog_maintenance_duration_seconds",
+            "Durations of the maintenance passes since the open (explicit, background, and the sealing a write starts).",
+            &m.duration,
+        );
+        for (name, help, n) in [
+            (
+                "tierlog_maintenance_sealed_windows_total",
+                "Raw windows sealed into segments by maintenance since the open.",
+                m.windows_sealed,
+            ),
+            (
+                "tierlog_maintenance_sealed_points_total",
+                "Points written into new raw segments since the open.",
+                m.points_sealed,
+            ),
+            (
+                "tierlog_maintenance_sealed_bytes_total",
+                "Bytes of the new raw segments since the open.",
+                m.bytes_sealed,
+            ),
+            (
+                "tierlog_maintenance_late_merged_samples_total",
+                "Late samples merged into their windows' segments since the open.",
+                m.late_samples_merged,
+            ),
+            (
+                "tierlog_maintenance_rollup_pieces_total",
+                "Rollup pieces materialised since the open.",
+                m.rollup_pieces,
+            ),
+            (
+                "tierlog_maintenance_rollup_buckets_total",
+                "Rollup buckets written since the open.",
+                m.rollup_buckets,
+            ),
+            (
+                "tierlog_maintenance_compacted_spans_total",
+                "Segment spans compacted into one file since the open.",
+                m.spans_compacted,
+            ),
+        ] {
+            f.single(name, "counter", help, n as f64);
+        }
 
         f.single(
             "tierlog_forward_late_after_forward_samples_total",

@@ -7,6 +7,7 @@ pub(crate) mod open;
 mod quarantine;
 mod read;
 mod seal;
+mod timings;
 pub(crate) mod write;
 
 use std::collections::BTreeMap;
@@ -38,6 +39,7 @@ pub use exposition::EXPOSITION_CONTENT_TYPE;
 pub use late::LateReport;
 pub use read::{QueryIter, QueryResult, SeriesPoints, StoreStats, TierPart, TierStats};
 pub use seal::MaintainReport;
+pub use timings::{DurationHistogram, FSYNC_BUCKETS, MAINTENANCE_BUCKETS, MaintenanceStats};
 pub use write::{Rejections, Sample, WriteSummary};
 
 pub use crate::layout::{
@@ -105,6 +107,8 @@ pub(crate) struct Shared {
     pub(crate) last_sync_us: AtomicU64,
     /// Log fsyncs done by the write path (group commits count once).
     pub(crate) fsyncs: AtomicU64,
+    /// Fsync and maintenance durations, and what the passes did, since the open.
+    pub(crate) timings: timings::Timings,
     pub(crate) maintain: Mutex<()>,
     /// What retention has dropped since the open.
     pub(crate) retention_totals: Mutex<crate::retention::RetentionTotals>,
@@ -483,6 +487,7 @@ impl Shared {
             (self.written.load(Ordering::SeqCst), handles)
         };
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        let start = std::time::Instant::now();
         for h in handles {
             if let Err(e) = h.sync() {
                 // After a failed fsync the kernel may have dropped the dirty pages: nothing
@@ -491,6 +496,7 @@ impl Shared {
                 return Err(e);
             }
         }
+        self.timings.fsync.observe(start.elapsed());
         *synced = target;
         self.last_sync_us
             .store(self.opened.elapsed().as_micros() as u64, Ordering::SeqCst);

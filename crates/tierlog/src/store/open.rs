@@ -521,6 +521,7 @@ impl Opening<'_> {
             opened: std::time::Instant::now(),
             last_sync_us: AtomicU64::new(0),
             fsyncs: AtomicU64::new(0),
+            timings: Default::default(),
             maintain: Mutex::new(()),
             retention_totals: Mutex::new(Default::default()),
             sweep_below: Mutex::new((!read_only).then_some(sweep_below)),

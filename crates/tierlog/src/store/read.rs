@@ -601,6 +601,8 @@ impl Store {
                 .forward
                 .never_forwarded
                 .load(std::sync::atomic::Ordering::Relaxed),
+            fsync: sh.timings.fsync_snapshot(),
+            maintenance: sh.timings.maintenance_snapshot(),
         }
     }
 }
@@ -721,4 +723,11 @@ pub struct StoreStats {
     /// Per forwarder (checkpoint), the late log's samples it has not handled yet and those
     /// it skipped (never sent).
     pub forwarders: Vec<crate::forward::late::ForwarderLate>,
+    /// Durations of the write path's group-commit fsync rounds since the open (one round
+    /// fsyncs every open log; [`super::FSYNC_BUCKETS`]). Kept in memory: empty for a
+    /// read-only open.
+    pub fsync: super::DurationHistogram,
+    /// Maintenance passes since the open: their durations and what they did. Kept in
+    /// memory: empty for a read-only open.
+    pub maintenance: super::MaintenanceStats,
 }

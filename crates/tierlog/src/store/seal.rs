@@ -70,12 +70,14 @@ impl Store {
     pub fn maintain(&self) -> Result<MaintainReport> {
         self.shared.check_writable()?;
         let guard = self.shared.maintain.lock();
+        let start = std::time::Instant::now();
         let mut report = self.shared.seal_due(&guard)?;
         report.late = self.shared.merge_late(false)?;
         report.rollups = self.shared.materialise(None)?;
         self.shared.compact(None, &mut report.rollups)?;
         report.retention = self.shared.retain()?;
         self.shared.trim_forward_late()?;
+        self.shared.timings.pass(start, &report);
         Ok(report)
     }
 
@@ -108,7 +110,12 @@ impl Shared {
     pub(crate) fn try_maintain(&self) -> Result<MaintainReport> {
         self.check_writable()?;
         match self.maintain.try_lock() {
-            Some(guard) => self.seal_due(&guard),
+            Some(guard) => {
+                let start = std::time::Instant::now();
+                let report = self.seal_due(&guard)?;
+                self.timings.pass(start, &report);
+                Ok(report)
+            }
             None => Ok(MaintainReport::default()),
         }
     }
@@ -120,12 +127,14 @@ impl Shared {
         let Some(guard) = self.maintain.try_lock() else {
             return Ok(MaintainReport::default());
         };
+        let start = std::time::Instant::now();
         let mut report = self.seal_due(&guard)?;
         report.late = self.merge_late(false)?;
         report.rollups = self.materialise(Some(crate::rollup::materialise::BACKGROUND_PIECES))?;
         self.compact(Some(1), &mut report.rollups)?;
         report.retention = self.retain()?;
         self.trim_forward_late()?;
+        self.timings.pass(start, &report);
         Ok(report)
     }
 

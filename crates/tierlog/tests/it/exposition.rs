@@ -96,6 +96,61 @@ tierlog_retention_dropped_segments_total{reason=\"tier_keep\"} 0");
     assert!(text.ends_with('\n'));
 }
 
+#[test]
+fn exposition_counts_fsyncs_and_maintenance_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let config = Config::default()
+        .with_clock(clock.clone())
+        .with_tiers(vec![])
+        .with_maintenance_interval(None);
+    let store = Store::open(dir.path(), config).expect("open");
+    let before = store.stats();
+    assert_eq!(
+        (before.fsync.count, before.maintenance.duration.count),
+        (0, 0)
+    );
+    store
+        .write(&[
+            Sample::new("up", &[], T0, 1.0),
+            Sample::new("up", &[], T0 + 1_000, 1.0),
+        ])
+        .unwrap();
+    store.sync().unwrap();
+    // Past the 20-minute window's end plus the 5-minute grace: the pass seals it.
+    clock.set(T0 + 26 * 60_000);
+    let report = store.maintain().unwrap();
+    assert_eq!(report.sealed_windows, [T0]);
+    let stats = store.stats();
+    assert!(stats.fsync.count >= 1, "{:?}", stats.fsync);
+    assert_eq!(stats.fsync.count, store.fsync_count());
+    assert_eq!(stats.maintenance.duration.count, 1);
+    assert_eq!(stats.maintenance.windows_sealed, 1);
+    assert_eq!(stats.maintenance.points_sealed, 2);
+    assert_eq!(stats.maintenance.bytes_sealed, report.sealed_bytes);
+    let text = stats.to_exposition();
+    let fsyncs = store.fsync_count();
+    for line in [
+        "tierlog_maintenance_duration_seconds_count 1".to_owned(),
+        "tierlog_maintenance_duration_seconds_bucket{le=\"+Inf\"} 1".to_owned(),
+        "tierlog_maintenance_sealed_windows_total 1".to_owned(),
+        "tierlog_maintenance_sealed_points_total 2".to_owned(),
+        format!(
+            "tierlog_maintenance_sealed_bytes_total {}",
+            report.sealed_bytes
+        ),
+        format!("tierlog_fsync_duration_seconds_count {fsyncs}"),
+        format!("tierlog_fsync_duration_seconds_bucket{{le=\"+Inf\"}} {fsyncs}"),
+        "# TYPE tierlog_fsync_duration_seconds histogram".to_owned(),
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+    assert!(text.contains("tierlog_fsync_duration_seconds_bucket{le=\"0.0001\"} "));
+    if let Some((ok, msg)) = promtool_check_metrics(&text) {
+        assert!(ok && msg.trim().is_empty(), "promtool: {msg}\n{text}");
+    }
+}
+
 /// Runs `promtool check metrics` on `text`: `None` when promtool is missing.
 pub fn promtool_check_metrics(text: &str) -> Option<(bool, String)> {
     if !std::path::Path::new(PROMTOOL).exists() {
