@@ -184,3 +184,96 @@ fn promtool_check_metrics_accepts_the_server_metrics() {
         "promtool: {msg}\n{text}"
     );
 }
+
+/// A real Prometheus (Debian's 2.42) scraping `/metrics` every second with the bearer token:
+/// the target is up and the store's and server's metrics arrive in its TSDB.
+#[test]
+fn prometheus_scrapes_the_metrics_endpoint() {
+    const PROMETHEUS: &str = "/usr/bin/prometheus";
+    if !std::path::Path::new(PROMETHEUS).exists() {
+        eprintln!("skipped: {PROMETHEUS} is not installed (apt-get install prometheus)");
+        return;
+    }
+    let s = TestServer::start_with(|c| c.bearer_token = Some("scrape-token".into()))
+        .with_token(Some("scrape-token"));
+    let target = s.base.trim_start_matches("http://").to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "scrape-token\n").unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: tierlog\n    authorization:\n      credentials_file: {}\n    static_configs:\n      - targets: [\"{target}\"]\n",
+            dir.path().join("token").display()
+        ),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = dir.path().join("log");
+    let child = Command::new(PROMETHEUS)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start prometheus");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _prometheus = Kill(child);
+    let base = format!("http://127.0.0.1:{port}");
+    let instant = |q: &str| -> Option<f64> {
+        let mut r = ureq::get(format!("{base}/api/v1/query"))
+            .query("query", q)
+            .call()
+            .ok()?;
+        let body: serde_json::Value =
+            serde_json::from_str(&r.body_mut().read_to_string().ok()?).ok()?;
+        body["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+    };
+    // Generous: Prometheus starts, then scrapes once a second.
+    let end = std::time::Instant::now() + Duration::from_secs(90);
+    let (up, series, scrapes) = loop {
+        let got = (
+            instant("up{job=\"tierlog\"}"),
+            instant("tierlog_series{job=\"tierlog\"}"),
+            instant(
+                "tierlog_server_http_requests_total{job=\"tierlog\",handler=\"/metrics\",code=\"200\"}",
+            ),
+        );
+        if got.0 == Some(1.0) && got.1.is_some() && got.2.is_some_and(|n| n >= 2.0) {
+            break got;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "no good scrape after 90 s: {got:?}\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert_eq!((up, series), (Some(1.0), Some(6.0)));
+    assert!(scrapes.unwrap() >= 2.0);
+    // Every scrape carried the token.
+    let text = scrape(&s);
+    assert_eq!(
+        value(
+            &text,
+            "tierlog_server_http_requests_total{handler=\"/metrics\",code=\"401\"}"
+        ),
+        None,
+        "{text}"
+    );
+}
