@@ -252,6 +252,18 @@ impl StoreStats {
             }
         }
 
+        f.single(
+            "tierlog_samples_written_total",
+            "counter",
+            "Samples writes accepted since the open (late ones included).",
+            self.samples_written as f64,
+        )
+        .single(
+            "tierlog_series_created_total",
+            "counter",
+            "Series created by writes since the open.",
+            self.series_created as f64,
+        );
         let r = &self.rejections;
         f.family(
             "tierlog_samples_rejected_total",

@@ -601,6 +601,8 @@ impl Store {
                 .forward
                 .never_forwarded
                 .load(std::sync::atomic::Ordering::Relaxed),
+            samples_written: sh.rejections.written().0,
+            series_created: sh.rejections.written().1,
             fsync: sh.timings.fsync_snapshot(),
             maintenance: sh.timings.maintenance_snapshot(),
         }
@@ -723,6 +725,10 @@ pub struct StoreStats {
     /// Per forwarder (checkpoint), the late log's samples it has not handled yet and those
     /// it skipped (never sent).
     pub forwarders: Vec<crate::forward::late::ForwarderLate>,
+    /// Samples writes and bulk imports accepted since the open (late ones included).
+    pub samples_written: u64,
+    /// Series created by writes since the open.
+    pub series_created: u64,
     /// Durations of the write path's group-commit fsync rounds since the open (one round
     /// fsyncs every open log; [`super::FSYNC_BUCKETS`]). Kept in memory: empty for a
     /// read-only open.

@@ -146,6 +146,10 @@ pub(crate) struct RejectionCounters {
     invalid_batches: AtomicU64,
     oversized_batches: AtomicU64,
     series_limit_batches: AtomicU64,
+    /// Samples accepted and series created (not refusals; counted here, where every write's
+    /// summary is noted).
+    accepted: AtomicU64,
+    new_series: AtomicU64,
 }
 
 impl RejectionCounters {
@@ -174,6 +178,16 @@ impl RejectionCounters {
         add(&self.head_full, s.rejected_head_full);
         add(&self.conflict, s.rejected_conflict);
         add(&self.late, s.late);
+        add(&self.accepted, s.accepted);
+        add(&self.new_series, s.new_series);
+    }
+
+    /// Samples accepted and series created since the open.
+    pub(crate) fn written(&self) -> (u64, u64) {
+        (
+            self.accepted.load(Ordering::Relaxed),
+            self.new_series.load(Ordering::Relaxed),
+        )
     }
 
     /// Counts a refused batch by its error, and hands the error back.

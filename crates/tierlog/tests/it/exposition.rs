@@ -51,6 +51,8 @@ fn exposition_of_a_small_store_has_these_lines() {
 # TYPE tierlog_series gauge
 tierlog_series 2");
     has("# TYPE tierlog_metrics gauge\ntierlog_metrics 1");
+    has("# TYPE tierlog_samples_written_total counter\ntierlog_samples_written_total 3");
+    has("# TYPE tierlog_series_created_total counter\ntierlog_series_created_total 2");
     has(
         r#"# HELP tierlog_samples_rejected_total Samples writes refused since the open, by reason.
 # TYPE tierlog_samples_rejected_total counter
