@@ -261,6 +261,13 @@ pub struct ForwarderLate {
     pub skipped: u64,
     /// Whether its checkpoint could be read (the counts are 0 when not).
     pub readable: bool,
+    /// Its watermark, ms: every point before it was delivered (or dropped with a counted
+    /// reason). `None` when the checkpoint could not be read.
+    pub watermark_ms: Option<i64>,
+    /// Samples delivered since its checkpoint was created.
+    pub sent: u64,
+    /// Samples the receiver refused (batches dropped) since then.
+    pub dropped: u64,
 }
 
 impl crate::store::Shared {
@@ -351,12 +358,18 @@ impl crate::store::Shared {
                     pending: view.pending(c.late_epoch, c.late_offset),
                     skipped: c.late_skipped,
                     readable: true,
+                    watermark_ms: Some(c.watermark),
+                    sent: c.sent,
+                    dropped: c.dropped,
                 },
                 None => ForwarderLate {
                     name,
                     pending: 0,
                     skipped: 0,
                     readable: false,
+                    watermark_ms: None,
+                    sent: 0,
+                    dropped: 0,
                 },
             })
             .collect();

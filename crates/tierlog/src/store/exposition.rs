@@ -464,6 +464,54 @@ impl StoreStats {
                 fw.skipped as f64,
             );
         }
+        type Fw = fn(&crate::ForwarderLate) -> u64;
+        let fw_counters: [(&str, &str, Fw); 2] = [
+            (
+                "tierlog_forwarder_sent_samples_total",
+                "Samples a forwarder delivered since its checkpoint was created.",
+                |fw| fw.sent,
+            ),
+            (
+                "tierlog_forwarder_dropped_samples_total",
+                "Samples a forwarder's receiver refused (batches dropped) since its checkpoint was created.",
+                |fw| fw.dropped,
+            ),
+        ];
+        for (name, help, get) in fw_counters {
+            f.family(name, "counter", help);
+            for fw in &self.forwarders {
+                f.sample(name, &[("forwarder", &fw.name)], get(fw) as f64);
+            }
+        }
+        f.family(
+            "tierlog_forwarder_watermark_timestamp_seconds",
+            "gauge",
+            "A forwarder's watermark: every point before it was delivered (absent when its checkpoint is unreadable).",
+        );
+        for fw in &self.forwarders {
+            if let Some(w) = fw.watermark_ms.filter(|w| *w > 0) {
+                f.sample(
+                    "tierlog_forwarder_watermark_timestamp_seconds",
+                    &[("forwarder", &fw.name)],
+                    ms_to_s(w),
+                );
+            }
+        }
+        f.family(
+            "tierlog_forwarder_lag_seconds",
+            "gauge",
+            "How far a forwarder's watermark is behind the newest raw point (0 when caught up).",
+        );
+        let newest = self.tiers.first().and_then(|t| t.newest_ms);
+        for fw in &self.forwarders {
+            if let (Some(w), Some(n)) = (fw.watermark_ms.filter(|w| *w > 0), newest) {
+                f.sample(
+                    "tierlog_forwarder_lag_seconds",
+                    &[("forwarder", &fw.name)],
+                    ms_to_s(n.saturating_sub(w).max(0)),
+                );
+            }
+        }
         f.family(
             "tierlog_forwarder_checkpoint_readable",
             "gauge",

@@ -191,3 +191,38 @@ fn promtool_check_metrics_accepts_the_exposition() {
     };
     assert!(ok && msg.trim().is_empty(), "promtool: {msg}\n{text}");
 }
+
+#[test]
+fn exposition_shows_each_forwarders_watermark_lag_and_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = small_store(dir.path());
+    store.close().unwrap();
+    // A forwarder (another process) delivered every point before T0 + 2 s.
+    let fs = tierlog::vfs::Fs::new(Arc::new(tierlog::vfs::StdFs), 0o644);
+    fs.create_dir_all(&dir.path().join("forward")).unwrap();
+    let c = tierlog::forward::format::Checkpoint {
+        watermark: T0 + 2_000,
+        sent: 7,
+        dropped: 1,
+        ..Default::default()
+    };
+    fs.write_atomic(&dir.path().join("forward/prom.ckpt"), &c.encode())
+        .unwrap();
+    let clock = Arc::new(ManualClock::new(T0 + 10_000));
+    let store = Store::open_read_only(dir.path(), Config::default().with_clock(clock)).unwrap();
+    let text = store.stats().to_exposition();
+    for line in [
+        "tierlog_forwarder_sent_samples_total{forwarder=\"prom\"} 7",
+        "tierlog_forwarder_dropped_samples_total{forwarder=\"prom\"} 1",
+        "tierlog_forwarder_watermark_timestamp_seconds{forwarder=\"prom\"} 1700000402",
+        // The newest raw point is at T0 + 5 s.
+        "tierlog_forwarder_lag_seconds{forwarder=\"prom\"} 3",
+        "tierlog_forwarder_checkpoint_readable{forwarder=\"prom\"} 1",
+        "tierlog_forwarder_late_pending_samples{forwarder=\"prom\"} 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+    if let Some((ok, msg)) = promtool_check_metrics(&text) {
+        assert!(ok && msg.trim().is_empty(), "promtool: {msg}\n{text}");
+    }
+}
