@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use axum::extract::{MatchedPath, Request, State};
@@ -78,33 +78,33 @@ impl Histogram {
 #[derive(Debug, Default)]
 pub(crate) struct ServerMetrics {
     /// Requests answered, by handler (route) and status code.
-    requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    requests: Mutex<BTreeMap<(Arc<str>, u16), u64>>,
     /// Request durations by handler.
-    durations: Mutex<BTreeMap<&'static str, Histogram>>,
+    durations: Mutex<BTreeMap<Arc<str>, Histogram>>,
     /// Time spent evaluating PromQL (on the blocking pool, after a place was free).
     pub(crate) query: Histogram,
-    /// Handler names seen, interned so the maps hold `&'static str` (routes are few and
-    /// fixed, so this stays small).
-    names: Mutex<Vec<&'static str>>,
+    /// Handler names seen, shared by the maps' keys (routes are few and fixed, so this
+    /// stays small).
+    names: Mutex<Vec<Arc<str>>>,
 }
 
 impl ServerMetrics {
-    fn intern(&self, path: &str) -> &'static str {
+    fn intern(&self, path: &str) -> Arc<str> {
         let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = names.iter().find(|n| **n == path) {
-            return n;
+        if let Some(n) = names.iter().find(|n| &***n == path) {
+            return n.clone();
         }
-        let n: &'static str = Box::leak(path.to_owned().into_boxed_str());
-        names.push(n);
+        let n: Arc<str> = path.into();
+        names.push(n.clone());
         n
     }
 
-    fn record(&self, handler: &'static str, code: u16, took: Duration) {
+    fn record(&self, handler: Arc<str>, code: u16, took: Duration) {
         *self
             .requests
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .entry((handler, code))
+            .entry((handler.clone(), code))
             .or_default() += 1;
         self.durations
             .lock()
@@ -121,7 +121,7 @@ pub(crate) async fn track(State(st): State<AppState>, req: Request, next: Next) 
     let start = Instant::now();
     let handler = match req.extensions().get::<MatchedPath>() {
         Some(p) => st.0.metrics.intern(p.as_str()),
-        None => UNMATCHED,
+        None => st.0.metrics.intern(UNMATCHED),
     };
     let resp = next.run(req).await;
     st.0.metrics
