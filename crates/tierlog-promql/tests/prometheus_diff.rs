@@ -18,12 +18,12 @@
 
 mod diff;
 
-use diff::run::{differential, tierlog_store};
+use diff::run::{Errors, differential, tierlog_store};
 use diff::target::InProcess;
 
 #[test]
 fn tierlog_answers_as_prometheus_does() {
-    differential(|ds, dir| {
+    differential(Errors::Any, |ds, dir| {
         Box::new(InProcess {
             store: tierlog_store(ds, dir),
             opts: tierlog_promql::Options::default(),

@@ -298,6 +298,7 @@ pub fn router(state: AppState) -> Router {
         .route("/-/healthy", get(api::healthy))
         .route("/-/ready", get(api::ready))
         .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             api::authorize,

@@ -123,10 +123,26 @@ enum Mode {
     Perturb,
 }
 
+/// When two failures agree.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Errors {
+    /// Whatever they say (the in-process engine has no `errorType`).
+    Any,
+    /// When their `errorType`s are the same (two HTTP APIs: the error is `<errorType>: <message>`).
+    SameType,
+}
+
+/// The `errorType` of an [`HttpApi`](super::target::HttpApi) error (`HTTP` when the request
+/// itself failed).
+fn kind(e: &str) -> &str {
+    e.split_once(": ").map_or(e, |(k, _)| k)
+}
+
 /// Runs the corpus on Prometheus and on the tierlog target `make` builds over the data set
 /// (with a store directory that lives until the end of the run), and fails on any
-/// difference not in `deviations.txt`. `make` is not called in the self-check modes.
-pub fn differential(make: impl FnOnce(&Dataset, &Path) -> Box<dyn Target>) {
+/// difference not in `deviations.txt`; two failures agree as `errors` says. `make` is not
+/// called in the self-check modes.
+pub fn differential(errors: Errors, make: impl FnOnce(&Dataset, &Path) -> Box<dyn Target>) {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let prometheus = env("TIERLOG_PROMETHEUS").unwrap_or_else(|| PROMETHEUS.into());
     let promtool = env("TIERLOG_PROMTOOL").unwrap_or_else(|| PROMTOOL.into());
@@ -216,8 +232,12 @@ pub fn differential(make: impl FnOnce(&Dataset, &Path) -> Box<dyn Target>) {
         let mut valued = false;
         for &p in &params {
             queries += 1;
-            let a = run(&prom, &case.expr, p);
-            let b = run(target, &case.expr, p);
+            // Both at once: each mostly waits for the other process or its own evaluator.
+            let (a, b) = std::thread::scope(|s| {
+                let a = s.spawn(|| run(&prom, &case.expr, p));
+                let b = run(target, &case.expr, p);
+                (a.join().expect("the Prometheus query thread"), b)
+            });
             assert!(
                 !case.must_fail || a.is_err(),
                 "corpus: Prometheus does not fail on `{}` ({p}): {:?}",
@@ -235,6 +255,13 @@ pub fn differential(make: impl FnOnce(&Dataset, &Path) -> Box<dyn Target>) {
             let ordered = case.ordered() && matches!(p, Params::Instant(_));
             match compare(&a, &b, ordered) {
                 Outcome::Agree => agreed += 1,
+                Outcome::BothErr(ea, eb)
+                    if errors == Errors::SameType && kind(&ea) != kind(&eb) =>
+                {
+                    if first.is_none() {
+                        first = Some(format!("{p}: both fail, but as `{ea}` and as `{eb}`"));
+                    }
+                }
                 Outcome::BothErr(ea, eb) => {
                     agreed += 1;
                     both_err += 1;

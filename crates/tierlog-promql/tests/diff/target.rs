@@ -90,7 +90,9 @@ impl HttpApi {
         self.requests == Requests::Alternate && n % 2 == 1
     }
 
-    fn call(&self, path: &str, form: &[(&str, &str)], get: bool) -> Result<Json, String> {
+    /// `path` with the parameters `form`, as `GET` or as a `POST` form: the answer's `data`,
+    /// or `<errorType>: <error>`.
+    pub fn call(&self, path: &str, form: &[(&str, &str)], get: bool) -> Result<Json, String> {
         let url = format!("{}{path}", self.base);
         let resp = if get {
             self.agent.get(url).query_pairs(form.iter().copied()).call()
