@@ -137,7 +137,7 @@ fn query_answer(out: &QueryOutput) -> Vec<u8> {
         warnings: out.warnings.clone(),
     };
     // Writing to a Vec fails only for a map with non-string keys, which these have not.
-    serde_json::to_vec(&body).unwrap_or_default()
+    crate::encode::answer_to_vec(&body, &out.value).unwrap_or_default()
 }
 
 /// A JSON body made elsewhere.

@@ -93,17 +93,7 @@ impl HttpApi {
     /// `path` with the parameters `form`, as `GET` or as a `POST` form: the answer's `data`,
     /// or `<errorType>: <error>`.
     pub fn call(&self, path: &str, form: &[(&str, &str)], get: bool) -> Result<Json, String> {
-        let url = format!("{}{path}", self.base);
-        let resp = if get {
-            self.agent.get(url).query_pairs(form.iter().copied()).call()
-        } else {
-            self.agent.post(url).send_form(form.iter().copied())
-        };
-        let mut resp = resp.map_err(|e| format!("HTTP: {e}"))?;
-        let text = resp
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| format!("HTTP body: {e}"))?;
+        let (_, text) = self.raw(path, form, get)?;
         let body: Json =
             serde_json::from_str(&text).map_err(|e| format!("not JSON ({e}): {text}"))?;
         if body["status"] == "success" {
@@ -115,6 +105,30 @@ impl HttpApi {
                 body["error"].as_str().unwrap_or(&text)
             ))
         }
+    }
+}
+
+impl HttpApi {
+    /// `path` with the parameters `form`, as `GET` or as a `POST` form: the status and the
+    /// body as sent.
+    pub fn raw(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        get: bool,
+    ) -> Result<(u16, String), String> {
+        let url = format!("{}{path}", self.base);
+        let resp = if get {
+            self.agent.get(url).query_pairs(form.iter().copied()).call()
+        } else {
+            self.agent.post(url).send_form(form.iter().copied())
+        };
+        let mut resp = resp.map_err(|e| format!("HTTP: {e}"))?;
+        let text = resp
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| format!("HTTP body: {e}"))?;
+        Ok((resp.status().as_u16(), text))
     }
 }
 
