@@ -55,6 +55,8 @@ fn serve(dir: &std::path::Path, store_config: tierlog::Config) -> Served {
     let mut config = ServerConfig::new(dir);
     config.store_config = store_config;
     config.listen = "127.0.0.1:0".parse().expect("address");
+    // The store does not change: one snapshot for the whole run.
+    config.refresh = std::time::Duration::from_secs(3600);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
