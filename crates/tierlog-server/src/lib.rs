@@ -23,7 +23,8 @@
 //! when the first request reopens it anyway; or when a reopen failed: the old snapshot is
 //! kept, the failure logged, and the next reopen is tried one interval later). The series,
 //! labels and label values endpoints answer from the store's index, which has no time
-//! ranges: they list every series the store holds, whatever `start` and `end` say.
+//! ranges: they list every series the store holds, whatever `start` and `end` say (nothing
+//! when `end` is before `start`, as Prometheus 2.42 answers).
 //!
 //! # Queries
 //!
@@ -298,6 +299,7 @@ pub fn router(state: AppState) -> Router {
         .route("/-/healthy", get(api::healthy))
         .route("/-/ready", get(api::ready))
         .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             api::authorize,

@@ -2,5 +2,6 @@
 //! per behaviour, linked into one binary.
 
 mod api;
+mod grafana;
 mod promtool;
 mod support;
