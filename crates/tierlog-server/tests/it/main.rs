@@ -4,3 +4,4 @@
 mod api;
 mod promtool;
 mod support;
+mod write;
