@@ -666,3 +666,167 @@ fn the_forwarder_loops_back_exactly() {
     assert_eq!(io.meta.unit, "bytes");
     assert_eq!(io.meta.description, "Bytes read and written.");
 }
+
+/// Prometheus (the Debian package's `/usr/bin/prometheus`, 2.42; `TIERLOG_PROMETHEUS=PATH`
+/// names another) scrapes itself every second and remote-writes to `serve --writable` for
+/// about 20 s: every sample Prometheus holds for its series up to a cut a few seconds before
+/// the end (so that every queue has sent it) is in the store, exactly, per second; and its
+/// metadata arrived. Skipped, with a message, when the binary is absent.
+#[test]
+fn prometheus_remote_writes_its_own_scrapes_exactly() {
+    let bin = std::env::var("TIERLOG_PROMETHEUS").unwrap_or_else(|_| "/usr/bin/prometheus".into());
+    if !Path::new(&bin).exists() {
+        println!(
+            "SKIPPED: {bin} is absent (install the Debian package `prometheus`, as .ci/run does)"
+        );
+        return;
+    }
+    let srv = Writable::start(|_| {});
+    let pdir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = pdir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1h\n\
+             scrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n\
+             remote_write:\n  - url: {}/api/v1/write\n    queue_config:\n      batch_send_deadline: 1s\n    metadata_config:\n      send_interval: 2s\n",
+            srv.base
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(&bin)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            pdir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(pdir.path().join("log")).unwrap())
+        .spawn()
+        .expect("start prometheus");
+    struct Kill<'a>(&'a mut std::process::Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let kill = Kill(&mut child);
+    let base = format!("http://127.0.0.1:{port}");
+    let api = |path: &str| -> Value {
+        let mut r = Writable::agent()
+            .get(format!("{base}{path}"))
+            .call()
+            .expect("prometheus api");
+        let v: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+        assert_eq!(v["status"], "success", "{v}");
+        v["data"].clone()
+    };
+    // Runs ~20 s of scrapes, then a few more seconds so every queue sends up to the cut.
+    std::thread::sleep(Duration::from_secs(20));
+    // Whole seconds before `cut` are compared.
+    let cut = (now_ms() - 2000) / 1000 * 1000;
+    std::thread::sleep(Duration::from_secs(6));
+    let data = api(&format!(
+        "/api/v1/query?query={}&time={}",
+        enc("{job=\"self\"}[10m]"),
+        (cut - 1) as f64 / 1000.0
+    ));
+    drop(kill);
+    let log = std::fs::read_to_string(pdir.path().join("log")).unwrap_or_default();
+    assert!(
+        !log.contains("non-recoverable error"),
+        "prometheus dropped samples:\n{log}"
+    );
+    // Prometheus' raw samples, grouped per second (the store's point is their mean).
+    let mut want: std::collections::BTreeMap<String, Vec<(i64, f64)>> = Default::default();
+    for s in data["result"].as_array().unwrap() {
+        let m = s["metric"].as_object().unwrap();
+        let name = m["__name__"].as_str().unwrap().to_owned();
+        let mut labels: Vec<(String, String)> = m
+            .iter()
+            .filter(|(k, _)| *k != "__name__")
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+            .collect();
+        labels.sort();
+        let mut points: Vec<(i64, f64, u32)> = Vec::new();
+        for v in s["values"].as_array().unwrap() {
+            let t = (v[0].as_f64().unwrap() * 1000.0).round() as i64;
+            let x: f64 = match v[1].as_str().unwrap() {
+                "NaN" => f64::NAN,
+                "+Inf" => f64::INFINITY,
+                "-Inf" => f64::NEG_INFINITY,
+                x => x.parse().unwrap(),
+            };
+            let sec = t.div_euclid(1000) * 1000;
+            match points.last_mut() {
+                Some(p) if p.0 == sec => {
+                    p.1 += x;
+                    p.2 += 1;
+                }
+                _ => points.push((sec, x, 1)),
+            }
+        }
+        want.insert(
+            format!("{name}{labels:?}"),
+            points
+                .into_iter()
+                .map(|(t, s, n)| (t, s / n as f64))
+                .collect(),
+        );
+    }
+    assert!(
+        want.len() > 50,
+        "too few series from prometheus: {}",
+        want.len()
+    );
+    let (dir, _tmp) = srv.stop();
+    let store = reopen(&dir);
+    let mut got: std::collections::BTreeMap<String, Vec<(i64, f64)>> = Default::default();
+    for (name, labels, points) in dump(&store, 0, cut + 1) {
+        got.insert(
+            format!("{name}{labels:?}"),
+            points
+                .into_iter()
+                .map(|(t, v)| (t, f64::from_bits(v)))
+                .collect(),
+        );
+    }
+    let same = |a: f64, b: f64| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+    let mut samples = 0;
+    for (key, w) in &want {
+        // The store's points of this series at or before the cut.
+        let g: Vec<(i64, f64)> = got.get(key).cloned().unwrap_or_default();
+        let g: Vec<(i64, f64)> = g.into_iter().filter(|p| p.0 < cut).collect();
+        let w: Vec<(i64, f64)> = w.iter().copied().filter(|p| p.0 < cut).collect();
+        assert_eq!(g.len(), w.len(), "{key}: store {g:?}\nprometheus {w:?}");
+        for (a, b) in g.iter().zip(&w) {
+            assert!(
+                a.0 == b.0 && same(a.1, b.1),
+                "{key}: store {a:?}, prometheus {b:?}"
+            );
+        }
+        samples += w.len();
+    }
+    assert!(samples > 1000, "only {samples} samples compared");
+    println!("compared {} series, {samples} points", want.len());
+    // Metadata arrived (a counter of Prometheus' own).
+    let m = store.metrics();
+    let c = m
+        .iter()
+        .find(|m| m.name == "prometheus_http_requests_total")
+        .expect("metric");
+    assert_eq!(c.meta.kind, MetricKind::Counter);
+    assert!(!c.meta.description.is_empty());
+}
+
+fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
