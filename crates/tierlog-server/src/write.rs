@@ -18,7 +18,8 @@
 //!   and out-of-bounds samples 400 "to prevent retries", so senders drop the batch instead of
 //!   retrying it forever; InfluxDB 1.x answers points beyond retention 400 `partial write`.
 //! - 413: a body, decompressed body or sample count over the limits; 415: a content encoding
-//!   or type the endpoint does not read; 408: the body was not read within the timeout.
+//!   or type the endpoint does not read (remote-write: `snappy`; the text endpoints: `gzip`,
+//!   decompressed within the same cap); 408: the body was not read within the timeout.
 //! - 503 (with `Retry-After`): no place within the timeout, or samples refused because the
 //!   store's head is full (they are taken again once windows seal; samples of the request
 //!   written already are averaged with their identical copies on the retry, which leaves
@@ -62,8 +63,9 @@ pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
 pub struct WriteLimits {
     /// Largest request body as sent (compressed for remote-write), bytes (default 32 MiB).
     pub max_body_bytes: usize,
-    /// Largest remote-write body once snappy-decompressed, bytes (default 128 MiB); checked
-    /// from the snappy header before decompressing.
+    /// Largest body once decompressed, bytes (default 128 MiB): remote-write's snappy block
+    /// is checked from its header before decompressing; a gzip text body is decompressed
+    /// no further than this.
     pub max_decoded_bytes: usize,
     /// Most samples in one request (default 1,000,000; at most the store's
     /// `limits.max_batch_samples`, which applies too).
@@ -291,6 +293,34 @@ fn check_encoding(headers: &HeaderMap, allowed: &[&str]) -> Result<(), Failure> 
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         format!("Content-Encoding {v:?} is not supported here"),
     ))
+}
+
+fn is_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"))
+}
+
+/// A gzip body decompressed, at most [`WriteLimits::max_decoded_bytes`] of it: decompression
+/// stops one byte past the limit, so a gzip bomb costs no more memory than that.
+fn gunzip_if(gzip: bool, body: Vec<u8>, limits: &WriteLimits) -> Result<Vec<u8>, Failure> {
+    use std::io::Read;
+    if !gzip {
+        return Ok(body);
+    }
+    let max = limits.max_decoded_bytes;
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(body.as_slice())
+        .take(max as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| Failure::bad(format!("gzip: {e}")))?;
+    if out.len() > max {
+        return Err(Failure::too_large(format!(
+            "the body decompresses to more than {max} bytes (--write.max-decoded-bytes)"
+        )));
+    }
+    Ok(out)
 }
 
 /// Waits for a place and reads the body, within the write timeout.
@@ -617,9 +647,11 @@ pub(crate) async fn import_prometheus(
 ) -> Response {
     let r = async {
         writer(&st, "/api/v1/import/prometheus")?;
-        check_encoding(&headers, &[])?;
+        check_encoding(&headers, &["gzip"])?;
+        let gzip = is_gzip(&headers);
         let (_permit, body) = admit(&st, &headers, body).await?;
         blocking(&st, move |store, limits| {
+            let body = gunzip_if(gzip, body, limits)?;
             let max = limits
                 .max_samples
                 .min(store.config().limits.max_batch_samples);
@@ -660,9 +692,11 @@ pub(crate) async fn influx_write(
                 )));
             }
         };
-        check_encoding(&headers, &[])?;
+        check_encoding(&headers, &["gzip"])?;
+        let gzip = is_gzip(&headers);
         let (_permit, body) = admit(&st, &headers, body).await?;
         blocking(&st, move |store, limits| {
+            let body = gunzip_if(gzip, body, limits)?;
             let max = limits
                 .max_samples
                 .min(store.config().limits.max_batch_samples);

@@ -50,8 +50,9 @@ pub struct ServeArgs {
     /// Largest write request body as sent (compressed for remote-write), bytes.
     #[arg(long = "write.max-body-bytes", value_name = "BYTES", default_value_t = 32 << 20)]
     pub write_max_body_bytes: usize,
-    /// Largest remote-write body once decompressed, bytes (read from the snappy header:
-    /// a larger one is refused before it is expanded).
+    /// Largest body once decompressed, bytes: remote-write's is read from the snappy header
+    /// (a larger one is refused before it is expanded); a gzip text body is decompressed no
+    /// further.
     #[arg(long = "write.max-decoded-bytes", value_name = "BYTES", default_value_t = 128 << 20)]
     pub write_max_decoded_bytes: usize,
     /// Most samples in one write request (the store's limits.max_batch_samples applies too).

@@ -830,3 +830,57 @@ fn prometheus_remote_writes_its_own_scrapes_exactly() {
 fn enc(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// Telegraf's `influxdb` output gzips its batches by default: they are read, within the
+/// decompressed-size cap (a gzip bomb is stopped at the cap), and bad gzip is a 400.
+#[test]
+fn gzip_bodies_are_read_within_the_decompressed_cap() {
+    let srv = Writable::start(|c| c.write_limits.max_decoded_bytes = 1 << 20);
+    let t_s = now_ms() / 1000 - 10;
+    let mut lp = String::new();
+    for i in 0..50 {
+        lp.push_str(&format!("net,iface=eth{i} rx=1{i}i {}\n", t_s));
+    }
+    let a = srv.post(
+        "/write?precision=s",
+        &[("Content-Encoding", "gzip")],
+        &gzip(lp.as_bytes()),
+    );
+    assert_eq!(a.status, 204, "{a:?}");
+    assert_eq!(a.written, "50");
+    let a = srv.post(
+        "/api/v1/import/prometheus",
+        &[("Content-Encoding", "gzip")],
+        &gzip(format!("gz_metric{{a=\"1\"}} 2.5 {}\n", t_s * 1000).as_bytes()),
+    );
+    assert_eq!(a.status, 204, "{a:?}");
+    // 64 MiB of newlines, about 64 KiB compressed.
+    let bomb = gzip(&vec![b'\n'; 64 << 20]);
+    assert!(bomb.len() < 1 << 20);
+    let a = srv.post("/write", &[("Content-Encoding", "gzip")], &bomb);
+    assert_eq!(a.status, 413, "{a:?}");
+    assert!(
+        a.body.contains("decompresses to more than 1048576"),
+        "{}",
+        a.body
+    );
+    let a = srv.post("/write", &[("Content-Encoding", "gzip")], b"not gzip");
+    assert_eq!(a.status, 400, "{a:?}");
+    let (dir, _tmp) = srv.stop();
+    let d = dump(&reopen(&dir), (t_s - 5) * 1000, (t_s + 5) * 1000);
+    assert_eq!(d.len(), 51);
+    let eth7 = d
+        .iter()
+        .find(|s| s.0 == "net_rx" && s.1 == [("iface".to_owned(), "eth7".to_owned())])
+        .unwrap();
+    assert_eq!(eth7.2, [(t_s * 1000, 17f64.to_bits())]);
+    let gz = d.iter().find(|s| s.0 == "gz_metric").unwrap();
+    assert_eq!(gz.2, [(t_s * 1000, 2.5f64.to_bits())]);
+}
