@@ -245,7 +245,7 @@ pub enum Command {
     ///
     /// Examples: tierlog serve /var/lib/agent/metrics;
     /// tierlog serve ./store --listen 0.0.0.0:9201 --allow-non-loopback --bearer-token-file /etc/tierlog/token --refresh 30s;
-    /// tierlog serve ./edge --writable (remote-write receiver: http://127.0.0.1:9201/api/v1/write)
+    /// tierlog serve ./edge --writable --write.max-concurrency 4
     Serve(Box<commands::serve::ServeArgs>),
     /// Print a shell completion script.
     ///
