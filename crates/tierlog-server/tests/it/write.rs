@@ -884,3 +884,40 @@ fn gzip_bodies_are_read_within_the_decompressed_cap() {
     let gz = d.iter().find(|s| s.0 == "gz_metric").unwrap();
     assert_eq!(gz.2, [(t_s * 1000, 2.5f64.to_bits())]);
 }
+
+/// A client that sends its headers and then stalls gets 408 once the write timeout has
+/// passed, which gives its place back: another write waiting for the only place is then
+/// served (or, had it waited longer than its own timeout, answered 503), never left hanging.
+#[test]
+fn slow_clients_get_408_and_cannot_hold_a_place_for_ever() {
+    use std::io::{Read, Write};
+    let srv = Writable::start(|c| {
+        c.write_limits.timeout = Duration::from_millis(800);
+        c.write_limits.max_concurrency = 1;
+    });
+    let addr = srv.base.trim_start_matches("http://").to_owned();
+    let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+    slow.write_all(b"POST /write HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nm value=1")
+        .unwrap();
+    // While the slow one holds the place (it is read until its timeout), another waits
+    // for a place and gives up at its own timeout.
+    std::thread::sleep(Duration::from_millis(200));
+    let a = srv.post("/write", &[], b"m value=2\n");
+    let mut answer = Vec::new();
+    slow.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut buf = [0u8; 512];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = slow.read(&mut buf).unwrap();
+        assert!(n > 0, "closed without an answer");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    // The other request either waited out the slow one's place (503) or, if it came after
+    // the slow one gave up, went through.
+    assert!(a.status == 503 || a.status == 204, "{a:?}");
+    if a.status == 503 {
+        assert!(a.body.contains("too many write requests"), "{}", a.body);
+    }
+}
