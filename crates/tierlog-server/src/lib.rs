@@ -26,6 +26,15 @@
 //! ranges: they list every series the store holds, whatever `start` and `end` say (nothing
 //! when `end` is before `start`, as Prometheus 2.42 answers).
 //!
+//! # Writes
+//!
+//! With [`ServerConfig::writable`] the store is opened for writing (the writer lock: a
+//! second writer is refused with [`tierlog::Error::Locked`]) and answers reads itself, with
+//! no refresh; `POST /api/v1/write` (Prometheus remote-write 1.0),
+//! `POST /api/v1/import/prometheus` (text exposition) and `POST /write` (InfluxDB 1.x line
+//! protocol) take samples within [`WriteLimits`]. Statuses, refused samples and stale
+//! markers: `docs/serving.md`, "Writing". Without it the write endpoints answer 404.
+//!
 //! # Queries
 //!
 //! Each query runs on tokio's blocking pool, at most [`ServerConfig::max_concurrency`] at
@@ -59,6 +68,7 @@ mod api;
 mod encode;
 mod params;
 mod snapshot;
+mod write;
 
 use std::fmt;
 use std::future::Future;
@@ -68,11 +78,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
 
 pub use api::{MAX_POINTS_PER_SERIES, PROMETHEUS_API_VERSION};
+pub use write::{STALE_NAN_BITS, WriteLimits};
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9201";
@@ -103,6 +114,13 @@ pub struct ServerConfig {
     pub max_concurrency: usize,
     /// Reopen the store when its snapshot is older than this (default 5 s).
     pub refresh: Duration,
+    /// Open the store for writing ([`tierlog::Store::open`], which takes the writer lock) and
+    /// take writes on `/api/v1/write`, `/api/v1/import/prometheus` and `/write`; reads are
+    /// answered from the same store, so they see every acknowledged write at once. Without it
+    /// (the default) the store is opened read-only and the write endpoints answer 404.
+    pub writable: bool,
+    /// The limits of the write endpoints.
+    pub write_limits: WriteLimits,
 }
 
 impl ServerConfig {
@@ -118,6 +136,8 @@ impl ServerConfig {
             max_samples: 50_000_000,
             max_concurrency: 20,
             refresh: Duration::from_secs(5),
+            writable: false,
+            write_limits: WriteLimits::default(),
         }
     }
 
@@ -138,6 +158,9 @@ impl ServerConfig {
         if self.query_timeout.is_zero() {
             return bad("the query timeout must be positive");
         }
+        if self.writable {
+            self.write_limits.check().map_err(Error::Config)?;
+        }
         Ok(())
     }
 
@@ -155,6 +178,7 @@ impl ServerConfig {
             ("query.max-samples", self.max_samples.to_string()),
             ("query.max-concurrency", self.max_concurrency.to_string()),
             ("refresh", format!("{}ms", self.refresh.as_millis())),
+            ("writable", self.writable.to_string()),
         ]
         .into_iter()
         .collect()
@@ -175,6 +199,8 @@ impl fmt::Debug for ServerConfig {
             .field("max_samples", &self.max_samples)
             .field("max_concurrency", &self.max_concurrency)
             .field("refresh", &self.refresh)
+            .field("writable", &self.writable)
+            .field("write_limits", &self.write_limits)
             .finish_non_exhaustive()
     }
 }
@@ -245,6 +271,8 @@ struct Inner {
     max_samples: usize,
     started: SystemTime,
     flags: std::collections::BTreeMap<&'static str, String>,
+    /// Set when the server is writable.
+    writer: Option<write::Writer>,
 }
 
 impl fmt::Debug for AppState {
@@ -254,15 +282,19 @@ impl fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// Checks `config` and opens the store read-only. Blocking (it reads the store's index
-    /// and logs).
+    /// Checks `config` and opens the store read-only (for writing with
+    /// [`ServerConfig::writable`]). Blocking (it reads the store's index and logs).
     pub fn new(config: &ServerConfig) -> Result<AppState, Error> {
         config.check()?;
-        let snapshots = snapshot::Snapshots::open(
-            config.dir.clone(),
-            config.store_config.clone(),
-            config.refresh,
-        )?;
+        let snapshots = if config.writable {
+            snapshot::Snapshots::writer(config.dir.clone(), config.store_config.clone())?
+        } else {
+            snapshot::Snapshots::open(
+                config.dir.clone(),
+                config.store_config.clone(),
+                config.refresh,
+            )?
+        };
         Ok(AppState(Arc::new(Inner {
             snapshots,
             queries: Arc::new(Semaphore::new(config.max_concurrency)),
@@ -271,6 +303,9 @@ impl AppState {
             max_samples: config.max_samples,
             started: SystemTime::now(),
             flags: config.flags(),
+            writer: config
+                .writable
+                .then(|| write::Writer::new(config.write_limits.clone())),
         })))
     }
 }
@@ -298,6 +333,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/alerts", get(api::alerts))
         .route("/-/healthy", get(api::healthy))
         .route("/-/ready", get(api::ready))
+        .route("/api/v1/write", post(write::remote_write))
+        .route("/api/v1/import/prometheus", post(write::import_prometheus))
+        .route("/write", post(write::influx_write))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

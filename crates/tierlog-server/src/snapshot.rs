@@ -44,6 +44,23 @@ impl Snapshots {
         })
     }
 
+    /// Opens the store in `dir` for writing: the one store answers every request and is
+    /// never reopened.
+    pub(crate) fn writer(dir: PathBuf, config: Config) -> tierlog::Result<Self> {
+        let store = Store::open(&dir, config.clone())?;
+        Ok(Snapshots {
+            dir,
+            config,
+            refresh: Duration::MAX,
+            current: RwLock::new(Current {
+                store: Arc::new(store),
+                checked: Instant::now(),
+                opened: SystemTime::now(),
+            }),
+            reopening: Mutex::new(()),
+        })
+    }
+
     /// The snapshot to answer with. Blocking: when the current one is older than the refresh
     /// interval, the first caller reopens the store (others meanwhile get the old one); a
     /// failed reopen is logged and the old snapshot kept until the next interval.

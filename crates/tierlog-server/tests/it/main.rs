@@ -5,3 +5,4 @@ mod api;
 mod grafana;
 mod promtool;
 mod support;
+mod write;
