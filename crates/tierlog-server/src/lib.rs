@@ -275,6 +275,27 @@ struct Inner {
     writer: Option<write::Writer>,
 }
 
+impl AppState {
+    /// Closes a writable server's store once no request holds it (else leaves it to be
+    /// dropped); a read-only snapshot is just dropped.
+    fn close(self) -> Result<(), Error> {
+        let Ok(inner) = Arc::try_unwrap(self.0) else {
+            log::warn!("requests still hold the store at shutdown: it is dropped, not closed");
+            return Ok(());
+        };
+        if inner.writer.is_none() {
+            return Ok(());
+        }
+        match inner.snapshots.into_store() {
+            Some(store) => store.close().map_err(Error::Store),
+            None => {
+                log::warn!("requests still hold the store at shutdown: it is dropped, not closed");
+                Ok(())
+            }
+        }
+    }
+}
+
 impl fmt::Debug for AppState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AppState").finish_non_exhaustive()
@@ -351,6 +372,7 @@ pub struct Server {
     addr: SocketAddr,
     stop: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
+    state: AppState,
 }
 
 impl Server {
@@ -362,13 +384,22 @@ impl Server {
 
     /// Stops accepting connections and waits for the requests in flight, at most
     /// [`SHUTDOWN_GRACE`].
+    ///
+    /// A writable server then closes its store (state persisted, as `Store::close` does);
+    /// should a request still hold it past the grace, the store is dropped instead, which
+    /// syncs its logs (the next open recovers from them).
     pub async fn shutdown(self) -> Result<(), Error> {
         let _ = self.stop.send(());
-        match tokio::time::timeout(SHUTDOWN_GRACE, self.task).await {
+        let served = match tokio::time::timeout(SHUTDOWN_GRACE, self.task).await {
             Ok(Ok(r)) => r.map_err(Error::Io),
             Ok(Err(e)) => Err(Error::Io(std::io::Error::other(e))),
             Err(_) => Ok(()),
-        }
+        };
+        let state = self.state;
+        let closed = tokio::task::spawn_blocking(move || state.close())
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+        served.and(closed)
     }
 
     /// Serves until `signal` completes, then shuts down as [`Server::shutdown`] does.
@@ -395,7 +426,7 @@ pub async fn serve(config: ServerConfig) -> Result<Server, Error> {
         })?;
     let addr = listener.local_addr().map_err(Error::Io)?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let app = router(state);
+    let app = router(state.clone());
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -403,7 +434,12 @@ pub async fn serve(config: ServerConfig) -> Result<Server, Error> {
             })
             .await
     });
-    Ok(Server { addr, stop, task })
+    Ok(Server {
+        addr,
+        stop,
+        task,
+        state,
+    })
 }
 
 /// For a program's `main`: starts a tokio runtime, serves, calls `on_listening` with the bound

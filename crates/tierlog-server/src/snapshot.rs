@@ -61,6 +61,12 @@ impl Snapshots {
         })
     }
 
+    /// The current store, for closing it at shutdown: `None` while a request still holds it.
+    pub(crate) fn into_store(self) -> Option<Store> {
+        let current = self.current.into_inner().unwrap_or_else(|e| e.into_inner());
+        Arc::try_unwrap(current.store).ok()
+    }
+
     /// The snapshot to answer with. Blocking: when the current one is older than the refresh
     /// interval, the first caller reopens the store (others meanwhile get the old one); a
     /// failed reopen is logged and the old snapshot kept until the next interval.
