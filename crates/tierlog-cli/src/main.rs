@@ -236,13 +236,16 @@ pub enum Command {
     /// metadata, status) over the store, for Grafana (a Prometheus data source) and promtool,
     /// beside the process that writes it.
     ///
-    /// The store is opened read-only, a snapshot reopened when older than --refresh. Listens
+    /// The store is opened read-only, a snapshot reopened when older than --refresh; with
+    /// --writable the server is its writer and takes Prometheus remote-write, text exposition
+    /// and InfluxDB line protocol pushes (docs/serving.md, "Writing"). Listens
     /// on 127.0.0.1:9201; a non-loopback --listen needs --allow-non-loopback. Runs until
     /// SIGINT/SIGTERM, then finishes the requests in flight (at most 10 s). Prints
     /// `listening on http://ADDR` once it accepts connections.
     ///
     /// Examples: tierlog serve /var/lib/agent/metrics;
-    /// tierlog serve ./store --listen 0.0.0.0:9201 --allow-non-loopback --bearer-token-file /etc/tierlog/token --refresh 30s
+    /// tierlog serve ./store --listen 0.0.0.0:9201 --allow-non-loopback --bearer-token-file /etc/tierlog/token --refresh 30s;
+    /// tierlog serve ./edge --writable --write.max-concurrency 4
     Serve(Box<commands::serve::ServeArgs>),
     /// Print a shell completion script.
     ///

@@ -68,6 +68,12 @@ impl ApiError {
         }
     }
 
+    /// The `error` text.
+    #[cfg(test)]
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
+
     pub(crate) fn bad_data(message: impl Into<String>) -> Self {
         ApiError::new(ErrorType::BadData, message)
     }
@@ -131,7 +137,7 @@ fn query_answer(out: &QueryOutput) -> Vec<u8> {
         warnings: out.warnings.clone(),
     };
     // Writing to a Vec fails only for a map with non-string keys, which these have not.
-    serde_json::to_vec(&body).unwrap_or_default()
+    crate::encode::answer_to_vec(&body, &out.value).unwrap_or_default()
 }
 
 /// A JSON body made elsewhere.
@@ -335,18 +341,14 @@ fn selectors(p: &Params) -> Result<Vec<Selector>, ApiError> {
         .collect()
 }
 
-/// Checks the optional `start` and `end` of the metadata endpoints. The answers come from
-/// the store's index, which has no time ranges: every series it holds is listed.
-fn check_range(p: &Params) -> Result<(), ApiError> {
+/// Checks the optional `start` and `end` of the metadata endpoints: whether the range holds
+/// any time. The answers come from the store's index, which has no time ranges: every
+/// series it holds is listed, unless `end` is before `start`, where Prometheus 2.42 lists
+/// nothing (it does not refuse such a range as `query_range` does).
+fn check_range(p: &Params) -> Result<bool, ApiError> {
     let start = p.time_or("start", MIN_TIME_MS)?;
     let end = p.time_or("end", MAX_TIME_MS)?;
-    if end < start {
-        return Err(ApiError::bad_param(
-            "end",
-            "end timestamp must not be before start time",
-        ));
-    }
-    Ok(())
+    Ok(start <= end)
 }
 
 /// The label sets of the series any of `sels` matches (every series when `sels` is
@@ -371,7 +373,9 @@ pub(crate) async fn series(State(st): State<AppState>, p: Params) -> ApiResult {
     if sels.is_empty() {
         return Err(ApiError::bad_data("no match[] parameter provided"));
     }
-    check_range(&p)?;
+    if !check_range(&p)? {
+        return Ok(success(Vec::<()>::new(), Vec::new()));
+    }
     let labels = st
         .with_store(move |store| Ok(series_labels(store, &sels)))
         .await?;
@@ -382,7 +386,9 @@ pub(crate) async fn series(State(st): State<AppState>, p: Params) -> ApiResult {
 /// `GET|POST /api/v1/labels`.
 pub(crate) async fn labels(State(st): State<AppState>, p: Params) -> ApiResult {
     let sels = selectors(&p)?;
-    check_range(&p)?;
+    if !check_range(&p)? {
+        return Ok(success(Vec::<()>::new(), Vec::new()));
+    }
     let names = st
         .with_store(move |store| {
             let mut names = BTreeSet::new();
@@ -409,7 +415,9 @@ pub(crate) async fn label_values(
         return Err(ApiError::bad_data(format!("invalid label name: {name:?}")));
     }
     let sels = selectors(&p)?;
-    check_range(&p)?;
+    if !check_range(&p)? {
+        return Ok(success(Vec::<()>::new(), Vec::new()));
+    }
     let values = st
         .with_store(move |store| {
             if name == METRIC_NAME && sels.is_empty() {
@@ -605,6 +613,11 @@ pub(crate) async fn ready() -> &'static str {
 /// Any other path.
 pub(crate) async fn not_found() -> (StatusCode, &'static str) {
     (StatusCode::NOT_FOUND, "404 page not found\n")
+}
+
+/// A method a path does not take, answered as Prometheus' router does.
+pub(crate) async fn method_not_allowed() -> (StatusCode, &'static str) {
+    (StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n")
 }
 
 /// Requires `Authorization: Bearer <token>` (compared in constant time) on every path but

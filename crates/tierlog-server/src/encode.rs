@@ -1,9 +1,40 @@
-//! Values in JSON as Prometheus' API writes them: timestamps as unix seconds (a JSON number
-//! with up to three decimals), values as strings in Go's `strconv.FormatFloat(v, 'f', -1, 64)`
+//! Values in JSON as Prometheus' API writes them: timestamps as unix seconds (an integer, or
+//! a number with three decimals in vectors and matrices, as few as needed in scalars and
+//! strings), values as strings in Go's `strconv.FormatFloat(v, 'f', -1, 64)`
 //! form (`NaN`, `+Inf`, `-Inf`).
 
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, SerializeStruct, Serializer};
 use tierlog_promql::{Labels, Sample, Series, Value};
+
+/// serde_json's compact output with every float written with three decimals
+/// (`1700000000.500`, `-0.030`): how Prometheus writes the timestamps of vectors and matrices
+/// that are not whole seconds (its `marshalTimestamp`; whole seconds are integers, as
+/// [`Timestamp`] writes them). Scalars and strings it writes through Go's `encoding/json`
+/// (`1700000000.03`), which is serde_json's own form.
+struct PaddedTimestamps;
+
+impl serde_json::ser::Formatter for PaddedTimestamps {
+    fn write_f64<W: ?Sized + std::io::Write>(&mut self, w: &mut W, v: f64) -> std::io::Result<()> {
+        write!(w, "{v:.3}")
+    }
+}
+
+/// A query answer (`{"status":…,"data":{"resultType":…,…}}` around `value`) in JSON, written
+/// as Prometheus writes it: with [`PaddedTimestamps`] for a vector or a matrix, whose only
+/// floats are timestamps.
+pub(crate) fn answer_to_vec<T: Serialize>(body: &T, value: &Value) -> serde_json::Result<Vec<u8>> {
+    match value {
+        Value::Vector(_) | Value::Matrix(_) => {
+            let mut out = Vec::new();
+            body.serialize(&mut serde_json::Serializer::with_formatter(
+                &mut out,
+                PaddedTimestamps,
+            ))?;
+            Ok(out)
+        }
+        Value::Scalar { .. } | Value::String { .. } => serde_json::to_vec(body),
+    }
+}
 
 /// `v` as Go's `strconv.FormatFloat(v, 'f', -1, 64)`: the shortest decimal that reads back as
 /// `v`, never in exponent form; `NaN`, `+Inf`, `-Inf`.
@@ -167,6 +198,42 @@ mod tests {
         assert_eq!(j(1_700_000_000_001), "1700000000.001");
         assert_eq!(j(-1250), "-1.25");
         assert_eq!(j(0), "0");
+    }
+
+    #[test]
+    fn vector_and_matrix_timestamps_are_padded_as_prometheus_writes_them() {
+        let l = Labels::new([("__name__", "up")]);
+        let j = |v: &Value| String::from_utf8(answer_to_vec(&QueryData(v), v).unwrap()).unwrap();
+        // As Prometheus 2.42 answered `vector(time())`, `up[1m]`, `time()` and `"a"`.
+        assert_eq!(
+            j(&Value::Vector(vec![Sample {
+                labels: l.clone(),
+                t: 1_700_000_000_500,
+                v: 0.5
+            }])),
+            r#"{"resultType":"vector","result":[{"metric":{"__name__":"up"},"value":[1700000000.500,"0.5"]}]}"#
+        );
+        assert_eq!(
+            j(&Value::Matrix(vec![Series {
+                labels: l,
+                points: vec![(-30, 1.0), (0, 2.0), (30, 3.0), (1_700_000_001_000, 4.0)]
+            }])),
+            r#"{"resultType":"matrix","result":[{"metric":{"__name__":"up"},"values":[[-0.030,"1"],[0,"2"],[0.030,"3"],[1700000001,"4"]]}]}"#
+        );
+        assert_eq!(
+            j(&Value::Scalar {
+                t: 1_700_000_000_030,
+                v: 1.0
+            }),
+            r#"{"resultType":"scalar","result":[1700000000.03,"1"]}"#
+        );
+        assert_eq!(
+            j(&Value::String {
+                t: -30,
+                s: "a".into()
+            }),
+            r#"{"resultType":"string","result":[-0.03,"a"]}"#
+        );
     }
 
     #[test]

@@ -25,7 +25,17 @@
 //! when the first request reopens it anyway; or when a reopen failed: the old snapshot is
 //! kept, the failure logged, and the next reopen is tried one interval later). The series,
 //! labels and label values endpoints answer from the store's index, which has no time
-//! ranges: they list every series the store holds, whatever `start` and `end` say.
+//! ranges: they list every series the store holds, whatever `start` and `end` say (nothing
+//! when `end` is before `start`, as Prometheus 2.42 answers).
+//!
+//! # Writes
+//!
+//! With [`ServerConfig::writable`] the store is opened for writing (the writer lock: a
+//! second writer is refused with [`tierlog::Error::Locked`]) and answers reads itself, with
+//! no refresh; `POST /api/v1/write` (Prometheus remote-write 1.0),
+//! `POST /api/v1/import/prometheus` (text exposition) and `POST /write` (InfluxDB 1.x line
+//! protocol) take samples within [`WriteLimits`]. Statuses, refused samples and stale
+//! markers: `docs/serving.md`, "Writing". Without it the write endpoints answer 404.
 //!
 //! # Queries
 //!
@@ -61,6 +71,7 @@ mod encode;
 mod metrics;
 mod params;
 mod snapshot;
+mod write;
 
 use std::fmt;
 use std::future::Future;
@@ -70,11 +81,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
 
 pub use api::{MAX_POINTS_PER_SERIES, PROMETHEUS_API_VERSION};
+pub use write::{STALE_NAN_BITS, WriteLimits};
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9201";
@@ -105,6 +117,13 @@ pub struct ServerConfig {
     pub max_concurrency: usize,
     /// Reopen the store when its snapshot is older than this (default 5 s).
     pub refresh: Duration,
+    /// Open the store for writing ([`tierlog::Store::open`], which takes the writer lock) and
+    /// take writes on `/api/v1/write`, `/api/v1/import/prometheus` and `/write`; reads are
+    /// answered from the same store, so they see every acknowledged write at once. Without it
+    /// (the default) the store is opened read-only and the write endpoints answer 404.
+    pub writable: bool,
+    /// The limits of the write endpoints.
+    pub write_limits: WriteLimits,
 }
 
 impl ServerConfig {
@@ -120,6 +139,8 @@ impl ServerConfig {
             max_samples: 50_000_000,
             max_concurrency: 20,
             refresh: Duration::from_secs(5),
+            writable: false,
+            write_limits: WriteLimits::default(),
         }
     }
 
@@ -140,6 +161,9 @@ impl ServerConfig {
         if self.query_timeout.is_zero() {
             return bad("the query timeout must be positive");
         }
+        if self.writable {
+            self.write_limits.check().map_err(Error::Config)?;
+        }
         Ok(())
     }
 
@@ -157,6 +181,7 @@ impl ServerConfig {
             ("query.max-samples", self.max_samples.to_string()),
             ("query.max-concurrency", self.max_concurrency.to_string()),
             ("refresh", format!("{}ms", self.refresh.as_millis())),
+            ("writable", self.writable.to_string()),
         ]
         .into_iter()
         .collect()
@@ -177,6 +202,8 @@ impl fmt::Debug for ServerConfig {
             .field("max_samples", &self.max_samples)
             .field("max_concurrency", &self.max_concurrency)
             .field("refresh", &self.refresh)
+            .field("writable", &self.writable)
+            .field("write_limits", &self.write_limits)
             .finish_non_exhaustive()
     }
 }
@@ -249,6 +276,29 @@ struct Inner {
     max_samples: usize,
     started: SystemTime,
     flags: std::collections::BTreeMap<&'static str, String>,
+    /// Set when the server is writable.
+    writer: Option<write::Writer>,
+}
+
+impl AppState {
+    /// Closes a writable server's store once no request holds it (else leaves it to be
+    /// dropped); a read-only snapshot is just dropped.
+    fn close(self) -> Result<(), Error> {
+        let Ok(inner) = Arc::try_unwrap(self.0) else {
+            log::warn!("requests still hold the store at shutdown: it is dropped, not closed");
+            return Ok(());
+        };
+        if inner.writer.is_none() {
+            return Ok(());
+        }
+        match inner.snapshots.into_store() {
+            Some(store) => store.close().map_err(Error::Store),
+            None => {
+                log::warn!("requests still hold the store at shutdown: it is dropped, not closed");
+                Ok(())
+            }
+        }
+    }
 }
 
 impl fmt::Debug for AppState {
@@ -258,15 +308,19 @@ impl fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// Checks `config` and opens the store read-only. Blocking (it reads the store's index
-    /// and logs).
+    /// Checks `config` and opens the store read-only (for writing with
+    /// [`ServerConfig::writable`]). Blocking (it reads the store's index and logs).
     pub fn new(config: &ServerConfig) -> Result<AppState, Error> {
         config.check()?;
-        let snapshots = snapshot::Snapshots::open(
-            config.dir.clone(),
-            config.store_config.clone(),
-            config.refresh,
-        )?;
+        let snapshots = if config.writable {
+            snapshot::Snapshots::writer(config.dir.clone(), config.store_config.clone())?
+        } else {
+            snapshot::Snapshots::open(
+                config.dir.clone(),
+                config.store_config.clone(),
+                config.refresh,
+            )?
+        };
         Ok(AppState(Arc::new(Inner {
             snapshots,
             queries: Arc::new(Semaphore::new(config.max_concurrency)),
@@ -277,6 +331,9 @@ impl AppState {
             max_samples: config.max_samples,
             started: SystemTime::now(),
             flags: config.flags(),
+            writer: config
+                .writable
+                .then(|| write::Writer::new(config.write_limits.clone())),
         })))
     }
 }
@@ -304,8 +361,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/alerts", get(api::alerts))
         .route("/-/healthy", get(api::healthy))
         .route("/-/ready", get(api::ready))
+        .route("/api/v1/write", post(write::remote_write))
+        .route("/api/v1/import/prometheus", post(write::import_prometheus))
+        .route("/write", post(write::influx_write))
         .route("/metrics", get(metrics::metrics))
         .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             api::authorize,
@@ -324,6 +385,7 @@ pub struct Server {
     addr: SocketAddr,
     stop: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
+    state: AppState,
 }
 
 impl Server {
@@ -335,13 +397,22 @@ impl Server {
 
     /// Stops accepting connections and waits for the requests in flight, at most
     /// [`SHUTDOWN_GRACE`].
+    ///
+    /// A writable server then closes its store (state persisted, as `Store::close` does);
+    /// should a request still hold it past the grace, the store is dropped instead, which
+    /// syncs its logs (the next open recovers from them).
     pub async fn shutdown(self) -> Result<(), Error> {
         let _ = self.stop.send(());
-        match tokio::time::timeout(SHUTDOWN_GRACE, self.task).await {
+        let served = match tokio::time::timeout(SHUTDOWN_GRACE, self.task).await {
             Ok(Ok(r)) => r.map_err(Error::Io),
             Ok(Err(e)) => Err(Error::Io(std::io::Error::other(e))),
             Err(_) => Ok(()),
-        }
+        };
+        let state = self.state;
+        let closed = tokio::task::spawn_blocking(move || state.close())
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+        served.and(closed)
     }
 
     /// Serves until `signal` completes, then shuts down as [`Server::shutdown`] does.
@@ -368,7 +439,7 @@ pub async fn serve(config: ServerConfig) -> Result<Server, Error> {
         })?;
     let addr = listener.local_addr().map_err(Error::Io)?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let app = router(state);
+    let app = router(state.clone());
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -376,7 +447,12 @@ pub async fn serve(config: ServerConfig) -> Result<Server, Error> {
             })
             .await
     });
-    Ok(Server { addr, stop, task })
+    Ok(Server {
+        addr,
+        stop,
+        task,
+        state,
+    })
 }
 
 /// For a program's `main`: starts a tokio runtime, serves, calls `on_listening` with the bound

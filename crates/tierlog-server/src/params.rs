@@ -44,11 +44,14 @@ impl Params {
             .collect()
     }
 
-    /// The time parameter `name`, or `default` when it is missing.
+    /// The optional time parameter `name`, or `default` when it is missing or empty; as
+    /// Prometheus' `parseTimeParam`, whose errors say which value was invalid twice.
     pub(crate) fn time_or(&self, name: &str, default: i64) -> Result<i64, ApiError> {
         match self.get(name) {
-            None => Ok(default),
-            Some(s) => parse_time(s).map_err(|e| ApiError::bad_param(name, e)),
+            None | Some("") => Ok(default),
+            Some(s) => parse_time(s).map_err(|e| {
+                ApiError::bad_param(name, format!("Invalid time value for '{name}': {e}"))
+            }),
         }
     }
 
@@ -68,11 +71,7 @@ impl<S: Send + Sync> FromRequest<S> for Params {
                 .headers()
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| {
-                    v.split(';')
-                        .next()
-                        .is_some_and(|m| m.trim() == "application/x-www-form-urlencoded")
-                });
+                .is_some_and(is_form);
         let body = if form {
             Bytes::from_request(req, state)
                 .await
@@ -84,19 +83,33 @@ impl<S: Send + Sync> FromRequest<S> for Params {
     }
 }
 
-/// A time as Prometheus' API takes it: unix seconds (a float; rounded to the millisecond) or
+/// Whether a `Content-Type` is a form's: the media type compared without case and without
+/// its parameters, as Go's `mime.ParseMediaType` (which Prometheus' `ParseForm` uses) does;
+/// browsers send `application/x-www-form-urlencoded; charset=UTF-8`.
+fn is_form(content_type: &str) -> bool {
+    content_type.split(';').next().is_some_and(|m| {
+        m.trim()
+            .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+    })
+}
+
+/// A time as Prometheus' API takes it: unix seconds (a float; made ms as Prometheus does) or
 /// RFC 3339 (`2023-11-14T22:13:20Z`, `2023-11-14T23:13:20.5+01:00`), in ms.
 pub(crate) fn parse_time(s: &str) -> Result<i64, String> {
     let err = || format!("cannot parse {s:?} to a valid timestamp");
     if let Ok(secs) = s.parse::<f64>() {
-        if !secs.is_finite() {
+        if !secs.is_finite()
+            || secs < MIN_TIME_MS as f64 / 1000.0
+            || secs > MAX_TIME_MS as f64 / 1000.0
+        {
             return Err(err());
         }
-        let ms = (secs * 1000.0).round();
-        if ms < MIN_TIME_MS as f64 || ms > MAX_TIME_MS as f64 {
-            return Err(err());
-        }
-        return Ok(ms as i64);
+        let ms = secs_to_ms(secs);
+        return if (MIN_TIME_MS..=MAX_TIME_MS).contains(&ms) {
+            Ok(ms)
+        } else {
+            Err(err())
+        };
     }
     // Prometheus' own bounds, as its clients send them.
     match s {
@@ -105,6 +118,19 @@ pub(crate) fn parse_time(s: &str) -> Result<i64, String> {
         _ => {}
     }
     parse_rfc3339(s).ok_or_else(err)
+}
+
+/// Float seconds in ms with Prometheus' arithmetic (not `(secs * 1000).round()`, which
+/// differs below the millisecond): the fraction of `math.Modf` rounded to ms, made
+/// nanoseconds by a truncating conversion, then `time.Unix` and `timestamp.FromTime`, which
+/// floor to the ms. So `-4.5805` is -4580 ms, `1699999991.6885` is …991688 ms.
+fn secs_to_ms(secs: f64) -> i64 {
+    let whole = secs.trunc();
+    // Exact, as Go's `Modf` is, for either sign.
+    let frac = secs - whole;
+    let frac = (frac * 1000.0).round() / 1000.0;
+    let ns = (frac * 1e9) as i64;
+    whole as i64 * 1000 + ns.div_euclid(1_000_000)
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` in ms (the fraction truncated to ms).
@@ -236,11 +262,13 @@ pub(crate) fn format_rfc3339(ms: i64) -> String {
 pub(crate) fn parse_duration(s: &str) -> Result<i64, String> {
     let err = || format!("cannot parse {s:?} to a valid duration");
     if let Ok(secs) = s.parse::<f64>() {
-        let ms = (secs * 1000.0).round();
-        if !ms.is_finite() || ms.abs() > i64::MAX as f64 / 1e6 {
-            return Err(err());
+        // As Prometheus: nanoseconds by a truncating conversion (NaN gives a duration that
+        // is not positive), which its engine truncates to ms: `130.48` is 130479 ms.
+        let ns = secs * 1e9;
+        if ns > i64::MAX as f64 || ns < i64::MIN as f64 {
+            return Err(format!("{}. It overflows int64", err()));
         }
-        return Ok(ms as i64);
+        return Ok((ns as i64) / 1_000_000);
     }
     prometheus_duration_ms(s).ok_or_else(err)
 }
@@ -301,6 +329,24 @@ mod tests {
         assert_eq!(parse_time("1969-12-31T23:59:59Z"), Ok(-1000));
         assert_eq!(parse_time("2024-02-29T00:00:00Z"), Ok(1_709_164_800_000));
         assert_eq!(parse_time("-292273086-05-16T16:47:06Z"), Ok(MIN_TIME_MS));
+        // Below the millisecond, as Prometheus 2.42 answered `time()` at these times.
+        for (s, ms) in [
+            ("1700000000.0005", 1_700_000_000_000),
+            ("1700000000.0015", 1_700_000_000_001),
+            ("1699999991.6885", 1_699_999_991_688),
+            ("123459.3945", 123_459_394),
+            ("1.0005", 1000),
+            ("1.9995", 2000),
+            ("0.9996", 1000),
+            ("0.0005", 1),
+            ("-0.0005", -1),
+            ("-0.9996", -1000),
+            ("-1.0005", -1000),
+            ("-4.5805", -4580),
+            ("-5.9635", -5963),
+        ] {
+            assert_eq!(parse_time(s), Ok(ms), "{s}");
+        }
         for bad in [
             "",
             "x",
@@ -345,9 +391,67 @@ mod tests {
         assert_eq!(parse_duration("1m30s"), Ok(90_000));
         assert_eq!(parse_duration("1h0m5s100ms"), Ok(3_605_100));
         assert_eq!(parse_duration("2w1d"), Ok(15 * 86_400_000));
+        // Float seconds truncated to ms, as Prometheus 2.42 stepped range queries with them.
+        for (s, ms) in [
+            ("130.48", 130_479),
+            ("136.759", 136_758),
+            ("271.953", 271_952),
+            ("4.001", 4001),
+            ("0.0155", 15),
+            ("0.0285", 28),
+            ("1e-3", 1),
+            ("-2", -2000),
+        ] {
+            assert_eq!(parse_duration(s), Ok(ms), "{s}");
+        }
+        assert!(parse_duration("NaN").is_ok_and(|ms| ms <= 0));
+        assert_eq!(
+            parse_duration("1e20"),
+            Err(r#"cannot parse "1e20" to a valid duration. It overflows int64"#.into())
+        );
         for bad in ["", "s", "1x", "30s1m", "1s1s", "1.5m", "99999999999999999y"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn form_content_types_as_go_reads_them() {
+        for ct in [
+            "application/x-www-form-urlencoded",
+            "application/x-www-form-urlencoded; charset=UTF-8",
+            "application/x-www-form-urlencoded;charset=utf-8",
+            "Application/X-WWW-Form-Urlencoded",
+            " application/x-www-form-urlencoded ",
+        ] {
+            assert!(is_form(ct), "{ct}");
+        }
+        for ct in [
+            "",
+            "application/json",
+            "multipart/form-data; boundary=x",
+            "text/plain",
+        ] {
+            assert!(!is_form(ct), "{ct}");
+        }
+    }
+
+    #[test]
+    fn optional_times_default_when_missing_or_empty() {
+        let p = Params::from_form(b"", "start=&end=noon&time=1.5");
+        assert_eq!(p.time_or("start", 7).ok(), Some(7));
+        assert_eq!(p.time_or("absent", 8).ok(), Some(8));
+        assert_eq!(p.time_or("time", 0).ok(), Some(1500));
+        let e = p.time_or("end", 0).expect_err("noon");
+        assert_eq!(
+            e.message(),
+            r#"invalid parameter "end": Invalid time value for 'end': cannot parse "noon" to a valid timestamp"#
+        );
+        // A required time has no default and no second mention of the name.
+        let e = p.time("start").expect_err("empty");
+        assert_eq!(
+            e.message(),
+            r#"invalid parameter "start": cannot parse "" to a valid timestamp"#
+        );
     }
 
     #[test]

@@ -51,6 +51,31 @@ impl Snapshots {
         })
     }
 
+    /// Opens the store in `dir` for writing: the one store answers every request and is
+    /// never reopened.
+    pub(crate) fn writer(dir: PathBuf, config: Config) -> tierlog::Result<Self> {
+        let store = Store::open(&dir, config.clone())?;
+        Ok(Snapshots {
+            dir,
+            config,
+            refresh: Duration::MAX,
+            current: RwLock::new(Current {
+                store: Arc::new(store),
+                checked: Instant::now(),
+                opened: SystemTime::now(),
+            }),
+            reopening: Mutex::new(()),
+            refreshes: AtomicU64::new(0),
+            refresh_failures: AtomicU64::new(0),
+        })
+    }
+
+    /// The current store, for closing it at shutdown: `None` while a request still holds it.
+    pub(crate) fn into_store(self) -> Option<Store> {
+        let current = self.current.into_inner().unwrap_or_else(|e| e.into_inner());
+        Arc::try_unwrap(current.store).ok()
+    }
+
     /// The snapshot to answer with. Blocking: when the current one is older than the refresh
     /// interval, the first caller reopens the store (others meanwhile get the old one); a
     /// failed reopen is logged and the old snapshot kept until the next interval.

@@ -10,7 +10,8 @@ use crate::Failure;
 /// Arguments of `tierlog serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// Store directory (read-only: the writing process keeps its lock).
+    /// Store directory (read-only: the writing process keeps its lock; with --writable the
+    /// server is the writer).
     pub dir: PathBuf,
     /// Address to listen on, IP:PORT (port 0 picks a free port; the address is printed).
     #[arg(long, value_name = "ADDR", default_value = tierlog_server::DEFAULT_LISTEN, value_parser = listen_arg)]
@@ -40,6 +41,33 @@ pub struct ServeArgs {
     /// the writer had written at most this long before the request.
     #[arg(long, value_name = "DURATION", default_value = "5s", allow_hyphen_values = true, value_parser = crate::args::duration_arg)]
     pub refresh: Duration,
+    /// Be the store's writer (take its lock; a store another process writes is refused) and
+    /// take samples on POST /api/v1/write (Prometheus remote-write 1.0),
+    /// /api/v1/import/prometheus (text exposition) and /write (InfluxDB line protocol).
+    /// Reads then see every acknowledged write at once (--refresh does not apply).
+    #[arg(long)]
+    pub writable: bool,
+    /// Largest write request body as sent (compressed for remote-write), bytes.
+    #[arg(long = "write.max-body-bytes", value_name = "BYTES", default_value_t = 32 << 20)]
+    pub write_max_body_bytes: usize,
+    /// Largest body once decompressed, bytes: remote-write's is read from the snappy header
+    /// (a larger one is refused before it is expanded); a gzip text body is decompressed no
+    /// further.
+    #[arg(long = "write.max-decoded-bytes", value_name = "BYTES", default_value_t = 128 << 20)]
+    pub write_max_decoded_bytes: usize,
+    /// Most samples in one write request (the store's limits.max_batch_samples applies too).
+    #[arg(
+        long = "write.max-samples",
+        value_name = "N",
+        default_value_t = 1_000_000
+    )]
+    pub write_max_samples: usize,
+    /// Most write requests handled at once; others wait within --write.timeout.
+    #[arg(long = "write.max-concurrency", value_name = "N", default_value_t = 8)]
+    pub write_max_concurrency: usize,
+    /// The longest a write request may wait for a place plus take to send its body.
+    #[arg(long = "write.timeout", value_name = "DURATION", default_value = "1m", allow_hyphen_values = true, value_parser = crate::args::duration_arg)]
+    pub write_timeout: Duration,
 }
 
 /// `IP:PORT`, `[IPv6]:PORT` or `localhost:PORT`.
@@ -56,14 +84,27 @@ fn listen_arg(s: &str) -> Result<SocketAddr, String> {
 
 pub fn run(now: &Now, a: ServeArgs) -> Result<(), Failure> {
     log_warnings_to_stderr();
-    if !a.dir.join("state").exists() && !a.dir.join("raw").is_dir() {
+    // A writable server creates a new store; a read-only one needs an existing one.
+    if !a.writable && !a.dir.join("state").exists() && !a.dir.join("raw").is_dir() {
         return Err(Failure::Error(format!(
             "{}: no store there",
             a.dir.display()
         )));
     }
     let mut c = tierlog_server::ServerConfig::new(&a.dir);
-    c.store_config = now.config();
+    c.store_config = if a.writable {
+        now.writer_config(&a.dir, None)?
+    } else {
+        now.config()
+    };
+    c.writable = a.writable;
+    c.write_limits = tierlog_server::WriteLimits {
+        max_body_bytes: a.write_max_body_bytes,
+        max_decoded_bytes: a.write_max_decoded_bytes,
+        max_samples: a.write_max_samples,
+        max_concurrency: a.write_max_concurrency,
+        timeout: a.write_timeout,
+    };
     c.listen = a.listen;
     c.allow_non_loopback = a.allow_non_loopback;
     c.bearer_token = a

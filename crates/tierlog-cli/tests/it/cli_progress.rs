@@ -406,6 +406,7 @@ fn every_command_shows_an_example_in_its_help() {
         "verify",
         "repair",
         "forward",
+        "serve",
         "completions",
     ];
     // The list is complete: `tierlog --help` names no other command (but help).

@@ -130,3 +130,64 @@ fn serve_refuses_non_loopback_without_the_flag_and_missing_stores() {
     let o = tierlog(&["serve", s(&d), "--listen", "nowhere"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// `serve --writable` on a new directory creates the store, takes a line protocol push,
+/// answers it at once, refuses a second writer, and leaves the data durable after SIGTERM.
+#[test]
+fn serve_writable_takes_pushes_and_holds_the_writer_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("edge");
+    let mut srv = serve(&[s(&d), "--writable", "--listen", "127.0.0.1:0"]);
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        - 5;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut r = agent
+        .post(format!("{}/write?db=x&precision=s", srv.base))
+        .send(format!("room,id=k temp=21.5 {now_s}\n").as_bytes())
+        .expect("post");
+    assert_eq!(
+        r.status().as_u16(),
+        204,
+        "{:?}",
+        r.body_mut().read_to_string()
+    );
+    let (status, body) = get(
+        &format!("{}/api/v1/query?query=room_temp&time={now_s}", srv.base),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(r#""value":["#) && body.contains(r#""21.5"]"#),
+        "{body}"
+    );
+    let o = tierlog(&["serve", s(&d), "--writable", "--listen", "127.0.0.1:0"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("locked for writing"), "{err}");
+
+    // SAFETY: kill(2) on our own child's pid.
+    #[allow(unsafe_code)]
+    let r = unsafe { libc::kill(srv.child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(r, 0);
+    let end = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(st) = srv.child.try_wait().expect("wait") {
+            break st;
+        }
+        assert!(Instant::now() < end, "still running 60 s after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    let store = tierlog::Store::open_read_only(&d, tierlog::Config::default()).unwrap();
+    let r = store
+        .query(&tierlog::Selector::metric("room_temp"), 0, i64::MAX / 2)
+        .unwrap();
+    assert_eq!(r.series.len(), 1);
+    assert_eq!(r.series[0].points, [(now_s * 1000, 21.5)]);
+}

@@ -3,4 +3,5 @@
 pub mod compare;
 pub mod corpus;
 pub mod data;
+pub mod run;
 pub mod target;

@@ -1,4 +1,4 @@
-//! What a query is sent to: the real Prometheus over HTTP, tierlog in process, or (later)
+//! What a query is sent to: the real Prometheus over HTTP, tierlog in process, or
 //! `tierlog serve` over HTTP. Every target answers with the `data` object of Prometheus'
 //! API, or the error message.
 
@@ -21,7 +21,39 @@ pub trait Target {
 
 /// Seconds as the API takes them: `1700000000.5`.
 fn secs(ms: i64) -> String {
-    format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))
+    let sign = if ms < 0 { "-" } else { "" };
+    let a = ms.unsigned_abs();
+    format!("{sign}{}.{:03}", a / 1000, a % 1000)
+}
+
+/// Whole seconds as an integer (`1700000000`, as Grafana sends them), others as [`secs`].
+fn secs_short(ms: i64) -> String {
+    if ms % 1000 == 0 {
+        (ms / 1000).to_string()
+    } else {
+        secs(ms)
+    }
+}
+
+/// A step as a Prometheus duration: `15s`, `1500ms`.
+fn duration(ms: i64) -> String {
+    if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+/// How an [`HttpApi`] sends its queries.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Requests {
+    /// Every query as `POST` with a form body, times and steps as `1700000000.000` (what
+    /// promtool and Grafana's default send).
+    Post,
+    /// Queries in turn as that `POST` and as `GET` with the parameters in the query string,
+    /// whole seconds as integers and the step as a duration (`15s`), so that both forms of
+    /// every endpoint are compared.
+    Alternate,
 }
 
 /// A Prometheus-compatible HTTP API at `base` (`http://127.0.0.1:PORT`): the real
@@ -29,28 +61,39 @@ fn secs(ms: i64) -> String {
 pub struct HttpApi {
     pub base: String,
     agent: ureq::Agent,
+    requests: Requests,
+    sent: std::sync::atomic::AtomicUsize,
 }
 
 impl HttpApi {
     pub fn new(base: String) -> HttpApi {
+        HttpApi::with_requests(base, Requests::Post)
+    }
+
+    pub fn with_requests(base: String, requests: Requests) -> HttpApi {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(60)))
             .build()
             .into();
-        HttpApi { base, agent }
+        HttpApi {
+            base,
+            agent,
+            requests,
+            sent: Default::default(),
+        }
     }
 
-    fn call(&self, path: &str, form: &[(&str, &str)]) -> Result<Json, String> {
-        let mut resp = self
-            .agent
-            .post(format!("{}{path}", self.base))
-            .send_form(form.iter().copied())
-            .map_err(|e| format!("HTTP: {e}"))?;
-        let text = resp
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| format!("HTTP body: {e}"))?;
+    /// Whether the next query goes as `GET`.
+    fn next_is_get(&self) -> bool {
+        let n = self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.requests == Requests::Alternate && n % 2 == 1
+    }
+
+    /// `path` with the parameters `form`, as `GET` or as a `POST` form: the answer's `data`,
+    /// or `<errorType>: <error>`.
+    pub fn call(&self, path: &str, form: &[(&str, &str)], get: bool) -> Result<Json, String> {
+        let (_, text) = self.raw(path, form, get)?;
         let body: Json =
             serde_json::from_str(&text).map_err(|e| format!("not JSON ({e}): {text}"))?;
         if body["status"] == "success" {
@@ -65,25 +108,58 @@ impl HttpApi {
     }
 }
 
+impl HttpApi {
+    /// `path` with the parameters `form`, as `GET` or as a `POST` form: the status and the
+    /// body as sent.
+    pub fn raw(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        get: bool,
+    ) -> Result<(u16, String), String> {
+        let url = format!("{}{path}", self.base);
+        let resp = if get {
+            self.agent.get(url).query_pairs(form.iter().copied()).call()
+        } else {
+            self.agent.post(url).send_form(form.iter().copied())
+        };
+        let mut resp = resp.map_err(|e| format!("HTTP: {e}"))?;
+        let text = resp
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| format!("HTTP body: {e}"))?;
+        Ok((resp.status().as_u16(), text))
+    }
+}
+
 impl Target for HttpApi {
     fn name(&self) -> String {
         format!("HTTP API at {}", self.base)
     }
 
     fn query_range(&self, expr: &str, start: i64, end: i64, step: i64) -> Result<Json, String> {
+        let get = self.next_is_get();
+        let (start, end, step) = if get {
+            (secs_short(start), secs_short(end), duration(step))
+        } else {
+            (secs(start), secs(end), secs(step))
+        };
         self.call(
             "/api/v1/query_range",
             &[
                 ("query", expr),
-                ("start", &secs(start)),
-                ("end", &secs(end)),
-                ("step", &secs(step)),
+                ("start", &start),
+                ("end", &end),
+                ("step", &step),
             ],
+            get,
         )
     }
 
     fn query(&self, expr: &str, time: i64) -> Result<Json, String> {
-        self.call("/api/v1/query", &[("query", expr), ("time", &secs(time))])
+        let get = self.next_is_get();
+        let t = if get { secs_short(time) } else { secs(time) };
+        self.call("/api/v1/query", &[("query", expr), ("time", &t)], get)
     }
 }
 
@@ -279,5 +355,12 @@ mod tests {
             json!({"resultType": "scalar", "result": [1.0, "NaN"]})
         );
         assert_eq!(secs(1_700_000_000_037), "1700000000.037");
+        assert_eq!(secs_short(1_700_000_000_000), "1700000000");
+        assert_eq!(secs_short(-1500), "-1.500");
+        assert_eq!(secs(-20), "-0.020");
+        assert_eq!(
+            (duration(37_000), duration(1_500)),
+            ("37s".into(), "1500ms".into())
+        );
     }
 }

@@ -58,7 +58,6 @@ fn series_errors_are_bad_data() {
         format!("match%5B%5D={}", enc("up{")),
         format!("match%5B%5D={}", enc(r#"{job=""}"#)),
         "match%5B%5D=up&start=yesterday".to_owned(),
-        "match%5B%5D=up&start=10&end=5".to_owned(),
     ] {
         let v = s.json(&format!("/api/v1/series?{bad}"), 400);
         assert_eq!(v["status"], "error", "{bad}");
@@ -67,7 +66,29 @@ fn series_errors_are_bad_data() {
     }
     assert_eq!(
         s.json("/api/v1/series?match%5B%5D=up&start=yesterday", 400)["error"],
-        r#"invalid parameter "start": cannot parse "yesterday" to a valid timestamp"#
+        r#"invalid parameter "start": Invalid time value for 'start': cannot parse "yesterday" to a valid timestamp"#
+    );
+}
+
+/// An `end` before `start` is no error on the listing endpoints (as in Prometheus 2.42, which
+/// finds nothing in such a range), and an empty bound is a missing one.
+#[test]
+fn listings_over_a_reversed_range_are_empty() {
+    let s = TestServer::start();
+    for path in [
+        "/api/v1/series?match%5B%5D=up&start=10&end=5",
+        "/api/v1/labels?start=10&end=5",
+        "/api/v1/label/job/values?start=10&end=5",
+    ] {
+        assert_eq!(
+            s.json(path, 200),
+            json!({"status": "success", "data": []}),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        s.json("/api/v1/label/job/values?start=&end=", 200),
+        json!({"status": "success", "data": ["node", "prom"]})
     );
 }
 
@@ -222,6 +243,10 @@ fn health_ready_and_unknown_paths() {
     assert_eq!(s.get("/"), (404, "404 page not found\n".to_owned()));
     assert_eq!(s.status_of("DELETE", "/api/v1/query"), 405);
     assert_eq!(s.status_of("POST", "/api/v1/metadata"), 405);
+    assert_eq!(
+        s.post_form("/api/v1/label/job/values", ""),
+        (405, "Method Not Allowed\n".to_owned())
+    );
     assert_eq!(s.status_of("HEAD", "/-/ready"), 200);
 }
 
@@ -313,7 +338,7 @@ fn query_parameters_are_checked_as_prometheus_does() {
     let cases = [
         (
             "/api/v1/query?query=up&time=noon",
-            r#"invalid parameter "time": cannot parse "noon" to a valid timestamp"#,
+            r#"invalid parameter "time": Invalid time value for 'time': cannot parse "noon" to a valid timestamp"#,
         ),
         (
             "/api/v1/query?query=up&timeout=soon",

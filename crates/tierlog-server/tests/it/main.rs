@@ -2,6 +2,8 @@
 //! per behaviour, linked into one binary.
 
 mod api;
+mod grafana;
 mod metrics;
 mod promtool;
 mod support;
+mod write;

@@ -277,3 +277,50 @@ fn prometheus_scrapes_the_metrics_endpoint() {
         "{text}"
     );
 }
+
+/// With `--writable` the server holds the writer: the store's write-side counters move with
+/// the pushes it takes.
+#[test]
+fn a_writable_servers_metrics_count_what_it_writes() {
+    let s = TestServer::start_with(|c| c.writable = true);
+    let before = scrape(&s);
+    assert_eq!(value(&before, "tierlog_samples_written_total"), Some(0.0));
+    let push = |body: &str| {
+        let mut r = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent()
+            .post(format!("{}/api/v1/import/prometheus", s.base))
+            .content_type("text/plain")
+            .send(body)
+            .expect("push");
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    };
+    let (status, body) = push("pushed_a 1\npushed_b{k=\"v\"} 2\n");
+    assert!((200..300).contains(&status), "{status} {body}");
+    // A sample from 1970 is refused as too old.
+    let (status, body) = push("pushed_a 3 1000\n");
+    assert!(status >= 400, "{status} {body}");
+    let text = scrape(&s);
+    assert_eq!(
+        value(&text, "tierlog_samples_written_total"),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(value(&text, "tierlog_series_created_total"), Some(2.0));
+    assert_eq!(
+        value(&text, "tierlog_samples_rejected_total{reason=\"too_old\"}"),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(value(&text, "tierlog_fsync_duration_seconds_count").unwrap() >= 1.0);
+    assert_eq!(value(&text, "tierlog_series"), Some(8.0));
+    let pushes = value(
+        &text,
+        &format!(
+            "tierlog_server_http_requests_total{{handler=\"/api/v1/import/prometheus\",code=\"{}\"}}",
+            status
+        ),
+    );
+    assert_eq!(pushes, Some(1.0), "{text}");
+}

@@ -111,3 +111,52 @@ fn promtool_query_range() {
         ]
     );
 }
+
+/// Values and times that are not whole numbers, as promtool prints them (Go's shortest
+/// decimal for both): the server's answer survives promtool's parsing exactly.
+#[test]
+fn promtool_query_fractional_values_and_times() {
+    let s = TestServer::start();
+    let end = s.t0 / 1000;
+    // `node_cpu_seconds_total{mode="user"}` is 0, 2.5, 5, 7.5, 10 every 15 s up to t0.
+    let Some(out) = promtool(
+        &s,
+        &[
+            "instant",
+            r#"node_cpu_seconds_total{mode="user"} / 3"#,
+            &format!("--time={}.5", end - 8),
+        ],
+    ) else {
+        return;
+    };
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [format!(
+            r#"{{cpu="0", mode="user"}} => 2.5 @[{}.5]"#,
+            end - 8
+        )]
+    );
+    let Some(out) = promtool(
+        &s,
+        &[
+            "range",
+            r#"node_cpu_seconds_total{mode="user"} / 4"#,
+            &format!("--start={}", end - 30),
+            &format!("--end={end}"),
+            "--step=7.5s",
+        ],
+    ) else {
+        return;
+    };
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            r#"{cpu="0", mode="user"} =>"#.to_owned(),
+            format!("1.25 @[{}]", end - 30),
+            format!("1.25 @[{}.5]", end - 23),
+            format!("1.875 @[{}]", end - 15),
+            format!("1.875 @[{}.5]", end - 8),
+            format!("2.5 @[{end}]"),
+        ]
+    );
+}

@@ -1,0 +1,744 @@
+//! The write endpoints of a writable server (`tierlog serve DIR --writable`): Prometheus
+//! remote-write 1.0 (`POST /api/v1/write`), Prometheus text exposition
+//! (`POST /api/v1/import/prometheus`) and InfluxDB 1.x line protocol (`POST /write`).
+//!
+//! Every request is bounded before any work: the body's size (checked against
+//! `Content-Length` first, then while it is read), the snappy block's decompressed size (read
+//! from the block's header, before anything is expanded), the number of samples, the number
+//! of requests in flight (the others wait for a place, within the request timeout) and the
+//! time to wait for a place and read the body (a slow client cannot hold a worker). The
+//! decoding and the store write run on tokio's blocking pool.
+//!
+//! Answers (the reasons in the body, as text for Prometheus' endpoints and as InfluxDB's
+//! `{"error":…}` for `/write`):
+//! - 204: everything was written, durable under the store's `Sync` policy.
+//! - 400: a malformed body (nothing written), or samples the time rules refuse for good (too
+//!   old, too far ahead, conflicting with a rollup): the others of the request are written
+//!   and durable, the refused ones counted. Prometheus 2.42's receiver answers out-of-order
+//!   and out-of-bounds samples 400 "to prevent retries", so senders drop the batch instead of
+//!   retrying it forever; InfluxDB 1.x answers points beyond retention 400 `partial write`.
+//! - 413: a body, decompressed body or sample count over the limits; 415: a content encoding
+//!   or type the endpoint does not read (remote-write: `snappy`; the text endpoints: `gzip`,
+//!   decompressed within the same cap); 408: the body was not read within the timeout.
+//! - 503 (with `Retry-After`): no place within the timeout, or samples refused because the
+//!   store's head is full (they are taken again once windows seal; samples of the request
+//!   written already are averaged with their identical copies on the retry, which leaves
+//!   their points unchanged).
+//! - 500: the store failed (I/O): the sender's retry is right.
+//!
+//! Every answer carries `X-Tierlog-Samples-Written` and `X-Tierlog-Samples-Refused`; the
+//! remote-write one `X-Tierlog-Stale-Markers-Skipped` too.
+//!
+//! Stale markers (the NaN with bits `0x7ff0000000000002` Prometheus sends when a series
+//! disappears) are skipped and counted: the store keeps one point per second, the mean of
+//! its samples, so a marker would turn a real sample of its second into NaN and poison the
+//! rollups; a vanished series stops being returned once PromQL's lookback (5 min) passes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use prost::Message;
+use tierlog::error::Error as StoreError;
+use tierlog::model::{MetricKind, MetricMeta};
+use tierlog::store::{Sample, Store, WriteSummary};
+use tierlog_forward::proto::{MetricType, WriteRequest};
+use tierlog_tools::import::ingest::{IngestError, IngestOptions, ingest};
+use tierlog_tools::import::{
+    Entry, EntrySource, NameCollisions, ParseError, Precision, Skipped, influx::InfluxParser,
+    prom::PromParser,
+};
+use tokio::sync::Semaphore;
+
+use crate::AppState;
+
+/// The bit pattern of Prometheus' stale marker (a NaN).
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+/// The limits of the write endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteLimits {
+    /// Largest request body as sent (compressed for remote-write), bytes (default 32 MiB).
+    pub max_body_bytes: usize,
+    /// Largest body once decompressed, bytes (default 128 MiB): remote-write's snappy block
+    /// is checked from its header before decompressing; a gzip text body is decompressed
+    /// no further than this.
+    pub max_decoded_bytes: usize,
+    /// Most samples in one request (default 1,000,000; at most the store's
+    /// `limits.max_batch_samples`, which applies too).
+    pub max_samples: usize,
+    /// Most write requests handled at once (default 8); others wait for a place.
+    pub max_concurrency: usize,
+    /// The longest a request may wait for a place plus take to send its body (default 60 s).
+    pub timeout: Duration,
+}
+
+impl Default for WriteLimits {
+    fn default() -> Self {
+        WriteLimits {
+            max_body_bytes: 32 << 20,
+            max_decoded_bytes: 128 << 20,
+            max_samples: 1_000_000,
+            max_concurrency: 8,
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl WriteLimits {
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if self.max_body_bytes == 0 || self.max_decoded_bytes == 0 || self.max_samples == 0 {
+            return Err("the write size limits must be at least 1".into());
+        }
+        if self.max_concurrency == 0 {
+            return Err("the write concurrency must be at least 1".into());
+        }
+        if self.timeout.is_zero() {
+            return Err("the write timeout must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// What a writable server's write endpoints share.
+pub(crate) struct Writer {
+    limits: WriteLimits,
+    places: Arc<Semaphore>,
+}
+
+impl Writer {
+    pub(crate) fn new(limits: WriteLimits) -> Writer {
+        Writer {
+            places: Arc::new(Semaphore::new(limits.max_concurrency)),
+            limits,
+        }
+    }
+}
+
+/// How an endpoint writes its error bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Style {
+    /// Plain text, as Prometheus' `http.Error`.
+    Text,
+    /// `{"error":"…"}`, as InfluxDB 1.x.
+    Influx,
+}
+
+/// A failed or partly refused request.
+#[derive(Debug)]
+struct Failure {
+    status: StatusCode,
+    message: String,
+    retry_after: bool,
+    counts: Counts,
+}
+
+/// What a request wrote and refused.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    written: u64,
+    refused: u64,
+    stale: u64,
+}
+
+impl Failure {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Failure {
+            status,
+            message: message.into(),
+            retry_after: false,
+            counts: Counts::default(),
+        }
+    }
+
+    fn bad(message: impl Into<String>) -> Self {
+        Failure::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    fn too_large(message: impl Into<String>) -> Self {
+        Failure::new(StatusCode::PAYLOAD_TOO_LARGE, message)
+    }
+
+    fn busy(message: impl Into<String>) -> Self {
+        Failure {
+            retry_after: true,
+            ..Failure::new(StatusCode::SERVICE_UNAVAILABLE, message)
+        }
+    }
+
+    fn internal(message: impl Into<String>) -> Self {
+        Failure::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+
+    fn render(self, style: Style) -> Response {
+        if self.status.is_server_error() && !self.retry_after {
+            log::error!("write failed: {}", self.message);
+        } else {
+            log::warn!("write refused ({}): {}", self.status.as_u16(), self.message);
+        }
+        let mut resp = match style {
+            Style::Text => (self.status, format!("{}\n", self.message)).into_response(),
+            Style::Influx => (
+                self.status,
+                axum::Json(serde_json::json!({ "error": self.message })),
+            )
+                .into_response(),
+        };
+        if self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        add_counts(&mut resp, self.counts, style == Style::Text);
+        resp
+    }
+}
+
+fn add_counts(resp: &mut Response, c: Counts, stale: bool) {
+    let h = resp.headers_mut();
+    h.insert("x-tierlog-samples-written", HeaderValue::from(c.written));
+    h.insert("x-tierlog-samples-refused", HeaderValue::from(c.refused));
+    if stale {
+        h.insert(
+            "x-tierlog-stale-markers-skipped",
+            HeaderValue::from(c.stale),
+        );
+    }
+}
+
+fn success(c: Counts, stale: bool) -> Response {
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    add_counts(&mut resp, c, stale);
+    resp
+}
+
+/// The answer to a write that went through: 204, or the refusals of the time rules.
+fn answer(sum: &WriteSummary, stale: u64, style: Style) -> Result<Counts, Failure> {
+    let counts = Counts {
+        written: sum.accepted,
+        refused: sum.rejected(),
+        stale,
+    };
+    let written = format!("the other {} samples were written", sum.accepted);
+    if sum.rejected_head_full > 0 {
+        return Err(Failure {
+            counts,
+            ..Failure::busy(format!(
+                "{} samples refused: the store's head is full (limits.max_head_bytes) until open windows seal; {written}; retry later",
+                sum.rejected()
+            ))
+        });
+    }
+    let permanent = sum.rejected_too_old + sum.rejected_too_far_ahead + sum.rejected_conflict;
+    if permanent > 0 {
+        let detail = format!(
+            "too old: {}, too far ahead: {}, conflicting with rollups: {}",
+            sum.rejected_too_old, sum.rejected_too_far_ahead, sum.rejected_conflict
+        );
+        let message = match style {
+            Style::Text => format!(
+                "out of bounds: {permanent} samples refused by the store's time rules ({detail}); {written}"
+            ),
+            Style::Influx => format!(
+                "partial write: points outside the store's time rules ({detail}); {written} dropped={permanent}"
+            ),
+        };
+        return Err(Failure {
+            counts,
+            ..Failure::bad(message)
+        });
+    }
+    Ok(counts)
+}
+
+/// A store error as an answer: the sender's fault (400) or ours (500).
+fn store_failure(e: StoreError, what: impl FnOnce(usize) -> String) -> Failure {
+    match e {
+        StoreError::InvalidSample { index, reason } => {
+            Failure::bad(format!("{}: {reason}; nothing was written", what(index)))
+        }
+        e @ (StoreError::LimitReached { .. } | StoreError::InvalidMetadata { .. }) => {
+            Failure::bad(format!("{e}; nothing was written"))
+        }
+        e @ StoreError::ReadOnly => Failure::new(StatusCode::FORBIDDEN, e.to_string()),
+        e => Failure::internal(e.to_string()),
+    }
+}
+
+/// The writer, or the answer of a read-only server.
+fn writer(st: &AppState, endpoint: &str) -> Result<(), Failure> {
+    if st.0.writer.is_some() {
+        return Ok(());
+    }
+    Err(Failure::new(
+        StatusCode::NOT_FOUND,
+        format!(
+            "{endpoint} needs a writable server: start it with `tierlog serve DIR --writable` (ServerConfig::writable)"
+        ),
+    ))
+}
+
+/// Which `Content-Encoding`s an endpoint reads.
+fn check_encoding(headers: &HeaderMap, allowed: &[&str]) -> Result<(), Failure> {
+    let Some(v) = headers.get(header::CONTENT_ENCODING) else {
+        return Ok(());
+    };
+    let v = v.to_str().unwrap_or("").trim().to_ascii_lowercase();
+    if v.is_empty() || v == "identity" || allowed.contains(&v.as_str()) {
+        return Ok(());
+    }
+    Err(Failure::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        format!("Content-Encoding {v:?} is not supported here"),
+    ))
+}
+
+fn is_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"))
+}
+
+/// A gzip body decompressed, at most [`WriteLimits::max_decoded_bytes`] of it: decompression
+/// stops one byte past the limit, so a gzip bomb costs no more memory than that.
+fn gunzip_if(gzip: bool, body: Vec<u8>, limits: &WriteLimits) -> Result<Vec<u8>, Failure> {
+    use std::io::Read;
+    if !gzip {
+        return Ok(body);
+    }
+    let max = limits.max_decoded_bytes;
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(body.as_slice())
+        .take(max as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| Failure::bad(format!("gzip: {e}")))?;
+    if out.len() > max {
+        return Err(Failure::too_large(format!(
+            "the body decompresses to more than {max} bytes (--write.max-decoded-bytes)"
+        )));
+    }
+    Ok(out)
+}
+
+/// Waits for a place and reads the body, within the write timeout.
+async fn admit(
+    st: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(tokio::sync::OwnedSemaphorePermit, Vec<u8>), Failure> {
+    let w = st.0.writer.as_ref().expect("checked by writer()");
+    let limits = &w.limits;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_body_bytes as u64) {
+        return Err(body_too_large(limits.max_body_bytes));
+    }
+    let deadline = tokio::time::Instant::now() + limits.timeout;
+    let permit = match tokio::time::timeout_at(deadline, w.places.clone().acquire_owned()).await {
+        Ok(Ok(p)) => p,
+        Ok(Err(_)) => return Err(Failure::busy("the server is stopping")),
+        Err(_) => {
+            return Err(Failure::busy(format!(
+                "too many write requests in flight (at most {}); retry later",
+                limits.max_concurrency
+            )));
+        }
+    };
+    match tokio::time::timeout_at(deadline, read_body(body, limits.max_body_bytes)).await {
+        Ok(r) => r.map(|b| (permit, b)),
+        Err(_) => Err(Failure::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body was not received within {} s",
+                limits.timeout.as_secs_f64()
+            ),
+        )),
+    }
+}
+
+fn body_too_large(max: usize) -> Failure {
+    Failure::too_large(format!("the request body is larger than {max} bytes"))
+}
+
+async fn read_body(mut body: Body, max: usize) -> Result<Vec<u8>, Failure> {
+    use http_body_util::BodyExt;
+    let mut out = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Failure::bad(format!("reading the request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > max {
+                return Err(body_too_large(max));
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok(out)
+}
+
+/// Runs `f` with the store on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    st: &AppState,
+    f: impl FnOnce(&Store, &WriteLimits) -> Result<T, Failure> + Send + 'static,
+) -> Result<T, Failure> {
+    let state = st.clone();
+    tokio::task::spawn_blocking(move || {
+        let w = state.0.writer.as_ref().expect("checked by writer()");
+        f(&state.0.snapshots.get(), &w.limits)
+    })
+    .await
+    .map_err(|_| Failure::internal("the write failed (panic)"))?
+}
+
+/// `POST /api/v1/write`: Prometheus remote-write 1.0.
+pub(crate) async fn remote_write(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let r = async {
+        writer(&st, "remote write receiver")?;
+        check_encoding(&headers, &["snappy"])?;
+        if let Some(t) = headers.get(header::CONTENT_TYPE) {
+            let t = t.to_str().unwrap_or("");
+            let essence = t.split(';').next().unwrap_or("").trim();
+            if !essence.eq_ignore_ascii_case("application/x-protobuf") {
+                return Err(Failure::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    format!(
+                        "Content-Type {t:?}: remote write takes application/x-protobuf (remote write 1.0)"
+                    ),
+                ));
+            }
+        }
+        let (_permit, body) = admit(&st, &headers, body).await?;
+        blocking(&st, move |store, limits| write_remote(store, &body, limits)).await
+    }
+    .await;
+    match r {
+        Ok(c) => success(c, true),
+        Err(f) => f.render(Style::Text),
+    }
+}
+
+/// Decodes a remote-write body and writes it.
+fn write_remote(store: &Store, body: &[u8], limits: &WriteLimits) -> Result<Counts, Failure> {
+    let req = decode_remote(body, limits)?;
+    let total: usize = req.timeseries.iter().map(|t| t.samples.len()).sum();
+    let max = limits
+        .max_samples
+        .min(store.config().limits.max_batch_samples);
+    if total > max {
+        return Err(Failure::too_large(format!(
+            "{total} samples in one request, more than {max}; send smaller batches"
+        )));
+    }
+    let mut series: Vec<(&str, Vec<(&str, &str)>)> = Vec::with_capacity(req.timeseries.len());
+    for (i, ts) in req.timeseries.iter().enumerate() {
+        let mut name = None;
+        let mut labels = Vec::with_capacity(ts.labels.len().saturating_sub(1));
+        for l in &ts.labels {
+            if l.name == "__name__" {
+                name = Some(l.value.as_str());
+            } else {
+                labels.push((l.name.as_str(), l.value.as_str()));
+            }
+        }
+        let Some(name) = name.filter(|n| !n.is_empty()) else {
+            return Err(Failure::bad(format!(
+                "series {i} of the request ({}) has no __name__ label; nothing was written",
+                describe(&ts.labels)
+            )));
+        };
+        series.push((name, labels));
+    }
+    let mut samples = Vec::with_capacity(total);
+    let mut origin = Vec::with_capacity(total);
+    let mut stale = 0u64;
+    for (i, (ts, (name, labels))) in req.timeseries.iter().zip(&series).enumerate() {
+        for s in &ts.samples {
+            if s.value.to_bits() == STALE_NAN_BITS {
+                stale += 1;
+                continue;
+            }
+            samples.push(Sample::new(name, labels, s.timestamp, s.value));
+            origin.push(i);
+        }
+    }
+    let mut sum = WriteSummary::default();
+    if !samples.is_empty() {
+        sum = store.write(&samples).map_err(|e| {
+            store_failure(e, |index| {
+                let i = origin.get(index).copied().unwrap_or(0);
+                format!(
+                    "series {i} of the request ({})",
+                    describe(&req.timeseries[i].labels)
+                )
+            })
+        })?;
+    }
+    apply_metadata(store, &req)?;
+    answer(&sum, stale, Style::Text)
+}
+
+/// The body as a `WriteRequest`, its decompressed size checked before decompressing.
+fn decode_remote(body: &[u8], limits: &WriteLimits) -> Result<WriteRequest, Failure> {
+    let len = snap::raw::decompress_len(body).map_err(|e| {
+        Failure::bad(format!(
+            "snappy: {e} (remote write bodies are snappy block-compressed protobuf)"
+        ))
+    })?;
+    if len > limits.max_decoded_bytes {
+        return Err(Failure::too_large(format!(
+            "the body would decompress to {len} bytes, more than {} (--write.max-decoded-bytes)",
+            limits.max_decoded_bytes
+        )));
+    }
+    let raw = snap::raw::Decoder::new()
+        .decompress_vec(body)
+        .map_err(|e| Failure::bad(format!("snappy: {e}")))?;
+    WriteRequest::decode(raw.as_slice()).map_err(|e| {
+        Failure::bad(format!(
+            "protobuf: not a remote write 1.0 WriteRequest: {e}"
+        ))
+    })
+}
+
+/// `{a="b", …}` of a series, for messages (at most 200 characters).
+fn describe(labels: &[tierlog_forward::proto::Label]) -> String {
+    let mut s = String::from("{");
+    for (i, l) in labels.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push_str(&format!("{}={:?}", l.name, l.value));
+        if s.len() > 200 {
+            s.truncate(200);
+            s.push('…');
+            break;
+        }
+    }
+    s.push('}');
+    s
+}
+
+/// Sets the metadata of counter and gauge families; other kinds (histograms, summaries,
+/// whose series have other names than the family) and unknown ones are left alone.
+fn apply_metadata(store: &Store, req: &WriteRequest) -> Result<(), Failure> {
+    let mut any = false;
+    for m in &req.metadata {
+        let kind = match MetricType::try_from(m.r#type) {
+            Ok(MetricType::Counter) => MetricKind::Counter,
+            Ok(MetricType::Gauge) => MetricKind::Gauge,
+            _ => continue,
+        };
+        let meta = MetricMeta {
+            kind,
+            unit: m.unit.clone(),
+            description: m.help.clone(),
+        };
+        match store.set_metric_meta(&m.metric_family_name, meta) {
+            Ok(()) => any = true,
+            // A name or text the store refuses is not worth failing the samples for.
+            Err(e @ (StoreError::InvalidMetadata { .. } | StoreError::LimitReached { .. })) => {
+                log::warn!("remote write metadata of {:?}: {e}", m.metric_family_name)
+            }
+            Err(e) => return Err(Failure::internal(e.to_string())),
+        }
+    }
+    if any && store.config().sync == tierlog::Sync::EveryWrite {
+        store.sync().map_err(|e| Failure::internal(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// A parsed body as an entry source for the importer: parsed whole first, so a malformed line
+/// refuses the request before anything is written.
+struct Parsed {
+    entries: std::vec::IntoIter<(u64, Entry)>,
+    lines: u64,
+    skipped: Skipped,
+    collisions: NameCollisions,
+}
+
+impl Iterator for Parsed {
+    type Item = Result<(u64, Entry), ParseError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.entries.next().map(Ok)
+    }
+}
+
+impl EntrySource for Parsed {
+    fn lines_read(&self) -> u64 {
+        self.lines
+    }
+    fn skipped(&self) -> Skipped {
+        self.skipped
+    }
+    fn name_collisions(&self) -> NameCollisions {
+        self.collisions.clone()
+    }
+    fn set_max_line_bytes(&mut self, _max: usize) {}
+}
+
+/// Parses `source` whole (at most `max` samples).
+fn parse_all<S: EntrySource>(mut source: S, max: usize) -> Result<Parsed, Failure> {
+    let mut entries = Vec::new();
+    let mut samples = 0usize;
+    for item in source.by_ref() {
+        let (line, e) = item.map_err(|e| match e {
+            ParseError::LineTooLong { .. } => Failure::too_large(e.to_string()),
+            e => Failure::bad(format!("{e}; nothing was written")),
+        })?;
+        if matches!(e, Entry::Sample(_)) {
+            samples += 1;
+            if samples > max {
+                return Err(Failure::too_large(format!(
+                    "more than {max} samples in one request (line {line}); send smaller batches"
+                )));
+            }
+        }
+        entries.push((line, e));
+    }
+    Ok(Parsed {
+        entries: entries.into_iter(),
+        lines: source.lines_read(),
+        skipped: source.skipped(),
+        collisions: source.name_collisions(),
+    })
+}
+
+/// Writes parsed entries through the importer (live: samples without a time get the
+/// server's clock; history older than the raw keep goes to the tiers).
+fn import(store: &Store, parsed: Parsed, style: Style) -> Result<Counts, Failure> {
+    let opts = IngestOptions {
+        batch: store.config().limits.max_batch_samples,
+        replay: None,
+        spill_dir: store.dir().to_owned(),
+        sort_memory: 0,
+        default_ts: store.config().clock.now_ms(),
+        latest: None,
+        max_line_bytes: tierlog_tools::import::DEFAULT_MAX_LINE_BYTES,
+    };
+    let (sum, r) = ingest(store, parsed, &opts);
+    match r {
+        Ok(()) => {}
+        Err(IngestError::Sample { line, reason }) => {
+            return Err(Failure::bad(format!(
+                "line {line}: {reason}; nothing was written"
+            )));
+        }
+        Err(IngestError::Parse(e)) => return Err(Failure::bad(e.to_string())),
+        Err(IngestError::Store(e)) => return Err(store_failure(e, |i| format!("sample {i}"))),
+        Err(IngestError::Spill(e)) => return Err(Failure::internal(e.to_string())),
+    }
+    answer(&sum.written, 0, style)
+}
+
+/// `POST /api/v1/import/prometheus`: Prometheus text exposition, with or without timestamps.
+pub(crate) async fn import_prometheus(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let r = async {
+        writer(&st, "/api/v1/import/prometheus")?;
+        check_encoding(&headers, &["gzip"])?;
+        let gzip = is_gzip(&headers);
+        let (_permit, body) = admit(&st, &headers, body).await?;
+        blocking(&st, move |store, limits| {
+            let body = gunzip_if(gzip, body, limits)?;
+            let max = limits
+                .max_samples
+                .min(store.config().limits.max_batch_samples);
+            let parsed = parse_all(PromParser::new(body.as_slice()), max)?;
+            import(store, parsed, Style::Text)
+        })
+        .await
+    }
+    .await;
+    match r {
+        Ok(c) => success(c, false),
+        Err(f) => f.render(Style::Text),
+    }
+}
+
+/// `POST /write?precision=…`: InfluxDB 1.x line protocol.
+pub(crate) async fn influx_write(
+    State(st): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let r = async {
+        writer(&st, "/write")?;
+        // `db`, `rp`, `u`, `p` and `consistency` are taken and ignored.
+        let precision = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+            .filter(|(k, _)| k == "precision")
+            .map(|(_, v)| v.into_owned())
+            .last();
+        let precision = match precision.as_deref().unwrap_or("ns") {
+            "" | "n" | "ns" => Precision::Ns,
+            "u" | "us" | "µ" => Precision::Us,
+            "ms" => Precision::Ms,
+            "s" => Precision::S,
+            p => {
+                return Err(Failure::bad(format!(
+                    "precision {p:?}: expected ns, us, ms or s"
+                )));
+            }
+        };
+        check_encoding(&headers, &["gzip"])?;
+        let gzip = is_gzip(&headers);
+        let (_permit, body) = admit(&st, &headers, body).await?;
+        blocking(&st, move |store, limits| {
+            let body = gunzip_if(gzip, body, limits)?;
+            let max = limits
+                .max_samples
+                .min(store.config().limits.max_batch_samples);
+            let parsed = parse_all(InfluxParser::new(body.as_slice(), precision), max)?;
+            import(store, parsed, Style::Influx)
+        })
+        .await
+    }
+    .await;
+    match r {
+        Ok(c) => success(c, false),
+        Err(f) => f.render(Style::Influx),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snappy_bomb_is_refused_from_its_header() {
+        // A snappy block starts with its decompressed length as a varint: 1 GiB here,
+        // followed by nothing.
+        let mut body = Vec::new();
+        let mut n: u64 = 1 << 30;
+        while n >= 0x80 {
+            body.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        body.push(n as u8);
+        let f = decode_remote(&body, &WriteLimits::default()).unwrap_err();
+        assert_eq!(f.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(f.message.contains("1073741824"), "{}", f.message);
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        assert!(WriteLimits::default().check().is_ok());
+        let l = WriteLimits {
+            max_concurrency: 0,
+            ..WriteLimits::default()
+        };
+        assert!(l.check().is_err());
+    }
+}
