@@ -376,9 +376,9 @@ pub struct ChunkColumns {
     counts: Vec<u32>,
     /// Empty when every NaN count is 0.
     nans: Vec<u32>,
-    /// min, then the stored columns of [`AFTER_MIN`] (by `Col` index + 1).
+    /// min, then the stored columns of `AFTER_MIN` (by `Col` index + 1).
     vals: [Vec<f64>; 6],
-    /// Where column `c` of [`AFTER_MIN`] is read: an index of `vals`.
+    /// Where column `c` of `AFTER_MIN` is read: an index of `vals`.
     at: [usize; 5],
     /// The increase of every bucket (derived ones computed); empty without increases.
     inc: Vec<f64>,
