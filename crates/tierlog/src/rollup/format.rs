@@ -226,25 +226,24 @@ fn encode_scaled_sum(buckets: &[Bucket]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// The sums of a scaled sum column (after the decimals byte `d`).
-fn decode_scaled_sum(d: u8, ns: &[f64], rs: &[f64]) -> Result<Vec<f64>, Corruption> {
+/// The sums of a scaled sum column (after the decimals byte `d`), into `out`.
+fn decode_scaled_sum(d: u8, ns: &[f64], rs: &[f64], out: &mut Vec<f64>) -> Result<(), Corruption> {
     let d = usize::from(d);
     if d >= POW10.len() {
         return Err(bad("scaled sum decimals out of range"));
     }
-    ns.iter()
-        .zip(rs)
-        .map(|(&n, &r)| {
-            // Integers below 2^53 in magnitude, as the encoder writes them.
-            let int = |v: f64| (v.fract() == 0.0 && v.abs() < LIMIT).then_some(v as i64);
-            match (int(n), int(r)) {
-                (Some(n), Some(r)) => Ok(f64::from_bits(
-                    scaled_base(n, d).to_bits().wrapping_add(r as u64),
-                )),
-                _ => Err(bad("scaled sum column holds a non-integer")),
-            }
-        })
-        .collect()
+    out.clear();
+    for (&n, &r) in ns.iter().zip(rs) {
+        // Integers below 2^53 in magnitude, as the encoder writes them.
+        let int = |v: f64| (v.fract() == 0.0 && v.abs() < LIMIT).then_some(v as i64);
+        match (int(n), int(r)) {
+            (Some(n), Some(r)) => out.push(f64::from_bits(
+                scaled_base(n, d).to_bits().wrapping_add(r as u64),
+            )),
+            _ => return Err(bad("scaled sum column holds a non-integer")),
+        }
+    }
+    Ok(())
 }
 
 /// Longest repeating pattern the encoder looks for, in slots.
@@ -367,9 +366,143 @@ fn bad(what: &'static str) -> Corruption {
     Corruption::BadField { what }
 }
 
+/// The columns of one chunk, decoded by [`decode_chunk_columns`]: each column as a slice
+/// (a column stored as "same as min/max" reads as that column), without building a
+/// [`Bucket`] per bucket. Reused across chunks, so its buffers are allocated once.
+#[derive(Debug, Default)]
+pub struct ChunkColumns {
+    starts: Vec<i64>,
+    /// Empty when every count is 1.
+    counts: Vec<u32>,
+    /// Empty when every NaN count is 0.
+    nans: Vec<u32>,
+    /// min, then the stored columns of `AFTER_MIN` (by `Col` index + 1).
+    vals: [Vec<f64>; 6],
+    /// Where column `c` of `AFTER_MIN` is read: an index of `vals`.
+    at: [usize; 5],
+    /// The increase of every bucket (derived ones computed); empty without increases.
+    inc: Vec<f64>,
+    has_inc: bool,
+    /// Scratch: scaled sums' integers and residuals, counts and NaN counts as decoded.
+    ns: Vec<f64>,
+    rs: Vec<f64>,
+    cf: Vec<f64>,
+    nf: Vec<f64>,
+}
+
+impl ChunkColumns {
+    /// Number of buckets.
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// True without buckets.
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
+    /// Bucket starts (strictly increasing).
+    pub fn starts(&self) -> &[i64] {
+        &self.starts
+    }
+
+    /// Non-NaN point counts, or `None` when every count is 1.
+    pub fn counts(&self) -> Option<&[u32]> {
+        (!self.counts.is_empty() || self.starts.is_empty()).then_some(&self.counts[..])
+    }
+
+    /// NaN point counts, or `None` when every one is 0.
+    pub fn nan_counts(&self) -> Option<&[u32]> {
+        (!self.nans.is_empty() || self.starts.is_empty()).then_some(&self.nans[..])
+    }
+
+    /// The min column.
+    pub fn min(&self) -> &[f64] {
+        &self.vals[0]
+    }
+
+    fn col(&self, c: Col) -> &[f64] {
+        &self.vals[self.at[c as usize]]
+    }
+
+    /// The max column.
+    pub fn max(&self) -> &[f64] {
+        self.col(Col::Max)
+    }
+
+    /// The sum column.
+    pub fn sum(&self) -> &[f64] {
+        self.col(Col::Sum)
+    }
+
+    /// The first column.
+    pub fn first(&self) -> &[f64] {
+        self.col(Col::First)
+    }
+
+    /// The last column.
+    pub fn last(&self) -> &[f64] {
+        self.col(Col::Last)
+    }
+
+    /// The p95 column.
+    pub fn p95(&self) -> &[f64] {
+        self.col(Col::P95)
+    }
+
+    /// The increase column (counters), or `None`.
+    pub fn increase(&self) -> Option<&[f64]> {
+        self.has_inc.then_some(&self.inc[..])
+    }
+
+    /// Bucket `i` (`i < len()`).
+    pub fn bucket(&self, i: usize) -> Bucket {
+        Bucket {
+            start: self.starts[i],
+            count: self.counts.get(i).copied().unwrap_or(1),
+            nan_count: self.nans.get(i).copied().unwrap_or(0),
+            min: self.min()[i],
+            max: self.max()[i],
+            sum: self.sum()[i],
+            first: self.first()[i],
+            last: self.last()[i],
+            p95: self.p95()[i],
+            increase: self.has_inc.then(|| self.inc[i]),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.starts.clear();
+        self.counts.clear();
+        self.nans.clear();
+        for v in &mut self.vals {
+            v.clear();
+        }
+        self.at = [0; 5];
+        self.inc.clear();
+        self.has_inc = false;
+    }
+}
+
 /// Decodes a chunk made by [`encode_chunk`] with the same `base`, appending its buckets to
 /// `out`. On error `out` is left as it was.
 pub fn decode_chunk(input: &[u8], base: i64, out: &mut Vec<Bucket>) -> Result<(), Corruption> {
+    let mut c = ChunkColumns::default();
+    decode_chunk_columns(input, base, &mut c)?;
+    out.reserve(c.len());
+    out.extend((0..c.len()).map(|i| c.bucket(i)));
+    Ok(())
+}
+
+/// Decodes a chunk made by [`encode_chunk`] with the same `base` into `cols` (replacing
+/// what it held), with the checks of [`decode_chunk`]: whatever [`decode_chunk`] refuses,
+/// this refuses with the same error (then `cols` holds no meaningful columns).
+pub fn decode_chunk_columns(
+    input: &[u8],
+    base: i64,
+    cols: &mut ChunkColumns,
+) -> Result<(), Corruption> {
+    cols.clear();
     let mut r = Reader::new(input);
     let flags = r.u8()?;
     let same = r.u8()?;
@@ -390,130 +523,122 @@ pub fn decode_chunk(input: &[u8], base: i64, out: &mut Vec<Bucket>) -> Result<()
     }
 
     // Bucket starts.
-    let mut starts: Vec<i64> = Vec::new();
+    let starts = &mut cols.starts;
     if flags & F_STARTS_BITMAP != 0 {
-        decode_bitmap(&mut r, &mut starts)?;
+        decode_bitmap(&mut r, starts)?;
     } else {
-        let used = codec::decode_timestamps(&input[r.pos()..], &mut starts)?;
+        let used = codec::decode_timestamps(&input[r.pos()..], starts)?;
         r.bytes(used)?;
     }
     let n = starts.len();
-    for s in &mut starts {
+    for s in starts.iter_mut() {
         *s = s.wrapping_add(base);
     }
-    if !starts.windows(2).all(|w| w[0] < w[1]) {
+    // Without early exit, so the loop stays branch-free (valid chunks pass it whole).
+    let ascending = starts
+        .iter()
+        .zip(starts.iter().skip(1))
+        .fold(true, |ok, (a, b)| ok & (a < b));
+    if !ascending {
         return Err(bad("bucket starts not strictly increasing"));
     }
 
-    let column = |r: &mut Reader<'_>, want: usize| -> Result<Vec<f64>, Corruption> {
-        let mut v = Vec::new();
+    let column = |r: &mut Reader<'_>, v: &mut Vec<f64>, want: usize| -> Result<(), Corruption> {
+        v.clear();
         let rest = &input[r.pos()..];
-        let used = codec::decode_values(rest, &mut v)?;
+        let used = codec::decode_values(rest, v)?;
         r.bytes(used)?;
         if v.len() != want {
             return Err(bad("rollup chunk columns hold different bucket counts"));
         }
-        Ok(v)
+        Ok(())
     };
-    let to_u32 = |v: f64| -> Option<u32> {
-        let c = v as u32;
-        (f64::from(c).to_bits() == v.to_bits()).then_some(c)
-    };
-    let counts: Option<Vec<f64>> = (flags & F_COUNTS_ONE == 0)
-        .then(|| column(&mut r, n))
-        .transpose()?;
-    let nans: Option<Vec<f64>> = (flags & F_NO_NAN == 0)
-        .then(|| column(&mut r, n))
-        .transpose()?;
-    let min = column(&mut r, n)?;
+    // Counts and NaN counts go through f64 scratch columns, checked after the other columns
+    // (as the errors' order has it).
+    let ChunkColumns {
+        vals,
+        ns,
+        rs,
+        cf,
+        nf,
+        inc,
+        ..
+    } = cols;
+    let has_counts = flags & F_COUNTS_ONE == 0;
+    let has_nans = flags & F_NO_NAN == 0;
+    if has_counts {
+        column(&mut r, cf, n)?;
+    }
+    if has_nans {
+        column(&mut r, nf, n)?;
+    }
+    column(&mut r, &mut vals[0], n)?;
     let scaled = flags & F_SUM_SCALED != 0;
     if scaled && same & min_bit(Col::Sum) != 0 {
         return Err(bad("scaled sum without a sum column"));
     }
-    let mut cols: [Option<Vec<f64>>; 5] = Default::default();
+    let mut at = [0usize; 5];
     for c in AFTER_MIN {
-        if same & (min_bit(c) | max_bit(c).unwrap_or(0)) != 0 {
+        let k = c as usize;
+        if same & min_bit(c) != 0 {
             continue;
         }
-        cols[c as usize] = Some(if scaled && c == Col::Sum {
+        if same & max_bit(c).unwrap_or(0) != 0 {
+            // Max (set before: it comes first) is stored or itself identical to min.
+            at[k] = at[Col::Max as usize];
+            continue;
+        }
+        at[k] = k + 1;
+        if scaled && c == Col::Sum {
             let d = r.u8()?;
-            let ns = column(&mut r, n)?;
-            let rs = column(&mut r, n)?;
-            decode_scaled_sum(d, &ns, &rs)?
+            column(&mut r, ns, n)?;
+            column(&mut r, rs, n)?;
+            decode_scaled_sum(d, ns, rs, &mut vals[k + 1])?;
         } else {
-            column(&mut r, n)?
-        });
+            column(&mut r, &mut vals[k + 1], n)?;
+        }
     }
-    let inc = if flags & F_INCREASE != 0 {
+    if flags & F_INCREASE != 0 {
         if derived && n < 2 {
             return Err(bad("derived increase needs two buckets"));
         }
-        Some(column(&mut r, if derived { 1 } else { n })?)
-    } else {
-        None
-    };
+        column(&mut r, inc, if derived { 1 } else { n })?;
+    }
     if r.remaining() != 0 {
         return Err(Corruption::Codec(CodecError::TrailingBytes {
             extra: r.remaining(),
         }));
     }
-
-    // Each column as a slice: its own values, or those it is marked identical to (max is
-    // stored or itself identical to min).
-    let min = &min[..n];
-    let max: &[f64] = cols[Col::Max as usize].as_deref().unwrap_or(min);
-    let col = |c: Col| -> &[f64] {
-        match &cols[c as usize] {
-            Some(v) => v,
-            None if same & min_bit(c) != 0 => min,
-            None => max,
-        }
+    let to_u32 = |v: f64| -> Option<u32> {
+        let c = v as u32;
+        (f64::from(c).to_bits() == v.to_bits()).then_some(c)
     };
-    let (max, sum, first, last, p95) = (
-        &max[..n],
-        &col(Col::Sum)[..n],
-        &col(Col::First)[..n],
-        &col(Col::Last)[..n],
-        &col(Col::P95)[..n],
-    );
-    let start_len = out.len();
-    out.reserve(n);
-    for i in 0..n {
-        let count = match &counts {
-            Some(c) => to_u32(c[i]),
-            None => Some(1),
-        };
-        let nan_count = match &nans {
-            Some(c) => to_u32(c[i]),
-            None => Some(0),
-        };
-        let (Some(count), Some(nan_count)) = (count, nan_count) else {
-            out.truncate(start_len);
-            return Err(bad("bucket count is not an integer in 0..=u32::MAX"));
-        };
-        if count == 0 && nan_count == 0 {
-            out.truncate(start_len);
-            return Err(bad("bucket without points"));
-        }
-        let increase = inc.as_ref().map(|v| {
-            if derived && i > 0 {
-                counter_step(last[i - 1], first[i])
-            } else {
-                v[i]
+    if has_counts || has_nans {
+        for i in 0..n {
+            let count = if has_counts { to_u32(cf[i]) } else { Some(1) };
+            let nan_count = if has_nans { to_u32(nf[i]) } else { Some(0) };
+            let (Some(count), Some(nan_count)) = (count, nan_count) else {
+                return Err(bad("bucket count is not an integer in 0..=u32::MAX"));
+            };
+            if count == 0 && nan_count == 0 {
+                return Err(bad("bucket without points"));
             }
-        });
-        out.push(Bucket {
-            start: starts[i],
-            count,
-            nan_count,
-            min: min[i],
-            max: max[i],
-            sum: sum[i],
-            first: first[i],
-            last: last[i],
-            p95: p95[i],
-            increase,
-        });
+            if has_counts {
+                cols.counts.push(count);
+            }
+            if has_nans {
+                cols.nans.push(nan_count);
+            }
+        }
+    }
+    cols.at = at;
+    cols.has_inc = flags & F_INCREASE != 0;
+    if derived {
+        let (first, last) = (&cols.vals[at[Col::First as usize]], &cols.vals[at[Col::Last as usize]]);
+        for i in 1..n {
+            let x = counter_step(last[i - 1], first[i]);
+            cols.inc.push(x);
+        }
     }
     Ok(())
 }

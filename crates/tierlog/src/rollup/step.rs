@@ -2,14 +2,16 @@
 //! into epoch-aligned buckets of any whole-second width.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
 
 use crate::store::{Shared, Store};
-use crate::error::{Error, Result};
+use crate::error::{Corruption, Error, Result};
 use crate::model::{Labels, SeriesId};
 use crate::query::selector::Selector;
+use crate::rollup::format::ChunkColumns;
 use crate::rollup::{Bucket, Merged, aggregate, counter_increases, merge};
 use crate::segment::Segment;
 
@@ -302,6 +304,7 @@ impl Store {
             warnings: Vec::new(),
             seen: HashSet::new(),
             buf: Vec::new(),
+            cols: ChunkColumns::default(),
         };
         if from >= to {
             return Ok(it);
@@ -407,6 +410,8 @@ pub struct StepIter<'a> {
     seen: HashSet<String>,
     /// Buckets of one segment's chunks of one series, reused.
     buf: Vec<Bucket>,
+    /// One chunk's columns, reused.
+    cols: ChunkColumns,
 }
 
 impl StepIter<'_> {
@@ -436,7 +441,7 @@ impl StepIter<'_> {
         counter: bool,
         warnings: &mut Vec<String>,
     ) -> Vec<BucketPoint> {
-        let (sh, p, buf) = (self.shared, &self.plan, &mut self.buf);
+        let (sh, p, buf, cols) = (self.shared, &self.plan, &mut self.buf, &mut self.cols);
         let s = p.step;
         let mut fold = Fold::new(s, &p.labels);
         // Buckets of a tier whose interval does not divide the step.
@@ -477,18 +482,22 @@ impl StepIter<'_> {
                         }
                         continue;
                     }
-                    // The step bucket of the last bucket seen: buckets ascend, so most
-                    // share it (no division for them).
-                    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+                    // Straight from the chunks' columns: each run of a chunk's buckets in
+                    // one step bucket is folded at once.
                     for seg in &part.segs {
-                        buf.clear();
-                        read_tier(seg, id, a, b, buf, warnings);
-                        for x in buf.iter() {
-                            if x.start < lo || x.start >= hi {
-                                lo = x.start.div_euclid(s) * s;
-                                hi = lo.saturating_add(s);
+                        let res = seg.fold_buckets_from(&mut 0, id.0, a, b, cols, |c, range| {
+                            let starts = c.starts();
+                            let mut k = range.start;
+                            while k < range.end {
+                                let lo = starts[k].div_euclid(s) * s;
+                                let hi = lo.saturating_add(s);
+                                let end = k + 1 + starts[k + 1..range.end].partition_point(|&t| t < hi);
+                                fold.push_run(lo, i + 1, c, k..end);
+                                k = end;
                             }
-                            fold.push(lo, i + 1, x);
+                        });
+                        if let Err(e) = res {
+                            warnings.push(tier_damage(seg, id, e));
                         }
                     }
                 }
@@ -581,13 +590,18 @@ fn read_tier(
     out: &mut Vec<Bucket>,
     warnings: &mut Vec<String>,
 ) {
-    if let Err((offset, what)) = seg.read_buckets_from(&mut 0, id.0, a, b, out) {
-        warnings.push(format!(
-            "{} at offset {offset}: {what}; series {} skipped in this piece",
-            seg.path().display(),
-            id.0
-        ));
+    if let Err(e) = seg.read_buckets_from(&mut 0, id.0, a, b, out) {
+        warnings.push(tier_damage(seg, id, e));
     }
+}
+
+/// The warning for a damaged chunk of `id` in `seg`.
+fn tier_damage(seg: &Segment, id: SeriesId, (offset, what): (u64, Corruption)) -> String {
+    format!(
+        "{} at offset {offset}: {what}; series {} skipped in this piece",
+        seg.path().display(),
+        id.0
+    )
 }
 
 /// Folds the parts of step buckets (source buckets in time order, each with the start of
@@ -638,6 +652,25 @@ impl<'l> Fold<'l> {
         self.n += 1;
     }
 
+    /// Adds the buckets `run` of the chunk `c`, from source `src`, all parts of the step
+    /// bucket at `start` (as [`Fold::push`] of each in turn would).
+    #[inline]
+    fn push_run(&mut self, start: i64, src: usize, c: &ChunkColumns, run: Range<usize>) {
+        if self.n > 0 && self.cur.start != start {
+            self.flush();
+        }
+        if self.n == 0 {
+            self.cur = Merged::empty(start);
+            self.p95 = c.p95()[run.start];
+            self.srcs.clear();
+            self.srcs.push(src);
+        } else if self.srcs.last() != Some(&src) {
+            self.add_source(src);
+        }
+        self.n += run.len();
+        fold_run(&mut self.cur, c, run);
+    }
+
     #[cold]
     fn add_source(&mut self, src: usize) {
         if !self
@@ -673,6 +706,133 @@ impl<'l> Fold<'l> {
         self.flush();
         self.out
     }
+}
+
+/// Merges the buckets `run` (not empty) of `c` into `m`, as [`Merged::add`] of each in time
+/// order does: the same additions in the same order, so the same bits.
+fn fold_run(m: &mut Merged, c: &ChunkColumns, run: Range<usize>) {
+    if let Some(inc) = c.increase() {
+        let inc = &inc[run.clone()];
+        let mut acc = match m.increase {
+            None => inc[0],
+            Some(a) => a + inc[0],
+        };
+        for &x in &inc[1..] {
+            acc += x;
+        }
+        m.increase = Some(acc);
+    }
+    if let Some(nans) = c.nan_counts() {
+        m.nan_count += nans[run.clone()].iter().map(|&x| u64::from(x)).sum::<u64>();
+    }
+    let (min, max, sum) = (&c.min()[run.clone()], &c.max()[run.clone()], &c.sum()[run.clone()]);
+    let (first, last) = (&c.first()[run.clone()], &c.last()[run.clone()]);
+    match c.counts() {
+        // Every bucket holds a non-NaN point.
+        None => {
+            let mut k = 0;
+            if m.count == 0 {
+                m.min = min[0];
+                m.max = max[0];
+                m.sum = sum[0];
+                m.first = first[0];
+                k = 1;
+            }
+            if std::ptr::eq(min, max) {
+                // Max is the min column (buckets of one point each): one pass for both.
+                (m.min, m.max) = fold_min_max(m.min, m.max, &min[k..]);
+            } else {
+                m.min = fold_keys(m.min, &min[k..], i64::min);
+                m.max = fold_keys(m.max, &max[k..], i64::max);
+            }
+            let mut acc = m.sum;
+            for &x in &sum[k..] {
+                acc += x;
+            }
+            m.sum = acc;
+            m.last = last[last.len() - 1];
+            m.count += run.len() as u64;
+        }
+        Some(counts) => {
+            for (k, &n) in counts[run].iter().enumerate() {
+                if n == 0 {
+                    continue;
+                }
+                if m.count == 0 {
+                    m.min = min[k];
+                    m.max = max[k];
+                    m.sum = sum[k];
+                    m.first = first[k];
+                } else {
+                    if min[k].total_cmp(&m.min) == std::cmp::Ordering::Less {
+                        m.min = min[k];
+                    }
+                    if max[k].total_cmp(&m.max) == std::cmp::Ordering::Greater {
+                        m.max = max[k];
+                    }
+                    m.sum += sum[k];
+                }
+                m.last = last[k];
+                m.count += u64::from(n);
+            }
+        }
+    }
+}
+
+/// `x`'s key in IEEE 754 totalOrder: keys compare as `f64::total_cmp` compares, and equal
+/// keys are equal bits.
+#[inline(always)]
+fn total_key(x: f64) -> i64 {
+    let b = x.to_bits() as i64;
+    b ^ ((((b >> 63) as u64) >> 1) as i64)
+}
+
+/// The inverse of [`total_key`].
+#[inline(always)]
+fn from_total_key(k: i64) -> f64 {
+    // The key map is its own inverse.
+    f64::from_bits(total_key(f64::from_bits(k as u64)) as u64)
+}
+
+/// The totalOrder minimum (`pick` = `i64::min`) or maximum (`i64::max`) of `init` and `xs`,
+/// as a run of `total_cmp` comparisons finds it (of equal keys it does not matter which:
+/// they are the same bits). Four lanes, so the comparisons do not wait on each other.
+#[inline]
+fn fold_keys(init: f64, xs: &[f64], pick: fn(i64, i64) -> i64) -> f64 {
+    let mut acc = [total_key(init); 4];
+    let mut quads = xs.chunks_exact(4);
+    for q in &mut quads {
+        for l in 0..4 {
+            acc[l] = pick(acc[l], total_key(q[l]));
+        }
+    }
+    for &x in quads.remainder() {
+        acc[0] = pick(acc[0], total_key(x));
+    }
+    from_total_key(pick(pick(acc[0], acc[1]), pick(acc[2], acc[3])))
+}
+
+/// `(fold_keys(lo, xs, i64::min), fold_keys(hi, xs, i64::max))` in one pass.
+#[inline]
+fn fold_min_max(lo: f64, hi: f64, xs: &[f64]) -> (f64, f64) {
+    let (mut a, mut b) = ([total_key(lo); 4], [total_key(hi); 4]);
+    let mut quads = xs.chunks_exact(4);
+    for q in &mut quads {
+        for l in 0..4 {
+            let k = total_key(q[l]);
+            a[l] = a[l].min(k);
+            b[l] = b[l].max(k);
+        }
+    }
+    for &x in quads.remainder() {
+        let k = total_key(x);
+        a[0] = a[0].min(k);
+        b[0] = b[0].max(k);
+    }
+    (
+        from_total_key(a[0].min(a[1]).min(a[2].min(a[3]))),
+        from_total_key(b[0].max(b[1]).max(b[2].max(b[3]))),
+    )
 }
 
 /// What a tier holds: it has materialised `[from, to)` (every piece in it covers its whole
@@ -1188,6 +1348,82 @@ mod tests {
     use super::*;
 
     const M: i64 = 60_000;
+
+    /// Folding a run of a chunk's columns gives the bits that merging its buckets one by
+    /// one gives, starting empty or after earlier buckets: counts of 0 (NaN points only),
+    /// NaN payloads, ±0, infinities, subnormals, counters' increases (derived and stored).
+    #[test]
+    fn a_run_of_columns_folds_as_its_buckets_merge() {
+        let mut rng = crate::rng::SplitMix64::new(19);
+        let odd = [
+            0.0,
+            -0.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            f64::from_bits(0xfff8_0000_0000_0007),
+            4.9e-324,
+            -1e308,
+            0.1,
+        ];
+        let mut cols = ChunkColumns::default();
+        for case in 0..400u64 {
+            // Points every 10 s, some missing; buckets of 60 s hold 1..=6 of them.
+            let per = if case % 3 == 0 { 60_000 } else { 10_000 };
+            let n = 1 + (rng.next_u64() % 300) as usize;
+            let mut points = Vec::new();
+            let mut v = 100.0f64;
+            for i in 0..n as i64 {
+                if rng.next_u64().is_multiple_of(5) {
+                    continue;
+                }
+                v = match rng.next_u64() % 8 {
+                    0 if case % 4 == 1 => odd[(rng.next_u64() % odd.len() as u64) as usize],
+                    1 => v - (rng.next_u64() % 50) as f64,
+                    _ => v.abs() + (rng.next_u64() % 7) as f64 / 4.0,
+                };
+                points.push((i * per, v));
+            }
+            let counter = case % 2 == 0;
+            let mut buckets = Vec::new();
+            aggregate(&points, M, counter, None, &mut buckets);
+            if counter {
+                counter_increases(&points, M, 7_200_000, None, &mut buckets);
+            }
+            if buckets.is_empty() {
+                continue;
+            }
+            let mut enc = Vec::new();
+            crate::rollup::format::encode_chunk(&buckets, 0, &mut enc);
+            crate::rollup::format::decode_chunk_columns(&enc, 0, &mut cols).expect("decodes");
+            let mut back = Vec::new();
+            crate::rollup::format::decode_chunk(&enc, 0, &mut back).expect("decodes");
+            let len = back.len();
+            let a = (rng.next_u64() % len as u64) as usize;
+            let b = a + 1 + (rng.next_u64() % (len - a) as u64) as usize;
+            let before = (rng.next_u64() % (a as u64 + 1)) as usize;
+            let mut want = Merged::empty(7);
+            let mut got = Merged::empty(7);
+            for x in &back[before..a] {
+                want.add(x);
+                got.add(x);
+            }
+            for x in &back[a..b] {
+                want.add(x);
+            }
+            fold_run(&mut got, &cols, a..b);
+            let bits = |m: &Merged| {
+                (
+                    m.start,
+                    m.count,
+                    m.nan_count,
+                    [m.min, m.max, m.sum, m.first, m.last].map(f64::to_bits),
+                    m.increase.map(f64::to_bits),
+                )
+            };
+            assert_eq!(bits(&got), bits(&want), "case {case}: {got:?} vs {want:?}");
+        }
+    }
 
     fn cover(from: i64, to: i64, interval: i64) -> Cover {
         Cover { from, to, interval }

@@ -727,6 +727,25 @@ pub fn read_rollup_chunk(
     Ok(())
 }
 
+/// Checks and decodes one rollup chunk like [`read_rollup_chunk`], into columns.
+pub fn read_rollup_columns(
+    file: &[u8],
+    e: &ChunkEntry,
+    cols: &mut crate::rollup::format::ChunkColumns,
+) -> Result<(), Corruption> {
+    let bytes = chunk_bytes(file, e)?;
+    let base = window_start_of(file)?;
+    crate::rollup::format::decode_chunk_columns(bytes, base, cols)?;
+    let got = cols.starts();
+    if got.len() != e.points as usize
+        || got.first() != Some(&e.min_ts)
+        || got.last() != Some(&e.max_ts)
+    {
+        return Err(mismatch());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

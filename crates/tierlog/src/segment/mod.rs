@@ -202,6 +202,40 @@ impl Segment {
         self.read_chunks(entries, from, to, out, format::read_rollup_chunk, |b| b.start)
     }
 
+    /// Like [`Segment::read_buckets_from`], without building a [`Bucket`] per bucket: each
+    /// chunk of `series` with buckets starting in `[from, to)` is decoded into `cols` and
+    /// handed to `each` with the index range of those buckets (never empty), in time order.
+    /// A damaged chunk is an error naming its offset (earlier chunks were handed over).
+    pub fn fold_buckets_from(
+        &self,
+        cursor: &mut usize,
+        series: u32,
+        from: i64,
+        to: i64,
+        cols: &mut crate::rollup::format::ChunkColumns,
+        mut each: impl FnMut(&crate::rollup::format::ChunkColumns, std::ops::Range<usize>),
+    ) -> std::result::Result<(), (u64, Corruption)> {
+        for e in self.footer.entries_from(cursor, series) {
+            if e.max_ts < from || e.min_ts >= to {
+                continue;
+            }
+            if let Err(c) = format::read_rollup_columns(&self.map, e, cols) {
+                self.damaged.store(true, Ordering::Relaxed);
+                return Err((e.offset, c));
+            }
+            let (a, b) = if e.min_ts < from || e.max_ts >= to {
+                let s = cols.starts();
+                (s.partition_point(|&t| t < from), s.partition_point(|&t| t < to))
+            } else {
+                (0, cols.len())
+            };
+            if a < b {
+                each(cols, a..b);
+            }
+        }
+        Ok(())
+    }
+
     /// True once a read has found a damaged chunk in this segment.
     pub fn is_damaged(&self) -> bool {
         self.damaged.load(Ordering::Relaxed)
