@@ -1,11 +1,13 @@
 //! The values a PromQL expression evaluates to.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// A label set as PromQL sees it: sorted by name, no empty values, the metric name under
-/// `__name__`.
+/// `__name__`. Shared: a clone is a reference count (an evaluation hands a series' labels to
+/// every step's sample), a change copies.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Labels(Vec<(String, String)>);
+pub struct Labels(Arc<Vec<(String, String)>>);
 
 /// The label that holds the metric name.
 pub const METRIC_NAME: &str = "__name__";
@@ -23,7 +25,7 @@ impl Labels {
             }
         }
         v.sort();
-        Labels(v)
+        Labels(Arc::new(v))
     }
 
     /// The labels of a stored series: its metric name as `__name__` plus its labels.
@@ -38,7 +40,7 @@ impl Labels {
         }
         v.sort();
         v.dedup_by(|a, b| a.0 == b.0);
-        Labels(v)
+        Labels(Arc::new(v))
     }
 
     /// The value of label `name`, if set.
@@ -58,12 +60,18 @@ impl Labels {
     pub fn set(&mut self, name: &str, value: &str) {
         match self.0.binary_search_by(|(k, _)| k.as_str().cmp(name)) {
             Ok(i) if value.is_empty() => {
-                self.0.remove(i);
+                Arc::make_mut(&mut self.0).remove(i);
             }
-            Ok(i) => self.0[i].1 = value.to_owned(),
+            Ok(i) if self.0[i].1 == value => {}
+            Ok(i) => Arc::make_mut(&mut self.0)[i].1 = value.to_owned(),
             Err(_) if value.is_empty() => {}
-            Err(i) => self.0.insert(i, (name.to_owned(), value.to_owned())),
+            Err(i) => Arc::make_mut(&mut self.0).insert(i, (name.to_owned(), value.to_owned())),
         }
+    }
+
+    /// True when both are the same shared label set (a cheap test before comparing).
+    pub fn same(&self, other: &Labels) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 
     /// Removes label `name`.
@@ -79,24 +87,24 @@ impl Labels {
 
     /// Only the labels whose names are in `names`.
     pub fn keep_only(&self, names: &[String]) -> Self {
-        Labels(
+        Labels(Arc::new(
             self.0
                 .iter()
                 .filter(|(k, _)| names.iter().any(|n| n == k))
                 .cloned()
                 .collect(),
-        )
+        ))
     }
 
     /// Every label except those whose names are in `names`.
     pub fn drop_these(&self, names: &[String]) -> Self {
-        Labels(
+        Labels(Arc::new(
             self.0
                 .iter()
                 .filter(|(k, _)| !names.iter().any(|n| n == k))
                 .cloned()
                 .collect(),
-        )
+        ))
     }
 
     /// `(name, value)` pairs in name order.
