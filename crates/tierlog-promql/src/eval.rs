@@ -321,7 +321,7 @@ struct Ev<'a> {
     ticks: Cell<u32>,
     /// By unary-minus or range-function node: which input series each output label set
     /// came from (see [`Ev::note_origin`]).
-    origins: RefCell<HashMap<usize, HashMap<Labels, u64>>>,
+    origins: RefCell<HashMap<usize, OriginMap>>,
     /// Samples held: loaded points, values kept by subqueries and a range query's result.
     held: Cell<usize>,
 }
@@ -399,8 +399,12 @@ fn absent_labels(e: &Expr) -> Labels {
     out
 }
 
+/// Output label set → the hash of the input series it came from; hashed with the crate's fast
+/// label hasher, as this is looked up for every series at every step.
+type OriginMap = HashMap<Labels, u64, std::hash::BuildHasherDefault<crate::binop::sig::SigHasher>>;
+
 fn label_hash(l: &Labels) -> u64 {
-    let mut h = std::hash::DefaultHasher::new();
+    let mut h = crate::binop::sig::SigHasher::default();
     l.hash(&mut h);
     h.finish()
 }
