@@ -850,9 +850,12 @@ impl<'a> Ev<'a> {
             }
         }
         let mut per: Vec<Vec<(i64, f64)>> = vec![Vec::new(); cache.labels.len()];
-        for (&ts, row) in cache.rows.range(first..=r) {
-            for &(i, v) in row {
-                per[i].push((ts, v));
+        // A range shorter than the step may hold no step at all: then `first` is past `r`.
+        if first <= r {
+            for (&ts, row) in cache.rows.range(first..=r) {
+                for &(i, v) in row {
+                    per[i].push((ts, v));
+                }
             }
         }
         let mut res = Ok(());
