@@ -86,3 +86,41 @@ fn subquery_range_shorter_than_its_step_with_no_step_in_the_window() {
         other => panic!("{other:?}"),
     }
 }
+
+/// `rate(x[4m:4414…4])`: a plain number where a duration is expected reached the parser, which
+/// turns it into a `Duration` and panicked ("cannot convert float seconds to Duration") when it
+/// was too large, infinite, NaN or negative. Durations without a unit are not in 2.42: they are
+/// refused before parsing, in ranges, subquery steps and offsets alike.
+#[test]
+fn plain_numbers_as_durations_are_refused_before_parsing() {
+    let db = db();
+    for q in [
+        "rate(m[4m:44144444444444444444444444444444])",
+        "rate(m[1e400])",
+        "m[Inf]",
+        "sum_over_time(m[NaN:1m])",
+        "rate(m[5m:0x1fffffffffffffffff])",
+        "m offset 1e400",
+        "m offset -Inf",
+        "m OFFSET 5",
+        "m offset 1e+999",
+    ] {
+        match query(&db.store, q, T, &Options::default()) {
+            Err(tierlog_promql::Error::Unsupported(m)) => {
+                assert!(m.contains("without a unit"), "{q}: {m}")
+            }
+            other => panic!("{q}: {other:?}"),
+        }
+    }
+    // Durations with units still parse.
+    assert!(
+        query(
+            &db.store,
+            "rate(m[5m:1m] offset 1m)",
+            T,
+            &Options::default()
+        )
+        .is_ok()
+    );
+    assert!(query(&db.store, "m offset 5m", T, &Options::default()).is_ok());
+}
