@@ -81,7 +81,7 @@ pub(crate) fn check_text(src: &str) -> Result<()> {
                     let inner = &src[i + 1..end];
                     for part in inner.split(':') {
                         let p = part.trim();
-                        if !p.is_empty() && p.bytes().all(|x| x.is_ascii_digit() || x == b'.') {
+                        if !p.is_empty() && unitless_number(p) {
                             return Err(unsupported(format!("a duration without a unit ({p:?})")));
                         }
                     }
@@ -96,6 +96,30 @@ pub(crate) fn check_text(src: &str) -> Result<()> {
                     i += 1;
                 }
                 let word = &src[start..i];
+                if word.eq_ignore_ascii_case("offset") {
+                    // `offset 5`: the number is a duration too.
+                    let mut j = i;
+                    while j < b.len()
+                        && (b[j].is_ascii_whitespace() || b[j] == b'-' || b[j] == b'+')
+                    {
+                        j += 1;
+                    }
+                    let t = j;
+                    while j < b.len()
+                        && (b[j].is_ascii_alphanumeric()
+                            || b[j] == b'.'
+                            || b[j] == b'_'
+                            || (matches!(b[j], b'+' | b'-') && matches!(b[j - 1], b'e' | b'E')))
+                    {
+                        j += 1;
+                    }
+                    let token = &src[t..j];
+                    if !token.is_empty() && unitless_number(token) {
+                        return Err(unsupported(format!(
+                            "a duration without a unit ({token:?})"
+                        )));
+                    }
+                }
                 if GROUPING_WORDS.contains(&word) {
                     let mut j = i;
                     while j < b.len() && b[j].is_ascii_whitespace() {
@@ -123,6 +147,17 @@ pub(crate) fn check_text(src: &str) -> Result<()> {
         i += 1;
     }
     Ok(())
+}
+
+/// A plain number as PromQL's lexer reads one (decimal, exponent, hexadecimal, `Inf`, `NaN`),
+/// where a duration is expected. Checked before parsing: the parser turns such a number into
+/// a `Duration` and panics when it is negative, infinite, NaN or too large.
+fn unitless_number(p: &str) -> bool {
+    let hex = p
+        .strip_prefix("0x")
+        .or_else(|| p.strip_prefix("0X"))
+        .is_some_and(|h| !h.is_empty() && h.bytes().all(|x| x.is_ascii_hexdigit()));
+    hex || p.bytes().all(|x| x.is_ascii_digit() || x == b'.') || p.parse::<f64>().is_ok()
 }
 
 /// Keywords followed by a list of label names.

@@ -64,8 +64,9 @@ fn register_holt_winters() {
 /// Parses `src` and refuses what Prometheus 2.42 does not evaluate.
 pub(crate) fn parse(src: &str) -> Result<Expr> {
     register_holt_winters();
-    let e = parser::parse(src).map_err(Error::Parse)?;
+    // Before parsing: the parser panics on some plain numbers used as durations.
     check::check_text(src)?;
+    let e = parser::parse(src).map_err(Error::Parse)?;
     check::check_expr(&e)?;
     Ok(e)
 }
@@ -330,7 +331,7 @@ struct Ev<'a> {
     ticks: Cell<u32>,
     /// By unary-minus or range-function node: which input series each output label set
     /// came from (see [`Ev::note_origin`]).
-    origins: RefCell<HashMap<usize, HashMap<Labels, u64>>>,
+    origins: RefCell<HashMap<usize, OriginMap>>,
     /// Samples held: loaded points, values kept by subqueries and a range query's result.
     held: Cell<usize>,
 }
@@ -408,8 +409,12 @@ fn absent_labels(e: &Expr) -> Labels {
     out
 }
 
+/// Output label set → the hash of the input series it came from; hashed with the crate's fast
+/// label hasher, as this is looked up for every series at every step.
+type OriginMap = HashMap<Labels, u64, std::hash::BuildHasherDefault<crate::binop::sig::SigHasher>>;
+
 fn label_hash(l: &Labels) -> u64 {
-    let mut h = std::hash::DefaultHasher::new();
+    let mut h = crate::binop::sig::SigHasher::default();
     l.hash(&mut h);
     h.finish()
 }
@@ -892,9 +897,12 @@ impl<'a> Ev<'a> {
             }
         }
         let mut per: Vec<Vec<(i64, f64)>> = vec![Vec::new(); cache.labels.len()];
-        for (&ts, row) in cache.rows.range(first..=r) {
-            for &(i, v) in row {
-                per[i].push((ts, v));
+        // A range shorter than the step may hold no step at all: then `first` is past `r`.
+        if first <= r {
+            for (&ts, row) in cache.rows.range(first..=r) {
+                for &(i, v) in row {
+                    per[i].push((ts, v));
+                }
             }
         }
         let mut res = Ok(());

@@ -33,7 +33,9 @@ use tierlog::{Clock, Config, ManualClock, Sample, Store, Sync};
 use tierlog_tools::import::prom::{Entry, ParsedSample, PromParser};
 
 mod import;
+mod promql;
 pub use import::{csv_parse, influx_parse, openmetrics_parse};
+pub use promql::{PROMQL_MAX_EXPR, PROMQL_T0, promql_eval};
 
 const KINDS: [FileKind; 7] = [
     FileKind::WindowLog,

@@ -25,6 +25,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("openmetrics_parse", fuzzing::openmetrics_parse),
     ("influx_parse", fuzzing::influx_parse),
     ("csv_parse", fuzzing::csv_parse),
+    ("promql_eval", fuzzing::promql_eval),
 ];
 
 fn corpus_root() -> PathBuf {
@@ -204,4 +205,9 @@ fn influx_parse() {
 #[test]
 fn csv_parse() {
     replay("csv_parse", fuzzing::csv_parse);
+}
+
+#[test]
+fn promql_eval() {
+    replay("promql_eval", fuzzing::promql_eval);
 }
