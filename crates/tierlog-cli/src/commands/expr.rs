@@ -85,10 +85,16 @@ pub fn run(
         tierlog_promql::Error::Store(e) => Failure::from(e),
         // Neither form parses: say what each found wrong.
         tierlog_promql::Error::Parse(m) => Failure::Error(format!(
-            "{}: not a selector ({selector_error}) nor a PromQL expression ({m})",
-            crate::output::quoted_cut(expr)
+            "{}: not a selector ({}) nor a PromQL expression ({})",
+            crate::output::quoted_cut(expr),
+            cut(selector_error),
+            cut(&m)
         )),
-        e => Failure::Error(format!("{}: {e}", crate::output::quoted_cut(expr))),
+        e => Failure::Error(format!(
+            "{}: {}",
+            crate::output::quoted_cut(expr),
+            cut(&e.to_string())
+        )),
     })?;
     let rows = match out.value {
         Value::String { t, s } => {
@@ -112,6 +118,15 @@ pub fn run(
     let points = rows.iter().map(|r| r.points.len()).sum();
     report(&out.warnings, rows.len(), points, "points");
     Ok(())
+}
+
+/// A message cut to a few hundred characters: a parser may quote a whole (huge) input.
+fn cut(m: &str) -> String {
+    const MAX: usize = 300;
+    match m.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}…", &m[..i]),
+        None => m.to_owned(),
+    }
 }
 
 fn row(labels: &tierlog_promql::Labels, points: Vec<(i64, f64)>) -> Row {
