@@ -332,6 +332,8 @@ struct Ev<'a> {
     /// By unary-minus or range-function node: which input series each output label set
     /// came from (see [`Ev::note_origin`]).
     origins: RefCell<HashMap<usize, OriginMap>>,
+    /// Per range-function node, the loaded series whose output labels `note_origin` has seen.
+    noted: RefCell<HashMap<usize, Vec<bool>>>,
     /// Samples held: loaded points, values kept by subqueries and a range query's result.
     held: Cell<usize>,
 }
@@ -507,6 +509,7 @@ impl<'a> Ev<'a> {
             warnings: Vec::new(),
             ticks: Cell::new(0),
             origins: RefCell::new(HashMap::new()),
+            noted: RefCell::new(HashMap::new()),
             held: Cell::new(0),
         }
     }
@@ -1180,7 +1183,15 @@ impl<'a> Ev<'a> {
         let mut from_tier = Vec::new();
         let mut any = false;
         let hw = name == HOLT_WINTERS;
-        let mut apply = |labels: &Labels, unnamed: &Labels, pts: &[(i64, f64)]| -> Result<()> {
+        // Loaded series whose output labels were already checked against the others (at an
+        // earlier step): their check would find the same.
+        let key = node_key(c);
+        let mut noted = self.noted.borrow_mut().remove(&key).unwrap_or_default();
+        let mut apply = |labels: &Labels,
+                         unnamed: &Labels,
+                         pts: &[(i64, f64)],
+                         series: Option<usize>|
+         -> Result<()> {
             if pts.is_empty() {
                 return Ok(());
             }
@@ -1197,7 +1208,16 @@ impl<'a> Ev<'a> {
                 let labels = if keeps_name(name, f) {
                     labels.clone()
                 } else {
-                    self.note_origin(node_key(c), unnamed, label_hash(labels))?;
+                    let done = series.is_some_and(|i| noted.get(i).copied().unwrap_or(false));
+                    if !done {
+                        self.note_origin(key, unnamed, label_hash(labels))?;
+                        if let Some(i) = series {
+                            if noted.len() <= i {
+                                noted.resize(i + 1, false);
+                            }
+                            noted[i] = true;
+                        }
+                    }
                     unnamed.clone()
                 };
                 out.push(Sample { labels, t, v });
@@ -1241,18 +1261,19 @@ impl<'a> Ev<'a> {
                                 from_tier.push(Sample { labels, t, v });
                             }
                         }
-                        _ => apply(&s.labels, &s.unnamed, s.window(w.start, w.end))?,
+                        _ => apply(&s.labels, &s.unnamed, s.window(w.start, w.end), Some(i))?,
                     }
                 }
             }
             Expr::Subquery(sq) => {
                 self.subquery(sq, t, |named, unnamed, pts| {
                     self.tick()?;
-                    apply(named, unnamed, pts)
+                    apply(named, unnamed, pts, None)
                 })?;
             }
             _ => {}
         }
+        self.noted.borrow_mut().insert(key, noted);
         if absent {
             return Ok(Val::Vector(if any {
                 Vec::new()
