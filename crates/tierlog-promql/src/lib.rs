@@ -51,7 +51,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 pub use error::{Error, Result};
-pub use value::{Labels, METRIC_NAME, QueryOutput, Sample, Series, Value};
+pub use value::{Labels, METRIC_NAME, QueryOutput, Sample, Series, Value, format_value};
 
 use tierlog::Store;
 

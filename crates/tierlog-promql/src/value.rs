@@ -142,6 +142,36 @@ impl fmt::Display for Labels {
     }
 }
 
+/// A sample value as Prometheus writes it in its API and labels (Go's
+/// `strconv.FormatFloat(v, 'f', -1, 64)`): the shortest decimal that reads back as `v`, never
+/// with an exponent; `NaN`, `+Inf`, `-Inf`.
+///
+/// ```
+/// assert_eq!(tierlog_promql::format_value(0.1), "0.1");
+/// assert_eq!(tierlog_promql::format_value(1e21), "1000000000000000000000");
+/// assert_eq!(tierlog_promql::format_value(f64::NEG_INFINITY), "-Inf");
+/// ```
+pub fn format_value(v: f64) -> String {
+    match special(v) {
+        Some(s) => s.to_owned(),
+        // Rust's Display of f64 is also the shortest round-trip form without an exponent.
+        None => v.to_string(),
+    }
+}
+
+/// How Go's float formats write NaN and the infinities; `None` for a finite value.
+pub(crate) fn special(v: f64) -> Option<&'static str> {
+    if v.is_nan() {
+        Some("NaN")
+    } else if v == f64::INFINITY {
+        Some("+Inf")
+    } else if v == f64::NEG_INFINITY {
+        Some("-Inf")
+    } else {
+        None
+    }
+}
+
 /// One element of an instant vector: a series' labels and its value at `t` (milliseconds).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {

@@ -39,16 +39,7 @@ pub(crate) fn answer_to_vec<T: Serialize>(body: &T, value: &Value) -> serde_json
 /// `v` as Go's `strconv.FormatFloat(v, 'f', -1, 64)`: the shortest decimal that reads back as
 /// `v`, never in exponent form; `NaN`, `+Inf`, `-Inf`.
 pub(crate) fn format_value(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_owned()
-    } else if v == f64::INFINITY {
-        "+Inf".to_owned()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".to_owned()
-    } else {
-        // Rust's `Display` of f64 is the shortest round-trip decimal, without an exponent.
-        v.to_string()
-    }
+    tierlog_promql::format_value(v)
 }
 
 /// A timestamp in ms, written as unix seconds: `1700000000`, `1700000000.5`, `-1.25`.

@@ -56,29 +56,14 @@ pub(crate) fn labels(l: &Labels) -> String {
 /// Go's `strconv.FormatFloat(v, 'f', -1, 64)`: the shortest decimal that reads back as `v`,
 /// never with an exponent; `NaN`, `+Inf`, `-Inf`.
 pub(crate) fn float_f(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_owned()
-    } else if v == f64::INFINITY {
-        "+Inf".to_owned()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".to_owned()
-    } else {
-        // Rust's Display of f64 is also the shortest round-trip form without an exponent.
-        format!("{v}")
-    }
+    crate::format_value(v)
 }
 
 /// Go's `fmt` verb `%v` for a float64 (`%g` with the shortest precision): an exponent when
 /// the decimal exponent is below -4 or at least 6 (`1e+06`, `123456`, `1.5e-05`).
 pub(crate) fn float_v(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".to_owned();
-    }
-    if v == f64::INFINITY {
-        return "+Inf".to_owned();
-    }
-    if v == f64::NEG_INFINITY {
-        return "-Inf".to_owned();
+    if let Some(s) = crate::value::special(v) {
+        return s.to_owned();
     }
     if v == 0.0 {
         return if v.is_sign_negative() { "-0" } else { "0" }.to_owned();

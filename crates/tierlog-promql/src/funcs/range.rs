@@ -183,14 +183,9 @@ pub fn check_params(f: RangeFn, params: &[f64]) -> Result<()> {
 
 /// `v` as Go's `%f` prints it: six decimals, `NaN`, `+Inf`, `-Inf`.
 pub(crate) fn go_fmt_f(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_owned()
-    } else if v == f64::INFINITY {
-        "+Inf".to_owned()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".to_owned()
-    } else {
-        format!("{v:.6}")
+    match crate::value::special(v) {
+        Some(s) => s.to_owned(),
+        None => format!("{v:.6}"),
     }
 }
 
