@@ -48,12 +48,12 @@ pub struct ServeArgs {
     #[arg(long)]
     pub writable: bool,
     /// Largest write request body as sent (compressed for remote-write), bytes.
-    #[arg(long = "write.max-body-bytes", value_name = "BYTES", default_value_t = 32 << 20)]
+    #[arg(long = "write.max-body-bytes", value_name = "BYTES", default_value = "32MiB", value_parser = crate::args::size_arg_usize)]
     pub write_max_body_bytes: usize,
     /// Largest body once decompressed, bytes: remote-write's is read from the snappy header
     /// (a larger one is refused before it is expanded); a gzip text body is decompressed no
     /// further.
-    #[arg(long = "write.max-decoded-bytes", value_name = "BYTES", default_value_t = 128 << 20)]
+    #[arg(long = "write.max-decoded-bytes", value_name = "BYTES", default_value = "128MiB", value_parser = crate::args::size_arg_usize)]
     pub write_max_decoded_bytes: usize,
     /// Most samples in one write request (the store's limits.max_batch_samples applies too).
     #[arg(
