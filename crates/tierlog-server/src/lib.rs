@@ -467,9 +467,12 @@ pub fn serve_until_signal(
         .build()
         .map_err(Error::Io)?;
     let r = rt.block_on(async move {
+        // Signal handlers first: a SIGTERM sent as soon as the address is announced must
+        // find them installed, not the default action (which ends the process at once).
+        let stop = stop_signal()?;
         let server = serve(config).await?;
         on_listening(server.local_addr());
-        server.run_until(stop_signal()).await
+        server.run_until(stop).await
     });
     // Requests still running after the grace period are dropped, which sets their queries'
     // cancel flags; a query that does not stop is not waited for.
@@ -477,28 +480,24 @@ pub fn serve_until_signal(
     r
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn stop_signal() {
+/// Installs the SIGINT and SIGTERM handlers now; the future completes on either.
+fn stop_signal() -> Result<impl Future<Output = ()>, Error> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) {
-            (Ok(mut int), Ok(mut term)) => {
-                tokio::select! {
-                    _ = int.recv() => {}
-                    _ = term.recv() => {}
-                }
+        let mut int = signal(SignalKind::interrupt()).map_err(Error::Io)?;
+        let mut term = signal(SignalKind::terminate()).map_err(Error::Io)?;
+        Ok(async move {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
             }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
