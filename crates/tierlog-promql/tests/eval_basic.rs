@@ -6,6 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{Db, db_at};
 use tierlog::{Config, ManualClock, Sample as In, Store};
 use tierlog_promql::{Error, Labels, Options, Sample, Series, Value, query, query_range};
 
@@ -13,25 +16,16 @@ use tierlog_promql::{Error, Labels, Options, Sample, Series, Value, query, query
 const NOW: i64 = 1_700_000_040_000;
 const S: i64 = 1000;
 
-struct Db {
-    _dir: tempfile::TempDir,
-    store: Store,
-}
-
 /// `(metric, labels, ms before NOW, value)`.
 type Point<'a> = (&'a str, &'a [(&'a str, &'a str)], i64, f64);
 
 /// A store holding these points.
 fn db(points: &[Point<'_>]) -> Db {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(NOW));
-    let store = Store::open(dir.path(), Config::default().with_clock(clock)).unwrap();
     let samples: Vec<In<'_>> = points
         .iter()
         .map(|(m, l, ago, v)| In::new(m, l, NOW - ago, *v))
         .collect();
-    store.write(&samples).unwrap();
-    Db { _dir: dir, store }
+    db_at(NOW, &samples)
 }
 
 /// `m{a="b"}` at NOW-120s … NOW every 30 s with values 1 … 5, and `m{a="c"}` at NOW-60s = 10.

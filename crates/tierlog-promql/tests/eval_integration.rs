@@ -1,26 +1,18 @@
-//! The evaluator wired to aggregations, binary operators and functions. These pass once the
-//! aggregations (`aggr`), operators (`binop`) and functions (`funcs`) are implemented; the
-//! expected answers are those of Prometheus 2.42 (`promtool test rules` on the same data).
+//! The evaluator wired to aggregations, binary operators and functions; the expected answers
+//! are those of Prometheus 2.42 (`promtool test rules` on the same data).
 
-use std::sync::Arc;
+mod common;
 
-use tierlog::{Config, ManualClock, Sample as In, Store};
+use common::{Db, db_at};
+use tierlog::Sample as In;
 use tierlog_promql::{Labels, Options, Sample, Value, query, query_range};
 
 const NOW: i64 = 1_700_000_040_000;
 const MIN: i64 = 60_000;
 
-struct Db {
-    _dir: tempfile::TempDir,
-    store: Store,
-}
-
 /// `m{a="b"}` 0, 60, … 240 and `m{a="c"}` 0, 120, … 480 at NOW-4m … NOW every minute;
 /// `n{a="b"}` 10 at the same times.
 fn db() -> Db {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(NOW));
-    let store = Store::open(dir.path(), Config::default().with_clock(clock)).unwrap();
     let mut s = Vec::new();
     for k in 0..5i64 {
         let t = NOW - (4 - k) * MIN;
@@ -28,8 +20,7 @@ fn db() -> Db {
         s.push(In::new("m", &[("a", "c")], t, (120 * k) as f64));
         s.push(In::new("n", &[("a", "b")], t, 10.0));
     }
-    store.write(&s).unwrap();
-    Db { _dir: dir, store }
+    db_at(NOW, &s)
 }
 
 fn l(pairs: &[(&str, &str)]) -> Labels {

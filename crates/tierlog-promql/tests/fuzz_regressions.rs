@@ -1,25 +1,18 @@
 //! Inputs the `promql_eval` fuzz target (fuzz/fuzz_targets/promql_eval.rs) found to panic,
 //! hang or blow up, each evaluated here on a small store with its expected answer.
 
-use std::sync::Arc;
+mod common;
 
-use tierlog::{Config, ManualClock, Sample as In, Store};
+use common::{Db, db_at};
+use tierlog::Sample as In;
 use tierlog_promql::{Options, Value, query, query_range};
 
 /// A multiple of 100 s (and of a minute).
 const T: i64 = 1_700_000_100_000;
 const S: i64 = 1000;
 
-struct Db {
-    _dir: tempfile::TempDir,
-    store: Store,
-}
-
 /// `m` every 15 s for the 10 minutes before `T`, value = seconds before `T`.
 fn db() -> Db {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(T));
-    let store = Store::open(dir.path(), Config::default().with_clock(clock)).unwrap();
     let samples: Vec<In<'_>> = (0..40)
         .map(|i| {
             In::new(
@@ -30,8 +23,7 @@ fn db() -> Db {
             )
         })
         .collect();
-    store.write(&samples).unwrap();
-    Db { _dir: dir, store }
+    db_at(T, &samples)
 }
 
 /// `sum_over_time(x[2m:153s])`: a subquery whose range is shorter than its step has, at most
