@@ -704,7 +704,10 @@ impl<'a> Ev<'a> {
         let finest = tiers[0].1;
         if range <= 0 || w < finest || w % finest != 0 {
             self.warnings.push(format!(
-                "raw points of {vs} before {raw_from} ms have expired, and windows reaching                  before then cannot be answered from the rollup tiers: the range, step and                  evaluation times are not all multiples of a tier's interval ({}); those windows                  hold only the raw points kept",
+                "raw points of {vs} {}, and windows reaching before then cannot be answered \
+                 from the rollup tiers: the range, step and evaluation times are not all \
+                 multiples of a tier's interval ({}); those windows hold only the raw points kept",
+                expired_text(raw_from),
                 tiers
                     .iter()
                     .map(|t| tier::duration_text(t.1))
@@ -718,10 +721,13 @@ impl<'a> Ev<'a> {
         } else {
             align_up(raw_from, w)
         };
+        // Only windows starting before the raw points use tiles, and they end before
+        // `split + range`: later tiles would repeat what the raw points answer.
+        let tiles_to = to.min(split.saturating_add(range));
         let mut it = store.query_step_iter(
             sel,
             from,
-            to.max(from.saturating_add(1)),
+            tiles_to.max(from.saturating_add(1)),
             Duration::from_millis(w as u64),
         )?;
         let mut index: HashMap<Labels, usize> = series
@@ -740,7 +746,10 @@ impl<'a> Ev<'a> {
                 if b.width_ms != w {
                     if b.t < raw_from {
                         return Err(Error::Execution(format!(
-                            "{vs}[{}] cannot be answered exactly from the rollup tiers: between                              {} and {} ms only the {} tier's {} buckets are left, wider than the                              {} tiles its windows need (choose a range and step on a multiple of                              {})",
+                            "{vs}[{}] cannot be answered exactly from the rollup tiers: between \
+                             {} and {} ms only the {} tier's {} buckets are left, wider than the \
+                             {} tiles its windows need (choose a range and step on a multiple of \
+                             {})",
                             tier::duration_text(range),
                             b.t,
                             b.t + b.width_ms,
@@ -794,7 +803,11 @@ impl<'a> Ev<'a> {
                 .map(|(t, a, b)| format!("the {t} tier for [{a}, {b}) ms"))
                 .collect();
             self.warnings.push(format!(
-                "raw points of {vs} before {raw_from} ms have expired: windows reaching before                  then are answered from exact {} tiles of {} (docs/promql.md, tier-aware                  evaluation: a point exactly at the end of a window answered from tiles is                  not counted, and increase and rate there are not extrapolated)",
+                "raw points of {vs} {}: windows reaching before then are answered from exact {} \
+                 tiles of {} (docs/promql.md, tier-aware evaluation: a point exactly at the end \
+                 of a window answered from tiles is not counted, and increase and rate there are \
+                 not extrapolated)",
+                expired_text(raw_from),
                 tier::duration_text(w),
                 from_tiers.join(", ")
             ));
@@ -1288,6 +1301,16 @@ impl<'a> Ev<'a> {
         out.append(&mut from_tier);
         check_unique(&out)?;
         Ok(Val::Vector(out))
+    }
+}
+
+/// "before T ms have expired", or, for a store that keeps no raw points at all, "have all
+/// expired".
+fn expired_text(raw_from: i64) -> String {
+    if raw_from == i64::MAX {
+        "have all expired (the store holds none)".to_owned()
+    } else {
+        format!("before {raw_from} ms have expired")
     }
 }
 

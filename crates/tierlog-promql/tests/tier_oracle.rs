@@ -173,6 +173,11 @@ fn tier_answers_follow_the_points_through_the_data_life() {
                 let expr = format!("{f}(g[{}s])", range / 1000);
                 let out = query_range(&store, &expr, first, last, step, &opts)
                     .unwrap_or_else(|e| panic!("{phase}: {expr}: {e}"));
+                assert!(
+                    out.warnings.iter().all(|w| !w.contains("  ")),
+                    "{:?}",
+                    out.warnings
+                );
                 let m = matrix(out.value);
                 let have: Vec<(i64, f64)> = m.first().map(|s| s.points.clone()).unwrap_or_default();
                 let mut want = Vec::new();
@@ -262,6 +267,14 @@ fn a_90_day_step_over_the_60s_tier_answers_every_window() {
     .unwrap();
     assert!(
         out.warnings.iter().any(|w| w.contains("60s tier")),
+        "{:?}",
+        out.warnings
+    );
+    // No raw points at all: the warning says so rather than naming a time.
+    assert!(
+        out.warnings
+            .iter()
+            .any(|w| w.contains("have all expired") && !w.contains("  ")),
         "{:?}",
         out.warnings
     );
