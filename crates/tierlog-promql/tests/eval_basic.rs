@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::{Db, db_at};
-use tierlog::{Config, ManualClock, Sample as In, Store};
+use tierlog::Sample as In;
 use tierlog_promql::{Error, Labels, Options, Sample, Series, Value, query, query_range};
 
 /// A whole minute, so subquery steps line up with it.
@@ -614,56 +614,6 @@ fn parse_errors_and_holt_winters_name() {
         ),
         Err(Error::Unsupported(_)) => {} // before the range functions exist
         other => panic!("{other:?}"),
-    }
-}
-
-/// Not a check: prints how long a day-long range query over 100 series takes (run with
-/// `cargo test --release --test eval_basic -- --ignored --nocapture`).
-#[test]
-#[ignore]
-fn day_long_range_query_speed() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(NOW));
-    let mut cfg = Config::default()
-        .with_clock(clock)
-        .with_sync(tierlog::Sync::Never)
-        .with_tiers(vec![tierlog::Tier::new(
-            "60s",
-            Duration::from_secs(60),
-            Duration::from_secs(48 * 3600),
-        )]);
-    cfg.raw_keep = Some(Duration::from_secs(30 * 3600));
-    let store = Store::open(dir.path(), cfg).unwrap();
-    let names: Vec<String> = (0..100).map(|i| i.to_string()).collect();
-    let labels: Vec<[(&str, &str); 1]> = names.iter().map(|n| [("i", n.as_str())]).collect();
-    let day = 24 * 3600 * S;
-    let t0 = Instant::now();
-    let mut t = NOW - day - 600 * S;
-    while t <= NOW {
-        let batch: Vec<In<'_>> = labels
-            .iter()
-            .map(|l| In::new("m", l, t, (t / 1000 % 1000) as f64))
-            .collect();
-        store.write(&batch).unwrap();
-        t += 15 * S;
-    }
-    eprintln!(
-        "wrote {} points in {:?}",
-        100 * (day / 15_000),
-        t0.elapsed()
-    );
-    for q in [
-        "m",
-        "-m",
-        "absent_over_time(m[5m])",
-        "absent_over_time(m[5m:1m])",
-    ] {
-        let t0 = Instant::now();
-        let out = query_range(&store, q, NOW - day, NOW, 60 * S, &Options::default()).unwrap();
-        let Value::Matrix(m) = out.value else {
-            panic!()
-        };
-        eprintln!("{q}: {} series in {:?}", m.len(), t0.elapsed());
     }
 }
 
