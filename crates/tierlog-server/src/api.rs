@@ -620,35 +620,148 @@ pub(crate) async fn method_not_allowed() -> (StatusCode, &'static str) {
     (StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n")
 }
 
-/// Requires `Authorization: Bearer <token>` (compared in constant time) on every path but
-/// `/-/healthy` and `/-/ready`, when the server has a token.
+/// What a set of credentials may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Grant {
+    /// Every endpoint but the write ones.
+    Read,
+    /// Every endpoint.
+    Write,
+}
+
+/// The credentials a server accepts: tokens and the base64 of basic auth's `user:password`,
+/// each with what it grants.
+pub(crate) struct Access {
+    tokens: Vec<(Vec<u8>, Grant)>,
+    basic: Vec<(Vec<u8>, Grant)>,
+}
+
+/// The paths that change the store.
+pub(crate) const WRITE_PATHS: [&str; 3] = ["/api/v1/write", "/api/v1/import/prometheus", "/write"];
+
+impl Access {
+    pub(crate) fn new(c: &crate::ServerConfig) -> Access {
+        let mut tokens = Vec::new();
+        if let Some(t) = &c.bearer_token {
+            tokens.push((t.as_bytes().to_vec(), Grant::Write));
+        }
+        if let Some(t) = &c.write_token {
+            tokens.push((t.as_bytes().to_vec(), Grant::Write));
+        }
+        if let Some(t) = &c.read_token {
+            tokens.push((t.as_bytes().to_vec(), Grant::Read));
+        }
+        let basic = c
+            .basic_auth
+            .iter()
+            .map(|(u, p)| (base64(format!("{u}:{p}").as_bytes()), Grant::Write))
+            .collect();
+        Access { tokens, basic }
+    }
+
+    fn open(&self) -> bool {
+        self.tokens.is_empty() && self.basic.is_empty()
+    }
+
+    /// What the `Authorization` header grants: every credential is compared (in constant
+    /// time), the widest match wins.
+    fn grant(&self, auth: Option<&[u8]>) -> Option<Grant> {
+        let auth = auth?;
+        let (list, given) = if auth.len() > 7 && auth[..7].eq_ignore_ascii_case(b"bearer ") {
+            (&self.tokens, &auth[7..])
+        } else if auth.len() > 6 && auth[..6].eq_ignore_ascii_case(b"basic ") {
+            (&self.basic, auth[6..].trim_ascii())
+        } else {
+            return None;
+        };
+        let mut best = None;
+        for (secret, grant) in list {
+            use subtle::ConstantTimeEq;
+            if bool::from(given.ct_eq(secret)) {
+                best = best.max(Some(*grant));
+            }
+        }
+        best
+    }
+}
+
+/// Standard base64 with padding (RFC 4648), as basic auth sends `user:password`.
+fn base64(data: &[u8]) -> Vec<u8> {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::with_capacity(data.len().div_ceil(3) * 4);
+    for c in data.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(c.get(1).copied().unwrap_or(0)) << 8)
+            | u32::from(c.get(2).copied().unwrap_or(0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(A[(n >> (18 - 6 * i)) as usize & 63]);
+            } else {
+                out.push(b'=');
+            }
+        }
+    }
+    out
+}
+
+/// Requires credentials (compared in constant time) on every path but `/-/healthy` and
+/// `/-/ready` when the server has any: 401 without valid ones, 403 when read-only
+/// credentials ask for a write endpoint.
 pub(crate) async fn authorize(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(token) = st.0.bearer_token.as_deref() else {
+    let access = &st.0.access;
+    if access.open() || matches!(req.uri().path(), "/-/healthy" | "/-/ready") {
         return next.run(req).await;
+    }
+    let grant = access.grant(
+        req.headers()
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes),
+    );
+    let needed = if WRITE_PATHS.contains(&req.uri().path()) {
+        Grant::Write
+    } else {
+        Grant::Read
     };
-    if matches!(req.uri().path(), "/-/healthy" | "/-/ready") {
-        return next.run(req).await;
+    match grant {
+        Some(g) if g >= needed => next.run(req).await,
+        Some(_) => (
+            StatusCode::FORBIDDEN,
+            "Forbidden: these credentials may read but not write\n",
+        )
+            .into_response(),
+        None => {
+            let mut resp = (StatusCode::UNAUTHORIZED, "Unauthorized\n").into_response();
+            let h = resp.headers_mut();
+            h.append(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            if !access.basic.is_empty() {
+                h.append(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"tierlog\""),
+                );
+            }
+            resp
+        }
     }
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(HeaderValue::as_bytes)
-        .and_then(|v| (v.len() > 7 && v[..7].eq_ignore_ascii_case(b"bearer ")).then(|| &v[7..]));
-    let ok = given.is_some_and(|g| {
-        use subtle::ConstantTimeEq;
-        bool::from(g.ct_eq(token.as_bytes()))
-    });
-    if ok {
-        return next.run(req).await;
-    }
-    let mut resp = (StatusCode::UNAUTHORIZED, "Unauthorized\n").into_response();
-    resp.headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    resp
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (plain, enc) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+            ("Aladdin:open sesame", "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="),
+        ] {
+            assert_eq!(super::base64(plain.as_bytes()), enc.as_bytes(), "{plain}");
+        }
+    }
+
     use std::sync::mpsc;
 
     use tierlog_promql::{Error as QueryError, Value};

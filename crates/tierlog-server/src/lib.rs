@@ -49,9 +49,11 @@
 //!
 //! The server listens on `127.0.0.1:9201` by default and refuses an address that is not a
 //! loopback one unless [`ServerConfig::allow_non_loopback`] is set. With
-//! [`ServerConfig::bearer_token`], every path except `/-/healthy` and `/-/ready` needs
-//! `Authorization: Bearer <token>` (401 otherwise; compared in constant time). There is no
-//! TLS: put a TLS-terminating proxy in front for other hosts.
+//! credentials ([`ServerConfig::bearer_token`], [`ServerConfig::read_token`],
+//! [`ServerConfig::write_token`], [`ServerConfig::basic_auth`]), every path except
+//! `/-/healthy` and `/-/ready` needs `Authorization: Bearer <token>` or `Basic …` (401
+//! otherwise; compared in constant time); the read token gets 403 on the write endpoints.
+//! There is no TLS: put a TLS-terminating proxy in front for other hosts.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), tierlog_server::Error> {
@@ -106,9 +108,16 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Allow a `listen` address that is not a loopback one (`0.0.0.0`, a LAN address).
     pub allow_non_loopback: bool,
-    /// When set, every endpoint except `/-/healthy` and `/-/ready` requires
-    /// `Authorization: Bearer <token>`.
+    /// When set, every endpoint except `/-/healthy` and `/-/ready` requires credentials;
+    /// this token (`Authorization: Bearer <token>`) may read and write.
     pub bearer_token: Option<String>,
+    /// A token that may read but not write (403 on the write endpoints).
+    pub read_token: Option<String>,
+    /// A token that may write, and read too.
+    pub write_token: Option<String>,
+    /// `(user, password)` pairs accepted as `Authorization: Basic …` on every protected
+    /// endpoint, reads and writes alike.
+    pub basic_auth: Vec<(String, String)>,
     /// The longest a query may run (default 2 minutes); a request's `timeout` can shorten it.
     pub query_timeout: Duration,
     /// Most samples a query may hold in memory (default 50 million).
@@ -135,6 +144,9 @@ impl ServerConfig {
             listen: DEFAULT_LISTEN.parse().expect("the default address parses"),
             allow_non_loopback: false,
             bearer_token: None,
+            read_token: None,
+            write_token: None,
+            basic_auth: Vec::new(),
             query_timeout: Duration::from_secs(120),
             max_samples: 50_000_000,
             max_concurrency: 20,
@@ -151,6 +163,29 @@ impl ServerConfig {
         let bad = |m: &str| Err(Error::Config(m.to_owned()));
         if self.bearer_token.as_deref().is_some_and(str::is_empty) {
             return bad("the bearer token is empty");
+        }
+        if self.read_token.as_deref().is_some_and(str::is_empty) {
+            return bad("the read token is empty");
+        }
+        if self.write_token.as_deref().is_some_and(str::is_empty) {
+            return bad("the write token is empty");
+        }
+        if self.read_token.is_some()
+            && (self.read_token == self.write_token || self.read_token == self.bearer_token)
+        {
+            return bad("the read token must differ from the write and bearer tokens");
+        }
+        for (user, password) in &self.basic_auth {
+            if password.is_empty() {
+                return Err(Error::Config(format!(
+                    "basic auth user {user:?} has an empty password"
+                )));
+            }
+            if user.contains(':') {
+                return Err(Error::Config(format!(
+                    "basic auth user {user:?} contains ':'"
+                )));
+            }
         }
         if self.max_concurrency == 0 {
             return bad("the query concurrency must be at least 1");
@@ -174,6 +209,9 @@ impl ServerConfig {
             ("listen", self.listen.to_string()),
             ("allow-non-loopback", self.allow_non_loopback.to_string()),
             ("bearer-token", self.bearer_token.is_some().to_string()),
+            ("read-token", self.read_token.is_some().to_string()),
+            ("write-token", self.write_token.is_some().to_string()),
+            ("basic-auth", (!self.basic_auth.is_empty()).to_string()),
             (
                 "query.timeout",
                 format!("{}ms", self.query_timeout.as_millis()),
@@ -197,6 +235,15 @@ impl fmt::Debug for ServerConfig {
             .field(
                 "bearer_token",
                 &self.bearer_token.as_ref().map(|_| "<hidden>"),
+            )
+            .field("read_token", &self.read_token.as_ref().map(|_| "<hidden>"))
+            .field(
+                "write_token",
+                &self.write_token.as_ref().map(|_| "<hidden>"),
+            )
+            .field(
+                "basic_auth_users",
+                &self.basic_auth.iter().map(|(u, _)| u).collect::<Vec<_>>(),
             )
             .field("query_timeout", &self.query_timeout)
             .field("max_samples", &self.max_samples)
@@ -271,7 +318,7 @@ struct Inner {
     queries: Arc<Semaphore>,
     max_concurrency: usize,
     metrics: metrics::ServerMetrics,
-    bearer_token: Option<String>,
+    access: api::Access,
     query_timeout: Duration,
     max_samples: usize,
     started: SystemTime,
@@ -326,7 +373,7 @@ impl AppState {
             queries: Arc::new(Semaphore::new(config.max_concurrency)),
             max_concurrency: config.max_concurrency,
             metrics: metrics::ServerMetrics::default(),
-            bearer_token: config.bearer_token.clone(),
+            access: api::Access::new(config),
             query_timeout: config.query_timeout,
             max_samples: config.max_samples,
             started: SystemTime::now(),

@@ -21,9 +21,19 @@ pub struct ServeArgs {
     #[arg(long)]
     pub allow_non_loopback: bool,
     /// Require `Authorization: Bearer TOKEN` on every endpoint except /-/healthy and
-    /// /-/ready, the token read from this file (401 otherwise).
+    /// /-/ready, the token read from this file (401 otherwise); it may read and write.
     #[arg(long, value_name = "FILE")]
     pub bearer_token_file: Option<PathBuf>,
+    /// A token that may read but not write (403 on the write endpoints), read from this file.
+    #[arg(long, value_name = "FILE")]
+    pub read_token_file: Option<PathBuf>,
+    /// A token that may write (and read), read from this file.
+    #[arg(long, value_name = "FILE")]
+    pub write_token_file: Option<PathBuf>,
+    /// Accept `Authorization: Basic` on every protected endpoint (reads and writes) for the
+    /// `user:password` lines of this file.
+    #[arg(long, value_name = "FILE")]
+    pub basic_auth_file: Option<PathBuf>,
     /// The longest a query may run (a request's `timeout` parameter can shorten it).
     #[arg(long = "query.timeout", value_name = "DURATION", default_value = "2m", allow_hyphen_values = true, value_parser = crate::args::duration_arg)]
     pub query_timeout: Duration,
@@ -82,6 +92,33 @@ fn listen_arg(s: &str) -> Result<SocketAddr, String> {
         .map_err(|_| format!("{s:?}: expected IP:PORT, e.g. 127.0.0.1:9201"))
 }
 
+/// The `user:password` lines of a basic auth file (blank lines skipped).
+fn basic_auth(f: &std::path::Path) -> Result<Vec<(String, String)>, Failure> {
+    let text = read_secret(f, "basic auth file")?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line.is_empty() {
+            continue;
+        }
+        let bad = |m: &str| Failure::Error(format!("{}:{}: {m}", f.display(), i + 1));
+        let (user, password) = line
+            .split_once(':')
+            .ok_or_else(|| bad("expected user:password"))?;
+        if password.is_empty() {
+            return Err(bad("empty password"));
+        }
+        out.push((user.to_owned(), password.to_owned()));
+    }
+    if out.is_empty() {
+        return Err(Failure::Error(format!(
+            "basic auth file {}: no user:password line",
+            f.display()
+        )));
+    }
+    Ok(out)
+}
+
 pub fn run(now: &Now, a: ServeArgs) -> Result<(), Failure> {
     log_warnings_to_stderr();
     // A writable server creates a new store; a read-only one needs an existing one.
@@ -112,6 +149,19 @@ pub fn run(now: &Now, a: ServeArgs) -> Result<(), Failure> {
         .as_deref()
         .map(|f| read_secret(f, "bearer token file"))
         .transpose()?;
+    c.read_token = a
+        .read_token_file
+        .as_deref()
+        .map(|f| read_secret(f, "read token file"))
+        .transpose()?;
+    c.write_token = a
+        .write_token_file
+        .as_deref()
+        .map(|f| read_secret(f, "write token file"))
+        .transpose()?;
+    if let Some(f) = a.basic_auth_file.as_deref() {
+        c.basic_auth = basic_auth(f)?;
+    }
     c.query_timeout = a.query_timeout;
     c.max_samples = a.query_max_samples;
     c.max_concurrency = a.query_max_concurrency;

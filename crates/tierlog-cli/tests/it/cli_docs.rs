@@ -21,8 +21,9 @@
 //!   `URL` or any http(s) URL an unreachable local one (`http://127.0.0.1:9/api/v1/write`);
 //! - `examples/…` is the repository's file; another input file an `ingest` names (e.g.
 //!   `metrics.lp`) is created in the working directory with one valid line of its format;
-//! - a file given to `--bearer-token-file` or `--basic-password-file` is a token file
-//!   written for the test;
+//! - a file given to `--bearer-token-file`, `--read-token-file`, `--write-token-file` or
+//!   `--basic-password-file` is a token file written for the test (`--read-token-file`'s
+//!   a different token), one given to `--basic-auth-file` a `user:s3cret` line;
 //! - `forward` gets `--once` and `--max-attempts 1` when it has not got them (else it would
 //!   run until stopped, retrying the unreachable receiver);
 //! - `serve` listens on `127.0.0.1:0` whatever `--listen` says, and gets SIGTERM once it
@@ -340,7 +341,22 @@ fn substitute(ex: &Example, root: &Path, base: &Path, work: &Path) -> Vec<String
                     .map(|rest| store.join(rest))
             }
         });
-        let arg = if prev == "--bearer-token-file" || prev == "--basic-password-file" {
+        let arg = if prev == "--basic-auth-file" {
+            let file = work.join("users");
+            std::fs::write(&file, "user:s3cret\n").unwrap();
+            file.display().to_string()
+        } else if prev == "--read-token-file" {
+            // Distinct from the other tokens, as the server requires.
+            let file = work.join("read-token");
+            std::fs::write(&file, "r3ad\n").unwrap();
+            file.display().to_string()
+        } else if [
+            "--bearer-token-file",
+            "--basic-password-file",
+            "--write-token-file",
+        ]
+        .contains(&prev.as_str())
+        {
             let token = work.join("token");
             std::fs::write(&token, "s3cret\n").unwrap();
             token.display().to_string()

@@ -191,3 +191,79 @@ fn serve_writable_takes_pushes_and_holds_the_writer_lock() {
     assert_eq!(r.series.len(), 1);
     assert_eq!(r.series[0].points, [(now_s * 1000, 21.5)]);
 }
+
+/// `--read-token-file`, `--write-token-file` and `--basic-auth-file` parse and take effect;
+/// a missing or empty file, or a basic auth line without a password, is refused at startup.
+#[test]
+fn serve_reads_separate_credentials_and_refuses_bad_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = store(dir.path());
+    let file = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let read = file("read", "r3ad\n");
+    let write = file("write", "wr1te\n");
+    let users = file("users", "user:pw\n\nother:x:y\n");
+    let srv = serve(&[
+        s(&d),
+        "--listen",
+        "127.0.0.1:0",
+        "--read-token-file",
+        s(&read),
+        "--write-token-file",
+        s(&write),
+        "--basic-auth-file",
+        s(&users),
+    ]);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let call = |method: &str, path: &str, auth: Option<&str>| {
+        let mut b = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", srv.base));
+        if let Some(a) = auth {
+            b = b.header("Authorization", a);
+        }
+        let mut r = agent.run(b.body(Vec::<u8>::new()).unwrap()).unwrap();
+        let _ = r.body_mut().read_to_string();
+        r.status().as_u16()
+    };
+    let labels = "/api/v1/labels";
+    assert_eq!(call("GET", labels, None), 401);
+    assert_eq!(call("GET", labels, Some("Bearer r3ad")), 200);
+    assert_eq!(call("GET", labels, Some("Bearer wr1te")), 200);
+    // base64("user:pw") and base64("other:x:y").
+    assert_eq!(call("GET", labels, Some("Basic dXNlcjpwdw==")), 200);
+    assert_eq!(call("GET", labels, Some("Basic b3RoZXI6eDp5")), 200);
+    assert_eq!(call("GET", labels, Some("Basic dXNlcjpwdg==")), 401);
+    assert_eq!(call("POST", "/write", Some("Bearer r3ad")), 403);
+    // Not --writable: the write endpoints are absent for those who may write.
+    assert_eq!(call("POST", "/write", Some("Bearer wr1te")), 404);
+    drop(srv);
+
+    let missing = dir.path().join("absent");
+    let empty = file("empty", "\n");
+    let no_password = file("nopw", "user:\n");
+    let no_colon = file("nocolon", "user\n");
+    for (flag, f) in [
+        ("--read-token-file", &missing),
+        ("--read-token-file", &empty),
+        ("--write-token-file", &missing),
+        ("--write-token-file", &empty),
+        ("--basic-auth-file", &missing),
+        ("--basic-auth-file", &empty),
+        ("--basic-auth-file", &no_password),
+        ("--basic-auth-file", &no_colon),
+    ] {
+        let o = tierlog(&["serve", s(&d), "--listen", "127.0.0.1:0", flag, s(f)]);
+        assert_eq!(o.status.code(), Some(1), "{flag} {}", f.display());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(&*f.display().to_string()), "{flag}: {err}");
+    }
+    let o = tierlog(&["serve", s(&d), "--read-token-file"]);
+    assert_eq!(o.status.code(), Some(2));
+}

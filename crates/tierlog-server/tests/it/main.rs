@@ -1,6 +1,7 @@
 //! Integration tests: a server on an ephemeral loopback port over a small store, one module
 //! per behaviour, linked into one binary.
 
+mod access;
 mod api;
 mod grafana;
 mod metrics;
