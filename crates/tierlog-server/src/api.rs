@@ -687,21 +687,10 @@ impl Access {
 
 /// Standard base64 with padding (RFC 4648), as basic auth sends `user:password`.
 fn base64(data: &[u8]) -> Vec<u8> {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(c.get(1).copied().unwrap_or(0)) << 8)
-            | u32::from(c.get(2).copied().unwrap_or(0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(A[(n >> (18 - 6 * i)) as usize & 63]);
-            } else {
-                out.push(b'=');
-            }
-        }
-    }
-    out
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .encode(data)
+        .into_bytes()
 }
 
 /// Requires credentials (compared in constant time) on every path but `/-/healthy` and
