@@ -22,16 +22,9 @@ impl Guarded {
         let t0 = crate::support::t0();
         crate::support::write_store(&dir, t0);
         let mut config = ServerConfig::new(&dir);
-        config.listen = "127.0.0.1:0".parse().unwrap();
         config.writable = true;
         f(&mut config);
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let server = rt.block_on(tierlog_server::serve(config)).expect("serve");
-        let base = format!("http://{}", server.local_addr());
+        let (rt, server, base) = crate::support::serve_on_runtime(config);
         Guarded {
             rt,
             server: Some(server),

@@ -93,15 +93,8 @@ impl TestServer {
         let t0 = t0();
         write_store(&dir, t0);
         let mut config = ServerConfig::new(&dir);
-        config.listen = "127.0.0.1:0".parse().unwrap();
         f(&mut config);
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let server = rt.block_on(tierlog_server::serve(config)).expect("serve");
-        let base = format!("http://{}", server.local_addr());
+        let (rt, server, base) = serve_on_runtime(config);
         TestServer {
             rt,
             server: Some(server),
@@ -184,4 +177,18 @@ impl Drop for TestServer {
 /// `s` percent-encoded for a query string.
 pub fn enc(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A two-worker runtime and a server started on it with `config` (on a free loopback port),
+/// with its base URL.
+pub fn serve_on_runtime(mut config: ServerConfig) -> (tokio::runtime::Runtime, Server, String) {
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = rt.block_on(tierlog_server::serve(config)).expect("serve");
+    let base = format!("http://{}", server.local_addr());
+    (rt, server, base)
 }

@@ -36,16 +36,9 @@ impl Writable {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join("store");
         let mut config = ServerConfig::new(&dir);
-        config.listen = "127.0.0.1:0".parse().unwrap();
         config.writable = true;
         f(&mut config);
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let server = rt.block_on(tierlog_server::serve(config)).expect("serve");
-        let base = format!("http://{}", server.local_addr());
+        let (rt, server, base) = crate::support::serve_on_runtime(config);
         Writable {
             rt,
             server: Some(server),
