@@ -209,21 +209,9 @@ fn differences(a: &Answer, b: &Answer) -> (usize, usize, f64, f64) {
 }
 
 fn main() {
-    // `cargo test --benches` runs benches with `--bench` absent: do nothing then.
-    if !std::env::args().any(|a| a == "--bench") {
+    let Some(reps) = diff::target::bench_setup() else {
         return;
-    }
-    for bin in [PROMETHEUS, PROMTOOL] {
-        if !Path::new(bin).exists() {
-            println!("SKIPPED: {bin} is absent (install the Debian package `prometheus`)");
-            return;
-        }
-    }
-    let reps: usize = std::env::var("TIERLOG_BENCH_REPS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5)
-        .max(1);
+    };
 
     let work = tempfile::tempdir().unwrap();
     let began = Instant::now();

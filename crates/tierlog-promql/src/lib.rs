@@ -44,6 +44,8 @@ mod error;
 mod eval;
 pub mod funcs;
 pub mod ops;
+#[cfg(test)]
+mod test_vectors;
 mod value;
 
 use std::sync::Arc;

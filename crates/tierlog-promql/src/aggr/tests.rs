@@ -5,26 +5,9 @@
 
 use super::*;
 use crate::binop::gofmt;
+use crate::test_vectors::{m, s};
 
 const T: i64 = 42_000;
-
-fn s(pairs: &[(&str, &str)], v: f64) -> Sample {
-    Sample {
-        labels: Labels::new(pairs.iter().copied()),
-        t: 1,
-        v,
-    }
-}
-
-/// m{inst, job}: 1, NaN, 3, 5 (in label order).
-fn m() -> Vec<Sample> {
-    vec![
-        s(&[("__name__", "m"), ("job", "a"), ("inst", "1")], 1.0),
-        s(&[("__name__", "m"), ("job", "b"), ("inst", "1")], f64::NAN),
-        s(&[("__name__", "m"), ("job", "a"), ("inst", "2")], 3.0),
-        s(&[("__name__", "m"), ("job", "b"), ("inst", "2")], 5.0),
-    ]
-}
 
 /// tie{i="1".."6"}: 1, 1, 1, 2, NaN, 1.
 fn tie() -> Vec<Sample> {

@@ -2,26 +2,9 @@
 //! rules` with the same series).
 
 use super::*;
+use crate::test_vectors::{m, s};
 
 const T: i64 = 42_000;
-
-fn s(pairs: &[(&str, &str)], v: f64) -> Sample {
-    Sample {
-        labels: Labels::new(pairs.iter().copied()),
-        t: 1,
-        v,
-    }
-}
-
-/// m{inst, job}: 1, NaN, 3, 5.
-fn m() -> Vec<Sample> {
-    vec![
-        s(&[("__name__", "m"), ("job", "a"), ("inst", "1")], 1.0),
-        s(&[("__name__", "m"), ("job", "b"), ("inst", "1")], f64::NAN),
-        s(&[("__name__", "m"), ("job", "a"), ("inst", "2")], 3.0),
-        s(&[("__name__", "m"), ("job", "b"), ("inst", "2")], 5.0),
-    ]
-}
 
 /// n{job}: 10, 20.
 fn n() -> Vec<Sample> {

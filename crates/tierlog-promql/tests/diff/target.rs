@@ -173,6 +173,28 @@ pub struct Prometheus {
 pub const PROMETHEUS: &str = "/usr/bin/prometheus";
 pub const PROMTOOL: &str = "/usr/bin/promtool";
 
+/// For a bench's `main`: the repetitions (`TIERLOG_BENCH_REPS`, default 5), or `None` when the
+/// bench should not run — `cargo test --benches` runs it without `--bench`, and without the
+/// Debian package's binaries it says it skips.
+#[allow(dead_code)] // The benches call it; the tests that share this module do not.
+pub fn bench_setup() -> Option<usize> {
+    if !std::env::args().any(|a| a == "--bench") {
+        return None;
+    }
+    for bin in [PROMETHEUS, PROMTOOL] {
+        if !std::path::Path::new(bin).exists() {
+            println!("SKIPPED: {bin} is absent (install the Debian package `prometheus`)");
+            return None;
+        }
+    }
+    let reps = std::env::var("TIERLOG_BENCH_REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5usize)
+        .max(1);
+    Some(reps)
+}
+
 impl Prometheus {
     /// Starts Prometheus on `db` (with no scrape jobs) on a free loopback port and waits
     /// until it is ready. `work` holds its configuration and log.
