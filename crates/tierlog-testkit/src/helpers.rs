@@ -498,3 +498,35 @@ pub fn bucket_bits(b: &tierlog::BucketPoint) -> [u64; 10] {
         b.increase.map_or(1, f64::to_bits),
     ]
 }
+
+/// Debian's promtool (package `prometheus`).
+pub const PROMTOOL: &str = "/usr/bin/promtool";
+
+/// Runs `promtool check metrics` on `text`: `None` when promtool is missing.
+pub fn promtool_check_metrics(text: &str) -> Option<(bool, String)> {
+    if !Path::new(PROMTOOL).exists() {
+        eprintln!("skipped: {PROMTOOL} is not installed (apt-get install prometheus)");
+        return None;
+    }
+    let mut child = std::process::Command::new(PROMTOOL)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let msg = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some((out.status.success(), msg))
+}

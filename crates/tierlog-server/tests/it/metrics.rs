@@ -1,12 +1,10 @@
 //! `GET /metrics`: the store's and the server's own metrics, in a form Prometheus accepts.
 
-use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::support::{TestServer, enc};
-
-const PROMTOOL: &str = "/usr/bin/promtool";
+use tierlog_testkit::helpers::promtool_check_metrics;
 
 /// The value of the sample line `series` (name and labels as written) in `text`.
 fn value(text: &str, series: &str) -> Option<f64> {
@@ -150,39 +148,16 @@ fn metrics_count_snapshot_refreshes() {
 
 #[test]
 fn promtool_check_metrics_accepts_the_server_metrics() {
-    if !std::path::Path::new(PROMTOOL).exists() {
-        eprintln!("skipped: {PROMTOOL} is not installed (apt-get install prometheus)");
-        return;
-    }
     let s = TestServer::start();
     let t = s.t0 / 1000;
     s.json(&format!("/api/v1/query?query=up&time={t}"), 200);
     s.json("/api/v1/query?query=up&time=yesterday", 400);
     assert_eq!(s.get("/nowhere").0, 404);
     let text = scrape(&s);
-    let mut child = Command::new(PROMTOOL)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run promtool");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let msg = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && msg.trim().is_empty(),
-        "promtool: {msg}\n{text}"
-    );
+    let Some((ok, msg)) = promtool_check_metrics(&text) else {
+        return;
+    };
+    assert!(ok && msg.trim().is_empty(), "promtool: {msg}\n{text}");
 }
 
 /// A real Prometheus (Debian's 2.42) scraping `/metrics` every second with the bearer token:

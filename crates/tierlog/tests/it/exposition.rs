@@ -1,14 +1,12 @@
 //! `StoreStats::to_exposition`: the text of a small store, line for line where the values are
 //! fixed, and Prometheus' own checker (`promtool check metrics`) accepting it.
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use tierlog::{Config, ManualClock, Sample, Store};
+use tierlog_testkit::helpers::promtool_check_metrics;
 
 const T0: i64 = 1_700_000_400_000;
-const PROMTOOL: &str = "/usr/bin/promtool";
 
 /// A store with two series, one sample refused as too old and one as too far ahead.
 fn small_store(dir: &std::path::Path) -> Store {
@@ -151,34 +149,6 @@ fn exposition_counts_fsyncs_and_maintenance_passes() {
     if let Some((ok, msg)) = promtool_check_metrics(&text) {
         assert!(ok && msg.trim().is_empty(), "promtool: {msg}\n{text}");
     }
-}
-
-/// Runs `promtool check metrics` on `text`: `None` when promtool is missing.
-pub fn promtool_check_metrics(text: &str) -> Option<(bool, String)> {
-    if !std::path::Path::new(PROMTOOL).exists() {
-        eprintln!("skipped: {PROMTOOL} is not installed (apt-get install prometheus)");
-        return None;
-    }
-    let mut child = Command::new(PROMTOOL)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run promtool");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let msg = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some((out.status.success(), msg))
 }
 
 #[test]
