@@ -97,7 +97,7 @@ fn query_parameters_are_read_as_prometheus_reads_them() {
         println!("SKIPPED: {prometheus} is absent (install the Debian package `prometheus`)");
         return;
     }
-    let work = tempfile::tempdir().expect("tempdir");
+    let work = tierlog_testkit::helpers::fast_tempdir();
     let db = work.path().join("tsdb");
     std::fs::create_dir(&db).expect("tsdb dir");
     let prom = Prometheus::start(&prometheus, &db, work.path()).expect("start prometheus");

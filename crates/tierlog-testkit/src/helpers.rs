@@ -60,6 +60,8 @@ use std::path::PathBuf;
 
 /// A temporary directory for tests whose subject is file contents rather than fsync: on
 /// tmpfs (`/dev/shm`) when there is one, which makes the many fsyncs of writer opens cheap.
+/// Work directories of a real Prometheus or promtool live here too: promtool preallocates
+/// 512 MiB for every chunk file it writes, more than a nearly full CI disk has to spare.
 /// Set `TIERLOG_TEST_ON_DISK=1` to use the normal temp dir instead.
 pub fn fast_tempdir() -> tempfile::TempDir {
     let shm = Path::new("/dev/shm");

@@ -372,7 +372,7 @@ impl Prometheus {
             );
             return None;
         }
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tierlog_testkit::helpers::fast_tempdir();
         let config = dir.path().join("prometheus.yml");
         std::fs::write(
             &config,

@@ -164,7 +164,7 @@ pub fn differential(errors: Errors, make: impl FnOnce(&Dataset, &Path) -> Box<dy
     let began = Instant::now();
 
     let ds = generate(SEED, START_S, DURATION_S);
-    let work = tempfile::tempdir().unwrap();
+    let work = tierlog_testkit::helpers::fast_tempdir();
     let om = work.path().join("data.om");
     std::fs::write(&om, openmetrics(&ds)).unwrap();
     let db = work.path().join("tsdb");

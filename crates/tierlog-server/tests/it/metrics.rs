@@ -172,7 +172,7 @@ fn prometheus_scrapes_the_metrics_endpoint() {
     let s = TestServer::start_with(|c| c.bearer_token = Some("scrape-token".into()))
         .with_token(Some("scrape-token"));
     let target = s.base.trim_start_matches("http://").to_owned();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tierlog_testkit::helpers::fast_tempdir();
     std::fs::write(dir.path().join("token"), "scrape-token\n").unwrap();
     let config = dir.path().join("prometheus.yml");
     std::fs::write(

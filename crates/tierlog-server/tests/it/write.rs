@@ -675,7 +675,7 @@ fn prometheus_remote_writes_its_own_scrapes_exactly() {
         return;
     }
     let srv = Writable::start(|_| {});
-    let pdir = tempfile::tempdir().unwrap();
+    let pdir = tierlog_testkit::helpers::fast_tempdir();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
