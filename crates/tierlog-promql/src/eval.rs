@@ -277,10 +277,55 @@ struct Loaded {
 impl Loaded {
     /// The points with `from <= t <= to`.
     fn window(&self, from: i64, to: i64) -> &[(i64, f64)] {
-        let lo = self.points.partition_point(|p| p.0 < from);
-        let hi = self.points.partition_point(|p| p.0 <= to);
+        self.window_from(from, to, &mut [0; 2])
+    }
+
+    /// [`Loaded::window`], searched from where the previous window's bounds were (`at`,
+    /// updated): a range function's windows move forward step by step.
+    fn window_from(&self, from: i64, to: i64, at: &mut [usize; 2]) -> &[(i64, f64)] {
+        at[0] = partition_from(&self.points, at[0], |p| p.0 < from);
+        at[1] = partition_from(&self.points, at[1], |p| p.0 <= to);
+        let [lo, hi] = *at;
         if lo >= hi { &[] } else { &self.points[lo..hi] }
     }
+
+    /// The tiles with `from <= t < to`, searched from `at` (updated) as in
+    /// [`Loaded::window_from`].
+    fn tiles_from(&self, from: i64, to: i64, at: &mut [usize; 2]) -> &[TierBucket] {
+        at[0] = partition_from(&self.buckets, at[0], |b| b.t < from);
+        at[1] = partition_from(&self.buckets, at[1], |b| b.t < to);
+        let [lo, hi] = *at;
+        if lo >= hi { &[] } else { &self.buckets[lo..hi] }
+    }
+}
+
+/// `v.partition_point(pred)` (`pred` true on a prefix of `v`), looked for from `hint`: a few
+/// steps forward from it, then a binary search of the side the answer is on. Windows of
+/// consecutive steps move forward, so the answer is mostly at or just past the previous one;
+/// any hint gives the right answer.
+fn partition_from<T>(v: &[T], hint: usize, pred: impl Fn(&T) -> bool) -> usize {
+    let h = hint.min(v.len());
+    if h > 0 && !pred(&v[h - 1]) {
+        return v[..h].partition_point(pred);
+    }
+    let mut i = h;
+    for _ in 0..8 {
+        match v.get(i) {
+            Some(x) if pred(x) => i += 1,
+            _ => return i,
+        }
+    }
+    i + v[i..].partition_point(pred)
+}
+
+/// What a range-function node keeps for each loaded series between steps.
+#[derive(Debug, Clone, Copy, Default)]
+struct SeriesState {
+    /// `note_origin` has seen the series' output labels (it would find the same again).
+    noted: bool,
+    /// Where the previous step's window bounds were, in the points and in the tiles.
+    points_at: [usize; 2],
+    tiles_at: [usize; 2],
 }
 
 /// What a subquery node keeps between steps: its inner expression's value by time, the
@@ -332,8 +377,8 @@ struct Ev<'a> {
     /// By unary-minus or range-function node: which input series each output label set
     /// came from (see [`Ev::note_origin`]).
     origins: RefCell<HashMap<usize, OriginMap>>,
-    /// Per range-function node, the loaded series whose output labels `note_origin` has seen.
-    noted: RefCell<HashMap<usize, Vec<bool>>>,
+    /// Per range-function node, what it keeps for each loaded series between steps.
+    per_series: RefCell<HashMap<usize, Vec<SeriesState>>>,
     /// Samples held: loaded points, values kept by subqueries and a range query's result.
     held: Cell<usize>,
 }
@@ -509,7 +554,7 @@ impl<'a> Ev<'a> {
             warnings: Vec::new(),
             ticks: Cell::new(0),
             origins: RefCell::new(HashMap::new()),
-            noted: RefCell::new(HashMap::new()),
+            per_series: RefCell::new(HashMap::new()),
             held: Cell::new(0),
         }
     }
@@ -1196,11 +1241,33 @@ impl<'a> Ev<'a> {
         let mut from_tier = Vec::new();
         let mut any = false;
         let hw = name == HOLT_WINTERS;
-        // Loaded series whose output labels were already checked against the others (at an
-        // earlier step): their check would find the same.
         let key = node_key(c);
-        let mut noted = self.noted.borrow_mut().remove(&key).unwrap_or_default();
-        let mut apply = |labels: &Labels,
+        let mut states = self
+            .per_series
+            .borrow_mut()
+            .remove(&key)
+            .unwrap_or_default();
+        // Notes the output labels of loaded series `series` (a subquery's: `None`) once per
+        // query: a later step's check would find the same.
+        let note = |states: &mut Vec<SeriesState>,
+                    series: Option<usize>,
+                    labels: &Labels,
+                    unnamed: &Labels|
+         -> Result<()> {
+            if series.is_some_and(|i| states.get(i).is_some_and(|st| st.noted)) {
+                return Ok(());
+            }
+            self.note_origin(key, unnamed, label_hash(labels))?;
+            if let Some(i) = series {
+                if states.len() <= i {
+                    states.resize(i + 1, SeriesState::default());
+                }
+                states[i].noted = true;
+            }
+            Ok(())
+        };
+        let mut apply = |states: &mut Vec<SeriesState>,
+                         labels: &Labels,
                          unnamed: &Labels,
                          pts: &[(i64, f64)],
                          series: Option<usize>|
@@ -1221,16 +1288,7 @@ impl<'a> Ev<'a> {
                 let labels = if keeps_name(name, f) {
                     labels.clone()
                 } else {
-                    let done = series.is_some_and(|i| noted.get(i).copied().unwrap_or(false));
-                    if !done {
-                        self.note_origin(key, unnamed, label_hash(labels))?;
-                        if let Some(i) = series {
-                            if noted.len() <= i {
-                                noted.resize(i + 1, false);
-                            }
-                            noted[i] = true;
-                        }
-                    }
+                    note(states, series, labels, unnamed)?;
                     unnamed.clone()
                 };
                 out.push(Sample { labels, t, v });
@@ -1239,54 +1297,56 @@ impl<'a> Ev<'a> {
         };
         match arg {
             Expr::MatrixSelector(ms) => {
-                for (i, s) in self.loaded(&ms.vs).iter().enumerate() {
+                let loaded = self.loaded(&ms.vs);
+                if states.len() < loaded.len() {
+                    states.resize(loaded.len(), SeriesState::default());
+                }
+                for (i, s) in loaded.iter().enumerate() {
                     if i % 64 == 63 {
                         self.tick()?;
                     }
                     match split {
                         Some(ts) if w.start < ts.raw_from => {
+                            let st = &mut states[i];
                             let v = if tier::tiles_only(name) {
                                 // The window's tiles alone: `[start, end)`.
-                                let lo = s.buckets.partition_point(|b| b.t < w.start);
-                                let hi = s.buckets.partition_point(|b| b.t < w.end);
-                                let bs = if lo < hi { &s.buckets[lo..hi] } else { &[] };
+                                let bs = s.tiles_from(w.start, w.end, &mut st.tiles_at);
                                 let phi = params.first().copied().unwrap_or(f64::NAN);
                                 tier::from_tiles(name, phi, bs, range_ms, &s.labels)?
                             } else {
                                 // Tiles before the split, raw points from it on.
-                                let lo = s.buckets.partition_point(|b| b.t < w.start);
-                                let hi = s.buckets.partition_point(|b| b.t < ts.split.min(w.end));
-                                let bs = if lo < hi { &s.buckets[lo..hi] } else { &[] };
-                                let raw = s.window(ts.split.max(w.start), w.end);
+                                let bs =
+                                    s.tiles_from(w.start, ts.split.min(w.end), &mut st.tiles_at);
+                                let raw =
+                                    s.window_from(ts.split.max(w.start), w.end, &mut st.points_at);
                                 tier::combine(name, bs, raw, &s.labels)?
                             };
                             if let Some(v) = v {
                                 let labels = if name == "last_over_time" {
                                     s.labels.clone()
                                 } else {
-                                    self.note_origin(
-                                        node_key(c),
-                                        &s.unnamed,
-                                        label_hash(&s.labels),
-                                    )?;
+                                    note(&mut states, Some(i), &s.labels, &s.unnamed)?;
                                     s.unnamed.clone()
                                 };
                                 from_tier.push(Sample { labels, t, v });
                             }
                         }
-                        _ => apply(&s.labels, &s.unnamed, s.window(w.start, w.end), Some(i))?,
+                        _ => {
+                            let pts = s.window_from(w.start, w.end, &mut states[i].points_at);
+                            apply(&mut states, &s.labels, &s.unnamed, pts, Some(i))?
+                        }
                     }
                 }
             }
             Expr::Subquery(sq) => {
                 self.subquery(sq, t, |named, unnamed, pts| {
                     self.tick()?;
-                    apply(named, unnamed, pts, None)
+                    apply(&mut states, named, unnamed, pts, None)
                 })?;
             }
             _ => {}
         }
-        self.noted.borrow_mut().insert(key, noted);
+        self.per_series.borrow_mut().insert(key, states);
         if absent {
             return Ok(Val::Vector(if any {
                 Vec::new()
@@ -1299,7 +1359,12 @@ impl<'a> Ev<'a> {
             }));
         }
         out.append(&mut from_tier);
-        check_unique(&out)?;
+        // Over several steps every output label set went through `note_origin`, which
+        // refuses two series with one label set whichever steps they are in, so in one step
+        // too. Names kept: the loaded series' (or a subquery's) labels, distinct.
+        if self.start == self.end {
+            check_unique(&out)?;
+        }
         Ok(Val::Vector(out))
     }
 }
@@ -1344,6 +1409,29 @@ fn check_holt_winters(params: &[f64]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whatever the hint (before, at, past the answer, past the end), the answer is
+    /// `partition_point`'s: on sorted values with repeats, for every bound.
+    #[test]
+    fn partition_from_any_hint_is_partition_point() {
+        let v: Vec<i64> = [
+            0, 1, 1, 2, 5, 5, 5, 9, 10, 20, 21, 22, 23, 24, 25, 26, 27, 28, 40,
+        ]
+        .into_iter()
+        .chain((41..90).map(|x| x * 2))
+        .collect();
+        for bound in -1..200 {
+            let want = v.partition_point(|&x| x < bound);
+            for hint in 0..=v.len() + 3 {
+                assert_eq!(
+                    partition_from(&v, hint, |&x| x < bound),
+                    want,
+                    "bound {bound}, hint {hint}"
+                );
+            }
+        }
+        assert_eq!(partition_from(&[] as &[i64], 5, |&x| x < 3), 0);
+    }
 
     #[test]
     fn align_up_is_the_first_multiple_at_or_after() {
