@@ -316,7 +316,7 @@
       let warnings;
       let link;
       if (band) {
-        const w = '[' + fmtDuration(step) + ']';
+        const w = '[' + (Number.isInteger(step) ? fmtDuration(step) : Math.round(step * 1000) + 'ms') + ']';
         const qs = ['avg', 'min', 'max'].map((f) => f + '_over_time(' + expr + w + ')');
         const [avg, min, max] = await Promise.all(qs.map((q) => api('query_range', params(q), ctl.signal)));
         series = joinBands(expr, avg.data.result, min.data.result, max.data.result);

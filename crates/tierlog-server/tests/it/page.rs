@@ -117,12 +117,10 @@ impl Browser {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let log = std::env::temp_dir().join(format!("tierlog-chromedriver-{port}.log"));
         let driver = {
             use std::os::unix::process::CommandExt;
             Command::new(CHROMEDRIVER)
                 .arg(format!("--port={port}"))
-                .arg(format!("--log-path={}", log.display()))
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -469,7 +467,7 @@ fn chromium_lists_metrics_charts_an_expression_and_shows_errors() {
 }
 
 #[test]
-fn chromium_reads_a_server_with_basic_auth() {
+fn chromium_reads_a_server_with_basic_auth_and_refreshes() {
     if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
         println!(
             "SKIPPED: {CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)"
@@ -478,6 +476,7 @@ fn chromium_reads_a_server_with_basic_auth() {
     }
     let srv = TestServer::start_with(|c| {
         c.basic_auth = vec![("viewer".into(), "s3cret".into())];
+        c.writable = true;
     });
     let b = Browser::start();
     // The credentials in the address stand for the user typing them into the browser's
@@ -495,4 +494,26 @@ fn chromium_reads_a_server_with_basic_auth() {
         (c["lines"].as_array().unwrap().len() == 3).then_some(c)
     });
     assert_eq!(chart["rows"].as_array().unwrap().len(), 3, "{chart}");
+
+    // Auto-refresh: a series written after the first answer appears without a click.
+    b.click("#refresh option[value='5']");
+    let auth = {
+        use base64::Engine;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("viewer:s3cret")
+        )
+    };
+    let req = agent()
+        .post(format!("{}/api/v1/import/prometheus", srv.base))
+        .header("Authorization", &auth);
+    let r = req
+        .send(format!("up{{instance=\"d\",job=\"new\"}} 1 {}\n", srv.t0))
+        .expect("import");
+    assert_eq!(r.status().as_u16(), 204);
+    wait_for("the refreshed chart", Duration::from_secs(15), || {
+        let c = b.eval(CHART_JS);
+        assert!(c["error"].is_null(), "{c}");
+        (c["lines"].as_array().unwrap().len() == 4).then_some(())
+    });
 }
