@@ -11,11 +11,13 @@ const PAGE: &str = include_str!("ui/index.html");
 const SCRIPT: &str = include_str!("ui/app.js");
 /// Its style sheet.
 const STYLE: &str = include_str!("ui/app.css");
+/// Its icon.
+const ICON: &str = include_str!("ui/icon.svg");
 
 /// What the page may load: its own script, style sheet and API, nothing remote, nothing
 /// inline, no plugins, no frames around it.
 pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-     style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; \
+     style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'none'";
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -52,4 +54,9 @@ pub(crate) async fn script() -> Response {
 /// `GET /ui/app.css`.
 pub(crate) async fn style() -> Response {
     asset("text/css; charset=utf-8", STYLE)
+}
+
+/// `GET /ui/icon.svg`.
+pub(crate) async fn icon() -> Response {
+    asset("image/svg+xml", ICON)
 }

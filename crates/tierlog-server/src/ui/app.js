@@ -423,6 +423,7 @@
 
   function draw() {
     const chart = $('chart');
+    $('tooltip').hidden = true;
     chart.replaceChildren();
     const last = state.last;
     if (!last) return;

@@ -165,6 +165,7 @@ fn endpoints() -> Vec<Endpoint> {
         read("GET", "/", ""),
         read("GET", "/ui/app.js", ""),
         read("GET", "/ui/app.css", ""),
+        read("GET", "/ui/icon.svg", ""),
         Endpoint {
             method: "POST",
             route: "/api/v1/write",

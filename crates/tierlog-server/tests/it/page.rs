@@ -47,6 +47,7 @@ fn the_page_and_its_assets_carry_a_policy_that_forbids_remote_sources() {
         ("/", "text/html"),
         ("/ui/app.js", "text/javascript"),
         ("/ui/app.css", "text/css"),
+        ("/ui/icon.svg", "image/svg+xml"),
     ] {
         let (status, headers, body) = get(&format!("{}{path}", srv.base), None);
         assert_eq!(status, 200, "{path}: {body}");
@@ -93,7 +94,7 @@ fn the_page_needs_the_read_token_when_the_server_has_one() {
         c.read_token = Some("page-read".into());
         c.write_token = Some("page-write".into());
     });
-    for path in ["/", "/ui/app.js", "/ui/app.css"] {
+    for path in ["/", "/ui/app.js", "/ui/app.css", "/ui/icon.svg"] {
         let url = format!("{}{path}", srv.base);
         assert_eq!(get(&url, None).0, 401, "{path}");
         assert_eq!(get(&url, Some("Bearer wrong")).0, 401, "{path}");
@@ -143,6 +144,7 @@ impl Browser {
         });
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
+            "goog:loggingPrefs": {"browser": "ALL"},
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
                 "args": [
@@ -221,6 +223,18 @@ impl Browser {
     fn click(&self, css: &str) {
         let id = self.element(css);
         self.call("POST", &format!("/element/{id}/click"), None);
+    }
+
+    /// The browser console's messages since the last call (script errors, refused loads,
+    /// Content-Security-Policy violations) at level SEVERE.
+    fn console_errors(&self) -> Vec<String> {
+        let v = self.call("POST", "/se/log", Some(json!({ "type": "browser" })));
+        v.as_array()
+            .expect("log entries")
+            .iter()
+            .filter(|e| e["level"] == "SEVERE")
+            .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+            .collect()
     }
 
     /// Moves the mouse to `(x, y)` pixels from the centre of the element.
@@ -441,6 +455,10 @@ fn chromium_lists_metrics_charts_an_expression_and_shows_errors() {
     let shot_band = Path::new(env!("CARGO_TARGET_TMPDIR")).join("page-band.png");
     b.screenshot(&shot_band);
     println!("screenshot: {}", shot_band.display());
+
+    // No script error, refused load or policy violation so far.
+    let errors = b.console_errors();
+    assert!(errors.is_empty(), "{errors:#?}");
 
     // A bad expression: the API's error text in the error box.
     b.click("#view option[value=auto]");
