@@ -456,12 +456,24 @@ fn chromium_lists_metrics_charts_an_expression_and_shows_errors() {
     b.screenshot(&shot_band);
     println!("screenshot: {}", shot_band.display());
 
+    // The automatic view: a plain selector at a step of a minute or more is drawn as bands
+    // (the automatic step of 6 hours is 2 minutes).
+    b.eval("document.getElementById('step').value = ''; return null;");
+    b.click("#view option[value=auto]");
+    b.click("#range option[value='21600']");
+    let (chart, api) = chart_for(&b, "avg_over_time(up[2m])");
+    assert_eq!(api["data"]["result"].as_array().unwrap().len(), 3, "{api}");
+    assert_eq!(chart["bands"].as_array().unwrap().len(), 3, "{chart}");
+    assert!(
+        chart["summary"].as_str().unwrap().contains("step 2m"),
+        "{chart}"
+    );
+
     // No script error, refused load or policy violation so far.
     let errors = b.console_errors();
     assert!(errors.is_empty(), "{errors:#?}");
 
     // A bad expression: the API's error text in the error box.
-    b.click("#view option[value=auto]");
     b.eval("document.getElementById('expr').value = ''; return null;");
     b.type_into("#expr", "sum(\u{E007}");
     let shown = wait_for("the error", Duration::from_secs(15), || {
