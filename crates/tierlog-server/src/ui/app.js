@@ -25,6 +25,7 @@
     timer: null,
     metricsLoaded: 0,
     hidden: new Set(),
+    expr: null, // the expression of the last run
     last: null, // what the chart shows: {series, start, end, step, band}
   };
 
@@ -258,8 +259,9 @@
     const endText = $('end').value;
     const endMs = endText ? new Date(endText).getTime() : Date.now();
     if (!Number.isFinite(endMs)) throw new ApiError('the end time is not a time');
-    const end = Math.floor(endMs / 1000 / step) * step;
-    const start = end - Math.ceil(range / step) * step;
+    const ms = (x) => Math.round(x * 1000) / 1000;
+    const end = ms(Math.floor(endMs / 1000 / step) * step);
+    const start = ms(end - Math.ceil(range / step) * step);
     return { start, end, step };
   }
 
@@ -301,6 +303,9 @@
       schedule();
       return;
     }
+    // Series hidden from the legend stay hidden over refreshes, not for another expression.
+    if (expr !== state.expr) state.hidden.clear();
+    state.expr = expr;
     const ctl = new AbortController();
     state.run = ctl;
     setStatus('running…');

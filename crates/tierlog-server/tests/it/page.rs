@@ -432,6 +432,13 @@ fn chromium_lists_metrics_charts_an_expression_and_shows_errors() {
         .cloned()
     });
     assert_eq!(tip.len(), 5, "{tip:?}");
+    // A click on a legend entry hides its series, a second shows it again.
+    let hidden = "return document.querySelectorAll('#chart g.series[display=none]').length;";
+    b.click("#legend li");
+    assert_eq!(b.eval(hidden), 1);
+    b.click("#legend li");
+    assert_eq!(b.eval(hidden), 0);
+    b.hover("#chart", 380, 0);
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("page.png");
     b.screenshot(&shot);
     println!("screenshot: {}", shot.display());
