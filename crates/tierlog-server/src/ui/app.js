@@ -431,7 +431,12 @@
     $('tooltip').hidden = true;
     chart.replaceChildren();
     const last = state.last;
-    if (!last) return;
+    if (!last) {
+      const t = svg('text', { class: 'nodata', x: '50%', y: '50%', 'text-anchor': 'middle' });
+      t.textContent = 'Type a PromQL expression above, or pick a metric on the left.';
+      chart.append(t);
+      return;
+    }
     const size = chart.getBoundingClientRect();
     const W = Math.round(size.width) || 800;
     const H = Math.round(size.height) || 340;
@@ -625,7 +630,9 @@
   // One row per series: its last point (value as the API wrote it, and time), the least and
   // greatest values over the range (of the mins and maxes in the band view), the count.
   function renderTable() {
-    const body = $('result-table').tBodies[0];
+    const table = $('result-table');
+    table.querySelector('th.last').textContent = state.last.band ? 'Last avg' : 'Last';
+    const body = table.tBodies[0];
     body.replaceChildren();
     for (const s of state.last.series) {
       const tr = el('tr');
@@ -717,6 +724,7 @@
       resize = setTimeout(draw, 150);
     });
     loadMetrics();
+    draw();
     if ($('expr').value.trim()) run();
     else schedule();
   }

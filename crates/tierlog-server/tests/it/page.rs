@@ -386,6 +386,12 @@ fn chromium_lists_metrics_charts_an_expression_and_shows_errors() {
          "help": "1 when the target is up."},
     ]);
     assert_eq!(metrics, expect);
+    // Before any expression the chart says what to do.
+    let hint = b.eval("return document.querySelector('#chart text.nodata').textContent;");
+    assert!(
+        hint.as_str().unwrap().contains("PromQL expression"),
+        "{hint}"
+    );
     // The filter narrows it (by name or description), and clearing it brings all back.
     b.type_into("#metric-filter", "cpu");
     wait_for("the filter", Duration::from_secs(5), || {
@@ -452,6 +458,10 @@ fn chromium_lists_metrics_charts_an_expression_and_shows_errors() {
     assert_eq!(result.len(), 3, "{api}");
     assert_eq!(chart["lines"].as_array().unwrap().len(), 3, "{chart}");
     assert_eq!(chart["bands"].as_array().unwrap().len(), 3, "{chart}");
+    assert_eq!(
+        b.eval("return document.querySelector('#result-table th.last').textContent;"),
+        "Last avg"
+    );
     // min_over_time and the others drop the name; the page names the series after the
     // selector.
     assert_rows_match(&chart, result, |m| {
