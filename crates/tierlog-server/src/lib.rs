@@ -8,7 +8,9 @@
 //! server's own metrics in Prometheus text, `docs/serving.md` lists them),
 //! `/api/v1/query_exemplars` (always
 //! empty), `/api/v1/rules` and `/api/v1/alerts` (no rules, no alerts), `/-/healthy` and
-//! `/-/ready`. Answers use Prometheus' envelope (`{"status":"success","data":…}` or
+//! `/-/ready`; and `/` (with `/ui/app.js`, `/ui/app.css`, `/ui/icon.svg`), a page for
+//! people: the metric list, an expression box, a chart and a table of the answer
+//! (`docs/serving.md`, "The page"). Answers use Prometheus' envelope (`{"status":"success","data":…}` or
 //! `{"status":"error","errorType":…,"error":…}`) and encoding (`[<unix seconds>, "<value>"]`).
 //! Errors: 400 `bad_data` (a query that does not parse or that the engine does not
 //! support, bad parameters), 422 `execution`, 503 `timeout`/`canceled`, 404 for an unknown
@@ -73,6 +75,7 @@ mod encode;
 mod metrics;
 mod params;
 mod snapshot;
+mod ui;
 mod write;
 
 use std::fmt;
@@ -412,6 +415,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/import/prometheus", post(write::import_prometheus))
         .route("/write", post(write::influx_write))
         .route("/metrics", get(metrics::metrics))
+        .route("/", get(ui::page))
+        .route("/ui/app.js", get(ui::script))
+        .route("/ui/app.css", get(ui::style))
+        .route("/ui/icon.svg", get(ui::icon))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -162,6 +162,10 @@ fn endpoints() -> Vec<Endpoint> {
         read("GET", "/api/v1/rules", ""),
         read("GET", "/api/v1/alerts", ""),
         read("GET", "/metrics", ""),
+        read("GET", "/", ""),
+        read("GET", "/ui/app.js", ""),
+        read("GET", "/ui/app.css", ""),
+        read("GET", "/ui/icon.svg", ""),
         Endpoint {
             method: "POST",
             route: "/api/v1/write",

@@ -240,7 +240,9 @@ fn health_ready_and_unknown_paths() {
         s.get("/api/v1/nope"),
         (404, "404 page not found\n".to_owned())
     );
-    assert_eq!(s.get("/"), (404, "404 page not found\n".to_owned()));
+    assert_eq!(s.get("/nope"), (404, "404 page not found\n".to_owned()));
+    // `/` is the page for people (tests/it/page.rs); it takes GET only.
+    assert_eq!(s.status_of("POST", "/"), 405);
     assert_eq!(s.status_of("DELETE", "/api/v1/query"), 405);
     assert_eq!(s.status_of("POST", "/api/v1/metadata"), 405);
     assert_eq!(

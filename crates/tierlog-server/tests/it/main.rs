@@ -5,6 +5,7 @@ mod access;
 mod api;
 mod grafana;
 mod metrics;
+mod page;
 mod promtool;
 mod support;
 mod write;
