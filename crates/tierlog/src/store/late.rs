@@ -88,11 +88,12 @@ impl LateWindow {
 pub(crate) fn fold(base: &[RawPoint], late: &[(i64, f64)], from: i64, to: i64) -> Vec<RawPoint> {
     // The late samples of the range by second; a stable sort keeps each second's samples in
     // arrival order (late samples mostly arrive in time order: then there is nothing to sort).
-    let mut extra: Vec<(i64, f64)> = late
-        .iter()
-        .map(|&(ts, v)| (second_start(ts), v))
-        .filter(|&(sec, _)| sec >= from && sec < to)
-        .collect();
+    let mut extra: Vec<(i64, f64)> = Vec::with_capacity(late.len());
+    extra.extend(
+        late.iter()
+            .map(|&(ts, v)| (second_start(ts), v))
+            .filter(|&(sec, _)| sec >= from && sec < to),
+    );
     if extra.is_empty() {
         return base.to_vec();
     }
