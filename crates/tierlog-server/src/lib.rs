@@ -72,6 +72,7 @@ mod api;
 mod encode;
 mod metrics;
 mod params;
+mod read;
 mod snapshot;
 mod write;
 
@@ -408,6 +409,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/alerts", get(api::alerts))
         .route("/-/healthy", get(api::healthy))
         .route("/-/ready", get(api::ready))
+        .route("/api/v1/read", post(read::remote_read))
         .route("/api/v1/write", post(write::remote_write))
         .route("/api/v1/import/prometheus", post(write::import_prometheus))
         .route("/write", post(write::influx_write))
