@@ -6,5 +6,6 @@ mod api;
 mod grafana;
 mod metrics;
 mod promtool;
+mod read;
 mod support;
 mod write;
