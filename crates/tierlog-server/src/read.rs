@@ -5,9 +5,19 @@
 //! application/x-protobuf`). Each query selects series by its matchers (`=`, `!=`, `=~`,
 //! `!~`, on any label, `__name__` included; regexes anchored at both ends, as Prometheus
 //! anchors them) and asks for their samples with `start <= t <= end` (both ends inclusive).
-//! The answer is a snappy-compressed `ReadResponse` (`Content-Type: application/x-protobuf`,
-//! `Content-Encoding: snappy`), one result per query in the request's order, each series with
-//! its labels sorted by name (`__name__` included) and its samples in time order.
+//! The response type is the first of the request's `accepted_response_types` the server
+//! speaks (`SAMPLES` for an empty list, which is what Prometheus 2.42 sends):
+//!
+//! - `SAMPLES`: a snappy-compressed `ReadResponse` (`Content-Type: application/x-protobuf`,
+//!   `Content-Encoding: snappy`), one result per query in the request's order, each series with
+//!   its labels sorted by name (`__name__` included) and its samples in time order.
+//! - `STREAMED_XOR_CHUNKS` (what later Prometheus versions ask for first): `Content-Type:
+//!   application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse`, frames of
+//!   `uvarint(length) ++ CRC-32C(message) as big-endian u32 ++ ChunkedReadResponse`, the
+//!   queries in order, each query's series sorted by labels as Prometheus sorts them, one
+//!   series a frame (split over more frames beyond [`MAX_FRAME_BYTES`]), its samples in
+//!   Prometheus' XOR chunks of at most 120 samples (`read/xor.rs` has the layout). The frames
+//!   are encoded whole before the answer starts, so a refusal still gets its status.
 //!
 //! The samples are the raw tier's points (one per second, the mean of the samples written in
 //! it): a range older than [`tierlog::Store::raw_from`] holds nothing any more, so a read of
@@ -35,11 +45,21 @@ use axum::response::{IntoResponse, Response};
 use prost::Message;
 use tierlog::{MatchOp, Matcher, Selector, Store};
 use tierlog_prompb::{
-    Label, MatchType, ProtoSample, Query, QueryResult, ReadRequest, ReadResponse, ResponseType,
-    TimeSeries,
+    Chunk, ChunkEncoding, ChunkedReadResponse, ChunkedSeries, Label, MatchType, ProtoSample, Query,
+    QueryResult, ReadRequest, ReadResponse, ResponseType, TimeSeries,
 };
 
 use crate::AppState;
+
+mod xor;
+
+/// Largest message of a streamed frame before a series' chunks go on in the next frame, bytes
+/// (Prometheus' `--storage.remote.read-max-bytes-in-frame` default).
+pub(crate) const MAX_FRAME_BYTES: usize = 1 << 20;
+
+/// `Content-Type` of the streamed response.
+pub(crate) const STREAMED_CONTENT_TYPE: &str =
+    "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse";
 
 /// Largest remote-read request body as sent (snappy-compressed), bytes. A request is queries
 /// and their matchers: Prometheus' are a few hundred bytes.
@@ -281,13 +301,10 @@ fn negotiate(accepted: &[i32]) -> Result<ResponseType, Refusal> {
     }
     accepted
         .iter()
-        .find_map(|&t| match ResponseType::try_from(t) {
-            Ok(ResponseType::Samples) => Some(ResponseType::Samples),
-            _ => None,
-        })
+        .find_map(|&t| ResponseType::try_from(t).ok())
         .ok_or_else(|| {
             Refusal::bad(format!(
-                "none of the accepted response types {accepted:?} is supported (this server answers SAMPLES = 0)"
+                "none of the accepted response types {accepted:?} is supported (this server answers SAMPLES = 0 and STREAMED_XOR_CHUNKS = 1)"
             ))
         })
 }
@@ -370,7 +387,18 @@ pub(crate) fn answer(
     budget: &Budget,
 ) -> Result<Response, Refusal> {
     match negotiate(&req.accepted_response_types)? {
-        ResponseType::Samples | ResponseType::StreamedXorChunks => {
+        ResponseType::StreamedXorChunks => {
+            let body = streamed_response(store, req, budget)?;
+            Ok((
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(STREAMED_CONTENT_TYPE),
+                )],
+                body,
+            )
+                .into_response())
+        }
+        ResponseType::Samples => {
             let resp = samples_response(store, req, budget)?;
             let body = tierlog_prompb::encode_snappy(&resp);
             Ok((
@@ -413,6 +441,79 @@ pub(crate) fn samples_response(
         results.push(QueryResult { timeseries });
     }
     Ok(ReadResponse { results })
+}
+
+/// Prometheus' order of label sets: label by label, name then value; a prefix first.
+fn compare_labels(a: &[Label], b: &[Label]) -> std::cmp::Ordering {
+    for (x, y) in a.iter().zip(b) {
+        let o = x.name.cmp(&y.name).then_with(|| x.value.cmp(&y.value));
+        if o.is_ne() {
+            return o;
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+/// The `STREAMED_XOR_CHUNKS` response: for each query in order, its series sorted by labels
+/// (as Prometheus' streaming reader needs them), each in frames of at most about
+/// [`MAX_FRAME_BYTES`] holding XOR chunks of at most 120 samples. Encoded whole before it is
+/// sent (a few bytes a sample), so that a refusal keeps its status.
+pub(crate) fn streamed_response(
+    store: &Store,
+    req: &ReadRequest,
+    budget: &Budget,
+) -> Result<Vec<u8>, Refusal> {
+    streamed_response_in(store, req, budget, MAX_FRAME_BYTES)
+}
+
+fn streamed_response_in(
+    store: &Store,
+    req: &ReadRequest,
+    budget: &Budget,
+    max_frame: usize,
+) -> Result<Vec<u8>, Refusal> {
+    let mut samples = 0usize;
+    let mut out = Vec::new();
+    for (index, q) in req.queries.iter().enumerate() {
+        let mut series: Vec<(Vec<Label>, Vec<Chunk>)> = Vec::new();
+        query_series(store, q, budget, &mut samples, |labels, points| {
+            let chunks = points
+                .chunks(xor::MAX_SAMPLES_PER_CHUNK)
+                .map(|c| Chunk {
+                    min_time_ms: c[0].0,
+                    max_time_ms: c[c.len() - 1].0,
+                    r#type: ChunkEncoding::Xor as i32,
+                    data: xor::encode_chunk(c),
+                })
+                .collect();
+            series.push((labels, chunks));
+        })?;
+        series.sort_by(|a, b| compare_labels(&a.0, &b.0));
+        for (labels, chunks) in series {
+            let room =
+                max_frame.saturating_sub(labels.iter().map(Message::encoded_len).sum::<usize>());
+            let mut frame: Vec<Chunk> = Vec::new();
+            let mut used = 0usize;
+            let n = chunks.len();
+            for (i, c) in chunks.into_iter().enumerate() {
+                used += c.encoded_len();
+                frame.push(c);
+                if used < room && i + 1 < n {
+                    continue;
+                }
+                let msg = ChunkedReadResponse {
+                    chunked_series: vec![ChunkedSeries {
+                        labels: labels.clone(),
+                        chunks: std::mem::take(&mut frame),
+                    }],
+                    query_index: index as i64,
+                };
+                xor::push_frame(&mut out, &msg.encode_to_vec());
+                used = 0;
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -682,6 +783,133 @@ mod tests {
         };
         let e = samples_response(&s, &req, &canceled).unwrap_err();
         assert!(e.message.contains("canceled"), "{}", e.message);
+    }
+
+    /// The frames of a streamed answer: `(query index, labels, chunks)`, each frame's length
+    /// and checksum checked.
+    fn frames(mut body: &[u8]) -> Vec<(i64, Vec<Label>, Vec<Chunk>)> {
+        let mut out = Vec::new();
+        while !body.is_empty() {
+            let (mut len, mut shift, mut i) = (0usize, 0, 0);
+            loop {
+                let b = body[i];
+                len |= ((b & 0x7f) as usize) << shift;
+                i += 1;
+                if b < 0x80 {
+                    break;
+                }
+                shift += 7;
+            }
+            let crc = u32::from_be_bytes(body[i..i + 4].try_into().unwrap());
+            let msg = &body[i + 4..i + 4 + len];
+            assert_eq!(crc, xor::tests::crc32c_slow(msg));
+            let m = ChunkedReadResponse::decode(msg).unwrap();
+            assert_eq!(m.chunked_series.len(), 1, "one series a frame");
+            let s = m.chunked_series.into_iter().next().unwrap();
+            out.push((m.query_index, s.labels, s.chunks));
+            body = &body[i + 4 + len..];
+        }
+        out
+    }
+
+    /// A series of a streamed answer, decoded: query index, labels, samples.
+    type Decoded = (i64, Vec<Label>, Vec<(i64, f64)>);
+
+    /// The streamed answer holds what the samples answer holds: per query, the same series
+    /// (in Prometheus' label order), their samples in XOR chunks of at most 120, split over
+    /// frames when a frame would be too large.
+    #[test]
+    fn the_streamed_answer_holds_the_samples_answer_in_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        // A series of 300 points, to need three chunks.
+        let long: Vec<Sample> = (0..300)
+            .map(|k| {
+                Sample::new(
+                    "long",
+                    &[("a", "1")],
+                    NOW - 400_000 + k * 1000,
+                    k as f64 * 0.1,
+                )
+            })
+            .collect();
+        s.write(&long).unwrap();
+        let req = ReadRequest {
+            queries: vec![
+                q(0, NOW, vec![m(MatchType::Re, "__name__", "up|long")]),
+                q(0, NOW, vec![m(MatchType::Eq, "__name__", "nosuch")]),
+                q(
+                    NOW - 60_000,
+                    NOW - 55_000,
+                    vec![m(MatchType::Eq, "job", "a")],
+                ),
+            ],
+            accepted_response_types: vec![ResponseType::StreamedXorChunks as i32],
+        };
+        let want = samples_response(&s, &req, &budget(10_000)).unwrap();
+        for max_frame in [MAX_FRAME_BYTES, 300] {
+            let body = streamed_response_in(&s, &req, &budget(10_000), max_frame).unwrap();
+            let frames = frames(&body);
+            // Frames of one series in a row merge back into it.
+            let mut got: Vec<Decoded> = Vec::new();
+            for (qi, labels, chunks) in frames.iter().cloned() {
+                let mut points = Vec::new();
+                for c in &chunks {
+                    assert_eq!(c.r#type, ChunkEncoding::Xor as i32);
+                    let p = xor::tests::decode(&c.data);
+                    assert!(!p.is_empty() && p.len() <= 120, "{} samples", p.len());
+                    assert_eq!((c.min_time_ms, c.max_time_ms), (p[0].0, p[p.len() - 1].0));
+                    points.extend(p);
+                }
+                match got.last_mut() {
+                    Some(g) if g.0 == qi && g.1 == labels => g.2.extend(points),
+                    _ => got.push((qi, labels, points)),
+                }
+            }
+            let mut expected: Vec<Decoded> = Vec::new();
+            for (qi, r) in want.results.iter().enumerate() {
+                let mut series: Vec<&TimeSeries> = r.timeseries.iter().collect();
+                series.sort_by(|a, b| compare_labels(&a.labels, &b.labels));
+                for ts in series {
+                    let p = ts.samples.iter().map(|s| (s.timestamp, s.value)).collect();
+                    expected.push((qi as i64, ts.labels.clone(), p));
+                }
+            }
+            assert_eq!(got, expected, "max frame {max_frame}");
+            let long_frames = frames
+                .iter()
+                .filter(|f| f.1.iter().any(|l| l.value == "long"))
+                .count();
+            assert_eq!(long_frames, if max_frame == 300 { 3 } else { 1 });
+        }
+        // Prometheus' order: "Zone" sorts before "__name__", so up{Zone="x"} comes before
+        // long{a="1"} and up{job="b"}.
+        let body = streamed_response(&s, &req, &budget(10_000)).unwrap();
+        let names: Vec<String> = frames(&body)
+            .iter()
+            .filter(|f| f.0 == 0)
+            .map(|f| {
+                f.1.iter()
+                    .map(|l| format!("{}={}", l.name, l.value))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "Zone=x,__name__=up,job=a",
+                "__name__=long,a=1",
+                "__name__=up,job=b"
+            ]
+        );
+        // The sample limit applies as to the samples answer.
+        let e = streamed_response(&s, &req, &budget(310)).unwrap_err();
+        assert!(
+            e.message.starts_with("exceeded sample limit"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use prost::Message;
 use serde_json::Value;
 use tierlog::{Config, Sample, Store};
 use tierlog_prompb::{
-    LabelMatcher, MatchType, ProtoSample, Query, ReadRequest, ReadResponse, decode_snappy,
-    encode_snappy,
+    ChunkedReadResponse, LabelMatcher, MatchType, ProtoSample, Query, ReadRequest, ReadResponse,
+    decode_snappy, encode_snappy,
 };
 use tierlog_server::ServerConfig;
 
@@ -523,4 +524,81 @@ fn a_request_with_or_without_response_types_gets_samples() {
         let r = post(&s.base, RR, &encode_snappy(&req)).response();
         assert_eq!(r.results[0].timeseries.len(), 3);
     }
+}
+
+/// A client that prefers STREAMED_XOR_CHUNKS (as Prometheus 2.43 and later) gets frames of
+/// `uvarint length, CRC-32C big endian, ChunkedReadResponse`, one series a frame, sorted by
+/// labels, each chunk an XOR chunk whose header counts its samples.
+#[test]
+fn a_client_preferring_streamed_chunks_gets_frames() {
+    let s = TestServer::start();
+    let req = ReadRequest {
+        queries: vec![
+            query(
+                s.t0 - 60_000,
+                s.t0,
+                vec![matcher(MatchType::Eq, "__name__", "up")],
+            ),
+            query(
+                s.t0 - 60_000,
+                s.t0 - 30_000,
+                vec![matcher(MatchType::Eq, "__name__", "no_meta")],
+            ),
+        ],
+        accepted_response_types: vec![1, 0],
+    };
+    let r = post(&s.base, RR, &encode_snappy(&req));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.content_type,
+        "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse"
+    );
+    assert_eq!(r.content_encoding, "");
+    let mut body = r.body.as_slice();
+    let mut seen = Vec::new();
+    while !body.is_empty() {
+        let (mut len, mut shift, mut i) = (0usize, 0, 0);
+        loop {
+            let b = body[i];
+            len |= ((b & 0x7f) as usize) << shift;
+            i += 1;
+            if b < 0x80 {
+                break;
+            }
+            shift += 7;
+        }
+        let crc = u32::from_be_bytes(body[i..i + 4].try_into().unwrap());
+        let msg = &body[i + 4..i + 4 + len];
+        assert_eq!(crc, crc32c::crc32c(msg));
+        let m = ChunkedReadResponse::decode(msg).expect("a ChunkedReadResponse");
+        for cs in m.chunked_series {
+            let labels: Vec<String> = cs
+                .labels
+                .iter()
+                .map(|l| format!("{}={}", l.name, l.value))
+                .collect();
+            assert_eq!(cs.chunks.len(), 1);
+            let c = &cs.chunks[0];
+            assert_eq!(c.r#type, 1, "XOR");
+            let n = u16::from_be_bytes([c.data[0], c.data[1]]);
+            seen.push((
+                m.query_index,
+                labels.join(","),
+                n,
+                c.min_time_ms,
+                c.max_time_ms,
+            ));
+        }
+        body = &body[i + 4 + len..];
+    }
+    let (a, b) = (s.t0 - 60_000, s.t0);
+    assert_eq!(
+        seen,
+        [
+            (0, "__name__=up,instance=a,job=node".to_owned(), 5, a, b),
+            (0, "__name__=up,instance=b,job=node".to_owned(), 5, a, b),
+            (0, "__name__=up,instance=c,job=prom".to_owned(), 5, a, b),
+            (1, "__name__=no_meta".to_owned(), 3, a, s.t0 - 30_000),
+        ]
+    );
 }
