@@ -521,6 +521,8 @@ mod tests {
     use std::sync::Arc;
 
     use tierlog::{Config, ManualClock, Sample};
+
+    use std::time::Duration;
     use tierlog_prompb::LabelMatcher;
 
     use super::*;
@@ -910,6 +912,59 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    /// Raw points kept 1 h, a 60 s tier kept 2 days, `m` written every 10 s for 3 h as time
+    /// passes: a read returns the raw points still kept, none of the tier's buckets.
+    #[test]
+    fn a_read_of_expired_raw_returns_only_what_raw_holds() {
+        const MIN: i64 = 60_000;
+        let now = NOW + 40 * MIN;
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(now - 180 * MIN));
+        let mut cfg = Config::default()
+            .with_clock(clock.clone())
+            .with_sync(tierlog::Sync::Never)
+            .with_tiers(vec![tierlog::Tier::new(
+                "60s",
+                Duration::from_secs(60),
+                Duration::from_secs(48 * 3600),
+            )]);
+        cfg.raw_keep = Some(Duration::from_secs(3600));
+        cfg.maintenance_interval = None;
+        let s = Store::open(dir.path(), cfg).unwrap();
+        let mut t = now - 180 * MIN;
+        while t <= now {
+            clock.set(t);
+            s.write(&[Sample::new("m", &[("a", "b")], t, 1.0)]).unwrap();
+            if (t - now) % (10 * MIN) == 0 {
+                s.maintain().unwrap();
+            }
+            t += 10_000;
+        }
+        let raw_from = s.raw_from().unwrap();
+        assert!(raw_from > now - 180 * MIN && raw_from < now - 30 * MIN);
+        // The tier holds the old minutes.
+        assert!(s.tiers()[0].2.is_some_and(|done| done > now - 170 * MIN));
+        let sel = || vec![m(MatchType::Eq, "__name__", "m")];
+        let r = read(
+            &s,
+            vec![
+                q(now - 180 * MIN, raw_from - 1, sel()),
+                q(raw_from - 10 * MIN, raw_from + MIN, sel()),
+            ],
+        )
+        .unwrap();
+        assert!(
+            r.results[0].timeseries.is_empty(),
+            "wholly expired: nothing"
+        );
+        let ts: Vec<i64> = r.results[1].timeseries[0]
+            .samples
+            .iter()
+            .map(|p| p.timestamp - raw_from)
+            .collect();
+        assert_eq!(ts, (0..=6).map(|k| k * 10_000).collect::<Vec<_>>());
     }
 
     #[test]
