@@ -504,6 +504,35 @@ fn prometheus_remote_reads_the_store_and_answers_as_its_promql() {
         "{reads} remote reads:\n{metrics}"
     );
     println!("compared {compared} points, {reads} remote reads");
+    // Sizes of the two response types for the whole history.
+    let all = vec![query(
+        start,
+        end,
+        vec![matcher(MatchType::Re, "__name__", ".+")],
+    )];
+    let samples = post(&base, RR, &request(all.clone()));
+    let n: usize = samples
+        .response()
+        .results
+        .iter()
+        .flat_map(|r| &r.timeseries)
+        .map(|t| t.samples.len())
+        .sum();
+    assert_eq!(n, 5 * 960);
+    let streamed = post(
+        &base,
+        RR,
+        &encode_snappy(&ReadRequest {
+            queries: all,
+            accepted_response_types: vec![1],
+        }),
+    );
+    assert_eq!(streamed.status, 200);
+    println!(
+        "{n} samples: SAMPLES answer {} bytes (snappy), STREAMED_XOR_CHUNKS answer {} bytes",
+        samples.body.len(),
+        streamed.body.len()
+    );
     assert!(compared > 2500, "only {compared} points compared");
     let _ = rt.block_on(server.shutdown());
 }
