@@ -9,7 +9,8 @@
 //! `/api/v1/query_exemplars` (always
 //! empty), `/api/v1/rules` and `/api/v1/alerts` (no rules, no alerts), `/-/healthy` and
 //! `/-/ready`, and `POST /api/v1/read` (Prometheus remote read of the raw points, for a
-//! Prometheus with `remote_read`; `docs/serving.md`, "Remote read"). Answers use Prometheus' envelope (`{"status":"success","data":…}` or
+//! Prometheus with `remote_read`; `docs/serving.md`, "Remote read"). Answers use
+//! Prometheus' envelope (`{"status":"success","data":…}` or
 //! `{"status":"error","errorType":…,"error":…}`) and encoding (`[<unix seconds>, "<value>"]`).
 //! Errors: 400 `bad_data` (a query that does not parse or that the engine does not
 //! support, bad parameters), 422 `execution`, 503 `timeout`/`canceled`, 404 for an unknown
