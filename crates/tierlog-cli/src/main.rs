@@ -234,7 +234,8 @@ pub enum Command {
     Forward(Box<commands::forward::ForwardArgs>),
     /// Serve Prometheus' HTTP API v1 (query, query_range, series, labels, label values,
     /// metadata, status) over the store, for Grafana (a Prometheus data source) and promtool,
-    /// beside the process that writes it.
+    /// beside the process that writes it, and Prometheus remote read (POST /api/v1/read) for
+    /// a Prometheus with remote_read (docs/serving.md, "Remote read").
     ///
     /// The store is opened read-only, a snapshot reopened when older than --refresh; with
     /// --writable the server is its writer and takes Prometheus remote-write, text exposition

@@ -657,7 +657,7 @@ fn request(
         .into_iter()
         .filter_map(|m| {
             let meta = store.metric_meta(m)?;
-            let kind = proto::MetricType::from_kind(meta.kind);
+            let kind = proto::metric_type(meta.kind);
             (kind != proto::MetricType::Unknown
                 || !meta.unit.is_empty()
                 || !meta.description.is_empty())

@@ -8,9 +8,11 @@
 //! server's own metrics in Prometheus text, `docs/serving.md` lists them),
 //! `/api/v1/query_exemplars` (always
 //! empty), `/api/v1/rules` and `/api/v1/alerts` (no rules, no alerts), `/-/healthy` and
-//! `/-/ready`; and `/` (with `/ui/app.js`, `/ui/app.css`, `/ui/icon.svg`), a page for
-//! people: the metric list, an expression box, a chart and a table of the answer
-//! (`docs/serving.md`, "The page"). Answers use Prometheus' envelope (`{"status":"success","data":…}` or
+//! `/-/ready`; `POST /api/v1/read` (Prometheus remote read of the raw points, for a
+//! Prometheus with `remote_read`; `docs/serving.md`, "Remote read"); and `/` (with
+//! `/ui/app.js`, `/ui/app.css`, `/ui/icon.svg`), a page for people: the metric list, an
+//! expression box, a chart and a table of the answer (`docs/serving.md`, "The page").
+//! Answers use Prometheus' envelope (`{"status":"success","data":…}` or
 //! `{"status":"error","errorType":…,"error":…}`) and encoding (`[<unix seconds>, "<value>"]`).
 //! Errors: 400 `bad_data` (a query that does not parse or that the engine does not
 //! support, bad parameters), 422 `execution`, 503 `timeout`/`canceled`, 404 for an unknown
@@ -74,6 +76,7 @@ mod api;
 mod encode;
 mod metrics;
 mod params;
+mod read;
 mod snapshot;
 mod ui;
 mod write;
@@ -411,6 +414,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/alerts", get(api::alerts))
         .route("/-/healthy", get(api::healthy))
         .route("/-/ready", get(api::ready))
+        .route("/api/v1/read", post(read::remote_read))
         .route("/api/v1/write", post(write::remote_write))
         .route("/api/v1/import/prometheus", post(write::import_prometheus))
         .route("/write", post(write::influx_write))

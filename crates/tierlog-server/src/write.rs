@@ -45,7 +45,7 @@ use prost::Message;
 use tierlog::error::Error as StoreError;
 use tierlog::model::{MetricKind, MetricMeta};
 use tierlog::store::{Sample, Store, WriteSummary};
-use tierlog_forward::proto::{MetricType, WriteRequest};
+use tierlog_prompb::{MetricType, WriteRequest};
 use tierlog_tools::import::ingest::{IngestError, IngestOptions, ingest};
 use tierlog_tools::import::{
     Entry, EntrySource, NameCollisions, ParseError, Precision, Skipped, influx::InfluxParser,
@@ -509,7 +509,7 @@ fn decode_remote(body: &[u8], limits: &WriteLimits) -> Result<WriteRequest, Fail
 }
 
 /// `{a="b", …}` of a series, for messages (at most 200 characters).
-fn describe(labels: &[tierlog_forward::proto::Label]) -> String {
+fn describe(labels: &[tierlog_prompb::Label]) -> String {
     let mut s = String::from("{");
     for (i, l) in labels.iter().enumerate() {
         if i > 0 {

@@ -62,7 +62,9 @@ impl Guarded {
             .map(|v| v.to_str().unwrap().to_owned())
             .collect();
         let status = r.status().as_u16();
-        (status, www, r.body_mut().read_to_string().expect("body"))
+        // The remote-read answer is binary (snappy protobuf).
+        let body = r.body_mut().read_to_vec().expect("body");
+        (status, www, String::from_utf8_lossy(&body).into_owned())
     }
 }
 
@@ -116,6 +118,21 @@ impl Endpoint {
                 metadata: vec![],
             });
         }
+        if self.route == "/api/v1/read" {
+            return tierlog_prompb::encode_snappy(&tierlog_prompb::ReadRequest {
+                queries: vec![tierlog_prompb::Query {
+                    start_timestamp_ms: t0 - 60_000,
+                    end_timestamp_ms: t0,
+                    matchers: vec![tierlog_prompb::LabelMatcher {
+                        r#type: tierlog_prompb::MatchType::Eq as i32,
+                        name: "__name__".into(),
+                        value: "up".into(),
+                    }],
+                    hints: None,
+                }],
+                accepted_response_types: vec![],
+            });
+        }
         self.form.replace("T0", &t0.to_string()).into_bytes()
     }
 }
@@ -166,6 +183,15 @@ fn endpoints() -> Vec<Endpoint> {
         read("GET", "/ui/app.js", ""),
         read("GET", "/ui/app.css", ""),
         read("GET", "/ui/icon.svg", ""),
+        Endpoint {
+            method: "POST",
+            route: "/api/v1/read",
+            query: "",
+            headers: RW,
+            form: "",
+            write: false,
+            ok: 200,
+        },
         Endpoint {
             method: "POST",
             route: "/api/v1/write",

@@ -7,5 +7,6 @@ mod grafana;
 mod metrics;
 mod page;
 mod promtool;
+mod read;
 mod support;
 mod write;
