@@ -13,5 +13,6 @@ mod import;
 mod late;
 mod promql;
 mod serve;
+mod serve_kill;
 mod step_sources;
 mod support;
