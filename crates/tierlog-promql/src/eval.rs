@@ -870,12 +870,36 @@ impl<'a> Ev<'a> {
     }
 
     /// An instant selector at `t`: each series' latest point in `[ref - lookback, ref]`,
-    /// carrying the point's own timestamp.
+    /// carrying the point's own timestamp. Where the lookback reaches before the raw points
+    /// kept and the tiers answer the selector, it is the window's `last_over_time` from the
+    /// tiles before the split and the raw points after it, stamped with the reference time
+    /// (a bucket keeps no point times; `timestamp`'s argument is never answered so).
     fn instant_selector(&self, vs: &VectorSelector, t: i64) -> Result<Vec<Sample>> {
         let r = self.ref_time(&vs.at, &vs.offset, t);
         let oldest = r.saturating_sub(self.opts.lookback_delta_ms);
         let series = self.loaded(vs);
         let mut out = Vec::with_capacity(series.len());
+        if let Some(ts) = self.tier_split.get(&node_key(vs))
+            && oldest < ts.raw_from
+        {
+            for (i, s) in series.iter().enumerate() {
+                if i % 64 == 63 {
+                    self.tick()?;
+                }
+                let lo = s.buckets.partition_point(|b| b.t < oldest);
+                let hi = s.buckets.partition_point(|b| b.t < ts.split.min(r));
+                let bs = if lo < hi { &s.buckets[lo..hi] } else { &[] };
+                let raw = s.window(ts.split.max(oldest), r);
+                if let Some(v) = tier::combine("last_over_time", bs, raw, &s.labels)? {
+                    out.push(Sample {
+                        labels: s.labels.clone(),
+                        t: r,
+                        v,
+                    });
+                }
+            }
+            return Ok(out);
+        }
         for (i, s) in series.iter().enumerate() {
             if i % 64 == 63 {
                 self.tick()?;

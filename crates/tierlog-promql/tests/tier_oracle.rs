@@ -207,6 +207,47 @@ fn tier_answers_follow_the_points_through_the_data_life() {
                     checked += 1;
                 }
             }
+            // A plain selector: the latest point of its 5-minute lookback, by the same rule
+            // with the lookback's tiles; it keeps the metric name.
+            {
+                let lookback = 5 * MIN;
+                let w = gcd(gcd(lookback, step), first);
+                let split = raw_from.map(|r| r.div_euclid(w) * w + if r % w == 0 { 0 } else { w });
+                let out = query_range(&store, "g", first, last, step, &opts)
+                    .unwrap_or_else(|e| panic!("{phase}: g: {e}"));
+                let m = matrix(out.value);
+                assert!(m.len() <= 1, "{phase}: {m:?}");
+                if let Some(s) = m.first() {
+                    assert_eq!(s.labels.name(), Some("g"), "{phase}");
+                }
+                let have: Vec<(i64, f64)> = m.first().map(|s| s.points.clone()).unwrap_or_default();
+                let mut want = Vec::new();
+                for &e in &ends {
+                    let tiled = raw_from.is_none_or(|r| e - lookback < r);
+                    if tiled {
+                        from_tiers += 1;
+                    }
+                    let s = if tiled { split } else { None };
+                    if let Some(v) = gauge_oracle("last_over_time", &g, e - lookback, e, s) {
+                        want.push((e, v));
+                    }
+                }
+                assert_eq!(have, want, "{phase}: g at a {step} ms step");
+                checked += want.len();
+                // `timestamp` needs the points' own times: raw points only.
+                let out = query_range(&store, "timestamp(g)", first, last, step, &opts).unwrap();
+                let m = matrix(out.value);
+                let n = m.first().map_or(0, |s| s.points.len());
+                let raw_ends = ends
+                    .iter()
+                    .filter(|&&e| {
+                        g.iter().any(|p| {
+                            p.0 >= e - lookback && p.0 <= e && raw_from.is_some_and(|r| p.0 >= r)
+                        })
+                    })
+                    .count();
+                assert_eq!(n, raw_ends, "{phase}: timestamp(g)");
+            }
             // Counters: where the windows reach before the raw points.
             for f in ["increase", "rate"] {
                 let expr = format!("{f}(c_total[{}s])", range / 1000);

@@ -80,7 +80,9 @@ fn main() {
 
     // The server opens the store read-only: the writer closes it first.
     let dir = tempfile::tempdir().unwrap();
-    tierlog_store(&ds, dir.path()).close().expect("close the writer");
+    tierlog_store(&ds, dir.path())
+        .close()
+        .expect("close the writer");
     let mut config = tierlog_server::ServerConfig::new(dir.path());
     config.store_config = tierlog_config(&ds);
     config.listen = "127.0.0.1:0".parse().expect("address");

@@ -53,10 +53,15 @@ pub(super) struct TierBucket {
     pub p95: Option<f64>,
 }
 
-/// The range selectors (by node) that are the range argument of a tier-answerable function,
-/// outside subqueries.
+/// The selectors (by node) the tiers may answer, outside subqueries: the range argument of a
+/// tier-answerable function, and instant selectors (the latest point of the lookback is the
+/// window's `last_over_time`) except the argument of `timestamp`, which needs the point's
+/// own time, unknown in a bucket.
 pub(super) fn candidates(e: &Expr, out: &mut HashSet<usize>) {
     match e {
+        Expr::VectorSelector(vs) => {
+            out.insert(node_key(vs));
+        }
         Expr::Call(c) => {
             if let Some(i) = tier_arg(c.func.name)
                 && let Some(a) = c.args.args.get(i)
@@ -65,6 +70,9 @@ pub(super) fn candidates(e: &Expr, out: &mut HashSet<usize>) {
                 out.insert(node_key(&ms.vs));
             }
             for a in &c.args.args {
+                if c.func.name == "timestamp" && matches!(unparen(a), Expr::VectorSelector(_)) {
+                    continue;
+                }
                 candidates(a, out);
             }
         }
