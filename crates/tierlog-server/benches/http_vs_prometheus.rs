@@ -4,7 +4,8 @@
 //! (default 5), with the same client (one keep-alive `ureq` agent per server, `POST` forms as
 //! promtool and Grafana send them, the answer decoded into a `serde_json::Value`). So both
 //! sides pay the same: request parsing, evaluation, the API's JSON, the round trip and the
-//! client's decoding. Prints the median of the per-expression latency ratios (tierlog /
+//! client's decoding. Each server is a process of its own: the bench starts itself again as
+//! `tierlog serve`'s stand-in (`tierlog_server::serve` on a default tokio runtime). Prints the median of the per-expression latency ratios (tierlog /
 //! Prometheus), the worst ten, and two dashboard queries over the whole 24 h at a 60 s step.
 //!
 //! `cargo bench -p tierlog-server --bench http_vs_prometheus`. Skipped, saying so, when
@@ -57,7 +58,62 @@ fn measure(
     (ok_a.then(|| median(&mut ta)), ok_b.then(|| median(&mut tb)))
 }
 
+/// The child: serves the store in `dir` until its standard input closes.
+fn serve_child(dir: &str) {
+    let ds = generate(SEED, START_S, DAY_S);
+    let mut config = tierlog_server::ServerConfig::new(dir);
+    config.store_config = tierlog_config(&ds);
+    config.listen = "127.0.0.1:0".parse().expect("address");
+    config.refresh = Duration::from_secs(3600);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let server = rt.block_on(tierlog_server::serve(config)).expect("serve");
+    println!("listening on http://{}", server.local_addr());
+    let mut sink = String::new();
+    while std::io::stdin().read_line(&mut sink).is_ok_and(|n| n > 0) {}
+}
+
+/// The bench started again as a server of the store in `dir`; stopped when dropped.
+struct Child {
+    child: std::process::Child,
+    api: HttpApi,
+}
+
+impl Child {
+    fn start(dir: &std::path::Path) -> Child {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(std::env::current_exe().expect("own path"))
+            .env("TIERLOG_BENCH_SERVE_DIR", dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the server process");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the server's address");
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("server said {line:?}"))
+            .to_owned();
+        Child {
+            child,
+            api: HttpApi::with_requests(base, Requests::Post),
+        }
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
 fn main() {
+    if let Ok(dir) = std::env::var("TIERLOG_BENCH_SERVE_DIR") {
+        return serve_child(&dir);
+    }
     let Some(reps) = diff::target::bench_setup() else {
         return;
     };
@@ -83,17 +139,8 @@ fn main() {
     tierlog_store(&ds, dir.path())
         .close()
         .expect("close the writer");
-    let mut config = tierlog_server::ServerConfig::new(dir.path());
-    config.store_config = tierlog_config(&ds);
-    config.listen = "127.0.0.1:0".parse().expect("address");
-    config.refresh = Duration::from_secs(3600);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let server = rt.block_on(tierlog_server::serve(config)).expect("serve");
-    let tierlog = HttpApi::with_requests(format!("http://{}", server.local_addr()), Requests::Post);
+    let served = Child::start(dir.path());
+    let tierlog = &served.api;
     println!(
         "data: {} series, {points} points over 24 h; set up in {:.1} s; {reps} repetitions each",
         ds.series.len(),
@@ -105,7 +152,7 @@ fn main() {
     let mut rows: Vec<(f64, f64, f64, String)> = Vec::new();
     let (mut failed_t, mut failed_p) = (0, 0);
     for case in corpus().into_iter().filter(|c| !c.must_fail) {
-        match measure(&tierlog, &prom, &case.expr, window, reps) {
+        match measure(tierlog, &prom, &case.expr, window, reps) {
             (Some(t), Some(p)) => rows.push((t / p, t, p, case.expr)),
             (None, _) => failed_t += 1,
             (_, None) => failed_p += 1,
@@ -139,7 +186,7 @@ fn main() {
         "sum by (mode) (rate(node_cpu_seconds_total[5m]))",
         "histogram_quantile(0.9, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))",
     ] {
-        let (t, p) = measure(&tierlog, &prom, expr, day, reps);
+        let (t, p) = measure(tierlog, &prom, expr, day, reps);
         let show = |x: Option<f64>| x.map_or("fails".to_owned(), |v| format!("{v:.3} ms"));
         println!(
             "24 h at 60 s over HTTP: {expr}: tierlog serve {}, Prometheus {}",
@@ -147,5 +194,4 @@ fn main() {
             show(p)
         );
     }
-    rt.block_on(server.shutdown()).expect("shutdown");
 }

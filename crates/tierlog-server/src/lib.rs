@@ -498,6 +498,13 @@ pub async fn serve(config: ServerConfig) -> Result<Server, Error> {
     let addr = listener.local_addr().map_err(Error::Io)?;
     let (stop, stopped) = oneshot::channel::<()>();
     let app = router(state.clone());
+    // TCP_NODELAY, as Go's servers (Prometheus among them) set it: a reply written in two
+    // pieces (head, then body) goes out at once instead of the second waiting for an ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            log::warn!("TCP_NODELAY not set on a connection: {e}");
+        }
+    });
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
