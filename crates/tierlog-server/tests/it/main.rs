@@ -3,8 +3,10 @@
 
 mod access;
 mod api;
+mod fuzz_corpus;
 mod grafana;
 mod metrics;
 mod promtool;
 mod support;
+mod tls;
 mod write;
