@@ -365,3 +365,42 @@ fn a_writable_server_with_a_bad_tls_file_leaves_the_store_unlocked() {
         .expect("the store opens for writing");
     store.close().expect("close");
 }
+
+/// A writable server over TLS takes a push on a kept-alive connection, then shuts down
+/// without error with that connection still open, releasing its store, which reopens with
+/// the push in it.
+#[test]
+fn a_writable_tls_server_takes_writes_and_shuts_down_gracefully() {
+    let mut s = TlsServer::start(|c| {
+        c.writable = true;
+        c.bearer_token = Some("w".into());
+    });
+    let agent = trusting_agent(&s.cert.pem);
+    let ts = t0();
+    let line = format!("tls_push,host=a value=7 {}", ts * 1_000_000);
+    let r = agent
+        .post(format!("{}/write", s.base))
+        .header("Authorization", "Bearer w")
+        .send(line.as_bytes())
+        .expect("https push");
+    assert_eq!(r.status().as_u16(), 204);
+    let url = format!(
+        "{}/api/v1/query?query=tls_push_value&time={}",
+        s.base,
+        ts / 1000
+    );
+    let (status, body) = get(&agent, &url, Some("w")).expect("https query");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(result_count(&body), 1, "{body}");
+    // The agent still holds its connection open.
+    let server = s.server.take().expect("server");
+    s.rt.block_on(server.shutdown()).expect("graceful shutdown");
+    let dir = s._tmp.path().join("store");
+    let store = tierlog::Store::open(&dir, tierlog::Config::default()).expect("reopen");
+    let got = store
+        .query(&tierlog::Selector::metric("tls_push_value"), ts, ts + 1)
+        .expect("query");
+    assert_eq!(got.series.len(), 1);
+    assert_eq!(got.series[0].points, [(ts, 7.0)]);
+    store.close().expect("close");
+}
