@@ -57,7 +57,9 @@
 //! [`ServerConfig::write_token`], [`ServerConfig::basic_auth`]), every path except
 //! `/-/healthy` and `/-/ready` needs `Authorization: Bearer <token>` or `Basic …` (401
 //! otherwise; compared in constant time); the read token gets 403 on the write endpoints.
-//! There is no TLS: put a TLS-terminating proxy in front for other hosts.
+//! With [`ServerConfig::tls_cert_file`] and [`ServerConfig::tls_key_file`] it serves HTTPS
+//! only (rustls; TLS 1.2 and 1.3), each handshake within
+//! [`ServerConfig::tls_handshake_timeout`]; the loopback rule is the same with TLS.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), tierlog_server::Error> {
@@ -78,13 +80,14 @@ mod metrics;
 mod params;
 mod read;
 mod snapshot;
+mod tls;
 mod ui;
 mod write;
 
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -94,6 +97,9 @@ use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
 
 pub use api::{MAX_POINTS_PER_SERIES, PROMETHEUS_API_VERSION};
+pub use tls::MAX_HANDSHAKES as MAX_TLS_HANDSHAKES;
+#[doc(hidden)]
+pub use write::decode as write_decode;
 pub use write::{STALE_NAN_BITS, WriteLimits};
 
 /// The default listen address.
@@ -139,6 +145,15 @@ pub struct ServerConfig {
     pub writable: bool,
     /// The limits of the write endpoints.
     pub write_limits: WriteLimits,
+    /// Serve HTTPS (only) with the certificate chain of this PEM file, the server's own
+    /// certificate first; needs [`ServerConfig::tls_key_file`]. Read once at start.
+    pub tls_cert_file: Option<PathBuf>,
+    /// The PEM file of the private key of [`ServerConfig::tls_cert_file`]'s certificate
+    /// (PKCS#8, PKCS#1 or SEC1; RSA, ECDSA or Ed25519).
+    pub tls_key_file: Option<PathBuf>,
+    /// The longest a client may take over its TLS handshake before it is dropped (default
+    /// 10 s); at most [`MAX_TLS_HANDSHAKES`] are in progress at once.
+    pub tls_handshake_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -159,6 +174,9 @@ impl ServerConfig {
             refresh: Duration::from_secs(5),
             writable: false,
             write_limits: WriteLimits::default(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 
@@ -205,7 +223,23 @@ impl ServerConfig {
         if self.writable {
             self.write_limits.check().map_err(Error::Config)?;
         }
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(_), None) => return bad("a TLS certificate file needs a TLS key file"),
+            (None, Some(_)) => return bad("a TLS key file needs a TLS certificate file"),
+            _ => {}
+        }
+        if self.tls_handshake_timeout.is_zero() {
+            return bad("the TLS handshake timeout must be positive");
+        }
         Ok(())
+    }
+
+    /// The TLS certificate and key files, when TLS is on.
+    fn tls_files(&self) -> Option<(&Path, &Path)> {
+        Some((
+            self.tls_cert_file.as_deref()?,
+            self.tls_key_file.as_deref()?,
+        ))
     }
 
     /// The settings by flag name, as `/api/v1/status/flags` shows them.
@@ -226,6 +260,7 @@ impl ServerConfig {
             ("query.max-concurrency", self.max_concurrency.to_string()),
             ("refresh", format!("{}ms", self.refresh.as_millis())),
             ("writable", self.writable.to_string()),
+            ("tls", self.tls_files().is_some().to_string()),
         ]
         .into_iter()
         .collect()
@@ -257,6 +292,9 @@ impl fmt::Debug for ServerConfig {
             .field("refresh", &self.refresh)
             .field("writable", &self.writable)
             .field("write_limits", &self.write_limits)
+            .field("tls_cert_file", &self.tls_cert_file)
+            .field("tls_key_file", &self.tls_key_file)
+            .field("tls_handshake_timeout", &self.tls_handshake_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -281,6 +319,13 @@ pub enum Error {
     },
     /// Serving failed (or the runtime could not be started).
     Io(std::io::Error),
+    /// A TLS certificate or key file cannot be used.
+    Tls {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -294,6 +339,7 @@ impl fmt::Display for Error {
             Error::Config(m) => f.write_str(m),
             Error::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
             Error::Io(e) => write!(f, "{e}"),
+            Error::Tls { path, problem } => write!(f, "TLS: {}: {problem}", path.display()),
         }
     }
 }
@@ -486,9 +532,16 @@ impl Server {
 pub async fn serve(config: ServerConfig) -> Result<Server, Error> {
     config.check()?;
     let c = config.clone();
-    let state = tokio::task::spawn_blocking(move || AppState::new(&c))
-        .await
-        .map_err(|e| Error::Io(std::io::Error::other(e)))??;
+    // The TLS files first: a bad one leaves the store alone.
+    let (state, tls) = tokio::task::spawn_blocking(move || {
+        let tls = c
+            .tls_files()
+            .map(|(cert, key)| tls::server_config(cert, key))
+            .transpose()?;
+        Ok::<_, Error>((AppState::new(&c)?, tls))
+    })
+    .await
+    .map_err(|e| Error::Io(std::io::Error::other(e)))??;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| Error::Bind {
@@ -498,20 +551,35 @@ pub async fn serve(config: ServerConfig) -> Result<Server, Error> {
     let addr = listener.local_addr().map_err(Error::Io)?;
     let (stop, stopped) = oneshot::channel::<()>();
     let app = router(state.clone());
-    // TCP_NODELAY, as Go's servers (Prometheus among them) set it: a reply written in two
-    // pieces (head, then body) goes out at once instead of the second waiting for an ACK.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            log::warn!("TCP_NODELAY not set on a connection: {e}");
+    let stopped = async move {
+        let _ = stopped.await;
+    };
+    let task = match tls {
+        None => {
+            // TCP_NODELAY, as Go's servers (Prometheus among them) set it: a reply written in
+            // two pieces (head, then body) goes out at once instead of the second waiting for
+            // an ACK. (The TLS listener sets it on the connections it accepts.)
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    log::warn!("TCP_NODELAY not set on a connection: {e}");
+                }
+            });
+            tokio::spawn(
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .into_future(),
+            )
         }
-    });
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-    });
+        Some(tls) => {
+            let listener = tls::TlsListener::new(listener, tls, config.tls_handshake_timeout)
+                .map_err(Error::Io)?;
+            tokio::spawn(
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .into_future(),
+            )
+        }
+    };
     Ok(Server {
         addr,
         stop,

@@ -281,12 +281,19 @@ fn writer(st: &AppState, endpoint: &str) -> Result<(), Failure> {
     ))
 }
 
+/// A request's `Content-Encoding` (`""` for one that is not text).
+fn content_encoding(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or(""))
+}
+
 /// Which `Content-Encoding`s an endpoint reads.
-fn check_encoding(headers: &HeaderMap, allowed: &[&str]) -> Result<(), Failure> {
-    let Some(v) = headers.get(header::CONTENT_ENCODING) else {
+fn check_encoding(encoding: Option<&str>, allowed: &[&str]) -> Result<(), Failure> {
+    let Some(v) = encoding else {
         return Ok(());
     };
-    let v = v.to_str().unwrap_or("").trim().to_ascii_lowercase();
+    let v = v.trim().to_ascii_lowercase();
     if v.is_empty() || v == "identity" || allowed.contains(&v.as_str()) {
         return Ok(());
     }
@@ -296,11 +303,8 @@ fn check_encoding(headers: &HeaderMap, allowed: &[&str]) -> Result<(), Failure> 
     ))
 }
 
-fn is_gzip(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"))
+fn is_gzip(encoding: Option<&str>) -> bool {
+    encoding.is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"))
 }
 
 /// A gzip body decompressed, at most [`WriteLimits::max_decoded_bytes`] of it: decompression
@@ -403,7 +407,7 @@ pub(crate) async fn remote_write(
 ) -> Response {
     let r = async {
         writer(&st, "remote write receiver")?;
-        check_encoding(&headers, &["snappy"])?;
+        check_encoding(content_encoding(&headers), &["snappy"])?;
         if let Some(t) = headers.get(header::CONTENT_TYPE) {
             let t = t.to_str().unwrap_or("");
             let essence = t.split(';').next().unwrap_or("").trim();
@@ -429,41 +433,9 @@ pub(crate) async fn remote_write(
 /// Decodes a remote-write body and writes it.
 fn write_remote(store: &Store, body: &[u8], limits: &WriteLimits) -> Result<Counts, Failure> {
     let raw = decode_remote(body, limits)?;
-    let req = RemoteBatch::parse(&raw).map_err(|e| {
-        Failure::bad(format!(
-            "protobuf: not a remote write 1.0 WriteRequest: {e}"
-        ))
-    })?;
+    let req = parse_remote(&raw)?;
+    let (others, series) = remote_series(&req, limits, &store.config().limits)?;
     let total = req.samples.len();
-    let max = limits
-        .max_samples
-        .min(store.config().limits.max_batch_samples);
-    if total > max {
-        return Err(Failure::too_large(format!(
-            "{total} samples in one request, more than {max}; send smaller batches"
-        )));
-    }
-    // Each series' name and its other labels (`others[range]`).
-    let mut others: Vec<(&str, &str)> = Vec::with_capacity(req.labels.len());
-    let mut series: Vec<(&str, Range<usize>)> = Vec::with_capacity(req.series.len());
-    for (i, (labels, _)) in req.series.iter().enumerate() {
-        let first = others.len();
-        let mut name = None;
-        for &(k, v) in &req.labels[labels.clone()] {
-            if k == "__name__" {
-                name = Some(v);
-            } else {
-                others.push((k, v));
-            }
-        }
-        let Some(name) = name.filter(|n| !n.is_empty()) else {
-            return Err(Failure::bad(format!(
-                "series {i} of the request ({}) has no __name__ label; nothing was written",
-                describe(&req.labels[labels.clone()])
-            )));
-        };
-        series.push((name, first..others.len()));
-    }
     let mut samples = Vec::with_capacity(total);
     let mut origin = Vec::with_capacity(total);
     let mut stale = 0u64;
@@ -493,6 +465,80 @@ fn write_remote(store: &Store, body: &[u8], limits: &WriteLimits) -> Result<Coun
     }
     apply_metadata(store, &req.metadata)?;
     answer(&sum, stale, Style::Text)
+}
+
+/// A remote-write body read in place (see [`RemoteBatch`]).
+fn parse_remote(raw: &[u8]) -> Result<RemoteBatch<'_>, Failure> {
+    RemoteBatch::parse(raw).map_err(|e| {
+        Failure::bad(format!(
+            "protobuf: not a remote write 1.0 WriteRequest: {e}"
+        ))
+    })
+}
+
+/// Most samples one request may carry: the write limit, and the store's batch limit.
+fn max_samples(limits: &WriteLimits, store: &tierlog::Limits) -> usize {
+    limits.max_samples.min(store.max_batch_samples)
+}
+
+/// Each series of `req` as the store takes it — its metric name, and the range of its other
+/// labels in the returned list — once the request's sample count and every series' names and
+/// labels have been checked against the limits (the store's own checks, made here so that a
+/// bad series refuses the request before anything is written or allocated per sample).
+#[allow(clippy::type_complexity)]
+fn remote_series<'a>(
+    req: &RemoteBatch<'a>,
+    limits: &WriteLimits,
+    store: &tierlog::Limits,
+) -> Result<(Vec<(&'a str, &'a str)>, Vec<(&'a str, Range<usize>)>), Failure> {
+    let total = req.samples.len();
+    let max = max_samples(limits, store);
+    if total > max {
+        return Err(Failure::too_large(format!(
+            "{total} samples in one request, more than {max}; send smaller batches"
+        )));
+    }
+    let mut others: Vec<(&str, &str)> = Vec::with_capacity(req.labels.len());
+    let mut series: Vec<(&str, Range<usize>)> = Vec::with_capacity(req.series.len());
+    for (i, (labels, points)) in req.series.iter().enumerate() {
+        let first = others.len();
+        let mut name = None;
+        for &(k, v) in &req.labels[labels.clone()] {
+            if k == "__name__" {
+                name = Some(v);
+            } else {
+                others.push((k, v));
+            }
+        }
+        let Some(name) = name.filter(|n| !n.is_empty()) else {
+            return Err(Failure::bad(format!(
+                "series {i} of the request ({}) has no __name__ label; nothing was written",
+                describe(&req.labels[labels.clone()])
+            )));
+        };
+        if req.samples[points.clone()]
+            .iter()
+            .any(|s| s.1.to_bits() != STALE_NAN_BITS)
+            && let Err(reason) = check_series(name, &others[first..], store)
+        {
+            return Err(Failure::bad(format!(
+                "series {i} of the request ({}): {reason}; nothing was written",
+                describe(&req.labels[labels.clone()])
+            )));
+        }
+        series.push((name, first..others.len()));
+    }
+    Ok((others, series))
+}
+
+/// A series' name and labels against the store's rules and limits, as its write checks them.
+fn check_series<K: AsRef<str>, V: AsRef<str>>(
+    metric: &str,
+    labels: &[(K, V)],
+    store: &tierlog::Limits,
+) -> Result<(), tierlog::SampleError> {
+    tierlog::model::check_metric_name(metric, store)?;
+    tierlog::model::check_label_set(labels, store)
 }
 
 /// The body decompressed, its decompressed size checked before decompressing.
@@ -729,6 +775,8 @@ fn apply_metadata(store: &Store, metadata: &[MetricMetadata]) -> Result<(), Fail
 /// refuses the request before anything is written.
 struct Parsed {
     entries: std::vec::IntoIter<(u64, Entry)>,
+    /// The body's size decompressed.
+    decoded_bytes: usize,
     lines: u64,
     skipped: Skipped,
     collisions: NameCollisions,
@@ -754,8 +802,14 @@ impl EntrySource for Parsed {
     fn set_max_line_bytes(&mut self, _max: usize) {}
 }
 
-/// Parses `source` whole (at most `max` samples).
-fn parse_all<S: EntrySource>(mut source: S, max: usize) -> Result<Parsed, Failure> {
+/// Parses `source` whole: at most `max` samples, each of whose name and labels the store's
+/// rules and limits take (checked here, so a bad line refuses the request before anything is
+/// written).
+fn parse_all<S: EntrySource>(
+    mut source: S,
+    max: usize,
+    store: &tierlog::Limits,
+) -> Result<Parsed, Failure> {
     let mut entries = Vec::new();
     let mut samples = 0usize;
     for item in source.by_ref() {
@@ -763,7 +817,12 @@ fn parse_all<S: EntrySource>(mut source: S, max: usize) -> Result<Parsed, Failur
             ParseError::LineTooLong { .. } => Failure::too_large(e.to_string()),
             e => Failure::bad(format!("{e}; nothing was written")),
         })?;
-        if matches!(e, Entry::Sample(_)) {
+        if let Entry::Sample(s) = &e {
+            if let Err(reason) = check_series(&s.metric, &s.labels, store) {
+                return Err(Failure::bad(format!(
+                    "line {line}: {reason}; nothing was written"
+                )));
+            }
             samples += 1;
             if samples > max {
                 return Err(Failure::too_large(format!(
@@ -775,6 +834,7 @@ fn parse_all<S: EntrySource>(mut source: S, max: usize) -> Result<Parsed, Failur
     }
     Ok(Parsed {
         entries: entries.into_iter(),
+        decoded_bytes: 0,
         lines: source.lines_read(),
         skipped: source.skipped(),
         collisions: source.name_collisions(),
@@ -808,6 +868,71 @@ fn import(store: &Store, parsed: Parsed, style: Style) -> Result<Counts, Failure
     answer(&sum.written, 0, style)
 }
 
+/// Whether a text endpoint's body is gzip (`Content-Encoding: gzip`), or 415.
+fn text_encoding(encoding: Option<&str>) -> Result<bool, Failure> {
+    check_encoding(encoding, &["gzip"])?;
+    Ok(is_gzip(encoding))
+}
+
+/// The `precision` of a `/write` query string (`db`, `rp`, `u`, `p` and `consistency` are
+/// taken and ignored).
+fn influx_precision(query: Option<&str>) -> Result<Precision, Failure> {
+    let precision = form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .filter(|(k, _)| k == "precision")
+        .map(|(_, v)| v.into_owned())
+        .last();
+    Ok(match precision.as_deref().unwrap_or("ns") {
+        "" | "n" | "ns" => Precision::Ns,
+        "u" | "us" | "µ" => Precision::Us,
+        "ms" => Precision::Ms,
+        "s" => Precision::S,
+        p => {
+            return Err(Failure::bad(format!(
+                "precision {p:?}: expected ns, us, ms or s"
+            )));
+        }
+    })
+}
+
+/// A `/api/v1/import/prometheus` body decompressed and parsed, within the limits.
+fn parse_prom(
+    body: Vec<u8>,
+    gzip: bool,
+    limits: &WriteLimits,
+    store: &tierlog::Limits,
+) -> Result<Parsed, Failure> {
+    let body = gunzip_if(gzip, body, limits)?;
+    let parsed = parse_all(
+        PromParser::new(body.as_slice()),
+        max_samples(limits, store),
+        store,
+    )?;
+    Ok(Parsed {
+        decoded_bytes: body.len(),
+        ..parsed
+    })
+}
+
+/// A `/write` body decompressed and parsed, within the limits.
+fn parse_influx(
+    body: Vec<u8>,
+    gzip: bool,
+    precision: Precision,
+    limits: &WriteLimits,
+    store: &tierlog::Limits,
+) -> Result<Parsed, Failure> {
+    let body = gunzip_if(gzip, body, limits)?;
+    let parsed = parse_all(
+        InfluxParser::new(body.as_slice(), precision),
+        max_samples(limits, store),
+        store,
+    )?;
+    Ok(Parsed {
+        decoded_bytes: body.len(),
+        ..parsed
+    })
+}
+
 /// `POST /api/v1/import/prometheus`: Prometheus text exposition, with or without timestamps.
 pub(crate) async fn import_prometheus(
     State(st): State<AppState>,
@@ -816,15 +941,10 @@ pub(crate) async fn import_prometheus(
 ) -> Response {
     let r = async {
         writer(&st, "/api/v1/import/prometheus")?;
-        check_encoding(&headers, &["gzip"])?;
-        let gzip = is_gzip(&headers);
+        let gzip = text_encoding(content_encoding(&headers))?;
         let (_permit, body) = admit(&st, &headers, body).await?;
         blocking(&st, move |store, limits| {
-            let body = gunzip_if(gzip, body, limits)?;
-            let max = limits
-                .max_samples
-                .min(store.config().limits.max_batch_samples);
-            let parsed = parse_all(PromParser::new(body.as_slice()), max)?;
+            let parsed = parse_prom(body, gzip, limits, &store.config().limits)?;
             import(store, parsed, Style::Text)
         })
         .await
@@ -845,31 +965,11 @@ pub(crate) async fn influx_write(
 ) -> Response {
     let r = async {
         writer(&st, "/write")?;
-        // `db`, `rp`, `u`, `p` and `consistency` are taken and ignored.
-        let precision = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
-            .filter(|(k, _)| k == "precision")
-            .map(|(_, v)| v.into_owned())
-            .last();
-        let precision = match precision.as_deref().unwrap_or("ns") {
-            "" | "n" | "ns" => Precision::Ns,
-            "u" | "us" | "µ" => Precision::Us,
-            "ms" => Precision::Ms,
-            "s" => Precision::S,
-            p => {
-                return Err(Failure::bad(format!(
-                    "precision {p:?}: expected ns, us, ms or s"
-                )));
-            }
-        };
-        check_encoding(&headers, &["gzip"])?;
-        let gzip = is_gzip(&headers);
+        let precision = influx_precision(query.as_deref())?;
+        let gzip = text_encoding(content_encoding(&headers))?;
         let (_permit, body) = admit(&st, &headers, body).await?;
         blocking(&st, move |store, limits| {
-            let body = gunzip_if(gzip, body, limits)?;
-            let max = limits
-                .max_samples
-                .min(store.config().limits.max_batch_samples);
-            let parsed = parse_all(InfluxParser::new(body.as_slice(), precision), max)?;
+            let parsed = parse_influx(body, gzip, precision, limits, &store.config().limits)?;
             import(store, parsed, Style::Influx)
         })
         .await
@@ -878,6 +978,143 @@ pub(crate) async fn influx_write(
     match r {
         Ok(c) => success(c, false),
         Err(f) => f.render(Style::Influx),
+    }
+}
+
+/// Decode-only entry points of the write endpoints, for the fuzz targets
+/// (`tierlog_testkit::fuzzing`): no store, no HTTP. Each takes a body as its endpoint receives
+/// it and runs what the endpoint runs before the store: the content encoding's check,
+/// decompression within [`WriteLimits::max_decoded_bytes`], decoding, the sample count limit
+/// and the store's name and label rules and limits. Not a stable API.
+#[doc(hidden)]
+pub mod decode {
+    use super::*;
+
+    /// What a body decodes to: the samples the endpoint would hand the store.
+    #[derive(Debug)]
+    pub struct Decoded {
+        /// The body's size once decompressed.
+        pub decoded_bytes: usize,
+        /// The samples, in body order (stale markers left out).
+        pub samples: Vec<DecodedSample>,
+        /// Stale markers skipped (remote-write).
+        pub stale_markers: u64,
+    }
+
+    /// One sample to write.
+    #[derive(Debug)]
+    pub struct DecodedSample {
+        /// The metric name.
+        pub metric: String,
+        /// The other labels, as the body gave them.
+        pub labels: Vec<(String, String)>,
+        /// The time, ms; `None` for the server's clock (text formats without a time).
+        pub ts_ms: Option<i64>,
+        /// The value.
+        pub value: f64,
+    }
+
+    /// A refused body: the status the endpoint answers, and why.
+    #[derive(Debug)]
+    pub struct Refused {
+        /// The HTTP status.
+        pub status: u16,
+        /// The answer's message.
+        pub message: String,
+    }
+
+    impl From<Failure> for Refused {
+        fn from(f: Failure) -> Self {
+            Refused {
+                status: f.status.as_u16(),
+                message: f.message,
+            }
+        }
+    }
+
+    /// `POST /api/v1/write`'s decoding.
+    pub fn remote_write(
+        content_encoding: Option<&str>,
+        body: &[u8],
+        limits: &WriteLimits,
+        store: &tierlog::Limits,
+    ) -> Result<Decoded, Refused> {
+        check_encoding(content_encoding, &["snappy"])?;
+        let raw = decode_remote(body, limits)?;
+        let req = parse_remote(&raw)?;
+        let (others, series) = remote_series(&req, limits, store)?;
+        let mut out = Decoded {
+            decoded_bytes: raw.len(),
+            samples: Vec::new(),
+            stale_markers: 0,
+        };
+        for ((_, points), (name, labels)) in req.series.iter().zip(&series) {
+            for &(ts, value) in &req.samples[points.clone()] {
+                if value.to_bits() == STALE_NAN_BITS {
+                    out.stale_markers += 1;
+                    continue;
+                }
+                out.samples.push(DecodedSample {
+                    metric: (*name).to_owned(),
+                    labels: others[labels.clone()]
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                        .collect(),
+                    ts_ms: Some(ts),
+                    value,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// `POST /api/v1/import/prometheus`'s decoding.
+    pub fn prometheus_text(
+        content_encoding: Option<&str>,
+        body: &[u8],
+        limits: &WriteLimits,
+        store: &tierlog::Limits,
+    ) -> Result<Decoded, Refused> {
+        let gzip = text_encoding(content_encoding)?;
+        Ok(decoded(parse_prom(body.to_vec(), gzip, limits, store)?))
+    }
+
+    /// `POST /write?<query>`'s decoding.
+    pub fn influx(
+        query: Option<&str>,
+        content_encoding: Option<&str>,
+        body: &[u8],
+        limits: &WriteLimits,
+        store: &tierlog::Limits,
+    ) -> Result<Decoded, Refused> {
+        let precision = influx_precision(query)?;
+        let gzip = text_encoding(content_encoding)?;
+        Ok(decoded(parse_influx(
+            body.to_vec(),
+            gzip,
+            precision,
+            limits,
+            store,
+        )?))
+    }
+
+    fn decoded(parsed: Parsed) -> Decoded {
+        Decoded {
+            decoded_bytes: parsed.decoded_bytes,
+            samples: parsed
+                .entries
+                .filter_map(|(_, e)| match e {
+                    Entry::Sample(s) => Some(DecodedSample {
+                        metric: s.metric,
+                        labels: s.labels,
+                        ts_ms: s.ts_ms,
+                        value: s.value,
+                    }),
+                    _ => None,
+                })
+                .collect(),
+            stale_markers: 0,
+        }
     }
 }
 
@@ -1032,6 +1269,134 @@ mod tests {
         let d = describe(&[("ab", &value)]);
         assert!(d.ends_with("…}"), "{d}");
         assert!(d.len() <= 200 + "…}".len(), "{d}");
+    }
+
+    fn snappy(raw: &[u8]) -> Vec<u8> {
+        snap::raw::Encoder::new().compress_vec(raw).unwrap()
+    }
+
+    fn series(labels: &[(&str, &str)], samples: &[(f64, i64)]) -> tierlog_prompb::TimeSeries {
+        tierlog_prompb::TimeSeries {
+            labels: labels
+                .iter()
+                .map(|(n, v)| tierlog_prompb::Label {
+                    name: (*n).into(),
+                    value: (*v).into(),
+                })
+                .collect(),
+            samples: samples
+                .iter()
+                .map(|&(value, timestamp)| tierlog_prompb::ProtoSample { value, timestamp })
+                .collect(),
+        }
+    }
+
+    fn request(timeseries: Vec<tierlog_prompb::TimeSeries>) -> Vec<u8> {
+        snappy(
+            &tierlog_prompb::WriteRequest {
+                timeseries,
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        )
+    }
+
+    #[test]
+    fn remote_write_decoding_checks_names_labels_and_counts() {
+        let store = tierlog::Limits {
+            max_labels: 1,
+            ..tierlog::Limits::default()
+        };
+        let limits = WriteLimits::default();
+        let stale = f64::from_bits(STALE_NAN_BITS);
+        let body = request(vec![
+            series(&[("__name__", "up"), ("job", "a")], &[(1.0, 5), (stale, 6)]),
+            // Too many labels, but only a stale marker: nothing of it is written.
+            series(&[("__name__", "up"), ("a", "1"), ("b", "2")], &[(stale, 6)]),
+        ]);
+        let d = decode::remote_write(Some("snappy"), &body, &limits, &store).unwrap();
+        assert_eq!(d.samples.len(), 1);
+        assert_eq!(d.stale_markers, 2);
+        assert_eq!(d.samples[0].labels, [("job".to_owned(), "a".to_owned())]);
+        let body = request(vec![
+            series(&[("__name__", "up")], &[(1.0, 5)]),
+            series(&[("__name__", "up"), ("a", "1"), ("b", "2")], &[(1.0, 6)]),
+        ]);
+        let e = decode::remote_write(None, &body, &limits, &store).unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(
+            e.message.contains("series 1") && e.message.contains("labels"),
+            "{}",
+            e.message
+        );
+        let body = request(vec![series(
+            &[("__name__", "up"), ("0x", "1")],
+            &[(1.0, 6)],
+        )]);
+        let e = decode::remote_write(None, &body, &limits, &store).unwrap_err();
+        assert_eq!(e.status, 400, "{}", e.message);
+        let small = WriteLimits {
+            max_samples: 1,
+            ..WriteLimits::default()
+        };
+        let body = request(vec![series(&[("__name__", "up")], &[(1.0, 5), (2.0, 6)])]);
+        let e = decode::remote_write(None, &body, &small, &store).unwrap_err();
+        assert_eq!(e.status, 413, "{}", e.message);
+        let e = decode::remote_write(Some("gzip"), &body, &limits, &store).unwrap_err();
+        assert_eq!(e.status, 415, "{}", e.message);
+    }
+
+    #[test]
+    fn text_decoding_limits_the_gzip_body_and_checks_labels() {
+        use std::io::Write as _;
+        let store = tierlog::Limits {
+            max_value_bytes: 4,
+            ..tierlog::Limits::default()
+        };
+        let limits = WriteLimits {
+            max_decoded_bytes: 1000,
+            ..WriteLimits::default()
+        };
+        let gzip = |b: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(b).unwrap();
+            e.finish().unwrap()
+        };
+        let d =
+            decode::prometheus_text(Some("gzip"), &gzip(b"a{x=\"abcd\"} 1 2\n"), &limits, &store)
+                .unwrap();
+        assert_eq!(d.samples.len(), 1);
+        assert_eq!(d.samples[0].ts_ms, Some(2));
+        assert_eq!(d.decoded_bytes, 16);
+        let e =
+            decode::prometheus_text(None, b"a 1\na{x=\"abcde\"} 1\n", &limits, &store).unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(e.message.starts_with("line 2:"), "{}", e.message);
+        // A gzip bomb stops at the limit.
+        let e = decode::prometheus_text(Some("gzip"), &gzip(&[b'#'; 5000]), &limits, &store)
+            .unwrap_err();
+        assert_eq!(e.status, 413, "{}", e.message);
+        let e = decode::influx(None, Some("br"), b"m v=1", &limits, &store).unwrap_err();
+        assert_eq!(e.status, 415, "{}", e.message);
+    }
+
+    #[test]
+    fn influx_decoding_takes_each_precision() {
+        let (limits, store) = (WriteLimits::default(), tierlog::Limits::default());
+        for (q, ts) in [
+            (None, 1_000),
+            (Some("precision=ns"), 1_000),
+            (Some("db=x&precision=u"), 1_000_000),
+            (Some("precision=%C2%B5"), 1_000_000),
+            (Some("precision=ms"), 1_000_000_000),
+            (Some("precision=s"), 1_000_000_000_000),
+        ] {
+            let d = decode::influx(q, None, b"m,h=a v=2 1000000000", &limits, &store).unwrap();
+            assert_eq!(d.samples.len(), 1, "{q:?}");
+            assert_eq!(d.samples[0].ts_ms, Some(ts), "{q:?}");
+        }
+        let e = decode::influx(Some("precision=h"), None, b"", &limits, &store).unwrap_err();
+        assert_eq!(e.status, 400);
     }
 
     #[test]

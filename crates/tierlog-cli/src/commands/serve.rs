@@ -17,7 +17,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR", default_value = tierlog_server::DEFAULT_LISTEN, value_parser = listen_arg)]
     pub listen: SocketAddr,
     /// Allow a --listen address that is not a loopback one (0.0.0.0, a LAN address): other
-    /// hosts can then read the whole store. There is no TLS; consider --bearer-token-file.
+    /// hosts can then read the whole store. Consider --tls-cert-file and --bearer-token-file.
     #[arg(long)]
     pub allow_non_loopback: bool,
     /// Require `Authorization: Bearer TOKEN` on every endpoint except /-/healthy and
@@ -57,6 +57,13 @@ pub struct ServeArgs {
     /// Reads then see every acknowledged write at once (--refresh does not apply).
     #[arg(long)]
     pub writable: bool,
+    /// Serve HTTPS only, with the certificate chain of this PEM file (the server's certificate
+    /// first); needs --tls-key-file. Read once at start.
+    #[arg(long, value_name = "FILE", requires = "tls_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The PEM private key of --tls-cert-file's certificate (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert_file")]
+    pub tls_key_file: Option<PathBuf>,
     /// Largest write request body as sent (compressed for remote-write), bytes.
     #[arg(long = "write.max-body-bytes", value_name = "BYTES", default_value = "32MiB", value_parser = crate::args::size_arg_usize)]
     pub write_max_body_bytes: usize,
@@ -166,9 +173,16 @@ pub fn run(now: &Now, a: ServeArgs) -> Result<(), Failure> {
     c.max_samples = a.query_max_samples;
     c.max_concurrency = a.query_max_concurrency;
     c.refresh = a.refresh;
+    c.tls_cert_file = a.tls_cert_file;
+    c.tls_key_file = a.tls_key_file;
+    let scheme = if c.tls_cert_file.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     tierlog_server::serve_until_signal(c, |addr| {
         // Printed even with --quiet: with --listen …:0 it is the only way to learn the port.
-        println!("listening on http://{addr}");
+        println!("listening on {scheme}://{addr}");
     })
     .map_err(|e| match e {
         tierlog_server::Error::Store(e) => e.into(),

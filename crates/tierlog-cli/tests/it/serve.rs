@@ -131,6 +131,38 @@ fn serve_refuses_non_loopback_without_the_flag_and_missing_stores() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+/// `--tls-cert-file` and `--tls-key-file` go together (a usage error otherwise); an unusable
+/// file stops the start with its name and what is wrong.
+#[test]
+fn serve_tls_flags_go_together_and_a_bad_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = store(dir.path());
+    let pem = dir.path().join("garbage.pem");
+    std::fs::write(&pem, "not PEM\n").unwrap();
+    for flag in ["--tls-cert-file", "--tls-key-file"] {
+        let o = tierlog(&["serve", s(&d), "--listen", "127.0.0.1:0", flag, s(&pem)]);
+        assert_eq!(o.status.code(), Some(2), "{flag}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("--tls-"), "{err}");
+    }
+    let o = tierlog(&[
+        "serve",
+        s(&d),
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert-file",
+        s(&pem),
+        "--tls-key-file",
+        s(&pem),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("TLS") && err.contains(s(&pem)) && err.contains("no certificate"),
+        "{err}"
+    );
+}
+
 /// `serve --writable` on a new directory creates the store, takes a line protocol push,
 /// answers it at once, refuses a second writer, and leaves the data durable after SIGTERM.
 #[test]

@@ -3,10 +3,12 @@
 
 mod access;
 mod api;
+mod fuzz_corpus;
 mod grafana;
 mod metrics;
 mod page;
 mod promtool;
 mod read;
 mod support;
+mod tls;
 mod write;
