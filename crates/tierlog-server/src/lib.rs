@@ -97,8 +97,9 @@ use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
 
 pub use api::{MAX_POINTS_PER_SERIES, PROMETHEUS_API_VERSION};
-pub use tls::MAX_HANDSHAKES as MAX_TLS_HANDSHAKES;
 #[doc(hidden)]
+pub use read::decode as read_decode;
+pub use tls::MAX_HANDSHAKES as MAX_TLS_HANDSHAKES;
 pub use write::decode as write_decode;
 pub use write::{STALE_NAN_BITS, WriteLimits};
 

@@ -516,6 +516,64 @@ fn streamed_response_in(
     Ok(out)
 }
 
+/// The remote read endpoint's work without HTTP, for fuzzing: a body decoded and answered
+/// from a store, as the handler does once the body is read. Not a stable API.
+#[doc(hidden)]
+pub mod decode {
+    use super::*;
+
+    /// An answer: its body, and whether it is the streamed (framed XOR chunks) kind.
+    #[derive(Debug)]
+    pub struct Answer {
+        /// `STREAMED_XOR_CHUNKS` frames (true), or a snappy `ReadResponse` (false).
+        pub streamed: bool,
+        /// The response body.
+        pub body: Vec<u8>,
+    }
+
+    /// A refused request: the status the endpoint answers, and why.
+    #[derive(Debug)]
+    pub struct Refused {
+        /// The HTTP status.
+        pub status: u16,
+        /// The answer's message.
+        pub message: String,
+    }
+
+    impl From<Refusal> for Refused {
+        fn from(r: Refusal) -> Self {
+            Refused {
+                status: r.status.as_u16(),
+                message: r.message,
+            }
+        }
+    }
+
+    /// Most bytes a request body may have (the endpoint answers 413 beyond).
+    pub const MAX_BODY_BYTES: usize = MAX_READ_BODY_BYTES;
+
+    /// `body` (snappy-compressed `ReadRequest`) answered from `store`, at most `max_samples`
+    /// samples over all its queries; no deadline.
+    pub fn remote_read(store: &Store, body: &[u8], max_samples: usize) -> Result<Answer, Refused> {
+        let req = decode_request(body)?;
+        let budget = Budget {
+            max_samples,
+            deadline: None,
+            cancel: None,
+        };
+        Ok(match negotiate(&req.accepted_response_types)? {
+            ResponseType::StreamedXorChunks => Answer {
+                streamed: true,
+                body: streamed_response(store, &req, &budget)?,
+            },
+            ResponseType::Samples => Answer {
+                streamed: false,
+                body: tierlog_prompb::encode_snappy(&samples_response(store, &req, &budget)?),
+            },
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

@@ -39,7 +39,9 @@ mod server;
 pub use import::{csv_parse, influx_parse, openmetrics_parse};
 pub use promql::{PROMQL_MAX_EXPR, PROMQL_T0, promql_eval};
 #[cfg(feature = "server")]
-pub use server::{influx_write_decode, prom_import_decode, remote_write_decode};
+pub use server::{
+    influx_write_decode, prom_import_decode, remote_read_decode, remote_write_decode,
+};
 
 const KINDS: [FileKind; 7] = [
     FileKind::WindowLog,

@@ -1,4 +1,4 @@
-//! Replays the committed corpora of the write decoders' fuzz targets
+//! Replays the committed corpora of the write and read decoders' fuzz targets
 //! (`fuzz/corpus/<target>/*`) through the `tierlog_testkit::fuzzing` entry points the targets
 //! call (the engine's `fuzz_corpus` test replays the others), plus the regressions the fuzzer
 //! found, so an ordinary `cargo test` checks them.
@@ -16,6 +16,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("remote_write_decode", fuzzing::remote_write_decode),
     ("prom_import_decode", fuzzing::prom_import_decode),
     ("influx_write_decode", fuzzing::influx_write_decode),
+    ("remote_read_decode", fuzzing::remote_read_decode),
 ];
 
 fn corpus(name: &str) -> PathBuf {
@@ -63,4 +64,9 @@ fn prom_import_decode() {
 #[test]
 fn influx_write_decode() {
     replay(TARGETS[2].0, TARGETS[2].1);
+}
+
+#[test]
+fn remote_read_decode() {
+    replay(TARGETS[3].0, TARGETS[3].1);
 }

@@ -202,3 +202,147 @@ pub fn remote_write_decode(data: &[u8]) {
         );
     }
 }
+
+/// The store remote reads are fuzzed against, built once: a counter, gauges with NaN and
+/// ±Inf, several label sets (one non-ASCII), over ten minutes at 15 s.
+fn read_store() -> &'static tierlog::Store {
+    use std::sync::{Arc, OnceLock};
+    static STORE: OnceLock<(tempfile::TempDir, tierlog::Store)> = OnceLock::new();
+    &STORE
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let clock = Arc::new(tierlog::ManualClock::new(crate::helpers::T0 + 3_600_000));
+            let store = crate::helpers::open(dir.path(), &clock);
+            let specials = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0];
+            for i in 0..40i64 {
+                let t = crate::helpers::T0 + i * 15_000;
+                let gauge = if i % 9 == 4 {
+                    specials[(i / 9) as usize % 4]
+                } else {
+                    (i * 37 % 101) as f64 / 4.0
+                };
+                let samples = [
+                    tierlog::Sample::new("up", &[("job", "a"), ("instance", "x:1")], t, 1.0),
+                    tierlog::Sample::new("up", &[("job", "b"), ("instance", "é:2")], t, 0.0),
+                    tierlog::Sample::new("c_total", &[("job", "a")], t, (i * i) as f64),
+                    tierlog::Sample::new("g", &[("sensor", "s")], t, gauge),
+                ];
+                store.write(&samples).expect("write");
+            }
+            (dir, store)
+        })
+        .1
+}
+
+/// `POST /api/v1/read`'s work (`tierlog_server::read_decode::remote_read`) on a small store.
+/// The first byte picks the sample limit (1 to 4^7) and whether the rest of the input is the
+/// body as sent (bit 3 clear: the snappy decoder sees it) or a `ReadRequest` the harness
+/// compresses (bit 3 set: the protobuf decoder and the queries see it).
+///
+/// A request may be refused with 400 or 413, never by a panic; an answer decodes, holds one
+/// result per query (or frames naming a query of the request) with samples or chunks inside
+/// each query's `[start, end]`, labels sorted by name with `__name__` among them, and no more
+/// samples than the limit.
+pub fn remote_read_decode(data: &[u8]) {
+    use prost::Message as _;
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
+    let max_samples = 1usize << (2 * u32::from(first & 7));
+    let body = if first & 8 != 0 {
+        snap::raw::Encoder::new()
+            .compress_vec(rest)
+            .expect("snappy compresses anything")
+    } else {
+        rest.to_vec()
+    };
+    let store = read_store();
+    let answer = match tierlog_server::read_decode::remote_read(store, &body, max_samples) {
+        Ok(a) => a,
+        Err(e) => {
+            assert!(
+                matches!(e.status, 400 | 413),
+                "status {}: {}",
+                e.status,
+                e.message
+            );
+            assert!(!e.message.is_empty());
+            return;
+        }
+    };
+    let req: tierlog_prompb::ReadRequest =
+        tierlog_prompb::decode_snappy(&body).expect("an answered request decodes");
+    let span = |i: usize| {
+        let q = &req.queries[i];
+        (q.start_timestamp_ms, q.end_timestamp_ms)
+    };
+    let sorted_with_name = |labels: &[tierlog_prompb::Label]| {
+        labels.windows(2).all(|w| w[0].name < w[1].name)
+            && labels.iter().any(|l| l.name == "__name__")
+    };
+    if !answer.streamed {
+        let resp: tierlog_prompb::ReadResponse =
+            tierlog_prompb::decode_snappy(&answer.body).expect("the answer decodes");
+        assert_eq!(resp.results.len(), req.queries.len());
+        let mut total = 0;
+        for (i, r) in resp.results.iter().enumerate() {
+            let (start, end) = span(i);
+            for ts in &r.timeseries {
+                assert!(sorted_with_name(&ts.labels), "{:?}", ts.labels);
+                assert!(!ts.samples.is_empty());
+                assert!(
+                    ts.samples
+                        .windows(2)
+                        .all(|w| w[0].timestamp < w[1].timestamp)
+                );
+                assert!(
+                    ts.samples
+                        .iter()
+                        .all(|s| s.timestamp >= start && s.timestamp <= end),
+                    "query {i} [{start}, {end}]"
+                );
+                total += ts.samples.len();
+            }
+        }
+        assert!(total <= max_samples, "{total} samples, limit {max_samples}");
+        return;
+    }
+    // Frames: uvarint length, CRC-32C (big-endian) of the message, a ChunkedReadResponse.
+    let mut rest = &answer.body[..];
+    while !rest.is_empty() {
+        let mut len = 0usize;
+        let mut shift = 0;
+        loop {
+            let (&b, r) = rest.split_first().expect("a frame's length");
+            rest = r;
+            len |= usize::from(b & 0x7f) << shift;
+            shift += 7;
+            if b & 0x80 == 0 {
+                break;
+            }
+            assert!(shift < 64, "frame length varint too long");
+        }
+        assert!(rest.len() >= 4 + len, "frame cut short");
+        let crc = u32::from_be_bytes(rest[..4].try_into().expect("4 bytes"));
+        let msg = &rest[4..4 + len];
+        assert_eq!(crc32c::crc32c(msg), crc, "frame checksum");
+        rest = &rest[4 + len..];
+        let m = tierlog_prompb::ChunkedReadResponse::decode(msg).expect("a frame decodes");
+        let q = usize::try_from(m.query_index).expect("query index");
+        assert!(q < req.queries.len(), "query index {q}");
+        let (start, end) = span(q);
+        for s in &m.chunked_series {
+            assert!(sorted_with_name(&s.labels), "{:?}", s.labels);
+            for c in &s.chunks {
+                assert!(
+                    c.min_time_ms >= start
+                        && c.min_time_ms <= c.max_time_ms
+                        && c.max_time_ms <= end,
+                    "chunk [{}, {}] of query {q} [{start}, {end}]",
+                    c.min_time_ms,
+                    c.max_time_ms
+                );
+            }
+        }
+    }
+}

@@ -34,6 +34,7 @@ const REPLAYED_BY_THE_SERVER: &[&str] = &[
     "remote_write_decode",
     "prom_import_decode",
     "influx_write_decode",
+    "remote_read_decode",
 ];
 
 fn corpus_root() -> PathBuf {
