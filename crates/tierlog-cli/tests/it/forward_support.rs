@@ -5,12 +5,12 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tierlog_forward::proto::{WriteRequest, decode_body};
+use tierlog_testkit::prometheus::RealPrometheus;
 
 /// One request as the fake receiver saw it.
 #[derive(Debug, Clone)]
@@ -348,13 +348,7 @@ pub fn store_points(store: &tierlog::Store) -> BTreeMap<(String, i64), u64> {
 }
 
 /// A real Prometheus with the remote-write receiver on, on a free loopback port.
-pub struct Prometheus {
-    child: std::process::Child,
-    pub base: String,
-    _dir: tempfile::TempDir,
-}
-
-pub const PROMETHEUS: &str = "/usr/bin/prometheus";
+pub struct Prometheus(RealPrometheus);
 
 impl Prometheus {
     /// `None` (after printing why) when the binary is absent.
@@ -365,67 +359,20 @@ impl Prometheus {
     /// [`Prometheus::start`] with `extra` appended to its configuration file (YAML), e.g. an
     /// out-of-order window: `storage:\n  tsdb:\n    out_of_order_time_window: 2h\n`.
     pub fn start_with(extra: &str) -> Option<Prometheus> {
-        let bin = std::env::var("TIERLOG_PROMETHEUS").unwrap_or_else(|_| PROMETHEUS.into());
-        if !Path::new(&bin).exists() {
-            println!(
-                "SKIPPED: {bin} is absent (install the Debian package `prometheus`, as .ci/run does)"
-            );
-            return None;
-        }
-        let dir = tierlog_testkit::helpers::fast_tempdir();
-        let config = dir.path().join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!("global:\n  scrape_interval: 1h\nscrape_configs: []\n{extra}"),
+        RealPrometheus::start(
+            |_, _| format!("global:\n  scrape_interval: 1h\nscrape_configs: []\n{extra}"),
+            &["--web.enable-remote-write-receiver"],
         )
-        .unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = std::process::Command::new(&bin)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--web.enable-remote-write-receiver")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("log")).unwrap())
-            .spawn()
-            .expect("start prometheus");
-        let p = Prometheus {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            _dir: dir,
-        };
-        let end = std::time::Instant::now() + Duration::from_secs(120);
-        loop {
-            if let Ok(r) = ureq::get(format!("{}/-/ready", p.base)).call()
-                && r.status() == 200
-            {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < end,
-                "prometheus not ready after 120 s: {}",
-                std::fs::read_to_string(p._dir.path().join("log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Some(p)
+        .map(Prometheus)
     }
 
     pub fn write_url(&self) -> String {
-        format!("{}/api/v1/write", self.base)
+        format!("{}/api/v1/write", self.0.base)
     }
 
     /// GETs an API path with query parameters; the `data` of a successful answer.
     pub fn api(&self, path: &str, params: &[(&str, &str)]) -> serde_json::Value {
-        let mut req = ureq::get(format!("{}{path}", self.base));
+        let mut req = ureq::get(format!("{}{path}", self.0.base));
         for (k, v) in params {
             req = req.query(k, v);
         }
@@ -438,12 +385,5 @@ impl Prometheus {
         let body: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(body["status"], "success", "{body}");
         body["data"].clone()
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use tierlog_forward::proto::{Label, ProtoSample, TimeSeries, WriteRequest, encode_body};
+use tierlog_testkit::prometheus::{RealPrometheus, prometheus_bin};
 
 use crate::support::{s, tierlog};
 
@@ -116,28 +117,15 @@ fn free_port() -> u16 {
 
 /// A real Prometheus scraping itself and `tierlog_port` every second and remote-writing to
 /// it, with one shard (so that its highest sent timestamp says everything older was sent).
-struct Prometheus {
-    child: Child,
-    base: String,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+struct Prometheus(RealPrometheus);
 
 impl Prometheus {
     fn start(bin: &str, tierlog_port: u16) -> Prometheus {
-        let dir = tierlog_testkit::helpers::fast_tempdir();
-        let port = free_port();
-        let config = dir.path().join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global:
+        Prometheus(RealPrometheus::start_bin(
+            bin,
+            |_, port| {
+                format!(
+                    "global:
   scrape_interval: 1s
   evaluation_interval: 1h
 scrape_configs:
@@ -159,50 +147,19 @@ remote_write:
     metadata_config:
       send_interval: 2s
 "
-            ),
-        )
-        .unwrap();
-        let child = Command::new(bin)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("log")).unwrap())
-            .spawn()
-            .expect("start prometheus");
-        let p = Prometheus {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            dir,
-        };
-        let end = Instant::now() + Duration::from_secs(120);
-        loop {
-            if let Ok(r) = agent().get(format!("{}/-/ready", p.base)).call()
-                && r.status() == 200
-            {
-                break;
-            }
-            assert!(
-                Instant::now() < end,
-                "prometheus not ready after 120 s: {}",
-                p.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        p
+                )
+            },
+            &[],
+        ))
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
+        self.0.log_text()
     }
 
     /// The `data` of a successful API answer.
     fn api(&self, path: &str, params: &[(&str, &str)]) -> Value {
-        let mut req = agent().get(format!("{}{path}", self.base));
+        let mut req = agent().get(format!("{}{path}", self.0.base));
         for (k, v) in params {
             req = req.query(k, v);
         }
@@ -220,7 +177,7 @@ remote_write:
     /// The sum over the series of metric `name` in Prometheus' own `/metrics` (0 when absent).
     fn own(&self, name: &str) -> f64 {
         let text = agent()
-            .get(format!("{}/metrics", self.base))
+            .get(format!("{}/metrics", self.0.base))
             .call()
             .expect("prometheus /metrics")
             .body_mut()
@@ -316,13 +273,9 @@ fn logged_samples(dir: &Path) -> (BTreeMap<(u32, i64), Vec<u64>>, usize) {
 /// `tierlog verify` is clean.
 #[test]
 fn prometheus_remote_write_survives_a_sigkill_of_the_server() {
-    let bin = std::env::var("TIERLOG_PROMETHEUS").unwrap_or_else(|_| "/usr/bin/prometheus".into());
-    if !Path::new(&bin).exists() {
-        println!(
-            "SKIPPED: {bin} is absent (install the Debian package `prometheus`, as .ci/run does)"
-        );
+    let Some(bin) = prometheus_bin() else {
         return;
-    }
+    };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("store");
     let port = free_port();

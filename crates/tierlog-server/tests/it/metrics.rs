@@ -1,10 +1,10 @@
 //! `GET /metrics`: the store's and the server's own metrics, in a form Prometheus accepts.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::support::{TestServer, enc};
 use tierlog_testkit::helpers::promtool_check_metrics;
+use tierlog_testkit::prometheus::{RealPrometheus, prometheus_bin};
 
 /// The value of the sample line `series` (name and labels as written) in `text`.
 fn value(text: &str, series: &str) -> Option<f64> {
@@ -164,52 +164,24 @@ fn promtool_check_metrics_accepts_the_server_metrics() {
 /// the target is up and the store's and server's metrics arrive in its TSDB.
 #[test]
 fn prometheus_scrapes_the_metrics_endpoint() {
-    const PROMETHEUS: &str = "/usr/bin/prometheus";
-    if !std::path::Path::new(PROMETHEUS).exists() {
-        eprintln!("skipped: {PROMETHEUS} is not installed (apt-get install prometheus)");
+    let Some(bin) = prometheus_bin() else {
         return;
-    }
+    };
     let s = TestServer::start_with(|c| c.bearer_token = Some("scrape-token".into()))
         .with_token(Some("scrape-token"));
     let target = s.base.trim_start_matches("http://").to_owned();
-    let dir = tierlog_testkit::helpers::fast_tempdir();
-    std::fs::write(dir.path().join("token"), "scrape-token\n").unwrap();
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: tierlog\n    authorization:\n      credentials_file: {}\n    static_configs:\n      - targets: [\"{target}\"]\n",
-            dir.path().join("token").display()
-        ),
-    )
-    .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let log = dir.path().join("log");
-    let child = Command::new(PROMETHEUS)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("start prometheus");
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _prometheus = Kill(child);
-    let base = format!("http://127.0.0.1:{port}");
+    let prometheus = RealPrometheus::start_bin(
+        &bin,
+        |dir, _| {
+            std::fs::write(dir.join("token"), "scrape-token\n").unwrap();
+            format!(
+                "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: tierlog\n    authorization:\n      credentials_file: {}\n    static_configs:\n      - targets: [\"{target}\"]\n",
+                dir.join("token").display()
+            )
+        },
+        &[],
+    );
+    let base = &prometheus.base;
     let instant = |q: &str| -> Option<f64> {
         let mut r = ureq::get(format!("{base}/api/v1/query"))
             .query("query", q)
@@ -235,7 +207,7 @@ fn prometheus_scrapes_the_metrics_endpoint() {
         assert!(
             std::time::Instant::now() < end,
             "no good scrape after 90 s: {got:?}\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
+            prometheus.log_text()
         );
         std::thread::sleep(Duration::from_millis(250));
     };

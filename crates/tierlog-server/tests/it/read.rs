@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use prost::Message;
 use serde_json::Value;
@@ -14,6 +14,7 @@ use tierlog_prompb::{
     decode_snappy, encode_snappy,
 };
 use tierlog_server::ServerConfig;
+use tierlog_testkit::prometheus::{RealPrometheus, prometheus_bin};
 
 use crate::support::{TestServer, enc, serve_on_runtime};
 
@@ -362,72 +363,26 @@ fn close(a: f64, b: f64) -> bool {
 /// values (within 1e-9 relative). Skipped, with a message, when the binary is absent.
 #[test]
 fn prometheus_remote_reads_the_store_and_answers_as_its_promql() {
-    let bin = std::env::var("TIERLOG_PROMETHEUS").unwrap_or_else(|_| "/usr/bin/prometheus".into());
-    if !Path::new(&bin).exists() {
-        println!(
-            "SKIPPED: {bin} is absent (install the Debian package `prometheus`, as .ci/run does)"
-        );
+    let Some(bin) = prometheus_bin() else {
         return;
-    }
+    };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("store");
     let end = crate::support::t0();
     let start = write_history(&dir, end);
     let (rt, server, base) = serve_on_runtime(ServerConfig::new(&dir));
 
-    let pdir = tierlog_testkit::helpers::fast_tempdir();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config = pdir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1h\n  evaluation_interval: 1h\n\
-             remote_read:\n  - url: {base}/api/v1/read\n    read_recent: true\n"
-        ),
-    )
-    .unwrap();
-    let mut child = std::process::Command::new(&bin)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            pdir.path().join("data").display()
-        ))
-        .arg("--storage.tsdb.retention.time=2h")
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(pdir.path().join("log")).unwrap())
-        .spawn()
-        .expect("start prometheus");
-    struct Kill<'a>(&'a mut std::process::Child);
-    impl Drop for Kill<'_> {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let kill = Kill(&mut child);
-    let prom = format!("http://127.0.0.1:{port}");
-    let ready_by = Instant::now() + Duration::from_secs(60);
-    loop {
-        let ready = agent()
-            .get(format!("{prom}/-/ready"))
-            .call()
-            .is_ok_and(|r| r.status() == 200);
-        if ready {
-            break;
-        }
-        assert!(
-            Instant::now() < ready_by,
-            "prometheus did not get ready:\n{}",
-            std::fs::read_to_string(pdir.path().join("log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let mut prometheus = RealPrometheus::start_bin(
+        &bin,
+        |_, _| {
+            format!(
+                "global:\n  scrape_interval: 1h\n  evaluation_interval: 1h\n\
+                 remote_read:\n  - url: {base}/api/v1/read\n    read_recent: true\n"
+            )
+        },
+        &["--storage.tsdb.retention.time=2h"],
+    );
+    let prom = prometheus.base.clone();
     let get = |url: String| -> Value {
         let mut r = agent().get(&url).call().expect("request");
         let body = r.body_mut().read_to_string().unwrap();
@@ -485,7 +440,7 @@ fn prometheus_remote_reads_the_store_and_answers_as_its_promql() {
             }
         }
     }
-    drop(kill);
+    prometheus.kill();
     // Prometheus' answers came through remote read (its own TSDB is empty).
     let mut m = agent().get(format!("{base}/metrics")).call().unwrap();
     let metrics = m.body_mut().read_to_string().unwrap();

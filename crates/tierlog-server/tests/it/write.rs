@@ -13,6 +13,7 @@ use tierlog_forward::proto::{
 };
 use tierlog_forward::{ForwardConfig, Forwarder};
 use tierlog_server::{Server, ServerConfig};
+use tierlog_testkit::prometheus::{RealPrometheus, prometheus_bin};
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -667,52 +668,23 @@ fn the_forwarder_loops_back_exactly() {
 /// metadata arrived. Skipped, with a message, when the binary is absent.
 #[test]
 fn prometheus_remote_writes_its_own_scrapes_exactly() {
-    let bin = std::env::var("TIERLOG_PROMETHEUS").unwrap_or_else(|_| "/usr/bin/prometheus".into());
-    if !Path::new(&bin).exists() {
-        println!(
-            "SKIPPED: {bin} is absent (install the Debian package `prometheus`, as .ci/run does)"
-        );
+    let Some(bin) = prometheus_bin() else {
         return;
-    }
+    };
     let srv = Writable::start(|_| {});
-    let pdir = tierlog_testkit::helpers::fast_tempdir();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config = pdir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1h\n\
-             scrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n\
-             remote_write:\n  - url: {}/api/v1/write\n    queue_config:\n      batch_send_deadline: 1s\n    metadata_config:\n      send_interval: 2s\n",
-            srv.base
-        ),
-    )
-    .unwrap();
-    let mut child = std::process::Command::new(&bin)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            pdir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(pdir.path().join("log")).unwrap())
-        .spawn()
-        .expect("start prometheus");
-    struct Kill<'a>(&'a mut std::process::Child);
-    impl Drop for Kill<'_> {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let kill = Kill(&mut child);
-    let base = format!("http://127.0.0.1:{port}");
+    let mut prometheus = RealPrometheus::start_bin(
+        &bin,
+        |_, port| {
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1h\n\
+                 scrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n\
+                 remote_write:\n  - url: {}/api/v1/write\n    queue_config:\n      batch_send_deadline: 1s\n    metadata_config:\n      send_interval: 2s\n",
+                srv.base
+            )
+        },
+        &[],
+    );
+    let base = prometheus.base.clone();
     let api = |path: &str| -> Value {
         let mut r = Writable::agent()
             .get(format!("{base}{path}"))
@@ -732,8 +704,8 @@ fn prometheus_remote_writes_its_own_scrapes_exactly() {
         enc("{job=\"self\"}[10m]"),
         (cut - 1) as f64 / 1000.0
     ));
-    drop(kill);
-    let log = std::fs::read_to_string(pdir.path().join("log")).unwrap_or_default();
+    prometheus.kill();
+    let log = prometheus.log_text();
     assert!(
         !log.contains("non-recoverable error"),
         "prometheus dropped samples:\n{log}"
