@@ -34,7 +34,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use diff::target::{PROMETHEUS, PROMTOOL, Prometheus, Target, to_json};
+use diff::target::{PROMETHEUS, PROMTOOL, Prometheus, Target, median, to_json};
 use serde_json::Value as Json;
 use tierlog::{Config, ManualClock, MetricKind, MetricMeta, Store};
 
@@ -142,16 +142,6 @@ fn build_store(dir: &Path) -> f64 {
         (2 * HOSTS) as u64 * ((END - START) / INTERVAL) as u64
     );
     began.elapsed().as_secs_f64()
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 /// A matrix answer as label set (JSON text) -> time ms -> value.

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use diff::corpus::corpus;
 use diff::data::{Dataset, START_S, generate, openmetrics, write_store};
-use diff::target::{PROMETHEUS, PROMTOOL, Prometheus, Target};
+use diff::target::{PROMETHEUS, PROMTOOL, Prometheus, Target, median};
 
 const SEED: u64 = 0x7165_7279;
 const DAY_S: i64 = 86_400;
@@ -47,18 +47,6 @@ fn store(ds: &Dataset, dir: &Path) -> tierlog::Store {
     let store = tierlog::Store::open(dir, config).expect("open store");
     write_store(ds, &store);
     store
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 /// Median latencies (ms) of `reps` runs of each, alternating: tierlog, tierlog with the

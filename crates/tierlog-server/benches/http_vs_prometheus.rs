@@ -20,22 +20,10 @@ use std::time::{Duration, Instant};
 use diff::corpus::corpus;
 use diff::data::{START_S, generate, openmetrics};
 use diff::run::{tierlog_config, tierlog_store};
-use diff::target::{HttpApi, PROMETHEUS, PROMTOOL, Prometheus, Requests, Target};
+use diff::target::{HttpApi, PROMETHEUS, PROMTOOL, Prometheus, Requests, Target, median};
 
 const SEED: u64 = 0x7165_7279;
 const DAY_S: i64 = 86_400;
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
 
 /// Median latencies (ms) of `reps` runs of each, alternating; `None` for a side that fails.
 fn measure(

@@ -195,6 +195,21 @@ pub fn bench_setup() -> Option<usize> {
     Some(reps)
 }
 
+/// The median of `v` (sorted in place by `f64::total_cmp`; the mean of the middle two when
+/// the length is even); NaN when `v` is empty.
+#[allow(dead_code)] // The benches call it; the tests that share this module do not.
+pub fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
 impl Prometheus {
     /// Starts Prometheus on `db` (with no scrape jobs) on a free loopback port and waits
     /// until it is ready. `work` holds its configuration and log.
