@@ -16,6 +16,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -1135,4 +1137,37 @@ pub fn rollup_chunk(data: &[u8]) {
             chunk.iter().map(bits).collect::<Vec<_>>()
         );
     }
+}
+
+/// The committed fuzz corpora: `fuzz/corpus` at the workspace root, one directory a target.
+pub fn corpus_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus")
+}
+
+/// Runs every file of `fuzz/corpus/<name>` through `f` (a fuzz target's entry point), for
+/// the tests that replay the corpora; fails when the corpus holds fewer than 3 files and
+/// reports all failing files at once.
+pub fn replay_corpus(name: &str, f: fn(&[u8])) {
+    let dir = corpus_root().join(name);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "{}: fewer than 3 seeds", dir.display());
+    let mut failed = Vec::new();
+    for path in &files {
+        let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if panic::catch_unwind(AssertUnwindSafe(|| f(&data))).is_err() {
+            failed.push(path.display().to_string());
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{name}: {} of {} corpus inputs fail (reproduce with `cargo fuzz run {name} FILE`):\n{}",
+        failed.len(),
+        files.len(),
+        failed.join("\n")
+    );
 }

@@ -4,9 +4,8 @@
 
 use std::fs;
 use std::panic::{self, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
 
-use tierlog_testkit::fuzzing;
+use tierlog_testkit::fuzzing::{self, corpus_root, replay_corpus};
 
 type Target = fn(&[u8]);
 
@@ -36,36 +35,6 @@ const REPLAYED_BY_THE_SERVER: &[&str] = &[
     "influx_write_decode",
     "remote_read_decode",
 ];
-
-fn corpus_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus")
-}
-
-/// Runs every file of `fuzz/corpus/<name>` through `f`; reports all failing files at once.
-fn replay(name: &str, f: Target) {
-    let dir = corpus_root().join(name);
-    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("directory entry").path())
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "{}: empty corpus", dir.display());
-    let mut failed = Vec::new();
-    for path in &files {
-        let data = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        if panic::catch_unwind(AssertUnwindSafe(|| f(&data))).is_err() {
-            failed.push(path.display().to_string());
-        }
-    }
-    assert!(
-        failed.is_empty(),
-        "{name}: {} of {} corpus inputs fail (reproduce with `cargo fuzz run {name} FILE`):\n{}",
-        failed.len(),
-        files.len(),
-        failed.join("\n")
-    );
-}
 
 #[test]
 fn every_corpus_dir_has_a_target() {
@@ -116,52 +85,52 @@ fn segment_corpus_holds_valid_and_damaged_rollup_segments() {
 
 #[test]
 fn header() {
-    replay("header", fuzzing::header);
+    replay_corpus("header", fuzzing::header);
 }
 
 #[test]
 fn log_frames() {
-    replay("log_frames", fuzzing::log_frames);
+    replay_corpus("log_frames", fuzzing::log_frames);
 }
 
 #[test]
 fn segment() {
-    replay("segment", fuzzing::segment);
+    replay_corpus("segment", fuzzing::segment);
 }
 
 #[test]
 fn state() {
-    replay("state", fuzzing::state);
+    replay_corpus("state", fuzzing::state);
 }
 
 #[test]
 fn forward_checkpoint() {
-    replay("forward_checkpoint", fuzzing::forward_checkpoint);
+    replay_corpus("forward_checkpoint", fuzzing::forward_checkpoint);
 }
 
 #[test]
 fn codec_decode() {
-    replay("codec_decode", fuzzing::codec_decode);
+    replay_corpus("codec_decode", fuzzing::codec_decode);
 }
 
 #[test]
 fn codec_roundtrip() {
-    replay("codec_roundtrip", fuzzing::codec_roundtrip);
+    replay_corpus("codec_roundtrip", fuzzing::codec_roundtrip);
 }
 
 #[test]
 fn prom_parse() {
-    replay("prom_parse", fuzzing::prom_parse);
+    replay_corpus("prom_parse", fuzzing::prom_parse);
 }
 
 #[test]
 fn selector() {
-    replay("selector", fuzzing::selector);
+    replay_corpus("selector", fuzzing::selector);
 }
 
 #[test]
 fn store_ops() {
-    replay("store_ops", fuzzing::store_ops);
+    replay_corpus("store_ops", fuzzing::store_ops);
 }
 
 /// The `store_ops` program below with power lost before each of its I/O operations (it makes
@@ -202,25 +171,25 @@ fn store_ops_power_loss_at_every_operation() {
 
 #[test]
 fn rollup_chunk() {
-    replay("rollup_chunk", fuzzing::rollup_chunk);
+    replay_corpus("rollup_chunk", fuzzing::rollup_chunk);
 }
 
 #[test]
 fn openmetrics_parse() {
-    replay("openmetrics_parse", fuzzing::openmetrics_parse);
+    replay_corpus("openmetrics_parse", fuzzing::openmetrics_parse);
 }
 
 #[test]
 fn influx_parse() {
-    replay("influx_parse", fuzzing::influx_parse);
+    replay_corpus("influx_parse", fuzzing::influx_parse);
 }
 
 #[test]
 fn csv_parse() {
-    replay("csv_parse", fuzzing::csv_parse);
+    replay_corpus("csv_parse", fuzzing::csv_parse);
 }
 
 #[test]
 fn promql_eval() {
-    replay("promql_eval", fuzzing::promql_eval);
+    replay_corpus("promql_eval", fuzzing::promql_eval);
 }
