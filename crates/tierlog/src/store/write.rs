@@ -508,13 +508,33 @@ enum Place {
 /// does: the first invalid sample refuses the whole batch.
 pub(crate) fn check_samples(samples: &[Sample<'_>], limits: &crate::config::Limits) -> Result<()> {
     check_batch(samples.len(), limits)?;
+    let mut prev: Option<&Sample<'_>> = None;
     for (index, s) in samples.iter().enumerate() {
-        check_metric_name(s.metric, limits)
-            .and_then(|_| check_label_set(s.labels, limits))
-            .and_then(|_| check_ts(s.ts_ms))
-            .map_err(|reason| Error::InvalidSample { index, reason })?;
+        // A sample with its predecessor's very name and labels (the same memory, as a
+        // sender's samples of one series are) passed the same checks a moment ago.
+        let key_checked = prev.is_some_and(|p| same_key(p, s));
+        if !key_checked {
+            check_metric_name(s.metric, limits)
+                .and_then(|_| check_label_set(s.labels, limits))
+                .map_err(|reason| Error::InvalidSample { index, reason })?;
+        }
+        check_ts(s.ts_ms).map_err(|reason| Error::InvalidSample { index, reason })?;
+        prev = Some(s);
     }
     Ok(())
+}
+
+/// True when `a` and `b` name their series with the same memory: the same metric `str` and
+/// the same label slice (so the same key, without comparing it).
+fn same_key(a: &Sample<'_>, b: &Sample<'_>) -> bool {
+    same_key_parts((a.metric, a.labels), (b.metric, b.labels))
+}
+
+/// A series key as a write names it: the metric name and the labels.
+type Key<'a> = (&'a str, &'a [(&'a str, &'a str)]);
+
+fn same_key_parts(a: Key<'_>, b: Key<'_>) -> bool {
+    std::ptr::eq(a.0, b.0) && std::ptr::eq(a.1, b.1)
 }
 
 /// Resolves the series of `(metric, labels)` keys (labels in any order, empty values
@@ -528,7 +548,15 @@ pub(crate) fn resolve_series<'a>(
     let mut ids = Vec::with_capacity(keys.size_hint().0);
     let mut pending = Pending::new(st, max_series);
     let mut canon: Vec<(&str, &str)> = Vec::new();
+    let mut prev: Option<(Key<'_>, u32)> = None;
     for (metric, labels) in keys {
+        // The previous sample's very key (the same memory): the same series.
+        if let Some((key, id)) = prev
+            && same_key_parts(key, (metric, labels))
+        {
+            ids.push(id);
+            continue;
+        }
         canon.clear();
         canon.extend(labels.iter().copied().filter(|(_, v)| !v.is_empty()));
         canon.sort_unstable();
@@ -538,6 +566,7 @@ pub(crate) fn resolve_series<'a>(
             None => pending.series(st, metric, &canon, hash)?,
         };
         ids.push(id);
+        prev = Some(((metric, labels), id));
     }
     Ok((ids, pending))
 }

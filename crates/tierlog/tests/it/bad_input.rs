@@ -887,3 +887,71 @@ fn a_clock_behind_the_high_water_mark_is_a_finding_at_open() {
     let reader = Store::open_read_only(dir.path(), common::config(&clock)).unwrap();
     assert!(reader.recovery_findings().is_empty());
 }
+
+/// Samples of one series usually share their name and label slice (a sender builds them once
+/// per series): the checks of a shared key run once, and what they find is the same — the
+/// first bad sample's index, a bad timestamp of any of them — and the samples land in one
+/// series, as samples with equal keys in separate memory do.
+#[test]
+fn samples_sharing_their_key_are_checked_and_resolved_as_separate_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), common::config(&clock())).unwrap();
+    let bad: &[(&str, &str)] = &[("1a", "x")];
+    let good: &[(&str, &str)] = &[("job", "a"), ("host", "h")];
+    // The shared bad key first appears at index 2.
+    let batch = [
+        Sample::new("m", good, T0, 1.0),
+        Sample::new("m", good, T0 + 1000, 2.0),
+        Sample::new("m", bad, T0 + 2000, 3.0),
+        Sample::new("m", bad, T0 + 3000, 4.0),
+    ];
+    assert_invalid(
+        store.write(&batch),
+        2,
+        SampleError::InvalidLabelName { name: "1a".into() },
+        "shared bad key",
+    );
+    // A shared good key with a bad time at index 2.
+    let batch = [
+        Sample::new("m", good, T0, 1.0),
+        Sample::new("m", good, T0 + 1000, 2.0),
+        Sample::new("m", good, i64::MAX, 3.0),
+    ];
+    assert_invalid(
+        store.write(&batch),
+        2,
+        SampleError::TimestampOutOfRange { ts_ms: i64::MAX },
+        "shared key, bad time",
+    );
+    // Shared slices, equal copies in other memory, and the labels in another order: one
+    // series of four points.
+    let copy = vec![("host", "h"), ("job", "a")];
+    let batch = [
+        Sample::new("m", good, T0, 1.0),
+        Sample::new("m", good, T0 + 1000, 2.0),
+        Sample::new("m", &copy, T0 + 2000, 3.0),
+        Sample::new("m", good, T0 + 3000, 4.0),
+        Sample::new("n", good, T0 + 3000, 5.0),
+    ];
+    assert_eq!(store.write(&batch).unwrap().accepted, 5);
+    let r = store.query(&sel("m"), T0, T0 + 10_000).unwrap();
+    assert_eq!(r.series.len(), 1, "{r:?}");
+    let pts: Vec<(i64, f64)> = r.series[0].points.clone();
+    assert_eq!(
+        pts,
+        [
+            (T0, 1.0),
+            (T0 + 1000, 2.0),
+            (T0 + 2000, 3.0),
+            (T0 + 3000, 4.0)
+        ]
+    );
+    assert_eq!(
+        store
+            .query(&sel("n"), T0, T0 + 10_000)
+            .unwrap()
+            .series
+            .len(),
+        1
+    );
+}
