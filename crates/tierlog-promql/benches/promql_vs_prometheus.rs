@@ -19,35 +19,15 @@
 #[path = "../tests/diff/mod.rs"]
 mod diff;
 
-use std::path::Path;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use diff::corpus::corpus;
-use diff::data::{Dataset, START_S, generate, openmetrics, write_store};
+use diff::data::{START_S, generate};
+use diff::run::{backfilled_prometheus, tierlog_store};
 use diff::target::{PROMETHEUS, PROMTOOL, Prometheus, Target, median};
 
 const SEED: u64 = 0x7165_7279;
 const DAY_S: i64 = 86_400;
-
-fn store(ds: &Dataset, dir: &Path) -> tierlog::Store {
-    use tierlog::{Config, ManualClock, Sync, Tier};
-    let day = Duration::from_secs(86_400);
-    let config = Config {
-        sync: Sync::Never,
-        maintenance_interval: None,
-        raw_keep: Some(7 * day),
-        tiers: Some(vec![
-            Tier::new("10s", Duration::from_secs(10), 8 * day),
-            Tier::new("60s", Duration::from_secs(60), 90 * day),
-        ]),
-        ..Config::default()
-    }
-    .with_clock(Arc::new(ManualClock::new(ds.end_ms + 15 * 60_000)));
-    let store = tierlog::Store::open(dir, config).expect("open store");
-    write_store(ds, &store);
-    store
-}
 
 /// Median latencies (ms) of `reps` runs of each, alternating: tierlog, tierlog with the
 /// answer encoded to JSON text and decoded again, Prometheus; `None` for an engine that fails.
@@ -101,7 +81,7 @@ fn main() {
     if let Ok(expr) = std::env::var("TIERLOG_BENCH_PROFILE") {
         let ds = generate(SEED, START_S, DAY_S);
         let dir = tempfile::tempdir().unwrap();
-        let store = store(&ds, dir.path());
+        let store = tierlog_store(&ds, dir.path());
         let opts = tierlog_promql::Options::default();
         let mut t = Vec::new();
         for _ in 0..reps {
@@ -121,20 +101,10 @@ fn main() {
     let began = Instant::now();
     let ds = generate(SEED, START_S, DAY_S);
     let points: usize = ds.series.iter().map(|s| s.points.len()).sum();
-    let work = tempfile::tempdir().unwrap();
-    let om = work.path().join("data.om");
-    std::fs::write(&om, openmetrics(&ds)).unwrap();
-    let db = work.path().join("tsdb");
-    let out = std::process::Command::new(PROMTOOL)
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&om)
-        .arg(&db)
-        .output()
-        .expect("run promtool");
-    assert!(out.status.success(), "promtool: {out:?}");
-    let prom = Prometheus::start(PROMETHEUS, &db, work.path()).expect("start prometheus");
+    let work = tierlog_testkit::helpers::fast_tempdir();
+    let prom = backfilled_prometheus(&ds, PROMETHEUS, PROMTOOL, work.path());
     let dir = tempfile::tempdir().unwrap();
-    let store = store(&ds, dir.path());
+    let store = tierlog_store(&ds, dir.path());
     println!(
         "data: {} series, {points} points over 24 h; set up in {:.1} s; {reps} repetitions each",
         ds.series.len(),

@@ -18,9 +18,9 @@ mod diff;
 use std::time::{Duration, Instant};
 
 use diff::corpus::corpus;
-use diff::data::{START_S, generate, openmetrics};
-use diff::run::{tierlog_config, tierlog_store};
-use diff::target::{HttpApi, PROMETHEUS, PROMTOOL, Prometheus, Requests, Target, median};
+use diff::data::{START_S, generate};
+use diff::run::{backfilled_prometheus, tierlog_config, tierlog_store};
+use diff::target::{HttpApi, PROMETHEUS, PROMTOOL, Requests, Target, median};
 
 const SEED: u64 = 0x7165_7279;
 const DAY_S: i64 = 86_400;
@@ -110,17 +110,7 @@ fn main() {
     let points: usize = ds.series.iter().map(|s| s.points.len()).sum();
 
     let work = tierlog_testkit::helpers::fast_tempdir();
-    let om = work.path().join("data.om");
-    std::fs::write(&om, openmetrics(&ds)).unwrap();
-    let db = work.path().join("tsdb");
-    let out = std::process::Command::new(PROMTOOL)
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&om)
-        .arg(&db)
-        .output()
-        .expect("run promtool");
-    assert!(out.status.success(), "promtool: {out:?}");
-    let prom = Prometheus::start(PROMETHEUS, &db, work.path()).expect("start prometheus");
+    let prom = backfilled_prometheus(&ds, PROMETHEUS, PROMTOOL, work.path());
 
     // The server opens the store read-only: the writer closes it first.
     let dir = tempfile::tempdir().unwrap();

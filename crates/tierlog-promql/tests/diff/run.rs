@@ -111,6 +111,32 @@ pub fn tierlog_store(ds: &Dataset, dir: &Path) -> tierlog::Store {
     store
 }
 
+/// Prometheus (`prometheus`) serving `ds`, backfilled with `promtool tsdb create-blocks-from
+/// openmetrics` into `work`, which holds its files and log for as long as it runs.
+pub fn backfilled_prometheus(
+    ds: &Dataset,
+    prometheus: &str,
+    promtool: &str,
+    work: &Path,
+) -> Prometheus {
+    let om = work.join("data.om");
+    std::fs::write(&om, openmetrics(ds)).unwrap();
+    let db = work.join("tsdb");
+    let out = std::process::Command::new(promtool)
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&om)
+        .arg(&db)
+        .output()
+        .expect("run promtool");
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Prometheus::start(prometheus, &db, work).expect("start prometheus")
+}
+
 /// Which comparison runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Mode {
@@ -165,22 +191,7 @@ pub fn differential(errors: Errors, make: impl FnOnce(&Dataset, &Path) -> Box<dy
 
     let ds = generate(SEED, START_S, DURATION_S);
     let work = tierlog_testkit::helpers::fast_tempdir();
-    let om = work.path().join("data.om");
-    std::fs::write(&om, openmetrics(&ds)).unwrap();
-    let db = work.path().join("tsdb");
-    let out = std::process::Command::new(&promtool)
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&om)
-        .arg(&db)
-        .output()
-        .expect("run promtool");
-    assert!(
-        out.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let prom = Prometheus::start(&prometheus, &db, work.path()).expect("start prometheus");
+    let prom = backfilled_prometheus(&ds, &prometheus, &promtool, work.path());
 
     let store_dir = tempfile::tempdir().unwrap();
     let tierlog;
