@@ -508,7 +508,7 @@ fn streamed_response_in(
                     }],
                     query_index: index as i64,
                 };
-                xor::push_frame(&mut out, &msg.encode_to_vec());
+                tierlog_prompb::push_frame(&mut out, &msg.encode_to_vec());
                 used = 0;
             }
         }
@@ -850,24 +850,12 @@ mod tests {
     fn frames(mut body: &[u8]) -> Vec<(i64, Vec<Label>, Vec<Chunk>)> {
         let mut out = Vec::new();
         while !body.is_empty() {
-            let (mut len, mut shift, mut i) = (0usize, 0, 0);
-            loop {
-                let b = body[i];
-                len |= ((b & 0x7f) as usize) << shift;
-                i += 1;
-                if b < 0x80 {
-                    break;
-                }
-                shift += 7;
-            }
-            let crc = u32::from_be_bytes(body[i..i + 4].try_into().unwrap());
-            let msg = &body[i + 4..i + 4 + len];
-            assert_eq!(crc, xor::tests::crc32c_slow(msg));
+            let (msg, rest) = tierlog_prompb::next_frame(body).expect("a frame");
             let m = ChunkedReadResponse::decode(msg).unwrap();
             assert_eq!(m.chunked_series.len(), 1, "one series a frame");
             let s = m.chunked_series.into_iter().next().unwrap();
             out.push((m.query_index, s.labels, s.chunks));
-            body = &body[i + 4 + len..];
+            body = rest;
         }
         out
     }

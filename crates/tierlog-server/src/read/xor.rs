@@ -141,18 +141,6 @@ pub(crate) fn encode_chunk(points: &[(i64, f64)]) -> Vec<u8> {
     b.bytes
 }
 
-/// Appends one frame of the streamed response: `uvarint(len) ++ crc32c(msg) as BE u32 ++ msg`.
-pub(crate) fn push_frame(out: &mut Vec<u8>, msg: &[u8]) {
-    let mut n = msg.len() as u64;
-    while n >= 0x80 {
-        out.push(n as u8 | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-    out.extend_from_slice(&crc32c::crc32c(msg).to_be_bytes());
-    out.extend_from_slice(msg);
-}
-
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
@@ -459,7 +447,7 @@ pub(super) mod tests {
         assert_eq!(crc32c_slow(b"123456789"), 0xe306_9283);
         let msg: Vec<u8> = (0..200u8).collect();
         let mut out = vec![0xaa];
-        push_frame(&mut out, &msg);
+        tierlog_prompb::push_frame(&mut out, &msg);
         // 200 = uvarint c8 01.
         assert_eq!(&out[..3], [0xaa, 0xc8, 0x01]);
         assert_eq!(out[3..7], crc32c_slow(&msg).to_be_bytes());

@@ -541,19 +541,7 @@ fn a_client_preferring_streamed_chunks_gets_frames() {
     let mut body = r.body.as_slice();
     let mut seen = Vec::new();
     while !body.is_empty() {
-        let (mut len, mut shift, mut i) = (0usize, 0, 0);
-        loop {
-            let b = body[i];
-            len |= ((b & 0x7f) as usize) << shift;
-            i += 1;
-            if b < 0x80 {
-                break;
-            }
-            shift += 7;
-        }
-        let crc = u32::from_be_bytes(body[i..i + 4].try_into().unwrap());
-        let msg = &body[i + 4..i + 4 + len];
-        assert_eq!(crc, crc32c::crc32c(msg));
+        let (msg, rest) = tierlog_prompb::next_frame(body).expect("a frame, its CRC-32C right");
         let m = ChunkedReadResponse::decode(msg).expect("a ChunkedReadResponse");
         for cs in m.chunked_series {
             let labels: Vec<String> = cs
@@ -573,7 +561,7 @@ fn a_client_preferring_streamed_chunks_gets_frames() {
                 c.max_time_ms,
             ));
         }
-        body = &body[i + 4 + len..];
+        body = rest;
     }
     let (a, b) = (s.t0 - 60_000, s.t0);
     assert_eq!(

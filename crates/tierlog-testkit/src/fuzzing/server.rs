@@ -310,23 +310,8 @@ pub fn remote_read_decode(data: &[u8]) {
     // Frames: uvarint length, CRC-32C (big-endian) of the message, a ChunkedReadResponse.
     let mut rest = &answer.body[..];
     while !rest.is_empty() {
-        let mut len = 0usize;
-        let mut shift = 0;
-        loop {
-            let (&b, r) = rest.split_first().expect("a frame's length");
-            rest = r;
-            len |= usize::from(b & 0x7f) << shift;
-            shift += 7;
-            if b & 0x80 == 0 {
-                break;
-            }
-            assert!(shift < 64, "frame length varint too long");
-        }
-        assert!(rest.len() >= 4 + len, "frame cut short");
-        let crc = u32::from_be_bytes(rest[..4].try_into().expect("4 bytes"));
-        let msg = &rest[4..4 + len];
-        assert_eq!(crc32c::crc32c(msg), crc, "frame checksum");
-        rest = &rest[4 + len..];
+        let (msg, after) = tierlog_prompb::next_frame(rest).expect("a frame, its CRC-32C right");
+        rest = after;
         let m = tierlog_prompb::ChunkedReadResponse::decode(msg).expect("a frame decodes");
         let q = usize::try_from(m.query_index).expect("query index");
         assert!(q < req.queries.len(), "query index {q}");
