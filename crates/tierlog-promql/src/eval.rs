@@ -690,7 +690,7 @@ impl<'a> Ev<'a> {
     fn load(&mut self, store: &Store, e: &Expr, lo: i64, hi: i64) -> Result<()> {
         let mut spans = Vec::new();
         self.plan(e, lo, hi, &mut spans);
-        let mut tiered = HashSet::new();
+        let mut tiered = HashMap::new();
         tier::candidates(e, &mut tiered);
         let mut seen_warnings: HashSet<String> = HashSet::new();
         for (vs, from, to) in spans {
@@ -716,8 +716,10 @@ impl<'a> Ev<'a> {
                     }
                 }
             }
-            if from <= to && tiered.contains(&node_key(vs)) {
-                self.load_tier(store, vs, &sel, from, to, &mut series)?;
+            if from <= to
+                && let Some(&instant) = tiered.get(&node_key(vs))
+            {
+                self.load_tier(store, vs, &sel, (from, to), instant, &mut series)?;
             }
             self.data.insert(node_key(vs), series);
         }
@@ -732,8 +734,8 @@ impl<'a> Ev<'a> {
         store: &Store,
         vs: &VectorSelector,
         sel: &Selector,
-        from: i64,
-        to: i64,
+        (from, to): (i64, i64),
+        instant: bool,
         series: &mut Vec<Loaded>,
     ) -> Result<()> {
         // No raw window at all: every window is before the raw points.
@@ -748,6 +750,12 @@ impl<'a> Ev<'a> {
         let w = tier::tile_width(range, if fixed { 0 } else { self.step }, first_ref);
         let finest = tiers[0].1;
         if range <= 0 || w < finest || w % finest != 0 {
+            // An instant selector's lookback is no window the query chose: misaligned, it
+            // keeps to the raw points as it did before tier answers, without a warning (which
+            // would also come where nothing before the raw points ever existed).
+            if instant {
+                return Ok(());
+            }
             self.warnings.push(format!(
                 "raw points of {vs} {}, and windows reaching before then cannot be answered \
                  from the rollup tiers: the range, step and evaluation times are not all \

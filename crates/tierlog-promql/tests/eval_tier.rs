@@ -135,3 +135,32 @@ fn misaligned_windows_do_not_use_the_tier() {
         o.warnings
     );
 }
+
+/// Data written just after the start of a raw window, nothing expired: an instant selector
+/// whose lookback reaches before the raw points, at a step no tier interval divides, answers
+/// from the raw points with no warning (there is nothing before them to answer from).
+#[test]
+fn a_misaligned_instant_selector_over_unexpired_data_keeps_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = 1_700_006_400_000; // a whole hour
+    let clock = Arc::new(ManualClock::new(t0 + 50_000));
+    let store = Store::open(dir.path(), Config::default().with_clock(clock)).unwrap();
+    for k in 0..4 {
+        let t = t0 + k * 15_000;
+        store.write(&[In::new("x", &[], t, k as f64)]).unwrap();
+    }
+    let raw_from = store.raw_from().expect("raw points");
+    let (start, end) = (t0 + 500, t0 + 45_500);
+    assert!(
+        start - 5 * MIN < raw_from,
+        "the lookback reaches before the raw points"
+    );
+    let out = query_range(&store, "x", start, end, 15_000, &Options::default()).unwrap();
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    let Value::Matrix(m) = out.value else {
+        panic!("{:?}", out.value)
+    };
+    assert_eq!(m.len(), 1);
+    let vals: Vec<f64> = m[0].points.iter().map(|p| p.1).collect();
+    assert_eq!(vals, [0.0, 1.0, 2.0, 3.0]);
+}

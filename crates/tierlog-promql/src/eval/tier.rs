@@ -13,7 +13,7 @@
 //!   `[start, end)` — a counter's increase from buckets is the sum of their increases (not
 //!   extrapolated), a p95 only where one bucket is the window.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use promql_parser::parser::Expr;
 
@@ -53,21 +53,22 @@ pub(super) struct TierBucket {
     pub p95: Option<f64>,
 }
 
-/// The selectors (by node) the tiers may answer, outside subqueries: the range argument of a
+/// The selectors (by node, true for an instant one) the tiers may answer, outside subqueries:
+/// the range argument of a
 /// tier-answerable function, and instant selectors (the latest point of the lookback is the
 /// window's `last_over_time`) except the argument of `timestamp`, which needs the point's
 /// own time, unknown in a bucket.
-pub(super) fn candidates(e: &Expr, out: &mut HashSet<usize>) {
+pub(super) fn candidates(e: &Expr, out: &mut HashMap<usize, bool>) {
     match e {
         Expr::VectorSelector(vs) => {
-            out.insert(node_key(vs));
+            out.insert(node_key(vs), true);
         }
         Expr::Call(c) => {
             if let Some(i) = tier_arg(c.func.name)
                 && let Some(a) = c.args.args.get(i)
                 && let Expr::MatrixSelector(ms) = unparen(a)
             {
-                out.insert(node_key(&ms.vs));
+                out.insert(node_key(&ms.vs), false);
             }
             for a in &c.args.args {
                 if c.func.name == "timestamp" && matches!(unparen(a), Expr::VectorSelector(_)) {
