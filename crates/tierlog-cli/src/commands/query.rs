@@ -2,8 +2,10 @@
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::ser::{CompactFormatter, Formatter};
 use tierlog::{
     BucketPoint, BucketResult, Labels, QueryIter, QueryResult, Selector, SeriesBuckets, StepIter,
     Store,
@@ -532,6 +534,8 @@ struct BucketWriter<'a> {
     output: &'a OutputArgs,
     /// What each series (JSON) or bucket (JSON Lines) is labelled with.
     label_json: String,
+    /// Formats each bucket's JSON.
+    points: PointJson,
     series: usize,
     buckets: usize,
 }
@@ -566,6 +570,7 @@ impl<'a> BucketWriter<'a> {
             out,
             output,
             label_json,
+            points: PointJson::default(),
             series: 0,
             buckets: 0,
         })
@@ -582,8 +587,8 @@ impl<'a> BucketWriter<'a> {
             );
             for p in &s.points {
                 out.write_all(prefix.as_bytes())?;
-                write_point_fields(out, p)?;
-                writeln!(out, "}}")?;
+                out.write_all(self.points.fields(p)?)?;
+                out.write_all(b"}\n")?;
             }
         } else if self.output.format == Format::Json {
             if self.series > 0 {
@@ -597,9 +602,9 @@ impl<'a> BucketWriter<'a> {
             )?;
             for (j, p) in s.points.iter().enumerate() {
                 if j > 0 {
-                    write!(out, ",")?;
+                    out.write_all(b",")?;
                 }
-                write_point(out, p)?;
+                out.write_all(self.points.object(p)?)?;
             }
             write!(out, "]}}")?;
         } else {
@@ -646,44 +651,235 @@ impl<'a> BucketWriter<'a> {
 }
 
 /// One bucket as the JSON object of the output contract.
-fn write_point(out: &mut impl Write, p: &BucketPoint) -> Result<(), Failure> {
-    write!(out, "{{")?;
-    write_point_fields(out, p)?;
-    write!(out, "}}")?;
-    Ok(())
+/// Writes buckets as JSON objects through one reused buffer: numbers are formatted straight
+/// into it (no `serde_json::Value` per number, no `fmt` machinery), and the `tier` field's JSON
+/// is built once per run of buckets from the same tier. The bytes are those `serde_json` prints.
+#[derive(Default)]
+struct PointJson {
+    buf: Vec<u8>,
+    /// The last tier seen and its `,"tier":"…"` text.
+    tier: Option<(Arc<str>, Vec<u8>)>,
+    /// The last p95 note seen and its JSON string.
+    note: Option<(&'static str, Vec<u8>)>,
 }
 
-/// The fields of a bucket's JSON object, without its braces.
-fn write_point_fields(out: &mut impl Write, p: &BucketPoint) -> Result<(), Failure> {
-    write!(out, "\"t\":{},\"count\":{}", p.t, p.count)?;
-    if p.nan_count > 0 {
-        write!(out, ",\"nan_count\":{}", p.nan_count)?;
+impl PointJson {
+    /// The bucket as a JSON object, braces included.
+    fn object(&mut self, p: &BucketPoint) -> Result<&[u8], Failure> {
+        self.buf.clear();
+        self.buf.push(b'{');
+        self.push_fields(p)?;
+        self.buf.push(b'}');
+        Ok(&self.buf)
     }
-    for (k, v) in [
-        ("min", p.min),
-        ("max", p.max),
-        ("sum", p.sum),
-        ("avg", p.avg),
-    ] {
-        write!(out, ",\"{k}\":{}", json_f64(v))?;
+
+    /// The fields of a bucket's JSON object, without its braces.
+    fn fields(&mut self, p: &BucketPoint) -> Result<&[u8], Failure> {
+        self.buf.clear();
+        self.push_fields(p)?;
+        Ok(&self.buf)
     }
-    match p.p95 {
-        Some(v) => write!(out, ",\"p95\":{}", json_f64(v))?,
-        None => write!(
-            out,
-            ",\"p95\":null,\"p95_note\":{}",
-            json_text(p.p95_note.unwrap_or("not available"))?
-        )?,
+
+    fn push_fields(&mut self, p: &BucketPoint) -> Result<(), Failure> {
+        let b = &mut self.buf;
+        b.extend_from_slice(b"\"t\":");
+        push_i64(b, p.t);
+        b.extend_from_slice(b",\"count\":");
+        push_u64(b, p.count);
+        if p.nan_count > 0 {
+            b.extend_from_slice(b",\"nan_count\":");
+            push_u64(b, p.nan_count);
+        }
+        for (k, v) in [
+            (&b",\"min\":"[..], p.min),
+            (b",\"max\":", p.max),
+            (b",\"sum\":", p.sum),
+            (b",\"avg\":", p.avg),
+        ] {
+            b.extend_from_slice(k);
+            push_json_f64(b, v);
+        }
+        match p.p95 {
+            Some(v) => {
+                b.extend_from_slice(b",\"p95\":");
+                push_json_f64(b, v);
+            }
+            None => {
+                b.extend_from_slice(b",\"p95\":null,\"p95_note\":");
+                let note = p.p95_note.unwrap_or("not available");
+                match &self.note {
+                    Some((seen, text)) if *seen == note => b.extend_from_slice(text),
+                    _ => {
+                        let text = json_text(note)?.into_bytes();
+                        b.extend_from_slice(&text);
+                        self.note = Some((note, text));
+                    }
+                }
+            }
+        }
+        b.extend_from_slice(b",\"first\":");
+        push_json_f64(b, p.first);
+        b.extend_from_slice(b",\"last\":");
+        push_json_f64(b, p.last);
+        if let Some(v) = p.increase {
+            b.extend_from_slice(b",\"increase\":");
+            push_json_f64(b, v);
+        }
+        match &self.tier {
+            Some((name, text)) if **name == *p.tier => b.extend_from_slice(text),
+            _ => {
+                let text = format!(",\"tier\":{}", json_text(&p.tier)?).into_bytes();
+                b.extend_from_slice(&text);
+                self.tier = Some((p.tier.clone(), text));
+            }
+        }
+        Ok(())
     }
-    write!(
-        out,
-        ",\"first\":{},\"last\":{}",
-        json_f64(p.first),
-        json_f64(p.last)
-    )?;
-    if let Some(v) = p.increase {
-        write!(out, ",\"increase\":{}", json_f64(v))?;
+}
+
+fn push_i64(b: &mut Vec<u8>, v: i64) {
+    // Writing into a Vec cannot fail.
+    let _ = CompactFormatter.write_i64(b, v);
+}
+
+fn push_u64(b: &mut Vec<u8>, v: u64) {
+    let _ = CompactFormatter.write_u64(b, v);
+}
+
+/// Appends `v` as [`json_f64`] prints it: a JSON number as `serde_json` writes it, or the
+/// strings `"NaN"`, `"+Inf"`, `"-Inf"`.
+fn push_json_f64(b: &mut Vec<u8>, v: f64) {
+    if v.is_finite() {
+        let _ = CompactFormatter.write_f64(b, v);
+    } else if v.is_nan() {
+        b.extend_from_slice(b"\"NaN\"");
+    } else if v > 0.0 {
+        b.extend_from_slice(b"\"+Inf\"");
+    } else {
+        b.extend_from_slice(b"\"-Inf\"");
     }
-    write!(out, ",\"tier\":{}", json_text(&p.tier)?)?;
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fields as they were printed before [`PointJson`]: `write!` of `json_f64` values
+    /// and `json_text` per bucket. The fast writer must give the same bytes.
+    fn reference_fields(p: &BucketPoint) -> String {
+        let mut s = format!("\"t\":{},\"count\":{}", p.t, p.count);
+        if p.nan_count > 0 {
+            s += &format!(",\"nan_count\":{}", p.nan_count);
+        }
+        for (k, v) in [
+            ("min", p.min),
+            ("max", p.max),
+            ("sum", p.sum),
+            ("avg", p.avg),
+        ] {
+            s += &format!(",\"{k}\":{}", json_f64(v));
+        }
+        match p.p95 {
+            Some(v) => s += &format!(",\"p95\":{}", json_f64(v)),
+            None => {
+                s += &format!(
+                    ",\"p95\":null,\"p95_note\":{}",
+                    json_text(p.p95_note.unwrap_or("not available"))
+                        .ok()
+                        .unwrap()
+                )
+            }
+        }
+        s += &format!(
+            ",\"first\":{},\"last\":{}",
+            json_f64(p.first),
+            json_f64(p.last)
+        );
+        if let Some(v) = p.increase {
+            s += &format!(",\"increase\":{}", json_f64(v));
+        }
+        s += &format!(",\"tier\":{}", json_text(&p.tier).ok().unwrap());
+        s
+    }
+
+    #[test]
+    fn point_json_prints_what_serde_json_prints() {
+        let specials = [
+            0.0,
+            -0.0,
+            1.0,
+            0.1,
+            0.1 + 0.2,
+            -1.5e300,
+            1e21,
+            1e-7,
+            123456.789012345,
+            f64::MIN_POSITIVE,
+            5e-324,
+            f64::MAX,
+            f64::MIN,
+            f64::NAN,
+            f64::from_bits(0x7FF0_0000_0000_0001),
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        let tiers: [Arc<str>; 3] = ["raw".into(), "60s".into(), "a\"b\\c\u{1}".into()];
+        let mut w = PointJson::default();
+        // `BucketPoint` is non-exhaustive: take one from a real store and set its fields.
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(tierlog::ManualClock::new(1_700_000_000_000));
+        let config = tierlog::Config::default().with_clock(clock);
+        let store = tierlog::Store::open(dir.path(), config).unwrap();
+        store
+            .write(&[tierlog::Sample::new("m", &[], 1_700_000_000_000, 1.0)])
+            .unwrap();
+        let sel = tierlog::Selector::parse("m").unwrap();
+        let r = store
+            .query_step(
+                &sel,
+                1_699_999_000_000,
+                1_700_000_060_000,
+                Duration::from_secs(60),
+            )
+            .unwrap();
+        let template = r.series[0].points[0].clone();
+        // A deterministic walk over values, random bit patterns included, with the tier
+        // changing between runs of buckets so the cached tier text is checked both ways.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for i in 0..5000usize {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let pick = |k: usize| {
+                if (x >> k) & 3 == 0 {
+                    f64::from_bits(x.rotate_left(k as u32))
+                } else {
+                    specials[(x >> (k + 2)) as usize % specials.len()]
+                }
+            };
+            let mut p = template.clone();
+            p.t = (x as i64) >> (i % 40);
+            p.count = x >> (i % 64);
+            p.nan_count = if i % 3 == 0 { 0 } else { x % 7 };
+            p.min = pick(1);
+            p.max = pick(5);
+            p.sum = pick(9);
+            p.avg = pick(13);
+            p.p95 = (i % 4 != 0).then(|| pick(17));
+            p.p95_note = (i % 8 == 4).then_some("p95 of a \"merged\" bucket");
+            p.first = pick(21);
+            p.last = pick(25);
+            p.increase = (i % 2 == 0).then(|| pick(29));
+            p.tier = tiers[(i / 3) % 3].clone();
+            let want = reference_fields(&p);
+            assert_eq!(
+                std::str::from_utf8(w.fields(&p).ok().unwrap()).unwrap(),
+                want
+            );
+            assert_eq!(
+                std::str::from_utf8(w.object(&p).ok().unwrap()).unwrap(),
+                format!("{{{want}}}")
+            );
+        }
+    }
 }
