@@ -125,18 +125,31 @@ pub struct ManyQuery {
     pub series: Vec<u32>,
 }
 
-/// What a query read: points and the sum of their values (to check engines agree).
+/// What a query read: points, the sum of their values (to check engines agree) and a digest
+/// of the values' bits (to check an engine returns exactly what it was given).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Read {
     pub points: u64,
     pub sum: f64,
+    /// Wrapping sum of [`mix`] of each value's bits: independent of order, changed by any
+    /// value that comes back different in any bit.
+    pub bits: u64,
 }
 
 impl Read {
     pub fn add(&mut self, v: f64) {
         self.points += 1;
         self.sum += v;
+        self.bits = self.bits.wrapping_add(mix(v.to_bits()));
     }
+}
+
+/// A 64-bit finaliser (splitmix64's): nearby inputs give unrelated outputs.
+pub fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 /// One tier's size: bytes on disk and points (buckets, for a rollup tier).

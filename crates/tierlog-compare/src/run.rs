@@ -37,6 +37,12 @@ pub struct Measured {
     pub q_many_sum: f64,
     pub q_buckets: usize,
     pub q_buckets_p95_sum: f64,
+    /// Whether the one-series and the many-series queries returned, bit for bit, the values
+    /// the workload gave for those series and ranges (same count, same digest of the bits).
+    #[serde(default)]
+    pub q_series_exact: bool,
+    #[serde(default)]
+    pub q_many_exact: bool,
     pub peak_rss_bytes: u64,
 }
 
@@ -172,6 +178,10 @@ fn timed<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<(f64, T)> {
 pub fn run(variant: Variant, mut source: Source, dir: &Path, runs: usize) -> Result<Measured> {
     let series: Arc<Vec<SeriesKey>> = Arc::new(source.series().to_vec());
     let range = source.range();
+    let q = plan(&series, range);
+    let many: BTreeSet<u32> = q.many.series.iter().copied().collect();
+    // What the two point queries should return: the workload's own values.
+    let (mut want_one, mut want_many) = (Read::default(), Read::default());
     let mut store = engine::open(variant, dir, series.clone(), range, false)?;
     let mut block: Vec<Point> = Vec::new();
     let (mut samples, mut ingest_secs) = (0u64, 0.0);
@@ -180,6 +190,14 @@ pub fn run(variant: Variant, mut source: Source, dir: &Path, runs: usize) -> Res
         store.write(&block)?;
         ingest_secs += t.elapsed().as_secs_f64();
         samples += block.len() as u64;
+        for &(s, ts, v) in &block {
+            if s == q.series && (q.whole.0..q.whole.1).contains(&ts) {
+                want_one.add(v);
+            }
+            if many.contains(&s) && (q.hour.0..q.hour.1).contains(&ts) {
+                want_many.add(v);
+            }
+        }
     }
     drop(block);
     let t = Instant::now();
@@ -188,7 +206,6 @@ pub fn run(variant: Variant, mut source: Source, dir: &Path, runs: usize) -> Res
     let close_secs = t.elapsed().as_secs_f64();
     let bytes = settled.unwrap_or_else(|| dir_bytes(dir));
 
-    let q = plan(&series, range);
     let t = Instant::now();
     let mut store = engine::open(variant, dir, series.clone(), range, true)?;
     let open_secs = t.elapsed().as_secs_f64();
@@ -221,6 +238,8 @@ pub fn run(variant: Variant, mut source: Source, dir: &Path, runs: usize) -> Res
         q_many_sum: many.sum,
         q_buckets: buckets.len(),
         q_buckets_p95_sum: buckets.iter().map(|b| b.p95).sum(),
+        q_series_exact: one.points == want_one.points && one.bits == want_one.bits,
+        q_many_exact: many.points == want_many.points && many.bits == want_many.bits,
         peak_rss_bytes: peak_rss(),
     })
 }

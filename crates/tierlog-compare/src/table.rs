@@ -146,11 +146,23 @@ pub fn summary(rows: &[Measured]) -> String {
     out
 }
 
-/// Lines naming any engine whose query results differ from the first row's.
+/// Lines naming any engine whose query results differ from the first row's, and any engine
+/// that did not return the workload's values bit for bit.
 pub fn disagreements(rows: &[Measured]) -> Vec<String> {
     let Some(first) = rows.first() else {
         return Vec::new();
     };
+    let inexact = rows
+        .iter()
+        .filter(|r| !(r.q_series_exact && r.q_many_exact))
+        .map(|r| {
+            format!(
+                "{} did not return the workload's values bit for bit (one series, whole range: {}; many series, 1 h: {})",
+                r.variant,
+                if r.q_series_exact { "exact" } else { "differs" },
+                if r.q_many_exact { "exact" } else { "differs" },
+            )
+        });
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0);
     rows[1..]
         .iter()
@@ -172,5 +184,6 @@ pub fn disagreements(rows: &[Measured]) -> Vec<String> {
                 r.q_buckets, r.q_buckets_p95_sum, first.q_buckets, first.q_buckets_p95_sum,
             )
         })
+        .chain(inexact)
         .collect()
 }

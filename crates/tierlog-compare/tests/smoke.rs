@@ -30,11 +30,40 @@ fn tierlog_and_sqlite_agree_on_a_tiny_workload() {
 
     let s = measure(Variant::SqliteNormal);
     let n = measure(Variant::TierlogNever);
-    let rows = [t, s, n];
+    for r in [&t, &s, &n] {
+        assert!(r.q_series_exact && r.q_many_exact, "{r:?}");
+    }
+    let mut rows = vec![t, s, n];
     let d = tierlog_compare::table::disagreements(&rows);
     assert!(d.is_empty(), "{d:?}");
     let table = tierlog_compare::table::markdown(&rows);
     assert_eq!(table.lines().count(), 2 + 3, "{table}");
+
+    // An engine that changed a value in its last bits agrees on sums to 1e-9 but is named.
+    rows[2].q_many_exact = false;
+    let d = tierlog_compare::table::disagreements(&rows);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(d[0].contains("tierlog-never did not return the workload's values bit for bit"));
+}
+
+#[test]
+fn a_value_changed_in_its_last_bit_changes_the_digest() {
+    use tierlog_compare::engine::Read;
+    let (mut a, mut b) = (Read::default(), Read::default());
+    for v in [1.0, 2.5, 84413.747147036] {
+        a.add(v);
+    }
+    for v in [84413.747147, 1.0, 2.5] {
+        b.add(v);
+    }
+    assert!((a.sum - b.sum).abs() <= 1e-9 * a.sum);
+    assert_ne!(a.bits, b.bits);
+    // Order does not matter.
+    let mut c = Read::default();
+    for v in [84413.747147036, 2.5, 1.0] {
+        c.add(v);
+    }
+    assert_eq!(a, c);
 }
 
 #[test]
@@ -115,6 +144,7 @@ fn victoria_metrics_keeps_every_sample_of_a_tiny_workload() {
     let v = measure(Variant::VictoriaMetrics);
     assert_eq!(v.samples, 200 * 600);
     assert!(v.bytes > 0);
+    assert!(v.q_series_exact && v.q_many_exact, "{v:?}");
     let t = measure(Variant::TierlogNever);
     let d = tierlog_compare::table::disagreements(&[t, v]);
     assert!(d.is_empty(), "{d:?}");
