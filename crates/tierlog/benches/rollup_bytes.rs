@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Instant;
 
 use tierlog::rollup::Bucket;
 use tierlog::rollup::format as rchunk;
@@ -27,6 +28,25 @@ struct Acc {
     chunks: u64,
     stored: u64,
     parts: BTreeMap<&'static str, u64>,
+    /// Every chunk in both layouts, with its base, for the decode timing.
+    v1: Vec<(Vec<u8>, i64)>,
+    v2: Vec<(Vec<u8>, i64)>,
+}
+
+/// Decodes every chunk of one layout once; buckets per second.
+fn decode_all(chunks: &[(Vec<u8>, i64)], buckets: u64, v2: bool) -> f64 {
+    let mut out = Vec::with_capacity(4096);
+    let t = Instant::now();
+    for (c, base) in chunks {
+        out.clear();
+        if v2 {
+            rchunk::decode_chunk(c, *base, &mut out).expect("decodes");
+        } else {
+            rchunk::decode_chunk_v1(c, *base, &mut out).expect("decodes");
+        }
+        std::hint::black_box(&out);
+    }
+    buckets as f64 / t.elapsed().as_secs_f64()
 }
 
 fn col(buckets: &[Bucket], f: impl Fn(&Bucket) -> f64) -> usize {
@@ -86,6 +106,8 @@ fn tier(dir: &Path, piece: Option<i64>) -> Acc {
                 let mut old = Vec::new();
                 rchunk::encode_chunk_v1(g, gbase, &mut old);
                 *acc.parts.entry("layout-1 chunk+crc").or_default() += old.len() as u64 + 4;
+                acc.v1.push((old, gbase));
+                acc.v2.push((enc.clone(), gbase));
                 for (name, n) in sizes {
                     *acc.parts.entry(name).or_default() += n as u64;
                 }
@@ -132,5 +154,20 @@ fn main() {
         for (k, v) in &a.parts {
             println!("  {k:<24} {:.3} B/bucket", per(*v));
         }
+        // Decode throughput, layouts alternating (the machine's speed drifts): medians.
+        let (mut r1, mut r2) = (Vec::new(), Vec::new());
+        for _ in 0..9 {
+            r1.push(decode_all(&a.v1, a.buckets, false));
+            r2.push(decode_all(&a.v2, a.buckets, true));
+        }
+        let med = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2] / 1e6
+        };
+        println!(
+            "  decode: layout 1 {:.1} M buckets/s, layout 2 {:.1} M buckets/s (median of 9, alternating)",
+            med(&mut r1),
+            med(&mut r2)
+        );
     }
 }

@@ -12,14 +12,19 @@
 //!   own `first`/`last` (`step(last[i-1], first[i]) + (last[i] - first[i])`), with the buckets
 //!   where it does not stored as exceptions.
 //!
+//! - a constant count is one number for the chunk, and a chunk of single-point buckets has
+//!   a one-byte head, as in layout 1.
+//!
 //! Every choice is checked bit for bit by the encoder, which takes per chunk the smallest
 //! form of each column. The decoder never panics and leaves `out` unchanged on error.
+
+use std::borrow::Cow;
 
 use crate::error::Corruption;
 use crate::rollup::bucket::{Bucket, counter_step};
 use crate::rollup::format::{bad, decode_bitmap, decode_scaled_sum, encode_scaled_sum, starts_bitmap};
 use crate::segment::codec::values::{LIMIT, POW10, decimal_ints, scaled};
-use crate::segment::codec::varint::Reader;
+use crate::segment::codec::varint::{Reader, put_uvarint};
 use crate::segment::codec::{self, CodecError, MAX_COLUMN_POINTS};
 
 /// Flags: every count is 1 (no count column).
@@ -33,7 +38,13 @@ pub const STARTS_BITMAP: u8 = 1 << 3;
 /// Flags: a column of sum codes precedes the sum section, which then holds only the
 /// buckets of code 0 (see [`sum_candidate`]).
 pub const SUM_CODES: u8 = 1 << 4;
-const FLAGS_KNOWN: u8 = 0x1F;
+/// Flags: every count is the same (not 1): a uvarint count replaces the count column.
+pub const COUNTS_SAME: u8 = 1 << 5;
+/// Flags: the forms and first/last bytes are absent: every column equals min (first/last
+/// code 0), no p95 is stored, and a counter's increase is derived (a chunk of single-point
+/// buckets).
+pub const SHORT_HEAD: u8 = 1 << 6;
+const FLAGS_KNOWN: u8 = 0x7F;
 
 /// Forms byte, bits 0-1: the max column (0 = equals min, 1 = plain, 2 = offset from min).
 pub const MAX_EQ_MIN: u8 = 0;
@@ -202,6 +213,8 @@ pub fn encode_sections(buckets: &[Bucket], base: i64, out: &mut Vec<u8>) -> [usi
     let mut flags = 0u8;
     if buckets.iter().all(|b| b.count == 1) {
         flags |= COUNTS_ONE;
+    } else if n >= 2 && buckets.iter().all(|b| b.count == buckets[0].count) {
+        flags |= COUNTS_SAME;
     }
     if buckets.iter().all(|b| b.nan_count == 0) {
         flags |= NO_NAN;
@@ -342,9 +355,15 @@ pub fn encode_sections(buckets: &[Bucket], base: i64, out: &mut Vec<u8>) -> [usi
     }
 
     let forms = max_form | (sum_form << 2) | (inc_form << 4) | if p95_all { P95_ALL } else { 0 };
-    out.push(flags);
-    out.push(forms);
-    out.push(fl);
+    let short = if has_inc { INC_DERIVED << 4 } else { 0 };
+    if forms == short && fl == 0 && flags & SUM_CODES == 0 {
+        flags |= SHORT_HEAD;
+        out.push(flags);
+    } else {
+        out.push(flags);
+        out.push(forms);
+        out.push(fl);
+    }
     sizes[0] = out.len() - at;
     let mut mark = out.len();
     let mut section = |k: usize, out: &mut Vec<u8>| {
@@ -353,7 +372,9 @@ pub fn encode_sections(buckets: &[Bucket], base: i64, out: &mut Vec<u8>) -> [usi
     };
     out.extend_from_slice(&starts);
     section(1, out);
-    if flags & COUNTS_ONE == 0 {
+    if flags & COUNTS_SAME != 0 {
+        put_uvarint(out, u64::from(buckets[0].count));
+    } else if flags & COUNTS_ONE == 0 {
         enc(&col(&|b| f64::from(b.count)), out);
     }
     section(2, out);
@@ -405,9 +426,21 @@ fn int53(v: f64) -> Option<i64> {
 pub fn decode(input: &[u8], base: i64, out: &mut Vec<Bucket>) -> Result<(), Corruption> {
     let mut r = Reader::new(input);
     let flags = r.u8()?;
-    let forms = r.u8()?;
-    let fl = r.u8()?;
-    if flags & !FLAGS_KNOWN != 0 || forms & 0x80 != 0 {
+    if flags & !FLAGS_KNOWN != 0 {
+        return Err(bad("unknown rollup chunk flags"));
+    }
+    if flags & COUNTS_SAME != 0 && flags & COUNTS_ONE != 0 {
+        return Err(bad("counts both one and the same"));
+    }
+    let (forms, fl) = if flags & SHORT_HEAD != 0 {
+        if flags & SUM_CODES != 0 {
+            return Err(bad("sum codes in a chunk without forms"));
+        }
+        (if flags & INCREASE != 0 { INC_DERIVED << 4 } else { 0 }, 0)
+    } else {
+        (r.u8()?, r.u8()?)
+    };
+    if forms & 0x80 != 0 {
         return Err(bad("unknown rollup chunk flags"));
     }
     let max_form = forms & 3;
@@ -442,7 +475,10 @@ pub fn decode(input: &[u8], base: i64, out: &mut Vec<Bucket>) -> Result<(), Corr
             .map(|x| small_int(x, max).ok_or(bad("bucket count is not an integer in 0..=u32::MAX")))
             .collect()
     };
-    let counts = if flags & COUNTS_ONE == 0 {
+    let counts = if flags & COUNTS_SAME != 0 {
+        let c = u32::try_from(r.uvarint()?).map_err(|_| bad("bucket count out of range"))?;
+        vec![c; n]
+    } else if flags & COUNTS_ONE == 0 {
         ints(column(input, &mut r, n)?, u32::MAX)?
     } else {
         vec![1; n]
@@ -469,11 +505,14 @@ pub fn decode(input: &[u8], base: i64, out: &mut Vec<Bucket>) -> Result<(), Corr
         Ok((d, v))
     };
 
-    let max = match max_form {
-        MAX_EQ_MIN => min.clone(),
-        MAX_PLAIN => column(input, &mut r, n)?,
-        _ => {
-            let (d, nmin) = ints_of(&min, r.u8()?)?;
+    // The min column's integers at the last `d` asked, shared by the offset forms.
+    let mut min_ints: Option<(usize, Vec<i64>)> = None;
+    let max: Cow<'_, [f64]> = match max_form {
+        MAX_EQ_MIN => Cow::Borrowed(&min),
+        MAX_PLAIN => Cow::Owned(column(input, &mut r, n)?),
+        _ => Cow::Owned({
+            let (d, nmin) = min_ints.insert(ints_of(&min, r.u8()?)?);
+            let d = *d;
             let ks = column(input, &mut r, n)?;
             nmin.iter()
                 .zip(&ks)
@@ -482,32 +521,50 @@ pub fn decode(input: &[u8], base: i64, out: &mut Vec<Bucket>) -> Result<(), Corr
                     t.map(|t| dec(t, d)).ok_or(bad("max offset out of range"))
                 })
                 .collect::<Result<Vec<f64>, _>>()?
-        }
+        }),
     };
     // Sum codes, then the sums of the buckets of code 0.
-    let sum_codes: Vec<u8> = if flags & SUM_CODES != 0 {
-        column(input, &mut r, n)?
-            .into_iter()
-            .map(|x| small_int(x, 2).map(|c| c as u8).ok_or(bad("bad sum code")))
-            .collect::<Result<_, _>>()?
+    let sum_codes: Option<Vec<u8>> = if flags & SUM_CODES != 0 {
+        Some(
+            column(input, &mut r, n)?
+                .into_iter()
+                .map(|x| small_int(x, 2).map(|c| c as u8).ok_or(bad("bad sum code")))
+                .collect::<Result<_, _>>()?,
+        )
     } else {
-        vec![0; n]
+        None
     };
-    let rest: Vec<usize> = (0..n).filter(|&i| sum_codes[i] == 0).collect();
-    let rest_min: Vec<f64> = rest.iter().map(|&i| min[i]).collect();
-    let rest_counts: Vec<u32> = rest.iter().map(|&i| counts[i]).collect();
-    let m = rest.len();
-    let sum = match sum_form {
-        SUM_EQ_MIN => rest_min.clone(),
-        SUM_PLAIN => column(input, &mut r, m)?,
+    // The buckets of sum code 0: all of them without codes.
+    let (rest_min, rest_counts): (Cow<'_, [f64]>, Cow<'_, [u32]>) = match &sum_codes {
+        None => (Cow::Borrowed(&min), Cow::Borrowed(&counts)),
+        Some(c) => {
+            let rest = (0..n).filter(|&i| c[i] == 0);
+            (
+                Cow::Owned(rest.clone().map(|i| min[i]).collect()),
+                Cow::Owned(rest.map(|i| counts[i]).collect()),
+            )
+        }
+    };
+    let m = rest_min.len();
+    let sum: Cow<'_, [f64]> = match sum_form {
+        SUM_EQ_MIN => Cow::Borrowed(&rest_min),
+        SUM_PLAIN => Cow::Owned(column(input, &mut r, m)?),
         SUM_SCALED => {
             let d = r.u8()?;
             let ns = column(input, &mut r, m)?;
             let rs = column(input, &mut r, m)?;
-            decode_scaled_sum(d, &ns, &rs)?
+            Cow::Owned(decode_scaled_sum(d, &ns, &rs)?)
         }
-        _ => {
-            let (d, nmin) = ints_of(&rest_min, r.u8()?)?;
+        _ => Cow::Owned({
+            let d = r.u8()?;
+            let cached;
+            let (d, nmin) = match &min_ints {
+                Some((e, v)) if sum_codes.is_none() && *e == usize::from(d) => (*e, v),
+                _ => {
+                    cached = ints_of(&rest_min, d)?;
+                    (cached.0, &cached.1)
+                }
+            };
             let ks = column(input, &mut r, m)?;
             let rs = column(input, &mut r, m)?;
             let mut v = Vec::with_capacity(m);
@@ -522,7 +579,7 @@ pub fn decode(input: &[u8], base: i64, out: &mut Vec<Bucket>) -> Result<(), Corr
                 v.push(f64::from_bits(dec(t as i64, d).to_bits().wrapping_add(res as u64)));
             }
             v
-        }
+        }),
     };
 
     let codes: Vec<u8> = if fl == FL_COLUMN {
@@ -611,11 +668,12 @@ pub fn decode(input: &[u8], base: i64, out: &mut Vec<Bucket>) -> Result<(), Corr
             p95,
             increase: None,
         };
-        b.sum = if sum_codes[i] == 0 {
+        let code = sum_codes.as_ref().map_or(0, |c| c[i]);
+        b.sum = if code == 0 {
             si += 1;
             sum[si - 1]
         } else {
-            match sum_candidate(&b, sum_codes[i]) {
+            match sum_candidate(&b, code) {
                 Some(v) => v,
                 None => {
                     out.truncate(start_len);
@@ -882,6 +940,41 @@ mod tests {
             0x02, 0x03, 0x00, 0xD2, 0x06, 0x01, 0xD9, 0x05, 0xB4, 0x03, 0x01, // sum [425, 496, 131]
             0x04, 0x03, 0x00, 0x01, 0x06, 0x03, 0x02, // first/last codes [3, 3, 0]
             0x02, 0x01, 0x00, 0x18,                   // increase of bucket 0: [12]
+        ];
+        assert_eq!(enc, want, "{enc:02X?}");
+    }
+
+    /// Single-point counter buckets (15 s scrapes in 10 s buckets): one flags byte, no
+    /// forms; and constant counts (60 s buckets of 15 s scrapes): one count for the chunk.
+    #[test]
+    fn golden_layout2_short_forms() {
+        let pts = [(20_000, 10.0), (30_000, 12.0), (50_000, 3.0)];
+        let mut b = Vec::new();
+        aggregate(&pts, 10_000, true, None, &mut b);
+        let enc = round_trip(&b, 0);
+        #[rustfmt::skip]
+        let want: &[u8] = &[
+            0x4F,                                     // flags: counts-one, no-nan, increase, bitmap, short head
+            0x03, 0xC0, 0xB8, 0x02, 0x90, 0x4E, 0x04, 0x03, 0x03, // starts bitmap [20_000, 30_000, 50_000]
+            0x02, 0x03, 0x00, 0x14, 0x01, 0x11, 0x0B, 0x01, // min [10, 12, 3]
+            0x02, 0x01, 0x00, 0x00,                   // increase of bucket 0: [0]; 2 and 3 derived
+        ];
+        assert_eq!(enc, want, "{enc:02X?}");
+        let pts: Vec<(i64, f64)> = (0..8).map(|i| (i * 15_000, (i % 3) as f64)).collect();
+        let mut b = Vec::new();
+        aggregate(&pts, 60_000, false, None, &mut b);
+        let enc = round_trip(&b, 0);
+        #[rustfmt::skip]
+        let want: &[u8] = &[
+            0x22, 0x05, 0x09,                         // flags: no-nan, counts-same; forms: max plain, sum plain; fl: codes column
+            0x01, 0x02, 0x00, 0xE8, 0x07, 0x78, 0x01, // starts [0, 60_000]
+            0x04,                                     // every count is 4
+            0x03, 0x02, 0x00, 0x00, 0x00,             // min [0, 0]
+            0x03, 0x02, 0x00, 0x04, 0x00,             // max [2, 2]
+            0x03, 0x02, 0x00, 0x06, 0x02,             // sum [3, 4]
+            0x03, 0x02, 0x00, 0x00, 0x10,             // first/last codes [0, 8]: (min, min), (stored, stored)
+            0x02, 0x01, 0x00, 0x02,                   // first column [1]
+            0x02, 0x01, 0x00, 0x02,                   // last column [1]
         ];
         assert_eq!(enc, want, "{enc:02X?}");
     }
