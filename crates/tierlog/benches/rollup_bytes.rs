@@ -49,6 +49,19 @@ fn decode_all(chunks: &[(Vec<u8>, i64)], buckets: u64, v2: bool) -> f64 {
     buckets as f64 / t.elapsed().as_secs_f64()
 }
 
+/// Decodes every chunk of one layout once into reused columns (as step queries read them);
+/// buckets per second.
+fn decode_cols(chunks: &[(Vec<u8>, i64)], buckets: u64, v2: bool) -> f64 {
+    let mut cols = rchunk::ChunkColumns::default();
+    let version = if v2 { rchunk::LAYOUT2_SINCE } else { 2 };
+    let t = Instant::now();
+    for (c, base) in chunks {
+        rchunk::decode_chunk_columns_at(version, c, *base, &mut cols).expect("decodes");
+        std::hint::black_box(&cols);
+    }
+    buckets as f64 / t.elapsed().as_secs_f64()
+}
+
 fn col(buckets: &[Bucket], f: impl Fn(&Bucket) -> f64) -> usize {
     let v: Vec<f64> = buckets.iter().map(f).collect();
     let mut out = Vec::new();
@@ -154,20 +167,49 @@ fn main() {
         for (k, v) in &a.parts {
             println!("  {k:<24} {:.3} B/bucket", per(*v));
         }
-        // Decode throughput, layouts alternating (the machine's speed drifts): medians.
-        let (mut r1, mut r2) = (Vec::new(), Vec::new());
-        for _ in 0..9 {
-            r1.push(decode_all(&a.v1, a.buckets, false));
-            r2.push(decode_all(&a.v2, a.buckets, true));
+        if std::env::var_os("TIERLOG_ROLLUP_HEADS").is_some() {
+            // How many chunks have each head (flags, forms, first/last byte).
+            let mut heads: BTreeMap<(u8, u8, u8), (u64, u64)> = BTreeMap::new();
+            for (c, _) in &a.v2 {
+                let short = c[0] & tierlog::rollup::layout2::SHORT_HEAD != 0;
+                let key = if short {
+                    (c[0], 0, 0)
+                } else {
+                    (c[0], c[1], c[2])
+                };
+                let e = heads.entry(key).or_default();
+                e.0 += 1;
+                e.1 += c.len() as u64;
+            }
+            for ((f, m, l), (k, bytes)) in heads {
+                println!("  head flags {f:#04x} forms {m:#04x} fl {l}: {k} chunks, {bytes} bytes");
+            }
         }
+        // Decode throughput, layouts alternating (the machine's speed drifts): medians.
+        // `TIERLOG_ROLLUP_DECODE=buckets` or `columns` times one path only.
+        let which = std::env::var("TIERLOG_ROLLUP_DECODE").unwrap_or_default();
+        let reps: usize = std::env::var("TIERLOG_ROLLUP_REPS")
+            .ok()
+            .map_or(9, |v| v.parse().expect("reps"));
         let med = |v: &mut Vec<f64>| {
             v.sort_by(f64::total_cmp);
             v[v.len() / 2] / 1e6
         };
-        println!(
-            "  decode: layout 1 {:.1} M buckets/s, layout 2 {:.1} M buckets/s (median of 9, alternating)",
-            med(&mut r1),
-            med(&mut r2)
-        );
+        type Timer = fn(&[(Vec<u8>, i64)], u64, bool) -> f64;
+        for (name, f) in [("buckets", decode_all as Timer), ("columns", decode_cols)] {
+            if !which.is_empty() && which != name {
+                continue;
+            }
+            let (mut r1, mut r2) = (Vec::new(), Vec::new());
+            for _ in 0..reps {
+                r1.push(f(&a.v1, a.buckets, false));
+                r2.push(f(&a.v2, a.buckets, true));
+            }
+            let (m1, m2) = (med(&mut r1), med(&mut r2));
+            println!(
+                "  decode into {name}: layout 1 {m1:.1} M buckets/s, layout 2 {m2:.1} M buckets/s, ratio {:.3} (median of {reps}, alternating)",
+                m2 / m1
+            );
+        }
     }
 }

@@ -468,6 +468,8 @@ pub struct ChunkColumns {
     /// The increase of every bucket (derived ones computed); empty without increases.
     pub(crate) inc: Vec<f64>,
     pub(crate) has_inc: bool,
+    /// Scratch of the layout-2 decoder.
+    pub(crate) l2: crate::rollup::layout2::Scratch,
 
     /// Scratch: scaled sums' integers and residuals, counts and NaN counts as decoded.
     ns: Vec<f64>,
@@ -554,35 +556,6 @@ impl ChunkColumns {
             last: self.last()[i],
             p95: self.p95()[i],
             increase: self.has_inc.then(|| self.inc[i]),
-        }
-    }
-
-    /// Replaces the columns with those of `buckets` (every column stored).
-    pub(crate) fn fill_from_buckets(&mut self, buckets: &[Bucket]) {
-        self.clear();
-        self.starts.extend(buckets.iter().map(|b| b.start));
-        if buckets.iter().any(|b| b.count != 1) {
-            self.counts.extend(buckets.iter().map(|b| b.count));
-        }
-        if buckets.iter().any(|b| b.nan_count != 0) {
-            self.nans.extend(buckets.iter().map(|b| b.nan_count));
-        }
-        let get: [fn(&Bucket) -> f64; 6] = [
-            |b| b.min,
-            |b| b.max,
-            |b| b.sum,
-            |b| b.first,
-            |b| b.last,
-            |b| b.p95,
-        ];
-        for (v, g) in self.vals.iter_mut().zip(get) {
-            v.extend(buckets.iter().map(g));
-        }
-        self.at = [1, 2, 3, 4, 5];
-        self.has_inc = buckets.first().is_some_and(|b| b.increase.is_some());
-        if self.has_inc {
-            self.inc
-                .extend(buckets.iter().map(|b| b.increase.unwrap_or(f64::NAN)));
         }
     }
 

@@ -18,11 +18,11 @@
 //! Every choice is checked bit for bit by the encoder, which takes per chunk the smallest
 //! form of each column. The decoder never panics and leaves `out` unchanged on error.
 
-use std::borrow::Cow;
-
 use crate::error::Corruption;
 use crate::rollup::bucket::{Bucket, counter_step};
-use crate::rollup::format::{bad, decode_bitmap, decode_scaled_sum, encode_scaled_sum, starts_bitmap};
+use crate::rollup::format::{
+    ChunkColumns, bad, decode_bitmap, decode_scaled_sum, encode_scaled_sum, starts_bitmap,
+};
 use crate::segment::codec::values::{LIMIT, POW10, decimal_ints, scaled};
 use crate::segment::codec::varint::{Reader, put_uvarint};
 use crate::segment::codec::{self, CodecError, MAX_COLUMN_POINTS};
@@ -105,13 +105,19 @@ fn derived_increase(prev_last: f64, b: &Bucket) -> f64 {
 /// `None` for a code that does not apply to the bucket's count.
 #[inline]
 pub fn sum_candidate(b: &Bucket, code: u8) -> Option<f64> {
-    Some(match (b.count, code) {
-        (1, 1) => b.first,
-        (2, 1) => b.first + b.last,
-        (3, 1) => (b.first + b.min) + b.last,
-        (3, 2) => (b.first + b.max) + b.last,
-        (4, 1) => ((b.first + b.min) + b.max) + b.last,
-        (4, 2) => ((b.first + b.max) + b.min) + b.last,
+    sum_of(b.count, code, b.first, b.last, b.min, b.max)
+}
+
+/// [`sum_candidate`] of a bucket given by its fields.
+#[inline]
+fn sum_of(count: u32, code: u8, first: f64, last: f64, min: f64, max: f64) -> Option<f64> {
+    Some(match (count, code) {
+        (1, 1) => first,
+        (2, 1) => first + last,
+        (3, 1) => (first + min) + last,
+        (3, 2) => (first + max) + last,
+        (4, 1) => ((first + min) + max) + last,
+        (4, 2) => ((first + max) + min) + last,
         _ => return None,
     })
 }
@@ -399,6 +405,589 @@ pub fn encode_sections(buckets: &[Bucket], base: i64, out: &mut Vec<u8>) -> [usi
     sizes
 }
 
+/// A stored small integer (count, code, flag) as the exact f64 of an integer in `0..=max`.
+fn small_int(v: f64, max: u32) -> Option<u32> {
+    let c = v as u32;
+    (c <= max && f64::from(c).to_bits() == v.to_bits()).then_some(c)
+}
+
+/// An integer-valued f64 below 2^53 in magnitude, as the encoder writes them (`-0.0`
+/// included, as 0).
+#[inline(always)]
+fn int53(v: f64) -> Option<i64> {
+    let (i, ok) = int53_ok(v);
+    ok.then_some(i)
+}
+
+/// [`int53`] as the integer (meaningless when not valid) and whether it is valid, for loops
+/// that check a whole column at once (a cast and a compare: no call to `trunc`).
+#[inline(always)]
+fn int53_ok(v: f64) -> (i64, bool) {
+    let i = v as i64;
+    (i, i as f64 == v && v.abs() < LIMIT)
+}
+
+/// Scratch columns of [`decode_columns`], kept in a [`ChunkColumns`] so that decoding chunk
+/// after chunk allocates nothing once they have grown.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    /// A column as decoded, before it becomes counts, codes or flags.
+    f: Vec<f64>,
+    /// Offsets and residuals of the offset and scaled forms.
+    ks: Vec<f64>,
+    rs: Vec<f64>,
+    /// The min column (or the sum section's part of it) as `d`-decimal integers.
+    ints: Vec<i64>,
+    sum_codes: Vec<u8>,
+    /// The sums, mins and counts of the buckets of sum code 0 (with sum codes).
+    rest_sums: Vec<f64>,
+    rest_min: Vec<f64>,
+    rest_counts: Vec<u32>,
+    codes: Vec<u8>,
+    firsts: Vec<f64>,
+    lasts: Vec<f64>,
+    p95s: Vec<f64>,
+    /// Per bucket: its increase is derived (exceptions form).
+    derive: Vec<bool>,
+    incs: Vec<f64>,
+}
+
+/// Reads one value column that must hold `want` values into `v` (replacing it).
+fn column_into(
+    input: &[u8],
+    r: &mut Reader<'_>,
+    v: &mut Vec<f64>,
+    want: usize,
+) -> Result<(), Corruption> {
+    v.clear();
+    let used = codec::decode_values(&input[r.pos()..], v)?;
+    r.bytes(used)?;
+    if v.len() != want {
+        return Err(bad("rollup chunk columns hold different bucket counts"));
+    }
+    Ok(())
+}
+
+/// `vals` as counts (exact integers in `0..=u32::MAX`) into `out`.
+fn counts_into(vals: &[f64], out: &mut Vec<u32>) -> Result<(), Corruption> {
+    out.clear();
+    let mut ok = true;
+    out.extend(vals.iter().map(|&x| {
+        let c = x as u32;
+        ok &= f64::from(c).to_bits() == x.to_bits();
+        c
+    }));
+    if ok {
+        Ok(())
+    } else {
+        Err(bad("bucket count is not an integer in 0..=u32::MAX"))
+    }
+}
+
+/// The `d`-decimal integers of `vals` into `out` (the offset forms' base).
+fn decimal_ints_into(vals: &[f64], d: u8, out: &mut Vec<i64>) -> Result<usize, Corruption> {
+    let d = usize::from(d);
+    if d >= POW10.len() {
+        return Err(bad("decimals out of range"));
+    }
+    out.clear();
+    let mut ok = true;
+    out.extend(vals.iter().map(|&m| {
+        let n = scaled(m, d);
+        ok &= n.is_some();
+        n.unwrap_or(0)
+    }));
+    if ok {
+        Ok(d)
+    } else {
+        Err(bad("offset column over a non-decimal min"))
+    }
+}
+
+/// Where a first or last value comes from, for every bucket of a chunk alike.
+#[derive(Clone, Copy, PartialEq)]
+enum Pick {
+    Min,
+    Max,
+    Stored,
+    /// Per bucket (a codes column that mixes them).
+    Mixed,
+}
+
+/// The pick of a field whose codes (0 = min, 1 = max, 2 = stored) are `seen` (a bit per code).
+fn pick_of(seen: u8) -> Pick {
+    match seen {
+        0b001 => Pick::Min,
+        0b010 => Pick::Max,
+        0b100 => Pick::Stored,
+        // No bucket (any constant pick does).
+        0 => Pick::Min,
+        _ => Pick::Mixed,
+    }
+}
+
+/// The first code (0 = min, 1 = max, 2 = stored) of each first/last code `0..=8`.
+const FIRST_CODE: [u8; 9] = [0, 1, 2, 0, 1, 2, 0, 1, 2];
+/// The last code of each first/last code.
+const LAST_CODE: [u8; 9] = [0, 0, 0, 1, 1, 1, 2, 2, 2];
+
+/// The column of a first or last whose codes differ between buckets: per bucket the min, the
+/// max or the next stored value. `stored` holds exactly the values of code 2 (checked), and
+/// gets one more (unused) so that every bucket can read one without a branch.
+fn mix_into(
+    codes: &[u8],
+    table: &[u8; 9],
+    min: &[f64],
+    max: &[f64],
+    stored: &mut Vec<f64>,
+    out: &mut Vec<f64>,
+) {
+    stored.push(0.0);
+    out.clear();
+    let mut k = 0;
+    out.extend(codes.iter().zip(min).zip(max).map(|((&c, &mn), &mx)| {
+        let c = table[usize::from(c)];
+        let v = [mn, mx, stored[k]][usize::from(c)];
+        k += usize::from(c == 2);
+        v
+    }));
+}
+
+/// Decodes a layout-2 chunk (`input` starts at its flags byte) with the `base` its encoder
+/// had into `cols`, replacing what it held. Columns that a chunk does not store (max equal
+/// to min, a first that is every bucket's min, the p95 of buckets under 20 points, ...) are
+/// not copied: `cols` reads them from the column they equal. On error `cols` holds no
+/// meaningful columns.
+pub fn decode_columns(input: &[u8], base: i64, cols: &mut ChunkColumns) -> Result<(), Corruption> {
+    cols.clear();
+    let ChunkColumns {
+        starts,
+        counts,
+        nans,
+        vals,
+        at,
+        inc,
+        has_inc: has_inc_out,
+        l2,
+        ..
+    } = cols;
+    const MAX: usize = 0;
+    const SUM: usize = 1;
+    const FIRST: usize = 2;
+    const LAST: usize = 3;
+    const P95: usize = 4;
+
+    let mut r = Reader::new(input);
+    let flags = r.u8()?;
+    if flags & !FLAGS_KNOWN != 0 {
+        return Err(bad("unknown rollup chunk flags"));
+    }
+    if flags & COUNTS_SAME != 0 && flags & COUNTS_ONE != 0 {
+        return Err(bad("counts both one and the same"));
+    }
+    let (forms, fl) = if flags & SHORT_HEAD != 0 {
+        if flags & SUM_CODES != 0 {
+            return Err(bad("sum codes in a chunk without forms"));
+        }
+        (if flags & INCREASE != 0 { INC_DERIVED << 4 } else { 0 }, 0)
+    } else {
+        (r.u8()?, r.u8()?)
+    };
+    if forms & 0x80 != 0 {
+        return Err(bad("unknown rollup chunk flags"));
+    }
+    let max_form = forms & 3;
+    let sum_form = (forms >> 2) & 3;
+    let inc_form = (forms >> 4) & 3;
+    let p95_all = forms & P95_ALL != 0;
+    let has_inc = flags & INCREASE != 0;
+    if max_form > MAX_OFFSET || inc_form > INC_EXCEPTIONS || (!has_inc && inc_form != INC_PLAIN) {
+        return Err(bad("unknown rollup chunk column form"));
+    }
+    if fl > FL_COLUMN {
+        return Err(bad("bad first/last code"));
+    }
+
+    // Bucket starts.
+    if flags & STARTS_BITMAP != 0 {
+        decode_bitmap(&mut r, starts)?;
+    } else {
+        let used = codec::decode_timestamps(&input[r.pos()..], starts)?;
+        r.bytes(used)?;
+    }
+    let n = starts.len();
+    for s in starts.iter_mut() {
+        *s = s.wrapping_add(base);
+    }
+    // Without early exit, so the loop stays branch-free (valid chunks pass it whole).
+    let ascending = starts
+        .iter()
+        .zip(starts.iter().skip(1))
+        .fold(true, |ok, (a, b)| ok & (a < b));
+    if !ascending {
+        return Err(bad("bucket starts not strictly increasing"));
+    }
+
+    // Counts (none kept when every one is 1) and NaN counts (none when every one is 0).
+    if flags & COUNTS_SAME != 0 {
+        let c = u32::try_from(r.uvarint()?).map_err(|_| bad("bucket count out of range"))?;
+        counts.resize(n, c);
+    } else if flags & COUNTS_ONE == 0 {
+        column_into(input, &mut r, &mut l2.f, n)?;
+        counts_into(&l2.f, counts)?;
+    }
+    if flags & NO_NAN == 0 {
+        column_into(input, &mut r, &mut l2.f, n)?;
+        counts_into(&l2.f, nans)?;
+    }
+    let empty = match (counts.is_empty(), nans.is_empty()) {
+        (true, _) => false,
+        (false, true) => counts.iter().fold(false, |e, &c| e | (c == 0)),
+        (false, false) => counts.iter().zip(nans.iter()).fold(false, |e, (&c, &z)| e | (c == 0 && z == 0)),
+    };
+    if empty {
+        return Err(bad("bucket without points"));
+    }
+    let count_at = |counts: &[u32], i: usize| counts.get(i).copied().unwrap_or(1);
+
+    // min, max.
+    column_into(input, &mut r, &mut vals[0], n)?;
+    // The `d` at which `l2.ints` holds the whole min column.
+    let mut min_ints: Option<usize> = None;
+    match max_form {
+        MAX_EQ_MIN => at[MAX] = 0,
+        MAX_PLAIN => {
+            column_into(input, &mut r, &mut vals[1], n)?;
+            at[MAX] = 1;
+        }
+        _ => {
+            let d = decimal_ints_into(&vals[0], r.u8()?, &mut l2.ints)?;
+            min_ints = Some(d);
+            column_into(input, &mut r, &mut l2.ks, n)?;
+            let out = &mut vals[1];
+            out.clear();
+            let mut ok = true;
+            // |min| < 2^53 and |k| < 2^53: the sum does not overflow.
+            out.extend(l2.ints.iter().zip(&l2.ks).map(|(&m, &k)| {
+                let (k, k_ok) = int53_ok(k);
+                let t = m.wrapping_add(k);
+                ok &= k_ok & ((t as f64).abs() < LIMIT);
+                dec(t, d)
+            }));
+            if !ok {
+                return Err(bad("max offset out of range"));
+            }
+            at[MAX] = 1;
+        }
+    }
+
+    // Sum codes, then the sum section: the sums of the buckets of code 0 (every bucket
+    // without codes, then straight into the sum column).
+    let sum_codes = flags & SUM_CODES != 0;
+    // With sum codes: how many buckets have code 0 (their sums are stored).
+    let mut m = n;
+    if sum_codes {
+        column_into(input, &mut r, &mut l2.f, n)?;
+        l2.sum_codes.clear();
+        let mut ok = true;
+        m = 0;
+        l2.sum_codes.extend(l2.f.iter().map(|&x| {
+            let c = x as u32;
+            ok &= c <= 2 && f64::from(c).to_bits() == x.to_bits();
+            m += usize::from(c == 0);
+            c as u8
+        }));
+        if !ok {
+            return Err(bad("bad sum code"));
+        }
+        if sum_form == SUM_EQ_MIN || sum_form == SUM_OFFSET {
+            l2.rest_min.clear();
+            l2.rest_counts.clear();
+            for (i, &c) in l2.sum_codes.iter().enumerate() {
+                if c == 0 {
+                    l2.rest_min.push(vals[0][i]);
+                    l2.rest_counts.push(count_at(counts, i));
+                }
+            }
+        }
+    }
+    {
+        let (lo, hi) = vals.split_at_mut(2);
+        let (rest_min, sums): (&[f64], &mut Vec<f64>) = if sum_codes {
+            (&l2.rest_min, &mut l2.rest_sums)
+        } else {
+            (&lo[0], &mut hi[0])
+        };
+        at[SUM] = 2;
+        match sum_form {
+            SUM_EQ_MIN if !sum_codes => at[SUM] = 0,
+            SUM_EQ_MIN => {
+                sums.clear();
+                sums.extend_from_slice(rest_min);
+            }
+            SUM_PLAIN => column_into(input, &mut r, sums, m)?,
+            SUM_SCALED => {
+                let d = r.u8()?;
+                column_into(input, &mut r, &mut l2.ks, m)?;
+                column_into(input, &mut r, &mut l2.rs, m)?;
+                decode_scaled_sum(d, &l2.ks, &l2.rs, sums)?;
+            }
+            _ => {
+                let dd = r.u8()?;
+                let d = match min_ints {
+                    Some(e) if e == usize::from(dd) => {
+                        if sum_codes {
+                            // The integers of the buckets of code 0, kept in place.
+                            let mut j = 0;
+                            for i in 0..n {
+                                l2.ints[j] = l2.ints[i];
+                                j += usize::from(l2.sum_codes[i] == 0);
+                            }
+                            l2.ints.truncate(j);
+                        }
+                        e
+                    }
+                    _ => decimal_ints_into(rest_min, dd, &mut l2.ints)?,
+                };
+                column_into(input, &mut r, &mut l2.ks, m)?;
+                column_into(input, &mut r, &mut l2.rs, m)?;
+                sums.clear();
+                let (ks, rs, ints) = (&l2.ks[..m], &l2.rs[..m], &l2.ints[..m]);
+                let cs: &[u32] = if sum_codes { &l2.rest_counts } else { counts };
+                let (mut ints_ok, mut range_ok) = (true, true);
+                let mut one = |k: f64, r: f64, n: i64, c: u32| {
+                    let ((k, k_ok), (res, r_ok)) = (int53_ok(k), int53_ok(r));
+                    ints_ok &= k_ok & r_ok;
+                    let t = i128::from(c) * i128::from(n) + i128::from(k);
+                    range_ok &= t.unsigned_abs() < 1 << 53;
+                    f64::from_bits(dec(t as i64, d).to_bits().wrapping_add(res as u64))
+                };
+                if cs.is_empty() {
+                    sums.extend((0..m).map(|i| one(ks[i], rs[i], ints[i], 1)));
+                } else {
+                    let cs = &cs[..m];
+                    sums.extend((0..m).map(|i| one(ks[i], rs[i], ints[i], cs[i])));
+                }
+                if !(ints_ok && range_ok) {
+                    // The first bad bucket names the error.
+                    for i in 0..m {
+                        let (Some(k), Some(_)) = (int53(ks[i]), int53(rs[i])) else {
+                            return Err(bad("sum offset column holds a non-integer"));
+                        };
+                        let c = cs.get(i).copied().unwrap_or(1);
+                        if (i128::from(c) * i128::from(ints[i]) + i128::from(k)).unsigned_abs()
+                            >= 1 << 53
+                        {
+                            break;
+                        }
+                    }
+                    return Err(bad("sum offset out of range"));
+                }
+            }
+        }
+    }
+
+    // First/last codes and stored values.
+    let (pf, pl, n_first, n_last) = if fl == FL_COLUMN {
+        column_into(input, &mut r, &mut l2.f, n)?;
+        l2.codes.clear();
+        let (mut sf, mut sl, mut nf, mut nl) = (0u8, 0u8, 0usize, 0usize);
+        let mut ok = true;
+        l2.codes.extend(l2.f.iter().map(|&x| {
+            let c = x as u32;
+            ok &= c <= 8 && f64::from(c).to_bits() == x.to_bits();
+            let c = c.min(8) as usize;
+            let (a, b) = (FIRST_CODE[c], LAST_CODE[c]);
+            sf |= 1 << a;
+            sl |= 1 << b;
+            nf += usize::from(a == 2);
+            nl += usize::from(b == 2);
+            c as u8
+        }));
+        if !ok {
+            return Err(bad("bad first/last code"));
+        }
+        (pick_of(sf), pick_of(sl), nf, nl)
+    } else {
+        let (a, b) = (fl % 3, fl / 3);
+        (pick_of(1 << a), pick_of(1 << b), if a == 2 { n } else { 0 }, if b == 2 { n } else { 0 })
+    };
+    if n_first > 0 {
+        column_into(input, &mut r, &mut l2.firsts, n_first)?;
+    }
+    if n_last > 0 {
+        column_into(input, &mut r, &mut l2.lasts, n_last)?;
+    }
+
+    // p95: stored for every bucket, or for the buckets of 20 points or more (the others'
+    // is their max).
+    let n_p95 = if p95_all {
+        n
+    } else {
+        counts.iter().fold(0, |k, &c| k + usize::from(c >= P95_STORED_FROM))
+    };
+    at[P95] = at[MAX];
+    if n_p95 > 0 {
+        if n_p95 == n {
+            column_into(input, &mut r, &mut vals[5], n)?;
+            at[P95] = 5;
+        } else {
+            column_into(input, &mut r, &mut l2.p95s, n_p95)?;
+        }
+    }
+
+    // Increases: the values stored, and (exceptions form) which buckets derive theirs.
+    if has_inc {
+        match inc_form {
+            INC_PLAIN => column_into(input, &mut r, inc, n)?,
+            INC_DERIVED => {
+                if n == 0 {
+                    return Err(bad("derived increase needs a bucket"));
+                }
+                column_into(input, &mut r, &mut l2.incs, 1)?;
+            }
+            _ => {
+                if n < 2 {
+                    return Err(bad("increase exceptions need two buckets"));
+                }
+                column_into(input, &mut r, &mut l2.f, n - 1)?;
+                l2.derive.clear();
+                l2.derive.push(false);
+                for &f in &l2.f {
+                    l2.derive
+                        .push(small_int(f, 1).ok_or(bad("bad increase exception flag"))? == 0);
+                }
+                let stored = l2.derive.iter().filter(|&&x| !x).count();
+                column_into(input, &mut r, &mut l2.incs, stored)?;
+            }
+        }
+    }
+    if r.remaining() != 0 {
+        return Err(Corruption::Codec(CodecError::TrailingBytes {
+            extra: r.remaining(),
+        }));
+    }
+
+    // Resolve the columns: first and last (read from min or max where every bucket's code
+    // says so), p95 of mixed chunks.
+    for (k, pick, stored, table) in [
+        (FIRST, pf, &mut l2.firsts, &FIRST_CODE),
+        (LAST, pl, &mut l2.lasts, &LAST_CODE),
+    ] {
+        at[k] = match pick {
+            Pick::Min => 0,
+            Pick::Max => at[MAX],
+            Pick::Stored => {
+                std::mem::swap(&mut vals[k + 1], stored);
+                k + 1
+            }
+            Pick::Mixed => {
+                let mut out = std::mem::take(&mut vals[k + 1]);
+                mix_into(&l2.codes, table, &vals[0], &vals[at[MAX]], stored, &mut out);
+                vals[k + 1] = out;
+                k + 1
+            }
+        };
+    }
+    if n_p95 > 0 && n_p95 < n {
+        let mut out = std::mem::take(&mut vals[5]);
+        out.clear();
+        out.reserve(n);
+        l2.p95s.push(0.0);
+        let (max, p95s) = (&vals[at[MAX]], &l2.p95s);
+        let mut k = 0;
+        out.extend(counts.iter().zip(max).map(|(&c, &mx)| {
+            let stored = c >= P95_STORED_FROM;
+            let v = [mx, p95s[k]][usize::from(stored)];
+            k += usize::from(stored);
+            v
+        }));
+        vals[5] = out;
+        at[P95] = 5;
+    }
+
+    // Sums of the buckets with a sum code, from their count, first, last, min and max.
+    if sum_codes {
+        let mut out = std::mem::take(&mut vals[2]);
+        out.clear();
+        out.reserve(n);
+        let (min, max) = (&vals[0], &vals[at[MAX]]);
+        let (first, last) = (&vals[at[FIRST]], &vals[at[LAST]]);
+        let mut k = 0;
+        for (i, &code) in l2.sum_codes.iter().enumerate() {
+            if code == 0 {
+                out.push(l2.rest_sums[k]);
+                k += 1;
+            } else {
+                let c = count_at(counts, i);
+                match sum_of(c, code, first[i], last[i], min[i], max[i]) {
+                    Some(v) => out.push(v),
+                    None => return Err(bad("sum code does not fit the bucket's count")),
+                }
+            }
+        }
+        vals[2] = out;
+        at[SUM] = 2;
+    }
+
+    // Increases derived from the neighbouring bucket's last and the bucket's first/last.
+    if has_inc && inc_form != INC_PLAIN {
+        let (first, last) = (&vals[at[FIRST]], &vals[at[LAST]]);
+        inc.reserve(n);
+        inc.push(l2.incs[0]);
+        let derive_at = |i: usize| -> f64 {
+            let s = counter_step(last[i - 1], first[i]);
+            if count_at(counts, i) >= 2 { s + (last[i] - first[i]) } else { s }
+        };
+        if inc_form == INC_DERIVED {
+            if counts.is_empty() {
+                // Single-point buckets: the step from the previous bucket's last.
+                inc.extend(last.iter().zip(&first[1..]).map(|(&p, &f)| counter_step(p, f)));
+            } else {
+                let steps = last.iter().zip(&first[1..]).zip(&last[1..]).zip(&counts[1..]);
+                inc.extend(steps.map(|(((&p, &f), &l), &c)| {
+                    let s = counter_step(p, f);
+                    if c >= 2 { s + (l - f) } else { s }
+                }));
+            }
+        } else {
+            let mut k = 1;
+            for i in 1..n {
+                if l2.derive[i] {
+                    inc.push(derive_at(i));
+                } else {
+                    inc.push(l2.incs[k]);
+                    k += 1;
+                }
+            }
+        }
+    }
+    *has_inc_out = has_inc;
+    Ok(())
+}
+
+/// Decodes a layout-2 chunk (`input` starts at its flags byte), appending its buckets to
+/// `out`; on error `out` is unchanged.
+pub fn decode(input: &[u8], base: i64, out: &mut Vec<Bucket>) -> Result<(), Corruption> {
+    let mut c = ChunkColumns::default();
+    decode_columns(input, base, &mut c)?;
+    out.reserve(c.len());
+    out.extend((0..c.len()).map(|i| c.bucket(i)));
+    Ok(())
+}
+
+/// The first decoder of layout 2, as the oracle of the column decoder.
+#[cfg(test)]
+mod reference {
+    use std::borrow::Cow;
+
+    use super::*;
+
+    /// As the first decoder had it.
+    fn int53(v: f64) -> Option<i64> {
+        (v.fract() == 0.0 && v.abs() < LIMIT).then_some(v as i64)
+    }
+
 /// Reads one value column that must hold `want` values.
 fn column(input: &[u8], r: &mut Reader<'_>, want: usize) -> Result<Vec<f64>, Corruption> {
     let mut v = Vec::new();
@@ -410,32 +999,10 @@ fn column(input: &[u8], r: &mut Reader<'_>, want: usize) -> Result<Vec<f64>, Cor
     Ok(v)
 }
 
-/// A stored small integer (count, code, flag) as the exact f64 of an integer in `0..=max`.
-fn small_int(v: f64, max: u32) -> Option<u32> {
-    let c = v as u32;
-    (c <= max && f64::from(c).to_bits() == v.to_bits()).then_some(c)
-}
-
-/// An integer-valued f64 below 2^53 in magnitude, as the encoder writes them.
-fn int53(v: f64) -> Option<i64> {
-    (v.fract() == 0.0 && v.abs() < LIMIT).then_some(v as i64)
-}
-
-/// Decodes a layout-2 chunk into `cols` (replacing what it held).
-pub fn decode_columns(
-    input: &[u8],
-    base: i64,
-    cols: &mut crate::rollup::format::ChunkColumns,
-) -> Result<(), Corruption> {
-    let mut out = Vec::new();
-    decode(input, base, &mut out)?;
-    cols.fill_from_buckets(&out);
-    Ok(())
-}
-
-/// Decodes a layout-2 chunk (after nothing: `input` starts at the flags byte), appending
-/// its buckets to `out`; on error `out` is unchanged.
-pub fn decode(input: &[u8], base: i64, out: &mut Vec<Bucket>) -> Result<(), Corruption> {
+/// The per-bucket decoder layout 2 first had (bucket by bucket, a `Vec` per column), kept
+/// as the oracle of [`decode_columns`]: on any bytes both refuse, or both give the same
+/// buckets bit for bit.
+pub(super) fn reference_decode(input: &[u8], base: i64, out: &mut Vec<Bucket>) -> Result<(), Corruption> {
     let mut r = Reader::new(input);
     let flags = r.u8()?;
     if flags & !FLAGS_KNOWN != 0 {
@@ -710,6 +1277,8 @@ pub fn decode(input: &[u8], base: i64, out: &mut Vec<Bucket>) -> Result<(), Corr
     Ok(())
 }
 
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -887,7 +1456,98 @@ mod tests {
             if decode(&bytes, 0, &mut out).is_err() {
                 prop_assert_eq!(out.len(), 1);
             }
+            same_as_reference(&bytes, 0);
         }
+
+        #[test]
+        fn arbitrary_bytes_decode_as_the_reference_decoder_does(bytes in prop::collection::vec(any::<u8>(), 0..200), base in any::<i64>()) {
+            same_as_reference(&bytes, base);
+        }
+
+        /// Valid chunks of every form, damaged in one byte (or cut): the column decoder and
+        /// the per-bucket one agree, in columns reused from the undamaged chunk.
+        #[test]
+        fn damaged_chunks_decode_as_the_reference_decoder_does(
+            b in prop_oneof![loose_buckets(), points().prop_map(|p| {
+                let mut b = Vec::new();
+                aggregate(&p, 15_000, p.len() % 2 == 0, None, &mut b);
+                b
+            })],
+            at in any::<prop::sample::Index>(),
+            xor in 1u8..=255,
+            cut in any::<bool>(),
+        ) {
+            let mut enc = Vec::new();
+            encode(&b, -1_000_000, &mut enc);
+            let mut cols = ChunkColumns::default();
+            decode_columns(&enc, -1_000_000, &mut cols).expect("valid chunk decodes");
+            let mut bad = enc.clone();
+            let i = at.index(bad.len());
+            if cut {
+                bad.truncate(i);
+            } else {
+                bad[i] ^= xor;
+            }
+            same_as_reference(&bad, -1_000_000);
+            let fresh = decode_columns(&bad, -1_000_000, &mut ChunkColumns::default());
+            let reused = decode_columns(&bad, -1_000_000, &mut cols);
+            prop_assert_eq!(fresh.is_ok(), reused.is_ok());
+            if reused.is_ok() {
+                let mut want = Vec::new();
+                reference::reference_decode(&bad, -1_000_000, &mut want).expect("reference decodes");
+                let got: Vec<Bits> = (0..cols.len()).map(|k| bits(&cols.bucket(k))).collect();
+                prop_assert_eq!(got, want.iter().map(bits).collect::<Vec<_>>());
+            }
+        }
+    }
+
+    /// The column decoder and the per-bucket reference refuse the same bytes, with the same
+    /// error, or give the same buckets bit for bit.
+    fn same_as_reference(bytes: &[u8], base: i64) {
+        let mut want = vec![SENTINEL];
+        let r_ref = reference::reference_decode(bytes, base, &mut want);
+        let mut got = vec![SENTINEL];
+        let r_new = decode(bytes, base, &mut got);
+        assert_eq!(format!("{r_new:?}"), format!("{r_ref:?}"), "{bytes:02X?}");
+        assert_eq!(
+            got.iter().map(bits).collect::<Vec<_>>(),
+            want.iter().map(bits).collect::<Vec<_>>()
+        );
+    }
+
+    /// Columns a chunk does not store are read from the column they equal, not copied: one
+    /// point per bucket gives max, sum, first, last and p95 as the min column itself (the
+    /// step fold's one-pass path checks for that), and columns reused for another chunk
+    /// read as freshly decoded ones.
+    #[test]
+    fn unstored_columns_are_the_columns_they_equal() {
+        let pts: Vec<(i64, f64)> = (0..50).map(|i| (i * 15_000, (i * 7 % 11) as f64 * 0.5)).collect();
+        let mut single = Vec::new();
+        aggregate(&pts, 10_000, false, None, &mut single);
+        let mut enc = Vec::new();
+        encode(&single, 0, &mut enc);
+        let mut cols = ChunkColumns::default();
+        decode_columns(&enc, 0, &mut cols).unwrap();
+        let min = cols.min().as_ptr();
+        for c in [cols.max(), cols.sum(), cols.first(), cols.last(), cols.p95()] {
+            assert_eq!(c.as_ptr(), min);
+        }
+        assert_eq!(cols.counts(), None);
+        assert_eq!(cols.nan_counts(), None);
+        // 60 s buckets of four points: first and last stored or min/max per bucket, p95 the
+        // max (under 20 points), counts one number for the chunk.
+        let mut four = Vec::new();
+        aggregate(&pts, 60_000, true, Some(0.0), &mut four);
+        let mut enc4 = Vec::new();
+        encode(&four, 0, &mut enc4);
+        decode_columns(&enc4, 0, &mut cols).unwrap();
+        assert_eq!(cols.p95().as_ptr(), cols.max().as_ptr());
+        let got: Vec<Bits> = (0..cols.len()).map(|k| bits(&cols.bucket(k))).collect();
+        assert_eq!(got, four.iter().map(bits).collect::<Vec<_>>());
+        // Back to the single-point chunk in the same columns.
+        decode_columns(&enc, 0, &mut cols).unwrap();
+        let got: Vec<Bits> = (0..cols.len()).map(|k| bits(&cols.bucket(k))).collect();
+        assert_eq!(got, single.iter().map(bits).collect::<Vec<_>>());
     }
 
     /// The example of `format-spec/rollup-chunk.md` §7.5: layout 1's two buckets (§6), and a
