@@ -108,6 +108,47 @@ pub fn sum_candidate(b: &Bucket, code: u8) -> Option<f64> {
     sum_of(b.count, code, b.first, b.last, b.min, b.max)
 }
 
+/// Which sum a bucket of `count` points and sum code `code` (0..=2) gets, without a branch:
+/// the index among `[stored, first, first + last, (first + min) + last, (first + max) + last,
+/// ((first + min) + max) + last, ((first + max) + min) + last]`, or 7 where the code does not
+/// apply to the count (see [`sum_of`]).
+const SUM_PICK: [[u8; 3]; 6] = [
+    [0, 7, 7], // count 0
+    [0, 1, 7], // count 1
+    [0, 2, 7], // count 2
+    [0, 3, 4], // count 3
+    [0, 5, 6], // count 4
+    [0, 7, 7], // more
+];
+
+/// The sum of a bucket from its sum code: `stored` for code 0, else [`sum_of`]; and whether
+/// the code applies to the count (else the value is meaningless).
+#[inline(always)]
+fn sum_pick(
+    count: u32,
+    code: u8,
+    first: f64,
+    last: f64,
+    min: f64,
+    max: f64,
+    stored: f64,
+) -> (f64, bool) {
+    let fmin = first + min;
+    let fmax = first + max;
+    let all = [
+        stored,
+        first,
+        first + last,
+        fmin + last,
+        fmax + last,
+        (fmin + max) + last,
+        (fmax + min) + last,
+        0.0,
+    ];
+    let at = SUM_PICK[count.min(5) as usize][usize::from(code.min(2))];
+    (all[usize::from(at)], at != 7)
+}
+
 /// [`sum_candidate`] of a bucket given by its fields.
 #[inline]
 fn sum_of(count: u32, code: u8, first: f64, last: f64, min: f64, max: f64) -> Option<f64> {
@@ -701,14 +742,19 @@ pub fn decode_columns(input: &[u8], base: i64, cols: &mut ChunkColumns) -> Resul
             return Err(bad("bad sum code"));
         }
         if sum_form == SUM_EQ_MIN || sum_form == SUM_OFFSET {
+            // Written at every bucket, kept (the index moves on) at those of code 0.
             l2.rest_min.clear();
+            l2.rest_min.resize(n, 0.0);
             l2.rest_counts.clear();
-            for (i, &c) in l2.sum_codes.iter().enumerate() {
-                if c == 0 {
-                    l2.rest_min.push(vals[0][i]);
-                    l2.rest_counts.push(count_at(counts, i));
-                }
+            l2.rest_counts.resize(n, 1);
+            let mut j = 0;
+            for (i, (&c, &mn)) in l2.sum_codes.iter().zip(&vals[0]).enumerate() {
+                l2.rest_min[j] = mn;
+                l2.rest_counts[j] = count_at(counts, i);
+                j += usize::from(c == 0);
             }
+            l2.rest_min.truncate(j);
+            l2.rest_counts.truncate(j);
         }
     }
     {
@@ -910,21 +956,22 @@ pub fn decode_columns(input: &[u8], base: i64, cols: &mut ChunkColumns) -> Resul
     if sum_codes {
         let mut out = std::mem::take(&mut vals[2]);
         out.clear();
-        out.reserve(n);
         let (min, max) = (&vals[0], &vals[at[MAX]]);
         let (first, last) = (&vals[at[FIRST]], &vals[at[LAST]]);
+        // One more (unused) stored sum, so that every bucket can read one without a branch.
+        l2.rest_sums.push(0.0);
+        let rest = &l2.rest_sums;
         let mut k = 0;
-        for (i, &code) in l2.sum_codes.iter().enumerate() {
-            if code == 0 {
-                out.push(l2.rest_sums[k]);
-                k += 1;
-            } else {
-                let c = count_at(counts, i);
-                match sum_of(c, code, first[i], last[i], min[i], max[i]) {
-                    Some(v) => out.push(v),
-                    None => return Err(bad("sum code does not fit the bucket's count")),
-                }
-            }
+        let mut ok = true;
+        out.extend(l2.sum_codes.iter().enumerate().map(|(i, &code)| {
+            let c = count_at(counts, i);
+            let (v, fits) = sum_pick(c, code, first[i], last[i], min[i], max[i], rest[k]);
+            k += usize::from(code == 0);
+            ok &= fits;
+            v
+        }));
+        if !ok {
+            return Err(bad("sum code does not fit the bucket's count"));
         }
         vals[2] = out;
         at[SUM] = 2;
