@@ -1032,7 +1032,8 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 /// and the newest, `decode_chunk`/`encode_chunk`). (1) The bytes as a rollup chunk (base
 /// from nothing): `Ok` or a typed error, output untouched on error; what decodes has strictly
 /// increasing starts, every strict prefix fails as truncated, and re-encoding gives the same
-/// buckets bit for bit. (2) The bytes as raw points (per point: u16 LE step + 1 in ms × a unit
+/// buckets bit for bit; decoded into columns that held another chunk (as a segment of
+/// version 2 or 4 is read for step queries), the same verdict and buckets. (2) The bytes as raw points (per point: u16 LE step + 1 in ms × a unit
 /// picked by the first byte, then a value from a small decimal/NaN/any-bits menu), aggregated
 /// into buckets of an interval picked by the second byte (counter or not), must encode and
 /// decode bit-exactly, and the counts must add up to the points.
@@ -1105,6 +1106,42 @@ pub fn rollup_chunk(data: &[u8]) {
                 }
             }
             Err(_) => assert_eq!(out.len(), 1, "output not restored on error"),
+        }
+    }
+
+    // (1b) The same bytes decoded into columns (what step queries read), each layout by
+    // its segment version, into columns that held another chunk (scratch reused): the
+    // same verdict and the same buckets as the bucket decoders above.
+    let mut cols = rollup::ChunkColumns::default();
+    let pre: Vec<Bucket> = (0..3)
+        .map(|i| Bucket {
+            start: base + i * 60_000,
+            count: 25 + i as u32,
+            nan_count: 1,
+            min: -1.5,
+            max: 7.25 + i as f64,
+            sum: 12.0,
+            first: 0.5,
+            last: 7.0,
+            p95: 6.0,
+            increase: Some(2.0),
+        })
+        .collect();
+    for (version, (decode_chunk, _)) in [(2u16, layouts[0]), (rollup::LAYOUT2_SINCE, layouts[1])] {
+        let mut enc = Vec::new();
+        rollup::encode_chunk_at(version, &pre, base, &mut enc);
+        rollup::decode_chunk_columns_at(version, &enc, base, &mut cols).expect("valid chunk");
+        let r = rollup::decode_chunk_columns_at(version, data, base, &mut cols);
+        let mut out = Vec::new();
+        let want = decode_chunk(data, base, &mut out);
+        assert_eq!(format!("{r:?}"), format!("{want:?}"), "version {version}");
+        if r.is_ok() {
+            assert_eq!(
+                (0..cols.len())
+                    .map(|i| bits(&cols.bucket(i)))
+                    .collect::<Vec<_>>(),
+                out.iter().map(bits).collect::<Vec<_>>()
+            );
         }
     }
 
