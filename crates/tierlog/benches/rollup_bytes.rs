@@ -156,7 +156,7 @@ fn main() {
         .map(|v| v.parse().expect("piece ms"));
     let tiers = std::env::var("TIERLOG_ROLLUP_TIERS").unwrap_or_else(|_| "10s,60s".into());
     for t in tiers.split(',') {
-        let a = tier(&Path::new(&store).join(t), piece);
+        let mut a = tier(&Path::new(&store).join(t), piece);
         let per = |n: u64| n as f64 / a.buckets as f64;
         println!(
             "\n{t}: {} buckets in {} chunks; stored {:.3} B/bucket (chunks + CRC)",
@@ -167,10 +167,23 @@ fn main() {
         for (k, v) in &a.parts {
             println!("  {k:<24} {:.3} B/bucket", per(*v));
         }
+        // `TIERLOG_ROLLUP_FLAGS=0x32` keeps only the chunks whose layout-2 flags byte is that
+        // (both layouts), for profiling one kind of chunk.
+        if let Ok(f) = std::env::var("TIERLOG_ROLLUP_FLAGS") {
+            let f = u8::from_str_radix(f.trim_start_matches("0x"), 16).expect("flags byte in hex");
+            let keep: Vec<bool> = a.v2.iter().map(|c| c.0[0] == f).collect();
+            let mut k = keep.iter();
+            a.v1.retain(|_| *k.next().expect("same count"));
+            let mut k = keep.iter();
+            a.v2.retain(|_| *k.next().expect("same count"));
+        }
         if std::env::var_os("TIERLOG_ROLLUP_HEADS").is_some() {
-            // How many chunks have each head (flags, forms, first/last byte).
-            let mut heads: BTreeMap<(u8, u8, u8), (u64, u64)> = BTreeMap::new();
-            for (c, _) in &a.v2 {
+            // Per head (flags, forms, first/last byte): chunks, bytes, and the decode speed
+            // into columns of its chunks in layout 2 over layout 1 (median of 9).
+            type Chunks = Vec<(Vec<u8>, i64)>;
+            let mut heads: BTreeMap<(u8, u8, u8), (Chunks, Chunks)> = BTreeMap::new();
+            for (c1, c2) in a.v1.iter().zip(&a.v2) {
+                let c = &c2.0;
                 let short = c[0] & tierlog::rollup::layout2::SHORT_HEAD != 0;
                 let key = if short {
                     (c[0], 0, 0)
@@ -178,11 +191,23 @@ fn main() {
                     (c[0], c[1], c[2])
                 };
                 let e = heads.entry(key).or_default();
-                e.0 += 1;
-                e.1 += c.len() as u64;
+                e.0.push(c1.clone());
+                e.1.push(c2.clone());
             }
-            for ((f, m, l), (k, bytes)) in heads {
-                println!("  head flags {f:#04x} forms {m:#04x} fl {l}: {k} chunks, {bytes} bytes");
+            for ((f, m, l), (v1, v2)) in heads {
+                let bytes: usize = v2.iter().map(|c| c.0.len()).sum();
+                let (mut t1, mut t2) = (Vec::new(), Vec::new());
+                for _ in 0..9 {
+                    t1.push(decode_cols(&v1, 1_000_000, false));
+                    t2.push(decode_cols(&v2, 1_000_000, true));
+                }
+                t1.sort_by(f64::total_cmp);
+                t2.sort_by(f64::total_cmp);
+                println!(
+                    "  head flags {f:#04x} forms {m:#04x} fl {l}: {} chunks, {bytes} bytes, layout 2 / layout 1 speed {:.2}",
+                    v2.len(),
+                    t2[4] / t1[4]
+                );
             }
         }
         // Decode throughput, layouts alternating (the machine's speed drifts): medians.
