@@ -1028,10 +1028,12 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 
 // ---------------------------------------------------------------------------- rollup chunk
 
-/// Two checks per input. (1) The bytes as a rollup chunk (`format::rollup::decode_chunk`, base
+/// Two checks per input, each for both chunk layouts (`decode_chunk_v1`/`encode_chunk_v1`
+/// and the newest, `decode_chunk`/`encode_chunk`). (1) The bytes as a rollup chunk (base
 /// from nothing): `Ok` or a typed error, output untouched on error; what decodes has strictly
 /// increasing starts, every strict prefix fails as truncated, and re-encoding gives the same
-/// buckets bit for bit. (2) The bytes as raw points (per point: u16 LE step + 1 in ms × a unit
+/// buckets bit for bit; decoded into columns that held another chunk (as a segment of
+/// version 2 or 4 is read for step queries), the same verdict and buckets. (2) The bytes as raw points (per point: u16 LE step + 1 in ms × a unit
 /// picked by the first byte, then a value from a small decimal/NaN/any-bits menu), aggregated
 /// into buckets of an interval picked by the second byte (counter or not), must encode and
 /// decode bit-exactly, and the counts must add up to the points.
@@ -1050,53 +1052,97 @@ pub fn rollup_chunk(data: &[u8]) {
     }
     let base = 1_700_000_000_000i64;
 
-    // (1) Decoder.
-    let sentinel = Bucket {
-        start: 0,
-        count: 1,
-        nan_count: 0,
-        min: 0.0,
-        max: 0.0,
-        sum: 0.0,
-        first: 0.0,
-        last: 0.0,
-        p95: 0.0,
-        increase: None,
-    };
-    let mut out = vec![sentinel];
-    match rollup::decode_chunk(data, base, &mut out) {
-        Ok(()) => {
-            let got = &out[1..];
-            assert!(got.len() <= MAX_COLUMN_POINTS);
-            assert!(got.windows(2).all(|w| w[0].start < w[1].start));
-            assert!(got.iter().all(|b| b.count > 0 || b.nan_count > 0));
-            for cut in [0, data.len() / 2, data.len() - 1] {
-                let r = rollup::decode_chunk(&data[..cut], base, &mut Vec::new());
-                assert!(
-                    matches!(
-                        r,
-                        Err(tierlog::Corruption::Codec(CodecError::Truncated { .. }))
-                    ),
-                    "prefix {cut}: {r:?}"
-                );
+    // (1) Decoder, of either layout (layout 1: rollup segments before version 4).
+    type Dec = fn(&[u8], i64, &mut Vec<Bucket>) -> Result<(), tierlog::Corruption>;
+    type Enc = fn(&[Bucket], i64, &mut Vec<u8>);
+    let layouts: [(Dec, Enc); 2] = [
+        (rollup::decode_chunk_v1, rollup::encode_chunk_v1),
+        (rollup::decode_chunk, rollup::encode_chunk),
+    ];
+    for (decode_chunk, encode_chunk) in layouts {
+        let sentinel = Bucket {
+            start: 0,
+            count: 1,
+            nan_count: 0,
+            min: 0.0,
+            max: 0.0,
+            sum: 0.0,
+            first: 0.0,
+            last: 0.0,
+            p95: 0.0,
+            increase: None,
+        };
+        let mut out = vec![sentinel];
+        match decode_chunk(data, base, &mut out) {
+            Ok(()) => {
+                let got = &out[1..];
+                assert!(got.len() <= MAX_COLUMN_POINTS);
+                assert!(got.windows(2).all(|w| w[0].start < w[1].start));
+                assert!(got.iter().all(|b| b.count > 0 || b.nan_count > 0));
+                for cut in [0, data.len() / 2, data.len() - 1] {
+                    let r = decode_chunk(&data[..cut], base, &mut Vec::new());
+                    assert!(
+                        matches!(
+                            r,
+                            Err(tierlog::Corruption::Codec(CodecError::Truncated { .. }))
+                        ),
+                        "prefix {cut}: {r:?}"
+                    );
+                }
+                let uniform = got.iter().all(|b| b.increase.is_some())
+                    || got.iter().all(|b| b.increase.is_none());
+                let rel_ok = got
+                    .windows(2)
+                    .all(|w| w[0].start.wrapping_sub(base) < w[1].start.wrapping_sub(base));
+                if uniform && rel_ok {
+                    let mut enc = Vec::new();
+                    encode_chunk(got, base, &mut enc);
+                    let mut back = Vec::new();
+                    decode_chunk(&enc, base, &mut back).expect("re-encoded chunk decodes");
+                    assert_eq!(
+                        back.iter().map(bits).collect::<Vec<_>>(),
+                        got.iter().map(bits).collect::<Vec<_>>()
+                    );
+                }
             }
-            let uniform = got.iter().all(|b| b.increase.is_some())
-                || got.iter().all(|b| b.increase.is_none());
-            let rel_ok = got
-                .windows(2)
-                .all(|w| w[0].start.wrapping_sub(base) < w[1].start.wrapping_sub(base));
-            if uniform && rel_ok {
-                let mut enc = Vec::new();
-                rollup::encode_chunk(got, base, &mut enc);
-                let mut back = Vec::new();
-                rollup::decode_chunk(&enc, base, &mut back).expect("re-encoded chunk decodes");
-                assert_eq!(
-                    back.iter().map(bits).collect::<Vec<_>>(),
-                    got.iter().map(bits).collect::<Vec<_>>()
-                );
-            }
+            Err(_) => assert_eq!(out.len(), 1, "output not restored on error"),
         }
-        Err(_) => assert_eq!(out.len(), 1, "output not restored on error"),
+    }
+
+    // (1b) The same bytes decoded into columns (what step queries read), each layout by
+    // its segment version, into columns that held another chunk (scratch reused): the
+    // same verdict and the same buckets as the bucket decoders above.
+    let mut cols = rollup::ChunkColumns::default();
+    let pre: Vec<Bucket> = (0..3)
+        .map(|i| Bucket {
+            start: base + i * 60_000,
+            count: 25 + i as u32,
+            nan_count: 1,
+            min: -1.5,
+            max: 7.25 + i as f64,
+            sum: 12.0,
+            first: 0.5,
+            last: 7.0,
+            p95: 6.0,
+            increase: Some(2.0),
+        })
+        .collect();
+    for (version, (decode_chunk, _)) in [(2u16, layouts[0]), (rollup::LAYOUT2_SINCE, layouts[1])] {
+        let mut enc = Vec::new();
+        rollup::encode_chunk_at(version, &pre, base, &mut enc);
+        rollup::decode_chunk_columns_at(version, &enc, base, &mut cols).expect("valid chunk");
+        let r = rollup::decode_chunk_columns_at(version, data, base, &mut cols);
+        let mut out = Vec::new();
+        let want = decode_chunk(data, base, &mut out);
+        assert_eq!(format!("{r:?}"), format!("{want:?}"), "version {version}");
+        if r.is_ok() {
+            assert_eq!(
+                (0..cols.len())
+                    .map(|i| bits(&cols.bucket(i)))
+                    .collect::<Vec<_>>(),
+                out.iter().map(bits).collect::<Vec<_>>()
+            );
+        }
     }
 
     // (2) Aggregate, encode, decode.
@@ -1115,7 +1161,17 @@ pub fn rollup_chunk(data: &[u8]) {
             1 => f64::NAN,
             2 => -0.0,
             3 => f64::INFINITY,
+            4 => f64::from(r.u16()) * 4096.0,
             _ => f64::from(r.u16() as i16) / 10.0,
+        };
+        // A counter's points mostly rise (a fall is a reset), so its increases derive.
+        let v = match points.last() {
+            Some(&(_, p))
+                if counter && v.is_finite() && r.0.first().is_some_and(|b| b & 3 != 0) =>
+            {
+                p + v.abs()
+            }
+            _ => v,
         };
         points.push((t, v));
     }
@@ -1129,13 +1185,16 @@ pub fn rollup_chunk(data: &[u8]) {
     for chunk in buckets.chunks(MAX_COLUMN_POINTS) {
         let mut enc = Vec::new();
         let chunk_base = chunk.first().map_or(base, |b| b.start.min(base));
-        rollup::encode_chunk(chunk, chunk_base, &mut enc);
-        let mut back = Vec::new();
-        rollup::decode_chunk(&enc, chunk_base, &mut back).expect("encoded chunk decodes");
-        assert_eq!(
-            back.iter().map(bits).collect::<Vec<_>>(),
-            chunk.iter().map(bits).collect::<Vec<_>>()
-        );
+        for (decode_chunk, encode_chunk) in layouts {
+            enc.clear();
+            encode_chunk(chunk, chunk_base, &mut enc);
+            let mut back = Vec::new();
+            decode_chunk(&enc, chunk_base, &mut back).expect("encoded chunk decodes");
+            assert_eq!(
+                back.iter().map(bits).collect::<Vec<_>>(),
+                chunk.iter().map(bits).collect::<Vec<_>>()
+            );
+        }
     }
 }
 

@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 
 use tierlog::format::header::{FileKind, Header};
 use tierlog::rollup::format as rchunk;
+use tierlog::rollup::layout2;
 use tierlog::rollup::{Bucket, aggregate};
 use tierlog::segment::Segment;
 use tierlog::segment::codec::{self, MAX_COLUMN_POINTS};
@@ -548,7 +549,9 @@ fn columns(title: &str, dir: &Path, kinds: &HashMap<u32, Kind>, interval: i64) {
             rchunk::encode_chunk(&buckets, start, &mut enc);
             row.1 += enc.len() as u64 + 4;
             row.3 += buckets.len() as u64;
-            let scaled = enc[0] & rchunk::F_SUM_SCALED != 0;
+            // Layout 2: the forms byte (absent with a short head) says how the sum is stored.
+            let scaled =
+                enc[0] & layout2::SHORT_HEAD == 0 && (enc[1] >> 2) & 3 == layout2::SUM_SCALED;
             if scaled {
                 row.4 += buckets.len() as u64;
             }

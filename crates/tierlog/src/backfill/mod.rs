@@ -448,7 +448,13 @@ impl Shared {
                 let path = dir.join(window_file_name(start, crate::layout::SEGMENT_EXT));
                 let write_err = |e: std::io::Error| Error::io(&path, "write", e);
                 let f = self.fs.atomic_file(&path)?;
-                let h = Header::new(FileKind::Segment, ROLLUP_TIER, start, target.span);
+                let mut h = Header::new(FileKind::Segment, ROLLUP_TIER, start, target.span);
+                // A file rewritten in part keeps its version: its untouched chunks are
+                // copied as they are, so the new ones take their layout.
+                if let Some(seg) = &target.existing {
+                    h.version = seg.header().version;
+                }
+                let version = h.version;
                 let mut b = SegmentBuilder::to_writer(h, f).map_err(write_err)?;
                 let entries: &[crate::segment::format::ChunkEntry] = match &target.existing {
                     Some(seg) => {
@@ -532,7 +538,7 @@ impl Shared {
                                 all.chunk_by(|a, b| a.increase.is_some() == b.increase.is_some());
                             for part in runs.flat_map(|x| x.chunks(MAX_COLUMN_POINTS)) {
                                 chunk.clear();
-                                crate::rollup::format::encode_chunk(part, start, &mut chunk);
+                                crate::rollup::format::encode_chunk_at(version, part, start, &mut chunk);
                                 let (lo, hi) = (part[0].start, part[part.len() - 1].start);
                                 b.try_add_chunk(id, part.len() as u32, lo, hi, &chunk)
                                     .map_err(write_err)?;

@@ -61,8 +61,9 @@ impl FileKind {
             FileKind::ForwardCheckpoint => 3,
             // Version 2 added a rollup segment's partial ranges, version 3 a raw segment's
             // sums columns and late generation (raw segments that need neither are still
-            // written as version 1: `segment::format::RAW_VERSION`).
-            FileKind::Segment => 3,
+            // written as version 1: `segment::format::RAW_VERSION`), version 4 layout 2 of
+            // the rollup chunks (`rollup::format::LAYOUT2_SINCE`; rollup segments only).
+            FileKind::Segment => 4,
             _ => 1,
         }
     }
@@ -137,9 +138,10 @@ impl Header {
         Header {
             kind,
             version: match kind {
-                // Rollup segments are written at version 2 (version 3 adds only what raw
-                // segments need; `segment::format::SUMS_SINCE`).
-                FileKind::Segment => kind.version().min(2),
+                // Rollup segments are written at version 4 (layout 2 of their chunks,
+                // `rollup::format::ROLLUP_VERSION`); raw segments set their own version
+                // (`segment::format::RAW_VERSION`, `SUMS_SINCE`).
+                FileKind::Segment => kind.version(),
                 _ => kind.version(),
             },
             tier,

@@ -79,11 +79,91 @@ fn all_bits_eq(buckets: &[Bucket], a: impl Fn(&Bucket) -> f64, b: impl Fn(&Bucke
     buckets.iter().all(|x| a(x).to_bits() == b(x).to_bits())
 }
 
-/// Appends the chunk of `buckets` (one series, strictly increasing starts, at most
+
+/// The first rollup segment version whose chunks are in layout 2
+/// ([`crate::rollup::layout2`], `format-spec/rollup-chunk.md` §7); older versions hold
+/// layout 1 (this module's [`encode_chunk_v1`]).
+pub const LAYOUT2_SINCE: u16 = 4;
+
+/// The version new rollup segments are written at.
+pub const ROLLUP_VERSION: u16 = LAYOUT2_SINCE;
+
+/// Appends the chunk of `buckets` in the newest layout (the one of [`ROLLUP_VERSION`]): see
+/// [`encode_chunk_v1`] for what `buckets` and `base` must be.
+pub fn encode_chunk(buckets: &[Bucket], base: i64, out: &mut Vec<u8>) {
+    crate::rollup::layout2::encode(buckets, base, out);
+}
+
+/// Appends the chunk of `buckets` in the layout of a rollup segment of `version` (a file
+/// rewritten in part keeps its version, so its chunks keep their layout).
+pub fn encode_chunk_at(version: u16, buckets: &[Bucket], base: i64, out: &mut Vec<u8>) {
+    if version >= LAYOUT2_SINCE {
+        crate::rollup::layout2::encode(buckets, base, out);
+    } else {
+        encode_chunk_v1(buckets, base, out);
+    }
+}
+
+/// [`encode_chunk`], returning the bytes of each section of the chunk
+/// ([`crate::rollup::layout2::SECTIONS`]), for tools that show where the bytes go.
+pub fn encode_chunk_sections(
+    buckets: &[Bucket],
+    base: i64,
+    out: &mut Vec<u8>,
+) -> Vec<(&'static str, usize)> {
+    let sizes = crate::rollup::layout2::encode_sections(buckets, base, out);
+    crate::rollup::layout2::SECTIONS.into_iter().zip(sizes).collect()
+}
+
+/// Decodes a chunk in the newest layout (see [`decode_chunk_at`]).
+pub fn decode_chunk(input: &[u8], base: i64, out: &mut Vec<Bucket>) -> Result<(), Corruption> {
+    crate::rollup::layout2::decode(input, base, out)
+}
+
+/// Decodes a chunk in the newest layout into `cols` (see [`decode_chunk_columns_at`]).
+pub fn decode_chunk_columns(
+    input: &[u8],
+    base: i64,
+    cols: &mut ChunkColumns,
+) -> Result<(), Corruption> {
+    crate::rollup::layout2::decode_columns(input, base, cols)
+}
+
+/// Decodes a chunk of a rollup segment of `version` into `cols` (replacing what it held),
+/// refusing whatever [`decode_chunk_at`] refuses.
+pub fn decode_chunk_columns_at(
+    version: u16,
+    input: &[u8],
+    base: i64,
+    cols: &mut ChunkColumns,
+) -> Result<(), Corruption> {
+    if version >= LAYOUT2_SINCE {
+        crate::rollup::layout2::decode_columns(input, base, cols)
+    } else {
+        decode_chunk_columns_v1(input, base, cols)
+    }
+}
+
+/// Decodes a chunk of a rollup segment of `version` with the same `base` its encoder had,
+/// appending its buckets to `out`. On error `out` is left as it was.
+pub fn decode_chunk_at(
+    version: u16,
+    input: &[u8],
+    base: i64,
+    out: &mut Vec<Bucket>,
+) -> Result<(), Corruption> {
+    if version >= LAYOUT2_SINCE {
+        crate::rollup::layout2::decode(input, base, out)
+    } else {
+        decode_chunk_v1(input, base, out)
+    }
+}
+
+/// Appends the layout-1 chunk of `buckets` (one series, strictly increasing starts, at most
 /// [`MAX_COLUMN_POINTS`]) to `out`; starts are stored relative to `base`, which must not
 /// exceed the first start (the segment start, say), with `start - base` fitting an i64. Either every bucket
 /// has an `increase` or none has (in release builds a missing one is stored as NaN).
-pub fn encode_chunk(buckets: &[Bucket], base: i64, out: &mut Vec<u8>) {
+pub fn encode_chunk_v1(buckets: &[Bucket], base: i64, out: &mut Vec<u8>) {
     let n = buckets.len();
     debug_assert!(n <= MAX_COLUMN_POINTS, "too many buckets");
     debug_assert!(buckets.windows(2).all(|w| w[0].start < w[1].start));
@@ -195,7 +275,7 @@ pub fn encode_sum_column(buckets: &[Bucket], out: &mut Vec<u8>) -> bool {
 /// themselves (then the plain column's decimal codecs do well) but the min column is, and
 /// every sum is finite. The decimals are the min column's: sums of `d`-decimal values are
 /// `d`-decimal values, up to rounding.
-fn encode_scaled_sum(buckets: &[Bucket]) -> Option<Vec<u8>> {
+pub(crate) fn encode_scaled_sum(buckets: &[Bucket]) -> Option<Vec<u8>> {
     let sums: Vec<f64> = buckets.iter().map(|b| b.sum).collect();
     if decimal_ints(&sums).is_some() {
         return None;
@@ -227,7 +307,12 @@ fn encode_scaled_sum(buckets: &[Bucket]) -> Option<Vec<u8>> {
 }
 
 /// The sums of a scaled sum column (after the decimals byte `d`), into `out`.
-fn decode_scaled_sum(d: u8, ns: &[f64], rs: &[f64], out: &mut Vec<f64>) -> Result<(), Corruption> {
+pub(crate) fn decode_scaled_sum(
+    d: u8,
+    ns: &[f64],
+    rs: &[f64],
+    out: &mut Vec<f64>,
+) -> Result<(), Corruption> {
     let d = usize::from(d);
     if d >= POW10.len() {
         return Err(bad("scaled sum decimals out of range"));
@@ -250,7 +335,7 @@ fn decode_scaled_sum(d: u8, ns: &[f64], rs: &[f64], out: &mut Vec<f64>) -> Resul
 const MAX_PERIOD: u64 = 64;
 
 /// The slot-bitmap encoding of strictly increasing `rel`, if shorter than `limit` bytes.
-fn starts_bitmap(rel: &[i64], limit: usize) -> Option<Vec<u8>> {
+pub(crate) fn starts_bitmap(rel: &[i64], limit: usize) -> Option<Vec<u8>> {
     let (&s0, &last) = (rel.first()?, rel.last()?);
     if !rel.windows(2).all(|w| w[0] < w[1]) {
         return None;
@@ -299,7 +384,7 @@ fn starts_bitmap(rel: &[i64], limit: usize) -> Option<Vec<u8>> {
 }
 
 /// Decodes the slot-bitmap form of the bucket starts (after the flags and same bytes).
-fn decode_bitmap(r: &mut Reader<'_>, starts: &mut Vec<i64>) -> Result<(), Corruption> {
+pub(crate) fn decode_bitmap(r: &mut Reader<'_>, starts: &mut Vec<i64>) -> Result<(), Corruption> {
     let n = r.count()?;
     let s0 = r.ivarint()?;
     let unit = r.uvarint()?;
@@ -362,7 +447,7 @@ fn decode_bitmap(r: &mut Reader<'_>, starts: &mut Vec<i64>) -> Result<(), Corrup
     Ok(())
 }
 
-fn bad(what: &'static str) -> Corruption {
+pub(crate) fn bad(what: &'static str) -> Corruption {
     Corruption::BadField { what }
 }
 
@@ -371,18 +456,21 @@ fn bad(what: &'static str) -> Corruption {
 /// [`Bucket`] per bucket. Reused across chunks, so its buffers are allocated once.
 #[derive(Debug, Default)]
 pub struct ChunkColumns {
-    starts: Vec<i64>,
+    pub(crate) starts: Vec<i64>,
     /// Empty when every count is 1.
-    counts: Vec<u32>,
+    pub(crate) counts: Vec<u32>,
     /// Empty when every NaN count is 0.
-    nans: Vec<u32>,
+    pub(crate) nans: Vec<u32>,
     /// min, then the stored columns of `AFTER_MIN` (by `Col` index + 1).
-    vals: [Vec<f64>; 6],
+    pub(crate) vals: [Vec<f64>; 6],
     /// Where column `c` of `AFTER_MIN` is read: an index of `vals`.
-    at: [usize; 5],
+    pub(crate) at: [usize; 5],
     /// The increase of every bucket (derived ones computed); empty without increases.
-    inc: Vec<f64>,
-    has_inc: bool,
+    pub(crate) inc: Vec<f64>,
+    pub(crate) has_inc: bool,
+    /// Scratch of the layout-2 decoder.
+    pub(crate) l2: crate::rollup::layout2::Scratch,
+
     /// Scratch: scaled sums' integers and residuals, counts and NaN counts as decoded.
     ns: Vec<f64>,
     rs: Vec<f64>,
@@ -471,7 +559,7 @@ impl ChunkColumns {
         }
     }
 
-    fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.starts.clear();
         self.counts.clear();
         self.nans.clear();
@@ -484,20 +572,21 @@ impl ChunkColumns {
     }
 }
 
-/// Decodes a chunk made by [`encode_chunk`] with the same `base`, appending its buckets to
-/// `out`. On error `out` is left as it was.
-pub fn decode_chunk(input: &[u8], base: i64, out: &mut Vec<Bucket>) -> Result<(), Corruption> {
+/// Decodes a chunk made by [`encode_chunk_v1`] (layout 1) with the same `base`, appending
+/// its buckets to `out`. On error `out` is left as it was.
+pub fn decode_chunk_v1(input: &[u8], base: i64, out: &mut Vec<Bucket>) -> Result<(), Corruption> {
     let mut c = ChunkColumns::default();
-    decode_chunk_columns(input, base, &mut c)?;
+    decode_chunk_columns_v1(input, base, &mut c)?;
     out.reserve(c.len());
     out.extend((0..c.len()).map(|i| c.bucket(i)));
     Ok(())
 }
 
-/// Decodes a chunk made by [`encode_chunk`] with the same `base` into `cols` (replacing
-/// what it held), with the checks of [`decode_chunk`]: whatever [`decode_chunk`] refuses,
-/// this refuses with the same error (then `cols` holds no meaningful columns).
-pub fn decode_chunk_columns(
+/// Decodes a layout-1 chunk made by [`encode_chunk_v1`] with the same `base` into `cols`
+/// (replacing what it held), with the checks of [`decode_chunk_v1`]: whatever
+/// [`decode_chunk_v1`] refuses, this refuses with the same error (then `cols` holds no
+/// meaningful columns).
+pub fn decode_chunk_columns_v1(
     input: &[u8],
     base: i64,
     cols: &mut ChunkColumns,
@@ -667,9 +756,9 @@ mod tests {
 
     fn round_trip(buckets: &[Bucket], base: i64) -> Vec<u8> {
         let mut enc = Vec::new();
-        encode_chunk(buckets, base, &mut enc);
+        encode_chunk_v1(buckets, base, &mut enc);
         let mut back = vec![buckets.first().copied().unwrap_or(GOLDEN[0])];
-        decode_chunk(&enc, base, &mut back).expect("decodes");
+        decode_chunk_v1(&enc, base, &mut back).expect("decodes");
         assert_bits_eq(&back[1..], buckets);
         enc
     }
@@ -823,7 +912,7 @@ mod tests {
             let enc = round_trip(&b, -5_000);
             for cut in 0..enc.len() {
                 let mut out = vec![GOLDEN[0]];
-                let r = decode_chunk(&enc[..cut], -5_000, &mut out);
+                let r = decode_chunk_v1(&enc[..cut], -5_000, &mut out);
                 assert!(
                     matches!(r, Err(Corruption::Codec(CodecError::Truncated { .. }))),
                     "prefix {cut} of {}: {r:?}",
@@ -834,7 +923,7 @@ mod tests {
             let mut long = enc.clone();
             long.push(0);
             assert!(matches!(
-                decode_chunk(&long, -5_000, &mut Vec::new()),
+                decode_chunk_v1(&long, -5_000, &mut Vec::new()),
                 Err(Corruption::Codec(CodecError::TrailingBytes { extra: 1 }))
             ));
         }
@@ -843,20 +932,20 @@ mod tests {
     #[test]
     fn refuses_bad_flags_and_counts() {
         let mut enc = Vec::new();
-        encode_chunk(&GOLDEN, 0, &mut enc);
+        encode_chunk_v1(&GOLDEN, 0, &mut enc);
         let mut e = enc.clone();
         e[0] |= 0x80;
         assert!(matches!(
-            decode_chunk(&e, 0, &mut Vec::new()),
+            decode_chunk_v1(&e, 0, &mut Vec::new()),
             Err(Corruption::BadField { .. })
         ));
         let mut e = enc.clone();
         e[1] |= 0x01; // max = min would drop the max column: counts no longer line up
-        assert!(decode_chunk(&e, 0, &mut Vec::new()).is_err());
+        assert!(decode_chunk_v1(&e, 0, &mut Vec::new()).is_err());
         let mut e = enc.clone();
         e[1] |= 0x04 << 3; // first = min and first = max
         assert!(matches!(
-            decode_chunk(&e, 0, &mut Vec::new()),
+            decode_chunk_v1(&e, 0, &mut Vec::new()),
             Err(Corruption::BadField { .. })
         ));
         // A bucket without any point.
@@ -864,22 +953,22 @@ mod tests {
         b[0].count = 0;
         b[0].nan_count = 0;
         let mut e = Vec::new();
-        encode_chunk(&b, 0, &mut e);
+        encode_chunk_v1(&b, 0, &mut e);
         assert!(matches!(
-            decode_chunk(&e, 0, &mut Vec::new()),
+            decode_chunk_v1(&e, 0, &mut Vec::new()),
             Err(Corruption::BadField { .. })
         ));
         // Too many buckets.
         let mut e = vec![0u8, 0, 0x01];
         put_uvarint(&mut e, MAX_COLUMN_POINTS as u64 + 1);
         assert!(matches!(
-            decode_chunk(&e, 0, &mut Vec::new()),
+            decode_chunk_v1(&e, 0, &mut Vec::new()),
             Err(Corruption::Codec(CodecError::TooManyPoints { .. }))
         ));
         let mut e = vec![F_STARTS_BITMAP, 0];
         put_uvarint(&mut e, MAX_COLUMN_POINTS as u64 + 1);
         assert!(matches!(
-            decode_chunk(&e, 0, &mut Vec::new()),
+            decode_chunk_v1(&e, 0, &mut Vec::new()),
             Err(Corruption::Codec(CodecError::TooManyPoints { .. }))
         ));
     }
@@ -938,7 +1027,7 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200), base in any::<i64>()) {
             let mut out = vec![GOLDEN[0]];
-            match decode_chunk(&bytes, base, &mut out) {
+            match decode_chunk_v1(&bytes, base, &mut out) {
                 Ok(()) => {
                     let got = out[1..].to_vec();
                     prop_assert!(got.windows(2).all(|w| w[0].start < w[1].start));
@@ -956,7 +1045,7 @@ mod tests {
         fn arbitrary_bytes_behind_valid_flags(tail in prop::collection::vec(any::<u8>(), 0..120), flags in 0u8..64, same in any::<u8>()) {
             let mut bytes = vec![flags, same];
             bytes.extend_from_slice(&tail);
-            let _ = decode_chunk(&bytes, 0, &mut Vec::new());
+            let _ = decode_chunk_v1(&bytes, 0, &mut Vec::new());
         }
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod bucket;
 pub mod format;
+pub mod layout2;
 pub mod materialise;
 pub mod plan;
 pub(crate) mod recompute;

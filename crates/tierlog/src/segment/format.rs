@@ -714,8 +714,9 @@ pub fn read_rollup_chunk(
 ) -> Result<(), Corruption> {
     let bytes = chunk_bytes(file, e)?;
     let base = window_start_of(file)?;
+    let version = version_of(file);
     let b0 = out.len();
-    crate::rollup::format::decode_chunk(bytes, base, out)?;
+    crate::rollup::format::decode_chunk_at(version, bytes, base, out)?;
     let got = &out[b0..];
     if got.len() != e.points as usize
         || got.first().map(|b| b.start) != Some(e.min_ts)
@@ -735,7 +736,7 @@ pub fn read_rollup_columns(
 ) -> Result<(), Corruption> {
     let bytes = chunk_bytes(file, e)?;
     let base = window_start_of(file)?;
-    crate::rollup::format::decode_chunk_columns(bytes, base, cols)?;
+    crate::rollup::format::decode_chunk_columns_at(version_of(file), bytes, base, cols)?;
     let got = cols.starts();
     if got.len() != e.points as usize
         || got.first() != Some(&e.min_ts)
@@ -953,11 +954,60 @@ mod tests {
         b.set_partial(partial.iter().copied());
         for (id, buckets) in series {
             let mut chunk = Vec::new();
-            crate::rollup::format::encode_chunk(buckets, h.window_start, &mut chunk);
+            crate::rollup::format::encode_chunk_at(h.version, buckets, h.window_start, &mut chunk);
             let (lo, hi) = (buckets[0].start, buckets[buckets.len() - 1].start);
             b.add_chunk(*id, buckets.len() as u32, lo, hi, &chunk);
         }
         b.finish()
+    }
+
+    /// The example as a version-4 file (`format-spec/rollup-segment.md`): the header says 4,
+    /// the chunks are layout 2 (`rollup-chunk.md` §7, their bytes bound by
+    /// `rollup::layout2::tests::golden_layout2`), the footer ends with the (zero) late
+    /// generation; versions 1, 2 and 4 of the same buckets read back identical, bit for bit.
+    #[test]
+    fn golden_rollup_segment() {
+        let (h, series) = rollup_example();
+        assert_eq!(h.version, 4);
+        let file = rollup_file(h, &series, &[]);
+        assert_eq!(&file[..12], b"TLOGSEG1\x04\x00\x01\x00");
+        let hd = Header::decode(&file, FileKind::Segment).unwrap();
+        let f = decode_footer(&file, &hd).unwrap();
+        for (e, (id, buckets)) in f.entries.iter().zip(&series) {
+            assert_eq!(e.series, *id);
+            let mut chunk = Vec::new();
+            crate::rollup::layout2::encode(buckets, h.window_start, &mut chunk);
+            assert_eq!(chunk_bytes(&file, e).unwrap(), &chunk[..]);
+        }
+        // Footer: 2 entries ... 0 partial ranges, late generation 0.
+        let footer_end = file.len() - TRAILER_LEN;
+        assert_eq!(&file[footer_end - 2..footer_end], &[0x00, 0x00]);
+        let bits = |b: &crate::rollup::Bucket| {
+            (b.start, b.count, b.nan_count, [b.min, b.max, b.sum, b.first, b.last, b.p95].map(f64::to_bits), b.increase.map(f64::to_bits))
+        };
+        let read_all = |file: &[u8]| {
+            let hd = Header::decode(file, FileKind::Segment).unwrap();
+            let f = decode_footer(file, &hd).unwrap();
+            let mut out = Vec::new();
+            for e in &f.entries {
+                read_rollup_chunk(file, e, &mut out).unwrap();
+            }
+            out.iter().map(bits).collect::<Vec<_>>()
+        };
+        let want: Vec<_> = series.iter().flat_map(|(_, b)| b.iter().map(bits)).collect();
+        for v in [1u16, 2, 4] {
+            let f = rollup_file(Header { version: v, ..h }, &series, &[]);
+            assert_eq!(read_all(&f), want, "version {v}");
+        }
+        // A layout-1 chunk read as layout 2 (a version-4 header over a version-2 file's
+        // chunks) does not pass silently.
+        let mut v2 = rollup_file(Header { version: 2, ..h }, &series, &[]);
+        v2[8] = 4;
+        let hd2 = Header { version: 4, ..hd };
+        if let Ok(f) = decode_footer(&v2, &hd2) {
+            let mut out = Vec::new();
+            assert!(f.entries.iter().any(|e| read_rollup_chunk(&v2, e, &mut out).is_err()));
+        }
     }
 
     /// The version-1 layout of the example of `format-spec/rollup-segment.md`, byte for
@@ -1087,9 +1137,9 @@ mod tests {
     /// The example of `format-spec/rollup-segment.md` (version 2, the second half of the
     /// piece computed without damaged raw data), byte for byte.
     #[test]
-    fn golden_rollup_segment() {
+    fn golden_rollup_segment_version_2() {
         let (h, series) = rollup_example();
-        assert_eq!(h.version, 2);
+        let h = Header { version: 2, ..h };
         let s = h.window_start;
         let file = rollup_file(h, &series, &[(s + 300_000, s + 600_000)]);
         let old = rollup_example_file();
@@ -1134,7 +1184,14 @@ mod tests {
     /// has an empty list; a raw segment (tier 0) must not have any.
     #[test]
     fn partial_ranges_round_trip_and_are_checked() {
-        let h = Header::new(FileKind::Segment, ROLLUP_TIER, 600_000, 600_000);
+        let h4 = Header::new(FileKind::Segment, ROLLUP_TIER, 600_000, 600_000);
+        assert_eq!(h4.version, crate::rollup::format::ROLLUP_VERSION);
+        // Version 4 (layout 2 of the chunks) keeps version 3's footer: the (zero) late
+        // generation follows the ranges.
+        let empty4 = SegmentBuilder::new(h4).finish();
+        assert_eq!(empty4.len(), HEADER_LEN + 3 + TRAILER_LEN);
+        assert!(decode_footer(&empty4, &h4).unwrap().partial.is_empty());
+        let h = Header { version: 2, ..h4 };
         let mut b = SegmentBuilder::new(h);
         b.set_partial([(700_000, 800_000), (0, 650_000), (750_000, 900_000), (5, 5)]);
         let file = b.finish();

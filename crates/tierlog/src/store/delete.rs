@@ -625,7 +625,7 @@ pub(crate) fn without(
             }
             if let (Some(lo), Some(hi)) = (bs.first(), bs.last()) {
                 chunk.clear();
-                crate::rollup::format::encode_chunk(&bs, base, &mut chunk);
+                crate::rollup::format::encode_chunk_at(header.version, &bs, base, &mut chunk);
                 b.add_chunk(e.series, bs.len() as u32, lo.start, hi.start, &chunk);
                 chunks += 1;
             }

@@ -888,3 +888,152 @@ fn a_metric_that_becomes_a_counter_mid_span_compacts() {
             .all(|p| p.increase == Some(10.0))
     );
 }
+
+/// Stores written before rollup chunk layout 2 hold version-2 rollup segments (layout 1
+/// chunks). A store whose tier files are all rewritten as version 2 opens, verifies clean
+/// and answers its tier queries as a store written in layout 2 throughout (the same writes);
+/// then it materialises new pieces beside the old files (at version 4), compacts old and new
+/// pieces together, and deletes from version-2 files, which keep their version; every answer
+/// stays the same as the other store's.
+#[test]
+fn version_2_rollup_segments_are_read_and_kept_beside_version_4_ones() {
+    use tierlog::DeleteOptions;
+    use tierlog::format::header::Header;
+    use tierlog::rollup::format as rchunk;
+    use tierlog::segment::Segment;
+    use tierlog::segment::format::{SegmentBuilder, read_rollup_chunk};
+
+    let tiers = || vec![tier("10s", 10, 2), tier("60s", 60, 30)];
+    let write = |store: &Store, clock: &ManualClock, from: i64, to: i64| {
+        let mut t = from;
+        while t < to {
+            clock.set(t + 3);
+            let s = (t - T0) / 1000;
+            let c = if t < T0 + 40 * 60_000 {
+                s as f64 * 2.5
+            } else {
+                (s % 600) as f64 * 0.25
+            };
+            store
+                .write(&[
+                    Sample::new("m", &[("s", "a")], t, (s % 17) as f64 * 0.5 - 3.0),
+                    Sample::new("req_total", &[], t + 3, c),
+                ])
+                .unwrap();
+            t += 15_000;
+        }
+    };
+    let counter = MetricMeta {
+        kind: MetricKind::Counter,
+        ..MetricMeta::default()
+    };
+    // Version of every rollup segment of `dir`, by tier.
+    let versions = |dir: &Path| -> BTreeMap<String, Vec<u16>> {
+        ["10s", "60s"]
+            .iter()
+            .map(|t| {
+                let mut v: Vec<u16> = std::fs::read_dir(dir.join(t))
+                    .unwrap()
+                    .map(|e| e.unwrap().path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+                    .map(|p| Segment::open(&p).unwrap().header().version)
+                    .collect();
+                v.sort_unstable();
+                (t.to_string(), v)
+            })
+            .collect()
+    };
+    let answers = |store: &Store| -> String {
+        ["10s", "60s"]
+            .iter()
+            .map(|t| {
+                format!(
+                    "{:?}",
+                    by_key(&store.query_tier(&all(), i64::MIN, i64::MAX, t).unwrap())
+                )
+            })
+            .collect()
+    };
+
+    let (dir_old, dir_new) = (fast_tempdir(), fast_tempdir());
+    let (clock_old, clock_new) = (
+        Arc::new(ManualClock::new(T0)),
+        Arc::new(ManualClock::new(T0)),
+    );
+    let old = Store::open(dir_old.path(), config(&clock_old, tiers())).unwrap();
+    let new = Store::open(dir_new.path(), config(&clock_new, tiers())).unwrap();
+    // Three hours, materialised; the spans ending at T0 + 2 h compacted.
+    for (s, c) in [(&old, &clock_old), (&new, &clock_new)] {
+        s.set_metric_meta("req_total", counter.clone()).unwrap();
+        write(s, c, T0, T0 + 3 * HOUR);
+        c.set(T0 + 4 * HOUR);
+        s.maintain().unwrap();
+    }
+    old.close().unwrap();
+    // Every tier file of `old` rewritten as a version-2 file, its chunks in layout 1.
+    let mut rewritten = 0;
+    for t in ["10s", "60s"] {
+        for e in std::fs::read_dir(dir_old.path().join(t)).unwrap() {
+            let path = e.unwrap().path();
+            if path.extension().is_none_or(|x| x != "seg") {
+                continue;
+            }
+            let seg = Segment::open(&path).unwrap();
+            assert_eq!(seg.header().version, rchunk::ROLLUP_VERSION);
+            let h = Header {
+                version: 2,
+                ..*seg.header()
+            };
+            let mut b = SegmentBuilder::new(h);
+            b.set_partial(seg.partial().iter().copied());
+            for e in &seg.footer().entries {
+                let mut buckets = Vec::new();
+                read_rollup_chunk(seg.bytes(), e, &mut buckets).unwrap();
+                let mut chunk = Vec::new();
+                rchunk::encode_chunk_v1(&buckets, h.window_start, &mut chunk);
+                b.add_chunk(e.series, e.points, e.min_ts, e.max_ts, &chunk);
+            }
+            let bytes = b.finish();
+            drop(seg);
+            std::fs::write(&path, bytes).unwrap();
+            rewritten += 1;
+        }
+    }
+    assert!(rewritten >= 2);
+    assert!(versions(dir_old.path()).values().flatten().all(|&v| v == 2));
+    let old = Store::open(dir_old.path(), config(&clock_old, tiers())).unwrap();
+    let v = tierlog_tools::inspect::verify_dir(dir_old.path(), |_| {}).unwrap();
+    assert!(v.is_clean(), "{v:?}");
+    assert_eq!(answers(&old), answers(&new));
+
+    // Two more hours: new pieces (version 4) beside the old files.
+    for (s, c) in [(&old, &clock_old), (&new, &clock_new)] {
+        write(s, c, T0 + 4 * HOUR, T0 + 6 * HOUR);
+        c.set(T0 + 7 * HOUR);
+        let r = s.maintain().unwrap();
+        assert!(r.rollups.warnings.is_empty(), "{:?}", r.rollups);
+    }
+    let mixed = versions(dir_old.path());
+    let all_versions: Vec<u16> = mixed.values().flatten().copied().collect();
+    assert!(
+        all_versions.contains(&2) && all_versions.contains(&rchunk::ROLLUP_VERSION),
+        "{mixed:?}"
+    );
+    assert_eq!(answers(&old), answers(&new));
+
+    // A delete rewrites the version-2 files it touches as version 2.
+    let before = answers(&old);
+    for s in [&old, &new] {
+        s.delete(
+            &sel("m"),
+            Some((T0, T0 + 30 * 60_000)),
+            DeleteOptions::default(),
+        )
+        .unwrap();
+    }
+    assert_eq!(versions(dir_old.path()), mixed);
+    assert_ne!(answers(&old), before, "the delete removed buckets");
+    assert_eq!(answers(&old), answers(&new));
+    let v = tierlog_tools::inspect::verify_dir(dir_old.path(), |_| {}).unwrap();
+    assert!(v.is_clean(), "{v:?}");
+}

@@ -140,10 +140,9 @@ fn a_reader_with_default_settings_opens_a_store_with_long_windows() {
 }
 
 /// NaN payloads, signed zeros, infinities, subnormals, extreme exponents and integers past
-/// 2^53 come back bit for bit from an open window, from a sealed segment and after reopen.
-#[test]
-fn adversarial_values_come_back_bit_exact_sealed_and_open() {
-    let values: Vec<f64> = [
+/// 2^53.
+fn adversarial_values() -> Vec<f64> {
+    [
         0x7ff8_0000_0000_0000u64,
         0x7ff8_dead_beef_0001,
         0x7ff0_0000_0000_0001,
@@ -172,7 +171,14 @@ fn adversarial_values_come_back_bit_exact_sealed_and_open() {
         0.1 + 0.2,
         1.25,
     ])
-    .collect();
+    .collect()
+}
+
+/// The adversarial values come back bit for bit from an open window, from a sealed segment
+/// and after reopen.
+#[test]
+fn adversarial_values_come_back_bit_exact_sealed_and_open() {
+    let values = adversarial_values();
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
     let store = open(dir.path(), &clock);
@@ -210,6 +216,198 @@ fn adversarial_values_come_back_bit_exact_sealed_and_open() {
     check(&store);
     store.close().unwrap();
     check(&open(dir.path(), &clock));
+}
+
+/// The adversarial values through the rollup tiers: a gauge every second (60 points to a
+/// `60s` bucket, so its p95 is stored) and a counter every 15 s, with decimal stretches
+/// between, sealed, materialised, compacted where due and reopened. Every rollup segment is
+/// of the version that holds layout 2 and every chunk decodes as layout 2 (so this fails if
+/// the writer falls back to layout 1), as the store reads it (buckets and columns), into
+/// buckets equal bit for bit to the aggregates of the points written, before and after a
+/// reopen, and the store's tier queries give the same bits.
+#[test]
+fn adversarial_values_come_back_bit_exact_through_the_rollup_tiers() {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+    use std::time::Duration;
+    use tierlog::rollup::bucket::{Bucket, aggregate};
+    use tierlog::rollup::format::{self as rchunk, ChunkColumns};
+    use tierlog::rollup::layout2;
+    use tierlog::segment::Segment;
+    use tierlog::segment::format::{chunk_bytes, read_rollup_chunk, read_rollup_columns};
+    use tierlog::{MetricKind, MetricMeta, Tier};
+
+    type Bits = (i64, u32, u32, [u64; 6], Option<u64>);
+    fn bits(b: &Bucket) -> Bits {
+        (
+            b.start,
+            b.count,
+            b.nan_count,
+            [b.min, b.max, b.sum, b.first, b.last, b.p95].map(f64::to_bits),
+            b.increase.map(f64::to_bits),
+        )
+    }
+    let values = adversarial_values();
+    let n = values.len();
+    const SECS: i64 = 3_600;
+    // Decimal minutes between adversarial ones, so that chunks mix stored and derived forms.
+    let gauge: Vec<(i64, f64)> = (0..SECS)
+        .map(|i| {
+            let v = if (i / 60) % 3 == 0 {
+                (i % 13) as f64 * 0.25
+            } else {
+                values[(i as usize * 7 + (i as usize / n)) % n]
+            };
+            (T0 + i * 1_000 + 7, v)
+        })
+        .collect();
+    let mut c = 0.0;
+    let counter: Vec<(i64, f64)> = (0..SECS / 15)
+        .map(|k| {
+            let v = if k % 7 == 3 {
+                values[(k as usize * 5) % n]
+            } else {
+                c += (k % 5) as f64 * 1.5;
+                c
+            };
+            (T0 + k * 15_000 + 11, v)
+        })
+        .collect();
+
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let day = Duration::from_secs(86_400);
+    let config = || tierlog::Config {
+        tiers: Some(vec![
+            Tier::new("10s", Duration::from_secs(10), day * 2),
+            Tier::new("60s", Duration::from_secs(60), day * 30),
+        ]),
+        raw_keep: Some(day),
+        ..common::config(&clock)
+    };
+    let store = tierlog::Store::open(dir.path(), config()).unwrap();
+    let meta = MetricMeta {
+        kind: MetricKind::Counter,
+        ..MetricMeta::default()
+    };
+    store.set_metric_meta("adv_total", meta).unwrap();
+    let mut ci = 0;
+    for chunk in gauge.chunks(60) {
+        let mut samples: Vec<Sample<'_>> = chunk
+            .iter()
+            .map(|&(t, v)| Sample::new("adv_gauge", &[], t, v))
+            .collect();
+        while ci < counter.len() && counter[ci].0 <= chunk[chunk.len() - 1].0 {
+            samples.push(Sample::new("adv_total", &[], counter[ci].0, counter[ci].1));
+            ci += 1;
+        }
+        clock.set(chunk[chunk.len() - 1].0 + 1);
+        let w = store.write(&samples).unwrap();
+        assert_eq!(w.accepted, samples.len() as u64);
+    }
+    clock.set(T0 + 3 * 3_600_000);
+    let report = store.maintain().unwrap();
+    assert!(
+        report.rollups.lost.is_empty() && report.rollups.warnings.is_empty(),
+        "{:?}",
+        report.rollups
+    );
+
+    let check = |dir: &Path, store: &tierlog::Store| {
+        let mut heads = BTreeSet::new();
+        for (tier, interval) in [("10s", 10_000i64), ("60s", 60_000)] {
+            let mut got: [Vec<Bucket>; 2] = Default::default();
+            let mut cols = ChunkColumns::default();
+            let mut files = 0;
+            for f in std::fs::read_dir(dir.join(tier)).unwrap() {
+                let path = f.unwrap().path();
+                if path.extension().is_none_or(|x| x != "seg") {
+                    continue;
+                }
+                files += 1;
+                let seg = Segment::open(&path).unwrap();
+                assert_eq!(seg.header().version, rchunk::ROLLUP_VERSION, "{path:?}");
+                assert_eq!(rchunk::ROLLUP_VERSION, rchunk::LAYOUT2_SINCE);
+                for e in &seg.footer().entries {
+                    let bytes = chunk_bytes(seg.bytes(), e).unwrap();
+                    heads.insert((bytes[0], *bytes.get(1).unwrap_or(&0)));
+                    let mut as_l2 = Vec::new();
+                    layout2::decode(bytes, seg.header().window_start, &mut as_l2)
+                        .expect("every chunk is layout 2");
+                    let mut read = Vec::new();
+                    read_rollup_chunk(seg.bytes(), e, &mut read).unwrap();
+                    read_rollup_columns(seg.bytes(), e, &mut cols).unwrap();
+                    let from_cols: Vec<Bits> =
+                        (0..cols.len()).map(|i| bits(&cols.bucket(i))).collect();
+                    let read_bits: Vec<Bits> = read.iter().map(bits).collect();
+                    assert_eq!(as_l2.iter().map(bits).collect::<Vec<_>>(), read_bits);
+                    assert_eq!(from_cols, read_bits);
+                    let is_counter = read.iter().any(|b| b.increase.is_some());
+                    got[usize::from(is_counter)].extend(read);
+                }
+            }
+            assert!(files > 0, "{tier}");
+            for (k, (pts, counter)) in [(&gauge, false), (&counter, true)].into_iter().enumerate() {
+                let mut want = Vec::new();
+                aggregate(pts, interval, counter, None, &mut want);
+                got[k].sort_by_key(|b| b.start);
+                assert_eq!(
+                    got[k].iter().map(bits).collect::<Vec<_>>(),
+                    want.iter().map(bits).collect::<Vec<_>>(),
+                    "{tier} counter={counter}"
+                );
+                // The tier query of the store: the same bits.
+                let name = if counter { "adv_total" } else { "adv_gauge" };
+                let r = store
+                    .query_tier(&common::sel(name), i64::MIN, i64::MAX, tier)
+                    .unwrap();
+                assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+                let q: Vec<Bits> = r.series[0]
+                    .points
+                    .iter()
+                    .map(|p| {
+                        (
+                            p.t,
+                            p.count as u32,
+                            p.nan_count as u32,
+                            [
+                                p.min,
+                                p.max,
+                                p.sum,
+                                p.first,
+                                p.last,
+                                p.p95.expect("one bucket has its p95"),
+                            ]
+                            .map(f64::to_bits),
+                            p.increase.map(f64::to_bits),
+                        )
+                    })
+                    .collect();
+                let w: Vec<Bits> = want
+                    .iter()
+                    .map(|b| {
+                        let mut x = bits(b);
+                        x.3[5] = b.p95.to_bits();
+                        x
+                    })
+                    .collect();
+                assert_eq!(q, w, "query_tier {tier} {name}");
+            }
+        }
+        // The writer chose several forms: stored first/last codes, p95 stored for some.
+        assert!(
+            heads
+                .iter()
+                .any(|&(_, forms)| forms & layout2::P95_ALL == 0 && forms != 0),
+            "{heads:?}"
+        );
+        heads
+    };
+    let before = check(dir.path(), &store);
+    store.close().unwrap();
+    let store = tierlog::Store::open(dir.path(), config()).unwrap();
+    assert_eq!(store.maintain().unwrap().rollups.pieces, 0);
+    assert_eq!(check(dir.path(), &store), before);
 }
 
 /// Same-second means of extreme values (format-spec/window-log.md): finite samples give a

@@ -113,7 +113,7 @@ fn round_near(x: f64) -> f64 {
 
 /// `Some(n)` if `v` is exactly `n / 10^d` under the decoder's expression.
 #[inline]
-fn scaled(v: f64, d: usize) -> Option<i64> {
+pub(crate) fn scaled(v: f64, d: usize) -> Option<i64> {
     let r = round_near(v * POW10[d]);
     // NaN fails the comparison; ±Inf fails the bound.
     if r.abs() < LIMIT {

@@ -1,0 +1,1740 @@
+//! Layout 2 of the rollup chunk (rollup segments of version 4 and later): the aggregates
+//! that follow from others are coded per bucket instead of per chunk. Normative layout:
+//! `format-spec/rollup-chunk.md` §7.
+//!
+//! - `first` and `last` are, per bucket, "the min", "the max" or a stored value (a code per
+//!   bucket, one byte for the chunk when every bucket has the same code);
+//! - `p95` is the max wherever the nearest rank is the largest (`count <= 19`): only buckets
+//!   of 20 points or more store one;
+//! - `max` and `sum` may be stored as decimal offsets from the min (`max - min`,
+//!   `sum - count × min` in units of `10^-d`, the sum with an ulp residual);
+//! - a counter's `increase` follows from the neighbouring bucket's `last` and the bucket's
+//!   own `first`/`last` (`step(last[i-1], first[i]) + (last[i] - first[i])`), with the buckets
+//!   where it does not stored as exceptions.
+//!
+//! - a constant count is one number for the chunk, and a chunk of single-point buckets has
+//!   a one-byte head, as in layout 1.
+//!
+//! Every choice is checked bit for bit by the encoder, which takes per chunk the smallest
+//! form of each column. The decoder never panics and leaves `out` unchanged on error.
+
+use crate::error::Corruption;
+use crate::rollup::bucket::{Bucket, counter_step};
+use crate::rollup::format::{
+    ChunkColumns, bad, decode_bitmap, decode_scaled_sum, encode_scaled_sum, starts_bitmap,
+};
+use crate::segment::codec::values::{LIMIT, POW10, decimal_ints, scaled};
+use crate::segment::codec::varint::{Reader, put_uvarint};
+use crate::segment::codec::{self, CodecError, MAX_COLUMN_POINTS};
+
+/// Flags: every count is 1 (no count column).
+pub const COUNTS_ONE: u8 = 1 << 0;
+/// Flags: every NaN count is 0 (no nan_count column).
+pub const NO_NAN: u8 = 1 << 1;
+/// Flags: the chunk has an increase section (a counter's chunk).
+pub const INCREASE: u8 = 1 << 2;
+/// Flags: the starts are a slot bitmap.
+pub const STARTS_BITMAP: u8 = 1 << 3;
+/// Flags: a column of sum codes precedes the sum section, which then holds only the
+/// buckets of code 0 (see [`sum_candidate`]).
+pub const SUM_CODES: u8 = 1 << 4;
+/// Flags: every count is the same (not 1): a uvarint count replaces the count column.
+pub const COUNTS_SAME: u8 = 1 << 5;
+/// Flags: the forms and first/last bytes are absent: every column equals min (first/last
+/// code 0), no p95 is stored, and a counter's increase is derived (a chunk of single-point
+/// buckets).
+pub const SHORT_HEAD: u8 = 1 << 6;
+const FLAGS_KNOWN: u8 = 0x7F;
+
+/// Forms byte, bits 0-1: the max column (0 = equals min, 1 = plain, 2 = offset from min).
+pub const MAX_EQ_MIN: u8 = 0;
+pub const MAX_PLAIN: u8 = 1;
+pub const MAX_OFFSET: u8 = 2;
+/// Forms byte, bits 2-3: the sum column (0 = equals min, 1 = plain, 2 = scaled, 3 = offset
+/// from `count × min`).
+pub const SUM_EQ_MIN: u8 = 0;
+pub const SUM_PLAIN: u8 = 1;
+pub const SUM_SCALED: u8 = 2;
+pub const SUM_OFFSET: u8 = 3;
+/// Forms byte, bits 4-5: the increase section (0 = plain, 1 = derived, 2 = derived with
+/// exceptions); 0 without [`INCREASE`].
+pub const INC_PLAIN: u8 = 0;
+pub const INC_DERIVED: u8 = 1;
+pub const INC_EXCEPTIONS: u8 = 2;
+/// Forms byte, bit 6: every bucket stores its p95 (else only buckets of 20 points or more;
+/// the others' p95 is their max).
+pub const P95_ALL: u8 = 1 << 6;
+
+/// First/last code of a bucket: `first` code + 3 × `last` code, each 0 = min, 1 = max,
+/// 2 = stored. The first/last byte is a code (0..=8) shared by every bucket, or this.
+pub const FL_COLUMN: u8 = 9;
+
+/// Buckets with at least this many points store their p95 (below it the nearest rank is
+/// the count: p95 is the max).
+pub const P95_STORED_FROM: u32 = 20;
+
+/// Names of the sections [`encode_sections`] measures, in stored order.
+pub const SECTIONS: [&str; 10] = [
+    "head", "starts", "count", "nan_count", "min", "max", "sum", "first/last", "p95", "increase",
+];
+
+fn enc(values: &[f64], out: &mut Vec<u8>) {
+    codec::encode_values(values, out);
+}
+
+fn fl_code(b: &Bucket, v: f64) -> u8 {
+    if v.to_bits() == b.min.to_bits() {
+        0
+    } else if v.to_bits() == b.max.to_bits() {
+        1
+    } else {
+        2
+    }
+}
+
+/// The increase bucket `i >= 1` gets without a stored value.
+#[inline]
+fn derived_increase(prev_last: f64, b: &Bucket) -> f64 {
+    let s = counter_step(prev_last, b.first);
+    if b.count >= 2 { s + (b.last - b.first) } else { s }
+}
+
+/// The sum a bucket of at most 4 points gets from its sum code (1 or 2), added in time
+/// order as [`crate::rollup::bucket::aggregate`] adds it: the first point, the points
+/// between (the min and the max, in the order the code says, for 3 and 4 points), the last.
+/// `None` for a code that does not apply to the bucket's count.
+#[inline]
+pub fn sum_candidate(b: &Bucket, code: u8) -> Option<f64> {
+    sum_of(b.count, code, b.first, b.last, b.min, b.max)
+}
+
+/// Which sum a bucket of `count` points and sum code `code` (0..=2) gets, without a branch:
+/// the index among `[stored, first, first + last, (first + min) + last, (first + max) + last,
+/// ((first + min) + max) + last, ((first + max) + min) + last]`, or 7 where the code does not
+/// apply to the count (see [`sum_of`]).
+const SUM_PICK: [[u8; 3]; 6] = [
+    [0, 7, 7], // count 0
+    [0, 1, 7], // count 1
+    [0, 2, 7], // count 2
+    [0, 3, 4], // count 3
+    [0, 5, 6], // count 4
+    [0, 7, 7], // more
+];
+
+/// The sum of a bucket from its sum code: `stored` for code 0, else [`sum_of`]; and whether
+/// the code applies to the count (else the value is meaningless).
+#[inline(always)]
+fn sum_pick(
+    count: u32,
+    code: u8,
+    first: f64,
+    last: f64,
+    min: f64,
+    max: f64,
+    stored: f64,
+) -> (f64, bool) {
+    let fmin = first + min;
+    let fmax = first + max;
+    let all = [
+        stored,
+        first,
+        first + last,
+        fmin + last,
+        fmax + last,
+        (fmin + max) + last,
+        (fmax + min) + last,
+        0.0,
+    ];
+    let at = SUM_PICK[count.min(5) as usize][usize::from(code.min(2))];
+    (all[usize::from(at)], at != 7)
+}
+
+/// [`sum_candidate`] of a bucket given by its fields.
+#[inline]
+fn sum_of(count: u32, code: u8, first: f64, last: f64, min: f64, max: f64) -> Option<f64> {
+    Some(match (count, code) {
+        (1, 1) => first,
+        (2, 1) => first + last,
+        (3, 1) => (first + min) + last,
+        (3, 2) => (first + max) + last,
+        (4, 1) => ((first + min) + max) + last,
+        (4, 2) => ((first + max) + min) + last,
+        _ => return None,
+    })
+}
+
+/// The sum section of `buckets`: its form and bytes, the smallest form that holds.
+fn sum_section(buckets: &[Bucket]) -> (u8, Vec<u8>) {
+    if buckets.iter().all(|b| b.sum.to_bits() == b.min.to_bits()) {
+        return (SUM_EQ_MIN, Vec::new());
+    }
+    let sums: Vec<f64> = buckets.iter().map(|b| b.sum).collect();
+    let mut body = Vec::new();
+    enc(&sums, &mut body);
+    let mut form = SUM_PLAIN;
+    if let Some(alt) = encode_scaled_sum(buckets)
+        && alt.len() < body.len()
+    {
+        body = alt;
+        form = SUM_SCALED;
+    }
+    if let Some((d, ks, rs)) = sum_offset(buckets) {
+        let mut alt = vec![d];
+        enc(&ks, &mut alt);
+        enc(&rs, &mut alt);
+        if alt.len() < body.len() {
+            body = alt;
+            form = SUM_OFFSET;
+        }
+    }
+    (form, body)
+}
+
+/// `n / 10^d` as the decimal codecs decode it.
+#[inline]
+fn dec(n: i64, d: usize) -> f64 {
+    n as f64 / POW10[d]
+}
+
+/// The max column as offsets from the min in units of `10^-d`, if every min and max is a
+/// `d`-decimal.
+fn max_offset(buckets: &[Bucket]) -> Option<(u8, Vec<f64>)> {
+    let mins: Vec<f64> = buckets.iter().map(|b| b.min).collect();
+    let (d, nmin) = decimal_ints(&mins)?;
+    let mut ks = Vec::with_capacity(buckets.len());
+    for (b, &n) in buckets.iter().zip(&nmin) {
+        let m = scaled(b.max, d)?;
+        let k = m.checked_sub(n)?;
+        if (k as f64).abs() >= LIMIT || dec(n + k, d).to_bits() != b.max.to_bits() {
+            return None;
+        }
+        ks.push(k as f64);
+    }
+    Some((d as u8, ks))
+}
+
+/// The sum column as `count × min` plus offsets in units of `10^-d`, plus ulp residuals.
+fn sum_offset(buckets: &[Bucket]) -> Option<(u8, Vec<f64>, Vec<f64>)> {
+    let mins: Vec<f64> = buckets.iter().map(|b| b.min).collect();
+    let (d, nmin) = decimal_ints(&mins)?;
+    let mut ks = Vec::with_capacity(buckets.len());
+    let mut rs = Vec::with_capacity(buckets.len());
+    for (b, &n) in buckets.iter().zip(&nmin) {
+        let r = (b.sum * POW10[d]).round();
+        if r.is_nan() || r.abs() >= LIMIT {
+            return None;
+        }
+        let total = r as i64;
+        let k = i128::from(total) - i128::from(b.count) * i128::from(n);
+        if k.unsigned_abs() >= 1 << 53 {
+            return None;
+        }
+        let res = b.sum.to_bits().wrapping_sub(dec(total, d).to_bits()) as i64;
+        if res.unsigned_abs() >= 1 << 53 {
+            return None;
+        }
+        ks.push(k as f64);
+        rs.push(res as f64);
+    }
+    Some((d as u8, ks, rs))
+}
+
+/// Appends the layout-2 chunk of `buckets` (as [`crate::rollup::format::encode_chunk`]
+/// requires them) to `out`.
+pub fn encode(buckets: &[Bucket], base: i64, out: &mut Vec<u8>) {
+    encode_sections(buckets, base, out);
+}
+
+/// [`encode`], returning the bytes of each section ([`SECTIONS`]), for tools that show
+/// where a chunk's bytes go.
+pub fn encode_sections(buckets: &[Bucket], base: i64, out: &mut Vec<u8>) -> [usize; 10] {
+    let n = buckets.len();
+    debug_assert!(n <= MAX_COLUMN_POINTS, "too many buckets");
+    debug_assert!(buckets.windows(2).all(|w| w[0].start < w[1].start));
+    let has_inc = buckets.iter().any(|b| b.increase.is_some());
+    let inc = |b: &Bucket| b.increase.unwrap_or(f64::NAN);
+    let mut sizes = [0usize; 10];
+    let at = out.len();
+    let col = |f: &dyn Fn(&Bucket) -> f64| -> Vec<f64> { buckets.iter().map(f).collect() };
+
+    let mut flags = 0u8;
+    if buckets.iter().all(|b| b.count == 1) {
+        flags |= COUNTS_ONE;
+    } else if n >= 2 && buckets.iter().all(|b| b.count == buckets[0].count) {
+        flags |= COUNTS_SAME;
+    }
+    if buckets.iter().all(|b| b.nan_count == 0) {
+        flags |= NO_NAN;
+    }
+    if has_inc {
+        flags |= INCREASE;
+    }
+    let rel: Vec<i64> = buckets.iter().map(|b| b.start.wrapping_sub(base)).collect();
+    let mut starts = Vec::new();
+    codec::encode_timestamps(&rel, &mut starts);
+    if let Some(bitmap) = starts_bitmap(&rel, starts.len()) {
+        flags |= STARTS_BITMAP;
+        starts = bitmap;
+    }
+
+    // max: equals min, plain, or offsets from min.
+    let mut max_body = Vec::new();
+    let max_form = if buckets.iter().all(|b| b.max.to_bits() == b.min.to_bits()) {
+        MAX_EQ_MIN
+    } else {
+        enc(&col(&|b| b.max), &mut max_body);
+        if let Some((d, ks)) = max_offset(buckets) {
+            let mut alt = vec![d];
+            enc(&ks, &mut alt);
+            if alt.len() < max_body.len() {
+                max_body = alt;
+                MAX_OFFSET
+            } else {
+                MAX_PLAIN
+            }
+        } else {
+            MAX_PLAIN
+        }
+    };
+
+    // sum: codes for the sums that follow from first, last, min and max, then the others
+    // equal to min, plain, scaled, or as offsets from count × min.
+    let sum_codes: Vec<u8> = buckets
+        .iter()
+        .map(|b| {
+            (1..=2)
+                .find(|&c| sum_candidate(b, c).is_some_and(|v| v.to_bits() == b.sum.to_bits()))
+                .unwrap_or(0)
+        })
+        .collect();
+    let (mut sum_form, mut sum_body) = sum_section(buckets);
+    if sum_codes.iter().any(|&c| c != 0) {
+        let rest: Vec<Bucket> = buckets
+            .iter()
+            .zip(&sum_codes)
+            .filter(|(_, c)| **c == 0)
+            .map(|(b, _)| *b)
+            .collect();
+        let (form, body) = sum_section(&rest);
+        let mut alt = Vec::new();
+        enc(&sum_codes.iter().map(|&c| f64::from(c)).collect::<Vec<_>>(), &mut alt);
+        alt.extend_from_slice(&body);
+        if alt.len() < sum_body.len() {
+            flags |= SUM_CODES;
+            sum_form = form;
+            sum_body = alt;
+        }
+    }
+
+    // first/last codes.
+    let codes: Vec<u8> = buckets
+        .iter()
+        .map(|b| fl_code(b, b.first) + 3 * fl_code(b, b.last))
+        .collect();
+    let mut fl_body = Vec::new();
+    let fl = match codes.first() {
+        Some(&c) if codes.iter().all(|&x| x == c) => c,
+        None => 0,
+        _ => {
+            let cs: Vec<f64> = codes.iter().map(|&c| f64::from(c)).collect();
+            enc(&cs, &mut fl_body);
+            FL_COLUMN
+        }
+    };
+    let firsts: Vec<f64> = buckets
+        .iter()
+        .zip(&codes)
+        .filter(|(_, c)| *c % 3 == 2)
+        .map(|(b, _)| b.first)
+        .collect();
+    let lasts: Vec<f64> = buckets
+        .iter()
+        .zip(&codes)
+        .filter(|(_, c)| *c / 3 == 2)
+        .map(|(b, _)| b.last)
+        .collect();
+    if !firsts.is_empty() {
+        enc(&firsts, &mut fl_body);
+    }
+    if !lasts.is_empty() {
+        enc(&lasts, &mut fl_body);
+    }
+
+    // p95: stored only where the rank is below the count, unless some bucket disagrees.
+    let p95_all = buckets
+        .iter()
+        .any(|b| b.count < P95_STORED_FROM && b.p95.to_bits() != b.max.to_bits());
+    let p95s: Vec<f64> = buckets
+        .iter()
+        .filter(|b| p95_all || b.count >= P95_STORED_FROM)
+        .map(|b| b.p95)
+        .collect();
+
+    // increase: plain, derived, or derived with exceptions.
+    let mut inc_body = Vec::new();
+    let mut inc_form = INC_PLAIN;
+    if has_inc {
+        enc(&col(&inc), &mut inc_body);
+        if n >= 1 {
+            let exc: Vec<bool> = (1..n)
+                .map(|i| {
+                    derived_increase(buckets[i - 1].last, &buckets[i]).to_bits()
+                        != inc(&buckets[i]).to_bits()
+                })
+                .collect();
+            let mut stored = vec![inc(&buckets[0])];
+            stored.extend((1..n).filter(|&i| exc[i - 1]).map(|i| inc(&buckets[i])));
+            let mut alt = Vec::new();
+            if stored.len() == 1 {
+                enc(&stored, &mut alt);
+                inc_body = alt;
+                inc_form = INC_DERIVED;
+            } else {
+                let flags_col: Vec<f64> = exc.iter().map(|&e| f64::from(u8::from(e))).collect();
+                enc(&flags_col, &mut alt);
+                enc(&stored, &mut alt);
+                if alt.len() < inc_body.len() {
+                    inc_body = alt;
+                    inc_form = INC_EXCEPTIONS;
+                }
+            }
+        }
+    }
+
+    let forms = max_form | (sum_form << 2) | (inc_form << 4) | if p95_all { P95_ALL } else { 0 };
+    let short = if has_inc { INC_DERIVED << 4 } else { 0 };
+    if forms == short && fl == 0 && flags & SUM_CODES == 0 {
+        flags |= SHORT_HEAD;
+        out.push(flags);
+    } else {
+        out.push(flags);
+        out.push(forms);
+        out.push(fl);
+    }
+    sizes[0] = out.len() - at;
+    let mut mark = out.len();
+    let mut section = |k: usize, out: &mut Vec<u8>| {
+        sizes[k] = out.len() - mark;
+        mark = out.len();
+    };
+    out.extend_from_slice(&starts);
+    section(1, out);
+    if flags & COUNTS_SAME != 0 {
+        put_uvarint(out, u64::from(buckets[0].count));
+    } else if flags & COUNTS_ONE == 0 {
+        enc(&col(&|b| f64::from(b.count)), out);
+    }
+    section(2, out);
+    if flags & NO_NAN == 0 {
+        enc(&col(&|b| f64::from(b.nan_count)), out);
+    }
+    section(3, out);
+    enc(&col(&|b| b.min), out);
+    section(4, out);
+    out.extend_from_slice(&max_body);
+    section(5, out);
+    out.extend_from_slice(&sum_body);
+    section(6, out);
+    out.extend_from_slice(&fl_body);
+    section(7, out);
+    if !p95s.is_empty() {
+        enc(&p95s, out);
+    }
+    section(8, out);
+    out.extend_from_slice(&inc_body);
+    section(9, out);
+    sizes
+}
+
+/// A stored small integer (count, code, flag) as the exact f64 of an integer in `0..=max`.
+fn small_int(v: f64, max: u32) -> Option<u32> {
+    let c = v as u32;
+    (c <= max && f64::from(c).to_bits() == v.to_bits()).then_some(c)
+}
+
+/// An integer-valued f64 below 2^53 in magnitude, as the encoder writes them (`-0.0`
+/// included, as 0).
+#[inline(always)]
+fn int53(v: f64) -> Option<i64> {
+    let (i, ok) = int53_ok(v);
+    ok.then_some(i)
+}
+
+/// [`int53`] as the integer (meaningless when not valid) and whether it is valid, for loops
+/// that check a whole column at once (a cast and a compare: no call to `trunc`).
+#[inline(always)]
+fn int53_ok(v: f64) -> (i64, bool) {
+    let i = v as i64;
+    (i, i as f64 == v && v.abs() < LIMIT)
+}
+
+/// Scratch columns of [`decode_columns`], kept in a [`ChunkColumns`] so that decoding chunk
+/// after chunk allocates nothing once they have grown.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    /// A column as decoded, before it becomes counts, codes or flags.
+    f: Vec<f64>,
+    /// Offsets and residuals of the offset and scaled forms.
+    ks: Vec<f64>,
+    rs: Vec<f64>,
+    /// The min column (or the sum section's part of it) as `d`-decimal integers.
+    ints: Vec<i64>,
+    sum_codes: Vec<u8>,
+    /// The sums, mins and counts of the buckets of sum code 0 (with sum codes).
+    rest_sums: Vec<f64>,
+    rest_min: Vec<f64>,
+    rest_counts: Vec<u32>,
+    codes: Vec<u8>,
+    firsts: Vec<f64>,
+    lasts: Vec<f64>,
+    p95s: Vec<f64>,
+    /// Per bucket: its increase is derived (exceptions form).
+    derive: Vec<bool>,
+    incs: Vec<f64>,
+}
+
+/// Reads one value column that must hold `want` values into `v` (replacing it).
+fn column_into(
+    input: &[u8],
+    r: &mut Reader<'_>,
+    v: &mut Vec<f64>,
+    want: usize,
+) -> Result<(), Corruption> {
+    v.clear();
+    let used = codec::decode_values(&input[r.pos()..], v)?;
+    r.bytes(used)?;
+    if v.len() != want {
+        return Err(bad("rollup chunk columns hold different bucket counts"));
+    }
+    Ok(())
+}
+
+/// `vals` as counts (exact integers in `0..=u32::MAX`) into `out`.
+fn counts_into(vals: &[f64], out: &mut Vec<u32>) -> Result<(), Corruption> {
+    out.clear();
+    let mut ok = true;
+    out.extend(vals.iter().map(|&x| {
+        let c = x as u32;
+        ok &= f64::from(c).to_bits() == x.to_bits();
+        c
+    }));
+    if ok {
+        Ok(())
+    } else {
+        Err(bad("bucket count is not an integer in 0..=u32::MAX"))
+    }
+}
+
+/// The `d`-decimal integers of `vals` into `out` (the offset forms' base).
+fn decimal_ints_into(vals: &[f64], d: u8, out: &mut Vec<i64>) -> Result<usize, Corruption> {
+    let d = usize::from(d);
+    if d >= POW10.len() {
+        return Err(bad("decimals out of range"));
+    }
+    out.clear();
+    let mut ok = true;
+    out.extend(vals.iter().map(|&m| {
+        let n = scaled(m, d);
+        ok &= n.is_some();
+        n.unwrap_or(0)
+    }));
+    if ok {
+        Ok(d)
+    } else {
+        Err(bad("offset column over a non-decimal min"))
+    }
+}
+
+/// Where a first or last value comes from, for every bucket of a chunk alike.
+#[derive(Clone, Copy, PartialEq)]
+enum Pick {
+    Min,
+    Max,
+    Stored,
+    /// Per bucket (a codes column that mixes them).
+    Mixed,
+}
+
+/// The pick of a field whose codes (0 = min, 1 = max, 2 = stored) are `seen` (a bit per code).
+fn pick_of(seen: u8) -> Pick {
+    match seen {
+        0b001 => Pick::Min,
+        0b010 => Pick::Max,
+        0b100 => Pick::Stored,
+        // No bucket (any constant pick does).
+        0 => Pick::Min,
+        _ => Pick::Mixed,
+    }
+}
+
+/// The first code (0 = min, 1 = max, 2 = stored) of each first/last code `0..=8`.
+const FIRST_CODE: [u8; 9] = [0, 1, 2, 0, 1, 2, 0, 1, 2];
+/// The last code of each first/last code.
+const LAST_CODE: [u8; 9] = [0, 0, 0, 1, 1, 1, 2, 2, 2];
+
+/// The column of a first or last whose codes differ between buckets: per bucket the min, the
+/// max or the next stored value. `stored` holds exactly the values of code 2 (checked), and
+/// gets one more (unused) so that every bucket can read one without a branch.
+fn mix_into(
+    codes: &[u8],
+    table: &[u8; 9],
+    min: &[f64],
+    max: &[f64],
+    stored: &mut Vec<f64>,
+    out: &mut Vec<f64>,
+) {
+    stored.push(0.0);
+    out.clear();
+    let mut k = 0;
+    out.extend(codes.iter().zip(min).zip(max).map(|((&c, &mn), &mx)| {
+        let c = table[usize::from(c)];
+        let v = [mn, mx, stored[k]][usize::from(c)];
+        k += usize::from(c == 2);
+        v
+    }));
+}
+
+/// Decodes a layout-2 chunk (`input` starts at its flags byte) with the `base` its encoder
+/// had into `cols`, replacing what it held. Columns that a chunk does not store (max equal
+/// to min, a first that is every bucket's min, the p95 of buckets under 20 points, ...) are
+/// not copied: `cols` reads them from the column they equal. On error `cols` holds no
+/// meaningful columns.
+pub fn decode_columns(input: &[u8], base: i64, cols: &mut ChunkColumns) -> Result<(), Corruption> {
+    cols.clear();
+    let ChunkColumns {
+        starts,
+        counts,
+        nans,
+        vals,
+        at,
+        inc,
+        has_inc: has_inc_out,
+        l2,
+        ..
+    } = cols;
+    const MAX: usize = 0;
+    const SUM: usize = 1;
+    const FIRST: usize = 2;
+    const LAST: usize = 3;
+    const P95: usize = 4;
+
+    let mut r = Reader::new(input);
+    let flags = r.u8()?;
+    if flags & !FLAGS_KNOWN != 0 {
+        return Err(bad("unknown rollup chunk flags"));
+    }
+    if flags & COUNTS_SAME != 0 && flags & COUNTS_ONE != 0 {
+        return Err(bad("counts both one and the same"));
+    }
+    let (forms, fl) = if flags & SHORT_HEAD != 0 {
+        if flags & SUM_CODES != 0 {
+            return Err(bad("sum codes in a chunk without forms"));
+        }
+        (if flags & INCREASE != 0 { INC_DERIVED << 4 } else { 0 }, 0)
+    } else {
+        (r.u8()?, r.u8()?)
+    };
+    if forms & 0x80 != 0 {
+        return Err(bad("unknown rollup chunk flags"));
+    }
+    let max_form = forms & 3;
+    let sum_form = (forms >> 2) & 3;
+    let inc_form = (forms >> 4) & 3;
+    let p95_all = forms & P95_ALL != 0;
+    let has_inc = flags & INCREASE != 0;
+    if max_form > MAX_OFFSET || inc_form > INC_EXCEPTIONS || (!has_inc && inc_form != INC_PLAIN) {
+        return Err(bad("unknown rollup chunk column form"));
+    }
+    if fl > FL_COLUMN {
+        return Err(bad("bad first/last code"));
+    }
+
+    // Bucket starts.
+    if flags & STARTS_BITMAP != 0 {
+        decode_bitmap(&mut r, starts)?;
+    } else {
+        let used = codec::decode_timestamps(&input[r.pos()..], starts)?;
+        r.bytes(used)?;
+    }
+    let n = starts.len();
+    for s in starts.iter_mut() {
+        *s = s.wrapping_add(base);
+    }
+    // Without early exit, so the loop stays branch-free (valid chunks pass it whole).
+    let ascending = starts
+        .iter()
+        .zip(starts.iter().skip(1))
+        .fold(true, |ok, (a, b)| ok & (a < b));
+    if !ascending {
+        return Err(bad("bucket starts not strictly increasing"));
+    }
+
+    // Counts (none kept when every one is 1) and NaN counts (none when every one is 0).
+    if flags & COUNTS_SAME != 0 {
+        let c = u32::try_from(r.uvarint()?).map_err(|_| bad("bucket count out of range"))?;
+        counts.resize(n, c);
+    } else if flags & COUNTS_ONE == 0 {
+        column_into(input, &mut r, &mut l2.f, n)?;
+        counts_into(&l2.f, counts)?;
+    }
+    if flags & NO_NAN == 0 {
+        column_into(input, &mut r, &mut l2.f, n)?;
+        counts_into(&l2.f, nans)?;
+    }
+    let empty = match (counts.is_empty(), nans.is_empty()) {
+        (true, _) => false,
+        (false, true) => counts.iter().fold(false, |e, &c| e | (c == 0)),
+        (false, false) => counts.iter().zip(nans.iter()).fold(false, |e, (&c, &z)| e | (c == 0 && z == 0)),
+    };
+    if empty {
+        return Err(bad("bucket without points"));
+    }
+    let count_at = |counts: &[u32], i: usize| counts.get(i).copied().unwrap_or(1);
+
+    // min, max.
+    column_into(input, &mut r, &mut vals[0], n)?;
+    // The `d` at which `l2.ints` holds the whole min column.
+    let mut min_ints: Option<usize> = None;
+    match max_form {
+        MAX_EQ_MIN => at[MAX] = 0,
+        MAX_PLAIN => {
+            column_into(input, &mut r, &mut vals[1], n)?;
+            at[MAX] = 1;
+        }
+        _ => {
+            let d = decimal_ints_into(&vals[0], r.u8()?, &mut l2.ints)?;
+            min_ints = Some(d);
+            column_into(input, &mut r, &mut l2.ks, n)?;
+            let out = &mut vals[1];
+            out.clear();
+            let mut ok = true;
+            // |min| < 2^53 and |k| < 2^53: the sum does not overflow.
+            out.extend(l2.ints.iter().zip(&l2.ks).map(|(&m, &k)| {
+                let (k, k_ok) = int53_ok(k);
+                let t = m.wrapping_add(k);
+                ok &= k_ok & ((t as f64).abs() < LIMIT);
+                dec(t, d)
+            }));
+            if !ok {
+                return Err(bad("max offset out of range"));
+            }
+            at[MAX] = 1;
+        }
+    }
+
+    // Sum codes, then the sum section: the sums of the buckets of code 0 (every bucket
+    // without codes, then straight into the sum column).
+    let sum_codes = flags & SUM_CODES != 0;
+    // With sum codes: how many buckets have code 0 (their sums are stored).
+    let mut m = n;
+    if sum_codes {
+        column_into(input, &mut r, &mut l2.f, n)?;
+        l2.sum_codes.clear();
+        let mut ok = true;
+        m = 0;
+        l2.sum_codes.extend(l2.f.iter().map(|&x| {
+            let c = x as u32;
+            ok &= c <= 2 && f64::from(c).to_bits() == x.to_bits();
+            m += usize::from(c == 0);
+            c as u8
+        }));
+        if !ok {
+            return Err(bad("bad sum code"));
+        }
+        if sum_form == SUM_EQ_MIN || sum_form == SUM_OFFSET {
+            // Written at every bucket, kept (the index moves on) at those of code 0.
+            l2.rest_min.clear();
+            l2.rest_min.resize(n, 0.0);
+            l2.rest_counts.clear();
+            l2.rest_counts.resize(n, 1);
+            let mut j = 0;
+            for (i, (&c, &mn)) in l2.sum_codes.iter().zip(&vals[0]).enumerate() {
+                l2.rest_min[j] = mn;
+                l2.rest_counts[j] = count_at(counts, i);
+                j += usize::from(c == 0);
+            }
+            l2.rest_min.truncate(j);
+            l2.rest_counts.truncate(j);
+        }
+    }
+    {
+        let (lo, hi) = vals.split_at_mut(2);
+        let (rest_min, sums): (&[f64], &mut Vec<f64>) = if sum_codes {
+            (&l2.rest_min, &mut l2.rest_sums)
+        } else {
+            (&lo[0], &mut hi[0])
+        };
+        at[SUM] = 2;
+        match sum_form {
+            SUM_EQ_MIN if !sum_codes => at[SUM] = 0,
+            SUM_EQ_MIN => {
+                sums.clear();
+                sums.extend_from_slice(rest_min);
+            }
+            SUM_PLAIN => column_into(input, &mut r, sums, m)?,
+            SUM_SCALED => {
+                let d = r.u8()?;
+                column_into(input, &mut r, &mut l2.ks, m)?;
+                column_into(input, &mut r, &mut l2.rs, m)?;
+                decode_scaled_sum(d, &l2.ks, &l2.rs, sums)?;
+            }
+            _ => {
+                let dd = r.u8()?;
+                let d = match min_ints {
+                    Some(e) if e == usize::from(dd) => {
+                        if sum_codes {
+                            // The integers of the buckets of code 0, kept in place.
+                            let mut j = 0;
+                            for i in 0..n {
+                                l2.ints[j] = l2.ints[i];
+                                j += usize::from(l2.sum_codes[i] == 0);
+                            }
+                            l2.ints.truncate(j);
+                        }
+                        e
+                    }
+                    _ => decimal_ints_into(rest_min, dd, &mut l2.ints)?,
+                };
+                column_into(input, &mut r, &mut l2.ks, m)?;
+                column_into(input, &mut r, &mut l2.rs, m)?;
+                sums.clear();
+                let (ks, rs, ints) = (&l2.ks[..m], &l2.rs[..m], &l2.ints[..m]);
+                let cs: &[u32] = if sum_codes { &l2.rest_counts } else { counts };
+                let (mut ints_ok, mut range_ok) = (true, true);
+                let mut one = |k: f64, r: f64, n: i64, c: u32| {
+                    let ((k, k_ok), (res, r_ok)) = (int53_ok(k), int53_ok(r));
+                    ints_ok &= k_ok & r_ok;
+                    let t = i128::from(c) * i128::from(n) + i128::from(k);
+                    range_ok &= t.unsigned_abs() < 1 << 53;
+                    f64::from_bits(dec(t as i64, d).to_bits().wrapping_add(res as u64))
+                };
+                if cs.is_empty() {
+                    sums.extend((0..m).map(|i| one(ks[i], rs[i], ints[i], 1)));
+                } else {
+                    let cs = &cs[..m];
+                    sums.extend((0..m).map(|i| one(ks[i], rs[i], ints[i], cs[i])));
+                }
+                if !(ints_ok && range_ok) {
+                    // The first bad bucket names the error.
+                    for i in 0..m {
+                        let (Some(k), Some(_)) = (int53(ks[i]), int53(rs[i])) else {
+                            return Err(bad("sum offset column holds a non-integer"));
+                        };
+                        let c = cs.get(i).copied().unwrap_or(1);
+                        if (i128::from(c) * i128::from(ints[i]) + i128::from(k)).unsigned_abs()
+                            >= 1 << 53
+                        {
+                            break;
+                        }
+                    }
+                    return Err(bad("sum offset out of range"));
+                }
+            }
+        }
+    }
+
+    // First/last codes and stored values.
+    let (pf, pl, n_first, n_last) = if fl == FL_COLUMN {
+        column_into(input, &mut r, &mut l2.f, n)?;
+        l2.codes.clear();
+        let (mut sf, mut sl, mut nf, mut nl) = (0u8, 0u8, 0usize, 0usize);
+        let mut ok = true;
+        l2.codes.extend(l2.f.iter().map(|&x| {
+            let c = x as u32;
+            ok &= c <= 8 && f64::from(c).to_bits() == x.to_bits();
+            let c = c.min(8) as usize;
+            let (a, b) = (FIRST_CODE[c], LAST_CODE[c]);
+            sf |= 1 << a;
+            sl |= 1 << b;
+            nf += usize::from(a == 2);
+            nl += usize::from(b == 2);
+            c as u8
+        }));
+        if !ok {
+            return Err(bad("bad first/last code"));
+        }
+        (pick_of(sf), pick_of(sl), nf, nl)
+    } else {
+        let (a, b) = (fl % 3, fl / 3);
+        (pick_of(1 << a), pick_of(1 << b), if a == 2 { n } else { 0 }, if b == 2 { n } else { 0 })
+    };
+    if n_first > 0 {
+        column_into(input, &mut r, &mut l2.firsts, n_first)?;
+    }
+    if n_last > 0 {
+        column_into(input, &mut r, &mut l2.lasts, n_last)?;
+    }
+
+    // p95: stored for every bucket, or for the buckets of 20 points or more (the others'
+    // is their max).
+    let n_p95 = if p95_all {
+        n
+    } else {
+        counts.iter().fold(0, |k, &c| k + usize::from(c >= P95_STORED_FROM))
+    };
+    at[P95] = at[MAX];
+    if n_p95 > 0 {
+        if n_p95 == n {
+            column_into(input, &mut r, &mut vals[5], n)?;
+            at[P95] = 5;
+        } else {
+            column_into(input, &mut r, &mut l2.p95s, n_p95)?;
+        }
+    }
+
+    // Increases: the values stored, and (exceptions form) which buckets derive theirs.
+    if has_inc {
+        match inc_form {
+            INC_PLAIN => column_into(input, &mut r, inc, n)?,
+            INC_DERIVED => {
+                if n == 0 {
+                    return Err(bad("derived increase needs a bucket"));
+                }
+                column_into(input, &mut r, &mut l2.incs, 1)?;
+            }
+            _ => {
+                if n < 2 {
+                    return Err(bad("increase exceptions need two buckets"));
+                }
+                column_into(input, &mut r, &mut l2.f, n - 1)?;
+                l2.derive.clear();
+                l2.derive.push(false);
+                for &f in &l2.f {
+                    l2.derive
+                        .push(small_int(f, 1).ok_or(bad("bad increase exception flag"))? == 0);
+                }
+                let stored = l2.derive.iter().filter(|&&x| !x).count();
+                column_into(input, &mut r, &mut l2.incs, stored)?;
+            }
+        }
+    }
+    if r.remaining() != 0 {
+        return Err(Corruption::Codec(CodecError::TrailingBytes {
+            extra: r.remaining(),
+        }));
+    }
+
+    // Resolve the columns: first and last (read from min or max where every bucket's code
+    // says so), p95 of mixed chunks.
+    for (k, pick, stored, table) in [
+        (FIRST, pf, &mut l2.firsts, &FIRST_CODE),
+        (LAST, pl, &mut l2.lasts, &LAST_CODE),
+    ] {
+        at[k] = match pick {
+            Pick::Min => 0,
+            Pick::Max => at[MAX],
+            Pick::Stored => {
+                std::mem::swap(&mut vals[k + 1], stored);
+                k + 1
+            }
+            Pick::Mixed => {
+                let mut out = std::mem::take(&mut vals[k + 1]);
+                mix_into(&l2.codes, table, &vals[0], &vals[at[MAX]], stored, &mut out);
+                vals[k + 1] = out;
+                k + 1
+            }
+        };
+    }
+    if n_p95 > 0 && n_p95 < n {
+        let mut out = std::mem::take(&mut vals[5]);
+        out.clear();
+        out.reserve(n);
+        l2.p95s.push(0.0);
+        let (max, p95s) = (&vals[at[MAX]], &l2.p95s);
+        let mut k = 0;
+        out.extend(counts.iter().zip(max).map(|(&c, &mx)| {
+            let stored = c >= P95_STORED_FROM;
+            let v = [mx, p95s[k]][usize::from(stored)];
+            k += usize::from(stored);
+            v
+        }));
+        vals[5] = out;
+        at[P95] = 5;
+    }
+
+    // Sums of the buckets with a sum code, from their count, first, last, min and max.
+    if sum_codes {
+        let mut out = std::mem::take(&mut vals[2]);
+        out.clear();
+        let (min, max) = (&vals[0], &vals[at[MAX]]);
+        let (first, last) = (&vals[at[FIRST]], &vals[at[LAST]]);
+        // One more (unused) stored sum, so that every bucket can read one without a branch.
+        l2.rest_sums.push(0.0);
+        let rest = &l2.rest_sums;
+        let mut k = 0;
+        let mut ok = true;
+        out.extend(l2.sum_codes.iter().enumerate().map(|(i, &code)| {
+            let c = count_at(counts, i);
+            let (v, fits) = sum_pick(c, code, first[i], last[i], min[i], max[i], rest[k]);
+            k += usize::from(code == 0);
+            ok &= fits;
+            v
+        }));
+        if !ok {
+            return Err(bad("sum code does not fit the bucket's count"));
+        }
+        vals[2] = out;
+        at[SUM] = 2;
+    }
+
+    // Increases derived from the neighbouring bucket's last and the bucket's first/last.
+    if has_inc && inc_form != INC_PLAIN {
+        let (first, last) = (&vals[at[FIRST]], &vals[at[LAST]]);
+        inc.reserve(n);
+        inc.push(l2.incs[0]);
+        let derive_at = |i: usize| -> f64 {
+            let s = counter_step(last[i - 1], first[i]);
+            if count_at(counts, i) >= 2 { s + (last[i] - first[i]) } else { s }
+        };
+        if inc_form == INC_DERIVED {
+            if counts.is_empty() {
+                // Single-point buckets: the step from the previous bucket's last.
+                inc.extend(last.iter().zip(&first[1..]).map(|(&p, &f)| counter_step(p, f)));
+            } else {
+                let steps = last.iter().zip(&first[1..]).zip(&last[1..]).zip(&counts[1..]);
+                inc.extend(steps.map(|(((&p, &f), &l), &c)| {
+                    let s = counter_step(p, f);
+                    if c >= 2 { s + (l - f) } else { s }
+                }));
+            }
+        } else {
+            let mut k = 1;
+            for i in 1..n {
+                if l2.derive[i] {
+                    inc.push(derive_at(i));
+                } else {
+                    inc.push(l2.incs[k]);
+                    k += 1;
+                }
+            }
+        }
+    }
+    *has_inc_out = has_inc;
+    Ok(())
+}
+
+/// Decodes a layout-2 chunk (`input` starts at its flags byte), appending its buckets to
+/// `out`; on error `out` is unchanged.
+pub fn decode(input: &[u8], base: i64, out: &mut Vec<Bucket>) -> Result<(), Corruption> {
+    let mut c = ChunkColumns::default();
+    decode_columns(input, base, &mut c)?;
+    out.reserve(c.len());
+    out.extend((0..c.len()).map(|i| c.bucket(i)));
+    Ok(())
+}
+
+/// The first decoder of layout 2, as the oracle of the column decoder.
+#[cfg(test)]
+mod reference {
+    use std::borrow::Cow;
+
+    use super::*;
+
+    /// As the first decoder had it.
+    fn int53(v: f64) -> Option<i64> {
+        (v.fract() == 0.0 && v.abs() < LIMIT).then_some(v as i64)
+    }
+
+/// Reads one value column that must hold `want` values.
+fn column(input: &[u8], r: &mut Reader<'_>, want: usize) -> Result<Vec<f64>, Corruption> {
+    let mut v = Vec::new();
+    let used = codec::decode_values(&input[r.pos()..], &mut v)?;
+    r.bytes(used)?;
+    if v.len() != want {
+        return Err(bad("rollup chunk columns hold different bucket counts"));
+    }
+    Ok(v)
+}
+
+/// The per-bucket decoder layout 2 first had (bucket by bucket, a `Vec` per column), kept
+/// as the oracle of [`decode_columns`]: on any bytes both refuse, or both give the same
+/// buckets bit for bit.
+pub(super) fn reference_decode(input: &[u8], base: i64, out: &mut Vec<Bucket>) -> Result<(), Corruption> {
+    let mut r = Reader::new(input);
+    let flags = r.u8()?;
+    if flags & !FLAGS_KNOWN != 0 {
+        return Err(bad("unknown rollup chunk flags"));
+    }
+    if flags & COUNTS_SAME != 0 && flags & COUNTS_ONE != 0 {
+        return Err(bad("counts both one and the same"));
+    }
+    let (forms, fl) = if flags & SHORT_HEAD != 0 {
+        if flags & SUM_CODES != 0 {
+            return Err(bad("sum codes in a chunk without forms"));
+        }
+        (if flags & INCREASE != 0 { INC_DERIVED << 4 } else { 0 }, 0)
+    } else {
+        (r.u8()?, r.u8()?)
+    };
+    if forms & 0x80 != 0 {
+        return Err(bad("unknown rollup chunk flags"));
+    }
+    let max_form = forms & 3;
+    let sum_form = (forms >> 2) & 3;
+    let inc_form = (forms >> 4) & 3;
+    let p95_all = forms & P95_ALL != 0;
+    let has_inc = flags & INCREASE != 0;
+    if max_form > MAX_OFFSET || inc_form > INC_EXCEPTIONS || (!has_inc && inc_form != INC_PLAIN) {
+        return Err(bad("unknown rollup chunk column form"));
+    }
+    if fl > FL_COLUMN {
+        return Err(bad("bad first/last code"));
+    }
+
+    let mut starts: Vec<i64> = Vec::new();
+    if flags & STARTS_BITMAP != 0 {
+        decode_bitmap(&mut r, &mut starts)?;
+    } else {
+        let used = codec::decode_timestamps(&input[r.pos()..], &mut starts)?;
+        r.bytes(used)?;
+    }
+    let n = starts.len();
+    for s in &mut starts {
+        *s = s.wrapping_add(base);
+    }
+    if !starts.windows(2).all(|w| w[0] < w[1]) {
+        return Err(bad("bucket starts not strictly increasing"));
+    }
+
+    let ints = |v: Vec<f64>, max: u32| -> Result<Vec<u32>, Corruption> {
+        v.into_iter()
+            .map(|x| small_int(x, max).ok_or(bad("bucket count is not an integer in 0..=u32::MAX")))
+            .collect()
+    };
+    let counts = if flags & COUNTS_SAME != 0 {
+        let c = u32::try_from(r.uvarint()?).map_err(|_| bad("bucket count out of range"))?;
+        vec![c; n]
+    } else if flags & COUNTS_ONE == 0 {
+        ints(column(input, &mut r, n)?, u32::MAX)?
+    } else {
+        vec![1; n]
+    };
+    let nans = if flags & NO_NAN == 0 {
+        ints(column(input, &mut r, n)?, u32::MAX)?
+    } else {
+        vec![0; n]
+    };
+    if counts.iter().zip(&nans).any(|(&c, &z)| c == 0 && z == 0) {
+        return Err(bad("bucket without points"));
+    }
+    let min = column(input, &mut r, n)?;
+    // The min column as `d`-decimal integers (offset forms).
+    let ints_of = |vals: &[f64], d: u8| -> Result<(usize, Vec<i64>), Corruption> {
+        let d = usize::from(d);
+        if d >= POW10.len() {
+            return Err(bad("decimals out of range"));
+        }
+        let v = vals
+            .iter()
+            .map(|&m| scaled(m, d).ok_or(bad("offset column over a non-decimal min")))
+            .collect::<Result<Vec<i64>, _>>()?;
+        Ok((d, v))
+    };
+
+    // The min column's integers at the last `d` asked, shared by the offset forms.
+    let mut min_ints: Option<(usize, Vec<i64>)> = None;
+    let max: Cow<'_, [f64]> = match max_form {
+        MAX_EQ_MIN => Cow::Borrowed(&min),
+        MAX_PLAIN => Cow::Owned(column(input, &mut r, n)?),
+        _ => Cow::Owned({
+            let (d, nmin) = min_ints.insert(ints_of(&min, r.u8()?)?);
+            let d = *d;
+            let ks = column(input, &mut r, n)?;
+            nmin.iter()
+                .zip(&ks)
+                .map(|(&m, &k)| {
+                    let t = int53(k).and_then(|k| m.checked_add(k)).filter(|t| (*t as f64).abs() < LIMIT);
+                    t.map(|t| dec(t, d)).ok_or(bad("max offset out of range"))
+                })
+                .collect::<Result<Vec<f64>, _>>()?
+        }),
+    };
+    // Sum codes, then the sums of the buckets of code 0.
+    let sum_codes: Option<Vec<u8>> = if flags & SUM_CODES != 0 {
+        Some(
+            column(input, &mut r, n)?
+                .into_iter()
+                .map(|x| small_int(x, 2).map(|c| c as u8).ok_or(bad("bad sum code")))
+                .collect::<Result<_, _>>()?,
+        )
+    } else {
+        None
+    };
+    // The buckets of sum code 0: all of them without codes.
+    let (rest_min, rest_counts): (Cow<'_, [f64]>, Cow<'_, [u32]>) = match &sum_codes {
+        None => (Cow::Borrowed(&min), Cow::Borrowed(&counts)),
+        Some(c) => {
+            let rest = (0..n).filter(|&i| c[i] == 0);
+            (
+                Cow::Owned(rest.clone().map(|i| min[i]).collect()),
+                Cow::Owned(rest.map(|i| counts[i]).collect()),
+            )
+        }
+    };
+    let m = rest_min.len();
+    let sum: Cow<'_, [f64]> = match sum_form {
+        SUM_EQ_MIN => Cow::Borrowed(&rest_min),
+        SUM_PLAIN => Cow::Owned(column(input, &mut r, m)?),
+        SUM_SCALED => {
+            let d = r.u8()?;
+            let ns = column(input, &mut r, m)?;
+            let rs = column(input, &mut r, m)?;
+            let mut v = Vec::new();
+            decode_scaled_sum(d, &ns, &rs, &mut v)?;
+            Cow::Owned(v)
+        }
+        _ => Cow::Owned({
+            let d = r.u8()?;
+            let cached;
+            let (d, nmin) = match &min_ints {
+                Some((e, v)) if sum_codes.is_none() && *e == usize::from(d) => (*e, v),
+                _ => {
+                    cached = ints_of(&rest_min, d)?;
+                    (cached.0, &cached.1)
+                }
+            };
+            let ks = column(input, &mut r, m)?;
+            let rs = column(input, &mut r, m)?;
+            let mut v = Vec::with_capacity(m);
+            for i in 0..m {
+                let (Some(k), Some(res)) = (int53(ks[i]), int53(rs[i])) else {
+                    return Err(bad("sum offset column holds a non-integer"));
+                };
+                let t = i128::from(rest_counts[i]) * i128::from(nmin[i]) + i128::from(k);
+                if t.unsigned_abs() >= 1 << 53 {
+                    return Err(bad("sum offset out of range"));
+                }
+                v.push(f64::from_bits(dec(t as i64, d).to_bits().wrapping_add(res as u64)));
+            }
+            v
+        }),
+    };
+
+    let codes: Vec<u8> = if fl == FL_COLUMN {
+        column(input, &mut r, n)?
+            .into_iter()
+            .map(|x| small_int(x, 8).map(|c| c as u8).ok_or(bad("bad first/last code")))
+            .collect::<Result<_, _>>()?
+    } else {
+        vec![fl; n]
+    };
+    let n_first = codes.iter().filter(|&&c| c % 3 == 2).count();
+    let n_last = codes.iter().filter(|&&c| c / 3 == 2).count();
+    let firsts = if n_first > 0 { column(input, &mut r, n_first)? } else { Vec::new() };
+    let lasts = if n_last > 0 { column(input, &mut r, n_last)? } else { Vec::new() };
+    let n_p95 = if p95_all {
+        n
+    } else {
+        counts.iter().filter(|&&c| c >= P95_STORED_FROM).count()
+    };
+    let p95s = if n_p95 > 0 { column(input, &mut r, n_p95)? } else { Vec::new() };
+
+    // Increase: values, and which buckets derive theirs.
+    let (inc_vals, derive): (Vec<f64>, Vec<bool>) = if !has_inc {
+        (Vec::new(), Vec::new())
+    } else {
+        match inc_form {
+            INC_PLAIN => (column(input, &mut r, n)?, vec![false; n]),
+            INC_DERIVED => {
+                if n == 0 {
+                    return Err(bad("derived increase needs a bucket"));
+                }
+                let mut d = vec![true; n];
+                d[0] = false;
+                (column(input, &mut r, 1)?, d)
+            }
+            _ => {
+                if n < 2 {
+                    return Err(bad("increase exceptions need two buckets"));
+                }
+                let fs = column(input, &mut r, n - 1)?;
+                let mut d = vec![false; n];
+                for (i, &f) in fs.iter().enumerate() {
+                    d[i + 1] = small_int(f, 1).ok_or(bad("bad increase exception flag"))? == 0;
+                }
+                let stored = d.iter().filter(|&&x| !x).count();
+                (column(input, &mut r, stored)?, d)
+            }
+        }
+    };
+    if r.remaining() != 0 {
+        return Err(Corruption::Codec(CodecError::TrailingBytes {
+            extra: r.remaining(),
+        }));
+    }
+
+    let start_len = out.len();
+    out.reserve(n);
+    let (mut fi, mut li, mut pi, mut ii, mut si) = (0, 0, 0, 0, 0);
+    let mut prev_last = f64::NAN;
+    for i in 0..n {
+        let pick = |code: u8, stored: &[f64], k: &mut usize| match code {
+            0 => min[i],
+            1 => max[i],
+            _ => {
+                *k += 1;
+                stored[*k - 1]
+            }
+        };
+        let first = pick(codes[i] % 3, &firsts, &mut fi);
+        let last = pick(codes[i] / 3, &lasts, &mut li);
+        let p95 = if p95_all || counts[i] >= P95_STORED_FROM {
+            pi += 1;
+            p95s[pi - 1]
+        } else {
+            max[i]
+        };
+        let mut b = Bucket {
+            start: starts[i],
+            count: counts[i],
+            nan_count: nans[i],
+            min: min[i],
+            max: max[i],
+            sum: 0.0,
+            first,
+            last,
+            p95,
+            increase: None,
+        };
+        let code = sum_codes.as_ref().map_or(0, |c| c[i]);
+        b.sum = if code == 0 {
+            si += 1;
+            sum[si - 1]
+        } else {
+            match sum_candidate(&b, code) {
+                Some(v) => v,
+                None => {
+                    out.truncate(start_len);
+                    return Err(bad("sum code does not fit the bucket's count"));
+                }
+            }
+        };
+        if has_inc {
+            b.increase = Some(if derive[i] {
+                derived_increase(prev_last, &b)
+            } else {
+                ii += 1;
+                inc_vals[ii - 1]
+            });
+        }
+        prev_last = last;
+        out.push(b);
+    }
+    debug_assert_eq!(out.len() - start_len, n);
+    Ok(())
+}
+
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rollup::bucket::aggregate;
+    use proptest::prelude::*;
+
+    type Bits = (i64, u32, u32, [u64; 6], Option<u64>);
+
+    fn bits(b: &Bucket) -> Bits {
+        (
+            b.start,
+            b.count,
+            b.nan_count,
+            [b.min, b.max, b.sum, b.first, b.last, b.p95].map(f64::to_bits),
+            b.increase.map(f64::to_bits),
+        )
+    }
+
+    const SENTINEL: Bucket = Bucket {
+        start: 0,
+        count: 1,
+        nan_count: 0,
+        min: 0.0,
+        max: 0.0,
+        sum: 0.0,
+        first: 0.0,
+        last: 0.0,
+        p95: 0.0,
+        increase: None,
+    };
+
+    /// Encodes, decodes behind a sentinel, checks every bit; returns the chunk.
+    fn round_trip(buckets: &[Bucket], base: i64) -> Vec<u8> {
+        let mut enc = Vec::new();
+        encode(buckets, base, &mut enc);
+        let mut back = vec![SENTINEL];
+        decode(&enc, base, &mut back).expect("decodes");
+        assert_eq!(bits(&back[0]), bits(&SENTINEL));
+        let got: Vec<Bits> = back[1..].iter().map(bits).collect();
+        let want: Vec<Bits> = buckets.iter().map(bits).collect();
+        assert_eq!(got, want);
+        enc
+    }
+
+    /// Values that stress exactness: NaN payloads, ±0, ±Inf, subnormals, extremes, decimals.
+    fn value() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            6 => (-100_000i64..100_000).prop_map(|n| n as f64 / 100.0),
+            3 => (0i64..1 << 40).prop_map(|n| (n * 4096) as f64),
+            1 => Just(f64::NAN),
+            1 => any::<u64>().prop_map(|p| f64::from_bits(0x7FF0_0000_0000_0001 | p)), // NaN payloads
+            1 => Just(-0.0),
+            1 => Just(0.0),
+            1 => Just(f64::INFINITY),
+            1 => Just(f64::NEG_INFINITY),
+            1 => Just(f64::MIN_POSITIVE / 4.0),
+            1 => Just(-5e-324),
+            1 => Just(f64::MAX),
+            1 => Just(f64::MIN),
+            2 => any::<u64>().prop_map(f64::from_bits),
+        ]
+    }
+
+    /// Raw points of one series: gauges, counters with resets, gaps, NaN runs.
+    fn points() -> impl Strategy<Value = Vec<(i64, f64)>> {
+        (
+            -10_000_000i64..10_000_000,
+            prop::collection::vec((1i64..40_000, value(), 0u8..4), 0..400),
+        )
+            .prop_map(|(t0, steps)| {
+                let mut t = t0;
+                let mut c = 0.0f64;
+                steps
+                    .into_iter()
+                    .map(|(d, v, mode)| {
+                        t += d;
+                        match mode {
+                            // A counter that rises by the value's magnitude, sometimes resets.
+                            0 | 1 if !v.is_nan() => {
+                                if v.is_finite() && v < -900.0 {
+                                    c = 0.0;
+                                } else {
+                                    c += v.abs().min(1e6);
+                                }
+                                (t, c)
+                            }
+                            _ => (t, v),
+                        }
+                    })
+                    .collect()
+            })
+    }
+
+    /// Buckets made directly, not by `aggregate`: aggregates that disagree with each other
+    /// (p95 other than max under 20 points, any increase), which only the fallbacks carry.
+    fn loose_buckets() -> impl Strategy<Value = Vec<Bucket>> {
+        prop::collection::vec(
+            (
+                1i64..100_000,
+                prop_oneof![Just(1u32), 0u32..30, any::<u32>()],
+                prop_oneof![3 => Just(0u32), 1 => any::<u32>()],
+                prop::array::uniform6(value()),
+                prop::option::of(value()),
+            ),
+            0..80,
+        )
+        .prop_map(|v| {
+            let mut t = -50_000i64;
+            let counter = v.first().is_some_and(|x| x.4.is_some());
+            v.into_iter()
+                .map(|(d, count, nan, a, inc)| {
+                    t += d;
+                    let count = if count == 0 && nan == 0 { 1 } else { count };
+                    Bucket {
+                        start: t,
+                        count,
+                        nan_count: nan,
+                        min: a[0],
+                        max: a[1],
+                        sum: a[2],
+                        first: a[3],
+                        last: a[4],
+                        p95: a[5],
+                        increase: counter.then(|| inc.unwrap_or(a[4])),
+                    }
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn aggregated_buckets_round_trip_bit_exact(
+            pts in points(),
+            interval in prop::sample::select(vec![1i64, 1_000, 10_000, 15_000, 60_000, 300_000]),
+            counter in any::<bool>(),
+            prev in prop::option::of(value()),
+            below in prop_oneof![Just(0i64), 0i64..2_000_000_000],
+        ) {
+            let mut b = Vec::new();
+            aggregate(&pts, interval, counter, if counter { prev } else { None }, &mut b);
+            let base = b.first().map_or(0, |b| b.start) - below;
+            round_trip(&b, base);
+        }
+
+        #[test]
+        fn loose_buckets_round_trip_bit_exact(b in loose_buckets(), below in 0i64..1_000_000) {
+            let base = b.first().map_or(0, |b| b.start) - below;
+            round_trip(&b, base);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200), base in any::<i64>()) {
+            let mut out = vec![SENTINEL];
+            match decode(&bytes, base, &mut out) {
+                Ok(()) => {
+                    let got = out[1..].to_vec();
+                    prop_assert!(got.windows(2).all(|w| w[0].start < w[1].start));
+                    prop_assert!(got.iter().all(|b| b.count + b.nan_count > 0 || b.count > 0 || b.nan_count > 0));
+                    if got.windows(2).all(|w| w[0].start.wrapping_sub(base) < w[1].start.wrapping_sub(base)) {
+                        round_trip(&got, base);
+                    }
+                }
+                Err(_) => prop_assert_eq!(out.len(), 1),
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_behind_valid_heads(tail in prop::collection::vec(any::<u8>(), 0..120), flags in 0u8..16, forms in 0u8..128, fl in 0u8..10) {
+            let mut bytes = vec![flags, forms, fl];
+            bytes.extend_from_slice(&tail);
+            let mut out = vec![SENTINEL];
+            if decode(&bytes, 0, &mut out).is_err() {
+                prop_assert_eq!(out.len(), 1);
+            }
+            same_as_reference(&bytes, 0);
+        }
+
+        #[test]
+        fn arbitrary_bytes_decode_as_the_reference_decoder_does(bytes in prop::collection::vec(any::<u8>(), 0..200), base in any::<i64>()) {
+            same_as_reference(&bytes, base);
+        }
+
+        /// Valid chunks of every form, damaged in one byte (or cut): the column decoder and
+        /// the per-bucket one agree, in columns reused from the undamaged chunk.
+        #[test]
+        fn damaged_chunks_decode_as_the_reference_decoder_does(
+            b in prop_oneof![loose_buckets(), points().prop_map(|p| {
+                let mut b = Vec::new();
+                aggregate(&p, 15_000, p.len() % 2 == 0, None, &mut b);
+                b
+            })],
+            at in any::<prop::sample::Index>(),
+            xor in 1u8..=255,
+            cut in any::<bool>(),
+        ) {
+            let mut enc = Vec::new();
+            encode(&b, -1_000_000, &mut enc);
+            let mut cols = ChunkColumns::default();
+            decode_columns(&enc, -1_000_000, &mut cols).expect("valid chunk decodes");
+            let mut bad = enc.clone();
+            let i = at.index(bad.len());
+            if cut {
+                bad.truncate(i);
+            } else {
+                bad[i] ^= xor;
+            }
+            same_as_reference(&bad, -1_000_000);
+            let fresh = decode_columns(&bad, -1_000_000, &mut ChunkColumns::default());
+            let reused = decode_columns(&bad, -1_000_000, &mut cols);
+            prop_assert_eq!(fresh.is_ok(), reused.is_ok());
+            if reused.is_ok() {
+                let mut want = Vec::new();
+                reference::reference_decode(&bad, -1_000_000, &mut want).expect("reference decodes");
+                let got: Vec<Bits> = (0..cols.len()).map(|k| bits(&cols.bucket(k))).collect();
+                prop_assert_eq!(got, want.iter().map(bits).collect::<Vec<_>>());
+            }
+        }
+    }
+
+    /// The column decoder and the per-bucket reference refuse the same bytes, with the same
+    /// error, or give the same buckets bit for bit.
+    fn same_as_reference(bytes: &[u8], base: i64) {
+        let mut want = vec![SENTINEL];
+        let r_ref = reference::reference_decode(bytes, base, &mut want);
+        let mut got = vec![SENTINEL];
+        let r_new = decode(bytes, base, &mut got);
+        assert_eq!(format!("{r_new:?}"), format!("{r_ref:?}"), "{bytes:02X?}");
+        assert_eq!(
+            got.iter().map(bits).collect::<Vec<_>>(),
+            want.iter().map(bits).collect::<Vec<_>>()
+        );
+    }
+
+    /// Columns a chunk does not store are read from the column they equal, not copied: one
+    /// point per bucket gives max, sum, first, last and p95 as the min column itself (the
+    /// step fold's one-pass path checks for that), and columns reused for another chunk
+    /// read as freshly decoded ones.
+    #[test]
+    fn unstored_columns_are_the_columns_they_equal() {
+        let pts: Vec<(i64, f64)> = (0..50).map(|i| (i * 15_000, (i * 7 % 11) as f64 * 0.5)).collect();
+        let mut single = Vec::new();
+        aggregate(&pts, 10_000, false, None, &mut single);
+        let mut enc = Vec::new();
+        encode(&single, 0, &mut enc);
+        let mut cols = ChunkColumns::default();
+        decode_columns(&enc, 0, &mut cols).unwrap();
+        let min = cols.min().as_ptr();
+        for c in [cols.max(), cols.sum(), cols.first(), cols.last(), cols.p95()] {
+            assert_eq!(c.as_ptr(), min);
+        }
+        assert_eq!(cols.counts(), None);
+        assert_eq!(cols.nan_counts(), None);
+        // 60 s buckets of four points: first and last stored or min/max per bucket, p95 the
+        // max (under 20 points), counts one number for the chunk.
+        let mut four = Vec::new();
+        aggregate(&pts, 60_000, true, Some(0.0), &mut four);
+        let mut enc4 = Vec::new();
+        encode(&four, 0, &mut enc4);
+        decode_columns(&enc4, 0, &mut cols).unwrap();
+        assert_eq!(cols.p95().as_ptr(), cols.max().as_ptr());
+        let got: Vec<Bits> = (0..cols.len()).map(|k| bits(&cols.bucket(k))).collect();
+        assert_eq!(got, four.iter().map(bits).collect::<Vec<_>>());
+        // Back to the single-point chunk in the same columns.
+        decode_columns(&enc, 0, &mut cols).unwrap();
+        let got: Vec<Bits> = (0..cols.len()).map(|k| bits(&cols.bucket(k))).collect();
+        assert_eq!(got, single.iter().map(bits).collect::<Vec<_>>());
+    }
+
+    /// The example of `format-spec/rollup-chunk.md` §7.5: layout 1's two buckets (§6), and a
+    /// counter scraped every 15 s in 60 s buckets.
+    #[test]
+    fn golden_layout2() {
+        let gauge = [
+            Bucket {
+                start: 1_700_000_000_000,
+                count: 2,
+                nan_count: 0,
+                min: 1.0,
+                max: 2.0,
+                sum: 3.0,
+                first: 1.0,
+                last: 2.0,
+                p95: 2.0,
+                increase: None,
+            },
+            Bucket {
+                start: 1_700_000_010_000,
+                count: 1,
+                nan_count: 1,
+                min: 5.0,
+                max: 5.0,
+                sum: 5.0,
+                first: 5.0,
+                last: 5.0,
+                p95: 5.0,
+                increase: None,
+            },
+        ];
+        let enc = round_trip(&gauge, 1_699_999_200_000);
+        #[rustfmt::skip]
+        let want: &[u8] = &[
+            0x00, 0x05, 0x09,                         // flags; forms: max plain, sum plain; first/last: codes column
+            0x01, 0x02, 0x80, 0xD4, 0x61, 0xE8, 0x07, 0x14, 0x01, // starts (delta-runs)
+            0x03, 0x02, 0x00, 0x04, 0x01,             // count [2, 1]
+            0x03, 0x02, 0x00, 0x00, 0x02,             // nan_count [0, 1]
+            0x03, 0x02, 0x00, 0x02, 0x08,             // min [1, 5]
+            0x03, 0x02, 0x00, 0x04, 0x06,             // max [2, 5]
+            0x03, 0x02, 0x00, 0x06, 0x04,             // sum [3, 5]
+            0x03, 0x02, 0x00, 0x06, 0x05,             // first/last codes [3, 0]: (min, max), (min, min)
+        ];
+        assert_eq!(enc, want, "{enc:02X?}");
+
+        // Points 100, 104, 110, 111 | 115, 120, 130, 131 | 131 (a step of 0 from 131).
+        let pts = [
+            (0, 100.0), (15_000, 104.0), (30_000, 110.0), (45_000, 111.0),
+            (60_000, 115.0), (75_000, 120.0), (90_000, 130.0), (105_000, 131.0),
+            (120_000, 131.0),
+        ];
+        let mut b = Vec::new();
+        aggregate(&pts, 60_000, true, Some(99.0), &mut b);
+        let enc = round_trip(&b, 0);
+        assert_eq!(encode_sections(&b, 0, &mut Vec::new()), [3, 7, 7, 0, 9, 8, 11, 7, 0, 4]);
+        #[rustfmt::skip]
+        let want: &[u8] = &[
+            0x06, 0x15, 0x09,                         // flags: no-nan, increase; forms: max plain, sum plain, increase derived; first/last: codes column
+            0x01, 0x03, 0x00, 0xE8, 0x07, 0x78, 0x02, // starts [0, 60_000, 120_000] (delta-runs)
+            0x04, 0x03, 0x00, 0x01, 0x08, 0x03, 0x02, // count [4, 4, 1]
+            0x02, 0x03, 0x00, 0xC8, 0x01, 0x01, 0x1E, 0x01, 0x02, // min [100, 115, 131]
+            0x04, 0x03, 0x00, 0x01, 0xDE, 0x01, 0x14, 0x05, // max [111, 131, 131]
+            0x02, 0x03, 0x00, 0xD2, 0x06, 0x01, 0xD9, 0x05, 0xB4, 0x03, 0x01, // sum [425, 496, 131]
+            0x04, 0x03, 0x00, 0x01, 0x06, 0x03, 0x02, // first/last codes [3, 3, 0]
+            0x02, 0x01, 0x00, 0x18,                   // increase of bucket 0: [12]
+        ];
+        assert_eq!(enc, want, "{enc:02X?}");
+    }
+
+    /// Single-point counter buckets (15 s scrapes in 10 s buckets): one flags byte, no
+    /// forms; and constant counts (60 s buckets of 15 s scrapes): one count for the chunk.
+    #[test]
+    fn golden_layout2_short_forms() {
+        let pts = [(20_000, 10.0), (30_000, 12.0), (50_000, 3.0)];
+        let mut b = Vec::new();
+        aggregate(&pts, 10_000, true, None, &mut b);
+        let enc = round_trip(&b, 0);
+        #[rustfmt::skip]
+        let want: &[u8] = &[
+            0x4F,                                     // flags: counts-one, no-nan, increase, bitmap, short head
+            0x03, 0xC0, 0xB8, 0x02, 0x90, 0x4E, 0x04, 0x03, 0x03, // starts bitmap [20_000, 30_000, 50_000]
+            0x02, 0x03, 0x00, 0x14, 0x01, 0x11, 0x0B, 0x01, // min [10, 12, 3]
+            0x02, 0x01, 0x00, 0x00,                   // increase of bucket 0: [0]; 2 and 3 derived
+        ];
+        assert_eq!(enc, want, "{enc:02X?}");
+        let pts: Vec<(i64, f64)> = (0..8).map(|i| (i * 15_000, (i % 3) as f64)).collect();
+        let mut b = Vec::new();
+        aggregate(&pts, 60_000, false, None, &mut b);
+        let enc = round_trip(&b, 0);
+        #[rustfmt::skip]
+        let want: &[u8] = &[
+            0x22, 0x05, 0x09,                         // flags: no-nan, counts-same; forms: max plain, sum plain; fl: codes column
+            0x01, 0x02, 0x00, 0xE8, 0x07, 0x78, 0x01, // starts [0, 60_000]
+            0x04,                                     // every count is 4
+            0x03, 0x02, 0x00, 0x00, 0x00,             // min [0, 0]
+            0x03, 0x02, 0x00, 0x04, 0x00,             // max [2, 2]
+            0x03, 0x02, 0x00, 0x06, 0x02,             // sum [3, 4]
+            0x03, 0x02, 0x00, 0x00, 0x10,             // first/last codes [0, 8]: (min, min), (stored, stored)
+            0x02, 0x01, 0x00, 0x02,                   // first column [1]
+            0x02, 0x01, 0x00, 0x02,                   // last column [1]
+        ];
+        assert_eq!(enc, want, "{enc:02X?}");
+    }
+
+    /// Every strict prefix of a chunk is refused as truncated, a longer one as trailing bytes.
+    #[test]
+    fn every_prefix_is_truncated() {
+        let pts: Vec<(i64, f64)> = (0..300)
+            .map(|i| {
+                let v = if i % 13 == 0 {
+                    f64::NAN
+                } else if i % 7 == 0 {
+                    (i % 17) as f64 * 0.5
+                } else {
+                    i as f64 * 1.25
+                };
+                (i * 1_000 + (i % 3) * 300, v)
+            })
+            .collect();
+        for (interval, counter) in [(10_000, true), (60_000, false), (15_000, true), (1_000, false), (30_000, true)] {
+            let mut b = Vec::new();
+            aggregate(&pts, interval, counter, None, &mut b);
+            let enc = round_trip(&b, -5_000);
+            for cut in 0..enc.len() {
+                let mut out = vec![SENTINEL];
+                let r = decode(&enc[..cut], -5_000, &mut out);
+                assert!(
+                    matches!(r, Err(Corruption::Codec(CodecError::Truncated { .. }))),
+                    "prefix {cut} of {}: {r:?}",
+                    enc.len()
+                );
+                assert_eq!(out.len(), 1);
+            }
+            let mut long = enc.clone();
+            long.push(0);
+            assert!(matches!(
+                decode(&long, -5_000, &mut Vec::new()),
+                Err(Corruption::Codec(CodecError::TrailingBytes { extra: 1 }))
+            ));
+        }
+    }
+}
