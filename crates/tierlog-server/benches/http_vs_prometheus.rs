@@ -5,11 +5,20 @@
 //! promtool and Grafana send them, the answer decoded into a `serde_json::Value`). So both
 //! sides pay the same: request parsing, evaluation, the API's JSON, the round trip and the
 //! client's decoding. Each server is a process of its own: the bench starts itself again as
-//! `tierlog serve`'s stand-in (`tierlog_server::serve` on a default tokio runtime). Prints the median of the per-expression latency ratios (tierlog /
-//! Prometheus), the worst ten, and two dashboard queries over the whole 24 h at a 60 s step.
+//! `tierlog serve`'s stand-in (`tierlog_server::serve` on a default tokio runtime). Prints the
+//! median of the per-expression latency ratios (tierlog / Prometheus), the worst ten, and two
+//! dashboard queries over the whole 24 h at a 60 s step.
 //!
 //! `cargo bench -p tierlog-server --bench http_vs_prometheus`. Skipped, saying so, when
 //! `/usr/bin/prometheus` or `/usr/bin/promtool` is absent.
+//!
+//! - `TIERLOG_BENCH_OLD_SERVER=<path>`: an older build of this bench binary, started as a second
+//!   `tierlog serve` on the same store and asked in turn with the others (old, new, Prometheus):
+//!   before and after a change in one run, on the same data and client.
+//! - `TIERLOG_BENCH_LOOP=<expr>`: only that expression, `TIERLOG_BENCH_REPS` times on each
+//!   server in turn (over the last 3 h at a 60 s step); for profiling the server.
+//! - `TIERLOG_BENCH_SERVER_WRAP='<command> <args>'`: starts the (new) server through that
+//!   command, e.g. `valgrind --tool=callgrind --instr-atstart=no` or `perf stat -o FILE`.
 
 #[allow(dead_code, unused_imports)]
 #[path = "../../tierlog-promql/tests/diff/mod.rs"]
@@ -217,10 +226,12 @@ fn main() {
         );
     }
     let new_at = prom_at - 1;
-    rows.sort_by(|a, b| {
-        (b.0[new_at] / b.0[prom_at]).total_cmp(&(a.0[new_at] / a.0[prom_at]))
-    });
-    println!("worst ten of {} (ratio, {}):", names[new_at], names.join(", "));
+    rows.sort_by(|a, b| (b.0[new_at] / b.0[prom_at]).total_cmp(&(a.0[new_at] / a.0[prom_at])));
+    println!(
+        "worst ten of {} (ratio, {}):",
+        names[new_at],
+        names.join(", ")
+    );
     for (ms, expr) in rows.iter().take(10) {
         let shown: Vec<String> = ms.iter().map(|m| format!("{m:>9.3} ms")).collect();
         println!(
