@@ -183,8 +183,8 @@ impl Drop for CancelOnDrop {
 /// and run again on the blocking pool ([`AppState::run_query`]).
 pub(crate) const INLINE_BUDGET: Duration = Duration::from_millis(1);
 
-/// The kinds of queries that did not end within [`INLINE_BUDGET`]: hashes of
-/// [`query_shape`], forgotten all at once when [`SlowQueries::MAX`] are held.
+/// The kinds of queries whose last run on the blocking pool took [`INLINE_BUDGET`] or longer:
+/// hashes of [`query_shape`], forgotten all at once when [`SlowQueries::MAX`] are held.
 #[derive(Debug, Default)]
 pub(crate) struct SlowQueries(std::sync::Mutex<std::collections::HashSet<u64>>);
 
@@ -198,8 +198,14 @@ impl SlowQueries {
             .contains(&shape)
     }
 
-    fn insert(&self, shape: u64) {
+    /// Notes whether queries of `shape` are slow (their last run on the pool took the
+    /// budget or longer).
+    fn set(&self, shape: u64, slow: bool) {
         let mut set = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if !slow {
+            set.remove(&shape);
+            return;
+        }
         if set.len() >= Self::MAX {
             set.clear();
         }
@@ -249,10 +255,11 @@ impl AppState {
     /// thread of the blocking pool and waiting for it to be woken and back (which took about
     /// as long as a small query's evaluation). One that does not end within the budget is
     /// stopped and run again on the blocking pool with the query's whole timeout and its
-    /// cancel flag, as every query ran before; `shape` (see [`query_shape`]) then marks its
-    /// kind as slow, and later queries of that shape go to the pool at once. The first run is
-    /// also skipped when the store's snapshot is due for a reopen (which blocks) or the
-    /// timeout is shorter than the budget.
+    /// cancel flag, as every query ran before. When that run too takes the budget or longer,
+    /// its `shape` (see [`query_shape`]) is marked slow and later queries of that shape go to
+    /// the pool at once, until one of them takes less. The first run is also skipped when the
+    /// store's snapshot is due for a reopen (which blocks) or the timeout is shorter than the
+    /// budget.
     async fn run_query<T, F>(&self, timeout: Duration, shape: u64, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
@@ -294,7 +301,6 @@ impl AppState {
                         .metrics
                         .requeued_queries
                         .fetch_add(1, Ordering::Relaxed);
-                    self.0.slow.insert(shape);
                 }
                 Ok(r) => {
                     self.0.metrics.query.observe(start.elapsed());
@@ -320,7 +326,11 @@ impl AppState {
             let store = state.0.snapshots.get();
             let start = Instant::now();
             let r = f(&store, &opts);
-            state.0.metrics.query.observe(start.elapsed());
+            let took = start.elapsed();
+            state.0.metrics.query.observe(took);
+            // Straight to the pool next time only if it would not have ended within the
+            // budget now either (a first run slowed by a cold cache is not held against it).
+            state.0.slow.set(shape, took >= INLINE_BUDGET);
             r
         });
         let r = tokio::time::timeout_at((deadline + DEADLINE_GRACE).into(), task).await;
@@ -923,10 +933,22 @@ mod tests {
         assert_eq!(opts.kind, ErrorType::Execution);
     }
 
+    /// How a test query behaves.
+    #[derive(Clone, Copy)]
+    enum Cost {
+        /// Ends at once.
+        Quick,
+        /// Goes on past the budget on its first run only (a cold cache).
+        Cold,
+        /// Takes longer than the budget wherever it runs.
+        Slow,
+    }
+
     /// A query that ends within the budget is answered by its one run, on the thread that
     /// polls the request (here `block_on`'s), with a deadline no later than the budget's
     /// end; one that does not is stopped there and run again on the blocking pool with the
-    /// whole timeout, and later queries of its shape go to the pool at once.
+    /// whole timeout. When that run too takes the budget or longer, later queries of its
+    /// shape go to the pool at once, until one of them takes less.
     #[test]
     fn quick_queries_run_inline_and_slow_ones_on_the_pool() {
         let (st, _dir) = state(|_| {});
@@ -934,47 +956,73 @@ mod tests {
         let here = std::thread::current().id();
         // (on this thread, time left before the deadline) of each run.
         let runs = Arc::new(std::sync::Mutex::new(Vec::<(bool, Duration)>::new()));
-        let query = |shape: u64, slow: bool| {
+        let query = |shape: u64, cost: Cost| {
             let runs = runs.clone();
             rt.block_on(st.run_query(Duration::from_secs(600), shape, move |_, o| {
                 let left = o
                     .deadline
                     .unwrap()
                     .saturating_duration_since(Instant::now());
+                let inline = left <= INLINE_BUDGET;
                 runs.lock()
                     .unwrap()
                     .push((std::thread::current().id() == here, left));
-                if slow && left <= INLINE_BUDGET {
+                match cost {
+                    Cost::Quick => {}
                     // Goes on past a short deadline, as a long evaluation would.
-                    wait_as_a_query(o, || false)?;
+                    Cost::Cold | Cost::Slow if inline => wait_as_a_query(o, || false)?,
+                    Cost::Cold => {}
+                    Cost::Slow => std::thread::sleep(INLINE_BUDGET * 2),
                 }
                 Ok(scalar())
             }))
         };
         let seen = || std::mem::take(&mut *runs.lock().unwrap());
-        assert!(query(1, false).is_ok());
+        let on_pool =
+            |s: &[(bool, Duration)]| s.len() == 1 && !s[0].0 && s[0].1 > Duration::from_secs(500);
+        let inline = |s: &[(bool, Duration)]| s.len() == 1 && s[0].0 && s[0].1 <= INLINE_BUDGET;
+        let requeued = |s: &[(bool, Duration)]| {
+            s.len() == 2
+                && s[0].0
+                && s[0].1 <= INLINE_BUDGET
+                && !s[1].0
+                && s[1].1 > Duration::from_secs(500)
+        };
+
+        assert!(query(1, Cost::Quick).is_ok());
         let s = seen();
-        assert!(s.len() == 1 && s[0].0 && s[0].1 <= INLINE_BUDGET, "{s:?}");
+        assert!(inline(&s), "{s:?}");
         assert_eq!(counts(&st), (1, 0));
 
-        assert!(query(2, true).is_ok());
+        // Slow on its first run only: run again on the pool, then inline again.
+        assert!(query(2, Cost::Cold).is_ok());
         let s = seen();
-        assert_eq!(s.len(), 2, "{s:?}");
-        assert!(s[0].0 && s[0].1 <= INLINE_BUDGET, "{s:?}");
-        assert!(!s[1].0 && s[1].1 > Duration::from_secs(500), "{s:?}");
+        assert!(requeued(&s), "{s:?}");
         assert_eq!(counts(&st), (1, 1));
-
-        // Its shape again: straight to the pool; another shape still inline.
-        assert!(query(2, true).is_ok());
+        assert!(query(2, Cost::Quick).is_ok());
         let s = seen();
-        assert!(
-            s.len() == 1 && !s[0].0 && s[0].1 > Duration::from_secs(500),
-            "{s:?}"
-        );
-        assert!(query(3, false).is_ok());
-        let s = seen();
-        assert!(s.len() == 1 && s[0].0, "{s:?}");
+        assert!(inline(&s), "{s:?}");
         assert_eq!(counts(&st), (2, 1));
+
+        // Slow on the pool too: its shape goes straight to the pool, another still inline.
+        assert!(query(3, Cost::Slow).is_ok());
+        let s = seen();
+        assert!(requeued(&s), "{s:?}");
+        assert_eq!(counts(&st), (2, 2));
+        assert!(query(3, Cost::Slow).is_ok());
+        let s = seen();
+        assert!(on_pool(&s), "{s:?}");
+        assert!(query(4, Cost::Quick).is_ok());
+        let s = seen();
+        assert!(inline(&s), "{s:?}");
+        // Once a run of its shape on the pool is quick, inline again.
+        assert!(query(3, Cost::Quick).is_ok());
+        let s = seen();
+        assert!(on_pool(&s), "{s:?}");
+        assert!(query(3, Cost::Quick).is_ok());
+        let s = seen();
+        assert!(inline(&s), "{s:?}");
+        assert_eq!(counts(&st), (4, 2));
     }
 
     /// No inline run when the timeout is shorter than the budget (the pool answers with the
