@@ -17,6 +17,8 @@
 //!   before and after a change in one run, on the same data and client.
 //! - `TIERLOG_BENCH_LOOP=<expr>`: only that expression, `TIERLOG_BENCH_REPS` times on each
 //!   server in turn (over the last 3 h at a 60 s step); for profiling the server.
+//! - `TIERLOG_BENCH_LEAN_CLIENT=1`: the client (of every server) without ureq's thread per
+//!   call for resolving the host, which its whole-call time limit otherwise starts.
 //! - `TIERLOG_BENCH_SERVER_WRAP='<command> <args>'`: starts the (new) server through that
 //!   command, e.g. `valgrind --tool=callgrind --instr-atstart=no` or `perf stat -o FILE`.
 
@@ -106,10 +108,9 @@ impl Child {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("server said {line:?}"))
             .to_owned();
-        Child {
-            child,
-            api: HttpApi::with_requests(base, Requests::Post),
-        }
+        let mut api = HttpApi::with_requests(base, Requests::Post);
+        client(&mut api);
+        Child { child, api }
     }
 }
 
@@ -117,6 +118,15 @@ impl Drop for Child {
     fn drop(&mut self) {
         drop(self.child.stdin.take());
         let _ = self.child.wait();
+    }
+}
+
+/// `api` as the bench asks it: with `TIERLOG_BENCH_LEAN_CLIENT=1`, through an agent that
+/// does not start a thread per call to resolve the host (see
+/// [`HttpApi::without_resolver_thread`]); both servers alike.
+fn client(api: &mut HttpApi) {
+    if std::env::var("TIERLOG_BENCH_LEAN_CLIENT").is_ok_and(|v| v == "1") {
+        api.without_resolver_thread();
     }
 }
 
@@ -137,7 +147,8 @@ fn main() {
     let points: usize = ds.series.iter().map(|s| s.points.len()).sum();
 
     let work = tierlog_testkit::helpers::fast_tempdir();
-    let prom = backfilled_prometheus(&ds, PROMETHEUS, PROMTOOL, work.path());
+    let mut prom = backfilled_prometheus(&ds, PROMETHEUS, PROMTOOL, work.path());
+    client(&mut prom.api);
 
     // The server opens the store read-only: the writer closes it first.
     let dir = tempfile::tempdir().unwrap();
