@@ -275,9 +275,13 @@ pub(crate) fn write_value(out: &mut Vec<u8>, v: f64) {
 }
 
 /// `v` as Go's `strconv.FormatFloat(v, 'f', -1, 64)`: the shortest decimal that reads back as
-/// `v`, never in exponent form; `NaN`, `+Inf`, `-Inf`.
+/// `v` (an exact tie rounded to even), never in exponent form; `NaN`, `+Inf`, `-Inf`. As
+/// [`write_value`] writes it, so that scalars agree with vectors and matrices.
 pub(crate) fn format_value(v: f64) -> String {
-    tierlog_promql::format_value(v)
+    let mut out = Vec::with_capacity(24);
+    write_value(&mut out, v);
+    // Only ASCII digits, signs, points and the special names are written.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// A timestamp in ms, written as unix seconds: `1700000000`, `1700000000.5`, `-1.25`.
@@ -404,7 +408,8 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
-    /// The direct writer agrees with `format_value` (Rust's shortest round-trip Display) on
+    /// The direct writer agrees with `tierlog_promql::format_value` (Rust's shortest round-trip
+    /// Display) on
     /// special values, edges of the integer path and a million doubles of every magnitude,
     /// but for exact ties between two shortest decimals, which it rounds to even as Go does.
     #[test]
@@ -458,7 +463,7 @@ mod tests {
         }
         let mut ties = 0;
         for v in cases {
-            let (got, display) = (value_text(v), format_value(v));
+            let (got, display) = (value_text(v), tierlog_promql::format_value(v));
             if got == display {
                 continue;
             }
@@ -480,7 +485,8 @@ mod tests {
         // Exactly 153041474162321.625: Prometheus 2.42 answers that scalar with `…62`.
         let tie = f64::from_bits(0x42e1_6617_d681_d234);
         assert_eq!(value_text(tie), "153041474162321.62");
-        assert_eq!(format_value(tie), "153041474162321.63");
+        assert_eq!(format_value(tie), "153041474162321.62");
+        assert_eq!(tierlog_promql::format_value(tie), "153041474162321.63");
     }
 
     /// The direct writer escapes strings as serde_json does.
