@@ -183,7 +183,14 @@ impl Drop for CancelOnDrop {
 /// and run again on the blocking pool ([`AppState::run_query`]).
 pub(crate) const INLINE_BUDGET: Duration = Duration::from_millis(1);
 
-/// The kinds of queries whose last run on the blocking pool took [`INLINE_BUDGET`] or longer:
+/// Most samples ([`Options::max_samples`]) a query's first try on the worker may hold. The
+/// evaluator counts them as it loads each series, so this bounds the work of a first try
+/// where its deadline is not checked often enough: it is checked at every 64th checkpoint, so
+/// the load of a few long series (a day of raw points each) would run to its end.
+pub(crate) const INLINE_MAX_SAMPLES: usize = 50_000;
+
+/// The kinds of queries whose last run on the blocking pool took [`INLINE_BUDGET`] or longer
+/// (or whose first try held more than [`INLINE_MAX_SAMPLES`]):
 /// hashes of [`query_shape`], forgotten all at once when [`SlowQueries::MAX`] are held.
 #[derive(Debug, Default)]
 pub(crate) struct SlowQueries(std::sync::Mutex<std::collections::HashSet<u64>>);
@@ -251,11 +258,12 @@ impl AppState {
     ///
     /// A query runs first on the async worker that read its request, for at most
     /// [`INLINE_BUDGET`] (through the evaluator's deadline, which it checks between steps and
-    /// series): most queries end well within it, and are answered without handing them to a
+    /// series) and [`INLINE_MAX_SAMPLES`] held samples: most queries end well within both, and are answered without handing them to a
     /// thread of the blocking pool and waiting for it to be woken and back (which took about
-    /// as long as a small query's evaluation). One that does not end within the budget is
-    /// stopped and run again on the blocking pool with the query's whole timeout and its
-    /// cancel flag, as every query ran before. When that run too takes the budget or longer,
+    /// as long as a small query's evaluation). One that does not end within them is stopped
+    /// and run again on the blocking pool with the query's whole timeout, sample limit and
+    /// cancel flag, as every query ran before. When that run too takes the budget or longer
+    /// (or the first try held too many samples),
     /// its `shape` (see [`query_shape`]) is marked slow and later queries of that shape go to
     /// the pool at once, until one of them takes less. The first run is also skipped when the
     /// store's snapshot is due for a reopen (which blocks) or the timeout is shorter than the
@@ -285,22 +293,24 @@ impl AppState {
             ..Options::default()
         };
         let budget_end = Instant::now() + INLINE_BUDGET;
+        // Whether the first try stopped at its sample cap (then the shape stays marked).
+        let mut held_too_much = false;
         if budget_end < deadline
             && !self.0.slow.contains(shape)
             && let Some(store) = self.0.snapshots.fresh()
         {
+            let capped = opts.max_samples > INLINE_MAX_SAMPLES;
             let quick = Options {
                 deadline: Some(budget_end),
+                max_samples: opts.max_samples.min(INLINE_MAX_SAMPLES),
                 ..opts.clone()
             };
             let start = Instant::now();
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&store, &quick)));
             match r {
-                Ok(Err(tierlog_promql::Error::Timeout)) => {
-                    self.0
-                        .metrics
-                        .requeued_queries
-                        .fetch_add(1, Ordering::Relaxed);
+                Ok(Err(tierlog_promql::Error::Timeout)) => {}
+                Ok(Err(tierlog_promql::Error::TooManySamples { .. })) if capped => {
+                    held_too_much = true;
                 }
                 Ok(r) => {
                     self.0.metrics.query.observe(start.elapsed());
@@ -319,6 +329,10 @@ impl AppState {
                     ));
                 }
             }
+            self.0
+                .metrics
+                .requeued_queries
+                .fetch_add(1, Ordering::Relaxed);
         }
         let state = self.clone();
         let task = tokio::task::spawn_blocking(move || {
@@ -329,8 +343,12 @@ impl AppState {
             let took = start.elapsed();
             state.0.metrics.query.observe(took);
             // Straight to the pool next time only if it would not have ended within the
-            // budget now either (a first run slowed by a cold cache is not held against it).
-            state.0.slow.set(shape, took >= INLINE_BUDGET);
+            // budget now either (a first run slowed by a cold cache is not held against it)
+            // or held more samples than a first try may.
+            state
+                .0
+                .slow
+                .set(shape, took >= INLINE_BUDGET || held_too_much);
             r
         });
         let r = tokio::time::timeout_at((deadline + DEADLINE_GRACE).into(), task).await;
@@ -1128,6 +1146,44 @@ mod tests {
         assert!(!flag.load(Ordering::Relaxed));
         task.abort();
         assert!(done_rx.recv().unwrap(), "the query saw the cancel flag");
+    }
+
+    /// A first try holds at most `INLINE_MAX_SAMPLES`: one stopped there is run again on the
+    /// pool with the server's limit, and its shape goes to the pool at once afterwards
+    /// however quick that run was. Under a server limit below the cap, the limit's error is
+    /// the answer, from the one run.
+    #[test]
+    fn a_first_try_holds_a_bounded_number_of_samples() {
+        let rt = runtime();
+        let limits = Arc::new(std::sync::Mutex::new(Vec::<usize>::new()));
+        let query = |st: &AppState, shape: u64| {
+            let limits = limits.clone();
+            rt.block_on(st.run_query(Duration::from_secs(600), shape, move |_, o| {
+                limits.lock().unwrap().push(o.max_samples);
+                // Holds 60,000 samples, as a load of a few long series would.
+                if 60_000 > o.max_samples {
+                    return Err(QueryError::TooManySamples {
+                        limit: o.max_samples,
+                    });
+                }
+                Ok(scalar())
+            }))
+        };
+        let seen = || std::mem::take(&mut *limits.lock().unwrap());
+
+        let (st, _dir) = state(|_| {});
+        assert!(query(&st, 1).is_ok());
+        assert_eq!(seen(), [INLINE_MAX_SAMPLES, 50_000_000]);
+        assert_eq!(counts(&st), (0, 1));
+        assert!(query(&st, 1).is_ok());
+        assert_eq!(seen(), [50_000_000]);
+        assert_eq!(counts(&st), (0, 1));
+
+        let (st, _dir) = state(|c| c.max_samples = 1000);
+        let e = query(&st, 1).unwrap_err();
+        assert_eq!(seen(), [1000]);
+        assert_eq!(e.kind, ErrorType::Execution);
+        assert_eq!(counts(&st), (1, 0));
     }
 
     #[test]

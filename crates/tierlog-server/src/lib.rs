@@ -44,7 +44,8 @@
 //! # Queries
 //!
 //! Each query is evaluated first on the async worker that read its request, for at most 1 ms
-//! (most end within it; no hand-off to another thread), else again on tokio's blocking pool;
+//! and 50,000 samples (most end within both; no hand-off to another thread), else again on
+//! tokio's blocking pool;
 //! at most [`ServerConfig::max_concurrency`] at once (waiting for a place counts against its
 //! timeout), with [`tierlog_promql::Options`]:
 //! a deadline of [`ServerConfig::query_timeout`] (or the request's shorter `timeout`),
