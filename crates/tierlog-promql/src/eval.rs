@@ -368,17 +368,17 @@ struct Ev<'a> {
     /// The range query's step (0 for an instant query).
     step: i64,
     /// For a selector answered partly from the tiers: where its raw points start.
-    tier_split: HashMap<usize, TierSplit>,
+    tier_split: NodeMap<TierSplit>,
     /// Loaded series by selector node (its address in the parsed expression).
-    data: HashMap<usize, Vec<Loaded>>,
-    subqueries: RefCell<HashMap<usize, SubCache>>,
+    data: NodeMap<Vec<Loaded>>,
+    subqueries: RefCell<NodeMap<SubCache>>,
     warnings: Vec<String>,
     ticks: Cell<u32>,
     /// By unary-minus or range-function node: which input series each output label set
     /// came from (see [`Ev::note_origin`]).
-    origins: RefCell<HashMap<usize, OriginMap>>,
+    origins: RefCell<NodeMap<OriginMap>>,
     /// Per range-function node, what it keeps for each loaded series between steps.
-    per_series: RefCell<HashMap<usize, Vec<SeriesState>>>,
+    per_series: RefCell<NodeMap<Vec<SeriesState>>>,
     /// Samples held: loaded points, values kept by subqueries and a range query's result.
     held: Cell<usize>,
 }
@@ -459,6 +459,10 @@ fn absent_labels(e: &Expr) -> Labels {
 /// Output label set → the hash of the input series it came from; hashed with the crate's fast
 /// label hasher, as this is looked up for every series at every step.
 type OriginMap = HashMap<Labels, u64, std::hash::BuildHasherDefault<crate::binop::sig::SigHasher>>;
+
+/// A map keyed by a node of the parsed expression ([`node_key`]), looked up at every step:
+/// hashed with the crate's fast hasher, not SipHash (the keys are addresses, not input).
+type NodeMap<V> = HashMap<usize, V, std::hash::BuildHasherDefault<crate::binop::sig::SigHasher>>;
 
 fn label_hash(l: &Labels) -> u64 {
     let mut h = crate::binop::sig::SigHasher::default();
@@ -548,13 +552,13 @@ impl<'a> Ev<'a> {
             start,
             end,
             step,
-            tier_split: HashMap::new(),
-            data: HashMap::new(),
-            subqueries: RefCell::new(HashMap::new()),
+            tier_split: NodeMap::default(),
+            data: NodeMap::default(),
+            subqueries: RefCell::new(NodeMap::default()),
             warnings: Vec::new(),
             ticks: Cell::new(0),
-            origins: RefCell::new(HashMap::new()),
-            per_series: RefCell::new(HashMap::new()),
+            origins: RefCell::new(NodeMap::default()),
+            per_series: RefCell::new(NodeMap::default()),
             held: Cell::new(0),
         }
     }

@@ -5,11 +5,22 @@
 //! promtool and Grafana send them, the answer decoded into a `serde_json::Value`). So both
 //! sides pay the same: request parsing, evaluation, the API's JSON, the round trip and the
 //! client's decoding. Each server is a process of its own: the bench starts itself again as
-//! `tierlog serve`'s stand-in (`tierlog_server::serve` on a default tokio runtime). Prints the median of the per-expression latency ratios (tierlog /
-//! Prometheus), the worst ten, and two dashboard queries over the whole 24 h at a 60 s step.
+//! `tierlog serve`'s stand-in (`tierlog_server::serve` on a default tokio runtime). Prints the
+//! median of the per-expression latency ratios (tierlog / Prometheus), the worst ten, and two
+//! dashboard queries over the whole 24 h at a 60 s step.
 //!
 //! `cargo bench -p tierlog-server --bench http_vs_prometheus`. Skipped, saying so, when
 //! `/usr/bin/prometheus` or `/usr/bin/promtool` is absent.
+//!
+//! - `TIERLOG_BENCH_OLD_SERVER=<path>`: an older build of this bench binary, started as a second
+//!   `tierlog serve` on the same store and asked in turn with the others (old, new, Prometheus):
+//!   before and after a change in one run, on the same data and client.
+//! - `TIERLOG_BENCH_LOOP=<expr>`: only that expression, `TIERLOG_BENCH_REPS` times on each
+//!   server in turn (over the last 3 h at a 60 s step); for profiling the server.
+//! - `TIERLOG_BENCH_LEAN_CLIENT=1`: the client (of every server) without ureq's thread per
+//!   call for resolving the host, which its whole-call time limit otherwise starts.
+//! - `TIERLOG_BENCH_SERVER_WRAP='<command> <args>'`: starts the (new) server through that
+//!   command, e.g. `valgrind --tool=callgrind --instr-atstart=no` or `perf stat -o FILE`.
 
 #[allow(dead_code, unused_imports)]
 #[path = "../../tierlog-promql/tests/diff/mod.rs"]
@@ -25,25 +36,28 @@ use diff::target::{HttpApi, PROMETHEUS, PROMTOOL, Requests, Target, median};
 const SEED: u64 = 0x7165_7279;
 const DAY_S: i64 = 86_400;
 
-/// Median latencies (ms) of `reps` runs of each, alternating; `None` for a side that fails.
+/// Median latencies (ms) of `reps` runs of each target, taking turns; `None` for a target
+/// that fails.
 fn measure(
-    a: &dyn Target,
-    b: &dyn Target,
+    targets: &[&dyn Target],
     expr: &str,
     (start, end, step): (i64, i64, i64),
     reps: usize,
-) -> (Option<f64>, Option<f64>) {
-    let (mut ta, mut tb) = (Vec::new(), Vec::new());
-    let (mut ok_a, mut ok_b) = (true, true);
+) -> Vec<Option<f64>> {
+    let mut times = vec![Vec::new(); targets.len()];
+    let mut ok = vec![true; targets.len()];
     for _ in 0..reps {
-        let began = Instant::now();
-        ok_a &= a.query_range(expr, start, end, step).is_ok();
-        ta.push(began.elapsed().as_secs_f64() * 1e3);
-        let began = Instant::now();
-        ok_b &= b.query_range(expr, start, end, step).is_ok();
-        tb.push(began.elapsed().as_secs_f64() * 1e3);
+        for (i, t) in targets.iter().enumerate() {
+            let began = Instant::now();
+            ok[i] &= t.query_range(expr, start, end, step).is_ok();
+            times[i].push(began.elapsed().as_secs_f64() * 1e3);
+        }
     }
-    (ok_a.then(|| median(&mut ta)), ok_b.then(|| median(&mut tb)))
+    times
+        .iter_mut()
+        .zip(ok)
+        .map(|(t, ok)| ok.then(|| median(t)))
+        .collect()
 }
 
 /// The child: serves the store in `dir` until its standard input closes.
@@ -67,9 +81,19 @@ struct Child {
 }
 
 impl Child {
-    fn start(dir: &std::path::Path) -> Child {
+    /// `exe` (this bench, or an older build of it) serving `dir`, started through `wrap` (a
+    /// command and its arguments, e.g. `valgrind --tool=callgrind`) when not empty.
+    fn start(exe: &std::path::Path, wrap: &[String], dir: &std::path::Path) -> Child {
         use std::io::BufRead;
-        let mut child = std::process::Command::new(std::env::current_exe().expect("own path"))
+        let mut cmd = match wrap.split_first() {
+            Some((first, rest)) => {
+                let mut c = std::process::Command::new(first);
+                c.args(rest).arg(exe);
+                c
+            }
+            None => std::process::Command::new(exe),
+        };
+        let mut child = cmd
             .env("TIERLOG_BENCH_SERVE_DIR", dir)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
@@ -84,10 +108,9 @@ impl Child {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("server said {line:?}"))
             .to_owned();
-        Child {
-            child,
-            api: HttpApi::with_requests(base, Requests::Post),
-        }
+        let mut api = HttpApi::with_requests(base, Requests::Post);
+        client(&mut api);
+        Child { child, api }
     }
 }
 
@@ -96,6 +119,20 @@ impl Drop for Child {
         drop(self.child.stdin.take());
         let _ = self.child.wait();
     }
+}
+
+/// `api` as the bench asks it: with `TIERLOG_BENCH_LEAN_CLIENT=1`, through an agent that
+/// does not start a thread per call to resolve the host (see
+/// [`HttpApi::without_resolver_thread`]); both servers alike.
+fn client(api: &mut HttpApi) {
+    if std::env::var("TIERLOG_BENCH_LEAN_CLIENT").is_ok_and(|v| v == "1") {
+        api.without_resolver_thread();
+    }
+}
+
+/// `v` in ms with three decimals, or `fails`.
+fn show(v: Option<f64>) -> String {
+    v.map_or("fails".to_owned(), |v| format!("{v:.3} ms"))
 }
 
 fn main() {
@@ -110,53 +147,111 @@ fn main() {
     let points: usize = ds.series.iter().map(|s| s.points.len()).sum();
 
     let work = tierlog_testkit::helpers::fast_tempdir();
-    let prom = backfilled_prometheus(&ds, PROMETHEUS, PROMTOOL, work.path());
+    let mut prom = backfilled_prometheus(&ds, PROMETHEUS, PROMTOOL, work.path());
+    client(&mut prom.api);
 
     // The server opens the store read-only: the writer closes it first.
     let dir = tempfile::tempdir().unwrap();
     tierlog_store(&ds, dir.path())
         .close()
         .expect("close the writer");
-    let served = Child::start(dir.path());
-    let tierlog = &served.api;
+    let wrap: Vec<String> = std::env::var("TIERLOG_BENCH_SERVER_WRAP")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let own = std::env::current_exe().expect("own path");
+    let served = Child::start(&own, &wrap, dir.path());
+    // An older build of this bench, as a second `tierlog serve` to compare with.
+    let old = std::env::var_os("TIERLOG_BENCH_OLD_SERVER")
+        .map(|exe| Child::start(std::path::Path::new(&exe), &[], dir.path()));
+    let mut targets: Vec<(&str, &dyn Target)> = Vec::new();
+    if let Some(old) = &old {
+        targets.push(("tierlog serve (old)", &old.api));
+    }
+    targets.push(("tierlog serve", &served.api));
+    targets.push(("Prometheus", &prom));
+    let names: Vec<&str> = targets.iter().map(|t| t.0).collect();
+    let targets: Vec<&dyn Target> = targets.iter().map(|t| t.1).collect();
+    let prom_at = targets.len() - 1;
     println!(
-        "data: {} series, {points} points over 24 h; set up in {:.1} s; {reps} repetitions each",
+        "data: {} series, {points} points over 24 h; set up in {:.1} s; {reps} repetitions each; servers taking turns: {}",
         ds.series.len(),
-        began.elapsed().as_secs_f64()
+        began.elapsed().as_secs_f64(),
+        names.join(", ")
     );
-
     let window = (ds.end_ms - 3 * 3_600_000, ds.end_ms, 60_000);
-    // (tierlog / Prometheus, tierlog, Prometheus, expression)
-    let mut rows: Vec<(f64, f64, f64, String)> = Vec::new();
-    let (mut failed_t, mut failed_p) = (0, 0);
+
+    // One expression asked `reps` times of each, in turn (for a profile of the server).
+    if let Ok(expr) = std::env::var("TIERLOG_BENCH_LOOP") {
+        let medians = measure(&targets, &expr, window, reps);
+        for (name, m) in names.iter().zip(&medians) {
+            println!("{expr}, last 3 h at 60 s, {name}: median {}", show(*m));
+        }
+        return;
+    }
+
+    // Per expression: the medians of each target; the first target's vs Prometheus' below.
+    let mut rows: Vec<(Vec<f64>, String)> = Vec::new();
+    let mut failed = vec![0usize; targets.len()];
     for case in corpus().into_iter().filter(|c| !c.must_fail) {
-        match measure(tierlog, &prom, &case.expr, window, reps) {
-            (Some(t), Some(p)) => rows.push((t / p, t, p, case.expr)),
-            (None, _) => failed_t += 1,
-            (_, None) => failed_p += 1,
+        let medians = measure(&targets, &case.expr, window, reps);
+        for (f, m) in failed.iter_mut().zip(&medians) {
+            *f += usize::from(m.is_none());
+        }
+        if medians.iter().all(Option::is_some) {
+            rows.push((medians.into_iter().flatten().collect(), case.expr));
         }
     }
     println!(
-        "corpus range queries over HTTP (last 3 h, 60 s step): {} measured; {failed_t} fail on tierlog, {failed_p} on Prometheus (not counted)",
-        rows.len()
+        "corpus range queries over HTTP (last 3 h, 60 s step): {} measured; failing (those not counted): {}",
+        rows.len(),
+        names
+            .iter()
+            .zip(&failed)
+            .map(|(n, f)| format!("{f} on {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
-    if !rows.is_empty() {
-        let mut ratios: Vec<f64> = rows.iter().map(|r| r.0).collect();
-        let mut ts: Vec<f64> = rows.iter().map(|r| r.1).collect();
-        let mut ps: Vec<f64> = rows.iter().map(|r| r.2).collect();
-        let faster = rows.iter().filter(|r| r.0 < 1.0).count();
+    if rows.is_empty() {
+        return;
+    }
+    let mut prom_ms: Vec<f64> = rows.iter().map(|r| r.0[prom_at]).collect();
+    let prom_median = median(&mut prom_ms);
+    for (i, name) in names.iter().enumerate().take(prom_at) {
+        let mut ratios: Vec<f64> = rows.iter().map(|r| r.0[i] / r.0[prom_at]).collect();
+        let mut ts: Vec<f64> = rows.iter().map(|r| r.0[i]).collect();
+        let faster = rows.iter().filter(|r| r.0[i] < r.0[prom_at]).count();
         println!(
-            "median ratio tierlog serve/Prometheus {:.2} (median latency {:.3} ms vs {:.3} ms); tierlog faster on {faster} of {}",
+            "median ratio {name}/Prometheus {:.2} (median latency {:.3} ms vs {prom_median:.3} ms); faster on {faster} of {}",
             median(&mut ratios),
             median(&mut ts),
-            median(&mut ps),
             rows.len()
         );
-        rows.sort_by(|a, b| b.0.total_cmp(&a.0));
-        println!("worst ten (ratio, tierlog serve, Prometheus):");
-        for (ratio, t, p, expr) in rows.iter().take(10) {
-            println!("  {ratio:>7.2}×  {t:>9.3} ms  {p:>9.3} ms  {expr}");
-        }
+    }
+    if prom_at == 2 {
+        let mut ratios: Vec<f64> = rows.iter().map(|r| r.0[1] / r.0[0]).collect();
+        println!(
+            "median ratio {}/{}: {:.2}",
+            names[1],
+            names[0],
+            median(&mut ratios)
+        );
+    }
+    let new_at = prom_at - 1;
+    rows.sort_by(|a, b| (b.0[new_at] / b.0[prom_at]).total_cmp(&(a.0[new_at] / a.0[prom_at])));
+    println!(
+        "worst ten of {} (ratio, {}):",
+        names[new_at],
+        names.join(", ")
+    );
+    for (ms, expr) in rows.iter().take(10) {
+        let shown: Vec<String> = ms.iter().map(|m| format!("{m:>9.3} ms")).collect();
+        println!(
+            "  {:>7.2}×  {}  {expr}",
+            ms[new_at] / ms[prom_at],
+            shown.join(" ")
+        );
     }
 
     let day = (ds.start_ms, ds.end_ms, 60_000);
@@ -164,12 +259,12 @@ fn main() {
         "sum by (mode) (rate(node_cpu_seconds_total[5m]))",
         "histogram_quantile(0.9, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))",
     ] {
-        let (t, p) = measure(tierlog, &prom, expr, day, reps);
-        let show = |x: Option<f64>| x.map_or("fails".to_owned(), |v| format!("{v:.3} ms"));
-        println!(
-            "24 h at 60 s over HTTP: {expr}: tierlog serve {}, Prometheus {}",
-            show(t),
-            show(p)
-        );
+        let medians = measure(&targets, expr, day, reps);
+        let shown: Vec<String> = names
+            .iter()
+            .zip(&medians)
+            .map(|(n, m)| format!("{n} {}", show(*m)))
+            .collect();
+        println!("24 h at 60 s over HTTP: {expr}: {}", shown.join(", "));
     }
 }

@@ -128,9 +128,12 @@ struct Success<T: Serialize> {
     warnings: Vec<String>,
 }
 
-/// A query's answer in JSON, made on the blocking thread that evaluated it (a large matrix
-/// takes a while to write).
+/// A query's answer in JSON, made on the thread that evaluated it (a large matrix takes a
+/// while to write).
 fn query_answer(out: &QueryOutput) -> Vec<u8> {
+    if let Some(body) = crate::encode::write_answer(&out.value, &out.warnings) {
+        return body;
+    }
     let body = Success {
         status: "success",
         data: QueryData(&out.value),
@@ -176,6 +179,57 @@ impl Drop for CancelOnDrop {
     }
 }
 
+/// How long a query may run on the async worker that read its request before it is stopped
+/// and run again on the blocking pool ([`AppState::run_query`]).
+pub(crate) const INLINE_BUDGET: Duration = Duration::from_millis(1);
+
+/// Most samples ([`Options::max_samples`]) a query's first try on the worker may hold. The
+/// evaluator counts them as it loads each series, so this bounds the work of a first try
+/// where its deadline is not checked often enough: it is checked at every 64th checkpoint, so
+/// the load of a few long series (a day of raw points each) would run to its end.
+pub(crate) const INLINE_MAX_SAMPLES: usize = 50_000;
+
+/// The kinds of queries whose last run on the blocking pool took [`INLINE_BUDGET`] or longer
+/// (or whose first try held more than [`INLINE_MAX_SAMPLES`]):
+/// hashes of [`query_shape`], forgotten all at once when [`SlowQueries::MAX`] are held.
+#[derive(Debug, Default)]
+pub(crate) struct SlowQueries(std::sync::Mutex<std::collections::HashSet<u64>>);
+
+impl SlowQueries {
+    const MAX: usize = 4096;
+
+    fn contains(&self, shape: u64) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&shape)
+    }
+
+    /// Notes whether queries of `shape` are slow (their last run on the pool took the
+    /// budget or longer).
+    fn set(&self, shape: u64, slow: bool) {
+        let mut set = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if !slow {
+            set.remove(&shape);
+            return;
+        }
+        if set.len() >= Self::MAX {
+            set.clear();
+        }
+        set.insert(shape);
+    }
+}
+
+/// What makes a query about as costly as another: its endpoint, its expression, and for a
+/// range query the span and step (a dashboard asks the same ones again with the times
+/// moved on).
+pub(crate) fn query_shape(endpoint: &str, expr: &str, span_ms: i64, step_ms: i64) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (endpoint, expr, span_ms, step_ms).hash(&mut h);
+    h.finish()
+}
+
 /// How long after its deadline a query that has not stopped is answered with a timeout
 /// anyway (it goes on holding its place in the pool until it stops).
 const DEADLINE_GRACE: Duration = Duration::from_secs(1);
@@ -199,12 +253,25 @@ impl AppState {
         }
     }
 
-    /// Runs `f` on the blocking pool once one of the `max_concurrency` places is free, with
-    /// the limits of [`Options`]; waiting for a place counts against the timeout.
-    async fn run_query<T, F>(&self, timeout: Duration, f: F) -> Result<T, ApiError>
+    /// Runs `f` once one of the `max_concurrency` places is free, with the limits of
+    /// [`Options`]; waiting for a place counts against the timeout.
+    ///
+    /// A query runs first on the async worker that read its request, for at most
+    /// [`INLINE_BUDGET`] (through the evaluator's deadline, which it checks between steps and
+    /// series) and [`INLINE_MAX_SAMPLES`] held samples: most queries end well within both, and are answered without handing them to a
+    /// thread of the blocking pool and waiting for it to be woken and back (which took about
+    /// as long as a small query's evaluation). One that does not end within them is stopped
+    /// and run again on the blocking pool with the query's whole timeout, sample limit and
+    /// cancel flag, as every query ran before. When that run too takes the budget or longer
+    /// (or the first try held too many samples),
+    /// its `shape` (see [`query_shape`]) is marked slow and later queries of that shape go to
+    /// the pool at once, until one of them takes less. The first run is also skipped when the
+    /// store's snapshot is due for a reopen (which blocks) or the timeout is shorter than the
+    /// budget.
+    async fn run_query<T, F>(&self, timeout: Duration, shape: u64, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&Store, &Options) -> tierlog_promql::Result<T> + Send + 'static,
+        F: Fn(&Store, &Options) -> tierlog_promql::Result<T> + Send + 'static,
     {
         let deadline = Instant::now() + timeout;
         let timed_out = || ApiError::new(ErrorType::Timeout, "query timed out in query queue");
@@ -225,13 +292,63 @@ impl AppState {
             cancel: Some(cancel),
             ..Options::default()
         };
+        let budget_end = Instant::now() + INLINE_BUDGET;
+        // Whether the first try stopped at its sample cap (then the shape stays marked).
+        let mut held_too_much = false;
+        if budget_end < deadline
+            && !self.0.slow.contains(shape)
+            && let Some(store) = self.0.snapshots.fresh()
+        {
+            let capped = opts.max_samples > INLINE_MAX_SAMPLES;
+            let quick = Options {
+                deadline: Some(budget_end),
+                max_samples: opts.max_samples.min(INLINE_MAX_SAMPLES),
+                ..opts.clone()
+            };
+            let start = Instant::now();
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&store, &quick)));
+            match r {
+                Ok(Err(tierlog_promql::Error::Timeout)) => {}
+                Ok(Err(tierlog_promql::Error::TooManySamples { .. })) if capped => {
+                    held_too_much = true;
+                }
+                Ok(r) => {
+                    self.0.metrics.query.observe(start.elapsed());
+                    self.0
+                        .metrics
+                        .inline_queries
+                        .fetch_add(1, Ordering::Relaxed);
+                    guard.0 = None;
+                    return r.map_err(ApiError::from_query);
+                }
+                Err(_) => {
+                    guard.0 = None;
+                    return Err(ApiError::new(
+                        ErrorType::Internal,
+                        "the query failed (panic)",
+                    ));
+                }
+            }
+            self.0
+                .metrics
+                .requeued_queries
+                .fetch_add(1, Ordering::Relaxed);
+        }
         let state = self.clone();
         let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let store = state.0.snapshots.get();
             let start = Instant::now();
             let r = f(&store, &opts);
-            state.0.metrics.query.observe(start.elapsed());
+            let took = start.elapsed();
+            state.0.metrics.query.observe(took);
+            // Straight to the pool next time only if it would not have ended within the
+            // budget now either (a first run slowed by a cold cache is not held against it)
+            // or held more samples than a first try may.
+            state
+                .0
+                .slow
+                .set(shape, took >= INLINE_BUDGET || held_too_much);
             r
         });
         let r = tokio::time::timeout_at((deadline + DEADLINE_GRACE).into(), task).await;
@@ -283,8 +400,9 @@ pub(crate) async fn query(State(st): State<AppState>, p: Params) -> ApiResult {
     let expr = p.get("query").unwrap_or("").to_owned();
     let t = p.time_or("time", now_ms())?;
     let timeout = st.timeout(&p)?;
+    let shape = query_shape("query", &expr, 0, 0);
     let body = st
-        .run_query(timeout, move |store, opts| {
+        .run_query(timeout, shape, move |store, opts| {
             tierlog_promql::query(store, &expr, t, opts).map(|out| query_answer(&out))
         })
         .await?;
@@ -316,8 +434,9 @@ pub(crate) async fn query_range(State(st): State<AppState>, p: Params) -> ApiRes
         ));
     }
     let timeout = st.timeout(&p)?;
+    let shape = query_shape("query_range", &expr, end - start, step);
     let body = st
-        .run_query(timeout, move |store, opts| {
+        .run_query(timeout, shape, move |store, opts| {
             tierlog_promql::query_range(store, &expr, start, end, step, opts)
                 .map(|out| query_answer(&out))
         })
@@ -784,6 +903,31 @@ mod tests {
         }
     }
 
+    /// Waits as the evaluator would, checking its cancel flag and its deadline, until
+    /// `done` says so.
+    fn wait_as_a_query(o: &Options, done: impl Fn() -> bool) -> Result<(), QueryError> {
+        let cancel = o.cancel.clone().unwrap();
+        let end = Instant::now() + Duration::from_secs(60);
+        while !done() && Instant::now() < end {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(QueryError::Canceled);
+            }
+            if o.deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(QueryError::Timeout);
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        Ok(())
+    }
+
+    fn counts(st: &AppState) -> (u64, u64) {
+        let m = &st.0.metrics;
+        (
+            m.inline_queries.load(Ordering::Relaxed),
+            m.requeued_queries.load(Ordering::Relaxed),
+        )
+    }
+
     #[test]
     fn queries_get_the_configured_limits() {
         let (st, _dir) = state(|c| {
@@ -791,7 +935,7 @@ mod tests {
             c.query_timeout = Duration::from_secs(60);
         });
         let opts = runtime()
-            .block_on(st.run_query::<(), _>(Duration::from_secs(30), |_, o| {
+            .block_on(st.run_query::<(), _>(Duration::from_secs(30), 1, |_, o| {
                 Err(QueryError::Execution(format!(
                     "{}|{}|{:?}|{}",
                     o.max_samples,
@@ -807,22 +951,131 @@ mod tests {
         assert_eq!(opts.kind, ErrorType::Execution);
     }
 
+    /// How a test query behaves.
+    #[derive(Clone, Copy)]
+    enum Cost {
+        /// Ends at once.
+        Quick,
+        /// Goes on past the budget on its first run only (a cold cache).
+        Cold,
+        /// Takes longer than the budget wherever it runs.
+        Slow,
+    }
+
+    /// A query that ends within the budget is answered by its one run, on the thread that
+    /// polls the request (here `block_on`'s), with a deadline no later than the budget's
+    /// end; one that does not is stopped there and run again on the blocking pool with the
+    /// whole timeout. When that run too takes the budget or longer, later queries of its
+    /// shape go to the pool at once, until one of them takes less.
     #[test]
-    fn request_timeout_is_capped_by_the_server_timeout() {
-        let (st, _dir) = state(|c| c.query_timeout = Duration::from_secs(10));
-        let p = |q: &str| Params::from_form(b"", q);
-        assert_eq!(st.timeout(&p("")).unwrap(), Duration::from_secs(10));
+    fn quick_queries_run_inline_and_slow_ones_on_the_pool() {
+        let (st, _dir) = state(|_| {});
+        let rt = runtime();
+        let here = std::thread::current().id();
+        // (on this thread, time left before the deadline) of each run.
+        let runs = Arc::new(std::sync::Mutex::new(Vec::<(bool, Duration)>::new()));
+        let query = |shape: u64, cost: Cost| {
+            let runs = runs.clone();
+            rt.block_on(st.run_query(Duration::from_secs(600), shape, move |_, o| {
+                let left = o
+                    .deadline
+                    .unwrap()
+                    .saturating_duration_since(Instant::now());
+                let inline = left <= INLINE_BUDGET;
+                runs.lock()
+                    .unwrap()
+                    .push((std::thread::current().id() == here, left));
+                match cost {
+                    Cost::Quick => {}
+                    // Goes on past a short deadline, as a long evaluation would.
+                    Cost::Cold | Cost::Slow if inline => wait_as_a_query(o, || false)?,
+                    Cost::Cold => {}
+                    Cost::Slow => std::thread::sleep(INLINE_BUDGET * 2),
+                }
+                Ok(scalar())
+            }))
+        };
+        let seen = || std::mem::take(&mut *runs.lock().unwrap());
+        let on_pool =
+            |s: &[(bool, Duration)]| s.len() == 1 && !s[0].0 && s[0].1 > Duration::from_secs(500);
+        let inline = |s: &[(bool, Duration)]| s.len() == 1 && s[0].0 && s[0].1 <= INLINE_BUDGET;
+        let requeued = |s: &[(bool, Duration)]| {
+            s.len() == 2
+                && s[0].0
+                && s[0].1 <= INLINE_BUDGET
+                && !s[1].0
+                && s[1].1 > Duration::from_secs(500)
+        };
+
+        assert!(query(1, Cost::Quick).is_ok());
+        let s = seen();
+        assert!(inline(&s), "{s:?}");
+        assert_eq!(counts(&st), (1, 0));
+
+        // Slow on its first run only: run again on the pool, then inline again.
+        assert!(query(2, Cost::Cold).is_ok());
+        let s = seen();
+        assert!(requeued(&s), "{s:?}");
+        assert_eq!(counts(&st), (1, 1));
+        assert!(query(2, Cost::Quick).is_ok());
+        let s = seen();
+        assert!(inline(&s), "{s:?}");
+        assert_eq!(counts(&st), (2, 1));
+
+        // Slow on the pool too: its shape goes straight to the pool, another still inline.
+        assert!(query(3, Cost::Slow).is_ok());
+        let s = seen();
+        assert!(requeued(&s), "{s:?}");
+        assert_eq!(counts(&st), (2, 2));
+        assert!(query(3, Cost::Slow).is_ok());
+        let s = seen();
+        assert!(on_pool(&s), "{s:?}");
+        assert!(query(4, Cost::Quick).is_ok());
+        let s = seen();
+        assert!(inline(&s), "{s:?}");
+        // Once a run of its shape on the pool is quick, inline again.
+        assert!(query(3, Cost::Quick).is_ok());
+        let s = seen();
+        assert!(on_pool(&s), "{s:?}");
+        assert!(query(3, Cost::Quick).is_ok());
+        let s = seen();
+        assert!(inline(&s), "{s:?}");
+        assert_eq!(counts(&st), (4, 2));
+    }
+
+    /// No inline run when the timeout is shorter than the budget (the pool answers with the
+    /// timeout's own messages) or when the snapshot is due for a reopen (which blocks).
+    #[test]
+    fn no_inline_run_for_short_timeouts_or_a_due_reopen() {
+        let rt = runtime();
+        let here = std::thread::current().id();
+        let on_pool = |st: &AppState, timeout: Duration| {
+            rt.block_on(st.run_query(timeout, 1, move |_, _| {
+                Ok(std::thread::current().id() != here)
+            }))
+            .unwrap()
+        };
+        let (st, _dir) = state(|_| {});
+        assert!(on_pool(&st, INLINE_BUDGET / 2));
+        assert!(!on_pool(&st, Duration::from_secs(60)));
+        let (st, _dir) = state(|c| c.refresh = Duration::ZERO);
+        assert!(on_pool(&st, Duration::from_secs(60)));
+        assert_eq!(counts(&st), (0, 0));
+    }
+
+    /// A panic in an inline run is answered as one on the pool is: a 500, not a dropped
+    /// connection.
+    #[test]
+    fn a_panic_inline_is_an_internal_error() {
+        let (st, _dir) = state(|_| {});
+        let e = runtime()
+            .block_on(
+                st.run_query::<(), _>(Duration::from_secs(60), 1, |_, _| panic!("deliberately")),
+            )
+            .unwrap_err();
         assert_eq!(
-            st.timeout(&p("timeout=2s")).unwrap(),
-            Duration::from_secs(2)
-        );
-        assert_eq!(
-            st.timeout(&p("timeout=1m")).unwrap(),
-            Duration::from_secs(10)
-        );
-        assert_eq!(
-            st.timeout(&p("timeout=0")).unwrap_err().kind,
-            ErrorType::BadData
+            (e.kind, e.message.as_str()),
+            (ErrorType::Internal, "the query failed (panic)")
         );
     }
 
@@ -837,9 +1090,9 @@ mod tests {
         let first = {
             let st = st.clone();
             rt.spawn(async move {
-                st.run_query(Duration::from_secs(600), move |_, _| {
-                    running.send(()).unwrap();
-                    released.recv().unwrap();
+                st.run_query(Duration::from_secs(600), 1, move |_, o| {
+                    let _ = running.send(());
+                    wait_as_a_query(o, || released.try_recv().is_ok())?;
                     Ok(scalar())
                 })
                 .await
@@ -847,20 +1100,20 @@ mod tests {
         };
         is_running.recv().unwrap();
         let second = rt
-            .block_on(st.run_query(Duration::from_millis(50), |_, _| Ok(scalar())))
+            .block_on(st.run_query(Duration::from_millis(50), 2, |_, _| Ok(scalar())))
             .unwrap_err();
         assert_eq!(second.kind, ErrorType::Timeout);
         assert_eq!(second.message, "query timed out in query queue");
         release.send(()).unwrap();
         assert!(rt.block_on(first).unwrap().is_ok());
         assert!(
-            rt.block_on(st.run_query(Duration::from_secs(600), |_, _| Ok(scalar())))
+            rt.block_on(st.run_query(Duration::from_secs(600), 3, |_, _| Ok(scalar())))
                 .is_ok()
         );
     }
 
     /// A request dropped before its answer (the client went away) sets the query's cancel
-    /// flag.
+    /// flag (a query that outlasts the inline budget, so on the pool).
     #[test]
     fn a_dropped_request_cancels_its_query() {
         let (st, _dir) = state(|_| {});
@@ -870,16 +1123,21 @@ mod tests {
         let task = {
             let st = st.clone();
             rt.spawn(async move {
-                st.run_query::<(), _>(Duration::from_secs(600), move |_, o| {
+                st.run_query::<(), _>(Duration::from_secs(600), 1, move |_, o| {
+                    let left = o
+                        .deadline
+                        .unwrap()
+                        .saturating_duration_since(Instant::now());
                     let cancel = o.cancel.clone().unwrap();
+                    if left <= INLINE_BUDGET {
+                        // The inline run: goes on past its budget.
+                        wait_as_a_query(o, || false)?;
+                    }
                     flag_tx.send(cancel.clone()).unwrap();
                     // Waits for the flag, as the evaluator checks it between steps.
-                    let end = Instant::now() + Duration::from_secs(60);
-                    while !cancel.load(Ordering::Relaxed) && Instant::now() < end {
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
+                    let r = wait_as_a_query(o, || false);
                     done_tx.send(cancel.load(Ordering::Relaxed)).unwrap();
-                    Err(QueryError::Canceled)
+                    r
                 })
                 .await
             })
@@ -888,6 +1146,44 @@ mod tests {
         assert!(!flag.load(Ordering::Relaxed));
         task.abort();
         assert!(done_rx.recv().unwrap(), "the query saw the cancel flag");
+    }
+
+    /// A first try holds at most `INLINE_MAX_SAMPLES`: one stopped there is run again on the
+    /// pool with the server's limit, and its shape goes to the pool at once afterwards
+    /// however quick that run was. Under a server limit below the cap, the limit's error is
+    /// the answer, from the one run.
+    #[test]
+    fn a_first_try_holds_a_bounded_number_of_samples() {
+        let rt = runtime();
+        let limits = Arc::new(std::sync::Mutex::new(Vec::<usize>::new()));
+        let query = |st: &AppState, shape: u64| {
+            let limits = limits.clone();
+            rt.block_on(st.run_query(Duration::from_secs(600), shape, move |_, o| {
+                limits.lock().unwrap().push(o.max_samples);
+                // Holds 60,000 samples, as a load of a few long series would.
+                if 60_000 > o.max_samples {
+                    return Err(QueryError::TooManySamples {
+                        limit: o.max_samples,
+                    });
+                }
+                Ok(scalar())
+            }))
+        };
+        let seen = || std::mem::take(&mut *limits.lock().unwrap());
+
+        let (st, _dir) = state(|_| {});
+        assert!(query(&st, 1).is_ok());
+        assert_eq!(seen(), [INLINE_MAX_SAMPLES, 50_000_000]);
+        assert_eq!(counts(&st), (0, 1));
+        assert!(query(&st, 1).is_ok());
+        assert_eq!(seen(), [50_000_000]);
+        assert_eq!(counts(&st), (0, 1));
+
+        let (st, _dir) = state(|c| c.max_samples = 1000);
+        let e = query(&st, 1).unwrap_err();
+        assert_eq!(seen(), [1000]);
+        assert_eq!(e.kind, ErrorType::Execution);
+        assert_eq!(counts(&st), (1, 0));
     }
 
     #[test]

@@ -83,6 +83,11 @@ pub(crate) struct ServerMetrics {
     durations: Mutex<BTreeMap<Arc<str>, Histogram>>,
     /// Time spent evaluating PromQL (on the blocking pool, after a place was free).
     pub(crate) query: Histogram,
+    /// Queries answered on the async worker that read their request, within the inline
+    /// budget.
+    pub(crate) inline_queries: AtomicU64,
+    /// Queries stopped at the inline budget and run again on the blocking pool.
+    pub(crate) requeued_queries: AtomicU64,
     /// Handler names seen, shared by the maps' keys (routes are few and fixed, so this
     /// stays small).
     names: Mutex<Vec<Arc<str>>>,
@@ -229,6 +234,28 @@ fn write_server(st: &AppState, out: &mut String) {
     );
     m.query
         .write(out, "tierlog_server_query_duration_seconds", "");
+    family(
+        out,
+        "tierlog_server_queries_inline_total",
+        "counter",
+        "Queries answered on the thread that read their request, within the inline budget (1 ms); the others ran on the blocking pool.",
+    );
+    let _ = writeln!(
+        out,
+        "tierlog_server_queries_inline_total {}",
+        m.inline_queries.load(Ordering::Relaxed)
+    );
+    family(
+        out,
+        "tierlog_server_queries_requeued_total",
+        "counter",
+        "Queries stopped at the inline budget and run again on the blocking pool.",
+    );
+    let _ = writeln!(
+        out,
+        "tierlog_server_queries_requeued_total {}",
+        m.requeued_queries.load(Ordering::Relaxed)
+    );
     let limit = inner.max_concurrency;
     let in_flight = limit.saturating_sub(inner.queries.available_permits());
     family(

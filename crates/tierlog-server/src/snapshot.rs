@@ -121,7 +121,8 @@ impl Snapshots {
         self.read().opened
     }
 
-    fn fresh(&self) -> Option<Arc<Store>> {
+    /// The current snapshot when it is not due for a reopen; never blocks on one.
+    pub(crate) fn fresh(&self) -> Option<Arc<Store>> {
         let c = self.read();
         (c.checked.elapsed() < self.refresh).then(|| c.store.clone())
     }
