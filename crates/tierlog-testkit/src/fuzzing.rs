@@ -260,11 +260,11 @@ fn check_segment(data: &[u8]) {
     assert!(f.partial.windows(2).all(|w| w[0].1 < w[1].0));
 }
 
-/// One entry of a rollup segment: decoded buckets match the entry and are well formed; on
-/// error the output is as it was.
-fn check_rollup_chunk(data: &[u8], e: &segment::ChunkEntry) {
-    let sentinel = tierlog::rollup::Bucket {
-        start: i64::MIN,
+/// A bucket put before a decoder's output, to check that the decoder appends after it and
+/// leaves it alone.
+fn sentinel_bucket(start: i64) -> tierlog::rollup::Bucket {
+    tierlog::rollup::Bucket {
+        start,
         count: 1,
         nan_count: 0,
         min: 0.0,
@@ -274,7 +274,13 @@ fn check_rollup_chunk(data: &[u8], e: &segment::ChunkEntry) {
         last: 0.0,
         p95: 0.0,
         increase: None,
-    };
+    }
+}
+
+/// One entry of a rollup segment: decoded buckets match the entry and are well formed; on
+/// error the output is as it was.
+fn check_rollup_chunk(data: &[u8], e: &segment::ChunkEntry) {
+    let sentinel = sentinel_bucket(i64::MIN);
     let mut out = vec![sentinel];
     match segment::read_rollup_chunk(data, e, &mut out) {
         Ok(()) => {
@@ -1060,18 +1066,7 @@ pub fn rollup_chunk(data: &[u8]) {
         (rollup::decode_chunk, rollup::encode_chunk),
     ];
     for (decode_chunk, encode_chunk) in layouts {
-        let sentinel = Bucket {
-            start: 0,
-            count: 1,
-            nan_count: 0,
-            min: 0.0,
-            max: 0.0,
-            sum: 0.0,
-            first: 0.0,
-            last: 0.0,
-            p95: 0.0,
-            increase: None,
-        };
+        let sentinel = sentinel_bucket(0);
         let mut out = vec![sentinel];
         match decode_chunk(data, base, &mut out) {
             Ok(()) => {
