@@ -951,6 +951,25 @@ mod tests {
         assert_eq!(opts.kind, ErrorType::Execution);
     }
 
+    #[test]
+    fn request_timeout_is_capped_by_the_server_timeout() {
+        let (st, _dir) = state(|c| c.query_timeout = Duration::from_secs(10));
+        let p = |q: &str| Params::from_form(b"", q);
+        assert_eq!(st.timeout(&p("")).unwrap(), Duration::from_secs(10));
+        assert_eq!(
+            st.timeout(&p("timeout=2s")).unwrap(),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            st.timeout(&p("timeout=1m")).unwrap(),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            st.timeout(&p("timeout=0")).unwrap_err().kind,
+            ErrorType::BadData
+        );
+    }
+
     /// How a test query behaves.
     #[derive(Clone, Copy)]
     enum Cost {
