@@ -1047,15 +1047,7 @@ pub fn rollup_chunk(data: &[u8]) {
     use tierlog::rollup::bucket::{Bucket, aggregate};
     use tierlog::rollup::format as rollup;
 
-    fn bits(b: &Bucket) -> (i64, u32, u32, [u64; 6], Option<u64>) {
-        (
-            b.start,
-            b.count,
-            b.nan_count,
-            [b.min, b.max, b.sum, b.first, b.last, b.p95].map(f64::to_bits),
-            b.increase.map(f64::to_bits),
-        )
-    }
+    let bits = Bucket::bits;
     let base = 1_700_000_000_000i64;
 
     // (1) Decoder, of either layout (layout 1: rollup segments before version 4).

@@ -53,7 +53,23 @@ pub struct Bucket {
     pub increase: Option<f64>,
 }
 
+/// Every field of a [`Bucket`] as bits ([`Bucket::bits`]).
+pub type BucketBits = (i64, u32, u32, [u64; 6], Option<u64>);
+
 impl Bucket {
+    /// Every field, floats as their IEEE 754 bits: equal exactly when two buckets are the
+    /// same bit for bit (NaN payloads and the sign of zero included), for checks of encoders,
+    /// decoders and recomputation.
+    pub fn bits(&self) -> BucketBits {
+        (
+            self.start,
+            self.count,
+            self.nan_count,
+            [self.min, self.max, self.sum, self.first, self.last, self.p95].map(f64::to_bits),
+            self.increase.map(f64::to_bits),
+        )
+    }
+
     /// `sum / count`: NaN for a bucket of NaN points only.
     pub fn avg(&self) -> f64 {
         self.sum / f64::from(self.count)

@@ -741,16 +741,7 @@ mod tests {
     fn assert_bits_eq(a: &[Bucket], b: &[Bucket]) {
         assert_eq!(a.len(), b.len());
         for (x, y) in a.iter().zip(b) {
-            let bits = |b: &Bucket| {
-                (
-                    b.start,
-                    b.count,
-                    b.nan_count,
-                    [b.min, b.max, b.sum, b.first, b.last, b.p95].map(f64::to_bits),
-                    b.increase.map(f64::to_bits),
-                )
-            };
-            assert_eq!(bits(x), bits(y), "{x:?} vs {y:?}");
+            assert_eq!(x.bits(), y.bits(), "{x:?} vs {y:?}");
         }
     }
 

@@ -1332,16 +1332,10 @@ mod tests {
     use crate::rollup::bucket::aggregate;
     use proptest::prelude::*;
 
-    type Bits = (i64, u32, u32, [u64; 6], Option<u64>);
+    use crate::rollup::bucket::BucketBits as Bits;
 
     fn bits(b: &Bucket) -> Bits {
-        (
-            b.start,
-            b.count,
-            b.nan_count,
-            [b.min, b.max, b.sum, b.first, b.last, b.p95].map(f64::to_bits),
-            b.increase.map(f64::to_bits),
-        )
+        b.bits()
     }
 
     const SENTINEL: Bucket = Bucket {

@@ -982,9 +982,7 @@ mod tests {
         // Footer: 2 entries ... 0 partial ranges, late generation 0.
         let footer_end = file.len() - TRAILER_LEN;
         assert_eq!(&file[footer_end - 2..footer_end], &[0x00, 0x00]);
-        let bits = |b: &crate::rollup::Bucket| {
-            (b.start, b.count, b.nan_count, [b.min, b.max, b.sum, b.first, b.last, b.p95].map(f64::to_bits), b.increase.map(f64::to_bits))
-        };
+        let bits = crate::rollup::Bucket::bits;
         let read_all = |file: &[u8]| {
             let hd = Header::decode(file, FileKind::Segment).unwrap();
             let f = decode_footer(file, &hd).unwrap();
@@ -1105,16 +1103,7 @@ mod tests {
             ]
         );
         let (_, series) = rollup_example();
-        let key = |b: &crate::rollup::Bucket| {
-            let v = [b.min, b.max, b.sum, b.first, b.last, b.p95].map(f64::to_bits);
-            (
-                b.start,
-                b.count,
-                b.nan_count,
-                v,
-                b.increase.map(f64::to_bits),
-            )
-        };
+        let key = crate::rollup::Bucket::bits;
         for (e, (id, want)) in f.entries.iter().zip(&series) {
             assert_eq!(e.series, *id);
             let mut got = Vec::new();

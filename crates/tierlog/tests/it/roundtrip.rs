@@ -230,23 +230,14 @@ fn adversarial_values_come_back_bit_exact_through_the_rollup_tiers() {
     use std::collections::BTreeSet;
     use std::path::Path;
     use std::time::Duration;
-    use tierlog::rollup::bucket::{Bucket, aggregate};
+    use tierlog::rollup::bucket::{Bucket, BucketBits as Bits, aggregate};
     use tierlog::rollup::format::{self as rchunk, ChunkColumns};
     use tierlog::rollup::layout2;
     use tierlog::segment::Segment;
     use tierlog::segment::format::{chunk_bytes, read_rollup_chunk, read_rollup_columns};
     use tierlog::{MetricKind, MetricMeta, Tier};
 
-    type Bits = (i64, u32, u32, [u64; 6], Option<u64>);
-    fn bits(b: &Bucket) -> Bits {
-        (
-            b.start,
-            b.count,
-            b.nan_count,
-            [b.min, b.max, b.sum, b.first, b.last, b.p95].map(f64::to_bits),
-            b.increase.map(f64::to_bits),
-        )
-    }
+    let bits = Bucket::bits;
     let values = adversarial_values();
     let n = values.len();
     const SECS: i64 = 3_600;
