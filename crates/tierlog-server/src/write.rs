@@ -143,6 +143,8 @@ struct Counts {
     written: u64,
     refused: u64,
     stale: u64,
+    /// Samples of a remote-write request sent again, already held.
+    repeated: u64,
 }
 
 impl Failure {
@@ -206,6 +208,7 @@ fn add_counts(resp: &mut Response, c: Counts, stale: bool) {
             "x-tierlog-stale-markers-skipped",
             HeaderValue::from(c.stale),
         );
+        h.insert("x-tierlog-samples-repeated", HeaderValue::from(c.repeated));
     }
 }
 
@@ -221,6 +224,7 @@ fn answer(sum: &WriteSummary, stale: u64, style: Style) -> Result<Counts, Failur
         written: sum.accepted,
         refused: sum.rejected(),
         stale,
+        repeated: sum.repeated,
     };
     let written = format!("the other {} samples were written", sum.accepted);
     if sum.rejected_head_full > 0 {
@@ -452,19 +456,33 @@ fn write_remote(store: &Store, body: &[u8], limits: &WriteLimits) -> Result<Coun
     }
     let mut sum = WriteSummary::default();
     if !samples.is_empty() {
-        sum = store.write(&samples).map_err(|e| {
-            store_failure(e, |index| {
-                let i = origin.get(index).copied().unwrap_or(0);
-                let labels = req.series.get(i).map_or(0..0, |s| s.0.clone());
-                format!(
-                    "series {i} of the request ({})",
-                    describe(&req.labels[labels])
-                )
-            })
-        })?;
+        sum = store
+            .write_keyed(request_key(body), &samples)
+            .map_err(|e| {
+                store_failure(e, |index| {
+                    let i = origin.get(index).copied().unwrap_or(0);
+                    let labels = req.series.get(i).map_or(0..0, |s| s.0.clone());
+                    format!(
+                        "series {i} of the request ({})",
+                        describe(&req.labels[labels])
+                    )
+                })
+            })?;
     }
     apply_metadata(store, &req.metadata)?;
     answer(&sum, stale, Style::Text)
+}
+
+/// The key of a remote-write request: the first 16 bytes of the SHA-256 of its body as
+/// received. A sender that gets no answer sends the same body again (Prometheus keeps the
+/// request it built and retries it as it is), and the store writes each window's part of it
+/// once ([`Store::write_keyed`]). Two different requests with the same body carry the same
+/// samples, timestamps included, so writing the second would only repeat the first.
+fn request_key(body: &[u8]) -> tierlog::WriteKey {
+    let d = ring::digest::digest(&ring::digest::SHA256, body);
+    let mut k = [0u8; 16];
+    k.copy_from_slice(&d.as_ref()[..16]);
+    tierlog::WriteKey(k)
 }
 
 /// A remote-write body read in place (see [`RemoteBatch`]).

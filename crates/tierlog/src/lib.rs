@@ -150,5 +150,5 @@ pub use store::{
 };
 pub use store::{
     BulkImport, QueryIter, QueryResult, Rejections, Sample, SeriesPoints, Store, StoreStats,
-    TierPart, TierStats, WriteSummary,
+    TierPart, TierStats, WriteKey, WriteSummary,
 };

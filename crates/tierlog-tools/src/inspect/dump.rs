@@ -244,8 +244,10 @@ fn dump_log(d: &mut Dump, bytes: &[u8], kind: FileKind) {
                     FileKind::WindowLog | FileKind::ForwardLateLog => {
                         let mut samples = Vec::new();
                         let mut deleted = None;
-                        match wal::decode_any(
+                        let mut key = None;
+                        match wal::decode_logged(
                             payload,
+                            |k| key = Some(k),
                             |s| samples.push(json!([s.series, s.ts_ms, json_f64(s.value)])),
                             |d| deleted = Some(d),
                         ) {
@@ -254,10 +256,16 @@ fn dump_log(d: &mut Dump, bytes: &[u8], kind: FileKind) {
                                     "ok".to_string(),
                                     json!({"record": "delete", "from_ms": d.from, "to_ms": d.to, "series": d.series}),
                                 ),
-                                None => (
-                                    "ok".to_string(),
-                                    json!({"record": "samples", "samples": samples}),
-                                ),
+                                None => match key {
+                                    Some(k) => (
+                                        "ok".to_string(),
+                                        json!({"record": "keyed samples", "key": k.iter().map(|b| format!("{b:02x}")).collect::<String>(), "samples": samples}),
+                                    ),
+                                    None => (
+                                        "ok".to_string(),
+                                        json!({"record": "samples", "samples": samples}),
+                                    ),
+                                },
                             },
                             Err(e) => (e.to_string(), Value::Null),
                         }
@@ -474,6 +482,33 @@ mod tests {
         assert_eq!(d.items[1].content["samples"][0][2], "NaN");
         assert_eq!(d.items[2].status, "incomplete frame (torn tail)");
         assert_eq!(d.problems, 1);
+    }
+
+    #[test]
+    fn dumps_a_keyed_samples_record_with_its_key() {
+        let mut b = Header::new(FileKind::WindowLog, 0, 0, 600_000)
+            .encode()
+            .to_vec();
+        let mut p = Vec::new();
+        let key: [u8; 16] = std::array::from_fn(|i| i as u8 * 17);
+        wal::encode_keyed_samples(
+            &key,
+            &[wal::LoggedSample {
+                series: 3,
+                ts_ms: 7,
+                value: 2.5,
+            }],
+            &mut p,
+        );
+        encode_frame(&p, &mut b);
+        let d = dump_bytes(&b);
+        assert_eq!(d.problems, 0);
+        assert_eq!(d.items[1].content["record"], "keyed samples");
+        assert_eq!(
+            d.items[1].content["key"],
+            "00112233445566778899aabbccddeeff"
+        );
+        assert_eq!(d.items[1].content["samples"][0][0], 3);
     }
 
     fn bucket(start: i64, v: f64, increase: Option<f64>) -> tierlog::rollup::Bucket {

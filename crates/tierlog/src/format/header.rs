@@ -64,6 +64,9 @@ impl FileKind {
             // written as version 1: `segment::format::RAW_VERSION`), version 4 layout 2 of
             // the rollup chunks (`rollup::format::LAYOUT2_SINCE`; rollup segments only).
             FileKind::Segment => 4,
+            // Version 2 added the keyed samples record (`wal::format::RECORD_KEYED_SAMPLES`);
+            // logs of version 1 are read as before (they hold none).
+            FileKind::WindowLog => 2,
             _ => 1,
         }
     }
@@ -218,7 +221,8 @@ mod tests {
         let b = h.encode();
         let mut expected = Vec::new();
         expected.extend_from_slice(b"TLOGWAL1");
-        expected.extend_from_slice(&[1, 0, 0, 0]);
+        // Version 2 (keyed samples records), tier 0.
+        expected.extend_from_slice(&[2, 0, 0, 0]);
         expected.extend_from_slice(&[0x80, 0x82, 0xeb, 0xcf, 0x8b, 0x01, 0, 0]);
         expected.extend_from_slice(&[0xc0, 0x27, 0x09, 0, 0, 0, 0, 0]);
         assert_eq!(&b[..28], &expected[..]);

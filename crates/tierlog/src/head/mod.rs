@@ -27,6 +27,8 @@ pub struct WindowData {
     samples: u64,
     /// Estimated heap bytes held (see [`WindowData::heap_bytes`]), kept as samples arrive.
     heap: u64,
+    /// Keys of the keyed writes logged into this window (`Store::write_keyed`).
+    keys: std::collections::HashSet<u128>,
 }
 
 /// Estimated heap bytes of one series entry of a window besides its encoded points: the entry
@@ -39,6 +41,9 @@ const DENSE_SLOTS: usize = 1 << 16;
 const SPARSE_ENTRY_BYTES: u64 = 16;
 /// Bytes of one slot of the id table.
 const SLOT_BYTES: u64 = std::mem::size_of::<u32>() as u64;
+/// Estimated heap bytes of one slot of the set of write keys (the key and the table's
+/// control byte, rounded up).
+pub const KEY_BYTES: u64 = 24;
 /// The most heap bytes one new point may add to the head, as the write path charges it
 /// against [`crate::Limits::max_head_bytes`] (a point encoded takes a few bits to 20 bytes,
 /// one out of order 16).
@@ -186,6 +191,22 @@ impl WindowData {
     /// expected to bring, so this can jump by a series' size).
     pub fn heap_bytes(&self) -> u64 {
         self.heap
+    }
+
+    /// Notes that the keyed write `key` logged samples into this window: a write with the
+    /// same key is then not applied again here ([`WindowData::has_key`]).
+    pub fn note_key(&mut self, key: [u8; 16]) {
+        let before = self.keys.capacity() as u64;
+        self.keys.insert(u128::from_le_bytes(key));
+        let after = self.keys.capacity() as u64;
+        self.heap = self
+            .heap
+            .saturating_add(after.saturating_sub(before) * KEY_BYTES);
+    }
+
+    /// True when a keyed write with `key` logged samples into this window.
+    pub fn has_key(&self, key: [u8; 16]) -> bool {
+        !self.keys.is_empty() && self.keys.contains(&u128::from_le_bytes(key))
     }
 
     /// Number of raw points (distinct series-seconds).
@@ -365,6 +386,7 @@ mod tests {
                 .sum::<u64>()
                 + w.slot.capacity() as u64 * SLOT_BYTES
                 + w.sparse.len() as u64 * SPARSE_ENTRY_BYTES
+                + w.keys.capacity() as u64 * KEY_BYTES
         };
         assert_eq!(w.heap_bytes(), want(&w));
         // A sample of a series' newest second adds nothing.
@@ -376,6 +398,25 @@ mod tests {
         assert!(w.heap_bytes() > before);
         assert_eq!(w.heap_bytes(), want(&w));
         assert_eq!(w.points(), 1_000);
+        // Write keys are counted too.
+        let before = w.heap_bytes();
+        for k in 0..100u8 {
+            w.note_key([k; 16]);
+        }
+        assert!(w.heap_bytes() > before);
+        assert_eq!(w.heap_bytes(), want(&w));
+    }
+
+    #[test]
+    fn write_keys_are_remembered_per_window() {
+        let mut w = WindowData::new(0, 1_200_000);
+        assert!(!w.has_key([1; 16]));
+        w.note_key([1; 16]);
+        w.note_key([1; 16]);
+        assert!(w.has_key([1; 16]));
+        assert!(!w.has_key([2; 16]));
+        // A key says nothing about points.
+        assert_eq!((w.points(), w.samples()), (0, 0));
     }
 
     #[test]

@@ -265,6 +265,12 @@ impl StoreStats {
             self.series_created as f64,
         );
         let r = &self.rejections;
+        f.single(
+            "tierlog_samples_repeated_total",
+            "counter",
+            "Samples of keyed writes not written again since the open: a write with their key was already logged in their window.",
+            r.repeated as f64,
+        );
         f.family(
             "tierlog_samples_rejected_total",
             "counter",

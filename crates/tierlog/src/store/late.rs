@@ -31,7 +31,7 @@ use crate::logfile::{self, Appender, Loaded, Mode, SyncHandle};
 use crate::segment::Segment;
 use crate::vfs;
 use crate::wal::format::{
-    LoggedSample, decode_late_generation, decode_record, encode_late_generation,
+    LoggedSample, WRITE_KEY_LEN, decode_late_generation, decode_samples, encode_late_generation,
 };
 
 /// The late samples of one sealed window.
@@ -47,6 +47,8 @@ pub(crate) struct LateWindow {
     pub(crate) samples: HashMap<u32, Vec<(i64, f64)>>,
     /// Samples held.
     pub(crate) count: u64,
+    /// Keys of the keyed writes logged here (`Store::write_keyed`).
+    pub(crate) keys: std::collections::HashSet<u128>,
     /// The segment already holds these samples (a merge was cut short after its segment was
     /// in place): only the rollup recomputation and the log's removal remain.
     pub(crate) merged: bool,
@@ -58,7 +60,19 @@ const SERIES_BYTES: u64 = 64;
 
 impl LateWindow {
     pub(crate) fn heap_bytes(&self) -> u64 {
-        self.count * SAMPLE_BYTES + self.samples.len() as u64 * SERIES_BYTES
+        self.count * SAMPLE_BYTES
+            + self.samples.len() as u64 * SERIES_BYTES
+            + self.keys.capacity() as u64 * crate::head::KEY_BYTES
+    }
+
+    /// Notes that the keyed write `key` logged samples here.
+    pub(crate) fn note_key(&mut self, key: [u8; WRITE_KEY_LEN]) {
+        self.keys.insert(u128::from_le_bytes(key));
+    }
+
+    /// True when a keyed write with `key` logged samples here.
+    pub(crate) fn has_key(&self, key: [u8; WRITE_KEY_LEN]) -> bool {
+        !self.keys.is_empty() && self.keys.contains(&u128::from_le_bytes(key))
     }
 
     pub(crate) fn add(&mut self, s: &LoggedSample) {
@@ -156,6 +170,8 @@ pub(crate) fn create_log(
 pub(crate) struct LoadedLate {
     pub(crate) generation: u64,
     pub(crate) samples: Vec<LoggedSample>,
+    /// Keys of the keyed writes in the log.
+    pub(crate) keys: Vec<[u8; WRITE_KEY_LEN]>,
     pub(crate) loaded: Loaded,
 }
 
@@ -180,17 +196,22 @@ pub(crate) fn load_log(
     };
     let generation = decode_late_generation(first).map_err(|w| Error::corrupt(path, offset, w))?;
     let mut samples = Vec::new();
+    let mut keys = Vec::new();
     for (offset, payload) in payloads {
         let mut outside = false;
-        let mut res = decode_record(payload, |s| {
-            if s.ts_ms < start || s.ts_ms >= start.saturating_add(span) {
-                outside = true;
-            } else if known(s.series) {
-                samples.push(s);
-            } else {
-                *unknown += 1;
-            }
-        });
+        let mut res = decode_samples(
+            payload,
+            |k| keys.push(k),
+            |s| {
+                if s.ts_ms < start || s.ts_ms >= start.saturating_add(span) {
+                    outside = true;
+                } else if known(s.series) {
+                    samples.push(s);
+                } else {
+                    *unknown += 1;
+                }
+            },
+        );
         if outside && res.is_ok() {
             res = Err(Corruption::BadField {
                 what: "logged sample outside its window",
@@ -201,6 +222,7 @@ pub(crate) fn load_log(
     Ok(Some(LoadedLate {
         generation,
         samples,
+        keys,
         loaded: log,
     }))
 }
@@ -230,11 +252,15 @@ impl LateWindow {
             path,
             samples: HashMap::new(),
             count: 0,
+            keys: Default::default(),
             merged,
         };
         if !merged {
             for s in &l.samples {
                 w.add(s);
+            }
+            for &k in &l.keys {
+                w.note_key(k);
             }
         }
         Ok(w)
@@ -281,6 +307,7 @@ impl Shared {
                     path,
                     samples: HashMap::new(),
                     count: 0,
+                    keys: Default::default(),
                     merged: false,
                 },
             );

@@ -40,7 +40,7 @@ pub use late::LateReport;
 pub use read::{QueryIter, QueryResult, SeriesPoints, StoreStats, TierPart, TierStats};
 pub use seal::MaintainReport;
 pub use timings::{DurationHistogram, FSYNC_BUCKETS, MAINTENANCE_BUCKETS, MaintenanceStats};
-pub use write::{Rejections, Sample, WriteSummary};
+pub use write::{Rejections, Sample, WriteKey, WriteSummary};
 
 pub use crate::layout::{
     DELETE_FILE, INDEX_FILE, LOCK_FILE, QUARANTINE_DIR, RAW_DIR, STATE_FILE,

@@ -53,6 +53,13 @@ impl<'a> Sample<'a> {
     }
 }
 
+/// The identity of a write that may be sent again, for [`Store::write_keyed`]: 16 bytes
+/// the writer chooses, the same for every attempt of one write and different for different
+/// writes (a digest of the request's bytes is the usual choice, and what `tierlog serve`
+/// uses for remote-write requests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WriteKey(pub [u8; 16]);
+
 /// What a write did. Samples outside the accepted time range are counted here, never dropped
 /// silently; the rest of the batch is written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -84,6 +91,10 @@ pub struct WriteSummary {
     /// and at each maintenance pass) or was told by a forwarder inside it: a forwarder has
     /// moved past their second and will not send them.
     pub late_after_forward: u64,
+    /// Samples of a keyed write ([`Store::write_keyed`]) not written, because a write with
+    /// the same key was already logged into their window: the store holds them already.
+    /// Not counted in `accepted` nor as rejected.
+    pub repeated: u64,
 }
 
 impl WriteSummary {
@@ -105,6 +116,7 @@ impl WriteSummary {
         self.late += o.late;
         self.new_series += o.new_series;
         self.late_after_forward += o.late_after_forward;
+        self.repeated += o.repeated;
     }
 }
 
@@ -126,6 +138,9 @@ pub struct Rejections {
     pub conflict: u64,
     /// Samples accepted into windows already sealed (late samples).
     pub late: u64,
+    /// Samples of keyed writes not written again: their write's key was already logged in
+    /// their window ([`WriteSummary::repeated`]; not refusals).
+    pub repeated: u64,
     /// Batches refused whole for an invalid sample ([`Error::InvalidSample`]).
     pub invalid_batches: u64,
     /// Batches refused whole for holding more than [`crate::Limits::max_batch_samples`].
@@ -143,6 +158,7 @@ pub(crate) struct RejectionCounters {
     head_full: AtomicU64,
     conflict: AtomicU64,
     late: AtomicU64,
+    repeated: AtomicU64,
     invalid_batches: AtomicU64,
     oversized_batches: AtomicU64,
     series_limit_batches: AtomicU64,
@@ -161,6 +177,7 @@ impl RejectionCounters {
             head_full: g(&self.head_full),
             conflict: g(&self.conflict),
             late: g(&self.late),
+            repeated: g(&self.repeated),
             invalid_batches: g(&self.invalid_batches),
             oversized_batches: g(&self.oversized_batches),
             series_limit_batches: g(&self.series_limit_batches),
@@ -178,6 +195,7 @@ impl RejectionCounters {
         add(&self.head_full, s.rejected_head_full);
         add(&self.conflict, s.rejected_conflict);
         add(&self.late, s.late);
+        add(&self.repeated, s.repeated);
         add(&self.accepted, s.accepted);
         add(&self.new_series, s.new_series);
     }
@@ -260,6 +278,47 @@ impl Store {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn write(&self, samples: &[Sample<'_>]) -> Result<WriteSummary> {
+        self.write_with(samples, None)
+    }
+
+    /// [`Store::write`] for a write that may be sent again, identified by `key`: in each
+    /// window the write's samples fall in, they are logged with the key, and a write with a
+    /// key already logged there is not applied there again (its samples are counted in
+    /// [`WriteSummary::repeated`]). A sender that does not know whether a write arrived —
+    /// the connection broke, the store's process died before answering — sends it again with
+    /// the same key, and every sample ends up in the store once, whatever part of the first
+    /// attempt was logged: each window's part is logged whole or not at all.
+    ///
+    /// The key is remembered with the window: while the window is open (its span and the
+    /// grace after it, 25 minutes by default) and, for samples of a sealed window, until its
+    /// late samples are merged (the next maintenance pass). Samples old enough to go to the
+    /// rollup tiers ([`Store::backfill`]) are written as [`Store::write`] writes them.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tierlog::{Config, ManualClock, Sample, Selector, Store, WriteKey};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let now = 1_700_000_000_000;
+    /// let store = Store::open(dir.path(), Config::default().with_clock(Arc::new(ManualClock::new(now))))?;
+    /// let batch = [
+    ///     Sample::new("temp_celsius", &[], now, 40.0),
+    ///     Sample::new("temp_celsius", &[], now + 500, 42.0),
+    /// ];
+    /// let key = WriteKey(*b"request-00000001");
+    /// assert_eq!(store.write_keyed(key, &batch)?.accepted, 2);
+    /// // Sent again: nothing changes.
+    /// let again = store.write_keyed(key, &batch)?;
+    /// assert_eq!((again.accepted, again.repeated), (0, 2));
+    /// let r = store.query(&Selector::metric("temp_celsius"), now, now + 1_000)?;
+    /// assert_eq!(r.series[0].points, [(now, 41.0)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_keyed(&self, key: WriteKey, samples: &[Sample<'_>]) -> Result<WriteSummary> {
+        self.write_with(samples, Some(key))
+    }
+
+    fn write_with(&self, samples: &[Sample<'_>], key: Option<WriteKey>) -> Result<WriteSummary> {
         let sh = &*self.shared;
         sh.check_writable()?;
         // History older than the raw keep goes straight into the tiers that keep its time
@@ -273,7 +332,7 @@ impl Store {
             let mut summary = self.backfill(&old)?;
             if !recent.is_empty() {
                 let more = self
-                    .write_inner(&recent)
+                    .write_inner(&recent, key)
                     .map_err(|e| sh.rejections.note_error(e))?;
                 sh.rejections.note_summary(&more);
                 summary.add(&more);
@@ -282,14 +341,14 @@ impl Store {
             return Ok(summary);
         }
         let summary = self
-            .write_inner(samples)
+            .write_inner(samples, key)
             .map_err(|e| sh.rejections.note_error(e))?;
         sh.rejections.note_summary(&summary);
         self.after_write()?;
         Ok(summary)
     }
 
-    fn write_inner(&self, samples: &[Sample<'_>]) -> Result<WriteSummary> {
+    fn write_inner(&self, samples: &[Sample<'_>], key: Option<WriteKey>) -> Result<WriteSummary> {
         let sh = &*self.shared;
         let limits = &sh.config.limits;
         check_samples(samples, limits)?;
@@ -317,7 +376,7 @@ impl Store {
                 value: s.value,
             })
             .collect();
-        let mut summary = sh.append(&mut st, &resolved)?;
+        let mut summary = sh.append(&mut st, &resolved, key)?;
         summary.new_series = new_series;
         Ok(summary)
     }
@@ -373,7 +432,7 @@ impl Store {
                 value,
             })
             .collect();
-        sh.append(&mut st, &resolved)
+        sh.append(&mut st, &resolved, None)
     }
 
     /// Resolves (creating and persisting if new) the series of `metric` with `labels`, for
@@ -799,7 +858,12 @@ impl Shared {
     /// Checks each sample's time and window, logs the accepted ones (one frame per window,
     /// in the window's log or, for a sealed window, its late log), applies them in memory.
     /// On an I/O error every frame of the batch is cut back out.
-    fn append(&self, st: &mut State, samples: &[LoggedSample]) -> Result<WriteSummary> {
+    fn append(
+        &self,
+        st: &mut State,
+        samples: &[LoggedSample],
+        key: Option<WriteKey>,
+    ) -> Result<WriteSummary> {
         let c = &self.config;
         let now = c.clock.now_ms();
         // The high-water mark decides sealing only: what is accepted is measured from the
@@ -888,7 +952,13 @@ impl Shared {
                 }
             }
         }
-        let groups: Vec<(i64, bool, &[LoggedSample])> = if whole && !samples.is_empty() {
+        if key.is_some() && summary.rejected_head_full > 0 {
+            // A keyed write refused in part for a reason that passes is sent again whole: were
+            // the rest logged, its key would keep the refused part out. Nothing is written.
+            summary.rejected_head_full += by_window.iter().map(|g| g.2.len() as u64).sum::<u64>();
+            return Ok(summary);
+        }
+        let mut groups: Vec<(i64, bool, &[LoggedSample])> = if whole && !samples.is_empty() {
             vec![(first, false, samples)]
         } else {
             by_window
@@ -896,12 +966,26 @@ impl Shared {
                 .map(|(w, l, v)| (*w, *l, v.as_slice()))
                 .collect()
         };
+        // A keyed write's part in a window that logged its key already is held already.
+        if let Some(WriteKey(k)) = key {
+            groups.retain(|&(start, late, list)| {
+                let held = if late {
+                    st.late.get(&start).is_some_and(|w| w.has_key(k))
+                } else {
+                    st.open.get(&start).is_some_and(|w| w.data.has_key(k))
+                };
+                if held {
+                    summary.repeated += list.len() as u64;
+                }
+                !held
+            });
+        }
         // Log.
         let mut undo: Vec<(i64, bool, u64)> = Vec::new();
         let mut frame = Vec::new();
         for &(start, late, list) in &groups {
             frame.clear();
-            wal::append::encode_frames(list, &mut frame);
+            wal::append::encode_frames_keyed(list, key.as_ref().map(|k| &k.0), &mut frame);
             let log = if late {
                 self.late_window(st, start).map(|w| w.log.as_mut())
             } else {
@@ -943,11 +1027,17 @@ impl Shared {
                 for s in list {
                     w.add(s);
                 }
+                if let Some(WriteKey(k)) = key {
+                    w.note_key(k);
+                }
                 summary.late += list.len() as u64;
             } else {
                 let w = st.open.get_mut(&start).expect("window created above");
                 for s in list {
                     w.data.add(s.series, s.ts_ms, s.value);
+                }
+                if let Some(WriteKey(k)) = key {
+                    w.data.note_key(k);
                 }
             }
             summary.accepted += list.len() as u64;

@@ -8,6 +8,13 @@
 //!  1     4    n, number of samples, u32 LE
 //!  5     20n  n × { series id u32 LE, timestamp i64 LE ms, value f64 bits u64 LE }
 //!
+//! Keyed samples record (version 2)
+//! offset size field
+//!  0     1    record type = 4
+//!  1     16   write key
+//! 17     4    n, number of samples, u32 LE
+//! 21     20n  n × sample, as above
+//!
 //! Delete record
 //! offset size field
 //!  0     1    record type = 2
@@ -54,6 +61,21 @@ pub const SAMPLE_LEN: usize = 20;
 /// Most samples one record may hold so that it fits a frame (`frame::MAX_PAYLOAD`).
 pub const MAX_SAMPLES_PER_RECORD: usize = (crate::logfile::frame::MAX_PAYLOAD - 5) / SAMPLE_LEN;
 
+/// Record type byte of a keyed samples record: a samples record with the key of the write
+/// that logged it (logs of version 2; `format-spec/window-log.md`, "Keyed samples record").
+pub const RECORD_KEYED_SAMPLES: u8 = 4;
+/// Bytes of a write key.
+pub const WRITE_KEY_LEN: usize = 16;
+/// Bytes of a keyed samples record before its samples.
+pub const KEYED_FIXED_LEN: usize = 1 + WRITE_KEY_LEN + 4;
+/// Most samples one keyed record may hold so that it fits a frame.
+pub const MAX_SAMPLES_PER_KEYED_RECORD: usize =
+    (crate::logfile::frame::MAX_PAYLOAD - KEYED_FIXED_LEN) / SAMPLE_LEN;
+const _: () = assert!(
+    KEYED_FIXED_LEN + MAX_SAMPLES_PER_KEYED_RECORD * SAMPLE_LEN
+        <= crate::logfile::frame::MAX_PAYLOAD
+);
+
 /// Record type byte of a delete record (type 3 is reserved).
 pub const RECORD_DELETE: u8 = 2;
 /// Bytes before the series ids of a delete record.
@@ -81,15 +103,27 @@ pub fn encode_delete(d: &LoggedDelete, out: &mut Vec<u8>) {
     }
 }
 
-/// Decodes one record payload of either type: `on_sample` for each sample of a samples
-/// record, in order, `on_delete` for a delete record.
+/// Decodes one record payload of any type a window log holds after its header: `on_sample`
+/// for each sample of a samples record (keyed or not), in order, `on_delete` for a delete
+/// record. Write keys are not reported (see [`decode_logged`]).
 pub fn decode_any(
     payload: &[u8],
     on_sample: impl FnMut(LoggedSample),
     on_delete: impl FnOnce(LoggedDelete),
 ) -> Result<(), Corruption> {
+    decode_logged(payload, |_| {}, on_sample, on_delete)
+}
+
+/// [`decode_any`], with `on_key` called with the write key of a keyed samples record (before
+/// its samples).
+pub fn decode_logged(
+    payload: &[u8],
+    on_key: impl FnOnce([u8; WRITE_KEY_LEN]),
+    on_sample: impl FnMut(LoggedSample),
+    on_delete: impl FnOnce(LoggedDelete),
+) -> Result<(), Corruption> {
     if payload.first() != Some(&RECORD_DELETE) {
-        return decode_record(payload, on_sample);
+        return decode_samples(payload, on_key, on_sample);
     }
     let mut r = Reader::new(&payload[1..]);
     let from = r.i64()?;
@@ -144,18 +178,52 @@ pub fn encode_samples(samples: &[LoggedSample], out: &mut Vec<u8>) {
     }
 }
 
-/// Decodes one samples record payload, calling `f` for each sample in order; a delete
-/// record is an error here (readers that must honour deletes use [`decode_any`]).
-pub fn decode_record(payload: &[u8], mut f: impl FnMut(LoggedSample)) -> Result<(), Corruption> {
+/// Appends a keyed samples record's payload for `samples`, logged by the write whose key is
+/// `key`, to `out`.
+pub fn encode_keyed_samples(key: &[u8; WRITE_KEY_LEN], samples: &[LoggedSample], out: &mut Vec<u8>) {
+    let at = out.len();
+    encode_samples(samples, out);
+    out[at] = RECORD_KEYED_SAMPLES;
+    out.splice(at + 1..at + 1, key.iter().copied());
+}
+
+/// Decodes one samples record payload (keyed or not), calling `f` for each sample in order;
+/// a delete record is an error here (readers that must honour deletes use [`decode_any`]).
+pub fn decode_record(payload: &[u8], f: impl FnMut(LoggedSample)) -> Result<(), Corruption> {
+    decode_samples(payload, |_| {}, f)
+}
+
+/// [`decode_record`], with `on_key` called with the key of a keyed samples record before its
+/// samples.
+pub fn decode_samples(
+    payload: &[u8],
+    on_key: impl FnOnce([u8; WRITE_KEY_LEN]),
+    mut f: impl FnMut(LoggedSample),
+) -> Result<(), Corruption> {
     let mut r = Reader::new(payload);
-    match r.u8()? {
-        RECORD_SAMPLES => {
+    let kind = r.u8()?;
+    match kind {
+        RECORD_SAMPLES | RECORD_KEYED_SAMPLES => {
+            let key = if kind == RECORD_KEYED_SAMPLES {
+                let mut key = [0u8; WRITE_KEY_LEN];
+                key.copy_from_slice(r.take(WRITE_KEY_LEN)?);
+                Some(key)
+            } else {
+                None
+            };
             let n = r.u32()? as usize;
             if r.remaining() != n.saturating_mul(SAMPLE_LEN) {
                 return Err(Corruption::BadLength {
-                    what: "samples record",
+                    what: if kind == RECORD_KEYED_SAMPLES {
+                        "keyed samples record"
+                    } else {
+                        "samples record"
+                    },
                     value: r.remaining() as u64,
                 });
+            }
+            if let Some(key) = key {
+                on_key(key);
             }
             for _ in 0..n {
                 let series = r.u32()?;
@@ -209,6 +277,45 @@ mod tests {
                 value: 1.5
             }]
         );
+    }
+
+    #[test]
+    fn golden_keyed_samples_record() {
+        let key: [u8; 16] = std::array::from_fn(|i| 0xa0 + i as u8);
+        let sample = LoggedSample {
+            series: 7,
+            ts_ms: 1_000,
+            value: 1.5,
+        };
+        let mut b = Vec::new();
+        encode_keyed_samples(&key, &[sample], &mut b);
+        assert_eq!(
+            b,
+            [
+                4, // type
+                0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, // key
+                0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf, //
+                1, 0, 0, 0, // n
+                7, 0, 0, 0, // series
+                0xe8, 0x03, 0, 0, 0, 0, 0, 0, // ts 1000
+                0, 0, 0, 0, 0, 0, 0xf8, 0x3f, // 1.5
+            ]
+        );
+        assert_eq!(b.len(), KEYED_FIXED_LEN + SAMPLE_LEN);
+        let (mut got, mut keys) = (Vec::new(), Vec::new());
+        decode_logged(&b, |k| keys.push(k), |s| got.push(s), |_| panic!("no delete")).unwrap();
+        assert_eq!((keys, got), (vec![key], vec![sample]));
+        // Readers that do not need the key read its samples as any samples record's.
+        let mut plain = Vec::new();
+        decode_record(&b, |s| plain.push(s)).unwrap();
+        assert_eq!(plain, [sample]);
+        // An unkeyed record reports no key.
+        let mut unkeyed = Vec::new();
+        encode_samples(&[sample], &mut unkeyed);
+        decode_samples(&unkeyed, |_| panic!("no key"), |_| {}).unwrap();
+        // A damaged length is refused before the key is reported.
+        decode_samples(&b[..b.len() - 1], |_| panic!("no key"), |_| {}).unwrap_err();
+        decode_samples(&b[..10], |_| panic!("no key"), |_| {}).unwrap_err();
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::format::decode_any;
+use super::format::decode_logged;
 use crate::error::{Corruption, Error, Result};
 use crate::format::header::FileKind;
 use crate::head::WindowData;
@@ -79,8 +79,10 @@ pub(crate) fn replay(
     for (offset, payload) in log.payloads() {
         let mut outside = false;
         let mut deleted = None;
-        let mut res = decode_any(
+        let mut key = None;
+        let mut res = decode_logged(
             payload,
+            |k| key = Some(k),
             |s| {
                 stats.max_series = Some(stats.max_series.map_or(s.series, |m| m.max(s.series)));
                 if s.ts_ms >= start.saturating_add(span) {
@@ -94,6 +96,9 @@ pub(crate) fn replay(
             },
             |d| deleted = Some(d),
         );
+        if let Some(k) = key {
+            data.note_key(k);
+        }
         if let Some(d) = deleted {
             // In log order: what was logged before it is gone, what follows stays.
             data.delete_range(&d.series, d.from, d.to);

@@ -506,8 +506,15 @@ fn a_newer_format_version_is_refused() {
         let path = dir.path().join(&rel);
         let mut b = std::fs::read(&path).unwrap();
         // The state file is at version 5 (rollup tiers, retention settings, raw keep and
-        // expiry action, the store's id), the others at 1.
-        let current = if rel == Path::new(STATE_FILE) { 5 } else { 1 };
+        // expiry action, the store's id), window logs at 2 (keyed samples records), the
+        // index at 1.
+        let current = if rel == Path::new(STATE_FILE) {
+            5
+        } else if rel == Path::new(INDEX_FILE) {
+            1
+        } else {
+            2
+        };
         assert_eq!(
             &b[8..10],
             &[current, 0],

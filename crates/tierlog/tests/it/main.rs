@@ -17,6 +17,7 @@ mod forward_late;
 mod fuzz_corpus;
 mod index_compaction;
 mod index_compaction_kill;
+mod keyed;
 mod kill;
 mod kill_loop;
 mod late;
