@@ -6,7 +6,7 @@ pub(crate) mod late;
 pub(crate) mod open;
 mod quarantine;
 mod read;
-mod seal;
+pub(crate) mod seal;
 mod timings;
 pub(crate) mod write;
 

@@ -225,7 +225,7 @@ impl Shared {
 /// elsewhere.
 // The glibc call below is the one foreign function the engine uses.
 #[allow(unsafe_code)]
-fn return_freed_memory() {
+pub(crate) fn return_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         unsafe extern "C" {

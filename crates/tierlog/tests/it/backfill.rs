@@ -388,6 +388,45 @@ fn a_bucket_already_held_is_never_merged() {
     assert_eq!((w.accepted, w.rejected_conflict), (1, 1));
 }
 
+/// An export that writes one series after another (as Prometheus' and VictoriaMetrics' do)
+/// holds every series' history in a bulk import until its unit is complete; a bound on the
+/// samples held writes each series' whole minutes as it goes, with the same buckets, bit for
+/// bit, as materialisation.
+#[test]
+fn a_series_ordered_bulk_import_stays_within_its_bound_and_is_exact() {
+    let h = history(D0 + 5 * H);
+    let (m10, m60) = materialised(&h);
+    let mut by_series = h.clone();
+    // Stable: each series' samples keep their order.
+    by_series.sort_by(|a, b| (a.metric, &a.s).cmp(&(b.metric, &b.s)));
+    let mut peaks = Vec::new();
+    for bound in [None, Some(500u64)] {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(D0 + 3 * DAY));
+        let store = Store::open(dir.path(), config(&clock)).unwrap();
+        counter_meta(&store);
+        let mut bulk = store.bulk_import();
+        if let Some(b) = bound {
+            bulk.set_max_held(b);
+        }
+        for (m, l, t, v) in samples(&by_series) {
+            bulk.push(m, &l, t, v).unwrap();
+        }
+        peaks.push(bulk.peak_held());
+        let w = bulk.finish().unwrap();
+        assert_eq!(w.accepted, h.len() as u64, "bound {bound:?}: {w:?}");
+        assert_eq!(w.rejected(), 0, "{w:?}");
+        assert_eq!(buckets(&store, "10s"), m10, "bound {bound:?}: 10s");
+        assert_eq!(buckets(&store, "60s"), m60, "bound {bound:?}: 60s");
+        store.close().unwrap();
+        let v = tierlog_tools::inspect::verify_dir(dir.path(), |_| {}).unwrap();
+        assert!(v.is_clean(), "{:?}", v.corruption);
+    }
+    // Unbounded, all of it was held (it lies within one day); bounded, never more than 500.
+    assert_eq!(peaks[0], h.len() as u64);
+    assert!(peaks[1] <= 500, "{peaks:?}");
+}
+
 #[test]
 fn samples_older_than_every_keep_are_too_old_and_register_nothing() {
     let dir = tempfile::tempdir().unwrap();
