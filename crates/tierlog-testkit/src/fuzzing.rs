@@ -160,11 +160,28 @@ fn check_frame_at(data: &[u8], off: usize, len: usize) -> usize {
 
 fn check_payload(p: &[u8]) {
     let mut samples: Vec<LoggedSample> = Vec::new();
-    if wal::decode_record(p, |s| samples.push(s)).is_ok() {
-        assert_eq!(p.len(), 5 + samples.len() * wal::SAMPLE_LEN);
+    let mut key = None;
+    if wal::decode_samples(p, |k| key = Some(k), |s| samples.push(s)).is_ok() {
         let mut out = Vec::new();
-        wal::encode_samples(&samples, &mut out);
+        match key {
+            Some(k) => {
+                assert_eq!(
+                    p.len(),
+                    wal::KEYED_FIXED_LEN + samples.len() * wal::SAMPLE_LEN
+                );
+                wal::encode_keyed_samples(&k, &samples, &mut out);
+            }
+            None => {
+                assert_eq!(p.len(), 5 + samples.len() * wal::SAMPLE_LEN);
+                wal::encode_samples(&samples, &mut out);
+            }
+        }
         assert_eq!(out, p, "window-log record re-encoding");
+    } else {
+        assert!(
+            key.is_none(),
+            "a key reported from a record that does not decode"
+        );
     }
     if let Ok(rec) = IndexRecord::decode(p) {
         let mut out = Vec::new();
