@@ -60,15 +60,18 @@ fn expected(b: &[(&'static str, i64, f64)]) -> BTreeMap<(String, i64), f64> {
         .collect()
 }
 
+/// A store of one-minute windows on `clock`.
+fn minute_windows(clock: &Arc<ManualClock>) -> Config {
+    Config::default()
+        .with_clock(clock.clone())
+        .with_window_span(std::time::Duration::from_secs(60))
+}
+
 #[test]
 fn a_keyed_write_sent_again_changes_nothing_and_the_key_survives_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0 + 61_000));
-    let cfg = || {
-        Config::default()
-            .with_clock(clock.clone())
-            .with_window_span(std::time::Duration::from_secs(60))
-    };
+    let cfg = || minute_windows(&clock);
     let b = batch();
     let l = labels(&b);
     let s = samples(&b, &l);
@@ -164,12 +167,7 @@ fn a_keyed_write_retried_after_power_loss_at_every_operation_is_written_once() {
 fn late_logs_remember_keys_until_their_merge() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0 + 1_000));
-    let cfg = || {
-        Config::default()
-            .with_clock(clock.clone())
-            .with_window_span(std::time::Duration::from_secs(60))
-            .with_grace(std::time::Duration::from_secs(30))
-    };
+    let cfg = || minute_windows(&clock).with_grace(std::time::Duration::from_secs(30));
     let store = Store::open(dir.path(), cfg()).unwrap();
     store
         .write(&[Sample::new("m", &[("s", "a")], T0 + 1_000, 1.0)])
@@ -229,11 +227,7 @@ fn window_logs_of_version_1_are_replayed_as_before() {
     use tierlog::format::header::{FileKind, HEADER_LEN, Header};
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0 + 61_000));
-    let cfg = || {
-        Config::default()
-            .with_clock(clock.clone())
-            .with_window_span(std::time::Duration::from_secs(60))
-    };
+    let cfg = || minute_windows(&clock);
     let b = batch();
     let l = labels(&b);
     let s = samples(&b, &l);
