@@ -10,6 +10,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
+use std::rc::Rc;
 use std::sync::Once;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
@@ -151,11 +152,12 @@ pub(crate) fn range(
                 ev.note_samples(1)?;
                 rows.push(0, Labels::default(), t, v)
             }
-            Val::Vector(v) => {
+            Val::Vector(mut v) => {
                 ev.note_samples(v.len())?;
-                for (j, s) in v.into_iter().enumerate() {
+                for (j, s) in v.drain(..).enumerate() {
                     rows.push(j, s.labels, t, s.v);
                 }
+                ev.give_back(v);
             }
             other => {
                 return Err(Error::Execution(format!(
@@ -183,7 +185,7 @@ pub(crate) fn range(
 #[derive(Default)]
 struct Rows {
     series: Vec<Series>,
-    index: HashMap<Labels, usize>,
+    index: LabelMap<usize>,
     hint: Vec<usize>,
 }
 
@@ -332,7 +334,7 @@ struct SeriesState {
 /// series named by number.
 #[derive(Default)]
 struct SubCache {
-    ids: HashMap<Labels, usize>,
+    ids: LabelMap<usize>,
     /// Labels of series number `i`, with and without the metric name.
     labels: Vec<(Labels, Labels)>,
     rows: BTreeMap<i64, Vec<(usize, f64)>>,
@@ -360,6 +362,19 @@ struct TierSplit {
     split: i64,
 }
 
+/// An aggregation node's name, operator and grouping.
+struct AggSpec {
+    name: String,
+    op: AggOp,
+    grouping: Grouping,
+}
+
+/// A binary node's operator and vector matching.
+struct BinSpec {
+    op: BinOp,
+    matching: VectorMatching,
+}
+
 struct Ev<'a> {
     opts: &'a Options,
     /// The query's start and end (for `@ start()` / `@ end()`).
@@ -379,6 +394,13 @@ struct Ev<'a> {
     origins: RefCell<NodeMap<OriginMap>>,
     /// Per range-function node, what it keeps for each loaded series between steps.
     per_series: RefCell<NodeMap<Vec<SeriesState>>>,
+    /// Per aggregation node, the groups (and their output labels) of earlier steps.
+    groups: RefCell<NodeMap<crate::aggr::Groups>>,
+    /// Per aggregation and binary node, what its first step made of it.
+    agg_specs: RefCell<NodeMap<Rc<AggSpec>>>,
+    bin_specs: RefCell<NodeMap<Rc<BinSpec>>>,
+    /// Emptied step vectors, to be filled again (see [`Ev::spare_vector`]).
+    spare: RefCell<Vec<Vec<Sample>>>,
     /// Samples held: loaded points, values kept by subqueries and a range query's result.
     held: Cell<usize>,
 }
@@ -458,7 +480,11 @@ fn absent_labels(e: &Expr) -> Labels {
 
 /// Output label set → the hash of the input series it came from; hashed with the crate's fast
 /// label hasher, as this is looked up for every series at every step.
-type OriginMap = HashMap<Labels, u64, std::hash::BuildHasherDefault<crate::binop::sig::SigHasher>>;
+type OriginMap = LabelMap<u64>;
+
+/// A map keyed by label set, hashed with the crate's fast label hasher (looked up per series
+/// per step).
+type LabelMap<V> = HashMap<Labels, V, std::hash::BuildHasherDefault<crate::binop::sig::SigHasher>>;
 
 /// A map keyed by a node of the parsed expression ([`node_key`]), looked up at every step:
 /// hashed with the crate's fast hasher, not SipHash (the keys are addresses, not input).
@@ -559,6 +585,10 @@ impl<'a> Ev<'a> {
             ticks: Cell::new(0),
             origins: RefCell::new(NodeMap::default()),
             per_series: RefCell::new(NodeMap::default()),
+            groups: RefCell::new(NodeMap::default()),
+            agg_specs: RefCell::new(NodeMap::default()),
+            bin_specs: RefCell::new(NodeMap::default()),
+            spare: RefCell::new(Vec::new()),
             held: Cell::new(0),
         }
     }
@@ -595,6 +625,20 @@ impl<'a> Ev<'a> {
             });
         }
         Ok(())
+    }
+
+    /// An empty vector for a step's samples: one a finished step gave back, if any.
+    fn spare_vector(&self) -> Vec<Sample> {
+        self.spare.borrow_mut().pop().unwrap_or_default()
+    }
+
+    /// Gives back a step's vector, emptied, for [`Ev::spare_vector`].
+    fn give_back(&self, mut v: Vec<Sample>) {
+        v.clear();
+        let mut spare = self.spare.borrow_mut();
+        if spare.len() < 8 {
+            spare.push(v);
+        }
     }
 
     /// Stops on cancel (every call) or past the deadline (every 64th call).
@@ -1086,9 +1130,42 @@ impl<'a> Ev<'a> {
         }
     }
 
-    fn aggregate(&self, a: &AggregateExpr, t: i64) -> Result<Val> {
+    /// An aggregation node's operator and grouping, made at its first step.
+    fn agg_spec(&self, a: &AggregateExpr) -> Result<Rc<AggSpec>> {
+        let key = node_key(a);
+        if let Some(s) = self.agg_specs.borrow().get(&key) {
+            return Ok(s.clone());
+        }
         let name = a.op.to_string();
         let op = agg_op(&name)?;
+        let grouping = match &a.modifier {
+            None => Grouping::By(Vec::new()),
+            Some(LabelModifier::Include(l)) => Grouping::By(l.labels.clone()),
+            Some(LabelModifier::Exclude(l)) => Grouping::Without(l.labels.clone()),
+        };
+        let s = Rc::new(AggSpec { name, op, grouping });
+        self.agg_specs.borrow_mut().insert(key, s.clone());
+        Ok(s)
+    }
+
+    /// A binary node's operator and matching, made at its first step.
+    fn bin_spec(&self, b: &BinaryExpr) -> Result<Rc<BinSpec>> {
+        let key = node_key(b);
+        if let Some(s) = self.bin_specs.borrow().get(&key) {
+            return Ok(s.clone());
+        }
+        let op = bin_op(&b.op.to_string())?;
+        let s = Rc::new(BinSpec {
+            op,
+            matching: matching(b, op),
+        });
+        self.bin_specs.borrow_mut().insert(key, s.clone());
+        Ok(s)
+    }
+
+    fn aggregate(&self, a: &AggregateExpr, t: i64) -> Result<Val> {
+        let spec = self.agg_spec(a)?;
+        let (name, op, grouping) = (&spec.name, spec.op, &spec.grouping);
         let param = match &a.param {
             None => AggParam::None,
             Some(p) => match self.eval(p, t)? {
@@ -1102,19 +1179,20 @@ impl<'a> Ev<'a> {
                 }
             },
         };
-        let grouping = match &a.modifier {
-            None => Grouping::By(Vec::new()),
-            Some(LabelModifier::Include(l)) => Grouping::By(l.labels.clone()),
-            Some(LabelModifier::Exclude(l)) => Grouping::Without(l.labels.clone()),
+        let mut input = self.vector(&a.expr, t, name)?;
+        // Nothing below evaluates an expression: the borrow is not taken again meanwhile.
+        let out = {
+            let mut groups = self.groups.borrow_mut();
+            let known = groups.entry(node_key(a)).or_default();
+            crate::aggr::aggregate_with(op, &param, grouping, &mut input, t, known)?
         };
-        let input = self.vector(&a.expr, t, &name)?;
-        Ok(Val::Vector(crate::aggr::aggregate(
-            op, &param, &grouping, input, t,
-        )?))
+        self.give_back(input);
+        Ok(Val::Vector(out))
     }
 
     fn binary(&self, b: &BinaryExpr, t: i64) -> Result<Val> {
-        let op = bin_op(&b.op.to_string())?;
+        let spec = self.bin_spec(b)?;
+        let op = spec.op;
         let rb = b.return_bool();
         let lhs = self.eval(&b.lhs, t)?;
         let rhs = self.eval(&b.rhs, t)?;
@@ -1125,7 +1203,7 @@ impl<'a> Ev<'a> {
             (Val::Vector(v), Val::Scalar(s)) => crate::binop::vector_scalar(op, v, s, false, rb, t),
             (Val::Scalar(s), Val::Vector(v)) => crate::binop::vector_scalar(op, v, s, true, rb, t),
             (Val::Vector(l), Val::Vector(r)) => {
-                crate::binop::vector_vector(op, l, r, &matching(b, op), rb, t)?
+                crate::binop::vector_vector(op, l, r, &spec.matching, rb, t)?
             }
             (l, r) => {
                 return Err(Error::Execution(format!(
@@ -1224,12 +1302,29 @@ impl<'a> Ev<'a> {
     fn range_call(&self, c: &Call, idx: usize, t: i64) -> Result<Val> {
         let name = c.func.name;
         let args = &c.args.args;
-        let mut params = Vec::with_capacity(args.len());
-        for (i, a) in args.iter().enumerate() {
-            if i != idx {
-                params.push(self.scalar(a, t, name)?);
+        // The scalar arguments (at most two for the functions there are): on the stack.
+        let mut inline = [0.0; 4];
+        let mut spilled = Vec::new();
+        let n = args.len().saturating_sub(1);
+        for (j, a) in args
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != idx)
+            .map(|(_, a)| a)
+            .enumerate()
+        {
+            let v = self.scalar(a, t, name)?;
+            if n <= inline.len() {
+                inline[j] = v;
+            } else {
+                spilled.push(v);
             }
         }
+        let params: &[f64] = if n <= inline.len() {
+            &inline[..n]
+        } else {
+            &spilled
+        };
         let absent = name == "absent_over_time";
         let f = if absent {
             None
@@ -1273,7 +1368,7 @@ impl<'a> Ev<'a> {
             end: r,
             eval_t: t,
         };
-        let mut out = Vec::new();
+        let mut out = self.spare_vector();
         let mut from_tier = Vec::new();
         let mut any = false;
         let hw = name == HOLT_WINTERS;
@@ -1314,13 +1409,13 @@ impl<'a> Ev<'a> {
             any = true;
             // 2.42 checks the factors only where a series has two points.
             if hw && pts.len() >= 2 {
-                check_holt_winters(&params)?;
+                check_holt_winters(params)?;
             }
             if absent {
                 return Ok(());
             }
             let f = f.ok_or_else(not_implemented)?;
-            if let Some(v) = range::eval_range(f, pts, &w, &params) {
+            if let Some(v) = range::eval_range(f, pts, &w, params) {
                 let labels = if keeps_name(name, f) {
                     labels.clone()
                 } else {
