@@ -11,8 +11,8 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
-use std::sync::Once;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant, SystemTime};
 
 use promql_parser::label::MatchOp as PMatchOp;
@@ -72,19 +72,61 @@ pub(crate) fn parse(src: &str) -> Result<Expr> {
     Ok(e)
 }
 
+/// A parsed expression and its selectors as the store takes them (by selector node), shared
+/// by the queries that ask the same text: dashboards ask the same expressions over and over,
+/// and parsing and compiling a selector's regular expressions (twice: the parser's and the
+/// store's) can cost more than evaluating a small query.
+struct Parsed {
+    expr: Expr,
+    selectors: Mutex<NodeMap<Selector>>,
+}
+
+/// Most expressions kept by [`parse_shared`] (all are dropped when it is full), and the
+/// longest text kept.
+const PARSED_KEPT: usize = 256;
+const PARSED_KEPT_LEN: usize = 4096;
+
+/// [`parse`], through a cache of the expressions parsed before (errors are not kept).
+fn parse_shared(src: &str) -> Result<Arc<Parsed>> {
+    static KEPT: LazyLock<Mutex<HashMap<String, Arc<Parsed>>>> = LazyLock::new(Default::default);
+    let keep = src.len() <= PARSED_KEPT_LEN;
+    if keep && let Some(p) = lock(&KEPT).get(src) {
+        return Ok(p.clone());
+    }
+    let p = Arc::new(Parsed {
+        expr: parse(src)?,
+        selectors: Mutex::default(),
+    });
+    if keep {
+        let mut kept = lock(&KEPT);
+        if kept.len() >= PARSED_KEPT {
+            kept.clear();
+        }
+        kept.insert(src.to_owned(), p.clone());
+    }
+    Ok(p)
+}
+
+/// The mutex's value, also after a panic while it was held (what it guards stays whole: an
+/// insert or a clear).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub(crate) fn instant(store: &Store, expr: &str, time: i64, opts: &Options) -> Result<QueryOutput> {
-    let e = parse(expr)?;
+    let parsed = parse_shared(expr)?;
+    let e = &parsed.expr;
     let mut ev = Ev::new(opts, time, time, 0);
-    ev.load(store, &e, time, time)?;
+    ev.load(store, &parsed, time, time)?;
     ev.tick()?;
-    let value = match ev.eval(&e, time)? {
+    let value = match ev.eval(e, time)? {
         Val::Scalar(v) => Value::Scalar { t: time, v },
         Val::Str(s) => Value::String { t: time, s },
         Val::Vector(mut v) => {
             for s in &mut v {
                 s.t = time;
             }
-            if !keeps_order(&e) {
+            if !keeps_order(e) {
                 v.sort_by(|a, b| a.labels.cmp(&b.labels));
             }
             Value::Vector(v)
@@ -127,7 +169,8 @@ pub(crate) fn range(
             thousands(opts.max_points_per_series)
         )));
     }
-    let e = parse(expr)?;
+    let parsed = parse_shared(expr)?;
+    let e = &parsed.expr;
     match e.value_type() {
         ValueType::Scalar | ValueType::Vector => {}
         other => {
@@ -142,12 +185,12 @@ pub(crate) fn range(
         }
     }
     let mut ev = Ev::new(opts, start, end, step);
-    ev.load(store, &e, start, end)?;
+    ev.load(store, &parsed, start, end)?;
     let mut rows = Rows::default();
     let mut t = start;
     loop {
         ev.tick()?;
-        match ev.eval(&e, t)? {
+        match ev.eval(e, t)? {
             Val::Scalar(v) => {
                 ev.note_samples(1)?;
                 rows.push(0, Labels::default(), t, v)
@@ -735,14 +778,23 @@ impl<'a> Ev<'a> {
     }
 
     /// Reads every selector's series once, for the span it needs.
-    fn load(&mut self, store: &Store, e: &Expr, lo: i64, hi: i64) -> Result<()> {
+    fn load(&mut self, store: &Store, parsed: &Parsed, lo: i64, hi: i64) -> Result<()> {
+        let e = &parsed.expr;
         let mut spans = Vec::new();
         self.plan(e, lo, hi, &mut spans);
         let mut tiered = HashMap::new();
         tier::candidates(e, &mut tiered);
         let mut seen_warnings: HashSet<String> = HashSet::new();
         for (vs, from, to) in spans {
-            let sel = translate_selector(vs)?;
+            let known = lock(&parsed.selectors).get(&node_key(vs)).cloned();
+            let sel = match known {
+                Some(sel) => sel,
+                None => {
+                    let sel = translate_selector(vs)?;
+                    lock(&parsed.selectors).insert(node_key(vs), sel.clone());
+                    sel
+                }
+            };
             let mut series = Vec::new();
             if from <= to {
                 let mut it = store.query_iter(&sel, from, to.saturating_add(1))?;
@@ -1619,5 +1671,33 @@ mod tests {
         };
         assert!(check_unique(&[s("1"), s("2")]).is_ok());
         assert!(check_unique(&[s("1"), s("2"), s("1")]).is_err());
+    }
+
+    /// The same text is parsed once and shared; another text, a failing one (each time,
+    /// with the same error) and one too long to keep are not.
+    #[test]
+    fn parsed_expressions_are_shared_by_text() {
+        let a = parse_shared("rate(parsed_shared_test[5m])").unwrap();
+        let b = parse_shared("rate(parsed_shared_test[5m])").unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        let c = parse_shared("rate(parsed_shared_test[1m])").unwrap();
+        assert!(!Arc::ptr_eq(&a, &c));
+        let e1 = parse_shared("rate(parsed_shared_test[5m]")
+            .err()
+            .unwrap()
+            .to_string();
+        let e2 = parse_shared("rate(parsed_shared_test[5m]")
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(e1, e2);
+        let long = format!(
+            "parsed_shared_test{{a=\"{}\"}}",
+            "x".repeat(PARSED_KEPT_LEN)
+        );
+        let l1 = parse_shared(&long).unwrap();
+        let l2 = parse_shared(&long).unwrap();
+        assert!(!Arc::ptr_eq(&l1, &l2));
+        assert_eq!(l1.expr.to_string(), l2.expr.to_string());
     }
 }
