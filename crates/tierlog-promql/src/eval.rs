@@ -442,6 +442,10 @@ struct Ev<'a> {
     /// Per aggregation and binary node, what its first step made of it.
     agg_specs: RefCell<NodeMap<Rc<AggSpec>>>,
     bin_specs: RefCell<NodeMap<Rc<BinSpec>>>,
+    /// Per instant selector node and loaded series, where the previous step's point was.
+    instant_at: RefCell<NodeMap<Vec<usize>>>,
+    /// Per node checked by [`Ev::check_unique_at`], the label sets of its last vector checked.
+    unique: RefCell<NodeMap<Vec<Labels>>>,
     /// Emptied step vectors, to be filled again (see [`Ev::spare_vector`]).
     spare: RefCell<Vec<Vec<Sample>>>,
     /// Samples held: loaded points, values kept by subqueries and a range query's result.
@@ -632,6 +636,8 @@ impl<'a> Ev<'a> {
             agg_specs: RefCell::new(NodeMap::default()),
             bin_specs: RefCell::new(NodeMap::default()),
             spare: RefCell::new(Vec::new()),
+            unique: RefCell::new(NodeMap::default()),
+            instant_at: RefCell::new(NodeMap::default()),
             held: Cell::new(0),
         }
     }
@@ -656,6 +662,24 @@ impl<'a> Ev<'a> {
                 Ok(())
             }
         }
+    }
+
+    /// [`check_unique`] of node `node`'s vector at one step; skipped when the vector holds
+    /// the very label sets (shared, in the same order) the node's previous step had, which
+    /// were found unique then. Series tend to come with the same labels at every step.
+    fn check_unique_at(&self, node: usize, v: &[Sample]) -> Result<()> {
+        if v.len() < 2 {
+            return Ok(());
+        }
+        let mut all = self.unique.borrow_mut();
+        let prev = all.entry(node).or_default();
+        if prev.len() == v.len() && prev.iter().zip(v).all(|(p, s)| p.same(&s.labels)) {
+            return Ok(());
+        }
+        prev.clear();
+        check_unique(v)?;
+        prev.extend(v.iter().map(|s| s.labels.clone()));
+        Ok(())
     }
 
     /// Counts `n` more samples held against [`Options::max_samples`].
@@ -1008,11 +1032,15 @@ impl<'a> Ev<'a> {
             }
             return Ok(out);
         }
-        for (i, s) in series.iter().enumerate() {
+        let mut all = self.instant_at.borrow_mut();
+        let at = all.entry(node_key(vs)).or_default();
+        at.resize(series.len(), 0);
+        for (i, (s, at)) in series.iter().zip(at.iter_mut()).enumerate() {
             if i % 64 == 63 {
                 self.tick()?;
             }
-            let idx = s.points.partition_point(|p| p.0 <= r);
+            let idx = partition_from(&s.points, *at, |p| p.0 <= r);
+            *at = idx;
             if idx > 0 {
                 let (pt, v) = s.points[idx - 1];
                 if pt >= oldest {
@@ -1141,7 +1169,7 @@ impl<'a> Ev<'a> {
                         self.note_origin(node_key(u), &labels, origin)?;
                         out.push(Sample { labels, t, v: -s.v });
                     }
-                    check_unique(&out)?;
+                    self.check_unique_at(node_key(u), &out)?;
                     Ok(Val::Vector(out))
                 }
                 other => Err(Error::Execution(format!(
@@ -1265,7 +1293,7 @@ impl<'a> Ev<'a> {
                 )));
             }
         };
-        check_unique(&out)?;
+        self.check_unique_at(node_key(b), &out)?;
         Ok(Val::Vector(out))
     }
 
@@ -1291,7 +1319,7 @@ impl<'a> Ev<'a> {
                         t,
                     })
                     .collect();
-                check_unique(&out)?;
+                self.check_unique_at(node_key(c), &out)?;
                 return Ok(Val::Vector(out));
             }
             "absent" => {
@@ -1343,7 +1371,7 @@ impl<'a> Ev<'a> {
         match instant::call(name, ev_args, t)? {
             Out::Scalar(v) => Ok(Val::Scalar(v)),
             Out::Vector(v) => {
-                check_unique(&v)?;
+                self.check_unique_at(node_key(c), &v)?;
                 Ok(Val::Vector(v))
             }
         }
@@ -1699,5 +1727,27 @@ mod tests {
         let l2 = parse_shared(&long).unwrap();
         assert!(!Arc::ptr_eq(&l1, &l2));
         assert_eq!(l1.expr.to_string(), l2.expr.to_string());
+    }
+
+    /// A step with the previous step's very label sets is not checked again; any other
+    /// vector is, and two equal sets made apart fail whenever they come.
+    #[test]
+    fn unique_check_skips_only_the_same_label_sets_again() {
+        let opts = Options::default();
+        let ev = Ev::new(&opts, 0, 60_000, 60_000);
+        let s = |l: &Labels| Sample {
+            labels: l.clone(),
+            t: 0,
+            v: 0.0,
+        };
+        let (a, b) = (Labels::new([("a", "1")]), Labels::new([("a", "2")]));
+        let step = vec![s(&a), s(&b)];
+        assert!(ev.check_unique_at(1, &step).is_ok());
+        assert!(ev.check_unique_at(1, &step).is_ok());
+        let a_again = Labels::new([("a", "1")]);
+        assert!(ev.check_unique_at(1, &[s(&a), s(&a_again)]).is_err());
+        assert!(ev.check_unique_at(1, &[s(&a), s(&a_again)]).is_err());
+        assert!(ev.check_unique_at(2, &[s(&b), s(&a), s(&b)]).is_err());
+        assert!(ev.check_unique_at(1, &step).is_ok());
     }
 }

@@ -106,6 +106,13 @@ impl Labels {
 
     /// Sets label `name` to `value`; an empty value removes it.
     pub fn set(&mut self, name: &str, value: &str) {
+        if value.is_empty()
+            && name == METRIC_NAME
+            && let Some(u) = &self.0.unnamed
+        {
+            *self = u.clone();
+            return;
+        }
         match self.find(name) {
             Ok(_) if value.is_empty() && name == METRIC_NAME => *self = self.unnamed(),
             Ok(i) if value.is_empty() => {
@@ -123,12 +130,12 @@ impl Labels {
     /// These labels without the metric name: the set made in advance, a new one, or these
     /// when they have none.
     fn unnamed(&self) -> Labels {
-        let Ok(i) = self.find(METRIC_NAME) else {
-            return self.clone();
-        };
-        match &self.0.unnamed {
-            Some(u) => u.clone(),
-            None => Labels::from_pairs(without(&self.0.pairs, i)),
+        if let Some(u) = &self.0.unnamed {
+            return u.clone();
+        }
+        match self.find(METRIC_NAME) {
+            Ok(i) => Labels::from_pairs(without(&self.0.pairs, i)),
+            Err(_) => self.clone(),
         }
     }
 
