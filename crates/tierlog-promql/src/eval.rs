@@ -1010,7 +1010,8 @@ impl<'a> Ev<'a> {
         let r = self.ref_time(&vs.at, &vs.offset, t);
         let oldest = r.saturating_sub(self.opts.lookback_delta_ms);
         let series = self.loaded(vs);
-        let mut out = Vec::with_capacity(series.len());
+        let mut out = self.spare_vector();
+        out.reserve(series.len());
         if let Some(ts) = self.tier_split.get(&node_key(vs))
             && oldest < ts.raw_from
         {
