@@ -43,6 +43,11 @@ pub(crate) struct Groups {
     step: Vec<Group>,
     ids: Vec<usize>,
     buf: Vec<u8>,
+    /// The previous step's input label sets and their groups, in input order: a sample with
+    /// the very label set (shared) of the previous step's sample at its place is in the same
+    /// group, found without encoding its signature. `next` is this step's, swapped in.
+    prev: Vec<(Labels, usize)>,
+    next: Vec<(Labels, usize)>,
 }
 
 const NONE: usize = usize::MAX;
@@ -155,14 +160,24 @@ fn simple(
         step: groups,
         ids,
         buf,
+        prev,
+        next,
     } = known;
-    for s in input {
-        sel.encode(s.labels.iter(), buf);
-        let (id, added) = sigs.find_or_push(buf);
-        if added {
-            labels.push(Labels::new(sel.filter(s.labels.iter())));
-            slot.push(NONE);
-        }
+    next.clear();
+    for (j, s) in input.iter().enumerate() {
+        let id = match prev.get(j) {
+            Some((l, id)) if l.same(&s.labels) => *id,
+            _ => {
+                sel.encode(s.labels.iter(), buf);
+                let (id, added) = sigs.find_or_push(buf);
+                if added {
+                    labels.push(Labels::new(sel.filter(s.labels.iter())));
+                    slot.push(NONE);
+                }
+                id
+            }
+        };
+        next.push((s.labels.clone(), id));
         let v = s.v;
         let e = slot[id];
         if e == NONE {
@@ -228,6 +243,7 @@ fn simple(
     for id in ids.drain(..) {
         slot[id] = NONE;
     }
+    std::mem::swap(prev, next);
     groups
         .drain(..)
         .map(|mut g| {

@@ -504,7 +504,8 @@ fn values_agree_with_prometheus_to_1e_12() {
 
 /// Groups kept over the steps of one node: every step answers as a fresh aggregation would
 /// (groups in the order of that step's first samples, groups missing at a step left out, a
-/// group back after a gap), and a group's labels are one shared set from step to step.
+/// group back after a gap, the same input label sets again at other places), and a group's
+/// labels are one shared set from step to step.
 #[test]
 fn groups_kept_over_steps_answer_as_each_step_alone() {
     let x = |job: &str, i: &str, v: f64| s(&[("__name__", "x"), ("job", job), ("i", i)], v);
@@ -524,7 +525,9 @@ fn groups_kept_over_steps_answer_as_each_step_alone() {
     ] {
         let mut kept = Groups::default();
         let mut first_a: Option<Labels> = None;
-        for input in &steps {
+        // The same label sets again, at the same places and elsewhere.
+        let again = [&steps[0], &steps[0], &steps[1], &steps[3], &steps[0]];
+        for input in steps.iter().chain(again) {
             let want = aggregate(op, &AggParam::Number(0.5), &g, input.clone(), T).unwrap();
             let mut again = input.clone();
             let got =
