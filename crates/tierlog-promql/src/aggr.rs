@@ -27,7 +27,8 @@ pub fn aggregate(
     t: i64,
 ) -> Result<Vec<Sample>> {
     let mut input = input;
-    aggregate_with(op, param, grouping, &mut input, t, &mut Groups::default())
+    let mut groups = Groups::default();
+    aggregate_with(op, param, grouping, &mut input, t, &mut groups, Vec::new())
 }
 
 /// The groups one aggregation node has met over the steps of a query: each group's
@@ -54,7 +55,7 @@ const NONE: usize = usize::MAX;
 
 /// [`aggregate`], with what earlier steps of the same node left in `groups` (the same `op`
 /// and `grouping` at every call); `input`'s buffer stays the caller's (its samples may be
-/// left without labels).
+/// left without labels). The one-value-per-group operators fill `out` (empty) and return it.
 pub(crate) fn aggregate_with(
     op: AggOp,
     param: &AggParam,
@@ -62,6 +63,7 @@ pub(crate) fn aggregate_with(
     input: &mut [Sample],
     t: i64,
     groups: &mut Groups,
+    out: Vec<Sample>,
 ) -> Result<Vec<Sample>> {
     let names: &[String] = match grouping {
         Grouping::By(n) | Grouping::Without(n) => n,
@@ -100,9 +102,9 @@ pub(crate) fn aggregate_with(
                     "quantile expects a number as its first argument".into(),
                 ));
             };
-            Ok(simple(op, *q, sel, input, t, groups))
+            Ok(simple(op, *q, sel, input, t, groups, out))
         }
-        _ => Ok(simple(op, 0.0, sel, input, t, groups)),
+        _ => Ok(simple(op, 0.0, sel, input, t, groups, out)),
     }
 }
 
@@ -152,6 +154,7 @@ fn simple(
     input: &[Sample],
     t: i64,
     known: &mut Groups,
+    mut out: Vec<Sample>,
 ) -> Vec<Sample> {
     let Groups {
         sigs,
@@ -244,24 +247,22 @@ fn simple(
         slot[id] = NONE;
     }
     std::mem::swap(prev, next);
-    groups
-        .drain(..)
-        .map(|mut g| {
-            let v = match op {
-                AggOp::Avg => g.mean,
-                AggOp::Count => g.count as f64,
-                AggOp::Stdvar => g.value / g.count as f64,
-                AggOp::Stddev => (g.value / g.count as f64).sqrt(),
-                AggOp::Quantile => quantile(q, &mut g.values),
-                _ => g.value,
-            };
-            Sample {
-                labels: g.labels,
-                t,
-                v,
-            }
-        })
-        .collect()
+    out.extend(groups.drain(..).map(|mut g| {
+        let v = match op {
+            AggOp::Avg => g.mean,
+            AggOp::Count => g.count as f64,
+            AggOp::Stdvar => g.value / g.count as f64,
+            AggOp::Stddev => (g.value / g.count as f64).sqrt(),
+            AggOp::Quantile => quantile(q, &mut g.values),
+            _ => g.value,
+        };
+        Sample {
+            labels: g.labels,
+            t,
+            v,
+        }
+    }));
+    out
 }
 
 /// The φ-quantile of `values` (2.42's `quantile`, shared with `quantile_over_time`).

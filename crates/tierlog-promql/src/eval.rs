@@ -1265,7 +1265,8 @@ impl<'a> Ev<'a> {
         let out = {
             let mut groups = self.groups.borrow_mut();
             let known = groups.entry(node_key(a)).or_default();
-            crate::aggr::aggregate_with(op, &param, grouping, &mut input, t, known)?
+            let out = self.spare_vector();
+            crate::aggr::aggregate_with(op, &param, grouping, &mut input, t, known, out)?
         };
         self.give_back(input);
         Ok(Val::Vector(out))
