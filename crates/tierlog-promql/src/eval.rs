@@ -442,6 +442,8 @@ struct Ev<'a> {
     /// Per aggregation and binary node, what its first step made of it.
     agg_specs: RefCell<NodeMap<Rc<AggSpec>>>,
     bin_specs: RefCell<NodeMap<Rc<BinSpec>>>,
+    /// Per binary node between vectors, the result label sets it made.
+    results: RefCell<NodeMap<crate::binop::Results>>,
     /// Per instant selector node and loaded series, where the previous step's point was.
     instant_at: RefCell<NodeMap<Vec<usize>>>,
     /// Per node checked by [`Ev::check_unique_at`], the label sets of its last vector checked.
@@ -638,6 +640,7 @@ impl<'a> Ev<'a> {
             spare: RefCell::new(Vec::new()),
             unique: RefCell::new(NodeMap::default()),
             instant_at: RefCell::new(NodeMap::default()),
+            results: RefCell::new(NodeMap::default()),
             held: Cell::new(0),
         }
     }
@@ -1285,7 +1288,10 @@ impl<'a> Ev<'a> {
             (Val::Vector(v), Val::Scalar(s)) => crate::binop::vector_scalar(op, v, s, false, rb, t),
             (Val::Scalar(s), Val::Vector(v)) => crate::binop::vector_scalar(op, v, s, true, rb, t),
             (Val::Vector(l), Val::Vector(r)) => {
-                crate::binop::vector_vector(op, l, r, &spec.matching, rb, t)?
+                // Nothing below evaluates an expression: the borrow is not taken again.
+                let mut all = self.results.borrow_mut();
+                let made = all.entry(node_key(b)).or_default();
+                crate::binop::vector_vector_with(op, l, r, &spec.matching, rb, t, made)?
             }
             (l, r) => {
                 return Err(Error::Execution(format!(

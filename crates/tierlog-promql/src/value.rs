@@ -139,6 +139,12 @@ impl Labels {
         }
     }
 
+    /// The address of the shared label set: equal for two [`Labels::same`] sets, and not
+    /// reused by another set while this one lives.
+    pub(crate) fn addr(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
     /// True when both are the same shared label set (a cheap test before comparing).
     pub fn same(&self, other: &Labels) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
