@@ -405,6 +405,30 @@ struct TierSplit {
     split: i64,
 }
 
+/// What a `label_replace` or `label_join` node made: by the address of a shared input label
+/// set, that set (kept, so that the address stays its own) and its new labels; for the
+/// string arguments `args`.
+#[derive(Default)]
+struct Relabeled {
+    args: Vec<String>,
+    made: HashMap<
+        usize,
+        (Labels, Labels),
+        std::hash::BuildHasherDefault<crate::binop::sig::SigHasher>,
+    >,
+}
+
+/// Most label sets a [`Relabeled`] keeps (all are dropped when it would hold more).
+const RELABELED_KEPT: usize = 8192;
+
+/// The vector of an instant function's answer.
+fn expect_vector(out: Out) -> Result<Vec<Sample>> {
+    match out {
+        Out::Vector(v) => Ok(v),
+        Out::Scalar(_) => Err(Error::Execution("expected an instant vector".into())),
+    }
+}
+
 /// An aggregation node's name, operator and grouping.
 struct AggSpec {
     name: String,
@@ -442,6 +466,8 @@ struct Ev<'a> {
     /// Per aggregation and binary node, what its first step made of it.
     agg_specs: RefCell<NodeMap<Rc<AggSpec>>>,
     bin_specs: RefCell<NodeMap<Rc<BinSpec>>>,
+    /// Per `label_replace`/`label_join` node, the label sets it made.
+    relabeled: RefCell<NodeMap<Relabeled>>,
     /// Per binary node between vectors, the result label sets it made.
     results: RefCell<NodeMap<crate::binop::Results>>,
     /// Per instant selector node and loaded series, where the previous step's point was.
@@ -641,6 +667,7 @@ impl<'a> Ev<'a> {
             unique: RefCell::new(NodeMap::default()),
             instant_at: RefCell::new(NodeMap::default()),
             results: RefCell::new(NodeMap::default()),
+            relabeled: RefCell::new(NodeMap::default()),
             held: Cell::new(0),
         }
     }
@@ -683,6 +710,62 @@ impl<'a> Ev<'a> {
         check_unique(v)?;
         prev.extend(v.iter().map(|s| s.labels.clone()));
         Ok(())
+    }
+
+    /// `label_replace` or `label_join` (node `node`, its arguments evaluated): a sample's
+    /// new labels depend only on its labels and the string arguments, so those the node made
+    /// for a shared label set at an earlier step are taken again, without matching the
+    /// regular expression and copying the labels at every step. Only the samples whose labels
+    /// are new go through the function (which also checks the arguments, at every step).
+    fn relabel(&self, node: usize, name: &str, mut args: Vec<Arg>, t: i64) -> Result<Vec<Sample>> {
+        let strings: Vec<String> = args
+            .iter()
+            .filter_map(|a| match a {
+                Arg::String(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect();
+        let input = match args.first_mut() {
+            Some(Arg::Vector(v)) => std::mem::take(v),
+            _ => return expect_vector(instant::call(name, args, t)?),
+        };
+        let mut all = self.relabeled.borrow_mut();
+        let memo = all.entry(node).or_default();
+        if memo.args != strings {
+            memo.made.clear();
+            memo.args = strings;
+        }
+        let missing: Vec<Sample> = input
+            .iter()
+            .filter(|s| !memo.made.contains_key(&s.labels.addr()))
+            .cloned()
+            .collect();
+        if !missing.is_empty() || input.is_empty() {
+            let keys: Vec<Labels> = missing.iter().map(|s| s.labels.clone()).collect();
+            args[0] = Arg::Vector(missing);
+            let out = expect_vector(instant::call(name, args, t)?)?;
+            if out.len() != keys.len() {
+                return Err(Error::Execution(format!(
+                    "{name} gave {} samples for {}",
+                    out.len(),
+                    keys.len()
+                )));
+            }
+            if memo.made.len() + keys.len() > RELABELED_KEPT {
+                memo.made.clear();
+            }
+            for (k, o) in keys.into_iter().zip(out) {
+                memo.made.insert(k.addr(), (k, o.labels));
+            }
+        }
+        Ok(input
+            .into_iter()
+            .map(|s| Sample {
+                labels: memo.made[&s.labels.addr()].1.clone(),
+                t,
+                v: s.v,
+            })
+            .collect())
     }
 
     /// Counts `n` more samples held against [`Options::max_samples`].
@@ -1376,6 +1459,11 @@ impl<'a> Ev<'a> {
         if name == "round" && ev_args.len() == 1 {
             ev_args.push(Arg::Scalar(1.0));
         }
+        if matches!(name, "label_replace" | "label_join") {
+            let v = self.relabel(node_key(c), name, ev_args, t)?;
+            self.check_unique_at(node_key(c), &v)?;
+            return Ok(Val::Vector(v));
+        }
         match instant::call(name, ev_args, t)? {
             Out::Scalar(v) => Ok(Val::Scalar(v)),
             Out::Vector(v) => {
@@ -1757,5 +1845,58 @@ mod tests {
         assert!(ev.check_unique_at(1, &[s(&a), s(&a_again)]).is_err());
         assert!(ev.check_unique_at(2, &[s(&b), s(&a), s(&b)]).is_err());
         assert!(ev.check_unique_at(1, &step).is_ok());
+    }
+
+    /// `label_replace` through the node's kept label sets answers as the function alone, at
+    /// every step; a shared input set met again gives the very same output set; new
+    /// arguments are not answered from what the old ones made; bad arguments fail also with
+    /// every label set known.
+    #[test]
+    fn relabel_keeps_label_sets_and_answers_as_the_function() {
+        let opts = Options::default();
+        let ev = Ev::new(&opts, 0, 60_000, 60_000);
+        let x = Labels::new([("__name__", "x"), ("instance", "a:1")]);
+        let y = Labels::new([("__name__", "x"), ("instance", "b:2")]);
+        let smp = |l: &Labels, v: f64| Sample {
+            labels: l.clone(),
+            t: 0,
+            v,
+        };
+        let args = |v: Vec<Sample>, re: &str| {
+            let mut a = vec![Arg::Vector(v)];
+            for s in ["host", "$1", "instance", re] {
+                a.push(Arg::String(s.to_owned()));
+            }
+            a
+        };
+        let direct = |v: Vec<Sample>, re: &str, t: i64| {
+            expect_vector(instant::call("label_replace", args(v, re), t).unwrap()).unwrap()
+        };
+        let mut first: Option<Vec<Sample>> = None;
+        for (t, input) in [
+            (1, vec![smp(&x, 1.0)]),
+            (2, vec![smp(&y, 2.0), smp(&x, 3.0)]),
+            (3, vec![smp(&x, 4.0), smp(&y, 5.0)]),
+            (4, vec![]),
+        ] {
+            let got = ev
+                .relabel(1, "label_replace", args(input.clone(), "(.*):.*"), t)
+                .unwrap();
+            assert_eq!(got, direct(input, "(.*):.*", t));
+            if let Some(f) = &first
+                && let Some(g) = got.iter().find(|s| s.v == 4.0)
+            {
+                assert!(g.labels.same(&f[0].labels));
+            }
+            first.get_or_insert(got);
+        }
+        let other = ev
+            .relabel(1, "label_replace", args(vec![smp(&x, 1.0)], "(.*)"), 5)
+            .unwrap();
+        assert_eq!(other, direct(vec![smp(&x, 1.0)], "(.*)", 5));
+        assert!(
+            ev.relabel(1, "label_replace", args(vec![smp(&x, 1.0)], "(.*"), 6)
+                .is_err()
+        );
     }
 }
