@@ -718,23 +718,22 @@ impl<'a> Ev<'a> {
     /// regular expression and copying the labels at every step. Only the samples whose labels
     /// are new go through the function (which also checks the arguments, at every step).
     fn relabel(&self, node: usize, name: &str, mut args: Vec<Arg>, t: i64) -> Result<Vec<Sample>> {
-        let strings: Vec<String> = args
-            .iter()
-            .filter_map(|a| match a {
-                Arg::String(s) => Some(s.clone()),
+        let strings = || {
+            args.iter().filter_map(|a| match a {
+                Arg::String(s) => Some(s.as_str()),
                 _ => None,
             })
-            .collect();
+        };
+        let mut all = self.relabeled.borrow_mut();
+        let memo = all.entry(node).or_default();
+        if !memo.args.iter().map(String::as_str).eq(strings()) {
+            memo.made.clear();
+            memo.args = strings().map(str::to_owned).collect();
+        }
         let input = match args.first_mut() {
             Some(Arg::Vector(v)) => std::mem::take(v),
             _ => return expect_vector(instant::call(name, args, t)?),
         };
-        let mut all = self.relabeled.borrow_mut();
-        let memo = all.entry(node).or_default();
-        if memo.args != strings {
-            memo.made.clear();
-            memo.args = strings;
-        }
         let missing: Vec<Sample> = input
             .iter()
             .filter(|s| !memo.made.contains_key(&s.labels.addr()))
