@@ -418,7 +418,8 @@ struct Relabeled {
     >,
 }
 
-/// Most label sets a [`Relabeled`] keeps (all are dropped when it would hold more).
+/// Most label sets a [`Relabeled`] keeps (all are dropped when a step would make it hold
+/// more; one step's are always kept).
 const RELABELED_KEPT: usize = 8192;
 
 /// The vector of an instant function's answer.
@@ -734,6 +735,10 @@ impl<'a> Ev<'a> {
             Some(Arg::Vector(v)) => std::mem::take(v),
             _ => return expect_vector(instant::call(name, args, t)?),
         };
+        // Room for this step's label sets, so that none of them is dropped below.
+        if memo.made.len() + input.len() > RELABELED_KEPT {
+            memo.made.clear();
+        }
         let missing: Vec<Sample> = input
             .iter()
             .filter(|s| !memo.made.contains_key(&s.labels.addr()))
@@ -750,21 +755,21 @@ impl<'a> Ev<'a> {
                     keys.len()
                 )));
             }
-            if memo.made.len() + keys.len() > RELABELED_KEPT {
-                memo.made.clear();
-            }
             for (k, o) in keys.into_iter().zip(out) {
                 memo.made.insert(k.addr(), (k, o.labels));
             }
         }
-        Ok(input
+        input
             .into_iter()
-            .map(|s| Sample {
-                labels: memo.made[&s.labels.addr()].1.clone(),
-                t,
-                v: s.v,
+            .map(|s| match memo.made.get(&s.labels.addr()) {
+                Some((_, labels)) => Ok(Sample {
+                    labels: labels.clone(),
+                    t,
+                    v: s.v,
+                }),
+                None => Err(Error::Execution(format!("{name} lost a label set"))),
             })
-            .collect())
+            .collect()
     }
 
     /// Counts `n` more samples held against [`Options::max_samples`].
@@ -1897,5 +1902,37 @@ mod tests {
             ev.relabel(1, "label_replace", args(vec![smp(&x, 1.0)], "(.*"), 6)
                 .is_err()
         );
+    }
+
+    /// Past the most label sets kept, a step still answers as the function alone.
+    #[test]
+    fn relabel_past_its_limit_answers_as_the_function() {
+        let opts = Options::default();
+        let ev = Ev::new(&opts, 0, 60_000, 60_000);
+        let series: Vec<Sample> = (0..RELABELED_KEPT + 500)
+            .map(|i| Sample {
+                labels: Labels::new([("__name__", "x".to_owned()), ("i", i.to_string())]),
+                t: 0,
+                v: i as f64,
+            })
+            .collect();
+        let args = |v: Vec<Sample>| {
+            let mut a = vec![Arg::Vector(v)];
+            for s in ["j", "$1", "i", "(.*)"] {
+                a.push(Arg::String(s.to_owned()));
+            }
+            a
+        };
+        for (t, input) in [
+            (1, series[..RELABELED_KEPT - 10].to_vec()),
+            (2, series[RELABELED_KEPT - 20..].to_vec()),
+            (3, series[..600].to_vec()),
+        ] {
+            let got = ev
+                .relabel(1, "label_replace", args(input.clone()), t)
+                .unwrap();
+            let want = instant::call("label_replace", args(input), t).unwrap();
+            assert_eq!(Out::Vector(got), want);
+        }
     }
 }
