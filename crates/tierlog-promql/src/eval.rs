@@ -378,6 +378,12 @@ struct SeriesState {
 #[derive(Default)]
 struct SubCache {
     ids: LabelMap<usize>,
+    /// Series numbers by the address of their label set as the inner expression gave it
+    /// (kept in `labels`, so the address stays its own): most steps give the same shared
+    /// sets, found without hashing their labels.
+    by_addr: HashMap<usize, usize, std::hash::BuildHasherDefault<crate::binop::sig::SigHasher>>,
+    /// The points of each series in the window, kept from step to step for their buffers.
+    per: Vec<Vec<(i64, f64)>>,
     /// Labels of series number `i`, with and without the metric name.
     labels: Vec<(Labels, Labels)>,
     rows: BTreeMap<i64, Vec<(usize, f64)>>,
@@ -385,12 +391,16 @@ struct SubCache {
 
 impl SubCache {
     fn id(&mut self, l: Labels) -> usize {
+        if let Some(&i) = self.by_addr.get(&l.addr()) {
+            return i;
+        }
         if let Some(&i) = self.ids.get(&l) {
             return i;
         }
         let i = self.labels.len();
         let unnamed = l.clone().without_name();
         self.ids.insert(l.clone(), i);
+        self.by_addr.insert(l.addr(), i);
         self.labels.push((l, unnamed));
         i
     }
@@ -1165,13 +1175,14 @@ impl<'a> Ev<'a> {
     }
 
     /// A subquery at `t`: its inner expression at every multiple of its step in
-    /// `[ref - range, ref]`; `each` gets every series with points there (labels with and
-    /// without the metric name, points), in no particular order.
+    /// `[ref - range, ref]`; `each` gets every series with points there (its number in the
+    /// node's cache, the same at every step, its labels with and without the metric name,
+    /// points), in no particular order.
     fn subquery(
         &self,
         sq: &SubqueryExpr,
         t: i64,
-        mut each: impl FnMut(&Labels, &Labels, &[(i64, f64)]) -> Result<()>,
+        mut each: impl FnMut(usize, &Labels, &Labels, &[(i64, f64)]) -> Result<()>,
     ) -> Result<()> {
         let step = subquery_step(sq);
         let r = self.ref_time(&sq.at, &sq.offset, t);
@@ -1208,7 +1219,12 @@ impl<'a> Ev<'a> {
                 None => break,
             }
         }
-        let mut per: Vec<Vec<(i64, f64)>> = vec![Vec::new(); cache.labels.len()];
+        // Each series' points in the window, in buffers kept from the previous step.
+        let mut per = std::mem::take(&mut cache.per);
+        for p in &mut per {
+            p.clear();
+        }
+        per.resize(cache.labels.len(), Vec::new());
         // A range shorter than the step may hold no step at all: then `first` is past `r`.
         if first <= r {
             for (&ts, row) in cache.rows.range(first..=r) {
@@ -1221,12 +1237,13 @@ impl<'a> Ev<'a> {
         for (i, pts) in per.iter().enumerate() {
             if !pts.is_empty() {
                 let (named, unnamed) = &cache.labels[i];
-                res = each(named, unnamed, pts);
+                res = each(i, named, unnamed, pts);
                 if res.is_err() {
                     break;
                 }
             }
         }
+        cache.per = per;
         self.subqueries.borrow_mut().insert(key, cache);
         res
     }
@@ -1234,7 +1251,7 @@ impl<'a> Ev<'a> {
     /// A subquery at `t` as a range vector ordered by labels.
     fn subquery_matrix(&self, sq: &SubqueryExpr, t: i64) -> Result<Vec<Series>> {
         let mut out = Vec::new();
-        self.subquery(sq, t, |labels, _, pts| {
+        self.subquery(sq, t, |_, labels, _, pts| {
             out.push(Series {
                 labels: labels.clone(),
                 points: pts.to_vec(),
@@ -1650,9 +1667,10 @@ impl<'a> Ev<'a> {
                 }
             }
             Expr::Subquery(sq) => {
-                self.subquery(sq, t, |named, unnamed, pts| {
+                // A subquery's series keep their numbers over the steps: noted once each too.
+                self.subquery(sq, t, |i, named, unnamed, pts| {
                     self.tick()?;
-                    apply(&mut states, named, unnamed, pts, None)
+                    apply(&mut states, named, unnamed, pts, Some(i))
                 })?;
             }
             _ => {}
