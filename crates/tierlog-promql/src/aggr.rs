@@ -26,6 +26,45 @@ pub fn aggregate(
     input: Vec<Sample>,
     t: i64,
 ) -> Result<Vec<Sample>> {
+    let mut input = input;
+    let mut groups = Groups::default();
+    aggregate_with(op, param, grouping, &mut input, t, &mut groups, Vec::new())
+}
+
+/// The groups one aggregation node has met over the steps of a query: each group's
+/// signature and output labels, made once (at the group's first step) and shared by every
+/// later step's sample, instead of being built again at every step.
+#[derive(Default)]
+pub(crate) struct Groups {
+    sigs: SigTable,
+    labels: Vec<Labels>,
+    /// Per group: its place among this step's groups, or `NONE`; reset after each step.
+    slot: Vec<usize>,
+    /// Scratch of one step, kept for the next: its groups, their numbers, a signature.
+    step: Vec<Group>,
+    ids: Vec<usize>,
+    buf: Vec<u8>,
+    /// The previous step's input label sets and their groups, in input order: a sample with
+    /// the very label set (shared) of the previous step's sample at its place is in the same
+    /// group, found without encoding its signature. `next` is this step's, swapped in.
+    prev: Vec<(Labels, usize)>,
+    next: Vec<(Labels, usize)>,
+}
+
+const NONE: usize = usize::MAX;
+
+/// [`aggregate`], with what earlier steps of the same node left in `groups` (the same `op`
+/// and `grouping` at every call); `input`'s buffer stays the caller's (its samples may be
+/// left without labels). The one-value-per-group operators fill `out` (empty) and return it.
+pub(crate) fn aggregate_with(
+    op: AggOp,
+    param: &AggParam,
+    grouping: &Grouping,
+    input: &mut [Sample],
+    t: i64,
+    groups: &mut Groups,
+    out: Vec<Sample>,
+) -> Result<Vec<Sample>> {
     let names: &[String] = match grouping {
         Grouping::By(n) | Grouping::Without(n) => n,
     };
@@ -63,9 +102,9 @@ pub fn aggregate(
                     "quantile expects a number as its first argument".into(),
                 ));
             };
-            Ok(simple(op, *q, sel, input, t))
+            Ok(simple(op, *q, sel, input, t, groups, out))
         }
-        _ => Ok(simple(op, 0.0, sel, input, t)),
+        _ => Ok(simple(op, 0.0, sel, input, t, groups, out)),
     }
 }
 
@@ -106,18 +145,49 @@ struct Group {
 }
 
 /// The aggregations that give one value per group: every op but `topk`, `bottomk` and
-/// `count_values` (`q` is the φ of `quantile`).
-fn simple(op: AggOp, q: f64, sel: Select<'_>, input: Vec<Sample>, t: i64) -> Vec<Sample> {
-    let mut groups: Vec<Group> = Vec::new();
-    let mut sigs = SigTable::default();
-    let mut buf = Vec::new();
-    for s in &input {
-        sel.encode(s.labels.iter(), &mut buf);
-        let (e, new) = sigs.find_or_push(&buf);
+/// `count_values` (`q` is the φ of `quantile`). A group's output labels are a function of its
+/// signature (the selected pairs, in order), so those `known` from earlier steps are reused.
+fn simple(
+    op: AggOp,
+    q: f64,
+    sel: Select<'_>,
+    input: &[Sample],
+    t: i64,
+    known: &mut Groups,
+    mut out: Vec<Sample>,
+) -> Vec<Sample> {
+    let Groups {
+        sigs,
+        labels,
+        slot,
+        step: groups,
+        ids,
+        buf,
+        prev,
+        next,
+    } = known;
+    next.clear();
+    for (j, s) in input.iter().enumerate() {
+        let id = match prev.get(j) {
+            Some((l, id)) if l.same(&s.labels) => *id,
+            _ => {
+                sel.encode(s.labels.iter(), buf);
+                let (id, added) = sigs.find_or_push(buf);
+                if added {
+                    labels.push(Labels::new(sel.filter(s.labels.iter())));
+                    slot.push(NONE);
+                }
+                id
+            }
+        };
+        next.push((s.labels.clone(), id));
         let v = s.v;
-        if new {
+        let e = slot[id];
+        if e == NONE {
+            slot[id] = groups.len();
+            ids.push(id);
             groups.push(Group {
-                labels: Labels::new(sel.filter(s.labels.iter())),
+                labels: labels[id].clone(),
                 value: match op {
                     AggOp::Stddev | AggOp::Stdvar => 0.0,
                     AggOp::Group => 1.0,
@@ -173,24 +243,26 @@ fn simple(op: AggOp, q: f64, sel: Select<'_>, input: Vec<Sample>, t: i64) -> Vec
             AggOp::Group | AggOp::Topk | AggOp::Bottomk | AggOp::CountValues => {}
         }
     }
-    groups
-        .into_iter()
-        .map(|mut g| {
-            let v = match op {
-                AggOp::Avg => g.mean,
-                AggOp::Count => g.count as f64,
-                AggOp::Stdvar => g.value / g.count as f64,
-                AggOp::Stddev => (g.value / g.count as f64).sqrt(),
-                AggOp::Quantile => quantile(q, &mut g.values),
-                _ => g.value,
-            };
-            Sample {
-                labels: g.labels,
-                t,
-                v,
-            }
-        })
-        .collect()
+    for id in ids.drain(..) {
+        slot[id] = NONE;
+    }
+    std::mem::swap(prev, next);
+    out.extend(groups.drain(..).map(|mut g| {
+        let v = match op {
+            AggOp::Avg => g.mean,
+            AggOp::Count => g.count as f64,
+            AggOp::Stdvar => g.value / g.count as f64,
+            AggOp::Stddev => (g.value / g.count as f64).sqrt(),
+            AggOp::Quantile => quantile(q, &mut g.values),
+            _ => g.value,
+        };
+        Sample {
+            labels: g.labels,
+            t,
+            v,
+        }
+    }));
+    out
 }
 
 /// The φ-quantile of `values` (2.42's `quantile`, shared with `quantile_over_time`).
@@ -202,7 +274,7 @@ fn count_values(
     name: &str,
     names: &[String],
     without: bool,
-    input: Vec<Sample>,
+    input: &[Sample],
     t: i64,
 ) -> Vec<Sample> {
     let by_names: Vec<String>;
@@ -215,7 +287,7 @@ fn count_values(
     let mut groups: Vec<(Labels, u64)> = Vec::new();
     let mut sigs = SigTable::default();
     let mut buf = Vec::new();
-    for s in &input {
+    for s in input {
         let text = gofmt::float_f(s.v);
         sel.encode(with_label(&s.labels, name, &text), &mut buf);
         match sigs.find_or_push(&buf) {
@@ -251,7 +323,7 @@ fn with_label<'a>(
 /// `topk`/`bottomk` with `k >= 1`: 2.42 keeps a binary heap per group (worst of the kept on
 /// top, a NaN counting as worst) and replaces its top with a better sample; which of equal
 /// values are kept depends on that heap, so it is reproduced step for step.
-fn top_bottom(top: bool, k: i64, sel: Select<'_>, mut input: Vec<Sample>, t: i64) -> Vec<Sample> {
+fn top_bottom(top: bool, k: i64, sel: Select<'_>, input: &mut [Sample], t: i64) -> Vec<Sample> {
     // Each group's heap of (value, sample index).
     let mut groups: Vec<Vec<(f64, usize)>> = Vec::new();
     let mut sigs = SigTable::default();

@@ -30,12 +30,59 @@ pub fn vector_vector(
     return_bool: bool,
     t: i64,
 ) -> Result<Vec<Sample>> {
+    let mut results = Results::default();
+    vector_vector_with(op, lhs, rhs, matching, return_bool, t, &mut results)
+}
+
+/// The result label sets one binary node has made, by the pair of shared label sets
+/// (the "many" and the "one" side's) they were made from; the pairs are kept with them, so
+/// that their addresses stay theirs. Series mostly come with the same shared label sets at
+/// every step, so a step's result labels are the previous step's, neither copied nor made
+/// again.
+#[derive(Default)]
+pub(crate) struct Results {
+    made: std::collections::HashMap<
+        (usize, usize),
+        (Labels, Labels, Labels),
+        std::hash::BuildHasherDefault<sig::SigHasher>,
+    >,
+}
+
+/// Most result label sets a [`Results`] keeps (all are dropped when it is full).
+const RESULTS_KEPT: usize = 8192;
+
+impl Results {
+    /// The result labels of `many` matched with `one`: kept, or made by `make` and kept.
+    fn get(&mut self, many: Labels, one: &Labels, make: impl FnOnce(Labels) -> Labels) -> Labels {
+        let key = (many.addr(), one.addr());
+        if let Some((_, _, r)) = self.made.get(&key) {
+            return r.clone();
+        }
+        let r = make(many.clone());
+        if self.made.len() >= RESULTS_KEPT {
+            self.made.clear();
+        }
+        self.made.insert(key, (many, one.clone(), r.clone()));
+        r
+    }
+}
+
+/// [`vector_vector`], with the result labels the same node made at earlier steps.
+pub(crate) fn vector_vector_with(
+    op: BinOp,
+    lhs: Vec<Sample>,
+    rhs: Vec<Sample>,
+    matching: &VectorMatching,
+    return_bool: bool,
+    t: i64,
+    results: &mut Results,
+) -> Result<Vec<Sample>> {
     let sel = select(matching);
     let mut out = match op {
         BinOp::And => and(lhs, &rhs, sel),
         BinOp::Or => or(lhs, rhs, sel),
         BinOp::Unless => unless(lhs, &rhs, sel),
-        _ => return arith_or_compare(op, lhs, rhs, matching, sel, return_bool, t),
+        _ => return arith_or_compare(op, lhs, rhs, matching, return_bool, t, results),
     };
     for s in &mut out {
         s.t = t;
@@ -249,10 +296,11 @@ fn arith_or_compare(
     lhs: Vec<Sample>,
     rhs: Vec<Sample>,
     matching: &VectorMatching,
-    sel: Select<'_>,
     return_bool: bool,
     t: i64,
+    made: &mut Results,
 ) -> Result<Vec<Sample>> {
+    let sel = select(matching);
     let (include, swapped): (&[String], bool) = match &matching.card {
         Cardinality::OneToOne => (&[], false),
         Cardinality::ManyToOne(l) => (l, false),
@@ -316,10 +364,13 @@ fn arith_or_compare(
         } else if !keep {
             continue;
         }
-        let mut metric = result_metric(ls.labels, &rs.labels, op, matching, include);
-        if return_bool {
-            metric.remove(METRIC_NAME);
-        }
+        let metric = made.get(ls.labels, &rs.labels, |l| {
+            let mut metric = result_metric(l, &rs.labels, op, matching, include);
+            if return_bool {
+                metric.remove(METRIC_NAME);
+            }
+            metric
+        });
         if one_to_one {
             if used[j] {
                 return Err(Error::Execution(

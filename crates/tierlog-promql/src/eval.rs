@@ -10,8 +10,9 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
-use std::sync::Once;
+use std::rc::Rc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant, SystemTime};
 
 use promql_parser::label::MatchOp as PMatchOp;
@@ -71,19 +72,61 @@ pub(crate) fn parse(src: &str) -> Result<Expr> {
     Ok(e)
 }
 
+/// A parsed expression and its selectors as the store takes them (by selector node), shared
+/// by the queries that ask the same text: dashboards ask the same expressions over and over,
+/// and parsing and compiling a selector's regular expressions (twice: the parser's and the
+/// store's) can cost more than evaluating a small query.
+struct Parsed {
+    expr: Expr,
+    selectors: Mutex<NodeMap<Selector>>,
+}
+
+/// Most expressions kept by [`parse_shared`] (all are dropped when it is full), and the
+/// longest text kept.
+const PARSED_KEPT: usize = 256;
+const PARSED_KEPT_LEN: usize = 4096;
+
+/// [`parse`], through a cache of the expressions parsed before (errors are not kept).
+fn parse_shared(src: &str) -> Result<Arc<Parsed>> {
+    static KEPT: LazyLock<Mutex<HashMap<String, Arc<Parsed>>>> = LazyLock::new(Default::default);
+    let keep = src.len() <= PARSED_KEPT_LEN;
+    if keep && let Some(p) = lock(&KEPT).get(src) {
+        return Ok(p.clone());
+    }
+    let p = Arc::new(Parsed {
+        expr: parse(src)?,
+        selectors: Mutex::default(),
+    });
+    if keep {
+        let mut kept = lock(&KEPT);
+        if kept.len() >= PARSED_KEPT {
+            kept.clear();
+        }
+        kept.insert(src.to_owned(), p.clone());
+    }
+    Ok(p)
+}
+
+/// The mutex's value, also after a panic while it was held (what it guards stays whole: an
+/// insert or a clear).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub(crate) fn instant(store: &Store, expr: &str, time: i64, opts: &Options) -> Result<QueryOutput> {
-    let e = parse(expr)?;
+    let parsed = parse_shared(expr)?;
+    let e = &parsed.expr;
     let mut ev = Ev::new(opts, time, time, 0);
-    ev.load(store, &e, time, time)?;
+    ev.load(store, &parsed, time, time)?;
     ev.tick()?;
-    let value = match ev.eval(&e, time)? {
+    let value = match ev.eval(e, time)? {
         Val::Scalar(v) => Value::Scalar { t: time, v },
         Val::Str(s) => Value::String { t: time, s },
         Val::Vector(mut v) => {
             for s in &mut v {
                 s.t = time;
             }
-            if !keeps_order(&e) {
+            if !keeps_order(e) {
                 v.sort_by(|a, b| a.labels.cmp(&b.labels));
             }
             Value::Vector(v)
@@ -126,7 +169,8 @@ pub(crate) fn range(
             thousands(opts.max_points_per_series)
         )));
     }
-    let e = parse(expr)?;
+    let parsed = parse_shared(expr)?;
+    let e = &parsed.expr;
     match e.value_type() {
         ValueType::Scalar | ValueType::Vector => {}
         other => {
@@ -141,21 +185,22 @@ pub(crate) fn range(
         }
     }
     let mut ev = Ev::new(opts, start, end, step);
-    ev.load(store, &e, start, end)?;
+    ev.load(store, &parsed, start, end)?;
     let mut rows = Rows::default();
     let mut t = start;
     loop {
         ev.tick()?;
-        match ev.eval(&e, t)? {
+        match ev.eval(e, t)? {
             Val::Scalar(v) => {
                 ev.note_samples(1)?;
                 rows.push(0, Labels::default(), t, v)
             }
-            Val::Vector(v) => {
+            Val::Vector(mut v) => {
                 ev.note_samples(v.len())?;
-                for (j, s) in v.into_iter().enumerate() {
+                for (j, s) in v.drain(..).enumerate() {
                     rows.push(j, s.labels, t, s.v);
                 }
+                ev.give_back(v);
             }
             other => {
                 return Err(Error::Execution(format!(
@@ -183,7 +228,7 @@ pub(crate) fn range(
 #[derive(Default)]
 struct Rows {
     series: Vec<Series>,
-    index: HashMap<Labels, usize>,
+    index: LabelMap<usize>,
     hint: Vec<usize>,
 }
 
@@ -332,7 +377,13 @@ struct SeriesState {
 /// series named by number.
 #[derive(Default)]
 struct SubCache {
-    ids: HashMap<Labels, usize>,
+    ids: LabelMap<usize>,
+    /// Series numbers by the address of their label set as the inner expression gave it
+    /// (kept in `labels`, so the address stays its own): most steps give the same shared
+    /// sets, found without hashing their labels.
+    by_addr: HashMap<usize, usize, std::hash::BuildHasherDefault<crate::binop::sig::SigHasher>>,
+    /// The points of each series in the window, kept from step to step for their buffers.
+    per: Vec<Vec<(i64, f64)>>,
     /// Labels of series number `i`, with and without the metric name.
     labels: Vec<(Labels, Labels)>,
     rows: BTreeMap<i64, Vec<(usize, f64)>>,
@@ -340,12 +391,16 @@ struct SubCache {
 
 impl SubCache {
     fn id(&mut self, l: Labels) -> usize {
+        if let Some(&i) = self.by_addr.get(&l.addr()) {
+            return i;
+        }
         if let Some(&i) = self.ids.get(&l) {
             return i;
         }
         let i = self.labels.len();
         let unnamed = l.clone().without_name();
         self.ids.insert(l.clone(), i);
+        self.by_addr.insert(l.addr(), i);
         self.labels.push((l, unnamed));
         i
     }
@@ -358,6 +413,44 @@ struct TierSplit {
     raw_from: i64,
     /// The first tile boundary at or after `raw_from`: tiles before it, raw points after.
     split: i64,
+}
+
+/// What a `label_replace` or `label_join` node made: by the address of a shared input label
+/// set, that set (kept, so that the address stays its own) and its new labels; for the
+/// string arguments `args`.
+#[derive(Default)]
+struct Relabeled {
+    args: Vec<String>,
+    made: HashMap<
+        usize,
+        (Labels, Labels),
+        std::hash::BuildHasherDefault<crate::binop::sig::SigHasher>,
+    >,
+}
+
+/// Most label sets a [`Relabeled`] keeps (all are dropped when a step would make it hold
+/// more; one step's are always kept).
+const RELABELED_KEPT: usize = 8192;
+
+/// The vector of an instant function's answer.
+fn expect_vector(out: Out) -> Result<Vec<Sample>> {
+    match out {
+        Out::Vector(v) => Ok(v),
+        Out::Scalar(_) => Err(Error::Execution("expected an instant vector".into())),
+    }
+}
+
+/// An aggregation node's name, operator and grouping.
+struct AggSpec {
+    name: String,
+    op: AggOp,
+    grouping: Grouping,
+}
+
+/// A binary node's operator and vector matching.
+struct BinSpec {
+    op: BinOp,
+    matching: VectorMatching,
 }
 
 struct Ev<'a> {
@@ -379,6 +472,21 @@ struct Ev<'a> {
     origins: RefCell<NodeMap<OriginMap>>,
     /// Per range-function node, what it keeps for each loaded series between steps.
     per_series: RefCell<NodeMap<Vec<SeriesState>>>,
+    /// Per aggregation node, the groups (and their output labels) of earlier steps.
+    groups: RefCell<NodeMap<crate::aggr::Groups>>,
+    /// Per aggregation and binary node, what its first step made of it.
+    agg_specs: RefCell<NodeMap<Rc<AggSpec>>>,
+    bin_specs: RefCell<NodeMap<Rc<BinSpec>>>,
+    /// Per `label_replace`/`label_join` node, the label sets it made.
+    relabeled: RefCell<NodeMap<Relabeled>>,
+    /// Per binary node between vectors, the result label sets it made.
+    results: RefCell<NodeMap<crate::binop::Results>>,
+    /// Per instant selector node and loaded series, where the previous step's point was.
+    instant_at: RefCell<NodeMap<Vec<usize>>>,
+    /// Per node checked by [`Ev::check_unique_at`], the label sets of its last vector checked.
+    unique: RefCell<NodeMap<Vec<Labels>>>,
+    /// Emptied step vectors, to be filled again (see [`Ev::spare_vector`]).
+    spare: RefCell<Vec<Vec<Sample>>>,
     /// Samples held: loaded points, values kept by subqueries and a range query's result.
     held: Cell<usize>,
 }
@@ -458,7 +566,11 @@ fn absent_labels(e: &Expr) -> Labels {
 
 /// Output label set → the hash of the input series it came from; hashed with the crate's fast
 /// label hasher, as this is looked up for every series at every step.
-type OriginMap = HashMap<Labels, u64, std::hash::BuildHasherDefault<crate::binop::sig::SigHasher>>;
+type OriginMap = LabelMap<u64>;
+
+/// A map keyed by label set, hashed with the crate's fast label hasher (looked up per series
+/// per step).
+type LabelMap<V> = HashMap<Labels, V, std::hash::BuildHasherDefault<crate::binop::sig::SigHasher>>;
 
 /// A map keyed by a node of the parsed expression ([`node_key`]), looked up at every step:
 /// hashed with the crate's fast hasher, not SipHash (the keys are addresses, not input).
@@ -559,6 +671,14 @@ impl<'a> Ev<'a> {
             ticks: Cell::new(0),
             origins: RefCell::new(NodeMap::default()),
             per_series: RefCell::new(NodeMap::default()),
+            groups: RefCell::new(NodeMap::default()),
+            agg_specs: RefCell::new(NodeMap::default()),
+            bin_specs: RefCell::new(NodeMap::default()),
+            spare: RefCell::new(Vec::new()),
+            unique: RefCell::new(NodeMap::default()),
+            instant_at: RefCell::new(NodeMap::default()),
+            results: RefCell::new(NodeMap::default()),
+            relabeled: RefCell::new(NodeMap::default()),
             held: Cell::new(0),
         }
     }
@@ -585,6 +705,83 @@ impl<'a> Ev<'a> {
         }
     }
 
+    /// [`check_unique`] of node `node`'s vector at one step; skipped when the vector holds
+    /// the very label sets (shared, in the same order) the node's previous step had, which
+    /// were found unique then. Series tend to come with the same labels at every step.
+    fn check_unique_at(&self, node: usize, v: &[Sample]) -> Result<()> {
+        if v.len() < 2 {
+            return Ok(());
+        }
+        let mut all = self.unique.borrow_mut();
+        let prev = all.entry(node).or_default();
+        if prev.len() == v.len() && prev.iter().zip(v).all(|(p, s)| p.same(&s.labels)) {
+            return Ok(());
+        }
+        prev.clear();
+        check_unique(v)?;
+        prev.extend(v.iter().map(|s| s.labels.clone()));
+        Ok(())
+    }
+
+    /// `label_replace` or `label_join` (node `node`, its arguments evaluated): a sample's
+    /// new labels depend only on its labels and the string arguments, so those the node made
+    /// for a shared label set at an earlier step are taken again, without matching the
+    /// regular expression and copying the labels at every step. Only the samples whose labels
+    /// are new go through the function (which also checks the arguments, at every step).
+    fn relabel(&self, node: usize, name: &str, mut args: Vec<Arg>, t: i64) -> Result<Vec<Sample>> {
+        let strings = || {
+            args.iter().filter_map(|a| match a {
+                Arg::String(s) => Some(s.as_str()),
+                _ => None,
+            })
+        };
+        let mut all = self.relabeled.borrow_mut();
+        let memo = all.entry(node).or_default();
+        if !memo.args.iter().map(String::as_str).eq(strings()) {
+            memo.made.clear();
+            memo.args = strings().map(str::to_owned).collect();
+        }
+        let input = match args.first_mut() {
+            Some(Arg::Vector(v)) => std::mem::take(v),
+            _ => return expect_vector(instant::call(name, args, t)?),
+        };
+        // Room for this step's label sets, so that none of them is dropped below.
+        if memo.made.len() + input.len() > RELABELED_KEPT {
+            memo.made.clear();
+        }
+        let missing: Vec<Sample> = input
+            .iter()
+            .filter(|s| !memo.made.contains_key(&s.labels.addr()))
+            .cloned()
+            .collect();
+        if !missing.is_empty() || input.is_empty() {
+            let keys: Vec<Labels> = missing.iter().map(|s| s.labels.clone()).collect();
+            args[0] = Arg::Vector(missing);
+            let out = expect_vector(instant::call(name, args, t)?)?;
+            if out.len() != keys.len() {
+                return Err(Error::Execution(format!(
+                    "{name} gave {} samples for {}",
+                    out.len(),
+                    keys.len()
+                )));
+            }
+            for (k, o) in keys.into_iter().zip(out) {
+                memo.made.insert(k.addr(), (k, o.labels));
+            }
+        }
+        input
+            .into_iter()
+            .map(|s| match memo.made.get(&s.labels.addr()) {
+                Some((_, labels)) => Ok(Sample {
+                    labels: labels.clone(),
+                    t,
+                    v: s.v,
+                }),
+                None => Err(Error::Execution(format!("{name} lost a label set"))),
+            })
+            .collect()
+    }
+
     /// Counts `n` more samples held against [`Options::max_samples`].
     fn note_samples(&self, n: usize) -> Result<()> {
         let total = self.held.get().saturating_add(n);
@@ -595,6 +792,20 @@ impl<'a> Ev<'a> {
             });
         }
         Ok(())
+    }
+
+    /// An empty vector for a step's samples: one a finished step gave back, if any.
+    fn spare_vector(&self) -> Vec<Sample> {
+        self.spare.borrow_mut().pop().unwrap_or_default()
+    }
+
+    /// Gives back a step's vector, emptied, for [`Ev::spare_vector`].
+    fn give_back(&self, mut v: Vec<Sample>) {
+        v.clear();
+        let mut spare = self.spare.borrow_mut();
+        if spare.len() < 8 {
+            spare.push(v);
+        }
     }
 
     /// Stops on cancel (every call) or past the deadline (every 64th call).
@@ -691,14 +902,23 @@ impl<'a> Ev<'a> {
     }
 
     /// Reads every selector's series once, for the span it needs.
-    fn load(&mut self, store: &Store, e: &Expr, lo: i64, hi: i64) -> Result<()> {
+    fn load(&mut self, store: &Store, parsed: &Parsed, lo: i64, hi: i64) -> Result<()> {
+        let e = &parsed.expr;
         let mut spans = Vec::new();
         self.plan(e, lo, hi, &mut spans);
         let mut tiered = HashMap::new();
         tier::candidates(e, &mut tiered);
         let mut seen_warnings: HashSet<String> = HashSet::new();
         for (vs, from, to) in spans {
-            let sel = translate_selector(vs)?;
+            let known = lock(&parsed.selectors).get(&node_key(vs)).cloned();
+            let sel = match known {
+                Some(sel) => sel,
+                None => {
+                    let sel = translate_selector(vs)?;
+                    lock(&parsed.selectors).insert(node_key(vs), sel.clone());
+                    sel
+                }
+            };
             let mut series = Vec::new();
             if from <= to {
                 let mut it = store.query_iter(&sel, from, to.saturating_add(1))?;
@@ -890,7 +1110,8 @@ impl<'a> Ev<'a> {
         let r = self.ref_time(&vs.at, &vs.offset, t);
         let oldest = r.saturating_sub(self.opts.lookback_delta_ms);
         let series = self.loaded(vs);
-        let mut out = Vec::with_capacity(series.len());
+        let mut out = self.spare_vector();
+        out.reserve(series.len());
         if let Some(ts) = self.tier_split.get(&node_key(vs))
             && oldest < ts.raw_from
         {
@@ -912,11 +1133,15 @@ impl<'a> Ev<'a> {
             }
             return Ok(out);
         }
-        for (i, s) in series.iter().enumerate() {
+        let mut all = self.instant_at.borrow_mut();
+        let at = all.entry(node_key(vs)).or_default();
+        at.resize(series.len(), 0);
+        for (i, (s, at)) in series.iter().zip(at.iter_mut()).enumerate() {
             if i % 64 == 63 {
                 self.tick()?;
             }
-            let idx = s.points.partition_point(|p| p.0 <= r);
+            let idx = partition_from(&s.points, *at, |p| p.0 <= r);
+            *at = idx;
             if idx > 0 {
                 let (pt, v) = s.points[idx - 1];
                 if pt >= oldest {
@@ -950,13 +1175,14 @@ impl<'a> Ev<'a> {
     }
 
     /// A subquery at `t`: its inner expression at every multiple of its step in
-    /// `[ref - range, ref]`; `each` gets every series with points there (labels with and
-    /// without the metric name, points), in no particular order.
+    /// `[ref - range, ref]`; `each` gets every series with points there (its number in the
+    /// node's cache, the same at every step, its labels with and without the metric name,
+    /// points), in no particular order.
     fn subquery(
         &self,
         sq: &SubqueryExpr,
         t: i64,
-        mut each: impl FnMut(&Labels, &Labels, &[(i64, f64)]) -> Result<()>,
+        mut each: impl FnMut(usize, &Labels, &Labels, &[(i64, f64)]) -> Result<()>,
     ) -> Result<()> {
         let step = subquery_step(sq);
         let r = self.ref_time(&sq.at, &sq.offset, t);
@@ -993,7 +1219,12 @@ impl<'a> Ev<'a> {
                 None => break,
             }
         }
-        let mut per: Vec<Vec<(i64, f64)>> = vec![Vec::new(); cache.labels.len()];
+        // Each series' points in the window, in buffers kept from the previous step.
+        let mut per = std::mem::take(&mut cache.per);
+        for p in &mut per {
+            p.clear();
+        }
+        per.resize(cache.labels.len(), Vec::new());
         // A range shorter than the step may hold no step at all: then `first` is past `r`.
         if first <= r {
             for (&ts, row) in cache.rows.range(first..=r) {
@@ -1006,12 +1237,13 @@ impl<'a> Ev<'a> {
         for (i, pts) in per.iter().enumerate() {
             if !pts.is_empty() {
                 let (named, unnamed) = &cache.labels[i];
-                res = each(named, unnamed, pts);
+                res = each(i, named, unnamed, pts);
                 if res.is_err() {
                     break;
                 }
             }
         }
+        cache.per = per;
         self.subqueries.borrow_mut().insert(key, cache);
         res
     }
@@ -1019,7 +1251,7 @@ impl<'a> Ev<'a> {
     /// A subquery at `t` as a range vector ordered by labels.
     fn subquery_matrix(&self, sq: &SubqueryExpr, t: i64) -> Result<Vec<Series>> {
         let mut out = Vec::new();
-        self.subquery(sq, t, |labels, _, pts| {
+        self.subquery(sq, t, |_, labels, _, pts| {
             out.push(Series {
                 labels: labels.clone(),
                 points: pts.to_vec(),
@@ -1045,7 +1277,7 @@ impl<'a> Ev<'a> {
                         self.note_origin(node_key(u), &labels, origin)?;
                         out.push(Sample { labels, t, v: -s.v });
                     }
-                    check_unique(&out)?;
+                    self.check_unique_at(node_key(u), &out)?;
                     Ok(Val::Vector(out))
                 }
                 other => Err(Error::Execution(format!(
@@ -1086,9 +1318,42 @@ impl<'a> Ev<'a> {
         }
     }
 
-    fn aggregate(&self, a: &AggregateExpr, t: i64) -> Result<Val> {
+    /// An aggregation node's operator and grouping, made at its first step.
+    fn agg_spec(&self, a: &AggregateExpr) -> Result<Rc<AggSpec>> {
+        let key = node_key(a);
+        if let Some(s) = self.agg_specs.borrow().get(&key) {
+            return Ok(s.clone());
+        }
         let name = a.op.to_string();
         let op = agg_op(&name)?;
+        let grouping = match &a.modifier {
+            None => Grouping::By(Vec::new()),
+            Some(LabelModifier::Include(l)) => Grouping::By(l.labels.clone()),
+            Some(LabelModifier::Exclude(l)) => Grouping::Without(l.labels.clone()),
+        };
+        let s = Rc::new(AggSpec { name, op, grouping });
+        self.agg_specs.borrow_mut().insert(key, s.clone());
+        Ok(s)
+    }
+
+    /// A binary node's operator and matching, made at its first step.
+    fn bin_spec(&self, b: &BinaryExpr) -> Result<Rc<BinSpec>> {
+        let key = node_key(b);
+        if let Some(s) = self.bin_specs.borrow().get(&key) {
+            return Ok(s.clone());
+        }
+        let op = bin_op(&b.op.to_string())?;
+        let s = Rc::new(BinSpec {
+            op,
+            matching: matching(b, op),
+        });
+        self.bin_specs.borrow_mut().insert(key, s.clone());
+        Ok(s)
+    }
+
+    fn aggregate(&self, a: &AggregateExpr, t: i64) -> Result<Val> {
+        let spec = self.agg_spec(a)?;
+        let (name, op, grouping) = (&spec.name, spec.op, &spec.grouping);
         let param = match &a.param {
             None => AggParam::None,
             Some(p) => match self.eval(p, t)? {
@@ -1102,19 +1367,21 @@ impl<'a> Ev<'a> {
                 }
             },
         };
-        let grouping = match &a.modifier {
-            None => Grouping::By(Vec::new()),
-            Some(LabelModifier::Include(l)) => Grouping::By(l.labels.clone()),
-            Some(LabelModifier::Exclude(l)) => Grouping::Without(l.labels.clone()),
+        let mut input = self.vector(&a.expr, t, name)?;
+        // Nothing below evaluates an expression: the borrow is not taken again meanwhile.
+        let out = {
+            let mut groups = self.groups.borrow_mut();
+            let known = groups.entry(node_key(a)).or_default();
+            let out = self.spare_vector();
+            crate::aggr::aggregate_with(op, &param, grouping, &mut input, t, known, out)?
         };
-        let input = self.vector(&a.expr, t, &name)?;
-        Ok(Val::Vector(crate::aggr::aggregate(
-            op, &param, &grouping, input, t,
-        )?))
+        self.give_back(input);
+        Ok(Val::Vector(out))
     }
 
     fn binary(&self, b: &BinaryExpr, t: i64) -> Result<Val> {
-        let op = bin_op(&b.op.to_string())?;
+        let spec = self.bin_spec(b)?;
+        let op = spec.op;
         let rb = b.return_bool();
         let lhs = self.eval(&b.lhs, t)?;
         let rhs = self.eval(&b.rhs, t)?;
@@ -1125,7 +1392,10 @@ impl<'a> Ev<'a> {
             (Val::Vector(v), Val::Scalar(s)) => crate::binop::vector_scalar(op, v, s, false, rb, t),
             (Val::Scalar(s), Val::Vector(v)) => crate::binop::vector_scalar(op, v, s, true, rb, t),
             (Val::Vector(l), Val::Vector(r)) => {
-                crate::binop::vector_vector(op, l, r, &matching(b, op), rb, t)?
+                // Nothing below evaluates an expression: the borrow is not taken again.
+                let mut all = self.results.borrow_mut();
+                let made = all.entry(node_key(b)).or_default();
+                crate::binop::vector_vector_with(op, l, r, &spec.matching, rb, t, made)?
             }
             (l, r) => {
                 return Err(Error::Execution(format!(
@@ -1135,7 +1405,7 @@ impl<'a> Ev<'a> {
                 )));
             }
         };
-        check_unique(&out)?;
+        self.check_unique_at(node_key(b), &out)?;
         Ok(Val::Vector(out))
     }
 
@@ -1161,7 +1431,7 @@ impl<'a> Ev<'a> {
                         t,
                     })
                     .collect();
-                check_unique(&out)?;
+                self.check_unique_at(node_key(c), &out)?;
                 return Ok(Val::Vector(out));
             }
             "absent" => {
@@ -1210,10 +1480,15 @@ impl<'a> Ev<'a> {
         if name == "round" && ev_args.len() == 1 {
             ev_args.push(Arg::Scalar(1.0));
         }
+        if matches!(name, "label_replace" | "label_join") {
+            let v = self.relabel(node_key(c), name, ev_args, t)?;
+            self.check_unique_at(node_key(c), &v)?;
+            return Ok(Val::Vector(v));
+        }
         match instant::call(name, ev_args, t)? {
             Out::Scalar(v) => Ok(Val::Scalar(v)),
             Out::Vector(v) => {
-                check_unique(&v)?;
+                self.check_unique_at(node_key(c), &v)?;
                 Ok(Val::Vector(v))
             }
         }
@@ -1224,12 +1499,29 @@ impl<'a> Ev<'a> {
     fn range_call(&self, c: &Call, idx: usize, t: i64) -> Result<Val> {
         let name = c.func.name;
         let args = &c.args.args;
-        let mut params = Vec::with_capacity(args.len());
-        for (i, a) in args.iter().enumerate() {
-            if i != idx {
-                params.push(self.scalar(a, t, name)?);
+        // The scalar arguments (at most two for the functions there are): on the stack.
+        let mut inline = [0.0; 4];
+        let mut spilled = Vec::new();
+        let n = args.len().saturating_sub(1);
+        for (j, a) in args
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != idx)
+            .map(|(_, a)| a)
+            .enumerate()
+        {
+            let v = self.scalar(a, t, name)?;
+            if n <= inline.len() {
+                inline[j] = v;
+            } else {
+                spilled.push(v);
             }
         }
+        let params: &[f64] = if n <= inline.len() {
+            &inline[..n]
+        } else {
+            &spilled
+        };
         let absent = name == "absent_over_time";
         let f = if absent {
             None
@@ -1273,7 +1565,7 @@ impl<'a> Ev<'a> {
             end: r,
             eval_t: t,
         };
-        let mut out = Vec::new();
+        let mut out = self.spare_vector();
         let mut from_tier = Vec::new();
         let mut any = false;
         let hw = name == HOLT_WINTERS;
@@ -1314,13 +1606,13 @@ impl<'a> Ev<'a> {
             any = true;
             // 2.42 checks the factors only where a series has two points.
             if hw && pts.len() >= 2 {
-                check_holt_winters(&params)?;
+                check_holt_winters(params)?;
             }
             if absent {
                 return Ok(());
             }
             let f = f.ok_or_else(not_implemented)?;
-            if let Some(v) = range::eval_range(f, pts, &w, &params) {
+            if let Some(v) = range::eval_range(f, pts, &w, params) {
                 let labels = if keeps_name(name, f) {
                     labels.clone()
                 } else {
@@ -1375,9 +1667,10 @@ impl<'a> Ev<'a> {
                 }
             }
             Expr::Subquery(sq) => {
-                self.subquery(sq, t, |named, unnamed, pts| {
+                // A subquery's series keep their numbers over the steps: noted once each too.
+                self.subquery(sq, t, |i, named, unnamed, pts| {
                     self.tick()?;
-                    apply(&mut states, named, unnamed, pts, None)
+                    apply(&mut states, named, unnamed, pts, Some(i))
                 })?;
             }
             _ => {}
@@ -1524,5 +1817,140 @@ mod tests {
         };
         assert!(check_unique(&[s("1"), s("2")]).is_ok());
         assert!(check_unique(&[s("1"), s("2"), s("1")]).is_err());
+    }
+
+    /// The same text is parsed once and shared; another text, a failing one (each time,
+    /// with the same error) and one too long to keep are not.
+    #[test]
+    fn parsed_expressions_are_shared_by_text() {
+        let a = parse_shared("rate(parsed_shared_test[5m])").unwrap();
+        let b = parse_shared("rate(parsed_shared_test[5m])").unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        let c = parse_shared("rate(parsed_shared_test[1m])").unwrap();
+        assert!(!Arc::ptr_eq(&a, &c));
+        let e1 = parse_shared("rate(parsed_shared_test[5m]")
+            .err()
+            .unwrap()
+            .to_string();
+        let e2 = parse_shared("rate(parsed_shared_test[5m]")
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(e1, e2);
+        let long = format!(
+            "parsed_shared_test{{a=\"{}\"}}",
+            "x".repeat(PARSED_KEPT_LEN)
+        );
+        let l1 = parse_shared(&long).unwrap();
+        let l2 = parse_shared(&long).unwrap();
+        assert!(!Arc::ptr_eq(&l1, &l2));
+        assert_eq!(l1.expr.to_string(), l2.expr.to_string());
+    }
+
+    /// A step with the previous step's very label sets is not checked again; any other
+    /// vector is, and two equal sets made apart fail whenever they come.
+    #[test]
+    fn unique_check_skips_only_the_same_label_sets_again() {
+        let opts = Options::default();
+        let ev = Ev::new(&opts, 0, 60_000, 60_000);
+        let s = |l: &Labels| Sample {
+            labels: l.clone(),
+            t: 0,
+            v: 0.0,
+        };
+        let (a, b) = (Labels::new([("a", "1")]), Labels::new([("a", "2")]));
+        let step = vec![s(&a), s(&b)];
+        assert!(ev.check_unique_at(1, &step).is_ok());
+        assert!(ev.check_unique_at(1, &step).is_ok());
+        let a_again = Labels::new([("a", "1")]);
+        assert!(ev.check_unique_at(1, &[s(&a), s(&a_again)]).is_err());
+        assert!(ev.check_unique_at(1, &[s(&a), s(&a_again)]).is_err());
+        assert!(ev.check_unique_at(2, &[s(&b), s(&a), s(&b)]).is_err());
+        assert!(ev.check_unique_at(1, &step).is_ok());
+    }
+
+    /// `label_replace` through the node's kept label sets answers as the function alone, at
+    /// every step; a shared input set met again gives the very same output set; new
+    /// arguments are not answered from what the old ones made; bad arguments fail also with
+    /// every label set known.
+    #[test]
+    fn relabel_keeps_label_sets_and_answers_as_the_function() {
+        let opts = Options::default();
+        let ev = Ev::new(&opts, 0, 60_000, 60_000);
+        let x = Labels::new([("__name__", "x"), ("instance", "a:1")]);
+        let y = Labels::new([("__name__", "x"), ("instance", "b:2")]);
+        let smp = |l: &Labels, v: f64| Sample {
+            labels: l.clone(),
+            t: 0,
+            v,
+        };
+        let args = |v: Vec<Sample>, re: &str| {
+            let mut a = vec![Arg::Vector(v)];
+            for s in ["host", "$1", "instance", re] {
+                a.push(Arg::String(s.to_owned()));
+            }
+            a
+        };
+        let direct = |v: Vec<Sample>, re: &str, t: i64| {
+            expect_vector(instant::call("label_replace", args(v, re), t).unwrap()).unwrap()
+        };
+        let mut first: Option<Vec<Sample>> = None;
+        for (t, input) in [
+            (1, vec![smp(&x, 1.0)]),
+            (2, vec![smp(&y, 2.0), smp(&x, 3.0)]),
+            (3, vec![smp(&x, 4.0), smp(&y, 5.0)]),
+            (4, vec![]),
+        ] {
+            let got = ev
+                .relabel(1, "label_replace", args(input.clone(), "(.*):.*"), t)
+                .unwrap();
+            assert_eq!(got, direct(input, "(.*):.*", t));
+            if let Some(f) = &first
+                && let Some(g) = got.iter().find(|s| s.v == 4.0)
+            {
+                assert!(g.labels.same(&f[0].labels));
+            }
+            first.get_or_insert(got);
+        }
+        let other = ev
+            .relabel(1, "label_replace", args(vec![smp(&x, 1.0)], "(.*)"), 5)
+            .unwrap();
+        assert_eq!(other, direct(vec![smp(&x, 1.0)], "(.*)", 5));
+        assert!(
+            ev.relabel(1, "label_replace", args(vec![smp(&x, 1.0)], "(.*"), 6)
+                .is_err()
+        );
+    }
+
+    /// Past the most label sets kept, a step still answers as the function alone.
+    #[test]
+    fn relabel_past_its_limit_answers_as_the_function() {
+        let opts = Options::default();
+        let ev = Ev::new(&opts, 0, 60_000, 60_000);
+        let series: Vec<Sample> = (0..RELABELED_KEPT + 500)
+            .map(|i| Sample {
+                labels: Labels::new([("__name__", "x".to_owned()), ("i", i.to_string())]),
+                t: 0,
+                v: i as f64,
+            })
+            .collect();
+        let args = |v: Vec<Sample>| {
+            let mut a = vec![Arg::Vector(v)];
+            for s in ["j", "$1", "i", "(.*)"] {
+                a.push(Arg::String(s.to_owned()));
+            }
+            a
+        };
+        for (t, input) in [
+            (1, series[..RELABELED_KEPT - 10].to_vec()),
+            (2, series[RELABELED_KEPT - 20..].to_vec()),
+            (3, series[..600].to_vec()),
+        ] {
+            let got = ev
+                .relabel(1, "label_replace", args(input.clone()), t)
+                .unwrap();
+            let want = instant::call("label_replace", args(input), t).unwrap();
+            assert_eq!(Out::Vector(got), want);
+        }
     }
 }

@@ -1,18 +1,65 @@
 //! The values a PromQL expression evaluates to.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 /// A label set as PromQL sees it: sorted by name, no empty values, the metric name under
 /// `__name__`. Shared: a clone is a reference count (an evaluation hands a series' labels to
-/// every step's sample), a change copies.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Labels(Arc<Vec<(String, String)>>);
+/// every step's sample), a change copies. A stored series' labels ([`Labels::from_series`])
+/// carry the same set without the metric name, made with them, so that removing the name at
+/// every step (what most functions and operators do) gives that one shared set each time,
+/// with nothing copied.
+#[derive(Clone, Default)]
+pub struct Labels(Arc<Inner>);
+
+#[derive(Default)]
+struct Inner {
+    pairs: Vec<(String, String)>,
+    /// These labels without `__name__`, made in advance (only for a set that has one).
+    unnamed: Option<Labels>,
+}
+
+impl Clone for Inner {
+    /// A copy about to be changed: without the unnamed set made in advance.
+    fn clone(&self) -> Self {
+        Inner {
+            pairs: self.pairs.clone(),
+            unnamed: None,
+        }
+    }
+}
+
+/// `pairs` without pair `i`.
+fn without(pairs: &[(String, String)], i: usize) -> Vec<(String, String)> {
+    let mut v = Vec::with_capacity(pairs.len().saturating_sub(1));
+    v.extend_from_slice(&pairs[..i]);
+    v.extend_from_slice(&pairs[i + 1..]);
+    v
+}
 
 /// The label that holds the metric name.
 pub const METRIC_NAME: &str = "__name__";
 
 impl Labels {
+    fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        Labels(Arc::new(Inner {
+            pairs,
+            unnamed: None,
+        }))
+    }
+
+    /// The pairs, to be changed: copied first when shared; the kept unnamed set is dropped.
+    fn pairs_mut(&mut self) -> &mut Vec<(String, String)> {
+        let inner = Arc::make_mut(&mut self.0);
+        inner.unnamed = None;
+        &mut inner.pairs
+    }
+
+    fn find(&self, name: &str) -> std::result::Result<usize, usize> {
+        self.0.pairs.binary_search_by(|(k, _)| k.as_str().cmp(name))
+    }
+
     /// A label set from pairs in any order; empty values are dropped, and of two pairs with
     /// one name the last wins.
     pub fn new<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
@@ -25,7 +72,7 @@ impl Labels {
             }
         }
         v.sort();
-        Labels(Arc::new(v))
+        Labels::from_pairs(v)
     }
 
     /// The labels of a stored series: its metric name as `__name__` plus its labels.
@@ -40,15 +87,16 @@ impl Labels {
         }
         v.sort();
         v.dedup_by(|a, b| a.0 == b.0);
-        Labels(Arc::new(v))
+        let unnamed = v
+            .binary_search_by(|(k, _)| k.as_str().cmp(METRIC_NAME))
+            .ok()
+            .map(|i| Labels::from_pairs(without(&v, i)));
+        Labels(Arc::new(Inner { pairs: v, unnamed }))
     }
 
     /// The value of label `name`, if set.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .binary_search_by(|(k, _)| k.as_str().cmp(name))
-            .ok()
-            .map(|i| self.0[i].1.as_str())
+        self.find(name).ok().map(|i| self.0.pairs[i].1.as_str())
     }
 
     /// The metric name, if set.
@@ -58,15 +106,43 @@ impl Labels {
 
     /// Sets label `name` to `value`; an empty value removes it.
     pub fn set(&mut self, name: &str, value: &str) {
-        match self.0.binary_search_by(|(k, _)| k.as_str().cmp(name)) {
-            Ok(i) if value.is_empty() => {
-                Arc::make_mut(&mut self.0).remove(i);
-            }
-            Ok(i) if self.0[i].1 == value => {}
-            Ok(i) => Arc::make_mut(&mut self.0)[i].1 = value.to_owned(),
-            Err(_) if value.is_empty() => {}
-            Err(i) => Arc::make_mut(&mut self.0).insert(i, (name.to_owned(), value.to_owned())),
+        if value.is_empty()
+            && name == METRIC_NAME
+            && let Some(u) = &self.0.unnamed
+        {
+            *self = u.clone();
+            return;
         }
+        match self.find(name) {
+            Ok(_) if value.is_empty() && name == METRIC_NAME => *self = self.unnamed(),
+            Ok(i) if value.is_empty() => {
+                self.pairs_mut().remove(i);
+            }
+            Ok(i) if self.0.pairs[i].1 == value => {}
+            Ok(i) => self.pairs_mut()[i].1 = value.to_owned(),
+            Err(_) if value.is_empty() => {}
+            Err(i) => self
+                .pairs_mut()
+                .insert(i, (name.to_owned(), value.to_owned())),
+        }
+    }
+
+    /// These labels without the metric name: the set made in advance, a new one, or these
+    /// when they have none.
+    fn unnamed(&self) -> Labels {
+        if let Some(u) = &self.0.unnamed {
+            return u.clone();
+        }
+        match self.find(METRIC_NAME) {
+            Ok(i) => Labels::from_pairs(without(&self.0.pairs, i)),
+            Err(_) => self.clone(),
+        }
+    }
+
+    /// The address of the shared label set: equal for two [`Labels::same`] sets, and not
+    /// reused by another set while this one lives.
+    pub(crate) fn addr(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
     }
 
     /// True when both are the same shared label set (a cheap test before comparing).
@@ -80,46 +156,82 @@ impl Labels {
     }
 
     /// The same labels without the metric name.
-    pub fn without_name(mut self) -> Self {
-        self.remove(METRIC_NAME);
-        self
+    pub fn without_name(self) -> Self {
+        self.unnamed()
     }
 
     /// Only the labels whose names are in `names`.
     pub fn keep_only(&self, names: &[String]) -> Self {
-        Labels(Arc::new(
+        Labels::from_pairs(
             self.0
+                .pairs
                 .iter()
                 .filter(|(k, _)| names.iter().any(|n| n == k))
                 .cloned()
                 .collect(),
-        ))
+        )
     }
 
     /// Every label except those whose names are in `names`.
     pub fn drop_these(&self, names: &[String]) -> Self {
-        Labels(Arc::new(
+        Labels::from_pairs(
             self.0
+                .pairs
                 .iter()
                 .filter(|(k, _)| !names.iter().any(|n| n == k))
                 .cloned()
                 .collect(),
-        ))
+        )
     }
 
     /// `(name, value)` pairs in name order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.0.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// Number of labels.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.0.pairs.len()
     }
 
     /// True when there are no labels.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.pairs.is_empty()
+    }
+}
+
+impl PartialEq for Labels {
+    fn eq(&self, other: &Labels) -> bool {
+        self.same(other) || self.0.pairs == other.0.pairs
+    }
+}
+
+impl Eq for Labels {}
+
+impl PartialOrd for Labels {
+    fn partial_cmp(&self, other: &Labels) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Labels {
+    fn cmp(&self, other: &Labels) -> std::cmp::Ordering {
+        if self.same(other) {
+            return std::cmp::Ordering::Equal;
+        }
+        self.0.pairs.cmp(&other.0.pairs)
+    }
+}
+
+impl Hash for Labels {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.pairs.hash(state);
+    }
+}
+
+impl fmt::Debug for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Labels").field(&self.0.pairs).finish()
     }
 }
 
@@ -262,5 +374,37 @@ mod tests {
             ["__name__", "z"]
         );
         assert_eq!(l.clone().without_name().name(), None);
+    }
+
+    #[test]
+    fn stored_series_labels_share_one_unnamed_set() {
+        let stored = tierlog::Labels::canonical(&[("job", "api"), ("instance", "a:1")]);
+        let l = Labels::from_series("up", &stored);
+        let a = l.clone().without_name();
+        let b = l.clone().without_name();
+        assert!(a.same(&b), "one shared set, not a copy per call");
+        assert_eq!(a, Labels::new([("job", "api"), ("instance", "a:1")]));
+        let mut c = l.clone();
+        c.remove(METRIC_NAME);
+        assert!(c.same(&a));
+        // Without a name: the same set back.
+        assert!(a.clone().without_name().same(&a));
+        assert_eq!(l.name(), Some("up"));
+    }
+
+    #[test]
+    fn changed_labels_do_not_keep_the_old_unnamed_set() {
+        let stored = tierlog::Labels::canonical(&[("job", "api")]);
+        let mut l = Labels::from_series("up", &stored);
+        l.set("job", "db");
+        assert_eq!(l.clone().without_name(), Labels::new([("job", "db")]));
+        l.set("zone", "x");
+        assert_eq!(
+            l.clone().without_name(),
+            Labels::new([("job", "db"), ("zone", "x")])
+        );
+        // Labels made otherwise drop the name by copying.
+        let n = Labels::new([("__name__", "m"), ("a", "1")]);
+        assert_eq!(n.without_name(), Labels::new([("a", "1")]));
     }
 }

@@ -340,6 +340,31 @@ fn same_labelset_over_a_range_query_is_an_error_as_in_2_42() {
     for t in [NOW - 600 * S, NOW - 300 * S, NOW] {
         assert!(query(&db.store, r#"-{__name__=~"m|n"}"#, t, &o).is_ok());
     }
+    // A range function over a subquery: its series are noted once each over the steps, and
+    // the two that collide once the name is gone still fail, at whichever steps they come.
+    let r = query_range(
+        &db.store,
+        r#"changes({__name__=~"m|n"}[2m:1m])"#,
+        NOW - 600 * S,
+        NOW,
+        300 * S,
+        &o,
+    );
+    match r {
+        Err(Error::Execution(m)) => {
+            assert_eq!(m, "vector cannot contain metrics with the same labelset")
+        }
+        other => panic!("{other:?}"),
+    }
+    let r = query_range(
+        &db.store,
+        "changes(m[2m:1m])",
+        NOW - 600 * S,
+        NOW,
+        300 * S,
+        &o,
+    );
+    assert!(r.is_ok());
 }
 
 #[test]

@@ -21,6 +21,8 @@
 //!   call for resolving the host, which its whole-call time limit otherwise starts.
 //! - `TIERLOG_BENCH_SERVER_WRAP='<command> <args>'`: starts the (new) server through that
 //!   command, e.g. `valgrind --tool=callgrind --instr-atstart=no` or `perf stat -o FILE`.
+//! - `TIERLOG_BENCH_ROWS=<file>`: also writes every measured expression's medians there, one
+//!   line each (the servers' medians in ms, tab-separated, then the expression).
 
 #[allow(dead_code, unused_imports)]
 #[path = "../../tierlog-promql/tests/diff/mod.rs"]
@@ -215,6 +217,16 @@ fn main() {
     );
     if rows.is_empty() {
         return;
+    }
+    if let Ok(path) = std::env::var("TIERLOG_BENCH_ROWS") {
+        let text: String = rows
+            .iter()
+            .map(|(ms, expr)| {
+                let shown: Vec<String> = ms.iter().map(|m| format!("{m:.3}")).collect();
+                format!("{}\t{expr}\n", shown.join("\t"))
+            })
+            .collect();
+        std::fs::write(&path, text).expect("write the rows");
     }
     let mut prom_ms: Vec<f64> = rows.iter().map(|r| r.0[prom_at]).collect();
     let prom_median = median(&mut prom_ms);

@@ -501,3 +501,49 @@ fn values_agree_with_prometheus_to_1e_12() {
     .unwrap();
     close(q[0].v, 1.2199999999999998e-1);
 }
+
+/// Groups kept over the steps of one node: every step answers as a fresh aggregation would
+/// (groups in the order of that step's first samples, groups missing at a step left out, a
+/// group back after a gap, the same input label sets again at other places), and a group's
+/// labels are one shared set from step to step.
+#[test]
+fn groups_kept_over_steps_answer_as_each_step_alone() {
+    let x = |job: &str, i: &str, v: f64| s(&[("__name__", "x"), ("job", job), ("i", i)], v);
+    let steps = [
+        vec![x("a", "1", 1.0), x("b", "1", 2.0), x("a", "2", 3.0)],
+        vec![x("b", "1", 5.0), x("a", "1", 7.0)],
+        vec![x("b", "2", 1.0)],
+        vec![x("c", "1", 4.0), x("a", "2", 2.0), x("b", "1", f64::NAN)],
+    ];
+    for (op, g) in [
+        (AggOp::Sum, by(&["job"])),
+        (AggOp::Max, without(&["i"])),
+        (AggOp::Avg, none()),
+        (AggOp::Count, by(&["i"])),
+        (AggOp::Quantile, by(&["job"])),
+        (AggOp::Stddev, without(&["job"])),
+    ] {
+        let mut kept = Groups::default();
+        let mut first_a: Option<Labels> = None;
+        // The same label sets again, at the same places and elsewhere.
+        let again = [&steps[0], &steps[0], &steps[1], &steps[3], &steps[0]];
+        for input in steps.iter().chain(again) {
+            let want = aggregate(op, &AggParam::Number(0.5), &g, input.clone(), T).unwrap();
+            let mut again = input.clone();
+            // An output buffer with room, as the evaluator passes its spare ones.
+            let spare = Vec::with_capacity(4);
+            let p = AggParam::Number(0.5);
+            let got = aggregate_with(op, &p, &g, &mut again, T, &mut kept, spare).unwrap();
+            assert_eq!(show(got.clone()), show(want), "{op:?} {g:?}");
+            if op == AggOp::Sum {
+                let a = got.iter().find(|s| s.labels.get("job") == Some("a"));
+                if let (Some(prev), Some(a)) = (&first_a, a) {
+                    assert!(prev.same(&a.labels), "one shared label set per group");
+                }
+                if first_a.is_none() {
+                    first_a = a.map(|s| s.labels.clone());
+                }
+            }
+        }
+    }
+}

@@ -660,3 +660,50 @@ fn duplicate_result_labels_are_found() {
     assert!(ensure_unique_labels(&[]).is_ok());
     assert!(ensure_unique_labels(&m()).is_ok());
 }
+
+/// Result labels kept by a binary node over steps: every step answers as a fresh evaluation
+/// would, including when the same "many" label set meets another "one" set (its
+/// `group_left` labels differ), and a pair met again gives the very same shared result set.
+#[test]
+fn result_labels_kept_over_steps_answer_as_each_step_alone() {
+    let one_b = vec![s(
+        &[
+            ("__name__", "one"),
+            ("job", "a"),
+            ("x", "other"),
+            ("y", "o"),
+        ],
+        9.0,
+    )];
+    let (w, o) = (w(), one());
+    for (op, matching, rb) in [
+        (BinOp::Mul, group_left(on(&["job"]), &["y"]), false),
+        (
+            BinOp::Sub,
+            group_left(ignoring(&["i", "x", "y"]), &["x"]),
+            false,
+        ),
+        (BinOp::Gt, group_left(on(&["job"]), &[]), true),
+        (BinOp::Div, group_right(on(&["job"]), &["i"]), false),
+    ] {
+        let (l, r) = match matching.card {
+            Cardinality::OneToMany(_) => ((o.clone(), w.clone()), (one_b.clone(), w.clone())),
+            _ => ((w.clone(), o.clone()), (w.clone(), one_b.clone())),
+        };
+        let mut made = Results::default();
+        let mut steps = Vec::new();
+        for (lhs, rhs) in [l.clone(), l.clone(), r, l] {
+            let want = vector_vector(op, lhs.clone(), rhs.clone(), &matching, rb, T);
+            let got = vector_vector_with(op, lhs, rhs, &matching, rb, T, &mut made);
+            let (want, got) = (want.unwrap(), got.unwrap());
+            assert_eq!(got, want, "{op:?} {matching:?}");
+            steps.push(got);
+        }
+        // Steps 1 and 3 have step 0's inputs (the same shared label sets).
+        for i in [1, 3] {
+            assert!(!steps[i].is_empty());
+            let shared = steps[0].iter().zip(&steps[i]);
+            assert!(shared.clone().all(|(a, b)| a.labels.same(&b.labels)));
+        }
+    }
+}
