@@ -26,7 +26,7 @@ pub const DEFAULT_MAX_HELD: u64 = 8 << 20;
 /// conflict. [`BulkImport::finish`] writes the rest and returns the counts; dropping the
 /// import without it discards what was not written yet.
 ///
-/// **Memory is bounded** by [`BulkImport::set_max_held`] (default [`DEFAULT_MAX_HELD`]
+/// **Memory is bounded** by [`BulkImport::set_max_held`] (default 8 Mi
 /// samples) for input in any order of series: when that many samples are held (input that is
 /// not in time order across series, such as an export that writes one series after another,
 /// holds every series' history until its unit is complete), each series' samples before the
@@ -147,7 +147,7 @@ impl<'s> BulkImport<'s> {
     }
 
     /// Sets how many samples the import holds before it writes every series' whole steps
-    /// (see the type's documentation; at least 1). Default [`DEFAULT_MAX_HELD`].
+    /// (see the type's documentation; at least 1). Default 8 Mi samples.
     pub fn set_max_held(&mut self, samples: u64) {
         self.max_held = samples.max(1);
         self.relieve_at = self.max_held.max(self.relieve_at.min(self.max_held));
