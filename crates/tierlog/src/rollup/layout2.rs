@@ -23,9 +23,9 @@ use crate::rollup::bucket::{Bucket, counter_step};
 use crate::rollup::format::{
     ChunkColumns, bad, decode_bitmap, decode_scaled_sum, encode_scaled_sum, starts_bitmap,
 };
-use crate::segment::codec::values::{LIMIT, POW10, decimal_ints, scaled};
+use crate::segment::codec::values::{self, LIMIT, POW10, decimal_ints, scaled};
 use crate::segment::codec::varint::{Reader, put_uvarint};
-use crate::segment::codec::{self, CodecError, MAX_COLUMN_POINTS};
+use crate::segment::codec::{self, CodecError, MAX_COLUMN_POINTS, ValueSlot};
 
 /// Flags: every count is 1 (no count column).
 pub const COUNTS_ONE: u8 = 1 << 0;
@@ -479,12 +479,12 @@ pub(crate) struct Scratch {
     rs: Vec<f64>,
     /// The min column (or the sum section's part of it) as `d`-decimal integers.
     ints: Vec<i64>,
-    sum_codes: Vec<u8>,
+    sum_codes: Vec<Code>,
     /// The sums, mins and counts of the buckets of sum code 0 (with sum codes).
     rest_sums: Vec<f64>,
     rest_min: Vec<f64>,
     rest_counts: Vec<u32>,
-    codes: Vec<u8>,
+    codes: Vec<Code>,
     firsts: Vec<f64>,
     lasts: Vec<f64>,
     p95s: Vec<f64>,
@@ -507,6 +507,96 @@ fn column_into(
         return Err(bad("rollup chunk columns hold different bucket counts"));
     }
     Ok(())
+}
+
+/// One value of a column of small integers (sum codes, first/last codes) as a byte: the value
+/// when it is an integer in `0..=254` bit for bit (`-0.0` is not 0), else [`NOT_CODE`]. The
+/// value decoders store into these slots directly, so the codes never pass through an `f64`
+/// column and a second pass.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[repr(transparent)]
+pub(crate) struct Code(u8);
+
+/// What a [`Code`] holds for a value that is not an integer in `0..=254` (no code is).
+const NOT_CODE: u8 = 255;
+
+impl ValueSlot for Code {
+    #[inline(always)]
+    fn set_value(&mut self, v: f64) {
+        let c = v as i64;
+        let exact = (c as f64).to_bits() == v.to_bits();
+        self.0 = if exact { (c as u64).min(u64::from(NOT_CODE)) as u8 } else { NOT_CODE };
+    }
+    /// Only a decimal column of exponent above 0 reads its slots back (to divide them), and
+    /// [`codes_into`] does not decode those into codes.
+    #[inline(always)]
+    fn value(&self) -> f64 {
+        f64::from(self.0)
+    }
+}
+
+/// Reads one value column of small integers that must hold `want` values into `out`
+/// (replacing it), with the errors of [`column_into`]. Columns of the decimal codecs with
+/// an exponent above 0 (which divide after integrating) go through `f` as `f64`.
+fn codes_into(
+    input: &[u8],
+    r: &mut Reader<'_>,
+    f: &mut Vec<f64>,
+    out: &mut Vec<Code>,
+    want: usize,
+) -> Result<(), Corruption> {
+    let rest = &input[r.pos()..];
+    let (id, n, mut cr) = values::header(rest)?;
+    // The decimal codecs' bodies start with their exponent (codec.md §4).
+    let direct = id == values::ID_RAW || id == values::ID_XOR || rest.get(cr.pos()) == Some(&0);
+    out.clear();
+    if direct {
+        out.resize(n, Code(0));
+        let used = values::decode_body(id, rest, &mut cr, &mut out[..])?;
+        r.bytes(used)?;
+        if n != want {
+            return Err(bad("rollup chunk columns hold different bucket counts"));
+        }
+    } else {
+        column_into(input, r, f, want)?;
+        out.extend(f.iter().map(|&x| {
+            let mut c = Code(0);
+            c.set_value(x);
+            c
+        }));
+    }
+    Ok(())
+}
+
+/// The largest of `codes` (0 without any), in one pass the compiler vectorises.
+#[inline]
+fn max_code(codes: &[Code]) -> u8 {
+    codes.iter().fold(0, |m, c| m.max(c.0))
+}
+
+/// How many of `codes` `weight` gives 1 (it gives 0 or 1), in one pass the compiler
+/// vectorises: byte counters over runs of 255 codes. `weight` should add comparisons, not
+/// `||` them (which the compiler may turn into a table per code).
+#[inline(always)]
+fn count_codes(codes: &[Code], weight: impl Fn(u8) -> u8) -> usize {
+    codes
+        .chunks(255)
+        .map(|run| usize::from(run.iter().fold(0u8, |k, c| k.wrapping_add(weight(c.0)))))
+        .sum()
+}
+
+/// The values of `vals` at the buckets of sum code 0, in order, into `out` (replacing it):
+/// written at every bucket, kept (the index moves on) at those of code 0, without a branch.
+fn keep_code0<T: Copy + Default>(codes: &[Code], vals: &[T], out: &mut Vec<T>) {
+    out.clear();
+    out.resize(vals.len(), T::default());
+    let o = &mut out[..];
+    let mut j = 0;
+    for (&Code(c), &v) in codes.iter().zip(vals) {
+        o[j] = v;
+        j += usize::from(c == 0);
+    }
+    out.truncate(j);
 }
 
 /// `vals` as counts (exact integers in `0..=u32::MAX`) into `out`.
@@ -567,30 +657,60 @@ fn pick_of(seen: u8) -> Pick {
     }
 }
 
-/// The first code (0 = min, 1 = max, 2 = stored) of each first/last code `0..=8`.
-const FIRST_CODE: [u8; 9] = [0, 1, 2, 0, 1, 2, 0, 1, 2];
+/// The first code (0 = min, 1 = max, 2 = stored) of each first/last code `0..=8`, indexed
+/// by the code's low four bits (so that a checked code needs no bounds check).
+const FIRST_CODE: [u8; 16] = [0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 0, 0, 0, 0, 0, 0];
 /// The last code of each first/last code.
-const LAST_CODE: [u8; 9] = [0, 0, 0, 1, 1, 1, 2, 2, 2];
+const LAST_CODE: [u8; 16] = [0, 0, 0, 1, 1, 1, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0];
 
-/// The column of a first or last whose codes differ between buckets: per bucket the min, the
-/// max or the next stored value. `stored` holds exactly the values of code 2 (checked), and
-/// gets one more (unused) so that every bucket can read one without a branch.
-fn mix_into(
-    codes: &[u8],
-    table: &[u8; 9],
-    min: &[f64],
-    max: &[f64],
-    stored: &mut Vec<f64>,
-    out: &mut Vec<f64>,
-) {
-    stored.push(0.0);
+/// The column of a first or last whose codes differ between buckets (`codes` checked `<=
+/// 8`): per bucket the min, the max or the next stored value (`stored` holds exactly the
+/// values of code 2, checked).
+///
+/// The loops that resolve codes pick from a small array by index instead of with `if`
+/// (the compiler turns a two-way pick into a branch, which codes that change from bucket
+/// to bucket mispredict) and read the stored values with `get` (a bounds check's panic
+/// would keep the running index in memory).
+fn mix_into(codes: &[Code], table: &[u8; 16], min: &[f64], max: &[f64], stored: &[f64], out: &mut Vec<f64>) {
     out.clear();
     let mut k = 0;
-    out.extend(codes.iter().zip(min).zip(max).map(|((&c, &mn), &mx)| {
-        let c = table[usize::from(c)];
-        let v = [mn, mx, stored[k]][usize::from(c)];
-        k += usize::from(c == 2);
-        v
+    out.extend(codes.iter().zip(min).zip(max).map(move |((&Code(c), &mn), &mx)| {
+        let a = usize::from(table[usize::from(c & 15)] & 3);
+        let s = *stored.get(k).unwrap_or(&0.0);
+        k += usize::from(a == 2);
+        [mn, mx, s, s][a]
+    }));
+}
+
+/// The sums of a chunk with sum codes whose buckets all hold `COUNT` points (1 to 4; `codes`
+/// checked `<= 2`, and `<= 1` for 1 or 2 points): [`sum_of`] per bucket, or the next of
+/// `rest` for code 0, without a branch (see [`mix_into`]).
+fn sums_of_count<const COUNT: u32>(
+    codes: &[Code],
+    first: &[f64],
+    last: &[f64],
+    min: &[f64],
+    max: &[f64],
+    rest: &[f64],
+    out: &mut Vec<f64>,
+) {
+    out.clear();
+    let mut k = 0;
+    let ends = first.iter().zip(last);
+    let mids = min.iter().zip(max);
+    out.extend(codes.iter().zip(ends).zip(mids).map(move |((&Code(c), (&f, &l)), (&mn, &mx))| {
+        let c = usize::from(c & 3);
+        // Code 1 adds min then max, code 2 max then min.
+        let order = [mx, mn, mx, mn];
+        let s = match COUNT {
+            1 => f,
+            2 => f + l,
+            3 => (f + order[c]) + l,
+            _ => ((f + order[c]) + order[(c + 1) & 3]) + l,
+        };
+        let stored = *rest.get(k).unwrap_or(&0.0);
+        k += usize::from(c == 0);
+        [stored, s, s, s][c]
     }));
 }
 
@@ -728,33 +848,22 @@ pub fn decode_columns(input: &[u8], base: i64, cols: &mut ChunkColumns) -> Resul
     // With sum codes: how many buckets have code 0 (their sums are stored).
     let mut m = n;
     if sum_codes {
-        column_into(input, &mut r, &mut l2.f, n)?;
-        l2.sum_codes.clear();
-        let mut ok = true;
-        m = 0;
-        l2.sum_codes.extend(l2.f.iter().map(|&x| {
-            let c = x as u32;
-            ok &= c <= 2 && f64::from(c).to_bits() == x.to_bits();
-            m += usize::from(c == 0);
-            c as u8
-        }));
-        if !ok {
+        codes_into(input, &mut r, &mut l2.f, &mut l2.sum_codes, n)?;
+        if max_code(&l2.sum_codes) > 2 {
             return Err(bad("bad sum code"));
         }
+        m = count_codes(&l2.sum_codes, |c| u8::from(c == 0));
         if sum_form == SUM_EQ_MIN || sum_form == SUM_OFFSET {
             // Written at every bucket, kept (the index moves on) at those of code 0.
-            l2.rest_min.clear();
-            l2.rest_min.resize(n, 0.0);
-            l2.rest_counts.clear();
-            l2.rest_counts.resize(n, 1);
-            let mut j = 0;
-            for (i, (&c, &mn)) in l2.sum_codes.iter().zip(&vals[0]).enumerate() {
-                l2.rest_min[j] = mn;
-                l2.rest_counts[j] = count_at(counts, i);
-                j += usize::from(c == 0);
+            keep_code0(&l2.sum_codes, &vals[0], &mut l2.rest_min);
+            // Counts the same for every bucket stay as they are (one, or a column of one
+            // value that is as long as any part of it).
+            if flags & COUNTS_SAME != 0 {
+                l2.rest_counts.clear();
+                l2.rest_counts.extend_from_slice(&counts[..m]);
+            } else {
+                keep_code0(&l2.sum_codes, counts, &mut l2.rest_counts);
             }
-            l2.rest_min.truncate(j);
-            l2.rest_counts.truncate(j);
         }
     }
     {
@@ -784,10 +893,11 @@ pub fn decode_columns(input: &[u8], base: i64, cols: &mut ChunkColumns) -> Resul
                     Some(e) if e == usize::from(dd) => {
                         if sum_codes {
                             // The integers of the buckets of code 0, kept in place.
+                            let (ints, codes) = (&mut l2.ints[..], &l2.sum_codes[..n]);
                             let mut j = 0;
-                            for i in 0..n {
-                                l2.ints[j] = l2.ints[i];
-                                j += usize::from(l2.sum_codes[i] == 0);
+                            for (i, &Code(c)) in codes.iter().enumerate() {
+                                ints[j] = ints[i];
+                                j += usize::from(c == 0);
                             }
                             l2.ints.truncate(j);
                         }
@@ -835,25 +945,22 @@ pub fn decode_columns(input: &[u8], base: i64, cols: &mut ChunkColumns) -> Resul
 
     // First/last codes and stored values.
     let (pf, pl, n_first, n_last) = if fl == FL_COLUMN {
-        column_into(input, &mut r, &mut l2.f, n)?;
-        l2.codes.clear();
-        let (mut sf, mut sl, mut nf, mut nl) = (0u8, 0u8, 0usize, 0usize);
-        let mut ok = true;
-        l2.codes.extend(l2.f.iter().map(|&x| {
-            let c = x as u32;
-            ok &= c <= 8 && f64::from(c).to_bits() == x.to_bits();
-            let c = c.min(8) as usize;
-            let (a, b) = (FIRST_CODE[c], LAST_CODE[c]);
-            sf |= 1 << a;
-            sl |= 1 << b;
-            nf += usize::from(a == 2);
-            nl += usize::from(b == 2);
-            c as u8
-        }));
-        if !ok {
+        codes_into(input, &mut r, &mut l2.f, &mut l2.codes, n)?;
+        let codes = &l2.codes[..];
+        if max_code(codes) > 8 {
             return Err(bad("bad first/last code"));
         }
-        (pick_of(sf), pick_of(sl), nf, nl)
+        // Buckets by first code (c mod 3) and by last code (c div 3), a vectorised count each.
+        let f_min = count_codes(codes, |c| u8::from(c == 0) + u8::from(c == 3) + u8::from(c == 6));
+        let f_stored = count_codes(codes, |c| u8::from(c == 2) + u8::from(c == 5) + u8::from(c == 8));
+        let l_min = count_codes(codes, |c| u8::from(c < 3));
+        let l_stored = count_codes(codes, |c| u8::from(c >= 6));
+        let seen = |k: [usize; 3]| {
+            u8::from(k[0] > 0) | u8::from(k[1] > 0) << 1 | u8::from(k[2] > 0) << 2
+        };
+        let sf = seen([f_min, n - f_min - f_stored, f_stored]);
+        let sl = seen([l_min, n - l_min - l_stored, l_stored]);
+        (pick_of(sf), pick_of(sl), f_stored, l_stored)
     } else {
         let (a, b) = (fl % 3, fl / 3);
         (pick_of(1 << a), pick_of(1 << b), if a == 2 { n } else { 0 }, if b == 2 { n } else { 0 })
@@ -961,15 +1068,46 @@ pub fn decode_columns(input: &[u8], base: i64, cols: &mut ChunkColumns) -> Resul
         // One more (unused) stored sum, so that every bucket can read one without a branch.
         l2.rest_sums.push(0.0);
         let rest = &l2.rest_sums;
-        let mut k = 0;
-        let mut ok = true;
-        out.extend(l2.sum_codes.iter().enumerate().map(|(i, &code)| {
-            let c = count_at(counts, i);
-            let (v, fits) = sum_pick(c, code, first[i], last[i], min[i], max[i], rest[k]);
-            k += usize::from(code == 0);
-            ok &= fits;
-            v
-        }));
+        let codes = &l2.sum_codes[..];
+        // Every bucket's count, when the chunk has one for all.
+        let same = if counts.is_empty() {
+            Some(1)
+        } else if flags & COUNTS_SAME != 0 {
+            Some(counts[0])
+        } else {
+            None
+        };
+        let ok = match same {
+            Some(1..=2) if max_code(codes) > 1 => false,
+            Some(1) => {
+                sums_of_count::<1>(codes, first, last, min, max, rest, &mut out);
+                true
+            }
+            Some(2) => {
+                sums_of_count::<2>(codes, first, last, min, max, rest, &mut out);
+                true
+            }
+            Some(3) => {
+                sums_of_count::<3>(codes, first, last, min, max, rest, &mut out);
+                true
+            }
+            Some(4) => {
+                sums_of_count::<4>(codes, first, last, min, max, rest, &mut out);
+                true
+            }
+            _ => {
+                let mut k = 0;
+                let mut ok = true;
+                out.extend(codes.iter().enumerate().map(|(i, &Code(code))| {
+                    let c = count_at(counts, i);
+                    let (v, fits) = sum_pick(c, code, first[i], last[i], min[i], max[i], rest[k]);
+                    k += usize::from(code == 0);
+                    ok &= fits;
+                    v
+                }));
+                ok
+            }
+        };
         if !ok {
             return Err(bad("sum code does not fit the bucket's count"));
         }
@@ -1695,6 +1833,81 @@ mod tests {
     }
 
     /// Every strict prefix of a chunk is refused as truncated, a longer one as trailing bytes.
+    /// The sum codes and first/last codes columns decode to the same buckets (and the same
+    /// errors) in every value codec an encoder may choose, not only the one this encoder
+    /// writes: raw, xor, and the decimal codecs at exponent 0 (decoded straight into codes)
+    /// and above it (through `f64`, since the decoder divides); values that are not codes
+    /// (`-0.0`, fractions, 9, 255, 256, 2^63, NaN) are refused as the reference refuses them.
+    #[test]
+    fn code_columns_decode_alike_in_every_value_codec() {
+        // The gauge of `golden_layout2` with sum codes: both buckets' sums are code 1
+        // (`first + last`, `first`), so the sum section holds no bucket.
+        let gauge = [
+            Bucket { start: 1_700_000_000_000, count: 2, nan_count: 0, min: 1.0, max: 2.0, sum: 3.0, first: 1.0, last: 2.0, p95: 2.0, increase: None },
+            Bucket { start: 1_700_000_010_000, count: 1, nan_count: 1, min: 5.0, max: 5.0, sum: 5.0, first: 5.0, last: 5.0, p95: 5.0, increase: None },
+        ];
+        let chunk = |sum_codes: &[u8], fl: &[u8]| {
+            let mut c = vec![SUM_CODES, 0x05, FL_COLUMN];
+            c.extend_from_slice(&[0x01, 0x02, 0x80, 0xD4, 0x61, 0xE8, 0x07, 0x14, 0x01]);
+            c.extend_from_slice(&[0x03, 0x02, 0x00, 0x04, 0x01]);
+            c.extend_from_slice(&[0x03, 0x02, 0x00, 0x00, 0x02]);
+            c.extend_from_slice(&[0x03, 0x02, 0x00, 0x02, 0x08]);
+            c.extend_from_slice(&[0x03, 0x02, 0x00, 0x04, 0x06]);
+            c.extend_from_slice(sum_codes);
+            enc(&[], &mut c);
+            c.extend_from_slice(fl);
+            c
+        };
+        // A column of two integers `n / 10^d` as decimal-delta2 (no residual block).
+        let dec2 = |d: u8, n: [i64; 2]| {
+            let mut c = vec![values::ID_DECIMAL_DELTA2, 2, d];
+            crate::segment::codec::varint::put_ivarint(&mut c, n[0]);
+            crate::segment::codec::varint::put_ivarint(&mut c, n[1] - n[0]);
+            c
+        };
+        let forms = |v: [f64; 2]| {
+            let (mut raw, mut xor, mut chosen) = (Vec::new(), Vec::new(), Vec::new());
+            values::encode_raw(&v, &mut raw);
+            values::encode_xor(&v, &mut xor);
+            enc(&v, &mut chosen);
+            vec![raw, xor, chosen]
+        };
+        let (sum_ok, fl_ok) = (forms([1.0, 1.0]), forms([3.0, 0.0]));
+        let mut fl_forms = fl_ok.clone();
+        fl_forms.push(dec2(1, [30, 0]));
+        fl_forms.push(dec2(9, [3_000_000_000, 0]));
+        let mut sum_forms = sum_ok.clone();
+        sum_forms.push(dec2(2, [100, 100]));
+        let want: Vec<Bits> = gauge.iter().map(bits).collect();
+        for s in &sum_forms {
+            for f in &fl_forms {
+                let c = chunk(s, f);
+                same_as_reference(&c, 1_699_999_200_000);
+                let mut got = Vec::new();
+                decode(&c, 1_699_999_200_000, &mut got).expect("decodes");
+                assert_eq!(got.iter().map(bits).collect::<Vec<_>>(), want, "{c:02X?}");
+            }
+        }
+        let not_codes = [-0.0, 0.5, 3.5, 9.0, 255.0, 256.0, 2f64.powi(63), f64::NAN, -1.0, 2.0];
+        for x in not_codes {
+            for bad_fl in forms([3.0, x]) {
+                let c = chunk(&sum_ok[0], &bad_fl);
+                same_as_reference(&c, 1_699_999_200_000);
+                assert!(decode(&c, 0, &mut Vec::new()).is_err(), "{x} as a first/last code");
+            }
+            for bad_sum in forms([x, 1.0]) {
+                let c = chunk(&bad_sum, &fl_ok[0]);
+                same_as_reference(&c, 1_699_999_200_000);
+                assert!(decode(&c, 0, &mut Vec::new()).is_err(), "{x} as a sum code");
+            }
+        }
+        for bad in [dec2(1, [35, 0]), dec2(1, [90, 0]), dec2(9, [2_999_999_999, 0])] {
+            let c = chunk(&sum_ok[0], &bad);
+            same_as_reference(&c, 1_699_999_200_000);
+            assert!(decode(&c, 0, &mut Vec::new()).is_err(), "{c:02X?}");
+        }
+    }
+
     #[test]
     fn every_prefix_is_truncated() {
         let pts: Vec<(i64, f64)> = (0..300)
