@@ -533,6 +533,12 @@ impl ValueSlot for Code {
     fn value(&self) -> f64 {
         f64::from(self.0)
     }
+    /// A decimal column's integer (of exponent 0: the value itself, `n as f64` exact for
+    /// every `n` this keeps).
+    #[inline(always)]
+    fn set_int(&mut self, n: i64) {
+        self.0 = (n as u64).min(u64::from(NOT_CODE)) as u8;
+    }
 }
 
 /// Reads one value column of small integers that must hold `want` values into `out`
@@ -667,11 +673,18 @@ const LAST_CODE: [u8; 16] = [0, 0, 0, 1, 1, 1, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0];
 /// 8`): per bucket the min, the max or the next stored value (`stored` holds exactly the
 /// values of code 2, checked).
 ///
-/// The loops that resolve codes pick from a small array by index instead of with `if`
-/// (the compiler turns a two-way pick into a branch, which codes that change from bucket
-/// to bucket mispredict) and read the stored values with `get` (a bounds check's panic
-/// would keep the running index in memory).
-fn mix_into(codes: &[Code], table: &[u8; 16], min: &[f64], max: &[f64], stored: &[f64], out: &mut Vec<f64>) {
+/// The loops that resolve codes pick from a small array by index, or through a mask,
+/// instead of with `if` (the compiler turns a two-way pick into a branch, which codes that
+/// change from bucket to bucket mispredict), and read the stored values with `get` (a
+/// bounds check's panic would keep the running index in memory).
+fn mix_into(
+    codes: &[Code],
+    table: &[u8; 16],
+    min: &[f64],
+    max: &[f64],
+    stored: &[f64],
+    out: &mut Vec<f64>,
+) {
     out.clear();
     let mut k = 0;
     out.extend(codes.iter().zip(min).zip(max).map(move |((&Code(c), &mn), &mx)| {
@@ -682,9 +695,26 @@ fn mix_into(codes: &[Code], table: &[u8; 16], min: &[f64], max: &[f64], stored: 
     }));
 }
 
+/// Writes `stored` in order over the values of `out` whose code `is_stored` says, through a
+/// mask (no branch per code).
+#[inline(always)]
+fn put_stored(codes: &[Code], is_stored: impl Fn(u8) -> bool, stored: &[f64], out: &mut [f64]) {
+    if stored.is_empty() {
+        return;
+    }
+    let mut k = 0;
+    for (o, &Code(c)) in out.iter_mut().zip(codes) {
+        let r = *stored.get(k).unwrap_or(&0.0);
+        let take = is_stored(c);
+        let keep = u64::from(take).wrapping_neg();
+        *o = f64::from_bits((r.to_bits() & keep) | (o.to_bits() & !keep));
+        k += usize::from(take);
+    }
+}
+
 /// The sums of a chunk with sum codes whose buckets all hold `COUNT` points (1 to 4; `codes`
 /// checked `<= 2`, and `<= 1` for 1 or 2 points): [`sum_of`] per bucket, or the next of
-/// `rest` for code 0, without a branch (see [`mix_into`]).
+/// `rest` for code 0.
 fn sums_of_count<const COUNT: u32>(
     codes: &[Code],
     first: &[f64],
@@ -695,23 +725,22 @@ fn sums_of_count<const COUNT: u32>(
     out: &mut Vec<f64>,
 ) {
     out.clear();
-    let mut k = 0;
+    // Every bucket's sum as code 1 or 2 gives it (code 0 as 2), in a pass without state
+    // from bucket to bucket, which the compiler vectorises (the picks become masks).
     let ends = first.iter().zip(last);
     let mids = min.iter().zip(max);
-    out.extend(codes.iter().zip(ends).zip(mids).map(move |((&Code(c), (&f, &l)), (&mn, &mx))| {
-        let c = usize::from(c & 3);
+    out.extend(codes.iter().zip(ends).zip(mids).map(|((&Code(c), (&f, &l)), (&mn, &mx))| {
         // Code 1 adds min then max, code 2 max then min.
-        let order = [mx, mn, mx, mn];
-        let s = match COUNT {
+        let one = c == 1;
+        let (p, q) = (if one { mn } else { mx }, if one { mx } else { mn });
+        match COUNT {
             1 => f,
             2 => f + l,
-            3 => (f + order[c]) + l,
-            _ => ((f + order[c]) + order[(c + 1) & 3]) + l,
-        };
-        let stored = *rest.get(k).unwrap_or(&0.0);
-        k += usize::from(c == 0);
-        [stored, s, s, s][c]
+            3 => (f + p) + l,
+            _ => ((f + p) + q) + l,
+        }
     }));
+    put_stored(codes, |c| c == 0, rest, out);
 }
 
 /// Decodes a layout-2 chunk (`input` starts at its flags byte) with the `base` its encoder
@@ -1068,6 +1097,7 @@ pub fn decode_columns(input: &[u8], base: i64, cols: &mut ChunkColumns) -> Resul
         // One more (unused) stored sum, so that every bucket can read one without a branch.
         l2.rest_sums.push(0.0);
         let rest = &l2.rest_sums;
+        let stored = &rest[..rest.len() - 1];
         let codes = &l2.sum_codes[..];
         // Every bucket's count, when the chunk has one for all.
         let same = if counts.is_empty() {
@@ -1080,19 +1110,19 @@ pub fn decode_columns(input: &[u8], base: i64, cols: &mut ChunkColumns) -> Resul
         let ok = match same {
             Some(1..=2) if max_code(codes) > 1 => false,
             Some(1) => {
-                sums_of_count::<1>(codes, first, last, min, max, rest, &mut out);
+                sums_of_count::<1>(codes, first, last, min, max, stored, &mut out);
                 true
             }
             Some(2) => {
-                sums_of_count::<2>(codes, first, last, min, max, rest, &mut out);
+                sums_of_count::<2>(codes, first, last, min, max, stored, &mut out);
                 true
             }
             Some(3) => {
-                sums_of_count::<3>(codes, first, last, min, max, rest, &mut out);
+                sums_of_count::<3>(codes, first, last, min, max, stored, &mut out);
                 true
             }
             Some(4) => {
-                sums_of_count::<4>(codes, first, last, min, max, rest, &mut out);
+                sums_of_count::<4>(codes, first, last, min, max, stored, &mut out);
                 true
             }
             _ => {
