@@ -453,15 +453,8 @@ fn small_int(v: f64, max: u32) -> Option<u32> {
 }
 
 /// An integer-valued f64 below 2^53 in magnitude, as the encoder writes them (`-0.0`
-/// included, as 0).
-#[inline(always)]
-fn int53(v: f64) -> Option<i64> {
-    let (i, ok) = int53_ok(v);
-    ok.then_some(i)
-}
-
-/// [`int53`] as the integer (meaningless when not valid) and whether it is valid, for loops
-/// that check a whole column at once (a cast and a compare: no call to `trunc`).
+/// included, as 0): the integer (meaningless when not valid) and whether it is valid, for
+/// loops that check a whole column at once (a cast and a compare: no call to `trunc`).
 #[inline(always)]
 fn int53_ok(v: f64) -> (i64, bool) {
     let i = v as i64;
@@ -474,9 +467,12 @@ fn int53_ok(v: f64) -> (i64, bool) {
 pub(crate) struct Scratch {
     /// A column as decoded, before it becomes counts, codes or flags.
     f: Vec<f64>,
-    /// Offsets and residuals of the offset and scaled forms.
+    /// Offsets and residuals of the scaled form.
     ks: Vec<f64>,
     rs: Vec<f64>,
+    /// Offsets and residuals of the offset forms.
+    kn: Vec<Int53>,
+    rn: Vec<Int53>,
     /// The min column (or the sum section's part of it) as `d`-decimal integers.
     ints: Vec<i64>,
     sum_codes: Vec<Code>,
@@ -541,14 +537,42 @@ impl ValueSlot for Code {
     }
 }
 
-/// Reads one value column of small integers that must hold `want` values into `out`
-/// (replacing it), with the errors of [`column_into`]. Columns of the decimal codecs with
-/// an exponent above 0 (which divide after integrating) go through `f` as `f64`.
-fn codes_into(
+/// One value of a column of offsets or residuals (7.2) as an integer: the value when
+/// [`int53_ok`] takes it, else [`NOT_INT53`]. Decoded straight from a decimal column's
+/// integers, as [`Code`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[repr(transparent)]
+pub(crate) struct Int53(i64);
+
+/// What an [`Int53`] holds for a value that is not an integer below 2^53 in magnitude.
+const NOT_INT53: i64 = i64::MIN;
+
+impl ValueSlot for Int53 {
+    #[inline(always)]
+    fn set_value(&mut self, v: f64) {
+        let (i, ok) = int53_ok(v);
+        self.0 = if ok { i } else { NOT_INT53 };
+    }
+    /// As [`Code::value`]: not read for the columns [`codes_into`] decodes into these.
+    #[inline(always)]
+    fn value(&self) -> f64 {
+        self.0 as f64
+    }
+    /// `n as f64` is an integer below 2^53 in magnitude exactly when `n` is one.
+    #[inline(always)]
+    fn set_int(&mut self, n: i64) {
+        self.0 = if n.unsigned_abs() < 1 << 53 { n } else { NOT_INT53 };
+    }
+}
+
+/// Reads one value column of integers (codes, offsets) that must hold `want` values into
+/// `out` (replacing it), with the errors of [`column_into`]. Columns of the decimal codecs
+/// with an exponent above 0 (which divide after integrating) go through `f` as `f64`.
+fn codes_into<S: ValueSlot + Default>(
     input: &[u8],
     r: &mut Reader<'_>,
     f: &mut Vec<f64>,
-    out: &mut Vec<Code>,
+    out: &mut Vec<S>,
     want: usize,
 ) -> Result<(), Corruption> {
     let rest = &input[r.pos()..];
@@ -557,7 +581,7 @@ fn codes_into(
     let direct = id == values::ID_RAW || id == values::ID_XOR || rest.get(cr.pos()) == Some(&0);
     out.clear();
     if direct {
-        out.resize(n, Code(0));
+        out.resize(n, S::default());
         let used = values::decode_body(id, rest, &mut cr, &mut out[..])?;
         r.bytes(used)?;
         if n != want {
@@ -566,7 +590,7 @@ fn codes_into(
     } else {
         column_into(input, r, f, want)?;
         out.extend(f.iter().map(|&x| {
-            let mut c = Code(0);
+            let mut c = S::default();
             c.set_value(x);
             c
         }));
@@ -853,15 +877,15 @@ pub fn decode_columns(input: &[u8], base: i64, cols: &mut ChunkColumns) -> Resul
         _ => {
             let d = decimal_ints_into(&vals[0], r.u8()?, &mut l2.ints)?;
             min_ints = Some(d);
-            column_into(input, &mut r, &mut l2.ks, n)?;
+            codes_into(input, &mut r, &mut l2.f, &mut l2.kn, n)?;
             let out = &mut vals[1];
             out.clear();
             let mut ok = true;
-            // |min| < 2^53 and |k| < 2^53: the sum does not overflow.
-            out.extend(l2.ints.iter().zip(&l2.ks).map(|(&m, &k)| {
-                let (k, k_ok) = int53_ok(k);
+            // |min| < 2^53 and |k| < 2^53 (else `k` is NOT_INT53 and the chunk refused):
+            // the sum does not overflow.
+            out.extend(l2.ints.iter().zip(&l2.kn).map(|(&m, &Int53(k))| {
                 let t = m.wrapping_add(k);
-                ok &= k_ok & ((t as f64).abs() < LIMIT);
+                ok &= (k != NOT_INT53) & (t.unsigned_abs() < 1 << 53);
                 dec(t, d)
             }));
             if !ok {
@@ -934,31 +958,32 @@ pub fn decode_columns(input: &[u8], base: i64, cols: &mut ChunkColumns) -> Resul
                     }
                     _ => decimal_ints_into(rest_min, dd, &mut l2.ints)?,
                 };
-                column_into(input, &mut r, &mut l2.ks, m)?;
-                column_into(input, &mut r, &mut l2.rs, m)?;
+                codes_into(input, &mut r, &mut l2.f, &mut l2.kn, m)?;
+                codes_into(input, &mut r, &mut l2.f, &mut l2.rn, m)?;
                 sums.clear();
-                let (ks, rs, ints) = (&l2.ks[..m], &l2.rs[..m], &l2.ints[..m]);
+                let (ks, rs, ints) = (&l2.kn[..m], &l2.rn[..m], &l2.ints[..m]);
                 let cs: &[u32] = if sum_codes { &l2.rest_counts } else { counts };
                 let (mut ints_ok, mut range_ok) = (true, true);
-                let mut one = |k: f64, r: f64, n: i64, c: u32| {
-                    let ((k, k_ok), (res, r_ok)) = (int53_ok(k), int53_ok(r));
-                    ints_ok &= k_ok & r_ok;
+                let mut one = |k: i64, res: i64, n: i64, c: u32| {
+                    ints_ok &= (k != NOT_INT53) & (res != NOT_INT53);
                     let t = i128::from(c) * i128::from(n) + i128::from(k);
                     range_ok &= t.unsigned_abs() < 1 << 53;
                     f64::from_bits(dec(t as i64, d).to_bits().wrapping_add(res as u64))
                 };
+                let kri = ks.iter().zip(rs).zip(ints);
                 if cs.is_empty() {
-                    sums.extend((0..m).map(|i| one(ks[i], rs[i], ints[i], 1)));
+                    sums.extend(kri.map(|((k, r), &n)| one(k.0, r.0, n, 1)));
                 } else {
                     let cs = &cs[..m];
-                    sums.extend((0..m).map(|i| one(ks[i], rs[i], ints[i], cs[i])));
+                    sums.extend(kri.zip(cs).map(|(((k, r), &n), &c)| one(k.0, r.0, n, c)));
                 }
                 if !(ints_ok && range_ok) {
                     // The first bad bucket names the error.
                     for i in 0..m {
-                        let (Some(k), Some(_)) = (int53(ks[i]), int53(rs[i])) else {
+                        let (k, res) = (ks[i].0, rs[i].0);
+                        if k == NOT_INT53 || res == NOT_INT53 {
                             return Err(bad("sum offset column holds a non-integer"));
-                        };
+                        }
                         let c = cs.get(i).copied().unwrap_or(1);
                         if (i128::from(c) * i128::from(ints[i]) + i128::from(k)).unsigned_abs()
                             >= 1 << 53
@@ -1935,6 +1960,102 @@ mod tests {
             let c = chunk(&sum_ok[0], &bad);
             same_as_reference(&c, 1_699_999_200_000);
             assert!(decode(&c, 0, &mut Vec::new()).is_err(), "{c:02X?}");
+        }
+    }
+
+    /// The offset forms' columns (max offsets; sum offsets and residuals) decode alike in
+    /// every value codec: raw, xor, decimal at exponent 0 (straight to integers) and above it
+    /// (through `f64`); a value that is not an integer below 2^53 is refused as the reference
+    /// refuses it.
+    #[test]
+    fn offset_columns_decode_alike_in_every_value_codec() {
+        // A gauge of decimal values, four points a bucket, whose chunk takes the max offset
+        // and the sum offset forms.
+        let (b, enc, sizes) = (1..200)
+            .find_map(|base| {
+                let pts: Vec<(i64, f64)> = (0..64)
+                    .map(|i| (i * 15_000, ((i * 7 % 13) as f64 + f64::from(base)) / 100.0))
+                    .collect();
+                let mut b = Vec::new();
+                aggregate(&pts, 60_000, false, None, &mut b);
+                let mut enc = Vec::new();
+                let sizes = encode_sections(&b, 0, &mut enc);
+                (enc[1] & 0x0F == MAX_OFFSET | SUM_OFFSET << 2).then_some((b, enc, sizes))
+            })
+            .expect("a chunk of offset forms");
+        let want: Vec<Bits> = b.iter().map(bits).collect();
+        // Splits the chunk at the max section (`d`, offsets) and the sum section (`d`,
+        // offsets, residuals): the columns as values, and the bytes around them.
+        let max_at: usize = sizes[..5].iter().sum();
+        let mut sum_at: usize = sizes[..6].iter().sum();
+        let sum_end = sum_at + sizes[6];
+        if enc[0] & SUM_CODES != 0 {
+            sum_at += codec::decode_values(&enc[sum_at..], &mut Vec::new()).expect("sum codes");
+        }
+        let mut cols = Vec::new();
+        for at in [max_at + 1, sum_at + 1, 0] {
+            // 0: the residuals, right after the sum offsets.
+            let at = if at == 0 { cols.last().map_or(0, |c: &(usize, usize, Vec<f64>)| c.1) } else { at };
+            let mut v = Vec::new();
+            let used = codec::decode_values(&enc[at..], &mut v).expect("column");
+            cols.push((at, at + used, v));
+        }
+        assert_eq!(cols[2].1, sum_end);
+        // A decimal-delta column of `ints` at exponent `d`, in 64-bit residual blocks
+        // (codec.md §4.3), written by hand (the encoder takes the smallest exponent).
+        let delta = |d: u8, ints: &[i64]| {
+            let mut c = vec![values::ID_DECIMAL_DELTA];
+            put_uvarint(&mut c, ints.len() as u64);
+            c.push(d);
+            crate::segment::codec::varint::put_ivarint(&mut c, ints[0]);
+            for block in ints.windows(2).collect::<Vec<_>>().chunks(128) {
+                c.extend_from_slice(&[64, 0, 1]);
+                for w in block {
+                    c.extend_from_slice(&(w[1].wrapping_sub(w[0]) as u64).to_le_bytes());
+                }
+            }
+            c
+        };
+        let rebuild = |k: usize, col: &[u8]| {
+            let (from, to, _) = &cols[k];
+            let mut c = enc[..*from].to_vec();
+            c.extend_from_slice(col);
+            c.extend_from_slice(&enc[*to..]);
+            c
+        };
+        for (k, (_, _, v)) in cols.iter().enumerate() {
+            let (mut raw, mut xor) = (Vec::new(), Vec::new());
+            values::encode_raw(v, &mut raw);
+            values::encode_xor(v, &mut xor);
+            let ints: Vec<i64> = v.iter().map(|&x| x as i64).collect();
+            let tenths = delta(1, &ints.iter().map(|n| n * 10).collect::<Vec<_>>());
+            for col in [raw, xor, tenths] {
+                let c = rebuild(k, &col);
+                same_as_reference(&c, 0);
+                let mut got = Vec::new();
+                decode(&c, 0, &mut got).expect("decodes");
+                assert_eq!(got.iter().map(bits).collect::<Vec<_>>(), want, "column {k}");
+            }
+            // Integers of 2^53 and more in magnitude, at exponent 0 (straight to integers).
+            for big in [1 << 53, -(1 << 53), i64::MAX, i64::MIN] {
+                let mut bad = ints.clone();
+                bad[0] = big;
+                let c = rebuild(k, &delta(0, &bad));
+                same_as_reference(&c, 0);
+                assert!(decode(&c, 0, &mut Vec::new()).is_err(), "{big} in column {k}");
+            }
+            for x in [0.5, -0.0, 2f64.powi(53), -(2f64.powi(53)), f64::NAN, f64::INFINITY] {
+                let mut bad = v.clone();
+                bad[0] = x;
+                let mut raw = Vec::new();
+                values::encode_raw(&bad, &mut raw);
+                let c = rebuild(k, &raw);
+                same_as_reference(&c, 0);
+                // -0.0 is the integer 0 (`int53`): it decodes, to other buckets.
+                if x.to_bits() != (-0.0f64).to_bits() {
+                    assert!(decode(&c, 0, &mut Vec::new()).is_err(), "{x} in column {k}");
+                }
+            }
         }
     }
 
