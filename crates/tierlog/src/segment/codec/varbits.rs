@@ -269,7 +269,7 @@ fn decode_codes<'a, S: ValueSlot, const ORDER2: bool>(
     let n = dst.len();
     let mut bits = BitCursor::new(stream);
     // The value last stored: what a run of zero codes repeats at order 1.
-    let mut last = cur;
+    let mut last = cur as f64;
     // `p` holds the next `avail` stream bits: a peek at the cursor, shifted as codes are
     // taken (bits above `avail` are zero); the cursor moves on at the next peek. At least 20
     // are there for each step: a whole fixed-size code, or an escape's prefix and length.
@@ -295,10 +295,10 @@ fn decode_codes<'a, S: ValueSlot, const ORDER2: bool>(
                     cur = cur.wrapping_add(delta);
                     o.set_int(cur);
                 }
-                last = cur;
+                last = cur as f64;
             } else {
                 for o in slots {
-                    o.set_int(last);
+                    o.set_value(last);
                 }
             }
             continue;
@@ -315,8 +315,8 @@ fn decode_codes<'a, S: ValueSlot, const ORDER2: bool>(
                 bits.skip(PEEK_BITS - avail);
                 let z = read_code(&mut bits);
                 integrate::<ORDER2>(z, mult, &mut cur, &mut delta);
-                last = cur;
-                dst[i].set_int(last);
+                last = cur as f64;
+                dst[i].set_int(cur);
                 i += 1;
                 p = bits.peek();
                 avail = PEEK_BITS;
@@ -327,15 +327,15 @@ fn decode_codes<'a, S: ValueSlot, const ORDER2: bool>(
         p >>= len;
         avail -= len;
         add::<ORDER2>(r1.wrapping_mul(mult), &mut cur, &mut delta);
-        last = cur;
-        dst[i].set_int(last);
+        last = cur as f64;
+        dst[i].set_int(cur);
         i += 1;
         if step & STEP_TWO != 0 {
             // A second code in the same 12 bits (both are points: `i + 1 < n` held).
             let r2 = i64::from(((step << (20 - STEP_R2_SHIFT)) as i32) >> 20);
             add::<ORDER2>(r2.wrapping_mul(mult), &mut cur, &mut delta);
-            last = cur;
-            dst[i].set_int(last);
+            last = cur as f64;
+            dst[i].set_int(cur);
             i += 1;
         }
     }
