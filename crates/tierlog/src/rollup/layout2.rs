@@ -23,9 +23,9 @@ use crate::rollup::bucket::{Bucket, counter_step};
 use crate::rollup::format::{
     ChunkColumns, bad, decode_bitmap, decode_scaled_sum, encode_scaled_sum, starts_bitmap,
 };
-use crate::segment::codec::values::{LIMIT, POW10, decimal_ints, scaled};
+use crate::segment::codec::values::{self, LIMIT, POW10, decimal_ints, scaled};
 use crate::segment::codec::varint::{Reader, put_uvarint};
-use crate::segment::codec::{self, CodecError, MAX_COLUMN_POINTS};
+use crate::segment::codec::{self, CodecError, MAX_COLUMN_POINTS, ValueSlot};
 
 /// Flags: every count is 1 (no count column).
 pub const COUNTS_ONE: u8 = 1 << 0;
@@ -453,15 +453,8 @@ fn small_int(v: f64, max: u32) -> Option<u32> {
 }
 
 /// An integer-valued f64 below 2^53 in magnitude, as the encoder writes them (`-0.0`
-/// included, as 0).
-#[inline(always)]
-fn int53(v: f64) -> Option<i64> {
-    let (i, ok) = int53_ok(v);
-    ok.then_some(i)
-}
-
-/// [`int53`] as the integer (meaningless when not valid) and whether it is valid, for loops
-/// that check a whole column at once (a cast and a compare: no call to `trunc`).
+/// included, as 0): the integer (meaningless when not valid) and whether it is valid, for
+/// loops that check a whole column at once (a cast and a compare: no call to `trunc`).
 #[inline(always)]
 fn int53_ok(v: f64) -> (i64, bool) {
     let i = v as i64;
@@ -474,17 +467,20 @@ fn int53_ok(v: f64) -> (i64, bool) {
 pub(crate) struct Scratch {
     /// A column as decoded, before it becomes counts, codes or flags.
     f: Vec<f64>,
-    /// Offsets and residuals of the offset and scaled forms.
+    /// Offsets and residuals of the scaled form.
     ks: Vec<f64>,
     rs: Vec<f64>,
+    /// Offsets and residuals of the offset forms.
+    kn: Vec<Int53>,
+    rn: Vec<Int53>,
     /// The min column (or the sum section's part of it) as `d`-decimal integers.
     ints: Vec<i64>,
-    sum_codes: Vec<u8>,
+    sum_codes: Vec<Code>,
     /// The sums, mins and counts of the buckets of sum code 0 (with sum codes).
     rest_sums: Vec<f64>,
     rest_min: Vec<f64>,
     rest_counts: Vec<u32>,
-    codes: Vec<u8>,
+    codes: Vec<Code>,
     firsts: Vec<f64>,
     lasts: Vec<f64>,
     p95s: Vec<f64>,
@@ -507,6 +503,130 @@ fn column_into(
         return Err(bad("rollup chunk columns hold different bucket counts"));
     }
     Ok(())
+}
+
+/// One value of a column of small integers (sum codes, first/last codes) as a byte: the value
+/// when it is an integer in `0..=254` bit for bit (`-0.0` is not 0), else [`NOT_CODE`]. The
+/// value decoders store into these slots directly, so the codes never pass through an `f64`
+/// column and a second pass.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[repr(transparent)]
+pub(crate) struct Code(u8);
+
+/// What a [`Code`] holds for a value that is not an integer in `0..=254` (no code is).
+const NOT_CODE: u8 = 255;
+
+impl ValueSlot for Code {
+    #[inline(always)]
+    fn set_value(&mut self, v: f64) {
+        let c = v as i64;
+        let exact = (c as f64).to_bits() == v.to_bits();
+        self.0 = if exact { (c as u64).min(u64::from(NOT_CODE)) as u8 } else { NOT_CODE };
+    }
+    /// Only a decimal column of exponent above 0 reads its slots back (to divide them), and
+    /// [`codes_into`] does not decode those into codes.
+    #[inline(always)]
+    fn value(&self) -> f64 {
+        f64::from(self.0)
+    }
+    /// A decimal column's integer (of exponent 0: the value itself, `n as f64` exact for
+    /// every `n` this keeps).
+    #[inline(always)]
+    fn set_int(&mut self, n: i64) {
+        self.0 = (n as u64).min(u64::from(NOT_CODE)) as u8;
+    }
+}
+
+/// One value of a column of offsets or residuals (7.2) as an integer: the value when
+/// [`int53_ok`] takes it, else [`NOT_INT53`]. Decoded straight from a decimal column's
+/// integers, as [`Code`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[repr(transparent)]
+pub(crate) struct Int53(i64);
+
+/// What an [`Int53`] holds for a value that is not an integer below 2^53 in magnitude.
+const NOT_INT53: i64 = i64::MIN;
+
+impl ValueSlot for Int53 {
+    #[inline(always)]
+    fn set_value(&mut self, v: f64) {
+        let (i, ok) = int53_ok(v);
+        self.0 = if ok { i } else { NOT_INT53 };
+    }
+    /// As [`Code::value`]: not read for the columns [`codes_into`] decodes into these.
+    #[inline(always)]
+    fn value(&self) -> f64 {
+        self.0 as f64
+    }
+    /// `n as f64` is an integer below 2^53 in magnitude exactly when `n` is one.
+    #[inline(always)]
+    fn set_int(&mut self, n: i64) {
+        self.0 = if n.unsigned_abs() < 1 << 53 { n } else { NOT_INT53 };
+    }
+}
+
+/// Reads one value column of integers (codes, offsets) that must hold `want` values into
+/// `out` (replacing it), with the errors of [`column_into`]. Columns of the decimal codecs
+/// with an exponent above 0 (which divide after integrating) go through `f` as `f64`.
+fn codes_into<S: ValueSlot + Default>(
+    input: &[u8],
+    r: &mut Reader<'_>,
+    f: &mut Vec<f64>,
+    out: &mut Vec<S>,
+    want: usize,
+) -> Result<(), Corruption> {
+    let rest = &input[r.pos()..];
+    let (id, n, mut cr) = values::header(rest)?;
+    // The decimal codecs' bodies start with their exponent (codec.md §4).
+    let direct = id == values::ID_RAW || id == values::ID_XOR || rest.get(cr.pos()) == Some(&0);
+    out.clear();
+    if direct {
+        out.resize(n, S::default());
+        let used = values::decode_body(id, rest, &mut cr, &mut out[..])?;
+        r.bytes(used)?;
+        if n != want {
+            return Err(bad("rollup chunk columns hold different bucket counts"));
+        }
+    } else {
+        column_into(input, r, f, want)?;
+        out.extend(f.iter().map(|&x| {
+            let mut c = S::default();
+            c.set_value(x);
+            c
+        }));
+    }
+    Ok(())
+}
+
+/// The largest of `codes` (0 without any), in one pass the compiler vectorises.
+#[inline]
+fn max_code(codes: &[Code]) -> u8 {
+    codes.iter().fold(0, |m, c| m.max(c.0))
+}
+
+/// How many of `codes` `weight` gives 1 (it gives 0 or 1), in one pass the compiler
+/// vectorises: byte counters over runs of 255 codes. `weight` should add comparisons, not
+/// `||` them (which the compiler may turn into a table per code).
+#[inline(always)]
+fn count_codes(codes: &[Code], weight: impl Fn(u8) -> u8) -> usize {
+    codes
+        .chunks(255)
+        .map(|run| usize::from(run.iter().fold(0u8, |k, c| k.wrapping_add(weight(c.0)))))
+        .sum()
+}
+
+/// The values of `vals` at the buckets of sum code 0, in order, into `out` (replacing it):
+/// written at every bucket, kept (the index moves on) at those of code 0, without a branch.
+fn keep_code0<T: Copy + Default>(codes: &[Code], vals: &[T], out: &mut Vec<T>) {
+    out.clear();
+    out.resize(vals.len(), T::default());
+    let o = &mut out[..];
+    let mut j = 0;
+    for (&Code(c), &v) in codes.iter().zip(vals) {
+        o[j] = v;
+        j += usize::from(c == 0);
+    }
+    out.truncate(j);
 }
 
 /// `vals` as counts (exact integers in `0..=u32::MAX`) into `out`.
@@ -567,31 +687,84 @@ fn pick_of(seen: u8) -> Pick {
     }
 }
 
-/// The first code (0 = min, 1 = max, 2 = stored) of each first/last code `0..=8`.
-const FIRST_CODE: [u8; 9] = [0, 1, 2, 0, 1, 2, 0, 1, 2];
+/// The first code (0 = min, 1 = max, 2 = stored) of each first/last code `0..=8`, indexed
+/// by the code's low four bits (so that a checked code needs no bounds check).
+const FIRST_CODE: [u8; 16] = [0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 0, 0, 0, 0, 0, 0];
 /// The last code of each first/last code.
-const LAST_CODE: [u8; 9] = [0, 0, 0, 1, 1, 1, 2, 2, 2];
+const LAST_CODE: [u8; 16] = [0, 0, 0, 1, 1, 1, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0];
 
-/// The column of a first or last whose codes differ between buckets: per bucket the min, the
-/// max or the next stored value. `stored` holds exactly the values of code 2 (checked), and
-/// gets one more (unused) so that every bucket can read one without a branch.
+/// The column of a first or last whose codes differ between buckets (`codes` checked `<=
+/// 8`): per bucket the min, the max or the next stored value (`stored` holds exactly the
+/// values of code 2, checked).
+///
+/// The loops that resolve codes pick from a small array by index, or through a mask,
+/// instead of with `if` (the compiler turns a two-way pick into a branch, which codes that
+/// change from bucket to bucket mispredict), and read the stored values with `get` (a
+/// bounds check's panic would keep the running index in memory).
 fn mix_into(
-    codes: &[u8],
-    table: &[u8; 9],
+    codes: &[Code],
+    table: &[u8; 16],
     min: &[f64],
     max: &[f64],
-    stored: &mut Vec<f64>,
+    stored: &[f64],
     out: &mut Vec<f64>,
 ) {
-    stored.push(0.0);
     out.clear();
     let mut k = 0;
-    out.extend(codes.iter().zip(min).zip(max).map(|((&c, &mn), &mx)| {
-        let c = table[usize::from(c)];
-        let v = [mn, mx, stored[k]][usize::from(c)];
-        k += usize::from(c == 2);
-        v
+    out.extend(codes.iter().zip(min).zip(max).map(move |((&Code(c), &mn), &mx)| {
+        let a = usize::from(table[usize::from(c & 15)] & 3);
+        let s = *stored.get(k).unwrap_or(&0.0);
+        k += usize::from(a == 2);
+        [mn, mx, s, s][a]
     }));
+}
+
+/// Writes `stored` in order over the values of `out` whose code `is_stored` says, through a
+/// mask (no branch per code).
+#[inline(always)]
+fn put_stored(codes: &[Code], is_stored: impl Fn(u8) -> bool, stored: &[f64], out: &mut [f64]) {
+    if stored.is_empty() {
+        return;
+    }
+    let mut k = 0;
+    for (o, &Code(c)) in out.iter_mut().zip(codes) {
+        let r = *stored.get(k).unwrap_or(&0.0);
+        let take = is_stored(c);
+        let keep = u64::from(take).wrapping_neg();
+        *o = f64::from_bits((r.to_bits() & keep) | (o.to_bits() & !keep));
+        k += usize::from(take);
+    }
+}
+
+/// The sums of a chunk with sum codes whose buckets all hold `COUNT` points (1 to 4; `codes`
+/// checked `<= 2`, and `<= 1` for 1 or 2 points): [`sum_of`] per bucket, or the next of
+/// `rest` for code 0.
+fn sums_of_count<const COUNT: u32>(
+    codes: &[Code],
+    first: &[f64],
+    last: &[f64],
+    min: &[f64],
+    max: &[f64],
+    rest: &[f64],
+    out: &mut Vec<f64>,
+) {
+    out.clear();
+    // Every bucket's sum as code 1 or 2 gives it (code 0 as 2), in a pass without state
+    // from bucket to bucket, which the compiler vectorises (the picks become masks).
+    let ends = first.iter().zip(last);
+    let mids = min.iter().zip(max);
+    out.extend(codes.iter().zip(ends).zip(mids).map(|((&Code(c), (&f, &l)), (&mn, &mx))| {
+        // Code 1 adds min then max, code 2 max then min.
+        let one = c == 1;
+        let (p, q) = (if one { mn } else { mx }, if one { mx } else { mn });
+        match COUNT {
+            1 => f,
+            2 => f + l,
+            3 => (f + p) + l,
+            _ => ((f + p) + q) + l,
+        }
+    }));
+    put_stored(codes, |c| c == 0, rest, out);
 }
 
 /// Decodes a layout-2 chunk (`input` starts at its flags byte) with the `base` its encoder
@@ -704,15 +877,15 @@ pub fn decode_columns(input: &[u8], base: i64, cols: &mut ChunkColumns) -> Resul
         _ => {
             let d = decimal_ints_into(&vals[0], r.u8()?, &mut l2.ints)?;
             min_ints = Some(d);
-            column_into(input, &mut r, &mut l2.ks, n)?;
+            codes_into(input, &mut r, &mut l2.f, &mut l2.kn, n)?;
             let out = &mut vals[1];
             out.clear();
             let mut ok = true;
-            // |min| < 2^53 and |k| < 2^53: the sum does not overflow.
-            out.extend(l2.ints.iter().zip(&l2.ks).map(|(&m, &k)| {
-                let (k, k_ok) = int53_ok(k);
+            // |min| < 2^53 and |k| < 2^53 (else `k` is NOT_INT53 and the chunk refused):
+            // the sum does not overflow.
+            out.extend(l2.ints.iter().zip(&l2.kn).map(|(&m, &Int53(k))| {
                 let t = m.wrapping_add(k);
-                ok &= k_ok & ((t as f64).abs() < LIMIT);
+                ok &= (k != NOT_INT53) & (t.unsigned_abs() < 1 << 53);
                 dec(t, d)
             }));
             if !ok {
@@ -728,33 +901,22 @@ pub fn decode_columns(input: &[u8], base: i64, cols: &mut ChunkColumns) -> Resul
     // With sum codes: how many buckets have code 0 (their sums are stored).
     let mut m = n;
     if sum_codes {
-        column_into(input, &mut r, &mut l2.f, n)?;
-        l2.sum_codes.clear();
-        let mut ok = true;
-        m = 0;
-        l2.sum_codes.extend(l2.f.iter().map(|&x| {
-            let c = x as u32;
-            ok &= c <= 2 && f64::from(c).to_bits() == x.to_bits();
-            m += usize::from(c == 0);
-            c as u8
-        }));
-        if !ok {
+        codes_into(input, &mut r, &mut l2.f, &mut l2.sum_codes, n)?;
+        if max_code(&l2.sum_codes) > 2 {
             return Err(bad("bad sum code"));
         }
+        m = count_codes(&l2.sum_codes, |c| u8::from(c == 0));
         if sum_form == SUM_EQ_MIN || sum_form == SUM_OFFSET {
             // Written at every bucket, kept (the index moves on) at those of code 0.
-            l2.rest_min.clear();
-            l2.rest_min.resize(n, 0.0);
-            l2.rest_counts.clear();
-            l2.rest_counts.resize(n, 1);
-            let mut j = 0;
-            for (i, (&c, &mn)) in l2.sum_codes.iter().zip(&vals[0]).enumerate() {
-                l2.rest_min[j] = mn;
-                l2.rest_counts[j] = count_at(counts, i);
-                j += usize::from(c == 0);
+            keep_code0(&l2.sum_codes, &vals[0], &mut l2.rest_min);
+            // Counts the same for every bucket stay as they are (one, or a column of one
+            // value that is as long as any part of it).
+            if flags & COUNTS_SAME != 0 {
+                l2.rest_counts.clear();
+                l2.rest_counts.extend_from_slice(&counts[..m]);
+            } else {
+                keep_code0(&l2.sum_codes, counts, &mut l2.rest_counts);
             }
-            l2.rest_min.truncate(j);
-            l2.rest_counts.truncate(j);
         }
     }
     {
@@ -784,10 +946,11 @@ pub fn decode_columns(input: &[u8], base: i64, cols: &mut ChunkColumns) -> Resul
                     Some(e) if e == usize::from(dd) => {
                         if sum_codes {
                             // The integers of the buckets of code 0, kept in place.
+                            let (ints, codes) = (&mut l2.ints[..], &l2.sum_codes[..n]);
                             let mut j = 0;
-                            for i in 0..n {
-                                l2.ints[j] = l2.ints[i];
-                                j += usize::from(l2.sum_codes[i] == 0);
+                            for (i, &Code(c)) in codes.iter().enumerate() {
+                                ints[j] = ints[i];
+                                j += usize::from(c == 0);
                             }
                             l2.ints.truncate(j);
                         }
@@ -795,31 +958,32 @@ pub fn decode_columns(input: &[u8], base: i64, cols: &mut ChunkColumns) -> Resul
                     }
                     _ => decimal_ints_into(rest_min, dd, &mut l2.ints)?,
                 };
-                column_into(input, &mut r, &mut l2.ks, m)?;
-                column_into(input, &mut r, &mut l2.rs, m)?;
+                codes_into(input, &mut r, &mut l2.f, &mut l2.kn, m)?;
+                codes_into(input, &mut r, &mut l2.f, &mut l2.rn, m)?;
                 sums.clear();
-                let (ks, rs, ints) = (&l2.ks[..m], &l2.rs[..m], &l2.ints[..m]);
+                let (ks, rs, ints) = (&l2.kn[..m], &l2.rn[..m], &l2.ints[..m]);
                 let cs: &[u32] = if sum_codes { &l2.rest_counts } else { counts };
                 let (mut ints_ok, mut range_ok) = (true, true);
-                let mut one = |k: f64, r: f64, n: i64, c: u32| {
-                    let ((k, k_ok), (res, r_ok)) = (int53_ok(k), int53_ok(r));
-                    ints_ok &= k_ok & r_ok;
+                let mut one = |k: i64, res: i64, n: i64, c: u32| {
+                    ints_ok &= (k != NOT_INT53) & (res != NOT_INT53);
                     let t = i128::from(c) * i128::from(n) + i128::from(k);
                     range_ok &= t.unsigned_abs() < 1 << 53;
                     f64::from_bits(dec(t as i64, d).to_bits().wrapping_add(res as u64))
                 };
+                let kri = ks.iter().zip(rs).zip(ints);
                 if cs.is_empty() {
-                    sums.extend((0..m).map(|i| one(ks[i], rs[i], ints[i], 1)));
+                    sums.extend(kri.map(|((k, r), &n)| one(k.0, r.0, n, 1)));
                 } else {
                     let cs = &cs[..m];
-                    sums.extend((0..m).map(|i| one(ks[i], rs[i], ints[i], cs[i])));
+                    sums.extend(kri.zip(cs).map(|(((k, r), &n), &c)| one(k.0, r.0, n, c)));
                 }
                 if !(ints_ok && range_ok) {
                     // The first bad bucket names the error.
                     for i in 0..m {
-                        let (Some(k), Some(_)) = (int53(ks[i]), int53(rs[i])) else {
+                        let (k, res) = (ks[i].0, rs[i].0);
+                        if k == NOT_INT53 || res == NOT_INT53 {
                             return Err(bad("sum offset column holds a non-integer"));
-                        };
+                        }
                         let c = cs.get(i).copied().unwrap_or(1);
                         if (i128::from(c) * i128::from(ints[i]) + i128::from(k)).unsigned_abs()
                             >= 1 << 53
@@ -835,25 +999,22 @@ pub fn decode_columns(input: &[u8], base: i64, cols: &mut ChunkColumns) -> Resul
 
     // First/last codes and stored values.
     let (pf, pl, n_first, n_last) = if fl == FL_COLUMN {
-        column_into(input, &mut r, &mut l2.f, n)?;
-        l2.codes.clear();
-        let (mut sf, mut sl, mut nf, mut nl) = (0u8, 0u8, 0usize, 0usize);
-        let mut ok = true;
-        l2.codes.extend(l2.f.iter().map(|&x| {
-            let c = x as u32;
-            ok &= c <= 8 && f64::from(c).to_bits() == x.to_bits();
-            let c = c.min(8) as usize;
-            let (a, b) = (FIRST_CODE[c], LAST_CODE[c]);
-            sf |= 1 << a;
-            sl |= 1 << b;
-            nf += usize::from(a == 2);
-            nl += usize::from(b == 2);
-            c as u8
-        }));
-        if !ok {
+        codes_into(input, &mut r, &mut l2.f, &mut l2.codes, n)?;
+        let codes = &l2.codes[..];
+        if max_code(codes) > 8 {
             return Err(bad("bad first/last code"));
         }
-        (pick_of(sf), pick_of(sl), nf, nl)
+        // Buckets by first code (c mod 3) and by last code (c div 3), a vectorised count each.
+        let f_min = count_codes(codes, |c| u8::from(c == 0) + u8::from(c == 3) + u8::from(c == 6));
+        let f_stored = count_codes(codes, |c| u8::from(c == 2) + u8::from(c == 5) + u8::from(c == 8));
+        let l_min = count_codes(codes, |c| u8::from(c < 3));
+        let l_stored = count_codes(codes, |c| u8::from(c >= 6));
+        let seen = |k: [usize; 3]| {
+            u8::from(k[0] > 0) | u8::from(k[1] > 0) << 1 | u8::from(k[2] > 0) << 2
+        };
+        let sf = seen([f_min, n - f_min - f_stored, f_stored]);
+        let sl = seen([l_min, n - l_min - l_stored, l_stored]);
+        (pick_of(sf), pick_of(sl), f_stored, l_stored)
     } else {
         let (a, b) = (fl % 3, fl / 3);
         (pick_of(1 << a), pick_of(1 << b), if a == 2 { n } else { 0 }, if b == 2 { n } else { 0 })
@@ -961,15 +1122,47 @@ pub fn decode_columns(input: &[u8], base: i64, cols: &mut ChunkColumns) -> Resul
         // One more (unused) stored sum, so that every bucket can read one without a branch.
         l2.rest_sums.push(0.0);
         let rest = &l2.rest_sums;
-        let mut k = 0;
-        let mut ok = true;
-        out.extend(l2.sum_codes.iter().enumerate().map(|(i, &code)| {
-            let c = count_at(counts, i);
-            let (v, fits) = sum_pick(c, code, first[i], last[i], min[i], max[i], rest[k]);
-            k += usize::from(code == 0);
-            ok &= fits;
-            v
-        }));
+        let stored = &rest[..rest.len() - 1];
+        let codes = &l2.sum_codes[..];
+        // Every bucket's count, when the chunk has one for all.
+        let same = if counts.is_empty() {
+            Some(1)
+        } else if flags & COUNTS_SAME != 0 {
+            Some(counts[0])
+        } else {
+            None
+        };
+        let ok = match same {
+            Some(1..=2) if max_code(codes) > 1 => false,
+            Some(1) => {
+                sums_of_count::<1>(codes, first, last, min, max, stored, &mut out);
+                true
+            }
+            Some(2) => {
+                sums_of_count::<2>(codes, first, last, min, max, stored, &mut out);
+                true
+            }
+            Some(3) => {
+                sums_of_count::<3>(codes, first, last, min, max, stored, &mut out);
+                true
+            }
+            Some(4) => {
+                sums_of_count::<4>(codes, first, last, min, max, stored, &mut out);
+                true
+            }
+            _ => {
+                let mut k = 0;
+                let mut ok = true;
+                out.extend(codes.iter().enumerate().map(|(i, &Code(code))| {
+                    let c = count_at(counts, i);
+                    let (v, fits) = sum_pick(c, code, first[i], last[i], min[i], max[i], rest[k]);
+                    k += usize::from(code == 0);
+                    ok &= fits;
+                    v
+                }));
+                ok
+            }
+        };
         if !ok {
             return Err(bad("sum code does not fit the bucket's count"));
         }
@@ -1695,6 +1888,177 @@ mod tests {
     }
 
     /// Every strict prefix of a chunk is refused as truncated, a longer one as trailing bytes.
+    /// The sum codes and first/last codes columns decode to the same buckets (and the same
+    /// errors) in every value codec an encoder may choose, not only the one this encoder
+    /// writes: raw, xor, and the decimal codecs at exponent 0 (decoded straight into codes)
+    /// and above it (through `f64`, since the decoder divides); values that are not codes
+    /// (`-0.0`, fractions, 9, 255, 256, 2^63, NaN) are refused as the reference refuses them.
+    #[test]
+    fn code_columns_decode_alike_in_every_value_codec() {
+        // The gauge of `golden_layout2` with sum codes: both buckets' sums are code 1
+        // (`first + last`, `first`), so the sum section holds no bucket.
+        let gauge = [
+            Bucket { start: 1_700_000_000_000, count: 2, nan_count: 0, min: 1.0, max: 2.0, sum: 3.0, first: 1.0, last: 2.0, p95: 2.0, increase: None },
+            Bucket { start: 1_700_000_010_000, count: 1, nan_count: 1, min: 5.0, max: 5.0, sum: 5.0, first: 5.0, last: 5.0, p95: 5.0, increase: None },
+        ];
+        let chunk = |sum_codes: &[u8], fl: &[u8]| {
+            let mut c = vec![SUM_CODES, 0x05, FL_COLUMN];
+            c.extend_from_slice(&[0x01, 0x02, 0x80, 0xD4, 0x61, 0xE8, 0x07, 0x14, 0x01]);
+            c.extend_from_slice(&[0x03, 0x02, 0x00, 0x04, 0x01]);
+            c.extend_from_slice(&[0x03, 0x02, 0x00, 0x00, 0x02]);
+            c.extend_from_slice(&[0x03, 0x02, 0x00, 0x02, 0x08]);
+            c.extend_from_slice(&[0x03, 0x02, 0x00, 0x04, 0x06]);
+            c.extend_from_slice(sum_codes);
+            enc(&[], &mut c);
+            c.extend_from_slice(fl);
+            c
+        };
+        // A column of two integers `n / 10^d` as decimal-delta2 (no residual block).
+        let dec2 = |d: u8, n: [i64; 2]| {
+            let mut c = vec![values::ID_DECIMAL_DELTA2, 2, d];
+            crate::segment::codec::varint::put_ivarint(&mut c, n[0]);
+            crate::segment::codec::varint::put_ivarint(&mut c, n[1] - n[0]);
+            c
+        };
+        let forms = |v: [f64; 2]| {
+            let (mut raw, mut xor, mut chosen) = (Vec::new(), Vec::new(), Vec::new());
+            values::encode_raw(&v, &mut raw);
+            values::encode_xor(&v, &mut xor);
+            enc(&v, &mut chosen);
+            vec![raw, xor, chosen]
+        };
+        let (sum_ok, fl_ok) = (forms([1.0, 1.0]), forms([3.0, 0.0]));
+        let mut fl_forms = fl_ok.clone();
+        fl_forms.push(dec2(1, [30, 0]));
+        fl_forms.push(dec2(9, [3_000_000_000, 0]));
+        let mut sum_forms = sum_ok.clone();
+        sum_forms.push(dec2(2, [100, 100]));
+        let want: Vec<Bits> = gauge.iter().map(bits).collect();
+        for s in &sum_forms {
+            for f in &fl_forms {
+                let c = chunk(s, f);
+                same_as_reference(&c, 1_699_999_200_000);
+                let mut got = Vec::new();
+                decode(&c, 1_699_999_200_000, &mut got).expect("decodes");
+                assert_eq!(got.iter().map(bits).collect::<Vec<_>>(), want, "{c:02X?}");
+            }
+        }
+        let not_codes = [-0.0, 0.5, 3.5, 9.0, 255.0, 256.0, 2f64.powi(63), f64::NAN, -1.0, 2.0];
+        for x in not_codes {
+            for bad_fl in forms([3.0, x]) {
+                let c = chunk(&sum_ok[0], &bad_fl);
+                same_as_reference(&c, 1_699_999_200_000);
+                assert!(decode(&c, 0, &mut Vec::new()).is_err(), "{x} as a first/last code");
+            }
+            for bad_sum in forms([x, 1.0]) {
+                let c = chunk(&bad_sum, &fl_ok[0]);
+                same_as_reference(&c, 1_699_999_200_000);
+                assert!(decode(&c, 0, &mut Vec::new()).is_err(), "{x} as a sum code");
+            }
+        }
+        for bad in [dec2(1, [35, 0]), dec2(1, [90, 0]), dec2(9, [2_999_999_999, 0])] {
+            let c = chunk(&sum_ok[0], &bad);
+            same_as_reference(&c, 1_699_999_200_000);
+            assert!(decode(&c, 0, &mut Vec::new()).is_err(), "{c:02X?}");
+        }
+    }
+
+    /// The offset forms' columns (max offsets; sum offsets and residuals) decode alike in
+    /// every value codec: raw, xor, decimal at exponent 0 (straight to integers) and above it
+    /// (through `f64`); a value that is not an integer below 2^53 is refused as the reference
+    /// refuses it.
+    #[test]
+    fn offset_columns_decode_alike_in_every_value_codec() {
+        // A gauge of decimal values, four points a bucket, whose chunk takes the max offset
+        // and the sum offset forms.
+        let (b, enc, sizes) = (1..200)
+            .find_map(|base| {
+                let pts: Vec<(i64, f64)> = (0..64)
+                    .map(|i| (i * 15_000, ((i * 7 % 13) as f64 + f64::from(base)) / 100.0))
+                    .collect();
+                let mut b = Vec::new();
+                aggregate(&pts, 60_000, false, None, &mut b);
+                let mut enc = Vec::new();
+                let sizes = encode_sections(&b, 0, &mut enc);
+                (enc[1] & 0x0F == MAX_OFFSET | SUM_OFFSET << 2).then_some((b, enc, sizes))
+            })
+            .expect("a chunk of offset forms");
+        let want: Vec<Bits> = b.iter().map(bits).collect();
+        // Splits the chunk at the max section (`d`, offsets) and the sum section (`d`,
+        // offsets, residuals): the columns as values, and the bytes around them.
+        let max_at: usize = sizes[..5].iter().sum();
+        let mut sum_at: usize = sizes[..6].iter().sum();
+        let sum_end = sum_at + sizes[6];
+        if enc[0] & SUM_CODES != 0 {
+            sum_at += codec::decode_values(&enc[sum_at..], &mut Vec::new()).expect("sum codes");
+        }
+        let mut cols = Vec::new();
+        for at in [max_at + 1, sum_at + 1, 0] {
+            // 0: the residuals, right after the sum offsets.
+            let at = if at == 0 { cols.last().map_or(0, |c: &(usize, usize, Vec<f64>)| c.1) } else { at };
+            let mut v = Vec::new();
+            let used = codec::decode_values(&enc[at..], &mut v).expect("column");
+            cols.push((at, at + used, v));
+        }
+        assert_eq!(cols[2].1, sum_end);
+        // A decimal-delta column of `ints` at exponent `d`, in 64-bit residual blocks
+        // (codec.md §4.3), written by hand (the encoder takes the smallest exponent).
+        let delta = |d: u8, ints: &[i64]| {
+            let mut c = vec![values::ID_DECIMAL_DELTA];
+            put_uvarint(&mut c, ints.len() as u64);
+            c.push(d);
+            crate::segment::codec::varint::put_ivarint(&mut c, ints[0]);
+            for block in ints.windows(2).collect::<Vec<_>>().chunks(128) {
+                c.extend_from_slice(&[64, 0, 1]);
+                for w in block {
+                    c.extend_from_slice(&(w[1].wrapping_sub(w[0]) as u64).to_le_bytes());
+                }
+            }
+            c
+        };
+        let rebuild = |k: usize, col: &[u8]| {
+            let (from, to, _) = &cols[k];
+            let mut c = enc[..*from].to_vec();
+            c.extend_from_slice(col);
+            c.extend_from_slice(&enc[*to..]);
+            c
+        };
+        for (k, (_, _, v)) in cols.iter().enumerate() {
+            let (mut raw, mut xor) = (Vec::new(), Vec::new());
+            values::encode_raw(v, &mut raw);
+            values::encode_xor(v, &mut xor);
+            let ints: Vec<i64> = v.iter().map(|&x| x as i64).collect();
+            let tenths = delta(1, &ints.iter().map(|n| n * 10).collect::<Vec<_>>());
+            for col in [raw, xor, tenths] {
+                let c = rebuild(k, &col);
+                same_as_reference(&c, 0);
+                let mut got = Vec::new();
+                decode(&c, 0, &mut got).expect("decodes");
+                assert_eq!(got.iter().map(bits).collect::<Vec<_>>(), want, "column {k}");
+            }
+            // Integers of 2^53 and more in magnitude, at exponent 0 (straight to integers).
+            for big in [1 << 53, -(1 << 53), i64::MAX, i64::MIN] {
+                let mut bad = ints.clone();
+                bad[0] = big;
+                let c = rebuild(k, &delta(0, &bad));
+                same_as_reference(&c, 0);
+                assert!(decode(&c, 0, &mut Vec::new()).is_err(), "{big} in column {k}");
+            }
+            for x in [0.5, -0.0, 2f64.powi(53), -(2f64.powi(53)), f64::NAN, f64::INFINITY] {
+                let mut bad = v.clone();
+                bad[0] = x;
+                let mut raw = Vec::new();
+                values::encode_raw(&bad, &mut raw);
+                let c = rebuild(k, &raw);
+                same_as_reference(&c, 0);
+                // -0.0 is the integer 0 (`int53`): it decodes, to other buckets.
+                if x.to_bits() != (-0.0f64).to_bits() {
+                    assert!(decode(&c, 0, &mut Vec::new()).is_err(), "{x} in column {k}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn every_prefix_is_truncated() {
         let pts: Vec<(i64, f64)> = (0..300)

@@ -14,6 +14,8 @@
 
 pub(crate) mod bitpack;
 mod slots;
+/// For decoders outside the codec that store values in slots of their own (rollup codes).
+pub(crate) use slots::ValueSlot;
 mod timestamps;
 pub(crate) mod values;
 mod varbits;

@@ -12,6 +12,13 @@ pub trait TsSlot: Copy {
 pub trait ValueSlot: Copy {
     fn set_value(&mut self, v: f64);
     fn value(&self) -> f64;
+    /// Stores the integer `n` of a decimal column before its division (`n as f64`): a slot
+    /// that keeps small integers (rollup codes) takes it without the round trip through
+    /// `f64`.
+    #[inline(always)]
+    fn set_int(&mut self, n: i64) {
+        self.set_value(n as f64);
+    }
 }
 
 impl TsSlot for i64 {

@@ -583,13 +583,13 @@ fn decode_decimal<S: ValueSlot>(
         });
     }
     let mut cur = r.ivarint()?;
-    dst[0].set_value(cur as f64);
+    dst[0].set_int(cur);
     let mut delta = 0i64;
     let mut at = 1;
     if delta2 && dst.len() > 1 {
         delta = r.ivarint()?;
         cur = cur.wrapping_add(delta);
-        dst[1].set_value(cur as f64);
+        dst[1].set_int(cur);
         at = 2;
     }
     let mut words: Words = [0; BLOCK + 1];
@@ -647,7 +647,7 @@ impl Block<'_> {
             } else {
                 c = c.wrapping_add(x);
             }
-            o.set_value(c as f64);
+            o.set_int(c);
         }
         (*cur, *delta) = (c, dl);
     }

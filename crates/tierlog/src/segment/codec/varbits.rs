@@ -214,13 +214,13 @@ pub fn decode<S: ValueSlot>(
         });
     }
     let mut cur = r.ivarint()?;
-    dst[0].set_value(cur as f64);
+    dst[0].set_int(cur);
     let mut at = 1;
     let mut delta = 0i64;
     if order == 2 && dst.len() > 1 {
         delta = r.ivarint()?;
         cur = cur.wrapping_add(delta);
-        dst[1].set_value(cur as f64);
+        dst[1].set_int(cur);
         at = 2;
     }
     let mult = r.uvarint()?;
@@ -293,7 +293,7 @@ fn decode_codes<'a, S: ValueSlot, const ORDER2: bool>(
             if ORDER2 {
                 for o in slots {
                     cur = cur.wrapping_add(delta);
-                    o.set_value(cur as f64);
+                    o.set_int(cur);
                 }
                 last = cur as f64;
             } else {
@@ -316,7 +316,7 @@ fn decode_codes<'a, S: ValueSlot, const ORDER2: bool>(
                 let z = read_code(&mut bits);
                 integrate::<ORDER2>(z, mult, &mut cur, &mut delta);
                 last = cur as f64;
-                dst[i].set_value(last);
+                dst[i].set_int(cur);
                 i += 1;
                 p = bits.peek();
                 avail = PEEK_BITS;
@@ -328,14 +328,14 @@ fn decode_codes<'a, S: ValueSlot, const ORDER2: bool>(
         avail -= len;
         add::<ORDER2>(r1.wrapping_mul(mult), &mut cur, &mut delta);
         last = cur as f64;
-        dst[i].set_value(last);
+        dst[i].set_int(cur);
         i += 1;
         if step & STEP_TWO != 0 {
             // A second code in the same 12 bits (both are points: `i + 1 < n` held).
             let r2 = i64::from(((step << (20 - STEP_R2_SHIFT)) as i32) >> 20);
             add::<ORDER2>(r2.wrapping_mul(mult), &mut cur, &mut delta);
             last = cur as f64;
-            dst[i].set_value(last);
+            dst[i].set_int(cur);
             i += 1;
         }
     }
@@ -343,7 +343,7 @@ fn decode_codes<'a, S: ValueSlot, const ORDER2: bool>(
     if i < n {
         let z = read_code(&mut bits);
         integrate::<ORDER2>(z, mult, &mut cur, &mut delta);
-        dst[i].set_value(cur as f64);
+        dst[i].set_int(cur);
     }
     bits
 }
