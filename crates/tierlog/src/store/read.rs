@@ -131,7 +131,29 @@ impl Shared {
                 ));
             }
         }
-        let mut points: Vec<Vec<(i64, f64)>> = vec![Vec::new(); ids.len()];
+        // Each series' room, from the chunk entries and the points in memory: the output
+        // grows once instead of once per window (at most `MAX_ROOM` points reserved ahead,
+        // whatever a footer claims).
+        let mut points: Vec<Vec<(i64, f64)>> = ids
+            .iter()
+            .enumerate()
+            .map(|(k, id)| {
+                let room: usize = sources
+                    .values()
+                    .map(|src| match src {
+                        Source::Memory(per) => per.get(k).map_or(0, Vec::len),
+                        Source::Segment(seg) => seg
+                            .footer()
+                            .entries_of(id.0)
+                            .iter()
+                            .filter(|e| e.min_ts < to && e.max_ts >= from)
+                            .map(|e| e.points as usize)
+                            .sum(),
+                    })
+                    .sum();
+                Vec::with_capacity(room.min(MAX_ROOM))
+            })
+            .collect();
         for (_, src) in sources {
             match src {
                 Source::Memory(per) => {
@@ -159,6 +181,9 @@ impl Shared {
         points
     }
 }
+
+/// The most points [`Shared::raw_points`] reserves for a series before reading it.
+const MAX_ROOM: usize = 1 << 22;
 
 enum Source {
     Segment(Arc<Segment>),
