@@ -970,7 +970,9 @@ impl Shared {
         if let Some(WriteKey(k)) = key {
             groups.retain(|&(start, late, list)| {
                 let held = if late {
+                    // A window being sealed still has its log's keys.
                     st.late.get(&start).is_some_and(|w| w.has_key(k))
+                        || st.sealing.get(&start).is_some_and(|w| w.data.has_key(k))
                 } else {
                     st.open.get(&start).is_some_and(|w| w.data.has_key(k))
                 };

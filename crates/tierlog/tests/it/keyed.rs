@@ -257,3 +257,32 @@ fn window_logs_of_version_1_are_replayed_as_before() {
     assert_eq!(store.write_keyed(KEY, &s[..1]).unwrap().accepted, 1);
     assert_eq!(store.write_keyed(KEY, &s[..1]).unwrap().repeated, 1);
 }
+
+#[test]
+fn a_window_being_sealed_still_knows_its_keys() {
+    use tierlog::vfs::{Fault, OpKind};
+    let fs = FaultFs::new();
+    let clock = Arc::new(ManualClock::new(T0 + 1_000));
+    let store = Store::open("/db", config(&fs, &clock)).unwrap();
+    let l = [[("s", "a")], [("s", "a")]];
+    let s = [
+        Sample::new("m", &l[0], T0 + 1_000, 1.0),
+        Sample::new("m", &l[1], T0 + 1_500, 2.0),
+    ];
+    assert_eq!(store.write_keyed(KEY, &s).unwrap().accepted, 2);
+    // Past the window and its grace, the seal fails to put its segment in place: the window
+    // stays frozen (being sealed), its log kept.
+    clock.set(T0 + 95_000);
+    fs.fail_always(Some(OpKind::Rename), Fault::Eio);
+    assert!(store.maintain().is_err());
+    fs.clear_faults();
+    // Sent again meanwhile: its samples would go to the window's late log, but the frozen
+    // window's log holds the key.
+    let again = store.write_keyed(KEY, &s).unwrap();
+    assert_eq!((again.accepted, again.repeated), (0, 2), "{again:?}");
+    store.maintain().unwrap();
+    assert_eq!(
+        contents(&store),
+        BTreeMap::from([(("a".to_owned(), T0 + 1_000), 1.5)])
+    );
+}
