@@ -319,20 +319,14 @@ fn same_labelset_over_a_range_query_is_an_error_as_in_2_42() {
         ("n", &[("a", "b")], 0, 2.0),
     ]);
     let o = Options::default();
-    let r = query_range(
-        &db.store,
-        r#"-{__name__=~"m|n"}"#,
-        NOW - 600 * S,
-        NOW,
-        300 * S,
-        &o,
-    );
-    match r {
+    let collides = |expr: &str| match query_range(&db.store, expr, NOW - 600 * S, NOW, 300 * S, &o)
+    {
         Err(Error::Execution(m)) => {
             assert_eq!(m, "vector cannot contain metrics with the same labelset")
         }
-        other => panic!("{other:?}"),
-    }
+        other => panic!("{expr}: {other:?}"),
+    };
+    collides(r#"-{__name__=~"m|n"}"#);
     // One series alone is fine, and so is each step as an instant query.
     let r = query_range(&db.store, r#"-m"#, NOW - 600 * S, NOW, 300 * S, &o).unwrap();
     let Value::Matrix(m) = r.value else { panic!() };
@@ -342,20 +336,7 @@ fn same_labelset_over_a_range_query_is_an_error_as_in_2_42() {
     }
     // A range function over a subquery: its series are noted once each over the steps, and
     // the two that collide once the name is gone still fail, at whichever steps they come.
-    let r = query_range(
-        &db.store,
-        r#"changes({__name__=~"m|n"}[2m:1m])"#,
-        NOW - 600 * S,
-        NOW,
-        300 * S,
-        &o,
-    );
-    match r {
-        Err(Error::Execution(m)) => {
-            assert_eq!(m, "vector cannot contain metrics with the same labelset")
-        }
-        other => panic!("{other:?}"),
-    }
+    collides(r#"changes({__name__=~"m|n"}[2m:1m])"#);
     let r = query_range(
         &db.store,
         "changes(m[2m:1m])",
