@@ -289,9 +289,9 @@ impl Store {
     /// the same key, and every sample ends up in the store once, whatever part of the first
     /// attempt was logged: each window's part is logged whole or not at all.
     ///
-    /// The key is remembered with the window: while the window is open (its span and the
-    /// grace after it, 25 minutes by default) and, for samples of a sealed window, until its
-    /// late samples are merged (the next maintenance pass). Samples old enough to go to the
+    /// The key is remembered with the window: until it is sealed ([`crate::Config::grace`] after
+    /// its end, so at least the grace after the samples' time) and, for samples of a sealed
+    /// window, until its late samples are merged (the next maintenance pass). Samples old enough to go to the
     /// rollup tiers ([`Store::backfill`]) are written as [`Store::write`] writes them.
     ///
     /// ```
