@@ -150,7 +150,7 @@ impl<'s> BulkImport<'s> {
     /// (see the type's documentation; at least 1). Default 8 Mi samples.
     pub fn set_max_held(&mut self, samples: u64) {
         self.max_held = samples.max(1);
-        self.relieve_at = self.max_held.max(self.relieve_at.min(self.max_held));
+        self.relieve_at = self.max_held;
     }
 
     /// The most samples the import has held at once so far.
@@ -182,7 +182,6 @@ impl<'s> BulkImport<'s> {
 
     /// Too many samples held: writes each series' samples before its newest step.
     fn relieve(&mut self) -> Result<()> {
-        self.peak_held = self.peak_held.max(self.held);
         let step = self.step;
         self.flush_by(|sl| sl.newest.div_euclid(step).saturating_mul(step))?;
         // What could not be written waits until the samples held have doubled.

@@ -28,7 +28,7 @@ pub struct WindowData {
     /// Estimated heap bytes held (see [`WindowData::heap_bytes`]), kept as samples arrive.
     heap: u64,
     /// Keys of the keyed writes logged into this window (`Store::write_keyed`).
-    keys: std::collections::HashSet<u128>,
+    keys: WriteKeys,
 }
 
 /// Estimated heap bytes of one series entry of a window besides its encoded points: the entry
@@ -44,6 +44,29 @@ const SLOT_BYTES: u64 = std::mem::size_of::<u32>() as u64;
 /// Estimated heap bytes of one slot of the set of write keys (the key and the table's
 /// control byte, rounded up).
 pub const KEY_BYTES: u64 = 24;
+
+/// The keys of the keyed writes a window's log (or late log) holds (`Store::write_keyed`).
+#[derive(Debug, Clone, Default)]
+pub struct WriteKeys(std::collections::HashSet<u128>);
+
+impl WriteKeys {
+    /// Notes `key`; returns the change in [`WriteKeys::heap_bytes`].
+    pub fn note(&mut self, key: [u8; 16]) -> u64 {
+        let before = self.heap_bytes();
+        self.0.insert(u128::from_le_bytes(key));
+        self.heap_bytes() - before
+    }
+
+    /// True when `key` was noted.
+    pub fn has(&self, key: [u8; 16]) -> bool {
+        !self.0.is_empty() && self.0.contains(&u128::from_le_bytes(key))
+    }
+
+    /// Estimated heap bytes held ([`KEY_BYTES`] a slot).
+    pub fn heap_bytes(&self) -> u64 {
+        self.0.capacity() as u64 * KEY_BYTES
+    }
+}
 /// The most heap bytes one new point may add to the head, as the write path charges it
 /// against [`crate::Limits::max_head_bytes`] (a point encoded takes a few bits to 20 bytes,
 /// one out of order 16).
@@ -196,17 +219,13 @@ impl WindowData {
     /// Notes that the keyed write `key` logged samples into this window: a write with the
     /// same key is then not applied again here ([`WindowData::has_key`]).
     pub fn note_key(&mut self, key: [u8; 16]) {
-        let before = self.keys.capacity() as u64;
-        self.keys.insert(u128::from_le_bytes(key));
-        let after = self.keys.capacity() as u64;
-        self.heap = self
-            .heap
-            .saturating_add(after.saturating_sub(before) * KEY_BYTES);
+        let grown = self.keys.note(key);
+        self.heap = self.heap.saturating_add(grown);
     }
 
     /// True when a keyed write with `key` logged samples into this window.
     pub fn has_key(&self, key: [u8; 16]) -> bool {
-        !self.keys.is_empty() && self.keys.contains(&u128::from_le_bytes(key))
+        self.keys.has(key)
     }
 
     /// Number of raw points (distinct series-seconds).
@@ -386,7 +405,7 @@ mod tests {
                 .sum::<u64>()
                 + w.slot.capacity() as u64 * SLOT_BYTES
                 + w.sparse.len() as u64 * SPARSE_ENTRY_BYTES
-                + w.keys.capacity() as u64 * KEY_BYTES
+                + w.keys.heap_bytes()
         };
         assert_eq!(w.heap_bytes(), want(&w));
         // A sample of a series' newest second adds nothing.

@@ -48,7 +48,7 @@ pub(crate) struct LateWindow {
     /// Samples held.
     pub(crate) count: u64,
     /// Keys of the keyed writes logged here (`Store::write_keyed`).
-    pub(crate) keys: std::collections::HashSet<u128>,
+    pub(crate) keys: crate::head::WriteKeys,
     /// The segment already holds these samples (a merge was cut short after its segment was
     /// in place): only the rollup recomputation and the log's removal remain.
     pub(crate) merged: bool,
@@ -62,17 +62,17 @@ impl LateWindow {
     pub(crate) fn heap_bytes(&self) -> u64 {
         self.count * SAMPLE_BYTES
             + self.samples.len() as u64 * SERIES_BYTES
-            + self.keys.capacity() as u64 * crate::head::KEY_BYTES
+            + self.keys.heap_bytes()
     }
 
     /// Notes that the keyed write `key` logged samples here.
     pub(crate) fn note_key(&mut self, key: [u8; WRITE_KEY_LEN]) {
-        self.keys.insert(u128::from_le_bytes(key));
+        self.keys.note(key);
     }
 
     /// True when a keyed write with `key` logged samples here.
     pub(crate) fn has_key(&self, key: [u8; WRITE_KEY_LEN]) -> bool {
-        !self.keys.is_empty() && self.keys.contains(&u128::from_le_bytes(key))
+        self.keys.has(key)
     }
 
     pub(crate) fn add(&mut self, s: &LoggedSample) {
