@@ -109,6 +109,9 @@ pub use write::{STALE_NAN_BITS, WriteLimits};
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9201";
 
+/// [`ServerConfig::read_cache_bytes`]'s default: 64 MiB, about 4 million decoded points.
+pub const DEFAULT_READ_CACHE_BYTES: usize = 64 << 20;
+
 /// How long [`Server::shutdown`] waits for requests in flight before it stops anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -142,6 +145,11 @@ pub struct ServerConfig {
     pub max_concurrency: usize,
     /// Reopen the store when its snapshot is older than this (default 5 s).
     pub refresh: Duration,
+    /// Bytes of decoded raw chunks kept for queries that read them again (a dashboard's
+    /// refresh, a rule's next evaluation), shared by every snapshot (default 64 MiB; 0 turns
+    /// it off). Used when [`ServerConfig::store_config`] brings no [`tierlog::ReadCache`] of
+    /// its own.
+    pub read_cache_bytes: usize,
     /// Open the store for writing ([`tierlog::Store::open`], which takes the writer lock) and
     /// take writes on `/api/v1/write`, `/api/v1/import/prometheus` and `/write`; reads are
     /// answered from the same store, so they see every acknowledged write at once. Without it
@@ -176,6 +184,7 @@ impl ServerConfig {
             max_samples: 50_000_000,
             max_concurrency: 20,
             refresh: Duration::from_secs(5),
+            read_cache_bytes: DEFAULT_READ_CACHE_BYTES,
             writable: false,
             write_limits: WriteLimits::default(),
             tls_cert_file: None,
@@ -263,6 +272,7 @@ impl ServerConfig {
             ("query.max-samples", self.max_samples.to_string()),
             ("query.max-concurrency", self.max_concurrency.to_string()),
             ("refresh", format!("{}ms", self.refresh.as_millis())),
+            ("read-cache", self.read_cache_bytes.to_string()),
             ("writable", self.writable.to_string()),
             ("tls", self.tls_files().is_some().to_string()),
         ]
@@ -417,14 +427,14 @@ impl AppState {
     /// [`ServerConfig::writable`]). Blocking (it reads the store's index and logs).
     pub fn new(config: &ServerConfig) -> Result<AppState, Error> {
         config.check()?;
+        let mut store_config = config.store_config.clone();
+        if store_config.read_cache.is_none() && config.read_cache_bytes > 0 {
+            store_config.read_cache = Some(tierlog::ReadCache::new(config.read_cache_bytes));
+        }
         let snapshots = if config.writable {
-            snapshot::Snapshots::writer(config.dir.clone(), config.store_config.clone())?
+            snapshot::Snapshots::writer(config.dir.clone(), store_config)?
         } else {
-            snapshot::Snapshots::open(
-                config.dir.clone(),
-                config.store_config.clone(),
-                config.refresh,
-            )?
+            snapshot::Snapshots::open(config.dir.clone(), store_config, config.refresh)?
         };
         Ok(AppState(Arc::new(Inner {
             snapshots,

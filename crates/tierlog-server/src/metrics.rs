@@ -296,6 +296,38 @@ fn write_server(st: &AppState, out: &mut String) {
         "tierlog_server_snapshot_refresh_failures_total {}",
         snaps.refresh_failures.load(Ordering::Relaxed)
     );
+    if let Some(cache) = snaps.read_cache() {
+        let c = cache.stats();
+        for (name, kind, help, v) in [
+            (
+                "tierlog_server_read_cache_hits_total",
+                "counter",
+                "Raw chunks a query found decoded in the read cache.",
+                c.hits,
+            ),
+            (
+                "tierlog_server_read_cache_misses_total",
+                "counter",
+                "Raw chunks a query decoded (not in the read cache).",
+                c.misses,
+            ),
+            (
+                "tierlog_server_read_cache_evictions_total",
+                "counter",
+                "Decoded raw chunks dropped from the read cache to make room.",
+                c.evictions,
+            ),
+            (
+                "tierlog_server_read_cache_bytes",
+                "gauge",
+                "Bytes the read cache holds (--read-cache is its bound).",
+                c.bytes as u64,
+            ),
+        ] {
+            family(out, name, kind, help);
+            let _ = writeln!(out, "{name} {v}");
+        }
+    }
     let opened = snaps
         .opened()
         .duration_since(UNIX_EPOCH)

@@ -117,6 +117,10 @@ impl Snapshots {
     }
 
     /// Wall-clock time of the current snapshot's open.
+    pub(crate) fn read_cache(&self) -> Option<&tierlog::ReadCache> {
+        self.config.read_cache.as_ref()
+    }
+
     pub(crate) fn opened(&self) -> SystemTime {
         self.read().opened
     }

@@ -289,6 +289,11 @@ pub struct Config {
     /// Permission bits of the files the store creates (Unix; before the umask). Default
     /// `0o600`: metrics can be sensitive, and only the owner needs them.
     pub file_mode: u32,
+    /// Decoded raw chunks of sealed segments kept for reads that come back to them
+    /// ([`crate::ReadCache`]: a bound in bytes, shareable by clones and by stores opened with
+    /// the same one). Default `None`: every read decodes what it reads. Not stored with the
+    /// store.
+    pub read_cache: Option<crate::ReadCache>,
 }
 
 impl Default for Config {
@@ -313,6 +318,7 @@ impl Default for Config {
             vfs: Arc::new(crate::vfs::StdFs),
             file_mode: crate::vfs::DEFAULT_FILE_MODE,
             forward_backlog: DEFAULT_FORWARD_BACKLOG,
+            read_cache: None,
         }
     }
 }

@@ -142,6 +142,7 @@ pub use error::{Corruption, Error, Result, SampleError};
 pub use forward::late::ForwarderLate;
 pub use model::{Labels, MetricId, MetricInfo, MetricKind, MetricMeta, SeriesId, SeriesInfo};
 pub use query::selector::{MatchOp, Matcher, Selector, SelectorError};
+pub use segment::cache::{ReadCache, ReadCacheStats};
 pub use store::{
     BucketPoint, BucketResult, DeleteOptions, DeleteReport, DropReason, DroppedSegment,
     DurationHistogram, EXPOSITION_CONTENT_TYPE, IndexCompaction, MaintainReport, MaintenanceStats,

@@ -51,6 +51,11 @@ pub struct ServeArgs {
     /// the writer had written at most this long before the request.
     #[arg(long, value_name = "DURATION", default_value = "5s", allow_hyphen_values = true, value_parser = crate::args::duration_arg)]
     pub refresh: Duration,
+    /// Memory for decoded raw chunks that queries read again (a dashboard's refresh, a rule's
+    /// next evaluation): they are copied instead of decoded. Shared by every snapshot; 0 turns
+    /// it off.
+    #[arg(long = "read-cache", value_name = "BYTES", default_value = "64MiB", value_parser = crate::args::size_arg_usize)]
+    pub read_cache: usize,
     /// Be the store's writer (take its lock; a store another process writes is refused) and
     /// take samples on POST /api/v1/write (Prometheus remote-write 1.0),
     /// /api/v1/import/prometheus (text exposition) and /write (InfluxDB line protocol).
@@ -173,6 +178,7 @@ pub fn run(now: &Now, a: ServeArgs) -> Result<(), Failure> {
     c.max_samples = a.query_max_samples;
     c.max_concurrency = a.query_max_concurrency;
     c.refresh = a.refresh;
+    c.read_cache_bytes = a.read_cache;
     c.tls_cert_file = a.tls_cert_file;
     c.tls_key_file = a.tls_key_file;
     let scheme = if c.tls_cert_file.is_some() {

@@ -271,3 +271,70 @@ fn a_writable_servers_metrics_count_what_it_writes() {
     );
     assert_eq!(pushes, Some(1.0), "{text}");
 }
+
+/// Writes `cached` (two series, a point every 10 s) over the hour that ended 30 minutes
+/// before `t0` into the store in `dir` and seals it, as the writer beside the server would.
+fn write_sealed_hour(dir: &std::path::Path, t0: i64) -> (i64, i64) {
+    let store = tierlog::Store::open(dir, tierlog::Config::default()).expect("open writer");
+    let (from, to) = (t0 - 90 * 60_000, t0 - 30 * 60_000);
+    let mut t = from;
+    while t < to {
+        let v = (t - from) as f64 / 1000.0;
+        store
+            .write(&[
+                tierlog::Sample::new("cached", &[("k", "a")], t, v),
+                tierlog::Sample::new("cached", &[("k", "b")], t, v * 0.5 + 0.125),
+            ])
+            .expect("write");
+        t += 10_000;
+    }
+    store.maintain().expect("maintain");
+    store.close().expect("close");
+    (from, to)
+}
+
+#[test]
+fn repeated_queries_read_sealed_chunks_from_the_read_cache() {
+    let s = TestServer::start_with(|c| c.refresh = Duration::from_millis(1));
+    let (from, to) = write_sealed_hour(&s.dir, s.t0);
+    std::thread::sleep(Duration::from_millis(20));
+    let path = format!(
+        "/api/v1/query_range?query={}&start={}&end={}&step=60",
+        enc("sum by (k) (rate(cached[5m]))"),
+        from / 1000,
+        to / 1000
+    );
+    let first = s.json(&path, 200);
+    let miss = value(&scrape(&s), "tierlog_server_read_cache_misses_total").unwrap();
+    assert!(miss > 0.0, "the first read decodes");
+    // Later snapshots (one reopen per request here) keep the cache.
+    for _ in 0..2 {
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(s.json(&path, 200), first);
+    }
+    let text = scrape(&s);
+    let hits = value(&text, "tierlog_server_read_cache_hits_total").unwrap();
+    assert!(hits >= 2.0 * miss, "{text}");
+    assert_eq!(
+        value(&text, "tierlog_server_read_cache_misses_total"),
+        Some(miss),
+        "nothing decoded again: {text}"
+    );
+    assert!(value(&text, "tierlog_server_read_cache_bytes").unwrap() > 0.0);
+    let rows = first["data"]["result"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{first}");
+
+    // The same answer without the cache, which then has no metrics.
+    let plain = TestServer::start_with(|c| {
+        c.read_cache_bytes = 0;
+        c.refresh = Duration::from_millis(1);
+    });
+    write_sealed_hour(&plain.dir, s.t0);
+    std::thread::sleep(Duration::from_millis(20));
+    let answer = plain.json(&path, 200);
+    assert_eq!(answer, first);
+    assert_eq!(
+        value(&scrape(&plain), "tierlog_server_read_cache_hits_total"),
+        None
+    );
+}

@@ -1,6 +1,7 @@
 //! Sealed segments on disk: building one from a frozen window, and reading one mapped (through
 //! the store's [`crate::vfs::Vfs`]: an mmap on the real filesystem).
 
+pub mod cache;
 pub mod codec;
 pub mod format;
 
@@ -25,6 +26,8 @@ pub struct Segment {
     footer: Footer,
     /// Set once a read finds a damaged chunk.
     damaged: AtomicBool,
+    /// Its identity in a [`cache::ReadCache`]: a hash of its path, length and trailer.
+    ident: u64,
 }
 
 impl Segment {
@@ -41,12 +44,14 @@ impl Segment {
             .map_err(|e| header_error(path, e, FileKind::Segment))?;
         let footer = format::decode_footer(&map, &header)
             .map_err(|(offset, what)| Error::corrupt(path, offset, what))?;
+        let ident = identity(path, &map);
         Ok(Segment {
             path: path.to_owned(),
             header,
             map,
             footer,
             damaged: AtomicBool::new(false),
+            ident,
         })
     }
 
@@ -115,6 +120,58 @@ impl Segment {
     ) -> std::result::Result<(), (u64, Corruption)> {
         let entries = self.footer.entries_from(cursor, series);
         self.read_entries(entries, from, to, out)
+    }
+
+    /// [`Segment::read_series_from`] through `cache`: each chunk is decoded once and kept
+    /// there (when it fits), and found there by later reads.
+    pub fn read_series_cached(
+        &self,
+        cursor: &mut usize,
+        series: u32,
+        from: i64,
+        to: i64,
+        out: &mut Vec<(i64, f64)>,
+        cache: &cache::ReadCache,
+    ) -> std::result::Result<(), (u64, Corruption)> {
+        let entries = self.footer.entries_from(cursor, series);
+        for e in entries {
+            if e.max_ts < from || e.min_ts >= to {
+                continue;
+            }
+            let end = e.offset as usize + e.len as usize;
+            let Some(crc) = self
+                .map
+                .get(end..end + 4)
+                .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+            else {
+                // Out of the file: the uncached read says so.
+                return self.read_entries(std::slice::from_ref(e), from, to, out);
+            };
+            let key = (self.ident, e.offset);
+            let points = match cache.get(key, crc) {
+                Some(p) => p,
+                None if !cache.keeps(e.points as usize) => {
+                    self.read_entries(std::slice::from_ref(e), from, to, out)?;
+                    continue;
+                }
+                None => {
+                    let mut v = Vec::with_capacity(e.points as usize);
+                    if let Err(c) = format::read_raw_chunk_pairs(&self.map, e, &mut v) {
+                        self.damaged.store(true, Ordering::Relaxed);
+                        return Err((e.offset, c));
+                    }
+                    let p: std::sync::Arc<[(i64, f64)]> = v.into();
+                    cache.insert(key, crc, p.clone());
+                    p
+                }
+            };
+            if e.min_ts >= from && e.max_ts < to {
+                out.extend_from_slice(&points);
+            } else {
+                out.extend(points.iter().filter(|p| p.0 >= from && p.0 < to));
+            }
+        }
+        Ok(())
     }
 
     fn read_entries(
@@ -312,12 +369,32 @@ impl Segment {
             .map_err(|e| header_error(path, e, FileKind::Segment))?;
         let footer = format::decode_footer(&map, &header)
             .map_err(|(offset, what)| Error::corrupt(path, offset, what))?;
+        // Its bytes differ from the file's (and so do its length and trailer): another
+        // identity than the file's.
+        let ident = identity(path, &map);
         Ok(Segment {
             path: path.to_owned(),
             header,
             map,
             footer,
             damaged: AtomicBool::new(false),
+            ident,
         })
     }
+}
+
+/// A segment's identity for [`cache::ReadCache`]: FNV-1a over its path, its length and its
+/// trailer (which holds the footer's checksum), so a file rewritten at the same path is
+/// another segment.
+fn identity(path: &Path, map: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: &[u8]| {
+        for &x in b {
+            h = (h ^ u64::from(x)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    eat(path.as_os_str().as_encoded_bytes());
+    eat(&(map.len() as u64).to_le_bytes());
+    eat(&map[map.len().saturating_sub(format::TRAILER_LEN)..]);
+    h
 }

@@ -164,10 +164,13 @@ impl Shared {
                 Source::Segment(seg) => {
                     // `ids` ascend, so one forward walk over the footer finds them all.
                     let mut cursor = 0;
+                    let cache = self.config.read_cache.as_ref();
                     for (p, id) in points.iter_mut().zip(ids) {
-                        if let Err((offset, what)) =
-                            seg.read_series_from(&mut cursor, id.0, from, to, p)
-                        {
+                        let read = match cache {
+                            Some(c) => seg.read_series_cached(&mut cursor, id.0, from, to, p, c),
+                            None => seg.read_series_from(&mut cursor, id.0, from, to, p),
+                        };
+                        if let Err((offset, what)) = read {
                             warnings.push(format!(
                                 "{} at offset {offset}: {what}; series {} skipped in this window",
                                 seg.path().display(),

@@ -24,6 +24,7 @@ mod late;
 mod model;
 mod model_support;
 mod query_iter;
+mod read_cache;
 mod regression_model;
 mod retention;
 mod retention_kill;
