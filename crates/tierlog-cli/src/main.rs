@@ -391,6 +391,10 @@ fn example_lines(paragraph: &str) -> String {
     out
 }
 
+/// mimalloc rather than the system's allocator: see the dependency's note in `Cargo.toml`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // Output piped into `head` and the like: when the reader goes away, end quietly the way
     // Unix tools do (killed by SIGPIPE), instead of a "Broken pipe" error or a panic from a

@@ -23,14 +23,22 @@
 //!   command, e.g. `valgrind --tool=callgrind --instr-atstart=no` or `perf stat -o FILE`.
 //! - `TIERLOG_BENCH_ROWS=<file>`: also writes every measured expression's medians there, one
 //!   line each (the servers' medians in ms, tab-separated, then the expression).
-//! - `TIERLOG_BENCH_MAINTAINED=1`: one maintenance pass on the store before it is served, which
-//!   merges the late logs the series-after-series writing leaves (see where the store is built).
+//! - `TIERLOG_BENCH_READ_CACHE=<bytes>`: the (new) server's `--read-cache` (default 64 MiB;
+//!   `0` turns it off, so every request decodes what it reads).
+//! - `TIERLOG_BENCH_MAINTAINED=0`: no maintenance pass on the store before it is served (by
+//!   default one runs, as a writer's maintenance thread would, and merges the late logs the
+//!   series-after-series writing leaves; see where the store is built).
 
 #[allow(dead_code, unused_imports)]
 #[path = "../../tierlog-promql/tests/diff/mod.rs"]
 mod diff;
 
 use std::time::{Duration, Instant};
+
+/// The `tierlog` binary's allocator (its `main.rs`), so the server measured here allocates as
+/// `tierlog serve` does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use diff::corpus::corpus;
 use diff::data::{START_S, generate};
@@ -71,6 +79,12 @@ fn serve_child(dir: &str) {
     config.store_config = tierlog_config(&ds);
     config.listen = "127.0.0.1:0".parse().expect("address");
     config.refresh = Duration::from_secs(3600);
+    if let Some(b) = std::env::var("TIERLOG_BENCH_READ_CACHE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.read_cache_bytes = b;
+    }
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let server = rt.block_on(tierlog_server::serve(config)).expect("serve");
     println!("listening on http://{}", server.local_addr());
@@ -157,11 +171,12 @@ fn main() {
     // The server opens the store read-only: the writer closes it first. The data set is
     // written series after series with the clock at its end, so every window but the last
     // few is sealed by the first series, and the other series' samples wait in late logs
-    // (folded into every read) until a maintenance pass merges them:
-    // `TIERLOG_BENCH_MAINTAINED=1` runs that pass before the close.
+    // (folded into every read) until a maintenance pass merges them. A writer's maintenance
+    // thread runs that pass every 10 s, so the store is served after one, as it would be;
+    // `TIERLOG_BENCH_MAINTAINED=0` serves it with its late logs instead.
     let dir = tempfile::tempdir().unwrap();
     let store = tierlog_store(&ds, dir.path());
-    if std::env::var_os("TIERLOG_BENCH_MAINTAINED").is_some_and(|v| v == "1") {
+    if std::env::var_os("TIERLOG_BENCH_MAINTAINED").is_none_or(|v| v != "0") {
         let r = store.maintain().expect("maintain");
         println!("maintained: {r:?}");
     }
