@@ -39,11 +39,27 @@ pub fn vector_vector(
 /// that their addresses stay theirs. Series mostly come with the same shared label sets at
 /// every step, so a step's result labels are the previous step's, neither copied nor made
 /// again.
+///
+/// It also keeps the previous step's matching: the "one" side's label sets (in order) with
+/// their signature table, and which "one" entry each "many" label set matched. When a step's
+/// "one" side is the very same sequence of shared label sets, the table is reused and a "many"
+/// label set seen before is matched without encoding its signature again. Every kept label
+/// set is held (a clone), so its address cannot be reused by another while it is a key, and
+/// its contents cannot change (a shared set is copied before it is changed).
 #[derive(Default)]
 pub(crate) struct Results {
     made: std::collections::HashMap<
         (usize, usize),
         (Labels, Labels, Labels),
+        std::hash::BuildHasherDefault<sig::SigHasher>,
+    >,
+    /// The "one" side of the previous step, in order, and its signature table.
+    one_side: Vec<Labels>,
+    one_sigs: SigTable,
+    /// A "many" label set's address: the set, and the entry of `one_side` it matched.
+    many_match: std::collections::HashMap<
+        usize,
+        (Labels, Option<usize>),
         std::hash::BuildHasherDefault<sig::SigHasher>,
     >,
 }
@@ -319,25 +335,40 @@ fn arith_or_compare(
     let (many, one) = if swapped { (rhs, lhs) } else { (lhs, rhs) };
 
     let mut buf = Vec::new();
-    let mut one_sigs = SigTable::with_capacity(one.len());
-    for (i, s) in one.iter().enumerate() {
-        sel.encode(s.labels.iter(), &mut buf);
-        let h = sig::hash_bytes(&buf);
-        if let Some(e) = one_sigs.find(&buf, h) {
-            let matched = Labels::new(sel.filter(s.labels.iter()));
-            return Err(Error::Execution(format!(
-                "found duplicate series for the match group {} on the {} hand-side of the \
-                 operation: [{}, {}];many-to-many matching not allowed: matching labels must \
-                 be unique on one side",
-                gofmt::labels(&matched),
-                if swapped { "left" } else { "right" },
-                gofmt::labels(&s.labels),
-                gofmt::labels(&one[e].labels),
-            )));
+    let same_one = made.one_side.len() == one.len()
+        && made
+            .one_side
+            .iter()
+            .zip(&one)
+            .all(|(a, b)| a.same(&b.labels));
+    if !same_one {
+        made.one_side.clear();
+        made.many_match.clear();
+        let mut one_sigs = SigTable::with_capacity(one.len());
+        for (i, s) in one.iter().enumerate() {
+            sel.encode(s.labels.iter(), &mut buf);
+            let h = sig::hash_bytes(&buf);
+            if let Some(e) = one_sigs.find(&buf, h) {
+                let matched = Labels::new(sel.filter(s.labels.iter()));
+                return Err(Error::Execution(format!(
+                    "found duplicate series for the match group {} on the {} hand-side of the \
+                     operation: [{}, {}];many-to-many matching not allowed: matching labels \
+                     must be unique on one side",
+                    gofmt::labels(&matched),
+                    if swapped { "left" } else { "right" },
+                    gofmt::labels(&s.labels),
+                    gofmt::labels(&one[e].labels),
+                )));
+            }
+            // Entries are numbered as `one` is: entry i is one[i].
+            let e = one_sigs.push(&buf, h);
+            debug_assert_eq!(e, i);
         }
-        // Entries are numbered as `one` is: entry i is one[i].
-        let e = one_sigs.push(&buf, h);
-        debug_assert_eq!(e, i);
+        made.one_side.extend(one.iter().map(|s| s.labels.clone()));
+        made.one_sigs = one_sigs;
+    }
+    if made.many_match.len() >= RESULTS_KEPT {
+        made.many_match.clear();
     }
 
     // One-to-one: which "one" samples already produced a result. Many-to-one: the result
@@ -352,8 +383,17 @@ fn arith_or_compare(
 
     let mut out: Vec<Sample> = Vec::new();
     for ls in many {
-        sel.encode(ls.labels.iter(), &mut buf);
-        let Some(j) = one_sigs.find(&buf, sig::hash_bytes(&buf)) else {
+        let found = match made.many_match.get(&ls.labels.addr()) {
+            Some(&(_, j)) => j,
+            None => {
+                sel.encode(ls.labels.iter(), &mut buf);
+                let j = made.one_sigs.find(&buf, sig::hash_bytes(&buf));
+                made.many_match
+                    .insert(ls.labels.addr(), (ls.labels.clone(), j));
+                j
+            }
+        };
+        let Some(j) = found else {
             continue;
         };
         let rs = &one[j];

@@ -2,12 +2,15 @@
 //! the same data: the PromQL differential test's corpus as range queries over a generated
 //! 24 h data set (the last 3 h at a 60 s step), alternately on both, `TIERLOG_BENCH_REPS` times
 //! (default 5), with the same client (one keep-alive `ureq` agent per server, `POST` forms as
-//! promtool and Grafana send them, the answer decoded into a `serde_json::Value`). So both
-//! sides pay the same: request parsing, evaluation, the API's JSON, the round trip and the
-//! client's decoding. Each server is a process of its own: the bench starts itself again as
-//! `tierlog serve`'s stand-in (`tierlog_server::serve` on a default tokio runtime). Prints the
-//! median of the per-expression latency ratios (tierlog / Prometheus), the worst ten, and two
-//! dashboard queries over the whole 24 h at a 60 s step.
+//! promtool and Grafana send them). Each request is timed twice: until its reply is read (the
+//! server's request parsing, evaluation and JSON, and the round trip: the query's latency),
+//! and until the reply is also decoded into a `serde_json::Value` as the differential test
+//! does (the client's work, the same for both servers, added to both). Each server is a
+//! process of its own: the bench starts itself again as `tierlog serve`'s stand-in
+//! (`tierlog_server::serve` on a default tokio runtime, with the `tierlog` binary's
+//! allocator). Prints, for both timings, the median of the per-expression latency ratios
+//! (tierlog / Prometheus), then the worst ten until the reply is read, and two dashboard
+//! queries over the whole 24 h at a 60 s step.
 //!
 //! `cargo bench -p tierlog-server --bench http_vs_prometheus`. Skipped, saying so, when
 //! `/usr/bin/prometheus` or `/usr/bin/promtool` is absent.
@@ -22,7 +25,8 @@
 //! - `TIERLOG_BENCH_SERVER_WRAP='<command> <args>'`: starts the (new) server through that
 //!   command, e.g. `valgrind --tool=callgrind --instr-atstart=no` or `perf stat -o FILE`.
 //! - `TIERLOG_BENCH_ROWS=<file>`: also writes every measured expression's medians there, one
-//!   line each (the servers' medians in ms, tab-separated, then the expression).
+//!   line each (the servers' medians in ms until the reply is read, then decoded,
+//!   tab-separated, then the expression).
 //! - `TIERLOG_BENCH_READ_CACHE=<bytes>`: the (new) server's `--read-cache` (default 64 MiB;
 //!   `0` turns it off, so every request decodes what it reads).
 //! - `TIERLOG_BENCH_MAINTAINED=0`: no maintenance pass on the store before it is served (by
@@ -43,32 +47,49 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use diff::corpus::corpus;
 use diff::data::{START_S, generate};
 use diff::run::{backfilled_prometheus, tierlog_config, tierlog_store};
-use diff::target::{HttpApi, PROMETHEUS, PROMTOOL, Requests, Target, median};
+use diff::target::{HttpApi, PROMETHEUS, PROMTOOL, Requests, median, secs};
 
 const SEED: u64 = 0x7165_7279;
 const DAY_S: i64 = 86_400;
 
-/// Median latencies (ms) of `reps` runs of each target, taking turns; `None` for a target
-/// that fails.
+/// Median latencies (ms) of `reps` runs of each target, taking turns, each measured twice:
+/// until the reply is read (`[0]`: the server's parse, evaluation and JSON, and the round
+/// trip), and until it is decoded as the differential test decodes it (`[1]`: into a
+/// `serde_json::Value`, its `data` copied out); `None` for a target that fails.
 fn measure(
-    targets: &[&dyn Target],
+    targets: &[&HttpApi],
     expr: &str,
     (start, end, step): (i64, i64, i64),
     reps: usize,
-) -> Vec<Option<f64>> {
-    let mut times = vec![Vec::new(); targets.len()];
+) -> Vec<Option<[f64; 2]>> {
+    let (start, end, step) = (secs(start), secs(end), secs(step));
+    let form = [
+        ("query", expr),
+        ("start", start.as_str()),
+        ("end", end.as_str()),
+        ("step", step.as_str()),
+    ];
+    let mut times = vec![(Vec::new(), Vec::new()); targets.len()];
     let mut ok = vec![true; targets.len()];
     for _ in 0..reps {
         for (i, t) in targets.iter().enumerate() {
             let began = Instant::now();
-            ok[i] &= t.query_range(expr, start, end, step).is_ok();
-            times[i].push(began.elapsed().as_secs_f64() * 1e3);
+            let reply = t.raw("/api/v1/query_range", &form, false);
+            let read = began.elapsed();
+            ok[i] &= reply.is_ok_and(|(status, text)| {
+                let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                let data = body["data"].clone();
+                status == 200 && body["status"] == "success" && !data.is_null()
+            });
+            let decoded = began.elapsed();
+            times[i].0.push(read.as_secs_f64() * 1e3);
+            times[i].1.push(decoded.as_secs_f64() * 1e3);
         }
     }
     times
         .iter_mut()
         .zip(ok)
-        .map(|(t, ok)| ok.then(|| median(t)))
+        .map(|((r, d), ok)| ok.then(|| [median(r), median(d)]))
         .collect()
 }
 
@@ -191,14 +212,14 @@ fn main() {
     // An older build of this bench, as a second `tierlog serve` to compare with.
     let old = std::env::var_os("TIERLOG_BENCH_OLD_SERVER")
         .map(|exe| Child::start(std::path::Path::new(&exe), &[], dir.path()));
-    let mut targets: Vec<(&str, &dyn Target)> = Vec::new();
+    let mut targets: Vec<(&str, &HttpApi)> = Vec::new();
     if let Some(old) = &old {
         targets.push(("tierlog serve (old)", &old.api));
     }
     targets.push(("tierlog serve", &served.api));
-    targets.push(("Prometheus", &prom));
+    targets.push(("Prometheus", &prom.api));
     let names: Vec<&str> = targets.iter().map(|t| t.0).collect();
-    let targets: Vec<&dyn Target> = targets.iter().map(|t| t.1).collect();
+    let targets: Vec<&HttpApi> = targets.iter().map(|t| t.1).collect();
     let prom_at = targets.len() - 1;
     println!(
         "data: {} series, {points} points over 24 h; set up in {:.1} s; {reps} repetitions each; servers taking turns: {}",
@@ -212,13 +233,17 @@ fn main() {
     if let Ok(expr) = std::env::var("TIERLOG_BENCH_LOOP") {
         let medians = measure(&targets, &expr, window, reps);
         for (name, m) in names.iter().zip(&medians) {
-            println!("{expr}, last 3 h at 60 s, {name}: median {}", show(*m));
+            println!(
+                "{expr}, last 3 h at 60 s, {name}: median {} (reply read), {} (decoded)",
+                show(m.map(|m| m[0])),
+                show(m.map(|m| m[1]))
+            );
         }
         return;
     }
 
     // Per expression: the medians of each target; the first target's vs Prometheus' below.
-    let mut rows: Vec<(Vec<f64>, String)> = Vec::new();
+    let mut rows: Vec<(Vec<[f64; 2]>, String)> = Vec::new();
     let mut failed = vec![0usize; targets.len()];
     for case in corpus().into_iter().filter(|c| !c.must_fail) {
         let medians = measure(&targets, &case.expr, window, reps);
@@ -246,48 +271,52 @@ fn main() {
         let text: String = rows
             .iter()
             .map(|(ms, expr)| {
-                let shown: Vec<String> = ms.iter().map(|m| format!("{m:.3}")).collect();
+                let shown: Vec<String> = (0..2)
+                    .flat_map(|k| ms.iter().map(move |m| format!("{:.3}", m[k])))
+                    .collect();
                 format!("{}\t{expr}\n", shown.join("\t"))
             })
             .collect();
         std::fs::write(&path, text).expect("write the rows");
     }
-    let mut prom_ms: Vec<f64> = rows.iter().map(|r| r.0[prom_at]).collect();
-    let prom_median = median(&mut prom_ms);
-    for (i, name) in names.iter().enumerate().take(prom_at) {
-        let mut ratios: Vec<f64> = rows.iter().map(|r| r.0[i] / r.0[prom_at]).collect();
-        let mut ts: Vec<f64> = rows.iter().map(|r| r.0[i]).collect();
-        let faster = rows.iter().filter(|r| r.0[i] < r.0[prom_at]).count();
-        println!(
-            "median ratio {name}/Prometheus {:.2} (median latency {:.3} ms vs {prom_median:.3} ms); faster on {faster} of {}",
-            median(&mut ratios),
-            median(&mut ts),
-            rows.len()
-        );
-    }
-    if prom_at == 2 {
-        let mut ratios: Vec<f64> = rows.iter().map(|r| r.0[1] / r.0[0]).collect();
-        println!(
-            "median ratio {}/{}: {:.2}",
-            names[1],
-            names[0],
-            median(&mut ratios)
-        );
+    for (k, how) in [
+        (0, "until the reply is read"),
+        (1, "with the client's JSON decode"),
+    ] {
+        let mut prom_ms: Vec<f64> = rows.iter().map(|r| r.0[prom_at][k]).collect();
+        let prom_median = median(&mut prom_ms);
+        for (i, name) in names.iter().enumerate().take(prom_at) {
+            let mut ratios: Vec<f64> = rows.iter().map(|r| r.0[i][k] / r.0[prom_at][k]).collect();
+            let mut ts: Vec<f64> = rows.iter().map(|r| r.0[i][k]).collect();
+            let faster = rows.iter().filter(|r| r.0[i][k] < r.0[prom_at][k]).count();
+            println!(
+                "{how}: median ratio {name}/Prometheus {:.2} (median latency {:.3} ms vs {prom_median:.3} ms); faster on {faster} of {}",
+                median(&mut ratios),
+                median(&mut ts),
+                rows.len()
+            );
+        }
+        if prom_at == 2 {
+            let mut ratios: Vec<f64> = rows.iter().map(|r| r.0[1][k] / r.0[0][k]).collect();
+            println!(
+                "{how}: median ratio {}/{}: {:.2}",
+                names[1],
+                names[0],
+                median(&mut ratios)
+            );
+        }
     }
     let new_at = prom_at - 1;
-    rows.sort_by(|a, b| (b.0[new_at] / b.0[prom_at]).total_cmp(&(a.0[new_at] / a.0[prom_at])));
+    let ratio = |ms: &[[f64; 2]]| ms[new_at][0] / ms[prom_at][0];
+    rows.sort_by(|a, b| ratio(&b.0).total_cmp(&ratio(&a.0)));
     println!(
-        "worst ten of {} (ratio, {}):",
+        "worst ten of {} until the reply is read (ratio, {}):",
         names[new_at],
         names.join(", ")
     );
     for (ms, expr) in rows.iter().take(10) {
-        let shown: Vec<String> = ms.iter().map(|m| format!("{m:>9.3} ms")).collect();
-        println!(
-            "  {:>7.2}×  {}  {expr}",
-            ms[new_at] / ms[prom_at],
-            shown.join(" ")
-        );
+        let shown: Vec<String> = ms.iter().map(|m| format!("{:>9.3} ms", m[0])).collect();
+        println!("  {:>7.2}×  {}  {expr}", ratio(ms), shown.join(" "));
     }
 
     let day = (ds.start_ms, ds.end_ms, 60_000);
@@ -299,7 +328,13 @@ fn main() {
         let shown: Vec<String> = names
             .iter()
             .zip(&medians)
-            .map(|(n, m)| format!("{n} {}", show(*m)))
+            .map(|(n, m)| {
+                format!(
+                    "{n} {} ({} decoded)",
+                    show(m.map(|m| m[0])),
+                    show(m.map(|m| m[1]))
+                )
+            })
             .collect();
         println!("24 h at 60 s over HTTP: {expr}: {}", shown.join(", "));
     }

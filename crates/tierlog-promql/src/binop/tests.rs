@@ -707,3 +707,59 @@ fn result_labels_kept_over_steps_answer_as_each_step_alone() {
         }
     }
 }
+
+/// A node's kept matching (the "one" side's table, the "many" side's matches) answers as a
+/// fresh evaluation at every step while the "one" side keeps its label sets, loses one, gets
+/// another set with the same labels, gains a duplicate, and comes back.
+#[test]
+fn kept_matching_follows_a_changing_one_side() {
+    let (nn, ww) = (n(), w());
+    let other_a = s(&[("__name__", "n"), ("job", "a")], 99.0);
+    let dup = s(&[("__name__", "n2"), ("job", "a")], 5.0);
+    for matching in [on(&["job"]), group_left(on(&["job"]), &[])] {
+        let (lhs_base, rhs_base) = if matching.card == Cardinality::OneToOne {
+            (nn.clone(), nn.clone())
+        } else {
+            (ww.clone(), nn.clone())
+        };
+        let steps: Vec<Vec<Sample>> = vec![
+            rhs_base.clone(),
+            rhs_base.clone(),
+            // job a gone: its matches must go too.
+            rhs_base[1..].to_vec(),
+            // job a again, as another shared set with the same labels and another value.
+            vec![other_a.clone(), rhs_base[1].clone()],
+            // Two series for job a on the "one" side: refused.
+            vec![rhs_base[0].clone(), dup.clone(), rhs_base[1].clone()],
+            rhs_base.clone(),
+        ];
+        let mut made = Results::default();
+        for (k, rhs) in steps.into_iter().enumerate() {
+            let want = vector_vector(
+                BinOp::Sub,
+                lhs_base.clone(),
+                rhs.clone(),
+                &matching,
+                false,
+                T,
+            );
+            let got = vector_vector_with(
+                BinOp::Sub,
+                lhs_base.clone(),
+                rhs,
+                &matching,
+                false,
+                T,
+                &mut made,
+            );
+            match (want, got) {
+                (Ok(w), Ok(g)) => assert_eq!(g, w, "step {k}, {matching:?}"),
+                (Err(w), Err(g)) => {
+                    assert_eq!(g.to_string(), w.to_string(), "step {k}");
+                    assert_eq!(k, 4, "only the duplicate step fails");
+                }
+                (w, g) => panic!("step {k}: {w:?} against {g:?}"),
+            }
+        }
+    }
+}

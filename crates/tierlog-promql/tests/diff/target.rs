@@ -20,7 +20,7 @@ pub trait Target {
 }
 
 /// Seconds as the API takes them: `1700000000.5`.
-fn secs(ms: i64) -> String {
+pub fn secs(ms: i64) -> String {
     let sign = if ms < 0 { "-" } else { "" };
     let a = ms.unsigned_abs();
     format!("{sign}{}.{:03}", a / 1000, a % 1000)
