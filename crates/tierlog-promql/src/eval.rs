@@ -185,6 +185,9 @@ pub(crate) fn range(
         }
     }
     let mut ev = Ev::new(opts, start, end, step);
+    if end > start {
+        collect_invariant(e, false, &mut ev.invariant);
+    }
     ev.load(store, &parsed, start, end)?;
     let mut rows = Rows::default();
     let mut t = start;
@@ -289,7 +292,7 @@ fn unparen(mut e: &Expr) -> &Expr {
 }
 
 /// The value of a sub-expression at one step.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Val {
     Scalar(f64),
     Str(String),
@@ -298,6 +301,14 @@ enum Val {
 }
 
 impl Val {
+    /// This value as a step at `t` gives it: an instant vector's samples carry `t`.
+    fn at(&self, t: i64) -> Val {
+        match self {
+            Val::Vector(v) => Val::Vector(v.iter().map(|s| Sample { t, ..s.clone() }).collect()),
+            other => other.clone(),
+        }
+    }
+
     fn kind(&self) -> &'static str {
         match self {
             Val::Scalar(_) => "scalar",
@@ -489,6 +500,81 @@ struct Ev<'a> {
     spare: RefCell<Vec<Vec<Sample>>>,
     /// Samples held: loaded points, values kept by subqueries and a range query's result.
     held: Cell<usize>,
+    /// The largest step-invariant sub-expressions of a range query (see [`step_invariant`]),
+    /// by the address of their `Expr`, and the value each gave at its first evaluation.
+    invariant: HashSet<usize>,
+    invariant_vals: RefCell<NodeMap<Val>>,
+}
+
+/// Functions whose value depends on the evaluation time itself, not only on their arguments
+/// (2.42's `AtModifierUnsafeFunctions`): never step-invariant.
+const TIME_DEPENDENT: [&str; 10] = [
+    "days_in_month",
+    "day_of_month",
+    "day_of_week",
+    "day_of_year",
+    "hour",
+    "minute",
+    "month",
+    "year",
+    "predict_linear",
+    "time",
+];
+
+/// Whether `e` has the same value at every step of a range query (sample times aside): its
+/// selectors and subqueries are all pinned with `@`, and it calls no function of
+/// [`TIME_DEPENDENT`] (2.42's `preprocessExpr` rules, which evaluate such an expression once
+/// and repeat its value at every step).
+fn step_invariant(e: &Expr) -> bool {
+    match e {
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) => true,
+        Expr::Paren(p) => step_invariant(&p.expr),
+        Expr::Unary(u) => step_invariant(&u.expr),
+        Expr::VectorSelector(vs) => vs.at.is_some(),
+        Expr::MatrixSelector(ms) => ms.vs.at.is_some(),
+        Expr::Subquery(sq) => sq.at.is_some(),
+        Expr::Aggregate(a) => {
+            step_invariant(&a.expr) && a.param.as_deref().is_none_or(step_invariant)
+        }
+        Expr::Binary(b) => step_invariant(&b.lhs) && step_invariant(&b.rhs),
+        Expr::Call(c) => {
+            !TIME_DEPENDENT.contains(&c.func.name) && c.args.args.iter().all(|a| step_invariant(a))
+        }
+        Expr::Extension(_) => false,
+    }
+}
+
+/// Adds to `out` the largest step-invariant sub-expressions of `e` worth keeping (not bare
+/// literals), `e` itself when it is one.
+fn collect_invariant(e: &Expr, parent_invariant: bool, out: &mut HashSet<usize>) {
+    let inv = step_invariant(e);
+    if inv && !parent_invariant && !matches!(e, Expr::NumberLiteral(_) | Expr::StringLiteral(_)) {
+        out.insert(e as *const Expr as usize);
+    }
+    let mut walk = |c: &Expr| collect_invariant(c, inv || parent_invariant, out);
+    match e {
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::VectorSelector(_) => {}
+        Expr::Extension(_) => {}
+        Expr::Paren(p) => walk(&p.expr),
+        Expr::Unary(u) => walk(&u.expr),
+        Expr::MatrixSelector(_) => {}
+        Expr::Subquery(sq) => walk(&sq.expr),
+        Expr::Aggregate(a) => {
+            walk(&a.expr);
+            if let Some(p) = &a.param {
+                walk(p);
+            }
+        }
+        Expr::Binary(b) => {
+            walk(&b.lhs);
+            walk(&b.rhs);
+        }
+        Expr::Call(c) => {
+            for a in &c.args.args {
+                walk(a);
+            }
+        }
+    }
 }
 
 fn node_key<T>(n: &T) -> usize {
@@ -680,6 +766,8 @@ impl<'a> Ev<'a> {
             results: RefCell::new(NodeMap::default()),
             relabeled: RefCell::new(NodeMap::default()),
             held: Cell::new(0),
+            invariant: HashSet::new(),
+            invariant_vals: RefCell::new(NodeMap::default()),
         }
     }
 
@@ -1263,6 +1351,22 @@ impl<'a> Ev<'a> {
     }
 
     fn eval(&self, e: &Expr, t: i64) -> Result<Val> {
+        if !self.invariant.is_empty() {
+            let key = e as *const Expr as usize;
+            if self.invariant.contains(&key) {
+                if let Some(v) = self.invariant_vals.borrow().get(&key) {
+                    return Ok(v.at(t));
+                }
+                let v = self.eval_node(e, t)?;
+                self.invariant_vals.borrow_mut().insert(key, v.clone());
+                return Ok(v);
+            }
+        }
+        self.eval_node(e, t)
+    }
+
+    /// [`Ev::eval`] of `e` itself (not from what a step-invariant node kept).
+    fn eval_node(&self, e: &Expr, t: i64) -> Result<Val> {
         match e {
             Expr::NumberLiteral(n) => Ok(Val::Scalar(n.val)),
             Expr::StringLiteral(s) => Ok(Val::Str(s.val.clone())),

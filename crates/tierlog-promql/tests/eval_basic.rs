@@ -654,3 +654,57 @@ fn odd_queries_answer_or_fail_without_panicking() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A range query evaluates its step-invariant parts (everything pinned with `@`, no
+/// time-dependent function) once and repeats their value: at every step the answer is the
+/// instant query's at that time, for pinned parts alone and mixed with unpinned ones.
+/// (`predict_linear` over a pinned window is left to the differential test: in a range query
+/// 2.42 answers it only at steps up to the pinned time, unlike its instant queries.)
+#[test]
+fn pinned_parts_of_a_range_query_answer_as_instant_queries_do() {
+    let db = sample_db();
+    let pin = (NOW - 60 * S) / 1000;
+    let (start, end, step) = (NOW - 150 * S, NOW + 90 * S, 15 * S);
+    for e in [
+        format!("m @ {pin}"),
+        format!("sum(m @ {pin}) + time()"),
+        format!("rate(m[1m] @ {pin}) * 2"),
+        format!("m @ {pin} - m"),
+        format!("max_over_time(m[2m:30s] @ {pin})"),
+        format!("timestamp(m @ {pin})"),
+        format!("minute(m @ {pin})"),
+        format!("-(m @ {pin}) > bool on(a) m"),
+        format!("count_values(\"v\", m @ {pin})"),
+        format!("vector(time()) + on() group_right scalar(sum(m @ {pin}))"),
+    ] {
+        let out = query_range(&db.store, &e, start, end, step, &Options::default())
+            .unwrap_or_else(|err| panic!("{e}: {err}"));
+        let Value::Matrix(m) = out.value else {
+            panic!("{e}: not a matrix")
+        };
+        let mut got = std::collections::BTreeMap::new();
+        for s in &m {
+            for &(t, v) in &s.points {
+                got.insert((s.labels.clone(), t), v.to_bits());
+            }
+        }
+        let mut want = std::collections::BTreeMap::new();
+        let mut t = start;
+        while t <= end {
+            match query(&db.store, &e, t, &Options::default()).unwrap().value {
+                Value::Vector(v) => {
+                    for s in v {
+                        want.insert((s.labels, t), s.v.to_bits());
+                    }
+                }
+                Value::Scalar { v, .. } => {
+                    want.insert((Labels::default(), t), v.to_bits());
+                }
+                other => panic!("{e}: {other:?}"),
+            }
+            t += step;
+        }
+        assert!(!want.is_empty(), "{e}");
+        assert_eq!(got, want, "{e}");
+    }
+}

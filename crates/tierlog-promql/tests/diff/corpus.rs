@@ -439,6 +439,9 @@ pub fn corpus() -> Vec<Case> {
         "irate(http_requests_total[5m:15s])",
         "absent_over_time(nonexistent_metric[5m:1m])",
         "predict_linear(temperature_celsius[30m:1m], 3600)",
+        "predict_linear(temperature_celsius[5m] @ start(), 600)",
+        "predict_linear(queue_depth[17m] @ 1700004321, -300) - queue_depth @ 1700004321",
+        "sum by (job) (rate(http_requests_total[5m] @ start())) + time()",
         "resets(http_requests_total[1h:1m])",
         "avg_over_time((temperature_celsius > 0)[10m:30s])",
     ] {
