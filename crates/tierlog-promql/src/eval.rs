@@ -439,6 +439,23 @@ struct Relabeled {
     >,
 }
 
+/// What a `histogram_quantile` node keeps between steps: by the address of an input label set
+/// (kept, so that the address stays its own), its group and its bucket's upper bound (`None`
+/// for a series without a valid `le`); each group's output labels; each group's buckets of
+/// the step being evaluated. A step with the label sets of earlier steps neither parses `le`
+/// nor copies or hashes labels.
+#[derive(Default)]
+struct Histograms {
+    by_addr: NodeMap<(Labels, Option<(usize, f64)>)>,
+    ids: LabelMap<usize>,
+    out_labels: Vec<Labels>,
+    buckets: Vec<Vec<(f64, f64)>>,
+}
+
+/// Most input label sets a [`Histograms`] keeps (all is dropped, before a step, when it holds
+/// more).
+const HISTOGRAMS_KEPT: usize = 8192;
+
 /// Most label sets a [`Relabeled`] keeps (all are dropped when a step would make it hold
 /// more; one step's are always kept).
 const RELABELED_KEPT: usize = 8192;
@@ -492,6 +509,8 @@ struct Ev<'a> {
     relabeled: RefCell<NodeMap<Relabeled>>,
     /// Per binary node between vectors, the result label sets it made.
     results: RefCell<NodeMap<crate::binop::Results>>,
+    /// Per `histogram_quantile` node, its series' groups and bounds.
+    histograms: RefCell<NodeMap<Histograms>>,
     /// Per instant selector node and loaded series, where the previous step's point was.
     instant_at: RefCell<NodeMap<Vec<usize>>>,
     /// Per node checked by [`Ev::check_unique_at`], the label sets of its last vector checked.
@@ -502,7 +521,7 @@ struct Ev<'a> {
     held: Cell<usize>,
     /// The largest step-invariant sub-expressions of a range query (see [`step_invariant`]),
     /// by the address of their `Expr`, and the value each gave at its first evaluation.
-    invariant: HashSet<usize>,
+    invariant: HashSet<usize, std::hash::BuildHasherDefault<crate::binop::sig::SigHasher>>,
     invariant_vals: RefCell<NodeMap<Val>>,
 }
 
@@ -546,7 +565,11 @@ fn step_invariant(e: &Expr) -> bool {
 
 /// Adds to `out` the largest step-invariant sub-expressions of `e` worth keeping (not bare
 /// literals), `e` itself when it is one.
-fn collect_invariant(e: &Expr, parent_invariant: bool, out: &mut HashSet<usize>) {
+fn collect_invariant<S: std::hash::BuildHasher>(
+    e: &Expr,
+    parent_invariant: bool,
+    out: &mut HashSet<usize, S>,
+) {
     let inv = step_invariant(e);
     if inv && !parent_invariant && !matches!(e, Expr::NumberLiteral(_) | Expr::StringLiteral(_)) {
         out.insert(e as *const Expr as usize);
@@ -765,8 +788,9 @@ impl<'a> Ev<'a> {
             instant_at: RefCell::new(NodeMap::default()),
             results: RefCell::new(NodeMap::default()),
             relabeled: RefCell::new(NodeMap::default()),
+            histograms: RefCell::new(NodeMap::default()),
             held: Cell::new(0),
-            invariant: HashSet::new(),
+            invariant: HashSet::default(),
             invariant_vals: RefCell::new(NodeMap::default()),
         }
     }
@@ -809,6 +833,65 @@ impl<'a> Ev<'a> {
         check_unique(v)?;
         prev.extend(v.iter().map(|s| s.labels.clone()));
         Ok(())
+    }
+
+    /// `histogram_quantile(q, input)` at node `node`, as `funcs::histogram::histogram_quantile`
+    /// answers it (groups in the order their first bucket comes), with what the node kept of
+    /// the input's label sets at earlier steps.
+    fn histogram_quantile(&self, node: usize, q: f64, input: &[Sample], t: i64) -> Vec<Sample> {
+        use crate::funcs::histogram::{BUCKET_LABEL, bucket_quantile, parse_go_float};
+        let mut all = self.histograms.borrow_mut();
+        let h = all.entry(node).or_default();
+        if h.by_addr.len() >= HISTOGRAMS_KEPT {
+            *h = Histograms::default();
+        }
+        let mut order = Vec::new();
+        for s in input {
+            let place = match h.by_addr.get(&s.labels.addr()) {
+                Some(&(_, place)) => place,
+                None => {
+                    let place = s
+                        .labels
+                        .get(BUCKET_LABEL)
+                        .and_then(parse_go_float)
+                        .map(|upper| {
+                            let mut key = s.labels.clone();
+                            key.remove(BUCKET_LABEL);
+                            let id = match h.ids.get(&key) {
+                                Some(&id) => id,
+                                None => {
+                                    let id = h.out_labels.len();
+                                    h.out_labels.push(key.clone().without_name());
+                                    h.buckets.push(Vec::new());
+                                    h.ids.insert(key, id);
+                                    id
+                                }
+                            };
+                            (id, upper)
+                        });
+                    h.by_addr.insert(s.labels.addr(), (s.labels.clone(), place));
+                    place
+                }
+            };
+            if let Some((id, upper)) = place {
+                if h.buckets[id].is_empty() {
+                    order.push(id);
+                }
+                h.buckets[id].push((upper, s.v));
+            }
+        }
+        order
+            .into_iter()
+            .map(|id| {
+                let v = bucket_quantile(q, &mut h.buckets[id]);
+                h.buckets[id].clear();
+                Sample {
+                    labels: h.out_labels[id].clone(),
+                    t,
+                    v,
+                }
+            })
+            .collect()
     }
 
     /// `label_replace` or `label_join` (node `node`, its arguments evaluated): a sample's
@@ -1589,7 +1672,14 @@ impl<'a> Ev<'a> {
             self.check_unique_at(node_key(c), &v)?;
             return Ok(Val::Vector(v));
         }
-        match instant::call(name, ev_args, t)? {
+        if name == "histogram_quantile"
+            && let [Arg::Scalar(q), Arg::Vector(v)] = &ev_args[..]
+        {
+            let out = self.histogram_quantile(node_key(c), *q, v, t);
+            self.check_unique_at(node_key(c), &out)?;
+            return Ok(Val::Vector(out));
+        }
+        match instant::call_unchecked(name, ev_args, t)? {
             Out::Scalar(v) => Ok(Val::Scalar(v)),
             Out::Vector(v) => {
                 self.check_unique_at(node_key(c), &v)?;
@@ -1842,6 +1932,68 @@ fn check_holt_winters(params: &[f64]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `histogram_quantile` node's kept groups answer as the function does on its own, step
+    /// after step: the same shared label sets again, buckets gone and back, a new series, a
+    /// missing or unparsable `le`, two metrics in one group's labels.
+    #[test]
+    fn histogram_quantile_with_kept_groups_answers_as_the_function() {
+        use crate::test_vectors::s;
+        let b = |job: &str, le: &str, v: f64| {
+            s(&[("__name__", "h_bucket"), ("job", job), ("le", le)], v)
+        };
+        let (a1, a2, ainf) = (b("a", "1", 2.0), b("a", "2.5", 5.0), b("a", "+Inf", 8.0));
+        let (b1, binf) = (b("b", "0.5", 1.0), b("b", "Inf", 3.0));
+        let bad = b("a", "x", 9.0);
+        let none = s(&[("__name__", "h_bucket"), ("job", "c")], 4.0);
+        let other = s(
+            &[("__name__", "g_bucket"), ("job", "d"), ("le", "+Inf")],
+            7.0,
+        );
+        let with_value = |x: &Sample, v: f64| Sample { v, ..x.clone() };
+        let steps: Vec<Vec<Sample>> = vec![
+            vec![
+                a1.clone(),
+                a2.clone(),
+                ainf.clone(),
+                b1.clone(),
+                binf.clone(),
+            ],
+            vec![
+                a1.clone(),
+                a2.clone(),
+                ainf.clone(),
+                b1.clone(),
+                binf.clone(),
+            ],
+            vec![with_value(&a1, 3.0), ainf.clone(), binf.clone()],
+            vec![
+                binf.clone(),
+                b1.clone(),
+                bad.clone(),
+                none.clone(),
+                a2.clone(),
+                ainf.clone(),
+            ],
+            vec![other.clone(), b("d", "1", 1.0), a1.clone(), ainf.clone()],
+            vec![],
+            vec![a1, a2, ainf, b1, binf, bad, none, other],
+        ];
+        let opts = Options::default();
+        let ev = Ev::new(&opts, 0, 0, 0);
+        for q in [0.5, 0.9, 1.0, -1.0, f64::NAN] {
+            for (k, input) in steps.iter().enumerate() {
+                let got = ev.histogram_quantile(7, q, input, 42);
+                let want = crate::funcs::histogram::histogram_quantile(q, input, 42);
+                let show = |v: &[Sample]| -> Vec<(Labels, u64)> {
+                    v.iter()
+                        .map(|x| (x.labels.clone(), x.v.to_bits()))
+                        .collect()
+                };
+                assert_eq!(show(&got), show(&want), "q {q}, step {k}");
+            }
+        }
+    }
 
     /// Whatever the hint (before, at, past the answer, past the end), the answer is
     /// `partition_point`'s: on sorted values with repeats, for every bound.

@@ -3,7 +3,7 @@
 
 mod date;
 mod gosort;
-mod histogram;
+pub(crate) mod histogram;
 pub mod instant;
 mod labels;
 pub mod range;
