@@ -393,8 +393,14 @@ struct SubCache {
     /// (kept in `labels`, so the address stays its own): most steps give the same shared
     /// sets, found without hashing their labels.
     by_addr: HashMap<usize, usize, std::hash::BuildHasherDefault<crate::binop::sig::SigHasher>>,
-    /// The points of each series in the window, kept from step to step for their buffers.
-    per: Vec<Vec<(i64, f64)>>,
+    /// The points of each series in the window, kept from step to step: each step appends
+    /// the rows after `appended` and moves `start` past the points before its window.
+    win: Vec<Vec<(i64, f64)>>,
+    start: Vec<usize>,
+    /// The newest row appended to `win`.
+    appended: Option<i64>,
+    /// The newest step evaluated: every step from the window's first to it has its row.
+    evaluated: Option<i64>,
     /// Labels of series number `i`, with and without the metric name.
     labels: Vec<(Labels, Labels)>,
     rows: BTreeMap<i64, Vec<(usize, f64)>>,
@@ -1366,8 +1372,16 @@ impl<'a> Ev<'a> {
         let dropped: usize = cache.rows.values().map(|r| r.len().max(1)).sum();
         self.held.set(self.held.get().saturating_sub(dropped));
         cache.rows = kept;
-        let mut ti = first;
+        // The steps up to the newest one evaluated have their rows: start after it.
+        let mut ti = match cache.evaluated {
+            Some(e) if e >= first && e <= r => match e.checked_add(step) {
+                Some(n) => n,
+                None => r.saturating_add(1),
+            },
+            _ => first,
+        };
         while ti <= r {
+            cache.evaluated = Some(ti);
             if !cache.rows.contains_key(&ti) {
                 self.tick()?;
                 let row = match self.eval(&sq.expr, ti)? {
@@ -1390,22 +1404,39 @@ impl<'a> Ev<'a> {
                 None => break,
             }
         }
-        // Each series' points in the window, in buffers kept from the previous step.
-        let mut per = std::mem::take(&mut cache.per);
-        for p in &mut per {
-            p.clear();
+        // Each series' points in the window: the rows not appended yet go to the end of its
+        // buffer, the points before the window are passed over (and dropped once they are
+        // half the buffer). A window that ends before the rows appended (it cannot, as steps
+        // move forward) starts the buffers again.
+        if cache.appended.is_some_and(|a| a > r) {
+            cache.win.iter_mut().for_each(Vec::clear);
+            cache.start.iter_mut().for_each(|s| *s = 0);
+            cache.appended = None;
         }
-        per.resize(cache.labels.len(), Vec::new());
+        cache.win.resize(cache.labels.len(), Vec::new());
+        cache.start.resize(cache.labels.len(), 0);
+        let lower = cache
+            .appended
+            .map_or(first, |a| a.saturating_add(1).max(first));
         // A range shorter than the step may hold no step at all: then `first` is past `r`.
-        if first <= r {
-            for (&ts, row) in cache.rows.range(first..=r) {
+        if lower <= r {
+            for (&ts, row) in cache.rows.range(lower..=r) {
                 for &(i, v) in row {
-                    per[i].push((ts, v));
+                    cache.win[i].push((ts, v));
                 }
+                cache.appended = Some(ts);
+            }
+        }
+        for (w, s) in cache.win.iter_mut().zip(&mut cache.start) {
+            *s += w[*s..].partition_point(|p| p.0 < first);
+            if *s > 0 && *s * 2 >= w.len() {
+                w.drain(..*s);
+                *s = 0;
             }
         }
         let mut res = Ok(());
-        for (i, pts) in per.iter().enumerate() {
+        for (i, (w, &s)) in cache.win.iter().zip(&cache.start).enumerate() {
+            let pts = &w[s..];
             if !pts.is_empty() {
                 let (named, unnamed) = &cache.labels[i];
                 res = each(i, named, unnamed, pts);
@@ -1414,7 +1445,6 @@ impl<'a> Ev<'a> {
                 }
             }
         }
-        cache.per = per;
         self.subqueries.borrow_mut().insert(key, cache);
         res
     }

@@ -655,6 +655,51 @@ fn odd_queries_answer_or_fail_without_panicking() {
     }
 }
 
+/// Steps of a range query over subqueries, each from the windows kept since the previous
+/// step, answer as instant queries at each step do (each with nothing kept): windows longer
+/// and shorter than the step, nested subqueries, offsets, series that come and go.
+#[test]
+fn subqueries_in_a_range_query_answer_as_instant_queries_do() {
+    let db = sample_db();
+    let (start, end, step) = (NOW - 150 * S, NOW + 120 * S, 15 * S);
+    for e in [
+        "count_over_time(m[1m:10s])",
+        "changes(m[2m:15s])",
+        "sum_over_time(m[20s:30s])",
+        "max_over_time(m[90s:20s] offset 30s)",
+        "rate(m[2m:10s])",
+        "max_over_time(sum_over_time(m[1m:15s])[2m:30s])",
+        "last_over_time((m > 2)[1m:5s])",
+        "count_over_time(vector(1)[1m:20s])",
+    ] {
+        let out = query_range(&db.store, e, start, end, step, &Options::default())
+            .unwrap_or_else(|err| panic!("{e}: {err}"));
+        let Value::Matrix(m) = out.value else {
+            panic!("{e}: not a matrix")
+        };
+        let mut got = std::collections::BTreeMap::new();
+        for s in &m {
+            for &(t, v) in &s.points {
+                got.insert((s.labels.clone(), t), v.to_bits());
+            }
+        }
+        let mut want = std::collections::BTreeMap::new();
+        let mut t = start;
+        while t <= end {
+            let Value::Vector(v) = query(&db.store, e, t, &Options::default()).unwrap().value
+            else {
+                panic!("{e}: not a vector")
+            };
+            for s in v {
+                want.insert((s.labels, t), s.v.to_bits());
+            }
+            t += step;
+        }
+        assert!(!want.is_empty(), "{e}");
+        assert_eq!(got, want, "{e}");
+    }
+}
+
 /// A range query evaluates its step-invariant parts (everything pinned with `@`, no
 /// time-dependent function) once and repeats their value: at every step the answer is the
 /// instant query's at that time, for pinned parts alone and mixed with unpinned ones.
