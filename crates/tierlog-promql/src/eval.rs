@@ -401,6 +401,8 @@ struct SubCache {
     appended: Option<i64>,
     /// The newest step evaluated: every step from the window's first to it has its row.
     evaluated: Option<i64>,
+    /// The first step of the previous call's window.
+    first: Option<i64>,
     /// Labels of series number `i`, with and without the metric name.
     labels: Vec<(Labels, Labels)>,
     rows: BTreeMap<i64, Vec<(usize, f64)>>,
@@ -532,8 +534,9 @@ struct Ev<'a> {
 }
 
 /// Functions whose value depends on the evaluation time itself, not only on their arguments
-/// (2.42's `AtModifierUnsafeFunctions`): never step-invariant.
-const TIME_DEPENDENT: [&str; 10] = [
+/// (2.42's `AtModifierUnsafeFunctions`): never step-invariant. (`timestamp` of anything but a
+/// selector is the evaluation time.)
+const TIME_DEPENDENT: [&str; 11] = [
     "days_in_month",
     "day_of_month",
     "day_of_week",
@@ -544,12 +547,13 @@ const TIME_DEPENDENT: [&str; 10] = [
     "year",
     "predict_linear",
     "time",
+    "timestamp",
 ];
 
 /// Whether `e` has the same value at every step of a range query (sample times aside): its
 /// selectors and subqueries are all pinned with `@`, and it calls no function of
 /// [`TIME_DEPENDENT`] (2.42's `preprocessExpr` rules, which evaluate such an expression once
-/// and repeat its value at every step).
+/// and repeat its value at every step; as there, an aggregation's parameter is not looked at).
 fn step_invariant(e: &Expr) -> bool {
     match e {
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) => true,
@@ -558,9 +562,7 @@ fn step_invariant(e: &Expr) -> bool {
         Expr::VectorSelector(vs) => vs.at.is_some(),
         Expr::MatrixSelector(ms) => ms.vs.at.is_some(),
         Expr::Subquery(sq) => sq.at.is_some(),
-        Expr::Aggregate(a) => {
-            step_invariant(&a.expr) && a.param.as_deref().is_none_or(step_invariant)
-        }
+        Expr::Aggregate(a) => step_invariant(&a.expr),
         Expr::Binary(b) => step_invariant(&b.lhs) && step_invariant(&b.rhs),
         Expr::Call(c) => {
             !TIME_DEPENDENT.contains(&c.func.name) && c.args.args.iter().all(|a| step_invariant(a))
@@ -600,6 +602,11 @@ fn collect_invariant<S: std::hash::BuildHasher>(
         }
         Expr::Call(c) => {
             for a in &c.args.args {
+                // `timestamp` of a selector reads its points' times, which a kept vector's
+                // samples do not carry (2.42 unwraps a step-invariant selector there too).
+                if c.func.name == "timestamp" && matches!(unparen(a), Expr::VectorSelector(_)) {
+                    continue;
+                }
                 walk(a);
             }
         }
@@ -1372,6 +1379,15 @@ impl<'a> Ev<'a> {
         let dropped: usize = cache.rows.values().map(|r| r.len().max(1)).sum();
         self.held.set(self.held.get().saturating_sub(dropped));
         cache.rows = kept;
+        // A window that starts before the previous one (steps move forward, so it does not)
+        // would need rows already dropped: start again.
+        if cache.first.is_some_and(|f| first < f) {
+            cache.evaluated = None;
+            cache.appended = None;
+            cache.win.iter_mut().for_each(Vec::clear);
+            cache.start.iter_mut().for_each(|s| *s = 0);
+        }
+        cache.first = Some(first);
         // The steps up to the newest one evaluated have their rows: start after it.
         let mut ti = match cache.evaluated {
             Some(e) if e >= first && e <= r => match e.checked_add(step) {

@@ -721,6 +721,13 @@ fn pinned_parts_of_a_range_query_answer_as_instant_queries_do() {
         format!("-(m @ {pin}) > bool on(a) m"),
         format!("count_values(\"v\", m @ {pin})"),
         format!("vector(time()) + on() group_right scalar(sum(m @ {pin}))"),
+        "timestamp(vector(1))".to_owned(),
+        format!("timestamp(-(m @ {pin}))"),
+        format!("timestamp(sum(m @ {pin}))"),
+        format!("timestamp(m @ {pin})"),
+        format!("timestamp((m @ {pin}))"),
+        format!("topk(1, m @ {pin})"),
+        format!("rate(m[1m:15s] @ {pin})"),
     ] {
         let out = query_range(&db.store, &e, start, end, step, &Options::default())
             .unwrap_or_else(|err| panic!("{e}: {err}"));
