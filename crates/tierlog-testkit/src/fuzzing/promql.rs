@@ -210,10 +210,12 @@ fn check_steps(
     (start, end, step): (i64, i64, i64),
     opts: &dyn Fn() -> Options,
 ) {
-    if expr.contains("start(") || expr.contains("end(") {
+    // Keywords are case-insensitive (`@ START()`).
+    let lower = expr.to_ascii_lowercase();
+    if lower.contains("start(") || lower.contains("end(") {
         return;
     }
-    if expr.contains('@') && expr.contains("predict_linear") {
+    if lower.contains('@') && lower.contains("predict_linear") {
         return;
     }
     let Value::Matrix(m) = &out.value else {
