@@ -533,22 +533,11 @@ struct Ev<'a> {
     invariant_vals: RefCell<NodeMap<Val>>,
 }
 
-/// Functions whose value depends on the evaluation time itself, not only on their arguments
-/// (2.42's `AtModifierUnsafeFunctions`): never step-invariant. (`timestamp` of anything but a
-/// selector is the evaluation time.)
-const TIME_DEPENDENT: [&str; 11] = [
-    "days_in_month",
-    "day_of_month",
-    "day_of_week",
-    "day_of_year",
-    "hour",
-    "minute",
-    "month",
-    "year",
-    "predict_linear",
-    "time",
-    "timestamp",
-];
+/// Functions besides the date functions ([`DATE_FUNCS`]) whose value depends on the
+/// evaluation time itself, not only on their arguments; with those, 2.42's
+/// `AtModifierUnsafeFunctions`: never step-invariant. (`timestamp` of anything but a selector
+/// is the evaluation time.)
+const TIME_DEPENDENT: [&str; 3] = ["predict_linear", "time", "timestamp"];
 
 /// Whether `e` has the same value at every step of a range query (sample times aside): its
 /// selectors and subqueries are all pinned with `@`, and it calls no function of
@@ -565,7 +554,9 @@ fn step_invariant(e: &Expr) -> bool {
         Expr::Aggregate(a) => step_invariant(&a.expr),
         Expr::Binary(b) => step_invariant(&b.lhs) && step_invariant(&b.rhs),
         Expr::Call(c) => {
-            !TIME_DEPENDENT.contains(&c.func.name) && c.args.args.iter().all(|a| step_invariant(a))
+            !TIME_DEPENDENT.contains(&c.func.name)
+                && !DATE_FUNCS.contains(&c.func.name)
+                && c.args.args.iter().all(|a| step_invariant(a))
         }
         Expr::Extension(_) => false,
     }

@@ -655,6 +655,40 @@ fn odd_queries_answer_or_fail_without_panicking() {
     }
 }
 
+/// Asserts that the range query of `e` over `start..=end` by `step` answers at every step as
+/// the instant query of `e` at that time does (labels and values, bit for bit).
+fn range_matches_instant(db: &Db, e: &str, (start, end, step): (i64, i64, i64)) {
+    let out = query_range(&db.store, e, start, end, step, &Options::default())
+        .unwrap_or_else(|err| panic!("{e}: {err}"));
+    let Value::Matrix(m) = out.value else {
+        panic!("{e}: not a matrix")
+    };
+    let mut got = std::collections::BTreeMap::new();
+    for s in &m {
+        for &(t, v) in &s.points {
+            got.insert((s.labels.clone(), t), v.to_bits());
+        }
+    }
+    let mut want = std::collections::BTreeMap::new();
+    let mut t = start;
+    while t <= end {
+        match query(&db.store, e, t, &Options::default()).unwrap().value {
+            Value::Vector(v) => {
+                for s in v {
+                    want.insert((s.labels, t), s.v.to_bits());
+                }
+            }
+            Value::Scalar { v, .. } => {
+                want.insert((Labels::default(), t), v.to_bits());
+            }
+            other => panic!("{e}: {other:?}"),
+        }
+        t += step;
+    }
+    assert!(!want.is_empty(), "{e}");
+    assert_eq!(got, want, "{e}");
+}
+
 /// Steps of a range query over subqueries, each from the windows kept since the previous
 /// step, answer as instant queries at each step do (each with nothing kept): windows longer
 /// and shorter than the step, nested subqueries, offsets, series that come and go.
@@ -672,31 +706,7 @@ fn subqueries_in_a_range_query_answer_as_instant_queries_do() {
         "last_over_time((m > 2)[1m:5s])",
         "count_over_time(vector(1)[1m:20s])",
     ] {
-        let out = query_range(&db.store, e, start, end, step, &Options::default())
-            .unwrap_or_else(|err| panic!("{e}: {err}"));
-        let Value::Matrix(m) = out.value else {
-            panic!("{e}: not a matrix")
-        };
-        let mut got = std::collections::BTreeMap::new();
-        for s in &m {
-            for &(t, v) in &s.points {
-                got.insert((s.labels.clone(), t), v.to_bits());
-            }
-        }
-        let mut want = std::collections::BTreeMap::new();
-        let mut t = start;
-        while t <= end {
-            let Value::Vector(v) = query(&db.store, e, t, &Options::default()).unwrap().value
-            else {
-                panic!("{e}: not a vector")
-            };
-            for s in v {
-                want.insert((s.labels, t), s.v.to_bits());
-            }
-            t += step;
-        }
-        assert!(!want.is_empty(), "{e}");
-        assert_eq!(got, want, "{e}");
+        range_matches_instant(&db, e, (start, end, step));
     }
 }
 
@@ -729,34 +739,6 @@ fn pinned_parts_of_a_range_query_answer_as_instant_queries_do() {
         format!("topk(1, m @ {pin})"),
         format!("rate(m[1m:15s] @ {pin})"),
     ] {
-        let out = query_range(&db.store, &e, start, end, step, &Options::default())
-            .unwrap_or_else(|err| panic!("{e}: {err}"));
-        let Value::Matrix(m) = out.value else {
-            panic!("{e}: not a matrix")
-        };
-        let mut got = std::collections::BTreeMap::new();
-        for s in &m {
-            for &(t, v) in &s.points {
-                got.insert((s.labels.clone(), t), v.to_bits());
-            }
-        }
-        let mut want = std::collections::BTreeMap::new();
-        let mut t = start;
-        while t <= end {
-            match query(&db.store, &e, t, &Options::default()).unwrap().value {
-                Value::Vector(v) => {
-                    for s in v {
-                        want.insert((s.labels, t), s.v.to_bits());
-                    }
-                }
-                Value::Scalar { v, .. } => {
-                    want.insert((Labels::default(), t), v.to_bits());
-                }
-                other => panic!("{e}: {other:?}"),
-            }
-            t += step;
-        }
-        assert!(!want.is_empty(), "{e}");
-        assert_eq!(got, want, "{e}");
+        range_matches_instant(&db, &e, (start, end, step));
     }
 }
