@@ -1988,21 +1988,17 @@ mod tests {
             7.0,
         );
         let with_value = |x: &Sample, v: f64| Sample { v, ..x.clone() };
+        let all = vec![
+            a1.clone(),
+            a2.clone(),
+            ainf.clone(),
+            b1.clone(),
+            binf.clone(),
+        ];
+        // The first two steps have the very same (shared) label sets.
         let steps: Vec<Vec<Sample>> = vec![
-            vec![
-                a1.clone(),
-                a2.clone(),
-                ainf.clone(),
-                b1.clone(),
-                binf.clone(),
-            ],
-            vec![
-                a1.clone(),
-                a2.clone(),
-                ainf.clone(),
-                b1.clone(),
-                binf.clone(),
-            ],
+            all.clone(),
+            all,
             vec![with_value(&a1, 3.0), ainf.clone(), binf.clone()],
             vec![
                 binf.clone(),
