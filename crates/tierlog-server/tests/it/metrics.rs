@@ -298,10 +298,12 @@ fn repeated_queries_read_sealed_chunks_from_the_read_cache() {
     let s = TestServer::start_with(|c| c.refresh = Duration::from_millis(1));
     let (from, to) = write_sealed_hour(&s.dir, s.t0);
     std::thread::sleep(Duration::from_millis(20));
+    // The first window starts 10 minutes into the hour: every rate window holds raw points
+    // (one reaching before the store's oldest raw window would be asked of the tiers).
     let path = format!(
         "/api/v1/query_range?query={}&start={}&end={}&step=60",
         enc("sum by (k) (rate(cached[5m]))"),
-        from / 1000,
+        (from + 10 * 60_000) / 1000,
         to / 1000
     );
     let first = s.json(&path, 200);
