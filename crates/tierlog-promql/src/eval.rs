@@ -1864,8 +1864,17 @@ impl<'a> Ev<'a> {
                     if i % 64 == 63 {
                         self.tick()?;
                     }
-                    match split {
-                        Some(ts) if w.start < ts.raw_from => {
+                    // A window reaching before the raw points kept goes to the tiles, unless
+                    // the series has no tile there: then nothing of it expired (it began
+                    // later, or the tiers let go of it too) and its raw points are all of it.
+                    let tiled = split.filter(|ts| {
+                        w.start < ts.raw_from
+                            && !s
+                                .tiles_from(w.start, ts.split.min(w.end), &mut [0; 2])
+                                .is_empty()
+                    });
+                    match tiled {
+                        Some(ts) => {
                             let st = &mut states[i];
                             let v = if tier::tiles_only(name) {
                                 // The window's tiles alone: `[start, end)`.

@@ -164,3 +164,73 @@ fn a_misaligned_instant_selector_over_unexpired_data_keeps_quiet() {
     let vals: Vec<f64> = m[0].points.iter().map(|p| p.1).collect();
     assert_eq!(vals, [0.0, 1.0, 2.0, 3.0]);
 }
+
+/// A young store: a gauge written for 30 minutes from a window's start + 2 min, nothing
+/// expired, nothing rolled up before its raw points. Windows reaching before the store's
+/// oldest raw window hold only what exists, as in Prometheus: functions that need raw points
+/// (`rate` of a gauge, `deriv`, `changes`) answer from them instead of refusing, at every step
+/// as the instant query at that time does, and with the value worked out from the points.
+#[test]
+fn windows_before_a_young_store_answer_from_its_raw_points() {
+    let dir = tempfile::tempdir().unwrap();
+    // The default 20-minute windows: data from 2 minutes into one.
+    let first = NOW - NOW % (20 * MIN) - 40 * MIN + 2 * MIN;
+    let clock = Arc::new(ManualClock::new(first));
+    let mut cfg = Config::default()
+        .with_clock(clock.clone())
+        .with_sync(tierlog::Sync::Never);
+    cfg.maintenance_interval = None;
+    let store = Store::open(dir.path(), cfg).unwrap();
+    let mut t = first;
+    let mut v = 0.0;
+    while t < first + 30 * MIN {
+        clock.set(t);
+        store.write(&[In::new("g", &[("a", "b")], t, v)]).unwrap();
+        v += 2.0;
+        t += 15_000;
+    }
+    clock.set(t + 6 * MIN);
+    store.maintain().unwrap();
+    let raw_from = store.raw_from().unwrap();
+    assert!(
+        raw_from < first && first - raw_from < 5 * MIN,
+        "{raw_from} {first}"
+    );
+    let opts = Options::default();
+    // The window at `first + 1 min` reaches back 5 minutes: before the oldest raw window.
+    let at = first + MIN;
+    let out = query(&store, "deriv(g[5m])", at, &opts).unwrap();
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    // 2 per 15 s, exactly linear: a slope of 2/15 per second.
+    assert!((one(&out).1 - 2.0 / 15.0).abs() < 1e-12, "{:?}", one(&out));
+    let out = query(&store, "changes(g[5m])", at, &opts).unwrap();
+    assert_eq!(one(&out).1, 4.0);
+    for e in [
+        "rate(g[5m])",
+        "deriv(g[5m])",
+        "changes(g[5m])",
+        "delta(g[5m])",
+    ] {
+        let (start, end, step) = (first - 2 * MIN, first + 10 * MIN, MIN);
+        let out = query_range(&store, e, start, end, step, &opts)
+            .unwrap_or_else(|err| panic!("{e}: {err}"));
+        let Value::Matrix(m) = out.value else {
+            panic!()
+        };
+        assert_eq!(m.len(), 1, "{e}");
+        let mut t = start;
+        let mut steps = 0;
+        while t <= end {
+            let inst = query(&store, e, t, &opts).unwrap();
+            let got = m[0].points.iter().find(|p| p.0 == t).map(|p| p.1.to_bits());
+            let want = match &inst.value {
+                Value::Vector(v) => v.first().map(|s| s.v.to_bits()),
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(got, want, "{e} at {t}");
+            steps += usize::from(got.is_some());
+            t += step;
+        }
+        assert!(steps >= 10, "{e}: {steps} steps answered");
+    }
+}
