@@ -116,11 +116,12 @@ impl Snapshots {
         }
     }
 
-    /// Wall-clock time of the current snapshot's open.
+    /// The read cache every snapshot shares, if any.
     pub(crate) fn read_cache(&self) -> Option<&tierlog::ReadCache> {
         self.config.read_cache.as_ref()
     }
 
+    /// Wall-clock time of the current snapshot's open.
     pub(crate) fn opened(&self) -> SystemTime {
         self.read().opened
     }

@@ -44,7 +44,8 @@ pub struct ReadCache {
 pub struct ReadCacheStats {
     /// Chunks found in the cache.
     pub hits: u64,
-    /// Chunks looked for and not found (then decoded, and kept when they fit).
+    /// Chunks looked for and not found (then decoded and kept). Chunks too large to keep
+    /// are not looked for, and not counted.
     pub misses: u64,
     /// Chunks dropped to make room.
     pub evictions: u64,
@@ -136,19 +137,15 @@ impl ReadCache {
             return;
         }
         let mut g = self.inner.lock();
-        if let Some(&i) = g.index.get(&key) {
-            // Another reader decoded it meanwhile, or the checksum changed: the newer wins.
-            let old = std::mem::replace(
-                &mut g.slots[i],
-                Slot {
-                    key,
-                    crc,
-                    points,
-                    referenced: true,
-                },
-            );
-            g.bytes = g.bytes - charge(old.points.len()) + size;
-            return;
+        if let Some(i) = g.index.remove(&key) {
+            // Another reader decoded it meanwhile, or the checksum changed: the newer goes in
+            // as a new entry, the old one out.
+            let old = g.slots.swap_remove(i);
+            if let Some(moved) = g.slots.get(i) {
+                let k = moved.key;
+                g.index.insert(k, i);
+            }
+            g.bytes -= charge(old.points.len());
         }
         while g.bytes + size > self.max_bytes && !g.slots.is_empty() {
             g.evict_one();
@@ -253,6 +250,11 @@ mod tests {
             }
             assert!(c.stats().bytes <= c.stats().max_bytes);
         }
+        // A held chunk decoded again with other bytes replaces its entry within the bound.
+        let held = c.inner.lock().slots[3].key;
+        c.insert(held, 9, chunk(100, held.1 as f64));
+        assert!(c.get(held, 9).is_some() && c.get(held, 0).is_none());
+        assert!(c.stats().bytes <= c.stats().max_bytes);
         let g = c.inner.lock();
         assert_eq!(g.index.len(), g.slots.len());
         for (i, s) in g.slots.iter().enumerate() {

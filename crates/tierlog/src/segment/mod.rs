@@ -147,13 +147,13 @@ impl Segment {
                 // Out of the file: the uncached read says so.
                 return self.read_entries(std::slice::from_ref(e), from, to, out);
             };
+            if !cache.keeps(e.points as usize) {
+                self.read_entries(std::slice::from_ref(e), from, to, out)?;
+                continue;
+            }
             let key = (self.ident, e.offset);
             let points = match cache.get(key, crc) {
                 Some(p) => p,
-                None if !cache.keeps(e.points as usize) => {
-                    self.read_entries(std::slice::from_ref(e), from, to, out)?;
-                    continue;
-                }
                 None => {
                     let mut v = Vec::with_capacity(e.points as usize);
                     if let Err(c) = format::read_raw_chunk_pairs(&self.map, e, &mut v) {
