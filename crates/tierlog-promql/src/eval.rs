@@ -1370,9 +1370,10 @@ impl<'a> Ev<'a> {
         let dropped: usize = cache.rows.values().map(|r| r.len().max(1)).sum();
         self.held.set(self.held.get().saturating_sub(dropped));
         cache.rows = kept;
-        // A window that starts before the previous one (steps move forward, so it does not)
-        // would need rows already dropped: start again.
-        if cache.first.is_some_and(|f| first < f) {
+        // A window that starts before the previous one would need rows already dropped, and
+        // one that ends before the rows appended would hold too many: start again (steps move
+        // forward, so neither happens).
+        if cache.first.is_some_and(|f| first < f) || cache.appended.is_some_and(|a| a > r) {
             cache.evaluated = None;
             cache.appended = None;
             cache.win.iter_mut().for_each(Vec::clear);
@@ -1413,13 +1414,7 @@ impl<'a> Ev<'a> {
         }
         // Each series' points in the window: the rows not appended yet go to the end of its
         // buffer, the points before the window are passed over (and dropped once they are
-        // half the buffer). A window that ends before the rows appended (it cannot, as steps
-        // move forward) starts the buffers again.
-        if cache.appended.is_some_and(|a| a > r) {
-            cache.win.iter_mut().for_each(Vec::clear);
-            cache.start.iter_mut().for_each(|s| *s = 0);
-            cache.appended = None;
-        }
+        // half the buffer).
         cache.win.resize(cache.labels.len(), Vec::new());
         cache.start.resize(cache.labels.len(), 0);
         let lower = cache

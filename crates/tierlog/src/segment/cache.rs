@@ -137,15 +137,10 @@ impl ReadCache {
             return;
         }
         let mut g = self.inner.lock();
-        if let Some(i) = g.index.remove(&key) {
+        if let Some(&i) = g.index.get(&key) {
             // Another reader decoded it meanwhile, or the checksum changed: the newer goes in
             // as a new entry, the old one out.
-            let old = g.slots.swap_remove(i);
-            if let Some(moved) = g.slots.get(i) {
-                let k = moved.key;
-                g.index.insert(k, i);
-            }
-            g.bytes -= charge(old.points.len());
+            g.remove_at(i);
         }
         while g.bytes + size > self.max_bytes && !g.slots.is_empty() {
             g.evict_one();
@@ -175,15 +170,20 @@ impl Inner {
                 self.hand += 1;
                 continue;
             }
-            let gone = self.slots.swap_remove(self.hand);
-            self.index.remove(&gone.key);
-            if let Some(moved) = self.slots.get(self.hand) {
-                self.index.insert(moved.key, self.hand);
-            }
-            self.bytes -= charge(gone.points.len());
+            self.remove_at(self.hand);
             self.evictions += 1;
             return;
         }
+    }
+
+    /// Drops slot `i`: the last slot takes its place (and its index entry follows).
+    fn remove_at(&mut self, i: usize) {
+        let gone = self.slots.swap_remove(i);
+        self.index.remove(&gone.key);
+        if let Some(moved) = self.slots.get(i) {
+            self.index.insert(moved.key, i);
+        }
+        self.bytes -= charge(gone.points.len());
     }
 }
 

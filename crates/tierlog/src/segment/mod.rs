@@ -122,8 +122,8 @@ impl Segment {
         self.read_entries(entries, from, to, out)
     }
 
-    /// [`Segment::read_series_from`] through `cache`: each chunk is decoded once and kept
-    /// there (when it fits), and found there by later reads.
+    /// [`Segment::read_series_from`] through `cache` when there is one: each chunk is decoded
+    /// once and kept there (when it fits), and found there by later reads.
     pub fn read_series_cached(
         &self,
         cursor: &mut usize,
@@ -131,9 +131,12 @@ impl Segment {
         from: i64,
         to: i64,
         out: &mut Vec<(i64, f64)>,
-        cache: &cache::ReadCache,
+        cache: Option<&cache::ReadCache>,
     ) -> std::result::Result<(), (u64, Corruption)> {
         let entries = self.footer.entries_from(cursor, series);
+        let Some(cache) = cache else {
+            return self.read_entries(entries, from, to, out);
+        };
         for e in entries {
             if e.max_ts < from || e.min_ts >= to {
                 continue;

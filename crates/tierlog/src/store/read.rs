@@ -166,11 +166,9 @@ impl Shared {
                     let mut cursor = 0;
                     let cache = self.config.read_cache.as_ref();
                     for (p, id) in points.iter_mut().zip(ids) {
-                        let read = match cache {
-                            Some(c) => seg.read_series_cached(&mut cursor, id.0, from, to, p, c),
-                            None => seg.read_series_from(&mut cursor, id.0, from, to, p),
-                        };
-                        if let Err((offset, what)) = read {
+                        if let Err((offset, what)) =
+                            seg.read_series_cached(&mut cursor, id.0, from, to, p, cache)
+                        {
                             warnings.push(format!(
                                 "{} at offset {offset}: {what}; series {} skipped in this window",
                                 seg.path().display(),
