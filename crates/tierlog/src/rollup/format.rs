@@ -560,12 +560,19 @@ impl ChunkColumns {
     }
 
     pub(crate) fn clear(&mut self) {
-        self.starts.clear();
-        self.counts.clear();
-        self.nans.clear();
         for v in &mut self.vals {
             v.clear();
         }
+        self.clear_but_values();
+    }
+
+    /// [`Self::clear`] but for the value columns, for a decoder that replaces every value
+    /// column it makes readable (layout 2's): their buffers keep their lengths, so that a
+    /// column decoded into one is not zeroed first.
+    pub(crate) fn clear_but_values(&mut self) {
+        self.starts.clear();
+        self.counts.clear();
+        self.nans.clear();
         self.at = [0; 5];
         self.inc.clear();
         self.has_inc = false;

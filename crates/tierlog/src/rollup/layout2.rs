@@ -489,6 +489,18 @@ pub(crate) struct Scratch {
     incs: Vec<f64>,
 }
 
+/// Makes `v` hold `n` values for a decoder that writes every one of them (the value
+/// decoders do, when they succeed): a reused buffer keeps its old values instead of being
+/// cleared and filled again, so only the part beyond its old length is zeroed.
+#[inline]
+fn set_len<T: Copy + Default>(v: &mut Vec<T>, n: usize) {
+    if v.len() < n {
+        v.resize(n, T::default());
+    } else {
+        v.truncate(n);
+    }
+}
+
 /// Reads one value column that must hold `want` values into `v` (replacing it).
 fn column_into(
     input: &[u8],
@@ -496,10 +508,12 @@ fn column_into(
     v: &mut Vec<f64>,
     want: usize,
 ) -> Result<(), Corruption> {
-    v.clear();
-    let used = codec::decode_values(&input[r.pos()..], v)?;
+    let rest = &input[r.pos()..];
+    let (id, n, mut cr) = values::header(rest)?;
+    set_len(v, n);
+    let used = values::decode_body(id, rest, &mut cr, &mut v[..])?;
     r.bytes(used)?;
-    if v.len() != want {
+    if n != want {
         return Err(bad("rollup chunk columns hold different bucket counts"));
     }
     Ok(())
@@ -579,9 +593,8 @@ fn codes_into<S: ValueSlot + Default>(
     let (id, n, mut cr) = values::header(rest)?;
     // The decimal codecs' bodies start with their exponent (codec.md §4).
     let direct = id == values::ID_RAW || id == values::ID_XOR || rest.get(cr.pos()) == Some(&0);
-    out.clear();
     if direct {
-        out.resize(n, S::default());
+        set_len(out, n);
         let used = values::decode_body(id, rest, &mut cr, &mut out[..])?;
         r.bytes(used)?;
         if n != want {
@@ -589,6 +602,7 @@ fn codes_into<S: ValueSlot + Default>(
         }
     } else {
         column_into(input, r, f, want)?;
+        out.clear();
         out.extend(f.iter().map(|&x| {
             let mut c = S::default();
             c.set_value(x);
@@ -618,8 +632,8 @@ fn count_codes(codes: &[Code], weight: impl Fn(u8) -> u8) -> usize {
 /// The values of `vals` at the buckets of sum code 0, in order, into `out` (replacing it):
 /// written at every bucket, kept (the index moves on) at those of code 0, without a branch.
 fn keep_code0<T: Copy + Default>(codes: &[Code], vals: &[T], out: &mut Vec<T>) {
-    out.clear();
-    out.resize(vals.len(), T::default());
+    // Every slot up to the last kept one is written before it is read.
+    set_len(out, vals.len());
     let o = &mut out[..];
     let mut j = 0;
     for (&Code(c), &v) in codes.iter().zip(vals) {
@@ -645,11 +659,24 @@ fn counts_into(vals: &[f64], out: &mut Vec<u32>) -> Result<(), Corruption> {
     }
 }
 
-/// The `d`-decimal integers of `vals` into `out` (the offset forms' base).
-fn decimal_ints_into(vals: &[f64], d: u8, out: &mut Vec<i64>) -> Result<usize, Corruption> {
+/// The `d`-decimal integers of `vals` into `out` (the offset forms' base). `dc` is the
+/// exponent of the decimal codec that decoded `vals` (the min column), if one did: then the
+/// integers come from [`values::decimal_ints_of_codec`] when it takes them, the same
+/// integers without a division per value.
+fn decimal_ints_into(
+    vals: &[f64],
+    dc: Option<u8>,
+    d: u8,
+    out: &mut Vec<i64>,
+) -> Result<usize, Corruption> {
     let d = usize::from(d);
     if d >= POW10.len() {
         return Err(bad("decimals out of range"));
+    }
+    if let Some(dc) = dc
+        && values::decimal_ints_of_codec(vals, usize::from(dc), d, out)
+    {
+        return Ok(d);
     }
     out.clear();
     let mut ok = true;
@@ -663,6 +690,15 @@ fn decimal_ints_into(vals: &[f64], d: u8, out: &mut Vec<i64>) -> Result<usize, C
     } else {
         Err(bad("offset column over a non-decimal min"))
     }
+}
+
+/// The exponent of the value column at `r` when one of the decimal codecs wrote it (the
+/// first byte of their bodies, codec.md §4), for [`decimal_ints_into`]; `None` for raw and
+/// xor columns, empty ones and heads that do not read (the column's decode reports those).
+fn decimal_exponent(input: &[u8], r: &Reader<'_>) -> Option<u8> {
+    let rest = &input[r.pos()..];
+    let (id, n, cr) = values::header(rest).ok()?;
+    if values::is_decimal(id) && n > 0 { rest.get(cr.pos()).copied() } else { None }
 }
 
 /// Where a first or last value comes from, for every bucket of a chunk alike.
@@ -773,7 +809,8 @@ fn sums_of_count<const COUNT: u32>(
 /// not copied: `cols` reads them from the column they equal. On error `cols` holds no
 /// meaningful columns.
 pub fn decode_columns(input: &[u8], base: i64, cols: &mut ChunkColumns) -> Result<(), Corruption> {
-    cols.clear();
+    // Every value column `at` points to is written below before it is read.
+    cols.clear_but_values();
     let ChunkColumns {
         starts,
         counts,
@@ -865,6 +902,7 @@ pub fn decode_columns(input: &[u8], base: i64, cols: &mut ChunkColumns) -> Resul
     let count_at = |counts: &[u32], i: usize| counts.get(i).copied().unwrap_or(1);
 
     // min, max.
+    let min_dc = decimal_exponent(input, &r);
     column_into(input, &mut r, &mut vals[0], n)?;
     // The `d` at which `l2.ints` holds the whole min column.
     let mut min_ints: Option<usize> = None;
@@ -875,7 +913,7 @@ pub fn decode_columns(input: &[u8], base: i64, cols: &mut ChunkColumns) -> Resul
             at[MAX] = 1;
         }
         _ => {
-            let d = decimal_ints_into(&vals[0], r.u8()?, &mut l2.ints)?;
+            let d = decimal_ints_into(&vals[0], min_dc, r.u8()?, &mut l2.ints)?;
             min_ints = Some(d);
             codes_into(input, &mut r, &mut l2.f, &mut l2.kn, n)?;
             let out = &mut vals[1];
@@ -956,7 +994,7 @@ pub fn decode_columns(input: &[u8], base: i64, cols: &mut ChunkColumns) -> Resul
                         }
                         e
                     }
-                    _ => decimal_ints_into(rest_min, dd, &mut l2.ints)?,
+                    _ => decimal_ints_into(rest_min, min_dc, dd, &mut l2.ints)?,
                 };
                 codes_into(input, &mut r, &mut l2.f, &mut l2.kn, m)?;
                 codes_into(input, &mut r, &mut l2.f, &mut l2.rn, m)?;
@@ -1960,6 +1998,75 @@ mod tests {
             let c = chunk(&sum_ok[0], &bad);
             same_as_reference(&c, 1_699_999_200_000);
             assert!(decode(&c, 0, &mut Vec::new()).is_err(), "{c:02X?}");
+        }
+    }
+
+    /// Offset forms over mins of every magnitude, on both sides of the bound below which the
+    /// decoder takes the min column's integers from its decimal codec
+    /// (`values::decimal_ints_of_codec`, 2^49) instead of checking every min, with the min
+    /// column in every codec: as written, decimal at the chunk's exponent and above it, raw
+    /// and xor. Each decodes as the reference decoder (which checks every min) and bit for
+    /// bit as aggregated.
+    #[test]
+    fn offset_forms_over_mins_of_every_magnitude_decode_as_the_reference() {
+        // A decimal-delta column of `ints` at exponent `d`, in 64-bit residual blocks
+        // (codec.md §4.3), written by hand (the encoder takes the smallest exponent).
+        let delta = |d: u8, ints: &[i64]| {
+            let mut c = vec![values::ID_DECIMAL_DELTA];
+            put_uvarint(&mut c, ints.len() as u64);
+            c.push(d);
+            crate::segment::codec::varint::put_ivarint(&mut c, ints[0]);
+            for block in ints.windows(2).collect::<Vec<_>>().chunks(128) {
+                c.extend_from_slice(&[64, 0, 1]);
+                for w in block {
+                    c.extend_from_slice(&(w[1].wrapping_sub(w[0]) as u64).to_le_bytes());
+                }
+            }
+            c
+        };
+        let mut seen = Vec::new();
+        for n0 in [1i64 << 30, (1 << 47) - 3, (1 << 49) - 4000, (1 << 49) + 4000, 1 << 50, (1 << 52) - 100] {
+            let pts: Vec<(i64, f64)> =
+                (0..64i64).map(|i| (i * 15_000, (n0 + i * 7 % 13) as f64 / 100.0)).collect();
+            let mut b = Vec::new();
+            aggregate(&pts, 60_000, false, None, &mut b);
+            let want: Vec<Bits> = b.iter().map(bits).collect();
+            let mut enc = Vec::new();
+            let sizes = encode_sections(&b, 0, &mut enc);
+            if enc[0] & SHORT_HEAD != 0 || enc[1] & 3 != MAX_OFFSET {
+                continue;
+            }
+            let (min_at, min_end) = (sizes[..4].iter().sum::<usize>(), sizes[..5].iter().sum::<usize>());
+            let d = enc[min_end];
+            let mins: Vec<f64> = b.iter().map(|x| x.min).collect();
+            let ints: Vec<i64> = mins.iter().map(|&m| scaled(m, usize::from(d)).expect("decimal")).collect();
+            let (id, _, cr) = values::header(&enc[min_at..]).expect("min column");
+            seen.push((n0, values::is_decimal(id).then(|| enc[min_at + cr.pos()]), d));
+            let (mut raw, mut xor) = (Vec::new(), Vec::new());
+            values::encode_raw(&mins, &mut raw);
+            values::encode_xor(&mins, &mut xor);
+            // At a higher exponent: readable while the integers stay below 2^53 (the
+            // reference decides the rest, refusing them).
+            let up = |k: u32| {
+                let ints: Vec<i64> = ints.iter().map(|n| n * 10i64.pow(k)).collect();
+                (delta(d + k as u8, &ints), ints.iter().all(|n| n.unsigned_abs() < 1 << 53))
+            };
+            let written = enc[min_at..min_end].to_vec();
+            for (col, readable) in [(written, true), (delta(d, &ints), true), up(1), up(2), (raw, true), (xor, true)] {
+                let mut c = enc[..min_at].to_vec();
+                c.extend_from_slice(&col);
+                c.extend_from_slice(&enc[min_end..]);
+                same_as_reference(&c, 0);
+                let mut got = Vec::new();
+                if readable {
+                    decode(&c, 0, &mut got).expect("decodes");
+                    assert_eq!(got.iter().map(bits).collect::<Vec<_>>(), want, "{n0}: {col:02X?}");
+                }
+            }
+        }
+        // Offsets over a decimal min column at the chunk's exponent, on both sides of 2^49.
+        for n0 in [1 << 30, (1 << 49) - 4000, (1 << 49) + 4000] {
+            assert!(seen.contains(&(n0, Some(2), 2)), "{n0}: {seen:?}");
         }
     }
 

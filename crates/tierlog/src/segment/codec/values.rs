@@ -32,6 +32,13 @@ pub fn name(id: u8) -> Option<&'static str> {
     }
 }
 
+/// Whether codec `id` is one of the decimal codecs (decimal-delta, decimal-delta2,
+/// decimal-varbits), whose bodies start with their exponent and whose values are their
+/// integers divided by `10^exponent`.
+pub(crate) fn is_decimal(id: u8) -> bool {
+    id == ID_DECIMAL_DELTA || id == ID_DECIMAL_DELTA2 || id == super::varbits::ID
+}
+
 // ---------------------------------------------------------------- encoding
 
 thread_local! {
@@ -122,6 +129,45 @@ pub(crate) fn scaled(v: f64, d: usize) -> Option<i64> {
     } else {
         None
     }
+}
+
+/// [`scaled`]`(v, d)` of every value of a column that a decimal codec of exponent `dc ≤ d`
+/// decoded, into `out` (replacing it), without `scaled`'s division and comparison; false
+/// (and `out` meaningless) when some value is too large for the shortcut, in which case the
+/// caller runs `scaled` itself.
+///
+/// Why it is exact: such a codec decodes its integer `n` to `v = n / 10^dc` (one correctly
+/// rounded division of exact operands while `|n| < 2^53`). When `|v × 10^dc| < 2^49` (the
+/// check here, made on the computed product), `|n| < 2^49 + 1` and the computed product
+/// lies within `|n| × 2^-52 × (1 + 2^-54) < 1/4` of `n` (two roundings), so rounding it gives
+/// `n` itself. With `N = n × 10^(d − dc)` and `|N| < 2^50` (the bound divided by `10^(d −
+/// dc)` ensures it), the same
+/// argument gives `round(v × 10^d) = N` in `scaled`, and `scaled`'s comparison holds: `N /
+/// 10^d` and `n / 10^dc` are one rational number, correctly rounded from exact operands both
+/// times, so the bits are equal. Hence `scaled(v, d) = Some(N)` for every value this takes.
+/// (A value the codec did not make, or a `dc` that is not its exponent, breaks the premise:
+/// the caller must know the column's codec.)
+pub(crate) fn decimal_ints_of_codec(vals: &[f64], dc: usize, d: usize, out: &mut Vec<i64>) -> bool {
+    const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5 × 2^52
+    const BOUND: f64 = 562_949_953_421_312.0; // 2^49
+    if dc > d || d >= POW10.len() {
+        return false;
+    }
+    let scale = POW10[dc];
+    let up = 10_i64.pow((d - dc) as u32);
+    let bound = BOUND / POW10[d - dc];
+    let magic_bits = MAGIC.to_bits() as i64;
+    out.clear();
+    let mut ok = true;
+    // Branch-free so that it vectorises: for `|x| < 2^51`, `x + 1.5 × 2^52` lies in
+    // `[2^52, 2^53)`, where the spacing is 1, so it is rounded to `MAGIC + round(x)` and its
+    // bits are `MAGIC`'s plus `round(x)`. Values failing the bound yield garbage, discarded.
+    out.extend(vals.iter().map(|&v| {
+        let x = v * scale;
+        ok &= x.abs() < bound;
+        ((x + MAGIC).to_bits() as i64).wrapping_sub(magic_bits).wrapping_mul(up)
+    }));
+    ok
 }
 
 /// A lower bound of [`decimal_ints`]'s exponent, from one pass (`None` when some value is
@@ -683,6 +729,65 @@ fn read_block(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`decimal_ints_of_codec`] gives `scaled`'s integers for every column a decimal codec
+    /// decoded, wherever it takes the column: integers of every magnitude up to the 2^53 limit
+    /// (most near its bound, where a looser bound gives wrong integers), every exponent pair,
+    /// written by each decimal codec and decoded back. And it takes every column whose scaled
+    /// integers are below 2^48, so the shortcut is used where it is meant to be.
+    #[test]
+    fn decimal_ints_of_codec_are_scaled_ints() {
+        let mut rng = crate::rng::SplitMix64::new(0x5ca1ed);
+        let mut buf = Vec::new();
+        let (mut vals, mut fast) = (Vec::new(), Vec::new());
+        let (mut taken, mut refused) = (0u32, 0u32);
+        for case in 0..6000u64 {
+            let dc = (case % 10) as usize;
+            let d = dc + (rng.next_u64() % (10 - dc as u64)) as usize;
+            let up = 10_i64.pow((d - dc) as u32);
+            // Magnitudes around the bound on the scaled integer (2^49), or anywhere below the
+            // codec's limit; 16 integers of one magnitude per column.
+            let bits = match case % 3 {
+                0 => 46 + rng.next_u64() % 5,
+                1 => 1 + rng.next_u64() % 53,
+                _ => 49,
+            };
+            let ints: Vec<i64> = (0..16)
+                .map(|_| {
+                    let m = (rng.next_u64() >> (64 - bits)) as i64 / up.min(1 << 40);
+                    if rng.next_u64() & 1 == 0 { -m } else { m }
+                })
+                .collect();
+            buf.clear();
+            match case % 4 {
+                0 | 1 => assert!(encode_decimal(case % 4 == 1, dc, &ints, &mut buf, usize::MAX)),
+                k => assert!(super::super::varbits::encode(
+                    dc,
+                    (k - 1) as u8,
+                    &ints,
+                    &mut buf,
+                    usize::MAX
+                )),
+            }
+            vals.clear();
+            decode(&buf, &mut vals).expect("decodes");
+            let (id, _, _) = header(&buf).expect("head");
+            assert!(is_decimal(id));
+            let small = ints.iter().all(|&n| (n * up).unsigned_abs() < 1 << 48);
+            if decimal_ints_of_codec(&vals, dc, d, &mut fast) {
+                taken += 1;
+                for (&v, &f) in vals.iter().zip(&fast) {
+                    assert_eq!(scaled(v, d), Some(f), "value {v:e} at d {d} (codec exponent {dc})");
+                }
+            } else {
+                refused += 1;
+                assert!(!small, "a column of small integers refused: {ints:?} at {dc}/{d}");
+            }
+        }
+        assert!(taken > 1000 && refused > 300, "taken {taken}, refused {refused}");
+        // An exponent above the column's own is never claimed.
+        assert!(!decimal_ints_of_codec(&[0.5], 2, 1, &mut fast));
+    }
 
     /// The encoder writes the shortest candidate: sizes counted before writing agree with
     /// the bytes each candidate writes when given no limit.
