@@ -2001,6 +2001,22 @@ mod tests {
         }
     }
 
+    /// A decimal-delta column of `ints` at exponent `d`, in 64-bit residual blocks (codec.md
+    /// §4.3), written by hand (the encoder takes the smallest exponent).
+    fn decimal_delta_by_hand(d: u8, ints: &[i64]) -> Vec<u8> {
+        let mut c = vec![values::ID_DECIMAL_DELTA];
+        put_uvarint(&mut c, ints.len() as u64);
+        c.push(d);
+        crate::segment::codec::varint::put_ivarint(&mut c, ints[0]);
+        for block in ints.windows(2).collect::<Vec<_>>().chunks(128) {
+            c.extend_from_slice(&[64, 0, 1]);
+            for w in block {
+                c.extend_from_slice(&(w[1].wrapping_sub(w[0]) as u64).to_le_bytes());
+            }
+        }
+        c
+    }
+
     /// Offset forms over mins of every magnitude, on both sides of the bound below which the
     /// decoder takes the min column's integers from its decimal codec
     /// (`values::decimal_ints_of_codec`, 2^49) instead of checking every min, with the min
@@ -2009,21 +2025,6 @@ mod tests {
     /// bit as aggregated.
     #[test]
     fn offset_forms_over_mins_of_every_magnitude_decode_as_the_reference() {
-        // A decimal-delta column of `ints` at exponent `d`, in 64-bit residual blocks
-        // (codec.md §4.3), written by hand (the encoder takes the smallest exponent).
-        let delta = |d: u8, ints: &[i64]| {
-            let mut c = vec![values::ID_DECIMAL_DELTA];
-            put_uvarint(&mut c, ints.len() as u64);
-            c.push(d);
-            crate::segment::codec::varint::put_ivarint(&mut c, ints[0]);
-            for block in ints.windows(2).collect::<Vec<_>>().chunks(128) {
-                c.extend_from_slice(&[64, 0, 1]);
-                for w in block {
-                    c.extend_from_slice(&(w[1].wrapping_sub(w[0]) as u64).to_le_bytes());
-                }
-            }
-            c
-        };
         let mut seen = Vec::new();
         for n0 in [1i64 << 30, (1 << 47) - 3, (1 << 49) - 4000, (1 << 49) + 4000, 1 << 50, (1 << 52) - 100] {
             let pts: Vec<(i64, f64)> =
@@ -2049,10 +2050,10 @@ mod tests {
             // reference decides the rest, refusing them).
             let up = |k: u32| {
                 let ints: Vec<i64> = ints.iter().map(|n| n * 10i64.pow(k)).collect();
-                (delta(d + k as u8, &ints), ints.iter().all(|n| n.unsigned_abs() < 1 << 53))
+                (decimal_delta_by_hand(d + k as u8, &ints), ints.iter().all(|n| n.unsigned_abs() < 1 << 53))
             };
             let written = enc[min_at..min_end].to_vec();
-            for (col, readable) in [(written, true), (delta(d, &ints), true), up(1), up(2), (raw, true), (xor, true)] {
+            for (col, readable) in [(written, true), (decimal_delta_by_hand(d, &ints), true), up(1), up(2), (raw, true), (xor, true)] {
                 let mut c = enc[..min_at].to_vec();
                 c.extend_from_slice(&col);
                 c.extend_from_slice(&enc[min_end..]);
@@ -2108,21 +2109,6 @@ mod tests {
             cols.push((at, at + used, v));
         }
         assert_eq!(cols[2].1, sum_end);
-        // A decimal-delta column of `ints` at exponent `d`, in 64-bit residual blocks
-        // (codec.md §4.3), written by hand (the encoder takes the smallest exponent).
-        let delta = |d: u8, ints: &[i64]| {
-            let mut c = vec![values::ID_DECIMAL_DELTA];
-            put_uvarint(&mut c, ints.len() as u64);
-            c.push(d);
-            crate::segment::codec::varint::put_ivarint(&mut c, ints[0]);
-            for block in ints.windows(2).collect::<Vec<_>>().chunks(128) {
-                c.extend_from_slice(&[64, 0, 1]);
-                for w in block {
-                    c.extend_from_slice(&(w[1].wrapping_sub(w[0]) as u64).to_le_bytes());
-                }
-            }
-            c
-        };
         let rebuild = |k: usize, col: &[u8]| {
             let (from, to, _) = &cols[k];
             let mut c = enc[..*from].to_vec();
@@ -2135,7 +2121,7 @@ mod tests {
             values::encode_raw(v, &mut raw);
             values::encode_xor(v, &mut xor);
             let ints: Vec<i64> = v.iter().map(|&x| x as i64).collect();
-            let tenths = delta(1, &ints.iter().map(|n| n * 10).collect::<Vec<_>>());
+            let tenths = decimal_delta_by_hand(1, &ints.iter().map(|n| n * 10).collect::<Vec<_>>());
             for col in [raw, xor, tenths] {
                 let c = rebuild(k, &col);
                 same_as_reference(&c, 0);
@@ -2147,7 +2133,7 @@ mod tests {
             for big in [1 << 53, -(1 << 53), i64::MAX, i64::MIN] {
                 let mut bad = ints.clone();
                 bad[0] = big;
-                let c = rebuild(k, &delta(0, &bad));
+                let c = rebuild(k, &decimal_delta_by_hand(0, &bad));
                 same_as_reference(&c, 0);
                 assert!(decode(&c, 0, &mut Vec::new()).is_err(), "{big} in column {k}");
             }
