@@ -133,13 +133,11 @@ pub fn run(
             let label = Label::Step(step.as_millis() as i64);
             // JSON, JSON Lines and CSV stream series by series, as raw points do.
             if !output.chart() && (output.jsonl || output.format != Format::Table) {
-                let mut it: StepIter<'_> = store.query_step_iter(&sel, from, to, step)?;
+                let it: StepIter<'_> = store.query_step_iter(&sel, from, to, step)?;
                 let mut w = BucketWriter::new(&label, output)?;
-                for s in it.by_ref() {
-                    w.series(&s)?;
-                }
-                let (series, n) = w.finish(it.warnings())?;
-                report(it.warnings(), series, n, "buckets");
+                let warnings = write_pipelined(it, |s| w.series(&s))?;
+                let (series, n) = w.finish(&warnings)?;
+                report(&warnings, series, n, "buckets");
                 return Ok(());
             }
             let r = store.query_step(&sel, from, to, step)?;
@@ -528,6 +526,40 @@ fn buckets(r: &BucketResult, label: &Label<'_>, output: &OutputArgs) -> Result<(
     Ok(())
 }
 
+/// How many answered series may wait for [`write_pipelined`]'s writer.
+const PIPELINE_DEPTH: usize = 2;
+
+/// Runs a step query on a thread of its own while this one writes each series as it comes,
+/// in order: with two cores or more the store's folding and the formatting overlap, so the
+/// answer takes about the longer of the two instead of their sum. At most
+/// [`PIPELINE_DEPTH`] series wait between them, so memory stays bounded by a few series'
+/// answers. Returns the query's warnings once every series is written; when `write` fails,
+/// the query stops at its next series and the error is returned.
+fn write_pipelined(
+    it: StepIter<'_>,
+    mut write: impl FnMut(SeriesBuckets) -> Result<(), Failure>,
+) -> Result<Vec<String>, Failure> {
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<SeriesBuckets>(PIPELINE_DEPTH);
+        let query = scope.spawn(move || {
+            let mut it = it;
+            for s in it.by_ref() {
+                if tx.send(s).is_err() {
+                    break; // the writer stopped
+                }
+            }
+            it.into_warnings()
+        });
+        let written = rx.iter().try_for_each(&mut write);
+        // A writer that stopped early must not leave the query blocked on a full channel.
+        drop(rx);
+        let warnings = query
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        written.map(|()| warnings)
+    })
+}
+
 /// Writes the buckets of a tier or step query as JSON Lines, JSON or CSV, series by series.
 struct BucketWriter<'a> {
     out: BufWriter<std::io::StdoutLock<'static>>,
@@ -763,6 +795,71 @@ fn push_json_f64(b: &mut Vec<u8>, v: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The pipelined writer gets a step query's series in the query's order, every bucket as
+    /// the collected query gives it; a writer that fails stops the query (no hang on a full
+    /// channel, more series than it holds) and its error comes back.
+    #[test]
+    fn pipelined_series_arrive_in_order_and_a_failing_writer_stops_the_query() {
+        let t0 = 1_700_000_000_000i64;
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(tierlog::ManualClock::new(t0 + 3_600_000));
+        let store =
+            tierlog::Store::open(dir.path(), tierlog::Config::default().with_clock(clock)).unwrap();
+        let hosts: Vec<String> = (0..12).map(|h| format!("h{h:02}")).collect();
+        let labels: Vec<[(&str, &str); 1]> = hosts.iter().map(|h| [("host", h.as_str())]).collect();
+        for i in 0..600i64 {
+            let samples: Vec<tierlog::Sample<'_>> = labels
+                .iter()
+                .enumerate()
+                .map(|(h, l)| {
+                    tierlog::Sample::new("m", l, t0 + i * 5_000, (i * (h as i64 + 1) % 97) as f64)
+                })
+                .collect();
+            store.write(&samples).unwrap();
+        }
+        let sel = tierlog::Selector::parse("m").unwrap();
+        let step = Duration::from_secs(300);
+        let want = store.query_step(&sel, t0, t0 + 3_000_000, step).unwrap();
+        assert_eq!(want.series.len(), hosts.len());
+        let mut got = Vec::new();
+        let it = store
+            .query_step_iter(&sel, t0, t0 + 3_000_000, step)
+            .unwrap();
+        let Ok(warnings) = write_pipelined(it, |s| {
+            got.push(s);
+            Ok(())
+        }) else {
+            panic!("the pipelined write failed");
+        };
+        assert_eq!(warnings, want.warnings);
+        assert_eq!(got.len(), want.series.len());
+        for (g, w) in got.iter().zip(&want.series) {
+            assert_eq!(g.labels, w.labels);
+            let bits = |s: &SeriesBuckets| -> Vec<(i64, u64, u64, u64)> {
+                s.points
+                    .iter()
+                    .map(|p| (p.t, p.count, p.sum.to_bits(), p.max.to_bits()))
+                    .collect()
+            };
+            assert_eq!(bits(g), bits(w));
+        }
+        // A writer failing at its third series: the query stops, the error comes back.
+        let mut calls = 0;
+        let it = store
+            .query_step_iter(&sel, t0, t0 + 3_000_000, step)
+            .unwrap();
+        let r = write_pipelined(it, |_| {
+            calls += 1;
+            if calls == 3 {
+                Err(Failure::Error("disk full".into()))
+            } else {
+                Ok(())
+            }
+        });
+        assert!(matches!(r, Err(Failure::Error(ref e)) if e == "disk full"));
+        assert_eq!(calls, 3);
+    }
 
     /// The fields as they were printed before [`PointJson`]: `write!` of `json_f64` values
     /// and `json_text` per bucket. The fast writer must give the same bytes.
