@@ -489,18 +489,6 @@ pub(crate) struct Scratch {
     incs: Vec<f64>,
 }
 
-/// Makes `v` hold `n` values for a decoder that writes every one of them (the value
-/// decoders do, when they succeed): a reused buffer keeps its old values instead of being
-/// cleared and filled again, so only the part beyond its old length is zeroed.
-#[inline]
-fn set_len<T: Copy + Default>(v: &mut Vec<T>, n: usize) {
-    if v.len() < n {
-        v.resize(n, T::default());
-    } else {
-        v.truncate(n);
-    }
-}
-
 /// Reads one value column that must hold `want` values into `v` (replacing it).
 fn column_into(
     input: &[u8],
@@ -510,7 +498,8 @@ fn column_into(
 ) -> Result<(), Corruption> {
     let rest = &input[r.pos()..];
     let (id, n, mut cr) = values::header(rest)?;
-    set_len(v, n);
+    // `resize` zeroes only past the old length: the decoder writes every slot on success.
+    v.resize(n, 0.0);
     let used = values::decode_body(id, rest, &mut cr, &mut v[..])?;
     r.bytes(used)?;
     if n != want {
@@ -594,7 +583,7 @@ fn codes_into<S: ValueSlot + Default>(
     // The decimal codecs' bodies start with their exponent (codec.md §4).
     let direct = id == values::ID_RAW || id == values::ID_XOR || rest.get(cr.pos()) == Some(&0);
     if direct {
-        set_len(out, n);
+        out.resize(n, S::default());
         let used = values::decode_body(id, rest, &mut cr, &mut out[..])?;
         r.bytes(used)?;
         if n != want {
@@ -633,7 +622,7 @@ fn count_codes(codes: &[Code], weight: impl Fn(u8) -> u8) -> usize {
 /// written at every bucket, kept (the index moves on) at those of code 0, without a branch.
 fn keep_code0<T: Copy + Default>(codes: &[Code], vals: &[T], out: &mut Vec<T>) {
     // Every slot up to the last kept one is written before it is read.
-    set_len(out, vals.len());
+    out.resize(vals.len(), T::default());
     let o = &mut out[..];
     let mut j = 0;
     for (&Code(c), &v) in codes.iter().zip(vals) {
