@@ -135,7 +135,7 @@ pub fn run(
             if !output.chart() && (output.jsonl || output.format != Format::Table) {
                 let it: StepIter<'_> = store.query_step_iter(&sel, from, to, step)?;
                 let mut w = BucketWriter::new(&label, output)?;
-                let warnings = write_pipelined(it, |s| w.series(&s))?;
+                let warnings = write_pipelined(it, |s| w.series(s))?;
                 let (series, n) = w.finish(&warnings)?;
                 report(&warnings, series, n, "buckets");
                 return Ok(());
@@ -533,24 +533,41 @@ const PIPELINE_DEPTH: usize = 2;
 /// in order: with two cores or more the store's folding and the formatting overlap, so the
 /// answer takes about the longer of the two instead of their sum. At most
 /// [`PIPELINE_DEPTH`] series wait between them, so memory stays bounded by a few series'
-/// answers. Returns the query's warnings once every series is written; when `write` fails,
-/// the query stops at its next series and the error is returned.
+/// answers, and each written series' buffer goes back to the query
+/// ([`StepIter::recycle`]), which builds a later series in it instead of in fresh memory.
+/// Returns the query's warnings once every series is written; when `write` fails, the query
+/// stops at its next series and the error is returned.
 fn write_pipelined(
     it: StepIter<'_>,
-    mut write: impl FnMut(SeriesBuckets) -> Result<(), Failure>,
+    mut write: impl FnMut(&SeriesBuckets) -> Result<(), Failure>,
 ) -> Result<Vec<String>, Failure> {
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<SeriesBuckets>(PIPELINE_DEPTH);
+        // Room for every buffer that can be out at once, so giving one back never waits.
+        let (back_tx, back_rx) =
+            std::sync::mpsc::sync_channel::<Vec<BucketPoint>>(PIPELINE_DEPTH + 2);
         let query = scope.spawn(move || {
             let mut it = it;
-            for s in it.by_ref() {
+            loop {
+                if let Ok(points) = back_rx.try_recv() {
+                    it.recycle(points);
+                }
+                let Some(s) = it.next() else { break };
                 if tx.send(s).is_err() {
                     break; // the writer stopped
                 }
             }
             it.into_warnings()
         });
-        let written = rx.iter().try_for_each(&mut write);
+        let written = rx.iter().try_for_each(|s| {
+            write(&s)?;
+            let mut points = s.points;
+            // Emptied here, so the query's thread does not spend its time on it.
+            points.clear();
+            // Full or closed: the buffer is simply freed.
+            let _ = back_tx.try_send(points);
+            Ok(())
+        });
         // A writer that stopped early must not leave the query blocked on a full channel.
         drop(rx);
         let warnings = query
@@ -560,9 +577,24 @@ fn write_pipelined(
     })
 }
 
+/// Standard output for a long answer written in large blocks, each a series' worth: straight
+/// to its file descriptor when it can be had, because std's `Stdout` is line-buffered, so it
+/// searches everything written to it for line ends and copies it once more.
+fn stdout_blocks() -> BufWriter<Box<dyn Write>> {
+    use std::os::fd::AsFd;
+    let stdout = std::io::stdout();
+    // Nothing written before may come after what is written past std's buffer.
+    let _ = stdout.lock().flush();
+    let raw: Box<dyn Write> = match stdout.as_fd().try_clone_to_owned() {
+        Ok(fd) => Box::new(std::fs::File::from(fd)),
+        Err(_) => Box::new(stdout.lock()),
+    };
+    BufWriter::with_capacity(1 << 16, raw)
+}
+
 /// Writes the buckets of a tier or step query as JSON Lines, JSON or CSV, series by series.
 struct BucketWriter<'a> {
-    out: BufWriter<std::io::StdoutLock<'static>>,
+    out: BufWriter<Box<dyn Write>>,
     output: &'a OutputArgs,
     /// What each series (JSON) or bucket (JSON Lines) is labelled with.
     label_json: String,
@@ -575,7 +607,7 @@ struct BucketWriter<'a> {
 impl<'a> BucketWriter<'a> {
     /// Writes what comes before the first series.
     fn new(label: &Label<'_>, output: &'a OutputArgs) -> Result<Self, Failure> {
-        let mut out = BufWriter::new(std::io::stdout().lock());
+        let mut out = stdout_blocks();
         let label_json = if output.jsonl {
             // The bucket's own "tier" (its source) says what a tier query's series-level
             // "tier" would, so only a step query adds its step.
@@ -617,11 +649,15 @@ impl<'a> BucketWriter<'a> {
                 json_text(&s.metric)?,
                 json_labels(&s.labels)?
             );
+            let w = &mut self.points;
+            w.clear();
+            w.reserve(s.points.len());
             for p in &s.points {
-                out.write_all(prefix.as_bytes())?;
-                out.write_all(self.points.fields(p)?)?;
-                out.write_all(b"}\n")?;
+                w.push_raw(prefix.as_bytes());
+                w.push_fields(p)?;
+                w.push_raw(b"}\n");
             }
+            out.write_all(w.bytes())?;
         } else if self.output.format == Format::Json {
             if self.series > 0 {
                 write!(out, ",")?;
@@ -632,13 +668,17 @@ impl<'a> BucketWriter<'a> {
                 json_text(&s.metric)?,
                 json_labels(&s.labels)?
             )?;
+            let w = &mut self.points;
+            w.clear();
+            w.reserve(s.points.len());
             for (j, p) in s.points.iter().enumerate() {
                 if j > 0 {
-                    out.write_all(b",")?;
+                    w.push_raw(b",");
                 }
-                out.write_all(self.points.object(p)?)?;
+                w.push_object(p)?;
             }
-            write!(out, "]}}")?;
+            w.push_raw(b"]}");
+            out.write_all(w.bytes())?;
         } else {
             let opt = |v: Option<f64>| v.map_or(String::new(), value_text);
             let (m, l) = (csv_field(&s.metric), csv_field(&labels_text(&s.labels)));
@@ -682,10 +722,10 @@ impl<'a> BucketWriter<'a> {
     }
 }
 
-/// One bucket as the JSON object of the output contract.
-/// Writes buckets as JSON objects through one reused buffer: numbers are formatted straight
-/// into it (no `serde_json::Value` per number, no `fmt` machinery), and the `tier` field's JSON
-/// is built once per run of buckets from the same tier. The bytes are those `serde_json` prints.
+/// Writes buckets as JSON objects into one reused buffer, a series' worth at a time: numbers
+/// are formatted straight into it (no `serde_json::Value` per number, no `fmt` machinery),
+/// and the `tier` field's JSON is built once per run of buckets from the same tier. The bytes
+/// are those `serde_json` prints.
 #[derive(Default)]
 struct PointJson {
     buf: Vec<u8>,
@@ -696,22 +736,53 @@ struct PointJson {
 }
 
 impl PointJson {
-    /// The bucket as a JSON object, braces included.
-    fn object(&mut self, p: &BucketPoint) -> Result<&[u8], Failure> {
+    /// Empties the buffer.
+    fn clear(&mut self) {
         self.buf.clear();
+    }
+
+    /// Makes room for `n` buckets at once, so a series' buffer grows to its size in one step
+    /// instead of by doubling (which writes each byte of fresh memory twice).
+    fn reserve(&mut self, n: usize) {
+        // A bucket's JSON is about 300 bytes; 320 leaves room.
+        self.buf.reserve(n.saturating_mul(320));
+    }
+
+    /// What was written since the buffer was last emptied.
+    fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Appends `text` as it is.
+    fn push_raw(&mut self, text: &[u8]) {
+        self.buf.extend_from_slice(text);
+    }
+
+    /// Appends the bucket as a JSON object, braces included.
+    fn push_object(&mut self, p: &BucketPoint) -> Result<(), Failure> {
         self.buf.push(b'{');
         self.push_fields(p)?;
         self.buf.push(b'}');
+        Ok(())
+    }
+
+    /// The bucket as a JSON object, braces included, alone in the buffer.
+    #[cfg(test)]
+    fn object(&mut self, p: &BucketPoint) -> Result<&[u8], Failure> {
+        self.clear();
+        self.push_object(p)?;
         Ok(&self.buf)
     }
 
-    /// The fields of a bucket's JSON object, without its braces.
+    /// The fields of a bucket's JSON object, without its braces, alone in the buffer.
+    #[cfg(test)]
     fn fields(&mut self, p: &BucketPoint) -> Result<&[u8], Failure> {
-        self.buf.clear();
+        self.clear();
         self.push_fields(p)?;
         Ok(&self.buf)
     }
 
+    /// Appends the fields of a bucket's JSON object, without its braces.
     fn push_fields(&mut self, p: &BucketPoint) -> Result<(), Failure> {
         let b = &mut self.buf;
         b.extend_from_slice(b"\"t\":");
@@ -758,7 +829,9 @@ impl PointJson {
             push_json_f64(b, v);
         }
         match &self.tier {
-            Some((name, text)) if **name == *p.tier => b.extend_from_slice(text),
+            Some((name, text)) if Arc::ptr_eq(name, &p.tier) || **name == *p.tier => {
+                b.extend_from_slice(text)
+            }
             _ => {
                 let text = format!(",\"tier\":{}", json_text(&p.tier)?).into_bytes();
                 b.extend_from_slice(&text);
@@ -827,7 +900,7 @@ mod tests {
             .query_step_iter(&sel, t0, t0 + 3_000_000, step)
             .unwrap();
         let Ok(warnings) = write_pipelined(it, |s| {
-            got.push(s);
+            got.push(s.clone());
             Ok(())
         }) else {
             panic!("the pipelined write failed");
