@@ -13,8 +13,11 @@ order), and for every series:
   last minus first, and the sum relative to count x first or to count x (first + last) / 2) —
   as differences, varints, compressed whole-series the same way.
 
-This leaves out what a real tier also stores (count, nan_count, p95 for buckets of 20 points
-or more, counter increase, float rounding of sums, chunk framing) and timestamps, and gives the
+The second bucket column adds each bucket's exact nearest-rank p95 (the value of rank
+ceil(0.95 n), the max itself below 20 points), coded as its distance below the max.
+
+This leaves out what a real tier also stores (count, nan_count, counter increase, float
+rounding of sums, chunk framing) and timestamps, and gives the
 compressors a whole series at once, so it estimates from below what a tier coded this way
 needs. It is not a proof of a limit: a model that knows more about the data (that a CPU's
 modes add up to its elapsed time, say) can go lower. Needs `pip install zstandard`.
@@ -66,7 +69,7 @@ def main():
             continue
         key, value, ts = line.split()
         series.setdefault(key, []).append((int(ts) // 1000, value))
-    per = collections.defaultdict(lambda: [0, 0, 0, 0])
+    per = collections.defaultdict(lambda: [0, 0, 0, 0, 0])
     for key, points in series.items():
         name = key.split("{")[0]
         values = [v for _, v in points]
@@ -102,18 +105,24 @@ def main():
             candidates.append([steps, spans, [s - k * f for s, k, f in zip(sm, n, fi)]])
             candidates.append([steps, spans, [2 * s - k * (f + l) for s, k, f, l in zip(sm, n, fi, la)]])
         agg = min(packed(c) for c in candidates)
+        below = [m - sorted(x)[-(-19 * len(x) // 20) - 1] for m, x in zip(mx, b)]
+        with_p95 = min(packed(c + [below]) for c in candidates)
         p = per[name]
         p[0] += agg
         p[1] += raw
         p[2] += len(b)
         p[3] += len(ints)
-    total = [0, 0, 0, 0]
-    print(f"| metric (kind) | {bucket} s buckets, B/bucket | raw values, B/point |")
-    print("|---|---:|---:|")
-    for name, (agg, raw, nb, npts) in sorted(per.items(), key=lambda kv: -kv[1][0]):
-        print(f"| {name} ({kinds.get(name, '?')}) | {agg / nb:.2f} | {raw / npts:.3f} |")
-        total = [a + b for a, b in zip(total, (agg, raw, nb, npts))]
-    print(f"| **all** | **{total[0] / total[2]:.2f}** | **{total[1] / total[3]:.3f}** |")
+        p[4] += with_p95
+    total = [0, 0, 0, 0, 0]
+    print(f"| metric (kind) | {bucket} s buckets, B/bucket | with p95 | raw values, B/point |")
+    print("|---|---:|---:|---:|")
+    for name, (agg, raw, nb, npts, wp) in sorted(per.items(), key=lambda kv: -kv[1][0]):
+        print(f"| {name} ({kinds.get(name, '?')}) | {agg / nb:.2f} | {wp / nb:.2f} | {raw / npts:.3f} |")
+        total = [a + b for a, b in zip(total, (agg, raw, nb, npts, wp))]
+    print(
+        f"| **all** | **{total[0] / total[2]:.2f}** | **{total[4] / total[2]:.2f}** "
+        f"| **{total[1] / total[3]:.3f}** |"
+    )
 
 
 if __name__ == "__main__":
