@@ -9,7 +9,10 @@
 //! column form, printing bytes per bucket: the chunks as stored, and each column alone.
 //! `TIERLOG_ROLLUP_PIECE_MS=1200000` cuts every chunk into 20-minute pieces first (the
 //! chunks of a store whose tier pieces are not compacted yet, as right after one
-//! `maintain()`). Every chunk must round-trip bit for bit through the newest layout.
+//! `maintain()`). `TIERLOG_ROLLUP_MERGE_MS=86400000` instead merges each series' buckets of
+//! every day into one chunk, as compaction does once a day is materialised (what a store
+//! that runs for days holds, measured on a short recording). Every chunk must round-trip
+//! bit for bit through the newest layout.
 //! Without the variable it prints nothing (so `cargo test --benches` passes).
 
 use std::collections::BTreeMap;
@@ -69,16 +72,21 @@ fn col(buckets: &[Bucket], f: impl Fn(&Bucket) -> f64) -> usize {
     out.len()
 }
 
-fn tier(dir: &Path, piece: Option<i64>) -> Acc {
+/// Bytes and chunks of one tier directory, re-encoded as stored, cut into pieces of `piece`
+/// ms, or merged (`merge` ms) into one chunk per series per span of that length, as
+/// compaction writes a span's pieces once the span is materialised.
+fn tier(dir: &Path, piece: Option<i64>, merge: Option<i64>) -> Acc {
     let mut acc = Acc::default();
     let mut bs = Vec::new();
-    let mut enc = Vec::new();
     let mut paths: Vec<_> = std::fs::read_dir(dir)
         .expect("tier dir")
         .map(|e| e.expect("entry").path())
         .filter(|p| p.extension().is_some_and(|x| x == "seg"))
         .collect();
     paths.sort();
+    // What is encoded: (base, buckets) units.
+    let mut units: Vec<(i64, Vec<Bucket>)> = Vec::new();
+    let mut merged: BTreeMap<(u32, i64), Vec<Bucket>> = BTreeMap::new();
     for p in paths {
         let seg = Segment::open(&p).expect("segment");
         let base = seg.header().window_start;
@@ -87,52 +95,67 @@ fn tier(dir: &Path, piece: Option<i64>) -> Acc {
             read_rollup_chunk(seg.bytes(), e, &mut bs).expect("chunk");
             acc.buckets += bs.len() as u64;
             acc.stored += u64::from(e.len) + 4;
+            if let Some(m) = merge {
+                for b in &bs {
+                    merged
+                        .entry((e.series, b.start.div_euclid(m) * m))
+                        .or_default()
+                        .push(*b);
+                }
+                continue;
+            }
             // As stored, or cut into pieces of `piece` ms (as a store that has not compacted
             // its pieces yet holds them).
-            let groups: Vec<&[Bucket]> = match piece {
-                Some(p) => bs
-                    .chunk_by(|a, b| a.start.div_euclid(p) == b.start.div_euclid(p))
-                    .collect(),
-                None => vec![&bs[..]],
-            };
-            for g in groups {
-                acc.chunks += 1;
-                let gbase = piece.map_or(base, |p| g[0].start.div_euclid(p) * p);
-                enc.clear();
-                let sizes = rchunk::encode_chunk_sections(g, gbase, &mut enc);
-                let mut back = Vec::new();
-                rchunk::decode_chunk(&enc, gbase, &mut back).expect("new chunk decodes");
-                assert_eq!(back.len(), g.len());
-                for (a, b) in back.iter().zip(g) {
-                    assert_eq!(a.bits(), b.bits(), "bit-exact round trip");
-                }
-                *acc.parts.entry("new chunk+crc").or_default() += enc.len() as u64 + 4;
-                let mut old = Vec::new();
-                rchunk::encode_chunk_v1(g, gbase, &mut old);
-                *acc.parts.entry("layout-1 chunk+crc").or_default() += old.len() as u64 + 4;
-                acc.v1.push((old, gbase));
-                acc.v2.push((enc.clone(), gbase));
-                for (name, n) in sizes {
-                    *acc.parts.entry(name).or_default() += n as u64;
-                }
-            }
-            // Each column alone, as a plain value column (what the old layout pays when a
-            // column is stored).
-            for (name, f) in [
-                (
-                    "alone count",
-                    (|b: &Bucket| f64::from(b.count)) as fn(&Bucket) -> f64,
+            match piece {
+                Some(p) => units.extend(
+                    bs.chunk_by(|a, b| a.start.div_euclid(p) == b.start.div_euclid(p))
+                        .map(|g| (g[0].start.div_euclid(p) * p, g.to_vec())),
                 ),
-                ("alone min", |b| b.min),
-                ("alone max", |b| b.max),
-                ("alone sum", |b| b.sum),
-                ("alone first", |b| b.first),
-                ("alone last", |b| b.last),
-                ("alone p95", |b| b.p95),
-                ("alone increase", |b| b.increase.unwrap_or(0.0)),
-            ] {
-                *acc.parts.entry(name).or_default() += col(&bs, f) as u64;
+                None => units.push((base, bs.clone())),
             }
+        }
+    }
+    units.extend(merged.into_iter().map(|((_, span), mut v)| {
+        v.sort_by_key(|b| b.start);
+        (span, v)
+    }));
+    let mut enc = Vec::new();
+    for (gbase, g) in &units {
+        let (g, gbase) = (&g[..], *gbase);
+        acc.chunks += 1;
+        enc.clear();
+        let sizes = rchunk::encode_chunk_sections(g, gbase, &mut enc);
+        let mut back = Vec::new();
+        rchunk::decode_chunk(&enc, gbase, &mut back).expect("new chunk decodes");
+        assert_eq!(back.len(), g.len());
+        for (a, b) in back.iter().zip(g) {
+            assert_eq!(a.bits(), b.bits(), "bit-exact round trip");
+        }
+        *acc.parts.entry("new chunk+crc").or_default() += enc.len() as u64 + 4;
+        let mut old = Vec::new();
+        rchunk::encode_chunk_v1(g, gbase, &mut old);
+        *acc.parts.entry("layout-1 chunk+crc").or_default() += old.len() as u64 + 4;
+        acc.v1.push((old, gbase));
+        acc.v2.push((enc.clone(), gbase));
+        for (name, n) in sizes {
+            *acc.parts.entry(name).or_default() += n as u64;
+        }
+        // Each column alone, as a plain value column (what the old layout pays when a
+        // column is stored).
+        for (name, f) in [
+            (
+                "alone count",
+                (|b: &Bucket| f64::from(b.count)) as fn(&Bucket) -> f64,
+            ),
+            ("alone min", |b| b.min),
+            ("alone max", |b| b.max),
+            ("alone sum", |b| b.sum),
+            ("alone first", |b| b.first),
+            ("alone last", |b| b.last),
+            ("alone p95", |b| b.p95),
+            ("alone increase", |b| b.increase.unwrap_or(0.0)),
+        ] {
+            *acc.parts.entry(name).or_default() += col(g, f) as u64;
         }
     }
     acc
@@ -145,9 +168,12 @@ fn main() {
     let piece: Option<i64> = std::env::var("TIERLOG_ROLLUP_PIECE_MS")
         .ok()
         .map(|v| v.parse().expect("piece ms"));
+    let merge: Option<i64> = std::env::var("TIERLOG_ROLLUP_MERGE_MS")
+        .ok()
+        .map(|v| v.parse().expect("merge ms"));
     let tiers = std::env::var("TIERLOG_ROLLUP_TIERS").unwrap_or_else(|_| "10s,60s".into());
     for t in tiers.split(',') {
-        let mut a = tier(&Path::new(&store).join(t), piece);
+        let mut a = tier(&Path::new(&store).join(t), piece, merge);
         let per = |n: u64| n as f64 / a.buckets as f64;
         println!(
             "\n{t}: {} buckets in {} chunks; stored {:.3} B/bucket (chunks + CRC)",
