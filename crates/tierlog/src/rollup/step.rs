@@ -306,6 +306,7 @@ impl Store {
             buf: Vec::new(),
             cols: ChunkColumns::default(),
             spare: Vec::new(),
+            recycling: false,
         };
         if from >= to {
             return Ok(it);
@@ -415,10 +416,12 @@ pub struct StepIter<'a> {
     cols: ChunkColumns,
     /// A buffer given back by [`StepIter::recycle`], for the next series' points.
     spare: Vec<BucketPoint>,
+    /// Whether buffers have been given back: then a new one is made for every step of the
+    /// range at once (it will serve again), instead of growing by doubling.
+    recycling: bool,
 }
 
-/// The most points a series' buffer is made for up front (2 MiB of them): a long query at a
-/// small step grows its buffers as its series need, not by the steps it could hold.
+/// The most points a new buffer is made for at once (about 2.25 MiB of them).
 const RESERVE_MAX: usize = 1 << 14;
 
 impl StepIter<'_> {
@@ -436,8 +439,16 @@ impl StepIter<'_> {
     /// series' points are built in this buffer instead of a new one. A consumer on another
     /// thread (one that writes each series while the next is folded) saves a fresh
     /// allocation, and the page faults of fresh memory, per series; one that keeps every
-    /// series need not call it.
-    pub fn recycle(&mut self, mut points: Vec<BucketPoint>) {
+    /// series need not call it. Once a buffer has come back, a new one (needed while others
+    /// are out) is made for every step of the range at once, up to 16 384 points, since it
+    /// will serve again; until then buffers grow as their series need.
+    pub fn recycle(&mut self, points: Vec<BucketPoint>) {
+        self.recycling = true;
+        self.keep_spare(points);
+    }
+
+    /// Keeps `points`, emptied, for the next series when it is larger than the one kept.
+    fn keep_spare(&mut self, mut points: Vec<BucketPoint>) {
         if points.capacity() > self.spare.capacity() {
             points.clear();
             self.spare = points;
@@ -463,7 +474,7 @@ impl StepIter<'_> {
         let (sh, p, buf, cols) = (self.shared, &self.plan, &mut self.buf, &mut self.cols);
         let s = p.step;
         let mut out = std::mem::take(&mut self.spare);
-        if out.capacity() == 0 {
+        if out.capacity() == 0 && self.recycling {
             // Each step of the range holds at most one bucket.
             let steps = (p.to.saturating_sub(p.from) / s).saturating_add(2);
             out.reserve(usize::try_from(steps).map_or(RESERVE_MAX, |n| n.min(RESERVE_MAX)));
@@ -538,20 +549,21 @@ impl StepIter<'_> {
                             }
                             // The runs that start a step bucket (each but perhaps the first)
                             // have their sums and increases added up together first.
-                            let fresh = usize::from(runs.first().is_some_and(|r| fold.continues(r.0)));
+                            let first_fresh = usize::from(runs.first().is_some_and(|r| fold.continues(r.0)));
                             let (sums, incs) = (&mut sums, &mut incs);
                             sums.clear();
                             incs.clear();
                             if c.counts().is_none() {
-                                run_sums(c.sum(), &runs[fresh..], sums);
+                                run_sums(c.sum(), &runs[first_fresh..], sums);
                             }
                             if let Some(inc) = c.increase() {
-                                run_sums(inc, &runs[fresh..], incs);
+                                run_sums(inc, &runs[first_fresh..], incs);
                             }
                             for (j, (lo, run)) in runs.iter().enumerate() {
+                                let k = j.checked_sub(first_fresh);
                                 let pre = Pre {
-                                    sum: j.checked_sub(fresh).and_then(|j| sums.get(j).copied()),
-                                    increase: j.checked_sub(fresh).and_then(|j| incs.get(j).copied()),
+                                    sum: k.and_then(|k| sums.get(k).copied()),
+                                    increase: k.and_then(|k| incs.get(k).copied()),
                                 };
                                 fold.push_run(*lo, i + 1, c, run.clone(), pre);
                             }
@@ -617,13 +629,18 @@ impl Iterator for StepIter<'_> {
                 self.series.next();
                 let more = self.series_points(id, counter, &mut warnings);
                 if points.is_empty() {
-                    points = more;
+                    self.keep_spare(std::mem::replace(&mut points, more));
                 } else if !more.is_empty() {
                     points = merge_buckets(points, more);
+                } else {
+                    self.keep_spare(more);
                 }
             }
             self.note(warnings);
-            if !points.is_empty() {
+            if points.is_empty() {
+                // Its buffer serves the next series.
+                self.keep_spare(points);
+            } else {
                 return Some(SeriesBuckets {
                     metric: x.metric,
                     labels: x.labels,
@@ -776,7 +793,8 @@ impl<'l> Fold<'l> {
 }
 
 /// Sums of a run of buckets found beforehand by [`run_sums`]: each is the sum of the run's
-/// column alone, so it may be given only for a run that starts its step bucket.
+/// column alone, so it is given only for a run that starts its step bucket ([`fold_run`]
+/// takes it only while the step bucket holds nothing of its kind yet).
 #[derive(Debug, Clone, Copy, Default)]
 struct Pre {
     /// Of the `sum` column, when every bucket of the run holds a non-NaN point.
@@ -821,7 +839,9 @@ fn run_sums(xs: &[f64], runs: &[(i64, Range<usize>)], out: &mut Vec<f64>) {
 
 /// Merges the buckets `run` (not empty) of `c` into `m`, as [`Merged::add`] of each in time
 /// order does: the same additions in the same order, so the same bits. `pre`'s sums, when
-/// given, are the run's own and `m` must be empty.
+/// given, are the run's own: its sum is taken only when `m` has counted no point yet, its
+/// increase only when `m` has none, which is where the additions would start from the
+/// run's first bucket too.
 fn fold_run(m: &mut Merged, c: &ChunkColumns, run: Range<usize>, pre: Pre) {
     if let Some(inc) = c.increase() {
         let inc = &inc[run.clone()];
