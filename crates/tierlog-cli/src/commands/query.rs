@@ -543,13 +543,15 @@ fn write_pipelined(
 ) -> Result<Vec<String>, Failure> {
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<SeriesBuckets>(PIPELINE_DEPTH);
-        // Room for every buffer that can be out at once, so giving one back never waits.
+        // Room for every buffer that can be out at once, so one given back is dropped only
+        // when the query has not taken the ones before (`try_send` never waits).
         let (back_tx, back_rx) =
             std::sync::mpsc::sync_channel::<Vec<BucketPoint>>(PIPELINE_DEPTH + 2);
         let query = scope.spawn(move || {
             let mut it = it;
             loop {
-                if let Ok(points) = back_rx.try_recv() {
+                // `recycle` keeps the largest.
+                for points in back_rx.try_iter() {
                     it.recycle(points);
                 }
                 let Some(s) = it.next() else { break };
@@ -577,13 +579,15 @@ fn write_pipelined(
     })
 }
 
-/// Standard output for a long answer written in large blocks, each a series' worth: straight
+/// Standard output for a long answer written in large blocks (a series' JSON, up to
+/// [`JSON_BLOCK`] at a time): straight
 /// to its file descriptor when it can be had, because std's `Stdout` is line-buffered, so it
 /// searches everything written to it for line ends and copies it once more.
 fn stdout_blocks() -> BufWriter<Box<dyn Write>> {
     use std::os::fd::AsFd;
     let stdout = std::io::stdout();
-    // Nothing written before may come after what is written past std's buffer.
+    // Flush std's buffer, so that nothing written through it before can land after what goes
+    // straight to the descriptor.
     let _ = stdout.lock().flush();
     let raw: Box<dyn Write> = match stdout.as_fd().try_clone_to_owned() {
         Ok(fd) => Box::new(std::fs::File::from(fd)),
@@ -651,11 +655,12 @@ impl<'a> BucketWriter<'a> {
             );
             let w = &mut self.points;
             w.clear();
-            w.reserve(s.points.len());
+            w.reserve(s.points.len(), prefix.len() + POINT_JSON);
             for p in &s.points {
                 w.push_raw(prefix.as_bytes());
                 w.push_fields(p)?;
                 w.push_raw(b"}\n");
+                w.write_if_full(out)?;
             }
             out.write_all(w.bytes())?;
         } else if self.output.format == Format::Json {
@@ -670,12 +675,13 @@ impl<'a> BucketWriter<'a> {
             )?;
             let w = &mut self.points;
             w.clear();
-            w.reserve(s.points.len());
+            w.reserve(s.points.len(), POINT_JSON);
             for (j, p) in s.points.iter().enumerate() {
                 if j > 0 {
                     w.push_raw(b",");
                 }
                 w.push_object(p)?;
+                w.write_if_full(out)?;
             }
             w.push_raw(b"]}");
             out.write_all(w.bytes())?;
@@ -722,7 +728,13 @@ impl<'a> BucketWriter<'a> {
     }
 }
 
-/// Writes buckets as JSON objects into one reused buffer, a series' worth at a time: numbers
+/// How much JSON [`PointJson`] gathers before it is written.
+const JSON_BLOCK: usize = 1 << 20;
+
+/// About how many bytes a bucket's JSON object takes (most are 250–300).
+const POINT_JSON: usize = 320;
+
+/// Writes buckets as JSON objects into one reused buffer, up to a block at a time: numbers
 /// are formatted straight into it (no `serde_json::Value` per number, no `fmt` machinery),
 /// and the `tier` field's JSON is built once per run of buckets from the same tier. The bytes
 /// are those `serde_json` prints.
@@ -741,11 +753,22 @@ impl PointJson {
         self.buf.clear();
     }
 
-    /// Makes room for `n` buckets at once, so a series' buffer grows to its size in one step
-    /// instead of by doubling (which writes each byte of fresh memory twice).
-    fn reserve(&mut self, n: usize) {
-        // A bucket's JSON is about 300 bytes; 320 leaves room.
-        self.buf.reserve(n.saturating_mul(320));
+    /// Makes room for `n` buckets of about `each` bytes, up to a block: a series' buffer grows
+    /// to its size in one step instead of by doubling (which writes each byte of fresh
+    /// memory twice).
+    fn reserve(&mut self, n: usize, each: usize) {
+        self.buf
+            .reserve(n.saturating_mul(each).min(JSON_BLOCK.saturating_add(each)));
+    }
+
+    /// Writes what the buffer holds and empties it once it holds a block: large writes, and
+    /// a buffer bounded however long a series is.
+    fn write_if_full(&mut self, out: &mut impl Write) -> std::io::Result<()> {
+        if self.buf.len() >= JSON_BLOCK {
+            out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
     }
 
     /// What was written since the buffer was last emptied.
@@ -1051,5 +1074,29 @@ mod tests {
                 format!("{{{want}}}")
             );
         }
+        // A series longer than a block: written in blocks as it is built, the same bytes as
+        // built whole, and the buffer never holds much more than a block.
+        let mut p = template.clone();
+        let (mut whole, mut blocks) = (Vec::new(), Vec::new());
+        let mut most = 0;
+        w.clear();
+        w.reserve(20_000, POINT_JSON);
+        for i in 0..20_000i64 {
+            p.t = i * 60_000;
+            p.sum = i as f64 / 7.0;
+            whole.extend_from_slice(w.object(&p).ok().unwrap());
+        }
+        w.clear();
+        for i in 0..20_000i64 {
+            p.t = i * 60_000;
+            p.sum = i as f64 / 7.0;
+            w.push_object(&p).ok().unwrap();
+            most = most.max(w.bytes().len());
+            w.write_if_full(&mut blocks).unwrap();
+        }
+        blocks.extend_from_slice(w.bytes());
+        assert!(whole.len() > 2 * JSON_BLOCK, "{}", whole.len());
+        assert!(whole == blocks, "blocks differ from the whole");
+        assert!(most < JSON_BLOCK + 1000, "{most}");
     }
 }
