@@ -115,8 +115,12 @@ fn tier(dir: &Path, piece: Option<i64>, merge: Option<i64>) -> Acc {
             }
         }
     }
-    units.extend(merged.into_iter().map(|((_, span), mut v)| {
+    units.extend(merged.into_iter().map(|((id, span), mut v)| {
         v.sort_by_key(|b| b.start);
+        assert!(
+            v.windows(2).all(|w| w[0].start < w[1].start),
+            "series {id}: two segments hold a bucket of the same start; merge only a store whose tier pieces do not overlap"
+        );
         (span, v)
     }));
     let mut enc = Vec::new();
@@ -141,7 +145,9 @@ fn tier(dir: &Path, piece: Option<i64>, merge: Option<i64>) -> Acc {
             *acc.parts.entry(name).or_default() += n as u64;
         }
         // Each column alone, as a plain value column (what the old layout pays when a
-        // column is stored).
+        // column is stored), per chunk as encoded here: a piece or a merged chunk when cut
+        // or merged. (Before `TIERLOG_ROLLUP_MERGE_MS`, cut chunks counted their columns
+        // alone per stored chunk, so those figures of BENCHMARKS.md were taken that way.)
         for (name, f) in [
             (
                 "alone count",
@@ -171,6 +177,14 @@ fn main() {
     let merge: Option<i64> = std::env::var("TIERLOG_ROLLUP_MERGE_MS")
         .ok()
         .map(|v| v.parse().expect("merge ms"));
+    assert!(
+        merge.is_none_or(|m| m > 0) && piece.is_none_or(|p| p > 0),
+        "TIERLOG_ROLLUP_MERGE_MS and TIERLOG_ROLLUP_PIECE_MS are positive"
+    );
+    assert!(
+        merge.is_none() || piece.is_none(),
+        "TIERLOG_ROLLUP_MERGE_MS and TIERLOG_ROLLUP_PIECE_MS do not go together"
+    );
     let tiers = std::env::var("TIERLOG_ROLLUP_TIERS").unwrap_or_else(|_| "10s,60s".into());
     for t in tiers.split(',') {
         let mut a = tier(&Path::new(&store).join(t), piece, merge);
