@@ -372,7 +372,7 @@ struct Selected {
 }
 
 /// One part of a step query's range and its source; for a tier, the segments that answer.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Part {
     src: Src,
     a: i64,
@@ -381,7 +381,7 @@ struct Part {
 }
 
 /// What a step query reads, decided when it starts.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Plan {
     step: i64,
     from: i64,
@@ -423,6 +423,44 @@ pub struct StepIter<'a> {
 
 /// The most points a new buffer is made for at once (about 2.25 MiB of them).
 const RESERVE_MAX: usize = 1 << 14;
+
+impl<'a> StepIter<'a> {
+    /// Splits off every other series still to read into a second iterator over the same
+    /// store, to be read on another thread (a series under several ids stays whole, in one
+    /// of them). Each gives its series in this iterator's order, so merging the two by
+    /// metric, then labels, gives that order back. Each keeps its own warnings: a damaged
+    /// segment that both read is reported by both (keep each message once).
+    pub fn split(&mut self) -> StepIter<'a> {
+        let rest: Vec<Selected> = std::mem::take(&mut self.series).collect();
+        // Whether each continues the series before it (the same one under a later id).
+        let same: Vec<bool> = std::iter::once(false)
+            .chain(
+                rest.windows(2)
+                    .map(|w| w[0].metric == w[1].metric && w[0].labels == w[1].labels),
+            )
+            .collect();
+        let (mut mine, mut theirs) = (Vec::new(), Vec::new());
+        let mut here = false;
+        for (x, same) in rest.into_iter().zip(same) {
+            if !same {
+                here = !here;
+            }
+            if here { &mut mine } else { &mut theirs }.push(x);
+        }
+        self.series = mine.into_iter();
+        StepIter {
+            shared: self.shared,
+            series: theirs.into_iter(),
+            plan: self.plan.clone(),
+            warnings: Vec::new(),
+            seen: HashSet::new(),
+            buf: Vec::new(),
+            cols: ChunkColumns::default(),
+            spare: Vec::new(),
+            recycling: self.recycling,
+        }
+    }
+}
 
 impl StepIter<'_> {
     /// What was skipped so far, and why (each message once). Not empty = partial answer.

@@ -1058,6 +1058,14 @@ fn an_archived_series_that_came_back_is_one_series() {
     assert_eq!(step.series.len(), 1, "{step:?}");
     let ts: Vec<i64> = step.series[0].points.iter().map(|p| p.t).collect();
     assert_eq!(ts, [T0 - T0 % HOUR, T0 + 4 * HOUR - T0 % HOUR], "{step:?}");
+    // Split in two for two threads: the series' two ids stay together, in one of them.
+    let mut a = archive
+        .query_step_iter(&sel("g"), T0, T0 + 5 * HOUR, Duration::from_secs(3600))
+        .unwrap();
+    let mut b = a.split();
+    let (xa, xb): (Vec<_>, Vec<_>) = (a.by_ref().collect(), b.by_ref().collect());
+    assert_eq!((xa.len(), xb.len()), (1, 0), "{xa:?} {xb:?}");
+    assert_eq!(xa[0].points, step.series[0].points);
     let day = archive
         .query_step(
             &sel("g"),

@@ -424,6 +424,37 @@ fn check_step(
         format!("{streamed:?}") == format!("{:?}", r.series),
         "{ctx}: query_step_iter's series"
     );
+    // Split in two (every other series each), merged by metric and labels: the same series
+    // in the same order, and between them every warning.
+    let mut a = store
+        .query_step_iter(&all(), from, to, Duration::from_millis(step as u64))
+        .unwrap();
+    let mut b = a.split();
+    let (xs, ys): (Vec<_>, Vec<_>) = (a.by_ref().collect(), b.by_ref().collect());
+    let mut merged = Vec::new();
+    let (mut xs, mut ys) = (xs.into_iter().peekable(), ys.into_iter().peekable());
+    loop {
+        let take_x = match (xs.peek(), ys.peek()) {
+            (Some(x), Some(y)) => (&x.metric, &x.labels) < (&y.metric, &y.labels),
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        merged.push(if take_x { xs.next() } else { ys.next() }.unwrap());
+    }
+    assert!(
+        format!("{merged:?}") == format!("{:?}", r.series),
+        "{ctx}: split query_step_iter's series"
+    );
+    let mut warned: Vec<&String> = a.warnings().iter().chain(b.warnings()).collect();
+    warned.sort();
+    warned.dedup();
+    let mut want_warned: Vec<&String> = r.warnings.iter().collect();
+    want_warned.sort();
+    assert_eq!(
+        warned, want_warned,
+        "{ctx}: split query_step_iter's warnings"
+    );
     assert_eq!(
         it.warnings(),
         r.warnings,
