@@ -135,7 +135,7 @@ pub fn run(
             if !output.chart() && (output.jsonl || output.format != Format::Table) {
                 let it: StepIter<'_> = store.query_step_iter(&sel, from, to, step)?;
                 let mut w = BucketWriter::new(&label, output)?;
-                let warnings = write_pipelined(it, |s| w.series(s))?;
+                let warnings = write_pipelined(it, query_threads(), |s| w.series(s))?;
                 let (series, n) = w.finish(&warnings)?;
                 report(&warnings, series, n, "buckets");
                 return Ok(());
@@ -529,54 +529,95 @@ fn buckets(r: &BucketResult, label: &Label<'_>, output: &OutputArgs) -> Result<(
 /// How many answered series may wait for [`write_pipelined`]'s writer.
 const PIPELINE_DEPTH: usize = 2;
 
-/// Runs a step query on a thread of its own while this one writes each series as it comes,
-/// in order: with two cores or more the store's folding and the formatting overlap, so the
-/// answer takes about the longer of the two instead of their sum. At most
-/// [`PIPELINE_DEPTH`] series wait between them, so memory stays bounded by a few series'
-/// answers, and each written series' buffer goes back to the query
-/// ([`StepIter::recycle`]), which builds a later series in it instead of in fresh memory.
-/// Returns the query's warnings once every series is written; when `write` fails, the query
-/// stops at its next series and the error is returned.
+/// Runs a step query on threads of its own (two, each with every other series, when
+/// `queries` is 2 or more: [`query_threads`]) while this one writes each series as it comes, in order:
+/// the store's folding and the formatting overlap, so the answer takes about the longest of
+/// them instead of their sum. The two queries' series are merged by metric and labels,
+/// which is the query's order ([`StepIter::split`]). At most [`PIPELINE_DEPTH`] series wait
+/// per query thread, so memory stays bounded by a few series' answers, and each written
+/// series' buffer goes back to the thread that made it ([`StepIter::recycle`]), which builds
+/// a later series in it instead of in fresh memory. Returns the queries' warnings (each
+/// once) when every series is written; when `write` fails, the queries stop at their next
+/// series and the error is returned.
 fn write_pipelined(
     it: StepIter<'_>,
+    queries: usize,
     mut write: impl FnMut(&SeriesBuckets) -> Result<(), Failure>,
 ) -> Result<Vec<String>, Failure> {
+    let mut its = vec![it];
+    if queries >= 2 {
+        let other = its[0].split();
+        its.push(other);
+    }
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<SeriesBuckets>(PIPELINE_DEPTH);
-        // Room for every buffer that can be out at once, so one given back is dropped only
-        // when the query has not taken the ones before (`try_send` never waits).
-        let (back_tx, back_rx) =
-            std::sync::mpsc::sync_channel::<Vec<BucketPoint>>(PIPELINE_DEPTH + 2);
-        let query = scope.spawn(move || {
-            let mut it = it;
-            loop {
-                // `recycle` keeps the largest.
-                for points in back_rx.try_iter() {
-                    it.recycle(points);
+        let mut lanes = Vec::new();
+        for it in its {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<SeriesBuckets>(PIPELINE_DEPTH);
+            // Room for every buffer that can be out at once, so one given back is dropped
+            // only when the query has not taken the ones before (`try_send` never waits).
+            let (back_tx, back_rx) =
+                std::sync::mpsc::sync_channel::<Vec<BucketPoint>>(PIPELINE_DEPTH + 2);
+            let query = scope.spawn(move || {
+                let mut it = it;
+                loop {
+                    // `recycle` keeps the largest.
+                    for points in back_rx.try_iter() {
+                        it.recycle(points);
+                    }
+                    let Some(s) = it.next() else { break };
+                    if tx.send(s).is_err() {
+                        break; // the writer stopped
+                    }
                 }
-                let Some(s) = it.next() else { break };
-                if tx.send(s).is_err() {
-                    break; // the writer stopped
-                }
+                it.into_warnings()
+            });
+            lanes.push((rx, back_tx, query));
+        }
+        // The next series of each query; the least (by metric, then labels) goes first.
+        let mut heads: Vec<Option<SeriesBuckets>> =
+            lanes.iter().map(|(rx, _, _)| rx.recv().ok()).collect();
+        let mut written = Ok(());
+        while let Some(i) = heads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| h.as_ref().map(|s| (i, (&s.metric, &s.labels))))
+            .min_by(|a, b| a.1.cmp(&b.1))
+            .map(|(i, _)| i)
+        {
+            let Some(s) = heads[i].take() else { break };
+            if let Err(e) = write(&s) {
+                written = Err(e);
+                break;
             }
-            it.into_warnings()
-        });
-        let written = rx.iter().try_for_each(|s| {
-            write(&s)?;
             let mut points = s.points;
             // Emptied here, so the query's thread does not spend its time on it.
             points.clear();
             // Full or closed: the buffer is simply freed.
-            let _ = back_tx.try_send(points);
-            Ok(())
-        });
-        // A writer that stopped early must not leave the query blocked on a full channel.
-        drop(rx);
-        let warnings = query
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            let _ = lanes[i].1.try_send(points);
+            heads[i] = lanes[i].0.recv().ok();
+        }
+        let mut warnings = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (rx, back, query) in lanes {
+            // A writer that stopped early must not leave a query blocked on a full channel.
+            drop((rx, back));
+            let w = query
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            warnings.extend(w.into_iter().filter(|x| seen.insert(x.clone())));
+        }
         written.map(|()| warnings)
     })
+}
+
+/// How many threads fold a streamed step query: two where two cores or more can run them
+/// beside the writer's thread.
+fn query_threads() -> usize {
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 {
+        2
+    } else {
+        1
+    }
 }
 
 /// Standard output for a long answer written in large blocks (a series' JSON, up to
@@ -921,47 +962,59 @@ mod tests {
                 .collect();
             store.write(&samples).unwrap();
         }
+        // Series with no point in the range, between the others: no answer, and the merge
+        // of two queries' series skips them.
+        for h in ["h05b", "h08b", "h08c"] {
+            let l = [("host", h)];
+            let late = tierlog::Sample::new("m", &l, t0 + 3_100_000, 1.0);
+            store.write(&[late]).unwrap();
+        }
         let sel = tierlog::Selector::parse("m").unwrap();
         let step = Duration::from_secs(300);
         let want = store.query_step(&sel, t0, t0 + 3_000_000, step).unwrap();
         assert_eq!(want.series.len(), hosts.len());
-        let mut got = Vec::new();
-        let it = store
-            .query_step_iter(&sel, t0, t0 + 3_000_000, step)
-            .unwrap();
-        let Ok(warnings) = write_pipelined(it, |s| {
-            got.push(s.clone());
-            Ok(())
-        }) else {
-            panic!("the pipelined write failed");
-        };
-        assert_eq!(warnings, want.warnings);
-        assert_eq!(got.len(), want.series.len());
-        for (g, w) in got.iter().zip(&want.series) {
-            assert_eq!(g.labels, w.labels);
-            let bits = |s: &SeriesBuckets| -> Vec<(i64, u64, u64, u64)> {
-                s.points
-                    .iter()
-                    .map(|p| (p.t, p.count, p.sum.to_bits(), p.max.to_bits()))
-                    .collect()
-            };
-            assert_eq!(bits(g), bits(w));
-        }
-        // A writer failing at its third series: the query stops, the error comes back.
-        let mut calls = 0;
-        let it = store
-            .query_step_iter(&sel, t0, t0 + 3_000_000, step)
-            .unwrap();
-        let r = write_pipelined(it, |_| {
-            calls += 1;
-            if calls == 3 {
-                Err(Failure::Error("disk full".into()))
-            } else {
+        // One query thread, two (every other series each, merged), and more asked for.
+        for queries in [1, 2, 3] {
+            let mut got = Vec::new();
+            let it = store
+                .query_step_iter(&sel, t0, t0 + 3_000_000, step)
+                .unwrap();
+            let Ok(warnings) = write_pipelined(it, queries, |s| {
+                got.push(s.clone());
                 Ok(())
+            }) else {
+                panic!("the pipelined write failed");
+            };
+            assert_eq!(warnings, want.warnings);
+            assert_eq!(got.len(), want.series.len());
+            for (g, w) in got.iter().zip(&want.series) {
+                assert_eq!(g.labels, w.labels, "{queries} query threads");
+                let bits = |s: &SeriesBuckets| -> Vec<(i64, u64, u64, u64)> {
+                    s.points
+                        .iter()
+                        .map(|p| (p.t, p.count, p.sum.to_bits(), p.max.to_bits()))
+                        .collect()
+                };
+                assert_eq!(bits(g), bits(w), "{queries} query threads");
             }
-        });
-        assert!(matches!(r, Err(Failure::Error(ref e)) if e == "disk full"));
-        assert_eq!(calls, 3);
+        }
+        // A writer failing at its third series: the queries stop, the error comes back.
+        for queries in [1, 2] {
+            let mut calls = 0;
+            let it = store
+                .query_step_iter(&sel, t0, t0 + 3_000_000, step)
+                .unwrap();
+            let r = write_pipelined(it, queries, |_| {
+                calls += 1;
+                if calls == 3 {
+                    Err(Failure::Error("disk full".into()))
+                } else {
+                    Ok(())
+                }
+            });
+            assert!(matches!(r, Err(Failure::Error(ref e)) if e == "disk full"));
+            assert_eq!(calls, 3);
+        }
     }
 
     /// The fields as they were printed before [`PointJson`]: `write!` of `json_f64` values
