@@ -530,9 +530,9 @@ fn buckets(r: &BucketResult, label: &Label<'_>, output: &OutputArgs) -> Result<(
 const PIPELINE_DEPTH: usize = 2;
 
 /// Runs a step query on threads of its own (two, each with every other series, when
-/// `queries` is 2 or more: [`query_threads`]) while this one writes each series as it comes, in order:
-/// the store's folding and the formatting overlap, so the answer takes about the longest of
-/// them instead of their sum. The two queries' series are merged by metric and labels,
+/// `queries` is 2 or more: [`query_threads`]) while this one writes each series as it
+/// comes, in order: the store's folding and the formatting overlap, so the answer takes
+/// about the longest of them instead of their sum. The two queries' series are merged by metric and labels,
 /// which is the query's order ([`StepIter::split`]). At most [`PIPELINE_DEPTH`] series wait
 /// per query thread, so memory stays bounded by a few series' answers, and each written
 /// series' buffer goes back to the thread that made it ([`StepIter::recycle`]), which builds
@@ -584,7 +584,9 @@ fn write_pipelined(
             .min_by(|a, b| a.1.cmp(&b.1))
             .map(|(i, _)| i)
         {
-            let Some(s) = heads[i].take() else { break };
+            let Some(s) = heads[i].take() else {
+                unreachable!("the head picked holds a series")
+            };
             if let Err(e) = write(&s) {
                 written = Err(e);
                 break;
@@ -613,17 +615,13 @@ fn write_pipelined(
 /// How many threads fold a streamed step query: two where two cores or more can run them
 /// beside the writer's thread.
 fn query_threads() -> usize {
-    if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 {
-        2
-    } else {
-        1
-    }
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
 }
 
 /// Standard output for a long answer written in large blocks (a series' JSON, up to
-/// [`JSON_BLOCK`] at a time): straight
-/// to its file descriptor when it can be had, because std's `Stdout` is line-buffered, so it
-/// searches everything written to it for line ends and copies it once more.
+/// [`JSON_BLOCK`] at a time): straight to its file descriptor when it can be had, because
+/// std's `Stdout` is line-buffered, so it searches everything written to it for line ends
+/// and copies it once more.
 fn stdout_blocks() -> BufWriter<Box<dyn Write>> {
     use std::os::fd::AsFd;
     let stdout = std::io::stdout();
