@@ -766,3 +766,75 @@ fn history_older_than_the_raw_keep_lands_in_the_tiers_and_a_second_import_confli
     );
     assert_eq!(tier("req_total"), before);
 }
+
+/// A replay long enough that rollup pieces are materialised while it runs (a maintenance
+/// worker every millisecond) gives a counter's buckets their increase in every piece: the
+/// counter's TYPE reaches the store with its first accepted batch, not at the end of the
+/// ingest, after the early pieces were rolled up as a gauge's.
+#[test]
+fn a_counter_replayed_while_its_pieces_roll_up_has_increases_in_every_piece() {
+    use std::sync::Arc;
+    use std::time::Duration;
+    use tierlog::{Config, ManualClock, Selector, Store};
+    use tierlog_tools::import::ingest::{IngestOptions, ingest};
+    use tierlog_tools::import::{InputFormat, Precision};
+    const START: i64 = 1_700_000_400_000;
+    const POINTS: i64 = 2160; // six hours at 10 s
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(START));
+    let config = Config::default()
+        .with_clock(clock.clone())
+        .with_maintenance_interval(Some(Duration::from_millis(1)));
+    let store = Store::open(dir.path().join("store"), config).unwrap();
+    let mut text = String::from("# HELP c_total A counter.\n# TYPE c_total counter\n");
+    for i in 0..POINTS {
+        text += &format!("c_total {} {}\n", i * 3, START + i * 10_000);
+        text += &format!("g {} {}\n", i % 7, START + i * 10_000);
+    }
+    let opts = IngestOptions {
+        batch: 20,
+        replay: Some(clock.clone()),
+        spill_dir: dir.path().to_owned(),
+        sort_memory: 1 << 20,
+        default_ts: START,
+        latest: None,
+        max_line_bytes: tierlog_tools::import::DEFAULT_MAX_LINE_BYTES,
+    };
+    let source = InputFormat::Prom.parser(std::io::BufReader::new(text.as_bytes()), Precision::Ms);
+    let (summary, res) = ingest(&store, source, &opts);
+    res.unwrap();
+    assert_eq!(summary.written.accepted as i64, 2 * POINTS, "{summary:?}");
+    assert_eq!(summary.metadata, 1, "{summary:?}");
+    let end = START + POINTS * 10_000;
+    clock.advance_to(end + 3 * 3_600_000);
+    store.maintain().unwrap();
+    for tier in ["10s", "60s"] {
+        let r = store
+            .query_tier(&Selector::metric("c_total"), START, end, tier)
+            .unwrap();
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        let b = &r.series[0].points;
+        let step = if tier == "10s" { 1 } else { 6 };
+        assert_eq!(b.len() as i64, POINTS / step, "{tier}");
+        // 3 a sample: every bucket but the first has its samples' steps (the first has
+        // no sample before it).
+        let missing: Vec<i64> = b
+            .iter()
+            .filter(|b| b.increase.is_none())
+            .map(|b| b.t)
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{tier}: {} buckets without an increase, from {:?}",
+            missing.len(),
+            missing.first()
+        );
+        for x in &b[1..] {
+            assert_eq!(x.increase, Some(3.0 * step as f64), "{tier} at {}", x.t);
+        }
+    }
+    let metrics = store.metrics();
+    let c = metrics.iter().find(|m| m.name == "c_total").unwrap();
+    assert_eq!(c.meta.kind, tierlog::model::MetricKind::Counter);
+    assert_eq!(c.meta.description, "A counter.");
+}

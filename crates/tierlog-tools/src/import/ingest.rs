@@ -1,6 +1,6 @@
 //! Feeding parsed input (any format's [`EntrySource`]) to a store, live or as a replay.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -120,7 +120,7 @@ pub fn ingest<S: EntrySource>(
     opts: &IngestOptions,
 ) -> (IngestSummary, Result<(), IngestError>) {
     let mut sum = IngestSummary::default();
-    let mut meta: BTreeMap<String, MetricMeta> = BTreeMap::new();
+    let mut meta = Metadata::default();
     source.set_max_line_bytes(opts.max_line_bytes);
     let res = match &opts.replay {
         None => ingest_live(store, &mut source, opts, &mut sum, &mut meta),
@@ -134,9 +134,11 @@ pub fn ingest<S: EntrySource>(
     // Metadata lines seen are valid whatever happened after them; but an import whose
     // samples were all refused registers no metric.
     if sum.samples > 0 && sum.written.accepted == 0 {
-        meta.clear();
+        meta.read.clear();
     }
-    for (name, m) in meta {
+    // Every metric's metadata once more (the store ignores what it already holds), for
+    // the metrics no batch wrote after their metadata.
+    for (name, m) in meta.read {
         match store.set_metric_meta(&name, m) {
             Ok(()) => sum.metadata += 1,
             Err(e) => log::warn!("metadata of {name}: {e}"),
@@ -145,13 +147,47 @@ pub fn ingest<S: EntrySource>(
     (sum, res)
 }
 
+/// The metadata of an ingest's HELP, TYPE and UNIT lines.
+#[derive(Default)]
+struct Metadata {
+    /// Every metric's metadata as read so far.
+    read: BTreeMap<String, MetricMeta>,
+    /// Metrics whose metadata changed since the store was last given it.
+    unsent: BTreeSet<String>,
+}
+
+impl Metadata {
+    /// Gives the store the metadata of `batch`'s metrics that it does not hold yet, once the
+    /// batch was accepted. A metric's kind decides what its rollups store (a counter's
+    /// increase): rollup pieces are materialised while a long ingest runs, so a kind held
+    /// back until the end would leave the pieces rolled up before it without increases.
+    fn send(&mut self, store: &Store, batch: &[ParsedSample]) {
+        let mut last: Option<&str> = None;
+        for s in batch {
+            if self.unsent.is_empty() {
+                return;
+            }
+            if last == Some(s.metric.as_str()) {
+                continue;
+            }
+            last = Some(&s.metric);
+            if self.unsent.remove(&s.metric)
+                && let Some(m) = self.read.get(&s.metric)
+                && let Err(e) = store.set_metric_meta(&s.metric, m.clone())
+            {
+                log::warn!("metadata of {}: {e}", s.metric);
+            }
+        }
+    }
+}
+
 /// Notes a metadata entry in `meta`, or hands a sample back. Metadata is held until the end
 /// of the ingest, so it is bounded like the store: at most `limits.max_series` metrics (every
 /// metric needs a series) and descriptions no longer than `limits.max_description_bytes`
 /// (longer ones would be refused by the store anyway; they are dropped here with a warning).
 fn note_meta(
     store: &Store,
-    meta: &mut BTreeMap<String, MetricMeta>,
+    meta: &mut Metadata,
     e: Entry,
 ) -> Result<Option<ParsedSample>, IngestError> {
     let limits = &store.config().limits;
@@ -173,8 +209,8 @@ fn note_meta(
         return Ok(None);
     }
     if let Some(m) = metric
-        && meta.len() as u64 >= limits.max_series
-        && !meta.contains_key(m)
+        && meta.read.len() as u64 >= limits.max_series
+        && !meta.read.contains_key(m)
     {
         return Err(IngestError::Store(Error::LimitReached {
             what: "metrics with metadata in one import (limits.max_series)",
@@ -194,15 +230,23 @@ fn note_meta(
     })
 }
 
-fn note_entry(meta: &mut BTreeMap<String, MetricMeta>, e: Entry) -> Option<ParsedSample> {
-    match e {
+fn note_entry(meta: &mut Metadata, e: Entry) -> Option<ParsedSample> {
+    let metric = match e {
         Entry::Sample(s) => return Some(s),
-        Entry::Help { metric, text } => meta.entry(metric).or_default().description = text,
-        Entry::Type { metric, kind } => {
-            meta.entry(metric).or_default().kind = MetricKind::from_type_word(&kind)
+        Entry::Help { metric, text } => {
+            meta.read.entry(metric.clone()).or_default().description = text;
+            metric
         }
-        Entry::Unit { metric, unit } => meta.entry(metric).or_default().unit = unit,
-    }
+        Entry::Type { metric, kind } => {
+            meta.read.entry(metric.clone()).or_default().kind = MetricKind::from_type_word(&kind);
+            metric
+        }
+        Entry::Unit { metric, unit } => {
+            meta.read.entry(metric.clone()).or_default().unit = unit;
+            metric
+        }
+    };
+    meta.unsent.insert(metric);
     None
 }
 
@@ -212,6 +256,7 @@ fn write_batch(
     batch: &[ParsedSample],
     lines: &[u64],
     default_ts: i64,
+    meta: &mut Metadata,
 ) -> Result<WriteSummary, IngestError> {
     let labels: Vec<Vec<(&str, &str)>> = batch
         .iter()
@@ -227,13 +272,17 @@ fn write_batch(
         .zip(&labels)
         .map(|(s, l)| Sample::new(&s.metric, l, s.ts_ms.unwrap_or(default_ts), s.value))
         .collect();
-    store.write(&samples).map_err(|e| match e {
+    let written = store.write(&samples).map_err(|e| match e {
         Error::InvalidSample { index, reason } => IngestError::Sample {
             line: lines.get(index).copied().unwrap_or(0),
             reason,
         },
         e => IngestError::Store(e),
-    })
+    })?;
+    if written.accepted > 0 {
+        meta.send(store, batch);
+    }
+    Ok(written)
 }
 
 /// A live ingest: samples of the last raw keep go to [`Store::write`] in batches; older
@@ -244,7 +293,7 @@ fn ingest_live<S: EntrySource>(
     source: &mut S,
     opts: &IngestOptions,
     sum: &mut IngestSummary,
-    meta: &mut BTreeMap<String, MetricMeta>,
+    meta: &mut Metadata,
 ) -> Result<(), IngestError> {
     let max_batch = opts.batch.clamp(1, store.config().limits.max_batch_samples);
     let mut batch = Vec::with_capacity(max_batch);
@@ -277,7 +326,7 @@ fn ingest_live<S: EntrySource>(
             lines.push(line);
             if batch.len() >= max_batch {
                 sum.written
-                    .add(&write_batch(store, &batch, &lines, opts.default_ts)?);
+                    .add(&write_batch(store, &batch, &lines, opts.default_ts, meta)?);
                 batch.clear();
                 lines.clear();
             }
@@ -285,7 +334,7 @@ fn ingest_live<S: EntrySource>(
     }
     if !batch.is_empty() {
         sum.written
-            .add(&write_batch(store, &batch, &lines, opts.default_ts)?);
+            .add(&write_batch(store, &batch, &lines, opts.default_ts, meta)?);
     }
     sum.written.add(&bulk.finish().map_err(IngestError::Store)?);
     Ok(())
@@ -311,7 +360,7 @@ fn ingest_replay<S: EntrySource>(
     opts: &IngestOptions,
     clock: &ManualClock,
     sum: &mut IngestSummary,
-    meta: &mut BTreeMap<String, MetricMeta>,
+    meta: &mut Metadata,
 ) -> Result<(), IngestError> {
     let mut sorter = TimeSorter::new(&opts.spill_dir, opts.sort_memory);
     let mut buf = Vec::new();
@@ -341,15 +390,15 @@ fn ingest_replay<S: EntrySource>(
     let mut batch: Vec<ParsedSample> = Vec::with_capacity(max_batch);
     let mut lines: Vec<u64> = Vec::with_capacity(max_batch);
     let mut batch_window = i64::MIN;
-    let flush = |batch: &mut Vec<ParsedSample>,
-                 lines: &mut Vec<u64>,
-                 sum: &mut IngestSummary|
+    let mut flush = |batch: &mut Vec<ParsedSample>,
+                     lines: &mut Vec<u64>,
+                     sum: &mut IngestSummary|
      -> Result<(), IngestError> {
         if let Some(max) = batch.iter().filter_map(|s| s.ts_ms).max() {
             clock.advance_to(max);
         }
         sum.written
-            .add(&write_batch(store, batch, lines, clock.now_ms())?);
+            .add(&write_batch(store, batch, lines, clock.now_ms(), meta)?);
         batch.clear();
         lines.clear();
         Ok(())
