@@ -1067,13 +1067,29 @@ pub fn rollup_chunk(data: &[u8]) {
     let bits = Bucket::bits;
     let base = 1_700_000_000_000i64;
 
-    // (1) Decoder, of either layout (layout 1: rollup segments before version 4).
+    // (1) Decoder, of each layout and version (layout 1: rollup segments before version 4;
+    // layout 2 without p95 offsets: version 4; the newest).
     type Dec = fn(&[u8], i64, &mut Vec<Bucket>) -> Result<(), tierlog::Corruption>;
     type Enc = fn(&[Bucket], i64, &mut Vec<u8>);
-    let layouts: [(Dec, Enc); 2] = [
+    let layouts: [(Dec, Enc); 3] = [
         (rollup::decode_chunk_v1, rollup::encode_chunk_v1),
+        (
+            |i, b, o| rollup::decode_chunk_at(rollup::LAYOUT2_SINCE, i, b, o),
+            |x, b, o| rollup::encode_chunk_at(rollup::LAYOUT2_SINCE, x, b, o),
+        ),
         (rollup::decode_chunk, rollup::encode_chunk),
     ];
+    // What a version-4 segment's reader takes, the newest reads alike.
+    let mut v4 = Vec::new();
+    if layouts[1].0(data, base, &mut v4).is_ok() {
+        let mut newest = Vec::new();
+        rollup::decode_chunk(data, base, &mut newest)
+            .expect("a version-4 chunk is read by the newest");
+        assert_eq!(
+            newest.iter().map(bits).collect::<Vec<_>>(),
+            v4.iter().map(bits).collect::<Vec<_>>()
+        );
+    }
     for (decode_chunk, encode_chunk) in layouts {
         let sentinel = sentinel_bucket(0);
         let mut out = vec![sentinel];
@@ -1131,7 +1147,11 @@ pub fn rollup_chunk(data: &[u8]) {
             increase: Some(2.0),
         })
         .collect();
-    for (version, (decode_chunk, _)) in [(2u16, layouts[0]), (rollup::LAYOUT2_SINCE, layouts[1])] {
+    for (version, (decode_chunk, _)) in [
+        (2u16, layouts[0]),
+        (rollup::LAYOUT2_SINCE, layouts[1]),
+        (rollup::ROLLUP_VERSION, layouts[2]),
+    ] {
         let mut enc = Vec::new();
         rollup::encode_chunk_at(version, &pre, base, &mut enc);
         rollup::decode_chunk_columns_at(version, &enc, base, &mut cols).expect("valid chunk");

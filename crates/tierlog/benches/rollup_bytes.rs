@@ -34,19 +34,17 @@ struct Acc {
     /// Every chunk in both layouts, with its base, for the decode timing.
     v1: Vec<(Vec<u8>, i64)>,
     v2: Vec<(Vec<u8>, i64)>,
+    /// The same chunks as version-4 segments hold them (no p95 offsets).
+    v4: Vec<(Vec<u8>, i64)>,
 }
 
-/// Decodes every chunk of one layout once; buckets per second.
-fn decode_all(chunks: &[(Vec<u8>, i64)], buckets: u64, v2: bool) -> f64 {
+/// Decodes every chunk of a rollup segment version once; buckets per second.
+fn decode_all(chunks: &[(Vec<u8>, i64)], buckets: u64, version: u16) -> f64 {
     let mut out = Vec::with_capacity(4096);
     let t = Instant::now();
     for (c, base) in chunks {
         out.clear();
-        if v2 {
-            rchunk::decode_chunk(c, *base, &mut out).expect("decodes");
-        } else {
-            rchunk::decode_chunk_v1(c, *base, &mut out).expect("decodes");
-        }
+        rchunk::decode_chunk_at(version, c, *base, &mut out).expect("decodes");
         std::hint::black_box(&out);
     }
     buckets as f64 / t.elapsed().as_secs_f64()
@@ -54,9 +52,8 @@ fn decode_all(chunks: &[(Vec<u8>, i64)], buckets: u64, v2: bool) -> f64 {
 
 /// Decodes every chunk of one layout once into reused columns (as step queries read them);
 /// buckets per second.
-fn decode_cols(chunks: &[(Vec<u8>, i64)], buckets: u64, v2: bool) -> f64 {
+fn decode_cols(chunks: &[(Vec<u8>, i64)], buckets: u64, version: u16) -> f64 {
     let mut cols = rchunk::ChunkColumns::default();
-    let version = if v2 { rchunk::LAYOUT2_SINCE } else { 2 };
     let t = Instant::now();
     for (c, base) in chunks {
         rchunk::decode_chunk_columns_at(version, c, *base, &mut cols).expect("decodes");
@@ -136,6 +133,11 @@ fn tier(dir: &Path, piece: Option<i64>, merge: Option<i64>) -> Acc {
             assert_eq!(a.bits(), b.bits(), "bit-exact round trip");
         }
         *acc.parts.entry("new chunk+crc").or_default() += enc.len() as u64 + 4;
+        // The same buckets as version-4 segments code them (layout 2 without p95 offsets).
+        let mut v4 = Vec::new();
+        rchunk::encode_chunk_at(rchunk::LAYOUT2_SINCE, g, gbase, &mut v4);
+        *acc.parts.entry("version-4 chunk+crc").or_default() += v4.len() as u64 + 4;
+        acc.v4.push((v4, gbase));
         let mut old = Vec::new();
         rchunk::encode_chunk_v1(g, gbase, &mut old);
         *acc.parts.entry("layout-1 chunk+crc").or_default() += old.len() as u64 + 4;
@@ -206,6 +208,8 @@ fn main() {
             let mut k = keep.iter();
             a.v1.retain(|_| *k.next().expect("same count"));
             let mut k = keep.iter();
+            a.v4.retain(|_| *k.next().expect("same count"));
+            let mut k = keep.iter();
             a.v2.retain(|_| *k.next().expect("same count"));
         }
         if std::env::var_os("TIERLOG_ROLLUP_HEADS").is_some() {
@@ -229,8 +233,8 @@ fn main() {
                 let bytes: usize = v2.iter().map(|c| c.0.len()).sum();
                 let (mut t1, mut t2) = (Vec::new(), Vec::new());
                 for _ in 0..9 {
-                    t1.push(decode_cols(&v1, 1_000_000, false));
-                    t2.push(decode_cols(&v2, 1_000_000, true));
+                    t1.push(decode_cols(&v1, 1_000_000, 2));
+                    t2.push(decode_cols(&v2, 1_000_000, rchunk::ROLLUP_VERSION));
                 }
                 t1.sort_by(f64::total_cmp);
                 t2.sort_by(f64::total_cmp);
@@ -251,20 +255,34 @@ fn main() {
             v.sort_by(f64::total_cmp);
             v[v.len() / 2] / 1e6
         };
-        type Timer = fn(&[(Vec<u8>, i64)], u64, bool) -> f64;
+        type Timer = fn(&[(Vec<u8>, i64)], u64, u16) -> f64;
         for (name, f) in [("buckets", decode_all as Timer), ("columns", decode_cols)] {
             if !which.is_empty() && which != name {
                 continue;
             }
-            let (mut r1, mut r2) = (Vec::new(), Vec::new());
+            let (mut r1, mut r4, mut r2) = (Vec::new(), Vec::new(), Vec::new());
+            let only = std::env::var("TIERLOG_ROLLUP_ONLY").unwrap_or_default();
             for _ in 0..reps {
-                r1.push(f(&a.v1, a.buckets, false));
-                r2.push(f(&a.v2, a.buckets, true));
+                if only.is_empty() || only == "1" {
+                    r1.push(f(&a.v1, a.buckets, 2));
+                }
+                if only.is_empty() || only == "4" {
+                    r4.push(f(&a.v4, a.buckets, rchunk::LAYOUT2_SINCE));
+                }
+                if only.is_empty() || only == "5" {
+                    r2.push(f(&a.v2, a.buckets, rchunk::ROLLUP_VERSION));
+                }
             }
-            let (m1, m2) = (med(&mut r1), med(&mut r2));
+            for r in [&mut r1, &mut r4, &mut r2] {
+                if r.is_empty() {
+                    r.push(f64::NAN);
+                }
+            }
+            let (m1, m4, m2) = (med(&mut r1), med(&mut r4), med(&mut r2));
             println!(
-                "  decode into {name}: layout 1 {m1:.1} M buckets/s, layout 2 {m2:.1} M buckets/s, ratio {:.3} (median of {reps}, alternating)",
-                m2 / m1
+                "  decode into {name}: layout 1 {m1:.1}, version 4 {m4:.1}, version 5 {m2:.1} M buckets/s; version 5 / layout 1 {:.3}, version 5 / version 4 {:.3} (median of {reps}, alternating)",
+                m2 / m1,
+                m2 / m4
             );
         }
     }

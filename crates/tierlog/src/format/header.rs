@@ -62,8 +62,9 @@ impl FileKind {
             // Version 2 added a rollup segment's partial ranges, version 3 a raw segment's
             // sums columns and late generation (raw segments that need neither are still
             // written as version 1: `segment::format::RAW_VERSION`), version 4 layout 2 of
-            // the rollup chunks (`rollup::format::LAYOUT2_SINCE`; rollup segments only).
-            FileKind::Segment => 4,
+            // the rollup chunks (`rollup::format::LAYOUT2_SINCE`), version 5 their p95
+            // offsets (`rollup::format::P95_OFFSET_SINCE`; rollup segments only).
+            FileKind::Segment => 5,
             // Version 2 added the keyed samples record (`wal::format::RECORD_KEYED_SAMPLES`);
             // logs of version 1 are read as before (they hold none).
             FileKind::WindowLog => 2,
@@ -141,7 +142,7 @@ impl Header {
         Header {
             kind,
             version: match kind {
-                // Rollup segments are written at version 4 (layout 2 of their chunks,
+                // Rollup segments are written at version 5 (layout 2 of their chunks,
                 // `rollup::format::ROLLUP_VERSION`); raw segments set their own version
                 // (`segment::format::RAW_VERSION`, `SUMS_SINCE`).
                 FileKind::Segment => kind.version(),

@@ -85,8 +85,12 @@ fn all_bits_eq(buckets: &[Bucket], a: impl Fn(&Bucket) -> f64, b: impl Fn(&Bucke
 /// layout 1 (this module's [`encode_chunk_v1`]).
 pub const LAYOUT2_SINCE: u16 = 4;
 
+/// The first rollup segment version whose layout-2 chunks may store p95s as distances below
+/// the max (`format-spec/rollup-chunk.md` §7.3).
+pub const P95_OFFSET_SINCE: u16 = 5;
+
 /// The version new rollup segments are written at.
-pub const ROLLUP_VERSION: u16 = LAYOUT2_SINCE;
+pub const ROLLUP_VERSION: u16 = P95_OFFSET_SINCE;
 
 /// Appends the chunk of `buckets` in the newest layout (the one of [`ROLLUP_VERSION`]): see
 /// [`encode_chunk_v1`] for what `buckets` and `base` must be.
@@ -98,7 +102,7 @@ pub fn encode_chunk(buckets: &[Bucket], base: i64, out: &mut Vec<u8>) {
 /// rewritten in part keeps its version, so its chunks keep their layout).
 pub fn encode_chunk_at(version: u16, buckets: &[Bucket], base: i64, out: &mut Vec<u8>) {
     if version >= LAYOUT2_SINCE {
-        crate::rollup::layout2::encode(buckets, base, out);
+        crate::rollup::layout2::encode_version(version, buckets, base, out);
     } else {
         encode_chunk_v1(buckets, base, out);
     }
@@ -138,7 +142,7 @@ pub fn decode_chunk_columns_at(
     cols: &mut ChunkColumns,
 ) -> Result<(), Corruption> {
     if version >= LAYOUT2_SINCE {
-        crate::rollup::layout2::decode_columns(input, base, cols)
+        crate::rollup::layout2::decode_columns_version(version, input, base, cols)
     } else {
         decode_chunk_columns_v1(input, base, cols)
     }
@@ -153,7 +157,7 @@ pub fn decode_chunk_at(
     out: &mut Vec<Bucket>,
 ) -> Result<(), Corruption> {
     if version >= LAYOUT2_SINCE {
-        crate::rollup::layout2::decode(input, base, out)
+        crate::rollup::layout2::decode_version(version, input, base, out)
     } else {
         decode_chunk_v1(input, base, out)
     }

@@ -5,7 +5,8 @@
 //! - `first` and `last` are, per bucket, "the min", "the max" or a stored value (a code per
 //!   bucket, one byte for the chunk when every bucket has the same code);
 //! - `p95` is the max wherever the nearest rank is the largest (`count <= 19`): only buckets
-//!   of 20 points or more store one;
+//!   of 20 points or more store one, from rollup segment version 5 on as decimal distances
+//!   below the max where that is shorter;
 //! - `max` and `sum` may be stored as decimal offsets from the min (`max - min`,
 //!   `sum - count × min` in units of `10^-d`, the sum with an ulp residual);
 //! - a counter's `increase` follows from the neighbouring bucket's `last` and the bucket's
@@ -21,7 +22,7 @@
 use crate::error::Corruption;
 use crate::rollup::bucket::{Bucket, counter_step};
 use crate::rollup::format::{
-    ChunkColumns, bad, decode_bitmap, decode_scaled_sum, encode_scaled_sum, starts_bitmap,
+    ChunkColumns, P95_OFFSET_SINCE, bad, decode_bitmap, decode_scaled_sum, encode_scaled_sum, starts_bitmap,
 };
 use crate::segment::codec::values::{self, LIMIT, POW10, decimal_ints, scaled};
 use crate::segment::codec::varint::{Reader, put_uvarint};
@@ -64,6 +65,9 @@ pub const INC_EXCEPTIONS: u8 = 2;
 /// Forms byte, bit 6: every bucket stores its p95 (else only buckets of 20 points or more;
 /// the others' p95 is their max).
 pub const P95_ALL: u8 = 1 << 6;
+/// Forms byte, bit 7: the stored p95s are distances below the max in units of `10^-d`
+/// (rollup segments of version 5 and later).
+pub const P95_OFFSET: u8 = 1 << 7;
 
 /// First/last code of a bucket: `first` code + 3 × `last` code, each 0 = min, 1 = max,
 /// 2 = stored. The first/last byte is a code (0..=8) shared by every bucket, or this.
@@ -239,15 +243,42 @@ fn sum_offset(buckets: &[Bucket]) -> Option<(u8, Vec<f64>, Vec<f64>)> {
     Some((d as u8, ks, rs))
 }
 
+/// The stored p95s as distances below their bucket's max in units of `10^-d`, if every
+/// max and p95 is a `d`-decimal: at `prefer` (the max offsets' `d`, whose integers the
+/// decoder then has) if they all are, else at the smallest `d` that holds.
+fn p95_below_max(maxes: &[f64], p95s: &[f64], prefer: Option<u8>) -> Option<(u8, Vec<f64>)> {
+    let both: Vec<f64> = maxes.iter().chain(p95s).copied().collect();
+    let at = |d: u8| -> Option<(usize, Vec<i64>)> {
+        let ints = both.iter().map(|&v| scaled(v, usize::from(d))).collect::<Option<Vec<i64>>>()?;
+        Some((usize::from(d), ints))
+    };
+    let (d, ints) = prefer.and_then(at).or_else(|| decimal_ints(&both))?;
+    let (m, p) = ints.split_at(maxes.len());
+    // Both below 2^53 in magnitude: the difference fits an i64 and, below 2^53, a column.
+    let js: Vec<f64> = m.iter().zip(p).map(|(&m, &p)| (m - p) as f64).collect();
+    js.iter().all(|j| j.abs() < LIMIT).then_some((d as u8, js))
+}
+
 /// Appends the layout-2 chunk of `buckets` (as [`crate::rollup::format::encode_chunk`]
-/// requires them) to `out`.
+/// requires them) to `out`, with every form of the newest rollup segment version.
 pub fn encode(buckets: &[Bucket], base: i64, out: &mut Vec<u8>) {
     encode_sections(buckets, base, out);
+}
+
+/// [`encode`] for a rollup segment of `version` (at least
+/// [`crate::rollup::format::LAYOUT2_SINCE`]): the p95 offsets only from
+/// [`crate::rollup::format::P95_OFFSET_SINCE`] on.
+pub fn encode_version(version: u16, buckets: &[Bucket], base: i64, out: &mut Vec<u8>) {
+    encode_forms(buckets, base, out, version >= P95_OFFSET_SINCE);
 }
 
 /// [`encode`], returning the bytes of each section ([`SECTIONS`]), for tools that show
 /// where a chunk's bytes go.
 pub fn encode_sections(buckets: &[Bucket], base: i64, out: &mut Vec<u8>) -> [usize; 10] {
+    encode_forms(buckets, base, out, true)
+}
+
+fn encode_forms(buckets: &[Bucket], base: i64, out: &mut Vec<u8>, p95_offset_ok: bool) -> [usize; 10] {
     let n = buckets.len();
     debug_assert!(n <= MAX_COLUMN_POINTS, "too many buckets");
     debug_assert!(buckets.windows(2).all(|w| w[0].start < w[1].start));
@@ -279,6 +310,8 @@ pub fn encode_sections(buckets: &[Bucket], base: i64, out: &mut Vec<u8>) -> [usi
 
     // max: equals min, plain, or offsets from min.
     let mut max_body = Vec::new();
+    // The `d` of the max offsets, if chosen.
+    let mut max_d = None;
     let max_form = if buckets.iter().all(|b| b.max.to_bits() == b.min.to_bits()) {
         MAX_EQ_MIN
     } else {
@@ -288,6 +321,7 @@ pub fn encode_sections(buckets: &[Bucket], base: i64, out: &mut Vec<u8>) -> [usi
             enc(&ks, &mut alt);
             if alt.len() < max_body.len() {
                 max_body = alt;
+                max_d = Some(d);
                 MAX_OFFSET
             } else {
                 MAX_PLAIN
@@ -369,6 +403,24 @@ pub fn encode_sections(buckets: &[Bucket], base: i64, out: &mut Vec<u8>) -> [usi
         .filter(|b| p95_all || b.count >= P95_STORED_FROM)
         .map(|b| b.p95)
         .collect();
+    let mut p95_body = Vec::new();
+    let mut p95_offset = false;
+    if !p95s.is_empty() {
+        enc(&p95s, &mut p95_body);
+        let maxes: Vec<f64> = buckets
+            .iter()
+            .filter(|b| p95_all || b.count >= P95_STORED_FROM)
+            .map(|b| b.max)
+            .collect();
+        if let Some((d, js)) = p95_below_max(&maxes, &p95s, max_d).filter(|_| p95_offset_ok) {
+            let mut alt = vec![d];
+            enc(&js, &mut alt);
+            if alt.len() < p95_body.len() {
+                p95_body = alt;
+                p95_offset = true;
+            }
+        }
+    }
 
     // increase: plain, derived, or derived with exceptions.
     let mut inc_body = Vec::new();
@@ -401,7 +453,11 @@ pub fn encode_sections(buckets: &[Bucket], base: i64, out: &mut Vec<u8>) -> [usi
         }
     }
 
-    let forms = max_form | (sum_form << 2) | (inc_form << 4) | if p95_all { P95_ALL } else { 0 };
+    let forms = max_form
+        | (sum_form << 2)
+        | (inc_form << 4)
+        | if p95_all { P95_ALL } else { 0 }
+        | if p95_offset { P95_OFFSET } else { 0 };
     let short = if has_inc { INC_DERIVED << 4 } else { 0 };
     if forms == short && fl == 0 && flags & SUM_CODES == 0 {
         flags |= SHORT_HEAD;
@@ -437,9 +493,7 @@ pub fn encode_sections(buckets: &[Bucket], base: i64, out: &mut Vec<u8>) -> [usi
     section(6, out);
     out.extend_from_slice(&fl_body);
     section(7, out);
-    if !p95s.is_empty() {
-        enc(&p95s, out);
-    }
+    out.extend_from_slice(&p95_body);
     section(8, out);
     out.extend_from_slice(&inc_body);
     section(9, out);
@@ -484,6 +538,10 @@ pub(crate) struct Scratch {
     firsts: Vec<f64>,
     lasts: Vec<f64>,
     p95s: Vec<f64>,
+    /// The maxes of the buckets that store a p95 (p95 offsets of a mixed chunk).
+    rest_max: Vec<f64>,
+    /// The maxes as `d`-decimal integers (max offsets, for the p95 offsets).
+    max_ints: Vec<i64>,
     /// Per bucket: its increase is derived (exceptions form).
     derive: Vec<bool>,
     incs: Vec<f64>,
@@ -798,6 +856,19 @@ fn sums_of_count<const COUNT: u32>(
 /// not copied: `cols` reads them from the column they equal. On error `cols` holds no
 /// meaningful columns.
 pub fn decode_columns(input: &[u8], base: i64, cols: &mut ChunkColumns) -> Result<(), Corruption> {
+    decode_columns_version(P95_OFFSET_SINCE, input, base, cols)
+}
+
+/// [`decode_columns`] of a chunk of a rollup segment of `version` (at least
+/// [`crate::rollup::format::LAYOUT2_SINCE`]): p95 offsets are refused before
+/// [`crate::rollup::format::P95_OFFSET_SINCE`].
+pub fn decode_columns_version(
+    version: u16,
+    input: &[u8],
+    base: i64,
+    cols: &mut ChunkColumns,
+) -> Result<(), Corruption> {
+    let p95_offset_ok = version >= P95_OFFSET_SINCE;
     // Every value column `at` points to is written below before it is read.
     cols.clear_but_values();
     let ChunkColumns {
@@ -833,13 +904,14 @@ pub fn decode_columns(input: &[u8], base: i64, cols: &mut ChunkColumns) -> Resul
     } else {
         (r.u8()?, r.u8()?)
     };
-    if forms & 0x80 != 0 {
+    if forms & P95_OFFSET != 0 && !p95_offset_ok {
         return Err(bad("unknown rollup chunk flags"));
     }
     let max_form = forms & 3;
     let sum_form = (forms >> 2) & 3;
     let inc_form = (forms >> 4) & 3;
     let p95_all = forms & P95_ALL != 0;
+    let p95_offset = forms & P95_OFFSET != 0;
     let has_inc = flags & INCREASE != 0;
     if max_form > MAX_OFFSET || inc_form > INC_EXCEPTIONS || (!has_inc && inc_form != INC_PLAIN) {
         return Err(bad("unknown rollup chunk column form"));
@@ -895,9 +967,14 @@ pub fn decode_columns(input: &[u8], base: i64, cols: &mut ChunkColumns) -> Resul
     column_into(input, &mut r, &mut vals[0], n)?;
     // The `d` at which `l2.ints` holds the whole min column.
     let mut min_ints: Option<usize> = None;
+    // The exponent of the max column's decimal codec, if one wrote it, and the `d` at which
+    // `l2.max_ints` holds the maxes (offset form), for the p95 offsets.
+    let mut max_dc = None;
+    let mut max_ints: Option<usize> = None;
     match max_form {
         MAX_EQ_MIN => at[MAX] = 0,
         MAX_PLAIN => {
+            max_dc = decimal_exponent(input, &r);
             column_into(input, &mut r, &mut vals[1], n)?;
             at[MAX] = 1;
         }
@@ -917,6 +994,19 @@ pub fn decode_columns(input: &[u8], base: i64, cols: &mut ChunkColumns) -> Resul
             }));
             if !ok {
                 return Err(bad("max offset out of range"));
+            }
+            if p95_offset {
+                // The maxes' integers, for p95 offsets at the same `d`: `scaled` of each max
+                // is its `n + k` while that is below 2^49 in magnitude (the argument of
+                // `values::decimal_ints_of_codec`); above, the p95 section computes them.
+                l2.max_ints.clear();
+                let mut small = true;
+                l2.max_ints.extend(l2.ints.iter().zip(&l2.kn).map(|(&m, &Int53(k))| {
+                    let t = m + k;
+                    small &= t.unsigned_abs() < 1 << 49;
+                    t
+                }));
+                max_ints = small.then_some(d);
             }
             at[MAX] = 1;
         }
@@ -1062,11 +1152,73 @@ pub fn decode_columns(input: &[u8], base: i64, cols: &mut ChunkColumns) -> Resul
     };
     at[P95] = at[MAX];
     if n_p95 > 0 {
-        if n_p95 == n {
-            column_into(input, &mut r, &mut vals[5], n)?;
-            at[P95] = 5;
+        let (lo, hi) = vals.split_at_mut(2);
+        let out = if n_p95 == n { &mut hi[3] } else { &mut l2.p95s };
+        if p95_offset {
+            // Distances below the max: the maxes of the buckets that store a p95, as
+            // `d`-decimal integers, less the stored integers.
+            let dd = r.u8()?;
+            if usize::from(dd) >= POW10.len() {
+                return Err(bad("decimals out of range"));
+            }
+            let d = usize::from(dd);
+            let ints: &[i64] = match max_ints {
+                // The max offsets' integers (`scaled` of each max at `d`, as 7.2 makes them).
+                Some(e) if e == d && n_p95 == n => &l2.max_ints,
+                Some(e) if e == d => {
+                    l2.ints.clear();
+                    l2.ints.extend(
+                        counts
+                            .iter()
+                            .zip(&l2.max_ints)
+                            .filter(|(c, _)| **c >= P95_STORED_FROM)
+                            .map(|(_, &m)| m),
+                    );
+                    &l2.ints
+                }
+                _ => {
+                    let max = &lo[at[MAX]];
+                    let maxes: &[f64] = if n_p95 == n {
+                        max
+                    } else {
+                        l2.rest_max.clear();
+                        l2.rest_max.extend(
+                            counts
+                                .iter()
+                                .zip(max)
+                                .filter(|(c, _)| **c >= P95_STORED_FROM)
+                                .map(|(_, &m)| m),
+                        );
+                        &l2.rest_max
+                    };
+                    let dc = if at[MAX] == 0 { min_dc } else { max_dc };
+                    decimal_ints_into(maxes, dc, dd, &mut l2.ints)
+                        .map_err(|_| bad("p95 offset below a max that is not a decimal"))?;
+                    &l2.ints
+                }
+            };
+            codes_into(input, &mut r, &mut l2.f, &mut l2.kn, n_p95)?;
+            out.clear();
+            let mut ok = true;
+            // |max| < 2^53 and |j| < 2^53 (else `j` is NOT_INT53 and the chunk refused): the
+            // difference does not overflow.
+            out.extend(ints.iter().zip(&l2.kn).map(|(&m, &Int53(j))| {
+                let t = m.wrapping_sub(j);
+                ok &= (j != NOT_INT53) & (t.unsigned_abs() < 1 << 53);
+                t as f64
+            }));
+            if !ok {
+                return Err(bad("p95 offset out of range"));
+            }
+            // `dec` of each, as the decimal codecs divide (none for d = 0: exact).
+            if d != 0 {
+                codec::divide_all(&mut out[..], POW10[d]);
+            }
         } else {
-            column_into(input, &mut r, &mut l2.p95s, n_p95)?;
+            column_into(input, &mut r, out, n_p95)?;
+        }
+        if n_p95 == n {
+            at[P95] = 5;
         }
     }
 
@@ -1236,8 +1388,18 @@ pub fn decode_columns(input: &[u8], base: i64, cols: &mut ChunkColumns) -> Resul
 /// Decodes a layout-2 chunk (`input` starts at its flags byte), appending its buckets to
 /// `out`; on error `out` is unchanged.
 pub fn decode(input: &[u8], base: i64, out: &mut Vec<Bucket>) -> Result<(), Corruption> {
+    decode_version(P95_OFFSET_SINCE, input, base, out)
+}
+
+/// [`decode`] of a chunk of a rollup segment of `version` (see [`decode_columns_version`]).
+pub fn decode_version(
+    version: u16,
+    input: &[u8],
+    base: i64,
+    out: &mut Vec<Bucket>,
+) -> Result<(), Corruption> {
     let mut c = ChunkColumns::default();
-    decode_columns(input, base, &mut c)?;
+    decode_columns_version(version, input, base, &mut c)?;
     out.reserve(c.len());
     out.extend((0..c.len()).map(|i| c.bucket(i)));
     Ok(())
@@ -1270,6 +1432,16 @@ fn column(input: &[u8], r: &mut Reader<'_>, want: usize) -> Result<Vec<f64>, Cor
 /// as the oracle of [`decode_columns`]: on any bytes both refuse, or both give the same
 /// buckets bit for bit.
 pub(super) fn reference_decode(input: &[u8], base: i64, out: &mut Vec<Bucket>) -> Result<(), Corruption> {
+    reference_decode_version(P95_OFFSET_SINCE, input, base, out)
+}
+
+/// [`reference_decode`] of a chunk of a rollup segment of `version`.
+pub(super) fn reference_decode_version(
+    version: u16,
+    input: &[u8],
+    base: i64,
+    out: &mut Vec<Bucket>,
+) -> Result<(), Corruption> {
     let mut r = Reader::new(input);
     let flags = r.u8()?;
     if flags & !FLAGS_KNOWN != 0 {
@@ -1286,13 +1458,14 @@ pub(super) fn reference_decode(input: &[u8], base: i64, out: &mut Vec<Bucket>) -
     } else {
         (r.u8()?, r.u8()?)
     };
-    if forms & 0x80 != 0 {
+    if forms & P95_OFFSET != 0 && version < P95_OFFSET_SINCE {
         return Err(bad("unknown rollup chunk flags"));
     }
     let max_form = forms & 3;
     let sum_form = (forms >> 2) & 3;
     let inc_form = (forms >> 4) & 3;
     let p95_all = forms & P95_ALL != 0;
+    let p95_offset = forms & P95_OFFSET != 0;
     let has_inc = flags & INCREASE != 0;
     if max_form > MAX_OFFSET || inc_form > INC_EXCEPTIONS || (!has_inc && inc_form != INC_PLAIN) {
         return Err(bad("unknown rollup chunk column form"));
@@ -1447,7 +1620,29 @@ pub(super) fn reference_decode(input: &[u8], base: i64, out: &mut Vec<Bucket>) -
     } else {
         counts.iter().filter(|&&c| c >= P95_STORED_FROM).count()
     };
-    let p95s = if n_p95 > 0 { column(input, &mut r, n_p95)? } else { Vec::new() };
+    let p95s = if n_p95 == 0 {
+        Vec::new()
+    } else if p95_offset {
+        let d = usize::from(r.u8()?);
+        if d >= POW10.len() {
+            return Err(bad("decimals out of range"));
+        }
+        let maxes = (0..n)
+            .filter(|&i| p95_all || counts[i] >= P95_STORED_FROM)
+            .map(|i| scaled(max[i], d).ok_or(bad("p95 offset below a max that is not a decimal")))
+            .collect::<Result<Vec<i64>, _>>()?;
+        let js = column(input, &mut r, n_p95)?;
+        maxes
+            .iter()
+            .zip(&js)
+            .map(|(&m, &j)| {
+                let t = int53(j).map(|j| m - j).filter(|t| t.unsigned_abs() < 1 << 53);
+                t.map(|t| dec(t, d)).ok_or(bad("p95 offset out of range"))
+            })
+            .collect::<Result<Vec<f64>, _>>()?
+    } else {
+        column(input, &mut r, n_p95)?
+    };
 
     // Increase: values, and which buckets derive theirs.
     let (inc_vals, derive): (Vec<f64>, Vec<bool>) = if !has_inc {
@@ -1809,6 +2004,127 @@ mod tests {
         decode_columns(&enc, 0, &mut cols).unwrap();
         let got: Vec<Bits> = (0..cols.len()).map(|k| bits(&cols.bucket(k))).collect();
         assert_eq!(got, single.iter().map(bits).collect::<Vec<_>>());
+    }
+
+    /// `format-spec/rollup-chunk.md` §7.3's example: two 60 s buckets of 1 Hz points whose
+    /// p95s are stored as distances below the max (rollup segments of version 5), and the
+    /// same buckets as a version-4 segment stores them (the p95s as a plain column).
+    #[test]
+    fn golden_p95_offsets() {
+        // 0.5, 1.0, ... 10.0 rising; 18 points of 3.0, one 4.0, one 3.5; 19 of 7.5, one 8.0.
+        let mut pts: Vec<(i64, f64)> = (0..20).map(|i| (i * 1000, f64::from(i as u8 + 1) * 0.5)).collect();
+        pts.extend((0..20).map(|i| (60_000 + i * 1000, [3.0, 4.0, 3.5][(i as usize).saturating_sub(17)])));
+        pts.extend((0..20).map(|i| (120_000 + i * 1000, if i == 3 { 8.0 } else { 7.5 })));
+        let mut b = Vec::new();
+        aggregate(&pts, 60_000, false, None, &mut b);
+        let maxes_p95s: Vec<(f64, f64)> = b.iter().map(|b| (b.max, b.p95)).collect();
+        assert_eq!(maxes_p95s, [(10.0, 9.5), (4.0, 3.5), (8.0, 7.5)]);
+        let enc = round_trip(&b, 0);
+        #[rustfmt::skip]
+        let common: &[u8] = &[
+            0x01, 0x03, 0x00, 0xE8, 0x07, 0x78, 0x02, // starts [0, 60000, 120000]
+            0x14,                                     // counts-same: 20
+            0x02, 0x03, 0x01, 0x0A, 0x01, 0x32, 0x14, 0x02, // min [0.5, 3, 7.5]
+            0x02, 0x03, 0x00, 0x14, 0x01, 0x0B, 0x0A, 0x02, // max [10, 4, 8]
+            0x02, 0x03, 0x01, 0xB4, 0x10, 0x01, 0xE5, 0x06, 0xAD, 0x0A, 0x02, // sum [105, 61.5, 150.5]
+            0x02, 0x03, 0x00, 0x06, 0x01, 0x0B, 0x09, 0x01, // first/last codes [3, 6, 0]
+            0x02, 0x01, 0x01, 0x46,                   // the stored last: [3.5]
+        ];
+        let want = [&[0x22, 0x85, 0x09][..], common, &[0x01, 0x02, 0x03, 0x00, 0x0A, 0x00, 0x00, 0x01]].concat();
+        assert_eq!(enc, want, "{enc:02X?}");
+        // Version 4: forms bit 7 clear, the p95s [9.5, 3.5, 7.5] plain.
+        let mut v4 = Vec::new();
+        encode_version(4, &b, 0, &mut v4);
+        let want4 = [&[0x22, 0x05, 0x09][..], common, &[0x02, 0x03, 0x01, 0xBE, 0x01, 0x01, 0x77, 0x64, 0x02]].concat();
+        assert_eq!(v4, want4, "{v4:02X?}");
+        // A version-4 segment's reader refuses the offsets; the newest reads both alike.
+        let mut out = vec![SENTINEL];
+        assert_eq!(decode_version(4, &enc, 0, &mut out), Err(bad("unknown rollup chunk flags")));
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            reference::reference_decode_version(4, &enc, 0, &mut out),
+            Err(bad("unknown rollup chunk flags"))
+        );
+        let mut a = Vec::new();
+        decode_version(4, &v4, 0, &mut a).unwrap();
+        let mut c = Vec::new();
+        decode(&v4, 0, &mut c).unwrap();
+        assert_eq!(a.iter().map(bits).collect::<Vec<_>>(), b.iter().map(bits).collect::<Vec<_>>());
+        assert_eq!(c.iter().map(bits).collect::<Vec<_>>(), b.iter().map(bits).collect::<Vec<_>>());
+    }
+
+    /// p95 offsets over maxes of every magnitude and decimal exponent, over every max form
+    /// and with buckets under 20 points between (which store no p95): the column decoder and
+    /// the reference agree, the round trip is bit-exact, and damaged offsets are refused alike.
+    #[test]
+    fn p95_offsets_decode_as_the_reference() {
+        let mut rng = crate::rng::SplitMix64::new(0x95);
+        let mut offsets_seen = 0;
+        for case in 0..400u64 {
+            let d = (case % 5) as i32;
+            let scale = 10f64.powi(d);
+            let mag = [1i64, 1000, 1 << 40, (1 << 52) - 1][(case / 5 % 4) as usize];
+            let mut pts = Vec::new();
+            let mut t = 0i64;
+            for b in 0..6 {
+                let n = if b % 3 == 2 { 5 } else { 20 + (rng.next_u64() % 41) as i64 };
+                let top = (rng.next_u64() % mag as u64) as i64;
+                for k in 0..n {
+                    let v = if case % 7 == 0 && k % 2 == 0 {
+                        top as f64 / scale
+                    } else {
+                        (top - (rng.next_u64() % 5) as i64 * (k % 3)) as f64 / scale
+                    };
+                    pts.push((t + k * 1000, if case % 11 == 3 { -v } else { v }));
+                }
+                t += 60_000;
+            }
+            let mut b = Vec::new();
+            aggregate(&pts, 60_000, case % 2 == 0, None, &mut b);
+            let enc = round_trip(&b, 0);
+            let forms = if enc[0] & SHORT_HEAD != 0 { 0 } else { enc[1] };
+            if forms & P95_OFFSET != 0 {
+                offsets_seen += 1;
+                same_as_reference(&enc, 0);
+                // Every byte of the p95 section changed, one at a time.
+                for i in 3..enc.len() {
+                    for x in [0x00, 0x01, 0x7F, 0xFF] {
+                        let mut bad = enc.clone();
+                        bad[i] = x;
+                        same_as_reference(&bad, 0);
+                    }
+                }
+            }
+        }
+        assert!(offsets_seen > 100, "{offsets_seen} chunks with p95 offsets");
+
+        // Offsets that take a p95 to 2^53 or beyond, or are not integers, are refused alike.
+        let top = (1i64 << 52) - 1;
+        let pts: Vec<(i64, f64)> = (0..40).map(|k| (k * 1000, (top - k % 2) as f64)).collect();
+        let mut b = Vec::new();
+        aggregate(&pts, 60_000, false, None, &mut b);
+        let mut enc = Vec::new();
+        let sizes = encode_sections(&b, 0, &mut enc);
+        assert_ne!(enc[1] & P95_OFFSET, 0);
+        let head = &enc[..enc.len() - sizes[8]];
+        for (j, what) in [
+            (-((1i64 << 52) + 1) as f64, "p95 offset out of range"),
+            (-(1i64 << 52) as f64, ""),
+            ((1i64 << 54) as f64, "p95 offset out of range"),
+            (0.5, "p95 offset out of range"),
+            (0.0, ""),
+        ] {
+            let mut chunk = head.to_vec();
+            chunk.push(0);
+            codec::encode_values(&[j], &mut chunk);
+            same_as_reference(&chunk, 0);
+            let r = decode(&chunk, 0, &mut Vec::new());
+            if what.is_empty() {
+                assert!(r.is_ok(), "{r:?}");
+            } else {
+                assert_eq!(r, Err(bad(what)), "offset {j}");
+            }
+        }
     }
 
     /// The example of `format-spec/rollup-chunk.md` §7.5: layout 1's two buckets (§6), and a

@@ -961,16 +961,17 @@ mod tests {
         b.finish()
     }
 
-    /// The example as a version-4 file (`format-spec/rollup-segment.md`): the header says 4,
+    /// The example as a version-5 file (`format-spec/rollup-segment.md`): the header says 5,
     /// the chunks are layout 2 (`rollup-chunk.md` §7, their bytes bound by
-    /// `rollup::layout2::tests::golden_layout2`), the footer ends with the (zero) late
-    /// generation; versions 1, 2 and 4 of the same buckets read back identical, bit for bit.
+    /// `rollup::layout2::tests::golden_layout2`; this example stores no p95, so version 4
+    /// has the same chunks), the footer ends with the (zero) late generation; versions 1,
+    /// 2, 4 and 5 of the same buckets read back identical, bit for bit.
     #[test]
     fn golden_rollup_segment() {
         let (h, series) = rollup_example();
-        assert_eq!(h.version, 4);
+        assert_eq!(h.version, 5);
         let file = rollup_file(h, &series, &[]);
-        assert_eq!(&file[..12], b"TLOGSEG1\x04\x00\x01\x00");
+        assert_eq!(&file[..12], b"TLOGSEG1\x05\x00\x01\x00");
         let hd = Header::decode(&file, FileKind::Segment).unwrap();
         let f = decode_footer(&file, &hd).unwrap();
         for (e, (id, buckets)) in f.entries.iter().zip(&series) {
@@ -993,10 +994,35 @@ mod tests {
             out.iter().map(bits).collect::<Vec<_>>()
         };
         let want: Vec<_> = series.iter().flat_map(|(_, b)| b.iter().map(bits)).collect();
-        for v in [1u16, 2, 4] {
+        for v in [1u16, 2, 4, 5] {
             let f = rollup_file(Header { version: v, ..h }, &series, &[]);
             assert_eq!(read_all(&f), want, "version {v}");
         }
+        let v4 = rollup_file(Header { version: 4, ..h }, &series, &[]);
+        assert_eq!(v4[32..], file[32..], "no p95 stored: the same chunks and footer");
+        // Buckets of 20 points store their p95s as offsets in version 5, which a version-4
+        // header over the same chunk refuses.
+        let pts: Vec<(i64, f64)> = (0..60)
+            .map(|k| {
+                let base = [7.5, 3.25, 12.0][k as usize / 20];
+                (h.window_start + k * 1000, if k % 20 == 3 { base + 0.5 } else { base })
+            })
+            .collect();
+        let mut wide = Vec::new();
+        crate::rollup::bucket::aggregate(&pts, 20_000, false, None, &mut wide);
+        assert!(wide.iter().all(|b| b.count == 20 && b.p95 == b.max - 0.5));
+        let mut v5 = rollup_file(h, &[(1, wide.clone())], &[]);
+        let e = decode_footer(&v5, &Header::decode(&v5, FileKind::Segment).unwrap())
+            .unwrap()
+            .entries[0];
+        assert_ne!(chunk_bytes(&v5, &e).unwrap()[1] & crate::rollup::layout2::P95_OFFSET, 0);
+        let mut out = Vec::new();
+        read_rollup_chunk(&v5, &e, &mut out).unwrap();
+        assert_eq!(out.iter().map(bits).collect::<Vec<_>>(), wide.iter().map(bits).collect::<Vec<_>>());
+        v5[..HEADER_LEN].copy_from_slice(&Header { version: 4, ..h }.encode());
+        let hd4 = Header::decode(&v5, FileKind::Segment).unwrap();
+        assert_eq!(hd4.version, 4);
+        assert!(read_rollup_chunk(&v5, &e, &mut out).is_err());
         // A layout-1 chunk read as layout 2 (a version-4 header over a version-2 file's
         // chunks) does not pass silently.
         let mut v2 = rollup_file(Header { version: 2, ..h }, &series, &[]);

@@ -891,12 +891,24 @@ fn a_metric_that_becomes_a_counter_mid_span_compacts() {
 
 /// Stores written before rollup chunk layout 2 hold version-2 rollup segments (layout 1
 /// chunks). A store whose tier files are all rewritten as version 2 opens, verifies clean
-/// and answers its tier queries as a store written in layout 2 throughout (the same writes);
-/// then it materialises new pieces beside the old files (at version 4), compacts old and new
-/// pieces together, and deletes from version-2 files, which keep their version; every answer
-/// stays the same as the other store's.
+/// and answers its tier queries as a store written in the newest version throughout (the
+/// same writes); then it materialises new pieces beside the old files (at the newest
+/// version), compacts old and new pieces together, and deletes from version-2 files, which
+/// keep their version; every answer stays the same as the other store's.
 #[test]
-fn version_2_rollup_segments_are_read_and_kept_beside_version_4_ones() {
+fn version_2_rollup_segments_are_read_and_kept_beside_newer_ones() {
+    old_rollup_segments_are_read_and_kept(2, 15_000);
+}
+
+/// As above for version-4 files (layout 2 without p95 offsets), scraped at 1 Hz so that the
+/// `60s` buckets store p95s: the newest writer stores some as offsets below the max, the
+/// version-4 files keep none, also where a delete rewrites them.
+#[test]
+fn version_4_rollup_segments_are_read_and_kept_beside_version_5_ones() {
+    old_rollup_segments_are_read_and_kept(4, 1_000);
+}
+
+fn old_rollup_segments_are_read_and_kept(old_version: u16, step: i64) {
     use tierlog::DeleteOptions;
     use tierlog::format::header::Header;
     use tierlog::rollup::format as rchunk;
@@ -916,11 +928,16 @@ fn version_2_rollup_segments_are_read_and_kept_beside_version_4_ones() {
             };
             store
                 .write(&[
-                    Sample::new("m", &[("s", "a")], t, (s % 17) as f64 * 0.5 - 3.0),
+                    Sample::new(
+                        "m",
+                        &[("s", "a")],
+                        t,
+                        (s % 17) as f64 * 0.5 - 3.0 + (s / 60 % 7) as f64,
+                    ),
                     Sample::new("req_total", &[], t + 3, c),
                 ])
                 .unwrap();
-            t += 15_000;
+            t += step;
         }
     };
     let counter = MetricMeta {
@@ -970,7 +987,7 @@ fn version_2_rollup_segments_are_read_and_kept_beside_version_4_ones() {
         s.maintain().unwrap();
     }
     old.close().unwrap();
-    // Every tier file of `old` rewritten as a version-2 file, its chunks in layout 1.
+    // Every tier file of `old` rewritten as a file of the old version.
     let mut rewritten = 0;
     for t in ["10s", "60s"] {
         for e in std::fs::read_dir(dir_old.path().join(t)).unwrap() {
@@ -981,7 +998,7 @@ fn version_2_rollup_segments_are_read_and_kept_beside_version_4_ones() {
             let seg = Segment::open(&path).unwrap();
             assert_eq!(seg.header().version, rchunk::ROLLUP_VERSION);
             let h = Header {
-                version: 2,
+                version: old_version,
                 ..*seg.header()
             };
             let mut b = SegmentBuilder::new(h);
@@ -990,7 +1007,7 @@ fn version_2_rollup_segments_are_read_and_kept_beside_version_4_ones() {
                 let mut buckets = Vec::new();
                 read_rollup_chunk(seg.bytes(), e, &mut buckets).unwrap();
                 let mut chunk = Vec::new();
-                rchunk::encode_chunk_v1(&buckets, h.window_start, &mut chunk);
+                rchunk::encode_chunk_at(old_version, &buckets, h.window_start, &mut chunk);
                 b.add_chunk(e.series, e.points, e.min_ts, e.max_ts, &chunk);
             }
             let bytes = b.finish();
@@ -1000,13 +1017,43 @@ fn version_2_rollup_segments_are_read_and_kept_beside_version_4_ones() {
         }
     }
     assert!(rewritten >= 2);
-    assert!(versions(dir_old.path()).values().flatten().all(|&v| v == 2));
+    assert!(
+        versions(dir_old.path())
+            .values()
+            .flatten()
+            .all(|&v| v == old_version)
+    );
+    // Layout-2 chunks with p95 offsets (forms bit 7), per version, in `dir`'s tier files.
+    let offsets = |dir: &Path| -> BTreeMap<u16, usize> {
+        let mut n = BTreeMap::new();
+        for t in ["10s", "60s"] {
+            for e in std::fs::read_dir(dir.join(t)).unwrap() {
+                let path = e.unwrap().path();
+                if path.extension().is_none_or(|x| x != "seg") {
+                    continue;
+                }
+                let seg = Segment::open(&path).unwrap();
+                let v = seg.header().version;
+                for e in &seg.footer().entries {
+                    let c = tierlog::segment::format::chunk_bytes(seg.bytes(), e).unwrap();
+                    let with = v >= rchunk::LAYOUT2_SINCE
+                        && c[0] & tierlog::rollup::layout2::SHORT_HEAD == 0
+                        && c[1] & tierlog::rollup::layout2::P95_OFFSET != 0;
+                    *n.entry(v).or_default() += usize::from(with);
+                }
+            }
+        }
+        n
+    };
+    if step == 1_000 {
+        assert!(offsets(dir_new.path())[&rchunk::ROLLUP_VERSION] > 0);
+    }
     let old = Store::open(dir_old.path(), config(&clock_old, tiers())).unwrap();
     let v = tierlog_tools::inspect::verify_dir(dir_old.path(), |_| {}).unwrap();
     assert!(v.is_clean(), "{v:?}");
     assert_eq!(answers(&old), answers(&new));
 
-    // Two more hours: new pieces (version 4) beside the old files.
+    // Two more hours: new pieces (the newest version) beside the old files.
     for (s, c) in [(&old, &clock_old), (&new, &clock_new)] {
         write(s, c, T0 + 4 * HOUR, T0 + 6 * HOUR);
         c.set(T0 + 7 * HOUR);
@@ -1016,12 +1063,12 @@ fn version_2_rollup_segments_are_read_and_kept_beside_version_4_ones() {
     let mixed = versions(dir_old.path());
     let all_versions: Vec<u16> = mixed.values().flatten().copied().collect();
     assert!(
-        all_versions.contains(&2) && all_versions.contains(&rchunk::ROLLUP_VERSION),
+        all_versions.contains(&old_version) && all_versions.contains(&rchunk::ROLLUP_VERSION),
         "{mixed:?}"
     );
     assert_eq!(answers(&old), answers(&new));
 
-    // A delete rewrites the version-2 files it touches as version 2.
+    // A delete rewrites the old files it touches at their version.
     let before = answers(&old);
     for s in [&old, &new] {
         s.delete(
@@ -1032,6 +1079,13 @@ fn version_2_rollup_segments_are_read_and_kept_beside_version_4_ones() {
         .unwrap();
     }
     assert_eq!(versions(dir_old.path()), mixed);
+    assert_eq!(
+        offsets(dir_old.path())
+            .get(&old_version)
+            .copied()
+            .unwrap_or(0),
+        0
+    );
     assert_ne!(answers(&old), before, "the delete removed buckets");
     assert_eq!(answers(&old), answers(&new));
     let v = tierlog_tools::inspect::verify_dir(dir_old.path(), |_| {}).unwrap();

@@ -241,11 +241,13 @@ fn adversarial_values_come_back_bit_exact_through_the_rollup_tiers() {
     let values = adversarial_values();
     let n = values.len();
     const SECS: i64 = 3_600;
-    // Decimal minutes between adversarial ones, so that chunks mix stored and derived forms.
+    // Decimal minutes between adversarial ones, so that chunks mix stored and derived forms;
+    // the first 20 minutes (one piece) decimals only, so that its p95s are stored as offsets
+    // below the max.
     let gauge: Vec<(i64, f64)> = (0..SECS)
         .map(|i| {
-            let v = if (i / 60) % 3 == 0 {
-                (i % 13) as f64 * 0.25
+            let v = if i < 1200 || (i / 60) % 3 == 0 {
+                (i % 13) as f64 * 0.25 + ((i / 60) * 37 % 11) as f64 * 1.5
             } else {
                 values[(i as usize * 7 + (i as usize / n)) % n]
             };
@@ -318,7 +320,7 @@ fn adversarial_values_come_back_bit_exact_through_the_rollup_tiers() {
                 files += 1;
                 let seg = Segment::open(&path).unwrap();
                 assert_eq!(seg.header().version, rchunk::ROLLUP_VERSION, "{path:?}");
-                assert_eq!(rchunk::ROLLUP_VERSION, rchunk::LAYOUT2_SINCE);
+                assert_eq!(rchunk::ROLLUP_VERSION, rchunk::P95_OFFSET_SINCE);
                 for e in &seg.footer().entries {
                     let bytes = chunk_bytes(seg.bytes(), e).unwrap();
                     heads.insert((bytes[0], *bytes.get(1).unwrap_or(&0)));
@@ -385,11 +387,19 @@ fn adversarial_values_come_back_bit_exact_through_the_rollup_tiers() {
                 assert_eq!(q, w, "query_tier {tier} {name}");
             }
         }
-        // The writer chose several forms: stored first/last codes, p95 stored for some.
+        // The writer chose several forms: stored first/last codes, p95 stored for some, as
+        // offsets below the max for some.
         assert!(
             heads
                 .iter()
                 .any(|&(_, forms)| forms & layout2::P95_ALL == 0 && forms != 0),
+            "{heads:?}"
+        );
+        assert!(
+            heads
+                .iter()
+                .any(|&(flags, forms)| flags & layout2::SHORT_HEAD == 0
+                    && forms & layout2::P95_OFFSET != 0),
             "{heads:?}"
         );
         heads

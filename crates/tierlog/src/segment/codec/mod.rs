@@ -15,7 +15,7 @@
 pub(crate) mod bitpack;
 mod slots;
 /// For decoders outside the codec that store values in slots of their own (rollup codes).
-pub(crate) use slots::ValueSlot;
+pub(crate) use slots::{ValueSlot, divide_all};
 mod timestamps;
 pub(crate) mod values;
 mod varbits;
