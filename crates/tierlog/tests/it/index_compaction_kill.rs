@@ -176,8 +176,12 @@ fn kill_during_index_compaction_leaves_a_complete_index() {
         let q = store.query(&sel("keep"), LATER, i64::MAX).unwrap();
         assert_eq!(q.series.len(), LIVE, "{ctx}");
         assert!(q.series.iter().all(|s| s.points == vec![(LATER, 1.0)]));
+        // Removal records are frames of one series each, appended in one write; a kill can
+        // cut that write between pages, leaving some of them (a prefix, whole records once
+        // the torn one is cut). Those series are removed, the others still listed: the next
+        // pass removes them.
         let churn = store.series(&sel("churn")).len();
-        assert!(churn == 0 || churn == CHURN, "{ctx}: {churn} churn series");
+        assert!(churn <= CHURN, "{ctx}: {churn} churn series");
         // A new series never takes an old id.
         let s = store.series_handle("new", &[]).unwrap();
         assert!(s.0 > highest, "{ctx}: new id {} <= {highest}", s.0);
@@ -187,6 +191,11 @@ fn kill_during_index_compaction_leaves_a_complete_index() {
         let store = Store::open(&dir, config(clock.clone(), 1)).unwrap();
         assert_eq!(keep_ids(&store), base_ids, "{ctx}");
         assert_eq!(store.series(&sel("new")).len(), 1, "{ctx}");
+        assert_eq!(
+            store.series(&sel("churn")).len(),
+            0,
+            "{ctx}: churn after the next pass"
+        );
         drop(store);
         std::fs::remove_dir_all(&dir).unwrap();
     }
