@@ -407,12 +407,15 @@ fn encode_forms(buckets: &[Bucket], base: i64, out: &mut Vec<u8>, p95_offset_ok:
     let mut p95_offset = false;
     if !p95s.is_empty() {
         enc(&p95s, &mut p95_body);
+    }
+    // The offsets are worked out only where the version has them.
+    if !p95s.is_empty() && p95_offset_ok {
         let maxes: Vec<f64> = buckets
             .iter()
             .filter(|b| p95_all || b.count >= P95_STORED_FROM)
             .map(|b| b.max)
             .collect();
-        if let Some((d, js)) = p95_below_max(&maxes, &p95s, max_d).filter(|_| p95_offset_ok) {
+        if let Some((d, js)) = p95_below_max(&maxes, &p95s, max_d) {
             let mut alt = vec![d];
             enc(&js, &mut alt);
             if alt.len() < p95_body.len() {
