@@ -1056,7 +1056,8 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 /// from nothing): `Ok` or a typed error, output untouched on error; what decodes has strictly
 /// increasing starts, every strict prefix fails as truncated, and re-encoding gives the same
 /// buckets bit for bit; decoded into columns that held another chunk (as a segment of
-/// version 2 or 4 is read for step queries), the same verdict and buckets. (2) The bytes as raw points (per point: u16 LE step + 1 in ms × a unit
+/// version 2, 4, 5 or 6 is read for step queries), the same verdict and buckets; what a
+/// version-4 or version-5 reader takes, the newest reads alike. (2) The bytes as raw points (per point: u16 LE step + 1 in ms × a unit
 /// picked by the first byte, then a value from a small decimal/NaN/any-bits menu), aggregated
 /// into buckets of an interval picked by the second byte (counter or not), must encode and
 /// decode bit-exactly, and the counts must add up to the points.
@@ -1068,27 +1069,34 @@ pub fn rollup_chunk(data: &[u8]) {
     let base = 1_700_000_000_000i64;
 
     // (1) Decoder, of each layout and version (layout 1: rollup segments before version 4;
-    // layout 2 without p95 offsets: version 4; the newest).
+    // layout 2 without p95 offsets: version 4; without count exceptions and min steps:
+    // version 5; the newest).
     type Dec = fn(&[u8], i64, &mut Vec<Bucket>) -> Result<(), tierlog::Corruption>;
     type Enc = fn(&[Bucket], i64, &mut Vec<u8>);
-    let layouts: [(Dec, Enc); 3] = [
+    let layouts: [(Dec, Enc); 4] = [
         (rollup::decode_chunk_v1, rollup::encode_chunk_v1),
         (
             |i, b, o| rollup::decode_chunk_at(rollup::LAYOUT2_SINCE, i, b, o),
             |x, b, o| rollup::encode_chunk_at(rollup::LAYOUT2_SINCE, x, b, o),
         ),
+        (
+            |i, b, o| rollup::decode_chunk_at(rollup::P95_OFFSET_SINCE, i, b, o),
+            |x, b, o| rollup::encode_chunk_at(rollup::P95_OFFSET_SINCE, x, b, o),
+        ),
         (rollup::decode_chunk, rollup::encode_chunk),
     ];
-    // What a version-4 segment's reader takes, the newest reads alike.
-    let mut v4 = Vec::new();
-    if layouts[1].0(data, base, &mut v4).is_ok() {
-        let mut newest = Vec::new();
-        rollup::decode_chunk(data, base, &mut newest)
-            .expect("a version-4 chunk is read by the newest");
-        assert_eq!(
-            newest.iter().map(bits).collect::<Vec<_>>(),
-            v4.iter().map(bits).collect::<Vec<_>>()
-        );
+    // What a version-4 or version-5 segment's reader takes, the newest reads alike.
+    for older in &layouts[1..3] {
+        let mut old = Vec::new();
+        if older.0(data, base, &mut old).is_ok() {
+            let mut newest = Vec::new();
+            rollup::decode_chunk(data, base, &mut newest)
+                .expect("an older layout-2 chunk is read by the newest");
+            assert_eq!(
+                newest.iter().map(bits).collect::<Vec<_>>(),
+                old.iter().map(bits).collect::<Vec<_>>()
+            );
+        }
     }
     for (decode_chunk, encode_chunk) in layouts {
         let sentinel = sentinel_bucket(0);
@@ -1150,7 +1158,8 @@ pub fn rollup_chunk(data: &[u8]) {
     for (version, (decode_chunk, _)) in [
         (2u16, layouts[0]),
         (rollup::LAYOUT2_SINCE, layouts[1]),
-        (rollup::ROLLUP_VERSION, layouts[2]),
+        (rollup::P95_OFFSET_SINCE, layouts[2]),
+        (rollup::ROLLUP_VERSION, layouts[3]),
     ] {
         let mut enc = Vec::new();
         rollup::encode_chunk_at(version, &pre, base, &mut enc);

@@ -13,9 +13,10 @@
 //! every day into one chunk, as compaction does once a day is materialised (what a store
 //! that runs for days holds, measured on a short recording). Every chunk must round-trip
 //! bit for bit through the newest layout. Each chunk is also encoded as a version-4
-//! segment holds it (no p95 offsets), and decode speed is timed for layout 1, version 4 and
-//! the newest alternately (`TIERLOG_ROLLUP_ONLY=1`, `4` or `5` decodes one of them only,
-//! for a profiler).
+//! segment holds it (no p95 offsets) and as a version-5 one (no count exceptions, no min
+//! steps), and decode speed is timed for layout 1, version 4, version 5 and the newest
+//! alternately (`TIERLOG_ROLLUP_ONLY=1`, `4`, `5` or `6` decodes one of them only, for a
+//! profiler).
 //! Without the variable it prints nothing (so `cargo test --benches` passes).
 
 use std::collections::BTreeMap;
@@ -39,6 +40,8 @@ struct Acc {
     v2: Vec<(Vec<u8>, i64)>,
     /// The same chunks as version-4 segments hold them (no p95 offsets).
     v4: Vec<(Vec<u8>, i64)>,
+    /// The same chunks as version-5 segments hold them (no count exceptions, no min steps).
+    v5: Vec<(Vec<u8>, i64)>,
 }
 
 /// Decodes every chunk of a rollup segment version once; buckets per second.
@@ -141,6 +144,10 @@ fn tier(dir: &Path, piece: Option<i64>, merge: Option<i64>) -> Acc {
         rchunk::encode_chunk_at(rchunk::LAYOUT2_SINCE, g, gbase, &mut v4);
         *acc.parts.entry("version-4 chunk+crc").or_default() += v4.len() as u64 + 4;
         acc.v4.push((v4, gbase));
+        let mut v5 = Vec::new();
+        rchunk::encode_chunk_at(rchunk::P95_OFFSET_SINCE, g, gbase, &mut v5);
+        *acc.parts.entry("version-5 chunk+crc").or_default() += v5.len() as u64 + 4;
+        acc.v5.push((v5, gbase));
         let mut old = Vec::new();
         rchunk::encode_chunk_v1(g, gbase, &mut old);
         *acc.parts.entry("layout-1 chunk+crc").or_default() += old.len() as u64 + 4;
@@ -213,6 +220,8 @@ fn main() {
             let mut k = keep.iter();
             a.v4.retain(|_| *k.next().expect("same count"));
             let mut k = keep.iter();
+            a.v5.retain(|_| *k.next().expect("same count"));
+            let mut k = keep.iter();
             a.v2.retain(|_| *k.next().expect("same count"));
         }
         if std::env::var_os("TIERLOG_ROLLUP_HEADS").is_some() {
@@ -263,7 +272,7 @@ fn main() {
             if !which.is_empty() && which != name {
                 continue;
             }
-            let (mut r1, mut r4, mut r2) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut r1, mut r4, mut r5, mut r2) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             let only = std::env::var("TIERLOG_ROLLUP_ONLY").unwrap_or_default();
             for _ in 0..reps {
                 if only.is_empty() || only == "1" {
@@ -273,19 +282,23 @@ fn main() {
                     r4.push(f(&a.v4, a.buckets, rchunk::LAYOUT2_SINCE));
                 }
                 if only.is_empty() || only == "5" {
+                    r5.push(f(&a.v5, a.buckets, rchunk::P95_OFFSET_SINCE));
+                }
+                if only.is_empty() || only == "6" {
                     r2.push(f(&a.v2, a.buckets, rchunk::ROLLUP_VERSION));
                 }
             }
-            for r in [&mut r1, &mut r4, &mut r2] {
+            for r in [&mut r1, &mut r4, &mut r5, &mut r2] {
                 if r.is_empty() {
                     r.push(f64::NAN);
                 }
             }
-            let (m1, m4, m2) = (med(&mut r1), med(&mut r4), med(&mut r2));
+            let (m1, m4, m5, m2) = (med(&mut r1), med(&mut r4), med(&mut r5), med(&mut r2));
             println!(
-                "  decode into {name}: layout 1 {m1:.1}, version 4 {m4:.1}, version 5 {m2:.1} M buckets/s; version 5 / layout 1 {:.3}, version 5 / version 4 {:.3} (median of {reps}, alternating)",
+                "  decode into {name}: layout 1 {m1:.1}, version 4 {m4:.1}, version 5 {m5:.1}, version 6 {m2:.1} M buckets/s; version 6 / layout 1 {:.3}, version 6 / version 4 {:.3}, version 6 / version 5 {:.3} (median of {reps}, alternating)",
                 m2 / m1,
-                m2 / m4
+                m2 / m4,
+                m2 / m5
             );
         }
     }

@@ -63,8 +63,10 @@ impl FileKind {
             // sums columns and late generation (raw segments that need neither are still
             // written as version 1: `segment::format::RAW_VERSION`), version 4 layout 2 of
             // the rollup chunks (`rollup::format::LAYOUT2_SINCE`), version 5 their p95
-            // offsets (`rollup::format::P95_OFFSET_SINCE`; rollup segments only).
-            FileKind::Segment => 5,
+            // offsets (`rollup::format::P95_OFFSET_SINCE`; rollup segments only), version 6
+            // their count exceptions and min steps (`rollup::format::MIN_STEPS_SINCE`;
+            // rollup segments only).
+            FileKind::Segment => 6,
             // Version 2 added the keyed samples record (`wal::format::RECORD_KEYED_SAMPLES`);
             // logs of version 1 are read as before (they hold none).
             FileKind::WindowLog => 2,

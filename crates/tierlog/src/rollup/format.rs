@@ -89,8 +89,16 @@ pub const LAYOUT2_SINCE: u16 = 4;
 /// the max (`format-spec/rollup-chunk.md` §7.3).
 pub const P95_OFFSET_SINCE: u16 = 5;
 
+/// The first rollup segment version whose layout-2 chunks may store their counts as
+/// exceptions from the commonest count (`format-spec/rollup-chunk.md` §7.1).
+pub const COUNT_EXCEPTIONS_SINCE: u16 = 6;
+
+/// The first rollup segment version whose layout-2 chunks may store the min column as steps
+/// from the previous bucket's max (max form 3, `format-spec/rollup-chunk.md` §7.2).
+pub const MIN_STEPS_SINCE: u16 = 6;
+
 /// The version new rollup segments are written at.
-pub const ROLLUP_VERSION: u16 = P95_OFFSET_SINCE;
+pub const ROLLUP_VERSION: u16 = MIN_STEPS_SINCE;
 
 /// Appends the chunk of `buckets` in the newest layout (the one of [`ROLLUP_VERSION`]): see
 /// [`encode_chunk_v1`] for what `buckets` and `base` must be.

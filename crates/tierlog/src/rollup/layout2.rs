@@ -14,7 +14,11 @@
 //!   where it does not stored as exceptions.
 //!
 //! - a constant count is one number for the chunk, and a chunk of single-point buckets has
-//!   a one-byte head, as in layout 1.
+//!   a one-byte head, as in layout 1; from rollup segment version 6 on, counts that are
+//!   mostly the same are that count and a list of exceptions;
+//! - from rollup segment version 6 on, the min column may hold each min's step from the
+//!   previous bucket's max (max form 3, with the maxes as offsets from the min): a counter's
+//!   or slow gauge's mins cost the rise across one bucket boundary, not across a bucket.
 //!
 //! Every choice is checked bit for bit by the encoder, which takes per chunk the smallest
 //! form of each column. The decoder never panics and leaves `out` unchanged on error.
@@ -22,10 +26,11 @@
 use crate::error::Corruption;
 use crate::rollup::bucket::{Bucket, counter_step};
 use crate::rollup::format::{
-    ChunkColumns, P95_OFFSET_SINCE, bad, decode_bitmap, decode_scaled_sum, encode_scaled_sum, starts_bitmap,
+    COUNT_EXCEPTIONS_SINCE, ChunkColumns, MIN_STEPS_SINCE, P95_OFFSET_SINCE, ROLLUP_VERSION, bad, decode_bitmap,
+    decode_scaled_sum, encode_scaled_sum, starts_bitmap,
 };
 use crate::segment::codec::values::{self, LIMIT, POW10, decimal_ints, scaled};
-use crate::segment::codec::varint::{Reader, put_uvarint};
+use crate::segment::codec::varint::{Reader, put_ivarint, put_uvarint};
 use crate::segment::codec::{self, CodecError, MAX_COLUMN_POINTS, ValueSlot};
 
 /// Flags: every count is 1 (no count column).
@@ -51,6 +56,9 @@ const FLAGS_KNOWN: u8 = 0x7F;
 pub const MAX_EQ_MIN: u8 = 0;
 pub const MAX_PLAIN: u8 = 1;
 pub const MAX_OFFSET: u8 = 2;
+/// Max form: offsets from the min, the min column holding each min's step from the previous
+/// bucket's max (rollup segments of version 6 and later).
+pub const MAX_STEPS: u8 = 3;
 /// Forms byte, bits 2-3: the sum column (0 = equals min, 1 = plain, 2 = scaled, 3 = offset
 /// from `count × min`).
 pub const SUM_EQ_MIN: u8 = 0;
@@ -202,10 +210,15 @@ fn dec(n: i64, d: usize) -> f64 {
 
 /// The max column as offsets from the min in units of `10^-d`, if every min and max is a
 /// `d`-decimal.
-fn max_offset(buckets: &[Bucket]) -> Option<(u8, Vec<f64>)> {
+/// Also the first min's integer and the later mins as steps from the previous bucket's max,
+/// where every step is below 2^53 in magnitude.
+#[allow(clippy::type_complexity)]
+fn max_offset(buckets: &[Bucket]) -> Option<(u8, Vec<f64>, Option<(i64, Vec<f64>)>)> {
     let mins: Vec<f64> = buckets.iter().map(|b| b.min).collect();
     let (d, nmin) = decimal_ints(&mins)?;
     let mut ks = Vec::with_capacity(buckets.len());
+    let mut steps = Some(Vec::with_capacity(buckets.len()));
+    let mut prev_max = None;
     for (b, &n) in buckets.iter().zip(&nmin) {
         let m = scaled(b.max, d)?;
         let k = m.checked_sub(n)?;
@@ -213,8 +226,45 @@ fn max_offset(buckets: &[Bucket]) -> Option<(u8, Vec<f64>)> {
             return None;
         }
         ks.push(k as f64);
+        // Both below 2^53 in magnitude: the difference fits an i64.
+        if let Some(p) = prev_max {
+            let s: i64 = n - p;
+            steps = steps.filter(|_| s.unsigned_abs() < 1 << 53).map(|mut st| {
+                st.push(s as f64);
+                st
+            });
+        }
+        prev_max = Some(m);
     }
-    Some((d as u8, ks))
+    Some((d as u8, ks, steps.map(|st| (nmin[0], st))))
+}
+
+/// The counts as exceptions from the commonest (the smallest of the commonest on a tie):
+/// `uvarint c, uvarint E`, then per exception `uvarint gap, uvarint count`
+/// (`format-spec/rollup-chunk.md` §7.1). `None` when every count is the same.
+fn count_exceptions(buckets: &[Bucket]) -> Option<Vec<u8>> {
+    let mut sorted: Vec<u32> = buckets.iter().map(|b| b.count).collect();
+    sorted.sort_unstable();
+    let (mut common, mut best, mut run) = (*sorted.first()?, 0usize, 0usize);
+    for (i, &c) in sorted.iter().enumerate() {
+        run = if i > 0 && sorted[i - 1] == c { run + 1 } else { 1 };
+        if run > best {
+            (common, best) = (c, run);
+        }
+    }
+    if best == buckets.len() {
+        return None;
+    }
+    let mut out = Vec::new();
+    put_uvarint(&mut out, u64::from(common));
+    put_uvarint(&mut out, (buckets.len() - best) as u64);
+    let mut next = 0usize;
+    for (i, b) in buckets.iter().enumerate().filter(|(_, b)| b.count != common) {
+        put_uvarint(&mut out, (i - next) as u64);
+        put_uvarint(&mut out, u64::from(b.count));
+        next = i + 1;
+    }
+    Some(out)
 }
 
 /// The sum column as `count × min` plus offsets in units of `10^-d`, plus ulp residuals.
@@ -267,18 +317,21 @@ pub fn encode(buckets: &[Bucket], base: i64, out: &mut Vec<u8>) {
 
 /// [`encode`] for a rollup segment of `version` (at least
 /// [`crate::rollup::format::LAYOUT2_SINCE`]): the p95 offsets only from
-/// [`crate::rollup::format::P95_OFFSET_SINCE`] on.
+/// [`crate::rollup::format::P95_OFFSET_SINCE`] on, count exceptions and min steps only from
+/// [`crate::rollup::format::COUNT_EXCEPTIONS_SINCE`] and
+/// [`crate::rollup::format::MIN_STEPS_SINCE`] on.
 pub fn encode_version(version: u16, buckets: &[Bucket], base: i64, out: &mut Vec<u8>) {
-    encode_forms(buckets, base, out, version >= P95_OFFSET_SINCE);
+    encode_forms(buckets, base, out, version);
 }
 
 /// [`encode`], returning the bytes of each section ([`SECTIONS`]), for tools that show
 /// where a chunk's bytes go.
 pub fn encode_sections(buckets: &[Bucket], base: i64, out: &mut Vec<u8>) -> [usize; 10] {
-    encode_forms(buckets, base, out, true)
+    encode_forms(buckets, base, out, ROLLUP_VERSION)
 }
 
-fn encode_forms(buckets: &[Bucket], base: i64, out: &mut Vec<u8>, p95_offset_ok: bool) -> [usize; 10] {
+fn encode_forms(buckets: &[Bucket], base: i64, out: &mut Vec<u8>, version: u16) -> [usize; 10] {
+    let p95_offset_ok = version >= P95_OFFSET_SINCE;
     let n = buckets.len();
     debug_assert!(n <= MAX_COLUMN_POINTS, "too many buckets");
     debug_assert!(buckets.windows(2).all(|w| w[0].start < w[1].start));
@@ -289,10 +342,23 @@ fn encode_forms(buckets: &[Bucket], base: i64, out: &mut Vec<u8>, p95_offset_ok:
     let col = |f: &dyn Fn(&Bucket) -> f64| -> Vec<f64> { buckets.iter().map(f).collect() };
 
     let mut flags = 0u8;
+    // The counts: none (every one is 1), one for all, exceptions from the commonest, or a
+    // column, whichever is shortest.
+    let mut count_body = Vec::new();
     if buckets.iter().all(|b| b.count == 1) {
         flags |= COUNTS_ONE;
     } else if n >= 2 && buckets.iter().all(|b| b.count == buckets[0].count) {
         flags |= COUNTS_SAME;
+        put_uvarint(&mut count_body, u64::from(buckets[0].count));
+    } else {
+        enc(&col(&|b| f64::from(b.count)), &mut count_body);
+        if version >= COUNT_EXCEPTIONS_SINCE
+            && let Some(alt) = count_exceptions(buckets)
+            && alt.len() < count_body.len()
+        {
+            flags |= COUNTS_ONE | COUNTS_SAME;
+            count_body = alt;
+        }
     }
     if buckets.iter().all(|b| b.nan_count == 0) {
         flags |= NO_NAN;
@@ -308,7 +374,10 @@ fn encode_forms(buckets: &[Bucket], base: i64, out: &mut Vec<u8>, p95_offset_ok:
         starts = bitmap;
     }
 
-    // max: equals min, plain, or offsets from min.
+    // min, then max: equals min, plain, or offsets from min (the min column as it is, or
+    // as steps from the previous bucket's max).
+    let mut min_body = Vec::new();
+    enc(&col(&|b| b.min), &mut min_body);
     let mut max_body = Vec::new();
     // The `d` of the max offsets, if chosen.
     let mut max_d = None;
@@ -316,19 +385,29 @@ fn encode_forms(buckets: &[Bucket], base: i64, out: &mut Vec<u8>, p95_offset_ok:
         MAX_EQ_MIN
     } else {
         enc(&col(&|b| b.max), &mut max_body);
-        if let Some((d, ks)) = max_offset(buckets) {
+        let mut form = MAX_PLAIN;
+        if let Some((d, ks, steps)) = max_offset(buckets) {
             let mut alt = vec![d];
             enc(&ks, &mut alt);
             if alt.len() < max_body.len() {
                 max_body = alt;
                 max_d = Some(d);
-                MAX_OFFSET
-            } else {
-                MAX_PLAIN
+                form = MAX_OFFSET;
             }
-        } else {
-            MAX_PLAIN
+            if let Some((first, steps)) = steps.filter(|_| version >= MIN_STEPS_SINCE && n >= 2) {
+                let mut alt_min = Vec::new();
+                enc(&steps, &mut alt_min);
+                let mut alt = vec![d];
+                put_ivarint(&mut alt, first);
+                enc(&ks, &mut alt);
+                if alt_min.len() + alt.len() < min_body.len() + max_body.len() {
+                    (min_body, max_body) = (alt_min, alt);
+                    max_d = Some(d);
+                    form = MAX_STEPS;
+                }
+            }
         }
+        form
     };
 
     // sum: codes for the sums that follow from first, last, min and max, then the others
@@ -478,17 +557,13 @@ fn encode_forms(buckets: &[Bucket], base: i64, out: &mut Vec<u8>, p95_offset_ok:
     };
     out.extend_from_slice(&starts);
     section(1, out);
-    if flags & COUNTS_SAME != 0 {
-        put_uvarint(out, u64::from(buckets[0].count));
-    } else if flags & COUNTS_ONE == 0 {
-        enc(&col(&|b| f64::from(b.count)), out);
-    }
+    out.extend_from_slice(&count_body);
     section(2, out);
     if flags & NO_NAN == 0 {
         enc(&col(&|b| f64::from(b.nan_count)), out);
     }
     section(3, out);
-    enc(&col(&|b| b.min), out);
+    out.extend_from_slice(&min_body);
     section(4, out);
     out.extend_from_slice(&max_body);
     section(5, out);
@@ -545,6 +620,8 @@ pub(crate) struct Scratch {
     rest_max: Vec<f64>,
     /// The maxes as `d`-decimal integers (max offsets, for the p95 offsets).
     max_ints: Vec<i64>,
+    /// The min column of min steps (max form 3).
+    steps: Vec<Int53>,
     /// Per bucket: its increase is derived (exceptions form).
     derive: Vec<bool>,
     incs: Vec<f64>,
@@ -709,6 +786,31 @@ fn counts_into(vals: &[f64], out: &mut Vec<u32>) -> Result<(), Corruption> {
     }
 }
 
+/// The counts of a chunk with count exceptions (`format-spec/rollup-chunk.md` §7.1) into
+/// `counts`: `n` buckets, at least one exception and fewer than `n`, each at a bucket after
+/// the previous one's and other than the commonest count.
+fn read_count_exceptions(r: &mut Reader<'_>, n: usize, counts: &mut Vec<u32>) -> Result<(), Corruption> {
+    let range = |v: u64| u32::try_from(v).map_err(|_| bad("bucket count out of range"));
+    let common = range(r.uvarint()?)?;
+    let e = r.uvarint()?;
+    if e == 0 || e >= n as u64 {
+        return Err(bad("bad count exceptions"));
+    }
+    counts.resize(n, common);
+    let mut next = 0u64;
+    for _ in 0..e {
+        let at = next.checked_add(r.uvarint()?).filter(|&i| i < n as u64);
+        let at = at.ok_or(bad("bad count exceptions"))?;
+        let c = range(r.uvarint()?)?;
+        if c == common {
+            return Err(bad("bad count exceptions"));
+        }
+        counts[at as usize] = c;
+        next = at + 1;
+    }
+    Ok(())
+}
+
 /// The `d`-decimal integers of `vals` into `out` (the offset forms' base). `dc` is the
 /// exponent of the decimal codec that decoded `vals` (the min column), if one did: then the
 /// integers come from [`values::decimal_ints_of_codec`] when it takes them, the same
@@ -859,12 +961,14 @@ fn sums_of_count<const COUNT: u32>(
 /// not copied: `cols` reads them from the column they equal. On error `cols` holds no
 /// meaningful columns.
 pub fn decode_columns(input: &[u8], base: i64, cols: &mut ChunkColumns) -> Result<(), Corruption> {
-    decode_columns_version(P95_OFFSET_SINCE, input, base, cols)
+    decode_columns_version(ROLLUP_VERSION, input, base, cols)
 }
 
 /// [`decode_columns`] of a chunk of a rollup segment of `version` (at least
 /// [`crate::rollup::format::LAYOUT2_SINCE`]): p95 offsets are refused before
-/// [`crate::rollup::format::P95_OFFSET_SINCE`].
+/// [`crate::rollup::format::P95_OFFSET_SINCE`], count exceptions and min steps before
+/// [`crate::rollup::format::COUNT_EXCEPTIONS_SINCE`] and
+/// [`crate::rollup::format::MIN_STEPS_SINCE`].
 pub fn decode_columns_version(
     version: u16,
     input: &[u8],
@@ -896,9 +1000,12 @@ pub fn decode_columns_version(
     if flags & !FLAGS_KNOWN != 0 {
         return Err(bad("unknown rollup chunk flags"));
     }
-    if flags & COUNTS_SAME != 0 && flags & COUNTS_ONE != 0 {
+    let count_exceptions = flags & COUNTS_SAME != 0 && flags & COUNTS_ONE != 0;
+    if count_exceptions && version < COUNT_EXCEPTIONS_SINCE {
         return Err(bad("counts both one and the same"));
     }
+    // Every bucket's count is the one uvarint.
+    let counts_same = flags & COUNTS_SAME != 0 && !count_exceptions;
     let (forms, fl) = if flags & SHORT_HEAD != 0 {
         if flags & SUM_CODES != 0 {
             return Err(bad("sum codes in a chunk without forms"));
@@ -916,7 +1023,8 @@ pub fn decode_columns_version(
     let p95_all = forms & P95_ALL != 0;
     let p95_offset = forms & P95_OFFSET != 0;
     let has_inc = flags & INCREASE != 0;
-    if max_form > MAX_OFFSET || inc_form > INC_EXCEPTIONS || (!has_inc && inc_form != INC_PLAIN) {
+    let max_limit = if version >= MIN_STEPS_SINCE { MAX_STEPS } else { MAX_OFFSET };
+    if max_form > max_limit || inc_form > INC_EXCEPTIONS || (!has_inc && inc_form != INC_PLAIN) {
         return Err(bad("unknown rollup chunk column form"));
     }
     if fl > FL_COLUMN {
@@ -944,7 +1052,9 @@ pub fn decode_columns_version(
     }
 
     // Counts (none kept when every one is 1) and NaN counts (none when every one is 0).
-    if flags & COUNTS_SAME != 0 {
+    if count_exceptions {
+        read_count_exceptions(&mut r, n, counts)?;
+    } else if counts_same {
         let c = u32::try_from(r.uvarint()?).map_err(|_| bad("bucket count out of range"))?;
         counts.resize(n, c);
     } else if flags & COUNTS_ONE == 0 {
@@ -966,8 +1076,18 @@ pub fn decode_columns_version(
     let count_at = |counts: &[u32], i: usize| counts.get(i).copied().unwrap_or(1);
 
     // min, max.
-    let min_dc = decimal_exponent(input, &r);
-    column_into(input, &mut r, &mut vals[0], n)?;
+    // The exponent of the min column's decimal codec (not for min steps: that column holds
+    // the steps).
+    let min_dc = decimal_exponent(input, &r).filter(|_| max_form != MAX_STEPS);
+    if max_form == MAX_STEPS {
+        if n < 2 {
+            return Err(bad("min steps need two buckets"));
+        }
+        // Integers, straight from the decimal codecs where they wrote them.
+        codes_into(input, &mut r, &mut l2.f, &mut l2.steps, n - 1)?;
+    } else {
+        column_into(input, &mut r, &mut vals[0], n)?;
+    }
     // The `d` at which `l2.ints` holds the whole min column.
     let mut min_ints: Option<usize> = None;
     // The exponent of the max column's decimal codec, if one wrote it, and the `d` at which
@@ -979,6 +1099,59 @@ pub fn decode_columns_version(
         MAX_PLAIN => {
             max_dc = decimal_exponent(input, &r);
             column_into(input, &mut r, &mut vals[1], n)?;
+            at[MAX] = 1;
+        }
+        MAX_STEPS => {
+            // The min column holds steps `s`: each min's integer after the first is the
+            // previous bucket's max integer plus its step, each max's is its min's plus its
+            // offset.
+            let dd = r.u8()?;
+            if usize::from(dd) >= POW10.len() {
+                return Err(bad("decimals out of range"));
+            }
+            let d = usize::from(dd);
+            let first = r.ivarint()?;
+            codes_into(input, &mut r, &mut l2.f, &mut l2.kn, n)?;
+            l2.ints.resize(n, 0);
+            l2.max_ints.resize(n, 0);
+            // Bucket 0 as a step from 0 (`first` may be any i64: refused unless below 2^53).
+            let k0 = l2.kn[0].0;
+            let (hi0, k0_ok) = first.overflowing_add(k0);
+            let mut ok = (k0 != NOT_INT53) & !k0_ok;
+            ok &= (first.unsigned_abs() < 1 << 53) & (hi0.unsigned_abs() < 1 << 53);
+            let mut small = (first.unsigned_abs() | hi0.unsigned_abs()) < 1 << 49;
+            (l2.ints[0], l2.max_ints[0]) = (first, hi0);
+            let mut prev = hi0;
+            let outs = l2.ints[1..].iter_mut().zip(l2.max_ints[1..].iter_mut());
+            for ((lo_out, hi_out), (&Int53(s), &Int53(k))) in outs.zip(l2.steps.iter().zip(&l2.kn[1..])) {
+                // While `ok`, every operand is below 2^53 in magnitude: no overflow (and
+                // wrapping, the values once not `ok` do not matter).
+                let lo = prev.wrapping_add(s);
+                let hi = lo.wrapping_add(k);
+                ok &= (s != NOT_INT53) & (k != NOT_INT53) & (lo.unsigned_abs() < 1 << 53) & (hi.unsigned_abs() < 1 << 53);
+                small &= (lo.unsigned_abs() | hi.unsigned_abs()) < 1 << 49;
+                (*lo_out, *hi_out) = (lo, hi);
+                prev = hi;
+            }
+            if !ok {
+                return Err(bad("min step or max offset out of range"));
+            }
+            // `dec` of each, as the decimal codecs divide (none for d = 0: exact).
+            let (lo, hi) = vals.split_at_mut(1);
+            for (out, ints) in [(&mut lo[0], &l2.ints), (&mut hi[0], &l2.max_ints)] {
+                out.clear();
+                out.extend(ints.iter().map(|&v| v as f64));
+                if d != 0 {
+                    codec::divide_all(&mut out[..], POW10[d]);
+                }
+            }
+            // Below 2^49 these are the integers nearest `value × 10^d` (7.2's rule, the
+            // argument of `values::decimal_ints_of_codec`); above, the sections that need
+            // them compute them.
+            if small {
+                min_ints = Some(d);
+                max_ints = p95_offset.then_some(d);
+            }
             at[MAX] = 1;
         }
         _ => {
@@ -1031,7 +1204,7 @@ pub fn decode_columns_version(
             keep_code0(&l2.sum_codes, &vals[0], &mut l2.rest_min);
             // Counts the same for every bucket stay as they are (one, or a column of one
             // value that is as long as any part of it).
-            if flags & COUNTS_SAME != 0 {
+            if counts_same {
                 l2.rest_counts.clear();
                 l2.rest_counts.extend_from_slice(&counts[..m]);
             } else {
@@ -1309,7 +1482,7 @@ pub fn decode_columns_version(
         // Every bucket's count, when the chunk has one for all.
         let same = if counts.is_empty() {
             Some(1)
-        } else if flags & COUNTS_SAME != 0 {
+        } else if counts_same {
             Some(counts[0])
         } else {
             None
@@ -1391,7 +1564,7 @@ pub fn decode_columns_version(
 /// Decodes a layout-2 chunk (`input` starts at its flags byte), appending its buckets to
 /// `out`; on error `out` is unchanged.
 pub fn decode(input: &[u8], base: i64, out: &mut Vec<Bucket>) -> Result<(), Corruption> {
-    decode_version(P95_OFFSET_SINCE, input, base, out)
+    decode_version(ROLLUP_VERSION, input, base, out)
 }
 
 /// [`decode`] of a chunk of a rollup segment of `version` (see [`decode_columns_version`]).
@@ -1435,7 +1608,7 @@ fn column(input: &[u8], r: &mut Reader<'_>, want: usize) -> Result<Vec<f64>, Cor
 /// as the oracle of [`decode_columns`]: on any bytes both refuse, or both give the same
 /// buckets bit for bit.
 pub(super) fn reference_decode(input: &[u8], base: i64, out: &mut Vec<Bucket>) -> Result<(), Corruption> {
-    reference_decode_version(P95_OFFSET_SINCE, input, base, out)
+    reference_decode_version(ROLLUP_VERSION, input, base, out)
 }
 
 /// [`reference_decode`] of a chunk of a rollup segment of `version`.
@@ -1450,7 +1623,8 @@ pub(super) fn reference_decode_version(
     if flags & !FLAGS_KNOWN != 0 {
         return Err(bad("unknown rollup chunk flags"));
     }
-    if flags & COUNTS_SAME != 0 && flags & COUNTS_ONE != 0 {
+    let count_exceptions = flags & COUNTS_SAME != 0 && flags & COUNTS_ONE != 0;
+    if count_exceptions && version < COUNT_EXCEPTIONS_SINCE {
         return Err(bad("counts both one and the same"));
     }
     let (forms, fl) = if flags & SHORT_HEAD != 0 {
@@ -1470,7 +1644,10 @@ pub(super) fn reference_decode_version(
     let p95_all = forms & P95_ALL != 0;
     let p95_offset = forms & P95_OFFSET != 0;
     let has_inc = flags & INCREASE != 0;
-    if max_form > MAX_OFFSET || inc_form > INC_EXCEPTIONS || (!has_inc && inc_form != INC_PLAIN) {
+    if (max_form == MAX_STEPS && version < MIN_STEPS_SINCE)
+        || inc_form > INC_EXCEPTIONS
+        || (!has_inc && inc_form != INC_PLAIN)
+    {
         return Err(bad("unknown rollup chunk column form"));
     }
     if fl > FL_COLUMN {
@@ -1497,7 +1674,26 @@ pub(super) fn reference_decode_version(
             .map(|x| small_int(x, max).ok_or(bad("bucket count is not an integer in 0..=u32::MAX")))
             .collect()
     };
-    let counts = if flags & COUNTS_SAME != 0 {
+    let counts = if count_exceptions {
+        let common = u32::try_from(r.uvarint()?).map_err(|_| bad("bucket count out of range"))?;
+        let e = r.uvarint()?;
+        if e == 0 || e >= n as u64 {
+            return Err(bad("bad count exceptions"));
+        }
+        let mut counts = vec![common; n];
+        let mut next = 0u64;
+        for _ in 0..e {
+            let gap = r.uvarint()?;
+            let at = next.checked_add(gap).filter(|&i| i < n as u64).ok_or(bad("bad count exceptions"))?;
+            let c = u32::try_from(r.uvarint()?).map_err(|_| bad("bucket count out of range"))?;
+            if c == common {
+                return Err(bad("bad count exceptions"));
+            }
+            counts[at as usize] = c;
+            next = at + 1;
+        }
+        counts
+    } else if flags & COUNTS_SAME != 0 {
         let c = u32::try_from(r.uvarint()?).map_err(|_| bad("bucket count out of range"))?;
         vec![c; n]
     } else if flags & COUNTS_ONE == 0 {
@@ -1513,7 +1709,11 @@ pub(super) fn reference_decode_version(
     if counts.iter().zip(&nans).any(|(&c, &z)| c == 0 && z == 0) {
         return Err(bad("bucket without points"));
     }
-    let min = column(input, &mut r, n)?;
+    if max_form == MAX_STEPS && n < 2 {
+        return Err(bad("min steps need two buckets"));
+    }
+    // With min steps, the min column holds the steps of buckets 1 to N-1.
+    let mut min = column(input, &mut r, if max_form == MAX_STEPS { n - 1 } else { n })?;
     // The min column as `d`-decimal integers (offset forms).
     let ints_of = |vals: &[f64], d: u8| -> Result<(usize, Vec<i64>), Corruption> {
         let d = usize::from(d);
@@ -1529,9 +1729,37 @@ pub(super) fn reference_decode_version(
 
     // The min column's integers at the last `d` asked, shared by the offset forms.
     let mut min_ints: Option<(usize, Vec<i64>)> = None;
+    let mut max_steps: Option<Vec<f64>> = None;
+    if max_form == MAX_STEPS {
+        // Steps from the previous max, offsets from the min: the mins and maxes, as integers,
+        // bucket by bucket.
+        let dd = r.u8()?;
+        if usize::from(dd) >= POW10.len() {
+            return Err(bad("decimals out of range"));
+        }
+        let d = usize::from(dd);
+        let first = r.ivarint()?;
+        let ks = column(input, &mut r, n)?;
+        let steps = std::mem::take(&mut min);
+        let mut maxes = Vec::with_capacity(n);
+        let mut prev = 0i64;
+        for i in 0..n {
+            let fits = |t: i64| (t as f64).abs() < LIMIT;
+            // Bucket 0's min is `first`, the others' the previous max plus their step.
+            let s = if i == 0 { Some(first) } else { int53(steps[i - 1]) };
+            let lo = s.and_then(|s| prev.checked_add(s)).filter(|&t| fits(t));
+            let hi = lo.zip(int53(ks[i])).and_then(|(a, k)| a.checked_add(k)).filter(|&t| fits(t));
+            let (lo, hi) = lo.zip(hi).ok_or(bad("min step or max offset out of range"))?;
+            min.push(dec(lo, d));
+            maxes.push(dec(hi, d));
+            prev = hi;
+        }
+        max_steps = Some(maxes);
+    }
     let max: Cow<'_, [f64]> = match max_form {
         MAX_EQ_MIN => Cow::Borrowed(&min),
         MAX_PLAIN => Cow::Owned(column(input, &mut r, n)?),
+        MAX_STEPS => Cow::Owned(max_steps.take().unwrap_or_default()),
         _ => Cow::Owned({
             let (d, nmin) = min_ints.insert(ints_of(&min, r.u8()?)?);
             let d = *d;
@@ -1771,14 +1999,22 @@ mod tests {
 
     /// Encodes, decodes behind a sentinel, checks every bit; returns the chunk.
     fn round_trip(buckets: &[Bucket], base: i64) -> Vec<u8> {
+        round_trip_at(ROLLUP_VERSION, buckets, base)
+    }
+
+    /// [`round_trip`] for a rollup segment of `version`, whose chunk the newest reader
+    /// also reads.
+    fn round_trip_at(version: u16, buckets: &[Bucket], base: i64) -> Vec<u8> {
         let mut enc = Vec::new();
-        encode(buckets, base, &mut enc);
-        let mut back = vec![SENTINEL];
-        decode(&enc, base, &mut back).expect("decodes");
-        assert_eq!(bits(&back[0]), bits(&SENTINEL));
-        let got: Vec<Bits> = back[1..].iter().map(bits).collect();
+        encode_version(version, buckets, base, &mut enc);
         let want: Vec<Bits> = buckets.iter().map(bits).collect();
-        assert_eq!(got, want);
+        for v in [version, ROLLUP_VERSION] {
+            let mut back = vec![SENTINEL];
+            decode_version(v, &enc, base, &mut back).expect("decodes");
+            assert_eq!(bits(&back[0]), bits(&SENTINEL));
+            let got: Vec<Bits> = back[1..].iter().map(bits).collect();
+            assert_eq!(got, want);
+        }
         enc
     }
 
@@ -1908,7 +2144,9 @@ mod tests {
         }
 
         #[test]
-        fn arbitrary_bytes_behind_valid_heads(tail in prop::collection::vec(any::<u8>(), 0..120), flags in 0u8..16, forms in 0u8..128, fl in 0u8..10) {
+        fn arbitrary_bytes_behind_valid_heads(tail in prop::collection::vec(any::<u8>(), 0..120), flags in 0u8..16, exceptions in any::<bool>(), forms in 0u8..128, fl in 0u8..10) {
+            // Count exceptions (bits 0 and 5) among the heads.
+            let flags = if exceptions { flags | COUNTS_ONE | COUNTS_SAME } else { flags };
             let mut bytes = vec![flags, forms, fl];
             bytes.extend_from_slice(&tail);
             let mut out = vec![SENTINEL];
@@ -2160,7 +2398,7 @@ mod tests {
                 increase: None,
             },
         ];
-        let enc = round_trip(&gauge, 1_699_999_200_000);
+        let enc = round_trip_at(5, &gauge, 1_699_999_200_000);
         #[rustfmt::skip]
         let want: &[u8] = &[
             0x00, 0x05, 0x09,                         // flags; forms: max plain, sum plain; first/last: codes column
@@ -2182,8 +2420,8 @@ mod tests {
         ];
         let mut b = Vec::new();
         aggregate(&pts, 60_000, true, Some(99.0), &mut b);
-        let enc = round_trip(&b, 0);
-        assert_eq!(encode_sections(&b, 0, &mut Vec::new()), [3, 7, 7, 0, 9, 8, 11, 7, 0, 4]);
+        let enc = round_trip_at(5, &b, 0);
+        assert_eq!(encode_sections(&b, 0, &mut Vec::new()), [3, 7, 4, 0, 5, 11, 11, 7, 0, 4]);
         #[rustfmt::skip]
         let want: &[u8] = &[
             0x06, 0x15, 0x09,                         // flags: no-nan, increase; forms: max plain, sum plain, increase derived; first/last: codes column
@@ -2196,6 +2434,224 @@ mod tests {
             0x02, 0x01, 0x00, 0x18,                   // increase of bucket 0: [12]
         ];
         assert_eq!(enc, want, "{enc:02X?}");
+
+        // Version 6 stores both chunks' counts as exceptions from the commonest (flags bits 0
+        // and 5), and the counter's mins as steps from the previous max (max form 3): 41 and
+        // 52 bytes.
+        let enc = round_trip(&gauge, 1_699_999_200_000);
+        #[rustfmt::skip]
+        let want: &[u8] = &[
+            0x21, 0x05, 0x09,                         // flags: count exceptions; forms and fl as above
+            0x01, 0x02, 0x80, 0xD4, 0x61, 0xE8, 0x07, 0x14, 0x01, // starts (delta-runs)
+            0x01, 0x01, 0x00, 0x02,                   // counts: 1, one exception: bucket 0 (gap 0) has 2
+            0x03, 0x02, 0x00, 0x00, 0x02,             // nan_count [0, 1]
+            0x03, 0x02, 0x00, 0x02, 0x08,             // min [1, 5]
+            0x03, 0x02, 0x00, 0x04, 0x06,             // max [2, 5]
+            0x03, 0x02, 0x00, 0x06, 0x04,             // sum [3, 5]
+            0x03, 0x02, 0x00, 0x06, 0x05,             // first/last codes [3, 0]
+        ];
+        assert_eq!(enc, want, "{enc:02X?}");
+        let enc = round_trip(&b, 0);
+        #[rustfmt::skip]
+        let want: &[u8] = &[
+            0x27, 0x17, 0x09,                         // flags: count exceptions, no-nan, increase; forms: min steps, sum plain, increase derived; fl as above
+            0x01, 0x03, 0x00, 0xE8, 0x07, 0x78, 0x02, // starts [0, 60_000, 120_000]
+            0x04, 0x01, 0x02, 0x01,                   // counts: 4, one exception: bucket 2 (gap 2) has 1
+            0x03, 0x02, 0x00, 0x08, 0x07,             // min steps [4, 0]: 115 - 111, 131 - 131
+            0x00, 0xC8, 0x01,                         // d = 0; the first min, 100
+            0x02, 0x03, 0x00, 0x16, 0x01, 0x1F, 0x15, 0x01, // max offsets [11, 16, 0]
+            0x02, 0x03, 0x00, 0xD2, 0x06, 0x01, 0xD9, 0x05, 0xB4, 0x03, 0x01, // sum [425, 496, 131]
+            0x04, 0x03, 0x00, 0x01, 0x06, 0x03, 0x02, // first/last codes [3, 3, 0]
+            0x02, 0x01, 0x00, 0x18,                   // increase of bucket 0: [12]
+        ];
+        assert_eq!(enc, want, "{enc:02X?}");
+        // A version-5 reader refuses count exceptions.
+        for v in [4, 5] {
+            assert_eq!(decode_version(v, &enc, 0, &mut Vec::new()), Err(bad("counts both one and the same")));
+            assert_eq!(
+                reference::reference_decode_version(v, &enc, 0, &mut Vec::new()),
+                Err(bad("counts both one and the same"))
+            );
+        }
+    }
+
+    /// Min steps (max form 3, version 6): a gauge scraped every 15 s in 60 s buckets, 0, 11,
+    /// 33, 66 | 110, 115, 131, 158. The min column holds 110 - 66 = 44, the max section the
+    /// first min, 0, and the offsets 66 and 48: 30 bytes, where version 5 (a plain max
+    /// column) takes 31.
+    #[test]
+    fn golden_min_steps() {
+        let pts = [
+            (0, 0.0), (15_000, 11.0), (30_000, 33.0), (45_000, 66.0),
+            (60_000, 110.0), (75_000, 115.0), (90_000, 131.0), (105_000, 158.0),
+        ];
+        let mut b = Vec::new();
+        aggregate(&pts, 60_000, false, None, &mut b);
+        let enc = round_trip(&b, 0);
+        #[rustfmt::skip]
+        let want: &[u8] = &[
+            0x22, 0x07, 0x03,                         // flags: no-nan, counts-same; forms: min steps, sum plain; fl 3 (first = min, last = max)
+            0x01, 0x02, 0x00, 0xE8, 0x07, 0x78, 0x01, // starts [0, 60_000]
+            0x04,                                     // every count is 4
+            0x02, 0x01, 0x00, 0x58,                   // min steps [44]: 110 - 66
+            0x00, 0x00,                               // d = 0; the first min, 0
+            0x03, 0x02, 0x00, 0x84, 0x01, 0x23,       // max offsets [66, 48]
+            0x03, 0x02, 0x00, 0xDC, 0x01, 0xA8, 0x06, // sum [110, 514]
+        ];
+        assert_eq!(enc, want, "{enc:02X?}");
+        let v5 = round_trip_at(5, &b, 0);
+        assert_eq!(v5.len(), 31);
+        assert_eq!(v5[1] & 3, MAX_PLAIN, "{v5:02X?}");
+        for v in [4, 5] {
+            let e = Err(bad("unknown rollup chunk column form"));
+            assert_eq!(decode_version(v, &enc, 0, &mut Vec::new()), e);
+            assert_eq!(reference::reference_decode_version(v, &enc, 0, &mut Vec::new()), e);
+        }
+
+        // First mins, steps and exponents the decoder must refuse, as the reference does;
+        // the rest decode.
+        let (head, tail) = (&enc[..11], &enc[17..]);
+        assert_eq!(&enc[11..17], &[0x02, 0x01, 0x00, 0x58, 0x00, 0x00]);
+        let top = (1i64 << 53) - 115;
+        for (first, step, d, what) in [
+            (0i64, 44.0, 0u8, ""),
+            (0, -0.0, 0, ""),
+            (-(1i64 << 52), 0.0, 0, ""),
+            // The last max 2^53 - 1 (offsets 66 and 48), then one above.
+            (top, 0.0, 0, ""),
+            (top, 1.0, 0, "min step or max offset out of range"),
+            (top + 49, -49.0, 0, "min step or max offset out of range"),
+            (1 << 53, -200.0, 0, "min step or max offset out of range"),
+            (i64::MAX, 0.0, 0, "min step or max offset out of range"),
+            (i64::MIN, 0.0, 0, "min step or max offset out of range"),
+            (0, 0.5, 0, "min step or max offset out of range"),
+            (0, f64::NAN, 0, "min step or max offset out of range"),
+            (0, f64::INFINITY, 0, "min step or max offset out of range"),
+            (0, (1i64 << 53) as f64, 0, "min step or max offset out of range"),
+            (0, 44.0, 9, ""),
+            (0, 44.0, 10, "decimals out of range"),
+        ] {
+            let mut c = head.to_vec();
+            codec::encode_values(&[step], &mut c);
+            c.push(d);
+            put_ivarint(&mut c, first);
+            c.extend_from_slice(tail);
+            same_as_reference(&c, 0);
+            let r = decode(&c, 0, &mut Vec::new());
+            if what.is_empty() {
+                assert!(r.is_ok(), "{first} {step} {d}: {r:?}");
+            } else {
+                assert_eq!(r, Err(bad(what)), "{first} {step} {d}");
+            }
+        }
+        // One bucket cannot have steps.
+        let mut c = vec![0x02, 0x07, 0x03];
+        codec::encode_timestamps(&[0], &mut c);
+        codec::encode_values(&[4.0], &mut c);
+        c.extend_from_slice(&[0x02, 0x00, 0x00, 0x00]);
+        same_as_reference(&c, 0);
+        assert_eq!(decode(&c, 0, &mut Vec::new()), Err(bad("min steps need two buckets")));
+    }
+
+    /// Count exceptions the decoder must refuse (none, as many as buckets, past the last
+    /// bucket, equal to the common count, above u32, a bucket left without points), as the
+    /// reference does; the rest decode.
+    #[test]
+    fn count_exceptions_decode_as_the_reference() {
+        let gauge = [
+            Bucket { start: 10_000, count: 2, nan_count: 0, min: 1.0, max: 2.0, sum: 3.0, first: 1.0, last: 2.0, p95: 2.0, increase: None },
+            Bucket { start: 20_000, count: 1, nan_count: 1, min: 5.0, max: 5.0, sum: 5.0, first: 5.0, last: 5.0, p95: 5.0, increase: None },
+        ];
+        let enc = round_trip(&gauge, 0);
+        assert_eq!(enc[0] & (COUNTS_ONE | COUNTS_SAME), COUNTS_ONE | COUNTS_SAME);
+        let at = 3 + enc[3..].iter().position(|_| true).unwrap();
+        let starts_len = {
+            let mut v = Vec::new();
+            codec::decode_timestamps(&enc[at..], &mut v).unwrap()
+        };
+        let (head, tail) = (&enc[..at + starts_len], &enc[at + starts_len + 4..]);
+        assert_eq!(&enc[at + starts_len..at + starts_len + 4], &[1, 1, 0, 2]);
+        for (counts, what) in [
+            (&[1u8, 1, 0, 2][..], ""),
+            (&[1, 1, 1, 2], ""),
+            (&[1, 1, 0, 0], "bucket without points"),
+            (&[1, 0], "bad count exceptions"),
+            (&[1, 2, 0, 2, 0, 3], "bad count exceptions"),
+            (&[1, 1, 2, 2], "bad count exceptions"),
+            (&[1, 1, 0, 1], "bad count exceptions"),
+            (&[1, 1, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01, 2], "bad count exceptions"),
+            (&[0x80, 0x80, 0x80, 0x80, 0x10, 1, 0, 2], "bucket count out of range"),
+            (&[1, 1, 0, 0x80, 0x80, 0x80, 0x80, 0x10], "bucket count out of range"),
+            (&[1, 1, 0, 19], ""),
+            // The largest count: bucket 0 then stores a p95, which this chunk lacks.
+            (&[1, 1, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F], "truncated"),
+        ] {
+            let mut c = head.to_vec();
+            c.extend_from_slice(counts);
+            c.extend_from_slice(tail);
+            same_as_reference(&c, 0);
+            let r = decode(&c, 0, &mut Vec::new());
+            if what.is_empty() {
+                assert!(r.is_ok(), "{counts:02X?}: {r:?}");
+            } else if what == "truncated" {
+                assert!(matches!(r, Err(Corruption::Codec(CodecError::Truncated { .. }))), "{r:?}");
+            } else {
+                assert_eq!(r, Err(bad(what)), "{counts:02X?}");
+            }
+        }
+    }
+
+    /// Min steps over mins of every magnitude, with p95 and sum offsets beside them: the
+    /// decoder takes the mins' and maxes' integers from the steps below 2^49 and works them
+    /// out above, as the reference always does; both give the buckets bit for bit.
+    #[test]
+    fn min_steps_over_every_magnitude_decode_as_the_reference() {
+        let (mut p95, mut sum) = (0, 0);
+        for n0 in [1i64 << 30, (1 << 47) - 3, (1 << 49) - 40_000, (1 << 49) + 4000, 1 << 50, (1 << 52) - 100_000] {
+            let pts: Vec<(i64, f64)> =
+                (0..300i64).map(|i| (i * 1000, (n0 + i * 37 % 101 + i) as f64 / 100.0)).collect();
+            let mut b = Vec::new();
+            aggregate(&pts, 60_000, false, None, &mut b);
+            let want: Vec<Bits> = b.iter().map(bits).collect();
+            let mut enc = Vec::new();
+            encode_version(5, &b, 0, &mut enc);
+            if enc[0] & SHORT_HEAD != 0 || enc[1] & 3 != MAX_OFFSET {
+                continue;
+            }
+            // The same chunk with its min column as steps (max form 3).
+            let mut sizes = [0usize; 10];
+            let mut again = Vec::new();
+            let at = |k: usize, sizes: &[usize; 10]| sizes[..k].iter().sum::<usize>();
+            sizes.copy_from_slice(&encode_sections(&b, 0, &mut again));
+            let (min_at, min_end) = {
+                // Section sizes of the version-5 chunk: the same head and counts as the newest.
+                let mut s5 = sizes;
+                s5[4] = {
+                    let mut c = Vec::new();
+                    codec::encode_values(&b.iter().map(|x| x.min).collect::<Vec<_>>(), &mut c);
+                    c.len()
+                };
+                (at(4, &s5), at(5, &s5))
+            };
+            let d = usize::from(enc[min_end]);
+            let ints: Vec<(i64, i64)> =
+                b.iter().map(|x| (scaled(x.min, d).unwrap(), scaled(x.max, d).unwrap())).collect();
+            let steps: Vec<i64> = (1..ints.len()).map(|i| ints[i].0 - ints[i - 1].1).collect();
+            let mut c = enc[..min_at].to_vec();
+            c[1] |= MAX_STEPS;
+            c.extend_from_slice(&decimal_delta_by_hand(0, &steps));
+            c.push(enc[min_end]);
+            put_ivarint(&mut c, ints[0].0);
+            c.extend_from_slice(&enc[min_end + 1..]);
+            same_as_reference(&c, 0);
+            let mut got = Vec::new();
+            decode(&c, 0, &mut got).expect("decodes");
+            assert_eq!(got.iter().map(bits).collect::<Vec<_>>(), want, "{n0}");
+            p95 += usize::from(enc[1] & P95_OFFSET != 0);
+            sum += usize::from((enc[1] >> 2) & 3 == SUM_OFFSET);
+        }
+        // p95 offsets on both sides of 2^49, a sum offset below it.
+        assert!(p95 >= 4 && sum >= 1, "{p95} {sum}");
     }
 
     /// Single-point counter buckets (15 s scrapes in 10 s buckets): one flags byte, no

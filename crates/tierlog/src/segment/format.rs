@@ -961,17 +961,18 @@ mod tests {
         b.finish()
     }
 
-    /// The example as a version-5 file (`format-spec/rollup-segment.md`): the header says 5,
+    /// The example as a version-6 file (`format-spec/rollup-segment.md`): the header says 6,
     /// the chunks are layout 2 (`rollup-chunk.md` §7, their bytes bound by
-    /// `rollup::layout2::tests::golden_layout2`; this example stores no p95, so version 4
-    /// has the same chunks), the footer ends with the (zero) late generation; versions 1,
-    /// 2, 4 and 5 of the same buckets read back identical, bit for bit.
+    /// `rollup::layout2::tests::golden_layout2`; this example stores no p95, so versions 4
+    /// and 5 have the same chunks, and version 6 differs in the gauge's counts), the footer
+    /// ends with the (zero) late generation; versions 1, 2, 4, 5 and 6 of the same buckets
+    /// read back identical, bit for bit.
     #[test]
     fn golden_rollup_segment() {
         let (h, series) = rollup_example();
-        assert_eq!(h.version, 5);
+        assert_eq!(h.version, 6);
         let file = rollup_file(h, &series, &[]);
-        assert_eq!(&file[..12], b"TLOGSEG1\x05\x00\x01\x00");
+        assert_eq!(&file[..12], b"TLOGSEG1\x06\x00\x01\x00");
         let hd = Header::decode(&file, FileKind::Segment).unwrap();
         let f = decode_footer(&file, &hd).unwrap();
         for (e, (id, buckets)) in f.entries.iter().zip(&series) {
@@ -994,12 +995,15 @@ mod tests {
             out.iter().map(bits).collect::<Vec<_>>()
         };
         let want: Vec<_> = series.iter().flat_map(|(_, b)| b.iter().map(bits)).collect();
-        for v in [1u16, 2, 4, 5] {
+        for v in [1u16, 2, 4, 5, 6] {
             let f = rollup_file(Header { version: v, ..h }, &series, &[]);
             assert_eq!(read_all(&f), want, "version {v}");
         }
         let v4 = rollup_file(Header { version: 4, ..h }, &series, &[]);
-        assert_eq!(v4[32..], file[32..], "no p95 stored: the same chunks and footer");
+        let v5 = rollup_file(Header { version: 5, ..h }, &series, &[]);
+        assert_eq!(v4[32..], v5[32..], "no p95 stored: the same chunks and footer");
+        // Version 6 stores the gauge's counts [2, 1] as exceptions: one byte shorter.
+        assert_eq!(file.len() + 1, v5.len());
         // Buckets of 20 points store their p95s as offsets in version 5, which a version-4
         // header over the same chunk refuses.
         let pts: Vec<(i64, f64)> = (0..60)

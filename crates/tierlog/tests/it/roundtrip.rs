@@ -243,10 +243,15 @@ fn adversarial_values_come_back_bit_exact_through_the_rollup_tiers() {
     const SECS: i64 = 3_600;
     // Decimal minutes between adversarial ones, so that chunks mix stored and derived forms;
     // the first 20 minutes (one piece) decimals only, so that its p95s are stored as offsets
-    // below the max.
+    // below the max, and rising at an uneven pace, so that its mins are stored as steps from
+    // the previous max.
+    let mut rise = 0.0;
     let gauge: Vec<(i64, f64)> = (0..SECS)
         .map(|i| {
-            let v = if i < 1200 || (i / 60) % 3 == 0 {
+            rise += (i * 7 % 5 + i / 60 % 4 * 3) as f64 * 0.25;
+            let v = if i < 1200 {
+                rise
+            } else if (i / 60) % 3 == 0 {
                 (i % 13) as f64 * 0.25 + ((i / 60) * 37 % 11) as f64 * 1.5
             } else {
                 values[(i as usize * 7 + (i as usize / n)) % n]
@@ -320,7 +325,7 @@ fn adversarial_values_come_back_bit_exact_through_the_rollup_tiers() {
                 files += 1;
                 let seg = Segment::open(&path).unwrap();
                 assert_eq!(seg.header().version, rchunk::ROLLUP_VERSION, "{path:?}");
-                assert_eq!(rchunk::ROLLUP_VERSION, rchunk::P95_OFFSET_SINCE);
+                assert_eq!(rchunk::ROLLUP_VERSION, rchunk::MIN_STEPS_SINCE);
                 for e in &seg.footer().entries {
                     let bytes = chunk_bytes(seg.bytes(), e).unwrap();
                     heads.insert((bytes[0], *bytes.get(1).unwrap_or(&0)));
@@ -400,6 +405,19 @@ fn adversarial_values_come_back_bit_exact_through_the_rollup_tiers() {
                 .iter()
                 .any(|&(flags, forms)| flags & layout2::SHORT_HEAD == 0
                     && forms & layout2::P95_OFFSET != 0),
+            "{heads:?}"
+        );
+        // Counts as exceptions (NaN seconds make some counts differ), min steps.
+        let both = layout2::COUNTS_ONE | layout2::COUNTS_SAME;
+        assert!(
+            heads.iter().any(|&(flags, _)| flags & both == both),
+            "{heads:?}"
+        );
+        assert!(
+            heads
+                .iter()
+                .any(|&(flags, forms)| flags & layout2::SHORT_HEAD == 0
+                    && forms & 3 == layout2::MAX_STEPS),
             "{heads:?}"
         );
         heads
