@@ -209,16 +209,17 @@ fn dec(n: i64, d: usize) -> f64 {
 }
 
 /// The max column as offsets from the min in units of `10^-d`, if every min and max is a
-/// `d`-decimal.
-/// Also the first min's integer and the later mins as steps from the previous bucket's max,
-/// where every step is below 2^53 in magnitude.
+/// `d`-decimal. Also the first min's integer and the later mins as steps from the previous
+/// bucket's max, where every step is below 2^53 in magnitude and the steps look cheaper than
+/// the mins: their largest first difference needs fewer bits than the mins' (a check of a
+/// few integer operations a bucket; encoding the steps for every chunk cost materialisation
+/// a tenth of its speed).
 #[allow(clippy::type_complexity)]
 fn max_offset(buckets: &[Bucket]) -> Option<(u8, Vec<f64>, Option<(i64, Vec<f64>)>)> {
     let mins: Vec<f64> = buckets.iter().map(|b| b.min).collect();
     let (d, nmin) = decimal_ints(&mins)?;
     let mut ks = Vec::with_capacity(buckets.len());
-    let mut steps = Some(Vec::with_capacity(buckets.len()));
-    let mut prev_max = None;
+    let mut maxes = Vec::with_capacity(buckets.len());
     for (b, &n) in buckets.iter().zip(&nmin) {
         let m = scaled(b.max, d)?;
         let k = m.checked_sub(n)?;
@@ -226,32 +227,47 @@ fn max_offset(buckets: &[Bucket]) -> Option<(u8, Vec<f64>, Option<(i64, Vec<f64>
             return None;
         }
         ks.push(k as f64);
-        // Both below 2^53 in magnitude: the difference fits an i64.
-        if let Some(p) = prev_max {
-            let s: i64 = n - p;
-            steps = steps.filter(|_| s.unsigned_abs() < 1 << 53).map(|mut st| {
-                st.push(s as f64);
-                st
-            });
-        }
-        prev_max = Some(m);
+        maxes.push(m);
     }
-    Some((d as u8, ks, steps.map(|st| (nmin[0], st))))
+    // Both below 2^53 in magnitude: every difference below fits an i64.
+    let steps: Vec<i64> = nmin.iter().skip(1).zip(&maxes).map(|(&n, &m)| n - m).collect();
+    let spread = |v: &[i64]| v.windows(2).map(|w| (w[1] - w[0]).unsigned_abs()).max().unwrap_or(0);
+    let bits = |x: u64| u64::BITS - x.leading_zeros();
+    let cheaper = bits(spread(&nmin)) > bits(spread(&steps));
+    let fits = steps.iter().all(|s| s.unsigned_abs() < 1 << 53);
+    let steps = (cheaper && fits).then(|| (nmin[0], steps.iter().map(|&s| s as f64).collect()));
+    Some((d as u8, ks, steps))
 }
 
 /// The counts as exceptions from the commonest (the smallest of the commonest on a tie):
 /// `uvarint c, uvarint E`, then per exception `uvarint gap, uvarint count`
 /// (`format-spec/rollup-chunk.md` §7.1). `None` when every count is the same.
 fn count_exceptions(buckets: &[Bucket]) -> Option<Vec<u8>> {
-    let mut sorted: Vec<u32> = buckets.iter().map(|b| b.count).collect();
-    sorted.sort_unstable();
-    let (mut common, mut best, mut run) = (*sorted.first()?, 0usize, 0usize);
-    for (i, &c) in sorted.iter().enumerate() {
-        run = if i > 0 && sorted[i - 1] == c { run + 1 } else { 1 };
-        if run > best {
-            (common, best) = (c, run);
-        }
+    // A count held by more than half the buckets is the commonest (one pass to find the
+    // only candidate, one to count it); else sort.
+    let mut candidate = (buckets.first()?.count, 0usize);
+    for b in buckets {
+        candidate = match candidate {
+            (_, 0) => (b.count, 1),
+            (c, k) if c == b.count => (c, k + 1),
+            (c, k) => (c, k - 1),
+        };
     }
+    let held = buckets.iter().filter(|b| b.count == candidate.0).count();
+    let (common, best) = if 2 * held > buckets.len() {
+        (candidate.0, held)
+    } else {
+        let mut sorted: Vec<u32> = buckets.iter().map(|b| b.count).collect();
+        sorted.sort_unstable();
+        let (mut common, mut best, mut run) = (sorted[0], 0usize, 0usize);
+        for (i, &c) in sorted.iter().enumerate() {
+            run = if i > 0 && sorted[i - 1] == c { run + 1 } else { 1 };
+            if run > best {
+                (common, best) = (c, run);
+            }
+        }
+        (common, best)
+    };
     if best == buckets.len() {
         return None;
     }
@@ -387,10 +403,10 @@ fn encode_forms(buckets: &[Bucket], base: i64, out: &mut Vec<u8>, version: u16) 
         enc(&col(&|b| b.max), &mut max_body);
         let mut form = MAX_PLAIN;
         if let Some((d, ks, steps)) = max_offset(buckets) {
-            let mut alt = vec![d];
-            enc(&ks, &mut alt);
-            if alt.len() < max_body.len() {
-                max_body = alt;
+            let mut offsets = Vec::new();
+            enc(&ks, &mut offsets);
+            if 1 + offsets.len() < max_body.len() {
+                max_body = [&[d][..], &offsets].concat();
                 max_d = Some(d);
                 form = MAX_OFFSET;
             }
@@ -399,7 +415,7 @@ fn encode_forms(buckets: &[Bucket], base: i64, out: &mut Vec<u8>, version: u16) 
                 enc(&steps, &mut alt_min);
                 let mut alt = vec![d];
                 put_ivarint(&mut alt, first);
-                enc(&ks, &mut alt);
+                alt.extend_from_slice(&offsets);
                 if alt_min.len() + alt.len() < min_body.len() + max_body.len() {
                     (min_body, max_body) = (alt_min, alt);
                     max_d = Some(d);
