@@ -18,7 +18,7 @@ mod slots;
 pub(crate) use slots::{ValueSlot, divide_all};
 mod timestamps;
 pub(crate) mod values;
-mod varbits;
+pub(crate) mod varbits;
 pub(crate) mod varint;
 
 #[cfg(test)]
