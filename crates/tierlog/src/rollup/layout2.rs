@@ -2634,25 +2634,12 @@ mod tests {
             aggregate(&pts, 60_000, false, None, &mut b);
             let want: Vec<Bits> = b.iter().map(bits).collect();
             let mut enc = Vec::new();
-            encode_version(5, &b, 0, &mut enc);
+            let sizes = encode_forms(&b, 0, &mut enc, 5);
             if enc[0] & SHORT_HEAD != 0 || enc[1] & 3 != MAX_OFFSET {
                 continue;
             }
             // The same chunk with its min column as steps (max form 3).
-            let mut sizes = [0usize; 10];
-            let mut again = Vec::new();
-            let at = |k: usize, sizes: &[usize; 10]| sizes[..k].iter().sum::<usize>();
-            sizes.copy_from_slice(&encode_sections(&b, 0, &mut again));
-            let (min_at, min_end) = {
-                // Section sizes of the version-5 chunk: the same head and counts as the newest.
-                let mut s5 = sizes;
-                s5[4] = {
-                    let mut c = Vec::new();
-                    codec::encode_values(&b.iter().map(|x| x.min).collect::<Vec<_>>(), &mut c);
-                    c.len()
-                };
-                (at(4, &s5), at(5, &s5))
-            };
+            let (min_at, min_end) = (sizes[..4].iter().sum::<usize>(), sizes[..5].iter().sum::<usize>());
             let d = usize::from(enc[min_end]);
             let ints: Vec<(i64, i64)> =
                 b.iter().map(|x| (scaled(x.min, d).unwrap(), scaled(x.max, d).unwrap())).collect();
